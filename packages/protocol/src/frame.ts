@@ -1,0 +1,180 @@
+/**
+ * The Nullroom wire envelope (docs/PROTOCOL.md §4). One binary frame per WebSocket message:
+ *
+ *   frame = type:u8 || fields...      (big-endian; no trailing bytes)
+ *
+ * Each frame type is one row of `schemas`: the codec below is driven by that table, so that the
+ * encoder, the decoder and the documentation cannot drift apart. Opaque payloads (MLS messages,
+ * encrypted GroupInfo) are returned as views into the received buffer, never copied.
+ */
+import { Reader, Writer } from './_bytes.js';
+import { ProtocolError } from './errors.js';
+import type { ReqId, RelayEpoch, RoomLocator, Seq, Slot } from './ids.js';
+import { type CodecLimits, defaultCodecLimits, LOCATOR_BYTES } from './limits.js';
+
+export const FrameType = {
+  JOIN: 0x01,
+  CREATE: 0x02,
+  COMMIT: 0x03,
+  APP: 0x04,
+  LEAVE: 0x05,
+  SYNC: 0x06,
+  JOINED: 0x41,
+  GROUP_STATE: 0x42,
+  DELIVER: 0x43,
+  ACK: 0x44,
+  PEER_GONE: 0x45,
+  ERROR: 0x46,
+} as const;
+export type FrameTypeName = keyof typeof FrameType;
+
+/** GROUP_STATE.status: what a subscriber of the room must do next. */
+export const GroupStatus = { WAIT: 0, CREATE: 1, READY: 2 } as const;
+export type GroupStatusValue = (typeof GroupStatus)[keyof typeof GroupStatus];
+/** DELIVER.kind */
+export const DeliveryKind = { COMMIT: 1, APP: 2 } as const;
+export type DeliveryKindValue = (typeof DeliveryKind)[keyof typeof DeliveryKind];
+
+// --- client -> relay ---
+export interface JoinFrame { type: 'JOIN'; reqId: ReqId; room: RoomLocator }
+export interface CreateFrame { type: 'CREATE'; reqId: ReqId; room: RoomLocator; groupInfo: Uint8Array }
+export interface CommitFrame {
+  type: 'COMMIT'; reqId: ReqId; room: RoomLocator; epoch: RelayEpoch; commit: Uint8Array; groupInfo: Uint8Array;
+}
+export interface AppFrame { type: 'APP'; reqId: ReqId; room: RoomLocator; epoch: RelayEpoch; data: Uint8Array }
+export interface LeaveFrame { type: 'LEAVE'; reqId: ReqId; room: RoomLocator }
+export interface SyncFrame { type: 'SYNC'; reqId: ReqId; room: RoomLocator }
+// --- relay -> client ---
+export interface JoinedFrame { type: 'JOINED'; reqId: ReqId; room: RoomLocator; slot: Slot; members: number }
+export interface GroupStateFrame {
+  type: 'GROUP_STATE'; room: RoomLocator; status: GroupStatusValue; epoch: RelayEpoch; seq: Seq; groupInfo: Uint8Array;
+}
+export interface DeliverFrame {
+  type: 'DELIVER'; room: RoomLocator; seq: Seq; kind: DeliveryKindValue; epoch: RelayEpoch; from: Slot; data: Uint8Array;
+}
+export interface AckFrame { type: 'ACK'; reqId: ReqId; seq: Seq }
+export interface PeerGoneFrame { type: 'PEER_GONE'; room: RoomLocator; slot: Slot }
+export interface ErrorFrame { type: 'ERROR'; reqId: ReqId; code: number }
+
+export type ClientFrame = JoinFrame | CreateFrame | CommitFrame | AppFrame | LeaveFrame | SyncFrame;
+export type RelayFrame = JoinedFrame | GroupStateFrame | DeliverFrame | AckFrame | PeerGoneFrame | ErrorFrame;
+export type Frame = ClientFrame | RelayFrame;
+
+type FieldKind = 'u8' | 'u16' | 'u32' | 'u64' | 'locator' | 'bytes';
+type Field = readonly [name: string, kind: FieldKind, range?: readonly [min: number, max: number]];
+
+/** One row per frame type: its fields in wire order; enumerated fields carry their valid range. */
+const schemas: Record<FrameTypeName, readonly Field[]> = {
+  JOIN: [['reqId', 'u32'], ['room', 'locator']],
+  CREATE: [['reqId', 'u32'], ['room', 'locator'], ['groupInfo', 'bytes']],
+  COMMIT: [['reqId', 'u32'], ['room', 'locator'], ['epoch', 'u64'], ['commit', 'bytes'], ['groupInfo', 'bytes']],
+  APP: [['reqId', 'u32'], ['room', 'locator'], ['epoch', 'u64'], ['data', 'bytes']],
+  LEAVE: [['reqId', 'u32'], ['room', 'locator']],
+  SYNC: [['reqId', 'u32'], ['room', 'locator']],
+  JOINED: [['reqId', 'u32'], ['room', 'locator'], ['slot', 'u32'], ['members', 'u32']],
+  GROUP_STATE: [['room', 'locator'], ['status', 'u8', [0, 2]], ['epoch', 'u64'], ['seq', 'u64'], ['groupInfo', 'bytes']],
+  DELIVER: [['room', 'locator'], ['seq', 'u64'], ['kind', 'u8', [1, 2]], ['epoch', 'u64'], ['from', 'u32'], ['data', 'bytes']],
+  ACK: [['reqId', 'u32'], ['seq', 'u64']],
+  PEER_GONE: [['room', 'locator'], ['slot', 'u32']],
+  ERROR: [['reqId', 'u32'], ['code', 'u16']],
+};
+
+const nameByType = new Map<number, FrameTypeName>(
+  (Object.entries(FrameType) as [FrameTypeName, number][]).map(([n, t]) => [t, n]),
+);
+const fixedSize: Record<Exclude<FieldKind, 'bytes'>, number> = { u8: 1, u16: 2, u32: 4, u64: 8, locator: LOCATOR_BYTES };
+
+/** Frames a client may send; the relay rejects any other type as UNKNOWN_TYPE. */
+export const clientFrameTypes: ReadonlySet<FrameTypeName> = new Set(['JOIN', 'CREATE', 'COMMIT', 'APP', 'LEAVE', 'SYNC']);
+
+/** Bytes the encoding of `frame` takes. */
+export function encodedSize(frame: Frame): number {
+  let size = 1;
+  const rec = frame as unknown as Record<string, unknown>;
+  for (const [name, kind] of schemas[frame.type]) {
+    size += kind === 'bytes' ? 4 + (rec[name] as Uint8Array).byteLength : fixedSize[kind];
+  }
+  return size;
+}
+
+/** Encodes one frame. Throws ProtocolError(BAD_VALUE) for a value that cannot be represented. */
+export function encodeFrame(frame: Frame): Uint8Array {
+  const w = new Writer(encodedSize(frame));
+  w.u8(FrameType[frame.type]);
+  const rec = frame as unknown as Record<string, unknown>;
+  for (const [name, kind, range] of schemas[frame.type]) {
+    const v = rec[name];
+    switch (kind) {
+      case 'u8':
+      case 'u16':
+      case 'u32': {
+        const [min, max] = range ?? [0, kind === 'u8' ? 0xff : kind === 'u16' ? 0xffff : 0xffff_ffff];
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new ProtocolError('BAD_VALUE', name);
+        w[kind](v);
+        break;
+      }
+      case 'u64':
+        if (typeof v !== 'number') throw new ProtocolError('BAD_VALUE', name);
+        w.u64(v);
+        break;
+      case 'locator':
+        if (!(v instanceof Uint8Array) || v.byteLength !== LOCATOR_BYTES) throw new ProtocolError('BAD_VALUE', name);
+        w.fixed(v);
+        break;
+      case 'bytes':
+        if (!(v instanceof Uint8Array)) throw new ProtocolError('BAD_VALUE', name);
+        w.bytes(v);
+        break;
+    }
+  }
+  return w.done();
+}
+
+/**
+ * Decodes one frame, or throws ProtocolError: FRAME_TOO_LARGE before reading anything, TRUNCATED,
+ * UNKNOWN_TYPE, FIELD_TOO_LARGE (checked on the declared length before any view is taken),
+ * BAD_VALUE, TRAILING_BYTES.
+ */
+export function decodeFrame(buf: Uint8Array, limits: CodecLimits = defaultCodecLimits): Frame {
+  if (buf.byteLength > limits.maxFrameBytes) throw new ProtocolError('FRAME_TOO_LARGE');
+  const r = new Reader(buf);
+  const t = r.u8('type');
+  const type = nameByType.get(t);
+  if (type === undefined) throw new ProtocolError('UNKNOWN_TYPE');
+  const out: Record<string, unknown> = { type };
+  for (const [name, kind, range] of schemas[type]) {
+    switch (kind) {
+      case 'u8':
+      case 'u16':
+      case 'u32':
+      case 'u64': {
+        const v = r[kind](name);
+        if (range !== undefined && (v < range[0] || v > range[1])) throw new ProtocolError('BAD_VALUE', name);
+        out[name] = v;
+        break;
+      }
+      case 'locator':
+        out[name] = r.fixed(LOCATOR_BYTES, name);
+        break;
+      case 'bytes':
+        out[name] = r.bytes(limits.maxPayloadBytes, name);
+        break;
+    }
+  }
+  r.end();
+  return out as unknown as Frame;
+}
+
+/** Decodes a frame that a client sent; relay-only types are UNKNOWN_TYPE here. */
+export function decodeClientFrame(buf: Uint8Array, limits?: CodecLimits): ClientFrame {
+  const f = decodeFrame(buf, limits);
+  if (!clientFrameTypes.has(f.type)) throw new ProtocolError('UNKNOWN_TYPE');
+  return f as ClientFrame;
+}
+
+/** Decodes a frame that the relay sent; client-only types are UNKNOWN_TYPE here. */
+export function decodeRelayFrame(buf: Uint8Array, limits?: CodecLimits): RelayFrame {
+  const f = decodeFrame(buf, limits);
+  if (clientFrameTypes.has(f.type)) throw new ProtocolError('UNKNOWN_TYPE');
+  return f as RelayFrame;
+}
