@@ -1,0 +1,92 @@
+/**
+ * Member credentials (docs/PROTOCOL.md §3.3). An MLS BasicCredential (RFC 9420 §5.3) whose identity is
+ *
+ *   identity = "NR1" || slot:u32 || AES-256-GCM(cred_key, nick, aad)
+ *   aad      = "nullroom/v1/credential" || locator || signature_public_key || slot:u32
+ *
+ * The relay sees credentials (external commits travel as PublicMessages) but learns no nickname.
+ * Only someone who holds the room secret can produce a credential that opens, and the tag binds it
+ * to one signature key and one relay slot, so our AuthenticationService can refuse any member the
+ * relay (or anyone without the room secret) tried to add. This stands in for the external PSK of
+ * DESIGN.md, which ts-mls cannot attach to external commits (see docs/SECURITY.md).
+ */
+import { type AuthenticationService, type Credential, type CredentialBasic, defaultCredentialTypes } from 'ts-mls';
+import type { RoomLocator } from '@nullroom/protocol';
+import { concat, fromUtf8, toHex, u32be, utf8 } from './_bytes.js';
+import { CryptoError } from './errors.js';
+import { open, seal } from './sealed.js';
+
+const MAGIC = utf8.encode('NR1');
+const AAD_LABEL = utf8.encode('nullroom/v1/credential');
+export const MAX_NICK_CHARS = 32;
+
+export interface Profile {
+  slot: number;
+  nick: string;
+}
+
+/** Nicknames: NFC, 1..32 code points, no control or format characters, no surrounding spaces. */
+export function normalizeNick(nick: string): string {
+  const n = nick.normalize('NFC');
+  const chars = [...n];
+  if (chars.length === 0 || chars.length > MAX_NICK_CHARS || n.trim() !== n || /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(n)) {
+    throw new CryptoError('BAD_NICK', `a nickname must be 1 to ${MAX_NICK_CHARS} characters, without control characters or surrounding spaces`);
+  }
+  return n;
+}
+
+function aadFor(locator: RoomLocator, signaturePublicKey: Uint8Array, slot: number): Uint8Array {
+  return concat(AAD_LABEL, locator, signaturePublicKey, u32be(slot));
+}
+
+export async function makeCredential(
+  key: CryptoKey,
+  locator: RoomLocator,
+  signaturePublicKey: Uint8Array,
+  profile: Profile,
+): Promise<Credential> {
+  const sealed = await seal(key, utf8.encode(normalizeNick(profile.nick)), aadFor(locator, signaturePublicKey, profile.slot));
+  return { credentialType: defaultCredentialTypes.basic, identity: concat(MAGIC, u32be(profile.slot), sealed) };
+}
+
+/** Opens a credential; undefined when it is not ours, not for this room, or not for this key. */
+export async function openCredential(
+  key: CryptoKey,
+  locator: RoomLocator,
+  credential: Credential,
+  signaturePublicKey: Uint8Array,
+): Promise<Profile | undefined> {
+  if (credential.credentialType !== defaultCredentialTypes.basic) return undefined;
+  const id = (credential as CredentialBasic).identity;
+  if (id.byteLength < 7 || id[0] !== MAGIC[0] || id[1] !== MAGIC[1] || id[2] !== MAGIC[2]) return undefined;
+  const slot = new DataView(id.buffer, id.byteOffset + 3, 4).getUint32(0);
+  const pt = await open(key, id.subarray(7), aadFor(locator, signaturePublicKey, slot));
+  if (pt === undefined) return undefined;
+  try {
+    return { slot, nick: normalizeNick(fromUtf8.decode(pt)) };
+  } catch {
+    return undefined;
+  }
+}
+
+export const profileKey = (credential: Credential, signaturePublicKey: Uint8Array): string =>
+  `${toHex(signaturePublicKey)}:${credential.credentialType === defaultCredentialTypes.basic ? toHex((credential as CredentialBasic).identity) : ''}`;
+
+/**
+ * Our AuthenticationService (RFC 9420 §5.3.1): a credential is valid only if it opens under this
+ * room's credential key for exactly this signature key. Never "accept all". Opened profiles are
+ * cached by (signature key, identity) so the member list can be read without decrypting again.
+ */
+export class RoomAuthenticationService implements AuthenticationService {
+  readonly profiles = new Map<string, Profile>();
+  constructor(
+    private readonly key: CryptoKey,
+    private readonly locator: RoomLocator,
+  ) {}
+  async validateCredential(credential: Credential, signaturePublicKey: Uint8Array): Promise<boolean> {
+    const profile = await openCredential(this.key, this.locator, credential, signaturePublicKey);
+    if (profile === undefined) return false;
+    this.profiles.set(profileKey(credential, signaturePublicKey), profile);
+    return true;
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * Typed errors of the crypto layer. Codes are stable (docs/PROTOCOL.md §6); messages are fixed
+ * strings that never carry key material, plaintext, nicknames, room names or passwords.
+ */
+export const CryptoErrorCodes = {
+  BAD_GROUP_INFO: 'NR_CRYPTO_BAD_GROUP_INFO',
+  BAD_CREDENTIAL: 'NR_CRYPTO_BAD_CREDENTIAL',
+  BAD_MESSAGE: 'NR_CRYPTO_BAD_MESSAGE',
+  FORBIDDEN_PROPOSAL: 'NR_CRYPTO_FORBIDDEN_PROPOSAL',
+  BAD_NICK: 'NR_CRYPTO_BAD_NICK',
+  WRONG_EPOCH: 'NR_CRYPTO_WRONG_EPOCH',
+} as const;
+export type CryptoErrorCode = keyof typeof CryptoErrorCodes;
+
+export class CryptoError extends Error {
+  readonly code: CryptoErrorCode;
+  constructor(code: CryptoErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'CryptoError';
+    this.code = code;
+  }
+}

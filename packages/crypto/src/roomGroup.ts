@@ -1,0 +1,267 @@
+/**
+ * One MLS group (RFC 9420) per room, behind a small interface. State transitions are pure:
+ * a `RoomState` goes in, a new one comes out, and the caller stores it; consumed secrets are wiped.
+ * The relay sees only what RFC 9420 frames in the clear (group id, epoch, content type, and for
+ * external commits the sender's leaf with an encrypted credential) and the sealed GroupInfo.
+ */
+import {
+  type ClientState,
+  type CiphersuiteImpl,
+  type GroupInfo,
+  type MlsContext,
+  type Proposal,
+  type IncomingMessageCallback,
+  createApplicationMessage,
+  createCommit,
+  createGroup,
+  createGroupInfoWithExternalPubAndRatchetTree,
+  decode,
+  defaultProposalTypes,
+  encode,
+  generateKeyPackageWithKey,
+  joinGroupExternal,
+  mlsMessageDecoder,
+  mlsMessageEncoder,
+  processMessage,
+  protocolVersions,
+  wireformats,
+  zeroOutUint8Array,
+  nodeTypes,
+  ciphersuites,
+} from 'ts-mls';
+import type { RoomLocator } from '@nullroom/protocol';
+import { concat, randomBytes, utf8 } from './_bytes.js';
+import { RoomAuthenticationService, type Profile, makeCredential, normalizeNick, profileKey } from './credential.js';
+import { CryptoError } from './errors.js';
+import { type RoomKeys } from './roomSecret.js';
+import { open, seal } from './sealed.js';
+import { readSenderData } from './senderData.js';
+import { type SuiteName, Suites, suiteImpl } from './suite.js';
+
+/** The MLS state of one member in one room. Opaque outside this package. */
+export interface RoomState {
+  readonly mls: ClientState;
+}
+
+export interface Member {
+  /** Leaf index in the ratchet tree (RFC 9420 §7.1). */
+  leaf: number;
+  /** The relay slot the member joined with (authenticated inside its credential). */
+  slot: number;
+  nick: string;
+  signaturePublicKey: Uint8Array;
+  self: boolean;
+}
+
+export interface GroupSnapshot {
+  readonly info: GroupInfo;
+  readonly suite: SuiteName;
+  readonly epoch: number;
+}
+
+export type Incoming =
+  | { kind: 'app'; state: RoomState; plaintext: Uint8Array; sender: Member; epoch: number; generation: number }
+  | { kind: 'commit'; state: RoomState; added: Member[]; removed: Member[]; removedSelf: boolean; epoch: number };
+
+export interface Outgoing {
+  state: RoomState;
+  message: Uint8Array;
+}
+export interface OutgoingCommit extends Outgoing {
+  /** The GroupInfo for the epoch this commit starts, sealed for the relay to hand to joiners. */
+  groupInfo: Uint8Array;
+}
+
+const GI_LABEL = utf8.encode('nullroom/v1/group-info');
+const suiteById = new Map<number, SuiteName>(Object.values(Suites).map((n) => [ciphersuites[n], n]));
+
+/** Proposals we accept (RFC 9420 §12.2 leaves the policy to the application); see docs/SECURITY.md. */
+const acceptOnlyOurProposals: IncomingMessageCallback = (incoming) => {
+  if (incoming.kind === 'proposal') return 'reject'; // we never send standalone proposals
+  const allowed: number[] =
+    incoming.senderLeafIndex === undefined
+      ? [defaultProposalTypes.external_init] // a joiner's external commit: nothing else
+      : [defaultProposalTypes.remove]; // a member's commit: removals of departed members only
+  return incoming.proposals.every((p) => allowed.includes(p.proposal.proposalType)) ? 'accept' : 'reject';
+};
+
+export class RoomCrypto {
+  private constructor(
+    readonly keys: RoomKeys,
+    readonly suite: SuiteName,
+    private readonly impl: CiphersuiteImpl,
+    private readonly auth: RoomAuthenticationService,
+    private readonly ctx: MlsContext,
+  ) {}
+
+  static async create(keys: RoomKeys, suite: SuiteName = Suites.default): Promise<RoomCrypto> {
+    const impl = await suiteImpl(suite);
+    const auth = new RoomAuthenticationService(keys.credentialKey, keys.locator);
+    return new RoomCrypto(keys, suite, impl, auth, { cipherSuite: impl, authService: auth });
+  }
+
+  /** A RoomCrypto for the suite a GroupInfo names (joiners follow the creator's choice). */
+  withSuite(suite: SuiteName): Promise<RoomCrypto> {
+    return suite === this.suite ? Promise.resolve(this) : RoomCrypto.create(this.keys, suite);
+  }
+
+  get locator(): RoomLocator {
+    return this.keys.locator;
+  }
+
+  private async newKeyPackage(profile: Profile) {
+    // The credential binds the signature key, so generate the key pair first.
+    const sig = await this.impl.signature.keygen();
+    const credential = await makeCredential(this.keys.credentialKey, this.keys.locator, sig.publicKey, {
+      slot: profile.slot,
+      nick: normalizeNick(profile.nick),
+    });
+    return generateKeyPackageWithKey({ credential, signatureKeyPair: sig, cipherSuite: this.impl });
+  }
+
+  private async sealGroupInfo(state: ClientState): Promise<Uint8Array> {
+    const gi = await createGroupInfoWithExternalPubAndRatchetTree(state, [], this.impl);
+    const bytes = encode(mlsMessageEncoder, { wireformat: wireformats.mls_group_info, version: protocolVersions.mls10, groupInfo: gi });
+    return seal(this.keys.groupInfoKey, bytes, concat(GI_LABEL, this.keys.locator));
+  }
+
+  /** Creates the room's group with ourselves as its only member (epoch 0). */
+  async createGroup(profile: Profile): Promise<{ state: RoomState; groupInfo: Uint8Array }> {
+    const kp = await this.newKeyPackage(profile);
+    const mls = await createGroup({
+      context: this.ctx,
+      groupId: randomBytes(16),
+      keyPackage: kp.publicPackage,
+      privateKeyPackage: kp.privatePackage,
+    });
+    return { state: { mls }, groupInfo: await this.sealGroupInfo(mls) };
+  }
+
+  /** Opens the GroupInfo the relay handed us. Its members are checked when we join through it. */
+  async readGroupInfo(sealed: Uint8Array): Promise<GroupSnapshot> {
+    const bytes = await open(this.keys.groupInfoKey, sealed, concat(GI_LABEL, this.keys.locator));
+    if (bytes === undefined) throw new CryptoError('BAD_GROUP_INFO', 'the group information does not open with this room secret');
+    const msg = decode(mlsMessageDecoder, bytes);
+    if (msg === undefined || msg.wireformat !== wireformats.mls_group_info) {
+      throw new CryptoError('BAD_GROUP_INFO', 'the group information is malformed');
+    }
+    const suite = suiteById.get(msg.groupInfo.groupContext.cipherSuite);
+    if (suite === undefined) throw new CryptoError('BAD_GROUP_INFO', 'the group uses a cipher suite we do not offer');
+    const info = msg.groupInfo;
+    return { info, suite, epoch: Number(info.groupContext.epoch) };
+  }
+
+  /**
+   * Joins through an external commit (RFC 9420 §12.4.3.2); every member credential in the tree is
+   * checked on the way. The state is pending until the relay accepts the commit; `members(state)`
+   * tells the joiner who is there (and whether its nickname is taken) before it sends anything.
+   */
+  async joinExternal(snapshot: GroupSnapshot, profile: Profile): Promise<OutgoingCommit> {
+    const kp = await this.newKeyPackage(profile);
+    let joined;
+    try {
+      joined = await joinGroupExternal({
+        context: this.ctx,
+        groupInfo: snapshot.info,
+        keyPackage: kp.publicPackage,
+        privateKeys: kp.privatePackage,
+        resync: false,
+      });
+    } catch (e) {
+      throw new CryptoError('BAD_GROUP_INFO', `cannot join through this group information: ${e instanceof Error ? e.constructor.name : 'error'}`, { cause: e });
+    }
+    const { publicMessage, newState } = joined;
+    const message = encode(mlsMessageEncoder, { wireformat: wireformats.mls_public_message, version: protocolVersions.mls10, publicMessage });
+    return { state: { mls: newState }, message, groupInfo: await this.sealGroupInfo(newState) };
+  }
+
+  /** Encrypts an application message (RFC 9420 §6.3) for the current epoch. */
+  async encrypt(state: RoomState, plaintext: Uint8Array): Promise<Outgoing> {
+    const r = await createApplicationMessage({ context: this.ctx, state: state.mls, message: plaintext });
+    r.consumed.forEach(zeroOutUint8Array);
+    return { state: { mls: r.newState }, message: encode(mlsMessageEncoder, r.message) };
+  }
+
+  /** Commits the removal of the given leaves (members whose connection the relay reported gone). */
+  async remove(state: RoomState, leaves: number[]): Promise<OutgoingCommit> {
+    const proposals: Proposal[] = leaves.map((removed) => ({ proposalType: defaultProposalTypes.remove, remove: { removed } }));
+    const r = await createCommit({ context: this.ctx, state: state.mls, extraProposals: proposals });
+    r.consumed.forEach(zeroOutUint8Array);
+    return { state: { mls: r.newState }, message: encode(mlsMessageEncoder, r.commit), groupInfo: await this.sealGroupInfo(r.newState) };
+  }
+
+  /**
+   * Processes one message from the room's ordered stream. Throws CryptoError(BAD_MESSAGE) when it
+   * does not decode, decrypt or verify, and FORBIDDEN_PROPOSAL when it proposes what we never allow.
+   */
+  async process(state: RoomState, bytes: Uint8Array): Promise<Incoming> {
+    const msg = decode(mlsMessageDecoder, bytes);
+    if (msg === undefined || (msg.wireformat !== wireformats.mls_private_message && msg.wireformat !== wireformats.mls_public_message)) {
+      throw new CryptoError('BAD_MESSAGE', 'not an MLS handshake or application message');
+    }
+    const before = await this.members(state);
+    let r;
+    try {
+      r = await processMessage({ context: this.ctx, state: state.mls, message: msg, callback: acceptOnlyOurProposals });
+    } catch (e) {
+      throw new CryptoError('BAD_MESSAGE', `message rejected: ${e instanceof Error ? e.constructor.name : 'error'}`, { cause: e });
+    }
+    r.consumed.forEach(zeroOutUint8Array);
+    if (r.kind === 'applicationMessage') {
+      if (msg.wireformat !== wireformats.mls_private_message) throw new CryptoError('BAD_MESSAGE', 'application data must be encrypted');
+      const pm = msg.privateMessage;
+      const secret =
+        pm.epoch === state.mls.groupContext.epoch
+          ? state.mls.keySchedule.senderDataSecret
+          : state.mls.historicalReceiverData.get(pm.epoch)?.senderDataSecret;
+      const sd = secret === undefined ? undefined : await readSenderData(this.impl, secret, pm);
+      const sender = sd === undefined ? undefined : before.find((m) => m.leaf === sd.leafIndex);
+      if (sd === undefined || sender === undefined) throw new CryptoError('BAD_MESSAGE', 'sender could not be identified');
+      return { kind: 'app', state: { mls: r.newState }, plaintext: r.message, sender, epoch: Number(pm.epoch), generation: sd.generation };
+    }
+    if (r.actionTaken === 'reject') throw new CryptoError('FORBIDDEN_PROPOSAL', 'the commit carries a proposal members never make');
+    const next: RoomState = { mls: r.newState };
+    const removedSelf = r.newState.groupActiveState.kind === 'removedFromGroup';
+    const after = removedSelf ? [] : await this.members(next);
+    const key = (m: Member) => `${m.leaf}:${Array.from(m.signaturePublicKey).join(',')}`;
+    const beforeKeys = new Set(before.map(key));
+    const afterKeys = new Set(after.map(key));
+    return {
+      kind: 'commit',
+      state: next,
+      added: after.filter((m) => !beforeKeys.has(key(m))),
+      removed: before.filter((m) => !afterKeys.has(key(m))),
+      removedSelf,
+      epoch: Number(r.newState.groupContext.epoch),
+    };
+  }
+
+  epochOf(state: RoomState): number {
+    return Number(state.mls.groupContext.epoch);
+  }
+
+  selfLeaf(state: RoomState): number {
+    return state.mls.privatePath.leafIndex;
+  }
+
+  /** The current members, from the ratchet tree, with their authenticated nicknames. */
+  members(state: RoomState): Promise<Member[]> {
+    return this.membersOf(state.mls.ratchetTree, this.selfLeaf(state));
+  }
+
+  private async membersOf(tree: ClientState['ratchetTree'], selfLeaf: number): Promise<Member[]> {
+    const out: Member[] = [];
+    for (let i = 0; i < tree.length; i += 2) {
+      const node = tree[i];
+      if (node === undefined || node.nodeType !== nodeTypes.leaf) continue;
+      const { credential, signaturePublicKey } = node.leaf;
+      const k = profileKey(credential, signaturePublicKey);
+      let profile = this.auth.profiles.get(k);
+      if (profile === undefined && (await this.auth.validateCredential(credential, signaturePublicKey))) profile = this.auth.profiles.get(k);
+      if (profile === undefined) throw new CryptoError('BAD_CREDENTIAL', 'a member credential does not open with this room secret');
+      out.push({ leaf: i / 2, slot: profile.slot, nick: profile.nick, signaturePublicKey, self: i / 2 === selfLeaf });
+    }
+    return out;
+  }
+}
+

@@ -1,0 +1,72 @@
+/**
+ * Room secrets and the keys derived from them (docs/PROTOCOL.md §3).
+ *
+ *   room_secret = Argon2id(password = NFC(password), salt = SHA-256("nullroom/v1/room-salt" || NFC(room name)),
+ *                          m = 64 MiB, t = 3, p = 1, 32 bytes)                       (RFC 9106)
+ *              or 32 random bytes carried in an invite link's URL fragment
+ *   locator     = HKDF-SHA-256(ikm = room_secret, salt = "", info = "nullroom/v1/locator", 32)   (RFC 5869)
+ *   gi_key      = HKDF-SHA-256(room_secret, "", "nullroom/v1/group-info", 32) -> AES-256-GCM
+ *   cred_key    = HKDF-SHA-256(room_secret, "", "nullroom/v1/credential", 32) -> AES-256-GCM
+ *
+ * The relay only ever sees the locator; it cannot invert HKDF, and guessing a password costs an
+ * Argon2id evaluation per guess.
+ */
+import { argon2id } from 'hash-wasm';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { type RoomLocator, asLocator } from '@nullroom/protocol';
+import { concat, randomBytes, utf8 } from './_bytes.js';
+
+export interface Argon2Params {
+  memoryKiB: number;
+  iterations: number;
+  parallelism: number;
+}
+/** RFC 9106 §4 second recommended option (64 MiB, t = 3, p = 1): ~340 ms on our reference machine. */
+export const defaultArgon2Params: Readonly<Argon2Params> = Object.freeze({ memoryKiB: 65536, iterations: 3, parallelism: 1 });
+
+export type RoomSecret = Uint8Array & { readonly __roomSecret: true };
+
+export async function deriveRoomSecret(roomName: string, password: string, params: Argon2Params = defaultArgon2Params): Promise<RoomSecret> {
+  const salt = sha256(concat(utf8.encode('nullroom/v1/room-salt'), utf8.encode(roomName.normalize('NFC'))));
+  const out = await argon2id({
+    password: utf8.encode(password.normalize('NFC')),
+    salt,
+    parallelism: params.parallelism,
+    iterations: params.iterations,
+    memorySize: params.memoryKiB,
+    hashLength: 32,
+    outputType: 'binary',
+  });
+  return out as RoomSecret;
+}
+
+export function randomRoomSecret(): RoomSecret {
+  return randomBytes(32) as unknown as RoomSecret;
+}
+
+export interface RoomKeys {
+  locator: RoomLocator;
+  groupInfoKey: CryptoKey;
+  credentialKey: CryptoKey;
+}
+
+async function hkdf(ikm: CryptoKey, info: string): Promise<Uint8Array<ArrayBuffer>> {
+  const bits = await globalThis.crypto.subtle.deriveBits(
+    { name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(0), info: utf8.encode(info) },
+    ikm,
+    256,
+  );
+  return new Uint8Array(bits);
+}
+
+export async function deriveRoomKeys(secret: RoomSecret): Promise<RoomKeys> {
+  const subtle = globalThis.crypto.subtle;
+  const ikm = await subtle.importKey('raw', new Uint8Array(secret), 'HKDF', false, ['deriveBits']);
+  const aes = async (info: string) =>
+    subtle.importKey('raw', await hkdf(ikm, info), { name: 'AES-GCM' }, false, ['encrypt', 'decrypt']);
+  return {
+    locator: asLocator(await hkdf(ikm, 'nullroom/v1/locator')),
+    groupInfoKey: await aes('nullroom/v1/group-info'),
+    credentialKey: await aes('nullroom/v1/credential'),
+  };
+}
