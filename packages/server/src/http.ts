@@ -1,0 +1,86 @@
+/** HTTP side of the relay: security headers on every response, health check, static web app. */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { extname, join, normalize, resolve, sep } from 'node:path';
+
+export function securityHeaders(tls: boolean): Record<string, string> {
+  return {
+    'Content-Security-Policy':
+      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; " +
+      "frame-ancestors 'none'; base-uri 'none'; form-action 'none'; object-src 'none'",
+    'X-Content-Type-Options': 'nosniff',
+    'Referrer-Policy': 'no-referrer',
+    'X-Frame-Options': 'DENY',
+    'Cross-Origin-Opener-Policy': 'same-origin',
+    'Cross-Origin-Resource-Policy': 'same-origin',
+    'Permissions-Policy': 'camera=(), microphone=(), geolocation=()',
+    ...(tls ? { 'Strict-Transport-Security': 'max-age=63072000' } : {}),
+  };
+}
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json',
+  '.woff2': 'font/woff2',
+  '.webmanifest': 'application/manifest+json',
+};
+
+const BUILTIN_PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Nullroom relay</title></head>
+<body><h1>Nullroom relay</h1>
+<p>This relay is running. The web client is not built into this server yet.</p>
+<p>Join a room from a terminal: <code>npx nullroom chat &lt;this URL&gt; --room NAME --nick NICK</code></p>
+</body></html>
+`;
+
+export function httpHandler(opts: { tls: boolean; staticDir?: string }) {
+  const headers = securityHeaders(opts.tls);
+  const root = opts.staticDir === undefined ? undefined : resolve(opts.staticDir);
+  const send = (res: ServerResponse, status: number, type: string, body: string) => {
+    res.writeHead(status, { ...headers, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+    res.end(body);
+  };
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    try {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
+      const path = new URL(req.url ?? '/', 'http://relay').pathname;
+      if (path === '/healthz') return send(res, 200, 'text/plain; charset=utf-8', 'ok\n');
+      if (root === undefined) {
+        if (path === '/' || path === '/index.html') return send(res, 200, 'text/html; charset=utf-8', BUILTIN_PAGE);
+        return send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
+      }
+      let rel: string;
+      try {
+        rel = decodeURIComponent(path);
+      } catch {
+        return send(res, 400, 'text/plain; charset=utf-8', 'bad path\n');
+      }
+      if (rel.includes('\0')) return send(res, 400, 'text/plain; charset=utf-8', 'bad path\n');
+      let file = resolve(join(root, normalize(rel)));
+      if (file !== root && !file.startsWith(root + sep)) return send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
+      let st = await stat(file).catch(() => undefined);
+      if (st?.isDirectory()) {
+        file = join(file, 'index.html');
+        st = await stat(file).catch(() => undefined);
+      }
+      if (st === undefined || !st.isFile()) return send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
+      res.writeHead(200, {
+        ...headers,
+        'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
+        'Content-Length': st.size,
+        'Cache-Control': extname(file) === '.html' ? 'no-cache' : 'public, max-age=3600',
+      });
+      if (req.method === 'HEAD') return void res.end();
+      createReadStream(file).on('error', () => res.destroy()).pipe(res);
+    } catch {
+      if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
+      else res.destroy();
+    }
+  };
+}

@@ -1,0 +1,175 @@
+/**
+ * The MLS Delivery Service rules (docs/PROTOCOL.md §4.2), independent of the transport.
+ * Rooms live only in memory and vanish with their last subscriber. Payloads are opaque bytes.
+ */
+import {
+  type ClientFrame,
+  DeliveryKind,
+  type DeliveryKindValue,
+  type ErrorName,
+  ErrorCodes,
+  GroupStatus,
+  type RelayEpoch,
+  type ReqId,
+  type RoomLocator,
+  type Seq,
+  type Slot,
+  asEpoch,
+  asReqId,
+  asSeq,
+  asSlot,
+  encodeFrame,
+  locatorKey,
+} from '@nullroom/protocol';
+import type { RelayLimits } from './limits.js';
+
+/** One connection, as the room logic sees it. */
+export interface Peer {
+  readonly id: number;
+  /** Sends one encoded frame. The same buffer may be handed to many peers: it must not be modified. */
+  send(bytes: Uint8Array): void;
+  /** Rooms this peer is in: locator key -> membership. */
+  readonly memberships: Map<string, Membership>;
+}
+
+interface Membership {
+  room: RoomRecord;
+  slot: Slot;
+}
+
+interface RoomRecord {
+  readonly key: string;
+  readonly locator: RoomLocator;
+  readonly subscribers: Map<Slot, Peer>;
+  nextSlot: number;
+  epoch: RelayEpoch;
+  seq: Seq;
+  groupInfo: Uint8Array | undefined;
+  creator: Slot | undefined;
+}
+
+const EMPTY = new Uint8Array(0);
+
+export class Rooms {
+  private readonly rooms = new Map<string, RoomRecord>();
+
+  constructor(private readonly limits: Pick<RelayLimits, 'maxMembersPerRoom' | 'maxRoomsPerConnection'>) {}
+
+  get size(): number {
+    return this.rooms.size;
+  }
+
+  handle(peer: Peer, f: ClientFrame): void {
+    if (f.type === 'JOIN') return this.join(peer, f.reqId, f.room);
+    const key = locatorKey(f.room);
+    const m = peer.memberships.get(key);
+    if (m === undefined) return this.error(peer, f.reqId, 'NOT_IN_ROOM');
+    const room = m.room;
+    switch (f.type) {
+      case 'CREATE':
+        if (room.creator !== m.slot || room.groupInfo !== undefined) return this.error(peer, f.reqId, 'NOT_CREATOR');
+        room.groupInfo = f.groupInfo.slice(); // the frame is a view into a buffer we do not own
+        room.creator = undefined;
+        peer.send(encodeFrame({ type: 'ACK', reqId: f.reqId, seq: room.seq }));
+        this.broadcastState(room, m.slot);
+        return;
+      case 'COMMIT':
+        if (room.groupInfo === undefined) return this.error(peer, f.reqId, 'NO_GROUP');
+        // Exactly one commit per (room, epoch): the first one for the current epoch wins.
+        if (f.epoch !== room.epoch) return this.error(peer, f.reqId, 'STALE_EPOCH');
+        this.deliver(room, m.slot, DeliveryKind.COMMIT, f.epoch, f.commit);
+        room.epoch = asEpoch(room.epoch + 1);
+        room.groupInfo = f.groupInfo.slice();
+        peer.send(encodeFrame({ type: 'ACK', reqId: f.reqId, seq: room.seq }));
+        return;
+      case 'APP':
+        if (room.groupInfo === undefined) return this.error(peer, f.reqId, 'NO_GROUP');
+        this.deliver(room, m.slot, DeliveryKind.APP, f.epoch, f.data);
+        peer.send(encodeFrame({ type: 'ACK', reqId: f.reqId, seq: room.seq }));
+        return;
+      case 'LEAVE':
+        this.remove(peer, m);
+        peer.send(encodeFrame({ type: 'ACK', reqId: f.reqId, seq: room.seq }));
+        return;
+      case 'SYNC':
+        peer.send(this.stateFrame(room, m.slot));
+        return;
+    }
+  }
+
+  /** The connection is gone: leave every room it was in. */
+  drop(peer: Peer): void {
+    for (const m of [...peer.memberships.values()]) this.remove(peer, m);
+  }
+
+  private join(peer: Peer, reqId: ReqId, locator: RoomLocator): void {
+    const key = locatorKey(locator);
+    if (peer.memberships.has(key)) return this.error(peer, reqId, 'ALREADY_IN_ROOM');
+    if (peer.memberships.size >= this.limits.maxRoomsPerConnection) return this.error(peer, reqId, 'TOO_MANY_ROOMS');
+    let room = this.rooms.get(key);
+    if (room !== undefined && room.subscribers.size >= this.limits.maxMembersPerRoom) return this.error(peer, reqId, 'ROOM_FULL');
+    if (room === undefined) {
+      room = {
+        key,
+        locator: locator.slice() as RoomLocator,
+        subscribers: new Map(),
+        nextSlot: 1,
+        epoch: asEpoch(0),
+        seq: asSeq(0),
+        groupInfo: undefined,
+        creator: undefined,
+      };
+      this.rooms.set(key, room);
+    }
+    const slot = asSlot(room.nextSlot++);
+    room.subscribers.set(slot, peer);
+    peer.memberships.set(key, { room, slot });
+    if (room.groupInfo === undefined && room.creator === undefined) room.creator = slot;
+    peer.send(encodeFrame({ type: 'JOINED', reqId, room: room.locator, slot, members: room.subscribers.size }));
+    peer.send(this.stateFrame(room, slot));
+  }
+
+  private remove(peer: Peer, m: Membership): void {
+    const { room, slot } = m;
+    room.subscribers.delete(slot);
+    peer.memberships.delete(room.key);
+    if (room.subscribers.size === 0) {
+      // The last member left: forget the room completely.
+      this.rooms.delete(room.key);
+      room.groupInfo = undefined;
+      return;
+    }
+    const gone = encodeFrame({ type: 'PEER_GONE', room: room.locator, slot });
+    for (const p of room.subscribers.values()) p.send(gone);
+    if (room.creator === slot) {
+      // The creator left before creating: the lowest remaining slot creates instead.
+      const next = Math.min(...room.subscribers.keys()) as Slot;
+      room.creator = next;
+      room.subscribers.get(next)!.send(this.stateFrame(room, next));
+    }
+  }
+
+  private deliver(room: RoomRecord, from: Slot, kind: DeliveryKindValue, epoch: RelayEpoch, data: Uint8Array): void {
+    room.seq = asSeq(room.seq + 1);
+    // Encoded once; the same buffer goes to every recipient.
+    const bytes = encodeFrame({ type: 'DELIVER', room: room.locator, seq: room.seq, kind, epoch, from, data });
+    for (const [slot, p] of room.subscribers) if (slot !== from) p.send(bytes);
+  }
+
+  private stateFrame(room: RoomRecord, slot: Slot): Uint8Array {
+    const status = room.groupInfo !== undefined ? GroupStatus.READY : room.creator === slot ? GroupStatus.CREATE : GroupStatus.WAIT;
+    return encodeFrame({ type: 'GROUP_STATE', room: room.locator, status, epoch: room.epoch, seq: room.seq, groupInfo: room.groupInfo ?? EMPTY });
+  }
+
+  /** After CREATE: the group exists, so every waiting subscriber gets the same READY frame. */
+  private broadcastState(room: RoomRecord, except: Slot): void {
+    const ready = this.stateFrame(room, except);
+    for (const [slot, p] of room.subscribers) if (slot !== except) p.send(ready);
+  }
+
+  private error(peer: Peer, reqId: ReqId, code: ErrorName): void {
+    peer.send(encodeFrame({ type: 'ERROR', reqId, code: ErrorCodes[code] }));
+  }
+}
+
+export const noRequest = asReqId(0);
