@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import { chat } from './chat.js';
+import { CliError, Exit } from './exit.js';
+import { serve } from './serve.js';
+
+const program = new Command();
+program
+  .name('nullroom')
+  .description('End-to-end encrypted chat rooms (MLS, RFC 9420) through a blind relay.')
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+program
+  .command('serve')
+  .description('run the relay (and the web app) on this machine')
+  .option('--host <host>', 'address to bind (anything but loopback needs TLS)', '127.0.0.1')
+  .option('--port <port>', 'port to listen on', '8080')
+  .option('--data <dir>', 'where the relay keeps what must persist (ephemeral rooms never touch it)')
+  .option('--cert <file>', 'TLS certificate (PEM)')
+  .option('--key <file>', 'TLS private key (PEM)')
+  .option('--self-signed', 'generate (once, kept in --data) a self-signed certificate and print its fingerprint')
+  .option('-v, --verbose', 'log connections and protocol errors to stderr (never any content)')
+  .action(serve);
+
+program
+  .command('chat')
+  .description('join a room from the terminal')
+  .argument('<url>', 'the relay URL that `nullroom serve` printed')
+  .requiredOption('--room <name>', 'room name (never sent to the relay)')
+  .requiredOption('--nick <nick>', 'your nickname in the room (never sent to the relay)')
+  .option('--json', 'print one JSON object per event')
+  .option('--password-file <file>', 'read the room password from this file (else NULLROOM_PASSWORD, else a prompt)')
+  .addOption(new Option('--ca <file>', 'trust this CA certificate (PEM) for the relay').conflicts('pin'))
+  .option('--pin <sha256:hex>', "accept only the relay certificate with this fingerprint (as `serve --self-signed` printed)")
+  .action(async (url: string, opts) => {
+    process.exitCode = await chat(url, opts);
+  });
+
+program.parseAsync(process.argv).then(
+  () => {
+    // Let pending writes drain, then exit with the code the command set.
+    process.stdout.write('', () => process.exit(process.exitCode ?? Exit.OK));
+  },
+  (e: unknown) => {
+    if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? Exit.OK : Exit.USAGE);
+    if (e instanceof CliError) {
+      process.stderr.write(`nullroom: ${e.message}\n`);
+      process.exit(e.exitCode);
+    }
+    process.stderr.write(`nullroom: unexpected failure: ${e instanceof Error ? e.name : 'error'}\n`);
+    process.exit(Exit.FAILURE);
+  },
+);

@@ -1,0 +1,65 @@
+/**
+ * How the terminal client reports events: one JSON object per line (`--json`), or a readable line.
+ * In interactive mode a line is printed above the input prompt without disturbing what is typed.
+ */
+import type { Interface } from 'node:readline';
+import { clearLine, cursorTo } from 'node:readline';
+
+export type ChatEvent =
+  | { event: 'joined'; created: boolean; nick: string; members: string[]; rejoin?: boolean }
+  | { event: 'member-joined'; nick: string }
+  | { event: 'member-left'; nick: string }
+  | { event: 'message'; from: string; text: string; ts: number; outOfOrder?: boolean }
+  | { event: 'members'; members: string[] }
+  | { event: 'verify'; nick: string; safetyNumber: string }
+  | { event: 'connection'; state: string; message?: string }
+  | { event: 'left' }
+  | { event: 'error'; code: string; message: string };
+
+const time = (ts: number) => new Date(ts).toTimeString().slice(0, 5);
+// Terminal escape sequences from a peer must never reach the terminal: show control characters as U+FFFD.
+const safe = (s: string) => s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '\ufffd');
+
+export function humanLine(e: ChatEvent): string {
+  switch (e.event) {
+    case 'joined':
+      return e.created
+        ? `* you created a new room as ${safe(e.nick)}${e.rejoin ? ' (after reconnecting)' : ''}`
+        : `* you ${e.rejoin ? 'rejoined' : 'joined'} as ${safe(e.nick)}; ${e.members.length} member(s): ${e.members.map(safe).join(', ')}`;
+    case 'member-joined':
+      return `* ${safe(e.nick)} joined`;
+    case 'member-left':
+      return `* ${safe(e.nick)} left`;
+    case 'message':
+      return `[${time(e.ts)}] <${safe(e.from)}> ${safe(e.text).replace(/\n/g, '\n    ')}${e.outOfOrder ? '  (out of order)' : ''}`;
+    case 'members':
+      return `* ${e.members.length} member(s): ${e.members.map(safe).join(', ')}`;
+    case 'verify':
+      return `* safety number with ${safe(e.nick)}: ${e.safetyNumber}`;
+    case 'connection':
+      return `* connection ${e.state}${e.message ? `: ${e.message}` : ''}`;
+    case 'left':
+      return '* you left the room';
+    case 'error':
+      return `! ${e.code}: ${e.message}`;
+  }
+}
+
+export class Printer {
+  rl: Interface | undefined;
+  constructor(
+    private readonly json: boolean,
+    private readonly out: NodeJS.WritableStream = process.stdout,
+  ) {}
+  print(e: ChatEvent): void {
+    const line = this.json ? JSON.stringify(e) : humanLine(e);
+    if (this.rl !== undefined && !this.json && process.stdout.isTTY) {
+      clearLine(process.stdout, 0);
+      cursorTo(process.stdout, 0);
+      this.out.write(`${line}\n`);
+      this.rl.prompt(true);
+    } else {
+      this.out.write(`${line}\n`);
+    }
+  }
+}

@@ -1,0 +1,66 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { createSelfSigned, isLoopback, startRelay, type RelayOptions } from '@nullroom/server';
+import { CliError, Exit } from './exit.js';
+import { readFile } from 'node:fs/promises';
+
+export interface ServeOptions {
+  host: string;
+  port: string;
+  data?: string;
+  cert?: string;
+  key?: string;
+  selfSigned?: boolean;
+  verbose?: boolean;
+}
+
+export function defaultDataDir(): string {
+  const base = process.env['XDG_DATA_HOME'] ?? join(homedir(), '.local', 'share');
+  return join(base, 'nullroom');
+}
+
+export async function serve(o: ServeOptions): Promise<void> {
+  const port = Number(o.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError('--port must be a number from 0 to 65535', Exit.USAGE);
+  if ((o.cert === undefined) !== (o.key === undefined)) throw new CliError('--cert and --key go together', Exit.USAGE);
+  if (o.cert !== undefined && o.selfSigned) throw new CliError('use either --cert/--key or --self-signed, not both', Exit.USAGE);
+  const dataDir = o.data ?? defaultDataDir();
+  let tls: RelayOptions['tls'];
+  let fingerprint: string | undefined;
+  if (o.cert !== undefined && o.key !== undefined) {
+    try {
+      tls = { cert: await readFile(o.cert, 'utf8'), key: await readFile(o.key, 'utf8') };
+    } catch {
+      throw new CliError('cannot read the certificate or key file', Exit.USAGE);
+    }
+  } else if (o.selfSigned) {
+    const s = await createSelfSigned(dataDir);
+    tls = { cert: s.cert, key: s.key };
+    fingerprint = s.fingerprint;
+  } else if (!isLoopback(o.host)) {
+    throw new CliError(
+      `refusing to serve plain HTTP on ${o.host}: only loopback may go without TLS. Use --cert F --key F, or --self-signed.`,
+      Exit.USAGE,
+    );
+  }
+  const relay = await startRelay({
+    host: o.host,
+    port,
+    ...(tls === undefined ? {} : { tls }),
+    ...(o.verbose ? { log: (line: string) => process.stderr.write(`${line}\n`) } : {}),
+  }).catch((e: unknown) => {
+    const code = (e as { code?: string }).code;
+    throw new CliError(`cannot start the relay: ${code ?? (e instanceof Error ? e.message : String(e))}`, code === 'EADDRINUSE' || code === 'EACCES' ? Exit.CONNECTION : Exit.FAILURE);
+  });
+  process.stdout.write(`nullroom listening on ${relay.url}\n`);
+  if (fingerprint !== undefined) process.stdout.write(`fingerprint ${fingerprint}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      relay.close().then(resolve, resolve);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

@@ -1,0 +1,75 @@
+/** Helpers to run the real `nullroom` binary in tests. */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+
+export const BIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
+
+export interface Proc {
+  child: ChildProcessWithoutNullStreams;
+  lines: string[];
+  stderr: string[];
+  events: Record<string, unknown>[];
+  exited: Promise<number | null>;
+  waitFor(pred: (e: Record<string, unknown>) => boolean, what: string, ms?: number): Promise<Record<string, unknown>>;
+  waitLine(pred: (l: string) => boolean, what: string, ms?: number): Promise<string>;
+}
+
+export function run(args: string[], env: Record<string, string> = {}): Proc {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: 'pipe' });
+  const lines: string[] = [];
+  const stderr: string[] = [];
+  const events: Record<string, unknown>[] = [];
+  const waiters = new Set<() => void>();
+  createInterface({ input: child.stdout }).on('line', (l) => {
+    lines.push(l);
+    try {
+      const e = JSON.parse(l) as unknown;
+      if (e !== null && typeof e === 'object') events.push(e as Record<string, unknown>);
+    } catch {
+      /* not JSON */
+    }
+    for (const w of waiters) w();
+  });
+  createInterface({ input: child.stderr }).on('line', (l) => {
+    stderr.push(l);
+    for (const w of waiters) w();
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const poll = <T>(check: () => T | undefined, what: string, ms: number): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const tick = () => {
+        const v = check();
+        if (v !== undefined) {
+          waiters.delete(tick);
+          clearTimeout(timer);
+          resolve(v);
+        }
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(tick);
+        reject(new Error(`timed out waiting for ${what}; stdout: ${lines.slice(-10).join(' | ')}; stderr: ${stderr.slice(-5).join(' | ')}`));
+      }, ms);
+      waiters.add(tick);
+      tick();
+    });
+  return {
+    child,
+    lines,
+    stderr,
+    events,
+    exited,
+    waitFor: (pred, what, ms = 15_000) => poll(() => events.find(pred), what, ms),
+    waitLine: (pred, what, ms = 15_000) => poll(() => lines.find(pred), what, ms),
+  };
+}
+
+/** Starts `nullroom serve` on an ephemeral port and returns its URL (and fingerprint when TLS is on). */
+export async function serveProc(args: string[] = []): Promise<{ proc: Proc; url: string; fingerprint?: string }> {
+  const proc = run(['serve', '--port', '0', ...args]);
+  const line = await proc.waitLine((l) => l.startsWith('nullroom listening on '), 'listening line');
+  const url = line.slice('nullroom listening on '.length);
+  if (!url.startsWith('https:')) return { proc, url };
+  const fp = await proc.waitLine((l) => l.startsWith('fingerprint '), 'fingerprint line');
+  return { proc, url, fingerprint: fp.slice('fingerprint '.length) };
+}

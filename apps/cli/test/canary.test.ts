@@ -1,0 +1,104 @@
+/**
+ * Plaintext canaries (docs/SECURITY.md §1): run a chat between real terminal clients with
+ * distinctive room name, password, nicknames and texts, then search every byte the relay received
+ * and sent, everything it logged, every file in its data directory, and a snapshot of its heap.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import { run } from './_spawn.js';
+
+const tag = Math.random().toString(36).slice(2, 8);
+const canaries = {
+  room: `CanaryRoom${tag}Zq`,
+  password: `CanaryPassword${tag}Xw`,
+  nicks: [`CanaryAlice${tag}`, `CanaryBob${tag}`, `CanaryCarol${tag}`],
+  texts: [`CanaryTextOne${tag} the eagle lands`, `CanaryTextTwo${tag} at midnight`, `CanaryTextThree${tag}`],
+};
+const all = [canaries.room, canaries.password, ...canaries.nicks, ...canaries.texts];
+
+function forms(s: string): Buffer[] {
+  const u8 = Buffer.from(s, 'utf8');
+  // A distinctive middle part, so that a canary split across the start of a base64 group is found too.
+  const core = s.slice(6, 18);
+  return [u8, Buffer.from(s, 'utf16le'), Buffer.from(u8.toString('hex')), Buffer.from(core, 'utf8')]
+    .concat([0, 1, 2].map((k) => Buffer.from(Buffer.from(`${'x'.repeat(k)}${core}`).toString('base64').slice(4, 16))));
+}
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? files(p) : [p];
+  });
+}
+
+test('no canary reaches the relay: wire, logs, data directory, heap', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'nullroom-canary-data-'));
+  const out = mkdtempSync(join(tmpdir(), 'nullroom-canary-out-'));
+  const fixture = fileURLToPath(new URL('./fixtures/capture-relay.js', import.meta.url));
+  const relay = spawn(process.execPath, ['--expose-gc', fixture, data, out], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const relayLines: string[] = [];
+  const waiters = new Set<() => void>();
+  createInterface({ input: relay.stdout }).on('line', (l) => {
+    relayLines.push(l);
+    for (const w of waiters) w();
+  });
+  const line = (prefix: string) =>
+    new Promise<string>((resolve) => {
+      const check = () => {
+        const l = relayLines.find((x) => x.startsWith(prefix));
+        if (l !== undefined) {
+          waiters.delete(check);
+          resolve(l.slice(prefix.length));
+        }
+      };
+      waiters.add(check);
+      check();
+    });
+  try {
+    const url = await line('nullroom listening on ');
+    const pin = await line('fingerprint ');
+    const env = { NULLROOM_PASSWORD: canaries.password };
+    const clients: ReturnType<typeof run>[] = [];
+    for (const nick of canaries.nicks) {
+      const c = run(['chat', url, '--room', canaries.room, '--nick', nick, '--json', '--pin', pin], env);
+      await c.waitFor((e) => e['event'] === 'joined', 'joined');
+      clients.push(c);
+    }
+    await clients[0]!.waitFor((e) => e['event'] === 'member-joined' && e['nick'] === canaries.nicks[2], 'all three in');
+    canaries.texts.forEach((t, i) => clients[i]!.child.stdin.write(`${t}\n`));
+    for (const [i, c] of clients.entries()) {
+      for (const [j, t] of canaries.texts.entries()) {
+        if (i !== j) await c.waitFor((e) => e['event'] === 'message' && e['text'] === t, `client ${i} reads text ${j}`);
+      }
+    }
+    // Heap snapshot while the room is alive and every message has passed through.
+    relay.kill('SIGUSR2');
+    const snap = await line('snapshot ');
+    for (const c of clients) c.child.stdin.end();
+    for (const c of clients) assert.equal(await c.exited, 0);
+
+    const haystacks: [string, Buffer][] = [
+      ['wire', readFileSync(join(out, 'wire.bin'))],
+      ['log', readFileSync(join(out, 'relay.log'))],
+      ['heap', readFileSync(snap)],
+      ...files(data).map((f): [string, Buffer] => [`data:${f}`, readFileSync(f)]),
+    ];
+    assert.ok(haystacks[0]![1].length > 5000, 'the wire capture holds the traffic');
+    assert.ok(haystacks[1]![1].length > 0, 'the relay logged');
+    for (const [where, hay] of haystacks) {
+      for (const c of all) {
+        for (const f of forms(c)) assert.equal(hay.indexOf(f), -1, `a canary (${all.indexOf(c)}) appears in ${where.split(':')[0]}`);
+      }
+    }
+    // Control: the search works (the canaries are in the clients' own output).
+    assert.ok(clients[1]!.lines.join('\n').includes(canaries.texts[0]!));
+  } finally {
+    relay.kill('SIGTERM');
+  }
+});

@@ -1,0 +1,143 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { run, serveProc, type Proc } from './_spawn.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const PW = { NULLROOM_PASSWORD: 'test password for cli' };
+const stop = async (p: Proc) => {
+  if (p.child.exitCode === null) p.child.kill('SIGTERM');
+  return p.exited;
+};
+
+test('serve prints exactly one listening line and shuts down cleanly on SIGTERM', async () => {
+  const { proc, url } = await serveProc();
+  assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  const res = await fetch(`${url}/healthz`);
+  assert.equal(res.status, 200);
+  assert.equal(await stop(proc), 0);
+  assert.deepEqual(proc.lines, [`nullroom listening on ${url}`]);
+});
+
+test('serve refuses plain HTTP on a non-loopback address (exit 2, clear message)', async () => {
+  const p = run(['serve', '--host', '0.0.0.0', '--port', '0']);
+  assert.equal(await p.exited, 2);
+  assert.match(p.stderr.join('\n'), /only loopback may go without TLS/);
+});
+
+test('chat usage errors exit 2; an unreachable relay exits 4', async () => {
+  const noRoom = run(['chat', 'http://127.0.0.1:9', '--nick', 'a'], PW);
+  assert.equal(await noRoom.exited, 2);
+  const noPassword = run(['chat', 'http://127.0.0.1:9', '--room', 'r', '--nick', 'a'], {});
+  noPassword.child.stdin.end();
+  assert.equal(await noPassword.exited, 2);
+  assert.match(noPassword.stderr.join('\n'), /password/);
+  const pwArg = run(['chat', 'http://127.0.0.1:9', '--room', 'r', '--nick', 'a', '--password', 'x'], PW);
+  assert.equal(await pwArg.exited, 2);
+  const down = run(['chat', 'http://127.0.0.1:9', '--room', 'r', '--nick', 'a', '--json'], PW);
+  down.child.stdin.end();
+  assert.equal(await down.exited, 4);
+  assert.match(down.stderr.join('\n'), /cannot connect|ECONNREFUSED/);
+});
+
+test('line mode with --json: three terminal clients chat, /members, /verify agree, EOF leaves cleanly', async () => {
+  const { proc: relay, url } = await serveProc();
+  try {
+    const chat = (nick: string) => run(['chat', url, '--room', 'cli-room', '--nick', nick, '--json'], PW);
+    const a = chat('alice');
+    const aj = await a.waitFor((e) => e['event'] === 'joined', 'alice joined');
+    assert.equal(aj['created'], true);
+    const b = chat('bob');
+    const bj = await b.waitFor((e) => e['event'] === 'joined', 'bob joined');
+    assert.equal(bj['created'], false);
+    assert.deepEqual(bj['members'], ['alice', 'bob']);
+    const c = chat('carol');
+    await c.waitFor((e) => e['event'] === 'joined', 'carol joined');
+    await a.waitFor((e) => e['event'] === 'member-joined' && e['nick'] === 'carol', 'alice sees carol');
+    await b.waitFor((e) => e['event'] === 'member-joined' && e['nick'] === 'carol', 'bob sees carol');
+
+    a.child.stdin.write('hello from alice\n');
+    b.child.stdin.write('hello from bob\n');
+    for (const p of [b, c]) await p.waitFor((e) => e['event'] === 'message' && e['text'] === 'hello from alice' && e['from'] === 'alice', 'alice msg');
+    for (const p of [a, c]) await p.waitFor((e) => e['event'] === 'message' && e['text'] === 'hello from bob' && e['from'] === 'bob', 'bob msg');
+    const msg = c.events.find((e) => e['event'] === 'message')!;
+    assert.equal(typeof msg['ts'], 'number');
+
+    a.child.stdin.write('/members\n');
+    const m = await a.waitFor((e) => e['event'] === 'members', 'members');
+    assert.deepEqual([...(m['members'] as string[])].sort(), ['alice', 'bob', 'carol']);
+    a.child.stdin.write('/verify bob\n');
+    b.child.stdin.write('/verify alice\n');
+    const va = await a.waitFor((e) => e['event'] === 'verify', 'alice verify');
+    const vb = await b.waitFor((e) => e['event'] === 'verify', 'bob verify');
+    assert.match(String(va['safetyNumber']), /^(\d{5} ){11}\d{5}$/);
+    assert.equal(va['safetyNumber'], vb['safetyNumber']);
+
+    // EOF right after a burst: everything is sent, acknowledged, then a clean leave (exit 0).
+    for (let i = 0; i < 20; i++) c.child.stdin.write(`burst ${i}\n`);
+    c.child.stdin.end();
+    assert.equal(await c.exited, 0);
+    await a.waitFor((e) => e['event'] === 'message' && e['text'] === 'burst 19', 'last burst message');
+    assert.deepEqual(
+      a.events.filter((e) => e['event'] === 'message' && String(e['text']).startsWith('burst')).map((e) => e['text']),
+      Array.from({ length: 20 }, (_, i) => `burst ${i}`),
+    );
+    await a.waitFor((e) => e['event'] === 'member-left' && e['nick'] === 'carol', 'carol left');
+    b.child.stdin.write('/quit\n');
+    assert.equal(await b.exited, 0);
+    a.child.stdin.end();
+    assert.equal(await a.exited, 0);
+  } finally {
+    await stop(relay);
+  }
+});
+
+test('a killed terminal client is seen leaving within seconds', async () => {
+  const { proc: relay, url } = await serveProc();
+  try {
+    const a = run(['chat', url, '--room', 'kill-room', '--nick', 'alice', '--json'], PW);
+    await a.waitFor((e) => e['event'] === 'joined', 'alice joined');
+    const b = run(['chat', url, '--room', 'kill-room', '--nick', 'bob', '--json'], PW);
+    await b.waitFor((e) => e['event'] === 'joined', 'bob joined');
+    await a.waitFor((e) => e['event'] === 'member-joined', 'alice sees bob');
+    const t0 = Date.now();
+    b.child.kill('SIGKILL');
+    await a.waitFor((e) => e['event'] === 'member-left' && e['nick'] === 'bob', 'bob seen leaving', 8000);
+    assert.ok(Date.now() - t0 < 8000);
+    a.child.stdin.end();
+    assert.equal(await a.exited, 0);
+  } finally {
+    await stop(relay);
+  }
+});
+
+test('TLS: --self-signed prints a fingerprint; --pin accepts it, a wrong pin or no trust exits 4', async () => {
+  const data = mkdtempSync(join(tmpdir(), 'nullroom-tls-'));
+  const { proc: relay, url, fingerprint } = await serveProc(['--self-signed', '--data', data]);
+  try {
+    assert.match(url, /^https:\/\/127\.0\.0\.1:\d+$/);
+    assert.match(fingerprint!, /^sha256:[0-9a-f]{64}$/);
+    const ok = run(['chat', url, '--room', 'tls', '--nick', 'alice', '--json', '--pin', fingerprint!], PW);
+    const j = await ok.waitFor((e) => e['event'] === 'joined', 'joined over TLS');
+    assert.equal(j['created'], true);
+    ok.child.stdin.end();
+    assert.equal(await ok.exited, 0);
+
+    const wrong = run(['chat', url, '--room', 'tls', '--nick', 'bob', '--json', '--pin', `sha256:${'0'.repeat(64)}`], PW);
+    wrong.child.stdin.end();
+    assert.equal(await wrong.exited, 4);
+    assert.match(wrong.stderr.join('\n'), /pinned fingerprint/);
+
+    const untrusted = run(['chat', url, '--room', 'tls', '--nick', 'bob', '--json'], PW);
+    untrusted.child.stdin.end();
+    assert.equal(await untrusted.exited, 4);
+    assert.match(untrusted.stderr.join('\n'), /TLS/);
+  } finally {
+    await stop(relay);
+  }
+  // The certificate is kept in --data: a restart keeps the same fingerprint.
+  const again = await serveProc(['--self-signed', '--data', data]);
+  assert.equal(again.fingerprint, fingerprint);
+  await stop(again.proc);
+});

@@ -1,0 +1,203 @@
+/**
+ * The client SDK's connection: one WebSocket to one relay, any number of rooms over it, automatic
+ * reconnection with backoff (rooms rejoin by themselves and re-send what was not acknowledged).
+ */
+import {
+  type ClientFrame,
+  ProtocolError,
+  type ReqId,
+  SUBPROTOCOL,
+  asReqId,
+  decodeRelayFrame,
+  encodeFrame,
+  errorNameOf,
+  locatorKey,
+} from '@nullroom/protocol';
+import { type RoomSecret, RoomCrypto, type SuiteName, Suites, deriveRoomKeys } from '@nullroom/crypto';
+import { ClientError } from './errors.js';
+import { Emitter } from './emitter.js';
+import { Room, type RoomLink, type RoomTimings, defaultRoomTimings } from './room.js';
+import { type WebSocketFactory, type WebSocketLike, relaySocketUrl } from './transport.js';
+
+export type ConnectionState = 'connecting' | 'online' | 'reconnecting' | 'closed';
+
+export interface ClientOptions {
+  /** The relay URL as `nullroom serve` prints it (http(s)://host:port). */
+  url: string;
+  webSocket: WebSocketFactory;
+  /** Reconnect after an unexpected drop (default true). */
+  reconnect?: boolean;
+  /** Cipher suite for rooms this client creates (joiners follow the room's suite). */
+  suite?: SuiteName;
+  timings?: Partial<RoomTimings>;
+}
+
+export interface ClientEvents extends Record<string, unknown> {
+  connection: { state: ConnectionState; error?: ClientError };
+  error: { code: 'RELAY_ERROR'; message: string; relayCode: string };
+}
+
+export class NullroomClient extends Emitter<ClientEvents> implements RoomLink {
+  private ws: WebSocketLike | undefined;
+  private state: ConnectionState = 'connecting';
+  private nextReq = 1;
+  private readonly requests = new Map<number, Room>();
+  private readonly rooms = new Map<string, Room>();
+  private readonly timings: RoomTimings;
+  private backoff = 0;
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly url: string;
+  private everOnline = false;
+
+  constructor(private readonly opts: ClientOptions) {
+    super();
+    this.url = relaySocketUrl(opts.url);
+    this.timings = { ...defaultRoomTimings, ...opts.timings };
+  }
+
+  get connectionState(): ConnectionState {
+    return this.state;
+  }
+
+  /** Opens the first connection; rejects with ClientError(CONNECTION_FAILED) if the relay cannot be reached. */
+  connect(): Promise<void> {
+    return new Promise((resolve, reject) => this.open(resolve, reject));
+  }
+
+  /** Joins (or creates) the room for `secret` under `nick`; resolves once joined. */
+  async join(opts: { secret: RoomSecret; nick: string; suite?: SuiteName }): Promise<Room> {
+    if (this.state === 'closed') throw new ClientError('CLOSED', 'the client was closed');
+    const keys = await deriveRoomKeys(opts.secret);
+    if (this.rooms.has(locatorKey(keys.locator))) throw new ClientError('RELAY_ERROR', 'already in that room', { relayCode: 'ALREADY_IN_ROOM' });
+    const crypto = await RoomCrypto.create(keys, opts.suite ?? this.opts.suite ?? Suites.default);
+    const room = new Room(crypto, opts.nick, this, this.timings);
+    this.rooms.set(locatorKey(keys.locator), room);
+    const joined = room.whenJoined();
+    if (this.state === 'online') room.start(false);
+    await joined;
+    return room;
+  }
+
+  /** Leaves every room and closes the connection. */
+  async close(): Promise<void> {
+    await Promise.all([...this.rooms.values()].map((r) => r.leave(2000).catch(() => undefined)));
+    this.setState('closed');
+    if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
+    for (const r of this.rooms.values()) r.closed();
+    this.ws?.close(1000, 'bye');
+    this.ws = undefined;
+  }
+
+  // ---- RoomLink ----
+
+  request(room: Room, build: (reqId: ReqId) => ClientFrame): ReqId {
+    const reqId = asReqId(this.nextReq);
+    this.nextReq = this.nextReq >= 0xffff_fffe ? 1 : this.nextReq + 1;
+    this.requests.set(reqId, room);
+    this.sendFrame(build(reqId));
+    return reqId;
+  }
+
+  detach(room: Room): void {
+    this.rooms.delete(locatorKey(room.locator));
+    for (const [id, r] of this.requests) if (r === room) this.requests.delete(id);
+  }
+
+  // ---- internals ----
+
+  private sendFrame(f: ClientFrame): void {
+    if (this.ws === undefined || this.ws.readyState !== 1) return; // rooms re-send after reconnecting
+    this.ws.send(encodeFrame(f));
+  }
+
+  private setState(s: ConnectionState, error?: ClientError): void {
+    if (this.state === s) return;
+    this.state = s;
+    this.emit('connection', error === undefined ? { state: s } : { state: s, error });
+  }
+
+  private open(onOpen?: () => void, onFail?: (e: unknown) => void): void {
+    let ws: WebSocketLike;
+    try {
+      ws = this.opts.webSocket(this.url, SUBPROTOCOL);
+    } catch (e) {
+      onFail?.(new ClientError('CONNECTION_FAILED', 'cannot open a connection to the relay', { cause: e }));
+      return;
+    }
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    let opened = false;
+    let lastError: unknown;
+    ws.onopen = () => {
+      opened = true;
+      this.backoff = 0;
+      this.requests.clear();
+      this.setState('online');
+      onOpen?.();
+      for (const r of this.rooms.values()) r.start(this.everOnline);
+      this.everOnline = true;
+    };
+    ws.onerror = (e) => {
+      lastError = (e as { error?: unknown }).error ?? e;
+    };
+    ws.onclose = () => {
+      if (this.ws !== ws) return;
+      this.ws = undefined;
+      if (!opened && onFail !== undefined) {
+        const pin = lastError instanceof ClientError ? lastError : undefined;
+        const err = pin ?? new ClientError('CONNECTION_FAILED', describe(lastError), { cause: lastError });
+        this.setState('closed', err);
+        onFail(err);
+        return;
+      }
+      if (this.state === 'closed') return;
+      for (const r of this.rooms.values()) r.disconnected();
+      if (this.opts.reconnect === false) {
+        this.setState('closed');
+        for (const r of this.rooms.values()) r.closed();
+        return;
+      }
+      this.setState('reconnecting');
+      const delay = Math.min(5000, 250 * 2 ** this.backoff++) * (0.5 + Math.random() / 2);
+      this.reconnectTimer = setTimeout(() => this.open(), delay);
+    };
+    ws.onmessage = (ev) => this.onMessage(ev.data);
+  }
+
+  private onMessage(data: unknown): void {
+    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : data instanceof Uint8Array ? data : undefined;
+    if (bytes === undefined) return this.protocolViolation(new ProtocolError('BAD_VALUE', 'text frame'));
+    let f;
+    try {
+      f = decodeRelayFrame(bytes);
+    } catch (e) {
+      return this.protocolViolation(e);
+    }
+    if (f.type === 'ACK' || f.type === 'ERROR') {
+      const room = this.requests.get(f.reqId);
+      this.requests.delete(f.reqId);
+      if (room !== undefined) return room.handle(f);
+      if (f.type === 'ERROR') {
+        const relayCode = errorNameOf(f.code) ?? `code ${f.code}`;
+        this.emit('error', { code: 'RELAY_ERROR', message: `the relay reported: ${relayCode}`, relayCode });
+      }
+      return;
+    }
+    this.rooms.get(locatorKey(f.room))?.handle(f);
+  }
+
+  /** The relay sent bytes that are not a frame: drop the connection and reconnect (the relay is faulty or hostile). */
+  private protocolViolation(e: unknown): void {
+    const code = e instanceof ProtocolError ? e.code : 'BAD_VALUE';
+    this.emit('error', { code: 'RELAY_ERROR', message: `the relay sent an invalid frame (${code})`, relayCode: code });
+    this.ws?.close(4400, 'malformed');
+  }
+}
+
+function describe(e: unknown): string {
+  const code = (e as { code?: unknown } | undefined)?.code;
+  const msg = e instanceof Error ? e.message : '';
+  if (typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|HOSTNAME/.test(code)) return `TLS failed: ${code}`;
+  if (typeof code === 'string') return `cannot connect to the relay: ${code}`;
+  return msg !== '' ? `cannot connect to the relay: ${msg}` : 'cannot connect to the relay';
+}

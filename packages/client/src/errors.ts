@@ -1,0 +1,31 @@
+/**
+ * Errors and warnings the client SDK reports. Codes are stable (docs/PROTOCOL.md §6); messages
+ * never contain plaintext, keys, nicknames, room names or passwords.
+ */
+export const ClientErrorCodes = [
+  'CONNECTION_FAILED', // could not reach the relay, or TLS failed (see `cause`)
+  'TLS_PIN_MISMATCH', // the relay's certificate does not match the pinned fingerprint
+  'RELAY_ERROR', // the relay answered a request with an ERROR frame (`relayCode` names it)
+  'BAD_MESSAGE', // a message from the room did not decrypt or verify: dropped
+  'BAD_COMMIT', // a group change did not verify: ignored, and we rejoin to stay in step
+  'FORBIDDEN_PROPOSAL', // a group change proposed something members never do: refused
+  'OUT_OF_ORDER', // a member's messages arrived out of order (the relay reordered them)
+  'MISSING_MESSAGES', // a member's message counter skipped: messages were dropped on the way
+  'BAD_PAYLOAD', // a decrypted message is not in our format
+  'MESSAGE_TOO_LARGE', // the text exceeds the limit
+  'NOT_JOINED', // the room is not joined (or was left)
+  'JOIN_FAILED', // joining gave up after repeated lost races or a GroupInfo that does not open
+  'CLOSED', // the client was closed
+] as const;
+export type ClientErrorCode = (typeof ClientErrorCodes)[number];
+
+export class ClientError extends Error {
+  readonly code: ClientErrorCode;
+  readonly relayCode: string | undefined;
+  constructor(code: ClientErrorCode, message: string, options?: { cause?: unknown; relayCode?: string }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ClientError';
+    this.code = code;
+    this.relayCode = options?.relayCode;
+  }
+}

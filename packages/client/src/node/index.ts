@@ -1,0 +1,1 @@
+export { type NodeTlsOptions, nodeWebSocket, parsePin, certificateFingerprint } from './transport.js';

@@ -1,0 +1,56 @@
+/**
+ * Node adapter: WebSockets through `ws`, with TLS trust either from a CA file or from a pinned
+ * certificate fingerprint (`sha256:HEX` of the DER certificate, as `nullroom serve --self-signed` prints).
+ */
+import { createHash } from 'node:crypto';
+import tls from 'node:tls';
+import WebSocket from 'ws';
+import { ClientError } from '../errors.js';
+import type { WebSocketFactory, WebSocketLike } from '../transport.js';
+
+export interface NodeTlsOptions {
+  /** PEM CA certificate(s) to trust instead of the system store. */
+  ca?: string | Buffer;
+  /** `sha256:` + 64 hex digits: accept exactly this certificate, whoever signed it. */
+  pin?: string;
+}
+
+export function parsePin(pin: string): string {
+  const m = /^sha256:([0-9a-fA-F:]{64,95})$/.exec(pin.trim());
+  const hex = m?.[1]?.replace(/:/g, '').toLowerCase();
+  if (hex === undefined || hex.length !== 64) throw new TypeError('a pin must look like sha256:<64 hex digits>');
+  return hex;
+}
+
+export function certificateFingerprint(der: Buffer): string {
+  return `sha256:${createHash('sha256').update(der).digest('hex')}`;
+}
+
+export function nodeWebSocket(opts: NodeTlsOptions = {}): WebSocketFactory {
+  const pin = opts.pin === undefined ? undefined : parsePin(opts.pin);
+  return (url, protocol) => {
+    const ws = new WebSocket(url, protocol, {
+      perMessageDeflate: false,
+      maxPayload: 4 * 1024 * 1024,
+      handshakeTimeout: 10_000,
+      ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
+      ...(pin !== undefined
+        ? {
+            rejectUnauthorized: false,
+            // Check the pin on the raw TLS socket, before a single byte of HTTP is written.
+            createConnection: ((options: tls.ConnectionOptions) => {
+              const socket = tls.connect({ ...options, rejectUnauthorized: false });
+              socket.once('secureConnect', () => {
+                const der = socket.getPeerCertificate().raw;
+                if (der === undefined || certificateFingerprint(der) !== `sha256:${pin}`) {
+                  socket.destroy(new ClientError('TLS_PIN_MISMATCH', "the relay's certificate does not match the pinned fingerprint"));
+                }
+              });
+              return socket;
+            }) as unknown as WebSocket.ClientOptions['createConnection'],
+          }
+        : {}),
+    });
+    return ws as unknown as WebSocketLike;
+  };
+}

@@ -1,0 +1,466 @@
+/**
+ * One joined room: the client side of the MLS delivery-service rules (docs/PROTOCOL.md §4-5).
+ *
+ * Everything that touches the room's MLS state runs on one serial queue, in the order the relay
+ * delivered it, so that processing is deterministic: frames, local sends and timers alike.
+ */
+import {
+  type ClientFrame,
+  DeliveryKind,
+  type DeliverFrame,
+  type GroupStateFrame,
+  GroupStatus,
+  type RelayFrame,
+  type ReqId,
+  type RelayEpoch,
+  type Slot,
+  asEpoch,
+  errorNameOf,
+} from '@nullroom/protocol';
+import { type Member, type RoomState, CryptoError, RoomCrypto, normalizeNick, safetyNumber } from '@nullroom/crypto';
+import { ClientError, type ClientErrorCode } from './errors.js';
+import { Emitter } from './emitter.js';
+import { MAX_TEXT_CHARS, type TextPayload, encodePayload, parsePayload } from './payload.js';
+
+export type RoomPhase = 'joining' | 'joined' | 'reconnecting' | 'left';
+
+export interface RoomEvents extends Record<string, unknown> {
+  joined: { created: boolean; nick: string; members: string[]; rejoin: boolean };
+  'member-joined': { nick: string };
+  'member-left': { nick: string };
+  message: { from: string; text: string; ts: number; id: string; outOfOrder: boolean };
+  sent: { id: string };
+  error: { code: ClientErrorCode; message: string; relayCode?: string };
+  phase: { phase: RoomPhase };
+}
+
+/** What a room needs from its connection. */
+export interface RoomLink {
+  request(room: Room, frame: (reqId: ReqId) => ClientFrame): ReqId;
+  detach(room: Room): void;
+}
+
+export interface RoomTimings {
+  /** How long a member that is not the designated remover waits before removing a departed member itself. */
+  removalGraceMs: number;
+  /** Lost commit races we tolerate in a row before giving up on a join. */
+  maxJoinAttempts: number;
+}
+export const defaultRoomTimings: RoomTimings = { removalGraceMs: 1500, maxJoinAttempts: 60 };
+
+interface OutItem {
+  payload: TextPayload;
+  reqId: ReqId | undefined;
+}
+type Pending =
+  | { kind: 'create'; reqId: ReqId; state: RoomState }
+  | { kind: 'join'; reqId: ReqId; state: RoomState; epoch: RelayEpoch; nick: string }
+  | { kind: 'remove'; reqId: ReqId; state: RoomState; removed: Member[] };
+
+const hexId = () => Array.from(globalThis.crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+const keyHex = (k: Uint8Array) => Array.from(k, (b) => b.toString(16).padStart(2, '0')).join('');
+const SEEN_IDS = 4096;
+
+export class Room extends Emitter<RoomEvents> {
+  private phase: RoomPhase = 'joining';
+  private queue: Promise<void> = Promise.resolve();
+  private mls: RoomState | undefined;
+  private crypto: RoomCrypto;
+  private slot: Slot | undefined;
+  private relayEpoch: RelayEpoch = asEpoch(0);
+  private pending: Pending | undefined;
+  private joinAttempts = 0;
+  private rejoin = false;
+  private memberList: Member[] = [];
+  private readonly gone = new Set<number>();
+  private removalTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly outbox: OutItem[] = [];
+  private counter = 0;
+  private readonly lastN = new Map<string, number>();
+  private readonly seen = new Set<string>();
+  private readonly flushWaiters: (() => void)[] = [];
+  private leaveAck: (() => void) | undefined;
+  private joinWaiter: { resolve: () => void; reject: (e: unknown) => void } | undefined;
+  /** The nickname we asked for; `nick` is what we got (a suffix is added on a clash). */
+  readonly requestedNick: string;
+  nick: string;
+  created = false;
+
+  constructor(
+    crypto: RoomCrypto,
+    nick: string,
+    private readonly link: RoomLink,
+    private readonly timings: RoomTimings = defaultRoomTimings,
+  ) {
+    super();
+    this.crypto = crypto;
+    this.requestedNick = normalizeNick(nick);
+    this.nick = this.requestedNick;
+  }
+
+  get locator() {
+    return this.crypto.locator;
+  }
+  get state(): RoomPhase {
+    return this.phase;
+  }
+  /** The MLS epoch of our group state (undefined until joined). */
+  get epoch(): number | undefined {
+    return this.mls === undefined ? undefined : this.crypto.epochOf(this.mls);
+  }
+  /** Current members (from the MLS ratchet tree), you included. */
+  members(): readonly Member[] {
+    return this.memberList;
+  }
+
+  /** Resolves once joined; rejects with ClientError(JOIN_FAILED) when joining is impossible. */
+  whenJoined(): Promise<void> {
+    if (this.phase === 'joined') return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const prev = this.joinWaiter;
+      this.joinWaiter = {
+        resolve: () => (prev?.resolve(), resolve()),
+        reject: (e) => (prev?.reject(e), reject(e)),
+      };
+    });
+  }
+
+  /** Queues a text message; it is sent as soon as the room is joined, and re-sent after a reconnect until acknowledged. */
+  send(text: string): string {
+    if (this.phase === 'left') throw new ClientError('NOT_JOINED', 'the room was left');
+    if (text.length === 0 || [...text].length > MAX_TEXT_CHARS) {
+      throw new ClientError('MESSAGE_TOO_LARGE', `a message must be 1 to ${MAX_TEXT_CHARS} characters`);
+    }
+    const id = hexId();
+    this.outbox.push({ payload: { v: 1, type: 'text', id, n: 1, ts: Date.now(), text }, reqId: undefined });
+    this.run(() => this.pump());
+    return id;
+  }
+
+  /** Resolves when every queued message has been acknowledged by the relay. */
+  flush(): Promise<void> {
+    if (this.outbox.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.flushWaiters.push(resolve));
+  }
+
+  /** Waits (up to `timeoutMs`) for queued messages, then leaves the room cleanly. */
+  async leave(timeoutMs = 10_000): Promise<void> {
+    if (this.phase === 'left') return;
+    await Promise.race([this.flush(), new Promise((r) => setTimeout(r, timeoutMs))]);
+    await new Promise<void>((resolve) => {
+      this.run(async () => {
+        if (this.phase === 'left') return resolve();
+        const timer = setTimeout(() => this.run(async () => this.finishLeave()), 3000);
+        this.leaveAck = () => {
+          clearTimeout(timer);
+          this.finishLeave();
+        };
+        this.link.request(this, (reqId) => ({ type: 'LEAVE', reqId, room: this.locator }));
+      });
+      this.on('phase', (p) => p.phase === 'left' && resolve());
+    });
+  }
+
+  /** The 60-digit safety number you share with a member (by nickname), or undefined if no such member. */
+  safetyNumber(nick: string): string | undefined {
+    const self = this.memberList.find((m) => m.self);
+    const them = this.memberList.find((m) => !m.self && m.nick === nick);
+    if (self === undefined || them === undefined) return undefined;
+    return safetyNumber(self.signaturePublicKey, them.signaturePublicKey);
+  }
+
+  // ---- called by the connection ----
+
+  /** (Re)starts joining on a fresh connection. */
+  start(rejoin: boolean): void {
+    this.run(async () => {
+      if (this.phase === 'left') return;
+      this.rejoin = rejoin;
+      this.reset('joining');
+      this.link.request(this, (reqId) => ({ type: 'JOIN', reqId, room: this.locator }));
+    });
+  }
+
+  /** The connection dropped: keep the outbox, forget the group (we rejoin with a fresh leaf). */
+  disconnected(): void {
+    this.run(async () => {
+      if (this.phase !== 'left') this.reset('reconnecting');
+    });
+  }
+
+  /** The client is closing: fail any waiter, stop timers. */
+  closed(): void {
+    this.run(async () => {
+      this.joinWaiter?.reject(new ClientError('CLOSED', 'the client was closed'));
+      this.joinWaiter = undefined;
+      this.finishLeave();
+    });
+  }
+
+  handle(frame: RelayFrame): void {
+    this.run(() => this.onFrame(frame));
+  }
+
+  // ---- internals ----
+
+  private run(fn: () => Promise<void> | void): void {
+    this.queue = this.queue.then(fn).catch((e: unknown) => this.report('BAD_MESSAGE', e));
+  }
+
+  private setPhase(p: RoomPhase): void {
+    if (this.phase === p) return;
+    this.phase = p;
+    this.emit('phase', { phase: p });
+  }
+
+  private reset(phase: RoomPhase): void {
+    this.mls = undefined;
+    this.slot = undefined;
+    this.pending = undefined;
+    this.joinAttempts = 0;
+    this.memberList = [];
+    this.gone.clear();
+    this.lastN.clear();
+    if (this.removalTimer !== undefined) clearTimeout(this.removalTimer);
+    this.removalTimer = undefined;
+    for (const item of this.outbox) item.reqId = undefined; // re-sent after rejoining; receivers drop duplicates by id
+    this.setPhase(phase);
+  }
+
+  private finishLeave(): void {
+    if (this.phase === 'left') return;
+    this.reset('left');
+    this.leaveAck = undefined;
+    this.link.detach(this);
+    for (const w of this.flushWaiters.splice(0)) w();
+  }
+
+  private report(code: ClientErrorCode, e: unknown, relayCode?: string): void {
+    const message = e instanceof CryptoError || e instanceof ClientError ? e.message : e instanceof Error ? `${e.name}` : String(e);
+    this.emit('error', relayCode === undefined ? { code, message } : { code, message, relayCode });
+  }
+
+  private async onFrame(f: RelayFrame): Promise<void> {
+    if (this.phase === 'left' && f.type !== 'ACK') return;
+    switch (f.type) {
+      case 'JOINED':
+        this.slot = f.slot;
+        return;
+      case 'GROUP_STATE':
+        return this.onGroupState(f);
+      case 'DELIVER':
+        return this.onDeliver(f);
+      case 'PEER_GONE':
+        this.gone.add(f.slot);
+        if (this.gone.size > 4096) this.gone.delete(this.gone.values().next().value!);
+        return this.scheduleRemovals(false);
+      case 'ACK':
+        return this.onAck(f.reqId);
+      case 'ERROR':
+        return this.onError(f.reqId, f.code);
+    }
+  }
+
+  private async onGroupState(f: GroupStateFrame): Promise<void> {
+    if (this.phase === 'joined') {
+      // Answer to a SYNC after a lost commit race: learn the relay's epoch, then retry removals.
+      this.relayEpoch = f.epoch;
+      return this.scheduleRemovals(false);
+    }
+    if (this.phase !== 'joining' || this.slot === undefined || this.pending !== undefined) return;
+    if (f.status === GroupStatus.WAIT) return;
+    if (f.status === GroupStatus.CREATE) {
+      const { state, groupInfo } = await this.crypto.createGroup({ nick: this.requestedNick, slot: this.slot });
+      const reqId = this.link.request(this, (reqId) => ({ type: 'CREATE', reqId, room: this.locator, groupInfo }));
+      this.pending = { kind: 'create', reqId, state };
+      return;
+    }
+    // READY: join through an external commit.
+    try {
+      const snapshot = await this.crypto.readGroupInfo(f.groupInfo);
+      this.crypto = await this.crypto.withSuite(snapshot.suite);
+      let nick = this.requestedNick;
+      let out = await this.crypto.joinExternal(snapshot, { nick, slot: this.slot });
+      const taken = new Set((await this.crypto.members(out.state)).filter((m) => !m.self).map((m) => m.nick.toLowerCase()));
+      if (taken.has(nick.toLowerCase())) {
+        let k = 2;
+        while (taken.has(`${this.requestedNick}-${k}`.toLowerCase())) k++;
+        nick = `${this.requestedNick}-${k}`;
+        out = await this.crypto.joinExternal(snapshot, { nick, slot: this.slot });
+      }
+      const epoch = f.epoch;
+      const { message, groupInfo, state } = out;
+      const reqId = this.link.request(this, (reqId) => ({ type: 'COMMIT', reqId, room: this.locator, epoch, commit: message, groupInfo }));
+      this.pending = { kind: 'join', reqId, state, epoch, nick };
+    } catch (e) {
+      this.failJoin(e);
+    }
+  }
+
+  private failJoin(e: unknown): void {
+    const err = new ClientError('JOIN_FAILED', e instanceof Error ? e.message : 'join failed', { cause: e });
+    this.report('JOIN_FAILED', err);
+    this.joinWaiter?.reject(err);
+    this.joinWaiter = undefined;
+    this.link.request(this, (reqId) => ({ type: 'LEAVE', reqId, room: this.locator }));
+    this.finishLeave();
+  }
+
+  private async onAck(reqId: ReqId): Promise<void> {
+    if (this.leaveAck !== undefined && this.pending?.reqId !== reqId && !this.outbox.some((o) => o.reqId === reqId)) {
+      return this.leaveAck();
+    }
+    const p = this.pending;
+    if (p !== undefined && p.reqId === reqId) {
+      this.pending = undefined;
+      this.mls = p.state;
+      if (p.kind === 'create' || p.kind === 'join') {
+        this.relayEpoch = asEpoch(p.kind === 'create' ? 0 : p.epoch + 1);
+        this.created = p.kind === 'create';
+        if (p.kind === 'join') this.nick = p.nick;
+        this.memberList = await this.crypto.members(p.state);
+        this.setPhase('joined');
+        this.emit('joined', { created: this.created, nick: this.nick, members: this.memberList.map((m) => m.nick), rejoin: this.rejoin });
+        this.joinWaiter?.resolve();
+        this.joinWaiter = undefined;
+      } else {
+        this.relayEpoch = asEpoch(this.relayEpoch + 1);
+        this.memberList = await this.crypto.members(p.state);
+        for (const m of p.removed) this.emit('member-left', { nick: m.nick });
+      }
+      await this.scheduleRemovals(false);
+      return this.pump();
+    }
+    const i = this.outbox.findIndex((o) => o.reqId === reqId);
+    if (i >= 0) {
+      const [item] = this.outbox.splice(i, 1);
+      this.emit('sent', { id: item!.payload.id });
+      if (this.outbox.length === 0) for (const w of this.flushWaiters.splice(0)) w();
+    }
+  }
+
+  private async onError(reqId: ReqId, code: number): Promise<void> {
+    const name = errorNameOf(code) ?? `code ${code}`;
+    const p = this.pending;
+    if (p !== undefined && p.reqId === reqId) {
+      this.pending = undefined;
+      if (p.kind === 'remove') {
+        // Lost the race: someone else committed first. Learn the relay's epoch and look again.
+        this.link.request(this, (r) => ({ type: 'SYNC', reqId: r, room: this.locator }));
+        return;
+      }
+      if (name === 'STALE_EPOCH' || name === 'NOT_CREATOR' || name === 'RATE_LIMITED') {
+        if (++this.joinAttempts > this.timings.maxJoinAttempts) return this.failJoin(new ClientError('JOIN_FAILED', 'gave up after repeated lost races'));
+        await new Promise((r) => setTimeout(r, Math.random() * 20 * Math.min(this.joinAttempts, 10)));
+        this.link.request(this, (r) => ({ type: 'SYNC', reqId: r, room: this.locator }));
+        return;
+      }
+      return this.failJoin(new ClientError('RELAY_ERROR', `the relay refused: ${name}`, { relayCode: name }));
+    }
+    const item = this.outbox.find((o) => o.reqId === reqId);
+    if (item !== undefined) {
+      item.reqId = undefined; // retry later (rate limit) — never silently dropped
+      if (name === 'RATE_LIMITED') setTimeout(() => this.run(() => this.pump()), 250);
+      else this.report('RELAY_ERROR', new ClientError('RELAY_ERROR', `the relay refused a message: ${name}`), name);
+      return;
+    }
+    if (name === 'NOT_IN_ROOM' && this.leaveAck !== undefined) return this.leaveAck();
+    this.report('RELAY_ERROR', new ClientError('RELAY_ERROR', `the relay reported: ${name}`), name);
+  }
+
+  private async onDeliver(f: DeliverFrame): Promise<void> {
+    if (this.phase !== 'joined' || this.mls === undefined) return; // traffic from before we joined: not ours to read
+    if (f.kind === DeliveryKind.COMMIT) {
+      this.relayEpoch = asEpoch(f.epoch + 1);
+      if (this.pending?.kind === 'remove') this.pending = undefined; // ours lost the race; its ERROR follows
+      let r;
+      try {
+        r = await this.crypto.process(this.mls, f.data);
+      } catch (e) {
+        const code = e instanceof CryptoError && e.code === 'FORBIDDEN_PROPOSAL' ? 'FORBIDDEN_PROPOSAL' : 'BAD_COMMIT';
+        this.report(code, e);
+        // We cannot tell whether our peers applied it: rejoin with a fresh leaf to stay in step.
+        this.link.request(this, (reqId) => ({ type: 'LEAVE', reqId, room: this.locator }));
+        this.rejoin = true;
+        this.start(true);
+        return;
+      }
+      if (r.kind !== 'commit') return this.report('BAD_COMMIT', new Error('not a commit'));
+      this.mls = r.state;
+      if (r.removedSelf) {
+        this.link.request(this, (reqId) => ({ type: 'LEAVE', reqId, room: this.locator }));
+        this.start(true);
+        return;
+      }
+      this.memberList = await this.crypto.members(r.state);
+      for (const m of r.removed) this.emit('member-left', { nick: m.nick });
+      for (const m of r.added) this.emit('member-joined', { nick: m.nick });
+      await this.scheduleRemovals(false);
+      return this.pump();
+    }
+    let r;
+    try {
+      r = await this.crypto.process(this.mls, f.data);
+    } catch (e) {
+      return this.report('BAD_MESSAGE', e);
+    }
+    if (r.kind !== 'app') return this.report('BAD_MESSAGE', new Error('a commit arrived as an application message'));
+    this.mls = r.state;
+    const p = parsePayload(r.plaintext);
+    if (p === undefined) return this.report('BAD_PAYLOAD', new ClientError('BAD_PAYLOAD', 'a message is not in the expected format'));
+    if (this.seen.has(p.id)) return; // a copy re-sent after a reconnect
+    this.seen.add(p.id);
+    if (this.seen.size > SEEN_IDS) this.seen.delete(this.seen.values().next().value!);
+    const who = keyHex(r.sender.signaturePublicKey);
+    const last = this.lastN.get(who);
+    let outOfOrder = false;
+    if (last !== undefined && p.n <= last) {
+      outOfOrder = true;
+      this.report('OUT_OF_ORDER', new ClientError('OUT_OF_ORDER', 'messages from a member arrived out of order'));
+    } else {
+      if (last !== undefined && p.n > last + 1) {
+        this.report('MISSING_MESSAGES', new ClientError('MISSING_MESSAGES', `${p.n - last - 1} message(s) from a member never arrived`));
+      }
+      this.lastN.set(who, p.n);
+    }
+    this.emit('message', { from: r.sender.nick, text: p.text, ts: p.ts, id: p.id, outOfOrder });
+  }
+
+  /**
+   * Members whose connection the relay reported gone are removed by one commit. The member with the
+   * lowest leaf among those staying does it at once; the others step in after a grace period.
+   */
+  private async scheduleRemovals(force: boolean): Promise<void> {
+    if (this.phase !== 'joined' || this.mls === undefined || this.pending !== undefined) return;
+    const targets = this.memberList.filter((m) => !m.self && this.gone.has(m.slot));
+    if (targets.length === 0) return;
+    const staying = this.memberList.filter((m) => !this.gone.has(m.slot) || m.self);
+    const designated = staying.reduce((a, b) => (b.leaf < a.leaf ? b : a));
+    if (!designated.self && !force) {
+      if (this.removalTimer === undefined) {
+        this.removalTimer = setTimeout(() => {
+          this.removalTimer = undefined;
+          this.run(() => this.scheduleRemovals(true));
+        }, this.timings.removalGraceMs + Math.random() * this.timings.removalGraceMs);
+      }
+      return;
+    }
+    const out = await this.crypto.remove(this.mls, targets.map((m) => m.leaf));
+    const epoch = this.relayEpoch;
+    const reqId = this.link.request(this, (reqId) => ({ type: 'COMMIT', reqId, room: this.locator, epoch, commit: out.message, groupInfo: out.groupInfo }));
+    this.pending = { kind: 'remove', reqId, state: out.state, removed: targets };
+  }
+
+  /** Encrypts and sends queued messages (not while a commit of ours is in flight: it would change the epoch under them). */
+  private async pump(): Promise<void> {
+    if (this.phase !== 'joined' || this.mls === undefined || this.pending !== undefined) return;
+    for (const item of this.outbox) {
+      if (item.reqId !== undefined) continue;
+      item.payload.n = ++this.counter;
+      const out = await this.crypto.encrypt(this.mls, encodePayload(item.payload));
+      this.mls = out.state;
+      const epoch = this.relayEpoch;
+      item.reqId = this.link.request(this, (reqId) => ({ type: 'APP', reqId, room: this.locator, epoch, data: out.message }));
+    }
+  }
+}

@@ -1,0 +1,68 @@
+/** Shared helpers for tests that run a real relay and real clients over real sockets on 127.0.0.1. */
+import { startRelay, type Relay, type RelayOptions } from '@nullroom/server';
+import { NullroomClient, type Room, type RoomEvents, randomRoomSecret, type RoomSecret } from '../src/index.js';
+import { nodeWebSocket } from '../src/node/index.js';
+import type { WebSocketLike } from '../src/transport.js';
+
+export { randomRoomSecret, type RoomSecret };
+
+export interface TestClient {
+  client: NullroomClient;
+  room: Room;
+  /** The client's current socket, to simulate a network failure. */
+  socket(): WebSocketLike | undefined;
+  events: { type: string; e: unknown }[];
+  messages: { from: string; text: string }[];
+}
+
+export async function relay(opts: RelayOptions = {}): Promise<Relay> {
+  return startRelay({ host: '127.0.0.1', port: 0, ...opts });
+}
+
+export async function member(url: string, secret: RoomSecret, nick: string): Promise<TestClient> {
+  let current: WebSocketLike | undefined;
+  const base = nodeWebSocket();
+  const client = new NullroomClient({
+    url,
+    webSocket: (u, p) => (current = base(u, p)),
+    timings: { removalGraceMs: 300 },
+  });
+  await client.connect();
+  const room = await client.join({ secret, nick });
+  const events: TestClient['events'] = [];
+  const messages: TestClient['messages'] = [];
+  for (const type of ['member-joined', 'member-left', 'message', 'error', 'joined', 'phase'] as const) {
+    room.on(type, (e) => events.push({ type, e }));
+  }
+  room.on('message', (e) => messages.push({ from: e.from, text: e.text }));
+  return { client, room, socket: () => current, events, messages };
+}
+
+/** Polls `cond` every 20 ms until it holds, or fails after `ms` with `what`. */
+export async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > ms) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export function nicks(c: TestClient): string[] {
+  return c.room.members().map((m) => m.nick).sort();
+}
+
+export function once<K extends keyof RoomEvents>(room: Room, type: K): Promise<RoomEvents[K]> {
+  return new Promise((resolve) => {
+    const off = room.on(type, (e) => {
+      off();
+      resolve(e);
+    });
+  });
+}
+
+/** Every client sees the same members and is in the same epoch. */
+export function converged(cs: TestClient[], expected: string[]): boolean {
+  const want = [...expected].sort().join(',');
+  const epoch = cs[0]?.room.epoch;
+  return cs.every((c) => c.room.state === 'joined' && nicks(c).join(',') === want && c.room.epoch === epoch);
+}
