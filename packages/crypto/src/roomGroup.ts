@@ -28,6 +28,7 @@ import {
   zeroOutUint8Array,
   nodeTypes,
   ciphersuites,
+  contentTypes,
 } from 'ts-mls';
 import type { RoomLocator } from '@nullroom/protocol';
 import { concat, randomBytes, utf8 } from './_bytes.js';
@@ -199,7 +200,8 @@ export class RoomCrypto {
     if (msg === undefined || (msg.wireformat !== wireformats.mls_private_message && msg.wireformat !== wireformats.mls_public_message)) {
       throw new CryptoError('BAD_MESSAGE', 'not an MLS handshake or application message');
     }
-    const before = await this.members(state);
+    // Membership before the message (needed to diff a commit); application messages skip this.
+    const before = msg.wireformat === wireformats.mls_private_message && msg.privateMessage.contentType === contentTypes.application ? undefined : await this.members(state);
     let r;
     try {
       r = await processMessage({ context: this.ctx, state: state.mls, message: msg, callback: acceptOnlyOurProposals });
@@ -215,7 +217,8 @@ export class RoomCrypto {
           ? state.mls.keySchedule.senderDataSecret
           : state.mls.historicalReceiverData.get(pm.epoch)?.senderDataSecret;
       const sd = secret === undefined ? undefined : await readSenderData(this.impl, secret, pm);
-      const sender = sd === undefined ? undefined : before.find((m) => m.leaf === sd.leafIndex);
+      const tree = pm.epoch === state.mls.groupContext.epoch ? state.mls.ratchetTree : state.mls.historicalReceiverData.get(pm.epoch)?.ratchetTree;
+      const sender = sd === undefined || tree === undefined ? undefined : await this.memberAt(tree, sd.leafIndex, this.selfLeaf(state));
       if (sd === undefined || sender === undefined) throw new CryptoError('BAD_MESSAGE', 'sender could not be identified');
       return { kind: 'app', state: { mls: r.newState }, plaintext: r.message, sender, epoch: Number(pm.epoch), generation: sd.generation };
     }
@@ -224,6 +227,7 @@ export class RoomCrypto {
     const removedSelf = r.newState.groupActiveState.kind === 'removedFromGroup';
     const after = removedSelf ? [] : await this.members(next);
     const key = (m: Member) => `${m.leaf}:${Array.from(m.signaturePublicKey).join(',')}`;
+    if (before === undefined) throw new CryptoError('BAD_MESSAGE', 'a handshake message was framed as application data');
     const beforeKeys = new Set(before.map(key));
     const afterKeys = new Set(after.map(key));
     return {
@@ -251,17 +255,23 @@ export class RoomCrypto {
 
   private async membersOf(tree: ClientState['ratchetTree'], selfLeaf: number): Promise<Member[]> {
     const out: Member[] = [];
-    for (let i = 0; i < tree.length; i += 2) {
-      const node = tree[i];
-      if (node === undefined || node.nodeType !== nodeTypes.leaf) continue;
-      const { credential, signaturePublicKey } = node.leaf;
-      const k = profileKey(credential, signaturePublicKey);
-      let profile = this.auth.profiles.get(k);
-      if (profile === undefined && (await this.auth.validateCredential(credential, signaturePublicKey))) profile = this.auth.profiles.get(k);
-      if (profile === undefined) throw new CryptoError('BAD_CREDENTIAL', 'a member credential does not open with this room secret');
-      out.push({ leaf: i / 2, slot: profile.slot, nick: profile.nick, signaturePublicKey, self: i / 2 === selfLeaf });
+    for (let leaf = 0; leaf * 2 < tree.length; leaf++) {
+      const m = await this.memberAt(tree, leaf, selfLeaf);
+      if (m !== undefined) out.push(m);
     }
     return out;
+  }
+
+  /** The member at one leaf (RFC 9420 §4.1: leaf i is node 2i), or undefined for a blank leaf. */
+  private async memberAt(tree: ClientState['ratchetTree'], leaf: number, selfLeaf: number): Promise<Member | undefined> {
+    const node = tree[leaf * 2];
+    if (node === undefined || node.nodeType !== nodeTypes.leaf) return undefined;
+    const { credential, signaturePublicKey } = node.leaf;
+    const k = profileKey(credential, signaturePublicKey);
+    let profile = this.auth.profiles.get(k);
+    if (profile === undefined && (await this.auth.validateCredential(credential, signaturePublicKey))) profile = this.auth.profiles.get(k);
+    if (profile === undefined) throw new CryptoError('BAD_CREDENTIAL', 'a member credential does not open with this room secret');
+    return { leaf, slot: profile.slot, nick: profile.nick, signaturePublicKey, self: leaf === selfLeaf };
   }
 }
 

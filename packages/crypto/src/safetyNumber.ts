@@ -1,7 +1,7 @@
 /**
  * Safety numbers: the numeric fingerprint scheme Signal publishes ("NumericFingerprintGenerator"),
  * applied to two MLS signature keys. For each member:
- *   h_0 = 0x0000 || key || id ;  h_{i+1} = SHA-512(h_i || key)  for 5200 iterations
+ *   h_0 = 0x0000 || key || id ;  h_{i+1} = SHA-512(h_i || key)  for i < 5200
  *   digits = six 5-digit groups, each the big-endian value of 5 bytes of h mod 100000 (first 30 bytes)
  * The two 30-digit halves are sorted and concatenated, so both sides compute the same 60 digits.
  */
@@ -12,8 +12,8 @@ const ITERATIONS = 5200;
 const VERSION = Uint8Array.of(0, 0);
 
 function half(key: Uint8Array, id: Uint8Array): string {
-  let h = sha512(concat(VERSION, key, id));
-  for (let i = 1; i < ITERATIONS; i++) h = sha512(concat(h, key));
+  let h = concat(VERSION, key, id);
+  for (let i = 0; i < ITERATIONS; i++) h = sha512(concat(h, key));
   let out = '';
   for (let i = 0; i < 30; i += 5) {
     const v = (((h[i]! * 256 + h[i + 1]!) * 256 + h[i + 2]!) * 256 + h[i + 3]!) * 256 + h[i + 4]!;

@@ -75,8 +75,8 @@ export class Writer {
     this.off += 4;
     return this;
   }
-  u64(v: number): this {
-    if (!Number.isSafeInteger(v) || v < 0) throw new ProtocolError('BAD_VALUE', 'u64');
+  u64(v: number, field = 'u64'): this {
+    if (!Number.isSafeInteger(v) || v < 0) throw new ProtocolError('BAD_VALUE', field);
     this.view.setUint32(this.off, Math.floor(v / 0x1_0000_0000));
     this.view.setUint32(this.off + 4, v >>> 0);
     this.off += 8;

@@ -37,7 +37,7 @@ const messages: Record<ErrorName, string> = {
   ALREADY_IN_ROOM: 'already joined to that room',
   ROOM_FULL: 'room has reached its member limit',
   TOO_MANY_ROOMS: 'connection has joined too many rooms',
-  STALE_EPOCH: 'commit is not for the current epoch',
+  STALE_EPOCH: 'commit or message is not for the current epoch',
   NOT_CREATOR: 'this connection may not create the group',
   NO_GROUP: 'the room has no group yet',
   RATE_LIMITED: 'too many frames; slow down',

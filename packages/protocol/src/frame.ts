@@ -92,7 +92,13 @@ export function encodedSize(frame: Frame): number {
   let size = 1;
   const rec = frame as unknown as Record<string, unknown>;
   for (const [name, kind] of schemas[frame.type]) {
-    size += kind === 'bytes' ? 4 + (rec[name] as Uint8Array).byteLength : fixedSize[kind];
+    if (kind !== 'bytes') {
+      size += fixedSize[kind];
+      continue;
+    }
+    const v = rec[name];
+    if (!(v instanceof Uint8Array)) throw new ProtocolError('BAD_VALUE', name);
+    size += 4 + v.byteLength;
   }
   return size;
 }
@@ -115,7 +121,7 @@ export function encodeFrame(frame: Frame): Uint8Array {
       }
       case 'u64':
         if (typeof v !== 'number') throw new ProtocolError('BAD_VALUE', name);
-        w.u64(v);
+        w.u64(v, name);
         break;
       case 'locator':
         if (!(v instanceof Uint8Array) || v.byteLength !== LOCATOR_BYTES) throw new ProtocolError('BAD_VALUE', name);
