@@ -27,6 +27,7 @@ async function password(o: ChatOptions): Promise<string> {
     pw = process.env['NULLROOM_PASSWORD'];
   } else if (process.stdin.isTTY) {
     pw = await read({ prompt: 'room password: ', silent: true, replace: '', output: process.stderr }).catch(() => undefined);
+    process.stderr.write('\n');
   } else {
     throw new CliError('no password: use --password-file F or NULLROOM_PASSWORD (stdin is not a terminal, so there is no prompt)', Exit.USAGE);
   }
@@ -106,13 +107,18 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
     rl.prompt();
   }
   let quitting = false;
+  let exitCode: number = Exit.OK;
   const done = new Promise<void>((resolve) => {
     const finish = async () => {
       if (quitting) return;
       quitting = true;
       rl.close();
-      await room.leave();
+      const unsent = await room.leave(30_000);
       await client.close();
+      if (unsent > 0) {
+        printer.print({ event: 'error', code: 'UNSENT', message: `${unsent} message(s) could not be delivered: the relay did not acknowledge them in time` });
+        exitCode = Exit.FAILURE;
+      }
       if (interactive) printer.print({ event: 'left' });
       resolve();
     };
@@ -149,5 +155,5 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
     process.once('SIGTERM', () => void finish());
   });
   await done;
-  return Exit.OK;
+  return exitCode;
 }

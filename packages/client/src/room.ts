@@ -41,16 +41,24 @@ export interface RoomLink {
 }
 
 export interface RoomTimings {
+  /** Application frames sent but not yet acknowledged, at most. */
+  sendWindow: number;
+  /** Application frames per second we send at most (kept under the relay's default limit of 100/s)... */
+  sendRate: number;
+  /** ...with this burst. */
+  sendBurst: number;
   /** How long a member that is not the designated remover waits before removing a departed member itself. */
   removalGraceMs: number;
   /** Lost commit races we tolerate in a row before giving up on a join. */
   maxJoinAttempts: number;
 }
-export const defaultRoomTimings: RoomTimings = { removalGraceMs: 1500, maxJoinAttempts: 60 };
+export const defaultRoomTimings: RoomTimings = { sendWindow: 32, sendRate: 80, sendBurst: 150, removalGraceMs: 1500, maxJoinAttempts: 60 };
 
 interface OutItem {
   payload: TextPayload;
   reqId: ReqId | undefined;
+  /** The relay epoch it was last sent in. */
+  epoch: RelayEpoch;
 }
 type Pending =
   | { kind: 'create'; reqId: ReqId; state: RoomState }
@@ -76,8 +84,15 @@ export class Room extends Emitter<RoomEvents> {
   private removalTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly outbox: OutItem[] = [];
   private counter = 0;
+  private inflight = 0;
+  private tokens: number;
+  private lastRefill = Date.now();
+  private pumpQueued = false;
+  private pumpTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly lastN = new Map<string, number>();
   private readonly seen = new Set<string>();
+  /** Requests whose refusal we expect and ignore (messages already queued for re-sending). */
+  private readonly abandoned = new Set<number>();
   private readonly flushWaiters: (() => void)[] = [];
   private leaveAck: (() => void) | undefined;
   private joinWaiter: { resolve: () => void; reject: (e: unknown) => void } | undefined;
@@ -94,6 +109,7 @@ export class Room extends Emitter<RoomEvents> {
   ) {
     super();
     this.crypto = crypto;
+    this.tokens = timings.sendBurst;
     this.requestedNick = normalizeNick(nick);
     this.nick = this.requestedNick;
   }
@@ -132,8 +148,9 @@ export class Room extends Emitter<RoomEvents> {
       throw new ClientError('MESSAGE_TOO_LARGE', `a message must be 1 to ${MAX_TEXT_CHARS} characters`);
     }
     const id = hexId();
-    this.outbox.push({ payload: { v: 1, type: 'text', id, n: 1, ts: Date.now(), text }, reqId: undefined });
-    this.run(() => this.pump());
+    // n = 0 until first sent; a re-send keeps its n, so receivers see one gap-free sequence.
+    this.outbox.push({ payload: { v: 1, type: 'text', id, n: 0, ts: Date.now(), text }, reqId: undefined, epoch: asEpoch(0) });
+    this.schedulePump();
     return id;
   }
 
@@ -143,10 +160,21 @@ export class Room extends Emitter<RoomEvents> {
     return new Promise((resolve) => this.flushWaiters.push(resolve));
   }
 
-  /** Waits (up to `timeoutMs`) for queued messages, then leaves the room cleanly. */
-  async leave(timeoutMs = 10_000): Promise<void> {
-    if (this.phase === 'left') return;
-    await Promise.race([this.flush(), new Promise((r) => setTimeout(r, timeoutMs))]);
+  /** Messages queued but not yet acknowledged by the relay. */
+  get unsent(): number {
+    return this.outbox.length;
+  }
+
+  /**
+   * Waits (up to `timeoutMs`) for queued messages to be acknowledged, then leaves the room cleanly.
+   * Resolves with the number of messages that could not be delivered in that time (0 normally).
+   */
+  async leave(timeoutMs = 10_000): Promise<number> {
+    if (this.phase === 'left') return this.outbox.length;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.flush(), new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+    const unsent = this.outbox.length;
     await new Promise<void>((resolve) => {
       this.run(async () => {
         if (this.phase === 'left') return resolve();
@@ -159,6 +187,7 @@ export class Room extends Emitter<RoomEvents> {
       });
       this.on('phase', (p) => p.phase === 'left' && resolve());
     });
+    return unsent;
   }
 
   /** The 60-digit safety number you share with a member (by nickname), or undefined if no such member. */
@@ -223,7 +252,12 @@ export class Room extends Emitter<RoomEvents> {
     this.lastN.clear();
     if (this.removalTimer !== undefined) clearTimeout(this.removalTimer);
     this.removalTimer = undefined;
+    if (this.pumpTimer !== undefined) clearTimeout(this.pumpTimer);
+    this.pumpTimer = undefined;
+    this.pumpQueued = false;
     for (const item of this.outbox) item.reqId = undefined; // re-sent after rejoining; receivers drop duplicates by id
+    this.inflight = 0;
+    this.abandoned.clear();
     this.setPhase(phase);
   }
 
@@ -307,6 +341,7 @@ export class Room extends Emitter<RoomEvents> {
   }
 
   private async onAck(reqId: ReqId): Promise<void> {
+    this.abandoned.delete(reqId);
     if (this.leaveAck !== undefined && this.pending?.reqId !== reqId && !this.outbox.some((o) => o.reqId === reqId)) {
       return this.leaveAck();
     }
@@ -334,13 +369,16 @@ export class Room extends Emitter<RoomEvents> {
     const i = this.outbox.findIndex((o) => o.reqId === reqId);
     if (i >= 0) {
       const [item] = this.outbox.splice(i, 1);
+      this.inflight--;
       this.emit('sent', { id: item!.payload.id });
       if (this.outbox.length === 0) for (const w of this.flushWaiters.splice(0)) w();
+      else this.schedulePump();
     }
   }
 
   private async onError(reqId: ReqId, code: number): Promise<void> {
     const name = errorNameOf(code) ?? `code ${code}`;
+    if (this.abandoned.delete(reqId)) return;
     const p = this.pending;
     if (p !== undefined && p.reqId === reqId) {
       this.pending = undefined;
@@ -360,7 +398,11 @@ export class Room extends Emitter<RoomEvents> {
     const item = this.outbox.find((o) => o.reqId === reqId);
     if (item !== undefined) {
       item.reqId = undefined; // retry later (rate limit) — never silently dropped
-      if (name === 'RATE_LIMITED') setTimeout(() => this.run(() => this.pump()), 250);
+      this.inflight--;
+      if (name === 'RATE_LIMITED') {
+        this.tokens = 0; // the relay is stricter than we thought: back off for a while
+        this.schedulePump();
+      }
       else this.report('RELAY_ERROR', new ClientError('RELAY_ERROR', `the relay refused a message: ${name}`), name);
       return;
     }
@@ -372,6 +414,15 @@ export class Room extends Emitter<RoomEvents> {
     if (this.phase !== 'joined' || this.mls === undefined) return; // traffic from before we joined: not ours to read
     if (f.kind === DeliveryKind.COMMIT) {
       this.relayEpoch = asEpoch(f.epoch + 1);
+      // Our unacknowledged messages were sequenced after this commit, in the epoch it ended: the
+      // relay refuses them (STALE_EPOCH). Re-send them, in order, once we are in the new epoch.
+      for (const item of this.outbox) {
+        if (item.reqId !== undefined && item.epoch < this.relayEpoch) {
+          this.abandoned.add(item.reqId);
+          item.reqId = undefined;
+          this.inflight--;
+        }
+      }
       if (this.pending?.kind === 'remove') this.pending = undefined; // ours lost the race; its ERROR follows
       let r;
       try {
@@ -451,16 +502,43 @@ export class Room extends Emitter<RoomEvents> {
     this.pending = { kind: 'remove', reqId, state: out.state, removed: targets };
   }
 
-  /** Encrypts and sends queued messages (not while a commit of ours is in flight: it would change the epoch under them). */
+  /** Runs `pump` once on the queue, however many sends asked for it. */
+  private schedulePump(delayMs = 0): void {
+    if (this.pumpQueued) return;
+    this.pumpQueued = true;
+    const go = () =>
+      this.run(() => {
+        this.pumpQueued = false;
+        this.pumpTimer = undefined;
+        return this.pump();
+      });
+    if (delayMs > 0) this.pumpTimer = setTimeout(go, delayMs);
+    else go();
+  }
+
+  /**
+   * Encrypts and sends queued messages, oldest first: at most `sendWindow` unacknowledged, at most
+   * `sendRate` per second, and not while a commit of ours is in flight (it would change the epoch
+   * under them). Whatever waits is picked up by the next ACK or timer.
+   */
   private async pump(): Promise<void> {
     if (this.phase !== 'joined' || this.mls === undefined || this.pending !== undefined) return;
+    const now = Date.now();
+    this.tokens = Math.min(this.timings.sendBurst, this.tokens + ((now - this.lastRefill) * this.timings.sendRate) / 1000);
+    this.lastRefill = now;
     for (const item of this.outbox) {
       if (item.reqId !== undefined) continue;
-      item.payload.n = ++this.counter;
+      if (this.inflight >= this.timings.sendWindow) return; // the next ACK pumps again
+      if (this.tokens < 1) return this.schedulePump(Math.ceil(((1 - this.tokens) * 1000) / this.timings.sendRate));
+      this.tokens -= 1;
+      this.inflight++;
+      if (item.payload.n === 0) item.payload.n = ++this.counter;
       const out = await this.crypto.encrypt(this.mls, encodePayload(item.payload));
       this.mls = out.state;
       const epoch = this.relayEpoch;
+      item.epoch = epoch;
       item.reqId = this.link.request(this, (reqId) => ({ type: 'APP', reqId, room: this.locator, epoch, data: out.message }));
     }
   }
+
 }

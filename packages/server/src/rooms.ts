@@ -84,6 +84,9 @@ export class Rooms {
         return;
       case 'APP':
         if (room.groupInfo === undefined) return this.error(peer, f.reqId, 'NO_GROUP');
+        // Only for the current epoch: every member reading the stream in order is then in exactly
+        // that epoch, and never needs keys of an epoch it has already left.
+        if (f.epoch !== room.epoch) return this.error(peer, f.reqId, 'STALE_EPOCH');
         this.deliver(room, m.slot, DeliveryKind.APP, f.epoch, f.data);
         peer.send(encodeFrame({ type: 'ACK', reqId: f.reqId, seq: room.seq }));
         return;
