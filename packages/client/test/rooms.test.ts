@@ -24,8 +24,7 @@ test('three clients in a room: created flag, member lists, messages both ways wi
   await c.room.leave();
   await until(() => converged([a, b], ['alice', 'bob']), 'carol removed everywhere');
   assert.ok(b.events.some((x) => x.type === 'member-left' && (x.e as { nick: string }).nick === 'carol'));
-  await a.client.close();
-  await b.client.close();
+  await Promise.all([a, b, c].map((x) => x.client.close()));
   await until(() => r.stats().rooms === 0, 'the relay forgets the empty room');
 });
 
