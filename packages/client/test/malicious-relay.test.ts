@@ -42,7 +42,7 @@ test('malicious relay (b): alters a ciphertext byte -> BAD_MESSAGE, and the room
     const f = isApp(bytes);
     if (f === undefined || done) return [bytes];
     done = true;
-    const data = f.data.slice();
+    const data = new Uint8Array(f.data); // a copy: Buffer#slice would alias the frame every recipient shares
     data[data.length - 10]! ^= 0x40;
     return [encodeFrame({ ...f, data })];
   });
@@ -112,7 +112,7 @@ test('malicious relay (a): adds its own member -> every client refuses it and ke
       onWire: (dir, _conn, bytes) => {
         if (dir !== 'in') return;
         const f = decodeFrame(bytes);
-        if (f.type === 'COMMIT' || f.type === 'CREATE') sealedGroupInfo = f.groupInfo.slice();
+        if (f.type === 'COMMIT' || f.type === 'CREATE') sealedGroupInfo = new Uint8Array(f.groupInfo);
       },
     },
   );

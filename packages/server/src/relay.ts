@@ -52,6 +52,9 @@ export function isLoopback(host: string): boolean {
 
 interface Conn extends Peer {
   readonly ws: WebSocket;
+  /** The TCP/TLS socket under `ws`, corked while a batch of frames for it is being written. */
+  readonly socket: { cork(): void; uncork(): void } | undefined;
+  corked: boolean;
   alive: boolean;
   tokens: number;
   lastRefill: number;
@@ -68,7 +71,7 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
   const log = opts.log;
   const hooks = opts.hooks;
   const codecLimits = { maxFrameBytes: limits.maxFrameBytes, maxPayloadBytes: limits.maxPayloadBytes };
-  const rooms = new Rooms(limits);
+  const rooms = new Rooms(limits, (f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength));
   const conns = new Set<Conn>();
   let nextConn = 1;
 
@@ -97,8 +100,26 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
     wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req.socket.remoteAddress ?? '?'));
   });
 
+  // Batched fan-out: the first frame written to a socket in this turn of the event loop corks it;
+  // the socket is uncorked once the turn's work is done, so all the frames that one read of the
+  // sender's socket produced leave in a single writev per recipient instead of one per frame.
+  let corked: Conn[] = [];
+  const uncorkAll = () => {
+    const batch = corked;
+    corked = [];
+    for (const c of batch) {
+      c.corked = false;
+      c.socket!.uncork();
+    }
+  };
+
   function send(c: Conn, bytes: Uint8Array): void {
     if (c.ws.readyState !== 1) return;
+    if (!c.corked && c.socket !== undefined) {
+      c.corked = true;
+      c.socket.cork();
+      if (corked.push(c) === 1) process.nextTick(uncorkAll);
+    }
     if (hooks === undefined) {
       c.ws.send(bytes);
     } else {
@@ -162,6 +183,9 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
     const c: Conn = {
       id: nextConn++,
       ws,
+      // `ws` keeps its socket in a private field; without it we simply do not batch.
+      socket: (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket,
+      corked: false,
       memberships: new Map(),
       send: (bytes) => send(c, bytes),
       alive: true,

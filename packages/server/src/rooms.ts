@@ -49,11 +49,23 @@ interface RoomRecord {
 }
 
 const EMPTY = new Uint8Array(0);
+/**
+ * A real copy. Frames arrive as views into the socket's read buffer (a Node Buffer, whose `slice`
+ * is a view too): what the relay keeps must not alias, nor pin, that buffer.
+ */
+const copy = (b: Uint8Array): Uint8Array => new Uint8Array(b);
 
 export class Rooms {
   private readonly rooms = new Map<string, RoomRecord>();
 
-  constructor(private readonly limits: Pick<RelayLimits, 'maxMembersPerRoom' | 'maxRoomsPerConnection'>) {}
+  /**
+   * @param wrap turns an encoded frame into what the transport sends without converting it again
+   *   per recipient (the relay wraps it in a Node Buffer once, so `ws` need not do so 100 times).
+   */
+  constructor(
+    private readonly limits: Pick<RelayLimits, 'maxMembersPerRoom' | 'maxRoomsPerConnection'>,
+    private readonly wrap: (frame: Uint8Array) => Uint8Array = (f) => f,
+  ) {}
 
   get size(): number {
     return this.rooms.size;
@@ -68,7 +80,7 @@ export class Rooms {
     switch (f.type) {
       case 'CREATE':
         if (room.creator !== m.slot || room.groupInfo !== undefined) return this.error(peer, f.reqId, 'NOT_CREATOR');
-        room.groupInfo = f.groupInfo.slice(); // the frame is a view into a buffer we do not own
+        room.groupInfo = copy(f.groupInfo); // the frame is a view into a buffer we do not own
         room.creator = undefined;
         peer.send(encodeFrame({ type: 'ACK', reqId: f.reqId, seq: room.seq }));
         this.broadcastState(room, m.slot);
@@ -79,7 +91,7 @@ export class Rooms {
         if (f.epoch !== room.epoch) return this.error(peer, f.reqId, 'STALE_EPOCH');
         this.deliver(room, m.slot, DeliveryKind.COMMIT, f.epoch, f.commit);
         room.epoch = asEpoch(room.epoch + 1);
-        room.groupInfo = f.groupInfo.slice();
+        room.groupInfo = copy(f.groupInfo);
         peer.send(encodeFrame({ type: 'ACK', reqId: f.reqId, seq: room.seq }));
         return;
       case 'APP':
@@ -114,7 +126,7 @@ export class Rooms {
     if (room === undefined) {
       room = {
         key,
-        locator: locator.slice() as RoomLocator,
+        locator: copy(locator) as RoomLocator,
         subscribers: new Map(),
         nextSlot: 1,
         epoch: asEpoch(0),
@@ -155,7 +167,7 @@ export class Rooms {
   private deliver(room: RoomRecord, from: Slot, kind: DeliveryKindValue, epoch: RelayEpoch, data: Uint8Array): void {
     room.seq = asSeq(room.seq + 1);
     // Encoded once; the same buffer goes to every recipient.
-    const bytes = encodeFrame({ type: 'DELIVER', room: room.locator, seq: room.seq, kind, epoch, from, data });
+    const bytes = this.wrap(encodeFrame({ type: 'DELIVER', room: room.locator, seq: room.seq, kind, epoch, from, data }));
     for (const [slot, p] of room.subscribers) if (slot !== from) p.send(bytes);
   }
 
