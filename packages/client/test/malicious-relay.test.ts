@@ -158,3 +158,19 @@ test('malicious relay (a): adds its own member -> every client refuses it and ke
   await until(() => texts(a).includes('still private?') && texts(c).includes('still private?'), 'chat goes on');
   await Promise.all([a, b, c].map((x) => x.client.close()));
 });
+
+test('malicious relay (e): silently drops a message -> MISSING_MESSAGES flagged', async (t) => {
+  let target: number | undefined;
+  let count = 0;
+  const { r, a, b, c } = await room((conn, bytes) => {
+    if (isApp(bytes) === undefined) return [bytes];
+    target ??= conn;
+    return conn === target && ++count === 2 ? [] : [bytes];
+  });
+  t.after(() => r.close());
+  for (const m of ['one', 'two', 'three']) a.room.send(m);
+  await until(() => [b, c].some((x) => errors(x, 'MISSING_MESSAGES').length === 1), 'the gap is flagged');
+  const victim = errors(b, 'MISSING_MESSAGES').length === 1 ? b : c;
+  assert.deepEqual(texts(victim), ['one', 'three']);
+  await Promise.all([a, b, c].map((x) => x.client.close()));
+});

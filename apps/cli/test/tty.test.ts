@@ -1,0 +1,51 @@
+/**
+ * The interactive terminal client, on a real pseudo-terminal (util-linux `script`): the password
+ * prompt does not echo, and chat, /members and /quit work as a person would use them.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { BIN, run, serveProc } from './_spawn.js';
+
+const hasScript = spawnSync('script', ['--version']).status === 0;
+
+test('interactive chat on a TTY: silent password prompt, messages both ways, /members, /quit', { skip: hasScript ? false : 'util-linux `script` is not installed' }, async () => {
+  const { proc: relay, url } = await serveProc();
+  const password = 'tty-secret-password-91';
+  try {
+    const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm' };
+    delete env['NULLROOM_PASSWORD'];
+    const tty = spawn('script', ['-qfec', `${process.execPath} ${BIN} chat ${url} --room ttyroom --nick alice`, '/dev/null'], { env, stdio: 'pipe' });
+    let screen = '';
+    tty.stdout.on('data', (d: Buffer) => (screen += d.toString('utf8')));
+    const exited = new Promise<number | null>((resolve) => tty.on('exit', resolve));
+    const see = async (text: string, ms = 15_000) => {
+      const start = Date.now();
+      while (!screen.includes(text)) {
+        if (Date.now() - start > ms) throw new Error(`the terminal never showed ${JSON.stringify(text)}; it shows: ${JSON.stringify(screen.slice(-400))}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    };
+    await see('room password:');
+    tty.stdin.write(`${password}\r`);
+    await see('you created a new room as alice');
+    const bob = run(['chat', url, '--room', 'ttyroom', '--nick', 'bob', '--json'], { NULLROOM_PASSWORD: password });
+    await bob.waitFor((e) => e['event'] === 'joined', 'bob joined');
+    await see('* bob joined');
+    tty.stdin.write('hello from a real terminal\r');
+    await bob.waitFor((e) => e['event'] === 'message' && e['text'] === 'hello from a real terminal' && e['from'] === 'alice', 'bob reads alice');
+    bob.child.stdin.write('hi alice\n');
+    await see('<bob> hi alice');
+    tty.stdin.write('/members\r');
+    await see('2 member(s): alice, bob');
+    tty.stdin.write('/quit\r');
+    assert.equal(await exited, 0);
+    assert.ok(!screen.includes(password), 'the password was echoed');
+    await bob.waitFor((e) => e['event'] === 'member-left' && e['nick'] === 'alice', 'bob sees alice leave');
+    bob.child.stdin.end();
+    assert.equal(await bob.exited, 0);
+  } finally {
+    relay.child.kill('SIGTERM');
+    await relay.exited;
+  }
+});
