@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { read } from 'read';
-import { ClientError, NullroomClient, type Room, deriveRoomSecret, formatSafetyNumber, normalizeNick } from '@nullroom/client';
+import { ClientError, NullroomClient, type Room, Suites, deriveRoomSecret, formatSafetyNumber, normalizeNick } from '@nullroom/client';
 import { nodeWebSocket, parsePin } from '@nullroom/client/node';
 import { CliError, Exit } from './exit.js';
 import { type ChatEvent, Printer } from './output.js';
@@ -13,6 +13,7 @@ export interface ChatOptions {
   ca?: string;
   pin?: string;
   passwordFile?: string;
+  suite?: 'default' | 'pq';
 }
 
 async function password(o: ChatOptions): Promise<string> {
@@ -71,7 +72,11 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
   const printer = new Printer(o.json === true);
   const secret = await deriveRoomSecret(o.room, pw);
 
-  const client = new NullroomClient({ url, webSocket: nodeWebSocket({ ...(ca ? { ca } : {}), ...(pin ? { pin } : {}) }) });
+  const client = new NullroomClient({
+    url,
+    webSocket: nodeWebSocket({ ...(ca ? { ca } : {}), ...(pin ? { pin } : {}) }),
+    suite: o.suite === 'pq' ? Suites.postQuantum : Suites.default,
+  });
   try {
     await client.connect();
   } catch (e) {
@@ -90,8 +95,9 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
     throw new CliError(e instanceof Error ? e.message : 'cannot join the room', Exit.FAILURE);
   }
   const members = () => room.members().map((m) => m.nick);
-  printer.print({ event: 'joined', created: room.created, nick: room.nick, members: members() });
-  room.on('joined', (e) => printer.print({ event: 'joined', created: e.created, nick: e.nick, members: e.members, rejoin: true }));
+  const suite = () => (room.suite === Suites.postQuantum ? 'pq' : 'default');
+  printer.print({ event: 'joined', created: room.created, nick: room.nick, members: members(), suite: suite() });
+  room.on('joined', (e) => printer.print({ event: 'joined', created: e.created, nick: e.nick, members: e.members, suite: suite(), rejoin: true }));
   room.on('member-joined', (e) => printer.print({ event: 'member-joined', nick: e.nick }));
   room.on('member-left', (e) => printer.print({ event: 'member-left', nick: e.nick }));
   room.on('message', (e) =>

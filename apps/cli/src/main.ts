@@ -33,6 +33,11 @@ program
   .option('--password-file <file>', 'read the room password from this file (else NULLROOM_PASSWORD, else a prompt)')
   .addOption(new Option('--ca <file>', 'trust this CA certificate (PEM) for the relay').conflicts('pin'))
   .option('--pin <sha256:hex>', "accept only the relay certificate with this fingerprint (as `serve --self-signed` printed)")
+  .addOption(
+    new Option('--suite <suite>', 'cipher suite if you create the room: X25519 (default) or the post-quantum X-Wing hybrid; joiners follow the room')
+      .choices(['default', 'pq'])
+      .default('default'),
+  )
   .action(async (url: string, opts) => {
     process.exitCode = await chat(url, opts);
   });

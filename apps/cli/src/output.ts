@@ -6,7 +6,7 @@ import type { Interface } from 'node:readline';
 import { clearLine, cursorTo } from 'node:readline';
 
 export type ChatEvent =
-  | { event: 'joined'; created: boolean; nick: string; members: string[]; rejoin?: boolean }
+  | { event: 'joined'; created: boolean; nick: string; members: string[]; suite: 'default' | 'pq'; rejoin?: boolean }
   | { event: 'member-joined'; nick: string }
   | { event: 'member-left'; nick: string }
   | { event: 'message'; from: string; text: string; ts: number; outOfOrder?: boolean }
@@ -24,7 +24,7 @@ export function humanLine(e: ChatEvent): string {
   switch (e.event) {
     case 'joined':
       return e.created
-        ? `* you created a new room as ${safe(e.nick)}${e.rejoin ? ' (after reconnecting)' : ''}`
+        ? `* you created a new ${e.suite === 'pq' ? 'post-quantum ' : ''}room as ${safe(e.nick)}${e.rejoin ? ' (after reconnecting)' : ''}`
         : `* you ${e.rejoin ? 'rejoined' : 'joined'} as ${safe(e.nick)}; ${e.members.length} member(s): ${e.members.map(safe).join(', ')}`;
     case 'member-joined':
       return `* ${safe(e.nick)} joined`;

@@ -141,3 +141,25 @@ test('TLS: --self-signed prints a fingerprint; --pin accepts it, a wrong pin or 
   assert.equal(again.fingerprint, fingerprint);
   await stop(again.proc);
 });
+
+test('--suite pq creates a post-quantum (X-Wing) room; a joiner follows the room suite without asking', async () => {
+  const { proc: relay, url } = await serveProc();
+  try {
+    const a = run(['chat', url, '--room', 'pq-room', '--nick', 'alice', '--json', '--suite', 'pq'], PW);
+    const aj = await a.waitFor((e) => e['event'] === 'joined', 'alice joined');
+    assert.equal(aj['suite'], 'pq');
+    const b = run(['chat', url, '--room', 'pq-room', '--nick', 'bob', '--json'], PW);
+    const bj = await b.waitFor((e) => e['event'] === 'joined', 'bob joined');
+    assert.deepEqual([bj['created'], bj['suite']], [false, 'pq']);
+    b.child.stdin.write('quantum-safe hello\n');
+    await a.waitFor((e) => e['event'] === 'message' && e['text'] === 'quantum-safe hello', 'alice reads bob');
+    b.child.stdin.end();
+    a.child.stdin.end();
+    assert.deepEqual([await a.exited, await b.exited], [0, 0]);
+    const bad = run(['chat', url, '--room', 'x', '--nick', 'c', '--suite', 'rot13'], PW);
+    assert.equal(await bad.exited, 2);
+  } finally {
+    relay.child.kill('SIGTERM');
+    await relay.exited;
+  }
+});

@@ -17,7 +17,7 @@ import {
   asEpoch,
   errorNameOf,
 } from '@nullroom/protocol';
-import { type Member, type RoomState, CryptoError, RoomCrypto, normalizeNick, safetyNumber } from '@nullroom/crypto';
+import { type Member, type RoomState, type SuiteName, CryptoError, RoomCrypto, normalizeNick, safetyNumber } from '@nullroom/crypto';
 import { ClientError, type ClientErrorCode } from './errors.js';
 import { Emitter } from './emitter.js';
 import { MAX_TEXT_CHARS, type TextPayload, encodePayload, parsePayload } from './payload.js';
@@ -49,10 +49,23 @@ export interface RoomTimings {
   sendBurst: number;
   /** How long a member that is not the designated remover waits before removing a departed member itself. */
   removalGraceMs: number;
+  /**
+   * A member commits a self-update (fresh path keys) this often, jittered by ±20% and never more
+   * often than once per (members × 2 s), so that a stolen key stops working even in a room whose
+   * membership never changes (post-compromise security).
+   */
+  selfUpdateMs: number;
   /** Lost commit races we tolerate in a row before giving up on a join. */
   maxJoinAttempts: number;
 }
-export const defaultRoomTimings: RoomTimings = { sendWindow: 32, sendRate: 80, sendBurst: 150, removalGraceMs: 1500, maxJoinAttempts: 60 };
+export const defaultRoomTimings: RoomTimings = {
+  sendWindow: 32,
+  sendRate: 80,
+  sendBurst: 150,
+  removalGraceMs: 1500,
+  selfUpdateMs: 10 * 60_000,
+  maxJoinAttempts: 60,
+};
 
 interface OutItem {
   payload: TextPayload;
@@ -89,6 +102,7 @@ export class Room extends Emitter<RoomEvents> {
   private lastRefill = Date.now();
   private pumpQueued = false;
   private pumpTimer: ReturnType<typeof setTimeout> | undefined;
+  private updateTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly lastN = new Map<string, number>();
   private readonly seen = new Set<string>();
   /** Requests whose refusal we expect and ignore (messages already queued for re-sending). */
@@ -119,6 +133,10 @@ export class Room extends Emitter<RoomEvents> {
   }
   get state(): RoomPhase {
     return this.phase;
+  }
+  /** The room's cipher suite (the creator's choice). */
+  get suite(): SuiteName {
+    return this.crypto.suite;
   }
   /** The MLS epoch of our group state (undefined until joined). */
   get epoch(): number | undefined {
@@ -254,6 +272,8 @@ export class Room extends Emitter<RoomEvents> {
     this.removalTimer = undefined;
     if (this.pumpTimer !== undefined) clearTimeout(this.pumpTimer);
     this.pumpTimer = undefined;
+    if (this.updateTimer !== undefined) clearTimeout(this.updateTimer);
+    this.updateTimer = undefined;
     this.pumpQueued = false;
     for (const item of this.outbox) item.reqId = undefined; // re-sent after rejoining; receivers drop duplicates by id
     this.inflight = 0;
@@ -355,6 +375,7 @@ export class Room extends Emitter<RoomEvents> {
         if (p.kind === 'join') this.nick = p.nick;
         this.memberList = await this.crypto.members(p.state);
         this.setPhase('joined');
+        this.scheduleSelfUpdate();
         this.emit('joined', { created: this.created, nick: this.nick, members: this.memberList.map((m) => m.nick), rejoin: this.rejoin });
         this.joinWaiter?.resolve();
         this.joinWaiter = undefined;
@@ -475,6 +496,27 @@ export class Room extends Emitter<RoomEvents> {
       this.lastN.set(who, p.n);
     }
     this.emit('message', { from: r.sender.nick, text: p.text, ts: p.ts, id: p.id, outOfOrder });
+  }
+
+  private scheduleSelfUpdate(): void {
+    if (this.updateTimer !== undefined) clearTimeout(this.updateTimer);
+    // In big rooms every member's update costs every other member a commit: space them out so the
+    // room as a whole sees about one self-update every two seconds at most.
+    const base = Math.max(this.timings.selfUpdateMs, this.memberList.length * 2000);
+    const delay = base * (0.8 + Math.random() * 0.4);
+    this.updateTimer = setTimeout(() => {
+      this.updateTimer = undefined;
+      this.run(async () => {
+        if (this.phase !== 'joined' || this.mls === undefined) return;
+        this.scheduleSelfUpdate();
+        if (this.pending !== undefined) return; // a commit of ours is in flight already
+        const out = await this.crypto.remove(this.mls, []);
+        const epoch = this.relayEpoch;
+        const reqId = this.link.request(this, (r) => ({ type: 'COMMIT', reqId: r, room: this.locator, epoch, commit: out.message, groupInfo: out.groupInfo }));
+        this.pending = { kind: 'remove', reqId, state: out.state, removed: [] };
+      });
+    }, delay);
+    (this.updateTimer as { unref?: () => void }).unref?.();
   }
 
   /**

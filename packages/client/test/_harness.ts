@@ -1,6 +1,6 @@
 /** Shared helpers for tests that run a real relay and real clients over real sockets on 127.0.0.1. */
 import { startRelay, type Relay, type RelayOptions } from '@nullroom/server';
-import { NullroomClient, type Room, type RoomEvents, randomRoomSecret, type RoomSecret } from '../src/index.js';
+import { NullroomClient, type Room, type RoomEvents, type RoomTimings, randomRoomSecret, type RoomSecret } from '../src/index.js';
 import { nodeWebSocket } from '../src/node/index.js';
 import type { WebSocketLike } from '../src/transport.js';
 
@@ -19,13 +19,13 @@ export async function relay(opts: RelayOptions = {}): Promise<Relay> {
   return startRelay({ host: '127.0.0.1', port: 0, ...opts });
 }
 
-export async function member(url: string, secret: RoomSecret, nick: string): Promise<TestClient> {
+export async function member(url: string, secret: RoomSecret, nick: string, timings: Partial<RoomTimings> = {}): Promise<TestClient> {
   let current: WebSocketLike | undefined;
   const base = nodeWebSocket();
   const client = new NullroomClient({
     url,
     webSocket: (u, p) => (current = base(u, p)),
-    timings: { removalGraceMs: 300 },
+    timings: { removalGraceMs: 300, ...timings },
   });
   await client.connect();
   const room = await client.join({ secret, nick });

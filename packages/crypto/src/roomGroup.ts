@@ -183,7 +183,11 @@ export class RoomCrypto {
     return { state: { mls: r.newState }, message: encode(mlsMessageEncoder, r.message) };
   }
 
-  /** Commits the removal of the given leaves (members whose connection the relay reported gone). */
+  /**
+   * Commits the removal of the given leaves (members whose connection the relay reported gone).
+   * Every commit carries a fresh UpdatePath for our own leaf (RFC 9420 §12.4); with no leaves it is
+   * a pure self-update, which is how a member heals the group after a key compromise (§16.6).
+   */
   async remove(state: RoomState, leaves: number[]): Promise<OutgoingCommit> {
     const proposals: Proposal[] = leaves.map((removed) => ({ proposalType: defaultProposalTypes.remove, remove: { removed } }));
     const r = await createCommit({ context: this.ctx, state: state.mls, extraProposals: proposals });

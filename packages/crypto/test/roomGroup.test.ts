@@ -94,3 +94,21 @@ test('a joiner without the room secret cannot be added: members reject its crede
   await assert.rejects(a.process(state, commit), (e: unknown) => e instanceof CryptoError && e.code === 'BAD_MESSAGE');
   assert.deepEqual((await a.members(state)).map((m) => m.nick), ['alice']);
 });
+
+test('a self-update (remove of no one) replaces our leaf key and moves every member to the next epoch', async () => {
+  const keys = await deriveRoomKeys(randomRoomSecret());
+  const [a, b] = await Promise.all([RoomCrypto.create(keys), RoomCrypto.create(keys)]);
+  const created = await a.createGroup({ nick: 'alice', slot: 1 });
+  const jb = await b.joinExternal(await b.readGroupInfo(created.groupInfo), { nick: 'bob', slot: 2 });
+  const A = (await a.process(created.state, jb.message)).state;
+  const leafKey = (s: RoomState) => {
+    const node = s.mls.ratchetTree[a.selfLeaf(s) * 2];
+    return node?.nodeType === mls.nodeTypes.leaf ? node.leaf.hpkePublicKey : undefined;
+  };
+  const up = await a.remove(A, []);
+  assert.notDeepEqual(leafKey(up.state), leafKey(A));
+  const pb = await b.process(jb.state, up.message);
+  assert.equal(pb.kind === 'commit' && pb.added.length + pb.removed.length, 0);
+  assert.equal(b.epochOf(pb.state), a.epochOf(up.state));
+  assert.equal(a.epochOf(up.state), a.epochOf(A) + 1);
+});
