@@ -3,6 +3,14 @@ import { join } from 'node:path';
 import { createSelfSigned, isLoopback, startRelay, type RelayOptions } from '@nullroom/server';
 import { CliError, Exit } from './exit.js';
 import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** The built web app, when it sits next to this command (the monorepo layout: apps/web/dist). */
+export function defaultWebDir(): string | undefined {
+  const dir = fileURLToPath(new URL('../../../web/dist/', import.meta.url));
+  return existsSync(`${dir}index.html`) ? dir : undefined;
+}
 
 export interface ServeOptions {
   host: string;
@@ -43,9 +51,11 @@ export async function serve(o: ServeOptions): Promise<void> {
       Exit.USAGE,
     );
   }
+  const web = defaultWebDir();
   const relay = await startRelay({
     host: o.host,
     port,
+    ...(web === undefined ? {} : { staticDir: web }),
     ...(tls === undefined ? {} : { tls }),
     ...(o.verbose ? { log: (line: string) => process.stderr.write(`${line}\n`) } : {}),
   }).catch((e: unknown) => {

@@ -7,7 +7,8 @@ import { extname, join, normalize, resolve, sep } from 'node:path';
 export function securityHeaders(tls: boolean): Record<string, string> {
   return {
     'Content-Security-Policy':
-      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; " +
+      // 'wasm-unsafe-eval' lets the page compile WebAssembly (Argon2id), and nothing else: no eval, no inline script.
+      "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; " +
       "frame-ancestors 'none'; base-uri 'none'; form-action 'none'; object-src 'none'",
     'X-Content-Type-Options': 'nosniff',
     'Referrer-Policy': 'no-referrer',

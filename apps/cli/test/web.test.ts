@@ -1,0 +1,87 @@
+/**
+ * The browser client in real Chromium (playwright-core driving Debian's /usr/bin/chromium), in the
+ * same room as a real `nullroom chat` terminal client: the first steps of issue #3.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { run, serveProc } from './_spawn.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const artifacts = fileURLToPath(new URL('../../../../test-results/', import.meta.url));
+const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (.ci/run installs it)`;
+if (skip) process.stderr.write(`NOTICE: browser tests skipped: ${skip}\n`);
+
+async function join(browser: Browser, url: string, nick: string, room: string, password: string): Promise<{ page: Page; dialogs: string[]; foreign: string[] }> {
+  const ctx = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+  const page = await ctx.newPage();
+  const dialogs: string[] = [];
+  const foreign: string[] = [];
+  page.on('dialog', (d) => {
+    dialogs.push(d.message());
+    void d.dismiss();
+  });
+  page.on('request', (r) => {
+    if (!r.url().startsWith(url) && !r.url().startsWith('data:')) foreign.push(r.url());
+  });
+  await page.goto(url);
+  await page.getByTestId('nick').fill(nick);
+  await page.getByTestId('room').fill(room);
+  await page.getByTestId('password').fill(password);
+  await page.getByTestId('join').click();
+  await page.getByTestId('composer').waitFor({ timeout: 30_000 });
+  return { page, dialogs, foreign };
+}
+
+async function say(page: Page, text: string): Promise<void> {
+  await page.getByTestId('composer').fill(text);
+  await page.getByTestId('composer').press('Enter');
+}
+
+test('two browsers and a terminal client share a room: messages both ways, members, notices, peer markup shown as text', { skip }, async () => {
+  const { proc: relay, url } = await serveProc();
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  const password = 'browser room password 7';
+  try {
+    const alice = await join(browser, url, 'alice', 'webroom', password);
+    await alice.page.getByText('You created a new room.').waitFor();
+    const bob = await join(browser, url, 'bob', 'webroom', password);
+    await bob.page.getByText('You joined 1 member(s).').waitFor();
+    const term = run(['chat', url, '--room', 'webroom', '--nick', 'carol', '--json'], { NULLROOM_PASSWORD: password });
+    const tj = await term.waitFor((e) => e['event'] === 'joined', 'terminal joined');
+    assert.deepEqual([...(tj['members'] as string[])].sort(), ['alice', 'bob', 'carol']);
+    await alice.page.getByText('carol joined').waitFor();
+    assert.equal(await alice.page.getByTestId('member-count').textContent(), '3 members');
+
+    await say(alice.page, 'hello from chromium');
+    await bob.page.getByText('hello from chromium').waitFor();
+    await term.waitFor((e) => e['event'] === 'message' && e['from'] === 'alice' && e['text'] === 'hello from chromium', 'terminal reads the browser');
+    term.child.stdin.write('hello from the terminal\n');
+    await alice.page.getByText('hello from the terminal').waitFor();
+    await bob.page.getByText('hello from the terminal').waitFor();
+
+    const xss = '<img src=x onerror=alert(1)> <script>alert(2)</script> javascript:alert(3)';
+    term.child.stdin.write(`${xss}\n`);
+    await alice.page.getByText(xss).waitFor();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await alice.page.locator('[data-testid=messages] img, [data-testid=messages] script').count(), 0);
+    for (const b of [alice, bob]) {
+      assert.deepEqual(b.dialogs, []);
+      assert.deepEqual(b.foreign, []);
+    }
+    mkdirSync(artifacts, { recursive: true });
+    await alice.page.screenshot({ path: `${artifacts}web-chat-desktop.png` });
+
+    term.child.stdin.end();
+    assert.equal(await term.exited, 0);
+    await alice.page.getByText('carol left').waitFor({ timeout: 10_000 });
+    assert.equal(await alice.page.getByTestId('member-count').textContent(), '2 members');
+  } finally {
+    await browser.close();
+    relay.child.kill('SIGTERM');
+    await relay.exited;
+  }
+});

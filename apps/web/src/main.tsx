@@ -1,0 +1,189 @@
+/**
+ * The Nullroom browser client (first step of issue #3): join a password room, chat, see who is
+ * there. Everything cryptographic happens in @nullroom/client; this file only renders its events.
+ * Peer text is always rendered as text (Preact escapes it); nothing from a peer becomes markup.
+ */
+import { render } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { type ConnectionState, NullroomClient, type Room, browserWebSocket, deriveRoomSecret } from '@nullroom/client';
+
+interface Line {
+  key: number;
+  kind: 'message' | 'notice' | 'error';
+  from?: string;
+  text: string;
+  ts: number;
+  self?: boolean;
+}
+
+let lineKey = 0;
+const time = (ts: number) => new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+
+function JoinScreen(props: { onJoined: (room: Room, client: NullroomClient, name: string) => void }) {
+  const [nick, setNick] = useState('');
+  const [roomName, setRoomName] = useState('');
+  const [password, setPassword] = useState('');
+  const [busy, setBusy] = useState<string | undefined>();
+  const [error, setError] = useState<string | undefined>();
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    setError(undefined);
+    try {
+      setBusy('Deriving the room key…');
+      const secret = await deriveRoomSecret(roomName, password);
+      setBusy('Connecting…');
+      const client = new NullroomClient({ url: location.origin, webSocket: browserWebSocket });
+      await client.connect();
+      setBusy('Joining…');
+      const room = await client.join({ secret, nick });
+      props.onJoined(room, client, roomName);
+    } catch (err) {
+      setError(err instanceof Error ? err.message : 'could not join');
+      setBusy(undefined);
+    }
+  };
+  return (
+    <main class="join">
+      <h1>Nullroom</h1>
+      <p class="tagline">End-to-end encrypted rooms. The server never sees your name, your room or your words.</p>
+      <form onSubmit={submit} aria-describedby={error ? 'join-error' : undefined}>
+        <label>
+          Nickname
+          <input data-testid="nick" required maxLength={32} autoComplete="nickname" value={nick} onInput={(e) => setNick(e.currentTarget.value)} />
+        </label>
+        <label>
+          Room
+          <input data-testid="room" required autoComplete="off" value={roomName} onInput={(e) => setRoomName(e.currentTarget.value)} />
+        </label>
+        <label>
+          Password
+          <input data-testid="password" type="password" required autoComplete="current-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+        </label>
+        <button data-testid="join" type="submit" disabled={busy !== undefined}>
+          {busy ?? 'Join'}
+        </button>
+        {error && (
+          <p id="join-error" class="error" role="alert">
+            {error}
+          </p>
+        )}
+      </form>
+    </main>
+  );
+}
+
+function ChatScreen(props: { room: Room; client: NullroomClient; name: string; onLeft: () => void }) {
+  const { room, client } = props;
+  const [lines, setLines] = useState<Line[]>(() => [
+    {
+      key: lineKey++,
+      kind: 'notice',
+      text: room.created ? 'You created a new room.' : `You joined ${room.members().length - 1} member(s).`,
+      ts: Date.now(),
+    },
+  ]);
+  const [members, setMembers] = useState(() => room.members().map((m) => ({ nick: m.nick, self: m.self })));
+  const [conn, setConn] = useState<ConnectionState>(client.connectionState);
+  const [draft, setDraft] = useState('');
+  const list = useRef<HTMLOListElement>(null);
+  useEffect(() => {
+    const add = (l: Omit<Line, 'key'>) => setLines((prev) => [...prev, { ...l, key: lineKey++ }]);
+    const refresh = () => setMembers(room.members().map((m) => ({ nick: m.nick, self: m.self })));
+    const offs = [
+      room.on('message', (e) => add({ kind: 'message', from: e.from, text: e.text, ts: e.ts })),
+      room.on('member-joined', (e) => (add({ kind: 'notice', text: `${e.nick} joined`, ts: Date.now() }), refresh())),
+      room.on('member-left', (e) => (add({ kind: 'notice', text: `${e.nick} left`, ts: Date.now() }), refresh())),
+      room.on('joined', (e) => (add({ kind: 'notice', text: e.created ? 'Reconnected: you created a new room.' : 'Reconnected.', ts: Date.now() }), refresh())),
+      room.on('error', (e) => add({ kind: 'error', text: `${e.code}: ${e.message}`, ts: Date.now() })),
+      client.on('connection', (e) => setConn(e.state)),
+    ];
+    return () => offs.forEach((off) => off());
+  }, [room, client]);
+  useEffect(() => {
+    list.current?.lastElementChild?.scrollIntoView({ block: 'end' });
+  }, [lines]);
+  const send = () => {
+    const text = draft.trim();
+    if (text === '') return;
+    try {
+      room.send(draft);
+      setLines((prev) => [...prev, { key: lineKey++, kind: 'message', from: room.nick, text: draft, ts: Date.now(), self: true }]);
+      setDraft('');
+    } catch (err) {
+      setLines((prev) => [...prev, { key: lineKey++, kind: 'error', text: err instanceof Error ? err.message : 'not sent', ts: Date.now() }]);
+    }
+  };
+  const leave = async () => {
+    await client.close();
+    props.onLeft();
+  };
+  return (
+    <div class="chat">
+      <header>
+        <h1>{props.name}</h1>
+        <span data-testid="connection" class={`conn conn-${conn}`} role="status">
+          {conn}
+        </span>
+        <button onClick={leave}>Leave</button>
+      </header>
+      <ol class="messages" ref={list} data-testid="messages" aria-live="polite">
+        {lines.map((l) => (
+          <li key={l.key} class={`line ${l.kind}${l.self ? ' self' : ''}`}>
+            {l.kind === 'message' ? (
+              <>
+                <span class="from">{l.from}</span> <time>{time(l.ts)}</time>
+                <p class="text">{l.text}</p>
+              </>
+            ) : (
+              <span class="notice">{l.text}</span>
+            )}
+          </li>
+        ))}
+      </ol>
+      <aside class="members" aria-label="Members">
+        <h2 data-testid="member-count">{members.length} members</h2>
+        <ul data-testid="members">
+          {members.map((m) => (
+            <li key={m.nick}>
+              {m.nick}
+              {m.self ? ' (you)' : ''}
+            </li>
+          ))}
+        </ul>
+      </aside>
+      <form
+        class="composer"
+        onSubmit={(e) => {
+          e.preventDefault();
+          send();
+        }}
+      >
+        <textarea
+          data-testid="composer"
+          aria-label="Message"
+          rows={2}
+          value={draft}
+          onInput={(e) => setDraft(e.currentTarget.value)}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter' && !e.shiftKey) {
+              e.preventDefault();
+              send();
+            }
+          }}
+        />
+        <button type="submit">Send</button>
+      </form>
+    </div>
+  );
+}
+
+function App() {
+  const [session, setSession] = useState<{ room: Room; client: NullroomClient; name: string } | undefined>();
+  return session === undefined ? (
+    <JoinScreen onJoined={(room, client, name) => setSession({ room, client, name })} />
+  ) : (
+    <ChatScreen {...session} onLeft={() => setSession(undefined)} />
+  );
+}
+
+render(<App />, document.getElementById('app')!);
