@@ -63,6 +63,14 @@ test('two browsers and a terminal client share a room: messages both ways, membe
     await alice.page.getByText('hello from the terminal').waitFor();
     await bob.page.getByText('hello from the terminal').waitFor();
 
+    // Safety numbers: what the browser shows for carol equals what carol's terminal prints for alice.
+    await alice.page.getByRole('button', { name: 'carol' }).click();
+    const shown = (await alice.page.getByTestId('safety-number').textContent())?.trim();
+    term.child.stdin.write('/verify alice\n');
+    const v = await term.waitFor((e) => e['event'] === 'verify', 'terminal /verify');
+    assert.match(shown ?? '', /^(\d{5} ){11}\d{5}$/);
+    assert.equal(shown, v['safetyNumber']);
+
     const xss = '<img src=x onerror=alert(1)> <script>alert(2)</script> javascript:alert(3)';
     term.child.stdin.write(`${xss}\n`);
     await alice.page.getByText(xss).waitFor();

@@ -5,7 +5,7 @@
  */
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { type ConnectionState, NullroomClient, type Room, browserWebSocket, deriveRoomSecret } from '@nullroom/client';
+import { type ConnectionState, NullroomClient, type Room, browserWebSocket, deriveRoomSecret, formatSafetyNumber } from '@nullroom/client';
 
 interface Line {
   key: number;
@@ -85,6 +85,7 @@ function ChatScreen(props: { room: Room; client: NullroomClient; name: string; o
   const [members, setMembers] = useState(() => room.members().map((m) => ({ nick: m.nick, self: m.self })));
   const [conn, setConn] = useState<ConnectionState>(client.connectionState);
   const [draft, setDraft] = useState('');
+  const [selected, setSelected] = useState<string | undefined>();
   const list = useRef<HTMLOListElement>(null);
   useEffect(() => {
     const add = (l: Omit<Line, 'key'>) => setLines((prev) => [...prev, { ...l, key: lineKey++ }]);
@@ -145,11 +146,25 @@ function ChatScreen(props: { room: Room; client: NullroomClient; name: string; o
         <ul data-testid="members">
           {members.map((m) => (
             <li key={m.nick}>
-              {m.nick}
-              {m.self ? ' (you)' : ''}
+              {m.self ? (
+                `${m.nick} (you)`
+              ) : (
+                <button class="member" aria-expanded={selected === m.nick} onClick={() => setSelected(selected === m.nick ? undefined : m.nick)}>
+                  {m.nick}
+                </button>
+              )}
             </li>
           ))}
         </ul>
+        {selected !== undefined && members.some((m) => m.nick === selected) && (
+          <section class="panel" data-testid="member-panel" aria-label={`About ${selected}`}>
+            <h3>{selected}</h3>
+            <p>Safety number you share with {selected}. Compare it with theirs in person or over a call you trust; if it matches, nobody is in between.</p>
+            <p class="safety" data-testid="safety-number">
+              {formatSafetyNumber(room.safetyNumber(selected) ?? '')}
+            </p>
+          </section>
+        )}
       </aside>
       <form
         class="composer"
