@@ -93,3 +93,30 @@ test('two browsers and a terminal client share a room: messages both ways, membe
     await relay.exited;
   }
 });
+
+test('browser: reconnects after the relay restarts and sends what was typed offline; a wrong password reads nothing', { skip }, async () => {
+  const first = await serveProc();
+  const port = new URL(first.url).port;
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  let relay = first.proc;
+  try {
+    const alice = await join(browser, first.url, 'alice', 'restart-room', 'right password');
+    const bob = await join(browser, first.url, 'bob', 'restart-room', 'right password');
+    const eve = await join(browser, first.url, 'eve', 'restart-room', 'wrong password');
+    await eve.page.getByText('You created a new room.').waitFor();
+    relay.child.kill('SIGTERM');
+    await relay.exited;
+    await alice.page.getByTestId('connection').getByText('reconnecting').waitFor({ timeout: 10_000 });
+    await say(alice.page, 'typed while the relay was down');
+    relay = (await serveProc(['--port', port])).proc;
+    await alice.page.getByTestId('connection').getByText('online').waitFor({ timeout: 20_000 });
+    await bob.page.getByText('typed while the relay was down').waitFor({ timeout: 20_000 });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await eve.page.getByText('typed while the relay was down').count(), 0);
+    assert.equal(await eve.page.getByTestId('member-count').textContent(), '1 members');
+  } finally {
+    await browser.close();
+    relay.child.kill('SIGTERM');
+    await relay.exited;
+  }
+});

@@ -565,6 +565,9 @@ export class Room extends Emitter<RoomEvents> {
    */
   private async pump(): Promise<void> {
     if (this.phase !== 'joined' || this.mls === undefined || this.pending !== undefined) return;
+    // Back after a reconnect but alone (the others have not rejoined yet): what was typed offline
+    // was meant for them, and newcomers never see earlier messages, so hold it until someone is here.
+    if (this.rejoin && this.memberList.length <= 1 && this.outbox.some((o) => o.reqId === undefined)) return;
     const now = Date.now();
     this.tokens = Math.min(this.timings.sendBurst, this.tokens + ((now - this.lastRefill) * this.timings.sendRate) / 1000);
     this.lastRefill = now;
