@@ -19,6 +19,14 @@ export async function relay(opts: RelayOptions = {}): Promise<Relay> {
   return startRelay({ host: '127.0.0.1', port: 0, ...opts });
 }
 
+const open = new Set<NullroomClient>();
+/** Closes every client `member` made (call from afterEach): a failed test must not leave clients reconnecting forever. */
+export async function closeAll(): Promise<void> {
+  const all = [...open];
+  open.clear();
+  await Promise.all(all.map((c) => c.close().catch(() => undefined)));
+}
+
 export async function member(url: string, secret: RoomSecret, nick: string, timings: Partial<RoomTimings> = {}): Promise<TestClient> {
   let current: WebSocketLike | undefined;
   const base = nodeWebSocket();
@@ -27,6 +35,7 @@ export async function member(url: string, secret: RoomSecret, nick: string, timi
     webSocket: (u, p) => (current = base(u, p)),
     timings: { removalGraceMs: 300, ...timings },
   });
+  open.add(client);
   await client.connect();
   const room = await client.join({ secret, nick });
   const events: TestClient['events'] = [];

@@ -1,6 +1,8 @@
-import { test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { converged, member, randomRoomSecret, relay, until, type TestClient } from './_harness.js';
+import { converged, member, randomRoomSecret, relay, until, type TestClient, closeAll } from './_harness.js';
+
+afterEach(closeAll);
 
 test('under load: 16 concurrent joins, then 6 departures (3 killed), while messages flow; all converge, nothing acknowledged is lost', async (t) => {
   const r = await relay();

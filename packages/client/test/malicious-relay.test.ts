@@ -3,13 +3,15 @@
  * sends through its `transformOut` hook; every honest client must refuse or flag the attack and
  * keep working.
  */
-import { test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as mls from 'ts-mls';
 import { type DeliverFrame, DeliveryKind, asEpoch, asSeq, asSlot, decodeFrame, encodeFrame } from '@nullroom/protocol';
 import { RoomCrypto, deriveRoomKeys } from '@nullroom/crypto';
 import type { RelayHooks } from '@nullroom/server';
-import { converged, member, randomRoomSecret, relay, until, type TestClient } from './_harness.js';
+import { converged, member, randomRoomSecret, relay, until, type TestClient, closeAll } from './_harness.js';
+
+afterEach(closeAll);
 
 type Transform = NonNullable<RelayHooks['transformOut']>;
 
@@ -152,6 +154,9 @@ test('malicious relay (a): adds its own member -> every client refuses it and ke
   inject = undefined;
   const seenNicks = new Set([a, b, c].flatMap((x) => x.events.filter((e) => e.type === 'member-joined').map((e) => (e.e as { nick: string }).nick)));
   assert.ok(![...seenNicks].some((n) => n.includes('mallory')));
+  // b and c rejoin with fresh leaves (they cannot know whether their peers applied the commit).
+  const rejoined = (x: TestClient) => x.events.some((e) => e.type === 'joined' && (e.e as { rejoin: boolean }).rejoin);
+  await until(() => rejoined(b) && rejoined(c), 'b and c rejoined', 15_000);
   await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'the room settles with the three honest members', 15_000);
   for (const x of [a, b, c]) assert.ok(x.room.members().every((m) => ['alice', 'bob', 'carol'].includes(m.nick)));
   b.room.send('still private?');

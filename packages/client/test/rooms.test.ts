@@ -1,7 +1,9 @@
-import { test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { deriveRoomSecret } from '../src/index.js';
-import { converged, member, nicks, randomRoomSecret, relay, until } from './_harness.js';
+import { converged, member, nicks, randomRoomSecret, relay, until, closeAll } from './_harness.js';
+
+afterEach(closeAll);
 
 test('three clients in a room: created flag, member lists, messages both ways with authenticated senders', async (t) => {
   const r = await relay();
