@@ -452,18 +452,11 @@ export class Room extends Emitter<RoomEvents> {
         const code = e instanceof CryptoError && e.code === 'FORBIDDEN_PROPOSAL' ? 'FORBIDDEN_PROPOSAL' : 'BAD_COMMIT';
         this.report(code, e);
         // We cannot tell whether our peers applied it: rejoin with a fresh leaf to stay in step.
-        this.link.request(this, (reqId) => ({ type: 'LEAVE', reqId, room: this.locator }));
-        this.rejoin = true;
-        this.start(true);
-        return;
+        return this.rejoinFresh();
       }
       if (r.kind !== 'commit') return this.report('BAD_COMMIT', new Error('not a commit'));
       this.mls = r.state;
-      if (r.removedSelf) {
-        this.link.request(this, (reqId) => ({ type: 'LEAVE', reqId, room: this.locator }));
-        this.start(true);
-        return;
-      }
+      if (r.removedSelf) return this.rejoinFresh();
       this.memberList = await this.crypto.members(r.state);
       for (const m of r.removed) this.emit('member-left', { nick: m.nick });
       for (const m of r.added) this.emit('member-joined', { nick: m.nick });
@@ -510,10 +503,7 @@ export class Room extends Emitter<RoomEvents> {
         if (this.phase !== 'joined' || this.mls === undefined) return;
         this.scheduleSelfUpdate();
         if (this.pending !== undefined) return; // a commit of ours is in flight already
-        const out = await this.crypto.remove(this.mls, []);
-        const epoch = this.relayEpoch;
-        const reqId = this.link.request(this, (r) => ({ type: 'COMMIT', reqId: r, room: this.locator, epoch, commit: out.message, groupInfo: out.groupInfo }));
-        this.pending = { kind: 'remove', reqId, state: out.state, removed: [] };
+        await this.commitRemoval([]);
       });
     }, delay);
     (this.updateTimer as { unref?: () => void }).unref?.();
@@ -538,10 +528,21 @@ export class Room extends Emitter<RoomEvents> {
       }
       return;
     }
-    const out = await this.crypto.remove(this.mls, targets.map((m) => m.leaf));
+    await this.commitRemoval(targets);
+  }
+
+  /** Commits the removal of `members` (none: a self-update) for the relay's current epoch; applied on ACK. */
+  private async commitRemoval(members: Member[]): Promise<void> {
+    const out = await this.crypto.remove(this.mls!, members.map((m) => m.leaf));
     const epoch = this.relayEpoch;
-    const reqId = this.link.request(this, (reqId) => ({ type: 'COMMIT', reqId, room: this.locator, epoch, commit: out.message, groupInfo: out.groupInfo }));
-    this.pending = { kind: 'remove', reqId, state: out.state, removed: targets };
+    const reqId = this.link.request(this, (r) => ({ type: 'COMMIT', reqId: r, room: this.locator, epoch, commit: out.message, groupInfo: out.groupInfo }));
+    this.pending = { kind: 'remove', reqId, state: out.state, removed: members };
+  }
+
+  /** Leaves our current leaf behind and joins again with a fresh one (peers remove the old one on PEER_GONE). */
+  private rejoinFresh(): void {
+    this.link.request(this, (reqId) => ({ type: 'LEAVE', reqId, room: this.locator }));
+    this.start(true);
   }
 
   /** Runs `pump` once on the queue, however many sends asked for it. */
