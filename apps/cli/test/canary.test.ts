@@ -11,7 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { existsSync } from 'node:fs';
+import { chromium } from 'playwright-core';
 import { run } from './_spawn.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const withBrowser = existsSync(CHROMIUM);
+if (!withBrowser) process.stderr.write(`NOTICE: canary test runs without its browser member: ${CHROMIUM} is not installed\n`);
 
 const tag = Math.random().toString(36).slice(2, 8);
 const canaries = {
@@ -19,8 +25,10 @@ const canaries = {
   password: `CanaryPassword${tag}Xw`,
   nicks: [`CanaryAlice${tag}`, `CanaryBob${tag}`, `CanaryCarol${tag}`],
   texts: [`CanaryTextOne${tag} the eagle lands`, `CanaryTextTwo${tag} at midnight`, `CanaryTextThree${tag}`],
+  browserNick: `CanaryDave${tag}`,
+  browserText: `CanaryBrowserText${tag} from chromium`,
 };
-const all = [canaries.room, canaries.password, ...canaries.nicks, ...canaries.texts];
+const all = [canaries.room, canaries.password, ...canaries.nicks, ...canaries.texts, canaries.browserNick, canaries.browserText];
 
 function forms(s: string): Buffer[] {
   const u8 = Buffer.from(s, 'utf8');
@@ -60,6 +68,7 @@ test('no canary reaches the relay: wire, logs, data directory, heap', async () =
       waiters.add(check);
       check();
     });
+  let browser: Awaited<ReturnType<typeof chromium.launch>> | undefined;
   try {
     const url = await line('nullroom listening on ');
     const pin = await line('fingerprint ');
@@ -71,6 +80,25 @@ test('no canary reaches the relay: wire, logs, data directory, heap', async () =
       clients.push(c);
     }
     await clients[0]!.waitFor((e) => e['event'] === 'member-joined' && e['nick'] === canaries.nicks[2], 'all three in');
+    // A browser member too (real Chromium running the web app the relay serves; the relay's
+    // self-signed certificate is accepted for this test only).
+    browser = withBrowser
+      ? await chromium.launch({
+          executablePath: CHROMIUM,
+          args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+        })
+      : undefined;
+    if (browser !== undefined) {
+      const page = await (await browser.newContext({ ignoreHTTPSErrors: true })).newPage();
+      await page.goto(url);
+      await page.getByTestId('nick').fill(canaries.browserNick);
+      await page.getByTestId('room').fill(canaries.room);
+      await page.getByTestId('password').fill(canaries.password);
+      await page.getByTestId('join').click();
+      await page.getByTestId('composer').fill(canaries.browserText);
+      await page.getByTestId('composer').press('Enter');
+      for (const c of clients) await c.waitFor((e) => e['event'] === 'message' && e['text'] === canaries.browserText, 'terminal reads the browser');
+    }
     canaries.texts.forEach((t, i) => clients[i]!.child.stdin.write(`${t}\n`));
     for (const [i, c] of clients.entries()) {
       for (const [j, t] of canaries.texts.entries()) {
@@ -99,6 +127,7 @@ test('no canary reaches the relay: wire, logs, data directory, heap', async () =
     // Control: the search works (the canaries are in the clients' own output).
     assert.ok(clients[1]!.lines.join('\n').includes(canaries.texts[0]!));
   } finally {
+    await browser?.close();
     relay.kill('SIGTERM');
   }
 });
