@@ -120,3 +120,38 @@ test('browser: reconnects after the relay restarts and sends what was typed offl
     await relay.exited;
   }
 });
+
+test('screenshots: join and chat screens, light and dark, desktop and phone width (saved under test-results/)', { skip }, async () => {
+  const { proc: relay, url } = await serveProc();
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  mkdirSync(artifacts, { recursive: true });
+  try {
+    for (const scheme of ['light', 'dark'] as const) {
+      for (const [label, viewport] of [['desktop', { width: 1100, height: 700 }], ['phone', { width: 360, height: 740 }]] as const) {
+        const ctx = await browser.newContext({ viewport, colorScheme: scheme });
+        const page = await ctx.newPage();
+        await page.goto(url);
+        await page.getByTestId('nick').waitFor();
+        await page.screenshot({ path: `${artifacts}join-${scheme}-${label}.png` });
+        // A page that scrolls sideways at phone width is broken.
+        assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `join screen overflows at ${label}`);
+        await page.getByTestId('nick').fill(`shot-${scheme}-${label}`);
+        await page.getByTestId('room').fill(`shots-${scheme}-${label}`);
+        await page.getByTestId('password').fill('screenshot password');
+        await page.getByTestId('join').click();
+        await page.getByTestId('composer').waitFor({ timeout: 30_000 });
+        for (const text of ['Good morning! Is the deploy still on for today?', 'A longer message, to see how wrapping looks when a line is far too long for a narrow phone screen: yes.']) {
+          await say(page, text);
+        }
+        await page.getByText('yes.', { exact: false }).waitFor();
+        await page.screenshot({ path: `${artifacts}chat-${scheme}-${label}.png` });
+        assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `chat screen overflows at ${label}`);
+        await ctx.close();
+      }
+    }
+  } finally {
+    await browser.close();
+    relay.child.kill('SIGTERM');
+    await relay.exited;
+  }
+});
