@@ -17,7 +17,7 @@ import {
   asEpoch,
   errorNameOf,
 } from '@nullroom/protocol';
-import { type Member, type RoomState, type SuiteName, CryptoError, RoomCrypto, normalizeNick, safetyNumber } from '@nullroom/crypto';
+import { type Member, type RoomState, type SuiteName, CryptoError, RoomCrypto, normalizeNick, safetyNumber, wipe } from '@nullroom/crypto';
 import { ClientError, type ClientErrorCode } from './errors.js';
 import { Emitter } from './emitter.js';
 import { MAX_TEXT_CHARS, type TextPayload, encodePayload, parsePayload } from './payload.js';
@@ -55,6 +55,8 @@ export interface RoomTimings {
    * membership never changes (post-compromise security).
    */
   selfUpdateMs: number;
+  /** ...and at most once per (members × this) in big rooms. */
+  selfUpdatePerMemberMs: number;
   /** Lost commit races we tolerate in a row before giving up on a join. */
   maxJoinAttempts: number;
 }
@@ -64,6 +66,7 @@ export const defaultRoomTimings: RoomTimings = {
   sendBurst: 150,
   removalGraceMs: 1500,
   selfUpdateMs: 10 * 60_000,
+  selfUpdatePerMemberMs: 2000,
   maxJoinAttempts: 60,
 };
 
@@ -76,7 +79,7 @@ interface OutItem {
 type Pending =
   | { kind: 'create'; reqId: ReqId; state: RoomState }
   | { kind: 'join'; reqId: ReqId; state: RoomState; epoch: RelayEpoch; nick: string }
-  | { kind: 'remove'; reqId: ReqId; state: RoomState; removed: Member[] };
+  | { kind: 'remove'; reqId: ReqId; state: RoomState; removed: Member[]; consumed: Uint8Array[] };
 
 const hexId = () => Array.from(globalThis.crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
 const keyHex = (k: Uint8Array) => Array.from(k, (b) => b.toString(16).padStart(2, '0')).join('');
@@ -380,6 +383,7 @@ export class Room extends Emitter<RoomEvents> {
         this.joinWaiter?.resolve();
         this.joinWaiter = undefined;
       } else {
+        wipe(p.consumed); // accepted: the old epoch's secrets are no longer needed
         this.relayEpoch = asEpoch(this.relayEpoch + 1);
         this.memberList = await this.crypto.members(p.state);
         for (const m of p.removed) this.emit('member-left', { nick: m.nick });
@@ -444,7 +448,11 @@ export class Room extends Emitter<RoomEvents> {
           this.inflight--;
         }
       }
-      if (this.pending?.kind === 'remove') this.pending = undefined; // ours lost the race; its ERROR follows
+      if (this.pending?.kind === 'remove') {
+        // Ours lost the race: its STALE_EPOCH follows and is expected. Look again once this one is applied.
+        this.abandoned.add(this.pending.reqId);
+        this.pending = undefined;
+      }
       let r;
       try {
         r = await this.crypto.process(this.mls, f.data);
@@ -495,7 +503,7 @@ export class Room extends Emitter<RoomEvents> {
     if (this.updateTimer !== undefined) clearTimeout(this.updateTimer);
     // In big rooms every member's update costs every other member a commit: space them out so the
     // room as a whole sees about one self-update every two seconds at most.
-    const base = Math.max(this.timings.selfUpdateMs, this.memberList.length * 2000);
+    const base = Math.max(this.timings.selfUpdateMs, this.memberList.length * this.timings.selfUpdatePerMemberMs);
     const delay = base * (0.8 + Math.random() * 0.4);
     this.updateTimer = setTimeout(() => {
       this.updateTimer = undefined;
@@ -536,7 +544,7 @@ export class Room extends Emitter<RoomEvents> {
     const out = await this.crypto.remove(this.mls!, members.map((m) => m.leaf));
     const epoch = this.relayEpoch;
     const reqId = this.link.request(this, (r) => ({ type: 'COMMIT', reqId: r, room: this.locator, epoch, commit: out.message, groupInfo: out.groupInfo }));
-    this.pending = { kind: 'remove', reqId, state: out.state, removed: members };
+    this.pending = { kind: 'remove', reqId, state: out.state, removed: members, consumed: out.consumed };
   }
 
   /** Leaves our current leaf behind and joins again with a fresh one (peers remove the old one on PEER_GONE). */

@@ -71,6 +71,16 @@ export interface Outgoing {
 export interface OutgoingCommit extends Outgoing {
   /** The GroupInfo for the epoch this commit starts, sealed for the relay to hand to joiners. */
   groupInfo: Uint8Array;
+  /**
+   * Secrets of the current epoch that the new state no longer needs. Wipe them (`wipe`) only once
+   * the relay accepted the commit: if it loses the race, the current state must process the winner.
+   */
+  consumed: Uint8Array[];
+}
+
+/** Zeroes secrets a transition consumed (ts-mls `zeroOutUint8Array`). */
+export function wipe(consumed: Uint8Array[]): void {
+  consumed.forEach(zeroOutUint8Array);
 }
 
 const GI_LABEL = utf8.encode('nullroom/v1/group-info');
@@ -173,7 +183,7 @@ export class RoomCrypto {
     }
     const { publicMessage, newState } = joined;
     const message = encode(mlsMessageEncoder, { wireformat: wireformats.mls_public_message, version: protocolVersions.mls10, publicMessage });
-    return { state: { mls: newState }, message, groupInfo: await this.sealGroupInfo(newState) };
+    return { state: { mls: newState }, message, groupInfo: await this.sealGroupInfo(newState), consumed: [] };
   }
 
   /** Encrypts an application message (RFC 9420 §6.3) for the current epoch. */
@@ -191,8 +201,8 @@ export class RoomCrypto {
   async remove(state: RoomState, leaves: number[]): Promise<OutgoingCommit> {
     const proposals: Proposal[] = leaves.map((removed) => ({ proposalType: defaultProposalTypes.remove, remove: { removed } }));
     const r = await createCommit({ context: this.ctx, state: state.mls, extraProposals: proposals });
-    r.consumed.forEach(zeroOutUint8Array);
-    return { state: { mls: r.newState }, message: encode(mlsMessageEncoder, r.commit), groupInfo: await this.sealGroupInfo(r.newState) };
+    // Not wiped here: until the relay accepts this commit, `state` stays the live one.
+    return { state: { mls: r.newState }, message: encode(mlsMessageEncoder, r.commit), groupInfo: await this.sealGroupInfo(r.newState), consumed: r.consumed };
   }
 
   /**
