@@ -113,7 +113,7 @@ test('browser: reconnects after the relay restarts and sends what was typed offl
     await bob.page.getByText('typed while the relay was down').waitFor({ timeout: 20_000 });
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(await eve.page.getByText('typed while the relay was down').count(), 0);
-    assert.equal(await eve.page.getByTestId('member-count').textContent(), '1 members');
+    assert.equal(await eve.page.getByTestId('member-count').textContent(), '1 member');
   } finally {
     await browser.close();
     relay.child.kill('SIGTERM');
@@ -149,6 +149,43 @@ test('screenshots: join and chat screens, light and dark, desktop and phone widt
         await ctx.close();
       }
     }
+  } finally {
+    await browser.close();
+    relay.child.kill('SIGTERM');
+    await relay.exited;
+  }
+});
+
+test('invite link: a random room secret in the URL fragment; the invitee gives only a nickname', { skip }, async () => {
+  const { proc: relay, url } = await serveProc(['-v']);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  try {
+    const ctx = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+    const host = await ctx.newPage();
+    await host.goto(url);
+    await host.getByTestId('nick').fill('host');
+    await host.getByTestId('create-invite').click();
+    await host.getByTestId('composer').waitFor({ timeout: 30_000 });
+    const link = await host.getByTestId('invite-link').inputValue();
+    assert.match(link, new RegExp(`^${url}/#k=[A-Za-z0-9_-]{43}$`));
+    mkdirSync(artifacts, { recursive: true });
+    await host.screenshot({ path: `${artifacts}web-invite-room.png` });
+
+    const guest = await (await browser.newContext()).newPage();
+    const requested: string[] = [];
+    guest.on('request', (r) => requested.push(r.url()));
+    await guest.goto(link);
+    assert.equal(await guest.getByTestId('room').count(), 0, 'an invitee is asked only for a nickname');
+    await guest.getByTestId('nick').fill('guest');
+    await guest.getByTestId('join').click();
+    await guest.getByTestId('composer').waitFor({ timeout: 30_000 });
+    await host.getByText('guest joined').waitFor();
+    await say(guest, 'hello via invite');
+    await host.getByText('hello via invite').waitFor();
+    // The secret lives only in the fragment: no request the browser made carries it.
+    const secret = link.slice(link.indexOf('#k=') + 3);
+    assert.ok(requested.length > 0 && requested.every((u) => !u.includes(secret) && !u.includes('#')));
+    assert.ok(!relay.stderr.join('\n').includes(secret));
   } finally {
     await browser.close();
     relay.child.kill('SIGTERM');

@@ -5,7 +5,18 @@
  */
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { type ConnectionState, NullroomClient, type Room, browserWebSocket, deriveRoomSecret, formatSafetyNumber } from '@nullroom/client';
+import {
+  type ConnectionState,
+  NullroomClient,
+  type Room,
+  type RoomSecret,
+  browserWebSocket,
+  deriveRoomSecret,
+  formatSafetyNumber,
+  inviteFragment,
+  randomRoomSecret,
+  secretFromInvite,
+} from '@nullroom/client';
 
 interface Line {
   key: number;
@@ -19,49 +30,84 @@ interface Line {
 let lineKey = 0;
 const time = (ts: number) => new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 
-function JoinScreen(props: { onJoined: (room: Room, client: NullroomClient, name: string) => void }) {
+interface Session {
+  room: Room;
+  client: NullroomClient;
+  name: string;
+  /** The invite link, for rooms made from a random secret. */
+  invite?: string;
+}
+
+function JoinScreen(props: { invite: RoomSecret | undefined; onJoined: (s: Session) => void }) {
   const [nick, setNick] = useState('');
   const [roomName, setRoomName] = useState('');
   const [password, setPassword] = useState('');
   const [busy, setBusy] = useState<string | undefined>();
   const [error, setError] = useState<string | undefined>();
-  const submit = async (e: Event) => {
-    e.preventDefault();
+  const enter = async (secret: RoomSecret | undefined, invite: string | undefined) => {
     setError(undefined);
     try {
-      setBusy('Deriving the room key…');
-      const secret = await deriveRoomSecret(roomName, password);
+      if (secret === undefined) {
+        setBusy('Deriving the room key…');
+        secret = await deriveRoomSecret(roomName, password);
+      }
       setBusy('Connecting…');
       const client = new NullroomClient({ url: location.origin, webSocket: browserWebSocket });
       await client.connect();
       setBusy('Joining…');
       const room = await client.join({ secret, nick });
-      props.onJoined(room, client, roomName);
+      props.onJoined({ room, client, name: invite === undefined ? roomName : 'Invite room', ...(invite === undefined ? {} : { invite }) });
     } catch (err) {
       setError(err instanceof Error ? err.message : 'could not join');
       setBusy(undefined);
     }
   };
+  const submit = (e: Event) => {
+    e.preventDefault();
+    if (props.invite !== undefined) return void enter(props.invite, `${location.origin}/${inviteFragment(props.invite)}`);
+    void enter(undefined, undefined);
+  };
+  /** A room behind a random 256-bit secret that lives only in the link's fragment (never sent to the server). */
+  const createInviteRoom = () => {
+    if (nick.trim() === '') return setError('Pick a nickname first.');
+    const secret = randomRoomSecret();
+    const fragment = inviteFragment(secret);
+    history.replaceState(null, '', `/${fragment}`);
+    void enter(secret, `${location.origin}/${fragment}`);
+  };
   return (
     <main class="join">
       <h1>Nullroom</h1>
-      <p class="tagline">End-to-end encrypted rooms. The server never sees your name, your room or your words.</p>
+      <p class="tagline">
+        {props.invite === undefined
+          ? 'End-to-end encrypted rooms. The server never sees your name, your room or your words.'
+          : 'You were invited to an end-to-end encrypted room. Pick a nickname to join.'}
+      </p>
       <form onSubmit={submit} aria-describedby={error ? 'join-error' : undefined}>
         <label>
           Nickname
           <input data-testid="nick" required maxLength={32} autoComplete="nickname" value={nick} onInput={(e) => setNick(e.currentTarget.value)} />
         </label>
-        <label>
-          Room
-          <input data-testid="room" required autoComplete="off" value={roomName} onInput={(e) => setRoomName(e.currentTarget.value)} />
-        </label>
-        <label>
-          Password
-          <input data-testid="password" type="password" required autoComplete="current-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
-        </label>
+        {props.invite === undefined && (
+          <>
+            <label>
+              Room
+              <input data-testid="room" required autoComplete="off" value={roomName} onInput={(e) => setRoomName(e.currentTarget.value)} />
+            </label>
+            <label>
+              Password
+              <input data-testid="password" type="password" required autoComplete="current-password" value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+            </label>
+          </>
+        )}
         <button data-testid="join" type="submit" disabled={busy !== undefined}>
-          {busy ?? 'Join'}
+          {busy ?? (props.invite === undefined ? 'Join' : 'Join the invite room')}
         </button>
+        {props.invite === undefined && (
+          <button data-testid="create-invite" type="button" class="secondary" disabled={busy !== undefined} onClick={createInviteRoom}>
+            Create a room with an invite link
+          </button>
+        )}
         {error && (
           <p id="join-error" class="error" role="alert">
             {error}
@@ -72,7 +118,7 @@ function JoinScreen(props: { onJoined: (room: Room, client: NullroomClient, name
   );
 }
 
-function ChatScreen(props: { room: Room; client: NullroomClient; name: string; onLeft: () => void }) {
+function ChatScreen(props: Session & { onLeft: () => void }) {
   const { room, client } = props;
   const [lines, setLines] = useState<Line[]>(() => [
     {
@@ -127,6 +173,17 @@ function ChatScreen(props: { room: Room; client: NullroomClient; name: string; o
         </span>
         <button onClick={leave}>Leave</button>
       </header>
+      {props.invite !== undefined && (
+        <div class="invite">
+          <label>
+            Invite link (anyone with it can join; the server never sees the part after #)
+            <input data-testid="invite-link" readOnly value={props.invite} onFocus={(e) => e.currentTarget.select()} />
+          </label>
+          <button type="button" onClick={() => void navigator.clipboard?.writeText(props.invite!)}>
+            Copy
+          </button>
+        </div>
+      )}
       <ol class="messages" ref={list} data-testid="messages" aria-live="polite">
         {lines.map((l) => (
           <li key={l.key} class={`line ${l.kind}${l.self ? ' self' : ''}`}>
@@ -142,7 +199,7 @@ function ChatScreen(props: { room: Room; client: NullroomClient; name: string; o
         ))}
       </ol>
       <aside class="members" aria-label="Members">
-        <h2 data-testid="member-count">{members.length} members</h2>
+        <h2 data-testid="member-count">{members.length === 1 ? '1 member' : `${members.length} members`}</h2>
         <ul data-testid="members">
           {members.map((m) => (
             <li key={m.nick}>
@@ -193,9 +250,10 @@ function ChatScreen(props: { room: Room; client: NullroomClient; name: string; o
 }
 
 function App() {
-  const [session, setSession] = useState<{ room: Room; client: NullroomClient; name: string } | undefined>();
+  const [session, setSession] = useState<Session | undefined>();
+  const invite = secretFromInvite(location.hash);
   return session === undefined ? (
-    <JoinScreen onJoined={(room, client, name) => setSession({ room, client, name })} />
+    <JoinScreen invite={invite} onJoined={setSession} />
   ) : (
     <ChatScreen {...session} onLeft={() => setSession(undefined)} />
   );

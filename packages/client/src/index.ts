@@ -3,5 +3,5 @@ export { Room, type RoomEvents, type RoomPhase, type RoomTimings, defaultRoomTim
 export { ClientError, type ClientErrorCode, ClientErrorCodes } from './errors.js';
 export { type WebSocketFactory, type WebSocketLike, relaySocketUrl } from './transport.js';
 export { MAX_TEXT_CHARS } from './payload.js';
-export { deriveRoomSecret, randomRoomSecret, type RoomSecret, normalizeNick, formatSafetyNumber, Suites, type SuiteName } from '@nullroom/crypto';
+export { deriveRoomSecret, randomRoomSecret, inviteFragment, secretFromInvite, type RoomSecret, normalizeNick, formatSafetyNumber, Suites, type SuiteName } from '@nullroom/crypto';
 export { browserWebSocket } from './browser.js';

@@ -44,6 +44,25 @@ export function randomRoomSecret(): RoomSecret {
   return randomBytes(32) as unknown as RoomSecret;
 }
 
+/**
+ * Invite links carry a random room secret in the URL fragment, which browsers never send to a
+ * server: `#k=` + base64url (RFC 4648 §5, no padding) of the 32 bytes.
+ */
+export function inviteFragment(secret: RoomSecret): string {
+  let bin = '';
+  for (const b of secret) bin += String.fromCharCode(b);
+  return `#k=${btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')}`;
+}
+
+/** The room secret in an invite fragment, or undefined when the fragment is not one of ours. */
+export function secretFromInvite(fragment: string): RoomSecret | undefined {
+  const m = /^#k=([A-Za-z0-9_-]{43})$/.exec(fragment);
+  if (m === null) return undefined;
+  const bin = atob(m[1]!.replace(/-/g, '+').replace(/_/g, '/') + '=');
+  if (bin.length !== 32) return undefined;
+  return Uint8Array.from(bin, (c) => c.charCodeAt(0)) as unknown as RoomSecret;
+}
+
 export interface RoomKeys {
   locator: RoomLocator;
   groupInfoKey: CryptoKey;

@@ -195,3 +195,18 @@ describe('deriveRoomKeys', () => {
     assert.notDeepEqual(a, b);
   });
 });
+
+describe('invite fragments', () => {
+  test('round trip, base64url without padding, and refusal of anything else', async () => {
+    const { inviteFragment, secretFromInvite } = await import('../src/index.js');
+    for (let i = 0; i < 50; i++) {
+      const s = randomRoomSecret();
+      const f = inviteFragment(s);
+      assert.match(f, /^#k=[A-Za-z0-9_-]{43}$/);
+      assert.deepEqual(secretFromInvite(f), s);
+    }
+    for (const bad of ['', '#k=', '#k=abc', `#k=${'A'.repeat(44)}`, `#x=${'A'.repeat(43)}`, `#k=${'A'.repeat(42)}+`]) {
+      assert.equal(secretFromInvite(bad), undefined, bad);
+    }
+  });
+});
