@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { run, serveProc } from './_spawn.js';
+import { type Proc, run, serveProc } from './_spawn.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -36,16 +36,27 @@ async function join(browser: Browser, url: string, nick: string, room: string, p
   return { page, dialogs, foreign };
 }
 
+/** Runs `fn` with a fresh `nullroom serve` (and the given flags) and a headless Chromium, then stops both. */
+async function withRelayAndBrowser(serveArgs: string[], fn: (url: string, browser: Browser, relay: Proc) => Promise<void>): Promise<void> {
+  const { proc: relay, url } = await serveProc(serveArgs);
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  try {
+    await fn(url, browser, relay);
+  } finally {
+    await browser.close();
+    relay.child.kill('SIGTERM');
+    await relay.exited;
+  }
+}
+
 async function say(page: Page, text: string): Promise<void> {
   await page.getByTestId('composer').fill(text);
   await page.getByTestId('composer').press('Enter');
 }
 
-test('two browsers and a terminal client share a room: messages both ways, members, notices, peer markup shown as text', { skip }, async () => {
-  const { proc: relay, url } = await serveProc();
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-  const password = 'browser room password 7';
-  try {
+test('two browsers and a terminal client share a room: messages both ways, members, notices, peer markup shown as text', { skip }, () =>
+  withRelayAndBrowser([], async (url, browser) => {
+    const password = 'browser room password 7';
     const alice = await join(browser, url, 'alice', 'webroom', password);
     await alice.page.getByText('You created a new room.').waitFor();
     const bob = await join(browser, url, 'bob', 'webroom', password);
@@ -87,12 +98,7 @@ test('two browsers and a terminal client share a room: messages both ways, membe
     assert.equal(await term.exited, 0);
     await alice.page.getByText('carol left').waitFor({ timeout: 10_000 });
     assert.equal(await alice.page.getByTestId('member-count').textContent(), '2 members');
-  } finally {
-    await browser.close();
-    relay.child.kill('SIGTERM');
-    await relay.exited;
-  }
-});
+  }));
 
 test('browser: reconnects after the relay restarts and sends what was typed offline; a wrong password reads nothing', { skip }, async () => {
   const first = await serveProc();
@@ -121,11 +127,9 @@ test('browser: reconnects after the relay restarts and sends what was typed offl
   }
 });
 
-test('screenshots: join and chat screens, light and dark, desktop and phone width (saved under test-results/)', { skip }, async () => {
-  const { proc: relay, url } = await serveProc();
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-  mkdirSync(artifacts, { recursive: true });
-  try {
+test('screenshots: join and chat screens, light and dark, desktop and phone width (saved under test-results/)', { skip }, () =>
+  withRelayAndBrowser([], async (url, browser) => {
+    mkdirSync(artifacts, { recursive: true });
     for (const scheme of ['light', 'dark'] as const) {
       for (const [label, viewport] of [['desktop', { width: 1100, height: 700 }], ['phone', { width: 360, height: 740 }]] as const) {
         const ctx = await browser.newContext({ viewport, colorScheme: scheme });
@@ -149,17 +153,10 @@ test('screenshots: join and chat screens, light and dark, desktop and phone widt
         await ctx.close();
       }
     }
-  } finally {
-    await browser.close();
-    relay.child.kill('SIGTERM');
-    await relay.exited;
-  }
-});
+  }));
 
-test('invite link: a random room secret in the URL fragment; the invitee gives only a nickname', { skip }, async () => {
-  const { proc: relay, url } = await serveProc(['-v']);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-  try {
+test('invite link: a random room secret in the URL fragment; the invitee gives only a nickname', { skip }, () =>
+  withRelayAndBrowser(['-v'], async (url, browser, relay) => {
     const ctx = await browser.newContext({ viewport: { width: 1100, height: 700 } });
     const host = await ctx.newPage();
     await host.goto(url);
@@ -186,9 +183,4 @@ test('invite link: a random room secret in the URL fragment; the invitee gives o
     const secret = link.slice(link.indexOf('#k=') + 3);
     assert.ok(requested.length > 0 && requested.every((u) => !u.includes(secret) && !u.includes('#')));
     assert.ok(!relay.stderr.join('\n').includes(secret));
-  } finally {
-    await browser.close();
-    relay.child.kill('SIGTERM');
-    await relay.exited;
-  }
-});
+  }));
