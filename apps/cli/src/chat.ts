@@ -39,6 +39,7 @@ async function password(o: ChatOptions): Promise<string> {
 const HELP = [
   '/members          list who is in the room',
   '/verify NICK      show the safety number you share with NICK (compare it out of band)',
+  '/verified NICK    mark NICK verified once the numbers match (until their key changes)',
   '/quit             leave the room',
 ];
 
@@ -100,6 +101,7 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
   room.on('joined', (e) => printer.print({ event: 'joined', created: e.created, nick: e.nick, members: e.members, suite: suite(), rejoin: true }));
   room.on('member-joined', (e) => printer.print({ event: 'member-joined', nick: e.nick }));
   room.on('member-left', (e) => printer.print({ event: 'member-left', nick: e.nick }));
+  room.on('key-changed', (e) => printer.print({ event: 'key-changed', nick: e.nick, wasVerified: e.wasVerified }));
   room.on('message', (e) =>
     printer.print({ event: 'message', from: e.from, text: e.text, ts: e.ts, ...(e.outOfOrder ? { outOfOrder: true } : {}) }),
   );
@@ -146,7 +148,11 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
         const nick = cmd[2]!.trim();
         const sn = room.safetyNumber(nick);
         if (sn === undefined) report({ event: 'error', code: 'NO_SUCH_MEMBER', message: 'no other member has that nickname' });
-        else report({ event: 'verify', nick, safetyNumber: formatSafetyNumber(sn) });
+        else report({ event: 'verify', nick, safetyNumber: formatSafetyNumber(sn), verified: room.trust(nick)?.verified === true });
+      } else if (cmd[1] === 'verified') {
+        const nick = cmd[2]!.trim();
+        if (room.safetyNumber(nick) === undefined) report({ event: 'error', code: 'NO_SUCH_MEMBER', message: 'no other member has that nickname' });
+        else void room.setVerified(nick, true).then(() => report({ event: 'verify', nick, safetyNumber: formatSafetyNumber(room.safetyNumber(nick) ?? ''), verified: true }));
       } else if (cmd[1] === 'quit') {
         void finish();
       } else if (cmd[1] === 'help') {

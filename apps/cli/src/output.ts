@@ -11,7 +11,8 @@ export type ChatEvent =
   | { event: 'member-left'; nick: string }
   | { event: 'message'; from: string; text: string; ts: number; outOfOrder?: boolean }
   | { event: 'members'; members: string[] }
-  | { event: 'verify'; nick: string; safetyNumber: string }
+  | { event: 'verify'; nick: string; safetyNumber: string; verified: boolean }
+  | { event: 'key-changed'; nick: string; wasVerified: boolean }
   | { event: 'connection'; state: string; message?: string }
   | { event: 'left' }
   | { event: 'error'; code: string; message: string };
@@ -35,7 +36,9 @@ export function humanLine(e: ChatEvent): string {
     case 'members':
       return `* ${e.members.length} member(s): ${e.members.map(safe).join(', ')}`;
     case 'verify':
-      return `* safety number with ${safe(e.nick)}: ${e.safetyNumber}`;
+      return `* safety number with ${safe(e.nick)}: ${e.safetyNumber}${e.verified ? ' (verified)' : ' (not verified; /verified NICK once it matches theirs)'}`;
+    case 'key-changed':
+      return `! ${safe(e.nick)} now uses another key (a new device, or someone else under that name${e.wasVerified ? '; you had verified the old one' : ''}): compare safety numbers again with /verify ${safe(e.nick)}`;
     case 'connection':
       return `* connection ${e.state}${e.message ? `: ${e.message}` : ''}`;
     case 'left':

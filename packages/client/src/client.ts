@@ -17,6 +17,7 @@ import { type RoomSecret, RoomCrypto, type SuiteName, Suites, deriveRoomKeys } f
 import { ClientError } from './errors.js';
 import { Emitter } from './emitter.js';
 import { Room, type RoomLink, type RoomTimings, defaultRoomTimings } from './room.js';
+import { type KeyStore, MemoryKeyStore } from './keyStore.js';
 import { type WebSocketFactory, type WebSocketLike, relaySocketUrl } from './transport.js';
 
 export type ConnectionState = 'connecting' | 'online' | 'reconnecting' | 'closed';
@@ -30,6 +31,8 @@ export interface ClientOptions {
   /** Cipher suite for rooms this client creates (joiners follow the room's suite). */
   suite?: SuiteName;
   timings?: Partial<RoomTimings>;
+  /** Identity keys and what we know of members' keys (default: in memory for this process). */
+  keyStore?: KeyStore;
 }
 
 export interface ClientEvents extends Record<string, unknown> {
@@ -48,11 +51,13 @@ export class NullroomClient extends Emitter<ClientEvents> implements RoomLink {
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly url: string;
   private everOnline = false;
+  private readonly keyStore: KeyStore;
 
   constructor(private readonly opts: ClientOptions) {
     super();
     this.url = relaySocketUrl(opts.url);
     this.timings = { ...defaultRoomTimings, ...opts.timings };
+    this.keyStore = opts.keyStore ?? new MemoryKeyStore();
   }
 
   get connectionState(): ConnectionState {
@@ -69,8 +74,8 @@ export class NullroomClient extends Emitter<ClientEvents> implements RoomLink {
     if (this.state === 'closed') throw new ClientError('CLOSED', 'the client was closed');
     const keys = await deriveRoomKeys(opts.secret);
     if (this.rooms.has(locatorKey(keys.locator))) throw new ClientError('RELAY_ERROR', 'already in that room', { relayCode: 'ALREADY_IN_ROOM' });
-    const crypto = await RoomCrypto.create(keys, opts.suite ?? this.opts.suite ?? Suites.default);
-    const room = new Room(crypto, opts.nick, this, this.timings);
+    const crypto = await RoomCrypto.create(keys, opts.suite ?? this.opts.suite ?? Suites.default, await this.keyStore.identity(keys.locator));
+    const room = new Room(crypto, opts.nick, this, this.timings, this.keyStore);
     this.rooms.set(locatorKey(keys.locator), room);
     const joined = room.whenJoined();
     if (this.state === 'online') room.start(false);

@@ -16,6 +16,7 @@ export const ClientErrorCodes = [
   'NOT_JOINED', // the room is not joined (or was left)
   'JOIN_FAILED', // joining gave up after repeated lost races or a GroupInfo that does not open
   'CLOSED', // the client was closed
+  'KEY_STORE', // the key store failed (a browser without IndexedDB, a full disk): keys are kept in memory only
 ] as const;
 export type ClientErrorCode = (typeof ClientErrorCodes)[number];
 

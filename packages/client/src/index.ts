@@ -5,3 +5,5 @@ export { type WebSocketFactory, type WebSocketLike, relaySocketUrl } from './tra
 export { MAX_TEXT_CHARS } from './payload.js';
 export { deriveRoomSecret, randomRoomSecret, inviteFragment, secretFromInvite, type RoomSecret, normalizeNick, formatSafetyNumber, Suites, type SuiteName } from '@nullroom/crypto';
 export { browserWebSocket } from './browser.js';
+export { type KeyStore, type KnownKey, MemoryKeyStore } from './keyStore.js';
+export { IndexedDbKeyStore } from './browserKeyStore.js';

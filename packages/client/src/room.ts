@@ -20,6 +20,7 @@ import {
 import { type Member, type RoomState, type SuiteName, CryptoError, RoomCrypto, normalizeNick, safetyNumber, wipe } from '@nullroom/crypto';
 import { ClientError, type ClientErrorCode } from './errors.js';
 import { Emitter } from './emitter.js';
+import { type KeyStore, MemoryKeyStore, sameKey } from './keyStore.js';
 import { MAX_TEXT_CHARS, type TextPayload, encodePayload, parsePayload } from './payload.js';
 
 export type RoomPhase = 'joining' | 'joined' | 'reconnecting' | 'left';
@@ -28,6 +29,10 @@ export interface RoomEvents extends Record<string, unknown> {
   joined: { created: boolean; nick: string; members: string[]; rejoin: boolean };
   'member-joined': { nick: string };
   'member-left': { nick: string };
+  /** A member uses another identity key than the one we saw under this nickname before: warn the user. */
+  'key-changed': { nick: string; wasVerified: boolean };
+  /** A member's verification state changed (`trust(nick)`). */
+  trust: { nick: string };
   message: { from: string; text: string; ts: number; id: string; outOfOrder: boolean };
   sent: { id: string };
   error: { code: ClientErrorCode; message: string; relayCode?: string };
@@ -96,6 +101,8 @@ export class Room extends Emitter<RoomEvents> {
   private joinAttempts = 0;
   private rejoin = false;
   private memberList: Member[] = [];
+  /** Per nickname: the identity key in use now, whether the user verified it, whether it changed. */
+  private readonly trustState = new Map<string, { key: Uint8Array; verified: boolean; changed: boolean }>();
   private readonly gone = new Set<number>();
   private removalTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly outbox: OutItem[] = [];
@@ -123,6 +130,7 @@ export class Room extends Emitter<RoomEvents> {
     nick: string,
     private readonly link: RoomLink,
     private readonly timings: RoomTimings = defaultRoomTimings,
+    private readonly store: KeyStore = new MemoryKeyStore(),
   ) {
     super();
     this.crypto = crypto;
@@ -216,7 +224,50 @@ export class Room extends Emitter<RoomEvents> {
     const self = this.memberList.find((m) => m.self);
     const them = this.memberList.find((m) => !m.self && m.nick === nick);
     if (self === undefined || them === undefined) return undefined;
-    return safetyNumber(self.signaturePublicKey, them.signaturePublicKey);
+    return safetyNumber(self.identityKey, them.identityKey);
+  }
+
+  /** Whether the user verified this member's safety number, and whether its key changed since we first saw it. */
+  trust(nick: string): { verified: boolean; changed: boolean } | undefined {
+    const t = this.trustState.get(nick);
+    return t === undefined ? undefined : { verified: t.verified, changed: t.changed };
+  }
+
+  /** Marks a member's current key verified (after comparing safety numbers) or not; remembered by the key store. */
+  async setVerified(nick: string, verified: boolean): Promise<void> {
+    const t = this.trustState.get(nick);
+    if (t === undefined) throw new ClientError('NOT_JOINED', 'no such member');
+    t.verified = verified;
+    if (verified) t.changed = false;
+    try {
+      await this.store.remember(this.locator, nick, { identityKey: t.key, verified });
+    } catch (e) {
+      this.report('KEY_STORE', e);
+    }
+    this.emit('trust', { nick });
+  }
+
+  /** Compares members' identity keys with what the key store remembers (trust on first use). */
+  private async checkKeys(): Promise<void> {
+    for (const m of this.memberList) {
+      if (m.self) continue;
+      const current = this.trustState.get(m.nick);
+      if (current !== undefined && sameKey(current.key, m.identityKey)) continue;
+      let known;
+      try {
+        known = await this.store.known(this.locator, m.nick);
+      } catch (e) {
+        this.report('KEY_STORE', e);
+      }
+      const before = known?.identityKey ?? current?.key;
+      const changed = before !== undefined && !sameKey(before, m.identityKey);
+      const wasVerified = (current?.verified ?? known?.verified) === true;
+      this.trustState.set(m.nick, { key: m.identityKey, verified: !changed && known?.verified === true, changed: changed || current?.changed === true });
+      if (known === undefined || changed) {
+        await this.store.remember(this.locator, m.nick, { identityKey: m.identityKey, verified: false }).catch((e: unknown) => this.report('KEY_STORE', e));
+      }
+      if (changed) this.emit('key-changed', { nick: m.nick, wasVerified });
+    }
   }
 
   // ---- called by the connection ----
@@ -377,6 +428,7 @@ export class Room extends Emitter<RoomEvents> {
         this.created = p.kind === 'create';
         if (p.kind === 'join') this.nick = p.nick;
         this.memberList = await this.crypto.members(p.state);
+        await this.checkKeys();
         this.setPhase('joined');
         this.scheduleSelfUpdate();
         this.emit('joined', { created: this.created, nick: this.nick, members: this.memberList.map((m) => m.nick), rejoin: this.rejoin });
@@ -468,6 +520,7 @@ export class Room extends Emitter<RoomEvents> {
       this.memberList = await this.crypto.members(r.state);
       for (const m of r.removed) this.emit('member-left', { nick: m.nick });
       for (const m of r.added) this.emit('member-joined', { nick: m.nick });
+      await this.checkKeys();
       await this.scheduleRemovals(false);
       return this.pump();
     }

@@ -1,10 +1,12 @@
 /**
  * Member credentials (docs/PROTOCOL.md §3.3). An MLS BasicCredential (RFC 9420 §5.3) whose identity is
  *
- *   identity = "NR1" || slot:u32 || AES-256-GCM(cred_key, nick, aad)
+ *   identity = "NR2" || slot:u32 || AES-256-GCM(cred_key, identity_key(32) || binding(64) || nick, aad)
  *   aad      = "nullroom/v1/credential" || locator || signature_public_key || slot:u32
+ *   binding  = Ed25519 signature by identity_key over the leaf's signature key (identity.ts)
  *
- * The relay sees credentials (external commits travel as PublicMessages) but learns no nickname.
+ * The relay sees credentials (external commits travel as PublicMessages) but learns no nickname and
+ * no identity key (which would let it link one device across rooms and sessions).
  * Only someone who holds the room secret can produce a credential that opens, and the tag binds it
  * to one signature key and one relay slot, so our AuthenticationService can refuse any member the
  * relay (or anyone without the room secret) tried to add. This stands in for the external PSK of
@@ -14,15 +16,21 @@ import { type AuthenticationService, type Credential, type CredentialBasic, defa
 import type { RoomLocator } from '@nullroom/protocol';
 import { concat, fromUtf8, toHex, u32be, utf8 } from './_bytes.js';
 import { CryptoError } from './errors.js';
+import { BINDING_SIGNATURE_BYTES, IDENTITY_KEY_BYTES, type IdentitySigner, signBinding, verifyBinding } from './identity.js';
 import { open, seal } from './sealed.js';
 
-const MAGIC = utf8.encode('NR1');
+const MAGIC = utf8.encode('NR2');
 const AAD_LABEL = utf8.encode('nullroom/v1/credential');
 export const MAX_NICK_CHARS = 32;
 
 export interface Profile {
   slot: number;
   nick: string;
+}
+
+/** What an opened credential proves: the profile, and the identity key that vouched for the leaf. */
+export interface MemberProfile extends Profile {
+  identityKey: Uint8Array;
 }
 
 /** Nicknames: NFC, 1..32 code points, no control, format or lone surrogate characters, no surrounding spaces. */
@@ -44,26 +52,32 @@ export async function makeCredential(
   locator: RoomLocator,
   signaturePublicKey: Uint8Array,
   profile: Profile,
+  identity: IdentitySigner,
 ): Promise<Credential> {
-  const sealed = await seal(key, utf8.encode(normalizeNick(profile.nick)), aadFor(locator, signaturePublicKey, profile.slot));
+  const nick = utf8.encode(normalizeNick(profile.nick));
+  const binding = await signBinding(identity, locator, signaturePublicKey);
+  const sealed = await seal(key, concat(identity.publicKey, binding, nick), aadFor(locator, signaturePublicKey, profile.slot));
   return { credentialType: defaultCredentialTypes.basic, identity: concat(MAGIC, u32be(profile.slot), sealed) };
 }
 
-/** Opens a credential; undefined when it is not ours, not for this room, or not for this key. */
+/** Opens a credential; undefined when it is not ours, not for this room, not for this key, or not vouched for by its identity. */
 export async function openCredential(
   key: CryptoKey,
   locator: RoomLocator,
   credential: Credential,
   signaturePublicKey: Uint8Array,
-): Promise<Profile | undefined> {
+): Promise<MemberProfile | undefined> {
   if (credential.credentialType !== defaultCredentialTypes.basic) return undefined;
   const id = (credential as CredentialBasic).identity;
   if (id.byteLength < 7 || id[0] !== MAGIC[0] || id[1] !== MAGIC[1] || id[2] !== MAGIC[2]) return undefined;
   const slot = new DataView(id.buffer, id.byteOffset + 3, 4).getUint32(0);
   const pt = await open(key, id.subarray(7), aadFor(locator, signaturePublicKey, slot));
-  if (pt === undefined) return undefined;
+  if (pt === undefined || pt.byteLength <= IDENTITY_KEY_BYTES + BINDING_SIGNATURE_BYTES) return undefined;
+  const identityKey = pt.slice(0, IDENTITY_KEY_BYTES);
+  const binding = pt.subarray(IDENTITY_KEY_BYTES, IDENTITY_KEY_BYTES + BINDING_SIGNATURE_BYTES);
+  if (!(await verifyBinding(identityKey, binding, locator, signaturePublicKey))) return undefined;
   try {
-    return { slot, nick: normalizeNick(fromUtf8.decode(pt)) };
+    return { slot, nick: normalizeNick(fromUtf8.decode(pt.subarray(IDENTITY_KEY_BYTES + BINDING_SIGNATURE_BYTES))), identityKey };
   } catch {
     return undefined;
   }
@@ -74,11 +88,11 @@ export const profileKey = (credential: Credential, signaturePublicKey: Uint8Arra
 
 /**
  * Our AuthenticationService (RFC 9420 §5.3.1): a credential is valid only if it opens under this
- * room's credential key for exactly this signature key. Never "accept all". Opened profiles are
+ * room's credential key for exactly this signature key, and its identity key signed that key. Never "accept all". Opened profiles are
  * cached by (signature key, identity) so the member list can be read without decrypting again.
  */
 export class RoomAuthenticationService implements AuthenticationService {
-  readonly profiles = new Map<string, Profile>();
+  readonly profiles = new Map<string, MemberProfile>();
   constructor(
     private readonly key: CryptoKey,
     private readonly locator: RoomLocator,

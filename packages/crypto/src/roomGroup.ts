@@ -34,6 +34,7 @@ import type { RoomLocator } from '@nullroom/protocol';
 import { concat, randomBytes, utf8 } from './_bytes.js';
 import { RoomAuthenticationService, type Profile, makeCredential, normalizeNick, profileKey } from './credential.js';
 import { CryptoError } from './errors.js';
+import { type IdentitySigner, ephemeralIdentity } from './identity.js';
 import { type RoomKeys } from './roomSecret.js';
 import { open, seal } from './sealed.js';
 import { readSenderData } from './senderData.js';
@@ -50,7 +51,10 @@ export interface Member {
   /** The relay slot the member joined with (authenticated inside its credential). */
   slot: number;
   nick: string;
+  /** The leaf's MLS signature key (fresh for every leaf). */
   signaturePublicKey: Uint8Array;
+  /** The member's identity key, which signed the leaf key: what safety numbers are made of. */
+  identityKey: Uint8Array;
   self: boolean;
 }
 
@@ -103,17 +107,19 @@ export class RoomCrypto {
     private readonly impl: CiphersuiteImpl,
     private readonly auth: RoomAuthenticationService,
     private readonly ctx: MlsContext,
+    /** Our identity in this room (identity.ts); an ephemeral one when none is given. */
+    readonly identity: IdentitySigner,
   ) {}
 
-  static async create(keys: RoomKeys, suite: SuiteName = Suites.default): Promise<RoomCrypto> {
+  static async create(keys: RoomKeys, suite: SuiteName = Suites.default, identity?: IdentitySigner): Promise<RoomCrypto> {
     const impl = await suiteImpl(suite);
     const auth = new RoomAuthenticationService(keys.credentialKey, keys.locator);
-    return new RoomCrypto(keys, suite, impl, auth, { cipherSuite: impl, authService: auth });
+    return new RoomCrypto(keys, suite, impl, auth, { cipherSuite: impl, authService: auth }, identity ?? (await ephemeralIdentity()));
   }
 
   /** A RoomCrypto for the suite a GroupInfo names (joiners follow the creator's choice). */
   withSuite(suite: SuiteName): Promise<RoomCrypto> {
-    return suite === this.suite ? Promise.resolve(this) : RoomCrypto.create(this.keys, suite);
+    return suite === this.suite ? Promise.resolve(this) : RoomCrypto.create(this.keys, suite, this.identity);
   }
 
   get locator(): RoomLocator {
@@ -123,10 +129,13 @@ export class RoomCrypto {
   private async newKeyPackage(profile: Profile) {
     // The credential binds the signature key, so generate the key pair first.
     const sig = await this.impl.signature.keygen();
-    const credential = await makeCredential(this.keys.credentialKey, this.keys.locator, sig.publicKey, {
-      slot: profile.slot,
-      nick: normalizeNick(profile.nick),
-    });
+    const credential = await makeCredential(
+      this.keys.credentialKey,
+      this.keys.locator,
+      sig.publicKey,
+      { slot: profile.slot, nick: normalizeNick(profile.nick) },
+      this.identity,
+    );
     return generateKeyPackageWithKey({ credential, signatureKeyPair: sig, cipherSuite: this.impl });
   }
 
@@ -285,7 +294,7 @@ export class RoomCrypto {
     let profile = this.auth.profiles.get(k);
     if (profile === undefined && (await this.auth.validateCredential(credential, signaturePublicKey))) profile = this.auth.profiles.get(k);
     if (profile === undefined) throw new CryptoError('BAD_CREDENTIAL', 'a member credential does not open with this room secret');
-    return { leaf, slot: profile.slot, nick: profile.nick, signaturePublicKey, self: leaf === selfLeaf };
+    return { leaf, slot: profile.slot, nick: profile.nick, signaturePublicKey, identityKey: profile.identityKey, self: leaf === selfLeaf };
   }
 }
 

@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultCredentialTypes, type Credential, type CredentialBasic } from 'ts-mls';
 import { asLocator } from '@nullroom/protocol';
-import { CryptoError, MAX_NICK_CHARS, deriveRoomKeys, normalizeNick, randomRoomSecret } from '../src/index.js';
+import { CryptoError, MAX_NICK_CHARS, deriveRoomKeys, normalizeNick, randomRoomSecret, ephemeralIdentity } from '../src/index.js';
 import { RoomAuthenticationService, makeCredential, openCredential } from '../src/credential.js';
 
 const contains = (hay: Uint8Array, needle: Uint8Array) =>
@@ -103,20 +103,24 @@ describe('credentials', async () => {
   const keys = await deriveRoomKeys(randomRoomSecret());
   const other = await deriveRoomKeys(randomRoomSecret());
   const sigKey = globalThis.crypto.getRandomValues(new Uint8Array(32));
+  const me = await ephemeralIdentity();
 
   test('a credential opens to its profile for its room, key and slot', async () => {
-    const cred = await makeCredential(keys.credentialKey, keys.locator, sigKey, { slot: 42, nick: 'Zoe\u0308' });
+    const cred = await makeCredential(keys.credentialKey, keys.locator, sigKey, { slot: 42, nick: 'Zoe\u0308' }, me);
     assert.equal(cred.credentialType, defaultCredentialTypes.basic);
     const id = (cred as CredentialBasic).identity;
-    assert.deepEqual([...id.subarray(0, 3)], [...new TextEncoder().encode('NR1')]);
+    assert.deepEqual([...id.subarray(0, 3)], [...new TextEncoder().encode('NR2')]);
     assert.deepEqual([...id.subarray(3, 7)], [0, 0, 0, 42]);
     // The nickname is not in the clear.
+    // Neither the nickname nor the identity key (which would link a device across rooms) is in the clear.
     assert.ok(!contains(id, new TextEncoder().encode('Zo\u00eb')));
-    assert.deepEqual(await openCredential(keys.credentialKey, keys.locator, cred, sigKey), { slot: 42, nick: 'Zo\u00eb' });
+    assert.ok(!contains(id, me.publicKey));
+    const opened = await openCredential(keys.credentialKey, keys.locator, cred, sigKey);
+    assert.deepEqual(opened, { slot: 42, nick: 'Zo\u00eb', identityKey: me.publicKey });
   });
 
   test('it does not open for another room, locator, signature key or slot', async () => {
-    const cred = await makeCredential(keys.credentialKey, keys.locator, sigKey, { slot: 7, nick: 'bob' });
+    const cred = await makeCredential(keys.credentialKey, keys.locator, sigKey, { slot: 7, nick: 'bob' }, me);
     assert.equal(await openCredential(other.credentialKey, keys.locator, cred, sigKey), undefined, 'other room key');
     assert.equal(await openCredential(keys.credentialKey, other.locator, cred, sigKey), undefined, 'other locator');
     const otherSig = sigKey.slice();
@@ -132,17 +136,33 @@ describe('credentials', async () => {
     assert.equal(await openCredential(keys.credentialKey, keys.locator, short, sigKey), undefined, 'short');
   });
 
+  test('a credential whose identity did not sign this leaf key does not open (no borrowing a verified identity)', async () => {
+    // Whoever holds the room secret can seal any plaintext: build one that claims `me` as its
+    // identity but carries a binding signature over another leaf key.
+    const otherLeaf = sigKey.slice();
+    otherLeaf[1]! ^= 1;
+    const borrowedBinding = await me.sign(new Uint8Array([...new TextEncoder().encode('nullroom/v1/leaf-binding'), ...keys.locator, ...otherLeaf]));
+    const forged = await makeCredential(keys.credentialKey, keys.locator, sigKey, { slot: 9, nick: 'mallory' }, {
+      publicKey: me.publicKey,
+      sign: async () => borrowedBinding,
+    });
+    assert.equal(await openCredential(keys.credentialKey, keys.locator, forged, sigKey), undefined);
+    // The same binding is good for the leaf it was made for.
+    const honest = await makeCredential(keys.credentialKey, keys.locator, otherLeaf, { slot: 9, nick: 'mallory' }, { publicKey: me.publicKey, sign: async () => borrowedBinding });
+    assert.equal((await openCredential(keys.credentialKey, keys.locator, honest, otherLeaf))?.nick, 'mallory');
+  });
+
   test('makeCredential refuses a bad nickname', async () => {
-    await assert.rejects(makeCredential(keys.credentialKey, keys.locator, sigKey, { slot: 1, nick: 'a\u200db' }), (e: unknown) => e instanceof CryptoError && e.code === 'BAD_NICK');
+    await assert.rejects(makeCredential(keys.credentialKey, keys.locator, sigKey, { slot: 1, nick: 'a\u200db' }, me), (e: unknown) => e instanceof CryptoError && e.code === 'BAD_NICK');
   });
 
   test('RoomAuthenticationService accepts only credentials that open, and caches their profiles', async () => {
     const auth = new RoomAuthenticationService(keys.credentialKey, asLocator(keys.locator));
-    const good = await makeCredential(keys.credentialKey, keys.locator, sigKey, { slot: 3, nick: 'carol' });
-    const foreign = await makeCredential(other.credentialKey, other.locator, sigKey, { slot: 3, nick: 'mallory' });
+    const good = await makeCredential(keys.credentialKey, keys.locator, sigKey, { slot: 3, nick: 'carol' }, me);
+    const foreign = await makeCredential(other.credentialKey, other.locator, sigKey, { slot: 3, nick: 'mallory' }, me);
     assert.equal(await auth.validateCredential(good, sigKey), true);
     assert.equal(await auth.validateCredential(foreign, sigKey), false);
     assert.equal(await auth.validateCredential({ credentialType: defaultCredentialTypes.x509, certificates: [] } as unknown as Credential, sigKey), false);
-    assert.deepEqual([...auth.profiles.values()], [{ slot: 3, nick: 'carol' }]);
+    assert.deepEqual([...auth.profiles.values()], [{ slot: 3, nick: 'carol', identityKey: me.publicKey }]);
   });
 });

@@ -1,0 +1,51 @@
+/**
+ * Where a client keeps its identity keys and what it learned about other members' keys.
+ *
+ * A client has one identity per room (so members of different rooms cannot link a device) and
+ * remembers, per room and nickname, the identity key it first saw and whether the user verified
+ * it. A later member with that nickname and another key is a key change: the user is warned and
+ * the verification is dropped, as Signal does.
+ *
+ * `MemoryKeyStore` keeps all this for the life of the process (the terminal client's default);
+ * `IndexedDbKeyStore` (browserKeyStore.ts) keeps it across visits in a browser.
+ */
+import { type IdentitySigner, type StoredIdentity, generateIdentity, identitySigner } from '@nullroom/crypto';
+import type { RoomLocator } from '@nullroom/protocol';
+
+export interface KnownKey {
+  identityKey: Uint8Array;
+  verified: boolean;
+}
+
+export interface KeyStore {
+  /** This device's identity in a room, created on first use. */
+  identity(room: RoomLocator): Promise<IdentitySigner>;
+  /** What we knew of the member with this nickname in this room. */
+  known(room: RoomLocator, nick: string): Promise<KnownKey | undefined>;
+  remember(room: RoomLocator, nick: string, key: KnownKey): Promise<void>;
+}
+
+export const toHex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+
+export class MemoryKeyStore implements KeyStore {
+  private readonly identities = new Map<string, Promise<StoredIdentity>>();
+  private readonly keys = new Map<string, KnownKey>();
+
+  async identity(room: RoomLocator): Promise<IdentitySigner> {
+    let id = this.identities.get(toHex(room));
+    if (id === undefined) {
+      id = generateIdentity();
+      this.identities.set(toHex(room), id);
+    }
+    return identitySigner(await id);
+  }
+  async known(room: RoomLocator, nick: string): Promise<KnownKey | undefined> {
+    const k = this.keys.get(`${toHex(room)}/${nick}`);
+    return k === undefined ? undefined : { ...k };
+  }
+  async remember(room: RoomLocator, nick: string, key: KnownKey): Promise<void> {
+    this.keys.set(`${toHex(room)}/${nick}`, { identityKey: new Uint8Array(key.identityKey), verified: key.verified });
+  }
+}
+
+export const sameKey = (a: Uint8Array, b: Uint8Array): boolean => a.byteLength === b.byteLength && a.every((x, i) => x === b[i]);
