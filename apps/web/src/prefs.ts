@@ -1,0 +1,48 @@
+/**
+ * Display preferences: theme, language, notifications. Nothing here is secret (no key, nickname,
+ * room or message), so it lives in localStorage; keys live in IndexedDB (IndexedDbKeyStore).
+ */
+import { type Language, browserLanguage, languages } from './i18n.js';
+
+export type Theme = 'system' | 'light' | 'dark';
+export interface Prefs {
+  theme: Theme;
+  /** Undefined: follow the browser. */
+  language: Language | undefined;
+  notifications: boolean;
+  sound: boolean;
+}
+
+const KEY = 'nullroom.prefs';
+const defaults: Prefs = { theme: 'system', language: undefined, notifications: false, sound: false };
+
+export function loadPrefs(): Prefs {
+  try {
+    const raw = JSON.parse(localStorage.getItem(KEY) ?? '{}') as Partial<Record<keyof Prefs, unknown>>;
+    return {
+      theme: raw.theme === 'light' || raw.theme === 'dark' ? raw.theme : 'system',
+      language: typeof raw.language === 'string' && Object.hasOwn(languages, raw.language) ? (raw.language as Language) : undefined,
+      notifications: raw.notifications === true,
+      sound: raw.sound === true,
+    };
+  } catch {
+    return { ...defaults };
+  }
+}
+
+export function savePrefs(p: Prefs): void {
+  try {
+    localStorage.setItem(KEY, JSON.stringify(p));
+  } catch {
+    // Storage refused (private mode, quota): preferences last for this visit only.
+  }
+}
+
+export const languageOf = (p: Prefs): Language => p.language ?? browserLanguage();
+
+/** "system" leaves the choice to prefers-color-scheme; the CSS reads data-theme. */
+export function applyTheme(theme: Theme): void {
+  if (theme === 'system') delete document.documentElement.dataset['theme'];
+  else document.documentElement.dataset['theme'] = theme;
+  document.querySelector('meta[name=color-scheme]')?.setAttribute('content', theme === 'system' ? 'light dark' : theme);
+}

@@ -1,0 +1,34 @@
+/** A member's panel: the safety number you share (digits and QR), verification, key-change warning. */
+import { formatSafetyNumber, type Room } from '@nullroom/client';
+import { t } from '../i18n.js';
+import type { MemberView } from '../session.js';
+import { Qr } from './Qr.js';
+
+export function MemberPanel(props: { room: Room; member: MemberView; onClose: () => void }) {
+  const { nick, verified, changed } = props.member;
+  const digits = props.room.safetyNumber(nick) ?? '';
+  return (
+    <section class="panel" data-testid="member-panel" aria-labelledby="panel-title">
+      <h3 id="panel-title">{t('panel.title', { nick })}</h3>
+      {changed && (
+        <p class="warning" role="alert" data-testid="key-changed">
+          ⚠ {t('panel.changed', { nick })}
+        </p>
+      )}
+      <p>{t('panel.intro', { nick })}</p>
+      <p class="safety" data-testid="safety-number">
+        {formatSafetyNumber(digits)}
+      </p>
+      <Qr text={digits} label={t('panel.qr')} size={160} testid="safety-qr" />
+      {verified && <p class="verified">✓ {t('panel.verified', { nick })}</p>}
+      <div class="row">
+        <button type="button" data-testid="verify-toggle" class={verified ? 'secondary' : ''} onClick={() => void props.room.setVerified(nick, !verified)}>
+          {verified ? t('panel.unmark') : t('panel.markVerified')}
+        </button>
+        <button type="button" class="secondary" onClick={props.onClose}>
+          {t('panel.close')}
+        </button>
+      </div>
+    </section>
+  );
+}

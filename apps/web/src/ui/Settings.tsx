@@ -1,0 +1,57 @@
+/** Settings: theme, language, notifications. */
+import { useState } from 'preact/hooks';
+import { type Language, languages, t } from '../i18n.js';
+import { enableNotifications } from '../notify.js';
+import type { Prefs, Theme } from '../prefs.js';
+
+export function Settings(props: { prefs: Prefs; language: Language; onChange: (p: Prefs) => void; onClose: () => void }) {
+  const { prefs } = props;
+  const [denied, setDenied] = useState(false);
+  return (
+    <div class="settings" role="dialog" aria-modal="false" aria-labelledby="settings-title" data-testid="settings">
+      <h2 id="settings-title">{t('settings.title')}</h2>
+      <label>
+        {t('settings.theme')}
+        <select data-testid="theme" value={prefs.theme} onChange={(e) => props.onChange({ ...prefs, theme: e.currentTarget.value as Theme })}>
+          {(['system', 'light', 'dark'] as const).map((th) => (
+            <option key={th} value={th}>
+              {t(`settings.themes.${th}`)}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label>
+        {t('settings.language')}
+        <select data-testid="language" value={props.language} onChange={(e) => props.onChange({ ...prefs, language: e.currentTarget.value as Language })}>
+          {Object.entries(languages).map(([code, name]) => (
+            <option key={code} value={code} lang={code}>
+              {name}
+            </option>
+          ))}
+        </select>
+      </label>
+      <label class="check">
+        <input
+          type="checkbox"
+          data-testid="notifications"
+          checked={prefs.notifications}
+          onChange={async (e) => {
+            const on = e.currentTarget.checked;
+            const ok = !on || (await enableNotifications());
+            setDenied(on && !ok);
+            props.onChange({ ...prefs, notifications: on && ok });
+          }}
+        />
+        {t('settings.notifications')}
+      </label>
+      {denied && <p class="error">{t('settings.notificationsDenied')}</p>}
+      <label class="check">
+        <input type="checkbox" data-testid="sound" checked={prefs.sound} onChange={(e) => props.onChange({ ...prefs, sound: e.currentTarget.checked })} />
+        {t('settings.sound')}
+      </label>
+      <button type="button" onClick={props.onClose}>
+        {t('settings.close')}
+      </button>
+    </div>
+  );
+}
