@@ -4,55 +4,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { type Proc, run, serveProc } from './_spawn.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-const artifacts = fileURLToPath(new URL('../../../../test-results/', import.meta.url));
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (.ci/run installs it)`;
-if (skip) process.stderr.write(`NOTICE: browser tests skipped: ${skip}\n`);
-
-async function join(browser: Browser, url: string, nick: string, room: string, password: string): Promise<{ page: Page; dialogs: string[]; foreign: string[] }> {
-  const ctx = await browser.newContext({ viewport: { width: 1100, height: 700 } });
-  const page = await ctx.newPage();
-  const dialogs: string[] = [];
-  const foreign: string[] = [];
-  page.on('dialog', (d) => {
-    dialogs.push(d.message());
-    void d.dismiss();
-  });
-  page.on('request', (r) => {
-    if (!r.url().startsWith(url) && !r.url().startsWith('data:')) foreign.push(r.url());
-  });
-  await page.goto(url);
-  await page.getByTestId('nick').fill(nick);
-  await page.getByTestId('room').fill(room);
-  await page.getByTestId('password').fill(password);
-  await page.getByTestId('join').click();
-  await page.getByTestId('composer').waitFor({ timeout: 30_000 });
-  return { page, dialogs, foreign };
-}
-
-/** Runs `fn` with a fresh `nullroom serve` (and the given flags) and a headless Chromium, then stops both. */
-async function withRelayAndBrowser(serveArgs: string[], fn: (url: string, browser: Browser, relay: Proc) => Promise<void>): Promise<void> {
-  const { proc: relay, url } = await serveProc(serveArgs);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-  try {
-    await fn(url, browser, relay);
-  } finally {
-    await browser.close();
-    relay.child.kill('SIGTERM');
-    await relay.exited;
-  }
-}
-
-async function say(page: Page, text: string): Promise<void> {
-  await page.getByTestId('composer').fill(text);
-  await page.getByTestId('composer').press('Enter');
-}
+import { artifacts, fitsWidth, join, launch, say, screenshot, skip, withRelayAndBrowser } from './_browser.js';
+import { run, serveProc } from './_spawn.js';
 
 test('two browsers and a terminal client share a room: messages both ways, members, notices, peer markup shown as text', { skip }, () =>
   withRelayAndBrowser([], async (url, browser) => {
@@ -91,8 +44,7 @@ test('two browsers and a terminal client share a room: messages both ways, membe
       assert.deepEqual(b.dialogs, []);
       assert.deepEqual(b.foreign, []);
     }
-    mkdirSync(artifacts, { recursive: true });
-    await alice.page.screenshot({ path: `${artifacts}web-chat-desktop.png` });
+    await screenshot(alice.page, 'web-chat-desktop');
 
     term.child.stdin.end();
     assert.equal(await term.exited, 0);
@@ -103,7 +55,7 @@ test('two browsers and a terminal client share a room: messages both ways, membe
 test('browser: reconnects after the relay restarts and sends what was typed offline; a wrong password reads nothing', { skip }, async () => {
   const first = await serveProc();
   const port = new URL(first.url).port;
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+  const browser = await launch();
   let relay = first.proc;
   try {
     const alice = await join(browser, first.url, 'alice', 'restart-room', 'right password');
@@ -127,30 +79,48 @@ test('browser: reconnects after the relay restarts and sends what was typed offl
   }
 });
 
-test('screenshots: join and chat screens, light and dark, desktop and phone width (saved under test-results/)', { skip }, () =>
+test('screenshots: join screen and a busy chat, light and dark, English and Chinese, desktop and phone (saved under test-results/)', { skip }, () =>
   withRelayAndBrowser([], async (url, browser) => {
-    mkdirSync(artifacts, { recursive: true });
-    for (const scheme of ['light', 'dark'] as const) {
-      for (const [label, viewport] of [['desktop', { width: 1100, height: 700 }], ['phone', { width: 360, height: 740 }]] as const) {
-        const ctx = await browser.newContext({ viewport, colorScheme: scheme });
-        const page = await ctx.newPage();
-        await page.goto(url);
-        await page.getByTestId('nick').waitFor();
-        await page.screenshot({ path: `${artifacts}join-${scheme}-${label}.png` });
-        // A page that scrolls sideways at phone width is broken.
-        assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `join screen overflows at ${label}`);
-        await page.getByTestId('nick').fill(`shot-${scheme}-${label}`);
-        await page.getByTestId('room').fill(`shots-${scheme}-${label}`);
-        await page.getByTestId('password').fill('screenshot password');
-        await page.getByTestId('join').click();
-        await page.getByTestId('composer').waitFor({ timeout: 30_000 });
-        for (const text of ['Good morning! Is the deploy still on for today?', 'A longer message, to see how wrapping looks when a line is far too long for a narrow phone screen: yes.']) {
-          await say(page, text);
+    const password = 'screenshot room password 42';
+    // Two members keep the room busy; each screenshot member joins, reads and writes, then goes.
+    const bob = await join(browser, url, 'bob', 'Weekend plans', password);
+    const carol = await join(browser, url, 'carol', 'Weekend plans', password);
+    let shots = 0;
+    for (const lang of ['en', 'zh-CN'] as const) {
+      for (const scheme of ['light', 'dark'] as const) {
+        for (const [label, viewport] of [['desktop', { width: 1100, height: 700 }], ['phone', { width: 360, height: 740 }]] as const) {
+          const ctx = await browser.newContext({ viewport, colorScheme: scheme, locale: lang });
+          const page = await ctx.newPage();
+          await page.goto(url);
+          await page.getByTestId('nick').waitFor();
+          assert.equal(await page.getByTestId('join').textContent(), lang === 'en' ? 'Join' : '加入', `the join screen follows the browser language (${lang})`);
+          await page.getByTestId('nick').fill(lang === 'en' ? 'alice' : '小明');
+          await page.getByTestId('room').fill('Weekend plans');
+          await page.getByTestId('password').fill(password);
+          await page.getByTestId('strength').waitFor();
+          const name = `${lang}-${scheme}-${label}`;
+          await screenshot(page, `join-${name}`);
+          assert.ok(await fitsWidth(page), `join screen overflows: ${name}`);
+          await page.getByTestId('join').click();
+          await page.getByTestId('composer').waitFor({ timeout: 30_000 });
+          await say(bob.page, lang === 'en' ? 'Morning! Is the hike on for Saturday?' : '早上好！周六还去爬山吗？');
+          await say(bob.page, lang === 'en' ? 'Forecast: https://weather.example/saturday' : '天气预报：https://weather.example/saturday');
+          await say(carol.page, lang === 'en' ? 'Yes 🎉 I will bring coffee ☕ and a far too long list of snacks that wraps on a phone.' : '去 🎉 我带咖啡 ☕，还有一长串零食清单，在手机上会自动换行。');
+          await page.getByText(lang === 'en' ? 'list of snacks' : '零食清单', { exact: false }).waitFor();
+          await say(page, lang === 'en' ? 'Count me in. 8:00 at the station?' : '算我一个。八点车站见？');
+          shots++;
+          // carol has seen this line once per screenshot member so far: wait for this one.
+          const heard = carol.page.getByText(lang === 'en' ? 'Count me in' : '算我一个', { exact: false });
+          await heard.nth(lang === 'en' ? shots - 1 : shots - 5).waitFor();
+          await screenshot(page, `chat-${name}`);
+          assert.ok(await fitsWidth(page), `chat screen overflows: ${name}`);
+          if (label === 'phone') {
+            await page.getByTestId('members-toggle').click();
+            await page.getByTestId('members').waitFor();
+            await screenshot(page, `members-${name}`);
+          }
+          await ctx.close();
         }
-        await page.getByText('yes.', { exact: false }).waitFor();
-        await page.screenshot({ path: `${artifacts}chat-${scheme}-${label}.png` });
-        assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `chat screen overflows at ${label}`);
-        await ctx.close();
       }
     }
   }));
@@ -165,8 +135,9 @@ test('invite link: a random room secret in the URL fragment; the invitee gives o
     await host.getByTestId('composer').waitFor({ timeout: 30_000 });
     const link = await host.getByTestId('invite-link').inputValue();
     assert.match(link, new RegExp(`^${url}/#k=[A-Za-z0-9_-]{43}$`));
-    mkdirSync(artifacts, { recursive: true });
-    await host.screenshot({ path: `${artifacts}web-invite-room.png` });
+    await host.getByTestId('invite-qr-toggle').click();
+    assert.equal(await host.getByTestId('invite-qr').count(), 1, 'the invite link as a QR code');
+    await screenshot(host, 'web-invite-room');
 
     const guest = await (await browser.newContext()).newPage();
     const requested: string[] = [];

@@ -73,7 +73,10 @@ function App(props: { keyStore: KeyStore; storeNotice: boolean; initialPrefs: Pr
     return () => document.removeEventListener('visibilitychange', onVisible);
   }, []);
   useEffect(() => {
-    if (!document.hidden) active?.markRead();
+    if (!document.hidden && active?.unread) {
+      active.markRead();
+      setTick((n) => n + 1);
+    }
     refreshTitle();
   }, [activeId, joining]);
 
@@ -173,7 +176,7 @@ function App(props: { keyStore: KeyStore; storeNotice: boolean; initialPrefs: Pr
           </li>
         </ul>
       </nav>
-      <div class="chat" id="composer-area">
+      <main class="chat" id="composer-area">
         {joining || active === undefined ? (
           <JoinForm
             invite={undefined}
@@ -185,8 +188,12 @@ function App(props: { keyStore: KeyStore; storeNotice: boolean; initialPrefs: Pr
         ) : (
           <ChatView session={active} />
         )}
-      </div>
-      {props.storeNotice && <p class="store-notice">{t('store.unavailable')}</p>}
+      </main>
+      {props.storeNotice && (
+        <p class="store-notice" role="status">
+          {t('store.unavailable')}
+        </p>
+      )}
     </div>
   );
 }

@@ -128,7 +128,7 @@ export function ChatView(props: { session: RoomSession }) {
   return (
     <>
       <div class="room-bar">
-        <h2 class="room-name">{session.name}</h2>
+        <h1 class="room-name">{session.name}</h1>
         <button
           type="button"
           class="secondary members-toggle"

@@ -56,10 +56,12 @@ export function JoinForm(props: {
     history.replaceState(null, '', `/${fragment}`);
     void enter(secret, `${location.origin}/${fragment}`);
   };
+  // Inside the app shell the form sits in its <main>; alone, it is the page's main content.
+  const Wrapper = props.onCancel !== undefined ? 'section' : 'main';
   const intro = props.invite !== undefined ? t('join.invited') : props.onCancel !== undefined ? t('join.another') : t('join.tagline');
   return (
-    <main class="join" id="main">
-      <h1>{t('app.name')}</h1>
+    <Wrapper class="join">
+      <h1>{props.onCancel !== undefined ? t('chat.addRoom') : t('app.name')}</h1>
       <p class="tagline">{intro}</p>
       <form onSubmit={submit} aria-describedby={error ? 'join-error' : undefined}>
         <label>
@@ -109,6 +111,6 @@ export function JoinForm(props: {
           </p>
         )}
       </form>
-    </main>
+    </Wrapper>
   );
 }

@@ -1,0 +1,87 @@
+/** Shared helpers for tests that drive the web client in Debian's Chromium through playwright-core. */
+import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
+import { type Proc, serveProc } from './_spawn.js';
+
+export const CHROMIUM = '/usr/bin/chromium';
+export const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+export const artifacts = fileURLToPath(new URL('../../../../test-results/', import.meta.url));
+export const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (.ci/run installs it)`;
+if (skip) process.stderr.write(`NOTICE: browser tests skipped: ${skip}\n`);
+
+export function launch(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+}
+
+export interface Member {
+  page: Page;
+  /** alert/confirm/prompt dialogs the page opened (XSS would show up here). */
+  dialogs: string[];
+  /** Requests to anything but the relay. */
+  foreign: string[];
+  /** Everything the page printed to its console. */
+  console: string[];
+}
+
+/** A fresh browser context (its own IndexedDB: its own identity) on the relay's page. */
+export async function open(browser: Browser, url: string, opts: BrowserContextOptions = {}): Promise<Member> {
+  const ctx = await browser.newContext({ viewport: { width: 1100, height: 700 }, ...opts });
+  const page = await ctx.newPage();
+  const m: Member = { page, dialogs: [], foreign: [], console: [] };
+  page.on('dialog', (d) => {
+    m.dialogs.push(d.message());
+    void d.dismiss();
+  });
+  page.on('request', (r) => {
+    if (!r.url().startsWith(url) && !r.url().startsWith('data:')) m.foreign.push(r.url());
+  });
+  page.on('console', (msg) => m.console.push(msg.text()));
+  page.on('pageerror', (e) => m.console.push(`pageerror: ${e.message}`));
+  await page.goto(url);
+  await page.locator('#app > *').first().waitFor();
+  return m;
+}
+
+/** Fills the join form (nick, room, password) and waits for the chat. */
+export async function joinRoom(page: Page, nick: string, room: string, password: string): Promise<void> {
+  await page.getByTestId('nick').fill(nick);
+  await page.getByTestId('room').fill(room);
+  await page.getByTestId('password').fill(password);
+  await page.getByTestId('join').click();
+  await page.getByTestId('composer').waitFor({ timeout: 30_000 });
+}
+
+export async function join(browser: Browser, url: string, nick: string, room: string, password: string, opts: BrowserContextOptions = {}): Promise<Member> {
+  const m = await open(browser, url, opts);
+  await joinRoom(m.page, nick, room, password);
+  return m;
+}
+
+/** Runs `fn` with a fresh `nullroom serve` (and the given flags) and a headless Chromium, then stops both. */
+export async function withRelayAndBrowser(serveArgs: string[], fn: (url: string, browser: Browser, relay: Proc) => Promise<void>): Promise<void> {
+  const { proc: relay, url } = await serveProc(serveArgs);
+  const browser = await launch();
+  try {
+    await fn(url, browser, relay);
+  } finally {
+    await browser.close();
+    relay.child.kill('SIGTERM');
+    await relay.exited;
+  }
+}
+
+export async function say(page: Page, text: string): Promise<void> {
+  await page.getByTestId('composer').fill(text);
+  await page.getByTestId('composer').press('Enter');
+}
+
+export async function screenshot(page: Page, name: string): Promise<void> {
+  mkdirSync(artifacts, { recursive: true });
+  await page.screenshot({ path: `${artifacts}${name}.png` });
+}
+
+/** True when the page does not scroll sideways (a page that does at phone width is broken). */
+export function fitsWidth(page: Page): Promise<boolean> {
+  return page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+}

@@ -1,0 +1,129 @@
+/**
+ * The browser client's features beyond chatting (issue #3): several rooms with unread counts,
+ * verification that survives a reload (IndexedDB) and a warning when a verified member's key
+ * changes, emoji, settings (language, theme), the password strength hint, accessibility (axe-core),
+ * and no plaintext on the console.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, joinRoom, open, say, screenshot, skip, withRelayAndBrowser } from './_browser.js';
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+test('several rooms: unread counts and title badge, switching; verified survives a reload; a verified member with a new key raises a warning; emoji; no plaintext on the console', { skip }, () =>
+  withRelayAndBrowser([], async (url, browser) => {
+    const alice = await join(browser, url, 'alice', 'room one', 'first room password');
+    const bob = await join(browser, url, 'bob', 'room one', 'first room password');
+    await alice.page.getByText('bob joined').waitFor();
+
+    // A second room on the same connection; room one keeps counting while it is off screen.
+    await alice.page.getByTestId('add-room').click();
+    await joinRoom(alice.page, 'alice', 'room two', 'second room password');
+    await alice.page.getByText('You created a new room.').waitFor();
+    await say(bob.page, 'SecretCanaryOne while you look elsewhere');
+    await say(bob.page, 'SecretCanaryTwo still there?');
+    await alice.page.getByTestId('unread').getByText('2').waitFor();
+    assert.equal(await alice.page.title(), '(2) Nullroom');
+    await alice.page.getByRole('button', { name: /room one/ }).click();
+    await alice.page.getByText('SecretCanaryTwo still there?').waitFor();
+    assert.equal(await alice.page.getByTestId('unread').count(), 0);
+    assert.equal(await alice.page.title(), 'Nullroom');
+
+    // Emoji from the palette go into the composer at the caret.
+    await alice.page.getByTestId('composer').fill('see you ');
+    await alice.page.getByTestId('emoji-button').click();
+    await alice.page.getByTestId('emoji-picker').getByRole('button', { name: '🎉' }).click();
+    assert.equal(await alice.page.getByTestId('composer').inputValue(), 'see you 🎉');
+    await alice.page.getByTestId('composer').press('Enter');
+    await bob.page.getByText('see you 🎉').waitFor();
+
+    // Verify bob; the mark is kept (IndexedDB) across a reload of alice's page.
+    await alice.page.getByRole('button', { name: 'bob', exact: true }).click();
+    const number = await alice.page.getByTestId('safety-number').textContent();
+    assert.equal(await alice.page.getByTestId('safety-qr').count(), 1, 'the safety number as a QR code too');
+    await alice.page.getByTestId('verify-toggle').click();
+    await alice.page.getByTestId('members').getByText('✓').waitFor();
+    await alice.page.reload();
+    await joinRoom(alice.page, 'alice', 'room one', 'first room password');
+    await alice.page.getByTestId('members').getByText('✓').waitFor();
+    await alice.page.getByRole('button', { name: /^bob/ }).click();
+    assert.equal(await alice.page.getByTestId('safety-number').textContent(), number, 'both identities are kept: the same safety number after a reload');
+
+    // Someone else takes the name "bob" (another browser: another identity key).
+    await bob.page.context().close();
+    await alice.page.getByText('bob left').waitFor({ timeout: 10_000 });
+    const impostor = await join(browser, url, 'bob', 'room one', 'first room password');
+    await alice.page.getByText('whom you had verified, changed', { exact: false }).waitFor();
+    await alice.page.getByTestId('members').getByText('⚠').waitFor();
+    assert.equal(await alice.page.getByTestId('members').getByText('✓').count(), 0, 'the verification is dropped');
+    // bob's panel is still open from before: it now carries the warning.
+    await alice.page.getByTestId('key-changed').waitFor();
+    assert.notEqual(await alice.page.getByTestId('safety-number').textContent(), number);
+    await screenshot(alice.page, 'web-key-changed');
+
+    // Production builds print no plaintext (nor anything else of ours) on the console.
+    for (const m of [alice, impostor]) {
+      const printed = m.console.join('\n');
+      for (const secret of ['SecretCanary', 'first room password', 'room one', 'see you']) assert.ok(!printed.includes(secret), `the console shows "${secret}"`);
+      assert.deepEqual(m.dialogs, []);
+      assert.deepEqual(m.foreign, []);
+    }
+  }));
+
+test('settings: language and theme switch at once and are remembered; the password hint grades weak and strong passwords', { skip }, () =>
+  withRelayAndBrowser([], async (url, browser) => {
+    const m = await open(browser, url, { locale: 'en-US', colorScheme: 'light' });
+    const { page } = m;
+    await page.getByTestId('password').fill('password1');
+    await page.getByTestId('strength').waitFor();
+    assert.equal(await page.getByTestId('strength').getAttribute('data-score'), '0');
+    await page.getByTestId('password').fill('plinth cobalt marzipan oxbow');
+    await page.locator('[data-testid=strength][data-score="4"]').waitFor();
+
+    await page.getByTestId('settings-button').click();
+    await page.getByTestId('language').selectOption('zh-CN');
+    assert.equal(await page.getByTestId('join').textContent(), '加入');
+    assert.equal(await page.evaluate(() => document.documentElement.lang), 'zh-CN');
+    await page.getByTestId('theme').selectOption('dark');
+    assert.equal(await page.evaluate(() => document.documentElement.dataset['theme']), 'dark');
+    assert.equal(await page.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(20, 20, 24)');
+    await screenshot(page, 'settings-zh-dark');
+    await page.reload();
+    assert.equal(await page.getByTestId('join').textContent(), '加入', 'the language choice is remembered');
+    assert.equal(await page.evaluate(() => document.documentElement.dataset['theme']), 'dark', 'the theme choice is remembered');
+    // Nothing secret is kept in localStorage: only these display preferences.
+    assert.deepEqual(await page.evaluate(() => Object.keys(localStorage)), ['nullroom.prefs']);
+  }));
+
+test('accessibility: axe-core finds no violations on the join screen, the chat and the member panel (light and dark)', { skip }, () =>
+  withRelayAndBrowser([], async (url, browser) => {
+    const audit = async (page: import('playwright-core').Page, where: string) => {
+      const result = (await page.evaluate(`(async () => { ${axeSource}; return axe.run(document, { resultTypes: ['violations'] }); })()`)) as {
+        violations: { id: string; impact: string; nodes: { target: string[] }[] }[];
+      };
+      const found = result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+      assert.deepEqual(found, [], `axe-core on ${where}`);
+    };
+    for (const scheme of ['light', 'dark'] as const) {
+      // axe is injected through the DevTools protocol; the page's own CSP still forbids inline script.
+      const a = await open(browser, url, { colorScheme: scheme, bypassCSP: true });
+      await audit(a.page, `the join screen (${scheme})`);
+      await joinRoom(a.page, 'alice', `a11y ${scheme}`, 'accessible password 9');
+      const b = await join(browser, url, 'bob', `a11y ${scheme}`, 'accessible password 9');
+      await say(b.page, 'hello https://example.org/page');
+      await a.page.getByText('hello').waitFor();
+      await audit(a.page, `the chat (${scheme})`);
+      await a.page.getByRole('button', { name: 'bob', exact: true }).click();
+      await a.page.getByTestId('member-panel').waitFor();
+      await audit(a.page, `the member panel (${scheme})`);
+      await a.page.getByTestId('settings-button').click();
+      await audit(a.page, `the settings (${scheme})`);
+      // Keyboard: the composer is reachable and Enter sends.
+      await a.page.getByTestId('composer').focus();
+      await a.page.keyboard.type('typed with the keyboard');
+      await a.page.keyboard.press('Enter');
+      await b.page.getByText('typed with the keyboard').waitFor();
+    }
+  }));
