@@ -1,11 +1,17 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineConfig, type Plugin } from 'vite';
+
+const sri = (bytes: Buffer) => `sha384-${createHash('sha384').update(bytes).digest('base64')}`;
 
 /**
  * Subresource Integrity on every script and stylesheet the page loads (issue #3): the relay serves
  * the app with a CSP that allows only its own origin, and SRI pins the exact bytes as well.
+ * Modules imported later (the password-strength dictionaries, the post-quantum suite) are pinned
+ * through the import map's "integrity" section (HTML standard; Chromium 127+, Firefox 138+, Safari
+ * 18+), which applies to every module the page fetches, static or dynamic. The import map is the one
+ * inline script; the relay allows exactly it by its hash in the CSP (packages/server/src/http.ts).
  */
 function subresourceIntegrity(): Plugin {
   let outDir = 'dist';
@@ -23,11 +29,16 @@ function subresourceIntegrity(): Plugin {
         /<(script|link)\b([^>]*?)\s(src|href)="\/([^"]+)"([^>]*)>/g,
         (tag, el: string, before: string, attr: string, file: string, after: string) => {
           if (/\bintegrity=/.test(tag)) return tag;
-          const integrity = `sha384-${createHash('sha384').update(readFileSync(join(outDir, file))).digest('base64')}`;
-          return `<${el}${before} ${attr}="/${file}" integrity="${integrity}"${after}>`;
+          return `<${el}${before} ${attr}="/${file}" integrity="${sri(readFileSync(join(outDir, file)))}"${after}>`;
         },
       );
-      writeFileSync(htmlPath, html);
+      const integrity: Record<string, string> = {};
+      for (const f of readdirSync(join(outDir, 'assets')).sort()) {
+        if (f.endsWith('.js')) integrity[`/assets/${f}`] = sri(readFileSync(join(outDir, 'assets', f)));
+      }
+      const importMap = `<script type="importmap">${JSON.stringify({ imports: {}, integrity })}</script>`;
+      // Before any module script or modulepreload (it must come first), after the charset declaration.
+      writeFileSync(htmlPath, html.replace(/(<meta charset="utf-8" \/>)/, `$1\n    ${importMap}`));
     },
   };
 }

@@ -20,6 +20,7 @@ program
   .option('--cert <file>', 'TLS certificate (PEM)')
   .option('--key <file>', 'TLS private key (PEM)')
   .option('--self-signed', 'generate (once, kept in --data) a self-signed certificate and print its fingerprint')
+  .option('--web <dir>', 'serve the web app built in this folder (default: the one that ships with nullroom)')
   .option('-v, --verbose', 'log connections and protocol errors to stderr (never any content)')
   .action(serve);
 

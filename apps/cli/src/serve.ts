@@ -20,6 +20,7 @@ export interface ServeOptions {
   key?: string;
   selfSigned?: boolean;
   verbose?: boolean;
+  web?: string;
 }
 
 export function defaultDataDir(): string {
@@ -51,7 +52,8 @@ export async function serve(o: ServeOptions): Promise<void> {
       Exit.USAGE,
     );
   }
-  const web = defaultWebDir();
+  if (o.web !== undefined && !existsSync(join(o.web, 'index.html'))) throw new CliError(`no index.html in ${o.web}: build the web app first`, Exit.USAGE);
+  const web = o.web ?? defaultWebDir();
   const relay = await startRelay({
     host: o.host,
     port,

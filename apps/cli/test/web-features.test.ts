@@ -6,8 +6,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { join, joinRoom, open, say, screenshot, skip, withRelayAndBrowser } from './_browser.js';
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -127,3 +130,24 @@ test('accessibility: axe-core finds no violations on the join screen, the chat a
       await b.page.getByText('typed with the keyboard').waitFor();
     }
   }));
+
+test('integrity: a lazily loaded module whose bytes changed on the server is refused (import-map integrity); the CSP allows only that import map inline', { skip }, async () => {
+  const web = mkdtempSync(joinPath(tmpdir(), 'nullroom-web-'));
+  cpSync(fileURLToPath(new URL('../../../web/dist/', import.meta.url)), web, { recursive: true });
+  const chunk = readdirSync(joinPath(web, 'assets')).find((f) => f.startsWith('strength-') && f.endsWith('.js'));
+  assert.ok(chunk !== undefined, 'the password-strength estimator is its own lazily loaded chunk');
+  appendFileSync(joinPath(web, 'assets', chunk), '\n;globalThis.tampered = true;\n');
+  await withRelayAndBrowser(['--web', web], async (url, browser) => {
+    const res = await fetch(url);
+    const csp = res.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /script-src 'self' 'wasm-unsafe-eval' 'sha256-[A-Za-z0-9+/]{43}='; /);
+    const m = await open(browser, url);
+    await m.page.getByTestId('password').fill('password1');
+    await m.page.waitForTimeout(1500);
+    assert.equal(await m.page.getByTestId('strength').count(), 0, 'the altered estimator never ran');
+    assert.equal(await m.page.evaluate(() => (globalThis as { tampered?: boolean }).tampered), undefined);
+    assert.ok(m.console.some((l) => /integrity/i.test(l)), `the browser reports the integrity failure: ${m.console.join(' | ')}`);
+    // The rest of the app still works: joining does not need that chunk.
+    await joinRoom(m.page, 'alice', 'integrity room', 'password1');
+  });
+});

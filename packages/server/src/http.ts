@@ -1,14 +1,21 @@
 /** HTTP side of the relay: security headers on every response, health check, static web app. */
-import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 
-export function securityHeaders(tls: boolean): Record<string, string> {
+/**
+ * @param inlineScriptHashes CSP hash sources ('sha256-...') of the inline scripts the app's own
+ * index.html carries: only its import map, which pins every module's integrity.
+ */
+export function securityHeaders(tls: boolean, inlineScriptHashes: string[] = []): Record<string, string> {
+  const hashes = inlineScriptHashes.map((h) => ` '${h}'`).join('');
   return {
     'Content-Security-Policy':
-      // 'wasm-unsafe-eval' lets the page compile WebAssembly (Argon2id), and nothing else: no eval, no inline script.
-      "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; " +
+      // 'wasm-unsafe-eval' lets the page compile WebAssembly (Argon2id), and nothing else: no eval, and
+      // no inline script but the import map whose exact hash is listed.
+      `default-src 'self'; script-src 'self' 'wasm-unsafe-eval'${hashes}; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; ` +
       "frame-ancestors 'none'; base-uri 'none'; form-action 'none'; object-src 'none'",
     'X-Content-Type-Options': 'nosniff',
     'Referrer-Policy': 'no-referrer',
@@ -40,9 +47,20 @@ const BUILTIN_PAGE = `<!doctype html>
 </body></html>
 `;
 
+/** CSP hashes of the import maps in the app's index.html (read once, when the relay starts). */
+export function importMapHashes(staticDir: string): string[] {
+  let html: string;
+  try {
+    html = readFileSync(join(staticDir, 'index.html'), 'utf8');
+  } catch {
+    return [];
+  }
+  return [...html.matchAll(/<script type="importmap">([\s\S]*?)<\/script>/g)].map((m) => `sha256-${createHash('sha256').update(m[1]!, 'utf8').digest('base64')}`);
+}
+
 export function httpHandler(opts: { tls: boolean; staticDir?: string }) {
-  const headers = securityHeaders(opts.tls);
   const root = opts.staticDir === undefined ? undefined : resolve(opts.staticDir);
+  const headers = securityHeaders(opts.tls, root === undefined ? [] : importMapHashes(root));
   const send = (res: ServerResponse, status: number, type: string, body: string) => {
     res.writeHead(status, { ...headers, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
     res.end(body);
