@@ -151,3 +151,48 @@ test('integrity: a lazily loaded module whose bytes changed on the server is ref
     await joinRoom(m.page, 'alice', 'integrity room', 'password1');
   });
 });
+
+test('notifications (opt-in): a message while the tab is hidden raises one that names the room, never the sender or the text', { skip }, () =>
+  withRelayAndBrowser([], async (url, browser) => {
+    const ctx = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+    await ctx.grantPermissions(['notifications'], { origin: url });
+    // Headless pages are always visible: let the test hide this one, and record notifications.
+    await ctx.addInitScript(() => {
+      const w = window as unknown as { __hidden: boolean; __shown: { title: string; body: string }[] };
+      w.__hidden = false;
+      w.__shown = [];
+      Object.defineProperty(document, 'hidden', { get: () => w.__hidden });
+      Object.defineProperty(document, 'visibilityState', { get: () => (w.__hidden ? 'hidden' : 'visible') });
+      const Real = window.Notification;
+      class Recording extends Real {
+        constructor(title: string, opts?: NotificationOptions) {
+          super(title, opts);
+          w.__shown.push({ title, body: opts?.body ?? '' });
+        }
+      }
+      Object.defineProperty(window, 'Notification', { value: Recording });
+    });
+    const page = await ctx.newPage();
+    await page.goto(url);
+    await page.getByTestId('settings-button').click();
+    await page.getByTestId('notifications').check();
+    await page.getByTestId('settings-button').click();
+    await joinRoom(page, 'alice', 'notify room', 'notification password');
+    const bob = await join(browser, url, 'bob', 'notify room', 'notification password');
+    await say(bob.page, 'seen while visible');
+    await page.getByText('seen while visible').waitFor();
+    await page.evaluate(() => {
+      (window as unknown as { __hidden: boolean }).__hidden = true;
+      document.dispatchEvent(new Event('visibilitychange'));
+    });
+    await say(bob.page, 'NotifyCanary arrives while hidden');
+    await page.waitForFunction(() => (window as unknown as { __shown: unknown[] }).__shown.length > 0);
+    const shown = await page.evaluate(() => (window as unknown as { __shown: { title: string; body: string }[] }).__shown);
+    assert.deepEqual(shown, [{ title: 'Nullroom', body: 'New message in notify room' }]);
+    assert.equal(await page.title(), '(1) Nullroom');
+    await page.evaluate(() => {
+      (window as unknown as { __hidden: boolean }).__hidden = false;
+      document.dispatchEvent(new Event('visibilitychange'));
+    });
+    await page.waitForFunction(() => document.title === 'Nullroom');
+  }));
