@@ -1,0 +1,432 @@
+/**
+ * File encryption: STREAM (Hoang, Reyhanitabar, Rogaway, Vizár, "Online Authenticated-Encryption
+ * and its Nonce-Reuse Misuse-Resistance", CRYPTO 2015, §7) over AES-256-GCM (NIST SP 800-38D)
+ * through Web Crypto, laid out as in age's payload (C2SP age.md, "Payload"):
+ *
+ *   file_key     = 32 random bytes, sent inside an MLS application message with the header
+ *   header       = version(1) = 0x01 || file_id(16, random) || chunk_size (u32 big-endian)
+ *   payload_key  = HKDF-SHA-256(ikm = file_key, salt = file_id, info = "nullroom/v1/file-payload", 32)
+ *   nonce_i      = i as 11-byte big-endian counter || last flag (0x00, or 0x01 on the final chunk)
+ *   chunk_i      = AES-256-GCM(payload_key, nonce_i, aad = header, plaintext_i) = ciphertext || tag(16)
+ *   payload      = chunk_0 || chunk_1 || ... || chunk_n
+ *
+ * Every chunk but the final one holds exactly chunk_size plaintext bytes; the final one holds
+ * 1..chunk_size bytes, or 0 only when it is the only chunk (an empty file), so each plaintext has
+ * exactly one encoding. The flag in the nonce makes truncation at a chunk boundary fail, the
+ * counter makes reordering, duplication and dropping fail, and the header in the associated data
+ * binds the chunk size and the file id.
+ *
+ * Deliberate addition to the plain STREAM-with-raw-key layout: the AES key is derived per file id
+ * (as age does with its payload nonce). The nonces are a counter from zero, so two files under one
+ * raw AES-GCM key would reuse (key, nonce) pairs, which leaks the XOR of plaintexts and GHASH's
+ * authentication key; associated data alone cannot prevent that. With the derivation, a file key
+ * used twice by mistake still gives two unrelated AES keys (the file ids are random).
+ *
+ * Memory is bounded: the stream helpers never hold the file, only about `concurrency` chunks in
+ * flight, the one being assembled, and the input piece being cut.
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { randomBytes, u32be, utf8 } from './_bytes.js';
+import { CryptoError, type CryptoErrorCode } from './errors.js';
+
+export const FILE_KEY_BYTES = 32;
+export const FILE_ID_BYTES = 16;
+/** AES-GCM tag length (NIST SP 800-38D §5.2.1.2: 128 bits, the Web Crypto default). */
+export const FILE_TAG_BYTES = 16;
+export const FILE_HEADER_BYTES = 1 + FILE_ID_BYTES + 4;
+export const FILE_FORMAT_VERSION = 1;
+export const DEFAULT_FILE_CHUNK_SIZE = 64 * 1024;
+export const MIN_FILE_CHUNK_SIZE = 16;
+export const MAX_FILE_CHUNK_SIZE = 16 * 1024 * 1024;
+/** Chunks encrypted or decrypted at once by the stream helpers (Web Crypto runs them on worker threads). */
+export const DEFAULT_FILE_CONCURRENCY = 4;
+
+const PAYLOAD_INFO = utf8.encode('nullroom/v1/file-payload');
+const NONCE_BYTES = 12;
+
+export type FileKey = Uint8Array & { readonly __fileKey: true };
+
+/** Parameters of one encrypted file; they travel, encoded, beside the file key. */
+export interface FileHeader {
+  readonly fileId: Uint8Array;
+  readonly chunkSize: number;
+}
+
+/** A fresh random 256-bit file key, as raw bytes so it can travel inside an MLS message. */
+export function newFileKey(): FileKey {
+  return randomBytes(FILE_KEY_BYTES) as unknown as FileKey;
+}
+
+function checkChunkSize(n: number): void {
+  if (!Number.isInteger(n) || n < MIN_FILE_CHUNK_SIZE || n > MAX_FILE_CHUNK_SIZE) {
+    throw new CryptoError('FILE_BAD_HEADER', 'file chunk size out of range');
+  }
+}
+
+export function encodeFileHeader(h: FileHeader): Uint8Array<ArrayBuffer> {
+  if (h.fileId.byteLength !== FILE_ID_BYTES) throw new CryptoError('FILE_BAD_HEADER', 'file id has the wrong length');
+  checkChunkSize(h.chunkSize);
+  const out = new Uint8Array(FILE_HEADER_BYTES);
+  out[0] = FILE_FORMAT_VERSION;
+  out.set(h.fileId, 1);
+  out.set(u32be(h.chunkSize), 1 + FILE_ID_BYTES);
+  return out;
+}
+
+/** Parses an encoded header; unknown versions, wrong lengths and out-of-range chunk sizes are errors. */
+export function decodeFileHeader(b: Uint8Array): FileHeader {
+  if (b.byteLength !== FILE_HEADER_BYTES) throw new CryptoError('FILE_BAD_HEADER', 'file header has the wrong length');
+  if (b[0] !== FILE_FORMAT_VERSION) throw new CryptoError('FILE_BAD_HEADER', 'unknown file format version');
+  const chunkSize = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(1 + FILE_ID_BYTES);
+  checkChunkSize(chunkSize);
+  return { fileId: b.slice(1, 1 + FILE_ID_BYTES), chunkSize };
+}
+
+/** Number of chunks a plaintext of `size` bytes is cut into (an empty file is one empty chunk). */
+export function fileChunkCount(size: number, chunkSize: number): number {
+  return Math.max(1, Math.ceil(size / chunkSize));
+}
+
+/** Total ciphertext length of a plaintext of `size` bytes. */
+export function sealedFileSize(size: number, chunkSize: number): number {
+  return size + fileChunkCount(size, chunkSize) * FILE_TAG_BYTES;
+}
+
+async function payloadKey(key: Uint8Array, fileId: Uint8Array, usage: 'encrypt' | 'decrypt'): Promise<CryptoKey> {
+  if (key.byteLength !== FILE_KEY_BYTES) throw new CryptoError('FILE_BAD_KEY', 'file key has the wrong length');
+  const subtle = globalThis.crypto.subtle;
+  const ikm = await subtle.importKey('raw', bufferSource(key), 'HKDF', false, ['deriveKey']);
+  // RFC 5869 §2.2–2.3, L = 32; the result is a non-extractable AES-256-GCM key for one direction.
+  return subtle.deriveKey(
+    { name: 'HKDF', hash: 'SHA-256', salt: bufferSource(fileId), info: PAYLOAD_INFO },
+    ikm,
+    { name: 'AES-GCM', length: 256 },
+    false,
+    [usage],
+  );
+}
+
+/**
+ * STREAM nonce for chunk `index` (age: 11-byte big-endian counter || last flag). A deterministic
+ * IV in the sense of NIST SP 800-38D §8.2.1: unique per payload key because the counter only grows.
+ */
+function nonce(index: number, last: boolean): Uint8Array<ArrayBuffer> {
+  const n = new Uint8Array(NONCE_BYTES);
+  const v = new DataView(n.buffer);
+  // Counter bytes 0..10 big-endian; indices stay below 2^53, so bytes 0..2 are zero.
+  v.setUint32(3, Math.floor(index / 2 ** 32));
+  v.setUint32(7, index >>> 0);
+  n[11] = last ? 1 : 0;
+  return n;
+}
+
+/** Web Crypto takes ArrayBuffer-backed views; copies only what sits in a SharedArrayBuffer. */
+function bufferSource(b: Uint8Array): Uint8Array<ArrayBuffer> {
+  if (b.buffer instanceof ArrayBuffer) return b as Uint8Array<ArrayBuffer>;
+  const out = new Uint8Array(b.byteLength);
+  out.set(b);
+  return out;
+}
+
+/**
+ * Seals one file, chunk after chunk. Chunk i is the i-th call to `sealChunk`; calls may overlap
+ * (the counter is taken when the call is made), and no call is accepted after the final chunk,
+ * so a (key, nonce) pair is never used twice.
+ */
+export class FileEncryptor {
+  readonly header: FileHeader;
+  readonly #key: CryptoKey;
+  readonly #aad: Uint8Array<ArrayBuffer>;
+  #next = 0;
+  #done = false;
+
+  private constructor(key: CryptoKey, header: FileHeader, aad: Uint8Array<ArrayBuffer>) {
+    this.#key = key;
+    this.header = header;
+    this.#aad = aad;
+  }
+
+  /** A new file under `key` with a fresh random file id. */
+  static async create(key: Uint8Array, opts: { chunkSize?: number } = {}): Promise<FileEncryptor> {
+    const header: FileHeader = { fileId: randomBytes(FILE_ID_BYTES), chunkSize: opts.chunkSize ?? DEFAULT_FILE_CHUNK_SIZE };
+    const aad = encodeFileHeader(header);
+    return new FileEncryptor(await payloadKey(key, header.fileId, 'encrypt'), header, aad);
+  }
+
+  get chunkSize(): number {
+    return this.header.chunkSize;
+  }
+
+  /** True once the final chunk has been handed to `sealChunk`. */
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /** `plain` must be exactly chunkSize bytes unless `last`; the final chunk is 1..chunkSize bytes (0 only for an empty file). */
+  sealChunk(plain: Uint8Array, last: boolean): Promise<Uint8Array> {
+    if (this.#done) return Promise.reject(new CryptoError('FILE_AFTER_LAST', 'file chunk after the final chunk'));
+    const index = this.#next;
+    const cs = this.header.chunkSize;
+    const ok = last ? plain.byteLength <= cs && (plain.byteLength > 0 || index === 0) : plain.byteLength === cs;
+    if (!ok) return Promise.reject(new CryptoError('FILE_BAD_CHUNK', 'file chunk has the wrong length'));
+    if (!Number.isSafeInteger(index + 1)) return Promise.reject(new CryptoError('FILE_BAD_CHUNK', 'too many file chunks'));
+    this.#next = index + 1;
+    if (last) this.#done = true;
+    return globalThis.crypto.subtle
+      .encrypt({ name: 'AES-GCM', iv: nonce(index, last), additionalData: this.#aad }, this.#key, bufferSource(plain))
+      .then((ct) => new Uint8Array(ct));
+  }
+}
+
+/**
+ * Opens one file, chunk after chunk, and fails closed: indices must run 0, 1, 2, ... with no gap
+ * or repeat, nothing is accepted after the final chunk, `finish` fails unless the final chunk
+ * was verified, and after any failure every later call fails with the same code.
+ */
+export class FileDecryptor {
+  readonly header: FileHeader;
+  readonly #key: CryptoKey;
+  readonly #aad: Uint8Array<ArrayBuffer>;
+  #next = 0;
+  #lastTaken = false;
+  #lastOpened = false;
+  #inFlight = 0;
+  #failed: CryptoError | undefined;
+
+  private constructor(key: CryptoKey, header: FileHeader, aad: Uint8Array<ArrayBuffer>) {
+    this.#key = key;
+    this.header = header;
+    this.#aad = aad;
+  }
+
+  static async create(key: Uint8Array, header: FileHeader): Promise<FileDecryptor> {
+    const aad = encodeFileHeader(header);
+    return new FileDecryptor(await payloadKey(key, header.fileId, 'decrypt'), { fileId: header.fileId.slice(), chunkSize: header.chunkSize }, aad);
+  }
+
+  #fail(code: CryptoErrorCode, message: string): CryptoError {
+    this.#failed ??= new CryptoError(code, message);
+    return this.#failed;
+  }
+
+  #refuse(): CryptoError | undefined {
+    return this.#failed === undefined ? undefined : new CryptoError(this.#failed.code, this.#failed.message);
+  }
+
+  /** Plaintext of chunk `index`, or a CryptoError. `last` says whether the sender marked it final. */
+  openChunk(index: number, sealed: Uint8Array, last: boolean): Promise<Uint8Array> {
+    const refused = this.#refuse();
+    if (refused !== undefined) return Promise.reject(refused);
+    if (this.#lastTaken) return Promise.reject(this.#fail('FILE_AFTER_LAST', 'file chunk after the final chunk'));
+    if (index !== this.#next) return Promise.reject(this.#fail('FILE_OUT_OF_ORDER', 'file chunk out of order'));
+    // Nothing at all where the final chunk should be: the payload was cut (or never sent).
+    if (last && sealed.byteLength === 0) return Promise.reject(this.#fail('FILE_TRUNCATED', 'file ends before its final chunk'));
+    const full = this.header.chunkSize + FILE_TAG_BYTES;
+    // An empty final chunk only for an empty file (index 0), as the encryptor produces.
+    const min = index === 0 ? FILE_TAG_BYTES : FILE_TAG_BYTES + 1;
+    const ok = last ? sealed.byteLength >= min && sealed.byteLength <= full : sealed.byteLength === full;
+    if (!ok) return Promise.reject(this.#fail('FILE_BAD_CHUNK', 'file chunk has the wrong length'));
+    this.#next = index + 1;
+    if (last) this.#lastTaken = true;
+    this.#inFlight++;
+    const ct = bufferSource(sealed);
+    return this.#decrypt(index, ct, last).then(
+      async (pt) => {
+        this.#inFlight--;
+        if (pt !== undefined) {
+          if (last) this.#lastOpened = true;
+          return pt;
+        }
+        // A full-size chunk that fails as final but opens as non-final: the stream was cut at a
+        // chunk boundary. Its plaintext is dropped; only the diagnosis differs.
+        if (last && ct.byteLength === full && (await this.#decrypt(index, ct, false)) !== undefined) {
+          throw this.#fail('FILE_TRUNCATED', 'file ends before its final chunk');
+        }
+        throw this.#fail('FILE_TAMPERED', 'file chunk failed authentication');
+      },
+      (e: unknown) => {
+        this.#inFlight--;
+        throw e;
+      },
+    );
+  }
+
+  async #decrypt(index: number, ct: Uint8Array<ArrayBuffer>, last: boolean): Promise<Uint8Array | undefined> {
+    try {
+      const pt = await globalThis.crypto.subtle.decrypt({ name: 'AES-GCM', iv: nonce(index, last), additionalData: this.#aad }, this.#key, ct);
+      return new Uint8Array(pt);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Throws unless every chunk up to and including the final one was verified. */
+  finish(): void {
+    const refused = this.#refuse();
+    if (refused !== undefined) throw refused;
+    if (!this.#lastOpened || this.#inFlight > 0) throw this.#fail('FILE_TRUNCATED', 'file ends before its final chunk');
+  }
+}
+
+export interface FileStreamOptions {
+  /** Chunks in flight at once (default DEFAULT_FILE_CONCURRENCY); memory is about this many chunks. */
+  concurrency?: number;
+}
+
+export interface EncryptedFileStream {
+  readonly header: FileHeader;
+  /** The payload: sealed chunks back to back, as `sealedFileSize` says. */
+  readonly readable: ReadableStream<Uint8Array>;
+  /** SHA-256 of the plaintext, once `readable` has been read to its end. */
+  readonly sha256: Promise<Uint8Array>;
+}
+
+type Hasher = ReturnType<typeof sha256.create>;
+
+/**
+ * Cuts a byte stream into blocks of exactly `size` bytes, the final one 0..size bytes, and runs
+ * `op` on up to `depth` blocks at once, emitting results in order. A full block is held until the
+ * next byte or the end arrives, because only then is it known whether it is the final one.
+ */
+function blockTransform(
+  size: number,
+  depth: number,
+  op: (block: Uint8Array<ArrayBuffer>, last: boolean) => Promise<Uint8Array>,
+  emitted: (out: Uint8Array) => void,
+  end: () => void,
+): TransformStream<Uint8Array, Uint8Array> {
+  if (!Number.isInteger(depth) || depth < 1) throw new RangeError('concurrency must be a positive integer');
+  let buf = new Uint8Array(size);
+  let fill = 0;
+  const queue: Promise<Uint8Array>[] = [];
+  const submit = (block: Uint8Array<ArrayBuffer>, last: boolean) => {
+    const p = op(block, last);
+    p.catch(() => {}); // awaited in order below; this only keeps a later failure from being reported unhandled
+    queue.push(p);
+  };
+  const drainTo = async (n: number, c: TransformStreamDefaultController<Uint8Array>) => {
+    while (queue.length > n) {
+      const out = await queue.shift()!;
+      emitted(out);
+      c.enqueue(out);
+    }
+  };
+  return new TransformStream<Uint8Array, Uint8Array>({
+    async transform(piece, c) {
+      let off = 0;
+      while (off < piece.byteLength) {
+        if (fill === size) {
+          submit(buf, false);
+          buf = new Uint8Array(size);
+          fill = 0;
+          await drainTo(depth - 1, c);
+        }
+        const n = Math.min(size - fill, piece.byteLength - off);
+        buf.set(piece.subarray(off, off + n), fill);
+        fill += n;
+        off += n;
+      }
+    },
+    async flush(c) {
+      submit(buf.subarray(0, fill), true);
+      await drainTo(0, c);
+      end();
+    },
+  });
+}
+
+/**
+ * Encrypts a plaintext byte stream of any piece sizes (a File's `stream()`, a Node stream through
+ * `Readable.toWeb`) into the payload, hashing the plaintext on the way.
+ */
+export async function encryptStream(
+  input: ReadableStream<Uint8Array>,
+  key: Uint8Array,
+  opts: FileStreamOptions & { chunkSize?: number } = {},
+): Promise<EncryptedFileStream> {
+  const enc = await FileEncryptor.create(key, opts.chunkSize === undefined ? {} : { chunkSize: opts.chunkSize });
+  const hash: Hasher = sha256.create();
+  let resolve!: (d: Uint8Array) => void;
+  let reject!: (e: unknown) => void;
+  const digest = new Promise<Uint8Array>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  digest.catch(() => {}); // a caller that never asks for the hash must not see an unhandled rejection
+  const t = blockTransform(
+    enc.chunkSize,
+    opts.concurrency ?? DEFAULT_FILE_CONCURRENCY,
+    (block, last) => {
+      hash.update(block);
+      return enc.sealChunk(block, last);
+    },
+    () => {},
+    () => resolve(hash.digest()),
+  );
+  const readable = input.pipeThrough(t);
+  return { header: enc.header, readable: tapError(readable, reject), sha256: digest };
+}
+
+/** Rejects `onError` when the stream errors or is cancelled before its end. */
+function tapError(readable: ReadableStream<Uint8Array>, onError: (e: unknown) => void): ReadableStream<Uint8Array> {
+  const reader = readable.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(c) {
+        try {
+          const r = await reader.read();
+          if (r.done) c.close();
+          else c.enqueue(r.value);
+        } catch (e) {
+          onError(e);
+          throw e;
+        }
+      },
+      async cancel(reason) {
+        onError(new CryptoError('FILE_TRUNCATED', 'file stream cancelled'));
+        await reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+/**
+ * Decrypts a payload stream (any piece sizes) to the plaintext. The stream errors with a
+ * CryptoError on any failure, and ends only after the final chunk verified and, when `sha256` is
+ * given, the plaintext hash matched; a consumer must not treat the data as complete before that.
+ */
+export async function decryptStream(
+  input: ReadableStream<Uint8Array>,
+  key: Uint8Array,
+  header: FileHeader,
+  opts: FileStreamOptions & { sha256?: Uint8Array } = {},
+): Promise<ReadableStream<Uint8Array>> {
+  const dec = await FileDecryptor.create(key, header);
+  const expected = opts.sha256;
+  if (expected !== undefined && expected.byteLength !== 32) throw new CryptoError('FILE_BAD_HEADER', 'file hash has the wrong length');
+  const hash: Hasher = sha256.create();
+  let index = 0;
+  const t = blockTransform(
+    header.chunkSize + FILE_TAG_BYTES,
+    opts.concurrency ?? DEFAULT_FILE_CONCURRENCY,
+    (block, last) => dec.openChunk(index++, block, last),
+    (pt) => hash.update(pt),
+    () => {
+      dec.finish();
+      if (expected !== undefined && !equalBytes(hash.digest(), expected)) {
+        throw new CryptoError('FILE_HASH_MISMATCH', 'file hash does not match');
+      }
+    },
+  );
+  return input.pipeThrough(t);
+}
+
+/** Constant-time comparison (the hash is not secret, but there is no reason to leak where it differs). */
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  let d = 0;
+  for (let i = 0; i < a.byteLength; i++) d |= a[i]! ^ b[i]!;
+  return d === 0;
+}
+
