@@ -1,7 +1,7 @@
 /** HTTP side of the relay: security headers on every response, health check, static web app. */
 import { createHash } from 'node:crypto';
-import { createReadStream, readFileSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 
@@ -47,20 +47,14 @@ const BUILTIN_PAGE = `<!doctype html>
 </body></html>
 `;
 
-/** CSP hashes of the import maps in the app's index.html (read once, when the relay starts). */
-export function importMapHashes(staticDir: string): string[] {
-  let html: string;
-  try {
-    html = readFileSync(join(staticDir, 'index.html'), 'utf8');
-  } catch {
-    return [];
-  }
+/** CSP hash sources of the import maps in an HTML page. */
+export function importMapHashes(html: string): string[] {
   return [...html.matchAll(/<script type="importmap">([\s\S]*?)<\/script>/g)].map((m) => `sha256-${createHash('sha256').update(m[1]!, 'utf8').digest('base64')}`);
 }
 
 export function httpHandler(opts: { tls: boolean; staticDir?: string }) {
   const root = opts.staticDir === undefined ? undefined : resolve(opts.staticDir);
-  const headers = securityHeaders(opts.tls, root === undefined ? [] : importMapHashes(root));
+  const headers = securityHeaders(opts.tls);
   const send = (res: ServerResponse, status: number, type: string, body: string) => {
     res.writeHead(status, { ...headers, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
     res.end(body);
@@ -89,11 +83,23 @@ export function httpHandler(opts: { tls: boolean; staticDir?: string }) {
         st = await stat(file).catch(() => undefined);
       }
       if (st === undefined || !st.isFile()) return send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
+      if (extname(file) === '.html') {
+        // Read on every request (pages are small), so the CSP always allows exactly the import map
+        // of the page being served, even right after the web app was rebuilt.
+        const html = await readFile(file);
+        res.writeHead(200, {
+          ...securityHeaders(opts.tls, importMapHashes(html.toString('utf8'))),
+          'Content-Type': TYPES['.html']!,
+          'Content-Length': html.byteLength,
+          'Cache-Control': 'no-cache',
+        });
+        return void res.end(req.method === 'HEAD' ? undefined : html);
+      }
       res.writeHead(200, {
         ...headers,
         'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
         'Content-Length': st.size,
-        'Cache-Control': extname(file) === '.html' ? 'no-cache' : 'public, max-age=3600',
+        'Cache-Control': 'public, max-age=3600',
       });
       if (req.method === 'HEAD') return void res.end();
       createReadStream(file).on('error', () => res.destroy()).pipe(res);

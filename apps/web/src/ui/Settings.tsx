@@ -1,5 +1,5 @@
 /** Settings: theme, language, notifications. */
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { type Language, languages, t } from '../i18n.js';
 import { enableNotifications } from '../notify.js';
 import type { Prefs, Theme } from '../prefs.js';
@@ -7,12 +7,23 @@ import type { Prefs, Theme } from '../prefs.js';
 export function Settings(props: { prefs: Prefs; language: Language; onChange: (p: Prefs) => void; onClose: () => void }) {
   const { prefs } = props;
   const [denied, setDenied] = useState(false);
+  const first = useRef<HTMLSelectElement>(null);
+  useEffect(() => first.current?.focus(), []);
   return (
-    <div class="settings" role="dialog" aria-modal="false" aria-labelledby="settings-title" data-testid="settings">
+    <div
+      class="settings"
+      role="dialog"
+      aria-modal="false"
+      aria-labelledby="settings-title"
+      data-testid="settings"
+      onKeyDown={(e) => {
+        if (e.key === 'Escape') props.onClose();
+      }}
+    >
       <h2 id="settings-title">{t('settings.title')}</h2>
       <label>
         {t('settings.theme')}
-        <select data-testid="theme" value={prefs.theme} onChange={(e) => props.onChange({ ...prefs, theme: e.currentTarget.value as Theme })}>
+        <select ref={first} data-testid="theme" value={prefs.theme} onChange={(e) => props.onChange({ ...prefs, theme: e.currentTarget.value as Theme })}>
           {(['system', 'light', 'dark'] as const).map((th) => (
             <option key={th} value={th}>
               {t(`settings.themes.${th}`)}
