@@ -17,6 +17,12 @@ export const CryptoErrorCodes = {
   FILE_OUT_OF_ORDER: 'NR_CRYPTO_FILE_OUT_OF_ORDER',
   FILE_AFTER_LAST: 'NR_CRYPTO_FILE_AFTER_LAST',
   FILE_HASH_MISMATCH: 'NR_CRYPTO_FILE_HASH_MISMATCH',
+  /** A private chat's KeyPackage is malformed, of another suite, or its credential does not open with the room secret. */
+  PRIVATE_BAD_KEY_PACKAGE: 'NR_CRYPTO_PRIVATE_BAD_KEY_PACKAGE',
+  /** A private chat's KeyPackage, Welcome or commit names another identity key than the peer expected. */
+  PRIVATE_WRONG_PEER: 'NR_CRYPTO_PRIVATE_WRONG_PEER',
+  /** A private chat's Welcome is malformed, not for our KeyPackage, or not a fresh two-member chat. */
+  PRIVATE_BAD_WELCOME: 'NR_CRYPTO_PRIVATE_BAD_WELCOME',
 } as const;
 export type CryptoErrorCode = keyof typeof CryptoErrorCodes;
 
