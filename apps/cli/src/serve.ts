@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { createSelfSigned, isLoopback, startRelay, type RelayOptions } from '@nullroom/server';
+import { type BlobOptions, RelayConfigError, createSelfSigned, isLoopback, startRelay, type RelayOptions } from '@nullroom/server';
 import { CliError, Exit } from './exit.js';
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -21,6 +21,47 @@ export interface ServeOptions {
   selfSigned?: boolean;
   verbose?: boolean;
   web?: string;
+  blobDir?: string;
+  blobMax?: string;
+  blobQuota?: string;
+  blobTtl?: string;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/** A byte count: digits with an optional binary suffix (K, M, G, T; "KiB"/"KB" and a trailing "B" are accepted too). */
+export function parseSize(s: string): number | undefined {
+  const m = /^([0-9]{1,16})\s*([KMGT]?)(?:i?B)?$/i.exec(s.trim());
+  if (m === null) return undefined;
+  const n = Number(m[1]) * SIZE_UNITS[m[2]!.toUpperCase()]!;
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+/** The blob-store options from the command line; undefined values keep the relay's defaults. */
+export function blobOptions(o: ServeOptions): BlobOptions {
+  const b: BlobOptions = {};
+  if (o.blobDir !== undefined) {
+    if (o.blobDir.trim() === '') throw new CliError('--blob-dir must name a directory', Exit.USAGE);
+    b.dir = o.blobDir;
+  } else if (o.data !== undefined) {
+    b.dir = join(o.data, 'blobs');
+  }
+  if (o.blobMax !== undefined) {
+    const n = parseSize(o.blobMax);
+    if (n === undefined) throw new CliError('--blob-max must be a size in bytes, such as 4G or 512M', Exit.USAGE);
+    b.maxBlobBytes = n;
+  }
+  if (o.blobQuota !== undefined) {
+    const n = parseSize(o.blobQuota);
+    if (n === undefined) throw new CliError('--blob-quota must be a size in bytes, such as 16G or 512M', Exit.USAGE);
+    b.maxTotalBytes = n;
+  }
+  if (o.blobTtl !== undefined) {
+    const n = /^[0-9]{1,9}$/.test(o.blobTtl) ? Number(o.blobTtl) : 0;
+    if (n < 1) throw new CliError('--blob-ttl must be a whole number of seconds, at least 1', Exit.USAGE);
+    b.ttlMs = n * 1000;
+  }
+  return b;
 }
 
 export function defaultDataDir(): string {
@@ -52,6 +93,7 @@ export async function serve(o: ServeOptions): Promise<void> {
       Exit.USAGE,
     );
   }
+  const blobs = blobOptions(o);
   if (o.web !== undefined && !existsSync(join(o.web, 'index.html'))) throw new CliError(`no index.html in ${o.web}: build the web app first`, Exit.USAGE);
   const web = o.web ?? defaultWebDir();
   const relay = await startRelay({
@@ -59,8 +101,10 @@ export async function serve(o: ServeOptions): Promise<void> {
     port,
     ...(web === undefined ? {} : { staticDir: web }),
     ...(tls === undefined ? {} : { tls }),
+    blobs,
     ...(o.verbose ? { log: (line: string) => process.stderr.write(`${line}\n`) } : {}),
   }).catch((e: unknown) => {
+    if (e instanceof RelayConfigError) throw new CliError(e.message, Exit.USAGE);
     const code = (e as { code?: string }).code;
     throw new CliError(`cannot start the relay: ${code ?? (e instanceof Error ? e.message : String(e))}`, code === 'EADDRINUSE' || code === 'EACCES' ? Exit.CONNECTION : Exit.FAILURE);
   });

@@ -1,4 +1,4 @@
-/** HTTP side of the relay: security headers on every response, health check, static web app. */
+/** HTTP side of the relay: security headers on every response, health check, blobs, static web app. */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
@@ -52,7 +52,7 @@ export function importMapHashes(html: string): string[] {
   return [...html.matchAll(/<script type="importmap">([\s\S]*?)<\/script>/g)].map((m) => `sha256-${createHash('sha256').update(m[1]!, 'utf8').digest('base64')}`);
 }
 
-export function httpHandler(opts: { tls: boolean; staticDir?: string }) {
+export function httpHandler(opts: { tls: boolean; staticDir?: string; blobs?: (req: IncomingMessage, res: ServerResponse) => void }) {
   const root = opts.staticDir === undefined ? undefined : resolve(opts.staticDir);
   const headers = securityHeaders(opts.tls);
   const send = (res: ServerResponse, status: number, type: string, body: string) => {
@@ -61,8 +61,9 @@ export function httpHandler(opts: { tls: boolean; staticDir?: string }) {
   };
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     try {
-      if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
       const path = new URL(req.url ?? '/', 'http://relay').pathname;
+      if (opts.blobs !== undefined && (path === '/blobs' || path.startsWith('/blobs/'))) return opts.blobs(req, res);
+      if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
       if (path === '/healthz') return send(res, 200, 'text/plain; charset=utf-8', 'ok\n');
       if (root === undefined) {
         if (path === '/' || path === '/index.html') return send(res, 200, 'text/html; charset=utf-8', BUILTIN_PAGE);

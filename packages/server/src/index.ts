@@ -2,3 +2,14 @@ export { type Relay, type RelayHooks, type RelayOptions, RelayConfigError, isLoo
 export { type RelayLimits, defaultRelayLimits } from './limits.js';
 export { type TlsMaterial, createSelfSigned, fingerprintOf } from './tls.js';
 export { securityHeaders } from './http.js';
+export {
+  type BlobOptions,
+  type ResolvedBlobOptions,
+  BLOB_CHUNKS_HEADER,
+  BLOB_TOKEN_HEADER,
+  BlobStore,
+  MAX_CHUNK_INDEX,
+  MIN_CHUNK_CHARGE,
+  defaultBlobOptions,
+  resolveBlobOptions,
+} from './blobs.js';

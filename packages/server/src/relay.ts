@@ -7,7 +7,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCodes, ErrorCodes, ProtocolError, SUBPROTOCOL, decodeClientFrame, encodeFrame } from '@nullroom/protocol';
-import { httpHandler } from './http.js';
+import { type BlobOptions, BlobStore } from './blobs.js';
+import { httpHandler, securityHeaders } from './http.js';
 import { type RelayLimits, defaultRelayLimits } from './limits.js';
 import { type Peer, Rooms, noRequest } from './rooms.js';
 
@@ -28,12 +29,16 @@ export interface RelayOptions {
   hooks?: RelayHooks;
   /** A directory served at / (the web app). */
   staticDir?: string;
+  /** The blob store for encrypted file chunks (docs/PROTOCOL.md §9); on by default, `false` turns it off. */
+  blobs?: BlobOptions | false;
 }
 
 export interface Relay {
   readonly url: string;
   readonly port: number;
   stats(): { connections: number; rooms: number };
+  /** Live blobs and their bytes on disk; undefined when the blob store is off. */
+  blobStats(): { blobs: number; bytes: number } | undefined;
   close(): Promise<void>;
 }
 
@@ -75,7 +80,19 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
   const conns = new Set<Conn>();
   let nextConn = 1;
 
-  const handler = httpHandler({ tls, ...(opts.staticDir !== undefined ? { staticDir: opts.staticDir } : {}) });
+  let blobs: BlobStore | undefined;
+  if (opts.blobs !== false) {
+    try {
+      blobs = await BlobStore.open(opts.blobs ?? {}, securityHeaders(tls), log);
+    } catch (e) {
+      throw new RelayConfigError(`blob store: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  const handler = httpHandler({
+    tls,
+    ...(opts.staticDir !== undefined ? { staticDir: opts.staticDir } : {}),
+    ...(blobs !== undefined ? { blobs: blobs.handle } : {}),
+  });
   const server: Server = tls
     ? createHttpsServer({ cert: opts.tls!.cert as string, key: opts.tls!.key as string }, handler)
     : createHttpServer(handler);
@@ -222,9 +239,14 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
   pinger.unref();
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (e: Error) => {
+      clearInterval(pinger);
+      void blobs?.dispose();
+      reject(e);
+    };
+    server.once('error', failed);
     server.listen(opts.port ?? 8080, host, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve();
     });
   });
@@ -237,9 +259,11 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
     url,
     port,
     stats: () => ({ connections: conns.size, rooms: rooms.size }),
+    blobStats: () => blobs?.stats(),
     close: () =>
       new Promise<void>((resolve) => {
         clearInterval(pinger);
+        blobs?.stop();
         for (const c of conns) c.ws.close(CloseCodes.GOING_AWAY, 'relay shutting down');
         const force = setTimeout(() => {
           for (const c of conns) c.ws.terminate();
@@ -248,7 +272,8 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
         force.unref();
         server.close(() => {
           clearTimeout(force);
-          resolve();
+          if (blobs === undefined) resolve();
+          else void blobs.dispose().then(resolve, resolve);
         });
         server.closeIdleConnections();
       }),

@@ -1,0 +1,509 @@
+/**
+ * The relay's blob store (docs/PROTOCOL.md §9): opaque, already-encrypted file chunks kept on disk
+ * for a while, so that a sender and its receivers need not be online at the same time. The relay
+ * learns sizes and timing, nothing else: blob ids and write tokens are random capabilities chosen
+ * by the uploader, and it never logs or echoes them.
+ *
+ * Disk layout under `dir`:
+ *   .nullroom-blobs           marker: this directory is ours to wipe (we refuse a foreign non-empty one)
+ *   .tmp/<random>             chunks being received; renamed into place only when complete
+ *   .trash/<random>           a removed blob's directory, between its rename and its deletion
+ *   <hex(id bytes)>/<index>   committed chunks (hex, not the base64url id: case-insensitive file
+ *                             systems would otherwise merge ids that differ only in case)
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, open, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+export interface BlobOptions {
+  /** Where chunks are kept; wiped on start and on close. Default: a fresh directory under the OS temp dir (removed on close). */
+  dir?: string;
+  /** Largest chunk (request body), in bytes. */
+  maxChunkBytes?: number;
+  /** Largest blob (sum of its chunks), in bytes. */
+  maxBlobBytes?: number;
+  /** Largest store; every chunk counts at least MIN_CHUNK_CHARGE bytes against it. */
+  maxTotalBytes?: number;
+  /** A blob is removed this long after its last write. */
+  ttlMs?: number;
+  /** Cap on a GET's `?wait=`. */
+  maxWaitMs?: number;
+  /** Concurrent waiting GETs; 503 beyond. */
+  maxWaiters?: number;
+  /** Live blobs (and, separately, remembered deletions); 507 beyond. */
+  maxBlobs?: number;
+}
+
+export type ResolvedBlobOptions = Required<Omit<BlobOptions, 'dir'>> & { dir: string | undefined };
+
+export const defaultBlobOptions: Readonly<Required<Omit<BlobOptions, 'dir'>>> = Object.freeze({
+  maxChunkBytes: 1024 * 1024 + 64 * 1024,
+  maxBlobBytes: 4 * 1024 ** 3,
+  maxTotalBytes: 16 * 1024 ** 3,
+  ttlMs: 24 * 60 * 60 * 1000,
+  maxWaitMs: 30_000,
+  maxWaiters: 1024,
+  maxBlobs: 100_000,
+});
+
+/**
+ * Every chunk counts at least this many bytes against `maxTotalBytes` (its real size otherwise), so
+ * that a flood of tiny chunks cannot exhaust the disk's inodes or the relay's memory within the quota.
+ */
+export const MIN_CHUNK_CHARGE = 64 * 1024;
+export const BLOB_TOKEN_HEADER = 'x-nullroom-blob-token';
+export const BLOB_CHUNKS_HEADER = 'X-Nullroom-Blob-Chunks';
+export const MAX_CHUNK_INDEX = 2 ** 31 - 1;
+
+const MARKER = '.nullroom-blobs';
+const TMP = '.tmp';
+const TRASH = '.trash';
+const ID = /^[A-Za-z0-9_-]{22}$/;
+const TOKEN = /^[A-Za-z0-9_-]{43}$/;
+const INDEX = /^(0|[1-9][0-9]{0,9})$/;
+const WAIT = /^[0-9]{1,10}$/;
+
+/** Checks the options (a message naming the bad field, for a config error) and fills in defaults. */
+export function resolveBlobOptions(o: BlobOptions = {}): ResolvedBlobOptions {
+  const r: ResolvedBlobOptions = { ...defaultBlobOptions, dir: o.dir };
+  for (const k of Object.keys(defaultBlobOptions) as (keyof typeof defaultBlobOptions)[]) {
+    const v = o[k] ?? defaultBlobOptions[k];
+    if (!Number.isSafeInteger(v) || v < (k === 'maxWaitMs' ? 0 : 1)) throw new RangeError(`blobs.${k} must be a ${k === 'maxWaitMs' ? 'non-negative' : 'positive'} integer`);
+    r[k] = v;
+  }
+  return r;
+}
+
+/** A base64url string that decodes to exactly `bytes` bytes and is that value's only encoding. */
+function canonical(s: string, re: RegExp): Buffer | undefined {
+  if (!re.test(s)) return undefined;
+  const b = Buffer.from(s, 'base64url');
+  return b.toString('base64url') === s ? b : undefined;
+}
+
+const charge = (n: number) => Math.max(n, MIN_CHUNK_CHARGE);
+
+interface BlobRecord {
+  readonly id: string;
+  readonly dir: string;
+  readonly tokenHash: Buffer;
+  /** index -> size of committed chunks. */
+  readonly chunks: Map<number, number>;
+  bytes: number;
+  charged: number;
+  /** Declared sizes of uploads in flight. */
+  reserved: number;
+  inflight: number;
+  lastWrite: number;
+  dead: boolean;
+  /** Commits (rename + bookkeeping) run one at a time per blob, in order. */
+  commits: Promise<unknown>;
+}
+
+type WaitResult = 'ready' | 'gone' | 'timeout' | 'closing' | 'closed';
+interface Waiter {
+  readonly index: number;
+  done(r: WaitResult): void;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class BlobStore {
+  private readonly blobs = new Map<string, BlobRecord>();
+  /** Removed blobs (deleted or expired) -> when to forget them; answered with 410 until then. */
+  private readonly tombstones = new Map<string, number>();
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private waiting = 0;
+  private totalCharged = 0;
+  private totalBytes = 0;
+  private reservedCharge = 0;
+  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly sweeper: NodeJS.Timeout;
+  private closing = false;
+
+  private constructor(
+    readonly root: string,
+    private readonly ownRoot: boolean,
+    private readonly o: ResolvedBlobOptions,
+    private readonly headers: Record<string, string>,
+    private readonly log: ((line: string) => void) | undefined,
+  ) {
+    this.sweeper = setInterval(() => this.sweep(), Math.min(60_000, Math.max(20, Math.floor(o.ttlMs / 2))));
+    this.sweeper.unref();
+  }
+
+  /**
+   * Opens the store: creates (or wipes) its directory. A directory that exists, is not empty, and
+   * does not carry our marker is refused rather than wiped: `--blob-dir ~` must not erase a home.
+   */
+  static async open(opts: BlobOptions, headers: Record<string, string>, log?: (line: string) => void): Promise<BlobStore> {
+    const o = resolveBlobOptions(opts);
+    let root: string;
+    const own = o.dir === undefined;
+    if (o.dir === undefined) {
+      root = await mkdtemp(join(tmpdir(), 'nullroom-blobs-'));
+    } else {
+      root = o.dir;
+      await mkdir(root, { recursive: true, mode: 0o700 });
+      const entries = await readdir(root);
+      if (entries.length > 0 && !entries.includes(MARKER)) {
+        throw new Error(`blob directory ${root} is not empty and was not made by nullroom; refusing to wipe it`);
+      }
+      await wipe(root);
+    }
+    await writeFile(join(root, MARKER), 'Nullroom blob store: wiped whenever the relay starts or stops.\n');
+    await mkdir(join(root, TMP), { mode: 0o700 });
+    await mkdir(join(root, TRASH), { mode: 0o700 });
+    return new BlobStore(root, own, o, headers, log);
+  }
+
+  stats(): { blobs: number; bytes: number } {
+    return { blobs: this.blobs.size, bytes: this.totalBytes };
+  }
+
+  /** Stops the timer, ends every waiting GET (503) and refuses new requests. */
+  stop(): void {
+    this.closing = true;
+    clearInterval(this.sweeper);
+    for (const set of this.waiters.values()) for (const w of [...set]) w.done('closing');
+  }
+
+  /** After the server has closed: waits for uploads to clean up, then wipes the store (removes it if we made it). */
+  async dispose(): Promise<void> {
+    this.stop();
+    await Promise.allSettled([...this.inflight]);
+    await (this.ownRoot ? rm(this.root, { recursive: true, force: true }) : wipe(this.root)).catch(() => undefined);
+    this.blobs.clear();
+    this.tombstones.clear();
+  }
+
+  /** The HTTP handler for everything under /blobs. */
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const p = this.route(req, res).catch((e: unknown) => {
+      if (e instanceof HttpError) return this.reply(req, res, e.status, e.message);
+      this.log?.(`blob ${req.method ?? '?'} internal error ${(e as { code?: string }).code ?? ''}`.trimEnd());
+      if (!res.headersSent) this.reply(req, res, 500, 'internal error');
+      else res.destroy();
+    });
+    this.track(p);
+  };
+
+  private track(p: Promise<unknown>): void {
+    this.inflight.add(p);
+    p.finally(() => this.inflight.delete(p)).catch(() => undefined);
+  }
+
+  private reply(req: IncomingMessage, res: ServerResponse, status: number, text: string, extra: Record<string, string | number> = {}): void {
+    if (res.headersSent) return void res.destroy();
+    const body = `${text}\n`;
+    // A refused upload's body is left unread: Node drains it to keep the connection alive, which is
+    // fine up to one chunk; anything larger or of unknown length ends the connection instead.
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    const small = Number.isSafeInteger(declared) && declared <= this.o.maxChunkBytes;
+    const close = req.method === 'PUT' && !req.readableEnded && !small ? { Connection: 'close' } : {};
+    res.writeHead(status, {
+      ...this.headers,
+      'Content-Type': 'text/plain; charset=utf-8',
+      'Content-Length': Buffer.byteLength(body),
+      'Cache-Control': 'no-store',
+      ...close,
+      ...extra,
+    });
+    res.end(req.method === 'HEAD' ? undefined : body);
+    this.log?.(`blob ${req.method ?? '?'} ${status}`);
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.closing) return this.reply(req, res, 503, 'shutting down', { Connection: 'close' });
+    const url = new URL(req.url ?? '/', 'http://relay');
+    const parts = url.pathname.split('/');
+    // ['', 'blobs', id] or ['', 'blobs', id, index]
+    if (parts[1] !== 'blobs' || parts.length < 3 || parts.length > 4) throw new HttpError(404, 'not found');
+    const id = parts[2]!;
+    const key = canonical(id, ID);
+    if (key === undefined) throw new HttpError(400, 'bad blob id');
+    this.expireIfDue(id);
+    if (parts.length === 3) {
+      if (req.method === 'HEAD') return this.head(req, res, id);
+      if (req.method === 'DELETE') return this.remove(req, res, id);
+      return this.reply(req, res, 405, 'method not allowed', { Allow: 'HEAD, DELETE' });
+    }
+    const index = parseIndex(parts[3]!);
+    if (req.method === 'GET') return this.get(req, res, id, index, url.searchParams.get('wait'));
+    if (req.method === 'PUT') return this.put(req, res, id, key, index);
+    return this.reply(req, res, 405, 'method not allowed', { Allow: 'GET, PUT' });
+  }
+
+  private head(req: IncomingMessage, res: ServerResponse, id: string): void {
+    if (this.tombstones.has(id)) throw new HttpError(410, 'gone');
+    const b = this.blobs.get(id);
+    if (b === undefined) throw new HttpError(404, 'not found');
+    let n = 0;
+    while (b.chunks.has(n)) n++;
+    res.writeHead(200, { ...this.headers, 'Cache-Control': 'no-store', [BLOB_CHUNKS_HEADER]: String(n) });
+    res.end();
+    this.log?.(`blob HEAD 200`);
+  }
+
+  private authorize(req: IncomingMessage, b: BlobRecord): void {
+    const h = tokenHash(req);
+    if (h === undefined || !timingSafeEqual(h, b.tokenHash)) throw new HttpError(403, 'forbidden');
+  }
+
+  private async remove(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
+    if (this.tombstones.has(id)) throw new HttpError(410, 'gone');
+    const b = this.blobs.get(id);
+    if (b === undefined) throw new HttpError(404, 'not found');
+    this.authorize(req, b);
+    await this.drop(b);
+    res.writeHead(204, { ...this.headers, 'Cache-Control': 'no-store' });
+    res.end();
+    this.log?.(`blob DELETE 204`);
+  }
+
+  private async put(req: IncomingMessage, res: ServerResponse, id: string, key: Buffer, index: number): Promise<void> {
+    if (this.tombstones.has(id)) throw new HttpError(410, 'gone');
+    const hash = tokenHash(req);
+    if (hash === undefined) throw new HttpError(403, 'forbidden');
+    const declared = req.headers['content-length'];
+    if (declared === undefined || !/^[0-9]{1,16}$/.test(declared)) throw new HttpError(411, 'length required');
+    const len = Number(declared);
+    if (len > this.o.maxChunkBytes) throw new HttpError(413, 'chunk too large');
+    let b = this.blobs.get(id);
+    if (b !== undefined && !timingSafeEqual(hash, b.tokenHash)) throw new HttpError(403, 'forbidden');
+    const old = b?.chunks.get(index) ?? 0;
+    // The blob's logical size after this chunk lands (uploads in flight count as if they had landed).
+    if ((b?.bytes ?? 0) - old + (b?.reserved ?? 0) + len > this.o.maxBlobBytes) throw new HttpError(413, 'blob too large');
+    // Peak disk use: the old chunk stays until the new one is renamed over it.
+    if (this.totalCharged + this.reservedCharge + charge(len) > this.o.maxTotalBytes) throw new HttpError(507, 'store full');
+    if (b === undefined) {
+      if (this.blobs.size >= this.o.maxBlobs) throw new HttpError(507, 'store full');
+      const dir = join(this.root, key.toString('hex'));
+      const made = mkdir(dir, { recursive: true, mode: 0o700 });
+      made.catch(() => undefined);
+      b = {
+        id,
+        dir,
+        tokenHash: hash,
+        chunks: new Map(),
+        bytes: 0,
+        charged: 0,
+        reserved: 0,
+        inflight: 0,
+        lastWrite: performance.now(),
+        dead: false,
+        // Later commits wait for the directory; a failure to make it fails them (500), nothing else.
+        commits: made,
+      };
+      this.blobs.set(id, b);
+    }
+    const blob = b;
+    blob.reserved += len;
+    blob.inflight++;
+    blob.lastWrite = performance.now();
+    this.reservedCharge += charge(len);
+    const tmp = join(this.root, TMP, randomBytes(12).toString('hex'));
+    let received = 0;
+    let renamed = false;
+    try {
+      const counter = new Transform({
+        transform(chunk: Buffer, _enc, cb) {
+          received += chunk.length;
+          // Count what arrives instead of trusting the header (Node's parser enforces it too).
+          if (received > len) cb(new HttpError(413, 'chunk too large'));
+          else cb(null, chunk);
+        },
+      });
+      try {
+        await pipeline(req, counter, createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
+      } catch (e) {
+        if (e instanceof HttpError) throw e;
+        // The client went away (or the disk failed): nothing to answer, nothing kept.
+        if (req.destroyed || req.readableAborted) return void res.destroy();
+        throw e;
+      }
+      if (received !== len) throw new HttpError(400, 'body shorter than Content-Length');
+      // (A commit that failed does not stop the next one: each awaits and reports its own.)
+      await (blob.commits = blob.commits.catch(() => undefined).then(async () => {
+        if (blob.dead) return;
+        try {
+          await rename(tmp, join(blob.dir, String(index)));
+        } catch (e) {
+          if (blob.dead) return; // removed meanwhile: its directory went first
+          throw e;
+        }
+        renamed = true;
+        if (blob.dead) return; // the file moved to the trash with its directory
+        const prev = blob.chunks.get(index);
+        if (prev !== undefined) {
+          blob.bytes -= prev;
+          blob.charged -= charge(prev);
+          this.totalBytes -= prev;
+          this.totalCharged -= charge(prev);
+        }
+        blob.chunks.set(index, len);
+        blob.bytes += len;
+        blob.charged += charge(len);
+        this.totalBytes += len;
+        this.totalCharged += charge(len);
+        blob.lastWrite = performance.now();
+      }));
+      if (blob.dead || !renamed) throw new HttpError(410, 'gone');
+      this.wake(id, index, 'ready');
+      res.writeHead(204, { ...this.headers, 'Cache-Control': 'no-store' });
+      res.end();
+      this.log?.(`blob PUT 204 ${len} bytes`);
+    } finally {
+      blob.reserved -= len;
+      blob.inflight--;
+      this.reservedCharge -= charge(len);
+      if (!renamed) await unlink(tmp).catch(() => undefined);
+    }
+  }
+
+  private async get(req: IncomingMessage, res: ServerResponse, id: string, index: number, waitParam: string | null): Promise<void> {
+    let wait = 0;
+    if (waitParam !== null) {
+      if (!WAIT.test(waitParam)) throw new HttpError(400, 'bad wait');
+      wait = Math.min(Number(waitParam), this.o.maxWaitMs);
+    }
+    if (this.tombstones.has(id)) throw new HttpError(410, 'gone');
+    if (!this.blobs.get(id)?.chunks.has(index)) {
+      if (wait === 0) throw new HttpError(404, 'not found');
+      if (this.waiting >= this.o.maxWaiters) throw new HttpError(503, 'too many waiting requests');
+      const r = await this.waitFor(id, index, wait, res);
+      if (r === 'gone') throw new HttpError(410, 'gone');
+      if (r === 'timeout') throw new HttpError(404, 'not found');
+      if (r === 'closing') return this.reply(req, res, 503, 'shutting down', { Connection: 'close' });
+      if (r === 'closed' || res.destroyed) return;
+    }
+    const b = this.blobs.get(id);
+    const size = b?.chunks.get(index);
+    if (b === undefined || size === undefined) throw new HttpError(this.tombstones.has(id) ? 410 : 404, this.tombstones.has(id) ? 'gone' : 'not found');
+    // Open first: the chunk may be replaced (rename) or removed meanwhile; an open handle keeps its bytes.
+    const fh = await open(join(b.dir, String(index)), 'r').catch(() => undefined);
+    if (fh === undefined) throw new HttpError(this.tombstones.has(id) ? 410 : 404, this.tombstones.has(id) ? 'gone' : 'not found');
+    let st;
+    try {
+      st = await fh.stat();
+    } catch (e) {
+      await fh.close();
+      throw e;
+    }
+    res.writeHead(200, {
+      ...this.headers,
+      'Content-Type': 'application/octet-stream',
+      'Content-Length': st.size,
+      'Cache-Control': 'no-store',
+    });
+    await pipeline(fh.createReadStream(), res).catch(() => res.destroy());
+    this.log?.(`blob GET 200 ${st.size} bytes`);
+  }
+
+  private waitFor(id: string, index: number, ms: number, res: ServerResponse): Promise<WaitResult> {
+    return new Promise((resolve) => {
+      let set = this.waiters.get(id);
+      if (set === undefined) this.waiters.set(id, (set = new Set()));
+      const s = set;
+      this.waiting++;
+      const w: Waiter = {
+        index,
+        done: (r) => {
+          if (!s.delete(w)) return;
+          this.waiting--;
+          if (s.size === 0 && this.waiters.get(id) === s) this.waiters.delete(id);
+          clearTimeout(timer);
+          res.off('close', onClose);
+          resolve(r);
+        },
+      };
+      const onClose = () => w.done('closed');
+      const timer = setTimeout(() => w.done('timeout'), ms);
+      res.on('close', onClose);
+      s.add(w);
+    });
+  }
+
+  private wake(id: string, index: number | undefined, r: WaitResult): void {
+    const set = this.waiters.get(id);
+    if (set === undefined) return;
+    for (const w of [...set]) if (index === undefined || w.index === index) w.done(r);
+  }
+
+  /** Removes a blob at once: bookkeeping first, then its directory is renamed away and deleted. */
+  private async drop(b: BlobRecord): Promise<void> {
+    if (b.dead) return;
+    b.dead = true;
+    this.blobs.delete(b.id);
+    this.tombstones.set(b.id, performance.now() + this.o.ttlMs);
+    // Bounded memory: past the cap, the oldest deletions are forgotten (they answer 404, not 410).
+    for (const k of this.tombstones.keys()) {
+      if (this.tombstones.size <= this.o.maxBlobs) break;
+      this.tombstones.delete(k);
+    }
+    this.totalBytes -= b.bytes;
+    this.totalCharged -= b.charged;
+    this.wake(b.id, undefined, 'gone');
+    const trash = join(this.root, TRASH, randomBytes(12).toString('hex'));
+    const gone = rename(b.dir, trash)
+      .then(() => rm(trash, { recursive: true, force: true }))
+      .catch(() => rm(b.dir, { recursive: true, force: true }))
+      .catch(() => this.log?.('blob store: cannot remove a blob directory'));
+    this.track(gone);
+    await gone;
+  }
+
+  private expireIfDue(id: string): void {
+    const b = this.blobs.get(id);
+    if (b !== undefined && b.inflight === 0 && performance.now() - b.lastWrite >= this.o.ttlMs) void this.drop(b);
+    const t = this.tombstones.get(id);
+    if (t !== undefined && performance.now() >= t) this.tombstones.delete(id);
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    let n = 0;
+    for (const b of this.blobs.values()) {
+      if (b.inflight === 0 && now - b.lastWrite >= this.o.ttlMs) {
+        void this.drop(b);
+        n++;
+      }
+    }
+    for (const [id, until] of this.tombstones) if (now >= until) this.tombstones.delete(id);
+    if (n > 0) this.log?.(`blob store: ${n} expired`);
+  }
+}
+
+function parseIndex(s: string): number {
+  if (!INDEX.test(s)) throw new HttpError(400, 'bad chunk index');
+  const n = Number(s);
+  if (n > MAX_CHUNK_INDEX) throw new HttpError(400, 'bad chunk index');
+  return n;
+}
+
+/** sha256 of the decoded token, or undefined when the header is missing or not a canonical 256-bit base64url value. */
+function tokenHash(req: IncomingMessage): Buffer | undefined {
+  const t = req.headers[BLOB_TOKEN_HEADER];
+  if (typeof t !== 'string') return undefined;
+  const raw = canonical(t, TOKEN);
+  return raw === undefined ? undefined : createHash('sha256').update(raw).digest();
+}
+
+/** Empties a store directory, keeping only its marker. */
+async function wipe(root: string): Promise<void> {
+  for (const name of await readdir(root)) {
+    if (name !== MARKER) await rm(join(root, name), { recursive: true, force: true });
+  }
+}
