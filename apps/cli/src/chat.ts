@@ -1,9 +1,10 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { read } from 'read';
-import { ClientError, NullroomClient, type Room, Suites, deriveRoomSecret, formatSafetyNumber, normalizeNick } from '@nullroom/client';
-import { nodeWebSocket, parsePin } from '@nullroom/client/node';
+import { ClientError, NullroomClient, PrivateChats, type Room, RoomFiles, Suites, type Transfer, deriveRoomSecret, formatSafetyNumber, normalizeNick } from '@nullroom/client';
+import { fileSource, folderSink, nodeBlobTransport, nodeSha256, nodeWebSocket, parsePin } from '@nullroom/client/node';
 import { CliError, Exit } from './exit.js';
+import { parseSize } from './serve.js';
 import { type ChatEvent, Printer } from './output.js';
 
 export interface ChatOptions {
@@ -14,7 +15,10 @@ export interface ChatOptions {
   pin?: string;
   passwordFile?: string;
   suite?: 'default' | 'pq';
+  downloadDir?: string;
+  maxFile?: string;
 }
+
 
 async function password(o: ChatOptions): Promise<string> {
   let pw: string | undefined;
@@ -40,7 +44,11 @@ const HELP = [
   '/members          list who is in the room',
   '/verify NICK      show the safety number you share with NICK (compare it out of band)',
   '/verified NICK    mark NICK verified once the numbers match (until their key changes)',
-  '/quit             leave the room',
+  '/dm NICK TEXT      send TEXT to NICK only (opens a private chat the first time)',
+  '/close NICK       close the private chat with NICK',
+  '/send PATH...     send files (end-to-end encrypted) to everyone in the room',
+  '/cancel           cancel the file transfers in progress',
+  '/quit             leave the room (after the files you are sending are up)',
 ];
 
 export async function chat(url: string, o: ChatOptions): Promise<number> {
@@ -69,6 +77,10 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
   } catch {
     throw new CliError('the relay URL is not a URL (expected what `nullroom serve` printed)', Exit.USAGE);
   }
+  const maxFile = o.maxFile === undefined ? 4 * 1024 ** 3 : parseSize(o.maxFile);
+  if (maxFile === undefined) throw new CliError('--max-file must be a size in bytes, such as 500M or 4G', Exit.USAGE);
+  const downloadDir = o.downloadDir ?? process.cwd();
+  if (!(await stat(downloadDir).then((st) => st.isDirectory(), () => false))) throw new CliError('--download-dir is not a folder', Exit.USAGE);
   const pw = await password(o);
   const printer = new Printer(o.json === true);
   const secret = await deriveRoomSecret(o.room, pw);
@@ -107,6 +119,63 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
   );
   room.on('error', (e) => printer.print({ event: 'error', code: e.code, message: e.message }));
 
+  // Files: everyone's offers are fetched into the download folder and reported once verified.
+  const tlsOpts = { ...(ca ? { ca } : {}), ...(pin ? { pin } : {}) };
+  const files = new RoomFiles(room, { blobs: nodeBlobTransport(url, tlsOpts), hash: nodeSha256 });
+  const transfers = new Set<Transfer>();
+  const track = (t: Transfer) => {
+    transfers.add(t);
+    let lastLine = 0;
+    t.on('progress', (p) => {
+      if (o.json === true || Date.now() - lastLine < 1000 || p.bytes === p.total) return;
+      lastLine = Date.now();
+      printer.print({ event: 'progress', direction: t.direction, name: t.name, bytes: p.bytes, total: p.total, bytesPerSecond: p.bytesPerSecond, etaMs: p.etaMs });
+    });
+    void t.done.finally(() => transfers.delete(t)).catch(() => undefined);
+  };
+  const fileError = (e: unknown) => printer.print({ event: 'error', code: e instanceof ClientError ? e.code : 'FILE_TRANSFER', message: e instanceof Error ? e.message : String(e) });
+  files.on('offer', (f) => {
+    if (f.size > maxFile) return printer.print({ event: 'error', code: 'FILE_TOO_LARGE', message: `a file offered by ${f.from} is larger than --max-file; not downloaded` });
+    void folderSink(downloadDir, f.name).then((sink) => {
+      const t = f.accept(sink);
+      track(t);
+      t.done.then((r) => printer.print({ event: 'file', from: f.from, name: f.name, size: f.size, sha256: r.sha256, path: r.path ?? '' }), fileError);
+    }, fileError);
+  });
+  const sendFiles = async (paths: string[]) => {
+    for (const path of paths) {
+      let src;
+      try {
+        src = await fileSource(path);
+      } catch {
+        printer.print({ event: 'error', code: 'NO_SUCH_FILE', message: 'cannot read that file' });
+        continue;
+      }
+      const t = files.send(src);
+      track(t);
+      void t.done
+        .then((r) => printer.print({ event: 'file-sent', name: src.name, size: src.size, sha256: r.sha256 }), fileError)
+        .finally(() => src.close());
+    }
+  };
+
+  // Private chats: opened by either side, read by nobody else.
+  const privateChats = new PrivateChats(room);
+  privateChats.on('opened', (e) => printer.print({ event: 'private-opened', with: e.chat.peer, byUs: e.byUs }));
+  privateChats.on('closed', (e) => printer.print({ event: 'private-closed', with: e.chat.peer, byUs: e.byUs }));
+  privateChats.on('message', (e) => printer.print({ event: 'message', from: e.from, text: e.text, private: true, with: e.chat.peer, ts: e.ts }));
+  privateChats.on('error', (e) => printer.print({ event: 'error', code: e.code, message: e.message }));
+  const sendPrivate = async (nick: string, text: string) => {
+    try {
+      const c = await privateChats.open(nick);
+      await c.send(text);
+    } catch (e) {
+      printer.print({ event: 'error', code: e instanceof ClientError ? e.code : 'PRIVATE_CHAT', message: e instanceof Error ? e.message : String(e) });
+    }
+  };
+  /** Private messages are sent in order, one conversation after another. */
+  let privateQueue: Promise<void> = Promise.resolve();
+
   const interactive = process.stdin.isTTY === true && process.stdout.isTTY === true && o.json !== true;
   const rl = createInterface({ input: process.stdin, ...(interactive ? { output: process.stdout, prompt: `${room.nick}> ` } : {}), terminal: interactive });
   if (interactive) {
@@ -121,6 +190,9 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
       if (quitting) return;
       quitting = true;
       rl.close();
+      // Files being sent go up first (a receiver needs every chunk); downloads are abandoned.
+      await Promise.allSettled([...transfers].filter((t) => t.direction === 'send').map((t) => t.done));
+      await privateQueue;
       const unsent = await room.leave(30_000);
       await client.close();
       if (unsent > 0) {
@@ -153,6 +225,20 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
         const nick = cmd[2]!.trim();
         if (room.safetyNumber(nick) === undefined) report({ event: 'error', code: 'NO_SUCH_MEMBER', message: 'no other member has that nickname' });
         else void room.setVerified(nick, true).then(() => report({ event: 'verify', nick, safetyNumber: formatSafetyNumber(room.safetyNumber(nick) ?? ''), verified: true }));
+      } else if (cmd[1] === 'send') {
+        const paths = (cmd[2] ?? '').match(/"[^"]*"|'[^']*'|\S+/g)?.map((p) => p.replace(/^(["'])(.*)\1$/, '$2')) ?? [];
+        if (paths.length === 0) report({ event: 'error', code: 'USAGE', message: 'usage: /send PATH...' });
+        else void sendFiles(paths);
+      } else if (cmd[1] === 'dm') {
+        const m = /^(\S+)\s+([\s\S]+)$/.exec(cmd[2] ?? '');
+        if (m === null) report({ event: 'error', code: 'USAGE', message: 'usage: /dm NICK TEXT' });
+        else privateQueue = privateQueue.then(() => sendPrivate(m[1]!, m[2]!));
+      } else if (cmd[1] === 'close') {
+        const c = privateChats.with((cmd[2] ?? '').trim());
+        if (c === undefined) report({ event: 'error', code: 'NO_SUCH_MEMBER', message: 'no private chat with that nickname' });
+        else c.close();
+      } else if (cmd[1] === 'cancel') {
+        for (const t of transfers) t.cancel();
       } else if (cmd[1] === 'quit') {
         void finish();
       } else if (cmd[1] === 'help') {

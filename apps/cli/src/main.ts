@@ -21,6 +21,10 @@ program
   .option('--key <file>', 'TLS private key (PEM)')
   .option('--self-signed', 'generate (once, kept in --data) a self-signed certificate and print its fingerprint')
   .option('--web <dir>', 'serve the web app built in this folder (default: the one that ships with nullroom)')
+  .option('--blob-dir <dir>', 'where encrypted file chunks wait for their receivers; wiped on start (default: <data>/blobs with --data, else a temporary folder)')
+  .option('--blob-max <size>', 'largest file, in bytes (suffixes K, M, G, T: 1024-based)', '4G')
+  .option('--blob-quota <size>', 'disk space for all files together', '16G')
+  .option('--blob-ttl <seconds>', 'a file is deleted this long after its last chunk arrived', '86400')
   .option('-v, --verbose', 'log connections and protocol errors to stderr (never any content)')
   .action(serve);
 
@@ -34,6 +38,8 @@ program
   .option('--password-file <file>', 'read the room password from this file (else NULLROOM_PASSWORD, else a prompt)')
   .addOption(new Option('--ca <file>', 'trust this CA certificate (PEM) for the relay').conflicts('pin'))
   .option('--pin <sha256:hex>', "accept only the relay certificate with this fingerprint (as `serve --self-signed` printed)")
+  .option('--download-dir <dir>', 'where received files are saved (default: the current folder)')
+  .option('--max-file <size>', 'largest file to download automatically, e.g. 500M or 4G', '4G')
   .addOption(
     new Option('--suite <suite>', 'cipher suite if you create the room: X25519 (default) or the post-quantum X-Wing hybrid; joiners follow the room')
       .choices(['default', 'pq'])

@@ -9,14 +9,20 @@ export type ChatEvent =
   | { event: 'joined'; created: boolean; nick: string; members: string[]; suite: 'default' | 'pq'; rejoin?: boolean }
   | { event: 'member-joined'; nick: string }
   | { event: 'member-left'; nick: string }
-  | { event: 'message'; from: string; text: string; ts: number; outOfOrder?: boolean }
+  | { event: 'message'; from: string; text: string; ts: number; outOfOrder?: boolean; private?: true; with?: string }
+  | { event: 'private-opened'; with: string; byUs: boolean }
+  | { event: 'private-closed'; with: string; byUs: boolean }
   | { event: 'members'; members: string[] }
   | { event: 'verify'; nick: string; safetyNumber: string; verified: boolean }
   | { event: 'key-changed'; nick: string; wasVerified: boolean }
   | { event: 'connection'; state: string; message?: string }
+  | { event: 'file'; from: string; name: string; size: number; sha256: string; path: string }
+  | { event: 'file-sent'; name: string; size: number; sha256: string }
+  | { event: 'progress'; direction: 'send' | 'receive'; name: string; bytes: number; total: number; bytesPerSecond: number; etaMs: number | undefined }
   | { event: 'left' }
   | { event: 'error'; code: string; message: string };
 
+const size = (n: number) => (n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : n < 1024 ** 3 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${(n / 1024 ** 3).toFixed(2)} GiB`);
 const time = (ts: number) => new Date(ts).toTimeString().slice(0, 5);
 // Terminal escape sequences from a peer must never reach the terminal: show control characters as U+FFFD.
 const safe = (s: string) => s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '\ufffd');
@@ -32,7 +38,11 @@ export function humanLine(e: ChatEvent): string {
     case 'member-left':
       return `* ${safe(e.nick)} left`;
     case 'message':
-      return `[${time(e.ts)}] <${safe(e.from)}> ${safe(e.text).replace(/\n/g, '\n    ')}${e.outOfOrder ? '  (out of order)' : ''}`;
+      return `[${time(e.ts)}] ${e.private ? `(private) ` : ''}<${safe(e.from)}> ${safe(e.text).replace(/\n/g, '\n    ')}${e.outOfOrder ? '  (out of order)' : ''}`;
+    case 'private-opened':
+      return e.byUs ? `* private chat with ${safe(e.with)} open: /dm ${safe(e.with)} TEXT` : `* ${safe(e.with)} opened a private chat with you: /dm ${safe(e.with)} TEXT to answer`;
+    case 'private-closed':
+      return `* the private chat with ${safe(e.with)} was closed${e.byUs ? '' : ` by ${safe(e.with)}`}`;
     case 'members':
       return `* ${e.members.length} member(s): ${e.members.map(safe).join(', ')}`;
     case 'verify':
@@ -41,6 +51,12 @@ export function humanLine(e: ChatEvent): string {
       return `! ${safe(e.nick)} now uses another key (a new device, or someone else under that name${e.wasVerified ? '; you had verified the old one' : ''}): compare safety numbers again with /verify ${safe(e.nick)}`;
     case 'connection':
       return `* connection ${e.state}${e.message ? `: ${e.message}` : ''}`;
+    case 'file':
+      return `* ${safe(e.from)} sent ${safe(e.name)} (${size(e.size)}), verified, saved as ${safe(e.path)}`;
+    case 'file-sent':
+      return `* sent ${safe(e.name)} (${size(e.size)})`;
+    case 'progress':
+      return `* ${e.direction === 'send' ? 'sending' : 'receiving'} ${safe(e.name)}: ${size(e.bytes)} of ${size(e.total)}, ${size(e.bytesPerSecond)}/s${e.etaMs === undefined ? '' : `, ${Math.ceil(e.etaMs / 1000)} s left`}`;
     case 'left':
       return '* you left the room';
     case 'error':

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { run, serveProc, type Proc } from './_spawn.js';
-import { mkdtempSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -161,5 +162,52 @@ test('--suite pq creates a post-quantum (X-Wing) room; a joiner follows the room
   } finally {
     relay.child.kill('SIGTERM');
     await relay.exited;
+  }
+});
+
+test('private chats and files between terminal clients: /dm (carol reads nothing), /send of two files, {"event":"file"} once verified', async () => {
+  const { proc: relay, url } = await serveProc();
+  const down = { bob: mkdtempSync(join(tmpdir(), 'nullroom-bob-')), carol: mkdtempSync(join(tmpdir(), 'nullroom-carol-')) };
+  try {
+    const chat = (nick: string, dir?: string) => run(['chat', url, '--room', 'files-room', '--nick', nick, '--json', ...(dir ? ['--download-dir', dir] : [])], PW);
+    const a = chat('alice');
+    await a.waitFor((e) => e['event'] === 'joined', 'alice joined');
+    const b = chat('bob', down.bob);
+    await b.waitFor((e) => e['event'] === 'joined', 'bob joined');
+    const c = chat('carol', down.carol);
+    await c.waitFor((e) => e['event'] === 'joined', 'carol joined');
+    await a.waitFor((e) => e['event'] === 'member-joined' && e['nick'] === 'carol', 'alice sees carol');
+
+    a.child.stdin.write('/dm bob just between us\n');
+    const pm = await b.waitFor((e) => e['event'] === 'message' && e['private'] === true, 'bob gets the private message');
+    assert.deepEqual({ ...pm, ts: 0 }, { event: 'message', from: 'alice', text: 'just between us', private: true, with: 'alice', ts: 0 });
+    await b.waitFor((e) => e['event'] === 'private-opened' && e['with'] === 'alice', 'bob sees the chat appear');
+    b.child.stdin.write('/dm alice noted\n');
+    await a.waitFor((e) => e['event'] === 'message' && e['private'] === true && e['text'] === 'noted' && e['with'] === 'bob', 'alice gets the answer');
+
+    const src = mkdtempSync(join(tmpdir(), 'nullroom-src-'));
+    const one = randomBytes(3 * 1024 * 1024 + 17);
+    const two = randomBytes(1000);
+    writeFileSync(join(src, 'report one.bin'), one);
+    writeFileSync(join(src, 'two.txt'), two);
+    a.child.stdin.write(`/send "${join(src, 'report one.bin')}" ${join(src, 'two.txt')}\n`);
+    for (const [p, dir] of [[b, down.bob], [c, down.carol]] as const) {
+      for (const [name, data] of [['report one.bin', one], ['two.txt', two]] as const) {
+        const e = await p.waitFor((x) => x['event'] === 'file' && x['name'] === name, `${name} arrives`);
+        assert.equal(e['from'], 'alice');
+        assert.equal(e['size'], data.byteLength);
+        assert.equal(e['sha256'], createHash('sha256').update(data).digest('hex'));
+        assert.equal(e['path'], join(dir, name));
+        assert.ok(readFileSync(String(e['path'])).equals(data));
+      }
+    }
+    await a.waitFor((e) => e['event'] === 'file-sent' && e['name'] === 'two.txt', 'alice is told');
+    // carol read nothing private; nothing but the two files in her folder.
+    assert.ok(!c.events.some((e) => e['private'] === true || JSON.stringify(e).includes('just between us')));
+    assert.deepEqual(readdirSync(down.carol).sort(), ['report one.bin', 'two.txt']);
+    for (const p of [a, b, c]) p.child.stdin.end();
+    for (const p of [a, b, c]) assert.equal(await p.exited, 0);
+  } finally {
+    await stop(relay);
   }
 });

@@ -16,6 +16,9 @@ export const ClientErrorCodes = [
   'NOT_JOINED', // the room is not joined (or was left)
   'JOIN_FAILED', // joining gave up after repeated lost races or a GroupInfo that does not open
   'CLOSED', // the client was closed
+  'FILE_TRANSFER', // the relay's blob store could not be reached or refused a chunk (retried first; `cause` says why)
+  'FILE_REJECTED', // a received file failed verification (altered, truncated, reordered chunks, or the hash): nothing was saved
+  'FILE_CANCELLED', // the transfer was cancelled, by us or by the sender
   'KEY_STORE', // the key store failed (a browser without IndexedDB, a full disk): keys are kept in memory only
 ] as const;
 export type ClientErrorCode = (typeof ClientErrorCodes)[number];

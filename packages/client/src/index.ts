@@ -7,3 +7,17 @@ export { deriveRoomSecret, randomRoomSecret, inviteFragment, secretFromInvite, t
 export { browserWebSocket } from './browser.js';
 export { type KeyStore, type KnownKey, MemoryKeyStore } from './keyStore.js';
 export { IndexedDbKeyStore } from './browserKeyStore.js';
+export { type BlobTransport, type BlobRead, fetchBlobTransport } from './blobs.js';
+export {
+  type FileSource,
+  type FileSink,
+  type Thumbnail,
+  type TransferProgress,
+  type TransferResult,
+  type FileTransferOptions,
+  Transfer,
+  IncomingFile,
+  RoomFiles,
+  DEFAULT_TRANSFER_CHUNK,
+} from './files.js';
+export { PrivateChats, PrivateChat, type PrivateChatEvents } from './privateChats.js';

@@ -8,16 +8,77 @@ import { z } from 'zod';
 
 export const MAX_TEXT_CHARS = 16 * 1024;
 
-const textPayload = z.strictObject({
+/** The largest file we offer to send or accept (the relay sets its own limit too). */
+export const MAX_FILE_BYTES = 64 * 1024 ** 3;
+export const MAX_FILE_NAME_CHARS = 255;
+export const MAX_THUMBNAIL_BYTES = 48 * 1024;
+
+const hex = (n: number) => z.string().regex(new RegExp(`^[0-9a-f]{${n}}$`));
+const b64url = (n: number) => z.string().regex(new RegExp(`^[A-Za-z0-9_-]{${n}}$`));
+const base = {
   v: z.literal(1),
-  type: z.literal('text'),
-  id: z.string().regex(/^[0-9a-f]{32}$/),
+  id: hex(32),
   n: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
   ts: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-  text: z.string().min(1).max(MAX_TEXT_CHARS),
+};
+
+const textPayload = z.strictObject({ ...base, type: z.literal('text'), text: z.string().min(1).max(MAX_TEXT_CHARS) });
+
+/**
+ * A file offer: everything a receiver needs to fetch and open the encrypted chunks from the relay's
+ * blob store. Name, type, size and key travel only here, inside MLS (docs/PROTOCOL.md §5).
+ */
+const filePayload = z.strictObject({
+  ...base,
+  type: z.literal('file'),
+  /** The transfer, as later messages about it name it. */
+  fid: hex(32),
+  name: z.string().min(1).max(MAX_FILE_NAME_CHARS),
+  mime: z.string().max(127).regex(/^[\w.+-]+\/[\w.+-]+$|^$/),
+  size: z.number().int().min(0).max(MAX_FILE_BYTES),
+  /** The file key (32 bytes) and the STREAM header (21 bytes), base64url. */
+  key: b64url(43),
+  header: b64url(28),
+  /** The relay blob that holds the sealed chunks (a 128-bit capability to read them). */
+  blob: b64url(22),
+  /** A small image preview (JPEG or PNG, base64), shown before the full image is fetched. */
+  thumb: z.optional(z.strictObject({ mime: z.enum(['image/jpeg', 'image/png', 'image/webp']), data: z.string().max(Math.ceil(MAX_THUMBNAIL_BYTES / 3) * 4), w: z.number().int().min(1).max(4096), h: z.number().int().min(1).max(4096) })),
 });
+
+/** The sender finished uploading: the SHA-256 of the plaintext, to check the whole file against. */
+const fileDonePayload = z.strictObject({ ...base, type: z.literal('file-done'), fid: hex(32), sha256: hex(64) });
+/** The sender gave up on a transfer (the blob is deleted). */
+const fileCancelPayload = z.strictObject({ ...base, type: z.literal('file-cancel'), fid: hex(32) });
+
+/**
+ * Private chats (privateChats.ts). Set-up travels inside the room's MLS group, addressed by the
+ * identity key of the member it is for: an offer carries the opener's key package, the answer the
+ * Welcome of the two-member group made from it. Messages of the private group travel either inside
+ * room messages (`dm`, so the relay cannot tell them from room traffic) or straight to the peer.
+ */
+const b64 = (max: number) => z.string().max(max).regex(/^[A-Za-z0-9+/]*={0,2}$/);
+const dmOfferPayload = z.strictObject({ ...base, type: z.literal('dm-offer'), to: hex(64), offer: hex(32), kp: b64(24 * 1024) });
+const dmWelcomePayload = z.strictObject({ ...base, type: z.literal('dm-welcome'), to: hex(64), offer: hex(32), welcome: b64(96 * 1024) });
+const dmPayload = z.strictObject({ ...base, type: z.literal('dm'), chat: hex(32), data: b64(1024 * 1024) });
+const dmClosePayload = z.strictObject({ ...base, type: z.literal('dm-close'), chat: hex(32) });
+
+const payload = z.discriminatedUnion('type', [textPayload, filePayload, fileDonePayload, fileCancelPayload, dmOfferPayload, dmWelcomePayload, dmPayload, dmClosePayload]);
+export type DmOfferPayload = z.infer<typeof dmOfferPayload>;
+export type DmWelcomePayload = z.infer<typeof dmWelcomePayload>;
+export type DmPayload = z.infer<typeof dmPayload>;
+export type DmClosePayload = z.infer<typeof dmClosePayload>;
+export type PrivatePayload = DmOfferPayload | DmWelcomePayload | DmPayload | DmClosePayload;
+
+/** What travels inside a private chat's own MLS messages: text only, for now. */
+export function parsePrivateText(bytes: Uint8Array): TextPayload | undefined {
+  const p = parsePayload(bytes);
+  return p?.type === 'text' ? p : undefined;
+}
 export type TextPayload = z.infer<typeof textPayload>;
-export type Payload = TextPayload;
+export type FilePayload = z.infer<typeof filePayload>;
+export type FileDonePayload = z.infer<typeof fileDonePayload>;
+export type FileCancelPayload = z.infer<typeof fileCancelPayload>;
+export type Payload = z.infer<typeof payload>;
 
 const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { fatal: true });
@@ -34,6 +95,6 @@ export function parsePayload(bytes: Uint8Array): Payload | undefined {
   } catch {
     return undefined;
   }
-  const r = textPayload.safeParse(json);
+  const r = payload.safeParse(json);
   return r.success ? r.data : undefined;
 }

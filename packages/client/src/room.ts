@@ -21,7 +21,10 @@ import { type Member, type RoomState, type SuiteName, CryptoError, RoomCrypto, n
 import { ClientError, type ClientErrorCode } from './errors.js';
 import { Emitter } from './emitter.js';
 import { type KeyStore, MemoryKeyStore, sameKey } from './keyStore.js';
-import { MAX_TEXT_CHARS, type TextPayload, encodePayload, parsePayload } from './payload.js';
+import { type FileCancelPayload, type FileDonePayload, type FilePayload, MAX_TEXT_CHARS, type Payload, type PrivatePayload, encodePayload, parsePayload } from './payload.js';
+
+/** A payload as the caller gives it: the room fills in version, id, counter and time. */
+type PayloadBody = Payload extends infer P ? (P extends Payload ? Omit<P, 'v' | 'id' | 'n' | 'ts'> : never) : never;
 
 export type RoomPhase = 'joining' | 'joined' | 'reconnecting' | 'left';
 
@@ -34,6 +37,12 @@ export interface RoomEvents extends Record<string, unknown> {
   /** A member's verification state changed (`trust(nick)`). */
   trust: { nick: string };
   message: { from: string; text: string; ts: number; id: string; outOfOrder: boolean };
+  /** A member offers a file (files.ts turns this into an IncomingFile). */
+  'file-offer': { from: string; offer: FilePayload };
+  'file-done': { from: string; done: FileDonePayload };
+  'file-cancel': { from: string; cancel: FileCancelPayload };
+  /** Private-chat set-up and traffic (privateChats.ts); `identityKey` is the sender's, authenticated by MLS. */
+  private: { from: string; identityKey: Uint8Array; payload: PrivatePayload };
   sent: { id: string };
   error: { code: ClientErrorCode; message: string; relayCode?: string };
   phase: { phase: RoomPhase };
@@ -76,7 +85,7 @@ export const defaultRoomTimings: RoomTimings = {
 };
 
 interface OutItem {
-  payload: TextPayload;
+  payload: Payload;
   reqId: ReqId | undefined;
   /** The relay epoch it was last sent in. */
   epoch: RelayEpoch;
@@ -176,9 +185,15 @@ export class Room extends Emitter<RoomEvents> {
     if (text.length === 0 || [...text].length > MAX_TEXT_CHARS) {
       throw new ClientError('MESSAGE_TOO_LARGE', `a message must be 1 to ${MAX_TEXT_CHARS} characters`);
     }
+    return this.sendPayload({ type: 'text', text });
+  }
+
+  /** Queues any payload (files.ts sends file offers this way); returns its id. */
+  sendPayload(body: PayloadBody): string {
+    if (this.phase === 'left') throw new ClientError('NOT_JOINED', 'the room was left');
     const id = hexId();
     // n = 0 until first sent; a re-send keeps its n, so receivers see one gap-free sequence.
-    this.outbox.push({ payload: { v: 1, type: 'text', id, n: 0, ts: Date.now(), text }, reqId: undefined, epoch: asEpoch(0) });
+    this.outbox.push({ payload: { ...body, v: 1, id, n: 0, ts: Date.now() } as Payload, reqId: undefined, epoch: asEpoch(0) });
     this.schedulePump();
     return id;
   }
@@ -225,6 +240,16 @@ export class Room extends Emitter<RoomEvents> {
     const them = this.memberList.find((m) => !m.self && m.nick === nick);
     if (self === undefined || them === undefined) return undefined;
     return safetyNumber(self.identityKey, them.identityKey);
+  }
+
+  /** Our profile in the room (slot and nickname), for credentials of groups made beside it (private chats). */
+  profile(): { slot: number; nick: string } | undefined {
+    return this.slot === undefined ? undefined : { slot: this.slot, nick: this.nick };
+  }
+
+  /** The room's MLS layer (its keys, suite and our identity), for private chats made beside it. */
+  get roomCrypto(): RoomCrypto {
+    return this.crypto;
   }
 
   /** Whether the user verified this member's safety number, and whether its key changed since we first saw it. */
@@ -549,7 +574,19 @@ export class Room extends Emitter<RoomEvents> {
       }
       this.lastN.set(who, p.n);
     }
-    this.emit('message', { from: r.sender.nick, text: p.text, ts: p.ts, id: p.id, outOfOrder });
+    const from = r.sender.nick;
+    switch (p.type) {
+      case 'text':
+        return this.emit('message', { from, text: p.text, ts: p.ts, id: p.id, outOfOrder });
+      case 'file':
+        return this.emit('file-offer', { from, offer: p });
+      case 'file-done':
+        return this.emit('file-done', { from, done: p });
+      case 'file-cancel':
+        return this.emit('file-cancel', { from, cancel: p });
+      default:
+        return this.emit('private', { from, identityKey: r.sender.identityKey, payload: p });
+    }
   }
 
   private scheduleSelfUpdate(): void {

@@ -1,0 +1,148 @@
+#!/usr/bin/env node
+/**
+ * File transfer: one file (default 1 GiB, TRANSFER_MIB) from one `nullroom chat` terminal client to
+ * another through `nullroom serve`, end to end encrypted (sealed chunks through the relay's blob
+ * store, hashed and verified), three processes. Baseline in the same run: raw `ws` moving the same
+ * bytes unencrypted through a minimal forwarding server (sender -> server -> receiver, 1 MiB
+ * messages, sender paced by bufferedAmount), also three processes. Reports throughput, the ratio
+ * (target >= 0.5), and the peak RSS (VmHWM) of sender, relay and receiver.
+ *   npm run build && node bench/transfer.mjs
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+const MIB = Number(process.env.TRANSFER_MIB ?? 1024);
+const here = (f) => new URL(f, import.meta.url).pathname;
+const BIN = here('../apps/cli/dist/src/main.js');
+
+const peakRss = (pid) => {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+function lines(child, onLine) {
+  createInterface({ input: child.stdout }).on('line', onLine);
+}
+function waitFor(child, pred, what) {
+  return new Promise((resolve, reject) => {
+    lines(child, (l) => {
+      let e;
+      try {
+        e = JSON.parse(l);
+      } catch {
+        e = l;
+      }
+      if (pred(e)) resolve(e);
+    });
+    child.once('exit', (code) => reject(new Error(`${what}: exited ${code}`)));
+  });
+}
+/** Samples a process's peak RSS until it exits (VmHWM is gone once it has). */
+function sampler(child) {
+  let peak = 0;
+  const t = setInterval(() => (peak = Math.max(peak, peakRss(child.pid) ?? 0)), 200);
+  return () => (clearInterval(t), Math.max(peak, peakRss(child.pid) ?? 0));
+}
+
+function makeFile(dir) {
+  const path = join(dir, 'payload.bin');
+  const fd = openSync(path, 'w');
+  const block = Buffer.alloc(8 * 1024 * 1024);
+  for (let i = 0; i < MIB / 8; i++) {
+    for (let j = 0; j < block.length; j += 4) block.writeUInt32LE((i * 2654435761 + j * 40503) >>> 0, j);
+    writeSync(fd, block);
+  }
+  closeSync(fd);
+  return path;
+}
+
+async function sha256File(path) {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk);
+  return h.digest('hex');
+}
+
+async function ours(file, expected) {
+  const data = mkdtempSync(join(os.tmpdir(), 'nullroom-bench-relay-'));
+  const relay = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data', data, '--blob-dir', join(data, 'blobs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const relayPeak = sampler(relay);
+  const url = (await waitFor(relay, (l) => typeof l === 'string' && l.startsWith('nullroom listening on '), 'relay')).slice('nullroom listening on '.length);
+  const env = { ...process.env, NULLROOM_PASSWORD: 'benchmark password' };
+  const down = mkdtempSync(join(os.tmpdir(), 'nullroom-bench-down-'));
+  const receiver = spawn(process.execPath, [BIN, 'chat', url, '--room', 'bench', '--nick', 'receiver', '--json', '--download-dir', down, '--max-file', '64G'], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+  const receiverPeak = sampler(receiver);
+  await waitFor(receiver, (e) => e.event === 'joined', 'receiver joined');
+  const sender = spawn(process.execPath, [BIN, 'chat', url, '--room', 'bench', '--nick', 'sender', '--json'], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+  const senderPeak = sampler(sender);
+  await waitFor(sender, (e) => e.event === 'joined', 'sender joined');
+  await new Promise((r) => setTimeout(r, 500));
+  const got = waitFor(receiver, (e) => e.event === 'file', 'receiver got the file');
+  const start = performance.now();
+  sender.stdin.write(`/send ${file}\n`);
+  const e = await got;
+  const seconds = (performance.now() - start) / 1000;
+  if (e.sha256 !== expected || statSync(e.path).size !== MIB * 1024 * 1024) throw new Error('the received file differs');
+  const result = { seconds, mbPerSec: (MIB * 1024 * 1024) / 1e6 / seconds, peakRss: { sender: senderPeak(), relay: relayPeak(), receiver: receiverPeak() } };
+  for (const c of [sender, receiver, relay]) c.kill('SIGKILL');
+  rmSync(down, { recursive: true, force: true });
+  rmSync(data, { recursive: true, force: true });
+  return result;
+}
+
+async function rawWs(file) {
+  const server = spawn(process.execPath, [here('./transfer-ws.mjs'), 'server'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const serverPeak = sampler(server);
+  const port = await new Promise((resolve) => createInterface({ input: server.stdout }).once('line', resolve));
+  const receiver = spawn(process.execPath, [here('./transfer-ws.mjs'), 'receive', port, String(MIB * 1024 * 1024)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const receiverPeak = sampler(receiver);
+  await new Promise((resolve) => createInterface({ input: receiver.stdout }).once('line', resolve)); // connected
+  const sender = spawn(process.execPath, [here('./transfer-ws.mjs'), 'send', port, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const senderPeak = sampler(sender);
+  const start = performance.now();
+  const done = await new Promise((resolve) => createInterface({ input: receiver.stdout }).once('line', resolve));
+  const seconds = (performance.now() - start) / 1000;
+  if (JSON.parse(done).bytes !== MIB * 1024 * 1024) throw new Error('raw ws lost bytes');
+  const result = { seconds, mbPerSec: (MIB * 1024 * 1024) / 1e6 / seconds, peakRss: { sender: senderPeak(), relay: serverPeak(), receiver: receiverPeak() } };
+  for (const c of [sender, receiver, server]) c.kill('SIGKILL');
+  return result;
+}
+
+const dir = mkdtempSync(join(os.tmpdir(), 'nullroom-bench-file-'));
+const file = makeFile(dir);
+const expected = await sha256File(file);
+const runs = { ours: [], ws: [] };
+for (const order of [['ws', 'ours'], ['ours', 'ws']]) {
+  for (const mode of order) {
+    const r = mode === 'ours' ? await ours(file, expected) : await rawWs(file);
+    process.stderr.write(`[transfer] ${mode}: ${r.mbPerSec.toFixed(0)} MB/s, peak RSS sender ${(r.peakRss.sender / 2 ** 20).toFixed(0)} MiB, relay ${(r.peakRss.relay / 2 ** 20).toFixed(0)} MiB, receiver ${(r.peakRss.receiver / 2 ** 20).toFixed(0)} MiB\n`);
+    runs[mode].push(r);
+  }
+}
+rmSync(dir, { recursive: true, force: true });
+const best = (rs) => rs.reduce((a, b) => (b.mbPerSec > a.mbPerSec ? b : a));
+const maxRss = (rs, k) => Math.max(...rs.map((r) => r.peakRss[k]));
+const o = best(runs.ours);
+const w = best(runs.ws);
+const report = {
+  bench: 'transfer',
+  date: new Date().toISOString(),
+  machine: { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100) },
+  fileBytes: MIB * 1024 * 1024,
+  oursMBps: Math.round(o.mbPerSec),
+  wsMBps: Math.round(w.mbPerSec),
+  ratio: Math.round((o.mbPerSec / w.mbPerSec) * 1000) / 1000,
+  peakRssBytes: { sender: maxRss(runs.ours, 'sender'), relay: maxRss(runs.ours, 'relay'), receiver: maxRss(runs.ours, 'receiver') },
+  wsPeakRssBytes: { sender: maxRss(runs.ws, 'sender'), relay: maxRss(runs.ws, 'relay'), receiver: maxRss(runs.ws, 'receiver') },
+  runs: { ours: runs.ours.map((r) => Math.round(r.mbPerSec)), ws: runs.ws.map((r) => Math.round(r.mbPerSec)) },
+};
+mkdirSync(here('./results/'), { recursive: true });
+writeFileSync(here('./results/transfer.json'), `${JSON.stringify(report, null, 2)}\n`);
+console.log(`file transfer, ${MIB} MiB: ours ${report.oursMBps} MB/s, raw ws ${report.wsMBps} MB/s, ratio ${report.ratio} (target >= 0.5: ${report.ratio >= 0.5 ? 'HOLDS' : 'MISSED'}); peak RSS sender ${(report.peakRssBytes.sender / 2 ** 20).toFixed(0)} MiB, relay ${(report.peakRssBytes.relay / 2 ** 20).toFixed(0)} MiB, receiver ${(report.peakRssBytes.receiver / 2 ** 20).toFixed(0)} MiB`);

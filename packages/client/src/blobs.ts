@@ -1,0 +1,72 @@
+/**
+ * The relay's blob store as the client sees it (docs/PROTOCOL.md §9): sealed file chunks go up
+ * with PUT and come down with GET, named by a random 128-bit blob id that only the file's MLS
+ * message reveals, and written only by the holder of a 256-bit token. `fetchBlobTransport` works
+ * in browsers and Node; the Node adapter adds one with custom TLS trust (CA file or pinned key).
+ */
+import { ClientError } from './errors.js';
+
+export type BlobRead = Uint8Array | 'missing' | 'gone';
+
+export interface BlobTransport {
+  put(id: string, index: number, token: string, body: Uint8Array, signal?: AbortSignal): Promise<void>;
+  /** The chunk, or 'missing' after waiting up to `waitMs` for it, or 'gone' once the sender cancelled. */
+  get(id: string, index: number, waitMs: number, signal?: AbortSignal): Promise<BlobRead>;
+  /** How many chunks from index 0 are stored without a gap. */
+  head(id: string): Promise<number | 'missing' | 'gone'>;
+  delete(id: string, token: string): Promise<void>;
+}
+
+export const blobPath = (id: string, index?: number) => (index === undefined ? `/blobs/${id}` : `/blobs/${id}/${index}`);
+
+/** A refusal the relay will repeat (4xx but 404/408/429): retrying cannot help. */
+export class BlobRefused extends ClientError {
+  constructor(readonly status: number) {
+    super('FILE_TRANSFER', `the relay refused a file chunk (HTTP ${status})`);
+  }
+}
+
+export function fetchBlobTransport(relayUrl: string, fetchFn: typeof fetch = globalThis.fetch.bind(globalThis)): BlobTransport {
+  const base = new URL(relayUrl);
+  const url = (path: string) => new URL(path, base).toString();
+  const check = (status: number) => {
+    if (status >= 400 && status < 500 && status !== 404 && status !== 408 && status !== 429) throw new BlobRefused(status);
+    if (status >= 400) throw new ClientError('FILE_TRANSFER', `the relay's blob store answered HTTP ${status}`);
+  };
+  return {
+    async put(id, index, token, body, signal) {
+      const res = await fetchFn(url(blobPath(id, index)), {
+        method: 'PUT',
+        headers: { 'X-Nullroom-Blob-Token': token, 'Content-Type': 'application/octet-stream' },
+        body: body as Uint8Array<ArrayBuffer>,
+        ...(signal ? { signal } : {}),
+      });
+      await res.body?.cancel();
+      check(res.status);
+    },
+    async get(id, index, waitMs, signal) {
+      const res = await fetchFn(url(`${blobPath(id, index)}?wait=${waitMs}`), signal ? { signal } : {});
+      if (res.status === 404 || res.status === 410) {
+        await res.body?.cancel();
+        return res.status === 404 ? 'missing' : 'gone';
+      }
+      if (res.status !== 200) {
+        await res.body?.cancel();
+        check(res.status);
+      }
+      return new Uint8Array(await res.arrayBuffer());
+    },
+    async head(id) {
+      const res = await fetchFn(url(blobPath(id)), { method: 'HEAD' });
+      if (res.status === 404) return 'missing';
+      if (res.status === 410) return 'gone';
+      check(res.status);
+      return Number(res.headers.get('X-Nullroom-Blob-Chunks') ?? '0');
+    },
+    async delete(id, token) {
+      const res = await fetchFn(url(blobPath(id)), { method: 'DELETE', headers: { 'X-Nullroom-Blob-Token': token } });
+      await res.body?.cancel();
+      if (res.status !== 404 && res.status !== 410) check(res.status);
+    },
+  };
+}

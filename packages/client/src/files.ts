@@ -1,0 +1,419 @@
+/**
+ * End-to-end encrypted file transfer in a room (issue #4; docs/PROTOCOL.md §5 and §9).
+ *
+ * The sender picks a fresh file key, seals the file chunk by chunk (STREAM over AES-256-GCM,
+ * @nullroom/crypto fileCrypto.ts) and uploads the sealed chunks to the relay's blob store, while a
+ * `file` message inside MLS tells the room the name, type, size, key and blob. Receivers fetch the
+ * chunks as they land (long-polling), open and write them in order, and once the sender's
+ * `file-done` message brings the plaintext's SHA-256 and every chunk verified, the sink makes the
+ * file visible under its final name. Anything altered, truncated, reordered or duplicated fails the
+ * transfer and nothing is saved. Neither side ever holds more than a few chunks in memory.
+ *
+ * Network failures (a relay restart, a dropped connection) are retried chunk by chunk: an upload
+ * re-sends the chunks the relay did not confirm, a download re-fetches from the first chunk it has
+ * not verified yet. The sender can cancel (its blob is deleted and receivers are told); a receiver
+ * can cancel its own download.
+ */
+import {
+  CryptoError,
+  DEFAULT_FILE_CONCURRENCY,
+  FileDecryptor,
+  FileEncryptor,
+  type IncrementalHash,
+  decodeFileHeader,
+  encodeFileHeader,
+  fileChunkCount,
+  newFileKey,
+  sha256Incremental,
+} from '@nullroom/crypto';
+import { type BlobTransport, BlobRefused } from './blobs.js';
+import { ClientError } from './errors.js';
+import { Emitter } from './emitter.js';
+import type { FilePayload } from './payload.js';
+import type { Room } from './room.js';
+
+/** Random access to the file being sent (a File in browsers, a file handle in Node). */
+export interface FileSource {
+  readonly name: string;
+  readonly size: number;
+  /** A MIME type, or '' when unknown. */
+  readonly mime: string;
+  read(offset: number, length: number): Promise<Uint8Array>;
+}
+
+/** Where a received file goes. Nothing may appear under the file's final name before `commit`. */
+export interface FileSink {
+  write(chunk: Uint8Array): Promise<void>;
+  /** Every chunk verified and the hash matched: make the file visible; returns where it is, if anywhere. */
+  commit(): Promise<string | undefined>;
+  /** The transfer failed or was cancelled: throw away what was written. */
+  abort(): Promise<void>;
+}
+
+export interface Thumbnail {
+  mime: 'image/jpeg' | 'image/png' | 'image/webp';
+  /** base64 */
+  data: string;
+  w: number;
+  h: number;
+}
+
+export interface TransferProgress {
+  bytes: number;
+  total: number;
+  /** Averaged over the last few seconds. */
+  bytesPerSecond: number;
+  /** Estimated time left, once there is a speed to go by. */
+  etaMs: number | undefined;
+}
+
+export interface TransferResult {
+  sha256: string;
+  /** Where the sink put the file (receivers). */
+  path?: string;
+}
+
+export interface FileTransferOptions {
+  blobs: BlobTransport;
+  /** Plaintext bytes per sealed chunk, and so per blob request (default 1 MiB). */
+  chunkSize?: number;
+  /** Chunks sealed and uploaded, or fetched ahead, at once (default 4). */
+  concurrency?: number;
+  /** SHA-256 implementation (default: hash-wasm; the Node adapter passes node:crypto's). */
+  hash?: () => Promise<IncrementalHash>;
+  /** How long one GET waits on the relay for a chunk the sender has not uploaded yet (ms). */
+  waitMs?: number;
+  /** A transfer that makes no progress for this long fails (ms). */
+  stallMs?: number;
+}
+
+export const DEFAULT_TRANSFER_CHUNK = 1024 * 1024;
+const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+const b64url = (b: Uint8Array) => {
+  let s = '';
+  for (const x of b) s += String.fromCharCode(x);
+  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+};
+const fromB64url = (s: string) => Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
+const random = (n: number) => globalThis.crypto.getRandomValues(new Uint8Array(n));
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });
+
+/** One transfer, either way: progress events, a result, cancel. */
+export class Transfer extends Emitter<{ progress: TransferProgress }> {
+  readonly done: Promise<TransferResult>;
+  private readonly abort = new AbortController();
+  private samples: [number, number][] = [];
+  private lastEmit = 0;
+  private bytes = 0;
+  private lastProgressAt = Date.now();
+  private settle!: { resolve: (r: TransferResult) => void; reject: (e: unknown) => void };
+
+  constructor(
+    readonly fid: string,
+    readonly direction: 'send' | 'receive',
+    readonly name: string,
+    readonly size: number,
+    readonly mime: string,
+    /** The sender's nickname (receive), or ours (send). */
+    readonly from: string,
+  ) {
+    super();
+    this.done = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
+    this.done.catch(() => undefined); // a caller that never awaits must not crash the process
+  }
+
+  get signal(): AbortSignal {
+    return this.abort.signal;
+  }
+  get transferred(): number {
+    return this.bytes;
+  }
+  /** When bytes last moved (stall detection). */
+  get lastProgress(): number {
+    return this.lastProgressAt;
+  }
+
+  /** Stops the transfer; `done` rejects with FILE_CANCELLED. */
+  cancel(): void {
+    this.abort.abort(new ClientError('FILE_CANCELLED', 'the transfer was cancelled'));
+  }
+
+  /** @internal */
+  advance(n: number): void {
+    this.bytes += n;
+    const now = Date.now();
+    this.lastProgressAt = now;
+    this.samples.push([now, this.bytes]);
+    while (this.samples.length > 2 && now - this.samples[0]![0] > 3000) this.samples.shift();
+    if (now - this.lastEmit >= 100 || this.bytes === this.size) {
+      this.lastEmit = now;
+      this.emit('progress', this.progress());
+    }
+  }
+
+  progress(): TransferProgress {
+    const first = this.samples[0];
+    const last = this.samples[this.samples.length - 1];
+    const dt = first !== undefined && last !== undefined ? (last[0] - first[0]) / 1000 : 0;
+    const bytesPerSecond = dt > 0.05 ? (last![1] - first![1]) / dt : 0;
+    const left = this.size - this.bytes;
+    return { bytes: this.bytes, total: this.size, bytesPerSecond, etaMs: bytesPerSecond > 0 ? Math.round((left / bytesPerSecond) * 1000) : undefined };
+  }
+
+  /** @internal */
+  finish(r: TransferResult): void {
+    this.settle.resolve(r);
+  }
+  /** @internal */
+  fail(e: unknown): void {
+    this.abort.abort(e);
+    this.settle.reject(e);
+  }
+}
+
+/** A file a member offered in the room; `accept` downloads it into a sink. */
+export class IncomingFile {
+  constructor(
+    private readonly files: RoomFiles,
+    readonly from: string,
+    readonly offer: FilePayload,
+  ) {}
+  get name(): string {
+    return this.offer.name;
+  }
+  get size(): number {
+    return this.offer.size;
+  }
+  get mime(): string {
+    return this.offer.mime;
+  }
+  get thumbnail(): Thumbnail | undefined {
+    return this.offer.thumb;
+  }
+  accept(sink: FileSink): Transfer {
+    return this.files.receive(this, sink);
+  }
+}
+
+interface Announced {
+  sha256?: string;
+  cancelled?: boolean;
+  waiters: (() => void)[];
+}
+
+/** File transfer for one room. */
+export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
+  private readonly chunkSize: number;
+  private readonly concurrency: number;
+  private readonly waitMs: number;
+  private readonly stallMs: number;
+  private readonly hash: () => Promise<IncrementalHash>;
+  /** What senders told us about their transfers (hash when done, or cancel), by sender and fid. */
+  private readonly announced = new Map<string, Announced>();
+  private readonly offs: (() => void)[];
+
+  constructor(
+    private readonly room: Room,
+    private readonly opts: FileTransferOptions,
+  ) {
+    super();
+    this.chunkSize = opts.chunkSize ?? DEFAULT_TRANSFER_CHUNK;
+    this.concurrency = opts.concurrency ?? DEFAULT_FILE_CONCURRENCY;
+    this.waitMs = opts.waitMs ?? 25_000;
+    this.stallMs = opts.stallMs ?? 120_000;
+    this.hash = opts.hash ?? sha256Incremental;
+    this.offs = [
+      room.on('file-offer', (e) => this.emit('offer', new IncomingFile(this, e.from, e.offer))),
+      // Only the member who offered a file can finish or cancel it, and only once.
+      room.on('file-done', (e) => this.announce(`${e.from}/${e.done.fid}`, (a) => (a.sha256 ??= e.done.sha256))),
+      room.on('file-cancel', (e) => this.announce(`${e.from}/${e.cancel.fid}`, (a) => (a.cancelled = true))),
+    ];
+  }
+
+  close(): void {
+    this.offs.forEach((off) => off());
+  }
+
+  private entry(fid: string): Announced {
+    let a = this.announced.get(fid);
+    if (a === undefined) {
+      a = { waiters: [] };
+      this.announced.set(fid, a);
+      // Forget what nobody asked about within a day.
+      (setTimeout(() => this.announced.delete(fid), 24 * 3600_000) as { unref?: () => void }).unref?.();
+    }
+    return a;
+  }
+
+  private announce(fid: string, update: (a: Announced) => void): void {
+    const a = this.entry(fid);
+    update(a);
+    for (const w of a.waiters.splice(0)) w();
+  }
+
+  /** Sends a file to everyone in the room. */
+  send(source: FileSource, extra: { thumbnail?: Thumbnail } = {}): Transfer {
+    const fid = hex(random(16));
+    const t = new Transfer(fid, 'send', source.name, source.size, source.mime, this.room.nick);
+    void this.upload(t, source, extra).then(
+      (r) => t.finish(r),
+      (e: unknown) => t.fail(e),
+    );
+    return t;
+  }
+
+  private async upload(t: Transfer, source: FileSource, extra: { thumbnail?: Thumbnail }): Promise<TransferResult> {
+    const key = newFileKey();
+    const enc = await FileEncryptor.create(key, { chunkSize: this.chunkSize });
+    const blob = b64url(random(16));
+    const token = b64url(random(32));
+    const hash = await this.hash();
+    this.room.sendPayload({
+      type: 'file',
+      fid: t.fid,
+      name: source.name,
+      mime: source.mime,
+      size: source.size,
+      key: b64url(key),
+      header: b64url(encodeFileHeader(enc.header)),
+      blob,
+      ...(extra.thumbnail === undefined ? {} : { thumb: extra.thumbnail }),
+    });
+    const count = fileChunkCount(source.size, this.chunkSize);
+    const inflight = new Set<Promise<void>>();
+    let failure: unknown;
+    try {
+      for (let i = 0; i < count; i++) {
+        if (t.signal.aborted) throw t.signal.reason;
+        const len = Math.min(this.chunkSize, source.size - i * this.chunkSize);
+        const plain = await source.read(i * this.chunkSize, len);
+        if (plain.byteLength !== len) throw new ClientError('FILE_TRANSFER', 'the file changed while it was being sent');
+        hash.update(plain);
+        const sealed = enc.sealChunk(plain, i === count - 1);
+        const index = i;
+        const p = sealed
+          .then((bytes) => this.retry(t, () => this.opts.blobs.put(blob, index, token, bytes, t.signal)))
+          .then(() => t.advance(len));
+        p.catch((e: unknown) => (failure ??= e));
+        inflight.add(p);
+        void p.finally(() => inflight.delete(p)).catch(() => undefined);
+        while (inflight.size >= this.concurrency && failure === undefined) await Promise.race(inflight).catch(() => undefined);
+        if (failure !== undefined) throw failure;
+      }
+      await Promise.all(inflight);
+    } catch (e) {
+      t.fail(e);
+      await Promise.allSettled(inflight);
+      // Tell the room, and free the relay's space at once.
+      this.room.sendPayload({ type: 'file-cancel', fid: t.fid });
+      await this.opts.blobs.delete(blob, token).catch(() => undefined);
+      throw e;
+    }
+    const sha256 = hex(hash.digest());
+    this.room.sendPayload({ type: 'file-done', fid: t.fid, sha256 });
+    return { sha256 };
+  }
+
+  /** Retries what the network broke, with backoff, until the transfer stalls for `stallMs`. */
+  private async retry<T>(t: Transfer, op: () => Promise<T>): Promise<T> {
+    let delay = 250;
+    for (;;) {
+      if (t.signal.aborted) throw t.signal.reason;
+      try {
+        return await op();
+      } catch (e) {
+        if (t.signal.aborted) throw t.signal.reason;
+        if (e instanceof BlobRefused) throw e;
+        if (Date.now() - t.lastProgress > this.stallMs) throw new ClientError('FILE_TRANSFER', 'the transfer made no progress for too long', { cause: e });
+        await sleep(delay, t.signal);
+        delay = Math.min(delay * 2, 5000);
+      }
+    }
+  }
+
+  /** @internal (IncomingFile.accept) */
+  receive(file: IncomingFile, sink: FileSink): Transfer {
+    const o = file.offer;
+    const t = new Transfer(o.fid, 'receive', o.name, o.size, o.mime, file.from);
+    void this.download(t, file.from, o, sink).then(
+      (r) => t.finish(r),
+      async (e: unknown) => {
+        t.fail(e);
+        await sink.abort().catch(() => undefined);
+      },
+    );
+    return t;
+  }
+
+  private async download(t: Transfer, from: string, o: FilePayload, sink: FileSink): Promise<TransferResult> {
+    const a = this.entry(`${from}/${o.fid}`);
+    const cancelled = () => new ClientError('FILE_CANCELLED', 'the sender cancelled the transfer');
+    const onAnnounce = () => {
+      if (a.cancelled) t.fail(cancelled());
+    };
+    a.waiters.push(onAnnounce);
+    if (a.cancelled) throw cancelled();
+    let header;
+    try {
+      header = decodeFileHeader(fromB64url(o.header));
+    } catch (e) {
+      throw new ClientError('FILE_REJECTED', 'the file offer is malformed', { cause: e });
+    }
+    const dec = await FileDecryptor.create(fromB64url(o.key), header);
+    const hash = await this.hash();
+    const count = fileChunkCount(o.size, header.chunkSize);
+    const fetches = new Map<number, Promise<Uint8Array>>();
+    const fetchChunk = (i: number) => {
+      const p = this.retry(t, async () => {
+        for (;;) {
+          const r = await this.opts.blobs.get(o.blob, i, this.waitMs, t.signal);
+          if (r === 'gone') throw cancelled();
+          if (r !== 'missing') return r;
+          // Not uploaded yet: the sender is slower than us. Wait on, unless it stalled.
+          if (Date.now() - t.lastProgress > this.stallMs) throw new ClientError('FILE_TRANSFER', 'the sender stopped uploading');
+        }
+      });
+      p.catch(() => undefined);
+      fetches.set(i, p);
+    };
+    for (let i = 0; i < Math.min(this.concurrency, count); i++) fetchChunk(i);
+    for (let i = 0; i < count; i++) {
+      const sealed = await fetches.get(i)!;
+      fetches.delete(i);
+      if (i + this.concurrency < count) fetchChunk(i + this.concurrency);
+      let plain: Uint8Array;
+      try {
+        plain = await dec.openChunk(i, sealed, i === count - 1);
+      } catch (e) {
+        throw new ClientError('FILE_REJECTED', `the file failed verification (${e instanceof CryptoError ? e.code : 'error'}): nothing was saved`, { cause: e });
+      }
+      hash.update(plain);
+      if (t.signal.aborted) throw t.signal.reason;
+      await sink.write(plain);
+      t.advance(plain.byteLength);
+    }
+    try {
+      dec.finish();
+    } catch (e) {
+      throw new ClientError('FILE_REJECTED', 'the file is incomplete: nothing was saved', { cause: e });
+    }
+    // The sender's file-done (with the hash) may still be on its way.
+    while (a.sha256 === undefined) {
+      if (t.signal.aborted) throw t.signal.reason;
+      if (a.cancelled) throw cancelled();
+      await new Promise<void>((resolve) => {
+        a.waiters.push(resolve);
+        t.signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+    }
+    const sha256 = hex(hash.digest());
+    if (sha256 !== a.sha256) throw new ClientError('FILE_REJECTED', 'the file does not match the hash its sender announced: nothing was saved');
+    if (t.signal.aborted) throw t.signal.reason;
+    const path = await sink.commit();
+    return path === undefined ? { sha256 } : { sha256, path };
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * Node adapters for file transfer: a file on disk as a source, a download folder as a sink, the
+ * blob store over node:http(s) with the same TLS trust as the WebSocket (CA file or pinned
+ * certificate), and node:crypto's SHA-256.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { type FileHandle, link, open, unlink } from 'node:fs/promises';
+import http from 'node:http';
+import https from 'node:https';
+import { basename, extname, join } from 'node:path';
+import tls from 'node:tls';
+import type { IncrementalHash } from '@nullroom/crypto';
+import { type BlobRead, type BlobTransport, BlobRefused, blobPath } from '../blobs.js';
+import { ClientError } from '../errors.js';
+import type { FileSink, FileSource } from '../files.js';
+import { type NodeTlsOptions, certificateFingerprint, parsePin } from './transport.js';
+
+export function nodeSha256(): Promise<IncrementalHash> {
+  const h = createHash('sha256');
+  return Promise.resolve({ update: (d) => void h.update(d), digest: () => new Uint8Array(h.digest()) });
+}
+
+const MIME: Record<string, string> = {
+  '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.png': 'image/png', '.gif': 'image/gif', '.webp': 'image/webp',
+  '.pdf': 'application/pdf', '.txt': 'text/plain', '.zip': 'application/zip', '.json': 'application/json',
+  '.mp4': 'video/mp4', '.mp3': 'audio/mpeg',
+};
+
+/** A file on disk, read chunk by chunk (never whole). */
+export async function fileSource(path: string): Promise<FileSource & { close(): Promise<void> }> {
+  const fh: FileHandle = await open(path, 'r');
+  const st = await fh.stat();
+  if (!st.isFile()) {
+    await fh.close();
+    throw new ClientError('FILE_TRANSFER', 'not a regular file');
+  }
+  return {
+    name: basename(path),
+    size: st.size,
+    mime: MIME[extname(path).toLowerCase()] ?? '',
+    async read(offset, length) {
+      const buf = new Uint8Array(length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      return got === length ? buf : buf.subarray(0, got);
+    },
+    close: () => fh.close(),
+  };
+}
+
+/**
+ * A peer-chosen file name made safe to create in a folder: no directories, no control or
+ * bidirectional-override characters, no leading dots (hidden files), nothing empty.
+ */
+export function safeFileName(name: string): string {
+  let n = basename(name.replace(/\\/g, '/'))
+    .replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069/:*?"<>|]/g, '_')
+    .replace(/^[.\s]+/, '')
+    .trim();
+  if (n === '' || n === '.' || n === '..') n = 'file';
+  return n.slice(0, 200);
+}
+
+/**
+ * Writes into `dir/.<random>.part` and, once the whole file verified, links it under its name
+ * (adding " (1)", " (2)"... rather than overwriting anything), so a file is never seen half-written
+ * under its final name and an existing file is never replaced.
+ */
+export async function folderSink(dir: string, name: string): Promise<FileSink> {
+  const part = join(dir, `.nullroom-${randomBytes(8).toString('hex')}.part`);
+  const fh = await open(part, 'wx', 0o600);
+  let closed = false;
+  const close = async () => {
+    if (!closed) {
+      closed = true;
+      await fh.close();
+    }
+  };
+  return {
+    async write(chunk) {
+      let off = 0;
+      while (off < chunk.byteLength) off += (await fh.write(chunk, off, chunk.byteLength - off)).bytesWritten;
+    },
+    async commit() {
+      await fh.sync();
+      await close();
+      const safe = safeFileName(name);
+      const ext = extname(safe);
+      const stem = safe.slice(0, safe.length - ext.length);
+      for (let i = 0; ; i++) {
+        const target = join(dir, i === 0 ? safe : `${stem} (${i})${ext}`);
+        try {
+          await link(part, target); // fails if target exists: never overwrite
+          await unlink(part);
+          return target;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || i > 9999) throw e;
+        }
+      }
+    },
+    async abort() {
+      await close();
+      await unlink(part).catch(() => undefined);
+    },
+  };
+}
+
+/** The relay's blob store over node:http(s), keep-alive, with the client's TLS trust. */
+export function nodeBlobTransport(relayUrl: string, opts: NodeTlsOptions = {}): BlobTransport {
+  const base = new URL(relayUrl);
+  const secure = base.protocol === 'https:' || base.protocol === 'wss:';
+  const pin = opts.pin === undefined ? undefined : parsePin(opts.pin);
+  const agent = secure
+    ? new https.Agent({ keepAlive: true, maxSockets: 16, ...(opts.ca !== undefined ? { ca: opts.ca } : {}), ...(pin !== undefined ? { rejectUnauthorized: false } : {}) })
+    : new http.Agent({ keepAlive: true, maxSockets: 16 });
+  const pinned = new WeakSet<object>();
+  const request = (method: string, path: string, headers: Record<string, string>, body: Uint8Array | undefined, signal?: AbortSignal) =>
+    new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Uint8Array }>((resolve, reject) => {
+      const req = (secure ? https : http).request(
+        {
+          host: base.hostname,
+          port: base.port || (secure ? 443 : 80),
+          method,
+          path,
+          agent,
+          headers: { ...headers, ...(body !== undefined ? { 'Content-Length': String(body.byteLength) } : {}) },
+          ...(signal ? { signal } : {}),
+        },
+        (res) => {
+          const parts: Buffer[] = [];
+          res.on('data', (d: Buffer) => parts.push(d));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parts.length === 1 ? new Uint8Array(parts[0]!.buffer, parts[0]!.byteOffset, parts[0]!.byteLength) : new Uint8Array(Buffer.concat(parts)) }));
+          res.on('error', reject);
+        },
+      );
+      if (pin !== undefined) {
+        // Check the pin once per TLS connection, before the request is written (keep-alive reuses it).
+        req.on('socket', (s) => {
+          if (pinned.has(s)) return;
+          s.once('secureConnect', () => {
+            const der = (s as tls.TLSSocket).getPeerCertificate().raw;
+            if (der !== undefined && certificateFingerprint(der) === `sha256:${pin}`) pinned.add(s);
+            else req.destroy(new ClientError('TLS_PIN_MISMATCH', "the relay's certificate does not match the pinned fingerprint"));
+          });
+        });
+      }
+      req.on('error', reject);
+      req.end(body === undefined ? undefined : Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+    });
+  const fail = (status: number): never => {
+    if (status >= 400 && status < 500 && status !== 404 && status !== 408 && status !== 429) throw new BlobRefused(status);
+    throw new ClientError('FILE_TRANSFER', `the relay's blob store answered HTTP ${status}`);
+  };
+  return {
+    async put(id, index, token, body, signal) {
+      const r = await request('PUT', blobPath(id, index), { 'X-Nullroom-Blob-Token': token, 'Content-Type': 'application/octet-stream' }, body, signal);
+      if (r.status !== 204 && r.status !== 201 && r.status !== 200) fail(r.status);
+    },
+    async get(id, index, waitMs, signal): Promise<BlobRead> {
+      const r = await request('GET', `${blobPath(id, index)}?wait=${waitMs}`, {}, undefined, signal);
+      if (r.status === 404) return 'missing';
+      if (r.status === 410) return 'gone';
+      if (r.status !== 200) fail(r.status);
+      return r.body;
+    },
+    async head(id) {
+      const r = await request('HEAD', blobPath(id), {}, undefined);
+      if (r.status === 404) return 'missing';
+      if (r.status === 410) return 'gone';
+      if (r.status !== 200) fail(r.status);
+      return Number(r.headers['x-nullroom-blob-chunks'] ?? '0');
+    },
+    async delete(id, token) {
+      const r = await request('DELETE', blobPath(id), { 'X-Nullroom-Blob-Token': token }, undefined);
+      if (r.status !== 204 && r.status !== 200 && r.status !== 404 && r.status !== 410) fail(r.status);
+    },
+  };
+}
+
