@@ -16,7 +16,6 @@
  */
 import {
   CryptoError,
-  DEFAULT_FILE_CONCURRENCY,
   FileDecryptor,
   FileEncryptor,
   type IncrementalHash,
@@ -77,7 +76,7 @@ export interface FileTransferOptions {
   blobs: BlobTransport;
   /** Plaintext bytes per sealed chunk, and so per blob request (default 1 MiB). */
   chunkSize?: number;
-  /** Chunks sealed and uploaded, or fetched ahead, at once (default 4). */
+  /** Chunks sealed and uploaded, or fetched ahead, at once (default 8). */
   concurrency?: number;
   /** SHA-256 implementation (default: hash-wasm; the Node adapter passes node:crypto's). */
   hash?: () => Promise<IncrementalHash>;
@@ -88,6 +87,8 @@ export interface FileTransferOptions {
 }
 
 export const DEFAULT_TRANSFER_CHUNK = 1024 * 1024;
+/** Chunks in flight each way: enough to hide a request's round trip behind the others (bench/transfer.mjs). */
+export const DEFAULT_TRANSFER_CONCURRENCY = 8;
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 const b64url = (b: Uint8Array) => {
   let s = '';
@@ -222,7 +223,7 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
   ) {
     super();
     this.chunkSize = opts.chunkSize ?? DEFAULT_TRANSFER_CHUNK;
-    this.concurrency = opts.concurrency ?? DEFAULT_FILE_CONCURRENCY;
+    this.concurrency = opts.concurrency ?? DEFAULT_TRANSFER_CONCURRENCY;
     this.waitMs = opts.waitMs ?? 25_000;
     this.stallMs = opts.stallMs ?? 120_000;
     this.hash = opts.hash ?? sha256Incremental;
@@ -381,16 +382,28 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
       fetches.set(i, p);
     };
     for (let i = 0; i < Math.min(this.concurrency, count); i++) fetchChunk(i);
+    // Decrypt chunk i+1 (on Web Crypto's threads) while chunk i is hashed and written: openChunk
+    // calls are made in index order, each as soon as its bytes are here.
+    let opened: Promise<unknown> = Promise.resolve();
+    const open = (i: number): Promise<Uint8Array> => {
+      const p = opened.then(async () => {
+        const sealed = await fetches.get(i)!;
+        fetches.delete(i);
+        if (i + this.concurrency < count) fetchChunk(i + this.concurrency);
+        try {
+          return await dec.openChunk(i, sealed, i === count - 1);
+        } catch (e) {
+          throw new ClientError('FILE_REJECTED', `the file failed verification (${e instanceof CryptoError ? e.code : 'error'}): nothing was saved`, { cause: e });
+        }
+      });
+      opened = p.catch(() => undefined);
+      return p;
+    };
+    let next = count > 0 ? open(0) : undefined;
     for (let i = 0; i < count; i++) {
-      const sealed = await fetches.get(i)!;
-      fetches.delete(i);
-      if (i + this.concurrency < count) fetchChunk(i + this.concurrency);
-      let plain: Uint8Array;
-      try {
-        plain = await dec.openChunk(i, sealed, i === count - 1);
-      } catch (e) {
-        throw new ClientError('FILE_REJECTED', `the file failed verification (${e instanceof CryptoError ? e.code : 'error'}): nothing was saved`, { cause: e });
-      }
+      const plain = await next!;
+      next = i + 1 < count ? open(i + 1) : undefined;
+      next?.catch(() => undefined);
       hash.update(plain);
       if (t.signal.aborted) throw t.signal.reason;
       await sink.write(plain);

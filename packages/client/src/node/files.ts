@@ -131,9 +131,21 @@ export function nodeBlobTransport(relayUrl: string, opts: NodeTlsOptions = {}): 
           ...(signal ? { signal } : {}),
         },
         (res) => {
-          const parts: Buffer[] = [];
-          res.on('data', (d: Buffer) => parts.push(d));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parts.length === 1 ? new Uint8Array(parts[0]!.buffer, parts[0]!.byteOffset, parts[0]!.byteLength) : new Uint8Array(Buffer.concat(parts)) }));
+          // One copy, straight into a buffer of the announced size (chunks are at most ~1 MiB).
+          const declared = Number(res.headers['content-length'] ?? NaN);
+          const sized = Number.isSafeInteger(declared) && declared >= 0 && declared <= 16 * 1024 * 1024;
+          let body = new Uint8Array(sized ? declared : 0);
+          let got = 0;
+          res.on('data', (d: Buffer) => {
+            if (got + d.byteLength > body.byteLength) {
+              const bigger = new Uint8Array(Math.max(body.byteLength * 2, got + d.byteLength));
+              bigger.set(body.subarray(0, got));
+              body = bigger;
+            }
+            body.set(d, got);
+            got += d.byteLength;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: got === body.byteLength ? body : body.subarray(0, got) }));
           res.on('error', reject);
         },
       );
