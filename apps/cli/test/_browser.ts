@@ -34,7 +34,8 @@ export async function open(browser: Browser, url: string, opts: BrowserContextOp
     void d.dismiss();
   });
   page.on('request', (r) => {
-    if (!r.url().startsWith(url) && !r.url().startsWith('data:')) m.foreign.push(r.url());
+    // data: previews and blob: URLs of this origin (files decrypted here) never leave the browser.
+    if (!r.url().startsWith(url) && !r.url().startsWith('data:') && !r.url().startsWith(`blob:${url}`)) m.foreign.push(r.url());
   });
   page.on('console', (msg) => m.console.push(msg.text()));
   page.on('pageerror', (e) => m.console.push(`pageerror: ${e.message}`));

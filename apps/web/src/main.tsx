@@ -26,6 +26,8 @@ function App(props: { keyStore: KeyStore; storeNotice: boolean; initialPrefs: Pr
   const [prefs, setPrefs] = useState(props.initialPrefs);
   const [sessions, setSessions] = useState<RoomSession[]>([]);
   const [activeId, setActiveId] = useState<number | undefined>();
+  /** A private chat of the active room on screen instead of the room. */
+  const [activePrivate, setActivePrivate] = useState<string | undefined>();
   const [joining, setJoining] = useState(true);
   const [settingsOpen, setSettingsOpen] = useState(false);
   const [conn, setConn] = useState<ConnectionState>('connecting');
@@ -55,17 +57,23 @@ function App(props: { keyStore: KeyStore; storeNotice: boolean; initialPrefs: Pr
   }, [props.keyStore]);
 
   // Unread counts: a message counts as unread unless its room is on screen in a visible tab.
-  const refreshTitle = () => setTitleUnread(sessionsRef.current.reduce((n, s) => n + s.unread, 0));
+  const refreshTitle = () => setTitleUnread(sessionsRef.current.reduce((n, s) => n + s.totalUnread, 0));
   const sessionsRef = useMemo(() => ({ current: [] as RoomSession[] }), []);
   const activeRef = useMemo(() => ({ current: undefined as number | undefined }), []);
+  const activePrivateRef = useMemo(() => ({ current: undefined as string | undefined }), []);
   const prefsRef = useMemo(() => ({ current: prefs }), []);
   sessionsRef.current = sessions;
   activeRef.current = joining ? undefined : activeId;
+  activePrivateRef.current = activePrivate;
   prefsRef.current = prefs;
 
   useEffect(() => {
     const onVisible = () => {
-      if (!document.hidden) sessionsRef.current.find((s) => s.id === activeRef.current)?.markRead();
+      const s = sessionsRef.current.find((x) => x.id === activeRef.current);
+      if (!document.hidden && s !== undefined) {
+        if (activePrivateRef.current === undefined) s.markRead();
+        else s.markPrivateRead(activePrivateRef.current);
+      }
       refreshTitle();
       setTick((n) => n + 1);
     };
@@ -73,24 +81,30 @@ function App(props: { keyStore: KeyStore; storeNotice: boolean; initialPrefs: Pr
     return () => document.removeEventListener('visibilitychange', onVisible);
   }, []);
   useEffect(() => {
-    if (!document.hidden && active?.unread) {
-      active.markRead();
+    if (!document.hidden && active !== undefined) {
+      if (activePrivate === undefined) active.markRead();
+      else active.markPrivateRead(activePrivate);
       setTick((n) => n + 1);
     }
     refreshTitle();
-  }, [activeId, joining]);
+  }, [activeId, joining, activePrivate]);
 
   const onJoined = (j: Joined) => {
-    const s = new RoomSession(j.room, j.name, j.invite, (session) => {
-      if (session.id !== activeRef.current || document.hidden) {
-        session.unread++;
+    const s = new RoomSession(j.room, j.name, j.invite, (session, privateId) => {
+      const onScreen = session.id === activeRef.current && activePrivateRef.current === privateId && !document.hidden;
+      if (!onScreen) {
+        const pv = privateId === undefined ? undefined : session.privates.get(privateId);
+        if (pv !== undefined) pv.unread++;
+        else session.unread++;
         attention(prefsRef.current, session.name, `nullroom-${session.id}`);
       }
       refreshTitle();
       setTick((n) => n + 1);
     });
+    s.subscribe(() => setTick((n) => n + 1));
     setSessions((prev) => [...prev, s]);
     setActiveId(s.id);
+    setActivePrivate(undefined);
     setJoining(false);
     setInvite(undefined);
   };
@@ -156,9 +170,9 @@ function App(props: { keyStore: KeyStore; storeNotice: boolean; initialPrefs: Pr
             <li key={s.id}>
               <button
                 type="button"
-                class={`room-tab${s.id === activeId && !joining ? ' active' : ''}`}
-                aria-current={s.id === activeId && !joining ? 'page' : undefined}
-                onClick={() => (setActiveId(s.id), setJoining(false))}
+                class={`room-tab${s.id === activeId && activePrivate === undefined && !joining ? ' active' : ''}`}
+                aria-current={s.id === activeId && activePrivate === undefined && !joining ? 'page' : undefined}
+                onClick={() => (setActiveId(s.id), setActivePrivate(undefined), setJoining(false))}
               >
                 <span class="room-label">{s.name}</span>
                 {s.unread > 0 && (
@@ -167,6 +181,24 @@ function App(props: { keyStore: KeyStore; storeNotice: boolean; initialPrefs: Pr
                   </span>
                 )}
               </button>
+              {[...s.privates.values()].map((pv) => (
+                <button
+                  key={pv.id}
+                  type="button"
+                  data-testid="private-tab"
+                  class={`room-tab private${s.id === activeId && activePrivate === pv.id && !joining ? ' active' : ''}`}
+                  aria-current={s.id === activeId && activePrivate === pv.id && !joining ? 'page' : undefined}
+                  aria-label={t('private.label', { nick: pv.chat.peer })}
+                  onClick={() => (setActiveId(s.id), setActivePrivate(pv.id), setJoining(false))}
+                >
+                  <span class="room-label">🔒 {pv.chat.peer}</span>
+                  {pv.unread > 0 && (
+                    <span class="unread" data-testid="unread" aria-label={t('chat.unread', { count: pv.unread })}>
+                      {pv.unread}
+                    </span>
+                  )}
+                </button>
+              ))}
             </li>
           ))}
           <li>
@@ -186,7 +218,17 @@ function App(props: { keyStore: KeyStore; storeNotice: boolean; initialPrefs: Pr
             onCancel={() => setJoining(false)}
           />
         ) : (
-          <ChatView session={active} />
+          <ChatView
+            session={active}
+            privateView={activePrivate === undefined ? undefined : active.privates.get(activePrivate)}
+            stripMetadata={prefs.stripMetadata}
+            onOpenPrivate={(nick) =>
+              void active.openPrivate(nick).then(
+                (id) => setActivePrivate(id),
+                () => undefined,
+              )
+            }
+          />
         )}
       </main>
       {props.storeNotice && (

@@ -11,10 +11,12 @@ export interface Prefs {
   language: Language | undefined;
   notifications: boolean;
   sound: boolean;
+  /** Re-encode photos before sending, dropping EXIF (location, camera, time). */
+  stripMetadata: boolean;
 }
 
 const KEY = 'nullroom.prefs';
-const defaults: Prefs = { theme: 'system', language: undefined, notifications: false, sound: false };
+const defaults: Prefs = { theme: 'system', language: undefined, notifications: false, sound: false, stripMetadata: true };
 
 export function loadPrefs(): Prefs {
   try {
@@ -24,6 +26,7 @@ export function loadPrefs(): Prefs {
       language: typeof raw.language === 'string' && Object.hasOwn(languages, raw.language) ? (raw.language as Language) : undefined,
       notifications: raw.notifications === true,
       sound: raw.sound === true,
+      stripMetadata: raw.stripMetadata !== false,
     };
   } catch {
     return { ...defaults };

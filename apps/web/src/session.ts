@@ -4,11 +4,48 @@
  * so switching rooms loses nothing. Notices are kept as i18n keys and rendered in the current
  * language; peer text is kept as text and only ever rendered as text.
  */
-import type { Room } from '@nullroom/client';
+import {
+  ClientError,
+  type IncomingFile,
+  type PrivateChat,
+  PrivateChats,
+  type Room,
+  RoomFiles,
+  type Transfer,
+  type TransferProgress,
+  fetchBlobTransport,
+} from '@nullroom/client';
+import { type Received, downloadSink, fileSourceOf, isImage, thumbnailOf, withoutMetadata } from './browserFiles.js';
+
+/** A file in the conversation, sent or offered; mutated as its transfer moves (the session re-renders). */
+export interface FileView {
+  name: string;
+  size: number;
+  mime: string;
+  direction: 'send' | 'receive';
+  state: 'offered' | 'active' | 'done' | 'failed' | 'cancelled';
+  /** data: URL of the preview that came inside the MLS message. */
+  thumb?: string;
+  progress?: TransferProgress;
+  received?: Received;
+  error?: string;
+  transfer?: Transfer;
+  incoming?: IncomingFile;
+}
 
 export type Line =
   | { key: number; kind: 'message'; from: string; text: string; ts: number; self: boolean }
+  | { key: number; kind: 'file'; from: string; ts: number; self: boolean; file: FileView }
   | { key: number; kind: 'notice' | 'warning' | 'error'; i18n: string; params: Record<string, string | number>; ts: number };
+
+/** A private chat with one member of the room. */
+export interface PrivateView {
+  id: string;
+  chat: PrivateChat;
+  lines: Line[];
+  unread: number;
+  closed: boolean;
+}
 
 export interface MemberView {
   nick: string;
@@ -25,6 +62,9 @@ export class RoomSession {
   lines: Line[] = [];
   members: MemberView[] = [];
   unread = 0;
+  readonly files: RoomFiles;
+  readonly privateChats: PrivateChats;
+  readonly privates = new Map<string, PrivateView>();
   private readonly listeners = new Set<() => void>();
   private readonly offs: (() => void)[];
 
@@ -33,9 +73,11 @@ export class RoomSession {
     readonly name: string,
     /** The invite link, for rooms made from a random secret. */
     readonly invite: string | undefined,
-    /** Called for each message from someone else (unread counts, notifications). */
-    private readonly onMessage: (s: RoomSession) => void,
+    /** Called for each message from someone else (unread counts, notifications); `privateId` for private ones. */
+    private readonly onMessage: (s: RoomSession, privateId?: string) => void,
   ) {
+    this.files = new RoomFiles(room, { blobs: fetchBlobTransport(location.origin) });
+    this.privateChats = new PrivateChats(room);
     const others = room.members().length - 1;
     this.notice('notice', room.created ? 'chat.created' : 'chat.joined', room.created ? {} : { count: others });
     this.refreshMembers();
@@ -50,7 +92,125 @@ export class RoomSession {
       room.on('key-changed', (e) => (this.notice('warning', e.wasVerified ? 'chat.keyChangedVerified' : 'chat.keyChanged', { nick: e.nick }), this.refreshMembers())),
       room.on('trust', () => this.refreshMembers()),
       room.on('error', (e) => this.notice('error', 'chat.error', { message: `${e.code}: ${e.message}` })),
+      this.files.on('offer', (f) => {
+        const view: FileView = {
+          name: f.name,
+          size: f.size,
+          mime: f.mime,
+          direction: 'receive',
+          state: 'offered',
+          incoming: f,
+          ...(f.thumbnail === undefined ? {} : { thumb: `data:${f.thumbnail.mime};base64,${f.thumbnail.data}` }),
+        };
+        this.push({ key: nextKey++, kind: 'file', from: f.from, ts: Date.now(), self: false, file: view });
+        this.onMessage(this);
+      }),
+      this.privateChats.on('opened', (e) => {
+        const view: PrivateView = { id: e.chat.id, chat: e.chat, lines: [], unread: 0, closed: false };
+        this.privates.set(view.id, view);
+        view.lines = [{ key: nextKey++, kind: 'notice', i18n: e.byUs ? 'private.openedByUs' : 'private.openedByThem', params: { nick: e.chat.peer }, ts: Date.now() }];
+        if (!e.byUs) this.onMessage(this, view.id);
+        this.changed();
+      }),
+      this.privateChats.on('message', (e) => {
+        const view = this.privates.get(e.chat.id);
+        if (view === undefined) return;
+        view.lines = [...view.lines, { key: nextKey++, kind: 'message', from: e.from, text: e.text, ts: e.ts, self: false }];
+        this.onMessage(this, view.id);
+        this.changed();
+      }),
+      this.privateChats.on('closed', (e) => {
+        const view = this.privates.get(e.chat.id);
+        if (view === undefined) return;
+        view.closed = true;
+        view.lines = [...view.lines, { key: nextKey++, kind: 'notice', i18n: 'private.closed', params: { nick: e.chat.peer }, ts: Date.now() }];
+        this.changed();
+      }),
     ];
+  }
+
+  /** Sends files (and images, without their metadata unless `keepMetadata`) to the room. */
+  async sendFiles(files: File[], keepMetadata = false): Promise<void> {
+    for (const file of files) {
+      let data: Blob = file;
+      let thumbnail;
+      if (isImage(file.type)) {
+        if (!keepMetadata) data = await withoutMetadata(file).catch(() => file);
+        thumbnail = await thumbnailOf(data);
+      }
+      const t = this.files.send(fileSourceOf(file, data), thumbnail === undefined ? {} : { thumbnail });
+      const view: FileView = {
+        name: file.name || 'file',
+        size: data.size,
+        mime: file.type,
+        direction: 'send',
+        state: 'active',
+        transfer: t,
+        received: { url: URL.createObjectURL(data), blob: data },
+        ...(thumbnail === undefined ? {} : { thumb: `data:${thumbnail.mime};base64,${thumbnail.data}` }),
+      };
+      this.push({ key: nextKey++, kind: 'file', from: this.room.nick, ts: Date.now(), self: true, file: view });
+      this.track(t, view);
+    }
+  }
+
+  /** Downloads an offered file (or the full image behind a preview). */
+  async accept(view: FileView): Promise<void> {
+    if (view.incoming === undefined || view.state !== 'offered') return;
+    view.state = 'active';
+    this.changed();
+    const sink = await downloadSink((r) => (view.received = r), view.mime);
+    const t = view.incoming.accept(sink);
+    view.transfer = t;
+    this.track(t, view);
+  }
+
+  private track(t: Transfer, view: FileView): void {
+    t.on('progress', (p) => {
+      view.progress = p;
+      this.changed();
+    });
+    t.done.then(
+      () => {
+        view.state = 'done';
+        this.changed();
+      },
+      (e: unknown) => {
+        view.state = e instanceof ClientError && e.code === 'FILE_CANCELLED' ? 'cancelled' : 'failed';
+        view.error = e instanceof Error ? e.message : String(e);
+        this.changed();
+      },
+    );
+  }
+
+  /** Opens (or finds) the private chat with a member; returns its id. */
+  async openPrivate(nick: string): Promise<string> {
+    const chat = await this.privateChats.open(nick);
+    return chat.id;
+  }
+
+  sendPrivate(view: PrivateView, text: string): void {
+    view.lines = [...view.lines, { key: nextKey++, kind: 'message', from: this.room.nick, text, ts: Date.now(), self: true }];
+    this.changed();
+    view.chat.send(text).catch((err: unknown) => {
+      view.lines = [...view.lines, { key: nextKey++, kind: 'error', i18n: 'chat.notSent', params: { message: err instanceof Error ? err.message : 'error' }, ts: Date.now() }];
+      this.changed();
+    });
+  }
+
+  markPrivateRead(id: string): void {
+    const v = this.privates.get(id);
+    if (v !== undefined && v.unread > 0) {
+      v.unread = 0;
+      this.changed();
+    }
+  }
+
+  /** Unread messages in the room and its private chats. */
+  get totalUnread(): number {
+    let n = this.unread;
+    for (const v of this.privates.values()) n += v.unread;
+    return n;
   }
 
   /** Queues a message; it shows at once and is re-sent by the SDK until the relay acknowledges it. */
@@ -76,6 +236,8 @@ export class RoomSession {
 
   close(): void {
     this.offs.forEach((off) => off());
+    this.files.close();
+    this.privateChats.close();
     this.listeners.clear();
   }
 
@@ -96,7 +258,8 @@ export class RoomSession {
     this.changed();
   }
 
-  private changed(): void {
+  /** @internal Lines changed in place (a file's progress). */
+  changed(): void {
     for (const fn of this.listeners) fn();
   }
 }

@@ -5,10 +5,11 @@
  * http(s) URLs, opened on click in a new tab with rel="noopener noreferrer" (no preview is fetched).
  */
 import type { ComponentChildren } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { t } from '../i18n.js';
-import type { Line, MemberView, RoomSession } from '../session.js';
+import type { Line, MemberView, PrivateView, RoomSession } from '../session.js';
 import { EmojiPicker } from './EmojiPicker.js';
+import { FileCard } from './FileCard.js';
 import { MemberPanel } from './MemberPanel.js';
 import { Qr } from './Qr.js';
 
@@ -40,8 +41,16 @@ export function linkify(text: string): ComponentChildren[] {
   return out;
 }
 
-function MessageLine(props: { line: Line; prev: Line | undefined }) {
+function MessageLine(props: { line: Line; prev: Line | undefined; session: RoomSession }) {
   const l = props.line;
+  if (l.kind === 'file') {
+    return (
+      <li class={`line message${l.self ? ' self' : ''}`}>
+        <span class="from">{l.from}</span> <time dateTime={new Date(l.ts).toISOString()}>{time(l.ts)}</time>
+        <FileCard file={l.file} from={l.from} session={props.session} />
+      </li>
+    );
+  }
   if (l.kind !== 'message') {
     return (
       <li class={`line ${l.kind}`} role={l.kind === 'warning' ? 'alert' : undefined}>
@@ -65,7 +74,7 @@ function MessageLine(props: { line: Line; prev: Line | undefined }) {
   );
 }
 
-function Members(props: { session: RoomSession; members: MemberView[]; open: boolean }) {
+function Members(props: { session: RoomSession; members: MemberView[]; open: boolean; onOpenPrivate: (nick: string) => void }) {
   const [selected, setSelected] = useState<string | undefined>();
   const member = props.members.find((m) => m.nick === selected && !m.self);
   return (
@@ -86,13 +95,36 @@ function Members(props: { session: RoomSession; members: MemberView[]; open: boo
           </li>
         ))}
       </ul>
-      {member !== undefined && <MemberPanel room={props.session.room} member={member} onClose={() => setSelected(undefined)} />}
+      {member !== undefined && <MemberPanel room={props.session.room} member={member} onClose={() => setSelected(undefined)} onOpenPrivate={props.onOpenPrivate} />}
     </aside>
   );
 }
 
-export function ChatView(props: { session: RoomSession }) {
-  const { session } = props;
+export function ChatView(props: {
+  session: RoomSession;
+  /** A private chat of this room instead of the room itself. */
+  privateView?: PrivateView | undefined;
+  stripMetadata: boolean;
+  onOpenPrivate: (nick: string) => void;
+}) {
+  const { session, privateView } = props;
+  const lines = privateView?.lines ?? session.lines;
+  const title = privateView === undefined ? session.name : t('private.title', { nick: privateView.chat.peer });
+  const fileInput = useRef<HTMLInputElement>(null);
+  const sendFiles = (files: FileList | File[] | null | undefined) => {
+    const list = Array.from(files ?? []);
+    if (list.length > 0 && privateView === undefined) void session.sendFiles(list, !props.stripMetadata);
+  };
+  const dropProps = {
+    onDragOver: (e: DragEvent) => {
+      if (privateView === undefined && e.dataTransfer?.types.includes('Files')) e.preventDefault();
+    },
+    onDrop: (e: DragEvent) => {
+      if (privateView !== undefined || !e.dataTransfer?.files.length) return;
+      e.preventDefault();
+      sendFiles(e.dataTransfer.files);
+    },
+  };
   const [, setVersion] = useState(0);
   const [draft, setDraft] = useState('');
   const [emoji, setEmoji] = useState(false);
@@ -102,16 +134,20 @@ export function ChatView(props: { session: RoomSession }) {
   const list = useRef<HTMLOListElement>(null);
   const composer = useRef<HTMLTextAreaElement>(null);
   useEffect(() => session.subscribe(() => setVersion((v) => v + 1)), [session]);
-  useEffect(() => {
+  // A new conversation on screen: empty composer, focused. Before paint, so nothing typed is lost.
+  useLayoutEffect(() => {
     composer.current?.focus();
     setDraft('');
-  }, [session]);
+  }, [session.id, privateView?.id]);
   useEffect(() => {
     list.current?.lastElementChild?.scrollIntoView({ block: 'end' });
-  }, [session.lines.length, session]);
+  }, [lines.length, session, privateView]);
   const send = () => {
     if (draft.trim() === '') return;
-    session.send(draft);
+    if (privateView !== undefined) {
+      if (privateView.closed) return;
+      session.sendPrivate(privateView, draft);
+    } else session.send(draft);
     setDraft('');
   };
   const insert = (text: string) => {
@@ -128,7 +164,13 @@ export function ChatView(props: { session: RoomSession }) {
   return (
     <>
       <div class="room-bar">
-        <h1 class="room-name">{session.name}</h1>
+        <h1 class="room-name">{privateView !== undefined ? `🔒 ${title}` : title}</h1>
+        {privateView !== undefined && !privateView.closed && (
+          <button type="button" class="secondary" data-testid="private-close" onClick={() => privateView.chat.close()}>
+            {t('private.close')}
+          </button>
+        )}
+        {privateView === undefined && (
         <button
           type="button"
           class="secondary members-toggle"
@@ -139,8 +181,9 @@ export function ChatView(props: { session: RoomSession }) {
         >
           {t('chat.membersButton', { count: session.members.length })}
         </button>
+        )}
       </div>
-      {session.invite !== undefined && (
+      {session.invite !== undefined && privateView === undefined && (
         <div class="invite">
           <label>
             {t('chat.invite')}
@@ -163,19 +206,38 @@ export function ChatView(props: { session: RoomSession }) {
           )}
         </div>
       )}
-      <ol class="messages" ref={list} data-testid="messages" aria-live="polite" aria-label={session.name} tabIndex={0}>
-        {session.lines.map((l, i) => (
-          <MessageLine key={l.key} line={l} prev={session.lines[i - 1]} />
+      <ol class="messages" ref={list} data-testid="messages" aria-live="polite" aria-label={title} tabIndex={0} {...dropProps}>
+        {lines.map((l, i) => (
+          <MessageLine key={l.key} line={l} prev={lines[i - 1]} session={session} />
         ))}
       </ol>
-      <Members session={session} members={session.members} open={membersOpen} />
+      {privateView === undefined && <Members session={session} members={session.members} open={membersOpen} onOpenPrivate={props.onOpenPrivate} />}
       <form
+        {...dropProps}
         class="composer"
         onSubmit={(e) => {
           e.preventDefault();
           send();
         }}
       >
+        {privateView === undefined && (
+          <>
+            <button type="button" class="secondary icon" aria-label={t('files.attach')} data-testid="attach" onClick={() => fileInput.current?.click()}>
+              📎
+            </button>
+            <input
+              ref={fileInput}
+              type="file"
+              multiple
+              hidden
+              data-testid="file-input"
+              onChange={(e) => {
+                sendFiles(e.currentTarget.files);
+                e.currentTarget.value = '';
+              }}
+            />
+          </>
+        )}
         <button type="button" class="secondary icon" aria-label={t('emoji.open')} aria-expanded={emoji} data-testid="emoji-button" onClick={() => setEmoji(!emoji)}>
           🙂
         </button>
@@ -192,7 +254,13 @@ export function ChatView(props: { session: RoomSession }) {
           ref={composer}
           data-testid="composer"
           aria-label={t('chat.message')}
-          placeholder={t('chat.placeholder', { room: session.name })}
+          placeholder={t('chat.placeholder', { room: title })}
+          onPaste={(e) => {
+            if (privateView === undefined && e.clipboardData?.files.length) {
+              e.preventDefault();
+              sendFiles(e.clipboardData.files);
+            }
+          }}
           rows={2}
           value={draft}
           onInput={(e) => setDraft(e.currentTarget.value)}

@@ -4,7 +4,7 @@ import { t } from '../i18n.js';
 import type { MemberView } from '../session.js';
 import { Qr } from './Qr.js';
 
-export function MemberPanel(props: { room: Room; member: MemberView; onClose: () => void }) {
+export function MemberPanel(props: { room: Room; member: MemberView; onClose: () => void; onOpenPrivate: (nick: string) => void }) {
   const { nick, verified, changed } = props.member;
   const digits = props.room.safetyNumber(nick) ?? '';
   return (
@@ -22,6 +22,9 @@ export function MemberPanel(props: { room: Room; member: MemberView; onClose: ()
       <Qr text={digits} label={t('panel.qr')} size={160} testid="safety-qr" />
       {verified && <p class="verified">✓ {t('panel.verified', { nick })}</p>}
       <div class="row">
+        <button type="button" data-testid="open-private" onClick={() => props.onOpenPrivate(nick)}>
+          🔒 {t('private.open')}
+        </button>
         <button type="button" data-testid="verify-toggle" class={verified ? 'secondary' : ''} onClick={() => void props.room.setVerified(nick, !verified)}>
           {verified ? t('panel.unmark') : t('panel.markVerified')}
         </button>

@@ -60,6 +60,10 @@ export function Settings(props: { prefs: Prefs; language: Language; onChange: (p
         <input type="checkbox" data-testid="sound" checked={prefs.sound} onChange={(e) => props.onChange({ ...prefs, sound: e.currentTarget.checked })} />
         {t('settings.sound')}
       </label>
+      <label class="check">
+        <input type="checkbox" data-testid="strip-metadata" checked={prefs.stripMetadata} onChange={(e) => props.onChange({ ...prefs, stripMetadata: e.currentTarget.checked })} />
+        {t('settings.stripMetadata')}
+      </label>
       <button type="button" onClick={props.onClose}>
         {t('settings.close')}
       </button>
