@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BlobTransport, ClientError, RoomFiles, type Transfer, type TransferProgress } from '../src/index.js';
 import { fileSource, folderSink, nodeBlobTransport, nodeSha256 } from '../src/node/index.js';
+import { createSelfSigned } from '@nullroom/server';
 import { closeAll, converged, member, randomRoomSecret, relay, type TestClient, until } from './_harness.js';
 
 afterEach(closeAll);
@@ -292,4 +293,19 @@ test('cancel: the sender cancels (receivers are told, nothing saved, the blob is
   const c2 = await (await gotC2).transfer.done;
   assert.ok(readFileSync(c2.path!).equals(data), 'carol still got it');
   await src.close();
+});
+
+test('a pinned TLS relay: the blob store accepts the pinned certificate and refuses another before sending anything', async (t) => {
+  const tlsMaterial = await createSelfSigned(mkdtempSync(join(tmpdir(), 'nullroom-tls-')));
+  const r = await relay({ tls: { cert: tlsMaterial.cert, key: tlsMaterial.key } });
+  t.after(() => r.close());
+  assert.ok(r.url.startsWith('https:'));
+  const good = nodeBlobTransport(r.url, { pin: tlsMaterial.fingerprint });
+  const token = randomBytes(32).toString('base64url');
+  const [one, two] = [randomBytes(16).toString('base64url'), randomBytes(16).toString('base64url')];
+  await good.put(one, 0, token, Uint8Array.of(1, 2, 3));
+  assert.deepEqual(await good.get(one, 0, 0), Uint8Array.of(1, 2, 3));
+  const wrong = nodeBlobTransport(r.url, { pin: `sha256:${'0'.repeat(64)}` });
+  await assert.rejects(wrong.put(two, 0, token, Uint8Array.of(9)), (e: unknown) => e instanceof ClientError && e.code === 'TLS_PIN_MISMATCH');
+  assert.equal(await good.head(two), 'missing', 'the refused upload never reached the relay');
 });

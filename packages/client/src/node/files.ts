@@ -109,15 +109,36 @@ export async function folderSink(dir: string, name: string): Promise<FileSink> {
   };
 }
 
+/**
+ * An HTTPS agent that accepts exactly the pinned certificate: the check runs on the raw TLS socket,
+ * registered before the HTTP client's own listeners, so a mismatch destroys the connection before
+ * a byte of the request (and its write token) is sent. As the WebSocket transport does.
+ */
+function pinnedAgent(pin: string): https.Agent {
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: false });
+  (agent as unknown as { createConnection: (o: tls.ConnectionOptions) => tls.TLSSocket }).createConnection = (options) => {
+    const socket = tls.connect({ ...options, rejectUnauthorized: false });
+    socket.once('secureConnect', () => {
+      const der = socket.getPeerCertificate().raw;
+      if (der === undefined || certificateFingerprint(der) !== `sha256:${pin}`) {
+        socket.destroy(new ClientError('TLS_PIN_MISMATCH', "the relay's certificate does not match the pinned fingerprint"));
+      }
+    });
+    return socket;
+  };
+  return agent;
+}
+
 /** The relay's blob store over node:http(s), keep-alive, with the client's TLS trust. */
 export function nodeBlobTransport(relayUrl: string, opts: NodeTlsOptions = {}): BlobTransport {
   const base = new URL(relayUrl);
   const secure = base.protocol === 'https:' || base.protocol === 'wss:';
   const pin = opts.pin === undefined ? undefined : parsePin(opts.pin);
   const agent = secure
-    ? new https.Agent({ keepAlive: true, maxSockets: 16, ...(opts.ca !== undefined ? { ca: opts.ca } : {}), ...(pin !== undefined ? { rejectUnauthorized: false } : {}) })
+    ? pin !== undefined
+      ? pinnedAgent(pin)
+      : new https.Agent({ keepAlive: true, maxSockets: 16, ...(opts.ca !== undefined ? { ca: opts.ca } : {}) })
     : new http.Agent({ keepAlive: true, maxSockets: 16 });
-  const pinned = new WeakSet<object>();
   const request = (method: string, path: string, headers: Record<string, string>, body: Uint8Array | undefined, signal?: AbortSignal) =>
     new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Uint8Array }>((resolve, reject) => {
       const req = (secure ? https : http).request(
@@ -149,17 +170,6 @@ export function nodeBlobTransport(relayUrl: string, opts: NodeTlsOptions = {}): 
           res.on('error', reject);
         },
       );
-      if (pin !== undefined) {
-        // Check the pin once per TLS connection, before the request is written (keep-alive reuses it).
-        req.on('socket', (s) => {
-          if (pinned.has(s)) return;
-          s.once('secureConnect', () => {
-            const der = (s as tls.TLSSocket).getPeerCertificate().raw;
-            if (der !== undefined && certificateFingerprint(der) === `sha256:${pin}`) pinned.add(s);
-            else req.destroy(new ClientError('TLS_PIN_MISMATCH', "the relay's certificate does not match the pinned fingerprint"));
-          });
-        });
-      }
       req.on('error', reject);
       req.end(body === undefined ? undefined : Buffer.from(body.buffer, body.byteOffset, body.byteLength));
     });
