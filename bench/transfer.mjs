@@ -118,6 +118,16 @@ async function rawWs(file) {
 const dir = mkdtempSync(join(os.tmpdir(), 'nullroom-bench-file-'));
 const file = makeFile(dir);
 const expected = await sha256File(file);
+// TRANSFER_ONLY=ours: one run of ours alone (e.g. TRANSFER_MIB=2048 for the memory check), kept apart.
+if (process.env.TRANSFER_ONLY === 'ours') {
+  const r = await ours(file, expected);
+  rmSync(dir, { recursive: true, force: true });
+  const out = { bench: 'transfer-memory', date: new Date().toISOString(), fileBytes: MIB * 1024 * 1024, mbPerSec: Math.round(r.mbPerSec), peakRssBytes: r.peakRss };
+  mkdirSync(here('./results/'), { recursive: true });
+  writeFileSync(here(`./results/transfer-${MIB}MiB.json`), `${JSON.stringify(out, null, 2)}\n`);
+  console.log(`${MIB} MiB terminal to terminal: ${out.mbPerSec} MB/s; peak RSS sender ${(r.peakRss.sender / 2 ** 20).toFixed(0)} MiB, relay ${(r.peakRss.relay / 2 ** 20).toFixed(0)} MiB, receiver ${(r.peakRss.receiver / 2 ** 20).toFixed(0)} MiB`);
+  process.exit(0);
+}
 const runs = { ours: [], ws: [] };
 for (const order of [['ws', 'ours'], ['ours', 'ws']]) {
   for (const mode of order) {

@@ -13,7 +13,7 @@ import type { IncrementalHash } from '@nullroom/crypto';
 import { type BlobRead, type BlobTransport, BlobRefused, blobPath } from '../blobs.js';
 import { ClientError } from '../errors.js';
 import type { FileSink, FileSource } from '../files.js';
-import { type NodeTlsOptions, certificateFingerprint, parsePin } from './transport.js';
+import { type NodeTlsOptions, parsePin, pinnedTlsConnect } from './transport.js';
 
 export function nodeSha256(): Promise<IncrementalHash> {
   const h = createHash('sha256');
@@ -109,23 +109,10 @@ export async function folderSink(dir: string, name: string): Promise<FileSink> {
   };
 }
 
-/**
- * An HTTPS agent that accepts exactly the pinned certificate: the check runs on the raw TLS socket,
- * registered before the HTTP client's own listeners, so a mismatch destroys the connection before
- * a byte of the request (and its write token) is sent. As the WebSocket transport does.
- */
+/** An HTTPS agent whose connections accept exactly the pinned certificate (pinnedTlsConnect). */
 function pinnedAgent(pin: string): https.Agent {
   const agent = new https.Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: false });
-  (agent as unknown as { createConnection: (o: tls.ConnectionOptions) => tls.TLSSocket }).createConnection = (options) => {
-    const socket = tls.connect({ ...options, rejectUnauthorized: false });
-    socket.once('secureConnect', () => {
-      const der = socket.getPeerCertificate().raw;
-      if (der === undefined || certificateFingerprint(der) !== `sha256:${pin}`) {
-        socket.destroy(new ClientError('TLS_PIN_MISMATCH', "the relay's certificate does not match the pinned fingerprint"));
-      }
-    });
-    return socket;
-  };
+  (agent as unknown as { createConnection: (o: tls.ConnectionOptions) => tls.TLSSocket }).createConnection = (options) => pinnedTlsConnect(options, pin);
   return agent;
 }
 

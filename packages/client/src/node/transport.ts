@@ -26,6 +26,22 @@ export function certificateFingerprint(der: Buffer): string {
   return `sha256:${createHash('sha256').update(der).digest('hex')}`;
 }
 
+/**
+ * A TLS connection that accepts exactly the certificate with this fingerprint (hex), whoever signed
+ * it. The check runs on the raw socket, registered before any HTTP client's own listeners, so a
+ * mismatch destroys the connection before a single byte of the request is written.
+ */
+export function pinnedTlsConnect(options: tls.ConnectionOptions, pin: string): tls.TLSSocket {
+  const socket = tls.connect({ ...options, rejectUnauthorized: false });
+  socket.once('secureConnect', () => {
+    const der = socket.getPeerCertificate().raw;
+    if (der === undefined || certificateFingerprint(der) !== `sha256:${pin}`) {
+      socket.destroy(new ClientError('TLS_PIN_MISMATCH', "the relay's certificate does not match the pinned fingerprint"));
+    }
+  });
+  return socket;
+}
+
 export function nodeWebSocket(opts: NodeTlsOptions = {}): WebSocketFactory {
   const pin = opts.pin === undefined ? undefined : parsePin(opts.pin);
   return (url, protocol) => {
@@ -37,17 +53,7 @@ export function nodeWebSocket(opts: NodeTlsOptions = {}): WebSocketFactory {
       ...(pin !== undefined
         ? {
             rejectUnauthorized: false,
-            // Check the pin on the raw TLS socket, before a single byte of HTTP is written.
-            createConnection: ((options: tls.ConnectionOptions) => {
-              const socket = tls.connect({ ...options, rejectUnauthorized: false });
-              socket.once('secureConnect', () => {
-                const der = socket.getPeerCertificate().raw;
-                if (der === undefined || certificateFingerprint(der) !== `sha256:${pin}`) {
-                  socket.destroy(new ClientError('TLS_PIN_MISMATCH', "the relay's certificate does not match the pinned fingerprint"));
-                }
-              });
-              return socket;
-            }) as unknown as WebSocket.ClientOptions['createConnection'],
+            createConnection: ((options: tls.ConnectionOptions) => pinnedTlsConnect(options, pin)) as unknown as WebSocket.ClientOptions['createConnection'],
           }
         : {}),
     });
