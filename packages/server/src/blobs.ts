@@ -120,11 +120,20 @@ class HttpError extends Error {
   }
 }
 
+/** Memory for the chunks written last (see BlobStore.recent). */
+const RECENT_BYTES = 32 * 1024 * 1024;
+
 export class BlobStore {
   private readonly blobs = new Map<string, BlobRecord>();
   /** Removed blobs (deleted or expired) -> when to forget them; answered with 410 until then. */
   private readonly tombstones = new Map<string, number>();
   private readonly waiters = new Map<string, Set<Waiter>>();
+  /**
+   * The chunks written last, kept in memory as well as on disk (FIFO, at most RECENT_BYTES): a
+   * receiver that keeps up with the sender is served from here, without reading the disk again.
+   */
+  private readonly recent = new Map<string, Buffer[]>();
+  private recentBytes = 0;
   private waiting = 0;
   private totalCharged = 0;
   private totalBytes = 0;
@@ -317,10 +326,12 @@ export class BlobStore {
     const tmp = join(this.root, TMP, randomBytes(12).toString('hex'));
     let received = 0;
     let renamed = false;
+    const pieces: Buffer[] = [];
     try {
       const counter = new Transform({
         transform(chunk: Buffer, _enc, cb) {
           received += chunk.length;
+          pieces.push(chunk);
           // Count what arrives instead of trusting the header (Node's parser enforces it too).
           if (received > len) cb(new HttpError(413, 'chunk too large'));
           else cb(null, chunk);
@@ -361,6 +372,7 @@ export class BlobStore {
         blob.lastWrite = performance.now();
       }));
       if (blob.dead || !renamed) throw new HttpError(410, 'gone');
+      this.remember(id, index, pieces, len);
       this.wake(id, index, 'ready');
       res.writeHead(204, { ...this.headers, 'Cache-Control': 'no-store' });
       res.end();
@@ -392,6 +404,15 @@ export class BlobStore {
     const b = this.blobs.get(id);
     const size = b?.chunks.get(index);
     if (b === undefined || size === undefined) throw new HttpError(this.tombstones.has(id) ? 410 : 404, this.tombstones.has(id) ? 'gone' : 'not found');
+    const cached = this.recent.get(`${id}/${index}`);
+    if (cached !== undefined) {
+      res.writeHead(200, { ...this.headers, 'Content-Type': 'application/octet-stream', 'Content-Length': size, 'Cache-Control': 'no-store' });
+      res.cork();
+      for (const piece of cached) res.write(piece);
+      res.end();
+      this.log?.(`blob GET 200 ${size} bytes`);
+      return;
+    }
     // Open first: the chunk may be replaced (rename) or removed meanwhile; an open handle keeps its bytes.
     const fh = await open(join(b.dir, String(index)), 'r').catch(() => undefined);
     if (fh === undefined) throw new HttpError(this.tombstones.has(id) ? 410 : 404, this.tombstones.has(id) ? 'gone' : 'not found');
@@ -408,7 +429,7 @@ export class BlobStore {
       'Content-Length': st.size,
       'Cache-Control': 'no-store',
     });
-    await pipeline(fh.createReadStream(), res).catch(() => res.destroy());
+    await pipeline(fh.createReadStream({ highWaterMark: 1024 * 1024 }), res).catch(() => res.destroy());
     this.log?.(`blob GET 200 ${st.size} bytes`);
   }
 
@@ -442,10 +463,31 @@ export class BlobStore {
     for (const w of [...set]) if (index === undefined || w.index === index) w.done(r);
   }
 
+  private remember(id: string, index: number, pieces: Buffer[], len: number): void {
+    const key = `${id}/${index}`;
+    this.forget(key);
+    if (len > RECENT_BYTES) return;
+    this.recent.set(key, pieces);
+    this.recentBytes += len;
+    for (const [k, v] of this.recent) {
+      if (this.recentBytes <= RECENT_BYTES) break;
+      this.recent.delete(k);
+      this.recentBytes -= v.reduce((n, p) => n + p.length, 0);
+    }
+  }
+
+  private forget(key: string): void {
+    const old = this.recent.get(key);
+    if (old === undefined) return;
+    this.recent.delete(key);
+    this.recentBytes -= old.reduce((n, p) => n + p.length, 0);
+  }
+
   /** Removes a blob at once: bookkeeping first, then its directory is renamed away and deleted. */
   private async drop(b: BlobRecord): Promise<void> {
     if (b.dead) return;
     b.dead = true;
+    for (const index of b.chunks.keys()) this.forget(`${b.id}/${index}`);
     this.blobs.delete(b.id);
     this.tombstones.set(b.id, performance.now() + this.o.ttlMs);
     // Bounded memory: past the cap, the oldest deletions are forgotten (they answer 404, not 410).
