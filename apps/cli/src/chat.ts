@@ -125,7 +125,8 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
   const transfers = new Set<Transfer>();
   const track = (t: Transfer) => {
     transfers.add(t);
-    let lastLine = 0;
+    // A line a second, from a second in (small files never print one).
+    let lastLine = Date.now();
     t.on('progress', (p) => {
       if (o.json === true || Date.now() - lastLine < 1000 || p.bytes === p.total) return;
       lastLine = Date.now();

@@ -56,7 +56,7 @@ export function humanLine(e: ChatEvent): string {
     case 'file-sent':
       return `* sent ${safe(e.name)} (${size(e.size)})`;
     case 'progress':
-      return `* ${e.direction === 'send' ? 'sending' : 'receiving'} ${safe(e.name)}: ${size(e.bytes)} of ${size(e.total)}, ${size(e.bytesPerSecond)}/s${e.etaMs === undefined ? '' : `, ${Math.ceil(e.etaMs / 1000)} s left`}`;
+      return `* ${e.direction === 'send' ? 'sending' : 'receiving'} ${safe(e.name)}: ${size(e.bytes)} of ${size(e.total)}${e.bytesPerSecond > 0 ? `, ${size(Math.round(e.bytesPerSecond))}/s` : ''}${e.etaMs === undefined ? '' : `, ${Math.ceil(e.etaMs / 1000)} s left`}`;
     case 'left':
       return '* you left the room';
     case 'error':
