@@ -1,5 +1,6 @@
 /** Helpers to run the real `nullroom` binary in tests. */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 
@@ -15,8 +16,18 @@ export interface Proc {
   waitLine(pred: (l: string) => boolean, what: string, ms?: number): Promise<string>;
 }
 
+/** Every process `run` started and that is still running. */
+const live = new Set<ChildProcessWithoutNullStreams>();
+// When a test file is done, whatever it left running (a test that failed half-way) is killed: a
+// live child would keep the file's process, and so the whole run, waiting forever.
+after(() => {
+  for (const c of live) c.kill('SIGKILL');
+});
+
 export function run(args: string[], env: Record<string, string> = {}): Proc {
   const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: 'pipe' });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
   const lines: string[] = [];
   const stderr: string[] = [];
   const events: Record<string, unknown>[] = [];
