@@ -40,12 +40,16 @@ async function password(o: ChatOptions): Promise<string> {
   return pw;
 }
 
+/** `a "b c" 'd'` -> ['a', 'b c', 'd'] */
+const splitPaths = (s: string) => s.match(/"[^"]*"|'[^']*'|\S+/g)?.map((p) => p.replace(/^(["'])(.*)\1$/, '$2')) ?? [];
+
 const HELP = [
   '/members          list who is in the room',
   '/verify NICK      show the safety number you share with NICK (compare it out of band)',
   '/verified NICK    mark NICK verified once the numbers match (until their key changes)',
   '/dm NICK TEXT      send TEXT to NICK only (opens a private chat the first time)',
   '/close NICK       close the private chat with NICK',
+  '/dmsend NICK PATH...  send files to NICK only',
   '/send PATH...     send files (end-to-end encrypted) to everyone in the room',
   '/cancel           cancel the file transfers in progress',
   '/quit             leave the room (after the files you are sending are up)',
@@ -135,15 +139,30 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
     void t.done.finally(() => transfers.delete(t)).catch(() => undefined);
   };
   const fileError = (e: unknown) => printer.print({ event: 'error', code: e instanceof ClientError ? e.code : 'FILE_TRANSFER', message: e instanceof Error ? e.message : String(e) });
-  files.on('offer', (f) => {
-    if (f.size > maxFile) return printer.print({ event: 'error', code: 'FILE_TOO_LARGE', message: `a file offered by ${f.from} is larger than --max-file; not downloaded` });
-    void folderSink(downloadDir, f.name).then((sink) => {
-      const t = f.accept(sink);
-      track(t);
-      t.done.then((r) => printer.print({ event: 'file', from: f.from, name: f.name, size: f.size, sha256: r.sha256, path: r.path ?? '' }), fileError);
-    }, fileError);
-  });
-  const sendFiles = async (paths: string[]) => {
+  /** Downloads every file offered in the room, or in a private chat (then `with` names the peer). */
+  const receiveFiles = (from: RoomFiles, privateWith?: () => string) =>
+    from.on('offer', (f) => {
+      if (f.size > maxFile) return printer.print({ event: 'error', code: 'FILE_TOO_LARGE', message: `a file offered by ${f.from} is larger than --max-file; not downloaded` });
+      void folderSink(downloadDir, f.name).then((sink) => {
+        const t = f.accept(sink);
+        track(t);
+        t.done.then(
+          (r) =>
+            printer.print({
+              event: 'file',
+              from: f.from,
+              name: f.name,
+              size: f.size,
+              sha256: r.sha256,
+              path: r.path ?? '',
+              ...(privateWith === undefined ? {} : { private: true as const, with: privateWith() }),
+            }),
+          fileError,
+        );
+      }, fileError);
+    });
+  receiveFiles(files);
+  const sendFiles = async (paths: string[], via: RoomFiles = files) => {
     for (const path of paths) {
       let src;
       try {
@@ -152,7 +171,7 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
         printer.print({ event: 'error', code: 'NO_SUCH_FILE', message: 'cannot read that file' });
         continue;
       }
-      const t = files.send(src);
+      const t = via.send(src);
       track(t);
       void t.done
         .then((r) => printer.print({ event: 'file-sent', name: src.name, size: src.size, sha256: r.sha256 }), fileError)
@@ -162,7 +181,13 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
 
   // Private chats: opened by either side, read by nobody else.
   const privateChats = new PrivateChats(room);
-  privateChats.on('opened', (e) => printer.print({ event: 'private-opened', with: e.chat.peer, byUs: e.byUs }));
+  const privateFiles = new Map<string, RoomFiles>();
+  privateChats.on('opened', (e) => {
+    const f = new RoomFiles(e.chat, { blobs: nodeBlobTransport(url, tlsOpts), hash: nodeSha256 });
+    privateFiles.set(e.chat.id, f);
+    receiveFiles(f, () => e.chat.peer);
+    printer.print({ event: 'private-opened', with: e.chat.peer, byUs: e.byUs });
+  });
   privateChats.on('closed', (e) => printer.print({ event: 'private-closed', with: e.chat.peer, byUs: e.byUs }));
   privateChats.on('message', (e) => printer.print({ event: 'message', from: e.from, text: e.text, private: true, with: e.chat.peer, ts: e.ts }));
   privateChats.on('error', (e) => printer.print({ event: 'error', code: e.code, message: e.message }));
@@ -227,13 +252,27 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
         if (room.safetyNumber(nick) === undefined) report({ event: 'error', code: 'NO_SUCH_MEMBER', message: 'no other member has that nickname' });
         else void room.setVerified(nick, true).then(() => report({ event: 'verify', nick, safetyNumber: formatSafetyNumber(room.safetyNumber(nick) ?? ''), verified: true }));
       } else if (cmd[1] === 'send') {
-        const paths = (cmd[2] ?? '').match(/"[^"]*"|'[^']*'|\S+/g)?.map((p) => p.replace(/^(["'])(.*)\1$/, '$2')) ?? [];
+        const paths = splitPaths(cmd[2] ?? '');
         if (paths.length === 0) report({ event: 'error', code: 'USAGE', message: 'usage: /send PATH...' });
         else void sendFiles(paths);
       } else if (cmd[1] === 'dm') {
         const m = /^(\S+)\s+([\s\S]+)$/.exec(cmd[2] ?? '');
         if (m === null) report({ event: 'error', code: 'USAGE', message: 'usage: /dm NICK TEXT' });
         else privateQueue = privateQueue.then(() => sendPrivate(m[1]!, m[2]!));
+      } else if (cmd[1] === 'dmsend') {
+        const m = /^(\S+)\s+([\s\S]+)$/.exec(cmd[2] ?? '');
+        if (m === null) report({ event: 'error', code: 'USAGE', message: 'usage: /dmsend NICK PATH...' });
+        else {
+          const paths = splitPaths(m[2]!);
+          privateQueue = privateQueue.then(async () => {
+            try {
+              const chat = await privateChats.open(m[1]!);
+              await sendFiles(paths, privateFiles.get(chat.id));
+            } catch (e) {
+              fileError(e);
+            }
+          });
+        }
       } else if (cmd[1] === 'close') {
         const c = privateChats.with((cmd[2] ?? '').trim());
         if (c === undefined) report({ event: 'error', code: 'NO_SUCH_MEMBER', message: 'no private chat with that nickname' });

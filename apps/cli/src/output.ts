@@ -16,7 +16,7 @@ export type ChatEvent =
   | { event: 'verify'; nick: string; safetyNumber: string; verified: boolean }
   | { event: 'key-changed'; nick: string; wasVerified: boolean }
   | { event: 'connection'; state: string; message?: string }
-  | { event: 'file'; from: string; name: string; size: number; sha256: string; path: string }
+  | { event: 'file'; from: string; name: string; size: number; sha256: string; path: string; private?: true; with?: string }
   | { event: 'file-sent'; name: string; size: number; sha256: string }
   | { event: 'progress'; direction: 'send' | 'receive'; name: string; bytes: number; total: number; bytesPerSecond: number; etaMs: number | undefined }
   | { event: 'left' }
@@ -52,7 +52,7 @@ export function humanLine(e: ChatEvent): string {
     case 'connection':
       return `* connection ${e.state}${e.message ? `: ${e.message}` : ''}`;
     case 'file':
-      return `* ${safe(e.from)} sent ${safe(e.name)} (${size(e.size)}), verified, saved as ${safe(e.path)}`;
+      return `* ${safe(e.from)} sent ${e.private ? 'you privately ' : ''}${safe(e.name)} (${size(e.size)}), verified, saved as ${safe(e.path)}`;
     case 'file-sent':
       return `* sent ${safe(e.name)} (${size(e.size)})`;
     case 'progress':

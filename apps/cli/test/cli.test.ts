@@ -202,6 +202,15 @@ test('private chats and files between terminal clients: /dm (carol reads nothing
       }
     }
     await a.waitFor((e) => e['event'] === 'file-sent' && e['name'] === 'two.txt', 'alice is told');
+    // A file in the private chat: bob only.
+    const secretFile = randomBytes(70_000);
+    writeFileSync(join(src, 'for bob.bin'), secretFile);
+    a.child.stdin.write(`/dmsend bob "${join(src, 'for bob.bin')}"\n`);
+    const pf = await b.waitFor((e) => e['event'] === 'file' && e['name'] === 'for bob.bin', 'bob gets the private file');
+    assert.equal(pf['private'], true);
+    assert.equal(pf['with'], 'alice');
+    assert.ok(readFileSync(String(pf['path'])).equals(secretFile));
+    await a.waitFor((e) => e['event'] === 'file-sent' && e['name'] === 'for bob.bin', 'alice is told');
     // carol read nothing private; nothing but the two files in her folder.
     assert.ok(!c.events.some((e) => e['private'] === true || JSON.stringify(e).includes('just between us')));
     assert.deepEqual(readdirSync(down.carol).sort(), ['report one.bin', 'two.txt']);

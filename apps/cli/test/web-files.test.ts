@@ -106,7 +106,15 @@ test('browser <-> terminal: images without EXIF, several files at once, a file b
       assert.equal(pm['with'], 'alice');
       term.child.stdin.write('/dm alice understood\n');
       await alice.page.getByText('understood').waitFor();
+      // A file in the private chat reaches bob only.
+      const privateFile = randomBytes(300 * 1024);
+      writeFileSync(joinPath(dir, 'contract.pdf'), privateFile);
+      await alice.page.getByTestId('file-input').setInputFiles([joinPath(dir, 'contract.pdf')]);
+      const pf = await term.waitFor((e) => e['event'] === 'file' && e['name'] === 'contract.pdf', 'the private file reaches the terminal', 60_000);
+      assert.equal(pf['private'], true);
+      assert.ok(readFileSync(String(pf['path'])).equals(privateFile));
       await screenshot(alice.page, 'web-private-chat');
+      assert.equal(await carol.page.getByText('contract.pdf').count(), 0, 'carol saw no private file');
       assert.equal(await carol.page.getByText('just between us').count(), 0);
       assert.equal(await carol.page.getByText('understood').count(), 0);
       for (const m of [alice, carol]) {

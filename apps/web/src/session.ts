@@ -42,6 +42,8 @@ export type Line =
 export interface PrivateView {
   id: string;
   chat: PrivateChat;
+  /** Files sent in this private chat (only its two members can open them). */
+  files: RoomFiles;
   lines: Line[];
   unread: number;
   closed: boolean;
@@ -92,21 +94,11 @@ export class RoomSession {
       room.on('key-changed', (e) => (this.notice('warning', e.wasVerified ? 'chat.keyChangedVerified' : 'chat.keyChanged', { nick: e.nick }), this.refreshMembers())),
       room.on('trust', () => this.refreshMembers()),
       room.on('error', (e) => this.notice('error', 'chat.error', { message: `${e.code}: ${e.message}` })),
-      this.files.on('offer', (f) => {
-        const view: FileView = {
-          name: f.name,
-          size: f.size,
-          mime: f.mime,
-          direction: 'receive',
-          state: 'offered',
-          incoming: f,
-          ...(f.thumbnail === undefined ? {} : { thumb: `data:${f.thumbnail.mime};base64,${f.thumbnail.data}` }),
-        };
-        this.push({ key: nextKey++, kind: 'file', from: f.from, ts: Date.now(), self: false, file: view });
-        this.onMessage(this);
-      }),
+      this.files.on('offer', (f) => this.offered(f)),
       this.privateChats.on('opened', (e) => {
-        const view: PrivateView = { id: e.chat.id, chat: e.chat, lines: [], unread: 0, closed: false };
+        const files = new RoomFiles(e.chat, { blobs: fetchBlobTransport(location.origin) });
+        const view: PrivateView = { id: e.chat.id, chat: e.chat, files, lines: [], unread: 0, closed: false };
+        files.on('offer', (f) => this.offered(f, view));
         this.privates.set(view.id, view);
         view.lines = [{ key: nextKey++, kind: 'notice', i18n: e.byUs ? 'private.openedByUs' : 'private.openedByThem', params: { nick: e.chat.peer }, ts: Date.now() }];
         if (!e.byUs) this.onMessage(this, view.id);
@@ -129,8 +121,30 @@ export class RoomSession {
     ];
   }
 
-  /** Sends files (and images, without their metadata unless `keepMetadata`) to the room. */
-  async sendFiles(files: File[], keepMetadata = false): Promise<void> {
+  /** A file offered in the room, or in one of its private chats. */
+  private offered(f: IncomingFile, pv?: PrivateView): void {
+    const view: FileView = {
+      name: f.name,
+      size: f.size,
+      mime: f.mime,
+      direction: 'receive',
+      state: 'offered',
+      incoming: f,
+      ...(f.thumbnail === undefined ? {} : { thumb: `data:${f.thumbnail.mime};base64,${f.thumbnail.data}` }),
+    };
+    const line: Line = { key: nextKey++, kind: 'file', from: f.from, ts: Date.now(), self: false, file: view };
+    if (pv === undefined) {
+      this.push(line);
+      this.onMessage(this);
+    } else {
+      pv.lines = [...pv.lines, line];
+      this.onMessage(this, pv.id);
+      this.changed();
+    }
+  }
+
+  /** Sends files (and images, without their metadata unless `keepMetadata`) to the room or a private chat. */
+  async sendFiles(files: File[], keepMetadata = false, pv?: PrivateView): Promise<void> {
     for (const file of files) {
       let data: Blob = file;
       let thumbnail;
@@ -138,7 +152,7 @@ export class RoomSession {
         if (!keepMetadata) data = await withoutMetadata(file).catch(() => file);
         thumbnail = await thumbnailOf(data);
       }
-      const t = this.files.send(fileSourceOf(file, data), thumbnail === undefined ? {} : { thumbnail });
+      const t = (pv?.files ?? this.files).send(fileSourceOf(file, data), thumbnail === undefined ? {} : { thumbnail });
       const view: FileView = {
         name: file.name || 'file',
         size: data.size,
@@ -149,7 +163,12 @@ export class RoomSession {
         received: { url: URL.createObjectURL(data), blob: data },
         ...(thumbnail === undefined ? {} : { thumb: `data:${thumbnail.mime};base64,${thumbnail.data}` }),
       };
-      this.push({ key: nextKey++, kind: 'file', from: this.room.nick, ts: Date.now(), self: true, file: view });
+      const line: Line = { key: nextKey++, kind: 'file', from: this.room.nick, ts: Date.now(), self: true, file: view };
+      if (pv === undefined) this.push(line);
+      else {
+        pv.lines = [...pv.lines, line];
+        this.changed();
+      }
       this.track(t, view);
     }
   }
@@ -237,6 +256,7 @@ export class RoomSession {
   close(): void {
     this.offs.forEach((off) => off());
     this.files.close();
+    for (const v of this.privates.values()) v.files.close();
     this.privateChats.close();
     this.listeners.clear();
   }

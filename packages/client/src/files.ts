@@ -28,8 +28,29 @@ import {
 import { type BlobTransport, BlobRefused } from './blobs.js';
 import { ClientError } from './errors.js';
 import { Emitter } from './emitter.js';
-import type { FilePayload } from './payload.js';
-import type { Room } from './room.js';
+import type { FileCancelPayload, FileDonePayload, FilePayload } from './payload.js';
+
+type FileBody =
+  | Omit<FilePayload, 'v' | 'id' | 'n' | 'ts'>
+  | Omit<FileDonePayload, 'v' | 'id' | 'n' | 'ts'>
+  | Omit<FileCancelPayload, 'v' | 'id' | 'n' | 'ts'>;
+
+/**
+ * Where file offers travel: a room (Room) or a private chat (PrivateChat). Both authenticate the
+ * sender of what they deliver and encrypt what they send, so a file follows the conversation's
+ * audience: a file sent in a private chat can be opened by its two members only.
+ */
+export interface FileChannelEvents {
+  'file-offer': { from: string; offer: FilePayload };
+  'file-done': { from: string; done: FileDonePayload };
+  'file-cancel': { from: string; cancel: FileCancelPayload };
+}
+export interface FileChannel {
+  /** Our nickname there. */
+  readonly nick: string;
+  sendPayload(body: FileBody): unknown;
+  on<K extends keyof FileChannelEvents>(type: K, fn: (e: FileChannelEvents[K]) => void): () => void;
+}
 
 /** Random access to the file being sent (a File in browsers, a file handle in Node). */
 export interface FileSource {
@@ -206,7 +227,7 @@ interface Announced {
   waiters: (() => void)[];
 }
 
-/** File transfer for one room. */
+/** File transfer in one room or private chat. */
 export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
   private readonly chunkSize: number;
   private readonly concurrency: number;
@@ -218,7 +239,7 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
   private readonly offs: (() => void)[];
 
   constructor(
-    private readonly room: Room,
+    private readonly room: FileChannel,
     private readonly opts: FileTransferOptions,
   ) {
     super();
@@ -273,7 +294,8 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
     const blob = b64url(random(16));
     const token = b64url(random(32));
     const hash = await this.hash();
-    this.room.sendPayload({
+    // Awaited: a private chat encrypts before it sends, and may refuse (closed).
+    await this.room.sendPayload({
       type: 'file',
       fid: t.fid,
       name: source.name,
@@ -310,12 +332,14 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
       t.fail(e);
       await Promise.allSettled(inflight);
       // Tell the room, and free the relay's space at once.
-      this.room.sendPayload({ type: 'file-cancel', fid: t.fid });
+      await Promise.resolve()
+        .then(() => this.room.sendPayload({ type: 'file-cancel', fid: t.fid }))
+        .catch(() => undefined);
       await this.opts.blobs.delete(blob, token).catch(() => undefined);
       throw e;
     }
     const sha256 = hex(hash.digest());
-    this.room.sendPayload({ type: 'file-done', fid: t.fid, sha256 });
+    await this.room.sendPayload({ type: 'file-done', fid: t.fid, sha256 });
     return { sha256 };
   }
 

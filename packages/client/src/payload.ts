@@ -69,10 +69,11 @@ export type DmPayload = z.infer<typeof dmPayload>;
 export type DmClosePayload = z.infer<typeof dmClosePayload>;
 export type PrivatePayload = DmOfferPayload | DmWelcomePayload | DmPayload | DmClosePayload;
 
-/** What travels inside a private chat's own MLS messages: text only, for now. */
-export function parsePrivateText(bytes: Uint8Array): TextPayload | undefined {
+/** What travels inside a private chat's own MLS messages: text and files (never private-chat set-up). */
+export type PrivateInnerPayload = TextPayload | FilePayload | FileDonePayload | FileCancelPayload;
+export function parsePrivateInner(bytes: Uint8Array): PrivateInnerPayload | undefined {
   const p = parsePayload(bytes);
-  return p?.type === 'text' ? p : undefined;
+  return p?.type === 'text' || p?.type === 'file' || p?.type === 'file-done' || p?.type === 'file-cancel' ? p : undefined;
 }
 export type TextPayload = z.infer<typeof textPayload>;
 export type FilePayload = z.infer<typeof filePayload>;

@@ -14,7 +14,8 @@
 import { type PendingKeyPackage, PrivateChatCrypto, type PrivateChatState, discardPending } from '@nullroom/crypto';
 import { ClientError } from './errors.js';
 import { Emitter } from './emitter.js';
-import { MAX_TEXT_CHARS, type PrivatePayload, type TextPayload, encodePayload, parsePrivateText } from './payload.js';
+import type { FileChannel, FileChannelEvents } from './files.js';
+import { MAX_TEXT_CHARS, type PrivateInnerPayload, type PrivatePayload, encodePayload, parsePrivateInner } from './payload.js';
 import type { Room } from './room.js';
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
@@ -33,8 +34,10 @@ export interface PrivateChatEvents extends Record<string, unknown> {
   error: { code: 'BAD_MESSAGE' | 'BAD_PAYLOAD'; message: string };
 }
 
-/** One private chat with one member of the room. */
-export class PrivateChat {
+type InnerBody = PrivateInnerPayload extends infer P ? (P extends PrivateInnerPayload ? Omit<P, 'v' | 'id' | 'n' | 'ts'> : never) : never;
+
+/** One private chat with one member of the room; files sent through it (RoomFiles) stay between the two. */
+export class PrivateChat extends Emitter<FileChannelEvents & Record<string, unknown>> implements FileChannel {
   private queue: Promise<unknown> = Promise.resolve();
   private counter = 0;
   closed = false;
@@ -46,7 +49,14 @@ export class PrivateChat {
     /** The peer's identity key (hex), as the room authenticated it. */
     readonly peerIdentity: string,
     private state: PrivateChatState,
-  ) {}
+  ) {
+    super();
+  }
+
+  /** Our nickname in the room. */
+  get nick(): string {
+    return this.owner.room.nick;
+  }
 
   /** The peer's nickname in the room now (it can change when they rejoin), or the last one seen. */
   get peer(): string {
@@ -61,14 +71,27 @@ export class PrivateChat {
     if (text.length === 0 || [...text].length > MAX_TEXT_CHARS) {
       return Promise.reject(new ClientError('MESSAGE_TOO_LARGE', `a message must be 1 to ${MAX_TEXT_CHARS} characters`));
     }
+    return this.sendPayload({ type: 'text', text });
+  }
+
+  /** Sends any inner payload (a text, or a file offer from RoomFiles) to the peer only. */
+  sendPayload(body: InnerBody): Promise<string> {
+    if (this.closed) return Promise.reject(new ClientError('NOT_JOINED', 'the private chat was closed'));
     return this.serial(async () => {
       const id = randomHex(16);
-      const payload: TextPayload = { v: 1, type: 'text', id, n: ++this.counter, ts: Date.now(), text };
+      const payload = { ...body, v: 1, id, n: ++this.counter, ts: Date.now() } as PrivateInnerPayload;
       const out = await (await this.owner.crypto()).encrypt(this.state, encodePayload(payload));
       this.state = out.state;
       this.owner.room.sendPayload({ type: 'dm', chat: this.id, data: toB64(out.message) });
       return id;
     });
+  }
+
+  /** @internal A file payload from the peer, for the RoomFiles listening on this chat. */
+  deliver(from: string, p: Exclude<PrivateInnerPayload, { type: 'text' }>): void {
+    if (p.type === 'file') this.emit('file-offer', { from, offer: p });
+    else if (p.type === 'file-done') this.emit('file-done', { from, done: p });
+    else this.emit('file-cancel', { from, cancel: p });
   }
 
   /** Closes the chat on both sides. */
@@ -79,11 +102,11 @@ export class PrivateChat {
   }
 
   /** @internal */
-  receive(data: Uint8Array): Promise<TextPayload | undefined> {
+  receive(data: Uint8Array): Promise<PrivateInnerPayload | undefined> {
     return this.serial(async () => {
       const r = await (await this.owner.crypto()).decrypt(this.state, data);
       this.state = r.state;
-      return r.kind === 'message' ? parsePrivateText(r.plaintext) : undefined;
+      return r.kind === 'message' ? parsePrivateInner(r.plaintext) : undefined;
     });
   }
 
@@ -222,10 +245,11 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
         const chat = this.chats.get(p.chat);
         // Not ours (another pair's), closed, or not from our peer: nothing to read.
         if (chat === undefined || chat.closed || chat.peerIdentity !== senderIdentity) return;
-        const text = await chat.receive(fromB64(p.data));
-        if (text === undefined) return this.emit('error', { code: 'BAD_PAYLOAD', message: 'a private message is not in the expected format' });
+        const inner = await chat.receive(fromB64(p.data));
+        if (inner === undefined) return this.emit('error', { code: 'BAD_PAYLOAD', message: 'a private message is not in the expected format' });
         chat.lastNick = from;
-        this.emit('message', { chat, from, text: text.text, ts: text.ts, id: text.id });
+        if (inner.type === 'text') this.emit('message', { chat, from, text: inner.text, ts: inner.ts, id: inner.id });
+        else chat.deliver(from, inner);
         return;
       }
       case 'dm-close': {

@@ -6,7 +6,12 @@
  */
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type PrivateChat, PrivateChats } from '../src/index.js';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type PrivateChat, PrivateChats, RoomFiles } from '../src/index.js';
+import { fileSource, folderSink, nodeBlobTransport, nodeSha256 } from '../src/node/index.js';
 import { closeAll, converged, member, randomRoomSecret, relay, type TestClient, until } from './_harness.js';
 
 afterEach(closeAll);
@@ -76,4 +81,37 @@ test('a member cannot answer an offer meant for someone else, and cannot read a 
   pb.on('message', (e) => (heard = e.text));
   await chat.send('for bob');
   await until(() => heard === 'for bob', 'bob reads it');
+});
+
+test('a file sent in a private chat reaches the peer only', async (t) => {
+  const r = await relay();
+  t.after(() => r.close());
+  const secret = randomRoomSecret();
+  const [a, b, c] = [await member(r.url, secret, 'alice'), await member(r.url, secret, 'bob'), await member(r.url, secret, 'carol')] as TestClient[] as [TestClient, TestClient, TestClient];
+  await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'three members');
+  const blobs = nodeBlobTransport(r.url);
+  const [pa, pb] = [new PrivateChats(a.room), new PrivateChats(b.room)];
+  const chatA = await pa.open('bob');
+  await until(() => pb.with('alice') !== undefined, 'bob has the chat');
+  const filesB = new RoomFiles(pb.with('alice')!, { blobs, hash: nodeSha256 });
+  const roomFilesC = new RoomFiles(c.room, { blobs, hash: nodeSha256 });
+  let carolOffers = 0;
+  roomFilesC.on('offer', () => carolOffers++);
+  c.room.on('file-offer', () => carolOffers++);
+  const dir = mkdtempSync(join(tmpdir(), 'nullroom-dm-file-'));
+  const data = randomBytes(3 * 1024 * 1024 + 5);
+  writeFileSync(join(dir, 'secret.pdf'), data);
+  const received = new Promise<string>((resolve, reject) => {
+    filesB.on('offer', (offer) => {
+      const out = mkdtempSync(join(tmpdir(), 'nullroom-dm-recv-'));
+      void folderSink(out, offer.name).then((sink) => offer.accept(sink).done.then((res) => resolve(res.path!), reject));
+    });
+  });
+  const src = await fileSource(join(dir, 'secret.pdf'));
+  await new RoomFiles(chatA, { blobs, hash: nodeSha256 }).send(src).done;
+  assert.ok(readFileSync(await received).equals(data));
+  await src.close();
+  a.room.send('after the file');
+  await until(() => c.messages.some((m) => m.text === 'after the file'), 'carol is in step');
+  assert.equal(carolOffers, 0, 'carol saw no file offer');
 });

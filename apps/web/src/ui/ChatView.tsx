@@ -113,14 +113,14 @@ export function ChatView(props: {
   const fileInput = useRef<HTMLInputElement>(null);
   const sendFiles = (files: FileList | File[] | null | undefined) => {
     const list = Array.from(files ?? []);
-    if (list.length > 0 && privateView === undefined) void session.sendFiles(list, !props.stripMetadata);
+    if (list.length > 0 && !privateView?.closed) void session.sendFiles(list, !props.stripMetadata, privateView);
   };
   const dropProps = {
     onDragOver: (e: DragEvent) => {
-      if (privateView === undefined && e.dataTransfer?.types.includes('Files')) e.preventDefault();
+      if (!privateView?.closed && e.dataTransfer?.types.includes('Files')) e.preventDefault();
     },
     onDrop: (e: DragEvent) => {
-      if (privateView !== undefined || !e.dataTransfer?.files.length) return;
+      if (privateView?.closed || !e.dataTransfer?.files.length) return;
       e.preventDefault();
       sendFiles(e.dataTransfer.files);
     },
@@ -220,7 +220,7 @@ export function ChatView(props: {
           send();
         }}
       >
-        {privateView === undefined && (
+        {!privateView?.closed && (
           <>
             <button type="button" class="secondary icon" aria-label={t('files.attach')} data-testid="attach" onClick={() => fileInput.current?.click()}>
               📎
@@ -256,7 +256,7 @@ export function ChatView(props: {
           aria-label={t('chat.message')}
           placeholder={t('chat.placeholder', { room: title })}
           onPaste={(e) => {
-            if (privateView === undefined && e.clipboardData?.files.length) {
+            if (!privateView?.closed && e.clipboardData?.files.length) {
               e.preventDefault();
               sendFiles(e.clipboardData.files);
             }
