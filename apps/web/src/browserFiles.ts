@@ -4,7 +4,7 @@
  * once the file verified, and image preparation: metadata (EXIF, GPS, camera) removed by
  * re-encoding, and a small thumbnail that travels inside the MLS message.
  */
-import type { FileSink, FileSource, Thumbnail } from '@nullroom/client';
+import { type FileSink, type FileSource, type Thumbnail, toBase64 } from '@nullroom/client';
 
 export function fileSourceOf(file: File, replacement?: Blob): FileSource {
   const data = replacement ?? file;
@@ -69,11 +69,6 @@ export async function downloadSink(onDone: (r: Received) => void, mime: string):
 const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp'] as const;
 export const isImage = (mime: string): mime is (typeof IMAGE_TYPES)[number] => (IMAGE_TYPES as readonly string[]).includes(mime);
 
-function toBase64(bytes: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(s);
-}
 
 /**
  * Re-encodes an image from its pixels, which drops every metadata block (EXIF with GPS position,

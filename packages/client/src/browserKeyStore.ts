@@ -12,7 +12,8 @@
  */
 import { type IdentitySigner, type StoredIdentity, generateIdentity, identitySigner, open, seal } from '@nullroom/crypto';
 import type { RoomLocator } from '@nullroom/protocol';
-import { type KeyStore, type KnownKey, toHex } from './keyStore.js';
+import { fromHex, toHex } from './encoding.js';
+import type { KeyStore, KnownKey } from './keyStore.js';
 
 const STORE = 'kv';
 const KNOWN_AAD = new TextEncoder().encode('nullroom/v1/known-keys');
@@ -102,7 +103,7 @@ export class IndexedDbKeyStore implements KeyStore {
     await this.writes;
     const k = (await this.readKnown(room)).get(nick);
     if (k === undefined) return undefined;
-    return { identityKey: Uint8Array.from(k[0].match(/../g) ?? [], (h) => parseInt(h, 16)), verified: k[1] };
+    return { identityKey: fromHex(k[0]), verified: k[1] };
   }
 
   remember(room: RoomLocator, nick: string, key: KnownKey): Promise<void> {

@@ -27,6 +27,7 @@ import {
 } from '@nullroom/crypto';
 import { type BlobTransport, BlobRefused } from './blobs.js';
 import { ClientError } from './errors.js';
+import { fromBase64Url, randomBytes, toBase64Url, toHex } from './encoding.js';
 import { Emitter } from './emitter.js';
 import type { FileCancelPayload, FileDonePayload, FilePayload } from './payload.js';
 
@@ -110,14 +111,6 @@ export interface FileTransferOptions {
 export const DEFAULT_TRANSFER_CHUNK = 1024 * 1024;
 /** Chunks in flight each way: enough to hide a request's round trip behind the others (bench/transfer.mjs). */
 export const DEFAULT_TRANSFER_CONCURRENCY = 8;
-const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-const b64url = (b: Uint8Array) => {
-  let s = '';
-  for (const x of b) s += String.fromCharCode(x);
-  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-};
-const fromB64url = (s: string) => Uint8Array.from(atob(s.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
-const random = (n: number) => globalThis.crypto.getRandomValues(new Uint8Array(n));
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     const t = setTimeout(resolve, ms);
@@ -279,7 +272,7 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
 
   /** Sends a file to everyone in the room. */
   send(source: FileSource, extra: { thumbnail?: Thumbnail } = {}): Transfer {
-    const fid = hex(random(16));
+    const fid = toHex(randomBytes(16));
     const t = new Transfer(fid, 'send', source.name, source.size, source.mime, this.room.nick);
     void this.upload(t, source, extra).then(
       (r) => t.finish(r),
@@ -291,8 +284,8 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
   private async upload(t: Transfer, source: FileSource, extra: { thumbnail?: Thumbnail }): Promise<TransferResult> {
     const key = newFileKey();
     const enc = await FileEncryptor.create(key, { chunkSize: this.chunkSize });
-    const blob = b64url(random(16));
-    const token = b64url(random(32));
+    const blob = toBase64Url(randomBytes(16));
+    const token = toBase64Url(randomBytes(32));
     const hash = await this.hash();
     // Awaited: a private chat encrypts before it sends, and may refuse (closed).
     await this.room.sendPayload({
@@ -301,8 +294,8 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
       name: source.name,
       mime: source.mime,
       size: source.size,
-      key: b64url(key),
-      header: b64url(encodeFileHeader(enc.header)),
+      key: toBase64Url(key),
+      header: toBase64Url(encodeFileHeader(enc.header)),
       blob,
       ...(extra.thumbnail === undefined ? {} : { thumb: extra.thumbnail }),
     });
@@ -338,7 +331,7 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
       await this.opts.blobs.delete(blob, token).catch(() => undefined);
       throw e;
     }
-    const sha256 = hex(hash.digest());
+    const sha256 = toHex(hash.digest());
     await this.room.sendPayload({ type: 'file-done', fid: t.fid, sha256 });
     return { sha256 };
   }
@@ -384,11 +377,11 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
     if (a.cancelled) throw cancelled();
     let header;
     try {
-      header = decodeFileHeader(fromB64url(o.header));
+      header = decodeFileHeader(fromBase64Url(o.header));
     } catch (e) {
       throw new ClientError('FILE_REJECTED', 'the file offer is malformed', { cause: e });
     }
-    const dec = await FileDecryptor.create(fromB64url(o.key), header);
+    const dec = await FileDecryptor.create(fromBase64Url(o.key), header);
     const hash = await this.hash();
     const count = fileChunkCount(o.size, header.chunkSize);
     const fetches = new Map<number, Promise<Uint8Array>>();
@@ -447,7 +440,7 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
         t.signal.addEventListener('abort', () => resolve(), { once: true });
       });
     }
-    const sha256 = hex(hash.digest());
+    const sha256 = toHex(hash.digest());
     if (sha256 !== a.sha256) throw new ClientError('FILE_REJECTED', 'the file does not match the hash its sender announced: nothing was saved');
     if (t.signal.aborted) throw t.signal.reason;
     const path = await sink.commit();

@@ -21,3 +21,4 @@ export {
   DEFAULT_TRANSFER_CHUNK,
 } from './files.js';
 export { PrivateChats, PrivateChat, type PrivateChatEvents } from './privateChats.js';
+export { toBase64 } from './encoding.js';

@@ -11,6 +11,7 @@
  */
 import { type IdentitySigner, type StoredIdentity, generateIdentity, identitySigner } from '@nullroom/crypto';
 import type { RoomLocator } from '@nullroom/protocol';
+import { toHex } from './encoding.js';
 
 export interface KnownKey {
   identityKey: Uint8Array;
@@ -24,8 +25,6 @@ export interface KeyStore {
   known(room: RoomLocator, nick: string): Promise<KnownKey | undefined>;
   remember(room: RoomLocator, nick: string, key: KnownKey): Promise<void>;
 }
-
-export const toHex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 
 export class MemoryKeyStore implements KeyStore {
   private readonly identities = new Map<string, Promise<StoredIdentity>>();

@@ -13,19 +13,12 @@
  */
 import { type PendingKeyPackage, PrivateChatCrypto, type PrivateChatState, discardPending } from '@nullroom/crypto';
 import { ClientError } from './errors.js';
+import { fromBase64, fromHex, randomHex, toBase64, toHex } from './encoding.js';
 import { Emitter } from './emitter.js';
 import type { FileChannel, FileChannelEvents } from './files.js';
 import { MAX_TEXT_CHARS, type PrivateInnerPayload, type PrivatePayload, encodePayload, parsePrivateInner } from './payload.js';
 import type { Room } from './room.js';
 
-const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-const toB64 = (b: Uint8Array) => {
-  let s = '';
-  for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
-  return btoa(s);
-};
-const fromB64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
-const randomHex = (n: number) => hex(globalThis.crypto.getRandomValues(new Uint8Array(n)));
 
 export interface PrivateChatEvents extends Record<string, unknown> {
   opened: { chat: PrivateChat; byUs: boolean };
@@ -67,7 +60,6 @@ export class PrivateChat extends Emitter<FileChannelEvents & Record<string, unkn
 
   /** Sends a message only the peer can read. Resolves once it is queued in the room. */
   send(text: string): Promise<string> {
-    if (this.closed) return Promise.reject(new ClientError('NOT_JOINED', 'the private chat was closed'));
     if (text.length === 0 || [...text].length > MAX_TEXT_CHARS) {
       return Promise.reject(new ClientError('MESSAGE_TOO_LARGE', `a message must be 1 to ${MAX_TEXT_CHARS} characters`));
     }
@@ -82,7 +74,7 @@ export class PrivateChat extends Emitter<FileChannelEvents & Record<string, unkn
       const payload = { ...body, v: 1, id, n: ++this.counter, ts: Date.now() } as PrivateInnerPayload;
       const out = await (await this.owner.crypto()).encrypt(this.state, encodePayload(payload));
       this.state = out.state;
-      this.owner.room.sendPayload({ type: 'dm', chat: this.id, data: toB64(out.message) });
+      this.owner.room.sendPayload({ type: 'dm', chat: this.id, data: toBase64(out.message) });
       return id;
     });
   }
@@ -137,7 +129,7 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
     private readonly opts: { openTimeoutMs?: number } = {},
   ) {
     super();
-    this.off = room.on('private', (e) => void this.onPrivate(e.from, hex(e.identityKey), e.payload).catch((err: unknown) => this.fail(err)));
+    this.off = room.on('private', (e) => void this.onPrivate(e.from, toHex(e.identityKey), e.payload).catch((err: unknown) => this.fail(err)));
   }
 
   /** @internal */
@@ -149,17 +141,17 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
 
   /** @internal */
   nickOf(identity: string): string | undefined {
-    return this.room.members().find((m) => !m.self && hex(m.identityKey) === identity)?.nick;
+    return this.room.members().find((m) => !m.self && toHex(m.identityKey) === identity)?.nick;
   }
 
   private myIdentity(): string {
-    return hex(this.room.roomCrypto.identity.publicKey);
+    return toHex(this.room.roomCrypto.identity.publicKey);
   }
 
   /** The open chat with this member, if any. */
   with(nick: string): PrivateChat | undefined {
     const m = this.room.members().find((x) => !x.self && x.nick === nick);
-    return m === undefined ? undefined : [...this.chats.values()].find((c) => c.peerIdentity === hex(m.identityKey) && !c.closed);
+    return m === undefined ? undefined : [...this.chats.values()].find((c) => c.peerIdentity === toHex(m.identityKey) && !c.closed);
   }
 
   list(): PrivateChat[] {
@@ -173,7 +165,7 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
     const m = this.room.members().find((x) => !x.self && x.nick === nick);
     const profile = this.room.profile();
     if (m === undefined || profile === undefined) throw new ClientError('NOT_JOINED', 'no other member has that nickname');
-    const peerIdentity = hex(m.identityKey);
+    const peerIdentity = toHex(m.identityKey);
     const { keyPackage, pending } = await (await this.crypto()).offerKeyPackage(profile);
     const offer = randomHex(16);
     const chat = new Promise<PrivateChat>((resolve, reject) => {
@@ -185,7 +177,7 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
       (timer as { unref?: () => void }).unref?.();
       this.opening.set(offer, { pending, peerIdentity, resolve, reject, timer });
     });
-    this.room.sendPayload({ type: 'dm-offer', to: peerIdentity, offer, kp: toB64(keyPackage) });
+    this.room.sendPayload({ type: 'dm-offer', to: peerIdentity, offer, kp: toBase64(keyPackage) });
     const c = await chat;
     c.lastNick = nick;
     return c;
@@ -213,11 +205,11 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
         if (p.to !== this.myIdentity()) return; // for someone else
         const profile = this.room.profile();
         if (profile === undefined) return;
-        const made = await (await this.crypto()).create(profile, fromB64(p.kp), fromHex(senderIdentity));
-        const chat = new PrivateChat(this, hex(made.groupId), senderIdentity, made.state);
+        const made = await (await this.crypto()).create(profile, fromBase64(p.kp), fromHex(senderIdentity));
+        const chat = new PrivateChat(this, toHex(made.groupId), senderIdentity, made.state);
         chat.lastNick = from;
         this.chats.set(chat.id, chat);
-        this.room.sendPayload({ type: 'dm-welcome', to: senderIdentity, offer: p.offer, welcome: toB64(made.welcome) });
+        this.room.sendPayload({ type: 'dm-welcome', to: senderIdentity, offer: p.offer, welcome: toBase64(made.welcome) });
         this.emit('opened', { chat, byUs: false });
         return;
       }
@@ -230,8 +222,8 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
         clearTimeout(o.timer);
         try {
           const pc = await this.crypto();
-          const state = await pc.accept(o.pending, fromB64(p.welcome), fromHex(senderIdentity));
-          const chat = new PrivateChat(this, hex(pc.groupIdOf(state)), senderIdentity, state);
+          const state = await pc.accept(o.pending, fromBase64(p.welcome), fromHex(senderIdentity));
+          const chat = new PrivateChat(this, toHex(pc.groupIdOf(state)), senderIdentity, state);
           chat.lastNick = from;
           this.chats.set(chat.id, chat);
           this.emit('opened', { chat, byUs: true });
@@ -245,7 +237,7 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
         const chat = this.chats.get(p.chat);
         // Not ours (another pair's), closed, or not from our peer: nothing to read.
         if (chat === undefined || chat.closed || chat.peerIdentity !== senderIdentity) return;
-        const inner = await chat.receive(fromB64(p.data));
+        const inner = await chat.receive(fromBase64(p.data));
         if (inner === undefined) return this.emit('error', { code: 'BAD_PAYLOAD', message: 'a private message is not in the expected format' });
         chat.lastNick = from;
         if (inner.type === 'text') this.emit('message', { chat, from, text: inner.text, ts: inner.ts, id: inner.id });
@@ -259,8 +251,4 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
       }
     }
   }
-}
-
-function fromHex(h: string): Uint8Array {
-  return Uint8Array.from(h.match(/../g) ?? [], (x) => parseInt(x, 16));
 }

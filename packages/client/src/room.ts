@@ -19,6 +19,7 @@ import {
 } from '@nullroom/protocol';
 import { type Member, type RoomState, type SuiteName, CryptoError, RoomCrypto, normalizeNick, safetyNumber, wipe } from '@nullroom/crypto';
 import { ClientError, type ClientErrorCode } from './errors.js';
+import { randomHex, toHex } from './encoding.js';
 import { Emitter } from './emitter.js';
 import { type KeyStore, MemoryKeyStore, sameKey } from './keyStore.js';
 import { type FileCancelPayload, type FileDonePayload, type FilePayload, MAX_TEXT_CHARS, type Payload, type PrivatePayload, encodePayload, parsePayload } from './payload.js';
@@ -95,8 +96,6 @@ type Pending =
   | { kind: 'join'; reqId: ReqId; state: RoomState; epoch: RelayEpoch; nick: string }
   | { kind: 'remove'; reqId: ReqId; state: RoomState; removed: Member[]; consumed: Uint8Array[] };
 
-const hexId = () => Array.from(globalThis.crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
-const keyHex = (k: Uint8Array) => Array.from(k, (b) => b.toString(16).padStart(2, '0')).join('');
 const SEEN_IDS = 4096;
 
 export class Room extends Emitter<RoomEvents> {
@@ -191,7 +190,7 @@ export class Room extends Emitter<RoomEvents> {
   /** Queues any payload (files.ts sends file offers this way); returns its id. */
   sendPayload(body: PayloadBody): string {
     if (this.phase === 'left') throw new ClientError('NOT_JOINED', 'the room was left');
-    const id = hexId();
+    const id = randomHex(16);
     // n = 0 until first sent; a re-send keeps its n, so receivers see one gap-free sequence.
     this.outbox.push({ payload: { ...body, v: 1, id, n: 0, ts: Date.now() } as Payload, reqId: undefined, epoch: asEpoch(0) });
     this.schedulePump();
@@ -562,7 +561,7 @@ export class Room extends Emitter<RoomEvents> {
     if (this.seen.has(p.id)) return; // a copy re-sent after a reconnect
     this.seen.add(p.id);
     if (this.seen.size > SEEN_IDS) this.seen.delete(this.seen.values().next().value!);
-    const who = keyHex(r.sender.signaturePublicKey);
+    const who = toHex(r.sender.signaturePublicKey);
     const last = this.lastN.get(who);
     let outOfOrder = false;
     if (last !== undefined && p.n <= last) {

@@ -7,6 +7,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { concat } from '../src/_bytes.js';
 import {
   CryptoError,
   type CryptoErrorCode,
@@ -36,15 +37,6 @@ function random(n: number): Uint8Array {
   return out;
 }
 
-function cat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.byteLength;
-  }
-  return out;
-}
 
 /** Deterministic pseudo-random piece sizes (xorshift), so a failure can be replayed. */
 function oddSizes(seed: number, max: number): () => number {
@@ -72,7 +64,7 @@ async function openAll(key: Uint8Array, header: FileHeader, chunks: Uint8Array[]
   const out: Uint8Array[] = [];
   for (let i = 0; i < chunks.length; i++) out.push(await dec.openChunk(i, chunks[i]!, i === chunks.length - 1));
   dec.finish();
-  return cat(out);
+  return concat(...out);
 }
 
 const isCode = (code: CryptoErrorCode) => (e: unknown) => e instanceof CryptoError && e.code === code;
@@ -94,7 +86,7 @@ async function collect(r: ReadableStream<Uint8Array>): Promise<Uint8Array> {
   const reader = r.getReader();
   for (;;) {
     const x = await reader.read();
-    if (x.done) return cat(parts);
+    if (x.done) return concat(...parts);
     parts.push(x.value);
   }
 }
@@ -138,7 +130,7 @@ describe('file key and header', () => {
       new DataView(b.buffer).setUint32(17, n);
       return b;
     };
-    const bad = [good.subarray(0, 20), cat([good, Uint8Array.of(0)]), Uint8Array.of(2, ...good.subarray(1)), Uint8Array.of(0, ...good.subarray(1)), withSize(0), withSize(15), withSize(16 * 1024 * 1024 + 1), withSize(0xffffffff)];
+    const bad = [good.subarray(0, 20), concat(...[good, Uint8Array.of(0)]), Uint8Array.of(2, ...good.subarray(1)), Uint8Array.of(0, ...good.subarray(1)), withSize(0), withSize(15), withSize(16 * 1024 * 1024 + 1), withSize(0xffffffff)];
     for (const b of bad) assert.throws(() => decodeFileHeader(b), isCode('FILE_BAD_HEADER'));
     assert.throws(() => encodeFileHeader({ fileId: new Uint8Array(15), chunkSize: 65536 }), isCode('FILE_BAD_HEADER'));
     assert.throws(() => encodeFileHeader({ fileId: new Uint8Array(16), chunkSize: 1.5 }), isCode('FILE_BAD_HEADER'));
@@ -176,7 +168,7 @@ describe('documented format (recomputed with Web Crypto alone)', () => {
     for (const size of [0, 1, 99, 100, 101, 305]) {
       const { chunks } = await sealAll(newFileKey(), random(size), cs);
       assert.equal(chunks.length, fileChunkCount(size, cs));
-      assert.equal(cat(chunks).byteLength, sealedFileSize(size, cs));
+      assert.equal(concat(...chunks).byteLength, sealedFileSize(size, cs));
       for (const c of chunks.slice(0, -1)) assert.equal(c.byteLength, cs + FILE_TAG_BYTES);
     }
     assert.equal(fileChunkCount(0, cs), 1);
@@ -208,7 +200,7 @@ describe('round trip', () => {
     const dec = await FileDecryptor.create(key, enc.header);
     const parts = await Promise.all(chunks.map((c, i) => dec.openChunk(i, c, i === 10)));
     dec.finish();
-    assert.deepEqual(cat(parts), plain);
+    assert.deepEqual(concat(...parts), plain);
     assert.deepEqual(await openAll(key, enc.header, chunks), plain);
   });
 });
@@ -444,10 +436,10 @@ describe('encryptStream / decryptStream', () => {
     const flipped = f.sealed.slice();
     flipped[cs + 16 + 7]! ^= 0x80;
     await decryptFails(f, flipped, 'FILE_TAMPERED');
-    const swapped = cat([f.sealed.subarray(cs + 16, 2 * (cs + 16)), f.sealed.subarray(0, cs + 16), f.sealed.subarray(2 * (cs + 16))]);
+    const swapped = concat(...[f.sealed.subarray(cs + 16, 2 * (cs + 16)), f.sealed.subarray(0, cs + 16), f.sealed.subarray(2 * (cs + 16))]);
     await decryptFails(f, swapped, 'FILE_TAMPERED');
-    await decryptFails(f, cat([f.sealed, Uint8Array.of(0)]), 'FILE_TAMPERED');
-    await decryptFails(f, cat([f.sealed, f.sealed.subarray(3 * (cs + 16))]), 'FILE_TAMPERED');
+    await decryptFails(f, concat(...[f.sealed, Uint8Array.of(0)]), 'FILE_TAMPERED');
+    await decryptFails(f, concat(...[f.sealed, f.sealed.subarray(3 * (cs + 16))]), 'FILE_TAMPERED');
     await decryptFails({ key: newFileKey(), header: f.header }, f.sealed, 'FILE_TAMPERED');
   });
 
@@ -534,7 +526,7 @@ describe('stream properties (fast-check)', () => {
           bad[e.at % sealed.byteLength]! ^= 1 << e.bit;
         } else {
           const at = e.at % (sealed.byteLength + 1);
-          bad = cat([sealed.subarray(0, at), e.bytes, sealed.subarray(at)]);
+          bad = concat(...[sealed.subarray(0, at), e.bytes, sealed.subarray(at)]);
         }
         const dec = await decryptStream(source(bad, pieces(f.decPieces)), key, enc.header, { concurrency: f.concurrency });
         await assert.rejects(collect(dec), (err: unknown) => err instanceof CryptoError && fileCodes.has(err.code));
