@@ -45,6 +45,15 @@ function waitFor(child, pred, what) {
     child.once('exit', (code) => reject(new Error(`${what}: exited ${code}`)));
   });
 }
+/** CPU seconds (user + system) a live process has used so far. */
+const cpuSeconds = (pid) => {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return undefined;
+  }
+};
 /** Samples a process's peak RSS until it exits (VmHWM is gone once it has). */
 function sampler(child) {
   let peak = 0;
@@ -90,7 +99,7 @@ async function ours(file, expected) {
   const e = await got;
   const seconds = (performance.now() - start) / 1000;
   if (e.sha256 !== expected || statSync(e.path).size !== MIB * 1024 * 1024) throw new Error('the received file differs');
-  const result = { seconds, mbPerSec: (MIB * 1024 * 1024) / 1e6 / seconds, peakRss: { sender: senderPeak(), relay: relayPeak(), receiver: receiverPeak() } };
+  const result = { seconds, mbPerSec: (MIB * 1024 * 1024) / 1e6 / seconds, peakRss: { sender: senderPeak(), relay: relayPeak(), receiver: receiverPeak() }, cpu: { sender: cpuSeconds(sender.pid), relay: cpuSeconds(relay.pid), receiver: cpuSeconds(receiver.pid) } };
   for (const c of [sender, receiver, relay]) c.kill('SIGKILL');
   rmSync(down, { recursive: true, force: true });
   rmSync(data, { recursive: true, force: true });
@@ -110,7 +119,7 @@ async function rawWs(file) {
   const done = await new Promise((resolve) => createInterface({ input: receiver.stdout }).once('line', resolve));
   const seconds = (performance.now() - start) / 1000;
   if (JSON.parse(done).bytes !== MIB * 1024 * 1024) throw new Error('raw ws lost bytes');
-  const result = { seconds, mbPerSec: (MIB * 1024 * 1024) / 1e6 / seconds, peakRss: { sender: senderPeak(), relay: serverPeak(), receiver: receiverPeak() } };
+  const result = { seconds, mbPerSec: (MIB * 1024 * 1024) / 1e6 / seconds, peakRss: { sender: senderPeak(), relay: serverPeak(), receiver: receiverPeak() }, cpu: { sender: cpuSeconds(sender.pid), relay: cpuSeconds(server.pid), receiver: cpuSeconds(receiver.pid) } };
   for (const c of [sender, receiver, server]) c.kill('SIGKILL');
   return result;
 }
@@ -132,7 +141,7 @@ const runs = { ours: [], ws: [] };
 for (const order of [['ws', 'ours'], ['ours', 'ws']]) {
   for (const mode of order) {
     const r = mode === 'ours' ? await ours(file, expected) : await rawWs(file);
-    process.stderr.write(`[transfer] ${mode}: ${r.mbPerSec.toFixed(0)} MB/s, peak RSS sender ${(r.peakRss.sender / 2 ** 20).toFixed(0)} MiB, relay ${(r.peakRss.relay / 2 ** 20).toFixed(0)} MiB, receiver ${(r.peakRss.receiver / 2 ** 20).toFixed(0)} MiB\n`);
+    process.stderr.write(`[transfer] ${mode}: ${r.mbPerSec.toFixed(0)} MB/s, peak RSS sender ${(r.peakRss.sender / 2 ** 20).toFixed(0)} MiB, relay ${(r.peakRss.relay / 2 ** 20).toFixed(0)} MiB, receiver ${(r.peakRss.receiver / 2 ** 20).toFixed(0)} MiB; CPU s ${JSON.stringify(r.cpu)}\n`);
     runs[mode].push(r);
   }
 }

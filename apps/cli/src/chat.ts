@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { read } from 'read';
 import { ClientError, NullroomClient, PrivateChats, type Room, RoomFiles, Suites, type Transfer, deriveRoomSecret, formatSafetyNumber, normalizeNick } from '@nullroom/client';
-import { fileSource, folderSink, nodeBlobTransport, nodeSha256, nodeWebSocket, parsePin } from '@nullroom/client/node';
+import { fileSource, folderSink, nodeAesGcm, nodeBlobTransport, nodeSha256, nodeWebSocket, parsePin } from '@nullroom/client/node';
 import { CliError, Exit } from './exit.js';
 import { parseSize } from './serve.js';
 import { type ChatEvent, Printer } from './output.js';
@@ -125,7 +125,9 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
 
   // Files: everyone's offers are fetched into the download folder and reported once verified.
   const tlsOpts = { ...(ca ? { ca } : {}), ...(pin ? { pin } : {}) };
-  const files = new RoomFiles(room, { blobs: nodeBlobTransport(url, tlsOpts), hash: nodeSha256 });
+  // One blob transport (its keep-alive connections) for the room and its private chats; node:crypto for SHA-256 and AES-GCM.
+  const fileOptions = { blobs: nodeBlobTransport(url, tlsOpts), hash: nodeSha256, aead: nodeAesGcm };
+  const files = new RoomFiles(room, fileOptions);
   const transfers = new Set<Transfer>();
   const track = (t: Transfer) => {
     transfers.add(t);
@@ -183,7 +185,7 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
   const privateChats = new PrivateChats(room);
   const privateFiles = new Map<string, RoomFiles>();
   privateChats.on('opened', (e) => {
-    const f = new RoomFiles(e.chat, { blobs: nodeBlobTransport(url, tlsOpts), hash: nodeSha256 });
+    const f = new RoomFiles(e.chat, fileOptions);
     privateFiles.set(e.chat.id, f);
     receiveFiles(f, () => e.chat.peer);
     printer.print({ event: 'private-opened', with: e.chat.peer, byUs: e.byUs });

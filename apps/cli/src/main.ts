@@ -1,8 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
-import { chat } from './chat.js';
 import { CliError, Exit } from './exit.js';
-import { serve } from './serve.js';
 
 const program = new Command();
 program
@@ -26,7 +24,9 @@ program
   .option('--blob-quota <size>', 'disk space for all files together', '16G')
   .option('--blob-ttl <seconds>', 'a file is deleted this long after its last chunk arrived', '86400')
   .option('-v, --verbose', 'log connections and protocol errors to stderr (never any content)')
-  .action(serve);
+  // Each command loads only its own code: the relay never loads the client (MLS, zod, hashing), which keeps
+  // its heap, and so each of its garbage collections, small (bench/transfer.mjs).
+  .action(async (opts) => (await import('./serve.js')).serve(opts));
 
 program
   .command('chat')
@@ -46,7 +46,7 @@ program
       .default('default'),
   )
   .action(async (url: string, opts) => {
-    process.exitCode = await chat(url, opts);
+    process.exitCode = await (await import('./chat.js')).chat(url, opts);
   });
 
 program.parseAsync(process.argv).then(

@@ -15,6 +15,7 @@
  * can cancel its own download.
  */
 import {
+  type AesGcmFactory,
   CryptoError,
   FileDecryptor,
   FileEncryptor,
@@ -102,6 +103,8 @@ export interface FileTransferOptions {
   concurrency?: number;
   /** SHA-256 implementation (default: hash-wasm; the Node adapter passes node:crypto's). */
   hash?: () => Promise<IncrementalHash>;
+  /** AES-256-GCM implementation (default: Web Crypto; the Node adapter passes node:crypto's). */
+  aead?: AesGcmFactory;
   /** How long one GET waits on the relay for a chunk the sender has not uploaded yet (ms). */
   waitMs?: number;
   /** A transfer that makes no progress for this long fails (ms). */
@@ -283,7 +286,7 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
 
   private async upload(t: Transfer, source: FileSource, extra: { thumbnail?: Thumbnail }): Promise<TransferResult> {
     const key = newFileKey();
-    const enc = await FileEncryptor.create(key, { chunkSize: this.chunkSize });
+    const enc = await FileEncryptor.create(key, { chunkSize: this.chunkSize, ...(this.opts.aead ? { aead: this.opts.aead } : {}) });
     const blob = toBase64Url(randomBytes(16));
     const token = toBase64Url(randomBytes(32));
     const hash = await this.hash();
@@ -381,7 +384,7 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
     } catch (e) {
       throw new ClientError('FILE_REJECTED', 'the file offer is malformed', { cause: e });
     }
-    const dec = await FileDecryptor.create(fromBase64Url(o.key), header);
+    const dec = await FileDecryptor.create(fromBase64Url(o.key), header, this.opts.aead ? { aead: this.opts.aead } : {});
     const hash = await this.hash();
     const count = fileChunkCount(o.size, header.chunkSize);
     const fetches = new Map<number, Promise<Uint8Array>>();

@@ -12,7 +12,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BlobTransport, ClientError, RoomFiles, type Transfer, type TransferProgress } from '../src/index.js';
-import { fileSource, folderSink, nodeBlobTransport, nodeSha256 } from '../src/node/index.js';
+import { fileSource, folderSink, nodeAesGcm, nodeBlobTransport, nodeSha256 } from '../src/node/index.js';
+import { type AesGcmFactory, webCryptoAesGcm } from '@nullroom/crypto';
 import { createSelfSigned } from '@nullroom/server';
 import { closeAll, converged, member, randomRoomSecret, relay, type TestClient, until } from './_harness.js';
 
@@ -29,8 +30,8 @@ function tempFile(bytes: Uint8Array): string {
 
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-function files(c: TestClient, blobs: BlobTransport): RoomFiles {
-  return new RoomFiles(c.room, { blobs, chunkSize: CHUNK, hash: nodeSha256, stallMs: 10_000, waitMs: 2000 });
+function files(c: TestClient, blobs: BlobTransport, aead?: AesGcmFactory): RoomFiles {
+  return new RoomFiles(c.room, { blobs, chunkSize: CHUNK, hash: nodeSha256, stallMs: 10_000, waitMs: 2000, ...(aead ? { aead } : {}) });
 }
 
 /** Receives the next offered file into a fresh folder. */
@@ -59,12 +60,34 @@ async function room(n: number) {
   return { r, cs, blobs: nodeBlobTransport(r.url) };
 }
 
+test('node:crypto and Web Crypto AES-256-GCM give the same bytes, open each other’s, and refuse a flipped bit', async () => {
+  const key = new Uint8Array(randomBytes(32));
+  const [n, w] = [await nodeAesGcm(key.slice()), await webCryptoAesGcm(key.slice())];
+  const nonce = new Uint8Array(randomBytes(12));
+  const aad = new Uint8Array(randomBytes(21));
+  for (const size of [0, 1, 16, 1000, CHUNK]) {
+    const plain = new Uint8Array(randomBytes(size));
+    const [sn, sw] = [await n.seal(nonce, aad, plain), await w.seal(nonce, aad, plain)];
+    assert.deepEqual(sn, sw);
+    assert.deepEqual(await n.open(nonce, aad, sw), plain);
+    assert.deepEqual(await w.open(nonce, aad, sn), plain);
+    for (const at of [0, sn.byteLength - 1]) {
+      const bad = sn.slice();
+      bad[at]! ^= 1;
+      assert.equal(await n.open(nonce, aad, bad), undefined);
+    }
+    assert.equal(await n.open(nonce, new Uint8Array(21), sn), undefined, 'other associated data');
+  }
+  assert.equal(await n.open(nonce, aad, new Uint8Array(15)), undefined, 'shorter than a tag');
+});
+
 test('a file reaches two receivers intact: same bytes, same SHA-256, progress on both sides, nothing but the file in the folder', async (t) => {
   const { r, cs, blobs } = await room(3);
   t.after(() => r.close());
   const [a, b, c] = cs as [TestClient, TestClient, TestClient];
   const data = randomBytes(5 * CHUNK + 1234);
-  const [fa, fb, fc] = [files(a, blobs), files(b, blobs), files(c, blobs)];
+  // The sender and one receiver use node:crypto's AES-GCM, the other receiver Web Crypto's.
+  const [fa, fb, fc] = [files(a, blobs, nodeAesGcm), files(b, blobs, nodeAesGcm), files(c, blobs)];
   const gotB = receiveNext(fb);
   const gotC = receiveNext(fc);
   const src = await fileSource(tempFile(data));

@@ -3,7 +3,6 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { generate } from 'selfsigned';
 
 export interface TlsMaterial {
   cert: string;
@@ -25,6 +24,8 @@ export async function createSelfSigned(dataDir: string): Promise<TlsMaterial> {
     const [cert, key] = existing;
     return { cert, key, fingerprint: fingerprintOf(cert) };
   }
+  // Loaded only here: the certificate library is large and a relay that never makes a certificate need not hold it.
+  const { generate } = await import('selfsigned');
   const pems = await generate([{ name: 'commonName', value: 'nullroom relay' }], {
     keyType: 'ec',
     curve: 'P-256',
@@ -44,7 +45,7 @@ export async function createSelfSigned(dataDir: string): Promise<TlsMaterial> {
         ],
       },
     ],
-  } as Parameters<typeof generate>[1]);
+  } as Parameters<typeof import('selfsigned').generate>[1]);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await writeFile(keyFile, pems.private, { mode: 0o600 });
   await writeFile(certFile, pems.cert, { mode: 0o644 });

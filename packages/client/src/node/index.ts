@@ -1,2 +1,2 @@
 export { type NodeTlsOptions, nodeWebSocket, parsePin, certificateFingerprint } from './transport.js';
-export { fileSource, folderSink, safeFileName, nodeBlobTransport, nodeSha256 } from './files.js';
+export { fileSource, folderSink, safeFileName, nodeBlobTransport, nodeSha256, nodeAesGcm } from './files.js';
