@@ -15,6 +15,8 @@ export interface BlobTransport {
   /** How many chunks from index 0 are stored without a gap. */
   head(id: string): Promise<number | 'missing' | 'gone'>;
   delete(id: string, token: string): Promise<void>;
+  /** Optional: the caller is done with a buffer `get` returned, which may be reused for a later `get`. */
+  recycle?(buf: Uint8Array): void;
 }
 
 export const blobPath = (id: string, index?: number) => (index === undefined ? `/blobs/${id}` : `/blobs/${id}/${index}`);

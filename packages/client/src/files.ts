@@ -61,6 +61,8 @@ export interface FileSource {
   /** A MIME type, or '' when unknown. */
   readonly mime: string;
   read(offset: number, length: number): Promise<Uint8Array>;
+  /** Optional: the caller is done with a buffer `read` returned, which may be reused for a later `read`. */
+  recycle?(buf: Uint8Array): void;
 }
 
 /** Where a received file goes. Nothing may appear under the file's final name before `commit`. */
@@ -312,7 +314,9 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
         const plain = await source.read(i * this.chunkSize, len);
         if (plain.byteLength !== len) throw new ClientError('FILE_TRANSFER', 'the file changed while it was being sent');
         hash.update(plain);
+        // Both AES-GCM implementations take their copy of `plain` within this call.
         const sealed = enc.sealChunk(plain, i === count - 1);
+        source.recycle?.(plain);
         const index = i;
         const p = sealed
           .then((bytes) => this.retry(t, () => this.opts.blobs.put(blob, index, token, bytes, t.signal)))
@@ -411,7 +415,9 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
         fetches.delete(i);
         if (i + this.concurrency < count) fetchChunk(i + this.concurrency);
         try {
-          return await dec.openChunk(i, sealed, i === count - 1);
+          const plain = await dec.openChunk(i, sealed, i === count - 1);
+          this.opts.blobs.recycle?.(sealed);
+          return plain;
         } catch (e) {
           throw new ClientError('FILE_REJECTED', `the file failed verification (${e instanceof CryptoError ? e.code : 'error'}): nothing was saved`, { cause: e });
         }

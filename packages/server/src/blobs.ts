@@ -12,12 +12,10 @@
  *                             systems would otherwise merge ids that differ only in case)
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, open, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 export interface BlobOptions {
@@ -117,6 +115,17 @@ class HttpError extends Error {
     message: string,
   ) {
     super(message);
+  }
+}
+
+/** Writes `pieces` (`len` bytes) to a new file at `path` with one writev; a short write is an error. */
+async function writeAll(path: string, pieces: Buffer[], len: number): Promise<void> {
+  const fh = await open(path, 'wx', 0o600);
+  try {
+    const { bytesWritten } = await fh.writev(pieces);
+    if (bytesWritten !== len) throw new Error('short write');
+  } finally {
+    await fh.close();
   }
 }
 
@@ -328,24 +337,22 @@ export class BlobStore {
     let renamed = false;
     const pieces: Buffer[] = [];
     try {
-      const counter = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          received += chunk.length;
-          pieces.push(chunk);
-          // Count what arrives instead of trusting the header (Node's parser enforces it too).
-          if (received > len) cb(new HttpError(413, 'chunk too large'));
-          else cb(null, chunk);
-        },
-      });
+      // The body is at most maxChunkBytes and is kept anyway for `recent`: read it whole, then write
+      // it with one writev (a write stream per chunk cost the relay more CPU than the disk did).
       try {
-        await pipeline(req, counter, createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
+        for await (const piece of req as AsyncIterable<Buffer>) {
+          received += piece.length;
+          // Count what arrives instead of trusting the header (Node's parser enforces it too).
+          if (received > len) throw new HttpError(413, 'chunk too large');
+          pieces.push(piece);
+        }
       } catch (e) {
         if (e instanceof HttpError) throw e;
-        // The client went away (or the disk failed): nothing to answer, nothing kept.
-        if (req.destroyed || req.readableAborted) return void res.destroy();
-        throw e;
+        // The client went away: nothing to answer, nothing kept.
+        return void res.destroy();
       }
       if (received !== len) throw new HttpError(400, 'body shorter than Content-Length');
+      await writeAll(tmp, pieces, len);
       // (A commit that failed does not stop the next one: each awaits and reports its own.)
       await (blob.commits = blob.commits.catch(() => undefined).then(async () => {
         if (blob.dead) return;
