@@ -46,6 +46,8 @@ export interface FileChannelEvents {
   'file-offer': { from: string; offer: FilePayload };
   'file-done': { from: string; done: FileDonePayload };
   'file-cancel': { from: string; cancel: FileCancelPayload };
+  /** Someone (re)joined the conversation: they saw nothing sent while they were away. */
+  'member-joined': { nick: string };
 }
 export interface FileChannel {
   /** Our nickname there. */
@@ -114,6 +116,14 @@ export interface FileTransferOptions {
 }
 
 export const DEFAULT_TRANSFER_CHUNK = 1024 * 1024;
+/**
+ * How long a sender keeps telling members who (re)join the hash of a file it finished: a receiver
+ * that was reconnecting when `file-done` went out has verified every chunk but cannot save the file
+ * without the sender's word on its hash (another member also holds the file key, so only the
+ * sender's hash proves the content is the sender's).
+ */
+export const FILE_DONE_REPEAT_MS = 10 * 60_000;
+const FILE_DONE_REPEAT_MAX = 32;
 /** Chunks in flight each way: enough to hide a request's round trip behind the others (bench/transfer.mjs). */
 export const DEFAULT_TRANSFER_CONCURRENCY = 8;
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -234,6 +244,9 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
   private readonly hash: () => Promise<IncrementalHash>;
   /** What senders told us about their transfers (hash when done, or cancel), by sender and fid. */
   private readonly announced = new Map<string, Announced>();
+  /** Our own finished sends, newest last, told again to members who (re)join (FILE_DONE_REPEAT_MS). */
+  private readonly finished: { fid: string; sha256: string; at: number }[] = [];
+  private repeat: ReturnType<typeof setTimeout> | undefined;
   private readonly offs: (() => void)[];
 
   constructor(
@@ -251,11 +264,25 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
       // Only the member who offered a file can finish or cancel it, and only once.
       room.on('file-done', (e) => this.announce(`${e.from}/${e.done.fid}`, (a) => (a.sha256 ??= e.done.sha256))),
       room.on('file-cancel', (e) => this.announce(`${e.from}/${e.cancel.fid}`, (a) => (a.cancelled = true))),
+      room.on('member-joined', () => this.repeatDone()),
     ];
   }
 
   close(): void {
     this.offs.forEach((off) => off());
+    clearTimeout(this.repeat);
+  }
+
+  /** Tells the hashes of our recent sends again, once for a burst of joins (receivers keep the first they get). */
+  private repeatDone(): void {
+    if (this.repeat !== undefined || this.finished.length === 0) return;
+    this.repeat = setTimeout(() => {
+      this.repeat = undefined;
+      const since = Date.now() - FILE_DONE_REPEAT_MS;
+      while (this.finished.length > 0 && this.finished[0]!.at < since) this.finished.shift();
+      for (const f of this.finished) void Promise.resolve(this.room.sendPayload({ type: 'file-done', fid: f.fid, sha256: f.sha256 })).catch(() => undefined);
+    }, 250);
+    (this.repeat as { unref?: () => void }).unref?.();
   }
 
   private entry(fid: string): Announced {
@@ -340,6 +367,8 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
     }
     const sha256 = toHex(hash.digest());
     await this.room.sendPayload({ type: 'file-done', fid: t.fid, sha256 });
+    this.finished.push({ fid: t.fid, sha256, at: Date.now() });
+    if (this.finished.length > FILE_DONE_REPEAT_MAX) this.finished.shift();
     return { sha256 };
   }
 
@@ -440,13 +469,17 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
     } catch (e) {
       throw new ClientError('FILE_REJECTED', 'the file is incomplete: nothing was saved', { cause: e });
     }
-    // The sender's file-done (with the hash) may still be on its way.
+    // The sender's file-done (with the hash) may still be on its way, or come again once the sender
+    // sees that we rejoined (we may have been away when it went out); not for ever.
+    const waitUntil = Date.now() + this.stallMs;
     while (a.sha256 === undefined) {
       if (t.signal.aborted) throw t.signal.reason;
       if (a.cancelled) throw cancelled();
+      if (Date.now() >= waitUntil) throw new ClientError('FILE_TRANSFER', 'the sender never confirmed the file (it may have gone offline): nothing was saved');
       await new Promise<void>((resolve) => {
-        a.waiters.push(resolve);
-        t.signal.addEventListener('abort', () => resolve(), { once: true });
+        const timer = setTimeout(resolve, waitUntil - Date.now());
+        a.waiters.push(() => (clearTimeout(timer), resolve()));
+        t.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
       });
     }
     const sha256 = toHex(hash.digest());

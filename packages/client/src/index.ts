@@ -19,6 +19,7 @@ export {
   IncomingFile,
   RoomFiles,
   DEFAULT_TRANSFER_CHUNK,
+  DEFAULT_TRANSFER_CONCURRENCY,
 } from './files.js';
 export { PrivateChats, PrivateChat, type PrivateChatEvents } from './privateChats.js';
 export { toBase64 } from './encoding.js';

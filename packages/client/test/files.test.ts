@@ -276,6 +276,51 @@ test('resume: a connection cut in the middle of a transfer (both sides) resumes 
   await src.close();
 });
 
+test('a receiver away when the sender finished still saves the file: the sender tells its hash again when the receiver rejoins', async (t) => {
+  const r = await relay();
+  t.after(() => r.close());
+  const proxy = await cuttableProxy(new URL(r.url));
+  t.after(() => proxy.close());
+  const secret = randomRoomSecret();
+  const a = await member(r.url, secret, 'alice');
+  const b = await member(proxy.url, secret, 'bob');
+  await until(() => converged([a, b], ['alice', 'bob']), 'two members');
+  const fa = files(a, nodeBlobTransport(r.url));
+  const fb = files(b, nodeBlobTransport(proxy.url));
+  const got = receiveNext(fb);
+  const data = randomBytes(12 * CHUNK + 5);
+  const src = await fileSource(tempFile(data));
+  const sending = fa.send(src);
+  const { transfer } = await got;
+  // Bob goes away before the upload ends, and stays away until alice has said file-done.
+  const cutAt = Date.now();
+  proxy.cut(2500);
+  await sending.done;
+  assert.ok(Date.now() - cutAt < 2500, 'alice finished while bob was away');
+  const res = await transfer.done;
+  assert.ok(readFileSync(res.path!).equals(data));
+  assert.equal(res.sha256, sha(data));
+  assert.ok(b.events.some((e) => e.type === 'joined' && (e.e as { rejoin?: boolean }).rejoin), 'bob rejoined');
+  await src.close();
+});
+
+test('a receiver whose sender never confirms the file fails with a clear error after the stall time, nothing saved', async (t) => {
+  const { r, cs, blobs } = await room(2);
+  t.after(() => r.close());
+  const [a, b] = cs as [TestClient, TestClient];
+  // Alice's file-done never leaves: her channel drops it.
+  const quiet = { nick: a.room.nick, on: a.room.on.bind(a.room), sendPayload: (body: { type: string }) => (body.type === 'file-done' ? undefined : a.room.sendPayload(body as never)) };
+  const fa = new RoomFiles(quiet, { blobs, chunkSize: CHUNK, hash: nodeSha256 });
+  const fb = new RoomFiles(b.room, { blobs, chunkSize: CHUNK, hash: nodeSha256, stallMs: 1500, waitMs: 500 });
+  const got = receiveNext(fb);
+  const src = await fileSource(tempFile(randomBytes(3 * CHUNK)));
+  await fa.send(src).done;
+  const { transfer, dir } = await got;
+  await assert.rejects(transfer.done, (e: unknown) => e instanceof ClientError && e.code === 'FILE_TRANSFER' && /never confirmed/.test(e.message));
+  await until(() => readdirSync(dir).length === 0, 'nothing saved');
+  await src.close();
+});
+
 test('cancel: the sender cancels (receivers are told, nothing saved, the blob is gone); a receiver cancels its own download only', async (t) => {
   const { r, cs, blobs } = await room(3);
   t.after(() => r.close());
