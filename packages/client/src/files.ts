@@ -154,7 +154,15 @@ export class Transfer extends Emitter<{ progress: TransferProgress }> {
     super();
     this.done = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
     this.done.catch(() => undefined); // a caller that never awaits must not crash the process
+    // While nothing moves (a reconnect, a slow peer), progress is still reported every second, so
+    // the speed shown drops to zero and the time left goes away instead of freezing.
+    this.heartbeat = setInterval(() => {
+      if (Date.now() - this.lastProgressAt >= 1000) this.emit('progress', this.progress());
+    }, 1000);
+    (this.heartbeat as { unref?: () => void }).unref?.();
+    void this.done.finally(() => clearInterval(this.heartbeat)).catch(() => undefined);
   }
+  private readonly heartbeat: ReturnType<typeof setInterval>;
 
   get signal(): AbortSignal {
     return this.abort.signal;
@@ -178,18 +186,25 @@ export class Transfer extends Emitter<{ progress: TransferProgress }> {
     const now = Date.now();
     this.lastProgressAt = now;
     this.samples.push([now, this.bytes]);
-    while (this.samples.length > 2 && now - this.samples[0]![0] > 3000) this.samples.shift();
+    this.prune(now);
     if (now - this.lastEmit >= 100 || this.bytes === this.size) {
       this.lastEmit = now;
       this.emit('progress', this.progress());
     }
   }
 
+  /** Keeps the samples of the last 3 s (and the latest one). */
+  private prune(now: number): void {
+    while (this.samples.length > 1 && now - this.samples[0]![0] > 3000) this.samples.shift();
+  }
+
   progress(): TransferProgress {
+    // Speed over the last few seconds up to now: it falls while nothing moves.
+    const now = Date.now();
+    this.prune(now);
     const first = this.samples[0];
-    const last = this.samples[this.samples.length - 1];
-    const dt = first !== undefined && last !== undefined ? (last[0] - first[0]) / 1000 : 0;
-    const bytesPerSecond = dt > 0.05 ? (last![1] - first![1]) / dt : 0;
+    const dt = first !== undefined ? (now - first[0]) / 1000 : 0;
+    const bytesPerSecond = dt > 0.05 ? (this.bytes - first![1]) / dt : 0;
     const left = this.size - this.bytes;
     return { bytes: this.bytes, total: this.size, bytesPerSecond, etaMs: bytesPerSecond > 0 ? Math.round((left / bytesPerSecond) * 1000) : undefined };
   }
@@ -280,7 +295,12 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
       this.repeat = undefined;
       const since = Date.now() - FILE_DONE_REPEAT_MS;
       while (this.finished.length > 0 && this.finished[0]!.at < since) this.finished.shift();
-      for (const f of this.finished) void Promise.resolve(this.room.sendPayload({ type: 'file-done', fid: f.fid, sha256: f.sha256 })).catch(() => undefined);
+      for (const f of this.finished) {
+        // (sendPayload throws at once on a room that was left meanwhile)
+        Promise.resolve()
+          .then(() => this.room.sendPayload({ type: 'file-done', fid: f.fid, sha256: f.sha256 }))
+          .catch(() => undefined);
+      }
     }, 250);
     (this.repeat as { unref?: () => void }).unref?.();
   }

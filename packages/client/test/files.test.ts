@@ -4,14 +4,14 @@
  * connection, and cancel on both sides. Nothing is ever saved under its final name unless the
  * whole file verified.
  */
-import { afterEach, test } from 'node:test';
+import { afterEach, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BlobTransport, ClientError, RoomFiles, type Transfer, type TransferProgress } from '../src/index.js';
+import { type BlobTransport, ClientError, RoomFiles, Transfer, type TransferProgress } from '../src/index.js';
 import { fileSource, folderSink, nodeAesGcm, nodeBlobTransport, nodeSha256 } from '../src/node/index.js';
 import { type AesGcmFactory, webCryptoAesGcm } from '@nullroom/crypto';
 import { createSelfSigned } from '@nullroom/server';
@@ -59,6 +59,32 @@ async function room(n: number) {
   await until(() => converged(cs, names), 'members converge');
   return { r, cs, blobs: nodeBlobTransport(r.url) };
 }
+
+test('progress while nothing moves: reported every second, the speed falls to zero and the time left goes away', () => {
+  mock.timers.enable({ apis: ['setInterval', 'Date'], now: 1_000_000 });
+  try {
+    const t = new Transfer('f', 'receive', 'x.bin', 10 * CHUNK, '', 'alice');
+    const seen: TransferProgress[] = [];
+    t.on('progress', (p) => seen.push(p));
+    for (let i = 0; i < 5; i++) {
+      mock.timers.tick(100);
+      t.advance(CHUNK);
+    }
+    const moving = seen.at(-1)!;
+    assert.ok(moving.bytesPerSecond > 0 && moving.etaMs !== undefined);
+    const before = seen.length;
+    mock.timers.tick(1000);
+    assert.equal(seen.length, before + 1, 'a heartbeat after a second without bytes');
+    assert.ok(seen.at(-1)!.bytesPerSecond < moving.bytesPerSecond, 'the speed falls');
+    mock.timers.tick(3000);
+    assert.equal(seen.at(-1)!.bytesPerSecond, 0);
+    assert.equal(seen.at(-1)!.etaMs, undefined);
+    assert.equal(seen.at(-1)!.bytes, 5 * CHUNK, 'never goes back');
+    t.fail(new Error('stop')); // settles it, which stops the heartbeat
+  } finally {
+    mock.timers.reset();
+  }
+});
 
 test('node:crypto and Web Crypto AES-256-GCM give the same bytes, open each other’s, and refuse a flipped bit', async () => {
   const key = new Uint8Array(randomBytes(32));
