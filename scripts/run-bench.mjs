@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 
 const root = new URL('..', import.meta.url).pathname;
 // `--summary`: only regenerate docs/benchmarks.md from the results already on disk.
-for (const b of process.argv.includes('--summary') ? [] : ['bundle', 'fanout', 'mls', 'transfer']) {
+for (const b of process.argv.includes('--summary') ? [] : ['bundle', 'fanout', 'mls', 'transfer', 'private']) {
   const r = spawnSync(process.execPath, [`${root}bench/${b}.mjs`], { stdio: 'inherit', cwd: root });
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
@@ -15,6 +15,10 @@ const fan = read('fanout');
 const mls = read('mls');
 const bundle = read('bundle');
 const transfer = read('transfer');
+const priv = read('private');
+const privBig = priv.results[priv.results.length - 1];
+const privRow = (r) =>
+  `| ${r.members} | ${r.hidden.latencyMs.median} / ${r.hidden.latencyMs.p95} | ${r.direct.latencyMs.median} / ${r.direct.latencyMs.p95} | ${kib(r.hidden.relayBytesPerMessage)} | ${kib(r.direct.relayBytesPerMessage)} | ${r.hidden.relayCpuUsPerMessage} | ${r.direct.relayCpuUsPerMessage} | ${r.members > 2 ? r.hidden.bystandersCpuUsPerMessage : '-'} | ${r.members > 2 ? r.direct.bystandersCpuUsPerMessage : '-'} |`;
 const mib = (b) => `${Math.round(b / 2 ** 20)} MiB`;
 let big;
 try {
@@ -80,6 +84,24 @@ no disk on the relay, 1 MiB messages forwarded sender -> server -> receiver. Bes
 Memory stays bounded (target: under 300 MiB per process)${big === undefined ? '' : `: a ${mib(big.fileBytes)} file (\`TRANSFER_MIB=2048 TRANSFER_ONLY=ours\`, ${big.date.slice(0, 10)}) peaked at ${mib(big.peakRssBytes.sender)} / ${mib(big.peakRssBytes.relay)} / ${mib(big.peakRssBytes.receiver)} (sender / relay / receiver), the same as 1 GiB`}. The throughput target is **${transfer.ratio >= 0.5 ? 'met' : 'not met yet'}**: with
 three processes on two cores the run is CPU-bound, and ours does several times the per-byte work
 (AES-GCM and SHA-256 on both ends, a disk write and read on the relay). Measured ${transfer.date.slice(0, 10)}.
+
+## Private chats: what hiding who talks to whom costs
+
+A private message (${priv.textChars} characters) from alice to bob, routed \`hidden\` (inside a room message, to
+every member: the default) or \`direct\` (a DIRECT frame to bob's connection only), in rooms of
+${priv.results.map((r) => r.members).join(', ')} members: ${priv.messages} messages per routing and size after ${priv.warmup} warm-up ones, each sent once bob
+read the previous one. The relay, alice + bob, and the other members (real SDK clients, in ${priv.bystanderHosts} processes
+run at nice 19 while measuring) are separate processes. Latency from alice's send to bob's message
+event; bytes the relay wrote (with WebSocket headers); CPU time per private message.
+docs/SECURITY.md §8 says what each routing reveals.
+
+| members | latency ms, hidden (median / p95) | direct | relay bytes, hidden | direct | relay CPU µs, hidden | direct | other members' CPU µs (all), hidden | direct |
+|---|---|---|---|---|---|---|---|---|
+${priv.results.map(privRow).join('\n')}
+
+Hidden over direct at ${privBig.members} members: latency x${privBig.ratioHiddenOverDirect.latencyMedian} (median), relay bytes
+x${privBig.ratioHiddenOverDirect.relayBytes}, relay CPU x${privBig.ratioHiddenOverDirect.relayCpu}; the other members spend ${privBig.hidden.bystandersCpuUsPerMessage} µs per private message (direct: ${privBig.direct.bystandersCpuUsPerMessage} µs,
+their idle background). Measured ${priv.date.slice(0, 10)}, run ${priv.seconds} s.
 `;
 const docPath = `${root}docs/benchmarks.md`;
 const doc = readFileSync(docPath, 'utf8');

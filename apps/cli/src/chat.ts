@@ -17,6 +17,7 @@ export interface ChatOptions {
   suite?: 'default' | 'pq';
   downloadDir?: string;
   maxFile?: string;
+  privateRouting?: 'hidden' | 'direct';
 }
 
 
@@ -182,7 +183,7 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
   };
 
   // Private chats: opened by either side, read by nobody else.
-  const privateChats = new PrivateChats(room);
+  const privateChats = new PrivateChats(room, { routing: o.privateRouting === 'direct' ? 'direct' : 'hidden' });
   const privateFiles = new Map<string, RoomFiles>();
   privateChats.on('opened', (e) => {
     const f = new RoomFiles(e.chat, fileOptions);

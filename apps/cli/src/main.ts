@@ -41,6 +41,14 @@ program
   .option('--download-dir <dir>', 'where received files are saved (default: the current folder)')
   .option('--max-file <size>', 'largest file to download automatically, e.g. 500M or 4G', '4G')
   .addOption(
+    new Option(
+      '--private-routing <mode>',
+      'private messages: hidden inside room traffic (the relay cannot tell who talks to whom) or direct to the peer (cheaper in large rooms; the relay sees who talks to whom)',
+    )
+      .choices(['hidden', 'direct'])
+      .default('hidden'),
+  )
+  .addOption(
     new Option('--suite <suite>', 'cipher suite if you create the room: X25519 (default) or the post-quantum X-Wing hybrid; joiners follow the room')
       .choices(['default', 'pq'])
       .default('default'),

@@ -27,8 +27,11 @@ const canaries = {
   texts: [`CanaryTextOne${tag} the eagle lands`, `CanaryTextTwo${tag} at midnight`, `CanaryTextThree${tag}`],
   browserNick: `CanaryDave${tag}`,
   browserText: `CanaryBrowserText${tag} from chromium`,
+  /** Private messages, one per routing (docs/SECURITY.md §8): alice sends direct, bob hidden. */
+  privateDirect: `CanaryPrivateDirect${tag} to bob only`,
+  privateHidden: `CanaryPrivateHidden${tag} to alice only`,
 };
-const all = [canaries.room, canaries.password, ...canaries.nicks, ...canaries.texts, canaries.browserNick, canaries.browserText];
+const all = [canaries.room, canaries.password, ...canaries.nicks, ...canaries.texts, canaries.browserNick, canaries.browserText, canaries.privateDirect, canaries.privateHidden];
 
 function forms(s: string): Buffer[] {
   const u8 = Buffer.from(s, 'utf8');
@@ -74,8 +77,9 @@ test('no canary reaches the relay: wire, logs, data directory, heap', async () =
     const pin = await line('fingerprint ');
     const env = { NULLROOM_PASSWORD: canaries.password };
     const clients: ReturnType<typeof run>[] = [];
-    for (const nick of canaries.nicks) {
-      const c = run(['chat', url, '--room', canaries.room, '--nick', nick, '--json', '--pin', pin], env);
+    for (const [i, nick] of canaries.nicks.entries()) {
+      const routing = i === 0 ? ['--private-routing', 'direct'] : [];
+      const c = run(['chat', url, '--room', canaries.room, '--nick', nick, '--json', '--pin', pin, ...routing], env);
       await c.waitFor((e) => e['event'] === 'joined', 'joined');
       clients.push(c);
     }
@@ -105,6 +109,12 @@ test('no canary reaches the relay: wire, logs, data directory, heap', async () =
         if (i !== j) await c.waitFor((e) => e['event'] === 'message' && e['text'] === t, `client ${i} reads text ${j}`);
       }
     }
+    // Private messages in both routings: alice (direct) to bob, bob (hidden) back to alice.
+    const [alice, bob] = [clients[0]!, clients[1]!];
+    alice.child.stdin.write(`/dm ${canaries.nicks[1]} ${canaries.privateDirect}\n`);
+    await bob.waitFor((e) => e['event'] === 'message' && e['private'] === true && e['text'] === canaries.privateDirect, 'bob reads the direct message');
+    bob.child.stdin.write(`/dm ${canaries.nicks[0]} ${canaries.privateHidden}\n`);
+    await alice.waitFor((e) => e['event'] === 'message' && e['private'] === true && e['text'] === canaries.privateHidden, 'alice reads the hidden one');
     // Heap snapshot while the room is alive and every message has passed through.
     relay.kill('SIGUSR2');
     const snap = await line('snapshot ');
@@ -118,6 +128,9 @@ test('no canary reaches the relay: wire, logs, data directory, heap', async () =
       ...files(data).map((f): [string, Buffer] => [`data:${f}`, readFileSync(f)]),
     ];
     assert.ok(haystacks[0]![1].length > 5000, 'the wire capture holds the traffic');
+    // The direct message did travel as DIRECT frames (type 0x07 in, 0x47 out), so the search covered them.
+    const types = readFileSync(join(out, 'types.bin'));
+    assert.ok(types.includes(0x07) && types.includes(0x47), 'DIRECT and DIRECT_DELIVER frames were captured');
     assert.ok(haystacks[1]![1].length > 0, 'the relay logged');
     for (const [where, hay] of haystacks) {
       for (const c of all) {

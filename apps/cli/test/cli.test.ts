@@ -220,3 +220,37 @@ test('private chats and files between terminal clients: /dm (carol reads nothing
     await stop(relay);
   }
 });
+
+test('--private-routing direct: /dm between a direct and a hidden client, same JSON event; carol reads nothing; a bad value exits 2; --help names it', async () => {
+  const help = run(['chat', '--help'], PW);
+  assert.equal(await help.exited, 0);
+  assert.match(help.lines.join('\n'), /--private-routing <mode>[\s\S]*hidden[\s\S]*direct/);
+  const bad = run(['chat', 'http://127.0.0.1:9', '--room', 'r', '--nick', 'a', '--private-routing', 'loud'], PW);
+  assert.equal(await bad.exited, 2);
+  const { proc: relay, url } = await serveProc();
+  try {
+    const chat = (nick: string, routing?: string) => run(['chat', url, '--room', 'routing-room', '--nick', nick, '--json', ...(routing ? ['--private-routing', routing] : [])], PW);
+    const a = chat('alice', 'direct');
+    await a.waitFor((e) => e['event'] === 'joined', 'alice joined');
+    const b = chat('bob');
+    await b.waitFor((e) => e['event'] === 'joined', 'bob joined');
+    const c = chat('carol', 'direct');
+    await c.waitFor((e) => e['event'] === 'joined', 'carol joined');
+    await a.waitFor((e) => e['event'] === 'member-joined' && e['nick'] === 'carol', 'alice sees carol');
+    a.child.stdin.write('/dm bob sent directly\n');
+    const pm = await b.waitFor((e) => e['event'] === 'message' && e['private'] === true, 'bob gets the direct message');
+    assert.deepEqual(Object.keys(pm), ['event', 'from', 'text', 'private', 'with', 'ts']);
+    assert.deepEqual({ ...pm, ts: 0 }, { event: 'message', from: 'alice', text: 'sent directly', private: true, with: 'alice', ts: 0 });
+    b.child.stdin.write('/dm alice sent hidden\n');
+    const back = await a.waitFor((e) => e['event'] === 'message' && e['private'] === true, 'alice gets the hidden answer');
+    assert.deepEqual({ ...back, ts: 0 }, { event: 'message', from: 'bob', text: 'sent hidden', private: true, with: 'bob', ts: 0 });
+    a.child.stdin.write('public line\n');
+    await c.waitFor((e) => e['event'] === 'message' && e['text'] === 'public line', 'carol is in step');
+    assert.ok(!c.events.some((e) => e['private'] === true || e['event'] === 'error' || JSON.stringify(e).includes('sent directly')));
+    assert.ok(!a.events.some((e) => e['event'] === 'error') && !b.events.some((e) => e['event'] === 'error'));
+    for (const p of [a, b, c]) p.child.stdin.end();
+    for (const p of [a, b, c]) assert.equal(await p.exited, 0);
+  } finally {
+    await stop(relay);
+  }
+});

@@ -100,7 +100,7 @@ function App(props: { keyStore: KeyStore; storeNotice: boolean; initialPrefs: Pr
       }
       refreshTitle();
       setTick((n) => n + 1);
-    });
+    }, prefsRef.current.privateRouting);
     s.subscribe(() => setTick((n) => n + 1));
     setSessions((prev) => [...prev, s]);
     setActiveId(s.id);
@@ -127,6 +127,7 @@ function App(props: { keyStore: KeyStore; storeNotice: boolean; initialPrefs: Pr
     setPrefs(p);
     savePrefs(p);
     applyTheme(p.theme);
+    for (const s of sessions) s.privateChats.routing = p.privateRouting;
     if (languageOf(p) !== languageOf(prefs)) void setLanguage(languageOf(p)).then(() => (refreshTitle(), setTick((n) => n + 1)));
   };
 

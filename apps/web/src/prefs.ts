@@ -1,7 +1,9 @@
 /**
- * Display preferences: theme, language, notifications. Nothing here is secret (no key, nickname,
- * room or message), so it lives in localStorage; keys live in IndexedDB (IndexedDbKeyStore).
+ * Preferences: theme, language, notifications, photo metadata, private-chat routing. Nothing here
+ * is secret (no key, nickname, room or message), so it lives in localStorage; keys live in
+ * IndexedDB (IndexedDbKeyStore).
  */
+import type { PrivateRouting } from '@nullroom/client';
 import { type Language, browserLanguage, languages } from './i18n.js';
 
 export type Theme = 'system' | 'light' | 'dark';
@@ -13,10 +15,12 @@ export interface Prefs {
   sound: boolean;
   /** Re-encode photos before sending, dropping EXIF (location, camera, time). */
   stripMetadata: boolean;
+  /** How our private messages travel (docs/SECURITY.md §8): hidden in room traffic (default), or direct to the peer. */
+  privateRouting: PrivateRouting;
 }
 
 const KEY = 'nullroom.prefs';
-const defaults: Prefs = { theme: 'system', language: undefined, notifications: false, sound: false, stripMetadata: true };
+const defaults: Prefs = { theme: 'system', language: undefined, notifications: false, sound: false, stripMetadata: true, privateRouting: 'hidden' };
 
 export function loadPrefs(): Prefs {
   try {
@@ -27,6 +31,7 @@ export function loadPrefs(): Prefs {
       notifications: raw.notifications === true,
       sound: raw.sound === true,
       stripMetadata: raw.stripMetadata !== false,
+      privateRouting: raw.privateRouting === 'direct' ? 'direct' : 'hidden',
     };
   } catch {
     return { ...defaults };

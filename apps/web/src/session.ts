@@ -9,6 +9,7 @@ import {
   type IncomingFile,
   type PrivateChat,
   PrivateChats,
+  type PrivateRouting,
   type Room,
   RoomFiles,
   type Transfer,
@@ -77,9 +78,11 @@ export class RoomSession {
     readonly invite: string | undefined,
     /** Called for each message from someone else (unread counts, notifications); `privateId` for private ones. */
     private readonly onMessage: (s: RoomSession, privateId?: string) => void,
+    /** How our private messages travel (the user's setting; changed later through `privateChats.routing`). */
+    routing: PrivateRouting = 'hidden',
   ) {
     this.files = new RoomFiles(room, { blobs: fetchBlobTransport(location.origin) });
-    this.privateChats = new PrivateChats(room);
+    this.privateChats = new PrivateChats(room, { routing });
     const others = room.members().length - 1;
     this.notice('notice', room.created ? 'chat.created' : 'chat.joined', room.created ? {} : { count: others });
     this.refreshMembers();
@@ -111,6 +114,7 @@ export class RoomSession {
         this.onMessage(this, view.id);
         this.changed();
       }),
+      this.privateChats.on('error', (e) => this.notice('error', 'chat.error', { message: `${e.code}: ${e.message}` })),
       this.privateChats.on('closed', (e) => {
         const view = this.privates.get(e.chat.id);
         if (view === undefined) return;

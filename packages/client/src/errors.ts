@@ -20,6 +20,8 @@ export const ClientErrorCodes = [
   'FILE_REJECTED', // a received file failed verification (altered, truncated, reordered chunks, or the hash): nothing was saved
   'FILE_CANCELLED', // the transfer was cancelled, by us or by the sender
   'KEY_STORE', // the key store failed (a browser without IndexedDB, a full disk): keys are kept in memory only
+  'PEER_UNAVAILABLE', // a direct private message could not be handed to the peer: it is not connected to the room now (not sent)
+  'WRONG_SENDER', // a direct private message came from a connection that is not the chat's peer: dropped unread
 ] as const;
 export type ClientErrorCode = (typeof ClientErrorCodes)[number];
 

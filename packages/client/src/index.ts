@@ -21,5 +21,5 @@ export {
   DEFAULT_TRANSFER_CHUNK,
   DEFAULT_TRANSFER_CONCURRENCY,
 } from './files.js';
-export { PrivateChats, PrivateChat, type PrivateChatEvents } from './privateChats.js';
+export { PrivateChats, PrivateChat, type PrivateChatEvents, type PrivateChatsOptions, type PrivateRouting, PRIVATE_ROUTINGS } from './privateChats.js';
 export { toBase64 } from './encoding.js';

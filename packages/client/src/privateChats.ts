@@ -1,17 +1,24 @@
 /**
- * Private one-to-one chats inside a room (issue #4; docs/PROTOCOL.md §5.3).
+ * Private one-to-one chats inside a room (issue #4; docs/PROTOCOL.md §5.2).
  *
  * A private chat is its own two-member MLS group (@nullroom/crypto privateChat.ts). To open one,
  * a member sends a `dm-offer` with a fresh key package, addressed by the identity key of the
  * member it is for; that member makes the group from it (checking that the key package carries
  * the identity key the room shows for the opener) and answers with a `dm-welcome`, addressed back.
- * Set-up travels inside the room's MLS group, so the relay sees only room traffic. Messages are
- * MLS application messages of the private group; they travel as `dm` payloads inside room
- * messages, so the relay cannot tell which member they are for, nor that they are private at all
- * (the other members can decrypt the room layer and see that a private message passed, and
- * between whom, but not a word of it). docs/SECURITY.md §8 says what each party learns.
+ * Set-up (and `dm-close`) always travels inside the room's MLS group, where the room authenticates
+ * who sent it. Messages are MLS application messages of the private group, routed one of two ways,
+ * chosen by each sender (`routing`; receivers accept both):
+ *
+ * - `hidden` (the default): as `dm` payloads inside room messages, so the relay cannot tell which
+ *   member they are for, nor that they are private at all (the other members can decrypt the room
+ *   layer and see that a private message passed, and between whom, but not a word of it);
+ * - `direct`: the private group's MLS ciphertext alone, in a DIRECT frame to the peer's connection
+ *   (PROTOCOL.md §4.4). Nobody else receives it, which is cheaper in large rooms, but the relay
+ *   learns who talks to whom, when and how much, and the chat's group id.
+ *
+ * docs/SECURITY.md §8 says what each party learns in each mode, and what hiding costs.
  */
-import { type PendingKeyPackage, PrivateChatCrypto, type PrivateChatState, discardPending } from '@nullroom/crypto';
+import { type PendingKeyPackage, PrivateChatCrypto, type PrivateChatState, discardPending, privateMessageGroupId } from '@nullroom/crypto';
 import { ClientError } from './errors.js';
 import { fromBase64, fromHex, randomHex, toBase64, toHex } from './encoding.js';
 import { Emitter } from './emitter.js';
@@ -20,12 +27,29 @@ import { MAX_TEXT_CHARS, type PrivateInnerPayload, type PrivatePayload, encodePa
 import type { Room } from './room.js';
 
 
+/**
+ * How this client sends private messages: `hidden` inside room messages, to every member (the relay
+ * cannot tell who talks to whom), or `direct` to the peer's connection only (cheaper in large rooms;
+ * the relay sees who talks to whom).
+ */
+export type PrivateRouting = 'hidden' | 'direct';
+export const PRIVATE_ROUTINGS: readonly PrivateRouting[] = ['hidden', 'direct'];
+
+export interface PrivateChatsOptions {
+  /** How long `open` waits for the peer's answer (default 30 s). */
+  openTimeoutMs?: number;
+  /** How our private messages travel (default `hidden`); can be changed later through `routing`. */
+  routing?: PrivateRouting;
+}
+
 export interface PrivateChatEvents extends Record<string, unknown> {
   opened: { chat: PrivateChat; byUs: boolean };
-  message: { chat: PrivateChat; from: string; text: string; ts: number; id: string };
+  message: { chat: PrivateChat; from: string; text: string; ts: number; id: string; outOfOrder: boolean; direct: boolean };
   closed: { chat: PrivateChat; byUs: boolean };
-  error: { code: 'BAD_MESSAGE' | 'BAD_PAYLOAD'; message: string };
+  error: { code: 'BAD_MESSAGE' | 'BAD_PAYLOAD' | 'WRONG_SENDER' | 'OUT_OF_ORDER' | 'MISSING_MESSAGES'; message: string };
 }
+
+const SEEN_IDS = 1024;
 
 type InnerBody = PrivateInnerPayload extends infer P ? (P extends PrivateInnerPayload ? Omit<P, 'v' | 'id' | 'n' | 'ts'> : never) : never;
 
@@ -33,6 +57,9 @@ type InnerBody = PrivateInnerPayload extends infer P ? (P extends PrivateInnerPa
 export class PrivateChat extends Emitter<FileChannelEvents & Record<string, unknown>> implements FileChannel {
   private queue: Promise<unknown> = Promise.resolve();
   private counter = 0;
+  /** The peer's last message counter, and the ids already shown (a direct message re-sent after a reconnect comes twice). */
+  private lastN: number | undefined;
+  private readonly seen = new Set<string>();
   closed = false;
 
   constructor(
@@ -57,8 +84,19 @@ export class PrivateChat extends Emitter<FileChannelEvents & Record<string, unkn
   }
   /** @internal */
   lastNick = '';
+  /**
+   * @internal The peer's slot this chat last heard from (at first, the one in the peer's
+   * credential in the chat): the connection that holds the chat's state, where direct messages go
+   * while it is in the room.
+   */
+  peerSlot: number | undefined;
 
-  /** Sends a message only the peer can read. Resolves once it is queued in the room. */
+  /**
+   * Sends a message only the peer can read. With `hidden` routing it resolves once queued in the
+   * room (the room re-sends it until the relay acknowledges it); with `direct` routing once the
+   * relay has handed it to the peer's connection, and it rejects with ClientError(PEER_UNAVAILABLE)
+   * when the peer is not connected to the room.
+   */
   send(text: string): Promise<string> {
     if (text.length === 0 || [...text].length > MAX_TEXT_CHARS) {
       return Promise.reject(new ClientError('MESSAGE_TOO_LARGE', `a message must be 1 to ${MAX_TEXT_CHARS} characters`));
@@ -69,13 +107,29 @@ export class PrivateChat extends Emitter<FileChannelEvents & Record<string, unkn
   /** Sends any inner payload (a text, or a file offer from RoomFiles) to the peer only. */
   sendPayload(body: InnerBody): Promise<string> {
     if (this.closed) return Promise.reject(new ClientError('NOT_JOINED', 'the private chat was closed'));
+    const id = randomHex(16);
+    if (this.owner.routing === 'direct') {
+      // n = 0 until sealed: a message the room never sends (peer away) leaves no gap in the count.
+      const payload = { ...body, v: 1, id, n: 0, ts: Date.now() } as PrivateInnerPayload;
+      const seal = () => this.seal(payload);
+      return this.owner.room.sendDirect((tried) => this.owner.targetOf(this, tried), seal).then(() => id);
+    }
     return this.serial(async () => {
-      const id = randomHex(16);
       const payload = { ...body, v: 1, id, n: ++this.counter, ts: Date.now() } as PrivateInnerPayload;
       const out = await (await this.owner.crypto()).encrypt(this.state, encodePayload(payload));
       this.state = out.state;
       this.owner.room.sendPayload({ type: 'dm', chat: this.id, data: toBase64(out.message) });
       return id;
+    });
+  }
+
+  /** The private group's MLS ciphertext of `payload`: a fresh one each call (a re-send keeps `n` and `id`). */
+  private seal(payload: PrivateInnerPayload): Promise<Uint8Array> {
+    return this.serial(async () => {
+      if (payload.n === 0) payload.n = ++this.counter;
+      const out = await (await this.owner.crypto()).encrypt(this.state, encodePayload(payload));
+      this.state = out.state;
+      return out.message;
     });
   }
 
@@ -93,12 +147,28 @@ export class PrivateChat extends Emitter<FileChannelEvents & Record<string, unkn
     this.owner.closeChat(this, true);
   }
 
-  /** @internal */
-  receive(data: Uint8Array): Promise<PrivateInnerPayload | undefined> {
+  /**
+   * @internal Decrypts one message of this chat. Undefined for a copy already read; reports a
+   * counter that goes back or skips, as rooms do (docs/PROTOCOL.md §5).
+   */
+  receive(data: Uint8Array): Promise<{ payload: PrivateInnerPayload; outOfOrder: boolean } | 'bad-payload' | undefined> {
     return this.serial(async () => {
       const r = await (await this.owner.crypto()).decrypt(this.state, data);
       this.state = r.state;
-      return r.kind === 'message' ? parsePrivateInner(r.plaintext) : undefined;
+      if (r.kind !== 'message') return undefined; // the peer's self-update: nothing to show
+      const p = parsePrivateInner(r.plaintext);
+      if (p === undefined) return 'bad-payload';
+      if (this.seen.has(p.id)) return undefined;
+      this.seen.add(p.id);
+      if (this.seen.size > SEEN_IDS) this.seen.delete(this.seen.values().next().value!);
+      const last = this.lastN;
+      if (last !== undefined && p.n <= last) {
+        this.owner.warn('OUT_OF_ORDER', 'private messages from the peer arrived out of order');
+        return { payload: p, outOfOrder: true };
+      }
+      if (last !== undefined && p.n > last + 1) this.owner.warn('MISSING_MESSAGES', `${p.n - last - 1} private message(s) from the peer never arrived`);
+      this.lastN = p.n;
+      return { payload: p, outOfOrder: false };
     });
   }
 
@@ -122,14 +192,48 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
   private readonly chats = new Map<string, PrivateChat>();
   private readonly opening = new Map<string, Opening>();
   private pc: Promise<PrivateChatCrypto> | undefined;
-  private readonly off: () => void;
+  private readonly offs: (() => void)[];
+  /** Incoming set-up and messages, processed one at a time in the order the room delivered them. */
+  private inbox: Promise<void> = Promise.resolve();
+  /** How our private messages travel from now on (receiving accepts both). */
+  routing: PrivateRouting;
 
   constructor(
     readonly room: Room,
-    private readonly opts: { openTimeoutMs?: number } = {},
+    private readonly opts: PrivateChatsOptions = {},
   ) {
     super();
-    this.off = room.on('private', (e) => void this.onPrivate(e.from, toHex(e.identityKey), e.payload).catch((err: unknown) => this.fail(err)));
+    this.routing = opts.routing ?? 'hidden';
+    this.offs = [
+      room.on('private', (e) => this.enqueue(() => this.onPrivate(e.from, toHex(e.identityKey), e.slot, e.payload))),
+      room.on('direct', (e) => this.enqueue(() => this.onDirect(e.from, e.data))),
+    ];
+  }
+
+  private enqueue(fn: () => Promise<void>): void {
+    this.inbox = this.inbox.then(fn).catch((err: unknown) => this.fail(err));
+  }
+
+  /** The slots of the room's leaves that carry this identity key (one, or two while a reconnect's old leaf lingers). */
+  private slotsOf(identity: string): number[] {
+    return this.room.members().flatMap((m) => (!m.self && toHex(m.identityKey) === identity ? [m.slot] : []));
+  }
+
+  /**
+   * @internal Where a direct message for this chat goes: the slot the chat last heard the peer
+   * from, if a leaf with the peer's identity key still holds it; else the peer's newest leaf (slots
+   * only grow: after a reconnect, the new one); undefined when the peer is not in the room. Never
+   * one of `tried` (slots the relay said nobody holds).
+   */
+  targetOf(chat: PrivateChat, tried: ReadonlySet<number> = new Set()): number | undefined {
+    const slots = this.slotsOf(chat.peerIdentity).filter((s) => !tried.has(s));
+    if (chat.peerSlot !== undefined && slots.includes(chat.peerSlot)) return chat.peerSlot;
+    return slots.length === 0 ? undefined : Math.max(...slots);
+  }
+
+  /** @internal */
+  warn(code: 'OUT_OF_ORDER' | 'MISSING_MESSAGES', message: string): void {
+    this.emit('error', { code, message });
   }
 
   /** @internal */
@@ -184,7 +288,7 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
   }
 
   close(): void {
-    this.off();
+    this.offs.forEach((off) => off());
     for (const o of this.opening.values()) clearTimeout(o.timer);
   }
 
@@ -195,11 +299,40 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
     this.emit('closed', { chat, byUs });
   }
 
+  /**
+   * A DIRECT_DELIVER: the private group's ciphertext alone. Its group id (in the clear MLS framing)
+   * names the chat; it is read only if the relay says it comes from a connection of the peer's (a
+   * slot whose leaf carries the peer's identity key; `WRONG_SENDER` otherwise, unread), and then
+   * MLS authenticates it as the peer's.
+   */
+  private async onDirect(from: number, data: Uint8Array): Promise<void> {
+    const gid = privateMessageGroupId(data);
+    if (gid === undefined) return this.emit('error', { code: 'BAD_MESSAGE', message: 'a direct message is not a private chat message' });
+    const chat = this.chats.get(toHex(gid));
+    if (chat === undefined) return this.emit('error', { code: 'BAD_MESSAGE', message: 'a direct message names no private chat of ours' });
+    if (chat.closed) return; // as for `dm`: a closed chat reads nothing more
+    if (!this.slotsOf(chat.peerIdentity).includes(from)) {
+      return this.emit('error', { code: 'WRONG_SENDER', message: "a direct message did not come from the chat's peer: dropped" });
+    }
+    return this.read(chat, this.nickOf(chat.peerIdentity) ?? chat.lastNick, from, data, true);
+  }
+
+  private async read(chat: PrivateChat, from: string, slot: number, data: Uint8Array, direct: boolean): Promise<void> {
+    const r = await chat.receive(data);
+    if (r === undefined) return;
+    if (r === 'bad-payload') return this.emit('error', { code: 'BAD_PAYLOAD', message: 'a private message is not in the expected format' });
+    chat.lastNick = from;
+    chat.peerSlot = slot; // MLS authenticated it as the peer's: that connection holds the chat
+    const inner = r.payload;
+    if (inner.type === 'text') this.emit('message', { chat, from, text: inner.text, ts: inner.ts, id: inner.id, outOfOrder: r.outOfOrder, direct });
+    else chat.deliver(from, inner);
+  }
+
   private fail(err: unknown): void {
     this.emit('error', { code: 'BAD_MESSAGE', message: err instanceof Error ? err.message : 'a private chat message was refused' });
   }
 
-  private async onPrivate(from: string, senderIdentity: string, p: PrivatePayload): Promise<void> {
+  private async onPrivate(from: string, senderIdentity: string, slot: number, p: PrivatePayload): Promise<void> {
     switch (p.type) {
       case 'dm-offer': {
         if (p.to !== this.myIdentity()) return; // for someone else
@@ -208,6 +341,7 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
         const made = await (await this.crypto()).create(profile, fromBase64(p.kp), fromHex(senderIdentity));
         const chat = new PrivateChat(this, toHex(made.groupId), senderIdentity, made.state);
         chat.lastNick = from;
+        chat.peerSlot = slot;
         this.chats.set(chat.id, chat);
         this.room.sendPayload({ type: 'dm-welcome', to: senderIdentity, offer: p.offer, welcome: toBase64(made.welcome) });
         this.emit('opened', { chat, byUs: false });
@@ -225,6 +359,7 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
           const state = await pc.accept(o.pending, fromBase64(p.welcome), fromHex(senderIdentity));
           const chat = new PrivateChat(this, toHex(pc.groupIdOf(state)), senderIdentity, state);
           chat.lastNick = from;
+          chat.peerSlot = slot;
           this.chats.set(chat.id, chat);
           this.emit('opened', { chat, byUs: true });
           o.resolve(chat);
@@ -237,12 +372,7 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
         const chat = this.chats.get(p.chat);
         // Not ours (another pair's), closed, or not from our peer: nothing to read.
         if (chat === undefined || chat.closed || chat.peerIdentity !== senderIdentity) return;
-        const inner = await chat.receive(fromBase64(p.data));
-        if (inner === undefined) return this.emit('error', { code: 'BAD_PAYLOAD', message: 'a private message is not in the expected format' });
-        chat.lastNick = from;
-        if (inner.type === 'text') this.emit('message', { chat, from, text: inner.text, ts: inner.ts, id: inner.id });
-        else chat.deliver(from, inner);
-        return;
+        return this.read(chat, from, slot, fromBase64(p.data), false);
       }
       case 'dm-close': {
         const chat = this.chats.get(p.chat);

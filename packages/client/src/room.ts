@@ -42,8 +42,13 @@ export interface RoomEvents extends Record<string, unknown> {
   'file-offer': { from: string; offer: FilePayload };
   'file-done': { from: string; done: FileDonePayload };
   'file-cancel': { from: string; cancel: FileCancelPayload };
-  /** Private-chat set-up and traffic (privateChats.ts); `identityKey` is the sender's, authenticated by MLS. */
-  private: { from: string; identityKey: Uint8Array; payload: PrivatePayload };
+  /** Private-chat set-up and traffic (privateChats.ts); `identityKey` and `slot` are the sender's, authenticated by MLS. */
+  private: { from: string; identityKey: Uint8Array; slot: number; payload: PrivatePayload };
+  /**
+   * A DIRECT_DELIVER for us (privateChats.ts): `from` is the sender's slot as the relay names it
+   * (unauthenticated: the payload must authenticate itself), `data` opaque bytes.
+   */
+  direct: { from: number; data: Uint8Array };
   sent: { id: string };
   error: { code: ClientErrorCode; message: string; relayCode?: string };
   phase: { phase: RoomPhase };
@@ -91,6 +96,20 @@ interface OutItem {
   /** The relay epoch it was last sent in. */
   epoch: RelayEpoch;
 }
+/** A direct frame waiting to be sent (docs/PROTOCOL.md §4.4): sealed, and sealed again for a re-send, by its private chat. */
+interface DirectItem {
+  /** The slot to send it to, looked up at each (re)send, not one of `tried`; undefined when the peer is not in the room. */
+  target: (tried: ReadonlySet<number>) => number | undefined;
+  /** Slots the relay said nobody holds (NO_SUCH_PEER): a peer that reconnected may hold another. */
+  tried: Set<number>;
+  /** The slot of the copy in flight. */
+  to: number | undefined;
+  /** The bytes to send; called again (a fresh ciphertext of the same message) after a reconnect. */
+  seal: () => Promise<Uint8Array>;
+  reqId: ReqId | undefined;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
 type Pending =
   | { kind: 'create'; reqId: ReqId; state: RoomState }
   | { kind: 'join'; reqId: ReqId; state: RoomState; epoch: RelayEpoch; nick: string }
@@ -114,6 +133,8 @@ export class Room extends Emitter<RoomEvents> {
   private readonly gone = new Set<number>();
   private removalTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly outbox: OutItem[] = [];
+  private readonly directOut: DirectItem[] = [];
+  private directInflight = 0;
   private counter = 0;
   private inflight = 0;
   private tokens: number;
@@ -195,6 +216,23 @@ export class Room extends Emitter<RoomEvents> {
     this.outbox.push({ payload: { ...body, v: 1, id, n: 0, ts: Date.now() } as Payload, reqId: undefined, epoch: asEpoch(0) });
     this.schedulePump();
     return id;
+  }
+
+  /**
+   * Sends one opaque payload to one member's connection only (a DIRECT frame; privateChats.ts uses
+   * it for the `direct` routing). Queued like room messages (sent once joined, at most `sendWindow`
+   * unacknowledged, within the send rate, re-sealed and re-sent after a reconnect) but never part
+   * of the room's stream. Resolves when the relay acknowledges that it handed the frame to that
+   * connection; rejects with ClientError(PEER_UNAVAILABLE) when `target` finds no such member or
+   * the relay reports its connection gone, (RELAY_ERROR) for another refusal, (NOT_JOINED) when
+   * the room is left first.
+   */
+  sendDirect(target: (tried: ReadonlySet<number>) => number | undefined, seal: () => Promise<Uint8Array>): Promise<void> {
+    if (this.phase === 'left') return Promise.reject(new ClientError('NOT_JOINED', 'the room was left'));
+    return new Promise((resolve, reject) => {
+      this.directOut.push({ target, tried: new Set(), to: undefined, seal, reqId: undefined, resolve, reject });
+      this.schedulePump();
+    });
   }
 
   /** Resolves when every queued message has been acknowledged by the relay. */
@@ -355,6 +393,8 @@ export class Room extends Emitter<RoomEvents> {
     this.pumpQueued = false;
     for (const item of this.outbox) item.reqId = undefined; // re-sent after rejoining; receivers drop duplicates by id
     this.inflight = 0;
+    for (const item of this.directOut) item.reqId = undefined; // sealed and sent again once joined; the peer drops duplicates by id
+    this.directInflight = 0;
     this.abandoned.clear();
     this.setPhase(phase);
   }
@@ -365,6 +405,7 @@ export class Room extends Emitter<RoomEvents> {
     this.leaveAck = undefined;
     this.link.detach(this);
     for (const w of this.flushWaiters.splice(0)) w();
+    for (const d of this.directOut.splice(0)) d.reject(new ClientError('NOT_JOINED', 'the room was left before the message was sent'));
   }
 
   private report(code: ClientErrorCode, e: unknown, relayCode?: string): void {
@@ -382,6 +423,10 @@ export class Room extends Emitter<RoomEvents> {
         return this.onGroupState(f);
       case 'DELIVER':
         return this.onDeliver(f);
+      case 'DIRECT_DELIVER':
+        // On the room's queue, so that it is read after every room message the relay sent before it
+        // (a chat's Welcome comes through the room, its first direct message after it).
+        return void this.emit('direct', { from: f.from, data: f.data });
       case 'PEER_GONE':
         this.gone.add(f.slot);
         if (this.gone.size > 4096) this.gone.delete(this.gone.values().next().value!);
@@ -440,7 +485,7 @@ export class Room extends Emitter<RoomEvents> {
 
   private async onAck(reqId: ReqId): Promise<void> {
     this.abandoned.delete(reqId);
-    if (this.leaveAck !== undefined && this.pending?.reqId !== reqId && !this.outbox.some((o) => o.reqId === reqId)) {
+    if (this.leaveAck !== undefined && this.pending?.reqId !== reqId && !this.outbox.some((o) => o.reqId === reqId) && !this.directOut.some((o) => o.reqId === reqId)) {
       return this.leaveAck();
     }
     const p = this.pending;
@@ -466,6 +511,14 @@ export class Room extends Emitter<RoomEvents> {
       }
       await this.scheduleRemovals(false);
       return this.pump();
+    }
+    const d = this.directOut.findIndex((o) => o.reqId === reqId);
+    if (d >= 0) {
+      const [item] = this.directOut.splice(d, 1);
+      this.directInflight--;
+      item!.resolve();
+      if (this.directOut.length > 0) this.schedulePump();
+      return;
     }
     const i = this.outbox.findIndex((o) => o.reqId === reqId);
     if (i >= 0) {
@@ -495,6 +548,28 @@ export class Room extends Emitter<RoomEvents> {
         return;
       }
       return this.failJoin(new ClientError('RELAY_ERROR', `the relay refused: ${name}`, { relayCode: name }));
+    }
+    const direct = this.directOut.findIndex((o) => o.reqId === reqId);
+    if (direct >= 0) {
+      const item = this.directOut[direct]!;
+      this.directInflight--;
+      if (name === 'RATE_LIMITED' || (name === 'NO_SUCH_PEER' && item.to !== undefined && item.target(new Set([...item.tried, item.to])) !== undefined)) {
+        // Sent again later, like room messages; or, when the peer has another leaf (it reconnected
+        // and its old one has not been removed yet), to that one.
+        if (name === 'NO_SUCH_PEER') item.tried.add(item.to!);
+        item.reqId = undefined;
+        if (name === 'RATE_LIMITED') this.tokens = 0;
+        this.schedulePump(name === 'RATE_LIMITED' ? 1000 / this.timings.sendRate : 0);
+        return;
+      }
+      this.directOut.splice(direct, 1);
+      item.reject(
+        name === 'NO_SUCH_PEER'
+          ? new ClientError('PEER_UNAVAILABLE', 'the member is not connected to the room now: the message was not delivered', { relayCode: name })
+          : new ClientError('RELAY_ERROR', `the relay refused a direct message: ${name}`, { relayCode: name }),
+      );
+      if (this.directOut.length > 0) this.schedulePump();
+      return;
     }
     const item = this.outbox.find((o) => o.reqId === reqId);
     if (item !== undefined) {
@@ -584,7 +659,7 @@ export class Room extends Emitter<RoomEvents> {
       case 'file-cancel':
         return this.emit('file-cancel', { from, cancel: p });
       default:
-        return this.emit('private', { from, identityKey: r.sender.identityKey, payload: p });
+        return this.emit('private', { from, identityKey: r.sender.identityKey, slot: r.sender.slot, payload: p });
     }
   }
 
@@ -662,13 +737,13 @@ export class Room extends Emitter<RoomEvents> {
    * under them). Whatever waits is picked up by the next ACK or timer.
    */
   private async pump(): Promise<void> {
+    // Direct frames first: they do not depend on the room's epoch, so a commit in flight does not hold them.
+    await this.pumpDirect();
     if (this.phase !== 'joined' || this.mls === undefined || this.pending !== undefined) return;
     // Back after a reconnect but alone (the others have not rejoined yet): what was typed offline
     // was meant for them, and newcomers never see earlier messages, so hold it until someone is here.
     if (this.rejoin && this.memberList.length <= 1 && this.outbox.some((o) => o.reqId === undefined)) return;
-    const now = Date.now();
-    this.tokens = Math.min(this.timings.sendBurst, this.tokens + ((now - this.lastRefill) * this.timings.sendRate) / 1000);
-    this.lastRefill = now;
+    this.refill();
     for (const item of this.outbox) {
       if (item.reqId !== undefined) continue;
       if (this.inflight >= this.timings.sendWindow) return; // the next ACK pumps again
@@ -681,6 +756,44 @@ export class Room extends Emitter<RoomEvents> {
       const epoch = this.relayEpoch;
       item.epoch = epoch;
       item.reqId = this.link.request(this, (reqId) => ({ type: 'APP', reqId, room: this.locator, epoch, data: out.message }));
+    }
+  }
+
+  private refill(): void {
+    const now = Date.now();
+    this.tokens = Math.min(this.timings.sendBurst, this.tokens + ((now - this.lastRefill) * this.timings.sendRate) / 1000);
+    this.lastRefill = now;
+  }
+
+  /** Sends queued direct frames, oldest first, under the same window and rate as room messages. */
+  private async pumpDirect(): Promise<void> {
+    if (this.phase !== 'joined' || this.directOut.length === 0) return;
+    this.refill();
+    for (const item of [...this.directOut]) {
+      if (item.reqId !== undefined) continue;
+      if (this.directInflight >= this.timings.sendWindow) return; // the next ACK pumps again
+      if (this.tokens < 1) return this.schedulePump(Math.ceil(((1 - this.tokens) * 1000) / this.timings.sendRate));
+      const drop = (e: unknown) => {
+        const i = this.directOut.indexOf(item);
+        if (i >= 0) this.directOut.splice(i, 1);
+        item.reject(e);
+      };
+      const to = item.target(item.tried);
+      if (to === undefined || to === this.slot) {
+        drop(new ClientError('PEER_UNAVAILABLE', 'the member is not in the room now: the message was not sent'));
+        continue;
+      }
+      let data: Uint8Array;
+      try {
+        data = await item.seal();
+      } catch (e) {
+        drop(e);
+        continue;
+      }
+      this.tokens -= 1;
+      this.directInflight++;
+      item.to = to;
+      item.reqId = this.link.request(this, (reqId) => ({ type: 'DIRECT', reqId, room: this.locator, to: to as Slot, data }));
     }
   }
 

@@ -10,13 +10,30 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type PrivateChat, PrivateChats, RoomFiles } from '../src/index.js';
+import { ErrorCodes, decodeClientFrame, decodeRelayFrame, encodeFrame, type RelayFrame } from '@nullroom/protocol';
+import type WebSocket from 'ws';
+import { ClientError, PRIVATE_ROUTINGS, type PrivateChat, PrivateChats, RoomFiles } from '../src/index.js';
 import { fileSource, folderSink, nodeBlobTransport, nodeSha256 } from '../src/node/index.js';
 import { closeAll, converged, member, randomRoomSecret, relay, type TestClient, until } from './_harness.js';
 
 afterEach(closeAll);
 
 const contains = (hay: Uint8Array, needle: Uint8Array) => Buffer.from(hay).includes(Buffer.from(needle));
+
+/** Every frame the relay sends to this client from now on, decoded from the raw bytes on its socket. */
+function rawFrames(c: TestClient): RelayFrame[] {
+  const frames: RelayFrame[] = [];
+  (c.socket() as unknown as WebSocket).on('message', (data: Buffer) => frames.push(decodeRelayFrame(new Uint8Array(data))));
+  return frames;
+}
+
+async function threeMembers(wire?: (dir: 'in' | 'out', conn: number, bytes: Uint8Array) => void) {
+  const r = await relay(wire === undefined ? {} : { hooks: { onWire: wire } });
+  const secret = randomRoomSecret();
+  const [a, b, c] = [await member(r.url, secret, 'alice'), await member(r.url, secret, 'bob'), await member(r.url, secret, 'carol')] as TestClient[] as [TestClient, TestClient, TestClient];
+  await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'three members');
+  return { r, a, b, c };
+}
 
 test('alice and bob chat privately: carol and the relay read nothing; both sides see it open; either can close it', async (t) => {
   const wire: Uint8Array[] = [];
@@ -48,6 +65,8 @@ test('alice and bob chat privately: carol and the relay read nothing; both sides
   assert.ok(!c.messages.some((m) => m.text.includes('PrivateCanary')));
   const canary = new TextEncoder().encode('PrivateCanary');
   assert.ok(!wire.some((w) => contains(w, canary)), 'no plaintext on the wire');
+  // Hidden routing: not one frame addressed to a single member (DIRECT in, DIRECT_DELIVER out).
+  assert.ok(!wire.some((w) => w[0] === 0x07 || w[0] === 0x47), 'only room traffic');
 
   // bob closes it; alice is told.
   pb.with('alice')!.close();
@@ -83,14 +102,15 @@ test('a member cannot answer an offer meant for someone else, and cannot read a 
   await until(() => heard === 'for bob', 'bob reads it');
 });
 
-test('a file sent in a private chat reaches the peer only', async (t) => {
+for (const routing of PRIVATE_ROUTINGS) test(`a file sent in a private chat reaches the peer only (${routing} routing)`, async (t) => {
   const r = await relay();
   t.after(() => r.close());
   const secret = randomRoomSecret();
   const [a, b, c] = [await member(r.url, secret, 'alice'), await member(r.url, secret, 'bob'), await member(r.url, secret, 'carol')] as TestClient[] as [TestClient, TestClient, TestClient];
   await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'three members');
   const blobs = nodeBlobTransport(r.url);
-  const [pa, pb] = [new PrivateChats(a.room), new PrivateChats(b.room)];
+  const [pa, pb] = [new PrivateChats(a.room, { routing }), new PrivateChats(b.room, { routing })];
+  const carolFrames = rawFrames(c);
   const chatA = await pa.open('bob');
   await until(() => pb.with('alice') !== undefined, 'bob has the chat');
   const filesB = new RoomFiles(pb.with('alice')!, { blobs, hash: nodeSha256 });
@@ -114,4 +134,213 @@ test('a file sent in a private chat reaches the peer only', async (t) => {
   a.room.send('after the file');
   await until(() => c.messages.some((m) => m.text === 'after the file'), 'carol is in step');
   assert.equal(carolOffers, 0, 'carol saw no file offer');
+  if (routing === 'direct') assert.equal(carolFrames.filter((f) => f.type === 'DIRECT_DELIVER').length, 0);
+});
+
+test('direct routing: alice and bob talk privately; carol\'s connection receives not one frame of it; no plaintext reaches the relay', async (t) => {
+  const wire: { dir: 'in' | 'out'; bytes: Uint8Array }[] = [];
+  const { r, a, b, c } = await threeMembers((dir, _conn, bytes) => void wire.push({ dir, bytes: new Uint8Array(bytes) }));
+  t.after(() => r.close());
+  const [pa, pb, pc] = [new PrivateChats(a.room, { routing: 'direct' }), new PrivateChats(b.room, { routing: 'direct' }), new PrivateChats(c.room, { routing: 'direct' })];
+  const seen: Record<string, string[]> = { alice: [], bob: [], carol: [] };
+  const errs: string[] = [];
+  for (const [name, p] of [['alice', pa], ['bob', pb], ['carol', pc]] as const) {
+    p.on('message', (e) => seen[name]!.push(`${e.from}:${e.text}:${e.direct ? 'direct' : 'hidden'}`));
+    p.on('error', (e) => errs.push(`${name}:${e.code}`));
+  }
+  const chat = await pa.open('bob');
+  await until(() => pb.with('alice') !== undefined, 'bob has the chat');
+  // From here on, every frame carol's socket receives is recorded.
+  const carolFrames = rawFrames(c);
+  const wireFrom = wire.length;
+  const texts = Array.from({ length: 5 }, (_, i) => `DirectCanary ${i} for bob only`);
+  for (const text of texts) await chat.send(text); // each resolves once the relay handed it to bob's connection
+  await until(() => seen['bob']!.length === texts.length, 'bob reads all five');
+  assert.deepEqual(seen['bob'], texts.map((x) => `alice:${x}:direct`));
+  await pb.with('alice')!.send('DirectCanary back to alice');
+  await until(() => seen['alice']!.includes('bob:DirectCanary back to alice:direct'), 'alice reads the answer');
+  // A room message afterwards reaches carol: she is connected and in step, and heard nothing before it.
+  a.room.send('public after');
+  await until(() => c.messages.some((m) => m.text === 'public after'), 'carol reads the room');
+  assert.deepEqual(seen['carol'], []);
+  assert.deepEqual(errs, []);
+  const delivered = carolFrames.filter((f) => f.type === 'DELIVER');
+  assert.equal(carolFrames.filter((f) => f.type === 'DIRECT_DELIVER').length, 0, 'no direct frame for carol');
+  assert.equal(delivered.length, 1, 'carol received exactly one delivery since the chat opened: the room message');
+  // The relay: six DIRECT frames in, six DIRECT_DELIVER out; no room message carried any of it; no plaintext anywhere.
+  const after = wire.slice(wireFrom);
+  const ins = after.filter((w) => w.dir === 'in').map((w) => decodeClientFrame(w.bytes));
+  assert.equal(ins.filter((f) => f.type === 'DIRECT').length, 6);
+  assert.equal(ins.filter((f) => f.type === 'APP').length, 1);
+  const canary = new TextEncoder().encode('DirectCanary');
+  assert.ok(!wire.some((w) => contains(w.bytes, canary)), 'no plaintext on the wire');
+});
+
+test('each side picks its routing: alice sends direct, bob hidden; both read everything; either can switch', async (t) => {
+  const { r, a, b } = await threeMembers();
+  t.after(() => r.close());
+  const [pa, pb] = [new PrivateChats(a.room, { routing: 'direct' }), new PrivateChats(b.room)];
+  const got: string[] = [];
+  for (const p of [pa, pb]) p.on('message', (e) => got.push(`${e.from}>${e.text}:${e.direct ? 'direct' : 'hidden'}`));
+  const chat = await pa.open('bob');
+  await chat.send('one');
+  await until(() => got.length === 1, 'bob reads');
+  await pb.with('alice')!.send('two');
+  await until(() => got.length === 2, 'alice reads');
+  pa.routing = 'hidden';
+  pb.routing = 'direct';
+  await chat.send('three');
+  await until(() => got.length === 3, 'bob reads');
+  await pb.with('alice')!.send('four');
+  await until(() => got.length === 4, 'alice reads');
+  assert.deepEqual(got, ['alice>one:direct', 'bob>two:hidden', 'alice>three:hidden', 'bob>four:direct']);
+});
+
+test('direct routing: a direct frame from a connection that is not the peer is dropped unread (WRONG_SENDER), a forged one fails MLS', async (t) => {
+  const captured: Uint8Array[] = [];
+  let tamper = false;
+  const r = await relay({
+    hooks: {
+      onWire: (dir, _conn, bytes) => {
+        if (dir !== 'in') return;
+        const f = decodeClientFrame(new Uint8Array(bytes));
+        if (f.type === 'DIRECT') captured.push(new Uint8Array(f.data));
+      },
+      // A relay that alters one ciphertext byte of a direct message, keeping its (true) sender slot.
+      transformOut: (_conn, bytes) => {
+        const f = decodeRelayFrame(new Uint8Array(bytes));
+        if (!tamper || f.type !== 'DIRECT_DELIVER') return [bytes];
+        tamper = false;
+        const data = new Uint8Array(f.data);
+        data[data.length - 5]! ^= 1;
+        return [encodeFrame({ ...f, data })];
+      },
+    },
+  });
+  t.after(() => r.close());
+  const secret = randomRoomSecret();
+  const [a, b, c] = [await member(r.url, secret, 'alice'), await member(r.url, secret, 'bob'), await member(r.url, secret, 'carol')] as TestClient[] as [TestClient, TestClient, TestClient];
+  await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'three members');
+  const [pa, pb] = [new PrivateChats(a.room, { routing: 'direct' }), new PrivateChats(b.room, { routing: 'direct' })];
+  const heard: string[] = [];
+  const errs: string[] = [];
+  pb.on('message', (e) => heard.push(e.text));
+  pb.on('error', (e) => errs.push(e.code));
+  const chat = await pa.open('bob');
+  await chat.send('genuine');
+  await until(() => heard.length === 1, 'bob reads it');
+  // carol, a member of the room, sends alice's ciphertext to bob's connection as her own direct frame.
+  const bobSlot = b.room.profile()!.slot;
+  c.client.request(c.room, (reqId) => ({ type: 'DIRECT', reqId, room: c.room.locator, to: bobSlot as never, data: captured[0]! }));
+  await until(() => errs.includes('WRONG_SENDER'), 'bob refuses it');
+  // The relay alters the next one in transit: MLS refuses it, and the chat goes on (the gap is reported).
+  tamper = true;
+  await chat.send('altered');
+  await until(() => errs.includes('BAD_MESSAGE'), 'bob flags the altered message');
+  await chat.send('after');
+  await until(() => heard.includes('after'), 'the chat goes on');
+  assert.deepEqual(heard, ['genuine', 'after']);
+  assert.deepEqual(errs, ['WRONG_SENDER', 'BAD_MESSAGE', 'MISSING_MESSAGES']);
+});
+
+test('direct routing: a message typed while reconnecting goes out from the new connection; a peer that is gone gets a typed PEER_UNAVAILABLE, never a silent loss', async (t) => {
+  const { r, a, b, c } = await threeMembers();
+  t.after(() => r.close());
+  const [pa, pb] = [new PrivateChats(a.room, { routing: 'direct' }), new PrivateChats(b.room, { routing: 'direct' })];
+  const heard: string[] = [];
+  pb.on('message', (e) => heard.push(e.text));
+  const chat = await pa.open('bob');
+  await chat.send('hello');
+  await until(() => heard.length === 1, 'bob reads');
+
+  // alice's connection drops; a message typed meanwhile goes once she is back (new slot, new leaf).
+  const oldSlot = a.room.profile()!.slot;
+  (a.socket() as unknown as WebSocket).terminate();
+  await until(() => a.room.state !== 'joined', 'alice is reconnecting');
+  const pending = chat.send('typed while away');
+  await pending;
+  assert.notEqual(a.room.profile()!.slot, oldSlot);
+  await until(() => heard.includes('typed while away'), 'bob reads it, from her new connection');
+  assert.deepEqual(heard, ['hello', 'typed while away']);
+
+  // bob leaves: a direct message to him is refused with a typed error.
+  await b.client.close();
+  const err = await chat.send('nobody there').then(() => undefined, (e: unknown) => e);
+  assert.ok(err instanceof ClientError, String(err));
+  assert.equal(err.code, 'PEER_UNAVAILABLE');
+  assert.ok(!err.message.includes('nobody there') && !err.message.includes('bob'));
+  void c;
+});
+
+test('direct routing: a message whose ACK was lost is sealed and sent again after the reconnect, and read once', async (t) => {
+  let dropAcks = false;
+  const r = await relay({ hooks: { transformOut: (_conn, bytes) => (dropAcks && bytes[0] === 0x44 ? [] : [bytes]) } });
+  t.after(() => r.close());
+  const secret = randomRoomSecret();
+  const [a, b] = [await member(r.url, secret, 'alice'), await member(r.url, secret, 'bob')] as [TestClient, TestClient];
+  await until(() => converged([a, b], ['alice', 'bob']), 'two members');
+  const [pa, pb] = [new PrivateChats(a.room, { routing: 'direct' }), new PrivateChats(b.room, { routing: 'direct' })];
+  const heard: string[] = [];
+  const errs: string[] = [];
+  pb.on('message', (e) => heard.push(e.text));
+  pb.on('error', (e) => errs.push(e.code));
+  const bobFrames = rawFrames(b);
+  const chat = await pa.open('bob');
+  dropAcks = true;
+  let settled = false;
+  const sent = chat.send('delivered, but alice never hears so').then(() => (settled = true));
+  await until(() => heard.length === 1, 'bob reads it');
+  await new Promise((res) => setTimeout(res, 100));
+  assert.equal(settled, false, 'not acknowledged: still pending');
+  dropAcks = false;
+  (a.socket() as unknown as WebSocket).terminate();
+  await sent; // sent again from the new connection, and acknowledged this time
+  await chat.send('next');
+  await until(() => heard.includes('next'), 'bob reads the next one');
+  assert.equal(bobFrames.filter((f) => f.type === 'DIRECT_DELIVER').length, 3, 'the first one reached bob twice');
+  assert.deepEqual(heard, ['delivered, but alice never hears so', 'next'], 'and was shown once');
+  assert.deepEqual(errs, []);
+});
+
+test('direct routing: the peer reconnects (new slot) while its old leaf lingers: the message goes to its new connection, and its answers are accepted', async (t) => {
+  // A relay that never announces departures: nobody removes bob's old leaf, so alice sees two leaves with his identity key.
+  let noSuchPeer = 0;
+  const r = await relay({
+    hooks: {
+      transformOut: (_conn, bytes) => (bytes[0] === 0x45 ? [] : [bytes]),
+      onWire: (dir, _conn, bytes) => {
+        const f = dir === 'out' ? decodeRelayFrame(new Uint8Array(bytes)) : undefined;
+        if (f?.type === 'ERROR' && f.code === ErrorCodes.NO_SUCH_PEER) noSuchPeer++;
+      },
+    },
+  });
+  t.after(() => r.close());
+  const secret = randomRoomSecret();
+  const [a, b] = [await member(r.url, secret, 'alice'), await member(r.url, secret, 'bob')] as [TestClient, TestClient];
+  await until(() => converged([a, b], ['alice', 'bob']), 'two members');
+  const [pa, pb] = [new PrivateChats(a.room, { routing: 'direct' }), new PrivateChats(b.room, { routing: 'direct' })];
+  const heardB: string[] = [];
+  const heardA: string[] = [];
+  const errs: string[] = [];
+  pb.on('message', (e) => heardB.push(e.text));
+  pa.on('message', (e) => heardA.push(e.text));
+  for (const p of [pa, pb]) p.on('error', (e) => errs.push(e.code));
+  const chat = await pa.open('bob');
+  await chat.send('before');
+  await until(() => heardB.length === 1, 'bob reads');
+  const oldSlot = b.room.profile()!.slot;
+  (b.socket() as unknown as WebSocket).terminate();
+  await until(() => b.room.state === 'joined' && b.room.profile()!.slot !== oldSlot, 'bob is back with a new slot');
+  const newSlot = b.room.profile()!.slot;
+  await until(() => a.room.members().some((m) => m.slot === newSlot), 'alice sees his new leaf');
+  assert.ok(a.room.members().some((m) => m.slot === oldSlot), 'and his old one is still there');
+  await chat.send('after'); // first to the old slot (NO_SUCH_PEER), then to the new one
+  await until(() => heardB.includes('after'), 'bob reads it on his new connection');
+  assert.equal(noSuchPeer, 1, 'the old slot was tried once');
+  await pb.with('alice')!.send('back from my new connection');
+  await until(() => heardA.includes('back from my new connection'), 'alice accepts it from his new slot');
+  await chat.send('and again');
+  await until(() => heardB.includes('and again'), 'straight to the new slot now');
+  assert.equal(noSuchPeer, 1, 'the chat now knows where bob is');
+  assert.deepEqual(errs, []);
 });

@@ -174,6 +174,19 @@ function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return d === 0;
 }
 
+/**
+ * The group id in the clear framing of a PrivateMessage (RFC 9420 §6.3: `group_id` is not
+ * encrypted), so that a receiver can find the chat a message belongs to before decrypting it; the
+ * relay can read it too (docs/SECURITY.md §8). Undefined for anything that is not a strictly
+ * encoded MLS 1.0 PrivateMessage with a group id of a private chat's size. Not authenticated here:
+ * `decrypt` authenticates it (it is part of the AEAD's associated data, RFC 9420 §6.3.1).
+ */
+export function privateMessageGroupId(bytes: Uint8Array): PrivateChatId | undefined {
+  const msg = decodeStrict(bytes, wireformats.mls_private_message, MAX_PRIVATE_MESSAGE_BYTES);
+  const id = msg?.privateMessage.groupId;
+  return id === undefined || id.byteLength !== PRIVATE_CHAT_ID_BYTES ? undefined : (id.slice() as unknown as PrivateChatId);
+}
+
 const errorName = (e: unknown) => (e instanceof Error ? e.constructor.name : 'error');
 
 /**

@@ -12,6 +12,7 @@ import {
   Suites,
   deriveRoomKeys,
   discardPending,
+  privateMessageGroupId,
   randomRoomSecret,
   wipe,
 } from '../src/index.js';
@@ -328,4 +329,19 @@ test('a welcome into a group of three, or into an older group, is refused even f
   const g3 = await mls.createGroup({ context: ctx, groupId: crypto.getRandomValues(new Uint8Array(16)), keyPackage: own3.keyPackage, privateKeyPackage: own3.privateKeys });
   const bare = await mls.createCommit({ context: ctx, state: g3, extraProposals: [{ proposalType: mls.defaultProposalTypes.add, add: { keyPackage: kpOf(offer3.keyPackage) } }] });
   await assert.rejects(bob.chats.accept(offer3.pending, mls.encode(mls.mlsMessageEncoder, bare.welcome!), alice.id), code('PRIVATE_BAD_WELCOME'));
+});
+
+test('privateMessageGroupId reads the chat id from a PrivateMessage\'s clear framing (RFC 9420 §6.3), and nothing else', async () => {
+  const { alice, bob } = await setup();
+  const { A, created, offer } = await chat(alice, bob);
+  const m = await alice.chats.encrypt(A, enc.encode('which chat?'));
+  assert.deepEqual(privateMessageGroupId(m.message), created.groupId);
+  // Not a PrivateMessage: a key package, a welcome, junk, an empty buffer, trailing bytes, a truncation.
+  for (const bytes of [offer.keyPackage, created.welcome, new Uint8Array(40).fill(7), new Uint8Array(0), Uint8Array.from([...m.message, 0]), m.message.subarray(0, 30)]) {
+    assert.equal(privateMessageGroupId(bytes), undefined);
+  }
+  // The group id it returns is a copy: changing it does not change the message.
+  const id = privateMessageGroupId(m.message)!;
+  id.fill(0);
+  assert.deepEqual(privateMessageGroupId(m.message), created.groupId);
 });

@@ -19,6 +19,7 @@ export const ErrorCodes = {
   STALE_EPOCH: 14,
   NOT_CREATOR: 15,
   NO_GROUP: 16,
+  NO_SUCH_PEER: 17,
   RATE_LIMITED: 20,
   INTERNAL: 30,
 } as const;
@@ -40,6 +41,7 @@ const messages: Record<ErrorName, string> = {
   STALE_EPOCH: 'commit or message is not for the current epoch',
   NOT_CREATOR: 'this connection may not create the group',
   NO_GROUP: 'the room has no group yet',
+  NO_SUCH_PEER: 'no other connection holds that slot in the room',
   RATE_LIMITED: 'too many frames; slow down',
   INTERNAL: 'internal relay error',
 };

@@ -19,12 +19,14 @@ export const FrameType = {
   APP: 0x04,
   LEAVE: 0x05,
   SYNC: 0x06,
+  DIRECT: 0x07,
   JOINED: 0x41,
   GROUP_STATE: 0x42,
   DELIVER: 0x43,
   ACK: 0x44,
   PEER_GONE: 0x45,
   ERROR: 0x46,
+  DIRECT_DELIVER: 0x47,
 } as const;
 export type FrameTypeName = keyof typeof FrameType;
 
@@ -44,6 +46,8 @@ export interface CommitFrame {
 export interface AppFrame { type: 'APP'; reqId: ReqId; room: RoomLocator; epoch: RelayEpoch; data: Uint8Array }
 export interface LeaveFrame { type: 'LEAVE'; reqId: ReqId; room: RoomLocator }
 export interface SyncFrame { type: 'SYNC'; reqId: ReqId; room: RoomLocator }
+/** One opaque payload for the one connection holding slot `to` in the room (docs/PROTOCOL.md §4.4). */
+export interface DirectFrame { type: 'DIRECT'; reqId: ReqId; room: RoomLocator; to: Slot; data: Uint8Array }
 // --- relay -> client ---
 export interface JoinedFrame { type: 'JOINED'; reqId: ReqId; room: RoomLocator; slot: Slot; members: number }
 export interface GroupStateFrame {
@@ -55,9 +59,11 @@ export interface DeliverFrame {
 export interface AckFrame { type: 'ACK'; reqId: ReqId; seq: Seq }
 export interface PeerGoneFrame { type: 'PEER_GONE'; room: RoomLocator; slot: Slot }
 export interface ErrorFrame { type: 'ERROR'; reqId: ReqId; code: number }
+/** A DIRECT frame as its one recipient gets it: the sender's slot, not its reqId; not sequenced. */
+export interface DirectDeliverFrame { type: 'DIRECT_DELIVER'; room: RoomLocator; from: Slot; data: Uint8Array }
 
-export type ClientFrame = JoinFrame | CreateFrame | CommitFrame | AppFrame | LeaveFrame | SyncFrame;
-export type RelayFrame = JoinedFrame | GroupStateFrame | DeliverFrame | AckFrame | PeerGoneFrame | ErrorFrame;
+export type ClientFrame = JoinFrame | CreateFrame | CommitFrame | AppFrame | LeaveFrame | SyncFrame | DirectFrame;
+export type RelayFrame = JoinedFrame | GroupStateFrame | DeliverFrame | AckFrame | PeerGoneFrame | ErrorFrame | DirectDeliverFrame;
 export type Frame = ClientFrame | RelayFrame;
 
 type FieldKind = 'u8' | 'u16' | 'u32' | 'u64' | 'locator' | 'bytes';
@@ -71,12 +77,14 @@ const schemas: Record<FrameTypeName, readonly Field[]> = {
   APP: [['reqId', 'u32'], ['room', 'locator'], ['epoch', 'u64'], ['data', 'bytes']],
   LEAVE: [['reqId', 'u32'], ['room', 'locator']],
   SYNC: [['reqId', 'u32'], ['room', 'locator']],
+  DIRECT: [['reqId', 'u32'], ['room', 'locator'], ['to', 'u32'], ['data', 'bytes']],
   JOINED: [['reqId', 'u32'], ['room', 'locator'], ['slot', 'u32'], ['members', 'u32']],
   GROUP_STATE: [['room', 'locator'], ['status', 'u8', [0, 2]], ['epoch', 'u64'], ['seq', 'u64'], ['groupInfo', 'bytes']],
   DELIVER: [['room', 'locator'], ['seq', 'u64'], ['kind', 'u8', [1, 2]], ['epoch', 'u64'], ['from', 'u32'], ['data', 'bytes']],
   ACK: [['reqId', 'u32'], ['seq', 'u64']],
   PEER_GONE: [['room', 'locator'], ['slot', 'u32']],
   ERROR: [['reqId', 'u32'], ['code', 'u16']],
+  DIRECT_DELIVER: [['room', 'locator'], ['from', 'u32'], ['data', 'bytes']],
 };
 
 const nameByType = new Map<number, FrameTypeName>(
@@ -85,7 +93,7 @@ const nameByType = new Map<number, FrameTypeName>(
 const fixedSize: Record<Exclude<FieldKind, 'bytes'>, number> = { u8: 1, u16: 2, u32: 4, u64: 8, locator: LOCATOR_BYTES };
 
 /** Frames a client may send; the relay rejects any other type as UNKNOWN_TYPE. */
-export const clientFrameTypes: ReadonlySet<FrameTypeName> = new Set(['JOIN', 'CREATE', 'COMMIT', 'APP', 'LEAVE', 'SYNC']);
+export const clientFrameTypes: ReadonlySet<FrameTypeName> = new Set(['JOIN', 'CREATE', 'COMMIT', 'APP', 'LEAVE', 'SYNC', 'DIRECT']);
 
 /** Bytes the encoding of `frame` takes. */
 export function encodedSize(frame: Frame): number {

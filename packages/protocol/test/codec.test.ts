@@ -31,12 +31,14 @@ const layouts: Record<FrameTypeName, Uint8Array> = {
   APP: raw([0x04], be.u32(9), be.locator(4), be.u64(1, 1), be.u32(1024), Array.from(bytesOf(1024, 4))),
   LEAVE: raw([0x05], be.u32(0), be.locator(5)),
   SYNC: raw([0x06], be.u32(11), be.locator(6)),
+  DIRECT: raw([0x07], be.u32(0x0a0b0c0d), be.locator(11), be.u32(0xfeed_f00d), be.u32(300), Array.from(bytesOf(300, 6))),
   JOINED: raw([0x41], be.u32(12), be.locator(7), be.u32(0xdead_beef), be.u32(1000)),
   GROUP_STATE: raw([0x42], be.locator(8), [2], be.u64(0, 5), be.u64(0x100, 3), be.u32(0)),
   DELIVER: raw([0x43], be.locator(9), be.u64(0, 77), [1], be.u64(0, 78), be.u32(79), be.u32(5), Array.from(bytesOf(5, 5))),
   ACK: raw([0x44], be.u32(13), be.u64(0, 0xffff_ffff)),
   PEER_GONE: raw([0x45], be.locator(10), be.u32(3)),
   ERROR: raw([0x46], be.u32(14), be.u16(0xfffe)),
+  DIRECT_DELIVER: raw([0x47], be.locator(12), be.u32(0x8000_0001), be.u32(7), Array.from(bytesOf(7, 7))),
 };
 
 function payloadsOf(f: Frame): [string, Uint8Array][] {
@@ -99,6 +101,10 @@ describe('frame codec round trip (PROTOCOL.md §4)', () => {
       { ...samples.GROUP_STATE, status: 0 },
       { ...samples.GROUP_STATE, status: 1 },
       { ...samples.DELIVER, kind: 2 },
+      { ...samples.DIRECT, to: 0 as never },
+      { ...samples.DIRECT, to: 0xffff_ffff as never, data: bytesOf(0, 0) },
+      { ...samples.DIRECT_DELIVER, from: 0 as never },
+      { ...samples.DIRECT_DELIVER, from: 0xffff_ffff as never },
     ];
     for (const f of frames) assert.deepEqual(decodeFrame(encodeFrame(f)), f);
   });

@@ -51,12 +51,15 @@ describe('decoder: one raw-bytes test per error code', () => {
     throwsCode(decode(raw([0x02], be.u32(1), be.locator(0), be.u32(10), [0xaa, 0xbb])), 'TRUNCATED', 'groupInfo');
     // CREATE whose length prefix itself is cut short.
     throwsCode(decode(raw([0x02], be.u32(1), be.locator(0), [0, 0])), 'TRUNCATED', 'groupInfo');
+    // DIRECT: the target slot cut after 2 bytes; DIRECT_DELIVER declaring 4 data bytes, carrying 1.
+    throwsCode(decode(raw([0x07], be.u32(1), be.locator(0), [0, 0])), 'TRUNCATED', 'to');
+    throwsCode(decode(raw([0x47], be.locator(0), be.u32(2), be.u32(4), [0x61])), 'TRUNCATED', 'data');
     // COMMIT: first payload complete, second missing entirely.
     throwsCode(decode(raw([0x03], be.u32(1), be.locator(0), be.u64(0, 1), be.u32(1), [0x55])), 'TRUNCATED', 'groupInfo');
   });
 
   test('UNKNOWN_TYPE: a type byte no frame has', () => {
-    for (const t of [0x00, 0x07, 0x40, 0x47, 0x81, 0xff]) {
+    for (const t of [0x00, 0x08, 0x40, 0x48, 0x81, 0xff]) {
       throwsCode(decode([t]), 'UNKNOWN_TYPE');
       throwsCode(decode(raw([t], be.u32(1), be.locator(0))), 'UNKNOWN_TYPE');
     }
@@ -65,6 +68,7 @@ describe('decoder: one raw-bytes test per error code', () => {
   test('TRAILING_BYTES: bytes after the last field', () => {
     throwsCode(decode(raw([0x46], be.u32(1), be.u16(6), [0x00])), 'TRAILING_BYTES'); // ERROR + 1
     throwsCode(decode(raw([0x05], be.u32(1), be.locator(0), [1, 2, 3])), 'TRAILING_BYTES'); // LEAVE + 3
+    throwsCode(decode(raw([0x07], be.u32(1), be.locator(0), be.u32(2), be.u32(1), [0x61, 0x62])), 'TRAILING_BYTES'); // DIRECT, data 1 + 1
     // DELIVER whose payload length says 1 but 2 bytes follow.
     throwsCode(
       decode(raw([0x43], be.locator(0), be.u64(0, 1), [2], be.u64(0, 1), be.u32(1), be.u32(1), [0x61, 0x62])),
@@ -98,6 +102,8 @@ describe('decoder: one raw-bytes test per error code', () => {
     const limits = { maxFrameBytes: 1024, maxPayloadBytes: 4 };
     throwsCode(decode(raw([0x02], be.u32(1), be.locator(0), be.u32(5), [1, 2, 3, 4, 5]), limits), 'FIELD_TOO_LARGE', 'groupInfo');
     assert.equal(decodeFrame(raw([0x02], be.u32(1), be.locator(0), be.u32(4), [1, 2, 3, 4]), limits).type, 'CREATE');
+    // A DIRECT's data, against the same limit as APP's.
+    throwsCode(decode(raw([0x07], be.u32(1), be.locator(0), be.u32(2), be.u32(5), [1, 2, 3, 4, 5]), limits), 'FIELD_TOO_LARGE', 'data');
     // The second payload of a COMMIT is checked too.
     throwsCode(
       decode(raw([0x03], be.u32(1), be.locator(0), be.u64(0, 1), be.u32(1), [9], be.u32(5)), limits),
@@ -147,6 +153,9 @@ describe('encoder: BAD_VALUE for what the wire cannot carry', () => {
     ['reqId NaN', { ...samples.JOIN, reqId: Number.NaN }, 'reqId'],
     ['reqId as a string', { ...samples.JOIN, reqId: '1' }, 'reqId'],
     ['slot Infinity', { ...samples.PEER_GONE, slot: Infinity }, 'slot'],
+    ['DIRECT to -1', { ...samples.DIRECT, to: -1 }, 'to'],
+    ['DIRECT to 2^32', { ...samples.DIRECT, to: 2 ** 32 }, 'to'],
+    ['DIRECT_DELIVER from 1.5', { ...samples.DIRECT_DELIVER, from: 1.5 }, 'from'],
     ['members -1', { ...samples.JOINED, members: -1 }, 'members'],
     ['ERROR code 2^16', { ...samples.ERROR, code: 0x1_0000 }, 'code'],
     ['ERROR code -1', { ...samples.ERROR, code: -1 }, 'code'],
@@ -197,7 +206,7 @@ describe('error tables', () => {
   test('codes are distinct and unknown codes have no name', () => {
     const codes = names.map((n) => ErrorCodes[n]);
     assert.equal(new Set(codes).size, codes.length);
-    for (const c of [0, 7, 9, 17, 21, 31, 255, 0xffff, -1, 1.5, Number.NaN]) assert.equal(errorNameOf(c), undefined, String(c));
+    for (const c of [0, 7, 9, 18, 21, 31, 255, 0xffff, -1, 1.5, Number.NaN]) assert.equal(errorNameOf(c), undefined, String(c));
   });
 
   test('the codec codes are 1..6, as documented', () => {

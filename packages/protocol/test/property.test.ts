@@ -51,6 +51,7 @@ const frameArbs: { [K in FrameTypeName]: fc.Arbitrary<Extract<Frame, { type: K }
   APP: rec({ type: fc.constant('APP' as const), reqId, room, epoch, data: payload }),
   LEAVE: rec({ type: fc.constant('LEAVE' as const), reqId, room }),
   SYNC: rec({ type: fc.constant('SYNC' as const), reqId, room }),
+  DIRECT: rec({ type: fc.constant('DIRECT' as const), reqId, room, to: slot, data: payload }),
   JOINED: rec({ type: fc.constant('JOINED' as const), reqId, room, slot, members: u32 }),
   GROUP_STATE: rec({
     type: fc.constant('GROUP_STATE' as const), room, status: fc.constantFrom(0 as const, 1 as const, 2 as const), epoch, seq, groupInfo: payload,
@@ -61,6 +62,7 @@ const frameArbs: { [K in FrameTypeName]: fc.Arbitrary<Extract<Frame, { type: K }
   ACK: rec({ type: fc.constant('ACK' as const), reqId, seq }),
   PEER_GONE: rec({ type: fc.constant('PEER_GONE' as const), room, slot }),
   ERROR: rec({ type: fc.constant('ERROR' as const), reqId, code: u16 }),
+  DIRECT_DELIVER: rec({ type: fc.constant('DIRECT_DELIVER' as const), room, from: slot, data: payload }),
 };
 const anyFrame: fc.Arbitrary<Frame> = fc.oneof(...(Object.values(frameArbs) as fc.Arbitrary<Frame>[]));
 

@@ -130,8 +130,8 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
     }
   };
 
-  function send(c: Conn, bytes: Uint8Array): void {
-    if (c.ws.readyState !== 1) return;
+  function send(c: Conn, bytes: Uint8Array): boolean {
+    if (c.ws.readyState !== 1) return false;
     if (!c.corked && c.socket !== undefined) {
       c.corked = true;
       c.socket.cork();
@@ -151,6 +151,7 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
       c.ws.close(CloseCodes.SLOW_CONSUMER, 'slow consumer');
       setTimeout(() => c.ws.terminate(), 1000).unref();
     }
+    return true;
   }
 
   function refill(c: Conn): boolean {

@@ -26,8 +26,11 @@ import type { RelayLimits } from './limits.js';
 /** One connection, as the room logic sees it. */
 export interface Peer {
   readonly id: number;
-  /** Sends one encoded frame. The same buffer may be handed to many peers: it must not be modified. */
-  send(bytes: Uint8Array): void;
+  /**
+   * Sends one encoded frame. The same buffer may be handed to many peers: it must not be modified.
+   * False when the connection is no longer open (closing or closed): nothing was written.
+   */
+  send(bytes: Uint8Array): boolean;
   /** Rooms this peer is in: locator key -> membership. */
   readonly memberships: Map<string, Membership>;
 }
@@ -102,6 +105,22 @@ export class Rooms {
         this.deliver(room, m.slot, DeliveryKind.APP, f.epoch, f.data);
         peer.send(encodeFrame({ type: 'ACK', reqId: f.reqId, seq: room.seq }));
         return;
+      case 'DIRECT': {
+        if (room.groupInfo === undefined) return this.error(peer, f.reqId, 'NO_GROUP');
+        // Only to another connection of this same room: the relay learns the two slots and the size.
+        const target = f.to === m.slot ? undefined : room.subscribers.get(f.to);
+        if (target === undefined) return this.error(peer, f.reqId, 'NO_SUCH_PEER');
+        // Not sequenced (no `seq`): it is not part of the room's stream. Written to the target's
+        // socket before the ACK is written to the sender's, so an ACK means "handed to the peer's
+        // live connection"; docs/PROTOCOL.md §4.4.
+        // A connection already closing (its 'close' event, and PEER_GONE, still to come) gets nothing:
+        // the sender is told, never acknowledged for a frame that was not written.
+        if (!target.send(this.wrap(encodeFrame({ type: 'DIRECT_DELIVER', room: room.locator, from: m.slot, data: f.data })))) {
+          return this.error(peer, f.reqId, 'NO_SUCH_PEER');
+        }
+        peer.send(encodeFrame({ type: 'ACK', reqId: f.reqId, seq: room.seq }));
+        return;
+      }
       case 'LEAVE':
         this.remove(peer, m);
         peer.send(encodeFrame({ type: 'ACK', reqId: f.reqId, seq: room.seq }));

@@ -132,6 +132,29 @@ test('NO_GROUP: APP and COMMIT before the group exists', () =>
     await refused(p, bytes(0x03, u32(7), ROOM, u64(0), u32(1), 0xcc, u32(1), 0xdd), 7, 'NO_GROUP');
   }));
 
+test('NO_SUCH_PEER: DIRECT to a slot nobody holds, to one that left, and to oneself', () =>
+  withRelay({}, async (r) => {
+    const p = await joined(r);
+    p.send(encodeFrame({ type: 'CREATE', reqId: asReqId(2), room: locator(3), groupInfo: Uint8Array.of(1) }));
+    await p.next('ACK');
+    await refused(p, bytes(0x07, u32(3), ROOM, u32(99), u32(1), 0xaa), 3, 'NO_SUCH_PEER');
+    const q = await joined(r); // slot 2
+    q.send(encodeFrame({ type: 'LEAVE', reqId: asReqId(2), room: locator(3) }));
+    await q.next('ACK');
+    await refused(p, bytes(0x07, u32(4), ROOM, u32(2), u32(1), 0xaa), 4, 'NO_SUCH_PEER');
+    await refused(p, bytes(0x07, u32(5), ROOM, u32(1), u32(1), 0xaa), 5, 'NO_SUCH_PEER');
+  }));
+
+test('NOT_IN_ROOM and NO_GROUP for DIRECT: a non-member, and a room whose group does not exist yet', () =>
+  withRelay({}, async (r) => {
+    const member = await joined(r); // slot 1, asked to create but has not
+    const second = await joined(r); // slot 2
+    await refused(member, bytes(0x07, u32(6), ROOM, u32(2), u32(1), 0xaa), 6, 'NO_GROUP');
+    const outsider = await connect(r.url);
+    await refused(outsider, bytes(0x07, u32(7), ROOM, u32(1), u32(1), 0xaa), 7, 'NOT_IN_ROOM');
+    assert.equal(second.frames.some((f) => f.type === 'DIRECT_DELIVER'), false);
+  }));
+
 test('RATE_LIMITED: frames over the bucket are refused, and a flood is closed with 4429', () =>
   withRelay({ ratePerSecond: 1, rateBurst: 5 }, async (r) => {
     const p = await connect(r.url);
@@ -143,7 +166,7 @@ test('RATE_LIMITED: frames over the bucket are refused, and a flood is closed wi
   }));
 
 test('every relay error code has a raw-bytes test above', () => {
-  const covered = ['TRUNCATED', 'UNKNOWN_TYPE', 'TRAILING_BYTES', 'FRAME_TOO_LARGE', 'FIELD_TOO_LARGE', 'BAD_VALUE', 'NOT_IN_ROOM', 'ALREADY_IN_ROOM', 'ROOM_FULL', 'TOO_MANY_ROOMS', 'STALE_EPOCH', 'NOT_CREATOR', 'NO_GROUP', 'RATE_LIMITED'];
+  const covered = ['TRUNCATED', 'UNKNOWN_TYPE', 'TRAILING_BYTES', 'FRAME_TOO_LARGE', 'FIELD_TOO_LARGE', 'BAD_VALUE', 'NOT_IN_ROOM', 'ALREADY_IN_ROOM', 'ROOM_FULL', 'TOO_MANY_ROOMS', 'STALE_EPOCH', 'NOT_CREATOR', 'NO_GROUP', 'NO_SUCH_PEER', 'RATE_LIMITED'];
   // INTERNAL is the catch-all for a relay bug: no input is supposed to reach it.
   assert.deepEqual(Object.keys(ErrorCodes).filter((c) => !covered.includes(c)), ['INTERNAL']);
   void asEpoch;

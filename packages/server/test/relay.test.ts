@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CloseCodes, ErrorCodes, GroupStatus, DeliveryKind, asEpoch, asReqId, encodeFrame } from '@nullroom/protocol';
+import { CloseCodes, ErrorCodes, GroupStatus, DeliveryKind, type RelayFrame, asEpoch, asReqId, asSlot, decodeRelayFrame, encodeFrame } from '@nullroom/protocol';
 import { startRelay, type Relay } from '../src/index.js';
+import { type Peer, Rooms } from '../src/rooms.js';
 import { connect, locator } from './_raw.js';
 
 const R = locator(7);
@@ -119,4 +120,98 @@ test('a reader too slow for its traffic is cut off (4509) rather than buffered w
   // Its close frame sits behind the backlog it could not read, so it may see 4509 or an abrupt 1006.
   assert.ok([CloseCodes.SLOW_CONSUMER, 1006].includes((await slow.closed) as 4509 | 1006));
   a.ws.close();
+});
+
+test('DIRECT reaches the one connection holding the slot, after the room traffic sent before it; nobody else sees a byte of it', async (t) => {
+  const r = await relay(t);
+  const [a, b, c] = await Promise.all([connect(r.url), connect(r.url), connect(r.url)]);
+  a.send(encodeFrame({ type: 'JOIN', reqId: rq(1), room: R }));
+  await a.next('GROUP_STATE');
+  a.send(encodeFrame({ type: 'CREATE', reqId: rq(2), room: R, groupInfo: gi(1) }));
+  await a.next('ACK');
+  for (const p of [b, c]) {
+    p.send(encodeFrame({ type: 'JOIN', reqId: rq(1), room: R }));
+    await p.next('GROUP_STATE');
+  }
+  const slotB = b.frames.find((f) => f.type === 'JOINED')!;
+  assert.equal(slotB.type === 'JOINED' && slotB.slot, 2);
+  const cBefore = c.frames.length;
+
+  // A room message, then a direct one to b, then another room message: b reads them in that order.
+  const secret = new Uint8Array(300).fill(0x5a);
+  a.send(encodeFrame({ type: 'APP', reqId: rq(3), room: R, epoch: asEpoch(0), data: Uint8Array.of(1) }));
+  a.send(encodeFrame({ type: 'DIRECT', reqId: rq(4), room: R, to: 2 as never, data: secret }));
+  a.send(encodeFrame({ type: 'APP', reqId: rq(5), room: R, epoch: asEpoch(0), data: Uint8Array.of(2) }));
+  const acks = [await a.next('ACK', (f) => f.reqId === 3), await a.next('ACK', (f) => f.reqId === 4), await a.next('ACK', (f) => f.reqId === 5)];
+  // A DIRECT takes no place in the room's sequence: its ACK carries the room's seq unchanged.
+  assert.deepEqual(acks.map((f) => f.seq), [1, 1, 2]);
+  const d = await b.next('DIRECT_DELIVER');
+  assert.equal(d.from, 1);
+  assert.deepEqual(d.room, R);
+  assert.deepEqual(d.data, secret);
+  const order = b.frames.filter((f) => f.type === 'DELIVER' || f.type === 'DIRECT_DELIVER').map((f) => f.type);
+  assert.deepEqual(order, ['DELIVER', 'DIRECT_DELIVER', 'DELIVER']);
+
+  // b answers a; c is still in the room and sees only the two room messages.
+  b.send(encodeFrame({ type: 'DIRECT', reqId: rq(6), room: R, to: 1 as never, data: Uint8Array.of(7, 7) }));
+  await b.next('ACK', (f) => f.reqId === 6);
+  assert.deepEqual((await a.next('DIRECT_DELIVER')).from, 2);
+  c.send(encodeFrame({ type: 'SYNC', reqId: rq(7), room: R }));
+  await c.next('GROUP_STATE', (f) => f.seq === 2);
+  const seenByC = c.frames.slice(cBefore).map((f) => f.type);
+  assert.deepEqual(seenByC, ['DELIVER', 'DELIVER', 'GROUP_STATE']);
+  for (const p of [a, b, c]) p.ws.close();
+});
+
+test('DIRECT counts against the rate limit like any frame, and respects the payload limit', async (t) => {
+  const r = await relay(t, { ratePerSecond: 1, rateBurst: 6, maxPayloadBytes: 1000 });
+  const [a, b] = await Promise.all([connect(r.url), connect(r.url)]);
+  a.send(encodeFrame({ type: 'JOIN', reqId: rq(1), room: R }));
+  await a.next('GROUP_STATE');
+  a.send(encodeFrame({ type: 'CREATE', reqId: rq(2), room: R, groupInfo: gi(1) }));
+  await a.next('ACK');
+  b.send(encodeFrame({ type: 'JOIN', reqId: rq(1), room: R }));
+  await b.next('GROUP_STATE');
+  for (let i = 0; i < 6; i++) a.send(encodeFrame({ type: 'DIRECT', reqId: rq(10 + i), room: R, to: 2 as never, data: Uint8Array.of(i) }));
+  const answers = [];
+  for (let i = 0; i < 6; i++) answers.push(await Promise.race([a.next('ACK', (f) => f.reqId === 10 + i), a.next('ERROR', (f) => f.reqId === 10 + i)]));
+  assert.ok(answers.some((f) => f.type === 'ACK'));
+  assert.ok(answers.some((f) => f.type === 'ERROR' && f.code === ErrorCodes.RATE_LIMITED), 'over the bucket: refused');
+  const delivered = answers.filter((f) => f.type === 'ACK').length;
+  await new Promise((res) => setTimeout(res, 100));
+  assert.equal(b.frames.filter((f) => f.type === 'DIRECT_DELIVER').length, delivered, 'exactly the acknowledged ones arrived');
+  // Larger than the payload limit: a codec error, and the connection is closed.
+  a.send(encodeFrame({ type: 'DIRECT', reqId: rq(30), room: R, to: 2 as never, data: new Uint8Array(1001) }));
+  assert.equal((await a.next('ERROR', (f) => f.reqId === 0)).code, ErrorCodes.FIELD_TOO_LARGE);
+  assert.equal(await a.closed, CloseCodes.MALFORMED);
+  b.ws.close();
+});
+
+test('DIRECT to a connection that is already closing (its close not yet seen): NO_SUCH_PEER, never an ACK', () => {
+  const rooms = new Rooms({ maxMembersPerRoom: 10, maxRoomsPerConnection: 4 });
+  const peer = (id: number) => {
+    const p = {
+      id,
+      open: true,
+      got: [] as RelayFrame[],
+      memberships: new Map(),
+      send(bytes: Uint8Array) {
+        if (!p.open) return false;
+        p.got.push(decodeRelayFrame(bytes));
+        return true;
+      },
+    };
+    return p satisfies Peer;
+  };
+  const [a, b] = [peer(1), peer(2)];
+  rooms.handle(a, { type: 'JOIN', reqId: rq(1), room: R });
+  rooms.handle(a, { type: 'CREATE', reqId: rq(2), room: R, groupInfo: gi(1) });
+  rooms.handle(b, { type: 'JOIN', reqId: rq(1), room: R });
+  rooms.handle(a, { type: 'DIRECT', reqId: rq(3), room: R, to: asSlot(2), data: gi(2) });
+  assert.deepEqual(a.got.at(-1), { type: 'ACK', reqId: 3, seq: 0 });
+  assert.equal(b.got.at(-1)?.type, 'DIRECT_DELIVER');
+  b.open = false;
+  rooms.handle(a, { type: 'DIRECT', reqId: rq(4), room: R, to: asSlot(2), data: gi(3) });
+  assert.deepEqual(a.got.at(-1), { type: 'ERROR', reqId: 4, code: ErrorCodes.NO_SUCH_PEER });
+  assert.equal(a.got.filter((f) => f.type === 'ACK' && f.reqId === 4).length, 0);
 });

@@ -105,6 +105,11 @@ export const en = {
     notificationsDenied: 'This browser blocks notifications for this site.',
     sound: 'Sound for new messages',
     stripMetadata: 'Remove location and camera details from photos before sending (recommended)',
+    privateRouting: 'Private chats',
+    privateRoutings: {
+      hidden: 'Hide who I talk to from the relay (default)',
+      direct: 'Send directly (faster in large rooms; the relay sees who talks to whom)',
+    },
     close: 'Done',
   },
   notify: { title: 'Nullroom', body: 'New message in {{room}}' },

@@ -107,6 +107,11 @@ export const zhCN: Strings = {
     notificationsDenied: '此浏览器已阻止本站点的通知。',
     sound: '新消息提示音',
     stripMetadata: '发送照片前移除位置和相机信息（推荐）',
+    privateRouting: '私聊',
+    privateRoutings: {
+      hidden: '不让中继服务器知道我和谁聊天（默认）',
+      direct: '直接发送（大房间里更快；中继服务器能看到谁在和谁聊天）',
+    },
     close: '完成',
   },
   notify: { title: 'Nullroom', body: '{{room}} 有新消息' },

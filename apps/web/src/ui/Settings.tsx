@@ -1,7 +1,8 @@
-/** Settings: theme, language, notifications. */
+/** Settings: theme, language, notifications, photo metadata, private-chat routing. */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { type Language, languages, t } from '../i18n.js';
 import { enableNotifications } from '../notify.js';
+import { PRIVATE_ROUTINGS } from '@nullroom/client';
 import type { Prefs, Theme } from '../prefs.js';
 
 export function Settings(props: { prefs: Prefs; language: Language; onChange: (p: Prefs) => void; onClose: () => void }) {
@@ -64,6 +65,22 @@ export function Settings(props: { prefs: Prefs; language: Language; onChange: (p
         <input type="checkbox" data-testid="strip-metadata" checked={prefs.stripMetadata} onChange={(e) => props.onChange({ ...prefs, stripMetadata: e.currentTarget.checked })} />
         {t('settings.stripMetadata')}
       </label>
+      <fieldset data-testid="private-routing">
+        <legend>{t('settings.privateRouting')}</legend>
+        {PRIVATE_ROUTINGS.map((r) => (
+          <label class="check" key={r}>
+            <input
+              type="radio"
+              name="private-routing"
+              value={r}
+              data-testid={`private-routing-${r}`}
+              checked={prefs.privateRouting === r}
+              onChange={() => props.onChange({ ...prefs, privateRouting: r })}
+            />
+            {t(`settings.privateRoutings.${r}`)}
+          </label>
+        ))}
+      </fieldset>
       <button type="button" onClick={props.onClose}>
         {t('settings.close')}
       </button>
