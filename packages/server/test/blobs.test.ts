@@ -445,8 +445,10 @@ test('memory: 64 chunks of 1 MiB go to disk, not to the heap', async (t) => {
   const after = process.memoryUsage();
   const grown = after.heapUsed - before.heapUsed;
   const grownBuffers = after.arrayBuffers - before.arrayBuffers;
+  // The relay keeps its last 32 MiB of chunks in memory for receivers close behind (RECENT_BYTES);
+  // everything else must be on disk only: well under the 64 MiB that went through.
   assert.ok(grown < 32 * MiB, `heap grew ${grown} bytes`);
-  assert.ok(grownBuffers < 32 * MiB, `buffers grew ${grownBuffers} bytes`);
+  assert.ok(grownBuffers < 48 * MiB, `buffers grew ${grownBuffers} bytes`);
   const stored = files(dir);
   assert.equal(stored.length, 65);
   assert.ok(stored.every((f) => f.size === MiB));
