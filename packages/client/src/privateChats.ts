@@ -133,6 +133,11 @@ export class PrivateChat extends Emitter<FileChannelEvents & Record<string, unkn
     });
   }
 
+  /** @internal The peer (re)joined the room. */
+  peerRejoined(nick: string): void {
+    this.emit('member-joined', { nick });
+  }
+
   /** @internal A file payload from the peer, for the RoomFiles listening on this chat. */
   deliver(from: string, p: Exclude<PrivateInnerPayload, { type: 'text' }>): void {
     if (p.type === 'file') this.emit('file-offer', { from, offer: p });
@@ -207,6 +212,11 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
     this.offs = [
       room.on('private', (e) => this.enqueue(() => this.onPrivate(e.from, toHex(e.identityKey), e.slot, e.payload))),
       room.on('direct', (e) => this.enqueue(() => this.onDirect(e.from, e.data))),
+      // A peer who rejoins the room missed what its chat sent meanwhile (hidden routing rides room
+      // messages): its chat hears of it, as a room does (files.ts tells recent file hashes again).
+      room.on('member-joined', (e) => {
+        for (const chat of this.chats.values()) if (!chat.closed && this.nickOf(chat.peerIdentity) === e.nick) chat.peerRejoined(e.nick);
+      }),
     ];
   }
 

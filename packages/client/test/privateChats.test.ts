@@ -344,3 +344,15 @@ test('direct routing: the peer reconnects (new slot) while its old leaf lingers:
   assert.equal(noSuchPeer, 1, 'the chat now knows where bob is');
   assert.deepEqual(errs, []);
 });
+
+test('a peer who rejoins the room is announced to its private chat (files sent there tell their hashes again)', async (t) => {
+  const { r, a, b } = await threeMembers();
+  t.after(() => r.close());
+  const [pa] = [new PrivateChats(a.room), new PrivateChats(b.room)];
+  const chat = await pa.open('bob');
+  const joined: string[] = [];
+  chat.on('member-joined', (e) => joined.push(e.nick));
+  (b.socket() as unknown as WebSocket).terminate();
+  await until(() => joined.length > 0, 'the chat hears that bob is back');
+  assert.deepEqual(joined, [chat.peer]);
+});
