@@ -9,11 +9,11 @@
  *   npm run build && node bench/transfer.mjs
  */
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { makeFile, sha256File } from './_payload.mjs';
 
 const MIB = Number(process.env.TRANSFER_MIB ?? 1024);
 const here = (f) => new URL(f, import.meta.url).pathname;
@@ -61,23 +61,6 @@ function sampler(child) {
   return () => (clearInterval(t), Math.max(peak, peakRss(child.pid) ?? 0));
 }
 
-function makeFile(dir) {
-  const path = join(dir, 'payload.bin');
-  const fd = openSync(path, 'w');
-  const block = Buffer.alloc(8 * 1024 * 1024);
-  for (let i = 0; i < MIB / 8; i++) {
-    for (let j = 0; j < block.length; j += 4) block.writeUInt32LE((i * 2654435761 + j * 40503) >>> 0, j);
-    writeSync(fd, block);
-  }
-  closeSync(fd);
-  return path;
-}
-
-async function sha256File(path) {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk);
-  return h.digest('hex');
-}
 
 async function ours(file, expected) {
   const data = mkdtempSync(join(os.tmpdir(), 'nullroom-bench-relay-'));
@@ -125,7 +108,7 @@ async function rawWs(file) {
 }
 
 const dir = mkdtempSync(join(os.tmpdir(), 'nullroom-bench-file-'));
-const file = makeFile(dir);
+const file = makeFile(dir, 'payload.bin', MIB);
 const expected = await sha256File(file);
 // TRANSFER_ONLY=ours: one run of ours alone (e.g. TRANSFER_MIB=2048 for the memory check), kept apart.
 if (process.env.TRANSFER_ONLY === 'ours') {
@@ -160,6 +143,9 @@ const report = {
   ratio: Math.round((o.mbPerSec / w.mbPerSec) * 1000) / 1000,
   peakRssBytes: { sender: maxRss(runs.ours, 'sender'), relay: maxRss(runs.ours, 'relay'), receiver: maxRss(runs.ours, 'receiver') },
   wsPeakRssBytes: { sender: maxRss(runs.ws, 'sender'), relay: maxRss(runs.ws, 'relay'), receiver: maxRss(runs.ws, 'receiver') },
+  // CPU seconds (user + system, all threads) of each process in the best run of each.
+  cpuSeconds: o.cpu,
+  wsCpuSeconds: w.cpu,
   runs: { ours: runs.ours.map((r) => Math.round(r.mbPerSec)), ws: runs.ws.map((r) => Math.round(r.mbPerSec)) },
 };
 mkdirSync(here('./results/'), { recursive: true });
