@@ -28,8 +28,51 @@ export class BlobRefused extends ClientError {
   }
 }
 
+/** Largest body read into a reusable buffer (a chunk is about 1 MiB). */
+const MAX_POOLED_BODY = 16 * 1024 * 1024;
+
+/**
+ * A chunk's body, read straight into a buffer the receiver gave back (`recycle`) when the stream
+ * allows it (a byte stream with a BYOB reader, as fetch bodies are in browsers), else a fresh one:
+ * every 1 MiB buffer less per chunk is garbage the page does not wait to collect.
+ */
+async function readBody(res: Response, take: (n: number) => Uint8Array): Promise<Uint8Array> {
+  const declared = Number(res.headers.get('Content-Length') ?? NaN);
+  if (res.body === null || !Number.isSafeInteger(declared) || declared <= 0 || declared > MAX_POOLED_BODY) return new Uint8Array(await res.arrayBuffer());
+  let reader: ReadableStreamBYOBReader;
+  try {
+    reader = res.body.getReader({ mode: 'byob' });
+  } catch {
+    return new Uint8Array(await res.arrayBuffer()); // not a byte stream
+  }
+  let buf = take(declared);
+  let got = 0;
+  try {
+    while (got < declared) {
+      // The read takes the buffer and hands it back (the same memory) with the bytes it filled.
+      const { done, value } = await reader.read(buf.subarray(got));
+      if (value === undefined) throw new ClientError('FILE_TRANSFER', 'the relay sent a chunk body that could not be read');
+      buf = new Uint8Array(value.buffer, 0, declared);
+      if (done) break;
+      got += value.byteLength;
+    }
+    // Nothing may follow the declared length.
+    const end = await reader.read(new Uint8Array(1));
+    if (got !== declared || !end.done) throw new ClientError('FILE_TRANSFER', 'a chunk body did not match its Content-Length');
+    return buf;
+  } finally {
+    reader.releaseLock();
+  }
+}
+
 export function fetchBlobTransport(relayUrl: string, fetchFn: typeof fetch = globalThis.fetch.bind(globalThis)): BlobTransport {
   const base = new URL(relayUrl);
+  // Buffers the receiver is done with (`recycle`), reused for the next bodies of the same size.
+  const spare: Uint8Array[] = [];
+  const take = (n: number) => {
+    const i = spare.findIndex((b) => b.byteLength === n);
+    return i < 0 ? new Uint8Array(n) : spare.splice(i, 1)[0]!;
+  };
   const url = (path: string) => new URL(path, base).toString();
   const check = (status: number) => {
     if (status >= 400 && status < 500 && status !== 404 && status !== 408 && status !== 429) throw new BlobRefused(status);
@@ -56,7 +99,7 @@ export function fetchBlobTransport(relayUrl: string, fetchFn: typeof fetch = glo
         await res.body?.cancel();
         check(res.status);
       }
-      return new Uint8Array(await res.arrayBuffer());
+      return readBody(res, take);
     },
     async head(id) {
       const res = await fetchFn(url(blobPath(id)), { method: 'HEAD' });
@@ -69,6 +112,9 @@ export function fetchBlobTransport(relayUrl: string, fetchFn: typeof fetch = glo
       const res = await fetchFn(url(blobPath(id)), { method: 'DELETE', headers: { 'X-Nullroom-Blob-Token': token } });
       await res.body?.cancel();
       if (res.status !== 404 && res.status !== 410) check(res.status);
+    },
+    recycle(buf) {
+      if (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength && spare.length < 16 && !spare.includes(buf)) spare.push(buf);
     },
   };
 }

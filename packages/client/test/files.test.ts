@@ -11,7 +11,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BlobTransport, ClientError, RoomFiles, Transfer, type TransferProgress } from '../src/index.js';
+import { type BlobTransport, ClientError, RoomFiles, Transfer, type TransferProgress, fetchBlobTransport } from '../src/index.js';
 import { fileSource, folderSink, nodeAesGcm, nodeBlobTransport, nodeSha256 } from '../src/node/index.js';
 import { type AesGcmFactory, webCryptoAesGcm } from '@nullroom/crypto';
 import { createSelfSigned } from '@nullroom/server';
@@ -105,6 +105,25 @@ test('node:crypto and Web Crypto AES-256-GCM give the same bytes, open each othe
     assert.equal(await n.open(nonce, new Uint8Array(21), sn), undefined, 'other associated data');
   }
   assert.equal(await n.open(nonce, aad, new Uint8Array(15)), undefined, 'shorter than a tag');
+});
+
+test('the fetch transport (browsers) reads chunk bodies into the buffers the receiver gives back', async (t) => {
+  const r = await relay();
+  t.after(() => r.close());
+  const blobs = fetchBlobTransport(r.url);
+  const id = Buffer.from(randomBytes(16)).toString('base64url');
+  const token = Buffer.from(randomBytes(32)).toString('base64url');
+  const [c0, c1] = [new Uint8Array(randomBytes(CHUNK)), new Uint8Array(randomBytes(CHUNK))];
+  await blobs.put(id, 0, token, c0);
+  await blobs.put(id, 1, token, c1);
+  const got0 = await blobs.get(id, 0, 0);
+  assert.deepEqual(got0, c0);
+  blobs.recycle!(got0 as Uint8Array);
+  const got1 = await blobs.get(id, 1, 0);
+  assert.deepEqual(got1, c1);
+  // The bytes were read into got0's memory: a BYOB read takes (detaches) the buffer it fills.
+  assert.equal((got0 as Uint8Array).byteLength, 0, 'the given-back buffer was reused');
+  assert.equal(await blobs.get(id, 2, 0), 'missing');
 });
 
 test('a file reaches two receivers intact: same bytes, same SHA-256, progress on both sides, nothing but the file in the folder', async (t) => {
