@@ -65,14 +65,27 @@ async function readBody(res: Response, take: (n: number) => Uint8Array): Promise
   }
 }
 
+/**
+ * Chunk bodies are the same size over and over: the buffers a receiver gives back (`recycle`) are
+ * reused for the next bodies of that size, sparing an allocation per chunk and the garbage
+ * collections that big allocations force. Whole buffers only (not views), about one transfer's worth.
+ */
+export function bodyPool(): { take(n: number): Uint8Array; recycle(buf: Uint8Array): void } {
+  const spare: Uint8Array[] = [];
+  return {
+    take(n) {
+      const i = spare.findIndex((b) => b.byteLength === n);
+      return i < 0 ? new Uint8Array(n) : spare.splice(i, 1)[0]!;
+    },
+    recycle(buf) {
+      if (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength && spare.length < 16 && !spare.includes(buf)) spare.push(buf);
+    },
+  };
+}
+
 export function fetchBlobTransport(relayUrl: string, fetchFn: typeof fetch = globalThis.fetch.bind(globalThis)): BlobTransport {
   const base = new URL(relayUrl);
-  // Buffers the receiver is done with (`recycle`), reused for the next bodies of the same size.
-  const spare: Uint8Array[] = [];
-  const take = (n: number) => {
-    const i = spare.findIndex((b) => b.byteLength === n);
-    return i < 0 ? new Uint8Array(n) : spare.splice(i, 1)[0]!;
-  };
+  const pool = bodyPool();
   const url = (path: string) => new URL(path, base).toString();
   const check = (status: number) => {
     if (status >= 400 && status < 500 && status !== 404 && status !== 408 && status !== 429) throw new BlobRefused(status);
@@ -99,7 +112,7 @@ export function fetchBlobTransport(relayUrl: string, fetchFn: typeof fetch = glo
         await res.body?.cancel();
         check(res.status);
       }
-      return readBody(res, take);
+      return readBody(res, pool.take);
     },
     async head(id) {
       const res = await fetchFn(url(blobPath(id)), { method: 'HEAD' });
@@ -113,8 +126,6 @@ export function fetchBlobTransport(relayUrl: string, fetchFn: typeof fetch = glo
       await res.body?.cancel();
       if (res.status !== 404 && res.status !== 410) check(res.status);
     },
-    recycle(buf) {
-      if (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength && spare.length < 16 && !spare.includes(buf)) spare.push(buf);
-    },
+    recycle: pool.recycle,
   };
 }

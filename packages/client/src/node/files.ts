@@ -10,7 +10,7 @@ import https from 'node:https';
 import { basename, extname, join } from 'node:path';
 import tls from 'node:tls';
 import { type AesGcmFactory, FILE_TAG_BYTES, type IncrementalHash } from '@nullroom/crypto';
-import { type BlobRead, type BlobTransport, BlobRefused, blobPath } from '../blobs.js';
+import { type BlobRead, type BlobTransport, BlobRefused, blobPath, bodyPool } from '../blobs.js';
 import { ClientError } from '../errors.js';
 import type { FileSink, FileSource } from '../files.js';
 import { type NodeTlsOptions, parsePin, pinnedTlsConnect } from './transport.js';
@@ -71,15 +71,14 @@ export async function fileSource(path: string): Promise<FileSource & { close(): 
     await fh.close();
     throw new ClientError('FILE_TRANSFER', 'not a regular file');
   }
-  let spare: Uint8Array | undefined;
+  const pool = bodyPool();
   return {
     name: basename(path),
     size: st.size,
     mime: MIME[extname(path).toLowerCase()] ?? '',
     async read(offset, length) {
-      // A buffer the sender is done with, else a fresh one (not zeroed: it is filled below).
-      const buf = spare?.byteLength === length ? spare : new Uint8Array(Buffer.allocUnsafeSlow(length).buffer);
-      spare = undefined;
+      // A buffer the sender is done with, else a fresh one.
+      const buf = pool.take(length);
       let got = 0;
       while (got < length) {
         const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
@@ -88,9 +87,7 @@ export async function fileSource(path: string): Promise<FileSource & { close(): 
       }
       return got === length ? buf : buf.subarray(0, got);
     },
-    recycle(buf) {
-      if (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength) spare = buf;
-    },
+    recycle: pool.recycle,
     close: () => fh.close(),
   };
 }
@@ -169,13 +166,7 @@ export function nodeBlobTransport(relayUrl: string, opts: NodeTlsOptions = {}): 
       ? pinnedAgent(pin)
       : new https.Agent({ keepAlive: true, maxSockets: 16, ...(opts.ca !== undefined ? { ca: opts.ca } : {}) })
     : new http.Agent({ keepAlive: true, maxSockets: 16 });
-  // Chunk bodies are the same size over and over: reusing the buffers the receiver is done with
-  // spares an allocation per chunk, and the full garbage collections that external memory forces.
-  const spare: Uint8Array[] = [];
-  const buffer = (n: number) => {
-    const i = spare.findIndex((b) => b.byteLength === n);
-    return i < 0 ? new Uint8Array(n) : spare.splice(i, 1)[0]!;
-  };
+  const pool = bodyPool();
   const request = (method: string, path: string, headers: Record<string, string>, body: Uint8Array | undefined, signal?: AbortSignal) =>
     new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Uint8Array }>((resolve, reject) => {
       const req = (secure ? https : http).request(
@@ -192,7 +183,7 @@ export function nodeBlobTransport(relayUrl: string, opts: NodeTlsOptions = {}): 
           // One copy, straight into a buffer of the announced size (chunks are at most ~1 MiB).
           const declared = Number(res.headers['content-length'] ?? NaN);
           const sized = Number.isSafeInteger(declared) && declared >= 0 && declared <= 16 * 1024 * 1024;
-          let body = sized && declared > 0 ? buffer(declared) : new Uint8Array(0);
+          let body = sized && declared > 0 ? pool.take(declared) : new Uint8Array(0);
           let got = 0;
           res.on('data', (d: Buffer) => {
             if (got + d.byteLength > body.byteLength) {
@@ -237,10 +228,7 @@ export function nodeBlobTransport(relayUrl: string, opts: NodeTlsOptions = {}): 
       const r = await request('DELETE', blobPath(id), { 'X-Nullroom-Blob-Token': token }, undefined);
       if (r.status !== 204 && r.status !== 200 && r.status !== 404 && r.status !== 410) fail(r.status);
     },
-    recycle(buf) {
-      // Whole buffers only (not views into a bigger one), and a few: about one transfer's worth in flight.
-      if (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength && spare.length < 16 && !spare.includes(buf)) spare.push(buf);
-    },
+    recycle: pool.recycle,
   };
 }
 
