@@ -43,9 +43,11 @@ type FileBody =
  * audience: a file sent in a private chat can be opened by its two members only.
  */
 export interface FileChannelEvents {
-  'file-offer': { from: string; offer: FilePayload };
-  'file-done': { from: string; done: FileDonePayload };
-  'file-cancel': { from: string; cancel: FileCancelPayload };
+  // `sender`: the sender's identity key (hex) as the channel authenticated it. Transfers are matched
+  // by it, not by nickname, which can change when a member rejoins (`alice` -> `alice-2`).
+  'file-offer': { from: string; sender: string; offer: FilePayload };
+  'file-done': { from: string; sender: string; done: FileDonePayload };
+  'file-cancel': { from: string; sender: string; cancel: FileCancelPayload };
   /** Someone (re)joined the conversation: they saw nothing sent while they were away. */
   'member-joined': { nick: string };
 }
@@ -225,6 +227,8 @@ export class IncomingFile {
   constructor(
     private readonly files: RoomFiles,
     readonly from: string,
+    /** The sender's identity key (hex). */
+    readonly sender: string,
     readonly offer: FilePayload,
   ) {}
   get name(): string {
@@ -257,7 +261,7 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
   private readonly waitMs: number;
   private readonly stallMs: number;
   private readonly hash: () => Promise<IncrementalHash>;
-  /** What senders told us about their transfers (hash when done, or cancel), by sender and fid. */
+  /** What senders told us about their transfers (hash when done, or cancel), by sender identity and fid. */
   private readonly announced = new Map<string, Announced>();
   /** Our own finished sends, newest last, told again to members who (re)join (FILE_DONE_REPEAT_MS). */
   private readonly finished: { fid: string; sha256: string; at: number }[] = [];
@@ -275,10 +279,10 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
     this.stallMs = opts.stallMs ?? 120_000;
     this.hash = opts.hash ?? sha256Incremental;
     this.offs = [
-      room.on('file-offer', (e) => this.emit('offer', new IncomingFile(this, e.from, e.offer))),
+      room.on('file-offer', (e) => this.emit('offer', new IncomingFile(this, e.from, e.sender, e.offer))),
       // Only the member who offered a file can finish or cancel it, and only once.
-      room.on('file-done', (e) => this.announce(`${e.from}/${e.done.fid}`, (a) => (a.sha256 ??= e.done.sha256))),
-      room.on('file-cancel', (e) => this.announce(`${e.from}/${e.cancel.fid}`, (a) => (a.cancelled = true))),
+      room.on('file-done', (e) => this.announce(`${e.sender}/${e.done.fid}`, (a) => (a.sha256 ??= e.done.sha256))),
+      room.on('file-cancel', (e) => this.announce(`${e.sender}/${e.cancel.fid}`, (a) => (a.cancelled = true))),
       room.on('member-joined', () => this.repeatDone()),
     ];
   }
@@ -413,7 +417,7 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
   receive(file: IncomingFile, sink: FileSink): Transfer {
     const o = file.offer;
     const t = new Transfer(o.fid, 'receive', o.name, o.size, o.mime, file.from);
-    void this.download(t, file.from, o, sink).then(
+    void this.download(t, file.sender, o, sink).then(
       (r) => t.finish(r),
       async (e: unknown) => {
         t.fail(e);
@@ -423,8 +427,8 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
     return t;
   }
 
-  private async download(t: Transfer, from: string, o: FilePayload, sink: FileSink): Promise<TransferResult> {
-    const a = this.entry(`${from}/${o.fid}`);
+  private async download(t: Transfer, sender: string, o: FilePayload, sink: FileSink): Promise<TransferResult> {
+    const a = this.entry(`${sender}/${o.fid}`);
     const cancelled = () => new ClientError('FILE_CANCELLED', 'the sender cancelled the transfer');
     const onAnnounce = () => {
       if (a.cancelled) t.fail(cancelled());

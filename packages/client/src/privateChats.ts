@@ -140,9 +140,10 @@ export class PrivateChat extends Emitter<FileChannelEvents & Record<string, unkn
 
   /** @internal A file payload from the peer, for the RoomFiles listening on this chat. */
   deliver(from: string, p: Exclude<PrivateInnerPayload, { type: 'text' }>): void {
-    if (p.type === 'file') this.emit('file-offer', { from, offer: p });
-    else if (p.type === 'file-done') this.emit('file-done', { from, done: p });
-    else this.emit('file-cancel', { from, cancel: p });
+    const sender = this.peerIdentity;
+    if (p.type === 'file') this.emit('file-offer', { from, sender, offer: p });
+    else if (p.type === 'file-done') this.emit('file-done', { from, sender, done: p });
+    else this.emit('file-cancel', { from, sender, cancel: p });
   }
 
   /** Closes the chat on both sides. */

@@ -39,9 +39,10 @@ export interface RoomEvents extends Record<string, unknown> {
   trust: { nick: string };
   message: { from: string; text: string; ts: number; id: string; outOfOrder: boolean };
   /** A member offers a file (files.ts turns this into an IncomingFile). */
-  'file-offer': { from: string; offer: FilePayload };
-  'file-done': { from: string; done: FileDonePayload };
-  'file-cancel': { from: string; cancel: FileCancelPayload };
+  /** File traffic (files.ts); `sender` is the sender's identity key (hex), authenticated by MLS. */
+  'file-offer': { from: string; sender: string; offer: FilePayload };
+  'file-done': { from: string; sender: string; done: FileDonePayload };
+  'file-cancel': { from: string; sender: string; cancel: FileCancelPayload };
   /** Private-chat set-up and traffic (privateChats.ts); `identityKey` and `slot` are the sender's, authenticated by MLS. */
   private: { from: string; identityKey: Uint8Array; slot: number; payload: PrivatePayload };
   /**
@@ -653,11 +654,11 @@ export class Room extends Emitter<RoomEvents> {
       case 'text':
         return this.emit('message', { from, text: p.text, ts: p.ts, id: p.id, outOfOrder });
       case 'file':
-        return this.emit('file-offer', { from, offer: p });
+        return this.emit('file-offer', { from, sender: toHex(r.sender.identityKey), offer: p });
       case 'file-done':
-        return this.emit('file-done', { from, done: p });
+        return this.emit('file-done', { from, sender: toHex(r.sender.identityKey), done: p });
       case 'file-cancel':
-        return this.emit('file-cancel', { from, cancel: p });
+        return this.emit('file-cancel', { from, sender: toHex(r.sender.identityKey), cancel: p });
       default:
         return this.emit('private', { from, identityKey: r.sender.identityKey, slot: r.sender.slot, payload: p });
     }

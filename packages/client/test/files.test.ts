@@ -349,6 +349,27 @@ test('a receiver away when the sender finished still saves the file: the sender 
   await src.close();
 });
 
+test('transfers are matched by the sender’s identity key, not its nickname: a sender back as alice-2 still finishes its file', async (t) => {
+  const { r, cs, blobs } = await room(2);
+  t.after(() => r.close());
+  const [a, b] = cs as [TestClient, TestClient];
+  // Bob's view of the room, where alice's file-done arrives under the name a rejoin can give her.
+  const renamed = {
+    nick: b.room.nick,
+    sendPayload: b.room.sendPayload.bind(b.room),
+    on: ((type: string, fn: (e: { from: string }) => void) =>
+      b.room.on(type as 'file-done', (e) => fn(type === 'file-done' ? { ...e, from: 'alice-2' } : e))) as typeof b.room.on,
+  };
+  const fb = new RoomFiles(renamed, { blobs, chunkSize: CHUNK, hash: nodeSha256, stallMs: 3000, waitMs: 1000 });
+  const got = receiveNext(fb);
+  const data = randomBytes(2 * CHUNK + 3);
+  const src = await fileSource(tempFile(data));
+  await files(a, blobs).send(src).done;
+  const res = await (await got).transfer.done;
+  assert.ok(readFileSync(res.path!).equals(data));
+  await src.close();
+});
+
 test('a receiver whose sender never confirms the file fails with a clear error after the stall time, nothing saved', async (t) => {
   const { r, cs, blobs } = await room(2);
   t.after(() => r.close());
