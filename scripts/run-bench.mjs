@@ -120,10 +120,10 @@ no disk on the relay, 1 MiB messages forwarded sender -> server -> receiver. ${t
 | raw \`ws\` | ${transfer.wsMBps} | ${mib(transfer.wsPeakRssBytes.sender)} | ${mib(transfer.wsPeakRssBytes.relay)} | ${mib(transfer.wsPeakRssBytes.receiver)} | ${cpu(transfer.wsCpuSeconds)} |
 | **ratio** (target >= 0.5) | **${transfer.ratio}** | | | | |
 
-Memory stays bounded (target: under 300 MiB per process)${big === undefined ? '' : `: a ${mib(big.fileBytes)} file (\`TRANSFER_MIB=2048 TRANSFER_ONLY=ours\`, ${big.date.slice(0, 10)}) peaked at ${mib(big.peakRssBytes.sender)} / ${mib(big.peakRssBytes.relay)} / ${mib(big.peakRssBytes.receiver)} (sender / relay / receiver), the same as 1 GiB`}. The throughput target is **${transfer.ratio >= 0.5 ? 'met' : 'not met yet'}**${transfer.pairRatios === undefined ? '' : ` by the median pair, narrowly (lowest pair ${Math.min(...transfer.pairRatios)}; the same machine gave 0.40 to 0.61 across the day's runs)`}: with
+Memory stays bounded (target: under 300 MiB per process)${big === undefined ? '' : `: a ${mib(big.fileBytes)} file (\`TRANSFER_MIB=2048 TRANSFER_ONLY=ours\`, ${big.date.slice(0, 10)}) peaked at ${mib(big.peakRssBytes.sender)} / ${mib(big.peakRssBytes.relay)} / ${mib(big.peakRssBytes.receiver)} (sender / relay / receiver), the same as 1 GiB`}. The throughput target is **${transfer.ratio >= 0.5 ? 'met' : 'not met yet'}**${transfer.pairRatios === undefined ? '' : ` by the median pair, narrowly (pairs ${Math.min(...transfer.pairRatios)} to ${Math.max(...transfer.pairRatios)}; the same machine gave 0.40 to 0.61 across the day's runs, so a robust margin needs still less CPU per byte)`}: with
 three processes on two cores the run is CPU-bound (the CPU column: time of all threads), and ours
 does more work per byte (AES-GCM and SHA-256 on both ends, a disk write on the relay). What moved it
-from 0.38 to above 0.5, found with \`perf\` and \`--trace-gc\`: a third of the relay's and receiver's
+from 0.38 to about 0.5, found with \`perf\` and \`--trace-gc\`: a third of the relay's and receiver's
 CPU went to full garbage collections, each marking the whole heap; the relay had loaded the client
 code it never runs (15 MiB heap, now 5 MiB: commands load lazily), and every chunk allocated fresh
 1 MiB buffers (now reused). Node's Web Crypto AES-GCM copies and schedules each call on the thread
