@@ -28,13 +28,13 @@ export class BlobRefused extends ClientError {
   }
 }
 
-/** Largest body read into a reusable buffer (a chunk is about 1 MiB). */
+/** Largest body read into a reusable buffer (a chunk is about 4 MiB). */
 const MAX_POOLED_BODY = 16 * 1024 * 1024;
 
 /**
  * A chunk's body, read straight into a buffer the receiver gave back (`recycle`) when the stream
  * allows it (a byte stream with a BYOB reader, as fetch bodies are in browsers), else a fresh one:
- * every 1 MiB buffer less per chunk is garbage the page does not wait to collect.
+ * every chunk-sized buffer less is garbage the page does not wait to collect.
  */
 async function readBody(res: Response, take: (n: number) => Uint8Array): Promise<Uint8Array> {
   const declared = Number(res.headers.get('Content-Length') ?? NaN);

@@ -103,6 +103,12 @@ export function sealedFileSize(size: number, chunkSize: number): number {
 export interface AesGcm {
   seal(nonce: Uint8Array<ArrayBuffer>, aad: Uint8Array<ArrayBuffer>, plain: Uint8Array): Promise<Uint8Array>;
   open(nonce: Uint8Array<ArrayBuffer>, aad: Uint8Array<ArrayBuffer>, sealed: Uint8Array): Promise<Uint8Array | undefined>;
+  /**
+   * Optional: the caller is done with a buffer `seal` or `open` returned, which may be reused for a
+   * later result. Big buffers that live for a while (a chunk waiting for its upload or its write)
+   * otherwise pile up in the old generation and cost a full garbage collection every few of them.
+   */
+  recycle?(buf: Uint8Array): void;
 }
 /** Makes an AesGcm for a 32-byte key (the caller wipes its copy of the key afterwards). */
 export type AesGcmFactory = (key: Uint8Array<ArrayBuffer>) => Promise<AesGcm>;
@@ -201,6 +207,11 @@ export class FileEncryptor {
     if (last) this.#done = true;
     return this.#key.seal(nonce(index, last), this.#aad, plain);
   }
+
+  /** The caller is done with a sealed chunk (uploaded): its memory may hold a later one. */
+  recycle(sealed: Uint8Array): void {
+    this.#key.recycle?.(sealed);
+  }
 }
 
 /**
@@ -281,6 +292,11 @@ export class FileDecryptor {
     } catch {
       return undefined;
     }
+  }
+
+  /** The caller is done with an opened chunk (written): its memory may hold a later one. */
+  recycle(plain: Uint8Array): void {
+    this.#key.recycle?.(plain);
   }
 
   /** Throws unless every chunk up to and including the final one was verified. */

@@ -40,7 +40,8 @@ export interface BlobOptions {
 export type ResolvedBlobOptions = Required<Omit<BlobOptions, 'dir'>> & { dir: string | undefined };
 
 export const defaultBlobOptions: Readonly<Required<Omit<BlobOptions, 'dir'>>> = Object.freeze({
-  maxChunkBytes: 1024 * 1024 + 64 * 1024,
+  // The clients' 4 MiB chunks (DEFAULT_TRANSFER_CHUNK) with their tag, and room to spare.
+  maxChunkBytes: 4 * 1024 * 1024 + 64 * 1024,
   maxBlobBytes: 4 * 1024 ** 3,
   maxTotalBytes: 16 * 1024 ** 3,
   ttlMs: 24 * 60 * 60 * 1000,

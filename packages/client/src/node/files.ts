@@ -23,21 +23,24 @@ export function nodeSha256(): Promise<IncrementalHash> {
 /**
  * AES-256-GCM through node:crypto (OpenSSL), synchronous: for 1 MiB file chunks it costs about a
  * sixth of the CPU of Node's Web Crypto, which copies and schedules every call (bench/transfer.mjs).
- * Same bytes as webCryptoAesGcm (packages/client/test/files.test.ts checks both ways).
+ * Same bytes as webCryptoAesGcm (packages/client/test/files.test.ts checks both ways). Results land
+ * in buffers the caller gave back (`recycle`) where it can: OpenSSL's output is a fresh buffer that
+ * dies young, while a chunk waiting for its upload or its write would otherwise live long enough to
+ * reach the old generation and cost full garbage collections.
  */
 export const nodeAesGcm: AesGcmFactory = (raw) => {
   const key = Buffer.from(raw); // our own copy: the caller wipes `raw`
   const view = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  const pool = bodyPool();
   return Promise.resolve({
     seal(nonce, aad, plain) {
       const c = createCipheriv('aes-256-gcm', key, nonce, { authTagLength: FILE_TAG_BYTES });
       c.setAAD(aad);
-      const out = Buffer.allocUnsafeSlow(plain.byteLength + FILE_TAG_BYTES);
-      const body = c.update(view(plain));
-      body.copy(out, 0);
+      const out = pool.take(plain.byteLength + FILE_TAG_BYTES);
+      out.set(c.update(view(plain)), 0);
       c.final();
-      c.getAuthTag().copy(out, plain.byteLength);
-      return Promise.resolve(new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
+      out.set(c.getAuthTag(), plain.byteLength);
+      return Promise.resolve(out);
     },
     open(nonce, aad, sealed) {
       if (sealed.byteLength < FILE_TAG_BYTES) return Promise.resolve(undefined);
@@ -45,15 +48,18 @@ export const nodeAesGcm: AesGcmFactory = (raw) => {
       const d = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: FILE_TAG_BYTES });
       d.setAAD(aad);
       d.setAuthTag(view(sealed.subarray(n)));
-      const plain = d.update(view(sealed.subarray(0, n)));
+      const body = d.update(view(sealed.subarray(0, n)));
       try {
         d.final(); // throws unless the tag verifies; the plaintext is dropped then
       } catch {
-        plain.fill(0);
+        body.fill(0);
         return Promise.resolve(undefined);
       }
-      return Promise.resolve(new Uint8Array(plain.buffer, plain.byteOffset, plain.byteLength));
+      const plain = pool.take(n);
+      plain.set(body);
+      return Promise.resolve(plain);
     },
+    recycle: pool.recycle,
   });
 };
 
