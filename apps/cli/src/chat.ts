@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { read } from 'read';
 import { ClientError, NullroomClient, PrivateChats, type Room, RoomFiles, Suites, type Transfer, deriveRoomSecret, formatSafetyNumber, normalizeNick } from '@nullroom/client';
-import { fileSource, folderSink, nodeAesGcm, nodeBlobTransport, nodeSha256, nodeWebSocket, parsePin } from '@nullroom/client/node';
+import { fileSource, folderSink, nodeFileOptions, nodeWebSocket, parsePin } from '@nullroom/client/node';
 import { CliError, Exit } from './exit.js';
 import { parseSize } from './serve.js';
 import { type ChatEvent, Printer } from './output.js';
@@ -127,7 +127,7 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
   // Files: everyone's offers are fetched into the download folder and reported once verified.
   const tlsOpts = { ...(ca ? { ca } : {}), ...(pin ? { pin } : {}) };
   // One blob transport (its keep-alive connections) for the room and its private chats; node:crypto for SHA-256 and AES-GCM.
-  const fileOptions = { blobs: nodeBlobTransport(url, tlsOpts), hash: nodeSha256, aead: nodeAesGcm };
+  const fileOptions = nodeFileOptions(url, tlsOpts);
   const files = new RoomFiles(room, fileOptions);
   const transfers = new Set<Transfer>();
   const track = (t: Transfer) => {

@@ -14,19 +14,20 @@
  * not verified yet. The sender can cancel (its blob is deleted and receivers are told); a receiver
  * can cancel its own download.
  */
+import { type AesGcmFactory, type IncrementalHash, decodeFileHeader, encodeFileHeader, newFileKey, sha256Incremental } from '@nullroom/crypto';
+import type { BlobTransport } from './blobs.js';
 import {
-  type AesGcmFactory,
-  CryptoError,
-  FileDecryptor,
-  FileEncryptor,
-  type IncrementalHash,
-  decodeFileHeader,
-  encodeFileHeader,
-  fileChunkCount,
-  newFileKey,
-  sha256Incremental,
-} from '@nullroom/crypto';
-import { type BlobTransport, BlobRefused } from './blobs.js';
+  type ChunkControl,
+  type ChunkPipe,
+  DEFAULT_STALL_MS,
+  DEFAULT_TRANSFER_CHUNK,
+  DEFAULT_TRANSFER_CONCURRENCY,
+  DEFAULT_WAIT_MS,
+  type FileSink,
+  type FileSource,
+  inlinePipe,
+  senderCancelled,
+} from './chunks.js';
 import { ClientError } from './errors.js';
 import { fromBase64Url, randomBytes, toBase64Url, toHex } from './encoding.js';
 import { Emitter } from './emitter.js';
@@ -58,25 +59,7 @@ export interface FileChannel {
   on<K extends keyof FileChannelEvents>(type: K, fn: (e: FileChannelEvents[K]) => void): () => void;
 }
 
-/** Random access to the file being sent (a File in browsers, a file handle in Node). */
-export interface FileSource {
-  readonly name: string;
-  readonly size: number;
-  /** A MIME type, or '' when unknown. */
-  readonly mime: string;
-  read(offset: number, length: number): Promise<Uint8Array>;
-  /** Optional: the caller is done with a buffer `read` returned, which may be reused for a later `read`. */
-  recycle?(buf: Uint8Array): void;
-}
-
-/** Where a received file goes. Nothing may appear under the file's final name before `commit`. */
-export interface FileSink {
-  write(chunk: Uint8Array): Promise<void>;
-  /** Every chunk verified and the hash matched: make the file visible; returns where it is, if anywhere. */
-  commit(): Promise<string | undefined>;
-  /** The transfer failed or was cancelled: throw away what was written. */
-  abort(): Promise<void>;
-}
+export { type FileSink, type FileSource, DEFAULT_TRANSFER_CHUNK, DEFAULT_TRANSFER_CONCURRENCY } from './chunks.js';
 
 export interface Thumbnail {
   mime: 'image/jpeg' | 'image/png' | 'image/webp';
@@ -115,14 +98,14 @@ export interface FileTransferOptions {
   waitMs?: number;
   /** A transfer that makes no progress for this long fails (ms). */
   stallMs?: number;
+  /**
+   * Where the chunk work runs (reading, hashing, sealing, uploading; fetching, opening, writing).
+   * Default: here, with `blobs`, `hash` and `aead`; the Node adapter's `nodeFilePipe` runs it in a
+   * worker thread.
+   */
+  pipe?: ChunkPipe;
 }
 
-/**
- * Plaintext bytes per chunk. Every chunk costs a request, a file on the relay's disk and a round of
- * buffers on each side: 4 MiB chunks took about 15% less CPU over the three processes than 1 MiB
- * ones (bench/transfer.mjs), while a reconnect re-sends at most a few MiB.
- */
-export const DEFAULT_TRANSFER_CHUNK = 4 * 1024 * 1024;
 /**
  * How long a sender keeps telling members who (re)join the hash of a file it finished: a receiver
  * that was reconnecting when `file-done` went out has verified every chunk but cannot save the file
@@ -131,17 +114,6 @@ export const DEFAULT_TRANSFER_CHUNK = 4 * 1024 * 1024;
  */
 export const FILE_DONE_REPEAT_MS = 10 * 60_000;
 const FILE_DONE_REPEAT_MAX = 32;
-/**
- * Chunks in flight each way: enough to hide a request's round trip behind the others, few enough
- * that a browser holds about 16 MiB of chunks (bench/transfer.mjs, bench/browser-transfer.mjs).
- */
-export const DEFAULT_TRANSFER_CONCURRENCY = 4;
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-  });
-
 /** One transfer, either way: progress events, a result, cancel. */
 export class Transfer extends Emitter<{ progress: TransferProgress }> {
   readonly done: Promise<TransferResult>;
@@ -177,6 +149,12 @@ export class Transfer extends Emitter<{ progress: TransferProgress }> {
   get signal(): AbortSignal {
     return this.abort.signal;
   }
+  /** @internal The chunk work's handle on this transfer. */
+  readonly control: ChunkControl = {
+    signal: this.abort.signal,
+    advance: (n) => this.advance(n),
+    lastProgress: () => this.lastProgressAt,
+  };
   get transferred(): number {
     return this.bytes;
   }
@@ -265,10 +243,8 @@ interface Announced {
 /** File transfer in one room or private chat. */
 export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
   private readonly chunkSize: number;
-  private readonly concurrency: number;
-  private readonly waitMs: number;
   private readonly stallMs: number;
-  private readonly hash: () => Promise<IncrementalHash>;
+  private readonly pipe: ChunkPipe;
   /** What senders told us about their transfers (hash when done, or cancel), by sender identity and fid. */
   private readonly announced = new Map<string, Announced>();
   /** Our own finished sends, newest last, told again to members who (re)join (FILE_DONE_REPEAT_MS). */
@@ -282,10 +258,17 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
   ) {
     super();
     this.chunkSize = opts.chunkSize ?? DEFAULT_TRANSFER_CHUNK;
-    this.concurrency = opts.concurrency ?? DEFAULT_TRANSFER_CONCURRENCY;
-    this.waitMs = opts.waitMs ?? 25_000;
-    this.stallMs = opts.stallMs ?? 120_000;
-    this.hash = opts.hash ?? sha256Incremental;
+    this.stallMs = opts.stallMs ?? DEFAULT_STALL_MS;
+    this.pipe =
+      opts.pipe ??
+      inlinePipe({
+        blobs: opts.blobs,
+        hash: opts.hash ?? sha256Incremental,
+        ...(opts.aead ? { aead: opts.aead } : {}),
+        concurrency: opts.concurrency ?? DEFAULT_TRANSFER_CONCURRENCY,
+        waitMs: opts.waitMs ?? DEFAULT_WAIT_MS,
+        stallMs: this.stallMs,
+      });
     this.offs = [
       room.on('file-offer', (e) => this.emit('offer', new IncomingFile(this, e.from, e.sender, e.offer))),
       // Only the member who offered a file can finish or cancel it, and only once.
@@ -347,52 +330,29 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
 
   private async upload(t: Transfer, source: FileSource, extra: { thumbnail?: Thumbnail }): Promise<TransferResult> {
     const key = newFileKey();
-    const enc = await FileEncryptor.create(key, { chunkSize: this.chunkSize, ...(this.opts.aead ? { aead: this.opts.aead } : {}) });
     const blob = toBase64Url(randomBytes(16));
     const token = toBase64Url(randomBytes(32));
-    const hash = await this.hash();
-    // Awaited: a private chat encrypts before it sends, and may refuse (closed).
-    await this.room.sendPayload({
-      type: 'file',
-      fid: t.fid,
-      name: source.name,
-      mime: source.mime,
-      size: source.size,
-      key: toBase64Url(key),
-      header: toBase64Url(encodeFileHeader(enc.header)),
-      blob,
-      ...(extra.thumbnail === undefined ? {} : { thumb: extra.thumbnail }),
-    });
-    const count = fileChunkCount(source.size, this.chunkSize);
-    const inflight = new Set<Promise<void>>();
-    let failure: unknown;
+    let announced = false;
+    let sha256: string;
     try {
-      for (let i = 0; i < count; i++) {
-        if (t.signal.aborted) throw t.signal.reason;
-        const len = Math.min(this.chunkSize, source.size - i * this.chunkSize);
-        const plain = await source.read(i * this.chunkSize, len);
-        if (plain.byteLength !== len) throw new ClientError('FILE_TRANSFER', 'the file changed while it was being sent');
-        hash.update(plain);
-        // Both AES-GCM implementations take their copy of `plain` within this call.
-        const sealed = enc.sealChunk(plain, i === count - 1);
-        source.recycle?.(plain);
-        const index = i;
-        const p = sealed
-          .then(async (bytes) => {
-            await this.retry(t, () => this.opts.blobs.put(blob, index, token, bytes, t.signal));
-            enc.recycle(bytes);
-          })
-          .then(() => t.advance(len));
-        p.catch((e: unknown) => (failure ??= e));
-        inflight.add(p);
-        void p.finally(() => inflight.delete(p)).catch(() => undefined);
-        while (inflight.size >= this.concurrency && failure === undefined) await Promise.race(inflight).catch(() => undefined);
-        if (failure !== undefined) throw failure;
-      }
-      await Promise.all(inflight);
+      sha256 = await this.pipe.upload({ key, chunkSize: this.chunkSize, blob, token }, source, t.control, async (header) => {
+        // Awaited: a private chat encrypts before it sends, and may refuse (closed).
+        await this.room.sendPayload({
+          type: 'file',
+          fid: t.fid,
+          name: source.name,
+          mime: source.mime,
+          size: source.size,
+          key: toBase64Url(key),
+          header: toBase64Url(encodeFileHeader(header)),
+          blob,
+          ...(extra.thumbnail === undefined ? {} : { thumb: extra.thumbnail }),
+        });
+        announced = true;
+      });
     } catch (e) {
+      if (!announced) throw e;
       t.fail(e);
-      await Promise.allSettled(inflight);
       // Tell the room, and free the relay's space at once.
       await Promise.resolve()
         .then(() => this.room.sendPayload({ type: 'file-cancel', fid: t.fid }))
@@ -400,28 +360,10 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
       await this.opts.blobs.delete(blob, token).catch(() => undefined);
       throw e;
     }
-    const sha256 = toHex(hash.digest());
     await this.room.sendPayload({ type: 'file-done', fid: t.fid, sha256 });
     this.finished.push({ fid: t.fid, sha256, at: Date.now() });
     if (this.finished.length > FILE_DONE_REPEAT_MAX) this.finished.shift();
     return { sha256 };
-  }
-
-  /** Retries what the network broke, with backoff, until the transfer stalls for `stallMs`. */
-  private async retry<T>(t: Transfer, op: () => Promise<T>): Promise<T> {
-    let delay = 250;
-    for (;;) {
-      if (t.signal.aborted) throw t.signal.reason;
-      try {
-        return await op();
-      } catch (e) {
-        if (t.signal.aborted) throw t.signal.reason;
-        if (e instanceof BlobRefused) throw e;
-        if (Date.now() - t.lastProgress > this.stallMs) throw new ClientError('FILE_TRANSFER', 'the transfer made no progress for too long', { cause: e });
-        await sleep(delay, t.signal);
-        delay = Math.min(delay * 2, 5000);
-      }
-    }
   }
 
   /** @internal (IncomingFile.accept) */
@@ -440,77 +382,24 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
 
   private async download(t: Transfer, sender: string, o: FilePayload, sink: FileSink): Promise<TransferResult> {
     const a = this.entry(`${sender}/${o.fid}`);
-    const cancelled = () => new ClientError('FILE_CANCELLED', 'the sender cancelled the transfer');
     const onAnnounce = () => {
-      if (a.cancelled) t.fail(cancelled());
+      if (a.cancelled) t.fail(senderCancelled());
     };
     a.waiters.push(onAnnounce);
-    if (a.cancelled) throw cancelled();
+    if (a.cancelled) throw senderCancelled();
     let header;
     try {
       header = decodeFileHeader(fromBase64Url(o.header));
     } catch (e) {
       throw new ClientError('FILE_REJECTED', 'the file offer is malformed', { cause: e });
     }
-    const dec = await FileDecryptor.create(fromBase64Url(o.key), header, this.opts.aead ? { aead: this.opts.aead } : {});
-    const hash = await this.hash();
-    const count = fileChunkCount(o.size, header.chunkSize);
-    const fetches = new Map<number, Promise<Uint8Array>>();
-    const fetchChunk = (i: number) => {
-      const p = this.retry(t, async () => {
-        for (;;) {
-          const r = await this.opts.blobs.get(o.blob, i, this.waitMs, t.signal);
-          if (r === 'gone') throw cancelled();
-          if (r !== 'missing') return r;
-          // Not uploaded yet: the sender is slower than us. Wait on, unless it stalled.
-          if (Date.now() - t.lastProgress > this.stallMs) throw new ClientError('FILE_TRANSFER', 'the sender stopped uploading');
-        }
-      });
-      p.catch(() => undefined);
-      fetches.set(i, p);
-    };
-    for (let i = 0; i < Math.min(this.concurrency, count); i++) fetchChunk(i);
-    // Decrypt chunk i+1 (on Web Crypto's threads) while chunk i is hashed and written: openChunk
-    // calls are made in index order, each as soon as its bytes are here.
-    let opened: Promise<unknown> = Promise.resolve();
-    const open = (i: number): Promise<Uint8Array> => {
-      const p = opened.then(async () => {
-        const sealed = await fetches.get(i)!;
-        fetches.delete(i);
-        if (i + this.concurrency < count) fetchChunk(i + this.concurrency);
-        try {
-          const plain = await dec.openChunk(i, sealed, i === count - 1);
-          this.opts.blobs.recycle?.(sealed);
-          return plain;
-        } catch (e) {
-          throw new ClientError('FILE_REJECTED', `the file failed verification (${e instanceof CryptoError ? e.code : 'error'}): nothing was saved`, { cause: e });
-        }
-      });
-      opened = p.catch(() => undefined);
-      return p;
-    };
-    let next = count > 0 ? open(0) : undefined;
-    for (let i = 0; i < count; i++) {
-      const plain = await next!;
-      next = i + 1 < count ? open(i + 1) : undefined;
-      next?.catch(() => undefined);
-      hash.update(plain);
-      if (t.signal.aborted) throw t.signal.reason;
-      await sink.write(plain);
-      dec.recycle(plain);
-      t.advance(plain.byteLength);
-    }
-    try {
-      dec.finish();
-    } catch (e) {
-      throw new ClientError('FILE_REJECTED', 'the file is incomplete: nothing was saved', { cause: e });
-    }
+    const sha256 = await this.pipe.download({ key: fromBase64Url(o.key), header, blob: o.blob, size: o.size }, sink, t.control);
     // The sender's file-done (with the hash) may still be on its way, or come again once the sender
     // sees that we rejoined (we may have been away when it went out); not for ever.
     const waitUntil = Date.now() + this.stallMs;
     while (a.sha256 === undefined) {
       if (t.signal.aborted) throw t.signal.reason;
-      if (a.cancelled) throw cancelled();
+      if (a.cancelled) throw senderCancelled();
       if (Date.now() >= waitUntil) throw new ClientError('FILE_TRANSFER', 'the sender never confirmed the file (it may have gone offline): nothing was saved');
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, waitUntil - Date.now());
@@ -518,7 +407,6 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
         t.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
       });
     }
-    const sha256 = toHex(hash.digest());
     if (sha256 !== a.sha256) throw new ClientError('FILE_REJECTED', 'the file does not match the hash its sender announced: nothing was saved');
     if (t.signal.aborted) throw t.signal.reason;
     const path = await sink.commit();

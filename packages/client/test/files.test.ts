@@ -6,57 +6,28 @@
  */
 import { afterEach, mock, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BlobTransport, ClientError, RoomFiles, Transfer, type TransferProgress, fetchBlobTransport } from '../src/index.js';
-import { fileSource, folderSink, nodeAesGcm, nodeBlobTransport, nodeSha256 } from '../src/node/index.js';
+import { fileSource, nodeAesGcm, nodeBlobTransport, nodeSha256 } from '../src/node/index.js';
 import { type AesGcmFactory, webCryptoAesGcm } from '@nullroom/crypto';
 import { createSelfSigned } from '@nullroom/server';
+import { fileRoom, receiveNext, sha, tempFile } from './_files.js';
 import { closeAll, converged, member, randomRoomSecret, relay, type TestClient, until } from './_harness.js';
 
 afterEach(closeAll);
 
 const CHUNK = 64 * 1024;
 
-function tempFile(bytes: Uint8Array): string {
-  const dir = mkdtempSync(join(tmpdir(), 'nullroom-send-'));
-  const path = join(dir, 'payload.bin');
-  writeFileSync(path, bytes);
-  return path;
-}
-
-const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-
 function files(c: TestClient, blobs: BlobTransport, aead?: AesGcmFactory): RoomFiles {
   return new RoomFiles(c.room, { blobs, chunkSize: CHUNK, hash: nodeSha256, stallMs: 10_000, waitMs: 2000, ...(aead ? { aead } : {}) });
 }
 
-/** Receives the next offered file into a fresh folder. */
-function receiveNext(f: RoomFiles): Promise<{ transfer: Transfer; dir: string; progress: TransferProgress[] }> {
-  const dir = mkdtempSync(join(tmpdir(), 'nullroom-recv-'));
-  return new Promise((resolve) => {
-    const off = f.on('offer', (offer) => {
-      off();
-      void folderSink(dir, offer.name).then((sink) => {
-        const transfer = offer.accept(sink);
-        const progress: TransferProgress[] = [];
-        transfer.on('progress', (p) => progress.push(p));
-        resolve({ transfer, dir, progress });
-      });
-    });
-  });
-}
-
 async function room(n: number) {
-  const r = await relay();
-  const secret = randomRoomSecret();
-  const names = ['alice', 'bob', 'carol'].slice(0, n);
-  const cs: TestClient[] = [];
-  for (const nick of names) cs.push(await member(r.url, secret, nick));
-  await until(() => converged(cs, names), 'members converge');
+  const { r, cs } = await fileRoom(n);
   return { r, cs, blobs: nodeBlobTransport(r.url) };
 }
 

@@ -30,6 +30,9 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { randomBytes, u32be, utf8 } from './_bytes.js';
 import { CryptoError, type CryptoErrorCode } from './errors.js';
 
+// For importers of this module alone (the `@nullroom/crypto/files` entry, without the MLS code).
+export { CryptoError };
+
 export const FILE_KEY_BYTES = 32;
 export const FILE_ID_BYTES = 16;
 /** AES-GCM tag length (NIST SP 800-38D §5.2.1.2: 128 bits, the Web Crypto default). */

@@ -9,13 +9,14 @@ import http from 'node:http';
 import https from 'node:https';
 import { basename, extname, join } from 'node:path';
 import tls from 'node:tls';
-import { type AesGcmFactory, FILE_TAG_BYTES, type IncrementalHash } from '@nullroom/crypto';
+// The file-crypto entry, not the MLS code: this module also runs in the transfer worker.
+import { type AesGcmFactory, FILE_TAG_BYTES } from '@nullroom/crypto/files';
 import { type BlobRead, type BlobTransport, BlobRefused, blobPath, bodyPool } from '../blobs.js';
+import type { ChunkHash, FileSink, FileSource } from '../chunks.js';
 import { ClientError } from '../errors.js';
-import type { FileSink, FileSource } from '../files.js';
-import { type NodeTlsOptions, parsePin, pinnedTlsConnect } from './transport.js';
+import { type NodeTlsOptions, parsePin, pinnedTlsConnect } from './tls.js';
 
-export function nodeSha256(): Promise<IncrementalHash> {
+export function nodeSha256(): Promise<ChunkHash> {
   const h = createHash('sha256');
   return Promise.resolve({ update: (d) => void h.update(d), digest: () => new Uint8Array(h.digest()) });
 }
@@ -69,6 +70,12 @@ const MIME: Record<string, string> = {
   '.mp4': 'video/mp4', '.mp3': 'audio/mpeg',
 };
 
+/** Where the sources and sinks made here live on disk, for the transfer worker (node/pipe.ts). */
+const sourcePaths = new WeakMap<FileSource, string>();
+const sinkParts = new WeakMap<FileSink, string>();
+export const sourcePath = (s: FileSource): string | undefined => sourcePaths.get(s);
+export const sinkPart = (s: FileSink): string | undefined => sinkParts.get(s);
+
 /** A file on disk, read chunk by chunk (never whole). */
 export async function fileSource(path: string): Promise<FileSource & { close(): Promise<void> }> {
   const fh: FileHandle = await open(path, 'r');
@@ -78,7 +85,7 @@ export async function fileSource(path: string): Promise<FileSource & { close(): 
     throw new ClientError('FILE_TRANSFER', 'not a regular file');
   }
   const pool = bodyPool();
-  return {
+  const source: FileSource & { close(): Promise<void> } = {
     name: basename(path),
     size: st.size,
     mime: MIME[extname(path).toLowerCase()] ?? '',
@@ -96,6 +103,8 @@ export async function fileSource(path: string): Promise<FileSource & { close(): 
     recycle: pool.recycle,
     close: () => fh.close(),
   };
+  sourcePaths.set(source, path);
+  return source;
 }
 
 /**
@@ -126,7 +135,7 @@ export async function folderSink(dir: string, name: string): Promise<FileSink> {
       await fh.close();
     }
   };
-  return {
+  const sink: FileSink = {
     async write(chunk) {
       let off = 0;
       while (off < chunk.byteLength) off += (await fh.write(chunk, off, chunk.byteLength - off)).bytesWritten;
@@ -153,6 +162,8 @@ export async function folderSink(dir: string, name: string): Promise<FileSink> {
       await unlink(part).catch(() => undefined);
     },
   };
+  sinkParts.set(sink, part);
+  return sink;
 }
 
 /** An HTTPS agent whose connections accept exactly the pinned certificate (pinnedTlsConnect). */

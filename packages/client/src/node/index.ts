@@ -1,2 +1,3 @@
 export { type NodeTlsOptions, nodeWebSocket, parsePin, certificateFingerprint } from './transport.js';
 export { fileSource, folderSink, safeFileName, nodeBlobTransport, nodeSha256, nodeAesGcm } from './files.js';
+export { type NodePipeOptions, nodeFileOptions } from './pipe.js';

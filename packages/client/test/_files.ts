@@ -1,0 +1,45 @@
+/** Helpers shared by the file-transfer tests: temporary files, a receiver that takes the next offer, a room of members. */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Relay } from '@nullroom/server';
+import type { RoomFiles, Transfer, TransferProgress } from '../src/index.js';
+import { folderSink } from '../src/node/index.js';
+import { converged, member, randomRoomSecret, relay, type TestClient, until } from './_harness.js';
+
+export const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+/** `bytes` written to a fresh temporary folder as payload.bin; returns its path. */
+export function tempFile(bytes: Uint8Array): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'nullroom-send-')), 'payload.bin');
+  writeFileSync(path, bytes);
+  return path;
+}
+
+/** Receives the next offered file into a fresh folder. */
+export function receiveNext(f: RoomFiles): Promise<{ transfer: Transfer; dir: string; progress: TransferProgress[] }> {
+  const dir = mkdtempSync(join(tmpdir(), 'nullroom-recv-'));
+  return new Promise((resolve) => {
+    const off = f.on('offer', (offer) => {
+      off();
+      void folderSink(dir, offer.name).then((sink) => {
+        const transfer = offer.accept(sink);
+        const progress: TransferProgress[] = [];
+        transfer.on('progress', (p) => progress.push(p));
+        resolve({ transfer, dir, progress });
+      });
+    });
+  });
+}
+
+/** A relay and n members (alice, bob, carol) of one room, converged. */
+export async function fileRoom(n: number): Promise<{ r: Relay; cs: TestClient[] }> {
+  const r = await relay();
+  const secret = randomRoomSecret();
+  const names = ['alice', 'bob', 'carol'].slice(0, n);
+  const cs: TestClient[] = [];
+  for (const nick of names) cs.push(await member(r.url, secret, nick));
+  await until(() => converged(cs, names), 'members converge');
+  return { r, cs };
+}
