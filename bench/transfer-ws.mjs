@@ -4,7 +4,7 @@
  *   server            forwards every binary message from a sender to the receiver (backpressure:
  *                     pauses the sender's socket while the receiver's buffer is over 8 MiB)
  *   receive PORT N    connects, prints a line, counts bytes (written to a file, as ours does) until N
- *   send PORT FILE    reads the file in 1 MiB pieces and sends them, pacing on bufferedAmount
+ *   send PORT FILE    reads the file in 4 MiB pieces (the size of our chunks) and sends them, pacing on bufferedAmount
  */
 import { createReadStream, createWriteStream, mkdtempSync } from 'node:fs';
 import os from 'node:os';
@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
 
 const [mode, port, arg] = process.argv.slice(2);
-const opts = { perMessageDeflate: false, maxPayload: 4 * 1024 * 1024 };
+/** Bytes per message: the clients' chunk size (DEFAULT_TRANSFER_CHUNK); raw ws moved 4 MiB messages ~5% faster than 1 MiB ones. */
+const MESSAGE = 4 * 1024 * 1024;
+const opts = { perMessageDeflate: false, maxPayload: MESSAGE };
 
 if (mode === 'server') {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, ...opts });
@@ -46,7 +48,7 @@ if (mode === 'server') {
 } else if (mode === 'send') {
   const ws = new WebSocket(`ws://127.0.0.1:${port}/send`, opts);
   ws.on('open', async () => {
-    for await (const chunk of createReadStream(arg, { highWaterMark: 1024 * 1024 })) {
+    for await (const chunk of createReadStream(arg, { highWaterMark: MESSAGE })) {
       ws.send(chunk);
       while (ws.bufferedAmount > 8 * 1024 * 1024) await new Promise((r) => setTimeout(r, 1));
     }

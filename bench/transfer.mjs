@@ -3,8 +3,8 @@
  * File transfer: one file (default 1 GiB, TRANSFER_MIB) from one `nullroom chat` terminal client to
  * another through `nullroom serve`, end to end encrypted (sealed chunks through the relay's blob
  * store, hashed and verified), three processes. Baseline in the same run: raw `ws` moving the same
- * bytes unencrypted through a minimal forwarding server (sender -> server -> receiver, 1 MiB
- * messages, sender paced by bufferedAmount), also three processes. Reports throughput, the ratio
+ * bytes unencrypted through a minimal forwarding server (sender -> server -> receiver, 4 MiB
+ * messages like our chunks, sender paced by bufferedAmount), also three processes. Reports throughput, the ratio
  * (target >= 0.5; the median of TRANSFER_PAIRS back-to-back pairs, 3 by default), the peak RSS (VmHWM)
  * and the CPU seconds of sender, relay and receiver.
  *   npm run build && node bench/transfer.mjs
