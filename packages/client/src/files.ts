@@ -72,7 +72,7 @@ export interface Thumbnail {
 export interface TransferProgress {
   bytes: number;
   total: number;
-  /** Averaged over the last few seconds. */
+  /** Averaged over the last few seconds (and at least the last two chunks); 0 while stalled. */
   bytesPerSecond: number;
   /** Estimated time left, once there is a speed to go by. */
   etaMs: number | undefined;
@@ -100,8 +100,9 @@ export interface FileTransferOptions {
   stallMs?: number;
   /**
    * Where the chunk work runs (reading, hashing, sealing, uploading; fetching, opening, writing).
-   * Default: here, with `blobs`, `hash` and `aead`; the Node adapter's `nodeFilePipe` runs it in a
-   * worker thread.
+   * Default: here, with `blobs`, `hash`, `aead`, `concurrency` and `waitMs`. A pipe brings its own
+   * (the Node adapter's `nodeFileOptions` runs files on disk in a worker thread); `blobs` still
+   * deletes a cancelled upload's blob.
    */
   pipe?: ChunkPipe;
 }
@@ -114,6 +115,8 @@ export interface FileTransferOptions {
  */
 export const FILE_DONE_REPEAT_MS = 10 * 60_000;
 const FILE_DONE_REPEAT_MAX = 32;
+/** Transfer speeds are averaged over about this long. */
+const SPEED_WINDOW_MS = 3000;
 /** One transfer, either way: progress events, a result, cancel. */
 export class Transfer extends Emitter<{ progress: TransferProgress }> {
   readonly done: Promise<TransferResult>;
@@ -135,6 +138,7 @@ export class Transfer extends Emitter<{ progress: TransferProgress }> {
   ) {
     super();
     this.done = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
+    this.samples.push([Date.now(), 0]);
     this.done.catch(() => undefined); // a caller that never awaits must not crash the process
     // While nothing moves (a reconnect, a slow peer), progress is still reported every second, so
     // the speed shown drops to zero and the time left goes away instead of freezing.
@@ -181,19 +185,31 @@ export class Transfer extends Emitter<{ progress: TransferProgress }> {
     }
   }
 
-  /** Keeps the samples of the last 3 s (and the latest one). */
+  /**
+   * Keeps the samples of the last 3 s, the newest one older than that (the anchor the speed is
+   * measured from), and at least two.
+   */
   private prune(now: number): void {
-    while (this.samples.length > 1 && now - this.samples[0]![0] > 3000) this.samples.shift();
+    while (this.samples.length > 2 && now - this.samples[1]![0] >= SPEED_WINDOW_MS) this.samples.shift();
   }
 
   progress(): TransferProgress {
-    // Speed over the last few seconds up to now: it falls while nothing moves.
+    // Bytes move a chunk at a time (4 MiB: seconds apart on a slow link), so the speed is measured
+    // from the anchor to the latest chunk, and time without bytes only counts once it is longer than
+    // the last gap between chunks: the speed falls during a stall, and is zero once nothing has
+    // moved for three such gaps (at least 3 s), instead of dropping to zero between any two chunks.
     const now = Date.now();
     this.prune(now);
-    const first = this.samples[0];
-    const dt = first !== undefined ? (now - first[0]) / 1000 : 0;
-    const bytesPerSecond = dt > 0.05 ? (this.bytes - first![1]) / dt : 0;
     const left = this.size - this.bytes;
+    const last = this.samples.at(-1);
+    const prev = this.samples.at(-2);
+    let bytesPerSecond = 0;
+    if (last !== undefined && prev !== undefined) {
+      const gap = last[0] - prev[0];
+      const anchor = this.samples[0]!;
+      const end = Math.max(last[0], now - gap);
+      if (now - last[0] <= Math.max(SPEED_WINDOW_MS, 3 * gap) && end - anchor[0] >= 50) bytesPerSecond = ((last[1] - anchor[1]) * 1000) / (end - anchor[0]);
+    }
     return { bytes: this.bytes, total: this.size, bytesPerSecond, etaMs: bytesPerSecond > 0 ? Math.round((left / bytesPerSecond) * 1000) : undefined };
   }
 

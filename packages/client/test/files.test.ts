@@ -57,6 +57,34 @@ test('progress while nothing moves: reported every second, the speed falls to ze
   }
 });
 
+test('progress on a slow link (a chunk every 4 s): the speed and time left stay steady between chunks instead of dropping to zero', () => {
+  mock.timers.enable({ apis: ['setInterval', 'Date'], now: 1_000_000 });
+  try {
+    const chunk = 4 * 1024 * 1024;
+    const t = new Transfer('f', 'receive', 'x.bin', 20 * chunk, '', 'alice');
+    const seen: TransferProgress[] = [];
+    t.on('progress', (p) => seen.push(p));
+    for (let i = 0; i < 6; i++) {
+      for (let s = 0; s < 4; s++) mock.timers.tick(1000); // heartbeats between chunks
+      t.advance(chunk);
+    }
+    // After the first chunk, every report (heartbeats included) shows about 1 MiB/s and a time left.
+    const steady = seen.filter((p) => p.bytes >= 2 * chunk);
+    assert.ok(steady.length >= 15, `reports: ${steady.length}`);
+    for (const p of steady) {
+      assert.ok(Math.abs(p.bytesPerSecond - chunk / 4) < chunk / 40, `speed ${p.bytesPerSecond}`);
+      assert.ok(p.etaMs !== undefined);
+    }
+    // Then it stalls: after three gaps without a chunk the speed is zero.
+    for (let s = 0; s < 13; s++) mock.timers.tick(1000);
+    assert.equal(seen.at(-1)!.bytesPerSecond, 0);
+    assert.equal(seen.at(-1)!.etaMs, undefined);
+    t.fail(new Error('stop'));
+  } finally {
+    mock.timers.reset();
+  }
+});
+
 test('node:crypto and Web Crypto AES-256-GCM give the same bytes, open each other’s, and refuse a flipped bit', async () => {
   const key = new Uint8Array(randomBytes(32));
   const [n, w] = [await nodeAesGcm(key.slice()), await webCryptoAesGcm(key.slice())];
