@@ -1,10 +1,11 @@
 /** Helpers shared by the file-transfer tests: temporary files, a receiver that takes the next offer, a room of members. */
+import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Relay } from '@nullroom/server';
-import type { RoomFiles, Transfer, TransferProgress } from '../src/index.js';
+import { ClientError, type FileSource, type RoomFiles, type Transfer, type TransferProgress } from '../src/index.js';
 import { folderSink } from '../src/node/index.js';
 import { converged, member, randomRoomSecret, relay, type TestClient, until } from './_harness.js';
 
@@ -42,4 +43,19 @@ export async function fileRoom(n: number): Promise<{ r: Relay; cs: TestClient[] 
   for (const nick of names) cs.push(await member(r.url, secret, nick));
   await until(() => converged(cs, names), 'members converge');
   return { r, cs };
+}
+
+/** `a` sends `data` (`src`) to bob and carol; bob cancels his download once `after` bytes are in: nothing is saved for him, carol gets the file. */
+export async function receiverCancelsOwnOnly(fa: RoomFiles, fb: RoomFiles, fc: RoomFiles, src: FileSource, data: Uint8Array, after: number): Promise<void> {
+  const gotB = receiveNext(fb);
+  const gotC = receiveNext(fc);
+  const sending = fa.send(src);
+  const b = await gotB;
+  await until(() => b.transfer.transferred > after, 'download under way');
+  b.transfer.cancel();
+  await assert.rejects(b.transfer.done, (e: unknown) => e instanceof ClientError && e.code === 'FILE_CANCELLED');
+  await until(() => readdirSync(b.dir).length === 0, 'nothing saved for bob');
+  await sending.done;
+  const c = await (await gotC).transfer.done;
+  assert.ok(readFileSync(c.path!).equals(data), 'carol still got it');
 }
