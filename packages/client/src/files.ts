@@ -117,11 +117,13 @@ export const FILE_DONE_REPEAT_MS = 10 * 60_000;
 const FILE_DONE_REPEAT_MAX = 32;
 /** Transfer speeds are averaged over about this long. */
 const SPEED_WINDOW_MS = 3000;
+
 /** One transfer, either way: progress events, a result, cancel. */
 export class Transfer extends Emitter<{ progress: TransferProgress }> {
   readonly done: Promise<TransferResult>;
   private readonly abort = new AbortController();
-  private samples: [number, number][] = [];
+  /** [time, bytes] of recent progress, from a zero at the start: the first chunk already gives a speed. */
+  private samples: [number, number][] = [[Date.now(), 0]];
   private lastEmit = 0;
   private bytes = 0;
   private lastProgressAt = Date.now();
@@ -138,7 +140,6 @@ export class Transfer extends Emitter<{ progress: TransferProgress }> {
   ) {
     super();
     this.done = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
-    this.samples.push([Date.now(), 0]);
     this.done.catch(() => undefined); // a caller that never awaits must not crash the process
     // While nothing moves (a reconnect, a slow peer), progress is still reported every second, so
     // the speed shown drops to zero and the time left goes away instead of freezing.
