@@ -7,12 +7,15 @@
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import http from 'node:http';
 import { ClientError, type FileSource, RoomFiles, type TransferProgress } from '../src/index.js';
 import { fileSource, nodeBlobTransport, nodeFileOptions } from '../src/node/index.js';
+import { createSelfSigned } from '@nullroom/server';
 import { fileRoom, receiveNext, receiverCancelsOwnOnly, sha, tempFile } from './_files.js';
-import { closeAll, type TestClient, until } from './_harness.js';
+import { closeAll, relay, type TestClient, until } from './_harness.js';
 
 afterEach(closeAll);
 
@@ -154,4 +157,28 @@ test('a source that is not a file on disk is sent from the client thread, throug
   assert.ok(readFileSync(res.path!).equals(data));
   assert.equal(fa.calls.put, 4, 'uploaded in-thread');
   assert.equal(fb.calls.get, 0, 'downloaded by the worker');
+});
+
+test('through the worker over TLS: the blob store is trusted by pin or by CA file as in the client thread; a wrong pin never gets a chunk through', async (t) => {
+  // The room on a plain relay, the blobs on a TLS one (the file offer names the blob, not the relay).
+  const { r, cs } = await fileRoom(3);
+  t.after(() => r.close());
+  const material = await createSelfSigned(mkdtempSync(join(tmpdir(), 'nullroom-tls-')));
+  const secure = await relay({ tls: { cert: material.cert, key: material.key } });
+  t.after(() => secure.close());
+  const [a, b, c] = cs as [TestClient, TestClient, TestClient];
+  const fa = new RoomFiles(a.room, { ...nodeFileOptions(secure.url, { pin: material.fingerprint }), chunkSize: CHUNK });
+  const fb = new RoomFiles(b.room, { ...nodeFileOptions(secure.url, { ca: Buffer.from(material.cert) }), chunkSize: CHUNK });
+  const fc = new RoomFiles(c.room, { ...nodeFileOptions(secure.url, { pin: `sha256:${'0'.repeat(64)}` }, { stallMs: 1500 }), chunkSize: CHUNK });
+  const data = randomBytes(4 * CHUNK + 3);
+  const gotB = receiveNext(fb);
+  const gotC = receiveNext(fc);
+  const src = await fileSource(tempFile(data));
+  await fa.send(src).done;
+  const res = await (await gotB).transfer.done;
+  assert.ok(readFileSync(res.path!).equals(data), 'bob (CA file) got it');
+  const carol = await gotC;
+  await assert.rejects(carol.transfer.done, (e: unknown) => e instanceof ClientError && e.code === 'FILE_TRANSFER');
+  assert.equal(carol.transfer.transferred, 0, 'not a byte through a certificate carol does not trust');
+  await src.close();
 });
