@@ -20,10 +20,12 @@ import { toHex } from './encoding.js';
  */
 export const DEFAULT_TRANSFER_CHUNK = 4 * 1024 * 1024;
 /**
- * Chunks in flight each way: enough to hide a request's round trip behind the others, few enough
- * that a browser holds about 16 MiB of chunks (bench/transfer.mjs, bench/browser-transfer.mjs).
+ * Chunks in flight each way: 8 MiB, as many bytes per round trip as 8 chunks of 1 MiB were, which
+ * hides a round trip of up to ~80 ms at 100 MB/s. More would only delay the first progress on a
+ * slow link: the chunks in flight share it and complete together (bench/transfer.mjs: 2 and 4 in
+ * flight gave the same speed between terminals).
  */
-export const DEFAULT_TRANSFER_CONCURRENCY = 4;
+export const DEFAULT_TRANSFER_CONCURRENCY = 2;
 /** How long one GET waits on the relay for a chunk not uploaded yet (ms). */
 export const DEFAULT_WAIT_MS = 25_000;
 /** A transfer that makes no progress for this long fails (ms). */

@@ -88,7 +88,7 @@ export interface FileTransferOptions {
   blobs: BlobTransport;
   /** Plaintext bytes per sealed chunk, and so per blob request (default 4 MiB). */
   chunkSize?: number;
-  /** Chunks sealed and uploaded, or fetched ahead, at once (default 4). */
+  /** Chunks sealed and uploaded, or fetched ahead, at once (default 2). */
   concurrency?: number;
   /** SHA-256 implementation (default: hash-wasm; the Node adapter passes node:crypto's). */
   hash?: () => Promise<IncrementalHash>;
@@ -179,7 +179,7 @@ export class Transfer extends Emitter<{ progress: TransferProgress }> {
     const now = Date.now();
     this.lastProgressAt = now;
     this.samples.push([now, this.bytes]);
-    this.prune(now);
+    this.prune();
     if (now - this.lastEmit >= 100 || this.bytes === this.size) {
       this.lastEmit = now;
       this.emit('progress', this.progress());
@@ -187,29 +187,30 @@ export class Transfer extends Emitter<{ progress: TransferProgress }> {
   }
 
   /**
-   * Keeps the samples of the last 3 s, the newest one older than that (the anchor the speed is
-   * measured from), and at least two.
+   * Keeps the samples of the 3 s before the latest one, the newest sample older than that (the
+   * anchor the speed is measured from), and at least two.
    */
-  private prune(now: number): void {
-    while (this.samples.length > 2 && now - this.samples[1]![0] >= SPEED_WINDOW_MS) this.samples.shift();
+  private prune(): void {
+    const last = this.samples.at(-1)![0];
+    while (this.samples.length > 2 && this.samples[1]![0] <= last - SPEED_WINDOW_MS) this.samples.shift();
   }
 
   progress(): TransferProgress {
-    // Bytes move a chunk at a time (4 MiB: seconds apart on a slow link), so the speed is measured
-    // from the anchor to the latest chunk, and time without bytes only counts once it is longer than
-    // the last gap between chunks: the speed falls during a stall, and is zero once nothing has
-    // moved for three such gaps (at least 3 s), instead of dropping to zero between any two chunks.
+    // Bytes move a chunk at a time (4 MiB: seconds apart on a slow link, and the chunks in flight
+    // often land together), so the speed is measured from the anchor to the latest chunk, and time
+    // without bytes only counts once it exceeds what a chunk takes at that speed: the speed falls
+    // during a stall, and is zero once nothing has moved for three such times (at least 3 s),
+    // instead of dropping to zero between any two chunks.
     const now = Date.now();
-    this.prune(now);
     const left = this.size - this.bytes;
-    const last = this.samples.at(-1);
+    const anchor = this.samples[0]!;
+    const last = this.samples.at(-1)!;
     const prev = this.samples.at(-2);
     let bytesPerSecond = 0;
-    if (last !== undefined && prev !== undefined) {
-      const gap = last[0] - prev[0];
-      const anchor = this.samples[0]!;
-      const end = Math.max(last[0], now - gap);
-      if (now - last[0] <= Math.max(SPEED_WINDOW_MS, 3 * gap) && end - anchor[0] >= 50) bytesPerSecond = ((last[1] - anchor[1]) * 1000) / (end - anchor[0]);
+    if (prev !== undefined && last[0] - anchor[0] >= 50) {
+      const rate = (last[1] - anchor[1]) / (last[0] - anchor[0]); // bytes per ms
+      const perChunk = (last[1] - prev[1]) / rate;
+      if (now - last[0] <= Math.max(SPEED_WINDOW_MS, 3 * perChunk)) bytesPerSecond = ((last[1] - anchor[1]) * 1000) / (Math.max(last[0], now - perChunk) - anchor[0]);
     }
     return { bytes: this.bytes, total: this.size, bytesPerSecond, etaMs: bytesPerSecond > 0 ? Math.round((left / bytesPerSecond) * 1000) : undefined };
   }

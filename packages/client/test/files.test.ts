@@ -85,6 +85,29 @@ test('progress on a slow link (a chunk every 4 s): the speed and time left stay 
   }
 });
 
+test('progress when the chunks in flight land together (two at once every 5 s): no zero speed between the pairs', () => {
+  mock.timers.enable({ apis: ['setInterval', 'Date'], now: 1_000_000 });
+  try {
+    const chunk = 4 * 1024 * 1024;
+    const t = new Transfer('f', 'receive', 'x.bin', 20 * chunk, '', 'alice');
+    const seen: TransferProgress[] = [];
+    t.on('progress', (p) => seen.push(p));
+    for (let i = 0; i < 4; i++) {
+      for (let s = 0; s < 5; s++) mock.timers.tick(1000);
+      t.advance(chunk);
+      mock.timers.tick(100);
+      t.advance(chunk);
+    }
+    const after = seen.filter((p) => p.bytes >= 2 * chunk);
+    assert.ok(after.length >= 15, `reports: ${after.length}`);
+    // The true average is 8 MiB per 5.1 s (1.57 MiB/s): never zero, and never the burst's 40 MiB/s.
+    for (const p of after) assert.ok(p.bytesPerSecond > chunk / 8 && p.bytesPerSecond < chunk && p.etaMs !== undefined, `speed ${p.bytesPerSecond} at ${p.bytes}`);
+    t.fail(new Error('stop'));
+  } finally {
+    mock.timers.reset();
+  }
+});
+
 test('node:crypto and Web Crypto AES-256-GCM give the same bytes, open each other’s, and refuse a flipped bit', async () => {
   const key = new Uint8Array(randomBytes(32));
   const [n, w] = [await nodeAesGcm(key.slice()), await webCryptoAesGcm(key.slice())];
