@@ -31,12 +31,22 @@ async function room(n: number) {
   return { r, cs, blobs: nodeBlobTransport(r.url) };
 }
 
-test('progress while nothing moves: reported every second, the speed falls to zero and the time left goes away', () => {
+/** A Transfer of `size` bytes on a mock clock, with every progress report it makes. */
+function clocked(size: number, fn: (t: Transfer, seen: TransferProgress[]) => void): void {
   mock.timers.enable({ apis: ['setInterval', 'Date'], now: 1_000_000 });
   try {
-    const t = new Transfer('f', 'receive', 'x.bin', 10 * CHUNK, '', 'alice');
+    const t = new Transfer('f', 'receive', 'x.bin', size, '', 'alice');
     const seen: TransferProgress[] = [];
     t.on('progress', (p) => seen.push(p));
+    fn(t, seen);
+    t.fail(new Error('stop')); // settles it, which stops the heartbeat
+  } finally {
+    mock.timers.reset();
+  }
+}
+
+test('progress while nothing moves: reported every second, the speed falls to zero and the time left goes away', () => {
+  clocked(10 * CHUNK, (t, seen) => {
     for (let i = 0; i < 5; i++) {
       mock.timers.tick(100);
       t.advance(CHUNK);
@@ -51,19 +61,12 @@ test('progress while nothing moves: reported every second, the speed falls to ze
     assert.equal(seen.at(-1)!.bytesPerSecond, 0);
     assert.equal(seen.at(-1)!.etaMs, undefined);
     assert.equal(seen.at(-1)!.bytes, 5 * CHUNK, 'never goes back');
-    t.fail(new Error('stop')); // settles it, which stops the heartbeat
-  } finally {
-    mock.timers.reset();
-  }
+  });
 });
 
 test('progress on a slow link (a chunk every 4 s): the speed and time left stay steady between chunks instead of dropping to zero', () => {
-  mock.timers.enable({ apis: ['setInterval', 'Date'], now: 1_000_000 });
-  try {
-    const chunk = 4 * 1024 * 1024;
-    const t = new Transfer('f', 'receive', 'x.bin', 20 * chunk, '', 'alice');
-    const seen: TransferProgress[] = [];
-    t.on('progress', (p) => seen.push(p));
+  const chunk = 4 * 1024 * 1024;
+  clocked(20 * chunk, (t, seen) => {
     for (let i = 0; i < 6; i++) {
       for (let s = 0; s < 4; s++) mock.timers.tick(1000); // heartbeats between chunks
       t.advance(chunk);
@@ -79,19 +82,12 @@ test('progress on a slow link (a chunk every 4 s): the speed and time left stay 
     for (let s = 0; s < 13; s++) mock.timers.tick(1000);
     assert.equal(seen.at(-1)!.bytesPerSecond, 0);
     assert.equal(seen.at(-1)!.etaMs, undefined);
-    t.fail(new Error('stop'));
-  } finally {
-    mock.timers.reset();
-  }
+  });
 });
 
 test('progress when the chunks in flight land together (two at once every 5 s): no zero speed between the pairs', () => {
-  mock.timers.enable({ apis: ['setInterval', 'Date'], now: 1_000_000 });
-  try {
-    const chunk = 4 * 1024 * 1024;
-    const t = new Transfer('f', 'receive', 'x.bin', 20 * chunk, '', 'alice');
-    const seen: TransferProgress[] = [];
-    t.on('progress', (p) => seen.push(p));
+  const chunk = 4 * 1024 * 1024;
+  clocked(20 * chunk, (t, seen) => {
     for (let i = 0; i < 4; i++) {
       for (let s = 0; s < 5; s++) mock.timers.tick(1000);
       t.advance(chunk);
@@ -102,10 +98,7 @@ test('progress when the chunks in flight land together (two at once every 5 s): 
     assert.ok(after.length >= 15, `reports: ${after.length}`);
     // The true average is 8 MiB per 5.1 s (1.57 MiB/s): never zero, and never the burst's 40 MiB/s.
     for (const p of after) assert.ok(p.bytesPerSecond > chunk / 8 && p.bytesPerSecond < chunk && p.etaMs !== undefined, `speed ${p.bytesPerSecond} at ${p.bytes}`);
-    t.fail(new Error('stop'));
-  } finally {
-    mock.timers.reset();
-  }
+  });
 });
 
 test('node:crypto and Web Crypto AES-256-GCM give the same bytes, open each other’s, and refuse a flipped bit', async () => {
