@@ -35,6 +35,11 @@ export interface BlobOptions {
   maxWaiters?: number;
   /** Live blobs (and, separately, remembered deletions); 507 beyond. */
   maxBlobs?: number;
+  /**
+   * Upload bodies held in memory at once (each is read whole before it is written), by their
+   * declared lengths; 503 beyond, which clients retry. At least maxChunkBytes.
+   */
+  maxUploadBufferBytes?: number;
 }
 
 export type ResolvedBlobOptions = Required<Omit<BlobOptions, 'dir'>> & { dir: string | undefined };
@@ -48,6 +53,7 @@ export const defaultBlobOptions: Readonly<Required<Omit<BlobOptions, 'dir'>>> = 
   maxWaitMs: 30_000,
   maxWaiters: 1024,
   maxBlobs: 100_000,
+  maxUploadBufferBytes: 64 * 1024 * 1024,
 });
 
 /**
@@ -75,6 +81,7 @@ export function resolveBlobOptions(o: BlobOptions = {}): ResolvedBlobOptions {
     if (!Number.isSafeInteger(v) || v < (k === 'maxWaitMs' ? 0 : 1)) throw new RangeError(`blobs.${k} must be a ${k === 'maxWaitMs' ? 'non-negative' : 'positive'} integer`);
     r[k] = v;
   }
+  if (r.maxUploadBufferBytes < r.maxChunkBytes) throw new RangeError('blobs.maxUploadBufferBytes must be at least blobs.maxChunkBytes');
   return r;
 }
 
@@ -145,6 +152,8 @@ export class BlobStore {
   private readonly recent = new Map<string, Buffer[]>();
   private recentBytes = 0;
   private waiting = 0;
+  /** Declared lengths of the upload bodies being read into memory now (maxUploadBufferBytes). */
+  private buffering = 0;
   private totalCharged = 0;
   private totalBytes = 0;
   private reservedCharge = 0;
@@ -307,6 +316,8 @@ export class BlobStore {
     if ((b?.bytes ?? 0) - old + (b?.reserved ?? 0) + len > this.o.maxBlobBytes) throw new HttpError(413, 'blob too large');
     // Peak disk use: the old chunk stays until the new one is renamed over it.
     if (this.totalCharged + this.reservedCharge + charge(len) > this.o.maxTotalBytes) throw new HttpError(507, 'store full');
+    // Many uploads at once (or slow ones held open) must not hold more than this in memory.
+    if (this.buffering + len > this.o.maxUploadBufferBytes) throw new HttpError(503, 'busy');
     if (b === undefined) {
       if (this.blobs.size >= this.o.maxBlobs) throw new HttpError(507, 'store full');
       const dir = join(this.root, key.toString('hex'));
@@ -329,6 +340,7 @@ export class BlobStore {
       this.blobs.set(id, b);
     }
     const blob = b;
+    this.buffering += len;
     blob.reserved += len;
     blob.inflight++;
     blob.lastWrite = performance.now();
@@ -386,6 +398,7 @@ export class BlobStore {
       res.end();
       this.log?.(`blob PUT 204 ${len} bytes`);
     } finally {
+      this.buffering -= len;
       blob.reserved -= len;
       blob.inflight--;
       this.reservedCharge -= charge(len);

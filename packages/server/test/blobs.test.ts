@@ -328,6 +328,30 @@ test('an aborted upload leaves nothing: no chunk under its name, no temporary fi
   assert.deepEqual(r.blobStats(), { blobs: 1, bytes: 10 });
 });
 
+test('upload bodies in memory are bounded: past maxUploadBufferBytes a PUT gets 503 (clients retry) and registers nothing; room again once one ends', async (t) => {
+  const { r } = await relay(t, { maxChunkBytes: 64 * KiB, maxUploadBufferBytes: 128 * KiB });
+  const token = newToken();
+  // Two uploads held open half way (a slow or hostile sender) take the whole budget.
+  const held = [];
+  for (let i = 0; i < 2; i++) {
+    const sock = tcp(r.port, '127.0.0.1');
+    await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
+    sock.write(`PUT /blobs/${newId()}/0 HTTP/1.1\r\nHost: x\r\nX-Nullroom-Blob-Token: ${token}\r\nContent-Length: ${64 * KiB}\r\n\r\n`);
+    sock.write(randomBytes(32 * KiB));
+    held.push(sock);
+  }
+  await sleep(200);
+  const id = newId();
+  const busy = await put(r, id, 0, randomBytes(10), token);
+  assert.equal(busy.status, 503);
+  assert.equal((await busy.text()).trim(), 'busy');
+  assert.equal((await head(r, id)).status, 404, 'a refused upload registers no blob');
+  held[0]!.destroy();
+  await until(async () => (await put(r, id, 0, randomBytes(10), token)).status === 204, 'an upload fits again');
+  held[1]!.destroy();
+  await assert.rejects(startRelay({ port: 0, blobs: { maxChunkBytes: 2 * MiB, maxUploadBufferBytes: MiB } }), RelayConfigError);
+});
+
 test('bad ids, indices and parameters -> 400; path traversal never reaches the file system', async (t) => {
   const { r, dir } = await relay(t);
   const token = newToken();
