@@ -98,7 +98,8 @@ function workerPipe(settings: PipeSettings, here: ChunkPipe): ChunkPipe {
     w.on('exit', (code) => worker === w && fail(new Error(`exit ${code}`)));
     return (worker = w);
   };
-  const job = (ctl: ChunkControl, post: (id: number) => ToWorker, onHeader?: Pending['onHeader']) =>
+  /** Runs one job in the worker (started if need be); resolves to the SHA-256 it reports. */
+  const run = (ctl: ChunkControl, post: (id: number) => ToWorker, onHeader?: Pending['onHeader']) =>
     new Promise<string>((resolve, reject) => {
       if (ctl.signal.aborted) return reject(ctl.signal.reason);
       const id = nextId++;
@@ -110,12 +111,12 @@ function workerPipe(settings: PipeSettings, here: ChunkPipe): ChunkPipe {
     });
 
   return {
-    upload(job_, source, ctl, announce) {
+    upload(job, source, ctl, announce) {
       const path = sourcePath(source);
-      if (path === undefined) return here.upload(job_, source, ctl, announce);
-      return job(
+      if (path === undefined) return here.upload(job, source, ctl, announce);
+      return run(
         ctl,
-        (id) => ({ op: 'upload', id, settings, job: job_, path, size: source.size }),
+        (id) => ({ op: 'upload', id, settings, job, path, size: source.size }),
         (m) =>
           void announce(m.header).then(
             () => send({ op: 'announced', id: m.id }),
@@ -127,10 +128,10 @@ function workerPipe(settings: PipeSettings, here: ChunkPipe): ChunkPipe {
           ),
       );
     },
-    download(job_, sink, ctl) {
+    download(job, sink, ctl) {
       const part = sinkPart(sink);
-      if (part === undefined) return here.download(job_, sink, ctl);
-      return job(ctl, (id) => ({ op: 'download', id, settings, job: job_, part }));
+      if (part === undefined) return here.download(job, sink, ctl);
+      return run(ctl, (id) => ({ op: 'download', id, settings, job, part }));
     },
   };
 }
