@@ -8,6 +8,7 @@
  * Only the file-crypto module of @nullroom/crypto is imported (its `./files` entry), not the MLS
  * code, for the same reason.
  */
+import type { IncrementalHash } from '@nullroom/crypto'; // a type: loads nothing
 import { type AesGcmFactory, CryptoError, FileDecryptor, FileEncryptor, type FileHeader, fileChunkCount } from '@nullroom/crypto/files';
 import { type BlobTransport, BlobRefused } from './blobs.js';
 import { ClientError } from './errors.js';
@@ -30,12 +31,6 @@ export const DEFAULT_TRANSFER_CONCURRENCY = 2;
 export const DEFAULT_WAIT_MS = 25_000;
 /** A transfer that makes no progress for this long fails (ms). */
 export const DEFAULT_STALL_MS = 120_000;
-
-/** Incremental SHA-256 (a type only: the caller passes the implementation). */
-export interface ChunkHash {
-  update(data: Uint8Array): void;
-  digest(): Uint8Array;
-}
 
 /** Random access to the file being sent (a File in browsers, a file handle in Node). */
 export interface FileSource {
@@ -68,7 +63,7 @@ export interface ChunkControl {
 
 export interface ChunkParams {
   blobs: BlobTransport;
-  hash: () => Promise<ChunkHash>;
+  hash: () => Promise<IncrementalHash>;
   /** AES-256-GCM implementation (default: Web Crypto). */
   aead?: AesGcmFactory;
   /** Chunks sealed and uploaded, or fetched ahead, at once. */
@@ -144,7 +139,7 @@ function stoppable(ctl: ChunkControl): { ctl: ChunkControl; stop(reason: unknown
   if (ctl.signal.aborted) follow();
   else ctl.signal.addEventListener('abort', follow, { once: true });
   return {
-    ctl: { signal: own.signal, advance: (n) => ctl.advance(n), lastProgress: () => ctl.lastProgress() },
+    ctl: { ...ctl, signal: own.signal },
     stop: (reason) => {
       ctl.signal.removeEventListener('abort', follow);
       own.abort(reason);

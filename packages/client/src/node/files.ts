@@ -12,11 +12,12 @@ import tls from 'node:tls';
 // The file-crypto entry, not the MLS code: this module also runs in the transfer worker.
 import { type AesGcmFactory, FILE_TAG_BYTES } from '@nullroom/crypto/files';
 import { type BlobRead, type BlobTransport, BlobRefused, blobPath, bodyPool } from '../blobs.js';
-import type { ChunkHash, FileSink, FileSource } from '../chunks.js';
+import type { IncrementalHash } from '@nullroom/crypto'; // a type: loads nothing
+import type { FileSink, FileSource } from '../chunks.js';
 import { ClientError } from '../errors.js';
 import { type NodeTlsOptions, parsePin, pinnedTlsConnect } from './tls.js';
 
-export function nodeSha256(): Promise<ChunkHash> {
+export function nodeSha256(): Promise<IncrementalHash> {
   const h = createHash('sha256');
   return Promise.resolve({ update: (d) => void h.update(d), digest: () => new Uint8Array(h.digest()) });
 }
@@ -120,6 +121,12 @@ export function safeFileName(name: string): string {
   return n.slice(0, 200);
 }
 
+/** Writes all of `chunk` at `position` (null: where the file is), however many writes it takes. */
+export async function writeFully(fh: FileHandle, chunk: Uint8Array, position: number | null): Promise<void> {
+  let off = 0;
+  while (off < chunk.byteLength) off += (await fh.write(chunk, off, chunk.byteLength - off, position === null ? null : position + off)).bytesWritten;
+}
+
 /**
  * Writes into `dir/.<random>.part` and, once the whole file verified, links it under its name
  * (adding " (1)", " (2)"... rather than overwriting anything), so a file is never seen half-written
@@ -136,10 +143,7 @@ export async function folderSink(dir: string, name: string): Promise<FileSink> {
     }
   };
   const sink: FileSink = {
-    async write(chunk) {
-      let off = 0;
-      while (off < chunk.byteLength) off += (await fh.write(chunk, off, chunk.byteLength - off)).bytesWritten;
-    },
+    write: (chunk) => writeFully(fh, chunk, null),
     async commit() {
       await fh.sync();
       await close();

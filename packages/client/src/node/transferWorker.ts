@@ -10,7 +10,7 @@ import { parentPort } from 'node:worker_threads';
 import type { BlobTransport } from '../blobs.js';
 import { type ChunkControl, type ChunkParams, downloadChunks, uploadChunks } from '../chunks.js';
 import { ClientError } from '../errors.js';
-import { fileSource, nodeAesGcm, nodeBlobTransport, nodeSha256 } from './files.js';
+import { fileSource, nodeAesGcm, nodeBlobTransport, nodeSha256, writeFully } from './files.js';
 import type { FromWorker, PipeSettings, ToWorker } from './pipeProtocol.js';
 
 const port = parentPort;
@@ -67,8 +67,7 @@ async function download(m: Extract<ToWorker, { op: 'download' }>, job: Job): Pro
     let at = 0;
     const sink = {
       async write(chunk: Uint8Array) {
-        let off = 0;
-        while (off < chunk.byteLength) off += (await fh.write(chunk, off, chunk.byteLength - off, at + off)).bytesWritten;
+        await writeFully(fh, chunk, at);
         at += chunk.byteLength;
       },
     };
