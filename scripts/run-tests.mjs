@@ -22,5 +22,7 @@ if (files.length === 0) {
   console.error('no test files found; run `npm run build` first');
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', ...files], { stdio: 'inherit', cwd: root });
+// --test-force-exit: a file whose failed test left a handle open (a relay, a socket) ends once its
+// tests have, instead of hanging the run with no summary.
+const r = spawnSync(process.execPath, ['--test', '--test-concurrency=2', '--test-force-exit', ...files], { stdio: 'inherit', cwd: root });
 process.exit(r.status ?? 1);
