@@ -360,6 +360,70 @@ const notUtf8 = { name: 'invalid UTF-8 (a lone continuation byte inside the text
 assert(parsePayload(unhex(notUtf8.utf8)) === undefined, 'payload reject invalid UTF-8');
 reject.push(notUtf8);
 
+// ---------------------------------------------------------------- nicknames (§3.3, §3.5)
+
+const { normalizeNick } = await import(dist('packages/crypto/dist/src/credential.js'));
+const nickKey = (n) => n.normalize('NFC').toLowerCase();
+const validNick = (n) => {
+  try {
+    return normalizeNick(n);
+  } catch {
+    return undefined;
+  }
+};
+const nickValidity = [
+  ['sam', true],
+  ['Sa m', true],
+  ['Zoe\u0308', true],
+  ['\u{1F98A}'.repeat(32), true],
+  ['n'.repeat(32), true],
+  ['n'.repeat(33), false],
+  ['e\u0301'.repeat(32), true], // 64 code points as typed, 32 after NFC
+  ['', false],
+  [' sam', false],
+  ['sam ', false],
+  ['\u00a0sam', false],
+  ['sam\u3000', false],
+  ['sa\u200bm', false], // ZERO WIDTH SPACE is Cf
+  ['sa\u2028m', false],
+  ['sa\u0007m', false],
+  ['sa\ud800m', false],
+].map(([nick, valid]) => {
+  const out = validNick(nick);
+  assert((out !== undefined) === valid, `nick validity ${JSON.stringify(nick)}`);
+  return { nick_text: nick, valid, ...(valid ? { nfc_text: out } : {}) };
+});
+const nickKeys = ['Sam', 'ZOË', 'Zoe\u0308', '\u0130stanbul', '\u03a3\u0391\u03a3', '\u1e9e', 'Stra\u00dfe', '\u{1F98A}Fox'].map((nick) => ({ nick_text: nick, key_text: nickKey(nick) }));
+/**
+ * The joiner's rule of §3.5, written out here from the spec: room.ts applies it inline (and is
+ * being changed to match it), so these vectors come from this reference, not yet from client code.
+ */
+function suffixed(requested, takenKeys) {
+  const taken = new Set(takenKeys);
+  if (!taken.has(nickKey(requested))) return requested;
+  for (let k = 2; ; k++) {
+    const suffix = `-${k}`;
+    const candidate = [...requested].slice(0, 32 - suffix.length).join('') + suffix;
+    if (!taken.has(nickKey(candidate))) return candidate;
+  }
+}
+const n32 = 'n'.repeat(32);
+const nickSuffixes = [
+  ['sam', ['bob']],
+  ['sam', ['sam']],
+  ['Sam', ['sam', 'sam-2']],
+  ['sam', ['sam', 'sam-3']],
+  ['Zo\u00eb\u{1F98A}', ['zoe\u0308\u{1F98A}'.normalize('NFC')]],
+  [n32, [n32]],
+  ['n'.repeat(31) + '\u{1F98A}', [nickKey('n'.repeat(31) + '\u{1F98A}')]],
+  [n32, [n32, ...Array.from({ length: 8 }, (_, i) => 'n'.repeat(30) + `-${i + 2}`)]],
+  ['\u5c0f\u660e', ['\u5c0f\u660e']],
+].map(([requested, taken]) => {
+  const result = suffixed(requested, taken);
+  assert(validNick(result) === result && [...result].length <= 32, `suffix result valid: ${result}`);
+  return { requested_text: requested, taken_keys_text: taken, result_text: result, result_code_points: [...result].length };
+});
+
 // ---------------------------------------------------------------- frames
 
 const LOC = seq(32, 0x20);
@@ -414,6 +478,7 @@ const out = {
   'safety-number.json': { ...header('docs/PROTOCOL.md §8: safety numbers from two identity keys: each side\'s 30 digits, the 60 digits (sorted halves), the display form, and the text the QR code encodes.'), vectors: safety },
   'file-stream.json': { ...header('docs/PROTOCOL.md §5.1: file STREAM over AES-256-GCM: header, payload key, per-chunk nonce and sealed chunk (blob chunk i is `sealed` of chunk i), SHA-256 of the plaintext. The file id is random in real use; fixed here. The 16-byte chunk size is the smallest allowed, used to keep the vectors short; clients send 4 MiB chunks.'), vectors: files },
   'payloads.json': { ...header('docs/PROTOCOL.md §5: application payloads. `valid`: exact bytes our client writes (not canonical: receivers must accept any JSON text with the same value, see `accept`). `reject`: payloads every receiver refuses (BAD_PAYLOAD).'), valid, accept, reject },
+  'nicknames.json': { ...header('docs/PROTOCOL.md §3.3 and §3.5: which nicknames are valid (and their NFC form), the uniqueness key NFC(nick).toLowerCase(), and the joiner\'s suffix rule. The suffix vectors come from the rule as written in §3.5 (a reference implementation in scripts/make-vectors.mjs), not yet from client code.'), validity: nickValidity, keys: nickKeys, suffix: nickSuffixes },
   'frames.json': { ...header('docs/PROTOCOL.md §4: one frame of each type (fields, then the encoded bytes), and malformed frames with the error a decoder reports.'), valid: frames, invalid: badFrames },
 };
 
