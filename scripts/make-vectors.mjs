@@ -8,9 +8,11 @@
  *
  * Deterministic: where our functions draw randomness themselves (the AES-GCM nonce of a seal, a
  * file id), the draw is replaced by fixed bytes for the length of one call (`withRandom`), and the
- * vector names those bytes. Everything is cross-checked on the way: raw keys that our code keeps
- * as non-extractable CryptoKeys are derived here a second time with @noble/hashes' HKDF, and our
- * keys must seal exactly what the raw keys seal.
+ * vector names those bytes. Everything is cross-checked on the way against a second, independent
+ * computation of the formula in docs/PROTOCOL.md: Argon2id by @noble/hashes as well as hash-wasm;
+ * raw keys that our code keeps as non-extractable CryptoKeys derived again with @noble/hashes' HKDF,
+ * and our keys must seal exactly what Web Crypto seals with the raw keys; every seal, credential and
+ * file chunk rebuilt from its documented layout; safety numbers computed a second time here.
  * The tests that recompute every vector are packages/crypto/test/vectors.test.ts,
  * packages/client/test/payload-vectors.test.ts and packages/protocol/test/vectors.test.ts.
  */
@@ -19,6 +21,7 @@ import { join } from 'node:path';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { argon2id } from '@noble/hashes/argon2.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const dist = (p) => join(root, p);
@@ -107,6 +110,9 @@ async function passwordCase(name, roomName, password) {
   const pwNfc = enc.encode(password.normalize('NFC'));
   const salt = sha256(concat(enc.encode('nullroom/v1/room-salt'), nameNfc));
   const secret = await deriveRoomSecret(roomName, password);
+  // A second, independent Argon2id (RFC 9106) must agree with hash-wasm's.
+  const again = argon2id(pwNfc, salt, { t: p.iterations, m: p.memoryKiB, p: p.parallelism, dkLen: 32, version: 0x13 });
+  assert(hex(again) === hex(secret), `${name}: Argon2id cross-check`);
   return roomCase(
     name,
     {
