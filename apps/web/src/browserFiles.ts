@@ -1,10 +1,11 @@
 /**
  * The browser side of file transfer: a File as a source, a sink that writes to the Origin Private
- * File System (on disk, so a large file never sits in memory) and hands out a download link only
- * once the file verified, and image preparation: metadata (EXIF, GPS, camera) removed by
- * re-encoding, and a small thumbnail that travels inside the MLS message.
+ * File System (on disk, so a large file never sits in memory) and releases the file only once it
+ * verified, what a received file may become here (never active content: see `receivedFile`), and
+ * image preparation: metadata (EXIF, GPS, camera) removed by re-encoding, and a small thumbnail that
+ * travels inside the MLS message.
  */
-import { type FileSink, type FileSource, type Thumbnail, toBase64 } from '@nullroom/client';
+import { type FileSink, type FileSource, type Thumbnail, SNIFF_BYTES, receivedType, safeFileName, sniffImage, toBase64 } from '@nullroom/client';
 
 export function fileSourceOf(file: File, replacement?: Blob): FileSource {
   const data = replacement ?? file;
@@ -16,16 +17,66 @@ export function fileSourceOf(file: File, replacement?: Blob): FileSource {
   };
 }
 
-/** A received file, once verified: a link to save or show it. */
+const OCTET_STREAM = 'application/octet-stream';
+
+/**
+ * A file, once verified, as the app may use it. Its type is never the one its sender chose: it is
+ * a raster image type (PNG, JPEG, GIF, WebP) when the sender called it that and its bytes are
+ * that format, else application/octet-stream. A same-origin blob: URL is a document of this origin
+ * when navigated to (a new tab, a pasted address), and Chromium gives it none of the page's CSP
+ * then: typed text/html or image/svg+xml it would run the sender's script with access to this
+ * origin's IndexedDB and keys (issue #11, point 9). Typed as an image it renders as an image;
+ * typed application/octet-stream it can only be downloaded.
+ */
 export interface Received {
-  url: string;
   blob: Blob;
+  /** An object URL for an <img>, only for a verified raster image; revoked by `releaseFile`. */
+  preview?: string;
+}
+
+/** What `file` (bytes the sender called `declared`) may become here: see Received. */
+export async function receivedFile(file: Blob, declared: string): Promise<Received> {
+  const head = new Uint8Array(await file.slice(0, SNIFF_BYTES).arrayBuffer());
+  const type = receivedType(declared, head);
+  const blob = file.slice(0, file.size, type);
+  return type === OCTET_STREAM ? { blob } : { blob, preview: URL.createObjectURL(blob) };
+}
+
+/** Frees the preview's object URL (the <img> showing it must be gone). */
+export function releaseFile(r: Received | undefined): void {
+  if (r?.preview !== undefined) URL.revokeObjectURL(r.preview);
+}
+
+/**
+ * Saves a file as a download under a safe name (safeFileName: no path, no bidirectional tricks).
+ * The object URL is of an application/octet-stream copy, never put in the page (so it cannot be
+ * opened in a tab), and revoked once the download has started.
+ */
+export function saveFile(r: Received, name: string): void {
+  const url = URL.createObjectURL(r.blob.type === OCTET_STREAM ? r.blob : r.blob.slice(0, r.blob.size, OCTET_STREAM));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = safeFileName(name);
+  a.rel = 'noopener';
+  a.click();
+  // The click resolved the URL to its blob already (Chromium, Firefox); the delay is for slower engines.
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** The data: URL of a thumbnail that came inside the MLS message, only if its bytes are the image type it names. */
+export function thumbnailUrl(t: Thumbnail): string | undefined {
+  try {
+    const head = Uint8Array.from(atob(t.data.slice(0, 16)), (c) => c.charCodeAt(0));
+    return sniffImage(head) === t.mime ? `data:${t.mime};base64,${t.data}` : undefined;
+  } catch {
+    return undefined; // not base64
+  }
 }
 
 /**
  * Writes into a hidden part file in the origin's private file system; on commit the verified file
- * becomes a Blob (backed by that file on disk) and an object URL. Falls back to memory where the
- * browser has no OPFS writable streams.
+ * becomes a Blob (backed by that file on disk), typed by `receivedFile`. Falls back to memory where
+ * the browser has no OPFS writable streams.
  */
 export async function downloadSink(onDone: (r: Received) => void, mime: string): Promise<FileSink> {
   const name = `${Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, '0')).join('')}.part`;
@@ -42,9 +93,7 @@ export async function downloadSink(onDone: (r: Received) => void, mime: string):
       write: (chunk) => writable.write(chunk as Uint8Array<ArrayBuffer>),
       async commit() {
         await writable.close();
-        const file = await handle.getFile();
-        const blob = mime === '' ? file : file.slice(0, file.size, mime);
-        onDone({ url: URL.createObjectURL(blob), blob });
+        onDone(await receivedFile(await handle.getFile(), mime));
         return undefined;
       },
       async abort() {
@@ -57,9 +106,9 @@ export async function downloadSink(onDone: (r: Received) => void, mime: string):
   return {
     write: async (chunk) => void parts.push(chunk as Uint8Array<ArrayBuffer>),
     async commit() {
-      const blob = new Blob(parts, mime === '' ? {} : { type: mime });
+      const blob = new Blob(parts);
       parts.length = 0;
-      onDone({ url: URL.createObjectURL(blob), blob });
+      onDone(await receivedFile(blob, mime));
       return undefined;
     },
     abort: async () => void (parts.length = 0),
