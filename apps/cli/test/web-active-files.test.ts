@@ -46,6 +46,22 @@ function recordObjectUrls(page: Page): Promise<void> {
 }
 const takeObjectUrls = (page: Page): Promise<string[]> => page.evaluate(() => (window as unknown as { __urls: string[] }).__urls.splice(0));
 
+/** Every path in the page's origin private file system ("dir/" for folders). */
+function opfs(page: Page): Promise<string[]> {
+  return page.evaluate(async () => {
+    type Dir = { entries(): AsyncIterable<[string, { kind: string }]> };
+    const out: string[] = [];
+    const walk = async (dir: Dir, prefix: string): Promise<void> => {
+      for await (const [name, h] of dir.entries()) {
+        out.push(h.kind === 'directory' ? `${prefix}${name}/` : `${prefix}${name}`);
+        if (h.kind === 'directory') await walk(h as unknown as Dir, `${prefix}${name}/`);
+      }
+    };
+    await walk((await navigator.storage.getDirectory()) as unknown as Dir, '');
+    return out.sort();
+  });
+}
+
 /** The blob: URLs a card exposes: links and images. */
 const cardUrls = async (card: Locator): Promise<string[]> =>
   [
@@ -175,6 +191,32 @@ test('received HTML, SVG and PNG-labelled HTML run no script in the app, however
     await bob.page.getByTestId('language').selectOption('zh-CN');
     await bob.page.keyboard.press('Escape');
     await screenshot(bob.page, 'web-active-files-zh');
+
+    // Received files are plaintext on disk (the private file system), in one folder per page; they
+    // go when the room is left, and a page that is gone leaves nothing behind for longer than the
+    // next visit, while a page still open keeps its own.
+    const before = await opfs(bob.page);
+    const folder = before.find((p) => /^received\/[0-9a-f]{16}\/$/.test(p))!;
+    assert.equal(before.filter((p) => p.startsWith(folder) && p.endsWith('.part')).length, 5, `five received files in ${folder}: ${before.join(' ')}`);
+    await bob.page.getByTestId('leave').click();
+    await bob.page.getByTestId('join').waitFor();
+    for (let i = 0; i < 50 && (await opfs(bob.page)).some((p) => p.endsWith('.part')); i++) await bob.page.waitForTimeout(100);
+    assert.deepEqual(await opfs(bob.page), ['received/', folder], 'leaving the room deleted its files');
+    await bob.page.evaluate(async () => {
+      const root = await navigator.storage.getDirectory();
+      const stale = await (await root.getDirectoryHandle('received')).getDirectoryHandle('00000000deadbeef', { create: true });
+      await (await (await stale.getFileHandle('left.part', { create: true })).createWritable()).close();
+      await (await (await root.getDirectoryHandle('incoming', { create: true })).getFileHandle('old.part', { create: true })).createWritable().then((w) => w.close());
+    });
+    const second = await bob.page.context().newPage();
+    await second.goto(url);
+    await second.locator('#app > *').first().waitFor();
+    let after: string[] = [];
+    for (let i = 0; i < 50 && (after = await opfs(second)).length !== 3; i++) await second.waitForTimeout(100);
+    assert.ok(!after.some((p) => p.includes('deadbeef') || p.startsWith('incoming')), `a gone page's files are deleted: ${after.join(' ')}`);
+    assert.ok(after.includes(folder), 'the open page keeps its folder');
+    assert.equal(after.length, 3, `received/, the open page's folder and the new page's: ${after.join(' ')}`);
+    await second.close();
 
     assert.deepEqual(ran, [], 'no received file ran script in the app');
     assert.deepEqual(bob.dialogs, []);

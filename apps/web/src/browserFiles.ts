@@ -32,6 +32,8 @@ export interface Received {
   blob: Blob;
   /** An object URL for an <img>, only for a verified raster image; revoked by `releaseFile`. */
   preview?: string;
+  /** Deletes the file's bytes from disk (the private file system); called by `releaseFile`. */
+  discard?: () => Promise<void>;
 }
 
 /** What `file` (bytes the sender called `declared`) may become here: see Received. */
@@ -42,9 +44,10 @@ export async function receivedFile(file: Blob, declared: string): Promise<Receiv
   return type === OCTET_STREAM ? { blob } : { blob, preview: URL.createObjectURL(blob) };
 }
 
-/** Frees the preview's object URL (the <img> showing it must be gone). */
+/** Frees the preview's object URL and deletes the file from disk (nothing may show or save it after). */
 export function releaseFile(r: Received | undefined): void {
   if (r?.preview !== undefined) URL.revokeObjectURL(r.preview);
+  void r?.discard?.();
 }
 
 /**
@@ -73,19 +76,50 @@ export function thumbnailUrl(t: Thumbnail): string | undefined {
   }
 }
 
+const hex = (n: number) => Array.from(crypto.getRandomValues(new Uint8Array(n)), (b) => b.toString(16).padStart(2, '0')).join('');
+
+/** This page's folder of received files in the origin's private file system, `received/<page>`. */
+const PAGE = hex(8);
+const lockName = (page: string) => `nullroom-received-${page}`;
+let pageDir: Promise<FileSystemDirectoryHandle | undefined> | undefined;
+
 /**
- * Writes into a hidden part file in the origin's private file system; on commit the verified file
- * becomes a Blob (backed by that file on disk), typed by `receivedFile`. Falls back to memory where
- * the browser has no OPFS writable streams.
+ * This page's folder for received files (decrypted plaintext, on disk). The page holds a Web Lock
+ * named after it for as long as it lives; every other page's folder whose lock is free belongs to a
+ * page that is gone (closed, crashed, reloaded) and is deleted, so received files do not outlive
+ * the page that received them by more than the next visit. Called at start-up and by downloadSink.
+ */
+export function receivedFolder(): Promise<FileSystemDirectoryHandle | undefined> {
+  pageDir ??= (async () => {
+    try {
+      const root = await navigator.storage.getDirectory();
+      // The layout before per-page folders: files there belong to no page that can still show them.
+      await root.removeEntry('incoming', { recursive: true }).catch(() => undefined);
+      const all = await root.getDirectoryHandle('received', { create: true });
+      // The lock first, then the folder: a folder whose lock is free is never one being made.
+      await new Promise<void>((held) => void navigator.locks.request(lockName(PAGE), () => (held(), new Promise<never>(() => undefined))));
+      for await (const name of (all as unknown as { keys(): AsyncIterable<string> }).keys()) {
+        if (name === PAGE) continue;
+        await navigator.locks.request(lockName(name), { ifAvailable: true }, async (lock) => {
+          if (lock !== null) await all.removeEntry(name, { recursive: true }).catch(() => undefined);
+        });
+      }
+      return await all.getDirectoryHandle(PAGE, { create: true });
+    } catch {
+      return undefined; // no OPFS or no Web Locks: downloadSink keeps files in memory
+    }
+  })();
+  return pageDir;
+}
+
+/**
+ * Writes into a part file in this page's folder of the origin's private file system; on commit the
+ * verified file becomes a Blob (backed by that file on disk), typed by `receivedFile`, and
+ * `releaseFile` deletes it. Falls back to memory where the browser has no OPFS writable streams.
  */
 export async function downloadSink(onDone: (r: Received) => void, mime: string): Promise<FileSink> {
-  const name = `${Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, '0')).join('')}.part`;
-  let dir: FileSystemDirectoryHandle | undefined;
-  try {
-    dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('incoming', { create: true });
-  } catch {
-    dir = undefined;
-  }
+  const name = `${hex(8)}.part`;
+  const dir = await receivedFolder();
   const handle = dir === undefined ? undefined : await dir.getFileHandle(name, { create: true }).catch(() => undefined);
   const writable = handle === undefined ? undefined : await handle.createWritable().catch(() => undefined);
   if (dir !== undefined && handle !== undefined && writable !== undefined) {
@@ -93,7 +127,8 @@ export async function downloadSink(onDone: (r: Received) => void, mime: string):
       write: (chunk) => writable.write(chunk as Uint8Array<ArrayBuffer>),
       async commit() {
         await writable.close();
-        onDone(await receivedFile(await handle.getFile(), mime));
+        const r = await receivedFile(await handle.getFile(), mime);
+        onDone({ ...r, discard: () => dir.removeEntry(name).catch(() => undefined) });
         return undefined;
       },
       async abort() {
