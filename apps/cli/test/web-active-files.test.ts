@@ -176,6 +176,15 @@ test('received HTML, SVG and PNG-labelled HTML run no script in the app, however
     ran.push(...polyOpened.ran);
     assert.equal(polyOpened.shown, 'image/png');
 
+    // A name that reads backwards ("photo" RLO "gpj.html" shows as "photolmth.jpg"): shown and saved as it is.
+    await alice.page.getByTestId('file-input').setInputFiles([{ name: 'photo\u202egpj.html', mimeType: 'text/html', buffer: Buffer.from(HTML) }]);
+    const rlo = bob.page.getByTestId('file-card').filter({ hasText: 'photo_gpj.html' });
+    await rlo.getByTestId('file-download').click();
+    const [renamed] = await Promise.all([bob.page.waitForEvent('download'), rlo.getByTestId('file-save').click({ timeout: 30_000 })]);
+    assert.equal(renamed.suggestedFilename(), 'photo_gpj.html');
+    assert.ok(!(await bob.page.locator('#app').innerText()).includes('\u202e'), 'no bidirectional override on screen');
+    await takeObjectUrls(bob.page);
+
     // The sender's own card follows the same rules: its SVG and HTML are not shown nor openable.
     for (const name of ['invoice.html', 'logo.svg', 'cat.png']) {
       const card = alice.page.getByTestId('file-card').filter({ hasText: name });
@@ -197,7 +206,7 @@ test('received HTML, SVG and PNG-labelled HTML run no script in the app, however
     // next visit, while a page still open keeps its own.
     const before = await opfs(bob.page);
     const folder = before.find((p) => /^received\/[0-9a-f]{16}\/$/.test(p))!;
-    assert.equal(before.filter((p) => p.startsWith(folder) && p.endsWith('.part')).length, 5, `five received files in ${folder}: ${before.join(' ')}`);
+    assert.equal(before.filter((p) => p.startsWith(folder) && p.endsWith('.part')).length, 6, `six received files in ${folder}: ${before.join(' ')}`);
     await bob.page.getByTestId('leave').click();
     await bob.page.getByTestId('join').waitFor();
     for (let i = 0; i < 50 && (await opfs(bob.page)).some((p) => p.endsWith('.part')); i++) await bob.page.waitForTimeout(100);
