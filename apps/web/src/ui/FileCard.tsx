@@ -34,7 +34,7 @@ export function FileCard(props: { file: FileView; from: string; session: RoomSes
       <div class="file-meta">
         <span class="file-name">{name}</span> <span class="file-size">{size(f.size)}</span>
       </div>
-      {f.state === 'done' && notImage && isPreviewType(f.mime) && (
+      {f.state === 'done' && f.direction === 'receive' && notImage && isPreviewType(f.mime) && (
         <div class="hint" data-testid="not-image">
           {t('files.notImage')}
         </div>
