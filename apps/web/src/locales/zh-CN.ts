@@ -29,6 +29,8 @@ export const zhCN: Strings = {
   },
   chat: {
     created: '你创建了一个新房间。',
+    joined_zero: '你加入了，房间里暂时没有其他成员。',
+    // Chinese has one plural form (CLDR: "other"); `_one` is never chosen, kept because Strings requires it.
     joined_one: '你加入了，房间里还有 {{count}} 位成员。',
     joined_other: '你加入了，房间里还有 {{count}} 位成员。',
     rejoinedCreated: '已重新连接：你创建了一个新房间。',
