@@ -17,7 +17,7 @@ import {
   asEpoch,
   errorNameOf,
 } from '@nullroom/protocol';
-import { type Member, type RoomState, type SuiteName, CryptoError, RoomCrypto, normalizeNick, safetyNumber, wipe } from '@nullroom/crypto';
+import { type Member, type RoomState, type SuiteName, CryptoError, RoomCrypto, framedEpoch, nickKey, normalizeNick, safetyNumber, uniqueNick, wipe } from '@nullroom/crypto';
 import { ClientError, type ClientErrorCode } from './errors.js';
 import { randomHex, toHex } from './encoding.js';
 import { Emitter } from './emitter.js';
@@ -51,9 +51,18 @@ export interface RoomEvents extends Record<string, unknown> {
    */
   direct: { from: number; data: Uint8Array };
   sent: { id: string };
+  /**
+   * A member (or a connection that never became one) disrupted the room: a void commit, a join
+   * that broke a room rule, or a GroupInfo joiners cannot use (docs/PROTOCOL.md §4.3). The room
+   * repaired itself (and removed the member, if it was one); `count` counts this identity key's (or,
+   * for a non-member, this slot's) disruptions since we joined. `nick` only when it is a member.
+   */
+  disruption: { slot: number; nick?: string; count: number; reason: DisruptionReason };
   error: { code: ClientErrorCode; message: string; relayCode?: string };
   phase: { phase: RoomPhase };
 }
+
+export type DisruptionReason = 'bad-commit' | 'forbidden-proposal' | 'broken-room-rule' | 'bad-group-info';
 
 /** What a room needs from its connection. */
 export interface RoomLink {
@@ -80,6 +89,11 @@ export interface RoomTimings {
   selfUpdatePerMemberMs: number;
   /** Lost commit races we tolerate in a row before giving up on a join. */
   maxJoinAttempts: number;
+  /**
+   * How long a joiner keeps retrying (SYNC, with backoff) while the relay's GroupInfo does not
+   * open or cannot be joined through, waiting for the members to repair it, before JOIN_FAILED.
+   */
+  badGroupInfoWaitMs: number;
 }
 export const defaultRoomTimings: RoomTimings = {
   sendWindow: 32,
@@ -89,6 +103,7 @@ export const defaultRoomTimings: RoomTimings = {
   selfUpdateMs: 10 * 60_000,
   selfUpdatePerMemberMs: 2000,
   maxJoinAttempts: 60,
+  badGroupInfoWaitMs: 30_000,
 };
 
 interface OutItem {
@@ -132,6 +147,18 @@ export class Room extends Emitter<RoomEvents> {
   /** Per nickname: the identity key in use now, whether the user verified it, whether it changed. */
   private readonly trustState = new Map<string, { key: Uint8Array; verified: boolean; changed: boolean }>();
   private readonly gone = new Set<number>();
+  /** Slots that disrupted the room (void commits, bad GroupInfos): removed by the next repair if members. */
+  private readonly culprits = new Set<number>();
+  /** The relay stores a GroupInfo joiners cannot use (after a void commit): commit a repair. */
+  private repairNeeded = false;
+  /** A SYNC we sent to check the relay's GroupInfo (§4.3), and why: its GROUP_STATE answers it. */
+  private giCheck: { why: 'after-commit' | 'out-of-step'; culprit: number } | undefined;
+  /** Disruptions per identity key (hex) or, for non-members, per `slot:N`. */
+  private readonly disruptions = new Map<string, number>();
+  /** Joining: when the relay's GroupInfo first failed us, and the retry timer. */
+  private badInfoSince: number | undefined;
+  private badInfoAttempts = 0;
+  private badInfoTimer: ReturnType<typeof setTimeout> | undefined;
   private removalTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly outbox: OutItem[] = [];
   private readonly directOut: DirectItem[] = [];
@@ -384,6 +411,13 @@ export class Room extends Emitter<RoomEvents> {
     this.joinAttempts = 0;
     this.memberList = [];
     this.gone.clear();
+    this.culprits.clear();
+    this.repairNeeded = false;
+    this.giCheck = undefined;
+    this.badInfoSince = undefined;
+    this.badInfoAttempts = 0;
+    if (this.badInfoTimer !== undefined) clearTimeout(this.badInfoTimer);
+    this.badInfoTimer = undefined;
     this.lastN.clear();
     if (this.removalTimer !== undefined) clearTimeout(this.removalTimer);
     this.removalTimer = undefined;
@@ -441,8 +475,25 @@ export class Room extends Emitter<RoomEvents> {
 
   private async onGroupState(f: GroupStateFrame): Promise<void> {
     if (this.phase === 'joined') {
-      // Answer to a SYNC after a lost commit race: learn the relay's epoch, then retry removals.
+      // Answer to a SYNC: after a lost commit race (learn the relay's epoch, then retry removals),
+      // or to check the GroupInfo the relay stores for joiners (§4.3).
+      const check = this.giCheck;
+      this.giCheck = undefined;
+      const current = f.epoch === this.relayEpoch; // no commit reached us since: the GroupInfo is the latest one
       this.relayEpoch = f.epoch;
+      if (check !== undefined && current && f.status === GroupStatus.READY && this.mls !== undefined && this.slot !== undefined) {
+        const verdict = await this.crypto.checkGroupInfo(this.mls, f.groupInfo, { nick: this.nick, slot: this.slot });
+        if (verdict === 'other' && check.why === 'out-of-step') {
+          // A commit we could not process was made for another state than ours, and the relay
+          // holds a joinable GroupInfo of our group in another state: we are the ones out of step.
+          return this.rejoinFresh();
+        }
+        if (verdict !== 'ours') {
+          this.report('BAD_GROUP_INFO', new ClientError('BAD_GROUP_INFO', 'the relay holds group information joiners cannot use: repairing'));
+          this.disrupted(check.culprit, 'bad-group-info');
+        }
+        if (verdict !== 'ours' || check.why === 'out-of-step') this.repairNeeded = true;
+      }
       return this.scheduleRemovals(false);
     }
     if (this.phase !== 'joining' || this.slot === undefined || this.pending !== undefined) return;
@@ -454,25 +505,46 @@ export class Room extends Emitter<RoomEvents> {
       return;
     }
     // READY: join through an external commit.
+    let out, nick;
     try {
       const snapshot = await this.crypto.readGroupInfo(f.groupInfo);
       this.crypto = await this.crypto.withSuite(snapshot.suite);
-      let nick = this.requestedNick;
-      let out = await this.crypto.joinExternal(snapshot, { nick, slot: this.slot });
-      const taken = new Set((await this.crypto.members(out.state)).filter((m) => !m.self).map((m) => m.nick.toLowerCase()));
-      if (taken.has(nick.toLowerCase())) {
-        let k = 2;
-        while (taken.has(`${this.requestedNick}-${k}`.toLowerCase())) k++;
-        nick = `${this.requestedNick}-${k}`;
-        out = await this.crypto.joinExternal(snapshot, { nick, slot: this.slot });
-      }
-      const epoch = f.epoch;
-      const { message, groupInfo, state } = out;
-      const reqId = this.link.request(this, (reqId) => ({ type: 'COMMIT', reqId, room: this.locator, epoch, commit: message, groupInfo }));
-      this.pending = { kind: 'join', reqId, state, epoch, nick };
+      nick = this.requestedNick;
+      out = await this.crypto.joinExternal(snapshot, { nick, slot: this.slot });
+      // docs/PROTOCOL.md §3.3: unique by nickKey among leaves of other identity keys (our own old
+      // leaf, still there after a reconnect, does not count: it is us).
+      const me = this.crypto.identity.publicKey;
+      const others = (await this.crypto.members(out.state)).filter((m) => !m.self && !sameKey(m.identityKey, me));
+      nick = uniqueNick(this.requestedNick, new Set(others.map((m) => nickKey(m.nick))));
+      if (nick !== this.requestedNick) out = await this.crypto.joinExternal(snapshot, { nick, slot: this.slot });
     } catch (e) {
-      this.failJoin(e);
+      return this.retryBadGroupInfo(e);
     }
+    this.badInfoSince = undefined;
+    this.badInfoAttempts = 0;
+    const epoch = f.epoch;
+    const { message, groupInfo, state } = out;
+    const reqId = this.link.request(this, (reqId) => ({ type: 'COMMIT', reqId, room: this.locator, epoch, commit: message, groupInfo }));
+    this.pending = { kind: 'join', reqId, state, epoch, nick };
+  }
+
+  /**
+   * The relay's GroupInfo does not open or cannot be joined through: a member may have stored a
+   * bad one, which the members repair (§4.3). Say so, and ask again with backoff (0.1 s doubling to
+   * 2 s, jittered) until `badGroupInfoWaitMs` has passed; then JOIN_FAILED.
+   */
+  private retryBadGroupInfo(e: unknown): void {
+    const now = Date.now();
+    this.badInfoSince ??= now;
+    if (now - this.badInfoSince >= this.timings.badGroupInfoWaitMs) return this.failJoin(e);
+    this.report('BAD_GROUP_INFO', e);
+    const delay = Math.min(2000, 100 * 2 ** this.badInfoAttempts++) * (0.5 + Math.random() / 2);
+    this.badInfoTimer = setTimeout(() => {
+      this.badInfoTimer = undefined;
+      this.run(async () => {
+        if (this.phase === 'joining' && this.pending === undefined) this.link.request(this, (r) => ({ type: 'SYNC', reqId: r, room: this.locator }));
+      });
+    }, delay);
   }
 
   private failJoin(e: unknown): void {
@@ -507,6 +579,7 @@ export class Room extends Emitter<RoomEvents> {
       } else {
         wipe(p.consumed); // accepted: the old epoch's secrets are no longer needed
         this.relayEpoch = asEpoch(this.relayEpoch + 1);
+        this.repairNeeded = false; // our commit stored a GroupInfo of our new state
         this.memberList = await this.crypto.members(p.state);
         for (const m of p.removed) this.emit('member-left', { nick: m.nick });
       }
@@ -607,26 +680,25 @@ export class Room extends Emitter<RoomEvents> {
       }
       let r;
       try {
-        r = await this.crypto.process(this.mls, f.data);
+        r = await this.crypto.process(this.mls, f.data, f.from);
+        if (r.kind !== 'commit') throw new CryptoError('BAD_MESSAGE', 'an application message was delivered as a commit');
       } catch (e) {
-        const code = e instanceof CryptoError && e.code === 'FORBIDDEN_PROPOSAL' ? 'FORBIDDEN_PROPOSAL' : 'BAD_COMMIT';
-        this.report(code, e);
-        // We cannot tell whether our peers applied it: rejoin with a fresh leaf to stay in step.
-        return this.rejoinFresh();
+        return this.voidCommit(f, e);
       }
-      if (r.kind !== 'commit') return this.report('BAD_COMMIT', new Error('not a commit'));
       this.mls = r.state;
       if (r.removedSelf) return this.rejoinFresh();
+      this.repairNeeded = false; // a valid commit stored a new GroupInfo (checked below)
       this.memberList = await this.crypto.members(r.state);
       for (const m of r.removed) this.emit('member-left', { nick: m.nick });
       for (const m of r.added) this.emit('member-joined', { nick: m.nick });
       await this.checkKeys();
+      this.checkGroupInfoAfter(f.from);
       await this.scheduleRemovals(false);
       return this.pump();
     }
     let r;
     try {
-      r = await this.crypto.process(this.mls, f.data);
+      r = await this.crypto.process(this.mls, f.data, f.from);
     } catch (e) {
       return this.report('BAD_MESSAGE', e);
     }
@@ -664,6 +736,54 @@ export class Room extends Emitter<RoomEvents> {
     }
   }
 
+  /**
+   * A commit that does not decode, verify or process, proposes what §3.4 forbids, or breaks a
+   * room rule (§3.5) is void (docs/PROTOCOL.md §4.3): MLS processing is deterministic, so every
+   * honest member in our state reaches the same verdict. We keep our MLS state (only the relay
+   * epoch moved, above), name the culprit, and repair: the relay now holds the culprit's GroupInfo.
+   * A commit framed for another MLS epoch than ours may instead mean that we are the ones out of
+   * step (a commit that only some members could process): check the relay's GroupInfo first.
+   */
+  private async voidCommit(f: DeliverFrame, e: unknown): Promise<void> {
+    const code = e instanceof CryptoError && e.code === 'FORBIDDEN_PROPOSAL' ? 'FORBIDDEN_PROPOSAL' : e instanceof CryptoError && e.code === 'BROKEN_ROOM_RULE' ? 'BROKEN_ROOM_RULE' : 'BAD_COMMIT';
+    this.report(code, e);
+    this.disrupted(f.from, code === 'FORBIDDEN_PROPOSAL' ? 'forbidden-proposal' : code === 'BROKEN_ROOM_RULE' ? 'broken-room-rule' : 'bad-commit');
+    const framed = framedEpoch(f.data);
+    if (framed !== undefined && framed !== BigInt(this.crypto.epochOf(this.mls!))) {
+      this.giCheck = { why: 'out-of-step', culprit: f.from };
+      this.link.request(this, (r) => ({ type: 'SYNC', reqId: r, room: this.locator }));
+      return this.pump();
+    }
+    this.repairNeeded = true;
+    await this.scheduleRemovals(false);
+    return this.pump();
+  }
+
+  /** Records a disruption by `slot` (removed by the next repair if it is a member) and tells the app. */
+  private disrupted(slot: number, reason: DisruptionReason): void {
+    this.culprits.add(slot);
+    if (this.culprits.size > 4096) this.culprits.delete(this.culprits.values().next().value!);
+    const m = this.memberList.find((x) => x.slot === slot && !x.self);
+    const who = m === undefined ? `slot:${slot}` : toHex(m.identityKey);
+    const count = (this.disruptions.get(who) ?? 0) + 1;
+    this.disruptions.set(who, count);
+    if (this.disruptions.size > 4096) this.disruptions.delete(this.disruptions.keys().next().value!);
+    this.emit('disruption', m === undefined ? { slot, count, reason } : { slot, nick: m.nick, count, reason });
+  }
+
+  /**
+   * After a valid commit by another member, one member checks the GroupInfo that member stored
+   * (a valid commit can come with a GroupInfo no joiner can use): the member with the lowest leaf
+   * among those staying, the committer excluded (it may be the culprit), sends one SYNC.
+   */
+  private checkGroupInfoAfter(committer: number): void {
+    const candidates = this.memberList.filter((m) => m.self || (m.slot !== committer && !this.gone.has(m.slot) && !this.culprits.has(m.slot)));
+    const checker = candidates.reduce<Member | undefined>((a, b) => (a === undefined || b.leaf < a.leaf ? b : a), undefined);
+    if (checker?.self !== true) return;
+    this.giCheck = { why: 'after-commit', culprit: committer };
+    this.link.request(this, (r) => ({ type: 'SYNC', reqId: r, room: this.locator }));
+  }
+
   private scheduleSelfUpdate(): void {
     if (this.updateTimer !== undefined) clearTimeout(this.updateTimer);
     // In big rooms every member's update costs every other member a commit: space them out so the
@@ -688,9 +808,12 @@ export class Room extends Emitter<RoomEvents> {
    */
   private async scheduleRemovals(force: boolean): Promise<void> {
     if (this.phase !== 'joined' || this.mls === undefined || this.pending !== undefined) return;
-    const targets = this.memberList.filter((m) => !m.self && this.gone.has(m.slot));
-    if (targets.length === 0) return;
-    const staying = this.memberList.filter((m) => !this.gone.has(m.slot) || m.self);
+    // Departed members, and members that disrupted the room; a repair with no one to remove is a
+    // self-update, whose commit stores a fresh GroupInfo for joiners.
+    const out = (m: Member) => this.gone.has(m.slot) || this.culprits.has(m.slot);
+    const targets = this.memberList.filter((m) => !m.self && out(m));
+    if (targets.length === 0 && !this.repairNeeded) return;
+    const staying = this.memberList.filter((m) => m.self || !out(m));
     const designated = staying.reduce((a, b) => (b.leaf < a.leaf ? b : a));
     if (!designated.self && !force) {
       if (this.removalTimer === undefined) {
