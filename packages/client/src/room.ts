@@ -55,7 +55,7 @@ export interface RoomEvents extends Record<string, unknown> {
    * A member (or a connection that never became one) disrupted the room: a void commit, a join
    * that broke a room rule, or a GroupInfo joiners cannot use (docs/PROTOCOL.md §4.3). The room
    * repaired itself (and removed the member, if it was one); `count` counts this identity key's (or,
-   * for a non-member, this slot's) disruptions since we joined. `nick` only when it is a member.
+   * for a non-member, this slot's) disruptions since this Room was made. `nick` only when it is a member.
    */
   disruption: { slot: number; nick?: string; count: number; reason: DisruptionReason };
   error: { code: ClientErrorCode; message: string; relayCode?: string };
@@ -153,6 +153,8 @@ export class Room extends Emitter<RoomEvents> {
   private repairNeeded = false;
   /** A SYNC we sent to check the relay's GroupInfo (§4.3), and why: its GROUP_STATE answers it. */
   private giCheck: { why: 'after-commit' | 'out-of-step'; culprit: number } | undefined;
+  /** The identity key (hex), or `slot:N` for a non-member, each disrupting slot was counted under. */
+  private readonly culpritKeys = new Map<number, string>();
   /** Disruptions per identity key (hex) or, for non-members, per `slot:N`. */
   private readonly disruptions = new Map<string, number>();
   /** Joining: when the relay's GroupInfo first failed us, and the retry timer. */
@@ -764,7 +766,10 @@ export class Room extends Emitter<RoomEvents> {
     this.culprits.add(slot);
     if (this.culprits.size > 4096) this.culprits.delete(this.culprits.values().next().value!);
     const m = this.memberList.find((x) => x.slot === slot && !x.self);
-    const who = m === undefined ? `slot:${slot}` : toHex(m.identityKey);
+    // Counted per identity key, also once the repair removed that member's leaf.
+    const who = m === undefined ? (this.culpritKeys.get(slot) ?? `slot:${slot}`) : toHex(m.identityKey);
+    this.culpritKeys.set(slot, who);
+    if (this.culpritKeys.size > 4096) this.culpritKeys.delete(this.culpritKeys.keys().next().value!);
     const count = (this.disruptions.get(who) ?? 0) + 1;
     this.disruptions.set(who, count);
     if (this.disruptions.size > 4096) this.disruptions.delete(this.disruptions.keys().next().value!);
@@ -777,6 +782,9 @@ export class Room extends Emitter<RoomEvents> {
    * among those staying, the committer excluded (it may be the culprit), sends one SYNC.
    */
   private checkGroupInfoAfter(committer: number): void {
+    // The answer to a SYNC still in flight now describes this commit's GroupInfo, not the one we
+    // meant to check: only the checker of this commit looks at it (and blames this committer).
+    this.giCheck = undefined;
     const candidates = this.memberList.filter((m) => m.self || (m.slot !== committer && !this.gone.has(m.slot) && !this.culprits.has(m.slot)));
     const checker = candidates.reduce<Member | undefined>((a, b) => (a === undefined || b.leaf < a.leaf ? b : a), undefined);
     if (checker?.self !== true) return;

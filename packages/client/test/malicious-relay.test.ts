@@ -181,3 +181,31 @@ test('malicious relay (e): silently drops a message -> MISSING_MESSAGES flagged'
   assert.deepEqual(texts(victim), ['one', 'three']);
   await Promise.all([a, b, c].map((x) => x.client.close()));
 });
+
+test('malicious relay (f): withholds one commit from one member -> that member finds itself out of step and rejoins; the room converges', async (t) => {
+  const joiners: number[] = []; // connections in the order they sent JOIN: alice, bob, carol, ...
+  let armed = false;
+  let dropped = 0;
+  const { r, secret, a, b, c } = await room(
+    (conn, bytes) => {
+      if (!armed || dropped > 0 || conn !== joiners[2]) return [bytes];
+      const f = decodeFrame(bytes);
+      if (f.type !== 'DELIVER' || f.kind !== DeliveryKind.COMMIT) return [bytes];
+      dropped++;
+      return []; // carol never learns of dave's join
+    },
+    { onWire: (dir, conn, bytes) => void (dir === 'in' && !joiners.includes(conn) && decodeFrame(bytes).type === 'JOIN' && joiners.push(conn)) },
+  );
+  t.after(() => r.close());
+  armed = true;
+  const d = await member(r.url, secret, 'dave');
+  await until(() => dropped === 1, 'the relay withheld the join commit from carol');
+  // The next commit (bob leaves; alice removes his leaf) is framed for an epoch carol is not in.
+  await b.room.leave();
+  const rejoined = (x: TestClient) => x.events.some((e) => e.type === 'joined' && (e.e as { rejoin: boolean }).rejoin);
+  await until(() => rejoined(c), 'carol rejoins through the GroupInfo of the state the others share', 15_000);
+  await until(() => converged([a, c, d], ['alice', 'carol', 'dave']), 'the room converges', 15_000);
+  assert.ok(!rejoined(a) && !rejoined(d));
+  c.room.send('back in step');
+  await until(() => texts(a).includes('back in step') && texts(d).includes('back in step'), 'chat goes on');
+});
