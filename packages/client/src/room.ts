@@ -127,7 +127,7 @@ interface DirectItem {
   reject: (e: unknown) => void;
 }
 type Pending =
-  | { kind: 'create'; reqId: ReqId; state: RoomState }
+  | { kind: 'create'; reqId: ReqId; state: RoomState; relayEpoch: RelayEpoch }
   | { kind: 'join'; reqId: ReqId; state: RoomState; epoch: RelayEpoch; nick: string }
   | { kind: 'remove'; reqId: ReqId; state: RoomState; removed: Member[]; consumed: Uint8Array[] };
 
@@ -503,7 +503,7 @@ export class Room extends Emitter<RoomEvents> {
     if (f.status === GroupStatus.CREATE) {
       const { state, groupInfo } = await this.crypto.createGroup({ nick: this.requestedNick, slot: this.slot });
       const reqId = this.link.request(this, (reqId) => ({ type: 'CREATE', reqId, room: this.locator, groupInfo }));
-      this.pending = { kind: 'create', reqId, state };
+      this.pending = { kind: 'create', reqId, state, relayEpoch: asEpoch(0) };
       return;
     }
     // READY: join through an external commit.
@@ -520,7 +520,7 @@ export class Room extends Emitter<RoomEvents> {
       nick = uniqueNick(this.requestedNick, new Set(others.map((m) => nickKey(m.nick))));
       if (nick !== this.requestedNick) out = await this.crypto.joinExternal(snapshot, { nick, slot: this.slot });
     } catch (e) {
-      return this.retryBadGroupInfo(e);
+      return this.retryBadGroupInfo(e, f);
     }
     this.badInfoSince = undefined;
     this.badInfoAttempts = 0;
@@ -534,17 +534,28 @@ export class Room extends Emitter<RoomEvents> {
    * The relay's GroupInfo does not open or cannot be joined through: a member may have stored a
    * bad one, which the members repair (§4.3). Say so, and ask again with backoff (0.1 s doubling to
    * 2 s, jittered) until `badGroupInfoWaitMs` has passed; then JOIN_FAILED.
+   * If no commit was ever accepted (relay epoch 0) and the GroupInfo does not even open as one, the
+   * creator stored garbage and is the only one who could be in that group: nobody can repair it.
+   * Then we found the group anew (§4.3 "Re-founding"), once, after a random delay.
    */
-  private retryBadGroupInfo(e: unknown): void {
+  private async retryBadGroupInfo(e: unknown, f: GroupStateFrame): Promise<void> {
     const now = Date.now();
     this.badInfoSince ??= now;
     if (now - this.badInfoSince >= this.timings.badGroupInfoWaitMs) return this.failJoin(e);
     this.report('BAD_GROUP_INFO', e);
-    const delay = Math.min(2000, 100 * 2 ** this.badInfoAttempts++) * (0.5 + Math.random() / 2);
+    const refound = f.epoch === 0 && !(await this.crypto.groupInfoOpens(f.groupInfo));
+    const delay = refound ? Math.random() * 500 : Math.min(2000, 100 * 2 ** this.badInfoAttempts++) * (0.5 + Math.random() / 2);
     this.badInfoTimer = setTimeout(() => {
       this.badInfoTimer = undefined;
       this.run(async () => {
-        if (this.phase === 'joining' && this.pending === undefined) this.link.request(this, (r) => ({ type: 'SYNC', reqId: r, room: this.locator }));
+        if (this.phase !== 'joining' || this.pending !== undefined || this.slot === undefined) return;
+        if (!refound) return void this.link.request(this, (r) => ({ type: 'SYNC', reqId: r, room: this.locator }));
+        // COMMIT{epoch 0}: `commit` repeats the sealed GroupInfo (nothing the relay could not see
+        // already; a member, if one existed, would find it void). A lost race (STALE_EPOCH) SYNCs
+        // and joins the winner's group.
+        const { state, groupInfo } = await this.crypto.createGroup({ nick: this.requestedNick, slot: this.slot });
+        const reqId = this.link.request(this, (r) => ({ type: 'COMMIT', reqId: r, room: this.locator, epoch: f.epoch, commit: groupInfo, groupInfo }));
+        this.pending = { kind: 'create', reqId, state, relayEpoch: asEpoch(f.epoch + 1) };
       });
     }, delay);
   }
@@ -568,7 +579,7 @@ export class Room extends Emitter<RoomEvents> {
       this.pending = undefined;
       this.mls = p.state;
       if (p.kind === 'create' || p.kind === 'join') {
-        this.relayEpoch = asEpoch(p.kind === 'create' ? 0 : p.epoch + 1);
+        this.relayEpoch = p.kind === 'create' ? p.relayEpoch : asEpoch(p.epoch + 1);
         this.created = p.kind === 'create';
         if (p.kind === 'join') this.nick = p.nick;
         this.memberList = await this.crypto.members(p.state);
@@ -750,6 +761,12 @@ export class Room extends Emitter<RoomEvents> {
     const code = e instanceof CryptoError && e.code === 'FORBIDDEN_PROPOSAL' ? 'FORBIDDEN_PROPOSAL' : e instanceof CryptoError && e.code === 'BROKEN_ROOM_RULE' ? 'BROKEN_ROOM_RULE' : 'BAD_COMMIT';
     this.report(code, e);
     this.disrupted(f.from, code === 'FORBIDDEN_PROPOSAL' ? 'forbidden-proposal' : code === 'BROKEN_ROOM_RULE' ? 'broken-room-rule' : 'bad-commit');
+    if (f.epoch === 0 && this.slot !== undefined) {
+      // The first commit of the room: a joiner that could not open the creator's GroupInfo founds
+      // the group anew, its COMMIT carrying the new group's sealed GroupInfo as `commit` (§4.3
+      // "Re-founding"). If that is what this is, we (the creator) join the new group.
+      if ((await this.crypto.checkGroupInfo(this.mls!, f.data, { nick: this.nick, slot: this.slot })) === 'foreign') return this.rejoinFresh();
+    }
     const framed = framedEpoch(f.data);
     if (framed !== undefined && framed !== BigInt(this.crypto.epochOf(this.mls!))) {
       this.giCheck = { why: 'out-of-step', culprit: f.from };

@@ -46,6 +46,13 @@ async function insider(url: string, room: RoomLocator) {
       await until(() => frames.some((f) => (f.type === 'ACK' || f.type === 'ERROR') && f.reqId === id), 'the relay answers the commit');
       return frames.find((f) => (f.type === 'ACK' || f.type === 'ERROR') && f.reqId === id)!.type as 'ACK' | 'ERROR';
     },
+    /** Sends CREATE (only the room's first connection may); resolves with the relay's answer. */
+    async create(groupInfo: Uint8Array): Promise<'ACK' | 'ERROR'> {
+      const id = reqId++;
+      ws.send(encodeFrame({ type: 'CREATE', reqId: asReqId(id), room, groupInfo }));
+      await until(() => frames.some((f) => (f.type === 'ACK' || f.type === 'ERROR') && f.reqId === id), 'the relay answers the create');
+      return frames.find((f) => (f.type === 'ACK' || f.type === 'ERROR') && f.reqId === id)!.type as 'ACK' | 'ERROR';
+    },
     /** Asks for the current group state again. */
     async sync(): Promise<GroupStateFrame> {
       const n = frames.length;
@@ -168,35 +175,56 @@ test('a 32-character nickname joins twice: the second takes the first 30 charact
   await until(() => converged([a, b], [nick, `${'N'.repeat(30)}-2`]), 'both listed');
 });
 
-test('a joiner handed a GroupInfo it cannot use says so and retries; it gives up with JOIN_FAILED after badGroupInfoWaitMs', async (t) => {
-  let corrupt = 1; // GROUP_STATE READY frames to corrupt
-  let target: number | undefined;
+/** A relay that replaces the GroupInfo in the next `corrupt` READY GROUP_STATEs to the next connection that sends JOIN after `arm()`. */
+async function corruptingRelay() {
+  const ctl = { corrupt: 0, target: undefined as number | undefined };
   const r = await relay({
     hooks: {
       transformOut: (conn, bytes) => {
-        if (conn !== target || corrupt === 0) return [bytes];
+        if (conn !== ctl.target || ctl.corrupt === 0) return [bytes];
         const f = decodeFrame(bytes);
         if (f.type !== 'GROUP_STATE' || f.status !== GroupStatus.READY) return [bytes];
-        corrupt--;
+        ctl.corrupt--;
         return [encodeFrame({ ...f, groupInfo: random(f.groupInfo.byteLength) })];
       },
       onWire: (dir, conn, bytes) => {
-        // The next connection that sends JOIN after `target` is armed becomes the target.
-        if (dir === 'in' && target === -1 && decodeFrame(bytes).type === 'JOIN') target = conn;
+        if (dir === 'in' && ctl.target === -1 && decodeFrame(bytes).type === 'JOIN') ctl.target = conn;
       },
     },
   });
+  return { r, arm: (corrupt: number) => Object.assign(ctl, { corrupt, target: -1 }), ctl };
+}
+
+test('a joiner handed a GroupInfo it cannot use says so and retries; it gives up with JOIN_FAILED after badGroupInfoWaitMs', async (t) => {
+  const { r, arm, ctl } = await corruptingRelay();
   t.after(() => r.close());
   const secret = randomRoomSecret();
   const a = await member(r.url, secret, 'alice');
-  target = -1;
   const b = await member(r.url, secret, 'bob');
-  await until(() => converged([a, b], ['alice', 'bob']), 'bob joined after a retry');
-  assert.equal(corrupt, 0); // bob was handed a garbage GroupInfo first, and joined anyway
+  arm(1);
+  const c = await member(r.url, secret, 'carol');
+  assert.equal(ctl.corrupt, 0); // carol was handed a garbage GroupInfo first, and joined anyway
+  await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'carol joined after a retry');
+  arm(Number.MAX_SAFE_INTEGER);
+  const started = Date.now();
+  await assert.rejects(member(r.url, secret, 'dave', { badGroupInfoWaitMs: 600 }), (e: unknown) => (e as { code?: string }).code === 'JOIN_FAILED');
+  assert.ok(Date.now() - started >= 600);
+});
 
-  corrupt = Number.MAX_SAFE_INTEGER;
-  target = -1;
-  await assert.rejects(member(r.url, secret, 'carol', { badGroupInfoWaitMs: 600 }), (e: unknown) => (e as { code?: string }).code === 'JOIN_FAILED');
+test('the second joiner cannot open the creator\'s GroupInfo (a relay corrupted it): it founds the group anew, and the creator joins that group (no ping-pong)', async (t) => {
+  const { r, arm } = await corruptingRelay();
+  t.after(() => r.close());
+  const secret = randomRoomSecret();
+  const a = await member(r.url, secret, 'alice');
+  arm(1);
+  const b = await member(r.url, secret, 'bob');
+  assert.equal(b.room.created, true);
+  await until(() => converged([a, b], ['alice', 'bob']), 'alice joined bob\'s new group');
+  assert.ok(a.events.some((e) => e.type === 'joined' && (e.e as { rejoin: boolean }).rejoin));
+  const epoch = a.room.epoch;
+  await new Promise((res) => setTimeout(res, 500));
+  assert.equal(a.room.epoch, epoch); // settled: no repairs going back and forth
+  await chatGoesOn(a, b, 'after re-founding');
 });
 
 test('a member that sends garbage commits is removed by the repair and counted under its identity key each time', async (t) => {
@@ -224,4 +252,20 @@ test('a member that sends garbage commits is removed by the repair and counted u
   }
   await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'the room repairs again');
   await chatGoesOn(c, a, 'after the second');
+});
+
+test('a garbage CREATE: nobody can repair it, so the first joiner founds the group anew and the next one joins it', async (t) => {
+  const r = await relay();
+  t.after(() => r.close());
+  const secret = randomRoomSecret();
+  const mallory = await insider(r.url, (await deriveRoomKeys(secret)).locator);
+  t.after(() => mallory.close());
+  assert.equal(mallory.state().status, GroupStatus.CREATE);
+  assert.equal(await mallory.create(random(400)), 'ACK');
+  const start = Date.now();
+  const [a, b] = await Promise.all([member(r.url, secret, 'alice'), member(r.url, secret, 'bob')]);
+  await until(() => converged([a, b], ['alice', 'bob']), 'alice and bob share one group');
+  t.diagnostic(`garbage CREATE -> two joiners converged in ${Date.now() - start} ms`);
+  assert.equal([a, b].filter((x) => x.room.created).length, 1); // exactly one re-founded
+  await chatGoesOn(a, b, 'in the new group');
 });

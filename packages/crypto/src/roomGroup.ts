@@ -188,6 +188,12 @@ export class RoomCrypto {
     return { state: { mls }, groupInfo: await this.sealGroupInfo(mls) };
   }
 
+  /** Whether a sealed GroupInfo opens with this room's secret and decodes strictly as an MLS GroupInfo (nothing more is checked). */
+  async groupInfoOpens(sealed: Uint8Array): Promise<boolean> {
+    const bytes = await open(this.keys.groupInfoKey, sealed, concat(GI_LABEL, this.keys.locator));
+    return bytes !== undefined && decodeMlsMessage(bytes, [wireformats.mls_group_info]) !== undefined;
+  }
+
   /** Opens the GroupInfo the relay handed us. Its members are checked when we join through it. */
   async readGroupInfo(sealed: Uint8Array): Promise<GroupSnapshot> {
     const bytes = await open(this.keys.groupInfoKey, sealed, concat(GI_LABEL, this.keys.locator));
@@ -310,9 +316,10 @@ export class RoomCrypto {
    * "GroupInfo check"): `ours` when it opens, decodes strictly, names our group id, epoch, tree hash
    * and confirmed transcript hash, and a joiner could join through it (a dry-run external join,
    * which checks its signature and every credential in its tree); `other` when it is joinable but
-   * describes another state of a group with our group id; `bad` otherwise.
+   * describes another state of a group with our group id; `foreign` when it is joinable but names
+   * another group id (a re-founded room, docs/PROTOCOL.md §4.3); `bad` otherwise.
    */
-  async checkGroupInfo(state: RoomState, sealed: Uint8Array, profile: Profile): Promise<'ours' | 'other' | 'bad'> {
+  async checkGroupInfo(state: RoomState, sealed: Uint8Array, profile: Profile): Promise<'ours' | 'other' | 'foreign' | 'bad'> {
     let snapshot: GroupSnapshot;
     try {
       snapshot = await this.readGroupInfo(sealed);
@@ -323,7 +330,7 @@ export class RoomCrypto {
     }
     const theirs = snapshot.info.groupContext;
     const ours = state.mls.groupContext;
-    if (!bytesEqual(theirs.groupId, ours.groupId)) return 'bad';
+    if (!bytesEqual(theirs.groupId, ours.groupId)) return 'foreign';
     const same = theirs.epoch === ours.epoch && bytesEqual(theirs.treeHash, ours.treeHash) && bytesEqual(theirs.confirmedTranscriptHash, ours.confirmedTranscriptHash);
     return same ? 'ours' : 'other';
   }
