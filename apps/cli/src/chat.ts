@@ -119,6 +119,7 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
   room.on('member-joined', (e) => printer.print({ event: 'member-joined', nick: e.nick }));
   room.on('member-left', (e) => printer.print({ event: 'member-left', nick: e.nick }));
   room.on('key-changed', (e) => printer.print({ event: 'key-changed', nick: e.nick, wasVerified: e.wasVerified }));
+  room.on('disruption', (e) => printer.print({ event: 'disruption', ...e }));
   room.on('message', (e) =>
     printer.print({ event: 'message', from: e.from, text: e.text, ts: e.ts, ...(e.outOfOrder ? { outOfOrder: true } : {}) }),
   );
