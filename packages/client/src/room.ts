@@ -484,7 +484,11 @@ export class Room extends Emitter<RoomEvents> {
       const current = f.epoch === this.relayEpoch; // no commit reached us since: the GroupInfo is the latest one
       this.relayEpoch = f.epoch;
       if (check !== undefined && current && f.status === GroupStatus.READY && this.mls !== undefined && this.slot !== undefined) {
-        const verdict = await this.crypto.checkGroupInfo(this.mls, f.groupInfo, { nick: this.nick, slot: this.slot });
+        // After a valid commit only "is it ours?" matters (cheap); out of step, also "is it joinable?".
+        const verdict =
+          check.why === 'after-commit'
+            ? (await this.crypto.groupInfoMatches(this.mls, f.groupInfo)) ? 'ours' : 'bad'
+            : await this.crypto.checkGroupInfo(this.mls, f.groupInfo, { nick: this.nick, slot: this.slot });
         if (verdict === 'other' && check.why === 'out-of-step') {
           // A commit we could not process was made for another state than ours, and the relay
           // holds a joinable GroupInfo of our group in another state: we are the ones out of step.

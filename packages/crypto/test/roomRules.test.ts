@@ -154,3 +154,25 @@ test('checkGroupInfo: ours when it matches our state, other for a later state of
   const otherGroup = await elsewhere.createGroup({ nick: 'zed', slot: 9 });
   assert.equal(await a.checkGroupInfo(A, otherGroup.groupInfo, profile), 'foreign');
 });
+
+test('groupInfoMatches: the committer\'s GroupInfo of our state matches; the same one with a bad signature, another signer, or an older state does not', async () => {
+  const { keys, a, A, b, B, groupInfo } = await twoMembers();
+  assert.equal(await a.groupInfoMatches(A, groupInfo), true); // signed by bob's leaf
+  assert.equal(await b.groupInfoMatches(B, groupInfo), true);
+  const { open, seal } = await import('../src/sealed.js');
+  const { concat, utf8 } = await import('../src/_bytes.js');
+  const aad = concat(utf8.encode('nullroom/v1/group-info'), keys.locator);
+  const plain = (await open(keys.groupInfoKey, groupInfo, aad))!;
+  const msg = mls.decode(mls.mlsMessageDecoder, plain)!;
+  assert.equal(msg.wireformat, mls.wireformats.mls_group_info);
+  if (msg.wireformat !== mls.wireformats.mls_group_info) return;
+  const reseal = async (gi: typeof msg.groupInfo) => seal(keys.groupInfoKey, mls.encode(mls.mlsMessageEncoder, { ...msg, groupInfo: gi }), aad);
+  const sig = msg.groupInfo.signature.slice();
+  sig[5]! ^= 1;
+  assert.equal(await a.groupInfoMatches(A, await reseal({ ...msg.groupInfo, signature: sig })), false);
+  assert.equal(await a.groupInfoMatches(A, await reseal({ ...msg.groupInfo, signer: msg.groupInfo.signer === 0 ? 1 : 0 })), false);
+  assert.equal(await a.groupInfoMatches(A, await reseal({ ...msg.groupInfo, confirmationTag: new Uint8Array(msg.groupInfo.confirmationTag.byteLength) })), false);
+  const up = await a.remove(A, []);
+  assert.equal(await b.groupInfoMatches(B, up.groupInfo), false); // a later state
+  assert.equal(await a.groupInfoMatches(up.state, up.groupInfo), true);
+});
