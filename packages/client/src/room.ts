@@ -152,7 +152,7 @@ export class Room extends Emitter<RoomEvents> {
   /** The relay stores a GroupInfo joiners cannot use (after a void commit): commit a repair. */
   private repairNeeded = false;
   /** A SYNC we sent to check the relay's GroupInfo (§4.3), and why: its GROUP_STATE answers it. */
-  private giCheck: { why: 'after-commit' | 'out-of-step'; culprit: number } | undefined;
+  private giCheck: { why: 'after-commit' | 'out-of-step'; culprit: number; reason: DisruptionReason } | undefined;
   /** The identity key (hex), or `slot:N` for a non-member, each disrupting slot was counted under. */
   private readonly culpritKeys = new Map<number, string>();
   /** Disruptions per identity key (hex) or, for non-members, per `slot:N`. */
@@ -489,16 +489,17 @@ export class Room extends Emitter<RoomEvents> {
           check.why === 'after-commit'
             ? (await this.crypto.groupInfoMatches(this.mls, f.groupInfo)) ? 'ours' : 'bad'
             : await this.crypto.checkGroupInfo(this.mls, f.groupInfo, { nick: this.nick, slot: this.slot });
-        if (verdict === 'other' && check.why === 'out-of-step') {
-          // A commit we could not process was made for another state than ours, and the relay
-          // holds a joinable GroupInfo of our group in another state: we are the ones out of step.
-          return this.rejoinFresh();
-        }
-        if (verdict !== 'ours') {
+        if (check.why === 'out-of-step') {
+          // A commit we could not process was made for another state than ours. If the relay holds
+          // a joinable GroupInfo of our group in another state, we are the ones out of step: rejoin.
+          if (verdict === 'other') return this.rejoinFresh();
+          this.disrupted(check.culprit, check.reason); // otherwise it was a disruption after all
+          this.repairNeeded = true;
+        } else if (verdict !== 'ours') {
           this.report('BAD_GROUP_INFO', new ClientError('BAD_GROUP_INFO', 'the relay holds group information joiners cannot use: repairing'));
           this.disrupted(check.culprit, 'bad-group-info');
+          this.repairNeeded = true;
         }
-        if (verdict !== 'ours' || check.why === 'out-of-step') this.repairNeeded = true;
       }
       return this.scheduleRemovals(false);
     }
@@ -764,7 +765,7 @@ export class Room extends Emitter<RoomEvents> {
   private async voidCommit(f: DeliverFrame, e: unknown): Promise<void> {
     const code = e instanceof CryptoError && e.code === 'FORBIDDEN_PROPOSAL' ? 'FORBIDDEN_PROPOSAL' : e instanceof CryptoError && e.code === 'BROKEN_ROOM_RULE' ? 'BROKEN_ROOM_RULE' : 'BAD_COMMIT';
     this.report(code, e);
-    this.disrupted(f.from, code === 'FORBIDDEN_PROPOSAL' ? 'forbidden-proposal' : code === 'BROKEN_ROOM_RULE' ? 'broken-room-rule' : 'bad-commit');
+    const reason: DisruptionReason = code === 'FORBIDDEN_PROPOSAL' ? 'forbidden-proposal' : code === 'BROKEN_ROOM_RULE' ? 'broken-room-rule' : 'bad-commit';
     if (f.epoch === 0 && this.slot !== undefined) {
       // The first commit of the room: a joiner that could not open the creator's GroupInfo founds
       // the group anew, its COMMIT carrying the new group's sealed GroupInfo as `commit` (§4.3
@@ -773,10 +774,12 @@ export class Room extends Emitter<RoomEvents> {
     }
     const framed = framedEpoch(f.data);
     if (framed !== undefined && framed !== BigInt(this.crypto.epochOf(this.mls!))) {
-      this.giCheck = { why: 'out-of-step', culprit: f.from };
+      // Not yet a disruption: the sender may be in step and we not (the check decides).
+      this.giCheck = { why: 'out-of-step', culprit: f.from, reason };
       this.link.request(this, (r) => ({ type: 'SYNC', reqId: r, room: this.locator }));
       return this.pump();
     }
+    this.disrupted(f.from, reason);
     this.repairNeeded = true;
     await this.scheduleRemovals(false);
     return this.pump();
@@ -809,7 +812,7 @@ export class Room extends Emitter<RoomEvents> {
     const candidates = this.memberList.filter((m) => m.self || (m.slot !== committer && !this.gone.has(m.slot) && !this.culprits.has(m.slot)));
     const checker = candidates.reduce<Member | undefined>((a, b) => (a === undefined || b.leaf < a.leaf ? b : a), undefined);
     if (checker?.self !== true) return;
-    this.giCheck = { why: 'after-commit', culprit: committer };
+    this.giCheck = { why: 'after-commit', culprit: committer, reason: 'bad-group-info' };
     this.link.request(this, (r) => ({ type: 'SYNC', reqId: r, room: this.locator }));
   }
 
