@@ -682,6 +682,9 @@ export class Room extends Emitter<RoomEvents> {
     if (this.phase !== 'joined' || this.mls === undefined) return; // traffic from before we joined: not ours to read
     if (f.kind === DeliveryKind.COMMIT) {
       this.relayEpoch = asEpoch(f.epoch + 1);
+      // This commit stored its own GroupInfo: an answer to a check we sent for an earlier one would
+      // describe this commit's, and blame the wrong member. Processing it may start a new check.
+      this.giCheck = undefined;
       // Our unacknowledged messages were sequenced after this commit, in the epoch it ended: the
       // relay refuses them (STALE_EPOCH). Re-send them, in order, once we are in the new epoch.
       for (const item of this.outbox) {
@@ -806,9 +809,6 @@ export class Room extends Emitter<RoomEvents> {
    * among those staying, the committer excluded (it may be the culprit), sends one SYNC.
    */
   private checkGroupInfoAfter(committer: number): void {
-    // The answer to a SYNC still in flight now describes this commit's GroupInfo, not the one we
-    // meant to check: only the checker of this commit looks at it (and blames this committer).
-    this.giCheck = undefined;
     const candidates = this.memberList.filter((m) => m.self || (m.slot !== committer && !this.gone.has(m.slot) && !this.culprits.has(m.slot)));
     const checker = candidates.reduce<Member | undefined>((a, b) => (a === undefined || b.leaf < a.leaf ? b : a), undefined);
     if (checker?.self !== true) return;

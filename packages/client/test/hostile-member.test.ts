@@ -269,3 +269,23 @@ test('a garbage CREATE: nobody can repair it, so the first joiner founds the gro
   assert.equal([a, b].filter((x) => x.room.created).length, 1); // exactly one re-founded
   await chatGoesOn(a, b, 'in the new group');
 });
+
+test('a burst of garbage commits (20, back to back): members keep their group, messages get through, and the room recovers once it stops', async (t) => {
+  const { r, secret, a, b } = await twoHonest();
+  t.after(() => r.close());
+  const mallory = await insider(r.url, a.room.locator);
+  t.after(() => mallory.close());
+  const start = Date.now();
+  a.room.send('during the burst');
+  let accepted = 0; // a repair that wins the race makes the next garbage commit stale
+  for (let i = 0; i < 20; i++) if ((await mallory.commit(random(300), random(300), (await mallory.sync()).epoch)) === 'ACK') accepted++;
+  await until(() => b.messages.some((m) => m.text === 'during the burst'), 'the message sent during the burst arrives');
+  for (const x of [a, b]) await until(() => disruptions(x).length === accepted, 'every accepted garbage commit is reported');
+  t.diagnostic(`${accepted} of 20 garbage commits accepted by the relay`);
+  for (const x of [a, b]) assert.ok(disruptions(x).every((d) => d.slot === mallory.slot)); // no honest member blamed
+  const c = await member(r.url, secret, 'carol');
+  await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'a newcomer joins after the burst');
+  t.diagnostic(`20 garbage commits -> newcomer converged in ${Date.now() - start} ms`);
+  assert.ok(![a, b].some((x) => x.events.some((e) => e.type === 'joined' && (e.e as { rejoin: boolean }).rejoin)));
+  await chatGoesOn(a, c, 'after the burst');
+});
