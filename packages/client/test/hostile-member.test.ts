@@ -126,6 +126,23 @@ test('a valid join with a garbage GroupInfo: the checking member finds it, remov
   await chatGoesOn(b, c, 'after repair');
 });
 
+test('a member\'s valid self-update with a garbage GroupInfo: found by the checking member, who removes it and stores a good one', async (t) => {
+  const { r, secret, a, b, keys } = await twoHonest();
+  t.after(() => r.close());
+  const mallory = await insider(r.url, a.room.locator);
+  t.after(() => mallory.close());
+  const crypto = await RoomCrypto.create(keys);
+  const join = await crypto.joinExternal(await crypto.readGroupInfo(mallory.state().groupInfo), { nick: 'mallory', slot: mallory.slot });
+  assert.equal(await mallory.commit(join.message, join.groupInfo), 'ACK');
+  await until(() => converged([a, b], ['alice', 'bob', 'mallory']), 'mallory is a member');
+  const update = await crypto.remove(join.state, []); // a real commit of the epoch everyone is in
+  assert.equal(await mallory.commit(update.message, random(400), (await mallory.sync()).epoch), 'ACK');
+  await until(() => [a, b].some((x) => disruptions(x).some((d) => d.reason === 'bad-group-info' && d.nick === 'mallory')), 'the bad GroupInfo is found');
+  await until(() => converged([a, b], ['alice', 'bob']), 'the repair removes mallory');
+  const c = await member(r.url, secret, 'carol');
+  await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'a newcomer joins');
+});
+
 test('a joiner whose credential claims a slot that is not its connection is void for every member (no ghost member)', async (t) => {
   const { r, secret, a, b, keys } = await twoHonest();
   t.after(() => r.close());
