@@ -52,7 +52,6 @@ import {
   encode,
   generateKeyPackageWithKey,
   joinGroup,
-  mlsMessageDecoder,
   mlsMessageEncoder,
   nodeTypes,
   processMessage,
