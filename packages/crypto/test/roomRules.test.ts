@@ -176,3 +176,16 @@ test('groupInfoMatches: the committer\'s GroupInfo of our state matches; the sam
   assert.equal(await b.groupInfoMatches(B, up.groupInfo), false); // a later state
   assert.equal(await a.groupInfoMatches(up.state, up.groupInfo), true);
 });
+
+test('one strict decoder: no source file but mlsMessage.ts calls ts-mls\'s MLSMessage decoder or its lenient decode()', async () => {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const dir = new URL('../../src/', import.meta.url); // dist/test -> package root's src
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.ts'));
+  assert.ok(files.includes('mlsMessage.ts') && files.includes('roomGroup.ts') && files.includes('privateChat.ts'));
+  for (const f of files) {
+    if (f === 'mlsMessage.ts') continue;
+    const src = await readFile(new URL(f, dir), 'utf8');
+    assert.doesNotMatch(src, /\bmlsMessageDecoder\b/, f);
+    assert.doesNotMatch(src, /^\s*(decode,|import \{[^}]*\bdecode\b)/m, f);
+  }
+});
