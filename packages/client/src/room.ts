@@ -518,10 +518,9 @@ export class Room extends Emitter<RoomEvents> {
       this.crypto = await this.crypto.withSuite(snapshot.suite);
       nick = this.requestedNick;
       out = await this.crypto.joinExternal(snapshot, { nick, slot: this.slot });
-      // docs/PROTOCOL.md §3.3: unique by nickKey among leaves of other identity keys (our own old
-      // leaf, still there after a reconnect, does not count: it is us).
-      const me = this.crypto.identity.publicKey;
-      const others = (await this.crypto.members(out.state)).filter((m) => !m.self && !sameKey(m.identityKey, me));
+      // docs/PROTOCOL.md §3.5: unique by nickKey among every leaf but our new one (our own old leaf,
+      // still there after a reconnect, counts too: members would list us twice otherwise).
+      const others = (await this.crypto.members(out.state)).filter((m) => !m.self);
       nick = uniqueNick(this.requestedNick, new Set(others.map((m) => nickKey(m.nick))));
       if (nick !== this.requestedNick) out = await this.crypto.joinExternal(snapshot, { nick, slot: this.slot });
     } catch (e) {

@@ -55,7 +55,7 @@ export function nickKey(nick: string): string {
  * The nickname a joiner takes (docs/PROTOCOL.md §3.3): `requested` if its key is not in `taken`;
  * otherwise `${prefix}-${k}` for the smallest k >= 2 whose key is not taken, where `prefix` is the
  * longest leading run of the requested nickname's code points that keeps the result within
- * MAX_NICK_CHARS code points. `taken` holds nickKey() of nicknames held by other identity keys.
+ * MAX_NICK_CHARS code points. `taken` holds nickKey() of the nicknames of every other leaf.
  */
 export function uniqueNick(requested: string, taken: ReadonlySet<string>): string {
   const nick = normalizeNick(requested);
