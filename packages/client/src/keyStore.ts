@@ -40,7 +40,7 @@ export class MemoryKeyStore implements KeyStore {
   }
   async known(room: RoomLocator, nick: string): Promise<KnownKey | undefined> {
     const k = this.keys.get(`${toHex(room)}/${nick}`);
-    return k === undefined ? undefined : { ...k };
+    return k === undefined ? undefined : { identityKey: new Uint8Array(k.identityKey), verified: k.verified };
   }
   async remember(room: RoomLocator, nick: string, key: KnownKey): Promise<void> {
     this.keys.set(`${toHex(room)}/${nick}`, { identityKey: new Uint8Array(key.identityKey), verified: key.verified });
