@@ -19,8 +19,12 @@ export interface KnownKey {
 }
 
 export interface KeyStore {
-  /** This device's identity in a room, created on first use. */
-  identity(room: RoomLocator): Promise<IdentitySigner>;
+  /**
+   * This device's identity in a room, created on first use. A store may also keep one per
+   * nickname in the room (`nick`, as the user asked for it): FileKeyStore does, so that two people
+   * sharing an account, or one person under two nicknames, are not one key; the others ignore it.
+   */
+  identity(room: RoomLocator, nick?: string): Promise<IdentitySigner>;
   /** What we knew of the member with this nickname in this room. */
   known(room: RoomLocator, nick: string): Promise<KnownKey | undefined>;
   remember(room: RoomLocator, nick: string, key: KnownKey): Promise<void>;

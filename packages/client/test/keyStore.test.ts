@@ -104,6 +104,7 @@ test('FileKeyStore: a damaged file is KEY_STORE_CORRUPT, never read as empty and
     '[]',
     good.replace('"v":1', '"v":2'),
     good.replace('"known":[', '"known":[["bob","00",true],'), // a member listed twice
+    good.replace('"ids":[', '"ids":[["",{"pkcs8":"AAAA","pub":"AAAA"}],'), // an identity listed twice
     good.replace('"rooms":{', '"rooms":{"__proto__":{"known":[]},'),
     good.replace(/"index":"[^"]*"/, '"index":"AAAA"'),
     good.replace('"known":[', '"extra":1,"known":['),
@@ -131,6 +132,21 @@ test('FileKeyStore: a file over the size limit is refused before it is read', as
   t.after(() => rm(dir, { recursive: true, force: true }));
   await writeFile(join(dir, KEY_STORE_FILE), Buffer.alloc(MAX_KEY_STORE_BYTES + 1, 0x20), { mode: 0o600 });
   await rejectsWith(FileKeyStore.open(dir), 'KEY_STORE_CORRUPT');
+});
+
+test('FileKeyStore: one identity per room and nickname, the same at every start', async (t) => {
+  const dir = await temp();
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const room = locator();
+  const store = await FileKeyStore.open(dir);
+  const alice = await store.identity(room, 'alice');
+  const bob = await store.identity(room, 'bob');
+  assert.notDeepEqual(alice.publicKey, bob.publicKey, 'two nicknames, two keys');
+  // NFC: the same nickname typed with a combining accent is the same identity.
+  assert.deepEqual((await store.identity(room, 'e\u0301')).publicKey, (await store.identity(room, '\u00e9')).publicKey);
+  const later = await FileKeyStore.open(dir);
+  assert.deepEqual((await later.identity(room, 'alice')).publicKey, alice.publicKey);
+  assert.deepEqual((await later.identity(room, 'bob')).publicKey, bob.publicKey);
 });
 
 test('FileKeyStore: refuses to store what it could not read back (empty or over-long nickname)', async (t) => {

@@ -3,11 +3,14 @@
  * `~/.ssh/id_ed25519` (docs/SECURITY.md §9).
  *
  *   <dir>/                  0700, created if missing ($XDG_CONFIG_HOME/nullroom, else ~/.config/nullroom)
- *   <dir>/keystore.json     0600: {"v":1, "index": b64 HMAC key, "rooms": {r: {"id": {"pkcs8", "pub"}, "known": [[nick, hex key, verified]...]}}}
+ *   <dir>/keystore.json     0600: {"v":1, "index": b64 HMAC key,
+ *                             "rooms": {r: {"ids": [[own nick, {"pkcs8", "pub"}]...], "known": [[nick, hex key, verified]...]}}}
  *   <dir>/keystore.json.lock   held for the few milliseconds of a read-merge-write
  *
  * where r = hex(HMAC-SHA-256(index, room locator)), as in the browser store, so the file names no
- * room and one device's records in two rooms cannot be linked through the relay's locators. The
+ * room and one device's records in two rooms cannot be linked through the relay's locators. One
+ * identity per room and nickname we join as: two people sharing an account (or one under two
+ * nicknames) are two keys, and a nickname's key is the same at every start. The
  * identity private key (Ed25519, PKCS#8) is stored in the clear: the file's mode is what protects
  * it, as for ssh. It is imported as a non-extractable Web Crypto key when used.
  *
@@ -59,14 +62,18 @@ const FileSchema = z.strictObject({
   rooms: z.record(
     hex64,
     z.strictObject({
-      id: z.strictObject({ pkcs8: b64, pub: b64 }).optional(),
+      ids: z.array(z.tuple([z.string().max(MAX_NICK), z.strictObject({ pkcs8: b64, pub: b64 })])),
       known: z.array(z.tuple([z.string().min(1).max(MAX_NICK), keyHex, z.boolean()])),
     }),
   ),
 });
 
+interface StoredKey {
+  pkcs8: string;
+  pub: string;
+}
 interface RoomRecord {
-  id?: { pkcs8: string; pub: string };
+  ids: Map<string, StoredKey>;
   known: Map<string, [string, boolean]>;
 }
 interface Contents {
@@ -126,14 +133,19 @@ function decode(file: string, text: string): Contents {
       if (known.has(nick)) throw corrupt(file, 'a member is listed twice');
       known.set(nick, [key, verified]);
     }
-    rooms.set(r, { ...(rec.id === undefined ? {} : { id: rec.id }), known });
+    const ids = new Map<string, StoredKey>();
+    for (const [nick, id] of rec.ids) {
+      if (ids.has(nick)) throw corrupt(file, 'an identity is listed twice');
+      ids.set(nick, id);
+    }
+    rooms.set(r, { ids, known });
   }
   return { index, rooms };
 }
 
 function encode(c: Contents): string {
   const rooms: Record<string, unknown> = {};
-  for (const [r, rec] of c.rooms) rooms[r] = { ...(rec.id === undefined ? {} : { id: rec.id }), known: [...rec.known].map(([n, [k, v]]) => [n, k, v]) };
+  for (const [r, rec] of c.rooms) rooms[r] = { ids: [...rec.ids], known: [...rec.known].map(([n, [k, v]]) => [n, k, v]) };
   return `${JSON.stringify({ v: 1, index: toBase64(c.index), rooms })}\n`;
 }
 
@@ -159,7 +171,7 @@ async function readChecked(file: string): Promise<{ contents: Contents; stamp: s
 }
 
 /** A fresh Ed25519 identity whose private key we can store (PKCS#8), through Web Crypto. */
-async function newIdentity(): Promise<{ pkcs8: string; pub: string }> {
+async function newIdentity(): Promise<StoredKey> {
   const pair = (await globalThis.crypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as CryptoKeyPair;
   const pkcs8 = new Uint8Array(await globalThis.crypto.subtle.exportKey('pkcs8', pair.privateKey));
   const pub = new Uint8Array(await globalThis.crypto.subtle.exportKey('raw', pair.publicKey));
@@ -330,27 +342,31 @@ export class FileKeyStore implements KeyStore {
 
   // ---- KeyStore ----
 
-  identity(room: RoomLocator): Promise<IdentitySigner> {
-    const cacheKey = toHex(room);
+  identity(room: RoomLocator, nick = ''): Promise<IdentitySigner> {
+    const own = nick.normalize('NFC');
+    const cacheKey = `${toHex(room)}/${own}`;
     let signer = this.signers.get(cacheKey);
     if (signer === undefined) {
-      signer = this.loadIdentity(room);
+      signer = this.loadIdentity(room, own);
       this.signers.set(cacheKey, signer);
       signer.catch(() => this.signers.delete(cacheKey));
     }
     return signer;
   }
 
-  private async loadIdentity(room: RoomLocator): Promise<IdentitySigner> {
+  private async loadIdentity(room: RoomLocator, nick: string): Promise<IdentitySigner> {
+    if (nick.length > MAX_NICK) throw new ClientError('KEY_STORE', 'refusing to store a nickname outside the sizes the store reads back');
     const existing = await this.serial(() => this.current());
-    let id = existing === undefined ? undefined : existing.rooms.get(await this.roomId(existing.index, room))?.id;
+    let id = existing === undefined ? undefined : existing.rooms.get(await this.roomId(existing.index, room))?.ids.get(nick);
     id ??= await this.update(async (c) => {
       const r = await this.roomId(c.index, room);
-      const rec: RoomRecord = c.rooms.get(r) ?? { known: new Map() };
-      if (rec.id !== undefined) return { result: rec.id, write: false }; // another process made it first
-      rec.id = await newIdentity();
+      const rec: RoomRecord = c.rooms.get(r) ?? { ids: new Map(), known: new Map() };
+      const made = rec.ids.get(nick);
+      if (made !== undefined) return { result: made, write: false }; // another process made it first
+      const fresh = await newIdentity();
+      rec.ids.set(nick, fresh);
       c.rooms.set(r, rec);
-      return { result: rec.id, write: true };
+      return { result: fresh, write: true };
     });
     let privateKey: CryptoKey;
     let publicKey: Uint8Array;
@@ -378,7 +394,7 @@ export class FileKeyStore implements KeyStore {
     }
     return this.update(async (c) => {
       const r = await this.roomId(c.index, room);
-      const rec: RoomRecord = c.rooms.get(r) ?? { known: new Map() };
+      const rec: RoomRecord = c.rooms.get(r) ?? { ids: new Map(), known: new Map() };
       const old = rec.known.get(nick);
       if (old !== undefined && old[0] === row[0] && old[1] === row[1]) return { result: undefined, write: false };
       rec.known.set(nick, row);
