@@ -25,12 +25,12 @@ export interface ChatOptions {
 }
 
 /** Opens the persistent key store now, so that a damaged or unsafe one stops us before we join anything. */
-async function openKeyStore(o: ChatOptions): Promise<KeyStore | undefined> {
+async function openKeyStore(o: ChatOptions, onError: (e: ClientError) => void): Promise<FileKeyStore | undefined> {
   if (o.keyStore === false) return undefined;
   const env = process.env['NULLROOM_KEY_DIR'];
   const dir = o.keyDir ?? (env !== undefined && env.length > 0 ? env : defaultKeyStoreDir());
   try {
-    return await FileKeyStore.open(dir);
+    return await FileKeyStore.open(dir, { onError });
   } catch (e) {
     const why = e instanceof ClientError ? e.message : 'cannot open the key store';
     throw new CliError(`${why}\n(--no-key-store runs with a one-time identity and remembers nothing)`, Exit.FAILURE);
@@ -116,9 +116,11 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
   if (maxFile === undefined) throw new CliError('--max-file must be a size in bytes, such as 500M or 4G', Exit.USAGE);
   const downloadDir = o.downloadDir ?? process.cwd();
   if (!(await stat(downloadDir).then((st) => st.isDirectory(), () => false))) throw new CliError('--download-dir is not a folder', Exit.USAGE);
-  const store = await openKeyStore(o);
+  let printer: Printer | undefined;
+  const storeError = (e: ClientError) => printer?.print({ event: 'error', code: e.code, message: e.message });
+  const store = await openKeyStore(o, storeError);
   const pw = await password(o);
-  const printer = new Printer(o.json === true);
+  printer = new Printer(o.json === true);
   const secret = await deriveRoomSecret(o.room, pw);
 
   // The room checks members' keys while joining, before `join` returns and our listeners exist:
@@ -263,6 +265,7 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
       await privateQueue;
       const unsent = await room.leave(30_000);
       await client.close();
+      await store?.flush().catch(storeError);
       if (unsent > 0) {
         printer.print({ event: 'error', code: 'UNSENT', message: `${unsent} message(s) could not be delivered: the relay did not acknowledge them in time` });
         exitCode = Exit.FAILURE;
@@ -292,7 +295,15 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
       } else if (cmd[1] === 'verified') {
         const nick = cmd[2]!.trim();
         if (room.safetyNumber(nick) === undefined) report({ event: 'error', code: 'NO_SUCH_MEMBER', message: 'no other member has that nickname' });
-        else void room.setVerified(nick, true).then(() => report({ event: 'verify', nick, safetyNumber: formatSafetyNumber(room.safetyNumber(nick) ?? ''), verified: true }));
+        // Reported once it is on disk (an error instead if it could not be written: then it lasts this session only).
+        else
+          void room
+            .setVerified(nick, true)
+            .then(() => store?.flush())
+            .then(
+              () => report({ event: 'verify', nick, safetyNumber: formatSafetyNumber(room.safetyNumber(nick) ?? ''), verified: true }),
+              (e: unknown) => e instanceof ClientError && storeError(e),
+            );
       } else if (cmd[1] === 'send') {
         const paths = splitPaths(cmd[2] ?? '');
         if (paths.length === 0) report({ event: 'error', code: 'USAGE', message: 'usage: /send PATH...' });

@@ -27,7 +27,10 @@ export interface KeyStore {
   identity(room: RoomLocator, nick?: string): Promise<IdentitySigner>;
   /** What we knew of the member with this nickname in this room. */
   known(room: RoomLocator, nick: string): Promise<KnownKey | undefined>;
+  /** Takes effect for known() at once; a store may write it to disk later (see flush). */
   remember(room: RoomLocator, nick: string, key: KnownKey): Promise<void>;
+  /** Resolves once everything remembered is stored durably (stores that write in the background have one). */
+  flush?(): Promise<void>;
 }
 
 export class MemoryKeyStore implements KeyStore {

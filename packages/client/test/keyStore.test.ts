@@ -35,7 +35,12 @@ for (const c of keyStoreContract) {
   test(`FileKeyStore: ${c.name}`, async (t) => {
     const dir = await temp();
     t.after(() => rm(dir, { recursive: true, force: true }));
-    await c.run({ open: () => FileKeyStore.open(dir), persistent: true, dump: () => dumpDir(dir) });
+    const handles: FileKeyStore[] = [];
+    try {
+      await c.run({ open: async () => (handles[handles.length] = await FileKeyStore.open(dir)), persistent: true, dump: () => dumpDir(dir) });
+    } finally {
+      await Promise.all(handles.map((h) => h.flush()));
+    }
   });
 }
 
@@ -46,7 +51,10 @@ test('FileKeyStore: creates its folder 0700 (parents too) and its file 0600; lea
   t.after(() => rm(root, { recursive: true, force: true }));
   const dir = join(root, 'config', 'nullroom');
   const store = await FileKeyStore.open(dir);
-  for (let i = 0; i < 5; i++) await store.remember(locator(), 'bob', { identityKey: key(), verified: i % 2 === 0 });
+  for (let i = 0; i < 5; i++) {
+    await store.remember(locator(), 'bob', { identityKey: key(), verified: i % 2 === 0 });
+    await store.flush();
+  }
   assert.equal((await stat(dir)).mode & 0o777, 0o700);
   assert.equal((await stat(join(root, 'config'))).mode & 0o777, 0o700);
   assert.equal((await stat(join(dir, KEY_STORE_FILE))).mode & 0o777, 0o600);
@@ -57,7 +65,9 @@ test('FileKeyStore: a file readable by group or others, or a folder writable by 
   const dir = await temp();
   t.after(() => rm(dir, { recursive: true, force: true }));
   const room = locator();
-  await (await FileKeyStore.open(dir)).remember(room, 'bob', { identityKey: key(), verified: true });
+  const first = await FileKeyStore.open(dir);
+  await first.remember(room, 'bob', { identityKey: key(), verified: true });
+  await first.flush();
   const file = join(dir, KEY_STORE_FILE);
   const before = await readFile(file);
   for (const mode of [0o640, 0o604, 0o660, 0o602]) {
@@ -69,7 +79,8 @@ test('FileKeyStore: a file readable by group or others, or a folder writable by 
   const open = await FileKeyStore.open(dir);
   await chmod(file, 0o644);
   await rejectsWith(open.known(room, 'bob'), 'KEY_STORE_UNSAFE');
-  await rejectsWith(open.remember(room, 'carol', { identityKey: key(), verified: false }), 'KEY_STORE_UNSAFE');
+  await open.remember(room, 'carol', { identityKey: key(), verified: false });
+  await rejectsWith(open.flush(), 'KEY_STORE_UNSAFE');
   await chmod(file, 0o600);
   assert.deepEqual(await readFile(file), before);
   for (const mode of [0o777, 0o720, 0o702]) {
@@ -95,6 +106,7 @@ test('FileKeyStore: a damaged file is KEY_STORE_CORRUPT, never read as empty and
   const room = locator();
   const store = await FileKeyStore.open(dir);
   await store.remember(room, 'bob', { identityKey: key(), verified: true });
+  await store.flush();
   const file = join(dir, KEY_STORE_FILE);
   const good = await readFile(file, 'utf8');
   const damaged = [
@@ -115,8 +127,12 @@ test('FileKeyStore: a damaged file is KEY_STORE_CORRUPT, never read as empty and
     await writeFile(file, text, { mode: 0o600 });
     await rejectsWith(FileKeyStore.open(dir), 'KEY_STORE_CORRUPT').catch((e: unknown) => assert.fail(`case ${i}: ${String(e)}`));
     await rejectsWith(store.known(room, 'bob'), 'KEY_STORE_CORRUPT');
-    await rejectsWith(store.remember(room, 'bob', { identityKey: key(), verified: false }), 'KEY_STORE_CORRUPT');
     await rejectsWith(store.identity(locator()), 'KEY_STORE_CORRUPT');
+    const writer = await FileKeyStore.open(join(dir, `w${i}`)); // a handle that opened before the damage
+    await writeFile(join(dir, `w${i}`, KEY_STORE_FILE), text, { mode: 0o600 });
+    await writer.remember(room, 'bob', { identityKey: key(), verified: false });
+    await rejectsWith(writer.flush(), 'KEY_STORE_CORRUPT');
+    assert.equal(await readFile(join(dir, `w${i}`, KEY_STORE_FILE), 'utf8'), text, 'left as it was');
     assert.equal(await readFile(file, 'utf8'), text, 'left as it was');
   }
   // The message names the file and what to do, and nothing that was in it.
@@ -171,25 +187,33 @@ test('FileKeyStore: a lock left by a crashed process is broken; a live holder ma
   const store = await FileKeyStore.open(dir, { lockTimeoutMs: 2_000 });
   const room = locator();
   await store.remember(room, 'bob', { identityKey: key(), verified: true });
-  assert.equal((await store.known(room, 'bob'))?.verified, true);
+  await store.flush();
+  assert.equal((await (await FileKeyStore.open(dir)).known(room, 'bob'))?.verified, true);
   assert.deepEqual(await readdir(dir), [KEY_STORE_FILE]);
 
   // Held by a live process (this one, under another token): wait, and give up with a clear error.
   await writeFile(lock, `${process.pid} ${'cd'.repeat(16)}\n`, { mode: 0o600 });
-  const waiting = await FileKeyStore.open(dir, { lockTimeoutMs: 300 });
-  await rejectsWith(waiting.remember(room, 'carol', { identityKey: key(), verified: false }), 'KEY_STORE_LOCKED');
-  assert.equal(await waiting.known(room, 'carol'), undefined);
+  const errors: string[] = [];
+  const waiting = await FileKeyStore.open(dir, { lockTimeoutMs: 300, onError: (e) => errors.push(e.code) });
+  await waiting.remember(room, 'carol', { identityKey: key(), verified: false });
+  await rejectsWith(waiting.flush(), 'KEY_STORE_LOCKED');
+  assert.ok(errors.length >= 1 && errors.every((c) => c === 'KEY_STORE_LOCKED'), 'the background write reported it');
+  assert.equal((await waiting.known(room, 'carol'))?.verified, false, 'kept in memory');
+  assert.equal(await (await FileKeyStore.open(dir)).known(room, 'carol'), undefined, 'not on disk');
   // Released while a writer waits: the writer goes ahead.
   const patient = await FileKeyStore.open(dir, { lockTimeoutMs: 5_000 });
-  const write = patient.remember(room, 'carol', { identityKey: key(), verified: false });
+  await patient.remember(room, 'carol', { identityKey: key(), verified: false });
   setTimeout(() => void rm(lock), 200);
-  await write;
-  assert.equal((await patient.known(room, 'carol'))?.verified, false);
+  await patient.flush();
+  assert.equal((await (await FileKeyStore.open(dir)).known(room, 'carol'))?.verified, false);
+  // The store that failed writes it at its next flush.
+  await waiting.flush();
   // Too old to be anyone's (a reused pid): broken.
   await writeFile(lock, `${process.pid} ${'ef'.repeat(16)}\n`, { mode: 0o600 });
   const old = await FileKeyStore.open(dir, { lockTimeoutMs: 5_000, staleLockMs: 100 });
   await new Promise((r) => setTimeout(r, 150));
   await old.remember(room, 'dave', { identityKey: key(), verified: false });
+  await old.flush();
 });
 
 test('FileKeyStore: four processes writing to one folder at once lose nothing and agree on one identity', async (t) => {
@@ -204,6 +228,7 @@ test('FileKeyStore: four processes writing to one folder at once lose nothing an
     const store = await FileKeyStore.open(dir);
     const id = await store.identity(room);
     for (let i = 0; i < 15; i++) await store.remember(room, who + '-' + i, { identityKey: crypto.getRandomValues(new Uint8Array(32)), verified: i % 2 === 0 });
+    await store.flush();
     process.stdout.write(Buffer.from(id.publicKey).toString('hex'));
   `;
   const runs = ['p', 'q', 'r', 's'].map(

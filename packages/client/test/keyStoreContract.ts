@@ -107,6 +107,7 @@ export const keyStoreContract: ContractCase[] = [
       const nicks = ['__proto__', 'constructor', 'a/b', 'a\\b', '"q"', 'é', '李雷', 'x'.repeat(32), 'toString', 'a\nb'];
       const keys = nicks.map(() => key());
       for (const [i, n] of nicks.entries()) await store.remember(room, n, { identityKey: keys[i]!, verified: i % 2 === 0 });
+      await store.flush?.();
       const reader = await s.open();
       for (const [i, n] of nicks.entries()) {
         const got = await reader.known(room, n);
@@ -122,10 +123,26 @@ export const keyStoreContract: ContractCase[] = [
       const room = locator();
       const keys = Array.from({ length: 25 }, () => key());
       await Promise.all(keys.map((k, i) => store.remember(room, `m${i}`, { identityKey: k, verified: false })));
+      await store.flush?.();
       const reader = await s.open();
       for (const [i, k] of keys.entries()) {
         const got = await reader.known(room, `m${i}`);
         check(got !== undefined && same(got.identityKey, k), `m${i} kept`);
+      }
+    },
+  },
+  {
+    name: 'flush: resolves once everything remembered is stored, at once when nothing is pending',
+    async run(s) {
+      const store = await s.open();
+      await store.flush?.();
+      const room = locator();
+      const k = key();
+      void store.remember(room, 'bob', { identityKey: k, verified: true });
+      await store.flush?.();
+      if (s.persistent) {
+        const got = await (await s.open()).known(room, 'bob');
+        check(got !== undefined && same(got.identityKey, k) && got.verified, 'on disk after flush');
       }
     },
   },
@@ -138,6 +155,7 @@ export const keyStoreContract: ContractCase[] = [
       const id = await first.identity(room);
       const k = key();
       await first.remember(room, 'alice', { identityKey: k, verified: true });
+      await first.flush?.();
       const later = await s.open();
       check(same((await later.identity(room)).publicKey, id.publicKey), 'the same identity after a restart');
       const got = await later.known(room, 'alice');
@@ -158,6 +176,7 @@ export const keyStoreContract: ContractCase[] = [
         ...ka.map((k, i) => a.remember(room, `a${i}`, { identityKey: k, verified: true })),
         ...kb.map((k, i) => b.remember(room, `b${i}`, { identityKey: k, verified: false })),
       ]);
+      await Promise.all([a.flush?.(), b.flush?.()]);
       check(same((ida as { publicKey: Uint8Array }).publicKey, (idb as { publicKey: Uint8Array }).publicKey), 'both handles hold one identity');
       const reader = await s.open();
       for (const [i, k] of ka.entries()) check(same((await reader.known(room, `a${i}`))?.identityKey ?? new Uint8Array(), k), `a${i} kept`);
@@ -172,6 +191,7 @@ export const keyStoreContract: ContractCase[] = [
       const room = locator();
       await store.identity(room);
       await store.remember(room, 'bob', { identityKey: key(), verified: true });
+      await store.flush?.();
       const bytes = await s.dump();
       const hex = toHex(room);
       const b64 = btoa(String.fromCharCode(...room));

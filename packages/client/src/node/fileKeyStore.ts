@@ -17,9 +17,13 @@
  * Rules (the contract in test/keyStoreContract.ts, plus):
  *  - the file and the folder must belong to us; the file must not be readable or writable by group
  *    or others, the folder not writable by them: else KEY_STORE_UNSAFE, and nothing is read;
- *  - every change re-reads the file under the lock and writes a temporary file, fsyncs it and
- *    renames it over the old one (then fsyncs the folder): a crash leaves the old or the new file,
- *    and two processes sharing the folder never lose each other's updates;
+ *  - every write re-reads the file under the lock, merges our changes in, writes a temporary file,
+ *    fsyncs it and renames it over the old one (then fsyncs the folder): a crash leaves the old or
+ *    the new file, and two processes sharing the folder never lose each other's updates;
+ *  - remember() takes effect at once for this process and is written in the background, all the
+ *    changes made during one write going into the next (an fsync costs ~20 ms here: one per member
+ *    would add seconds to joining a large room); flush() waits until they are on disk. A new
+ *    identity is written before it is used (two processes must agree on it);
  *  - a file that does not parse, or breaks the schema, is KEY_STORE_CORRUPT: never treated as
  *    empty, never overwritten (that would silently reset who the user verified).
  */
@@ -43,6 +47,8 @@ export interface FileKeyStoreOptions {
   lockTimeoutMs?: number;
   /** A lock older than this is a crashed holder's even if its pid is alive again (pid reuse). */
   staleLockMs?: number;
+  /** Told when writing remembered keys in the background failed (they stay in memory and are retried at the next write). */
+  onError?: (e: ClientError) => void;
 }
 
 /** $XDG_CONFIG_HOME/nullroom when XDG_CONFIG_HOME is an absolute path (XDG Base Directory spec), else ~/.config/nullroom. */
@@ -187,6 +193,14 @@ export class FileKeyStore implements KeyStore {
   private queue: Promise<unknown> = Promise.resolve();
   private cache: { contents: Contents; stamp: string } | undefined;
   private readonly signers = new Map<string, Promise<IdentitySigner>>();
+  /** Remembered keys not yet on disk, by hex locator then nickname: what known() answers first. */
+  private readonly unwritten = new Map<string, { room: RoomLocator; rows: Map<string, [string, boolean]> }>();
+  /** The background write in progress, if any. */
+  private writing: Promise<void> | undefined;
+  private lastError: ClientError | undefined;
+  private readonly onError: ((e: ClientError) => void) | undefined;
+  private hmac: { index: Uint8Array; key: Promise<CryptoKey> } | undefined;
+  private readonly roomIds = new Map<string, string>();
 
   private constructor(
     readonly dir: string,
@@ -196,6 +210,7 @@ export class FileKeyStore implements KeyStore {
     this.lockFile = `${this.file}.lock`;
     this.lockTimeoutMs = opts.lockTimeoutMs ?? 10_000;
     this.staleLockMs = opts.staleLockMs ?? 30_000;
+    this.onError = opts.onError;
   }
 
   /**
@@ -230,9 +245,17 @@ export class FileKeyStore implements KeyStore {
     return this.cache?.contents;
   }
 
+  /** The room's record name: hex(HMAC-SHA-256(index, locator)), as browserKeyStore.ts. */
   private async roomId(index: Uint8Array, room: RoomLocator): Promise<string> {
-    const key = await globalThis.crypto.subtle.importKey('raw', new Uint8Array(index), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-    return toHex(new Uint8Array(await globalThis.crypto.subtle.sign('HMAC', key, new Uint8Array(room))));
+    const memo = `${toHex(index)}/${toHex(room)}`;
+    const known = this.roomIds.get(memo);
+    if (known !== undefined) return known;
+    if (this.hmac === undefined || toHex(this.hmac.index) !== toHex(index)) {
+      this.hmac = { index, key: globalThis.crypto.subtle.importKey('raw', new Uint8Array(index), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']) };
+    }
+    const id = toHex(new Uint8Array(await globalThis.crypto.subtle.sign('HMAC', await this.hmac.key, new Uint8Array(room))));
+    this.roomIds.set(memo, id);
+    return id;
   }
 
   // ---- the lock ----
@@ -356,7 +379,7 @@ export class FileKeyStore implements KeyStore {
 
   private async loadIdentity(room: RoomLocator, nick: string): Promise<IdentitySigner> {
     if (nick.length > MAX_NICK) throw new ClientError('KEY_STORE', 'refusing to store a nickname outside the sizes the store reads back');
-    const existing = await this.serial(() => this.current());
+    const existing = await this.current();
     let id = existing === undefined ? undefined : existing.rooms.get(await this.roomId(existing.index, room))?.ids.get(nick);
     id ??= await this.update(async (c) => {
       const r = await this.roomId(c.index, room);
@@ -381,25 +404,80 @@ export class FileKeyStore implements KeyStore {
   }
 
   async known(room: RoomLocator, nick: string): Promise<KnownKey | undefined> {
-    const c = await this.serial(() => this.current());
+    const mine = this.unwritten.get(toHex(room))?.rows.get(nick);
+    if (mine !== undefined) return { identityKey: fromHex(mine[0]), verified: mine[1] };
+    // Not queued behind a write in progress: what it writes is in `unwritten` until it is on disk.
+    const c = await this.current();
     if (c === undefined) return undefined;
     const k = c.rooms.get(await this.roomId(c.index, room))?.known.get(nick);
     return k === undefined ? undefined : { identityKey: fromHex(k[0]), verified: k[1] };
   }
 
-  remember(room: RoomLocator, nick: string, key: KnownKey): Promise<void> {
-    const row: [string, boolean] = [toHex(key.identityKey), key.verified];
+  /** Takes effect at once for known(); on disk after the next background write (see flush). */
+  async remember(room: RoomLocator, nick: string, key: KnownKey): Promise<void> {
     if (nick.length === 0 || nick.length > MAX_NICK || key.identityKey.byteLength === 0 || key.identityKey.byteLength > 128) {
-      return Promise.reject(new ClientError('KEY_STORE', 'refusing to store a nickname or key outside the sizes the store reads back'));
+      throw new ClientError('KEY_STORE', 'refusing to store a nickname or key outside the sizes the store reads back');
     }
-    return this.update(async (c) => {
-      const r = await this.roomId(c.index, room);
-      const rec: RoomRecord = c.rooms.get(r) ?? { ids: new Map(), known: new Map() };
-      const old = rec.known.get(nick);
-      if (old !== undefined && old[0] === row[0] && old[1] === row[1]) return { result: undefined, write: false };
-      rec.known.set(nick, row);
-      c.rooms.set(r, rec);
-      return { result: undefined, write: true };
+    const r = toHex(room);
+    let entry = this.unwritten.get(r);
+    if (entry === undefined) {
+      entry = { room: new Uint8Array(room) as RoomLocator, rows: new Map() };
+      this.unwritten.set(r, entry);
+    }
+    entry.rows.set(nick, [toHex(key.identityKey), key.verified]);
+    this.startWriting();
+  }
+
+  /**
+   * Resolves once everything remembered so far is on disk; rejects (KEY_STORE_*) if that failed:
+   * the changes then stay in memory, and the next write tries again.
+   */
+  async flush(): Promise<void> {
+    while (this.writing !== undefined) await this.writing;
+    if (this.unwritten.size === 0) return;
+    this.startWriting();
+    while (this.writing !== undefined) await this.writing;
+    if (this.unwritten.size > 0) throw this.lastError ?? new ClientError('KEY_STORE', 'the key store could not be written');
+  }
+
+  private startWriting(): void {
+    if (this.writing !== undefined) return;
+    this.writing = (async () => {
+      // Everything remembered before this write started goes into it; later changes into the next.
+      await Promise.resolve();
+      const batch = [...this.unwritten.values()].map((e) => ({ room: e.room, rows: [...e.rows] }));
+      try {
+        await this.update(async (c) => {
+          let write = false;
+          for (const { room, rows } of batch) {
+            const id = await this.roomId(c.index, room);
+            const rec: RoomRecord = c.rooms.get(id) ?? { ids: new Map(), known: new Map() };
+            for (const [nick, row] of rows) {
+              const old = rec.known.get(nick);
+              if (old !== undefined && old[0] === row[0] && old[1] === row[1]) continue;
+              rec.known.set(nick, row);
+              write = true;
+            }
+            c.rooms.set(id, rec);
+          }
+          return { result: undefined, write };
+        });
+        // Written: forget what did not change meanwhile.
+        for (const { room, rows } of batch) {
+          const entry = this.unwritten.get(toHex(room));
+          if (entry === undefined) continue;
+          for (const [nick, row] of rows) if (entry.rows.get(nick) === row) entry.rows.delete(nick);
+          if (entry.rows.size === 0) this.unwritten.delete(toHex(room));
+        }
+        this.lastError = undefined;
+      } catch (e) {
+        this.lastError = e instanceof ClientError ? e : new ClientError('KEY_STORE', 'the key store could not be written', { cause: e });
+        this.onError?.(this.lastError);
+      }
+    })().finally(() => {
+      this.writing = undefined;
+      // Changes made during this write go into the next one (unless this one failed: then at the next remember or flush).
+      if (this.lastError === undefined && this.unwritten.size > 0) this.startWriting();
     });
   }
 }
