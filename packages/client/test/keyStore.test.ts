@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmod, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RoomLocator } from '@nullroom/protocol';
@@ -173,6 +173,21 @@ test('FileKeyStore: refuses to store what it could not read back (empty or over-
   await rejectsWith(store.remember(locator(), 'x'.repeat(257), { identityKey: key(), verified: false }), 'KEY_STORE');
   await store.identity(locator());
   await FileKeyStore.open(dir);
+});
+
+test('FileKeyStore: what a crashed writer left (temporary file, lock taken aside) is removed at open once a minute old', async (t) => {
+  const dir = await temp();
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const old = new Date(Date.now() - 120_000);
+  const leftovers = [`${KEY_STORE_FILE}.0123456789abcdef.tmp`, `${KEY_STORE_FILE}.lock.0123456789abcdef.stale`];
+  for (const n of leftovers) {
+    await writeFile(join(dir, n), 'x', { mode: 0o600 });
+    await utimes(join(dir, n), old, old);
+  }
+  await writeFile(join(dir, `${KEY_STORE_FILE}.fedcba9876543210.tmp`), 'x', { mode: 0o600 }); // fresh: maybe another writer's
+  await writeFile(join(dir, 'notes.txt'), 'mine', { mode: 0o600 });
+  await FileKeyStore.open(dir);
+  assert.deepEqual((await readdir(dir)).sort(), [`${KEY_STORE_FILE}.fedcba9876543210.tmp`, 'notes.txt']);
 });
 
 test('FileKeyStore: a lock left by a crashed process is broken; a live holder makes writers wait, then KEY_STORE_LOCKED', async (t) => {

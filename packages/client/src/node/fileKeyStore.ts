@@ -28,7 +28,7 @@
  *    empty, never overwritten (that would silently reset who the user verified).
  */
 import { constants, type BigIntStats } from 'node:fs';
-import { type FileHandle, link, lstat, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, link, lstat, mkdir, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { type IdentitySigner, identitySigner } from '@nullroom/crypto';
@@ -226,7 +226,18 @@ export class FileKeyStore implements KeyStore {
     checkFolder(dir, await stat(dir));
     const store = new FileKeyStore(dir, opts);
     await store.current();
+    await store.sweep();
     return store;
+  }
+
+  /** Removes what a crashed writer left (a temporary file, a lock taken aside) once it is a minute old. */
+  private async sweep(): Promise<void> {
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    for (const n of names) {
+      if (!/^keystore\.json\.(?:[0-9a-f]{16}\.tmp|lock\.[0-9a-f]{16}\.stale)$/.test(n)) continue;
+      const st = await lstat(join(this.dir, n)).catch(() => undefined);
+      if (st !== undefined && Date.now() - st.mtimeMs > 60_000) await unlink(join(this.dir, n)).catch(() => undefined);
+    }
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
@@ -313,7 +324,7 @@ export class FileKeyStore implements KeyStore {
       await rename(this.lockFile, aside);
     } catch (e) {
       if (isErrno(e, 'ENOENT')) return true;
-      throw e;
+      throw new ClientError('KEY_STORE', `cannot take over the key store lock (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { cause: e });
     }
     const taken = await readFile(aside, 'utf8').catch(() => '');
     if (taken !== seen) await link(aside, this.lockFile).catch(() => undefined);
