@@ -15,6 +15,7 @@ export type ChatEvent =
   | { event: 'members'; members: string[] }
   | { event: 'verify'; nick: string; safetyNumber: string; verified: boolean }
   | { event: 'key-changed'; nick: string; wasVerified: boolean }
+  | { event: 'disruption'; slot: number; nick?: string; count: number; reason: string }
   | { event: 'connection'; state: string; message?: string }
   | { event: 'file'; from: string; name: string; size: number; sha256: string; path: string; private?: true; with?: string }
   | { event: 'file-sent'; name: string; size: number; sha256: string }
@@ -70,6 +71,8 @@ export function humanLine(e: ChatEvent): string {
       return `* safety number with ${safe(e.nick)}: ${e.safetyNumber}${e.verified ? ' (verified)' : ' (not verified; /verified NICK once it matches theirs)'}`;
     case 'key-changed':
       return `! ${safe(e.nick)} now uses another key (a new device, or someone else under that name${e.wasVerified ? '; you had verified the old one' : ''}): compare safety numbers again with /verify ${safe(e.nick)}`;
+    case 'disruption':
+      return `! ${e.nick === undefined ? `a connection (slot ${e.slot})` : safe(e.nick)} disrupted the room (${e.reason}, ${e.count} time(s)); the room repaired itself${e.nick === undefined ? '' : ` and removed ${safe(e.nick)}`}. If it goes on, move to a new room secret or invite link`;
     case 'connection':
       return `* connection ${e.state}${e.message ? `: ${safe(e.message)}` : ''}`;
     case 'file':
