@@ -30,12 +30,22 @@ async function dump(name) {
   return keys.map((k, i) => String(k) + ' ' + show(values[i])).join('\\n');
 }
 
+/** Overwrites every known-keys record with random bytes (as a bit flip or a bad restore would leave it). */
+async function damage(name) {
+  const db = await new Promise((res, rej) => { const r = indexedDB.open(name); r.onsuccess = () => res(r.result); r.onerror = () => rej(r.error); });
+  const keys = await new Promise((res) => { const r = db.transaction('kv', 'readonly').objectStore('kv').getAllKeys(); r.onsuccess = () => res(r.result); });
+  const tx = db.transaction('kv', 'readwrite');
+  for (const k of keys) if (String(k).startsWith('keys:')) tx.objectStore('kv').put(crypto.getRandomValues(new Uint8Array(80)), k);
+  await new Promise((res, rej) => { tx.oncomplete = res; tx.onerror = () => rej(tx.error); });
+  db.close();
+}
+
 export async function runAll() {
   const results = [];
   for (const [i, c] of keyStoreContract.entries()) {
     const name = 'contract-' + i;
     try {
-      await c.run({ open: () => IndexedDbKeyStore.open(name), persistent: true, dump: () => dump(name) });
+      await c.run({ open: () => IndexedDbKeyStore.open(name), persistent: true, dump: () => dump(name), damage: () => damage(name) });
       results.push({ name: c.name, ok: true });
     } catch (e) {
       results.push({ name: c.name, ok: false, error: String((e && e.stack) || e) });
