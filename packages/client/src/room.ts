@@ -118,6 +118,9 @@ type Pending =
 
 const SEEN_IDS = 4096;
 
+/** A key store's own code (KEY_STORE_CORRUPT, _UNSAFE, _LOCKED) when it gave one, else KEY_STORE. */
+const storeErrorCode = (e: unknown): ClientErrorCode => (e instanceof ClientError && e.code.startsWith('KEY_STORE') ? e.code : 'KEY_STORE');
+
 export class Room extends Emitter<RoomEvents> {
   private phase: RoomPhase = 'joining';
   private queue: Promise<void> = Promise.resolve();
@@ -307,7 +310,7 @@ export class Room extends Emitter<RoomEvents> {
     try {
       await this.store.remember(this.locator, nick, { identityKey: t.key, verified });
     } catch (e) {
-      this.report('KEY_STORE', e);
+      this.report(storeErrorCode(e), e);
     }
     this.emit('trust', { nick });
   }
@@ -325,7 +328,7 @@ export class Room extends Emitter<RoomEvents> {
         known = await this.store.known(this.locator, m.nick);
       } catch (e) {
         // KEY_STORE_CORRUPT keeps its code, and nothing is written over what could not be read (that would reset trust).
-        if (!storeFailed) this.report(e instanceof ClientError && e.code.startsWith('KEY_STORE') ? e.code : 'KEY_STORE', e);
+        if (!storeFailed) this.report(storeErrorCode(e), e);
         storeFailed = unreadable = true;
       }
       const before = known?.identityKey ?? current?.key;
