@@ -2,12 +2,15 @@
  * Where a client keeps its identity keys and what it learned about other members' keys.
  *
  * A client has one identity per room and nickname it joins as (so members of different rooms
- * cannot link a device, and two nicknames in one room are two members) and remembers, per room and nickname, the identity key it first saw and whether the user verified
- * it. A later member with that nickname and another key is a key change: the user is warned and
- * the verification is dropped, as Signal does.
+ * cannot link a device, and two nicknames in one room are two members) and remembers, per room
+ * and nickname, the identity key it first saw and whether the user verified it. A later member
+ * with that nickname and another key is a key change: the user is warned and the verification is
+ * dropped, as Signal does.
  *
- * `MemoryKeyStore` keeps all this for the life of the process (the terminal client's default);
- * `IndexedDbKeyStore` (browserKeyStore.ts) keeps it across visits in a browser.
+ * `MemoryKeyStore` keeps all this for the life of the process (`chat --no-key-store`, a browser
+ * without IndexedDB); `IndexedDbKeyStore` (browserKeyStore.ts) keeps it across visits in a
+ * browser, `FileKeyStore` (node/fileKeyStore.ts) across runs of the terminal client. What a
+ * persistent store cannot read back is KEY_STORE_CORRUPT, never "nothing known".
  */
 import { type IdentitySigner, type StoredIdentity, generateIdentity, identitySigner } from '@nullroom/crypto';
 import type { RoomLocator } from '@nullroom/protocol';
