@@ -37,6 +37,7 @@ export const en = {
     memberLeft: '{{nick}} left',
     keyChanged: 'The safety number with {{nick}} changed: a new device, or someone else under that name. Compare it again before you trust them.',
     keyChangedVerified: 'The safety number with {{nick}}, whom you had verified, changed: a new device, or someone else under that name. Compare it again before you trust them.',
+    keyStoreCorrupt: 'This browser could not read what it knew about the members of this room (its key store is damaged). Nothing was deleted, but key changes cannot be detected here and your verifications are not shown: compare safety numbers again before you trust anyone. To start over, clear this site\'s data.',
     leave: 'Leave',
     send: 'Send',
     message: 'Message',
@@ -116,6 +117,9 @@ export const en = {
     close: 'Done',
   },
   notify: { title: 'Nullroom', body: 'New message in {{room}}' },
-  store: { unavailable: 'This browser does not keep keys between visits here (private window?): verifications last only until you close the tab.' },
+  store: {
+    unavailable: 'This browser does not keep keys between visits here (private window?): verifications last only until you close the tab.',
+    corrupt: 'This browser\'s key store is damaged: it was left as it is, but for now your keys and verifications last only until you close the tab, and key changes of people you met before cannot be detected. Compare safety numbers again before you trust anyone. To start over, clear this site\'s data.',
+  },
 };
 export type Strings = typeof en;
