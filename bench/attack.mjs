@@ -46,7 +46,7 @@ const scale = CI
   ? {
       pinConnections: 4,
       hoardConnections: 1,
-      holdMs: 1500,
+      holdMs: 6000,
       trickleEveryMs: 1000,
       tinyPuts: 200,
       waitingGets: 50,
@@ -59,6 +59,8 @@ const scale = CI
       badFrames: 8,
       floodConnections: 4,
       recoveryDeadlineMs: 12_000,
+      uploadWaitMs: 8000,
+      joinWaitMs: 11_000,
     }
   : {
       pinConnections: Number(process.env.ATTACK_PIN ?? 60),
@@ -76,6 +78,8 @@ const scale = CI
       badFrames: 40,
       floodConnections: 40,
       recoveryDeadlineMs: 20_000,
+      uploadWaitMs: 20_000,
+      joinWaitMs: 12_000,
     };
 
 // The suite must outlive whatever the relay or a socket does.

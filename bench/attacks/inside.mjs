@@ -34,7 +34,7 @@ export const inside = [
     key: 'garbage-commit',
     issue: '11.5',
     recoveryTargetMs: 10_000,
-    async run({ relay, track, secret }) {
+    async run({ relay, track, secret, scale }) {
       const keys = await deriveRoomKeys(secret);
       const { ws, state } = await rawJoin(relay, keys.locator, { pongEvery: 1000 });
       track(ws);
@@ -45,7 +45,7 @@ export const inside = [
       // A newcomer must be able to join within the same 10 s; it tries while the runner probes alice and bob.
       const newcomer = (async () => {
         try {
-          const m = await within(honestMember(relay, secret, 'carol', 12_000), 12_000);
+          const m = await within(honestMember(relay, secret, 'carol', scale.joinWaitMs), scale.joinWaitMs);
           return m === undefined ? undefined : Math.round(performance.now() - since);
         } catch {
           return undefined;
@@ -58,7 +58,7 @@ export const inside = [
         later: async () => {
           const ms = await newcomer;
           return {
-            checks: [{ ok: ms !== undefined && ms <= 10_000, what: ms === undefined ? 'a newcomer could not join within 12 s' : `a newcomer joined in ${ms} ms` }],
+            checks: [{ ok: ms !== undefined && ms <= 10_000, what: ms === undefined ? `a newcomer could not join within ${scale.joinWaitMs / 1000} s` : `a newcomer joined in ${ms} ms` }],
             metrics: { newcomerJoinMs: ms ?? null },
           };
         },
@@ -69,7 +69,7 @@ export const inside = [
     name: 'JOIN first, never CREATE (a locator holder blocks a new room)',
     key: 'join-never-create',
     issue: '11.5',
-    async run({ relay, track }) {
+    async run({ relay, track, scale }) {
       const secret = randomRoomSecret();
       const keys = await deriveRoomKeys(secret);
       const { ws, state } = await rawJoin(relay, keys.locator, { pongEvery: 1000 });
@@ -77,14 +77,14 @@ export const inside = [
       const since = performance.now();
       let ms;
       try {
-        const m = await within(honestMember(relay, secret, 'dave', 12_000), 12_000);
+        const m = await within(honestMember(relay, secret, 'dave', scale.joinWaitMs), scale.joinWaitMs);
         if (m !== undefined) ms = Math.round(performance.now() - since);
       } catch {
         ms = undefined;
       }
       return {
         since: performance.now(),
-        checks: [{ ok: ms !== undefined && ms <= 10_000, what: ms === undefined ? 'an honest member could not open the room within 12 s' : `an honest member opened the room in ${ms} ms` }],
+        checks: [{ ok: ms !== undefined && ms <= 10_000, what: ms === undefined ? `an honest member could not open the room within ${scale.joinWaitMs / 1000} s` : `an honest member opened the room in ${ms} ms` }],
         metrics: { attackerStatus: state?.status, honestJoinMs: ms ?? null },
       };
     },

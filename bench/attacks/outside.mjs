@@ -131,9 +131,15 @@ export const outside = [
       // Hold long enough for several ping intervals: a relay that only trusts its own pings lets go.
       await sleep(scale.holdMs);
       const held = relay.rss();
+      const perConn = opened > 0 ? (held - before) / MiB / opened : 0;
       return {
         since: performance.now(),
-        checks: [],
+        checks: [
+          {
+            ok: perConn <= 1,
+            what: `${perConn.toFixed(1)} MiB still held per never-reading connection after ${scale.holdMs / 1000} s (limit 1 MiB: only a pong to the relay's own ping proves life)`,
+          },
+        ],
         metrics: {
           connections: n,
           opened,
@@ -225,10 +231,10 @@ export const outside = [
       track({ close: () => (stopped = true) });
       await sleep(1000);
       const since = performance.now();
-      const up = await probes.upload(a, b, 20_000);
+      const up = await probes.upload(a, b, scale.uploadWaitMs);
       return {
         since,
-        checks: [{ ok: up !== undefined && up <= 5000, what: up === undefined ? 'honest upload not accepted within 20 s' : `honest upload accepted in ${up} ms (target <= 5000)` }],
+        checks: [{ ok: up !== undefined && up <= 5000, what: up === undefined ? `honest upload not accepted within ${scale.uploadWaitMs / 1000} s` : `honest upload accepted in ${up} ms (target <= 5000)` }],
         metrics: { honestUploadMs: up ?? null, tricklingPuts: 16, opened, cutByRelay: cut },
       };
     },
