@@ -319,7 +319,7 @@ export const outside = [
     },
   },
   {
-    name: 'waiting-GET lock-out: ~1,000 waiting GETs on random ids',
+    name: 'waiting-GET lock-out: 1,100 waiting GETs on random ids (the default cap is 1,024)',
     key: 'waiting-gets',
     issue: '11.4',
     async run({ relay, track, scale }) {
