@@ -324,6 +324,13 @@ function wsFrames(r) {
 // ---------------------------------------------------------------------------------------------
 const stats = { cases: 0, byKind: { http: 0, upgrade: 0, ws: 0 }, statuses: {}, timeouts: 0, pipelinedCases: 0, connections: 0, skippedKnown: 0 };
 const count = (k) => (stats.statuses[k] = (stats.statuses[k] ?? 0) + 1);
+/** A few cases the relay answered with a 5xx (a server error for a client's input: worth a look). */
+const serverErrors = new Map();
+const note5xx = (c, st) => {
+  if (!/^5\d\d$/.test(String(st)) || serverErrors.size >= 8) return;
+  const line = c.bytes.subarray(0, Math.max(0, c.bytes.indexOf('\r\n'))).toString('latin1').slice(0, 120);
+  if (![...serverErrors.values()].some((e) => e.requestLine === line)) serverErrors.set(c.id, { status: st, requestLine: line, base64: c.bytes.toString('base64') });
+};
 
 /** Counts complete responses in `buf` (latin1); returns [responses, statuses, rest]. */
 function parseResponses(buf) {
@@ -430,6 +437,7 @@ async function worker(state, id, stream) {
       remember(c.id);
       const st = await runAlone(state.relay, c);
       if (gen !== state.generation) continue;
+      note5xx(c, st);
       if (st === 'timeout') stats.timeouts++;
       count(st);
       stats.cases++;
@@ -461,7 +469,10 @@ async function worker(state, id, stream) {
         });
         const [sts, rest, garbage] = parseResponses(kaBuf);
         kaBuf = rest;
-        for (const st of sts) count(st);
+        for (const [k, st] of sts.entries()) {
+          count(st);
+          if (batch[got + k] !== undefined) note5xx(batch[got + k], st);
+        }
         got += sts.length;
         if (garbage) ka?.destroy();
       }
@@ -676,6 +687,7 @@ async function main() {
     distinctCrashes: crashes.size,
     firstCrash: firstCrash ?? null,
     findings: [...crashes.values()],
+    serverErrorExamples: [...serverErrors.values()],
     healthFailures,
     maxRelayRssMiB: Math.round(maxRss / MiB),
     rssBudgetMiB: RSS_BUDGET / MiB,

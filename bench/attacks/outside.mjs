@@ -187,7 +187,11 @@ export const outside = [
         }
         ws.frames.length = 0;
       }
-      return { since: performance.now(), checks: [], metrics: { connections: conns, groupInfosStored: stored, refused, storedMiB: stored * 2 } };
+      return {
+        since: performance.now(),
+        checks: [{ ok: true, what: `${stored} GroupInfos of 2 MiB stored by ${conns} connections (${refused} refused)` }],
+        metrics: { connections: conns, groupInfosStored: stored, refused, storedMiB: stored * 2 },
+      };
     },
   },
   {
@@ -418,7 +422,12 @@ export const outside = [
           statuses[r.status] = (statuses[r.status] ?? 0) + 1;
         },
       );
-      return { since: performance.now(), checks: [], metrics: { requests: scale.headerFloods, statuses } };
+      const bad = Object.keys(statuses).filter((k) => !/^4\d\d$|^closed$/.test(k));
+      return {
+        since: performance.now(),
+        checks: [{ ok: bad.length === 0, what: `${scale.headerFloods} oversized requests answered ${JSON.stringify(statuses)}` }],
+        metrics: { requests: scale.headerFloods, statuses },
+      };
     },
   },
   {
@@ -532,7 +541,12 @@ export const outside = [
         closes[k] = (closes[k] ?? 0) + 1;
         ws.close();
       }
-      return { since: performance.now(), checks: [], metrics: { connections: scale.badFrames, answers: closes } };
+      const silent = closes['no answer'] ?? 0;
+      return {
+        since: performance.now(),
+        checks: [{ ok: silent === 0, what: `${scale.badFrames} bad frames answered ${JSON.stringify(closes)}` }],
+        metrics: { connections: scale.badFrames, answers: closes },
+      };
     },
   },
 ];
