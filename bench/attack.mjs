@@ -61,6 +61,9 @@ const scale = CI
       recoveryDeadlineMs: 12_000,
       uploadWaitMs: 8000,
       joinWaitMs: 11_000,
+      // No speed targets in tests: CI checks that honest members get through before the deadlines
+      // above; the 5 s and 10 s targets of issue 11 are judged in the full run only.
+      timeTargets: false,
     }
   : {
       pinConnections: Number(process.env.ATTACK_PIN ?? 60),
@@ -80,6 +83,7 @@ const scale = CI
       recoveryDeadlineMs: 20_000,
       uploadWaitMs: 20_000,
       joinWaitMs: 12_000,
+      timeTargets: true,
     };
 
 // The suite must outlive whatever the relay or a socket does.
@@ -130,7 +134,7 @@ async function runOne(attack) {
     for (const c of row.checks) if (!c.ok) row.failures.push(c.what);
     if (!row.chatOk) row.failures.push(`honest members could not chat within ${scale.recoveryDeadlineMs / 1000} s`);
     if (!row.uploadOk) row.failures.push(`honest upload did not complete within ${scale.recoveryDeadlineMs / 1000} s`);
-    if (row.recoveryMs !== null && row.recoveryMs > target) row.failures.push(`recovery took ${row.recoveryMs} ms (target ${target})`);
+    if (scale.timeTargets && row.recoveryMs !== null && row.recoveryMs > target) row.failures.push(`recovery took ${row.recoveryMs} ms (target ${target})`);
   } catch (e) {
     row.failures.push(`harness: ${e instanceof Error ? e.message : String(e)}`);
   } finally {

@@ -213,7 +213,7 @@ export function upgradeRequest({ path = '/ws', origin, protocol = 'nullroom.v1',
  * the frames it reads (unless paused). Resolves once the relay answered 101; rejects with the
  * status otherwise.
  */
-export function rawWs(relay, { origin, pong = true, pongEvery = 0, path = '/ws' } = {}) {
+export function rawWs(relay, { origin, pong = true, pongEvery = 0, path = '/ws', discard = false } = {}) {
   return new Promise((resolve, reject) => {
     const s = net.connect(relay.port, relay.host);
     let buf = Buffer.alloc(0);
@@ -222,8 +222,14 @@ export function rawWs(relay, { origin, pong = true, pongEvery = 0, path = '/ws' 
     const frames = [];
     const waiters = new Set();
     let timer;
+    let discarding = discard;
     const ws = {
       socket: s,
+      /** From now on, read and drop whatever arrives, unparsed. */
+      discard() {
+        discarding = true;
+        buf = Buffer.alloc(0);
+      },
       frames,
       get closed() {
         return closed;
@@ -298,6 +304,9 @@ export function rawWs(relay, { origin, pong = true, pongEvery = 0, path = '/ws' 
     };
     s.on('connect', () => s.write(upgradeRequest({ path, origin })));
     s.on('data', (d) => {
+      // A flooding attacker reads (so the relay does not cut it as a slow consumer) without parsing:
+      // the honest members share this process, and must not pay for the attacker's reading.
+      if (open && discarding) return;
       buf = buf.length === 0 ? d : Buffer.concat([buf, d]);
       if (!open) {
         const end = buf.indexOf('\r\n\r\n');
@@ -312,6 +321,7 @@ export function rawWs(relay, { origin, pong = true, pongEvery = 0, path = '/ws' 
         open = true;
         if (pongEvery > 0) timer = setInterval(() => !closed && s.write(wsFrame(new Uint8Array(0), 0xa)), pongEvery);
         resolve(ws);
+        if (discarding) return;
       }
       parse();
     });

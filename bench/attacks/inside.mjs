@@ -3,9 +3,10 @@
  * frames, and with its own MLS code built from @nullroom/crypto's RoomCrypto (so it can make valid
  * commits that claim what it likes). Same shape as outside.mjs. docs/SECURITY.md "Attack suite".
  */
+import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { RoomCrypto, Suites, deriveRoomKeys } from '../../packages/crypto/dist/src/index.js';
-import { honestMember, nextReq, randomLocator, randomRoomSecret, rawJoin, sleep, within } from './_lib.mjs';
+import { honestMember, nextReq, randomRoomSecret, rawJoin, sleep, within } from './_lib.mjs';
 
 const nicksOf = (m) => m.room.members().map((x) => x.nick).sort();
 
@@ -58,7 +59,7 @@ export const inside = [
         later: async () => {
           const ms = await newcomer;
           return {
-            checks: [{ ok: ms !== undefined && ms <= 10_000, what: ms === undefined ? `a newcomer could not join within ${scale.joinWaitMs / 1000} s` : `a newcomer joined in ${ms} ms` }],
+            checks: [{ ok: ms !== undefined && (!scale.timeTargets || ms <= 10_000), what: ms === undefined ? `a newcomer could not join within ${scale.joinWaitMs / 1000} s` : `a newcomer joined in ${ms} ms` }],
             metrics: { newcomerJoinMs: ms ?? null },
           };
         },
@@ -84,7 +85,7 @@ export const inside = [
       }
       return {
         since: performance.now(),
-        checks: [{ ok: ms !== undefined && ms <= 10_000, what: ms === undefined ? `an honest member could not open the room within ${scale.joinWaitMs / 1000} s` : `an honest member opened the room in ${ms} ms` }],
+        checks: [{ ok: ms !== undefined && (!scale.timeTargets || ms <= 10_000), what: ms === undefined ? `an honest member could not open the room within ${scale.joinWaitMs / 1000} s` : `an honest member opened the room in ${ms} ms` }],
         metrics: { attackerStatus: state?.status, honestJoinMs: ms ?? null },
       };
     },
@@ -163,42 +164,25 @@ export const inside = [
     key: 'app-flood',
     issue: '11 (own)',
     async run({ relay, track, scale }) {
-      const room = randomLocator();
-      const creator = await rawJoin(relay, room, { pongEvery: 1000 });
-      track(creator.ws);
-      const k = nextReq();
-      creator.ws.send({ type: 'CREATE', reqId: k, room, groupInfo: new Uint8Array(100) });
-      await creator.ws.next((f) => f.type === 'ACK' && f.reqId === k, 3000);
-      const conns = [];
-      for (let i = 0; i < scale.floodConnections; i++) {
-        try {
-          const j = await rawJoin(relay, room, { pongEvery: 1000 });
-          track(j.ws);
-          conns.push(j);
-        } catch {
-          break;
-        }
-      }
+      // The attacker runs in its own process (it reads and parses 1,000s of frames per second).
+      const child = fork(new URL('./flood-worker.mjs', import.meta.url).pathname, [relay.url, String(scale.floodConnections)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+      track({ close: () => child.kill('SIGKILL') });
+      let connections = 0;
       let sent = 0;
-      let stop = false;
-      const data = new Uint8Array(1024);
-      const since = performance.now();
-      // Each connection sends at its own limit (100 frames/s by default, burst 200) and reads what it gets.
-      const loops = conns.map(async (c) => {
-        while (!stop && !c.ws.closed) {
-          for (let i = 0; i < 10; i++) c.ws.send({ type: 'APP', reqId: nextReq(), room, epoch: c.state.epoch, data });
-          sent += 10;
-          c.ws.frames.length = 0;
-          await sleep(100);
-        }
+      child.on('message', (m) => {
+        if (m.connections !== undefined) connections = m.connections;
+        if (m.sent !== undefined) sent = m.sent;
       });
-      track({ close: () => (stop = true) });
-      void Promise.all(loops);
+      await within(
+        new Promise((r) => child.on('message', (m) => m.connections !== undefined && r())),
+        30_000,
+      );
+      const since = performance.now();
       await sleep(1000);
       return {
         since,
-        checks: [{ ok: true, what: `${conns.length} connections sent ${sent} APP frames in the first second (${sent * conns.length} deliveries)` }],
-        metrics: { connections: conns.length, framesSentFirstSecond: sent, fanOutPerSecond: sent * conns.length },
+        checks: [{ ok: true, what: `${connections} connections sent ${sent} APP frames in their first second (${sent * connections} deliveries)` }],
+        metrics: { connections, framesSentFirstSecond: sent, fanOutPerSecond: sent * connections },
       };
     },
   },
