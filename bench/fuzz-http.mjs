@@ -522,7 +522,7 @@ function signatureOf(stderr) {
   const lines = stderr.filter((l) => l.trim() !== '');
   const err = lines.find((l) => /^\w*Error\b|^\s*code: /.test(l.trim())) ?? lines.find((l) => /Error/.test(l)) ?? lines[0] ?? 'no output';
   const code = lines.find((l) => /^\s*code: /.test(l))?.trim() ?? '';
-  return `${err.trim()} ${code}`.trim().slice(0, 200);
+  return `${err.trim()} ${code.replace(/,$/, '')}`.trim().slice(0, 200);
 }
 
 const reproducer = (c) => ({
