@@ -29,10 +29,7 @@ const KNOWN_OPEN: Record<string, string> = {
   'password-guessing': 'issue 11.8: new-locator JOINs are not rate-limited per IP',
   'many-connections': 'issue 11 (memory budgets): no per-IP connection cap',
   'memory-pinning': 'issue 11.3: never-reading connections pin memory; unsolicited pongs count as life',
-  'garbage-commit': 'issue 11.5: one garbage commit bricks a room',
   'join-never-create': 'issue 11.5: a JOIN-first-never-CREATE holder blocks a room',
-  'ghost-member': 'issue 11.6: credential slot is not checked against the relay `from`',
-  'nick-impersonation': 'issue 11.7: nickname uniqueness is not enforced by members',
 };
 
 interface Row {
