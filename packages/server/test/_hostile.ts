@@ -84,6 +84,11 @@ export function silentPeer(port: number, headers: Record<string, string> = {}): 
       if (!head.includes('\r\n\r\n')) return;
       socket.off('data', onData);
       socket.pause();
+      // A paused socket never sees the peer's FIN; an empty unsolicited pong (no answer, no proof
+      // of life) every 100 ms finds out when the relay has dropped the connection (EPIPE/RST).
+      const probe = setInterval(() => socket.write(clientFrame(0xa, new Uint8Array(0))), 100);
+      probe.unref();
+      socket.once('close', () => clearInterval(probe));
       if (statusOf(head) !== 101) return reject(new Error(`upgrade answered ${statusOf(head)}`));
       resolve({
         socket,
