@@ -583,6 +583,8 @@ export class Room extends Emitter<RoomEvents> {
       else this.report('RELAY_ERROR', new ClientError('RELAY_ERROR', `the relay refused a message: ${name}`), name);
       return;
     }
+    // The JOIN itself was refused (ROOM_FULL, TOO_MANY_NEW_ROOMS, ADDRESS_LIMIT, ...): fail the join with the relay's reason.
+    if (this.phase === 'joining' && this.slot === undefined) return this.failJoin(new ClientError('RELAY_ERROR', `the relay refused to join: ${name}`, { relayCode: name }));
     if (name === 'NOT_IN_ROOM' && this.leaveAck !== undefined) return this.leaveAck();
     this.report('RELAY_ERROR', new ClientError('RELAY_ERROR', `the relay reported: ${name}`), name);
   }

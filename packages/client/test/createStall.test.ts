@@ -36,3 +36,10 @@ test('a first subscriber that never creates: the SDK client is asked to create a
   await until(() => b.messages.length === 1, 'bob reads alice');
   staller.close();
 });
+
+test('a refused JOIN (here TOO_MANY_NEW_ROOMS) fails the join with the relay reason instead of waiting forever', async (t) => {
+  const r = await relay({ limits: { newRoomBurst: 1, newRoomIntervalMs: 60_000 } });
+  t.after(() => r.close());
+  await member(r.url, randomRoomSecret(), 'alice');
+  await assert.rejects(member(r.url, randomRoomSecret(), 'bob'), (e: Error & { code?: string }) => e.code === 'JOIN_FAILED' && /TOO_MANY_NEW_ROOMS/.test(e.message));
+});
