@@ -11,6 +11,9 @@
  * changes and every attacker gets a freshly encoded READY frame (no sharing): the output budget
  * (maxOutputBytes) is then what bounds the relay.
  *
+ * `--store`: instead, every connection creates as many rooms as it may (16) with a ~2 MiB GroupInfo
+ * each (the stored GroupInfos had no global budget).
+ *
  * `--server` lets the same attack run against another build (e.g. main's) for before/after numbers.
  */
 import { spawn } from 'node:child_process';
@@ -29,6 +32,7 @@ const SYNCS = Number(arg('syncs', '4'));
 const SERVER = arg('server', new URL('../packages/server/dist/src/index.js', import.meta.url).pathname);
 const LIMITS = arg('limits', '{}');
 const CHURN = process.argv.includes('--churn');
+const STORE = process.argv.includes('--store');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const loc = (n) => asLocator(new Uint8Array(32).fill(n));
 
@@ -36,8 +40,15 @@ const child = spawn(process.execPath, ['--input-type=module', '-e', `
   const { startRelay } = await import(${JSON.stringify(SERVER)});
   const r = await startRelay({ port: 0, blobs: false, limits: ${LIMITS} });
   process.stdout.write(r.port + '\\n');
-`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // One line of stats per line read on stdin (the counted bytes, where the build has them).
+  process.stdin.on('data', () => process.stdout.write(JSON.stringify(r.stats()) + '\\n'));
+`], { stdio: ['pipe', 'pipe', 'inherit'] });
 const port = await new Promise((res) => child.stdout.once('data', (d) => res(Number(String(d).trim()))));
+const relayStats = () =>
+  new Promise((res) => {
+    child.stdout.once('data', (d) => res(JSON.parse(String(d).trim().split('\n')[0])));
+    child.stdin.write('\n');
+  });
 const mem = () => {
   const s = readFileSync(`/proc/${child.pid}/status`, 'utf8');
   const kb = (k) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(s)[1]) * 1024;
@@ -53,9 +64,9 @@ function peer() {
     for (const w of waiters.splice(0)) w();
   });
   ws.on('error', () => undefined);
-  const next = async (type) => {
+  const next = async (...types) => {
     for (;;) {
-      const i = frames.findIndex((f) => f.type === type);
+      const i = frames.findIndex((f) => types.includes(f.type));
       if (i >= 0) return frames.splice(i, 1)[0];
       await new Promise((r) => waiters.push(r));
     }
@@ -110,10 +121,33 @@ try {
   const before = mem();
   const sockets = [];
   let refused = 0;
-  for (let i = 0; i < CONNS; i++) {
-    if (CHURN) creator.send({ type: 'APP', reqId: asReqId(1000 + i), room: loc(1), epoch: asEpoch(0), data: Uint8Array.of(i) });
-    await silent().then((s) => sockets.push(s), () => refused++);
+  let stored = 0;
+  const storers = [];
+  if (STORE) {
+    for (let i = 0; i < CONNS; i++) {
+      const p = await peer().catch(() => undefined);
+      if (p === undefined) {
+        refused++;
+        continue;
+      }
+      storers.push(p);
+      for (let k = 0; k < 16; k++) {
+        const room = asLocator(randomBytes(32));
+        p.send({ type: 'JOIN', reqId: asReqId(1), room });
+        const st = await p.next('GROUP_STATE', 'ERROR');
+        if (st.type !== 'GROUP_STATE' || st.status !== 1) continue;
+        p.send({ type: 'CREATE', reqId: asReqId(2), room, groupInfo });
+        const a = await p.next('ACK', 'ERROR');
+        if (a.type === 'ACK') stored++;
+      }
+    }
+  } else {
+    for (let i = 0; i < CONNS; i++) {
+      if (CHURN) creator.send({ type: 'APP', reqId: asReqId(1000 + i), room: loc(1), epoch: asEpoch(0), data: Uint8Array.of(i) });
+      await silent().then((s) => sockets.push(s), () => refused++);
+    }
   }
+  const counted = await relayStats();
   // Honest chat during the attack: 50 messages, each round trip timed.
   const rtts = [];
   let peakRss = 0;
@@ -127,6 +161,7 @@ try {
   }
   const during = mem();
   for (const s of sockets) s.destroy();
+  for (const p of storers) p.ws.terminate();
   await sleep(1000);
   const after = mem();
   const MiB = (n) => Math.round((n / 2 ** 20) * 10) / 10;
@@ -137,6 +172,9 @@ try {
       conns: CONNS,
       syncs: SYNCS,
       churn: CHURN,
+      store: STORE,
+      storedGroupInfos: STORE ? stored : undefined,
+      relayCounted: { outputMiB: MiB(counted.outputBytes ?? NaN), groupInfoMiB: MiB(counted.groupInfoBytes ?? NaN), connections: counted.connections },
       limits: JSON.parse(LIMITS),
       groupInfoBytes: groupInfo.byteLength,
       refused,
