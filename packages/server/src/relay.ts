@@ -242,14 +242,13 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
       c.socket.cork();
       if (corked.push(c) === 1) process.nextTick(uncorkAll);
     }
-    const done = onWritten === undefined ? undefined : (err?: Error | null) => {
-          if (!err) onWritten();
-        };
+    const done = onWritten === undefined ? undefined : (err?: Error | null) => void (err ? undefined : onWritten());
     if (hooks === undefined) {
       c.queued += bytes.byteLength;
       c.ws.send(bytes, done);
     } else {
       const out = hooks.transformOut ? hooks.transformOut(c.id, bytes) : [bytes];
+      if (out.length === 0) onWritten?.(); // dropped by the hook: nothing stays queued
       out.forEach((b, i) => {
         hooks.onWire?.('out', c.id, b);
         c.queued += b.byteLength;

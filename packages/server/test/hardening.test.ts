@@ -84,8 +84,10 @@ test('hundreds of random targets, headers and request lines: every one answered,
     const s = statusOf(await rawHttp(r.port, raw, 500));
     answers.set(s, (answers.get(s) ?? 0) + 1);
   }
-  // Every status is a client error (or no answer for a cut-off request still waiting for its head).
-  for (const s of answers.keys()) assert.ok(s === 0 || s === 101 || (s >= 400 && s < 500), `status ${s}`);
+  // Never a server error; no answer only for a cut-off request still waiting for its head (a random
+  // request may also be a valid one: 101, 200).
+  for (const s of answers.keys()) assert.ok(s === 0 || (s >= 100 && s < 500), `status ${s}`);
+  assert.ok((answers.get(400) ?? 0) > 50, 'most are refused as bad requests');
   await stillServes(r);
 });
 
