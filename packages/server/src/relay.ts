@@ -267,8 +267,11 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
   }
 
   /**
-   * The global output budget: the backlogs of all connections together (each counted in full, even
-   * where several share one frame's buffer). Past it, the largest backlogs are cut first.
+   * The global output budget: the backlogs of all connections together. Each backlog counts in full
+   * even where several share one frame's buffer (a commit fanned out to 1000 members is one buffer,
+   * counted 1000 times), so connections are cut only when the bytes the process really holds in
+   * buffers (`arrayBuffers`, less the GroupInfos, which have their own budget) are over it too.
+   * Then the largest backlogs are cut first, until the counted total is back under the budget.
    */
   function enforceOutputBudget(): number {
     let total = 0;
@@ -281,6 +284,7 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
       backlog.push([c, b]);
     }
     if (total <= limits.maxOutputBytes) return total;
+    if (process.memoryUsage().arrayBuffers - rooms.groupInfoBytes <= limits.maxOutputBytes) return total;
     backlog.sort((x, y) => y[1] - x[1]);
     for (const [c, b] of backlog) {
       if (total <= limits.maxOutputBytes) break;

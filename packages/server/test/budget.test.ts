@@ -76,10 +76,27 @@ test('a peer that stops reading is cut on the timer (its backlog made no progres
   await until(() => r.stats().outputBytes === 0, 'its backlog released');
 });
 
+test('a READY frame shared by many silent peers is one buffer: counted per connection, but nobody is cut while the real bytes fit', async (t) => {
+  // In this process the test's own garbage counts in arrayBuffers too (~20 MiB here), hence 40 MiB.
+  const r = await relay(t, { limits: { pingIntervalMs: 60_000, maxOutputBytes: 40 * MiB, maxBufferedBytes: 64 * MiB } });
+  for (const n of [1, 2, 3, 4]) await bigRoom(r, n, 1.8 * MiB);
+  const silent = [];
+  for (let i = 0; i < 16; i++) {
+    const p = await silentPeer(r.port);
+    // ~7.2 MiB each: more than the kernel's socket buffers take, so most of it stays queued.
+    for (const n of [1, 2, 3, 4]) p.send(encodeFrame({ type: 'JOIN', reqId: rq(n), room: locator(n) }));
+    silent.push(p);
+  }
+  await sleep(400);
+  assert.ok(r.stats().outputBytes > 40 * MiB, `counted ${r.stats().outputBytes}: over the budget`);
+  assert.equal(silent.filter((p) => p.isClosed).length, 0);
+});
+
 test('the global output budget: past it, the largest backlogs are cut first, and an honest room keeps chatting', async (t) => {
   // No timer during the test: the budget is enforced when the large frames are queued.
   const r = await relay(t, { limits: { pingIntervalMs: 60_000, maxOutputBytes: 3 * MiB, maxBufferedBytes: 64 * MiB } });
-  for (const n of [1, 2, 3, 4]) await bigRoom(r, n, 1.8 * MiB);
+  const creators = [];
+  for (const n of [1, 2, 3, 4]) creators.push(await bigRoom(r, n, 1.8 * MiB));
   const a = await bigRoom(r, 50, 64);
   const b = await connect(r.url);
   b.send(encodeFrame({ type: 'JOIN', reqId: rq(1), room: locator(50) }));
@@ -87,7 +104,13 @@ test('the global output budget: past it, the largest backlogs are cut first, and
   const silent = [];
   for (let i = 0; i < 6; i++) {
     const p = await silentPeer(r.port);
-    for (const n of [1, 2, 3, 4].slice(0, 1 + (i % 4))) p.send(encodeFrame({ type: 'JOIN', reqId: rq(n), room: locator(n) }));
+    for (const n of [1, 2, 3, 4].slice(0, 1 + (i % 4))) {
+      // A message in the room first: its seq changes, so this READY answer is a new buffer, not
+      // the one already queued for the others (shared buffers are not what the budget is about).
+      creators[n - 1]!.send(encodeFrame({ type: 'APP', reqId: rq(100 + i), room: locator(n), epoch: asEpoch(0), data: Uint8Array.of(i) }));
+      await creators[n - 1]!.next('ACK', (f) => f.reqId === 100 + i);
+      p.send(encodeFrame({ type: 'JOIN', reqId: rq(n), room: locator(n) }));
+    }
     silent.push(p);
   }
   await sleep(400);
