@@ -179,7 +179,7 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
     const key = addressKey(clientAddress(req, trustProxy));
     const account = accounts.get(key, performance.now());
     if (account.connections >= limits.maxConnectionsPerAddress) {
-      log?.('upgrade refused: connections per address');
+      log?.(`upgrade refused: ${limits.maxConnectionsPerAddress} connections from ${key}`);
       return reject(socket, 503, 'Service Unavailable');
     }
     // Counted from now, not once the handshake completes, so parallel handshakes cannot overshoot.
@@ -190,7 +190,7 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
     });
     wss.handleUpgrade(req, socket, head, (ws) => {
       accepted = true;
-      accept(ws, account);
+      accept(ws, account, req.socket.remoteAddress ?? '?');
     });
   }
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -337,7 +337,7 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
     }
   }
 
-  function accept(ws: WebSocket, account: Account): void {
+  function accept(ws: WebSocket, account: Account, remote: string): void {
     const c: Conn = {
       id: nextConn++,
       ws,
@@ -359,8 +359,7 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
       overLimit: 0,
     };
     conns.add(c);
-    // The address itself is not logged: only its per-address count.
-    log?.(`conn ${c.id} open (${account.connections} from its address)`);
+    log?.(`conn ${c.id} open from ${remote} (${account.connections} from ${account.key})`);
     ws.on('message', (data: Buffer, isBinary: boolean) => onMessage(c, data, isBinary));
     // Only the echo of our latest ping's random payload proves life; `ws` also reports unsolicited
     // pongs (RFC 6455 §5.5.3 allows them), which a peer could send to look alive without reading.
