@@ -14,6 +14,10 @@
  * `--store`: instead, every connection creates as many rooms as it may (16) with a ~2 MiB GroupInfo
  * each (the stored GroupInfos had no global budget).
  *
+ * `--pong`: the attacking connections also send an unsolicited pong every 500 ms (which `ws` accepts
+ * and which used to count as a sign of life), and the attack is held 8 s (three ping intervals)
+ * before the relay is measured again: how many of them are still connected, and what it holds.
+ *
  * `--server` lets the same attack run against another build (e.g. main's) for before/after numbers.
  */
 import { spawn } from 'node:child_process';
@@ -33,6 +37,7 @@ const SERVER = arg('server', new URL('../packages/server/dist/src/index.js', imp
 const LIMITS = arg('limits', '{}');
 const CHURN = process.argv.includes('--churn');
 const STORE = process.argv.includes('--store');
+const PONG = process.argv.includes('--pong');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const loc = (n) => asLocator(new Uint8Array(32).fill(n));
 
@@ -95,6 +100,11 @@ function silent() {
       if (!String(d).startsWith('HTTP/1.1 101')) return rej(new Error(String(d).split('\r\n')[0]));
       s.write(maskFrame(encodeFrame({ type: 'JOIN', reqId: asReqId(1), room: loc(1) })));
       for (let i = 0; i < SYNCS; i++) s.write(maskFrame(encodeFrame({ type: 'SYNC', reqId: asReqId(2 + i), room: loc(1) })));
+      if (PONG) {
+        const pong = Buffer.from([0x8a, 0x80, 1, 2, 3, 4]); // an empty masked pong
+        const t = setInterval(() => s.write(pong), 500);
+        s.on('close', () => clearInterval(t));
+      }
       res(s);
     });
   });
@@ -159,6 +169,12 @@ try {
     peakRss = Math.max(peakRss, mem().rss);
     await sleep(40);
   }
+  let held;
+  if (PONG) {
+    await sleep(8000);
+    const st = await relayStats();
+    held = { afterMs: 8000, connections: st.connections, rssMiB: Math.round((mem().rss / 2 ** 20) * 10) / 10 };
+  }
   const during = mem();
   for (const s of sockets) s.destroy();
   for (const p of storers) p.ws.terminate();
@@ -173,6 +189,8 @@ try {
       syncs: SYNCS,
       churn: CHURN,
       store: STORE,
+      pong: PONG,
+      held,
       storedGroupInfos: STORE ? stored : undefined,
       relayCounted: { outputMiB: MiB(counted.outputBytes ?? NaN), groupInfoMiB: MiB(counted.groupInfoBytes ?? NaN), connections: counted.connections },
       limits: JSON.parse(LIMITS),

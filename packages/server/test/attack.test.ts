@@ -20,3 +20,12 @@ test('60 non-reading JOIN+SYNC connections on a 2 MiB GroupInfo: relay RSS grows
   assert.ok(res.growthMiB < 32, `RSS grew by ${res.growthMiB} MiB`);
   assert.equal(res.honestChat.delivered, res.honestChat.of);
 });
+
+test('the same attackers sending unsolicited pongs are still dropped: none is connected three ping intervals later', () => {
+  const r = spawnSync(process.execPath, [script, '--conns', '30', '--syncs', '2', '--pong'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const res = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { held: { connections: number }; growthMiB: number };
+  // The creator and the honest pair are the only connections left.
+  assert.equal(res.held.connections, 3);
+  assert.ok(res.growthMiB < 32, `RSS grew by ${res.growthMiB} MiB`);
+});
