@@ -27,8 +27,10 @@ export const en = {
   },
   chat: {
     created: 'You created a new room.',
-    joined_one: 'You joined {{count}} member.',
-    joined_other: 'You joined {{count}} members.',
+    // i18next plurals (count = the other members): `_zero` is looked up first for 0 in every language.
+    joined_zero: 'You joined. No one else is here right now.',
+    joined_one: 'You joined. {{count}} other member is here.',
+    joined_other: 'You joined. {{count}} other members are here.',
     rejoinedCreated: 'Reconnected: you created a new room.',
     rejoined: 'Reconnected.',
     memberJoined: '{{nick}} joined',
@@ -72,6 +74,7 @@ export const en = {
     progressNoEta: '{{done}} of {{total}}',
     failed: 'Not received: {{message}}',
     cancelled: 'Cancelled',
+    notImage: 'Not shown: this file is not the image it claims to be. Save it only if you trust the sender.',
   },
   private: {
     open: 'Private chat',

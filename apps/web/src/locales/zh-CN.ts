@@ -29,6 +29,8 @@ export const zhCN: Strings = {
   },
   chat: {
     created: '你创建了一个新房间。',
+    joined_zero: '你加入了，房间里暂时没有其他成员。',
+    // Chinese has one plural form (CLDR: "other"); `_one` is never chosen, kept because Strings requires it.
     joined_one: '你加入了，房间里还有 {{count}} 位成员。',
     joined_other: '你加入了，房间里还有 {{count}} 位成员。',
     rejoinedCreated: '已重新连接：你创建了一个新房间。',
@@ -74,6 +76,7 @@ export const zhCN: Strings = {
     progressNoEta: '{{done}} / {{total}}',
     failed: '未收到：{{message}}',
     cancelled: '已取消',
+    notImage: '未显示：此文件并不是它声称的图片。仅在信任发送者时保存。',
   },
   private: {
     open: '私聊',
