@@ -15,6 +15,7 @@ import {
   type RelayEpoch,
   type Slot,
   asEpoch,
+  errorMessageOf,
   errorNameOf,
 } from '@nullroom/protocol';
 import { type Member, type RoomState, type SuiteName, CryptoError, RoomCrypto, framedEpoch, nickKey, normalizeNick, safetyNumber, uniqueNick, wipe } from '@nullroom/crypto';
@@ -681,6 +682,11 @@ export class Room extends Emitter<RoomEvents> {
       }
       else this.report('RELAY_ERROR', new ClientError('RELAY_ERROR', `the relay refused a message: ${name}`), name);
       return;
+    }
+    // The JOIN itself was refused (ROOM_FULL, TOO_MANY_NEW_ROOMS, ADDRESS_LIMIT, ...): fail the join with the relay's reason.
+    if (this.phase === 'joining' && this.slot === undefined) {
+      const why = errorNameOf(code) === undefined ? name : `${name}: ${errorMessageOf(errorNameOf(code)!)}`;
+      return this.failJoin(new ClientError('RELAY_ERROR', `the relay refused to join (${why})`, { relayCode: name }));
     }
     if (name === 'NOT_IN_ROOM' && this.leaveAck !== undefined) return this.leaveAck();
     this.report('RELAY_ERROR', new ClientError('RELAY_ERROR', `the relay reported: ${name}`), name);

@@ -21,6 +21,10 @@ export const ErrorCodes = {
   NO_GROUP: 16,
   NO_SUCH_PEER: 17,
   RATE_LIMITED: 20,
+  // Budgets and per-address caps (docs/PROTOCOL.md §4.1).
+  OVER_BUDGET: 40,
+  TOO_MANY_NEW_ROOMS: 41,
+  ADDRESS_LIMIT: 42,
   INTERNAL: 30,
 } as const;
 
@@ -43,6 +47,9 @@ const messages: Record<ErrorName, string> = {
   NO_GROUP: 'the room has no group yet',
   NO_SUCH_PEER: 'no other connection holds that slot in the room',
   RATE_LIMITED: 'too many frames; slow down',
+  OVER_BUDGET: 'the relay is holding too much group state; try again later',
+  TOO_MANY_NEW_ROOMS: 'too many new rooms from this address; try again later',
+  ADDRESS_LIMIT: 'too many rooms joined from this address',
   INTERNAL: 'internal relay error',
 };
 

@@ -17,6 +17,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { parseTarget } from './target.js';
 
 export interface BlobOptions {
   /** Where chunks are kept; wiped on start and on close. Default: a fresh directory under the OS temp dir (removed on close). */
@@ -255,7 +256,7 @@ export class BlobStore {
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (this.closing) return this.reply(req, res, 503, 'shutting down', { Connection: 'close' });
-    const url = new URL(req.url ?? '/', 'http://relay');
+    const url = parseTarget(req.url) ?? { pathname: '/', searchParams: new URLSearchParams() }; // http.ts refused bad targets (400)
     const parts = url.pathname.split('/');
     // ['', 'blobs', id] or ['', 'blobs', id, index]
     if (parts[1] !== 'blobs' || parts.length < 3 || parts.length > 4) throw new HttpError(404, 'not found');

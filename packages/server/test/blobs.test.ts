@@ -82,7 +82,7 @@ test('round trip of several chunks; HEAD counts them; security headers and no CO
   assert.equal(h.status, 200);
   assert.equal(h.headers.get('x-nullroom-blob-chunks'), '4');
   for (const [i, c] of chunks.entries()) {
-    const res = await fetch(`${r.url}/blobs/${id}/${i}`, { headers: { Origin: 'https://evil.example' } });
+    const res = await fetch(`${r.url}/blobs/${id}/${i}`, { headers: { Origin: r.url } });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('content-type'), 'application/octet-stream');
     assert.equal(res.headers.get('content-length'), String(c.byteLength));
@@ -208,7 +208,7 @@ test('a body longer than its Content-Length over a real socket: only the declare
   sock.on('data', (d: Buffer) => got.push(d));
   const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()));
   sock.on('error', () => undefined);
-  sock.write(`PUT /blobs/${id}/0 HTTP/1.1\r\nHost: x\r\nX-Nullroom-Blob-Token: ${newToken()}\r\nContent-Length: 100\r\n\r\n`);
+  sock.write(`PUT /blobs/${id}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${newToken()}\r\nContent-Length: 100\r\n\r\n`);
   sock.write(randomBytes(100 + 64 * KiB));
   await closed;
   // Node answers the chunk (204) or, if it parses the excess as the next request first, 400 and
@@ -315,7 +315,7 @@ test('an aborted upload leaves nothing: no chunk under its name, no temporary fi
   assert.equal((await put(r, id, 0, randomBytes(10), token)).status, 204);
   const sock = tcp(r.port, '127.0.0.1');
   await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
-  sock.write(`PUT /blobs/${id}/1 HTTP/1.1\r\nHost: x\r\nX-Nullroom-Blob-Token: ${token}\r\nContent-Length: 100000\r\n\r\n`);
+  sock.write(`PUT /blobs/${id}/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${token}\r\nContent-Length: 100000\r\n\r\n`);
   sock.write(randomBytes(50_000));
   // Half the body is in; a chunk is written to disk only once whole, so nothing is there yet.
   await new Promise((resolve) => setTimeout(resolve, 300));
@@ -336,7 +336,7 @@ test('upload bodies in memory are bounded: past maxUploadBufferBytes a PUT gets 
   for (let i = 0; i < 2; i++) {
     const sock = tcp(r.port, '127.0.0.1');
     await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
-    sock.write(`PUT /blobs/${newId()}/0 HTTP/1.1\r\nHost: x\r\nX-Nullroom-Blob-Token: ${token}\r\nContent-Length: ${64 * KiB}\r\n\r\n`);
+    sock.write(`PUT /blobs/${newId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${token}\r\nContent-Length: ${64 * KiB}\r\n\r\n`);
     sock.write(randomBytes(32 * KiB));
     held.push(sock);
   }
