@@ -6,10 +6,14 @@ export {
   type BlobOptions,
   type ResolvedBlobOptions,
   BLOB_CHUNKS_HEADER,
+  BLOB_ERROR_HEADER,
+  BLOB_TICKET_HEADER,
   BLOB_TOKEN_HEADER,
   BlobStore,
   MAX_CHUNK_INDEX,
   MIN_CHUNK_CHARGE,
   defaultBlobOptions,
+  ipKey,
   resolveBlobOptions,
 } from './blobs.js';
+export { type Ticket, Tickets } from './tickets.js';

@@ -11,6 +11,7 @@ import { type BlobOptions, BlobStore } from './blobs.js';
 import { httpHandler, securityHeaders } from './http.js';
 import { type RelayLimits, defaultRelayLimits } from './limits.js';
 import { type Peer, Rooms, noRequest } from './rooms.js';
+import { Tickets } from './tickets.js';
 
 export interface RelayHooks {
   /** Sees every WebSocket message received ('in') and sent ('out'); for tests that search for plaintext. */
@@ -76,14 +77,16 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
   const log = opts.log;
   const hooks = opts.hooks;
   const codecLimits = { maxFrameBytes: limits.maxFrameBytes, maxPayloadBytes: limits.maxPayloadBytes };
-  const rooms = new Rooms(limits, (f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength));
+  // Blob upload tickets (docs/PROTOCOL.md §9.1): only with a blob store.
+  const tickets = opts.blobs !== false ? new Tickets() : undefined;
+  const rooms = new Rooms(limits, (f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength), tickets);
   const conns = new Set<Conn>();
   let nextConn = 1;
 
   let blobs: BlobStore | undefined;
-  if (opts.blobs !== false) {
+  if (tickets !== undefined) {
     try {
-      blobs = await BlobStore.open(opts.blobs ?? {}, securityHeaders(tls), log);
+      blobs = await BlobStore.open(opts.blobs || {}, securityHeaders(tls), log, tickets);
     } catch (e) {
       throw new RelayConfigError(`blob store: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -221,6 +224,7 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
     ws.on('close', (code) => {
       conns.delete(c);
       rooms.drop(c);
+      tickets?.dropPeer(c);
       log?.(`conn ${c.id} closed ${code}`);
     });
   }

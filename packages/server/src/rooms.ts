@@ -68,6 +68,8 @@ export class Rooms {
   constructor(
     private readonly limits: Pick<RelayLimits, 'maxMembersPerRoom' | 'maxRoomsPerConnection'>,
     private readonly wrap: (frame: Uint8Array) => Uint8Array = (f) => f,
+    /** Issues blob upload tickets (tickets.ts); without it TICKET is refused with NO_BLOB_STORE. */
+    private readonly tickets?: { issue(peer: Peer, stay: object, room: string): Uint8Array },
   ) {}
 
   get size(): number {
@@ -128,6 +130,12 @@ export class Rooms {
       case 'SYNC':
         peer.send(this.stateFrame(room, m.slot));
         return;
+      case 'TICKET': {
+        // For this stay in the room (`m`): it ends with LEAVE or the connection (docs/PROTOCOL.md §9.1).
+        if (this.tickets === undefined) return this.error(peer, f.reqId, 'NO_BLOB_STORE');
+        peer.send(encodeFrame({ type: 'TICKET_GRANT', reqId: f.reqId, room: room.locator, ticket: this.tickets.issue(peer, m, room.key) }));
+        return;
+      }
     }
   }
 
