@@ -39,7 +39,7 @@ export const DEFAULT_STALL_MS = 330_000;
  * An upload whose PUT was cut for its pace (408), or failed after running this long, sends the rest
  * of its chunks one at a time: chunks in flight share the link, and each must keep the relay's floor.
  */
-const SLOW_PUT_MS = 5_000;
+const SLOW_PUT_MS = 2_000;
 
 /**
  * The upload ticket of the conversation's room (docs/PROTOCOL.md §9.1): the current one, or, given
@@ -124,8 +124,13 @@ export const inlinePipe = (p: ChunkParams): ChunkPipe => ({
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
   });
 
 /** Retries what the network broke, with backoff, until the transfer stalls for `stallMs`. */
@@ -139,7 +144,10 @@ async function retry<T>(p: ChunkParams, ctl: ChunkControl, op: () => Promise<T>)
       if (ctl.signal.aborted) throw ctl.signal.reason;
       if (e instanceof BlobRefused) throw e;
       if (Date.now() - ctl.lastProgress() > p.stallMs) throw new ClientError('FILE_TRANSFER', 'the transfer made no progress for too long', { cause: e });
-      await sleep(delay, ctl.signal);
+      // "Busy" (the relay's upload budget or our share of it is in use) clears as soon as a body
+      // ends or is cut for its pace: asked again every second at most, not after a long backoff.
+      const busy = e instanceof BlobStatusError && (e.status === 429 || e.status === 503);
+      await sleep(busy ? Math.min(delay, 1000) : delay, ctl.signal);
       delay = Math.min(delay * 2, 5000);
     }
   }
@@ -185,7 +193,7 @@ export async function uploadChunks(
   let slow = false;
   /** The ticket the relay refused last (it is replaced before the next PUT). */
   let refused: string | undefined;
-  const putChunk = async (index: number, bytes: Uint8Array) => {
+  const attempt = async (index: number, bytes: Uint8Array) => {
     const t = await ticket(refused);
     const started = Date.now();
     try {
@@ -194,6 +202,20 @@ export async function uploadChunks(
       if (e instanceof BlobTicketRefused) refused = t;
       else if ((e instanceof BlobStatusError && e.status === 408) || Date.now() - started >= SLOW_PUT_MS) slow = true;
       throw e;
+    }
+  };
+  /** Once slow, every PUT (retries of the chunks already in flight too) waits for the one before. */
+  let lane: Promise<void> = Promise.resolve();
+  const putChunk = async (index: number, bytes: Uint8Array) => {
+    if (!slow) return attempt(index, bytes);
+    const before = lane;
+    let free!: () => void;
+    lane = new Promise<void>((resolve) => (free = resolve));
+    try {
+      await before;
+      return await attempt(index, bytes);
+    } finally {
+      free();
     }
   };
   try {

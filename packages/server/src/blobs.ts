@@ -98,7 +98,7 @@ export const defaultBlobOptions: Readonly<Required<Omit<BlobOptions, 'dir'>>> = 
   // which maxUploadMs allows (docs/OPERATING.md "Blob store").
   minUploadBytesPerSecond: 16 * 1024,
   uploadRateWindowMs: 10_000,
-  uploadGraceMs: 5_000,
+  uploadGraceMs: 3_000,
   maxUploadMs: 300_000,
 });
 
@@ -739,7 +739,7 @@ export class BlobStore {
   private pace(u: Upload): void {
     this.uploads.add(u);
     if (this.pacer !== undefined || this.closing) return;
-    const tick = Math.max(20, Math.min(1000, Math.floor(this.o.uploadRateWindowMs / 10)));
+    const tick = Math.max(20, Math.min(500, Math.floor(this.o.uploadRateWindowMs / 20)));
     this.pacer = setInterval(() => this.checkPace(), tick);
     this.pacer.unref();
   }
