@@ -1,5 +1,5 @@
 export { NullroomClient, type ClientOptions, type ClientEvents, type ConnectionState } from './client.js';
-export { Room, type RoomEvents, type RoomPhase, type RoomTimings, defaultRoomTimings } from './room.js';
+export { Room, type RoomEvents, type RoomPhase, type RoomTimings, type DisruptionReason, defaultRoomTimings } from './room.js';
 export { ClientError, type ClientErrorCode, ClientErrorCodes } from './errors.js';
 export { type WebSocketFactory, type WebSocketLike, relaySocketUrl } from './transport.js';
 export { MAX_TEXT_CHARS } from './payload.js';
@@ -23,3 +23,4 @@ export {
 } from './files.js';
 export { PrivateChats, PrivateChat, type PrivateChatEvents, type PrivateChatsOptions, type PrivateRouting, PRIVATE_ROUTINGS } from './privateChats.js';
 export { toBase64 } from './encoding.js';
+export { PREVIEW_TYPES, type PreviewType, isPreviewType, sniffImage, SNIFF_BYTES, receivedType, safeFileName, MAX_FILE_NAME_BYTES } from './fileSafety.js';

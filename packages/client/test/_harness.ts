@@ -1,6 +1,6 @@
 /** Shared helpers for tests that run a real relay and real clients over real sockets on 127.0.0.1. */
 import { startRelay, type Relay, type RelayOptions } from '@nullroom/server';
-import { NullroomClient, type Room, type RoomEvents, type RoomTimings, randomRoomSecret, type RoomSecret } from '../src/index.js';
+import { type KeyStore, NullroomClient, type Room, type RoomEvents, type RoomTimings, randomRoomSecret, type RoomSecret } from '../src/index.js';
 import { type NodeTlsOptions, nodeWebSocket } from '../src/node/index.js';
 import type { WebSocketLike } from '../src/transport.js';
 
@@ -27,20 +27,28 @@ export async function closeAll(): Promise<void> {
   await Promise.all(all.map((c) => c.close().catch(() => undefined)));
 }
 
-export async function member(url: string, secret: RoomSecret, nick: string, timings: Partial<RoomTimings> = {}, tls: NodeTlsOptions = {}): Promise<TestClient> {
+export async function member(
+  url: string,
+  secret: RoomSecret,
+  nick: string,
+  timings: Partial<RoomTimings> = {},
+  keyStore?: KeyStore,
+  tls: NodeTlsOptions = {},
+): Promise<TestClient> {
   let current: WebSocketLike | undefined;
   const base = nodeWebSocket(tls);
   const client = new NullroomClient({
     url,
     webSocket: (u, p) => (current = base(u, p)),
     timings: { removalGraceMs: 300, ...timings },
+    ...(keyStore === undefined ? {} : { keyStore }),
   });
   open.add(client);
   await client.connect();
   const room = await client.join({ secret, nick });
   const events: TestClient['events'] = [];
   const messages: TestClient['messages'] = [];
-  for (const type of ['member-joined', 'member-left', 'message', 'error', 'joined', 'phase', 'key-changed'] as const) {
+  for (const type of ['member-joined', 'member-left', 'message', 'error', 'joined', 'phase', 'key-changed', 'disruption'] as const) {
     room.on(type, (e) => events.push({ type, e }));
   }
   room.on('message', (e) => messages.push({ from: e.from, text: e.text }));

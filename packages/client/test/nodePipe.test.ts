@@ -168,7 +168,7 @@ test('through the worker over TLS: the blob store is trusted by pin or by CA fil
   t.after(() => secure.close());
   const secret = randomRoomSecret();
   const cs: TestClient[] = [];
-  for (const nick of ['alice', 'bob', 'carol']) cs.push(await member(secure.url, secret, nick, {}, { pin: material.fingerprint }));
+  for (const nick of ['alice', 'bob', 'carol']) cs.push(await member(secure.url, secret, nick, {}, undefined, { pin: material.fingerprint }));
   await until(() => converged(cs, ['alice', 'bob', 'carol']), 'members converge');
   const [a, b, c] = cs as [TestClient, TestClient, TestClient];
   const fa = new RoomFiles(a.room, { ...nodeFileOptions(secure.url, { pin: material.fingerprint }), chunkSize: CHUNK });
