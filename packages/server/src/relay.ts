@@ -16,6 +16,7 @@ import { type RelayLimits, defaultRelayLimits } from './limits.js';
 import { OriginConfigError, type OriginPolicy, checkOrigin, originPolicy } from './origin.js';
 import { type Peer, Rooms, noRequest } from './rooms.js';
 import { parseTarget } from './target.js';
+import { Tickets } from './tickets.js';
 
 export { isLoopback };
 
@@ -110,15 +111,17 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
   const log = opts.log;
   const hooks = opts.hooks;
   const codecLimits = { maxFrameBytes: limits.maxFrameBytes, maxPayloadBytes: limits.maxPayloadBytes };
-  const rooms = new Rooms(limits, (f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength));
   const accounts = new Accounts(limits);
+  // Blob upload tickets (docs/PROTOCOL.md §9.1): only with a blob store.
+  const tickets = opts.blobs !== false ? new Tickets() : undefined;
+  const rooms = new Rooms(limits, (f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength), tickets);
   const conns = new Set<Conn>();
   let nextConn = 1;
 
   let blobs: BlobStore | undefined;
-  if (opts.blobs !== false) {
+  if (tickets !== undefined) {
     try {
-      blobs = await BlobStore.open(opts.blobs ?? {}, securityHeaders(tls), log);
+      blobs = await BlobStore.open(opts.blobs || {}, securityHeaders(tls), log, tickets, (req) => addressKey(clientAddress(req, trustProxy)));
     } catch (e) {
       throw new RelayConfigError(`blob store: ${e instanceof Error ? e.message : String(e)}`);
     }
@@ -371,6 +374,7 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
       conns.delete(c);
       rooms.drop(c);
       account.connections--;
+      tickets?.dropPeer(c);
       log?.(`conn ${c.id} closed ${code}`);
     });
   }

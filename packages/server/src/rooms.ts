@@ -99,6 +99,8 @@ export class Rooms {
   constructor(
     limits: Pick<RelayLimits, 'maxMembersPerRoom' | 'maxRoomsPerConnection'> & Partial<RoomLimits>,
     private readonly wrap: (frame: Uint8Array) => Uint8Array = (f) => f,
+    /** Issues blob upload tickets (tickets.ts); without it TICKET is refused with NO_BLOB_STORE. */
+    private readonly tickets?: { issue(peer: Peer, stay: object, room: string): Uint8Array },
     private readonly now: () => number = () => performance.now(),
   ) {
     this.limits = { ...defaultRelayLimits, ...limits };
@@ -178,6 +180,12 @@ export class Rooms {
         if (m.statePending) return;
         this.sendState(peer, m);
         return;
+      case 'TICKET': {
+        // For this stay in the room (`m`): it ends with LEAVE or the connection (docs/PROTOCOL.md §9.1).
+        if (this.tickets === undefined) return this.error(peer, f.reqId, 'NO_BLOB_STORE');
+        peer.send(encodeFrame({ type: 'TICKET_GRANT', reqId: f.reqId, room: room.locator, ticket: this.tickets.issue(peer, m, room.key) }));
+        return;
+      }
     }
   }
 
