@@ -6,7 +6,7 @@
  * how fast the honest members chat and upload while it runs. docs/SECURITY.md "Attack suite".
  */
 import { randomBytes } from 'node:crypto';
-import { MiB, healthy, nextReq, randomLocator, rawJoin, rawRequest, rawWs, sleep, tcp, upgradeRequest, within, wsFrame } from './_lib.mjs';
+import { MiB, healthy, nextReq, randomLocator, rawJoin, rawRequest, rawTicket, rawWs, sleep, tcp, upgradeRequest, within, wsFrame } from './_lib.mjs';
 
 const blobId = () => randomBytes(16).toString('base64url');
 const blobToken = () => randomBytes(32).toString('base64url');
@@ -202,8 +202,11 @@ export const outside = [
       let stopped = false;
       let opened = 0;
       let cut = 0;
-      // Each trickler declares 4 MiB and sends a byte every few seconds; when the relay cuts one, the
-      // attacker opens another (as a real attacker would).
+      // The attacker is an insider: uploads need a ticket, which any connection in a room (one of its
+      // own) gets. Each trickler declares 4 MiB and sends a byte every few seconds; when the relay cuts
+      // one, the attacker opens another (as a real attacker would).
+      const insider = await rawTicket(relay);
+      track(insider.ws);
       const trickle = async () => {
         while (!stopped && relay.alive()) {
           let s;
@@ -215,7 +218,7 @@ export const outside = [
           }
           track(s);
           opened++;
-          s.write(`PUT /blobs/${blobId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${blobToken()}\r\nContent-Length: ${4 * MiB}\r\n\r\nx`);
+          s.write(`PUT /blobs/${blobId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${blobToken()}\r\nX-Nullroom-Blob-Ticket: ${insider.ticket}\r\nContent-Length: ${4 * MiB}\r\n\r\nx`);
           let closed = false;
           let answered = false;
           s.on('data', () => (answered = true));
@@ -353,7 +356,9 @@ export const outside = [
       );
       await sleep(500);
       const since = performance.now();
-      const honest = await rawRequest(relay, `GET /blobs/${blobId()}/0?wait=500 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`, 5000);
+      // The honest client is another host (127.0.0.2): waiting GETs are capped per address, and the
+      // attacker's own address may well be refused.
+      const honest = await rawRequest(relay, `GET /blobs/${blobId()}/0?wait=500 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`, 5000, '127.0.0.2');
       return {
         since,
         checks: [{ ok: honest.status === 404, what: `an honest waiting GET was answered ${honest.status}${honest.status === 503 ? ' (locked out)' : ''}` }],

@@ -21,9 +21,6 @@ const dir = mkdtempSync(join(tmpdir(), 'nullroom-attack-test-'));
 
 /** Attack key -> the open point of issue 11 it waits for. */
 const KNOWN_OPEN: Record<string, string> = {
-  'trickle-uploads': 'issue 11.4: trickling PUTs hold the upload budget',
-  'tiny-puts': 'issue 11.4: blobs can be written from outside any room',
-  'waiting-gets': 'issue 11.4: waiting GETs on random ids lock out honest ones',
 };
 
 interface Row {
