@@ -23,3 +23,5 @@ export {
 } from './files.js';
 export { PrivateChats, PrivateChat, type PrivateChatEvents, type PrivateChatsOptions, type PrivateRouting, PRIVATE_ROUTINGS } from './privateChats.js';
 export { toBase64 } from './encoding.js';
+export { type RoomFingerprint, formatRoomFingerprint, formatFingerprintDigits } from '@nullroom/crypto';
+export { type ForkSuspected, FORK_EVIDENCE_THRESHOLD } from './forkWatch.js';
