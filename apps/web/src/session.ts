@@ -96,6 +96,7 @@ export class RoomSession {
       room.on('joined', (e) => (this.notice('notice', e.created ? 'chat.rejoinedCreated' : 'chat.rejoined', {}), this.refreshMembers())),
       room.on('key-changed', (e) => (this.notice('warning', e.wasVerified ? 'chat.keyChangedVerified' : 'chat.keyChanged', { nick: e.nick }), this.refreshMembers())),
       room.on('trust', () => this.refreshMembers()),
+      room.on('fork-suspected', (e) => this.notice('warning', 'chat.forkSuspected', { epoch: e.epoch, fingerprint: e.fingerprint })),
       room.on('error', (e) => this.notice('error', 'chat.error', { message: `${e.code}: ${e.message}` })),
       this.files.on('offer', (f) => this.offered(f)),
       this.privateChats.on('opened', (e) => {
