@@ -47,14 +47,16 @@ export class ForkWatch {
   async unreadable(crypto: RoomCrypto, state: RoomState, relayEpoch: number, f: DeliverFrame, members: readonly Member[]): Promise<ForkSuspected | undefined> {
     if (f.kind !== DeliveryKind.APP || f.epoch !== relayEpoch) return undefined; // rule 1
     if (!members.some((m) => !m.self && m.slot === f.from)) return undefined; // rule 2
-    if (!(await crypto.sealedForAnotherHistory(state, f.data))) return undefined; // rules 3 and 4
     const fp = crypto.fingerprint(state);
     const key = `${fp.epoch}:${fp.digits}`;
     if (key !== this.state) {
       this.state = key;
       this.count = 0;
     }
-    if (++this.count !== this.threshold) return undefined; // once per group state
+    // Once per group state: past the threshold, spare the SenderData check (~0.3-1 ms a message).
+    if (this.count >= this.threshold) return undefined;
+    if (!(await crypto.sealedForAnotherHistory(state, f.data))) return undefined; // rules 3 and 4
+    if (++this.count < this.threshold) return undefined;
     return { epoch: fp.epoch, fingerprint: formatFingerprintDigits(fp), unreadable: this.count };
   }
 }
