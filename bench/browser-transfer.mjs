@@ -397,11 +397,11 @@ const WATCH = `(() => {
   return true;
 })()`;
 
-/** Hashes the file the OPFS sink saved (apps/web/src/browserFiles.ts: incoming/<random>.part), streamed. */
+/** Hashes the file the OPFS sink saved (apps/web/src/browserFiles.ts: received/<page>/<random>.part), streamed. */
 const HASH_OPFS = `(async () => {
-  const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('incoming');
+  const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('received');
   const files = [];
-  for await (const h of dir.values()) if (h.kind === 'file') files.push(await h.getFile());
+  for await (const page of dir.values()) if (page.kind === 'directory') for await (const h of page.values()) if (h.kind === 'file') files.push(await h.getFile());
   const f = files.find((x) => x.size === ${MIB * 2 ** 20});
   if (f === undefined) throw new Error('no file of the right size in OPFS: ' + files.map((x) => x.name + ' ' + x.size).join(', '));
   const h = await hashwasm.createSHA256();

@@ -1,8 +1,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { read } from 'read';
-import { ClientError, NullroomClient, PrivateChats, type Room, RoomFiles, Suites, type Transfer, deriveRoomSecret, formatFingerprintDigits, formatSafetyNumber, normalizeNick } from '@nullroom/client';
-import { fileSource, folderSink, nodeFileOptions, nodeWebSocket, parsePin } from '@nullroom/client/node';
+import { ClientError, type KeyStore, NullroomClient, PrivateChats, type Room, RoomFiles, Suites, type Transfer, deriveRoomSecret, formatFingerprintDigits, formatSafetyNumber, normalizeNick } from '@nullroom/client';
+import { FileKeyStore, defaultKeyStoreDir, fileSource, folderSink, nodeFileOptions, nodeWebSocket, parsePin } from '@nullroom/client/node';
 import { CliError, Exit } from './exit.js';
 import { parseSize } from './serve.js';
 import { type ChatEvent, Printer } from './output.js';
@@ -18,6 +18,23 @@ export interface ChatOptions {
   downloadDir?: string;
   maxFile?: string;
   privateRouting?: 'hidden' | 'direct';
+  /** Where identities and verified keys persist (default: NULLROOM_KEY_DIR, else $XDG_CONFIG_HOME/nullroom, else ~/.config/nullroom). */
+  keyDir?: string;
+  /** false (`--no-key-store`): a new identity for this run, nothing remembered (MemoryKeyStore). */
+  keyStore?: boolean;
+}
+
+/** Opens the persistent key store now, so that a damaged or unsafe one stops us before we join anything. */
+async function openKeyStore(o: ChatOptions, onError: (e: ClientError) => void): Promise<FileKeyStore | undefined> {
+  if (o.keyStore === false) return undefined;
+  const env = process.env['NULLROOM_KEY_DIR'];
+  const dir = o.keyDir ?? (env !== undefined && env.length > 0 ? env : defaultKeyStoreDir());
+  try {
+    return await FileKeyStore.open(dir, { onError });
+  } catch (e) {
+    const why = e instanceof ClientError ? e.message : 'cannot open the key store';
+    throw new CliError(`${why}\n(--no-key-store runs with a one-time identity and remembers nothing)`, Exit.FAILURE);
+  }
 }
 
 
@@ -39,6 +56,19 @@ async function password(o: ChatOptions): Promise<string> {
   }
   if (pw === undefined || pw.length === 0) throw new CliError('the room password must not be empty', Exit.USAGE);
   return pw;
+}
+
+/** The store, noting in `verified` whether each nickname was verified the first time the room looked it up. */
+function watchKnown(store: KeyStore, verified: Map<string, boolean>): KeyStore {
+  return {
+    identity: (room, nick) => store.identity(room, nick),
+    remember: (room, nick, key) => store.remember(room, nick, key),
+    known: async (room, nick) => {
+      const k = await store.known(room, nick);
+      if (!verified.has(nick)) verified.set(nick, k?.verified === true);
+      return k;
+    },
+  };
 }
 
 /** `a "b c" 'd'` -> ['a', 'b c', 'd'] */
@@ -87,14 +117,22 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
   if (maxFile === undefined) throw new CliError('--max-file must be a size in bytes, such as 500M or 4G', Exit.USAGE);
   const downloadDir = o.downloadDir ?? process.cwd();
   if (!(await stat(downloadDir).then((st) => st.isDirectory(), () => false))) throw new CliError('--download-dir is not a folder', Exit.USAGE);
+  let printer: Printer | undefined;
+  const storeError = (e: ClientError) => printer?.print({ event: 'error', code: e.code, message: e.message });
+  const store = await openKeyStore(o, storeError);
   const pw = await password(o);
-  const printer = new Printer(o.json === true);
+  printer = new Printer(o.json === true);
   const secret = await deriveRoomSecret(o.room, pw);
 
+  // The room checks members' keys while joining, before `join` returns and our listeners exist:
+  // note what the store knew of each nickname then, to report the key changes found at join.
+  const knewBefore = new Map<string, boolean>();
+  const keyStore = store === undefined ? undefined : watchKnown(store, knewBefore);
   const client = new NullroomClient({
     url,
     webSocket: nodeWebSocket({ ...(ca ? { ca } : {}), ...(pin ? { pin } : {}) }),
     suite: o.suite === 'pq' ? Suites.postQuantum : Suites.default,
+    ...(keyStore === undefined ? {} : { keyStore }),
   });
   try {
     await client.connect();
@@ -120,6 +158,9 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
   room.on('member-joined', (e) => printer.print({ event: 'member-joined', nick: e.nick }));
   room.on('member-left', (e) => printer.print({ event: 'member-left', nick: e.nick }));
   room.on('key-changed', (e) => printer.print({ event: 'key-changed', nick: e.nick, wasVerified: e.wasVerified }));
+  for (const m of room.members()) {
+    if (!m.self && room.trust(m.nick)?.changed === true) printer.print({ event: 'key-changed', nick: m.nick, wasVerified: knewBefore.get(m.nick) === true });
+  }
   room.on('message', (e) =>
     printer.print({ event: 'message', from: e.from, text: e.text, ts: e.ts, ...(e.outOfOrder ? { outOfOrder: true } : {}) }),
   );
@@ -231,6 +272,7 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
       await privateQueue;
       const unsent = await room.leave(30_000);
       await client.close();
+      await store?.flush().catch(storeError);
       if (unsent > 0) {
         printer.print({ event: 'error', code: 'UNSENT', message: `${unsent} message(s) could not be delivered: the relay did not acknowledge them in time` });
         exitCode = Exit.FAILURE;
@@ -264,7 +306,15 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
       } else if (cmd[1] === 'verified') {
         const nick = cmd[2]!.trim();
         if (room.safetyNumber(nick) === undefined) report({ event: 'error', code: 'NO_SUCH_MEMBER', message: 'no other member has that nickname' });
-        else void room.setVerified(nick, true).then(() => report({ event: 'verify', nick, safetyNumber: formatSafetyNumber(room.safetyNumber(nick) ?? ''), verified: true }));
+        // Reported once it is on disk (an error instead if it could not be written: then it lasts this session only).
+        else
+          void room
+            .setVerified(nick, true)
+            .then(() => store?.flush())
+            .then(
+              () => report({ event: 'verify', nick, safetyNumber: formatSafetyNumber(room.safetyNumber(nick) ?? ''), verified: true }),
+              (e: unknown) => e instanceof ClientError && storeError(e),
+            );
       } else if (cmd[1] === 'send') {
         const paths = splitPaths(cmd[2] ?? '');
         if (paths.length === 0) report({ event: 'error', code: 'USAGE', message: 'usage: /send PATH...' });

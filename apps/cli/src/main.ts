@@ -48,6 +48,8 @@ program
       .choices(['hidden', 'direct'])
       .default('hidden'),
   )
+  .option('--key-dir <dir>', 'where your identities and the keys you verified are kept (default: NULLROOM_KEY_DIR, else $XDG_CONFIG_HOME/nullroom, else ~/.config/nullroom)')
+  .addOption(new Option('--no-key-store', 'remember nothing: a new identity for this run only (others see a key change next time)').conflicts('keyDir'))
   .addOption(
     new Option('--suite <suite>', 'cipher suite if you create the room: X25519 (default) or the post-quantum X-Wing hybrid; joiners follow the room')
       .choices(['default', 'pq'])

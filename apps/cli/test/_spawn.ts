@@ -1,5 +1,8 @@
 /** Helpers to run the real `nullroom` binary in tests. */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
@@ -24,8 +27,23 @@ after(() => {
   for (const c of live) c.kill('SIGKILL');
 });
 
+/** Key folders made for processes that did not name one (removed when the test file ends). */
+let keyRoot: string | undefined;
+after(() => {
+  if (keyRoot !== undefined) rmSync(keyRoot, { recursive: true, force: true });
+});
+/** A fresh, empty key folder (a new device); pass it as NULLROOM_KEY_DIR to several runs to restart one device. */
+export function keyDir(): string {
+  keyRoot ??= mkdtempSync(join(tmpdir(), 'nullroom-cli-keys-'));
+  return mkdtempSync(join(keyRoot, 'k'));
+}
+
+/**
+ * Runs `nullroom` with `args`. Each run is a new device (its own empty key folder) unless `env`
+ * names one with NULLROOM_KEY_DIR: tests never touch the user's own ~/.config/nullroom.
+ */
 export function run(args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: 'pipe' });
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NULLROOM_KEY_DIR: keyDir(), ...env }, stdio: 'pipe' });
   live.add(child);
   child.once('exit', () => live.delete(child));
   const lines: string[] = [];

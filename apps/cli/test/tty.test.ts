@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { BIN, run, serveProc } from './_spawn.js';
+import { BIN, keyDir, run, serveProc } from './_spawn.js';
 
 const hasScript = spawnSync('script', ['--version']).status === 0;
 
@@ -13,7 +13,7 @@ test('interactive chat on a TTY: silent password prompt, messages both ways, /me
   const { proc: relay, url } = await serveProc();
   const password = 'tty-secret-password-91';
   try {
-    const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm' };
+    const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm', NULLROOM_KEY_DIR: keyDir() };
     delete env['NULLROOM_PASSWORD'];
     const tty = spawn('script', ['-qfec', `${process.execPath} ${BIN} chat ${url} --room ttyroom --nick alice`, '/dev/null'], { env, stdio: 'pipe' });
     let screen = '';

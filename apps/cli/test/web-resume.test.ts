@@ -362,9 +362,13 @@ function assertResumed(requests: BlobRequest[], method: 'GET' | 'PUT', verifiedC
  */
 function savedFiles(page: Page): Promise<{ size: number; sha256: string }[]> {
   return page.evaluate(async () => {
-    const incoming = await (await navigator.storage.getDirectory()).getDirectoryHandle('incoming');
+    // received/<page>/<file> (browserFiles.ts, receivedFolder).
+    type Dir = { values(): AsyncIterable<FileSystemHandle> };
+    const received = await (await navigator.storage.getDirectory()).getDirectoryHandle('received');
+    const handles: FileSystemFileHandle[] = [];
+    for await (const page of (received as unknown as Dir).values()) for await (const h of (page as unknown as Dir).values()) handles.push(h as FileSystemFileHandle);
     const files: { size: number; sha256: string }[] = [];
-    for await (const handle of (incoming as unknown as { values(): AsyncIterable<FileSystemFileHandle> }).values()) {
+    for (const handle of handles) {
       const bytes = await (await handle.getFile()).arrayBuffer();
       const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
       files.push({ size: bytes.byteLength, sha256: Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('') });

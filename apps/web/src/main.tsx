@@ -14,6 +14,7 @@ import {
   browserWebSocket,
   secretFromInvite,
 } from '@nullroom/client';
+import { receivedFolder } from './browserFiles.js';
 import { initI18n, setLanguage, t } from './i18n.js';
 import { attention, setTitleUnread } from './notify.js';
 import { type Prefs, applyTheme, languageOf, loadPrefs, savePrefs } from './prefs.js';
@@ -242,6 +243,7 @@ function App(props: { keyStore: KeyStore; storeNotice: boolean; initialPrefs: Pr
 }
 
 async function main(): Promise<void> {
+  void receivedFolder(); // deletes the received files of pages that are gone
   const prefs = loadPrefs();
   applyTheme(prefs.theme);
   await initI18n(languageOf(prefs));

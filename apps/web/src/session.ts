@@ -16,7 +16,7 @@ import {
   type TransferProgress,
   fetchBlobTransport,
 } from '@nullroom/client';
-import { type Received, downloadSink, fileSourceOf, isImage, thumbnailOf, withoutMetadata } from './browserFiles.js';
+import { type Received, downloadSink, fileSourceOf, isImage, receivedFile, releaseFile, thumbnailOf, thumbnailUrl, withoutMetadata } from './browserFiles.js';
 
 /** A file in the conversation, sent or offered; mutated as its transfer moves (the session re-renders). */
 export interface FileView {
@@ -25,9 +25,10 @@ export interface FileView {
   mime: string;
   direction: 'send' | 'receive';
   state: 'offered' | 'active' | 'done' | 'failed' | 'cancelled';
-  /** data: URL of the preview that came inside the MLS message. */
+  /** data: URL of the preview that came inside the MLS message (only if its bytes are the image type it names). */
   thumb?: string;
   progress?: TransferProgress;
+  /** The verified file: typed by its bytes, never by its sender (browserFiles.ts, Received). */
   received?: Received;
   error?: string;
   transfer?: Transfer;
@@ -128,6 +129,7 @@ export class RoomSession {
 
   /** A file offered in the room, or in one of its private chats. */
   private offered(f: IncomingFile, pv?: PrivateView): void {
+    const thumb = f.thumbnail === undefined ? undefined : thumbnailUrl(f.thumbnail);
     const view: FileView = {
       name: f.name,
       size: f.size,
@@ -135,7 +137,7 @@ export class RoomSession {
       direction: 'receive',
       state: 'offered',
       incoming: f,
-      ...(f.thumbnail === undefined ? {} : { thumb: `data:${f.thumbnail.mime};base64,${f.thumbnail.data}` }),
+      ...(thumb === undefined ? {} : { thumb }),
     };
     const line: Line = { key: nextKey++, kind: 'file', from: f.from, ts: Date.now(), self: false, file: view };
     if (pv === undefined) {
@@ -165,7 +167,8 @@ export class RoomSession {
         direction: 'send',
         state: 'active',
         transfer: t,
-        received: { url: URL.createObjectURL(data), blob: data },
+        // Our own file, but perhaps one we were sent elsewhere: the same rules as a received one.
+        received: await receivedFile(data, file.type),
         ...(thumbnail === undefined ? {} : { thumb: `data:${thumbnail.mime};base64,${thumbnail.data}` }),
       };
       const line: Line = { key: nextKey++, kind: 'file', from: this.room.nick, ts: Date.now(), self: true, file: view };
@@ -260,6 +263,7 @@ export class RoomSession {
 
   close(): void {
     this.offs.forEach((off) => off());
+    for (const line of [...this.lines, ...[...this.privates.values()].flatMap((v) => v.lines)]) if (line.kind === 'file') releaseFile(line.file.received);
     this.files.close();
     for (const v of this.privates.values()) v.files.close();
     this.privateChats.close();

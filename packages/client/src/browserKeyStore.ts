@@ -36,6 +36,7 @@ export class IndexedDbKeyStore implements KeyStore {
   private constructor(
     private readonly db: IDBDatabase,
     private readonly device: DeviceKeys,
+    private readonly name: string,
   ) {}
 
   static async open(name = 'nullroom'): Promise<IndexedDbKeyStore> {
@@ -47,7 +48,7 @@ export class IndexedDbKeyStore implements KeyStore {
       wrap: await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']),
     };
     const device = await IndexedDbKeyStore.getOrPut(db, 'device', fresh);
-    return new IndexedDbKeyStore(db, device);
+    return new IndexedDbKeyStore(db, device, name);
   }
 
   /** The record under `key`, or `value` stored there if there was none (one transaction, so two tabs agree). */
@@ -107,13 +108,20 @@ export class IndexedDbKeyStore implements KeyStore {
   }
 
   remember(room: RoomLocator, nick: string, key: KnownKey): Promise<void> {
-    // Read-modify-write, one at a time.
-    const next = this.writes.then(async () => {
+    // Read-modify-write, one at a time: in this page by the queue, across tabs by a Web Lock (the
+    // sealing is async, so it cannot run inside one IndexedDB transaction). Without the lock, two
+    // tabs in the same room lost each other's updates (the key-store contract, run in Chromium).
+    const update = async () => {
       const all = await this.readKnown(room);
       all.set(nick, [toHex(key.identityKey), key.verified]);
       const rows = [...all].map(([n, [k, v]]) => [n, k, v]);
       const sealed = await seal(this.device.wrap, new TextEncoder().encode(JSON.stringify(rows)), KNOWN_AAD);
       await this.put(`keys:${await this.roomId(room)}`, sealed);
+    };
+    const locks = (globalThis.navigator as { locks?: LockManager } | undefined)?.locks;
+    const next = this.writes.then(async () => {
+      if (locks === undefined) await update();
+      else await locks.request(`nullroom-keys:${this.name}`, update);
     });
     this.writes = next.catch(() => undefined);
     return next;

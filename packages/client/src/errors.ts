@@ -20,6 +20,9 @@ export const ClientErrorCodes = [
   'FILE_REJECTED', // a received file failed verification (altered, truncated, reordered chunks, or the hash): nothing was saved
   'FILE_CANCELLED', // the transfer was cancelled, by us or by the sender
   'KEY_STORE', // the key store failed (a browser without IndexedDB, a full disk): keys are kept in memory only
+  'KEY_STORE_CORRUPT', // the key store's file or records do not parse: left untouched, never read as empty (that would reset trust)
+  'KEY_STORE_UNSAFE', // the key store's file or folder is readable or writable by others, or belongs to another user: not used
+  'KEY_STORE_LOCKED', // another process held the key store's lock for too long
   'PEER_UNAVAILABLE', // a direct private message could not be handed to the peer: it is not connected to the room now (not sent)
   'WRONG_SENDER', // a direct private message came from a connection that is not the chat's peer: dropped unread
 ] as const;

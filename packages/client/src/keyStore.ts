@@ -19,11 +19,18 @@ export interface KnownKey {
 }
 
 export interface KeyStore {
-  /** This device's identity in a room, created on first use. */
-  identity(room: RoomLocator): Promise<IdentitySigner>;
+  /**
+   * This device's identity in a room, created on first use. A store may also keep one per
+   * nickname in the room (`nick`, as the user asked for it): FileKeyStore does, so that two people
+   * sharing an account, or one person under two nicknames, are not one key; the others ignore it.
+   */
+  identity(room: RoomLocator, nick?: string): Promise<IdentitySigner>;
   /** What we knew of the member with this nickname in this room. */
   known(room: RoomLocator, nick: string): Promise<KnownKey | undefined>;
+  /** Takes effect for known() at once; a store may write it to disk later (see flush). */
   remember(room: RoomLocator, nick: string, key: KnownKey): Promise<void>;
+  /** Resolves once everything remembered is stored durably (stores that write in the background have one). */
+  flush?(): Promise<void>;
 }
 
 export class MemoryKeyStore implements KeyStore {
@@ -40,7 +47,7 @@ export class MemoryKeyStore implements KeyStore {
   }
   async known(room: RoomLocator, nick: string): Promise<KnownKey | undefined> {
     const k = this.keys.get(`${toHex(room)}/${nick}`);
-    return k === undefined ? undefined : { ...k };
+    return k === undefined ? undefined : { identityKey: new Uint8Array(k.identityKey), verified: k.verified };
   }
   async remember(room: RoomLocator, nick: string, key: KnownKey): Promise<void> {
     this.keys.set(`${toHex(room)}/${nick}`, { identityKey: new Uint8Array(key.identityKey), verified: key.verified });

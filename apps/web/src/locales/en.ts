@@ -73,6 +73,7 @@ export const en = {
     progressNoEta: '{{done}} of {{total}}',
     failed: 'Not received: {{message}}',
     cancelled: 'Cancelled',
+    notImage: 'Not shown: this file is not the image it claims to be. Save it only if you trust the sender.',
   },
   private: {
     open: 'Private chat',

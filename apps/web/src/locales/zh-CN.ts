@@ -75,6 +75,7 @@ export const zhCN: Strings = {
     progressNoEta: '{{done}} / {{total}}',
     failed: '未收到：{{message}}',
     cancelled: '已取消',
+    notImage: '未显示：此文件并不是它声称的图片。仅在信任发送者时保存。',
   },
   private: {
     open: '私聊',

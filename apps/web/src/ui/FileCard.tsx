@@ -1,4 +1,10 @@
-/** A file or image in the conversation: preview, progress with speed and time left, cancel, save. */
+/**
+ * A file or image in the conversation: preview, progress with speed and time left, cancel, save.
+ * Only a verified raster image is ever shown, and only as an <img>; every file is saved as a
+ * download and never opened here (browserFiles.ts, Received).
+ */
+import { isPreviewType, safeFileName } from '@nullroom/client';
+import { saveFile } from '../browserFiles.js';
 import { t } from '../i18n.js';
 import type { FileView, RoomSession } from '../session.js';
 
@@ -7,25 +13,35 @@ const duration = (ms: number) => (ms < 60_000 ? `${Math.ceil(ms / 1000)} s` : `$
 
 export function FileCard(props: { file: FileView; from: string; session: RoomSession }) {
   const f = props.file;
-  const image = f.mime.startsWith('image/') && (f.thumb !== undefined || f.received !== undefined);
-  const full = f.state === 'done' || f.direction === 'send' ? f.received : undefined;
+  // The name as it will be saved, which is also how it is shown (no bidirectional tricks: "gpj.exe").
+  const name = safeFileName(f.name);
+  const full = f.state === 'done' || f.direction === 'send' ? f.received?.preview : undefined;
+  // Bytes that are not the image their sender said: no picture, not even the sender's thumbnail.
+  const notImage = f.received !== undefined && f.received.preview === undefined;
+  const thumb = isPreviewType(f.mime) && !notImage ? f.thumb : undefined;
+  const image = full !== undefined || thumb !== undefined;
   const p = f.progress;
   return (
     <div class={`file-card${image ? ' image' : ''}`} data-testid="file-card" data-state={f.state}>
       {image &&
         (full !== undefined ? (
-          <img src={full.url} alt={t('files.image', { nick: props.from, name: f.name })} data-testid="full-image" />
+          <img src={full} alt={t('files.image', { nick: props.from, name })} data-testid="full-image" />
         ) : (
           <button type="button" class="thumb" onClick={() => void props.session.accept(f)} disabled={f.state !== 'offered'} aria-label={t('files.loadImage')}>
-            <img src={f.thumb} alt={t('files.image', { nick: props.from, name: f.name })} data-testid="thumbnail" />
+            <img src={thumb} alt={t('files.image', { nick: props.from, name })} data-testid="thumbnail" />
           </button>
         ))}
       <div class="file-meta">
-        <span class="file-name">{f.name}</span> <span class="file-size">{size(f.size)}</span>
+        <span class="file-name">{name}</span> <span class="file-size">{size(f.size)}</span>
       </div>
+      {f.state === 'done' && f.direction === 'receive' && notImage && isPreviewType(f.mime) && (
+        <div class="hint" data-testid="not-image">
+          {t('files.notImage')}
+        </div>
+      )}
       {f.state === 'active' && (
         <div class="file-progress">
-          <progress data-testid="file-progress" max={f.size || 1} value={p?.bytes ?? 0} aria-label={f.name} />
+          <progress data-testid="file-progress" max={f.size || 1} value={p?.bytes ?? 0} aria-label={name} />
           <span class="hint">
             {p === undefined
               ? t('files.progressNoEta', { done: size(0), total: size(f.size) })
@@ -45,9 +61,9 @@ export function FileCard(props: { file: FileView; from: string; session: RoomSes
           </button>
         )}
         {f.state === 'done' && f.direction === 'receive' && f.received !== undefined && (
-          <a class="button" href={f.received.url} download={f.name} data-testid="file-save">
+          <button type="button" data-testid="file-save" onClick={() => f.received !== undefined && saveFile(f.received, f.name)}>
             {t('files.save')}
-          </a>
+          </button>
         )}
         {f.state === 'done' && f.direction === 'send' && <span class="hint">{t('files.sent')}</span>}
         {f.state === 'failed' && <span class="error">{t('files.failed', { message: f.error ?? '' })}</span>}

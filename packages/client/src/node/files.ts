@@ -15,7 +15,11 @@ import { type BlobRead, type BlobTransport, BlobRefused, blobPath, bodyPool } fr
 import type { IncrementalHash } from '@nullroom/crypto'; // a type: loads nothing
 import type { FileSink, FileSource } from '../chunks.js';
 import { ClientError } from '../errors.js';
+import { safeFileName } from '../fileSafety.js';
 import { type NodeTlsOptions, parsePin, pinnedTlsConnect } from './tls.js';
+
+/** The one rule for saved names, shared with the browser app (fileSafety.ts). */
+export { safeFileName };
 
 export function nodeSha256(): Promise<IncrementalHash> {
   const h = createHash('sha256');
@@ -106,19 +110,6 @@ export async function fileSource(path: string): Promise<FileSource & { close(): 
   };
   sourcePaths.set(source, path);
   return source;
-}
-
-/**
- * A peer-chosen file name made safe to create in a folder: no directories, no control or
- * bidirectional-override characters, no leading dots (hidden files), nothing empty.
- */
-export function safeFileName(name: string): string {
-  let n = basename(name.replace(/\\/g, '/'))
-    .replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069/:*?"<>|]/g, '_')
-    .replace(/^[.\s]+/, '')
-    .trim();
-  if (n === '' || n === '.' || n === '..') n = 'file';
-  return n.slice(0, 200);
 }
 
 /** Writes all of `chunk` at `position` (null: where the file is), however many writes it takes. */

@@ -1,3 +1,4 @@
 export { type NodeTlsOptions, nodeWebSocket, parsePin, certificateFingerprint } from './transport.js';
 export { fileSource, folderSink, safeFileName, nodeBlobTransport, nodeSha256, nodeAesGcm } from './files.js';
 export { type NodePipeOptions, nodeFileOptions } from './pipe.js';
+export { type FileKeyStoreOptions, FileKeyStore, KEY_STORE_FILE, MAX_KEY_STORE_BYTES, defaultKeyStoreDir } from './fileKeyStore.js';
