@@ -16,6 +16,7 @@ import {
   formatRoomFingerprint,
   randomRoomSecret,
   roomFingerprint,
+  Suites,
 } from '../src/index.js';
 
 const enc = new TextEncoder();
@@ -61,7 +62,7 @@ test('every input matters: authenticator, group id and epoch each change the dig
   assert.throws(() => roomFingerprint(VECTOR.authenticator, VECTOR.groupId, 2n ** 60n), RangeError);
 });
 
-test('the digits reveal nothing a listener could use: they are not bytes of the authenticator', () => {
+test('the digits are not read off the authenticator itself (a guard against showing the secret)', () => {
   // Not a proof (HKDF's PRF property is), but a guard against a regression that shows the secret.
   for (let i = 0; i < 50; i++) {
     const auth = globalThis.crypto.getRandomValues(new Uint8Array(32));
@@ -141,4 +142,15 @@ test('fork evidence: a message of the other history is recognised; replays, alte
   // Bytes that are not an MLS PrivateMessage at all: not evidence.
   assert.equal(await a.sealedForAnotherHistory(A, new Uint8Array(0)), false);
   assert.equal(await a.sealedForAnotherHistory(A, globalThis.crypto.getRandomValues(new Uint8Array(300))), false);
+});
+
+test('the post-quantum suite (SHA-512, a 64-byte authenticator) gives 12 digits too, equal for creator and joiner', async () => {
+  const keys = await deriveRoomKeys(randomRoomSecret());
+  const [a, b] = await Promise.all([RoomCrypto.create(keys, Suites.postQuantum), RoomCrypto.create(keys, Suites.postQuantum)]);
+  const created = await a.createGroup({ nick: 'alice', slot: 1 });
+  assert.equal(created.state.mls.keySchedule.epochAuthenticator.byteLength, 64);
+  const j = await b.joinExternal(await b.readGroupInfo(created.groupInfo), { nick: 'bob', slot: 2 });
+  const A = (await a.process(created.state, j.message)).state;
+  assert.match(a.fingerprint(A).digits, /^\d{12}$/);
+  assert.deepEqual(b.fingerprint(j.state), a.fingerprint(A));
 });
