@@ -425,8 +425,9 @@ const nickValidity = [
 });
 const nickKeys = ['Sam', 'ZOË', 'Zoe\u0308', '\u0130stanbul', '\u03a3\u0391\u03a3', '\u1e9e', 'Stra\u00dfe', '\u{1F98A}Fox'].map((nick) => ({ nick_text: nick, key_text: nickKey(nick) }));
 /**
- * The joiner's rule of §3.5, written out here from the spec: room.ts applies it inline (and is
- * being changed to match it), so these vectors come from this reference, not yet from client code.
+ * The joiner's rule of §3.5, written out here from the spec, apart from the client's own code
+ * (`uniqueNick` in packages/crypto/src/credential.ts), which packages/crypto/test/vectors.test.ts
+ * checks against these vectors: two implementations of one rule.
  */
 function suffixed(requested, takenKeys) {
   const taken = new Set(takenKeys);
@@ -509,7 +510,7 @@ const out = {
   'room-fingerprint.json': { ...header('docs/PROTOCOL.md §8.1: room fingerprints: HKDF-SHA256(salt empty, IKM epoch_authenticator, info "nullroom/v1/room-fingerprint" || group_id<V> || uint64 epoch, L 15), three groups of four digits (uint40 big-endian mod 10000), the display form. Clients refuse epochs above 2^53 - 1.'), vectors: fingerprints },
   'file-stream.json': { ...header('docs/PROTOCOL.md §5.1: file STREAM over AES-256-GCM: header, payload key, per-chunk nonce and sealed chunk (blob chunk i is `sealed` of chunk i), SHA-256 of the plaintext. The file id is random in real use; fixed here. The 16-byte chunk size is the smallest allowed, used to keep the vectors short; clients send 4 MiB chunks.'), vectors: files },
   'payloads.json': { ...header('docs/PROTOCOL.md §5: application payloads. `valid`: exact bytes our client writes (not canonical: receivers must accept any JSON text with the same value, see `accept`). `reject`: payloads every receiver refuses (BAD_PAYLOAD).'), valid, accept, reject },
-  'nicknames.json': { ...header('docs/PROTOCOL.md §3.3 and §3.5: which nicknames are valid (and their NFC form), the uniqueness key NFC(nick).toLowerCase(), and the joiner\'s suffix rule. The suffix vectors come from the rule as written in §3.5 (a reference implementation in scripts/make-vectors.mjs), not yet from client code.'), validity: nickValidity, keys: nickKeys, suffix: nickSuffixes },
+  'nicknames.json': { ...header('docs/PROTOCOL.md §3.3 and §3.5: which nicknames are valid (and their NFC form), the uniqueness key NFC(nick).toLowerCase(), and the joiner\'s suffix rule. The suffix vectors come from the rule as written in §3.5 (a reference implementation in scripts/make-vectors.mjs, apart from the client\'s uniqueNick, which the tests check against them).'), validity: nickValidity, keys: nickKeys, suffix: nickSuffixes },
   'frames.json': { ...header('docs/PROTOCOL.md §4: one frame of each type (fields, then the encoded bytes), and malformed frames with the error a decoder reports.'), valid: frames, invalid: badFrames },
 };
 

@@ -158,6 +158,7 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
   room.on('member-joined', (e) => printer.print({ event: 'member-joined', nick: e.nick }));
   room.on('member-left', (e) => printer.print({ event: 'member-left', nick: e.nick }));
   room.on('key-changed', (e) => printer.print({ event: 'key-changed', nick: e.nick, wasVerified: e.wasVerified }));
+  room.on('disruption', (e) => printer.print({ event: 'disruption', ...e }));
   for (const m of room.members()) {
     if (!m.self && room.trust(m.nick)?.changed === true) printer.print({ event: 'key-changed', nick: m.nick, wasVerified: knewBefore.get(m.nick) === true });
   }

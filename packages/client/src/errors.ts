@@ -7,8 +7,10 @@ export const ClientErrorCodes = [
   'TLS_PIN_MISMATCH', // the relay's certificate does not match the pinned fingerprint
   'RELAY_ERROR', // the relay answered a request with an ERROR frame (`relayCode` names it)
   'BAD_MESSAGE', // a message from the room did not decrypt or verify: dropped
-  'BAD_COMMIT', // a group change did not verify: ignored, and we rejoin to stay in step
-  'FORBIDDEN_PROPOSAL', // a group change proposed something members never do: refused
+  'BAD_COMMIT', // a group change did not decode, verify or process: void (ignored; the room keeps its state and repairs, docs/PROTOCOL.md §4.3)
+  'FORBIDDEN_PROPOSAL', // a group change proposed something members never do: void, like BAD_COMMIT
+  'BROKEN_ROOM_RULE', // a join or group change broke a room rule (slot not the joiner's own, a nickname another member holds): void, like BAD_COMMIT
+  'BAD_GROUP_INFO', // the relay's stored group information does not open or cannot be joined through: members repair it, a joiner retries for a while
   'OUT_OF_ORDER', // a member's messages arrived out of order (the relay reordered them)
   'MISSING_MESSAGES', // a member's message counter skipped: messages were dropped on the way
   'BAD_PAYLOAD', // a decrypted message is not in our format

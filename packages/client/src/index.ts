@@ -1,5 +1,5 @@
 export { NullroomClient, type ClientOptions, type ClientEvents, type ConnectionState } from './client.js';
-export { Room, type RoomEvents, type RoomPhase, type RoomTimings, defaultRoomTimings } from './room.js';
+export { Room, type RoomEvents, type RoomPhase, type RoomTimings, type DisruptionReason, defaultRoomTimings } from './room.js';
 export { ClientError, type ClientErrorCode, ClientErrorCodes } from './errors.js';
 export { type WebSocketFactory, type WebSocketLike, relaySocketUrl } from './transport.js';
 export { MAX_TEXT_CHARS } from './payload.js';

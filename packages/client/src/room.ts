@@ -17,7 +17,7 @@ import {
   asEpoch,
   errorNameOf,
 } from '@nullroom/protocol';
-import { type Member, type RoomFingerprint, type RoomState, type SuiteName, CryptoError, RoomCrypto, normalizeNick, safetyNumber, wipe } from '@nullroom/crypto';
+import { type Member, type RoomFingerprint, type RoomState, type SuiteName, CryptoError, RoomCrypto, framedEpoch, nickKey, normalizeNick, safetyNumber, uniqueNick, wipe } from '@nullroom/crypto';
 import { ClientError, type ClientErrorCode } from './errors.js';
 import { randomHex, toHex } from './encoding.js';
 import { Emitter } from './emitter.js';
@@ -52,11 +52,20 @@ export interface RoomEvents extends Record<string, unknown> {
    */
   direct: { from: number; data: Uint8Array };
   sent: { id: string };
+  /**
+   * A member (or a connection that never became one) disrupted the room: a void commit, a join
+   * that broke a room rule, or a GroupInfo joiners cannot use (docs/PROTOCOL.md §4.3). The room
+   * repaired itself (and removed the member, if it was one); `count` counts this identity key's (or,
+   * for a non-member, this slot's) disruptions since this Room was made. `nick` only when it is a member.
+   */
+  disruption: { slot: number; nick?: string; count: number; reason: DisruptionReason };
   error: { code: ClientErrorCode; message: string; relayCode?: string };
   phase: { phase: RoomPhase };
   /** Messages stopped decrypting in a way only a split room explains (forkWatch.ts): compare room fingerprints out of band. */
   'fork-suspected': ForkSuspected;
 }
+
+export type DisruptionReason = 'bad-commit' | 'forbidden-proposal' | 'broken-room-rule' | 'bad-group-info';
 
 /** What a room needs from its connection. */
 export interface RoomLink {
@@ -83,6 +92,11 @@ export interface RoomTimings {
   selfUpdatePerMemberMs: number;
   /** Lost commit races we tolerate in a row before giving up on a join. */
   maxJoinAttempts: number;
+  /**
+   * How long a joiner keeps retrying (SYNC, with backoff) while the relay's GroupInfo does not
+   * open or cannot be joined through, waiting for the members to repair it, before JOIN_FAILED.
+   */
+  badGroupInfoWaitMs: number;
 }
 export const defaultRoomTimings: RoomTimings = {
   sendWindow: 32,
@@ -92,6 +106,7 @@ export const defaultRoomTimings: RoomTimings = {
   selfUpdateMs: 10 * 60_000,
   selfUpdatePerMemberMs: 2000,
   maxJoinAttempts: 60,
+  badGroupInfoWaitMs: 30_000,
 };
 
 interface OutItem {
@@ -115,7 +130,7 @@ interface DirectItem {
   reject: (e: unknown) => void;
 }
 type Pending =
-  | { kind: 'create'; reqId: ReqId; state: RoomState }
+  | { kind: 'create'; reqId: ReqId; state: RoomState; relayEpoch: RelayEpoch }
   | { kind: 'join'; reqId: ReqId; state: RoomState; epoch: RelayEpoch; nick: string }
   | { kind: 'remove'; reqId: ReqId; state: RoomState; removed: Member[]; consumed: Uint8Array[] };
 
@@ -135,6 +150,20 @@ export class Room extends Emitter<RoomEvents> {
   /** Per nickname: the identity key in use now, whether the user verified it, whether it changed. */
   private readonly trustState = new Map<string, { key: Uint8Array; verified: boolean; changed: boolean }>();
   private readonly gone = new Set<number>();
+  /** Slots that disrupted the room (void commits, bad GroupInfos): removed by the next repair if members. */
+  private readonly culprits = new Set<number>();
+  /** The relay stores a GroupInfo joiners cannot use (after a void commit): commit a repair. */
+  private repairNeeded = false;
+  /** A SYNC we sent to check the relay's GroupInfo (§4.3), and why: its GROUP_STATE answers it. */
+  private giCheck: { why: 'after-commit' | 'out-of-step'; culprit: number; reason: DisruptionReason } | undefined;
+  /** The identity key (hex), or `slot:N` for a non-member, each disrupting slot was counted under. */
+  private readonly culpritKeys = new Map<number, string>();
+  /** Disruptions per identity key (hex) or, for non-members, per `slot:N`. */
+  private readonly disruptions = new Map<string, number>();
+  /** Joining: when the relay's GroupInfo first failed us, and the retry timer. */
+  private badInfoSince: number | undefined;
+  private badInfoAttempts = 0;
+  private badInfoTimer: ReturnType<typeof setTimeout> | undefined;
   private removalTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly outbox: OutItem[] = [];
   private readonly directOut: DirectItem[] = [];
@@ -393,6 +422,13 @@ export class Room extends Emitter<RoomEvents> {
     this.joinAttempts = 0;
     this.memberList = [];
     this.gone.clear();
+    this.culprits.clear();
+    this.repairNeeded = false;
+    this.giCheck = undefined;
+    this.badInfoSince = undefined;
+    this.badInfoAttempts = 0;
+    if (this.badInfoTimer !== undefined) clearTimeout(this.badInfoTimer);
+    this.badInfoTimer = undefined;
     this.lastN.clear();
     if (this.removalTimer !== undefined) clearTimeout(this.removalTimer);
     this.removalTimer = undefined;
@@ -450,8 +486,30 @@ export class Room extends Emitter<RoomEvents> {
 
   private async onGroupState(f: GroupStateFrame): Promise<void> {
     if (this.phase === 'joined') {
-      // Answer to a SYNC after a lost commit race: learn the relay's epoch, then retry removals.
+      // Answer to a SYNC: after a lost commit race (learn the relay's epoch, then retry removals),
+      // or to check the GroupInfo the relay stores for joiners (§4.3).
+      const check = this.giCheck;
+      this.giCheck = undefined;
+      const current = f.epoch === this.relayEpoch; // no commit reached us since: the GroupInfo is the latest one
       this.relayEpoch = f.epoch;
+      if (check !== undefined && current && f.status === GroupStatus.READY && this.mls !== undefined && this.slot !== undefined) {
+        // After a valid commit only "is it ours?" matters (cheap); out of step, also "is it joinable?".
+        const verdict =
+          check.why === 'after-commit'
+            ? (await this.crypto.groupInfoMatches(this.mls, f.groupInfo)) ? 'ours' : 'bad'
+            : await this.crypto.checkGroupInfo(this.mls, f.groupInfo, { nick: this.nick, slot: this.slot });
+        if (check.why === 'out-of-step') {
+          // A commit we could not process was made for another state than ours. If the relay holds
+          // a joinable GroupInfo of our group in another state, we are the ones out of step: rejoin.
+          if (verdict === 'other') return this.rejoinFresh();
+          this.disrupted(check.culprit, check.reason); // otherwise it was a disruption after all
+          this.repairNeeded = true;
+        } else if (verdict !== 'ours') {
+          this.report('BAD_GROUP_INFO', new ClientError('BAD_GROUP_INFO', 'the relay holds group information joiners cannot use: repairing'));
+          this.disrupted(check.culprit, 'bad-group-info');
+          this.repairNeeded = true;
+        }
+      }
       return this.scheduleRemovals(false);
     }
     if (this.phase !== 'joining' || this.slot === undefined || this.pending !== undefined) return;
@@ -459,29 +517,60 @@ export class Room extends Emitter<RoomEvents> {
     if (f.status === GroupStatus.CREATE) {
       const { state, groupInfo } = await this.crypto.createGroup({ nick: this.requestedNick, slot: this.slot });
       const reqId = this.link.request(this, (reqId) => ({ type: 'CREATE', reqId, room: this.locator, groupInfo }));
-      this.pending = { kind: 'create', reqId, state };
+      this.pending = { kind: 'create', reqId, state, relayEpoch: asEpoch(0) };
       return;
     }
     // READY: join through an external commit.
+    let out, nick;
     try {
       const snapshot = await this.crypto.readGroupInfo(f.groupInfo);
       this.crypto = await this.crypto.withSuite(snapshot.suite);
-      let nick = this.requestedNick;
-      let out = await this.crypto.joinExternal(snapshot, { nick, slot: this.slot });
-      const taken = new Set((await this.crypto.members(out.state)).filter((m) => !m.self).map((m) => m.nick.toLowerCase()));
-      if (taken.has(nick.toLowerCase())) {
-        let k = 2;
-        while (taken.has(`${this.requestedNick}-${k}`.toLowerCase())) k++;
-        nick = `${this.requestedNick}-${k}`;
-        out = await this.crypto.joinExternal(snapshot, { nick, slot: this.slot });
-      }
-      const epoch = f.epoch;
-      const { message, groupInfo, state } = out;
-      const reqId = this.link.request(this, (reqId) => ({ type: 'COMMIT', reqId, room: this.locator, epoch, commit: message, groupInfo }));
-      this.pending = { kind: 'join', reqId, state, epoch, nick };
+      nick = this.requestedNick;
+      out = await this.crypto.joinExternal(snapshot, { nick, slot: this.slot });
+      // docs/PROTOCOL.md §3.5: unique by nickKey among every leaf but our new one (our own old leaf,
+      // still there after a reconnect, counts too: members would list us twice otherwise).
+      const others = (await this.crypto.members(out.state)).filter((m) => !m.self);
+      nick = uniqueNick(this.requestedNick, new Set(others.map((m) => nickKey(m.nick))));
+      if (nick !== this.requestedNick) out = await this.crypto.joinExternal(snapshot, { nick, slot: this.slot });
     } catch (e) {
-      this.failJoin(e);
+      return this.retryBadGroupInfo(e, f);
     }
+    this.badInfoSince = undefined;
+    this.badInfoAttempts = 0;
+    const epoch = f.epoch;
+    const { message, groupInfo, state } = out;
+    const reqId = this.link.request(this, (reqId) => ({ type: 'COMMIT', reqId, room: this.locator, epoch, commit: message, groupInfo }));
+    this.pending = { kind: 'join', reqId, state, epoch, nick };
+  }
+
+  /**
+   * The relay's GroupInfo does not open or cannot be joined through: a member may have stored a
+   * bad one, which the members repair (§4.3). Say so, and ask again with backoff (0.1 s doubling to
+   * 2 s, jittered) until `badGroupInfoWaitMs` has passed; then JOIN_FAILED.
+   * If no commit was ever accepted (relay epoch 0) and the GroupInfo does not even open as one, the
+   * creator stored garbage and is the only one who could be in that group: nobody can repair it.
+   * Then we found the group anew (§4.3 "Re-founding"), once, after a random delay.
+   */
+  private async retryBadGroupInfo(e: unknown, f: GroupStateFrame): Promise<void> {
+    const now = Date.now();
+    this.badInfoSince ??= now;
+    if (now - this.badInfoSince >= this.timings.badGroupInfoWaitMs) return this.failJoin(e);
+    this.report('BAD_GROUP_INFO', e);
+    const refound = f.epoch === 0 && !(await this.crypto.groupInfoOpens(f.groupInfo));
+    const delay = refound ? Math.random() * 500 : Math.min(2000, 100 * 2 ** this.badInfoAttempts++) * (0.5 + Math.random() / 2);
+    this.badInfoTimer = setTimeout(() => {
+      this.badInfoTimer = undefined;
+      this.run(async () => {
+        if (this.phase !== 'joining' || this.pending !== undefined || this.slot === undefined) return;
+        if (!refound) return void this.link.request(this, (r) => ({ type: 'SYNC', reqId: r, room: this.locator }));
+        // COMMIT{epoch 0}: `commit` repeats the sealed GroupInfo (nothing the relay could not see
+        // already; a member, if one existed, would find it void). A lost race (STALE_EPOCH) SYNCs
+        // and joins the winner's group.
+        const { state, groupInfo } = await this.crypto.createGroup({ nick: this.requestedNick, slot: this.slot });
+        const reqId = this.link.request(this, (r) => ({ type: 'COMMIT', reqId: r, room: this.locator, epoch: f.epoch, commit: groupInfo, groupInfo }));
+        this.pending = { kind: 'create', reqId, state, relayEpoch: asEpoch(f.epoch + 1) };
+      });
+    }, delay);
   }
 
   private failJoin(e: unknown): void {
@@ -503,7 +592,7 @@ export class Room extends Emitter<RoomEvents> {
       this.pending = undefined;
       this.mls = p.state;
       if (p.kind === 'create' || p.kind === 'join') {
-        this.relayEpoch = asEpoch(p.kind === 'create' ? 0 : p.epoch + 1);
+        this.relayEpoch = p.kind === 'create' ? p.relayEpoch : asEpoch(p.epoch + 1);
         this.created = p.kind === 'create';
         if (p.kind === 'join') this.nick = p.nick;
         this.memberList = await this.crypto.members(p.state);
@@ -516,6 +605,7 @@ export class Room extends Emitter<RoomEvents> {
       } else {
         wipe(p.consumed); // accepted: the old epoch's secrets are no longer needed
         this.relayEpoch = asEpoch(this.relayEpoch + 1);
+        this.repairNeeded = false; // our commit stored a GroupInfo of our new state
         this.memberList = await this.crypto.members(p.state);
         for (const m of p.removed) this.emit('member-left', { nick: m.nick });
       }
@@ -600,6 +690,9 @@ export class Room extends Emitter<RoomEvents> {
     if (this.phase !== 'joined' || this.mls === undefined) return; // traffic from before we joined: not ours to read
     if (f.kind === DeliveryKind.COMMIT) {
       this.relayEpoch = asEpoch(f.epoch + 1);
+      // This commit stored its own GroupInfo: an answer to a check we sent for an earlier one would
+      // describe this commit's, and blame the wrong member. Processing it may start a new check.
+      this.giCheck = undefined;
       // Our unacknowledged messages were sequenced after this commit, in the epoch it ended: the
       // relay refuses them (STALE_EPOCH). Re-send them, in order, once we are in the new epoch.
       for (const item of this.outbox) {
@@ -616,26 +709,25 @@ export class Room extends Emitter<RoomEvents> {
       }
       let r;
       try {
-        r = await this.crypto.process(this.mls, f.data);
+        r = await this.crypto.process(this.mls, f.data, f.from);
+        if (r.kind !== 'commit') throw new CryptoError('BAD_MESSAGE', 'an application message was delivered as a commit');
       } catch (e) {
-        const code = e instanceof CryptoError && e.code === 'FORBIDDEN_PROPOSAL' ? 'FORBIDDEN_PROPOSAL' : 'BAD_COMMIT';
-        this.report(code, e);
-        // We cannot tell whether our peers applied it: rejoin with a fresh leaf to stay in step.
-        return this.rejoinFresh();
+        return this.voidCommit(f, e);
       }
-      if (r.kind !== 'commit') return this.report('BAD_COMMIT', new Error('not a commit'));
       this.mls = r.state;
       if (r.removedSelf) return this.rejoinFresh();
+      this.repairNeeded = false; // a valid commit stored a new GroupInfo (checked below)
       this.memberList = await this.crypto.members(r.state);
       for (const m of r.removed) this.emit('member-left', { nick: m.nick });
       for (const m of r.added) this.emit('member-joined', { nick: m.nick });
       await this.checkKeys();
+      this.checkGroupInfoAfter(f.from);
       await this.scheduleRemovals(false);
       return this.pump();
     }
     let r;
     try {
-      r = await this.crypto.process(this.mls, f.data);
+      r = await this.crypto.process(this.mls, f.data, f.from);
     } catch (e) {
       this.report('BAD_MESSAGE', e);
       const fork = await this.forkWatch.unreadable(this.crypto, this.mls, this.relayEpoch, f, this.memberList);
@@ -675,6 +767,65 @@ export class Room extends Emitter<RoomEvents> {
     }
   }
 
+  /**
+   * A commit that does not decode, verify or process, proposes what §3.4 forbids, or breaks a
+   * room rule (§3.5) is void (docs/PROTOCOL.md §4.3): MLS processing is deterministic, so every
+   * honest member in our state reaches the same verdict. We keep our MLS state (only the relay
+   * epoch moved, above), name the culprit, and repair: the relay now holds the culprit's GroupInfo.
+   * A commit framed for another MLS epoch than ours may instead mean that we are the ones out of
+   * step (a commit that only some members could process): check the relay's GroupInfo first.
+   */
+  private async voidCommit(f: DeliverFrame, e: unknown): Promise<void> {
+    const code = e instanceof CryptoError && e.code === 'FORBIDDEN_PROPOSAL' ? 'FORBIDDEN_PROPOSAL' : e instanceof CryptoError && e.code === 'BROKEN_ROOM_RULE' ? 'BROKEN_ROOM_RULE' : 'BAD_COMMIT';
+    this.report(code, e);
+    const reason: DisruptionReason = code === 'FORBIDDEN_PROPOSAL' ? 'forbidden-proposal' : code === 'BROKEN_ROOM_RULE' ? 'broken-room-rule' : 'bad-commit';
+    if (f.epoch === 0 && this.slot !== undefined) {
+      // The first commit of the room: a joiner that could not open the creator's GroupInfo founds
+      // the group anew, its COMMIT carrying the new group's sealed GroupInfo as `commit` (§4.3
+      // "Re-founding"). If that is what this is, we (the creator) join the new group.
+      if ((await this.crypto.checkGroupInfo(this.mls!, f.data, { nick: this.nick, slot: this.slot })) === 'foreign') return this.rejoinFresh();
+    }
+    const framed = framedEpoch(f.data);
+    if (framed !== undefined && framed !== BigInt(this.crypto.epochOf(this.mls!))) {
+      // Not yet a disruption: the sender may be in step and we not (the check decides).
+      this.giCheck = { why: 'out-of-step', culprit: f.from, reason };
+      this.link.request(this, (r) => ({ type: 'SYNC', reqId: r, room: this.locator }));
+      return this.pump();
+    }
+    this.disrupted(f.from, reason);
+    this.repairNeeded = true;
+    await this.scheduleRemovals(false);
+    return this.pump();
+  }
+
+  /** Records a disruption by `slot` (removed by the next repair if it is a member) and tells the app. */
+  private disrupted(slot: number, reason: DisruptionReason): void {
+    this.culprits.add(slot);
+    if (this.culprits.size > 4096) this.culprits.delete(this.culprits.values().next().value!);
+    const m = this.memberList.find((x) => x.slot === slot && !x.self);
+    // Counted per identity key, also once the repair removed that member's leaf.
+    const who = m === undefined ? (this.culpritKeys.get(slot) ?? `slot:${slot}`) : toHex(m.identityKey);
+    this.culpritKeys.set(slot, who);
+    if (this.culpritKeys.size > 4096) this.culpritKeys.delete(this.culpritKeys.keys().next().value!);
+    const count = (this.disruptions.get(who) ?? 0) + 1;
+    this.disruptions.set(who, count);
+    if (this.disruptions.size > 4096) this.disruptions.delete(this.disruptions.keys().next().value!);
+    this.emit('disruption', m === undefined ? { slot, count, reason } : { slot, nick: m.nick, count, reason });
+  }
+
+  /**
+   * After a valid commit by another member, one member checks the GroupInfo that member stored
+   * (a valid commit can come with a GroupInfo no joiner can use): the member with the lowest leaf
+   * among those staying, the committer excluded (it may be the culprit), sends one SYNC.
+   */
+  private checkGroupInfoAfter(committer: number): void {
+    const candidates = this.memberList.filter((m) => m.self || (m.slot !== committer && !this.gone.has(m.slot) && !this.culprits.has(m.slot)));
+    const checker = candidates.reduce<Member | undefined>((a, b) => (a === undefined || b.leaf < a.leaf ? b : a), undefined);
+    if (checker?.self !== true) return;
+    this.giCheck = { why: 'after-commit', culprit: committer, reason: 'bad-group-info' };
+    this.link.request(this, (r) => ({ type: 'SYNC', reqId: r, room: this.locator }));
+  }
+
   private scheduleSelfUpdate(): void {
     if (this.updateTimer !== undefined) clearTimeout(this.updateTimer);
     // In big rooms every member's update costs every other member a commit: space them out so the
@@ -699,9 +850,12 @@ export class Room extends Emitter<RoomEvents> {
    */
   private async scheduleRemovals(force: boolean): Promise<void> {
     if (this.phase !== 'joined' || this.mls === undefined || this.pending !== undefined) return;
-    const targets = this.memberList.filter((m) => !m.self && this.gone.has(m.slot));
-    if (targets.length === 0) return;
-    const staying = this.memberList.filter((m) => !this.gone.has(m.slot) || m.self);
+    // Departed members, and members that disrupted the room; a repair with no one to remove is a
+    // self-update, whose commit stores a fresh GroupInfo for joiners.
+    const out = (m: Member) => this.gone.has(m.slot) || this.culprits.has(m.slot);
+    const targets = this.memberList.filter((m) => !m.self && out(m));
+    if (targets.length === 0 && !this.repairNeeded) return;
+    const staying = this.memberList.filter((m) => m.self || !out(m));
     const designated = staying.reduce((a, b) => (b.leaf < a.leaf ? b : a));
     if (!designated.self && !force) {
       if (this.removalTimer === undefined) {

@@ -40,7 +40,7 @@ export async function member(url: string, secret: RoomSecret, nick: string, timi
   const room = await client.join({ secret, nick });
   const events: TestClient['events'] = [];
   const messages: TestClient['messages'] = [];
-  for (const type of ['member-joined', 'member-left', 'message', 'error', 'joined', 'phase', 'key-changed'] as const) {
+  for (const type of ['member-joined', 'member-left', 'message', 'error', 'joined', 'phase', 'key-changed', 'disruption'] as const) {
     room.on(type, (e) => events.push({ type, e }));
   }
   room.on('message', (e) => messages.push({ from: e.from, text: e.text }));

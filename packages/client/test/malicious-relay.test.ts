@@ -105,7 +105,7 @@ test('malicious relay (d): reorders two messages -> OUT_OF_ORDER flagged', async
   await Promise.all([a, b, c].map((x) => x.client.close()));
 });
 
-test('malicious relay (a): adds its own member -> every client refuses it and keeps chatting', async (t) => {
+test('malicious relay (a): adds its own member -> every client voids it, names the slot, and keeps chatting', async (t) => {
   let sealedGroupInfo: Uint8Array | undefined;
   let inject: ((conn: number, bytes: Uint8Array) => Uint8Array[]) | undefined;
   const { r, secret, a, b, c } = await room(
@@ -154,10 +154,12 @@ test('malicious relay (a): adds its own member -> every client refuses it and ke
   inject = undefined;
   const seenNicks = new Set([a, b, c].flatMap((x) => x.events.filter((e) => e.type === 'member-joined').map((e) => (e.e as { nick: string }).nick)));
   assert.ok(![...seenNicks].some((n) => n.includes('mallory')));
-  // b and c rejoin with fresh leaves (they cannot know whether their peers applied the commit).
+  // The commit is void (docs/PROTOCOL.md §4.3): b and c keep their state, nobody rejoins, and the
+  // room settles (the relay's epoch counter they followed is fixed by the repair's lost race).
   const rejoined = (x: TestClient) => x.events.some((e) => e.type === 'joined' && (e.e as { rejoin: boolean }).rejoin);
-  await until(() => rejoined(b) && rejoined(c), 'b and c rejoined', 15_000);
   await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'the room settles with the three honest members', 15_000);
+  assert.ok(![a, b, c].some(rejoined));
+  for (const x of [b, c]) assert.ok(x.events.some((e) => e.type === 'disruption' && (e.e as { slot: number }).slot === 99));
   for (const x of [a, b, c]) assert.ok(x.room.members().every((m) => ['alice', 'bob', 'carol'].includes(m.nick)));
   b.room.send('still private?');
   await until(() => texts(a).includes('still private?') && texts(c).includes('still private?'), 'chat goes on');
@@ -178,4 +180,32 @@ test('malicious relay (e): silently drops a message -> MISSING_MESSAGES flagged'
   const victim = errors(b, 'MISSING_MESSAGES').length === 1 ? b : c;
   assert.deepEqual(texts(victim), ['one', 'three']);
   await Promise.all([a, b, c].map((x) => x.client.close()));
+});
+
+test('malicious relay (f): withholds one commit from one member -> that member finds itself out of step and rejoins; the room converges', async (t) => {
+  const joiners: number[] = []; // connections in the order they sent JOIN: alice, bob, carol, ...
+  let armed = false;
+  let dropped = 0;
+  const { r, secret, a, b, c } = await room(
+    (conn, bytes) => {
+      if (!armed || dropped > 0 || conn !== joiners[2]) return [bytes];
+      const f = decodeFrame(bytes);
+      if (f.type !== 'DELIVER' || f.kind !== DeliveryKind.COMMIT) return [bytes];
+      dropped++;
+      return []; // carol never learns of dave's join
+    },
+    { onWire: (dir, conn, bytes) => void (dir === 'in' && !joiners.includes(conn) && decodeFrame(bytes).type === 'JOIN' && joiners.push(conn)) },
+  );
+  t.after(() => r.close());
+  armed = true;
+  const d = await member(r.url, secret, 'dave');
+  await until(() => dropped === 1, 'the relay withheld the join commit from carol');
+  // The next commit (bob leaves; alice removes his leaf) is framed for an epoch carol is not in.
+  await b.room.leave();
+  const rejoined = (x: TestClient) => x.events.some((e) => e.type === 'joined' && (e.e as { rejoin: boolean }).rejoin);
+  await until(() => rejoined(c), 'carol rejoins through the GroupInfo of the state the others share', 15_000);
+  await until(() => converged([a, c, d], ['alice', 'carol', 'dave']), 'the room converges', 15_000);
+  assert.ok(!rejoined(a) && !rejoined(d));
+  c.room.send('back in step');
+  await until(() => texts(a).includes('back in step') && texts(d).includes('back in step'), 'chat goes on');
 });

@@ -43,6 +43,33 @@ export function normalizeNick(nick: string): string {
   return n;
 }
 
+/**
+ * The key under which nicknames must be unique in a room (docs/PROTOCOL.md §3.3): NFC, then
+ * String.prototype.toLowerCase (Unicode default case mapping, locale-independent; no case folding).
+ */
+export function nickKey(nick: string): string {
+  return nick.normalize('NFC').toLowerCase();
+}
+
+/**
+ * The nickname a joiner takes (docs/PROTOCOL.md §3.3): `requested` if its key is not in `taken`;
+ * otherwise `${prefix}-${k}` for the smallest k >= 2 whose key is not taken, where `prefix` is the
+ * longest leading run of the requested nickname's code points that keeps the result within
+ * MAX_NICK_CHARS code points. `taken` holds nickKey() of the nicknames of every other leaf.
+ */
+export function uniqueNick(requested: string, taken: ReadonlySet<string>): string {
+  const nick = normalizeNick(requested);
+  if (!taken.has(nickKey(nick))) return nick;
+  const chars = [...nick];
+  for (let k = 2; ; k++) {
+    const suffix = `-${k}`;
+    // The suffix is ASCII, so its code points are its UTF-16 units; cutting a NFC string between
+    // code points before an ASCII hyphen keeps it NFC (the hyphen composes with nothing).
+    const candidate = chars.slice(0, MAX_NICK_CHARS - suffix.length).join('') + suffix;
+    if (!taken.has(nickKey(candidate))) return normalizeNick(candidate);
+  }
+}
+
 function aadFor(locator: RoomLocator, signaturePublicKey: Uint8Array, slot: number): Uint8Array {
   return concat(AAD_LABEL, locator, signaturePublicKey, u32be(slot));
 }

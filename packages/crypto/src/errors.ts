@@ -7,6 +7,8 @@ export const CryptoErrorCodes = {
   BAD_CREDENTIAL: 'NR_CRYPTO_BAD_CREDENTIAL',
   BAD_MESSAGE: 'NR_CRYPTO_BAD_MESSAGE',
   FORBIDDEN_PROPOSAL: 'NR_CRYPTO_FORBIDDEN_PROPOSAL',
+  /** A commit verifies under MLS but breaks a Nullroom membership rule (docs/PROTOCOL.md §3.5): slot, nickname, or a changed credential. */
+  BROKEN_ROOM_RULE: 'NR_CRYPTO_BROKEN_ROOM_RULE',
   BAD_NICK: 'NR_CRYPTO_BAD_NICK',
   WRONG_EPOCH: 'NR_CRYPTO_WRONG_EPOCH',
   FILE_BAD_KEY: 'NR_CRYPTO_FILE_BAD_KEY',

@@ -52,7 +52,6 @@ import {
   encode,
   generateKeyPackageWithKey,
   joinGroup,
-  mlsMessageDecoder,
   mlsMessageEncoder,
   nodeTypes,
   processMessage,
@@ -65,6 +64,7 @@ import { randomBytes } from './_bytes.js';
 import { type MemberProfile, type Profile, RoomAuthenticationService, makeCredential, normalizeNick, openCredential } from './credential.js';
 import { CryptoError, type CryptoErrorCode } from './errors.js';
 import type { RoomCrypto } from './roomGroup.js';
+import { decodeMlsMessage } from './mlsMessage.js';
 import { readSenderData } from './senderData.js';
 import { type SuiteName, suiteImpl } from './suite.js';
 
@@ -145,26 +145,13 @@ export function discardPending(pending: PendingKeyPackage): void {
   [initPrivateKey, hpkePrivateKey, signaturePrivateKey].forEach(zeroOutUint8Array);
 }
 
-/**
- * Strict decoding of one MLSMessage (RFC 9420 §6): a size cap before parsing, the wireformat we
- * expect, MLS 1.0, and no trailing bytes (ts-mls's `decode` ignores them).
- */
+/** One strict decoder for every untrusted MLS byte (mlsMessage.ts): size cap, MLS 1.0, this wireformat, no trailing bytes. */
 function decodeStrict<W extends MlsMessage['wireformat']>(
   bytes: Uint8Array,
   wireformat: W,
   max: number,
 ): Extract<MlsMessage, { wireformat: W }> | undefined {
-  if (bytes.byteLength > max) return undefined;
-  let r;
-  try {
-    r = mlsMessageDecoder(bytes, 0);
-  } catch {
-    return undefined;
-  }
-  if (r === undefined || r[1] !== bytes.byteLength) return undefined;
-  const msg = r[0];
-  if (msg.version !== protocolVersions.mls10 || msg.wireformat !== wireformat) return undefined;
-  return msg as Extract<MlsMessage, { wireformat: W }>;
+  return decodeMlsMessage(bytes, [wireformat], max);
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

@@ -15,8 +15,9 @@
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { CiphersuiteImpl, ClientState } from 'ts-mls';
-import { contentTypes, decode, mlsMessageDecoder, wireformats } from 'ts-mls';
+import { contentTypes, wireformats } from 'ts-mls';
 import { concat, utf8 } from './_bytes.js';
+import { decodeMlsMessage } from './mlsMessage.js';
 import { readSenderData, vec } from './senderData.js';
 
 /** The fingerprint of one group state: the epoch it belongs to and twelve decimal digits. */
@@ -75,8 +76,8 @@ export function fingerprintOfState(state: ClientState): RoomFingerprint {
  * same epoch, or bytes nobody in our epoch sealed, fail here.
  */
 export async function sealedForAnotherHistory(cs: CiphersuiteImpl, state: ClientState, bytes: Uint8Array): Promise<boolean> {
-  const msg = decode(mlsMessageDecoder, bytes);
-  if (msg === undefined || msg.wireformat !== wireformats.mls_private_message) return false;
+  const msg = decodeMlsMessage(bytes, [wireformats.mls_private_message]); // the one strict decoder
+  if (msg === undefined) return false;
   const pm = msg.privateMessage;
   if (pm.contentType !== contentTypes.application) return false;
   if (pm.epoch !== state.groupContext.epoch || !equalBytes(pm.groupId, state.groupContext.groupId)) return false;

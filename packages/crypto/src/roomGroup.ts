@@ -15,12 +15,10 @@ import {
   createCommit,
   createGroup,
   createGroupInfoWithExternalPubAndRatchetTree,
-  decode,
   defaultProposalTypes,
   encode,
   generateKeyPackageWithKey,
   joinGroupExternal,
-  mlsMessageDecoder,
   mlsMessageEncoder,
   processMessage,
   protocolVersions,
@@ -29,13 +27,15 @@ import {
   nodeTypes,
   ciphersuites,
   contentTypes,
+  senderTypes,
 } from 'ts-mls';
 import type { RoomLocator } from '@nullroom/protocol';
 import { concat, randomBytes, utf8 } from './_bytes.js';
-import { RoomAuthenticationService, type Profile, makeCredential, normalizeNick, profileKey } from './credential.js';
+import { RoomAuthenticationService, type Profile, makeCredential, nickKey, normalizeNick, profileKey } from './credential.js';
 import { CryptoError } from './errors.js';
 import { type IdentitySigner, ephemeralIdentity } from './identity.js';
 import { type RoomKeys } from './roomSecret.js';
+import { decodeMlsMessage } from './mlsMessage.js';
 import { open, seal } from './sealed.js';
 import { readSenderData } from './senderData.js';
 import { type SuiteName, Suites, suiteImpl } from './suite.js';
@@ -101,6 +101,45 @@ const acceptOnlyOurProposals: IncomingMessageCallback = (incoming) => {
   return incoming.proposals.every((p) => allowed.includes(p.proposal.proposalType)) ? 'accept' : 'reject';
 };
 
+/** An MLS variable-length vector (RFC 9420 §2.1.2): a 1-, 2- or 4-byte varint length, then the bytes. */
+function mlsVector(bytes: Uint8Array): Uint8Array {
+  const n = bytes.byteLength;
+  if (n >= 2 ** 30) throw new CryptoError('BAD_GROUP_INFO', 'too long for an MLS vector');
+  const len = n < 64 ? [n] : n < 16384 ? [0x40 | (n >>> 8), n & 0xff] : [0x80 | (n >>> 24), (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
+  return concat(new Uint8Array(len), bytes);
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  let d = 0;
+  for (let i = 0; i < a.byteLength; i++) d |= a[i]! ^ b[i]!;
+  return d === 0;
+}
+
+/**
+ * Nullroom's membership rules, which MLS cannot know and every member checks on every commit
+ * (docs/PROTOCOL.md §3.5), so that every honest member reaches the same verdict:
+ *   1. an external commit adds exactly one leaf, and its credential's slot is the relay slot that
+ *      sent the commit (DELIVER.from): no member can be added under a slot that is not its own
+ *      connection (it would never be removed on PEER_GONE);
+ *   2. its nickname key (nickKey) is held by no other leaf with another identity key;
+ *   3. a member's commit adds no leaf and changes no leaf's signature key, hence no credential
+ *      (our own commits keep the committer's leaf node credential and key).
+ */
+function checkRoomRules(after: Member[], added: Member[], external: boolean, from: number): void {
+  if (!external) {
+    if (added.length > 0) throw new CryptoError('BROKEN_ROOM_RULE', 'a member commit changed a leaf credential');
+    return;
+  }
+  const joiner = added[0];
+  if (joiner === undefined || added.length !== 1) throw new CryptoError('BROKEN_ROOM_RULE', 'an external commit must add exactly one member');
+  if (joiner.slot !== from) throw new CryptoError('BROKEN_ROOM_RULE', 'a joiner claims a relay slot that is not its own');
+  const k = nickKey(joiner.nick);
+  if (after.some((m) => m.leaf !== joiner.leaf && nickKey(m.nick) === k && !bytesEqual(m.identityKey, joiner.identityKey))) {
+    throw new CryptoError('BROKEN_ROOM_RULE', 'a joiner took a nickname another member holds');
+  }
+}
+
 export class RoomCrypto {
   private constructor(
     readonly keys: RoomKeys,
@@ -158,14 +197,18 @@ export class RoomCrypto {
     return { state: { mls }, groupInfo: await this.sealGroupInfo(mls) };
   }
 
+  /** Whether a sealed GroupInfo opens with this room's secret and decodes strictly as an MLS GroupInfo (nothing more is checked). */
+  async groupInfoOpens(sealed: Uint8Array): Promise<boolean> {
+    const bytes = await open(this.keys.groupInfoKey, sealed, concat(GI_LABEL, this.keys.locator));
+    return bytes !== undefined && decodeMlsMessage(bytes, [wireformats.mls_group_info]) !== undefined;
+  }
+
   /** Opens the GroupInfo the relay handed us. Its members are checked when we join through it. */
   async readGroupInfo(sealed: Uint8Array): Promise<GroupSnapshot> {
     const bytes = await open(this.keys.groupInfoKey, sealed, concat(GI_LABEL, this.keys.locator));
     if (bytes === undefined) throw new CryptoError('BAD_GROUP_INFO', 'the group information does not open with this room secret');
-    const msg = decode(mlsMessageDecoder, bytes);
-    if (msg === undefined || msg.wireformat !== wireformats.mls_group_info) {
-      throw new CryptoError('BAD_GROUP_INFO', 'the group information is malformed');
-    }
+    const msg = decodeMlsMessage(bytes, [wireformats.mls_group_info]);
+    if (msg === undefined) throw new CryptoError('BAD_GROUP_INFO', 'the group information is malformed');
     const suite = suiteById.get(msg.groupInfo.groupContext.cipherSuite);
     if (suite === undefined) throw new CryptoError('BAD_GROUP_INFO', 'the group uses a cipher suite we do not offer');
     const info = msg.groupInfo;
@@ -216,14 +259,16 @@ export class RoomCrypto {
   }
 
   /**
-   * Processes one message from the room's ordered stream. Throws CryptoError(BAD_MESSAGE) when it
-   * does not decode, decrypt or verify, and FORBIDDEN_PROPOSAL when it proposes what we never allow.
+   * Processes one message from the room's ordered stream; `from` is the relay slot that sent it
+   * (DELIVER.from). Throws CryptoError(BAD_MESSAGE) when it does not decode (strictly, mlsMessage.ts),
+   * decrypt or verify, FORBIDDEN_PROPOSAL when it proposes what we never allow (§3.4), and
+   * BROKEN_ROOM_RULE when a commit verifies under MLS but breaks a Nullroom membership rule
+   * (docs/PROTOCOL.md §3.5). On any throw `state` is untouched and still the live state: the caller
+   * treats the commit as void (§4.3).
    */
-  async process(state: RoomState, bytes: Uint8Array): Promise<Incoming> {
-    const msg = decode(mlsMessageDecoder, bytes);
-    if (msg === undefined || (msg.wireformat !== wireformats.mls_private_message && msg.wireformat !== wireformats.mls_public_message)) {
-      throw new CryptoError('BAD_MESSAGE', 'not an MLS handshake or application message');
-    }
+  async process(state: RoomState, bytes: Uint8Array, from: number): Promise<Incoming> {
+    const msg = decodeMlsMessage(bytes, [wireformats.mls_private_message, wireformats.mls_public_message]);
+    if (msg === undefined) throw new CryptoError('BAD_MESSAGE', 'not a strictly encoded MLS handshake or application message');
     // Membership before the message (needed to diff a commit); application messages skip this.
     const before = msg.wireformat === wireformats.mls_private_message && msg.privateMessage.contentType === contentTypes.application ? undefined : await this.members(state);
     let r;
@@ -232,8 +277,8 @@ export class RoomCrypto {
     } catch (e) {
       throw new CryptoError('BAD_MESSAGE', `message rejected: ${e instanceof Error ? e.constructor.name : 'error'}`, { cause: e });
     }
-    r.consumed.forEach(zeroOutUint8Array);
     if (r.kind === 'applicationMessage') {
+      r.consumed.forEach(zeroOutUint8Array);
       if (msg.wireformat !== wireformats.mls_private_message) throw new CryptoError('BAD_MESSAGE', 'application data must be encrypted');
       const pm = msg.privateMessage;
       const secret =
@@ -246,22 +291,85 @@ export class RoomCrypto {
       if (sd === undefined || sender === undefined) throw new CryptoError('BAD_MESSAGE', 'sender could not be identified');
       return { kind: 'app', state: { mls: r.newState }, plaintext: r.message, sender, epoch: Number(pm.epoch), generation: sd.generation };
     }
+    // The commit's consumed secrets include the current epoch's init secret: wipe them only once the
+    // commit is accepted below, since a void commit leaves the current state the live one.
     if (r.actionTaken === 'reject') throw new CryptoError('FORBIDDEN_PROPOSAL', 'the commit carries a proposal members never make');
+    if (before === undefined) throw new CryptoError('BAD_MESSAGE', 'a handshake message was framed as application data');
     const next: RoomState = { mls: r.newState };
     const removedSelf = r.newState.groupActiveState.kind === 'removedFromGroup';
-    const after = removedSelf ? [] : await this.members(next);
+    let after: Member[];
+    try {
+      after = removedSelf ? [] : await this.members(next);
+    } catch (e) {
+      throw e instanceof CryptoError ? e : new CryptoError('BAD_MESSAGE', 'the new member list cannot be read', { cause: e });
+    }
     const key = (m: Member) => `${m.leaf}:${Array.from(m.signaturePublicKey).join(',')}`;
-    if (before === undefined) throw new CryptoError('BAD_MESSAGE', 'a handshake message was framed as application data');
     const beforeKeys = new Set(before.map(key));
     const afterKeys = new Set(after.map(key));
+    const added = after.filter((m) => !beforeKeys.has(key(m)));
+    const external = msg.wireformat === wireformats.mls_public_message && msg.publicMessage.content.sender.senderType === senderTypes.new_member_commit;
+    if (!removedSelf) checkRoomRules(after, added, external, from);
+    r.consumed.forEach(zeroOutUint8Array);
     return {
       kind: 'commit',
       state: next,
-      added: after.filter((m) => !beforeKeys.has(key(m))),
+      added,
       removed: before.filter((m) => !afterKeys.has(key(m))),
       removedSelf,
       epoch: Number(r.newState.groupContext.epoch),
     };
+  }
+
+  /**
+   * Whether the GroupInfo the relay stores for joiners is a correct one for our state (docs/PROTOCOL.md
+   * §4.3, "GroupInfo check"): it opens and decodes strictly, and is byte for byte the GroupInfo we
+   * would publish ourselves (group context, extensions `external_pub` and `ratchet_tree`,
+   * confirmation tag; RFC 9420 §12.4.3) except for its signer, whose leaf in our tree signed it
+   * (RFC 9420 §12.4.3: SignWithLabel(., "GroupInfoTBS", GroupInfoTBS)). Our tree was validated when
+   * we joined and at every commit, so a joiner can join through such a GroupInfo. Cheap: one
+   * signature and one encoding, not the tree validation of a dry-run join (seconds at 1000 members).
+   */
+  async groupInfoMatches(state: RoomState, sealed: Uint8Array): Promise<boolean> {
+    let info: GroupInfo;
+    try {
+      const snapshot = await this.readGroupInfo(sealed);
+      if (snapshot.suite !== this.suite) return false;
+      info = snapshot.info;
+    } catch {
+      return false;
+    }
+    const unsigned = (gi: GroupInfo, signer: number) =>
+      encode(mlsMessageEncoder, { wireformat: wireformats.mls_group_info, version: protocolVersions.mls10, groupInfo: { ...gi, signer, signature: new Uint8Array(0) } });
+    const mine = await createGroupInfoWithExternalPubAndRatchetTree(state.mls, [], this.impl);
+    if (!bytesEqual(unsigned(info, 0), unsigned(mine, 0))) return false;
+    const node = state.mls.ratchetTree[info.signer * 2];
+    if (node === undefined || node.nodeType !== nodeTypes.leaf) return false;
+    // GroupInfoTBS = the GroupInfo without its signature: drop the MLSMessage header (version and
+    // wireformat, 2 bytes each) and the empty signature vector (one length byte, 0).
+    const withSigner = unsigned(info, info.signer);
+    const tbs = withSigner.subarray(4, withSigner.byteLength - 1);
+    // RFC 9420 §5.1.2: SignContent = opaque label<V> = "MLS 1.0 " + Label; opaque content<V>.
+    const content = concat(mlsVector(utf8.encode('MLS 1.0 GroupInfoTBS')), mlsVector(tbs));
+    return this.impl.signature.verify(node.leaf.signaturePublicKey, content, info.signature);
+  }
+
+  /**
+   * Classifies the relay's stored GroupInfo against our state: `ours` (groupInfoMatches); else, by a
+   * dry-run external join (which checks its signature and every credential of its tree), `other`
+   * when it is joinable and names our group id (another state of our group: we may be out of step),
+   * `foreign` when it is joinable and names another group id (a re-founded room), `bad` otherwise.
+   */
+  async checkGroupInfo(state: RoomState, sealed: Uint8Array, profile: Profile): Promise<'ours' | 'other' | 'foreign' | 'bad'> {
+    if (await this.groupInfoMatches(state, sealed)) return 'ours';
+    let snapshot: GroupSnapshot;
+    try {
+      snapshot = await this.readGroupInfo(sealed);
+      if (snapshot.suite !== this.suite) return 'bad';
+      await this.joinExternal(snapshot, profile);
+    } catch {
+      return 'bad';
+    }
+    return bytesEqual(snapshot.info.groupContext.groupId, state.mls.groupContext.groupId) ? 'other' : 'foreign';
   }
 
   epochOf(state: RoomState): number {

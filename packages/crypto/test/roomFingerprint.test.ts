@@ -85,9 +85,9 @@ async function forkedRoom() {
   for (const [who, nick, slot] of [[b!, 'bob', 2], [c!, 'carol', 3], [d!, 'dave', 4]] as const) {
     const j = await who.joinExternal(await who.readGroupInfo(gi), { nick, slot });
     gi = j.groupInfo;
-    A = (await a!.process(A, j.message)).state;
-    if (B !== undefined) B = (await b!.process(B, j.message)).state;
-    if (C !== undefined) C = (await c!.process(C, j.message)).state;
+    A = (await a!.process(A, j.message, slot)).state;
+    if (B !== undefined) B = (await b!.process(B, j.message, slot)).state;
+    if (C !== undefined) C = (await c!.process(C, j.message, slot)).state;
     if (who === b) B = j.state;
     if (who === c) C = j.state;
   }
@@ -95,7 +95,7 @@ async function forkedRoom() {
   const x = await a!.remove(A, [3]); // alice removes dave...
   const y = await c!.remove(C!, [3]); // ...and so does carol, for the same epoch: the relay should accept one
   A = x.state;
-  B = (await b!.process(B!, x.message)).state;
+  B = (await b!.process(B!, x.message, 1)).state;
   C = y.state; // the forking relay acknowledges carol's commit to carol and never shows her alice's
   return { a: a!, b: b!, c: c!, A, B, C, before };
 }
@@ -124,13 +124,13 @@ test('fork evidence: a message of the other history is recognised; replays, alte
   // Across the fork: sealed with keys of another history of this epoch.
   assert.equal(await c.sealedForAnotherHistory(C, fromBob.message), true);
   assert.equal(await a.sealedForAnotherHistory(A, fromCarol.message), true);
-  await assert.rejects(c.process(C, fromBob.message));
+  await assert.rejects(c.process(C, fromBob.message, 2));
   // Within one history: it opens (and is not evidence, before or after it is read).
   assert.equal(await a.sealedForAnotherHistory(A, fromBob.message), false);
-  const read = await a.process(A, fromBob.message);
+  const read = await a.process(A, fromBob.message, 2);
   assert.equal(read.kind, 'app');
   // A replay fails to decrypt, but its SenderData opens: not evidence.
-  await assert.rejects(a.process(read.state, fromBob.message));
+  await assert.rejects(a.process(read.state, fromBob.message, 2));
   assert.equal(await a.sealedForAnotherHistory(read.state, fromBob.message), false);
   // An altered body (the last bytes: content AEAD) fails, SenderData still opens: not evidence.
   const altered = fromBob.message.slice();
@@ -150,7 +150,7 @@ test('the post-quantum suite (SHA-512, a 64-byte authenticator) gives 12 digits 
   const created = await a.createGroup({ nick: 'alice', slot: 1 });
   assert.equal(created.state.mls.keySchedule.epochAuthenticator.byteLength, 64);
   const j = await b.joinExternal(await b.readGroupInfo(created.groupInfo), { nick: 'bob', slot: 2 });
-  const A = (await a.process(created.state, j.message)).state;
+  const A = (await a.process(created.state, j.message, 2)).state;
   assert.match(a.fingerprint(A).digits, /^\d{12}$/);
   assert.deepEqual(b.fingerprint(j.state), a.fingerprint(A));
 });

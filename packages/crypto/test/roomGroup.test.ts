@@ -20,20 +20,20 @@ test('three members: create, external joins, messages carry the authenticated se
   let A: RoomState = created.state;
   const jb = await b.joinExternal(await b.readGroupInfo(created.groupInfo), { nick: 'bob', slot: 2 });
   let B = jb.state;
-  const pa = await a.process(A, jb.message);
+  const pa = await a.process(A, jb.message, 2);
   assert.equal(pa.kind, 'commit');
   A = pa.state;
   assert.deepEqual(pa.kind === 'commit' && pa.added.map((m) => [m.nick, m.slot]), [['bob', 2]]);
   const jc = await c.joinExternal(await c.readGroupInfo(jb.groupInfo), { nick: 'carol', slot: 3 });
   let C = jc.state;
-  A = (await a.process(A, jc.message)).state;
-  B = (await b.process(B, jc.message)).state;
+  A = (await a.process(A, jc.message, 3)).state;
+  B = (await b.process(B, jc.message, 3)).state;
   assert.deepEqual((await c.members(C)).map((m) => [m.nick, m.self]), [['alice', false], ['bob', false], ['carol', true]]);
 
   const m1 = await b.encrypt(B, enc.encode('hello from bob'));
   B = m1.state;
   for (const [who, st] of [[a, A], [c, C]] as const) {
-    const r = await who.process(st, m1.message);
+    const r = await who.process(st, m1.message, 2);
     assert.equal(r.kind, 'app');
     if (r.kind !== 'app') return;
     assert.equal(dec.decode(r.plaintext), 'hello from bob');
@@ -42,23 +42,23 @@ test('three members: create, external joins, messages carry the authenticated se
     else C = r.state;
   }
   // replay of the same ciphertext is refused
-  await assert.rejects(a.process(A, m1.message), (e: unknown) => e instanceof CryptoError && e.code === 'BAD_MESSAGE');
+  await assert.rejects(a.process(A, m1.message, 2), (e: unknown) => e instanceof CryptoError && e.code === 'BAD_MESSAGE');
   // an altered byte is refused
   const m2 = await b.encrypt(B, enc.encode('second'));
   B = m2.state;
   const bad = m2.message.slice();
   bad[bad.length - 3]! ^= 1;
-  await assert.rejects(a.process(A, bad), CryptoError);
-  const ok = await a.process(A, m2.message);
+  await assert.rejects(a.process(A, bad, 2), CryptoError);
+  const ok = await a.process(A, m2.message, 2);
   assert.equal(ok.kind === 'app' && dec.decode(ok.plaintext), 'second');
   A = ok.state;
 
   // alice removes carol
   const rm = await a.remove(A, [2]);
   A = rm.state;
-  const pb = await b.process(B, rm.message);
+  const pb = await b.process(B, rm.message, 1);
   assert.equal(pb.kind === 'commit' && pb.removed.map((m) => m.nick).join(), 'carol');
-  const pc = await c.process(C, rm.message);
+  const pc = await c.process(C, rm.message, 1);
   assert.equal(pc.kind === 'commit' && pc.removedSelf, true);
   assert.equal(a.epochOf(A), 3);
 });
@@ -91,7 +91,7 @@ test('a joiner without the room secret cannot be added: members reject its crede
     resync: false,
   });
   const commit = mls.encode(mls.mlsMessageEncoder, { wireformat: mls.wireformats.mls_public_message, version: mls.protocolVersions.mls10, publicMessage });
-  await assert.rejects(a.process(state, commit), (e: unknown) => e instanceof CryptoError && e.code === 'BAD_MESSAGE');
+  await assert.rejects(a.process(state, commit, 99), (e: unknown) => e instanceof CryptoError && e.code === 'BAD_MESSAGE');
   assert.deepEqual((await a.members(state)).map((m) => m.nick), ['alice']);
 });
 
@@ -100,14 +100,14 @@ test('a self-update (remove of no one) replaces our leaf key and moves every mem
   const [a, b] = await Promise.all([RoomCrypto.create(keys), RoomCrypto.create(keys)]);
   const created = await a.createGroup({ nick: 'alice', slot: 1 });
   const jb = await b.joinExternal(await b.readGroupInfo(created.groupInfo), { nick: 'bob', slot: 2 });
-  const A = (await a.process(created.state, jb.message)).state;
+  const A = (await a.process(created.state, jb.message, 2)).state;
   const leafKey = (s: RoomState) => {
     const node = s.mls.ratchetTree[a.selfLeaf(s) * 2];
     return node?.nodeType === mls.nodeTypes.leaf ? node.leaf.hpkePublicKey : undefined;
   };
   const up = await a.remove(A, []);
   assert.notDeepEqual(leafKey(up.state), leafKey(A));
-  const pb = await b.process(jb.state, up.message);
+  const pb = await b.process(jb.state, up.message, 1);
   assert.equal(pb.kind === 'commit' && pb.added.length + pb.removed.length, 0);
   assert.equal(b.epochOf(pb.state), a.epochOf(up.state));
   assert.equal(a.epochOf(up.state), a.epochOf(A) + 1);

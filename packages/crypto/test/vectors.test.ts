@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { CryptoError, type RoomSecret, deriveRoomKeys, normalizeNick, deriveRoomSecret, formatSafetyNumber, inviteFragment, safetyNumber, secretFromInvite } from '../src/index.js';
+import { CryptoError, type RoomSecret, deriveRoomKeys, nickKey, normalizeNick, uniqueNick, deriveRoomSecret, formatSafetyNumber, inviteFragment, safetyNumber, secretFromInvite } from '../src/index.js';
 import { open, seal } from '../src/sealed.js';
 import { formatRoomFingerprint, roomFingerprint } from '../src/roomFingerprint.js';
 import { makeCredential, openCredential } from '../src/credential.js';
@@ -221,7 +221,14 @@ describe('vectors: nicknames (PROTOCOL.md §3.3, §3.5)', () => {
   test('uniqueness key: NFC, then String.prototype.toLowerCase', () => {
     for (const x of v.keys as { nick_text: string; key_text: string }[]) assert.equal(x.nick_text.normalize('NFC').toLowerCase(), x.key_text);
   });
-  // The joiner's suffix rule lives inline in packages/client/src/room.ts, which is being changed to
-  // §3.5's rule (issue 11): once it is a function of its own, check it against `v.suffix` here.
-  test.todo('suffix rule: the joiner rule of the client against nicknames.json suffix');
+  test('suffix rule: uniqueNick (the function the joiner uses) against every suffix vector', () => {
+    for (const x of v.suffix as { requested_text: string; taken_keys_text: string[]; result_text: string; result_code_points: number }[]) {
+      const got = uniqueNick(x.requested_text, new Set(x.taken_keys_text));
+      assert.equal(got, x.result_text, JSON.stringify(x));
+      assert.equal([...got].length, x.result_code_points);
+    }
+  });
+  test('uniqueness key: nickKey is the key of the vectors', () => {
+    for (const x of v.keys as { nick_text: string; key_text: string }[]) assert.equal(nickKey(x.nick_text), x.key_text);
+  });
 });

@@ -1,0 +1,48 @@
+/**
+ * The one decoder for every untrusted MLSMessage (RFC 9420 §6) that reaches Nullroom: room
+ * commits and application messages, stored GroupInfos, private chats' KeyPackages, Welcomes and
+ * messages. Strict, unlike ts-mls's `decode` (which ignores trailing bytes):
+ *   - a size cap checked before any parsing (limits before allocation);
+ *   - MLS 1.0 only (RFC 9420 §6: `version` = mls10);
+ *   - one of the wireformats the caller expects, nothing else;
+ *   - every byte consumed: trailing bytes are an error, so one message has exactly one encoding
+ *     and nothing can ride along after it.
+ * Returns undefined on any failure: callers turn that into their own typed error.
+ */
+import { type MlsMessage, mlsMessageDecoder, protocolVersions, wireformats as wf } from 'ts-mls';
+import { defaultCodecLimits } from '@nullroom/protocol';
+
+/** Room messages and GroupInfos are bounded by what one relay frame can carry (docs/PROTOCOL.md §4.1). */
+export const MAX_MLS_MESSAGE_BYTES = defaultCodecLimits.maxPayloadBytes;
+
+export type Wireformat = MlsMessage['wireformat'];
+
+export function decodeMlsMessage<W extends Wireformat>(
+  bytes: Uint8Array,
+  wireformats: readonly W[],
+  max: number = MAX_MLS_MESSAGE_BYTES,
+): Extract<MlsMessage, { wireformat: W }> | undefined {
+  if (bytes.byteLength === 0 || bytes.byteLength > max) return undefined;
+  let r;
+  try {
+    r = mlsMessageDecoder(bytes, 0);
+  } catch {
+    return undefined;
+  }
+  // RFC 9420 §6: exactly one MLSMessage; a decoder that stops early must not hide what follows.
+  if (r === undefined || r[1] !== bytes.byteLength) return undefined;
+  const msg = r[0];
+  if (msg.version !== protocolVersions.mls10 || !(wireformats as readonly Wireformat[]).includes(msg.wireformat)) return undefined;
+  return msg as Extract<MlsMessage, { wireformat: W }>;
+}
+
+/**
+ * The epoch an MLS handshake or application message names in its clear framing (RFC 9420 §6.2,
+ * §6.3), or undefined when the bytes are not a strictly encoded PublicMessage or PrivateMessage.
+ * Unauthenticated: used only to tell "made for a state we do not have" from "made for ours".
+ */
+export function framedEpoch(bytes: Uint8Array): bigint | undefined {
+  const msg = decodeMlsMessage(bytes, [wf.mls_public_message, wf.mls_private_message]);
+  if (msg === undefined) return undefined;
+  return msg.wireformat === wf.mls_private_message ? msg.privateMessage.epoch : msg.publicMessage.content.epoch;
+}
