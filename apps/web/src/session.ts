@@ -98,7 +98,12 @@ export class RoomSession {
       room.on('key-changed', (e) => (this.notice('warning', e.wasVerified ? 'chat.keyChangedVerified' : 'chat.keyChanged', { nick: e.nick }), this.refreshMembers())),
       room.on('trust', () => this.refreshMembers()),
       room.on('fork-suspected', (e) => this.notice('warning', 'chat.forkSuspected', { epoch: e.epoch, fingerprint: e.fingerprint })),
-      room.on('error', (e) => this.notice('error', 'chat.error', { message: `${e.code}: ${e.message}` })),
+      // Warnings the room found while joining (before this session existed) arrive here first: the room kept them for us.
+      room.on('error', (e) =>
+        e.code === 'KEY_STORE_CORRUPT'
+          ? (this.notice('warning', 'chat.keyStoreCorrupt', {}), this.refreshMembers())
+          : this.notice('error', 'chat.error', { message: `${e.code}: ${e.message}` }),
+      ),
       this.files.on('offer', (f) => this.offered(f)),
       this.privateChats.on('opened', (e) => {
         const files = new RoomFiles(e.chat, { blobs: fetchBlobTransport(location.origin) });

@@ -27,8 +27,10 @@ export const en = {
   },
   chat: {
     created: 'You created a new room.',
-    joined_one: 'You joined {{count}} member.',
-    joined_other: 'You joined {{count}} members.',
+    // i18next plurals (count = the other members): `_zero` is looked up first for 0 in every language.
+    joined_zero: 'You joined. No one else is here right now.',
+    joined_one: 'You joined. {{count}} other member is here.',
+    joined_other: 'You joined. {{count}} other members are here.',
     rejoinedCreated: 'Reconnected: you created a new room.',
     rejoined: 'Reconnected.',
     memberJoined: '{{nick}} joined',
@@ -36,6 +38,7 @@ export const en = {
     keyChanged: 'The safety number with {{nick}} changed: a new device, or someone else under that name. Compare it again before you trust them.',
     keyChangedVerified: 'The safety number with {{nick}}, whom you had verified, changed: a new device, or someone else under that name. Compare it again before you trust them.',
     forkSuspected: 'Messages in this room stopped decrypting in a way only a split room explains: the relay may be showing members different histories of it. Compare the room fingerprint (epoch {{epoch}} · {{fingerprint}}) with the others in person or over a call you trust; open any member to see it.',
+    keyStoreCorrupt: 'This browser could not read what it knew about the members of this room (its key store is damaged). Nothing was deleted, but key changes cannot be detected here and your verifications are not shown: compare safety numbers again before you trust anyone. To start over, clear this site\'s data.',
     leave: 'Leave',
     send: 'Send',
     message: 'Message',
@@ -118,6 +121,9 @@ export const en = {
     close: 'Done',
   },
   notify: { title: 'Nullroom', body: 'New message in {{room}}' },
-  store: { unavailable: 'This browser does not keep keys between visits here (private window?): verifications last only until you close the tab.' },
+  store: {
+    unavailable: 'This browser does not keep keys between visits here (private window?): verifications last only until you close the tab.',
+    corrupt: 'This browser\'s key store is damaged: it was left as it is, but for now your keys and verifications last only until you close the tab, and key changes of people you met before cannot be detected. Compare safety numbers again before you trust anyone. To start over, clear this site\'s data.',
+  },
 };
 export type Strings = typeof en;
