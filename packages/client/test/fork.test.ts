@@ -105,6 +105,54 @@ test('forking relay: carol gets her own commit, alice and bob alice\'s, for the 
   await Promise.all([a, b, c].map((x) => x.client.close()));
 });
 
+test('a fork ends at the next commit that crosses it: one history again, but the honest committer is blamed as a disruptor (SECURITY.md §3)', async (t) => {
+  const slotOf = new Map<number, number>();
+  let attack: Transform | undefined;
+  const r = await relay({
+    hooks: {
+      transformOut: (conn, bytes) => {
+        const f = decoded(bytes);
+        if (f?.type === 'JOINED') slotOf.set(conn, f.slot);
+        return attack === undefined ? [bytes] : attack(conn, bytes);
+      },
+    },
+  });
+  t.after(() => r.close());
+  const secret = randomRoomSecret();
+  const m: Record<string, TestClient> = {};
+  for (const nick of ['alice', 'bob', 'carol', 'dave', 'eve']) m[nick] = await member(r.url, secret, nick);
+  const all = Object.values(m);
+  await until(() => converged(all, ['alice', 'bob', 'carol', 'dave', 'eve']), 'five members');
+  const blamed: { by: string; nick?: string; reason: string }[] = [];
+  for (const [by, x] of Object.entries(m)) x.room.on('disruption', (ev) => blamed.push({ by, ...(ev.nick === undefined ? {} : { nick: ev.nick }), reason: ev.reason }));
+  const carolSlot = m['carol']!.room.profile()!.slot;
+  let hidden = false;
+  let faked = false;
+  attack = (conn, bytes) => {
+    if (slotOf.get(conn) !== carolSlot) return [bytes];
+    const f = decoded(bytes);
+    if (!hidden && f?.type === 'DELIVER' && f.kind === DeliveryKind.COMMIT) {
+      hidden = true;
+      return [];
+    }
+    if (hidden && !faked && f?.type === 'ERROR' && errorNameOf(f.code) === 'STALE_EPOCH') {
+      faked = true;
+      return [encodeFrame({ type: 'ACK', reqId: f.reqId, seq: asSeq(0) })];
+    }
+    return [bytes];
+  };
+  const [alice, bob, carol, eve] = [m['alice']!, m['bob']!, m['carol']!, m['eve']!];
+  await m['dave']!.client.close();
+  await until(() => faked && converged([alice, bob, carol, eve], ['alice', 'bob', 'carol', 'eve']), 'forked', 15_000);
+  assert.notEqual(carol.room.fingerprint()!.digits, alice.room.fingerprint()!.digits);
+  // eve leaves: alice commits her removal in alice's history, and that commit reaches carol.
+  await eve.client.close();
+  const one = () => [alice, bob, carol].every((x) => x.room.state === 'joined' && x.room.epoch === alice.room.epoch && x.room.fingerprint()?.digits === alice.room.fingerprint()?.digits);
+  await until(() => one() && converged([alice, bob, carol], ['alice', 'bob', 'carol']), 'one history again', 20_000);
+  assert.ok(blamed.some((x) => x.by === 'carol' && x.nick === 'alice' && x.reason === 'bad-commit'), JSON.stringify(blamed));
+  await Promise.all([alice, bob, carol].map((x) => x.client.close()));
+});
+
 test('one altered SenderData is tampering, not a fork: BAD_MESSAGE only; a second one in the same epoch warns', async (t) => {
   let target: number | undefined;
   let alter = 0;
