@@ -123,7 +123,7 @@ export function healthy(relay, ms = 3000) {
       const s = net.connect(relay.port, relay.host);
       let buf = '';
       s.setEncoding('latin1');
-      s.on('connect', () => s.write('GET /healthz HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n'));
+      s.on('connect', () => s.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'));
       s.on('data', (d) => (buf += d));
       s.on('error', () => resolve(false));
       s.on('close', () => resolve(buf.startsWith('HTTP/1.1 200')));

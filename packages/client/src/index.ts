@@ -7,7 +7,7 @@ export { deriveRoomSecret, randomRoomSecret, inviteFragment, secretFromInvite, t
 export { browserWebSocket } from './browser.js';
 export { type KeyStore, type KnownKey, MemoryKeyStore } from './keyStore.js';
 export { IndexedDbKeyStore } from './browserKeyStore.js';
-export { type BlobTransport, type BlobRead, fetchBlobTransport } from './blobs.js';
+export { type BlobTransport, type BlobRead, BlobRefused, BlobStatusError, BlobTicketRefused, fetchBlobTransport } from './blobs.js';
 export {
   type FileSource,
   type FileSink,

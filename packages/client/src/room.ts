@@ -15,11 +15,12 @@ import {
   type RelayEpoch,
   type Slot,
   asEpoch,
+  errorMessageOf,
   errorNameOf,
 } from '@nullroom/protocol';
 import { type Member, type RoomFingerprint, type RoomState, type SuiteName, CryptoError, RoomCrypto, framedEpoch, nickKey, normalizeNick, safetyNumber, uniqueNick, wipe } from '@nullroom/crypto';
 import { ClientError, type ClientErrorCode } from './errors.js';
-import { randomHex, toHex } from './encoding.js';
+import { randomHex, toBase64Url, toHex } from './encoding.js';
 import { Emitter } from './emitter.js';
 import { type KeyStore, MemoryKeyStore, sameKey } from './keyStore.js';
 import { type ForkSuspected, ForkWatch } from './forkWatch.js';
@@ -186,6 +187,10 @@ export class Room extends Emitter<RoomEvents> {
   private readonly forkWatch = new ForkWatch();
   private leaveAck: (() => void) | undefined;
   private joinWaiter: { resolve: () => void; reject: (e: unknown) => void } | undefined;
+  /** The blob upload ticket of this stay in the room (docs/PROTOCOL.md §9.1); it ends with the connection. */
+  private ticket: string | undefined;
+  /** A ticket being asked for: its request, once sent, and who waits for it. */
+  private ticketAsk: { promise: Promise<string>; reqId?: ReqId; resolve(t: string): void; reject(e: unknown): void } | undefined;
   /** The nickname we asked for; `nick` is what we got (a suffix is added on a clash). */
   readonly requestedNick: string;
   nick: string;
@@ -272,6 +277,42 @@ export class Room extends Emitter<RoomEvents> {
       this.directOut.push({ target, tried: new Set(), to: undefined, seal, reqId: undefined, resolve, reject });
       this.schedulePump();
     });
+  }
+
+  /**
+   * An upload ticket for the relay's blob store (docs/PROTOCOL.md §9.1): granted to this
+   * connection while it is in the room, asked for once and kept until the connection drops.
+   * `refused`: the ticket the relay just refused, to be replaced. Waits for the room to be joined
+   * (after a reconnect, too); rejects with ClientError(FILE_TRANSFER) when the relay refuses, or
+   * the connection drops before it answers (callers retry), (NOT_JOINED) once the room is left.
+   */
+  blobTicket(refused?: string): Promise<string> {
+    if (this.phase === 'left') return Promise.reject(new ClientError('NOT_JOINED', 'the room was left'));
+    if (refused !== undefined && refused === this.ticket) this.ticket = undefined;
+    if (this.ticket !== undefined) return Promise.resolve(this.ticket);
+    if (this.ticketAsk !== undefined) return this.ticketAsk.promise;
+    let settle!: { resolve(t: string): void; reject(e: unknown): void };
+    const promise = new Promise<string>((resolve, reject) => (settle = { resolve, reject }));
+    const ask: NonNullable<Room['ticketAsk']> = { promise, ...settle };
+    this.ticketAsk = ask;
+    const done = () => {
+      if (this.ticketAsk === ask) this.ticketAsk = undefined;
+    };
+    promise.then(done, done);
+    // A relay that never answers must not hold the upload for ever: the caller retries.
+    const timer = setTimeout(() => ask.reject(new ClientError('FILE_TRANSFER', 'the relay did not grant an upload ticket in time')), 30_000);
+    (timer as { unref?: () => void }).unref?.();
+    void promise.finally(() => clearTimeout(timer)).catch(() => undefined);
+    this.whenJoined().then(
+      () =>
+        this.run(() => {
+          if (this.ticketAsk !== ask) return;
+          if (this.phase !== 'joined') return ask.reject(new ClientError('FILE_TRANSFER', 'the connection dropped before the relay granted an upload ticket'));
+          ask.reqId = this.link.request(this, (reqId) => ({ type: 'TICKET', reqId, room: this.locator }));
+        }),
+      (e: unknown) => ask.reject(e),
+    );
+    return promise;
   }
 
   /** Resolves when every queued message has been acknowledged by the relay. */
@@ -451,6 +492,10 @@ export class Room extends Emitter<RoomEvents> {
     for (const item of this.directOut) item.reqId = undefined; // sealed and sent again once joined; the peer drops duplicates by id
     this.directInflight = 0;
     this.abandoned.clear();
+    // The relay ends a ticket with the stay it was granted for.
+    this.ticket = undefined;
+    this.ticketAsk?.reject(new ClientError('FILE_TRANSFER', 'the connection dropped before the relay granted an upload ticket'));
+    this.ticketAsk = undefined;
     this.setPhase(phase);
   }
 
@@ -490,6 +535,13 @@ export class Room extends Emitter<RoomEvents> {
         return this.onAck(f.reqId);
       case 'ERROR':
         return this.onError(f.reqId, f.code);
+      case 'TICKET_GRANT': {
+        const ask = this.ticketAsk;
+        if (ask === undefined || ask.reqId !== f.reqId || this.phase !== 'joined') return;
+        this.ticketAsk = undefined;
+        this.ticket = toBase64Url(f.ticket);
+        return ask.resolve(this.ticket);
+      }
     }
   }
 
@@ -642,6 +694,11 @@ export class Room extends Emitter<RoomEvents> {
   private async onError(reqId: ReqId, code: number): Promise<void> {
     const name = errorNameOf(code) ?? `code ${code}`;
     if (this.abandoned.delete(reqId)) return;
+    if (this.ticketAsk !== undefined && this.ticketAsk.reqId === reqId) {
+      const ask = this.ticketAsk;
+      this.ticketAsk = undefined;
+      return ask.reject(new ClientError('FILE_TRANSFER', `the relay refused an upload ticket: ${name}`, { relayCode: name }));
+    }
     const p = this.pending;
     if (p !== undefined && p.reqId === reqId) {
       this.pending = undefined;
@@ -690,6 +747,11 @@ export class Room extends Emitter<RoomEvents> {
       }
       else this.report('RELAY_ERROR', new ClientError('RELAY_ERROR', `the relay refused a message: ${name}`), name);
       return;
+    }
+    // The JOIN itself was refused (ROOM_FULL, TOO_MANY_NEW_ROOMS, ADDRESS_LIMIT, ...): fail the join with the relay's reason.
+    if (this.phase === 'joining' && this.slot === undefined) {
+      const why = errorNameOf(code) === undefined ? name : `${name}: ${errorMessageOf(errorNameOf(code)!)}`;
+      return this.failJoin(new ClientError('RELAY_ERROR', `the relay refused to join (${why})`, { relayCode: name }));
     }
     if (name === 'NOT_IN_ROOM' && this.leaveAck !== undefined) return this.leaveAck();
     this.report('RELAY_ERROR', new ClientError('RELAY_ERROR', `the relay reported: ${name}`), name);
