@@ -24,3 +24,5 @@ export {
 export { PrivateChats, PrivateChat, type PrivateChatEvents, type PrivateChatsOptions, type PrivateRouting, PRIVATE_ROUTINGS } from './privateChats.js';
 export { toBase64 } from './encoding.js';
 export { PREVIEW_TYPES, type PreviewType, isPreviewType, sniffImage, SNIFF_BYTES, receivedType, safeFileName, MAX_FILE_NAME_BYTES } from './fileSafety.js';
+export { type RoomFingerprint, formatRoomFingerprint, formatFingerprintDigits } from '@nullroom/crypto';
+export { type ForkSuspected, FORK_EVIDENCE_THRESHOLD } from './forkWatch.js';

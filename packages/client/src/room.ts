@@ -18,11 +18,12 @@ import {
   errorMessageOf,
   errorNameOf,
 } from '@nullroom/protocol';
-import { type Member, type RoomState, type SuiteName, CryptoError, RoomCrypto, framedEpoch, nickKey, normalizeNick, safetyNumber, uniqueNick, wipe } from '@nullroom/crypto';
+import { type Member, type RoomFingerprint, type RoomState, type SuiteName, CryptoError, RoomCrypto, framedEpoch, nickKey, normalizeNick, safetyNumber, uniqueNick, wipe } from '@nullroom/crypto';
 import { ClientError, type ClientErrorCode } from './errors.js';
 import { randomHex, toBase64Url, toHex } from './encoding.js';
 import { Emitter } from './emitter.js';
 import { type KeyStore, MemoryKeyStore, sameKey } from './keyStore.js';
+import { type ForkSuspected, ForkWatch } from './forkWatch.js';
 import { type FileCancelPayload, type FileDonePayload, type FilePayload, MAX_TEXT_CHARS, type Payload, type PrivatePayload, encodePayload, parsePayload } from './payload.js';
 
 /** A payload as the caller gives it: the room fills in version, id, counter and time. */
@@ -61,6 +62,8 @@ export interface RoomEvents extends Record<string, unknown> {
   disruption: { slot: number; nick?: string; count: number; reason: DisruptionReason };
   error: { code: ClientErrorCode; message: string; relayCode?: string };
   phase: { phase: RoomPhase };
+  /** Messages stopped decrypting in a way only a split room explains (forkWatch.ts): compare room fingerprints out of band. */
+  'fork-suspected': ForkSuspected;
 }
 
 export type DisruptionReason = 'bad-commit' | 'forbidden-proposal' | 'broken-room-rule' | 'bad-group-info';
@@ -181,6 +184,7 @@ export class Room extends Emitter<RoomEvents> {
   /** Requests whose refusal we expect and ignore (messages already queued for re-sending). */
   private readonly abandoned = new Set<number>();
   private readonly flushWaiters: (() => void)[] = [];
+  private readonly forkWatch = new ForkWatch();
   private leaveAck: (() => void) | undefined;
   private joinWaiter: { resolve: () => void; reject: (e: unknown) => void } | undefined;
   /** The blob upload ticket of this stay in the room (docs/PROTOCOL.md §9.1); it ends with the connection. */
@@ -353,6 +357,11 @@ export class Room extends Emitter<RoomEvents> {
     const them = this.memberList.find((m) => !m.self && m.nick === nick);
     if (self === undefined || them === undefined) return undefined;
     return safetyNumber(self.identityKey, them.identityKey);
+  }
+
+  /** The room fingerprint of our current epoch (docs/PROTOCOL.md §8.1), or undefined until joined. */
+  fingerprint(): RoomFingerprint | undefined {
+    return this.mls === undefined ? undefined : this.crypto.fingerprint(this.mls);
   }
 
   /** Our profile in the room (slot and nickname), for credentials of groups made beside it (private chats). */
@@ -791,7 +800,9 @@ export class Room extends Emitter<RoomEvents> {
     try {
       r = await this.crypto.process(this.mls, f.data, f.from);
     } catch (e) {
-      return this.report('BAD_MESSAGE', e);
+      this.report('BAD_MESSAGE', e);
+      const fork = await this.forkWatch.unreadable(this.crypto, this.mls, this.relayEpoch, f, this.memberList);
+      return fork === undefined ? undefined : this.emit('fork-suspected', fork);
     }
     if (r.kind !== 'app') return this.report('BAD_MESSAGE', new Error('a commit arrived as an application message'));
     this.mls = r.state;
