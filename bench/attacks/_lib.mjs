@@ -138,9 +138,10 @@ export function healthy(relay, ms = 3000) {
 // ---------------------------------------------------------------------------------------------
 
 /** Connects a raw TCP socket; resolves once connected (rejects on error). */
-export function tcp(relay) {
+/** `from`: the loopback address to connect from (an attacker spread over several hosts). */
+export function tcp(relay, from = undefined) {
   return new Promise((resolve, reject) => {
-    const s = net.connect(relay.port, relay.host);
+    const s = net.connect({ port: relay.port, host: relay.host, ...(from === undefined ? {} : { localAddress: from }) });
     s.once('connect', () => {
       s.off('error', reject);
       s.on('error', () => s.destroy());

@@ -6,6 +6,8 @@
  * how fast the honest members chat and upload while it runs. docs/SECURITY.md "Attack suite".
  */
 import { randomBytes } from 'node:crypto';
+/** The relay's default largest upload body (4 MiB + 64 KiB, packages/server/src/blobs.ts). */
+const CHUNK_MAX = 4 * 2 ** 20 + 64 * 1024;
 import { MiB, healthy, nextReq, randomLocator, rawJoin, rawRequest, rawTicket, rawWs, sleep, tcp, upgradeRequest, within, wsFrame } from './_lib.mjs';
 
 const blobId = () => randomBytes(16).toString('base64url');
@@ -205,20 +207,27 @@ export const outside = [
       // The attacker is an insider: uploads need a ticket, which any connection in a room (one of its
       // own) gets. Each trickler declares 4 MiB and sends a byte every few seconds; when the relay cuts
       // one, the attacker opens another (as a real attacker would).
-      const insider = await rawTicket(relay);
-      track(insider.ws);
-      const trickle = async () => {
+      // One ticket per attacking host: the relay also gives each ticket only a share of the budget.
+      const insiders = [];
+      for (let k = 0; k < 5; k++) {
+        insiders.push(await rawTicket(relay));
+        track(insiders[k].ws);
+      }
+      // Spread over four hosts (127.0.0.3-6), none of them the honest members' address, so that
+      // together they can claim the whole upload-body budget despite the per-address share.
+      const trickle = async (from, size = CHUNK_MAX) => {
+        const insider = insiders[Number(from.split('.')[3]) - 3];
         while (!stopped && relay.alive()) {
           let s;
           try {
-            s = await tcp(relay);
+            s = await tcp(relay, from);
           } catch {
             await sleep(500);
             continue;
           }
           track(s);
           opened++;
-          s.write(`PUT /blobs/${blobId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${blobToken()}\r\nX-Nullroom-Blob-Ticket: ${insider.ticket}\r\nContent-Length: ${4 * MiB}\r\n\r\nx`);
+          s.write(`PUT /blobs/${blobId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${blobToken()}\r\nX-Nullroom-Blob-Ticket: ${insider.ticket}\r\nContent-Length: ${size}\r\n\r\nx`);
           let closed = false;
           let answered = false;
           s.on('data', () => (answered = true));
@@ -234,7 +243,12 @@ export const outside = [
           }
         }
       };
-      const runners = Array.from({ length: 16 }, () => trickle());
+      // Fifteen of the largest chunks the relay takes fit its default 64 MiB upload-body budget; a
+      // sixteenth, from a fifth host, declares exactly what is left, so nothing is free.
+      const runners = [
+        ...Array.from({ length: 15 }, (_, i) => trickle(`127.0.0.${3 + (i % 4)}`)),
+        trickle('127.0.0.7', 64 * MiB - 15 * CHUNK_MAX),
+      ];
       track({ close: () => (stopped = true) });
       await sleep(1000);
       const since = performance.now();
