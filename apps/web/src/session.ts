@@ -16,6 +16,7 @@ import {
   type TransferProgress,
   fetchBlobTransport,
 } from '@nullroom/client';
+import { REPAIRED_CODES, watchDisruptions } from './disruptions.js';
 import { type Received, downloadSink, fileSourceOf, isImage, receivedFile, releaseFile, thumbnailOf, thumbnailUrl, withoutMetadata } from './browserFiles.js';
 
 /** A file in the conversation, sent or offered; mutated as its transfer moves (the session re-renders). */
@@ -97,7 +98,9 @@ export class RoomSession {
       room.on('joined', (e) => (this.notice('notice', e.created ? 'chat.rejoinedCreated' : 'chat.rejoined', {}), this.refreshMembers())),
       room.on('key-changed', (e) => (this.notice('warning', e.wasVerified ? 'chat.keyChangedVerified' : 'chat.keyChanged', { nick: e.nick }), this.refreshMembers())),
       room.on('trust', () => this.refreshMembers()),
-      room.on('error', (e) => this.notice('error', 'chat.error', { message: `${e.code}: ${e.message}` })),
+      // What the room ignores and repairs is told calmly by watchDisruptions, not as an error.
+      room.on('error', (e) => REPAIRED_CODES.has(e.code) || this.notice('error', 'chat.error', { message: `${e.code}: ${e.message}` })),
+      ...watchDisruptions(room, this, () => nextKey++),
       this.files.on('offer', (f) => this.offered(f)),
       this.privateChats.on('opened', (e) => {
         const files = new RoomFiles(e.chat, { blobs: fetchBlobTransport(location.origin) });

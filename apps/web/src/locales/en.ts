@@ -19,6 +19,7 @@ export const en = {
     pickNick: 'Pick a nickname first.',
     failed: 'Could not join: {{message}}',
     alreadyIn: 'You are already in that room.',
+    repairing: 'Waiting for the room to repair its group information. Someone sent it something it could not use; its members usually fix that within seconds.',
   },
   strength: {
     label: 'Password strength: {{level}}',
@@ -35,6 +36,10 @@ export const en = {
     memberLeft: '{{nick}} left',
     keyChanged: 'The safety number with {{nick}} changed: a new device, or someone else under that name. Compare it again before you trust them.',
     keyChangedVerified: 'The safety number with {{nick}}, whom you had verified, changed: a new device, or someone else under that name. Compare it again before you trust them.',
+    disruption: '{{nick}} sent something the room could not use; it was ignored.',
+    disruptionRepeated: '{{nick}} sent something the room could not use, {{times}} times; each was ignored. If it goes on, move to a new room password or invite link.',
+    disruptionStranger: 'Someone who is not a member sent something the room could not use; it was ignored.',
+    disruptionStrangerRepeated: 'Someone who is not a member sent something the room could not use, {{times}} times; each was ignored. If it goes on, move to a new room password or invite link.',
     leave: 'Leave',
     send: 'Send',
     message: 'Message',

@@ -21,6 +21,7 @@ export const zhCN: Strings = {
     pickNick: '请先选一个昵称。',
     failed: '无法加入：{{message}}',
     alreadyIn: '你已经在这个房间里了。',
+    repairing: '正在等待房间修复其群组信息。有人向房间发送了无法使用的内容；成员们通常会在几秒内修复。',
   },
   strength: {
     label: '密码强度：{{level}}',
@@ -37,6 +38,10 @@ export const zhCN: Strings = {
     memberLeft: '{{nick}} 离开了',
     keyChanged: '你与 {{nick}} 的安全码变了：可能是换了设备，也可能是别人用了这个昵称。请重新核对后再信任对方。',
     keyChangedVerified: '你已验证过的 {{nick}} 的安全码变了：可能是换了设备，也可能是别人用了这个昵称。请重新核对后再信任对方。',
+    disruption: '{{nick}} 发送了房间无法使用的内容，已被忽略。',
+    disruptionRepeated: '{{nick}} 已 {{times}} 次发送房间无法使用的内容，均已被忽略。如果还在继续，请换用新的房间密码或邀请链接。',
+    disruptionStranger: '一位非成员发送了房间无法使用的内容，已被忽略。',
+    disruptionStrangerRepeated: '一位非成员已 {{times}} 次发送房间无法使用的内容，均已被忽略。如果还在继续，请换用新的房间密码或邀请链接。',
     leave: '离开',
     send: '发送',
     message: '消息',
