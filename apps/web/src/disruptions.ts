@@ -20,6 +20,11 @@ export const COALESCE_MS = 60_000;
  */
 export const REPAIRED_CODES: ReadonlySet<string> = new Set(['BAD_COMMIT', 'FORBIDDEN_PROPOSAL', 'BROKEN_ROOM_RULE', 'BAD_GROUP_INFO']);
 
+const KEYS: ReadonlySet<string> = new Set(['chat.disruption', 'chat.disruptionRepeated', 'chat.disruptionStranger', 'chat.disruptionStrangerRepeated']);
+
+/** Lines this module writes (ChatView marks them). */
+export const isDisruptionLine = (l: Line): boolean => l.kind === 'notice' && (KEYS.has(l.i18n) || l.i18n === 'join.repairing');
+
 export interface Disruption {
   slot: number;
   /** Only when the culprit is a member (the SDK authenticated its leaf). */
@@ -28,8 +33,6 @@ export interface Disruption {
   count: number;
   reason: DisruptionReason;
 }
-
-const KEYS: ReadonlySet<string> = new Set(['chat.disruption', 'chat.disruptionRepeated', 'chat.disruptionStranger', 'chat.disruptionStrangerRepeated']);
 
 /**
  * `lines` with disruption `e` shown: the culprit's line from less than COALESCE_MS ago, updated

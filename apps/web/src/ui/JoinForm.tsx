@@ -100,6 +100,11 @@ export function JoinForm(props: {
         <button data-testid="join" type="submit" disabled={busy !== undefined}>
           {busy ?? (props.invite === undefined ? t('join.submit') : t('join.submitInvite'))}
         </button>
+        {busy !== undefined && repairing && (
+          <p class="hint" role="status" data-testid="join-repairing">
+            {t('join.repairing')}
+          </p>
+        )}
         {props.invite === undefined && (
           <button data-testid="create-invite" type="button" class="secondary" disabled={busy !== undefined} onClick={createInviteRoom}>
             {t('join.create')}
@@ -109,11 +114,6 @@ export function JoinForm(props: {
           <button type="button" class="secondary" onClick={props.onCancel}>
             {t('join.cancel')}
           </button>
-        )}
-        {busy !== undefined && repairing && (
-          <p class="hint" role="status" data-testid="join-repairing">
-            {t('join.repairing')}
-          </p>
         )}
         {error && (
           <p id="join-error" class="error" role="alert">
