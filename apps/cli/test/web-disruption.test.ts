@@ -188,3 +188,28 @@ test('a joiner that meets group information it cannot use says it waits for the 
       mallory.close();
     }
   }));
+
+test('a culprit that comes back after a quiet minute gets a new line (the old one keeps its count)', { skip }, () =>
+  withRelayAndBrowser([], async (url, browser) => {
+    const room = 'patient room';
+    const password = 'yet another long room password';
+    const alice = await join(browser, url, 'alice', room, password, { viewport: phone, locale: 'en-US' });
+    const mallory = await insider(url, (await deriveRoomKeys(await deriveRoomSecret(room, password))).locator);
+    try {
+      await mallory.garbage();
+      await mallory.garbage();
+      await alice.page.getByText('could not use, 2 times; each was ignored').waitFor();
+      // A minute later (the page's clock moves on; its timers are not touched).
+      await alice.page.clock.setSystemTime(Date.now() + 61_000);
+      await mallory.garbage();
+      await alice.page.getByText('could not use, 3 times; each was ignored').waitFor();
+      const lines = alice.page.getByTestId('disruption');
+      assert.equal(await lines.count(), 2);
+      assert.match((await lines.first().textContent()) ?? '', /2 times/);
+      await say(alice.page, 'still fine');
+      await alice.page.locator('.line.message', { hasText: 'still fine' }).waitFor();
+      await calm(alice);
+    } finally {
+      mallory.close();
+    }
+  }));
