@@ -25,7 +25,8 @@ import { argon2id } from '@noble/hashes/argon2.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const dist = (p) => join(root, p);
-const { deriveRoomSecret, deriveRoomKeys, inviteFragment, secretFromInvite, defaultArgon2Params } = await import(dist('packages/crypto/dist/src/roomSecret.js'));
+const { deriveRoomSecret, deriveRoomKeys, inviteFragment, secretFromInvite, parseInvite, defaultArgon2Params } = await import(dist('packages/crypto/dist/src/roomSecret.js'));
+const { CryptoError, CryptoErrorCodes } = await import(dist('packages/crypto/dist/src/errors.js'));
 const { seal, open } = await import(dist('packages/crypto/dist/src/sealed.js'));
 const { makeCredential, openCredential } = await import(dist('packages/crypto/dist/src/credential.js'));
 const { safetyNumber, formatSafetyNumber } = await import(dist('packages/crypto/dist/src/safetyNumber.js'));
@@ -141,6 +142,37 @@ const rooms = [
   await inviteCase('invite link secret', seq(32, 0x00)),
   await inviteCase('invite link secret, high bytes', seq(32, 0xe0)),
 ];
+
+// Invite fragments every reader refuses (§3): above all the three non-canonical spellings of a
+// real link (the 2 unused low bits of the last character set), which a lenient base64 decoder
+// would open as the same room.
+const B64URL_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+const inviteRejectCase = (name, fragment) => {
+  let code;
+  try {
+    parseInvite(fragment);
+  } catch (e) {
+    if (e instanceof CryptoError) code = CryptoErrorCodes[e.code];
+    else throw e;
+  }
+  assert(code === 'NR_CRYPTO_BAD_INVITE', `invite reject ${name}`);
+  assert(secretFromInvite(fragment) === undefined, `invite reject ${name}: lenient wrapper`);
+  return { name, invite_fragment_text: fragment, error: code };
+};
+const inviteReject = (() => {
+  const good = rooms[2].invite_fragment_text;
+  const last = B64URL_ALPHABET.indexOf(good.at(-1));
+  assert((last & 3) === 0, 'invite vector is canonical');
+  return [
+    ...[1, 2, 3].map((bits) => inviteRejectCase(`non-canonical: unused low bits ${bits.toString(2).padStart(2, '0')}`, good.slice(0, -1) + B64URL_ALPHABET[last | bits])),
+    inviteRejectCase('padded', `${good}=`),
+    inviteRejectCase('42 characters', good.slice(0, -1)),
+    inviteRejectCase('44 characters', `${good}A`),
+    inviteRejectCase('base64 alphabet, not base64url', `${good.slice(0, 10)}+${good.slice(11)}`),
+    inviteRejectCase('anything after the secret', `${good}&x=1`),
+    inviteRejectCase('another key', `#s=${good.slice(3)}`),
+  ];
+})();
 
 // ---------------------------------------------------------------- sealing (sealed.ts)
 
@@ -479,7 +511,7 @@ const badFrames = [
 // ---------------------------------------------------------------- write or check
 
 const out = {
-  'room-secret.json': { ...header('docs/PROTOCOL.md §3: room secret (Argon2id from room name and password, or an invite link secret) -> locator, gi_key, cred_key (HKDF-SHA-256). gi_key and cred_key are given raw, although clients keep them as non-extractable AES-256-GCM keys: sealing.json shows what they seal.'), vectors: rooms },
+  'room-secret.json': { ...header('docs/PROTOCOL.md §3: room secret (Argon2id from room name and password, or an invite link secret) -> locator, gi_key, cred_key (HKDF-SHA-256). gi_key and cred_key are given raw, although clients keep them as non-extractable AES-256-GCM keys: sealing.json shows what they seal. `invite_reject`: invite fragments every reader refuses, among them the non-canonical spellings of a real link.'), vectors: rooms, invite_reject: inviteReject },
   'sealing.json': { ...header('docs/PROTOCOL.md §3.1: Seal(key, pt, aad) = nonce || AES-256-GCM(key, nonce, pt, aad) (ciphertext || 16-byte tag). The nonce is random in real use; fixed here.'), vectors: seals },
   'credential.json': { ...header('docs/PROTOCOL.md §3.3: the BasicCredential identity "NR2" || slot || Seal(cred_key, identity_key || binding || nick, aad), and the leaf binding signature (Ed25519, RFC 8032, deterministic). The seal nonce is random in real use; fixed here.'), vectors: credentials },
   'safety-number.json': { ...header('docs/PROTOCOL.md §8: safety numbers from two identity keys: each side\'s 30 digits, the 60 digits (sorted halves), the display form, and the text the QR code encodes.'), vectors: safety },

@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { read } from 'read';
-import { ClientError, type KeyStore, NullroomClient, PrivateChats, type Room, RoomFiles, Suites, type Transfer, deriveRoomSecret, formatSafetyNumber, normalizeNick } from '@nullroom/client';
+import { ClientError, NullroomClient, PrivateChats, type Room, RoomFiles, Suites, type Transfer, deriveRoomSecret, formatSafetyNumber, normalizeNick } from '@nullroom/client';
 import { FileKeyStore, defaultKeyStoreDir, fileSource, folderSink, nodeFileOptions, nodeWebSocket, parsePin } from '@nullroom/client/node';
 import { CliError, Exit } from './exit.js';
 import { parseSize } from './serve.js';
@@ -58,19 +58,6 @@ async function password(o: ChatOptions): Promise<string> {
   return pw;
 }
 
-/** The store, noting in `verified` whether each nickname was verified the first time the room looked it up. */
-function watchKnown(store: KeyStore, verified: Map<string, boolean>): KeyStore {
-  return {
-    identity: (room, nick) => store.identity(room, nick),
-    remember: (room, nick, key) => store.remember(room, nick, key),
-    known: async (room, nick) => {
-      const k = await store.known(room, nick);
-      if (!verified.has(nick)) verified.set(nick, k?.verified === true);
-      return k;
-    },
-  };
-}
-
 /** `a "b c" 'd'` -> ['a', 'b c', 'd'] */
 const splitPaths = (s: string) => s.match(/"[^"]*"|'[^']*'|\S+/g)?.map((p) => p.replace(/^(["'])(.*)\1$/, '$2')) ?? [];
 
@@ -123,15 +110,11 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
   printer = new Printer(o.json === true);
   const secret = await deriveRoomSecret(o.room, pw);
 
-  // The room checks members' keys while joining, before `join` returns and our listeners exist:
-  // note what the store knew of each nickname then, to report the key changes found at join.
-  const knewBefore = new Map<string, boolean>();
-  const keyStore = store === undefined ? undefined : watchKnown(store, knewBefore);
   const client = new NullroomClient({
     url,
     webSocket: nodeWebSocket({ ...(ca ? { ca } : {}), ...(pin ? { pin } : {}) }),
     suite: o.suite === 'pq' ? Suites.postQuantum : Suites.default,
-    ...(keyStore === undefined ? {} : { keyStore }),
+    ...(store === undefined ? {} : { keyStore: store }),
   });
   try {
     await client.connect();
@@ -156,11 +139,9 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
   room.on('joined', (e) => printer.print({ event: 'joined', created: e.created, nick: e.nick, members: e.members, suite: suite(), rejoin: true }));
   room.on('member-joined', (e) => printer.print({ event: 'member-joined', nick: e.nick }));
   room.on('member-left', (e) => printer.print({ event: 'member-left', nick: e.nick }));
+  // Key changes (and errors) found while joining were kept by the room for its first listener: they print now.
   room.on('key-changed', (e) => printer.print({ event: 'key-changed', nick: e.nick, wasVerified: e.wasVerified }));
   room.on('disruption', (e) => printer.print({ event: 'disruption', ...e }));
-  for (const m of room.members()) {
-    if (!m.self && room.trust(m.nick)?.changed === true) printer.print({ event: 'key-changed', nick: m.nick, wasVerified: knewBefore.get(m.nick) === true });
-  }
   room.on('message', (e) =>
     printer.print({ event: 'message', from: e.from, text: e.text, ts: e.ts, ...(e.outOfOrder ? { outOfOrder: true } : {}) }),
   );

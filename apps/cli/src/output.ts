@@ -25,8 +25,29 @@ export type ChatEvent =
 
 const size = (n: number) => (n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : n < 1024 ** 3 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${(n / 1024 ** 3).toFixed(2)} GiB`);
 const time = (ts: number) => new Date(ts).toTimeString().slice(0, 5);
-// Terminal escape sequences from a peer must never reach the terminal: show control characters as U+FFFD.
-const safe = (s: string) => s.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, '\ufffd');
+const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
+// In message text: not "\n", and not a ZWNJ or ZWJ with a visible non-ASCII character on each side.
+const UNSAFE_IN_TEXT = /(?!\n)(?!(?<=[^\p{ASCII}\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}])[\u200c\u200d](?=[^\p{ASCII}\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]))[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
+/**
+ * What a peer wrote (nicknames, file names, message text), made safe to print: every code point of
+ * general category Cc (C0 and C1 controls: ESC starts terminal escape sequences, CR rewrites the
+ * line), Cf (bidi marks, embeddings, overrides and isolates, U+061C, zero-width characters, soft
+ * hyphen, BOM, tag characters), Zl and Zp (U+2028, U+2029) and every lone surrogate becomes U+FFFD,
+ * one for one, so nothing a peer sends can move the cursor, reorder what is shown or hide in it
+ * (UAX #9 §2 for the bidi controls, UTR #36 §2 on invisible characters). The same classes as
+ * `normalizeNick` refuses and `safeFileName` replaces.
+ *
+ * `safeText`, for message bodies only, differs in three ways: "\n" stays (`humanLine` indents the
+ * next line, so a message cannot forge a line of its own), "\r\n" counts as "\n", and ZWNJ and ZWJ
+ * stay where they join two visible non-ASCII characters (emoji sequences, Arabic and Indic scripts
+ * need them); anywhere else, and always in names, they are replaced too.
+ */
+export function safe(s: string): string {
+  return s.replace(UNSAFE, '\ufffd');
+}
+export function safeText(s: string): string {
+  return s.replace(/\r\n/g, '\n').replace(UNSAFE_IN_TEXT, '\ufffd');
+}
 
 export function humanLine(e: ChatEvent): string {
   switch (e.event) {
@@ -39,7 +60,7 @@ export function humanLine(e: ChatEvent): string {
     case 'member-left':
       return `* ${safe(e.nick)} left`;
     case 'message':
-      return `[${time(e.ts)}] ${e.private ? `(private) ` : ''}<${safe(e.from)}> ${safe(e.text).replace(/\n/g, '\n    ')}${e.outOfOrder ? '  (out of order)' : ''}`;
+      return `[${time(e.ts)}] ${e.private ? `(private) ` : ''}<${safe(e.from)}> ${safeText(e.text).replace(/\n/g, '\n    ')}${e.outOfOrder ? '  (out of order)' : ''}`;
     case 'private-opened':
       return e.byUs ? `* private chat with ${safe(e.with)} open: /dm ${safe(e.with)} TEXT` : `* ${safe(e.with)} opened a private chat with you: /dm ${safe(e.with)} TEXT to answer`;
     case 'private-closed':
@@ -53,7 +74,7 @@ export function humanLine(e: ChatEvent): string {
     case 'disruption':
       return `! ${e.nick === undefined ? `a connection (slot ${e.slot})` : safe(e.nick)} disrupted the room (${e.reason}, ${e.count} time(s)); the room repaired itself${e.nick === undefined ? '' : ` and removed ${safe(e.nick)}`}. If it goes on, move to a new room secret or invite link`;
     case 'connection':
-      return `* connection ${e.state}${e.message ? `: ${e.message}` : ''}`;
+      return `* connection ${e.state}${e.message ? `: ${safe(e.message)}` : ''}`;
     case 'file':
       return `* ${safe(e.from)} sent ${e.private ? 'you privately ' : ''}${safe(e.name)} (${size(e.size)}), verified, saved as ${safe(e.path)}`;
     case 'file-sent':
@@ -63,7 +84,7 @@ export function humanLine(e: ChatEvent): string {
     case 'left':
       return '* you left the room';
     case 'error':
-      return `! ${e.code}: ${e.message}`;
+      return `! ${safe(e.code)}: ${safe(e.message)}`;
   }
 }
 

@@ -13,7 +13,7 @@ test('two browsers and a terminal client share a room: messages both ways, membe
     const alice = await join(browser, url, 'alice', 'webroom', password);
     await alice.page.getByText('You created a new room.').waitFor();
     const bob = await join(browser, url, 'bob', 'webroom', password);
-    await bob.page.getByText('You joined 1 member.').waitFor();
+    await bob.page.getByText('You joined. 1 other member is here.').waitFor();
     const term = run(['chat', url, '--room', 'webroom', '--nick', 'carol', '--json'], { NULLROOM_PASSWORD: password });
     const tj = await term.waitFor((e) => e['event'] === 'joined', 'terminal joined');
     assert.deepEqual([...(tj['members'] as string[])].sort(), ['alice', 'bob', 'carol']);

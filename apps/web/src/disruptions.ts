@@ -75,8 +75,8 @@ export function watchDisruptions(room: Room, session: { lines: Line[]; changed()
       session.lines = withDisruption(session.lines, e, Date.now(), newKey);
       session.changed();
     }),
-    room.on('error', (e) => {
-      if (e.code !== 'BAD_GROUP_INFO' || room.state === 'joined' || waiting) return;
+    room.on('repair-wait', () => {
+      if (waiting) return;
       waiting = true;
       session.lines = [...session.lines, { key: newKey(), kind: 'notice', i18n: 'join.repairing', params: {}, ts: Date.now() }];
       session.changed();

@@ -6,6 +6,7 @@
 import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import {
+  ClientError,
   type ConnectionState,
   IndexedDbKeyStore,
   type KeyStore,
@@ -23,7 +24,7 @@ import { ChatView } from './ui/ChatView.js';
 import { JoinForm, type Joined } from './ui/JoinForm.js';
 import { Settings } from './ui/Settings.js';
 
-function App(props: { keyStore: KeyStore; storeNotice: boolean; initialPrefs: Prefs }) {
+function App(props: { keyStore: KeyStore; storeNotice: 'unavailable' | 'corrupt' | undefined; initialPrefs: Prefs }) {
   const [prefs, setPrefs] = useState(props.initialPrefs);
   const [sessions, setSessions] = useState<RoomSession[]>([]);
   const [activeId, setActiveId] = useState<number | undefined>();
@@ -139,11 +140,18 @@ function App(props: { keyStore: KeyStore; storeNotice: boolean; initialPrefs: Pr
   );
   const settings = settingsOpen && <Settings prefs={prefs} language={languageOf(prefs)} onChange={changePrefs} onClose={() => setSettingsOpen(false)} />;
 
+  const storeNotice = props.storeNotice !== undefined && (
+    <p class={`store-notice ${props.storeNotice}`} role={props.storeNotice === 'corrupt' ? 'alert' : 'status'}>
+      {t(`store.${props.storeNotice}`)}
+    </p>
+  );
+
   if (sessions.length === 0) {
     return (
       <>
         <div class="corner">{settingsButton}</div>
         {settings}
+        {props.storeNotice === 'corrupt' && storeNotice}
         <JoinForm invite={invite} defaultNick="" client={ensureClient} onJoined={onJoined} onCancel={undefined} />
       </>
     );
@@ -233,11 +241,7 @@ function App(props: { keyStore: KeyStore; storeNotice: boolean; initialPrefs: Pr
           />
         )}
       </main>
-      {props.storeNotice && (
-        <p class="store-notice" role="status">
-          {t('store.unavailable')}
-        </p>
-      )}
+      {storeNotice}
     </div>
   );
 }
@@ -249,12 +253,13 @@ async function main(): Promise<void> {
   await initI18n(languageOf(prefs));
   setTitleUnread(0);
   let keyStore: KeyStore;
-  let storeNotice = false;
+  let storeNotice: 'unavailable' | 'corrupt' | undefined;
   try {
     keyStore = await IndexedDbKeyStore.open();
-  } catch {
+  } catch (e) {
+    // Damaged device keys are left as they are (never replaced: that would reset every room's trust) and said so.
     keyStore = new MemoryKeyStore();
-    storeNotice = true;
+    storeNotice = e instanceof ClientError && e.code === 'KEY_STORE_CORRUPT' ? 'corrupt' : 'unavailable';
   }
   render(<App keyStore={keyStore} storeNotice={storeNotice} initialPrefs={prefs} />, document.getElementById('app')!);
 }

@@ -98,8 +98,13 @@ export class RoomSession {
       room.on('joined', (e) => (this.notice('notice', e.created ? 'chat.rejoinedCreated' : 'chat.rejoined', {}), this.refreshMembers())),
       room.on('key-changed', (e) => (this.notice('warning', e.wasVerified ? 'chat.keyChangedVerified' : 'chat.keyChanged', { nick: e.nick }), this.refreshMembers())),
       room.on('trust', () => this.refreshMembers()),
+      // Warnings the room found while joining (before this session existed) arrive here first: the room kept them for us.
       // What the room ignores and repairs is told calmly by watchDisruptions, not as an error.
-      room.on('error', (e) => REPAIRED_CODES.has(e.code) || this.notice('error', 'chat.error', { message: `${e.code}: ${e.message}` })),
+      room.on('error', (e) =>
+        e.code === 'KEY_STORE_CORRUPT'
+          ? (this.notice('warning', 'chat.keyStoreCorrupt', {}), this.refreshMembers())
+          : REPAIRED_CODES.has(e.code) || this.notice('error', 'chat.error', { message: `${e.code}: ${e.message}` }),
+      ),
       ...watchDisruptions(room, this, () => nextKey++),
       this.files.on('offer', (f) => this.offered(f)),
       this.privateChats.on('opened', (e) => {

@@ -71,8 +71,9 @@ export class NullroomClient extends Emitter<ClientEvents> implements RoomLink {
 
   /**
    * Joins (or creates) the room for `secret` under `nick`; resolves once joined. `onRoom` gets the
-   * Room as soon as it exists, before it has joined, to listen to what happens while joining (a
-   * BAD_GROUP_INFO `error` while the members repair the room, docs/PROTOCOL.md §4.3).
+   * Room as soon as it exists, before it has joined, to show what happens while joining
+   * (`repair-wait`, docs/PROTOCOL.md §4.3). A listener for `error` or `key-changed` added there
+   * takes the events the Room would otherwise hold for the first listener after `join` resolves.
    */
   async join(opts: { secret: RoomSecret; nick: string; suite?: SuiteName; onRoom?: (room: Room) => void }): Promise<Room> {
     if (this.state === 'closed') throw new ClientError('CLOSED', 'the client was closed');

@@ -1,13 +1,16 @@
 /**
  * Where a client keeps its identity keys and what it learned about other members' keys.
  *
- * A client has one identity per room (so members of different rooms cannot link a device) and
- * remembers, per room and nickname, the identity key it first saw and whether the user verified
- * it. A later member with that nickname and another key is a key change: the user is warned and
- * the verification is dropped, as Signal does.
+ * A client has one identity per room and nickname it joins as (so members of different rooms
+ * cannot link a device, and two nicknames in one room are two members) and remembers, per room
+ * and nickname, the identity key it first saw and whether the user verified it. A later member
+ * with that nickname and another key is a key change: the user is warned and the verification is
+ * dropped, as Signal does.
  *
- * `MemoryKeyStore` keeps all this for the life of the process (the terminal client's default);
- * `IndexedDbKeyStore` (browserKeyStore.ts) keeps it across visits in a browser.
+ * `MemoryKeyStore` keeps all this for the life of the process (`chat --no-key-store`, a browser
+ * without IndexedDB); `IndexedDbKeyStore` (browserKeyStore.ts) keeps it across visits in a
+ * browser, `FileKeyStore` (node/fileKeyStore.ts) across runs of the terminal client. What a
+ * persistent store cannot read back is KEY_STORE_CORRUPT, never "nothing known".
  */
 import { type IdentitySigner, type StoredIdentity, generateIdentity, identitySigner } from '@nullroom/crypto';
 import type { RoomLocator } from '@nullroom/protocol';
@@ -20,9 +23,9 @@ export interface KnownKey {
 
 export interface KeyStore {
   /**
-   * This device's identity in a room, created on first use. A store may also keep one per
-   * nickname in the room (`nick`, as the user asked for it): FileKeyStore does, so that two people
-   * sharing an account, or one person under two nicknames, are not one key; the others ignore it.
+   * This device's identity in a room under a nickname (`nick`, as the user asked for it; default
+   * ''), created on first use: two people sharing an account or a browser, or one person under two
+   * nicknames, are not one key, and rejoining under the same nickname is the same key.
    */
   identity(room: RoomLocator, nick?: string): Promise<IdentitySigner>;
   /** What we knew of the member with this nickname in this room. */
@@ -37,11 +40,12 @@ export class MemoryKeyStore implements KeyStore {
   private readonly identities = new Map<string, Promise<StoredIdentity>>();
   private readonly keys = new Map<string, KnownKey>();
 
-  async identity(room: RoomLocator): Promise<IdentitySigner> {
-    let id = this.identities.get(toHex(room));
+  async identity(room: RoomLocator, nick = ''): Promise<IdentitySigner> {
+    const name = `${toHex(room)}/${nick.normalize('NFC')}`;
+    let id = this.identities.get(name);
     if (id === undefined) {
       id = generateIdentity();
-      this.identities.set(toHex(room), id);
+      this.identities.set(name, id);
     }
     return identitySigner(await id);
   }

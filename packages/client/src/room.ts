@@ -59,6 +59,13 @@ export interface RoomEvents extends Record<string, unknown> {
    */
   disruption: { slot: number; nick?: string; count: number; reason: DisruptionReason };
   error: { code: ClientErrorCode; message: string; relayCode?: string };
+  /**
+   * Joining (or rejoining): the relay's group information does not open or cannot be joined
+   * through, so the room waits for the members to repair it (docs/PROTOCOL.md §4.3), retrying
+   * until `badGroupInfoWaitMs` after `since`. Once per retry, beside the BAD_GROUP_INFO `error`;
+   * unlike `error` it is not held for a later listener, so an app can show the wait while joining.
+   */
+  'repair-wait': { since: number };
   phase: { phase: RoomPhase };
 }
 
@@ -133,6 +140,9 @@ type Pending =
 
 const SEEN_IDS = 4096;
 
+/** A key store's own code (KEY_STORE_CORRUPT, _UNSAFE, _LOCKED) when it gave one, else KEY_STORE. */
+const storeErrorCode = (e: unknown): ClientErrorCode => (e instanceof ClientError && e.code.startsWith('KEY_STORE') ? e.code : 'KEY_STORE');
+
 export class Room extends Emitter<RoomEvents> {
   private phase: RoomPhase = 'joining';
   private queue: Promise<void> = Promise.resolve();
@@ -192,6 +202,8 @@ export class Room extends Emitter<RoomEvents> {
     private readonly store: KeyStore = new MemoryKeyStore(),
   ) {
     super();
+    // Found while joining, before `join` resolves and the caller can listen: kept for the first listener.
+    this.holdUnheard(['key-changed', 'error']);
     this.crypto = crypto;
     this.tokens = timings.sendBurst;
     this.requestedNick = normalizeNick(nick);
@@ -334,28 +346,32 @@ export class Room extends Emitter<RoomEvents> {
     try {
       await this.store.remember(this.locator, nick, { identityKey: t.key, verified });
     } catch (e) {
-      this.report('KEY_STORE', e);
+      this.report(storeErrorCode(e), e);
     }
     this.emit('trust', { nick });
   }
 
   /** Compares members' identity keys with what the key store remembers (trust on first use). */
   private async checkKeys(): Promise<void> {
+    let storeFailed = false; // one report per check, not one per member
     for (const m of this.memberList) {
       if (m.self) continue;
       const current = this.trustState.get(m.nick);
       if (current !== undefined && sameKey(current.key, m.identityKey)) continue;
       let known;
+      let unreadable = false;
       try {
         known = await this.store.known(this.locator, m.nick);
       } catch (e) {
-        this.report('KEY_STORE', e);
+        // KEY_STORE_CORRUPT keeps its code, and nothing is written over what could not be read (that would reset trust).
+        if (!storeFailed) this.report(storeErrorCode(e), e);
+        storeFailed = unreadable = true;
       }
       const before = known?.identityKey ?? current?.key;
       const changed = before !== undefined && !sameKey(before, m.identityKey);
       const wasVerified = (current?.verified ?? known?.verified) === true;
       this.trustState.set(m.nick, { key: m.identityKey, verified: !changed && known?.verified === true, changed: changed || current?.changed === true });
-      if (known === undefined || changed) {
+      if (!unreadable && (known === undefined || changed)) {
         await this.store.remember(this.locator, m.nick, { identityKey: m.identityKey, verified: false }).catch((e: unknown) => this.report('KEY_STORE', e));
       }
       if (changed) this.emit('key-changed', { nick: m.nick, wasVerified });
@@ -547,6 +563,7 @@ export class Room extends Emitter<RoomEvents> {
     this.badInfoSince ??= now;
     if (now - this.badInfoSince >= this.timings.badGroupInfoWaitMs) return this.failJoin(e);
     this.report('BAD_GROUP_INFO', e);
+    this.emit('repair-wait', { since: this.badInfoSince });
     const refound = f.epoch === 0 && !(await this.crypto.groupInfoOpens(f.groupInfo));
     const delay = refound ? Math.random() * 500 : Math.min(2000, 100 * 2 ** this.badInfoAttempts++) * (0.5 + Math.random() / 2);
     this.badInfoTimer = setTimeout(() => {

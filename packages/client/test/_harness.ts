@@ -1,6 +1,6 @@
 /** Shared helpers for tests that run a real relay and real clients over real sockets on 127.0.0.1. */
 import { startRelay, type Relay, type RelayOptions } from '@nullroom/server';
-import { NullroomClient, type Room, type RoomEvents, type RoomTimings, randomRoomSecret, type RoomSecret } from '../src/index.js';
+import { type KeyStore, NullroomClient, type Room, type RoomEvents, type RoomTimings, randomRoomSecret, type RoomSecret } from '../src/index.js';
 import { nodeWebSocket } from '../src/node/index.js';
 import type { WebSocketLike } from '../src/transport.js';
 
@@ -27,13 +27,14 @@ export async function closeAll(): Promise<void> {
   await Promise.all(all.map((c) => c.close().catch(() => undefined)));
 }
 
-export async function member(url: string, secret: RoomSecret, nick: string, timings: Partial<RoomTimings> = {}): Promise<TestClient> {
+export async function member(url: string, secret: RoomSecret, nick: string, timings: Partial<RoomTimings> = {}, keyStore?: KeyStore): Promise<TestClient> {
   let current: WebSocketLike | undefined;
   const base = nodeWebSocket();
   const client = new NullroomClient({
     url,
     webSocket: (u, p) => (current = base(u, p)),
     timings: { removalGraceMs: 300, ...timings },
+    ...(keyStore === undefined ? {} : { keyStore }),
   });
   open.add(client);
   await client.connect();

@@ -37,7 +37,12 @@ for (const c of keyStoreContract) {
     t.after(() => rm(dir, { recursive: true, force: true }));
     const handles: FileKeyStore[] = [];
     try {
-      await c.run({ open: async () => (handles[handles.length] = await FileKeyStore.open(dir)), persistent: true, dump: () => dumpDir(dir) });
+      await c.run({
+        open: async () => (handles[handles.length] = await FileKeyStore.open(dir)),
+        persistent: true,
+        dump: () => dumpDir(dir),
+        damage: () => writeFile(join(dir, KEY_STORE_FILE), '{"v":1,"index":'),
+      });
     } finally {
       await Promise.all(handles.map((h) => h.flush()));
     }

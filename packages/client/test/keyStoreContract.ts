@@ -14,6 +14,8 @@ export interface StoreUnderTest {
   persistent: boolean;
   /** Every byte the store has written, as text (for the "names no room" check); absent for a memory store. */
   dump?(): Promise<string>;
+  /** Overwrites what a persistent store holds of the keys it learned with bytes that do not read back (a bit flip, a bad restore). */
+  damage?(): Promise<void>;
 }
 
 export interface ContractCase {
@@ -50,6 +52,23 @@ export const keyStoreContract: ContractCase[] = [
       const a = await store.identity(locator());
       const b = await store.identity(locator());
       check(!same(a.publicKey, b.publicKey), 'two rooms, two identities');
+    },
+  },
+  {
+    name: 'identity: one per nickname in a room (two tabs or people under two names are two keys); the same nickname, the same key',
+    async run(s) {
+      const store = await s.open();
+      const room = locator();
+      const alice = await store.identity(room, 'alice');
+      const bob = await store.identity(room, 'bob');
+      check(!same(alice.publicKey, bob.publicKey), 'two nicknames, two identities');
+      check(same((await store.identity(room, 'alice')).publicKey, alice.publicKey), 'alice again is alice');
+      check(same((await store.identity(room, 'e\u0301')).publicKey, (await store.identity(room, '\u00e9')).publicKey), 'one nickname in two Unicode forms is one identity (NFC)');
+      if (s.persistent) {
+        const later = await s.open();
+        check(same((await later.identity(room, 'alice')).publicKey, alice.publicKey), 'alice after a restart (a reload rejoins as the same member)');
+        check(same((await later.identity(room, 'bob')).publicKey, bob.publicKey), 'bob after a restart');
+      }
     },
   },
   {
@@ -184,6 +203,42 @@ export const keyStoreContract: ContractCase[] = [
       const reader = await s.open();
       for (const [i, k] of ka.entries()) check(same((await reader.known(room, `a${i}`))?.identityKey ?? new Uint8Array(), k), `a${i} kept`);
       for (const [i, k] of kb.entries()) check(same((await reader.known(room, `b${i}`))?.identityKey ?? new Uint8Array(), k), `b${i} kept`);
+    },
+  },
+  {
+    name: 'damage: known keys that do not read back are KEY_STORE_CORRUPT, never read as empty, never overwritten',
+    async run(s) {
+      if (s.damage === undefined || s.dump === undefined) return;
+      const room = locator();
+      const k = key();
+      const first = await s.open();
+      await first.remember(room, 'bob', { identityKey: k, verified: true });
+      await first.flush?.();
+      await s.damage();
+      const damaged = await s.dump();
+      const code = (e: unknown) => (e as { code?: unknown } | null)?.code;
+      // A store may refuse at open (the terminal's reads its one file then) or at the first read.
+      let store: KeyStore | undefined;
+      try {
+        store = await s.open();
+      } catch (e) {
+        check(code(e) === 'KEY_STORE_CORRUPT', `open fails with KEY_STORE_CORRUPT, not ${String(code(e))}`);
+      }
+      if (store !== undefined) {
+        const got = await store.known(room, 'bob').then(
+          (v) => ({ ok: true as const, v }),
+          (e: unknown) => ({ ok: false as const, e }),
+        );
+        check(!got.ok, 'bob is not read as a stranger');
+        check(code(got.e) === 'KEY_STORE_CORRUPT', `known fails with KEY_STORE_CORRUPT, not ${String(code(got.e))}`);
+        const write = store.remember(room, 'carol', { identityKey: key(), verified: false }).then(() => store.flush?.());
+        const wrote = await write.then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        check(code(wrote) === 'KEY_STORE_CORRUPT', `remember over a damaged record fails with KEY_STORE_CORRUPT, not ${String(code(wrote))}`);
+      }
+      check((await s.dump()) === damaged, 'the damaged record is left as it was (the user may still restore it)');
     },
   },
   {

@@ -25,6 +25,8 @@ export const CryptoErrorCodes = {
   PRIVATE_WRONG_PEER: 'NR_CRYPTO_PRIVATE_WRONG_PEER',
   /** A private chat's Welcome is malformed, not for our KeyPackage, or not a fresh two-member chat. */
   PRIVATE_BAD_WELCOME: 'NR_CRYPTO_PRIVATE_BAD_WELCOME',
+  /** An invite link's fragment is not `#k=` and the canonical base64url of a 32-byte room secret. */
+  BAD_INVITE: 'NR_CRYPTO_BAD_INVITE',
 } as const;
 export type CryptoErrorCode = keyof typeof CryptoErrorCodes;
 

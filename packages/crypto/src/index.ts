@@ -1,4 +1,5 @@
 export * from './errors.js';
+export { parseInvite } from './roomSecret.js';
 export { type Argon2Params, defaultArgon2Params, type RoomSecret, type RoomKeys, deriveRoomSecret, randomRoomSecret, deriveRoomKeys, inviteFragment, secretFromInvite } from './roomSecret.js';
 export { type Profile, type MemberProfile, normalizeNick, nickKey, uniqueNick, MAX_NICK_CHARS } from './credential.js';
 export { decodeMlsMessage, framedEpoch, MAX_MLS_MESSAGE_BYTES } from './mlsMessage.js';

@@ -15,6 +15,7 @@ import { argon2id } from 'hash-wasm';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { type RoomLocator, asLocator } from '@nullroom/protocol';
 import { concat, randomBytes, utf8 } from './_bytes.js';
+import { CryptoError } from './errors.js';
 
 export interface Argon2Params {
   memoryKiB: number;
@@ -49,18 +50,48 @@ export function randomRoomSecret(): RoomSecret {
  * server: `#k=` + base64url (RFC 4648 §5, no padding) of the 32 bytes.
  */
 export function inviteFragment(secret: RoomSecret): string {
-  let bin = '';
-  for (const b of secret) bin += String.fromCharCode(b);
-  return `#k=${btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')}`;
+  return `#k=${base64url(secret)}`;
 }
 
-/** The room secret in an invite fragment, or undefined when the fragment is not one of ours. */
+/** RFC 4648 §5 base64url without padding (§3.2: padding omitted). */
+function base64url(bytes: Uint8Array): string {
+  let bin = '';
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** `#k=` and 43 characters of the base64url alphabet (RFC 4648 §5): 258 bits, of which 256 are the secret. */
+const INVITE = /^#k=([A-Za-z0-9_-]{43})$/;
+
+/**
+ * The room secret in an invite fragment, or a `CryptoError` `BAD_INVITE`. Canonical only
+ * (docs/PROTOCOL.md §3, §10.2): 43 characters carry 258 bits, and RFC 4648 §3.5 lets a decoder
+ * ignore the 2 unused low bits of the last one, so four spellings would open one room. We decode,
+ * re-encode and compare, as for every other base64url identifier of the protocol, and refuse any
+ * spelling but the one `inviteFragment` writes. The message never contains the fragment.
+ */
+export function parseInvite(fragment: string): RoomSecret {
+  const m = INVITE.exec(fragment);
+  if (m === null) throw new CryptoError('BAD_INVITE', 'invite link is not "#k=" and 43 base64url characters');
+  const text = m[1]!;
+  // 43 characters of the alphabet plus one '=' is always valid base64 of 32 bytes (RFC 4648 §4).
+  const bin = atob(text.replace(/-/g, '+').replace(/_/g, '/') + '=');
+  const secret = Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  if (secret.byteLength !== 32 || base64url(secret) !== text) {
+    secret.fill(0);
+    throw new CryptoError('BAD_INVITE', 'invite link is not the canonical base64url encoding of its secret');
+  }
+  return secret as unknown as RoomSecret;
+}
+
+/** The room secret in an invite fragment, or undefined when the fragment is not exactly one of ours (see `parseInvite`). */
 export function secretFromInvite(fragment: string): RoomSecret | undefined {
-  const m = /^#k=([A-Za-z0-9_-]{43})$/.exec(fragment);
-  if (m === null) return undefined;
-  const bin = atob(m[1]!.replace(/-/g, '+').replace(/_/g, '/') + '=');
-  if (bin.length !== 32) return undefined;
-  return Uint8Array.from(bin, (c) => c.charCodeAt(0)) as unknown as RoomSecret;
+  try {
+    return parseInvite(fragment);
+  } catch (e) {
+    if (e instanceof CryptoError) return undefined;
+    throw e;
+  }
 }
 
 export interface RoomKeys {

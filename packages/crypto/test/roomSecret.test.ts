@@ -7,6 +7,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { argon2id } from 'hash-wasm';
+import fc from 'fast-check';
 import { type Argon2Params, type RoomSecret, defaultArgon2Params, deriveRoomKeys, deriveRoomSecret, randomRoomSecret } from '../src/index.js';
 
 const subtle = globalThis.crypto.subtle;
@@ -208,5 +209,83 @@ describe('invite fragments', () => {
     for (const bad of ['', '#k=', '#k=abc', `#k=${'A'.repeat(44)}`, `#x=${'A'.repeat(43)}`, `#k=${'A'.repeat(42)}+`]) {
       assert.equal(secretFromInvite(bad), undefined, bad);
     }
+  });
+
+  const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+  test('refuses every non-canonical spelling with NR_CRYPTO_BAD_INVITE (PROTOCOL.md §3: one room, one link)', async () => {
+    const { CryptoError, CryptoErrorCodes, inviteFragment, parseInvite, secretFromInvite } = await import('../src/index.js');
+    for (let i = 0; i < 50; i++) {
+      const s = randomRoomSecret();
+      const f = inviteFragment(s);
+      assert.deepEqual(parseInvite(f), s);
+      // The last character carries 4 bits of the secret and 2 unused low bits; the writer sets them
+      // to zero. Each of the other three values of those bits decodes to the same 32 bytes under a
+      // lenient reader (an attacker could hand out four links to one room): all three are refused.
+      const last = B64URL.indexOf(f.at(-1)!);
+      assert.equal(last & 3, 0, 'writer emits zero unused bits');
+      for (const pad of [1, 2, 3]) {
+        const alias = f.slice(0, -1) + B64URL[last | pad]!;
+        assert.throws(
+          () => parseInvite(alias),
+          (e: unknown) => e instanceof CryptoError && e.code === 'BAD_INVITE' && CryptoErrorCodes[e.code] === 'NR_CRYPTO_BAD_INVITE' && !e.message.includes(alias.slice(3)),
+        );
+        assert.equal(secretFromInvite(alias), undefined, 'the lenient wrapper refuses it too');
+      }
+    }
+  });
+
+  test('exactly the documented shape: "#k=", 43 base64url characters, nothing else', async () => {
+    const { CryptoError, inviteFragment, parseInvite } = await import('../src/index.js');
+    const good = inviteFragment(randomRoomSecret());
+    const body = good.slice(3);
+    const bad = [
+      '',
+      '#',
+      '#k=',
+      'k=' + body,
+      '#K=' + body,
+      '#k=' + body + '=', // padding
+      '#k=' + body.slice(0, 42), // 42 characters: 252 bits
+      '#k=' + body + 'A', // 44
+      '#k=' + body + '\n',
+      '\t' + good,
+      good + '&x=1',
+      '#k=' + body.slice(0, 42) + '+', // the base64 (not url) alphabet
+      '#k=' + body.slice(0, 42) + '/',
+      '#k=' + body.slice(0, 21) + '%41' + body.slice(24), // percent-encoded
+      '#k=' + body.slice(0, 42) + '\u0410', // Cyrillic A looks like "A"
+      '#k=' + body.slice(0, 42) + '\uff21', // fullwidth A
+      '#k=' + body.slice(0, 20) + ' ' + body.slice(21),
+    ];
+    for (const f of bad) {
+      assert.throws(() => parseInvite(f), (e: unknown) => e instanceof CryptoError && e.code === 'BAD_INVITE', JSON.stringify(f));
+    }
+  });
+
+  test('property: parseInvite accepts exactly the strings inviteFragment writes', async () => {
+    const { CryptoError, inviteFragment, parseInvite } = await import('../src/index.js');
+    // Any 32 bytes round-trip.
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), (b) => {
+        const s = b as unknown as RoomSecret;
+        assert.deepEqual(parseInvite(inviteFragment(s)), s);
+      }),
+    );
+    // Any 43 characters of the alphabet: accepted if and only if re-encoding gives them back.
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...B64URL), { minLength: 43, maxLength: 43 }), (chars) => {
+        const f = `#k=${chars.join('')}`;
+        let out: RoomSecret | undefined;
+        try {
+          out = parseInvite(f);
+        } catch (e) {
+          assert.ok(e instanceof CryptoError && e.code === 'BAD_INVITE');
+        }
+        const canonical = (B64URL.indexOf(chars[42]!) & 3) === 0;
+        assert.equal(out !== undefined, canonical);
+        if (out !== undefined) assert.equal(inviteFragment(out), f);
+      }),
+    );
   });
 });

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { CryptoError, type RoomSecret, deriveRoomKeys, nickKey, normalizeNick, uniqueNick, deriveRoomSecret, formatSafetyNumber, inviteFragment, safetyNumber, secretFromInvite } from '../src/index.js';
+import { CryptoError, CryptoErrorCodes, type RoomSecret, parseInvite, deriveRoomKeys, nickKey, normalizeNick, uniqueNick, deriveRoomSecret, formatSafetyNumber, inviteFragment, safetyNumber, secretFromInvite } from '../src/index.js';
 import { open, seal } from '../src/sealed.js';
 import { makeCredential, openCredential } from '../src/credential.js';
 import { signBinding, verifyBinding } from '../src/identity.js';
@@ -87,6 +87,22 @@ describe('vectors: room secret -> locator and keys (PROTOCOL.md §3)', () => {
       ] as const) {
         assert.equal(hex(hkdf(sha256, unhex(v.room_secret), new Uint8Array(0), enc.encode(info), 32)), v[field]);
       }
+    });
+  }
+});
+
+describe('vectors: invite fragments every reader refuses (PROTOCOL.md §3)', () => {
+  const rejects = load('room-secret.json').invite_reject as Record<string, any>[];
+  test('the file names the three non-canonical spellings', () => {
+    assert.equal(rejects.filter((v) => (v.name as string).startsWith('non-canonical')).length, 3);
+  });
+  for (const v of rejects) {
+    test(v.name, () => {
+      assert.throws(
+        () => parseInvite(v.invite_fragment_text),
+        (e: unknown) => e instanceof CryptoError && e.code === 'BAD_INVITE' && CryptoErrorCodes[e.code] === v.error,
+      );
+      assert.equal(secretFromInvite(v.invite_fragment_text), undefined);
     });
   }
 });

@@ -28,14 +28,17 @@ export const en = {
   },
   chat: {
     created: 'You created a new room.',
-    joined_one: 'You joined {{count}} member.',
-    joined_other: 'You joined {{count}} members.',
+    // i18next plurals (count = the other members): `_zero` is looked up first for 0 in every language.
+    joined_zero: 'You joined. No one else is here right now.',
+    joined_one: 'You joined. {{count}} other member is here.',
+    joined_other: 'You joined. {{count}} other members are here.',
     rejoinedCreated: 'Reconnected: you created a new room.',
     rejoined: 'Reconnected.',
     memberJoined: '{{nick}} joined',
     memberLeft: '{{nick}} left',
     keyChanged: 'The safety number with {{nick}} changed: a new device, or someone else under that name. Compare it again before you trust them.',
     keyChangedVerified: 'The safety number with {{nick}}, whom you had verified, changed: a new device, or someone else under that name. Compare it again before you trust them.',
+    keyStoreCorrupt: 'This browser could not read what it knew about the members of this room (its key store is damaged). Nothing was deleted, but key changes cannot be detected here and your verifications are not shown: compare safety numbers again before you trust anyone. To start over, clear this site\'s data.',
     disruption: '{{nick}} sent something the room could not use; it was ignored.',
     disruptionRepeated: '{{nick}} sent something the room could not use, {{times}} times; each was ignored. If it goes on, move to a new room password or invite link.',
     disruptionStranger: 'Someone who is not a member sent something the room could not use; it was ignored.',
@@ -119,6 +122,9 @@ export const en = {
     close: 'Done',
   },
   notify: { title: 'Nullroom', body: 'New message in {{room}}' },
-  store: { unavailable: 'This browser does not keep keys between visits here (private window?): verifications last only until you close the tab.' },
+  store: {
+    unavailable: 'This browser does not keep keys between visits here (private window?): verifications last only until you close the tab.',
+    corrupt: 'This browser\'s key store is damaged: it was left as it is, but for now your keys and verifications last only until you close the tab, and key changes of people you met before cannot be detected. Compare safety numbers again before you trust anyone. To start over, clear this site\'s data.',
+  },
 };
 export type Strings = typeof en;

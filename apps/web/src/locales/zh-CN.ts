@@ -30,6 +30,8 @@ export const zhCN: Strings = {
   },
   chat: {
     created: '你创建了一个新房间。',
+    joined_zero: '你加入了，房间里暂时没有其他成员。',
+    // Chinese has one plural form (CLDR: "other"); `_one` is never chosen, kept because Strings requires it.
     joined_one: '你加入了，房间里还有 {{count}} 位成员。',
     joined_other: '你加入了，房间里还有 {{count}} 位成员。',
     rejoinedCreated: '已重新连接：你创建了一个新房间。',
@@ -38,6 +40,7 @@ export const zhCN: Strings = {
     memberLeft: '{{nick}} 离开了',
     keyChanged: '你与 {{nick}} 的安全码变了：可能是换了设备，也可能是别人用了这个昵称。请重新核对后再信任对方。',
     keyChangedVerified: '你已验证过的 {{nick}} 的安全码变了：可能是换了设备，也可能是别人用了这个昵称。请重新核对后再信任对方。',
+    keyStoreCorrupt: '此浏览器无法读取它记住的本房间成员信息（密钥存储已损坏）。没有删除任何内容，但这里无法发现安全码变化，你的验证记录也无法显示：信任任何人之前请重新核对安全码。要重新开始，请清除本站数据。',
     disruption: '{{nick}} 发送了房间无法使用的内容，已被忽略。',
     disruptionRepeated: '{{nick}} 已 {{times}} 次发送房间无法使用的内容，均已被忽略。如果还在继续，请换用新的房间密码或邀请链接。',
     disruptionStranger: '一位非成员发送了房间无法使用的内容，已被忽略。',
@@ -121,5 +124,8 @@ export const zhCN: Strings = {
     close: '完成',
   },
   notify: { title: 'Nullroom', body: '{{room}} 有新消息' },
-  store: { unavailable: '此浏览器在这里不保存密钥（无痕窗口？）：验证状态只保留到关闭标签页为止。' },
+  store: {
+    unavailable: '此浏览器在这里不保存密钥（无痕窗口？）：验证状态只保留到关闭标签页为止。',
+    corrupt: '此浏览器的密钥存储已损坏：它被原样保留，但目前你的密钥和验证状态只保留到关闭标签页为止，也无法发现以前见过的人的安全码变化。信任任何人之前请重新核对安全码。要重新开始，请清除本站数据。',
+  },
 };

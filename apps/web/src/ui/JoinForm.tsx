@@ -40,7 +40,7 @@ export function JoinForm(props: {
       setBusy(t('join.joining'));
       let off: (() => void) | undefined;
       const room = await client
-        .join({ secret, nick, onRoom: (r) => (off = r.on('error', (e) => e.code === 'BAD_GROUP_INFO' && setRepairing(true))) })
+        .join({ secret, nick, onRoom: (r) => (off = r.on('repair-wait', () => setRepairing(true))) })
         .finally(() => (off?.(), setRepairing(false)));
       props.onJoined({ room, name: invite === undefined ? roomName : t('chat.inviteRoom'), invite });
     } catch (err) {
