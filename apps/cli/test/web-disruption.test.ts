@@ -88,7 +88,7 @@ async function shots(page: Page, name: string, scheme: 'light' | 'dark'): Promis
   await page.emulateMedia({ colorScheme: scheme });
 }
 
-test('garbage commits from an insider: the page shows one calm line that counts them, keeps chatting with an SDK member, shows no error; a member that disrupts is named', { skip }, () =>
+test('garbage commits from an insider: the page shows one calm line that counts them, keeps chatting with an SDK member, shows no error; a member that disrupts is named', { skip }, (t) =>
   withRelayAndBrowser([], async (url, browser) => {
     const room = 'hostile room';
     const password = 'a long enough room password';
@@ -108,24 +108,29 @@ test('garbage commits from an insider: the page shows one calm line that counts 
       const keys = await deriveRoomKeys(secret);
       const mallory = await insider(url, keys.locator);
       // One garbage commit: the relay accepts it (it cannot judge MLS); every member finds it void.
+      let start = Date.now();
       await mallory.garbage();
       await alice.page.getByText('Someone who is not a member sent something the room could not use; it was ignored.').waitFor();
       await li.page.getByText('一位非成员发送了房间无法使用的内容，已被忽略。').waitFor();
+      t.diagnostic(`garbage commit -> the line on both pages in ${Date.now() - start} ms`);
 
       // It keeps at it, back to back: the same line counts, no new line per commit.
       let accepted = 1; // a repair that wins the race makes the next garbage commit stale
       for (let i = 0; i < 10; i++) if ((await mallory.commit(random(300), random(300), (await mallory.sync()).epoch)) === 'ACK') accepted++;
       await until(() => disrupted === accepted, 'the SDK member reports every accepted garbage commit');
+      t.diagnostic(`${accepted} of 11 garbage commits accepted by the relay, shown as one line`);
       await alice.page.getByText(`sent something the room could not use, ${accepted} times; each was ignored`).waitFor();
       await li.page.getByText(`已 ${accepted} 次发送房间无法使用的内容`).waitFor();
       for (const m of [alice, li]) assert.equal(await m.page.locator('.line.notice', { hasText: /Someone who is not a member|一位非成员/ }).count(), 1, 'one line for the whole burst');
 
       // The room goes on: the page and the SDK member chat both ways.
+      start = Date.now();
       await say(alice.page, 'still here after the garbage');
       await until(() => heard.includes('still here after the garbage'), 'bob hears alice');
       bob.send('so am I');
       await alice.page.getByText('so am I').waitFor();
       await li.page.getByText('so am I').waitFor();
+      t.diagnostic(`after the burst: page -> SDK -> both pages in ${Date.now() - start} ms`);
 
       // Now as a member ("sam", a real external join made with the room secret, on a new connection:
       // the slot that disrupted is removed by every repair): named, then removed by the repair.
@@ -156,7 +161,7 @@ test('garbage commits from an insider: the page shows one calm line that counts 
     }
   }));
 
-test('a joiner that meets group information it cannot use says it waits for the room to repair it, then joins once it is usable', { skip }, () =>
+test('a joiner that meets group information it cannot use says it waits for the room to repair it, then joins once it is usable', { skip }, (t) =>
   withRelayAndBrowser([], async (url, browser) => {
     const room = 'broken room';
     const password = 'another long room password';
@@ -178,8 +183,10 @@ test('a joiner that meets group information it cannot use says it waits for the 
       // Someone stores usable group information (here the insider, as the repairing member would):
       // the joiners' next retry joins.
       const { groupInfo } = await (await RoomCrypto.create(keys)).createGroup({ nick: 'mallory', slot: mallory.slot });
+      const start = Date.now();
       assert.equal(await mallory.commit(random(300), groupInfo, 1), 'ACK');
       await Promise.all(joins);
+      t.diagnostic(`usable GroupInfo stored -> both joiners in ${Date.now() - start} ms`);
       for (const m of [en, zh]) assert.equal(await m.page.getByTestId('join-repairing').count(), 0);
       await say(en.page, 'we got in');
       await zh.page.getByText('we got in').waitFor();
