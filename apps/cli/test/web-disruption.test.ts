@@ -7,6 +7,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { type Socket, connect, createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import WebSocket from 'ws';
 import type { Page } from 'playwright-core';
 import { type GroupStateFrame, type RelayFrame, type RoomLocator, SUBPROTOCOL, asEpoch, asReqId, decodeRelayFrame, encodeFrame } from '@nullroom/protocol';
@@ -66,6 +68,33 @@ async function insider(url: string, room: RoomLocator) {
       return answer(id);
     },
     close: () => ws.close(),
+  };
+}
+
+/** A TCP proxy in front of the relay whose connections can be cut, refusing new ones for a while. */
+async function cuttableProxy(target: URL) {
+  const sockets = new Set<Socket>();
+  let refuseUntil = 0;
+  const server = createServer((client) => {
+    if (Date.now() < refuseUntil) return void client.destroy();
+    const upstream = connect(Number(target.port), target.hostname);
+    const end = () => {
+      for (const x of [client, upstream]) (x.destroy(), sockets.delete(x));
+    };
+    for (const x of [client, upstream]) (sockets.add(x), x.on('error', end), x.on('close', end));
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    cut(ms: number) {
+      refuseUntil = Date.now() + ms;
+      for (const x of sockets) x.destroy();
+    },
+    close() {
+      for (const x of sockets) x.destroy();
+      server.close();
+    },
   };
 }
 
@@ -218,5 +247,34 @@ test('a culprit that comes back after a quiet minute gets a new line (the old on
       await calm(alice);
     } finally {
       mallory.close();
+    }
+  }));
+
+test('a page that reconnects into unusable group information shows the wait in its timeline, then rejoins, with no error', { skip }, (t) =>
+  withRelayAndBrowser([], async (url, browser) => {
+    const room = 'flaky room';
+    const password = 'one more long room password';
+    const keys = await deriveRoomKeys(await deriveRoomSecret(room, password));
+    const proxy = await cuttableProxy(new URL(url));
+    // alice (through the proxy) founds the room; mallory holds a connection in it without being a member.
+    const alice = await join(browser, proxy.url, 'alice', room, password, { viewport: phone, locale: 'en-US' });
+    const mallory = await insider(url, keys.locator);
+    try {
+      // alice drops; meanwhile the relay stores mallory's garbage, and nobody is left to repair it.
+      proxy.cut(1500);
+      await mallory.garbage();
+      await alice.page.getByTestId('disruption').getByText('Waiting for the room to repair its group information.', { exact: false }).waitFor({ timeout: 20_000 });
+      await screenshot(alice.page, 'web-rejoin-repairing-en-light');
+      const start = Date.now();
+      const gs = await mallory.sync();
+      const { groupInfo } = await (await RoomCrypto.create(keys)).createGroup({ nick: 'mallory', slot: mallory.slot });
+      assert.equal(await mallory.commit(random(300), groupInfo, gs.epoch), 'ACK');
+      await alice.page.getByText('Reconnected.').waitFor({ timeout: 20_000 });
+      t.diagnostic(`usable GroupInfo stored -> the page rejoined in ${Date.now() - start} ms`);
+      assert.equal(await alice.page.getByText('Waiting for the room to repair', { exact: false }).count(), 1, 'one wait line per rejoin');
+      await calm(alice);
+    } finally {
+      mallory.close();
+      proxy.close();
     }
   }));
