@@ -12,7 +12,8 @@
  * computation of the formula in docs/PROTOCOL.md: Argon2id by @noble/hashes as well as hash-wasm;
  * raw keys that our code keeps as non-extractable CryptoKeys derived again with @noble/hashes' HKDF,
  * and our keys must seal exactly what Web Crypto seals with the raw keys; every seal, credential and
- * file chunk rebuilt from its documented layout; safety numbers computed a second time here.
+ * file chunk rebuilt from its documented layout; safety numbers computed a second time here, room
+ * fingerprints with node:crypto's HKDF.
  * The tests that recompute every vector are packages/crypto/test/vectors.test.ts,
  * packages/client/test/payload-vectors.test.ts and packages/protocol/test/vectors.test.ts.
  */
@@ -31,6 +32,7 @@ const { seal, open } = await import(dist('packages/crypto/dist/src/sealed.js'));
 const { makeCredential, openCredential } = await import(dist('packages/crypto/dist/src/credential.js'));
 const { safetyNumber, formatSafetyNumber } = await import(dist('packages/crypto/dist/src/safetyNumber.js'));
 const { FileEncryptor, FileDecryptor, encodeFileHeader } = await import(dist('packages/crypto/dist/src/fileCrypto.js'));
+const { roomFingerprint, formatRoomFingerprint } = await import(dist('packages/crypto/dist/src/roomFingerprint.js'));
 const { encodePayload, parsePayload } = await import(dist('packages/client/dist/src/payload.js'));
 const { encodeFrame, decodeFrame, ProtocolError } = await import(dist('packages/protocol/dist/src/index.js'));
 
@@ -264,6 +266,28 @@ function safetyCase(name, a, b) {
 const safety = [
   safetyCase('RFC 8032 TEST 1 and TEST 2 public keys', ed25519.getPublicKey(ID_A), ed25519.getPublicKey(ID_B)),
   safetyCase('TEST 1 public key and 32 zero bytes', ed25519.getPublicKey(ID_A), new Uint8Array(32)),
+];
+
+// ---------------------------------------------------------------- room fingerprints
+
+const { hkdfSync } = await import('node:crypto');
+/** RFC 9420 §2.1.2 variable-size length prefix, written out again here. */
+const mlsVarint = (n) => (n < 0x40 ? [n] : n < 0x4000 ? [0x40 | (n >> 8), n & 0xff] : [0x80 | (n >>> 24), (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]);
+function fingerprintCase(name, authenticator, groupId, epoch) {
+  const fp = roomFingerprint(authenticator, groupId, epoch);
+  const e = new Uint8Array(8);
+  new DataView(e.buffer).setBigUint64(0, epoch);
+  const info = concat(enc.encode('nullroom/v1/room-fingerprint'), mlsVarint(groupId.byteLength), groupId, e);
+  const okm = new Uint8Array(hkdfSync('sha256', authenticator, new Uint8Array(0), info, 15));
+  const digits = [0, 5, 10].map((i) => String(Number(BigInt('0x' + hex(okm.subarray(i, i + 5))) % 10000n)).padStart(4, '0')).join('');
+  assert(digits === fp.digits, `${name}: independent computation (node:crypto HKDF)`);
+  return { name, epoch_authenticator: hex(authenticator), group_id: hex(groupId), epoch: Number(epoch), info: hex(info), okm: hex(okm), digits, display: formatRoomFingerprint(fp) };
+}
+const fingerprints = [
+  fingerprintCase('PROTOCOL.md §8.1: SHA-256 suite (32-byte authenticator), 16-byte group id, epoch 12', seq(32, 0x00), seq(16, 0xa0), 12n),
+  fingerprintCase('epoch 0 (a room just created)', seq(32, 0x40), seq(16, 0xb0), 0n),
+  fingerprintCase('X-Wing suite (SHA-512: 64-byte authenticator), epoch above 2^32', seq(64, 0x80), seq(16, 0xc0), 2n ** 40n + 1n),
+  fingerprintCase('a 64-byte group id (two-byte <V> length; Nullroom makes 16)', seq(32, 0x10), seq(64, 0xd0), 7n),
 ];
 
 // ---------------------------------------------------------------- file STREAM
@@ -515,6 +539,7 @@ const out = {
   'sealing.json': { ...header('docs/PROTOCOL.md §3.1: Seal(key, pt, aad) = nonce || AES-256-GCM(key, nonce, pt, aad) (ciphertext || 16-byte tag). The nonce is random in real use; fixed here.'), vectors: seals },
   'credential.json': { ...header('docs/PROTOCOL.md §3.3: the BasicCredential identity "NR2" || slot || Seal(cred_key, identity_key || binding || nick, aad), and the leaf binding signature (Ed25519, RFC 8032, deterministic). The seal nonce is random in real use; fixed here.'), vectors: credentials },
   'safety-number.json': { ...header('docs/PROTOCOL.md §8: safety numbers from two identity keys: each side\'s 30 digits, the 60 digits (sorted halves), the display form, and the text the QR code encodes.'), vectors: safety },
+  'room-fingerprint.json': { ...header('docs/PROTOCOL.md §8.1: room fingerprints: HKDF-SHA256(salt empty, IKM epoch_authenticator, info "nullroom/v1/room-fingerprint" || group_id<V> || uint64 epoch, L 15), three groups of four digits (uint40 big-endian mod 10000), the display form. Clients refuse epochs above 2^53 - 1.'), vectors: fingerprints },
   'file-stream.json': { ...header('docs/PROTOCOL.md §5.1: file STREAM over AES-256-GCM: header, payload key, per-chunk nonce and sealed chunk (blob chunk i is `sealed` of chunk i), SHA-256 of the plaintext. The file id is random in real use; fixed here. The 16-byte chunk size is the smallest allowed, used to keep the vectors short; clients send 4 MiB chunks.'), vectors: files },
   'payloads.json': { ...header('docs/PROTOCOL.md §5: application payloads. `valid`: exact bytes our client writes (not canonical: receivers must accept any JSON text with the same value, see `accept`). `reject`: payloads every receiver refuses (BAD_PAYLOAD).'), valid, accept, reject },
   'nicknames.json': { ...header('docs/PROTOCOL.md §3.3 and §3.5: which nicknames are valid (and their NFC form), the uniqueness key NFC(nick).toLowerCase(), and the joiner\'s suffix rule. The suffix vectors come from the rule as written in §3.5 (a reference implementation in scripts/make-vectors.mjs, apart from the client\'s uniqueNick, which the tests check against them).'), validity: nickValidity, keys: nickKeys, suffix: nickSuffixes },

@@ -123,7 +123,7 @@ export function healthy(relay, ms = 3000) {
       const s = net.connect(relay.port, relay.host);
       let buf = '';
       s.setEncoding('latin1');
-      s.on('connect', () => s.write('GET /healthz HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n'));
+      s.on('connect', () => s.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n'));
       s.on('data', (d) => (buf += d));
       s.on('error', () => resolve(false));
       s.on('close', () => resolve(buf.startsWith('HTTP/1.1 200')));
@@ -154,10 +154,11 @@ export function tcp(relay) {
  * Sends `request` (a string or Buffer) on a fresh connection and resolves with the status code of
  * the first response (or 'closed' / 'timeout'), and the raw head.
  */
-export function rawRequest(relay, request, ms = 3000) {
+/** `from`: a local (loopback) address to send from, for an honest client that is not the attacker's address. */
+export function rawRequest(relay, request, ms = 3000, from = undefined) {
   return within(
     new Promise((resolve) => {
-      const s = net.connect(relay.port, relay.host);
+      const s = net.connect({ port: relay.port, host: relay.host, ...(from === undefined ? {} : { localAddress: from }) });
       let buf = '';
       s.setEncoding('latin1');
       const done = (status) => {
@@ -355,6 +356,24 @@ export async function rawJoin(relay, locator, opts = {}) {
   }
   const state = await ws.next((f) => f.type === 'GROUP_STATE');
   return { ws, joined, state };
+}
+
+/**
+ * An insider's upload ticket (docs/PROTOCOL.md §9.1): a raw connection joins a room of its own and
+ * asks for one. Resolves with {ws, ticket} (the ticket as its header value, base64url); the ticket
+ * is valid while `ws` stays in the room.
+ */
+export async function rawTicket(relay) {
+  const room = randomLocator();
+  const { ws } = await rawJoin(relay, room);
+  const reqId = nextReq();
+  ws.send({ type: 'TICKET', reqId, room });
+  const f = await ws.next((x) => (x.type === 'TICKET_GRANT' || x.type === 'ERROR') && x.reqId === reqId);
+  if (f?.type !== 'TICKET_GRANT') {
+    ws.close();
+    throw new Error(`TICKET refused: ${f === undefined ? 'no answer' : `ERROR ${f.code}`}`);
+  }
+  return { ws, ticket: Buffer.from(f.ticket).toString('base64url') };
 }
 
 /** A fresh random room locator (what a guesser, or a creator of throwaway rooms, sends). */

@@ -6,7 +6,7 @@
  * how fast the honest members chat and upload while it runs. docs/SECURITY.md "Attack suite".
  */
 import { randomBytes } from 'node:crypto';
-import { MiB, healthy, nextReq, randomLocator, rawJoin, rawRequest, rawWs, sleep, tcp, upgradeRequest, within, wsFrame } from './_lib.mjs';
+import { MiB, healthy, nextReq, randomLocator, rawJoin, rawRequest, rawTicket, rawWs, sleep, tcp, upgradeRequest, within, wsFrame } from './_lib.mjs';
 
 const blobId = () => randomBytes(16).toString('base64url');
 const blobToken = () => randomBytes(32).toString('base64url');
@@ -37,9 +37,9 @@ export const outside = [
       let killer;
       // Plain requests first, the WebSocket upgrade last: a death names the request that caused it.
       const kinds = [
-        ['GET', (t) => `GET ${t} HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n`],
-        ['PUT blob', (t) => `PUT ${t}blobs/${blobId()}/0 HTTP/1.1\r\nHost: relay\r\nContent-Length: 1\r\nX-Nullroom-Blob-Token: ${blobToken()}\r\nConnection: close\r\n\r\nx`],
-        ['GET blob', (t) => `GET ${t}blobs/${blobId()}/0 HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n`],
+        ['GET', (t) => `GET ${t} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`],
+        ['PUT blob', (t) => `PUT ${t}blobs/${blobId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\nX-Nullroom-Blob-Token: ${blobToken()}\r\nConnection: close\r\n\r\nx`],
+        ['GET blob', (t) => `GET ${t}blobs/${blobId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`],
         ['upgrade', (t) => upgradeRequest({ path: t })],
       ];
       for (const [kind, make] of kinds) {
@@ -79,10 +79,10 @@ export const outside = [
       } catch (e) {
         status = e.status ?? String(e.message);
       }
-      const get = await rawRequest(relay, `GET /blobs/${blobId()}/0 HTTP/1.1\r\nHost: relay\r\nOrigin: ${origin}\r\nConnection: close\r\n\r\n`);
+      const get = await rawRequest(relay, `GET /blobs/${blobId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: ${origin}\r\nConnection: close\r\n\r\n`);
       const put = await rawRequest(
         relay,
-        `PUT /blobs/${blobId()}/0 HTTP/1.1\r\nHost: relay\r\nOrigin: ${origin}\r\nContent-Length: 1\r\nX-Nullroom-Blob-Token: ${blobToken()}\r\nConnection: close\r\n\r\nx`,
+        `PUT /blobs/${blobId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: ${origin}\r\nContent-Length: 1\r\nX-Nullroom-Blob-Token: ${blobToken()}\r\nConnection: close\r\n\r\nx`,
       );
       const refused = (s) => s === 403 || s === 'closed';
       return {
@@ -202,8 +202,11 @@ export const outside = [
       let stopped = false;
       let opened = 0;
       let cut = 0;
-      // Each trickler declares 4 MiB and sends a byte every few seconds; when the relay cuts one, the
-      // attacker opens another (as a real attacker would).
+      // The attacker is an insider: uploads need a ticket, which any connection in a room (one of its
+      // own) gets. Each trickler declares 4 MiB and sends a byte every few seconds; when the relay cuts
+      // one, the attacker opens another (as a real attacker would).
+      const insider = await rawTicket(relay);
+      track(insider.ws);
       const trickle = async () => {
         while (!stopped && relay.alive()) {
           let s;
@@ -215,7 +218,7 @@ export const outside = [
           }
           track(s);
           opened++;
-          s.write(`PUT /blobs/${blobId()}/0 HTTP/1.1\r\nHost: relay\r\nX-Nullroom-Blob-Token: ${blobToken()}\r\nContent-Length: ${4 * MiB}\r\n\r\nx`);
+          s.write(`PUT /blobs/${blobId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${blobToken()}\r\nX-Nullroom-Blob-Ticket: ${insider.ticket}\r\nContent-Length: ${4 * MiB}\r\n\r\nx`);
           let closed = false;
           let answered = false;
           s.on('data', () => (answered = true));
@@ -289,7 +292,7 @@ export const outside = [
             }
             const batch = Math.min(16, per - sent);
             let req = '';
-            for (let k = 0; k < batch; k++) req += `PUT /blobs/${blobId()}/0 HTTP/1.1\r\nHost: relay\r\nX-Nullroom-Blob-Token: ${blobToken()}\r\nContent-Length: 1\r\n\r\nx`;
+            for (let k = 0; k < batch; k++) req += `PUT /blobs/${blobId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${blobToken()}\r\nContent-Length: 1\r\n\r\nx`;
             const target = sent + batch;
             s.write(req);
             sent = target;
@@ -348,12 +351,14 @@ export const outside = [
             const st = /^HTTP\/1\.1 (\d{3})/.exec(d)?.[1] ?? '?';
             early[st] = (early[st] ?? 0) + 1;
           });
-          s.write(`GET /blobs/${blobId()}/0?wait=30000 HTTP/1.1\r\nHost: relay\r\n\r\n`);
+          s.write(`GET /blobs/${blobId()}/0?wait=30000 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
         },
       );
       await sleep(500);
       const since = performance.now();
-      const honest = await rawRequest(relay, `GET /blobs/${blobId()}/0?wait=500 HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n`, 5000);
+      // The honest client is another host (127.0.0.2): waiting GETs are capped per address, and the
+      // attacker's own address may well be refused.
+      const honest = await rawRequest(relay, `GET /blobs/${blobId()}/0?wait=500 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`, 5000, '127.0.0.2');
       return {
         since,
         checks: [{ ok: honest.status === 404, what: `an honest waiting GET was answered ${honest.status}${honest.status === 503 ? ' (locked out)' : ''}` }],
@@ -369,6 +374,8 @@ export const outside = [
       const conns = scale.guessConnections;
       const ms = scale.guessMs;
       let answered = 0;
+      /** Answered in the second half of the window: the sustained rate, past any burst the relay allows. */
+      let late = 0;
       let refused = 0;
       const t0 = performance.now();
       await Promise.all(
@@ -388,6 +395,7 @@ export const outside = [
             ws.frames.length = 0;
             if (f?.type === 'JOINED') {
               answered++;
+              if (performance.now() - t0 >= ms / 2) late++;
               ws.send({ type: 'LEAVE', reqId: nextReq(), room });
             } else {
               refused++;
@@ -396,12 +404,20 @@ export const outside = [
           }
         }),
       );
-      const perSec = Math.round(answered / ((performance.now() - t0) / 1000));
+      const elapsed = (performance.now() - t0) / 1000;
+      const perSec = Math.round((answered / elapsed) * 10) / 10;
+      // The guessing rate that matters is the sustained one (guesses per day); a first burst is bounded.
+      const sustained = Math.round((late / (elapsed - ms / 2000)) * 10) / 10;
       const limit = scale.guessLimitPerSec;
       return {
         since: performance.now(),
-        checks: [{ ok: perSec <= limit, what: `${perSec} locator guesses/s answered from one IP over ${conns} connections (suite limit ${limit}/s)` }],
-        metrics: { connections: conns, seconds: ms / 1000, answered, refused, guessesPerSec: perSec },
+        checks: [
+          {
+            ok: sustained <= limit,
+            what: `${sustained} locator guesses/s answered from one IP over ${conns} connections in the second half of ${ms / 1000} s (${answered} in all; suite limit ${limit}/s sustained)`,
+          },
+        ],
+        metrics: { connections: conns, seconds: ms / 1000, answered, answeredSecondHalf: late, refused, guessesPerSec: perSec, sustainedGuessesPerSec: sustained },
       };
     },
   },
@@ -410,8 +426,8 @@ export const outside = [
     key: 'header-flood',
     issue: '11 (own)',
     async run({ relay, scale }) {
-      const many = `GET /healthz HTTP/1.1\r\nHost: relay\r\n${Array.from({ length: 1000 }, (_, i) => `X-H${i}: ${'v'.repeat(30)}\r\n`).join('')}Connection: close\r\n\r\n`;
-      const huge = `GET /healthz HTTP/1.1\r\nHost: relay\r\nX-Big: ${'a'.repeat(MiB)}\r\nConnection: close\r\n\r\n`;
+      const many = `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n${Array.from({ length: 1000 }, (_, i) => `X-H${i}: ${'v'.repeat(30)}\r\n`).join('')}Connection: close\r\n\r\n`;
+      const huge = `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(MiB)}\r\nConnection: close\r\n\r\n`;
       const upg = upgradeRequest({ extra: Array.from({ length: 500 }, (_, i) => `X-U${i}: ${'w'.repeat(30)}\r\n`).join('') });
       const statuses = {};
       await pool(
@@ -448,7 +464,7 @@ export const outside = [
             track(s);
             socks.push(s);
             opened++;
-            s.write('GET /healthz HTTP/1.1\r\nHost: relay\r\nX-Slow: ');
+            s.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ');
           } catch {
             /* refused: counted as not opened */
           }
@@ -461,7 +477,7 @@ export const outside = [
       track({ close: () => ((stopped = true), clearInterval(drip)) });
       await sleep(scale.holdMs);
       const since = performance.now();
-      const fresh = await rawRequest(relay, 'GET /healthz HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n', 5000);
+      const fresh = await rawRequest(relay, 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', 5000);
       const stillOpen = socks.filter((s) => !s.destroyed).length;
       return {
         since,

@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { read } from 'read';
-import { ClientError, NullroomClient, PrivateChats, type Room, RoomFiles, Suites, type Transfer, deriveRoomSecret, formatSafetyNumber, normalizeNick } from '@nullroom/client';
+import { ClientError, NullroomClient, PrivateChats, type Room, RoomFiles, Suites, type Transfer, deriveRoomSecret, formatFingerprintDigits, formatSafetyNumber, normalizeNick } from '@nullroom/client';
 import { FileKeyStore, defaultKeyStoreDir, fileSource, folderSink, nodeFileOptions, nodeWebSocket, parsePin } from '@nullroom/client/node';
 import { CliError, Exit } from './exit.js';
 import { parseSize } from './serve.js';
@@ -63,7 +63,8 @@ const splitPaths = (s: string) => s.match(/"[^"]*"|'[^']*'|\S+/g)?.map((p) => p.
 
 const HELP = [
   '/members          list who is in the room',
-  '/verify NICK      show the safety number you share with NICK (compare it out of band)',
+  '/verify NICK      show the safety number you share with NICK, and the room fingerprint (compare both out of band)',
+  '/fingerprint      show the room fingerprint of this epoch: every member at that epoch must see the same digits',
   '/verified NICK    mark NICK verified once the numbers match (until their key changes)',
   '/dm NICK TEXT      send TEXT to NICK only (opens a private chat the first time)',
   '/close NICK       close the private chat with NICK',
@@ -146,6 +147,12 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
     printer.print({ event: 'message', from: e.from, text: e.text, ts: e.ts, ...(e.outOfOrder ? { outOfOrder: true } : {}) }),
   );
   room.on('error', (e) => printer.print({ event: 'error', code: e.code, message: e.message }));
+  room.on('fork-suspected', (e) => printer.print({ event: 'fork-suspected', epoch: e.epoch, fingerprint: e.fingerprint, unreadable: e.unreadable }));
+  /** The room fingerprint of our epoch (docs/PROTOCOL.md §8.1), for /verify and /fingerprint. */
+  const fingerprint = () => {
+    const fp = room.fingerprint();
+    return fp === undefined ? {} : { epoch: fp.epoch, fingerprint: formatFingerprintDigits(fp) };
+  };
 
   // Files: everyone's offers are fetched into the download folder and reported once verified.
   const tlsOpts = { ...(ca ? { ca } : {}), ...(pin ? { pin } : {}) };
@@ -273,7 +280,11 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
         const nick = cmd[2]!.trim();
         const sn = room.safetyNumber(nick);
         if (sn === undefined) report({ event: 'error', code: 'NO_SUCH_MEMBER', message: 'no other member has that nickname' });
-        else report({ event: 'verify', nick, safetyNumber: formatSafetyNumber(sn), verified: room.trust(nick)?.verified === true });
+        else report({ event: 'verify', nick, safetyNumber: formatSafetyNumber(sn), verified: room.trust(nick)?.verified === true, ...fingerprint() });
+      } else if (cmd[1] === 'fingerprint') {
+        const fp = fingerprint();
+        if (fp.epoch === undefined) report({ event: 'error', code: 'NOT_JOINED', message: 'not in the room right now (reconnecting)' });
+        else report({ event: 'fingerprint', ...fp });
       } else if (cmd[1] === 'verified') {
         const nick = cmd[2]!.trim();
         if (room.safetyNumber(nick) === undefined) report({ event: 'error', code: 'NO_SUCH_MEMBER', message: 'no other member has that nickname' });

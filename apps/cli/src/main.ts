@@ -23,6 +23,13 @@ program
   .option('--blob-max <size>', 'largest file, in bytes (suffixes K, M, G, T: 1024-based)', '4G')
   .option('--blob-quota <size>', 'disk space for all files together', '16G')
   .option('--blob-ttl <seconds>', 'a file is deleted this long after its last chunk arrived', '86400')
+  .option('--allow-origin <url>', 'let web pages on this origin use the relay too (repeatable), e.g. the public name of a reverse proxy', (v: string, prev: string[] = []) => [...prev, v])
+  .option('--trust-proxy', 'take client addresses (for the per-address limits) from the last X-Forwarded-For hop: only behind a reverse proxy')
+  .option('--max-output <size>', 'memory for unsent output to all connections together', '256M')
+  .option('--max-group-info <size>', 'memory for the group state stored for all rooms together', '256M')
+  .option('--max-conns-per-ip <n>', 'WebSocket connections from one address (IPv6: one /64)', '256')
+  .option('--max-rooms-per-ip <n>', 'room memberships of all connections from one address', '1024')
+  .option('--new-rooms-per-minute <n>', 'JOINs that create a room, per address per minute (after a burst of 20): bounds online password guessing', '20')
   .option('-v, --verbose', 'log connections and protocol errors to stderr (never any content)')
   // Each command loads only its own code: the relay never loads the client (MLS, zod, hashing), which keeps
   // its heap, and so each of its garbage collections, small (bench/transfer.mjs).

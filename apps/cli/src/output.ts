@@ -13,7 +13,9 @@ export type ChatEvent =
   | { event: 'private-opened'; with: string; byUs: boolean }
   | { event: 'private-closed'; with: string; byUs: boolean }
   | { event: 'members'; members: string[] }
-  | { event: 'verify'; nick: string; safetyNumber: string; verified: boolean }
+  | { event: 'verify'; nick: string; safetyNumber: string; verified: boolean; epoch?: number; fingerprint?: string }
+  | { event: 'fingerprint'; epoch: number; fingerprint: string }
+  | { event: 'fork-suspected'; epoch: number; fingerprint: string; unreadable: number }
   | { event: 'key-changed'; nick: string; wasVerified: boolean }
   | { event: 'disruption'; slot: number; nick?: string; count: number; reason: string }
   | { event: 'connection'; state: string; message?: string }
@@ -68,7 +70,13 @@ export function humanLine(e: ChatEvent): string {
     case 'members':
       return `* ${e.members.length} member(s): ${e.members.map(safe).join(', ')}`;
     case 'verify':
-      return `* safety number with ${safe(e.nick)}: ${e.safetyNumber}${e.verified ? ' (verified)' : ' (not verified; /verified NICK once it matches theirs)'}`;
+      return `* safety number with ${safe(e.nick)}: ${e.safetyNumber}${e.verified ? ' (verified)' : ' (not verified; /verified NICK once it matches theirs)'}${
+        e.epoch === undefined ? '' : `\n* room fingerprint: epoch ${e.epoch} · ${e.fingerprint} (${safe(e.nick)} must see the same digits at epoch ${e.epoch})`
+      }`;
+    case 'fingerprint':
+      return `* room fingerprint: epoch ${e.epoch} · ${e.fingerprint} (every member at epoch ${e.epoch} must see these digits; other digits mean the relay split the room)`;
+    case 'fork-suspected':
+      return `! the relay may have split this room: ${e.unreadable} messages of epoch ${e.epoch} came sealed with keys of another history of it. Compare the room fingerprint (epoch ${e.epoch} · ${e.fingerprint}) with the others out of band (/fingerprint): other digits at the same epoch mean the relay shows you different rooms`;
     case 'key-changed':
       return `! ${safe(e.nick)} now uses another key (a new device, or someone else under that name${e.wasVerified ? '; you had verified the old one' : ''}): compare safety numbers again with /verify ${safe(e.nick)}`;
     case 'disruption':

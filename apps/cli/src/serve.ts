@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { type BlobOptions, RelayConfigError, createSelfSigned, isLoopback, startRelay, type RelayOptions } from '@nullroom/server';
+import { type BlobOptions, type RelayLimits, RelayConfigError, createSelfSigned, defaultRelayLimits, isLoopback, startRelay, type RelayOptions } from '@nullroom/server';
 import { CliError, Exit } from './exit.js';
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -25,6 +25,44 @@ export interface ServeOptions {
   blobMax?: string;
   blobQuota?: string;
   blobTtl?: string;
+  allowOrigin?: string[];
+  trustProxy?: boolean;
+  maxOutput?: string;
+  maxGroupInfo?: string;
+  maxConnsPerIp?: string;
+  maxRoomsPerIp?: string;
+  newRoomsPerMinute?: string;
+}
+
+/** The relay's budgets and per-address caps from the command line (docs/OPERATING.md "Limits"). */
+export function relayLimits(o: ServeOptions): Partial<RelayLimits> {
+  const l: Partial<RelayLimits> = {};
+  const size = (v: string | undefined, flag: string) => {
+    if (v === undefined) return undefined;
+    const n = parseSize(v);
+    if (n === undefined) throw new CliError(`${flag} must be a size in bytes, such as 256M or 1G`, Exit.USAGE);
+    return n;
+  };
+  const count = (v: string | undefined, flag: string) => {
+    if (v === undefined) return undefined;
+    const n = /^[0-9]{1,9}$/.test(v) ? Number(v) : 0;
+    if (n < 1) throw new CliError(`${flag} must be a whole number, at least 1`, Exit.USAGE);
+    return n;
+  };
+  const out = size(o.maxOutput, '--max-output');
+  if (out !== undefined) l.maxOutputBytes = out;
+  const gi = size(o.maxGroupInfo, '--max-group-info');
+  if (gi !== undefined) {
+    l.maxGroupInfoBytes = gi;
+    l.maxGroupInfoBytesPerAddress = Math.min(defaultRelayLimits.maxGroupInfoBytesPerAddress, gi);
+  }
+  const conns = count(o.maxConnsPerIp, '--max-conns-per-ip');
+  if (conns !== undefined) l.maxConnectionsPerAddress = conns;
+  const rooms = count(o.maxRoomsPerIp, '--max-rooms-per-ip');
+  if (rooms !== undefined) l.maxRoomsPerAddress = rooms;
+  const perMinute = count(o.newRoomsPerMinute, '--new-rooms-per-minute');
+  if (perMinute !== undefined) l.newRoomIntervalMs = Math.ceil(60_000 / perMinute);
+  return l;
 }
 
 const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
@@ -94,6 +132,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     );
   }
   const blobs = blobOptions(o);
+  const limits = relayLimits(o);
   if (o.web !== undefined && !existsSync(join(o.web, 'index.html'))) throw new CliError(`no index.html in ${o.web}: build the web app first`, Exit.USAGE);
   const web = o.web ?? defaultWebDir();
   const relay = await startRelay({
@@ -102,6 +141,9 @@ export async function serve(o: ServeOptions): Promise<void> {
     ...(web === undefined ? {} : { staticDir: web }),
     ...(tls === undefined ? {} : { tls }),
     blobs,
+    limits,
+    ...(o.allowOrigin === undefined ? {} : { allowedOrigins: o.allowOrigin }),
+    ...(o.trustProxy ? { trustProxy: true } : {}),
     ...(o.verbose ? { log: (line: string) => process.stderr.write(`${line}\n`) } : {}),
   }).catch((e: unknown) => {
     if (e instanceof RelayConfigError) throw new CliError(e.message, Exit.USAGE);

@@ -21,15 +21,6 @@ const dir = mkdtempSync(join(tmpdir(), 'nullroom-attack-test-'));
 
 /** Attack key -> the open point of issue 11 it waits for. */
 const KNOWN_OPEN: Record<string, string> = {
-  'slash-targets': 'issue 11.1: an upgrade to `//` ends the relay process',
-  'foreign-origin': 'issue 11.2: no Origin check on /ws and /blobs',
-  'trickle-uploads': 'issue 11.4: trickling PUTs hold the upload budget',
-  'tiny-puts': 'issue 11.4: blobs can be written from outside any room',
-  'waiting-gets': 'issue 11.4: waiting GETs on random ids lock out honest ones',
-  'password-guessing': 'issue 11.8: new-locator JOINs are not rate-limited per IP',
-  'many-connections': 'issue 11 (memory budgets): no per-IP connection cap',
-  'memory-pinning': 'issue 11.3: never-reading connections pin memory; unsolicited pongs count as life',
-  'join-never-create': 'issue 11.5: a JOIN-first-never-CREATE holder blocks a room',
 };
 
 interface Row {

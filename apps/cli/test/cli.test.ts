@@ -74,6 +74,13 @@ test('line mode with --json: three terminal clients chat, /members, /verify agre
     const vb = await b.waitFor((e) => e['event'] === 'verify', 'bob verify');
     assert.match(String(va['safetyNumber']), /^(\d{5} ){11}\d{5}$/);
     assert.equal(va['safetyNumber'], vb['safetyNumber']);
+    // The room fingerprint beside it (docs/PROTOCOL.md §8.1): one epoch, one history, the same digits.
+    assert.match(String(va['fingerprint']), /^\d{4} \d{4} \d{4}$/);
+    assert.equal(typeof va['epoch'], 'number');
+    assert.deepEqual([vb['epoch'], vb['fingerprint']], [va['epoch'], va['fingerprint']]);
+    c.child.stdin.write('/fingerprint\n');
+    const fc = await c.waitFor((e) => e['event'] === 'fingerprint', 'carol /fingerprint');
+    assert.deepEqual([fc['epoch'], fc['fingerprint']], [va['epoch'], va['fingerprint']]);
 
     // EOF right after a burst: everything is sent, acknowledged, then a clean leave (exit 0).
     for (let i = 0; i < 20; i++) c.child.stdin.write(`burst ${i}\n`);

@@ -34,6 +34,10 @@ test('two browsers and a terminal client share a room: messages both ways, membe
     const v = await term.waitFor((e) => e['event'] === 'verify', 'terminal /verify');
     assert.match(shown ?? '', /^(\d{5} ){11}\d{5}$/);
     assert.equal(shown, v['safetyNumber']);
+    // The room fingerprint beside it: the browser and the terminal are in one history of the room.
+    term.child.stdin.write('/fingerprint\n');
+    const fp = await term.waitFor((e) => e['event'] === 'fingerprint', 'terminal /fingerprint');
+    assert.equal((await alice.page.getByTestId('room-fingerprint').textContent())?.trim(), `epoch ${fp['epoch']} · ${fp['fingerprint']}`);
 
     const xss = '<img src=x onerror=alert(1)> <script>alert(2)</script> javascript:alert(3)';
     term.child.stdin.write(`${xss}\n`);

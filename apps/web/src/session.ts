@@ -98,6 +98,7 @@ export class RoomSession {
       room.on('joined', (e) => (this.notice('notice', e.created ? 'chat.rejoinedCreated' : 'chat.rejoined', {}), this.refreshMembers())),
       room.on('key-changed', (e) => (this.notice('warning', e.wasVerified ? 'chat.keyChangedVerified' : 'chat.keyChanged', { nick: e.nick }), this.refreshMembers())),
       room.on('trust', () => this.refreshMembers()),
+      room.on('fork-suspected', (e) => this.notice('warning', 'chat.forkSuspected', { epoch: e.epoch, fingerprint: e.fingerprint })),
       // Warnings the room found while joining (before this session existed) arrive here first: the room kept them for us.
       // What the room ignores and repairs is told calmly by watchDisruptions, not as an error.
       room.on('error', (e) =>

@@ -1,15 +1,21 @@
 /**
  * The relay's blob store as the client sees it (docs/PROTOCOL.md §9): sealed file chunks go up
  * with PUT and come down with GET, named by a random 128-bit blob id that only the file's MLS
- * message reveals, and written only by the holder of a 256-bit token. `fetchBlobTransport` works
- * in browsers and Node; the Node adapter adds one with custom TLS trust (CA file or pinned key).
+ * message reveals, and written only by the holder of a 256-bit token, with an upload ticket the
+ * relay grants a connection that is in the room (§9.1). `fetchBlobTransport` works in browsers and
+ * Node; the Node adapter adds one with custom TLS trust (CA file or pinned key).
  */
 import { ClientError } from './errors.js';
 
 export type BlobRead = Uint8Array | 'missing' | 'gone';
 
 export interface BlobTransport {
-  put(id: string, index: number, token: string, body: Uint8Array, signal?: AbortSignal): Promise<void>;
+  /**
+   * Stores one chunk. `ticket`: the upload ticket (Room.blobTicket). Throws BlobTicketRefused when
+   * the relay no longer knows the ticket (ask for a new one), BlobRefused when retrying cannot help,
+   * BlobStatusError (408 cut for pace, 429, 5xx) or a network error when it can.
+   */
+  put(id: string, index: number, token: string, ticket: string, body: Uint8Array, signal?: AbortSignal): Promise<void>;
   /** The chunk, or 'missing' after waiting up to `waitMs` for it, or 'gone' once the sender cancelled. */
   get(id: string, index: number, waitMs: number, signal?: AbortSignal): Promise<BlobRead>;
   /** How many chunks from index 0 are stored without a gap. */
@@ -26,6 +32,33 @@ export class BlobRefused extends ClientError {
   constructor(readonly status: number) {
     super('FILE_TRANSFER', `the relay refused a file chunk (HTTP ${status})`);
   }
+}
+
+/** The relay refused the upload ticket (the connection it was granted to left the room or closed): get a new one and retry. */
+export class BlobTicketRefused extends ClientError {
+  constructor() {
+    super('FILE_TRANSFER', 'the relay refused the upload ticket');
+  }
+}
+
+/** A refusal that a retry may cure (404, 408, 429, 5xx), with its status and the relay's code (BLOB_ERROR_HEADER). */
+export class BlobStatusError extends ClientError {
+  constructor(
+    readonly status: number,
+    readonly blobCode: string | undefined,
+  ) {
+    super('FILE_TRANSFER', `the relay's blob store answered HTTP ${status}`);
+  }
+}
+
+export const BLOB_TICKET_HEADER = 'X-Nullroom-Blob-Ticket';
+export const BLOB_ERROR_HEADER = 'X-Nullroom-Blob-Error';
+
+/** Turns a refusal (status >= 400) into the error the transfer code acts on (docs/PROTOCOL.md §9). */
+export function blobFailure(status: number, code: string | null | undefined): ClientError {
+  if (status === 403 && code === 'BAD_TICKET') return new BlobTicketRefused();
+  if (status >= 400 && status < 500 && status !== 404 && status !== 408 && status !== 429) return new BlobRefused(status);
+  return new BlobStatusError(status, code ?? undefined);
 }
 
 /** Largest body read into a reusable buffer (a chunk is about 4 MiB). */
@@ -87,20 +120,19 @@ export function fetchBlobTransport(relayUrl: string, fetchFn: typeof fetch = glo
   const base = new URL(relayUrl);
   const pool = bodyPool();
   const url = (path: string) => new URL(path, base).toString();
-  const check = (status: number) => {
-    if (status >= 400 && status < 500 && status !== 404 && status !== 408 && status !== 429) throw new BlobRefused(status);
-    if (status >= 400) throw new ClientError('FILE_TRANSFER', `the relay's blob store answered HTTP ${status}`);
+  const check = (status: number, headers?: Headers) => {
+    if (status >= 400) throw blobFailure(status, headers?.get(BLOB_ERROR_HEADER));
   };
   return {
-    async put(id, index, token, body, signal) {
+    async put(id, index, token, ticket, body, signal) {
       const res = await fetchFn(url(blobPath(id, index)), {
         method: 'PUT',
-        headers: { 'X-Nullroom-Blob-Token': token, 'Content-Type': 'application/octet-stream' },
+        headers: { 'X-Nullroom-Blob-Token': token, [BLOB_TICKET_HEADER]: ticket, 'Content-Type': 'application/octet-stream' },
         body: body as Uint8Array<ArrayBuffer>,
         ...(signal ? { signal } : {}),
       });
       await res.body?.cancel();
-      check(res.status);
+      check(res.status, res.headers);
     },
     async get(id, index, waitMs, signal) {
       const res = await fetchFn(url(`${blobPath(id, index)}?wait=${waitMs}`), signal ? { signal } : {});
@@ -110,7 +142,7 @@ export function fetchBlobTransport(relayUrl: string, fetchFn: typeof fetch = glo
       }
       if (res.status !== 200) {
         await res.body?.cancel();
-        check(res.status);
+        check(res.status, res.headers);
       }
       return readBody(res, pool.take);
     },

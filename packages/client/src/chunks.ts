@@ -10,7 +10,7 @@
  */
 import type { IncrementalHash } from '@nullroom/crypto'; // a type: loads nothing
 import { type AesGcmFactory, CryptoError, FileDecryptor, FileEncryptor, type FileHeader, fileChunkCount } from '@nullroom/crypto/files';
-import { type BlobTransport, BlobRefused } from './blobs.js';
+import { type BlobTransport, BlobRefused, BlobStatusError, BlobTicketRefused } from './blobs.js';
 import { ClientError } from './errors.js';
 import { toHex } from './encoding.js';
 
@@ -29,8 +29,23 @@ export const DEFAULT_TRANSFER_CHUNK = 4 * 1024 * 1024;
 export const DEFAULT_TRANSFER_CONCURRENCY = 2;
 /** How long one GET waits on the relay for a chunk not uploaded yet (ms). */
 export const DEFAULT_WAIT_MS = 25_000;
-/** A transfer that makes no progress for this long fails (ms). */
-export const DEFAULT_STALL_MS = 120_000;
+/**
+ * A transfer that makes no progress for this long fails (ms). Longer than one chunk may take on the
+ * slowest link the relay accepts (4 MiB at its 16 KiB/s floor: ~4.4 min, within its 5 min deadline;
+ * docs/PROTOCOL.md §9.2), so a slow but honest sender is not given up on between two chunks.
+ */
+export const DEFAULT_STALL_MS = 330_000;
+/**
+ * An upload whose PUT was cut for its pace (408), or failed after running this long, sends the rest
+ * of its chunks one at a time: chunks in flight share the link, and each must keep the relay's floor.
+ */
+const SLOW_PUT_MS = 2_000;
+
+/**
+ * The upload ticket of the conversation's room (docs/PROTOCOL.md §9.1): the current one, or, given
+ * the one the relay just refused, a new one (Room.blobTicket).
+ */
+export type TicketSource = (refused?: string) => Promise<string>;
 
 /** Random access to the file being sent (a File in browsers, a file handle in Node). */
 export interface FileSource {
@@ -97,20 +112,25 @@ export interface DownloadJob {
  */
 export interface ChunkPipe {
   /** `announce` gets the file's header before the first chunk goes up (it sends the offer). */
-  upload(job: UploadJob, source: FileSource, ctl: ChunkControl, announce: (header: FileHeader) => Promise<void>): Promise<string>;
+  upload(job: UploadJob, source: FileSource, ctl: ChunkControl, announce: (header: FileHeader) => Promise<void>, ticket: TicketSource): Promise<string>;
   /** Writes the verified plaintext into `sink` (never commits it: that waits for the sender's hash). */
   download(job: DownloadJob, sink: FileSink, ctl: ChunkControl): Promise<string>;
 }
 
 export const inlinePipe = (p: ChunkParams): ChunkPipe => ({
-  upload: (job, source, ctl, announce) => uploadChunks(p, job, source, ctl, announce),
+  upload: (job, source, ctl, announce, ticket) => uploadChunks(p, job, source, ctl, announce, ticket),
   download: (job, sink, ctl) => downloadChunks(p, job, sink, ctl),
 });
 
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    const done = () => {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
   });
 
 /** Retries what the network broke, with backoff, until the transfer stalls for `stallMs`. */
@@ -124,7 +144,10 @@ async function retry<T>(p: ChunkParams, ctl: ChunkControl, op: () => Promise<T>)
       if (ctl.signal.aborted) throw ctl.signal.reason;
       if (e instanceof BlobRefused) throw e;
       if (Date.now() - ctl.lastProgress() > p.stallMs) throw new ClientError('FILE_TRANSFER', 'the transfer made no progress for too long', { cause: e });
-      await sleep(delay, ctl.signal);
+      // "Busy" (the relay's upload budget or our share of it is in use) clears as soon as a body
+      // ends or is cut for its pace: asked again every second at most, not after a long backoff.
+      const busy = e instanceof BlobStatusError && (e.status === 429 || e.status === 503);
+      await sleep(busy ? Math.min(delay, 1000) : delay, ctl.signal);
       delay = Math.min(delay * 2, 5000);
     }
   }
@@ -147,8 +170,18 @@ function stoppable(ctl: ChunkControl): { ctl: ChunkControl; stop(reason: unknown
   };
 }
 
-/** Reads, hashes, seals and uploads every chunk of `source`, `concurrency` at a time. */
-export async function uploadChunks(p: ChunkParams, job: UploadJob, source: FileSource, outer: ChunkControl, announce: (header: FileHeader) => Promise<void>): Promise<string> {
+/**
+ * Reads, hashes, seals and uploads every chunk of `source`, `concurrency` at a time (one at a time
+ * once the link proved slow), each PUT with the room's upload ticket (a new one when refused).
+ */
+export async function uploadChunks(
+  p: ChunkParams,
+  job: UploadJob,
+  source: FileSource,
+  outer: ChunkControl,
+  announce: (header: FileHeader) => Promise<void>,
+  ticket: TicketSource,
+): Promise<string> {
   const { ctl, stop } = stoppable(outer);
   const enc = await FileEncryptor.create(job.key, { chunkSize: job.chunkSize, ...(p.aead ? { aead: p.aead } : {}) });
   const hash = await p.hash();
@@ -157,6 +190,34 @@ export async function uploadChunks(p: ChunkParams, job: UploadJob, source: FileS
   const count = fileChunkCount(source.size, cs);
   const inflight = new Set<Promise<void>>();
   let failure: unknown;
+  let slow = false;
+  /** The ticket the relay refused last (it is replaced before the next PUT). */
+  let refused: string | undefined;
+  const attempt = async (index: number, bytes: Uint8Array) => {
+    const t = await ticket(refused);
+    const started = Date.now();
+    try {
+      await p.blobs.put(job.blob, index, job.token, t, bytes, ctl.signal);
+    } catch (e) {
+      if (e instanceof BlobTicketRefused) refused = t;
+      else if ((e instanceof BlobStatusError && e.status === 408) || Date.now() - started >= SLOW_PUT_MS) slow = true;
+      throw e;
+    }
+  };
+  /** Once slow, every PUT (retries of the chunks already in flight too) waits for the one before. */
+  let lane: Promise<void> = Promise.resolve();
+  const putChunk = async (index: number, bytes: Uint8Array) => {
+    if (!slow) return attempt(index, bytes);
+    const before = lane;
+    let free!: () => void;
+    lane = new Promise<void>((resolve) => (free = resolve));
+    try {
+      await before;
+      return await attempt(index, bytes);
+    } finally {
+      free();
+    }
+  };
   try {
     for (let i = 0; i < count; i++) {
       if (ctl.signal.aborted) throw ctl.signal.reason;
@@ -169,14 +230,14 @@ export async function uploadChunks(p: ChunkParams, job: UploadJob, source: FileS
       source.recycle?.(plain);
       const index = i;
       const put = sealed.then(async (bytes) => {
-        await retry(p, ctl, () => p.blobs.put(job.blob, index, job.token, bytes, ctl.signal));
+        await retry(p, ctl, () => putChunk(index, bytes));
         enc.recycle(bytes);
         ctl.advance(len);
       });
       put.catch((e: unknown) => (failure ??= e));
       inflight.add(put);
       void put.finally(() => inflight.delete(put)).catch(() => undefined);
-      while (inflight.size >= p.concurrency && failure === undefined) await Promise.race(inflight).catch(() => undefined);
+      while (inflight.size >= (slow ? 1 : p.concurrency) && failure === undefined) await Promise.race(inflight).catch(() => undefined);
       if (failure !== undefined) throw failure;
     }
     await Promise.all(inflight);

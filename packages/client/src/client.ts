@@ -194,6 +194,7 @@ export class NullroomClient extends Emitter<ClientEvents> implements RoomLink {
       }
       return;
     }
+    if (f.type === 'TICKET_GRANT') this.requests.delete(f.reqId);
     this.rooms.get(locatorKey(f.room))?.handle(f);
   }
 

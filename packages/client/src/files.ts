@@ -56,6 +56,11 @@ export interface FileChannel {
   /** Our nickname there. */
   readonly nick: string;
   sendPayload(body: FileBody): unknown;
+  /**
+   * An upload ticket for the relay's blob store (docs/PROTOCOL.md §9.1), granted to our connection
+   * while it is in the room; given the one the relay just refused, a new one (after a reconnect).
+   */
+  blobTicket(refused?: string): Promise<string>;
   on<K extends keyof FileChannelEvents>(type: K, fn: (e: FileChannelEvents[K]) => void): () => void;
 }
 
@@ -367,7 +372,7 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
           ...(extra.thumbnail === undefined ? {} : { thumb: extra.thumbnail }),
         });
         announced = true;
-      });
+      }, (refused) => this.room.blobTicket(refused));
     } catch (e) {
       if (!announced) throw e;
       t.fail(e);

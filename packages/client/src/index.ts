@@ -7,7 +7,7 @@ export { deriveRoomSecret, randomRoomSecret, inviteFragment, secretFromInvite, t
 export { browserWebSocket } from './browser.js';
 export { type KeyStore, type KnownKey, MemoryKeyStore } from './keyStore.js';
 export { IndexedDbKeyStore } from './browserKeyStore.js';
-export { type BlobTransport, type BlobRead, fetchBlobTransport } from './blobs.js';
+export { type BlobTransport, type BlobRead, BlobRefused, BlobStatusError, BlobTicketRefused, fetchBlobTransport } from './blobs.js';
 export {
   type FileSource,
   type FileSink,
@@ -24,3 +24,5 @@ export {
 export { PrivateChats, PrivateChat, type PrivateChatEvents, type PrivateChatsOptions, type PrivateRouting, PRIVATE_ROUTINGS } from './privateChats.js';
 export { toBase64 } from './encoding.js';
 export { PREVIEW_TYPES, type PreviewType, isPreviewType, sniffImage, SNIFF_BYTES, receivedType, safeFileName, MAX_FILE_NAME_BYTES } from './fileSafety.js';
+export { type RoomFingerprint, formatRoomFingerprint, formatFingerprintDigits } from '@nullroom/crypto';
+export { type ForkSuspected, FORK_EVIDENCE_THRESHOLD } from './forkWatch.js';

@@ -104,6 +104,12 @@ export class PrivateChat extends Emitter<FileChannelEvents & Record<string, unkn
     return this.sendPayload({ type: 'text', text });
   }
 
+  /** Files sent in the chat go through the room's blob store, with the room's upload ticket. */
+  blobTicket(refused?: string): Promise<string> {
+    if (this.closed) return Promise.reject(new ClientError('NOT_JOINED', 'the private chat was closed'));
+    return this.owner.room.blobTicket(refused);
+  }
+
   /** Sends any inner payload (a text, or a file offer from RoomFiles) to the peer only. */
   sendPayload(body: InnerBody): Promise<string> {
     if (this.closed) return Promise.reject(new ClientError('NOT_JOINED', 'the private chat was closed'));

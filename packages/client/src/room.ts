@@ -15,13 +15,15 @@ import {
   type RelayEpoch,
   type Slot,
   asEpoch,
+  errorMessageOf,
   errorNameOf,
 } from '@nullroom/protocol';
-import { type Member, type RoomState, type SuiteName, CryptoError, RoomCrypto, framedEpoch, nickKey, normalizeNick, safetyNumber, uniqueNick, wipe } from '@nullroom/crypto';
+import { type Member, type RoomFingerprint, type RoomState, type SuiteName, CryptoError, RoomCrypto, framedEpoch, nickKey, normalizeNick, safetyNumber, uniqueNick, wipe } from '@nullroom/crypto';
 import { ClientError, type ClientErrorCode } from './errors.js';
-import { randomHex, toHex } from './encoding.js';
+import { randomHex, toBase64Url, toHex } from './encoding.js';
 import { Emitter } from './emitter.js';
 import { type KeyStore, MemoryKeyStore, sameKey } from './keyStore.js';
+import { type ForkSuspected, ForkWatch } from './forkWatch.js';
 import { type FileCancelPayload, type FileDonePayload, type FilePayload, MAX_TEXT_CHARS, type Payload, type PrivatePayload, encodePayload, parsePayload } from './payload.js';
 
 /** A payload as the caller gives it: the room fills in version, id, counter and time. */
@@ -67,6 +69,8 @@ export interface RoomEvents extends Record<string, unknown> {
    */
   'repair-wait': { since: number };
   phase: { phase: RoomPhase };
+  /** Messages stopped decrypting in a way only a split room explains (forkWatch.ts): compare room fingerprints out of band. */
+  'fork-suspected': ForkSuspected;
 }
 
 export type DisruptionReason = 'bad-commit' | 'forbidden-proposal' | 'broken-room-rule' | 'bad-group-info';
@@ -187,8 +191,13 @@ export class Room extends Emitter<RoomEvents> {
   /** Requests whose refusal we expect and ignore (messages already queued for re-sending). */
   private readonly abandoned = new Set<number>();
   private readonly flushWaiters: (() => void)[] = [];
+  private readonly forkWatch = new ForkWatch();
   private leaveAck: (() => void) | undefined;
   private joinWaiter: { resolve: () => void; reject: (e: unknown) => void } | undefined;
+  /** The blob upload ticket of this stay in the room (docs/PROTOCOL.md §9.1); it ends with the connection. */
+  private ticket: string | undefined;
+  /** A ticket being asked for: its request, once sent, and who waits for it. */
+  private ticketAsk: { promise: Promise<string>; reqId?: ReqId; resolve(t: string): void; reject(e: unknown): void } | undefined;
   /** The nickname we asked for; `nick` is what we got (a suffix is added on a clash). */
   readonly requestedNick: string;
   nick: string;
@@ -277,6 +286,42 @@ export class Room extends Emitter<RoomEvents> {
     });
   }
 
+  /**
+   * An upload ticket for the relay's blob store (docs/PROTOCOL.md §9.1): granted to this
+   * connection while it is in the room, asked for once and kept until the connection drops.
+   * `refused`: the ticket the relay just refused, to be replaced. Waits for the room to be joined
+   * (after a reconnect, too); rejects with ClientError(FILE_TRANSFER) when the relay refuses, or
+   * the connection drops before it answers (callers retry), (NOT_JOINED) once the room is left.
+   */
+  blobTicket(refused?: string): Promise<string> {
+    if (this.phase === 'left') return Promise.reject(new ClientError('NOT_JOINED', 'the room was left'));
+    if (refused !== undefined && refused === this.ticket) this.ticket = undefined;
+    if (this.ticket !== undefined) return Promise.resolve(this.ticket);
+    if (this.ticketAsk !== undefined) return this.ticketAsk.promise;
+    let settle!: { resolve(t: string): void; reject(e: unknown): void };
+    const promise = new Promise<string>((resolve, reject) => (settle = { resolve, reject }));
+    const ask: NonNullable<Room['ticketAsk']> = { promise, ...settle };
+    this.ticketAsk = ask;
+    const done = () => {
+      if (this.ticketAsk === ask) this.ticketAsk = undefined;
+    };
+    promise.then(done, done);
+    // A relay that never answers must not hold the upload for ever: the caller retries.
+    const timer = setTimeout(() => ask.reject(new ClientError('FILE_TRANSFER', 'the relay did not grant an upload ticket in time')), 30_000);
+    (timer as { unref?: () => void }).unref?.();
+    void promise.finally(() => clearTimeout(timer)).catch(() => undefined);
+    this.whenJoined().then(
+      () =>
+        this.run(() => {
+          if (this.ticketAsk !== ask) return;
+          if (this.phase !== 'joined') return ask.reject(new ClientError('FILE_TRANSFER', 'the connection dropped before the relay granted an upload ticket'));
+          ask.reqId = this.link.request(this, (reqId) => ({ type: 'TICKET', reqId, room: this.locator }));
+        }),
+      (e: unknown) => ask.reject(e),
+    );
+    return promise;
+  }
+
   /** Resolves when every queued message has been acknowledged by the relay. */
   flush(): Promise<void> {
     if (this.outbox.length === 0) return Promise.resolve();
@@ -319,6 +364,11 @@ export class Room extends Emitter<RoomEvents> {
     const them = this.memberList.find((m) => !m.self && m.nick === nick);
     if (self === undefined || them === undefined) return undefined;
     return safetyNumber(self.identityKey, them.identityKey);
+  }
+
+  /** The room fingerprint of our current epoch (docs/PROTOCOL.md §8.1), or undefined until joined. */
+  fingerprint(): RoomFingerprint | undefined {
+    return this.mls === undefined ? undefined : this.crypto.fingerprint(this.mls);
   }
 
   /** Our profile in the room (slot and nickname), for credentials of groups made beside it (private chats). */
@@ -449,6 +499,10 @@ export class Room extends Emitter<RoomEvents> {
     for (const item of this.directOut) item.reqId = undefined; // sealed and sent again once joined; the peer drops duplicates by id
     this.directInflight = 0;
     this.abandoned.clear();
+    // The relay ends a ticket with the stay it was granted for.
+    this.ticket = undefined;
+    this.ticketAsk?.reject(new ClientError('FILE_TRANSFER', 'the connection dropped before the relay granted an upload ticket'));
+    this.ticketAsk = undefined;
     this.setPhase(phase);
   }
 
@@ -488,6 +542,13 @@ export class Room extends Emitter<RoomEvents> {
         return this.onAck(f.reqId);
       case 'ERROR':
         return this.onError(f.reqId, f.code);
+      case 'TICKET_GRANT': {
+        const ask = this.ticketAsk;
+        if (ask === undefined || ask.reqId !== f.reqId || this.phase !== 'joined') return;
+        this.ticketAsk = undefined;
+        this.ticket = toBase64Url(f.ticket);
+        return ask.resolve(this.ticket);
+      }
     }
   }
 
@@ -641,6 +702,11 @@ export class Room extends Emitter<RoomEvents> {
   private async onError(reqId: ReqId, code: number): Promise<void> {
     const name = errorNameOf(code) ?? `code ${code}`;
     if (this.abandoned.delete(reqId)) return;
+    if (this.ticketAsk !== undefined && this.ticketAsk.reqId === reqId) {
+      const ask = this.ticketAsk;
+      this.ticketAsk = undefined;
+      return ask.reject(new ClientError('FILE_TRANSFER', `the relay refused an upload ticket: ${name}`, { relayCode: name }));
+    }
     const p = this.pending;
     if (p !== undefined && p.reqId === reqId) {
       this.pending = undefined;
@@ -690,6 +756,11 @@ export class Room extends Emitter<RoomEvents> {
       else this.report('RELAY_ERROR', new ClientError('RELAY_ERROR', `the relay refused a message: ${name}`), name);
       return;
     }
+    // The JOIN itself was refused (ROOM_FULL, TOO_MANY_NEW_ROOMS, ADDRESS_LIMIT, ...): fail the join with the relay's reason.
+    if (this.phase === 'joining' && this.slot === undefined) {
+      const why = errorNameOf(code) === undefined ? name : `${name}: ${errorMessageOf(errorNameOf(code)!)}`;
+      return this.failJoin(new ClientError('RELAY_ERROR', `the relay refused to join (${why})`, { relayCode: name }));
+    }
     if (name === 'NOT_IN_ROOM' && this.leaveAck !== undefined) return this.leaveAck();
     this.report('RELAY_ERROR', new ClientError('RELAY_ERROR', `the relay reported: ${name}`), name);
   }
@@ -737,7 +808,9 @@ export class Room extends Emitter<RoomEvents> {
     try {
       r = await this.crypto.process(this.mls, f.data, f.from);
     } catch (e) {
-      return this.report('BAD_MESSAGE', e);
+      this.report('BAD_MESSAGE', e);
+      const fork = await this.forkWatch.unreadable(this.crypto, this.mls, this.relayEpoch, f, this.memberList);
+      return fork === undefined ? undefined : this.emit('fork-suspected', fork);
     }
     if (r.kind !== 'app') return this.report('BAD_MESSAGE', new Error('a commit arrived as an application message'));
     this.mls = r.state;

@@ -5,6 +5,8 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Relay } from '@nullroom/server';
+import WebSocket from 'ws';
+import { SUBPROTOCOL, asLocator, asReqId, decodeRelayFrame, encodeFrame } from '@nullroom/protocol';
 import { ClientError, type FileSource, type RoomFiles, type Transfer, type TransferProgress } from '../src/index.js';
 import { folderSink } from '../src/node/index.js';
 import { converged, member, randomRoomSecret, relay, type TestClient, until } from './_harness.js';
@@ -58,4 +60,24 @@ export async function receiverCancelsOwnOnly(fa: RoomFiles, fb: RoomFiles, fc: R
   await sending.done;
   const c = await (await gotC).transfer.done;
   assert.ok(readFileSync(c.path!).equals(data), 'carol still got it');
+}
+
+/**
+ * An upload ticket (docs/PROTOCOL.md §9.1) from a bare connection that joined a fresh room (TLS
+ * unchecked: for tests of the blob transports alone). Closing the connection ends the ticket.
+ */
+export async function rawTicket(url: string): Promise<{ ticket: string; close(): void }> {
+  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/ws`, SUBPROTOCOL, { rejectUnauthorized: false });
+  const room = asLocator(new Uint8Array(32).map(() => Math.floor(Math.random() * 256)));
+  const grant = new Promise<Uint8Array>((resolve, reject) => {
+    ws.on('message', (d: Buffer) => {
+      const f = decodeRelayFrame(new Uint8Array(d));
+      if (f.type === 'JOINED') ws.send(encodeFrame({ type: 'TICKET', reqId: asReqId(2), room }));
+      if (f.type === 'TICKET_GRANT') resolve(f.ticket);
+      if (f.type === 'ERROR') reject(new Error(`relay error ${f.code}`));
+    });
+    ws.on('error', reject);
+  });
+  ws.on('open', () => ws.send(encodeFrame({ type: 'JOIN', reqId: asReqId(1), room })));
+  return { ticket: Buffer.from(await grant).toString('base64url'), close: () => ws.close() };
 }

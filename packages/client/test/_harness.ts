@@ -1,7 +1,7 @@
 /** Shared helpers for tests that run a real relay and real clients over real sockets on 127.0.0.1. */
 import { startRelay, type Relay, type RelayOptions } from '@nullroom/server';
 import { type KeyStore, NullroomClient, type Room, type RoomEvents, type RoomTimings, randomRoomSecret, type RoomSecret } from '../src/index.js';
-import { nodeWebSocket } from '../src/node/index.js';
+import { type NodeTlsOptions, nodeWebSocket } from '../src/node/index.js';
 import type { WebSocketLike } from '../src/transport.js';
 
 export { randomRoomSecret, type RoomSecret };
@@ -27,9 +27,16 @@ export async function closeAll(): Promise<void> {
   await Promise.all(all.map((c) => c.close().catch(() => undefined)));
 }
 
-export async function member(url: string, secret: RoomSecret, nick: string, timings: Partial<RoomTimings> = {}, keyStore?: KeyStore): Promise<TestClient> {
+export async function member(
+  url: string,
+  secret: RoomSecret,
+  nick: string,
+  timings: Partial<RoomTimings> = {},
+  keyStore?: KeyStore,
+  tls: NodeTlsOptions = {},
+): Promise<TestClient> {
   let current: WebSocketLike | undefined;
-  const base = nodeWebSocket();
+  const base = nodeWebSocket(tls);
   const client = new NullroomClient({
     url,
     webSocket: (u, p) => (current = base(u, p)),

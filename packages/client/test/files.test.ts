@@ -15,7 +15,7 @@ import { type BlobTransport, ClientError, RoomFiles, Transfer, type TransferProg
 import { fileSource, nodeAesGcm, nodeBlobTransport, nodeSha256 } from '../src/node/index.js';
 import { type AesGcmFactory, webCryptoAesGcm } from '@nullroom/crypto';
 import { createSelfSigned } from '@nullroom/server';
-import { fileRoom, receiveNext, receiverCancelsOwnOnly, sha, tempFile } from './_files.js';
+import { fileRoom, rawTicket, receiveNext, receiverCancelsOwnOnly, sha, tempFile } from './_files.js';
 import { closeAll, converged, member, randomRoomSecret, relay, type TestClient, until } from './_harness.js';
 
 afterEach(closeAll);
@@ -128,9 +128,11 @@ test('the fetch transport (browsers) reads chunk bodies into the buffers the rec
   const blobs = fetchBlobTransport(r.url);
   const id = Buffer.from(randomBytes(16)).toString('base64url');
   const token = Buffer.from(randomBytes(32)).toString('base64url');
+  const { ticket, close } = await rawTicket(r.url);
+  t.after(close);
   const [c0, c1] = [new Uint8Array(randomBytes(CHUNK)), new Uint8Array(randomBytes(CHUNK))];
-  await blobs.put(id, 0, token, c0);
-  await blobs.put(id, 1, token, c1);
+  await blobs.put(id, 0, token, ticket, c0);
+  await blobs.put(id, 1, token, ticket, c1);
   const got0 = await blobs.get(id, 0, 0);
   assert.deepEqual(got0, c0);
   blobs.recycle!(got0 as Uint8Array);
@@ -305,9 +307,9 @@ test('resume: a connection cut in the middle of a transfer (both sides) resumes 
   // Slow the transfer down a little so that the cut lands in the middle of it.
   const counted: BlobTransport = {
     ...inner,
-    put: async (id, i, token, body, signal) => {
+    put: async (id, i, token, ticket, body, signal) => {
       await new Promise((res) => setTimeout(res, 15));
-      await inner.put(id, i, token, body, signal);
+      await inner.put(id, i, token, ticket, body, signal);
       bump(stored, i);
     },
     get: async (id, i, wait, signal) => {
@@ -373,6 +375,7 @@ test('transfers are matched by the sender’s identity key, not its nickname: a 
   const renamed = {
     nick: b.room.nick,
     sendPayload: b.room.sendPayload.bind(b.room),
+    blobTicket: b.room.blobTicket.bind(b.room),
     on: ((type: string, fn: (e: { from: string }) => void) =>
       b.room.on(type as 'file-done', (e) => fn(type === 'file-done' ? { ...e, from: 'alice-2' } : e))) as typeof b.room.on,
   };
@@ -391,7 +394,7 @@ test('a receiver whose sender never confirms the file fails with a clear error a
   t.after(() => r.close());
   const [a, b] = cs as [TestClient, TestClient];
   // Alice's file-done never leaves: her channel drops it.
-  const quiet = { nick: a.room.nick, on: a.room.on.bind(a.room), sendPayload: (body: { type: string }) => (body.type === 'file-done' ? undefined : a.room.sendPayload(body as never)) };
+  const quiet = { nick: a.room.nick, on: a.room.on.bind(a.room), blobTicket: a.room.blobTicket.bind(a.room), sendPayload: (body: { type: string }) => (body.type === 'file-done' ? undefined : a.room.sendPayload(body as never)) };
   const fa = new RoomFiles(quiet, { blobs, chunkSize: CHUNK, hash: nodeSha256 });
   const fb = new RoomFiles(b.room, { blobs, chunkSize: CHUNK, hash: nodeSha256, stallMs: 1500, waitMs: 500 });
   const got = receiveNext(fb);
@@ -443,9 +446,11 @@ test('a pinned TLS relay: the blob store accepts the pinned certificate and refu
   const good = nodeBlobTransport(r.url, { pin: tlsMaterial.fingerprint });
   const token = randomBytes(32).toString('base64url');
   const [one, two] = [randomBytes(16).toString('base64url'), randomBytes(16).toString('base64url')];
-  await good.put(one, 0, token, Uint8Array.of(1, 2, 3));
+  const { ticket, close } = await rawTicket(r.url);
+  t.after(close);
+  await good.put(one, 0, token, ticket, Uint8Array.of(1, 2, 3));
   assert.deepEqual(await good.get(one, 0, 0), Uint8Array.of(1, 2, 3));
   const wrong = nodeBlobTransport(r.url, { pin: `sha256:${'0'.repeat(64)}` });
-  await assert.rejects(wrong.put(two, 0, token, Uint8Array.of(9)), (e: unknown) => e instanceof ClientError && e.code === 'TLS_PIN_MISMATCH');
+  await assert.rejects(wrong.put(two, 0, token, ticket, Uint8Array.of(9)), (e: unknown) => e instanceof ClientError && e.code === 'TLS_PIN_MISMATCH');
   assert.equal(await good.head(two), 'missing', 'the refused upload never reached the relay');
 });

@@ -15,7 +15,7 @@ import { ClientError, type FileSource, RoomFiles, type TransferProgress } from '
 import { fileSource, nodeBlobTransport, nodeFileOptions } from '../src/node/index.js';
 import { createSelfSigned } from '@nullroom/server';
 import { fileRoom, receiveNext, receiverCancelsOwnOnly, sha, tempFile } from './_files.js';
-import { closeAll, relay, type TestClient, until } from './_harness.js';
+import { closeAll, converged, member, randomRoomSecret, relay, type TestClient, until } from './_harness.js';
 
 afterEach(closeAll);
 
@@ -48,6 +48,8 @@ async function blobProxy(target: string, opts: { putDelayMs?: number; alter?: (i
       const headers: Record<string, string> = {};
       const token = req.headers['x-nullroom-blob-token'];
       if (typeof token === 'string') headers['X-Nullroom-Blob-Token'] = token;
+      const ticket = req.headers['x-nullroom-blob-ticket'];
+      if (typeof ticket === 'string') headers['X-Nullroom-Blob-Ticket'] = ticket;
       const up = await fetch(new URL(req.url ?? '/', target), { method: req.method ?? 'GET', headers, ...(req.method === 'PUT' ? { body } : {}) });
       let out: Buffer = Buffer.from(await up.arrayBuffer());
       const index = /^\/blobs\/[^/]+\/(\d+)/.exec(req.url ?? '')?.[1];
@@ -160,12 +162,14 @@ test('a source that is not a file on disk is sent from the client thread, throug
 });
 
 test('through the worker over TLS: the blob store is trusted by pin or by CA file as in the client thread; a wrong pin never gets a chunk through', async (t) => {
-  // The room on a plain relay, the blobs on a TLS one (the file offer names the blob, not the relay).
-  const { r, cs } = await fileRoom(3);
-  t.after(() => r.close());
+  // The room and its blobs on a TLS relay (an upload needs a ticket of a connection in a room there).
   const material = await createSelfSigned(mkdtempSync(join(tmpdir(), 'nullroom-tls-')));
   const secure = await relay({ tls: { cert: material.cert, key: material.key } });
   t.after(() => secure.close());
+  const secret = randomRoomSecret();
+  const cs: TestClient[] = [];
+  for (const nick of ['alice', 'bob', 'carol']) cs.push(await member(secure.url, secret, nick, {}, undefined, { pin: material.fingerprint }));
+  await until(() => converged(cs, ['alice', 'bob', 'carol']), 'members converge');
   const [a, b, c] = cs as [TestClient, TestClient, TestClient];
   const fa = new RoomFiles(a.room, { ...nodeFileOptions(secure.url, { pin: material.fingerprint }), chunkSize: CHUNK });
   const fb = new RoomFiles(b.room, { ...nodeFileOptions(secure.url, { ca: Buffer.from(material.cert) }), chunkSize: CHUNK });

@@ -11,3 +11,4 @@ export { type FileKey, type FileHeader, type AesGcm, type AesGcmFactory, webCryp
 export { seal, open } from './sealed.js';
 export { type IncrementalHash, sha256Incremental } from './hash.js';
 export { type PrivateChatId, type PrivatePeer, type PrivateChatState, type PendingKeyPackage, type KeyPackageOffer, type CreatedPrivateChat, type PrivateIncoming, type PrivateOutgoing, type PrivateOutgoingUpdate, PrivateChatCrypto, discardPending, privateMessageGroupId, PRIVATE_CHAT_ID_BYTES, MAX_KEY_PACKAGE_BYTES, MAX_WELCOME_BYTES, MAX_PRIVATE_MESSAGE_BYTES } from './privateChat.js';
+export { type RoomFingerprint, roomFingerprint, formatRoomFingerprint, formatFingerprintDigits, ROOM_FINGERPRINT_LABEL, ROOM_FINGERPRINT_DIGITS } from './roomFingerprint.js';

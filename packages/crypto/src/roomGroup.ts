@@ -39,6 +39,7 @@ import { decodeMlsMessage } from './mlsMessage.js';
 import { open, seal } from './sealed.js';
 import { readSenderData } from './senderData.js';
 import { type SuiteName, Suites, suiteImpl } from './suite.js';
+import { type RoomFingerprint, fingerprintOfState, sealedForAnotherHistory } from './roomFingerprint.js';
 
 /** The MLS state of one member in one room. Opaque outside this package. */
 export interface RoomState {
@@ -403,6 +404,23 @@ export class RoomCrypto {
     if (profile === undefined && (await this.auth.validateCredential(credential, signaturePublicKey))) profile = this.auth.profiles.get(k);
     if (profile === undefined) throw new CryptoError('BAD_CREDENTIAL', 'a member credential does not open with this room secret');
     return { leaf, slot: profile.slot, nick: profile.nick, signaturePublicKey, identityKey: profile.identityKey, self: leaf === selfLeaf };
+  }
+
+  /** The room-state fingerprint of this state's epoch, to compare out of band (roomFingerprint.ts; docs/PROTOCOL.md §8.1). */
+  fingerprint(state: RoomState): RoomFingerprint {
+    return fingerprintOfState(state.mls);
+  }
+
+  /**
+   * Whether an application message that did not decrypt names our group and epoch yet was sealed
+   * with another history's keys: fork evidence (docs/PROTOCOL.md §8.2). Reads only; never throws.
+   */
+  async sealedForAnotherHistory(state: RoomState, bytes: Uint8Array): Promise<boolean> {
+    try {
+      return await sealedForAnotherHistory(this.impl, state.mls, bytes);
+    } catch {
+      return false;
+    }
   }
 }
 

@@ -15,7 +15,8 @@ function varint(n: number): Uint8Array {
   if (n < 0x4000) return Uint8Array.of(0x40 | (n >> 8), n & 0xff);
   return Uint8Array.of(0x80 | (n >>> 24), (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff);
 }
-const vec = (b: Uint8Array) => concat(varint(b.byteLength), b);
+/** RFC 9420 §2.1.2: opaque data<V> (also used by roomFingerprint.ts). */
+export const vec = (b: Uint8Array) => concat(varint(b.byteLength), b);
 
 /** RFC 9420 §8: ExpandWithLabel(Secret, Label, Context, Length) = KDF.Expand(Secret, KDFLabel, Length). */
 async function expandWithLabel(cs: CiphersuiteImpl, secret: Uint8Array, label: string, context: Uint8Array, length: number) {

@@ -1,7 +1,7 @@
 /**
  * The published test vectors (docs/vectors/*.json, docs/PROTOCOL.md §10) recomputed with our code:
  * room secret -> locator and keys (§3), sealing (§3.1), credentials and bindings (§3.3), nicknames
- * (§3.3, §3.5), safety numbers (§8), file STREAM (§5.1). Where our code draws randomness itself (a seal's nonce, a file
+ * (§3.3, §3.5), safety numbers (§8), room fingerprints (§8.1), file STREAM (§5.1). Where our code draws randomness itself (a seal's nonce, a file
  * id), the draw is answered with the vector's bytes. A vector file that no longer matches our code
  * fails here: regenerate it (scripts/make-vectors.mjs) only for a deliberate, documented change
  * of the wire format, since other implementations check themselves against these files.
@@ -14,6 +14,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { CryptoError, CryptoErrorCodes, type RoomSecret, parseInvite, deriveRoomKeys, nickKey, normalizeNick, uniqueNick, deriveRoomSecret, formatSafetyNumber, inviteFragment, safetyNumber, secretFromInvite } from '../src/index.js';
 import { open, seal } from '../src/sealed.js';
+import { formatRoomFingerprint, roomFingerprint } from '../src/roomFingerprint.js';
 import { makeCredential, openCredential } from '../src/credential.js';
 import { signBinding, verifyBinding } from '../src/identity.js';
 import { FileDecryptor, FileEncryptor, encodeFileHeader } from '../src/fileCrypto.js';
@@ -172,6 +173,17 @@ describe('vectors: safety numbers (PROTOCOL.md §8)', () => {
       assert.equal(v.digits, [v.half_a, v.half_b].sort().join(''));
       assert.equal(formatSafetyNumber(v.digits), v.display);
       assert.equal(v.qr_text, v.digits);
+    });
+  }
+});
+
+describe('vectors: room fingerprints (PROTOCOL.md §8.1)', () => {
+  for (const v of load('room-fingerprint.json').vectors as Record<string, any>[]) {
+    test(v.name, () => {
+      const fp = roomFingerprint(unhex(v.epoch_authenticator), unhex(v.group_id), BigInt(v.epoch));
+      assert.deepEqual(fp, { epoch: v.epoch, digits: v.digits });
+      assert.equal(formatRoomFingerprint(fp), v.display);
+      assert.equal(hex(hkdf(sha256, unhex(v.epoch_authenticator), new Uint8Array(0), unhex(v.info), 15)), v.okm);
     });
   }
 });

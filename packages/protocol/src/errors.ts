@@ -20,7 +20,13 @@ export const ErrorCodes = {
   NOT_CREATOR: 15,
   NO_GROUP: 16,
   NO_SUCH_PEER: 17,
+  // Blob tickets (docs/PROTOCOL.md §9.1).
+  NO_BLOB_STORE: 18,
   RATE_LIMITED: 20,
+  // Budgets and per-address caps (docs/PROTOCOL.md §4.1).
+  OVER_BUDGET: 40,
+  TOO_MANY_NEW_ROOMS: 41,
+  ADDRESS_LIMIT: 42,
   INTERNAL: 30,
 } as const;
 
@@ -42,7 +48,11 @@ const messages: Record<ErrorName, string> = {
   NOT_CREATOR: 'this connection may not create the group',
   NO_GROUP: 'the room has no group yet',
   NO_SUCH_PEER: 'no other connection holds that slot in the room',
+  NO_BLOB_STORE: 'this relay keeps no blobs: no upload ticket',
   RATE_LIMITED: 'too many frames; slow down',
+  OVER_BUDGET: 'the relay is holding too much group state; try again later',
+  TOO_MANY_NEW_ROOMS: 'too many new rooms from this address; try again later',
+  ADDRESS_LIMIT: 'too many rooms joined from this address',
   INTERNAL: 'internal relay error',
 };
 

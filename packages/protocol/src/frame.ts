@@ -10,7 +10,7 @@
 import { Reader, Writer } from './_bytes.js';
 import { ProtocolError } from './errors.js';
 import type { ReqId, RelayEpoch, RoomLocator, Seq, Slot } from './ids.js';
-import { type CodecLimits, defaultCodecLimits, LOCATOR_BYTES } from './limits.js';
+import { type CodecLimits, defaultCodecLimits, LOCATOR_BYTES, TICKET_BYTES } from './limits.js';
 
 export const FrameType = {
   JOIN: 0x01,
@@ -20,6 +20,7 @@ export const FrameType = {
   LEAVE: 0x05,
   SYNC: 0x06,
   DIRECT: 0x07,
+  TICKET: 0x08,
   JOINED: 0x41,
   GROUP_STATE: 0x42,
   DELIVER: 0x43,
@@ -27,6 +28,7 @@ export const FrameType = {
   PEER_GONE: 0x45,
   ERROR: 0x46,
   DIRECT_DELIVER: 0x47,
+  TICKET_GRANT: 0x48,
 } as const;
 export type FrameTypeName = keyof typeof FrameType;
 
@@ -48,6 +50,8 @@ export interface LeaveFrame { type: 'LEAVE'; reqId: ReqId; room: RoomLocator }
 export interface SyncFrame { type: 'SYNC'; reqId: ReqId; room: RoomLocator }
 /** One opaque payload for the one connection holding slot `to` in the room (docs/PROTOCOL.md §4.4). */
 export interface DirectFrame { type: 'DIRECT'; reqId: ReqId; room: RoomLocator; to: Slot; data: Uint8Array }
+/** Asks for a blob upload ticket for this connection's stay in `room` (docs/PROTOCOL.md §9.1). */
+export interface TicketFrame { type: 'TICKET'; reqId: ReqId; room: RoomLocator }
 // --- relay -> client ---
 export interface JoinedFrame { type: 'JOINED'; reqId: ReqId; room: RoomLocator; slot: Slot; members: number }
 export interface GroupStateFrame {
@@ -61,12 +65,14 @@ export interface PeerGoneFrame { type: 'PEER_GONE'; room: RoomLocator; slot: Slo
 export interface ErrorFrame { type: 'ERROR'; reqId: ReqId; code: number }
 /** A DIRECT frame as its one recipient gets it: the sender's slot, not its reqId; not sequenced. */
 export interface DirectDeliverFrame { type: 'DIRECT_DELIVER'; room: RoomLocator; from: Slot; data: Uint8Array }
+/** The answer to TICKET: TICKET_BYTES random bytes, valid while this connection stays in `room`. */
+export interface TicketGrantFrame { type: 'TICKET_GRANT'; reqId: ReqId; room: RoomLocator; ticket: Uint8Array }
 
-export type ClientFrame = JoinFrame | CreateFrame | CommitFrame | AppFrame | LeaveFrame | SyncFrame | DirectFrame;
-export type RelayFrame = JoinedFrame | GroupStateFrame | DeliverFrame | AckFrame | PeerGoneFrame | ErrorFrame | DirectDeliverFrame;
+export type ClientFrame = JoinFrame | CreateFrame | CommitFrame | AppFrame | LeaveFrame | SyncFrame | DirectFrame | TicketFrame;
+export type RelayFrame = JoinedFrame | GroupStateFrame | DeliverFrame | AckFrame | PeerGoneFrame | ErrorFrame | DirectDeliverFrame | TicketGrantFrame;
 export type Frame = ClientFrame | RelayFrame;
 
-type FieldKind = 'u8' | 'u16' | 'u32' | 'u64' | 'locator' | 'bytes';
+type FieldKind = 'u8' | 'u16' | 'u32' | 'u64' | 'locator' | 'ticket' | 'bytes';
 type Field = readonly [name: string, kind: FieldKind, range?: readonly [min: number, max: number]];
 
 /** One row per frame type: its fields in wire order; enumerated fields carry their valid range. */
@@ -78,6 +84,7 @@ const schemas: Record<FrameTypeName, readonly Field[]> = {
   LEAVE: [['reqId', 'u32'], ['room', 'locator']],
   SYNC: [['reqId', 'u32'], ['room', 'locator']],
   DIRECT: [['reqId', 'u32'], ['room', 'locator'], ['to', 'u32'], ['data', 'bytes']],
+  TICKET: [['reqId', 'u32'], ['room', 'locator']],
   JOINED: [['reqId', 'u32'], ['room', 'locator'], ['slot', 'u32'], ['members', 'u32']],
   GROUP_STATE: [['room', 'locator'], ['status', 'u8', [0, 2]], ['epoch', 'u64'], ['seq', 'u64'], ['groupInfo', 'bytes']],
   DELIVER: [['room', 'locator'], ['seq', 'u64'], ['kind', 'u8', [1, 2]], ['epoch', 'u64'], ['from', 'u32'], ['data', 'bytes']],
@@ -85,15 +92,16 @@ const schemas: Record<FrameTypeName, readonly Field[]> = {
   PEER_GONE: [['room', 'locator'], ['slot', 'u32']],
   ERROR: [['reqId', 'u32'], ['code', 'u16']],
   DIRECT_DELIVER: [['room', 'locator'], ['from', 'u32'], ['data', 'bytes']],
+  TICKET_GRANT: [['reqId', 'u32'], ['room', 'locator'], ['ticket', 'ticket']],
 };
 
 const nameByType = new Map<number, FrameTypeName>(
   (Object.entries(FrameType) as [FrameTypeName, number][]).map(([n, t]) => [t, n]),
 );
-const fixedSize: Record<Exclude<FieldKind, 'bytes'>, number> = { u8: 1, u16: 2, u32: 4, u64: 8, locator: LOCATOR_BYTES };
+const fixedSize: Record<Exclude<FieldKind, 'bytes'>, number> = { u8: 1, u16: 2, u32: 4, u64: 8, locator: LOCATOR_BYTES, ticket: TICKET_BYTES };
 
 /** Frames a client may send; the relay rejects any other type as UNKNOWN_TYPE. */
-export const clientFrameTypes: ReadonlySet<FrameTypeName> = new Set(['JOIN', 'CREATE', 'COMMIT', 'APP', 'LEAVE', 'SYNC', 'DIRECT']);
+export const clientFrameTypes: ReadonlySet<FrameTypeName> = new Set(['JOIN', 'CREATE', 'COMMIT', 'APP', 'LEAVE', 'SYNC', 'DIRECT', 'TICKET']);
 
 /** Bytes the encoding of `frame` takes. */
 export function encodedSize(frame: Frame): number {
@@ -132,7 +140,8 @@ export function encodeFrame(frame: Frame): Uint8Array {
         w.u64(v, name);
         break;
       case 'locator':
-        if (!(v instanceof Uint8Array) || v.byteLength !== LOCATOR_BYTES) throw new ProtocolError('BAD_VALUE', name);
+      case 'ticket':
+        if (!(v instanceof Uint8Array) || v.byteLength !== fixedSize[kind]) throw new ProtocolError('BAD_VALUE', name);
         w.fixed(v);
         break;
       case 'bytes':
@@ -168,7 +177,8 @@ export function decodeFrame(buf: Uint8Array, limits: CodecLimits = defaultCodecL
         break;
       }
       case 'locator':
-        out[name] = r.fixed(LOCATOR_BYTES, name);
+      case 'ticket':
+        out[name] = r.fixed(fixedSize[kind], name);
         break;
       case 'bytes':
         out[name] = r.bytes(limits.maxPayloadBytes, name);

@@ -14,5 +14,8 @@ export const defaultCodecLimits: Readonly<CodecLimits> = Object.freeze({
 /** Size of a room locator (HKDF output, §3 of docs/PROTOCOL.md). */
 export const LOCATOR_BYTES = 32;
 
+/** Size of a blob upload ticket (TICKET_GRANT, docs/PROTOCOL.md §9.1): 256 random bits. */
+export const TICKET_BYTES = 32;
+
 /** The WebSocket subprotocol that names this wire format. */
 export const SUBPROTOCOL = 'nullroom.v1';

@@ -13,6 +13,7 @@ import {
   asSeq,
   asSlot,
   LOCATOR_BYTES,
+  TICKET_BYTES,
 } from '../src/index.js';
 
 /** A locator whose bytes are `seed, seed+1, ...` (mod 256). */
@@ -36,6 +37,7 @@ export const samples: { [K in FrameTypeName]: Extract<Frame, { type: K }> } = {
   LEAVE: { type: 'LEAVE', reqId: asReqId(0), room: locator(5) },
   SYNC: { type: 'SYNC', reqId: asReqId(11), room: locator(6) },
   DIRECT: { type: 'DIRECT', reqId: asReqId(0x0a0b0c0d), room: locator(11), to: asSlot(0xfeed_f00d), data: bytesOf(300, 6) },
+  TICKET: { type: 'TICKET', reqId: asReqId(0x0badf00d), room: locator(13) },
   JOINED: { type: 'JOINED', reqId: asReqId(12), room: locator(7), slot: asSlot(0xdead_beef), members: 1000 },
   GROUP_STATE: { type: 'GROUP_STATE', room: locator(8), status: 2, epoch: asEpoch(5), seq: asSeq(2 ** 40 + 3), groupInfo: bytesOf(0, 0) },
   DELIVER: {
@@ -45,18 +47,19 @@ export const samples: { [K in FrameTypeName]: Extract<Frame, { type: K }> } = {
   PEER_GONE: { type: 'PEER_GONE', room: locator(10), slot: asSlot(3) },
   ERROR: { type: 'ERROR', reqId: asReqId(14), code: 0xfffe },
   DIRECT_DELIVER: { type: 'DIRECT_DELIVER', room: locator(12), from: asSlot(0x8000_0001), data: bytesOf(7, 7) },
+  TICKET_GRANT: { type: 'TICKET_GRANT', reqId: asReqId(0xfeed_beef), room: locator(14), ticket: bytesOf(TICKET_BYTES, 8) },
 };
 
 export const allSamples: Frame[] = Object.values(samples);
 
 /** Wire type bytes, restated from docs/PROTOCOL.md §4 (not imported, so a drift shows). */
 export const wireType: Record<FrameTypeName, number> = {
-  JOIN: 0x01, CREATE: 0x02, COMMIT: 0x03, APP: 0x04, LEAVE: 0x05, SYNC: 0x06, DIRECT: 0x07,
-  JOINED: 0x41, GROUP_STATE: 0x42, DELIVER: 0x43, ACK: 0x44, PEER_GONE: 0x45, ERROR: 0x46, DIRECT_DELIVER: 0x47,
+  JOIN: 0x01, CREATE: 0x02, COMMIT: 0x03, APP: 0x04, LEAVE: 0x05, SYNC: 0x06, DIRECT: 0x07, TICKET: 0x08,
+  JOINED: 0x41, GROUP_STATE: 0x42, DELIVER: 0x43, ACK: 0x44, PEER_GONE: 0x45, ERROR: 0x46, DIRECT_DELIVER: 0x47, TICKET_GRANT: 0x48,
 };
 
-export const clientTypes: FrameTypeName[] = ['JOIN', 'CREATE', 'COMMIT', 'APP', 'LEAVE', 'SYNC', 'DIRECT'];
-export const relayTypes: FrameTypeName[] = ['JOINED', 'GROUP_STATE', 'DELIVER', 'ACK', 'PEER_GONE', 'ERROR', 'DIRECT_DELIVER'];
+export const clientTypes: FrameTypeName[] = ['JOIN', 'CREATE', 'COMMIT', 'APP', 'LEAVE', 'SYNC', 'DIRECT', 'TICKET'];
+export const relayTypes: FrameTypeName[] = ['JOINED', 'GROUP_STATE', 'DELIVER', 'ACK', 'PEER_GONE', 'ERROR', 'DIRECT_DELIVER', 'TICKET_GRANT'];
 
 /** Hand-written big-endian builders for raw-bytes tests (deliberately not the codec's Writer). */
 export const be = {

@@ -39,6 +39,9 @@ const layouts: Record<FrameTypeName, Uint8Array> = {
   PEER_GONE: raw([0x45], be.locator(10), be.u32(3)),
   ERROR: raw([0x46], be.u32(14), be.u16(0xfffe)),
   DIRECT_DELIVER: raw([0x47], be.locator(12), be.u32(0x8000_0001), be.u32(7), Array.from(bytesOf(7, 7))),
+  TICKET: raw([0x08], be.u32(0x0badf00d), be.locator(13)),
+  // The ticket is a fixed 32 bytes, no length prefix.
+  TICKET_GRANT: raw([0x48], be.u32(0xfeed_beef), be.locator(14), Array.from(bytesOf(32, 8))),
 };
 
 function payloadsOf(f: Frame): [string, Uint8Array][] {

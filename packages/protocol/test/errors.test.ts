@@ -54,12 +54,14 @@ describe('decoder: one raw-bytes test per error code', () => {
     // DIRECT: the target slot cut after 2 bytes; DIRECT_DELIVER declaring 4 data bytes, carrying 1.
     throwsCode(decode(raw([0x07], be.u32(1), be.locator(0), [0, 0])), 'TRUNCATED', 'to');
     throwsCode(decode(raw([0x47], be.locator(0), be.u32(2), be.u32(4), [0x61])), 'TRUNCATED', 'data');
+    // TICKET_GRANT: a ticket of 31 bytes (it has no length prefix: exactly 32).
+    throwsCode(decode(raw([0x48], be.u32(1), be.locator(0), new Array(31).fill(7))), 'TRUNCATED', 'ticket');
     // COMMIT: first payload complete, second missing entirely.
     throwsCode(decode(raw([0x03], be.u32(1), be.locator(0), be.u64(0, 1), be.u32(1), [0x55])), 'TRUNCATED', 'groupInfo');
   });
 
   test('UNKNOWN_TYPE: a type byte no frame has', () => {
-    for (const t of [0x00, 0x08, 0x40, 0x48, 0x81, 0xff]) {
+    for (const t of [0x00, 0x09, 0x40, 0x49, 0x81, 0xff]) {
       throwsCode(decode([t]), 'UNKNOWN_TYPE');
       throwsCode(decode(raw([t], be.u32(1), be.locator(0))), 'UNKNOWN_TYPE');
     }
@@ -156,6 +158,9 @@ describe('encoder: BAD_VALUE for what the wire cannot carry', () => {
     ['DIRECT to -1', { ...samples.DIRECT, to: -1 }, 'to'],
     ['DIRECT to 2^32', { ...samples.DIRECT, to: 2 ** 32 }, 'to'],
     ['DIRECT_DELIVER from 1.5', { ...samples.DIRECT_DELIVER, from: 1.5 }, 'from'],
+    ['TICKET_GRANT ticket of 16 bytes', { ...samples.TICKET_GRANT, ticket: new Uint8Array(16) }, 'ticket'],
+    ['TICKET_GRANT ticket of 33 bytes', { ...samples.TICKET_GRANT, ticket: new Uint8Array(33) }, 'ticket'],
+    ['TICKET_GRANT ticket as an array', { ...samples.TICKET_GRANT, ticket: new Array(32).fill(0) }, 'ticket'],
     ['members -1', { ...samples.JOINED, members: -1 }, 'members'],
     ['ERROR code 2^16', { ...samples.ERROR, code: 0x1_0000 }, 'code'],
     ['ERROR code -1', { ...samples.ERROR, code: -1 }, 'code'],
@@ -206,7 +211,7 @@ describe('error tables', () => {
   test('codes are distinct and unknown codes have no name', () => {
     const codes = names.map((n) => ErrorCodes[n]);
     assert.equal(new Set(codes).size, codes.length);
-    for (const c of [0, 7, 9, 18, 21, 31, 255, 0xffff, -1, 1.5, Number.NaN]) assert.equal(errorNameOf(c), undefined, String(c));
+    for (const c of [0, 7, 9, 19, 21, 31, 255, 0xffff, -1, 1.5, Number.NaN]) assert.equal(errorNameOf(c), undefined, String(c));
   });
 
   test('the codec codes are 1..6, as documented', () => {

@@ -52,6 +52,7 @@ const frameArbs: { [K in FrameTypeName]: fc.Arbitrary<Extract<Frame, { type: K }
   LEAVE: rec({ type: fc.constant('LEAVE' as const), reqId, room }),
   SYNC: rec({ type: fc.constant('SYNC' as const), reqId, room }),
   DIRECT: rec({ type: fc.constant('DIRECT' as const), reqId, room, to: slot, data: payload }),
+  TICKET: rec({ type: fc.constant('TICKET' as const), reqId, room }),
   JOINED: rec({ type: fc.constant('JOINED' as const), reqId, room, slot, members: u32 }),
   GROUP_STATE: rec({
     type: fc.constant('GROUP_STATE' as const), room, status: fc.constantFrom(0 as const, 1 as const, 2 as const), epoch, seq, groupInfo: payload,
@@ -63,6 +64,7 @@ const frameArbs: { [K in FrameTypeName]: fc.Arbitrary<Extract<Frame, { type: K }
   PEER_GONE: rec({ type: fc.constant('PEER_GONE' as const), room, slot }),
   ERROR: rec({ type: fc.constant('ERROR' as const), reqId, code: u16 }),
   DIRECT_DELIVER: rec({ type: fc.constant('DIRECT_DELIVER' as const), room, from: slot, data: payload }),
+  TICKET_GRANT: rec({ type: fc.constant('TICKET_GRANT' as const), reqId, room, ticket: fc.uint8Array({ minLength: 32, maxLength: 32 }) }),
 };
 const anyFrame: fc.Arbitrary<Frame> = fc.oneof(...(Object.values(frameArbs) as fc.Arbitrary<Frame>[]));
 

@@ -4,6 +4,8 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
+import { type OriginPolicy, checkOrigin, originPolicy } from './origin.js';
+import { parseTarget } from './target.js';
 
 /**
  * @param inlineScriptHashes CSP hash sources ('sha256-...') of the inline scripts the app's own
@@ -52,8 +54,9 @@ export function importMapHashes(html: string): string[] {
   return [...html.matchAll(/<script type="importmap">([\s\S]*?)<\/script>/g)].map((m) => `sha256-${createHash('sha256').update(m[1]!, 'utf8').digest('base64')}`);
 }
 
-export function httpHandler(opts: { tls: boolean; staticDir?: string; blobs?: (req: IncomingMessage, res: ServerResponse) => void }) {
+export function httpHandler(opts: { tls: boolean; origins?: OriginPolicy; staticDir?: string; blobs?: (req: IncomingMessage, res: ServerResponse) => void }) {
   const root = opts.staticDir === undefined ? undefined : resolve(opts.staticDir);
+  const origins = opts.origins ?? originPolicy(opts.tls);
   const headers = securityHeaders(opts.tls);
   const send = (res: ServerResponse, status: number, type: string, body: string) => {
     res.writeHead(status, { ...headers, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
@@ -61,8 +64,17 @@ export function httpHandler(opts: { tls: boolean; staticDir?: string; blobs?: (r
   };
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     try {
-      const path = new URL(req.url ?? '/', 'http://relay').pathname;
-      if (opts.blobs !== undefined && (path === '/blobs' || path.startsWith('/blobs/'))) return opts.blobs(req, res);
+      const target = parseTarget(req.url);
+      if (target === undefined) return send(res, 400, 'text/plain; charset=utf-8', 'bad request target\n');
+      const path = target.pathname;
+      // On plain HTTP, a Host that is not loopback (nor an allowed origin's) is DNS rebinding: 421.
+      const verdict = checkOrigin(req.headers, origins);
+      if (verdict === 'misdirected') return send(res, 421, 'text/plain; charset=utf-8', 'misdirected request\n');
+      if (opts.blobs !== undefined && (path === '/blobs' || path.startsWith('/blobs/'))) {
+        // Blobs only for the relay's own pages (or none: the terminal client sends no Origin).
+        if (verdict === 'forbidden') return send(res, 403, 'text/plain; charset=utf-8', 'forbidden origin\n');
+        return opts.blobs(req, res);
+      }
       if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
       if (path === '/healthz') return send(res, 200, 'text/plain; charset=utf-8', 'ok\n');
       if (root === undefined) {

@@ -6,6 +6,8 @@ export {
   type BlobOptions,
   type ResolvedBlobOptions,
   BLOB_CHUNKS_HEADER,
+  BLOB_ERROR_HEADER,
+  BLOB_TICKET_HEADER,
   BLOB_TOKEN_HEADER,
   BlobStore,
   MAX_CHUNK_INDEX,
@@ -13,3 +15,4 @@ export {
   defaultBlobOptions,
   resolveBlobOptions,
 } from './blobs.js';
+export { type Ticket, Tickets } from './tickets.js';

@@ -1,6 +1,6 @@
 import { defaultCodecLimits } from '@nullroom/protocol';
 
-/** Everything the relay bounds, with safe defaults (docs/PROTOCOL.md §4.1). */
+/** Everything the relay bounds, with safe defaults (docs/PROTOCOL.md §4.1, docs/OPERATING.md "Limits"). */
 export interface RelayLimits {
   /** Largest WebSocket message, in bytes (ws closes with 1009 above it, before buffering it). */
   maxFrameBytes: number;
@@ -13,10 +13,47 @@ export interface RelayLimits {
   ratePerSecond: number;
   /** ...and its bucket size. */
   rateBurst: number;
-  /** A connection that misses a pong for one interval is closed: dead peers are announced within ~2 intervals. */
+  /**
+   * One ping (with a fresh random payload) per interval; a connection whose pong did not echo the
+   * previous ping's payload is closed: dead peers are announced within ~2 intervals. The same timer
+   * checks every connection's output backlog.
+   */
   pingIntervalMs: number;
   /** Unsent bytes queued for one connection before it is closed as a slow consumer. */
   maxBufferedBytes: number;
+  /**
+   * Unsent bytes queued for all connections together (each connection's backlog counted in full,
+   * even where frames share one buffer). Past it, the connections with the largest backlogs are
+   * closed as slow consumers until the total is back under it.
+   */
+  maxOutputBytes: number;
+  /** Sealed GroupInfos stored for all rooms together; a CREATE or COMMIT past it is refused (OVER_BUDGET). */
+  maxGroupInfoBytes: number;
+  /** ...and for the rooms whose current GroupInfo came from one address. */
+  maxGroupInfoBytesPerAddress: number;
+  /** WebSocket connections from one address (IPv4 address or IPv6 /64); more get 503. */
+  maxConnectionsPerAddress: number;
+  /** Room memberships held by all connections from one address (ADDRESS_LIMIT). */
+  maxRoomsPerAddress: number;
+  /**
+   * JOINs that create a room record (a locator nobody is in: a new room, or a wrong password
+   * guess) per address: a token bucket of this size (TOO_MANY_NEW_ROOMS)...
+   */
+  newRoomBurst: number;
+  /** ...refilled by one token per this many milliseconds. */
+  newRoomIntervalMs: number;
+  /** The subscriber told to CREATE has this long to do it; then the next subscriber is asked instead. */
+  createTimeoutMs: number;
+  /** HTTP: the whole request head must arrive within this time (slowloris), else 408. */
+  headersTimeoutMs: number;
+  /** HTTP: the whole request, body included, within this time (Node's default; blob bodies are paced in blobs.ts). */
+  requestTimeoutMs: number;
+  /** HTTP: an idle keep-alive connection is closed after this time. */
+  keepAliveTimeoutMs: number;
+  /** HTTP: at most this many request headers are parsed (the rest are ignored). */
+  maxHeadersCount: number;
+  /** HTTP: the request line and headers together, in bytes; more gets 431. */
+  maxHeaderBytes: number;
 }
 
 export const defaultRelayLimits: Readonly<RelayLimits> = Object.freeze({
@@ -29,4 +66,17 @@ export const defaultRelayLimits: Readonly<RelayLimits> = Object.freeze({
   rateBurst: 200,
   pingIntervalMs: 2500,
   maxBufferedBytes: 8 * 1024 * 1024,
+  maxOutputBytes: 256 * 1024 * 1024,
+  maxGroupInfoBytes: 256 * 1024 * 1024,
+  maxGroupInfoBytesPerAddress: 32 * 1024 * 1024,
+  maxConnectionsPerAddress: 256,
+  maxRoomsPerAddress: 1024,
+  newRoomBurst: 20,
+  newRoomIntervalMs: 3000,
+  createTimeoutMs: 10_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 300_000,
+  keepAliveTimeoutMs: 5_000,
+  maxHeadersCount: 64,
+  maxHeaderBytes: 16 * 1024,
 });

@@ -2,15 +2,23 @@
  * The blind relay: HTTP(S) for the web app, and a WebSocket endpoint at /ws that decodes only the
  * envelope and applies the delivery-service rules in rooms.ts. It never parses a payload.
  */
-import { createServer as createHttpServer, type Server } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCodes, ErrorCodes, ProtocolError, SUBPROTOCOL, decodeClientFrame, encodeFrame } from '@nullroom/protocol';
+import { addressKey, clientAddress, isLoopback } from './address.js';
 import { type BlobOptions, BlobStore } from './blobs.js';
+import { type Account, Accounts } from './budget.js';
 import { httpHandler, securityHeaders } from './http.js';
 import { type RelayLimits, defaultRelayLimits } from './limits.js';
+import { OriginConfigError, type OriginPolicy, checkOrigin, originPolicy } from './origin.js';
 import { type Peer, Rooms, noRequest } from './rooms.js';
+import { parseTarget } from './target.js';
+import { Tickets } from './tickets.js';
+
+export { isLoopback };
 
 export interface RelayHooks {
   /** Sees every WebSocket message received ('in') and sent ('out'); for tests that search for plaintext. */
@@ -31,12 +39,22 @@ export interface RelayOptions {
   staticDir?: string;
   /** The blob store for encrypted file chunks (docs/PROTOCOL.md §9); on by default, `false` turns it off. */
   blobs?: BlobOptions | false;
+  /**
+   * Origins ("https://chat.example.com") whose pages may open /ws and use /blobs besides the
+   * relay's own (scheme + the request's Host): the public name of a reverse proxy, for instance.
+   */
+  allowedOrigins?: readonly string[];
+  /**
+   * Behind a reverse proxy: take the client's address (for the per-address caps) from the last
+   * X-Forwarded-For entry, the one the proxy appended. Only when every request comes through it.
+   */
+  trustProxy?: boolean;
 }
 
 export interface Relay {
   readonly url: string;
   readonly port: number;
-  stats(): { connections: number; rooms: number };
+  stats(): { connections: number; rooms: number; outputBytes: number; groupInfoBytes: number; addresses: number };
   /** Live blobs and their bytes on disk; undefined when the blob store is off. */
   blobStats(): { blobs: number; bytes: number } | undefined;
   close(): Promise<void>;
@@ -50,21 +68,30 @@ export class RelayConfigError extends Error {
   }
 }
 
-export function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}
-
 interface Conn extends Peer {
   readonly ws: WebSocket;
   /** The TCP/TLS socket under `ws`, corked while a batch of frames for it is being written. */
   readonly socket: { cork(): void; uncork(): void } | undefined;
   corked: boolean;
+  readonly account: Account;
+  /** The payload of our last ping: only a pong that echoes it proves the peer alive. */
+  ping: Buffer | undefined;
   alive: boolean;
+  /** Bytes handed to ws for this connection; minus bufferedAmount, what has left (progress). */
+  queued: number;
+  lastFlushed: number;
+  lastBuffered: number;
+  /** Consecutive timer ticks with a backlog and no progress. */
+  stalls: number;
+  /** Closed by us for its backlog: counted as gone for the output budget. */
+  cut: boolean;
   tokens: number;
   lastRefill: number;
   overLimit: number;
 }
+
+/** Frames at least this large trigger the global output-budget check in the turn they are queued. */
+const LARGE_FRAME = 256 * 1024;
 
 export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
   const host = opts.host ?? '127.0.0.1';
@@ -73,29 +100,62 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
   if (!tls && !isLoopback(host)) {
     throw new RelayConfigError(`refusing to serve plain HTTP on ${host}: only loopback may go without TLS`);
   }
+  let origins: OriginPolicy;
+  try {
+    origins = originPolicy(tls, opts.allowedOrigins ?? []);
+  } catch (e) {
+    if (e instanceof OriginConfigError) throw new RelayConfigError(e.message);
+    throw e;
+  }
+  const trustProxy = opts.trustProxy === true;
   const log = opts.log;
   const hooks = opts.hooks;
   const codecLimits = { maxFrameBytes: limits.maxFrameBytes, maxPayloadBytes: limits.maxPayloadBytes };
-  const rooms = new Rooms(limits, (f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength));
+  const accounts = new Accounts(limits);
+  // Blob upload tickets (docs/PROTOCOL.md §9.1): only with a blob store.
+  const tickets = opts.blobs !== false ? new Tickets() : undefined;
+  const rooms = new Rooms(limits, (f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength), tickets);
   const conns = new Set<Conn>();
   let nextConn = 1;
 
   let blobs: BlobStore | undefined;
-  if (opts.blobs !== false) {
+  if (tickets !== undefined) {
     try {
-      blobs = await BlobStore.open(opts.blobs ?? {}, securityHeaders(tls), log);
+      blobs = await BlobStore.open(opts.blobs || {}, securityHeaders(tls), log, tickets, (req) => addressKey(clientAddress(req, trustProxy)));
     } catch (e) {
       throw new RelayConfigError(`blob store: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
   const handler = httpHandler({
     tls,
+    origins,
     ...(opts.staticDir !== undefined ? { staticDir: opts.staticDir } : {}),
     ...(blobs !== undefined ? { blobs: blobs.handle } : {}),
   });
+  const serverOptions = {
+    maxHeaderSize: limits.maxHeaderBytes,
+    // How often Node checks headersTimeout and requestTimeout (its default, 30 s, would let a
+    // slowloris head live 30 s whatever the timeout says).
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, limits.headersTimeoutMs / 2)),
+  };
   const server: Server = tls
-    ? createHttpsServer({ cert: opts.tls!.cert as string, key: opts.tls!.key as string }, handler)
-    : createHttpServer(handler);
+    ? createHttpsServer({ ...serverOptions, cert: opts.tls!.cert as string, key: opts.tls!.key as string }, handler)
+    : createHttpServer(serverOptions, handler);
+  // Slow or endless request heads and idle connections cost a socket each: bounded in time.
+  server.headersTimeout = limits.headersTimeoutMs;
+  server.requestTimeout = limits.requestTimeoutMs;
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+  server.maxHeadersCount = limits.maxHeadersCount;
+  // A request Node's parser refuses (bad request line, header overflow, timeout): answered on that
+  // socket only, which is then destroyed. Without a listener Node does much the same, but this way
+  // the answer is ours and nothing is logged but a code.
+  server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
+    const [status, text] =
+      err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request'];
+    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    setTimeout(() => socket.destroy(), 1000).unref();
+  });
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: limits.maxFrameBytes,
@@ -105,22 +165,57 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
   });
 
   const reject = (socket: Duplex, status: number, text: string) => {
-    socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    if (socket.writable) socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    else socket.destroy();
   };
-  server.on('upgrade', (req, socket, head) => {
-    socket.on('error', () => socket.destroy());
-    const path = new URL(req.url ?? '/', 'http://relay').pathname;
-    if (path !== '/ws') return reject(socket, 404, 'Not Found');
-    const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
+  function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const target = parseTarget(req.url);
+    if (target === undefined) return reject(socket, 400, 'Bad Request');
+    if (target.pathname !== '/ws') return reject(socket, 404, 'Not Found');
+    const verdict = checkOrigin(req.headers, origins);
+    if (verdict === 'misdirected') return reject(socket, 421, 'Misdirected Request');
+    if (verdict === 'forbidden') return reject(socket, 403, 'Forbidden');
+    const offered = req.headers['sec-websocket-protocol'];
+    const protocols = (typeof offered === 'string' ? offered : '').split(',').map((s) => s.trim());
     if (!protocols.includes(SUBPROTOCOL)) return reject(socket, 400, 'Bad Request');
     if (conns.size >= limits.maxConnections) return reject(socket, 503, 'Service Unavailable');
-    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req.socket.remoteAddress ?? '?'));
+    const key = addressKey(clientAddress(req, trustProxy));
+    const account = accounts.get(key, performance.now());
+    if (account.connections >= limits.maxConnectionsPerAddress) {
+      log?.(`upgrade refused: ${limits.maxConnectionsPerAddress} connections from ${key}`);
+      return reject(socket, 503, 'Service Unavailable');
+    }
+    // Counted from now, not once the handshake completes, so parallel handshakes cannot overshoot.
+    account.connections++;
+    let accepted = false;
+    socket.once('close', () => {
+      if (!accepted) account.connections--;
+    });
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      accepted = true;
+      accept(ws, account, req.socket.remoteAddress ?? '?');
+    });
+  }
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    // No input may end the process: whatever throws answers this socket only.
+    try {
+      upgrade(req, socket, head);
+    } catch {
+      log?.('upgrade internal error');
+      try {
+        reject(socket, 500, 'Internal Server Error');
+      } catch {
+        socket.destroy();
+      }
+    }
   });
 
   // Batched fan-out: the first frame written to a socket in this turn of the event loop corks it;
   // the socket is uncorked once the turn's work is done, so all the frames that one read of the
   // sender's socket produced leave in a single writev per recipient instead of one per frame.
   let corked: Conn[] = [];
+  let largeQueued = false;
   const uncorkAll = () => {
     const batch = corked;
     corked = [];
@@ -128,30 +223,78 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
       c.corked = false;
       c.socket!.uncork();
     }
+    if (largeQueued) {
+      largeQueued = false;
+      enforceOutputBudget();
+    }
   };
 
-  function send(c: Conn, bytes: Uint8Array): boolean {
-    if (c.ws.readyState !== 1) return false;
+  /** Closes a connection that holds too much unsent output, and drops its socket (and backlog) at once. */
+  function cut(c: Conn, why: string): void {
+    if (c.cut) return;
+    c.cut = true;
+    log?.(`conn ${c.id} closed: slow consumer (${why})`);
+    c.ws.close(CloseCodes.SLOW_CONSUMER, 'slow consumer');
+    c.ws.terminate();
+  }
+
+  function send(c: Conn, bytes: Uint8Array, onWritten?: () => void): boolean {
+    if (c.ws.readyState !== 1 || c.cut) return false;
     if (!c.corked && c.socket !== undefined) {
       c.corked = true;
       c.socket.cork();
       if (corked.push(c) === 1) process.nextTick(uncorkAll);
     }
+    const done = onWritten === undefined ? undefined : (err?: Error | null) => void (err ? undefined : onWritten());
     if (hooks === undefined) {
-      c.ws.send(bytes);
+      c.queued += bytes.byteLength;
+      c.ws.send(bytes, done);
     } else {
-      for (const b of hooks.transformOut ? hooks.transformOut(c.id, bytes) : [bytes]) {
+      const out = hooks.transformOut ? hooks.transformOut(c.id, bytes) : [bytes];
+      if (out.length === 0) onWritten?.(); // dropped by the hook: nothing stays queued
+      out.forEach((b, i) => {
         hooks.onWire?.('out', c.id, b);
-        c.ws.send(b);
-      }
+        c.queued += b.byteLength;
+        c.ws.send(b, i === out.length - 1 ? done : undefined);
+      });
     }
+    if (bytes.byteLength >= LARGE_FRAME) largeQueued = true;
     // Backpressure: a reader that cannot keep up is cut off rather than buffered without bound.
     if (c.ws.bufferedAmount > limits.maxBufferedBytes) {
       log?.(`conn ${c.id} closed: slow consumer`);
+      c.cut = true;
       c.ws.close(CloseCodes.SLOW_CONSUMER, 'slow consumer');
       setTimeout(() => c.ws.terminate(), 1000).unref();
     }
     return true;
+  }
+
+  /**
+   * The global output budget: the backlogs of all connections together. Each backlog counts in full
+   * even where several share one frame's buffer (a commit fanned out to 1000 members is one buffer,
+   * counted 1000 times), so connections are cut only when the bytes the process really holds in
+   * buffers (`arrayBuffers`, less the GroupInfos, which have their own budget) are over it too.
+   * Then the largest backlogs are cut first, until the counted total is back under the budget.
+   */
+  function enforceOutputBudget(): number {
+    let total = 0;
+    const backlog: [Conn, number][] = [];
+    for (const c of conns) {
+      if (c.cut) continue;
+      const b = c.ws.bufferedAmount;
+      if (b === 0) continue;
+      total += b;
+      backlog.push([c, b]);
+    }
+    if (total <= limits.maxOutputBytes) return total;
+    if (process.memoryUsage().arrayBuffers - rooms.groupInfoBytes <= limits.maxOutputBytes) return total;
+    backlog.sort((x, y) => y[1] - x[1]);
+    for (const [c, b] of backlog) {
+      if (total <= limits.maxOutputBytes) break;
+      cut(c, 'output budget');
+      total -= b;
+    }
+    return total;
   }
 
   function refill(c: Conn): boolean {
@@ -197,7 +340,7 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
     }
   }
 
-  function accept(ws: WebSocket, remote: string): void {
+  function accept(ws: WebSocket, account: Account, remote: string): void {
     const c: Conn = {
       id: nextConn++,
       ws,
@@ -205,38 +348,70 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
       socket: (ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket,
       corked: false,
       memberships: new Map(),
-      send: (bytes) => send(c, bytes),
+      account,
+      send: (bytes, onWritten) => send(c, bytes, onWritten),
+      ping: undefined,
       alive: true,
+      queued: 0,
+      lastFlushed: 0,
+      lastBuffered: 0,
+      stalls: 0,
+      cut: false,
       tokens: limits.rateBurst,
       lastRefill: performance.now(),
       overLimit: 0,
     };
     conns.add(c);
-    log?.(`conn ${c.id} open from ${remote}`);
+    log?.(`conn ${c.id} open from ${remote} (${account.connections} from ${account.key})`);
     ws.on('message', (data: Buffer, isBinary: boolean) => onMessage(c, data, isBinary));
-    ws.on('pong', () => {
-      c.alive = true;
+    // Only the echo of our latest ping's random payload proves life; `ws` also reports unsolicited
+    // pongs (RFC 6455 §5.5.3 allows them), which a peer could send to look alive without reading.
+    ws.on('pong', (data: Buffer) => {
+      if (c.ping !== undefined && data.equals(c.ping)) c.alive = true;
     });
     ws.on('error', () => ws.terminate());
     ws.on('close', (code) => {
       conns.delete(c);
       rooms.drop(c);
+      account.connections--;
+      tickets?.dropPeer(c);
       log?.(`conn ${c.id} closed ${code}`);
     });
   }
 
-  // Dead peers: one ping per interval; a connection that did not answer the previous one is dropped.
-  const pinger = setInterval(() => {
+  // One timer for liveness and output: a ping with a fresh random payload per interval (a
+  // connection that did not echo the previous one is dropped), and the backlog checks that must
+  // not wait for the next send() (a peer that stops reading may never be sent anything again).
+  const tick = () => {
     for (const c of conns) {
+      if (c.cut) continue;
       if (!c.alive) {
         log?.(`conn ${c.id} timed out`);
         c.ws.terminate();
         continue;
       }
+      const buffered = c.ws.bufferedAmount;
+      const flushed = c.queued - buffered;
+      if (buffered > 0 && c.lastBuffered > 0 && flushed <= c.lastFlushed) c.stalls++;
+      else c.stalls = 0;
+      c.lastFlushed = flushed;
+      c.lastBuffered = buffered;
+      if (buffered > limits.maxBufferedBytes) {
+        cut(c, 'backlog');
+        continue;
+      }
+      if (c.stalls >= 2) {
+        cut(c, 'no progress');
+        continue;
+      }
       c.alive = false;
-      c.ws.ping();
+      c.ping = randomBytes(12);
+      c.ws.ping(c.ping);
     }
-  }, limits.pingIntervalMs);
+    enforceOutputBudget();
+    accounts.prune(performance.now());
+  };
+  const pinger = setInterval(tick, limits.pingIntervalMs);
   pinger.unref();
 
   await new Promise<void>((resolve, reject) => {
@@ -259,11 +434,16 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
   return {
     url,
     port,
-    stats: () => ({ connections: conns.size, rooms: rooms.size }),
+    stats: () => {
+      let outputBytes = 0;
+      for (const c of conns) outputBytes += c.ws.bufferedAmount;
+      return { connections: conns.size, rooms: rooms.size, outputBytes, groupInfoBytes: rooms.groupInfoBytes, addresses: accounts.size };
+    },
     blobStats: () => blobs?.stats(),
     close: () =>
       new Promise<void>((resolve) => {
         clearInterval(pinger);
+        rooms.dispose();
         blobs?.stop();
         for (const c of conns) c.ws.close(CloseCodes.GOING_AWAY, 'relay shutting down');
         const force = setTimeout(() => {

@@ -11,7 +11,9 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { type BlobOptions, BlobStore, RelayConfigError, startRelay, type Relay } from '../src/index.js';
+import { type BlobOptions, BlobStore, RelayConfigError, Tickets, startRelay, type Relay } from '../src/index.js';
+import { type RawPeer, connect, locator } from './_raw.js';
+import { encodeFrame, asReqId } from '@nullroom/protocol';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -22,15 +24,36 @@ const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_
 /** The same value with a padding bit of its last character set: decodes to the same bytes, but is not their encoding. */
 const nonCanonical = (s: string) => s.slice(0, -1) + B64URL[B64URL.indexOf(s.at(-1)!) | 1]!;
 
+let rooms = 100;
+/** A raw connection that joined a fresh room, and the upload ticket it was granted (docs/PROTOCOL.md §9.1). */
+export async function ticketed(r: Relay, room = locator(rooms++ % 256)): Promise<{ peer: RawPeer; ticket: string }> {
+  const peer = await connect(r.url);
+  peer.send(encodeFrame({ type: 'JOIN', reqId: asReqId(1), room }));
+  await peer.next('JOINED');
+  peer.send(encodeFrame({ type: 'TICKET', reqId: asReqId(2), room }));
+  const grant = await peer.next('TICKET_GRANT');
+  return { peer, ticket: Buffer.from(grant.ticket).toString('base64url') };
+}
+
+/** Each test relay's default ticket (that of a member of one room), used by `put` unless told otherwise. */
+const tickets = new WeakMap<Relay, string>();
+const ticketOf = (r: Relay) => tickets.get(r) ?? '';
+
 async function relay(t: TestContext, blobs: BlobOptions = {}, log?: (l: string) => void): Promise<{ r: Relay; dir: string }> {
   const dir = join(mkdtempSync(join(tmpdir(), 'nullroom-blobtest-')), 'store');
   const r = await startRelay({ port: 0, blobs: { dir, ...blobs }, ...(log ? { log } : {}) });
   t.after(() => r.close());
+  const { ticket } = await ticketed(r);
+  tickets.set(r, ticket);
   return { r, dir };
 }
 
-const put = (r: Relay, id: string, index: number | string, body: Uint8Array, token?: string) =>
-  fetch(`${r.url}/blobs/${id}/${index}`, { method: 'PUT', body: body as Uint8Array<ArrayBuffer>, headers: token === undefined ? {} : { 'X-Nullroom-Blob-Token': token } });
+const put = (r: Relay, id: string, index: number | string, body: Uint8Array, token?: string, ticket = ticketOf(r)) =>
+  fetch(`${r.url}/blobs/${id}/${index}`, {
+    method: 'PUT',
+    body: body as Uint8Array<ArrayBuffer>,
+    headers: { ...(token === undefined ? {} : { 'X-Nullroom-Blob-Token': token }), ...(ticket === '' ? {} : { 'X-Nullroom-Blob-Ticket': ticket }) },
+  });
 const get = (r: Relay, id: string, index: number | string, wait?: number) => fetch(`${r.url}/blobs/${id}/${index}${wait === undefined ? '' : `?wait=${wait}`}`);
 const head = (r: Relay, id: string) => fetch(`${r.url}/blobs/${id}`, { method: 'HEAD' });
 const del = (r: Relay, id: string, token?: string) =>
@@ -82,7 +105,7 @@ test('round trip of several chunks; HEAD counts them; security headers and no CO
   assert.equal(h.status, 200);
   assert.equal(h.headers.get('x-nullroom-blob-chunks'), '4');
   for (const [i, c] of chunks.entries()) {
-    const res = await fetch(`${r.url}/blobs/${id}/${i}`, { headers: { Origin: 'https://evil.example' } });
+    const res = await fetch(`${r.url}/blobs/${id}/${i}`, { headers: { Origin: r.url } });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('content-type'), 'application/octet-stream');
     assert.equal(res.headers.get('content-length'), String(c.byteLength));
@@ -133,7 +156,7 @@ test('size limits: 411 without a length, 413 per chunk (by header) and per blob,
   const [ta, tb] = [newToken(), newToken()];
   // Chunked transfer encoding, no Content-Length.
   const chunked = await new Promise<number>((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: r.port, method: 'PUT', path: `/blobs/${a}/0`, headers: { 'X-Nullroom-Blob-Token': ta, 'Transfer-Encoding': 'chunked' } }, (res) => {
+    const req = request({ host: '127.0.0.1', port: r.port, method: 'PUT', path: `/blobs/${a}/0`, headers: { 'X-Nullroom-Blob-Token': ta, 'X-Nullroom-Blob-Ticket': ticketOf(r), 'Transfer-Encoding': 'chunked' } }, (res) => {
       res.resume();
       resolve(res.statusCode ?? 0);
     });
@@ -158,11 +181,16 @@ test('size limits: 411 without a length, 413 per chunk (by header) and per blob,
 
 test('a body longer than its Content-Length: the bytes that arrive are counted, not the header', async () => {
   const dir = join(mkdtempSync(join(tmpdir(), 'nullroom-blobtest-')), 'store');
-  const store = await BlobStore.open({ dir, maxChunkBytes: 1024 }, {});
+  // A ticket for a stand-in connection that is in a room.
+  const book = new Tickets();
+  const stay = {};
+  const peer = { id: 1, send: () => true, memberships: new Map([['room', stay]]) } as never;
+  const ticket = Buffer.from(book.issue(peer, stay, 'room')).toString('base64url');
+  const store = await BlobStore.open({ dir, maxChunkBytes: 1024 }, {}, undefined, book);
   try {
     // A request stream that lies (a real server's parser would cut it at the declared length).
     const body = new PassThrough();
-    const req = Object.assign(body, { method: 'PUT', url: `/blobs/${newId()}/0`, headers: { 'content-length': '100', 'x-nullroom-blob-token': newToken() } });
+    const req = Object.assign(body, { method: 'PUT', url: `/blobs/${newId()}/0`, headers: { 'content-length': '100', 'x-nullroom-blob-token': newToken(), 'x-nullroom-blob-ticket': ticket }, socket: {} });
     let status = 0;
     const done = new Promise<void>((resolve) => {
       const res = {
@@ -208,7 +236,7 @@ test('a body longer than its Content-Length over a real socket: only the declare
   sock.on('data', (d: Buffer) => got.push(d));
   const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()));
   sock.on('error', () => undefined);
-  sock.write(`PUT /blobs/${id}/0 HTTP/1.1\r\nHost: x\r\nX-Nullroom-Blob-Token: ${newToken()}\r\nContent-Length: 100\r\n\r\n`);
+  sock.write(`PUT /blobs/${id}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${newToken()}\r\nX-Nullroom-Blob-Ticket: ${ticketOf(r)}\r\nContent-Length: 100\r\n\r\n`);
   sock.write(randomBytes(100 + 64 * KiB));
   await closed;
   // Node answers the chunk (204) or, if it parses the excess as the next request first, 400 and
@@ -315,7 +343,7 @@ test('an aborted upload leaves nothing: no chunk under its name, no temporary fi
   assert.equal((await put(r, id, 0, randomBytes(10), token)).status, 204);
   const sock = tcp(r.port, '127.0.0.1');
   await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
-  sock.write(`PUT /blobs/${id}/1 HTTP/1.1\r\nHost: x\r\nX-Nullroom-Blob-Token: ${token}\r\nContent-Length: 100000\r\n\r\n`);
+  sock.write(`PUT /blobs/${id}/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${token}\r\nX-Nullroom-Blob-Ticket: ${ticketOf(r)}\r\nContent-Length: 100000\r\n\r\n`);
   sock.write(randomBytes(50_000));
   // Half the body is in; a chunk is written to disk only once whole, so nothing is there yet.
   await new Promise((resolve) => setTimeout(resolve, 300));
@@ -336,7 +364,7 @@ test('upload bodies in memory are bounded: past maxUploadBufferBytes a PUT gets 
   for (let i = 0; i < 2; i++) {
     const sock = tcp(r.port, '127.0.0.1');
     await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
-    sock.write(`PUT /blobs/${newId()}/0 HTTP/1.1\r\nHost: x\r\nX-Nullroom-Blob-Token: ${token}\r\nContent-Length: ${64 * KiB}\r\n\r\n`);
+    sock.write(`PUT /blobs/${newId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${token}\r\nX-Nullroom-Blob-Ticket: ${ticketOf(r)}\r\nContent-Length: ${64 * KiB}\r\n\r\n`);
     sock.write(randomBytes(32 * KiB));
     held.push(sock);
   }
@@ -359,16 +387,16 @@ test('bad ids, indices and parameters -> 400; path traversal never reaches the f
   // nonCanonical(id): 22 characters whose last one carries bits past the 128 (ids must have one spelling each).
   const badIds = ['', 'short', `${id}A`, id.slice(0, 21), `${id.slice(0, 21)}+`, `${id.slice(0, 21)}.`, `${id.slice(0, 21)}=`, nonCanonical(id)];
   for (const bad of badIds) {
-    const res = await raw(r, 'PUT', `/blobs/${encodeURIComponent(bad)}/0`, { 'X-Nullroom-Blob-Token': token, 'Content-Length': '1' }, Buffer.from('x'));
+    const res = await raw(r, 'PUT', `/blobs/${encodeURIComponent(bad)}/0`, { 'X-Nullroom-Blob-Token': token, 'X-Nullroom-Blob-Ticket': ticketOf(r), 'Content-Length': '1' }, Buffer.from('x'));
     assert.ok([400, 404].includes(res.status), `${bad} -> ${res.status}`);
     assert.ok(!res.text.includes(token));
   }
   for (const idx of ['01', '-1', '2147483648', '1e3', '0x1', '1.0', '%20', '', '+1']) {
-    const res = await raw(r, 'PUT', `/blobs/${id}/${idx}`, { 'X-Nullroom-Blob-Token': token, 'Content-Length': '1' }, Buffer.from('x'));
+    const res = await raw(r, 'PUT', `/blobs/${id}/${idx}`, { 'X-Nullroom-Blob-Token': token, 'X-Nullroom-Blob-Ticket': ticketOf(r), 'Content-Length': '1' }, Buffer.from('x'));
     assert.equal(res.status, 400, `index ${idx}`);
     assert.equal((await raw(r, 'GET', `/blobs/${id}/${idx}`)).status, 400, `GET index ${idx}`);
   }
-  assert.equal((await raw(r, 'PUT', `/blobs/${id}/2147483647`, { 'X-Nullroom-Blob-Token': token, 'Content-Length': '1' }, Buffer.from('x'))).status, 204);
+  assert.equal((await raw(r, 'PUT', `/blobs/${id}/2147483647`, { 'X-Nullroom-Blob-Token': token, 'X-Nullroom-Blob-Ticket': ticketOf(r), 'Content-Length': '1' }, Buffer.from('x'))).status, 204);
   for (const w of ['abc', '-5', '1.5', '99999999999']) assert.equal((await raw(r, 'GET', `/blobs/${id}/0?wait=${w}`)).status, 400, `wait=${w}`);
   const outside = mkdtempSync(join(tmpdir(), 'nullroom-outside-'));
   mkdirSync(join(outside, 'x'), { recursive: true });
@@ -385,7 +413,7 @@ test('bad ids, indices and parameters -> 400; path traversal never reaches the f
     `/blobs/${encodeURIComponent(outside)}/0`,
   ]) {
     for (const method of ['GET', 'PUT']) {
-      const res = await raw(r, method, p, { 'X-Nullroom-Blob-Token': token, 'Content-Length': '1' }, Buffer.from('x'));
+      const res = await raw(r, method, p, { 'X-Nullroom-Blob-Token': token, 'X-Nullroom-Blob-Ticket': ticketOf(r), 'Content-Length': '1' }, Buffer.from('x'));
       // (A path that normalizes out of /blobs, as %2e%2e does, reaches the built-in page.)
       assert.ok([400, 404, 405].includes(res.status) || (res.status === 200 && res.text.includes('Nullroom relay')), `${method} ${p} -> ${res.status}`);
       assert.doesNotMatch(res.text, /outside|root:/);
@@ -443,6 +471,7 @@ test('the default store lives in a fresh temporary directory, removed on close; 
   const before = new Set(readdirSync(tmpdir()).filter((n) => n.startsWith('nullroom-blobs-')));
   const r = await startRelay({ port: 0 });
   t.after(() => r.close()); // also when an assertion fails first: an open relay would keep the test process alive
+  tickets.set(r, (await ticketed(r)).ticket);
   // Other test files start relays with default stores at the same time: ours is the one holding our blob.
   const id = newId();
   assert.equal((await put(r, id, 0, randomBytes(10), newToken())).status, 204);

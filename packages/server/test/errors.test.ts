@@ -165,8 +165,23 @@ test('RATE_LIMITED: frames over the bucket are refused, and a flood is closed wi
     assert.equal(await p.closed, CloseCodes.RATE_LIMITED);
   }));
 
+test('NO_BLOB_STORE: a TICKET to a relay without a blob store; NOT_IN_ROOM: a TICKET for a room not joined', async () => {
+  const r = await startRelay({ port: 0, blobs: false });
+  try {
+    const member = await joined(r);
+    await refused(member, bytes(0x08, u32(8), ROOM), 8, 'NO_BLOB_STORE');
+    const outsider = await connect(r.url);
+    await refused(outsider, bytes(0x08, u32(9), ROOM), 9, 'NOT_IN_ROOM');
+  } finally {
+    await r.close();
+  }
+});
+
 test('every relay error code has a raw-bytes test above', () => {
-  const covered = ['TRUNCATED', 'UNKNOWN_TYPE', 'TRAILING_BYTES', 'FRAME_TOO_LARGE', 'FIELD_TOO_LARGE', 'BAD_VALUE', 'NOT_IN_ROOM', 'ALREADY_IN_ROOM', 'ROOM_FULL', 'TOO_MANY_ROOMS', 'STALE_EPOCH', 'NOT_CREATOR', 'NO_GROUP', 'NO_SUCH_PEER', 'RATE_LIMITED'];
+  const covered = ['TRUNCATED', 'UNKNOWN_TYPE', 'TRAILING_BYTES', 'FRAME_TOO_LARGE', 'FIELD_TOO_LARGE', 'BAD_VALUE', 'NOT_IN_ROOM', 'ALREADY_IN_ROOM', 'ROOM_FULL', 'TOO_MANY_ROOMS', 'STALE_EPOCH', 'NOT_CREATOR', 'NO_GROUP', 'NO_SUCH_PEER', 'RATE_LIMITED',
+    // In budget.test.ts.
+    'OVER_BUDGET', 'TOO_MANY_NEW_ROOMS', 'ADDRESS_LIMIT',
+    'NO_BLOB_STORE'];
   // INTERNAL is the catch-all for a relay bug: no input is supposed to reach it.
   assert.deepEqual(Object.keys(ErrorCodes).filter((c) => !covered.includes(c)), ['INTERNAL']);
   void asEpoch;

@@ -38,6 +38,7 @@ export const en = {
     memberLeft: '{{nick}} left',
     keyChanged: 'The safety number with {{nick}} changed: a new device, or someone else under that name. Compare it again before you trust them.',
     keyChangedVerified: 'The safety number with {{nick}}, whom you had verified, changed: a new device, or someone else under that name. Compare it again before you trust them.',
+    forkSuspected: 'Messages in this room stopped decrypting in a way only a split room explains: the relay may be showing members different histories of it. Compare the room fingerprint (epoch {{epoch}} · {{fingerprint}}) with the others in person or over a call you trust; open any member to see it.',
     keyStoreCorrupt: 'This browser could not read what it knew about the members of this room (its key store is damaged). Nothing was deleted, but key changes cannot be detected here and your verifications are not shown: compare safety numbers again before you trust anyone. To start over, clear this site\'s data.',
     disruption: '{{nick}} sent something the room could not use; it was ignored.',
     disruptionRepeated: '{{nick}} sent something the room could not use, {{times}} times; each was ignored. If it goes on, move to a new room password or invite link.',
@@ -102,6 +103,9 @@ export const en = {
     markVerified: 'Mark as verified',
     unmark: 'Clear verification',
     changed: 'Their key changed since you first saw {{nick}}. Compare the safety number again.',
+    fingerprintTitle: 'Room fingerprint',
+    fingerprint: 'epoch {{epoch}} · {{digits}}',
+    fingerprintIntro: 'Everyone in this room at epoch {{epoch}} sees these same digits. Read them to {{nick}} with the epoch: other digits for the same epoch mean the relay is showing you two different rooms. The epoch moves on when someone joins, leaves or renews keys; then compare again.',
     close: 'Close',
   },
   settings: {

@@ -40,6 +40,7 @@ export const zhCN: Strings = {
     memberLeft: '{{nick}} 离开了',
     keyChanged: '你与 {{nick}} 的安全码变了：可能是换了设备，也可能是别人用了这个昵称。请重新核对后再信任对方。',
     keyChangedVerified: '你已验证过的 {{nick}} 的安全码变了：可能是换了设备，也可能是别人用了这个昵称。请重新核对后再信任对方。',
+    forkSuspected: '本房间的消息无法解密，而这只能用房间被分裂来解释：中继服务器可能在向不同成员展示不同的历史。请当面或通过可信的通话与其他成员核对房间指纹（纪元 {{epoch}} · {{fingerprint}}）；点开任一成员即可看到。',
     keyStoreCorrupt: '此浏览器无法读取它记住的本房间成员信息（密钥存储已损坏）。没有删除任何内容，但这里无法发现安全码变化，你的验证记录也无法显示：信任任何人之前请重新核对安全码。要重新开始，请清除本站数据。',
     disruption: '{{nick}} 发送了房间无法使用的内容，已被忽略。',
     disruptionRepeated: '{{nick}} 已 {{times}} 次发送房间无法使用的内容，均已被忽略。如果还在继续，请换用新的房间密码或邀请链接。',
@@ -104,6 +105,9 @@ export const zhCN: Strings = {
     markVerified: '标记为已验证',
     unmark: '取消验证',
     changed: '自你第一次见到 {{nick}} 以来，对方的密钥变了。请重新核对安全码。',
+    fingerprintTitle: '房间指纹',
+    fingerprint: '纪元 {{epoch}} · {{digits}}',
+    fingerprintIntro: '此房间中处于纪元 {{epoch}} 的每位成员都会看到相同的数字。请连同纪元一起读给 {{nick}}：同一纪元下数字不同，说明中继服务器在向你们展示两个不同的房间。有人加入、离开或更新密钥时纪元会前进，届时请重新核对。',
     close: '关闭',
   },
   settings: {

@@ -1,5 +1,6 @@
-/** A member's panel: the safety number you share (digits and QR), verification, key-change warning. */
-import { formatSafetyNumber, type Room } from '@nullroom/client';
+/** A member's panel: the safety number you share (digits and QR), the room fingerprint, verification, key-change warning. */
+import { useEffect, useState } from 'preact/hooks';
+import { formatFingerprintDigits, formatSafetyNumber, type Room } from '@nullroom/client';
 import { t } from '../i18n.js';
 import type { MemberView } from '../session.js';
 import { Qr } from './Qr.js';
@@ -7,6 +8,13 @@ import { Qr } from './Qr.js';
 export function MemberPanel(props: { room: Room; member: MemberView; onClose: () => void; onOpenPrivate: (nick: string) => void }) {
   const { nick, verified, changed } = props.member;
   const digits = props.room.safetyNumber(nick) ?? '';
+  // The fingerprint moves with every commit (a self-update emits no event): read it again each second while open.
+  const [, tick] = useState(0);
+  useEffect(() => {
+    const timer = setInterval(() => tick((n) => n + 1), 1000);
+    return () => clearInterval(timer);
+  }, []);
+  const fp = props.room.fingerprint();
   return (
     <section class="panel" data-testid="member-panel" aria-labelledby="panel-title">
       <h3 id="panel-title">{t('panel.title', { nick })}</h3>
@@ -20,6 +28,15 @@ export function MemberPanel(props: { room: Room; member: MemberView; onClose: ()
         {formatSafetyNumber(digits)}
       </p>
       <Qr text={digits} label={t('panel.qr')} size={160} testid="safety-qr" />
+      {fp !== undefined && (
+        <>
+          <h4>{t('panel.fingerprintTitle')}</h4>
+          <p class="safety" data-testid="room-fingerprint">
+            {t('panel.fingerprint', { epoch: fp.epoch, digits: formatFingerprintDigits(fp) })}
+          </p>
+          <p>{t('panel.fingerprintIntro', { epoch: fp.epoch, nick })}</p>
+        </>
+      )}
       {verified && <p class="verified">✓ {t('panel.verified', { nick })}</p>}
       <div class="row">
         <button type="button" data-testid="open-private" onClick={() => props.onOpenPrivate(nick)}>

@@ -11,7 +11,7 @@ import { basename, extname, join } from 'node:path';
 import tls from 'node:tls';
 // The file-crypto entry, not the MLS code: this module also runs in the transfer worker.
 import { type AesGcmFactory, FILE_TAG_BYTES } from '@nullroom/crypto/files';
-import { type BlobRead, type BlobTransport, BlobRefused, blobPath, bodyPool } from '../blobs.js';
+import { BLOB_ERROR_HEADER, BLOB_TICKET_HEADER, type BlobRead, type BlobTransport, blobFailure, blobPath, bodyPool } from '../blobs.js';
 import type { IncrementalHash } from '@nullroom/crypto'; // a type: loads nothing
 import type { FileSink, FileSource } from '../chunks.js';
 import { ClientError } from '../errors.js';
@@ -213,20 +213,20 @@ export function nodeBlobTransport(relayUrl: string, opts: NodeTlsOptions = {}): 
       req.on('error', reject);
       req.end(body === undefined ? undefined : Buffer.from(body.buffer, body.byteOffset, body.byteLength));
     });
-  const fail = (status: number): never => {
-    if (status >= 400 && status < 500 && status !== 404 && status !== 408 && status !== 429) throw new BlobRefused(status);
-    throw new ClientError('FILE_TRANSFER', `the relay's blob store answered HTTP ${status}`);
+  const fail = (status: number, headers?: http.IncomingHttpHeaders): never => {
+    const code = headers?.[BLOB_ERROR_HEADER.toLowerCase()];
+    throw blobFailure(status, typeof code === 'string' ? code : undefined);
   };
   return {
-    async put(id, index, token, body, signal) {
-      const r = await request('PUT', blobPath(id, index), { 'X-Nullroom-Blob-Token': token, 'Content-Type': 'application/octet-stream' }, body, signal);
-      if (r.status !== 204 && r.status !== 201 && r.status !== 200) fail(r.status);
+    async put(id, index, token, ticket, body, signal) {
+      const r = await request('PUT', blobPath(id, index), { 'X-Nullroom-Blob-Token': token, [BLOB_TICKET_HEADER]: ticket, 'Content-Type': 'application/octet-stream' }, body, signal);
+      if (r.status !== 204 && r.status !== 201 && r.status !== 200) fail(r.status, r.headers);
     },
     async get(id, index, waitMs, signal): Promise<BlobRead> {
       const r = await request('GET', `${blobPath(id, index)}?wait=${waitMs}`, {}, undefined, signal);
       if (r.status === 404) return 'missing';
       if (r.status === 410) return 'gone';
-      if (r.status !== 200) fail(r.status);
+      if (r.status !== 200) fail(r.status, r.headers);
       return r.body;
     },
     async head(id) {

@@ -14,6 +14,7 @@ import { CryptoError, type CryptoErrorCode } from '@nullroom/crypto';
 import {
   type ChunkControl,
   type ChunkPipe,
+  type TicketSource,
   DEFAULT_STALL_MS,
   DEFAULT_TRANSFER_CONCURRENCY,
   DEFAULT_WAIT_MS,
@@ -39,6 +40,8 @@ interface Pending {
   resolve(sha256: string): void;
   reject(e: unknown): void;
   onHeader?: (m: Extract<FromWorker, { type: 'header' }>) => void;
+  /** Uploads: the room's ticket, for the worker's `ticket` requests. */
+  ticket?: TicketSource;
 }
 
 /** Everything RoomFiles needs in Node, for one relay (with the same TLS trust as the WebSocket). */
@@ -89,6 +92,13 @@ function workerPipe(settings: PipeSettings, here: ChunkPipe): ChunkPipe {
       if (p === undefined) return;
       if (m.type === 'progress') return p.ctl.advance(m.n);
       if (m.type === 'header') return p.onHeader?.(m);
+      if (m.type === 'ticket') {
+        const ask = p.ticket === undefined ? Promise.reject(new Error('no ticket source')) : p.ticket(m.refused);
+        return void ask.then(
+          (ticket) => send({ op: 'ticket', id: m.id, n: m.n, ticket }),
+          (e: unknown) => send({ op: 'ticket', id: m.id, n: m.n, error: e instanceof ClientError ? e.message : 'no upload ticket' }),
+        );
+      }
       settle(m.id);
       if (m.type === 'done') p.resolve(m.sha256);
       // Stopped by us: the reason is ours (a cancel, or the sender's), not the worker's echo of it.
@@ -99,21 +109,21 @@ function workerPipe(settings: PipeSettings, here: ChunkPipe): ChunkPipe {
     return (worker = w);
   };
   /** Runs one job in the worker (started if need be); resolves to the SHA-256 it reports. */
-  const run = (ctl: ChunkControl, post: (id: number) => ToWorker, onHeader?: Pending['onHeader']) =>
+  const run = (ctl: ChunkControl, post: (id: number) => ToWorker, onHeader?: Pending['onHeader'], ticket?: TicketSource) =>
     new Promise<string>((resolve, reject) => {
       if (ctl.signal.aborted) return reject(ctl.signal.reason);
       const id = nextId++;
       const w = start();
       w.ref();
-      pending.set(id, { ctl, resolve, reject, ...(onHeader ? { onHeader } : {}) });
+      pending.set(id, { ctl, resolve, reject, ...(onHeader ? { onHeader } : {}), ...(ticket ? { ticket } : {}) });
       ctl.signal.addEventListener('abort', () => send({ op: 'abort', id }), { once: true });
       w.postMessage(post(id));
     });
 
   return {
-    upload(job, source, ctl, announce) {
+    upload(job, source, ctl, announce, ticket) {
       const path = sourcePath(source);
-      if (path === undefined) return here.upload(job, source, ctl, announce);
+      if (path === undefined) return here.upload(job, source, ctl, announce, ticket);
       return run(
         ctl,
         (id) => ({ op: 'upload', id, settings, job, path, size: source.size }),
@@ -126,6 +136,7 @@ function workerPipe(settings: PipeSettings, here: ChunkPipe): ChunkPipe {
               settle(m.id)?.reject(e);
             },
           ),
+        ticket,
       );
     },
     download(job, sink, ctl) {

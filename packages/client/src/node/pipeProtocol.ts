@@ -19,10 +19,14 @@ export type ToWorker =
   | { op: 'download'; id: number; settings: PipeSettings; job: DownloadJob; part: string }
   /** The offer went out (after a `header`): upload the chunks. */
   | { op: 'announced'; id: number }
+  /** The answer to a `ticket` request `n`: an upload ticket, or why there is none. */
+  | { op: 'ticket'; id: number; n: number; ticket?: string; error?: string }
   | { op: 'abort'; id: number };
 
 export type FromWorker =
   | { id: number; type: 'header'; header: FileHeader }
+  /** Request `n` for the room's upload ticket (`refused`: the one the relay just refused). */
+  | { id: number; type: 'ticket'; n: number; refused?: string }
   | { id: number; type: 'progress'; n: number }
   | { id: number; type: 'done'; sha256: string }
   /** `name` and `code` of a ClientError or CryptoError, else a plain failure. */

@@ -20,7 +20,10 @@ const post = (m: FromWorker) => port.postMessage(m);
 interface Job {
   readonly abort: AbortController;
   announced?: () => void;
+  /** Ticket requests waiting for the client thread's answer, by number. */
+  readonly tickets: Map<number, { resolve(t: string): void; reject(e: unknown): void }>;
 }
+let nextTicket = 1;
 const jobs = new Map<number, Job>();
 /** One blob transport (and keep-alive agent) per relay and trust. */
 const transports = new Map<string, BlobTransport>();
@@ -44,6 +47,16 @@ function control(id: number, job: Job): ChunkControl {
   };
 }
 
+/** The room's upload ticket, asked of the client thread (which holds the room). */
+function ticketSource(id: number, job: Job) {
+  return (refused?: string) =>
+    new Promise<string>((resolve, reject) => {
+      const n = nextTicket++;
+      job.tickets.set(n, { resolve, reject });
+      post({ id, type: 'ticket', n, ...(refused === undefined ? {} : { refused }) });
+    });
+}
+
 async function upload(m: Extract<ToWorker, { op: 'upload' }>, job: Job): Promise<string> {
   const source = await fileSource(m.path);
   try {
@@ -54,7 +67,7 @@ async function upload(m: Extract<ToWorker, { op: 'upload' }>, job: Job): Promise
         job.announced = resolve;
         job.abort.signal.addEventListener('abort', () => reject(job.abort.signal.reason), { once: true });
       });
-    });
+    }, ticketSource(m.id, job));
   } finally {
     await source.close();
   }
@@ -78,7 +91,7 @@ async function download(m: Extract<ToWorker, { op: 'download' }>, job: Job): Pro
 }
 
 function run(m: Extract<ToWorker, { op: 'upload' | 'download' }>): void {
-  const job: Job = { abort: new AbortController() };
+  const job: Job = { abort: new AbortController(), tickets: new Map() };
   jobs.set(m.id, job);
   (m.op === 'upload' ? upload(m, job) : download(m, job)).then(
     (sha256) => post({ id: m.id, type: 'done', sha256 }),
@@ -94,5 +107,10 @@ port.on('message', (m: ToWorker) => {
   if (m.op === 'upload' || m.op === 'download') return run(m);
   const job = jobs.get(m.id);
   if (m.op === 'announced') job?.announced?.();
-  else job?.abort.abort(new ClientError('FILE_CANCELLED', 'the transfer was cancelled'));
+  else if (m.op === 'ticket') {
+    const w = job?.tickets.get(m.n);
+    job?.tickets.delete(m.n);
+    if (m.ticket !== undefined) w?.resolve(m.ticket);
+    else w?.reject(new ClientError('FILE_TRANSFER', m.error ?? 'no upload ticket'));
+  } else job?.abort.abort(new ClientError('FILE_CANCELLED', 'the transfer was cancelled'));
 });
