@@ -6,6 +6,8 @@
  * for the room to repair it. The attacker is a raw `ws` client with hand-built relay frames.
  */
 import { test } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import assert from 'node:assert/strict';
 import { type Socket, connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -108,6 +110,20 @@ async function calm(m: Member): Promise<void> {
   assert.ok(await fitsWidth(page), 'the page fits 360 px');
 }
 
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** axe-core finds no violations (contrast of the disruption lines included), light and dark. Needs a context with `bypassCSP`. */
+async function audit(page: Page, where: string): Promise<void> {
+  for (const scheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme: scheme });
+    const result = (await page.evaluate(`(async () => { ${axeSource}; return axe.run(document, { resultTypes: ['violations'] }); })()`)) as {
+      violations: { id: string; impact: string; nodes: { target: string[] }[] }[];
+    };
+    const found = result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+    assert.deepEqual(found, [], `axe-core on ${where} (${scheme})`);
+  }
+}
+
 /** Screenshots in the page's own scheme and in the other one. */
 async function shots(page: Page, name: string, scheme: 'light' | 'dark'): Promise<void> {
   await screenshot(page, `${name}-${scheme}`);
@@ -201,12 +217,14 @@ test('a joiner that meets group information it cannot use says it waits for the 
     try {
       assert.equal(await mallory.create(random(400)), 'ACK');
       assert.equal(await mallory.commit(random(300), random(400), 0), 'ACK');
-      const en = await open(browser, url, { viewport: phone, locale: 'en-US', colorScheme: 'light' });
+      // bypassCSP only so that axe-core can be injected (the audit below).
+      const en = await open(browser, url, { viewport: phone, locale: 'en-US', colorScheme: 'light', bypassCSP: true });
       const zh = await open(browser, url, { viewport: phone, locale: 'zh-CN', colorScheme: 'dark' });
       const joins = [joinRoom(en.page, 'alice', room, password), joinRoom(zh.page, 'li', room, password)];
       await en.page.getByTestId('join-repairing').getByText('Waiting for the room to repair its group information.', { exact: false }).waitFor({ timeout: 15_000 });
       await zh.page.getByTestId('join-repairing').getByText('正在等待房间修复其群组信息。', { exact: false }).waitFor({ timeout: 15_000 });
       await shots(en.page, 'web-join-repairing-en', 'light');
+      await audit(en.page, 'the join form waiting for a repair');
       await shots(zh.page, 'web-join-repairing-zh-CN', 'dark');
 
       // Someone stores usable group information (here the insider, as the repairing member would):
@@ -229,7 +247,8 @@ test('a culprit that comes back after a quiet minute gets a new line (the old on
   withRelayAndBrowser([], async (url, browser) => {
     const room = 'patient room';
     const password = 'yet another long room password';
-    const alice = await join(browser, url, 'alice', room, password, { viewport: phone, locale: 'en-US' });
+    // bypassCSP only so that axe-core can be injected (the audit below).
+    const alice = await join(browser, url, 'alice', room, password, { viewport: phone, locale: 'en-US', bypassCSP: true });
     const mallory = await insider(url, (await deriveRoomKeys(await deriveRoomSecret(room, password))).locator);
     try {
       await mallory.garbage();
@@ -244,6 +263,7 @@ test('a culprit that comes back after a quiet minute gets a new line (the old on
       assert.match((await lines.first().textContent()) ?? '', /2 times/);
       await say(alice.page, 'still fine');
       await alice.page.locator('.line.message', { hasText: 'still fine' }).waitFor();
+      await audit(alice.page, 'a timeline with disruption lines');
       await calm(alice);
     } finally {
       mallory.close();
