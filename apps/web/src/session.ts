@@ -16,6 +16,7 @@ import {
   type TransferProgress,
   fetchBlobTransport,
 } from '@nullroom/client';
+import { REPAIRED_CODES, watchDisruptions } from './disruptions.js';
 import { type Received, downloadSink, fileSourceOf, isImage, receivedFile, releaseFile, thumbnailOf, thumbnailUrl, withoutMetadata } from './browserFiles.js';
 
 /** A file in the conversation, sent or offered; mutated as its transfer moves (the session re-renders). */
@@ -99,11 +100,13 @@ export class RoomSession {
       room.on('trust', () => this.refreshMembers()),
       room.on('fork-suspected', (e) => this.notice('warning', 'chat.forkSuspected', { epoch: e.epoch, fingerprint: e.fingerprint })),
       // Warnings the room found while joining (before this session existed) arrive here first: the room kept them for us.
+      // What the room ignores and repairs is told calmly by watchDisruptions, not as an error.
       room.on('error', (e) =>
         e.code === 'KEY_STORE_CORRUPT'
           ? (this.notice('warning', 'chat.keyStoreCorrupt', {}), this.refreshMembers())
-          : this.notice('error', 'chat.error', { message: `${e.code}: ${e.message}` }),
+          : REPAIRED_CODES.has(e.code) || this.notice('error', 'chat.error', { message: `${e.code}: ${e.message}` }),
       ),
+      ...watchDisruptions(room, this, () => nextKey++),
       this.files.on('offer', (f) => this.offered(f)),
       this.privateChats.on('opened', (e) => {
         const files = new RoomFiles(e.chat, { blobs: fetchBlobTransport(location.origin) });

@@ -69,14 +69,20 @@ export class NullroomClient extends Emitter<ClientEvents> implements RoomLink {
     return new Promise((resolve, reject) => this.open(resolve, reject));
   }
 
-  /** Joins (or creates) the room for `secret` under `nick`; resolves once joined. */
-  async join(opts: { secret: RoomSecret; nick: string; suite?: SuiteName }): Promise<Room> {
+  /**
+   * Joins (or creates) the room for `secret` under `nick`; resolves once joined. `onRoom` gets the
+   * Room as soon as it exists, before it has joined, to show what happens while joining
+   * (`repair-wait`, docs/PROTOCOL.md §4.3). A listener for `error` or `key-changed` added there
+   * takes the events the Room would otherwise hold for the first listener after `join` resolves.
+   */
+  async join(opts: { secret: RoomSecret; nick: string; suite?: SuiteName; onRoom?: (room: Room) => void }): Promise<Room> {
     if (this.state === 'closed') throw new ClientError('CLOSED', 'the client was closed');
     const keys = await deriveRoomKeys(opts.secret);
     if (this.rooms.has(locatorKey(keys.locator))) throw new ClientError('RELAY_ERROR', 'already in that room', { relayCode: 'ALREADY_IN_ROOM' });
     const crypto = await RoomCrypto.create(keys, opts.suite ?? this.opts.suite ?? Suites.default, await this.keyStore.identity(keys.locator, opts.nick));
     const room = new Room(crypto, opts.nick, this, this.timings, this.keyStore);
     this.rooms.set(locatorKey(keys.locator), room);
+    opts.onRoom?.(room);
     const joined = room.whenJoined();
     if (this.state === 'online') room.start(false);
     await joined;

@@ -61,6 +61,13 @@ export interface RoomEvents extends Record<string, unknown> {
    */
   disruption: { slot: number; nick?: string; count: number; reason: DisruptionReason };
   error: { code: ClientErrorCode; message: string; relayCode?: string };
+  /**
+   * Joining (or rejoining): the relay's group information does not open or cannot be joined
+   * through, so the room waits for the members to repair it (docs/PROTOCOL.md §4.3), retrying
+   * until `badGroupInfoWaitMs` after `since`. Once per retry, beside the BAD_GROUP_INFO `error`;
+   * unlike `error` it is not held for a later listener, so an app can show the wait while joining.
+   */
+  'repair-wait': { since: number };
   phase: { phase: RoomPhase };
   /** Messages stopped decrypting in a way only a split room explains (forkWatch.ts): compare room fingerprints out of band. */
   'fork-suspected': ForkSuspected;
@@ -617,6 +624,7 @@ export class Room extends Emitter<RoomEvents> {
     this.badInfoSince ??= now;
     if (now - this.badInfoSince >= this.timings.badGroupInfoWaitMs) return this.failJoin(e);
     this.report('BAD_GROUP_INFO', e);
+    this.emit('repair-wait', { since: this.badInfoSince });
     const refound = f.epoch === 0 && !(await this.crypto.groupInfoOpens(f.groupInfo));
     const delay = refound ? Math.random() * 500 : Math.min(2000, 100 * 2 ** this.badInfoAttempts++) * (0.5 + Math.random() / 2);
     this.badInfoTimer = setTimeout(() => {

@@ -19,6 +19,7 @@ export const en = {
     pickNick: 'Pick a nickname first.',
     failed: 'Could not join: {{message}}',
     alreadyIn: 'You are already in that room.',
+    repairing: 'Waiting for the room to repair its group information. Someone sent it something it could not use; its members usually fix that within seconds.',
   },
   strength: {
     label: 'Password strength: {{level}}',
@@ -39,6 +40,10 @@ export const en = {
     keyChangedVerified: 'The safety number with {{nick}}, whom you had verified, changed: a new device, or someone else under that name. Compare it again before you trust them.',
     forkSuspected: 'Messages in this room stopped decrypting in a way only a split room explains: the relay may be showing members different histories of it. Compare the room fingerprint (epoch {{epoch}} · {{fingerprint}}) with the others in person or over a call you trust; open any member to see it.',
     keyStoreCorrupt: 'This browser could not read what it knew about the members of this room (its key store is damaged). Nothing was deleted, but key changes cannot be detected here and your verifications are not shown: compare safety numbers again before you trust anyone. To start over, clear this site\'s data.',
+    disruption: '{{nick}} sent something the room could not use; it was ignored.',
+    disruptionRepeated: '{{nick}} sent something the room could not use, {{times}} times; each was ignored. If it goes on, move to a new room password or invite link.',
+    disruptionStranger: 'Someone who is not a member sent something the room could not use; it was ignored.',
+    disruptionStrangerRepeated: 'Someone who is not a member sent something the room could not use, {{times}} times; each was ignored. If it goes on, move to a new room password or invite link.',
     leave: 'Leave',
     send: 'Send',
     message: 'Message',

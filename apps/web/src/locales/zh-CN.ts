@@ -21,6 +21,7 @@ export const zhCN: Strings = {
     pickNick: '请先选一个昵称。',
     failed: '无法加入：{{message}}',
     alreadyIn: '你已经在这个房间里了。',
+    repairing: '正在等待房间修复其群组信息。有人向房间发送了无法使用的内容；成员们通常会在几秒内修复。',
   },
   strength: {
     label: '密码强度：{{level}}',
@@ -41,6 +42,10 @@ export const zhCN: Strings = {
     keyChangedVerified: '你已验证过的 {{nick}} 的安全码变了：可能是换了设备，也可能是别人用了这个昵称。请重新核对后再信任对方。',
     forkSuspected: '本房间的消息无法解密，而这只能用房间被分裂来解释：中继服务器可能在向不同成员展示不同的历史。请当面或通过可信的通话与其他成员核对房间指纹（纪元 {{epoch}} · {{fingerprint}}）；点开任一成员即可看到。',
     keyStoreCorrupt: '此浏览器无法读取它记住的本房间成员信息（密钥存储已损坏）。没有删除任何内容，但这里无法发现安全码变化，你的验证记录也无法显示：信任任何人之前请重新核对安全码。要重新开始，请清除本站数据。',
+    disruption: '{{nick}} 发送了房间无法使用的内容，已被忽略。',
+    disruptionRepeated: '{{nick}} 已 {{times}} 次发送房间无法使用的内容，均已被忽略。如果还在继续，请换用新的房间密码或邀请链接。',
+    disruptionStranger: '一位非成员发送了房间无法使用的内容，已被忽略。',
+    disruptionStrangerRepeated: '一位非成员已 {{times}} 次发送房间无法使用的内容，均已被忽略。如果还在继续，请换用新的房间密码或邀请链接。',
     leave: '离开',
     send: '发送',
     message: '消息',

@@ -6,6 +6,7 @@
  */
 import type { ComponentChildren } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { isDisruptionLine } from '../disruptions.js';
 import { t } from '../i18n.js';
 import type { Line, MemberView, PrivateView, RoomSession } from '../session.js';
 import { EmojiPicker } from './EmojiPicker.js';
@@ -53,7 +54,11 @@ function MessageLine(props: { line: Line; prev: Line | undefined; session: RoomS
   }
   if (l.kind !== 'message') {
     return (
-      <li class={`line ${l.kind}`} role={l.kind === 'warning' ? 'alert' : undefined}>
+      <li
+        class={`line ${l.kind}${isDisruptionLine(l) ? ' disruption' : ''}`}
+        role={l.kind === 'warning' ? 'alert' : undefined}
+        data-testid={isDisruptionLine(l) ? 'disruption' : undefined}
+      >
         <span class="notice">{t(l.i18n, l.params)}</span>
       </li>
     );

@@ -26,6 +26,8 @@ export function JoinForm(props: {
   const [password, setPassword] = useState('');
   const [busy, setBusy] = useState<string | undefined>();
   const [error, setError] = useState<string | undefined>();
+  /** The room's group information was unusable (someone disrupted it): the SDK retries while the members repair it. */
+  const [repairing, setRepairing] = useState(false);
   const enter = async (secret: RoomSecret | undefined, invite: string | undefined) => {
     setError(undefined);
     try {
@@ -36,7 +38,10 @@ export function JoinForm(props: {
       setBusy(t('join.connecting'));
       const client = await props.client();
       setBusy(t('join.joining'));
-      const room = await client.join({ secret, nick });
+      let off: (() => void) | undefined;
+      const room = await client
+        .join({ secret, nick, onRoom: (r) => (off = r.on('repair-wait', () => setRepairing(true))) })
+        .finally(() => (off?.(), setRepairing(false)));
       props.onJoined({ room, name: invite === undefined ? roomName : t('chat.inviteRoom'), invite });
     } catch (err) {
       const already = err instanceof ClientError && err.relayCode === 'ALREADY_IN_ROOM';
@@ -95,6 +100,11 @@ export function JoinForm(props: {
         <button data-testid="join" type="submit" disabled={busy !== undefined}>
           {busy ?? (props.invite === undefined ? t('join.submit') : t('join.submitInvite'))}
         </button>
+        {busy !== undefined && repairing && (
+          <p class="hint" role="status" data-testid="join-repairing">
+            {t('join.repairing')}
+          </p>
+        )}
         {props.invite === undefined && (
           <button data-testid="create-invite" type="button" class="secondary" disabled={busy !== undefined} onClick={createInviteRoom}>
             {t('join.create')}
