@@ -1,7 +1,7 @@
 /**
  * Attacks by someone who knows the room (its name and password, or its invite): a member with raw
  * frames, and with its own MLS code built from @nullroom/crypto's RoomCrypto (so it can make valid
- * commits that claim what it likes). Same shape as outside.mjs. docs/SECURITY.md "Attack suite".
+ * commits that claim what it likes). Same shape as outside.mjs. docs/SECURITY.md §11 "Attack suite".
  */
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';

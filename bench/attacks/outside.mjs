@@ -3,7 +3,7 @@
  * that a visitor's browser runs (which can send any Origin-bearing WebSocket or fetch). Each entry is
  * { name, issue, run(ctx) }: `run` starts the attack, leaves it running (its sockets registered with
  * ctx.track), and returns { since, checks, metrics, notes }; the runner then measures whether and
- * how fast the honest members chat and upload while it runs. docs/SECURITY.md "Attack suite".
+ * how fast the honest members chat and upload while it runs. docs/SECURITY.md §11 "Attack suite".
  */
 import { randomBytes } from 'node:crypto';
 /** The relay's default largest upload body (4 MiB + 64 KiB, packages/server/src/blobs.ts). */

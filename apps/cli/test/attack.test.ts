@@ -1,6 +1,6 @@
 /**
  * The attack suite and the HTTP fuzzer (bench/attack.mjs, bench/fuzz-http.mjs) in their small,
- * bounded CI modes, against real `nullroom serve` processes (docs/SECURITY.md "Attack suite").
+ * bounded CI modes, against real `nullroom serve` processes (docs/SECURITY.md §11 "Attack suite").
  *
  * Each attack is one test: it passes when the attack `held` (the relay survived, stayed within its
  * memory budget, and the honest members chatted and uploaded, recovering within the target).
