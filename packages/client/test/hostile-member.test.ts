@@ -23,7 +23,7 @@ import {
 } from '@nullroom/protocol';
 import { RoomCrypto, type RoomKeys, deriveRoomKeys } from '@nullroom/crypto';
 import type { Relay } from '@nullroom/server';
-import { converged, member, nicks, randomRoomSecret, relay, until, closeAll, type RoomSecret, type TestClient } from './_harness.js';
+import { converged, member, nicks, randomRoomSecret, relay, twoMembers, until, closeAll, type RoomSecret, type TestClient } from './_harness.js';
 
 afterEach(closeAll);
 
@@ -73,12 +73,7 @@ const disruptions = (c: TestClient) => c.events.filter((e) => e.type === 'disrup
 
 /** A relay with honest alice and bob in one room, and mallory's raw insider connection to it; all closed after the test. */
 async function twoHonestAndMallory(t: TestContext) {
-  const r = await relay();
-  t.after(() => r.close());
-  const secret = randomRoomSecret();
-  const a = await member(r.url, secret, 'alice');
-  const b = await member(r.url, secret, 'bob');
-  await until(() => converged([a, b], ['alice', 'bob']), 'alice and bob');
+  const { r, secret, a, b } = await twoMembers({}, t);
   const keys = await deriveRoomKeys(secret);
   const mallory = await insider(r.url, a.room.locator);
   t.after(() => mallory.close());
