@@ -28,6 +28,31 @@ async function pool(items, n, fn) {
   return out;
 }
 
+/**
+ * Opens `n` connections with `connect()`, at most 64 at once: each opened one is tracked and handed
+ * to `use` at once, each failure to `failed`. Resolves with how many opened.
+ */
+async function openMany(n, connect, { track, use = () => undefined, failed = () => undefined }) {
+  let opened = 0;
+  await pool(
+    Array.from({ length: n }, (_, i) => i),
+    64,
+    async () => {
+      let c;
+      try {
+        c = await connect();
+      } catch (e) {
+        failed(e);
+        return;
+      }
+      track(c);
+      opened++;
+      use(c);
+    },
+  );
+  return opened;
+}
+
 export const outside = [
   {
     name: 'slash request targets (`//`, `///`, `//@`, `//[`)',
@@ -345,21 +370,10 @@ export const outside = [
     issue: '11.4',
     async run({ relay, track, scale }) {
       const n = scale.waitingGets;
-      let opened = 0;
       const early = {};
-      await pool(
-        Array.from({ length: n }, (_, i) => i),
-        64,
-        async () => {
-          let s;
-          try {
-            s = await tcp(relay);
-          } catch {
-            early.connectFailed = (early.connectFailed ?? 0) + 1;
-            return;
-          }
-          track(s);
-          opened++;
+      const opened = await openMany(n, () => tcp(relay), {
+        track,
+        use: (s) => {
           s.setEncoding('latin1');
           s.on('data', (d) => {
             const st = /^HTTP\/1\.1 (\d{3})/.exec(d)?.[1] ?? '?';
@@ -367,7 +381,8 @@ export const outside = [
           });
           s.write(`GET /blobs/${blobId()}/0?wait=30000 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
         },
-      );
+        failed: () => (early.connectFailed = (early.connectFailed ?? 0) + 1),
+      });
       await sleep(500);
       const since = performance.now();
       // The honest client is another host (127.0.0.2): waiting GETs are capped per address, and the
@@ -466,24 +481,16 @@ export const outside = [
     issue: '11 (own)',
     async run({ relay, track, scale }) {
       const n = scale.slowloris;
-      let opened = 0;
       let stopped = false;
       const socks = [];
-      await pool(
-        Array.from({ length: n }, (_, i) => i),
-        64,
-        async () => {
-          try {
-            const s = await tcp(relay);
-            track(s);
-            socks.push(s);
-            opened++;
-            s.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ');
-          } catch {
-            /* refused: counted as not opened */
-          }
+      // A refused connection is counted as not opened.
+      const opened = await openMany(n, () => tcp(relay), {
+        track,
+        use: (s) => {
+          socks.push(s);
+          s.write('GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ');
         },
-      );
+      });
       const drip = setInterval(() => {
         if (stopped) return;
         for (const s of socks) if (!s.destroyed) s.write('a');
@@ -506,23 +513,15 @@ export const outside = [
     issue: '11 (own)',
     async run({ relay, track, scale }) {
       const n = scale.manyConnections;
-      let opened = 0;
       const refused = {};
       const before = relay.rss();
-      await pool(
-        Array.from({ length: n }, (_, i) => i),
-        64,
-        async () => {
-          try {
-            const ws = await rawWs(relay);
-            track(ws);
-            opened++;
-          } catch (e) {
-            const k = String(e.status ?? 'error');
-            refused[k] = (refused[k] ?? 0) + 1;
-          }
+      const opened = await openMany(n, () => rawWs(relay), {
+        track,
+        failed: (e) => {
+          const k = String(e.status ?? 'error');
+          refused[k] = (refused[k] ?? 0) + 1;
         },
-      );
+      });
       const since = performance.now();
       const after = relay.rss();
       return {

@@ -6,20 +6,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { DeliveryKind, asSeq, decodeFrame, encodeFrame, errorNameOf, type Frame } from '@nullroom/protocol';
 import { startRelay } from '@nullroom/server';
 import { NullroomClient, type Room, deriveRoomSecret, formatRoomFingerprint } from '@nullroom/client';
 import { nodeWebSocket } from '@nullroom/client/node';
+import type * as Fork from '../../../packages/client/dist/test/_fork.js';
 import { join, launch, screenshot, skip } from './_browser.js';
 
+// The forking relay of packages/client/test/fork.test.ts, compiled there (test helpers are not in the package's exports).
+const { forkingRelay } = (await import(new URL('../../../../packages/client/dist/test/_fork.js', import.meta.url).href)) as typeof Fork;
 const webDist = fileURLToPath(new URL('../../../web/dist/', import.meta.url));
-const decoded = (bytes: Uint8Array): Frame | undefined => {
-  try {
-    return decodeFrame(bytes);
-  } catch {
-    return undefined;
-  }
-};
 
 async function until(cond: () => boolean, what: string, ms = 15_000): Promise<void> {
   const start = Date.now();
@@ -30,20 +25,8 @@ async function until(cond: () => boolean, what: string, ms = 15_000): Promise<vo
 }
 
 test('browser: a forking relay -> the member panel shows its own history\'s fingerprint and the chat warns', { skip }, async () => {
-  const slotOf = new Map<number, number>();
-  let attack: ((conn: number, bytes: Uint8Array) => Uint8Array[]) | undefined;
-  const relay = await startRelay({
-    host: '127.0.0.1',
-    port: 0,
-    staticDir: webDist,
-    hooks: {
-      transformOut: (conn, bytes) => {
-        const f = decoded(bytes);
-        if (f?.type === 'JOINED') slotOf.set(conn, f.slot);
-        return attack === undefined ? [bytes] : attack(conn, bytes);
-      },
-    },
-  });
+  const fork = forkingRelay();
+  const relay = await startRelay({ host: '127.0.0.1', port: 0, staticDir: webDist, hooks: { transformOut: fork.transformOut } });
   const browser = await launch();
   const clients: NullroomClient[] = [];
   try {
@@ -66,25 +49,10 @@ test('browser: a forking relay -> the member panel shows its own history\'s fing
 
     // As in packages/client/test/fork.test.ts: hide alice's removal of dave from carol, and
     // acknowledge carol's own removal of dave for the same epoch.
-    const carolSlot = carol.profile()!.slot;
-    let hidden = false;
-    let faked = false;
-    attack = (conn, bytes) => {
-      if (slotOf.get(conn) !== carolSlot) return [bytes];
-      const f = decoded(bytes);
-      if (!hidden && f?.type === 'DELIVER' && f.kind === DeliveryKind.COMMIT) {
-        hidden = true;
-        return [];
-      }
-      if (hidden && !faked && f?.type === 'ERROR' && errorNameOf(f.code) === 'STALE_EPOCH') {
-        faked = true;
-        return [encodeFrame({ type: 'ACK', reqId: f.reqId, seq: asSeq(0) })];
-      }
-      return [bytes];
-    };
+    fork.fork(carol.profile()!.slot);
     await clients[2]!.close(); // dave leaves
     await alice.page.getByText('dave left').waitFor();
-    await until(() => faked && bob.epoch === 4 && carol.epoch === 4, 'bob and carol at epoch 4');
+    await until(() => fork.faked() && bob.epoch === 4 && carol.epoch === 4, 'bob and carol at epoch 4');
 
     await alice.page.getByRole('button', { name: 'bob', exact: true }).click();
     const shown = (await alice.page.getByTestId('room-fingerprint').textContent())?.trim();

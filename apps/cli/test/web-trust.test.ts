@@ -5,8 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Page } from 'playwright-core';
-import { join, joinRoom, open, screenshot, skip, withRelayAndBrowser } from './_browser.js';
+import type { Browser, Page } from 'playwright-core';
+import { type Member, join, joinRoom, open, screenshot, skip, withRelayAndBrowser } from './_browser.js';
 
 const ROOM = 'trust room';
 const PASSWORD = 'trust room password 7';
@@ -57,18 +57,23 @@ function damage(page: Page, prefix: string, value?: string): Promise<number> {
   );
 }
 
+/** alice and bob join in two browsers, bob verifies alice, then reloads (he has left; alice has seen it). */
+async function bobVerifiesAliceAndReloads(browser: Browser, url: string): Promise<{ alice: Member; bob: Member }> {
+  const alice = await join(browser, url, 'alice', ROOM, PASSWORD);
+  const bob = await join(browser, url, 'bob', ROOM, PASSWORD);
+  await alice.page.getByText('bob joined').waitFor();
+  await bob.page.getByRole('button', { name: 'alice', exact: true }).click();
+  await bob.page.getByTestId('verify-toggle').click();
+  await bob.page.getByTestId('members').getByText('✓').waitFor();
+  await bob.page.reload();
+  await alice.page.getByText('bob left').waitFor({ timeout: 10_000 });
+  return { alice, bob };
+}
+
 test('a key change found while joining is shown at join: bob verified alice, reloads, and another alice is in the room', { skip }, () =>
   withRelayAndBrowser([], async (url, browser) => {
-    const alice = await join(browser, url, 'alice', ROOM, PASSWORD);
-    const bob = await join(browser, url, 'bob', ROOM, PASSWORD);
-    await alice.page.getByText('bob joined').waitFor();
-    await bob.page.getByRole('button', { name: 'alice', exact: true }).click();
-    await bob.page.getByTestId('verify-toggle').click();
-    await bob.page.getByTestId('members').getByText('✓').waitFor();
-
-    // bob reloads (he leaves); alice's device goes away; someone else takes "alice" (another browser: another key).
-    await bob.page.reload();
-    await alice.page.getByText('bob left').waitFor({ timeout: 10_000 });
+    // bob verifies alice and reloads (he leaves); alice's device goes away; someone else takes "alice" (another browser: another key).
+    const { alice, bob } = await bobVerifiesAliceAndReloads(browser, url);
     await alice.page.context().close();
     const other = await join(browser, url, 'alice', ROOM, PASSWORD);
 
@@ -89,15 +94,7 @@ test('a key change found while joining is shown at join: bob verified alice, rel
 
 test('a damaged key-store record: a warning at join, never a reset (the record is left as it was, and stays so)', { skip }, () =>
   withRelayAndBrowser([], async (url, browser) => {
-    const alice = await join(browser, url, 'alice', ROOM, PASSWORD);
-    const bob = await join(browser, url, 'bob', ROOM, PASSWORD);
-    await alice.page.getByText('bob joined').waitFor();
-    await bob.page.getByRole('button', { name: 'alice', exact: true }).click();
-    await bob.page.getByTestId('verify-toggle').click();
-    await bob.page.getByTestId('members').getByText('✓').waitFor();
-
-    await bob.page.reload();
-    await alice.page.getByText('bob left').waitFor({ timeout: 10_000 });
+    const { alice, bob } = await bobVerifiesAliceAndReloads(browser, url);
     assert.equal(await damage(bob.page, 'keys:'), 1, "bob's one room record");
     const damaged = await records(bob.page);
     await joinRoom(bob.page, 'bob', ROOM, PASSWORD);

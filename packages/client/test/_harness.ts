@@ -83,3 +83,17 @@ export function converged(cs: TestClient[], expected: string[]): boolean {
   const epoch = cs[0]?.room.epoch;
   return cs.every((c) => c.room.state === 'joined' && nicks(c).join(',') === want && c.room.epoch === epoch);
 }
+
+/**
+ * A relay (with `opts`) and alice and bob in one new room; resolves once both list both. With `t`,
+ * the relay is closed after the test (registered before anyone joins).
+ */
+export async function twoMembers(opts: RelayOptions = {}, t?: { after(fn: () => unknown): void }): Promise<{ r: Relay; secret: RoomSecret; a: TestClient; b: TestClient }> {
+  const r = await relay(opts);
+  t?.after(() => r.close());
+  const secret = randomRoomSecret();
+  const a = await member(r.url, secret, 'alice');
+  const b = await member(r.url, secret, 'bob');
+  await until(() => converged([a, b], ['alice', 'bob']), 'two members');
+  return { r, secret, a, b };
+}

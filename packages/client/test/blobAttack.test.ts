@@ -14,7 +14,7 @@ import { SUBPROTOCOL, asLocator, asReqId, decodeRelayFrame, encodeFrame } from '
 import { BlobStatusError, RoomFiles } from '../src/index.js';
 import { fileSource, nodeBlobTransport, nodeSha256 } from '../src/node/index.js';
 import { receiveNext, sha, tempFile } from './_files.js';
-import { closeAll, converged, member, randomRoomSecret, relay, type TestClient, until } from './_harness.js';
+import { closeAll, twoMembers, until } from './_harness.js';
 
 afterEach(closeAll);
 
@@ -61,15 +61,6 @@ function tricklingPut(port: number, from: string, ticket: string, declared: numb
   });
   const closed = new Promise<void>((resolve) => sock.on('close', () => (clearInterval(timer), resolve())));
   return { status, closed, stop: () => sock.destroy() };
-}
-
-async function twoMembers() {
-  const r = await relay();
-  const secret = randomRoomSecret();
-  const a = await member(r.url, secret, 'alice');
-  const b = await member(r.url, secret, 'bob');
-  await until(() => converged([a, b], ['alice', 'bob']), 'two members');
-  return { r, a, b };
 }
 
 /** 16 trickling PUTs of 4 MiB from `addresses`, then alice sends `size` bytes to bob through the SDK; resolves how long her upload took. */
@@ -171,11 +162,7 @@ async function slowUplink(target: number, bytesPerSecond: number) {
 
 test('an honest slow link just above the floor: the upload goes one chunk at a time once a PUT is cut for its pace, and completes', async (t) => {
   const floor = 16 * KiB;
-  const r = await relay({ blobs: { minUploadBytesPerSecond: floor, uploadRateWindowMs: 3000, uploadGraceMs: 2000 } });
-  t.after(() => r.close());
-  const secret = randomRoomSecret();
-  const cs: TestClient[] = [await member(r.url, secret, 'alice'), await member(r.url, secret, 'bob')];
-  await until(() => converged(cs, ['alice', 'bob']), 'two members');
+  const { r, a, b } = await twoMembers({ blobs: { minUploadBytesPerSecond: floor, uploadRateWindowMs: 3000, uploadGraceMs: 2000 } }, t);
   // 24 KiB/s: 1.5x the floor for one upload, 0.75x for each of two at once.
   const link = await slowUplink(r.port, 24 * KiB);
   t.after(() => link.close());
@@ -186,8 +173,8 @@ test('an honest slow link just above the floor: the upload goes one chunk at a t
     failures.push(e instanceof BlobStatusError ? String(e.status) : ((e as { code?: string }).code ?? 'error'));
     throw e;
   });
-  const fa = new RoomFiles(cs[0]!.room, { blobs: slow, hash: nodeSha256, chunkSize: 32 * KiB });
-  const fb = new RoomFiles(cs[1]!.room, { blobs: nodeBlobTransport(r.url), hash: nodeSha256, chunkSize: 32 * KiB });
+  const fa = new RoomFiles(a.room, { blobs: slow, hash: nodeSha256, chunkSize: 32 * KiB });
+  const fb = new RoomFiles(b.room, { blobs: nodeBlobTransport(r.url), hash: nodeSha256, chunkSize: 32 * KiB });
   const got = receiveNext(fb);
   const data = randomBytes(192 * KiB);
   const src = await fileSource(tempFile(data));

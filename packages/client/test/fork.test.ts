@@ -7,22 +7,12 @@
  */
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DeliveryKind, type Frame, asSeq, decodeFrame, encodeFrame, errorNameOf } from '@nullroom/protocol';
-import type { RelayHooks } from '@nullroom/server';
+import { DeliveryKind, encodeFrame } from '@nullroom/protocol';
 import { type ForkSuspected, FORK_EVIDENCE_THRESHOLD, formatRoomFingerprint } from '../src/index.js';
 import { closeAll, converged, member, randomRoomSecret, relay, until, type TestClient } from './_harness.js';
+import { decoded, forkingRelay } from './_fork.js';
 
 afterEach(closeAll);
-
-type Transform = NonNullable<RelayHooks['transformOut']>;
-
-const decoded = (bytes: Uint8Array): Frame | undefined => {
-  try {
-    return decodeFrame(bytes);
-  } catch {
-    return undefined;
-  }
-};
 
 function watch(c: TestClient): ForkSuspected[] {
   const seen: ForkSuspected[] = [];
@@ -33,17 +23,8 @@ function watch(c: TestClient): ForkSuspected[] {
 const texts = (c: TestClient) => c.messages.map((m) => m.text);
 
 test('forking relay: carol gets her own commit, alice and bob alice\'s, for the same epoch -> different fingerprints, and every side warns', async (t) => {
-  const slotOf = new Map<number, number>(); // connection id -> the room slot the relay gave it
-  let attack: Transform | undefined;
-  const r = await relay({
-    hooks: {
-      transformOut: (conn, bytes) => {
-        const f = decoded(bytes);
-        if (f?.type === 'JOINED') slotOf.set(conn, f.slot);
-        return attack === undefined ? [bytes] : attack(conn, bytes);
-      },
-    },
-  });
+  const fork = forkingRelay();
+  const r = await relay({ hooks: { transformOut: fork.transformOut } });
   t.after(() => r.close());
   const secret = randomRoomSecret();
   const a = await member(r.url, secret, 'alice');
@@ -59,24 +40,9 @@ test('forking relay: carol gets her own commit, alice and bob alice\'s, for the 
   // accepts it, but hides it from carol; when carol, after her grace period, commits the same
   // removal for the same epoch, the relay answers her with ACK instead of STALE_EPOCH. From then on
   // it delivers everything to everyone, as an honest relay would.
-  const carolSlot = c.room.profile()!.slot;
-  let hidden = false;
-  let faked = false;
-  attack = (conn, bytes) => {
-    if (slotOf.get(conn) !== carolSlot) return [bytes];
-    const f = decoded(bytes);
-    if (!hidden && f?.type === 'DELIVER' && f.kind === DeliveryKind.COMMIT) {
-      hidden = true;
-      return [];
-    }
-    if (hidden && !faked && f?.type === 'ERROR' && errorNameOf(f.code) === 'STALE_EPOCH') {
-      faked = true;
-      return [encodeFrame({ type: 'ACK', reqId: f.reqId, seq: asSeq(0) })];
-    }
-    return [bytes];
-  };
+  fork.fork(c.room.profile()!.slot);
   await d.client.close();
-  await until(() => faked && converged([a, b, c], ['alice', 'bob', 'carol']), 'the room looks whole to everyone', 15_000);
+  await until(() => fork.faked() && converged([a, b, c], ['alice', 'bob', 'carol']), 'the room looks whole to everyone', 15_000);
 
   const [fa, fb, fc] = [a.room.fingerprint()!, b.room.fingerprint()!, c.room.fingerprint()!];
   assert.equal(fa.epoch, before.epoch + 1);
@@ -106,17 +72,8 @@ test('forking relay: carol gets her own commit, alice and bob alice\'s, for the 
 });
 
 test('a fork ends at the next commit that crosses it: one history again, but the honest committer is blamed as a disruptor (SECURITY.md §3)', async (t) => {
-  const slotOf = new Map<number, number>();
-  let attack: Transform | undefined;
-  const r = await relay({
-    hooks: {
-      transformOut: (conn, bytes) => {
-        const f = decoded(bytes);
-        if (f?.type === 'JOINED') slotOf.set(conn, f.slot);
-        return attack === undefined ? [bytes] : attack(conn, bytes);
-      },
-    },
-  });
+  const fork = forkingRelay();
+  const r = await relay({ hooks: { transformOut: fork.transformOut } });
   t.after(() => r.close());
   const secret = randomRoomSecret();
   const m: Record<string, TestClient> = {};
@@ -125,25 +82,10 @@ test('a fork ends at the next commit that crosses it: one history again, but the
   await until(() => converged(all, ['alice', 'bob', 'carol', 'dave', 'eve']), 'five members');
   const blamed: { by: string; nick?: string; reason: string }[] = [];
   for (const [by, x] of Object.entries(m)) x.room.on('disruption', (ev) => blamed.push({ by, ...(ev.nick === undefined ? {} : { nick: ev.nick }), reason: ev.reason }));
-  const carolSlot = m['carol']!.room.profile()!.slot;
-  let hidden = false;
-  let faked = false;
-  attack = (conn, bytes) => {
-    if (slotOf.get(conn) !== carolSlot) return [bytes];
-    const f = decoded(bytes);
-    if (!hidden && f?.type === 'DELIVER' && f.kind === DeliveryKind.COMMIT) {
-      hidden = true;
-      return [];
-    }
-    if (hidden && !faked && f?.type === 'ERROR' && errorNameOf(f.code) === 'STALE_EPOCH') {
-      faked = true;
-      return [encodeFrame({ type: 'ACK', reqId: f.reqId, seq: asSeq(0) })];
-    }
-    return [bytes];
-  };
+  fork.fork(m['carol']!.room.profile()!.slot);
   const [alice, bob, carol, eve] = [m['alice']!, m['bob']!, m['carol']!, m['eve']!];
   await m['dave']!.client.close();
-  await until(() => faked && converged([alice, bob, carol, eve], ['alice', 'bob', 'carol', 'eve']), 'forked', 15_000);
+  await until(() => fork.faked() && converged([alice, bob, carol, eve], ['alice', 'bob', 'carol', 'eve']), 'forked', 15_000);
   assert.notEqual(carol.room.fingerprint()!.digits, alice.room.fingerprint()!.digits);
   // eve leaves: alice commits her removal in alice's history, and that commit reaches carol.
   await eve.client.close();

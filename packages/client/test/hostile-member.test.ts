@@ -4,13 +4,15 @@
  * speaks the relay protocol with hand-built frames (and, where it needs one, a real external
  * commit made with the room secret); the honest members are real clients on a real relay.
  */
-import { afterEach, test } from 'node:test';
+import { type TestContext, afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import {
+  type ClientFrame,
   type GroupStateFrame,
   GroupStatus,
   type RelayFrame,
+  type ReqId,
   type RoomLocator,
   SUBPROTOCOL,
   asEpoch,
@@ -19,8 +21,9 @@ import {
   decodeRelayFrame,
   encodeFrame,
 } from '@nullroom/protocol';
-import { RoomCrypto, deriveRoomKeys } from '@nullroom/crypto';
-import { converged, member, nicks, randomRoomSecret, relay, until, closeAll, type TestClient } from './_harness.js';
+import { RoomCrypto, type RoomKeys, deriveRoomKeys } from '@nullroom/crypto';
+import type { Relay } from '@nullroom/server';
+import { converged, member, nicks, randomRoomSecret, relay, twoMembers, until, closeAll, type RoomSecret, type TestClient } from './_harness.js';
 
 afterEach(closeAll);
 
@@ -36,23 +39,22 @@ async function insider(url: string, room: RoomLocator) {
   await until(() => frames.some((f) => f.type === 'GROUP_STATE'), 'the insider gets the group state');
   const joined = frames.find((f) => f.type === 'JOINED');
   const state = () => frames.filter((f): f is GroupStateFrame => f.type === 'GROUP_STATE').at(-1)!;
+  /** Sends the request built with the next reqId; resolves with the relay's answer to it (ACK or ERROR). */
+  async function request(what: string, frame: (id: ReqId) => ClientFrame): Promise<'ACK' | 'ERROR'> {
+    const id = reqId++;
+    ws.send(encodeFrame(frame(asReqId(id))));
+    const answer = () => frames.find((f) => (f.type === 'ACK' || f.type === 'ERROR') && f.reqId === id);
+    await until(() => answer() !== undefined, `the relay answers the ${what}`);
+    return answer()!.type as 'ACK' | 'ERROR';
+  }
   return {
     slot: joined!.type === 'JOINED' ? joined!.slot : -1,
     state,
     /** Sends COMMIT for the relay's current epoch; resolves with the relay's answer. */
-    async commit(commit: Uint8Array, groupInfo: Uint8Array, epoch = state().epoch): Promise<'ACK' | 'ERROR'> {
-      const id = reqId++;
-      ws.send(encodeFrame({ type: 'COMMIT', reqId: asReqId(id), room, epoch: asEpoch(epoch), commit, groupInfo }));
-      await until(() => frames.some((f) => (f.type === 'ACK' || f.type === 'ERROR') && f.reqId === id), 'the relay answers the commit');
-      return frames.find((f) => (f.type === 'ACK' || f.type === 'ERROR') && f.reqId === id)!.type as 'ACK' | 'ERROR';
-    },
+    commit: (commit: Uint8Array, groupInfo: Uint8Array, epoch = state().epoch) =>
+      request('commit', (id) => ({ type: 'COMMIT', reqId: id, room, epoch: asEpoch(epoch), commit, groupInfo })),
     /** Sends CREATE (only the room's first connection may); resolves with the relay's answer. */
-    async create(groupInfo: Uint8Array): Promise<'ACK' | 'ERROR'> {
-      const id = reqId++;
-      ws.send(encodeFrame({ type: 'CREATE', reqId: asReqId(id), room, groupInfo }));
-      await until(() => frames.some((f) => (f.type === 'ACK' || f.type === 'ERROR') && f.reqId === id), 'the relay answers the create');
-      return frames.find((f) => (f.type === 'ACK' || f.type === 'ERROR') && f.reqId === id)!.type as 'ACK' | 'ERROR';
-    },
+    create: (groupInfo: Uint8Array) => request('create', (id) => ({ type: 'CREATE', reqId: id, room, groupInfo })),
     /** Asks for the current group state again. */
     async sync(): Promise<GroupStateFrame> {
       const n = frames.length;
@@ -63,18 +65,35 @@ async function insider(url: string, room: RoomLocator) {
     close: () => ws.close(),
   };
 }
+type Insider = Awaited<ReturnType<typeof insider>>;
 
 const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
 const errors = (c: TestClient, code: string) => c.events.filter((e) => e.type === 'error' && (e.e as { code: string }).code === code);
 const disruptions = (c: TestClient) => c.events.filter((e) => e.type === 'disruption').map((e) => e.e as { slot: number; nick?: string; count: number; reason: string });
 
-async function twoHonest() {
-  const r = await relay();
-  const secret = randomRoomSecret();
-  const a = await member(r.url, secret, 'alice');
-  const b = await member(r.url, secret, 'bob');
-  await until(() => converged([a, b], ['alice', 'bob']), 'alice and bob');
-  return { r, secret, a, b, keys: await deriveRoomKeys(secret) };
+/** A relay with honest alice and bob in one room, and mallory's raw insider connection to it; all closed after the test. */
+async function twoHonestAndMallory(t: TestContext) {
+  const { r, secret, a, b } = await twoMembers({}, t);
+  const keys = await deriveRoomKeys(secret);
+  const mallory = await insider(r.url, a.room.locator);
+  t.after(() => mallory.close());
+  return { r, secret, a, b, keys, mallory };
+}
+
+/** Mallory makes a real external commit with the room secret and becomes a listed member; resolves with her MLS state. */
+async function malloryJoins(keys: RoomKeys, mallory: Insider, a: TestClient, b: TestClient) {
+  const crypto = await RoomCrypto.create(keys);
+  const join = await crypto.joinExternal(await crypto.readGroupInfo(mallory.state().groupInfo), { nick: 'mallory', slot: mallory.slot });
+  assert.equal(await mallory.commit(join.message, join.groupInfo), 'ACK');
+  await until(() => converged([a, b], ['alice', 'bob', 'mallory']), 'mallory is a member');
+  return { crypto, join };
+}
+
+/** Newcomer carol joins with the secret; resolves once alice, bob and carol all list the three of them. */
+async function carolJoins(r: Relay, secret: RoomSecret, a: TestClient, b: TestClient, what: string): Promise<TestClient> {
+  const c = await member(r.url, secret, 'carol');
+  await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), what);
+  return c;
 }
 
 /** Honest members chat both ways. */
@@ -85,10 +104,7 @@ async function chatGoesOn(a: TestClient, b: TestClient, tag: string) {
 }
 
 test('one garbage COMMIT with a garbage GroupInfo: void for every member, who keep chatting; the room repairs and a newcomer joins', async (t) => {
-  const { r, secret, a, b } = await twoHonest();
-  t.after(() => r.close());
-  const mallory = await insider(r.url, a.room.locator);
-  t.after(() => mallory.close());
+  const { r, secret, a, b, mallory } = await twoHonestAndMallory(t);
   const epochBefore = a.room.epoch;
   const start = Date.now();
   assert.equal(await mallory.commit(random(300), random(500)), 'ACK'); // the relay cannot judge MLS
@@ -97,8 +113,7 @@ test('one garbage COMMIT with a garbage GroupInfo: void for every member, who ke
   // Nobody rejoined: the garbage was void, the members kept their group (the repair moved it one epoch on).
   assert.ok(![a, b].some((x) => x.events.some((e) => e.type === 'joined' && (e.e as { rejoin: boolean }).rejoin)));
   await chatGoesOn(a, b, 'after the garbage');
-  const c = await member(r.url, secret, 'carol');
-  await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'a newcomer joins the repaired room');
+  const c = await carolJoins(r, secret, a, b, 'a newcomer joins the repaired room');
   t.diagnostic(`garbage commit -> newcomer converged in ${Date.now() - start} ms`);
   assert.ok(a.room.epoch! > epochBefore!);
   // The relay's stored GroupInfo is a good one again.
@@ -110,10 +125,7 @@ test('one garbage COMMIT with a garbage GroupInfo: void for every member, who ke
 });
 
 test('a valid join with a garbage GroupInfo: the checking member finds it, removes the joiner and stores a good one; a newcomer joins', async (t) => {
-  const { r, secret, a, b, keys } = await twoHonest();
-  t.after(() => r.close());
-  const mallory = await insider(r.url, a.room.locator);
-  t.after(() => mallory.close());
+  const { r, secret, a, b, keys, mallory } = await twoHonestAndMallory(t);
   const crypto = await RoomCrypto.create(keys);
   const snap = await crypto.readGroupInfo(mallory.state().groupInfo);
   const join = await crypto.joinExternal(snap, { nick: 'mallory', slot: mallory.slot });
@@ -121,33 +133,22 @@ test('a valid join with a garbage GroupInfo: the checking member finds it, remov
   for (const x of [a, b]) await until(() => x.events.some((e) => e.type === 'member-joined' && (e.e as { nick: string }).nick === 'mallory'), 'mallory joined');
   await until(() => [a, b].some((x) => disruptions(x).some((d) => d.reason === 'bad-group-info' && d.slot === mallory.slot)), 'the bad GroupInfo is found');
   await until(() => converged([a, b], ['alice', 'bob']), 'mallory is removed by the repair');
-  const c = await member(r.url, secret, 'carol');
-  await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'a newcomer joins');
+  const c = await carolJoins(r, secret, a, b, 'a newcomer joins');
   await chatGoesOn(b, c, 'after repair');
 });
 
 test('a member\'s valid self-update with a garbage GroupInfo: found by the checking member, who removes it and stores a good one', async (t) => {
-  const { r, secret, a, b, keys } = await twoHonest();
-  t.after(() => r.close());
-  const mallory = await insider(r.url, a.room.locator);
-  t.after(() => mallory.close());
-  const crypto = await RoomCrypto.create(keys);
-  const join = await crypto.joinExternal(await crypto.readGroupInfo(mallory.state().groupInfo), { nick: 'mallory', slot: mallory.slot });
-  assert.equal(await mallory.commit(join.message, join.groupInfo), 'ACK');
-  await until(() => converged([a, b], ['alice', 'bob', 'mallory']), 'mallory is a member');
+  const { r, secret, a, b, keys, mallory } = await twoHonestAndMallory(t);
+  const { crypto, join } = await malloryJoins(keys, mallory, a, b);
   const update = await crypto.remove(join.state, []); // a real commit of the epoch everyone is in
   assert.equal(await mallory.commit(update.message, random(400), (await mallory.sync()).epoch), 'ACK');
   await until(() => [a, b].some((x) => disruptions(x).some((d) => d.reason === 'bad-group-info' && d.nick === 'mallory')), 'the bad GroupInfo is found');
   await until(() => converged([a, b], ['alice', 'bob']), 'the repair removes mallory');
-  const c = await member(r.url, secret, 'carol');
-  await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'a newcomer joins');
+  const c = await carolJoins(r, secret, a, b, 'a newcomer joins');
 });
 
 test('a joiner whose credential claims a slot that is not its connection is void for every member (no ghost member)', async (t) => {
-  const { r, secret, a, b, keys } = await twoHonest();
-  t.after(() => r.close());
-  const mallory = await insider(r.url, a.room.locator);
-  t.after(() => mallory.close());
+  const { r, secret, a, b, keys, mallory } = await twoHonestAndMallory(t);
   const crypto = await RoomCrypto.create(keys);
   const snap = await crypto.readGroupInfo(mallory.state().groupInfo);
   const bobSlot = b.room.members().find((m) => m.nick === 'bob')!.slot;
@@ -158,16 +159,12 @@ test('a joiner whose credential claims a slot that is not its connection is void
   await chatGoesOn(a, b, 'after the ghost');
   for (const x of [a, b]) assert.ok(!x.events.some((e) => e.type === 'member-joined' && (e.e as { nick: string }).nick === 'ghost'));
   // The ghost's GroupInfo (valid for its own state, which nobody shares) was replaced: newcomers join the real group.
-  const c = await member(r.url, secret, 'carol');
-  await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'a newcomer joins');
+  const c = await carolJoins(r, secret, a, b, 'a newcomer joins');
   assert.deepEqual(nicks(c), ['alice', 'bob', 'carol']);
 });
 
 test('a joiner that takes a nickname another member holds (any case) is void: never listed as that member', async (t) => {
-  const { r, secret, a, b, keys } = await twoHonest();
-  t.after(() => r.close());
-  const mallory = await insider(r.url, a.room.locator);
-  t.after(() => mallory.close());
+  const { r, secret, a, b, keys, mallory } = await twoHonestAndMallory(t);
   const crypto = await RoomCrypto.create(keys);
   const snap = await crypto.readGroupInfo(mallory.state().groupInfo);
   const imp = await crypto.joinExternal(snap, { nick: 'Alice', slot: mallory.slot });
@@ -177,8 +174,7 @@ test('a joiner that takes a nickname another member holds (any case) is void: ne
   assert.deepEqual(nicks(a), ['alice', 'bob']);
   assert.deepEqual(nicks(b), ['alice', 'bob']);
   assert.deepEqual(b.messages.filter((m) => m.from === 'alice').map((m) => m.text), ['a after the impersonation']);
-  const c = await member(r.url, secret, 'carol');
-  await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'a newcomer joins');
+  const c = await carolJoins(r, secret, a, b, 'a newcomer joins');
 });
 
 test('a 32-character nickname joins twice: the second takes the first 30 characters and "-2"', async (t) => {
@@ -245,20 +241,13 @@ test('the second joiner cannot open the creator\'s GroupInfo (a relay corrupted 
 });
 
 test('a member that sends garbage commits is removed by the repair and counted under its identity key each time', async (t) => {
-  const { r, secret, a, b, keys } = await twoHonest();
-  t.after(() => r.close());
-  const mallory = await insider(r.url, a.room.locator);
-  t.after(() => mallory.close());
-  const crypto = await RoomCrypto.create(keys);
-  const join = await crypto.joinExternal(await crypto.readGroupInfo(mallory.state().groupInfo), { nick: 'mallory', slot: mallory.slot });
-  assert.equal(await mallory.commit(join.message, join.groupInfo), 'ACK');
-  await until(() => converged([a, b], ['alice', 'bob', 'mallory']), 'mallory is a member');
+  const { r, secret, a, b, keys, mallory } = await twoHonestAndMallory(t);
+  await malloryJoins(keys, mallory, a, b);
   const start = Date.now();
   assert.equal(await mallory.commit(random(300), random(300), (await mallory.sync()).epoch), 'ACK');
   await until(() => converged([a, b], ['alice', 'bob']), 'the repair removes mallory');
   await chatGoesOn(a, b, 'without mallory');
-  const c = await member(r.url, secret, 'carol');
-  await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'a newcomer joins');
+  const c = await carolJoins(r, secret, a, b, 'a newcomer joins');
   t.diagnostic(`member's garbage commit -> removed, newcomer converged in ${Date.now() - start} ms`);
   // Again, now as a removed member (still holding its connection): the count goes on for its identity.
   assert.equal(await mallory.commit(random(300), random(300), (await mallory.sync()).epoch), 'ACK');
@@ -288,10 +277,7 @@ test('a garbage CREATE: nobody can repair it, so the first joiner founds the gro
 });
 
 test('a burst of garbage commits (20, back to back): members keep their group, messages get through, and the room recovers once it stops', async (t) => {
-  const { r, secret, a, b } = await twoHonest();
-  t.after(() => r.close());
-  const mallory = await insider(r.url, a.room.locator);
-  t.after(() => mallory.close());
+  const { r, secret, a, b, mallory } = await twoHonestAndMallory(t);
   const start = Date.now();
   a.room.send('during the burst');
   let accepted = 0; // a repair that wins the race makes the next garbage commit stale
@@ -300,8 +286,7 @@ test('a burst of garbage commits (20, back to back): members keep their group, m
   for (const x of [a, b]) await until(() => disruptions(x).length === accepted, 'every accepted garbage commit is reported');
   t.diagnostic(`${accepted} of 20 garbage commits accepted by the relay`);
   for (const x of [a, b]) assert.ok(disruptions(x).every((d) => d.slot === mallory.slot)); // no honest member blamed
-  const c = await member(r.url, secret, 'carol');
-  await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'a newcomer joins after the burst');
+  const c = await carolJoins(r, secret, a, b, 'a newcomer joins after the burst');
   t.diagnostic(`20 garbage commits -> newcomer converged in ${Date.now() - start} ms`);
   assert.ok(![a, b].some((x) => x.events.some((e) => e.type === 'joined' && (e.e as { rejoin: boolean }).rejoin)));
   await chatGoesOn(a, c, 'after the burst');

@@ -10,7 +10,7 @@ import type { RoomLocator } from '@nullroom/protocol';
 import { Emitter } from '../src/emitter.js';
 import { ClientError } from '../src/errors.js';
 import { type KeyStore, type KnownKey, MemoryKeyStore } from '../src/keyStore.js';
-import { closeAll, converged, member, randomRoomSecret, relay, until } from './_harness.js';
+import { closeAll, converged, member, randomRoomSecret, relay, twoMembers, until } from './_harness.js';
 
 afterEach(closeAll);
 
@@ -82,12 +82,7 @@ class DamagedStore implements KeyStore {
 }
 
 test('a key store that cannot read what it knew: KEY_STORE_CORRUPT reaches the caller once, and nothing is written over it', async (t) => {
-  const r = await relay();
-  t.after(() => r.close());
-  const secret = randomRoomSecret();
-  const a = await member(r.url, secret, 'alice');
-  const b = await member(r.url, secret, 'bob');
-  await until(() => converged([a, b], ['alice', 'bob']), 'two members');
+  const { r, secret, a, b } = await twoMembers({}, t);
   const store = new DamagedStore();
   const c = await member(r.url, secret, 'carol', {}, store);
   await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'three members');

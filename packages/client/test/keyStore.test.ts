@@ -17,7 +17,12 @@ import { toHex } from '../src/encoding.js';
 import { FileKeyStore, KEY_STORE_FILE, MAX_KEY_STORE_BYTES, defaultKeyStoreDir } from '../src/node/index.js';
 import { keyStoreContract } from './keyStoreContract.js';
 
-const temp = () => mkdtemp(join(tmpdir(), 'nullroom-keystore-'));
+/** A new empty folder, removed with all it holds after the test. */
+async function tempDir(t: { after(fn: () => unknown): void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'nullroom-keystore-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
 const locator = (): RoomLocator => crypto.getRandomValues(new Uint8Array(32)) as RoomLocator;
 const key = () => crypto.getRandomValues(new Uint8Array(32));
 const posix = typeof process.getuid === 'function';
@@ -33,8 +38,7 @@ for (const c of keyStoreContract) {
     await c.run({ open: async () => store, persistent: false });
   });
   test(`FileKeyStore: ${c.name}`, async (t) => {
-    const dir = await temp();
-    t.after(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir(t);
     const handles: FileKeyStore[] = [];
     try {
       await c.run({
@@ -52,8 +56,7 @@ for (const c of keyStoreContract) {
 const rejectsWith = (p: Promise<unknown>, code: string) => assert.rejects(p, (e: unknown) => e instanceof ClientError && e.code === code);
 
 test('FileKeyStore: creates its folder 0700 (parents too) and its file 0600; leaves no temporary file or lock behind', { skip: !posix }, async (t) => {
-  const root = await temp();
-  t.after(() => rm(root, { recursive: true, force: true }));
+  const root = await tempDir(t);
   const dir = join(root, 'config', 'nullroom');
   const store = await FileKeyStore.open(dir);
   for (let i = 0; i < 5; i++) {
@@ -67,8 +70,7 @@ test('FileKeyStore: creates its folder 0700 (parents too) and its file 0600; lea
 });
 
 test('FileKeyStore: a file readable by group or others, or a folder writable by them, is refused (KEY_STORE_UNSAFE) and left alone', { skip: !posix }, async (t) => {
-  const dir = await temp();
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t);
   const room = locator();
   const first = await FileKeyStore.open(dir);
   await first.remember(room, 'bob', { identityKey: key(), verified: true });
@@ -97,17 +99,15 @@ test('FileKeyStore: a file readable by group or others, or a folder writable by 
 });
 
 test('FileKeyStore: a symbolic link in place of the file is refused, not followed', { skip: !posix }, async (t) => {
-  const dir = await temp();
-  const elsewhere = await temp();
-  t.after(() => Promise.all([rm(dir, { recursive: true, force: true }), rm(elsewhere, { recursive: true, force: true })]));
+  const dir = await tempDir(t);
+  const elsewhere = await tempDir(t);
   await (await FileKeyStore.open(elsewhere)).identity(locator());
   await symlink(join(elsewhere, KEY_STORE_FILE), join(dir, KEY_STORE_FILE));
   await rejectsWith(FileKeyStore.open(dir), 'KEY_STORE_UNSAFE');
 });
 
 test('FileKeyStore: a damaged file is KEY_STORE_CORRUPT, never read as empty and never overwritten', async (t) => {
-  const dir = await temp();
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t);
   const room = locator();
   const store = await FileKeyStore.open(dir);
   await store.remember(room, 'bob', { identityKey: key(), verified: true });
@@ -149,15 +149,13 @@ test('FileKeyStore: a damaged file is KEY_STORE_CORRUPT, never read as empty and
 });
 
 test('FileKeyStore: a file over the size limit is refused before it is read', async (t) => {
-  const dir = await temp();
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t);
   await writeFile(join(dir, KEY_STORE_FILE), Buffer.alloc(MAX_KEY_STORE_BYTES + 1, 0x20), { mode: 0o600 });
   await rejectsWith(FileKeyStore.open(dir), 'KEY_STORE_CORRUPT');
 });
 
 test('FileKeyStore: one identity per room and nickname, the same at every start', async (t) => {
-  const dir = await temp();
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t);
   const room = locator();
   const store = await FileKeyStore.open(dir);
   const alice = await store.identity(room, 'alice');
@@ -171,8 +169,7 @@ test('FileKeyStore: one identity per room and nickname, the same at every start'
 });
 
 test('FileKeyStore: refuses to store what it could not read back (empty or over-long nickname)', async (t) => {
-  const dir = await temp();
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t);
   const store = await FileKeyStore.open(dir);
   await rejectsWith(store.remember(locator(), '', { identityKey: key(), verified: false }), 'KEY_STORE');
   await rejectsWith(store.remember(locator(), 'x'.repeat(257), { identityKey: key(), verified: false }), 'KEY_STORE');
@@ -181,8 +178,7 @@ test('FileKeyStore: refuses to store what it could not read back (empty or over-
 });
 
 test('FileKeyStore: what a crashed writer left (temporary file, lock taken aside) is removed at open once a minute old', async (t) => {
-  const dir = await temp();
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t);
   const old = new Date(Date.now() - 120_000);
   const leftovers = [`${KEY_STORE_FILE}.0123456789abcdef.tmp`, `${KEY_STORE_FILE}.lock.0123456789abcdef.stale`];
   for (const n of leftovers) {
@@ -196,8 +192,7 @@ test('FileKeyStore: what a crashed writer left (temporary file, lock taken aside
 });
 
 test('FileKeyStore: a lock left by a crashed process is broken; a live holder makes writers wait, then KEY_STORE_LOCKED', async (t) => {
-  const dir = await temp();
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t);
   const lock = join(dir, `${KEY_STORE_FILE}.lock`);
   // A pid that is not running: a child that has exited.
   const child = spawn(process.execPath, ['-e', '']);
@@ -237,8 +232,7 @@ test('FileKeyStore: a lock left by a crashed process is broken; a live holder ma
 });
 
 test('FileKeyStore: four processes writing to one folder at once lose nothing and agree on one identity', async (t) => {
-  const dir = await temp();
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t);
   const room = locator();
   const url = new URL('../src/node/index.js', import.meta.url).href;
   const script = `
