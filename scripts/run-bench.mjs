@@ -8,7 +8,7 @@ const root = new URL('..', import.meta.url).pathname;
 // `--summary`: only regenerate docs/benchmarks.md from the results already on disk.
 // The attack suite and the HTTP fuzzer exit 0 whatever they find: a successful attack is a result
 // (bench/results/attack.json, fuzz.json, and the table in docs/SECURITY.md), not a failed run.
-const benches = { bundle: [], fanout: [], mls: [], transfer: [], private: [], 'browser-transfer': [], attack: [], 'fuzz-http': ['--discovery', '1,2,3'] };
+const benches = { bundle: [], fanout: [], mls: [], transfer: [], private: [], 'browser-transfer': [], attack: [], 'fuzz-http': [] };
 for (const [b, args] of process.argv.includes('--summary') ? [] : Object.entries(benches)) {
   const r = spawnSync(process.execPath, [`${root}bench/${b}.mjs`, ...args], { stdio: 'inherit', cwd: root });
   if (r.status !== 0) process.exit(r.status ?? 1);
