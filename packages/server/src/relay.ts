@@ -3,7 +3,7 @@
  * envelope and applies the delivery-service rules in rooms.ts. It never parses a payload.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -142,9 +142,15 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
     // slowloris head live 30 s whatever the timeout says).
     connectionsCheckingInterval: Math.max(100, Math.min(1000, limits.headersTimeoutMs / 2)),
   };
+  /** TCP sockets answered 503 at accept (connection caps below): whatever request they send is not served. */
+  const refused = new WeakSet<object>();
+  const serve = (req: IncomingMessage, res: ServerResponse) => {
+    if (refused.has(req.socket)) return void req.socket.destroy();
+    return handler(req, res);
+  };
   const server: Server = tls
-    ? createHttpsServer({ ...serverOptions, handshakeTimeout: limits.headersTimeoutMs, cert: opts.tls!.cert as string, key: opts.tls!.key as string }, handler)
-    : createHttpServer(serverOptions, handler);
+    ? createHttpsServer({ ...serverOptions, handshakeTimeout: limits.headersTimeoutMs, cert: opts.tls!.cert as string, key: opts.tls!.key as string }, serve)
+    : createHttpServer(serverOptions, serve);
   // Slow or endless request heads and idle connections cost a socket each: bounded in time.
   server.headersTimeout = limits.headersTimeoutMs;
   server.requestTimeout = limits.requestTimeoutMs;
@@ -174,6 +180,7 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
     const n = key === undefined ? 0 : (httpPerAddress.get(key) ?? 0);
     if (httpConns >= limits.maxHttpConnections || (key !== undefined && n >= limits.maxHttpConnectionsPerAddress)) {
       log?.(`connection refused: ${key === undefined || httpConns >= limits.maxHttpConnections ? `${limits.maxHttpConnections} HTTP connections` : `${limits.maxHttpConnectionsPerAddress} HTTP connections from ${key}`}`);
+      refused.add(socket);
       socket.on('error', () => socket.destroy());
       // Written before any request arrived; the client reads it as the answer to its first request.
       socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
@@ -248,6 +255,7 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
   }
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
+    if (refused.has(socket)) return void socket.destroy();
     leaveHttp(peerId(req.socket));
     // No input may end the process: whatever throws answers this socket only.
     try {
