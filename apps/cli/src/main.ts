@@ -29,6 +29,8 @@ program
   .option('--max-group-info <size>', 'memory for the group state stored for all rooms together', '256M')
   .option('--max-conns-per-ip <n>', 'WebSocket connections from one address (IPv6: one /64)', '256')
   .option('--max-rooms-per-ip <n>', 'room memberships of all connections from one address', '1024')
+  .option('--max-http-conns-per-ip <n>', 'plain HTTP connections (not WebSockets yet) from one address; more get 503', '128')
+  .option('--max-http-conns <n>', 'plain HTTP connections (not WebSockets yet) from all addresses together', '2048')
   .option('--new-rooms-per-minute <n>', 'JOINs that create a room, per address per minute (after a burst of 20): bounds online password guessing', '20')
   .option('-v, --verbose', 'log connections and protocol errors to stderr (never any content)')
   // Each command loads only its own code: the relay never loads the client (MLS, zod, hashing), which keeps

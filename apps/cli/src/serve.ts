@@ -32,6 +32,8 @@ export interface ServeOptions {
   maxConnsPerIp?: string;
   maxRoomsPerIp?: string;
   newRoomsPerMinute?: string;
+  maxHttpConnsPerIp?: string;
+  maxHttpConns?: string;
 }
 
 /** The relay's budgets and per-address caps from the command line (docs/OPERATING.md "Limits"). */
@@ -62,6 +64,10 @@ export function relayLimits(o: ServeOptions): Partial<RelayLimits> {
   if (rooms !== undefined) l.maxRoomsPerAddress = rooms;
   const perMinute = count(o.newRoomsPerMinute, '--new-rooms-per-minute');
   if (perMinute !== undefined) l.newRoomIntervalMs = Math.ceil(60_000 / perMinute);
+  const httpPerIp = count(o.maxHttpConnsPerIp, '--max-http-conns-per-ip');
+  if (httpPerIp !== undefined) l.maxHttpConnectionsPerAddress = httpPerIp;
+  const http = count(o.maxHttpConns, '--max-http-conns');
+  if (http !== undefined) l.maxHttpConnections = http;
   return l;
 }
 

@@ -15,9 +15,34 @@ export interface Account {
   /** Token bucket for JOINs that create a room record. */
   newRoomTokens: number;
   newRoomRefilled: number;
+  /** Accepted COMMITs of all its connections (commitBurstPerAddress). */
+  readonly commits: Bucket;
+  /** Frames of all its connections (addressRatePerSecond). */
+  readonly frames: Bucket;
 }
 
-type BucketLimits = Pick<RelayLimits, 'newRoomBurst' | 'newRoomIntervalMs'>;
+/** A token bucket: `tokens` as of `at` (performance.now() milliseconds). */
+export interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+export const fullBucket = (burst: number, now: number): Bucket => ({ tokens: burst, at: now });
+
+/** Refills the bucket (one token per `intervalMs`, at most `burst`) and takes a token if there is one. */
+export function takeToken(b: Bucket, burst: number, intervalMs: number, now: number): boolean {
+  refillBucket(b, burst, intervalMs, now);
+  if (b.tokens < 1) return false;
+  b.tokens -= 1;
+  return true;
+}
+
+function refillBucket(b: Bucket, burst: number, intervalMs: number, now: number): void {
+  b.tokens = Math.min(burst, b.tokens + Math.max(0, now - b.at) / Math.max(1e-9, intervalMs));
+  b.at = now;
+}
+
+type BucketLimits = Pick<RelayLimits, 'newRoomBurst' | 'newRoomIntervalMs'> & Partial<Pick<RelayLimits, 'commitBurstPerAddress' | 'commitIntervalPerAddressMs'>>;
 
 /** Takes one new-room token if there is one (refilling first); false: refuse with TOO_MANY_NEW_ROOMS. */
 export function takeNewRoom(a: Account, limits: BucketLimits, now: number): boolean {
@@ -45,7 +70,16 @@ export class Accounts {
   get(key: string, now: number): Account {
     let a = this.map.get(key);
     if (a === undefined) {
-      a = { key, connections: 0, memberships: 0, groupInfoBytes: 0, newRoomTokens: this.limits.newRoomBurst, newRoomRefilled: now };
+      a = {
+        key,
+        connections: 0,
+        memberships: 0,
+        groupInfoBytes: 0,
+        newRoomTokens: this.limits.newRoomBurst,
+        newRoomRefilled: now,
+        commits: fullBucket(this.limits.commitBurstPerAddress ?? Infinity, now),
+        frames: fullBucket(Infinity, now), // capped at the burst on first use
+      };
       this.map.set(key, a);
     }
     return a;
@@ -55,12 +89,14 @@ export class Accounts {
     return this.map.get(key);
   }
 
-  /** Forgets accounts that hold nothing and whose bucket is full again (called from the relay's timer). */
+  /** Forgets accounts that hold nothing and whose buckets are full again (called from the relay's timer). */
   prune(now: number): void {
     for (const [key, a] of this.map) {
       if (a.connections > 0 || a.memberships > 0 || a.groupInfoBytes > 0) continue;
       refill(a, this.limits, now);
-      if (a.newRoomTokens >= this.limits.newRoomBurst) this.map.delete(key);
+      const commitBurst = this.limits.commitBurstPerAddress ?? 0;
+      if (commitBurst > 0) refillBucket(a.commits, commitBurst, this.limits.commitIntervalPerAddressMs ?? 1, now);
+      if (a.newRoomTokens >= this.limits.newRoomBurst && a.commits.tokens >= commitBurst) this.map.delete(key);
     }
   }
 }

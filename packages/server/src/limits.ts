@@ -14,6 +14,25 @@ export interface RelayLimits {
   /** ...and its bucket size. */
   rateBurst: number;
   /**
+   * Frames per second for all connections from one address together (token bucket rate), so a
+   * flood does not scale with the connections an address may open. Unset: 10 x ratePerSecond.
+   */
+  addressRatePerSecond?: number;
+  /** ...and its bucket size. Unset: 10 x rateBurst. */
+  addressRateBurst?: number;
+  /**
+   * COMMITs the relay accepts from one connection: a token bucket of this size (each accepted
+   * commit takes a token; over it: RATE_LIMITED). Honest members commit rarely: a join, removals,
+   * a self-update every 10 min, repairs after a void commit (docs/PROTOCOL.md §4.3)...
+   */
+  commitBurst: number;
+  /** ...refilled by one token per this many milliseconds. */
+  commitIntervalMs: number;
+  /** COMMITs accepted from all connections of one address together: bucket size... */
+  commitBurstPerAddress: number;
+  /** ...refilled by one token per this many milliseconds. */
+  commitIntervalPerAddressMs: number;
+  /**
    * One ping (with a fresh random payload) per interval; a connection whose pong did not echo the
    * previous ping's payload is closed: dead peers are announced within ~2 intervals. The same timer
    * checks every connection's output backlog.
@@ -44,6 +63,14 @@ export interface RelayLimits {
   newRoomIntervalMs: number;
   /** The subscriber told to CREATE has this long to do it; then the next subscriber is asked instead. */
   createTimeoutMs: number;
+  /**
+   * TCP connections from one address that are not (yet) WebSockets: waiting for a request head,
+   * serving a request, or idle between requests. More are answered 503 and closed at accept.
+   * Not applied with trustProxy (every connection comes from the proxy then).
+   */
+  maxHttpConnectionsPerAddress: number;
+  /** ...and from all addresses together. */
+  maxHttpConnections: number;
   /** HTTP: the whole request head must arrive within this time (slowloris), else 408. */
   headersTimeoutMs: number;
   /** HTTP: the whole request, body included, within this time (Node's default; blob bodies are paced in blobs.ts). */
@@ -64,6 +91,10 @@ export const defaultRelayLimits: Readonly<RelayLimits> = Object.freeze({
   maxConnections: 10_000,
   ratePerSecond: 100,
   rateBurst: 200,
+  commitBurst: 5,
+  commitIntervalMs: 2000,
+  commitBurstPerAddress: 50,
+  commitIntervalPerAddressMs: 500,
   pingIntervalMs: 2500,
   maxBufferedBytes: 8 * 1024 * 1024,
   maxOutputBytes: 256 * 1024 * 1024,
@@ -74,6 +105,8 @@ export const defaultRelayLimits: Readonly<RelayLimits> = Object.freeze({
   newRoomBurst: 20,
   newRoomIntervalMs: 3000,
   createTimeoutMs: 10_000,
+  maxHttpConnectionsPerAddress: 128,
+  maxHttpConnections: 2048,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 300_000,
   keepAliveTimeoutMs: 5_000,

@@ -3,14 +3,14 @@
  * envelope and applies the delivery-service rules in rooms.ts. It never parses a payload.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCodes, ErrorCodes, ProtocolError, SUBPROTOCOL, decodeClientFrame, encodeFrame } from '@nullroom/protocol';
 import { addressKey, clientAddress, isLoopback } from './address.js';
 import { type BlobOptions, BlobStore } from './blobs.js';
-import { type Account, Accounts } from './budget.js';
+import { type Account, Accounts, type Bucket, fullBucket, takeToken } from './budget.js';
 import { httpHandler, securityHeaders } from './http.js';
 import { type RelayLimits, defaultRelayLimits } from './limits.js';
 import { OriginConfigError, type OriginPolicy, checkOrigin, originPolicy } from './origin.js';
@@ -54,7 +54,8 @@ export interface RelayOptions {
 export interface Relay {
   readonly url: string;
   readonly port: number;
-  stats(): { connections: number; rooms: number; outputBytes: number; groupInfoBytes: number; addresses: number };
+  /** httpConnections: TCP connections counted against maxHttpConnections (not, or not yet, WebSockets). */
+  stats(): { connections: number; rooms: number; outputBytes: number; groupInfoBytes: number; addresses: number; httpConnections: number };
   /** Live blobs and their bytes on disk; undefined when the blob store is off. */
   blobStats(): { blobs: number; bytes: number } | undefined;
   close(): Promise<void>;
@@ -71,7 +72,7 @@ export class RelayConfigError extends Error {
 interface Conn extends Peer {
   readonly ws: WebSocket;
   /** The TCP/TLS socket under `ws`, corked while a batch of frames for it is being written. */
-  readonly socket: { cork(): void; uncork(): void } | undefined;
+  readonly socket: { cork(): void; uncork(): void; _handle?: { writeQueueSize?: unknown } | null } | undefined;
   corked: boolean;
   readonly account: Account;
   /** The payload of our last ping: only a pong that echoes it proves the peer alive. */
@@ -81,6 +82,8 @@ interface Conn extends Peer {
   queued: number;
   lastFlushed: number;
   lastBuffered: number;
+  /** The socket's in-flight write, in bytes not yet taken by the kernel, at the last tick (see writeQueue). */
+  lastWriteQueue: number;
   /** Consecutive timer ticks with a backlog and no progress. */
   stalls: number;
   /** Closed by us for its backlog: counted as gone for the output budget. */
@@ -88,6 +91,8 @@ interface Conn extends Peer {
   tokens: number;
   lastRefill: number;
   overLimit: number;
+  /** Accepted COMMITs (limits.commitBurst). */
+  readonly commits: Bucket;
 }
 
 /** Frames at least this large trigger the global output-budget check in the turn they are queued. */
@@ -108,6 +113,8 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
     throw e;
   }
   const trustProxy = opts.trustProxy === true;
+  const addressRate = limits.addressRatePerSecond ?? 10 * limits.ratePerSecond;
+  const addressBurst = limits.addressRateBurst ?? 10 * limits.rateBurst;
   const log = opts.log;
   const hooks = opts.hooks;
   const codecLimits = { maxFrameBytes: limits.maxFrameBytes, maxPayloadBytes: limits.maxPayloadBytes };
@@ -138,14 +145,62 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
     // slowloris head live 30 s whatever the timeout says).
     connectionsCheckingInterval: Math.max(100, Math.min(1000, limits.headersTimeoutMs / 2)),
   };
+  /** TCP sockets answered 503 at accept (connection caps below): whatever request they send is not served. */
+  const refused = new WeakSet<object>();
+  const serve = (req: IncomingMessage, res: ServerResponse) => {
+    if (refused.has(req.socket)) return void req.socket.destroy();
+    return handler(req, res);
+  };
   const server: Server = tls
-    ? createHttpsServer({ ...serverOptions, cert: opts.tls!.cert as string, key: opts.tls!.key as string }, handler)
-    : createHttpServer(serverOptions, handler);
+    ? createHttpsServer({ ...serverOptions, handshakeTimeout: limits.headersTimeoutMs, cert: opts.tls!.cert as string, key: opts.tls!.key as string }, serve)
+    : createHttpServer(serverOptions, serve);
   // Slow or endless request heads and idle connections cost a socket each: bounded in time.
   server.headersTimeout = limits.headersTimeoutMs;
   server.requestTimeout = limits.requestTimeoutMs;
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   server.maxHeadersCount = limits.maxHeadersCount;
+  // Plain HTTP connections (not, or not yet, WebSockets) are capped per address and in total at
+  // accept: a slowloris head holds its socket until headersTimeoutMs, and 1,000 of them are cheap
+  // to open. A connection leaves this count when it asks for a WebSocket ('upgrade'), where the
+  // WebSocket caps take over, or when it closes.
+  let httpConns = 0;
+  const httpPerAddress = new Map<string, number>();
+  /** Counted TCP sockets by "address|port" (under TLS, 'upgrade' hands us the TLS socket, not this one). */
+  const counted = new Map<string, { key: string | undefined; left: boolean }>();
+  const peerId = (s: { remoteAddress?: string | undefined; remotePort?: number | undefined }) => `${s.remoteAddress ?? '?'}|${s.remotePort ?? '?'}`;
+  const leaveHttp = (id: string) => {
+    const e = counted.get(id);
+    if (e === undefined || e.left) return;
+    e.left = true;
+    httpConns--;
+    if (e.key === undefined) return;
+    const n = (httpPerAddress.get(e.key) ?? 1) - 1;
+    if (n <= 0) httpPerAddress.delete(e.key);
+    else httpPerAddress.set(e.key, n);
+  };
+  const onConnection = (socket: Duplex & { remoteAddress?: string; remotePort?: number }) => {
+    const key = trustProxy ? undefined : addressKey(socket.remoteAddress ?? '');
+    const n = key === undefined ? 0 : (httpPerAddress.get(key) ?? 0);
+    if (httpConns >= limits.maxHttpConnections || (key !== undefined && n >= limits.maxHttpConnectionsPerAddress)) {
+      log?.(`connection refused: ${key === undefined || httpConns >= limits.maxHttpConnections ? `${limits.maxHttpConnections} HTTP connections` : `${limits.maxHttpConnectionsPerAddress} HTTP connections from ${key}`}`);
+      refused.add(socket);
+      socket.on('error', () => socket.destroy());
+      // Written before any request arrived; the client reads it as the answer to its first request.
+      socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      setTimeout(() => socket.destroy(), 1000).unref();
+      return;
+    }
+    const id = peerId(socket);
+    httpConns++;
+    if (key !== undefined) httpPerAddress.set(key, n + 1);
+    counted.set(id, { key, left: false });
+    socket.once('close', () => {
+      leaveHttp(id);
+      counted.delete(id);
+    });
+  };
+  // 'connection' for plain HTTP; for HTTPS the TCP socket is counted before the TLS handshake.
+  server.on('connection', onConnection);
   // A request Node's parser refuses (bad request line, header overflow, timeout): answered on that
   // socket only, which is then destroyed. Without a listener Node does much the same, but this way
   // the answer is ours and nothing is logged but a code.
@@ -169,6 +224,11 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
     else socket.destroy();
   };
   function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // Node hands over any request with an Upgrade header, whatever it names ('chunked', 'h2c',
+    // 'TLS/1.2'): only a WebSocket is spoken here (RFC 9110 §7.8; RFC 6455 §4.2.1 wants the token
+    // "websocket", case-insensitive).
+    const wanted = req.headers.upgrade;
+    if (typeof wanted !== 'string' || wanted.trim().toLowerCase() !== 'websocket') return reject(socket, 400, 'Bad Request');
     const target = parseTarget(req.url);
     if (target === undefined) return reject(socket, 400, 'Bad Request');
     if (target.pathname !== '/ws') return reject(socket, 404, 'Not Found');
@@ -198,6 +258,8 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
   }
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
+    if (refused.has(socket)) return void socket.destroy();
+    leaveHttp(peerId(req.socket));
     // No input may end the process: whatever throws answers this socket only.
     try {
       upgrade(req, socket, head);
@@ -324,7 +386,7 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
     } catch (e) {
       return protocolError(c, e);
     }
-    if (!refill(c)) {
+    if (!refill(c) || !takeToken(c.account.frames, addressBurst, 1000 / addressRate, performance.now())) {
       send(c, encodeFrame({ type: 'ERROR', reqId: f.reqId, code: ErrorCodes.RATE_LIMITED }));
       if (++c.overLimit > 10 * limits.rateBurst) {
         log?.(`conn ${c.id} closed: rate limit`);
@@ -355,11 +417,21 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
       queued: 0,
       lastFlushed: 0,
       lastBuffered: 0,
+      lastWriteQueue: 0,
       stalls: 0,
       cut: false,
       tokens: limits.rateBurst,
       lastRefill: performance.now(),
       overLimit: 0,
+      commits: fullBucket(limits.commitBurst, performance.now()),
+      takeCommit: () => {
+        const now = performance.now();
+        // Both buckets must have a token; the connection's is only spent if the address's is too.
+        if (!takeToken(c.commits, limits.commitBurst, limits.commitIntervalMs, now)) return false;
+        if (takeToken(account.commits, limits.commitBurstPerAddress, limits.commitIntervalPerAddressMs, now)) return true;
+        c.commits.tokens += 1;
+        return false;
+      },
     };
     conns.add(c);
     log?.(`conn ${c.id} open from ${remote} (${account.connections} from ${account.key})`);
@@ -379,23 +451,44 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
     });
   }
 
+  /**
+   * Bytes of the socket's in-flight write not yet taken by the kernel (libuv's write queue, which
+   * shrinks as a large write goes out piece by piece); undefined where the handle does not say
+   * (then only completed writes count as progress).
+   */
+  function writeQueue(c: Conn): number | undefined {
+    const q = c.socket?._handle?.writeQueueSize;
+    return typeof q === 'number' ? q : undefined;
+  }
+
   // One timer for liveness and output: a ping with a fresh random payload per interval (a
   // connection that did not echo the previous one is dropped), and the backlog checks that must
   // not wait for the next send() (a peer that stops reading may never be sent anything again).
   const tick = () => {
     for (const c of conns) {
       if (c.cut) continue;
-      if (!c.alive) {
+      const buffered = c.ws.bufferedAmount;
+      const flushed = c.queued - buffered;
+      const wq = writeQueue(c);
+      // Our ping waits behind the connection's backlog: a slow link still draining a big one (a
+      // 2 MiB GroupInfo at 1.6 Mbit/s takes ~10 s) cannot echo it in time. Output that left since
+      // the last tick, with more still queued, shows the peer is reading: alive for this tick, and
+      // the ping already on its way stays the one to echo. A peer that neither reads nor echoes is
+      // cut; an unsolicited pong still proves nothing (see 'pong'). Progress is a write that
+      // completed (`flushed` grew), or the in-flight write shrinking: bufferedAmount only goes
+      // down when a whole write completes, and one write can be a 2 MiB frame, or a batch of them.
+      const progressed = flushed > c.lastFlushed || (wq !== undefined && wq !== c.lastWriteQueue);
+      const draining = progressed && c.lastBuffered > 0;
+      if (buffered > 0 && c.lastBuffered > 0 && !progressed) c.stalls++;
+      else c.stalls = 0;
+      c.lastFlushed = flushed;
+      c.lastBuffered = buffered;
+      c.lastWriteQueue = wq ?? 0;
+      if (!c.alive && !draining) {
         log?.(`conn ${c.id} timed out`);
         c.ws.terminate();
         continue;
       }
-      const buffered = c.ws.bufferedAmount;
-      const flushed = c.queued - buffered;
-      if (buffered > 0 && c.lastBuffered > 0 && flushed <= c.lastFlushed) c.stalls++;
-      else c.stalls = 0;
-      c.lastFlushed = flushed;
-      c.lastBuffered = buffered;
       if (buffered > limits.maxBufferedBytes) {
         cut(c, 'backlog');
         continue;
@@ -404,6 +497,7 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
         cut(c, 'no progress');
         continue;
       }
+      if (!c.alive) continue; // draining: the outstanding ping is not replaced
       c.alive = false;
       c.ping = randomBytes(12);
       c.ws.ping(c.ping);
@@ -437,7 +531,7 @@ export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
     stats: () => {
       let outputBytes = 0;
       for (const c of conns) outputBytes += c.ws.bufferedAmount;
-      return { connections: conns.size, rooms: rooms.size, outputBytes, groupInfoBytes: rooms.groupInfoBytes, addresses: accounts.size };
+      return { connections: conns.size, rooms: rooms.size, outputBytes, groupInfoBytes: rooms.groupInfoBytes, addresses: accounts.size, httpConnections: httpConns };
     },
     blobStats: () => blobs?.stats(),
     close: () =>

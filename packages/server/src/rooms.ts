@@ -37,6 +37,11 @@ export interface Peer {
   readonly memberships: Map<string, Membership>;
   /** What its address holds (per-address caps); absent: no per-address accounting. */
   readonly account?: Account;
+  /**
+   * Takes a token from the connection's and its address's commit buckets (limits.commitBurst...);
+   * false: refuse the COMMIT with RATE_LIMITED. Absent: commits are not rate limited.
+   */
+  takeCommit?(): boolean;
 }
 
 interface Membership {
@@ -140,6 +145,9 @@ export class Rooms {
         if (room.groupInfo === undefined) return this.error(peer, f.reqId, 'NO_GROUP');
         // Exactly one commit per (room, epoch): the first one for the current epoch wins.
         if (f.epoch !== room.epoch) return this.error(peer, f.reqId, 'STALE_EPOCH');
+        // Only a commit that would be accepted costs a token: a lost race (above) costs nothing.
+        // Every accepted commit is work for every member (a garbage one: void it and repair, §4.3).
+        if (peer.takeCommit !== undefined && !peer.takeCommit()) return this.error(peer, f.reqId, 'RATE_LIMITED');
         // Refused before anything is delivered: the commit and its GroupInfo are one unit.
         if (!this.setGroupInfo(room, f.groupInfo, peer.account)) return this.error(peer, f.reqId, 'OVER_BUDGET');
         this.deliver(room, m.slot, DeliveryKind.COMMIT, f.epoch, f.commit);
