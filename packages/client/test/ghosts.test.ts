@@ -60,10 +60,9 @@ test('frequent self-updates and reconnects leave no ghost leaves behind', async 
   const c = await member(r.url, secret, 'carol', timings);
   await until(() => settled([a, b, c], 3), 'three members');
   for (let round = 0; round < 3; round++) {
-    for (let i = 0; i < 5; i++) {
-      for (const x of [a, b, c]) x.room.send(`${x.room.nick} ${round}.${i}`);
-      await new Promise((res) => setTimeout(res, 40));
-    }
+    for (const x of [a, b, c]) x.room.send(`${x.room.nick} ${round}`);
+    // The next member drops as soon as the last one is back: often before it removed that one's old
+    // leaf, which the rejoined members never heard leave.
     const victim = [a, b, c][round]!;
     (victim.socket() as unknown as { terminate(): void }).terminate();
     await until(() => victim.room.state === 'joined', 'rejoined', 15_000);
