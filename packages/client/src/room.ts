@@ -160,6 +160,8 @@ export class Room extends Emitter<RoomEvents> {
   private relayEpoch: RelayEpoch = asEpoch(0);
   private pending: Pending | undefined;
   private joinAttempts = 0;
+  /** The JOIN of this stay: only its refusal fails the join. */
+  private joinReq: ReqId | undefined;
   private rejoin = false;
   private memberList: Member[] = [];
   /** Per nickname: the identity key in use now, whether the user verified it, whether it changed. */
@@ -442,7 +444,7 @@ export class Room extends Emitter<RoomEvents> {
       if (this.phase === 'left') return;
       this.rejoin = rejoin;
       this.reset('joining');
-      this.link.request(this, (reqId) => ({ type: 'JOIN', reqId, room: this.locator }));
+      this.joinReq = this.link.request(this, (reqId) => ({ type: 'JOIN', reqId, room: this.locator }));
     });
   }
 
@@ -767,6 +769,9 @@ export class Room extends Emitter<RoomEvents> {
     }
     // The JOIN itself was refused (ROOM_FULL, TOO_MANY_NEW_ROOMS, ADDRESS_LIMIT, ...): fail the join with the relay's reason.
     if (this.phase === 'joining' && this.slot === undefined) {
+      // Only the JOIN's own refusal: after `rejoinFresh` (LEAVE, then JOIN on the same connection) a
+      // SYNC or message of the stay we left can still be answered NOT_IN_ROOM; that is no refusal.
+      if (reqId !== this.joinReq) return;
       const why = errorNameOf(code) === undefined ? name : `${name}: ${errorMessageOf(errorNameOf(code)!)}`;
       return this.failJoin(new ClientError('RELAY_ERROR', `the relay refused to join (${why})`, { relayCode: name }));
     }
