@@ -129,7 +129,16 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
 
   let room: Room;
   try {
-    room = await client.join({ secret, nick: o.nick });
+    // While the relay's group information cannot be used, the Room retries (docs/PROTOCOL.md §4.3):
+    // one line per wait, not one per retry (a wait is one `since`; a later rejoin may wait again).
+    let waitingSince: number | undefined;
+    const onRoom = (r: Room) =>
+      r.on('repair-wait', (e) => {
+        if (e.since === waitingSince) return;
+        waitingSince = e.since;
+        printer.print({ event: 'repair-wait', since: e.since });
+      });
+    room = await client.join({ secret, nick: o.nick, onRoom });
   } catch (e) {
     await client.close();
     throw new CliError(e instanceof Error ? e.message : 'cannot join the room', Exit.FAILURE);

@@ -17,7 +17,8 @@ export type ChatEvent =
   | { event: 'fingerprint'; epoch: number; fingerprint: string }
   | { event: 'fork-suspected'; epoch: number; fingerprint: string; unreadable: number }
   | { event: 'key-changed'; nick: string; wasVerified: boolean }
-  | { event: 'disruption'; slot: number; nick?: string; count: number; reason: string }
+  | { event: 'disruption'; slot: number; nick?: string; formerNick?: string; count: number; reason: string }
+  | { event: 'repair-wait'; since: number }
   | { event: 'connection'; state: string; message?: string }
   | { event: 'file'; from: string; name: string; size: number; sha256: string; path: string; private?: true; with?: string }
   | { event: 'file-sent'; name: string; size: number; sha256: string }
@@ -79,8 +80,10 @@ export function humanLine(e: ChatEvent): string {
       return `! the relay may have split this room: ${e.unreadable} messages of epoch ${e.epoch} came sealed with keys of another history of it. Compare the room fingerprint (epoch ${e.epoch} · ${e.fingerprint}) with the others out of band (/fingerprint): other digits at the same epoch mean the relay shows you different rooms`;
     case 'key-changed':
       return `! ${safe(e.nick)} now uses another key (a new device, or someone else under that name${e.wasVerified ? '; you had verified the old one' : ''}): compare safety numbers again with /verify ${safe(e.nick)}`;
+    case 'repair-wait':
+      return `* waiting for the members to repair the room's group information (it cannot be joined through yet); retrying`;
     case 'disruption':
-      return `! ${e.nick === undefined ? `a connection (slot ${e.slot})` : safe(e.nick)} disrupted the room (${e.reason}, ${e.count} time(s)); the room repaired itself${e.nick === undefined ? '' : ` and removed ${safe(e.nick)}`}. If it goes on, move to a new room secret or invite link`;
+      return `! ${e.nick !== undefined ? safe(e.nick) : e.formerNick !== undefined ? `${safe(e.formerNick)} (a former member)` : `a connection (slot ${e.slot})`} disrupted the room (${e.reason}, ${e.count} time(s)); the room repaired itself${e.nick === undefined ? '' : ` and removed ${safe(e.nick)}`}. If it goes on, move to a new room secret or invite link`;
     case 'connection':
       return `* connection ${e.state}${e.message ? `: ${safe(e.message)}` : ''}`;
     case 'file':

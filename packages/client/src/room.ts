@@ -57,9 +57,11 @@ export interface RoomEvents extends Record<string, unknown> {
    * A member (or a connection that never became one) disrupted the room: a void commit, a join
    * that broke a room rule, or a GroupInfo joiners cannot use (docs/PROTOCOL.md §4.3). The room
    * repaired itself (and removed the member, if it was one); `count` counts this identity key's (or,
-   * for a non-member, this slot's) disruptions since this Room was made. `nick` only when it is a member.
+   * for a non-member, this slot's) disruptions since this Room was made. `nick` only when it is a member;
+   * `formerNick` when it is not, but its identity key was a member's that disrupted before (the
+   * repair removed it): the last nickname that key had here.
    */
-  disruption: { slot: number; nick?: string; count: number; reason: DisruptionReason };
+  disruption: { slot: number; nick?: string; formerNick?: string; count: number; reason: DisruptionReason };
   error: { code: ClientErrorCode; message: string; relayCode?: string };
   /**
    * Joining (or rejoining): the relay's group information does not open or cannot be joined
@@ -136,6 +138,8 @@ interface DirectItem {
   reqId: ReqId | undefined;
   resolve: () => void;
   reject: (e: unknown) => void;
+  /** A liveness probe (empty, §4.3 "Departures"): dropped, not re-sent, when the connection drops. */
+  probe?: true;
 }
 type Pending =
   | { kind: 'create'; reqId: ReqId; state: RoomState; relayEpoch: RelayEpoch }
@@ -156,6 +160,8 @@ export class Room extends Emitter<RoomEvents> {
   private relayEpoch: RelayEpoch = asEpoch(0);
   private pending: Pending | undefined;
   private joinAttempts = 0;
+  /** The JOIN of this stay: only its refusal fails the join. */
+  private joinReq: ReqId | undefined;
   private rejoin = false;
   private memberList: Member[] = [];
   /** Per nickname: the identity key in use now, whether the user verified it, whether it changed. */
@@ -171,6 +177,8 @@ export class Room extends Emitter<RoomEvents> {
   private readonly culpritKeys = new Map<number, string>();
   /** Disruptions per identity key (hex) or, for non-members, per `slot:N`. */
   private readonly disruptions = new Map<string, number>();
+  /** The last nickname of each identity key (hex) that disrupted while a member, for `formerNick`. */
+  private readonly culpritNicks = new Map<string, string>();
   /** Joining: when the relay's GroupInfo first failed us, and the retry timer. */
   private badInfoSince: number | undefined;
   private badInfoAttempts = 0;
@@ -436,7 +444,7 @@ export class Room extends Emitter<RoomEvents> {
       if (this.phase === 'left') return;
       this.rejoin = rejoin;
       this.reset('joining');
-      this.link.request(this, (reqId) => ({ type: 'JOIN', reqId, room: this.locator }));
+      this.joinReq = this.link.request(this, (reqId) => ({ type: 'JOIN', reqId, room: this.locator }));
     });
   }
 
@@ -496,6 +504,7 @@ export class Room extends Emitter<RoomEvents> {
     this.pumpQueued = false;
     for (const item of this.outbox) item.reqId = undefined; // re-sent after rejoining; receivers drop duplicates by id
     this.inflight = 0;
+    for (let i = this.directOut.length - 1; i >= 0; i--) if (this.directOut[i]!.probe) this.directOut.splice(i, 1); // a rejoin probes afresh
     for (const item of this.directOut) item.reqId = undefined; // sealed and sent again once joined; the peer drops duplicates by id
     this.directInflight = 0;
     this.abandoned.clear();
@@ -531,6 +540,7 @@ export class Room extends Emitter<RoomEvents> {
       case 'DELIVER':
         return this.onDeliver(f);
       case 'DIRECT_DELIVER':
+        if (f.data.length === 0) return; // a member's liveness probe (§4.3 "Departures"): nothing to read
         // On the room's queue, so that it is read after every room message the relay sent before it
         // (a chat's Welcome comes through the room, its first direct message after it).
         return void this.emit('direct', { from: f.from, data: f.data });
@@ -668,6 +678,7 @@ export class Room extends Emitter<RoomEvents> {
         await this.checkKeys();
         this.setPhase('joined');
         this.scheduleSelfUpdate();
+        if (p.kind === 'join') this.probeLeaves();
         this.emit('joined', { created: this.created, nick: this.nick, members: this.memberList.map((m) => m.nick), rejoin: this.rejoin });
         this.joinWaiter?.resolve();
         this.joinWaiter = undefined;
@@ -758,6 +769,9 @@ export class Room extends Emitter<RoomEvents> {
     }
     // The JOIN itself was refused (ROOM_FULL, TOO_MANY_NEW_ROOMS, ADDRESS_LIMIT, ...): fail the join with the relay's reason.
     if (this.phase === 'joining' && this.slot === undefined) {
+      // Only the JOIN's own refusal: after `rejoinFresh` (LEAVE, then JOIN on the same connection) a
+      // SYNC or message of the stay we left can still be answered NOT_IN_ROOM; that is no refusal.
+      if (reqId !== this.joinReq) return;
       const why = errorNameOf(code) === undefined ? name : `${name}: ${errorMessageOf(errorNameOf(code)!)}`;
       return this.failJoin(new ClientError('RELAY_ERROR', `the relay refused to join (${why})`, { relayCode: name }));
     }
@@ -889,7 +903,14 @@ export class Room extends Emitter<RoomEvents> {
     const count = (this.disruptions.get(who) ?? 0) + 1;
     this.disruptions.set(who, count);
     if (this.disruptions.size > 4096) this.disruptions.delete(this.disruptions.keys().next().value!);
-    this.emit('disruption', m === undefined ? { slot, count, reason } : { slot, nick: m.nick, count, reason });
+    if (m !== undefined) {
+      this.culpritNicks.delete(who); // re-inserted: the most recent stays longest
+      this.culpritNicks.set(who, m.nick);
+      if (this.culpritNicks.size > 4096) this.culpritNicks.delete(this.culpritNicks.keys().next().value!);
+      return this.emit('disruption', { slot, nick: m.nick, count, reason });
+    }
+    const formerNick = this.culpritNicks.get(who);
+    this.emit('disruption', formerNick === undefined ? { slot, count, reason } : { slot, formerNick, count, reason });
   }
 
   /**
@@ -946,6 +967,39 @@ export class Room extends Emitter<RoomEvents> {
       return;
     }
     await this.commitRemoval(targets);
+  }
+
+  /**
+   * A joiner never got the PEER_GONE of members that left before it joined; if every member that
+   * did left too (or rejoined, which forgets), nobody would ever remove those leaves (ghosts). So a
+   * joiner asks the relay about every leaf it found: an empty DIRECT to the leaf's slot. The relay
+   * refuses one for a slot nobody holds (NO_SUCH_PEER; slots are never reused in a room), and the
+   * leaf is then treated as departed, exactly as after a PEER_GONE (docs/PROTOCOL.md §4.3
+   * "Departures"). The recipient of a probe reads nothing. Probes use the direct-frame window and
+   * send rate; one per leaf per join.
+   */
+  private probeLeaves(): void {
+    for (const m of this.memberList) {
+      if (m.self) continue;
+      const slot = m.slot;
+      this.directOut.push({
+        // Not sent once the leaf is gone from the tree (or already known to be gone).
+        target: (tried) => (tried.has(slot) || this.gone.has(slot) || !this.memberList.some((x) => x.slot === slot) ? undefined : slot),
+        tried: new Set(),
+        to: undefined,
+        seal: () => Promise.resolve(new Uint8Array(0)),
+        reqId: undefined,
+        resolve: () => undefined,
+        reject: (e) => {
+          if (!(e instanceof ClientError) || e.relayCode !== 'NO_SUCH_PEER' || this.phase !== 'joined') return;
+          this.gone.add(slot);
+          if (this.gone.size > 4096) this.gone.delete(this.gone.values().next().value!);
+          this.run(() => this.scheduleRemovals(false));
+        },
+        probe: true,
+      });
+    }
+    if (this.directOut.length > 0) this.schedulePump();
   }
 
   /** Commits the removal of `members` (none: a self-update) for the relay's current epoch; applied on ACK. */

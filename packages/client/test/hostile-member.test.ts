@@ -69,7 +69,7 @@ type Insider = Awaited<ReturnType<typeof insider>>;
 
 const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
 const errors = (c: TestClient, code: string) => c.events.filter((e) => e.type === 'error' && (e.e as { code: string }).code === code);
-const disruptions = (c: TestClient) => c.events.filter((e) => e.type === 'disruption').map((e) => e.e as { slot: number; nick?: string; count: number; reason: string });
+const disruptions = (c: TestClient) => c.events.filter((e) => e.type === 'disruption').map((e) => e.e as { slot: number; nick?: string; formerNick?: string; count: number; reason: string });
 
 /** A relay with honest alice and bob in one room, and mallory's raw insider connection to it; all closed after the test. */
 async function twoHonestAndMallory(t: TestContext) {
@@ -255,6 +255,9 @@ test('a member that sends garbage commits is removed by the repair and counted u
     await until(() => disruptions(x).length === 2, 'the second disruption is reported');
     assert.deepEqual(disruptions(x).map((d) => [d.slot, d.count]), [[mallory.slot, 1], [mallory.slot, 2]]);
     assert.equal(disruptions(x)[0]!.nick, 'mallory');
+    // No longer a member, but known: the app can name a former member, not "someone".
+    assert.equal(disruptions(x)[1]!.nick, undefined);
+    assert.equal(disruptions(x)[1]!.formerNick, 'mallory');
   }
   await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'the room repairs again');
   await chatGoesOn(c, a, 'after the second');
