@@ -61,7 +61,7 @@ export interface RelayLimits {
   newRoomBurst: number;
   /** ...refilled by one token per this many milliseconds. */
   newRoomIntervalMs: number;
-  /** The subscriber told to CREATE has this long to do it; then the next subscriber is asked instead. */
+  /** The subscriber told to CREATE has this long to do it; then every subscriber may create, and the first CREATE wins. */
   createTimeoutMs: number;
   /**
    * TCP connections from one address that are not (yet) WebSockets: waiting for a request head,
@@ -104,7 +104,7 @@ export const defaultRelayLimits: Readonly<RelayLimits> = Object.freeze({
   maxRoomsPerAddress: 1024,
   newRoomBurst: 20,
   newRoomIntervalMs: 3000,
-  createTimeoutMs: 10_000,
+  createTimeoutMs: 5_000,
   maxHttpConnectionsPerAddress: 128,
   maxHttpConnections: 2048,
   headersTimeoutMs: 10_000,

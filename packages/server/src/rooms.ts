@@ -66,10 +66,14 @@ interface RoomRecord {
   ready: Uint8Array | undefined;
   readySeq: Seq;
   creator: Slot | undefined;
-  /** The creator's deadline (limits.createTimeoutMs); when it passes, the next subscriber is asked. */
+  /** The creator's deadline (limits.createTimeoutMs); when it passes, creation is open. */
   createTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The deadline passed while the creator was alone: the next subscriber to join is asked at once. */
-  createOverdue: boolean;
+  /**
+   * The creator missed its deadline: every subscriber, present or to come, is told CREATE, and the
+   * first CREATE wins (the others get NOT_CREATOR, as in any lost race). A locator holder that
+   * never creates thus delays a room by one deadline, however many connections it holds there.
+   */
+  createOpen: boolean;
 }
 
 type RoomLimits = Pick<
@@ -133,10 +137,10 @@ export class Rooms {
     const room = m.room;
     switch (f.type) {
       case 'CREATE':
-        if (room.creator !== m.slot || room.groupInfo !== undefined) return this.error(peer, f.reqId, 'NOT_CREATOR');
+        if ((room.creator !== m.slot && !room.createOpen) || room.groupInfo !== undefined) return this.error(peer, f.reqId, 'NOT_CREATOR');
         if (!this.setGroupInfo(room, f.groupInfo, peer.account)) return this.error(peer, f.reqId, 'OVER_BUDGET');
         room.creator = undefined;
-        room.createOverdue = false;
+        room.createOpen = false;
         this.disarm(room);
         peer.send(encodeFrame({ type: 'ACK', reqId: f.reqId, seq: room.seq }));
         this.broadcastState(room, m.slot);
@@ -228,7 +232,7 @@ export class Rooms {
         readySeq: asSeq(0),
         creator: undefined,
         createTimer: undefined,
-        createOverdue: false,
+        createOpen: false,
       };
       this.rooms.set(key, room);
     }
@@ -237,20 +241,12 @@ export class Rooms {
     const m: Membership = { room, slot, statePending: false };
     peer.memberships.set(key, m);
     if (account !== undefined) account.memberships++;
-    let stalled: Slot | undefined;
-    if (room.groupInfo === undefined && room.creator === undefined) {
+    if (room.groupInfo === undefined && room.creator === undefined && !room.createOpen) {
       room.creator = slot;
-      this.arm(room);
-    } else if (room.createOverdue) {
-      // The creator's deadline passed while it was alone: the newcomer creates instead.
-      stalled = room.creator;
-      room.creator = slot;
-      room.createOverdue = false;
       this.arm(room);
     }
     peer.send(encodeFrame({ type: 'JOINED', reqId, room: room.locator, slot, members: room.subscribers.size }));
     this.sendState(peer, m);
-    if (stalled !== undefined) this.tellState(room, stalled);
   }
 
   private remove(peer: Peer, m: Membership): void {
@@ -267,11 +263,10 @@ export class Rooms {
     }
     const gone = encodeFrame({ type: 'PEER_GONE', room: room.locator, slot });
     for (const p of room.subscribers.values()) p.send(gone);
-    if (room.creator === slot) {
+    if (room.creator === slot && !room.createOpen) {
       // The creator left before creating: the lowest remaining slot creates instead.
       const next = Math.min(...room.subscribers.keys()) as Slot;
       room.creator = next;
-      room.createOverdue = false;
       this.arm(room);
       this.tellState(room, next);
     }
@@ -291,25 +286,15 @@ export class Rooms {
   }
 
   /**
-   * The subscriber asked to CREATE did not in time: the next subscriber (in slot order, wrapping
-   * around) is asked instead, and the stalled one is told to WAIT; its late CREATE gets NOT_CREATOR.
-   * A locator holder who joins first and never creates can thus delay a room by one deadline per
-   * connection it holds there, not forever.
+   * The subscriber asked to CREATE did not in time: creation opens to everyone in the room (and
+   * everyone who joins it until a CREATE is accepted), so the first honest subscriber creates it;
+   * docs/PROTOCOL.md §4.2.
    */
   private createTimedOut(room: RoomRecord): void {
     room.createTimer = undefined;
-    const stalled = room.creator;
-    if (stalled === undefined || room.groupInfo !== undefined || this.rooms.get(room.key) !== room) return;
-    const slots = [...room.subscribers.keys()].filter((s) => s !== stalled);
-    const next = slots.find((s) => s > stalled) ?? slots[0];
-    if (next === undefined) {
-      room.createOverdue = true;
-      return;
-    }
-    room.creator = next;
-    this.arm(room);
-    this.tellState(room, stalled);
-    this.tellState(room, next);
+    if (room.groupInfo !== undefined || room.createOpen || this.rooms.get(room.key) !== room) return;
+    room.createOpen = true;
+    for (const slot of room.subscribers.keys()) if (slot !== room.creator) this.tellState(room, slot);
   }
 
   /** Sends a subscriber its current GROUP_STATE (outside of a request). */
@@ -369,7 +354,7 @@ export class Rooms {
       }
       return room.ready;
     }
-    const status = room.creator === slot ? GroupStatus.CREATE : GroupStatus.WAIT;
+    const status = room.createOpen || room.creator === slot ? GroupStatus.CREATE : GroupStatus.WAIT;
     return encodeFrame({ type: 'GROUP_STATE', room: room.locator, status, epoch: room.epoch, seq: room.seq, groupInfo: EMPTY });
   }
 

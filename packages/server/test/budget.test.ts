@@ -211,7 +211,7 @@ test('TOO_MANY_NEW_ROOMS: JOINs that create a room record are a token bucket per
   await c.next('JOINED', (f) => f.reqId === 8);
 });
 
-test('the CREATE stall: a creator that never creates is replaced after createTimeoutMs; its late CREATE is NOT_CREATOR', async (t) => {
+test('the CREATE stall: once the creator misses createTimeoutMs, every subscriber may create and the first CREATE wins', async (t) => {
   const r = await relay(t, { limits: { createTimeoutMs: 300 } });
   const R = locator(1);
   const staller = await connect(r.url);
@@ -223,14 +223,21 @@ test('the CREATE stall: a creator that never creates is replaced after createTim
   // WAIT first, unless b's JOIN arrived after the deadline (a slow machine): then CREATE at once.
   await b.next('GROUP_STATE', (f) => f.status === GroupStatus.CREATE);
   assert.ok(Date.now() - started >= 280, 'not before the deadline');
-  assert.equal((await staller.next('GROUP_STATE')).status, GroupStatus.WAIT);
-  staller.send(encodeFrame({ type: 'CREATE', reqId: rq(2), room: R, groupInfo: Uint8Array.of(1) }));
-  assert.equal((await staller.next('ERROR', (f) => f.reqId === 2)).code, ErrorCodes.NOT_CREATOR);
+  // However many connections the staller holds, a newcomer after the deadline is asked at once too.
+  const c = await connect(r.url);
+  c.send(encodeFrame({ type: 'JOIN', reqId: rq(1), room: R }));
+  assert.equal((await c.next('GROUP_STATE')).status, GroupStatus.CREATE);
   b.send(encodeFrame({ type: 'CREATE', reqId: rq(2), room: R, groupInfo: Uint8Array.of(2) }));
   await b.next('ACK', (f) => f.reqId === 2);
-  assert.equal((await staller.next('GROUP_STATE')).status, GroupStatus.READY);
+  // The race is decided: later CREATEs lose, and everyone else is READY.
+  staller.send(encodeFrame({ type: 'CREATE', reqId: rq(2), room: R, groupInfo: Uint8Array.of(1) }));
+  assert.equal((await staller.next('ERROR', (f) => f.reqId === 2)).code, ErrorCodes.NOT_CREATOR);
+  c.send(encodeFrame({ type: 'CREATE', reqId: rq(2), room: R, groupInfo: Uint8Array.of(3) }));
+  assert.equal((await c.next('ERROR', (f) => f.reqId === 2)).code, ErrorCodes.NOT_CREATOR);
+  assert.deepEqual([...(await c.next('GROUP_STATE', (f) => f.status === GroupStatus.READY)).groupInfo], [2]);
+  await staller.next('GROUP_STATE', (f) => f.status === GroupStatus.READY);
 
-  // Alone past the deadline: the next one to join is asked at once.
+  // Alone past the deadline: the next one to join is asked at once, and either may create.
   const lone = await connect(r.url);
   lone.send(encodeFrame({ type: 'JOIN', reqId: rq(1), room: locator(2) }));
   await lone.next('GROUP_STATE');
@@ -239,7 +246,9 @@ test('the CREATE stall: a creator that never creates is replaced after createTim
   late.send(encodeFrame({ type: 'JOIN', reqId: rq(1), room: locator(2) }));
   // (Under load the lone creator's timer may fire just after `late` joined: then `late` sees WAIT, then CREATE.)
   await late.next('GROUP_STATE', (f) => f.status === GroupStatus.CREATE);
-  await lone.next('GROUP_STATE', (f) => f.status === GroupStatus.WAIT);
+  late.send(encodeFrame({ type: 'CREATE', reqId: rq(2), room: locator(2), groupInfo: Uint8Array.of(4) }));
+  await late.next('ACK', (f) => f.reqId === 2);
+  await lone.next('GROUP_STATE', (f) => f.status === GroupStatus.READY);
 });
 
 test('a flood of frames from a peer that never reads its ERRORs/ACKs is bounded too', async (t) => {
