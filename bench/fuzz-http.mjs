@@ -582,10 +582,13 @@ async function main() {
     log(`fuzzer error: ${e instanceof Error ? e.stack : String(e)}`);
     process.exit(2);
   };
+  // Every case taken is sent and counted before the run ends: the workers stop by themselves once
+  // MAX_CASES cases have been taken, so the count is not cut short by cases still in flight.
+  let workersDone = 0;
   const workers = [
     ...Array.from({ length: PIPE_WORKERS }, (_, k) => worker(state, `p${k}`, 'p').catch(failed)),
     ...Array.from({ length: SOCKETS }, (_, k) => worker(state, `g${k}`, 'g').catch(failed)),
-  ];
+  ].map((w) => w.finally(() => workersDone++));
   const elapsed = () => (performance.now() - t0) / 1000;
   const onCrash = async () => {
     state.paused = true;
@@ -636,7 +639,7 @@ async function main() {
     await sleep(20);
     // Death is noticed at once; health and RSS are checked after every batch of about 2 s (CI: 250 ms).
     if (state.relay.alive() && performance.now() - lastCheck < (CI ? 250 : 2000)) {
-      if (stats.cases >= MAX_CASES || elapsed() >= MAX_SECONDS || state.total >= MAX_CASES) state.stop = true;
+      if (stats.cases >= MAX_CASES || elapsed() >= MAX_SECONDS || workersDone === workers.length) state.stop = true;
       continue;
     }
     lastCheck = performance.now();
@@ -661,7 +664,7 @@ async function main() {
       lastLog = performance.now();
       log(`${stats.cases} cases, ${Math.round(stats.cases / elapsed())}/s, ${crashCount} crashes, relay RSS ${Math.round(rss / MiB)} MiB`);
     }
-    if (stats.cases >= MAX_CASES || elapsed() >= MAX_SECONDS || state.total >= MAX_CASES) state.stop = true;
+    if (stats.cases >= MAX_CASES || elapsed() >= MAX_SECONDS || workersDone === workers.length) state.stop = true;
   }
   await Promise.all(workers);
   const secs = elapsed();
