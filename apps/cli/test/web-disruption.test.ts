@@ -104,7 +104,7 @@ async function cuttableProxy(target: URL) {
 async function calm(m: Member): Promise<void> {
   const page = m.page;
   for (const code of ['BAD_COMMIT', 'BAD_GROUP_INFO', 'JOIN_FAILED']) assert.equal(await page.getByText(code).count(), 0, `the page shows ${code}`);
-  assert.equal(await page.locator('.line.error').count(), 0, 'an error line');
+  assert.equal(await page.locator('.line.error').count(), 0, `an error line: ${(await page.locator('.line.error').allTextContents()).join(' / ')}`);
   assert.deepEqual(m.dialogs, []);
   assert.deepEqual(m.console.filter((c) => c.startsWith('pageerror')), []);
   assert.ok(await fitsWidth(page), 'the page fits 360 px');

@@ -147,6 +147,10 @@ type Pending =
   | { kind: 'remove'; reqId: ReqId; state: RoomState; removed: Member[]; consumed: Uint8Array[] };
 
 const SEEN_IDS = 4096;
+/** After a refused repair or removal commit (RATE_LIMITED): about the relay's default commit interval (§4.1). */
+const COMMIT_BACKOFF_MS = 2000;
+/** After a refused SYNC (RATE_LIMITED). */
+const SYNC_BACKOFF_MS = 1000;
 
 /** A key store's own code (KEY_STORE_CORRUPT, _UNSAFE, _LOCKED) when it gave one, else KEY_STORE. */
 const storeErrorCode = (e: unknown): ClientErrorCode => (e instanceof ClientError && e.code.startsWith('KEY_STORE') ? e.code : 'KEY_STORE');
@@ -198,6 +202,8 @@ export class Room extends Emitter<RoomEvents> {
   private readonly seen = new Set<string>();
   /** Requests whose refusal we expect and ignore (messages already queued for re-sending). */
   private readonly abandoned = new Set<number>();
+  /** SYNCs in flight (answered by a GROUP_STATE, which names no request): a refused one is not an error to show. */
+  private readonly syncs = new Set<number>();
   private readonly flushWaiters: (() => void)[] = [];
   private readonly forkWatch = new ForkWatch();
   private leaveAck: (() => void) | undefined;
@@ -508,6 +514,7 @@ export class Room extends Emitter<RoomEvents> {
     for (const item of this.directOut) item.reqId = undefined; // sealed and sent again once joined; the peer drops duplicates by id
     this.directInflight = 0;
     this.abandoned.clear();
+    this.syncs.clear();
     // The relay ends a ticket with the stay it was granted for.
     this.ticket = undefined;
     this.ticketAsk?.reject(new ClientError('FILE_TRANSFER', 'the connection dropped before the relay granted an upload ticket'));
@@ -641,7 +648,7 @@ export class Room extends Emitter<RoomEvents> {
       this.badInfoTimer = undefined;
       this.run(async () => {
         if (this.phase !== 'joining' || this.pending !== undefined || this.slot === undefined) return;
-        if (!refound) return void this.link.request(this, (r) => ({ type: 'SYNC', reqId: r, room: this.locator }));
+        if (!refound) return this.requestSync();
         // COMMIT{epoch 0}: `commit` repeats the sealed GroupInfo (nothing the relay could not see
         // already; a member, if one existed, would find it void). A lost race (STALE_EPOCH) SYNCs
         // and joins the winner's group.
@@ -713,6 +720,12 @@ export class Room extends Emitter<RoomEvents> {
   private async onError(reqId: ReqId, code: number): Promise<void> {
     const name = errorNameOf(code) ?? `code ${code}`;
     if (this.abandoned.delete(reqId)) return;
+    if (this.syncs.delete(reqId)) {
+      // A refused SYNC: over the relay's frame rate, ask again a little later; anything else
+      // (NOT_IN_ROOM for the stay we just left) needs no answer.
+      if (name === 'RATE_LIMITED') this.later(SYNC_BACKOFF_MS, () => this.requestSync());
+      return;
+    }
     if (this.ticketAsk !== undefined && this.ticketAsk.reqId === reqId) {
       const ask = this.ticketAsk;
       this.ticketAsk = undefined;
@@ -722,14 +735,16 @@ export class Room extends Emitter<RoomEvents> {
     if (p !== undefined && p.reqId === reqId) {
       this.pending = undefined;
       if (p.kind === 'remove') {
+        // Over the relay's commit rate (docs/PROTOCOL.md §4.1): look again once a token is back.
+        if (name === 'RATE_LIMITED') return this.later(COMMIT_BACKOFF_MS, () => this.requestSync());
         // Lost the race: someone else committed first. Learn the relay's epoch and look again.
-        this.link.request(this, (r) => ({ type: 'SYNC', reqId: r, room: this.locator }));
+        this.requestSync();
         return;
       }
       if (name === 'STALE_EPOCH' || name === 'NOT_CREATOR' || name === 'RATE_LIMITED') {
         if (++this.joinAttempts > this.timings.maxJoinAttempts) return this.failJoin(new ClientError('JOIN_FAILED', 'gave up after repeated lost races'));
         await new Promise((r) => setTimeout(r, Math.random() * 20 * Math.min(this.joinAttempts, 10)));
-        this.link.request(this, (r) => ({ type: 'SYNC', reqId: r, room: this.locator }));
+        this.requestSync();
         return;
       }
       return this.failJoin(new ClientError('RELAY_ERROR', `the relay refused: ${name}`, { relayCode: name }));
@@ -882,7 +897,7 @@ export class Room extends Emitter<RoomEvents> {
     if (framed !== undefined && framed !== BigInt(this.crypto.epochOf(this.mls!))) {
       // Not yet a disruption: the sender may be in step and we not (the check decides).
       this.giCheck = { why: 'out-of-step', culprit: f.from, reason };
-      this.link.request(this, (r) => ({ type: 'SYNC', reqId: r, room: this.locator }));
+      this.requestSync();
       return this.pump();
     }
     this.disrupted(f.from, reason);
@@ -923,7 +938,7 @@ export class Room extends Emitter<RoomEvents> {
     const checker = candidates.reduce<Member | undefined>((a, b) => (a === undefined || b.leaf < a.leaf ? b : a), undefined);
     if (checker?.self !== true) return;
     this.giCheck = { why: 'after-commit', culprit: committer, reason: 'bad-group-info' };
-    this.link.request(this, (r) => ({ type: 'SYNC', reqId: r, room: this.locator }));
+    this.requestSync();
   }
 
   private scheduleSelfUpdate(): void {
@@ -1014,6 +1029,18 @@ export class Room extends Emitter<RoomEvents> {
   private rejoinFresh(): void {
     this.link.request(this, (reqId) => ({ type: 'LEAVE', reqId, room: this.locator }));
     this.start(true);
+  }
+
+  /** Asks the relay for the room's state (GROUP_STATE); the answer is handled by onGroupState. */
+  private requestSync(): void {
+    this.syncs.add(this.link.request(this, (r) => ({ type: 'SYNC', reqId: r, room: this.locator })));
+    if (this.syncs.size > 64) this.syncs.delete(this.syncs.values().next().value!);
+  }
+
+  /** Runs `fn` on the queue after `ms` (not sleeping inside the queue), unless the room was left meanwhile. */
+  private later(ms: number, fn: () => void): void {
+    const t = setTimeout(() => this.run(async () => (this.phase === 'left' ? undefined : fn())), ms * (0.75 + Math.random() * 0.5));
+    (t as { unref?: () => void }).unref?.();
   }
 
   /** Runs `pump` once on the queue, however many sends asked for it. */
