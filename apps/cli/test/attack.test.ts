@@ -62,6 +62,8 @@ interface Fuzz {
   findings: { signature: string; reproducer?: { text: string; replay: string } }[];
   maxRelayRssMiB: number;
   rssBudgetMiB: number;
+  answers: Record<string, number>;
+  serverErrorExamples?: unknown[];
 }
 
 test('HTTP fuzzing, bounded: cases run and the relay is checked after every batch', () => {
@@ -73,7 +75,7 @@ test('HTTP fuzzing, bounded: cases run and the relay is checked after every batc
   assert.ok(f.maxRelayRssMiB <= f.rssBudgetMiB, `relay RSS ${f.maxRelayRssMiB} MiB over ${f.rssBudgetMiB} MiB`);
 });
 
-test('HTTP fuzzing, bounded: no input ends the relay (the kept corpus includes the `//` upgrade found on main)', { todo: 'issue 11.1: an upgrade to `//` ends the relay process' }, () => {
+test('HTTP fuzzing, bounded: no input ends the relay or gets a 500 (the kept corpus includes the `//` upgrade found on main)', () => {
   const r = spawnSync(process.execPath, [`${root}bench/fuzz-http.mjs`, '--ci', '--seconds', '3', '--stop-on-crash', '--json', join(dir, 'fuzz-crash.json')], {
     cwd: root,
     encoding: 'utf8',
@@ -83,4 +85,6 @@ test('HTTP fuzzing, bounded: no input ends the relay (the kept corpus includes t
   const f = JSON.parse(readFileSync(join(dir, 'fuzz-crash.json'), 'utf8')) as Fuzz;
   const shown = f.findings.map((x) => `${x.signature}\n  reproducer: ${x.reproducer?.text ?? '(none)'}\n  ${x.reproducer?.replay ?? ''}`).join('\n');
   assert.equal(f.crashes, 0, `the relay died:\n${shown}`);
+  // Malformed input is the client's fault: a clear 4xx, never a server error.
+  assert.equal(f.answers['500'] ?? 0, 0, `answered 500: ${JSON.stringify(f.serverErrorExamples ?? []).slice(0, 500)}`);
 });
