@@ -11,13 +11,16 @@ import { createRequire } from 'node:module';
 import assert from 'node:assert/strict';
 import { type Socket, connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import WebSocket from 'ws';
 import type { Page } from 'playwright-core';
-import { type GroupStateFrame, type RelayFrame, type RoomLocator, SUBPROTOCOL, asEpoch, asReqId, decodeRelayFrame, encodeFrame } from '@nullroom/protocol';
+import type { RoomLocator } from '@nullroom/protocol';
 import { RoomCrypto, deriveRoomKeys } from '@nullroom/crypto';
 import { NullroomClient, deriveRoomSecret } from '@nullroom/client';
 import { nodeWebSocket } from '@nullroom/client/node';
+import type * as InsiderModule from '../../../packages/client/dist/test/_insider.js';
 import { type Member, fitsWidth, join, joinRoom, open, say, screenshot, skip, withRelayAndBrowser } from './_browser.js';
+
+// The hostile-member tests' insider (packages/client/test/_insider.ts), compiled beside them.
+const Insiders = (await import(new URL('../../../../packages/client/dist/test/_insider.js', import.meta.url).href)) as typeof InsiderModule;
 
 const phone = { width: 360, height: 740 };
 const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
@@ -31,47 +34,7 @@ async function until(ok: () => boolean, what: string, ms = 15_000): Promise<void
 }
 
 /** A raw relay connection in one room that sends whatever it likes (it holds the room secret). */
-async function insider(url: string, room: RoomLocator) {
-  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/ws`, SUBPROTOCOL, { perMessageDeflate: false });
-  const frames: RelayFrame[] = [];
-  ws.on('message', (data: Buffer) => frames.push(decodeRelayFrame(new Uint8Array(data))));
-  ws.on('error', () => undefined);
-  await new Promise<void>((resolve, reject) => (ws.once('open', () => resolve()), ws.once('error', reject)));
-  let reqId = 1;
-  const answer = async (id: number) => {
-    await until(() => frames.some((f) => (f.type === 'ACK' || f.type === 'ERROR') && f.reqId === id), 'the relay answers');
-    return frames.find((f) => (f.type === 'ACK' || f.type === 'ERROR') && f.reqId === id)!.type as 'ACK' | 'ERROR';
-  };
-  ws.send(encodeFrame({ type: 'JOIN', reqId: asReqId(reqId++), room }));
-  await until(() => frames.some((f) => f.type === 'GROUP_STATE'), 'the insider gets the group state');
-  const joined = frames.find((f) => f.type === 'JOINED');
-  const state = () => frames.filter((f): f is GroupStateFrame => f.type === 'GROUP_STATE').at(-1)!;
-  return {
-    slot: joined?.type === 'JOINED' ? joined.slot : -1,
-    async sync(): Promise<GroupStateFrame> {
-      const n = frames.length;
-      ws.send(encodeFrame({ type: 'SYNC', reqId: asReqId(reqId++), room }));
-      await until(() => frames.slice(n).some((f) => f.type === 'GROUP_STATE'), 'GROUP_STATE');
-      return state();
-    },
-    commit(commit: Uint8Array, groupInfo: Uint8Array, epoch: number): Promise<'ACK' | 'ERROR'> {
-      const id = reqId++;
-      ws.send(encodeFrame({ type: 'COMMIT', reqId: asReqId(id), room, epoch: asEpoch(epoch), commit, groupInfo }));
-      return answer(id);
-    },
-    /** A garbage commit at the relay's current epoch, again if a member's commit won the race. */
-    async garbage(): Promise<void> {
-      for (let i = 0; i < 10; i++) if ((await this.commit(random(300), random(300), (await this.sync()).epoch)) === 'ACK') return;
-      throw new Error('the relay never accepted the garbage commit');
-    },
-    create(groupInfo: Uint8Array): Promise<'ACK' | 'ERROR'> {
-      const id = reqId++;
-      ws.send(encodeFrame({ type: 'CREATE', reqId: asReqId(id), room, groupInfo }));
-      return answer(id);
-    },
-    close: () => ws.close(),
-  };
-}
+const insider = (url: string, room: RoomLocator) => Insiders.insider(url, room, 15_000);
 
 /** A TCP proxy in front of the relay whose connections can be cut, refusing new ones for a while. */
 async function cuttableProxy(target: URL) {

@@ -6,66 +6,14 @@
  */
 import { type TestContext, afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
-import WebSocket from 'ws';
-import {
-  type ClientFrame,
-  type GroupStateFrame,
-  GroupStatus,
-  type RelayFrame,
-  type ReqId,
-  type RoomLocator,
-  SUBPROTOCOL,
-  asEpoch,
-  asReqId,
-  decodeFrame,
-  decodeRelayFrame,
-  encodeFrame,
-} from '@nullroom/protocol';
+import { GroupStatus, decodeFrame, encodeFrame } from '@nullroom/protocol';
 import { RoomCrypto, type RoomKeys, deriveRoomKeys } from '@nullroom/crypto';
 import type { Relay } from '@nullroom/server';
+import { type Insider, insider } from './_insider.js';
 import { converged, member, nicks, randomRoomSecret, relay, twoMembers, until, closeAll, type RoomSecret, type TestClient } from './_harness.js';
 
 afterEach(closeAll);
 
-/** An insider's raw connection to one room: its slot, the relay's frames, and hand-built requests. */
-async function insider(url: string, room: RoomLocator) {
-  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/ws`, SUBPROTOCOL, { perMessageDeflate: false });
-  const frames: RelayFrame[] = [];
-  ws.on('message', (data: Buffer) => frames.push(decodeRelayFrame(new Uint8Array(data))));
-  ws.on('error', () => undefined);
-  await new Promise<void>((resolve, reject) => (ws.once('open', () => resolve()), ws.once('error', reject)));
-  let reqId = 1;
-  ws.send(encodeFrame({ type: 'JOIN', reqId: asReqId(reqId++), room }));
-  await until(() => frames.some((f) => f.type === 'GROUP_STATE'), 'the insider gets the group state');
-  const joined = frames.find((f) => f.type === 'JOINED');
-  const state = () => frames.filter((f): f is GroupStateFrame => f.type === 'GROUP_STATE').at(-1)!;
-  /** Sends the request built with the next reqId; resolves with the relay's answer to it (ACK or ERROR). */
-  async function request(what: string, frame: (id: ReqId) => ClientFrame): Promise<'ACK' | 'ERROR'> {
-    const id = reqId++;
-    ws.send(encodeFrame(frame(asReqId(id))));
-    const answer = () => frames.find((f) => (f.type === 'ACK' || f.type === 'ERROR') && f.reqId === id);
-    await until(() => answer() !== undefined, `the relay answers the ${what}`);
-    return answer()!.type as 'ACK' | 'ERROR';
-  }
-  return {
-    slot: joined!.type === 'JOINED' ? joined!.slot : -1,
-    state,
-    /** Sends COMMIT for the relay's current epoch; resolves with the relay's answer. */
-    commit: (commit: Uint8Array, groupInfo: Uint8Array, epoch = state().epoch) =>
-      request('commit', (id) => ({ type: 'COMMIT', reqId: id, room, epoch: asEpoch(epoch), commit, groupInfo })),
-    /** Sends CREATE (only the room's first connection may); resolves with the relay's answer. */
-    create: (groupInfo: Uint8Array) => request('create', (id) => ({ type: 'CREATE', reqId: id, room, groupInfo })),
-    /** Asks for the current group state again. */
-    async sync(): Promise<GroupStateFrame> {
-      const n = frames.length;
-      ws.send(encodeFrame({ type: 'SYNC', reqId: asReqId(reqId++), room }));
-      await until(() => frames.slice(n).some((f) => f.type === 'GROUP_STATE'), 'GROUP_STATE');
-      return state();
-    },
-    close: () => ws.close(),
-  };
-}
-type Insider = Awaited<ReturnType<typeof insider>>;
 
 const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
 const errors = (c: TestClient, code: string) => c.events.filter((e) => e.type === 'error' && (e.e as { code: string }).code === code);
