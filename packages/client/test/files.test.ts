@@ -347,7 +347,19 @@ test('a receiver away when the sender finished still saves the file: the sender 
   const a = await member(r.url, secret, 'alice');
   const b = await member(proxy.url, secret, 'bob');
   await until(() => converged([a, b], ['alice', 'bob']), 'two members');
-  const fa = files(a, nodeBlobTransport(r.url));
+  // Alice's last chunk waits for the cut: her file-done (sent once every chunk is stored) cannot
+  // reach bob before he is away, however fast her upload is on a busy machine.
+  let cutDone!: () => void;
+  const afterCut = new Promise<void>((resolve) => (cutDone = resolve));
+  const direct = nodeBlobTransport(r.url);
+  const gated: BlobTransport = {
+    ...direct,
+    put: async (id, index, token, ticket, body, signal) => {
+      if (index === 12) await afterCut;
+      return direct.put(id, index, token, ticket, body, signal);
+    },
+  };
+  const fa = files(a, gated);
   // Bob waits for alice's repeated file-done as long as his reconnect and rejoin may take on a busy machine.
   const fb = new RoomFiles(b.room, { blobs: nodeBlobTransport(proxy.url), chunkSize: CHUNK, hash: nodeSha256, stallMs: 30_000, waitMs: 2000 });
   const got = receiveNext(fb);
@@ -358,6 +370,7 @@ test('a receiver away when the sender finished still saves the file: the sender 
   // Bob goes away before the upload ends, and stays away until alice has said file-done.
   const cutAt = Date.now();
   proxy.cut(2500);
+  cutDone();
   await sending.done;
   assert.ok(Date.now() - cutAt < 2500, 'alice finished while bob was away');
   const res = await transfer.done;
