@@ -91,8 +91,8 @@ describe('normalizeNick', () => {
     for (const nick of ['Zoe\u0308', '山田', 'e\u0301']) assert.equal(normalizeNick(normalizeNick(nick)), normalizeNick(nick));
   });
 
-  // A lone surrogate (Cs) passes normalizeNick, but UTF-8 encoding turns it into U+FFFD, so the
-  // nickname that members read back differs from the one its owner chose. Reported as a src bug.
+  // UTF-8 encoding would turn a lone surrogate (Cs) into U+FFFD, so the nickname members read back
+  // would differ from the one its owner chose: normalizeNick refuses Cs.
   test('refuses lone surrogates (Cs)', () => {
     refuses('al\ud800ice', 'lone high surrogate');
     refuses('\udfff', 'lone low surrogate');

@@ -87,9 +87,8 @@ describe('Argon2id parameters', () => {
   });
 
   // RFC 9106 §4: "Argon2id with t=3 iterations, p=4 lanes, m=2^(16) (64 MiB of RAM), 128-bit salt,
-  // and 256-bit tag size. This is the SECOND RECOMMENDED option." The source uses p = 1 (and says
-  // the RFC does). Reported as a src/doc discrepancy; changing p changes every password room's
-  // secret, so it is a deliberate decision, not a silent fix.
+  // and 256-bit tag size. This is the SECOND RECOMMENDED option." roomSecret.ts and PROTOCOL.md §3
+  // use exactly these (p = 4); changing any of them changes every password room's secret.
   test('default lanes equal RFC 9106 §4 second recommended option (p = 4)', () => {
     assert.deepEqual({ ...defaultArgon2Params }, { memoryKiB: 65536, iterations: 3, parallelism: 4 });
   });
