@@ -18,7 +18,8 @@ import type { CiphersuiteImpl, ClientState } from 'ts-mls';
 import { contentTypes, wireformats } from 'ts-mls';
 import { concat, utf8 } from './_bytes.js';
 import { decodeMlsMessage } from './mlsMessage.js';
-import { readSenderData, vec } from './senderData.js';
+import { mlsVector, uint64 } from './_mlsCodec.js';
+import { readSenderData } from './senderData.js';
 
 /** The fingerprint of one group state: the epoch it belongs to and twelve decimal digits. */
 export interface RoomFingerprint {
@@ -40,9 +41,7 @@ const LABEL = utf8.encode(ROOM_FINGERPRINT_LABEL);
 export function roomFingerprint(epochAuthenticator: Uint8Array, groupId: Uint8Array, epoch: bigint): RoomFingerprint {
   if (epochAuthenticator.byteLength < 16) throw new RangeError('epoch authenticator: too short');
   if (epoch < 0n || epoch > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError('epoch: out of range');
-  const e = new Uint8Array(8);
-  new DataView(e.buffer).setBigUint64(0, epoch);
-  const okm = hkdf(sha256, epochAuthenticator, new Uint8Array(0), concat(LABEL, vec(groupId), e), OKM_BYTES);
+  const okm = hkdf(sha256, epochAuthenticator, new Uint8Array(0), concat(LABEL, mlsVector(groupId), uint64(epoch)), OKM_BYTES);
   let digits = '';
   for (let i = 0; i < OKM_BYTES; i += 5) {
     // 5 bytes < 2^40 < 2^53: exact in a double. Bias of mod 10^4: < 10^4 / 2^40, negligible.
