@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 /**
- * MLS costs (RFC 9420 through ts-mls, behind @nullroom/crypto's RoomCrypto) at 2, 10, 100 and
+ * MLS costs (RFC 9420 through ts-mls, behind @nullroom/crypto's RoomGroup) at 2, 10, 100 and
  * 1000 members with the default suite, and at 100 with the post-quantum (X-Wing) suite.
  *
  *   npm run build && node bench/mls.mjs [--sizes 2,10,100,1000] [--pq-sizes 100] [--reps 7]
  *
- * Measured, each the median of several repetitions, all through RoomCrypto's public API with its
+ * Measured, each the median of several repetitions, all through RoomGroup's public API with its
  * real cipher suite and its real AuthenticationService:
  *   join        a newcomer opens the sealed GroupInfo and joins by external commit
  *               (readGroupInfo + joinExternal; it validates every leaf of the tree)
@@ -26,19 +26,19 @@
  *      unmerged: the same tree shape that N sequential external joins produce. The member that
  *      commits is given the current epoch's state with its own leaf key and signature key
  *      swapped in; that is all a committer needs, since an UpdatePath replaces its path keys;
- *   3. the last committer seals a GroupInfo through RoomCrypto (an empty commit), and the N-th
- *      member joins through the real RoomCrypto.joinExternal, which validates the whole built
+ *   3. the last committer seals a GroupInfo through RoomGroup (an empty commit), and the N-th
+ *      member joins through the real RoomGroup.joinExternal, which validates the whole built
  *      tree: every parent hash, every leaf signature, every credential. The last committer
  *      processes that join: it is the observer, and the N-th member is the sender.
  * Steps 1 and 2 run with a build-only context: signatures are still made but not re-verified,
  * credentials are not re-opened, and SHA-2 runs synchronously (@noble/hashes) instead of through
  * Web Crypto. The outputs are bit-identical; only the build is faster. Nothing measured uses it.
  * Repetitions that need an up-to-date member state start from a copy of it (ts-mls's own
- * ClientState codec), because RoomCrypto wipes consumed secrets of the state it is given.
+ * ClientState codec), because RoomGroup wipes consumed secrets of the state it is given.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { RoomCrypto, Suites, deriveRoomKeys, randomRoomSecret } from '../packages/crypto/dist/src/index.js';
+import { RoomGroup, Suites, deriveRoomKeys, randomRoomSecret } from '../packages/crypto/dist/src/index.js';
 // Build-only internals: a real Nullroom credential for the members added in bulk (step 1).
 import { makeCredential } from '../packages/crypto/dist/src/credential.js';
 import * as mls from 'ts-mls';
@@ -112,7 +112,7 @@ async function buildGroup(suite, n) {
   const tb = now();
   const keys = await deriveRoomKeys(randomRoomSecret());
   const { impl, ctx } = await buildContext(suite);
-  const creator = await RoomCrypto.create(keys, suite);
+  const creator = await RoomGroup.create(keys, suite);
   let state = (await creator.createGroup({ nick: 'm1', slot: 1 })).state.mls;
 
   // Step 1: n-2 more members in one commit.
@@ -143,11 +143,11 @@ async function buildGroup(suite, n) {
     if (++done % 100 === 0) log(`  ${suite.slice(0, 12)} n=${n}: populated ${done}/${order.length} paths`);
   }
 
-  // Step 3: through RoomCrypto from here on. The last committer (the observer) seals a GroupInfo
+  // Step 3: through RoomGroup from here on. The last committer (the observer) seals a GroupInfo
   // with an empty commit, the n-th member joins for real, the observer processes that join.
-  const observer = await RoomCrypto.create(keys, suite);
+  const observer = await RoomGroup.create(keys, suite);
   const sealed = await observer.remove({ mls: state }, []);
-  const senderRc = await RoomCrypto.create(keys, suite);
+  const senderRc = await RoomGroup.create(keys, suite);
   const joined = await senderRc.joinExternal(await senderRc.readGroupInfo(sealed.groupInfo), { nick: `m${n}`, slot: n });
   await observer.members(sealed.state); // a member has seen everyone: warm its credential cache
   const seen = await observer.process(sealed.state, joined.message);
@@ -177,7 +177,7 @@ async function measure(suite, n) {
   const readMs = [];
   const commits = [];
   for (let r = 0; r < reps; r++) {
-    const rc = await RoomCrypto.create(g.keys, suite);
+    const rc = await RoomGroup.create(g.keys, suite);
     const ta = now();
     const snapshot = await rc.readGroupInfo(g.groupInfo);
     const tb = now();
@@ -258,7 +258,7 @@ const report = {
   },
   notes: [
     'Groups are built by one bulk Add commit plus one UpdatePath commit per pair of leaves (see the header of bench/mls.mjs); the tree has the shape N sequential external joins give.',
-    'Every measured operation goes through RoomCrypto with the real cipher suite and the real AuthenticationService.',
+    'Every measured operation goes through RoomGroup with the real cipher suite and the real AuthenticationService.',
     `Post-quantum suite measured at ${PQ_SIZES.join(', ') || 'no size'}; pass --pq-sizes 100,1000 to add 1000 (slow).`,
   ],
   totalSeconds: round((now() - t0) / 1000),

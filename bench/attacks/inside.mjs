@@ -1,11 +1,11 @@
 /**
  * Attacks by someone who knows the room (its name and password, or its invite): a member with raw
- * frames, and with its own MLS code built from @nullroom/crypto's RoomCrypto (so it can make valid
+ * frames, and with its own MLS code built from @nullroom/crypto's RoomGroup (so it can make valid
  * commits that claim what it likes). Same shape as outside.mjs. docs/SECURITY.md §11 "Attack suite".
  */
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { RoomCrypto, Suites, deriveRoomKeys } from '../../packages/crypto/dist/src/index.js';
+import { RoomGroup, Suites, deriveRoomKeys } from '../../packages/crypto/dist/src/index.js';
 import { honestMember, nextReq, randomRoomSecret, rawJoin, sleep, within } from './_lib.mjs';
 
 const nicksOf = (m) => m.room.members().map((x) => x.nick).sort();
@@ -18,7 +18,7 @@ async function mlsJoin(relay, secret, profile) {
   const keys = await deriveRoomKeys(secret);
   const { ws, joined, state } = await rawJoin(relay, keys.locator, { pongEvery: 0 });
   if (state?.status !== 2) throw new Error('room not ready');
-  let crypto = await RoomCrypto.create(keys, Suites.default);
+  let crypto = await RoomGroup.create(keys, Suites.default);
   const snap = await crypto.readGroupInfo(state.groupInfo);
   crypto = await crypto.withSuite(snap.suite);
   const p = profile(joined.slot);

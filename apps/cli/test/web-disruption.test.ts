@@ -13,7 +13,7 @@ import { type Socket, connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { Page } from 'playwright-core';
 import type { RoomLocator } from '@nullroom/protocol';
-import { RoomCrypto, deriveRoomKeys } from '@nullroom/crypto';
+import { RoomGroup, deriveRoomKeys } from '@nullroom/crypto';
 import { NullroomClient, deriveRoomSecret } from '@nullroom/client';
 import { nodeWebSocket } from '@nullroom/client/node';
 import type * as InsiderModule from '../../../packages/client/dist/test/_insider.js';
@@ -144,7 +144,7 @@ test('garbage commits from an insider: the page shows one calm line that counts 
       // the slot that disrupted is removed by every repair): named, then removed by the repair.
       mallory.close();
       const sam = await insider(url, keys.locator);
-      const crypto = await RoomCrypto.create(keys);
+      const crypto = await RoomGroup.create(keys);
       for (let i = 0; ; i++) {
         const gs = await sam.sync();
         const joinSam = await crypto.joinExternal(await crypto.readGroupInfo(gs.groupInfo), { nick: 'sam', slot: sam.slot });
@@ -192,7 +192,7 @@ test('a joiner that meets group information it cannot use says it waits for the 
 
       // Someone stores usable group information (here the insider, as the repairing member would):
       // the joiners' next retry joins.
-      const { groupInfo } = await (await RoomCrypto.create(keys)).createGroup({ nick: 'mallory', slot: mallory.slot });
+      const { groupInfo } = await (await RoomGroup.create(keys)).createGroup({ nick: 'mallory', slot: mallory.slot });
       const start = Date.now();
       assert.equal(await mallory.commit(random(300), groupInfo, 1), 'ACK');
       await Promise.all(joins);
@@ -250,7 +250,7 @@ test('a page that reconnects into unusable group information shows the wait in i
       await screenshot(alice.page, 'web-rejoin-repairing-en-light');
       const start = Date.now();
       const gs = await mallory.sync();
-      const { groupInfo } = await (await RoomCrypto.create(keys)).createGroup({ nick: 'mallory', slot: mallory.slot });
+      const { groupInfo } = await (await RoomGroup.create(keys)).createGroup({ nick: 'mallory', slot: mallory.slot });
       assert.equal(await mallory.commit(random(300), groupInfo, gs.epoch), 'ACK');
       await alice.page.getByText('Reconnected.').waitFor({ timeout: 20_000 });
       t.diagnostic(`usable GroupInfo stored -> the page rejoined in ${Date.now() - start} ms`);

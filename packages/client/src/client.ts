@@ -13,7 +13,7 @@ import {
   errorNameOf,
   locatorKey,
 } from '@nullroom/protocol';
-import { type RoomSecret, RoomCrypto, type SuiteName, Suites, deriveRoomKeys } from '@nullroom/crypto';
+import { type RoomSecret, RoomGroup, type SuiteName, Suites, deriveRoomKeys } from '@nullroom/crypto';
 import { ClientError } from './errors.js';
 import { Emitter } from './emitter.js';
 import { Room, type RoomLink, type RoomTimings, defaultRoomTimings } from './room.js';
@@ -79,7 +79,7 @@ export class NullroomClient extends Emitter<ClientEvents> implements RoomLink {
     if (this.state === 'closed') throw new ClientError('CLOSED', 'the client was closed');
     const keys = await deriveRoomKeys(opts.secret);
     if (this.rooms.has(locatorKey(keys.locator))) throw new ClientError('RELAY_ERROR', 'already in that room', { relayCode: 'ALREADY_IN_ROOM' });
-    const crypto = await RoomCrypto.create(keys, opts.suite ?? this.opts.suite ?? Suites.default, await this.keyStore.identity(keys.locator, opts.nick));
+    const crypto = await RoomGroup.create(keys, opts.suite ?? this.opts.suite ?? Suites.default, await this.keyStore.identity(keys.locator, opts.nick));
     const room = new Room(crypto, opts.nick, this, this.timings, this.keyStore);
     this.rooms.set(locatorKey(keys.locator), room);
     opts.onRoom?.(room);

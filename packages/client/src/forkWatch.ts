@@ -18,7 +18,7 @@
  * messages under other keys is another history.
  */
 import { DeliveryKind, type DeliverFrame } from '@nullroom/protocol';
-import { type Member, type RoomCrypto, type RoomState, formatFingerprintDigits } from '@nullroom/crypto';
+import { type Member, type RoomGroup, type RoomState, formatFingerprintDigits } from '@nullroom/crypto';
 
 /** Unreadable messages of another history, in one group state, before we warn. */
 export const FORK_EVIDENCE_THRESHOLD = 2;
@@ -44,7 +44,7 @@ export class ForkWatch {
    * Looks at an application message that did not decrypt (`crypto.process` threw). Returns the
    * event to emit when this message completes the evidence for the current state, else undefined.
    */
-  async unreadable(crypto: RoomCrypto, state: RoomState, relayEpoch: number, f: DeliverFrame, members: readonly Member[]): Promise<ForkSuspected | undefined> {
+  async unreadable(crypto: RoomGroup, state: RoomState, relayEpoch: number, f: DeliverFrame, members: readonly Member[]): Promise<ForkSuspected | undefined> {
     if (f.kind !== DeliveryKind.APP || f.epoch !== relayEpoch) return undefined; // rule 1
     if (!members.some((m) => !m.self && m.slot === f.from)) return undefined; // rule 2
     const fp = crypto.fingerprint(state);

@@ -18,7 +18,7 @@ import {
   errorMessageOf,
   errorNameOf,
 } from '@nullroom/protocol';
-import { type Member, type RoomFingerprint, type RoomState, type SuiteName, CryptoError, RoomCrypto, framedEpoch, nickKey, normalizeNick, safetyNumber, uniqueNick, wipe } from '@nullroom/crypto';
+import { type Member, type RoomFingerprint, type RoomState, type SuiteName, CryptoError, RoomGroup, framedEpoch, nickKey, normalizeNick, safetyNumber, uniqueNick, wipe } from '@nullroom/crypto';
 import { ClientError, type ClientErrorCode } from './errors.js';
 import { randomHex, toBase64Url, toHex } from './encoding.js';
 import { Emitter } from './emitter.js';
@@ -159,7 +159,7 @@ export class Room extends Emitter<RoomEvents> {
   private phase: RoomPhase = 'joining';
   private queue: Promise<void> = Promise.resolve();
   private mls: RoomState | undefined;
-  private crypto: RoomCrypto;
+  private crypto: RoomGroup;
   private slot: Slot | undefined;
   private relayEpoch: RelayEpoch = asEpoch(0);
   private pending: Pending | undefined;
@@ -218,7 +218,7 @@ export class Room extends Emitter<RoomEvents> {
   created = false;
 
   constructor(
-    crypto: RoomCrypto,
+    crypto: RoomGroup,
     nick: string,
     private readonly link: RoomLink,
     private readonly timings: RoomTimings = defaultRoomTimings,
@@ -391,7 +391,7 @@ export class Room extends Emitter<RoomEvents> {
   }
 
   /** The room's MLS layer (its keys, suite and our identity), for private chats made beside it. */
-  get roomCrypto(): RoomCrypto {
+  get roomCrypto(): RoomGroup {
     return this.crypto;
   }
 

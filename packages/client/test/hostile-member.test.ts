@@ -7,7 +7,7 @@
 import { type TestContext, afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GroupStatus, decodeFrame, encodeFrame } from '@nullroom/protocol';
-import { RoomCrypto, type RoomKeys, deriveRoomKeys } from '@nullroom/crypto';
+import { RoomGroup, type RoomKeys, deriveRoomKeys } from '@nullroom/crypto';
 import type { Relay } from '@nullroom/server';
 import { type Insider, insider } from './_insider.js';
 import { converged, member, nicks, randomRoomSecret, relay, twoMembers, until, closeAll, type RoomSecret, type TestClient } from './_harness.js';
@@ -30,7 +30,7 @@ async function twoHonestAndMallory(t: TestContext) {
 
 /** Mallory makes a real external commit with the room secret and becomes a listed member; resolves with her MLS state. */
 async function malloryJoins(keys: RoomKeys, mallory: Insider, a: TestClient, b: TestClient) {
-  const crypto = await RoomCrypto.create(keys);
+  const crypto = await RoomGroup.create(keys);
   const join = await crypto.joinExternal(await crypto.readGroupInfo(mallory.state().groupInfo), { nick: 'mallory', slot: mallory.slot });
   assert.equal(await mallory.commit(join.message, join.groupInfo), 'ACK');
   await until(() => converged([a, b], ['alice', 'bob', 'mallory']), 'mallory is a member');
@@ -67,14 +67,14 @@ test('one garbage COMMIT with a garbage GroupInfo: void for every member, who ke
   // The relay's stored GroupInfo is a good one again.
   const gs = await mallory.sync();
   assert.equal(gs.status, GroupStatus.READY);
-  const probe = await RoomCrypto.create(await deriveRoomKeys(secret));
+  const probe = await RoomGroup.create(await deriveRoomKeys(secret));
   assert.equal((await probe.readGroupInfo(gs.groupInfo)).epoch, a.room.epoch);
   await chatGoesOn(a, c, 'with carol');
 });
 
 test('a valid join with a garbage GroupInfo: the checking member finds it, removes the joiner and stores a good one; a newcomer joins', async (t) => {
   const { r, secret, a, b, keys, mallory } = await twoHonestAndMallory(t);
-  const crypto = await RoomCrypto.create(keys);
+  const crypto = await RoomGroup.create(keys);
   const snap = await crypto.readGroupInfo(mallory.state().groupInfo);
   const join = await crypto.joinExternal(snap, { nick: 'mallory', slot: mallory.slot });
   assert.equal(await mallory.commit(join.message, random(400)), 'ACK');
@@ -97,7 +97,7 @@ test('a member\'s valid self-update with a garbage GroupInfo: found by the check
 
 test('a joiner whose credential claims a slot that is not its connection is void for every member (no ghost member)', async (t) => {
   const { r, secret, a, b, keys, mallory } = await twoHonestAndMallory(t);
-  const crypto = await RoomCrypto.create(keys);
+  const crypto = await RoomGroup.create(keys);
   const snap = await crypto.readGroupInfo(mallory.state().groupInfo);
   const bobSlot = b.room.members().find((m) => m.nick === 'bob')!.slot;
   const ghost = await crypto.joinExternal(snap, { nick: 'ghost', slot: bobSlot + 1000 });
@@ -113,7 +113,7 @@ test('a joiner whose credential claims a slot that is not its connection is void
 
 test('a joiner that takes a nickname another member holds (any case) is void: never listed as that member', async (t) => {
   const { r, secret, a, b, keys, mallory } = await twoHonestAndMallory(t);
-  const crypto = await RoomCrypto.create(keys);
+  const crypto = await RoomGroup.create(keys);
   const snap = await crypto.readGroupInfo(mallory.state().groupInfo);
   const imp = await crypto.joinExternal(snap, { nick: 'Alice', slot: mallory.slot });
   assert.equal(await mallory.commit(imp.message, imp.groupInfo), 'ACK');

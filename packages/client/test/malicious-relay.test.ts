@@ -7,7 +7,7 @@ import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as mls from 'ts-mls';
 import { type DeliverFrame, DeliveryKind, asEpoch, asSeq, asSlot, decodeFrame, encodeFrame } from '@nullroom/protocol';
-import { RoomCrypto, deriveRoomKeys } from '@nullroom/crypto';
+import { RoomGroup, deriveRoomKeys } from '@nullroom/crypto';
 import type { RelayHooks } from '@nullroom/server';
 import { converged, member, randomRoomSecret, relay, until, type TestClient, closeAll } from './_harness.js';
 
@@ -121,7 +121,7 @@ test('malicious relay (a): adds its own member -> every client voids it, names t
   t.after(() => r.close());
   // The strongest case: assume the relay even got the plaintext GroupInfo (the test opens it with
   // the room secret). It still has no credential key, so it uses a credential of its own making.
-  const crypto = await RoomCrypto.create(await deriveRoomKeys(secret));
+  const crypto = await RoomGroup.create(await deriveRoomKeys(secret));
   const snapshot = await crypto.readGroupInfo(sealedGroupInfo!);
   const impl = await mls.getCiphersuiteImpl('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519');
   const identity = new Uint8Array([0x4e, 0x52, 0x31, 0, 0, 0, 99, ...new TextEncoder().encode('mallory-relay-made-this-up')]);

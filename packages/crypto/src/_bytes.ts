@@ -31,3 +31,6 @@ export function own(b: Uint8Array): Uint8Array<ArrayBuffer> {
 export function randomBytes(n: number): Uint8Array<ArrayBuffer> {
   return globalThis.crypto.getRandomValues(new Uint8Array(n));
 }
+
+/** Constant-time comparison of equal-length arrays (@noble/ciphers; false at once on a length mismatch). */
+export { equalBytes } from '@noble/ciphers/utils.js';

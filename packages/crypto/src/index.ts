@@ -4,7 +4,7 @@ export { type Argon2Params, defaultArgon2Params, type RoomSecret, type RoomKeys,
 export { type Profile, type MemberProfile, normalizeNick, nickKey, uniqueNick, MAX_NICK_CHARS } from './credential.js';
 export { decodeMlsMessage, framedEpoch, MAX_MLS_MESSAGE_BYTES } from './mlsMessage.js';
 export { type IdentitySigner, type StoredIdentity, generateIdentity, identitySigner, ephemeralIdentity } from './identity.js';
-export { type RoomState, type Member, type GroupSnapshot, type Incoming, type Outgoing, type OutgoingCommit, RoomCrypto, wipe } from './roomGroup.js';
+export { type RoomState, type Member, type GroupSnapshot, type Incoming, type Outgoing, type OutgoingCommit, RoomGroup, wipe } from './roomGroup.js';
 export { Suites, type SuiteName } from './suite.js';
 export { safetyNumber, formatSafetyNumber } from './safetyNumber.js';
 export { type FileKey, type FileHeader, type AesGcm, type AesGcmFactory, webCryptoAesGcm, type FileStreamOptions, type EncryptedFileStream, newFileKey, encodeFileHeader, decodeFileHeader, fileChunkCount, sealedFileSize, FileEncryptor, FileDecryptor, encryptStream, decryptStream, FILE_KEY_BYTES, FILE_ID_BYTES, FILE_TAG_BYTES, FILE_HEADER_BYTES, DEFAULT_FILE_CHUNK_SIZE, MIN_FILE_CHUNK_SIZE, MAX_FILE_CHUNK_SIZE, DEFAULT_FILE_CONCURRENCY } from './fileCrypto.js';

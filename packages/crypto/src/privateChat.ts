@@ -20,10 +20,11 @@
  * the peer (an empty commit with an UpdatePath, RFC 9420 §12.4), which heals the chat after a key
  * compromise (§16.6). Proposals, and commits carrying any proposal, are refused.
  *
- * State transitions are pure, as in roomGroup.ts: a `PrivateChatState` goes in, a new one comes out,
- * and the caller stores it. Only structurally, though: ts-mls shares secret buffers between the old
- * and the new state, and `encrypt`/`decrypt` zero the secrets they consumed (RFC 9420 §9.2), so the
- * state passed in is spent and must not be used again (a commit made from it would not decrypt).
+ * Transitions take a `PrivateChatState` and return a new one for the caller to store, as in
+ * roomGroup.ts, but they are not pure: ts-mls shares secret buffers between the old and the new
+ * state, and `encrypt`/`decrypt` zero the secrets they consumed (RFC 9420 §9.2), so the state passed
+ * in is spent and must not be used again (a commit made from it would not decrypt). The shared MLS
+ * glue (KeyPackages, the leaf walk, credentials, sender data) is mlsGroup.ts.
  *
  * What a relay carrying these pieces in the clear would see:
  *   KeyPackage  suite, init and leaf HPKE keys, a fresh leaf signature key (unlinkable to the room
@@ -39,33 +40,30 @@ import {
   type ClientState,
   type IncomingMessageCallback,
   type KeyPackage,
+  type LeafNode,
   type MlsContext,
   type MlsMessage,
   type PrivateKeyPackage,
   ciphersuites,
   contentTypes,
-  createApplicationMessage,
   createCommit,
   createGroup,
   defaultExtensionTypes,
   defaultProposalTypes,
   encode,
-  generateKeyPackageWithKey,
   joinGroup,
   mlsMessageEncoder,
-  nodeTypes,
-  processMessage,
   protocolVersions,
   wireformats,
   zeroOutUint8Array,
 } from 'ts-mls';
 import { type Brand, defaultCodecLimits } from '@nullroom/protocol';
-import { randomBytes } from './_bytes.js';
-import { type MemberProfile, type Profile, RoomAuthenticationService, makeCredential, normalizeNick, openCredential } from './credential.js';
+import { equalBytes, randomBytes } from './_bytes.js';
+import { type MemberProfile, type Profile, RoomAuthenticationService } from './credential.js';
 import { CryptoError, type CryptoErrorCode } from './errors.js';
-import type { RoomCrypto } from './roomGroup.js';
+import { encryptApplication, errorName, leaves, newKeyPackage, processStrict, profileOf, senderOf, wipe } from './mlsGroup.js';
+import type { RoomGroup } from './roomGroup.js';
 import { decodeMlsMessage } from './mlsMessage.js';
-import { readSenderData } from './senderData.js';
 import { type SuiteName, suiteImpl } from './suite.js';
 
 /** The random MLS group id of one private chat; the only name the relay could route it by. */
@@ -154,13 +152,6 @@ function decodeStrict<W extends MlsMessage['wireformat']>(
   return decodeMlsMessage(bytes, [wireformat], max);
 }
 
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  let d = 0;
-  for (let i = 0; i < a.byteLength; i++) d |= a[i]! ^ b[i]!;
-  return d === 0;
-}
-
 /**
  * The group id in the clear framing of a PrivateMessage (RFC 9420 §6.3: `group_id` is not
  * encrypted), so that a receiver can find the chat a message belongs to before decrypting it; the
@@ -174,8 +165,6 @@ export function privateMessageGroupId(bytes: Uint8Array): PrivateChatId | undefi
   return id === undefined || id.byteLength !== PRIVATE_CHAT_ID_BYTES ? undefined : (id.slice() as unknown as PrivateChatId);
 }
 
-const errorName = (e: unknown) => (e instanceof Error ? e.constructor.name : 'error');
-
 /**
  * The only handshake messages a chat accepts: a commit from a member carrying no proposal at all,
  * i.e. a pure self-update (RFC 9420 §12.4; §12.2 leaves the policy to the application).
@@ -185,21 +174,22 @@ const selfUpdatesOnly: IncomingMessageCallback = (incoming) =>
 
 export class PrivateChatCrypto {
   private constructor(
-    private readonly room: RoomCrypto,
+    private readonly room: RoomGroup,
     private readonly impl: CiphersuiteImpl,
+    private readonly auth: RoomAuthenticationService,
     private readonly ctx: MlsContext,
   ) {}
 
   /**
    * Private chats of one room: the room's suite, its credential key and our identity in it. Pass
-   * the RoomCrypto that matches the room group's suite (`RoomCrypto.withSuite`), so that both
+   * the RoomGroup that matches the room group's suite (`RoomGroup.withSuite`), so that both
    * members of a chat agree on it.
    */
-  static async forRoom(room: RoomCrypto): Promise<PrivateChatCrypto> {
+  static async forRoom(room: RoomGroup): Promise<PrivateChatCrypto> {
     const impl = await suiteImpl(room.suite);
     // Its own AuthenticationService (same key, same rules) keeps its profile cache apart from the room's.
     const auth = new RoomAuthenticationService(room.keys.credentialKey, room.keys.locator);
-    return new PrivateChatCrypto(room, impl, { cipherSuite: impl, authService: auth });
+    return new PrivateChatCrypto(room, impl, auth, { cipherSuite: impl, authService: auth });
   }
 
   get suite(): SuiteName {
@@ -208,10 +198,7 @@ export class PrivateChatCrypto {
 
   /** A fresh leaf: a new signature key pair, vouched for by our identity in the room's credential. */
   private async newKeyPackage(profile: Profile): Promise<PendingKeyPackage> {
-    const sig = await this.impl.signature.keygen();
-    const { keys, identity } = this.room;
-    const credential = await makeCredential(keys.credentialKey, keys.locator, sig.publicKey, { slot: profile.slot, nick: normalizeNick(profile.nick) }, identity);
-    const kp = await generateKeyPackageWithKey({ credential, signatureKeyPair: sig, cipherSuite: this.impl });
+    const kp = await newKeyPackage(this.impl, this.room.keys, this.room.identity, profile);
     return { keyPackage: kp.publicPackage, privateKeys: kp.privatePackage };
   }
 
@@ -226,18 +213,18 @@ export class PrivateChatCrypto {
     return { keyPackage, pending };
   }
 
-  /** Opens a credential under the room's key, refusing it with `code` when it does not open. */
-  private async peerProfile(credential: KeyPackage['leafNode']['credential'], signaturePublicKey: Uint8Array, code: CryptoErrorCode): Promise<MemberProfile> {
-    const profile = await openCredential(this.room.keys.credentialKey, this.room.keys.locator, credential, signaturePublicKey);
+  /** The profile in a peer leaf's credential (opened under the room's key), refused with `code` when it does not open. */
+  private async peerProfile(node: LeafNode, code: CryptoErrorCode): Promise<MemberProfile> {
+    const profile = await profileOf(this.auth, node);
     if (profile === undefined) throw new CryptoError(code, 'the peer credential does not open with this room secret');
     return profile;
   }
 
   private checkPeerKey(profile: MemberProfile, expectedPeerIdentityKey: Uint8Array): void {
-    if (!bytesEqual(profile.identityKey, expectedPeerIdentityKey)) {
+    if (!equalBytes(profile.identityKey, expectedPeerIdentityKey)) {
       throw new CryptoError('PRIVATE_WRONG_PEER', 'the peer is not the member expected');
     }
-    if (bytesEqual(profile.identityKey, this.room.identity.publicKey)) {
+    if (equalBytes(profile.identityKey, this.room.identity.publicKey)) {
       throw new CryptoError('PRIVATE_WRONG_PEER', 'a private chat needs two different members');
     }
   }
@@ -261,7 +248,7 @@ export class PrivateChatCrypto {
     if (kp.version !== protocolVersions.mls10 || kp.cipherSuite !== ciphersuites[this.room.suite]) {
       throw new CryptoError('PRIVATE_BAD_KEY_PACKAGE', 'the key package uses another protocol version or cipher suite');
     }
-    const peer = await this.peerProfile(kp.leafNode.credential, kp.leafNode.signaturePublicKey, 'PRIVATE_BAD_KEY_PACKAGE');
+    const peer = await this.peerProfile(kp.leafNode, 'PRIVATE_BAD_KEY_PACKAGE');
     this.checkPeerKey(peer, expectedPeerIdentityKey);
 
     const own = await this.newKeyPackage(profile);
@@ -280,7 +267,7 @@ export class PrivateChatCrypto {
         ratchetTreeExtension: true,
       });
       // No race to lose: nobody else can commit in a group only we are in, so wipe right away.
-      r.consumed.forEach(zeroOutUint8Array);
+      wipe(r.consumed);
       mls = r.newState;
       welcome = r.welcome;
     } catch (e) {
@@ -322,20 +309,20 @@ export class PrivateChatCrypto {
     if (gc.extensions.some((x) => x.extensionType === defaultExtensionTypes.external_senders)) {
       throw new CryptoError('PRIVATE_BAD_WELCOME', 'the chat names an external sender');
     }
-    const leaves = this.leaves(mls);
-    const self = leaves.find((l) => l.index === mls.privatePath.leafIndex);
-    const others = leaves.filter((l) => l !== self);
+    const all = leaves(mls.ratchetTree);
+    const self = all.find((l) => l.index === mls.privatePath.leafIndex)?.node;
+    const other = all.find((l) => l.index !== mls.privatePath.leafIndex)?.node;
     const mine = pending.keyPackage.leafNode;
     if (
-      leaves.length !== 2 ||
+      all.length !== 2 ||
       self === undefined ||
-      !bytesEqual(self.signaturePublicKey, mine.signaturePublicKey) ||
-      !bytesEqual(self.hpkePublicKey, mine.hpkePublicKey)
+      other === undefined ||
+      !equalBytes(self.signaturePublicKey, mine.signaturePublicKey) ||
+      !equalBytes(self.hpkePublicKey, mine.hpkePublicKey)
     ) {
       throw new CryptoError('PRIVATE_BAD_WELCOME', 'the chat must hold exactly us and one peer');
     }
-    const other = others[0]!;
-    const peer = await this.peerProfile(other.credential, other.signaturePublicKey, 'PRIVATE_BAD_WELCOME');
+    const peer = await this.peerProfile(other, 'PRIVATE_BAD_WELCOME');
     this.checkPeerKey(peer, expectedPeerIdentityKey);
     zeroOutUint8Array(pending.privateKeys.initPrivateKey); // RFC 9420 §16.8: delete the init key after use
     return { mls, peer: this.toPeer(peer, other.signaturePublicKey) };
@@ -343,9 +330,8 @@ export class PrivateChatCrypto {
 
   /** Encrypts an application message (RFC 9420 §6.3) for the current epoch. */
   async encrypt(state: PrivateChatState, plaintext: Uint8Array): Promise<PrivateOutgoing> {
-    const r = await createApplicationMessage({ context: this.ctx, state: state.mls, message: plaintext });
-    r.consumed.forEach(zeroOutUint8Array);
-    return { state: { mls: r.newState, peer: state.peer }, message: encode(mlsMessageEncoder, r.message) };
+    const r = await encryptApplication(this.ctx, state.mls, plaintext);
+    return { state: { mls: r.state, peer: state.peer }, message: r.message };
   }
 
   /**
@@ -370,36 +356,29 @@ export class PrivateChatCrypto {
     // PublicMessages are refused outright: everything in a private chat is encrypted.
     if (msg === undefined) throw new CryptoError('BAD_MESSAGE', 'not an MLS private message');
     const pm = msg.privateMessage;
-    if (!bytesEqual(pm.groupId, state.mls.groupContext.groupId)) throw new CryptoError('BAD_MESSAGE', 'the message belongs to another group');
-    let r;
-    try {
-      r = await processMessage({ context: this.ctx, state: state.mls, message: msg, callback: selfUpdatesOnly });
-    } catch (e) {
-      throw new CryptoError('BAD_MESSAGE', `message rejected: ${errorName(e)}`, { cause: e });
-    }
+    if (!equalBytes(pm.groupId, state.mls.groupContext.groupId)) throw new CryptoError('BAD_MESSAGE', 'the message belongs to another group');
+    const r = await processStrict(this.ctx, state.mls, msg, selfUpdatesOnly);
     if (r.kind === 'applicationMessage') {
       // RFC 9420 §6.3.2: the sender's leaf, from the SenderData ts-mls has just authenticated.
-      const current = pm.epoch === state.mls.groupContext.epoch;
-      const secret = current ? state.mls.keySchedule.senderDataSecret : state.mls.historicalReceiverData.get(pm.epoch)?.senderDataSecret;
-      const sd = secret === undefined ? undefined : await readSenderData(this.impl, secret, pm);
-      if (sd === undefined || sd.leafIndex === state.mls.privatePath.leafIndex) {
+      const sd = await senderOf(this.impl, state.mls, pm);
+      if (sd === undefined || sd.leaf === state.mls.privatePath.leafIndex) {
         throw new CryptoError('BAD_MESSAGE', 'the message does not come from the peer');
       }
-      r.consumed.forEach(zeroOutUint8Array);
+      wipe(r.consumed);
       return { kind: 'message', state: { mls: r.newState, peer: state.peer }, plaintext: r.message, epoch: Number(pm.epoch), generation: sd.generation };
     }
     if (pm.contentType !== contentTypes.commit || r.actionTaken === 'reject') {
       throw new CryptoError('FORBIDDEN_PROPOSAL', 'a private chat accepts no proposals, only self-updates');
     }
     // The peer's leaf may have new keys but must still be the peer: same members, same identity.
-    const leaves = this.leaves(r.newState);
-    const other = leaves.find((l) => l.index !== r.newState.privatePath.leafIndex);
-    if (leaves.length !== 2 || other === undefined || r.newState.groupActiveState.kind !== 'active') {
+    const all = leaves(r.newState.ratchetTree);
+    const other = all.find((l) => l.index !== r.newState.privatePath.leafIndex)?.node;
+    if (all.length !== 2 || other === undefined || r.newState.groupActiveState.kind !== 'active') {
       throw new CryptoError('FORBIDDEN_PROPOSAL', 'a private chat never changes its members');
     }
-    const peer = await this.peerProfile(other.credential, other.signaturePublicKey, 'BAD_CREDENTIAL');
-    if (!bytesEqual(peer.identityKey, state.peer.identityKey)) throw new CryptoError('PRIVATE_WRONG_PEER', 'the peer changed its identity');
-    r.consumed.forEach(zeroOutUint8Array);
+    const peer = await this.peerProfile(other, 'BAD_CREDENTIAL');
+    if (!equalBytes(peer.identityKey, state.peer.identityKey)) throw new CryptoError('PRIVATE_WRONG_PEER', 'the peer changed its identity');
+    wipe(r.consumed);
     const next: PrivateChatState = { mls: r.newState, peer: this.toPeer(peer, other.signaturePublicKey) };
     return { kind: 'update', state: next, epoch: this.epochOf(next) };
   }
@@ -420,13 +399,4 @@ export class PrivateChatCrypto {
     return { nick: profile.nick, slot: profile.slot, identityKey: profile.identityKey, signaturePublicKey };
   }
 
-  /** The non-blank leaves of the tree (RFC 9420 §4.1: leaf i is node 2i). */
-  private leaves(mls: ClientState) {
-    const out = [];
-    for (let index = 0; index * 2 < mls.ratchetTree.length; index++) {
-      const node = mls.ratchetTree[index * 2];
-      if (node !== undefined && node.nodeType === nodeTypes.leaf) out.push({ index, ...node.leaf });
-    }
-    return out;
-  }
 }

@@ -61,7 +61,7 @@ export function formatRoomFingerprint(fp: RoomFingerprint): string {
   return `epoch ${fp.epoch} · ${formatFingerprintDigits(fp)}`;
 }
 
-/** The fingerprint of a ts-mls state (what RoomCrypto.fingerprint returns). */
+/** The fingerprint of a ts-mls state (what RoomGroup.fingerprint returns). */
 export function fingerprintOfState(state: ClientState): RoomFingerprint {
   return roomFingerprint(state.keySchedule.epochAuthenticator, state.groupContext.groupId, state.groupContext.epoch);
 }

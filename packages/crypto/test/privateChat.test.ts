@@ -7,7 +7,7 @@ import {
   MAX_KEY_PACKAGE_BYTES,
   PrivateChatCrypto,
   type PrivateChatState,
-  RoomCrypto,
+  RoomGroup,
   type RoomKeys,
   Suites,
   deriveRoomKeys,
@@ -23,7 +23,7 @@ const dec = new TextDecoder();
 const code = (c: CryptoErrorCode) => (e: unknown) => e instanceof CryptoError && e.code === c;
 
 async function member(keys: RoomKeys, suite: (typeof Suites)[keyof typeof Suites] = Suites.default) {
-  const room = await RoomCrypto.create(keys, suite);
+  const room = await RoomGroup.create(keys, suite);
   return { room, chats: await PrivateChatCrypto.forRoom(room), id: room.identity.publicKey };
 }
 

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hkdfSync } from 'node:crypto';
 import {
-  RoomCrypto,
+  RoomGroup,
   type RoomState,
   ROOM_FINGERPRINT_LABEL,
   deriveRoomKeys,
@@ -76,7 +76,7 @@ test('the digits are not read off the authenticator itself (a guard against show
 /** Three members at one epoch, then the relay forks: alice's removal of dave for alice and bob, carol's own removal of dave for carol. */
 async function forkedRoom() {
   const keys = await deriveRoomKeys(randomRoomSecret());
-  const [a, b, c, d] = await Promise.all([0, 1, 2, 3].map(() => RoomCrypto.create(keys)));
+  const [a, b, c, d] = await Promise.all([0, 1, 2, 3].map(() => RoomGroup.create(keys)));
   const created = await a!.createGroup({ nick: 'alice', slot: 1 });
   let A: RoomState = created.state;
   let gi = created.groupInfo;
@@ -146,7 +146,7 @@ test('fork evidence: a message of the other history is recognised; replays, alte
 
 test('the post-quantum suite (SHA-512, a 64-byte authenticator) gives 12 digits too, equal for creator and joiner', async () => {
   const keys = await deriveRoomKeys(randomRoomSecret());
-  const [a, b] = await Promise.all([RoomCrypto.create(keys, Suites.postQuantum), RoomCrypto.create(keys, Suites.postQuantum)]);
+  const [a, b] = await Promise.all([RoomGroup.create(keys, Suites.postQuantum), RoomGroup.create(keys, Suites.postQuantum)]);
   const created = await a.createGroup({ nick: 'alice', slot: 1 });
   assert.equal(created.state.mls.keySchedule.epochAuthenticator.byteLength, 64);
   const j = await b.joinExternal(await b.readGroupInfo(created.groupInfo), { nick: 'bob', slot: 2 });

@@ -3,19 +3,19 @@ import assert from 'node:assert/strict';
 import * as mls from 'ts-mls';
 import { open } from '../src/sealed.js';
 import { concat } from '../src/_bytes.js';
-import { RoomCrypto, deriveRoomKeys, randomRoomSecret, CryptoError, type RoomState } from '../src/index.js';
+import { RoomGroup, deriveRoomKeys, randomRoomSecret, CryptoError, type RoomState } from '../src/index.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 async function room() {
-  return RoomCrypto.create(await deriveRoomKeys(randomRoomSecret()));
+  return RoomGroup.create(await deriveRoomKeys(randomRoomSecret()));
 }
 
 test('three members: create, external joins, messages carry the authenticated sender, removal', async () => {
   const secret = randomRoomSecret();
   const keys = await deriveRoomKeys(secret);
-  const [a, b, c] = await Promise.all([RoomCrypto.create(keys), RoomCrypto.create(keys), RoomCrypto.create(keys)]);
+  const [a, b, c] = await Promise.all([RoomGroup.create(keys), RoomGroup.create(keys), RoomGroup.create(keys)]);
   const created = await a.createGroup({ nick: 'alice', slot: 1 });
   let A: RoomState = created.state;
   const jb = await b.joinExternal(await b.readGroupInfo(created.groupInfo), { nick: 'bob', slot: 2 });
@@ -72,7 +72,7 @@ test('a GroupInfo sealed for one room does not open in another', async () => {
 
 test('a joiner without the room secret cannot be added: members reject its credential', async () => {
   const keys = await deriveRoomKeys(randomRoomSecret());
-  const a = await RoomCrypto.create(keys);
+  const a = await RoomGroup.create(keys);
   const { state, groupInfo } = await a.createGroup({ nick: 'alice', slot: 1 });
   // Worst case: the attacker (say, the relay) somehow holds the plaintext GroupInfo, but not the room secret.
   const plain = await open(keys.groupInfoKey, groupInfo, concat(new TextEncoder().encode('nullroom/v1/group-info'), keys.locator));
@@ -97,7 +97,7 @@ test('a joiner without the room secret cannot be added: members reject its crede
 
 test('a self-update (remove of no one) replaces our leaf key and moves every member to the next epoch', async () => {
   const keys = await deriveRoomKeys(randomRoomSecret());
-  const [a, b] = await Promise.all([RoomCrypto.create(keys), RoomCrypto.create(keys)]);
+  const [a, b] = await Promise.all([RoomGroup.create(keys), RoomGroup.create(keys)]);
   const created = await a.createGroup({ nick: 'alice', slot: 1 });
   const jb = await b.joinExternal(await b.readGroupInfo(created.groupInfo), { nick: 'bob', slot: 2 });
   const A = (await a.process(created.state, jb.message, 2)).state;

@@ -1,5 +1,5 @@
 /**
- * Nullroom's membership rules (docs/PROTOCOL.md §3.5) and the one strict MLS decoder
+ * Nullroom's room rules (docs/PROTOCOL.md §3.6) and the one strict MLS decoder
  * (mlsMessage.ts): tests that attack our own code with commits and bytes an insider can make.
  */
 import { test } from 'node:test';
@@ -10,7 +10,7 @@ import {
   type CryptoErrorCode,
   MAX_NICK_CHARS,
   PrivateChatCrypto,
-  RoomCrypto,
+  RoomGroup,
   type RoomKeys,
   decodeMlsMessage,
   deriveRoomKeys,
@@ -28,7 +28,7 @@ const withTrailing = (b: Uint8Array, extra = [0]) => new Uint8Array([...b, ...ex
 /** alice (slot 1) creates, bob (slot 2) joins. */
 async function twoMembers(keys?: RoomKeys) {
   keys ??= await deriveRoomKeys(randomRoomSecret());
-  const [a, b] = await Promise.all([RoomCrypto.create(keys), RoomCrypto.create(keys)]);
+  const [a, b] = await Promise.all([RoomGroup.create(keys), RoomGroup.create(keys)]);
   const created = await a.createGroup({ nick: 'alice', slot: 1 });
   const jb = await b.joinExternal(await b.readGroupInfo(created.groupInfo), { nick: 'bob', slot: 2 });
   const A = (await a.process(created.state, jb.message, 2)).state;
@@ -48,7 +48,7 @@ test('trailing bytes after an MLS message are refused in rooms: application mess
   assert.equal((await a.process(A, up.message, 2)).kind, 'commit');
 
   // A GroupInfo with a trailing byte inside a valid seal (only a room member can make one).
-  const c = await RoomCrypto.create(keys);
+  const c = await RoomGroup.create(keys);
   const { open, seal } = await import('../src/sealed.js');
   const { concat, utf8 } = await import('../src/_bytes.js');
   const aad = concat(utf8.encode('nullroom/v1/group-info'), keys.locator);
@@ -60,7 +60,7 @@ test('trailing bytes after an MLS message are refused in rooms: application mess
 
 test('trailing bytes after an MLS message are refused in private chats (decrypt and the group id reader)', async () => {
   const keys = await deriveRoomKeys(randomRoomSecret());
-  const [ra, rb] = await Promise.all([RoomCrypto.create(keys), RoomCrypto.create(keys)]);
+  const [ra, rb] = await Promise.all([RoomGroup.create(keys), RoomGroup.create(keys)]);
   const [ca, cb] = await Promise.all([PrivateChatCrypto.forRoom(ra), PrivateChatCrypto.forRoom(rb)]);
   const offer = await cb.offerKeyPackage({ nick: 'bob', slot: 2 });
   const created = await ca.create({ nick: 'alice', slot: 1 }, offer.keyPackage, rb.identity.publicKey);
@@ -90,11 +90,11 @@ test('decodeMlsMessage: size cap before parsing, MLS 1.0 only, expected wireform
 
 test('a joiner whose credential names another slot than the one the relay says sent it is void (BROKEN_ROOM_RULE), and the state stays live', async () => {
   const { keys, a, A, groupInfo: gi } = await twoMembers();
-  const c = await RoomCrypto.create(keys);
+  const c = await RoomGroup.create(keys);
   const ghost = await c.joinExternal(await c.readGroupInfo(gi), { nick: 'carol', slot: 7 });
   await assert.rejects(a.process(A, ghost.message, 3), code('BROKEN_ROOM_RULE'));
   // The void commit left A untouched (its secrets were not wiped): an honest join still processes.
-  const d = await RoomCrypto.create(keys);
+  const d = await RoomGroup.create(keys);
   const honest = await d.joinExternal(await d.readGroupInfo(gi), { nick: 'dave', slot: 4 });
   const r = await a.process(A, honest.message, 4);
   assert.deepEqual(r.kind === 'commit' && r.added.map((m) => [m.nick, m.slot]), [['dave', 4]]);
@@ -103,13 +103,13 @@ test('a joiner whose credential names another slot than the one the relay says s
 
 test('a joiner that takes a nickname another identity holds (any case) is void; the same identity may keep its nickname', async () => {
   const { keys, a, A, b, groupInfo } = await twoMembers();
-  const mallory = await RoomCrypto.create(keys);
+  const mallory = await RoomGroup.create(keys);
   for (const nick of ['bob', 'BOB', 'Bob']) {
     const imp = await mallory.joinExternal(await mallory.readGroupInfo(groupInfo), { nick, slot: 3 });
     await assert.rejects(a.process(A, imp.message, 3), code('BROKEN_ROOM_RULE'));
   }
   // bob reconnects (same identity key, new leaf) while his old leaf lingers: accepted as "bob".
-  const b2 = await RoomCrypto.create(keys, undefined, b.identity);
+  const b2 = await RoomGroup.create(keys, undefined, b.identity);
   const again = await b2.joinExternal(await b2.readGroupInfo(groupInfo), { nick: 'bob', slot: 3 });
   const r = await a.process(A, again.message, 3);
   assert.deepEqual((await a.members(r.state)).map((m) => m.nick), ['alice', 'bob', 'bob']);
@@ -150,7 +150,7 @@ test('checkGroupInfo: ours when it matches our state, other for a later state of
   const { seal } = await import('../src/sealed.js');
   assert.equal(await a.checkGroupInfo(A, await seal(keys.groupInfoKey, new Uint8Array(64), new Uint8Array(0)), profile), 'bad');
   assert.equal(await a.checkGroupInfo(A, new Uint8Array(100), profile), 'bad');
-  const elsewhere = await RoomCrypto.create(keys);
+  const elsewhere = await RoomGroup.create(keys);
   const otherGroup = await elsewhere.createGroup({ nick: 'zed', slot: 9 });
   assert.equal(await a.checkGroupInfo(A, otherGroup.groupInfo, profile), 'foreign');
 });
