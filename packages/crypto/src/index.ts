@@ -7,7 +7,8 @@ export { type IdentitySigner, type StoredIdentity, generateIdentity, identitySig
 export { type RoomState, type Member, type GroupSnapshot, type Incoming, type Outgoing, type OutgoingCommit, RoomGroup, wipe } from './roomGroup.js';
 export { Suites, type SuiteName } from './suite.js';
 export { safetyNumber, formatSafetyNumber } from './safetyNumber.js';
-export { type FileKey, type FileHeader, type AesGcm, type AesGcmFactory, webCryptoAesGcm, type FileStreamOptions, type EncryptedFileStream, newFileKey, encodeFileHeader, decodeFileHeader, fileChunkCount, sealedFileSize, FileEncryptor, FileDecryptor, encryptStream, decryptStream, FILE_KEY_BYTES, FILE_ID_BYTES, FILE_TAG_BYTES, FILE_HEADER_BYTES, DEFAULT_FILE_CHUNK_SIZE, MIN_FILE_CHUNK_SIZE, MAX_FILE_CHUNK_SIZE, DEFAULT_FILE_CONCURRENCY } from './fileCrypto.js';
+export { type FileKey, type FileHeader, type AesGcm, type AesGcmFactory, webCryptoAesGcm, newFileKey, encodeFileHeader, decodeFileHeader, fileChunkCount, sealedFileSize, FileEncryptor, FileDecryptor, FILE_KEY_BYTES, FILE_ID_BYTES, FILE_TAG_BYTES, FILE_HEADER_BYTES, DEFAULT_FILE_CHUNK_SIZE, MIN_FILE_CHUNK_SIZE, MAX_FILE_CHUNK_SIZE, DEFAULT_FILE_CONCURRENCY } from './fileCrypto.js';
+export { type FileStreamOptions, type EncryptedFileStream, encryptStream, decryptStream } from './fileStream.js';
 export { seal, open } from './sealed.js';
 export { type IncrementalHash, sha256Incremental } from './hash.js';
 export { type PrivateChatId, type PrivatePeer, type PrivateChatState, type PendingKeyPackage, type KeyPackageOffer, type CreatedPrivateChat, type PrivateIncoming, type PrivateOutgoing, type PrivateOutgoingUpdate, PrivateChatCrypto, discardPending, privateMessageGroupId, PRIVATE_CHAT_ID_BYTES, MAX_KEY_PACKAGE_BYTES, MAX_WELCOME_BYTES, MAX_PRIVATE_MESSAGE_BYTES } from './privateChat.js';
