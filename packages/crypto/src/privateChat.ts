@@ -42,7 +42,6 @@ import {
   type KeyPackage,
   type LeafNode,
   type MlsContext,
-  type MlsMessage,
   type PrivateKeyPackage,
   ciphersuites,
   contentTypes,
@@ -143,15 +142,6 @@ export function discardPending(pending: PendingKeyPackage): void {
   [initPrivateKey, hpkePrivateKey, signaturePrivateKey].forEach(zeroOutUint8Array);
 }
 
-/** One strict decoder for every untrusted MLS byte (mlsMessage.ts): size cap, MLS 1.0, this wireformat, no trailing bytes. */
-function decodeStrict<W extends MlsMessage['wireformat']>(
-  bytes: Uint8Array,
-  wireformat: W,
-  max: number,
-): Extract<MlsMessage, { wireformat: W }> | undefined {
-  return decodeMlsMessage(bytes, [wireformat], max);
-}
-
 /**
  * The group id in the clear framing of a PrivateMessage (RFC 9420 §6.3: `group_id` is not
  * encrypted), so that a receiver can find the chat a message belongs to before decrypting it; the
@@ -160,7 +150,7 @@ function decodeStrict<W extends MlsMessage['wireformat']>(
  * `decrypt` authenticates it (it is part of the AEAD's associated data, RFC 9420 §6.3.1).
  */
 export function privateMessageGroupId(bytes: Uint8Array): PrivateChatId | undefined {
-  const msg = decodeStrict(bytes, wireformats.mls_private_message, MAX_PRIVATE_MESSAGE_BYTES);
+  const msg = decodeMlsMessage(bytes, [wireformats.mls_private_message], MAX_PRIVATE_MESSAGE_BYTES);
   const id = msg?.privateMessage.groupId;
   return id === undefined || id.byteLength !== PRIVATE_CHAT_ID_BYTES ? undefined : (id.slice() as unknown as PrivateChatId);
 }
@@ -241,7 +231,7 @@ export class PrivateChatCrypto {
    * its GroupInfo (§12.4.3.3) so that the peer needs nothing else.
    */
   async create(profile: Profile, peerKeyPackage: Uint8Array, expectedPeerIdentityKey: Uint8Array): Promise<CreatedPrivateChat> {
-    const msg = decodeStrict(peerKeyPackage, wireformats.mls_key_package, MAX_KEY_PACKAGE_BYTES);
+    const msg = decodeMlsMessage(peerKeyPackage, [wireformats.mls_key_package], MAX_KEY_PACKAGE_BYTES);
     if (msg === undefined) throw new CryptoError('PRIVATE_BAD_KEY_PACKAGE', 'not an MLS 1.0 key package');
     const kp = msg.keyPackage;
     // RFC 9420 §10.1: version and suite must match the group's.
@@ -290,7 +280,7 @@ export class PrivateChatCrypto {
    * zeroed.
    */
   async accept(pending: PendingKeyPackage, welcome: Uint8Array, expectedPeerIdentityKey: Uint8Array): Promise<PrivateChatState> {
-    const msg = decodeStrict(welcome, wireformats.mls_welcome, MAX_WELCOME_BYTES);
+    const msg = decodeMlsMessage(welcome, [wireformats.mls_welcome], MAX_WELCOME_BYTES);
     if (msg === undefined) throw new CryptoError('PRIVATE_BAD_WELCOME', 'not an MLS 1.0 welcome');
     if (msg.welcome.cipherSuite !== ciphersuites[this.room.suite] || msg.welcome.secrets.length !== 1) {
       throw new CryptoError('PRIVATE_BAD_WELCOME', 'the welcome is not for a two-member chat of this suite');
@@ -352,7 +342,7 @@ export class PrivateChatCrypto {
    * `FORBIDDEN_PROPOSAL` for any handshake message other than the peer's self-update.
    */
   async decrypt(state: PrivateChatState, bytes: Uint8Array): Promise<PrivateIncoming> {
-    const msg = decodeStrict(bytes, wireformats.mls_private_message, MAX_PRIVATE_MESSAGE_BYTES);
+    const msg = decodeMlsMessage(bytes, [wireformats.mls_private_message], MAX_PRIVATE_MESSAGE_BYTES);
     // PublicMessages are refused outright: everything in a private chat is encrypted.
     if (msg === undefined) throw new CryptoError('BAD_MESSAGE', 'not an MLS private message');
     const pm = msg.privateMessage;

@@ -16,7 +16,7 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { CiphersuiteImpl, ClientState } from 'ts-mls';
 import { contentTypes, wireformats } from 'ts-mls';
-import { concat, utf8 } from './_bytes.js';
+import { concat, equalBytes, utf8 } from './_bytes.js';
 import { decodeMlsMessage } from './mlsMessage.js';
 import { mlsVector, uint64 } from './_mlsCodec.js';
 import { readSenderData } from './senderData.js';
@@ -81,11 +81,4 @@ export async function sealedForAnotherHistory(cs: CiphersuiteImpl, state: Client
   if (pm.contentType !== contentTypes.application) return false;
   if (pm.epoch !== state.groupContext.epoch || !equalBytes(pm.groupId, state.groupContext.groupId)) return false;
   return (await readSenderData(cs, state.keySchedule.senderDataSecret, pm)) === undefined;
-}
-
-/** Group ids are public (framed in the clear): a plain comparison is fine. */
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
