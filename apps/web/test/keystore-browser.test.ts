@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { build, type Rolldown } from 'vite';
 import { launch, skip } from './_browser.js';
 
-const root = fileURLToPath(new URL('../../../../', import.meta.url));
+const root = fileURLToPath(new URL('../../../', import.meta.url));
 
 const ENTRY = `
 import { IndexedDbKeyStore } from ${JSON.stringify(join(root, 'packages/client/dist/src/browserKeyStore.js'))};
