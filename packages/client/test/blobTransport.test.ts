@@ -38,7 +38,7 @@ for (const [name, make] of transports) {
       c.run({
         transport: make(),
         ticket: () => owner.room.blobTicket(),
-        fault: async (status, code, count) => front.fault(status, code, count),
+        fault: async (status, code) => front.fault(status, code),
         maxChunkBytes: MAX_CHUNK,
       }));
   }
