@@ -46,6 +46,7 @@ export type Line =
   | { key: number; kind: 'message'; from: string; text: string; ts: number; self: boolean; delivery?: Delivery }
   | { key: number; kind: 'file'; from: string; ts: number; self: boolean; file: FileView }
   | { key: number; kind: 'notice' | 'warning' | 'error'; i18n: string; params: Record<string, string | number>; ts: number };
+type MessageLine = Extract<Line, { kind: 'message' }>;
 
 /** A private chat with one member of the room. */
 export interface PrivateView {
@@ -79,7 +80,7 @@ export class RoomSession {
   private readonly listeners = new Set<() => void>();
   private readonly offs: (() => void)[];
   /** Our room messages the relay has not acknowledged yet, by the id `room.send` gave them. */
-  private readonly unacked = new Map<string, Line & { kind: 'message' }>();
+  private readonly unacked = new Map<string, MessageLine>();
 
   constructor(
     readonly room: Room,
@@ -242,7 +243,7 @@ export class RoomSession {
    * message queued before it is acknowledged, or the room is left: then it failed).
    */
   sendPrivate(view: PrivateView, text: string): void {
-    const line: Line & { kind: 'message' } = { key: nextKey++, kind: 'message', from: this.room.nick, text, ts: Date.now(), self: true, delivery: 'pending' };
+    const line: MessageLine = { key: nextKey++, kind: 'message', from: this.room.nick, text, ts: Date.now(), self: true, delivery: 'pending' };
     view.lines = [...view.lines, line];
     this.changed();
     const direct = this.privateChats.routing === 'direct';
@@ -283,7 +284,7 @@ export class RoomSession {
   send(text: string): void {
     try {
       const id = this.room.send(text);
-      const line: Line & { kind: 'message' } = { key: nextKey++, kind: 'message', from: this.room.nick, text, ts: Date.now(), self: true, delivery: 'pending' };
+      const line: MessageLine = { key: nextKey++, kind: 'message', from: this.room.nick, text, ts: Date.now(), self: true, delivery: 'pending' };
       this.unacked.set(id, line);
       this.push(line);
     } catch (err) {

@@ -56,7 +56,7 @@ async function expectState(m: Locator, state: 'pending' | 'sent' | 'failed', lab
   assert.equal((await m.textContent())?.trim(), '');
 }
 
-test('delivery: a message shows pending until the relay acknowledges it, then sent; across a reconnect it stays pending and is sent once', { skip }, () =>
+test('delivery: a message shows pending until the relay acknowledges it, then sent; across a reconnect it stays pending and is sent once; a hidden private message too', { skip }, () =>
   withRelayAndBrowser([], async (url, browser) => {
     const bob = await join(browser, url, 'bob', ROOM, PASSWORD);
     const alice = await open(browser, url);
@@ -94,6 +94,18 @@ test('delivery: a message shows pending until the relay acknowledges it, then se
     await say(bob.page, 'from bob');
     await alice.page.getByText('from bob').waitFor();
     assert.equal(await alice.page.locator('li.message:not(.self)').getByTestId('delivery').count(), 0);
+
+    // A private message in the default (hidden) routing travels inside the room's stream: pending until the relay acknowledged it too.
+    await alice.page.getByRole('button', { name: 'bob', exact: true }).click();
+    await alice.page.getByTestId('open-private').click();
+    await alice.page.getByRole('heading', { name: /Private chat with bob/ }).waitFor();
+    link.hold();
+    await say(alice.page, 'privately held');
+    await bob.page.getByTestId('private-tab').click();
+    await bob.page.getByText('privately held').waitFor();
+    await expectState(mark(alice.page, 'privately held'), 'pending', 'Sending…');
+    link.release();
+    await expectState(mark(alice.page, 'privately held'), 'sent', 'Sent');
     for (const m of [alice, bob]) assert.deepEqual(m.dialogs, []);
   }));
 
