@@ -15,7 +15,7 @@
  * anyone listens to 'request' or 'response'), so the renderer reports every request and every piece
  * of every response body to the driver, and DevTools keeps response bodies in a per-page buffer.
  * Nothing a user runs does that. So the measured run (DRIVER=pipe) starts /usr/bin/chromium itself,
- * with the browser tests' flags (apps/cli/test/_browser.ts) and a fresh on-disk profile, and talks
+ * with the browser tests' flags (apps/web/test/_browser.ts) and a fresh on-disk profile, and talks
  * to it over `--remote-debugging-pipe` with no CDP domain enabled at all: Target.attachToTarget,
  * Page.navigate and Runtime.evaluate, nothing else. The join form is filled and submitted in the
  * page (the tests' joinRoom steps: nick, room, password, join, wait for the composer). Before
@@ -63,7 +63,7 @@ const TIMEOUT_MS = Number(process.env.TIMEOUT_S ?? 180) * 1000;
 const here = (f) => new URL(f, import.meta.url).pathname;
 const BIN = here('../apps/cli/dist/src/main.js');
 const CHROMIUM = '/usr/bin/chromium';
-// The browser tests' flags (apps/cli/test/_browser.ts ARGS).
+// The browser tests' flags (apps/web/test/_browser.ts ARGS).
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 // No name resolves: whatever Chromium might try in the background cannot leave 127.0.0.1 (the relay
 // is 127.0.0.1, excluded from the rule).
@@ -330,7 +330,7 @@ async function evaluate(send, expression) {
 const until = (pred, what, ms = 60_000) =>
   `new Promise((resolve, reject) => { const t0 = Date.now(); const tick = () => { let v; try { v = (${pred}); } catch (e) { return reject(e); } if (v) return resolve(v); if (Date.now() - t0 > ${ms}) return reject(new Error(${JSON.stringify(`timed out: ${what}`)})); setTimeout(tick, 50); }; tick(); })`;
 
-/** The tests' joinRoom steps (apps/cli/test/_browser.ts), done in the page. */
+/** The tests' joinRoom steps (apps/web/test/_browser.ts), done in the page. */
 async function joinInPage(send, nick) {
   await evaluate(send, until(`document.querySelector('[data-testid=nick]')`, 'the join form'));
   await evaluate(
@@ -487,7 +487,7 @@ async function pipeBrowser(url, network) {
   };
 }
 
-/** Chromium through playwright-core: `test` as apps/cli/test/_browser.ts open() does, else bare. */
+/** Chromium through playwright-core: `test` as apps/web/test/_browser.ts open() does, else bare. */
 async function playwrightBrowser(url, test) {
   const { chromium } = await import('playwright-core');
   const before = new Set(descendants(process.pid));

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Runs every compiled test file (`dist/test/**/*.test.js` in each workspace) with node's own test
+// Runs every compiled test file (`dist/test/**/*.test.js` in each workspace; the web app's in
+// `apps/web/dist-test/`, since Vite empties `apps/web/dist` on each build) with node's own test
 // runner, whose summary ends the output. Optional arguments filter the files by substring.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -16,7 +17,7 @@ function walk(dir) {
   );
 }
 const files = workspaces
-  .flatMap((w) => walk(join(root, w, 'dist', 'test')))
+  .flatMap((w) => [...walk(join(root, w, 'dist', 'test')), ...walk(join(root, w, 'dist-test'))])
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)));
 if (files.length === 0) {
   console.error('no test files found; run `npm run build` first');

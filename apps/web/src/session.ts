@@ -36,10 +36,17 @@ export interface FileView {
   incoming?: IncomingFile;
 }
 
+/**
+ * Where one of our own messages is: queued until the relay acknowledges it (`pending`), acknowledged
+ * (`sent`: the relay has it and relays it to the room), or lost because the room was left first (`failed`).
+ */
+export type Delivery = 'pending' | 'sent' | 'failed';
+
 export type Line =
-  | { key: number; kind: 'message'; from: string; text: string; ts: number; self: boolean }
+  | { key: number; kind: 'message'; from: string; text: string; ts: number; self: boolean; delivery?: Delivery }
   | { key: number; kind: 'file'; from: string; ts: number; self: boolean; file: FileView }
   | { key: number; kind: 'notice' | 'warning' | 'error'; i18n: string; params: Record<string, string | number>; ts: number };
+type MessageLine = Extract<Line, { kind: 'message' }>;
 
 /** A private chat with one member of the room. */
 export interface PrivateView {
@@ -72,6 +79,8 @@ export class RoomSession {
   readonly privates = new Map<string, PrivateView>();
   private readonly listeners = new Set<() => void>();
   private readonly offs: (() => void)[];
+  /** Our room messages the relay has not acknowledged yet, by the id `room.send` gave them. */
+  private readonly unacked = new Map<string, MessageLine>();
 
   constructor(
     readonly room: Room,
@@ -98,6 +107,9 @@ export class RoomSession {
       room.on('joined', (e) => (this.notice('notice', e.created ? 'chat.rejoinedCreated' : 'chat.rejoined', {}), this.refreshMembers())),
       room.on('key-changed', (e) => (this.notice('warning', e.wasVerified ? 'chat.keyChangedVerified' : 'chat.keyChanged', { nick: e.nick }), this.refreshMembers())),
       room.on('trust', () => this.refreshMembers()),
+      room.on('sent', (e) => this.delivered(e.id)),
+      // A reconnect keeps the room's outbox (it re-sends); only a room left for good loses it.
+      room.on('phase', (e) => e.phase === 'left' && this.undelivered()),
       room.on('fork-suspected', (e) => this.notice('warning', 'chat.forkSuspected', { epoch: e.epoch, fingerprint: e.fingerprint })),
       // Warnings the room found while joining (before this session existed) arrive here first: the room kept them for us.
       // What the room ignores and repairs is told calmly by watchDisruptions, not as an error.
@@ -224,13 +236,33 @@ export class RoomSession {
     return chat.id;
   }
 
+  /**
+   * Sends a private message. With `direct` routing, `chat.send` resolves once the relay handed it to
+   * the peer's connection: sent. With `hidden` routing it resolves once queued in the room, so the
+   * message is sent when the room's outbox has drained after it (`flush` resolves only when every
+   * message queued before it is acknowledged, or the room is left: then it failed).
+   */
   sendPrivate(view: PrivateView, text: string): void {
-    view.lines = [...view.lines, { key: nextKey++, kind: 'message', from: this.room.nick, text, ts: Date.now(), self: true }];
+    const line: MessageLine = { key: nextKey++, kind: 'message', from: this.room.nick, text, ts: Date.now(), self: true, delivery: 'pending' };
+    view.lines = [...view.lines, line];
     this.changed();
-    view.chat.send(text).catch((err: unknown) => {
-      view.lines = [...view.lines, { key: nextKey++, kind: 'error', i18n: 'chat.notSent', params: { message: err instanceof Error ? err.message : 'error' }, ts: Date.now() }];
+    const direct = this.privateChats.routing === 'direct';
+    const settle = (d: Delivery) => {
+      if (line.delivery !== 'pending') return;
+      line.delivery = d;
       this.changed();
-    });
+    };
+    view.chat
+      .send(text)
+      .then(async () => {
+        if (!direct) await this.room.flush();
+        settle(this.room.state === 'left' ? 'failed' : 'sent');
+      })
+      .catch((err: unknown) => {
+        settle('failed');
+        view.lines = [...view.lines, { key: nextKey++, kind: 'error', i18n: 'chat.notSent', params: { message: err instanceof Error ? err.message : 'error' }, ts: Date.now() }];
+        this.changed();
+      });
   }
 
   markPrivateRead(id: string): void {
@@ -251,11 +283,30 @@ export class RoomSession {
   /** Queues a message; it shows at once and is re-sent by the SDK until the relay acknowledges it. */
   send(text: string): void {
     try {
-      this.room.send(text);
-      this.push({ key: nextKey++, kind: 'message', from: this.room.nick, text, ts: Date.now(), self: true });
+      const id = this.room.send(text);
+      const line: MessageLine = { key: nextKey++, kind: 'message', from: this.room.nick, text, ts: Date.now(), self: true, delivery: 'pending' };
+      this.unacked.set(id, line);
+      this.push(line);
     } catch (err) {
       this.notice('error', 'chat.notSent', { message: err instanceof Error ? err.message : 'error' });
     }
+  }
+
+  /** The relay acknowledged one of our messages (the room's `sent` event). */
+  private delivered(id: string): void {
+    const line = this.unacked.get(id);
+    if (line === undefined) return; // a file offer or a private-chat frame, not a line of ours
+    this.unacked.delete(id);
+    line.delivery = 'sent';
+    this.changed();
+  }
+
+  /** The room was left with messages still unacknowledged: they will never be sent. */
+  private undelivered(): void {
+    if (this.unacked.size === 0) return;
+    for (const line of this.unacked.values()) line.delivery = 'failed';
+    this.unacked.clear();
+    this.changed();
   }
 
   markRead(): void {

@@ -1,6 +1,6 @@
 /**
  * The forking relay of docs/SECURITY.md §3 and docs/PROTOCOL.md §8, shared by
- * packages/client/test/fork.test.ts and apps/cli/test/web-fork.test.ts (which loads the compiled
+ * packages/client/test/fork.test.ts and apps/web/test/web-fork.test.ts (which loads the compiled
  * module from this package's dist/test).
  */
 import { DeliveryKind, type Frame, asSeq, decodeFrame, encodeFrame, errorNameOf } from '@nullroom/protocol';

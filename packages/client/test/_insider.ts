@@ -1,7 +1,7 @@
 /**
  * An insider's raw relay connection to one room (it holds the room secret, so it may send whatever
  * it likes): its slot, the relay's frames, and hand-built requests. Shared by the hostile-member
- * tests here and the web disruption tests (apps/cli/test/web-disruption.test.ts).
+ * tests here and the web disruption tests (apps/web/test/web-disruption.test.ts).
  */
 import WebSocket from 'ws';
 import {

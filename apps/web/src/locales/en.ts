@@ -26,6 +26,11 @@ export const en = {
     levels: ['very weak', 'weak', 'fair', 'strong', 'very strong'],
     tip: 'Longer is better: several unusual words beat a short jumble. The room name counts too.',
   },
+  delivery: {
+    pending: 'Sending…',
+    sent: 'Sent',
+    failed: 'Not sent',
+  },
   chat: {
     created: 'You created a new room.',
     // i18next plurals (count = the other members): `_zero` is looked up first for 0 in every language.

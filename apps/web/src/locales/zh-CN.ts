@@ -28,6 +28,11 @@ export const zhCN: Strings = {
     levels: ['非常弱', '弱', '一般', '强', '非常强'],
     tip: '越长越好：几个不常见的词组合胜过短而杂乱的字符。房间名也计入强度。',
   },
+  delivery: {
+    pending: '发送中…',
+    sent: '已发送',
+    failed: '未发送',
+  },
   chat: {
     created: '你创建了一个新房间。',
     joined_zero: '你加入了，房间里暂时没有其他成员。',

@@ -9,6 +9,7 @@ import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { isDisruptionLine } from '../disruptions.js';
 import { t } from '../i18n.js';
 import type { Line, MemberView, PrivateView, RoomSession } from '../session.js';
+import { DeliveryMark } from './DeliveryMark.js';
 import { EmojiPicker } from './EmojiPicker.js';
 import { FileCard } from './FileCard.js';
 import { MemberPanel } from './MemberPanel.js';
@@ -66,7 +67,7 @@ function MessageLine(props: { line: Line; prev: Line | undefined; session: RoomS
   const p = props.prev;
   const grouped = p?.kind === 'message' && p.from === l.from && p.self === l.self && l.ts - p.ts < GROUP_MS;
   return (
-    <li class={`line message${l.self ? ' self' : ''}${grouped ? ' grouped' : ''}`}>
+    <li class={`line message${l.self ? ' self' : ''}${grouped ? ' grouped' : ''}${l.delivery === undefined ? '' : ` ${l.delivery}`}`}>
       {grouped ? (
         <span class="sr-only">{l.from}</span>
       ) : (
@@ -74,7 +75,10 @@ function MessageLine(props: { line: Line; prev: Line | undefined; session: RoomS
           <span class="from">{l.from}</span> <time dateTime={new Date(l.ts).toISOString()}>{time(l.ts)}</time>
         </>
       )}
-      <p class="text">{linkify(l.text)}</p>
+      <p class="text">
+        {linkify(l.text)}
+        {l.delivery !== undefined && <DeliveryMark state={l.delivery} />}
+      </p>
     </li>
   );
 }

@@ -1,25 +1,19 @@
 /**
  * The key-store contract (packages/client/test/keyStoreContract.ts) run on IndexedDbKeyStore in
- * Chromium: the same cases as MemoryKeyStore and FileKeyStore in Node, bundled with the store by
- * Vite and run in a page of a loopback origin (a secure context, with its own IndexedDB); then
- * what only the browser store promises (adopting an earlier per-room identity, damaged records).
+ * Chromium: the same cases as MemoryKeyStore and FileKeyStore in Node, bundled by Vite with the
+ * store as the SDK exports it (its public entry) and run in a page of a loopback origin (a secure
+ * context, with its own IndexedDB); then what only the browser store promises (adopting an earlier per-room identity, damaged records).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build, type Rolldown } from 'vite';
 import { launch, skip } from './_browser.js';
-
-const root = fileURLToPath(new URL('../../../../', import.meta.url));
+import { bundle, under } from './_bundle.js';
 
 const ENTRY = `
-import { IndexedDbKeyStore } from ${JSON.stringify(join(root, 'packages/client/dist/src/browserKeyStore.js'))};
-import { keyStoreContract } from ${JSON.stringify(join(root, 'packages/client/dist/test/keyStoreContract.js'))};
-import { seal } from ${JSON.stringify(join(root, 'packages/crypto/dist/src/sealed.js'))};
+import { IndexedDbKeyStore } from ${under('packages/client/dist/src/index.js')};
+import { keyStoreContract } from ${under('packages/client/dist/test/keyStoreContract.js')};
+import { seal } from ${under('packages/crypto/dist/src/sealed.js')};
 
 const hex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 /** Every record of the database as text (keys are CryptoKeys: only their type shows). */
@@ -163,28 +157,8 @@ export async function runAll() {
 }
 `;
 
-async function bundle(): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), 'nullroom-contract-'));
-  try {
-    const entry = join(dir, 'entry.js');
-    writeFileSync(entry, ENTRY);
-    const out = (await build({
-      configFile: false,
-      logLevel: 'silent',
-      root,
-      build: { write: false, minify: false, target: 'es2022', lib: { entry, formats: ['es'], fileName: 'contract' }, rollupOptions: { output: { inlineDynamicImports: true } } },
-    })) as Rolldown.RolldownOutput | Rolldown.RolldownOutput[];
-    const outputs = (Array.isArray(out) ? out : [out]).flatMap((o) => o.output);
-    const chunks = outputs.filter((o): o is Rolldown.OutputChunk => o.type === 'chunk');
-    assert.equal(chunks.length, 1, 'one bundle');
-    return chunks[0]!.code;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 test('IndexedDbKeyStore keeps the key-store contract in Chromium', { skip }, async (t) => {
-  const code = await bundle();
+  const code = await bundle(ENTRY);
   const server = createServer((req, res) => {
     if (req.url === '/contract.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(code);
     else res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>contract</title>');

@@ -6,7 +6,7 @@ import { type Proc, serveProc } from './_spawn.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 export const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-export const artifacts = fileURLToPath(new URL('../../../../test-results/', import.meta.url));
+export const artifacts = fileURLToPath(new URL('../../../test-results/', import.meta.url));
 export const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (.ci/run installs it)`;
 if (skip) process.stderr.write(`NOTICE: browser tests skipped: ${skip}\n`);
 

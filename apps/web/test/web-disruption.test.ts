@@ -20,7 +20,7 @@ import type * as InsiderModule from '../../../packages/client/dist/test/_insider
 import { type Member, fitsWidth, join, joinRoom, open, say, screenshot, skip, withRelayAndBrowser } from './_browser.js';
 
 // The hostile-member tests' insider (packages/client/test/_insider.ts), compiled beside them.
-const Insiders = (await import(new URL('../../../../packages/client/dist/test/_insider.js', import.meta.url).href)) as typeof InsiderModule;
+const Insiders = (await import(new URL('../../../packages/client/dist/test/_insider.js', import.meta.url).href)) as typeof InsiderModule;
 
 const phone = { width: 360, height: 740 };
 const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));

@@ -133,7 +133,7 @@ test('accessibility: axe-core finds no violations on the join screen, the chat a
 
 test('integrity: a lazily loaded module whose bytes changed on the server is refused (import-map integrity); the CSP allows only that import map inline', { skip }, async () => {
   const web = mkdtempSync(joinPath(tmpdir(), 'nullroom-web-'));
-  cpSync(fileURLToPath(new URL('../../../web/dist/', import.meta.url)), web, { recursive: true });
+  cpSync(fileURLToPath(new URL('../dist/', import.meta.url)), web, { recursive: true });
   const chunk = readdirSync(joinPath(web, 'assets')).find((f) => f.startsWith('strength-') && f.endsWith('.js'));
   assert.ok(chunk !== undefined, 'the password-strength estimator is its own lazily loaded chunk');
   appendFileSync(joinPath(web, 'assets', chunk), '\n;globalThis.tampered = true;\n');

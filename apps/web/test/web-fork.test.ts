@@ -13,8 +13,8 @@ import type * as Fork from '../../../packages/client/dist/test/_fork.js';
 import { join, launch, screenshot, skip } from './_browser.js';
 
 // The forking relay of packages/client/test/fork.test.ts, compiled there (test helpers are not in the package's exports).
-const { forkingRelay } = (await import(new URL('../../../../packages/client/dist/test/_fork.js', import.meta.url).href)) as typeof Fork;
-const webDist = fileURLToPath(new URL('../../../web/dist/', import.meta.url));
+const { forkingRelay } = (await import(new URL('../../../packages/client/dist/test/_fork.js', import.meta.url).href)) as typeof Fork;
+const webDist = fileURLToPath(new URL('../dist/', import.meta.url));
 
 async function until(cond: () => boolean, what: string, ms = 15_000): Promise<void> {
   const start = Date.now();
