@@ -56,7 +56,7 @@ function tokenHash(req: IncomingMessage): Buffer | undefined {
 const noStore = { 'Cache-Control': 'no-store' } as const;
 
 /** The blob endpoint: its store, its waiting GETs and its upload pacer, behind one HTTP handler. */
-export class BlobEndpoint {
+export class BlobHttp {
   private closing = false;
 
   private constructor(
@@ -81,11 +81,11 @@ export class BlobEndpoint {
     log: ((line: string) => void) | undefined,
     tickets: Tickets,
     addressOf: (req: IncomingMessage) => string = (req) => addressKey(req.socket.remoteAddress ?? ''),
-  ): Promise<BlobEndpoint> {
+  ): Promise<BlobHttp> {
     const o = resolveBlobOptions(opts);
     const waiters = new BlobWaiters(o.maxWaiters, o.maxWaitersPerIp);
     const store = await BlobStore.open(o, log, (id) => waiters.wake(id, undefined, 'gone'));
-    return new BlobEndpoint(store, waiters, new UploadPacer(o), o, headers, log, tickets, addressOf);
+    return new BlobHttp(store, waiters, new UploadPacer(o), o, headers, log, tickets, addressOf);
   }
 
   stats(): { blobs: number; bytes: number } {

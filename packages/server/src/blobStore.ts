@@ -1,8 +1,8 @@
 /**
  * The relay's blob store (docs/PROTOCOL.md §9): opaque, already-encrypted file chunks kept on disk
  * for a while, so that a sender and its receivers need not be online at the same time. It keeps
- * the disk layout, the quotas (store, room, ticket, address, and the upload-body budgets), the TTL
- * sweep and the recent-chunk cache; the HTTP side is blobHttp.ts. It never logs an id or a token.
+ * the disk layout, the blobs' records, the TTL sweep and the recent-chunk cache, and counts them
+ * against the quotas (blobQuotas.ts); the HTTP side is blobHttp.ts. It never logs an id or a token.
  *
  * Disk layout under `dir`:
  *   .nullroom-blobs           marker: this directory is ours to wipe (we refuse a foreign non-empty one)
@@ -15,7 +15,8 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { type FileHandle, mkdir, mkdtemp, open, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MIN_CHUNK_CHARGE, type ResolvedBlobOptions } from './blobOptions.js';
+import type { ResolvedBlobOptions } from './blobOptions.js';
+import { BlobQuotas, type Put, charge } from './blobQuotas.js';
 import { BlobError } from './errors.js';
 import { RecentChunks } from './recentChunks.js';
 import type { Ticket } from './tickets.js';
@@ -23,8 +24,6 @@ import type { Ticket } from './tickets.js';
 const MARKER = '.nullroom-blobs';
 const TMP = '.tmp';
 const TRASH = '.trash';
-
-const charge = (n: number) => Math.max(n, MIN_CHUNK_CHARGE);
 
 interface BlobRecord {
   readonly id: string;
@@ -44,15 +43,6 @@ interface BlobRecord {
   dead: boolean;
   /** Commits (rename + bookkeeping) run one at a time per blob, in order. */
   commits: Promise<unknown>;
-}
-
-/** What one room or one address holds in the store (its quotas). */
-interface Use {
-  blobs: number;
-  /** Charged bytes of its stored chunks (as for maxTotalBytes). */
-  charged: number;
-  /** Charged bytes of its uploads in flight. */
-  reserved: number;
 }
 
 /** One PUT, as the store sees it. */
@@ -104,15 +94,8 @@ export class BlobStore {
   /** Removed blobs (deleted or expired) -> when to forget them; answered with 410 until then. */
   private readonly tombstones = new Map<string, number>();
   private readonly recent = new RecentChunks();
-  /** Per room and per address: what their blobs hold (the quotas). */
-  private readonly roomUse = new Map<string, Use>();
-  private readonly ipUse = new Map<string, Use>();
-  /** Declared lengths of the bodies being read now, in all and per address (maxUploadBufferBytes...). */
-  private buffering = 0;
-  private readonly ipBuffering = new Map<string, number>();
-  private totalCharged = 0;
+  private readonly quotas: BlobQuotas;
   private totalBytes = 0;
-  private reservedCharge = 0;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly sweeper: NodeJS.Timeout;
 
@@ -124,6 +107,7 @@ export class BlobStore {
     /** Called when a blob is removed (deleted or expired): its waiting GETs end. */
     private readonly removed: (id: string) => void,
   ) {
+    this.quotas = new BlobQuotas(o);
     this.sweeper = setInterval(() => this.sweep(), Math.min(60_000, Math.max(20, Math.floor(o.ttlMs / 2))));
     this.sweeper.unref();
   }
@@ -242,44 +226,32 @@ export class BlobStore {
     const old = b?.chunks.get(w.index) ?? 0;
     // The blob's logical size after this chunk lands (uploads in flight count as if they had landed).
     if ((b?.bytes ?? 0) - old + (b?.reserved ?? 0) + w.len > this.o.maxBlobBytes) throw new BlobError('BLOB_TOO_LARGE');
-    // Peak disk use: the old chunk stays until the new one is renamed over it.
-    const c = charge(w.len);
-    if (this.totalCharged + this.reservedCharge + c > this.o.maxTotalBytes) throw new BlobError('STORE_FULL');
     // Quotas: a new blob counts against its room, the ticket and the address that create it, and
     // stays charged to that room and address (stored or in flight) until it is removed.
-    const ip = b?.ip ?? w.address;
-    const room = this.use(this.roomUse, b?.room ?? w.ticket.room);
-    const from = this.use(this.ipUse, ip);
-    try {
-      this.checkQuotas(w, b === undefined, room, from, c);
-    } catch (e) {
-      this.tidy(this.roomUse, b?.room ?? w.ticket.room);
-      this.tidy(this.ipUse, ip);
-      throw e;
-    }
-    const blob = b ?? this.register(w, room, from);
-    return this.hold(w, blob, room, from, c);
+    const put: Put = { room: b?.room ?? w.ticket.room, ip: b?.ip ?? w.address, address: w.address, ticket: w.ticket, len: w.len, fresh: b === undefined };
+    this.quotas.check(put, this.blobs.size);
+    const blob = b ?? this.register(w, put);
+    this.quotas.hold(put);
+    blob.reserved += w.len;
+    blob.inflight++;
+    blob.lastWrite = performance.now();
+    let released = false;
+    return {
+      get released() {
+        return released;
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        blob.reserved -= w.len;
+        blob.inflight--;
+        this.quotas.release(put);
+      },
+      commit: (pieces) => this.commit(blob, w.index, pieces, w.len),
+    };
   }
 
-  private checkQuotas(w: ChunkWrite, fresh: boolean, room: Use, from: Use, c: number): void {
-    const { ticket, len } = w;
-    if (fresh) {
-      if (this.blobs.size >= this.o.maxBlobs) throw new BlobError('STORE_FULL');
-      if (room.blobs >= this.o.maxBlobsPerRoom) throw new BlobError('ROOM_QUOTA');
-      if (ticket.blobs >= this.o.maxBlobsPerTicket) throw new BlobError('TICKET_QUOTA');
-      if (from.blobs >= this.o.maxBlobsPerIp) throw new BlobError('IP_QUOTA');
-    }
-    if (room.charged + room.reserved + c > this.o.maxBytesPerRoom) throw new BlobError('ROOM_QUOTA');
-    if (ticket.bytes + len > this.o.maxBytesPerTicket) throw new BlobError('TICKET_QUOTA');
-    if (from.charged + from.reserved + c > this.o.maxBytesPerIp) throw new BlobError('IP_QUOTA');
-    // Bodies are read into memory whole: bounded in all, and shared so that one client, or one
-    // address, cannot hold all of it (slow bodies are cut by the pacer besides).
-    if (this.buffering + len > this.o.maxUploadBufferBytes) throw new BlobError('BUSY');
-    if ((this.ipBuffering.get(w.address) ?? 0) + len > this.o.maxUploadBufferBytesPerIp) throw new BlobError('SHARE');
-    if (ticket.buffering + len > this.o.maxUploadBufferBytesPerTicket) throw new BlobError('SHARE');
-  }
-
-  private register(w: ChunkWrite, room: Use, from: Use): BlobRecord {
+  private register(w: ChunkWrite, put: Put): BlobRecord {
     const dir = join(this.root, w.key.toString('hex'));
     const made = mkdir(dir, { recursive: true, mode: 0o700 });
     made.catch(() => undefined);
@@ -300,47 +272,8 @@ export class BlobStore {
       commits: made,
     };
     this.blobs.set(w.id, b);
-    room.blobs++;
-    from.blobs++;
-    w.ticket.blobs++;
+    this.quotas.created(put);
     return b;
-  }
-
-  private hold(w: ChunkWrite, blob: BlobRecord, room: Use, from: Use, c: number): Reservation {
-    const { ticket, len, address } = w;
-    ticket.bytes += len;
-    ticket.buffering += len;
-    this.ipBuffering.set(address, (this.ipBuffering.get(address) ?? 0) + len);
-    this.buffering += len;
-    blob.reserved += len;
-    blob.inflight++;
-    blob.lastWrite = performance.now();
-    this.reservedCharge += c;
-    room.reserved += c;
-    from.reserved += c;
-    let released = false;
-    return {
-      get released() {
-        return released;
-      },
-      release: () => {
-        if (released) return;
-        released = true;
-        ticket.buffering -= len;
-        const left = (this.ipBuffering.get(address) ?? len) - len;
-        if (left > 0) this.ipBuffering.set(address, left);
-        else this.ipBuffering.delete(address);
-        this.buffering -= len;
-        blob.reserved -= len;
-        blob.inflight--;
-        this.reservedCharge -= c;
-        room.reserved -= c;
-        from.reserved -= c;
-        this.tidy(this.roomUse, blob.room);
-        this.tidy(this.ipUse, blob.ip);
-      },
-      commit: (pieces) => this.commit(blob, w.index, pieces, len),
-    };
   }
 
   private async commit(blob: BlobRecord, index: number, pieces: Buffer[], len: number): Promise<void> {
@@ -380,9 +313,7 @@ export class BlobStore {
     blob.bytes += len;
     blob.charged += delta;
     this.totalBytes += len;
-    this.totalCharged += delta;
-    this.use(this.roomUse, blob.room).charged += delta;
-    this.use(this.ipUse, blob.ip).charged += delta;
+    this.quotas.stored(blob.room, blob.ip, delta);
     blob.lastWrite = performance.now();
   }
 
@@ -399,13 +330,7 @@ export class BlobStore {
       this.tombstones.delete(k);
     }
     this.totalBytes -= b.bytes;
-    this.totalCharged -= b.charged;
-    for (const [map, key] of [[this.roomUse, b.room], [this.ipUse, b.ip]] as const) {
-      const u = this.use(map, key);
-      u.blobs--;
-      u.charged -= b.charged;
-      this.tidy(map, key);
-    }
+    this.quotas.removed(b.room, b.ip, b.charged);
     this.removed(b.id);
     const trash = join(this.root, TRASH, randomBytes(12).toString('hex'));
     const gone = rename(b.dir, trash)
@@ -414,17 +339,6 @@ export class BlobStore {
       .catch(() => this.log?.('blob store: cannot remove a blob directory'));
     this.track(gone);
     await gone;
-  }
-
-  private use(map: Map<string, Use>, key: string): Use {
-    let u = map.get(key);
-    if (u === undefined) map.set(key, (u = { blobs: 0, charged: 0, reserved: 0 }));
-    return u;
-  }
-
-  private tidy(map: Map<string, Use>, key: string): void {
-    const u = map.get(key);
-    if (u !== undefined && u.blobs === 0 && u.charged === 0 && u.reserved === 0) map.delete(key);
   }
 
   private sweep(): void {

@@ -14,6 +14,6 @@ export {
   defaultBlobOptions,
   resolveBlobOptions,
 } from './blobOptions.js';
-export { BlobEndpoint } from './blobHttp.js';
+export { BlobHttp } from './blobHttp.js';
 export { type BlobErrorName, type CloseErrorName, BlobError, BlobErrors, CloseError, CloseErrors } from './errors.js';
 export { type Ticket, Tickets } from './tickets.js';

@@ -8,10 +8,9 @@
  */
 import type { Socket } from 'node:net';
 import type { Server } from 'node:http';
-import { WebSocketServer, type WebSocket } from 'ws';
-import { SUBPROTOCOL } from '@nullroom/protocol';
+import type { WebSocket } from 'ws';
 import { addressKey, clientAddress, isLoopback } from './address.js';
-import { BlobEndpoint } from './blobHttp.js';
+import { BlobHttp } from './blobHttp.js';
 import type { BlobOptions } from './blobOptions.js';
 import { type Account, Accounts } from './budget.js';
 import { Connection, type ConnectionContext, type Wire, socketWire } from './connection.js';
@@ -22,7 +21,7 @@ import { OriginConfigError, type OriginPolicy, originPolicy } from './origin.js'
 import { Output } from './output.js';
 import { Rooms } from './rooms.js';
 import { Tickets } from './tickets.js';
-import { upgradeHandler } from './upgrade.js';
+import { upgradeHandler, webSocketServer } from './upgrade.js';
 
 export { isLoopback };
 
@@ -85,9 +84,9 @@ function checkOptions(opts: RelayOptions, tls: boolean, host: string): OriginPol
   }
 }
 
-async function openBlobs(opts: RelayOptions, tls: boolean, tickets: Tickets, trustProxy: boolean): Promise<BlobEndpoint> {
+async function openBlobs(opts: RelayOptions, tls: boolean, tickets: Tickets, trustProxy: boolean): Promise<BlobHttp> {
   try {
-    return await BlobEndpoint.open(opts.blobs || {}, securityHeaders(tls), opts.log, tickets, (req) => addressKey(clientAddress(req, trustProxy)));
+    return await BlobHttp.open(opts.blobs || {}, securityHeaders(tls), opts.log, tickets, (req) => addressKey(clientAddress(req, trustProxy)));
   } catch (e) {
     throw new RelayConfigError(`blob store: ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -119,13 +118,7 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
   });
   const httpConnections = new HttpConnections(limits, trustProxy, log);
   const server = createRelayServer({ limits, tls: opts.tls, connections: httpConnections, handler });
-  const wss = new WebSocketServer({
-    noServer: true,
-    maxPayload: limits.maxFrameBytes,
-    perMessageDeflate: false,
-    clientTracking: false,
-    handleProtocols: (set) => (set.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
-  });
+  const wss = webSocketServer(limits);
   const ctx: ConnectionContext = {
     limits,
     rooms,
@@ -197,7 +190,7 @@ function listen(server: Server, port: number, host: string, failed: () => void):
  * Stops the relay: timers and waiting GETs first (`stop`), then a close frame to every connection,
  * terminated after 1 s if it lingers, then the server; the blob store is wiped last.
  */
-function shutdown(server: Server, conns: ReadonlySet<Connection>, stop: () => void, blobs: BlobEndpoint | undefined): Promise<void> {
+function shutdown(server: Server, conns: ReadonlySet<Connection>, stop: () => void, blobs: BlobHttp | undefined): Promise<void> {
   return new Promise<void>((resolve) => {
     stop();
     for (const c of conns) c.goAway();

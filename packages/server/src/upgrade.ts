@@ -5,7 +5,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { WebSocket, WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
 import { SUBPROTOCOL } from '@nullroom/protocol';
 import { addressKey, clientAddress } from './address.js';
 import type { Account, Accounts } from './budget.js';
@@ -26,6 +26,17 @@ export interface UpgradeContext {
   readonly log: ((line: string) => void) | undefined;
   /** A WebSocket is open: `socket` is the upgrade request's, the TCP/TLS socket under `ws`. */
   readonly accept: (ws: WebSocket, account: Account, socket: Socket) => void;
+}
+
+/** The WebSocket side of the upgrade: binary frames up to the frame limit, no compression, our subprotocol only. */
+export function webSocketServer(limits: Pick<RelayLimits, 'maxFrameBytes'>): WebSocketServer {
+  return new WebSocketServer({
+    noServer: true,
+    maxPayload: limits.maxFrameBytes,
+    perMessageDeflate: false,
+    clientTracking: false,
+    handleProtocols: (set) => (set.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+  });
 }
 
 function reject(socket: Duplex, status: number, text: string): void {
