@@ -4,7 +4,7 @@
 //   members  a host for room members that take no part in the private chat (bystanders): real
 //            SDK clients, each with its own connection, MLS state and PrivateChats, as the CLI has.
 // Both answer {cmd: 'stats'} with this process's CPU time, so that the parent can charge each side.
-import { startRelay } from '../packages/server/dist/src/index.js';
+import { startInstrumentedRelay } from '../packages/server/dist/test/_instrumented.js';
 import { NullroomClient, PrivateChats } from '../packages/client/dist/src/index.js';
 import { nodeWebSocket } from '../packages/client/dist/src/node/index.js';
 
@@ -21,17 +21,16 @@ if (role === 'relay') {
   // What goes on the socket: the WebSocket payload plus its frame header (RFC 6455 §5.2; the relay
   // does not mask): 2 bytes, 4 from 126 bytes on, 10 from 64 KiB on. TCP/IP overhead not counted.
   const header = (n) => (n < 126 ? 2 : n < 65536 ? 4 : 10);
-  const relay = await startRelay({
-    port: 0,
-    blobs: false,
-    hooks: {
+  const relay = await startInstrumentedRelay(
+    { port: 0, blobs: false },
+    {
       onWire: (dir, _conn, bytes) => {
         if (dir !== 'out') return;
         bytesOut += bytes.byteLength + header(bytes.byteLength);
         framesOut++;
       },
     },
-  });
+  );
   process.on('message', (m) => {
     if (m.cmd === 'stats') process.send({ re: m.id, cpu: cpu(), bytesOut, framesOut });
   });

@@ -6,7 +6,7 @@
  * how fast the honest members chat and upload while it runs. docs/SECURITY.md §11 "Attack suite".
  */
 import { randomBytes } from 'node:crypto';
-/** The relay's default largest upload body (4 MiB + 64 KiB, packages/server/src/blobs.ts). */
+/** The relay's default largest upload body (4 MiB + 64 KiB, packages/server/src/blobOptions.ts). */
 const CHUNK_MAX = 4 * 2 ** 20 + 64 * 1024;
 import { MiB, healthy, nextReq, randomLocator, rawJoin, rawRequest, rawTicket, rawWs, sleep, tcp, upgradeRequest, within, wsFrame } from './_lib.mjs';
 

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { GroupStatus, decodeFrame, encodeFrame } from '@nullroom/protocol';
-import { startRelay } from '@nullroom/server';
+import { startInstrumentedRelay } from '@nullroom/server/instrumented';
 import { humanLine } from '../src/output.js';
 import { run } from './_spawn.js';
 
@@ -15,10 +15,9 @@ const PW = { NULLROOM_PASSWORD: 'test password for repair-wait' };
 test('chat --json prints one repair-wait line while the group information cannot be used, then joins', async () => {
   // The relay hands out a GroupInfo nobody can open (as after a member stored garbage) until we stop it.
   let corrupt = false;
-  const relay = await startRelay({
-    host: '127.0.0.1',
-    port: 0,
-    hooks: {
+  const relay = await startInstrumentedRelay(
+    { host: '127.0.0.1', port: 0 },
+    {
       transformOut: (_conn, bytes) => {
         if (!corrupt) return [bytes];
         try {
@@ -30,7 +29,7 @@ test('chat --json prints one repair-wait line while the group information cannot
         }
       },
     },
-  });
+  );
   const chat = (nick: string) => run(['chat', relay.url, '--room', 'repair-room', '--nick', nick, '--json'], PW);
   const procs = [];
   try {

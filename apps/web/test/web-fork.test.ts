@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { startRelay } from '@nullroom/server';
+import { startInstrumentedRelay } from '@nullroom/server/instrumented';
 import { NullroomClient, type Room, deriveRoomSecret, formatRoomFingerprint } from '@nullroom/client';
 import { nodeWebSocket } from '@nullroom/client/node';
 import type * as Fork from '../../../packages/client/dist/test/_fork.js';
@@ -26,7 +26,7 @@ async function until(cond: () => boolean, what: string, ms = 15_000): Promise<vo
 
 test('browser: a forking relay -> the member panel shows its own history\'s fingerprint and the chat warns', { skip }, async () => {
   const fork = forkingRelay();
-  const relay = await startRelay({ host: '127.0.0.1', port: 0, staticDir: webDist, hooks: { transformOut: fork.transformOut } });
+  const relay = await startInstrumentedRelay({ host: '127.0.0.1', port: 0, staticDir: webDist }, { transformOut: fork.transformOut });
   const browser = await launch();
   const clients: NullroomClient[] = [];
   try {

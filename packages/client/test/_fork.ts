@@ -4,7 +4,7 @@
  * module from this package's dist/test).
  */
 import { DeliveryKind, type Frame, asSeq, decodeFrame, encodeFrame, errorNameOf } from '@nullroom/protocol';
-import type { RelayHooks } from '@nullroom/server';
+import type { RelayHooks } from '@nullroom/server/instrumented';
 
 type Transform = NonNullable<RelayHooks['transformOut']>;
 

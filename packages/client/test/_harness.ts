@@ -1,5 +1,6 @@
 /** Shared helpers for tests that run a real relay and real clients over real sockets on 127.0.0.1. */
 import { startRelay, type Relay, type RelayOptions } from '@nullroom/server';
+import { type RelayHooks, startInstrumentedRelay } from '@nullroom/server/instrumented';
 import { type KeyStore, NullroomClient, type Room, type RoomEvents, type RoomTimings, randomRoomSecret, type RoomSecret } from '../src/index.js';
 import { type NodeTlsOptions, nodeWebSocket } from '../src/node/index.js';
 import type { WebSocketLike } from '../src/transport.js';
@@ -15,8 +16,10 @@ export interface TestClient {
   messages: { from: string; text: string }[];
 }
 
-export async function relay(opts: RelayOptions = {}): Promise<Relay> {
-  return startRelay({ host: '127.0.0.1', port: 0, ...opts });
+/** A relay on a free loopback port; with `hooks`, its wire decorated (@nullroom/server/instrumented). */
+export async function relay({ hooks, ...opts }: RelayOptions & { hooks?: RelayHooks } = {}): Promise<Relay> {
+  const o = { host: '127.0.0.1', port: 0, ...opts };
+  return hooks === undefined ? startRelay(o) : startInstrumentedRelay(o, hooks);
 }
 
 const open = new Set<NullroomClient>();

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as mls from 'ts-mls';
 import { type DeliverFrame, DeliveryKind, asEpoch, asSeq, asSlot, decodeFrame, encodeFrame } from '@nullroom/protocol';
 import { RoomGroup, deriveRoomKeys } from '@nullroom/crypto';
-import type { RelayHooks } from '@nullroom/server';
+import type { RelayHooks } from '@nullroom/server/instrumented';
 import { converged, member, randomRoomSecret, relay, until, type TestClient, closeAll } from './_harness.js';
 
 afterEach(closeAll);

@@ -1,4 +1,4 @@
-export { type Relay, type RelayHooks, type RelayOptions, RelayConfigError, isLoopback, startRelay } from './relay.js';
+export { type Relay, type RelayOptions, RelayConfigError, isLoopback, startRelay } from './relay.js';
 export { type RelayLimits, defaultRelayLimits } from './limits.js';
 export { type TlsMaterial, createSelfSigned, fingerprintOf } from './tls.js';
 export { securityHeaders } from './http.js';
@@ -9,10 +9,11 @@ export {
   BLOB_ERROR_HEADER,
   BLOB_TICKET_HEADER,
   BLOB_TOKEN_HEADER,
-  BlobStore,
   MAX_CHUNK_INDEX,
   MIN_CHUNK_CHARGE,
   defaultBlobOptions,
   resolveBlobOptions,
-} from './blobs.js';
+} from './blobOptions.js';
+export { BlobHttp } from './blobHttp.js';
+export { type BlobErrorName, type CloseErrorName, BlobError, BlobErrors, CloseError, CloseErrors } from './errors.js';
 export { type Ticket, Tickets } from './tickets.js';

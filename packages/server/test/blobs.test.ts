@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { type BlobOptions, BlobStore, RelayConfigError, Tickets, startRelay, type Relay } from '../src/index.js';
+import { type BlobOptions, BlobHttp, RelayConfigError, Tickets, startRelay, type Relay } from '../src/index.js';
 import { type RawPeer, connect, locator } from './_raw.js';
 import { encodeFrame, asReqId } from '@nullroom/protocol';
 
@@ -186,7 +186,7 @@ test('a body longer than its Content-Length: the bytes that arrive are counted, 
   const stay = {};
   const peer = { id: 1, send: () => true, memberships: new Map([['room', stay]]) } as never;
   const ticket = Buffer.from(book.issue(peer, stay, 'room')).toString('base64url');
-  const store = await BlobStore.open({ dir, maxChunkBytes: 1024 }, {}, undefined, book);
+  const store = await BlobHttp.open({ dir, maxChunkBytes: 1024 }, {}, undefined, book);
   try {
     // A request stream that lies (a real server's parser would cut it at the declared length).
     const body = new PassThrough();

@@ -1,0 +1,256 @@
+/**
+ * One WebSocket connection of the relay: its frames in (decode, rate, then rooms.ts) and out
+ * (batching, backpressure), its liveness (ping and echo), and why it is closed (CloseErrors).
+ */
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { WebSocket } from 'ws';
+import { ErrorCodes, ProtocolError, decodeClientFrame, encodeFrame } from '@nullroom/protocol';
+import { type Account, type Bucket, fullBucket, takeToken } from './budget.js';
+import { CloseError } from './errors.js';
+import type { RelayLimits } from './limits.js';
+import { LARGE_FRAME, type Outlet, type Output } from './output.js';
+import { type Peer, type Rooms, noRequest } from './rooms.js';
+import type { Tickets } from './tickets.js';
+
+/**
+ * Where a connection's frames meet its socket. The relay writes straight to `ws` (socketWire); a
+ * test decorates the wire to watch or rewrite frames (test/_instrumented.ts).
+ */
+export interface Wire {
+  /** Hands one frame to `ws`; `done` runs once it is written. The bytes handed over (for progress). */
+  write(ws: WebSocket, conn: number, bytes: Uint8Array, done?: (err?: Error | null) => void): number;
+  /** One message from the peer, before it is decoded. */
+  read(conn: number, bytes: Uint8Array): void;
+}
+
+export const socketWire: Wire = {
+  write(ws, _conn, bytes, done) {
+    ws.send(bytes, done);
+    return bytes.byteLength;
+  },
+  read() {},
+};
+
+/** What every connection shares: the relay's rooms, limits and output. */
+export interface ConnectionContext {
+  readonly limits: RelayLimits;
+  readonly rooms: Rooms;
+  readonly tickets: Tickets | undefined;
+  readonly output: Output;
+  readonly wire: Wire;
+  readonly codecLimits: { readonly maxFrameBytes: number; readonly maxPayloadBytes: number };
+  readonly log: ((line: string) => void) | undefined;
+  /** Called once the connection has closed. */
+  readonly closed: (c: Connection) => void;
+}
+
+/**
+ * Bytes of the socket's in-flight write not yet taken by the kernel (libuv's write queue, which
+ * shrinks as a large write goes out piece by piece); undefined where the handle does not say (then
+ * only completed writes count as progress). Node has no public API for it.
+ */
+function writeQueue(socket: Socket): number | undefined {
+  const q = (socket as unknown as { _handle?: { writeQueueSize?: unknown } | null })._handle?.writeQueueSize;
+  return typeof q === 'number' ? q : undefined;
+}
+
+export class Connection implements Peer, Outlet {
+  readonly memberships: Peer['memberships'] = new Map();
+  private corked = false;
+  private cut = false;
+  /** The payload of our last ping: only a pong that echoes it proves the peer alive. */
+  private ping: Buffer | undefined;
+  private alive = true;
+  /** Bytes handed to ws for this connection; minus bufferedAmount, what has left (progress). */
+  private queued = 0;
+  private lastFlushed = 0;
+  private lastBuffered = 0;
+  /** The socket's in-flight write, in bytes not yet taken by the kernel, at the last check (see writeQueue). */
+  private lastWriteQueue = 0;
+  /** Consecutive checks with a backlog and no progress. */
+  private stalls = 0;
+  /** The connection's frame bucket (limits.ratePerSecond, rateBurst). */
+  private tokens: number;
+  private lastRefill = performance.now();
+  private overLimit = 0;
+  /** Accepted COMMITs (limits.commitBurst). */
+  private readonly commits: Bucket;
+  private readonly addressRate: number;
+  private readonly addressBurst: number;
+
+  constructor(
+    readonly id: number,
+    private readonly ws: WebSocket,
+    /** The TCP/TLS socket under `ws` (the upgrade request's), corked while a batch of frames for it is written. */
+    private readonly socket: Socket,
+    readonly account: Account,
+    private readonly ctx: ConnectionContext,
+  ) {
+    const { limits } = ctx;
+    this.tokens = limits.rateBurst;
+    this.commits = fullBucket(limits.commitBurst, performance.now());
+    this.addressRate = limits.addressRatePerSecond ?? 10 * limits.ratePerSecond;
+    this.addressBurst = limits.addressRateBurst ?? 10 * limits.rateBurst;
+    ws.on('message', (data: Buffer, isBinary: boolean) => this.receive(data, isBinary));
+    // Only the echo of our latest ping's random payload proves life; `ws` also reports unsolicited
+    // pongs (RFC 6455 §5.5.3 allows them), which a peer could send to look alive without reading.
+    ws.on('pong', (data: Buffer) => {
+      if (this.ping !== undefined && data.equals(this.ping)) this.alive = true;
+    });
+    ws.on('error', () => ws.terminate());
+    ws.on('close', (code) => {
+      ctx.closed(this);
+      ctx.rooms.drop(this);
+      account.connections--;
+      ctx.tickets?.dropPeer(this);
+      ctx.log?.(`conn ${id} closed ${code}`);
+    });
+  }
+
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  get isCut(): boolean {
+    return this.cut;
+  }
+
+  send(bytes: Uint8Array, onWritten?: () => void): boolean {
+    if (this.ws.readyState !== 1 || this.cut) return false;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      this.ctx.output.corkedThisTurn(this);
+    }
+    const done = onWritten === undefined ? undefined : (err?: Error | null) => void (err ? undefined : onWritten());
+    this.queued += this.ctx.wire.write(this.ws, this.id, bytes, done);
+    if (bytes.byteLength >= LARGE_FRAME) this.ctx.output.queuedLarge();
+    // Backpressure: a reader that cannot keep up is cut off rather than buffered without bound.
+    if (this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes) {
+      this.ctx.log?.(`conn ${this.id} closed: slow consumer`);
+      this.cut = true;
+      this.close(new CloseError('SLOW_CONSUMER'));
+      setTimeout(() => this.ws.terminate(), 1000).unref();
+    }
+    return true;
+  }
+
+  uncork(): void {
+    this.corked = false;
+    this.socket.uncork();
+  }
+
+  /** Both buckets must have a token; the connection's is only spent if the address's is too. */
+  takeCommit(): boolean {
+    const { limits } = this.ctx;
+    const now = performance.now();
+    if (!takeToken(this.commits, limits.commitBurst, limits.commitIntervalMs, now)) return false;
+    if (takeToken(this.account.commits, limits.commitBurstPerAddress, limits.commitIntervalPerAddressMs, now)) return true;
+    this.commits.tokens += 1;
+    return false;
+  }
+
+  /** Closes with the error's close code and reason (CloseErrors); one without a code drops the socket. */
+  close(e: CloseError): void {
+    if (e.closeCode === undefined) this.ws.terminate();
+    else this.ws.close(e.closeCode, e.message);
+  }
+
+  /** Closes a connection that holds too much unsent output, and drops its socket (and backlog) at once. */
+  cutOff(why: string): void {
+    if (this.cut) return;
+    this.cut = true;
+    this.ctx.log?.(`conn ${this.id} closed: slow consumer (${why})`);
+    this.close(new CloseError('SLOW_CONSUMER'));
+    this.ws.terminate();
+  }
+
+  /** Says goodbye (the relay is stopping); `terminate` follows if the peer does not answer. */
+  goAway(): void {
+    this.close(new CloseError('GOING_AWAY'));
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+  }
+
+  private receive(data: Buffer, isBinary: boolean): void {
+    const { ctx } = this;
+    ctx.wire.read(this.id, data);
+    if (!isBinary) return this.malformed(new ProtocolError('BAD_VALUE', 'text frame'));
+    let f;
+    try {
+      f = decodeClientFrame(data, ctx.codecLimits);
+    } catch (e) {
+      return this.malformed(e);
+    }
+    if (!this.refill() || !takeToken(this.account.frames, this.addressBurst, 1000 / this.addressRate, performance.now())) {
+      this.send(encodeFrame({ type: 'ERROR', reqId: f.reqId, code: ErrorCodes.RATE_LIMITED }));
+      if (++this.overLimit > 10 * ctx.limits.rateBurst) {
+        ctx.log?.(`conn ${this.id} closed: rate limit`);
+        this.close(new CloseError('RATE_LIMITED'));
+      }
+      return;
+    }
+    try {
+      ctx.rooms.handle(this, f);
+    } catch {
+      ctx.log?.(`conn ${this.id} internal error`);
+      this.send(encodeFrame({ type: 'ERROR', reqId: f.reqId, code: ErrorCodes.INTERNAL }));
+    }
+  }
+
+  private malformed(e: unknown): void {
+    const code = e instanceof ProtocolError ? e.code : 'BAD_VALUE';
+    this.ctx.log?.(`conn ${this.id} protocol error ${code}`);
+    this.send(encodeFrame({ type: 'ERROR', reqId: noRequest, code: ErrorCodes[code] }));
+    this.close(new CloseError('MALFORMED'));
+  }
+
+  private refill(): boolean {
+    const { limits } = this.ctx;
+    const now = performance.now();
+    this.tokens = Math.min(limits.rateBurst, this.tokens + ((now - this.lastRefill) * limits.ratePerSecond) / 1000);
+    this.lastRefill = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  /**
+   * Once per ping interval: liveness and backlog, the checks that must not wait for the next send()
+   * (a peer that stops reading may never be sent anything again). A ping with a fresh random
+   * payload; a connection that did not echo the previous one is dropped.
+   */
+  check(): void {
+    if (this.cut) return;
+    const buffered = this.ws.bufferedAmount;
+    const flushed = this.queued - buffered;
+    const wq = writeQueue(this.socket);
+    // Our ping waits behind the connection's backlog: a slow link still draining a big one (a
+    // 2 MiB GroupInfo at 1.6 Mbit/s takes ~10 s) cannot echo it in time. Output that left since
+    // the last check, with more still queued, shows the peer is reading: alive for this check, and
+    // the ping already on its way stays the one to echo. A peer that neither reads nor echoes is
+    // cut; an unsolicited pong still proves nothing (see 'pong'). Progress is a write that
+    // completed (`flushed` grew), or the in-flight write shrinking: bufferedAmount only goes
+    // down when a whole write completes, and one write can be a 2 MiB frame, or a batch of them.
+    const progressed = flushed > this.lastFlushed || (wq !== undefined && wq !== this.lastWriteQueue);
+    const draining = progressed && this.lastBuffered > 0;
+    if (buffered > 0 && this.lastBuffered > 0 && !progressed) this.stalls++;
+    else this.stalls = 0;
+    this.lastFlushed = flushed;
+    this.lastBuffered = buffered;
+    this.lastWriteQueue = wq ?? 0;
+    if (!this.alive && !draining) {
+      this.ctx.log?.(`conn ${this.id} timed out`);
+      return this.close(new CloseError('TIMED_OUT'));
+    }
+    if (buffered > this.ctx.limits.maxBufferedBytes) return this.cutOff('backlog');
+    if (this.stalls >= 2) return this.cutOff('no progress');
+    if (!this.alive) return; // draining: the outstanding ping is not replaced
+    this.alive = false;
+    this.ping = randomBytes(12);
+    this.ws.ping(this.ping);
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * The WebSocket upgrade at /ws: what a request must be to become a connection (the token
+ * "websocket", the path, the origin, the subprotocol), and the caps in all and per address.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { SUBPROTOCOL } from '@nullroom/protocol';
+import { addressKey, clientAddress } from './address.js';
+import type { Account, Accounts } from './budget.js';
+import { type HttpConnections, answerRaw } from './httpServer.js';
+import type { RelayLimits } from './limits.js';
+import { type OriginPolicy, checkOrigin } from './origin.js';
+import { parseTarget } from './target.js';
+
+export interface UpgradeContext {
+  readonly limits: RelayLimits;
+  readonly origins: OriginPolicy;
+  readonly trustProxy: boolean;
+  readonly accounts: Accounts;
+  readonly wss: WebSocketServer;
+  readonly httpConnections: HttpConnections;
+  /** Open WebSocket connections now. */
+  readonly openConnections: () => number;
+  readonly log: ((line: string) => void) | undefined;
+  /** A WebSocket is open: `socket` is the upgrade request's, the TCP/TLS socket under `ws`. */
+  readonly accept: (ws: WebSocket, account: Account, socket: Socket) => void;
+}
+
+/** The WebSocket side of the upgrade: binary frames up to the frame limit, no compression, our subprotocol only. */
+export function webSocketServer(limits: Pick<RelayLimits, 'maxFrameBytes'>): WebSocketServer {
+  return new WebSocketServer({
+    noServer: true,
+    maxPayload: limits.maxFrameBytes,
+    perMessageDeflate: false,
+    clientTracking: false,
+    handleProtocols: (set) => (set.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+  });
+}
+
+function reject(socket: Duplex, status: number, text: string): void {
+  if (socket.writable) answerRaw(socket, status, text);
+  else socket.destroy();
+}
+
+/** The server's 'upgrade' listener. No input may end the process: whatever throws answers this socket only. */
+export function upgradeHandler(ctx: UpgradeContext): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
+  return (req, socket, head) => {
+    socket.on('error', () => socket.destroy());
+    if (ctx.httpConnections.isRefused(socket)) return void socket.destroy();
+    ctx.httpConnections.leave(req.socket);
+    try {
+      upgrade(ctx, req, socket, head);
+    } catch {
+      ctx.log?.('upgrade internal error');
+      try {
+        reject(socket, 500, 'Internal Server Error');
+      } catch {
+        socket.destroy();
+      }
+    }
+  };
+}
+
+function upgrade(ctx: UpgradeContext, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  const { limits } = ctx;
+  // Node hands over any request with an Upgrade header, whatever it names ('chunked', 'h2c',
+  // 'TLS/1.2'): only a WebSocket is spoken here (RFC 9110 §7.8; RFC 6455 §4.2.1 wants the token
+  // "websocket", case-insensitive).
+  const wanted = req.headers.upgrade;
+  if (typeof wanted !== 'string' || wanted.trim().toLowerCase() !== 'websocket') return reject(socket, 400, 'Bad Request');
+  const target = parseTarget(req.url);
+  if (target === undefined) return reject(socket, 400, 'Bad Request');
+  if (target.pathname !== '/ws') return reject(socket, 404, 'Not Found');
+  const verdict = checkOrigin(req.headers, ctx.origins);
+  if (verdict === 'misdirected') return reject(socket, 421, 'Misdirected Request');
+  if (verdict === 'forbidden') return reject(socket, 403, 'Forbidden');
+  const offered = req.headers['sec-websocket-protocol'];
+  const protocols = (typeof offered === 'string' ? offered : '').split(',').map((s) => s.trim());
+  if (!protocols.includes(SUBPROTOCOL)) return reject(socket, 400, 'Bad Request');
+  if (ctx.openConnections() >= limits.maxConnections) return reject(socket, 503, 'Service Unavailable');
+  const key = addressKey(clientAddress(req, ctx.trustProxy));
+  const account = ctx.accounts.get(key, performance.now());
+  if (account.connections >= limits.maxConnectionsPerAddress) {
+    ctx.log?.(`upgrade refused: ${limits.maxConnectionsPerAddress} connections from ${key}`);
+    return reject(socket, 503, 'Service Unavailable');
+  }
+  // Counted from now, not once the handshake completes, so parallel handshakes cannot overshoot.
+  account.connections++;
+  let accepted = false;
+  socket.once('close', () => {
+    if (!accepted) account.connections--;
+  });
+  ctx.wss.handleUpgrade(req, socket, head, (ws) => {
+    accepted = true;
+    ctx.accept(ws, account, req.socket);
+  });
+}
