@@ -36,13 +36,14 @@
  * Repetitions that need an up-to-date member state start from a copy of it (ts-mls's own
  * ClientState codec), because RoomCrypto wipes consumed secrets of the state it is given.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { RoomCrypto, Suites, deriveRoomKeys, ephemeralIdentity, randomRoomSecret } from '../packages/crypto/dist/src/index.js';
 // Build-only internals: a real Nullroom credential for the members added in bulk (step 1).
 import { makeCredential } from '../packages/crypto/dist/src/credential.js';
 import * as mls from 'ts-mls';
 import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
+import { writeResult } from './_results.mjs';
 
 // --- options ---
 const argv = process.argv.slice(2);
@@ -264,8 +265,7 @@ const report = {
   ],
   totalSeconds: round((now() - t0) / 1000),
 };
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(new URL('./results/mls.json', import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
+writeResult('mls', report);
 
 // --- table ---
 const suiteLabel = (s) => (s === Suites.default ? 'default' : s === Suites.postQuantum ? 'pq' : s);
