@@ -49,11 +49,12 @@
  * only; every process started here is killed at the end, also on failure or timeout.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { makeFile, sha256File } from './_payload.mjs';
+import { writeResult } from './_results.mjs';
 
 const MIB = Number(process.env.MIB ?? 200);
 const DRIVERS = (process.env.DRIVER ?? 'pipe').split(',');
@@ -670,8 +671,7 @@ const report = {
     'duringTransfer: the same after each Chromium process VmHWM was reset at /send (clear_refs 5), i.e. without the join (Argon2id, 64 MiB). relay, sender: VmHWM. ' +
     'cpuSeconds: CPU used from /send to done by the page renderer, the whole Chromium tree, relay, sender and this driver (Playwright runs its CDP client here); less sensitive to other load than MB/s.',
 };
-mkdirSync(here('./results/'), { recursive: true });
-writeFileSync(here(`./results/${MIB === 200 ? 'browser-transfer' : `browser-transfer-${MIB}MiB`}.json`), `${JSON.stringify(report, null, 2)}\n`);
+writeResult(MIB === 200 ? 'browser-transfer' : `browser-transfer-${MIB}MiB`, report);
 const pr = report.peakRssBytes;
 console.log(
   `${MIB} MiB terminal to browser (${main}): ${report.mbPerSec} MB/s; peak RSS renderer ${MiB(pr.rendererMax)} (during the transfer ${MiB(report.duringTransfer.rendererMax)}), Chromium tree ${MiB(pr.browserTreeMax)}, relay ${MiB(pr.relay)}, sender ${MiB(pr.sender)}` +

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // The web app's JavaScript needed before the join screen is interactive: the entry script and every
 // module it preloads, as index.html names them, gzip-compressed (level 9). Issue #3 budget: 250 KB.
-import { readFileSync, writeFileSync, mkdirSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
+import { writeResult } from './_results.mjs';
 
 const dist = new URL('../apps/web/dist/', import.meta.url);
 const html = readFileSync(new URL('index.html', dist), 'utf8');
@@ -20,6 +21,5 @@ const report = {
   lazyChunks: lazy.length,
   lazyJsGzipBytes: lazy.reduce((n, f) => n + gz(`assets/${f}`), 0),
 };
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(new URL('./results/bundle.json', import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
+writeResult('bundle', report);
 console.log(`web app: ${(report.initialJsGzipBytes / 1000).toFixed(1)} KB of JavaScript (gzip) before the join screen is interactive (budget 250 KB); ${lazy.length} lazy chunks, ${(report.lazyJsGzipBytes / 1000).toFixed(1)} KB gzip, loaded only when needed (the password-strength dictionary, the post-quantum suite)`);

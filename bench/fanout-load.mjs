@@ -78,8 +78,11 @@ await new Promise((r) => setTimeout(r, seconds * 1000));
 const delivered = received - start;
 const elapsed = (performance.now() - t0) / 1000;
 running = false;
-// Sanity: let in-flight messages land, then every acknowledged message must have reached every receiver.
-await new Promise((r) => setTimeout(r, 500));
+// Sanity: let the messages in flight be acknowledged and land (on a busy machine a fixed wait was too
+// short: a message could reach its receivers before its ack reached the sender), then every
+// acknowledged message must have reached every receiver. Lost ones keep `outstanding` above 0.
+const deadline = performance.now() + 10_000;
+while ((outstanding > 0 || received < acked * (members - 1)) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 const complete = received === acked * (members - 1);
 process.stdout.write(`${JSON.stringify({ mode, delivered, seconds: elapsed, deliveriesPerSec: delivered / elapsed, acked, received, complete })}\n`);
 for (const ws of sockets) ws.terminate();

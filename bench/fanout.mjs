@@ -7,9 +7,9 @@
  *   npm run build && node bench/fanout.mjs        (FANOUT_SECONDS, default 20, per measurement)
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { createInterface } from 'node:readline';
+import { writeResult } from './_results.mjs';
 
 const SECONDS = Number(process.env.FANOUT_SECONDS ?? 20);
 const MEMBERS = 100;
@@ -55,6 +55,5 @@ const report = {
   runs: { relay: runs.relay.map(Math.round), ws: runs.ws.map(Math.round) },
   note: 'relay rate limit raised for the benchmark; everything else at defaults',
 };
-mkdirSync(here('./results/'), { recursive: true });
-writeFileSync(here('./results/fanout.json'), `${JSON.stringify(report, null, 2)}\n`);
+writeResult('fanout', report);
 console.log(`fan-out to ${MEMBERS} members, ${SIZE} B messages: relay ${report.relayDeliveriesPerSec}/s, raw ws ${report.wsDeliveriesPerSec}/s, ratio ${report.ratio} (target >= 0.8: ${report.ratio >= 0.8 ? 'HOLDS' : 'MISSED'})`);

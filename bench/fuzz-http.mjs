@@ -32,7 +32,7 @@ import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import os from 'node:os';
 import { dirname } from 'node:path';
-import { MiB, encodeFrame, healthy, root, sleep, startRelay, within, wsFrame } from './attacks/_lib.mjs';
+import { MiB, encodeFrame, healthy, root, sleep, startRelay, wsFrame } from './attacks/_lib.mjs';
 
 const argv = process.argv.slice(2);
 const opt = (n) => {
@@ -611,7 +611,7 @@ async function main() {
       entry = { signature: sig, count: 0, first: at, stderr: dead.stderr.slice(-12), reproducer: undefined };
       crashes.set(sig, entry);
       // Find the case that did it, on a fresh relay.
-      let probe = await startRelay();
+      const probe = await startRelay();
       const culprit = await findCulprit(probe, indices);
       if (culprit !== undefined) {
         entry.reproducer = reproducer(makeCase(SEED, culprit));

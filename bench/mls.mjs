@@ -36,13 +36,14 @@
  * Repetitions that need an up-to-date member state start from a copy of it (ts-mls's own
  * ClientState codec), because RoomGroup wipes consumed secrets of the state it is given.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { RoomGroup, Suites, deriveRoomKeys, randomRoomSecret } from '../packages/crypto/dist/src/index.js';
+import { RoomGroup, Suites, deriveRoomKeys, ephemeralIdentity, randomRoomSecret } from '../packages/crypto/dist/src/index.js';
 // Build-only internals: a real Nullroom credential for the members added in bulk (step 1).
 import { makeCredential } from '../packages/crypto/dist/src/credential.js';
 import * as mls from 'ts-mls';
 import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
+import { writeResult } from './_results.mjs';
 
 // --- options ---
 const argv = process.argv.slice(2);
@@ -122,7 +123,8 @@ async function buildGroup(suite, n) {
     const batch = Array.from({ length: Math.min(16, bulk - i) }, async (_, j) => {
       const slot = i + j + 2;
       const sig = await impl.signature.keygen();
-      const credential = await makeCredential(keys.credentialKey, keys.locator, sig.publicKey, { slot, nick: `m${slot}` });
+      // Each member's own identity key vouches for its leaf key (the binding openCredential checks).
+      const credential = await makeCredential(keys.credentialKey, keys.locator, sig.publicKey, { slot, nick: `m${slot}` }, await ephemeralIdentity());
       return mls.generateKeyPackageWithKey({ credential, signatureKeyPair: sig, cipherSuite: impl });
     });
     kps.push(...(await Promise.all(batch)));
@@ -150,7 +152,7 @@ async function buildGroup(suite, n) {
   const senderRc = await RoomGroup.create(keys, suite);
   const joined = await senderRc.joinExternal(await senderRc.readGroupInfo(sealed.groupInfo), { nick: `m${n}`, slot: n });
   await observer.members(sealed.state); // a member has seen everyone: warm its credential cache
-  const seen = await observer.process(sealed.state, joined.message);
+  const seen = await observer.process(sealed.state, joined.message, n); // the relay slot it joined from
   assert(seen.kind === 'commit' && seen.added.length === 1, 'observer sees the n-th member join');
   const members = await observer.members(seen.state);
   assert(members.length === n, `group has ${n} members (got ${members.length})`);
@@ -195,7 +197,7 @@ async function measure(suite, n) {
   for (const [r, commit] of commits.entries()) {
     const state = copy(g.observer.state);
     const ta = now();
-    const res = await g.observer.rc.process(state, commit);
+    const res = await g.observer.rc.process(state, commit, 1_000_000 + r);
     processJoinMs.push(now() - ta);
     assert(res.kind === 'commit' && res.added.length === 1 && res.added[0].nick === `newcomer${r}`, 'join processed');
   }
@@ -215,7 +217,7 @@ async function measure(suite, n) {
     sender = out.state;
     appSizes.push(out.message.byteLength);
     const tb = now();
-    const res = await g.observer.rc.process(observer, out.message);
+    const res = await g.observer.rc.process(observer, out.message, n);
     decryptMs.push(now() - tb);
     assert(res.kind === 'app' && res.plaintext.byteLength === 1024 && res.sender.nick === `m${n}`, 'message decrypted');
     observer = res.state;
@@ -263,8 +265,7 @@ const report = {
   ],
   totalSeconds: round((now() - t0) / 1000),
 };
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(new URL('./results/mls.json', import.meta.url), `${JSON.stringify(report, null, 2)}\n`);
+writeResult('mls', report);
 
 // --- table ---
 const suiteLabel = (s) => (s === Suites.default ? 'default' : s === Suites.postQuantum ? 'pq' : s);

@@ -28,10 +28,10 @@
  * Writes bench/results/private.json; prints one summary line (progress on stderr).
  */
 import { fork } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { NullroomClient, PrivateChats, randomRoomSecret } from '../packages/client/dist/src/index.js';
 import { nodeWebSocket } from '../packages/client/dist/src/node/index.js';
+import { writeResult } from './_results.mjs';
 
 const SIZES = (process.env.PRIVATE_SIZES ?? '2,10,50,100').split(',').map(Number);
 const K = Number(process.env.PRIVATE_MESSAGES ?? 80);
@@ -245,8 +245,7 @@ const report = {
   results,
   note: 'relay at default limits; bystander hosts at nice 19 (their CPU counted in full); one private message = one 100-character text from alice to bob, read by bob before the next',
 };
-mkdirSync(here('./results/'), { recursive: true });
-writeFileSync(here('./results/private.json'), `${JSON.stringify(report, null, 2)}\n`);
+writeResult('private', report);
 
 await Promise.all([alice.client.close(), bob.client.close()]);
 for (const h of hosts) h.child.kill('SIGKILL');

@@ -10,11 +10,12 @@
  *   npm run build && node bench/transfer.mjs
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { makeFile, sha256File } from './_payload.mjs';
+import { writeResult } from './_results.mjs';
 
 const MIB = Number(process.env.TRANSFER_MIB ?? 1024);
 const here = (f) => new URL(f, import.meta.url).pathname;
@@ -116,8 +117,7 @@ if (process.env.TRANSFER_ONLY === 'ours') {
   const r = await ours(file, expected);
   rmSync(dir, { recursive: true, force: true });
   const out = { bench: 'transfer-memory', date: new Date().toISOString(), fileBytes: MIB * 1024 * 1024, mbPerSec: Math.round(r.mbPerSec), peakRssBytes: r.peakRss };
-  mkdirSync(here('./results/'), { recursive: true });
-  writeFileSync(here(`./results/transfer-${MIB}MiB.json`), `${JSON.stringify(out, null, 2)}\n`);
+  writeResult(`transfer-${MIB}MiB`, out);
   console.log(`${MIB} MiB terminal to terminal: ${out.mbPerSec} MB/s; peak RSS sender ${(r.peakRss.sender / 2 ** 20).toFixed(0)} MiB, relay ${(r.peakRss.relay / 2 ** 20).toFixed(0)} MiB, receiver ${(r.peakRss.receiver / 2 ** 20).toFixed(0)} MiB`);
   process.exit(0);
 }
@@ -159,6 +159,5 @@ const report = {
   wsCpuSeconds: w.cpu,
   runs: { ours: runs.ours.map((r) => Math.round(r.mbPerSec)), ws: runs.ws.map((r) => Math.round(r.mbPerSec)) },
 };
-mkdirSync(here('./results/'), { recursive: true });
-writeFileSync(here('./results/transfer.json'), `${JSON.stringify(report, null, 2)}\n`);
+writeResult('transfer', report);
 console.log(`file transfer, ${MIB} MiB: ours ${report.oursMBps} MB/s, raw ws ${report.wsMBps} MB/s, ratio ${report.ratio} (target >= 0.5: ${report.ratio >= 0.5 ? 'HOLDS' : 'MISSED'}); peak RSS sender ${(report.peakRssBytes.sender / 2 ** 20).toFixed(0)} MiB, relay ${(report.peakRssBytes.relay / 2 ** 20).toFixed(0)} MiB, receiver ${(report.peakRssBytes.receiver / 2 ** 20).toFixed(0)} MiB`);

@@ -74,7 +74,7 @@ export async function startRelay({ args = [], sampleMs = 50, env = {} } = {}) {
         resolve(l.slice('nullroom listening on '.length));
       }
     });
-    exited.then(() => reject(new Error(`relay exited before listening: ${stderr.slice(-5).join(' | ')}`)));
+    void exited.then(() => reject(new Error(`relay exited before listening: ${stderr.slice(-5).join(' | ')}`)));
   });
   const u = new URL(url);
   let peakRss = 0;
@@ -216,6 +216,7 @@ export function upgradeRequest({ path = '/ws', origin, protocol = 'nullroom.v1',
  * status otherwise.
  */
 export function rawWs(relay, { origin, pong = true, pongEvery = 0, path = '/ws', discard = false } = {}) {
+  // biome-ignore lint/nursery/noMisusedPromises: the executor returns nothing; Biome attributes an inner function's Promise to it
   return new Promise((resolve, reject) => {
     const s = net.connect(relay.port, relay.host);
     let buf = Buffer.alloc(0);

@@ -270,7 +270,8 @@ export const outside = [
       };
       // Fifteen of the largest chunks the relay takes fit its default 64 MiB upload-body budget; a
       // sixteenth, from a fifth host, declares exactly what is left, so nothing is free.
-      const runners = [
+      // Started here; they trickle until the attack ends (`stopped`).
+      void [
         ...Array.from({ length: 15 }, (_, i) => trickle(`127.0.0.${3 + (i % 4)}`)),
         trickle('127.0.0.7', 64 * MiB - 15 * CHUNK_MAX),
       ];

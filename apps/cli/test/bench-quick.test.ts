@@ -1,0 +1,104 @@
+/**
+ * Every benchmark that `npm run bench` (scripts/run-bench.mjs) measures, run in a small, quick mode,
+ * so that none of them can rot unnoticed between two benchmark runs (bench/mls.mjs once did: it
+ * crashed for weeks after credentials started to need an identity key). Each run writes its JSON
+ * into a temporary directory (NULLROOM_BENCH_OUT, bench/_results.mjs), never over bench/results/,
+ * and the test checks that the run ended and that its numbers are sane: present, finite, positive,
+ * for the sizes asked. The numbers themselves are not judged here (docs/benchmarks.md does that).
+ * The attack suite and the HTTP fuzzer, the other two, run in their CI modes in attack.test.ts.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { skip } from './_browser.js';
+
+const root = fileURLToPath(new URL('../../../../', import.meta.url));
+const out = mkdtempSync(join(tmpdir(), 'nullroom-bench-quick-'));
+const MiB = 2 ** 20;
+
+/** Runs bench/<name>.mjs with `args` and `env` (plus NULLROOM_BENCH_OUT) and returns the JSON it wrote as `result`. */
+function bench(name: string, args: string[], env: Record<string, string>, result = name): Record<string, unknown> {
+  const r = spawnSync(process.execPath, [join(root, 'bench', `${name}.mjs`), ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 240_000,
+    env: { ...process.env, ...env, NULLROOM_BENCH_OUT: out },
+  });
+  assert.equal(r.status, 0, `bench/${name}.mjs exited ${r.status ?? r.signal}: ${r.stderr.slice(-2000)}`);
+  return JSON.parse(readFileSync(join(out, `${result}.json`), 'utf8')) as Record<string, unknown>;
+}
+
+/** A number that a measurement can be: finite and above zero. */
+function positive(v: unknown, what: string): void {
+  assert.ok(typeof v === 'number' && Number.isFinite(v) && v > 0, `${what}: ${String(v)}`);
+}
+
+test('bench/bundle.mjs measures the web app bundle', () => {
+  const r = bench('bundle', [], {});
+  positive(r.initialJsGzipBytes, 'initial JS, gzip');
+  positive(r.initialJsBytes, 'initial JS');
+  assert.ok((r.initialJsGzipBytes as number) < (r.initialJsBytes as number), 'gzip is smaller than raw');
+});
+
+test('bench/fanout.mjs measures our relay and raw ws (1 s per measurement)', () => {
+  const r = bench('fanout', [], { FANOUT_SECONDS: '1' });
+  positive(r.relayDeliveriesPerSec, 'relay deliveries/s');
+  positive(r.wsDeliveriesPerSec, 'ws deliveries/s');
+  positive(r.ratio, 'ratio');
+});
+
+test('bench/mls.mjs measures join, process join, encrypt and decrypt (2 and 10 members, and 2 with the PQ suite)', () => {
+  const r = bench('mls', ['--sizes', '2,10', '--pq-sizes', '2', '--reps', '2'], {});
+  const results = r.results as Array<Record<string, unknown>>;
+  assert.deepEqual(
+    results.map((x) => [String(x.suite).includes('XWING') ? 'pq' : 'default', x.members]),
+    [
+      ['default', 2],
+      ['default', 10],
+      ['pq', 2],
+    ],
+  );
+  for (const x of results) {
+    for (const k of ['joinMs', 'processJoinMs', 'encryptMs', 'decryptMs'])
+      positive((x[k] as { median: number }).median, `${k} at ${x.members}`);
+    for (const k of ['groupInfoBytes', 'commitBytes', 'appMessageBytes']) positive(x[k], `${k} at ${x.members}`);
+  }
+});
+
+test('bench/transfer.mjs moves an 8 MiB file through ours and raw ws (one pair)', () => {
+  const r = bench('transfer', [], { TRANSFER_MIB: '8', TRANSFER_PAIRS: '1' });
+  assert.equal(r.fileBytes, 8 * MiB);
+  positive(r.oursMBps, 'ours MB/s');
+  positive(r.wsMBps, 'ws MB/s');
+  positive(r.ratio, 'ratio');
+  const rss = r.peakRssBytes as Record<string, number>;
+  for (const p of ['sender', 'relay', 'receiver']) positive(rss[p], `peak RSS of the ${p}`);
+});
+
+test('bench/private.mjs measures hidden and direct private messages at 2 and 3 members (5 messages each)', () => {
+  const r = bench('private', [], { PRIVATE_SIZES: '2,3', PRIVATE_MESSAGES: '5', PRIVATE_TIME_LIMIT: '200' });
+  const results = r.results as Array<Record<string, Record<string, unknown>>>;
+  assert.deepEqual(
+    results.map((x) => x.members),
+    [2, 3],
+  );
+  for (const x of results) {
+    for (const routing of ['hidden', 'direct'] as const) {
+      const m = x[routing] as Record<string, unknown>;
+      positive((m.latencyMs as { median: number }).median, `${routing} latency at ${String(x.members)}`);
+      positive(m.relayBytesPerMessage, `${routing} relay bytes at ${String(x.members)}`);
+    }
+  }
+});
+
+test('bench/browser-transfer.mjs moves a 4 MiB file to the web app in Chromium (one run)', { skip }, () => {
+  const r = bench('browser-transfer', [], { MIB: '4', RUNS: '1', TIMEOUT_S: '120' }, 'browser-transfer-4MiB');
+  assert.equal(r.fileBytes, 4 * MiB);
+  positive(r.mbPerSec, 'MB/s');
+  const rss = r.peakRssBytes as Record<string, number>;
+  for (const p of ['rendererMax', 'relay', 'sender']) positive(rss[p], `peak RSS ${p}`);
+});
