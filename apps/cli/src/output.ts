@@ -3,7 +3,9 @@
  * In interactive mode a line is printed above the input prompt without disturbing what is typed.
  */
 import type { Interface } from 'node:readline';
-import { clearLine, cursorTo } from 'node:readline';
+import { clearLine, cursorTo, moveCursor } from 'node:readline';
+import { ClientError } from '@nullroom/client';
+import type { CliErrorCode } from './errors.js';
 
 export type ChatEvent =
   | { event: 'joined'; created: boolean; nick: string; members: string[]; suite: 'default' | 'pq'; rejoin?: boolean }
@@ -24,10 +26,30 @@ export type ChatEvent =
   | { event: 'file-sent'; name: string; size: number; sha256: string }
   | { event: 'progress'; direction: 'send' | 'receive'; name: string; bytes: number; total: number; bytesPerSecond: number; etaMs: number | undefined }
   | { event: 'left' }
+  | PendingEvent
+  | { event: 'sent'; id: string; ts: number }
+  | { event: 'unsent'; id: string; ts: number }
   | { event: 'error'; code: string; message: string };
+
+/** A message of ours the room queued (`id` as Room.send returned it): `sent` once the relay acknowledged it, `unsent` if the room was left or lost first. */
+export type PendingEvent = { event: 'pending'; id: string; from: string; text: string; ts: number };
+
+/** An error event with one of the CLI's own codes (errors.ts). */
+export const cliError = (code: CliErrorCode, message: string): ChatEvent => ({ event: 'error', code, message });
+
+/**
+ * An error event for a failure: an SDK error keeps its code and message (they are stable and safe,
+ * docs/PROTOCOL.md §6.3); anything else is INTERNAL, named by its kind only (its message could hold
+ * anything).
+ */
+export function errorEvent(e: unknown): ChatEvent {
+  if (e instanceof ClientError) return { event: 'error', code: e.code, message: e.message };
+  return cliError('INTERNAL', `unexpected failure (${e instanceof Error ? e.name : typeof e})`);
+}
 
 const size = (n: number) => (n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : n < 1024 ** 3 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${(n / 1024 ** 3).toFixed(2)} GiB`);
 const time = (ts: number) => new Date(ts).toTimeString().slice(0, 5);
+const seconds = (ts: number) => new Date(ts).toTimeString().slice(0, 8);
 const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
 // In message text: not "\n", and not a ZWNJ or ZWJ with a visible non-ASCII character on each side.
 const UNSAFE_IN_TEXT = /(?!\n)(?!(?<=[^\p{ASCII}\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}])[\u200c\u200d](?=[^\p{ASCII}\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]))[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
@@ -62,6 +84,12 @@ export function humanLine(e: ChatEvent): string {
       return `* ${safe(e.nick)} joined`;
     case 'member-left':
       return `* ${safe(e.nick)} left`;
+    case 'pending':
+      return ownLine(e, 'pending');
+    case 'sent':
+      return `* \u2713 your message of ${seconds(e.ts)} reached the relay`;
+    case 'unsent':
+      return `! your message of ${seconds(e.ts)} was not sent: the relay did not acknowledge it before the room was left`;
     case 'message':
       return `[${time(e.ts)}] ${e.private ? `(private) ` : ''}<${safe(e.from)}> ${safeText(e.text).replace(/\n/g, '\n    ')}${e.outOfOrder ? '  (out of order)' : ''}`;
     case 'private-opened':
@@ -99,21 +127,65 @@ export function humanLine(e: ChatEvent): string {
   }
 }
 
+const MARKS = { pending: '(sending)', sent: '\u2713', unsent: '\u2717 not sent' } as const;
+
+/** A message of ours as people see it, with its delivery state after it. */
+export function ownLine(e: PendingEvent, state: keyof typeof MARKS): string {
+  return `${humanLine({ event: 'message', from: e.from, text: e.text, ts: e.ts })} ${MARKS[state]}`;
+}
+
+/**
+ * Surely one terminal row: even if every character were double width. (Only then can a line be
+ * redrawn in place by moving the cursor one row up; a longer one is left as it is.)
+ */
+const oneRow = (s: string) => 2 * [...s].length < (process.stdout.columns ?? 80);
+
+/**
+ * Prints events. `--json`: every event, one JSON object per line. Plain output (not a terminal):
+ * one line per event, except our own messages' `pending` and `sent` (a script reading the output
+ * sees what others did, and a failure as `unsent` and UNSENT). Interactive (`rl` set, a terminal):
+ * each line is printed above the input prompt without disturbing what is being typed, and a
+ * message we send replaces the line readline echoed with `[12:00] <nick> text (sending)`, which
+ * becomes `✓` (or `✗ not sent`) in place while it is the last line; once other lines came after
+ * it, the change is a line of its own.
+ */
 export class Printer {
   rl: Interface | undefined;
+  /** Our message on the last line printed, while it can be redrawn in place. */
+  private last: PendingEvent | undefined;
   constructor(
     private readonly json: boolean,
     private readonly out: NodeJS.WritableStream = process.stdout,
   ) {}
+
   print(e: ChatEvent): void {
-    const line = this.json ? JSON.stringify(e) : humanLine(e);
-    if (this.rl !== undefined && !this.json && process.stdout.isTTY) {
-      clearLine(process.stdout, 0);
-      cursorTo(process.stdout, 0);
-      this.out.write(`${line}\n`);
-      this.rl.prompt(true);
-    } else {
-      this.out.write(`${line}\n`);
+    if (this.json) return this.write(JSON.stringify(e));
+    const rl = this.rl;
+    if (rl === undefined || !process.stdout.isTTY) {
+      if (e.event !== 'pending' && e.event !== 'sent') this.write(humanLine(e));
+      return;
     }
+    const tty = process.stdout;
+    if ((e.event === 'sent' || e.event === 'unsent') && this.last?.id === e.id && oneRow(rl.getPrompt() + rl.line)) {
+      clearLine(tty, 0); // the prompt row...
+      moveCursor(tty, 0, -1); // ...and our line, just above it
+      clearLine(tty, 0);
+      cursorTo(tty, 0);
+      this.write(ownLine(this.last, e.event));
+      this.last = undefined;
+      return rl.prompt(true);
+    }
+    // Right after Enter the cursor is below the line readline echoed: ours replaces it.
+    if (e.event === 'pending' && oneRow(rl.getPrompt() + e.text)) moveCursor(tty, 0, -1);
+    clearLine(tty, 0);
+    cursorTo(tty, 0);
+    const line = humanLine(e);
+    this.write(line);
+    this.last = e.event === 'pending' && oneRow(line) ? e : undefined;
+    rl.prompt(true);
+  }
+
+  private write(line: string): void {
+    this.out.write(`${line}\n`);
   }
 }
