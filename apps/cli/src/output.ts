@@ -136,9 +136,10 @@ export function ownLine(e: PendingEvent, state: keyof typeof MARKS): string {
 
 /**
  * Surely one terminal row: even if every character were double width. (Only then can a line be
- * redrawn in place by moving the cursor one row up; a longer one is left as it is.)
+ * redrawn in place by moving the cursor one row up; a longer one is left as it is.) A terminal
+ * that reports no width is taken as wide without limit, as readline takes it.
  */
-const oneRow = (s: string) => 2 * [...s].length < (process.stdout.columns ?? 80);
+const oneRow = (s: string) => 2 * [...s].length < (process.stdout.columns || Infinity);
 
 /**
  * Prints events. `--json`: every event, one JSON object per line. Plain output (not a terminal):
