@@ -8,7 +8,7 @@
  * SDK nor the relay.
  */
 
-/** Code -> when it happens. Messages never contain a message's text, a nickname, a room name or a password. */
+/** Code -> when it happens (docs/PROTOCOL.md §7 holds the same table; a test compares them). Messages never contain a message's text, a nickname, a room name or a password. */
 export const CliErrorCodes = {
   USAGE: 'a chat command lacks its arguments (`/send` without a path, `/dm` without a text)',
   UNKNOWN_COMMAND: 'a line starts with `/` but names no command (`/help` lists them)',
@@ -18,7 +18,7 @@ export const CliErrorCodes = {
   NO_SUCH_FILE: 'a path given to `/send` or `/dmsend` cannot be read',
   FILE_TOO_LARGE: 'a file offered to you is larger than `--max-file`: it is not downloaded',
   FILE_SAVE: 'a received file cannot be created in `--download-dir` (permissions, disk full)',
-  UNSENT: 'a message of yours was not acknowledged by the relay before the room was left or lost: it may not have reached anyone',
+  UNSENT: 'on leaving: messages the relay did not acknowledge in time (after their `unsent` events); the exit code is 1',
   INTERNAL: 'an unexpected failure (a bug): the message names only the kind of error',
 } as const;
 export type CliErrorCode = keyof typeof CliErrorCodes;
