@@ -147,13 +147,13 @@ const oneRow = (s: string) => 2 * [...s].length < (process.stdout.columns || Inf
  * sees what others did, and a failure as `unsent` and UNSENT). Interactive (`rl` set, a terminal):
  * each line is printed above the input prompt without disturbing what is being typed, and a
  * message we send replaces the line readline echoed with `[12:00] <nick> text (sending)`, which
- * becomes `✓` (or `✗ not sent`) in place while it is the last line; once other lines came after
- * it, the change is a line of its own.
+ * becomes `✓` (or `✗ not sent`) in place while only lines of ours (each one row) came after it;
+ * once another line came after it, the change is a line of its own.
  */
 export class Printer {
   rl: Interface | undefined;
-  /** Our message on the last line printed, while it can be redrawn in place. */
-  private last: PendingEvent | undefined;
+  /** Our messages on the last rows printed, oldest first, one row each: they can be redrawn in place. */
+  private ours: PendingEvent[] = [];
   constructor(
     private readonly json: boolean,
     private readonly out: NodeJS.WritableStream = process.stdout,
@@ -167,23 +167,35 @@ export class Printer {
       return;
     }
     const tty = process.stdout;
-    if ((e.event === 'sent' || e.event === 'unsent') && this.last?.id === e.id && oneRow(rl.getPrompt() + rl.line)) {
-      clearLine(tty, 0); // the prompt row...
-      moveCursor(tty, 0, -1); // ...and our line, just above it
-      clearLine(tty, 0);
-      cursorTo(tty, 0);
-      this.write(ownLine(this.last, e.event));
-      this.last = undefined;
-      return rl.prompt(true);
-    }
+    if ((e.event === 'sent' || e.event === 'unsent') && this.redraw(rl, e.id, e.event)) return;
     // Right after Enter the cursor is below the line readline echoed: ours replaces it.
     if (e.event === 'pending' && oneRow(rl.getPrompt() + e.text)) moveCursor(tty, 0, -1);
     clearLine(tty, 0);
     cursorTo(tty, 0);
     const line = humanLine(e);
     this.write(line);
-    this.last = e.event === 'pending' && oneRow(line) ? e : undefined;
+    if (e.event === 'pending' && oneRow(line)) this.ours.push(e);
+    else this.ours = [];
+    // Rows that scrolled off the screen cannot be reached.
+    this.ours.splice(0, this.ours.length - ((tty.rows || Infinity) - 2));
     rl.prompt(true);
+  }
+
+  /** Our line `id`, redrawn with its new state where it is, if it can be reached. */
+  private redraw(rl: Interface, id: string, state: 'sent' | 'unsent'): boolean {
+    const i = this.ours.findIndex((p) => p.id === id);
+    if (i < 0 || !oneRow(rl.getPrompt() + rl.line)) return false;
+    const tty = process.stdout;
+    const up = this.ours.length - i;
+    clearLine(tty, 0); // the prompt row...
+    moveCursor(tty, 0, -up); // ...and our line, `up` rows above it
+    clearLine(tty, 0);
+    cursorTo(tty, 0);
+    this.out.write(ownLine(this.ours[i]!, state));
+    cursorTo(tty, 0);
+    moveCursor(tty, 0, up);
+    rl.prompt(true);
+    return true;
   }
 
   private write(line: string): void {
