@@ -129,7 +129,7 @@ async function converse({ client, room, store, printer, checked, url, o }: Joine
     report: print,
     inOrder: (job) => (privateQueue = privateQueue.then(job).catch((e: unknown) => print(errorEvent(e)))),
     quit: () => void quit(),
-    show: (lines) => lines.forEach((l) => process.stdout.write(`${l}\n`)),
+    show: (lines) => printer.show(lines),
   };
   const leave = async (): Promise<number> => {
     rl.close();
@@ -152,6 +152,7 @@ async function converse({ client, room, store, printer, checked, url, o }: Joine
   }
   rl.on('line', (line) => {
     if (quitting !== undefined) return;
+    if (interactive) printer.typed();
     runLine(ctx, line);
     if (interactive && quitting === undefined) rl.prompt();
   });

@@ -154,10 +154,17 @@ export class Printer {
   rl: Interface | undefined;
   /** Our messages on the last rows printed, oldest first, one row each: they can be redrawn in place. */
   private ours: PendingEvent[] = [];
+  /** A line was typed since the last print: readline left it on the row above the cursor. */
+  private echo = false;
   constructor(
     private readonly json: boolean,
     private readonly out: NodeJS.WritableStream = process.stdout,
   ) {}
+
+  /** Interactive: a line was typed (and echoed by readline). */
+  typed(): void {
+    this.echo = true;
+  }
 
   print(e: ChatEvent): void {
     if (this.json) return this.write(JSON.stringify(e));
@@ -167,9 +174,13 @@ export class Printer {
       return;
     }
     const tty = process.stdout;
+    // Right after Enter the cursor is below the line readline echoed: our message replaces it; any
+    // other line leaves it, and then our earlier lines are no longer where we counted them.
+    const replace = this.echo && e.event === 'pending' && oneRow(rl.getPrompt() + e.text);
+    if (this.echo && !replace) this.ours = [];
+    this.echo = false;
     if ((e.event === 'sent' || e.event === 'unsent') && this.redraw(rl, e.id, e.event)) return;
-    // Right after Enter the cursor is below the line readline echoed: ours replaces it.
-    if (e.event === 'pending' && oneRow(rl.getPrompt() + e.text)) moveCursor(tty, 0, -1);
+    if (replace) moveCursor(tty, 0, -1);
     clearLine(tty, 0);
     cursorTo(tty, 0);
     const line = humanLine(e);
@@ -178,6 +189,18 @@ export class Printer {
     else this.ours = [];
     // Rows that scrolled off the screen cannot be reached.
     this.ours.splice(0, this.ours.length - ((tty.rows || Infinity) - 2));
+    rl.prompt(true);
+  }
+
+  /** Text as it is (`/help`), not an event: a line of its own in every mode. */
+  show(lines: readonly string[]): void {
+    const rl = this.rl;
+    if (rl === undefined || this.json || !process.stdout.isTTY) return lines.forEach((l) => this.write(l));
+    this.echo = false;
+    this.ours = [];
+    clearLine(process.stdout, 0);
+    cursorTo(process.stdout, 0);
+    lines.forEach((l) => this.write(l));
     rl.prompt(true);
   }
 
