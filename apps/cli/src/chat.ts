@@ -111,7 +111,13 @@ interface Joined {
 async function converse({ client, room, store, printer, checked, url, o }: Joined): Promise<number> {
   const print = printer.print.bind(printer);
   // One blob transport (its keep-alive connections) for the room and its private chats; node:crypto for SHA-256 and AES-GCM.
-  const files = new FileTransfers(room, { files: nodeFileOptions(url, checked.tls), maxFile: checked.maxFile, downloadDir: checked.downloadDir, json: o.json === true, report: print });
+  const files = new FileTransfers(room, {
+    files: nodeFileOptions(url, checked.tls),
+    maxFile: checked.maxFile,
+    downloadDir: checked.downloadDir,
+    json: o.json === true,
+    report: print,
+  });
   const privateChats = openPrivateChats(room, o, files, printer);
   const interactive = process.stdin.isTTY === true && process.stdout.isTTY === true && o.json !== true;
   const rl = createInterface({ input: process.stdin, ...(interactive ? { output: process.stdout, prompt: `${room.nick}> ` } : {}), terminal: interactive });

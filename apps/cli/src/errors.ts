@@ -8,7 +8,10 @@
  * SDK nor the relay.
  */
 
-/** Code -> when it happens (docs/PROTOCOL.md §7 holds the same table; a test compares them). Messages never contain a message's text, a nickname, a room name or a password. */
+/**
+ * Code -> when it happens (docs/PROTOCOL.md §7 holds the same table; a test compares them).
+ * Messages never contain a message's text, a nickname, a room name or a password.
+ */
 export const CliErrorCodes = {
   USAGE: 'a chat command lacks its arguments (`/send` without a path, `/dm` without a text)',
   UNKNOWN_COMMAND: 'a line starts with `/` but names no command (`/help` lists them)',

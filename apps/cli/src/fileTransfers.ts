@@ -95,7 +95,8 @@ export class FileTransfers {
     t.on('progress', (p) => {
       if (this.o.json || Date.now() - lastLine < 1000 || p.bytes === p.total) return;
       lastLine = Date.now();
-      this.o.report({ event: 'progress', direction: t.direction, name: t.name, bytes: p.bytes, total: p.total, bytesPerSecond: p.bytesPerSecond, etaMs: p.etaMs });
+      const { bytes, total, bytesPerSecond, etaMs } = p;
+      this.o.report({ event: 'progress', direction: t.direction, name: t.name, bytes, total, bytesPerSecond, etaMs });
     });
     void t.done.finally(() => this.active.delete(t)).catch(() => undefined);
   }
