@@ -1,6 +1,7 @@
 /**
  * How the terminal client reports events: one JSON object per line (`--json`), or a readable line.
- * In interactive mode a line is printed above the input prompt without disturbing what is typed.
+ * In interactive mode a line is printed above the input prompt without disturbing what is typed,
+ * and our own messages show their delivery state (`Printer`). docs/PROTOCOL.md §7 lists the events.
  */
 import type { Interface } from 'node:readline';
 import { clearLine, cursorTo, moveCursor } from 'node:readline';
@@ -29,9 +30,13 @@ export type ChatEvent =
   | PendingEvent
   | { event: 'sent'; id: string; ts: number }
   | { event: 'unsent'; id: string; ts: number }
+  /** `code`: one of the CLI's (errors.ts) or, passed through, the SDK's. */
   | { event: 'error'; code: string; message: string };
 
-/** A message of ours the room queued (`id` as Room.send returned it): `sent` once the relay acknowledged it, `unsent` if the room was left or lost first. */
+/**
+ * A message of ours the room queued (`id` as Room.send returned it): `sent` once the relay
+ * acknowledged it, `unsent` if the room was left or lost first (delivery.ts).
+ */
 export type PendingEvent = { event: 'pending'; id: string; from: string; text: string; ts: number };
 
 /** An error event with one of the CLI's own codes (errors.ts). */
