@@ -1,3 +1,3 @@
 export { chat, type ChatOptions } from './chat.js';
 export { serve, type ServeOptions } from './serve.js';
-export { Exit } from './exit.js';
+export { CliErrorCodes, type CliErrorCode, Exit } from './errors.js';

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
-import { CliError, Exit } from './exit.js';
+import { CliError, Exit } from './errors.js';
 
 const program = new Command();
 program

@@ -1,9 +1,12 @@
 /**
  * How the terminal client reports events: one JSON object per line (`--json`), or a readable line.
- * In interactive mode a line is printed above the input prompt without disturbing what is typed.
+ * In interactive mode a line is printed above the input prompt without disturbing what is typed,
+ * and our own messages show their delivery state (`Printer`). docs/PROTOCOL.md §7 lists the events.
  */
 import type { Interface } from 'node:readline';
-import { clearLine, cursorTo } from 'node:readline';
+import { clearLine, cursorTo, moveCursor } from 'node:readline';
+import { ClientError } from '@nullroom/client';
+import type { CliErrorCode } from './errors.js';
 
 export type ChatEvent =
   | { event: 'joined'; created: boolean; nick: string; members: string[]; suite: 'default' | 'pq'; rejoin?: boolean }
@@ -24,10 +27,34 @@ export type ChatEvent =
   | { event: 'file-sent'; name: string; size: number; sha256: string }
   | { event: 'progress'; direction: 'send' | 'receive'; name: string; bytes: number; total: number; bytesPerSecond: number; etaMs: number | undefined }
   | { event: 'left' }
+  | PendingEvent
+  | { event: 'sent'; id: string; ts: number }
+  | { event: 'unsent'; id: string; ts: number }
+  /** `code`: one of the CLI's (errors.ts) or, passed through, the SDK's. */
   | { event: 'error'; code: string; message: string };
+
+/**
+ * A message of ours the room queued (`id` as Room.send returned it): `sent` once the relay
+ * acknowledged it, `unsent` if the room was left or lost first (delivery.ts).
+ */
+export type PendingEvent = { event: 'pending'; id: string; from: string; text: string; ts: number };
+
+/** An error event with one of the CLI's own codes (errors.ts). */
+export const cliError = (code: CliErrorCode, message: string): ChatEvent => ({ event: 'error', code, message });
+
+/**
+ * An error event for a failure: an SDK error keeps its code and message (they are stable and safe,
+ * docs/PROTOCOL.md §6.3); anything else is INTERNAL, named by its kind only (its message could hold
+ * anything).
+ */
+export function errorEvent(e: unknown): ChatEvent {
+  if (e instanceof ClientError) return { event: 'error', code: e.code, message: e.message };
+  return cliError('INTERNAL', `unexpected failure (${e instanceof Error ? e.name : typeof e})`);
+}
 
 const size = (n: number) => (n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : n < 1024 ** 3 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${(n / 1024 ** 3).toFixed(2)} GiB`);
 const time = (ts: number) => new Date(ts).toTimeString().slice(0, 5);
+const seconds = (ts: number) => new Date(ts).toTimeString().slice(0, 8);
 const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
 // In message text: not "\n", and not a ZWNJ or ZWJ with a visible non-ASCII character on each side.
 const UNSAFE_IN_TEXT = /(?!\n)(?!(?<=[^\p{ASCII}\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}])[\u200c\u200d](?=[^\p{ASCII}\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]))[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
@@ -62,6 +89,12 @@ export function humanLine(e: ChatEvent): string {
       return `* ${safe(e.nick)} joined`;
     case 'member-left':
       return `* ${safe(e.nick)} left`;
+    case 'pending':
+      return ownLine(e, 'pending');
+    case 'sent':
+      return `* \u2713 your message of ${seconds(e.ts)} reached the relay`;
+    case 'unsent':
+      return `! your message of ${seconds(e.ts)} was not sent: the relay did not acknowledge it before the room was left`;
     case 'message':
       return `[${time(e.ts)}] ${e.private ? `(private) ` : ''}<${safe(e.from)}> ${safeText(e.text).replace(/\n/g, '\n    ')}${e.outOfOrder ? '  (out of order)' : ''}`;
     case 'private-opened':
@@ -99,21 +132,101 @@ export function humanLine(e: ChatEvent): string {
   }
 }
 
+const MARKS = { pending: '(sending)', sent: '\u2713', unsent: '\u2717 not sent' } as const;
+
+/** A message of ours as people see it, with its delivery state after it. */
+export function ownLine(e: PendingEvent, state: keyof typeof MARKS): string {
+  return `${humanLine({ event: 'message', from: e.from, text: e.text, ts: e.ts })} ${MARKS[state]}`;
+}
+
+/**
+ * Surely one terminal row: even if every character were double width. (Only then can a line be
+ * redrawn in place by moving the cursor one row up; a longer one is left as it is.) A terminal
+ * that reports no width is taken as wide without limit, as readline takes it.
+ */
+const oneRow = (s: string) => 2 * [...s].length < (process.stdout.columns || Infinity);
+
+/**
+ * Prints events. `--json`: every event, one JSON object per line. Plain output (not a terminal):
+ * one line per event, except our own messages' `pending` and `sent` (a script reading the output
+ * sees what others did, and a failure as `unsent` and UNSENT). Interactive (`rl` set, a terminal):
+ * each line is printed above the input prompt without disturbing what is being typed, and a
+ * message we send replaces the line readline echoed with `[12:00] <nick> text (sending)`, which
+ * becomes `✓` (or `✗ not sent`) in place while only lines of ours (each one row) came after it;
+ * once another line came after it, the change is a line of its own.
+ */
 export class Printer {
   rl: Interface | undefined;
+  /** Our messages on the last rows printed, oldest first, one row each: they can be redrawn in place. */
+  private ours: PendingEvent[] = [];
+  /** A line was typed since the last print: readline left it on the row above the cursor. */
+  private echo = false;
   constructor(
     private readonly json: boolean,
     private readonly out: NodeJS.WritableStream = process.stdout,
   ) {}
+
+  /** Interactive: a line was typed (and echoed by readline). */
+  typed(): void {
+    this.echo = true;
+  }
+
   print(e: ChatEvent): void {
-    const line = this.json ? JSON.stringify(e) : humanLine(e);
-    if (this.rl !== undefined && !this.json && process.stdout.isTTY) {
-      clearLine(process.stdout, 0);
-      cursorTo(process.stdout, 0);
-      this.out.write(`${line}\n`);
-      this.rl.prompt(true);
-    } else {
-      this.out.write(`${line}\n`);
+    if (this.json) return this.write(JSON.stringify(e));
+    const rl = this.rl;
+    if (rl === undefined || !process.stdout.isTTY) {
+      if (e.event !== 'pending' && e.event !== 'sent') this.write(humanLine(e));
+      return;
     }
+    const tty = process.stdout;
+    // Right after Enter the cursor is below the line readline echoed: our message replaces it; any
+    // other line leaves it, and then our earlier lines are no longer where we counted them.
+    const replace = this.echo && e.event === 'pending' && oneRow(rl.getPrompt() + e.text);
+    if (this.echo && !replace) this.ours = [];
+    this.echo = false;
+    if ((e.event === 'sent' || e.event === 'unsent') && this.redraw(rl, e.id, e.event)) return;
+    if (replace) moveCursor(tty, 0, -1);
+    clearLine(tty, 0);
+    cursorTo(tty, 0);
+    const line = humanLine(e);
+    this.write(line);
+    if (e.event === 'pending' && oneRow(line)) this.ours.push(e);
+    else this.ours = [];
+    // Rows that scrolled off the screen cannot be reached.
+    this.ours.splice(0, this.ours.length - ((tty.rows || Infinity) - 2));
+    rl.prompt(true);
+  }
+
+  /** Text as it is (`/help`), not an event: a line of its own in every mode. */
+  show(lines: readonly string[]): void {
+    const rl = this.rl;
+    if (rl === undefined || this.json || !process.stdout.isTTY) return lines.forEach((l) => this.write(l));
+    this.echo = false;
+    this.ours = [];
+    clearLine(process.stdout, 0);
+    cursorTo(process.stdout, 0);
+    lines.forEach((l) => this.write(l));
+    rl.prompt(true);
+  }
+
+  /** Our line `id`, redrawn with its new state where it is, if it can be reached. */
+  private redraw(rl: Interface, id: string, state: 'sent' | 'unsent'): boolean {
+    const i = this.ours.findIndex((p) => p.id === id);
+    if (i < 0 || !oneRow(rl.getPrompt() + rl.line)) return false;
+    const tty = process.stdout;
+    const up = this.ours.length - i;
+    clearLine(tty, 0); // the prompt row...
+    moveCursor(tty, 0, -up); // ...and our line, `up` rows above it
+    clearLine(tty, 0);
+    cursorTo(tty, 0);
+    this.out.write(ownLine(this.ours[i]!, state));
+    cursorTo(tty, 0);
+    moveCursor(tty, 0, up);
+    rl.prompt(true);
+    return true;
+  }
+
+  private write(line: string): void {
+    this.out.write(`${line}\n`);
   }
 }

@@ -1,7 +1,8 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { type BlobOptions, type RelayLimits, RelayConfigError, createSelfSigned, defaultRelayLimits, isLoopback, startRelay, type RelayOptions } from '@nullroom/server';
-import { CliError, Exit } from './exit.js';
+import { CliError, Exit } from './errors.js';
+import { parseSize } from './size.js';
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -69,16 +70,6 @@ export function relayLimits(o: ServeOptions): Partial<RelayLimits> {
   const http = count(o.maxHttpConns, '--max-http-conns');
   if (http !== undefined) l.maxHttpConnections = http;
   return l;
-}
-
-const SIZE_UNITS: Record<string, number> = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
-
-/** A byte count: digits with an optional binary suffix (K, M, G, T; "KiB"/"KB" and a trailing "B" are accepted too). */
-export function parseSize(s: string): number | undefined {
-  const m = /^([0-9]{1,16})\s*([KMGT]?)(?:i?B)?$/i.exec(s.trim());
-  if (m === null) return undefined;
-  const n = Number(m[1]) * SIZE_UNITS[m[2]!.toUpperCase()]!;
-  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
 }
 
 /** The blob-store options from the command line; undefined values keep the relay's defaults. */

@@ -261,3 +261,92 @@ test('--private-routing direct: /dm between a direct and a hidden client, same J
     await stop(relay);
   }
 });
+
+test('delivery state: --json says pending then sent for each line; plain output adds nothing; unacknowledged lines end unsent (UNSENT, exit 1)', async () => {
+  const { proc: relay, url } = await serveProc();
+  let relayStopped = false;
+  try {
+    const a = run(['chat', url, '--room', 'delivery-room', '--nick', 'alice', '--json'], PW);
+    await a.waitFor((e) => e['event'] === 'joined', 'alice joined');
+    const b = run(['chat', url, '--room', 'delivery-room', '--nick', 'bob'], PW);
+    await b.waitLine((l) => l.startsWith('* you joined as bob'), 'bob joined');
+    await a.waitFor((e) => e['event'] === 'member-joined' && e['nick'] === 'bob', 'alice sees bob');
+
+    a.child.stdin.write('first from alice\n');
+    const pending = await a.waitFor((e) => e['event'] === 'pending' && e['text'] === 'first from alice', 'alice pending');
+    assert.equal(pending['from'], 'alice');
+    assert.match(String(pending['id']), /^[0-9a-f]{32}$/);
+    const sent = await a.waitFor((e) => e['event'] === 'sent' && e['id'] === pending['id'], 'alice sent');
+    assert.equal(sent['ts'], pending['ts']);
+    // pending comes before sent, and each once.
+    const mine = a.events.filter((e) => e['id'] === pending['id']).map((e) => e['event']);
+    assert.deepEqual(mine, ['pending', 'sent']);
+
+    b.child.stdin.write('first from bob\n');
+    await a.waitFor((e) => e['event'] === 'message' && e['from'] === 'bob' && e['text'] === 'first from bob', 'alice reads bob');
+    await b.waitLine((l) => l.includes('<alice> first from alice'), 'bob reads alice');
+    // Plain output (no terminal, no --json): a script sees what others did, not its own lines echoed.
+    assert.ok(!b.lines.some((l) => l.includes('first from bob') || l.includes('\u2713') || l.includes('(sending)')), b.lines.join(' | '));
+
+    // The relay goes away: what is typed now is never acknowledged.
+    relay.child.kill('SIGTERM');
+    await relay.exited;
+    relayStopped = true;
+    await a.waitFor((e) => e['event'] === 'connection' && e['state'] === 'reconnecting', 'alice reconnecting');
+    a.child.stdin.write('into the void\n');
+    const lost = await a.waitFor((e) => e['event'] === 'pending' && e['text'] === 'into the void', 'alice pending again');
+    b.child.stdin.write('bob into the void\n');
+    // End of input leaves: each waits (30 s) for the acknowledgement that cannot come.
+    a.child.stdin.end();
+    b.child.stdin.end();
+    assert.equal(await a.exited, 1);
+    assert.equal(await b.exited, 1);
+    assert.ok(a.events.some((e) => e['event'] === 'unsent' && e['id'] === lost['id'] && e['ts'] === lost['ts']), 'alice: unsent');
+    assert.ok(!a.events.some((e) => e['event'] === 'sent' && e['id'] === lost['id']), 'alice: never sent');
+    assert.ok(a.events.some((e) => e['event'] === 'error' && e['code'] === 'UNSENT'), 'alice: UNSENT');
+    assert.ok(b.lines.some((l) => /^! your message of \d\d:\d\d:\d\d was not sent/.test(l)), b.lines.join(' | '));
+    assert.ok(b.lines.some((l) => l.startsWith('! UNSENT: 1 message(s)')), b.lines.join(' | '));
+    // The plain output names the lost message by its time; it never repeated the text.
+    assert.ok(!b.lines.some((l) => l.includes('bob into the void')));
+  } finally {
+    if (!relayStopped) {
+      relay.child.kill('SIGTERM');
+      await relay.exited;
+    }
+  }
+});
+
+test('chat errors carry a code from the CLI table or the SDK, never one of neither', async () => {
+  const { CliErrorCodes } = await import('../src/errors.js');
+  const { ClientErrorCodes } = await import('@nullroom/client');
+  const { proc: relay, url } = await serveProc();
+  try {
+    const a = run(['chat', url, '--room', 'codes-room', '--nick', 'alice', '--json'], PW);
+    await a.waitFor((e) => e['event'] === 'joined', 'alice joined');
+    const typed: [string, string][] = [
+      ['/verify nobody', 'NO_SUCH_MEMBER'],
+      ['/verified nobody', 'NO_SUCH_MEMBER'],
+      ['/close nobody', 'NO_PRIVATE_CHAT'],
+      ['/nonsense', 'UNKNOWN_COMMAND'],
+      ['/send', 'USAGE'],
+      ['/dm bob', 'USAGE'],
+      ['/send /nonexistent/file', 'NO_SUCH_FILE'],
+      ['x'.repeat(16 * 1024 + 1), 'MESSAGE_TOO_LARGE'],
+    ];
+    for (const [line, code] of typed) {
+      const before = a.events.length;
+      a.child.stdin.write(`${line}\n`);
+      const e = await a.waitFor((e) => a.events.indexOf(e) >= before && e['event'] === 'error', `the error for ${line.slice(0, 20)}`);
+      assert.equal(e['code'], code, line.slice(0, 20));
+    }
+    // The SDK's table is a list today; a code -> when table would do as well.
+    const sdk: unknown = ClientErrorCodes;
+    const known = new Set<string>([...Object.keys(CliErrorCodes), ...(Array.isArray(sdk) ? sdk.map(String) : Object.keys(sdk as object))]);
+    for (const e of a.events.filter((e) => e['event'] === 'error')) assert.ok(known.has(String(e['code'])), String(e['code']));
+    a.child.stdin.end();
+    assert.equal(await a.exited, 0);
+  } finally {
+    relay.child.kill('SIGTERM');
+    await relay.exited;
+  }
+});

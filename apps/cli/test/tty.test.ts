@@ -9,7 +9,7 @@ import { BIN, keyDir, run, serveProc } from './_spawn.js';
 
 const hasScript = spawnSync('script', ['--version']).status === 0;
 
-test('interactive chat on a TTY: silent password prompt, messages both ways, /members, /quit', { skip: hasScript ? false : 'util-linux `script` is not installed' }, async () => {
+test('interactive chat on a TTY: silent password prompt, messages both ways with their delivery state, /members, /help, /quit', { skip: hasScript ? false : 'util-linux `script` is not installed' }, async () => {
   const { proc: relay, url } = await serveProc();
   const password = 'tty-secret-password-91';
   try {
@@ -34,10 +34,17 @@ test('interactive chat on a TTY: silent password prompt, messages both ways, /me
     await see('* bob joined');
     tty.stdin.write('hello from a real terminal\r');
     await bob.waitFor((e) => e['event'] === 'message' && e['text'] === 'hello from a real terminal' && e['from'] === 'alice', 'bob reads alice');
+    // Our line shows its delivery state: pending, then sent (the relay acknowledged it), redrawn in place.
+    await see('<alice> hello from a real terminal (sending)');
+    await see('<alice> hello from a real terminal \u2713');
     bob.child.stdin.write('hi alice\n');
     await see('<bob> hi alice');
     tty.stdin.write('/members\r');
     await see('2 member(s): alice, bob');
+    // /help is made from the command table.
+    tty.stdin.write('/help\r');
+    await see('/dmsend NICK PATH...');
+    await see('/help ');
     tty.stdin.write('/quit\r');
     assert.equal(await exited, 0);
     assert.ok(!screen.includes(password), 'the password was echoed');

@@ -1,0 +1,104 @@
+/**
+ * `nullroom chat`'s options, checked before anything is joined: a bad flag, an unreadable file, a
+ * damaged key store or a missing password stop the command with a usage error, never half-way in.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { read } from 'read';
+import { ClientError, normalizeNick } from '@nullroom/client';
+import { FileKeyStore, defaultKeyStoreDir, parsePin } from '@nullroom/client/node';
+import { CliError, Exit } from './errors.js';
+import { parseSize } from './size.js';
+
+export interface ChatOptions {
+  room: string;
+  nick: string;
+  json?: boolean;
+  ca?: string;
+  pin?: string;
+  passwordFile?: string;
+  suite?: 'default' | 'pq';
+  downloadDir?: string;
+  maxFile?: string;
+  privateRouting?: 'hidden' | 'direct';
+  /** Where identities and verified keys persist (default: NULLROOM_KEY_DIR, else $XDG_CONFIG_HOME/nullroom, else ~/.config/nullroom). */
+  keyDir?: string;
+  /** false (`--no-key-store`): a new identity for this run, nothing remembered (MemoryKeyStore). */
+  keyStore?: boolean;
+}
+
+/** What the options say once checked: TLS trust, the download limit and folder. */
+export interface CheckedOptions {
+  tls: { ca?: Buffer; pin?: string };
+  maxFile: number;
+  downloadDir: string;
+}
+
+const DEFAULT_MAX_FILE = 4 * 1024 ** 3;
+
+export async function checkOptions(url: string, o: ChatOptions): Promise<CheckedOptions> {
+  try {
+    normalizeNick(o.nick);
+  } catch (e) {
+    throw new CliError(e instanceof Error ? e.message : 'bad nickname', Exit.USAGE);
+  }
+  if (o.room.length === 0) throw new CliError('the room name must not be empty', Exit.USAGE);
+  if (o.ca !== undefined && o.pin !== undefined) throw new CliError('use either --ca or --pin, not both', Exit.USAGE);
+  const tls: CheckedOptions['tls'] = {};
+  if (o.pin !== undefined) {
+    try {
+      parsePin(o.pin);
+      tls.pin = o.pin;
+    } catch (e) {
+      throw new CliError((e as Error).message, Exit.USAGE);
+    }
+  }
+  if (o.ca !== undefined) {
+    tls.ca = await readFile(o.ca).catch(() => {
+      throw new CliError('cannot read the CA file', Exit.USAGE);
+    });
+  }
+  try {
+    new URL(url);
+  } catch {
+    throw new CliError('the relay URL is not a URL (expected what `nullroom serve` printed)', Exit.USAGE);
+  }
+  const maxFile = o.maxFile === undefined ? DEFAULT_MAX_FILE : parseSize(o.maxFile);
+  if (maxFile === undefined) throw new CliError('--max-file must be a size in bytes, such as 500M or 4G', Exit.USAGE);
+  const downloadDir = o.downloadDir ?? process.cwd();
+  if (!(await stat(downloadDir).then((st) => st.isDirectory(), () => false))) throw new CliError('--download-dir is not a folder', Exit.USAGE);
+  return { tls, maxFile, downloadDir };
+}
+
+/** Opens the persistent key store now, so that a damaged or unsafe one stops us before we join anything. */
+export async function openKeyStore(o: ChatOptions, onError: (e: ClientError) => void): Promise<FileKeyStore | undefined> {
+  if (o.keyStore === false) return undefined;
+  const env = process.env['NULLROOM_KEY_DIR'];
+  const dir = o.keyDir ?? (env !== undefined && env.length > 0 ? env : defaultKeyStoreDir());
+  try {
+    return await FileKeyStore.open(dir, { onError });
+  } catch (e) {
+    const why = e instanceof ClientError ? e.message : 'cannot open the key store';
+    throw new CliError(`${why}\n(--no-key-store runs with a one-time identity and remembers nothing)`, Exit.FAILURE);
+  }
+}
+
+/** The room password: from `--password-file`, else NULLROOM_PASSWORD, else a prompt that does not echo. */
+export async function readPassword(o: ChatOptions): Promise<string> {
+  let pw: string | undefined;
+  if (o.passwordFile !== undefined) {
+    try {
+      pw = (await readFile(o.passwordFile, 'utf8')).replace(/\r?\n$/, '');
+    } catch {
+      throw new CliError('cannot read the password file', Exit.USAGE);
+    }
+  } else if (process.env['NULLROOM_PASSWORD'] !== undefined) {
+    pw = process.env['NULLROOM_PASSWORD'];
+  } else if (process.stdin.isTTY) {
+    pw = await read({ prompt: 'room password: ', silent: true, replace: '', output: process.stderr }).catch(() => undefined);
+    process.stderr.write('\n');
+  } else {
+    throw new CliError('no password: use --password-file F or NULLROOM_PASSWORD (stdin is not a terminal, so there is no prompt)', Exit.USAGE);
+  }
+  if (pw === undefined || pw.length === 0) throw new CliError('the room password must not be empty', Exit.USAGE);
+  return pw;
+}

@@ -1,0 +1,175 @@
+/**
+ * The chat commands, one table: each entry's name, usage and summary make `/help`, and its `run`
+ * does the work over the SDK. A line that is not a command is a message to the room.
+ */
+import { type PrivateChats, type Room, formatFingerprintDigits, formatSafetyNumber } from '@nullroom/client';
+import type { FileKeyStore } from '@nullroom/client/node';
+import type { Delivery } from './delivery.js';
+import type { FileTransfers } from './fileTransfers.js';
+import { type ChatEvent, cliError, errorEvent } from './output.js';
+
+/** What a command works with: the joined room and what hangs off it. */
+export interface ChatContext {
+  readonly room: Room;
+  readonly privateChats: PrivateChats;
+  readonly files: FileTransfers;
+  readonly delivery: Delivery;
+  readonly store: FileKeyStore | undefined;
+  report(e: ChatEvent): void;
+  /** Runs private-chat work one job after another, in the order it was typed. */
+  inOrder(job: () => Promise<void>): void;
+  /** Leaves the room (after the files being sent are up) and ends the command. */
+  quit(): void;
+  /** Writes text as it is (no event): `/help`. */
+  show(lines: readonly string[]): void;
+}
+
+export interface Command {
+  name: string;
+  /** How it is typed, e.g. `/dm NICK TEXT`. */
+  usage: string;
+  summary: string;
+  /** `args`: the rest of the line after the command's name. */
+  run(ctx: ChatContext, args: string): void;
+}
+
+/** `a "b c" 'd'` -> ['a', 'b c', 'd'] */
+export const splitPaths = (s: string) => s.match(/"[^"]*"|'[^']*'|\S+/g)?.map((p) => p.replace(/^(["'])(.*)\1$/, '$2')) ?? [];
+
+/** `NICK REST` -> [NICK, REST], or undefined when either is missing. */
+const nickAndRest = (s: string): [string, string] | undefined => {
+  const m = /^(\S+)\s+([\s\S]+)$/.exec(s);
+  return m === null ? undefined : [m[1]!, m[2]!];
+};
+
+/** The room fingerprint of our epoch (docs/PROTOCOL.md §8.1), for /verify and /fingerprint. */
+function fingerprint(room: Room): { epoch?: number; fingerprint?: string } {
+  const fp = room.fingerprint();
+  return fp === undefined ? {} : { epoch: fp.epoch, fingerprint: formatFingerprintDigits(fp) };
+}
+
+const noSuchMember = () => cliError('NO_SUCH_MEMBER', 'no other member has that nickname');
+
+export const COMMANDS: readonly Command[] = [
+  {
+    name: 'members',
+    usage: '/members',
+    summary: 'list who is in the room',
+    run: (ctx) => ctx.report({ event: 'members', members: ctx.room.members().map((m) => m.nick) }),
+  },
+  {
+    name: 'verify',
+    usage: '/verify NICK',
+    summary: 'show the safety number you share with NICK, and the room fingerprint (compare both out of band)',
+    run: (ctx, args) => {
+      const nick = args.trim();
+      const sn = ctx.room.safetyNumber(nick);
+      if (sn === undefined) return ctx.report(noSuchMember());
+      ctx.report({ event: 'verify', nick, safetyNumber: formatSafetyNumber(sn), verified: ctx.room.trust(nick)?.verified === true, ...fingerprint(ctx.room) });
+    },
+  },
+  {
+    name: 'fingerprint',
+    usage: '/fingerprint',
+    summary: 'show the room fingerprint of this epoch: every member at that epoch must see the same digits',
+    run: (ctx) => {
+      const fp = fingerprint(ctx.room);
+      if (fp.epoch === undefined || fp.fingerprint === undefined) return ctx.report(cliError('NOT_JOINED', 'not in the room right now (reconnecting)'));
+      ctx.report({ event: 'fingerprint', epoch: fp.epoch, fingerprint: fp.fingerprint });
+    },
+  },
+  {
+    name: 'verified',
+    usage: '/verified NICK',
+    summary: 'mark NICK verified once the numbers match (until their key changes)',
+    run: (ctx, args) => {
+      const nick = args.trim();
+      if (ctx.room.safetyNumber(nick) === undefined) return ctx.report(noSuchMember());
+      // Reported once it is on disk (an error instead if it could not be written: then it lasts this session only).
+      void ctx.room
+        .setVerified(nick, true)
+        .then(() => ctx.store?.flush())
+        .then(
+          () => ctx.report({ event: 'verify', nick, safetyNumber: formatSafetyNumber(ctx.room.safetyNumber(nick) ?? ''), verified: true }),
+          (e: unknown) => ctx.report(errorEvent(e)),
+        );
+    },
+  },
+  {
+    name: 'dm',
+    usage: '/dm NICK TEXT',
+    summary: 'send TEXT to NICK only (opens a private chat the first time)',
+    run: (ctx, args) => {
+      const m = nickAndRest(args);
+      if (m === undefined) return ctx.report(cliError('USAGE', 'usage: /dm NICK TEXT'));
+      ctx.inOrder(async () => {
+        const chat = await ctx.privateChats.open(m[0]);
+        await chat.send(m[1]);
+      });
+    },
+  },
+  {
+    name: 'close',
+    usage: '/close NICK',
+    summary: 'close the private chat with NICK',
+    run: (ctx, args) => {
+      const chat = ctx.privateChats.with(args.trim());
+      if (chat === undefined) return ctx.report(cliError('NO_PRIVATE_CHAT', 'no private chat with that nickname'));
+      chat.close();
+    },
+  },
+  {
+    name: 'dmsend',
+    usage: '/dmsend NICK PATH...',
+    summary: 'send files to NICK only',
+    run: (ctx, args) => {
+      const m = nickAndRest(args);
+      if (m === undefined) return ctx.report(cliError('USAGE', 'usage: /dmsend NICK PATH...'));
+      const paths = splitPaths(m[1]);
+      ctx.inOrder(async () => {
+        const chat = await ctx.privateChats.open(m[0]);
+        await ctx.files.send(paths, ctx.files.ofChat(chat));
+      });
+    },
+  },
+  {
+    name: 'send',
+    usage: '/send PATH...',
+    summary: 'send files (end-to-end encrypted) to everyone in the room',
+    run: (ctx, args) => {
+      const paths = splitPaths(args);
+      if (paths.length === 0) return ctx.report(cliError('USAGE', 'usage: /send PATH...'));
+      void ctx.files.send(paths);
+    },
+  },
+  { name: 'cancel', usage: '/cancel', summary: 'cancel the file transfers in progress', run: (ctx) => ctx.files.cancelAll() },
+  { name: 'quit', usage: '/quit', summary: 'leave the room (after the files you are sending are up)', run: (ctx) => ctx.quit() },
+  { name: 'help', usage: '/help', summary: 'list these commands', run: (ctx) => ctx.show(helpLines()) },
+];
+
+/** `/help`: one line per command, made from the table. */
+export function helpLines(): string[] {
+  const width = Math.max(...COMMANDS.map((c) => c.usage.length)) + 2;
+  return COMMANDS.map((c) => `${c.usage.padEnd(width)}${c.summary}`);
+}
+
+/** A message to the room: `pending` until the relay acknowledges it (delivery.ts). */
+function say(ctx: ChatContext, text: string): void {
+  try {
+    ctx.delivery.queued(ctx.room.send(text), ctx.room.nick, text);
+  } catch (e) {
+    ctx.report(errorEvent(e));
+  }
+}
+
+/** One line typed (or read from stdin): a command, or a message to the room. */
+export function runLine(ctx: ChatContext, line: string): void {
+  const cmd = /^\/(\S+)\s*(.*)$/.exec(line);
+  if (cmd === null) {
+    if (line.trim().length > 0) say(ctx, line);
+    return;
+  }
+  const command = COMMANDS.find((c) => c.name === cmd[1]);
+  if (command === undefined) ctx.report(cliError('UNKNOWN_COMMAND', 'unknown command; /help lists them'));
+  else command.run(ctx, cmd[2] ?? '');
+}

@@ -1,0 +1,41 @@
+/**
+ * The terminal client's own error codes, and its exit codes (both documented in docs/PROTOCOL.md §7
+ * and the README). An `error` event carries either one of these codes or, passed through unchanged,
+ * the code of the SDK's ClientError that caused it (docs/PROTOCOL.md §6.3): the CLI never renames an
+ * SDK code nor invents one for a failure the SDK already names.
+ *
+ * This module is shared by `nullroom serve` and `nullroom chat`, so it imports neither the client
+ * SDK nor the relay.
+ */
+
+/**
+ * Code -> when it happens (docs/PROTOCOL.md §7 holds the same table; a test compares them).
+ * Messages never contain a message's text, a nickname, a room name or a password.
+ */
+export const CliErrorCodes = {
+  USAGE: 'a chat command lacks its arguments (`/send` without a path, `/dm` without a text)',
+  UNKNOWN_COMMAND: 'a line starts with `/` but names no command (`/help` lists them)',
+  NO_SUCH_MEMBER: '`/verify` or `/verified` names no other member of the room (the same meaning as the SDK code of that name)',
+  NO_PRIVATE_CHAT: '`/close` names no one you have a private chat with',
+  NOT_JOINED: '`/fingerprint` while the room is not joined (reconnecting): there is no epoch to show (the SDK code of that name)',
+  NO_SUCH_FILE: 'a path given to `/send` or `/dmsend` cannot be read',
+  FILE_TOO_LARGE: 'a file offered to you is larger than `--max-file`: it is not downloaded',
+  FILE_SAVE: 'a received file cannot be created in `--download-dir` (permissions, disk full)',
+  UNSENT: 'on leaving: messages the relay did not acknowledge in time (after their `unsent` events); the exit code is 1',
+  INTERNAL: 'an unexpected failure (a bug): the message names only the kind of error',
+} as const;
+export type CliErrorCode = keyof typeof CliErrorCodes;
+
+/** Exit codes of the `nullroom` command. */
+export const Exit = { OK: 0, FAILURE: 1, USAGE: 2, CONNECTION: 4 } as const;
+
+/** A failure that ends the command: a message for the user and the exit code it maps to. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Files in the terminal: every file offered in the room, or in a private chat, is fetched into the
+ * download folder and reported once verified; `/send` and `/dmsend` upload; progress is a line a
+ * second for transfers that last more than a second.
+ */
+import { type FileTransferOptions, type PrivateChat, type Room, RoomFiles, type Transfer } from '@nullroom/client';
+import { fileSource, folderSink } from '@nullroom/client/node';
+import { type ChatEvent, cliError, errorEvent } from './output.js';
+
+export interface FileTransfersOptions {
+  files: FileTransferOptions;
+  maxFile: number;
+  downloadDir: string;
+  /** `--json`: no progress lines. */
+  json: boolean;
+  report(e: ChatEvent): void;
+}
+
+export class FileTransfers {
+  /** The room's files. */
+  readonly room: RoomFiles;
+  private readonly chats = new Map<string, RoomFiles>();
+  private readonly active = new Set<Transfer>();
+
+  constructor(
+    room: Room,
+    private readonly o: FileTransfersOptions,
+  ) {
+    this.room = new RoomFiles(room, o.files);
+    this.receive(this.room);
+  }
+
+  /** Files in a private chat, received like the room's (reported as private, with the peer's name). */
+  openChat(chat: PrivateChat): void {
+    const files = new RoomFiles(chat, this.o.files);
+    this.chats.set(chat.id, files);
+    this.receive(files, () => chat.peer);
+  }
+
+  /** The files of an open private chat. */
+  ofChat(chat: PrivateChat): RoomFiles | undefined {
+    return this.chats.get(chat.id);
+  }
+
+  /** Sends each file (one that cannot be read is reported and skipped); resolves once each has started. */
+  async send(paths: readonly string[], via: RoomFiles = this.room): Promise<void> {
+    for (const path of paths) {
+      let src;
+      try {
+        src = await fileSource(path);
+      } catch {
+        this.o.report(cliError('NO_SUCH_FILE', 'cannot read that file'));
+        continue;
+      }
+      const t = via.send(src);
+      this.track(t);
+      const { name, size } = src;
+      void t.done
+        .then((r) => this.o.report({ event: 'file-sent', name, size, sha256: r.sha256 }), (e: unknown) => this.o.report(errorEvent(e)))
+        .finally(() => src.close());
+    }
+  }
+
+  cancelAll(): void {
+    for (const t of this.active) t.cancel();
+  }
+
+  /** Settles once every file being sent is up (or failed): a receiver needs every chunk. */
+  async uploads(): Promise<void> {
+    await Promise.allSettled([...this.active].filter((t) => t.direction === 'send').map((t) => t.done));
+  }
+
+  private receive(from: RoomFiles, privateWith?: () => string): void {
+    from.on('offer', (f) => {
+      if (f.size > this.o.maxFile) return this.o.report(cliError('FILE_TOO_LARGE', 'a file offered to you is larger than --max-file; not downloaded'));
+      void folderSink(this.o.downloadDir, f.name).then(
+        (sink) => {
+          const t = f.accept(sink);
+          this.track(t);
+          const via = () => (privateWith === undefined ? {} : { private: true as const, with: privateWith() });
+          t.done.then(
+            (r) => this.o.report({ event: 'file', from: f.from, name: f.name, size: f.size, sha256: r.sha256, path: r.path ?? '', ...via() }),
+            (e: unknown) => this.o.report(errorEvent(e)),
+          );
+        },
+        () => this.o.report(cliError('FILE_SAVE', 'cannot create the file in the download folder')),
+      );
+    });
+  }
+
+  private track(t: Transfer): void {
+    this.active.add(t);
+    // A line a second, from a second in (small files never print one).
+    let lastLine = Date.now();
+    t.on('progress', (p) => {
+      if (this.o.json || Date.now() - lastLine < 1000 || p.bytes === p.total) return;
+      lastLine = Date.now();
+      const { bytes, total, bytesPerSecond, etaMs } = p;
+      this.o.report({ event: 'progress', direction: t.direction, name: t.name, bytes, total, bytesPerSecond, etaMs });
+    });
+    void t.done.finally(() => this.active.delete(t)).catch(() => undefined);
+  }
+}
