@@ -22,10 +22,11 @@ import { type PendingKeyPackage, PrivateChatCrypto, type PrivateChatState, disca
 import { ClientError } from './errors.js';
 import { fromBase64, fromHex, randomHex, toBase64, toHex } from './encoding.js';
 import { Emitter } from './emitter.js';
-import type { FileChannel, FileChannelEvents } from './files.js';
+import type { FileChannel, FileChannelEvents, FilePayloadType } from './files.js';
+import type { DirectTarget, SendPort } from './outbox.js';
+import { type PayloadHandler, PayloadRouter } from './payloadRouter.js';
 import { MAX_TEXT_CHARS, type PrivateInnerPayload, type PrivatePayload, encodePayload, parsePrivateInner } from './payload.js';
 import type { Room } from './room.js';
-
 
 /**
  * How this client sends private messages: `hidden` inside room messages, to every member (the relay
@@ -60,17 +61,39 @@ export class PrivateChat extends Emitter<FileChannelEvents & Record<string, unkn
   /** The peer's last message counter, and the ids already shown (a direct message re-sent after a reconnect comes twice). */
   private lastN: number | undefined;
   private readonly seen = new Set<string>();
-  closed = false;
+  #closed = false;
+  /** The peer's nickname when we last heard from it. */
+  #lastNick: string;
+  /**
+   * The peer's slot this chat last heard from (at first, the one in the peer's credential in the
+   * chat): the connection that holds the chat's state, where direct messages go while it is in the room.
+   */
+  #peerSlot: number;
+  /** Files in the chat register here (the chat's own payloads, not the room's). */
+  readonly #router = new PayloadRouter<FilePayloadType>();
+  /** Where direct messages go, looked up at each (re)send. */
+  readonly #target: DirectTarget;
 
   constructor(
     private readonly owner: PrivateChats,
+    /** The room's outbox, through which both routings send. */
+    private readonly port: SendPort,
     /** The chat's MLS group id (hex): how messages name it. */
     readonly id: string,
     /** The peer's identity key (hex), as the room authenticated it. */
     readonly peerIdentity: string,
     private state: PrivateChatState,
+    peer: { nick: string; slot: number },
   ) {
     super();
+    this.#lastNick = peer.nick;
+    this.#peerSlot = peer.slot;
+    this.#target = (tried) => owner.targetOf(this, tried);
+  }
+
+  /** Whether the chat was closed (by either side). */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /** Our nickname in the room. */
@@ -80,16 +103,18 @@ export class PrivateChat extends Emitter<FileChannelEvents & Record<string, unkn
 
   /** The peer's nickname in the room now (it can change when they rejoin), or the last one seen. */
   get peer(): string {
-    return this.owner.nickOf(this.peerIdentity) ?? this.lastNick;
+    return this.owner.nickOf(this.peerIdentity) ?? this.#lastNick;
   }
-  /** @internal */
-  lastNick = '';
-  /**
-   * @internal The peer's slot this chat last heard from (at first, the one in the peer's
-   * credential in the chat): the connection that holds the chat's state, where direct messages go
-   * while it is in the room.
-   */
-  peerSlot: number | undefined;
+
+  /** The slot the chat last heard its peer from. */
+  get peerSlot(): number {
+    return this.#peerSlot;
+  }
+
+  /** Registers a handler for the chat's file payloads (RoomFiles on this chat). */
+  route<K extends FilePayloadType>(type: K, handler: PayloadHandler<K>): () => void {
+    return this.#router.route(type, handler);
+  }
 
   /**
    * Sends a message only the peer can read. With `hidden` routing it resolves once queued in the
@@ -118,13 +143,13 @@ export class PrivateChat extends Emitter<FileChannelEvents & Record<string, unkn
       // n = 0 until sealed: a message the room never sends (peer away) leaves no gap in the count.
       const payload = { ...body, v: 1, id, n: 0, ts: Date.now() } as PrivateInnerPayload;
       const seal = () => this.seal(payload);
-      return this.owner.room.sendDirect((tried) => this.owner.targetOf(this, tried), seal).then(() => id);
+      return this.port.sendDirect(this.#target, seal).then(() => id);
     }
     return this.serial(async () => {
       const payload = { ...body, v: 1, id, n: ++this.counter, ts: Date.now() } as PrivateInnerPayload;
       const out = await (await this.owner.crypto()).encrypt(this.state, encodePayload(payload));
       this.state = out.state;
-      this.owner.room.sendPayload({ type: 'dm', chat: this.id, data: toBase64(out.message) });
+      this.port.sendPayload({ type: 'dm', chat: this.id, data: toBase64(out.message) });
       return id;
     });
   }
@@ -144,19 +169,26 @@ export class PrivateChat extends Emitter<FileChannelEvents & Record<string, unkn
     this.emit('member-joined', { nick });
   }
 
-  /** @internal A file payload from the peer, for the RoomFiles listening on this chat. */
-  deliver(from: string, p: Exclude<PrivateInnerPayload, { type: 'text' }>): void {
-    const sender = this.peerIdentity;
-    if (p.type === 'file') this.emit('file-offer', { from, sender, offer: p });
-    else if (p.type === 'file-done') this.emit('file-done', { from, sender, done: p });
-    else this.emit('file-cancel', { from, sender, cancel: p });
+  /** @internal A message MLS authenticated as the peer's, from `slot`: shown (text) or handed to the chat's file handlers. */
+  heard(from: string, slot: number, p: PrivateInnerPayload, outOfOrder: boolean, direct: boolean): void {
+    this.#lastNick = from;
+    this.#peerSlot = slot; // that connection holds the chat
+    if (p.type === 'text') return this.owner.shown({ chat: this, from, text: p.text, ts: p.ts, id: p.id, outOfOrder, direct });
+    this.#router.dispatch(p, { from, sender: this.peerIdentity, identityKey: fromHex(this.peerIdentity), slot, outOfOrder });
   }
 
   /** Closes the chat on both sides. */
   close(): void {
     if (this.closed) return;
-    this.owner.room.sendPayload({ type: 'dm-close', chat: this.id });
+    this.port.sendPayload({ type: 'dm-close', chat: this.id });
     this.owner.closeChat(this, true);
+  }
+
+  /** @internal Marks the chat closed; false when it was already. */
+  markClosed(): boolean {
+    if (this.#closed) return false;
+    this.#closed = true;
+    return true;
   }
 
   /**
@@ -216,9 +248,13 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
   ) {
     super();
     this.routing = opts.routing ?? 'hidden';
+    const onPrivate = (p: PrivatePayload, s: { from: string; sender: string; slot: number }) => this.enqueue(() => this.onPrivate(s.from, s.sender, s.slot, p));
     this.offs = [
-      room.on('private', (e) => this.enqueue(() => this.onPrivate(e.from, toHex(e.identityKey), e.slot, e.payload))),
-      room.on('direct', (e) => this.enqueue(() => this.onDirect(e.from, e.data))),
+      room.route('dm-offer', onPrivate),
+      room.route('dm-welcome', onPrivate),
+      room.route('dm', onPrivate),
+      room.route('dm-close', onPrivate),
+      room.routeDirect((from, data) => this.enqueue(() => this.onDirect(from, data))),
       // A peer who rejoins the room missed what its chat sent meanwhile (hidden routing rides room
       // messages): its chat hears of it, as a room does (files.ts tells recent file hashes again).
       room.on('member-joined', (e) => {
@@ -285,7 +321,8 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
     if (existing !== undefined) return existing;
     const m = this.room.members().find((x) => !x.self && x.nick === nick);
     const profile = this.room.profile();
-    if (m === undefined || profile === undefined) throw new ClientError('NOT_JOINED', 'no other member has that nickname');
+    if (profile === undefined) throw new ClientError('NOT_JOINED', 'the room is not joined now');
+    if (m === undefined) throw new ClientError('NO_SUCH_MEMBER', 'no other member has that nickname');
     const peerIdentity = toHex(m.identityKey);
     const { keyPackage, pending } = await (await this.crypto()).offerKeyPackage(profile);
     const offer = randomHex(16);
@@ -293,15 +330,13 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
       const timer = setTimeout(() => {
         this.opening.delete(offer);
         discardPending(pending);
-        reject(new ClientError('NOT_JOINED', 'the member did not answer the private chat request'));
+        reject(new ClientError('TIMED_OUT', 'the member did not answer the private chat request'));
       }, this.opts.openTimeoutMs ?? 30_000);
       (timer as { unref?: () => void }).unref?.();
       this.opening.set(offer, { pending, peerIdentity, resolve, reject, timer });
     });
     this.room.sendPayload({ type: 'dm-offer', to: peerIdentity, offer, kp: toBase64(keyPackage) });
-    const c = await chat;
-    c.lastNick = nick;
-    return c;
+    return chat;
   }
 
   close(): void {
@@ -311,9 +346,12 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
 
   /** @internal */
   closeChat(chat: PrivateChat, byUs: boolean): void {
-    if (chat.closed) return;
-    chat.closed = true;
-    this.emit('closed', { chat, byUs });
+    if (chat.markClosed()) this.emit('closed', { chat, byUs });
+  }
+
+  /** @internal A chat's text message, for the app. */
+  shown(e: PrivateChatEvents['message']): void {
+    this.emit('message', e);
   }
 
   /**
@@ -331,18 +369,14 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
     if (!this.slotsOf(chat.peerIdentity).includes(from)) {
       return this.emit('error', { code: 'WRONG_SENDER', message: "a direct message did not come from the chat's peer: dropped" });
     }
-    return this.read(chat, this.nickOf(chat.peerIdentity) ?? chat.lastNick, from, data, true);
+    return this.read(chat, chat.peer, from, data, true);
   }
 
   private async read(chat: PrivateChat, from: string, slot: number, data: Uint8Array, direct: boolean): Promise<void> {
     const r = await chat.receive(data);
     if (r === undefined) return;
     if (r === 'bad-payload') return this.emit('error', { code: 'BAD_PAYLOAD', message: 'a private message is not in the expected format' });
-    chat.lastNick = from;
-    chat.peerSlot = slot; // MLS authenticated it as the peer's: that connection holds the chat
-    const inner = r.payload;
-    if (inner.type === 'text') this.emit('message', { chat, from, text: inner.text, ts: inner.ts, id: inner.id, outOfOrder: r.outOfOrder, direct });
-    else chat.deliver(from, inner);
+    chat.heard(from, slot, r.payload, r.outOfOrder, direct); // MLS authenticated it as the peer's
   }
 
   private fail(err: unknown): void {
@@ -356,9 +390,7 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
         const profile = this.room.profile();
         if (profile === undefined) return;
         const made = await (await this.crypto()).create(profile, fromBase64(p.kp), fromHex(senderIdentity));
-        const chat = new PrivateChat(this, toHex(made.groupId), senderIdentity, made.state);
-        chat.lastNick = from;
-        chat.peerSlot = slot;
+        const chat = new PrivateChat(this, this.room, toHex(made.groupId), senderIdentity, made.state, { nick: from, slot });
         this.chats.set(chat.id, chat);
         this.room.sendPayload({ type: 'dm-welcome', to: senderIdentity, offer: p.offer, welcome: toBase64(made.welcome) });
         this.emit('opened', { chat, byUs: false });
@@ -374,9 +406,7 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
         try {
           const pc = await this.crypto();
           const state = await pc.accept(o.pending, fromBase64(p.welcome), fromHex(senderIdentity));
-          const chat = new PrivateChat(this, toHex(pc.groupIdOf(state)), senderIdentity, state);
-          chat.lastNick = from;
-          chat.peerSlot = slot;
+          const chat = new PrivateChat(this, this.room, toHex(pc.groupIdOf(state)), senderIdentity, state, { nick: from, slot });
           this.chats.set(chat.id, chat);
           this.emit('opened', { chat, byUs: true });
           o.resolve(chat);

@@ -1,0 +1,548 @@
+/**
+ * The group side of a room (docs/PROTOCOL.md §4.3): joining (CREATE, external commit, re-founding,
+ * waiting for a repair), commits of others (void ones included), repairs, removals, self-updates,
+ * leaf probes and GroupInfo checks. It carries out what membership.ts decides; Room (room.ts)
+ * extends it with the public API and application messages. It holds the conversation's state
+ * that both need, on the one serial queue `run` feeds.
+ *
+ * "seq" is the relay's sequence number (the relay's frames call it `epoch`: commits it accepted);
+ * "epoch" is only ever the MLS epoch.
+ */
+import { type ClientFrame, type DeliverFrame, DeliveryKind, type GroupStateFrame, GroupStatus, type RelayEpoch, type ReqId, type Slot, asEpoch, errorMessageOf, errorNameOf } from '@nullroom/protocol';
+import { type Member, type RoomState, CryptoError, RoomCrypto, framedEpoch, nickKey, normalizeNick, uniqueNick, wipe } from '@nullroom/crypto';
+import { ClientError, type ClientErrorCode, asClientError } from './errors.js';
+import { toHex } from './encoding.js';
+import { Emitter } from './emitter.js';
+import type { KeyStore } from './keyStore.js';
+import { Outbox } from './outbox.js';
+import { Trust } from './trust.js';
+import { UploadTicket } from './uploadTicket.js';
+import { DisruptionLedger, addSlot, checksGroupInfo, decideBadGroupInfo, decideJoinRefusal, decideRemoval, selfUpdateDelay, voidCode, voidReason } from './membership.js';
+import type { DisruptionReason, RoomEvents, RoomPhase, RoomTimings } from './roomTypes.js';
+
+/** What a room needs from its connection. */
+export interface RoomLink {
+  request(room: RoomMembership, frame: (reqId: ReqId) => ClientFrame): ReqId;
+  detach(room: RoomMembership): void;
+}
+
+/** A commit of ours in flight: applied on ACK. */
+type Pending =
+  | { kind: 'create'; reqId: ReqId; state: RoomState; seq: RelayEpoch }
+  | { kind: 'join'; reqId: ReqId; state: RoomState; seq: RelayEpoch; nick: string }
+  | { kind: 'remove'; reqId: ReqId; state: RoomState; removed: Member[]; consumed: Uint8Array[] };
+
+/** After a refused repair or removal commit (RATE_LIMITED): about the relay's default commit interval (§4.1). */
+const COMMIT_BACKOFF_MS = 2000;
+/** After a refused SYNC (RATE_LIMITED). */
+const SYNC_BACKOFF_MS = 1000;
+
+export abstract class RoomMembership extends Emitter<RoomEvents> {
+  protected phase: RoomPhase = 'joining';
+  #queue: Promise<void> = Promise.resolve();
+  protected mls: RoomState | undefined;
+  protected crypto: RoomCrypto;
+  protected slot: Slot | undefined;
+  /** The relay's sequence number: the `epoch` the next commit must name. */
+  protected seq: RelayEpoch = asEpoch(0);
+  #pending: Pending | undefined;
+  #joinAttempts = 0;
+  /** The JOIN of this stay: only its refusal fails the join. */
+  protected joinReq: ReqId | undefined;
+  protected rejoin = false;
+  protected memberList: Member[] = [];
+  readonly #gone = new Set<number>();
+  /** Slots that disrupted the room: removed by the next repair if members. */
+  readonly #culprits = new Set<number>();
+  /** The relay stores a GroupInfo joiners cannot use (after a void commit): commit a repair. */
+  #repairNeeded = false;
+  /** A SYNC we sent to check the relay's GroupInfo (§4.3), and why: its GROUP_STATE answers it. */
+  #giCheck: { why: 'after-commit' | 'out-of-step'; culprit: number; reason: DisruptionReason } | undefined;
+  readonly #ledger = new DisruptionLedger();
+  /** Joining: when the relay's GroupInfo first failed us, and the retries since. */
+  #badInfoSince: number | undefined;
+  #badInfoAttempts = 0;
+  /** Timers of this stay (bad-GroupInfo retry, removal grace, self-update), cleared on reset. */
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  #removalTimer: ReturnType<typeof setTimeout> | undefined;
+  #updateTimer: ReturnType<typeof setTimeout> | undefined;
+  /** SYNCs in flight (answered by a GROUP_STATE, which names no request): a refused one is not an error to show. */
+  readonly #syncs = new Set<number>();
+  protected leaveAck: (() => void) | undefined;
+  protected readonly joinWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  protected readonly outbox: Outbox;
+  protected readonly trusted: Trust;
+  protected readonly ticket: UploadTicket;
+  /** The nickname we asked for; `nick` is what we got (a suffix is added on a clash). */
+  readonly requestedNick: string;
+  #nick: string;
+  #created = false;
+
+  constructor(
+    crypto: RoomCrypto,
+    nick: string,
+    protected readonly link: RoomLink,
+    protected readonly timings: RoomTimings,
+    store: KeyStore,
+  ) {
+    super();
+    // Found while joining, before `join` resolves and the caller can listen: kept for the first listener.
+    this.holdUnheard(['key-changed', 'error']);
+    this.crypto = crypto;
+    this.requestedNick = normalizeNick(nick);
+    this.#nick = this.requestedNick;
+    const locator = crypto.locator;
+    this.outbox = new Outbox(
+      {
+        request: (build) => this.link.request(this, build),
+        run: (fn) => this.run(fn),
+        directOpen: () => this.phase === 'joined',
+        ownSlot: () => this.slot,
+        // Back after a reconnect but alone (the others have not rejoined yet): what was typed offline
+        // was meant for them, and newcomers never see earlier messages, so hold it until someone is here.
+        appOpen: () => this.phase === 'joined' && this.mls !== undefined && this.#pending === undefined && !(this.rejoin && this.memberList.length <= 1),
+        encrypt: async (plaintext) => {
+          const out = await this.crypto.encrypt(this.mls!, plaintext);
+          this.mls = out.state;
+          return { message: out.message, seq: this.seq };
+        },
+        appFrame: (reqId, seq, data) => ({ type: 'APP', reqId, room: locator, epoch: seq, data }),
+        directFrame: (reqId, to, data) => ({ type: 'DIRECT', reqId, room: locator, to, data }),
+        sent: (id) => this.emit('sent', { id }),
+        refused: (name) => this.report('RELAY_ERROR', new ClientError('RELAY_ERROR', `the relay refused a message: ${name}`), name),
+        failed: (e) => this.report('INTERNAL', e),
+      },
+      timings,
+    );
+    this.trusted = new Trust(store, locator, {
+      keyChanged: (n, wasVerified) => this.emit('key-changed', { nick: n, wasVerified }),
+      verified: (n) => this.emit('trust', { nick: n }),
+      storeFailed: (code, e) => this.report(code, e),
+    });
+    this.ticket = new UploadTicket({
+      whenJoined: () => (this.phase === 'joined' ? Promise.resolve() : new Promise((resolve, reject) => this.joinWaiters.push({ resolve, reject }))),
+      run: (fn) => this.run(fn),
+      joined: () => this.phase === 'joined',
+      requestTicket: () => this.link.request(this, (reqId) => ({ type: 'TICKET', reqId, room: locator })),
+    });
+  }
+
+  /** Our nickname in the room (what we asked for, with a suffix on a clash). */
+  get nick(): string {
+    return this.#nick;
+  }
+  /** Whether this client created the room's group (or re-founded it). */
+  get created(): boolean {
+    return this.#created;
+  }
+
+  /** Reads an application message (Room). */
+  protected abstract onAppDeliver(f: DeliverFrame): Promise<void>;
+  /** Forgets what a stay knew of others' messages (Room). */
+  protected abstract forgetStay(): void;
+
+  /**
+   * Runs `fn` on the queue. Whatever it throws that nothing else caught is a bug: reported as
+   * INTERNAL, and the operation waiting on the queue (a join, a leave) fails instead of hanging.
+   */
+  protected run(fn: () => Promise<void> | void): void {
+    this.#queue = this.#queue.then(fn).catch((e: unknown) => {
+      const err = asClientError(e);
+      this.report('INTERNAL', err);
+      if (this.phase === 'joining') this.failJoin(err);
+      else if (this.leaveAck !== undefined) this.finishLeave();
+    });
+  }
+
+  protected report(code: ClientErrorCode, e: unknown, relayCode?: string): void {
+    const message = e instanceof CryptoError || e instanceof ClientError ? e.message : e instanceof Error ? `${e.name}` : String(e);
+    this.emit('error', relayCode === undefined ? { code, message } : { code, message, relayCode });
+  }
+
+  private setPhase(p: RoomPhase): void {
+    if (this.phase === p) return;
+    this.phase = p;
+    this.emit('phase', { phase: p });
+  }
+
+  /** Runs `fn` on the queue after `ms` (never sleeping inside the queue), unless the room was left meanwhile. */
+  private after(ms: number, fn: () => Promise<void> | void): ReturnType<typeof setTimeout> {
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      this.run(async () => (this.phase === 'left' ? undefined : fn()));
+    }, ms);
+    (t as { unref?: () => void }).unref?.();
+    this.#timers.add(t);
+    return t;
+  }
+
+  protected reset(phase: RoomPhase): void {
+    this.mls = undefined;
+    this.slot = undefined;
+    this.#pending = undefined;
+    this.#joinAttempts = 0;
+    this.memberList = [];
+    this.#gone.clear();
+    this.#culprits.clear();
+    this.#repairNeeded = false;
+    this.#giCheck = undefined;
+    this.#badInfoSince = undefined;
+    this.#badInfoAttempts = 0;
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    this.#removalTimer = this.#updateTimer = undefined;
+    this.forgetStay();
+    this.outbox.reset();
+    this.#syncs.clear();
+    this.ticket.reset(); // the relay ends a ticket with the stay it was granted for
+    this.setPhase(phase);
+  }
+
+  protected finishLeave(): void {
+    if (this.phase === 'left') return;
+    this.reset('left');
+    this.leaveAck = undefined;
+    this.link.detach(this);
+    this.outbox.close(new ClientError('NOT_JOINED', 'the room was left before the message was sent'));
+  }
+
+  protected rejectJoin(err: ClientError): void {
+    for (const w of this.joinWaiters.splice(0)) w.reject(err);
+  }
+
+  /** Joining failed: the join promise rejects with `err`, the relay is told we left. */
+  protected failJoin(err: ClientError): void {
+    this.report(err.code, err, err.relayCode);
+    this.rejectJoin(err);
+    this.link.request(this, (reqId) => ({ type: 'LEAVE', reqId, room: this.crypto.locator }));
+    this.finishLeave();
+  }
+
+  private joinFailed(why: string, cause: unknown, relayCode?: string): ClientError {
+    return new ClientError('JOIN_FAILED', why, relayCode === undefined ? { cause } : { cause, relayCode });
+  }
+
+  protected async onGroupState(f: GroupStateFrame): Promise<void> {
+    if (this.phase === 'joined') return this.onSyncAnswer(f);
+    if (this.phase !== 'joining' || this.slot === undefined || this.#pending !== undefined) return;
+    if (f.status === GroupStatus.WAIT) return;
+    if (f.status === GroupStatus.CREATE) return this.found(f.epoch, false);
+    // READY: join through an external commit.
+    let out, nick;
+    try {
+      const snapshot = await this.crypto.readGroupInfo(f.groupInfo);
+      this.crypto = await this.crypto.withSuite(snapshot.suite);
+      nick = this.requestedNick;
+      out = await this.crypto.joinExternal(snapshot, { nick, slot: this.slot });
+      // docs/PROTOCOL.md §3.5: unique by nickKey among every leaf but our new one (our own old leaf,
+      // still there after a reconnect, counts too: members would list us twice otherwise).
+      const others = (await this.crypto.members(out.state)).filter((m) => !m.self);
+      nick = uniqueNick(this.requestedNick, new Set(others.map((m) => nickKey(m.nick))));
+      if (nick !== this.requestedNick) out = await this.crypto.joinExternal(snapshot, { nick, slot: this.slot });
+    } catch (e) {
+      return this.retryBadGroupInfo(e, f);
+    }
+    this.#badInfoSince = undefined;
+    this.#badInfoAttempts = 0;
+    const seq = f.epoch;
+    const { message, groupInfo, state } = out;
+    const reqId = this.link.request(this, (reqId) => ({ type: 'COMMIT', reqId, room: this.crypto.locator, epoch: seq, commit: message, groupInfo }));
+    this.#pending = { kind: 'join', reqId, state, seq: asEpoch(seq + 1), nick };
+  }
+
+  /**
+   * Creates the group: CREATE for a new room, or, re-founding (§4.3), COMMIT{epoch 0} whose
+   * `commit` repeats the sealed GroupInfo. A failure here fails the join (JOIN_FAILED, `cause`).
+   */
+  private async found(seq: RelayEpoch, refound: boolean): Promise<void> {
+    let made;
+    try {
+      made = await this.crypto.createGroup({ nick: this.requestedNick, slot: this.slot! });
+    } catch (e) {
+      return this.failJoin(this.joinFailed('the group could not be created', e));
+    }
+    const { state, groupInfo } = made;
+    const room = this.crypto.locator;
+    const reqId = refound
+      ? this.link.request(this, (r) => ({ type: 'COMMIT', reqId: r, room, epoch: seq, commit: groupInfo, groupInfo }))
+      : this.link.request(this, (r) => ({ type: 'CREATE', reqId: r, room, groupInfo }));
+    this.#pending = { kind: 'create', reqId, state, seq: asEpoch(refound ? seq + 1 : 0) };
+  }
+
+  /**
+   * Answer to a SYNC while joined: after a lost commit race (learn the relay's sequence number,
+   * then retry removals), or to check the GroupInfo the relay stores for joiners (§4.3).
+   */
+  private async onSyncAnswer(f: GroupStateFrame): Promise<void> {
+    const check = this.#giCheck;
+    this.#giCheck = undefined;
+    const current = f.epoch === this.seq; // no commit reached us since: the GroupInfo is the latest one
+    this.seq = f.epoch;
+    if (check !== undefined && current && f.status === GroupStatus.READY && this.mls !== undefined && this.slot !== undefined) {
+      // After a valid commit only "is it ours?" matters (cheap); out of step, also "is it joinable?".
+      const verdict =
+        check.why === 'after-commit'
+          ? (await this.crypto.groupInfoMatches(this.mls, f.groupInfo)) ? 'ours' : 'bad'
+          : await this.crypto.checkGroupInfo(this.mls, f.groupInfo, { nick: this.#nick, slot: this.slot });
+      if (check.why === 'out-of-step') {
+        // If the relay holds a joinable GroupInfo of our group in another state, we are the ones out of step: rejoin.
+        if (verdict === 'other') return this.rejoinFresh();
+        this.disrupted(check.culprit, check.reason); // otherwise it was a disruption after all
+        this.#repairNeeded = true;
+      } else if (verdict !== 'ours') {
+        this.report('BAD_GROUP_INFO', new ClientError('BAD_GROUP_INFO', 'the relay holds group information joiners cannot use: repairing'));
+        this.disrupted(check.culprit, 'bad-group-info');
+        this.#repairNeeded = true;
+      }
+    }
+    return this.scheduleRemovals(false);
+  }
+
+  /** The relay's GroupInfo does not open or cannot be joined through: wait for a repair, re-found, or give up (membership.ts). */
+  private async retryBadGroupInfo(e: unknown, f: GroupStateFrame): Promise<void> {
+    const now = Date.now();
+    this.#badInfoSince ??= now;
+    const since = this.#badInfoSince;
+    const opens = f.epoch !== 0 || (now - since < this.timings.badGroupInfoWaitMs && (await this.crypto.groupInfoOpens(f.groupInfo)));
+    const d = decideBadGroupInfo({ now, since, attempts: this.#badInfoAttempts, seq: f.epoch, opens, random: Math.random() }, this.timings.badGroupInfoWaitMs);
+    if (d.kind === 'fail') return this.failJoin(this.joinFailed(e instanceof Error ? e.message : 'join failed', e));
+    this.report('BAD_GROUP_INFO', e);
+    this.emit('repair-wait', { since });
+    if (!d.refound) this.#badInfoAttempts++;
+    this.after(d.delayMs, () => {
+      if (this.phase !== 'joining' || this.#pending !== undefined || this.slot === undefined) return;
+      // A lost re-founding race (STALE_EPOCH) SYNCs and joins the winner's group.
+      return d.refound ? this.found(f.epoch, true) : this.requestSync();
+    });
+  }
+
+  protected async onAck(reqId: ReqId): Promise<void> {
+    if (this.leaveAck !== undefined && this.#pending?.reqId !== reqId && !this.outbox.owns(reqId)) {
+      this.outbox.wasAbandoned(reqId);
+      return this.leaveAck();
+    }
+    const p = this.#pending;
+    if (p === undefined || p.reqId !== reqId) {
+      this.outbox.acked(reqId);
+      return;
+    }
+    this.#pending = undefined;
+    this.mls = p.state;
+    if (p.kind === 'remove') {
+      wipe(p.consumed); // accepted: the old epoch's secrets are no longer needed
+      this.seq = asEpoch(this.seq + 1);
+      this.#repairNeeded = false; // our commit stored a GroupInfo of our new state
+      this.memberList = await this.crypto.members(p.state);
+      for (const m of p.removed) this.emit('member-left', { nick: m.nick });
+    } else await this.joined(p);
+    await this.scheduleRemovals(false);
+    return this.outbox.pump();
+  }
+
+  private async joined(p: Extract<Pending, { kind: 'create' | 'join' }>): Promise<void> {
+    this.seq = p.seq;
+    this.#created = p.kind === 'create';
+    if (p.kind === 'join') this.#nick = p.nick;
+    this.memberList = await this.crypto.members(p.state);
+    await this.trusted.check(this.memberList);
+    this.setPhase('joined');
+    this.scheduleSelfUpdate();
+    if (p.kind === 'join') this.probeLeaves();
+    this.emit('joined', { created: this.#created, nick: this.#nick, members: this.memberList.map((m) => m.nick), rejoin: this.rejoin });
+    for (const w of this.joinWaiters.splice(0)) w.resolve();
+  }
+
+  protected async onError(reqId: ReqId, code: number): Promise<void> {
+    const name = errorNameOf(code) ?? `code ${code}`;
+    if (this.outbox.wasAbandoned(reqId)) return;
+    if (this.#syncs.delete(reqId)) {
+      // A refused SYNC: over the relay's frame rate, ask again a little later; anything else
+      // (NOT_IN_ROOM for the stay we just left) needs no answer.
+      if (name === 'RATE_LIMITED') this.after(SYNC_BACKOFF_MS * (0.75 + Math.random() * 0.5), () => this.requestSync());
+      return;
+    }
+    if (this.ticket.refused(reqId, name)) return;
+    const p = this.#pending;
+    if (p !== undefined && p.reqId === reqId) return this.commitRefused(p, name);
+    if (this.outbox.refusedFrame(reqId, name)) return;
+    // The JOIN itself was refused (ROOM_FULL, TOO_MANY_NEW_ROOMS, ADDRESS_LIMIT, ...): fail the join with the relay's reason.
+    if (this.phase === 'joining' && this.slot === undefined) {
+      // Only the JOIN's own refusal: after `rejoinFresh` (LEAVE, then JOIN on the same connection) a
+      // SYNC or message of the stay we left can still be answered NOT_IN_ROOM; that is no refusal.
+      if (reqId !== this.joinReq) return;
+      const known = errorNameOf(code);
+      const why = known === undefined ? name : `${name}: ${errorMessageOf(known)}`;
+      return this.failJoin(this.joinFailed(`the relay refused to join (${why})`, undefined, name));
+    }
+    if (name === 'NOT_IN_ROOM' && this.leaveAck !== undefined) return this.leaveAck();
+    this.report('RELAY_ERROR', new ClientError('RELAY_ERROR', `the relay reported: ${name}`), name);
+  }
+
+  private commitRefused(p: Pending, name: string): void {
+    this.#pending = undefined;
+    if (p.kind === 'remove') {
+      // Over the relay's commit rate (§4.1): look again once a token is back. Else lost the race:
+      // someone else committed first; learn the relay's sequence number and look again.
+      if (name === 'RATE_LIMITED') this.after(COMMIT_BACKOFF_MS * (0.75 + Math.random() * 0.5), () => this.requestSync());
+      else this.requestSync();
+      return;
+    }
+    const d = decideJoinRefusal(name, this.#joinAttempts, this.timings.maxJoinAttempts, Math.random());
+    if (d.kind === 'fail') {
+      const err = new ClientError('RELAY_ERROR', `the relay refused: ${name}`, { relayCode: name });
+      return this.failJoin(d.why === 'lost-races' ? this.joinFailed('gave up after repeated lost races', err, name) : this.joinFailed(`the relay refused to join: ${name}`, err, name));
+    }
+    this.#joinAttempts++;
+    // Not a sleep on the queue: other frames go on while we wait.
+    this.after(d.delayMs, () => this.requestSync());
+  }
+
+  protected async onDeliver(f: DeliverFrame): Promise<void> {
+    if (this.phase !== 'joined' || this.mls === undefined) return; // traffic from before we joined: not ours to read
+    if (f.kind !== DeliveryKind.COMMIT) return this.onAppDeliver(f);
+    this.seq = asEpoch(f.epoch + 1);
+    // This commit stored its own GroupInfo: an answer to a check we sent for an earlier one would
+    // describe this commit's, and blame the wrong member. Processing it may start a new check.
+    this.#giCheck = undefined;
+    // Our unacknowledged messages were sequenced after this commit: re-sent in the new epoch.
+    this.outbox.commitSequenced(this.seq);
+    if (this.#pending?.kind === 'remove') {
+      // Ours lost the race: its STALE_EPOCH follows and is expected. Look again once this one is applied.
+      this.outbox.abandon(this.#pending.reqId);
+      this.#pending = undefined;
+    }
+    let r;
+    try {
+      r = await this.crypto.process(this.mls, f.data, f.from);
+      if (r.kind !== 'commit') throw new CryptoError('BAD_MESSAGE', 'an application message was delivered as a commit');
+    } catch (e) {
+      return this.voidCommit(f, e);
+    }
+    this.mls = r.state;
+    if (r.removedSelf) return this.rejoinFresh();
+    this.#repairNeeded = false; // a valid commit stored a new GroupInfo (checked below)
+    this.memberList = await this.crypto.members(r.state);
+    for (const m of r.removed) this.emit('member-left', { nick: m.nick });
+    for (const m of r.added) this.emit('member-joined', { nick: m.nick });
+    await this.trusted.check(this.memberList);
+    if (checksGroupInfo(this.view(), f.from)) {
+      this.#giCheck = { why: 'after-commit', culprit: f.from, reason: 'bad-group-info' };
+      this.requestSync();
+    }
+    await this.scheduleRemovals(false);
+    return this.outbox.pump();
+  }
+
+  /**
+   * A void commit (docs/PROTOCOL.md §4.3): we keep our MLS state (only the relay's sequence number
+   * moved), name the culprit, and repair. One framed for another MLS epoch than ours may mean that
+   * we are the ones out of step: check the relay's GroupInfo first.
+   */
+  private async voidCommit(f: DeliverFrame, e: unknown): Promise<void> {
+    const reason = voidReason(e);
+    this.report(voidCode[reason], e);
+    if (f.epoch === 0 && this.slot !== undefined) {
+      // The first commit of the room may be a re-founding (§4.3): if so, we (the creator) join the new group.
+      if ((await this.crypto.checkGroupInfo(this.mls!, f.data, { nick: this.#nick, slot: this.slot })) === 'foreign') return this.rejoinFresh();
+    }
+    const framed = framedEpoch(f.data);
+    if (framed !== undefined && framed !== BigInt(this.crypto.epochOf(this.mls!))) {
+      this.#giCheck = { why: 'out-of-step', culprit: f.from, reason };
+      this.requestSync();
+      return this.outbox.pump();
+    }
+    this.disrupted(f.from, reason);
+    this.#repairNeeded = true;
+    await this.scheduleRemovals(false);
+    return this.outbox.pump();
+  }
+
+  /** Records a disruption by `slot` (removed by the next repair if it is a member) and tells the app. */
+  private disrupted(slot: number, reason: DisruptionReason): void {
+    addSlot(this.#culprits, slot);
+    const m = this.memberList.find((x) => x.slot === slot && !x.self);
+    this.emit('disruption', this.#ledger.record(slot, reason, m === undefined ? undefined : { nick: m.nick, key: toHex(m.identityKey) }));
+  }
+
+  private view() {
+    return { members: this.memberList, gone: this.#gone, culprits: this.#culprits, repairNeeded: this.#repairNeeded };
+  }
+
+  protected peerGone(slot: number): Promise<void> {
+    addSlot(this.#gone, slot);
+    return this.scheduleRemovals(false);
+  }
+
+  private scheduleSelfUpdate(): void {
+    if (this.#updateTimer !== undefined) clearTimeout(this.#updateTimer);
+    this.#updateTimer = this.after(selfUpdateDelay(this.timings, this.memberList.length, Math.random()), async () => {
+      this.#updateTimer = undefined;
+      if (this.phase !== 'joined' || this.mls === undefined) return;
+      this.scheduleSelfUpdate();
+      if (this.#pending !== undefined) return; // a commit of ours is in flight already
+      await this.commitRemoval([]);
+    });
+  }
+
+  /** Removes departed members and culprits (or repairs), at once or after the grace period (membership.ts). */
+  private async scheduleRemovals(force: boolean): Promise<void> {
+    if (this.phase !== 'joined' || this.mls === undefined || this.#pending !== undefined) return;
+    const d = decideRemoval(this.view(), force);
+    if (d.kind === 'commit') return this.commitRemoval(d.targets);
+    if (d.kind === 'grace' && this.#removalTimer === undefined) {
+      const grace = this.timings.removalGraceMs;
+      this.#removalTimer = this.after(grace + Math.random() * grace, () => {
+        this.#removalTimer = undefined;
+        return this.scheduleRemovals(true);
+      });
+    }
+  }
+
+  /**
+   * A joiner never got the PEER_GONE of members that left before it joined (ghosts): it probes
+   * every leaf it found with an empty DIRECT; NO_SUCH_PEER means the leaf departed (§4.3 "Departures").
+   */
+  private probeLeaves(): void {
+    for (const m of this.memberList) {
+      if (m.self) continue;
+      const slot = m.slot;
+      // Not sent once the leaf is gone from the tree (or already known to be gone).
+      const target = (tried: ReadonlySet<number>) => (tried.has(slot) || this.#gone.has(slot) || !this.memberList.some((x) => x.slot === slot) ? undefined : slot);
+      this.outbox.direct(target, () => Promise.resolve(new Uint8Array(0)), true).catch((e: unknown) => {
+        if (!(e instanceof ClientError) || e.relayCode !== 'NO_SUCH_PEER' || this.phase !== 'joined') return;
+        addSlot(this.#gone, slot);
+        this.run(() => this.scheduleRemovals(false));
+      });
+    }
+  }
+
+  /** Commits the removal of `members` (none: a self-update) for the relay's current sequence number; applied on ACK. */
+  private async commitRemoval(members: Member[]): Promise<void> {
+    const out = await this.crypto.remove(this.mls!, members.map((m) => m.leaf));
+    const seq = this.seq;
+    const reqId = this.link.request(this, (r) => ({ type: 'COMMIT', reqId: r, room: this.crypto.locator, epoch: seq, commit: out.message, groupInfo: out.groupInfo }));
+    this.#pending = { kind: 'remove', reqId, state: out.state, removed: members, consumed: out.consumed };
+  }
+
+  /** Leaves our current leaf behind and joins again with a fresh one (peers remove the old one on PEER_GONE). */
+  private rejoinFresh(): void {
+    this.link.request(this, (reqId) => ({ type: 'LEAVE', reqId, room: this.crypto.locator }));
+    this.restart(true);
+  }
+
+  /** (Re)starts joining, on the queue after what is on it now. */
+  protected restart(rejoin: boolean): void {
+    this.run(async () => {
+      if (this.phase === 'left') return;
+      this.rejoin = rejoin;
+      this.reset('joining');
+      this.joinReq = this.link.request(this, (reqId) => ({ type: 'JOIN', reqId, room: this.crypto.locator }));
+    });
+  }
+
+  /** Asks the relay for the room's state (GROUP_STATE); the answer is handled by onGroupState. */
+  private requestSync(): void {
+    this.#syncs.add(this.link.request(this, (r) => ({ type: 'SYNC', reqId: r, room: this.crypto.locator })));
+    if (this.#syncs.size > 64) this.#syncs.delete(this.#syncs.values().next().value!);
+  }
+}
