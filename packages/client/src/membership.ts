@@ -5,7 +5,7 @@
  * next self-update is due, and how disruptions are counted. They do no I/O and keep no timers: the
  * Room shell asks them, then carries out the decision (sends the commit, starts the timer).
  *
- * Two numbers are never mixed up here: the *relay sequence number* (`seq`, what the relay's frames
+ * Two numbers are never mixed up here: the *relay commit count* (`commits`, what the relay's frames
  * call `epoch`: how many commits the relay accepted) and the *MLS epoch* (`epoch`, of the group
  * state). A void commit moves the first and not the second (§4.3 "Void commits").
  */
@@ -82,15 +82,15 @@ export type BadGroupInfoDecision = { kind: 'fail' } | { kind: 'retry'; delayMs: 
 /**
  * A joiner could not use the relay's GroupInfo: ask again with backoff (0.1 s doubling to 2 s,
  * jittered to 50-100%) until `badGroupInfoWaitMs` after the first failure (`since`), then fail. If
- * no commit was ever accepted and the GroupInfo does not even open (`opens` false at sequence
- * number 0), nobody can repair it: found the group anew after a random 0-500 ms (§4.3 "Re-founding").
+ * no commit was ever accepted and the GroupInfo does not even open (`opens` false at commit
+ * count 0), nobody can repair it: found the group anew after a random 0-500 ms (§4.3 "Re-founding").
  */
 export function decideBadGroupInfo(
-  o: { now: number; since: number; attempts: number; seq: number; opens: boolean; random: number },
+  o: { now: number; since: number; attempts: number; commits: number; opens: boolean; random: number },
   waitMs: number,
 ): BadGroupInfoDecision {
   if (o.now - o.since >= waitMs) return { kind: 'fail' };
-  const refound = o.seq === 0 && !o.opens;
+  const refound = o.commits === 0 && !o.opens;
   const delayMs = refound ? o.random * 500 : Math.min(2000, 100 * 2 ** o.attempts) * (0.5 + o.random / 2);
   return { kind: 'retry', delayMs, refound };
 }

@@ -48,10 +48,10 @@ export interface OutboxHost {
   ownSlot(): number | undefined;
   /** Whether application messages may go now (joined, no commit of ours in flight, somebody to read them). */
   appOpen(): boolean;
-  /** Encrypts an application message in the current group state; the frame is built for the relay sequence number returned. */
-  encrypt(plaintext: Uint8Array): Promise<{ message: Uint8Array; seq: RelayEpoch }>;
+  /** Encrypts an application message in the current group state; the frame is built for the relay commit count returned. */
+  encrypt(plaintext: Uint8Array): Promise<{ message: Uint8Array; commits: RelayEpoch }>;
   /** Builds the APP frame (the room's locator). */
-  appFrame(reqId: ReqId, seq: RelayEpoch, data: Uint8Array): ClientFrame;
+  appFrame(reqId: ReqId, commits: RelayEpoch, data: Uint8Array): ClientFrame;
   directFrame(reqId: ReqId, to: Slot, data: Uint8Array): ClientFrame;
   /** The relay acknowledged application message `id`. */
   sent(id: string): void;
@@ -64,8 +64,8 @@ export interface OutboxHost {
 interface AppItem {
   payload: Payload;
   reqId: ReqId | undefined;
-  /** The relay sequence number it was last sent under. */
-  seq: RelayEpoch;
+  /** The relay commit count it was last sent under. */
+  commits: RelayEpoch;
 }
 
 interface DirectItem {
@@ -138,7 +138,7 @@ export class Outbox {
   enqueue(body: PayloadBody): string {
     const id = randomHex(16);
     // n = 0 until first sent.
-    this.#app.push({ payload: { ...body, v: 1, id, n: 0, ts: Date.now() } as Payload, reqId: undefined, seq: 0 as RelayEpoch });
+    this.#app.push({ payload: { ...body, v: 1, id, n: 0, ts: Date.now() } as Payload, reqId: undefined, commits: 0 as RelayEpoch });
     this.schedulePump();
     return id;
   }
@@ -205,8 +205,8 @@ export class Outbox {
         return this.schedulePump();
       }
       this.#appInflight++;
-      item.seq = out.seq;
-      item.reqId = this.host.request((reqId) => this.host.appFrame(reqId, out.seq, out.message));
+      item.commits = out.commits;
+      item.reqId = this.host.request((reqId) => this.host.appFrame(reqId, out.commits, out.message));
     }
   }
 
@@ -321,9 +321,9 @@ export class Outbox {
    * A commit was sequenced: our unacknowledged application messages sent under an earlier relay
    * sequence number are refused (STALE_EPOCH, expected); they are re-sent, in order, in the new epoch.
    */
-  commitSequenced(seq: RelayEpoch): void {
+  commitSequenced(commits: RelayEpoch): void {
     for (const item of this.#app) {
-      if (item.reqId !== undefined && item.seq < seq) {
+      if (item.reqId !== undefined && item.commits < commits) {
         this.#abandoned.add(item.reqId);
         item.reqId = undefined;
         this.#appInflight--;

@@ -47,7 +47,7 @@ export class Room extends RoomMembership implements SendPort, PayloadRoutes {
   get suite(): SuiteName {
     return this.crypto.suite;
   }
-  /** The MLS epoch of our group state (undefined until joined). Not the relay's sequence number. */
+  /** The MLS epoch of our group state (undefined until joined). Not the relay's commit count. */
   get epoch(): number | undefined {
     return this.mls === undefined ? undefined : this.crypto.epochOf(this.mls);
   }
@@ -250,7 +250,7 @@ export class Room extends RoomMembership implements SendPort, PayloadRoutes {
       r = await this.crypto.process(this.mls!, f.data, f.from);
     } catch (e) {
       this.report('BAD_MESSAGE', e);
-      const fork = await this.#forkWatch.unreadable(this.crypto, this.mls!, this.seq, f, this.memberList);
+      const fork = await this.#forkWatch.unreadable(this.crypto, this.mls!, this.relayCommits, f, this.memberList);
       return fork === undefined ? undefined : this.emit('fork-suspected', fork);
     }
     if (r.kind !== 'app') return this.report('BAD_MESSAGE', new CryptoError('BAD_MESSAGE', 'a commit arrived as an application message'));

@@ -5,7 +5,7 @@
  * extends it with the public API and application messages. It holds the conversation's state
  * that both need, on the one serial queue `run` feeds.
  *
- * "seq" is the relay's sequence number (the relay's frames call it `epoch`: commits it accepted);
+ * "commits" is the relay's commit count (the relay's frames call it `epoch`: commits it accepted);
  * "epoch" is only ever the MLS epoch.
  */
 import { type ClientFrame, type DeliverFrame, DeliveryKind, type GroupStateFrame, GroupStatus, type RelayEpoch, type ReqId, type Slot, asEpoch, errorMessageOf, errorNameOf } from '@nullroom/protocol';
@@ -28,8 +28,8 @@ export interface RoomLink {
 
 /** A commit of ours in flight: applied on ACK. */
 type Pending =
-  | { kind: 'create'; reqId: ReqId; state: RoomState; seq: RelayEpoch }
-  | { kind: 'join'; reqId: ReqId; state: RoomState; seq: RelayEpoch; nick: string }
+  | { kind: 'create'; reqId: ReqId; state: RoomState; commits: RelayEpoch }
+  | { kind: 'join'; reqId: ReqId; state: RoomState; commits: RelayEpoch; nick: string }
   | { kind: 'remove'; reqId: ReqId; state: RoomState; removed: Member[]; consumed: Uint8Array[] };
 
 /** After a refused repair or removal commit (RATE_LIMITED): about the relay's default commit interval (§4.1). */
@@ -43,8 +43,8 @@ export abstract class RoomMembership extends Emitter<RoomEvents> {
   protected mls: RoomState | undefined;
   protected crypto: RoomCrypto;
   protected slot: Slot | undefined;
-  /** The relay's sequence number: the `epoch` the next commit must name. */
-  protected seq: RelayEpoch = asEpoch(0);
+  /** The relay's commit count: the `epoch` the next commit must name. */
+  protected relayCommits: RelayEpoch = asEpoch(0);
   #pending: Pending | undefined;
   #joinAttempts = 0;
   /** The JOIN of this stay: only its refusal fails the join. */
@@ -104,9 +104,9 @@ export abstract class RoomMembership extends Emitter<RoomEvents> {
         encrypt: async (plaintext) => {
           const out = await this.crypto.encrypt(this.mls!, plaintext);
           this.mls = out.state;
-          return { message: out.message, seq: this.seq };
+          return { message: out.message, commits: this.relayCommits };
         },
-        appFrame: (reqId, seq, data) => ({ type: 'APP', reqId, room: locator, epoch: seq, data }),
+        appFrame: (reqId, commits, data) => ({ type: 'APP', reqId, room: locator, epoch: commits, data }),
         directFrame: (reqId, to, data) => ({ type: 'DIRECT', reqId, room: locator, to, data }),
         sent: (id) => this.emit('sent', { id }),
         refused: (name) => this.report('RELAY_ERROR', new ClientError('RELAY_ERROR', `the relay refused a message: ${name}`), name),
@@ -244,17 +244,17 @@ export abstract class RoomMembership extends Emitter<RoomEvents> {
     }
     this.#badInfoSince = undefined;
     this.#badInfoAttempts = 0;
-    const seq = f.epoch;
+    const commits = f.epoch;
     const { message, groupInfo, state } = out;
-    const reqId = this.link.request(this, (reqId) => ({ type: 'COMMIT', reqId, room: this.crypto.locator, epoch: seq, commit: message, groupInfo }));
-    this.#pending = { kind: 'join', reqId, state, seq: asEpoch(seq + 1), nick };
+    const reqId = this.link.request(this, (reqId) => ({ type: 'COMMIT', reqId, room: this.crypto.locator, epoch: commits, commit: message, groupInfo }));
+    this.#pending = { kind: 'join', reqId, state, commits: asEpoch(commits + 1), nick };
   }
 
   /**
    * Creates the group: CREATE for a new room, or, re-founding (§4.3), COMMIT{epoch 0} whose
    * `commit` repeats the sealed GroupInfo. A failure here fails the join (JOIN_FAILED, `cause`).
    */
-  private async found(seq: RelayEpoch, refound: boolean): Promise<void> {
+  private async found(commits: RelayEpoch, refound: boolean): Promise<void> {
     let made;
     try {
       made = await this.crypto.createGroup({ nick: this.requestedNick, slot: this.slot! });
@@ -264,20 +264,20 @@ export abstract class RoomMembership extends Emitter<RoomEvents> {
     const { state, groupInfo } = made;
     const room = this.crypto.locator;
     const reqId = refound
-      ? this.link.request(this, (r) => ({ type: 'COMMIT', reqId: r, room, epoch: seq, commit: groupInfo, groupInfo }))
+      ? this.link.request(this, (r) => ({ type: 'COMMIT', reqId: r, room, epoch: commits, commit: groupInfo, groupInfo }))
       : this.link.request(this, (r) => ({ type: 'CREATE', reqId: r, room, groupInfo }));
-    this.#pending = { kind: 'create', reqId, state, seq: asEpoch(refound ? seq + 1 : 0) };
+    this.#pending = { kind: 'create', reqId, state, commits: asEpoch(refound ? commits + 1 : 0) };
   }
 
   /**
-   * Answer to a SYNC while joined: after a lost commit race (learn the relay's sequence number,
+   * Answer to a SYNC while joined: after a lost commit race (learn the relay's commit count,
    * then retry removals), or to check the GroupInfo the relay stores for joiners (§4.3).
    */
   private async onSyncAnswer(f: GroupStateFrame): Promise<void> {
     const check = this.#giCheck;
     this.#giCheck = undefined;
-    const current = f.epoch === this.seq; // no commit reached us since: the GroupInfo is the latest one
-    this.seq = f.epoch;
+    const current = f.epoch === this.relayCommits; // no commit reached us since: the GroupInfo is the latest one
+    this.relayCommits = f.epoch;
     if (check !== undefined && current && f.status === GroupStatus.READY && this.mls !== undefined && this.slot !== undefined) {
       // After a valid commit only "is it ours?" matters (cheap); out of step, also "is it joinable?".
       const verdict =
@@ -304,7 +304,7 @@ export abstract class RoomMembership extends Emitter<RoomEvents> {
     this.#badInfoSince ??= now;
     const since = this.#badInfoSince;
     const opens = f.epoch !== 0 || (now - since < this.timings.badGroupInfoWaitMs && (await this.crypto.groupInfoOpens(f.groupInfo)));
-    const d = decideBadGroupInfo({ now, since, attempts: this.#badInfoAttempts, seq: f.epoch, opens, random: Math.random() }, this.timings.badGroupInfoWaitMs);
+    const d = decideBadGroupInfo({ now, since, attempts: this.#badInfoAttempts, commits: f.epoch, opens, random: Math.random() }, this.timings.badGroupInfoWaitMs);
     if (d.kind === 'fail') return this.failJoin(this.joinFailed(e instanceof Error ? e.message : 'join failed', e));
     this.report('BAD_GROUP_INFO', e);
     this.emit('repair-wait', { since });
@@ -330,7 +330,7 @@ export abstract class RoomMembership extends Emitter<RoomEvents> {
     this.mls = p.state;
     if (p.kind === 'remove') {
       wipe(p.consumed); // accepted: the old epoch's secrets are no longer needed
-      this.seq = asEpoch(this.seq + 1);
+      this.relayCommits = asEpoch(this.relayCommits + 1);
       this.#repairNeeded = false; // our commit stored a GroupInfo of our new state
       this.memberList = await this.crypto.members(p.state);
       for (const m of p.removed) this.emit('member-left', { nick: m.nick });
@@ -340,7 +340,7 @@ export abstract class RoomMembership extends Emitter<RoomEvents> {
   }
 
   private async joined(p: Extract<Pending, { kind: 'create' | 'join' }>): Promise<void> {
-    this.seq = p.seq;
+    this.relayCommits = p.commits;
     this.#created = p.kind === 'create';
     if (p.kind === 'join') this.#nick = p.nick;
     this.memberList = await this.crypto.members(p.state);
@@ -382,7 +382,7 @@ export abstract class RoomMembership extends Emitter<RoomEvents> {
     this.#pending = undefined;
     if (p.kind === 'remove') {
       // Over the relay's commit rate (§4.1): look again once a token is back. Else lost the race:
-      // someone else committed first; learn the relay's sequence number and look again.
+      // someone else committed first; learn the relay's commit count and look again.
       if (name === 'RATE_LIMITED') this.after(COMMIT_BACKOFF_MS * (0.75 + Math.random() * 0.5), () => this.requestSync());
       else this.requestSync();
       return;
@@ -400,12 +400,12 @@ export abstract class RoomMembership extends Emitter<RoomEvents> {
   protected async onDeliver(f: DeliverFrame): Promise<void> {
     if (this.phase !== 'joined' || this.mls === undefined) return; // traffic from before we joined: not ours to read
     if (f.kind !== DeliveryKind.COMMIT) return this.onAppDeliver(f);
-    this.seq = asEpoch(f.epoch + 1);
+    this.relayCommits = asEpoch(f.epoch + 1);
     // This commit stored its own GroupInfo: an answer to a check we sent for an earlier one would
     // describe this commit's, and blame the wrong member. Processing it may start a new check.
     this.#giCheck = undefined;
     // Our unacknowledged messages were sequenced after this commit: re-sent in the new epoch.
-    this.outbox.commitSequenced(this.seq);
+    this.outbox.commitSequenced(this.relayCommits);
     if (this.#pending?.kind === 'remove') {
       // Ours lost the race: its STALE_EPOCH follows and is expected. Look again once this one is applied.
       this.outbox.abandon(this.#pending.reqId);
@@ -434,7 +434,7 @@ export abstract class RoomMembership extends Emitter<RoomEvents> {
   }
 
   /**
-   * A void commit (docs/PROTOCOL.md §4.3): we keep our MLS state (only the relay's sequence number
+   * A void commit (docs/PROTOCOL.md §4.3): we keep our MLS state (only the relay's commit count
    * moved), name the culprit, and repair. One framed for another MLS epoch than ours may mean that
    * we are the ones out of step: check the relay's GroupInfo first.
    */
@@ -519,8 +519,8 @@ export abstract class RoomMembership extends Emitter<RoomEvents> {
   /** Commits the removal of `members` (none: a self-update) for the relay's current sequence number; applied on ACK. */
   private async commitRemoval(members: Member[]): Promise<void> {
     const out = await this.crypto.remove(this.mls!, members.map((m) => m.leaf));
-    const seq = this.seq;
-    const reqId = this.link.request(this, (r) => ({ type: 'COMMIT', reqId: r, room: this.crypto.locator, epoch: seq, commit: out.message, groupInfo: out.groupInfo }));
+    const commits = this.relayCommits;
+    const reqId = this.link.request(this, (r) => ({ type: 'COMMIT', reqId: r, room: this.crypto.locator, epoch: commits, commit: out.message, groupInfo: out.groupInfo }));
     this.#pending = { kind: 'remove', reqId, state: out.state, removed: members, consumed: out.consumed };
   }
 
