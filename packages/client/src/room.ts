@@ -5,7 +5,8 @@
  * membership decisions (membership.ts, pure), the outbox for every outgoing frame (outbox.ts),
  * trust in members' keys (trust.ts), the payload router features register with (payloadRouter.ts)
  * and the upload ticket (uploadTicket.ts). The group side (join, commits, repairs, removals,
- * self-updates) is in roomMembership.ts, the RoomMembership this class extends.
+ * self-updates) is in roomMembership.ts, the RoomMembership this class extends; the queue and
+ * the state they share in roomBase.ts.
  */
 import type { DeliverFrame, RelayFrame } from '@nullroom/protocol';
 import { type Member, type RoomFingerprint, type RoomCrypto, type SuiteName, CryptoError, safetyNumber } from '@nullroom/crypto';
@@ -16,10 +17,11 @@ import { ForkWatch } from './forkWatch.js';
 import { MAX_TEXT_CHARS, parsePayload } from './payload.js';
 import { type DirectTarget, type PayloadBody, type SendPort } from './outbox.js';
 import { type PayloadHandler, type PayloadRoutes, type PayloadType, PayloadRouter } from './payloadRouter.js';
-import { RoomMembership, type RoomLink } from './roomMembership.js';
+import { RoomMembership } from './roomMembership.js';
+import type { RoomLink } from './roomBase.js';
 import { type RoomPhase, type RoomTimings, defaultRoomTimings } from './roomTypes.js';
 
-export type { RoomLink } from './roomMembership.js';
+export type { RoomLink } from './roomBase.js';
 export type { RoomEvents, RoomPhase, RoomTimings, DisruptionReason } from './roomTypes.js';
 export { defaultRoomTimings } from './roomTypes.js';
 

@@ -1,30 +1,16 @@
 /**
  * The group side of a room (docs/PROTOCOL.md §4.3): joining (CREATE, external commit, re-founding,
  * waiting for a repair), commits of others (void ones included), repairs, removals, self-updates,
- * leaf probes and GroupInfo checks. It carries out what membership.ts decides; Room (room.ts)
- * extends it with the public API and application messages. It holds the conversation's state
- * that both need, on the one serial queue `run` feeds.
- *
- * "commits" is the relay's commit count (the relay's frames call it `epoch`: commits it accepted);
- * "epoch" is only ever the MLS epoch.
+ * leaf probes and GroupInfo checks. It carries out what membership.ts decides, on the room's
+ * serial queue (roomBase.ts); Room (room.ts) extends it with the public API and application messages.
  */
-import { type ClientFrame, type DeliverFrame, DeliveryKind, type GroupStateFrame, GroupStatus, type RelayEpoch, type ReqId, type Slot, asEpoch, errorMessageOf, errorNameOf } from '@nullroom/protocol';
-import { type Member, type RoomState, CryptoError, RoomCrypto, framedEpoch, nickKey, normalizeNick, uniqueNick, wipe } from '@nullroom/crypto';
-import { ClientError, type ClientErrorCode, asClientError } from './errors.js';
+import { type DeliverFrame, DeliveryKind, type GroupStateFrame, GroupStatus, type RelayEpoch, type ReqId, asEpoch, errorMessageOf, errorNameOf } from '@nullroom/protocol';
+import { type Member, type RoomState, CryptoError, framedEpoch, nickKey, uniqueNick, wipe } from '@nullroom/crypto';
+import { ClientError } from './errors.js';
 import { toHex } from './encoding.js';
-import { Emitter } from './emitter.js';
-import type { KeyStore } from './keyStore.js';
-import { Outbox } from './outbox.js';
-import { Trust } from './trust.js';
-import { UploadTicket } from './uploadTicket.js';
+import { RoomBase } from './roomBase.js';
 import { DisruptionLedger, addSlot, checksGroupInfo, decideBadGroupInfo, decideJoinRefusal, decideRemoval, selfUpdateDelay, voidCode, voidReason } from './membership.js';
-import type { DisruptionReason, RoomEvents, RoomPhase, RoomTimings } from './roomTypes.js';
-
-/** What a room needs from its connection. */
-export interface RoomLink {
-  request(room: RoomMembership, frame: (reqId: ReqId) => ClientFrame): ReqId;
-  detach(room: RoomMembership): void;
-}
+import type { DisruptionReason } from './roomTypes.js';
 
 /** A commit of ours in flight: applied on ACK. */
 type Pending =
@@ -37,20 +23,9 @@ const COMMIT_BACKOFF_MS = 2000;
 /** After a refused SYNC (RATE_LIMITED). */
 const SYNC_BACKOFF_MS = 1000;
 
-export abstract class RoomMembership extends Emitter<RoomEvents> {
-  protected phase: RoomPhase = 'joining';
-  #queue: Promise<void> = Promise.resolve();
-  protected mls: RoomState | undefined;
-  protected crypto: RoomCrypto;
-  protected slot: Slot | undefined;
-  /** The relay's commit count: the `epoch` the next commit must name. */
-  protected relayCommits: RelayEpoch = asEpoch(0);
+export abstract class RoomMembership extends RoomBase {
   #pending: Pending | undefined;
   #joinAttempts = 0;
-  /** The JOIN of this stay: only its refusal fails the join. */
-  protected joinReq: ReqId | undefined;
-  protected rejoin = false;
-  protected memberList: Member[] = [];
   readonly #gone = new Set<number>();
   /** Slots that disrupted the room: removed by the next repair if members. */
   readonly #culprits = new Set<number>();
@@ -58,165 +33,33 @@ export abstract class RoomMembership extends Emitter<RoomEvents> {
   #repairNeeded = false;
   /** A SYNC we sent to check the relay's GroupInfo (§4.3), and why: its GROUP_STATE answers it. */
   #giCheck: { why: 'after-commit' | 'out-of-step'; culprit: number; reason: DisruptionReason } | undefined;
+  /** Lives as long as the Room: counts survive rejoins. */
   readonly #ledger = new DisruptionLedger();
   /** Joining: when the relay's GroupInfo first failed us, and the retries since. */
   #badInfoSince: number | undefined;
   #badInfoAttempts = 0;
-  /** Timers of this stay (bad-GroupInfo retry, removal grace, self-update), cleared on reset. */
-  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   #removalTimer: ReturnType<typeof setTimeout> | undefined;
   #updateTimer: ReturnType<typeof setTimeout> | undefined;
-  /** SYNCs in flight (answered by a GROUP_STATE, which names no request): a refused one is not an error to show. */
-  readonly #syncs = new Set<number>();
-  protected leaveAck: (() => void) | undefined;
-  protected readonly joinWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
-  protected readonly outbox: Outbox;
-  protected readonly trusted: Trust;
-  protected readonly ticket: UploadTicket;
-  /** The nickname we asked for; `nick` is what we got (a suffix is added on a clash). */
-  readonly requestedNick: string;
-  #nick: string;
-  #created = false;
 
-  constructor(
-    crypto: RoomCrypto,
-    nick: string,
-    protected readonly link: RoomLink,
-    protected readonly timings: RoomTimings,
-    store: KeyStore,
-  ) {
-    super();
-    // Found while joining, before `join` resolves and the caller can listen: kept for the first listener.
-    this.holdUnheard(['key-changed', 'error']);
-    this.crypto = crypto;
-    this.requestedNick = normalizeNick(nick);
-    this.#nick = this.requestedNick;
-    const locator = crypto.locator;
-    this.outbox = new Outbox(
-      {
-        request: (build) => this.link.request(this, build),
-        run: (fn) => this.run(fn),
-        directOpen: () => this.phase === 'joined',
-        ownSlot: () => this.slot,
-        // Back after a reconnect but alone (the others have not rejoined yet): what was typed offline
-        // was meant for them, and newcomers never see earlier messages, so hold it until someone is here.
-        appOpen: () => this.phase === 'joined' && this.mls !== undefined && this.#pending === undefined && !(this.rejoin && this.memberList.length <= 1),
-        encrypt: async (plaintext) => {
-          const out = await this.crypto.encrypt(this.mls!, plaintext);
-          this.mls = out.state;
-          return { message: out.message, commits: this.relayCommits };
-        },
-        appFrame: (reqId, commits, data) => ({ type: 'APP', reqId, room: locator, epoch: commits, data }),
-        directFrame: (reqId, to, data) => ({ type: 'DIRECT', reqId, room: locator, to, data }),
-        sent: (id) => this.emit('sent', { id }),
-        refused: (name) => this.report('RELAY_ERROR', new ClientError('RELAY_ERROR', `the relay refused a message: ${name}`), name),
-        failed: (e) => this.report('INTERNAL', e),
-      },
-      timings,
-    );
-    this.trusted = new Trust(store, locator, {
-      keyChanged: (n, wasVerified) => this.emit('key-changed', { nick: n, wasVerified }),
-      verified: (n) => this.emit('trust', { nick: n }),
-      storeFailed: (code, e) => this.report(code, e),
-    });
-    this.ticket = new UploadTicket({
-      whenJoined: () => (this.phase === 'joined' ? Promise.resolve() : new Promise((resolve, reject) => this.joinWaiters.push({ resolve, reject }))),
-      run: (fn) => this.run(fn),
-      joined: () => this.phase === 'joined',
-      requestTicket: () => this.link.request(this, (reqId) => ({ type: 'TICKET', reqId, room: locator })),
-    });
+  protected override commitInFlight(): boolean {
+    return this.#pending !== undefined;
   }
 
-  /** Our nickname in the room (what we asked for, with a suffix on a clash). */
-  get nick(): string {
-    return this.#nick;
-  }
-  /** Whether this client created the room's group (or re-founded it). */
-  get created(): boolean {
-    return this.#created;
-  }
-
-  /** Reads an application message (Room). */
-  protected abstract onAppDeliver(f: DeliverFrame): Promise<void>;
-  /** Forgets what a stay knew of others' messages (Room). */
-  protected abstract forgetStay(): void;
-
-  /**
-   * Runs `fn` on the queue. Whatever it throws that nothing else caught is a bug: reported as
-   * INTERNAL, and the operation waiting on the queue (a join, a leave) fails instead of hanging.
-   */
-  protected run(fn: () => Promise<void> | void): void {
-    this.#queue = this.#queue.then(fn).catch((e: unknown) => {
-      const err = asClientError(e);
-      this.report('INTERNAL', err);
-      if (this.phase === 'joining') this.failJoin(err);
-      else if (this.leaveAck !== undefined) this.finishLeave();
-    });
-  }
-
-  protected report(code: ClientErrorCode, e: unknown, relayCode?: string): void {
-    const message = e instanceof CryptoError || e instanceof ClientError ? e.message : e instanceof Error ? `${e.name}` : String(e);
-    this.emit('error', relayCode === undefined ? { code, message } : { code, message, relayCode });
-  }
-
-  private setPhase(p: RoomPhase): void {
-    if (this.phase === p) return;
-    this.phase = p;
-    this.emit('phase', { phase: p });
-  }
-
-  /** Runs `fn` on the queue after `ms` (never sleeping inside the queue), unless the room was left meanwhile. */
-  private after(ms: number, fn: () => Promise<void> | void): ReturnType<typeof setTimeout> {
-    const t = setTimeout(() => {
-      this.#timers.delete(t);
-      this.run(async () => (this.phase === 'left' ? undefined : fn()));
-    }, ms);
-    (t as { unref?: () => void }).unref?.();
-    this.#timers.add(t);
-    return t;
-  }
-
-  protected reset(phase: RoomPhase): void {
-    this.mls = undefined;
-    this.slot = undefined;
+  protected override resetGroup(): void {
     this.#pending = undefined;
     this.#joinAttempts = 0;
-    this.memberList = [];
     this.#gone.clear();
     this.#culprits.clear();
     this.#repairNeeded = false;
     this.#giCheck = undefined;
     this.#badInfoSince = undefined;
     this.#badInfoAttempts = 0;
-    for (const t of this.#timers) clearTimeout(t);
-    this.#timers.clear();
-    this.#removalTimer = this.#updateTimer = undefined;
-    this.forgetStay();
-    this.outbox.reset();
-    this.#syncs.clear();
-    this.ticket.reset(); // the relay ends a ticket with the stay it was granted for
-    this.setPhase(phase);
+    this.#removalTimer = this.#updateTimer = undefined; // cleared with the stay's timers
   }
 
-  protected finishLeave(): void {
-    if (this.phase === 'left') return;
-    this.reset('left');
-    this.leaveAck = undefined;
-    this.link.detach(this);
-    this.outbox.close(new ClientError('NOT_JOINED', 'the room was left before the message was sent'));
-  }
+  /** Reads an application message (Room). */
+  protected abstract onAppDeliver(f: DeliverFrame): Promise<void>;
 
-  protected rejectJoin(err: ClientError): void {
-    for (const w of this.joinWaiters.splice(0)) w.reject(err);
-  }
-
-  /** Joining failed: the join promise rejects with `err`, the relay is told we left. */
-  protected failJoin(err: ClientError): void {
-    this.report(err.code, err, err.relayCode);
-    this.rejectJoin(err);
-    this.link.request(this, (reqId) => ({ type: 'LEAVE', reqId, room: this.crypto.locator }));
-    this.finishLeave();
-  }
 
   private joinFailed(why: string, cause: unknown, relayCode?: string): ClientError {
     return new ClientError('JOIN_FAILED', why, relayCode === undefined ? { cause } : { cause, relayCode });
@@ -283,7 +126,7 @@ export abstract class RoomMembership extends Emitter<RoomEvents> {
       const verdict =
         check.why === 'after-commit'
           ? (await this.crypto.groupInfoMatches(this.mls, f.groupInfo)) ? 'ours' : 'bad'
-          : await this.crypto.checkGroupInfo(this.mls, f.groupInfo, { nick: this.#nick, slot: this.slot });
+          : await this.crypto.checkGroupInfo(this.mls, f.groupInfo, { nick: this.nick, slot: this.slot });
       if (check.why === 'out-of-step') {
         // If the relay holds a joinable GroupInfo of our group in another state, we are the ones out of step: rejoin.
         if (verdict === 'other') return this.rejoinFresh();
@@ -341,21 +184,20 @@ export abstract class RoomMembership extends Emitter<RoomEvents> {
 
   private async joined(p: Extract<Pending, { kind: 'create' | 'join' }>): Promise<void> {
     this.relayCommits = p.commits;
-    this.#created = p.kind === 'create';
-    if (p.kind === 'join') this.#nick = p.nick;
+    this.named(p.kind === 'join' ? p.nick : this.nick, p.kind === 'create');
     this.memberList = await this.crypto.members(p.state);
     await this.trusted.check(this.memberList);
     this.setPhase('joined');
     this.scheduleSelfUpdate();
     if (p.kind === 'join') this.probeLeaves();
-    this.emit('joined', { created: this.#created, nick: this.#nick, members: this.memberList.map((m) => m.nick), rejoin: this.rejoin });
+    this.emit('joined', { created: this.created, nick: this.nick, members: this.memberList.map((m) => m.nick), rejoin: this.rejoin });
     for (const w of this.joinWaiters.splice(0)) w.resolve();
   }
 
   protected async onError(reqId: ReqId, code: number): Promise<void> {
     const name = errorNameOf(code) ?? `code ${code}`;
     if (this.outbox.wasAbandoned(reqId)) return;
-    if (this.#syncs.delete(reqId)) {
+    if (this.wasSync(reqId)) {
       // A refused SYNC: over the relay's frame rate, ask again a little later; anything else
       // (NOT_IN_ROOM for the stay we just left) needs no answer.
       if (name === 'RATE_LIMITED') this.after(SYNC_BACKOFF_MS * (0.75 + Math.random() * 0.5), () => this.requestSync());
@@ -443,7 +285,7 @@ export abstract class RoomMembership extends Emitter<RoomEvents> {
     this.report(voidCode[reason], e);
     if (f.epoch === 0 && this.slot !== undefined) {
       // The first commit of the room may be a re-founding (§4.3): if so, we (the creator) join the new group.
-      if ((await this.crypto.checkGroupInfo(this.mls!, f.data, { nick: this.#nick, slot: this.slot })) === 'foreign') return this.rejoinFresh();
+      if ((await this.crypto.checkGroupInfo(this.mls!, f.data, { nick: this.nick, slot: this.slot })) === 'foreign') return this.rejoinFresh();
     }
     const framed = framedEpoch(f.data);
     if (framed !== undefined && framed !== BigInt(this.crypto.epochOf(this.mls!))) {
@@ -530,19 +372,5 @@ export abstract class RoomMembership extends Emitter<RoomEvents> {
     this.restart(true);
   }
 
-  /** (Re)starts joining, on the queue after what is on it now. */
-  protected restart(rejoin: boolean): void {
-    this.run(async () => {
-      if (this.phase === 'left') return;
-      this.rejoin = rejoin;
-      this.reset('joining');
-      this.joinReq = this.link.request(this, (reqId) => ({ type: 'JOIN', reqId, room: this.crypto.locator }));
-    });
-  }
 
-  /** Asks the relay for the room's state (GROUP_STATE); the answer is handled by onGroupState. */
-  private requestSync(): void {
-    this.#syncs.add(this.link.request(this, (r) => ({ type: 'SYNC', reqId: r, room: this.crypto.locator })));
-    if (this.#syncs.size > 64) this.#syncs.delete(this.#syncs.values().next().value!);
-  }
 }
