@@ -121,16 +121,15 @@ export abstract class RoomBase extends Emitter<RoomEvents> {
   protected abstract forgetStay(): void;
 
   /**
-  /**
    * Runs `fn` on the queue. Whatever it throws that nothing else caught is a bug: reported as
    * INTERNAL, and the operation waiting on the queue (a join, a leave) fails instead of hanging.
    */
   protected run(fn: () => Promise<void> | void): void {
     this.#queue = this.#queue.then(fn).catch((e: unknown) => {
       const err = asClientError(e);
-      this.report('INTERNAL', err);
-      if (this.phase === 'joining') this.failJoin(err);
-      else if (this.leaveAck !== undefined) this.finishLeave();
+      if (this.phase === 'joining') return this.failJoin(err); // reports it
+      this.report(err.code, err);
+      if (this.leaveAck !== undefined) this.finishLeave();
     });
   }
 
