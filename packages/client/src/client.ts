@@ -78,7 +78,7 @@ export class NullroomClient extends Emitter<ClientEvents> implements RoomLink {
   async join(opts: { secret: RoomSecret; nick: string; suite?: SuiteName; onRoom?: (room: Room) => void }): Promise<Room> {
     if (this.state === 'closed') throw new ClientError('CLOSED', 'the client was closed');
     const keys = await deriveRoomKeys(opts.secret);
-    if (this.rooms.has(locatorKey(keys.locator))) throw new ClientError('RELAY_ERROR', 'already in that room', { relayCode: 'ALREADY_IN_ROOM' });
+    if (this.rooms.has(locatorKey(keys.locator))) throw new ClientError('ALREADY_JOINED', 'this client is in that room already');
     const crypto = await RoomGroup.create(keys, opts.suite ?? this.opts.suite ?? Suites.default, await this.keyStore.identity(keys.locator, opts.nick));
     const room = new Room(crypto, opts.nick, this, this.timings, this.keyStore);
     this.rooms.set(locatorKey(keys.locator), room);
@@ -151,12 +151,12 @@ export class NullroomClient extends Emitter<ClientEvents> implements RoomLink {
     ws.onerror = (e) => {
       lastError = (e as { error?: unknown }).error ?? e;
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = undefined;
       if (!opened && onFail !== undefined) {
         const pin = lastError instanceof ClientError ? lastError : undefined;
-        const err = pin ?? new ClientError('CONNECTION_FAILED', describe(lastError), { cause: lastError });
+        const err = pin ?? new ClientError('CONNECTION_FAILED', describe(lastError), { cause: lastError, closeCode: ev.code });
         this.setState('closed', err);
         onFail(err);
         return;
@@ -164,8 +164,8 @@ export class NullroomClient extends Emitter<ClientEvents> implements RoomLink {
       if (this.state === 'closed') return;
       for (const r of this.rooms.values()) r.disconnected();
       if (this.opts.reconnect === false) {
-        this.setState('closed');
-        for (const r of this.rooms.values()) r.closed();
+        this.setState('closed', new ClientError('CLOSED', 'the relay closed the connection', { closeCode: ev.code }));
+        for (const r of this.rooms.values()) r.closed(ev.code);
         return;
       }
       this.setState('reconnecting');

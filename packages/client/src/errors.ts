@@ -1,42 +1,69 @@
 /**
- * Errors and warnings the client SDK reports. Codes are stable (docs/PROTOCOL.md §6); messages
- * never contain plaintext, keys, nicknames, room names or passwords.
+ * Errors and warnings the client SDK reports: one table, every code with when it happens
+ * (docs/PROTOCOL.md §6.3 repeats it). Codes are stable; messages never contain plaintext, keys,
+ * nicknames, room names or passwords.
+ *
+ * A ClientError caused by another error keeps it as `cause` (a crypto layer's `CryptoError`, with
+ * its own code, docs/PROTOCOL.md §6.4, a key store's or the platform's error). One the relay caused carries the
+ * relay's error name as `relayCode` (docs/PROTOCOL.md §6.1), and one a closed connection caused
+ * carries the WebSocket close code as `closeCode` (§6.2), as `ws` does.
  */
-export const ClientErrorCodes = [
-  'CONNECTION_FAILED', // could not reach the relay, or TLS failed (see `cause`)
-  'TLS_PIN_MISMATCH', // the relay's certificate does not match the pinned fingerprint
-  'RELAY_ERROR', // the relay answered a request with an ERROR frame (`relayCode` names it)
-  'BAD_MESSAGE', // a message from the room did not decrypt or verify: dropped
-  'BAD_COMMIT', // a group change did not decode, verify or process: void (ignored; the room keeps its state and repairs, docs/PROTOCOL.md §4.3)
-  'FORBIDDEN_PROPOSAL', // a group change proposed something members never do: void, like BAD_COMMIT
-  'BROKEN_ROOM_RULE', // a join or group change broke a room rule (slot not the joiner's own, a nickname another member holds): void, like BAD_COMMIT
-  'BAD_GROUP_INFO', // the relay's stored group information does not open or cannot be joined through: members repair it, a joiner retries for a while
-  'OUT_OF_ORDER', // a member's messages arrived out of order (the relay reordered them)
-  'MISSING_MESSAGES', // a member's message counter skipped: messages were dropped on the way
-  'BAD_PAYLOAD', // a decrypted message is not in our format
-  'MESSAGE_TOO_LARGE', // the text exceeds the limit
-  'NOT_JOINED', // the room is not joined (or was left)
-  'JOIN_FAILED', // joining gave up after repeated lost races or a GroupInfo that does not open
-  'CLOSED', // the client was closed
-  'FILE_TRANSFER', // the relay's blob store could not be reached or refused a chunk (retried first; `cause` says why)
-  'FILE_REJECTED', // a received file failed verification (altered, truncated, reordered chunks, or the hash): nothing was saved
-  'FILE_CANCELLED', // the transfer was cancelled, by us or by the sender
-  'KEY_STORE', // the key store failed (a browser without IndexedDB, a full disk): keys are kept in memory only
-  'KEY_STORE_CORRUPT', // the key store's file or records do not parse: left untouched, never read as empty (that would reset trust)
-  'KEY_STORE_UNSAFE', // the key store's file or folder is readable or writable by others, or belongs to another user: not used
-  'KEY_STORE_LOCKED', // another process held the key store's lock for too long
-  'PEER_UNAVAILABLE', // a direct private message could not be handed to the peer: it is not connected to the room now (not sent)
-  'WRONG_SENDER', // a direct private message came from a connection that is not the chat's peer: dropped unread
-] as const;
-export type ClientErrorCode = (typeof ClientErrorCodes)[number];
+export const ClientErrors = {
+  CONNECTION_FAILED: 'the relay could not be reached, the connection closed before it opened, or TLS failed (`cause`, `closeCode`)',
+  TLS_PIN_MISMATCH: "the relay's certificate does not match the pinned fingerprint",
+  RELAY_ERROR: 'the relay refused a request with an ERROR frame (`relayCode` names it), or sent bytes that are not a frame',
+  ALREADY_JOINED: 'this client already has the room open: `join` again is refused (no relay involved)',
+  BAD_MESSAGE: 'a message from the room (or a private chat) did not decrypt or verify: dropped',
+  BAD_COMMIT: 'a group change did not decode, verify or process: void (the room keeps its state and repairs, §4.3)',
+  FORBIDDEN_PROPOSAL: 'a group change proposed something members never do (§3.4): void, like BAD_COMMIT',
+  BROKEN_ROOM_RULE: 'a join or group change broke a room rule (§3.6): void, like BAD_COMMIT',
+  BAD_GROUP_INFO: "the relay's group information does not open, decode, join or match: members repair it, a joiner retries (§4.3)",
+  OUT_OF_ORDER: "a member's messages arrived out of order (the relay reordered them)",
+  MISSING_MESSAGES: "a member's message counter skipped: messages were dropped on the way",
+  BAD_PAYLOAD: 'a decrypted message is not in our format (§5)',
+  MESSAGE_TOO_LARGE: 'a text is empty or longer than the limit',
+  NOT_JOINED: 'the room (or private chat) was left or closed: nothing more is sent',
+  NO_SUCH_MEMBER: 'no other member has that nickname (verify, open a private chat)',
+  TIMED_OUT: 'a member did not answer in time (a private chat request)',
+  JOIN_FAILED: 'joining gave up: repeated lost races, a GroupInfo that never became usable, a refused JOIN (`relayCode`), or a failure creating the group (`cause`)',
+  CLOSED: 'the client was closed (`closeCode` when the relay closed the connection and it does not reconnect)',
+  FILE_TRANSFER: "the relay's blob store could not be reached or refused a chunk or ticket (retried first; `cause` says why)",
+  FILE_REJECTED: 'a received file failed verification (altered, truncated, reordered chunks, or the hash): nothing was saved',
+  FILE_CANCELLED: 'the transfer was cancelled, by us or by the sender',
+  KEY_STORE: 'the key store failed (a browser without IndexedDB, a full disk): keys are kept in memory only',
+  KEY_STORE_CORRUPT: "the key store's file, or a browser key-store record, does not parse, open under the device key or fit its schema: left untouched and never read as empty (that would reset trust); a room reports it once per check",
+  KEY_STORE_UNSAFE: "the key store's file is readable or writable by others, its folder writable by them, either belongs to another user, or the file is a symbolic link: not used",
+  KEY_STORE_LOCKED: "another process held the key store's lock past the timeout (10 s)",
+  PEER_UNAVAILABLE: 'a direct frame (a `direct` private message) could not be handed to the peer: it is not connected to the room now; the send is rejected, nothing was sent',
+  WRONG_SENDER: "a direct private message came from a connection that is not the chat's peer: dropped unread",
+  INTERNAL: 'a bug: an operation failed in a way no other code describes (`cause`); the operation waiting on it fails with this code',
+} as const;
+
+export type ClientErrorCode = keyof typeof ClientErrors;
+export const ClientErrorCodes = Object.keys(ClientErrors) as readonly ClientErrorCode[];
+
+export interface ClientErrorOptions {
+  cause?: unknown;
+  /** The relay's error name (docs/PROTOCOL.md §6.1) when the relay refused something. */
+  relayCode?: string;
+  /** The WebSocket close code (docs/PROTOCOL.md §6.2) when a closed connection caused the error. */
+  closeCode?: number;
+}
 
 export class ClientError extends Error {
   readonly code: ClientErrorCode;
   readonly relayCode: string | undefined;
-  constructor(code: ClientErrorCode, message: string, options?: { cause?: unknown; relayCode?: string }) {
+  readonly closeCode: number | undefined;
+  constructor(code: ClientErrorCode, message: string, options?: ClientErrorOptions) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ClientError';
     this.code = code;
     this.relayCode = options?.relayCode;
+    this.closeCode = options?.closeCode;
   }
+}
+
+/** `e` when it is a ClientError already, else an INTERNAL one that keeps `e` as its cause (its message is not copied: it may name anything). */
+export function asClientError(e: unknown): ClientError {
+  return e instanceof ClientError ? e : new ClientError('INTERNAL', `internal error${e instanceof Error ? ` (${e.name})` : ''}`, { cause: e });
 }

@@ -32,6 +32,7 @@ import { ClientError } from './errors.js';
 import { fromBase64Url, randomBytes, toBase64Url, toHex } from './encoding.js';
 import { Emitter } from './emitter.js';
 import type { FileCancelPayload, FileDonePayload, FilePayload } from './payload.js';
+import type { PayloadRoutes } from './payloadRouter.js';
 
 type FileBody =
   | Omit<FilePayload, 'v' | 'id' | 'n' | 'ts'>
@@ -44,15 +45,12 @@ type FileBody =
  * audience: a file sent in a private chat can be opened by its two members only.
  */
 export interface FileChannelEvents {
-  // `sender`: the sender's identity key (hex) as the channel authenticated it. Transfers are matched
-  // by it, not by nickname, which can change when a member rejoins (`alice` -> `alice-2`).
-  'file-offer': { from: string; sender: string; offer: FilePayload };
-  'file-done': { from: string; sender: string; done: FileDonePayload };
-  'file-cancel': { from: string; sender: string; cancel: FileCancelPayload };
   /** Someone (re)joined the conversation: they saw nothing sent while they were away. */
   'member-joined': { nick: string };
 }
-export interface FileChannel {
+/** The payload types files register for with their channel's router (payloadRouter.ts). */
+export type FilePayloadType = 'file' | 'file-done' | 'file-cancel';
+export interface FileChannel extends PayloadRoutes<FilePayloadType> {
   /** Our nickname there. */
   readonly nick: string;
   sendPayload(body: FileBody): unknown;
@@ -293,10 +291,12 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
         stallMs: this.stallMs,
       });
     this.offs = [
-      room.on('file-offer', (e) => this.emit('offer', new IncomingFile(this, e.from, e.sender, e.offer))),
+      // `sender`: the sender's identity key (hex) as the channel authenticated it. Transfers are matched
+      // by it, not by nickname, which can change when a member rejoins (`alice` -> `alice-2`).
+      room.route('file', (offer, s) => this.emit('offer', new IncomingFile(this, s.from, s.sender, offer))),
       // Only the member who offered a file can finish or cancel it, and only once.
-      room.on('file-done', (e) => this.announce(`${e.sender}/${e.done.fid}`, (a) => (a.sha256 ??= e.done.sha256))),
-      room.on('file-cancel', (e) => this.announce(`${e.sender}/${e.cancel.fid}`, (a) => (a.cancelled = true))),
+      room.route('file-done', (done, s) => this.announce(`${s.sender}/${done.fid}`, (a) => (a.sha256 ??= done.sha256))),
+      room.route('file-cancel', (cancel, s) => this.announce(`${s.sender}/${cancel.fid}`, (a) => (a.cancelled = true))),
       room.on('member-joined', () => this.repeatDone()),
     ];
   }

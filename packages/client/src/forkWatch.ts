@@ -5,7 +5,7 @@
  * out for certain (§8.1); this module raises the alarm when the traffic itself shows it.
  *
  * The rule: an application message is *fork evidence* when
- *   1. the relay delivered it in our current relay epoch (it sequenced it after every commit we applied),
+ *   1. the relay delivered it in our current relay epoch, the relay's commit count (after every commit we applied),
  *   2. the relay names as its sender a slot that is another member of our ratchet tree,
  *   3. it is an MLS PrivateMessage naming our group id and our MLS epoch, and
  *   4. its SenderData does not open with our epoch's sender_data_secret (RFC 9420 §6.3.2).
@@ -44,8 +44,8 @@ export class ForkWatch {
    * Looks at an application message that did not decrypt (`crypto.process` threw). Returns the
    * event to emit when this message completes the evidence for the current state, else undefined.
    */
-  async unreadable(crypto: RoomGroup, state: RoomState, relayEpoch: number, f: DeliverFrame, members: readonly Member[]): Promise<ForkSuspected | undefined> {
-    if (f.kind !== DeliveryKind.APP || f.epoch !== relayEpoch) return undefined; // rule 1
+  async unreadable(crypto: RoomGroup, state: RoomState, relayCommits: number, f: DeliverFrame, members: readonly Member[]): Promise<ForkSuspected | undefined> {
+    if (f.kind !== DeliveryKind.APP || f.epoch !== relayCommits) return undefined; // rule 1
     if (!members.some((m) => !m.self && m.slot === f.from)) return undefined; // rule 2
     const fp = crypto.fingerprint(state);
     const key = `${fp.epoch}:${fp.digits}`;

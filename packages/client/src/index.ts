@@ -1,6 +1,6 @@
 export { NullroomClient, type ClientOptions, type ClientEvents, type ConnectionState } from './client.js';
 export { Room, type RoomEvents, type RoomPhase, type RoomTimings, type DisruptionReason, defaultRoomTimings } from './room.js';
-export { ClientError, type ClientErrorCode, ClientErrorCodes } from './errors.js';
+export { ClientError, type ClientErrorCode, type ClientErrorOptions, ClientErrorCodes, ClientErrors } from './errors.js';
 export { type WebSocketFactory, type WebSocketLike, relaySocketUrl } from './transport.js';
 export { MAX_TEXT_CHARS } from './payload.js';
 export { deriveRoomSecret, randomRoomSecret, inviteFragment, secretFromInvite, type RoomSecret, normalizeNick, formatSafetyNumber, Suites, type SuiteName } from '@nullroom/crypto';
@@ -21,6 +21,8 @@ export {
   DEFAULT_TRANSFER_CHUNK,
   DEFAULT_TRANSFER_CONCURRENCY,
 } from './files.js';
+export { type PayloadRoutes, type PayloadHandler, type PayloadSender, type PayloadType } from './payloadRouter.js';
+export { type SendPort, type DirectTarget } from './outbox.js';
 export { PrivateChats, PrivateChat, type PrivateChatEvents, type PrivateChatsOptions, type PrivateRouting, PRIVATE_ROUTINGS } from './privateChats.js';
 export { toBase64 } from './encoding.js';
 export { PREVIEW_TYPES, type PreviewType, isPreviewType, sniffImage, SNIFF_BYTES, receivedType, safeFileName, MAX_FILE_NAME_BYTES } from './fileSafety.js';

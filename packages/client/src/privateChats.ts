@@ -18,21 +18,15 @@
  *
  * docs/SECURITY.md §8 says what each party learns in each mode, and what hiding costs.
  */
-import { type PendingKeyPackage, PrivateChatCrypto, type PrivateChatState, discardPending, privateMessageGroupId } from '@nullroom/crypto';
+import { type PendingKeyPackage, PrivateChatCrypto, discardPending, privateMessageGroupId } from '@nullroom/crypto';
 import { ClientError } from './errors.js';
 import { fromBase64, fromHex, randomHex, toBase64, toHex } from './encoding.js';
 import { Emitter } from './emitter.js';
-import type { FileChannel, FileChannelEvents } from './files.js';
-import { MAX_TEXT_CHARS, type PrivateInnerPayload, type PrivatePayload, encodePayload, parsePrivateInner } from './payload.js';
+import type { PrivatePayload } from './payload.js';
+import { PrivateChat, type PrivateChatOwner, type PrivateMessage, type PrivateRouting } from './privateChat.js';
 import type { Room } from './room.js';
 
-
-/**
- * How this client sends private messages: `hidden` inside room messages, to every member (the relay
- * cannot tell who talks to whom), or `direct` to the peer's connection only (cheaper in large rooms;
- * the relay sees who talks to whom).
- */
-export type PrivateRouting = 'hidden' | 'direct';
+export { PrivateChat, type PrivateMessage, type PrivateRouting } from './privateChat.js';
 export const PRIVATE_ROUTINGS: readonly PrivateRouting[] = ['hidden', 'direct'];
 
 export interface PrivateChatsOptions {
@@ -44,151 +38,9 @@ export interface PrivateChatsOptions {
 
 export interface PrivateChatEvents extends Record<string, unknown> {
   opened: { chat: PrivateChat; byUs: boolean };
-  message: { chat: PrivateChat; from: string; text: string; ts: number; id: string; outOfOrder: boolean; direct: boolean };
+  message: PrivateMessage;
   closed: { chat: PrivateChat; byUs: boolean };
   error: { code: 'BAD_MESSAGE' | 'BAD_PAYLOAD' | 'WRONG_SENDER' | 'OUT_OF_ORDER' | 'MISSING_MESSAGES'; message: string };
-}
-
-const SEEN_IDS = 1024;
-
-type InnerBody = PrivateInnerPayload extends infer P ? (P extends PrivateInnerPayload ? Omit<P, 'v' | 'id' | 'n' | 'ts'> : never) : never;
-
-/** One private chat with one member of the room; files sent through it (RoomFiles) stay between the two. */
-export class PrivateChat extends Emitter<FileChannelEvents & Record<string, unknown>> implements FileChannel {
-  private queue: Promise<unknown> = Promise.resolve();
-  private counter = 0;
-  /** The peer's last message counter, and the ids already shown (a direct message re-sent after a reconnect comes twice). */
-  private lastN: number | undefined;
-  private readonly seen = new Set<string>();
-  closed = false;
-
-  constructor(
-    private readonly owner: PrivateChats,
-    /** The chat's MLS group id (hex): how messages name it. */
-    readonly id: string,
-    /** The peer's identity key (hex), as the room authenticated it. */
-    readonly peerIdentity: string,
-    private state: PrivateChatState,
-  ) {
-    super();
-  }
-
-  /** Our nickname in the room. */
-  get nick(): string {
-    return this.owner.room.nick;
-  }
-
-  /** The peer's nickname in the room now (it can change when they rejoin), or the last one seen. */
-  get peer(): string {
-    return this.owner.nickOf(this.peerIdentity) ?? this.lastNick;
-  }
-  /** @internal */
-  lastNick = '';
-  /**
-   * @internal The peer's slot this chat last heard from (at first, the one in the peer's
-   * credential in the chat): the connection that holds the chat's state, where direct messages go
-   * while it is in the room.
-   */
-  peerSlot: number | undefined;
-
-  /**
-   * Sends a message only the peer can read. With `hidden` routing it resolves once queued in the
-   * room (the room re-sends it until the relay acknowledges it); with `direct` routing once the
-   * relay has handed it to the peer's connection, and it rejects with ClientError(PEER_UNAVAILABLE)
-   * when the peer is not connected to the room.
-   */
-  send(text: string): Promise<string> {
-    if (text.length === 0 || [...text].length > MAX_TEXT_CHARS) {
-      return Promise.reject(new ClientError('MESSAGE_TOO_LARGE', `a message must be 1 to ${MAX_TEXT_CHARS} characters`));
-    }
-    return this.sendPayload({ type: 'text', text });
-  }
-
-  /** Files sent in the chat go through the room's blob store, with the room's upload ticket. */
-  blobTicket(refused?: string): Promise<string> {
-    if (this.closed) return Promise.reject(new ClientError('NOT_JOINED', 'the private chat was closed'));
-    return this.owner.room.blobTicket(refused);
-  }
-
-  /** Sends any inner payload (a text, or a file offer from RoomFiles) to the peer only. */
-  sendPayload(body: InnerBody): Promise<string> {
-    if (this.closed) return Promise.reject(new ClientError('NOT_JOINED', 'the private chat was closed'));
-    const id = randomHex(16);
-    if (this.owner.routing === 'direct') {
-      // n = 0 until sealed: a message the room never sends (peer away) leaves no gap in the count.
-      const payload = { ...body, v: 1, id, n: 0, ts: Date.now() } as PrivateInnerPayload;
-      const seal = () => this.seal(payload);
-      return this.owner.room.sendDirect((tried) => this.owner.targetOf(this, tried), seal).then(() => id);
-    }
-    return this.serial(async () => {
-      const payload = { ...body, v: 1, id, n: ++this.counter, ts: Date.now() } as PrivateInnerPayload;
-      const out = await (await this.owner.crypto()).encrypt(this.state, encodePayload(payload));
-      this.state = out.state;
-      this.owner.room.sendPayload({ type: 'dm', chat: this.id, data: toBase64(out.message) });
-      return id;
-    });
-  }
-
-  /** The private group's MLS ciphertext of `payload`: a fresh one each call (a re-send keeps `n` and `id`). */
-  private seal(payload: PrivateInnerPayload): Promise<Uint8Array> {
-    return this.serial(async () => {
-      if (payload.n === 0) payload.n = ++this.counter;
-      const out = await (await this.owner.crypto()).encrypt(this.state, encodePayload(payload));
-      this.state = out.state;
-      return out.message;
-    });
-  }
-
-  /** @internal The peer (re)joined the room. */
-  peerRejoined(nick: string): void {
-    this.emit('member-joined', { nick });
-  }
-
-  /** @internal A file payload from the peer, for the RoomFiles listening on this chat. */
-  deliver(from: string, p: Exclude<PrivateInnerPayload, { type: 'text' }>): void {
-    const sender = this.peerIdentity;
-    if (p.type === 'file') this.emit('file-offer', { from, sender, offer: p });
-    else if (p.type === 'file-done') this.emit('file-done', { from, sender, done: p });
-    else this.emit('file-cancel', { from, sender, cancel: p });
-  }
-
-  /** Closes the chat on both sides. */
-  close(): void {
-    if (this.closed) return;
-    this.owner.room.sendPayload({ type: 'dm-close', chat: this.id });
-    this.owner.closeChat(this, true);
-  }
-
-  /**
-   * @internal Decrypts one message of this chat. Undefined for a copy already read; reports a
-   * counter that goes back or skips, as rooms do (docs/PROTOCOL.md §5).
-   */
-  receive(data: Uint8Array): Promise<{ payload: PrivateInnerPayload; outOfOrder: boolean } | 'bad-payload' | undefined> {
-    return this.serial(async () => {
-      const r = await (await this.owner.crypto()).decrypt(this.state, data);
-      this.state = r.state;
-      if (r.kind !== 'message') return undefined; // the peer's self-update: nothing to show
-      const p = parsePrivateInner(r.plaintext);
-      if (p === undefined) return 'bad-payload';
-      if (this.seen.has(p.id)) return undefined;
-      this.seen.add(p.id);
-      if (this.seen.size > SEEN_IDS) this.seen.delete(this.seen.values().next().value!);
-      const last = this.lastN;
-      if (last !== undefined && p.n <= last) {
-        this.owner.warn('OUT_OF_ORDER', 'private messages from the peer arrived out of order');
-        return { payload: p, outOfOrder: true };
-      }
-      if (last !== undefined && p.n > last + 1) this.owner.warn('MISSING_MESSAGES', `${p.n - last - 1} private message(s) from the peer never arrived`);
-      this.lastN = p.n;
-      return { payload: p, outOfOrder: false };
-    });
-  }
-
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const next = this.queue.then(fn);
-    this.queue = next.catch(() => undefined);
-    return next;
-  }
 }
 
 interface Opening {
@@ -200,7 +52,7 @@ interface Opening {
 }
 
 /** The private chats of one room. */
-export class PrivateChats extends Emitter<PrivateChatEvents> {
+export class PrivateChats extends Emitter<PrivateChatEvents> implements PrivateChatOwner {
   private readonly chats = new Map<string, PrivateChat>();
   private readonly opening = new Map<string, Opening>();
   private pc: Promise<PrivateChatCrypto> | undefined;
@@ -216,9 +68,13 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
   ) {
     super();
     this.routing = opts.routing ?? 'hidden';
+    const onPrivate = (p: PrivatePayload, s: { from: string; sender: string; slot: number }) => this.enqueue(() => this.onPrivate(s.from, s.sender, s.slot, p));
     this.offs = [
-      room.on('private', (e) => this.enqueue(() => this.onPrivate(e.from, toHex(e.identityKey), e.slot, e.payload))),
-      room.on('direct', (e) => this.enqueue(() => this.onDirect(e.from, e.data))),
+      room.route('dm-offer', onPrivate),
+      room.route('dm-welcome', onPrivate),
+      room.route('dm', onPrivate),
+      room.route('dm-close', onPrivate),
+      room.routeDirect((from, data) => this.enqueue(() => this.onDirect(from, data))),
       // A peer who rejoins the room missed what its chat sent meanwhile (hidden routing rides room
       // messages): its chat hears of it, as a room does (files.ts tells recent file hashes again).
       room.on('member-joined', (e) => {
@@ -285,7 +141,8 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
     if (existing !== undefined) return existing;
     const m = this.room.members().find((x) => !x.self && x.nick === nick);
     const profile = this.room.profile();
-    if (m === undefined || profile === undefined) throw new ClientError('NOT_JOINED', 'no other member has that nickname');
+    if (profile === undefined) throw new ClientError('NOT_JOINED', 'the room is not joined now');
+    if (m === undefined) throw new ClientError('NO_SUCH_MEMBER', 'no other member has that nickname');
     const peerIdentity = toHex(m.identityKey);
     const { keyPackage, pending } = await (await this.crypto()).offerKeyPackage(profile);
     const offer = randomHex(16);
@@ -293,15 +150,13 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
       const timer = setTimeout(() => {
         this.opening.delete(offer);
         discardPending(pending);
-        reject(new ClientError('NOT_JOINED', 'the member did not answer the private chat request'));
+        reject(new ClientError('TIMED_OUT', 'the member did not answer the private chat request'));
       }, this.opts.openTimeoutMs ?? 30_000);
       (timer as { unref?: () => void }).unref?.();
       this.opening.set(offer, { pending, peerIdentity, resolve, reject, timer });
     });
     this.room.sendPayload({ type: 'dm-offer', to: peerIdentity, offer, kp: toBase64(keyPackage) });
-    const c = await chat;
-    c.lastNick = nick;
-    return c;
+    return chat;
   }
 
   close(): void {
@@ -311,9 +166,12 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
 
   /** @internal */
   closeChat(chat: PrivateChat, byUs: boolean): void {
-    if (chat.closed) return;
-    chat.closed = true;
-    this.emit('closed', { chat, byUs });
+    if (chat.markClosed()) this.emit('closed', { chat, byUs });
+  }
+
+  /** @internal A chat's text message, for the app. */
+  shown(e: PrivateMessage): void {
+    this.emit('message', e);
   }
 
   /**
@@ -331,18 +189,14 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
     if (!this.slotsOf(chat.peerIdentity).includes(from)) {
       return this.emit('error', { code: 'WRONG_SENDER', message: "a direct message did not come from the chat's peer: dropped" });
     }
-    return this.read(chat, this.nickOf(chat.peerIdentity) ?? chat.lastNick, from, data, true);
+    return this.read(chat, chat.peer, from, data, true);
   }
 
   private async read(chat: PrivateChat, from: string, slot: number, data: Uint8Array, direct: boolean): Promise<void> {
     const r = await chat.receive(data);
     if (r === undefined) return;
     if (r === 'bad-payload') return this.emit('error', { code: 'BAD_PAYLOAD', message: 'a private message is not in the expected format' });
-    chat.lastNick = from;
-    chat.peerSlot = slot; // MLS authenticated it as the peer's: that connection holds the chat
-    const inner = r.payload;
-    if (inner.type === 'text') this.emit('message', { chat, from, text: inner.text, ts: inner.ts, id: inner.id, outOfOrder: r.outOfOrder, direct });
-    else chat.deliver(from, inner);
+    chat.heard(from, slot, r.payload, r.outOfOrder, direct); // MLS authenticated it as the peer's
   }
 
   private fail(err: unknown): void {
@@ -356,9 +210,7 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
         const profile = this.room.profile();
         if (profile === undefined) return;
         const made = await (await this.crypto()).create(profile, fromBase64(p.kp), fromHex(senderIdentity));
-        const chat = new PrivateChat(this, toHex(made.groupId), senderIdentity, made.state);
-        chat.lastNick = from;
-        chat.peerSlot = slot;
+        const chat = new PrivateChat(this, this.room, toHex(made.groupId), senderIdentity, made.state, { nick: from, slot });
         this.chats.set(chat.id, chat);
         this.room.sendPayload({ type: 'dm-welcome', to: senderIdentity, offer: p.offer, welcome: toBase64(made.welcome) });
         this.emit('opened', { chat, byUs: false });
@@ -374,9 +226,7 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
         try {
           const pc = await this.crypto();
           const state = await pc.accept(o.pending, fromBase64(p.welcome), fromHex(senderIdentity));
-          const chat = new PrivateChat(this, toHex(pc.groupIdOf(state)), senderIdentity, state);
-          chat.lastNick = from;
-          chat.peerSlot = slot;
+          const chat = new PrivateChat(this, this.room, toHex(pc.groupIdOf(state)), senderIdentity, state, { nick: from, slot });
           this.chats.set(chat.id, chat);
           this.emit('opened', { chat, byUs: true });
           o.resolve(chat);

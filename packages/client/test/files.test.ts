@@ -11,7 +11,8 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BlobTransport, ClientError, RoomFiles, Transfer, type TransferProgress, fetchBlobTransport } from '../src/index.js';
+import { type BlobTransport, ClientError, type PayloadHandler, RoomFiles, Transfer, type TransferProgress, fetchBlobTransport } from '../src/index.js';
+import type { FileChannel } from '../src/files.js';
 import { fileSource, nodeAesGcm, nodeBlobTransport, nodeSha256 } from '../src/node/index.js';
 import { type AesGcmFactory, webCryptoAesGcm } from '@nullroom/crypto';
 import { createSelfSigned } from '@nullroom/server';
@@ -237,9 +238,9 @@ test('a sender who announces the wrong hash gets nothing saved; another member c
   const fb = files(b, blobs);
   const got = receiveNext(fb);
   // carol tries to cancel and to "finish" alice's transfer as soon as she sees the offer.
-  c.room.on('file-offer', (e) => {
-    c.room.sendPayload({ type: 'file-cancel', fid: e.offer.fid });
-    c.room.sendPayload({ type: 'file-done', fid: e.offer.fid, sha256: '0'.repeat(64) });
+  c.room.route('file', (offer) => {
+    c.room.sendPayload({ type: 'file-cancel', fid: offer.fid });
+    c.room.sendPayload({ type: 'file-done', fid: offer.fid, sha256: '0'.repeat(64) });
   });
   const src = await fileSource(tempFile(data));
   await fa.send(src).done;
@@ -389,8 +390,9 @@ test('transfers are matched by the sender’s identity key, not its nickname: a 
     nick: b.room.nick,
     sendPayload: b.room.sendPayload.bind(b.room),
     blobTicket: b.room.blobTicket.bind(b.room),
-    on: ((type: string, fn: (e: { from: string }) => void) =>
-      b.room.on(type as 'file-done', (e) => fn(type === 'file-done' ? { ...e, from: 'alice-2' } : e))) as typeof b.room.on,
+    on: b.room.on.bind(b.room),
+    route: ((type: 'file' | 'file-done' | 'file-cancel', fn: PayloadHandler<'file-done'>) =>
+      b.room.route(type as 'file-done', (p, s) => fn(p, type === 'file-done' ? { ...s, from: 'alice-2' } : s))) as FileChannel['route'],
   };
   const fb = new RoomFiles(renamed, { blobs, chunkSize: CHUNK, hash: nodeSha256, stallMs: 3000, waitMs: 1000 });
   const got = receiveNext(fb);
@@ -407,7 +409,7 @@ test('a receiver whose sender never confirms the file fails with a clear error a
   t.after(() => r.close());
   const [a, b] = cs as [TestClient, TestClient];
   // Alice's file-done never leaves: her channel drops it.
-  const quiet = { nick: a.room.nick, on: a.room.on.bind(a.room), blobTicket: a.room.blobTicket.bind(a.room), sendPayload: (body: { type: string }) => (body.type === 'file-done' ? undefined : a.room.sendPayload(body as never)) };
+  const quiet = { nick: a.room.nick, on: a.room.on.bind(a.room), route: a.room.route.bind(a.room), blobTicket: a.room.blobTicket.bind(a.room), sendPayload: (body: { type: string }) => (body.type === 'file-done' ? undefined : a.room.sendPayload(body as never)) };
   const fa = new RoomFiles(quiet, { blobs, chunkSize: CHUNK, hash: nodeSha256 });
   const fb = new RoomFiles(b.room, { blobs, chunkSize: CHUNK, hash: nodeSha256, stallMs: 1500, waitMs: 500 });
   const got = receiveNext(fb);

@@ -93,11 +93,10 @@ test('a member cannot answer an offer meant for someone else, and cannot read a 
   const pm = new PrivateChats(c.room);
   const mc = await pm.crypto();
   let tried = 0;
-  c.room.on('private', async (e) => {
-    if (e.payload.type !== 'dm-offer') return;
+  c.room.route('dm-offer', async (payload, e) => {
     tried++;
-    const made = await mc.create(c.room.profile()!, Uint8Array.from(atob(e.payload.kp), (x) => x.charCodeAt(0)), e.identityKey);
-    c.room.sendPayload({ type: 'dm-welcome', to: e.payload.to === undefined ? '' : Array.from(e.identityKey, (x) => x.toString(16).padStart(2, '0')).join(''), offer: e.payload.offer, welcome: btoa(String.fromCharCode(...made.welcome)) });
+    const made = await mc.create(c.room.profile()!, Uint8Array.from(atob(payload.kp), (x) => x.charCodeAt(0)), e.identityKey);
+    c.room.sendPayload({ type: 'dm-welcome', to: payload.to === undefined ? '' : Array.from(e.identityKey, (x) => x.toString(16).padStart(2, '0')).join(''), offer: payload.offer, welcome: btoa(String.fromCharCode(...made.welcome)) });
   });
   const chat: PrivateChat = await pa.open('bob');
   assert.equal(tried, 1);
@@ -123,7 +122,7 @@ for (const routing of PRIVATE_ROUTINGS) test(`a file sent in a private chat reac
   const roomFilesC = new RoomFiles(c.room, { blobs, hash: nodeSha256 });
   let carolOffers = 0;
   roomFilesC.on('offer', () => carolOffers++);
-  c.room.on('file-offer', () => carolOffers++);
+  c.room.route('file', () => carolOffers++);
   const dir = mkdtempSync(join(tmpdir(), 'nullroom-dm-file-'));
   const data = randomBytes(3 * 1024 * 1024 + 5);
   writeFileSync(join(dir, 'secret.pdf'), data);

@@ -44,7 +44,7 @@ export function JoinForm(props: {
         .finally(() => (off?.(), setRepairing(false)));
       props.onJoined({ room, name: invite === undefined ? roomName : t('chat.inviteRoom'), invite });
     } catch (err) {
-      const already = err instanceof ClientError && err.relayCode === 'ALREADY_IN_ROOM';
+      const already = err instanceof ClientError && (err.code === 'ALREADY_JOINED' || err.relayCode === 'ALREADY_IN_ROOM');
       setError(already ? t('join.alreadyIn') : t('join.failed', { message: err instanceof Error ? err.message : String(err) }));
       setBusy(undefined);
     }

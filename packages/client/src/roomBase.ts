@@ -1,0 +1,212 @@
+/**
+ * The state and plumbing every room shares, below its group logic (roomMembership.ts) and its
+ * public API (room.ts): the one serial queue everything runs on, the MLS state and where the
+ * relay counts, the phase, the join waiters, timers of the current stay, and the parts of the
+ * conversation core wired to this room: the outbox (outbox.ts), trust (trust.ts) and the upload
+ * ticket (uploadTicket.ts).
+ *
+ * "relayCommits" is the relay's commit count (the relay's frames call it `epoch`: commits it
+ * accepted); "epoch" is only ever the MLS epoch.
+ */
+import { type ClientFrame, type RelayEpoch, type ReqId, type Slot, asEpoch } from '@nullroom/protocol';
+import { type Member, type RoomState, CryptoError, type RoomGroup, normalizeNick } from '@nullroom/crypto';
+import { ClientError, type ClientErrorCode, asClientError } from './errors.js';
+import { Emitter } from './emitter.js';
+import type { KeyStore } from './keyStore.js';
+import { Outbox } from './outbox.js';
+import { Trust } from './trust.js';
+import { UploadTicket } from './uploadTicket.js';
+import type { RoomEvents, RoomPhase, RoomTimings } from './roomTypes.js';
+
+/** What a room needs from its connection. */
+export interface RoomLink {
+  request(room: RoomBase, frame: (reqId: ReqId) => ClientFrame): ReqId;
+  detach(room: RoomBase): void;
+}
+
+export abstract class RoomBase extends Emitter<RoomEvents> {
+  protected phase: RoomPhase = 'joining';
+  #queue: Promise<void> = Promise.resolve();
+  protected mls: RoomState | undefined;
+  protected crypto: RoomGroup;
+  protected slot: Slot | undefined;
+  /** The relay's commit count: the `epoch` the next commit must name. */
+  protected relayCommits: RelayEpoch = asEpoch(0);
+  /** The JOIN of this stay: only its refusal fails the join. */
+  protected joinReq: ReqId | undefined;
+  protected rejoin = false;
+  protected memberList: Member[] = [];
+  /** Timers of this stay, cleared on reset. */
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  /** SYNCs in flight (answered by a GROUP_STATE, which names no request): a refused one is not an error to show. */
+  readonly #syncs = new Set<number>();
+  protected leaveAck: (() => void) | undefined;
+  protected readonly joinWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
+  protected readonly outbox: Outbox;
+  protected readonly trusted: Trust;
+  protected readonly ticket: UploadTicket;
+  /** The nickname we asked for; `nick` is what we got (a suffix is added on a clash). */
+  readonly requestedNick: string;
+  #nick: string;
+  #created = false;
+
+  constructor(
+    crypto: RoomGroup,
+    nick: string,
+    protected readonly link: RoomLink,
+    protected readonly timings: RoomTimings,
+    store: KeyStore,
+  ) {
+    super();
+    // Found while joining, before `join` resolves and the caller can listen: kept for the first listener.
+    this.holdUnheard(['key-changed', 'error']);
+    this.crypto = crypto;
+    this.requestedNick = normalizeNick(nick);
+    this.#nick = this.requestedNick;
+    const locator = crypto.locator;
+    this.outbox = new Outbox(
+      {
+        request: (build) => this.link.request(this, build),
+        run: (fn) => this.run(fn),
+        directOpen: () => this.phase === 'joined',
+        ownSlot: () => this.slot,
+        // Back after a reconnect but alone (the others have not rejoined yet): what was typed offline
+        // was meant for them, and newcomers never see earlier messages, so hold it until someone is here.
+        appOpen: () => this.phase === 'joined' && this.mls !== undefined && !this.commitInFlight() && !(this.rejoin && this.memberList.length <= 1),
+        encrypt: async (plaintext) => {
+          const out = await this.crypto.encrypt(this.mls!, plaintext);
+          this.mls = out.state;
+          return { message: out.message, commits: this.relayCommits };
+        },
+        appFrame: (reqId, commits, data) => ({ type: 'APP', reqId, room: locator, epoch: commits, data }),
+        directFrame: (reqId, to, data) => ({ type: 'DIRECT', reqId, room: locator, to, data }),
+        sent: (id) => this.emit('sent', { id }),
+        refused: (name) => this.report('RELAY_ERROR', new ClientError('RELAY_ERROR', `the relay refused a message: ${name}`), name),
+        failed: (e) => this.report('INTERNAL', e),
+      },
+      timings,
+    );
+    this.trusted = new Trust(store, locator, {
+      keyChanged: (n, wasVerified) => this.emit('key-changed', { nick: n, wasVerified }),
+      verified: (n) => this.emit('trust', { nick: n }),
+      storeFailed: (code, e) => this.report(code, e),
+    });
+    this.ticket = new UploadTicket({
+      whenJoined: () => (this.phase === 'joined' ? Promise.resolve() : new Promise((resolve, reject) => this.joinWaiters.push({ resolve, reject }))),
+      run: (fn) => this.run(fn),
+      joined: () => this.phase === 'joined',
+      requestTicket: () => this.link.request(this, (reqId) => ({ type: 'TICKET', reqId, room: locator })),
+    });
+  }
+
+  /** Our nickname in the room (what we asked for, with a suffix on a clash). */
+  get nick(): string {
+    return this.#nick;
+  }
+  /** Whether this client created the room's group (or re-founded it). */
+  get created(): boolean {
+    return this.#created;
+  }
+  /** Joined: under this nickname, as the creator or not. */
+  protected named(nick: string, created: boolean): void {
+    this.#nick = nick;
+    this.#created = created;
+  }
+
+  /** Whether a commit of ours is in flight (application messages wait: it would change the epoch under them). */
+  protected abstract commitInFlight(): boolean;
+  /** Forgets what the group side knew of this stay. */
+  protected abstract resetGroup(): void;
+  /** Forgets what a stay knew of others' messages (Room). */
+  protected abstract forgetStay(): void;
+
+  /**
+   * Runs `fn` on the queue. Whatever it throws that nothing else caught is a bug: reported as
+   * INTERNAL, and the operation waiting on the queue (a join, a leave) fails instead of hanging.
+   */
+  protected run(fn: () => Promise<void> | void): void {
+    this.#queue = this.#queue.then(fn).catch((e: unknown) => {
+      const err = asClientError(e);
+      if (this.phase === 'joining') return this.failJoin(err); // reports it
+      this.report(err.code, err);
+      if (this.leaveAck !== undefined) this.finishLeave();
+    });
+  }
+
+  protected report(code: ClientErrorCode, e: unknown, relayCode?: string): void {
+    const message = e instanceof CryptoError || e instanceof ClientError ? e.message : e instanceof Error ? `${e.name}` : String(e);
+    this.emit('error', relayCode === undefined ? { code, message } : { code, message, relayCode });
+  }
+
+  protected setPhase(p: RoomPhase): void {
+    if (this.phase === p) return;
+    this.phase = p;
+    this.emit('phase', { phase: p });
+  }
+
+  /** Runs `fn` on the queue after `ms` (never sleeping inside the queue), unless the room was left meanwhile. */
+  protected after(ms: number, fn: () => Promise<void> | void): ReturnType<typeof setTimeout> {
+    const t = setTimeout(() => {
+      this.#timers.delete(t);
+      this.run(async () => (this.phase === 'left' ? undefined : fn()));
+    }, ms);
+    (t as { unref?: () => void }).unref?.();
+    this.#timers.add(t);
+    return t;
+  }
+
+  protected reset(phase: RoomPhase): void {
+    this.mls = undefined;
+    this.slot = undefined;
+    this.memberList = [];
+    this.resetGroup();
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    this.forgetStay();
+    this.outbox.reset();
+    this.#syncs.clear();
+    this.ticket.reset(); // the relay ends a ticket with the stay it was granted for
+    this.setPhase(phase);
+  }
+
+  protected finishLeave(): void {
+    if (this.phase === 'left') return;
+    this.reset('left');
+    this.leaveAck = undefined;
+    this.link.detach(this);
+    this.outbox.close(new ClientError('NOT_JOINED', 'the room was left before the message was sent'));
+  }
+
+  protected rejectJoin(err: ClientError): void {
+    for (const w of this.joinWaiters.splice(0)) w.reject(err);
+  }
+
+  /** Joining failed: the join promise rejects with `err`, the relay is told we left. */
+  protected failJoin(err: ClientError): void {
+    this.report(err.code, err, err.relayCode);
+    this.rejectJoin(err);
+    this.link.request(this, (reqId) => ({ type: 'LEAVE', reqId, room: this.crypto.locator }));
+    this.finishLeave();
+  }
+
+  /** (Re)starts joining, on the queue after what is on it now. */
+  protected restart(rejoin: boolean): void {
+    this.run(async () => {
+      if (this.phase === 'left') return;
+      this.rejoin = rejoin;
+      this.reset('joining');
+      this.joinReq = this.link.request(this, (reqId) => ({ type: 'JOIN', reqId, room: this.crypto.locator }));
+    });
+  }
+
+  /** Asks the relay for the room's state (GROUP_STATE); the answer is handled by onGroupState. */
+  protected requestSync(): void {
+    this.#syncs.add(this.link.request(this, (r) => ({ type: 'SYNC', reqId: r, room: this.crypto.locator })));
+    if (this.#syncs.size > 64) this.#syncs.delete(this.#syncs.values().next().value!);
+  }
+
+  /** Whether `reqId` was one of our SYNCs (consumed). */
+  protected wasSync(reqId: ReqId): boolean {
+    return this.#syncs.delete(reqId);
+  }
+}
