@@ -41,13 +41,21 @@ const PONG = process.argv.includes('--pong');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const loc = (n) => asLocator(new Uint8Array(32).fill(n));
 
-const child = spawn(process.execPath, ['--input-type=module', '-e', `
+const child = spawn(
+  process.execPath,
+  [
+    '--input-type=module',
+    '-e',
+    `
   const { startRelay } = await import(${JSON.stringify(SERVER)});
   const r = await startRelay({ port: 0, blobs: false, limits: ${LIMITS} });
   process.stdout.write(r.port + '\\n');
   // One line of stats per line read on stdin (the counted bytes, where the build has them).
   process.stdin.on('data', () => process.stdout.write(JSON.stringify(r.stats()) + '\\n'));
-`], { stdio: ['pipe', 'pipe', 'inherit'] });
+`,
+  ],
+  { stdio: ['pipe', 'pipe', 'inherit'] },
+);
 const port = await new Promise((res) => child.stdout.once('data', (d) => res(Number(String(d).trim()))));
 const relayStats = () =>
   new Promise((res) => {
@@ -92,7 +100,9 @@ function maskFrame(payload) {
 function silent() {
   return new Promise((res, rej) => {
     const s = tcp(port, '127.0.0.1', () =>
-      s.write(`GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${SUBPROTOCOL}\r\n\r\n`),
+      s.write(
+        `GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${SUBPROTOCOL}\r\n\r\n`,
+      ),
     );
     s.on('error', () => undefined);
     s.once('data', (d) => {
@@ -154,7 +164,10 @@ try {
   } else {
     for (let i = 0; i < CONNS; i++) {
       if (CHURN) creator.send({ type: 'APP', reqId: asReqId(1000 + i), room: loc(1), epoch: asEpoch(0), data: Uint8Array.of(i) });
-      await silent().then((s) => sockets.push(s), () => refused++);
+      await silent().then(
+        (s) => sockets.push(s),
+        () => refused++,
+      );
     }
   }
   const counted = await relayStats();
@@ -192,11 +205,21 @@ try {
       pong: PONG,
       held,
       storedGroupInfos: STORE ? stored : undefined,
-      relayCounted: { outputMiB: MiB(counted.outputBytes ?? NaN), groupInfoMiB: MiB(counted.groupInfoBytes ?? NaN), connections: counted.connections },
+      relayCounted: {
+        outputMiB: MiB(counted.outputBytes ?? NaN),
+        groupInfoMiB: MiB(counted.groupInfoBytes ?? NaN),
+        connections: counted.connections,
+      },
       limits: JSON.parse(LIMITS),
       groupInfoBytes: groupInfo.byteLength,
       refused,
-      rssMiB: { idle: MiB(idle.rss), beforeAttack: MiB(before.rss), peakDuring: MiB(Math.max(peakRss, during.rss)), hwm: MiB(during.hwm), after: MiB(after.rss) },
+      rssMiB: {
+        idle: MiB(idle.rss),
+        beforeAttack: MiB(before.rss),
+        peakDuring: MiB(Math.max(peakRss, during.rss)),
+        hwm: MiB(during.hwm),
+        after: MiB(after.rss),
+      },
       growthMiB: MiB(Math.max(peakRss, during.rss) - before.rss),
       honestChat: { delivered: rtts.filter((x) => x !== Infinity).length, of: rtts.length, medianMs: Math.round(sorted[25] * 10) / 10 },
     }),

@@ -28,7 +28,20 @@ import os from 'node:os';
 import { dirname } from 'node:path';
 import { inside } from './attacks/inside.mjs';
 import { outside } from './attacks/outside.mjs';
-import { MiB, chatProbe, closeHonest, healthy, honestMember, randomRoomSecret, recover, root, sleep, startRelay, uploadProbe, within } from './attacks/_lib.mjs';
+import {
+  MiB,
+  chatProbe,
+  closeHonest,
+  healthy,
+  honestMember,
+  randomRoomSecret,
+  recover,
+  root,
+  sleep,
+  startRelay,
+  uploadProbe,
+  within,
+} from './attacks/_lib.mjs';
 
 const argv = process.argv.slice(2);
 const flag = (n) => argv.includes(n);
@@ -110,7 +123,9 @@ async function runOne(attack) {
     row.baseline = { chatMs: base, uploadMs: baseUp, rssMiB: Math.round(relay.rss() / MiB) };
     const t0 = performance.now();
     const res = await within(
-      attack.run({ relay, track, secret, a, b, scale, probes: { chat: chatProbe, upload: uploadProbe } }).catch((e) => ({ error: e instanceof Error ? e.message : String(e) })),
+      attack
+        .run({ relay, track, secret, a, b, scale, probes: { chat: chatProbe, upload: uploadProbe } })
+        .catch((e) => ({ error: e instanceof Error ? e.message : String(e) })),
       120_000,
       { error: 'attack did not finish within 120 s' },
     );
@@ -120,7 +135,9 @@ async function runOne(attack) {
     row.metrics = res.metrics ?? {};
     // While the attack still runs: can the honest members chat and upload, and how fast?
     const target = attack.recoveryTargetMs ?? 10_000;
-    const rec = relay.alive() ? await recover(relay, a, b, res.since ?? performance.now(), scale.recoveryDeadlineMs) : { recoveredMs: undefined };
+    const rec = relay.alive()
+      ? await recover(relay, a, b, res.since ?? performance.now(), scale.recoveryDeadlineMs)
+      : { recoveredMs: undefined };
     if (typeof res.later === 'function') {
       const l = await res.later();
       row.checks.push(...(l.checks ?? []));
@@ -134,7 +151,8 @@ async function runOne(attack) {
     for (const c of row.checks) if (!c.ok) row.failures.push(c.what);
     if (!row.chatOk) row.failures.push(`honest members could not chat within ${scale.recoveryDeadlineMs / 1000} s`);
     if (!row.uploadOk) row.failures.push(`honest upload did not complete within ${scale.recoveryDeadlineMs / 1000} s`);
-    if (scale.timeTargets && row.recoveryMs !== null && row.recoveryMs > target) row.failures.push(`recovery took ${row.recoveryMs} ms (target ${target})`);
+    if (scale.timeTargets && row.recoveryMs !== null && row.recoveryMs > target)
+      row.failures.push(`recovery took ${row.recoveryMs} ms (target ${target})`);
   } catch (e) {
     row.failures.push(`harness: ${e instanceof Error ? e.message : String(e)}`);
   } finally {
@@ -177,7 +195,9 @@ for (const attack of attacks) {
   log(`${attack.key} ...`);
   const row = await runOne(attack);
   rows.push(row);
-  log(`${attack.key}: ${row.outcome}${row.failures.length ? ` (${row.failures.join('; ')})` : ''}; peak RSS ${row.peakRssMiB} MiB; chat ${row.chatMs ?? '-'} ms; upload ${row.uploadMs ?? '-'} ms; recovery ${row.recoveryMs ?? '-'} ms`);
+  log(
+    `${attack.key}: ${row.outcome}${row.failures.length ? ` (${row.failures.join('; ')})` : ''}; peak RSS ${row.peakRssMiB} MiB; chat ${row.chatMs ?? '-'} ms; upload ${row.uploadMs ?? '-'} ms; recovery ${row.recoveryMs ?? '-'} ms`,
+  );
 }
 const result = {
   date: started.toISOString(),
@@ -194,6 +214,8 @@ if (out !== undefined) {
   writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
   log(`wrote ${out}`);
 }
-console.log(JSON.stringify({ held: result.held, failed: result.failed, failedKeys: rows.filter((r) => r.outcome !== 'held').map((r) => r.key) }));
+console.log(
+  JSON.stringify({ held: result.held, failed: result.failed, failedKeys: rows.filter((r) => r.outcome !== 'held').map((r) => r.key) }),
+);
 // Sockets the attacks left half-open must not keep the suite alive.
 setTimeout(() => process.exit(0), 200).unref();

@@ -65,7 +65,15 @@ const here = (f) => new URL(f, import.meta.url).pathname;
 const BIN = here('../apps/cli/dist/src/main.js');
 const CHROMIUM = '/usr/bin/chromium';
 // The browser tests' flags (apps/web/test/_browser.ts ARGS).
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 // No name resolves: whatever Chromium might try in the background cannot leave 127.0.0.1 (the relay
 // is 127.0.0.1, excluded from the rule).
 ARGS.push('--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1');
@@ -248,7 +256,15 @@ function treeSampler(root) {
     stop() {
       tick();
       clearInterval(t);
-      const list = [...procs].map(([pid, p]) => ({ pid, kind: p.kind, peakBefore: p.before, peakDuring: p.during, peak: Math.max(p.before, p.during), rssAtSend: p.rssAtMark, cpuDuring: Math.round((p.cpu - p.cpuAtMark) * 100) / 100 }));
+      const list = [...procs].map(([pid, p]) => ({
+        pid,
+        kind: p.kind,
+        peakBefore: p.before,
+        peakDuring: p.during,
+        peak: Math.max(p.before, p.during),
+        rssAtSend: p.rssAtMark,
+        cpuDuring: Math.round((p.cpu - p.cpuAtMark) * 100) / 100,
+      }));
       const max = (k, f = () => true) => Math.max(0, ...list.filter(f).map((p) => p[k]));
       const renderer = (p) => p.kind === 'renderer';
       // The page's renderer: the one that worked during the transfer (others are Chromium's own UI
@@ -258,14 +274,22 @@ function treeSampler(root) {
         rendererMax: max('peak', renderer),
         rendererDuring: max('peakDuring', renderer),
         rendererBefore: max('peakBefore', renderer),
-        page: { peak: page?.peak ?? 0, peakBefore: page?.peakBefore ?? 0, rssAtSend: page?.rssAtSend ?? 0, peakDuring: page?.peakDuring ?? 0, cpuDuring: page?.cpuDuring ?? 0 },
+        page: {
+          peak: page?.peak ?? 0,
+          peakBefore: page?.peakBefore ?? 0,
+          rssAtSend: page?.rssAtSend ?? 0,
+          peakDuring: page?.peakDuring ?? 0,
+          cpuDuring: page?.cpuDuring ?? 0,
+        },
         processMax: max('peak'),
         treeRssSumMax: Math.max(sums.before.rss, sums.during.rss),
         treeRssSumDuring: sums.during.rss,
         treePssSumMax: Math.max(sums.before.pss, sums.during.pss),
         treePssSumDuring: sums.during.pss,
         treeCpuDuring: Math.round(list.reduce((a, p) => a + p.cpuDuring, 0) * 100) / 100,
-        processes: list.sort((a, b) => b.peak - a.peak).map((p) => ({ kind: p.kind, peakBefore: p.peakBefore, peakDuring: p.peakDuring, cpuDuring: p.cpuDuring })),
+        processes: list
+          .sort((a, b) => b.peak - a.peak)
+          .map((p) => ({ kind: p.kind, peakBefore: p.peakBefore, peakDuring: p.peakDuring, cpuDuring: p.cpuDuring })),
       };
     },
   };
@@ -348,11 +372,14 @@ async function joinInPage(send, nick) {
     })()`,
   );
   // Preact renders the new state after the event; the form's submit handler reads that render's.
+  await evaluate(send, `new Promise((resolve) => setTimeout(() => resolve(document.querySelector('[data-testid=join]').click()), 100))`);
   await evaluate(
     send,
-    `new Promise((resolve) => setTimeout(() => resolve(document.querySelector('[data-testid=join]').click()), 100))`,
+    until(
+      `document.querySelector('[data-testid=composer]') || (document.querySelector('#join-error') && Promise.reject(new Error(document.querySelector('#join-error').textContent)))`,
+      'joined',
+    ),
   );
-  await evaluate(send, until(`document.querySelector('[data-testid=composer]') || (document.querySelector('#join-error') && Promise.reject(new Error(document.querySelector('#join-error').textContent)))`, 'joined'));
 }
 
 /**
@@ -461,7 +488,9 @@ const PROBE = `(async () => {
 /** Chromium started here, driven over --remote-debugging-pipe with no CDP domain enabled. */
 async function pipeBrowser(url, network) {
   const profile = tmp('nullroom-bench-profile-');
-  const chrome = launch(CHROMIUM, [...ARGS, `--user-data-dir=${profile}`, '--remote-debugging-pipe', 'about:blank'], { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });
+  const chrome = launch(CHROMIUM, [...ARGS, `--user-data-dir=${profile}`, '--remote-debugging-pipe', 'about:blank'], {
+    stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'],
+  });
   let stderr = '';
   chrome.stderr.on('data', (d) => (stderr = (stderr + d).slice(-4000)));
   const cdp = pipeConnection(chrome);
@@ -526,31 +555,59 @@ async function playwrightBrowser(url, test) {
   await page.goto(url);
   // Driven exactly as the pipe run is: Runtime.evaluate, on a CDP session of Playwright's.
   const cdp = await ctx.newCDPSession(page);
-  return { pid, profile, version: browser?.version() ?? 'chromium', send: (m, p) => cdp.send(m, p), close: () => ctx.close().then(() => browser?.close()).catch(() => undefined) };
+  return {
+    pid,
+    profile,
+    version: browser?.version() ?? 'chromium',
+    send: (m, p) => cdp.send(m, p),
+    close: () =>
+      ctx
+        .close()
+        .then(() => browser?.close())
+        .catch(() => undefined),
+  };
 }
 
 // ---- one run -----------------------------------------------------------------------------------------
 async function run(driver, file, expected) {
   const data = tmp('nullroom-bench-relay-');
-  const relay = launch(process.execPath, [BIN, 'serve', '--port', '0', '--data', data, '--blob-dir', join(data, 'blobs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const relay = launch(process.execPath, [BIN, 'serve', '--port', '0', '--data', data, '--blob-dir', join(data, 'blobs')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const relayPeak = sampler(relay);
-  const url = (await waitFor(relay, (l) => typeof l === 'string' && l.startsWith('nullroom listening on '), 'relay')).slice('nullroom listening on '.length);
+  const url = (await waitFor(relay, (l) => typeof l === 'string' && l.startsWith('nullroom listening on '), 'relay')).slice(
+    'nullroom listening on '.length,
+  );
   if (!/^https?:\/\/127\.0\.0\.1:/.test(url)) throw new Error(`the relay is not on 127.0.0.1: ${url}`);
-  const browser = driver.startsWith('pipe') ? await pipeBrowser(url, driver === 'pipe-network') : await playwrightBrowser(url, driver === 'playwright-test');
+  const browser = driver.startsWith('pipe')
+    ? await pipeBrowser(url, driver === 'pipe-network')
+    : await playwrightBrowser(url, driver === 'playwright-test');
   const tree = treeSampler(browser.pid);
   let sender;
   try {
-    await evaluate(browser.send, until(`document.readyState === 'complete' && location.origin === ${JSON.stringify(new URL(url).origin)} && document.querySelector('#app > *')`, 'the web app'));
+    await evaluate(
+      browser.send,
+      until(
+        `document.readyState === 'complete' && location.origin === ${JSON.stringify(new URL(url).origin)} && document.querySelector('#app > *')`,
+        'the web app',
+      ),
+    );
     const stage = async (what) => {
       if (!process.env.PROBE) return;
-      const r = descendants(browser.pid).filter((q) => kind(q) === 'renderer').map((q) => ({ q, ...status(q) })).sort((a, b) => b.rss - a.rss)[0];
+      const r = descendants(browser.pid)
+        .filter((q) => kind(q) === 'renderer')
+        .map((q) => ({ q, ...status(q) }))
+        .sort((a, b) => b.rss - a.rss)[0];
       const heap = await evaluate(browser.send, 'performance.memory.usedJSHeapSize');
       process.stderr.write(`[probe] ${what}: biggest renderer RSS ${MiB(r.rss)} (peak ${MiB(r.hwm)}), JS heap used ${MiB(heap)}\n`);
     };
     await stage('app loaded');
     await joinInPage(browser.send, 'receiver');
     await stage('joined');
-    sender = launch(process.execPath, [BIN, 'chat', url, '--room', ROOM, '--nick', 'sender', '--json'], { env: { ...process.env, NULLROOM_PASSWORD: PASSWORD }, stdio: ['pipe', 'pipe', 'inherit'] });
+    sender = launch(process.execPath, [BIN, 'chat', url, '--room', ROOM, '--nick', 'sender', '--json'], {
+      env: { ...process.env, NULLROOM_PASSWORD: PASSWORD },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     const senderPeak = sampler(sender);
     const sent = waitFor(sender, (e) => e.event === 'file-sent' || e.event === 'error', 'sender');
     sent.catch(() => undefined);
@@ -567,7 +624,13 @@ async function run(driver, file, expected) {
     const mem = tree.stop(); // before hashing: the check below is not part of the transfer
     const d = process.cpuUsage(cpu0.driver);
     const r2 = (x) => Math.round(x * 100) / 100;
-    const cpu = { pageRenderer: mem.page.cpuDuring, chromiumTree: mem.treeCpuDuring, relay: r2(cpuSeconds(relay.pid) - cpu0.relay), sender: r2(cpuSeconds(sender.pid) - cpu0.sender), driver: r2((d.user + d.system) / 1e6) };
+    const cpu = {
+      pageRenderer: mem.page.cpuDuring,
+      chromiumTree: mem.treeCpuDuring,
+      relay: r2(cpuSeconds(relay.pid) - cpu0.relay),
+      sender: r2(cpuSeconds(sender.pid) - cpu0.sender),
+      driver: r2((d.user + d.system) / 1e6),
+    };
     // Other work on this machine meanwhile (other people's tests...), in cores: MB/s means little when it is high.
     const others = r2((machineBusy() - cpu0.machine - cpu.chromiumTree - cpu.relay - cpu.sender - cpu.driver) / seconds);
     const senderEvent = await sent;
@@ -575,12 +638,27 @@ async function run(driver, file, expected) {
     await evaluate(browser.send, readFileSync(here('../node_modules/hash-wasm/dist/sha256.umd.min.js'), 'utf8'));
     const saved = await evaluate(browser.send, HASH_OPFS);
     if (process.env.PROBE) process.stderr.write(`[probe] ${driver} ${JSON.stringify(await evaluate(browser.send, PROBE))}\n`);
-    if (saved.sha256 !== expected || senderEvent.sha256 !== expected || !done.saveLink) throw new Error(`the saved file differs: ${JSON.stringify({ saved, sender: senderEvent.sha256, expected, done })}`);
-    return { driver, chromium: browser.version, load, others, seconds, mbPerSec: (MIB * 2 ** 20) / 1e6 / seconds, pageMs: done.pageMs, heap: done.heap, heapAtStart: done.heapAtStart, mem, cpu, relay: relayPeak(), sender: senderPeak() };
+    if (saved.sha256 !== expected || senderEvent.sha256 !== expected || !done.saveLink)
+      throw new Error(`the saved file differs: ${JSON.stringify({ saved, sender: senderEvent.sha256, expected, done })}`);
+    return {
+      driver,
+      chromium: browser.version,
+      load,
+      others,
+      seconds,
+      mbPerSec: (MIB * 2 ** 20) / 1e6 / seconds,
+      pageMs: done.pageMs,
+      heap: done.heap,
+      heapAtStart: done.heapAtStart,
+      mem,
+      cpu,
+      relay: relayPeak(),
+      sender: senderPeak(),
+    };
   } finally {
     await browser.close();
     cleanup(false);
-    for (const d of [data, ...(browser.profile ? [browser.profile] : [])]) (rmSync(d, { recursive: true, force: true }), tmpDirs.delete(d));
+    for (const d of [data, ...(browser.profile ? [browser.profile] : [])]) rmSync(d, { recursive: true, force: true }), tmpDirs.delete(d);
   }
 }
 
@@ -652,7 +730,13 @@ const others = Object.fromEntries(DRIVERS.slice(1).map((d) => [d, summarize(of(d
 const report = {
   bench: 'browser-transfer',
   date: new Date().toISOString(),
-  machine: { node: process.version, chromium: runs[0].chromium, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100) },
+  machine: {
+    node: process.version,
+    chromium: runs[0].chromium,
+    platform: `${os.platform()} ${os.arch()}`,
+    cpus: os.cpus().length,
+    loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100),
+  },
   fileBytes: MIB * 2 ** 20,
   driver: main,
   mbPerSec: m.mbPerSec,
@@ -676,6 +760,8 @@ const pr = report.peakRssBytes;
 console.log(
   `${MIB} MiB terminal to browser (${main}): ${report.mbPerSec} MB/s; peak RSS renderer ${MiB(pr.rendererMax)} (during the transfer ${MiB(report.duringTransfer.rendererMax)}), Chromium tree ${MiB(pr.browserTreeMax)}, relay ${MiB(pr.relay)}, sender ${MiB(pr.sender)}` +
     Object.entries(others)
-      .map(([d, o]) => `; ${d}: ${o.mbPerSec} MB/s, renderer ${MiB(o.peakRssBytes.rendererMax)}, tree ${MiB(o.peakRssBytes.browserTreeMax)}`)
+      .map(
+        ([d, o]) => `; ${d}: ${o.mbPerSec} MB/s, renderer ${MiB(o.peakRssBytes.rendererMax)}, tree ${MiB(o.peakRssBytes.browserTreeMax)}`,
+      )
       .join(''),
 );

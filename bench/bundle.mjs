@@ -22,4 +22,6 @@ const report = {
   lazyJsGzipBytes: lazy.reduce((n, f) => n + gz(`assets/${f}`), 0),
 };
 writeResult('bundle', report);
-console.log(`web app: ${(report.initialJsGzipBytes / 1000).toFixed(1)} KB of JavaScript (gzip) before the join screen is interactive (budget 250 KB); ${lazy.length} lazy chunks, ${(report.lazyJsGzipBytes / 1000).toFixed(1)} KB gzip, loaded only when needed (the password-strength dictionary, the post-quantum suite)`);
+console.log(
+  `web app: ${(report.initialJsGzipBytes / 1000).toFixed(1)} KB of JavaScript (gzip) before the join screen is interactive (budget 250 KB); ${lazy.length} lazy chunks, ${(report.lazyJsGzipBytes / 1000).toFixed(1)} KB gzip, loaded only when needed (the password-strength dictionary, the post-quantum suite)`,
+);

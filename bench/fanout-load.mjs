@@ -15,7 +15,8 @@ const url = mode === 'relay' ? `ws://127.0.0.1:${port}/ws` : `ws://127.0.0.1:${p
 let received = 0;
 const open = (i) =>
   new Promise((resolve, reject) => {
-    const ws = mode === 'relay' ? new WebSocket(url, SUBPROTOCOL, { perMessageDeflate: false }) : new WebSocket(url, { perMessageDeflate: false });
+    const ws =
+      mode === 'relay' ? new WebSocket(url, SUBPROTOCOL, { perMessageDeflate: false }) : new WebSocket(url, { perMessageDeflate: false });
     ws.binaryType = 'nodebuffer';
     ws.once('error', reject);
     ws.once('open', () => resolve(ws));
@@ -32,7 +33,8 @@ if (mode === 'relay') {
       new Promise((resolve) => {
         ws.on('message', function onState(data) {
           const f = decodeRelayFrame(new Uint8Array(data));
-          if (f.type === 'GROUP_STATE' && f.status === GroupStatus.CREATE) ws.send(encodeFrame({ type: 'CREATE', reqId: asReqId(2), room, groupInfo: new Uint8Array(64) }));
+          if (f.type === 'GROUP_STATE' && f.status === GroupStatus.CREATE)
+            ws.send(encodeFrame({ type: 'CREATE', reqId: asReqId(2), room, groupInfo: new Uint8Array(64) }));
           if ((f.type === 'GROUP_STATE' && f.status === GroupStatus.READY) || (f.type === 'ACK' && f.reqId === 2)) {
             ws.off('message', onState);
             resolve();
@@ -53,7 +55,8 @@ for (const ws of sockets.slice(1)) {
   });
 }
 let reqId = 10;
-const frame = () => (mode === 'relay' ? encodeFrame({ type: 'APP', reqId: asReqId(reqId++), room, epoch: asEpoch(0), data: payload }) : payload);
+const frame = () =>
+  mode === 'relay' ? encodeFrame({ type: 'APP', reqId: asReqId(reqId++), room, epoch: asEpoch(0), data: payload }) : payload;
 let outstanding = 0;
 let acked = 0;
 let running = true;
@@ -84,6 +87,8 @@ running = false;
 const deadline = performance.now() + 10_000;
 while ((outstanding > 0 || received < acked * (members - 1)) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 const complete = received === acked * (members - 1);
-process.stdout.write(`${JSON.stringify({ mode, delivered, seconds: elapsed, deliveriesPerSec: delivered / elapsed, acked, received, complete })}\n`);
+process.stdout.write(
+  `${JSON.stringify({ mode, delivered, seconds: elapsed, deliveriesPerSec: delivered / elapsed, acked, received, complete })}\n`,
+);
 for (const ws of sockets) ws.terminate();
 process.exit(0);

@@ -27,9 +27,12 @@ async function measure(mode) {
   const server = spawn(process.execPath, [here('./fanout-server.mjs'), mode], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const port = await firstLine(server);
-    const load = spawn(process.execPath, [here('./fanout-load.mjs'), mode, port, String(SECONDS), String(MEMBERS), String(SIZE)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const load = spawn(process.execPath, [here('./fanout-load.mjs'), mode, port, String(SECONDS), String(MEMBERS), String(SIZE)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     const result = JSON.parse(await firstLine(load));
-    if (!result.complete) throw new Error(`${mode}: ${result.received} deliveries for ${result.acked} acknowledged messages to ${MEMBERS - 1} receivers`);
+    if (!result.complete)
+      throw new Error(`${mode}: ${result.received} deliveries for ${result.acked} acknowledged messages to ${MEMBERS - 1} receivers`);
     process.stderr.write(`[fanout] ${mode}: ${Math.round(result.deliveriesPerSec)} deliveries/s\n`);
     return result.deliveriesPerSec;
   } finally {
@@ -38,13 +41,22 @@ async function measure(mode) {
 }
 
 const runs = { relay: [], ws: [] };
-for (const order of [['ws', 'relay'], ['relay', 'ws']]) for (const mode of order) runs[mode].push(await measure(mode));
+for (const order of [
+  ['ws', 'relay'],
+  ['relay', 'ws'],
+])
+  for (const mode of order) runs[mode].push(await measure(mode));
 const relay = Math.max(...runs.relay);
 const ws = Math.max(...runs.ws);
 const report = {
   bench: 'fanout',
   date: new Date().toISOString(),
-  machine: { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100) },
+  machine: {
+    node: process.version,
+    platform: `${os.platform()} ${os.arch()}`,
+    cpus: os.cpus().length,
+    loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100),
+  },
   members: MEMBERS,
   payloadBytes: SIZE,
   seconds: SECONDS,
@@ -56,4 +68,6 @@ const report = {
   note: 'relay rate limit raised for the benchmark; everything else at defaults',
 };
 writeResult('fanout', report);
-console.log(`fan-out to ${MEMBERS} members, ${SIZE} B messages: relay ${report.relayDeliveriesPerSec}/s, raw ws ${report.wsDeliveriesPerSec}/s, ratio ${report.ratio} (target >= 0.8: ${report.ratio >= 0.8 ? 'HOLDS' : 'MISSED'})`);
+console.log(
+  `fan-out to ${MEMBERS} members, ${SIZE} B messages: relay ${report.relayDeliveriesPerSec}/s, raw ws ${report.wsDeliveriesPerSec}/s, ratio ${report.ratio} (target >= 0.8: ${report.ratio >= 0.8 ? 'HOLDS' : 'MISSED'})`,
+);

@@ -108,9 +108,11 @@ async function child(mode, chunkKiB, concurrency) {
     // Reference: incremental SHA-256 alone. noble is what fileCrypto uses; hash-wasm (already a
     // dependency, runs in browsers too) and node:crypto (Node only) for comparison.
     const h =
-      mode === 'hash-noble' ? sha256.create()
-      : mode === 'hash-wasm' ? await (await import('hash-wasm')).createSHA256()
-      : (await import('node:crypto')).createHash('sha256');
+      mode === 'hash-noble'
+        ? sha256.create()
+        : mode === 'hash-wasm'
+          ? await (await import('hash-wasm')).createSHA256()
+          : (await import('node:crypto')).createHash('sha256');
     for (let sent = 0; sent < TOTAL; sent += chunkSize) {
       const at = sent % (1024 * 1024);
       h.update(pool.subarray(at, at + Math.min(chunkSize, TOTAL - sent)));
@@ -119,14 +121,29 @@ async function child(mode, chunkKiB, concurrency) {
   }
   const seconds = (performance.now() - t0) / 1000;
   const maxRssKiB = process.resourceUsage().maxRSS;
-  process.stdout.write(JSON.stringify({ mode, chunkKiB, concurrency, mbPerSec: TOTAL / 1e6 / seconds, rssStartMiB: rssStart / 2 ** 20, peakRssMiB: maxRssKiB / 1024 }) + '\n');
+  process.stdout.write(
+    JSON.stringify({
+      mode,
+      chunkKiB,
+      concurrency,
+      mbPerSec: TOTAL / 1e6 / seconds,
+      rssStartMiB: rssStart / 2 ** 20,
+      peakRssMiB: maxRssKiB / 1024,
+    }) + '\n',
+  );
 }
 
 function run(mode, chunkKiB, concurrency) {
-  const r = spawnSync(process.execPath, [new URL(import.meta.url).pathname, '--child', mode, String(chunkKiB), String(concurrency), ...argv], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [new URL(import.meta.url).pathname, '--child', mode, String(chunkKiB), String(concurrency), ...argv],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`${mode} ${chunkKiB} KiB x${concurrency} failed:\n${r.stderr}`);
   const res = JSON.parse(r.stdout.trim().split('\n').pop());
-  process.stderr.write(`  ${mode} ${chunkKiB} KiB x${concurrency}: ${res.mbPerSec.toFixed(0)} MB/s, peak RSS ${res.peakRssMiB.toFixed(0)} MiB\n`);
+  process.stderr.write(
+    `  ${mode} ${chunkKiB} KiB x${concurrency}: ${res.mbPerSec.toFixed(0)} MB/s, peak RSS ${res.peakRssMiB.toFixed(0)} MiB\n`,
+  );
   return res;
 }
 
@@ -134,7 +151,9 @@ async function main() {
   const ci = argv.indexOf('--child');
   if (ci >= 0) return child(argv[ci + 1], Number(argv[ci + 2]), Number(argv[ci + 3]));
 
-  console.log(`fileCrypto: ${MIB} MiB per measurement, input pieces of ${PIECE} B; Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'})`);
+  console.log(
+    `fileCrypto: ${MIB} MiB per measurement, input pieces of ${PIECE} B; Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'})`,
+  );
   const rows = [];
   for (const kib of SIZES_KIB) {
     const seal1 = run('seal', kib, 1);
@@ -149,7 +168,9 @@ async function main() {
   console.log('| chunk    | seal x1 | seal x4 | enc stream (RSS) | enc+dec stream (RSS) |');
   console.log('|----------|---------|---------|------------------|----------------------|');
   for (const r of rows) {
-    console.log(`| ${`${r.kib} KiB`.padEnd(8)} | ${f(r.seal1)}  | ${f(r.seal4)}  | ${f(r.enc)} (${m(r.enc)})    | ${f(r.encdec)} (${m(r.encdec)})        |`);
+    console.log(
+      `| ${`${r.kib} KiB`.padEnd(8)} | ${f(r.seal1)}  | ${f(r.seal4)}  | ${f(r.enc)} (${m(r.enc)})    | ${f(r.encdec)} (${m(r.encdec)})        |`,
+    );
   }
   console.log('\nenc+dec stream at 64 KiB chunks by chunks in flight\n');
   console.log('| in flight | MB/s   | peak RSS MiB |');

@@ -95,7 +95,15 @@ function parseSeed(name, raw) {
     return [l.slice(0, c), l.slice(c + 1).trim()];
   });
   const rest = raw.subarray(end + 4);
-  return { name, method, target, version, headers, body: name.endsWith('.ws.http') ? Buffer.alloc(0) : rest, ws: name.endsWith('.ws.http') };
+  return {
+    name,
+    method,
+    target,
+    version,
+    headers,
+    body: name.endsWith('.ws.http') ? Buffer.alloc(0) : rest,
+    ws: name.endsWith('.ws.http'),
+  };
 }
 const corpus = readdirSync(corpusDir)
   .filter((f) => f.endsWith('.http') && !(flag('--fresh') && f.startsWith('found-')))
@@ -106,25 +114,157 @@ if (corpus.length === 0) throw new Error(`empty corpus in ${corpusDir}`);
 const ID = 'AAAAAAAAAAAAAAAAAAAAAA';
 const TOKEN = 'BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB';
 const dict = {
-  methods: ['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'OPTIONS', 'PATCH', 'CONNECT', 'TRACE', 'PRI', 'get', 'G ET', '', 'GET\0', 'ΓET', 'X'.repeat(300)],
+  methods: [
+    'GET',
+    'HEAD',
+    'PUT',
+    'POST',
+    'DELETE',
+    'OPTIONS',
+    'PATCH',
+    'CONNECT',
+    'TRACE',
+    'PRI',
+    'get',
+    'G ET',
+    '',
+    'GET\0',
+    'ΓET',
+    'X'.repeat(300),
+  ],
   targets: [
-    '/', '//', '///', '//@', '//[', '//]', '//:', '//a:b@c', '//%', '/ws', '//ws', '/ws?x', '/ws#f', '/ws/', '/WS', '/%77s', '*', '', ' ', '/healthz',
-    '/healthz?', '/../../etc/passwd', '/%2e%2e/%2e%2e/', '/%00', '/%', '/%zz', '/%ff%fe', '/\u00e9', '/\u{1F600}', 'http://relay/healthz', 'http://[::1', 'https://x:99999/',
-    `/blobs/${ID}/0`, `/blobs/${ID}`, '/blobs', '/blobs/', '/blobs//0', `/blobs/${ID}/0?wait=1`, `/blobs/${ID}/0?wait=99999999999`, `/blobs/${ID}/-1`,
-    `/blobs/${ID}/2147483648`, `/blobs/${ID}/00`, `/blobs/${ID}/0/0`, `/blobs/${ID}=/0`, '/blobs/%41%41/0', `/blobs/${ID}/0?wait=1&wait=2`, `/blobs/${ID}/1e3`,
-    '/index.html', '/assets/../index.html', '/?' + 'a'.repeat(9000), '/' + 'a/'.repeat(3000),
+    '/',
+    '//',
+    '///',
+    '//@',
+    '//[',
+    '//]',
+    '//:',
+    '//a:b@c',
+    '//%',
+    '/ws',
+    '//ws',
+    '/ws?x',
+    '/ws#f',
+    '/ws/',
+    '/WS',
+    '/%77s',
+    '*',
+    '',
+    ' ',
+    '/healthz',
+    '/healthz?',
+    '/../../etc/passwd',
+    '/%2e%2e/%2e%2e/',
+    '/%00',
+    '/%',
+    '/%zz',
+    '/%ff%fe',
+    '/\u00e9',
+    '/\u{1F600}',
+    'http://relay/healthz',
+    'http://[::1',
+    'https://x:99999/',
+    `/blobs/${ID}/0`,
+    `/blobs/${ID}`,
+    '/blobs',
+    '/blobs/',
+    '/blobs//0',
+    `/blobs/${ID}/0?wait=1`,
+    `/blobs/${ID}/0?wait=99999999999`,
+    `/blobs/${ID}/-1`,
+    `/blobs/${ID}/2147483648`,
+    `/blobs/${ID}/00`,
+    `/blobs/${ID}/0/0`,
+    `/blobs/${ID}=/0`,
+    '/blobs/%41%41/0',
+    `/blobs/${ID}/0?wait=1&wait=2`,
+    `/blobs/${ID}/1e3`,
+    '/index.html',
+    '/assets/../index.html',
+    '/?' + 'a'.repeat(9000),
+    '/' + 'a/'.repeat(3000),
   ],
   versions: ['HTTP/1.1', 'HTTP/1.0', 'HTTP/0.9', 'HTTP/2.0', 'HTTP/1.1 ', 'http/1.1', 'HTTP/1.10', 'HTTP/9.9', ''],
   headerNames: [
-    'Host', 'Content-Length', 'Transfer-Encoding', 'Connection', 'Upgrade', 'Sec-WebSocket-Key', 'Sec-WebSocket-Version', 'Sec-WebSocket-Protocol',
-    'Sec-WebSocket-Extensions', 'Origin', 'X-Nullroom-Blob-Token', 'Expect', 'Content-Type', 'Range', 'If-None-Match', 'Cookie', 'X-Forwarded-For',
-    'Content-Length ', ' Content-Length', 'Content_Length', 'Trailer', 'TE', 'Keep-Alive', 'Proxy-Connection', '', ':', 'X\0Y', 'X-\u00e9',
+    'Host',
+    'Content-Length',
+    'Transfer-Encoding',
+    'Connection',
+    'Upgrade',
+    'Sec-WebSocket-Key',
+    'Sec-WebSocket-Version',
+    'Sec-WebSocket-Protocol',
+    'Sec-WebSocket-Extensions',
+    'Origin',
+    'X-Nullroom-Blob-Token',
+    'Expect',
+    'Content-Type',
+    'Range',
+    'If-None-Match',
+    'Cookie',
+    'X-Forwarded-For',
+    'Content-Length ',
+    ' Content-Length',
+    'Content_Length',
+    'Trailer',
+    'TE',
+    'Keep-Alive',
+    'Proxy-Connection',
+    '',
+    ':',
+    'X\0Y',
+    'X-\u00e9',
   ],
   values: [
-    '0', '1', '-1', '00', '4194304', '4259840', '4259841', '99999999999999999999', '1e3', '0x10', ' 5', '5, 5', '5,6', 'chunked', 'chunked, identity', 'identity, chunked',
-    'gzip, chunked', 'CHUNKED', 'chunked ', ' chunked', 'websocket', 'WebSocket', 'Upgrade', 'keep-alive', 'close', 'upgrade, keep-alive', '13', '8', '14', 'nullroom.v1',
-    'nullroom.v1, other', 'x', 'permessage-deflate', 'permessage-deflate; client_max_window_bits', 'https://evil.example', 'null', 'http://127.0.0.1', TOKEN, TOKEN + '=',
-    '100-continue', 'bytes=0-1', '', '\t', 'a'.repeat(20_000), '\u00ff\u00fe', 'dGhlIHNhbXBsZSBub25jZQ==', 'AAAAAAAAAAAAAAAAAAAAAA==', 'x'.repeat(100),
+    '0',
+    '1',
+    '-1',
+    '00',
+    '4194304',
+    '4259840',
+    '4259841',
+    '99999999999999999999',
+    '1e3',
+    '0x10',
+    ' 5',
+    '5, 5',
+    '5,6',
+    'chunked',
+    'chunked, identity',
+    'identity, chunked',
+    'gzip, chunked',
+    'CHUNKED',
+    'chunked ',
+    ' chunked',
+    'websocket',
+    'WebSocket',
+    'Upgrade',
+    'keep-alive',
+    'close',
+    'upgrade, keep-alive',
+    '13',
+    '8',
+    '14',
+    'nullroom.v1',
+    'nullroom.v1, other',
+    'x',
+    'permessage-deflate',
+    'permessage-deflate; client_max_window_bits',
+    'https://evil.example',
+    'null',
+    'http://127.0.0.1',
+    TOKEN,
+    TOKEN + '=',
+    '100-continue',
+    'bytes=0-1',
+    '',
+    '\t',
+    'a'.repeat(20_000),
+    '\u00ff\u00fe',
+    'dGhlIHNhbXBsZSBub25jZQ==',
+    'AAAAAAAAAAAAAAAAAAAAAA==',
+    'x'.repeat(100),
   ],
   eols: ['\r\n', '\n', '\r', '\r\r\n', '\n\r'],
 };
@@ -133,7 +273,9 @@ const dict = {
 // Case generation.
 // ---------------------------------------------------------------------------------------------
 /** Seeds that are complete bodiless GETs without an upgrade: the pipelined stream mutates only these. */
-const plainGets = corpus.filter((c) => c.method === 'GET' && c.body.length === 0 && !c.ws && !c.headers.some(([n]) => /^upgrade$/i.test(n)));
+const plainGets = corpus.filter(
+  (c) => c.method === 'GET' && c.body.length === 0 && !c.ws && !c.headers.some(([n]) => /^upgrade$/i.test(n)),
+);
 
 /**
  * Case `id` of this run: `g<i>` (the general stream: any seed, any mutation, own connection) or
@@ -166,7 +308,8 @@ function makeCase(seed, id) {
       case 2: {
         // Splice a token into the target.
         const at = Math.floor(r() * (target.length + 1));
-        target = target.slice(0, at) + pick(['/', '//', '%', '?', '#', '@', '[', ']', ':', '..', '%00', '\t', '\u00e9', ID]) + target.slice(at);
+        target =
+          target.slice(0, at) + pick(['/', '//', '%', '?', '#', '@', '[', ']', ':', '..', '%00', '\t', '\u00e9', ID]) + target.slice(at);
         break;
       }
       case 3:
@@ -205,7 +348,10 @@ function makeCase(seed, id) {
             break;
           default:
             headers.push(['Transfer-Encoding', pick(['chunked', 'chunked, chunked', 'identity', 'gzip'])]);
-            body = Buffer.from(pick(['0\r\n\r\n', 'ffffffffffff\r\nx', 'z\r\n', '5;ext=1\r\nhello\r\n0\r\nTrailer: x\r\n\r\n', '-1\r\n']), 'latin1');
+            body = Buffer.from(
+              pick(['0\r\n\r\n', 'ffffffffffff\r\nx', 'z\r\n', '5;ext=1\r\nhello\r\n0\r\nTrailer: x\r\n\r\n', '-1\r\n']),
+              'latin1',
+            );
         }
         framing = true;
         break;
@@ -263,7 +409,8 @@ function makeCase(seed, id) {
     framing = true;
   }
   // Pipelined only when nothing can change where the request ends, nor what the response looks like.
-  const pipelined = !framing && method === 'GET' && body.length === 0 && kind === 'http' && !/[\r\n]/.test(target) && !/wait=\d{3,}/.test(target);
+  const pipelined =
+    !framing && method === 'GET' && body.length === 0 && kind === 'http' && !/[\r\n]/.test(target) && !/wait=\d{3,}/.test(target);
   // The one crash family found on main (issue 11.1): a request with an Upgrade header (Node emits
   // 'upgrade' whatever its value) whose target `new URL` cannot parse.
   let knownCrash = false;
@@ -292,7 +439,14 @@ function wsFrames(r) {
       () => ({ type: 'LEAVE', reqId, room }),
       () => ({ type: 'CREATE', reqId, room, groupInfo: bytes(Math.floor(r() * 200)) }),
       () => ({ type: 'APP', reqId, room, epoch: pick([0, 1, 2 ** 32, 2 ** 53 - 1]), data: bytes(Math.floor(r() * 200)) }),
-      () => ({ type: 'COMMIT', reqId, room, epoch: pick([0, 1]), commit: bytes(Math.floor(r() * 100)), groupInfo: bytes(Math.floor(r() * 100)) }),
+      () => ({
+        type: 'COMMIT',
+        reqId,
+        room,
+        epoch: pick([0, 1]),
+        commit: bytes(Math.floor(r() * 100)),
+        groupInfo: bytes(Math.floor(r() * 100)),
+      }),
       () => ({ type: 'DIRECT', reqId, room, to: pick([0, 1, 2, 2 ** 32 - 1]), data: bytes(Math.floor(r() * 100)) }),
     ])();
     let p = Buffer.from(encodeFrame(f));
@@ -322,14 +476,26 @@ function wsFrames(r) {
 // ---------------------------------------------------------------------------------------------
 // Running cases.
 // ---------------------------------------------------------------------------------------------
-const stats = { cases: 0, byKind: { http: 0, upgrade: 0, ws: 0 }, statuses: {}, timeouts: 0, pipelinedCases: 0, connections: 0, skippedKnown: 0 };
+const stats = {
+  cases: 0,
+  byKind: { http: 0, upgrade: 0, ws: 0 },
+  statuses: {},
+  timeouts: 0,
+  pipelinedCases: 0,
+  connections: 0,
+  skippedKnown: 0,
+};
 const count = (k) => (stats.statuses[k] = (stats.statuses[k] ?? 0) + 1);
 /** A few cases the relay answered with a 5xx (a server error for a client's input: worth a look). */
 const serverErrors = new Map();
 const note5xx = (c, st) => {
   if (!/^5\d\d$/.test(String(st)) || serverErrors.size >= 8) return;
-  const line = c.bytes.subarray(0, Math.max(0, c.bytes.indexOf('\r\n'))).toString('latin1').slice(0, 120);
-  if (![...serverErrors.values()].some((e) => e.requestLine === line)) serverErrors.set(c.id, { status: st, requestLine: line, base64: c.bytes.toString('base64') });
+  const line = c.bytes
+    .subarray(0, Math.max(0, c.bytes.indexOf('\r\n')))
+    .toString('latin1')
+    .slice(0, 120);
+  if (![...serverErrors.values()].some((e) => e.requestLine === line))
+    serverErrors.set(c.id, { status: st, requestLine: line, base64: c.bytes.toString('base64') });
 };
 
 /** Counts complete responses in `buf` (latin1); returns [responses, statuses, rest]. */
@@ -551,13 +717,35 @@ async function replay(b64) {
 function discovery(seeds, seconds) {
   return seeds.map((seed) => {
     const out = `${os.tmpdir()}/nullroom-fuzz-discovery-${process.pid}-${seed}.json`;
-    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--fresh', '--stop-on-crash', '--seed', String(seed), '--seconds', String(seconds), '--cases', '100000000', '--json', out], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    const r = spawnSync(
+      process.execPath,
+      [
+        fileURLToPath(import.meta.url),
+        '--fresh',
+        '--stop-on-crash',
+        '--seed',
+        String(seed),
+        '--seconds',
+        String(seconds),
+        '--cases',
+        '100000000',
+        '--json',
+        out,
+      ],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
     try {
       const j = JSON.parse(readFileSync(out, 'utf8'));
       rmSync(out, { force: true });
-      return { seed, found: j.crashes > 0, seconds: j.firstCrash?.seconds ?? null, casesBefore: j.firstCrash?.casesBefore ?? null, reproducer: j.findings[0]?.reproducer?.text ?? null };
+      return {
+        seed,
+        found: j.crashes > 0,
+        seconds: j.firstCrash?.seconds ?? null,
+        casesBefore: j.firstCrash?.casesBefore ?? null,
+        reproducer: j.findings[0]?.reproducer?.text ?? null,
+      };
     } catch {
       return { seed, found: false, error: `exit ${r.status}` };
     }
@@ -702,7 +890,16 @@ async function main() {
     mkdirSync(dirname(jsonOut), { recursive: true });
     writeFileSync(jsonOut, `${JSON.stringify(result, null, 2)}\n`);
   }
-  console.log(JSON.stringify({ cases: result.cases, seconds: result.seconds, casesPerSec: result.casesPerSec, crashes: result.crashes, distinct: result.distinctCrashes, firstCrash: result.firstCrash }));
+  console.log(
+    JSON.stringify({
+      cases: result.cases,
+      seconds: result.seconds,
+      casesPerSec: result.casesPerSec,
+      crashes: result.crashes,
+      distinct: result.distinctCrashes,
+      firstCrash: result.firstCrash,
+    }),
+  );
   process.exit(0);
 }
 

@@ -84,7 +84,11 @@ async function buildContext(suite) {
   return {
     impl,
     ctx: {
-      cipherSuite: { ...impl, hash: { ...impl.hash, digest: async (d) => h(d) }, signature: { ...impl.signature, verify: async () => true } },
+      cipherSuite: {
+        ...impl,
+        hash: { ...impl.hash, digest: async (d) => h(d) },
+        signature: { ...impl.signature, verify: async () => true },
+      },
       authService: { validateCredential: async () => true },
     },
   };
@@ -124,7 +128,13 @@ async function buildGroup(suite, n) {
       const slot = i + j + 2;
       const sig = await impl.signature.keygen();
       // Each member's own identity key vouches for its leaf key (the binding openCredential checks).
-      const credential = await makeCredential(keys.credentialKey, keys.locator, sig.publicKey, { slot, nick: `m${slot}` }, await ephemeralIdentity());
+      const credential = await makeCredential(
+        keys.credentialKey,
+        keys.locator,
+        sig.publicKey,
+        { slot, nick: `m${slot}` },
+        await ephemeralIdentity(),
+      );
       return mls.generateKeyPackageWithKey({ credential, signatureKeyPair: sig, cipherSuite: impl });
     });
     kps.push(...(await Promise.all(batch)));
@@ -140,7 +150,11 @@ async function buildGroup(suite, n) {
   let done = 0;
   for (const k of order) {
     const priv = kps[k - 1].privatePackage;
-    const as = { ...state, privatePath: { leafIndex: k, privateKeys: { [2 * k]: priv.hpkePrivateKey } }, signaturePrivateKey: priv.signaturePrivateKey };
+    const as = {
+      ...state,
+      privatePath: { leafIndex: k, privateKeys: { [2 * k]: priv.hpkePrivateKey } },
+      signaturePrivateKey: priv.signaturePrivateKey,
+    };
     state = (await mls.createCommit({ context: ctx, state: as })).newState;
     if (++done % 100 === 0) log(`  ${suite.slice(0, 12)} n=${n}: populated ${done}/${order.length} paths`);
   }
@@ -248,12 +262,18 @@ const target = results.find((r) => r.suite === TARGET.suite && r.members === TAR
 const report = {
   bench: 'mls',
   date: new Date().toISOString(),
-  machine: { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, cpu: os.cpus()[0]?.model, loadavg: os.loadavg().map(round) },
+  machine: {
+    node: process.version,
+    platform: `${os.platform()} ${os.arch()}`,
+    cpus: os.cpus().length,
+    cpu: os.cpus()[0]?.model,
+    loadavg: os.loadavg().map(round),
+  },
   tsMls: JSON.parse(readFileSync(new URL('../node_modules/ts-mls/package.json', import.meta.url), 'utf8')).version,
   appMessagePlaintextBytes: 1024,
   results,
   target: {
-    description: 'an existing member processes another member\'s join at 1000 members, default suite, median',
+    description: "an existing member processes another member's join at 1000 members, default suite, median",
     limitMs: TARGET.limitMs,
     medianMs: target?.processJoinMs.median ?? null,
     holds: target === undefined ? null : target.processJoinMs.median < TARGET.limitMs,
@@ -274,8 +294,16 @@ const ms = (x) => (x >= 100 ? x.toFixed(0) : x.toFixed(1));
 const rows = [
   ['suite', 'members', 'join ms', 'process join ms', 'encrypt 1KiB ms', 'decrypt 1KiB ms', 'GroupInfo', 'commit', 'app msg', 'reps'],
   ...results.map((r) => [
-    suiteLabel(r.suite), String(r.members), ms(r.joinMs.median), ms(r.processJoinMs.median), ms(r.encryptMs.median), ms(r.decryptMs.median),
-    kb(r.groupInfoBytes), kb(r.commitBytes), kb(r.appMessageBytes), String(r.reps),
+    suiteLabel(r.suite),
+    String(r.members),
+    ms(r.joinMs.median),
+    ms(r.processJoinMs.median),
+    ms(r.encryptMs.median),
+    ms(r.decryptMs.median),
+    kb(r.groupInfoBytes),
+    kb(r.commitBytes),
+    kb(r.appMessageBytes),
+    String(r.reps),
   ]),
 ];
 const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));

@@ -61,7 +61,13 @@ if (role === 'relay') {
         process.send({
           re: m.id,
           cpu: cpu(),
-          members: members.map((x) => ({ nick: x.nick, size: x.room.members().length, epoch: x.room.epoch, joined: x.room.state === 'joined', ...x.seen })),
+          members: members.map((x) => ({
+            nick: x.nick,
+            size: x.room.members().length,
+            epoch: x.room.epoch,
+            joined: x.room.state === 'joined',
+            ...x.seen,
+          })),
         });
       } else if (m.cmd === 'quit') {
         await Promise.all(members.map((x) => x.client.close().catch(() => undefined)));

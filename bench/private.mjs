@@ -235,7 +235,13 @@ if (errors > 0) throw new Error(`${errors} error events from alice or bob`);
 const report = {
   bench: 'private',
   date: new Date().toISOString(),
-  machine: { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, loadavgAtStart: loadAtStart.map(r2), loadavgAtEnd: os.loadavg().map(r2) },
+  machine: {
+    node: process.version,
+    platform: `${os.platform()} ${os.arch()}`,
+    cpus: os.cpus().length,
+    loadavgAtStart: loadAtStart.map(r2),
+    loadavgAtEnd: os.loadavg().map(r2),
+  },
   messages: K,
   warmup: WARMUP,
   textChars: TEXT_CHARS,

@@ -63,18 +63,28 @@ function sampler(child) {
   return () => (clearInterval(t), Math.max(peak, peakRss(child.pid) ?? 0));
 }
 
-
 async function ours(file, expected) {
   const data = mkdtempSync(join(os.tmpdir(), 'nullroom-bench-relay-'));
-  const relay = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data', data, '--blob-dir', join(data, 'blobs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const relay = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data', data, '--blob-dir', join(data, 'blobs')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const relayPeak = sampler(relay);
-  const url = (await waitFor(relay, (l) => typeof l === 'string' && l.startsWith('nullroom listening on '), 'relay')).slice('nullroom listening on '.length);
+  const url = (await waitFor(relay, (l) => typeof l === 'string' && l.startsWith('nullroom listening on '), 'relay')).slice(
+    'nullroom listening on '.length,
+  );
   const env = { ...process.env, NULLROOM_PASSWORD: 'benchmark password' };
   const down = mkdtempSync(join(os.tmpdir(), 'nullroom-bench-down-'));
-  const receiver = spawn(process.execPath, [BIN, 'chat', url, '--room', 'bench', '--nick', 'receiver', '--json', '--download-dir', down, '--max-file', '64G'], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+  const receiver = spawn(
+    process.execPath,
+    [BIN, 'chat', url, '--room', 'bench', '--nick', 'receiver', '--json', '--download-dir', down, '--max-file', '64G'],
+    { env, stdio: ['pipe', 'pipe', 'inherit'] },
+  );
   const receiverPeak = sampler(receiver);
   await waitFor(receiver, (e) => e.event === 'joined', 'receiver joined');
-  const sender = spawn(process.execPath, [BIN, 'chat', url, '--room', 'bench', '--nick', 'sender', '--json'], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+  const sender = spawn(process.execPath, [BIN, 'chat', url, '--room', 'bench', '--nick', 'sender', '--json'], {
+    env,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const senderPeak = sampler(sender);
   await waitFor(sender, (e) => e.event === 'joined', 'sender joined');
   await new Promise((r) => setTimeout(r, 500));
@@ -84,7 +94,12 @@ async function ours(file, expected) {
   const e = await got;
   const seconds = (performance.now() - start) / 1000;
   if (e.sha256 !== expected || statSync(e.path).size !== MIB * 1024 * 1024) throw new Error('the received file differs');
-  const result = { seconds, mbPerSec: (MIB * 1024 * 1024) / 1e6 / seconds, peakRss: { sender: senderPeak(), relay: relayPeak(), receiver: receiverPeak() }, cpu: { sender: cpuSeconds(sender.pid), relay: cpuSeconds(relay.pid), receiver: cpuSeconds(receiver.pid) } };
+  const result = {
+    seconds,
+    mbPerSec: (MIB * 1024 * 1024) / 1e6 / seconds,
+    peakRss: { sender: senderPeak(), relay: relayPeak(), receiver: receiverPeak() },
+    cpu: { sender: cpuSeconds(sender.pid), relay: cpuSeconds(relay.pid), receiver: cpuSeconds(receiver.pid) },
+  };
   for (const c of [sender, receiver, relay]) c.kill('SIGKILL');
   rmSync(down, { recursive: true, force: true });
   rmSync(data, { recursive: true, force: true });
@@ -95,7 +110,9 @@ async function rawWs(file) {
   const server = spawn(process.execPath, [here('./transfer-ws.mjs'), 'server'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const serverPeak = sampler(server);
   const port = await new Promise((resolve) => createInterface({ input: server.stdout }).once('line', resolve));
-  const receiver = spawn(process.execPath, [here('./transfer-ws.mjs'), 'receive', port, String(MIB * 1024 * 1024)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const receiver = spawn(process.execPath, [here('./transfer-ws.mjs'), 'receive', port, String(MIB * 1024 * 1024)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const receiverPeak = sampler(receiver);
   await new Promise((resolve) => createInterface({ input: receiver.stdout }).once('line', resolve)); // connected
   const sender = spawn(process.execPath, [here('./transfer-ws.mjs'), 'send', port, file], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -104,7 +121,12 @@ async function rawWs(file) {
   const done = await new Promise((resolve) => createInterface({ input: receiver.stdout }).once('line', resolve));
   const seconds = (performance.now() - start) / 1000;
   if (JSON.parse(done).bytes !== MIB * 1024 * 1024) throw new Error('raw ws lost bytes');
-  const result = { seconds, mbPerSec: (MIB * 1024 * 1024) / 1e6 / seconds, peakRss: { sender: senderPeak(), relay: serverPeak(), receiver: receiverPeak() }, cpu: { sender: cpuSeconds(sender.pid), relay: cpuSeconds(server.pid), receiver: cpuSeconds(receiver.pid) } };
+  const result = {
+    seconds,
+    mbPerSec: (MIB * 1024 * 1024) / 1e6 / seconds,
+    peakRss: { sender: senderPeak(), relay: serverPeak(), receiver: receiverPeak() },
+    cpu: { sender: cpuSeconds(sender.pid), relay: cpuSeconds(server.pid), receiver: cpuSeconds(receiver.pid) },
+  };
   for (const c of [sender, receiver, server]) c.kill('SIGKILL');
   return result;
 }
@@ -116,9 +138,17 @@ const expected = await sha256File(file);
 if (process.env.TRANSFER_ONLY === 'ours') {
   const r = await ours(file, expected);
   rmSync(dir, { recursive: true, force: true });
-  const out = { bench: 'transfer-memory', date: new Date().toISOString(), fileBytes: MIB * 1024 * 1024, mbPerSec: Math.round(r.mbPerSec), peakRssBytes: r.peakRss };
+  const out = {
+    bench: 'transfer-memory',
+    date: new Date().toISOString(),
+    fileBytes: MIB * 1024 * 1024,
+    mbPerSec: Math.round(r.mbPerSec),
+    peakRssBytes: r.peakRss,
+  };
   writeResult(`transfer-${MIB}MiB`, out);
-  console.log(`${MIB} MiB terminal to terminal: ${out.mbPerSec} MB/s; peak RSS sender ${(r.peakRss.sender / 2 ** 20).toFixed(0)} MiB, relay ${(r.peakRss.relay / 2 ** 20).toFixed(0)} MiB, receiver ${(r.peakRss.receiver / 2 ** 20).toFixed(0)} MiB`);
+  console.log(
+    `${MIB} MiB terminal to terminal: ${out.mbPerSec} MB/s; peak RSS sender ${(r.peakRss.sender / 2 ** 20).toFixed(0)} MiB, relay ${(r.peakRss.relay / 2 ** 20).toFixed(0)} MiB, receiver ${(r.peakRss.receiver / 2 ** 20).toFixed(0)} MiB`,
+  );
   process.exit(0);
 }
 // PAIRS back-to-back pairs, the order alternating: the machine's speed drifts (other load, CPU
@@ -130,7 +160,9 @@ for (let p = 0; p < PAIRS; p++) {
   const pair = {};
   for (const mode of p % 2 === 0 ? ['ws', 'ours'] : ['ours', 'ws']) {
     const r = mode === 'ours' ? await ours(file, expected) : await rawWs(file);
-    process.stderr.write(`[transfer] ${mode}: ${r.mbPerSec.toFixed(0)} MB/s, peak RSS sender ${(r.peakRss.sender / 2 ** 20).toFixed(0)} MiB, relay ${(r.peakRss.relay / 2 ** 20).toFixed(0)} MiB, receiver ${(r.peakRss.receiver / 2 ** 20).toFixed(0)} MiB; CPU s ${JSON.stringify(r.cpu)}\n`);
+    process.stderr.write(
+      `[transfer] ${mode}: ${r.mbPerSec.toFixed(0)} MB/s, peak RSS sender ${(r.peakRss.sender / 2 ** 20).toFixed(0)} MiB, relay ${(r.peakRss.relay / 2 ** 20).toFixed(0)} MiB, receiver ${(r.peakRss.receiver / 2 ** 20).toFixed(0)} MiB; CPU s ${JSON.stringify(r.cpu)}\n`,
+    );
     runs[mode].push(r);
     pair[mode] = r;
   }
@@ -145,7 +177,12 @@ const round3 = (x) => Math.round(x * 1000) / 1000;
 const report = {
   bench: 'transfer',
   date: new Date().toISOString(),
-  machine: { node: process.version, platform: `${os.platform()} ${os.arch()}`, cpus: os.cpus().length, loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100) },
+  machine: {
+    node: process.version,
+    platform: `${os.platform()} ${os.arch()}`,
+    cpus: os.cpus().length,
+    loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100),
+  },
   fileBytes: MIB * 1024 * 1024,
   // The median pair (by ratio): its two speeds, its ratio.
   oursMBps: Math.round(o.mbPerSec),
@@ -160,4 +197,6 @@ const report = {
   runs: { ours: runs.ours.map((r) => Math.round(r.mbPerSec)), ws: runs.ws.map((r) => Math.round(r.mbPerSec)) },
 };
 writeResult('transfer', report);
-console.log(`file transfer, ${MIB} MiB: ours ${report.oursMBps} MB/s, raw ws ${report.wsMBps} MB/s, ratio ${report.ratio} (target >= 0.5: ${report.ratio >= 0.5 ? 'HOLDS' : 'MISSED'}); peak RSS sender ${(report.peakRssBytes.sender / 2 ** 20).toFixed(0)} MiB, relay ${(report.peakRssBytes.relay / 2 ** 20).toFixed(0)} MiB, receiver ${(report.peakRssBytes.receiver / 2 ** 20).toFixed(0)} MiB`);
+console.log(
+  `file transfer, ${MIB} MiB: ours ${report.oursMBps} MB/s, raw ws ${report.wsMBps} MB/s, ratio ${report.ratio} (target >= 0.5: ${report.ratio >= 0.5 ? 'HOLDS' : 'MISSED'}); peak RSS sender ${(report.peakRssBytes.sender / 2 ** 20).toFixed(0)} MiB, relay ${(report.peakRssBytes.relay / 2 ** 20).toFixed(0)} MiB, receiver ${(report.peakRssBytes.receiver / 2 ** 20).toFixed(0)} MiB`,
+);

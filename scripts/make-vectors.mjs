@@ -26,7 +26,9 @@ import { argon2id } from '@noble/hashes/argon2.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const dist = (p) => join(root, p);
-const { deriveRoomSecret, deriveRoomKeys, inviteFragment, secretFromInvite, parseInvite, defaultArgon2Params } = await import(dist('packages/crypto/dist/src/roomSecret.js'));
+const { deriveRoomSecret, deriveRoomKeys, inviteFragment, secretFromInvite, parseInvite, defaultArgon2Params } = await import(
+  dist('packages/crypto/dist/src/roomSecret.js')
+);
 const { CryptoError } = await import(dist('packages/crypto/dist/src/errors.js'));
 const { seal, open } = await import(dist('packages/crypto/dist/src/sealed.js'));
 const { makeCredential, openCredential } = await import(dist('packages/crypto/dist/src/credential.js'));
@@ -83,7 +85,8 @@ async function aesGcm(raw, nonce, pt, aad) {
 const header = (description) => ({
   description,
   generatedBy: 'scripts/make-vectors.mjs (npm run build first); recomputed by the tests named in docs/PROTOCOL.md §10',
-  conventions: 'Byte strings are lowercase hex unless a field name ends in _b64url (RFC 4648 §5, unpadded) or _text (a JSON string, whose UTF-8 encoding is meant). Integers are JSON numbers.',
+  conventions:
+    'Byte strings are lowercase hex unless a field name ends in _b64url (RFC 4648 §5, unpadded) or _text (a JSON string, whose UTF-8 encoding is meant). Integers are JSON numbers.',
 });
 
 // ---------------------------------------------------------------- room secret -> locator and keys
@@ -124,7 +127,15 @@ async function passwordCase(name, roomName, password) {
       password_text: password,
       room_name_nfc: hex(nameNfc),
       password_nfc: hex(pwNfc),
-      argon2id: { version: 0x13, memory_kib: p.memoryKiB, iterations: p.iterations, parallelism: p.parallelism, tag_length: 32, secret: '', associated_data: '' },
+      argon2id: {
+        version: 0x13,
+        memory_kib: p.memoryKiB,
+        iterations: p.iterations,
+        parallelism: p.parallelism,
+        tag_length: 32,
+        secret: '',
+        associated_data: '',
+      },
       salt: hex(salt),
     },
     secret,
@@ -166,7 +177,12 @@ const inviteReject = (() => {
   const last = B64URL_ALPHABET.indexOf(good.at(-1));
   assert((last & 3) === 0, 'invite vector is canonical');
   return [
-    ...[1, 2, 3].map((bits) => inviteRejectCase(`non-canonical: unused low bits ${bits.toString(2).padStart(2, '0')}`, good.slice(0, -1) + B64URL_ALPHABET[last | bits])),
+    ...[1, 2, 3].map((bits) =>
+      inviteRejectCase(
+        `non-canonical: unused low bits ${bits.toString(2).padStart(2, '0')}`,
+        good.slice(0, -1) + B64URL_ALPHABET[last | bits],
+      ),
+    ),
     inviteRejectCase('padded', `${good}=`),
     inviteRejectCase('42 characters', good.slice(0, -1)),
     inviteRejectCase('44 characters', `${good}A`),
@@ -185,11 +201,27 @@ async function sealCase(name, keyName, room, pt, aad, nonce) {
   const sealed = await withRandom([nonce], () => seal(key, pt, aad));
   assert(hex(sealed) === hex(concat(nonce, await aesGcm(unhex(room[keyName]), nonce, pt, aad))), `${name}: seal`);
   assert(hex(await open(key, sealed, aad)) === hex(pt), `${name}: open`);
-  return { name, room: room.name, key_name: keyName, key: room[keyName], nonce: hex(nonce), plaintext: hex(pt), aad: hex(aad), sealed: hex(sealed) };
+  return {
+    name,
+    room: room.name,
+    key_name: keyName,
+    key: room[keyName],
+    nonce: hex(nonce),
+    plaintext: hex(pt),
+    aad: hex(aad),
+    sealed: hex(sealed),
+  };
 }
 const seals = [
   // The layout of the GroupInfo the relay stores (§3.2); the plaintext stands in for an MLSMessage.
-  await sealCase('group-info seal', 'gi_key', roomA, enc.encode('an MLSMessage(GroupInfo) goes here'), concat(enc.encode(GI_LABEL), unhex(roomA.locator)), SEAL_NONCE),
+  await sealCase(
+    'group-info seal',
+    'gi_key',
+    roomA,
+    enc.encode('an MLSMessage(GroupInfo) goes here'),
+    concat(enc.encode(GI_LABEL), unhex(roomA.locator)),
+    SEAL_NONCE,
+  ),
   await sealCase('empty plaintext', 'gi_key', roomA, new Uint8Array(0), concat(enc.encode(GI_LABEL), unhex(roomA.locator)), seq(12, 0x10)),
   await sealCase('cred_key, arbitrary aad', 'cred_key', roomA, seq(100, 0x40), enc.encode('any associated data'), seq(12, 0xf4)),
 ];
@@ -217,7 +249,10 @@ async function credentialCase(name, idSeed, leafSeed, slot, nick, nonce) {
   const expected = concat(enc.encode('NR2'), u32(slot), nonce, await aesGcm(unhex(credRoom.cred_key), nonce, plaintext, aad));
   assert(hex(cred.identity) === hex(expected), `${name}: credential identity`);
   const opened = await openCredential(keys.credentialKey, keys.locator, cred, leafKey);
-  assert(opened?.nick === nick.normalize('NFC') && opened.slot === slot && hex(opened.identityKey) === hex(identity.publicKey), `${name}: open`);
+  assert(
+    opened?.nick === nick.normalize('NFC') && opened.slot === slot && hex(opened.identityKey) === hex(identity.publicKey),
+    `${name}: open`,
+  );
   return {
     name,
     room: credRoom.name,
@@ -261,7 +296,16 @@ function safetyCase(name, a, b) {
   const ha = half(a);
   const hb = half(b);
   assert(digits === (ha < hb ? ha + hb : hb + ha), `${name}: independent computation`);
-  return { name, identity_key_a: hex(a), identity_key_b: hex(b), half_a: ha, half_b: hb, digits, display: formatSafetyNumber(digits), qr_text: digits };
+  return {
+    name,
+    identity_key_a: hex(a),
+    identity_key_b: hex(b),
+    half_a: ha,
+    half_b: hb,
+    digits,
+    display: formatSafetyNumber(digits),
+    qr_text: digits,
+  };
 }
 const safety = [
   safetyCase('RFC 8032 TEST 1 and TEST 2 public keys', ed25519.getPublicKey(ID_A), ed25519.getPublicKey(ID_B)),
@@ -272,7 +316,8 @@ const safety = [
 
 const { hkdfSync } = await import('node:crypto');
 /** RFC 9420 §2.1.2 variable-size length prefix, written out again here. */
-const mlsVarint = (n) => (n < 0x40 ? [n] : n < 0x4000 ? [0x40 | (n >> 8), n & 0xff] : [0x80 | (n >>> 24), (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]);
+const mlsVarint = (n) =>
+  n < 0x40 ? [n] : n < 0x4000 ? [0x40 | (n >> 8), n & 0xff] : [0x80 | (n >>> 24), (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff];
 function fingerprintCase(name, authenticator, groupId, epoch) {
   const fp = roomFingerprint(authenticator, groupId, epoch);
   const e = new Uint8Array(8);
@@ -281,7 +326,16 @@ function fingerprintCase(name, authenticator, groupId, epoch) {
   const okm = new Uint8Array(hkdfSync('sha256', authenticator, new Uint8Array(0), info, 15));
   const digits = [0, 5, 10].map((i) => String(Number(BigInt('0x' + hex(okm.subarray(i, i + 5))) % 10000n)).padStart(4, '0')).join('');
   assert(digits === fp.digits, `${name}: independent computation (node:crypto HKDF)`);
-  return { name, epoch_authenticator: hex(authenticator), group_id: hex(groupId), epoch: Number(epoch), info: hex(info), okm: hex(okm), digits, display: formatRoomFingerprint(fp) };
+  return {
+    name,
+    epoch_authenticator: hex(authenticator),
+    group_id: hex(groupId),
+    epoch: Number(epoch),
+    info: hex(info),
+    okm: hex(okm),
+    digits,
+    display: formatRoomFingerprint(fp),
+  };
 }
 const fingerprints = [
   fingerprintCase('PROTOCOL.md §8.1: SHA-256 suite (32-byte authenticator), 16-byte group id, epoch 12', seq(32, 0x00), seq(16, 0xa0), 12n),
@@ -335,7 +389,12 @@ const files = [
 // ---------------------------------------------------------------- application payloads
 
 /** JSON with object keys sorted: compares values whatever the key order. */
-const sorted = (v) => JSON.stringify(v, (_, x) => (x !== null && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x));
+const sorted = (v) =>
+  JSON.stringify(v, (_, x) =>
+    x !== null && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : x,
+  );
 const ID = '00112233445566778899aabbccddeeff';
 const TS = 1764421200000; // 2025-11-29T13:00:00Z
 /** As room.ts builds it: the body first, then v, id, n, ts (JSON.stringify keeps that order). */
@@ -360,11 +419,29 @@ const valid = [
       3,
     ),
   ],
-  ['file without thumbnail, empty mime', made({ type: 'file', fid: 'b0b1b2b3b4b5b6b7b8b9babbbcbdbebf', name: 'notes', mime: '', size: 0, key: files[2].file_key_b64url, header: files[2].header_b64url, blob: 'AAECAwQFBgcICQoLDA0ODw' }, 4)],
+  [
+    'file without thumbnail, empty mime',
+    made(
+      {
+        type: 'file',
+        fid: 'b0b1b2b3b4b5b6b7b8b9babbbcbdbebf',
+        name: 'notes',
+        mime: '',
+        size: 0,
+        key: files[2].file_key_b64url,
+        header: files[2].header_b64url,
+        blob: 'AAECAwQFBgcICQoLDA0ODw',
+      },
+      4,
+    ),
+  ],
   ['file-done', made({ type: 'file-done', fid: 'a0a1a2a3a4a5a6a7a8a9aaabacadaeaf', sha256: files[0].sha256 }, 5)],
   ['file-cancel', made({ type: 'file-cancel', fid: 'a0a1a2a3a4a5a6a7a8a9aaabacadaeaf' }, 6)],
   ['dm-offer', made({ type: 'dm-offer', to: credentials[1].identity_key, offer: 'c0c1c2c3c4c5c6c7c8c9cacbcccdcecf', kp: 'AAEABQ==' }, 7)],
-  ['dm-welcome', made({ type: 'dm-welcome', to: credentials[0].identity_key, offer: 'c0c1c2c3c4c5c6c7c8c9cacbcccdcecf', welcome: 'AAEAAw==' }, 8)],
+  [
+    'dm-welcome',
+    made({ type: 'dm-welcome', to: credentials[0].identity_key, offer: 'c0c1c2c3c4c5c6c7c8c9cacbcccdcecf', welcome: 'AAEAAw==' }, 8),
+  ],
   ['dm', made({ type: 'dm', chat: 'd0d1d2d3d4d5d6d7d8d9dadbdcdddedf', data: 'AAEAAg==' }, 9)],
   ['dm-close', made({ type: 'dm-close', chat: 'd0d1d2d3d4d5d6d7d8d9dadbdcdddedf' }, 10)],
 ].map(([name, value]) => {
@@ -388,10 +465,28 @@ function jsonEntry(json, repeat) {
 const BIG_TEXT = ['\u{1F600}', 16384];
 const BIG_NAME = ['\u{1F4C4}', 255];
 const accept = [
-  ['other key order and whitespace', ' {\n "v" : 1 , "id":"' + ID + '", "n":1, "ts":' + TS + ', "type":"text", "text":"hello, world"}\r\n', { type: 'text', text: 'hello, world' }],
-  ['\\u escapes, surrogate pair, escaped solidus', textAt('x').replace('"x"', '"caf\\u00e9 \\ud83e\\udd8a \\/"'), { type: 'text', text: 'caf\u00e9 \u{1F98A} /' }],
-  ['text of 16384 code points outside the BMP (32768 UTF-16 units)', textAt(BIG_TEXT[0].repeat(BIG_TEXT[1])), { type: 'text', text: BIG_TEXT[0].repeat(BIG_TEXT[1]) }, BIG_TEXT],
-  ['file name of 255 code points outside the BMP', JSON.stringify(made({ ...valid[3].value, name: BIG_NAME[0].repeat(BIG_NAME[1]) }, 1)), { type: 'file', name: BIG_NAME[0].repeat(BIG_NAME[1]) }, BIG_NAME],
+  [
+    'other key order and whitespace',
+    ' {\n "v" : 1 , "id":"' + ID + '", "n":1, "ts":' + TS + ', "type":"text", "text":"hello, world"}\r\n',
+    { type: 'text', text: 'hello, world' },
+  ],
+  [
+    '\\u escapes, surrogate pair, escaped solidus',
+    textAt('x').replace('"x"', '"caf\\u00e9 \\ud83e\\udd8a \\/"'),
+    { type: 'text', text: 'caf\u00e9 \u{1F98A} /' },
+  ],
+  [
+    'text of 16384 code points outside the BMP (32768 UTF-16 units)',
+    textAt(BIG_TEXT[0].repeat(BIG_TEXT[1])),
+    { type: 'text', text: BIG_TEXT[0].repeat(BIG_TEXT[1]) },
+    BIG_TEXT,
+  ],
+  [
+    'file name of 255 code points outside the BMP',
+    JSON.stringify(made({ ...valid[3].value, name: BIG_NAME[0].repeat(BIG_NAME[1]) }, 1)),
+    { type: 'file', name: BIG_NAME[0].repeat(BIG_NAME[1]) },
+    BIG_NAME,
+  ],
 ].map(([name, json, expect, repeat]) => {
   const p = parsePayload(enc.encode(json));
   assert(p !== undefined && Object.entries(expect).every(([k, v]) => p[k] === v), `payload accept ${name}`);
@@ -418,7 +513,10 @@ const reject = [
   assert(parsePayload(enc.encode(json)) === undefined, `payload reject ${name}`);
   return { name, ...jsonEntry(json, repeat) };
 });
-const notUtf8 = { name: 'invalid UTF-8 (a lone continuation byte inside the text)', utf8: hex(concat(enc.encode('{"type":"text","text":"'), [0x80], enc.encode(`","v":1,"id":"${ID}","n":1,"ts":${TS}}`))) };
+const notUtf8 = {
+  name: 'invalid UTF-8 (a lone continuation byte inside the text)',
+  utf8: hex(concat(enc.encode('{"type":"text","text":"'), [0x80], enc.encode(`","v":1,"id":"${ID}","n":1,"ts":${TS}}`))),
+};
 assert(parsePayload(unhex(notUtf8.utf8)) === undefined, 'payload reject invalid UTF-8');
 reject.push(notUtf8);
 
@@ -455,7 +553,9 @@ const nickValidity = [
   assert((out !== undefined) === valid, `nick validity ${JSON.stringify(nick)}`);
   return { nick_text: nick, valid, ...(valid ? { nfc_text: out } : {}) };
 });
-const nickKeys = ['Sam', 'ZOË', 'Zoe\u0308', '\u0130stanbul', '\u03a3\u0391\u03a3', '\u1e9e', 'Stra\u00dfe', '\u{1F98A}Fox'].map((nick) => ({ nick_text: nick, key_text: nickKey(nick) }));
+const nickKeys = ['Sam', 'ZOË', 'Zoe\u0308', '\u0130stanbul', '\u03a3\u0391\u03a3', '\u1e9e', 'Stra\u00dfe', '\u{1F98A}Fox'].map(
+  (nick) => ({ nick_text: nick, key_text: nickKey(nick) }),
+);
 /**
  * The joiner's rule of §3.5, written out here from the spec, apart from the client's own code
  * (`uniqueNick` in packages/crypto/src/credential.ts), which packages/crypto/test/vectors.test.ts
@@ -535,15 +635,66 @@ const badFrames = [
 // ---------------------------------------------------------------- write or check
 
 const out = {
-  'room-secret.json': { ...header('docs/PROTOCOL.md §3: room secret (Argon2id from room name and password, or an invite link secret) -> locator, gi_key, cred_key (HKDF-SHA-256). gi_key and cred_key are given raw, although clients keep them as non-extractable AES-256-GCM keys: sealing.json shows what they seal. `invite_reject`: invite fragments every reader refuses, among them the non-canonical spellings of a real link.'), vectors: rooms, invite_reject: inviteReject },
-  'sealing.json': { ...header('docs/PROTOCOL.md §3.1: Seal(key, pt, aad) = nonce || AES-256-GCM(key, nonce, pt, aad) (ciphertext || 16-byte tag). The nonce is random in real use; fixed here.'), vectors: seals },
-  'credential.json': { ...header('docs/PROTOCOL.md §3.3: the BasicCredential identity "NR2" || slot || Seal(cred_key, identity_key || binding || nick, aad), and the leaf binding signature (Ed25519, RFC 8032, deterministic). The seal nonce is random in real use; fixed here.'), vectors: credentials },
-  'safety-number.json': { ...header('docs/PROTOCOL.md §8: safety numbers from two identity keys: each side\'s 30 digits, the 60 digits (sorted halves), the display form, and the text the QR code encodes.'), vectors: safety },
-  'room-fingerprint.json': { ...header('docs/PROTOCOL.md §8.1: room fingerprints: HKDF-SHA256(salt empty, IKM epoch_authenticator, info "nullroom/v1/room-fingerprint" || group_id<V> || uint64 epoch, L 15), three groups of four digits (uint40 big-endian mod 10000), the display form. Clients refuse epochs above 2^53 - 1.'), vectors: fingerprints },
-  'file-stream.json': { ...header('docs/PROTOCOL.md §5.1: file STREAM over AES-256-GCM: header, payload key, per-chunk nonce and sealed chunk (blob chunk i is `sealed` of chunk i), SHA-256 of the plaintext. The file id is random in real use; fixed here. The 16-byte chunk size is the smallest allowed, used to keep the vectors short; clients send 4 MiB chunks.'), vectors: files },
-  'payloads.json': { ...header('docs/PROTOCOL.md §5: application payloads. `valid`: exact bytes our client writes (not canonical: receivers must accept any JSON text with the same value, see `accept`). `reject`: payloads every receiver refuses (BAD_PAYLOAD).'), valid, accept, reject },
-  'nicknames.json': { ...header('docs/PROTOCOL.md §3.3 and §3.5: which nicknames are valid (and their NFC form), the uniqueness key NFC(nick).toLowerCase(), and the joiner\'s suffix rule. The suffix vectors come from the rule as written in §3.5 (a reference implementation in scripts/make-vectors.mjs, apart from the client\'s uniqueNick, which the tests check against them).'), validity: nickValidity, keys: nickKeys, suffix: nickSuffixes },
-  'frames.json': { ...header('docs/PROTOCOL.md §4: one frame of each type (fields, then the encoded bytes), and malformed frames with the error a decoder reports.'), valid: frames, invalid: badFrames },
+  'room-secret.json': {
+    ...header(
+      'docs/PROTOCOL.md §3: room secret (Argon2id from room name and password, or an invite link secret) -> locator, gi_key, cred_key (HKDF-SHA-256). gi_key and cred_key are given raw, although clients keep them as non-extractable AES-256-GCM keys: sealing.json shows what they seal. `invite_reject`: invite fragments every reader refuses, among them the non-canonical spellings of a real link.',
+    ),
+    vectors: rooms,
+    invite_reject: inviteReject,
+  },
+  'sealing.json': {
+    ...header(
+      'docs/PROTOCOL.md §3.1: Seal(key, pt, aad) = nonce || AES-256-GCM(key, nonce, pt, aad) (ciphertext || 16-byte tag). The nonce is random in real use; fixed here.',
+    ),
+    vectors: seals,
+  },
+  'credential.json': {
+    ...header(
+      'docs/PROTOCOL.md §3.3: the BasicCredential identity "NR2" || slot || Seal(cred_key, identity_key || binding || nick, aad), and the leaf binding signature (Ed25519, RFC 8032, deterministic). The seal nonce is random in real use; fixed here.',
+    ),
+    vectors: credentials,
+  },
+  'safety-number.json': {
+    ...header(
+      "docs/PROTOCOL.md §8: safety numbers from two identity keys: each side's 30 digits, the 60 digits (sorted halves), the display form, and the text the QR code encodes.",
+    ),
+    vectors: safety,
+  },
+  'room-fingerprint.json': {
+    ...header(
+      'docs/PROTOCOL.md §8.1: room fingerprints: HKDF-SHA256(salt empty, IKM epoch_authenticator, info "nullroom/v1/room-fingerprint" || group_id<V> || uint64 epoch, L 15), three groups of four digits (uint40 big-endian mod 10000), the display form. Clients refuse epochs above 2^53 - 1.',
+    ),
+    vectors: fingerprints,
+  },
+  'file-stream.json': {
+    ...header(
+      'docs/PROTOCOL.md §5.1: file STREAM over AES-256-GCM: header, payload key, per-chunk nonce and sealed chunk (blob chunk i is `sealed` of chunk i), SHA-256 of the plaintext. The file id is random in real use; fixed here. The 16-byte chunk size is the smallest allowed, used to keep the vectors short; clients send 4 MiB chunks.',
+    ),
+    vectors: files,
+  },
+  'payloads.json': {
+    ...header(
+      'docs/PROTOCOL.md §5: application payloads. `valid`: exact bytes our client writes (not canonical: receivers must accept any JSON text with the same value, see `accept`). `reject`: payloads every receiver refuses (BAD_PAYLOAD).',
+    ),
+    valid,
+    accept,
+    reject,
+  },
+  'nicknames.json': {
+    ...header(
+      "docs/PROTOCOL.md §3.3 and §3.5: which nicknames are valid (and their NFC form), the uniqueness key NFC(nick).toLowerCase(), and the joiner's suffix rule. The suffix vectors come from the rule as written in §3.5 (a reference implementation in scripts/make-vectors.mjs, apart from the client's uniqueNick, which the tests check against them).",
+    ),
+    validity: nickValidity,
+    keys: nickKeys,
+    suffix: nickSuffixes,
+  },
+  'frames.json': {
+    ...header(
+      'docs/PROTOCOL.md §4: one frame of each type (fields, then the encoded bytes), and malformed frames with the error a decoder reports.',
+    ),
+    valid: frames,
+    invalid: badFrames,
+  },
 };
 
 const dir = join(root, 'docs', 'vectors');

@@ -351,7 +351,9 @@ export async function rawJoin(relay, locator, opts = {}) {
   const ws = await rawWs(relay, opts);
   const reqId = nextReq();
   ws.send({ type: 'JOIN', reqId, room: locator });
-  const joined = await ws.next((f) => (f.type === 'JOINED' && f.reqId === reqId) || (f.type === 'ERROR' && f.reqId === reqId) || f.type === 'CLOSE');
+  const joined = await ws.next(
+    (f) => (f.type === 'JOINED' && f.reqId === reqId) || (f.type === 'ERROR' && f.reqId === reqId) || f.type === 'CLOSE',
+  );
   if (joined?.type !== 'JOINED') {
     ws.close();
     throw new Error(`JOIN refused: ${joined === undefined ? 'no answer' : joined.type === 'ERROR' ? `ERROR ${joined.code}` : joined.type}`);
@@ -521,8 +523,10 @@ export async function recover(relay, a, b, since, deadlineMs, { upload = true, p
     if (!relay.alive()) break;
     const left = Math.max(1, end - performance.now());
     if (chatMs === undefined) chatMs = await chatProbe(a, b, Math.min(probeMs, left));
-    if (chatMs !== undefined && upload && uploadMs === undefined) uploadMs = await uploadProbe(a, b, Math.min(probeMs * 2, Math.max(1, end - performance.now())));
-    if (chatMs !== undefined && (!upload || uploadMs !== undefined)) return { chatMs, uploadMs, recoveredMs: Math.round(performance.now() - since) };
+    if (chatMs !== undefined && upload && uploadMs === undefined)
+      uploadMs = await uploadProbe(a, b, Math.min(probeMs * 2, Math.max(1, end - performance.now())));
+    if (chatMs !== undefined && (!upload || uploadMs !== undefined))
+      return { chatMs, uploadMs, recoveredMs: Math.round(performance.now() - since) };
     await sleep(200);
   }
   return { chatMs, uploadMs, recoveredMs: undefined };

@@ -8,7 +8,11 @@ import { randomBytes } from 'node:crypto';
 import { RoomGroup, Suites, deriveRoomKeys } from '../../packages/crypto/dist/src/index.js';
 import { honestMember, nextReq, randomRoomSecret, rawJoin, sleep, within } from './_lib.mjs';
 
-const nicksOf = (m) => m.room.members().map((x) => x.nick).sort();
+const nicksOf = (m) =>
+  m.room
+    .members()
+    .map((x) => x.nick)
+    .sort();
 
 /**
  * An MLS-capable attacker: joins the room of `secret` with a raw connection, then with an external
@@ -26,7 +30,16 @@ async function mlsJoin(relay, secret, profile) {
   const r = nextReq();
   ws.send({ type: 'COMMIT', reqId: r, room: keys.locator, epoch: state.epoch, commit: out.message, groupInfo: out.groupInfo });
   const ack = await ws.next((f) => (f.type === 'ACK' || f.type === 'ERROR') && f.reqId === r, 5000);
-  return { ws, crypto, state: out.state, epoch: state.epoch + 1, locator: keys.locator, accepted: ack?.type === 'ACK', slot: joined.slot, profile: p };
+  return {
+    ws,
+    crypto,
+    state: out.state,
+    epoch: state.epoch + 1,
+    locator: keys.locator,
+    accepted: ack?.type === 'ACK',
+    slot: joined.slot,
+    profile: p,
+  };
 }
 
 export const inside = [
@@ -40,7 +53,14 @@ export const inside = [
       const { ws, state } = await rawJoin(relay, keys.locator, { pongEvery: 1000 });
       track(ws);
       const r = nextReq();
-      ws.send({ type: 'COMMIT', reqId: r, room: keys.locator, epoch: state.epoch, commit: new Uint8Array(randomBytes(600)), groupInfo: new Uint8Array(randomBytes(3000)) });
+      ws.send({
+        type: 'COMMIT',
+        reqId: r,
+        room: keys.locator,
+        epoch: state.epoch,
+        commit: new Uint8Array(randomBytes(600)),
+        groupInfo: new Uint8Array(randomBytes(3000)),
+      });
       const ack = await ws.next((f) => (f.type === 'ACK' || f.type === 'ERROR') && f.reqId === r, 5000);
       const since = performance.now();
       // A newcomer must be able to join within the same 10 s; it tries while the runner probes alice and bob.
@@ -59,7 +79,12 @@ export const inside = [
         later: async () => {
           const ms = await newcomer;
           return {
-            checks: [{ ok: ms !== undefined && (!scale.timeTargets || ms <= 10_000), what: ms === undefined ? `a newcomer could not join within ${scale.joinWaitMs / 1000} s` : `a newcomer joined in ${ms} ms` }],
+            checks: [
+              {
+                ok: ms !== undefined && (!scale.timeTargets || ms <= 10_000),
+                what: ms === undefined ? `a newcomer could not join within ${scale.joinWaitMs / 1000} s` : `a newcomer joined in ${ms} ms`,
+              },
+            ],
             metrics: { newcomerJoinMs: ms ?? null },
           };
         },
@@ -85,7 +110,15 @@ export const inside = [
       }
       return {
         since: performance.now(),
-        checks: [{ ok: ms !== undefined && (!scale.timeTargets || ms <= 10_000), what: ms === undefined ? `an honest member could not open the room within ${scale.joinWaitMs / 1000} s` : `an honest member opened the room in ${ms} ms` }],
+        checks: [
+          {
+            ok: ms !== undefined && (!scale.timeTargets || ms <= 10_000),
+            what:
+              ms === undefined
+                ? `an honest member could not open the room within ${scale.joinWaitMs / 1000} s`
+                : `an honest member opened the room in ${ms} ms`,
+          },
+        ],
         metrics: { attackerStatus: state?.status, honestJoinMs: ms ?? null },
       };
     },
@@ -115,7 +148,11 @@ export const inside = [
         checks: [
           {
             ok: !seen || !still,
-            what: !seen ? 'the ghost join was refused by the members' : still ? 'accepted, and still listed 6 s after its connection closed' : 'accepted, then removed when its connection closed',
+            what: !seen
+              ? 'the ghost join was refused by the members'
+              : still
+                ? 'accepted, and still listed 6 s after its connection closed'
+                : 'accepted, then removed when its connection closed',
           },
         ],
         metrics: { relayAccepted: atk.accepted, listedByMembers: seen, listedAfterLeave: still, members: nicksOf(a) },
@@ -133,7 +170,9 @@ export const inside = [
       const dup = nicksOf(b).filter((n) => n === 'alice').length > 1;
       // Then it speaks as "alice".
       const text = `impersonated ${randomBytes(4).toString('hex')}`;
-      const payload = new TextEncoder().encode(JSON.stringify({ type: 'text', text, v: 1, id: randomBytes(16).toString('hex'), n: 1, ts: Date.now() }));
+      const payload = new TextEncoder().encode(
+        JSON.stringify({ type: 'text', text, v: 1, id: randomBytes(16).toString('hex'), n: 1, ts: Date.now() }),
+      );
       let attributed = false;
       try {
         const out = await atk.crypto.encrypt(atk.state, payload);
@@ -153,19 +192,24 @@ export const inside = [
         since: performance.now(),
         checks: [
           { ok: !dup, what: dup ? `members show ${JSON.stringify(nicksOf(b))}` : 'the duplicate nickname was refused or marked' },
-          { ok: !attributed, what: attributed ? 'its message was shown as from "alice" with no warning' : 'its message was not attributed to "alice"' },
+          {
+            ok: !attributed,
+            what: attributed ? 'its message was shown as from "alice" with no warning' : 'its message was not attributed to "alice"',
+          },
         ],
         metrics: { relayAccepted: atk.accepted, membersSeenByBob: nicksOf(b), attributedToAlice: attributed },
       };
     },
   },
   {
-    name: 'APP flood over many connections in the attacker\'s own room (rate limit per connection, not per IP)',
+    name: "APP flood over many connections in the attacker's own room (rate limit per connection, not per IP)",
     key: 'app-flood',
     issue: '11 (own)',
     async run({ relay, track, scale }) {
       // The attacker runs in its own process (it reads and parses 1,000s of frames per second).
-      const child = fork(new URL('./flood-worker.mjs', import.meta.url).pathname, [relay.url, String(scale.floodConnections)], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+      const child = fork(new URL('./flood-worker.mjs', import.meta.url).pathname, [relay.url, String(scale.floodConnections)], {
+        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      });
       track({ close: () => child.kill('SIGKILL') });
       let connections = 0;
       let sent = 0;
@@ -173,10 +217,7 @@ export const inside = [
         if (m.connections !== undefined) connections = m.connections;
         if (m.sent !== undefined) sent = m.sent;
       });
-      await within(
-        new Promise((r) => child.on('message', (m) => m.connections !== undefined && r())),
-        30_000,
-      );
+      await within(new Promise((r) => child.on('message', (m) => m.connections !== undefined && r())), 30_000);
       const since = performance.now();
       const sentAtStart = sent;
       return {
@@ -190,7 +231,12 @@ export const inside = [
           const secs = (performance.now() - since) / 1000;
           const perSec = Math.round((sent - sentAtStart) / secs);
           return {
-            checks: [{ ok: true, what: `${connections} connections sent ${perSec} APP frames/s (${perSec * connections} deliveries/s) while the honest members were probed` }],
+            checks: [
+              {
+                ok: true,
+                what: `${connections} connections sent ${perSec} APP frames/s (${perSec * connections} deliveries/s) while the honest members were probed`,
+              },
+            ],
             metrics: { framesPerSec: perSec, deliveriesPerSec: perSec * connections, seconds: +secs.toFixed(1) },
           };
         },

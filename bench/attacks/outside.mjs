@@ -8,7 +8,21 @@
 import { randomBytes } from 'node:crypto';
 /** The relay's default largest upload body (4 MiB + 64 KiB, packages/server/src/blobOptions.ts). */
 const CHUNK_MAX = 4 * 2 ** 20 + 64 * 1024;
-import { MiB, healthy, nextReq, randomLocator, rawJoin, rawRequest, rawTicket, rawWs, sleep, tcp, upgradeRequest, within, wsFrame } from './_lib.mjs';
+import {
+  MiB,
+  healthy,
+  nextReq,
+  randomLocator,
+  rawJoin,
+  rawRequest,
+  rawTicket,
+  rawWs,
+  sleep,
+  tcp,
+  upgradeRequest,
+  within,
+  wsFrame,
+} from './_lib.mjs';
 
 const blobId = () => randomBytes(16).toString('base64url');
 const blobToken = () => randomBytes(32).toString('base64url');
@@ -65,7 +79,11 @@ export const outside = [
       // Plain requests first, the WebSocket upgrade last: a death names the request that caused it.
       const kinds = [
         ['GET', (t) => `GET ${t} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`],
-        ['PUT blob', (t) => `PUT ${t}blobs/${blobId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\nX-Nullroom-Blob-Token: ${blobToken()}\r\nConnection: close\r\n\r\nx`],
+        [
+          'PUT blob',
+          (t) =>
+            `PUT ${t}blobs/${blobId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\nX-Nullroom-Blob-Token: ${blobToken()}\r\nConnection: close\r\n\r\nx`,
+        ],
         ['GET blob', (t) => `GET ${t}blobs/${blobId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`],
         ['upgrade', (t) => upgradeRequest({ path: t })],
       ];
@@ -84,7 +102,10 @@ export const outside = [
         since: performance.now(),
         checks: [
           { ok: killer === undefined, what: killer === undefined ? 'every request answered, relay alive' : `relay exited on ${killer}` },
-          { ok: errors.length === 0, what: errors.length === 0 ? 'no 5xx for a malformed target' : `5xx (not a clear 4xx) for ${errors.length} malformed targets` },
+          {
+            ok: errors.length === 0,
+            what: errors.length === 0 ? 'no 5xx for a malformed target' : `5xx (not a clear 4xx) for ${errors.length} malformed targets`,
+          },
         ],
         metrics: { requests: tried },
       };
@@ -106,7 +127,10 @@ export const outside = [
       } catch (e) {
         status = e.status ?? String(e.message);
       }
-      const get = await rawRequest(relay, `GET /blobs/${blobId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: ${origin}\r\nConnection: close\r\n\r\n`);
+      const get = await rawRequest(
+        relay,
+        `GET /blobs/${blobId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: ${origin}\r\nConnection: close\r\n\r\n`,
+      );
       const put = await rawRequest(
         relay,
         `PUT /blobs/${blobId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: ${origin}\r\nContent-Length: 1\r\nX-Nullroom-Blob-Token: ${blobToken()}\r\nConnection: close\r\n\r\nx`,
@@ -115,7 +139,10 @@ export const outside = [
       return {
         since: performance.now(),
         checks: [
-          { ok: !joined, what: joined ? 'a foreign-origin WebSocket got JOINED and GROUP_STATE' : `foreign-origin upgrade refused (${status})` },
+          {
+            ok: !joined,
+            what: joined ? 'a foreign-origin WebSocket got JOINED and GROUP_STATE' : `foreign-origin upgrade refused (${status})`,
+          },
           { ok: refused(get.status), what: `foreign-origin blob GET answered ${get.status}` },
           { ok: refused(put.status), what: `foreign-origin blob PUT answered ${put.status}` },
         ],
@@ -136,7 +163,11 @@ export const outside = [
       const reqId = nextReq();
       creator.ws.send({ type: 'CREATE', reqId, room: creator.joined.room, groupInfo: gi });
       const ack = await creator.ws.next((f) => (f.type === 'ACK' || f.type === 'ERROR') && f.reqId === reqId, 10_000);
-      if (ack?.type !== 'ACK') return { since: performance.now(), checks: [{ ok: true, what: `CREATE of a 2 MiB GroupInfo refused (${ack?.type ?? 'no answer'} ${ack?.code ?? ''})` }] };
+      if (ack?.type !== 'ACK')
+        return {
+          since: performance.now(),
+          checks: [{ ok: true, what: `CREATE of a 2 MiB GroupInfo refused (${ack?.type ?? 'no answer'} ${ack?.code ?? ''})` }],
+        };
       const before = relay.rss();
       let opened = 0;
       let refusedAt;
@@ -208,7 +239,10 @@ export const outside = [
           }
           const k = nextReq();
           ws.send({ type: 'CREATE', reqId: k, room, groupInfo: gi });
-          const ack = await ws.next((f) => (f.type === 'ACK' || f.type === 'ERROR' || f.type === 'CLOSE') && (f.reqId === k || f.type === 'CLOSE'), 5000);
+          const ack = await ws.next(
+            (f) => (f.type === 'ACK' || f.type === 'ERROR' || f.type === 'CLOSE') && (f.reqId === k || f.type === 'CLOSE'),
+            5000,
+          );
           if (ack?.type === 'ACK') stored++;
           else refused++;
         }
@@ -252,7 +286,9 @@ export const outside = [
           }
           track(s);
           opened++;
-          s.write(`PUT /blobs/${blobId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${blobToken()}\r\nX-Nullroom-Blob-Ticket: ${insider.ticket}\r\nContent-Length: ${size}\r\n\r\nx`);
+          s.write(
+            `PUT /blobs/${blobId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${blobToken()}\r\nX-Nullroom-Blob-Ticket: ${insider.ticket}\r\nContent-Length: ${size}\r\n\r\nx`,
+          );
           let closed = false;
           let answered = false;
           s.on('data', () => (answered = true));
@@ -271,17 +307,22 @@ export const outside = [
       // Fifteen of the largest chunks the relay takes fit its default 64 MiB upload-body budget; a
       // sixteenth, from a fifth host, declares exactly what is left, so nothing is free.
       // Started here; they trickle until the attack ends (`stopped`).
-      void [
-        ...Array.from({ length: 15 }, (_, i) => trickle(`127.0.0.${3 + (i % 4)}`)),
-        trickle('127.0.0.7', 64 * MiB - 15 * CHUNK_MAX),
-      ];
+      void [...Array.from({ length: 15 }, (_, i) => trickle(`127.0.0.${3 + (i % 4)}`)), trickle('127.0.0.7', 64 * MiB - 15 * CHUNK_MAX)];
       track({ close: () => (stopped = true) });
       await sleep(1000);
       const since = performance.now();
       const up = await probes.upload(a, b, scale.uploadWaitMs);
       return {
         since,
-        checks: [{ ok: up !== undefined && (!scale.timeTargets || up <= 5000), what: up === undefined ? `honest upload not accepted within ${scale.uploadWaitMs / 1000} s` : `honest upload accepted in ${up} ms (target <= 5000)` }],
+        checks: [
+          {
+            ok: up !== undefined && (!scale.timeTargets || up <= 5000),
+            what:
+              up === undefined
+                ? `honest upload not accepted within ${scale.uploadWaitMs / 1000} s`
+                : `honest upload accepted in ${up} ms (target <= 5000)`,
+          },
+        ],
         metrics: { honestUploadMs: up ?? null, tricklingPuts: 16, opened, cutByRelay: cut },
       };
     },
@@ -299,7 +340,7 @@ export const outside = [
         Array.from({ length: sockets }, (_, i) => i),
         sockets,
         async (i) => {
-          const per = Math.ceil(total / sockets) - (i < (sockets * Math.ceil(total / sockets) - total) ? 1 : 0);
+          const per = Math.ceil(total / sockets) - (i < sockets * Math.ceil(total / sockets) - total ? 1 : 0);
           let s;
           let buf = '';
           let sent = 0;
@@ -332,7 +373,8 @@ export const outside = [
             }
             const batch = Math.min(16, per - sent);
             let req = '';
-            for (let k = 0; k < batch; k++) req += `PUT /blobs/${blobId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${blobToken()}\r\nContent-Length: 1\r\n\r\nx`;
+            for (let k = 0; k < batch; k++)
+              req += `PUT /blobs/${blobId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${blobToken()}\r\nContent-Length: 1\r\n\r\nx`;
             const target = sent + batch;
             s.write(req);
             sent = target;
@@ -388,10 +430,20 @@ export const outside = [
       const since = performance.now();
       // The honest client is another host (127.0.0.2): waiting GETs are capped per address, and the
       // attacker's own address may well be refused.
-      const honest = await rawRequest(relay, `GET /blobs/${blobId()}/0?wait=500 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`, 5000, '127.0.0.2');
+      const honest = await rawRequest(
+        relay,
+        `GET /blobs/${blobId()}/0?wait=500 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
+        5000,
+        '127.0.0.2',
+      );
       return {
         since,
-        checks: [{ ok: honest.status === 404, what: `an honest waiting GET was answered ${honest.status}${honest.status === 503 ? ' (locked out)' : ''}` }],
+        checks: [
+          {
+            ok: honest.status === 404,
+            what: `an honest waiting GET was answered ${honest.status}${honest.status === 503 ? ' (locked out)' : ''}`,
+          },
+        ],
         metrics: { waitingGets: n, opened, answeredEarly: early, honestWaitingGet: honest.status },
       };
     },
@@ -447,7 +499,15 @@ export const outside = [
             what: `${sustained} locator guesses/s answered from one IP over ${conns} connections in the second half of ${ms / 1000} s (${answered} in all; suite limit ${limit}/s sustained)`,
           },
         ],
-        metrics: { connections: conns, seconds: ms / 1000, answered, answeredSecondHalf: late, refused, guessesPerSec: perSec, sustainedGuessesPerSec: sustained },
+        metrics: {
+          connections: conns,
+          seconds: ms / 1000,
+          answered,
+          answeredSecondHalf: late,
+          refused,
+          guessesPerSec: perSec,
+          sustainedGuessesPerSec: sustained,
+        },
       };
     },
   },
@@ -503,7 +563,9 @@ export const outside = [
       const stillOpen = socks.filter((s) => !s.destroyed).length;
       return {
         since,
-        checks: [{ ok: fresh.status === 200, what: `a fresh GET /healthz answered ${fresh.status} with ${stillOpen} slow connections open` }],
+        checks: [
+          { ok: fresh.status === 200, what: `a fresh GET /healthz answered ${fresh.status} with ${stillOpen} slow connections open` },
+        ],
         metrics: { connections: n, opened, stillOpenAfterMs: scale.holdMs, stillOpen },
       };
     },
@@ -527,7 +589,12 @@ export const outside = [
       const after = relay.rss();
       return {
         since,
-        checks: [{ ok: opened < n, what: opened < n ? `per-IP cap: ${opened} of ${n} accepted` : `all ${n} connections from one IP accepted (no per-IP cap)` }],
+        checks: [
+          {
+            ok: opened < n,
+            what: opened < n ? `per-IP cap: ${opened} of ${n} accepted` : `all ${n} connections from one IP accepted (no per-IP cap)`,
+          },
+        ],
         metrics: { connections: n, opened, refused, rssPerConnectionKiB: opened > 0 ? Math.round((after - before) / 1024 / opened) : 0 },
       };
     },
@@ -548,7 +615,11 @@ export const outside = [
           return [h, Buffer.alloc(4 * MiB)];
         },
         // Fragments that add up past the limit.
-        () => [wsFrame(new Uint8Array(MiB + 1), 0x2, false), wsFrame(new Uint8Array(MiB + 1), 0x0, false), wsFrame(new Uint8Array(10), 0x0, true)],
+        () => [
+          wsFrame(new Uint8Array(MiB + 1), 0x2, false),
+          wsFrame(new Uint8Array(MiB + 1), 0x0, false),
+          wsFrame(new Uint8Array(10), 0x0, true),
+        ],
         () => [wsFrame(new TextEncoder().encode('not binary'), 0x1)],
         () => [wsFrame(new Uint8Array([0x01, 0, 0]), 0x2)],
         () => [wsFrame(new Uint8Array(8), 0x3)],

@@ -29,7 +29,13 @@ export async function chat(url: string, o: ChatOptions): Promise<number> {
   return converse({ client, room, store, printer, checked, url, o });
 }
 
-async function connect(url: string, o: ChatOptions, checked: CheckedOptions, store: FileKeyStore | undefined, printer: Printer): Promise<NullroomClient> {
+async function connect(
+  url: string,
+  o: ChatOptions,
+  checked: CheckedOptions,
+  store: FileKeyStore | undefined,
+  printer: Printer,
+): Promise<NullroomClient> {
   const client = new NullroomClient({
     url,
     webSocket: nodeWebSocket(checked.tls),
@@ -72,15 +78,21 @@ const suiteOf = (room: Room) => (room.suite === Suites.postQuantum ? 'pq' : 'def
 function printRoom(room: Room, printer: Printer): void {
   const print = printer.print.bind(printer);
   print({ event: 'joined', created: room.created, nick: room.nick, members: room.members().map((m) => m.nick), suite: suiteOf(room) });
-  room.on('joined', (e) => print({ event: 'joined', created: e.created, nick: e.nick, members: e.members, suite: suiteOf(room), rejoin: true }));
+  room.on('joined', (e) =>
+    print({ event: 'joined', created: e.created, nick: e.nick, members: e.members, suite: suiteOf(room), rejoin: true }),
+  );
   room.on('member-joined', (e) => print({ event: 'member-joined', nick: e.nick }));
   room.on('member-left', (e) => print({ event: 'member-left', nick: e.nick }));
   // Key changes (and errors) found while joining were kept by the room for its first listener: they print now.
   room.on('key-changed', (e) => print({ event: 'key-changed', nick: e.nick, wasVerified: e.wasVerified }));
   room.on('disruption', (e) => print({ event: 'disruption', ...e }));
-  room.on('message', (e) => print({ event: 'message', from: e.from, text: e.text, ts: e.ts, ...(e.outOfOrder ? { outOfOrder: true } : {}) }));
+  room.on('message', (e) =>
+    print({ event: 'message', from: e.from, text: e.text, ts: e.ts, ...(e.outOfOrder ? { outOfOrder: true } : {}) }),
+  );
   room.on('error', (e) => print({ event: 'error', code: e.code, message: e.message }));
-  room.on('fork-suspected', (e) => print({ event: 'fork-suspected', epoch: e.epoch, fingerprint: e.fingerprint, unreadable: e.unreadable }));
+  room.on('fork-suspected', (e) =>
+    print({ event: 'fork-suspected', epoch: e.epoch, fingerprint: e.fingerprint, unreadable: e.unreadable }),
+  );
 }
 
 /** Private chats: opened by either side, read by nobody else; their files arrive like the room's. */
@@ -120,7 +132,11 @@ async function converse({ client, room, store, printer, checked, url, o }: Joine
   });
   const privateChats = openPrivateChats(room, o, files, printer);
   const interactive = process.stdin.isTTY === true && process.stdout.isTTY === true && o.json !== true;
-  const rl = createInterface({ input: process.stdin, ...(interactive ? { output: process.stdout, prompt: `${room.nick}> ` } : {}), terminal: interactive });
+  const rl = createInterface({
+    input: process.stdin,
+    ...(interactive ? { output: process.stdout, prompt: `${room.nick}> ` } : {}),
+    terminal: interactive,
+  });
   /** Private messages and files are sent in order, one conversation after another. */
   let privateQueue: Promise<void> = Promise.resolve();
   let quitting: Promise<number> | undefined;

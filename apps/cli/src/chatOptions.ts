@@ -65,7 +65,13 @@ export async function checkOptions(url: string, o: ChatOptions): Promise<Checked
   const maxFile = o.maxFile === undefined ? DEFAULT_MAX_FILE : parseSize(o.maxFile);
   if (maxFile === undefined) throw new CliError('--max-file must be a size in bytes, such as 500M or 4G', Exit.USAGE);
   const downloadDir = o.downloadDir ?? process.cwd();
-  if (!(await stat(downloadDir).then((st) => st.isDirectory(), () => false))) throw new CliError('--download-dir is not a folder', Exit.USAGE);
+  if (
+    !(await stat(downloadDir).then(
+      (st) => st.isDirectory(),
+      () => false,
+    ))
+  )
+    throw new CliError('--download-dir is not a folder', Exit.USAGE);
   return { tls, maxFile, downloadDir };
 }
 
@@ -97,7 +103,10 @@ export async function readPassword(o: ChatOptions): Promise<string> {
     pw = await read({ prompt: 'room password: ', silent: true, replace: '', output: process.stderr }).catch(() => undefined);
     process.stderr.write('\n');
   } else {
-    throw new CliError('no password: use --password-file F or NULLROOM_PASSWORD (stdin is not a terminal, so there is no prompt)', Exit.USAGE);
+    throw new CliError(
+      'no password: use --password-file F or NULLROOM_PASSWORD (stdin is not a terminal, so there is no prompt)',
+      Exit.USAGE,
+    );
   }
   if (pw === undefined || pw.length === 0) throw new CliError('the room password must not be empty', Exit.USAGE);
   return pw;

@@ -65,7 +65,13 @@ export const COMMANDS: readonly Command[] = [
       const nick = args.trim();
       const sn = ctx.room.safetyNumber(nick);
       if (sn === undefined) return ctx.report(noSuchMember());
-      ctx.report({ event: 'verify', nick, safetyNumber: formatSafetyNumber(sn), verified: ctx.room.trust(nick)?.verified === true, ...fingerprint(ctx.room) });
+      ctx.report({
+        event: 'verify',
+        nick,
+        safetyNumber: formatSafetyNumber(sn),
+        verified: ctx.room.trust(nick)?.verified === true,
+        ...fingerprint(ctx.room),
+      });
     },
   },
   {
@@ -74,7 +80,8 @@ export const COMMANDS: readonly Command[] = [
     summary: 'show the room fingerprint of this epoch: every member at that epoch must see the same digits',
     run: (ctx) => {
       const fp = fingerprint(ctx.room);
-      if (fp.epoch === undefined || fp.fingerprint === undefined) return ctx.report(cliError('NOT_JOINED', 'not in the room right now (reconnecting)'));
+      if (fp.epoch === undefined || fp.fingerprint === undefined)
+        return ctx.report(cliError('NOT_JOINED', 'not in the room right now (reconnecting)'));
       ctx.report({ event: 'fingerprint', epoch: fp.epoch, fingerprint: fp.fingerprint });
     },
   },

@@ -56,7 +56,10 @@ export class FileTransfers {
       this.track(t);
       const { name, size } = src;
       void t.done
-        .then((r) => this.o.report({ event: 'file-sent', name, size, sha256: r.sha256 }), (e: unknown) => this.o.report(errorEvent(e)))
+        .then(
+          (r) => this.o.report({ event: 'file-sent', name, size, sha256: r.sha256 }),
+          (e: unknown) => this.o.report(errorEvent(e)),
+        )
         .finally(() => src.close());
     }
   }
@@ -72,14 +75,16 @@ export class FileTransfers {
 
   private receive(from: RoomFiles, privateWith?: () => string): void {
     from.on('offer', (f) => {
-      if (f.size > this.o.maxFile) return this.o.report(cliError('FILE_TOO_LARGE', 'a file offered to you is larger than --max-file; not downloaded'));
+      if (f.size > this.o.maxFile)
+        return this.o.report(cliError('FILE_TOO_LARGE', 'a file offered to you is larger than --max-file; not downloaded'));
       void folderSink(this.o.downloadDir, f.name).then(
         (sink) => {
           const t = f.accept(sink);
           this.track(t);
           const via = () => (privateWith === undefined ? {} : { private: true as const, with: privateWith() });
           t.done.then(
-            (r) => this.o.report({ event: 'file', from: f.from, name: f.name, size: f.size, sha256: r.sha256, path: r.path ?? '', ...via() }),
+            (r) =>
+              this.o.report({ event: 'file', from: f.from, name: f.name, size: f.size, sha256: r.sha256, path: r.path ?? '', ...via() }),
             (e: unknown) => this.o.report(errorEvent(e)),
           );
         },

@@ -19,19 +19,33 @@ program
   .option('--key <file>', 'TLS private key (PEM)')
   .option('--self-signed', 'generate (once, kept in --data) a self-signed certificate and print its fingerprint')
   .option('--web <dir>', 'serve the web app built in this folder (default: the one that ships with nullroom)')
-  .option('--blob-dir <dir>', 'where encrypted file chunks wait for their receivers; wiped on start (default: <data>/blobs with --data, else a temporary folder)')
+  .option(
+    '--blob-dir <dir>',
+    'where encrypted file chunks wait for their receivers; wiped on start (default: <data>/blobs with --data, else a temporary folder)',
+  )
   .option('--blob-max <size>', 'largest file, in bytes (suffixes K, M, G, T: 1024-based)', '4G')
   .option('--blob-quota <size>', 'disk space for all files together', '16G')
   .option('--blob-ttl <seconds>', 'a file is deleted this long after its last chunk arrived', '86400')
-  .option('--allow-origin <url>', 'let web pages on this origin use the relay too (repeatable), e.g. the public name of a reverse proxy', (v: string, prev: string[] = []) => [...prev, v])
-  .option('--trust-proxy', 'take client addresses (for the per-address limits) from the last X-Forwarded-For hop: only behind a reverse proxy')
+  .option(
+    '--allow-origin <url>',
+    'let web pages on this origin use the relay too (repeatable), e.g. the public name of a reverse proxy',
+    (v: string, prev: string[] = []) => [...prev, v],
+  )
+  .option(
+    '--trust-proxy',
+    'take client addresses (for the per-address limits) from the last X-Forwarded-For hop: only behind a reverse proxy',
+  )
   .option('--max-output <size>', 'memory for unsent output to all connections together', '256M')
   .option('--max-group-info <size>', 'memory for the group state stored for all rooms together', '256M')
   .option('--max-conns-per-ip <n>', 'WebSocket connections from one address (IPv6: one /64)', '256')
   .option('--max-rooms-per-ip <n>', 'room memberships of all connections from one address', '1024')
   .option('--max-http-conns-per-ip <n>', 'plain HTTP connections (not WebSockets yet) from one address; more get 503', '128')
   .option('--max-http-conns <n>', 'plain HTTP connections (not WebSockets yet) from all addresses together', '2048')
-  .option('--new-rooms-per-minute <n>', 'JOINs that create a room, per address per minute (after a burst of 20): bounds online password guessing', '20')
+  .option(
+    '--new-rooms-per-minute <n>',
+    'JOINs that create a room, per address per minute (after a burst of 20): bounds online password guessing',
+    '20',
+  )
   .option('-v, --verbose', 'log connections and protocol errors to stderr (never any content)')
   // Each command loads only its own code: the relay never loads the client (MLS, zod, hashing), which keeps
   // its heap, and so each of its garbage collections, small (bench/transfer.mjs).
@@ -46,7 +60,7 @@ program
   .option('--json', 'print one JSON object per event')
   .option('--password-file <file>', 'read the room password from this file (else NULLROOM_PASSWORD, else a prompt)')
   .addOption(new Option('--ca <file>', 'trust this CA certificate (PEM) for the relay').conflicts('pin'))
-  .option('--pin <sha256:hex>', "accept only the relay certificate with this fingerprint (as `serve --self-signed` printed)")
+  .option('--pin <sha256:hex>', 'accept only the relay certificate with this fingerprint (as `serve --self-signed` printed)')
   .option('--download-dir <dir>', 'where received files are saved (default: the current folder)')
   .option('--max-file <size>', 'largest file to download automatically, e.g. 500M or 4G', '4G')
   .addOption(
@@ -57,10 +71,20 @@ program
       .choices(['hidden', 'direct'])
       .default('hidden'),
   )
-  .option('--key-dir <dir>', 'where your identities and the keys you verified are kept (default: NULLROOM_KEY_DIR, else $XDG_CONFIG_HOME/nullroom, else ~/.config/nullroom)')
-  .addOption(new Option('--no-key-store', 'remember nothing: a new identity for this run only (others see a key change next time)').conflicts('keyDir'))
+  .option(
+    '--key-dir <dir>',
+    'where your identities and the keys you verified are kept (default: NULLROOM_KEY_DIR, else $XDG_CONFIG_HOME/nullroom, else ~/.config/nullroom)',
+  )
   .addOption(
-    new Option('--suite <suite>', 'cipher suite if you create the room: X25519 (default) or the post-quantum X-Wing hybrid; joiners follow the room')
+    new Option('--no-key-store', 'remember nothing: a new identity for this run only (others see a key change next time)').conflicts(
+      'keyDir',
+    ),
+  )
+  .addOption(
+    new Option(
+      '--suite <suite>',
+      'cipher suite if you create the room: X25519 (default) or the post-quantum X-Wing hybrid; joiners follow the room',
+    )
       .choices(['default', 'pq'])
       .default('default'),
   )

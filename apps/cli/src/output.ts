@@ -25,7 +25,15 @@ export type ChatEvent =
   | { event: 'connection'; state: string; message?: string }
   | { event: 'file'; from: string; name: string; size: number; sha256: string; path: string; private?: true; with?: string }
   | { event: 'file-sent'; name: string; size: number; sha256: string }
-  | { event: 'progress'; direction: 'send' | 'receive'; name: string; bytes: number; total: number; bytesPerSecond: number; etaMs: number | undefined }
+  | {
+      event: 'progress';
+      direction: 'send' | 'receive';
+      name: string;
+      bytes: number;
+      total: number;
+      bytesPerSecond: number;
+      etaMs: number | undefined;
+    }
   | { event: 'left' }
   | PendingEvent
   | { event: 'sent'; id: string; ts: number }
@@ -52,12 +60,20 @@ export function errorEvent(e: unknown): ChatEvent {
   return cliError('INTERNAL', `unexpected failure (${e instanceof Error ? e.name : typeof e})`);
 }
 
-const size = (n: number) => (n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : n < 1024 ** 3 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${(n / 1024 ** 3).toFixed(2)} GiB`);
+const size = (n: number) =>
+  n < 1024
+    ? `${n} B`
+    : n < 1024 ** 2
+      ? `${(n / 1024).toFixed(1)} KiB`
+      : n < 1024 ** 3
+        ? `${(n / 1024 ** 2).toFixed(1)} MiB`
+        : `${(n / 1024 ** 3).toFixed(2)} GiB`;
 const time = (ts: number) => new Date(ts).toTimeString().slice(0, 5);
 const seconds = (ts: number) => new Date(ts).toTimeString().slice(0, 8);
 const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
 // In message text: not "\n", and not a ZWNJ or ZWJ with a visible non-ASCII character on each side.
-const UNSAFE_IN_TEXT = /(?!\n)(?!(?<=[^\p{ASCII}\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}])[\u200c\u200d](?=[^\p{ASCII}\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]))[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
+const UNSAFE_IN_TEXT =
+  /(?!\n)(?!(?<=[^\p{ASCII}\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}])[\u200c\u200d](?=[^\p{ASCII}\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]))[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
 /**
  * What a peer wrote (nicknames, file names, message text), made safe to print: every code point of
  * general category Cc (C0 and C1 controls: ESC starts terminal escape sequences, CR rewrites the
@@ -98,14 +114,18 @@ export function humanLine(e: ChatEvent): string {
     case 'message':
       return `[${time(e.ts)}] ${e.private ? `(private) ` : ''}<${safe(e.from)}> ${safeText(e.text).replace(/\n/g, '\n    ')}${e.outOfOrder ? '  (out of order)' : ''}`;
     case 'private-opened':
-      return e.byUs ? `* private chat with ${safe(e.with)} open: /dm ${safe(e.with)} TEXT` : `* ${safe(e.with)} opened a private chat with you: /dm ${safe(e.with)} TEXT to answer`;
+      return e.byUs
+        ? `* private chat with ${safe(e.with)} open: /dm ${safe(e.with)} TEXT`
+        : `* ${safe(e.with)} opened a private chat with you: /dm ${safe(e.with)} TEXT to answer`;
     case 'private-closed':
       return `* the private chat with ${safe(e.with)} was closed${e.byUs ? '' : ` by ${safe(e.with)}`}`;
     case 'members':
       return `* ${e.members.length} member(s): ${e.members.map(safe).join(', ')}`;
     case 'verify':
       return `* safety number with ${safe(e.nick)}: ${e.safetyNumber}${e.verified ? ' (verified)' : ' (not verified; /verified NICK once it matches theirs)'}${
-        e.epoch === undefined ? '' : `\n* room fingerprint: epoch ${e.epoch} · ${e.fingerprint} (${safe(e.nick)} must see the same digits at epoch ${e.epoch})`
+        e.epoch === undefined
+          ? ''
+          : `\n* room fingerprint: epoch ${e.epoch} · ${e.fingerprint} (${safe(e.nick)} must see the same digits at epoch ${e.epoch})`
       }`;
     case 'fingerprint':
       return `* room fingerprint: epoch ${e.epoch} · ${e.fingerprint} (every member at epoch ${e.epoch} must see these digits; other digits mean the relay split the room)`;

@@ -1,6 +1,15 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { type BlobOptions, type RelayLimits, RelayConfigError, createSelfSigned, defaultRelayLimits, isLoopback, startRelay, type RelayOptions } from '@nullroom/server';
+import {
+  type BlobOptions,
+  type RelayLimits,
+  RelayConfigError,
+  createSelfSigned,
+  defaultRelayLimits,
+  isLoopback,
+  startRelay,
+  type RelayOptions,
+} from '@nullroom/server';
 import { CliError, Exit } from './errors.js';
 import { parseSize } from './size.js';
 import { readFile } from 'node:fs/promises';
@@ -130,7 +139,8 @@ export async function serve(o: ServeOptions): Promise<void> {
   }
   const blobs = blobOptions(o);
   const limits = relayLimits(o);
-  if (o.web !== undefined && !existsSync(join(o.web, 'index.html'))) throw new CliError(`no index.html in ${o.web}: build the web app first`, Exit.USAGE);
+  if (o.web !== undefined && !existsSync(join(o.web, 'index.html')))
+    throw new CliError(`no index.html in ${o.web}: build the web app first`, Exit.USAGE);
   const web = o.web ?? defaultWebDir();
   const relay = await startRelay({
     host: o.host,
@@ -145,7 +155,10 @@ export async function serve(o: ServeOptions): Promise<void> {
   }).catch((e: unknown) => {
     if (e instanceof RelayConfigError) throw new CliError(e.message, Exit.USAGE);
     const code = (e as { code?: string }).code;
-    throw new CliError(`cannot start the relay: ${code ?? (e instanceof Error ? e.message : String(e))}`, code === 'EADDRINUSE' || code === 'EACCES' ? Exit.CONNECTION : Exit.FAILURE);
+    throw new CliError(
+      `cannot start the relay: ${code ?? (e instanceof Error ? e.message : String(e))}`,
+      code === 'EADDRINUSE' || code === 'EACCES' ? Exit.CONNECTION : Exit.FAILURE,
+    );
   });
   process.stdout.write(`nullroom listening on ${relay.url}\n`);
   if (fingerprint !== undefined) process.stdout.write(`fingerprint ${fingerprint}\n`);

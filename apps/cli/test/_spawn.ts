@@ -77,7 +77,9 @@ export function run(args: string[], env: Record<string, string> = {}): Proc {
       };
       const timer = setTimeout(() => {
         waiters.delete(tick);
-        reject(new Error(`timed out waiting for ${what}; stdout: ${lines.slice(-10).join(' | ')}; stderr: ${stderr.slice(-5).join(' | ')}`));
+        reject(
+          new Error(`timed out waiting for ${what}; stdout: ${lines.slice(-10).join(' | ')}; stderr: ${stderr.slice(-5).join(' | ')}`),
+        );
       }, ms);
       waiters.add(tick);
       tick();

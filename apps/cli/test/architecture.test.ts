@@ -20,9 +20,12 @@ function sources(dir: string): string[] {
 }
 function imports(file: string): string[] {
   const text = readFileSync(file, 'utf8');
-  return [...text.matchAll(/(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1] ?? m[2]!);
+  return [...text.matchAll(/(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)].map(
+    (m) => m[1] ?? m[2]!,
+  );
 }
-const external = (spec: string) => (spec.startsWith('.') ? undefined : spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]);
+const external = (spec: string) =>
+  spec.startsWith('.') ? undefined : spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
 
 const allowed: Record<string, { deps: string[]; platformNeutral: boolean }> = {
   'packages/protocol': { deps: [], platformNeutral: true },
@@ -110,5 +113,8 @@ test('`nullroom chat` never loads the relay, and `nullroom serve` never loads th
   const main = loadedWith(join(cli, 'main.ts'));
   assert.ok(!main.files.has(serve) && !main.files.has(join(cli, 'chat.ts')), 'main.ts loads a command statically');
   assert.ok(![...main.packages].some((p) => p.startsWith('@nullroom/')), `main.ts loads ${[...main.packages].join(', ')}`);
-  assert.ok(imports(join(cli, 'main.ts')).includes('./serve.js') && imports(join(cli, 'main.ts')).includes('./chat.js'), 'main.ts loads the commands with import()');
+  assert.ok(
+    imports(join(cli, 'main.ts')).includes('./serve.js') && imports(join(cli, 'main.ts')).includes('./chat.js'),
+    'main.ts loads the commands with import()',
+  );
 });

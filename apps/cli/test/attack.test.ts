@@ -20,8 +20,7 @@ const root = fileURLToPath(new URL('../../../../', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'nullroom-attack-test-'));
 
 /** Attack key -> the open point of issue 11 it waits for. */
-const KNOWN_OPEN: Record<string, string> = {
-};
+const KNOWN_OPEN: Record<string, string> = {};
 
 interface Row {
   attack: string;
@@ -67,7 +66,11 @@ interface Fuzz {
 }
 
 test('HTTP fuzzing, bounded: cases run and the relay is checked after every batch', () => {
-  const r = spawnSync(process.execPath, [`${root}bench/fuzz-http.mjs`, '--ci', '--seconds', '4', '--json', join(dir, 'fuzz.json')], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [`${root}bench/fuzz-http.mjs`, '--ci', '--seconds', '4', '--json', join(dir, 'fuzz.json')], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   assert.equal(r.status, 0, r.stderr.slice(-2000));
   const f = JSON.parse(readFileSync(join(dir, 'fuzz.json'), 'utf8')) as Fuzz;
   assert.ok(f.cases > 0, 'no case ran');
@@ -76,14 +79,20 @@ test('HTTP fuzzing, bounded: cases run and the relay is checked after every batc
 });
 
 test('HTTP fuzzing, bounded: no input ends the relay or gets a 500 (the kept corpus includes the `//` upgrade found on main)', () => {
-  const r = spawnSync(process.execPath, [`${root}bench/fuzz-http.mjs`, '--ci', '--seconds', '3', '--stop-on-crash', '--json', join(dir, 'fuzz-crash.json')], {
-    cwd: root,
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
+  const r = spawnSync(
+    process.execPath,
+    [`${root}bench/fuzz-http.mjs`, '--ci', '--seconds', '3', '--stop-on-crash', '--json', join(dir, 'fuzz-crash.json')],
+    {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 120_000,
+    },
+  );
   assert.equal(r.status, 0, r.stderr.slice(-2000));
   const f = JSON.parse(readFileSync(join(dir, 'fuzz-crash.json'), 'utf8')) as Fuzz;
-  const shown = f.findings.map((x) => `${x.signature}\n  reproducer: ${x.reproducer?.text ?? '(none)'}\n  ${x.reproducer?.replay ?? ''}`).join('\n');
+  const shown = f.findings
+    .map((x) => `${x.signature}\n  reproducer: ${x.reproducer?.text ?? '(none)'}\n  ${x.reproducer?.replay ?? ''}`)
+    .join('\n');
   assert.equal(f.crashes, 0, `the relay died:\n${shown}`);
   // Malformed input is the client's fault: a clear 4xx, never a server error.
   assert.equal(f.answers['500'] ?? 0, 0, `answered 500: ${JSON.stringify(f.serverErrorExamples ?? []).slice(0, 500)}`);

@@ -31,14 +31,30 @@ const canaries = {
   privateDirect: `CanaryPrivateDirect${tag} to bob only`,
   privateHidden: `CanaryPrivateHidden${tag} to alice only`,
 };
-const all = [canaries.room, canaries.password, ...canaries.nicks, ...canaries.texts, canaries.browserNick, canaries.browserText, canaries.privateDirect, canaries.privateHidden];
+const all = [
+  canaries.room,
+  canaries.password,
+  ...canaries.nicks,
+  ...canaries.texts,
+  canaries.browserNick,
+  canaries.browserText,
+  canaries.privateDirect,
+  canaries.privateHidden,
+];
 
 function forms(s: string): Buffer[] {
   const u8 = Buffer.from(s, 'utf8');
   // A distinctive middle part, so that a canary split across the start of a base64 group is found too.
   const core = s.slice(6, 18);
-  return [u8, Buffer.from(s, 'utf16le'), Buffer.from(u8.toString('hex')), Buffer.from(core, 'utf8')]
-    .concat([0, 1, 2].map((k) => Buffer.from(Buffer.from(`${'x'.repeat(k)}${core}`).toString('base64').slice(4, 16))));
+  return [u8, Buffer.from(s, 'utf16le'), Buffer.from(u8.toString('hex')), Buffer.from(core, 'utf8')].concat(
+    [0, 1, 2].map((k) =>
+      Buffer.from(
+        Buffer.from(`${'x'.repeat(k)}${core}`)
+          .toString('base64')
+          .slice(4, 16),
+      ),
+    ),
+  );
 }
 
 function files(dir: string): string[] {
@@ -89,7 +105,15 @@ test('no canary reaches the relay: wire, logs, data directory, heap', async () =
     browser = withBrowser
       ? await chromium.launch({
           executablePath: CHROMIUM,
-          args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+          args: [
+            '--headless',
+            '--no-sandbox',
+            '--disable-gpu',
+            '--disable-background-networking',
+            '--disable-component-update',
+            '--disable-sync',
+            '--no-first-run',
+          ],
         })
       : undefined;
     if (browser !== undefined) {
@@ -101,7 +125,8 @@ test('no canary reaches the relay: wire, logs, data directory, heap', async () =
       await page.getByTestId('join').click();
       await page.getByTestId('composer').fill(canaries.browserText);
       await page.getByTestId('composer').press('Enter');
-      for (const c of clients) await c.waitFor((e) => e['event'] === 'message' && e['text'] === canaries.browserText, 'terminal reads the browser');
+      for (const c of clients)
+        await c.waitFor((e) => e['event'] === 'message' && e['text'] === canaries.browserText, 'terminal reads the browser');
     }
     canaries.texts.forEach((t, i) => clients[i]!.child.stdin.write(`${t}\n`));
     for (const [i, c] of clients.entries()) {
@@ -112,9 +137,15 @@ test('no canary reaches the relay: wire, logs, data directory, heap', async () =
     // Private messages in both routings: alice (direct) to bob, bob (hidden) back to alice.
     const [alice, bob] = [clients[0]!, clients[1]!];
     alice.child.stdin.write(`/dm ${canaries.nicks[1]} ${canaries.privateDirect}\n`);
-    await bob.waitFor((e) => e['event'] === 'message' && e['private'] === true && e['text'] === canaries.privateDirect, 'bob reads the direct message');
+    await bob.waitFor(
+      (e) => e['event'] === 'message' && e['private'] === true && e['text'] === canaries.privateDirect,
+      'bob reads the direct message',
+    );
     bob.child.stdin.write(`/dm ${canaries.nicks[0]} ${canaries.privateHidden}\n`);
-    await alice.waitFor((e) => e['event'] === 'message' && e['private'] === true && e['text'] === canaries.privateHidden, 'alice reads the hidden one');
+    await alice.waitFor(
+      (e) => e['event'] === 'message' && e['private'] === true && e['text'] === canaries.privateHidden,
+      'alice reads the hidden one',
+    );
     // Heap snapshot while the room is alive and every message has passed through.
     relay.kill('SIGUSR2');
     const snap = await line('snapshot ');

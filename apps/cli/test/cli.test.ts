@@ -60,8 +60,10 @@ test('line mode with --json: three terminal clients chat, /members, /verify agre
 
     a.child.stdin.write('hello from alice\n');
     b.child.stdin.write('hello from bob\n');
-    for (const p of [b, c]) await p.waitFor((e) => e['event'] === 'message' && e['text'] === 'hello from alice' && e['from'] === 'alice', 'alice msg');
-    for (const p of [a, c]) await p.waitFor((e) => e['event'] === 'message' && e['text'] === 'hello from bob' && e['from'] === 'bob', 'bob msg');
+    for (const p of [b, c])
+      await p.waitFor((e) => e['event'] === 'message' && e['text'] === 'hello from alice' && e['from'] === 'alice', 'alice msg');
+    for (const p of [a, c])
+      await p.waitFor((e) => e['event'] === 'message' && e['text'] === 'hello from bob' && e['from'] === 'bob', 'bob msg');
     const msg = c.events.find((e) => e['event'] === 'message')!;
     assert.equal(typeof msg['ts'], 'number');
 
@@ -176,7 +178,8 @@ test('private chats and files between terminal clients: /dm (carol reads nothing
   const { proc: relay, url } = await serveProc();
   const down = { bob: mkdtempSync(join(tmpdir(), 'nullroom-bob-')), carol: mkdtempSync(join(tmpdir(), 'nullroom-carol-')) };
   try {
-    const chat = (nick: string, dir?: string) => run(['chat', url, '--room', 'files-room', '--nick', nick, '--json', ...(dir ? ['--download-dir', dir] : [])], PW);
+    const chat = (nick: string, dir?: string) =>
+      run(['chat', url, '--room', 'files-room', '--nick', nick, '--json', ...(dir ? ['--download-dir', dir] : [])], PW);
     const a = chat('alice');
     await a.waitFor((e) => e['event'] === 'joined', 'alice joined');
     const b = chat('bob', down.bob);
@@ -190,7 +193,10 @@ test('private chats and files between terminal clients: /dm (carol reads nothing
     assert.deepEqual({ ...pm, ts: 0 }, { event: 'message', from: 'alice', text: 'just between us', private: true, with: 'alice', ts: 0 });
     await b.waitFor((e) => e['event'] === 'private-opened' && e['with'] === 'alice', 'bob sees the chat appear');
     b.child.stdin.write('/dm alice noted\n');
-    await a.waitFor((e) => e['event'] === 'message' && e['private'] === true && e['text'] === 'noted' && e['with'] === 'bob', 'alice gets the answer');
+    await a.waitFor(
+      (e) => e['event'] === 'message' && e['private'] === true && e['text'] === 'noted' && e['with'] === 'bob',
+      'alice gets the answer',
+    );
 
     const src = mkdtempSync(join(tmpdir(), 'nullroom-src-'));
     const one = randomBytes(3 * 1024 * 1024 + 17);
@@ -198,8 +204,14 @@ test('private chats and files between terminal clients: /dm (carol reads nothing
     writeFileSync(join(src, 'report one.bin'), one);
     writeFileSync(join(src, 'two.txt'), two);
     a.child.stdin.write(`/send "${join(src, 'report one.bin')}" ${join(src, 'two.txt')}\n`);
-    for (const [p, dir] of [[b, down.bob], [c, down.carol]] as const) {
-      for (const [name, data] of [['report one.bin', one], ['two.txt', two]] as const) {
+    for (const [p, dir] of [
+      [b, down.bob],
+      [c, down.carol],
+    ] as const) {
+      for (const [name, data] of [
+        ['report one.bin', one],
+        ['two.txt', two],
+      ] as const) {
         const e = await p.waitFor((x) => x['event'] === 'file' && x['name'] === name, `${name} arrives`);
         assert.equal(e['from'], 'alice');
         assert.equal(e['size'], data.byteLength);
@@ -236,7 +248,8 @@ test('--private-routing direct: /dm between a direct and a hidden client, same J
   assert.equal(await bad.exited, 2);
   const { proc: relay, url } = await serveProc();
   try {
-    const chat = (nick: string, routing?: string) => run(['chat', url, '--room', 'routing-room', '--nick', nick, '--json', ...(routing ? ['--private-routing', routing] : [])], PW);
+    const chat = (nick: string, routing?: string) =>
+      run(['chat', url, '--room', 'routing-room', '--nick', nick, '--json', ...(routing ? ['--private-routing', routing] : [])], PW);
     const a = chat('alice', 'direct');
     await a.waitFor((e) => e['event'] === 'joined', 'alice joined');
     const b = chat('bob');
@@ -301,11 +314,23 @@ test('delivery state: --json says pending then sent for each line; plain output 
     b.child.stdin.end();
     assert.equal(await a.exited, 1);
     assert.equal(await b.exited, 1);
-    assert.ok(a.events.some((e) => e['event'] === 'unsent' && e['id'] === lost['id'] && e['ts'] === lost['ts']), 'alice: unsent');
+    assert.ok(
+      a.events.some((e) => e['event'] === 'unsent' && e['id'] === lost['id'] && e['ts'] === lost['ts']),
+      'alice: unsent',
+    );
     assert.ok(!a.events.some((e) => e['event'] === 'sent' && e['id'] === lost['id']), 'alice: never sent');
-    assert.ok(a.events.some((e) => e['event'] === 'error' && e['code'] === 'UNSENT'), 'alice: UNSENT');
-    assert.ok(b.lines.some((l) => /^! your message of \d\d:\d\d:\d\d was not sent/.test(l)), b.lines.join(' | '));
-    assert.ok(b.lines.some((l) => l.startsWith('! UNSENT: 1 message(s)')), b.lines.join(' | '));
+    assert.ok(
+      a.events.some((e) => e['event'] === 'error' && e['code'] === 'UNSENT'),
+      'alice: UNSENT',
+    );
+    assert.ok(
+      b.lines.some((l) => /^! your message of \d\d:\d\d:\d\d was not sent/.test(l)),
+      b.lines.join(' | '),
+    );
+    assert.ok(
+      b.lines.some((l) => l.startsWith('! UNSENT: 1 message(s)')),
+      b.lines.join(' | '),
+    );
     // The plain output names the lost message by its time; it never repeated the text.
     assert.ok(!b.lines.some((l) => l.includes('bob into the void')));
   } finally {

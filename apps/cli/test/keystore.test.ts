@@ -31,7 +31,8 @@ const verifyLine = async (p: Proc, nick: string, nth: number) => {
 test('verified and safety numbers survive restarts; another device as "alice" is a key change after a restart', async () => {
   const { proc: relay, url } = await serveProc();
   const [aliceDir, bobDir, otherDir] = [keyDir(), keyDir(), keyDir()];
-  const chat = (nick: string, dir: string) => run(['chat', url, '--room', ROOM, '--nick', nick, '--json'], { ...PW, NULLROOM_KEY_DIR: dir });
+  const chat = (nick: string, dir: string) =>
+    run(['chat', url, '--room', ROOM, '--nick', nick, '--json'], { ...PW, NULLROOM_KEY_DIR: dir });
   try {
     // 1. First meeting: bob compares the number and marks alice verified.
     let alice = chat('alice', aliceDir);
@@ -83,7 +84,8 @@ test('verified and safety numbers survive restarts; another device as "alice" is
 test('a damaged or unsafe key store stops chat before it joins (exit 1, what to do); --no-key-store and --key-dir', async () => {
   const dir = keyDir();
   const url = 'http://127.0.0.1:9'; // never reached: the store is checked first
-  const chat = (extra: string[], env: Record<string, string> = {}) => run(['chat', url, '--room', ROOM, '--nick', 'bob', '--json', ...extra], { ...PW, NULLROOM_KEY_DIR: dir, ...env });
+  const chat = (extra: string[], env: Record<string, string> = {}) =>
+    run(['chat', url, '--room', ROOM, '--nick', 'bob', '--json', ...extra], { ...PW, NULLROOM_KEY_DIR: dir, ...env });
   writeFileSync(join(dir, 'keystore.json'), '{"v":1,', { mode: 0o600 });
   let p = chat([]);
   assert.equal(await p.exited, 1);

@@ -31,21 +31,89 @@ function model(s: string, text: boolean): string {
 
 /** Code points a hostile peer would pick, each alone a reason for this filter. */
 const HOSTILE = [
-  '\u0000', '\u0007', '\u0008', '\t', '\n', '\u000b', '\u000c', '\r', '\u001b', '\u007f', '\u0085', '\u009b', '\u009d',
-  '\u00ad', '\u061c', '\u070f', '\u180e', '\u200b', '\u200c', '\u200d', '\u200e', '\u200f', '\u2028', '\u2029',
-  '\u202a', '\u202b', '\u202c', '\u202d', '\u202e', '\u2060', '\u2061', '\u2064', '\u2066', '\u2067', '\u2068', '\u2069',
-  '\u206a', '\u206f', '\ufeff', '\ufff9', '\ufffa', '\ufffb', '\u{110bd}', '\u{1d173}', '\u{e0001}', '\u{e0041}', '\u{e007f}',
-  '\ud800', '\udbff', '\udc00', '\udfff',
+  '\u0000',
+  '\u0007',
+  '\u0008',
+  '\t',
+  '\n',
+  '\u000b',
+  '\u000c',
+  '\r',
+  '\u001b',
+  '\u007f',
+  '\u0085',
+  '\u009b',
+  '\u009d',
+  '\u00ad',
+  '\u061c',
+  '\u070f',
+  '\u180e',
+  '\u200b',
+  '\u200c',
+  '\u200d',
+  '\u200e',
+  '\u200f',
+  '\u2028',
+  '\u2029',
+  '\u202a',
+  '\u202b',
+  '\u202c',
+  '\u202d',
+  '\u202e',
+  '\u2060',
+  '\u2061',
+  '\u2064',
+  '\u2066',
+  '\u2067',
+  '\u2068',
+  '\u2069',
+  '\u206a',
+  '\u206f',
+  '\ufeff',
+  '\ufff9',
+  '\ufffa',
+  '\ufffb',
+  '\u{110bd}',
+  '\u{1d173}',
+  '\u{e0001}',
+  '\u{e0041}',
+  '\u{e007f}',
+  '\ud800',
+  '\udbff',
+  '\udc00',
+  '\udfff',
 ];
 /** Ordinary characters they sit between: ASCII, emoji, Arabic, Devanagari, CJK, a combining mark, spaces. */
-const ORDINARY = ['a', 'Z', '0', ' ', '<', '\u00a0', '\u3000', '\u00e9', 'e\u0301', '\u{1f468}', '\u{1f469}', '\u2764\ufe0f', '\u0627', '\u0645', '\u0915', '\u094d', '\u4e2d', '\u0430'];
+const ORDINARY = [
+  'a',
+  'Z',
+  '0',
+  ' ',
+  '<',
+  '\u00a0',
+  '\u3000',
+  '\u00e9',
+  'e\u0301',
+  '\u{1f468}',
+  '\u{1f469}',
+  '\u2764\ufe0f',
+  '\u0627',
+  '\u0645',
+  '\u0915',
+  '\u094d',
+  '\u4e2d',
+  '\u0430',
+];
 
 const codePoint = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom(...HOSTILE) },
   { weight: 3, arbitrary: fc.constantFrom(...ORDINARY) },
   { weight: 2, arbitrary: fc.integer({ min: 0, max: 0x10ffff }).map((n) => String.fromCodePoint(n)) },
 );
-const hostileString = fc.oneof(fc.array(codePoint, { maxLength: 40 }).map((a) => a.join('')), fc.string({ unit: 'binary', maxLength: 40 }));
+const hostileString = fc.oneof(
+  fc.array(codePoint, { maxLength: 40 }).map((a) => a.join('')),
+  fc.string({ unit: 'binary', maxLength: 40 }),
+);
 
 describe('safe(): the terminal display filter', () => {
   test('each hostile code point becomes U+FFFD in a nickname or file name', () => {
@@ -62,7 +130,20 @@ describe('safe(): the terminal display filter', () => {
 
   test('what the old filter let through is now caught', () => {
     // U+061C ARABIC LETTER MARK, U+2028/2029, zero-width space and joiners, word joiner, BOM, a tag, a lone surrogate.
-    for (const c of ['\u061c', '\u2028', '\u2029', '\u200b', '\u200c', '\u200d', '\u2060', '\ufeff', '\u00ad', '\u{e0041}', '\ud83d', '\t']) {
+    for (const c of [
+      '\u061c',
+      '\u2028',
+      '\u2029',
+      '\u200b',
+      '\u200c',
+      '\u200d',
+      '\u2060',
+      '\ufeff',
+      '\u00ad',
+      '\u{e0041}',
+      '\ud83d',
+      '\t',
+    ]) {
       assert.ok(!safe(`x${c}y`).includes(c));
     }
   });
@@ -105,7 +186,15 @@ describe('safe(): the terminal display filter', () => {
   });
 
   test('ordinary text is unchanged', () => {
-    for (const s of ['hello, world', 'caf\u00e9 cafe\u0301', '\u4f60\u597d\uff0c\u4e16\u754c', '\u0645\u0631\u062d\u0628\u0627', '\u{1f600} \u2764\ufe0f \u{1f44d}\u{1f3fd}', 'a\u00a0b\u3000c', '<b>&amp;</b>']) {
+    for (const s of [
+      'hello, world',
+      'caf\u00e9 cafe\u0301',
+      '\u4f60\u597d\uff0c\u4e16\u754c',
+      '\u0645\u0631\u062d\u0628\u0627',
+      '\u{1f600} \u2764\ufe0f \u{1f44d}\u{1f3fd}',
+      'a\u00a0b\u3000c',
+      '<b>&amp;</b>',
+    ]) {
       assert.equal(safe(s), s);
       assert.equal(safeText(s), s);
     }
@@ -147,9 +236,30 @@ describe('safe(): the terminal display filter', () => {
       fc.record({ event: fc.constant('member-joined' as const), nick: hostileString }),
       fc.record({ event: fc.constant('members' as const), members: fc.array(hostileString, { maxLength: 4 }) }),
       fc.record({ event: fc.constant('message' as const), from: hostileString, text: hostileString, ts: fc.constant(0) }),
-      fc.record({ event: fc.constant('pending' as const), id: fc.constant('00'), from: hostileString, text: hostileString, ts: fc.constant(0) }),
-      fc.record({ event: fc.constant('file' as const), from: hostileString, name: hostileString, size: fc.nat(), sha256: fc.constant('00'), path: hostileString }),
-      fc.record({ event: fc.constant('progress' as const), direction: fc.constant('receive' as const), name: hostileString, bytes: fc.nat(), total: fc.nat(), bytesPerSecond: fc.nat(), etaMs: fc.constant(undefined) }),
+      fc.record({
+        event: fc.constant('pending' as const),
+        id: fc.constant('00'),
+        from: hostileString,
+        text: hostileString,
+        ts: fc.constant(0),
+      }),
+      fc.record({
+        event: fc.constant('file' as const),
+        from: hostileString,
+        name: hostileString,
+        size: fc.nat(),
+        sha256: fc.constant('00'),
+        path: hostileString,
+      }),
+      fc.record({
+        event: fc.constant('progress' as const),
+        direction: fc.constant('receive' as const),
+        name: hostileString,
+        bytes: fc.nat(),
+        total: fc.nat(),
+        bytesPerSecond: fc.nat(),
+        etaMs: fc.constant(undefined),
+      }),
       fc.record({ event: fc.constant('key-changed' as const), nick: hostileString, wasVerified: fc.boolean() }),
       fc.record({ event: fc.constant('private-opened' as const), with: hostileString, byUs: fc.boolean() }),
       fc.record({ event: fc.constant('error' as const), code: hostileString, message: hostileString }),
@@ -163,7 +273,10 @@ describe('safe(): the terminal display filter', () => {
         for (const l of rest) assert.ok(l.startsWith('    '), 'a continuation line is indented');
         for (const l of [first!, ...rest]) {
           const left = [...l].filter(isUnsafe);
-          assert.ok(left.every((c) => text && (c === '\u200c' || c === '\u200d')), JSON.stringify(l));
+          assert.ok(
+            left.every((c) => text && (c === '\u200c' || c === '\u200d')),
+            JSON.stringify(l),
+          );
         }
       }),
       { numRuns: 1000 },

@@ -47,7 +47,13 @@ test('chat --json prints one repair-wait line while the group information cannot
     const wait = await b.waitFor((e) => e.event === 'repair-wait', 'bob says he waits');
     assert.equal(typeof wait.since, 'number');
     // Several retries go by (0.1 s doubling): still one line.
-    await b.waitFor((e) => e.event === 'error' && e.code === 'BAD_GROUP_INFO' && b.events.filter((x) => x.code === 'BAD_GROUP_INFO').length >= 3, 'bob retried', 15_000).catch(() => undefined);
+    await b
+      .waitFor(
+        (e) => e.event === 'error' && e.code === 'BAD_GROUP_INFO' && b.events.filter((x) => x.code === 'BAD_GROUP_INFO').length >= 3,
+        'bob retried',
+        15_000,
+      )
+      .catch(() => undefined);
     corrupt = false;
     await b.waitFor((e) => e.event === 'joined', 'bob joins once it can', 30_000);
     assert.equal(b.events.filter((e) => e.event === 'repair-wait').length, 1);

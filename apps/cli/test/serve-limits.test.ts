@@ -6,7 +6,15 @@ import { relayLimits } from '../src/serve.js';
 test('serve: budget and per-address flags become RelayLimits; bad values are usage errors', () => {
   assert.deepEqual(relayLimits({ host: '127.0.0.1', port: '0' }), {});
   assert.deepEqual(
-    relayLimits({ host: '127.0.0.1', port: '0', maxOutput: '64M', maxGroupInfo: '16M', maxConnsPerIp: '10', maxRoomsPerIp: '20', newRoomsPerMinute: '6' }),
+    relayLimits({
+      host: '127.0.0.1',
+      port: '0',
+      maxOutput: '64M',
+      maxGroupInfo: '16M',
+      maxConnsPerIp: '10',
+      maxRoomsPerIp: '20',
+      newRoomsPerMinute: '6',
+    }),
     {
       maxOutputBytes: 64 * 2 ** 20,
       maxGroupInfoBytes: 16 * 2 ** 20,
@@ -16,8 +24,15 @@ test('serve: budget and per-address flags become RelayLimits; bad values are usa
       newRoomIntervalMs: 10_000,
     },
   );
-  assert.equal(relayLimits({ host: '', port: '', maxGroupInfo: '1G' }).maxGroupInfoBytesPerAddress, defaultRelayLimits.maxGroupInfoBytesPerAddress);
+  assert.equal(
+    relayLimits({ host: '', port: '', maxGroupInfo: '1G' }).maxGroupInfoBytesPerAddress,
+    defaultRelayLimits.maxGroupInfoBytesPerAddress,
+  );
   for (const bad of [{ maxOutput: 'lots' }, { maxConnsPerIp: '0' }, { maxRoomsPerIp: '-1' }, { newRoomsPerMinute: '1.5' }]) {
-    assert.throws(() => relayLimits({ host: '', port: '', ...bad }), (e: Error & { exitCode?: number }) => /must be/.test(e.message), JSON.stringify(bad));
+    assert.throws(
+      () => relayLimits({ host: '', port: '', ...bad }),
+      (e: Error & { exitCode?: number }) => /must be/.test(e.message),
+      JSON.stringify(bad),
+    );
   }
 });

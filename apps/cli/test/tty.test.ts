@@ -9,20 +9,26 @@ import { BIN, keyDir, run, serveProc } from './_spawn.js';
 
 const hasScript = spawnSync('script', ['--version']).status === 0;
 
-test('interactive chat on a TTY: silent password prompt, messages both ways with their delivery state, /members, /help, /quit', { skip: hasScript ? false : 'util-linux `script` is not installed' }, async () => {
+test('interactive chat on a TTY: silent password prompt, messages both ways with their delivery state, /members, /help, /quit', {
+  skip: hasScript ? false : 'util-linux `script` is not installed',
+}, async () => {
   const { proc: relay, url } = await serveProc();
   const password = 'tty-secret-password-91';
   try {
     const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm', NULLROOM_KEY_DIR: keyDir() };
     delete env['NULLROOM_PASSWORD'];
-    const tty = spawn('script', ['-qfec', `${process.execPath} ${BIN} chat ${url} --room ttyroom --nick alice`, '/dev/null'], { env, stdio: 'pipe' });
+    const tty = spawn('script', ['-qfec', `${process.execPath} ${BIN} chat ${url} --room ttyroom --nick alice`, '/dev/null'], {
+      env,
+      stdio: 'pipe',
+    });
     let screen = '';
     tty.stdout.on('data', (d: Buffer) => (screen += d.toString('utf8')));
     const exited = new Promise<number | null>((resolve) => tty.on('exit', resolve));
     const see = async (text: string, ms = 15_000) => {
       const start = Date.now();
       while (!screen.includes(text)) {
-        if (Date.now() - start > ms) throw new Error(`the terminal never showed ${JSON.stringify(text)}; it shows: ${JSON.stringify(screen.slice(-400))}`);
+        if (Date.now() - start > ms)
+          throw new Error(`the terminal never showed ${JSON.stringify(text)}; it shows: ${JSON.stringify(screen.slice(-400))}`);
         await new Promise((r) => setTimeout(r, 25));
       }
     };
@@ -33,7 +39,10 @@ test('interactive chat on a TTY: silent password prompt, messages both ways with
     await bob.waitFor((e) => e['event'] === 'joined', 'bob joined');
     await see('* bob joined');
     tty.stdin.write('hello from a real terminal\r');
-    await bob.waitFor((e) => e['event'] === 'message' && e['text'] === 'hello from a real terminal' && e['from'] === 'alice', 'bob reads alice');
+    await bob.waitFor(
+      (e) => e['event'] === 'message' && e['text'] === 'hello from a real terminal' && e['from'] === 'alice',
+      'bob reads alice',
+    );
     // Our line shows its delivery state: pending, then sent (the relay acknowledged it), redrawn in place.
     await see('<alice> hello from a real terminal (sending)');
     await see('<alice> hello from a real terminal \u2713');

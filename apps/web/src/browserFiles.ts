@@ -5,7 +5,16 @@
  * image preparation: metadata (EXIF, GPS, camera) removed by re-encoding, and a small thumbnail that
  * travels inside the MLS message.
  */
-import { type FileSink, type FileSource, type Thumbnail, SNIFF_BYTES, receivedType, safeFileName, sniffImage, toBase64 } from '@nullroom/client';
+import {
+  type FileSink,
+  type FileSource,
+  type Thumbnail,
+  SNIFF_BYTES,
+  receivedType,
+  safeFileName,
+  sniffImage,
+  toBase64,
+} from '@nullroom/client';
 
 export function fileSourceOf(file: File, replacement?: Blob): FileSource {
   const data = replacement ?? file;
@@ -152,7 +161,6 @@ export async function downloadSink(onDone: (r: Received) => void, mime: string):
 
 const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp'] as const;
 export const isImage = (mime: string): mime is (typeof IMAGE_TYPES)[number] => (IMAGE_TYPES as readonly string[]).includes(mime);
-
 
 /**
  * Re-encodes an image from its pixels, which drops every metadata block (EXIF with GPS position,

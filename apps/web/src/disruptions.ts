@@ -20,7 +20,12 @@ export const COALESCE_MS = 60_000;
  */
 export const REPAIRED_CODES: ReadonlySet<string> = new Set(['BAD_COMMIT', 'FORBIDDEN_PROPOSAL', 'BROKEN_ROOM_RULE', 'BAD_GROUP_INFO']);
 
-const KEYS: ReadonlySet<string> = new Set(['chat.disruption', 'chat.disruptionRepeated', 'chat.disruptionStranger', 'chat.disruptionStrangerRepeated']);
+const KEYS: ReadonlySet<string> = new Set([
+  'chat.disruption',
+  'chat.disruptionRepeated',
+  'chat.disruptionStranger',
+  'chat.disruptionStrangerRepeated',
+]);
 
 /** Lines this module writes (ChatView marks them). */
 export const isDisruptionLine = (l: Line): boolean => l.kind === 'notice' && (KEYS.has(l.i18n) || l.i18n === 'join.repairing');
@@ -55,7 +60,13 @@ export function withDisruption(lines: readonly Line[], e: Disruption, now: numbe
   // The SDK counts per identity key (per slot for a non-member) over the whole session; a line
   // never counts fewer than the events it stands for.
   const times = prev?.kind === 'notice' ? Math.max(e.count, Number(prev.params['times']) + 1) : e.count;
-  const i18n = stranger ? (times > 1 ? 'chat.disruptionStrangerRepeated' : 'chat.disruptionStranger') : times > 1 ? 'chat.disruptionRepeated' : 'chat.disruption';
+  const i18n = stranger
+    ? times > 1
+      ? 'chat.disruptionStrangerRepeated'
+      : 'chat.disruptionStranger'
+    : times > 1
+      ? 'chat.disruptionRepeated'
+      : 'chat.disruption';
   const params: Record<string, string | number> = stranger ? { times } : { nick, times };
   if (prev === undefined) return [...lines, { key: newKey(), kind: 'notice', i18n, params, ts: now }];
   const out = [...lines];

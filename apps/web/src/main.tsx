@@ -92,17 +92,23 @@ function App(props: { keyStore: KeyStore; storeNotice: 'unavailable' | 'corrupt'
   }, [activeId, joining, activePrivate]);
 
   const onJoined = (j: Joined) => {
-    const s = new RoomSession(j.room, j.name, j.invite, (session, privateId) => {
-      const onScreen = session.id === activeRef.current && activePrivateRef.current === privateId && !document.hidden;
-      if (!onScreen) {
-        const pv = privateId === undefined ? undefined : session.privates.get(privateId);
-        if (pv !== undefined) pv.unread++;
-        else session.unread++;
-        attention(prefsRef.current, session.name, `nullroom-${session.id}`);
-      }
-      refreshTitle();
-      setTick((n) => n + 1);
-    }, prefsRef.current.privateRouting);
+    const s = new RoomSession(
+      j.room,
+      j.name,
+      j.invite,
+      (session, privateId) => {
+        const onScreen = session.id === activeRef.current && activePrivateRef.current === privateId && !document.hidden;
+        if (!onScreen) {
+          const pv = privateId === undefined ? undefined : session.privates.get(privateId);
+          if (pv !== undefined) pv.unread++;
+          else session.unread++;
+          attention(prefsRef.current, session.name, `nullroom-${session.id}`);
+        }
+        refreshTitle();
+        setTick((n) => n + 1);
+      },
+      prefsRef.current.privateRouting,
+    );
     s.subscribe(() => setTick((n) => n + 1));
     setSessions((prev) => [...prev, s]);
     setActiveId(s.id);
@@ -134,11 +140,20 @@ function App(props: { keyStore: KeyStore; storeNotice: 'unavailable' | 'corrupt'
   };
 
   const settingsButton = (
-    <button type="button" class="secondary icon" aria-label={t('settings.open')} aria-expanded={settingsOpen} data-testid="settings-button" onClick={() => setSettingsOpen(!settingsOpen)}>
+    <button
+      type="button"
+      class="secondary icon"
+      aria-label={t('settings.open')}
+      aria-expanded={settingsOpen}
+      data-testid="settings-button"
+      onClick={() => setSettingsOpen(!settingsOpen)}
+    >
       ⚙
     </button>
   );
-  const settings = settingsOpen && <Settings prefs={prefs} language={languageOf(prefs)} onChange={changePrefs} onClose={() => setSettingsOpen(false)} />;
+  const settings = settingsOpen && (
+    <Settings prefs={prefs} language={languageOf(prefs)} onChange={changePrefs} onClose={() => setSettingsOpen(false)} />
+  );
 
   const storeNotice = props.storeNotice !== undefined && (
     <p class={`store-notice ${props.storeNotice}`} role={props.storeNotice === 'corrupt' ? 'alert' : 'status'}>

@@ -20,7 +20,14 @@ export interface Prefs {
 }
 
 const KEY = 'nullroom.prefs';
-const defaults: Prefs = { theme: 'system', language: undefined, notifications: false, sound: false, stripMetadata: true, privateRouting: 'hidden' };
+const defaults: Prefs = {
+  theme: 'system',
+  language: undefined,
+  notifications: false,
+  sound: false,
+  stripMetadata: true,
+  privateRouting: 'hidden',
+};
 
 export function loadPrefs(): Prefs {
   try {

@@ -17,7 +17,17 @@ import {
   fetchBlobTransport,
 } from '@nullroom/client';
 import { REPAIRED_CODES, watchDisruptions } from './disruptions.js';
-import { type Received, downloadSink, fileSourceOf, isImage, receivedFile, releaseFile, thumbnailOf, thumbnailUrl, withoutMetadata } from './browserFiles.js';
+import {
+  type Received,
+  downloadSink,
+  fileSourceOf,
+  isImage,
+  receivedFile,
+  releaseFile,
+  thumbnailOf,
+  thumbnailUrl,
+  withoutMetadata,
+} from './browserFiles.js';
 
 /** A file in the conversation, sent or offered; mutated as its transfer moves (the session re-renders). */
 export interface FileView {
@@ -105,7 +115,12 @@ export class RoomSession {
       room.on('member-joined', (e) => (this.notice('notice', 'chat.memberJoined', { nick: e.nick }), this.refreshMembers())),
       room.on('member-left', (e) => (this.notice('notice', 'chat.memberLeft', { nick: e.nick }), this.refreshMembers())),
       room.on('joined', (e) => (this.notice('notice', e.created ? 'chat.rejoinedCreated' : 'chat.rejoined', {}), this.refreshMembers())),
-      room.on('key-changed', (e) => (this.notice('warning', e.wasVerified ? 'chat.keyChangedVerified' : 'chat.keyChanged', { nick: e.nick }), this.refreshMembers())),
+      room.on(
+        'key-changed',
+        (e) => (
+          this.notice('warning', e.wasVerified ? 'chat.keyChangedVerified' : 'chat.keyChanged', { nick: e.nick }), this.refreshMembers()
+        ),
+      ),
       room.on('trust', () => this.refreshMembers()),
       room.on('sent', (e) => this.delivered(e.id)),
       // A reconnect keeps the room's outbox (it re-sends); only a room left for good loses it.
@@ -125,7 +140,15 @@ export class RoomSession {
         const view: PrivateView = { id: e.chat.id, chat: e.chat, files, lines: [], unread: 0, closed: false };
         files.on('offer', (f) => this.offered(f, view));
         this.privates.set(view.id, view);
-        view.lines = [{ key: nextKey++, kind: 'notice', i18n: e.byUs ? 'private.openedByUs' : 'private.openedByThem', params: { nick: e.chat.peer }, ts: Date.now() }];
+        view.lines = [
+          {
+            key: nextKey++,
+            kind: 'notice',
+            i18n: e.byUs ? 'private.openedByUs' : 'private.openedByThem',
+            params: { nick: e.chat.peer },
+            ts: Date.now(),
+          },
+        ];
         if (!e.byUs) this.onMessage(this, view.id);
         this.changed();
       }),
@@ -141,7 +164,10 @@ export class RoomSession {
         const view = this.privates.get(e.chat.id);
         if (view === undefined) return;
         view.closed = true;
-        view.lines = [...view.lines, { key: nextKey++, kind: 'notice', i18n: 'private.closed', params: { nick: e.chat.peer }, ts: Date.now() }];
+        view.lines = [
+          ...view.lines,
+          { key: nextKey++, kind: 'notice', i18n: 'private.closed', params: { nick: e.chat.peer }, ts: Date.now() },
+        ];
         this.changed();
       }),
     ];
@@ -243,7 +269,15 @@ export class RoomSession {
    * message queued before it is acknowledged, or the room is left: then it failed).
    */
   sendPrivate(view: PrivateView, text: string): void {
-    const line: MessageLine = { key: nextKey++, kind: 'message', from: this.room.nick, text, ts: Date.now(), self: true, delivery: 'pending' };
+    const line: MessageLine = {
+      key: nextKey++,
+      kind: 'message',
+      from: this.room.nick,
+      text,
+      ts: Date.now(),
+      self: true,
+      delivery: 'pending',
+    };
     view.lines = [...view.lines, line];
     this.changed();
     const direct = this.privateChats.routing === 'direct';
@@ -260,7 +294,16 @@ export class RoomSession {
       })
       .catch((err: unknown) => {
         settle('failed');
-        view.lines = [...view.lines, { key: nextKey++, kind: 'error', i18n: 'chat.notSent', params: { message: err instanceof Error ? err.message : 'error' }, ts: Date.now() }];
+        view.lines = [
+          ...view.lines,
+          {
+            key: nextKey++,
+            kind: 'error',
+            i18n: 'chat.notSent',
+            params: { message: err instanceof Error ? err.message : 'error' },
+            ts: Date.now(),
+          },
+        ];
         this.changed();
       });
   }
@@ -284,7 +327,15 @@ export class RoomSession {
   send(text: string): void {
     try {
       const id = this.room.send(text);
-      const line: MessageLine = { key: nextKey++, kind: 'message', from: this.room.nick, text, ts: Date.now(), self: true, delivery: 'pending' };
+      const line: MessageLine = {
+        key: nextKey++,
+        kind: 'message',
+        from: this.room.nick,
+        text,
+        ts: Date.now(),
+        self: true,
+        delivery: 'pending',
+      };
       this.unacked.set(id, line);
       this.push(line);
     } catch (err) {
@@ -322,7 +373,8 @@ export class RoomSession {
 
   close(): void {
     this.offs.forEach((off) => off());
-    for (const line of [...this.lines, ...[...this.privates.values()].flatMap((v) => v.lines)]) if (line.kind === 'file') releaseFile(line.file.received);
+    for (const line of [...this.lines, ...[...this.privates.values()].flatMap((v) => v.lines)])
+      if (line.kind === 'file') releaseFile(line.file.received);
     this.files.close();
     for (const v of this.privates.values()) v.files.close();
     this.privateChats.close();

@@ -5,7 +5,15 @@ import { chromium, type Browser, type BrowserContextOptions, type Page } from 'p
 import { type Proc, serveProc } from './_spawn.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
-export const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+export const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 export const artifacts = fileURLToPath(new URL('../../../test-results/', import.meta.url));
 export const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed (.ci/run installs it)`;
 if (skip) process.stderr.write(`NOTICE: browser tests skipped: ${skip}\n`);
@@ -53,14 +61,24 @@ export async function joinRoom(page: Page, nick: string, room: string, password:
   await page.getByTestId('composer').waitFor({ timeout: 30_000 });
 }
 
-export async function join(browser: Browser, url: string, nick: string, room: string, password: string, opts: BrowserContextOptions = {}): Promise<Member> {
+export async function join(
+  browser: Browser,
+  url: string,
+  nick: string,
+  room: string,
+  password: string,
+  opts: BrowserContextOptions = {},
+): Promise<Member> {
   const m = await open(browser, url, opts);
   await joinRoom(m.page, nick, room, password);
   return m;
 }
 
 /** Runs `fn` with a fresh `nullroom serve` (and the given flags) and a headless Chromium, then stops both. */
-export async function withRelayAndBrowser(serveArgs: string[], fn: (url: string, browser: Browser, relay: Proc) => Promise<void>): Promise<void> {
+export async function withRelayAndBrowser(
+  serveArgs: string[],
+  fn: (url: string, browser: Browser, relay: Proc) => Promise<void>,
+): Promise<void> {
   const { proc: relay, url } = await serveProc(serveArgs);
   const browser = await launch();
   try {

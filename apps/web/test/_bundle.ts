@@ -24,7 +24,13 @@ export async function bundle(source: string): Promise<string> {
       configFile: false,
       logLevel: 'silent',
       root,
-      build: { write: false, minify: false, target: 'es2022', lib: { entry, formats: ['es'], fileName: 'contract' }, rollupOptions: { output: { inlineDynamicImports: true } } },
+      build: {
+        write: false,
+        minify: false,
+        target: 'es2022',
+        lib: { entry, formats: ['es'], fileName: 'contract' },
+        rollupOptions: { output: { inlineDynamicImports: true } },
+      },
     })) as Rolldown.RolldownOutput | Rolldown.RolldownOutput[];
     const outputs = (Array.isArray(out) ? out : [out]).flatMap((o) => o.output);
     const chunks = outputs.filter((o): o is Rolldown.OutputChunk => o.type === 'chunk');

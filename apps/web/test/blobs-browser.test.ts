@@ -54,7 +54,9 @@ test('fetchBlobTransport keeps the blob-transport contract in Chromium, with the
   const browser = await launch();
   try {
     const page = await browser.newPage();
-    await page.exposeFunction('nrFault', (status: number | null, code: string | null) => front.fault(status ?? undefined, code ?? undefined));
+    await page.exposeFunction('nrFault', (status: number | null, code: string | null) =>
+      front.fault(status ?? undefined, code ?? undefined),
+    );
     await page.goto(`${front.url}/`);
     const results = (await page.evaluate(
       async ([url, max]) => {

@@ -53,5 +53,10 @@ test('a foreign page cannot open /ws; a rebound name gets 421; the relay serves 
   const own = await p.goto(`${relay.url}/`);
   assert.equal(own?.status(), 200);
   await p.setContent('');
-  assert.equal(await p.evaluate(`new Promise((resolve) => { const ws = new WebSocket(${JSON.stringify(`ws://127.0.0.1:${relay.port}/ws`)}, 'nullroom.v1'); ws.onopen = () => resolve('open'); ws.onerror = () => resolve('error'); })`), 'open');
+  assert.equal(
+    await p.evaluate(
+      `new Promise((resolve) => { const ws = new WebSocket(${JSON.stringify(`ws://127.0.0.1:${relay.port}/ws`)}, 'nullroom.v1'); ws.onopen = () => resolve('open'); ws.onerror = () => resolve('error'); })`,
+    ),
+    'open',
+  );
 });

@@ -46,7 +46,8 @@ async function relayLink(page: Page) {
 }
 
 /** The delivery mark of our message with `text`. */
-const mark = (page: Page, text: string): Locator => page.getByTestId('messages').locator('li.self', { hasText: text }).getByTestId('delivery');
+const mark = (page: Page, text: string): Locator =>
+  page.getByTestId('messages').locator('li.self', { hasText: text }).getByTestId('delivery');
 
 async function expectState(m: Locator, state: 'pending' | 'sent' | 'failed', label: string): Promise<void> {
   await m.and(m.page().locator(`[data-state="${state}"]`)).waitFor({ timeout: 30_000 });
@@ -56,85 +57,96 @@ async function expectState(m: Locator, state: 'pending' | 'sent' | 'failed', lab
   assert.equal((await m.textContent())?.trim(), '');
 }
 
-test('delivery: a message shows pending until the relay acknowledges it, then sent; across a reconnect it stays pending and is sent once; a hidden private message too', { skip }, () =>
-  withRelayAndBrowser([], async (url, browser) => {
-    const bob = await join(browser, url, 'bob', ROOM, PASSWORD);
-    const alice = await open(browser, url);
-    const link = await relayLink(alice.page);
-    await joinRoom(alice.page, 'alice', ROOM, PASSWORD);
-    await bob.page.getByText('alice joined').waitFor();
+test(
+  'delivery: a message shows pending until the relay acknowledges it, then sent; across a reconnect it stays pending and is sent once; a hidden private message too',
+  { skip },
+  () =>
+    withRelayAndBrowser([], async (url, browser) => {
+      const bob = await join(browser, url, 'bob', ROOM, PASSWORD);
+      const alice = await open(browser, url);
+      const link = await relayLink(alice.page);
+      await joinRoom(alice.page, 'alice', ROOM, PASSWORD);
+      await bob.page.getByText('alice joined').waitFor();
 
-    await say(alice.page, 'first words');
-    await expectState(mark(alice.page, 'first words'), 'sent', 'Sent');
-    await bob.page.getByText('first words').waitFor();
+      await say(alice.page, 'first words');
+      await expectState(mark(alice.page, 'first words'), 'sent', 'Sent');
+      await bob.page.getByText('first words').waitFor();
 
-    // The relay has the message (bob reads it) but its ACK has not reached alice: still pending.
-    link.hold();
-    await say(alice.page, 'held back');
-    await bob.page.getByText('held back').waitFor();
-    await expectState(mark(alice.page, 'held back'), 'pending', 'Sending…');
-    assert.ok(await alice.page.locator('li.self.pending', { hasText: 'held back' }).count(), 'the pending line is marked (faded)');
-    await screenshot(alice.page, 'web-delivery-pending');
-    link.release();
-    await expectState(mark(alice.page, 'held back'), 'sent', 'Sent');
-    assert.equal(await alice.page.locator('li.self.pending').count(), 0);
-    await screenshot(alice.page, 'web-delivery-sent');
+      // The relay has the message (bob reads it) but its ACK has not reached alice: still pending.
+      link.hold();
+      await say(alice.page, 'held back');
+      await bob.page.getByText('held back').waitFor();
+      await expectState(mark(alice.page, 'held back'), 'pending', 'Sending…');
+      assert.ok(await alice.page.locator('li.self.pending', { hasText: 'held back' }).count(), 'the pending line is marked (faded)');
+      await screenshot(alice.page, 'web-delivery-pending');
+      link.release();
+      await expectState(mark(alice.page, 'held back'), 'sent', 'Sent');
+      assert.equal(await alice.page.locator('li.self.pending').count(), 0);
+      await screenshot(alice.page, 'web-delivery-sent');
 
-    // The connection drops before the ACK: pending while the room reconnects, then the SDK re-sends it and it is sent.
-    link.hold();
-    await say(alice.page, 'through a reconnect');
-    await bob.page.getByText('through a reconnect').waitFor();
-    await link.cut();
-    await expectState(mark(alice.page, 'through a reconnect'), 'pending', 'Sending…');
-    await expectState(mark(alice.page, 'through a reconnect'), 'sent', 'Sent');
-    assert.ok(link.connections >= 2, 'the page reconnected');
-    // Receivers drop the re-sent copy by its id: bob sees it once.
-    assert.equal(await bob.page.getByText('through a reconnect').count(), 1);
-    // Nobody else's messages carry a mark.
-    await say(bob.page, 'from bob');
-    await alice.page.getByText('from bob').waitFor();
-    assert.equal(await alice.page.locator('li.message:not(.self)').getByTestId('delivery').count(), 0);
+      // The connection drops before the ACK: pending while the room reconnects, then the SDK re-sends it and it is sent.
+      link.hold();
+      await say(alice.page, 'through a reconnect');
+      await bob.page.getByText('through a reconnect').waitFor();
+      await link.cut();
+      await expectState(mark(alice.page, 'through a reconnect'), 'pending', 'Sending…');
+      await expectState(mark(alice.page, 'through a reconnect'), 'sent', 'Sent');
+      assert.ok(link.connections >= 2, 'the page reconnected');
+      // Receivers drop the re-sent copy by its id: bob sees it once.
+      assert.equal(await bob.page.getByText('through a reconnect').count(), 1);
+      // Nobody else's messages carry a mark.
+      await say(bob.page, 'from bob');
+      await alice.page.getByText('from bob').waitFor();
+      assert.equal(await alice.page.locator('li.message:not(.self)').getByTestId('delivery').count(), 0);
 
-    // A private message in the default (hidden) routing travels inside the room's stream: pending until the relay acknowledged it too.
-    await alice.page.getByRole('button', { name: 'bob', exact: true }).click();
-    await alice.page.getByTestId('open-private').click();
-    await alice.page.getByRole('heading', { name: /Private chat with bob/ }).waitFor();
-    link.hold();
-    await say(alice.page, 'privately held');
-    await bob.page.getByTestId('private-tab').click();
-    await bob.page.getByText('privately held').waitFor();
-    await expectState(mark(alice.page, 'privately held'), 'pending', 'Sending…');
-    link.release();
-    await expectState(mark(alice.page, 'privately held'), 'sent', 'Sent');
-    for (const m of [alice, bob]) assert.deepEqual(m.dialogs, []);
-  }));
+      // A private message in the default (hidden) routing travels inside the room's stream: pending until the relay acknowledged it too.
+      await alice.page.getByRole('button', { name: 'bob', exact: true }).click();
+      await alice.page.getByTestId('open-private').click();
+      await alice.page.getByRole('heading', { name: /Private chat with bob/ }).waitFor();
+      link.hold();
+      await say(alice.page, 'privately held');
+      await bob.page.getByTestId('private-tab').click();
+      await bob.page.getByText('privately held').waitFor();
+      await expectState(mark(alice.page, 'privately held'), 'pending', 'Sending…');
+      link.release();
+      await expectState(mark(alice.page, 'privately held'), 'sent', 'Sent');
+      for (const m of [alice, bob]) assert.deepEqual(m.dialogs, []);
+    }),
+);
 
-test('delivery: a private message the relay cannot hand over (direct routing, the peer gone) shows as failed; the labels follow the language', { skip }, () =>
-  withRelayAndBrowser([], async (url, browser) => {
-    const direct = { origin: new URL(url).origin, localStorage: [{ name: 'nullroom.prefs', value: JSON.stringify({ privateRouting: 'direct' }) }] };
-    const alice = await join(browser, url, 'alice', ROOM, PASSWORD, { storageState: { cookies: [], origins: [direct] } });
-    const bob = await join(browser, url, 'bob', ROOM, PASSWORD);
-    await alice.page.getByText('bob joined').waitFor();
-    await alice.page.getByRole('button', { name: 'bob', exact: true }).click();
-    await alice.page.getByTestId('open-private').click();
-    await alice.page.getByRole('heading', { name: /Private chat with bob/ }).waitFor();
-    await say(alice.page, 'while you are here');
-    await bob.page.getByTestId('private-tab').waitFor();
-    await expectState(mark(alice.page, 'while you are here'), 'sent', 'Sent');
+test(
+  'delivery: a private message the relay cannot hand over (direct routing, the peer gone) shows as failed; the labels follow the language',
+  { skip },
+  () =>
+    withRelayAndBrowser([], async (url, browser) => {
+      const direct = {
+        origin: new URL(url).origin,
+        localStorage: [{ name: 'nullroom.prefs', value: JSON.stringify({ privateRouting: 'direct' }) }],
+      };
+      const alice = await join(browser, url, 'alice', ROOM, PASSWORD, { storageState: { cookies: [], origins: [direct] } });
+      const bob = await join(browser, url, 'bob', ROOM, PASSWORD);
+      await alice.page.getByText('bob joined').waitFor();
+      await alice.page.getByRole('button', { name: 'bob', exact: true }).click();
+      await alice.page.getByTestId('open-private').click();
+      await alice.page.getByRole('heading', { name: /Private chat with bob/ }).waitFor();
+      await say(alice.page, 'while you are here');
+      await bob.page.getByTestId('private-tab').waitFor();
+      await expectState(mark(alice.page, 'while you are here'), 'sent', 'Sent');
 
-    // bob goes; once his departure reaches alice's room, she writes to him again.
-    await bob.page.context().close();
-    await alice.page.locator('.room-tab:not(.private)').click();
-    await alice.page.getByText('bob left').waitFor({ timeout: 30_000 });
-    await alice.page.getByTestId('private-tab').click();
-    await alice.page.getByRole('heading', { name: /Private chat with bob/ }).waitFor();
-    await say(alice.page, 'after you left');
-    await expectState(mark(alice.page, 'after you left'), 'failed', 'Not sent');
-    await screenshot(alice.page, 'web-delivery-failed');
+      // bob goes; once his departure reaches alice's room, she writes to him again.
+      await bob.page.context().close();
+      await alice.page.locator('.room-tab:not(.private)').click();
+      await alice.page.getByText('bob left').waitFor({ timeout: 30_000 });
+      await alice.page.getByTestId('private-tab').click();
+      await alice.page.getByRole('heading', { name: /Private chat with bob/ }).waitFor();
+      await say(alice.page, 'after you left');
+      await expectState(mark(alice.page, 'after you left'), 'failed', 'Not sent');
+      await screenshot(alice.page, 'web-delivery-failed');
 
-    await alice.page.getByTestId('settings-button').click();
-    await alice.page.getByTestId('language').selectOption('zh-CN');
-    await expectState(mark(alice.page, 'after you left'), 'failed', '未发送');
-    await expectState(mark(alice.page, 'while you are here'), 'sent', '已发送');
-    assert.deepEqual(alice.dialogs, []);
-  }));
+      await alice.page.getByTestId('settings-button').click();
+      await alice.page.getByTestId('language').selectOption('zh-CN');
+      await expectState(mark(alice.page, 'after you left'), 'failed', '未发送');
+      await expectState(mark(alice.page, 'while you are here'), 'sent', '已发送');
+      assert.deepEqual(alice.dialogs, []);
+    }),
+);

@@ -44,9 +44,9 @@ async function cuttableProxy(target: URL) {
     if (Date.now() < refuseUntil) return void client.destroy();
     const upstream = connect(Number(target.port), target.hostname);
     const end = () => {
-      for (const x of [client, upstream]) (x.destroy(), sockets.delete(x));
+      for (const x of [client, upstream]) x.destroy(), sockets.delete(x);
     };
-    for (const x of [client, upstream]) (sockets.add(x), x.on('error', end), x.on('close', end));
+    for (const x of [client, upstream]) sockets.add(x), x.on('error', end), x.on('close', end);
     client.pipe(upstream).pipe(client);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -66,10 +66,18 @@ async function cuttableProxy(target: URL) {
 /** Nothing alarming on the page: no error line, no dialog, no script error. */
 async function calm(m: Member): Promise<void> {
   const page = m.page;
-  for (const code of ['BAD_COMMIT', 'BAD_GROUP_INFO', 'JOIN_FAILED']) assert.equal(await page.getByText(code).count(), 0, `the page shows ${code}`);
-  assert.equal(await page.locator('.line.error').count(), 0, `an error line: ${(await page.locator('.line.error').allTextContents()).join(' / ')}`);
+  for (const code of ['BAD_COMMIT', 'BAD_GROUP_INFO', 'JOIN_FAILED'])
+    assert.equal(await page.getByText(code).count(), 0, `the page shows ${code}`);
+  assert.equal(
+    await page.locator('.line.error').count(),
+    0,
+    `an error line: ${(await page.locator('.line.error').allTextContents()).join(' / ')}`,
+  );
   assert.deepEqual(m.dialogs, []);
-  assert.deepEqual(m.console.filter((c) => c.startsWith('pageerror')), []);
+  assert.deepEqual(
+    m.console.filter((c) => c.startsWith('pageerror')),
+    [],
+  );
   assert.ok(await fitsWidth(page), 'the page fits 360 px');
 }
 
@@ -79,7 +87,9 @@ const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/
 async function audit(page: Page, where: string): Promise<void> {
   for (const scheme of ['light', 'dark'] as const) {
     await page.emulateMedia({ colorScheme: scheme });
-    const result = (await page.evaluate(`(async () => { ${axeSource}; return axe.run(document, { resultTypes: ['violations'] }); })()`)) as {
+    const result = (await page.evaluate(
+      `(async () => { ${axeSource}; return axe.run(document, { resultTypes: ['violations'] }); })()`,
+    )) as {
       violations: { id: string; impact: string; nodes: { target: string[] }[] }[];
     };
     const found = result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
@@ -96,115 +106,135 @@ async function shots(page: Page, name: string, scheme: 'light' | 'dark'): Promis
   await page.emulateMedia({ colorScheme: scheme });
 }
 
-test('garbage commits from an insider: the page shows one calm line that counts them, keeps chatting with an SDK member, shows no error; a member that disrupts is named', { skip }, (t) =>
-  withRelayAndBrowser([], async (url, browser) => {
-    const room = 'hostile room';
-    const password = 'a long enough room password';
-    const alice = await join(browser, url, 'alice', room, password, { viewport: phone, locale: 'en-US', colorScheme: 'light' });
-    const li = await join(browser, url, 'li', room, password, { viewport: phone, locale: 'zh-CN', colorScheme: 'dark' });
-    const secret = await deriveRoomSecret(room, password);
-    const client = new NullroomClient({ url, webSocket: nodeWebSocket() });
-    try {
-      await client.connect();
-      const bob = await client.join({ secret, nick: 'bob' });
-      const heard: string[] = [];
-      let disrupted = 0;
-      bob.on('message', (e) => heard.push(e.text));
-      bob.on('disruption', () => disrupted++);
-      await alice.page.getByText('bob joined').waitFor();
+test(
+  'garbage commits from an insider: the page shows one calm line that counts them, keeps chatting with an SDK member, shows no error; a member that disrupts is named',
+  { skip },
+  (t) =>
+    withRelayAndBrowser([], async (url, browser) => {
+      const room = 'hostile room';
+      const password = 'a long enough room password';
+      const alice = await join(browser, url, 'alice', room, password, { viewport: phone, locale: 'en-US', colorScheme: 'light' });
+      const li = await join(browser, url, 'li', room, password, { viewport: phone, locale: 'zh-CN', colorScheme: 'dark' });
+      const secret = await deriveRoomSecret(room, password);
+      const client = new NullroomClient({ url, webSocket: nodeWebSocket() });
+      try {
+        await client.connect();
+        const bob = await client.join({ secret, nick: 'bob' });
+        const heard: string[] = [];
+        let disrupted = 0;
+        bob.on('message', (e) => heard.push(e.text));
+        bob.on('disruption', () => disrupted++);
+        await alice.page.getByText('bob joined').waitFor();
 
-      const keys = await deriveRoomKeys(secret);
-      const mallory = await insider(url, keys.locator);
-      // One garbage commit: the relay accepts it (it cannot judge MLS); every member finds it void.
-      let start = Date.now();
-      await mallory.garbage();
-      await alice.page.getByText('Someone who is not a member sent something the room could not use; it was ignored.').waitFor();
-      await li.page.getByText('一位非成员发送了房间无法使用的内容，已被忽略。').waitFor();
-      t.diagnostic(`garbage commit -> the line on both pages in ${Date.now() - start} ms`);
+        const keys = await deriveRoomKeys(secret);
+        const mallory = await insider(url, keys.locator);
+        // One garbage commit: the relay accepts it (it cannot judge MLS); every member finds it void.
+        let start = Date.now();
+        await mallory.garbage();
+        await alice.page.getByText('Someone who is not a member sent something the room could not use; it was ignored.').waitFor();
+        await li.page.getByText('一位非成员发送了房间无法使用的内容，已被忽略。').waitFor();
+        t.diagnostic(`garbage commit -> the line on both pages in ${Date.now() - start} ms`);
 
-      // It keeps at it, back to back: the same line counts, no new line per commit.
-      let accepted = 1; // a repair that wins the race makes the next garbage commit stale
-      for (let i = 0; i < 10; i++) if ((await mallory.commit(random(300), random(300), (await mallory.sync()).epoch)) === 'ACK') accepted++;
-      await until(() => disrupted === accepted, 'the SDK member reports every accepted garbage commit');
-      t.diagnostic(`${accepted} of 11 garbage commits accepted by the relay, shown as one line`);
-      await alice.page.getByText(`sent something the room could not use, ${accepted} times; each was ignored`).waitFor();
-      await li.page.getByText(`已 ${accepted} 次发送房间无法使用的内容`).waitFor();
-      for (const m of [alice, li]) assert.equal(await m.page.locator('.line.notice', { hasText: /Someone who is not a member|一位非成员/ }).count(), 1, 'one line for the whole burst');
+        // It keeps at it, back to back: the same line counts, no new line per commit.
+        let accepted = 1; // a repair that wins the race makes the next garbage commit stale
+        for (let i = 0; i < 10; i++)
+          if ((await mallory.commit(random(300), random(300), (await mallory.sync()).epoch)) === 'ACK') accepted++;
+        await until(() => disrupted === accepted, 'the SDK member reports every accepted garbage commit');
+        t.diagnostic(`${accepted} of 11 garbage commits accepted by the relay, shown as one line`);
+        await alice.page.getByText(`sent something the room could not use, ${accepted} times; each was ignored`).waitFor();
+        await li.page.getByText(`已 ${accepted} 次发送房间无法使用的内容`).waitFor();
+        for (const m of [alice, li])
+          assert.equal(
+            await m.page.locator('.line.notice', { hasText: /Someone who is not a member|一位非成员/ }).count(),
+            1,
+            'one line for the whole burst',
+          );
 
-      // The room goes on: the page and the SDK member chat both ways.
-      start = Date.now();
-      await say(alice.page, 'still here after the garbage');
-      await until(() => heard.includes('still here after the garbage'), 'bob hears alice');
-      bob.send('so am I');
-      await alice.page.getByText('so am I').waitFor();
-      await li.page.getByText('so am I').waitFor();
-      t.diagnostic(`after the burst: page -> SDK -> both pages in ${Date.now() - start} ms`);
+        // The room goes on: the page and the SDK member chat both ways.
+        start = Date.now();
+        await say(alice.page, 'still here after the garbage');
+        await until(() => heard.includes('still here after the garbage'), 'bob hears alice');
+        bob.send('so am I');
+        await alice.page.getByText('so am I').waitFor();
+        await li.page.getByText('so am I').waitFor();
+        t.diagnostic(`after the burst: page -> SDK -> both pages in ${Date.now() - start} ms`);
 
-      // Now as a member ("sam", a real external join made with the room secret, on a new connection:
-      // the slot that disrupted is removed by every repair): named, then removed by the repair.
-      mallory.close();
-      const sam = await insider(url, keys.locator);
-      const crypto = await RoomGroup.create(keys);
-      for (let i = 0; ; i++) {
-        const gs = await sam.sync();
-        const joinSam = await crypto.joinExternal(await crypto.readGroupInfo(gs.groupInfo), { nick: 'sam', slot: sam.slot });
-        if ((await sam.commit(joinSam.message, joinSam.groupInfo, gs.epoch)) === 'ACK') break;
-        assert.ok(i < 10, 'the relay accepts sam\'s join');
+        // Now as a member ("sam", a real external join made with the room secret, on a new connection:
+        // the slot that disrupted is removed by every repair): named, then removed by the repair.
+        mallory.close();
+        const sam = await insider(url, keys.locator);
+        const crypto = await RoomGroup.create(keys);
+        for (let i = 0; ; i++) {
+          const gs = await sam.sync();
+          const joinSam = await crypto.joinExternal(await crypto.readGroupInfo(gs.groupInfo), { nick: 'sam', slot: sam.slot });
+          if ((await sam.commit(joinSam.message, joinSam.groupInfo, gs.epoch)) === 'ACK') break;
+          assert.ok(i < 10, "the relay accepts sam's join");
+        }
+        await alice.page.getByText('sam joined').waitFor();
+        await sam.garbage();
+        await alice.page.getByText('sam sent something the room could not use; it was ignored.').waitFor();
+        await li.page.getByText('sam 发送了房间无法使用的内容，已被忽略。').waitFor();
+        await alice.page.getByText('sam left').waitFor({ timeout: 10_000 });
+        sam.close();
+
+        await say(li.page, 'and after sam');
+        await until(() => heard.includes('and after sam'), 'bob hears li');
+        await alice.page.getByText('and after sam').waitFor();
+        for (const m of [alice, li]) await calm(m);
+        await shots(alice.page, 'web-disruption-en', 'light');
+        await shots(li.page, 'web-disruption-zh-CN', 'dark');
+      } finally {
+        await client.close();
       }
-      await alice.page.getByText('sam joined').waitFor();
-      await sam.garbage();
-      await alice.page.getByText('sam sent something the room could not use; it was ignored.').waitFor();
-      await li.page.getByText('sam 发送了房间无法使用的内容，已被忽略。').waitFor();
-      await alice.page.getByText('sam left').waitFor({ timeout: 10_000 });
-      sam.close();
+    }),
+);
 
-      await say(li.page, 'and after sam');
-      await until(() => heard.includes('and after sam'), 'bob hears li');
-      await alice.page.getByText('and after sam').waitFor();
-      for (const m of [alice, li]) await calm(m);
-      await shots(alice.page, 'web-disruption-en', 'light');
-      await shots(li.page, 'web-disruption-zh-CN', 'dark');
-    } finally {
-      await client.close();
-    }
-  }));
+test(
+  'a joiner that meets group information it cannot use says it waits for the room to repair it, then joins once it is usable',
+  { skip },
+  (t) =>
+    withRelayAndBrowser([], async (url, browser) => {
+      const room = 'broken room';
+      const password = 'another long room password';
+      const keys = await deriveRoomKeys(await deriveRoomSecret(room, password));
+      // The only connection in the room stores garbage, then a garbage commit on top (relay epoch 1):
+      // not a room that a joiner may found anew (§4.3 "Re-founding"), so joiners wait for a repair.
+      const mallory = await insider(url, keys.locator);
+      try {
+        assert.equal(await mallory.create(random(400)), 'ACK');
+        assert.equal(await mallory.commit(random(300), random(400), 0), 'ACK');
+        // bypassCSP only so that axe-core can be injected (the audit below).
+        const en = await open(browser, url, { viewport: phone, locale: 'en-US', colorScheme: 'light', bypassCSP: true });
+        const zh = await open(browser, url, { viewport: phone, locale: 'zh-CN', colorScheme: 'dark' });
+        const joins = [joinRoom(en.page, 'alice', room, password), joinRoom(zh.page, 'li', room, password)];
+        await en.page
+          .getByTestId('join-repairing')
+          .getByText('Waiting for the room to repair its group information.', { exact: false })
+          .waitFor({ timeout: 15_000 });
+        await zh.page
+          .getByTestId('join-repairing')
+          .getByText('正在等待房间修复其群组信息。', { exact: false })
+          .waitFor({ timeout: 15_000 });
+        await shots(en.page, 'web-join-repairing-en', 'light');
+        await audit(en.page, 'the join form waiting for a repair');
+        await shots(zh.page, 'web-join-repairing-zh-CN', 'dark');
 
-test('a joiner that meets group information it cannot use says it waits for the room to repair it, then joins once it is usable', { skip }, (t) =>
-  withRelayAndBrowser([], async (url, browser) => {
-    const room = 'broken room';
-    const password = 'another long room password';
-    const keys = await deriveRoomKeys(await deriveRoomSecret(room, password));
-    // The only connection in the room stores garbage, then a garbage commit on top (relay epoch 1):
-    // not a room that a joiner may found anew (§4.3 "Re-founding"), so joiners wait for a repair.
-    const mallory = await insider(url, keys.locator);
-    try {
-      assert.equal(await mallory.create(random(400)), 'ACK');
-      assert.equal(await mallory.commit(random(300), random(400), 0), 'ACK');
-      // bypassCSP only so that axe-core can be injected (the audit below).
-      const en = await open(browser, url, { viewport: phone, locale: 'en-US', colorScheme: 'light', bypassCSP: true });
-      const zh = await open(browser, url, { viewport: phone, locale: 'zh-CN', colorScheme: 'dark' });
-      const joins = [joinRoom(en.page, 'alice', room, password), joinRoom(zh.page, 'li', room, password)];
-      await en.page.getByTestId('join-repairing').getByText('Waiting for the room to repair its group information.', { exact: false }).waitFor({ timeout: 15_000 });
-      await zh.page.getByTestId('join-repairing').getByText('正在等待房间修复其群组信息。', { exact: false }).waitFor({ timeout: 15_000 });
-      await shots(en.page, 'web-join-repairing-en', 'light');
-      await audit(en.page, 'the join form waiting for a repair');
-      await shots(zh.page, 'web-join-repairing-zh-CN', 'dark');
-
-      // Someone stores usable group information (here the insider, as the repairing member would):
-      // the joiners' next retry joins.
-      const { groupInfo } = await (await RoomGroup.create(keys)).createGroup({ nick: 'mallory', slot: mallory.slot });
-      const start = Date.now();
-      assert.equal(await mallory.commit(random(300), groupInfo, 1), 'ACK');
-      await Promise.all(joins);
-      t.diagnostic(`usable GroupInfo stored -> both joiners in ${Date.now() - start} ms`);
-      for (const m of [en, zh]) assert.equal(await m.page.getByTestId('join-repairing').count(), 0);
-      await say(en.page, 'we got in');
-      await zh.page.getByText('we got in').waitFor();
-      for (const m of [en, zh]) await calm(m);
-    } finally {
-      mallory.close();
-    }
-  }));
+        // Someone stores usable group information (here the insider, as the repairing member would):
+        // the joiners' next retry joins.
+        const { groupInfo } = await (await RoomGroup.create(keys)).createGroup({ nick: 'mallory', slot: mallory.slot });
+        const start = Date.now();
+        assert.equal(await mallory.commit(random(300), groupInfo, 1), 'ACK');
+        await Promise.all(joins);
+        t.diagnostic(`usable GroupInfo stored -> both joiners in ${Date.now() - start} ms`);
+        for (const m of [en, zh]) assert.equal(await m.page.getByTestId('join-repairing').count(), 0);
+        await say(en.page, 'we got in');
+        await zh.page.getByText('we got in').waitFor();
+        for (const m of [en, zh]) await calm(m);
+      } finally {
+        mallory.close();
+      }
+    }),
+);
 
 test('a culprit that comes back after a quiet minute gets a new line (the old one keeps its count)', { skip }, () =>
   withRelayAndBrowser([], async (url, browser) => {
@@ -231,7 +261,8 @@ test('a culprit that comes back after a quiet minute gets a new line (the old on
     } finally {
       mallory.close();
     }
-  }));
+  }),
+);
 
 test('a page that reconnects into unusable group information shows the wait in its timeline, then rejoins, with no error', { skip }, (t) =>
   withRelayAndBrowser([], async (url, browser) => {
@@ -246,7 +277,10 @@ test('a page that reconnects into unusable group information shows the wait in i
       // alice drops; meanwhile the relay stores mallory's garbage, and nobody is left to repair it.
       proxy.cut(1500);
       await mallory.garbage();
-      await alice.page.getByTestId('disruption').getByText('Waiting for the room to repair its group information.', { exact: false }).waitFor({ timeout: 20_000 });
+      await alice.page
+        .getByTestId('disruption')
+        .getByText('Waiting for the room to repair its group information.', { exact: false })
+        .waitFor({ timeout: 20_000 });
       await screenshot(alice.page, 'web-rejoin-repairing-en-light');
       const start = Date.now();
       const gs = await mallory.sync();
@@ -260,4 +294,5 @@ test('a page that reconnects into unusable group information shows the wait in i
       mallory.close();
       proxy.close();
     }
-  }));
+  }),
+);

@@ -15,65 +15,74 @@ import { join, joinRoom, open, say, screenshot, skip, withRelayAndBrowser } from
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
-test('several rooms: unread counts and title badge, switching; verified survives a reload; a verified member with a new key raises a warning; emoji; no plaintext on the console', { skip }, () =>
-  withRelayAndBrowser([], async (url, browser) => {
-    const alice = await join(browser, url, 'alice', 'room one', 'first room password');
-    const bob = await join(browser, url, 'bob', 'room one', 'first room password');
-    await alice.page.getByText('bob joined').waitFor();
+test(
+  'several rooms: unread counts and title badge, switching; verified survives a reload; a verified member with a new key raises a warning; emoji; no plaintext on the console',
+  { skip },
+  () =>
+    withRelayAndBrowser([], async (url, browser) => {
+      const alice = await join(browser, url, 'alice', 'room one', 'first room password');
+      const bob = await join(browser, url, 'bob', 'room one', 'first room password');
+      await alice.page.getByText('bob joined').waitFor();
 
-    // A second room on the same connection; room one keeps counting while it is off screen.
-    await alice.page.getByTestId('add-room').click();
-    await joinRoom(alice.page, 'alice', 'room two', 'second room password');
-    await alice.page.getByText('You created a new room.').waitFor();
-    await say(bob.page, 'SecretCanaryOne while you look elsewhere');
-    await say(bob.page, 'SecretCanaryTwo still there?');
-    await alice.page.getByTestId('unread').getByText('2').waitFor();
-    assert.equal(await alice.page.title(), '(2) Nullroom');
-    await alice.page.getByRole('button', { name: /room one/ }).click();
-    await alice.page.getByText('SecretCanaryTwo still there?').waitFor();
-    assert.equal(await alice.page.getByTestId('unread').count(), 0);
-    assert.equal(await alice.page.title(), 'Nullroom');
+      // A second room on the same connection; room one keeps counting while it is off screen.
+      await alice.page.getByTestId('add-room').click();
+      await joinRoom(alice.page, 'alice', 'room two', 'second room password');
+      await alice.page.getByText('You created a new room.').waitFor();
+      await say(bob.page, 'SecretCanaryOne while you look elsewhere');
+      await say(bob.page, 'SecretCanaryTwo still there?');
+      await alice.page.getByTestId('unread').getByText('2').waitFor();
+      assert.equal(await alice.page.title(), '(2) Nullroom');
+      await alice.page.getByRole('button', { name: /room one/ }).click();
+      await alice.page.getByText('SecretCanaryTwo still there?').waitFor();
+      assert.equal(await alice.page.getByTestId('unread').count(), 0);
+      assert.equal(await alice.page.title(), 'Nullroom');
 
-    // Emoji from the palette go into the composer at the caret.
-    await alice.page.getByTestId('composer').fill('see you ');
-    await alice.page.getByTestId('emoji-button').click();
-    await alice.page.getByTestId('emoji-picker').getByRole('button', { name: '🎉' }).click();
-    assert.equal(await alice.page.getByTestId('composer').inputValue(), 'see you 🎉');
-    await alice.page.getByTestId('composer').press('Enter');
-    await bob.page.getByText('see you 🎉').waitFor();
+      // Emoji from the palette go into the composer at the caret.
+      await alice.page.getByTestId('composer').fill('see you ');
+      await alice.page.getByTestId('emoji-button').click();
+      await alice.page.getByTestId('emoji-picker').getByRole('button', { name: '🎉' }).click();
+      assert.equal(await alice.page.getByTestId('composer').inputValue(), 'see you 🎉');
+      await alice.page.getByTestId('composer').press('Enter');
+      await bob.page.getByText('see you 🎉').waitFor();
 
-    // Verify bob; the mark is kept (IndexedDB) across a reload of alice's page.
-    await alice.page.getByRole('button', { name: 'bob', exact: true }).click();
-    const number = await alice.page.getByTestId('safety-number').textContent();
-    assert.equal(await alice.page.getByTestId('safety-qr').count(), 1, 'the safety number as a QR code too');
-    await alice.page.getByTestId('verify-toggle').click();
-    await alice.page.getByTestId('members').getByText('✓').waitFor();
-    await alice.page.reload();
-    await joinRoom(alice.page, 'alice', 'room one', 'first room password');
-    await alice.page.getByTestId('members').getByText('✓').waitFor();
-    await alice.page.getByRole('button', { name: /^bob/ }).click();
-    assert.equal(await alice.page.getByTestId('safety-number').textContent(), number, 'both identities are kept: the same safety number after a reload');
+      // Verify bob; the mark is kept (IndexedDB) across a reload of alice's page.
+      await alice.page.getByRole('button', { name: 'bob', exact: true }).click();
+      const number = await alice.page.getByTestId('safety-number').textContent();
+      assert.equal(await alice.page.getByTestId('safety-qr').count(), 1, 'the safety number as a QR code too');
+      await alice.page.getByTestId('verify-toggle').click();
+      await alice.page.getByTestId('members').getByText('✓').waitFor();
+      await alice.page.reload();
+      await joinRoom(alice.page, 'alice', 'room one', 'first room password');
+      await alice.page.getByTestId('members').getByText('✓').waitFor();
+      await alice.page.getByRole('button', { name: /^bob/ }).click();
+      assert.equal(
+        await alice.page.getByTestId('safety-number').textContent(),
+        number,
+        'both identities are kept: the same safety number after a reload',
+      );
 
-    // Someone else takes the name "bob" (another browser: another identity key).
-    await bob.page.context().close();
-    await alice.page.getByText('bob left').waitFor({ timeout: 10_000 });
-    const impostor = await join(browser, url, 'bob', 'room one', 'first room password');
-    await alice.page.getByText('whom you had verified, changed', { exact: false }).waitFor();
-    await alice.page.getByTestId('members').getByText('⚠').waitFor();
-    assert.equal(await alice.page.getByTestId('members').getByText('✓').count(), 0, 'the verification is dropped');
-    // bob's panel is still open from before: it now carries the warning.
-    await alice.page.getByTestId('key-changed').waitFor();
-    assert.notEqual(await alice.page.getByTestId('safety-number').textContent(), number);
-    await screenshot(alice.page, 'web-key-changed');
+      // Someone else takes the name "bob" (another browser: another identity key).
+      await bob.page.context().close();
+      await alice.page.getByText('bob left').waitFor({ timeout: 10_000 });
+      const impostor = await join(browser, url, 'bob', 'room one', 'first room password');
+      await alice.page.getByText('whom you had verified, changed', { exact: false }).waitFor();
+      await alice.page.getByTestId('members').getByText('⚠').waitFor();
+      assert.equal(await alice.page.getByTestId('members').getByText('✓').count(), 0, 'the verification is dropped');
+      // bob's panel is still open from before: it now carries the warning.
+      await alice.page.getByTestId('key-changed').waitFor();
+      assert.notEqual(await alice.page.getByTestId('safety-number').textContent(), number);
+      await screenshot(alice.page, 'web-key-changed');
 
-    // Production builds print no plaintext (nor anything else of ours) on the console.
-    for (const m of [alice, impostor]) {
-      const printed = m.console.join('\n');
-      for (const secret of ['SecretCanary', 'first room password', 'room one', 'see you']) assert.ok(!printed.includes(secret), `the console shows "${secret}"`);
-      assert.deepEqual(m.dialogs, []);
-      assert.deepEqual(m.foreign, []);
-    }
-  }));
+      // Production builds print no plaintext (nor anything else of ours) on the console.
+      for (const m of [alice, impostor]) {
+        const printed = m.console.join('\n');
+        for (const secret of ['SecretCanary', 'first room password', 'room one', 'see you'])
+          assert.ok(!printed.includes(secret), `the console shows "${secret}"`);
+        assert.deepEqual(m.dialogs, []);
+        assert.deepEqual(m.foreign, []);
+      }
+    }),
+);
 
 test('settings: language and theme switch at once and are remembered; the password hint grades weak and strong passwords', { skip }, () =>
   withRelayAndBrowser([], async (url, browser) => {
@@ -98,12 +107,15 @@ test('settings: language and theme switch at once and are remembered; the passwo
     assert.equal(await page.evaluate(() => document.documentElement.dataset['theme']), 'dark', 'the theme choice is remembered');
     // Nothing secret is kept in localStorage: only these display preferences.
     assert.deepEqual(await page.evaluate(() => Object.keys(localStorage)), ['nullroom.prefs']);
-  }));
+  }),
+);
 
 test('accessibility: axe-core finds no violations on the join screen, the chat and the member panel (light and dark)', { skip }, () =>
   withRelayAndBrowser([], async (url, browser) => {
     const audit = async (page: import('playwright-core').Page, where: string) => {
-      const result = (await page.evaluate(`(async () => { ${axeSource}; return axe.run(document, { resultTypes: ['violations'] }); })()`)) as {
+      const result = (await page.evaluate(
+        `(async () => { ${axeSource}; return axe.run(document, { resultTypes: ['violations'] }); })()`,
+      )) as {
         violations: { id: string; impact: string; nodes: { target: string[] }[] }[];
       };
       const found = result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
@@ -129,9 +141,12 @@ test('accessibility: axe-core finds no violations on the join screen, the chat a
       await a.page.keyboard.press('Enter');
       await b.page.getByText('typed with the keyboard').waitFor();
     }
-  }));
+  }),
+);
 
-test('integrity: a lazily loaded module whose bytes changed on the server is refused (import-map integrity); the CSP allows only that import map inline', { skip }, async () => {
+test('integrity: a lazily loaded module whose bytes changed on the server is refused (import-map integrity); the CSP allows only that import map inline', {
+  skip,
+}, async () => {
   const web = mkdtempSync(joinPath(tmpdir(), 'nullroom-web-'));
   cpSync(fileURLToPath(new URL('../dist/', import.meta.url)), web, { recursive: true });
   const chunk = readdirSync(joinPath(web, 'assets')).find((f) => f.startsWith('strength-') && f.endsWith('.js'));
@@ -146,53 +161,60 @@ test('integrity: a lazily loaded module whose bytes changed on the server is ref
     await m.page.waitForTimeout(1500);
     assert.equal(await m.page.getByTestId('strength').count(), 0, 'the altered estimator never ran');
     assert.equal(await m.page.evaluate(() => (globalThis as { tampered?: boolean }).tampered), undefined);
-    assert.ok(m.console.some((l) => /integrity/i.test(l)), `the browser reports the integrity failure: ${m.console.join(' | ')}`);
+    assert.ok(
+      m.console.some((l) => /integrity/i.test(l)),
+      `the browser reports the integrity failure: ${m.console.join(' | ')}`,
+    );
     // The rest of the app still works: joining does not need that chunk.
     await joinRoom(m.page, 'alice', 'integrity room', 'password1');
   });
 });
 
-test('notifications (opt-in): a message while the tab is hidden raises one that names the room, never the sender or the text', { skip }, () =>
-  withRelayAndBrowser([], async (url, browser) => {
-    const ctx = await browser.newContext({ viewport: { width: 1100, height: 700 } });
-    await ctx.grantPermissions(['notifications'], { origin: url });
-    // Headless pages are always visible: let the test hide this one, and record notifications.
-    await ctx.addInitScript(() => {
-      const w = window as unknown as { __hidden: boolean; __shown: { title: string; body: string }[] };
-      w.__hidden = false;
-      w.__shown = [];
-      Object.defineProperty(document, 'hidden', { get: () => w.__hidden });
-      Object.defineProperty(document, 'visibilityState', { get: () => (w.__hidden ? 'hidden' : 'visible') });
-      const Real = window.Notification;
-      class Recording extends Real {
-        constructor(title: string, opts?: NotificationOptions) {
-          super(title, opts);
-          w.__shown.push({ title, body: opts?.body ?? '' });
+test(
+  'notifications (opt-in): a message while the tab is hidden raises one that names the room, never the sender or the text',
+  { skip },
+  () =>
+    withRelayAndBrowser([], async (url, browser) => {
+      const ctx = await browser.newContext({ viewport: { width: 1100, height: 700 } });
+      await ctx.grantPermissions(['notifications'], { origin: url });
+      // Headless pages are always visible: let the test hide this one, and record notifications.
+      await ctx.addInitScript(() => {
+        const w = window as unknown as { __hidden: boolean; __shown: { title: string; body: string }[] };
+        w.__hidden = false;
+        w.__shown = [];
+        Object.defineProperty(document, 'hidden', { get: () => w.__hidden });
+        Object.defineProperty(document, 'visibilityState', { get: () => (w.__hidden ? 'hidden' : 'visible') });
+        const Real = window.Notification;
+        class Recording extends Real {
+          constructor(title: string, opts?: NotificationOptions) {
+            super(title, opts);
+            w.__shown.push({ title, body: opts?.body ?? '' });
+          }
         }
-      }
-      Object.defineProperty(window, 'Notification', { value: Recording });
-    });
-    const page = await ctx.newPage();
-    await page.goto(url);
-    await page.getByTestId('settings-button').click();
-    await page.getByTestId('notifications').check();
-    await page.getByTestId('settings-button').click();
-    await joinRoom(page, 'alice', 'notify room', 'notification password');
-    const bob = await join(browser, url, 'bob', 'notify room', 'notification password');
-    await say(bob.page, 'seen while visible');
-    await page.getByText('seen while visible').waitFor();
-    await page.evaluate(() => {
-      (window as unknown as { __hidden: boolean }).__hidden = true;
-      document.dispatchEvent(new Event('visibilitychange'));
-    });
-    await say(bob.page, 'NotifyCanary arrives while hidden');
-    await page.waitForFunction(() => (window as unknown as { __shown: unknown[] }).__shown.length > 0);
-    const shown = await page.evaluate(() => (window as unknown as { __shown: { title: string; body: string }[] }).__shown);
-    assert.deepEqual(shown, [{ title: 'Nullroom', body: 'New message in notify room' }]);
-    assert.equal(await page.title(), '(1) Nullroom');
-    await page.evaluate(() => {
-      (window as unknown as { __hidden: boolean }).__hidden = false;
-      document.dispatchEvent(new Event('visibilitychange'));
-    });
-    await page.waitForFunction(() => document.title === 'Nullroom');
-  }));
+        Object.defineProperty(window, 'Notification', { value: Recording });
+      });
+      const page = await ctx.newPage();
+      await page.goto(url);
+      await page.getByTestId('settings-button').click();
+      await page.getByTestId('notifications').check();
+      await page.getByTestId('settings-button').click();
+      await joinRoom(page, 'alice', 'notify room', 'notification password');
+      const bob = await join(browser, url, 'bob', 'notify room', 'notification password');
+      await say(bob.page, 'seen while visible');
+      await page.getByText('seen while visible').waitFor();
+      await page.evaluate(() => {
+        (window as unknown as { __hidden: boolean }).__hidden = true;
+        document.dispatchEvent(new Event('visibilitychange'));
+      });
+      await say(bob.page, 'NotifyCanary arrives while hidden');
+      await page.waitForFunction(() => (window as unknown as { __shown: unknown[] }).__shown.length > 0);
+      const shown = await page.evaluate(() => (window as unknown as { __shown: { title: string; body: string }[] }).__shown);
+      assert.deepEqual(shown, [{ title: 'Nullroom', body: 'New message in notify room' }]);
+      assert.equal(await page.title(), '(1) Nullroom');
+      await page.evaluate(() => {
+        (window as unknown as { __hidden: boolean }).__hidden = false;
+        document.dispatchEvent(new Event('visibilitychange'));
+      });
+      await page.waitForFunction(() => document.title === 'Nullroom');
+    }),
+);

@@ -21,7 +21,9 @@ test('browser <-> terminal: images without EXIF, several files at once, a file b
     const alice = await join(browser, url, 'alice', 'files room', password);
     const carol = await join(browser, url, 'carol', 'files room', password);
     const down = mkdtempSync(joinPath(tmpdir(), 'nullroom-term-'));
-    const term = run(['chat', url, '--room', 'files room', '--nick', 'bob', '--json', '--download-dir', down], { NULLROOM_PASSWORD: password });
+    const term = run(['chat', url, '--room', 'files room', '--nick', 'bob', '--json', '--download-dir', down], {
+      NULLROOM_PASSWORD: password,
+    });
     // A failed assertion must not leave the terminal client running (it would keep this test file alive).
     try {
       await term.waitFor((e) => e['event'] === 'joined', 'terminal joined');
@@ -43,7 +45,11 @@ test('browser <-> terminal: images without EXIF, several files at once, a file b
         'base64',
       );
       const exifBody = Buffer.concat([Buffer.from('Exif\0\0'), Buffer.from('MM\0*\0\0\0\x08'), Buffer.from('GPSCanary 48.8584N 2.2945E')]);
-      const app1 = Buffer.concat([Buffer.from([0xff, 0xe1]), Buffer.from([(exifBody.length + 2) >> 8, (exifBody.length + 2) & 0xff]), exifBody]);
+      const app1 = Buffer.concat([
+        Buffer.from([0xff, 0xe1]),
+        Buffer.from([(exifBody.length + 2) >> 8, (exifBody.length + 2) & 0xff]),
+        exifBody,
+      ]);
       const photo = Buffer.concat([jpeg.subarray(0, 2), app1, jpeg.subarray(2)]);
       const dir = mkdtempSync(joinPath(tmpdir(), 'nullroom-upload-'));
       writeFileSync(joinPath(dir, 'holiday.jpg'), photo);
@@ -65,13 +71,24 @@ test('browser <-> terminal: images without EXIF, several files at once, a file b
         }).observe(document.body, { subtree: true, attributes: true, attributeFilter: ['value'] });
       });
       // Several at once, through the file picker.
-      await alice.page.getByTestId('file-input').setInputFiles([joinPath(dir, 'holiday.jpg'), joinPath(dir, 'notes.bin'), joinPath(dir, 'big.bin')]);
+      await alice.page
+        .getByTestId('file-input')
+        .setInputFiles([joinPath(dir, 'holiday.jpg'), joinPath(dir, 'notes.bin'), joinPath(dir, 'big.bin')]);
       const got: Record<string, Record<string, unknown>> = {};
-      for (const name of ['holiday.jpg', 'notes.bin', 'big.bin']) got[name] = await term.waitFor((e) => e['event'] === 'file' && e['name'] === name, `${name} reaches the terminal`, 60_000);
+      for (const name of ['holiday.jpg', 'notes.bin', 'big.bin'])
+        got[name] = await term.waitFor((e) => e['event'] === 'file' && e['name'] === name, `${name} reaches the terminal`, 60_000);
       assert.ok(readFileSync(String(got['notes.bin']!['path'])).equals(notes));
       assert.equal(got['big.bin']!['sha256'], sha(big));
-      await alice.page.getByTestId('file-card').filter({ hasText: 'big.bin' }).and(alice.page.locator('[data-state=done]')).waitFor({ timeout: 60_000 });
-      const moved = new Set((await alice.page.evaluate(() => (window as unknown as { __progress: number[] }).__progress)).filter((v) => v > 0 && v < big.byteLength));
+      await alice.page
+        .getByTestId('file-card')
+        .filter({ hasText: 'big.bin' })
+        .and(alice.page.locator('[data-state=done]'))
+        .waitFor({ timeout: 60_000 });
+      const moved = new Set(
+        (await alice.page.evaluate(() => (window as unknown as { __progress: number[] }).__progress)).filter(
+          (v) => v > 0 && v < big.byteLength,
+        ),
+      );
       assert.ok(moved.size >= 2, `the progress bar moved through ${moved.size} values on its way`);
       const received = readFileSync(String(got['holiday.jpg']!['path']));
       assert.deepEqual([...received.subarray(0, 2)], [0xff, 0xd8], 'still a JPEG');
@@ -110,7 +127,11 @@ test('browser <-> terminal: images without EXIF, several files at once, a file b
       const privateFile = randomBytes(300 * 1024);
       writeFileSync(joinPath(dir, 'contract.pdf'), privateFile);
       await alice.page.getByTestId('file-input').setInputFiles([joinPath(dir, 'contract.pdf')]);
-      const pf = await term.waitFor((e) => e['event'] === 'file' && e['name'] === 'contract.pdf', 'the private file reaches the terminal', 60_000);
+      const pf = await term.waitFor(
+        (e) => e['event'] === 'file' && e['name'] === 'contract.pdf',
+        'the private file reaches the terminal',
+        60_000,
+      );
       assert.equal(pf['private'], true);
       assert.ok(readFileSync(String(pf['path'])).equals(privateFile));
       await screenshot(alice.page, 'web-private-chat');
@@ -126,4 +147,5 @@ test('browser <-> terminal: images without EXIF, several files at once, a file b
     } finally {
       if (term.child.exitCode === null) term.child.kill('SIGKILL');
     }
-  }));
+  }),
+);

@@ -24,7 +24,7 @@ async function until(cond: () => boolean, what: string, ms = 15_000): Promise<vo
   }
 }
 
-test('browser: a forking relay -> the member panel shows its own history\'s fingerprint and the chat warns', { skip }, async () => {
+test("browser: a forking relay -> the member panel shows its own history's fingerprint and the chat warns", { skip }, async () => {
   const fork = forkingRelay();
   const relay = await startInstrumentedRelay({ host: '127.0.0.1', port: 0, staticDir: webDist }, { transformOut: fork.transformOut });
   const browser = await launch();
@@ -63,7 +63,10 @@ test('browser: a forking relay -> the member panel shows its own history\'s fing
     carol.send('are you there?');
     carol.send('hello?');
     await alice.page.getByText('stopped decrypting in a way only a split room explains', { exact: false }).waitFor();
-    await alice.page.getByText(shown!.replace(/^epoch 4 · /, ''), { exact: false }).first().waitFor();
+    await alice.page
+      .getByText(shown!.replace(/^epoch 4 · /, ''), { exact: false })
+      .first()
+      .waitFor();
     assert.equal(await alice.page.getByText('are you there?').count(), 0);
     await screenshot(alice.page, 'web-fork-suspected');
   } finally {

@@ -44,7 +44,9 @@ interface BlobRequest {
  * how long its body is, what to call as the body goes through (with the bytes left) and once it
  * has. Stops at an upgrade (a WebSocket) or at anything that is not HTTP.
  */
-function httpReader(onHead: (head: string) => { body: number; onBytes?: (left: number) => void; onBody?: () => void; tunnel?: boolean }): (chunk: Buffer) => void {
+function httpReader(
+  onHead: (head: string) => { body: number; onBytes?: (left: number) => void; onBody?: () => void; tunnel?: boolean },
+): (chunk: Buffer) => void {
   let head = Buffer.alloc(0);
   let body = 0;
   let onBytes: ((left: number) => void) | undefined;
@@ -147,7 +149,11 @@ async function cuttableProxy(target: URL) {
       if (blob !== undefined) requests.push(blob);
       waiting.push(blob === undefined ? { method } : { method, blob });
       const body = contentLength(head);
-      return { body, tunnel: /^upgrade:/im.test(head), ...(method === 'PUT' && blob ? { onBytes: (left: number) => midway('PUT', left, body) } : {}) };
+      return {
+        body,
+        tunnel: /^upgrade:/im.test(head),
+        ...(method === 'PUT' && blob ? { onBytes: (left: number) => midway('PUT', left, body) } : {}),
+      };
     });
     const answers = httpReader((head) => {
       const status = Number(head.split(' ')[1]);
@@ -218,7 +224,9 @@ async function watch(page: Page, name: string, onShown: (s: Shown) => void): Pro
   await page.evaluate((fileName) => {
     let last = '';
     const sample = () => {
-      const card = Array.from(document.querySelectorAll('[data-testid=file-card]')).find((c) => c.querySelector('.file-name')?.textContent === fileName);
+      const card = Array.from(document.querySelectorAll('[data-testid=file-card]')).find(
+        (c) => c.querySelector('.file-name')?.textContent === fileName,
+      );
       const bar = card?.querySelector('[data-testid=file-progress]') as HTMLProgressElement | null | undefined;
       const s = {
         progress: bar == null ? null : bar.value,
@@ -238,10 +246,19 @@ async function watch(page: Page, name: string, onShown: (s: Shown) => void): Pro
 }
 
 /** Resolves on the first thing shown that satisfies `pred` (or rejects after `ms`). */
-function shownUntil(log: Shown[], subscribe: (fn: () => void) => void, pred: (s: Shown) => boolean, what: string, ms = 60_000): Promise<Shown> {
+function shownUntil(
+  log: Shown[],
+  subscribe: (fn: () => void) => void,
+  pred: (s: Shown) => boolean,
+  what: string,
+  ms = 60_000,
+): Promise<Shown> {
   return new Promise((resolve, reject) => {
     let done = false;
-    const timer = setTimeout(() => ((done = true), reject(new Error(`timed out waiting for ${what}; last shown: ${JSON.stringify(log.at(-1))}`))), ms);
+    const timer = setTimeout(
+      () => ((done = true), reject(new Error(`timed out waiting for ${what}; last shown: ${JSON.stringify(log.at(-1))}`))),
+      ms,
+    );
     const check = () => {
       const s = log.find(pred);
       if (done || s === undefined) return;
@@ -263,7 +280,9 @@ async function withRoom(label: string, fn: (ctx: { page: Page; term: Proc; proxy
     let term: Proc | undefined;
     try {
       const alice = await join(browser, proxy.url, 'alice', `resume ${label}`, password);
-      term = run(['chat', relayUrl, '--room', `resume ${label}`, '--nick', 'bob', '--json', '--download-dir', dir], { NULLROOM_PASSWORD: password });
+      term = run(['chat', relayUrl, '--room', `resume ${label}`, '--nick', 'bob', '--json', '--download-dir', dir], {
+        NULLROOM_PASSWORD: password,
+      });
       await term.waitFor((e) => e['event'] === 'joined', 'terminal joined');
       await alice.page.getByText('bob joined').waitFor();
       await fn({ page: alice.page, term, proxy, dir });
@@ -286,7 +305,14 @@ async function withRoom(label: string, fn: (ctx: { page: Page; term: Proc; proxy
  * back online, the card done (screenshot), its progress never going down nor any error appearing
  * on the way. Returns what the bar showed when the cut was armed (verified by then).
  */
-async function cutMidway(page: Page, proxy: Proxy, method: 'GET' | 'PUT', name: string, shot: string, start: () => Promise<void>): Promise<{ log: Shown[]; atCut: number }> {
+async function cutMidway(
+  page: Page,
+  proxy: Proxy,
+  method: 'GET' | 'PUT',
+  name: string,
+  shot: string,
+  start: () => Promise<void>,
+): Promise<{ log: Shown[]; atCut: number }> {
   const subscribers = new Set<() => void>();
   const subscribe = (fn: () => void) => subscribers.add(fn);
   let atCut: number | undefined;
@@ -309,7 +335,13 @@ async function cutMidway(page: Page, proxy: Proxy, method: 'GET' | 'PUT', name: 
   await new Promise((resolve) => setTimeout(resolve, cutAt + REFUSE_MS - Date.now()));
   proxy.reopen();
   await shownUntil(log, subscribe, (s) => s.state === 'done', 'the transfer finishes after the cut', 90_000);
-  await shownUntil(log, subscribe, (s) => s.conn === 'online' && log.some((x) => x.conn === 'reconnecting'), 'the page is back online', 20_000);
+  await shownUntil(
+    log,
+    subscribe,
+    (s) => s.conn === 'online' && log.some((x) => x.conn === 'reconnecting'),
+    'the page is back online',
+    20_000,
+  );
   await page.getByTestId('connection').getByText('Online').waitFor();
   await screenshot(page, `${shot}-done`);
   proxy.rate = Infinity;
@@ -338,8 +370,15 @@ function assertResumed(requests: BlobRequest[], method: 'GET' | 'PUT', verifiedC
   const seen = requests.filter((r) => r.method === method);
   const count = new Map<number, number>();
   for (const r of seen) count.set(r.index, (count.get(r.index) ?? 0) + 1);
-  assert.deepEqual([...count.keys()].sort((a, b) => a - b), Array.from({ length: CHUNKS }, (_, i) => i), `every chunk went through the proxy (${method})`);
-  const again = [...count].filter(([, n]) => n > 1).map(([i]) => i).sort((a, b) => a - b);
+  assert.deepEqual(
+    [...count.keys()].sort((a, b) => a - b),
+    Array.from({ length: CHUNKS }, (_, i) => i),
+    `every chunk went through the proxy (${method})`,
+  );
+  const again = [...count]
+    .filter(([, n]) => n > 1)
+    .map(([i]) => i)
+    .sort((a, b) => a - b);
   const onTheWire = new Set(seen.filter((r) => r.cutsBefore === 0 && r.answeredAfterCuts !== 0).map((r) => r.index));
   const afterCut = seen.filter((r) => r.cutsBefore === 1);
   const order = (rs: BlobRequest[]) => rs.map((r) => r.index).join(' ');
@@ -348,11 +387,22 @@ function assertResumed(requests: BlobRequest[], method: 'GET' | 'PUT', verifiedC
       `on the wire at the cut: ${[...onTheWire].join(' ')}; after: ${order(afterCut)}; twice: ${again.join(' ')}; ${verifiedChunks} chunks shown verified at the cut\n`,
   );
   assert.ok(seen.some((r) => r.answeredAfterCuts === 0) && afterCut.length > 0, 'chunks went both before and after the cut');
-  assert.ok(again.length <= CONCURRENCY, `${again.length} chunks went twice (${again.join(', ')}); at most ${CONCURRENCY} can be in flight`);
+  assert.ok(
+    again.length <= CONCURRENCY,
+    `${again.length} chunks went twice (${again.join(', ')}); at most ${CONCURRENCY} can be in flight`,
+  );
   // A chunk cut off on the wire must go again; one that had gone through must not.
   assert.ok(onTheWire.size > 0, 'the cut came in the middle of a chunk');
-  assert.deepEqual(again, [...onTheWire].sort((x, y) => x - y), 'exactly the chunks on the wire at the cut went twice');
-  for (const r of afterCut) assert.ok(r.index >= verifiedChunks, `chunk ${r.index} was asked for again after the cut, though the first ${verifiedChunks} had verified`);
+  assert.deepEqual(
+    again,
+    [...onTheWire].sort((x, y) => x - y),
+    'exactly the chunks on the wire at the cut went twice',
+  );
+  for (const r of afterCut)
+    assert.ok(
+      r.index >= verifiedChunks,
+      `chunk ${r.index} was asked for again after the cut, though the first ${verifiedChunks} had verified`,
+    );
 }
 
 /**
@@ -366,7 +416,8 @@ function savedFiles(page: Page): Promise<{ size: number; sha256: string }[]> {
     type Dir = { values(): AsyncIterable<FileSystemHandle> };
     const received = await (await navigator.storage.getDirectory()).getDirectoryHandle('received');
     const handles: FileSystemFileHandle[] = [];
-    for await (const page of (received as unknown as Dir).values()) for await (const h of (page as unknown as Dir).values()) handles.push(h as FileSystemFileHandle);
+    for await (const page of (received as unknown as Dir).values())
+      for await (const h of (page as unknown as Dir).values()) handles.push(h as FileSystemFileHandle);
     const files: { size: number; sha256: string }[] = [];
     for (const handle of handles) {
       const bytes = await (await handle.getFile()).arrayBuffer();
@@ -377,22 +428,25 @@ function savedFiles(page: Page): Promise<{ size: number; sha256: string }[]> {
   });
 }
 
-test('browser receiving: a download cut by a reconnect resumes from the last verified chunk; the saved bytes match', { skip, timeout: 150_000 }, () =>
-  withRoom('receive', async ({ page, term, proxy, dir }) => {
-    const data = randomBytes(FILE_SIZE);
-    const path = joinPath(dir, 'resume-down.bin');
-    writeFileSync(path, data);
-    const { atCut } = await cutMidway(page, proxy, 'GET', 'resume-down.bin', 'web-resume-receive', async () => {
-      term.child.stdin.write(`/send "${path}"\n`);
-      // The terminal uploads straight to the relay; only the page's download crosses the proxy.
-      await term.waitFor((e) => e['event'] === 'file-sent', 'the terminal uploaded the file', 30_000);
-      await page.getByTestId('file-card').filter({ hasText: 'resume-down.bin' }).getByTestId('file-download').click();
-    });
-    await page.getByTestId('file-card').filter({ hasText: 'resume-down.bin' }).getByTestId('file-save').waitFor();
-    assert.deepEqual(await savedFiles(page), [{ size: FILE_SIZE, sha256: sha(data) }]);
-    // Downloads verify in order: the bar at the cut counts a prefix of chunks that must not come again.
-    assertResumed(proxy.requests, 'GET', Math.floor(atCut / DEFAULT_TRANSFER_CHUNK));
-  }),
+test(
+  'browser receiving: a download cut by a reconnect resumes from the last verified chunk; the saved bytes match',
+  { skip, timeout: 150_000 },
+  () =>
+    withRoom('receive', async ({ page, term, proxy, dir }) => {
+      const data = randomBytes(FILE_SIZE);
+      const path = joinPath(dir, 'resume-down.bin');
+      writeFileSync(path, data);
+      const { atCut } = await cutMidway(page, proxy, 'GET', 'resume-down.bin', 'web-resume-receive', async () => {
+        term.child.stdin.write(`/send "${path}"\n`);
+        // The terminal uploads straight to the relay; only the page's download crosses the proxy.
+        await term.waitFor((e) => e['event'] === 'file-sent', 'the terminal uploaded the file', 30_000);
+        await page.getByTestId('file-card').filter({ hasText: 'resume-down.bin' }).getByTestId('file-download').click();
+      });
+      await page.getByTestId('file-card').filter({ hasText: 'resume-down.bin' }).getByTestId('file-save').waitFor();
+      assert.deepEqual(await savedFiles(page), [{ size: FILE_SIZE, sha256: sha(data) }]);
+      // Downloads verify in order: the bar at the cut counts a prefix of chunks that must not come again.
+      assertResumed(proxy.requests, 'GET', Math.floor(atCut / DEFAULT_TRANSFER_CHUNK));
+    }),
 );
 
 test('browser sending: an upload cut by a reconnect resumes; the terminal saves the same bytes', { skip, timeout: 150_000 }, () =>
@@ -415,29 +469,26 @@ test('browser sending: an upload cut by a reconnect resumes; the terminal saves 
 // A member who rejoins sees nothing sent while it was away (§4.3): the sender tells the hash of its
 // recent files again when a member (re)joins (files.ts FILE_DONE_REPEAT_MS), so a receiver that was
 // reconnecting when `file-done` went out still saves the file.
-test(
-  'browser away while the sender finishes: after the reconnect the download completes',
-  { skip, timeout: 120_000 },
-  () =>
-    withRoom('away', async ({ page, term, proxy, dir }) => {
-      const data = randomBytes(FILE_SIZE);
-      const path = joinPath(dir, 'away.bin');
-      writeFileSync(path, data);
-      const subscribers = new Set<() => void>();
-      const subscribe = (fn: () => void) => subscribers.add(fn);
-      const log = await watch(page, 'away.bin', () => subscribers.forEach((fn) => fn()));
-      term.child.stdin.write(`/send "${path}"\n`);
-      await shownUntil(log, subscribe, (s) => s.state === 'offered', 'the offer', 30_000);
-      // The page is away until the terminal, on the relay directly, has uploaded and said file-done.
-      proxy.cut();
-      await shownUntil(log, subscribe, (s) => s.conn === 'reconnecting', 'the page is away', 10_000);
-      await term.waitFor((e) => e['event'] === 'file-sent', 'the terminal uploaded the file', 30_000);
-      proxy.reopen();
-      await page.getByTestId('connection').getByText('Online').waitFor({ timeout: 20_000 });
-      await page.getByTestId('file-card').filter({ hasText: 'away.bin' }).getByTestId('file-download').click();
-      await shownUntil(log, subscribe, (s) => s.progress === FILE_SIZE, 'every chunk verified', 60_000);
-      await screenshot(page, 'web-resume-away');
-      await shownUntil(log, subscribe, (s) => s.state === 'done', 'the download completes', 15_000);
-      assert.deepEqual(await savedFiles(page), [{ size: FILE_SIZE, sha256: sha(data) }]);
-    }),
+test('browser away while the sender finishes: after the reconnect the download completes', { skip, timeout: 120_000 }, () =>
+  withRoom('away', async ({ page, term, proxy, dir }) => {
+    const data = randomBytes(FILE_SIZE);
+    const path = joinPath(dir, 'away.bin');
+    writeFileSync(path, data);
+    const subscribers = new Set<() => void>();
+    const subscribe = (fn: () => void) => subscribers.add(fn);
+    const log = await watch(page, 'away.bin', () => subscribers.forEach((fn) => fn()));
+    term.child.stdin.write(`/send "${path}"\n`);
+    await shownUntil(log, subscribe, (s) => s.state === 'offered', 'the offer', 30_000);
+    // The page is away until the terminal, on the relay directly, has uploaded and said file-done.
+    proxy.cut();
+    await shownUntil(log, subscribe, (s) => s.conn === 'reconnecting', 'the page is away', 10_000);
+    await term.waitFor((e) => e['event'] === 'file-sent', 'the terminal uploaded the file', 30_000);
+    proxy.reopen();
+    await page.getByTestId('connection').getByText('Online').waitFor({ timeout: 20_000 });
+    await page.getByTestId('file-card').filter({ hasText: 'away.bin' }).getByTestId('file-download').click();
+    await shownUntil(log, subscribe, (s) => s.progress === FILE_SIZE, 'every chunk verified', 60_000);
+    await screenshot(page, 'web-resume-away');
+    await shownUntil(log, subscribe, (s) => s.state === 'done', 'the download completes', 15_000);
+    assert.deepEqual(await savedFiles(page), [{ size: FILE_SIZE, sha256: sha(data) }]);
+  }),
 );

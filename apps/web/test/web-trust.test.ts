@@ -24,7 +24,15 @@ function records(page: Page): Promise<Record<string, string>> {
     const [keys, values] = await Promise.all([get(store.getAllKeys()), get(store.getAll())]);
     db.close();
     const show = (v: unknown): string =>
-      v instanceof Uint8Array ? Array.from(v, (x) => x.toString(16).padStart(2, '0')).join('') : v instanceof CryptoKey ? '[CryptoKey]' : v !== null && typeof v === 'object' ? Object.entries(v).map(([k, x]) => `${k}=${show(x)}`).join(',') : String(v);
+      v instanceof Uint8Array
+        ? Array.from(v, (x) => x.toString(16).padStart(2, '0')).join('')
+        : v instanceof CryptoKey
+          ? '[CryptoKey]'
+          : v !== null && typeof v === 'object'
+            ? Object.entries(v)
+                .map(([k, x]) => `${k}=${show(x)}`)
+                .join(',')
+            : String(v);
     return Object.fromEntries(keys.map((k, i) => [String(k), show(values[i])]));
   });
 }
@@ -90,7 +98,8 @@ test('a key change found while joining is shown at join: bob verified alice, rel
     // The newcomer never met bob: nothing to warn about on its side.
     await other.page.getByText('bob joined').waitFor();
     assert.equal(await other.page.locator('.line.warning').count(), 0);
-  }));
+  }),
+);
 
 test('a damaged key-store record: a warning at join, never a reset (the record is left as it was, and stays so)', { skip }, () =>
   withRelayAndBrowser([], async (url, browser) => {
@@ -109,7 +118,8 @@ test('a damaged key-store record: a warning at join, never a reset (the record i
     await bob.page.getByText('alice left').waitFor({ timeout: 10_000 });
     assert.deepEqual(await records(bob.page), damaged, 'nothing was written over the damaged record');
     await screenshot(bob.page, 'web-key-store-corrupt');
-  }));
+  }),
+);
 
 test('damaged device keys: the page says so and keeps the records as they are; joining still works, in memory', { skip }, () =>
   withRelayAndBrowser([], async (url, browser) => {
@@ -122,39 +132,44 @@ test('damaged device keys: the page says so and keeps the records as they are; j
     await joinRoom(bob.page, 'bob', ROOM, PASSWORD);
     await bob.page.locator('.store-notice.corrupt[role=alert]').waitFor();
     assert.deepEqual(await records(bob.page), damaged, 'the device record and every other record are left as they were');
-  }));
+  }),
+);
 
-test('one identity per (room, nickname): two tabs under two names are two keys; a reload under the same name is the same key', { skip }, () =>
-  withRelayAndBrowser([], async (url, browser) => {
-    const bob = await join(browser, url, 'bob', ROOM, PASSWORD);
-    const tab1 = await open(browser, url);
-    await joinRoom(tab1.page, 'alice', ROOM, PASSWORD);
-    // A second tab of the same browser profile (same IndexedDB) in the same room, under another name.
-    const tab2 = await tab1.page.context().newPage();
-    await tab2.goto(url);
-    await joinRoom(tab2, 'carol', ROOM, PASSWORD);
-    await bob.page.getByText('carol joined').waitFor();
-    const numberWith = async (nick: string) => {
-      const button = bob.page.getByRole('button', { name: new RegExp(`^${nick}`) });
-      if ((await button.getAttribute('aria-expanded')) !== 'true') await button.click(); // a second click closes the panel
-      return bob.page.getByTestId('safety-number').textContent();
-    };
-    const withAlice = await numberWith('alice');
-    const withCarol = await numberWith('carol');
-    assert.notEqual(withAlice, withCarol, 'alice and carol are two identities, not one key under two names');
-    await numberWith('alice');
-    await bob.page.getByTestId('verify-toggle').click();
-    await bob.page.getByTestId('members').getByText('✓').waitFor();
+test(
+  'one identity per (room, nickname): two tabs under two names are two keys; a reload under the same name is the same key',
+  { skip },
+  () =>
+    withRelayAndBrowser([], async (url, browser) => {
+      const bob = await join(browser, url, 'bob', ROOM, PASSWORD);
+      const tab1 = await open(browser, url);
+      await joinRoom(tab1.page, 'alice', ROOM, PASSWORD);
+      // A second tab of the same browser profile (same IndexedDB) in the same room, under another name.
+      const tab2 = await tab1.page.context().newPage();
+      await tab2.goto(url);
+      await joinRoom(tab2, 'carol', ROOM, PASSWORD);
+      await bob.page.getByText('carol joined').waitFor();
+      const numberWith = async (nick: string) => {
+        const button = bob.page.getByRole('button', { name: new RegExp(`^${nick}`) });
+        if ((await button.getAttribute('aria-expanded')) !== 'true') await button.click(); // a second click closes the panel
+        return bob.page.getByTestId('safety-number').textContent();
+      };
+      const withAlice = await numberWith('alice');
+      const withCarol = await numberWith('carol');
+      assert.notEqual(withAlice, withCarol, 'alice and carol are two identities, not one key under two names');
+      await numberWith('alice');
+      await bob.page.getByTestId('verify-toggle').click();
+      await bob.page.getByTestId('members').getByText('✓').waitFor();
 
-    // alice's tab reloads and comes back as alice: the same key, so no warning and still verified.
-    await tab1.page.reload();
-    await bob.page.getByText('alice left').waitFor({ timeout: 10_000 });
-    await joinRoom(tab1.page, 'alice', ROOM, PASSWORD);
-    await bob.page.getByText('alice joined').nth(1).waitFor();
-    assert.equal(await numberWith('alice'), withAlice, 'the same safety number after the reload');
-    await bob.page.getByTestId('members').getByText('✓').waitFor();
-    assert.equal(await bob.page.locator('.line.warning').count(), 0, 'no key-change warning');
-    // The database names no nickname and no room.
-    const names = Object.keys(await records(tab1.page)).join(' ');
-    for (const secret of ['alice', 'carol', 'bob', 'trust']) assert.ok(!names.includes(secret), `a record name shows "${secret}"`);
-  }));
+      // alice's tab reloads and comes back as alice: the same key, so no warning and still verified.
+      await tab1.page.reload();
+      await bob.page.getByText('alice left').waitFor({ timeout: 10_000 });
+      await joinRoom(tab1.page, 'alice', ROOM, PASSWORD);
+      await bob.page.getByText('alice joined').nth(1).waitFor();
+      assert.equal(await numberWith('alice'), withAlice, 'the same safety number after the reload');
+      await bob.page.getByTestId('members').getByText('✓').waitFor();
+      assert.equal(await bob.page.locator('.line.warning').count(), 0, 'no key-change warning');
+      // The database names no nickname and no room.
+      const names = Object.keys(await records(tab1.page)).join(' ');
+      for (const secret of ['alice', 'carol', 'bob', 'trust']) assert.ok(!names.includes(secret), `a record name shows "${secret}"`);
+    }),
+);

@@ -22,7 +22,10 @@ test('two browsers and a terminal client share a room: messages both ways, membe
 
     await say(alice.page, 'hello from chromium');
     await bob.page.getByText('hello from chromium').waitFor();
-    await term.waitFor((e) => e['event'] === 'message' && e['from'] === 'alice' && e['text'] === 'hello from chromium', 'terminal reads the browser');
+    await term.waitFor(
+      (e) => e['event'] === 'message' && e['from'] === 'alice' && e['text'] === 'hello from chromium',
+      'terminal reads the browser',
+    );
     term.child.stdin.write('hello from the terminal\n');
     await alice.page.getByText('hello from the terminal').waitFor();
     await bob.page.getByText('hello from the terminal').waitFor();
@@ -54,9 +57,12 @@ test('two browsers and a terminal client share a room: messages both ways, membe
     assert.equal(await term.exited, 0);
     await alice.page.getByText('carol left').waitFor({ timeout: 10_000 });
     assert.equal(await alice.page.getByTestId('member-count').textContent(), '2 members');
-  }));
+  }),
+);
 
-test('browser: reconnects after the relay restarts and sends what was typed offline; a wrong password reads nothing', { skip }, async () => {
+test('browser: reconnects after the relay restarts and sends what was typed offline; a wrong password reads nothing', {
+  skip,
+}, async () => {
   const first = await serveProc();
   const port = new URL(first.url).port;
   const browser = await launch();
@@ -83,51 +89,70 @@ test('browser: reconnects after the relay restarts and sends what was typed offl
   }
 });
 
-test('screenshots: join screen and a busy chat, light and dark, English and Chinese, desktop and phone (saved under test-results/)', { skip }, () =>
-  withRelayAndBrowser([], async (url, browser) => {
-    const password = 'screenshot room password 42';
-    // Two members keep the room busy; each screenshot member joins, reads and writes, then goes.
-    const bob = await join(browser, url, 'bob', 'Weekend plans', password);
-    const carol = await join(browser, url, 'carol', 'Weekend plans', password);
-    let shots = 0;
-    for (const lang of ['en', 'zh-CN'] as const) {
-      for (const scheme of ['light', 'dark'] as const) {
-        for (const [label, viewport] of [['desktop', { width: 1100, height: 700 }], ['phone', { width: 360, height: 740 }]] as const) {
-          const ctx = await browser.newContext({ viewport, colorScheme: scheme, locale: lang });
-          const page = await ctx.newPage();
-          await page.goto(url);
-          await page.getByTestId('nick').waitFor();
-          assert.equal(await page.getByTestId('join').textContent(), lang === 'en' ? 'Join' : '加入', `the join screen follows the browser language (${lang})`);
-          await page.getByTestId('nick').fill(lang === 'en' ? 'alice' : '小明');
-          await page.getByTestId('room').fill('Weekend plans');
-          await page.getByTestId('password').fill(password);
-          await page.getByTestId('strength').waitFor();
-          const name = `${lang}-${scheme}-${label}`;
-          await screenshot(page, `join-${name}`);
-          assert.ok(await fitsWidth(page), `join screen overflows: ${name}`);
-          await page.getByTestId('join').click();
-          await page.getByTestId('composer').waitFor({ timeout: 30_000 });
-          await say(bob.page, lang === 'en' ? 'Morning! Is the hike on for Saturday?' : '早上好！周六还去爬山吗？');
-          await say(bob.page, lang === 'en' ? 'Forecast: https://weather.example/saturday' : '天气预报：https://weather.example/saturday');
-          await say(carol.page, lang === 'en' ? 'Yes 🎉 I will bring coffee ☕ and a far too long list of snacks that wraps on a phone.' : '去 🎉 我带咖啡 ☕，还有一长串零食清单，在手机上会自动换行。');
-          await page.getByText(lang === 'en' ? 'list of snacks' : '零食清单', { exact: false }).waitFor();
-          await say(page, lang === 'en' ? 'Count me in. 8:00 at the station?' : '算我一个。八点车站见？');
-          shots++;
-          // carol has seen this line once per screenshot member so far: wait for this one.
-          const heard = carol.page.getByText(lang === 'en' ? 'Count me in' : '算我一个', { exact: false });
-          await heard.nth(lang === 'en' ? shots - 1 : shots - 5).waitFor();
-          await screenshot(page, `chat-${name}`);
-          assert.ok(await fitsWidth(page), `chat screen overflows: ${name}`);
-          if (label === 'phone') {
-            await page.getByTestId('members-toggle').click();
-            await page.getByTestId('members').waitFor();
-            await screenshot(page, `members-${name}`);
+test(
+  'screenshots: join screen and a busy chat, light and dark, English and Chinese, desktop and phone (saved under test-results/)',
+  { skip },
+  () =>
+    withRelayAndBrowser([], async (url, browser) => {
+      const password = 'screenshot room password 42';
+      // Two members keep the room busy; each screenshot member joins, reads and writes, then goes.
+      const bob = await join(browser, url, 'bob', 'Weekend plans', password);
+      const carol = await join(browser, url, 'carol', 'Weekend plans', password);
+      let shots = 0;
+      for (const lang of ['en', 'zh-CN'] as const) {
+        for (const scheme of ['light', 'dark'] as const) {
+          for (const [label, viewport] of [
+            ['desktop', { width: 1100, height: 700 }],
+            ['phone', { width: 360, height: 740 }],
+          ] as const) {
+            const ctx = await browser.newContext({ viewport, colorScheme: scheme, locale: lang });
+            const page = await ctx.newPage();
+            await page.goto(url);
+            await page.getByTestId('nick').waitFor();
+            assert.equal(
+              await page.getByTestId('join').textContent(),
+              lang === 'en' ? 'Join' : '加入',
+              `the join screen follows the browser language (${lang})`,
+            );
+            await page.getByTestId('nick').fill(lang === 'en' ? 'alice' : '小明');
+            await page.getByTestId('room').fill('Weekend plans');
+            await page.getByTestId('password').fill(password);
+            await page.getByTestId('strength').waitFor();
+            const name = `${lang}-${scheme}-${label}`;
+            await screenshot(page, `join-${name}`);
+            assert.ok(await fitsWidth(page), `join screen overflows: ${name}`);
+            await page.getByTestId('join').click();
+            await page.getByTestId('composer').waitFor({ timeout: 30_000 });
+            await say(bob.page, lang === 'en' ? 'Morning! Is the hike on for Saturday?' : '早上好！周六还去爬山吗？');
+            await say(
+              bob.page,
+              lang === 'en' ? 'Forecast: https://weather.example/saturday' : '天气预报：https://weather.example/saturday',
+            );
+            await say(
+              carol.page,
+              lang === 'en'
+                ? 'Yes 🎉 I will bring coffee ☕ and a far too long list of snacks that wraps on a phone.'
+                : '去 🎉 我带咖啡 ☕，还有一长串零食清单，在手机上会自动换行。',
+            );
+            await page.getByText(lang === 'en' ? 'list of snacks' : '零食清单', { exact: false }).waitFor();
+            await say(page, lang === 'en' ? 'Count me in. 8:00 at the station?' : '算我一个。八点车站见？');
+            shots++;
+            // carol has seen this line once per screenshot member so far: wait for this one.
+            const heard = carol.page.getByText(lang === 'en' ? 'Count me in' : '算我一个', { exact: false });
+            await heard.nth(lang === 'en' ? shots - 1 : shots - 5).waitFor();
+            await screenshot(page, `chat-${name}`);
+            assert.ok(await fitsWidth(page), `chat screen overflows: ${name}`);
+            if (label === 'phone') {
+              await page.getByTestId('members-toggle').click();
+              await page.getByTestId('members').waitFor();
+              await screenshot(page, `members-${name}`);
+            }
+            await ctx.close();
           }
-          await ctx.close();
         }
       }
-    }
-  }));
+    }),
+);
 
 test('invite link: a random room secret in the URL fragment; the invitee gives only a nickname', { skip }, () =>
   withRelayAndBrowser(['-v'], async (url, browser, relay) => {
@@ -158,4 +183,5 @@ test('invite link: a random room secret in the URL fragment; the invitee gives o
     const secret = link.slice(link.indexOf('#k=') + 3);
     assert.ok(requested.length > 0 && requested.every((u) => !u.includes(secret) && !u.includes('#')));
     assert.ok(!relay.stderr.join('\n').includes(secret));
-  }));
+  }),
+);

@@ -71,7 +71,8 @@ const MAX_POOLED_BODY = 16 * 1024 * 1024;
  */
 async function readBody(res: Response, take: (n: number) => Uint8Array): Promise<Uint8Array> {
   const declared = Number(res.headers.get('Content-Length') ?? NaN);
-  if (res.body === null || !Number.isSafeInteger(declared) || declared <= 0 || declared > MAX_POOLED_BODY) return new Uint8Array(await res.arrayBuffer());
+  if (res.body === null || !Number.isSafeInteger(declared) || declared <= 0 || declared > MAX_POOLED_BODY)
+    return new Uint8Array(await res.arrayBuffer());
   let reader: ReadableStreamBYOBReader;
   try {
     reader = res.body.getReader({ mode: 'byob' });

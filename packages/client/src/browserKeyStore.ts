@@ -57,13 +57,20 @@ const isKey = (v: unknown, alg: string, usage: KeyUsage): v is CryptoKey =>
 
 function checkDevice(v: unknown): DeviceKeys {
   const d = v as Partial<DeviceKeys> | null;
-  if (typeof d !== 'object' || d === null || !isKey(d.index, 'HMAC', 'sign') || !isKey(d.wrap, 'AES-GCM', 'decrypt')) throw corrupt('the device keys');
+  if (typeof d !== 'object' || d === null || !isKey(d.index, 'HMAC', 'sign') || !isKey(d.wrap, 'AES-GCM', 'decrypt'))
+    throw corrupt('the device keys');
   return { index: d.index, wrap: d.wrap };
 }
 
 function checkIdentity(v: unknown): StoredIdentity {
   const d = v as Partial<StoredIdentity> | null;
-  if (typeof d !== 'object' || d === null || !isKey(d.privateKey, 'Ed25519', 'sign') || !(d.publicKey instanceof Uint8Array) || d.publicKey.byteLength !== 32) {
+  if (
+    typeof d !== 'object' ||
+    d === null ||
+    !isKey(d.privateKey, 'Ed25519', 'sign') ||
+    !(d.publicKey instanceof Uint8Array) ||
+    d.publicKey.byteLength !== 32
+  ) {
     throw corrupt('an identity key');
   }
   return { privateKey: d.privateKey, publicKey: d.publicKey };
@@ -82,7 +89,13 @@ function parseKnown(plain: Uint8Array): Map<string, [string, boolean]> {
   for (const row of rows as unknown[]) {
     if (!Array.isArray(row) || row.length !== 3) throw corrupt('the known keys are not in the expected format');
     const [nick, key, verified] = row as unknown[];
-    if (typeof nick !== 'string' || nick.length === 0 || nick.length > MAX_NICK || typeof key !== 'string' || typeof verified !== 'boolean') {
+    if (
+      typeof nick !== 'string' ||
+      nick.length === 0 ||
+      nick.length > MAX_NICK ||
+      typeof key !== 'string' ||
+      typeof verified !== 'boolean'
+    ) {
       throw corrupt('the known keys are not in the expected format');
     }
     if (!/^(?:[0-9a-f]{2})+$/.test(key) || key.length > 2 * MAX_KEY_BYTES) throw corrupt('the known keys are not in the expected format');
@@ -191,7 +204,7 @@ export class IndexedDbKeyStore implements KeyStore {
     if (sealed.byteLength > MAX_KNOWN_RECORD_BYTES) throw corrupt(`a record is larger than ${MAX_KNOWN_RECORD_BYTES} bytes`);
     const plain = await open(this.device.wrap, sealed, KNOWN_AAD);
     // Not "empty": a record that does not open was altered, or sealed under another device key.
-    if (plain === undefined) throw corrupt('the known keys do not open under this browser\'s device key');
+    if (plain === undefined) throw corrupt("the known keys do not open under this browser's device key");
     return parseKnown(plain);
   }
 

@@ -112,7 +112,13 @@ export interface DownloadJob {
  */
 export interface ChunkPipe {
   /** `announce` gets the file's header before the first chunk goes up (it sends the offer). */
-  upload(job: UploadJob, source: FileSource, ctl: ChunkControl, announce: (header: FileHeader) => Promise<void>, ticket: TicketSource): Promise<string>;
+  upload(
+    job: UploadJob,
+    source: FileSource,
+    ctl: ChunkControl,
+    announce: (header: FileHeader) => Promise<void>,
+    ticket: TicketSource,
+  ): Promise<string>;
   /** Writes the verified plaintext into `sink` (never commits it: that waits for the sender's hash). */
   download(job: DownloadJob, sink: FileSink, ctl: ChunkControl): Promise<string>;
 }
@@ -143,7 +149,8 @@ async function retry<T>(p: ChunkParams, ctl: ChunkControl, op: () => Promise<T>)
     } catch (e) {
       if (ctl.signal.aborted) throw ctl.signal.reason;
       if (e instanceof BlobRefused) throw e;
-      if (Date.now() - ctl.lastProgress() > p.stallMs) throw new ClientError('FILE_TRANSFER', 'the transfer made no progress for too long', { cause: e });
+      if (Date.now() - ctl.lastProgress() > p.stallMs)
+        throw new ClientError('FILE_TRANSFER', 'the transfer made no progress for too long', { cause: e });
       // "Busy" (the relay's upload budget or our share of it is in use) clears as soon as a body
       // ends or is cut for its pace: asked again every second at most, not after a long backoff.
       const busy = e instanceof BlobStatusError && (e.status === 429 || e.status === 503);
@@ -255,7 +262,12 @@ export async function uploadChunks(
  * order, hashes and writes the plaintext; fails closed on anything altered, reordered, duplicated
  * or missing (FILE_REJECTED), and on the sender's cancel (FILE_CANCELLED).
  */
-export async function downloadChunks(p: ChunkParams, job: DownloadJob, sink: Pick<FileSink, 'write'>, outer: ChunkControl): Promise<string> {
+export async function downloadChunks(
+  p: ChunkParams,
+  job: DownloadJob,
+  sink: Pick<FileSink, 'write'>,
+  outer: ChunkControl,
+): Promise<string> {
   const { ctl, stop } = stoppable(outer);
   try {
     return await download(p, job, sink, ctl);
@@ -297,7 +309,11 @@ async function download(p: ChunkParams, job: DownloadJob, sink: Pick<FileSink, '
         p.blobs.recycle?.(sealed);
         return plain;
       } catch (e) {
-        throw new ClientError('FILE_REJECTED', `the file failed verification (${e instanceof CryptoError ? e.code : 'error'}): nothing was saved`, { cause: e });
+        throw new ClientError(
+          'FILE_REJECTED',
+          `the file failed verification (${e instanceof CryptoError ? e.code : 'error'}): nothing was saved`,
+          { cause: e },
+        );
       }
     });
     opened = o.catch(() => undefined);

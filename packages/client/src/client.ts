@@ -79,7 +79,11 @@ export class NullroomClient extends Emitter<ClientEvents> implements RoomLink {
     if (this.state === 'closed') throw new ClientError('CLOSED', 'the client was closed');
     const keys = await deriveRoomKeys(opts.secret);
     if (this.rooms.has(locatorKey(keys.locator))) throw new ClientError('ALREADY_JOINED', 'this client is in that room already');
-    const crypto = await RoomGroup.create(keys, opts.suite ?? this.opts.suite ?? Suites.default, await this.keyStore.identity(keys.locator, opts.nick));
+    const crypto = await RoomGroup.create(
+      keys,
+      opts.suite ?? this.opts.suite ?? Suites.default,
+      await this.keyStore.identity(keys.locator, opts.nick),
+    );
     const room = new Room(crypto, opts.nick, this, this.timings, this.keyStore);
     this.rooms.set(locatorKey(keys.locator), room);
     opts.onRoom?.(room);

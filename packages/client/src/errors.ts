@@ -25,16 +25,20 @@ export const ClientErrors = {
   NOT_JOINED: 'the room (or private chat) was left or closed: nothing more is sent',
   NO_SUCH_MEMBER: 'no other member has that nickname (verify, open a private chat)',
   TIMED_OUT: 'a member did not answer in time (a private chat request)',
-  JOIN_FAILED: 'joining gave up: repeated lost races, a GroupInfo that never became usable, a refused JOIN (`relayCode`), or a failure creating the group (`cause`)',
+  JOIN_FAILED:
+    'joining gave up: repeated lost races, a GroupInfo that never became usable, a refused JOIN (`relayCode`), or a failure creating the group (`cause`)',
   CLOSED: 'the client was closed (`closeCode` when the relay closed the connection and it does not reconnect)',
   FILE_TRANSFER: "the relay's blob store could not be reached or refused a chunk or ticket (retried first; `cause` says why)",
   FILE_REJECTED: 'a received file failed verification (altered, truncated, reordered chunks, or the hash): nothing was saved',
   FILE_CANCELLED: 'the transfer was cancelled, by us or by the sender',
   KEY_STORE: 'the key store failed (a browser without IndexedDB, a full disk): keys are kept in memory only',
-  KEY_STORE_CORRUPT: "the key store's file, or a browser key-store record, does not parse, open under the device key or fit its schema: left untouched and never read as empty (that would reset trust); a room reports it once per check",
-  KEY_STORE_UNSAFE: "the key store's file is readable or writable by others, its folder writable by them, either belongs to another user, or the file is a symbolic link: not used",
+  KEY_STORE_CORRUPT:
+    "the key store's file, or a browser key-store record, does not parse, open under the device key or fit its schema: left untouched and never read as empty (that would reset trust); a room reports it once per check",
+  KEY_STORE_UNSAFE:
+    "the key store's file is readable or writable by others, its folder writable by them, either belongs to another user, or the file is a symbolic link: not used",
   KEY_STORE_LOCKED: "another process held the key store's lock past the timeout (10 s)",
-  PEER_UNAVAILABLE: 'a direct frame (a `direct` private message) could not be handed to the peer: it is not connected to the room now; the send is rejected, nothing was sent',
+  PEER_UNAVAILABLE:
+    'a direct frame (a `direct` private message) could not be handed to the peer: it is not connected to the room now; the send is rejected, nothing was sent',
   WRONG_SENDER: "a direct private message came from a connection that is not the chat's peer: dropped unread",
   INTERNAL: 'a bug: an operation failed in a way no other code describes (`cause`); the operation waiting on it fails with this code',
 } as const;
@@ -65,5 +69,7 @@ export class ClientError extends Error {
 
 /** `e` when it is a ClientError already, else an INTERNAL one that keeps `e` as its cause (its message is not copied: it may name anything). */
 export function asClientError(e: unknown): ClientError {
-  return e instanceof ClientError ? e : new ClientError('INTERNAL', `internal error${e instanceof Error ? ` (${e.name})` : ''}`, { cause: e });
+  return e instanceof ClientError
+    ? e
+    : new ClientError('INTERNAL', `internal error${e instanceof Error ? ` (${e.name})` : ''}`, { cause: e });
 }

@@ -14,7 +14,8 @@ export const isPreviewType = (mime: string): mime is PreviewType => (PREVIEW_TYP
 /** How many of a file's first bytes `sniffImage` needs. */
 export const SNIFF_BYTES = 12;
 
-const startsWith = (b: Uint8Array, at: number, sig: readonly number[]) => b.byteLength >= at + sig.length && sig.every((v, i) => b[at + i] === v);
+const startsWith = (b: Uint8Array, at: number, sig: readonly number[]) =>
+  b.byteLength >= at + sig.length && sig.every((v, i) => b[at + i] === v);
 const ascii = (s: string) => Array.from(s, (c) => c.charCodeAt(0));
 
 /**
@@ -75,7 +76,13 @@ function cutUtf8(s: string, max: number): string {
  */
 export function safeFileName(name: string): string {
   const last = name.replace(/\\/g, '/').split('/').pop() ?? '';
-  let n = fit(last.replace(INVISIBLE, '_').replace(RESERVED, '_').replace(/^[.\s]+/, '').replace(/[.\s]+$/, ''));
+  let n = fit(
+    last
+      .replace(INVISIBLE, '_')
+      .replace(RESERVED, '_')
+      .replace(/^[.\s]+/, '')
+      .replace(/[.\s]+$/, ''),
+  );
   if (DEVICE.test(n)) n = fit(`_${n}`);
   return n === '' ? 'file' : n;
 }

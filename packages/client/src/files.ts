@@ -14,7 +14,14 @@
  * not verified yet. The sender can cancel (its blob is deleted and receivers are told); a receiver
  * can cancel its own download.
  */
-import { type AesGcmFactory, type IncrementalHash, decodeFileHeader, encodeFileHeader, newFileKey, sha256Incremental } from '@nullroom/crypto';
+import {
+  type AesGcmFactory,
+  type IncrementalHash,
+  decodeFileHeader,
+  encodeFileHeader,
+  newFileKey,
+  sha256Incremental,
+} from '@nullroom/crypto';
 import type { BlobTransport } from './blobs.js';
 import {
   type ChunkControl,
@@ -213,9 +220,15 @@ export class Transfer extends Emitter<{ progress: TransferProgress }> {
     if (prev !== undefined && last[0] - anchor[0] >= 50) {
       const rate = (last[1] - anchor[1]) / (last[0] - anchor[0]); // bytes per ms
       const perChunk = (last[1] - prev[1]) / rate;
-      if (now - last[0] <= Math.max(SPEED_WINDOW_MS, 3 * perChunk)) bytesPerSecond = ((last[1] - anchor[1]) * 1000) / (Math.max(last[0], now - perChunk) - anchor[0]);
+      if (now - last[0] <= Math.max(SPEED_WINDOW_MS, 3 * perChunk))
+        bytesPerSecond = ((last[1] - anchor[1]) * 1000) / (Math.max(last[0], now - perChunk) - anchor[0]);
     }
-    return { bytes: this.bytes, total: this.size, bytesPerSecond, etaMs: bytesPerSecond > 0 ? Math.round((left / bytesPerSecond) * 1000) : undefined };
+    return {
+      bytes: this.bytes,
+      total: this.size,
+      bytesPerSecond,
+      etaMs: bytesPerSecond > 0 ? Math.round((left / bytesPerSecond) * 1000) : undefined,
+    };
   }
 
   /** @internal */
@@ -358,21 +371,27 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
     let announced = false;
     let sha256: string;
     try {
-      sha256 = await this.pipe.upload({ key, chunkSize: this.chunkSize, blob, token }, source, t.control, async (header) => {
-        // Awaited: a private chat encrypts before it sends, and may refuse (closed).
-        await this.room.sendPayload({
-          type: 'file',
-          fid: t.fid,
-          name: source.name,
-          mime: source.mime,
-          size: source.size,
-          key: toBase64Url(key),
-          header: toBase64Url(encodeFileHeader(header)),
-          blob,
-          ...(extra.thumbnail === undefined ? {} : { thumb: extra.thumbnail }),
-        });
-        announced = true;
-      }, (refused) => this.room.blobTicket(refused));
+      sha256 = await this.pipe.upload(
+        { key, chunkSize: this.chunkSize, blob, token },
+        source,
+        t.control,
+        async (header) => {
+          // Awaited: a private chat encrypts before it sends, and may refuse (closed).
+          await this.room.sendPayload({
+            type: 'file',
+            fid: t.fid,
+            name: source.name,
+            mime: source.mime,
+            size: source.size,
+            key: toBase64Url(key),
+            header: toBase64Url(encodeFileHeader(header)),
+            blob,
+            ...(extra.thumbnail === undefined ? {} : { thumb: extra.thumbnail }),
+          });
+          announced = true;
+        },
+        (refused) => this.room.blobTicket(refused),
+      );
     } catch (e) {
       if (!announced) throw e;
       t.fail(e);
@@ -423,14 +442,16 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
     while (a.sha256 === undefined) {
       if (t.signal.aborted) throw t.signal.reason;
       if (a.cancelled) throw senderCancelled();
-      if (Date.now() >= waitUntil) throw new ClientError('FILE_TRANSFER', 'the sender never confirmed the file (it may have gone offline): nothing was saved');
+      if (Date.now() >= waitUntil)
+        throw new ClientError('FILE_TRANSFER', 'the sender never confirmed the file (it may have gone offline): nothing was saved');
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, waitUntil - Date.now());
         a.waiters.push(() => (clearTimeout(timer), resolve()));
         t.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
       });
     }
-    if (sha256 !== a.sha256) throw new ClientError('FILE_REJECTED', 'the file does not match the hash its sender announced: nothing was saved');
+    if (sha256 !== a.sha256)
+      throw new ClientError('FILE_REJECTED', 'the file does not match the hash its sender announced: nothing was saved');
     if (t.signal.aborted) throw t.signal.reason;
     const path = await sink.commit();
     return path === undefined ? { sha256 } : { sha256, path };

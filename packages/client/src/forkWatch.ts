@@ -44,7 +44,13 @@ export class ForkWatch {
    * Looks at an application message that did not decrypt (`crypto.process` threw). Returns the
    * event to emit when this message completes the evidence for the current state, else undefined.
    */
-  async unreadable(crypto: RoomGroup, state: RoomState, relayCommits: number, f: DeliverFrame, members: readonly Member[]): Promise<ForkSuspected | undefined> {
+  async unreadable(
+    crypto: RoomGroup,
+    state: RoomState,
+    relayCommits: number,
+    f: DeliverFrame,
+    members: readonly Member[],
+  ): Promise<ForkSuspected | undefined> {
     if (f.kind !== DeliveryKind.APP || f.epoch !== relayCommits) return undefined; // rule 1
     if (!members.some((m) => !m.self && m.slot === f.from)) return undefined; // rule 2
     const fp = crypto.fingerprint(state);

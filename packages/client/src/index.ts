@@ -3,7 +3,17 @@ export { Room, type RoomEvents, type RoomPhase, type RoomTimings, type Disruptio
 export { ClientError, type ClientErrorCode, type ClientErrorOptions, ClientErrorCodes, ClientErrors } from './errors.js';
 export { type WebSocketFactory, type WebSocketLike, relaySocketUrl } from './transport.js';
 export { MAX_TEXT_CHARS } from './payload.js';
-export { deriveRoomSecret, randomRoomSecret, inviteFragment, secretFromInvite, type RoomSecret, normalizeNick, formatSafetyNumber, Suites, type SuiteName } from '@nullroom/crypto';
+export {
+  deriveRoomSecret,
+  randomRoomSecret,
+  inviteFragment,
+  secretFromInvite,
+  type RoomSecret,
+  normalizeNick,
+  formatSafetyNumber,
+  Suites,
+  type SuiteName,
+} from '@nullroom/crypto';
 export { browserWebSocket } from './browser.js';
 export { type KeyStore, type KnownKey, MemoryKeyStore } from './keyStore.js';
 export { IndexedDbKeyStore } from './browserKeyStore.js';
@@ -23,8 +33,24 @@ export {
 } from './files.js';
 export { type PayloadRoutes, type PayloadHandler, type PayloadSender, type PayloadType } from './payloadRouter.js';
 export { type SendPort, type DirectTarget } from './outbox.js';
-export { PrivateChats, PrivateChat, type PrivateChatEvents, type PrivateChatsOptions, type PrivateRouting, PRIVATE_ROUTINGS } from './privateChats.js';
+export {
+  PrivateChats,
+  PrivateChat,
+  type PrivateChatEvents,
+  type PrivateChatsOptions,
+  type PrivateRouting,
+  PRIVATE_ROUTINGS,
+} from './privateChats.js';
 export { toBase64 } from './encoding.js';
-export { PREVIEW_TYPES, type PreviewType, isPreviewType, sniffImage, SNIFF_BYTES, receivedType, safeFileName, MAX_FILE_NAME_BYTES } from './fileSafety.js';
+export {
+  PREVIEW_TYPES,
+  type PreviewType,
+  isPreviewType,
+  sniffImage,
+  SNIFF_BYTES,
+  receivedType,
+  safeFileName,
+  MAX_FILE_NAME_BYTES,
+} from './fileSafety.js';
 export { type RoomFingerprint, formatRoomFingerprint, formatFingerprintDigits } from '@nullroom/crypto';
 export { type ForkSuspected, FORK_EVIDENCE_THRESHOLD } from './forkWatch.js';

@@ -59,7 +59,11 @@ export function checksGroupInfo(v: MembershipView, committer: number): boolean {
  * The delay to the next self-update: `selfUpdateMs` jittered by ±20%, spaced out in big rooms so
  * that the room as a whole sees about one every `selfUpdatePerMemberMs` at most. `random` in [0, 1).
  */
-export function selfUpdateDelay(t: Pick<RoomTimings, 'selfUpdateMs' | 'selfUpdatePerMemberMs'>, memberCount: number, random: number): number {
+export function selfUpdateDelay(
+  t: Pick<RoomTimings, 'selfUpdateMs' | 'selfUpdatePerMemberMs'>,
+  memberCount: number,
+  random: number,
+): number {
   const base = Math.max(t.selfUpdateMs, memberCount * t.selfUpdatePerMemberMs);
   return base * (0.8 + random * 0.4);
 }
@@ -103,7 +107,12 @@ export function voidReason(e: unknown): DisruptionReason {
 }
 
 /** The error code a void commit of this reason is reported with. */
-export const voidCode = { 'bad-commit': 'BAD_COMMIT', 'forbidden-proposal': 'FORBIDDEN_PROPOSAL', 'broken-room-rule': 'BROKEN_ROOM_RULE', 'bad-group-info': 'BAD_GROUP_INFO' } as const;
+export const voidCode = {
+  'bad-commit': 'BAD_COMMIT',
+  'forbidden-proposal': 'FORBIDDEN_PROPOSAL',
+  'broken-room-rule': 'BROKEN_ROOM_RULE',
+  'bad-group-info': 'BAD_GROUP_INFO',
+} as const;
 
 const LIMIT = 4096;
 /** Adds to a bounded set or map in insertion order: the oldest entry goes first. */

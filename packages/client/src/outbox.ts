@@ -299,7 +299,10 @@ export class Outbox {
 
   private directRefused(item: DirectItem, name: string): void {
     this.#directInflight--;
-    if (name === 'RATE_LIMITED' || (name === 'NO_SUCH_PEER' && item.to !== undefined && item.target(new Set([...item.tried, item.to])) !== undefined)) {
+    if (
+      name === 'RATE_LIMITED' ||
+      (name === 'NO_SUCH_PEER' && item.to !== undefined && item.target(new Set([...item.tried, item.to])) !== undefined)
+    ) {
       // Sent again later, like room messages; or, when the peer has another leaf (it reconnected
       // and its old one has not been removed yet), to that one.
       if (name === 'NO_SUCH_PEER') item.tried.add(item.to!);
@@ -311,7 +314,9 @@ export class Outbox {
     this.drop(
       item,
       name === 'NO_SUCH_PEER'
-        ? new ClientError('PEER_UNAVAILABLE', 'the member is not connected to the room now: the message was not delivered', { relayCode: name })
+        ? new ClientError('PEER_UNAVAILABLE', 'the member is not connected to the room now: the message was not delivered', {
+            relayCode: name,
+          })
         : new ClientError('RELAY_ERROR', `the relay refused a direct message: ${name}`, { relayCode: name }),
     );
     if (this.#direct.length > 0) this.schedulePump();

@@ -34,7 +34,10 @@ const filePayload = z.strictObject({
   /** The transfer, as later messages about it name it. */
   fid: hex(32),
   name: z.string().min(1).max(MAX_FILE_NAME_CHARS),
-  mime: z.string().max(127).regex(/^[\w.+-]+\/[\w.+-]+$|^$/),
+  mime: z
+    .string()
+    .max(127)
+    .regex(/^[\w.+-]+\/[\w.+-]+$|^$/),
   size: z.number().int().min(0).max(MAX_FILE_BYTES),
   /** The file key (32 bytes) and the STREAM header (21 bytes), base64url. */
   key: b64url(43),
@@ -42,7 +45,14 @@ const filePayload = z.strictObject({
   /** The relay blob that holds the sealed chunks (a 128-bit capability to read them). */
   blob: b64url(22),
   /** A small image preview (JPEG or PNG, base64), shown before the full image is fetched. */
-  thumb: z.optional(z.strictObject({ mime: z.enum(['image/jpeg', 'image/png', 'image/webp']), data: z.string().max(Math.ceil(MAX_THUMBNAIL_BYTES / 3) * 4), w: z.number().int().min(1).max(4096), h: z.number().int().min(1).max(4096) })),
+  thumb: z.optional(
+    z.strictObject({
+      mime: z.enum(['image/jpeg', 'image/png', 'image/webp']),
+      data: z.string().max(Math.ceil(MAX_THUMBNAIL_BYTES / 3) * 4),
+      w: z.number().int().min(1).max(4096),
+      h: z.number().int().min(1).max(4096),
+    }),
+  ),
 });
 
 /** The sender finished uploading: the SHA-256 of the plaintext, to check the whole file against. */
@@ -56,13 +66,26 @@ const fileCancelPayload = z.strictObject({ ...base, type: z.literal('file-cancel
  * Welcome of the two-member group made from it. Messages of the private group travel either inside
  * room messages (`dm`, so the relay cannot tell them from room traffic) or straight to the peer.
  */
-const b64 = (max: number) => z.string().max(max).regex(/^[A-Za-z0-9+/]*={0,2}$/);
+const b64 = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .regex(/^[A-Za-z0-9+/]*={0,2}$/);
 const dmOfferPayload = z.strictObject({ ...base, type: z.literal('dm-offer'), to: hex(64), offer: hex(32), kp: b64(24 * 1024) });
 const dmWelcomePayload = z.strictObject({ ...base, type: z.literal('dm-welcome'), to: hex(64), offer: hex(32), welcome: b64(96 * 1024) });
 const dmPayload = z.strictObject({ ...base, type: z.literal('dm'), chat: hex(32), data: b64(1024 * 1024) });
 const dmClosePayload = z.strictObject({ ...base, type: z.literal('dm-close'), chat: hex(32) });
 
-const payload = z.discriminatedUnion('type', [textPayload, filePayload, fileDonePayload, fileCancelPayload, dmOfferPayload, dmWelcomePayload, dmPayload, dmClosePayload]);
+const payload = z.discriminatedUnion('type', [
+  textPayload,
+  filePayload,
+  fileDonePayload,
+  fileCancelPayload,
+  dmOfferPayload,
+  dmWelcomePayload,
+  dmPayload,
+  dmClosePayload,
+]);
 export type DmOfferPayload = z.infer<typeof dmOfferPayload>;
 export type DmWelcomePayload = z.infer<typeof dmWelcomePayload>;
 export type DmPayload = z.infer<typeof dmPayload>;

@@ -204,7 +204,8 @@ export class PrivateChat extends Emitter<FileChannelEvents & Record<string, unkn
         this.owner.warn('OUT_OF_ORDER', 'private messages from the peer arrived out of order');
         return { payload: p, outOfOrder: true };
       }
-      if (last !== undefined && p.n > last + 1) this.owner.warn('MISSING_MESSAGES', `${p.n - last - 1} private message(s) from the peer never arrived`);
+      if (last !== undefined && p.n > last + 1)
+        this.owner.warn('MISSING_MESSAGES', `${p.n - last - 1} private message(s) from the peer never arrived`);
       this.lastN = p.n;
       return { payload: p, outOfOrder: false };
     });

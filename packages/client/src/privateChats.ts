@@ -68,7 +68,8 @@ export class PrivateChats extends Emitter<PrivateChatEvents> implements PrivateC
   ) {
     super();
     this.routing = opts.routing ?? 'hidden';
-    const onPrivate = (p: PrivatePayload, s: { from: string; sender: string; slot: number }) => this.enqueue(() => this.onPrivate(s.from, s.sender, s.slot, p));
+    const onPrivate = (p: PrivatePayload, s: { from: string; sender: string; slot: number }) =>
+      this.enqueue(() => this.onPrivate(s.from, s.sender, s.slot, p));
     this.offs = [
       room.route('dm-offer', onPrivate),
       room.route('dm-welcome', onPrivate),

@@ -34,9 +34,17 @@ export class Room extends RoomMembership implements SendPort, PayloadRoutes {
   readonly #seen = new Set<string>();
   readonly #forkWatch = new ForkWatch();
 
-  constructor(crypto: RoomGroup, nick: string, link: RoomLink, timings: RoomTimings = defaultRoomTimings, store: KeyStore = new MemoryKeyStore()) {
+  constructor(
+    crypto: RoomGroup,
+    nick: string,
+    link: RoomLink,
+    timings: RoomTimings = defaultRoomTimings,
+    store: KeyStore = new MemoryKeyStore(),
+  ) {
     super(crypto, nick, link, timings, store);
-    this.#router.route('text', (p, s) => this.emit('message', { from: s.from, text: p.text, ts: p.ts, id: p.id, outOfOrder: s.outOfOrder }));
+    this.#router.route('text', (p, s) =>
+      this.emit('message', { from: s.from, text: p.text, ts: p.ts, id: p.id, outOfOrder: s.outOfOrder }),
+    );
   }
 
   get locator() {

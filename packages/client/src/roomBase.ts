@@ -72,7 +72,8 @@ export abstract class RoomBase extends Emitter<RoomEvents> {
         ownSlot: () => this.slot,
         // Back after a reconnect but alone (the others have not rejoined yet): what was typed offline
         // was meant for them, and newcomers never see earlier messages, so hold it until someone is here.
-        appOpen: () => this.phase === 'joined' && this.mls !== undefined && !this.commitInFlight() && !(this.rejoin && this.memberList.length <= 1),
+        appOpen: () =>
+          this.phase === 'joined' && this.mls !== undefined && !this.commitInFlight() && !(this.rejoin && this.memberList.length <= 1),
         encrypt: async (plaintext) => {
           const out = await this.crypto.encrypt(this.mls!, plaintext);
           this.mls = out.state;
@@ -92,7 +93,8 @@ export abstract class RoomBase extends Emitter<RoomEvents> {
       storeFailed: (code, e) => this.report(code, e),
     });
     this.ticket = new UploadTicket({
-      whenJoined: () => (this.phase === 'joined' ? Promise.resolve() : new Promise((resolve, reject) => this.joinWaiters.push({ resolve, reject }))),
+      whenJoined: () =>
+        this.phase === 'joined' ? Promise.resolve() : new Promise((resolve, reject) => this.joinWaiters.push({ resolve, reject })),
       run: (fn) => this.run(fn),
       joined: () => this.phase === 'joined',
       requestTicket: () => this.link.request(this, (reqId) => ({ type: 'TICKET', reqId, room: locator })),

@@ -4,12 +4,32 @@
  * leaf probes and GroupInfo checks. It carries out what membership.ts decides, on the room's
  * serial queue (roomBase.ts); Room (room.ts) extends it with the public API and application messages.
  */
-import { type DeliverFrame, DeliveryKind, type GroupStateFrame, GroupStatus, type RelayEpoch, type ReqId, asEpoch, errorMessageOf, errorNameOf } from '@nullroom/protocol';
+import {
+  type DeliverFrame,
+  DeliveryKind,
+  type GroupStateFrame,
+  GroupStatus,
+  type RelayEpoch,
+  type ReqId,
+  asEpoch,
+  errorMessageOf,
+  errorNameOf,
+} from '@nullroom/protocol';
 import { type Member, type RoomState, CryptoError, framedEpoch, nickKey, uniqueNick, wipe } from '@nullroom/crypto';
 import { ClientError } from './errors.js';
 import { toHex } from './encoding.js';
 import { RoomBase } from './roomBase.js';
-import { DisruptionLedger, addSlot, checksGroupInfo, decideBadGroupInfo, decideJoinRefusal, decideRemoval, selfUpdateDelay, voidCode, voidReason } from './membership.js';
+import {
+  DisruptionLedger,
+  addSlot,
+  checksGroupInfo,
+  decideBadGroupInfo,
+  decideJoinRefusal,
+  decideRemoval,
+  selfUpdateDelay,
+  voidCode,
+  voidReason,
+} from './membership.js';
 import type { DisruptionReason } from './roomTypes.js';
 
 /** A commit of ours in flight: applied on ACK. */
@@ -60,7 +80,6 @@ export abstract class RoomMembership extends RoomBase {
   /** Reads an application message (Room). */
   protected abstract onAppDeliver(f: DeliverFrame): Promise<void>;
 
-
   private joinFailed(why: string, cause: unknown, relayCode?: string): ClientError {
     return new ClientError('JOIN_FAILED', why, relayCode === undefined ? { cause } : { cause, relayCode });
   }
@@ -89,7 +108,14 @@ export abstract class RoomMembership extends RoomBase {
     this.#badInfoAttempts = 0;
     const commits = f.epoch;
     const { message, groupInfo, state } = out;
-    const reqId = this.link.request(this, (reqId) => ({ type: 'COMMIT', reqId, room: this.crypto.locator, epoch: commits, commit: message, groupInfo }));
+    const reqId = this.link.request(this, (reqId) => ({
+      type: 'COMMIT',
+      reqId,
+      room: this.crypto.locator,
+      epoch: commits,
+      commit: message,
+      groupInfo,
+    }));
     this.#pending = { kind: 'join', reqId, state, commits: asEpoch(commits + 1), nick };
   }
 
@@ -125,7 +151,9 @@ export abstract class RoomMembership extends RoomBase {
       // After a valid commit only "is it ours?" matters (cheap); out of step, also "is it joinable?".
       const verdict =
         check.why === 'after-commit'
-          ? (await this.crypto.groupInfoMatches(this.mls, f.groupInfo)) ? 'ours' : 'bad'
+          ? (await this.crypto.groupInfoMatches(this.mls, f.groupInfo))
+            ? 'ours'
+            : 'bad'
           : await this.crypto.checkGroupInfo(this.mls, f.groupInfo, { nick: this.nick, slot: this.slot });
       if (check.why === 'out-of-step') {
         // If the relay holds a joinable GroupInfo of our group in another state, we are the ones out of step: rejoin.
@@ -147,7 +175,10 @@ export abstract class RoomMembership extends RoomBase {
     this.#badInfoSince ??= now;
     const since = this.#badInfoSince;
     const opens = f.epoch !== 0 || (now - since < this.timings.badGroupInfoWaitMs && (await this.crypto.groupInfoOpens(f.groupInfo)));
-    const d = decideBadGroupInfo({ now, since, attempts: this.#badInfoAttempts, commits: f.epoch, opens, random: Math.random() }, this.timings.badGroupInfoWaitMs);
+    const d = decideBadGroupInfo(
+      { now, since, attempts: this.#badInfoAttempts, commits: f.epoch, opens, random: Math.random() },
+      this.timings.badGroupInfoWaitMs,
+    );
     if (d.kind === 'fail') return this.failJoin(this.joinFailed(e instanceof Error ? e.message : 'join failed', e));
     this.report('BAD_GROUP_INFO', e);
     this.emit('repair-wait', { since });
@@ -232,7 +263,11 @@ export abstract class RoomMembership extends RoomBase {
     const d = decideJoinRefusal(name, this.#joinAttempts, this.timings.maxJoinAttempts, Math.random());
     if (d.kind === 'fail') {
       const err = new ClientError('RELAY_ERROR', `the relay refused: ${name}`, { relayCode: name });
-      return this.failJoin(d.why === 'lost-races' ? this.joinFailed('gave up after repeated lost races', err, name) : this.joinFailed(`the relay refused to join: ${name}`, err, name));
+      return this.failJoin(
+        d.why === 'lost-races'
+          ? this.joinFailed('gave up after repeated lost races', err, name)
+          : this.joinFailed(`the relay refused to join: ${name}`, err, name),
+      );
     }
     this.#joinAttempts++;
     // Not a sleep on the queue: other frames go on while we wait.
@@ -285,7 +320,8 @@ export abstract class RoomMembership extends RoomBase {
     this.report(voidCode[reason], e);
     if (f.epoch === 0 && this.slot !== undefined) {
       // The first commit of the room may be a re-founding (§4.3): if so, we (the creator) join the new group.
-      if ((await this.crypto.checkGroupInfo(this.mls!, f.data, { nick: this.nick, slot: this.slot })) === 'foreign') return this.rejoinFresh();
+      if ((await this.crypto.checkGroupInfo(this.mls!, f.data, { nick: this.nick, slot: this.slot })) === 'foreign')
+        return this.rejoinFresh();
     }
     const framed = framedEpoch(f.data);
     if (framed !== undefined && framed !== BigInt(this.crypto.epochOf(this.mls!))) {
@@ -349,20 +385,33 @@ export abstract class RoomMembership extends RoomBase {
       if (m.self) continue;
       const slot = m.slot;
       // Not sent once the leaf is gone from the tree (or already known to be gone).
-      const target = (tried: ReadonlySet<number>) => (tried.has(slot) || this.#gone.has(slot) || !this.memberList.some((x) => x.slot === slot) ? undefined : slot);
-      this.outbox.direct(target, () => Promise.resolve(new Uint8Array(0)), true).catch((e: unknown) => {
-        if (!(e instanceof ClientError) || e.relayCode !== 'NO_SUCH_PEER' || this.phase !== 'joined') return;
-        addSlot(this.#gone, slot);
-        this.run(() => this.scheduleRemovals(false));
-      });
+      const target = (tried: ReadonlySet<number>) =>
+        tried.has(slot) || this.#gone.has(slot) || !this.memberList.some((x) => x.slot === slot) ? undefined : slot;
+      this.outbox
+        .direct(target, () => Promise.resolve(new Uint8Array(0)), true)
+        .catch((e: unknown) => {
+          if (!(e instanceof ClientError) || e.relayCode !== 'NO_SUCH_PEER' || this.phase !== 'joined') return;
+          addSlot(this.#gone, slot);
+          this.run(() => this.scheduleRemovals(false));
+        });
     }
   }
 
   /** Commits the removal of `members` (none: a self-update) for the relay's current sequence number; applied on ACK. */
   private async commitRemoval(members: Member[]): Promise<void> {
-    const out = await this.crypto.remove(this.mls!, members.map((m) => m.leaf));
+    const out = await this.crypto.remove(
+      this.mls!,
+      members.map((m) => m.leaf),
+    );
     const commits = this.relayCommits;
-    const reqId = this.link.request(this, (r) => ({ type: 'COMMIT', reqId: r, room: this.crypto.locator, epoch: commits, commit: out.message, groupInfo: out.groupInfo }));
+    const reqId = this.link.request(this, (r) => ({
+      type: 'COMMIT',
+      reqId: r,
+      room: this.crypto.locator,
+      epoch: commits,
+      commit: out.message,
+      groupInfo: out.groupInfo,
+    }));
     this.#pending = { kind: 'remove', reqId, state: out.state, removed: members, consumed: out.consumed };
   }
 
@@ -371,6 +420,4 @@ export abstract class RoomMembership extends RoomBase {
     this.link.request(this, (reqId) => ({ type: 'LEAVE', reqId, room: this.crypto.locator }));
     this.restart(true);
   }
-
-
 }

@@ -26,7 +26,8 @@ interface TrustState {
 }
 
 /** A key store's own code (KEY_STORE_CORRUPT, _UNSAFE, _LOCKED) when it gave one, else KEY_STORE. */
-export const storeErrorCode = (e: unknown): ClientErrorCode => (e instanceof ClientError && e.code.startsWith('KEY_STORE') ? e.code : 'KEY_STORE');
+export const storeErrorCode = (e: unknown): ClientErrorCode =>
+  e instanceof ClientError && e.code.startsWith('KEY_STORE') ? e.code : 'KEY_STORE';
 
 export class Trust {
   /** Per nickname: the identity key in use now, whether the user verified it, whether it changed. */
@@ -81,9 +82,15 @@ export class Trust {
       const before = known?.identityKey ?? current?.key;
       const changed = before !== undefined && !sameKey(before, m.identityKey);
       const wasVerified = (current?.verified ?? known?.verified) === true;
-      this.#state.set(m.nick, { key: m.identityKey, verified: !changed && known?.verified === true, changed: changed || current?.changed === true });
+      this.#state.set(m.nick, {
+        key: m.identityKey,
+        verified: !changed && known?.verified === true,
+        changed: changed || current?.changed === true,
+      });
       if (!unreadable && (known === undefined || changed)) {
-        await this.store.remember(this.locator, m.nick, { identityKey: m.identityKey, verified: false }).catch((e: unknown) => this.events.storeFailed('KEY_STORE', e));
+        await this.store
+          .remember(this.locator, m.nick, { identityKey: m.identityKey, verified: false })
+          .catch((e: unknown) => this.events.storeFailed('KEY_STORE', e));
       }
       if (changed) this.events.keyChanged(m.nick, wasVerified);
     }

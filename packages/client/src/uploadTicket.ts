@@ -51,7 +51,10 @@ export class UploadTicket {
       if (this.#ask === ask) this.#ask = undefined;
     };
     promise.then(done, done);
-    const timer = setTimeout(() => ask.reject(new ClientError('FILE_TRANSFER', 'the relay did not grant an upload ticket in time')), TICKET_TIMEOUT_MS);
+    const timer = setTimeout(
+      () => ask.reject(new ClientError('FILE_TRANSFER', 'the relay did not grant an upload ticket in time')),
+      TICKET_TIMEOUT_MS,
+    );
     (timer as { unref?: () => void }).unref?.();
     void promise.finally(() => clearTimeout(timer)).catch(() => undefined);
     this.host.whenJoined().then(

@@ -50,12 +50,15 @@ export async function blobFront(relay: string | (() => string), page?: { html: s
   };
   const server = createServer((req, res) => {
     if (page !== undefined && req.url === '/') return void res.writeHead(200, { 'content-type': 'text/html' }).end(page.html);
-    if (page !== undefined && req.url === '/contract.js') return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(page.script);
+    if (page !== undefined && req.url === '/contract.js')
+      return void res.writeHead(200, { 'content-type': 'text/javascript' }).end(page.script);
     if (!req.url?.startsWith('/blobs/')) return void res.writeHead(404).end();
     if (faults !== undefined) {
       const { status, code } = faults;
       req.resume();
-      return void res.writeHead(status, { 'content-type': 'text/plain', ...(code === undefined ? {} : { 'X-Nullroom-Blob-Error': code }) }).end('fault');
+      return void res
+        .writeHead(status, { 'content-type': 'text/plain', ...(code === undefined ? {} : { 'X-Nullroom-Blob-Error': code }) })
+        .end('fault');
     }
     void forward(req, res);
   });

@@ -48,7 +48,14 @@ export async function fileRoom(n: number): Promise<{ r: Relay; cs: TestClient[] 
 }
 
 /** `a` sends `data` (`src`) to bob and carol; bob cancels his download once `after` bytes are in: nothing is saved for him, carol gets the file. */
-export async function receiverCancelsOwnOnly(fa: RoomFiles, fb: RoomFiles, fc: RoomFiles, src: FileSource, data: Uint8Array, after: number): Promise<void> {
+export async function receiverCancelsOwnOnly(
+  fa: RoomFiles,
+  fb: RoomFiles,
+  fc: RoomFiles,
+  src: FileSource,
+  data: Uint8Array,
+  after: number,
+): Promise<void> {
   const gotB = receiveNext(fb);
   const gotC = receiveNext(fc);
   const sending = fa.send(src);

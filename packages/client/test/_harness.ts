@@ -1,7 +1,15 @@
 /** Shared helpers for tests that run a real relay and real clients over real sockets on 127.0.0.1. */
 import { startRelay, type Relay, type RelayOptions } from '@nullroom/server';
 import { type RelayHooks, startInstrumentedRelay } from '@nullroom/server/instrumented';
-import { type KeyStore, NullroomClient, type Room, type RoomEvents, type RoomTimings, randomRoomSecret, type RoomSecret } from '../src/index.js';
+import {
+  type KeyStore,
+  NullroomClient,
+  type Room,
+  type RoomEvents,
+  type RoomTimings,
+  randomRoomSecret,
+  type RoomSecret,
+} from '../src/index.js';
 import { type NodeTlsOptions, nodeWebSocket } from '../src/node/index.js';
 import type { WebSocketLike } from '../src/transport.js';
 
@@ -68,7 +76,10 @@ export async function until(cond: () => boolean, what: string, ms = 10_000): Pro
 }
 
 export function nicks(c: TestClient): string[] {
-  return c.room.members().map((m) => m.nick).sort();
+  return c.room
+    .members()
+    .map((m) => m.nick)
+    .sort();
 }
 
 export function once<K extends keyof RoomEvents>(room: Room, type: K): Promise<RoomEvents[K]> {
@@ -91,7 +102,10 @@ export function converged(cs: TestClient[], expected: string[]): boolean {
  * A relay (with `opts`) and alice and bob in one new room; resolves once both list both. With `t`,
  * the relay is closed after the test (registered before anyone joins).
  */
-export async function twoMembers(opts: RelayOptions = {}, t?: { after(fn: () => unknown): void }): Promise<{ r: Relay; secret: RoomSecret; a: TestClient; b: TestClient }> {
+export async function twoMembers(
+  opts: RelayOptions = {},
+  t?: { after(fn: () => unknown): void },
+): Promise<{ r: Relay; secret: RoomSecret; a: TestClient; b: TestClient }> {
   const r = await relay(opts);
   t?.after(() => r.close());
   const secret = randomRoomSecret();

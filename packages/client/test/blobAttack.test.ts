@@ -36,7 +36,8 @@ async function tickets(url: string, from: string, rooms: number): Promise<{ tick
     ws.on('error', reject);
   });
   await new Promise<void>((resolve) => ws.once('open', () => resolve()));
-  for (let i = 0; i < rooms; i++) ws.send(encodeFrame({ type: 'JOIN', reqId: asReqId(i + 1), room: asLocator(new Uint8Array(randomBytes(32))) }));
+  for (let i = 0; i < rooms; i++)
+    ws.send(encodeFrame({ type: 'JOIN', reqId: asReqId(i + 1), room: asLocator(new Uint8Array(randomBytes(32))) }));
   await done;
   return { tickets: out, close: () => ws.close() };
 }
@@ -45,14 +46,22 @@ async function tickets(url: string, from: string, rooms: number): Promise<{ tick
  * A PUT declaring `declared` bytes whose body trickles a byte every `everyMs`: its answer's status
  * (or 'closed'), and whether the relay closed the connection (it does when it cuts a body).
  */
-function tricklingPut(port: number, from: string, ticket: string, declared: number, everyMs: number): { status: Promise<string>; closed: Promise<void>; stop(): void } {
+function tricklingPut(
+  port: number,
+  from: string,
+  ticket: string,
+  declared: number,
+  everyMs: number,
+): { status: Promise<string>; closed: Promise<void>; stop(): void } {
   const sock = net.connect({ port, host: '127.0.0.1', localAddress: from });
   sock.on('error', () => undefined);
   let timer: ReturnType<typeof setInterval> | undefined;
   sock.once('connect', () => {
     const id = randomBytes(16).toString('base64url');
     const token = randomBytes(32).toString('base64url');
-    sock.write(`PUT /blobs/${id}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${token}\r\nX-Nullroom-Blob-Ticket: ${ticket}\r\nContent-Length: ${declared}\r\n\r\n`);
+    sock.write(
+      `PUT /blobs/${id}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${token}\r\nX-Nullroom-Blob-Ticket: ${ticket}\r\nContent-Length: ${declared}\r\n\r\n`,
+    );
     timer = setInterval(() => sock.write('x'), everyMs);
   });
   const status = new Promise<string>((resolve) => {
@@ -114,7 +123,10 @@ test('16 trickling PUTs from four addresses (the whole upload budget): they are 
   // (a busy machine), but far below what waiting for the trickles to end would take (4 MiB at a byte every 2 s).
   t.diagnostic(`honest 8 MiB upload under the four-address trickle: ${ms} ms; attacker statuses: ${statuses.sort().join(' ')}`);
   assert.ok(ms < 20_000, `the honest upload took ${ms} ms`);
-  assert.ok(statuses.every((s) => s === '408' || s === '429'), statuses.join(' '));
+  assert.ok(
+    statuses.every((s) => s === '408' || s === '429'),
+    statuses.join(' '),
+  );
   assert.ok(statuses.filter((s) => s === '408').length >= 12, 'the budget was held, then cut');
 });
 
@@ -169,10 +181,11 @@ test('an honest slow link just above the floor: the upload goes one chunk at a t
   const slow = nodeBlobTransport(link.url);
   const failures: string[] = [];
   const put = slow.put;
-  slow.put = (...args) => put(...args).catch((e: unknown) => {
-    failures.push(e instanceof BlobStatusError ? String(e.status) : ((e as { code?: string }).code ?? 'error'));
-    throw e;
-  });
+  slow.put = (...args) =>
+    put(...args).catch((e: unknown) => {
+      failures.push(e instanceof BlobStatusError ? String(e.status) : ((e as { code?: string }).code ?? 'error'));
+      throw e;
+    });
   const fa = new RoomFiles(a.room, { blobs: slow, hash: nodeSha256, chunkSize: 32 * KiB });
   const fb = new RoomFiles(b.room, { blobs: nodeBlobTransport(r.url), hash: nodeSha256, chunkSize: 32 * KiB });
   const got = receiveNext(fb);
@@ -182,7 +195,10 @@ test('an honest slow link just above the floor: the upload goes one chunk at a t
   await fa.send(src).done;
   const res = await (await got).transfer.done;
   t.diagnostic(`192 KiB over a 24 KiB/s uplink (floor 16 KiB/s): ${Date.now() - t0} ms; failed PUTs: ${failures.join(' ')}`);
-  assert.ok(failures.length >= 1 && failures.length <= 2, `two chunks at once fell below the floor, then one at a time kept it: ${failures.join(' ')}`);
+  assert.ok(
+    failures.length >= 1 && failures.length <= 2,
+    `two chunks at once fell below the floor, then one at a time kept it: ${failures.join(' ')}`,
+  );
   assert.ok(readFileSync(res.path!).equals(data));
   await src.close();
 });

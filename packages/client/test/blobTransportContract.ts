@@ -154,7 +154,7 @@ export const blobTransportContract: BlobContractCase[] = [
     },
   },
   {
-    name: 'refused: a chunk over the relay\'s limit is BlobRefused 413',
+    name: "refused: a chunk over the relay's limit is BlobRefused 413",
     async run(s) {
       const { id, token } = blob();
       const ticket = await s.ticket();
@@ -165,12 +165,18 @@ export const blobTransportContract: BlobContractCase[] = [
     },
   },
   {
-    name: 'retry: a 5xx, a 429 or a 408 is a BlobStatusError with its status and the relay\'s code (retrying can help), and the retry succeeds',
+    name: "retry: a 5xx, a 429 or a 408 is a BlobStatusError with its status and the relay's code (retrying can help), and the retry succeeds",
     async run(s) {
       const { id, token } = blob();
       const ticket = await s.ticket();
       const body = bytes(3000);
-      for (const [status, code] of [[503, 'BUSY'], [500, undefined], [429, 'SHARE'], [408, 'TOO_SLOW'], [507, 'STORE_FULL']] as const) {
+      for (const [status, code] of [
+        [503, 'BUSY'],
+        [500, undefined],
+        [429, 'SHARE'],
+        [408, 'TOO_SLOW'],
+        [507, 'STORE_FULL'],
+      ] as const) {
         await s.fault(status, code);
         const e = await rejection(s.transport.put(id, 0, token, ticket, body), `an upload answered ${status}`);
         await s.fault(undefined);
@@ -212,7 +218,7 @@ export const blobTransportContract: BlobContractCase[] = [
       const t0 = Date.now();
       ac.abort();
       const e = await rejection(waiting, 'an aborted download');
-      check(!(e instanceof ClientError), 'an abort is the caller\'s, not a relay refusal');
+      check(!(e instanceof ClientError), "an abort is the caller's, not a relay refusal");
       check(Date.now() - t0 < 5000, 'the download stopped waiting');
       const gone = new AbortController();
       gone.abort();

@@ -8,7 +8,17 @@
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { DeliveryKind, ErrorCodes, type RelayFrame, type RoomLocator, SUBPROTOCOL, asEpoch, asReqId, decodeRelayFrame, encodeFrame } from '@nullroom/protocol';
+import {
+  DeliveryKind,
+  ErrorCodes,
+  type RelayFrame,
+  type RoomLocator,
+  SUBPROTOCOL,
+  asEpoch,
+  asReqId,
+  decodeRelayFrame,
+  encodeFrame,
+} from '@nullroom/protocol';
 import { closeAll, converged, member, randomRoomSecret, relay, until } from './_harness.js';
 
 afterEach(closeAll);
@@ -16,7 +26,11 @@ afterEach(closeAll);
 const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
 
 /** A raw insider that sends `count` garbage COMMITs, each for the newest epoch it knows, as fast as the answers come. */
-async function flood(url: string, room: RoomLocator, count: number): Promise<{ acked: number; limited: number; other: number; ms: number; close(): void }> {
+async function flood(
+  url: string,
+  room: RoomLocator,
+  count: number,
+): Promise<{ acked: number; limited: number; other: number; ms: number; close(): void }> {
   const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/ws`, SUBPROTOCOL, { perMessageDeflate: false });
   const frames: RelayFrame[] = [];
   let epoch = 0;
@@ -34,7 +48,7 @@ async function flood(url: string, room: RoomLocator, count: number): Promise<{ a
     new Promise<RelayFrame>((resolve) => {
       const check = () => {
         const f = frames.find((x) => (x.type === 'ACK' || x.type === 'ERROR') && x.reqId === id);
-        if (f !== undefined) (waiters.delete(check), resolve(f));
+        if (f !== undefined) waiters.delete(check), resolve(f);
       };
       waiters.add(check);
       check();
@@ -49,7 +63,7 @@ async function flood(url: string, room: RoomLocator, count: number): Promise<{ a
     const id = 100 + i;
     ws.send(encodeFrame({ type: 'COMMIT', reqId: asReqId(id), room, epoch: asEpoch(epoch), commit: random(300), groupInfo: random(500) }));
     const f = await answer(id);
-    if (f.type === 'ACK') (acked++, (epoch += 1));
+    if (f.type === 'ACK') acked++, (epoch += 1);
     else if (f.type === 'ERROR' && f.code === ErrorCodes.RATE_LIMITED) limited++;
     else other++;
   }
@@ -72,7 +86,9 @@ test('50 garbage COMMITs as fast as the relay answers: a handful are accepted, t
   t.after(() => result.close());
   await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'a newcomer joins', 20_000);
   const joinedMs = Date.now() - start;
-  t.diagnostic(`flood: ${result.acked} accepted, ${result.limited} RATE_LIMITED, ${result.other} other (lost races) in ${result.ms} ms; newcomer converged ${joinedMs} ms after the flood began`);
+  t.diagnostic(
+    `flood: ${result.acked} accepted, ${result.limited} RATE_LIMITED, ${result.other} other (lost races) in ${result.ms} ms; newcomer converged ${joinedMs} ms after the flood began`,
+  );
   // Without the limit every one of the 50 is accepted (the relay cannot judge MLS).
   assert.ok(result.acked <= 6, `${result.acked} accepted`);
   assert.ok(result.limited >= 40, `${result.limited} refused`);

@@ -41,5 +41,8 @@ test('a refused JOIN (here TOO_MANY_NEW_ROOMS) fails the join with the relay rea
   const r = await relay({ limits: { newRoomBurst: 1, newRoomIntervalMs: 60_000 } });
   t.after(() => r.close());
   await member(r.url, randomRoomSecret(), 'alice');
-  await assert.rejects(member(r.url, randomRoomSecret(), 'bob'), (e: Error & { code?: string }) => e.code === 'JOIN_FAILED' && /TOO_MANY_NEW_ROOMS/.test(e.message));
+  await assert.rejects(
+    member(r.url, randomRoomSecret(), 'bob'),
+    (e: Error & { code?: string }) => e.code === 'JOIN_FAILED' && /TOO_MANY_NEW_ROOMS/.test(e.message),
+  );
 });

@@ -13,7 +13,8 @@ import fc from 'fast-check';
 import { MAX_FILE_NAME_BYTES, PREVIEW_TYPES, receivedType, safeFileName, sniffImage } from '../src/index.js';
 import { folderSink } from '../src/node/index.js';
 
-const bytes = (...parts: (string | number[])[]) => new Uint8Array(parts.flatMap((p) => (typeof p === 'string' ? Array.from(Buffer.from(p, 'latin1')) : p)));
+const bytes = (...parts: (string | number[])[]) =>
+  new Uint8Array(parts.flatMap((p) => (typeof p === 'string' ? Array.from(Buffer.from(p, 'latin1')) : p)));
 const PNG = bytes([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], [0, 0, 0, 13], 'IHDR');
 const JPEG = bytes([0xff, 0xd8, 0xff, 0xe0, 0, 0x10], 'JFIF\0');
 const GIF = bytes('GIF89a', [1, 0, 1, 0]);
@@ -27,7 +28,19 @@ test('sniffImage knows the four allowlisted signatures and nothing else (WHATWG 
   assert.equal(sniffImage(GIF), 'image/gif');
   assert.equal(sniffImage(bytes('GIF87a')), 'image/gif');
   assert.equal(sniffImage(WEBP), 'image/webp');
-  for (const other of [HTML, SVG, bytes(''), PNG.subarray(0, 7), bytes([0xff, 0xd8]), bytes('GIF88a'), bytes('RIFF', [0, 0, 0, 0], 'WAVEfmt '), bytes('RIFF', [0, 0, 0, 0], 'WEB'), bytes('BM'), bytes([0, 0, 0, 0x1c], 'ftypavif'), bytes('%PDF-1.7')]) {
+  for (const other of [
+    HTML,
+    SVG,
+    bytes(''),
+    PNG.subarray(0, 7),
+    bytes([0xff, 0xd8]),
+    bytes('GIF88a'),
+    bytes('RIFF', [0, 0, 0, 0], 'WAVEfmt '),
+    bytes('RIFF', [0, 0, 0, 0], 'WEB'),
+    bytes('BM'),
+    bytes([0, 0, 0, 0x1c], 'ftypavif'),
+    bytes('%PDF-1.7'),
+  ]) {
     assert.equal(sniffImage(other), undefined);
   }
 });
@@ -102,16 +115,23 @@ test('safeFileName: hostile names become one plain, visible, non-device name', (
 
 test('safeFileName: properties over arbitrary strings', () => {
   fc.assert(
-    fc.property(fc.oneof(fc.string({ maxLength: 400 }), fc.string({ unit: 'grapheme', maxLength: 300 }), fc.string({ unit: 'binary', maxLength: 300 })), (name) => {
-      const n = safeFileName(name);
-      assert.ok(n.length > 0);
-      assert.ok(!/[/\\:*?"<>|]/.test(n), 'no separators or reserved characters');
-      assert.ok(!/(?![\u200c\u200d])[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u.test(n), 'no control, format or lone surrogate characters');
-      assert.ok(!/^[.\s]/.test(n) && !/[.\s]$/.test(n), 'no leading dot or space, no trailing dot or space');
-      assert.ok(!/^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$|clock\$)\s*(\.|$)/i.test(n), 'no device name');
-      assert.ok(Buffer.byteLength(n) <= MAX_FILE_NAME_BYTES);
-      assert.equal(safeFileName(n), n, 'idempotent');
-    }),
+    fc.property(
+      fc.oneof(
+        fc.string({ maxLength: 400 }),
+        fc.string({ unit: 'grapheme', maxLength: 300 }),
+        fc.string({ unit: 'binary', maxLength: 300 }),
+      ),
+      (name) => {
+        const n = safeFileName(name);
+        assert.ok(n.length > 0);
+        assert.ok(!/[/\\:*?"<>|]/.test(n), 'no separators or reserved characters');
+        assert.ok(!/(?![\u200c\u200d])[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/u.test(n), 'no control, format or lone surrogate characters');
+        assert.ok(!/^[.\s]/.test(n) && !/[.\s]$/.test(n), 'no leading dot or space, no trailing dot or space');
+        assert.ok(!/^(con|prn|aux|nul|com[0-9¹²³]|lpt[0-9¹²³]|conin\$|conout\$|clock\$)\s*(\.|$)/i.test(n), 'no device name');
+        assert.ok(Buffer.byteLength(n) <= MAX_FILE_NAME_BYTES);
+        assert.equal(safeFileName(n), n, 'idempotent');
+      },
+    ),
     { numRuns: 3000 },
   );
 });
@@ -124,7 +144,9 @@ async function save(dir: string, name: string, body: string): Promise<string> {
   return path;
 }
 
-test('folderSink: a received file lands inside the folder, under a safe name, never over anything, never executable', { skip: process.platform === 'win32' && 'POSIX modes and symlinks' }, async () => {
+test('folderSink: a received file lands inside the folder, under a safe name, never over anything, never executable', {
+  skip: process.platform === 'win32' && 'POSIX modes and symlinks',
+}, async () => {
   const root = mkdtempSync(join(tmpdir(), 'nullroom-save-'));
   const dir = join(root, 'downloads');
   mkdirSync(dir);

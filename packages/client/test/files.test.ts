@@ -11,7 +11,15 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type BlobTransport, ClientError, type PayloadHandler, RoomFiles, Transfer, type TransferProgress, fetchBlobTransport } from '../src/index.js';
+import {
+  type BlobTransport,
+  ClientError,
+  type PayloadHandler,
+  RoomFiles,
+  Transfer,
+  type TransferProgress,
+  fetchBlobTransport,
+} from '../src/index.js';
 import type { FileChannel } from '../src/files.js';
 import { fileSource, nodeAesGcm, nodeBlobTransport, nodeSha256 } from '../src/node/index.js';
 import { type AesGcmFactory, webCryptoAesGcm } from '@nullroom/crypto';
@@ -98,7 +106,11 @@ test('progress when the chunks in flight land together (two at once every 5 s): 
     const after = seen.filter((p) => p.bytes >= 2 * chunk);
     assert.ok(after.length >= 15, `reports: ${after.length}`);
     // The true average is 8 MiB per 5.1 s (1.57 MiB/s): never zero, and never the burst's 40 MiB/s.
-    for (const p of after) assert.ok(p.bytesPerSecond > chunk / 8 && p.bytesPerSecond < chunk && p.etaMs !== undefined, `speed ${p.bytesPerSecond} at ${p.bytes}`);
+    for (const p of after)
+      assert.ok(
+        p.bytesPerSecond > chunk / 8 && p.bytesPerSecond < chunk && p.etaMs !== undefined,
+        `speed ${p.bytesPerSecond} at ${p.bytes}`,
+      );
   });
 });
 
@@ -187,7 +199,11 @@ test('an empty file and a one-byte file arrive too', async (t) => {
 });
 
 /** A relay that tampers with what one receiver downloads. */
-function tampering(inner: BlobTransport, alter: (index: number, bytes: Uint8Array, fetch: (i: number) => Promise<Uint8Array>) => Promise<Uint8Array>, blobOf: { id?: string }): BlobTransport {
+function tampering(
+  inner: BlobTransport,
+  alter: (index: number, bytes: Uint8Array, fetch: (i: number) => Promise<Uint8Array>) => Promise<Uint8Array>,
+  blobOf: { id?: string },
+): BlobTransport {
   return {
     ...inner,
     async get(id, index, waitMs, signal) {
@@ -207,10 +223,16 @@ function tampering(inner: BlobTransport, alter: (index: number, bytes: Uint8Arra
 
 for (const [label, alter] of [
   ['a flipped byte', async (i: number, b: Uint8Array) => (i === 2 ? Uint8Array.from(b, (x, j) => (j === 100 ? x ^ 1 : x)) : b)],
-  ['two chunks swapped', async (i: number, b: Uint8Array, fetch: (i: number) => Promise<Uint8Array>) => (i === 1 ? fetch(2) : i === 2 ? fetch(1) : b)],
+  [
+    'two chunks swapped',
+    async (i: number, b: Uint8Array, fetch: (i: number) => Promise<Uint8Array>) => (i === 1 ? fetch(2) : i === 2 ? fetch(1) : b),
+  ],
   ['a chunk served twice', async (i: number, b: Uint8Array, fetch: (i: number) => Promise<Uint8Array>) => (i === 3 ? fetch(2) : b)],
   ['the final chunk cut short', async (i: number, b: Uint8Array) => (i === 5 ? b.subarray(0, b.byteLength - 1) : b)],
-  ['a non-final chunk served as the final one (truncation)', async (i: number, b: Uint8Array, fetch: (i: number) => Promise<Uint8Array>) => (i === 5 ? fetch(4) : b)],
+  [
+    'a non-final chunk served as the final one (truncation)',
+    async (i: number, b: Uint8Array, fetch: (i: number) => Promise<Uint8Array>) => (i === 5 ? fetch(4) : b),
+  ],
 ] as const) {
   test(`a malicious relay: ${label} -> FILE_REJECTED, nothing saved`, async (t) => {
     const { r, cs, blobs } = await room(2);
@@ -362,7 +384,13 @@ test('a receiver away when the sender finished still saves the file: the sender 
   };
   const fa = files(a, gated);
   // Bob waits for alice's repeated file-done as long as his reconnect and rejoin may take on a busy machine.
-  const fb = new RoomFiles(b.room, { blobs: nodeBlobTransport(proxy.url), chunkSize: CHUNK, hash: nodeSha256, stallMs: 30_000, waitMs: 2000 });
+  const fb = new RoomFiles(b.room, {
+    blobs: nodeBlobTransport(proxy.url),
+    chunkSize: CHUNK,
+    hash: nodeSha256,
+    stallMs: 30_000,
+    waitMs: 2000,
+  });
   const got = receiveNext(fb);
   const data = randomBytes(12 * CHUNK + 5);
   const src = await fileSource(tempFile(data));
@@ -377,7 +405,10 @@ test('a receiver away when the sender finished still saves the file: the sender 
   const res = await transfer.done;
   assert.ok(readFileSync(res.path!).equals(data));
   assert.equal(res.sha256, sha(data));
-  assert.ok(b.events.some((e) => e.type === 'joined' && (e.e as { rejoin?: boolean }).rejoin), 'bob rejoined');
+  assert.ok(
+    b.events.some((e) => e.type === 'joined' && (e.e as { rejoin?: boolean }).rejoin),
+    'bob rejoined',
+  );
   await src.close();
 });
 
@@ -409,14 +440,23 @@ test('a receiver whose sender never confirms the file fails with a clear error a
   t.after(() => r.close());
   const [a, b] = cs as [TestClient, TestClient];
   // Alice's file-done never leaves: her channel drops it.
-  const quiet = { nick: a.room.nick, on: a.room.on.bind(a.room), route: a.room.route.bind(a.room), blobTicket: a.room.blobTicket.bind(a.room), sendPayload: (body: { type: string }) => (body.type === 'file-done' ? undefined : a.room.sendPayload(body as never)) };
+  const quiet = {
+    nick: a.room.nick,
+    on: a.room.on.bind(a.room),
+    route: a.room.route.bind(a.room),
+    blobTicket: a.room.blobTicket.bind(a.room),
+    sendPayload: (body: { type: string }) => (body.type === 'file-done' ? undefined : a.room.sendPayload(body as never)),
+  };
   const fa = new RoomFiles(quiet, { blobs, chunkSize: CHUNK, hash: nodeSha256 });
   const fb = new RoomFiles(b.room, { blobs, chunkSize: CHUNK, hash: nodeSha256, stallMs: 1500, waitMs: 500 });
   const got = receiveNext(fb);
   const src = await fileSource(tempFile(randomBytes(3 * CHUNK)));
   await fa.send(src).done;
   const { transfer, dir } = await got;
-  await assert.rejects(transfer.done, (e: unknown) => e instanceof ClientError && e.code === 'FILE_TRANSFER' && /never confirmed/.test(e.message));
+  await assert.rejects(
+    transfer.done,
+    (e: unknown) => e instanceof ClientError && e.code === 'FILE_TRANSFER' && /never confirmed/.test(e.message),
+  );
   await until(() => readdirSync(dir).length === 0, 'nothing saved');
   await src.close();
 });
@@ -466,6 +506,9 @@ test('a pinned TLS relay: the blob store accepts the pinned certificate and refu
   await good.put(one, 0, token, ticket, Uint8Array.of(1, 2, 3));
   assert.deepEqual(await good.get(one, 0, 0), Uint8Array.of(1, 2, 3));
   const wrong = nodeBlobTransport(r.url, { pin: `sha256:${'0'.repeat(64)}` });
-  await assert.rejects(wrong.put(two, 0, token, ticket, Uint8Array.of(9)), (e: unknown) => e instanceof ClientError && e.code === 'TLS_PIN_MISMATCH');
+  await assert.rejects(
+    wrong.put(two, 0, token, ticket, Uint8Array.of(9)),
+    (e: unknown) => e instanceof ClientError && e.code === 'TLS_PIN_MISMATCH',
+  );
   assert.equal(await good.head(two), 'missing', 'the refused upload never reached the relay');
 });

@@ -22,7 +22,7 @@ function watch(c: TestClient): ForkSuspected[] {
 
 const texts = (c: TestClient) => c.messages.map((m) => m.text);
 
-test('forking relay: carol gets her own commit, alice and bob alice\'s, for the same epoch -> different fingerprints, and every side warns', async (t) => {
+test("forking relay: carol gets her own commit, alice and bob alice's, for the same epoch -> different fingerprints, and every side warns", async (t) => {
   const fork = forkingRelay();
   const r = await relay({ hooks: { transformOut: fork.transformOut } });
   t.after(() => r.close());
@@ -61,7 +61,7 @@ test('forking relay: carol gets her own commit, alice and bob alice\'s, for the 
   assert.deepEqual(wc[0], { epoch: fc.epoch, fingerprint: fc.digits.match(/.{4}/g)!.join(' '), unreadable: FORK_EVIDENCE_THRESHOLD });
   assert.equal(wa[0]!.fingerprint, wb[0]!.fingerprint);
   assert.notEqual(wa[0]!.fingerprint, wc[0]!.fingerprint);
-  await until(() => texts(b).join('|') === 'one|two', 'bob, on alice\'s side, reads alice');
+  await until(() => texts(b).join('|') === 'one|two', "bob, on alice's side, reads alice");
   assert.deepEqual(texts(c), []);
   assert.deepEqual(texts(a), []);
   // More unreadable messages in the same state do not warn again.
@@ -81,7 +81,8 @@ test('a fork ends at the next commit that crosses it: one history again, but the
   const all = Object.values(m);
   await until(() => converged(all, ['alice', 'bob', 'carol', 'dave', 'eve']), 'five members');
   const blamed: { by: string; nick?: string; reason: string }[] = [];
-  for (const [by, x] of Object.entries(m)) x.room.on('disruption', (ev) => blamed.push({ by, ...(ev.nick === undefined ? {} : { nick: ev.nick }), reason: ev.reason }));
+  for (const [by, x] of Object.entries(m))
+    x.room.on('disruption', (ev) => blamed.push({ by, ...(ev.nick === undefined ? {} : { nick: ev.nick }), reason: ev.reason }));
   fork.fork(m['carol']!.room.profile()!.slot);
   const [alice, bob, carol, eve] = [m['alice']!, m['bob']!, m['carol']!, m['eve']!];
   await m['dave']!.client.close();
@@ -89,9 +90,16 @@ test('a fork ends at the next commit that crosses it: one history again, but the
   assert.notEqual(carol.room.fingerprint()!.digits, alice.room.fingerprint()!.digits);
   // eve leaves: alice commits her removal in alice's history, and that commit reaches carol.
   await eve.client.close();
-  const one = () => [alice, bob, carol].every((x) => x.room.state === 'joined' && x.room.epoch === alice.room.epoch && x.room.fingerprint()?.digits === alice.room.fingerprint()?.digits);
+  const one = () =>
+    [alice, bob, carol].every(
+      (x) =>
+        x.room.state === 'joined' && x.room.epoch === alice.room.epoch && x.room.fingerprint()?.digits === alice.room.fingerprint()?.digits,
+    );
   await until(() => one() && converged([alice, bob, carol], ['alice', 'bob', 'carol']), 'one history again', 20_000);
-  assert.ok(blamed.some((x) => x.by === 'carol' && x.nick === 'alice' && x.reason === 'bad-commit'), JSON.stringify(blamed));
+  assert.ok(
+    blamed.some((x) => x.by === 'carol' && x.nick === 'alice' && x.reason === 'bad-commit'),
+    JSON.stringify(blamed),
+  );
   await Promise.all([alice, bob, carol].map((x) => x.client.close()));
 });
 
@@ -163,7 +171,9 @@ test('an honest relay never raises fork-suspected: commit races every few hundre
   const sameEpoch = () => [a, b, c].every((x) => x.room.state === 'joined' && x.room.epoch === a.room.epoch);
   await until(sameEpoch, 'all three at one epoch', 30_000);
   const fps = [a, b, c].map((x) => x.room.fingerprint()); // in the same tick as the check
-  t.diagnostic(`epochs ${startEpoch} -> ${a.room.epoch}; BAD_MESSAGE seen: ${[a, b, c].map((x) => x.events.filter((e) => e.type === 'error' && (e.e as { code: string }).code === 'BAD_MESSAGE').length).join(', ')}`);
+  t.diagnostic(
+    `epochs ${startEpoch} -> ${a.room.epoch}; BAD_MESSAGE seen: ${[a, b, c].map((x) => x.events.filter((e) => e.type === 'error' && (e.e as { code: string }).code === 'BAD_MESSAGE').length).join(', ')}`,
+  );
   assert.deepEqual(fps[1], fps[0]);
   assert.deepEqual(fps[2], fps[0]);
   assert.deepEqual(warnings.flat(), []);

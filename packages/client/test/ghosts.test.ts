@@ -30,7 +30,7 @@ const settled = (cs: TestClient[], n: number): boolean =>
       new Set(c.room.members().map((m) => toHex(m.identityKey))).size === n,
   );
 
-test('a leaf whose PEER_GONE nobody got (every witness gone) is found by the rejoiner\'s probe and removed', async (t) => {
+test("a leaf whose PEER_GONE nobody got (every witness gone) is found by the rejoiner's probe and removed", async (t) => {
   // The relay never tells anyone of a departure: as if every member that heard of it left too.
   const r = await relay({ hooks: { transformOut: (_c, bytes) => (isPeerGone(bytes) ? [] : [bytes]) } });
   t.after(() => r.close());
@@ -44,7 +44,10 @@ test('a leaf whose PEER_GONE nobody got (every witness gone) is found by the rej
   // Generous bound, no speed claim: the old leaf goes, although alice never got its PEER_GONE.
   await until(() => settled([a, b], 2) && a.room.members().every((m) => m.slot !== oldSlot), 'the ghost leaf is removed', 20_000);
   // Alice read bob-2's probe of her own (live) slot as nothing at all.
-  assert.deepEqual(a.events.filter((e) => e.type === 'error'), []);
+  assert.deepEqual(
+    a.events.filter((e) => e.type === 'error'),
+    [],
+  );
   await Promise.all([a, b].map((x) => x.client.close()));
 });
 

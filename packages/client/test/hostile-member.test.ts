@@ -10,14 +10,27 @@ import { GroupStatus, decodeFrame, encodeFrame } from '@nullroom/protocol';
 import { RoomGroup, type RoomKeys, deriveRoomKeys } from '@nullroom/crypto';
 import type { Relay } from '@nullroom/server';
 import { type Insider, insider } from './_insider.js';
-import { converged, member, nicks, randomRoomSecret, relay, twoMembers, until, closeAll, type RoomSecret, type TestClient } from './_harness.js';
+import {
+  converged,
+  member,
+  nicks,
+  randomRoomSecret,
+  relay,
+  twoMembers,
+  until,
+  closeAll,
+  type RoomSecret,
+  type TestClient,
+} from './_harness.js';
 
 afterEach(closeAll);
 
-
 const random = (n: number) => crypto.getRandomValues(new Uint8Array(n));
 const errors = (c: TestClient, code: string) => c.events.filter((e) => e.type === 'error' && (e.e as { code: string }).code === code);
-const disruptions = (c: TestClient) => c.events.filter((e) => e.type === 'disruption').map((e) => e.e as { slot: number; nick?: string; formerNick?: string; count: number; reason: string });
+const disruptions = (c: TestClient) =>
+  c.events
+    .filter((e) => e.type === 'disruption')
+    .map((e) => e.e as { slot: number; nick?: string; formerNick?: string; count: number; reason: string });
 
 /** A relay with honest alice and bob in one room, and mallory's raw insider connection to it; all closed after the test. */
 async function twoHonestAndMallory(t: TestContext) {
@@ -48,7 +61,10 @@ async function carolJoins(r: Relay, secret: RoomSecret, a: TestClient, b: TestCl
 async function chatGoesOn(a: TestClient, b: TestClient, tag: string) {
   a.room.send(`a ${tag}`);
   b.room.send(`b ${tag}`);
-  await until(() => b.messages.some((m) => m.text === `a ${tag}`) && a.messages.some((m) => m.text === `b ${tag}`), `chat goes on (${tag})`);
+  await until(
+    () => b.messages.some((m) => m.text === `a ${tag}`) && a.messages.some((m) => m.text === `b ${tag}`),
+    `chat goes on (${tag})`,
+  );
 }
 
 test('one garbage COMMIT with a garbage GroupInfo: void for every member, who keep chatting; the room repairs and a newcomer joins', async (t) => {
@@ -57,7 +73,11 @@ test('one garbage COMMIT with a garbage GroupInfo: void for every member, who ke
   const start = Date.now();
   assert.equal(await mallory.commit(random(300), random(500)), 'ACK'); // the relay cannot judge MLS
   for (const x of [a, b]) await until(() => errors(x, 'BAD_COMMIT').length === 1, 'each member flags the commit');
-  for (const x of [a, b]) assert.deepEqual(disruptions(x).map((d) => [d.slot, d.reason, d.count]), [[mallory.slot, 'bad-commit', 1]]);
+  for (const x of [a, b])
+    assert.deepEqual(
+      disruptions(x).map((d) => [d.slot, d.reason, d.count]),
+      [[mallory.slot, 'bad-commit', 1]],
+    );
   // Nobody rejoined: the garbage was void, the members kept their group (the repair moved it one epoch on).
   assert.ok(![a, b].some((x) => x.events.some((e) => e.type === 'joined' && (e.e as { rejoin: boolean }).rejoin)));
   await chatGoesOn(a, b, 'after the garbage');
@@ -78,19 +98,26 @@ test('a valid join with a garbage GroupInfo: the checking member finds it, remov
   const snap = await crypto.readGroupInfo(mallory.state().groupInfo);
   const join = await crypto.joinExternal(snap, { nick: 'mallory', slot: mallory.slot });
   assert.equal(await mallory.commit(join.message, random(400)), 'ACK');
-  for (const x of [a, b]) await until(() => x.events.some((e) => e.type === 'member-joined' && (e.e as { nick: string }).nick === 'mallory'), 'mallory joined');
-  await until(() => [a, b].some((x) => disruptions(x).some((d) => d.reason === 'bad-group-info' && d.slot === mallory.slot)), 'the bad GroupInfo is found');
+  for (const x of [a, b])
+    await until(() => x.events.some((e) => e.type === 'member-joined' && (e.e as { nick: string }).nick === 'mallory'), 'mallory joined');
+  await until(
+    () => [a, b].some((x) => disruptions(x).some((d) => d.reason === 'bad-group-info' && d.slot === mallory.slot)),
+    'the bad GroupInfo is found',
+  );
   await until(() => converged([a, b], ['alice', 'bob']), 'mallory is removed by the repair');
   const c = await carolJoins(r, secret, a, b, 'a newcomer joins');
   await chatGoesOn(b, c, 'after repair');
 });
 
-test('a member\'s valid self-update with a garbage GroupInfo: found by the checking member, who removes it and stores a good one', async (t) => {
+test("a member's valid self-update with a garbage GroupInfo: found by the checking member, who removes it and stores a good one", async (t) => {
   const { r, secret, a, b, keys, mallory } = await twoHonestAndMallory(t);
   const { crypto, join } = await malloryJoins(keys, mallory, a, b);
   const update = await crypto.remove(join.state, []); // a real commit of the epoch everyone is in
   assert.equal(await mallory.commit(update.message, random(400), (await mallory.sync()).epoch), 'ACK');
-  await until(() => [a, b].some((x) => disruptions(x).some((d) => d.reason === 'bad-group-info' && d.nick === 'mallory')), 'the bad GroupInfo is found');
+  await until(
+    () => [a, b].some((x) => disruptions(x).some((d) => d.reason === 'bad-group-info' && d.nick === 'mallory')),
+    'the bad GroupInfo is found',
+  );
   await until(() => converged([a, b], ['alice', 'bob']), 'the repair removes mallory');
   const c = await carolJoins(r, secret, a, b, 'a newcomer joins');
 });
@@ -103,7 +130,11 @@ test('a joiner whose credential claims a slot that is not its connection is void
   const ghost = await crypto.joinExternal(snap, { nick: 'ghost', slot: bobSlot + 1000 });
   assert.equal(await mallory.commit(ghost.message, ghost.groupInfo), 'ACK');
   for (const x of [a, b]) await until(() => errors(x, 'BROKEN_ROOM_RULE').length === 1, 'each member refuses the ghost');
-  for (const x of [a, b]) assert.deepEqual(disruptions(x).map((d) => [d.slot, d.reason]), [[mallory.slot, 'broken-room-rule']]);
+  for (const x of [a, b])
+    assert.deepEqual(
+      disruptions(x).map((d) => [d.slot, d.reason]),
+      [[mallory.slot, 'broken-room-rule']],
+    );
   await chatGoesOn(a, b, 'after the ghost');
   for (const x of [a, b]) assert.ok(!x.events.some((e) => e.type === 'member-joined' && (e.e as { nick: string }).nick === 'ghost'));
   // The ghost's GroupInfo (valid for its own state, which nobody shares) was replaced: newcomers join the real group.
@@ -121,7 +152,10 @@ test('a joiner that takes a nickname another member holds (any case) is void: ne
   await chatGoesOn(a, b, 'after the impersonation');
   assert.deepEqual(nicks(a), ['alice', 'bob']);
   assert.deepEqual(nicks(b), ['alice', 'bob']);
-  assert.deepEqual(b.messages.filter((m) => m.from === 'alice').map((m) => m.text), ['a after the impersonation']);
+  assert.deepEqual(
+    b.messages.filter((m) => m.from === 'alice').map((m) => m.text),
+    ['a after the impersonation'],
+  );
   const c = await carolJoins(r, secret, a, b, 'a newcomer joins');
 });
 
@@ -168,11 +202,14 @@ test('a joiner handed a GroupInfo it cannot use says so and retries; it gives up
   await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'carol joined after a retry');
   arm(Number.MAX_SAFE_INTEGER);
   const started = Date.now();
-  await assert.rejects(member(r.url, secret, 'dave', { badGroupInfoWaitMs: 600 }), (e: unknown) => (e as { code?: string }).code === 'JOIN_FAILED');
+  await assert.rejects(
+    member(r.url, secret, 'dave', { badGroupInfoWaitMs: 600 }),
+    (e: unknown) => (e as { code?: string }).code === 'JOIN_FAILED',
+  );
   assert.ok(Date.now() - started >= 600);
 });
 
-test('the second joiner cannot open the creator\'s GroupInfo (a relay corrupted it): it founds the group anew, and the creator joins that group (no ping-pong)', async (t) => {
+test("the second joiner cannot open the creator's GroupInfo (a relay corrupted it): it founds the group anew, and the creator joins that group (no ping-pong)", async (t) => {
   const { r, arm } = await corruptingRelay();
   t.after(() => r.close());
   const secret = randomRoomSecret();
@@ -180,7 +217,7 @@ test('the second joiner cannot open the creator\'s GroupInfo (a relay corrupted 
   arm(1);
   const b = await member(r.url, secret, 'bob');
   assert.equal(b.room.created, true);
-  await until(() => converged([a, b], ['alice', 'bob']), 'alice joined bob\'s new group');
+  await until(() => converged([a, b], ['alice', 'bob']), "alice joined bob's new group");
   assert.ok(a.events.some((e) => e.type === 'joined' && (e.e as { rejoin: boolean }).rejoin));
   const epoch = a.room.epoch;
   await new Promise((res) => setTimeout(res, 500));
@@ -201,7 +238,13 @@ test('a member that sends garbage commits is removed by the repair and counted u
   assert.equal(await mallory.commit(random(300), random(300), (await mallory.sync()).epoch), 'ACK');
   for (const x of [a, b]) {
     await until(() => disruptions(x).length === 2, 'the second disruption is reported');
-    assert.deepEqual(disruptions(x).map((d) => [d.slot, d.count]), [[mallory.slot, 1], [mallory.slot, 2]]);
+    assert.deepEqual(
+      disruptions(x).map((d) => [d.slot, d.count]),
+      [
+        [mallory.slot, 1],
+        [mallory.slot, 2],
+      ],
+    );
     assert.equal(disruptions(x)[0]!.nick, 'mallory');
     // No longer a member, but known: the app can name a former member, not "someone".
     assert.equal(disruptions(x)[1]!.nick, undefined);

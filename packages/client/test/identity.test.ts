@@ -47,7 +47,10 @@ test('a member back under the same nickname with another identity: key-changed, 
   const impostor = await member(r.url, secret, 'bob'); // another client: another identity key
   await until(() => converged([a, impostor], ['alice', 'bob']), 'the new bob is in');
   await until(() => a.events.some((e) => e.type === 'key-changed'), 'alice is warned');
-  assert.deepEqual(a.events.filter((e) => e.type === 'key-changed').map((e) => e.e), [{ nick: 'bob', wasVerified: true }]);
+  assert.deepEqual(
+    a.events.filter((e) => e.type === 'key-changed').map((e) => e.e),
+    [{ nick: 'bob', wasVerified: true }],
+  );
   assert.deepEqual(a.room.trust('bob'), { verified: false, changed: true });
   assert.notEqual(a.room.safetyNumber('bob'), oldNumber);
   // The newcomer has never seen alice: nothing to warn about on its side.

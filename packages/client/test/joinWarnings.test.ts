@@ -61,7 +61,10 @@ test('a key change found while joining reaches a listener attached after join() 
   const back = await member(r.url, secret, 'bob', {}, bobStore);
   await until(() => converged([other, back], ['alice', 'bob']), 'bob is back with the new alice');
   // member() attached its listeners after join() resolved: the warning found at join is there.
-  assert.deepEqual(back.events.filter((e) => e.type === 'key-changed').map((e) => e.e), [{ nick: 'alice', wasVerified: true }]);
+  assert.deepEqual(
+    back.events.filter((e) => e.type === 'key-changed').map((e) => e.e),
+    [{ nick: 'alice', wasVerified: true }],
+  );
   assert.deepEqual(back.room.trust('alice'), { verified: false, changed: true });
   assert.equal(back.events.filter((e) => e.type === 'error').length, 0);
 });

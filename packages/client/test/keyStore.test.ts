@@ -55,7 +55,9 @@ for (const c of keyStoreContract) {
 
 const rejectsWith = (p: Promise<unknown>, code: string) => assert.rejects(p, (e: unknown) => e instanceof ClientError && e.code === code);
 
-test('FileKeyStore: creates its folder 0700 (parents too) and its file 0600; leaves no temporary file or lock behind', { skip: !posix }, async (t) => {
+test('FileKeyStore: creates its folder 0700 (parents too) and its file 0600; leaves no temporary file or lock behind', {
+  skip: !posix,
+}, async (t) => {
   const root = await tempDir(t);
   const dir = join(root, 'config', 'nullroom');
   const store = await FileKeyStore.open(dir);
@@ -69,7 +71,9 @@ test('FileKeyStore: creates its folder 0700 (parents too) and its file 0600; lea
   assert.deepEqual(await readdir(dir), [KEY_STORE_FILE]);
 });
 
-test('FileKeyStore: a file readable by group or others, or a folder writable by them, is refused (KEY_STORE_UNSAFE) and left alone', { skip: !posix }, async (t) => {
+test('FileKeyStore: a file readable by group or others, or a folder writable by them, is refused (KEY_STORE_UNSAFE) and left alone', {
+  skip: !posix,
+}, async (t) => {
   const dir = await tempDir(t);
   const room = locator();
   const first = await FileKeyStore.open(dir);
@@ -271,5 +275,3 @@ test('defaultKeyStoreDir: $XDG_CONFIG_HOME/nullroom when it is absolute, else ~/
   assert.match(defaultKeyStoreDir({ XDG_CONFIG_HOME: 'relative' }), /\/\.config\/nullroom$/);
   assert.match(defaultKeyStoreDir({}), /\/\.config\/nullroom$/);
 });
-
-

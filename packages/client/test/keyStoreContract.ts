@@ -42,7 +42,10 @@ export const keyStoreContract: ContractCase[] = [
       check(same(a.publicKey, b.publicKey), 'the same identity twice');
       const message = key();
       const pub = await globalThis.crypto.subtle.importKey('raw', new Uint8Array(a.publicKey), { name: 'Ed25519' }, false, ['verify']);
-      check(await globalThis.crypto.subtle.verify({ name: 'Ed25519' }, pub, new Uint8Array(await b.sign(message)), message), 'its signatures verify under its public key (RFC 8032)');
+      check(
+        await globalThis.crypto.subtle.verify({ name: 'Ed25519' }, pub, new Uint8Array(await b.sign(message)), message),
+        'its signatures verify under its public key (RFC 8032)',
+      );
     },
   },
   {
@@ -63,10 +66,16 @@ export const keyStoreContract: ContractCase[] = [
       const bob = await store.identity(room, 'bob');
       check(!same(alice.publicKey, bob.publicKey), 'two nicknames, two identities');
       check(same((await store.identity(room, 'alice')).publicKey, alice.publicKey), 'alice again is alice');
-      check(same((await store.identity(room, 'e\u0301')).publicKey, (await store.identity(room, '\u00e9')).publicKey), 'one nickname in two Unicode forms is one identity (NFC)');
+      check(
+        same((await store.identity(room, 'e\u0301')).publicKey, (await store.identity(room, '\u00e9')).publicKey),
+        'one nickname in two Unicode forms is one identity (NFC)',
+      );
       if (s.persistent) {
         const later = await s.open();
-        check(same((await later.identity(room, 'alice')).publicKey, alice.publicKey), 'alice after a restart (a reload rejoins as the same member)');
+        check(
+          same((await later.identity(room, 'alice')).publicKey, alice.publicKey),
+          'alice after a restart (a reload rejoins as the same member)',
+        );
         check(same((await later.identity(room, 'bob')).publicKey, bob.publicKey), 'bob after a restart');
       }
     },
@@ -77,7 +86,10 @@ export const keyStoreContract: ContractCase[] = [
       const store = await s.open();
       const room = locator();
       const ids = await Promise.all([store.identity(room), store.identity(room), store.identity(room)]);
-      check(ids.every((i) => same(i.publicKey, ids[0]!.publicKey)), 'one identity');
+      check(
+        ids.every((i) => same(i.publicKey, ids[0]!.publicKey)),
+        'one identity',
+      );
     },
   },
   {
@@ -185,7 +197,7 @@ export const keyStoreContract: ContractCase[] = [
     },
   },
   {
-    name: 'persistence: two handles writing at once (two processes, two tabs) lose none of each other\'s updates',
+    name: "persistence: two handles writing at once (two processes, two tabs) lose none of each other's updates",
     async run(s) {
       if (!s.persistent) return;
       const [a, b] = [await s.open(), await s.open()];
@@ -199,7 +211,10 @@ export const keyStoreContract: ContractCase[] = [
         ...kb.map((k, i) => b.remember(room, `b${i}`, { identityKey: k, verified: false })),
       ]);
       await Promise.all([a.flush?.(), b.flush?.()]);
-      check(same((ida as { publicKey: Uint8Array }).publicKey, (idb as { publicKey: Uint8Array }).publicKey), 'both handles hold one identity');
+      check(
+        same((ida as { publicKey: Uint8Array }).publicKey, (idb as { publicKey: Uint8Array }).publicKey),
+        'both handles hold one identity',
+      );
       const reader = await s.open();
       for (const [i, k] of ka.entries()) check(same((await reader.known(room, `a${i}`))?.identityKey ?? new Uint8Array(), k), `a${i} kept`);
       for (const [i, k] of kb.entries()) check(same((await reader.known(room, `b${i}`))?.identityKey ?? new Uint8Array(), k), `b${i} kept`);
@@ -236,7 +251,10 @@ export const keyStoreContract: ContractCase[] = [
           () => undefined,
           (e: unknown) => e,
         );
-        check(code(wrote) === 'KEY_STORE_CORRUPT', `remember over a damaged record fails with KEY_STORE_CORRUPT, not ${String(code(wrote))}`);
+        check(
+          code(wrote) === 'KEY_STORE_CORRUPT',
+          `remember over a damaged record fails with KEY_STORE_CORRUPT, not ${String(code(wrote))}`,
+        );
       }
       check((await s.dump()) === damaged, 'the damaged record is left as it was (the user may still restore it)');
     },

@@ -20,7 +20,15 @@ test('under load: 16 concurrent joins, then 6 departures (3 killed), while messa
   })();
   const joiners = await Promise.all(Array.from({ length: 16 }, (_, i) => member(r.url, secret, `j${i}`)));
   const all: TestClient[] = [talker, ...joiners];
-  await until(() => converged(all, all.map((c) => c.room.nick)), '17 members converge', 30_000);
+  await until(
+    () =>
+      converged(
+        all,
+        all.map((c) => c.room.nick),
+      ),
+    '17 members converge',
+    30_000,
+  );
   const leaving = joiners.slice(0, 6);
   await Promise.all(
     leaving.map(async (c, i) => {
@@ -30,7 +38,15 @@ test('under load: 16 concurrent joins, then 6 departures (3 killed), while messa
     }),
   );
   const staying = [talker, ...joiners.slice(6)];
-  await until(() => converged(staying, staying.map((c) => c.room.nick)), 'the 11 who stay converge', 30_000);
+  await until(
+    () =>
+      converged(
+        staying,
+        staying.map((c) => c.room.nick),
+      ),
+    'the 11 who stay converge',
+    30_000,
+  );
   talking = false;
   await loop;
   await talker.room.flush();

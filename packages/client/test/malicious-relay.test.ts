@@ -108,16 +108,13 @@ test('malicious relay (d): reorders two messages -> OUT_OF_ORDER flagged', async
 test('malicious relay (a): adds its own member -> every client voids it, names the slot, and keeps chatting', async (t) => {
   let sealedGroupInfo: Uint8Array | undefined;
   let inject: ((conn: number, bytes: Uint8Array) => Uint8Array[]) | undefined;
-  const { r, secret, a, b, c } = await room(
-    (conn, bytes) => (inject === undefined ? [bytes] : inject(conn, bytes)),
-    {
-      onWire: (dir, _conn, bytes) => {
-        if (dir !== 'in') return;
-        const f = decodeFrame(bytes);
-        if (f.type === 'COMMIT' || f.type === 'CREATE') sealedGroupInfo = new Uint8Array(f.groupInfo);
-      },
+  const { r, secret, a, b, c } = await room((conn, bytes) => (inject === undefined ? [bytes] : inject(conn, bytes)), {
+    onWire: (dir, _conn, bytes) => {
+      if (dir !== 'in') return;
+      const f = decodeFrame(bytes);
+      if (f.type === 'COMMIT' || f.type === 'CREATE') sealedGroupInfo = new Uint8Array(f.groupInfo);
     },
-  );
+  });
   t.after(() => r.close());
   // The strongest case: assume the relay even got the plaintext GroupInfo (the test opens it with
   // the room secret). It still has no credential key, so it uses a credential of its own making.
@@ -125,7 +122,10 @@ test('malicious relay (a): adds its own member -> every client voids it, names t
   const snapshot = await crypto.readGroupInfo(sealedGroupInfo!);
   const impl = await mls.getCiphersuiteImpl('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519');
   const identity = new Uint8Array([0x4e, 0x52, 0x31, 0, 0, 0, 99, ...new TextEncoder().encode('mallory-relay-made-this-up')]);
-  const kp = await mls.generateKeyPackage({ credential: { credentialType: mls.defaultCredentialTypes.basic, identity }, cipherSuite: impl });
+  const kp = await mls.generateKeyPackage({
+    credential: { credentialType: mls.defaultCredentialTypes.basic, identity },
+    cipherSuite: impl,
+  });
   const { publicMessage } = await mls.joinGroupExternal({
     context: { cipherSuite: impl, authService: mls.unsafeTestingAuthenticationService },
     groupInfo: snapshot.info,
@@ -133,7 +133,11 @@ test('malicious relay (a): adds its own member -> every client voids it, names t
     privateKeys: kp.privatePackage,
     resync: false,
   });
-  const commit = mls.encode(mls.mlsMessageEncoder, { wireformat: mls.wireformats.mls_public_message, version: mls.protocolVersions.mls10, publicMessage });
+  const commit = mls.encode(mls.mlsMessageEncoder, {
+    wireformat: mls.wireformats.mls_public_message,
+    version: mls.protocolVersions.mls10,
+    publicMessage,
+  });
   const evil = encodeFrame({
     type: 'DELIVER',
     room: a.room.locator,
@@ -150,9 +154,14 @@ test('malicious relay (a): adds its own member -> every client voids it, names t
     return [evil, bytes];
   };
   a.room.send('trigger');
-  await until(() => [b, c].every((x) => errors(x, 'BAD_COMMIT').length + errors(x, 'FORBIDDEN_PROPOSAL').length >= 1), 'both flag the fake join');
+  await until(
+    () => [b, c].every((x) => errors(x, 'BAD_COMMIT').length + errors(x, 'FORBIDDEN_PROPOSAL').length >= 1),
+    'both flag the fake join',
+  );
   inject = undefined;
-  const seenNicks = new Set([a, b, c].flatMap((x) => x.events.filter((e) => e.type === 'member-joined').map((e) => (e.e as { nick: string }).nick)));
+  const seenNicks = new Set(
+    [a, b, c].flatMap((x) => x.events.filter((e) => e.type === 'member-joined').map((e) => (e.e as { nick: string }).nick)),
+  );
   assert.ok(![...seenNicks].some((n) => n.includes('mallory')));
   // The commit is void (docs/PROTOCOL.md §4.3): b and c keep their state, nobody rejoins, and the
   // room settles (the relay's epoch counter they followed is fixed by the repair's lost race).
@@ -194,7 +203,10 @@ test('malicious relay (f): withholds one commit from one member -> that member f
       dropped++;
       return []; // carol never learns of dave's join
     },
-    { onWire: (dir, conn, bytes) => void (dir === 'in' && !joiners.includes(conn) && decodeFrame(bytes).type === 'JOIN' && joiners.push(conn)) },
+    {
+      onWire: (dir, conn, bytes) =>
+        void (dir === 'in' && !joiners.includes(conn) && decodeFrame(bytes).type === 'JOIN' && joiners.push(conn)),
+    },
   );
   t.after(() => r.close());
   armed = true;

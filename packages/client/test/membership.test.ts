@@ -3,7 +3,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Member } from '@nullroom/crypto';
 import { CryptoError } from '@nullroom/crypto';
-import { DisruptionLedger, addSlot, checksGroupInfo, decideBadGroupInfo, decideJoinRefusal, decideRemoval, selfUpdateDelay, voidCode, voidReason } from '../src/membership.js';
+import {
+  DisruptionLedger,
+  addSlot,
+  checksGroupInfo,
+  decideBadGroupInfo,
+  decideJoinRefusal,
+  decideRemoval,
+  selfUpdateDelay,
+  voidCode,
+  voidReason,
+} from '../src/membership.js';
 
 const m = (leaf: number, slot: number, self = false): Member => ({
   leaf,
@@ -74,7 +84,11 @@ test('a GroupInfo the joiner cannot use: backoff 0.1 s doubling to 2 s, re-found
   assert.deepEqual(decideBadGroupInfo({ ...base, attempts: 3 }, 30_000), { kind: 'retry', delayMs: 800, refound: false });
   assert.deepEqual(decideBadGroupInfo({ ...base, attempts: 10 }, 30_000), { kind: 'retry', delayMs: 2000, refound: false });
   assert.deepEqual(decideBadGroupInfo({ ...base, attempts: 10, random: 0 }, 30_000), { kind: 'retry', delayMs: 1000, refound: false });
-  assert.deepEqual(decideBadGroupInfo({ ...base, commits: 0, opens: false, random: 0.5 }, 30_000), { kind: 'retry', delayMs: 250, refound: true });
+  assert.deepEqual(decideBadGroupInfo({ ...base, commits: 0, opens: false, random: 0.5 }, 30_000), {
+    kind: 'retry',
+    delayMs: 250,
+    refound: true,
+  });
   assert.deepEqual(decideBadGroupInfo({ ...base, commits: 0, opens: true }, 30_000).kind, 'retry');
   assert.deepEqual(decideBadGroupInfo({ ...base, now: 31_000 }, 30_000), { kind: 'fail' });
 });
@@ -93,7 +107,12 @@ test('disruptions are counted per identity key while a member, per slot otherwis
   // The repair removed mallory's leaf: slot 7 is no member now, but its key is remembered.
   assert.deepEqual(l.record(7, 'bad-group-info', undefined), { slot: 7, formerNick: 'mallory', count: 2, reason: 'bad-group-info' });
   // Back with a new slot and the same key: counted together.
-  assert.deepEqual(l.record(9, 'bad-commit', { nick: 'mallory-2', key: 'aa' }), { slot: 9, nick: 'mallory-2', count: 3, reason: 'bad-commit' });
+  assert.deepEqual(l.record(9, 'bad-commit', { nick: 'mallory-2', key: 'aa' }), {
+    slot: 9,
+    nick: 'mallory-2',
+    count: 3,
+    reason: 'bad-commit',
+  });
   // A connection that never was a member: per slot.
   assert.deepEqual(l.record(11, 'broken-room-rule', undefined), { slot: 11, count: 1, reason: 'broken-room-rule' });
   assert.deepEqual(l.record(11, 'broken-room-rule', undefined), { slot: 11, count: 2, reason: 'broken-room-rule' });

@@ -50,7 +50,11 @@ async function blobProxy(target: string, opts: { putDelayMs?: number; alter?: (i
       if (typeof token === 'string') headers['X-Nullroom-Blob-Token'] = token;
       const ticket = req.headers['x-nullroom-blob-ticket'];
       if (typeof ticket === 'string') headers['X-Nullroom-Blob-Ticket'] = ticket;
-      const up = await fetch(new URL(req.url ?? '/', target), { method: req.method ?? 'GET', headers, ...(req.method === 'PUT' ? { body } : {}) });
+      const up = await fetch(new URL(req.url ?? '/', target), {
+        method: req.method ?? 'GET',
+        headers,
+        ...(req.method === 'PUT' ? { body } : {}),
+      });
       let out: Buffer = Buffer.from(await up.arrayBuffer());
       const index = /^\/blobs\/[^/]+\/(\d+)/.exec(req.url ?? '')?.[1];
       if (req.method === 'GET' && up.status === 200 && index !== undefined && opts.alter) out = opts.alter(Number(index), out);
@@ -92,7 +96,14 @@ test('through the worker: a file reaches two receivers intact with progress, and
   }
   assert.equal(proxy.seen.put, 10, 'every chunk went up through the worker once');
   assert.ok(proxy.seen.get >= 10, 'and came down through bob’s worker');
-  assert.deepEqual([fa.calls, fb.calls], [{ put: 0, get: 0 }, { put: 0, get: 0 }], 'the client threads moved no chunk');
+  assert.deepEqual(
+    [fa.calls, fb.calls],
+    [
+      { put: 0, get: 0 },
+      { put: 0, get: 0 },
+    ],
+    'the client threads moved no chunk',
+  );
   await src.close();
 });
 
@@ -108,7 +119,10 @@ test('through the worker: a chunk altered on the way is refused (FILE_REJECTED),
   const src = await fileSource(tempFile(randomBytes(5 * CHUNK)));
   await fa.files.send(src).done;
   const { transfer, dir } = await got;
-  await assert.rejects(transfer.done, (e: unknown) => e instanceof ClientError && e.code === 'FILE_REJECTED' && /failed verification/.test(e.message));
+  await assert.rejects(
+    transfer.done,
+    (e: unknown) => e instanceof ClientError && e.code === 'FILE_REJECTED' && /failed verification/.test(e.message),
+  );
   await until(() => readdirSync(dir).length === 0, 'the part file is removed');
   await src.close();
 });
@@ -168,12 +182,16 @@ test('through the worker over TLS: the blob store is trusted by pin or by CA fil
   t.after(() => secure.close());
   const secret = randomRoomSecret();
   const cs: TestClient[] = [];
-  for (const nick of ['alice', 'bob', 'carol']) cs.push(await member(secure.url, secret, nick, {}, undefined, { pin: material.fingerprint }));
+  for (const nick of ['alice', 'bob', 'carol'])
+    cs.push(await member(secure.url, secret, nick, {}, undefined, { pin: material.fingerprint }));
   await until(() => converged(cs, ['alice', 'bob', 'carol']), 'members converge');
   const [a, b, c] = cs as [TestClient, TestClient, TestClient];
   const fa = new RoomFiles(a.room, { ...nodeFileOptions(secure.url, { pin: material.fingerprint }), chunkSize: CHUNK });
   const fb = new RoomFiles(b.room, { ...nodeFileOptions(secure.url, { ca: Buffer.from(material.cert) }), chunkSize: CHUNK });
-  const fc = new RoomFiles(c.room, { ...nodeFileOptions(secure.url, { pin: `sha256:${'0'.repeat(64)}` }, { stallMs: 1500 }), chunkSize: CHUNK });
+  const fc = new RoomFiles(c.room, {
+    ...nodeFileOptions(secure.url, { pin: `sha256:${'0'.repeat(64)}` }, { stallMs: 1500 }),
+    chunkSize: CHUNK,
+  });
   const data = randomBytes(4 * CHUNK + 3);
   const gotB = receiveNext(fb);
   const gotC = receiveNext(fc);

@@ -56,14 +56,18 @@ function fake(timings = { sendWindow: 2, sendRate: 1000, sendBurst: 1000 }): Fak
   return { ...f, box: new Outbox(host, timings) };
 }
 const reqOf = (f: ClientFrame): ReqId => (f as { reqId: ReqId }).reqId;
-const bodyOf = (f: ClientFrame) => JSON.parse(new TextDecoder().decode((f as { data: Uint8Array }).data)) as { id: string; n: number; text: string };
+const bodyOf = (f: ClientFrame) =>
+  JSON.parse(new TextDecoder().decode((f as { data: Uint8Array }).data)) as { id: string; n: number; text: string };
 
 test('application messages: at most `sendWindow` unacknowledged; an ACK sends `sent` and the next one; flush waits for all', async () => {
   const f = fake();
   const ids = ['a', 'b', 'c'].map((text) => f.box.enqueue({ type: 'text', text }));
   await f.drain();
   assert.equal(f.frames.length, 2, 'window of 2');
-  assert.deepEqual(f.frames.map((x) => bodyOf(x).n), [1, 2]);
+  assert.deepEqual(
+    f.frames.map((x) => bodyOf(x).n),
+    [1, 2],
+  );
   let flushed = false;
   void f.box.flush().then(() => (flushed = true));
   assert.equal(f.box.acked(reqOf(f.frames[0]!)), true);
@@ -131,7 +135,10 @@ test('direct frames: NO_SUCH_PEER tries the peer’s other slot, then fails PEER
   f.box.refusedFrame(reqOf(f.frames[1]!), 'NO_SUCH_PEER');
   await assert.rejects(p, (e: unknown) => e instanceof ClientError && e.code === 'PEER_UNAVAILABLE' && e.relayCode === 'NO_SUCH_PEER');
 
-  const q = f.box.direct(() => 5, async () => new Uint8Array([1]));
+  const q = f.box.direct(
+    () => 5,
+    async () => new Uint8Array([1]),
+  );
   await f.drain();
   f.box.refusedFrame(reqOf(f.frames[2]!), 'BAD_FRAME');
   await assert.rejects(q, (e: unknown) => e instanceof ClientError && e.code === 'RELAY_ERROR' && e.relayCode === 'BAD_FRAME');
@@ -139,26 +146,55 @@ test('direct frames: NO_SUCH_PEER tries the peer’s other slot, then fails PEER
 
 test('direct frames share the ACKs: an acknowledged one resolves; one for nobody (or for us) fails at once', async () => {
   const f = fake();
-  const p = f.box.direct(() => 5, async () => new Uint8Array([1]));
+  const p = f.box.direct(
+    () => 5,
+    async () => new Uint8Array([1]),
+  );
   await f.drain();
   assert.equal(f.box.owns(reqOf(f.frames[0]!)), true);
   f.box.acked(reqOf(f.frames[0]!));
   await p;
-  await assert.rejects(f.box.direct(() => undefined, async () => new Uint8Array([1])), (e: unknown) => e instanceof ClientError && e.code === 'PEER_UNAVAILABLE');
-  await assert.rejects(f.box.direct(() => 1, async () => new Uint8Array([1])), (e: unknown) => e instanceof ClientError && e.code === 'PEER_UNAVAILABLE');
+  await assert.rejects(
+    f.box.direct(
+      () => undefined,
+      async () => new Uint8Array([1]),
+    ),
+    (e: unknown) => e instanceof ClientError && e.code === 'PEER_UNAVAILABLE',
+  );
+  await assert.rejects(
+    f.box.direct(
+      () => 1,
+      async () => new Uint8Array([1]),
+    ),
+    (e: unknown) => e instanceof ClientError && e.code === 'PEER_UNAVAILABLE',
+  );
 });
 
 test('reset: everything unacknowledged is sent again, probes are dropped; close fails what waits', async () => {
   const f = fake();
   f.box.enqueue({ type: 'text', text: 'x' });
-  const probe = f.box.direct(() => 5, async () => new Uint8Array(0), true);
-  const msg = f.box.direct(() => 6, async () => new Uint8Array([1]));
+  const probe = f.box.direct(
+    () => 5,
+    async () => new Uint8Array(0),
+    true,
+  );
+  const msg = f.box.direct(
+    () => 6,
+    async () => new Uint8Array([1]),
+  );
   await f.drain();
   assert.equal(f.frames.length, 3);
   f.box.reset();
   f.box.schedulePump();
   await f.drain();
-  assert.deepEqual(f.frames.slice(3).map((x) => x.type).sort(), ['APP', 'DIRECT'], 'the probe is not re-sent');
+  assert.deepEqual(
+    f.frames
+      .slice(3)
+      .map((x) => x.type)
+      .sort(),
+    ['APP', 'DIRECT'],
+    'the probe is not re-sent',
+  );
   f.box.close(new ClientError('NOT_JOINED', 'left'));
   await assert.rejects(msg, (e: unknown) => e instanceof ClientError && e.code === 'NOT_JOINED');
   void probe.catch(() => undefined);

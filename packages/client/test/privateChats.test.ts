@@ -30,7 +30,11 @@ function rawFrames(c: TestClient): RelayFrame[] {
 async function threeMembers(wire?: (dir: 'in' | 'out', conn: number, bytes: Uint8Array) => void) {
   const r = await relay(wire === undefined ? {} : { hooks: { onWire: wire } });
   const secret = randomRoomSecret();
-  const [a, b, c] = [await member(r.url, secret, 'alice'), await member(r.url, secret, 'bob'), await member(r.url, secret, 'carol')] as TestClient[] as [TestClient, TestClient, TestClient];
+  const [a, b, c] = [
+    await member(r.url, secret, 'alice'),
+    await member(r.url, secret, 'bob'),
+    await member(r.url, secret, 'carol'),
+  ] as TestClient[] as [TestClient, TestClient, TestClient];
   await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'three members');
   return { r, a, b, c };
 }
@@ -40,11 +44,19 @@ test('alice and bob chat privately: carol and the relay read nothing; both sides
   const r = await relay({ hooks: { onWire: (_dir, _conn, bytes) => void wire.push(new Uint8Array(bytes)) } });
   t.after(() => r.close());
   const secret = randomRoomSecret();
-  const [a, b, c] = [await member(r.url, secret, 'alice'), await member(r.url, secret, 'bob'), await member(r.url, secret, 'carol')] as TestClient[] as [TestClient, TestClient, TestClient];
+  const [a, b, c] = [
+    await member(r.url, secret, 'alice'),
+    await member(r.url, secret, 'bob'),
+    await member(r.url, secret, 'carol'),
+  ] as TestClient[] as [TestClient, TestClient, TestClient];
   await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'three members');
   const [pa, pb, pc] = [new PrivateChats(a.room), new PrivateChats(b.room), new PrivateChats(c.room)];
   const seen: Record<string, string[]> = { alice: [], bob: [], carol: [] };
-  for (const [name, p] of [['alice', pa], ['bob', pb], ['carol', pc]] as const) {
+  for (const [name, p] of [
+    ['alice', pa],
+    ['bob', pb],
+    ['carol', pc],
+  ] as const) {
     p.on('message', (e) => seen[name]!.push(`${e.from}:${e.text}`));
     p.on('opened', (e) => seen[name]!.push(`opened:${e.chat.peer}:${e.byUs}`));
     p.on('closed', (e) => seen[name]!.push(`closed:${e.chat.peer}:${e.byUs}`));
@@ -85,7 +97,11 @@ test('a member cannot answer an offer meant for someone else, and cannot read a 
   const r = await relay();
   t.after(() => r.close());
   const secret = randomRoomSecret();
-  const [a, b, c] = [await member(r.url, secret, 'alice'), await member(r.url, secret, 'bob'), await member(r.url, secret, 'mallory')] as TestClient[] as [TestClient, TestClient, TestClient];
+  const [a, b, c] = [
+    await member(r.url, secret, 'alice'),
+    await member(r.url, secret, 'bob'),
+    await member(r.url, secret, 'mallory'),
+  ] as TestClient[] as [TestClient, TestClient, TestClient];
   await until(() => converged([a, b, c], ['alice', 'bob', 'mallory']), 'three members');
   const pa = new PrivateChats(a.room);
   const pb = new PrivateChats(b.room);
@@ -95,8 +111,17 @@ test('a member cannot answer an offer meant for someone else, and cannot read a 
   let tried = 0;
   c.room.route('dm-offer', async (payload, e) => {
     tried++;
-    const made = await mc.create(c.room.profile()!, Uint8Array.from(atob(payload.kp), (x) => x.charCodeAt(0)), e.identityKey);
-    c.room.sendPayload({ type: 'dm-welcome', to: payload.to === undefined ? '' : Array.from(e.identityKey, (x) => x.toString(16).padStart(2, '0')).join(''), offer: payload.offer, welcome: btoa(String.fromCharCode(...made.welcome)) });
+    const made = await mc.create(
+      c.room.profile()!,
+      Uint8Array.from(atob(payload.kp), (x) => x.charCodeAt(0)),
+      e.identityKey,
+    );
+    c.room.sendPayload({
+      type: 'dm-welcome',
+      to: payload.to === undefined ? '' : Array.from(e.identityKey, (x) => x.toString(16).padStart(2, '0')).join(''),
+      offer: payload.offer,
+      welcome: btoa(String.fromCharCode(...made.welcome)),
+    });
   });
   const chat: PrivateChat = await pa.open('bob');
   assert.equal(tried, 1);
@@ -107,49 +132,62 @@ test('a member cannot answer an offer meant for someone else, and cannot read a 
   await until(() => heard === 'for bob', 'bob reads it');
 });
 
-for (const routing of PRIVATE_ROUTINGS) test(`a file sent in a private chat reaches the peer only (${routing} routing)`, async (t) => {
-  const r = await relay();
-  t.after(() => r.close());
-  const secret = randomRoomSecret();
-  const [a, b, c] = [await member(r.url, secret, 'alice'), await member(r.url, secret, 'bob'), await member(r.url, secret, 'carol')] as TestClient[] as [TestClient, TestClient, TestClient];
-  await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'three members');
-  const blobs = nodeBlobTransport(r.url);
-  const [pa, pb] = [new PrivateChats(a.room, { routing }), new PrivateChats(b.room, { routing })];
-  const carolFrames = rawFrames(c);
-  const chatA = await pa.open('bob');
-  await until(() => pb.with('alice') !== undefined, 'bob has the chat');
-  const filesB = new RoomFiles(pb.with('alice')!, { blobs, hash: nodeSha256 });
-  const roomFilesC = new RoomFiles(c.room, { blobs, hash: nodeSha256 });
-  let carolOffers = 0;
-  roomFilesC.on('offer', () => carolOffers++);
-  c.room.route('file', () => carolOffers++);
-  const dir = mkdtempSync(join(tmpdir(), 'nullroom-dm-file-'));
-  const data = randomBytes(3 * 1024 * 1024 + 5);
-  writeFileSync(join(dir, 'secret.pdf'), data);
-  const received = new Promise<string>((resolve, reject) => {
-    filesB.on('offer', (offer) => {
-      const out = mkdtempSync(join(tmpdir(), 'nullroom-dm-recv-'));
-      void folderSink(out, offer.name).then((sink) => offer.accept(sink).done.then((res) => resolve(res.path!), reject));
+for (const routing of PRIVATE_ROUTINGS)
+  test(`a file sent in a private chat reaches the peer only (${routing} routing)`, async (t) => {
+    const r = await relay();
+    t.after(() => r.close());
+    const secret = randomRoomSecret();
+    const [a, b, c] = [
+      await member(r.url, secret, 'alice'),
+      await member(r.url, secret, 'bob'),
+      await member(r.url, secret, 'carol'),
+    ] as TestClient[] as [TestClient, TestClient, TestClient];
+    await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'three members');
+    const blobs = nodeBlobTransport(r.url);
+    const [pa, pb] = [new PrivateChats(a.room, { routing }), new PrivateChats(b.room, { routing })];
+    const carolFrames = rawFrames(c);
+    const chatA = await pa.open('bob');
+    await until(() => pb.with('alice') !== undefined, 'bob has the chat');
+    const filesB = new RoomFiles(pb.with('alice')!, { blobs, hash: nodeSha256 });
+    const roomFilesC = new RoomFiles(c.room, { blobs, hash: nodeSha256 });
+    let carolOffers = 0;
+    roomFilesC.on('offer', () => carolOffers++);
+    c.room.route('file', () => carolOffers++);
+    const dir = mkdtempSync(join(tmpdir(), 'nullroom-dm-file-'));
+    const data = randomBytes(3 * 1024 * 1024 + 5);
+    writeFileSync(join(dir, 'secret.pdf'), data);
+    const received = new Promise<string>((resolve, reject) => {
+      filesB.on('offer', (offer) => {
+        const out = mkdtempSync(join(tmpdir(), 'nullroom-dm-recv-'));
+        void folderSink(out, offer.name).then((sink) => offer.accept(sink).done.then((res) => resolve(res.path!), reject));
+      });
     });
+    const src = await fileSource(join(dir, 'secret.pdf'));
+    await new RoomFiles(chatA, { blobs, hash: nodeSha256 }).send(src).done;
+    assert.ok(readFileSync(await received).equals(data));
+    await src.close();
+    a.room.send('after the file');
+    await until(() => c.messages.some((m) => m.text === 'after the file'), 'carol is in step');
+    assert.equal(carolOffers, 0, 'carol saw no file offer');
+    if (routing === 'direct') assert.equal(carolFrames.filter((f) => f.type === 'DIRECT_DELIVER').length, 0);
   });
-  const src = await fileSource(join(dir, 'secret.pdf'));
-  await new RoomFiles(chatA, { blobs, hash: nodeSha256 }).send(src).done;
-  assert.ok(readFileSync(await received).equals(data));
-  await src.close();
-  a.room.send('after the file');
-  await until(() => c.messages.some((m) => m.text === 'after the file'), 'carol is in step');
-  assert.equal(carolOffers, 0, 'carol saw no file offer');
-  if (routing === 'direct') assert.equal(carolFrames.filter((f) => f.type === 'DIRECT_DELIVER').length, 0);
-});
 
-test('direct routing: alice and bob talk privately; carol\'s connection receives not one frame of it; no plaintext reaches the relay', async (t) => {
+test("direct routing: alice and bob talk privately; carol's connection receives not one frame of it; no plaintext reaches the relay", async (t) => {
   const wire: { dir: 'in' | 'out'; bytes: Uint8Array }[] = [];
   const { r, a, b, c } = await threeMembers((dir, _conn, bytes) => void wire.push({ dir, bytes: new Uint8Array(bytes) }));
   t.after(() => r.close());
-  const [pa, pb, pc] = [new PrivateChats(a.room, { routing: 'direct' }), new PrivateChats(b.room, { routing: 'direct' }), new PrivateChats(c.room, { routing: 'direct' })];
+  const [pa, pb, pc] = [
+    new PrivateChats(a.room, { routing: 'direct' }),
+    new PrivateChats(b.room, { routing: 'direct' }),
+    new PrivateChats(c.room, { routing: 'direct' }),
+  ];
   const seen: Record<string, string[]> = { alice: [], bob: [], carol: [] };
   const errs: string[] = [];
-  for (const [name, p] of [['alice', pa], ['bob', pb], ['carol', pc]] as const) {
+  for (const [name, p] of [
+    ['alice', pa],
+    ['bob', pb],
+    ['carol', pc],
+  ] as const) {
     p.on('message', (e) => seen[name]!.push(`${e.from}:${e.text}:${e.direct ? 'direct' : 'hidden'}`));
     p.on('error', (e) => errs.push(`${name}:${e.code}`));
   }
@@ -161,7 +199,10 @@ test('direct routing: alice and bob talk privately; carol\'s connection receives
   const texts = Array.from({ length: 5 }, (_, i) => `DirectCanary ${i} for bob only`);
   for (const text of texts) await chat.send(text); // each resolves once the relay handed it to bob's connection
   await until(() => seen['bob']!.length === texts.length, 'bob reads all five');
-  assert.deepEqual(seen['bob'], texts.map((x) => `alice:${x}:direct`));
+  assert.deepEqual(
+    seen['bob'],
+    texts.map((x) => `alice:${x}:direct`),
+  );
   await pb.with('alice')!.send('DirectCanary back to alice');
   await until(() => seen['alice']!.includes('bob:DirectCanary back to alice:direct'), 'alice reads the answer');
   // A room message afterwards reaches carol: she is connected and in step, and heard nothing before it.
@@ -224,7 +265,11 @@ test('direct routing: a direct frame from a connection that is not the peer is d
   });
   t.after(() => r.close());
   const secret = randomRoomSecret();
-  const [a, b, c] = [await member(r.url, secret, 'alice'), await member(r.url, secret, 'bob'), await member(r.url, secret, 'carol')] as TestClient[] as [TestClient, TestClient, TestClient];
+  const [a, b, c] = [
+    await member(r.url, secret, 'alice'),
+    await member(r.url, secret, 'bob'),
+    await member(r.url, secret, 'carol'),
+  ] as TestClient[] as [TestClient, TestClient, TestClient];
   await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'three members');
   const [pa, pb] = [new PrivateChats(a.room, { routing: 'direct' }), new PrivateChats(b.room, { routing: 'direct' })];
   const heard: string[] = [];
@@ -270,7 +315,10 @@ test('direct routing: a message typed while reconnecting goes out from the new c
 
   // bob leaves: a direct message to him is refused with a typed error.
   await b.client.close();
-  const err = await chat.send('nobody there').then(() => undefined, (e: unknown) => e);
+  const err = await chat.send('nobody there').then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   assert.ok(err instanceof ClientError, String(err));
   assert.equal(err.code, 'PEER_UNAVAILABLE');
   assert.ok(!err.message.includes('nobody there') && !err.message.includes('bob'));
@@ -327,7 +375,10 @@ test('direct routing: the peer reconnects (new slot) while its old leaf lingers:
   const secret = randomRoomSecret();
   // Bob's rejoin finds his old leaf gone by its probe, but alice (lowest leaf) would remove it: he
   // waits his long grace period instead, so the old leaf lingers for this test.
-  const [a, b] = [await member(r.url, secret, 'alice'), await member(r.url, secret, 'bob', { removalGraceMs: 60_000 })] as [TestClient, TestClient];
+  const [a, b] = [await member(r.url, secret, 'alice'), await member(r.url, secret, 'bob', { removalGraceMs: 60_000 })] as [
+    TestClient,
+    TestClient,
+  ];
   await until(() => converged([a, b], ['alice', 'bob']), 'two members');
   const [pa, pb] = [new PrivateChats(a.room, { routing: 'direct' }), new PrivateChats(b.room, { routing: 'direct' })];
   const heardB: string[] = [];
@@ -344,7 +395,10 @@ test('direct routing: the peer reconnects (new slot) while its old leaf lingers:
   await until(() => b.room.state === 'joined' && b.room.profile()!.slot !== oldSlot, 'bob is back with a new slot');
   const newSlot = b.room.profile()!.slot;
   await until(() => a.room.members().some((m) => m.slot === newSlot), 'alice sees his new leaf');
-  assert.ok(a.room.members().some((m) => m.slot === oldSlot), 'and his old one is still there');
+  assert.ok(
+    a.room.members().some((m) => m.slot === oldSlot),
+    'and his old one is still there',
+  );
   await chat.send('after'); // first to the old slot (NO_SUCH_PEER), then to the new one
   await until(() => heardB.includes('after'), 'bob reads it on his new connection');
   assert.equal(noSuchPeer, 1, 'the old slot was tried once');

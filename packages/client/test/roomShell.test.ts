@@ -72,7 +72,10 @@ test('a createGroup that fails fails the join with JOIN_FAILED (cause: the crypt
   await assert.rejects(joined, (e: unknown) => e instanceof ClientError && e.code === 'JOIN_FAILED' && e.cause === boom);
   assert.equal(h.room.state, 'left');
   assert.deepEqual(h.errors, ['JOIN_FAILED']);
-  assert.ok(h.sent.some((f) => f.type === 'LEAVE'), 'the relay is told');
+  assert.ok(
+    h.sent.some((f) => f.type === 'LEAVE'),
+    'the relay is told',
+  );
 });
 
 test('anything the queue did not expect is INTERNAL: reported, and the waiting join fails with it (cause kept)', async () => {
@@ -83,7 +86,10 @@ test('anything the queue did not expect is INTERNAL: reported, and the waiting j
   await toCreate(h);
   await until(() => h.sent.some((f) => f.type === 'CREATE'), 'CREATE sent');
   h.deliver({ type: 'ACK', reqId: h.last('CREATE').reqId, seq: asSeq(0) });
-  await assert.rejects(joined, (e: unknown) => e instanceof ClientError && e.code === 'INTERNAL' && e.cause === bug && !e.message.includes('a bug'));
+  await assert.rejects(
+    joined,
+    (e: unknown) => e instanceof ClientError && e.code === 'INTERNAL' && e.cause === bug && !e.message.includes('a bug'),
+  );
   assert.deepEqual(h.errors, ['INTERNAL'], 'reported once');
   assert.ok(!h.errors.includes('BAD_MESSAGE'), 'not a message problem');
   assert.equal(h.room.state, 'left');

@@ -63,7 +63,15 @@ test('concurrent joins and leaves converge on one epoch and one member list', as
   const first = await member(r.url, secret, 'm0');
   const rest = await Promise.all(Array.from({ length: 7 }, (_, i) => member(r.url, secret, `m${i + 1}`)));
   const all = [first, ...rest];
-  await until(() => converged(all, all.map((c) => c.room.nick)), 'eight members converge', 20_000);
+  await until(
+    () =>
+      converged(
+        all,
+        all.map((c) => c.room.nick),
+      ),
+    'eight members converge',
+    20_000,
+  );
   // Three leave at once while two more join.
   const leaving = all.slice(2, 5);
   const [j1, j2] = await Promise.all([
@@ -72,7 +80,15 @@ test('concurrent joins and leaves converge on one epoch and one member list', as
     ...leaving.map((c) => c.client.close()),
   ]);
   const staying = [...all.slice(0, 2), ...all.slice(5), j1!, j2!];
-  await until(() => converged(staying, staying.map((c) => c.room.nick)), 'members converge after churn', 20_000);
+  await until(
+    () =>
+      converged(
+        staying,
+        staying.map((c) => c.room.nick),
+      ),
+    'members converge after churn',
+    20_000,
+  );
   // And they can all still talk.
   staying[0]!.room.send('still here?');
   await until(() => staying.slice(1).every((c) => c.messages.some((m) => m.text === 'still here?')), 'everyone reads it');
@@ -132,7 +148,10 @@ test('reconnect: a client that loses its connection rejoins by itself and sends 
   b.room.send('typed while offline 1');
   b.room.send('typed while offline 2');
   await until(() => a.messages.length === 2, 'alice gets both after bob rejoins', 15_000);
-  assert.deepEqual(a.messages.map((m) => m.text), ['typed while offline 1', 'typed while offline 2']);
+  assert.deepEqual(
+    a.messages.map((m) => m.text),
+    ['typed while offline 1', 'typed while offline 2'],
+  );
   assert.ok(phases.includes('reconnecting') && phases.at(-1) === 'joined');
   await until(() => converged([a, b], ['alice', 'bob']), 'old leaf removed, one bob');
   await b.room.flush();
@@ -151,9 +170,18 @@ test('members heal the group with periodic self-updates (racing each other): the
   const c = await member(r.url, secret, 'carol', fast);
   await until(() => converged([a, b, c], ['alice', 'bob', 'carol']), 'three members');
   const joinedAt = a.room.epoch!;
-  await until(() => converged([a, b, c], ['alice', 'bob', 'carol']) && a.room.epoch! >= joinedAt + 20, 'many self-updates committed', 15_000);
+  await until(
+    () => converged([a, b, c], ['alice', 'bob', 'carol']) && a.room.epoch! >= joinedAt + 20,
+    'many self-updates committed',
+    15_000,
+  );
   for (const who of [a, b, c]) who.room.send(`from ${who.room.nick}`);
   await until(() => [a, b, c].every((x) => x.messages.length === 2), 'everyone reads the other two');
-  assert.deepEqual([a, b, c].flatMap((x) => x.events.filter((e) => e.type === 'error' || e.type === 'member-left').map((e) => `${x.room.nick}: ${e.type} ${JSON.stringify(e.e)}`)), []);
+  assert.deepEqual(
+    [a, b, c].flatMap((x) =>
+      x.events.filter((e) => e.type === 'error' || e.type === 'member-left').map((e) => `${x.room.nick}: ${e.type} ${JSON.stringify(e.e)}`),
+    ),
+    [],
+  );
   await Promise.all([a, b, c].map((x) => x.client.close()));
 });

@@ -11,7 +11,8 @@ export function mlsVector(bytes: Uint8Array): Uint8Array {
   const n = bytes.byteLength;
   // Every input here is bounded by a decoded MLS message (at most a relay frame), far below 2^30.
   if (n >= 2 ** 30) throw new RangeError('too long for an MLS vector');
-  const len = n < 0x40 ? [n] : n < 0x4000 ? [0x40 | (n >>> 8), n & 0xff] : [0x80 | (n >>> 24), (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
+  const len =
+    n < 0x40 ? [n] : n < 0x4000 ? [0x40 | (n >>> 8), n & 0xff] : [0x80 | (n >>> 24), (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
   return concat(Uint8Array.from(len), bytes);
 }
 
@@ -23,7 +24,13 @@ export function uint64(n: bigint): Uint8Array {
 }
 
 /** RFC 9420 §8: ExpandWithLabel(Secret, Label, Context, Length) = KDF.Expand(Secret, KDFLabel, Length). */
-export function expandWithLabel(cs: CiphersuiteImpl, secret: Uint8Array, label: string, context: Uint8Array, length: number): Promise<Uint8Array> {
+export function expandWithLabel(
+  cs: CiphersuiteImpl,
+  secret: Uint8Array,
+  label: string,
+  context: Uint8Array,
+  length: number,
+): Promise<Uint8Array> {
   // KDFLabel { uint16 length; opaque label<V> = "MLS 1.0 " + Label; opaque context<V>; }
   const kdfLabel = concat(Uint8Array.of(length >> 8, length & 0xff), mlsVector(utf8.encode(`MLS 1.0 ${label}`)), mlsVector(context));
   return cs.kdf.expand(secret, kdfLabel, length);

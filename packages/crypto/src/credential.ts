@@ -38,7 +38,10 @@ export function normalizeNick(nick: string): string {
   const n = nick.normalize('NFC');
   const chars = [...n];
   if (chars.length === 0 || chars.length > MAX_NICK_CHARS || n.trim() !== n || /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/u.test(n)) {
-    throw new CryptoError('BAD_NICK', `a nickname must be 1 to ${MAX_NICK_CHARS} characters, without control characters or surrounding spaces`);
+    throw new CryptoError(
+      'BAD_NICK',
+      `a nickname must be 1 to ${MAX_NICK_CHARS} characters, without control characters or surrounding spaces`,
+    );
   }
   return n;
 }

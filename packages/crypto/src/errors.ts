@@ -10,16 +10,21 @@
 export const CryptoErrorCodes = {
   BAD_GROUP_INFO:
     'The GroupInfo the relay stores does not open with the room secret, does not decode strictly, names a cipher suite we do not offer (§2), or cannot be joined through (§3.2).',
-  BAD_CREDENTIAL: "A leaf credential in a room group, or a private chat peer's after its self-update, does not open with the room secret for its signature key (§3.3).",
+  BAD_CREDENTIAL:
+    "A leaf credential in a room group, or a private chat peer's after its self-update, does not open with the room secret for its signature key (§3.3).",
   BAD_MESSAGE:
     'An MLS message does not decode strictly (one MLSMessage, MLS 1.0, an expected wireformat, no trailing bytes), is not for this group, does not decrypt or verify, or its sender cannot be identified (§4.3, §5.2).',
   FORBIDDEN_PROPOSAL:
     "A message proposes what members never do: a standalone proposal, a member commit with anything but removals, an external commit with anything but external_init (§3.4), or in a private chat anything but the peer's self-update (§5.2).",
-  BROKEN_ROOM_RULE: "A commit verifies under MLS but breaks a room rule: a joiner's slot or nickname, or a member commit that adds or changes a leaf (§3.6).",
-  BAD_NICK: 'A nickname is not 1 to 32 code points after NFC, has control, format or lone surrogate characters, or surrounding spaces (§3.3).',
+  BROKEN_ROOM_RULE:
+    "A commit verifies under MLS but breaks a room rule: a joiner's slot or nickname, or a member commit that adds or changes a leaf (§3.6).",
+  BAD_NICK:
+    'A nickname is not 1 to 32 code points after NFC, has control, format or lone surrogate characters, or surrounding spaces (§3.3).',
   FILE_BAD_KEY: 'A file key is not 32 bytes (§5.1).',
-  FILE_BAD_HEADER: 'A file header has the wrong length, an unknown version, a chunk size out of range, or a file id of the wrong length; or an announced file hash is not 32 bytes (§5.1).',
-  FILE_BAD_CHUNK: 'A chunk handed to the file encryptor has the wrong length for its place, or the file has more chunks than can be counted (§5.1).',
+  FILE_BAD_HEADER:
+    'A file header has the wrong length, an unknown version, a chunk size out of range, or a file id of the wrong length; or an announced file hash is not 32 bytes (§5.1).',
+  FILE_BAD_CHUNK:
+    'A chunk handed to the file encryptor has the wrong length for its place, or the file has more chunks than can be counted (§5.1).',
   FILE_TAMPERED: 'An encrypted file chunk fails authentication (§5.1).',
   FILE_TRUNCATED: 'An encrypted file ends before its final chunk, or its stream was cancelled before then (§5.1).',
   FILE_OUT_OF_ORDER: 'The file decryptor is handed a chunk other than the next one (§5.1).',

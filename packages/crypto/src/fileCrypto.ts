@@ -120,7 +120,8 @@ export const webCryptoAesGcm: AesGcmFactory = async (raw) => {
   const subtle = globalThis.crypto.subtle;
   const key = await subtle.importKey('raw', raw, { name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
   return {
-    seal: async (iv, additionalData, plain) => new Uint8Array(await subtle.encrypt({ name: 'AES-GCM', iv, additionalData }, key, bufferSource(plain))),
+    seal: async (iv, additionalData, plain) =>
+      new Uint8Array(await subtle.encrypt({ name: 'AES-GCM', iv, additionalData }, key, bufferSource(plain))),
     open: async (iv, additionalData, sealed) => {
       try {
         return new Uint8Array(await subtle.decrypt({ name: 'AES-GCM', iv, additionalData }, key, bufferSource(sealed)));
@@ -240,7 +241,11 @@ export class FileDecryptor {
 
   static async create(key: Uint8Array, header: FileHeader, opts: { aead?: AesGcmFactory } = {}): Promise<FileDecryptor> {
     const aad = encodeFileHeader(header);
-    return new FileDecryptor(await payloadKey(key, header.fileId, opts.aead ?? webCryptoAesGcm), { fileId: header.fileId.slice(), chunkSize: header.chunkSize }, aad);
+    return new FileDecryptor(
+      await payloadKey(key, header.fileId, opts.aead ?? webCryptoAesGcm),
+      { fileId: header.fileId.slice(), chunkSize: header.chunkSize },
+      aad,
+    );
   }
 
   #fail(code: CryptoErrorCode, message: string): CryptoError {

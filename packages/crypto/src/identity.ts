@@ -64,7 +64,12 @@ export function signBinding(identity: IdentitySigner, locator: RoomLocator, leaf
  * Verifies a binding through Web Crypto (about 10x faster than pure JS, and every credential in a
  * tree is checked when joining), or @noble/curves where the platform lacks Ed25519 (strict RFC 8032).
  */
-export async function verifyBinding(identityKey: Uint8Array, signature: Uint8Array, locator: RoomLocator, leafSignatureKey: Uint8Array): Promise<boolean> {
+export async function verifyBinding(
+  identityKey: Uint8Array,
+  signature: Uint8Array,
+  locator: RoomLocator,
+  leafSignatureKey: Uint8Array,
+): Promise<boolean> {
   const message = bindingMessage(locator, leafSignatureKey);
   if (identityKey.byteLength !== IDENTITY_KEY_BYTES || signature.byteLength !== BINDING_SIGNATURE_BYTES) return false;
   let key: CryptoKey | undefined;

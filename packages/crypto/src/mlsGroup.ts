@@ -25,7 +25,14 @@ import {
   processMessage,
   zeroOutUint8Array,
 } from 'ts-mls';
-import { type MemberProfile, type Profile, type RoomAuthenticationService, makeCredential, normalizeNick, profileKey } from './credential.js';
+import {
+  type MemberProfile,
+  type Profile,
+  type RoomAuthenticationService,
+  makeCredential,
+  normalizeNick,
+  profileKey,
+} from './credential.js';
 import { CryptoError } from './errors.js';
 import type { IdentitySigner } from './identity.js';
 import type { RoomKeys } from './roomSecret.js';
@@ -48,7 +55,13 @@ export const errorName = (e: unknown): string => (e instanceof Error ? e.constru
  */
 export async function newKeyPackage(impl: CiphersuiteImpl, keys: RoomKeys, identity: IdentitySigner, profile: Profile) {
   const sig = await impl.signature.keygen();
-  const credential = await makeCredential(keys.credentialKey, keys.locator, sig.publicKey, { slot: profile.slot, nick: normalizeNick(profile.nick) }, identity);
+  const credential = await makeCredential(
+    keys.credentialKey,
+    keys.locator,
+    sig.publicKey,
+    { slot: profile.slot, nick: normalizeNick(profile.nick) },
+    identity,
+  );
   return generateKeyPackageWithKey({ credential, signatureKeyPair: sig, cipherSuite: impl });
 }
 
@@ -102,7 +115,11 @@ export async function senderOf(
 }
 
 /** Encrypts an application message (RFC 9420 §6.3) for the current epoch; `state` is spent. */
-export async function encryptApplication(ctx: MlsContext, state: ClientState, plaintext: Uint8Array): Promise<{ state: ClientState; message: Uint8Array }> {
+export async function encryptApplication(
+  ctx: MlsContext,
+  state: ClientState,
+  plaintext: Uint8Array,
+): Promise<{ state: ClientState; message: Uint8Array }> {
   const r = await createApplicationMessage({ context: ctx, state, message: plaintext });
   wipe(r.consumed);
   return { state: r.newState, message: encode(mlsMessageEncoder, r.message) };
@@ -113,7 +130,12 @@ export async function encryptApplication(ctx: MlsContext, state: ClientState, pl
  * `policy` on proposals), with anything it throws turned into BAD_MESSAGE. The caller wipes
  * `consumed` once it accepts the result; on a throw `state` is untouched.
  */
-export async function processStrict(ctx: MlsContext, state: ClientState, message: MlsFramedMessage, policy: IncomingMessageCallback): Promise<ProcessMessageResult> {
+export async function processStrict(
+  ctx: MlsContext,
+  state: ClientState,
+  message: MlsFramedMessage,
+  policy: IncomingMessageCallback,
+): Promise<ProcessMessageResult> {
   try {
     return await processMessage({ context: ctx, state, message, callback: policy });
   } catch (e) {

@@ -199,7 +199,11 @@ export class PrivateChatCrypto {
    */
   async offerKeyPackage(profile: Profile): Promise<KeyPackageOffer> {
     const pending = await this.newKeyPackage(profile);
-    const keyPackage = encode(mlsMessageEncoder, { wireformat: wireformats.mls_key_package, version: protocolVersions.mls10, keyPackage: pending.keyPackage });
+    const keyPackage = encode(mlsMessageEncoder, {
+      wireformat: wireformats.mls_key_package,
+      version: protocolVersions.mls10,
+      keyPackage: pending.keyPackage,
+    });
     return { keyPackage, pending };
   }
 
@@ -346,7 +350,8 @@ export class PrivateChatCrypto {
     // PublicMessages are refused outright: everything in a private chat is encrypted.
     if (msg === undefined) throw new CryptoError('BAD_MESSAGE', 'not an MLS private message');
     const pm = msg.privateMessage;
-    if (!equalBytes(pm.groupId, state.mls.groupContext.groupId)) throw new CryptoError('BAD_MESSAGE', 'the message belongs to another group');
+    if (!equalBytes(pm.groupId, state.mls.groupContext.groupId))
+      throw new CryptoError('BAD_MESSAGE', 'the message belongs to another group');
     const r = await processStrict(this.ctx, state.mls, msg, selfUpdatesOnly);
     if (r.kind === 'applicationMessage') {
       // RFC 9420 §6.3.2: the sender's leaf, from the SenderData ts-mls has just authenticated.
@@ -355,7 +360,13 @@ export class PrivateChatCrypto {
         throw new CryptoError('BAD_MESSAGE', 'the message does not come from the peer');
       }
       wipe(r.consumed);
-      return { kind: 'message', state: { mls: r.newState, peer: state.peer }, plaintext: r.message, epoch: Number(pm.epoch), generation: sd.generation };
+      return {
+        kind: 'message',
+        state: { mls: r.newState, peer: state.peer },
+        plaintext: r.message,
+        epoch: Number(pm.epoch),
+        generation: sd.generation,
+      };
     }
     if (pm.contentType !== contentTypes.commit || r.actionTaken === 'reject') {
       throw new CryptoError('FORBIDDEN_PROPOSAL', 'a private chat accepts no proposals, only self-updates');
@@ -388,5 +399,4 @@ export class PrivateChatCrypto {
   private toPeer(profile: MemberProfile, signaturePublicKey: Uint8Array): PrivatePeer {
     return { nick: profile.nick, slot: profile.slot, identityKey: profile.identityKey, signaturePublicKey };
   }
-
 }

@@ -34,7 +34,18 @@ import { equalBytes, randomBytes } from './_bytes.js';
 import { RoomAuthenticationService, type Profile } from './credential.js';
 import { CryptoError } from './errors.js';
 import { type IdentitySigner, ephemeralIdentity } from './identity.js';
-import { type RatchetTree, encryptApplication, errorName, leafAt, leaves, newKeyPackage, processStrict, profileOf, senderOf, wipe } from './mlsGroup.js';
+import {
+  type RatchetTree,
+  encryptApplication,
+  errorName,
+  leafAt,
+  leaves,
+  newKeyPackage,
+  processStrict,
+  profileOf,
+  senderOf,
+  wipe,
+} from './mlsGroup.js';
 import { decodeMlsMessage } from './mlsMessage.js';
 import { type RoomFingerprint, fingerprintOfState, sealedForAnotherHistory } from './roomFingerprint.js';
 import { type GroupSnapshot, groupInfoMatches, groupInfoOpens, readGroupInfo, sealGroupInfo } from './roomGroupInfo.js';
@@ -149,7 +160,11 @@ export class RoomGroup {
       throw new CryptoError('BAD_GROUP_INFO', `cannot join through this group information: ${errorName(e)}`, { cause: e });
     }
     const { publicMessage, newState } = joined;
-    const message = encode(mlsMessageEncoder, { wireformat: wireformats.mls_public_message, version: protocolVersions.mls10, publicMessage });
+    const message = encode(mlsMessageEncoder, {
+      wireformat: wireformats.mls_public_message,
+      version: protocolVersions.mls10,
+      publicMessage,
+    });
     return { state: { mls: newState }, message, groupInfo: await sealGroupInfo(this.impl, this.keys, newState), consumed: [] };
   }
 
@@ -199,7 +214,8 @@ export class RoomGroup {
     // commit is accepted below, since a void commit leaves the current state the live one.
     if (r.actionTaken === 'reject') throw new CryptoError('FORBIDDEN_PROPOSAL', 'the commit carries a proposal members never make');
     if (before === undefined) throw new CryptoError('BAD_MESSAGE', 'a handshake message was framed as application data');
-    const external = msg.wireformat === wireformats.mls_public_message && msg.publicMessage.content.sender.senderType === senderTypes.new_member_commit;
+    const external =
+      msg.wireformat === wireformats.mls_public_message && msg.publicMessage.content.sender.senderType === senderTypes.new_member_commit;
     const incoming = await this.acceptCommit(before, { mls: r.newState }, external, from);
     wipe(r.consumed);
     return incoming;

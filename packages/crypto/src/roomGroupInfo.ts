@@ -34,7 +34,8 @@ const GI_LABEL = utf8.encode('nullroom/v1/group-info');
 const suiteById = new Map<number, SuiteName>(Object.values(Suites).map((n) => [ciphersuites[n], n]));
 const aadFor = (keys: RoomKeys) => concat(GI_LABEL, keys.locator);
 
-const encodeGroupInfo = (groupInfo: GroupInfo) => encode(mlsMessageEncoder, { wireformat: wireformats.mls_group_info, version: protocolVersions.mls10, groupInfo });
+const encodeGroupInfo = (groupInfo: GroupInfo) =>
+  encode(mlsMessageEncoder, { wireformat: wireformats.mls_group_info, version: protocolVersions.mls10, groupInfo });
 
 /** The GroupInfo of `state`'s epoch with the `external_pub` and `ratchet_tree` extensions (RFC 9420 §12.4.3), sealed (§3.1). */
 export async function sealGroupInfo(impl: CiphersuiteImpl, keys: RoomKeys, state: ClientState): Promise<Uint8Array> {
@@ -69,7 +70,13 @@ export async function readGroupInfo(keys: RoomKeys, sealed: Uint8Array): Promise
  * every commit, so a joiner can join through such a GroupInfo. Cheap: one signature and one
  * encoding, not the tree validation of a dry-run join (seconds at 1000 members).
  */
-export async function groupInfoMatches(impl: CiphersuiteImpl, keys: RoomKeys, suite: SuiteName, state: ClientState, sealed: Uint8Array): Promise<boolean> {
+export async function groupInfoMatches(
+  impl: CiphersuiteImpl,
+  keys: RoomKeys,
+  suite: SuiteName,
+  state: ClientState,
+  sealed: Uint8Array,
+): Promise<boolean> {
   let info: GroupInfo;
   try {
     const snapshot = await readGroupInfo(keys, sealed);

@@ -43,7 +43,8 @@ export function checkRoomRules(after: readonly RuledMember[], added: readonly Ru
     return;
   }
   const joiner = added[0];
-  if (joiner === undefined || added.length !== 1) throw new CryptoError('BROKEN_ROOM_RULE', 'an external commit must add exactly one member');
+  if (joiner === undefined || added.length !== 1)
+    throw new CryptoError('BROKEN_ROOM_RULE', 'an external commit must add exactly one member');
   if (joiner.slot !== from) throw new CryptoError('BROKEN_ROOM_RULE', 'a joiner claims a relay slot that is not its own');
   const k = nickKey(joiner.nick);
   if (after.some((m) => m.leaf !== joiner.leaf && nickKey(m.nick) === k && !equalBytes(m.identityKey, joiner.identityKey))) {

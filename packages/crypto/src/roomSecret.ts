@@ -27,7 +27,11 @@ export const defaultArgon2Params: Readonly<Argon2Params> = Object.freeze({ memor
 
 export type RoomSecret = Uint8Array & { readonly __roomSecret: true };
 
-export async function deriveRoomSecret(roomName: string, password: string, params: Argon2Params = defaultArgon2Params): Promise<RoomSecret> {
+export async function deriveRoomSecret(
+  roomName: string,
+  password: string,
+  params: Argon2Params = defaultArgon2Params,
+): Promise<RoomSecret> {
   const salt = sha256(concat(utf8.encode('nullroom/v1/room-salt'), utf8.encode(roomName.normalize('NFC'))));
   const out = await argon2id({
     password: utf8.encode(password.normalize('NFC')),
@@ -112,8 +116,7 @@ async function hkdf(ikm: CryptoKey, info: string): Promise<Uint8Array<ArrayBuffe
 export async function deriveRoomKeys(secret: RoomSecret): Promise<RoomKeys> {
   const subtle = globalThis.crypto.subtle;
   const ikm = await subtle.importKey('raw', new Uint8Array(secret), 'HKDF', false, ['deriveBits']);
-  const aes = async (info: string) =>
-    subtle.importKey('raw', await hkdf(ikm, info), { name: 'AES-GCM' }, false, ['encrypt', 'decrypt']);
+  const aes = async (info: string) => subtle.importKey('raw', await hkdf(ikm, info), { name: 'AES-GCM' }, false, ['encrypt', 'decrypt']);
   return {
     locator: asLocator(await hkdf(ikm, 'nullroom/v1/locator')),
     groupInfoKey: await aes('nullroom/v1/group-info'),

@@ -9,8 +9,7 @@ import { asLocator } from '@nullroom/protocol';
 import { CryptoError, MAX_NICK_CHARS, deriveRoomKeys, normalizeNick, randomRoomSecret, ephemeralIdentity } from '../src/index.js';
 import { RoomAuthenticationService, makeCredential, openCredential } from '../src/credential.js';
 
-const contains = (hay: Uint8Array, needle: Uint8Array) =>
-  hay.some((_, i) => needle.every((b, j) => hay[i + j] === b));
+const contains = (hay: Uint8Array, needle: Uint8Array) => hay.some((_, i) => needle.every((b, j) => hay[i + j] === b));
 
 function refuses(nick: string, label = JSON.stringify(nick)): void {
   assert.throws(
@@ -28,7 +27,7 @@ function refuses(nick: string, label = JSON.stringify(nick)): void {
 
 describe('normalizeNick', () => {
   test('accepts ordinary names and returns them unchanged', () => {
-    for (const nick of ['alice', 'a', 'Bob Smith', 'zoë', 'O\'Brien', 'x_y-z.1', '山田太郎', '김민준', 'محمد', 'Ελένη', '🙂', 'a  b']) {
+    for (const nick of ['alice', 'a', 'Bob Smith', 'zoë', "O'Brien", 'x_y-z.1', '山田太郎', '김민준', 'محمد', 'Ελένη', '🙂', 'a  b']) {
       assert.equal(normalizeNick(nick), nick, nick);
     }
   });
@@ -128,10 +127,18 @@ describe('credentials', async () => {
     assert.equal(await openCredential(keys.credentialKey, keys.locator, cred, otherSig), undefined, 'other signature key');
     const id = (cred as CredentialBasic).identity.slice();
     id[6]! ^= 1; // slot 7 -> 6: the slot is bound in the associated data
-    assert.equal(await openCredential(keys.credentialKey, keys.locator, { ...cred, identity: id } as Credential, sigKey), undefined, 'other slot');
+    assert.equal(
+      await openCredential(keys.credentialKey, keys.locator, { ...cred, identity: id } as Credential, sigKey),
+      undefined,
+      'other slot',
+    );
     const badMagic = (cred as CredentialBasic).identity.slice();
     badMagic[0] = 0x58;
-    assert.equal(await openCredential(keys.credentialKey, keys.locator, { ...cred, identity: badMagic } as Credential, sigKey), undefined, 'magic');
+    assert.equal(
+      await openCredential(keys.credentialKey, keys.locator, { ...cred, identity: badMagic } as Credential, sigKey),
+      undefined,
+      'magic',
+    );
     const short = { ...cred, identity: new Uint8Array(6) } as Credential;
     assert.equal(await openCredential(keys.credentialKey, keys.locator, short, sigKey), undefined, 'short');
   });
@@ -141,19 +148,36 @@ describe('credentials', async () => {
     // identity but carries a binding signature over another leaf key.
     const otherLeaf = sigKey.slice();
     otherLeaf[1]! ^= 1;
-    const borrowedBinding = await me.sign(new Uint8Array([...new TextEncoder().encode('nullroom/v1/leaf-binding'), ...keys.locator, ...otherLeaf]));
-    const forged = await makeCredential(keys.credentialKey, keys.locator, sigKey, { slot: 9, nick: 'mallory' }, {
-      publicKey: me.publicKey,
-      sign: async () => borrowedBinding,
-    });
+    const borrowedBinding = await me.sign(
+      new Uint8Array([...new TextEncoder().encode('nullroom/v1/leaf-binding'), ...keys.locator, ...otherLeaf]),
+    );
+    const forged = await makeCredential(
+      keys.credentialKey,
+      keys.locator,
+      sigKey,
+      { slot: 9, nick: 'mallory' },
+      {
+        publicKey: me.publicKey,
+        sign: async () => borrowedBinding,
+      },
+    );
     assert.equal(await openCredential(keys.credentialKey, keys.locator, forged, sigKey), undefined);
     // The same binding is good for the leaf it was made for.
-    const honest = await makeCredential(keys.credentialKey, keys.locator, otherLeaf, { slot: 9, nick: 'mallory' }, { publicKey: me.publicKey, sign: async () => borrowedBinding });
+    const honest = await makeCredential(
+      keys.credentialKey,
+      keys.locator,
+      otherLeaf,
+      { slot: 9, nick: 'mallory' },
+      { publicKey: me.publicKey, sign: async () => borrowedBinding },
+    );
     assert.equal((await openCredential(keys.credentialKey, keys.locator, honest, otherLeaf))?.nick, 'mallory');
   });
 
   test('makeCredential refuses a bad nickname', async () => {
-    await assert.rejects(makeCredential(keys.credentialKey, keys.locator, sigKey, { slot: 1, nick: 'a\u200db' }, me), (e: unknown) => e instanceof CryptoError && e.code === 'BAD_NICK');
+    await assert.rejects(
+      makeCredential(keys.credentialKey, keys.locator, sigKey, { slot: 1, nick: 'a\u200db' }, me),
+      (e: unknown) => e instanceof CryptoError && e.code === 'BAD_NICK',
+    );
   });
 
   test('RoomAuthenticationService accepts only credentials that open, and caches their profiles', async () => {
@@ -162,7 +186,10 @@ describe('credentials', async () => {
     const foreign = await makeCredential(other.credentialKey, other.locator, sigKey, { slot: 3, nick: 'mallory' }, me);
     assert.equal(await auth.validateCredential(good, sigKey), true);
     assert.equal(await auth.validateCredential(foreign, sigKey), false);
-    assert.equal(await auth.validateCredential({ credentialType: defaultCredentialTypes.x509, certificates: [] } as unknown as Credential, sigKey), false);
+    assert.equal(
+      await auth.validateCredential({ credentialType: defaultCredentialTypes.x509, certificates: [] } as unknown as Credential, sigKey),
+      false,
+    );
     assert.deepEqual([...auth.profiles.values()], [{ slot: 3, nick: 'carol', identityKey: me.publicKey }]);
   });
 });

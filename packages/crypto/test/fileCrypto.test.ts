@@ -37,7 +37,6 @@ function random(n: number): Uint8Array {
   return out;
 }
 
-
 /** Deterministic pseudo-random piece sizes (xorshift), so a failure can be replayed. */
 function oddSizes(seed: number, max: number): () => number {
   let x = seed | 1;
@@ -130,7 +129,16 @@ describe('file key and header', () => {
       new DataView(b.buffer).setUint32(17, n);
       return b;
     };
-    const bad = [good.subarray(0, 20), concat(...[good, Uint8Array.of(0)]), Uint8Array.of(2, ...good.subarray(1)), Uint8Array.of(0, ...good.subarray(1)), withSize(0), withSize(15), withSize(16 * 1024 * 1024 + 1), withSize(0xffffffff)];
+    const bad = [
+      good.subarray(0, 20),
+      concat(...[good, Uint8Array.of(0)]),
+      Uint8Array.of(2, ...good.subarray(1)),
+      Uint8Array.of(0, ...good.subarray(1)),
+      withSize(0),
+      withSize(15),
+      withSize(16 * 1024 * 1024 + 1),
+      withSize(0xffffffff),
+    ];
     for (const b of bad) assert.throws(() => decodeFileHeader(b), isCode('FILE_BAD_HEADER'));
     assert.throws(() => encodeFileHeader({ fileId: new Uint8Array(15), chunkSize: 65536 }), isCode('FILE_BAD_HEADER'));
     assert.throws(() => encodeFileHeader({ fileId: new Uint8Array(16), chunkSize: 1.5 }), isCode('FILE_BAD_HEADER'));
@@ -158,7 +166,9 @@ describe('documented format (recomputed with Web Crypto alone)', () => {
       const iv = new Uint8Array(12);
       iv[10] = i; // 11-byte big-endian counter: small indices sit in byte 10
       iv[11] = i === chunks.length - 1 ? 1 : 0;
-      const expected = new Uint8Array(await subtle.encrypt({ name: 'AES-GCM', iv, additionalData: aad }, aes, plain.slice(i * cs, (i + 1) * cs)));
+      const expected = new Uint8Array(
+        await subtle.encrypt({ name: 'AES-GCM', iv, additionalData: aad }, aes, plain.slice(i * cs, (i + 1) * cs)),
+      );
       assert.equal(hex(chunks[i]!), hex(expected), `chunk ${i}`);
     }
   });
@@ -369,14 +379,20 @@ describe('encryptStream / decryptStream', () => {
     test(`${size} bytes in odd-sized pieces both ways, hash verified`, async () => {
       const key = newFileKey();
       const plain = random(size);
-      for (const [seed, concurrency] of [[7, 1], [1234567, 4], [99, 8]] as const) {
+      for (const [seed, concurrency] of [
+        [7, 1],
+        [1234567, 4],
+        [99, 8],
+      ] as const) {
         const enc = await encryptStream(source(plain, oddSizes(seed, 2 * cs + 7)), key, { chunkSize: cs, concurrency });
         const sealed = await collect(enc.readable);
         assert.equal(sealed.byteLength, sealedFileSize(size, cs));
         const digest = await enc.sha256;
         assert.deepEqual(digest, await sha(plain));
         const header = decodeFileHeader(encodeFileHeader(enc.header));
-        const out = await collect(await decryptStream(source(sealed, oddSizes(seed + 1, 3 * cs)), key, header, { sha256: digest, concurrency }));
+        const out = await collect(
+          await decryptStream(source(sealed, oddSizes(seed + 1, 3 * cs)), key, header, { sha256: digest, concurrency }),
+        );
         assert.deepEqual(out, plain);
       }
     });
@@ -394,10 +410,23 @@ describe('encryptStream / decryptStream', () => {
   test('default chunk size, single large pieces', async () => {
     const key = newFileKey();
     const plain = random(5 * DEFAULT_FILE_CHUNK_SIZE + 12345);
-    const enc = await encryptStream(source(plain, () => plain.byteLength), key);
+    const enc = await encryptStream(
+      source(plain, () => plain.byteLength),
+      key,
+    );
     const sealed = await collect(enc.readable);
     assert.equal(enc.header.chunkSize, DEFAULT_FILE_CHUNK_SIZE);
-    assert.deepEqual(await collect(await decryptStream(source(sealed, () => sealed.byteLength), key, enc.header, { sha256: await enc.sha256 })), plain);
+    assert.deepEqual(
+      await collect(
+        await decryptStream(
+          source(sealed, () => sealed.byteLength),
+          key,
+          enc.header,
+          { sha256: await enc.sha256 },
+        ),
+      ),
+      plain,
+    );
   });
 
   async function sealedFile(size: number) {
@@ -408,7 +437,12 @@ describe('encryptStream / decryptStream', () => {
     return { key, plain, header: enc.header, sealed, digest: await enc.sha256 };
   }
 
-  const decryptFails = async (f: { key: Uint8Array; header: FileHeader }, bytes: Uint8Array, code: CryptoErrorCode, sha256?: Uint8Array) => {
+  const decryptFails = async (
+    f: { key: Uint8Array; header: FileHeader },
+    bytes: Uint8Array,
+    code: CryptoErrorCode,
+    sha256?: Uint8Array,
+  ) => {
     const r = await decryptStream(source(bytes, oddSizes(11, 1500)), f.key, f.header, sha256 === undefined ? {} : { sha256 });
     await assert.rejects(collect(r), isCode(code));
   };
@@ -418,7 +452,15 @@ describe('encryptStream / decryptStream', () => {
     const wrong = f.digest.slice();
     wrong[31]! ^= 1;
     await decryptFails(f, f.sealed, 'FILE_HASH_MISMATCH', wrong);
-    await assert.rejects(decryptStream(source(f.sealed, () => 10), f.key, f.header, { sha256: new Uint8Array(31) }), isCode('FILE_BAD_HEADER'));
+    await assert.rejects(
+      decryptStream(
+        source(f.sealed, () => 10),
+        f.key,
+        f.header,
+        { sha256: new Uint8Array(31) },
+      ),
+      isCode('FILE_BAD_HEADER'),
+    );
   });
 
   test('truncated payloads: at a chunk boundary, inside a chunk, and empty', async () => {
@@ -501,7 +543,10 @@ describe('stream properties (fast-check)', () => {
         const enc = await encryptStream(source(plain, pieces(f.encPieces)), key, { chunkSize: f.chunkSize, concurrency: f.concurrency });
         const sealed = await collect(enc.readable);
         assert.equal(sealed.byteLength, sealedFileSize(f.size, f.chunkSize));
-        const dec = await decryptStream(source(sealed, pieces(f.decPieces)), key, enc.header, { sha256: await enc.sha256, concurrency: f.concurrency });
+        const dec = await decryptStream(source(sealed, pieces(f.decPieces)), key, enc.header, {
+          sha256: await enc.sha256,
+          concurrency: f.concurrency,
+        });
         assert.deepEqual(await collect(dec), plain);
       }),
       { numRuns: 150 },

@@ -30,7 +30,12 @@ async function member(keys: RoomKeys, suite: (typeof Suites)[keyof typeof Suites
 /** alice, bob and carol in one room; mallory holds another room's secret. */
 async function setup() {
   const keys = await deriveRoomKeys(randomRoomSecret());
-  const [alice, bob, carol, mallory] = await Promise.all([member(keys), member(keys), member(keys), member(await deriveRoomKeys(randomRoomSecret()))]);
+  const [alice, bob, carol, mallory] = await Promise.all([
+    member(keys),
+    member(keys),
+    member(keys),
+    member(await deriveRoomKeys(randomRoomSecret())),
+  ]);
   return { keys, alice, bob, carol, mallory };
 }
 
@@ -94,7 +99,10 @@ test('carol, another member of the room, can neither accept the welcome nor read
   // Even with the message relabelled as her group's, it does not decrypt.
   const msg = mls.decode(mls.mlsMessageDecoder, m.message);
   assert.ok(msg?.wireformat === mls.wireformats.mls_private_message);
-  const relabelled = mls.encode(mls.mlsMessageEncoder, { ...msg, privateMessage: { ...msg.privateMessage, groupId: C.mls.groupContext.groupId, epoch: C.mls.groupContext.epoch } });
+  const relabelled = mls.encode(mls.mlsMessageEncoder, {
+    ...msg,
+    privateMessage: { ...msg.privateMessage, groupId: C.mls.groupContext.groupId, epoch: C.mls.groupContext.epoch },
+  });
   await assert.rejects(carol.chats.decrypt(C, relabelled), code('BAD_MESSAGE'));
 });
 
@@ -137,15 +145,35 @@ test('someone without the room secret can make no key package or welcome a membe
   // credential of its own, skipping every check on its side. bob's AuthenticationService refuses it.
   const impl = await mls.getCiphersuiteImpl(Suites.default);
   const ctx = { cipherSuite: impl, authService: mls.unsafeTestingAuthenticationService };
-  const relay = await mls.generateKeyPackage({ credential: { credentialType: mls.defaultCredentialTypes.basic, identity: enc.encode('relay') }, cipherSuite: impl });
-  const g = await mls.createGroup({ context: ctx, groupId: crypto.getRandomValues(new Uint8Array(16)), keyPackage: relay.publicPackage, privateKeyPackage: relay.privatePackage });
+  const relay = await mls.generateKeyPackage({
+    credential: { credentialType: mls.defaultCredentialTypes.basic, identity: enc.encode('relay') },
+    cipherSuite: impl,
+  });
+  const g = await mls.createGroup({
+    context: ctx,
+    groupId: crypto.getRandomValues(new Uint8Array(16)),
+    keyPackage: relay.publicPackage,
+    privateKeyPackage: relay.privatePackage,
+  });
   const bobsKp = mls.decode(mls.mlsMessageDecoder, offer.keyPackage);
   assert.ok(bobsKp?.wireformat === mls.wireformats.mls_key_package);
-  const c = await mls.createCommit({ context: ctx, state: g, extraProposals: [{ proposalType: mls.defaultProposalTypes.add, add: { keyPackage: bobsKp.keyPackage } }], ratchetTreeExtension: true });
-  await assert.rejects(bob.chats.accept(offer.pending, mls.encode(mls.mlsMessageEncoder, c.welcome!), alice.id), code('PRIVATE_BAD_WELCOME'));
+  const c = await mls.createCommit({
+    context: ctx,
+    state: g,
+    extraProposals: [{ proposalType: mls.defaultProposalTypes.add, add: { keyPackage: bobsKp.keyPackage } }],
+    ratchetTreeExtension: true,
+  });
+  await assert.rejects(
+    bob.chats.accept(offer.pending, mls.encode(mls.mlsMessageEncoder, c.welcome!), alice.id),
+    code('PRIVATE_BAD_WELCOME'),
+  );
 
   // A key package with a plain BasicCredential is refused before anything else.
-  const plain = mls.encode(mls.mlsMessageEncoder, { wireformat: mls.wireformats.mls_key_package, version: mls.protocolVersions.mls10, keyPackage: relay.publicPackage });
+  const plain = mls.encode(mls.mlsMessageEncoder, {
+    wireformat: mls.wireformats.mls_key_package,
+    version: mls.protocolVersions.mls10,
+    keyPackage: relay.publicPackage,
+  });
   await assert.rejects(alice.chats.create({ nick: 'alice', slot: 1 }, plain, bob.id), code('PRIVATE_BAD_KEY_PACKAGE'));
 });
 
@@ -225,7 +253,10 @@ test('self-updates move both to a new epoch with a new leaf key; any other hands
     const node = s.mls.ratchetTree[s.mls.privatePath.leafIndex * 2];
     return node?.nodeType === mls.nodeTypes.leaf ? node.leaf.hpkePublicKey : undefined;
   };
-  for (const [from, to] of [['bob', 'alice'], ['alice', 'bob']] as const) {
+  for (const [from, to] of [
+    ['bob', 'alice'],
+    ['alice', 'bob'],
+  ] as const) {
     const [me, peer] = from === 'bob' ? [bob, alice] : [alice, bob];
     const st = from === 'bob' ? B : A;
     const up = await me.chats.update(st);
@@ -250,11 +281,23 @@ test('self-updates move both to a new epoch with a new leaf key; any other hands
   const ctx = { cipherSuite: impl, authService: mls.unsafeTestingAuthenticationService };
   const carols = mls.decode(mls.mlsMessageDecoder, (await carol.chats.offerKeyPackage({ nick: 'carol', slot: 3 })).keyPackage);
   assert.ok(carols?.wireformat === mls.wireformats.mls_key_package);
-  const add = await mls.createCommit({ context: ctx, state: A.mls, extraProposals: [{ proposalType: mls.defaultProposalTypes.add, add: { keyPackage: carols.keyPackage } }] });
+  const add = await mls.createCommit({
+    context: ctx,
+    state: A.mls,
+    extraProposals: [{ proposalType: mls.defaultProposalTypes.add, add: { keyPackage: carols.keyPackage } }],
+  });
   await assert.rejects(bob.chats.decrypt(B, mls.encode(mls.mlsMessageEncoder, add.commit)), code('FORBIDDEN_PROPOSAL'));
-  const rm = await mls.createCommit({ context: ctx, state: A.mls, extraProposals: [{ proposalType: mls.defaultProposalTypes.remove, remove: { removed: B.mls.privatePath.leafIndex } }] });
+  const rm = await mls.createCommit({
+    context: ctx,
+    state: A.mls,
+    extraProposals: [{ proposalType: mls.defaultProposalTypes.remove, remove: { removed: B.mls.privatePath.leafIndex } }],
+  });
   await assert.rejects(bob.chats.decrypt(B, mls.encode(mls.mlsMessageEncoder, rm.commit)), code('FORBIDDEN_PROPOSAL'));
-  const prop = await mls.createProposal({ context: ctx, state: A.mls, proposal: { proposalType: mls.defaultProposalTypes.remove, remove: { removed: B.mls.privatePath.leafIndex } } });
+  const prop = await mls.createProposal({
+    context: ctx,
+    state: A.mls,
+    proposal: { proposalType: mls.defaultProposalTypes.remove, remove: { removed: B.mls.privatePath.leafIndex } },
+  });
   await assert.rejects(bob.chats.decrypt(B, mls.encode(mls.mlsMessageEncoder, prop.message)), code('FORBIDDEN_PROPOSAL'));
   // bob's state is untouched by the refusals.
   const after = await alice.chats.encrypt(A, enc.encode('still here'));
@@ -273,7 +316,12 @@ test('neither nicknames nor identity keys appear in the clear in key packages, w
   const m = await alice.chats.encrypt(created.state, enc.encode('text'));
   const up = await bob.chats.update(B);
   const canaries = [enc.encode(aliceNick), enc.encode(bobNick), alice.id, bob.id, alice.id.subarray(0, 8), bob.id.subarray(8, 16)];
-  for (const [what, bytes] of Object.entries({ keyPackage: offer.keyPackage, welcome: created.welcome, message: m.message, update: up.message })) {
+  for (const [what, bytes] of Object.entries({
+    keyPackage: offer.keyPackage,
+    welcome: created.welcome,
+    message: m.message,
+    update: up.message,
+  })) {
     for (const c of canaries) assert.equal(contains(bytes, c), false, `${what} leaks a canary`);
   }
 });
@@ -296,48 +344,106 @@ test('a welcome into a group of three, or into an older group, is refused even f
     return m.keyPackage;
   };
   const own = (await alice.chats.offerKeyPackage({ nick: 'alice', slot: 1 })).pending;
-  let g = await mls.createGroup({ context: ctx, groupId: crypto.getRandomValues(new Uint8Array(16)), keyPackage: own.keyPackage, privateKeyPackage: own.privateKeys });
+  let g = await mls.createGroup({
+    context: ctx,
+    groupId: crypto.getRandomValues(new Uint8Array(16)),
+    keyPackage: own.keyPackage,
+    privateKeyPackage: own.privateKeys,
+  });
   const carols = await carol.chats.offerKeyPackage({ nick: 'carol', slot: 3 });
-  g = (await mls.createCommit({ context: ctx, state: g, extraProposals: [{ proposalType: mls.defaultProposalTypes.add, add: { keyPackage: kpOf(carols.keyPackage) } }] })).newState;
+  g = (
+    await mls.createCommit({
+      context: ctx,
+      state: g,
+      extraProposals: [{ proposalType: mls.defaultProposalTypes.add, add: { keyPackage: kpOf(carols.keyPackage) } }],
+    })
+  ).newState;
   const offer = await bob.chats.offerKeyPackage({ nick: 'bob', slot: 2 });
-  const c = await mls.createCommit({ context: ctx, state: g, extraProposals: [{ proposalType: mls.defaultProposalTypes.add, add: { keyPackage: kpOf(offer.keyPackage) } }], ratchetTreeExtension: true });
+  const c = await mls.createCommit({
+    context: ctx,
+    state: g,
+    extraProposals: [{ proposalType: mls.defaultProposalTypes.add, add: { keyPackage: kpOf(offer.keyPackage) } }],
+    ratchetTreeExtension: true,
+  });
   assert.equal(c.welcome?.welcome.secrets.length, 1);
-  await assert.rejects(bob.chats.accept(offer.pending, mls.encode(mls.mlsMessageEncoder, c.welcome!), alice.id), code('PRIVATE_BAD_WELCOME'));
+  await assert.rejects(
+    bob.chats.accept(offer.pending, mls.encode(mls.mlsMessageEncoder, c.welcome!), alice.id),
+    code('PRIVATE_BAD_WELCOME'),
+  );
 
   // A welcome naming bob and carol at once.
   const offer2 = await bob.chats.offerKeyPackage({ nick: 'bob', slot: 2 });
   const carols2 = await carol.chats.offerKeyPackage({ nick: 'carol', slot: 3 });
   const own2 = (await alice.chats.offerKeyPackage({ nick: 'alice', slot: 1 })).pending;
-  const g2 = await mls.createGroup({ context: ctx, groupId: crypto.getRandomValues(new Uint8Array(16)), keyPackage: own2.keyPackage, privateKeyPackage: own2.privateKeys });
+  const g2 = await mls.createGroup({
+    context: ctx,
+    groupId: crypto.getRandomValues(new Uint8Array(16)),
+    keyPackage: own2.keyPackage,
+    privateKeyPackage: own2.privateKeys,
+  });
   const both = await mls.createCommit({
     context: ctx,
     state: g2,
     extraProposals: [offer2, carols2].map((o) => ({ proposalType: mls.defaultProposalTypes.add, add: { keyPackage: kpOf(o.keyPackage) } })),
     ratchetTreeExtension: true,
   });
-  await assert.rejects(bob.chats.accept(offer2.pending, mls.encode(mls.mlsMessageEncoder, both.welcome!), alice.id), code('PRIVATE_BAD_WELCOME'));
-  await assert.rejects(carol.chats.accept(carols2.pending, mls.encode(mls.mlsMessageEncoder, both.welcome!), alice.id), code('PRIVATE_BAD_WELCOME'));
+  await assert.rejects(
+    bob.chats.accept(offer2.pending, mls.encode(mls.mlsMessageEncoder, both.welcome!), alice.id),
+    code('PRIVATE_BAD_WELCOME'),
+  );
+  await assert.rejects(
+    carol.chats.accept(carols2.pending, mls.encode(mls.mlsMessageEncoder, both.welcome!), alice.id),
+    code('PRIVATE_BAD_WELCOME'),
+  );
   // The same, with carol's entry cut out so that the welcome looks like it is for bob alone.
   const bobsRef = await mls.makeKeyPackageRef(kpOf(offer2.keyPackage), impl.hash);
-  const cut = { ...both.welcome!, welcome: { ...both.welcome!.welcome, secrets: both.welcome!.welcome.secrets.filter((x) => x.newMember.every((b, i) => b === bobsRef[i])) } };
+  const cut = {
+    ...both.welcome!,
+    welcome: {
+      ...both.welcome!.welcome,
+      secrets: both.welcome!.welcome.secrets.filter((x) => x.newMember.every((b, i) => b === bobsRef[i])),
+    },
+  };
   assert.equal(cut.welcome.secrets.length, 1);
-  await assert.rejects(bob.chats.accept(offer2.pending, mls.encode(mls.mlsMessageEncoder, cut), alice.id), (e: unknown) => code('PRIVATE_BAD_WELCOME')(e) && /exactly us and one peer/.test((e as Error).message));
+  await assert.rejects(
+    bob.chats.accept(offer2.pending, mls.encode(mls.mlsMessageEncoder, cut), alice.id),
+    (e: unknown) => code('PRIVATE_BAD_WELCOME')(e) && /exactly us and one peer/.test((e as Error).message),
+  );
 
   // Without the ratchet tree inside, there is nothing to join.
   const offer3 = await bob.chats.offerKeyPackage({ nick: 'bob', slot: 2 });
   const own3 = (await alice.chats.offerKeyPackage({ nick: 'alice', slot: 1 })).pending;
-  const g3 = await mls.createGroup({ context: ctx, groupId: crypto.getRandomValues(new Uint8Array(16)), keyPackage: own3.keyPackage, privateKeyPackage: own3.privateKeys });
-  const bare = await mls.createCommit({ context: ctx, state: g3, extraProposals: [{ proposalType: mls.defaultProposalTypes.add, add: { keyPackage: kpOf(offer3.keyPackage) } }] });
-  await assert.rejects(bob.chats.accept(offer3.pending, mls.encode(mls.mlsMessageEncoder, bare.welcome!), alice.id), code('PRIVATE_BAD_WELCOME'));
+  const g3 = await mls.createGroup({
+    context: ctx,
+    groupId: crypto.getRandomValues(new Uint8Array(16)),
+    keyPackage: own3.keyPackage,
+    privateKeyPackage: own3.privateKeys,
+  });
+  const bare = await mls.createCommit({
+    context: ctx,
+    state: g3,
+    extraProposals: [{ proposalType: mls.defaultProposalTypes.add, add: { keyPackage: kpOf(offer3.keyPackage) } }],
+  });
+  await assert.rejects(
+    bob.chats.accept(offer3.pending, mls.encode(mls.mlsMessageEncoder, bare.welcome!), alice.id),
+    code('PRIVATE_BAD_WELCOME'),
+  );
 });
 
-test('privateMessageGroupId reads the chat id from a PrivateMessage\'s clear framing (RFC 9420 §6.3), and nothing else', async () => {
+test("privateMessageGroupId reads the chat id from a PrivateMessage's clear framing (RFC 9420 §6.3), and nothing else", async () => {
   const { alice, bob } = await setup();
   const { A, created, offer } = await chat(alice, bob);
   const m = await alice.chats.encrypt(A, enc.encode('which chat?'));
   assert.deepEqual(privateMessageGroupId(m.message), created.groupId);
   // Not a PrivateMessage: a key package, a welcome, junk, an empty buffer, trailing bytes, a truncation.
-  for (const bytes of [offer.keyPackage, created.welcome, new Uint8Array(40).fill(7), new Uint8Array(0), Uint8Array.from([...m.message, 0]), m.message.subarray(0, 30)]) {
+  for (const bytes of [
+    offer.keyPackage,
+    created.welcome,
+    new Uint8Array(40).fill(7),
+    new Uint8Array(0),
+    Uint8Array.from([...m.message, 0]),
+    m.message.subarray(0, 30),
+  ]) {
     assert.equal(privateMessageGroupId(bytes), undefined);
   }
   // The group id it returns is a copy: changing it does not change the message.

@@ -45,7 +45,10 @@ const implFor = (suite: number) => suiteImpl(suite === 1 ? Suites.default : Suit
 describe('RFC 9420 §6.3.2 sender data (mlswg test vectors)', () => {
   test('the fixture covers suites 1 and 5', () => {
     assert.deepEqual([...new Set(fixture.sender_data.map((v) => v.cipher_suite))], [1, 5]);
-    assert.deepEqual(fixture.message_protection.map((v) => v.cipher_suite), [1, 5]);
+    assert.deepEqual(
+      fixture.message_protection.map((v) => v.cipher_suite),
+      [1, 5],
+    );
   });
 
   for (const [i, v] of fixture.sender_data.entries()) {
@@ -65,7 +68,10 @@ describe('RFC 9420 §6.3.2 sender data (mlswg test vectors)', () => {
         assert.equal(hex(pm.groupId), v.group_id);
         assert.equal(pm.epoch, BigInt(v.epoch));
         // test-vectors.md: "use the member with LeafIndex 1 as the sender"; one message per secret tree.
-        assert.deepEqual(await readSenderData(await implFor(v.cipher_suite), unhex(v.sender_data_secret), pm), { leafIndex: 1, generation: 0 });
+        assert.deepEqual(await readSenderData(await implFor(v.cipher_suite), unhex(v.sender_data_secret), pm), {
+          leafIndex: 1,
+          generation: 0,
+        });
       });
     }
 

@@ -82,7 +82,11 @@ async function forkedRoom() {
   let gi = created.groupInfo;
   let B: RoomState | undefined;
   let C: RoomState | undefined;
-  for (const [who, nick, slot] of [[b!, 'bob', 2], [c!, 'carol', 3], [d!, 'dave', 4]] as const) {
+  for (const [who, nick, slot] of [
+    [b!, 'bob', 2],
+    [c!, 'carol', 3],
+    [d!, 'dave', 4],
+  ] as const) {
     const j = await who.joinExternal(await who.readGroupInfo(gi), { nick, slot });
     gi = j.groupInfo;
     A = (await a!.process(A, j.message, slot)).state;
@@ -112,7 +116,10 @@ test('members of one epoch read the same fingerprint; a forked member reads anot
   assert.equal(fc.epoch, fa.epoch);
   assert.deepEqual(fb, fa);
   assert.notEqual(fc.digits, fa.digits);
-  assert.deepEqual((await a.members(A)).map((m) => m.nick), (await c.members(C)).map((m) => m.nick));
+  assert.deepEqual(
+    (await a.members(A)).map((m) => m.nick),
+    (await c.members(C)).map((m) => m.nick),
+  );
   // It is the epoch authenticator, as documented.
   assert.deepEqual(fa, roomFingerprint(A.mls.keySchedule.epochAuthenticator, A.mls.groupContext.groupId, A.mls.groupContext.epoch));
 });

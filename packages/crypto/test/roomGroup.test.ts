@@ -28,11 +28,21 @@ test('three members: create, external joins, messages carry the authenticated se
   let C = jc.state;
   A = (await a.process(A, jc.message, 3)).state;
   B = (await b.process(B, jc.message, 3)).state;
-  assert.deepEqual((await c.members(C)).map((m) => [m.nick, m.self]), [['alice', false], ['bob', false], ['carol', true]]);
+  assert.deepEqual(
+    (await c.members(C)).map((m) => [m.nick, m.self]),
+    [
+      ['alice', false],
+      ['bob', false],
+      ['carol', true],
+    ],
+  );
 
   const m1 = await b.encrypt(B, enc.encode('hello from bob'));
   B = m1.state;
-  for (const [who, st] of [[a, A], [c, C]] as const) {
+  for (const [who, st] of [
+    [a, A],
+    [c, C],
+  ] as const) {
     const r = await who.process(st, m1.message, 2);
     assert.equal(r.kind, 'app');
     if (r.kind !== 'app') return;
@@ -90,9 +100,16 @@ test('a joiner without the room secret cannot be added: members reject its crede
     privateKeys: kp.privatePackage,
     resync: false,
   });
-  const commit = mls.encode(mls.mlsMessageEncoder, { wireformat: mls.wireformats.mls_public_message, version: mls.protocolVersions.mls10, publicMessage });
+  const commit = mls.encode(mls.mlsMessageEncoder, {
+    wireformat: mls.wireformats.mls_public_message,
+    version: mls.protocolVersions.mls10,
+    publicMessage,
+  });
   await assert.rejects(a.process(state, commit, 99), (e: unknown) => e instanceof CryptoError && e.code === 'BAD_MESSAGE');
-  assert.deepEqual((await a.members(state)).map((m) => m.nick), ['alice']);
+  assert.deepEqual(
+    (await a.members(state)).map((m) => m.nick),
+    ['alice'],
+  );
 });
 
 test('a self-update (remove of no one) replaces our leaf key and moves every member to the next epoch', async () => {

@@ -98,7 +98,10 @@ test('a joiner whose credential names another slot than the one the relay says s
   const honest = await d.joinExternal(await d.readGroupInfo(gi), { nick: 'dave', slot: 4 });
   const r = await a.process(A, honest.message, 4);
   assert.deepEqual(r.kind === 'commit' && r.added.map((m) => [m.nick, m.slot]), [['dave', 4]]);
-  assert.deepEqual((await a.members(r.state)).map((m) => m.nick), ['alice', 'bob', 'dave']);
+  assert.deepEqual(
+    (await a.members(r.state)).map((m) => m.nick),
+    ['alice', 'bob', 'dave'],
+  );
 });
 
 test('a joiner that takes a nickname another identity holds (any case) is void; the same identity may keep its nickname', async () => {
@@ -112,7 +115,10 @@ test('a joiner that takes a nickname another identity holds (any case) is void; 
   const b2 = await RoomGroup.create(keys, undefined, b.identity);
   const again = await b2.joinExternal(await b2.readGroupInfo(groupInfo), { nick: 'bob', slot: 3 });
   const r = await a.process(A, again.message, 3);
-  assert.deepEqual((await a.members(r.state)).map((m) => m.nick), ['alice', 'bob', 'bob']);
+  assert.deepEqual(
+    (await a.members(r.state)).map((m) => m.nick),
+    ['alice', 'bob', 'bob'],
+  );
 });
 
 test('an honest member commit (self-update) passes the room rules: it adds no leaf and keeps every credential', async () => {
@@ -155,7 +161,7 @@ test('checkGroupInfo: ours when it matches our state, other for a later state of
   assert.equal(await a.checkGroupInfo(A, otherGroup.groupInfo, profile), 'foreign');
 });
 
-test('groupInfoMatches: the committer\'s GroupInfo of our state matches; the same one with a bad signature, another signer, or an older state does not', async () => {
+test("groupInfoMatches: the committer's GroupInfo of our state matches; the same one with a bad signature, another signer, or an older state does not", async () => {
   const { keys, a, A, b, B, groupInfo } = await twoMembers();
   assert.equal(await a.groupInfoMatches(A, groupInfo), true); // signed by bob's leaf
   assert.equal(await b.groupInfoMatches(B, groupInfo), true);
@@ -166,18 +172,25 @@ test('groupInfoMatches: the committer\'s GroupInfo of our state matches; the sam
   const msg = mls.decode(mls.mlsMessageDecoder, plain)!;
   assert.equal(msg.wireformat, mls.wireformats.mls_group_info);
   if (msg.wireformat !== mls.wireformats.mls_group_info) return;
-  const reseal = async (gi: typeof msg.groupInfo) => seal(keys.groupInfoKey, mls.encode(mls.mlsMessageEncoder, { ...msg, groupInfo: gi }), aad);
+  const reseal = async (gi: typeof msg.groupInfo) =>
+    seal(keys.groupInfoKey, mls.encode(mls.mlsMessageEncoder, { ...msg, groupInfo: gi }), aad);
   const sig = msg.groupInfo.signature.slice();
   sig[5]! ^= 1;
   assert.equal(await a.groupInfoMatches(A, await reseal({ ...msg.groupInfo, signature: sig })), false);
   assert.equal(await a.groupInfoMatches(A, await reseal({ ...msg.groupInfo, signer: msg.groupInfo.signer === 0 ? 1 : 0 })), false);
-  assert.equal(await a.groupInfoMatches(A, await reseal({ ...msg.groupInfo, confirmationTag: new Uint8Array(msg.groupInfo.confirmationTag.byteLength) })), false);
+  assert.equal(
+    await a.groupInfoMatches(
+      A,
+      await reseal({ ...msg.groupInfo, confirmationTag: new Uint8Array(msg.groupInfo.confirmationTag.byteLength) }),
+    ),
+    false,
+  );
   const up = await a.remove(A, []);
   assert.equal(await b.groupInfoMatches(B, up.groupInfo), false); // a later state
   assert.equal(await a.groupInfoMatches(up.state, up.groupInfo), true);
 });
 
-test('one strict decoder: no source file but mlsMessage.ts calls ts-mls\'s MLSMessage decoder or its lenient decode()', async () => {
+test("one strict decoder: no source file but mlsMessage.ts calls ts-mls's MLSMessage decoder or its lenient decode()", async () => {
   const { readdir, readFile } = await import('node:fs/promises');
   const dir = new URL('../../src/', import.meta.url); // dist/test -> package root's src
   const files = (await readdir(dir)).filter((f) => f.endsWith('.ts'));

@@ -8,7 +8,14 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { argon2id } from 'hash-wasm';
 import fc from 'fast-check';
-import { type Argon2Params, type RoomSecret, defaultArgon2Params, deriveRoomKeys, deriveRoomSecret, randomRoomSecret } from '../src/index.js';
+import {
+  type Argon2Params,
+  type RoomSecret,
+  defaultArgon2Params,
+  deriveRoomKeys,
+  deriveRoomSecret,
+  randomRoomSecret,
+} from '../src/index.js';
 
 const subtle = globalThis.crypto.subtle;
 const utf8 = new TextEncoder();
@@ -65,7 +72,9 @@ describe('deriveRoomSecret', () => {
   test('follows the documented formula: Argon2id(NFC(pw), SHA-256("nullroom/v1/room-salt" || NFC(name)))', async () => {
     const name = 'Caf\u0065\u0301 \u6771\u4eac';
     const password = 'p\u00e4ssw\u00f6rd';
-    const salt = new Uint8Array(await subtle.digest('SHA-256', cat(utf8.encode('nullroom/v1/room-salt'), utf8.encode(name.normalize('NFC')))));
+    const salt = new Uint8Array(
+      await subtle.digest('SHA-256', cat(utf8.encode('nullroom/v1/room-salt'), utf8.encode(name.normalize('NFC')))),
+    );
     const expected = await argon2id({
       password: utf8.encode(password.normalize('NFC')),
       salt,
@@ -127,7 +136,11 @@ describe('hash-wasm Argon2id v1.3 known answers (phc-winner-argon2 src/test.c)',
 async function hkdf32(ikm: Uint8Array, info: string): Promise<Uint8Array<ArrayBuffer>> {
   const hmac = async (key: Uint8Array, data: Uint8Array) =>
     new Uint8Array(
-      await subtle.sign('HMAC', await subtle.importKey('raw', new Uint8Array(key), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']), new Uint8Array(data)),
+      await subtle.sign(
+        'HMAC',
+        await subtle.importKey('raw', new Uint8Array(key), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']),
+        new Uint8Array(data),
+      ),
     );
   // RFC 5869 §2.2: an absent salt is HashLen zero bytes (an empty HMAC key pads to the same block).
   const prk = await hmac(new Uint8Array(32), ikm);
@@ -182,8 +195,7 @@ describe('deriveRoomKeys', () => {
     const secret = Uint8Array.from({ length: 32 }, (_, i) => i) as unknown as RoomSecret;
     const keys = await deriveRoomKeys(secret);
     assert.equal(hex(keys.locator), hex(await hkdf32(secret, 'nullroom/v1/locator')));
-    const aes = async (info: string) =>
-      subtle.importKey('raw', await hkdf32(secret, info), { name: 'AES-GCM' }, false, ['encrypt']);
+    const aes = async (info: string) => subtle.importKey('raw', await hkdf32(secret, info), { name: 'AES-GCM' }, false, ['encrypt']);
     assert.equal(await fingerprint(keys.groupInfoKey), await fingerprint(await aes('nullroom/v1/group-info')));
     assert.equal(await fingerprint(keys.credentialKey), await fingerprint(await aes('nullroom/v1/credential')));
   });
@@ -258,7 +270,11 @@ describe('invite fragments', () => {
       '#k=' + body.slice(0, 20) + ' ' + body.slice(21),
     ];
     for (const f of bad) {
-      assert.throws(() => parseInvite(f), (e: unknown) => e instanceof CryptoError && e.code === 'BAD_INVITE', JSON.stringify(f));
+      assert.throws(
+        () => parseInvite(f),
+        (e: unknown) => e instanceof CryptoError && e.code === 'BAD_INVITE',
+        JSON.stringify(f),
+      );
     }
   });
 

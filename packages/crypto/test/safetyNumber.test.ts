@@ -61,7 +61,7 @@ describe('safetyNumber', () => {
   // Signal's published vector (libsignal rust/protocol/src/fingerprint.rs, fingerprint_test_v1,
   // 5200 iterations): the first round hashes SHA-512(0x0000 || key || id || key), every later one
   // SHA-512(h || key), which is what safetyNumber.ts computes (h_0 = 0x0000 || key || id).
-  test('matches Signal\'s NumericFingerprintGenerator test vector', () => {
+  test("matches Signal's NumericFingerprintGenerator test vector", () => {
     const alice = fromHex('0506863bc66d02b40d27b8d49ca7c09e9239236f9d7d25d6fcca5ce13c7064d868');
     const bob = fromHex('05f781b6fb32fed9ba1cf2de978d4d5da28dc34046ae814402b5c0dbd96fda907b');
     const enc = new TextEncoder();

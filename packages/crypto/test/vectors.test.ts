@@ -12,7 +12,20 @@ import { readFileSync } from 'node:fs';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { CryptoError, type RoomSecret, parseInvite, deriveRoomKeys, nickKey, normalizeNick, uniqueNick, deriveRoomSecret, formatSafetyNumber, inviteFragment, safetyNumber, secretFromInvite } from '../src/index.js';
+import {
+  CryptoError,
+  type RoomSecret,
+  parseInvite,
+  deriveRoomKeys,
+  nickKey,
+  normalizeNick,
+  uniqueNick,
+  deriveRoomSecret,
+  formatSafetyNumber,
+  inviteFragment,
+  safetyNumber,
+  secretFromInvite,
+} from '../src/index.js';
 import { open, seal } from '../src/sealed.js';
 import { formatRoomFingerprint, roomFingerprint } from '../src/roomFingerprint.js';
 import { makeCredential, openCredential } from '../src/credential.js';
@@ -45,7 +58,13 @@ async function withRandom<T>(draws: Uint8Array[], fn: () => Promise<T>): Promise
 
 async function aesGcm(raw: Uint8Array, nonce: Uint8Array, pt: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
   const key = await crypto.subtle.importKey('raw', new Uint8Array(raw), 'AES-GCM', false, ['encrypt']);
-  return new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv: new Uint8Array(nonce), additionalData: new Uint8Array(aad) }, key, new Uint8Array(pt)));
+  return new Uint8Array(
+    await crypto.subtle.encrypt(
+      { name: 'AES-GCM', iv: new Uint8Array(nonce), additionalData: new Uint8Array(aad) },
+      key,
+      new Uint8Array(pt),
+    ),
+  );
 }
 const cat = (...parts: Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
 
@@ -136,9 +155,14 @@ describe('vectors: credentials and leaf bindings (PROTOCOL.md §3.3)', () => {
       assert.equal(hex(ed25519.getPublicKey(unhex(v.leaf_signature_private_seed))), v.leaf_signature_key);
       const binding = await signBinding(identity, keys.locator, leafKey);
       assert.equal(hex(binding), v.binding);
-      assert.ok(ed25519.verify(binding, unhex(v.binding_message), identity.publicKey, { zip215: false }), 'the binding signs binding_message');
+      assert.ok(
+        ed25519.verify(binding, unhex(v.binding_message), identity.publicKey, { zip215: false }),
+        'the binding signs binding_message',
+      );
       assert.ok(await verifyBinding(identity.publicKey, binding, keys.locator, leafKey));
-      const cred = await withRandom([unhex(v.nonce)], () => makeCredential(keys.credentialKey, keys.locator, leafKey, { slot: v.slot, nick: v.nick_text }, identity));
+      const cred = await withRandom([unhex(v.nonce)], () =>
+        makeCredential(keys.credentialKey, keys.locator, leafKey, { slot: v.slot, nick: v.nick_text }, identity),
+      );
       assert.equal(cred.credentialType, v.credential_type);
       const id = (cred as { identity: Uint8Array }).identity;
       assert.equal(hex(id), v.identity);
@@ -147,7 +171,12 @@ describe('vectors: credentials and leaf bindings (PROTOCOL.md §3.3)', () => {
       new DataView(slot.buffer).setUint32(0, v.slot);
       assert.equal(hex(unhex(v.aad)), hex(cat(enc.encode('nullroom/v1/credential'), keys.locator, leafKey, slot)));
       assert.equal(v.plaintext, hex(cat(identity.publicKey, binding, unhex(v.nick_nfc))));
-      assert.equal(v.identity, hex(cat(enc.encode('NR2'), slot, unhex(v.nonce), await aesGcm(unhex(v.cred_key), unhex(v.nonce), unhex(v.plaintext), unhex(v.aad)))));
+      assert.equal(
+        v.identity,
+        hex(
+          cat(enc.encode('NR2'), slot, unhex(v.nonce), await aesGcm(unhex(v.cred_key), unhex(v.nonce), unhex(v.plaintext), unhex(v.aad))),
+        ),
+      );
       const opened = await openCredential(keys.credentialKey, keys.locator, cred, leafKey);
       assert.deepEqual(opened && { slot: opened.slot, nick: opened.nick, identityKey: hex(opened.identityKey) }, {
         slot: v.slot,
@@ -157,7 +186,10 @@ describe('vectors: credentials and leaf bindings (PROTOCOL.md §3.3)', () => {
       // Bound to the slot and to the leaf key: another of either does not open.
       const otherSlot = id.slice();
       otherSlot[6]! ^= 1;
-      assert.equal(await openCredential(keys.credentialKey, keys.locator, { ...cred, identity: otherSlot } as typeof cred, leafKey), undefined);
+      assert.equal(
+        await openCredential(keys.credentialKey, keys.locator, { ...cred, identity: otherSlot } as typeof cred, leafKey),
+        undefined,
+      );
       assert.equal(await openCredential(keys.credentialKey, keys.locator, cred, identity.publicKey), undefined);
     });
   }
@@ -217,10 +249,16 @@ describe('vectors: file STREAM (PROTOCOL.md §5.1)', () => {
       if (chunks.length > 1) {
         // Cut after chunk 0: a full non-final chunk presented as final is a truncation.
         const cut = await FileDecryptor.create(key, encr.header);
-        await assert.rejects(cut.openChunk(0, unhex(chunks[0]!.sealed), true), (e: unknown) => e instanceof CryptoError && e.code === 'FILE_TRUNCATED');
+        await assert.rejects(
+          cut.openChunk(0, unhex(chunks[0]!.sealed), true),
+          (e: unknown) => e instanceof CryptoError && e.code === 'FILE_TRUNCATED',
+        );
         // Skipping a chunk: out of order.
         const skip = await FileDecryptor.create(key, encr.header);
-        await assert.rejects(skip.openChunk(1, unhex(chunks[1]!.sealed), chunks[1]!.last), (e: unknown) => e instanceof CryptoError && e.code === 'FILE_OUT_OF_ORDER');
+        await assert.rejects(
+          skip.openChunk(1, unhex(chunks[1]!.sealed), chunks[1]!.last),
+          (e: unknown) => e instanceof CryptoError && e.code === 'FILE_OUT_OF_ORDER',
+        );
       }
     });
   }
@@ -231,11 +269,17 @@ describe('vectors: nicknames (PROTOCOL.md §3.3, §3.5)', () => {
   test('validity and NFC form', () => {
     for (const x of v.validity as { nick_text: string; valid: boolean; nfc_text?: string }[]) {
       if (x.valid) assert.equal(normalizeNick(x.nick_text), x.nfc_text, JSON.stringify(x.nick_text));
-      else assert.throws(() => normalizeNick(x.nick_text), (e: unknown) => e instanceof CryptoError && e.code === 'BAD_NICK', JSON.stringify(x.nick_text));
+      else
+        assert.throws(
+          () => normalizeNick(x.nick_text),
+          (e: unknown) => e instanceof CryptoError && e.code === 'BAD_NICK',
+          JSON.stringify(x.nick_text),
+        );
     }
   });
   test('uniqueness key: NFC, then String.prototype.toLowerCase', () => {
-    for (const x of v.keys as { nick_text: string; key_text: string }[]) assert.equal(x.nick_text.normalize('NFC').toLowerCase(), x.key_text);
+    for (const x of v.keys as { nick_text: string; key_text: string }[])
+      assert.equal(x.nick_text.normalize('NFC').toLowerCase(), x.key_text);
   });
   test('suffix rule: uniqueNick (the function the joiner uses) against every suffix vector', () => {
     for (const x of v.suffix as { requested_text: string; taken_keys_text: string[]; result_text: string; result_code_points: number }[]) {

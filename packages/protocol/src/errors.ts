@@ -56,9 +56,7 @@ const messages: Record<ErrorName, string> = {
   INTERNAL: 'internal relay error',
 };
 
-const byCode = new Map<number, ErrorName>(
-  (Object.entries(ErrorCodes) as [ErrorName, number][]).map(([name, code]) => [code, name]),
-);
+const byCode = new Map<number, ErrorName>((Object.entries(ErrorCodes) as [ErrorName, number][]).map(([name, code]) => [code, name]));
 
 /** The name for a wire code, or undefined when the code is not one we know. */
 export function errorNameOf(code: number): ErrorName | undefined {

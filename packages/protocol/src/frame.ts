@@ -40,36 +40,121 @@ export const DeliveryKind = { COMMIT: 1, APP: 2 } as const;
 export type DeliveryKindValue = (typeof DeliveryKind)[keyof typeof DeliveryKind];
 
 // --- client -> relay ---
-export interface JoinFrame { type: 'JOIN'; reqId: ReqId; room: RoomLocator }
-export interface CreateFrame { type: 'CREATE'; reqId: ReqId; room: RoomLocator; groupInfo: Uint8Array }
-export interface CommitFrame {
-  type: 'COMMIT'; reqId: ReqId; room: RoomLocator; epoch: RelayEpoch; commit: Uint8Array; groupInfo: Uint8Array;
+export interface JoinFrame {
+  type: 'JOIN';
+  reqId: ReqId;
+  room: RoomLocator;
 }
-export interface AppFrame { type: 'APP'; reqId: ReqId; room: RoomLocator; epoch: RelayEpoch; data: Uint8Array }
-export interface LeaveFrame { type: 'LEAVE'; reqId: ReqId; room: RoomLocator }
-export interface SyncFrame { type: 'SYNC'; reqId: ReqId; room: RoomLocator }
+export interface CreateFrame {
+  type: 'CREATE';
+  reqId: ReqId;
+  room: RoomLocator;
+  groupInfo: Uint8Array;
+}
+export interface CommitFrame {
+  type: 'COMMIT';
+  reqId: ReqId;
+  room: RoomLocator;
+  epoch: RelayEpoch;
+  commit: Uint8Array;
+  groupInfo: Uint8Array;
+}
+export interface AppFrame {
+  type: 'APP';
+  reqId: ReqId;
+  room: RoomLocator;
+  epoch: RelayEpoch;
+  data: Uint8Array;
+}
+export interface LeaveFrame {
+  type: 'LEAVE';
+  reqId: ReqId;
+  room: RoomLocator;
+}
+export interface SyncFrame {
+  type: 'SYNC';
+  reqId: ReqId;
+  room: RoomLocator;
+}
 /** One opaque payload for the one connection holding slot `to` in the room (docs/PROTOCOL.md §4.4). */
-export interface DirectFrame { type: 'DIRECT'; reqId: ReqId; room: RoomLocator; to: Slot; data: Uint8Array }
+export interface DirectFrame {
+  type: 'DIRECT';
+  reqId: ReqId;
+  room: RoomLocator;
+  to: Slot;
+  data: Uint8Array;
+}
 /** Asks for a blob upload ticket for this connection's stay in `room` (docs/PROTOCOL.md §9.1). */
-export interface TicketFrame { type: 'TICKET'; reqId: ReqId; room: RoomLocator }
+export interface TicketFrame {
+  type: 'TICKET';
+  reqId: ReqId;
+  room: RoomLocator;
+}
 // --- relay -> client ---
-export interface JoinedFrame { type: 'JOINED'; reqId: ReqId; room: RoomLocator; slot: Slot; members: number }
+export interface JoinedFrame {
+  type: 'JOINED';
+  reqId: ReqId;
+  room: RoomLocator;
+  slot: Slot;
+  members: number;
+}
 export interface GroupStateFrame {
-  type: 'GROUP_STATE'; room: RoomLocator; status: GroupStatusValue; epoch: RelayEpoch; seq: Seq; groupInfo: Uint8Array;
+  type: 'GROUP_STATE';
+  room: RoomLocator;
+  status: GroupStatusValue;
+  epoch: RelayEpoch;
+  seq: Seq;
+  groupInfo: Uint8Array;
 }
 export interface DeliverFrame {
-  type: 'DELIVER'; room: RoomLocator; seq: Seq; kind: DeliveryKindValue; epoch: RelayEpoch; from: Slot; data: Uint8Array;
+  type: 'DELIVER';
+  room: RoomLocator;
+  seq: Seq;
+  kind: DeliveryKindValue;
+  epoch: RelayEpoch;
+  from: Slot;
+  data: Uint8Array;
 }
-export interface AckFrame { type: 'ACK'; reqId: ReqId; seq: Seq }
-export interface PeerGoneFrame { type: 'PEER_GONE'; room: RoomLocator; slot: Slot }
-export interface ErrorFrame { type: 'ERROR'; reqId: ReqId; code: number }
+export interface AckFrame {
+  type: 'ACK';
+  reqId: ReqId;
+  seq: Seq;
+}
+export interface PeerGoneFrame {
+  type: 'PEER_GONE';
+  room: RoomLocator;
+  slot: Slot;
+}
+export interface ErrorFrame {
+  type: 'ERROR';
+  reqId: ReqId;
+  code: number;
+}
 /** A DIRECT frame as its one recipient gets it: the sender's slot, not its reqId; not sequenced. */
-export interface DirectDeliverFrame { type: 'DIRECT_DELIVER'; room: RoomLocator; from: Slot; data: Uint8Array }
+export interface DirectDeliverFrame {
+  type: 'DIRECT_DELIVER';
+  room: RoomLocator;
+  from: Slot;
+  data: Uint8Array;
+}
 /** The answer to TICKET: TICKET_BYTES random bytes, valid while this connection stays in `room`. */
-export interface TicketGrantFrame { type: 'TICKET_GRANT'; reqId: ReqId; room: RoomLocator; ticket: Uint8Array }
+export interface TicketGrantFrame {
+  type: 'TICKET_GRANT';
+  reqId: ReqId;
+  room: RoomLocator;
+  ticket: Uint8Array;
+}
 
 export type ClientFrame = JoinFrame | CreateFrame | CommitFrame | AppFrame | LeaveFrame | SyncFrame | DirectFrame | TicketFrame;
-export type RelayFrame = JoinedFrame | GroupStateFrame | DeliverFrame | AckFrame | PeerGoneFrame | ErrorFrame | DirectDeliverFrame | TicketGrantFrame;
+export type RelayFrame =
+  | JoinedFrame
+  | GroupStateFrame
+  | DeliverFrame
+  | AckFrame
+  | PeerGoneFrame
+  | ErrorFrame
+  | DirectDeliverFrame
+  | TicketGrantFrame;
 export type Frame = ClientFrame | RelayFrame;
 
 type FieldKind = 'u8' | 'u16' | 'u32' | 'u64' | 'locator' | 'ticket' | 'bytes';
@@ -77,31 +162,112 @@ type Field = readonly [name: string, kind: FieldKind, range?: readonly [min: num
 
 /** One row per frame type: its fields in wire order; enumerated fields carry their valid range. */
 const schemas: Record<FrameTypeName, readonly Field[]> = {
-  JOIN: [['reqId', 'u32'], ['room', 'locator']],
-  CREATE: [['reqId', 'u32'], ['room', 'locator'], ['groupInfo', 'bytes']],
-  COMMIT: [['reqId', 'u32'], ['room', 'locator'], ['epoch', 'u64'], ['commit', 'bytes'], ['groupInfo', 'bytes']],
-  APP: [['reqId', 'u32'], ['room', 'locator'], ['epoch', 'u64'], ['data', 'bytes']],
-  LEAVE: [['reqId', 'u32'], ['room', 'locator']],
-  SYNC: [['reqId', 'u32'], ['room', 'locator']],
-  DIRECT: [['reqId', 'u32'], ['room', 'locator'], ['to', 'u32'], ['data', 'bytes']],
-  TICKET: [['reqId', 'u32'], ['room', 'locator']],
-  JOINED: [['reqId', 'u32'], ['room', 'locator'], ['slot', 'u32'], ['members', 'u32']],
-  GROUP_STATE: [['room', 'locator'], ['status', 'u8', [0, 2]], ['epoch', 'u64'], ['seq', 'u64'], ['groupInfo', 'bytes']],
-  DELIVER: [['room', 'locator'], ['seq', 'u64'], ['kind', 'u8', [1, 2]], ['epoch', 'u64'], ['from', 'u32'], ['data', 'bytes']],
-  ACK: [['reqId', 'u32'], ['seq', 'u64']],
-  PEER_GONE: [['room', 'locator'], ['slot', 'u32']],
-  ERROR: [['reqId', 'u32'], ['code', 'u16']],
-  DIRECT_DELIVER: [['room', 'locator'], ['from', 'u32'], ['data', 'bytes']],
-  TICKET_GRANT: [['reqId', 'u32'], ['room', 'locator'], ['ticket', 'ticket']],
+  JOIN: [
+    ['reqId', 'u32'],
+    ['room', 'locator'],
+  ],
+  CREATE: [
+    ['reqId', 'u32'],
+    ['room', 'locator'],
+    ['groupInfo', 'bytes'],
+  ],
+  COMMIT: [
+    ['reqId', 'u32'],
+    ['room', 'locator'],
+    ['epoch', 'u64'],
+    ['commit', 'bytes'],
+    ['groupInfo', 'bytes'],
+  ],
+  APP: [
+    ['reqId', 'u32'],
+    ['room', 'locator'],
+    ['epoch', 'u64'],
+    ['data', 'bytes'],
+  ],
+  LEAVE: [
+    ['reqId', 'u32'],
+    ['room', 'locator'],
+  ],
+  SYNC: [
+    ['reqId', 'u32'],
+    ['room', 'locator'],
+  ],
+  DIRECT: [
+    ['reqId', 'u32'],
+    ['room', 'locator'],
+    ['to', 'u32'],
+    ['data', 'bytes'],
+  ],
+  TICKET: [
+    ['reqId', 'u32'],
+    ['room', 'locator'],
+  ],
+  JOINED: [
+    ['reqId', 'u32'],
+    ['room', 'locator'],
+    ['slot', 'u32'],
+    ['members', 'u32'],
+  ],
+  GROUP_STATE: [
+    ['room', 'locator'],
+    ['status', 'u8', [0, 2]],
+    ['epoch', 'u64'],
+    ['seq', 'u64'],
+    ['groupInfo', 'bytes'],
+  ],
+  DELIVER: [
+    ['room', 'locator'],
+    ['seq', 'u64'],
+    ['kind', 'u8', [1, 2]],
+    ['epoch', 'u64'],
+    ['from', 'u32'],
+    ['data', 'bytes'],
+  ],
+  ACK: [
+    ['reqId', 'u32'],
+    ['seq', 'u64'],
+  ],
+  PEER_GONE: [
+    ['room', 'locator'],
+    ['slot', 'u32'],
+  ],
+  ERROR: [
+    ['reqId', 'u32'],
+    ['code', 'u16'],
+  ],
+  DIRECT_DELIVER: [
+    ['room', 'locator'],
+    ['from', 'u32'],
+    ['data', 'bytes'],
+  ],
+  TICKET_GRANT: [
+    ['reqId', 'u32'],
+    ['room', 'locator'],
+    ['ticket', 'ticket'],
+  ],
 };
 
-const nameByType = new Map<number, FrameTypeName>(
-  (Object.entries(FrameType) as [FrameTypeName, number][]).map(([n, t]) => [t, n]),
-);
-const fixedSize: Record<Exclude<FieldKind, 'bytes'>, number> = { u8: 1, u16: 2, u32: 4, u64: 8, locator: LOCATOR_BYTES, ticket: TICKET_BYTES };
+const nameByType = new Map<number, FrameTypeName>((Object.entries(FrameType) as [FrameTypeName, number][]).map(([n, t]) => [t, n]));
+const fixedSize: Record<Exclude<FieldKind, 'bytes'>, number> = {
+  u8: 1,
+  u16: 2,
+  u32: 4,
+  u64: 8,
+  locator: LOCATOR_BYTES,
+  ticket: TICKET_BYTES,
+};
 
 /** Frames a client may send; the relay rejects any other type as UNKNOWN_TYPE. */
-export const clientFrameTypes: ReadonlySet<FrameTypeName> = new Set(['JOIN', 'CREATE', 'COMMIT', 'APP', 'LEAVE', 'SYNC', 'DIRECT', 'TICKET']);
+export const clientFrameTypes: ReadonlySet<FrameTypeName> = new Set([
+  'JOIN',
+  'CREATE',
+  'COMMIT',
+  'APP',
+  'LEAVE',
+  'SYNC',
+  'DIRECT',
+  'TICKET',
+]);
 
 /** Bytes the encoding of `frame` takes. */
 export function encodedSize(frame: Frame): number {

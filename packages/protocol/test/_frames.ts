@@ -30,8 +30,12 @@ export const samples: { [K in FrameTypeName]: Extract<Frame, { type: K }> } = {
   JOIN: { type: 'JOIN', reqId: asReqId(0x01020304), room: locator(1) },
   CREATE: { type: 'CREATE', reqId: asReqId(7), room: locator(2), groupInfo: bytesOf(100, 1) },
   COMMIT: {
-    type: 'COMMIT', reqId: asReqId(0xffff_ffff), room: locator(3), epoch: asEpoch(2 ** 53 - 1),
-    commit: bytesOf(33, 2), groupInfo: bytesOf(17, 3),
+    type: 'COMMIT',
+    reqId: asReqId(0xffff_ffff),
+    room: locator(3),
+    epoch: asEpoch(2 ** 53 - 1),
+    commit: bytesOf(33, 2),
+    groupInfo: bytesOf(17, 3),
   },
   APP: { type: 'APP', reqId: asReqId(9), room: locator(4), epoch: asEpoch(0x1_0000_0001), data: bytesOf(1024, 4) },
   LEAVE: { type: 'LEAVE', reqId: asReqId(0), room: locator(5) },
@@ -41,7 +45,13 @@ export const samples: { [K in FrameTypeName]: Extract<Frame, { type: K }> } = {
   JOINED: { type: 'JOINED', reqId: asReqId(12), room: locator(7), slot: asSlot(0xdead_beef), members: 1000 },
   GROUP_STATE: { type: 'GROUP_STATE', room: locator(8), status: 2, epoch: asEpoch(5), seq: asSeq(2 ** 40 + 3), groupInfo: bytesOf(0, 0) },
   DELIVER: {
-    type: 'DELIVER', room: locator(9), seq: asSeq(77), kind: 1, epoch: asEpoch(78), from: asSlot(79), data: bytesOf(5, 5),
+    type: 'DELIVER',
+    room: locator(9),
+    seq: asSeq(77),
+    kind: 1,
+    epoch: asEpoch(78),
+    from: asSlot(79),
+    data: bytesOf(5, 5),
   },
   ACK: { type: 'ACK', reqId: asReqId(13), seq: asSeq(0xffff_ffff) },
   PEER_GONE: { type: 'PEER_GONE', room: locator(10), slot: asSlot(3) },
@@ -54,12 +64,35 @@ export const allSamples: Frame[] = Object.values(samples);
 
 /** Wire type bytes, restated from docs/PROTOCOL.md §4 (not imported, so a drift shows). */
 export const wireType: Record<FrameTypeName, number> = {
-  JOIN: 0x01, CREATE: 0x02, COMMIT: 0x03, APP: 0x04, LEAVE: 0x05, SYNC: 0x06, DIRECT: 0x07, TICKET: 0x08,
-  JOINED: 0x41, GROUP_STATE: 0x42, DELIVER: 0x43, ACK: 0x44, PEER_GONE: 0x45, ERROR: 0x46, DIRECT_DELIVER: 0x47, TICKET_GRANT: 0x48,
+  JOIN: 0x01,
+  CREATE: 0x02,
+  COMMIT: 0x03,
+  APP: 0x04,
+  LEAVE: 0x05,
+  SYNC: 0x06,
+  DIRECT: 0x07,
+  TICKET: 0x08,
+  JOINED: 0x41,
+  GROUP_STATE: 0x42,
+  DELIVER: 0x43,
+  ACK: 0x44,
+  PEER_GONE: 0x45,
+  ERROR: 0x46,
+  DIRECT_DELIVER: 0x47,
+  TICKET_GRANT: 0x48,
 };
 
 export const clientTypes: FrameTypeName[] = ['JOIN', 'CREATE', 'COMMIT', 'APP', 'LEAVE', 'SYNC', 'DIRECT', 'TICKET'];
-export const relayTypes: FrameTypeName[] = ['JOINED', 'GROUP_STATE', 'DELIVER', 'ACK', 'PEER_GONE', 'ERROR', 'DIRECT_DELIVER', 'TICKET_GRANT'];
+export const relayTypes: FrameTypeName[] = [
+  'JOINED',
+  'GROUP_STATE',
+  'DELIVER',
+  'ACK',
+  'PEER_GONE',
+  'ERROR',
+  'DIRECT_DELIVER',
+  'TICKET_GRANT',
+];
 
 /** Hand-written big-endian builders for raw-bytes tests (deliberately not the codec's Writer). */
 export const be = {

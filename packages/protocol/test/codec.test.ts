@@ -25,8 +25,14 @@ const layouts: Record<FrameTypeName, Uint8Array> = {
   JOIN: raw([0x01], be.u32(0x01020304), be.locator(1)),
   CREATE: raw([0x02], be.u32(7), be.locator(2), be.u32(100), Array.from(bytesOf(100, 1))),
   COMMIT: raw(
-    [0x03], be.u32(0xffff_ffff), be.locator(3), be.u64(0x1f_ffff, 0xffff_ffff),
-    be.u32(33), Array.from(bytesOf(33, 2)), be.u32(17), Array.from(bytesOf(17, 3)),
+    [0x03],
+    be.u32(0xffff_ffff),
+    be.locator(3),
+    be.u64(0x1f_ffff, 0xffff_ffff),
+    be.u32(33),
+    Array.from(bytesOf(33, 2)),
+    be.u32(17),
+    Array.from(bytesOf(17, 3)),
   ),
   APP: raw([0x04], be.u32(9), be.locator(4), be.u64(1, 1), be.u32(1024), Array.from(bytesOf(1024, 4))),
   LEAVE: raw([0x05], be.u32(0), be.locator(5)),
@@ -100,7 +106,7 @@ describe('frame codec round trip (PROTOCOL.md §4)', () => {
       { ...samples.ERROR, code: 0xffff },
       { ...samples.ACK, seq: 0 as never },
       { ...samples.ACK, seq: (2 ** 53 - 1) as never },
-      { ...samples.ACK, seq: 2 ** 32 as never },
+      { ...samples.ACK, seq: (2 ** 32) as never },
       { ...samples.GROUP_STATE, status: 0 },
       { ...samples.GROUP_STATE, status: 1 },
       { ...samples.DELIVER, kind: 2 },
@@ -131,7 +137,7 @@ describe('frame type tables', () => {
   });
 });
 
-describe('direction: each side refuses the other side\'s frames', () => {
+describe("direction: each side refuses the other side's frames", () => {
   const isUnknownType = (e: unknown) => e instanceof ProtocolError && e.code === 'UNKNOWN_TYPE' && e.wireCode === 2;
 
   for (const t of clientTypes) {
@@ -152,7 +158,10 @@ describe('direction: each side refuses the other side\'s frames', () => {
   test('the direction decoders pass their limits through', () => {
     const bytes = encodeFrame(samples.APP);
     const small = { maxFrameBytes: bytes.byteLength - 1, maxPayloadBytes: 4096 };
-    assert.throws(() => decodeClientFrame(bytes, small), (e: unknown) => e instanceof ProtocolError && e.code === 'FRAME_TOO_LARGE');
+    assert.throws(
+      () => decodeClientFrame(bytes, small),
+      (e: unknown) => e instanceof ProtocolError && e.code === 'FRAME_TOO_LARGE',
+    );
     const relay = encodeFrame(samples.DELIVER);
     assert.throws(
       () => decodeRelayFrame(relay, { maxFrameBytes: 4096, maxPayloadBytes: 4 }),

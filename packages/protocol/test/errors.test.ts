@@ -72,10 +72,7 @@ describe('decoder: one raw-bytes test per error code', () => {
     throwsCode(decode(raw([0x05], be.u32(1), be.locator(0), [1, 2, 3])), 'TRAILING_BYTES'); // LEAVE + 3
     throwsCode(decode(raw([0x07], be.u32(1), be.locator(0), be.u32(2), be.u32(1), [0x61, 0x62])), 'TRAILING_BYTES'); // DIRECT, data 1 + 1
     // DELIVER whose payload length says 1 but 2 bytes follow.
-    throwsCode(
-      decode(raw([0x43], be.locator(0), be.u64(0, 1), [2], be.u64(0, 1), be.u32(1), be.u32(1), [0x61, 0x62])),
-      'TRAILING_BYTES',
-    );
+    throwsCode(decode(raw([0x43], be.locator(0), be.u64(0, 1), [2], be.u64(0, 1), be.u32(1), be.u32(1), [0x61, 0x62])), 'TRAILING_BYTES');
   });
 
   test('FRAME_TOO_LARGE: checked on the byte count before anything is read', () => {
@@ -122,11 +119,7 @@ describe('decoder: one raw-bytes test per error code', () => {
     const ok = decodeFrame(raw([0x44], be.u32(1), be.u64(0x001f_ffff, 0xffff_ffff)));
     assert.equal(ok.type === 'ACK' && ok.seq, Number.MAX_SAFE_INTEGER);
     // COMMIT epoch.
-    throwsCode(
-      decode(raw([0x03], be.u32(1), be.locator(0), be.u64(0x8000_0000, 0), be.u32(0), be.u32(0))),
-      'BAD_VALUE',
-      'epoch',
-    );
+    throwsCode(decode(raw([0x03], be.u32(1), be.locator(0), be.u64(0x8000_0000, 0), be.u32(0), be.u32(0))), 'BAD_VALUE', 'epoch');
   });
 
   test('BAD_VALUE: GROUP_STATE status 3', () => {
@@ -138,11 +131,7 @@ describe('decoder: one raw-bytes test per error code', () => {
 
   test('BAD_VALUE: DELIVER kind 0 and 3', () => {
     for (const kind of [0, 3, 0xff]) {
-      throwsCode(
-        decode(raw([0x43], be.locator(0), be.u64(0, 1), [kind], be.u64(0, 1), be.u32(1), be.u32(1), [0x61])),
-        'BAD_VALUE',
-        'kind',
-      );
+      throwsCode(decode(raw([0x43], be.locator(0), be.u64(0, 1), [kind], be.u64(0, 1), be.u32(1), be.u32(1), [0x61])), 'BAD_VALUE', 'kind');
     }
   });
 });
@@ -216,7 +205,9 @@ describe('error tables', () => {
 
   test('the codec codes are 1..6, as documented', () => {
     assert.deepEqual(
-      ['TRUNCATED', 'UNKNOWN_TYPE', 'TRAILING_BYTES', 'FRAME_TOO_LARGE', 'FIELD_TOO_LARGE', 'BAD_VALUE'].map((n) => ErrorCodes[n as ErrorName]),
+      ['TRUNCATED', 'UNKNOWN_TYPE', 'TRAILING_BYTES', 'FRAME_TOO_LARGE', 'FIELD_TOO_LARGE', 'BAD_VALUE'].map(
+        (n) => ErrorCodes[n as ErrorName],
+      ),
       [1, 2, 3, 4, 5, 6],
     );
   });

@@ -55,10 +55,21 @@ const frameArbs: { [K in FrameTypeName]: fc.Arbitrary<Extract<Frame, { type: K }
   TICKET: rec({ type: fc.constant('TICKET' as const), reqId, room }),
   JOINED: rec({ type: fc.constant('JOINED' as const), reqId, room, slot, members: u32 }),
   GROUP_STATE: rec({
-    type: fc.constant('GROUP_STATE' as const), room, status: fc.constantFrom(0 as const, 1 as const, 2 as const), epoch, seq, groupInfo: payload,
+    type: fc.constant('GROUP_STATE' as const),
+    room,
+    status: fc.constantFrom(0 as const, 1 as const, 2 as const),
+    epoch,
+    seq,
+    groupInfo: payload,
   }),
   DELIVER: rec({
-    type: fc.constant('DELIVER' as const), room, seq, kind: fc.constantFrom(1 as const, 2 as const), epoch, from: slot, data: payload,
+    type: fc.constant('DELIVER' as const),
+    room,
+    seq,
+    kind: fc.constantFrom(1 as const, 2 as const),
+    epoch,
+    from: slot,
+    data: payload,
   }),
   ACK: rec({ type: fc.constant('ACK' as const), reqId, seq }),
   PEER_GONE: rec({ type: fc.constant('PEER_GONE' as const), room, slot }),
@@ -68,7 +79,14 @@ const frameArbs: { [K in FrameTypeName]: fc.Arbitrary<Extract<Frame, { type: K }
 };
 const anyFrame: fc.Arbitrary<Frame> = fc.oneof(...(Object.values(frameArbs) as fc.Arbitrary<Frame>[]));
 
-const CODEC_CODES: ReadonlySet<ErrorName> = new Set(['TRUNCATED', 'UNKNOWN_TYPE', 'TRAILING_BYTES', 'FRAME_TOO_LARGE', 'FIELD_TOO_LARGE', 'BAD_VALUE']);
+const CODEC_CODES: ReadonlySet<ErrorName> = new Set([
+  'TRUNCATED',
+  'UNKNOWN_TYPE',
+  'TRAILING_BYTES',
+  'FRAME_TOO_LARGE',
+  'FIELD_TOO_LARGE',
+  'BAD_VALUE',
+]);
 
 /** What the decoders did across a property's runs: how many inputs decoded, and each error code seen. */
 class Tally {
@@ -94,7 +112,10 @@ function decodesCanonicallyOrRefuses(bytes: Uint8Array, limits: CodecLimits | un
     tally?.add(e.code);
     // The direction decoders refuse the same bytes with the same code.
     for (const dec of [decodeClientFrame, decodeRelayFrame]) {
-      assert.throws(() => dec(bytes, limits), (e2: unknown) => e2 instanceof ProtocolError && e2.code === e.code);
+      assert.throws(
+        () => dec(bytes, limits),
+        (e2: unknown) => e2 instanceof ProtocolError && e2.code === e.code,
+      );
     }
     return;
   }
@@ -105,7 +126,10 @@ function decodesCanonicallyOrRefuses(bytes: Uint8Array, limits: CodecLimits | un
   const isClient = clientFrameTypes.has(frame.type);
   const [accepts, refuses] = isClient ? [decodeClientFrame, decodeRelayFrame] : [decodeRelayFrame, decodeClientFrame];
   assert.deepEqual(accepts(bytes, limits), frame);
-  assert.throws(() => refuses(bytes, limits), (e: unknown) => e instanceof ProtocolError && e.code === 'UNKNOWN_TYPE');
+  assert.throws(
+    () => refuses(bytes, limits),
+    (e: unknown) => e instanceof ProtocolError && e.code === 'UNKNOWN_TYPE',
+  );
 }
 
 /** Limits: mostly the defaults, sometimes small enough to trip FRAME_TOO_LARGE and FIELD_TOO_LARGE. */
@@ -192,11 +216,17 @@ describe('codec properties (fast-check)', () => {
       fc.property(anyFrame, fc.nat(), fc.uint8Array({ minLength: 1, maxLength: 32 }), (f, cut, extra) => {
         const bytes = encodeFrame(f);
         const prefix = bytes.subarray(0, cut % bytes.byteLength);
-        assert.throws(() => decodeFrame(prefix), (e: unknown) => e instanceof ProtocolError && e.code === 'TRUNCATED');
+        assert.throws(
+          () => decodeFrame(prefix),
+          (e: unknown) => e instanceof ProtocolError && e.code === 'TRUNCATED',
+        );
         const longer = new Uint8Array(bytes.byteLength + extra.byteLength);
         longer.set(bytes);
         longer.set(extra, bytes.byteLength);
-        assert.throws(() => decodeFrame(longer), (e: unknown) => e instanceof ProtocolError && e.code === 'TRAILING_BYTES');
+        assert.throws(
+          () => decodeFrame(longer),
+          (e: unknown) => e instanceof ProtocolError && e.code === 'TRAILING_BYTES',
+        );
       }),
       { numRuns: 1000 },
     );

@@ -15,8 +15,7 @@ const BYTE_FIELDS = new Set(['room', 'groupInfo', 'commit', 'data']);
 /** The vector's fields as a frame: byte fields are hex in the file. */
 const toFrame = (f: Record<string, unknown>) =>
   Object.fromEntries(Object.entries(f).map(([k, v]) => [k, BYTE_FIELDS.has(k) ? unhex(v as string) : v])) as unknown as Frame;
-const toJson = (f: Frame) =>
-  Object.fromEntries(Object.entries(f).map(([k, v]) => [k, v instanceof Uint8Array ? hex(v) : v]));
+const toJson = (f: Frame) => Object.fromEntries(Object.entries(f).map(([k, v]) => [k, v instanceof Uint8Array ? hex(v) : v]));
 
 describe('vectors: frames (PROTOCOL.md §4)', () => {
   for (const v of vectors.valid as { name: string; frame: Record<string, unknown>; encoded: string }[]) {
@@ -27,7 +26,10 @@ describe('vectors: frames (PROTOCOL.md §4)', () => {
   }
   for (const v of vectors.invalid as { name: string; encoded: string; error: string }[]) {
     test(`refused: ${v.name}`, () => {
-      assert.throws(() => decodeFrame(unhex(v.encoded)), (e: unknown) => e instanceof ProtocolError && e.code === v.error);
+      assert.throws(
+        () => decodeFrame(unhex(v.encoded)),
+        (e: unknown) => e instanceof ProtocolError && e.code === v.error,
+      );
     });
   }
 });

@@ -220,7 +220,13 @@ export class BlobHttp {
    * (it is then written with one writev; a write stream per chunk cost more CPU than the disk did).
    * Undefined when the client went away or the upload was cut.
    */
-  private async readBody(req: IncomingMessage, res: ServerResponse, pace: { received: number }, len: number, cut: () => boolean): Promise<Buffer[] | undefined> {
+  private async readBody(
+    req: IncomingMessage,
+    res: ServerResponse,
+    pace: { received: number },
+    len: number,
+    cut: () => boolean,
+  ): Promise<Buffer[] | undefined> {
     const pieces: Buffer[] = [];
     try {
       for await (const piece of req as AsyncIterable<Buffer>) {

@@ -104,7 +104,8 @@ export function resolveBlobOptions(o: BlobOptions = {}): ResolvedBlobOptions {
   const r: ResolvedBlobOptions = { ...defaultBlobOptions, dir: o.dir };
   for (const k of Object.keys(defaultBlobOptions) as (keyof typeof defaultBlobOptions)[]) {
     const v = o[k] ?? defaultBlobOptions[k];
-    if (!Number.isSafeInteger(v) || v < (k === 'maxWaitMs' ? 0 : 1)) throw new RangeError(`blobs.${k} must be a ${k === 'maxWaitMs' ? 'non-negative' : 'positive'} integer`);
+    if (!Number.isSafeInteger(v) || v < (k === 'maxWaitMs' ? 0 : 1))
+      throw new RangeError(`blobs.${k} must be a ${k === 'maxWaitMs' ? 'non-negative' : 'positive'} integer`);
     r[k] = v;
   }
   if (r.maxUploadBufferBytes < r.maxChunkBytes) throw new RangeError('blobs.maxUploadBufferBytes must be at least blobs.maxChunkBytes');

@@ -132,7 +132,10 @@ export class BlobQuotas {
   /** A blob with `charged` bytes was removed. */
   removed(room: string, ip: string, charged: number): void {
     this.totalCharged -= charged;
-    for (const [uses, key] of [[this.rooms, room], [this.ips, ip]] as const) {
+    for (const [uses, key] of [
+      [this.rooms, room],
+      [this.ips, ip],
+    ] as const) {
       const u = uses.get(key);
       u.blobs--;
       u.charged -= charged;

@@ -69,7 +69,9 @@ export interface Reservation {
 }
 
 /** A stored chunk to serve: from memory, or an open file (whose bytes survive a rename or removal). */
-export type StoredChunk = { readonly size: number; readonly pieces: readonly Buffer[] } | { readonly size: number; readonly file: FileHandle };
+export type StoredChunk =
+  | { readonly size: number; readonly pieces: readonly Buffer[] }
+  | { readonly size: number; readonly file: FileHandle };
 
 /** Writes `pieces` (`len` bytes) to a new file at `path` with one writev; a short write is an error. */
 async function writeAll(path: string, pieces: Buffer[], len: number): Promise<void> {
@@ -228,7 +230,14 @@ export class BlobStore {
     if ((b?.bytes ?? 0) - old + (b?.reserved ?? 0) + w.len > this.o.maxBlobBytes) throw new BlobError('BLOB_TOO_LARGE');
     // Quotas: a new blob counts against its room, the ticket and the address that create it, and
     // stays charged to that room and address (stored or in flight) until it is removed.
-    const put: Put = { room: b?.room ?? w.ticket.room, ip: b?.ip ?? w.address, address: w.address, ticket: w.ticket, len: w.len, fresh: b === undefined };
+    const put: Put = {
+      room: b?.room ?? w.ticket.room,
+      ip: b?.ip ?? w.address,
+      address: w.address,
+      ticket: w.ticket,
+      len: w.len,
+      fresh: b === undefined,
+    };
     this.quotas.check(put, this.blobs.size);
     const blob = b ?? this.register(w, put);
     this.quotas.hold(put);
@@ -282,18 +291,20 @@ export class BlobStore {
     try {
       await writeAll(tmp, pieces, len);
       // (A commit that failed does not stop the next one: each awaits and reports its own.)
-      await (blob.commits = blob.commits.catch(() => undefined).then(async () => {
-        if (blob.dead) return;
-        try {
-          await rename(tmp, join(blob.dir, String(index)));
-        } catch (e) {
-          if (blob.dead) return; // removed meanwhile: its directory went first
-          throw e;
-        }
-        renamed = true;
-        if (blob.dead) return; // the file moved to the trash with its directory
-        this.account(blob, index, len);
-      }));
+      await (blob.commits = blob.commits
+        .catch(() => undefined)
+        .then(async () => {
+          if (blob.dead) return;
+          try {
+            await rename(tmp, join(blob.dir, String(index)));
+          } catch (e) {
+            if (blob.dead) return; // removed meanwhile: its directory went first
+            throw e;
+          }
+          renamed = true;
+          if (blob.dead) return; // the file moved to the trash with its directory
+          this.account(blob, index, len);
+        }));
       if (blob.dead || !renamed) throw new BlobError('GONE');
       this.recent.remember(blob.id, index, pieces, len);
     } finally {

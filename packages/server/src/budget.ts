@@ -42,7 +42,8 @@ function refillBucket(b: Bucket, burst: number, intervalMs: number, now: number)
   b.at = now;
 }
 
-type BucketLimits = Pick<RelayLimits, 'newRoomBurst' | 'newRoomIntervalMs'> & Partial<Pick<RelayLimits, 'commitBurstPerAddress' | 'commitIntervalPerAddressMs'>>;
+type BucketLimits = Pick<RelayLimits, 'newRoomBurst' | 'newRoomIntervalMs'> &
+  Partial<Pick<RelayLimits, 'commitBurstPerAddress' | 'commitIntervalPerAddressMs'>>;
 
 /** Takes one new-room token if there is one (refilling first); false: refuse with TOO_MANY_NEW_ROOMS. */
 export function takeNewRoom(a: Account, limits: BucketLimits, now: number): boolean {

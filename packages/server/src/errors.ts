@@ -38,7 +38,12 @@ export const BlobErrors = {
   SHORT_BODY: { status: 400, text: 'body shorter than Content-Length', when: 'a PUT body ended before its declared length' },
   METHOD_NOT_ALLOWED: { status: 405, text: 'method not allowed', when: 'a method the path does not take (`Allow` lists those it does)' },
   FORBIDDEN: { status: 403, text: 'forbidden', when: 'a DELETE whose token is missing, malformed or not the blob’s' },
-  BAD_TICKET: { status: 403, text: 'bad ticket', wire: 'BAD_TICKET', when: 'a PUT whose ticket is missing, malformed, never granted or ended (§9.1)' },
+  BAD_TICKET: {
+    status: 403,
+    text: 'bad ticket',
+    wire: 'BAD_TICKET',
+    when: 'a PUT whose ticket is missing, malformed, never granted or ended (§9.1)',
+  },
   BAD_TOKEN: { status: 403, text: 'forbidden', wire: 'BAD_TOKEN', when: 'a PUT whose token is missing, malformed or not the blob’s' },
   LENGTH_REQUIRED: { status: 411, text: 'length required', when: 'a PUT without a decimal Content-Length (chunked bodies are refused)' },
   CHUNK_TOO_LARGE: { status: 413, text: 'chunk too large', when: 'the body exceeds the chunk limit (declared, or counted as it arrives)' },
@@ -48,27 +53,68 @@ export const BlobErrors = {
   TICKET_QUOTA: { status: 507, text: 'ticket quota', wire: 'TICKET_QUOTA', when: 'the ticket’s blobs or uploaded bytes are used up' },
   IP_QUOTA: { status: 507, text: 'address quota', wire: 'IP_QUOTA', when: 'the address’s blobs or bytes are used up' },
   BUSY: { status: 503, text: 'busy', wire: 'BUSY', when: 'upload bodies in memory would exceed their budget: retry later' },
-  SHARE: { status: 429, text: 'busy', wire: 'SHARE', headers: retry, when: 'this address’s or this ticket’s share of the upload-body budget is in use: retry' },
+  SHARE: {
+    status: 429,
+    text: 'busy',
+    wire: 'SHARE',
+    headers: retry,
+    when: 'this address’s or this ticket’s share of the upload-body budget is in use: retry',
+  },
   WAITERS_BUSY: { status: 503, text: 'too many waiting requests', wire: 'BUSY', when: 'too many GETs are waiting: retry later' },
-  WAITERS_SHARE: { status: 429, text: 'too many waiting requests', wire: 'SHARE', headers: retry, when: 'this address has its share of waiting GETs: retry' },
-  TOO_SLOW: { status: 408, text: 'upload too slow', wire: 'TOO_SLOW', headers: closeConnection, when: 'the body fell below the pace floor (§9.2); the connection is closed' },
-  TOO_LONG: { status: 408, text: 'upload took too long', wire: 'TOO_SLOW', headers: closeConnection, when: 'the body ran past the upload deadline (§9.2); the connection is closed' },
-  SHUTTING_DOWN: { status: 503, text: 'shutting down', headers: closeConnection, when: 'the relay is stopping: waiting GETs end, new requests are refused' },
+  WAITERS_SHARE: {
+    status: 429,
+    text: 'too many waiting requests',
+    wire: 'SHARE',
+    headers: retry,
+    when: 'this address has its share of waiting GETs: retry',
+  },
+  TOO_SLOW: {
+    status: 408,
+    text: 'upload too slow',
+    wire: 'TOO_SLOW',
+    headers: closeConnection,
+    when: 'the body fell below the pace floor (§9.2); the connection is closed',
+  },
+  TOO_LONG: {
+    status: 408,
+    text: 'upload took too long',
+    wire: 'TOO_SLOW',
+    headers: closeConnection,
+    when: 'the body ran past the upload deadline (§9.2); the connection is closed',
+  },
+  SHUTTING_DOWN: {
+    status: 503,
+    text: 'shutting down',
+    headers: closeConnection,
+    when: 'the relay is stopping: waiting GETs end, new requests are refused',
+  },
   INTERNAL: { status: 500, text: 'internal error', when: 'anything unexpected (a disk error); logged as a code only' },
 } as const satisfies Record<string, HttpEntry>;
 
 export type BlobErrorName = keyof typeof BlobErrors;
 
 export const CloseErrors = {
-  MALFORMED: { close: CloseCodes.MALFORMED, text: 'malformed frame', when: 'a text frame, or a frame the codec refuses (after ERROR{reqId: 0})' },
-  RATE_LIMITED: { close: CloseCodes.RATE_LIMITED, text: 'rate limited', when: 'more than 10 × rateBurst frames refused for rate on one connection' },
+  MALFORMED: {
+    close: CloseCodes.MALFORMED,
+    text: 'malformed frame',
+    when: 'a text frame, or a frame the codec refuses (after ERROR{reqId: 0})',
+  },
+  RATE_LIMITED: {
+    close: CloseCodes.RATE_LIMITED,
+    text: 'rate limited',
+    when: 'more than 10 × rateBurst frames refused for rate on one connection',
+  },
   SLOW_CONSUMER: {
     close: CloseCodes.SLOW_CONSUMER,
     text: 'slow consumer',
     when: 'unsent backlog over the limit, no progress for two ping intervals, or among the largest backlogs over the output budget',
   },
   GOING_AWAY: { close: CloseCodes.GOING_AWAY, text: 'relay shutting down', when: 'the relay is stopping' },
-  TIMED_OUT: { close: undefined, text: 'timed out', when: 'no echo of the last ping in one interval and no output drained: dropped without a close frame' },
+  TIMED_OUT: {
+    close: undefined,
+    text: 'timed out',
+    when: 'no echo of the last ping in one interval and no output drained: dropped without a close frame',
+  },
 } as const satisfies Record<string, CloseEntry>;
 
 export type CloseErrorName = keyof typeof CloseErrors;

@@ -51,10 +51,17 @@ const BUILTIN_PAGE = `<!doctype html>
 
 /** CSP hash sources of the import maps in an HTML page. */
 export function importMapHashes(html: string): string[] {
-  return [...html.matchAll(/<script type="importmap">([\s\S]*?)<\/script>/g)].map((m) => `sha256-${createHash('sha256').update(m[1]!, 'utf8').digest('base64')}`);
+  return [...html.matchAll(/<script type="importmap">([\s\S]*?)<\/script>/g)].map(
+    (m) => `sha256-${createHash('sha256').update(m[1]!, 'utf8').digest('base64')}`,
+  );
 }
 
-export function httpHandler(opts: { tls: boolean; origins?: OriginPolicy; staticDir?: string; blobs?: (req: IncomingMessage, res: ServerResponse) => void }) {
+export function httpHandler(opts: {
+  tls: boolean;
+  origins?: OriginPolicy;
+  staticDir?: string;
+  blobs?: (req: IncomingMessage, res: ServerResponse) => void;
+}) {
   const root = opts.staticDir === undefined ? undefined : resolve(opts.staticDir);
   const origins = opts.origins ?? originPolicy(opts.tls);
   const headers = securityHeaders(opts.tls);
@@ -115,7 +122,9 @@ export function httpHandler(opts: { tls: boolean; origins?: OriginPolicy; static
         'Cache-Control': 'public, max-age=3600',
       });
       if (req.method === 'HEAD') return void res.end();
-      createReadStream(file).on('error', () => res.destroy()).pipe(res);
+      createReadStream(file)
+        .on('error', () => res.destroy())
+        .pipe(res);
     } catch {
       if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
       else res.destroy();

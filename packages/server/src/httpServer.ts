@@ -53,7 +53,9 @@ export class HttpConnections {
     const n = key === undefined ? 0 : (this.perAddress.get(key) ?? 0);
     if (this.count >= limits.maxHttpConnections || (key !== undefined && n >= limits.maxHttpConnectionsPerAddress)) {
       const total = key === undefined || this.count >= limits.maxHttpConnections;
-      this.log?.(`connection refused: ${total ? `${limits.maxHttpConnections} HTTP connections` : `${limits.maxHttpConnectionsPerAddress} HTTP connections from ${key}`}`);
+      this.log?.(
+        `connection refused: ${total ? `${limits.maxHttpConnections} HTTP connections` : `${limits.maxHttpConnectionsPerAddress} HTTP connections from ${key}`}`,
+      );
       this.refused.add(socket);
       socket.on('error', () => socket.destroy());
       // Written before any request arrived; the client reads it as the answer to its first request.
@@ -110,7 +112,10 @@ export function createRelayServer({ limits, tls, connections, handler }: HttpSer
     return handler(req, res);
   };
   const server: Server = tls
-    ? createHttpsServer({ ...serverOptions, handshakeTimeout: limits.headersTimeoutMs, cert: tls.cert as string, key: tls.key as string }, serve)
+    ? createHttpsServer(
+        { ...serverOptions, handshakeTimeout: limits.headersTimeoutMs, cert: tls.cert as string, key: tls.key as string },
+        serve,
+      )
     : createHttpServer(serverOptions, serve);
   // Slow or endless request heads and idle connections cost a socket each: bounded in time.
   server.headersTimeout = limits.headersTimeoutMs;
@@ -125,7 +130,11 @@ export function createRelayServer({ limits, tls, connections, handler }: HttpSer
   server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
     if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
     const [status, text] =
-      err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'Request Timeout'] : [400, 'Bad Request'];
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'Request Header Fields Too Large']
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'Request Timeout']
+          : [400, 'Bad Request'];
     answerRaw(socket, status, text);
     setTimeout(() => socket.destroy(), 1000).unref();
   });

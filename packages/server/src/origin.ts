@@ -31,7 +31,14 @@ export function normalizeOrigin(s: string): string {
   } catch {
     throw new OriginConfigError('an allowed origin must be a URL such as https://chat.example.com');
   }
-  if ((u.protocol !== 'https:' && u.protocol !== 'http:') || u.username !== '' || u.password !== '' || (u.pathname !== '/' && u.pathname !== '') || u.search !== '' || u.hash !== '') {
+  if (
+    (u.protocol !== 'https:' && u.protocol !== 'http:') ||
+    u.username !== '' ||
+    u.password !== '' ||
+    (u.pathname !== '/' && u.pathname !== '') ||
+    u.search !== '' ||
+    u.hash !== ''
+  ) {
     throw new OriginConfigError('an allowed origin is a scheme and a host (and port), such as https://chat.example.com');
   }
   return u.origin;

@@ -86,7 +86,9 @@ function checkOptions(opts: RelayOptions, tls: boolean, host: string): OriginPol
 
 async function openBlobs(opts: RelayOptions, tls: boolean, tickets: Tickets, trustProxy: boolean): Promise<BlobHttp> {
   try {
-    return await BlobHttp.open(opts.blobs || {}, securityHeaders(tls), opts.log, tickets, (req) => addressKey(clientAddress(req, trustProxy)));
+    return await BlobHttp.open(opts.blobs || {}, securityHeaders(tls), opts.log, tickets, (req) =>
+      addressKey(clientAddress(req, trustProxy)),
+    );
   } catch (e) {
     throw new RelayConfigError(`blob store: ${e instanceof Error ? e.message : String(e)}`);
   }
@@ -135,7 +137,10 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
     conns.add(c);
     log?.(`conn ${c.id} open from ${socket.remoteAddress ?? '?'} (${account.connections} from ${account.key})`);
   };
-  server.on('upgrade', upgradeHandler({ limits, origins, trustProxy, accounts, wss, httpConnections, openConnections: () => conns.size, log, accept }));
+  server.on(
+    'upgrade',
+    upgradeHandler({ limits, origins, trustProxy, accounts, wss, httpConnections, openConnections: () => conns.size, log, accept }),
+  );
 
   // One timer for liveness and output (Connection.check), the output budget, and idle accounts.
   const pinger = setInterval(() => {
@@ -162,11 +167,17 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
       httpConnections: httpConnections.size,
     }),
     blobStats: () => blobs?.stats(),
-    close: () => shutdown(server, conns, () => {
-      clearInterval(pinger);
-      rooms.dispose();
-      blobs?.stop();
-    }, blobs),
+    close: () =>
+      shutdown(
+        server,
+        conns,
+        () => {
+          clearInterval(pinger);
+          rooms.dispose();
+          blobs?.stop();
+        },
+        blobs,
+      ),
   };
 }
 

@@ -318,7 +318,11 @@ export class Rooms {
     const charge = 2 * gi.byteLength;
     const old = room.groupInfoCharge;
     if (this.groupInfoTotal - old + charge > this.limits.maxGroupInfoBytes) return false;
-    if (owner !== undefined && owner.groupInfoBytes - (room.groupInfoOwner === owner ? old : 0) + charge > this.limits.maxGroupInfoBytesPerAddress) return false;
+    if (
+      owner !== undefined &&
+      owner.groupInfoBytes - (room.groupInfoOwner === owner ? old : 0) + charge > this.limits.maxGroupInfoBytesPerAddress
+    )
+      return false;
     this.releaseGroupInfo(room);
     room.groupInfo = copy(gi); // the frame is a view into a buffer we do not own
     room.groupInfoOwner = owner;
@@ -349,7 +353,16 @@ export class Rooms {
       // READY carries the GroupInfo (up to ~2 MiB): encoded once per (GroupInfo, seq) and the same
       // buffer handed to every JOIN and SYNC, never a copy per asker.
       if (room.ready === undefined || room.readySeq !== room.seq) {
-        room.ready = this.wrap(encodeFrame({ type: 'GROUP_STATE', room: room.locator, status: GroupStatus.READY, epoch: room.epoch, seq: room.seq, groupInfo: room.groupInfo }));
+        room.ready = this.wrap(
+          encodeFrame({
+            type: 'GROUP_STATE',
+            room: room.locator,
+            status: GroupStatus.READY,
+            epoch: room.epoch,
+            seq: room.seq,
+            groupInfo: room.groupInfo,
+          }),
+        );
         room.readySeq = room.seq;
       }
       return room.ready;

@@ -38,13 +38,20 @@ export function upgradeRequest(target: string, headers: Record<string, string> =
     'Sec-WebSocket-Protocol': SUBPROTOCOL,
     ...headers,
   };
-  return `GET ${target} HTTP/1.1\r\n${Object.entries(h).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
+  return `GET ${target} HTTP/1.1\r\n${Object.entries(h)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')}\r\n`;
 }
 
 /** A masked client frame (RFC 6455 §5.2): opcode 0x2 binary, 0x9 ping, 0xa pong. */
 export function clientFrame(opcode: number, payload: Uint8Array): Buffer {
   const n = payload.byteLength;
-  const head = n < 126 ? Buffer.from([0x80 | opcode, 0x80 | n]) : n < 65536 ? Buffer.from([0x80 | opcode, 0x80 | 126, n >> 8, n & 0xff]) : Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | 127]), u64(n)]);
+  const head =
+    n < 126
+      ? Buffer.from([0x80 | opcode, 0x80 | n])
+      : n < 65536
+        ? Buffer.from([0x80 | opcode, 0x80 | 126, n >> 8, n & 0xff])
+        : Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | 127]), u64(n)]);
   const mask = randomBytes(4);
   const body = Buffer.from(payload);
   for (let i = 0; i < n; i++) body[i]! ^= mask[i & 3]!;

@@ -8,7 +8,11 @@ export interface RawPeer {
   closed: Promise<number>;
   send(bytes: Uint8Array): void;
   /** The first frame of that type (and predicate) not returned before, waiting for it if needed. */
-  next<T extends RelayFrame['type']>(type: T, pred?: (f: Extract<RelayFrame, { type: T }>) => boolean, ms?: number): Promise<Extract<RelayFrame, { type: T }>>;
+  next<T extends RelayFrame['type']>(
+    type: T,
+    pred?: (f: Extract<RelayFrame, { type: T }>) => boolean,
+    ms?: number,
+  ): Promise<Extract<RelayFrame, { type: T }>>;
 }
 
 export async function connect(url: string, opts: WebSocket.ClientOptions = {}): Promise<RawPeer> {
@@ -46,7 +50,14 @@ export async function connect(url: string, opts: WebSocket.ClientOptions = {}): 
         };
         const timer = setTimeout(() => {
           waiters.delete(check);
-          reject(new Error(`no ${type} frame within ${ms} ms; got ${frames.filter((_, i) => !taken.has(i)).map((f) => f.type).join(',')}`));
+          reject(
+            new Error(
+              `no ${type} frame within ${ms} ms; got ${frames
+                .filter((_, i) => !taken.has(i))
+                .map((f) => f.type)
+                .join(',')}`,
+            ),
+          );
         }, ms);
         waiters.add(check);
         check();

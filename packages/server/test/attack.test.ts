@@ -15,7 +15,11 @@ const script = fileURLToPath(new URL('../../../../bench/attack-memory.mjs', impo
 test('60 non-reading JOIN+SYNC connections on a 2 MiB GroupInfo: relay RSS grows by less than 32 MiB, and an honest room keeps chatting', () => {
   const r = spawnSync(process.execPath, [script, '--conns', '60', '--syncs', '4'], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stderr);
-  const res = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { refused: number; growthMiB: number; honestChat: { delivered: number; of: number } };
+  const res = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
+    refused: number;
+    growthMiB: number;
+    honestChat: { delivered: number; of: number };
+  };
   assert.equal(res.refused, 0);
   assert.ok(res.growthMiB < 32, `RSS grew by ${res.growthMiB} MiB`);
   assert.equal(res.honestChat.delivered, res.honestChat.of);

@@ -52,9 +52,13 @@ const put = (r: Relay, id: string, index: number | string, body: Uint8Array, tok
   fetch(`${r.url}/blobs/${id}/${index}`, {
     method: 'PUT',
     body: body as Uint8Array<ArrayBuffer>,
-    headers: { ...(token === undefined ? {} : { 'X-Nullroom-Blob-Token': token }), ...(ticket === '' ? {} : { 'X-Nullroom-Blob-Ticket': ticket }) },
+    headers: {
+      ...(token === undefined ? {} : { 'X-Nullroom-Blob-Token': token }),
+      ...(ticket === '' ? {} : { 'X-Nullroom-Blob-Ticket': ticket }),
+    },
   });
-const get = (r: Relay, id: string, index: number | string, wait?: number) => fetch(`${r.url}/blobs/${id}/${index}${wait === undefined ? '' : `?wait=${wait}`}`);
+const get = (r: Relay, id: string, index: number | string, wait?: number) =>
+  fetch(`${r.url}/blobs/${id}/${index}${wait === undefined ? '' : `?wait=${wait}`}`);
 const head = (r: Relay, id: string) => fetch(`${r.url}/blobs/${id}`, { method: 'HEAD' });
 const del = (r: Relay, id: string, token?: string) =>
   fetch(`${r.url}/blobs/${id}`, { method: 'DELETE', headers: token === undefined ? {} : { 'X-Nullroom-Blob-Token': token } });
@@ -83,7 +87,13 @@ async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 
 }
 
 /** One raw HTTP/1.1 request with the path sent exactly as given (fetch would normalize it). */
-function raw(r: Relay, method: string, path: string, headers: Record<string, string> = {}, body?: Buffer): Promise<{ status: number; text: string; headers: Record<string, unknown> }> {
+function raw(
+  r: Relay,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: Buffer,
+): Promise<{ status: number; text: string; headers: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port: r.port, method, path, headers }, (res) => {
       const parts: Buffer[] = [];
@@ -122,7 +132,11 @@ test('round trip of several chunks; HEAD counts them; security headers and no CO
   assert.deepEqual(new Uint8Array(await (await get(r, id, 2)).arrayBuffer()), new Uint8Array(again));
   assert.deepEqual(r.blobStats(), { blobs: 1, bytes: 100 * KiB + 64 * KiB + 10 });
   // Error answers carry the headers too, no CORS, and never echo the id.
-  for (const res of [await get(r, newId(), 0), await put(r, id, 0, again, newToken()), await fetch(`${r.url}/blobs/${id}/0`, { method: 'OPTIONS', headers: { Origin: 'https://evil.example' } })]) {
+  for (const res of [
+    await get(r, newId(), 0),
+    await put(r, id, 0, again, newToken()),
+    await fetch(`${r.url}/blobs/${id}/0`, { method: 'OPTIONS', headers: { Origin: 'https://evil.example' } }),
+  ]) {
     assert.ok([403, 404, 405].includes(res.status), String(res.status));
     assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'self'/);
     assert.equal(res.headers.get('access-control-allow-origin'), null);
@@ -156,10 +170,19 @@ test('size limits: 411 without a length, 413 per chunk (by header) and per blob,
   const [ta, tb] = [newToken(), newToken()];
   // Chunked transfer encoding, no Content-Length.
   const chunked = await new Promise<number>((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: r.port, method: 'PUT', path: `/blobs/${a}/0`, headers: { 'X-Nullroom-Blob-Token': ta, 'X-Nullroom-Blob-Ticket': ticketOf(r), 'Transfer-Encoding': 'chunked' } }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: r.port,
+        method: 'PUT',
+        path: `/blobs/${a}/0`,
+        headers: { 'X-Nullroom-Blob-Token': ta, 'X-Nullroom-Blob-Ticket': ticketOf(r), 'Transfer-Encoding': 'chunked' },
+      },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
     req.on('error', reject);
     req.end(randomBytes(10));
   });
@@ -190,7 +213,12 @@ test('a body longer than its Content-Length: the bytes that arrive are counted, 
   try {
     // A request stream that lies (a real server's parser would cut it at the declared length).
     const body = new PassThrough();
-    const req = Object.assign(body, { method: 'PUT', url: `/blobs/${newId()}/0`, headers: { 'content-length': '100', 'x-nullroom-blob-token': newToken(), 'x-nullroom-blob-ticket': ticket }, socket: {} });
+    const req = Object.assign(body, {
+      method: 'PUT',
+      url: `/blobs/${newId()}/0`,
+      headers: { 'content-length': '100', 'x-nullroom-blob-token': newToken(), 'x-nullroom-blob-ticket': ticket },
+      socket: {},
+    });
     let status = 0;
     const done = new Promise<void>((resolve) => {
       const res = {
@@ -236,14 +264,19 @@ test('a body longer than its Content-Length over a real socket: only the declare
   sock.on('data', (d: Buffer) => got.push(d));
   const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()));
   sock.on('error', () => undefined);
-  sock.write(`PUT /blobs/${id}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${newToken()}\r\nX-Nullroom-Blob-Ticket: ${ticketOf(r)}\r\nContent-Length: 100\r\n\r\n`);
+  sock.write(
+    `PUT /blobs/${id}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${newToken()}\r\nX-Nullroom-Blob-Ticket: ${ticketOf(r)}\r\nContent-Length: 100\r\n\r\n`,
+  );
   sock.write(randomBytes(100 + 64 * KiB));
   await closed;
   // Node answers the chunk (204) or, if it parses the excess as the next request first, 400 and
   // closes; either way nothing past the declared length was stored.
   assert.match(Buffer.concat(got).toString('latin1'), /^HTTP\/1\.1 (204|400)/);
   await until(() => !files(dir).some((f) => f.path.startsWith('/.tmp/')), 'no upload in progress');
-  assert.ok(files(dir).every((f) => f.size === 100), JSON.stringify(files(dir)));
+  assert.ok(
+    files(dir).every((f) => f.size === 100),
+    JSON.stringify(files(dir)),
+  );
 });
 
 test('HEAD counts only contiguous chunks from 0 (a gap stops the count); unknown 404', async (t) => {
@@ -343,11 +376,18 @@ test('an aborted upload leaves nothing: no chunk under its name, no temporary fi
   assert.equal((await put(r, id, 0, randomBytes(10), token)).status, 204);
   const sock = tcp(r.port, '127.0.0.1');
   await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
-  sock.write(`PUT /blobs/${id}/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${token}\r\nX-Nullroom-Blob-Ticket: ${ticketOf(r)}\r\nContent-Length: 100000\r\n\r\n`);
+  sock.write(
+    `PUT /blobs/${id}/1 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${token}\r\nX-Nullroom-Blob-Ticket: ${ticketOf(r)}\r\nContent-Length: 100000\r\n\r\n`,
+  );
   sock.write(randomBytes(50_000));
   // Half the body is in; a chunk is written to disk only once whole, so nothing is there yet.
   await new Promise((resolve) => setTimeout(resolve, 300));
-  assert.deepEqual(files(dir).map((f) => f.path).filter((p) => p.includes('.tmp')), []);
+  assert.deepEqual(
+    files(dir)
+      .map((f) => f.path)
+      .filter((p) => p.includes('.tmp')),
+    [],
+  );
   sock.destroy();
   await new Promise((resolve) => setTimeout(resolve, 100));
   assert.equal(files(dir).length, 1, 'only the first chunk');
@@ -364,7 +404,9 @@ test('upload bodies in memory are bounded: past maxUploadBufferBytes a PUT gets 
   for (let i = 0; i < 2; i++) {
     const sock = tcp(r.port, '127.0.0.1');
     await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
-    sock.write(`PUT /blobs/${newId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${token}\r\nX-Nullroom-Blob-Ticket: ${ticketOf(r)}\r\nContent-Length: ${64 * KiB}\r\n\r\n`);
+    sock.write(
+      `PUT /blobs/${newId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${token}\r\nX-Nullroom-Blob-Ticket: ${ticketOf(r)}\r\nContent-Length: ${64 * KiB}\r\n\r\n`,
+    );
     sock.write(randomBytes(32 * KiB));
     held.push(sock);
   }
@@ -385,19 +427,52 @@ test('bad ids, indices and parameters -> 400; path traversal never reaches the f
   const token = newToken();
   const id = newId();
   // nonCanonical(id): 22 characters whose last one carries bits past the 128 (ids must have one spelling each).
-  const badIds = ['', 'short', `${id}A`, id.slice(0, 21), `${id.slice(0, 21)}+`, `${id.slice(0, 21)}.`, `${id.slice(0, 21)}=`, nonCanonical(id)];
+  const badIds = [
+    '',
+    'short',
+    `${id}A`,
+    id.slice(0, 21),
+    `${id.slice(0, 21)}+`,
+    `${id.slice(0, 21)}.`,
+    `${id.slice(0, 21)}=`,
+    nonCanonical(id),
+  ];
   for (const bad of badIds) {
-    const res = await raw(r, 'PUT', `/blobs/${encodeURIComponent(bad)}/0`, { 'X-Nullroom-Blob-Token': token, 'X-Nullroom-Blob-Ticket': ticketOf(r), 'Content-Length': '1' }, Buffer.from('x'));
+    const res = await raw(
+      r,
+      'PUT',
+      `/blobs/${encodeURIComponent(bad)}/0`,
+      { 'X-Nullroom-Blob-Token': token, 'X-Nullroom-Blob-Ticket': ticketOf(r), 'Content-Length': '1' },
+      Buffer.from('x'),
+    );
     assert.ok([400, 404].includes(res.status), `${bad} -> ${res.status}`);
     assert.ok(!res.text.includes(token));
   }
   for (const idx of ['01', '-1', '2147483648', '1e3', '0x1', '1.0', '%20', '', '+1']) {
-    const res = await raw(r, 'PUT', `/blobs/${id}/${idx}`, { 'X-Nullroom-Blob-Token': token, 'X-Nullroom-Blob-Ticket': ticketOf(r), 'Content-Length': '1' }, Buffer.from('x'));
+    const res = await raw(
+      r,
+      'PUT',
+      `/blobs/${id}/${idx}`,
+      { 'X-Nullroom-Blob-Token': token, 'X-Nullroom-Blob-Ticket': ticketOf(r), 'Content-Length': '1' },
+      Buffer.from('x'),
+    );
     assert.equal(res.status, 400, `index ${idx}`);
     assert.equal((await raw(r, 'GET', `/blobs/${id}/${idx}`)).status, 400, `GET index ${idx}`);
   }
-  assert.equal((await raw(r, 'PUT', `/blobs/${id}/2147483647`, { 'X-Nullroom-Blob-Token': token, 'X-Nullroom-Blob-Ticket': ticketOf(r), 'Content-Length': '1' }, Buffer.from('x'))).status, 204);
-  for (const w of ['abc', '-5', '1.5', '99999999999']) assert.equal((await raw(r, 'GET', `/blobs/${id}/0?wait=${w}`)).status, 400, `wait=${w}`);
+  assert.equal(
+    (
+      await raw(
+        r,
+        'PUT',
+        `/blobs/${id}/2147483647`,
+        { 'X-Nullroom-Blob-Token': token, 'X-Nullroom-Blob-Ticket': ticketOf(r), 'Content-Length': '1' },
+        Buffer.from('x'),
+      )
+    ).status,
+    204,
+  );
+  for (const w of ['abc', '-5', '1.5', '99999999999'])
+    assert.equal((await raw(r, 'GET', `/blobs/${id}/0?wait=${w}`)).status, 400, `wait=${w}`);
   const outside = mkdtempSync(join(tmpdir(), 'nullroom-outside-'));
   mkdirSync(join(outside, 'x'), { recursive: true });
   writeFileSync(join(outside, 'secret'), 'outside');
@@ -413,14 +488,26 @@ test('bad ids, indices and parameters -> 400; path traversal never reaches the f
     `/blobs/${encodeURIComponent(outside)}/0`,
   ]) {
     for (const method of ['GET', 'PUT']) {
-      const res = await raw(r, method, p, { 'X-Nullroom-Blob-Token': token, 'X-Nullroom-Blob-Ticket': ticketOf(r), 'Content-Length': '1' }, Buffer.from('x'));
+      const res = await raw(
+        r,
+        method,
+        p,
+        { 'X-Nullroom-Blob-Token': token, 'X-Nullroom-Blob-Ticket': ticketOf(r), 'Content-Length': '1' },
+        Buffer.from('x'),
+      );
       // (A path that normalizes out of /blobs, as %2e%2e does, reaches the built-in page.)
-      assert.ok([400, 404, 405].includes(res.status) || (res.status === 200 && res.text.includes('Nullroom relay')), `${method} ${p} -> ${res.status}`);
+      assert.ok(
+        [400, 404, 405].includes(res.status) || (res.status === 200 && res.text.includes('Nullroom relay')),
+        `${method} ${p} -> ${res.status}`,
+      );
       assert.doesNotMatch(res.text, /outside|root:/);
     }
   }
   assert.deepEqual(readdirSync(join(outside, 'x')), []);
-  assert.deepEqual(files(dir).map((f) => f.size), [1]);
+  assert.deepEqual(
+    files(dir).map((f) => f.size),
+    [1],
+  );
 });
 
 test('verbose logs carry statuses and sizes, never a blob id or token', async (t) => {
@@ -435,7 +522,10 @@ test('verbose logs carry statuses and sizes, never a blob id or token', async (t
   await head(r, id);
   await del(r, id, token);
   await get(r, id, 0);
-  assert.ok(lines.some((l) => /PUT 204 123 bytes/.test(l)), lines.join('\n'));
+  assert.ok(
+    lines.some((l) => /PUT 204 123 bytes/.test(l)),
+    lines.join('\n'),
+  );
   assert.ok(lines.some((l) => /403/.test(l)));
   const idHex = Buffer.from(id, 'base64url').toString('hex');
   for (const l of lines) for (const secret of [id, token, idHex]) assert.ok(!l.includes(secret), l);
@@ -457,7 +547,11 @@ test('options: the store refuses a foreign non-empty directory, wipes its own on
   writeFileSync(join(dir, 'left-over'), 'x');
   const again = await startRelay({ port: 0, blobs: { dir } });
   t.after(() => again.close());
-  assert.deepEqual(files(dir).filter((f) => !f.path.startsWith('/.')), [], 'wiped on start');
+  assert.deepEqual(
+    files(dir).filter((f) => !f.path.startsWith('/.')),
+    [],
+    'wiped on start',
+  );
   assert.equal((await get(again, id, 0)).status, 404);
 
   const off = await startRelay({ port: 0, blobs: false });
@@ -475,7 +569,9 @@ test('the default store lives in a fresh temporary directory, removed on close; 
   // Other test files start relays with default stores at the same time: ours is the one holding our blob.
   const id = newId();
   assert.equal((await put(r, id, 0, randomBytes(10), newToken())).status, 204);
-  const created = readdirSync(tmpdir()).filter((n) => n.startsWith('nullroom-blobs-') && !before.has(n) && existsSync(join(tmpdir(), n, Buffer.from(id, 'base64url').toString('hex'))));
+  const created = readdirSync(tmpdir()).filter(
+    (n) => n.startsWith('nullroom-blobs-') && !before.has(n) && existsSync(join(tmpdir(), n, Buffer.from(id, 'base64url').toString('hex'))),
+  );
   assert.equal(created.length, 1);
   const waiting = get(r, newId(), 0, 20_000);
   await sleep(100);

@@ -115,7 +115,10 @@ test('the global output budget: past it, the largest backlogs are cut first, and
   }
   await sleep(400);
   assert.ok(r.stats().outputBytes <= 3 * MiB, `output ${r.stats().outputBytes}`);
-  assert.ok(silent.some((p) => p.isClosed), 'some were cut');
+  assert.ok(
+    silent.some((p) => p.isClosed),
+    'some were cut',
+  );
   a.send(encodeFrame({ type: 'APP', reqId: rq(9), room: locator(50), epoch: asEpoch(0), data: Uint8Array.of(1, 2, 3) }));
   assert.deepEqual((await b.next('DELIVER')).data, Uint8Array.of(1, 2, 3));
 });
@@ -135,9 +138,27 @@ test('OVER_BUDGET: stored GroupInfos have a global and a per-address budget; a r
   b.send(encodeFrame({ type: 'JOIN', reqId: rq(1), room: locator(1) }));
   await b.next('GROUP_STATE');
   // Replacing the address's own GroupInfo: its old charge is released first.
-  a.send(encodeFrame({ type: 'COMMIT', reqId: rq(4), room: locator(1), epoch: asEpoch(0), commit: Uint8Array.of(1), groupInfo: new Uint8Array(2000) }));
+  a.send(
+    encodeFrame({
+      type: 'COMMIT',
+      reqId: rq(4),
+      room: locator(1),
+      epoch: asEpoch(0),
+      commit: Uint8Array.of(1),
+      groupInfo: new Uint8Array(2000),
+    }),
+  );
   await a.next('ACK', (f) => f.reqId === 4);
-  a.send(encodeFrame({ type: 'COMMIT', reqId: rq(5), room: locator(1), epoch: asEpoch(1), commit: Uint8Array.of(2), groupInfo: new Uint8Array(2001) }));
+  a.send(
+    encodeFrame({
+      type: 'COMMIT',
+      reqId: rq(5),
+      room: locator(1),
+      epoch: asEpoch(1),
+      commit: Uint8Array.of(2),
+      groupInfo: new Uint8Array(2001),
+    }),
+  );
   assert.equal((await a.next('ERROR', (f) => f.reqId === 5)).code, ErrorCodes.OVER_BUDGET);
   await b.next('DELIVER');
   await sleep(100);

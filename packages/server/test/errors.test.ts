@@ -60,7 +60,9 @@ test('TRAILING_BYTES: a LEAVE with one byte too many', () =>
   withRelay({}, (r) => malformed(r, bytes(0x05, u32(1), ROOM, 0), 'TRAILING_BYTES')));
 
 test('FIELD_TOO_LARGE: an APP whose declared length exceeds the payload limit', () =>
-  withRelay({ maxPayloadBytes: 100 }, (r) => malformed(r, bytes(0x04, u32(1), ROOM, u64(0), u32(101), new Uint8Array(101)), 'FIELD_TOO_LARGE')));
+  withRelay({ maxPayloadBytes: 100 }, (r) =>
+    malformed(r, bytes(0x04, u32(1), ROOM, u64(0), u32(101), new Uint8Array(101)), 'FIELD_TOO_LARGE'),
+  ));
 
 test('BAD_VALUE: an epoch above 2^53 - 1', () =>
   withRelay({}, (r) => malformed(r, bytes(0x04, u32(1), ROOM, [0x00, 0x20, 0, 0, 0, 0, 0, 0], u32(0)), 'BAD_VALUE')));
@@ -152,7 +154,10 @@ test('NOT_IN_ROOM and NO_GROUP for DIRECT: a non-member, and a room whose group 
     await refused(member, bytes(0x07, u32(6), ROOM, u32(2), u32(1), 0xaa), 6, 'NO_GROUP');
     const outsider = await connect(r.url);
     await refused(outsider, bytes(0x07, u32(7), ROOM, u32(1), u32(1), 0xaa), 7, 'NOT_IN_ROOM');
-    assert.equal(second.frames.some((f) => f.type === 'DIRECT_DELIVER'), false);
+    assert.equal(
+      second.frames.some((f) => f.type === 'DIRECT_DELIVER'),
+      false,
+    );
   }));
 
 test('RATE_LIMITED: frames over the bucket are refused, and a flood is closed with 4429', () =>
@@ -178,11 +183,32 @@ test('NO_BLOB_STORE: a TICKET to a relay without a blob store; NOT_IN_ROOM: a TI
 });
 
 test('every relay error code has a raw-bytes test above', () => {
-  const covered = ['TRUNCATED', 'UNKNOWN_TYPE', 'TRAILING_BYTES', 'FRAME_TOO_LARGE', 'FIELD_TOO_LARGE', 'BAD_VALUE', 'NOT_IN_ROOM', 'ALREADY_IN_ROOM', 'ROOM_FULL', 'TOO_MANY_ROOMS', 'STALE_EPOCH', 'NOT_CREATOR', 'NO_GROUP', 'NO_SUCH_PEER', 'RATE_LIMITED',
+  const covered = [
+    'TRUNCATED',
+    'UNKNOWN_TYPE',
+    'TRAILING_BYTES',
+    'FRAME_TOO_LARGE',
+    'FIELD_TOO_LARGE',
+    'BAD_VALUE',
+    'NOT_IN_ROOM',
+    'ALREADY_IN_ROOM',
+    'ROOM_FULL',
+    'TOO_MANY_ROOMS',
+    'STALE_EPOCH',
+    'NOT_CREATOR',
+    'NO_GROUP',
+    'NO_SUCH_PEER',
+    'RATE_LIMITED',
     // In budget.test.ts.
-    'OVER_BUDGET', 'TOO_MANY_NEW_ROOMS', 'ADDRESS_LIMIT',
-    'NO_BLOB_STORE'];
+    'OVER_BUDGET',
+    'TOO_MANY_NEW_ROOMS',
+    'ADDRESS_LIMIT',
+    'NO_BLOB_STORE',
+  ];
   // INTERNAL is the catch-all for a relay bug: no input is supposed to reach it.
-  assert.deepEqual(Object.keys(ErrorCodes).filter((c) => !covered.includes(c)), ['INTERNAL']);
+  assert.deepEqual(
+    Object.keys(ErrorCodes).filter((c) => !covered.includes(c)),
+    ['INTERNAL'],
+  );
   void asEpoch;
 });

@@ -29,10 +29,34 @@ async function stillServes(r: Relay): Promise<void> {
   p.ws.close();
 }
 
-const HOSTILE_TARGETS = ['//', '///', '//@', '//[', '//[::1', '//a:b@c', '//%', '/%zz', '/%', '/a%2', '*', 'http://evil.example/ws', 'ws', '', '/ws#x', '/\u00e9', '/ws\\', '/ws?x=%', '/ws\t', '//ws'];
+const HOSTILE_TARGETS = [
+  '//',
+  '///',
+  '//@',
+  '//[',
+  '//[::1',
+  '//a:b@c',
+  '//%',
+  '/%zz',
+  '/%',
+  '/a%2',
+  '*',
+  'http://evil.example/ws',
+  'ws',
+  '',
+  '/ws#x',
+  '/\u00e9',
+  '/ws\\',
+  '/ws?x=%',
+  '/ws\t',
+  '//ws',
+];
 
 test('parseTarget is total: the origin-form only, one leading "/", RFC 3986 characters', () => {
-  assert.deepEqual({ ...parseTarget('/blobs/ab/0?wait=5') }, { pathname: '/blobs/ab/0', query: 'wait=5', searchParams: new URLSearchParams('wait=5') });
+  assert.deepEqual(
+    { ...parseTarget('/blobs/ab/0?wait=5') },
+    { pathname: '/blobs/ab/0', query: 'wait=5', searchParams: new URLSearchParams('wait=5') },
+  );
   assert.equal(parseTarget('/ws')?.pathname, '/ws');
   assert.equal(parseTarget('/a%2Fb?x=%41&y=/?')?.query, 'x=%41&y=/?');
   for (const t of HOSTILE_TARGETS) assert.equal(parseTarget(t), undefined, JSON.stringify(t));
@@ -70,7 +94,29 @@ test('one hostile request target no longer ends the process: upgrade and plain r
 
 test('hundreds of random targets, headers and request lines: every one answered, the relay still serves', async (t) => {
   const r = await relay(t);
-  const pieces = ['/', '//', '@', '[', ']', '%', '%00', '?', '#', ':', '\\', '..', 'ws', 'blobs', ' ', '\t', '\u00ff', '\r', '\n', '\0', 'a'.repeat(300)];
+  const pieces = [
+    '/',
+    '//',
+    '@',
+    '[',
+    ']',
+    '%',
+    '%00',
+    '?',
+    '#',
+    ':',
+    '\\',
+    '..',
+    'ws',
+    'blobs',
+    ' ',
+    '\t',
+    '\u00ff',
+    '\r',
+    '\n',
+    '\0',
+    'a'.repeat(300),
+  ];
   const pick = () => pieces[Math.floor(Math.random() * pieces.length)]!;
   const answers = new Map<number, number>();
   for (let i = 0; i < 300; i++) {
@@ -78,8 +124,16 @@ test('hundreds of random targets, headers and request lines: every one answered,
     const headers: Record<string, string> = {};
     if (i % 3 === 0) headers['Origin'] = Array.from({ length: 3 }, pick).join('');
     if (i % 4 === 0) headers['Host'] = Array.from({ length: 2 }, pick).join('');
-    if (i % 5 === 0) headers[`X-${i}`] = randomBytes(20).toString('latin1').replace(/[\r\n]/g, '');
-    const req = i % 2 === 0 ? upgradeRequest(target, headers) : `${['GET', 'PUT', 'HEAD', 'DELETE', 'X'][i % 5]} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}Content-Length: 0\r\nConnection: close\r\n\r\n`;
+    if (i % 5 === 0)
+      headers[`X-${i}`] = randomBytes(20)
+        .toString('latin1')
+        .replace(/[\r\n]/g, '');
+    const req =
+      i % 2 === 0
+        ? upgradeRequest(target, headers)
+        : `${['GET', 'PUT', 'HEAD', 'DELETE', 'X'][i % 5]} ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\n${Object.entries(headers)
+            .map(([k, v]) => `${k}: ${v}\r\n`)
+            .join('')}Content-Length: 0\r\nConnection: close\r\n\r\n`;
     const raw = i % 7 === 0 ? Buffer.from(req, 'latin1').subarray(0, Math.floor(Math.random() * req.length)) : Buffer.from(req, 'latin1');
     const s = statusOf(await rawHttp(r.port, raw, 500));
     answers.set(s, (answers.get(s) ?? 0) + 1);
@@ -105,7 +159,8 @@ test('headers: too many bytes get 431, and a head that never ends is cut by head
 test('Origin: foreign pages get 403 on /ws and /blobs; own origin, listed origins and no Origin pass', async (t) => {
   const r = await relay(t, { allowedOrigins: ['https://chat.example.com'] });
   const own = `http://127.0.0.1:${r.port}`;
-  const up = async (headers: Record<string, string>) => statusOf(await rawHttp(r.port, upgradeRequest('/ws', { Host: `127.0.0.1:${r.port}`, ...headers }), 1000));
+  const up = async (headers: Record<string, string>) =>
+    statusOf(await rawHttp(r.port, upgradeRequest('/ws', { Host: `127.0.0.1:${r.port}`, ...headers }), 1000));
   assert.equal(await up({}), 101);
   assert.equal(await up({ Origin: own }), 101);
   assert.equal(await up({ Origin: 'https://chat.example.com' }), 101);
@@ -114,12 +169,24 @@ test('Origin: foreign pages get 403 on /ws and /blobs; own origin, listed origin
   assert.equal(await up({ Origin: `http://127.0.0.1:${r.port + 1}` }), 403);
   assert.equal(await up({ Origin: `https://127.0.0.1:${r.port}` }), 403, 'the scheme is part of the origin');
   const blob = async (headers: Record<string, string>) =>
-    statusOf(await rawHttp(r.port, `GET /blobs/${'a'.repeat(32)}/0 HTTP/1.1\r\nHost: 127.0.0.1:${r.port}\r\nConnection: close\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`));
+    statusOf(
+      await rawHttp(
+        r.port,
+        `GET /blobs/${'a'.repeat(32)}/0 HTTP/1.1\r\nHost: 127.0.0.1:${r.port}\r\nConnection: close\r\n${Object.entries(headers)
+          .map(([k, v]) => `${k}: ${v}\r\n`)
+          .join('')}\r\n`,
+      ),
+    );
   assert.equal(await blob({ Origin: 'https://evil.example' }), 403);
   assert.notEqual(await blob({ Origin: own }), 403);
   assert.notEqual(await blob({}), 403);
   // Not the web app itself: any page may link to it.
-  assert.equal(statusOf(await rawHttp(r.port, 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://evil.example\r\nConnection: close\r\n\r\n')), 200);
+  assert.equal(
+    statusOf(
+      await rawHttp(r.port, 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://evil.example\r\nConnection: close\r\n\r\n'),
+    ),
+    200,
+  );
   await stillServes(r);
 });
 

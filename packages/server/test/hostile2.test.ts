@@ -50,7 +50,16 @@ async function joiner(url: string, n: number): Promise<RawPeer> {
 
 /** Sends a COMMIT and returns the relay's answer: 'ACK' or the error's name. */
 async function commit(p: RawPeer, n: number, reqId: number, epoch: number): Promise<string> {
-  p.send(encodeFrame({ type: 'COMMIT', reqId: asReqId(reqId), room: locator(n), epoch: asEpoch(epoch), commit: random(32), groupInfo: random(64) }));
+  p.send(
+    encodeFrame({
+      type: 'COMMIT',
+      reqId: asReqId(reqId),
+      room: locator(n),
+      epoch: asEpoch(epoch),
+      commit: random(32),
+      groupInfo: random(64),
+    }),
+  );
   const f = await Promise.race([p.next('ACK', (x) => x.reqId === reqId), p.next('ERROR', (x) => x.reqId === reqId)]);
   if (f.type === 'ACK') return 'ACK';
   return Object.entries(ErrorCodes).find(([, v]) => v === f.code)![0];
@@ -79,7 +88,9 @@ test('COMMITs per connection: a burst of commitBurst, then one per commitInterva
 });
 
 test('COMMITs per address: many connections from one address share commitBurstPerAddress', async (t) => {
-  const r = await relay(t, { limits: { commitBurst: 5, commitIntervalMs: 60_000, commitBurstPerAddress: 4, commitIntervalPerAddressMs: 60_000 } });
+  const r = await relay(t, {
+    limits: { commitBurst: 5, commitIntervalMs: 60_000, commitBurstPerAddress: 4, commitIntervalPerAddressMs: 60_000 },
+  });
   const a = await founder(r.url, 2);
   const peers = [a, ...(await Promise.all([1, 2, 3, 4].map(() => joiner(r.url, 2))))];
   t.after(() => peers.forEach((p) => p.ws.close()));
@@ -94,7 +105,10 @@ test('COMMITs per address: many connections from one address share commitBurstPe
   }
   // Four accepted in all, whichever connections sent them; every later one refused.
   assert.equal(answers.filter((x) => x === 'ACK').length, 4, answers.join(','));
-  assert.ok(answers.slice(4).every((x) => x === 'RATE_LIMITED'), answers.join(','));
+  assert.ok(
+    answers.slice(4).every((x) => x === 'RATE_LIMITED'),
+    answers.join(','),
+  );
 });
 
 test('frames per address: connections from one address share one frame budget', async (t) => {
@@ -183,7 +197,7 @@ test('plain HTTP connections are capped in total (maxHttpConnections)', async (t
   assert.equal(statusOf(await rawHttp(r.port, 'GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n', 1000)), 503);
 });
 
-test('the header timeout fires at the configured time, not at Node\'s 30 s check interval', async (t) => {
+test("the header timeout fires at the configured time, not at Node's 30 s check interval", async (t) => {
   const r = await relay(t, { limits: { headersTimeoutMs: 1000 } });
   const start = Date.now();
   const held = await Promise.all([0, 1, 2].map(() => slowloris(r.port)));
@@ -218,10 +232,13 @@ async function slowLink(t: { after(fn: () => unknown): void }, port: number, byt
           if (off >= chunk.length) return done();
           const slice = chunk.subarray(off, off + 65536);
           off += slice.length;
-          setTimeout(() => {
-            this.push(slice);
-            next();
-          }, (slice.length * 1000) / bytesPerSecond);
+          setTimeout(
+            () => {
+              this.push(slice);
+              next();
+            },
+            (slice.length * 1000) / bytesPerSecond,
+          );
         };
         next();
       },
@@ -264,11 +281,14 @@ test('a slow link draining a big backlog is not a dead peer; one that neither dr
   t.after(() => clearInterval(watch));
   const start = Date.now();
   const big = random(1536 * 1024);
-  for (let i = 0; i < 24; i++) a.send(encodeFrame({ type: 'APP', reqId: asReqId(100 + i), room: locator(5), epoch: asEpoch(0), data: big }));
+  for (let i = 0; i < 24; i++)
+    a.send(encodeFrame({ type: 'APP', reqId: asReqId(100 + i), room: locator(5), epoch: asEpoch(0), data: big }));
   await until(() => slow.frames.filter((f) => f.type === 'DELIVER').length === 24, 'the slow link reads all 24', 60_000);
   clearInterval(watch);
   const took = Date.now() - start;
-  t.diagnostic(`36 MiB over an 8 MiB/s link: ${took} ms (${(took / interval).toFixed(1)} ping intervals), relay backlog peaked at ${(maxBacklog / 2 ** 20).toFixed(1)} MiB`);
+  t.diagnostic(
+    `36 MiB over an 8 MiB/s link: ${took} ms (${(took / interval).toFixed(1)} ping intervals), relay backlog peaked at ${(maxBacklog / 2 ** 20).toFixed(1)} MiB`,
+  );
   assert.ok(maxBacklog > 8 * 2 ** 20, 'the relay held a backlog for the slow link (else the test proves nothing)');
   assert.ok(took > 2 * interval, 'the transfer spanned several ping intervals');
   // Still connected, and usable, after the backlog drained.

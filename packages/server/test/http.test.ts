@@ -64,7 +64,9 @@ test('TLS with a self-signed certificate kept in the data dir: same fingerprint 
     request(`${r.url}/healthz`, { ca: tls.cert }, (res) => {
       res.resume();
       resolve(res.headers['strict-transport-security'] as string | undefined);
-    }).on('error', reject).end();
+    })
+      .on('error', reject)
+      .end();
   });
   assert.match(hsts ?? '', /max-age=/);
   const p = await connect(r.url, { ca: tls.cert });

@@ -1,6 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CloseCodes, ErrorCodes, GroupStatus, DeliveryKind, type RelayFrame, asEpoch, asReqId, asSlot, decodeRelayFrame, encodeFrame } from '@nullroom/protocol';
+import {
+  CloseCodes,
+  ErrorCodes,
+  GroupStatus,
+  DeliveryKind,
+  type RelayFrame,
+  asEpoch,
+  asReqId,
+  asSlot,
+  decodeRelayFrame,
+  encodeFrame,
+} from '@nullroom/protocol';
 import { startRelay, type Relay } from '../src/index.js';
 import { type Peer, Rooms } from '../src/rooms.js';
 import { connect, locator } from './_raw.js';
@@ -59,8 +70,14 @@ test('join flow: first subscriber creates, others wait, then READY; commits are 
   for (let i = 0; i < 20; i++) acks.push((await a.next('ACK', (f) => f.reqId === 100 + i)).seq);
   const got = [];
   for (let i = 0; i < 20; i++) got.push((await b.next('DELIVER')).data[0]);
-  assert.deepEqual(got, Array.from({ length: 20 }, (_, i) => i));
-  assert.deepEqual(acks, Array.from({ length: 20 }, (_, i) => 2 + i));
+  assert.deepEqual(
+    got,
+    Array.from({ length: 20 }, (_, i) => i),
+  );
+  assert.deepEqual(
+    acks,
+    Array.from({ length: 20 }, (_, i) => 2 + i),
+  );
   a.ws.close();
   b.ws.close();
 });
@@ -98,7 +115,10 @@ test('a connection that dies is announced to the room, and the last one out dele
   assert.ok(Date.now() - started < 1500);
   a.ws.terminate(); // an abrupt close
   for (let i = 0; i < 100 && r.stats().rooms > 0; i++) await new Promise((res) => setTimeout(res, 10));
-  assert.deepEqual({ connections: r.stats().connections, rooms: r.stats().rooms, groupInfoBytes: r.stats().groupInfoBytes }, { connections: 0, rooms: 0, groupInfoBytes: 0 });
+  assert.deepEqual(
+    { connections: r.stats().connections, rooms: r.stats().rooms, groupInfoBytes: r.stats().groupInfoBytes },
+    { connections: 0, rooms: 0, groupInfoBytes: 0 },
+  );
 });
 
 test('a reader too slow for its traffic is cut off (4509) rather than buffered without bound', async (t) => {
@@ -142,9 +162,16 @@ test('DIRECT reaches the one connection holding the slot, after the room traffic
   a.send(encodeFrame({ type: 'APP', reqId: rq(3), room: R, epoch: asEpoch(0), data: Uint8Array.of(1) }));
   a.send(encodeFrame({ type: 'DIRECT', reqId: rq(4), room: R, to: 2 as never, data: secret }));
   a.send(encodeFrame({ type: 'APP', reqId: rq(5), room: R, epoch: asEpoch(0), data: Uint8Array.of(2) }));
-  const acks = [await a.next('ACK', (f) => f.reqId === 3), await a.next('ACK', (f) => f.reqId === 4), await a.next('ACK', (f) => f.reqId === 5)];
+  const acks = [
+    await a.next('ACK', (f) => f.reqId === 3),
+    await a.next('ACK', (f) => f.reqId === 4),
+    await a.next('ACK', (f) => f.reqId === 5),
+  ];
   // A DIRECT takes no place in the room's sequence: its ACK carries the room's seq unchanged.
-  assert.deepEqual(acks.map((f) => f.seq), [1, 1, 2]);
+  assert.deepEqual(
+    acks.map((f) => f.seq),
+    [1, 1, 2],
+  );
   const d = await b.next('DIRECT_DELIVER');
   assert.equal(d.from, 1);
   assert.deepEqual(d.room, R);
@@ -174,9 +201,13 @@ test('DIRECT counts against the rate limit like any frame, and respects the payl
   await b.next('GROUP_STATE');
   for (let i = 0; i < 6; i++) a.send(encodeFrame({ type: 'DIRECT', reqId: rq(10 + i), room: R, to: 2 as never, data: Uint8Array.of(i) }));
   const answers = [];
-  for (let i = 0; i < 6; i++) answers.push(await Promise.race([a.next('ACK', (f) => f.reqId === 10 + i), a.next('ERROR', (f) => f.reqId === 10 + i)]));
+  for (let i = 0; i < 6; i++)
+    answers.push(await Promise.race([a.next('ACK', (f) => f.reqId === 10 + i), a.next('ERROR', (f) => f.reqId === 10 + i)]));
   assert.ok(answers.some((f) => f.type === 'ACK'));
-  assert.ok(answers.some((f) => f.type === 'ERROR' && f.code === ErrorCodes.RATE_LIMITED), 'over the bucket: refused');
+  assert.ok(
+    answers.some((f) => f.type === 'ERROR' && f.code === ErrorCodes.RATE_LIMITED),
+    'over the bucket: refused',
+  );
   const delivered = answers.filter((f) => f.type === 'ACK').length;
   await new Promise((res) => setTimeout(res, 100));
   assert.equal(b.frames.filter((f) => f.type === 'DIRECT_DELIVER').length, delivered, 'exactly the acknowledged ones arrived');

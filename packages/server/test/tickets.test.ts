@@ -25,7 +25,11 @@ async function relay(t: TestContext, blobs: BlobOptions = {}): Promise<Relay> {
 }
 
 let nextRoom = 1;
-async function join(r: Relay, peer?: RawPeer, room = locator(nextRoom++ % 256)): Promise<{ peer: RawPeer; room: ReturnType<typeof locator> }> {
+async function join(
+  r: Relay,
+  peer?: RawPeer,
+  room = locator(nextRoom++ % 256),
+): Promise<{ peer: RawPeer; room: ReturnType<typeof locator> }> {
   const p = peer ?? (await connect(r.url));
   p.send(encodeFrame({ type: 'JOIN', reqId: asReqId(1), room }));
   await p.next('JOINED', (f) => f.room.every((b, i) => b === room[i]));
@@ -47,33 +51,63 @@ interface Answer {
 }
 
 /** One HTTP request from `from` (a loopback address), on its own connection unless an agent is given. */
-function send(r: Relay, method: string, path: string, headers: Record<string, string>, body?: Uint8Array, from = '127.0.0.1', agent?: Agent): Promise<Answer> {
+function send(
+  r: Relay,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  body?: Uint8Array,
+  from = '127.0.0.1',
+  agent?: Agent,
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: r.port, localAddress: from, method, path, headers, ...(agent ? { agent } : { agent: false }) }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (d: Buffer) => parts.push(d));
-      res.on('end', () => {
-        const code = res.headers['x-nullroom-blob-error'];
-        resolve({ status: res.statusCode ?? 0, code: typeof code === 'string' ? code : undefined, text: Buffer.concat(parts).toString().trim() });
-      });
-    });
+    const req = request(
+      { host: '127.0.0.1', port: r.port, localAddress: from, method, path, headers, ...(agent ? { agent } : { agent: false }) },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (d: Buffer) => parts.push(d));
+        res.on('end', () => {
+          const code = res.headers['x-nullroom-blob-error'];
+          resolve({
+            status: res.statusCode ?? 0,
+            code: typeof code === 'string' ? code : undefined,
+            text: Buffer.concat(parts).toString().trim(),
+          });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(body === undefined ? undefined : Buffer.from(body));
   });
 }
 
 const put = (r: Relay, id: string, index: number, body: Uint8Array, token: string, ticket?: string, from?: string, agent?: Agent) =>
-  send(r, 'PUT', `/blobs/${id}/${index}`, { 'X-Nullroom-Blob-Token': token, ...(ticket === undefined ? {} : { 'X-Nullroom-Blob-Ticket': ticket }) }, body, from, agent);
+  send(
+    r,
+    'PUT',
+    `/blobs/${id}/${index}`,
+    { 'X-Nullroom-Blob-Token': token, ...(ticket === undefined ? {} : { 'X-Nullroom-Blob-Ticket': ticket }) },
+    body,
+    from,
+    agent,
+  );
 
 /** A PUT whose headers declare `declared` bytes and whose body then trickles (or never comes). */
-async function heldPut(r: Relay, ticket: string, declared: number, from = ATTACKER): Promise<{ sock: Socket; answer: Promise<string>; closed: Promise<void> }> {
+async function heldPut(
+  r: Relay,
+  ticket: string,
+  declared: number,
+  from = ATTACKER,
+): Promise<{ sock: Socket; answer: Promise<string>; closed: Promise<void> }> {
   const sock = tcp({ port: r.port, host: '127.0.0.1', localAddress: from });
   sock.on('error', () => undefined);
   await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
   let got = '';
   const answer = new Promise<string>((resolve) => sock.on('data', (d: Buffer) => resolve((got += d.toString('latin1')))));
   const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()));
-  sock.write(`PUT /blobs/${newId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${newToken()}\r\nX-Nullroom-Blob-Ticket: ${ticket}\r\nContent-Length: ${declared}\r\n\r\n`);
+  sock.write(
+    `PUT /blobs/${newId()}/0 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Nullroom-Blob-Token: ${newToken()}\r\nX-Nullroom-Blob-Ticket: ${ticket}\r\nContent-Length: ${declared}\r\n\r\n`,
+  );
   return { sock, answer, closed };
 }
 
@@ -183,8 +217,11 @@ test('the tiny-PUT flood: 3,000 one-byte PUTs from one address are refused past 
   const ticket = await ticketOf(attacker.peer, attacker.room);
   const statuses = new Map<string, number>();
   for (let i = 0; i < 3000; i += 50) {
-    const batch = await Promise.all(Array.from({ length: 50 }, () => put(r, newId(), 0, Uint8Array.of(1), newToken(), ticket, ATTACKER, agent)));
-    for (const a of batch) statuses.set(`${a.status} ${a.code ?? ''}`.trim(), (statuses.get(`${a.status} ${a.code ?? ''}`.trim()) ?? 0) + 1);
+    const batch = await Promise.all(
+      Array.from({ length: 50 }, () => put(r, newId(), 0, Uint8Array.of(1), newToken(), ticket, ATTACKER, agent)),
+    );
+    for (const a of batch)
+      statuses.set(`${a.status} ${a.code ?? ''}`.trim(), (statuses.get(`${a.status} ${a.code ?? ''}`.trim()) ?? 0) + 1);
   }
   assert.deepEqual(Object.fromEntries(statuses), { '204': 1024, '507 TICKET_QUOTA': 1976 });
   assert.equal(r.blobStats()!.blobs, 1024);
@@ -204,7 +241,11 @@ test('blobs per address: more tickets (more rooms) do not lift the address quota
   }
   assert.deepEqual(codes, [...Array<string>(10).fill('204'), ...Array<string>(6).fill('IP_QUOTA')]);
   const honest = await join(r);
-  assert.equal((await put(r, newId(), 0, Uint8Array.of(1), newToken(), await ticketOf(honest.peer, honest.room))).status, 204, 'another address is not affected');
+  assert.equal(
+    (await put(r, newId(), 0, Uint8Array.of(1), newToken(), await ticketOf(honest.peer, honest.room))).status,
+    204,
+    'another address is not affected',
+  );
 });
 
 test('the pace: trickling bodies are cut (408, connection closed) once the grace is over, and give their reservation back at once', async (t) => {
@@ -240,7 +281,13 @@ test('the pace: trickling bodies are cut (408, connection closed) once the grace
 });
 
 test('the deadline: a body that keeps the pace but never ends is cut at maxUploadMs', async (t) => {
-  const r = await relay(t, { maxChunkBytes: 1024 * KiB, minUploadBytesPerSecond: 1024, uploadRateWindowMs: 500, uploadGraceMs: 200, maxUploadMs: 1500 });
+  const r = await relay(t, {
+    maxChunkBytes: 1024 * KiB,
+    minUploadBytesPerSecond: 1024,
+    uploadRateWindowMs: 500,
+    uploadGraceMs: 200,
+    maxUploadMs: 1500,
+  });
   const { peer, room } = await join(r);
   const h = await heldPut(r, await ticketOf(peer, room), 1024 * KiB, '127.0.0.1');
   const feed = setInterval(() => h.sock.write(randomBytes(1024)), 100); // 10 KiB/s: above the floor, but 100 s for the body

@@ -19,7 +19,8 @@ export const en = {
     pickNick: 'Pick a nickname first.',
     failed: 'Could not join: {{message}}',
     alreadyIn: 'You are already in that room.',
-    repairing: 'Waiting for the room to repair its group information. Someone sent it something it could not use; its members usually fix that within seconds.',
+    repairing:
+      'Waiting for the room to repair its group information. Someone sent it something it could not use; its members usually fix that within seconds.',
   },
   strength: {
     label: 'Password strength: {{level}}',
@@ -41,14 +42,20 @@ export const en = {
     rejoined: 'Reconnected.',
     memberJoined: '{{nick}} joined',
     memberLeft: '{{nick}} left',
-    keyChanged: 'The safety number with {{nick}} changed: a new device, or someone else under that name. Compare it again before you trust them.',
-    keyChangedVerified: 'The safety number with {{nick}}, whom you had verified, changed: a new device, or someone else under that name. Compare it again before you trust them.',
-    forkSuspected: 'Messages in this room stopped decrypting in a way only a split room explains: the relay may be showing members different histories of it. Compare the room fingerprint (epoch {{epoch}} · {{fingerprint}}) with the others in person or over a call you trust; open any member to see it.',
-    keyStoreCorrupt: 'This browser could not read what it knew about the members of this room (its key store is damaged). Nothing was deleted, but key changes cannot be detected here and your verifications are not shown: compare safety numbers again before you trust anyone. To start over, clear this site\'s data.',
+    keyChanged:
+      'The safety number with {{nick}} changed: a new device, or someone else under that name. Compare it again before you trust them.',
+    keyChangedVerified:
+      'The safety number with {{nick}}, whom you had verified, changed: a new device, or someone else under that name. Compare it again before you trust them.',
+    forkSuspected:
+      'Messages in this room stopped decrypting in a way only a split room explains: the relay may be showing members different histories of it. Compare the room fingerprint (epoch {{epoch}} · {{fingerprint}}) with the others in person or over a call you trust; open any member to see it.',
+    keyStoreCorrupt:
+      "This browser could not read what it knew about the members of this room (its key store is damaged). Nothing was deleted, but key changes cannot be detected here and your verifications are not shown: compare safety numbers again before you trust anyone. To start over, clear this site's data.",
     disruption: '{{nick}} sent something the room could not use; it was ignored.',
-    disruptionRepeated: '{{nick}} sent something the room could not use, {{times}} times; each was ignored. If it goes on, move to a new room password or invite link.',
+    disruptionRepeated:
+      '{{nick}} sent something the room could not use, {{times}} times; each was ignored. If it goes on, move to a new room password or invite link.',
     disruptionStranger: 'Someone who is not a member sent something the room could not use; it was ignored.',
-    disruptionStrangerRepeated: 'Someone who is not a member sent something the room could not use, {{times}} times; each was ignored. If it goes on, move to a new room password or invite link.',
+    disruptionStrangerRepeated:
+      'Someone who is not a member sent something the room could not use, {{times}} times; each was ignored. If it goes on, move to a new room password or invite link.',
     leave: 'Leave',
     send: 'Send',
     message: 'Message',
@@ -102,7 +109,8 @@ export const en = {
   emoji: { open: 'Insert emoji', title: 'Emoji' },
   panel: {
     title: 'About {{nick}}',
-    intro: 'This is the safety number you share with {{nick}}. Compare it with theirs in person or over a call you trust; if it matches, nobody is in between.',
+    intro:
+      'This is the safety number you share with {{nick}}. Compare it with theirs in person or over a call you trust; if it matches, nobody is in between.',
     qr: 'QR code of the safety number',
     verified: 'You verified {{nick}}.',
     markVerified: 'Mark as verified',
@@ -110,7 +118,8 @@ export const en = {
     changed: 'Their key changed since you first saw {{nick}}. Compare the safety number again.',
     fingerprintTitle: 'Room fingerprint',
     fingerprint: 'epoch {{epoch}} · {{digits}}',
-    fingerprintIntro: 'Everyone in this room at epoch {{epoch}} sees these same digits. Read them to {{nick}} with the epoch: other digits for the same epoch mean the relay is showing you two different rooms. The epoch moves on when someone joins, leaves or renews keys; then compare again.',
+    fingerprintIntro:
+      'Everyone in this room at epoch {{epoch}} sees these same digits. Read them to {{nick}} with the epoch: other digits for the same epoch mean the relay is showing you two different rooms. The epoch moves on when someone joins, leaves or renews keys; then compare again.',
     close: 'Close',
   },
   settings: {
@@ -133,7 +142,8 @@ export const en = {
   notify: { title: 'Nullroom', body: 'New message in {{room}}' },
   store: {
     unavailable: 'This browser does not keep keys between visits here (private window?): verifications last only until you close the tab.',
-    corrupt: 'This browser\'s key store is damaged: it was left as it is, but for now your keys and verifications last only until you close the tab, and key changes of people you met before cannot be detected. Compare safety numbers again before you trust anyone. To start over, clear this site\'s data.',
+    corrupt:
+      "This browser's key store is damaged: it was left as it is, but for now your keys and verifications last only until you close the tab, and key changes of people you met before cannot be detected. Compare safety numbers again before you trust anyone. To start over, clear this site's data.",
   },
 };
 export type Strings = typeof en;

@@ -95,16 +95,32 @@ function Members(props: { session: RoomSession; members: MemberView[]; open: boo
             {m.self ? (
               t('chat.you', { nick: m.nick })
             ) : (
-              <button class="member" aria-expanded={selected === m.nick} onClick={() => setSelected(selected === m.nick ? undefined : m.nick)}>
+              <button
+                class="member"
+                aria-expanded={selected === m.nick}
+                onClick={() => setSelected(selected === m.nick ? undefined : m.nick)}
+              >
                 {m.nick}
-                {m.verified && <span class="badge ok" title={t('chat.verifiedMark')} aria-label={t('chat.verifiedMark')}> ✓</span>}
-                {m.changed && <span class="badge warn" title={t('chat.changedMark')} aria-label={t('chat.changedMark')}> ⚠</span>}
+                {m.verified && (
+                  <span class="badge ok" title={t('chat.verifiedMark')} aria-label={t('chat.verifiedMark')}>
+                    {' '}
+                    ✓
+                  </span>
+                )}
+                {m.changed && (
+                  <span class="badge warn" title={t('chat.changedMark')} aria-label={t('chat.changedMark')}>
+                    {' '}
+                    ⚠
+                  </span>
+                )}
               </button>
             )}
           </li>
         ))}
       </ul>
-      {member !== undefined && <MemberPanel room={props.session.room} member={member} onClose={() => setSelected(undefined)} onOpenPrivate={props.onOpenPrivate} />}
+      {member !== undefined && (
+        <MemberPanel room={props.session.room} member={member} onClose={() => setSelected(undefined)} onOpenPrivate={props.onOpenPrivate} />
+      )}
     </aside>
   );
 }
@@ -180,16 +196,16 @@ export function ChatView(props: {
           </button>
         )}
         {privateView === undefined && (
-        <button
-          type="button"
-          class="secondary members-toggle"
-          aria-expanded={membersOpen}
-          aria-controls="members"
-          data-testid="members-toggle"
-          onClick={() => setMembersOpen(!membersOpen)}
-        >
-          {t('chat.membersButton', { count: session.members.length })}
-        </button>
+          <button
+            type="button"
+            class="secondary members-toggle"
+            aria-expanded={membersOpen}
+            aria-controls="members"
+            data-testid="members-toggle"
+            onClick={() => setMembersOpen(!membersOpen)}
+          >
+            {t('chat.membersButton', { count: session.members.length })}
+          </button>
         )}
       </div>
       {session.invite !== undefined && privateView === undefined && (
@@ -201,7 +217,9 @@ export function ChatView(props: {
           <button
             type="button"
             data-testid="copy-invite"
-            onClick={() => void navigator.clipboard?.writeText(session.invite!).then(() => (setCopied(true), setTimeout(() => setCopied(false), 1500)))}
+            onClick={() =>
+              void navigator.clipboard?.writeText(session.invite!).then(() => (setCopied(true), setTimeout(() => setCopied(false), 1500)))
+            }
           >
             {copied ? t('chat.copied') : t('chat.copy')}
           </button>
@@ -220,7 +238,9 @@ export function ChatView(props: {
           <MessageLine key={l.key} line={l} prev={lines[i - 1]} session={session} />
         ))}
       </ol>
-      {privateView === undefined && <Members session={session} members={session.members} open={membersOpen} onOpenPrivate={props.onOpenPrivate} />}
+      {privateView === undefined && (
+        <Members session={session} members={session.members} open={membersOpen} onOpenPrivate={props.onOpenPrivate} />
+      )}
       <form
         {...dropProps}
         class="composer"
@@ -231,7 +251,13 @@ export function ChatView(props: {
       >
         {!privateView?.closed && (
           <>
-            <button type="button" class="secondary icon" aria-label={t('files.attach')} data-testid="attach" onClick={() => fileInput.current?.click()}>
+            <button
+              type="button"
+              class="secondary icon"
+              aria-label={t('files.attach')}
+              data-testid="attach"
+              onClick={() => fileInput.current?.click()}
+            >
               📎
             </button>
             <input
@@ -247,7 +273,14 @@ export function ChatView(props: {
             />
           </>
         )}
-        <button type="button" class="secondary icon" aria-label={t('emoji.open')} aria-expanded={emoji} data-testid="emoji-button" onClick={() => setEmoji(!emoji)}>
+        <button
+          type="button"
+          class="secondary icon"
+          aria-label={t('emoji.open')}
+          aria-expanded={emoji}
+          data-testid="emoji-button"
+          onClick={() => setEmoji(!emoji)}
+        >
           🙂
         </button>
         {emoji && (

@@ -8,8 +8,16 @@ import { saveFile } from '../browserFiles.js';
 import { t } from '../i18n.js';
 import type { FileView, RoomSession } from '../session.js';
 
-export const size = (n: number) => (n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : n < 1024 ** 3 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${(n / 1024 ** 3).toFixed(2)} GiB`);
-const duration = (ms: number) => (ms < 60_000 ? `${Math.ceil(ms / 1000)} s` : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`);
+export const size = (n: number) =>
+  n < 1024
+    ? `${n} B`
+    : n < 1024 ** 2
+      ? `${(n / 1024).toFixed(1)} KiB`
+      : n < 1024 ** 3
+        ? `${(n / 1024 ** 2).toFixed(1)} MiB`
+        : `${(n / 1024 ** 3).toFixed(2)} GiB`;
+const duration = (ms: number) =>
+  ms < 60_000 ? `${Math.ceil(ms / 1000)} s` : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
 
 export function FileCard(props: { file: FileView; from: string; session: RoomSession }) {
   const f = props.file;
@@ -27,7 +35,13 @@ export function FileCard(props: { file: FileView; from: string; session: RoomSes
         (full !== undefined ? (
           <img src={full} alt={t('files.image', { nick: props.from, name })} data-testid="full-image" />
         ) : (
-          <button type="button" class="thumb" onClick={() => void props.session.accept(f)} disabled={f.state !== 'offered'} aria-label={t('files.loadImage')}>
+          <button
+            type="button"
+            class="thumb"
+            onClick={() => void props.session.accept(f)}
+            disabled={f.state !== 'offered'}
+            aria-label={t('files.loadImage')}
+          >
             <img src={thumb} alt={t('files.image', { nick: props.from, name })} data-testid="thumbnail" />
           </button>
         ))}

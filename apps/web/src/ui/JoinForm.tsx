@@ -4,7 +4,15 @@
  * random 256-bit secret that lives only in the link's fragment, which browsers never send.
  */
 import { useState } from 'preact/hooks';
-import { ClientError, type NullroomClient, type Room, type RoomSecret, deriveRoomSecret, inviteFragment, randomRoomSecret } from '@nullroom/client';
+import {
+  ClientError,
+  type NullroomClient,
+  type Room,
+  type RoomSecret,
+  deriveRoomSecret,
+  inviteFragment,
+  randomRoomSecret,
+} from '@nullroom/client';
 import { t } from '../i18n.js';
 import { PasswordStrength } from './PasswordStrength.js';
 
@@ -71,7 +79,14 @@ export function JoinForm(props: {
       <form onSubmit={submit} aria-describedby={error ? 'join-error' : undefined}>
         <label>
           {t('join.nick')}
-          <input data-testid="nick" required maxLength={32} autoComplete="nickname" value={nick} onInput={(e) => setNick(e.currentTarget.value)} />
+          <input
+            data-testid="nick"
+            required
+            maxLength={32}
+            autoComplete="nickname"
+            value={nick}
+            onInput={(e) => setNick(e.currentTarget.value)}
+          />
         </label>
         {props.invite === undefined && (
           <>

@@ -42,7 +42,12 @@ export function MemberPanel(props: { room: Room; member: MemberView; onClose: ()
         <button type="button" data-testid="open-private" onClick={() => props.onOpenPrivate(nick)}>
           🔒 {t('private.open')}
         </button>
-        <button type="button" data-testid="verify-toggle" class={verified ? 'secondary' : ''} onClick={() => void props.room.setVerified(nick, !verified)}>
+        <button
+          type="button"
+          data-testid="verify-toggle"
+          class={verified ? 'secondary' : ''}
+          onClick={() => void props.room.setVerified(nick, !verified)}
+        >
           {verified ? t('panel.unmark') : t('panel.markVerified')}
         </button>
         <button type="button" class="secondary" onClick={props.onClose}>

@@ -13,7 +13,10 @@ export function PasswordStrength(props: { password: string; knownWords: string[]
     void loading.then(setEstimator, () => undefined);
   }, [props.password, estimator]);
   if (props.password === '' || estimator === undefined) return <p class="strength" id="strength" aria-live="polite" />;
-  const s = estimator.score(props.password, props.knownWords.filter((w) => w !== ''));
+  const s = estimator.score(
+    props.password,
+    props.knownWords.filter((w) => w !== ''),
+  );
   return (
     <div class="strength" id="strength" aria-live="polite" data-testid="strength" data-score={s}>
       <meter min={0} max={4} low={2} high={3} optimum={4} value={s} aria-hidden="true" />

@@ -7,7 +7,16 @@ export function Qr(props: { text: string; label: string; size?: number; testid?:
   data.forEach((row, y) => row.forEach((dark, x) => dark && (d += `M${x} ${y}h1v1h-1z`)));
   const px = props.size ?? 192;
   return (
-    <svg class="qr" data-testid={props.testid} role="img" aria-label={props.label} viewBox={`0 0 ${size} ${size}`} width={px} height={px} shape-rendering="crispEdges">
+    <svg
+      class="qr"
+      data-testid={props.testid}
+      role="img"
+      aria-label={props.label}
+      viewBox={`0 0 ${size} ${size}`}
+      width={px}
+      height={px}
+      shape-rendering="crispEdges"
+    >
       <rect width={size} height={size} fill="#fff" />
       <path d={d} fill="#000" />
     </svg>

@@ -24,7 +24,12 @@ export function Settings(props: { prefs: Prefs; language: Language; onChange: (p
       <h2 id="settings-title">{t('settings.title')}</h2>
       <label>
         {t('settings.theme')}
-        <select ref={first} data-testid="theme" value={prefs.theme} onChange={(e) => props.onChange({ ...prefs, theme: e.currentTarget.value as Theme })}>
+        <select
+          ref={first}
+          data-testid="theme"
+          value={prefs.theme}
+          onChange={(e) => props.onChange({ ...prefs, theme: e.currentTarget.value as Theme })}
+        >
           {(['system', 'light', 'dark'] as const).map((th) => (
             <option key={th} value={th}>
               {t(`settings.themes.${th}`)}
@@ -34,7 +39,11 @@ export function Settings(props: { prefs: Prefs; language: Language; onChange: (p
       </label>
       <label>
         {t('settings.language')}
-        <select data-testid="language" value={props.language} onChange={(e) => props.onChange({ ...prefs, language: e.currentTarget.value as Language })}>
+        <select
+          data-testid="language"
+          value={props.language}
+          onChange={(e) => props.onChange({ ...prefs, language: e.currentTarget.value as Language })}
+        >
           {Object.entries(languages).map(([code, name]) => (
             <option key={code} value={code} lang={code}>
               {name}
@@ -58,11 +67,21 @@ export function Settings(props: { prefs: Prefs; language: Language; onChange: (p
       </label>
       {denied && <p class="error">{t('settings.notificationsDenied')}</p>}
       <label class="check">
-        <input type="checkbox" data-testid="sound" checked={prefs.sound} onChange={(e) => props.onChange({ ...prefs, sound: e.currentTarget.checked })} />
+        <input
+          type="checkbox"
+          data-testid="sound"
+          checked={prefs.sound}
+          onChange={(e) => props.onChange({ ...prefs, sound: e.currentTarget.checked })}
+        />
         {t('settings.sound')}
       </label>
       <label class="check">
-        <input type="checkbox" data-testid="strip-metadata" checked={prefs.stripMetadata} onChange={(e) => props.onChange({ ...prefs, stripMetadata: e.currentTarget.checked })} />
+        <input
+          type="checkbox"
+          data-testid="strip-metadata"
+          checked={prefs.stripMetadata}
+          onChange={(e) => props.onChange({ ...prefs, stripMetadata: e.currentTarget.checked })}
+        />
         {t('settings.stripMetadata')}
       </label>
       <fieldset data-testid="private-routing">

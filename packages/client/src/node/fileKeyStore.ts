@@ -57,7 +57,10 @@ export function defaultKeyStoreDir(env: Record<string, string | undefined> = pro
   return join(xdg !== undefined && xdg.startsWith('/') ? xdg : join(homedir(), '.config'), 'nullroom');
 }
 
-const b64 = z.string().max(1024).regex(/^[A-Za-z0-9+/]*={0,2}$/);
+const b64 = z
+  .string()
+  .max(1024)
+  .regex(/^[A-Za-z0-9+/]*={0,2}$/);
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
 const keyHex = z.string().regex(/^(?:[0-9a-f]{2}){1,128}$/);
 /** Longer than any nickname (docs/PROTOCOL.md §5: 32 characters), so a stored one always reads back. */
@@ -88,15 +91,21 @@ interface Contents {
 }
 
 const corrupt = (file: string, why: string, cause?: unknown) =>
-  new ClientError('KEY_STORE_CORRUPT', `the key store ${file} is damaged (${why}); it was left as it is: move it away to start over (every member then counts as new), or restore a backup`, cause === undefined ? undefined : { cause });
-const unsafe = (path: string, why: string) =>
-  new ClientError('KEY_STORE_UNSAFE', `refusing to use the key store ${path}: ${why}`);
+  new ClientError(
+    'KEY_STORE_CORRUPT',
+    `the key store ${file} is damaged (${why}); it was left as it is: move it away to start over (every member then counts as new), or restore a backup`,
+    cause === undefined ? undefined : { cause },
+  );
+const unsafe = (path: string, why: string) => new ClientError('KEY_STORE_UNSAFE', `refusing to use the key store ${path}: ${why}`);
 
 const isErrno = (e: unknown, code: string): boolean => (e as NodeJS.ErrnoException | null)?.code === code;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const myUid = (): number | undefined => (typeof process.getuid === 'function' ? process.getuid() : undefined);
 
-function checkFolder(dir: string, st: { uid: number | bigint; mode: number | bigint; isDirectory(): boolean; isSymbolicLink(): boolean }): void {
+function checkFolder(
+  dir: string,
+  st: { uid: number | bigint; mode: number | bigint; isDirectory(): boolean; isSymbolicLink(): boolean },
+): void {
   if (!st.isDirectory()) throw unsafe(dir, 'it is not a folder');
   const uid = myUid();
   if (uid === undefined) return; // Windows: no POSIX modes; the profile folder's ACL applies
@@ -124,7 +133,8 @@ function decode(file: string, text: string): Contents {
   if (!parsed.success) throw corrupt(file, 'not in the expected format');
   // The schema library skips a "__proto__" key in a record instead of refusing it: check every name ourselves.
   const names = Object.keys((json as { rooms: object }).rooms);
-  if (names.length !== Object.keys(parsed.data.rooms).length || names.some((n) => !/^[0-9a-f]{64}$/.test(n))) throw corrupt(file, 'not in the expected format');
+  if (names.length !== Object.keys(parsed.data.rooms).length || names.some((n) => !/^[0-9a-f]{64}$/.test(n)))
+    throw corrupt(file, 'not in the expected format');
   let index: Uint8Array;
   try {
     index = fromBase64(parsed.data.index);
@@ -221,7 +231,9 @@ export class FileKeyStore implements KeyStore {
     try {
       await mkdir(dir, { recursive: true, mode: 0o700 });
     } catch (e) {
-      throw new ClientError('KEY_STORE', `cannot create the key store folder ${dir} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { cause: e });
+      throw new ClientError('KEY_STORE', `cannot create the key store folder ${dir} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {
+        cause: e,
+      });
     }
     checkFolder(dir, await stat(dir));
     const store = new FileKeyStore(dir, opts);
@@ -262,7 +274,10 @@ export class FileKeyStore implements KeyStore {
     const known = this.roomIds.get(memo);
     if (known !== undefined) return known;
     if (this.hmac === undefined || toHex(this.hmac.index) !== toHex(index)) {
-      this.hmac = { index, key: globalThis.crypto.subtle.importKey('raw', new Uint8Array(index), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']) };
+      this.hmac = {
+        index,
+        key: globalThis.crypto.subtle.importKey('raw', new Uint8Array(index), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']),
+      };
     }
     const id = toHex(new Uint8Array(await globalThis.crypto.subtle.sign('HMAC', await this.hmac.key, new Uint8Array(room))));
     this.roomIds.set(memo, id);
@@ -276,7 +291,11 @@ export class FileKeyStore implements KeyStore {
     const deadline = Date.now() + this.lockTimeoutMs;
     for (let wait = 2; ; wait = Math.min(wait * 2, 50)) {
       try {
-        const fh = await open(this.lockFile, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0), 0o600);
+        const fh = await open(
+          this.lockFile,
+          constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0),
+          0o600,
+        );
         try {
           await fh.writeFile(`${process.pid} ${token}\n`);
         } finally {
@@ -284,11 +303,19 @@ export class FileKeyStore implements KeyStore {
         }
         return token;
       } catch (e) {
-        if (!isErrno(e, 'EEXIST')) throw new ClientError('KEY_STORE', `cannot create the key store lock ${this.lockFile} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { cause: e });
+        if (!isErrno(e, 'EEXIST'))
+          throw new ClientError(
+            'KEY_STORE',
+            `cannot create the key store lock ${this.lockFile} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+            { cause: e },
+          );
       }
       if (await this.breakIfStale()) continue;
       if (Date.now() > deadline) {
-        throw new ClientError('KEY_STORE_LOCKED', `the key store ${this.file} stayed locked by another process for ${this.lockTimeoutMs} ms (remove ${this.lockFile} if no nullroom is running)`);
+        throw new ClientError(
+          'KEY_STORE_LOCKED',
+          `the key store ${this.file} stayed locked by another process for ${this.lockTimeoutMs} ms (remove ${this.lockFile} if no nullroom is running)`,
+        );
       }
       await sleep(wait);
     }
@@ -307,7 +334,8 @@ export class FileKeyStore implements KeyStore {
     const age = Date.now() - st.mtimeMs;
     const pid = Number(/^(\d+) [0-9a-f]{32}\n$/.exec(seen)?.[1] ?? NaN);
     let dead: boolean;
-    if (Number.isNaN(pid)) dead = age > 2_000; // a holder that crashed before writing its pid (or is writing it now)
+    if (Number.isNaN(pid))
+      dead = age > 2_000; // a holder that crashed before writing its pid (or is writing it now)
     else {
       dead = age > this.staleLockMs;
       try {
@@ -324,7 +352,9 @@ export class FileKeyStore implements KeyStore {
       await rename(this.lockFile, aside);
     } catch (e) {
       if (isErrno(e, 'ENOENT')) return true;
-      throw new ClientError('KEY_STORE', `cannot take over the key store lock (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { cause: e });
+      throw new ClientError('KEY_STORE', `cannot take over the key store lock (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {
+        cause: e,
+      });
     }
     const taken = await readFile(aside, 'utf8').catch(() => '');
     if (taken !== seen) await link(aside, this.lockFile).catch(() => undefined);
@@ -367,11 +397,17 @@ export class FileKeyStore implements KeyStore {
       await rename(tmp, this.file);
     } catch (e) {
       await unlink(tmp).catch(() => undefined);
-      throw new ClientError('KEY_STORE', `cannot write the key store ${this.file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { cause: e });
+      throw new ClientError('KEY_STORE', `cannot write the key store ${this.file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {
+        cause: e,
+      });
     }
     // The rename itself is durable once the folder is synced (POSIX leaves it to the folder's fsync).
     const dh = await open(this.dir, constants.O_RDONLY).catch(() => undefined);
-    if (dh !== undefined) await dh.sync().catch(() => undefined).finally(() => dh.close());
+    if (dh !== undefined)
+      await dh
+        .sync()
+        .catch(() => undefined)
+        .finally(() => dh.close());
   }
 
   // ---- KeyStore ----
@@ -405,7 +441,9 @@ export class FileKeyStore implements KeyStore {
     let privateKey: CryptoKey;
     let publicKey: Uint8Array;
     try {
-      privateKey = await globalThis.crypto.subtle.importKey('pkcs8', new Uint8Array(fromBase64(id.pkcs8)), { name: 'Ed25519' }, false, ['sign']);
+      privateKey = await globalThis.crypto.subtle.importKey('pkcs8', new Uint8Array(fromBase64(id.pkcs8)), { name: 'Ed25519' }, false, [
+        'sign',
+      ]);
       publicKey = fromBase64(id.pub);
     } catch (e) {
       throw corrupt(this.file, 'an identity key does not load', e);

@@ -70,9 +70,17 @@ export const nodeAesGcm: AesGcmFactory = (raw) => {
 };
 
 const MIME: Record<string, string> = {
-  '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.png': 'image/png', '.gif': 'image/gif', '.webp': 'image/webp',
-  '.pdf': 'application/pdf', '.txt': 'text/plain', '.zip': 'application/zip', '.json': 'application/json',
-  '.mp4': 'video/mp4', '.mp3': 'audio/mpeg',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.png': 'image/png',
+  '.gif': 'image/gif',
+  '.webp': 'image/webp',
+  '.pdf': 'application/pdf',
+  '.txt': 'text/plain',
+  '.zip': 'application/zip',
+  '.json': 'application/json',
+  '.mp4': 'video/mp4',
+  '.mp3': 'audio/mpeg',
 };
 
 /** Where the sources and sinks made here live on disk, for the transfer worker (node/pipe.ts). */
@@ -115,7 +123,8 @@ export async function fileSource(path: string): Promise<FileSource & { close(): 
 /** Writes all of `chunk` at `position` (null: where the file is), however many writes it takes. */
 export async function writeFully(fh: FileHandle, chunk: Uint8Array, position: number | null): Promise<void> {
   let off = 0;
-  while (off < chunk.byteLength) off += (await fh.write(chunk, off, chunk.byteLength - off, position === null ? null : position + off)).bytesWritten;
+  while (off < chunk.byteLength)
+    off += (await fh.write(chunk, off, chunk.byteLength - off, position === null ? null : position + off)).bytesWritten;
 }
 
 /**
@@ -164,7 +173,8 @@ export async function folderSink(dir: string, name: string): Promise<FileSink> {
 /** An HTTPS agent whose connections accept exactly the pinned certificate (pinnedTlsConnect). */
 function pinnedAgent(pin: string): https.Agent {
   const agent = new https.Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: false });
-  (agent as unknown as { createConnection: (o: tls.ConnectionOptions) => tls.TLSSocket }).createConnection = (options) => pinnedTlsConnect(options, pin);
+  (agent as unknown as { createConnection: (o: tls.ConnectionOptions) => tls.TLSSocket }).createConnection = (options) =>
+    pinnedTlsConnect(options, pin);
   return agent;
 }
 
@@ -206,7 +216,9 @@ export function nodeBlobTransport(relayUrl: string, opts: NodeTlsOptions = {}): 
             body.set(d, got);
             got += d.byteLength;
           });
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: got === body.byteLength ? body : body.subarray(0, got) }));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: got === body.byteLength ? body : body.subarray(0, got) }),
+          );
           res.on('error', reject);
         },
       );
@@ -219,7 +231,13 @@ export function nodeBlobTransport(relayUrl: string, opts: NodeTlsOptions = {}): 
   };
   return {
     async put(id, index, token, ticket, body, signal) {
-      const r = await request('PUT', blobPath(id, index), { 'X-Nullroom-Blob-Token': token, [BLOB_TICKET_HEADER]: ticket, 'Content-Type': 'application/octet-stream' }, body, signal);
+      const r = await request(
+        'PUT',
+        blobPath(id, index),
+        { 'X-Nullroom-Blob-Token': token, [BLOB_TICKET_HEADER]: ticket, 'Content-Type': 'application/octet-stream' },
+        body,
+        signal,
+      );
       if (r.status !== 204 && r.status !== 201 && r.status !== 200) fail(r.status, r.headers);
     },
     async get(id, index, waitMs, signal): Promise<BlobRead> {
@@ -243,4 +261,3 @@ export function nodeBlobTransport(relayUrl: string, opts: NodeTlsOptions = {}): 
     recycle: pool.recycle,
   };
 }
-

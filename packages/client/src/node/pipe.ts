@@ -54,14 +54,22 @@ export function nodeFileOptions(relayUrl: string, tls: NodeTlsOptions = {}, opts
     waitMs: opts.waitMs ?? DEFAULT_WAIT_MS,
     stallMs: opts.stallMs ?? DEFAULT_STALL_MS,
   };
-  const params = { blobs, hash: nodeSha256, aead: nodeAesGcm, concurrency: settings.concurrency, waitMs: settings.waitMs, stallMs: settings.stallMs };
+  const params = {
+    blobs,
+    hash: nodeSha256,
+    aead: nodeAesGcm,
+    concurrency: settings.concurrency,
+    waitMs: settings.waitMs,
+    stallMs: settings.stallMs,
+  };
   const here = inlinePipe(params);
   return { ...params, pipe: opts.worker === false ? here : workerPipe(settings, here) };
 }
 
 /** Rebuilds a failure the worker reported as the error the same failure gives in-thread. */
 function revive(m: Extract<FromWorker, { type: 'error' }>): Error {
-  if (m.name === 'ClientError' && (ClientErrorCodes as readonly string[]).includes(m.code ?? '')) return new ClientError(m.code as ClientErrorCode, m.message);
+  if (m.name === 'ClientError' && (ClientErrorCodes as readonly string[]).includes(m.code ?? ''))
+    return new ClientError(m.code as ClientErrorCode, m.message);
   if (m.name === 'CryptoError' && m.code !== undefined) return new CryptoError(m.code as CryptoErrorCode, m.message);
   return new ClientError('FILE_TRANSFER', `the file transfer failed: ${m.message}`);
 }

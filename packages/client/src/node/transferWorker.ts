@@ -61,13 +61,20 @@ async function upload(m: Extract<ToWorker, { op: 'upload' }>, job: Job): Promise
   const source = await fileSource(m.path);
   try {
     if (source.size !== m.size) throw new ClientError('FILE_TRANSFER', 'the file changed while it was being sent');
-    return await uploadChunks(params(m.settings), m.job, source, control(m.id, job), (header) => {
-      post({ id: m.id, type: 'header', header });
-      return new Promise<void>((resolve, reject) => {
-        job.announced = resolve;
-        job.abort.signal.addEventListener('abort', () => reject(job.abort.signal.reason), { once: true });
-      });
-    }, ticketSource(m.id, job));
+    return await uploadChunks(
+      params(m.settings),
+      m.job,
+      source,
+      control(m.id, job),
+      (header) => {
+        post({ id: m.id, type: 'header', header });
+        return new Promise<void>((resolve, reject) => {
+          job.announced = resolve;
+          job.abort.signal.addEventListener('abort', () => reject(job.abort.signal.reason), { once: true });
+        });
+      },
+      ticketSource(m.id, job),
+    );
   } finally {
     await source.close();
   }
@@ -93,14 +100,16 @@ async function download(m: Extract<ToWorker, { op: 'download' }>, job: Job): Pro
 function run(m: Extract<ToWorker, { op: 'upload' | 'download' }>): void {
   const job: Job = { abort: new AbortController(), tickets: new Map() };
   jobs.set(m.id, job);
-  (m.op === 'upload' ? upload(m, job) : download(m, job)).then(
-    (sha256) => post({ id: m.id, type: 'done', sha256 }),
-    (e: unknown) => {
-      const err = e instanceof Error ? e : new Error(String(e));
-      const code = (err as { code?: unknown }).code;
-      post({ id: m.id, type: 'error', name: err.name, code: typeof code === 'string' ? code : undefined, message: err.message });
-    },
-  ).finally(() => jobs.delete(m.id));
+  (m.op === 'upload' ? upload(m, job) : download(m, job))
+    .then(
+      (sha256) => post({ id: m.id, type: 'done', sha256 }),
+      (e: unknown) => {
+        const err = e instanceof Error ? e : new Error(String(e));
+        const code = (err as { code?: unknown }).code;
+        post({ id: m.id, type: 'error', name: err.name, code: typeof code === 'string' ? code : undefined, message: err.message });
+      },
+    )
+    .finally(() => jobs.delete(m.id));
 }
 
 port.on('message', (m: ToWorker) => {

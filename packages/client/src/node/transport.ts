@@ -20,7 +20,8 @@ export function nodeWebSocket(opts: NodeTlsOptions = {}): WebSocketFactory {
       ...(pin !== undefined
         ? {
             rejectUnauthorized: false,
-            createConnection: ((options: tls.ConnectionOptions) => pinnedTlsConnect(options, pin)) as unknown as WebSocket.ClientOptions['createConnection'],
+            createConnection: ((options: tls.ConnectionOptions) =>
+              pinnedTlsConnect(options, pin)) as unknown as WebSocket.ClientOptions['createConnection'],
           }
         : {}),
     });
