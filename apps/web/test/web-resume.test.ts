@@ -229,7 +229,7 @@ async function watch(page: Page, name: string, onShown: (s: Shown) => void): Pro
       );
       const bar = card?.querySelector('[data-testid=file-progress]') as HTMLProgressElement | null | undefined;
       const s = {
-        progress: bar == null ? null : bar.value,
+        progress: bar?.value ?? null,
         state: card?.getAttribute('data-state') ?? null,
         conn: /conn-(\w+)/.exec(document.querySelector('[data-testid=connection]')?.className ?? '')?.[1] ?? '',
         errors: document.querySelectorAll('li.line.error, [data-testid=file-card] .error').length,

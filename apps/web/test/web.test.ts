@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { artifacts, fitsWidth, join, launch, say, screenshot, skip, withRelayAndBrowser } from './_browser.js';
+import { fitsWidth, join, launch, say, screenshot, skip, withRelayAndBrowser } from './_browser.js';
 import { run, serveProc } from './_spawn.js';
 
 test('two browsers and a terminal client share a room: messages both ways, members, notices, peer markup shown as text', { skip }, () =>

@@ -119,7 +119,7 @@ test("a member's valid self-update with a garbage GroupInfo: found by the checki
     'the bad GroupInfo is found',
   );
   await until(() => converged([a, b], ['alice', 'bob']), 'the repair removes mallory');
-  const c = await carolJoins(r, secret, a, b, 'a newcomer joins');
+  await carolJoins(r, secret, a, b, 'a newcomer joins');
 });
 
 test('a joiner whose credential claims a slot that is not its connection is void for every member (no ghost member)', async (t) => {
@@ -156,7 +156,7 @@ test('a joiner that takes a nickname another member holds (any case) is void: ne
     b.messages.filter((m) => m.from === 'alice').map((m) => m.text),
     ['a after the impersonation'],
   );
-  const c = await carolJoins(r, secret, a, b, 'a newcomer joins');
+  await carolJoins(r, secret, a, b, 'a newcomer joins');
 });
 
 test('a 32-character nickname joins twice: the second takes the first 30 characters and "-2"', async (t) => {

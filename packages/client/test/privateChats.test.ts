@@ -109,7 +109,9 @@ test('a member cannot answer an offer meant for someone else, and cannot read a 
   const pm = new PrivateChats(c.room);
   const mc = await pm.crypto();
   let tried = 0;
-  c.room.route('dm-offer', async (payload, e) => {
+  // A route handler is synchronous: mallory's answer runs on its own (a failure fails the test).
+  c.room.route('dm-offer', (payload, e) => void answer(payload, e));
+  const answer = async (payload: { kp: string; to?: string; offer: string }, e: { identityKey: Uint8Array }) => {
     tried++;
     const made = await mc.create(
       c.room.profile()!,
@@ -122,7 +124,7 @@ test('a member cannot answer an offer meant for someone else, and cannot read a 
       offer: payload.offer,
       welcome: btoa(String.fromCharCode(...made.welcome)),
     });
-  });
+  };
   const chat: PrivateChat = await pa.open('bob');
   assert.equal(tried, 1);
   assert.equal(chat.peer, 'bob', "alice's chat is with bob, not with whoever answered first");

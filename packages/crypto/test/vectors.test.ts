@@ -32,6 +32,8 @@ import { makeCredential, openCredential } from '../src/credential.js';
 import { signBinding, verifyBinding } from '../src/identity.js';
 import { FileDecryptor, FileEncryptor, encodeFileHeader } from '../src/fileCrypto.js';
 
+// biome-ignore lint/suspicious/noExplicitAny: a vector's fields are read as the JSON gives them; each test compares them with the code's own output
+type Vector = Record<string, any>;
 const load = (file: string) => JSON.parse(readFileSync(new URL(`../../../../docs/vectors/${file}`, import.meta.url), 'utf8'));
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const unhex = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
@@ -68,7 +70,7 @@ async function aesGcm(raw: Uint8Array, nonce: Uint8Array, pt: Uint8Array, aad: U
 }
 const cat = (...parts: Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
 
-const rooms = load('room-secret.json').vectors as Record<string, any>[];
+const rooms = load('room-secret.json').vectors as Vector[];
 const roomByName = new Map(rooms.map((r) => [r.name as string, r]));
 
 describe('vectors: room secret -> locator and keys (PROTOCOL.md §3)', () => {
@@ -112,7 +114,7 @@ describe('vectors: room secret -> locator and keys (PROTOCOL.md §3)', () => {
 });
 
 describe('vectors: invite fragments every reader refuses (PROTOCOL.md §3)', () => {
-  const rejects = load('room-secret.json').invite_reject as Record<string, any>[];
+  const rejects = load('room-secret.json').invite_reject as Vector[];
   test('the file names the three non-canonical spellings', () => {
     assert.equal(rejects.filter((v) => (v.name as string).startsWith('non-canonical')).length, 3);
   });
@@ -128,7 +130,7 @@ describe('vectors: invite fragments every reader refuses (PROTOCOL.md §3)', () 
 });
 
 describe('vectors: sealing (PROTOCOL.md §3.1)', () => {
-  for (const v of load('sealing.json').vectors as Record<string, any>[]) {
+  for (const v of load('sealing.json').vectors as Vector[]) {
     test(v.name, async () => {
       const keys = await deriveRoomKeys(unhex(roomByName.get(v.room)!.room_secret) as RoomSecret);
       const key = v.key_name === 'gi_key' ? keys.groupInfoKey : keys.credentialKey;
@@ -144,7 +146,7 @@ describe('vectors: sealing (PROTOCOL.md §3.1)', () => {
 });
 
 describe('vectors: credentials and leaf bindings (PROTOCOL.md §3.3)', () => {
-  for (const v of load('credential.json').vectors as Record<string, any>[]) {
+  for (const v of load('credential.json').vectors as Vector[]) {
     test(v.name, async () => {
       const keys = await deriveRoomKeys(unhex(roomByName.get(v.room)!.room_secret) as RoomSecret);
       assert.equal(hex(keys.locator), v.locator);
@@ -196,7 +198,7 @@ describe('vectors: credentials and leaf bindings (PROTOCOL.md §3.3)', () => {
 });
 
 describe('vectors: safety numbers (PROTOCOL.md §8)', () => {
-  for (const v of load('safety-number.json').vectors as Record<string, any>[]) {
+  for (const v of load('safety-number.json').vectors as Vector[]) {
     test(v.name, () => {
       const a = unhex(v.identity_key_a);
       const b = unhex(v.identity_key_b);
@@ -210,7 +212,7 @@ describe('vectors: safety numbers (PROTOCOL.md §8)', () => {
 });
 
 describe('vectors: room fingerprints (PROTOCOL.md §8.1)', () => {
-  for (const v of load('room-fingerprint.json').vectors as Record<string, any>[]) {
+  for (const v of load('room-fingerprint.json').vectors as Vector[]) {
     test(v.name, () => {
       const fp = roomFingerprint(unhex(v.epoch_authenticator), unhex(v.group_id), BigInt(v.epoch));
       assert.deepEqual(fp, { epoch: v.epoch, digits: v.digits });
@@ -221,7 +223,7 @@ describe('vectors: room fingerprints (PROTOCOL.md §8.1)', () => {
 });
 
 describe('vectors: file STREAM (PROTOCOL.md §5.1)', () => {
-  for (const v of load('file-stream.json').vectors as Record<string, any>[]) {
+  for (const v of load('file-stream.json').vectors as Vector[]) {
     test(v.name, async () => {
       const key = unhex(v.file_key);
       assert.equal(Buffer.from(key).toString('base64url'), v.file_key_b64url);
