@@ -66,7 +66,8 @@ async function commit(p: RawPeer, n: number, reqId: number, epoch: number): Prom
 }
 
 test('COMMITs per connection: a burst of commitBurst, then one per commitIntervalMs; a lost race costs nothing', async (t) => {
-  const r = await relay(t, { limits: { commitBurst: 3, commitIntervalMs: 400 } });
+  // 1.5 s between refills: on a loaded machine 400 ms passed between two commits and refilled the bucket.
+  const r = await relay(t, { limits: { commitBurst: 3, commitIntervalMs: 1500 } });
   const a = await founder(r.url, 1);
   t.after(() => a.ws.close());
   let epoch = 0;
@@ -79,7 +80,7 @@ test('COMMITs per connection: a burst of commitBurst, then one per commitInterva
   const b = await joiner(r.url, 1);
   t.after(() => b.ws.close());
   assert.equal(await commit(b, 1, id++, epoch++), 'ACK');
-  await sleep(450);
+  await sleep(1550);
   assert.equal(await commit(a, 1, id++, epoch++), 'ACK');
   assert.equal(await commit(a, 1, id++, epoch), 'RATE_LIMITED');
   // Chat is not affected by the commit limit.
