@@ -4,7 +4,7 @@
  * or straight to the peer's connection (`direct`). PrivateChats (privateChats.ts) sets chats up
  * and hands them what arrives; files in a chat register with the chat's own payload router.
  */
-import type { PrivateChatCrypto, PrivateChatState } from '@nullroom/crypto';
+import type { PrivateGroup, PrivateGroupState } from '@nullroom/crypto';
 import { ClientError } from './errors.js';
 import { fromHex, randomHex, toBase64 } from './encoding.js';
 import { Emitter } from './emitter.js';
@@ -36,7 +36,7 @@ export interface PrivateChatOwner {
   readonly room: { readonly nick: string; blobTicket(refused?: string): Promise<string> };
   /** How our private messages travel now. */
   readonly routing: PrivateRouting;
-  crypto(): Promise<PrivateChatCrypto>;
+  crypto(): Promise<PrivateGroup>;
   nickOf(identity: string): string | undefined;
   targetOf(chat: PrivateChat, tried: ReadonlySet<number>): number | undefined;
   warn(code: 'OUT_OF_ORDER' | 'MISSING_MESSAGES', message: string): void;
@@ -76,7 +76,7 @@ export class PrivateChat extends Emitter<FileChannelEvents & Record<string, unkn
     readonly id: string,
     /** The peer's identity key (hex), as the room authenticated it. */
     readonly peerIdentity: string,
-    private state: PrivateChatState,
+    private state: PrivateGroupState,
     peer: { nick: string; slot: number },
   ) {
     super();

@@ -1,7 +1,7 @@
 /**
  * Private one-to-one chats inside a room (issue #4; docs/PROTOCOL.md §5.2).
  *
- * A private chat is its own two-member MLS group (@nullroom/crypto privateChat.ts). To open one,
+ * A private chat is its own two-member MLS group (@nullroom/crypto privateGroup.ts). To open one,
  * a member sends a `dm-offer` with a fresh key package, addressed by the identity key of the
  * member it is for; that member makes the group from it (checking that the key package carries
  * the identity key the room shows for the opener) and answers with a `dm-welcome`, addressed back.
@@ -18,7 +18,7 @@
  *
  * docs/SECURITY.md §8 says what each party learns in each mode, and what hiding costs.
  */
-import { type PendingKeyPackage, PrivateChatCrypto, discardPending, privateMessageGroupId } from '@nullroom/crypto';
+import { type PendingKeyPackage, PrivateGroup, discardPending, privateMessageGroupId } from '@nullroom/crypto';
 import { ClientError } from './errors.js';
 import { fromBase64, fromHex, randomHex, toBase64, toHex } from './encoding.js';
 import { Emitter } from './emitter.js';
@@ -55,7 +55,7 @@ interface Opening {
 export class PrivateChats extends Emitter<PrivateChatEvents> implements PrivateChatOwner {
   private readonly chats = new Map<string, PrivateChat>();
   private readonly opening = new Map<string, Opening>();
-  private pc: Promise<PrivateChatCrypto> | undefined;
+  private pc: Promise<PrivateGroup> | undefined;
   private readonly offs: (() => void)[];
   /** Incoming set-up and messages, processed one at a time in the order the room delivered them. */
   private inbox: Promise<void> = Promise.resolve();
@@ -111,9 +111,9 @@ export class PrivateChats extends Emitter<PrivateChatEvents> implements PrivateC
   }
 
   /** @internal */
-  crypto(): Promise<PrivateChatCrypto> {
+  crypto(): Promise<PrivateGroup> {
     // The room's suite is known once joined (joiners follow the creator's).
-    this.pc ??= PrivateChatCrypto.forRoom(this.room.roomCrypto);
+    this.pc ??= PrivateGroup.forRoom(this.room.roomCrypto);
     return this.pc;
   }
 
