@@ -13,12 +13,11 @@ import {
   type Room,
   RoomFiles,
   type Transfer,
-  type TransferProgress,
   fetchBlobTransport,
 } from '@nullroom/client';
 import { REPAIRED_CODES, watchDisruptions } from './disruptions.js';
+import type { Delivery, FileView, Line, MessageLine } from './timeline.js';
 import {
-  type Received,
   downloadSink,
   fileSourceOf,
   isImage,
@@ -28,35 +27,6 @@ import {
   thumbnailUrl,
   withoutMetadata,
 } from './browserFiles.js';
-
-/** A file in the conversation, sent or offered; mutated as its transfer moves (the session re-renders). */
-export interface FileView {
-  name: string;
-  size: number;
-  mime: string;
-  direction: 'send' | 'receive';
-  state: 'offered' | 'active' | 'done' | 'failed' | 'cancelled';
-  /** data: URL of the preview that came inside the MLS message (only if its bytes are the image type it names). */
-  thumb?: string;
-  progress?: TransferProgress;
-  /** The verified file: typed by its bytes, never by its sender (browserFiles.ts, Received). */
-  received?: Received;
-  error?: string;
-  transfer?: Transfer;
-  incoming?: IncomingFile;
-}
-
-/**
- * Where one of our own messages is: queued until the relay acknowledges it (`pending`), acknowledged
- * (`sent`: the relay has it and relays it to the room), or lost because the room was left first (`failed`).
- */
-export type Delivery = 'pending' | 'sent' | 'failed';
-
-export type Line =
-  | { key: number; kind: 'message'; from: string; text: string; ts: number; self: boolean; delivery?: Delivery }
-  | { key: number; kind: 'file'; from: string; ts: number; self: boolean; file: FileView }
-  | { key: number; kind: 'notice' | 'warning' | 'error'; i18n: string; params: Record<string, string | number>; ts: number };
-type MessageLine = Extract<Line, { kind: 'message' }>;
 
 /** A private chat with one member of the room. */
 export interface PrivateView {
