@@ -51,8 +51,8 @@ if (role === 'relay') {
         const room = await client.join({ secret, nick: m.nick });
         const privateChats = new PrivateChats(room);
         const seen = { dm: 0, direct: 0, errors: 0 };
-        room.on('private', (e) => e.payload.type === 'dm' && seen.dm++);
-        room.on('direct', () => seen.direct++);
+        room.route('dm', () => seen.dm++);
+        room.routeDirect(() => seen.direct++);
         room.on('error', () => seen.errors++);
         privateChats.on('message', () => seen.errors++); // a bystander must never read a private message
         members.push({ nick: m.nick, client, room, seen });
