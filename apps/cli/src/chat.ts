@@ -146,7 +146,7 @@ async function converse({ client, room, store, printer, checked, url, o }: Joine
     room,
     privateChats,
     files,
-    delivery: new Delivery(room, print),
+    delivery: new Delivery(room, privateChats, print),
     store,
     report: print,
     inOrder: (job) => (privateQueue = privateQueue.then(job).catch((e: unknown) => print(errorEvent(e)))),

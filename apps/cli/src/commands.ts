@@ -109,9 +109,10 @@ export const COMMANDS: readonly Command[] = [
     run: (ctx, args) => {
       const m = nickAndRest(args);
       if (m === undefined) return ctx.report(cliError('USAGE', 'usage: /dm NICK TEXT'));
+      // `pending` once the chat is open, then `sent` or `unsent` as the chat reports (delivery.ts).
       ctx.inOrder(async () => {
         const chat = await ctx.privateChats.open(m[0]);
-        await chat.send(m[1]);
+        ctx.delivery.queuedPrivate(chat, chat.send(m[1]), m[1]);
       });
     },
   },

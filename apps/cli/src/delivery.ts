@@ -1,38 +1,64 @@
 /**
- * Whether our messages reached the relay: each message we send is `pending` until the room's
- * `sent` event (the relay acknowledged it, docs/PROTOCOL.md §4.3), then `sent`; one still pending
- * when the room is left or lost is `unsent` (it may not have reached anyone).
+ * Whether our messages reached the relay: each message we send, to the room or in a private chat,
+ * is `pending` until the relay acknowledged it (the room's `sent` event, docs/PROTOCOL.md §4.3; a
+ * private chat's `sent`, §5.2), then `sent`. One still pending when the room is left or lost is
+ * `unsent` (it may not have reached anyone); a private message can also be reported `unsent` by its
+ * chat, with the SDK's code (PEER_UNAVAILABLE: a `direct` message whose peer is not connected).
  */
-import type { Room } from '@nullroom/client';
+import type { PrivateChat, PrivateChats, Room } from '@nullroom/client';
 import type { ChatEvent } from './output.js';
 
+/** A message of ours not acknowledged yet: when it was queued and, for a private one, with whom. */
+interface Pending {
+  ts: number;
+  with?: string;
+}
+
 export class Delivery {
-  /** Message id -> when it was queued. */
-  private readonly pending = new Map<string, number>();
+  /** Message id -> when it was queued (and the peer, for a private message). */
+  private readonly pending = new Map<string, Pending>();
 
   constructor(
     room: Room,
+    privateChats: PrivateChats,
     private readonly report: (e: ChatEvent) => void,
   ) {
-    room.on('sent', ({ id }) => {
-      const ts = this.pending.get(id);
-      if (ts === undefined) return; // a file offer, or a private message in hidden routing: not a line of ours
-      this.pending.delete(id);
-      report({ event: 'sent', id, ts });
-    });
+    // A file offer (its id is not ours to show) finds nothing pending: ignored.
+    room.on('sent', ({ id }) => this.settle(id, 'sent'));
+    privateChats.on('sent', ({ id }) => this.settle(id, 'sent'));
+    privateChats.on('unsent', ({ id, code }) => this.settle(id, 'unsent', code));
     room.on('phase', ({ phase }) => phase === 'left' && this.lost());
   }
 
   /** A message the room queued (`id` as Room.send returned it). */
   queued(id: string, from: string, text: string): void {
     const ts = Date.now();
-    this.pending.set(id, ts);
+    this.pending.set(id, { ts });
     this.report({ event: 'pending', id, from, text, ts });
+  }
+
+  /** A private message its chat queued (`id` as PrivateChat.send returned it). */
+  queuedPrivate(chat: PrivateChat, id: string, text: string): void {
+    const ts = Date.now();
+    const peer = chat.peer;
+    this.pending.set(id, { ts, with: peer });
+    this.report({ event: 'pending', id, from: chat.nick, text, ts, private: true, with: peer });
   }
 
   /** The room is gone: whatever was not acknowledged will not be. */
   lost(): void {
-    for (const [id, ts] of this.pending) this.report({ event: 'unsent', id, ts });
-    this.pending.clear();
+    for (const id of [...this.pending.keys()]) this.settle(id, 'unsent');
+  }
+
+  private settle(id: string, state: 'sent' | 'unsent', code?: string): void {
+    const p = this.pending.get(id);
+    if (p === undefined) return;
+    this.pending.delete(id);
+    const chat = p.with === undefined ? {} : { private: true as const, with: p.with };
+    this.report(
+      state === 'sent'
+        ? { event: 'sent', id, ts: p.ts, ...chat }
+        : { event: 'unsent', id, ts: p.ts, ...chat, ...(code === undefined ? {} : { code }) },
+    );
   }
 }

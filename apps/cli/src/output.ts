@@ -36,16 +36,18 @@ export type ChatEvent =
     }
   | { event: 'left' }
   | PendingEvent
-  | { event: 'sent'; id: string; ts: number }
-  | { event: 'unsent'; id: string; ts: number }
+  | { event: 'sent'; id: string; ts: number; private?: true; with?: string }
+  /** `code`: for a private message its chat reported unsent, the SDK's code (PEER_UNAVAILABLE...). */
+  | { event: 'unsent'; id: string; ts: number; private?: true; with?: string; code?: string }
   /** `code`: one of the CLI's (errors.ts) or, passed through, the SDK's. */
   | { event: 'error'; code: string; message: string };
 
 /**
- * A message of ours the room queued (`id` as Room.send returned it): `sent` once the relay
- * acknowledged it, `unsent` if the room was left or lost first (delivery.ts).
+ * A message of ours the room queued (`id` as Room.send returned it), or a private chat with `with`
+ * (PrivateChat.send): `sent` once the relay acknowledged it, `unsent` if the room was left or lost
+ * first, or the chat could not send it (delivery.ts).
  */
-export type PendingEvent = { event: 'pending'; id: string; from: string; text: string; ts: number };
+export type PendingEvent = { event: 'pending'; id: string; from: string; text: string; ts: number; private?: true; with?: string };
 
 /** An error event with one of the CLI's own codes (errors.ts). */
 export const cliError = (code: CliErrorCode, message: string): ChatEvent => ({ event: 'error', code, message });
@@ -108,9 +110,11 @@ export function humanLine(e: ChatEvent): string {
     case 'pending':
       return ownLine(e, 'pending');
     case 'sent':
-      return `* \u2713 your message of ${seconds(e.ts)} reached the relay`;
+      return `* \u2713 your ${yours(e)} of ${seconds(e.ts)} reached the relay`;
     case 'unsent':
-      return `! your message of ${seconds(e.ts)} was not sent: the relay did not acknowledge it before the room was left`;
+      return e.code === undefined
+        ? `! your ${yours(e)} of ${seconds(e.ts)} was not sent: the relay did not acknowledge it before the room was left`
+        : `! your ${yours(e)} of ${seconds(e.ts)} was not sent (${safe(e.code)})`;
     case 'message':
       return `[${time(e.ts)}] ${e.private ? `(private) ` : ''}<${safe(e.from)}> ${safeText(e.text).replace(/\n/g, '\n    ')}${e.outOfOrder ? '  (out of order)' : ''}`;
     case 'private-opened':
@@ -152,11 +156,17 @@ export function humanLine(e: ChatEvent): string {
   }
 }
 
+/** "message", or "private message to NICK". */
+const yours = (e: { with?: string }) => (e.with === undefined ? 'message' : `private message to ${safe(e.with)}`);
+
 const MARKS = { pending: '(sending)', sent: '\u2713', unsent: '\u2717 not sent' } as const;
 
 /** A message of ours as people see it, with its delivery state after it. */
 export function ownLine(e: PendingEvent, state: keyof typeof MARKS): string {
-  return `${humanLine({ event: 'message', from: e.from, text: e.text, ts: e.ts })} ${MARKS[state]}`;
+  const line = humanLine({ event: 'message', from: e.from, text: e.text, ts: e.ts });
+  // `[12:00] (private to bob) <alice> text`, as others' private messages show `(private)`.
+  const to = e.with === undefined ? line : line.replace(/^(\[\d\d:\d\d\]) /, `$1 (private to ${safe(e.with)}) `);
+  return `${to} ${MARKS[state]}`;
 }
 
 /**

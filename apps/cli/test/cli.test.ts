@@ -264,6 +264,23 @@ test('--private-routing direct: /dm between a direct and a hidden client, same J
     b.child.stdin.write('/dm alice sent hidden\n');
     const back = await a.waitFor((e) => e['event'] === 'message' && e['private'] === true, 'alice gets the hidden answer');
     assert.deepEqual({ ...back, ts: 0 }, { event: 'message', from: 'bob', text: 'sent hidden', private: true, with: 'bob', ts: 0 });
+    // Our private lines have a delivery state too, in both routings: pending (with the chat's peer) then sent, each once.
+    for (const [p, text, peer] of [
+      [a, 'sent directly', 'bob'],
+      [b, 'sent hidden', 'alice'],
+    ] as const) {
+      const pending = await p.waitFor((e) => e['event'] === 'pending' && e['text'] === text, `${text}: pending`);
+      assert.deepEqual(
+        { ...pending, id: '', ts: 0 },
+        { event: 'pending', id: '', from: peer === 'bob' ? 'alice' : 'bob', text, ts: 0, private: true, with: peer },
+      );
+      const sent = await p.waitFor((e) => e['event'] === 'sent' && e['id'] === pending['id'], `${text}: sent`);
+      assert.deepEqual(sent, { event: 'sent', id: pending['id'], ts: pending['ts'], private: true, with: peer });
+      assert.deepEqual(
+        p.events.filter((e) => e['id'] === pending['id']).map((e) => e['event']),
+        ['pending', 'sent'],
+      );
+    }
     a.child.stdin.write('public line\n');
     await c.waitFor((e) => e['event'] === 'message' && e['text'] === 'public line', 'carol is in step');
     assert.ok(!c.events.some((e) => e['private'] === true || e['event'] === 'error' || JSON.stringify(e).includes('sent directly')));

@@ -45,4 +45,14 @@ test('delivery state: a line of ours shows (sending), then ✓ or ✗ not sent; 
   const unsent = humanLine({ event: 'unsent', id: 'ab', ts: 0 });
   assert.match(unsent, /^! your message of \d\d:\d\d:\d\d was not sent/);
   assert.ok(!unsent.includes('hi'));
+  // A private line names its peer; an unsent one its chat's code, never its text.
+  const privately = { ...pending, private: true, with: 'bob\u001b[2J' } as const;
+  assert.match(humanLine(privately), /^\[\d\d:\d\d\] \(private to bob\ufffd\[2J\) <alice> hi \ufffd\[2J \(sending\)$/);
+  assert.match(ownLine(privately, 'sent'), /\(private to bob\ufffd\[2J\) <alice> hi \ufffd\[2J \u2713$/);
+  assert.match(
+    humanLine({ event: 'sent', id: 'ab', ts: 0, private: true, with: 'bob' }),
+    /^\* \u2713 your private message to bob of \d\d:\d\d:\d\d reached the relay$/,
+  );
+  const lost = humanLine({ event: 'unsent', id: 'ab', ts: 0, private: true, with: 'bob', code: 'PEER_UNAVAILABLE' });
+  assert.match(lost, /^! your private message to bob of \d\d:\d\d:\d\d was not sent \(PEER_UNAVAILABLE\)$/);
 });

@@ -48,6 +48,11 @@ test('interactive chat on a TTY: silent password prompt, messages both ways with
     await see('<alice> hello from a real terminal \u2713');
     bob.child.stdin.write('hi alice\n');
     await see('<bob> hi alice');
+    // A private message too: pending, then sent, with its peer named.
+    tty.stdin.write('/dm bob just for you\r');
+    await bob.waitFor((e) => e['event'] === 'message' && e['private'] === true && e['text'] === 'just for you', 'bob reads it privately');
+    await see('(private to bob) <alice> just for you (sending)');
+    await see('(private to bob) <alice> just for you \u2713');
     tty.stdin.write('/members\r');
     await see('2 member(s): alice, bob');
     // /help is made from the command table.

@@ -6,7 +6,7 @@
  * cannot flood the timeline (nor the screen reader) by repeating itself.
  */
 import type { DisruptionReason, Room } from '@nullroom/client';
-import type { Line } from './session.js';
+import type { Line } from './timeline.js';
 
 /**
  * A culprit's line is updated instead of repeated while its disruptions come less than this far

@@ -13,12 +13,11 @@ import {
   type Room,
   RoomFiles,
   type Transfer,
-  type TransferProgress,
   fetchBlobTransport,
 } from '@nullroom/client';
 import { REPAIRED_CODES, watchDisruptions } from './disruptions.js';
+import type { FileView, Line, MessageLine } from './timeline.js';
 import {
-  type Received,
   downloadSink,
   fileSourceOf,
   isImage,
@@ -28,35 +27,6 @@ import {
   thumbnailUrl,
   withoutMetadata,
 } from './browserFiles.js';
-
-/** A file in the conversation, sent or offered; mutated as its transfer moves (the session re-renders). */
-export interface FileView {
-  name: string;
-  size: number;
-  mime: string;
-  direction: 'send' | 'receive';
-  state: 'offered' | 'active' | 'done' | 'failed' | 'cancelled';
-  /** data: URL of the preview that came inside the MLS message (only if its bytes are the image type it names). */
-  thumb?: string;
-  progress?: TransferProgress;
-  /** The verified file: typed by its bytes, never by its sender (browserFiles.ts, Received). */
-  received?: Received;
-  error?: string;
-  transfer?: Transfer;
-  incoming?: IncomingFile;
-}
-
-/**
- * Where one of our own messages is: queued until the relay acknowledges it (`pending`), acknowledged
- * (`sent`: the relay has it and relays it to the room), or lost because the room was left first (`failed`).
- */
-export type Delivery = 'pending' | 'sent' | 'failed';
-
-export type Line =
-  | { key: number; kind: 'message'; from: string; text: string; ts: number; self: boolean; delivery?: Delivery }
-  | { key: number; kind: 'file'; from: string; ts: number; self: boolean; file: FileView }
-  | { key: number; kind: 'notice' | 'warning' | 'error'; i18n: string; params: Record<string, string | number>; ts: number };
-type MessageLine = Extract<Line, { kind: 'message' }>;
 
 /** A private chat with one member of the room. */
 export interface PrivateView {
@@ -91,6 +61,8 @@ export class RoomSession {
   private readonly offs: (() => void)[];
   /** Our room messages the relay has not acknowledged yet, by the id `room.send` gave them. */
   private readonly unacked = new Map<string, MessageLine>();
+  /** Our private messages the relay has not acknowledged yet, by the id `chat.send` gave them. */
+  private readonly unackedPrivate = new Map<string, { line: MessageLine; view: PrivateView }>();
 
   constructor(
     readonly room: Room,
@@ -158,6 +130,13 @@ export class RoomSession {
         view.lines = [...view.lines, { key: nextKey++, kind: 'message', from: e.from, text: e.text, ts: e.ts, self: false }];
         this.onMessage(this, view.id);
         this.changed();
+      }),
+      this.privateChats.on('sent', (e) => this.privateDelivered(e.id)),
+      this.privateChats.on('unsent', (e) => {
+        const sent = this.unackedPrivate.get(e.id);
+        if (sent === undefined) return;
+        this.unackedPrivate.delete(e.id);
+        this.privateUnsent(sent.line, sent.view, `${e.code}: ${e.message}`);
       }),
       this.privateChats.on('error', (e) => this.notice('error', 'chat.error', { message: `${e.code}: ${e.message}` })),
       this.privateChats.on('closed', (e) => {
@@ -263,10 +242,9 @@ export class RoomSession {
   }
 
   /**
-   * Sends a private message. With `direct` routing, `chat.send` resolves once the relay handed it to
-   * the peer's connection: sent. With `hidden` routing it resolves once queued in the room, so the
-   * message is sent when the room's outbox has drained after it (`flush` resolves only when every
-   * message queued before it is acknowledged, or the room is left: then it failed).
+   * Sends a private message: it shows at once, `pending` until its chat reports it `sent` (the
+   * relay acknowledged it: hidden routing, the room message carrying it; direct routing, its
+   * hand-over to the peer's connection) or `unsent` (failed, with the reason as a line).
    */
   sendPrivate(view: PrivateView, text: string): void {
     const line: MessageLine = {
@@ -279,33 +257,28 @@ export class RoomSession {
       delivery: 'pending',
     };
     view.lines = [...view.lines, line];
-    this.changed();
-    const direct = this.privateChats.routing === 'direct';
-    const settle = (d: Delivery) => {
-      if (line.delivery !== 'pending') return;
-      line.delivery = d;
+    try {
+      this.unackedPrivate.set(view.chat.send(text), { line, view });
       this.changed();
-    };
-    view.chat
-      .send(text)
-      .then(async () => {
-        if (!direct) await this.room.flush();
-        settle(this.room.state === 'left' ? 'failed' : 'sent');
-      })
-      .catch((err: unknown) => {
-        settle('failed');
-        view.lines = [
-          ...view.lines,
-          {
-            key: nextKey++,
-            kind: 'error',
-            i18n: 'chat.notSent',
-            params: { message: err instanceof Error ? err.message : 'error' },
-            ts: Date.now(),
-          },
-        ];
-        this.changed();
-      });
+    } catch (err) {
+      this.privateUnsent(line, view, err instanceof Error ? err.message : 'error');
+    }
+  }
+
+  /** One of our private messages was acknowledged (PrivateChats' `sent`). */
+  private privateDelivered(id: string): void {
+    const sent = this.unackedPrivate.get(id);
+    if (sent === undefined) return; // a file offer in a private chat, not a line of ours
+    this.unackedPrivate.delete(id);
+    sent.line.delivery = 'sent';
+    this.changed();
+  }
+
+  /** A private message of ours will not be sent: marked failed, and why shown in its chat. */
+  private privateUnsent(line: MessageLine, view: PrivateView, message: string): void {
+    line.delivery = 'failed';
+    view.lines = [...view.lines, { key: nextKey++, kind: 'error', i18n: 'chat.notSent', params: { message }, ts: Date.now() }];
+    this.changed();
   }
 
   markPrivateRead(id: string): void {

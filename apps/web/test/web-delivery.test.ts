@@ -141,6 +141,12 @@ test(
       await alice.page.getByRole('heading', { name: /Private chat with bob/ }).waitFor();
       await say(alice.page, 'after you left');
       await expectState(mark(alice.page, 'after you left'), 'failed', 'Not sent');
+      // The chat's `unsent` says why, in a line of the private chat (its code, never the text).
+      await alice.page
+        .getByTestId('messages')
+        .getByText(/PEER_UNAVAILABLE/)
+        .waitFor();
+      assert.equal(await alice.page.getByTestId('messages').getByText('after you left').count(), 1);
       await screenshot(alice.page, 'web-delivery-failed');
 
       await alice.page.getByTestId('settings-button').click();

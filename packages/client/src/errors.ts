@@ -38,7 +38,7 @@ export const ClientErrors = {
     "the key store's file is readable or writable by others, its folder writable by them, either belongs to another user, or the file is a symbolic link: not used",
   KEY_STORE_LOCKED: "another process held the key store's lock past the timeout (10 s)",
   PEER_UNAVAILABLE:
-    'a direct frame (a `direct` private message) could not be handed to the peer: it is not connected to the room now; the send is rejected, nothing was sent',
+    'a direct frame (a `direct` private message) could not be handed to the peer: it is not connected to the room now; the chat reports the message `unsent` (the send of a file payload rejects), nothing was sent',
   WRONG_SENDER: "a direct private message came from a connection that is not the chat's peer: dropped unread",
   INTERNAL: 'a bug: an operation failed in a way no other code describes (`cause`); the operation waiting on it fails with this code',
 } as const;

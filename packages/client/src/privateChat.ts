@@ -3,9 +3,14 @@
  * whose messages go through the room's outbox (a SendPort) either inside room messages (`hidden`)
  * or straight to the peer's connection (`direct`). PrivateChats (privateChats.ts) sets chats up
  * and hands them what arrives; files in a chat register with the chat's own payload router.
+ *
+ * Delivery, as for room messages: `send` returns the message's id at once, and the chat emits
+ * `sent` {id} when the relay acknowledged it (hidden: the room message that carries it is in the
+ * room's stream; direct: the relay handed the DIRECT frame to the peer's connection), or `unsent`
+ * {id, code} when it never will be (the peer is not connected, the room was left, a refusal).
  */
-import type { PrivateChatCrypto, PrivateChatState } from '@nullroom/crypto';
-import { ClientError } from './errors.js';
+import type { PrivateGroup, PrivateGroupState } from '@nullroom/crypto';
+import { ClientError, type ClientErrorCode, asClientError } from './errors.js';
 import { fromHex, randomHex, toBase64 } from './encoding.js';
 import { Emitter } from './emitter.js';
 import type { FileChannel, FileChannelEvents, FilePayloadType } from './files.js';
@@ -30,13 +35,26 @@ export interface PrivateMessage {
   direct: boolean;
 }
 
+/** What a chat tells of our own messages (and file payloads), by the id `send` returned. */
+export interface PrivateDeliveryEvents {
+  /** The relay acknowledged message `id`: in hidden routing the room message carrying it, in direct routing its hand-over to the peer's connection. */
+  sent: { id: string };
+  /**
+   * Message `id` will not be sent: PEER_UNAVAILABLE (direct routing: the peer is not connected to
+   * the room), NOT_JOINED (the room was left first), RELAY_ERROR (another refusal), INTERNAL (a bug).
+   */
+  unsent: { id: string; code: ClientErrorCode; message: string };
+}
+
 /** What a chat needs from the chats of its room (PrivateChats). */
 export interface PrivateChatOwner {
   /** The room: our nickname there, and its upload ticket for files sent in the chat. */
   readonly room: { readonly nick: string; blobTicket(refused?: string): Promise<string> };
   /** How our private messages travel now. */
   readonly routing: PrivateRouting;
-  crypto(): Promise<PrivateChatCrypto>;
+  crypto(): Promise<PrivateGroup>;
+  /** Settles when the room message `roomId` is acknowledged by the relay (resolves) or never will be (rejects with a ClientError). */
+  delivered(roomId: string): Promise<void>;
   nickOf(identity: string): string | undefined;
   targetOf(chat: PrivateChat, tried: ReadonlySet<number>): number | undefined;
   warn(code: 'OUT_OF_ORDER' | 'MISSING_MESSAGES', message: string): void;
@@ -49,7 +67,7 @@ const SEEN_IDS = 1024;
 type InnerBody = PrivateInnerPayload extends infer P ? (P extends PrivateInnerPayload ? Omit<P, 'v' | 'id' | 'n' | 'ts'> : never) : never;
 
 /** One private chat with one member of the room; files sent through it (RoomFiles) stay between the two. */
-export class PrivateChat extends Emitter<FileChannelEvents & Record<string, unknown>> implements FileChannel {
+export class PrivateChat extends Emitter<FileChannelEvents & PrivateDeliveryEvents & Record<string, unknown>> implements FileChannel {
   private queue: Promise<unknown> = Promise.resolve();
   private counter = 0;
   /** The peer's last message counter, and the ids already shown (a direct message re-sent after a reconnect comes twice). */
@@ -76,7 +94,7 @@ export class PrivateChat extends Emitter<FileChannelEvents & Record<string, unkn
     readonly id: string,
     /** The peer's identity key (hex), as the room authenticated it. */
     readonly peerIdentity: string,
-    private state: PrivateChatState,
+    private state: PrivateGroupState,
     peer: { nick: string; slot: number },
   ) {
     super();
@@ -111,16 +129,18 @@ export class PrivateChat extends Emitter<FileChannelEvents & Record<string, unkn
   }
 
   /**
-   * Sends a message only the peer can read. With `hidden` routing it resolves once queued in the
-   * room (the room re-sends it until the relay acknowledges it); with `direct` routing once the
-   * relay has handed it to the peer's connection, and it rejects with ClientError(PEER_UNAVAILABLE)
-   * when the peer is not connected to the room.
+   * Sends a message only the peer can read; returns its id at once. The chat then emits `sent`
+   * {id} or `unsent` {id, code} (PrivateDeliveryEvents). Throws ClientError(MESSAGE_TOO_LARGE)
+   * for an empty or too long text, (NOT_JOINED) when the chat is closed.
    */
-  send(text: string): Promise<string> {
+  send(text: string): string {
     if (text.length === 0 || [...text].length > MAX_TEXT_CHARS) {
-      return Promise.reject(new ClientError('MESSAGE_TOO_LARGE', `a message must be 1 to ${MAX_TEXT_CHARS} characters`));
+      throw new ClientError('MESSAGE_TOO_LARGE', `a message must be 1 to ${MAX_TEXT_CHARS} characters`);
     }
-    return this.sendPayload({ type: 'text', text });
+    if (this.closed) throw new ClientError('NOT_JOINED', 'the private chat was closed');
+    const { id, queued } = this.post({ type: 'text', text });
+    queued.catch(() => undefined); // told by `unsent`
+    return id;
   }
 
   /** Files sent in the chat go through the room's blob store, with the room's upload ticket. */
@@ -129,23 +149,49 @@ export class PrivateChat extends Emitter<FileChannelEvents & Record<string, unkn
     return this.owner.room.blobTicket(refused);
   }
 
-  /** Sends any inner payload (a text, or a file offer from RoomFiles) to the peer only. */
+  /**
+   * Sends any inner payload (a file offer from RoomFiles) to the peer only. Resolves with its id
+   * once on its way: with `hidden` routing once queued in the room (the room re-sends it until
+   * the relay acknowledges it), with `direct` routing once the relay handed it to the peer's
+   * connection; rejects as `unsent` reports. `sent`/`unsent` are emitted for it too.
+   */
   sendPayload(body: InnerBody): Promise<string> {
     if (this.closed) return Promise.reject(new ClientError('NOT_JOINED', 'the private chat was closed'));
+    const { id, queued } = this.post(body);
+    return queued.then(() => id);
+  }
+
+  /**
+   * Seals and queues one inner payload in the current routing. `queued` settles once it is on its
+   * way (see sendPayload); its acknowledgement, or why there will be none, is emitted.
+   */
+  private post(body: InnerBody): { id: string; queued: Promise<void> } {
     const id = randomHex(16);
+    let queued: Promise<void>;
+    let acked: Promise<void>;
     if (this.owner.routing === 'direct') {
       // n = 0 until sealed: a message the room never sends (peer away) leaves no gap in the count.
       const payload = { ...body, v: 1, id, n: 0, ts: Date.now() } as PrivateInnerPayload;
-      const seal = () => this.seal(payload);
-      return this.port.sendDirect(this.#target, seal).then(() => id);
+      queued = acked = this.port.sendDirect(this.#target, () => this.seal(payload));
+    } else {
+      const inRoom = this.serial(async () => {
+        const payload = { ...body, v: 1, id, n: ++this.counter, ts: Date.now() } as PrivateInnerPayload;
+        const out = await (await this.owner.crypto()).encrypt(this.state, encodePayload(payload));
+        this.state = out.state;
+        // Waited for outside the chat's queue (boxed, so that the queue does not wait for the relay).
+        return { acked: this.owner.delivered(this.port.sendPayload({ type: 'dm', chat: this.id, data: toBase64(out.message) })) };
+      });
+      queued = inRoom.then(() => undefined);
+      acked = inRoom.then((r) => r.acked);
     }
-    return this.serial(async () => {
-      const payload = { ...body, v: 1, id, n: ++this.counter, ts: Date.now() } as PrivateInnerPayload;
-      const out = await (await this.owner.crypto()).encrypt(this.state, encodePayload(payload));
-      this.state = out.state;
-      this.port.sendPayload({ type: 'dm', chat: this.id, data: toBase64(out.message) });
-      return id;
-    });
+    acked.then(
+      () => this.emit('sent', { id }),
+      (e: unknown) => {
+        const err = asClientError(e);
+        this.emit('unsent', { id, code: err.code, message: err.message });
+      },
+    );
+    return { id, queued };
   }
 
   /** The private group's MLS ciphertext of `payload`: a fresh one each call (a re-send keeps `n` and `id`). */

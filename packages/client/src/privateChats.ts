@@ -1,7 +1,7 @@
 /**
  * Private one-to-one chats inside a room (issue #4; docs/PROTOCOL.md §5.2).
  *
- * A private chat is its own two-member MLS group (@nullroom/crypto privateChat.ts). To open one,
+ * A private chat is its own two-member MLS group (@nullroom/crypto privateGroup.ts). To open one,
  * a member sends a `dm-offer` with a fresh key package, addressed by the identity key of the
  * member it is for; that member makes the group from it (checking that the key package carries
  * the identity key the room shows for the opener) and answers with a `dm-welcome`, addressed back.
@@ -18,8 +18,8 @@
  *
  * docs/SECURITY.md §8 says what each party learns in each mode, and what hiding costs.
  */
-import { type PendingKeyPackage, PrivateChatCrypto, discardPending, privateMessageGroupId } from '@nullroom/crypto';
-import { ClientError } from './errors.js';
+import { type PendingKeyPackage, PrivateGroup, discardPending, privateMessageGroupId } from '@nullroom/crypto';
+import { ClientError, type ClientErrorCode } from './errors.js';
 import { fromBase64, fromHex, randomHex, toBase64, toHex } from './encoding.js';
 import { Emitter } from './emitter.js';
 import type { PrivatePayload } from './payload.js';
@@ -40,6 +40,10 @@ export interface PrivateChatEvents extends Record<string, unknown> {
   opened: { chat: PrivateChat; byUs: boolean };
   message: PrivateMessage;
   closed: { chat: PrivateChat; byUs: boolean };
+  /** A chat's `sent`, with the chat: the relay acknowledged our message `id` (PrivateDeliveryEvents). */
+  sent: { chat: PrivateChat; id: string };
+  /** A chat's `unsent`, with the chat: our message `id` will not be sent, and why. */
+  unsent: { chat: PrivateChat; id: string; code: ClientErrorCode; message: string };
   error: { code: 'BAD_MESSAGE' | 'BAD_PAYLOAD' | 'WRONG_SENDER' | 'OUT_OF_ORDER' | 'MISSING_MESSAGES'; message: string };
 }
 
@@ -55,10 +59,12 @@ interface Opening {
 export class PrivateChats extends Emitter<PrivateChatEvents> implements PrivateChatOwner {
   private readonly chats = new Map<string, PrivateChat>();
   private readonly opening = new Map<string, Opening>();
-  private pc: Promise<PrivateChatCrypto> | undefined;
+  private pc: Promise<PrivateGroup> | undefined;
   private readonly offs: (() => void)[];
   /** Incoming set-up and messages, processed one at a time in the order the room delivered them. */
   private inbox: Promise<void> = Promise.resolve();
+  /** Room messages carrying our hidden private messages, by room message id, until the relay acknowledges them. */
+  private readonly awaiting = new Map<string, { resolve: () => void; reject: (e: unknown) => void }>();
   /** How our private messages travel from now on (receiving accepts both). */
   routing: PrivateRouting;
 
@@ -76,6 +82,18 @@ export class PrivateChats extends Emitter<PrivateChatEvents> implements PrivateC
       room.route('dm', onPrivate),
       room.route('dm-close', onPrivate),
       room.routeDirect((from, data) => this.enqueue(() => this.onDirect(from, data))),
+      room.on('sent', ({ id }) => {
+        const w = this.awaiting.get(id);
+        this.awaiting.delete(id);
+        w?.resolve();
+      }),
+      // The room re-sends what it queued across reconnects; only a room left for good loses it.
+      room.on('phase', ({ phase }) => {
+        if (phase !== 'left') return;
+        const lost = new ClientError('NOT_JOINED', 'the room was left before the message was sent');
+        for (const w of this.awaiting.values()) w.reject(lost);
+        this.awaiting.clear();
+      }),
       // A peer who rejoins the room missed what its chat sent meanwhile (hidden routing rides room
       // messages): its chat hears of it, as a room does (files.ts tells recent file hashes again).
       room.on('member-joined', (e) => {
@@ -111,10 +129,15 @@ export class PrivateChats extends Emitter<PrivateChatEvents> implements PrivateC
   }
 
   /** @internal */
-  crypto(): Promise<PrivateChatCrypto> {
+  crypto(): Promise<PrivateGroup> {
     // The room's suite is known once joined (joiners follow the creator's).
-    this.pc ??= PrivateChatCrypto.forRoom(this.room.roomCrypto);
+    this.pc ??= PrivateGroup.forRoom(this.room.roomCrypto);
     return this.pc;
+  }
+
+  /** @internal */
+  delivered(roomId: string): Promise<void> {
+    return new Promise((resolve, reject) => this.awaiting.set(roomId, { resolve, reject }));
   }
 
   /** @internal */
@@ -163,6 +186,14 @@ export class PrivateChats extends Emitter<PrivateChatEvents> implements PrivateC
   close(): void {
     this.offs.forEach((off) => off());
     for (const o of this.opening.values()) clearTimeout(o.timer);
+    this.awaiting.clear(); // nobody listens any more
+  }
+
+  /** A new chat: kept by its id, and its delivery reports told with it. */
+  private adopt(chat: PrivateChat): void {
+    this.chats.set(chat.id, chat);
+    chat.on('sent', (e) => this.emit('sent', { chat, id: e.id }));
+    chat.on('unsent', (e) => this.emit('unsent', { chat, ...e }));
   }
 
   /** @internal */
@@ -212,7 +243,7 @@ export class PrivateChats extends Emitter<PrivateChatEvents> implements PrivateC
         if (profile === undefined) return;
         const made = await (await this.crypto()).create(profile, fromBase64(p.kp), fromHex(senderIdentity));
         const chat = new PrivateChat(this, this.room, toHex(made.groupId), senderIdentity, made.state, { nick: from, slot });
-        this.chats.set(chat.id, chat);
+        this.adopt(chat);
         this.room.sendPayload({ type: 'dm-welcome', to: senderIdentity, offer: p.offer, welcome: toBase64(made.welcome) });
         this.emit('opened', { chat, byUs: false });
         return;
@@ -228,7 +259,7 @@ export class PrivateChats extends Emitter<PrivateChatEvents> implements PrivateC
           const pc = await this.crypto();
           const state = await pc.accept(o.pending, fromBase64(p.welcome), fromHex(senderIdentity));
           const chat = new PrivateChat(this, this.room, toHex(pc.groupIdOf(state)), senderIdentity, state, { nick: from, slot });
-          this.chats.set(chat.id, chat);
+          this.adopt(chat);
           this.emit('opened', { chat, byUs: true });
           o.resolve(chat);
         } catch (e) {

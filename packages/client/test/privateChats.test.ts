@@ -20,6 +20,28 @@ afterEach(closeAll);
 
 const contains = (hay: Uint8Array, needle: Uint8Array) => Buffer.from(hay).includes(Buffer.from(needle));
 
+/** What became of our message `id` in `chat`: its `sent`, or its `unsent` (code and message). */
+function delivery(chat: PrivateChat, id: string): Promise<{ sent: true } | { sent: false; code: string; message: string }> {
+  return new Promise((resolve) => {
+    const offs = [
+      chat.on('sent', (e) => e.id === id && done({ sent: true })),
+      chat.on('unsent', (e) => e.id === id && done({ sent: false, code: e.code, message: e.message })),
+    ];
+    const done = (r: { sent: true } | { sent: false; code: string; message: string }) => {
+      offs.forEach((off) => off());
+      resolve(r);
+    };
+  });
+}
+
+/** Sends `text` in `chat` and waits for the relay's acknowledgement (fails on `unsent`). */
+async function sendAndAck(chat: PrivateChat, text: string): Promise<string> {
+  const id = chat.send(text);
+  const r = await delivery(chat, id);
+  assert.ok(r.sent, r.sent ? '' : `unsent: ${r.code}`);
+  return id;
+}
+
 /** Every frame the relay sends to this client from now on, decoded from the raw bytes on its socket. */
 function rawFrames(c: TestClient): RelayFrame[] {
   const frames: RelayFrame[] = [];
@@ -90,7 +112,10 @@ test('alice and bob chat privately: carol and the relay read nothing; both sides
   pb.with('alice')!.close();
   await until(() => seen['alice']!.includes('closed:bob:false'), 'alice sees it closed');
   assert.equal(pa.with('bob'), undefined);
-  await assert.rejects(chat.send('too late'));
+  assert.throws(
+    () => chat.send('too late'),
+    (e: unknown) => e instanceof ClientError && e.code === 'NOT_JOINED',
+  );
 });
 
 test('a member cannot answer an offer meant for someone else, and cannot read a chat it was not part of', async (t) => {
@@ -199,7 +224,7 @@ test("direct routing: alice and bob talk privately; carol's connection receives 
   const carolFrames = rawFrames(c);
   const wireFrom = wire.length;
   const texts = Array.from({ length: 5 }, (_, i) => `DirectCanary ${i} for bob only`);
-  for (const text of texts) await chat.send(text); // each resolves once the relay handed it to bob's connection
+  for (const text of texts) await sendAndAck(chat, text); // each `sent` once the relay handed it to bob's connection
   await until(() => seen['bob']!.length === texts.length, 'bob reads all five');
   assert.deepEqual(
     seen['bob'],
@@ -309,19 +334,15 @@ test('direct routing: a message typed while reconnecting goes out from the new c
   const oldSlot = a.room.profile()!.slot;
   (a.socket() as unknown as WebSocket).terminate();
   await until(() => a.room.state !== 'joined', 'alice is reconnecting');
-  const pending = chat.send('typed while away');
-  await pending;
+  await sendAndAck(chat, 'typed while away');
   assert.notEqual(a.room.profile()!.slot, oldSlot);
   await until(() => heard.includes('typed while away'), 'bob reads it, from her new connection');
   assert.deepEqual(heard, ['hello', 'typed while away']);
 
-  // bob leaves: a direct message to him is refused with a typed error.
+  // bob leaves: a direct message to him is reported unsent, with a typed code.
   await b.client.close();
-  const err = await chat.send('nobody there').then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  assert.ok(err instanceof ClientError, String(err));
+  const err = await delivery(chat, chat.send('nobody there'));
+  assert.ok(!err.sent);
   assert.equal(err.code, 'PEER_UNAVAILABLE');
   assert.ok(!err.message.includes('nobody there') && !err.message.includes('bob'));
   void c;
@@ -343,7 +364,10 @@ test('direct routing: a message whose ACK was lost is sealed and sent again afte
   const chat = await pa.open('bob');
   dropAcks = true;
   let settled = false;
-  const sent = chat.send('delivered, but alice never hears so').then(() => (settled = true));
+  const sent = delivery(chat, chat.send('delivered, but alice never hears so')).then((r) => {
+    settled = true;
+    assert.ok(r.sent);
+  });
   await until(() => heard.length === 1, 'bob reads it');
   await new Promise((res) => setTimeout(res, 100));
   assert.equal(settled, false, 'not acknowledged: still pending');
@@ -422,4 +446,66 @@ test('a peer who rejoins the room is announced to its private chat (files sent t
   (b.socket() as unknown as WebSocket).terminate();
   await until(() => joined.length > 0, 'the chat hears that bob is back');
   assert.deepEqual(joined, [chat.peer]);
+});
+
+test('delivery, hidden routing: send returns the id at once; `sent` comes with the room message that carries it, from the chat and from PrivateChats', async (t) => {
+  let dropAcks = false;
+  const r = await relay({ hooks: { transformOut: (_conn, bytes) => (dropAcks && bytes[0] === 0x44 ? [] : [bytes]) } });
+  t.after(() => r.close());
+  const secret = randomRoomSecret();
+  const [a, b] = [await member(r.url, secret, 'alice'), await member(r.url, secret, 'bob')] as [TestClient, TestClient];
+  await until(() => converged([a, b], ['alice', 'bob']), 'two members');
+  const [pa, pb] = [new PrivateChats(a.room), new PrivateChats(b.room)];
+  const heard: string[] = [];
+  pb.on('message', (e) => heard.push(e.text));
+  const reports: string[] = [];
+  pa.on('sent', (e) => reports.push(`sent:${e.chat.peer}:${e.id}`));
+  pa.on('unsent', (e) => reports.push(`unsent:${e.id}:${e.code}`));
+  const chat = await pa.open('bob');
+  const first = await sendAndAck(chat, 'acknowledged');
+  assert.match(first, /^[0-9a-f]{32}$/);
+  assert.deepEqual(reports, [`sent:bob:${first}`]);
+
+  // The relay keeps its acknowledgements: bob reads the message, but it stays pending for alice.
+  dropAcks = true;
+  let settled = false;
+  const second = chat.send('read, not acknowledged');
+  const outcome = delivery(chat, second).then((x) => ((settled = true), x));
+  await until(() => heard.includes('read, not acknowledged'), 'bob reads it');
+  await new Promise((res) => setTimeout(res, 100));
+  assert.equal(settled, false, 'not acknowledged: still pending');
+  // alice leaves before any acknowledgement comes (the relay acknowledges her LEAVE again): unsent, never silently lost.
+  dropAcks = false;
+  await a.room.leave(50);
+  const o = await outcome;
+  assert.ok(!o.sent);
+  assert.equal(o.code, 'NOT_JOINED');
+  assert.ok(!o.message.includes('acknowledged') && !o.message.includes('bob'));
+  assert.deepEqual(reports, [`sent:bob:${first}`, `unsent:${second}:NOT_JOINED`]);
+  assert.throws(
+    () => chat.send(''),
+    (e: unknown) => e instanceof ClientError && e.code === 'MESSAGE_TOO_LARGE',
+  );
+});
+
+test('delivery, direct routing: `sent` once the relay handed the frame to the peer; `unsent` PEER_UNAVAILABLE when the peer is gone, also from PrivateChats', async (t) => {
+  const { r, a, b } = await threeMembers();
+  t.after(() => r.close());
+  const [pa, pb] = [new PrivateChats(a.room, { routing: 'direct' }), new PrivateChats(b.room, { routing: 'direct' })];
+  const heard: string[] = [];
+  pb.on('message', (e) => heard.push(e.text));
+  const reports: string[] = [];
+  pa.on('sent', (e) => reports.push(`sent:${e.id}`));
+  pa.on('unsent', (e) => reports.push(`unsent:${e.chat.peer}:${e.id}:${e.code}`));
+  const chat = await pa.open('bob');
+  const id = await sendAndAck(chat, 'handed over');
+  assert.ok(heard.length <= 1);
+  await until(() => heard.includes('handed over'), 'bob reads it');
+  await b.client.close();
+  await until(() => !a.room.members().some((m) => m.nick === 'bob'), 'bob is gone from the room');
+  const lost = chat.send('nobody there');
+  const o = await delivery(chat, lost);
+  assert.ok(!o.sent);
+  assert.equal(o.code, 'PEER_UNAVAILABLE');
+  assert.deepEqual(reports, [`sent:${id}`, `unsent:bob:${lost}:PEER_UNAVAILABLE`]);
 });

@@ -54,21 +54,21 @@ export { type IncrementalHash, sha256Incremental } from './hash.js';
 export {
   type PrivateChatId,
   type PrivatePeer,
-  type PrivateChatState,
+  type PrivateGroupState,
   type PendingKeyPackage,
   type KeyPackageOffer,
   type CreatedPrivateChat,
   type PrivateIncoming,
   type PrivateOutgoing,
   type PrivateOutgoingUpdate,
-  PrivateChatCrypto,
+  PrivateGroup,
   discardPending,
   privateMessageGroupId,
   PRIVATE_CHAT_ID_BYTES,
   MAX_KEY_PACKAGE_BYTES,
   MAX_WELCOME_BYTES,
   MAX_PRIVATE_MESSAGE_BYTES,
-} from './privateChat.js';
+} from './privateGroup.js';
 export {
   type RoomFingerprint,
   roomFingerprint,

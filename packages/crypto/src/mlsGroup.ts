@@ -1,5 +1,5 @@
 /**
- * The MLS glue that room groups (roomGroup.ts) and two-member private chats (privateChat.ts)
+ * The MLS glue that room groups (roomGroup.ts) and two-member private groups (privateGroup.ts)
  * share, over ts-mls (RFC 9420): a fresh KeyPackage under the room's credential, the walk over
  * the ratchet tree's leaves, a leaf's opened credential, the sender of an application message
  * (from its SenderData), and encrypting and processing with the consumed secrets wiped.

@@ -9,7 +9,7 @@ import {
   CryptoError,
   type CryptoErrorCode,
   MAX_NICK_CHARS,
-  PrivateChatCrypto,
+  PrivateGroup,
   RoomGroup,
   type RoomKeys,
   decodeMlsMessage,
@@ -61,7 +61,7 @@ test('trailing bytes after an MLS message are refused in rooms: application mess
 test('trailing bytes after an MLS message are refused in private chats (decrypt and the group id reader)', async () => {
   const keys = await deriveRoomKeys(randomRoomSecret());
   const [ra, rb] = await Promise.all([RoomGroup.create(keys), RoomGroup.create(keys)]);
-  const [ca, cb] = await Promise.all([PrivateChatCrypto.forRoom(ra), PrivateChatCrypto.forRoom(rb)]);
+  const [ca, cb] = await Promise.all([PrivateGroup.forRoom(ra), PrivateGroup.forRoom(rb)]);
   const offer = await cb.offerKeyPackage({ nick: 'bob', slot: 2 });
   const created = await ca.create({ nick: 'alice', slot: 1 }, offer.keyPackage, rb.identity.publicKey);
   const B = await cb.accept(offer.pending, created.welcome, ra.identity.publicKey);
@@ -194,7 +194,7 @@ test("one strict decoder: no source file but mlsMessage.ts calls ts-mls's MLSMes
   const { readdir, readFile } = await import('node:fs/promises');
   const dir = new URL('../../src/', import.meta.url); // dist/test -> package root's src
   const files = (await readdir(dir)).filter((f) => f.endsWith('.ts'));
-  assert.ok(files.includes('mlsMessage.ts') && files.includes('roomGroup.ts') && files.includes('privateChat.ts'));
+  assert.ok(files.includes('mlsMessage.ts') && files.includes('roomGroup.ts') && files.includes('privateGroup.ts'));
   for (const f of files) {
     if (f === 'mlsMessage.ts') continue;
     const src = await readFile(new URL(f, dir), 'utf8');

@@ -130,6 +130,7 @@ export const en = {
     language: 'Language',
     notifications: 'Desktop notifications when Nullroom is in the background',
     notificationsDenied: 'This browser blocks notifications for this site.',
+    notificationsFailed: 'Notifications could not be turned on: the browser did not answer the request.',
     sound: 'Sound for new messages',
     stripMetadata: 'Remove location and camera details from photos before sending (recommended)',
     privateRouting: 'Private chats',

@@ -126,6 +126,7 @@ export const zhCN: Strings = {
     language: '语言',
     notifications: 'Nullroom 在后台时显示桌面通知',
     notificationsDenied: '此浏览器已阻止本站点的通知。',
+    notificationsFailed: '无法开启通知：浏览器没有响应请求。',
     sound: '新消息提示音',
     stripMetadata: '发送照片前移除位置和相机信息（推荐）',
     privateRouting: '私聊',

@@ -4,7 +4,7 @@
  * SVG (currentColor), so the marks never depend on an emoji font; the label says the same in words.
  */
 import { t } from '../i18n.js';
-import type { Delivery } from '../session.js';
+import type { Delivery } from '../timeline.js';
 
 const PATHS: Record<Delivery, string> = {
   pending: 'M8 1.5a6.5 6.5 0 1 0 0 13 6.5 6.5 0 0 0 0-13ZM8 4v4.2l2.8 1.7',

@@ -6,7 +6,8 @@
 import { isPreviewType, safeFileName } from '@nullroom/client';
 import { saveFile } from '../browserFiles.js';
 import { t } from '../i18n.js';
-import type { FileView, RoomSession } from '../session.js';
+import type { RoomSession } from '../session.js';
+import type { FileView } from '../timeline.js';
 
 export const size = (n: number) =>
   n < 1024

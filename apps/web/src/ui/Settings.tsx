@@ -7,7 +7,8 @@ import type { Prefs, Theme } from '../prefs.js';
 
 export function Settings(props: { prefs: Prefs; language: Language; onChange: (p: Prefs) => void; onClose: () => void }) {
   const { prefs } = props;
-  const [denied, setDenied] = useState(false);
+  /** Why notifications stayed off (an i18n key), when the browser refused or failed. */
+  const [refusal, setRefusal] = useState<'settings.notificationsDenied' | 'settings.notificationsFailed' | undefined>(undefined);
   const first = useRef<HTMLSelectElement>(null);
   useEffect(() => first.current?.focus(), []);
   return (
@@ -56,16 +57,31 @@ export function Settings(props: { prefs: Prefs; language: Language; onChange: (p
           type="checkbox"
           data-testid="notifications"
           checked={prefs.notifications}
-          onChange={async (e) => {
+          onChange={(e) => {
             const on = e.currentTarget.checked;
-            const ok = !on || (await enableNotifications());
-            setDenied(on && !ok);
-            props.onChange({ ...prefs, notifications: on && ok });
+            setRefusal(undefined);
+            if (!on) return props.onChange({ ...prefs, notifications: false });
+            // The browser asks the user; a request it cannot make (no secure context, a broken
+            // permission API) rejects: the setting stays off and the user is told why.
+            enableNotifications().then(
+              (ok) => {
+                if (!ok) setRefusal('settings.notificationsDenied');
+                props.onChange({ ...prefs, notifications: ok });
+              },
+              () => {
+                setRefusal('settings.notificationsFailed');
+                props.onChange({ ...prefs, notifications: false });
+              },
+            );
           }}
         />
         {t('settings.notifications')}
       </label>
-      {denied && <p class="error">{t('settings.notificationsDenied')}</p>}
+      {refusal !== undefined && (
+        <p class="error" role="alert">
+          {t(refusal)}
+        </p>
+      )}
       <label class="check">
         <input
           type="checkbox"

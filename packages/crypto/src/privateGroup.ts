@@ -20,7 +20,7 @@
  * the peer (an empty commit with an UpdatePath, RFC 9420 §12.4), which heals the chat after a key
  * compromise (§16.6). Proposals, and commits carrying any proposal, are refused.
  *
- * Transitions take a `PrivateChatState` and return a new one for the caller to store, as in
+ * Transitions take a `PrivateGroupState` and return a new one for the caller to store, as in
  * roomGroup.ts, but they are not pure: ts-mls shares secret buffers between the old and the new
  * state, and `encrypt`/`decrypt` zero the secrets they consumed (RFC 9420 §9.2), so the state passed
  * in is spent and must not be used again (a commit made from it would not decrypt). The shared MLS
@@ -88,7 +88,7 @@ export interface PrivatePeer {
 }
 
 /** One member's state of one private chat. Opaque outside this package; store the newest one. */
-export interface PrivateChatState {
+export interface PrivateGroupState {
   readonly mls: ClientState;
   /** Fixed when the chat was created or accepted; every commit is checked against it. */
   readonly peer: PrivatePeer;
@@ -112,18 +112,18 @@ export interface KeyPackageOffer {
 }
 
 export interface CreatedPrivateChat {
-  state: PrivateChatState;
+  state: PrivateGroupState;
   /** An MLSMessage of wireformat mls_welcome, for the peer only, with the ratchet tree inside. */
   welcome: Uint8Array;
   groupId: PrivateChatId;
 }
 
 export type PrivateIncoming =
-  | { kind: 'message'; state: PrivateChatState; plaintext: Uint8Array; epoch: number; generation: number }
-  | { kind: 'update'; state: PrivateChatState; epoch: number };
+  | { kind: 'message'; state: PrivateGroupState; plaintext: Uint8Array; epoch: number; generation: number }
+  | { kind: 'update'; state: PrivateGroupState; epoch: number };
 
 export interface PrivateOutgoing {
-  state: PrivateChatState;
+  state: PrivateGroupState;
   /** An MLSMessage of wireformat mls_private_message. */
   message: Uint8Array;
 }
@@ -162,7 +162,7 @@ export function privateMessageGroupId(bytes: Uint8Array): PrivateChatId | undefi
 const selfUpdatesOnly: IncomingMessageCallback = (incoming) =>
   incoming.kind === 'commit' && incoming.senderLeafIndex !== undefined && incoming.proposals.length === 0 ? 'accept' : 'reject';
 
-export class PrivateChatCrypto {
+export class PrivateGroup {
   private constructor(
     private readonly room: RoomGroup,
     private readonly impl: CiphersuiteImpl,
@@ -175,11 +175,11 @@ export class PrivateChatCrypto {
    * the RoomGroup that matches the room group's suite (`RoomGroup.withSuite`), so that both
    * members of a chat agree on it.
    */
-  static async forRoom(room: RoomGroup): Promise<PrivateChatCrypto> {
+  static async forRoom(room: RoomGroup): Promise<PrivateGroup> {
     const impl = await suiteImpl(room.suite);
     // Its own AuthenticationService (same key, same rules) keeps its profile cache apart from the room's.
     const auth = new RoomAuthenticationService(room.keys.credentialKey, room.keys.locator);
-    return new PrivateChatCrypto(room, impl, auth, { cipherSuite: impl, authService: auth });
+    return new PrivateGroup(room, impl, auth, { cipherSuite: impl, authService: auth });
   }
 
   get suite(): SuiteName {
@@ -268,7 +268,7 @@ export class PrivateChatCrypto {
       throw new CryptoError('PRIVATE_BAD_KEY_PACKAGE', `the key package was refused: ${errorName(e)}`, { cause: e });
     }
     if (welcome === undefined) throw new CryptoError('PRIVATE_BAD_KEY_PACKAGE', 'adding the peer produced no welcome');
-    const state: PrivateChatState = { mls, peer: this.toPeer(peer, kp.leafNode.signaturePublicKey) };
+    const state: PrivateGroupState = { mls, peer: this.toPeer(peer, kp.leafNode.signaturePublicKey) };
     return { state, welcome: encode(mlsMessageEncoder, welcome), groupId: this.groupIdOf(state) };
   }
 
@@ -283,7 +283,7 @@ export class PrivateChatCrypto {
    * On failure `pending` stays usable (the real Welcome may still come); on success its init key is
    * zeroed.
    */
-  async accept(pending: PendingKeyPackage, welcome: Uint8Array, expectedPeerIdentityKey: Uint8Array): Promise<PrivateChatState> {
+  async accept(pending: PendingKeyPackage, welcome: Uint8Array, expectedPeerIdentityKey: Uint8Array): Promise<PrivateGroupState> {
     const msg = decodeMlsMessage(welcome, [wireformats.mls_welcome], MAX_WELCOME_BYTES);
     if (msg === undefined) throw new CryptoError('PRIVATE_BAD_WELCOME', 'not an MLS 1.0 welcome');
     if (msg.welcome.cipherSuite !== ciphersuites[this.room.suite] || msg.welcome.secrets.length !== 1) {
@@ -323,7 +323,7 @@ export class PrivateChatCrypto {
   }
 
   /** Encrypts an application message (RFC 9420 §6.3) for the current epoch. */
-  async encrypt(state: PrivateChatState, plaintext: Uint8Array): Promise<PrivateOutgoing> {
+  async encrypt(state: PrivateGroupState, plaintext: Uint8Array): Promise<PrivateOutgoing> {
     const r = await encryptApplication(this.ctx, state.mls, plaintext);
     return { state: { mls: r.state, peer: state.peer }, message: r.message };
   }
@@ -335,7 +335,7 @@ export class PrivateChatCrypto {
    * commits (one per group and epoch, like the relay does for rooms): the loser processes the
    * winner's commit with its current state and tries again.
    */
-  async update(state: PrivateChatState): Promise<PrivateOutgoingUpdate> {
+  async update(state: PrivateGroupState): Promise<PrivateOutgoingUpdate> {
     const r = await createCommit({ context: this.ctx, state: state.mls });
     return { state: { mls: r.newState, peer: state.peer }, message: encode(mlsMessageEncoder, r.commit), consumed: r.consumed };
   }
@@ -345,7 +345,7 @@ export class PrivateChatCrypto {
    * group, does not decrypt or verify (altered, replayed, ours echoed back), and
    * `FORBIDDEN_PROPOSAL` for any handshake message other than the peer's self-update.
    */
-  async decrypt(state: PrivateChatState, bytes: Uint8Array): Promise<PrivateIncoming> {
+  async decrypt(state: PrivateGroupState, bytes: Uint8Array): Promise<PrivateIncoming> {
     const msg = decodeMlsMessage(bytes, [wireformats.mls_private_message], MAX_PRIVATE_MESSAGE_BYTES);
     // PublicMessages are refused outright: everything in a private chat is encrypted.
     if (msg === undefined) throw new CryptoError('BAD_MESSAGE', 'not an MLS private message');
@@ -380,19 +380,19 @@ export class PrivateChatCrypto {
     const peer = await this.peerProfile(other, 'BAD_CREDENTIAL');
     if (!equalBytes(peer.identityKey, state.peer.identityKey)) throw new CryptoError('PRIVATE_WRONG_PEER', 'the peer changed its identity');
     wipe(r.consumed);
-    const next: PrivateChatState = { mls: r.newState, peer: this.toPeer(peer, other.signaturePublicKey) };
+    const next: PrivateGroupState = { mls: r.newState, peer: this.toPeer(peer, other.signaturePublicKey) };
     return { kind: 'update', state: next, epoch: this.epochOf(next) };
   }
 
-  groupIdOf(state: PrivateChatState): PrivateChatId {
+  groupIdOf(state: PrivateGroupState): PrivateChatId {
     return state.mls.groupContext.groupId.slice() as unknown as PrivateChatId;
   }
 
-  peerOf(state: PrivateChatState): PrivatePeer {
+  peerOf(state: PrivateGroupState): PrivatePeer {
     return state.peer;
   }
 
-  epochOf(state: PrivateChatState): number {
+  epochOf(state: PrivateGroupState): number {
     return Number(state.mls.groupContext.epoch);
   }
 

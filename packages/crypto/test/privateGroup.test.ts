@@ -5,8 +5,8 @@ import {
   CryptoError,
   type CryptoErrorCode,
   MAX_KEY_PACKAGE_BYTES,
-  PrivateChatCrypto,
-  type PrivateChatState,
+  PrivateGroup,
+  type PrivateGroupState,
   RoomGroup,
   type RoomKeys,
   Suites,
@@ -24,7 +24,7 @@ const code = (c: CryptoErrorCode) => (e: unknown) => e instanceof CryptoError &&
 
 async function member(keys: RoomKeys, suite: (typeof Suites)[keyof typeof Suites] = Suites.default) {
   const room = await RoomGroup.create(keys, suite);
-  return { room, chats: await PrivateChatCrypto.forRoom(room), id: room.identity.publicKey };
+  return { room, chats: await PrivateGroup.forRoom(room), id: room.identity.publicKey };
 }
 
 /** alice, bob and carol in one room; mallory holds another room's secret. */
@@ -249,7 +249,7 @@ test('a tampered, replayed, echoed or public message is refused (BAD_MESSAGE)', 
 test('self-updates move both to a new epoch with a new leaf key; any other handshake is FORBIDDEN_PROPOSAL', async () => {
   const { alice, bob, carol } = await setup();
   let { A, B } = await chat(alice, bob);
-  const leafKey = (s: PrivateChatState) => {
+  const leafKey = (s: PrivateGroupState) => {
     const node = s.mls.ratchetTree[s.mls.privatePath.leafIndex * 2];
     return node?.nodeType === mls.nodeTypes.leaf ? node.leaf.hpkePublicKey : undefined;
   };
