@@ -226,7 +226,7 @@ export class Room extends RoomMembership implements SendPort, PayloadRoutes {
     if (this.phase === 'left' && f.type !== 'ACK') return;
     switch (f.type) {
       case 'JOINED':
-        this.slot = f.slot;
+        this.advance({ type: 'slot', slot: f.slot });
         return;
       case 'GROUP_STATE':
         return this.onGroupState(f);
