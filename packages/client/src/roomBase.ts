@@ -1,7 +1,8 @@
 /**
  * The state and plumbing every room shares, below its group logic (roomMembership.ts) and its
- * public API (room.ts): the one serial queue everything runs on, the MLS state and where the
- * relay counts, the phase, the join waiters, timers of the current stay, and the parts of the
+ * public API (room.ts): the one serial queue everything runs on, the MLS state, the membership
+ * state machine's state (phase, slot, relay commit count, members... membershipState.ts, changed
+ * only through `advance`), the join waiters, timers of the current stay, and the parts of the
  * conversation core wired to this room: the outbox (outbox.ts), trust (trust.ts) and the upload
  * ticket (uploadTicket.ts).
  *
@@ -13,7 +14,8 @@ import { type Member, type RoomState, CryptoError, type RoomGroup, normalizeNick
 import { ClientError, type ClientErrorCode, asClientError } from './errors.js';
 import { Emitter } from './emitter.js';
 import type { KeyStore } from './keyStore.js';
-import { type MembershipEffect, type MembershipEvent, type MembershipState, initialMembership, step } from './membershipMachine.js';
+import { step } from './membershipMachine.js';
+import { type MembershipEffect, type MembershipEvent, type MembershipState, initialMembership } from './membershipState.js';
 import { Outbox } from './outbox.js';
 import { Trust } from './trust.js';
 import { UploadTicket } from './uploadTicket.js';

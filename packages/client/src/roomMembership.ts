@@ -21,7 +21,8 @@ import { ClientError } from './errors.js';
 import { toHex } from './encoding.js';
 import { RoomBase } from './roomBase.js';
 import { DisruptionLedger, voidReason } from './membership.js';
-import { type GroupInfoCheck, type MembershipEffect, type MembershipEvent, badInfoSince } from './membershipMachine.js';
+import { badInfoSince } from './membershipMachine.js';
+import { type GroupInfoCheck, type MembershipEffect, type MembershipEvent } from './membershipState.js';
 import type { DisruptionReason, RoomEvents } from './roomTypes.js';
 
 export abstract class RoomMembership extends RoomBase {
