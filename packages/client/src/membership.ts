@@ -3,7 +3,8 @@
  * functions of its state and an event: who removes departed members and culprits (and when), who
  * checks a GroupInfo, what a refused join does next, how long a joiner waits for a repair, when the
  * next self-update is due, and how disruptions are counted. They do no I/O and keep no timers: the
- * Room shell asks them, then carries out the decision (sends the commit, starts the timer).
+ * state machine (membershipMachine.ts) asks them and turns the decision into effects (send the
+ * commit, start the timer) that the Room shell carries out.
  *
  * Two numbers are never mixed up here: the *relay commit count* (`commits`, what the relay's frames
  * call `epoch`: how many commits the relay accepted) and the *MLS epoch* (`epoch`, of the group

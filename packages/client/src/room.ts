@@ -1,12 +1,12 @@
 /**
  * One joined room: the shell of the conversation core (docs/PROTOCOL.md §4-5). It owns the room's
  * MLS state and one serial queue on which everything that touches it runs, in the order the relay
- * delivered it (frames, local sends, timers), and wires the core's parts together:
- * membership decisions (membership.ts, pure), the outbox for every outgoing frame (outbox.ts),
- * trust in members' keys (trust.ts), the payload router features register with (payloadRouter.ts)
- * and the upload ticket (uploadTicket.ts). The group side (join, commits, repairs, removals,
- * self-updates) is in roomMembership.ts, the RoomMembership this class extends; the queue and
- * the state they share in roomBase.ts.
+ * delivered it (frames, local sends, timers), and wires the core's parts together: membership
+ * as a pure state machine (membershipMachine.ts, over membership.ts's decisions), the outbox for
+ * every outgoing frame (outbox.ts), trust in members' keys (trust.ts), the payload router features
+ * register with (payloadRouter.ts) and the upload ticket (uploadTicket.ts). The group side (join,
+ * commits, repairs, removals, self-updates) is carried out by roomMembership.ts, the RoomMembership
+ * this class extends; the queue and the state they share in roomBase.ts.
  */
 import type { DeliverFrame, RelayFrame } from '@nullroom/protocol';
 import { type Member, type RoomFingerprint, type RoomGroup, type SuiteName, CryptoError, safetyNumber } from '@nullroom/crypto';
@@ -226,7 +226,7 @@ export class Room extends RoomMembership implements SendPort, PayloadRoutes {
     if (this.phase === 'left' && f.type !== 'ACK') return;
     switch (f.type) {
       case 'JOINED':
-        this.slot = f.slot;
+        this.advance({ type: 'slot', slot: f.slot });
         return;
       case 'GROUP_STATE':
         return this.onGroupState(f);

@@ -1,18 +1,21 @@
 /**
  * The state and plumbing every room shares, below its group logic (roomMembership.ts) and its
- * public API (room.ts): the one serial queue everything runs on, the MLS state and where the
- * relay counts, the phase, the join waiters, timers of the current stay, and the parts of the
+ * public API (room.ts): the one serial queue everything runs on, the MLS state, the membership
+ * state machine's state (phase, slot, relay commit count, members... membershipState.ts, changed
+ * only through `advance`), the join waiters, timers of the current stay, and the parts of the
  * conversation core wired to this room: the outbox (outbox.ts), trust (trust.ts) and the upload
  * ticket (uploadTicket.ts).
  *
  * "relayCommits" is the relay's commit count (the relay's frames call it `epoch`: commits it
  * accepted); "epoch" is only ever the MLS epoch.
  */
-import { type ClientFrame, type RelayEpoch, type ReqId, type Slot, asEpoch } from '@nullroom/protocol';
+import type { ClientFrame, RelayEpoch, ReqId, Slot } from '@nullroom/protocol';
 import { type Member, type RoomState, CryptoError, type RoomGroup, normalizeNick } from '@nullroom/crypto';
 import { ClientError, type ClientErrorCode, asClientError } from './errors.js';
 import { Emitter } from './emitter.js';
 import type { KeyStore } from './keyStore.js';
+import { step } from './membershipMachine.js';
+import { type MembershipEffect, type MembershipEvent, type MembershipState, initialMembership } from './membershipState.js';
 import { Outbox } from './outbox.js';
 import { Trust } from './trust.js';
 import { UploadTicket } from './uploadTicket.js';
@@ -25,17 +28,14 @@ export interface RoomLink {
 }
 
 export abstract class RoomBase extends Emitter<RoomEvents> {
-  protected phase: RoomPhase = 'joining';
+  /** The membership state machine's state (membershipMachine.ts): changed only by `advance`. */
+  #membership: MembershipState = initialMembership('joining');
   #queue: Promise<void> = Promise.resolve();
   protected mls: RoomState | undefined;
   protected crypto: RoomGroup;
-  protected slot: Slot | undefined;
-  /** The relay's commit count: the `epoch` the next commit must name. */
-  protected relayCommits: RelayEpoch = asEpoch(0);
   /** The JOIN of this stay: only its refusal fails the join. */
   protected joinReq: ReqId | undefined;
   protected rejoin = false;
-  protected memberList: Member[] = [];
   /** Timers of this stay, cleared on reset. */
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
   /** SYNCs in flight (answered by a GROUP_STATE, which names no request): a refused one is not an error to show. */
@@ -115,10 +115,33 @@ export abstract class RoomBase extends Emitter<RoomEvents> {
     this.#created = created;
   }
 
+  protected get membership(): MembershipState {
+    return this.#membership;
+  }
+  protected get phase(): RoomPhase {
+    return this.#membership.phase;
+  }
+  protected get slot(): Slot | undefined {
+    return this.#membership.slot;
+  }
+  /** The relay's commit count: the `epoch` the next commit must name. */
+  protected get relayCommits(): RelayEpoch {
+    return this.#membership.commits;
+  }
+  protected get memberList(): readonly Member[] {
+    return this.#membership.members;
+  }
   /** Whether a commit of ours is in flight (application messages wait: it would change the epoch under them). */
-  protected abstract commitInFlight(): boolean;
-  /** Forgets what the group side knew of this stay. */
-  protected abstract resetGroup(): void;
+  protected commitInFlight(): boolean {
+    return this.#membership.pending !== undefined;
+  }
+
+  /** Steps the membership state machine with `e`; returns the effects to carry out, in order. */
+  protected advance(e: MembershipEvent): MembershipEffect[] {
+    const next = step(this.#membership, e, { timings: this.timings, now: Date.now(), random: Math.random });
+    this.#membership = next.state;
+    return next.effects;
+  }
   /** Forgets what a stay knew of others' messages (Room). */
   protected abstract forgetStay(): void;
 
@@ -141,9 +164,7 @@ export abstract class RoomBase extends Emitter<RoomEvents> {
   }
 
   protected setPhase(p: RoomPhase): void {
-    if (this.phase === p) return;
-    this.phase = p;
-    this.emit('phase', { phase: p });
+    for (const fx of this.advance({ type: 'phase', phase: p })) if (fx.kind === 'phase-changed') this.emit('phase', { phase: fx.phase });
   }
 
   /** Runs `fn` on the queue after `ms` (never sleeping inside the queue), unless the room was left meanwhile. */
@@ -159,9 +180,7 @@ export abstract class RoomBase extends Emitter<RoomEvents> {
 
   protected reset(phase: RoomPhase): void {
     this.mls = undefined;
-    this.slot = undefined;
-    this.memberList = [];
-    this.resetGroup();
+    this.advance({ type: 'stay-ended' }); // no effects: the stay's timers are cleared below
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
     this.forgetStay();
