@@ -14,7 +14,7 @@ import { SUBPROTOCOL, asLocator, asReqId, decodeRelayFrame, encodeFrame } from '
 import { BlobStatusError, RoomFiles } from '../src/index.js';
 import { fileSource, nodeBlobTransport, nodeSha256 } from '../src/node/index.js';
 import { receiveNext, sha, tempFile } from './_files.js';
-import { closeAll, twoMembers, } from './_harness.js';
+import { closeAll, twoMembers } from './_harness.js';
 
 afterEach(closeAll);
 

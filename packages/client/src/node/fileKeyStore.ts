@@ -34,7 +34,7 @@ import { join } from 'node:path';
 import { type IdentitySigner, identitySigner } from '@nullroom/crypto';
 import type { RoomLocator } from '@nullroom/protocol';
 import { z } from 'zod';
-import { fromBase64, fromHex, randomHex, toBase64, toHex } from '../encoding.js';
+import { fromBase64, fromHex, randomBytes, randomHex, toBase64, toHex } from '../encoding.js';
 import { ClientError } from '../errors.js';
 import type { KeyStore, KnownKey } from '../keyStore.js';
 
@@ -373,7 +373,7 @@ export class FileKeyStore implements KeyStore {
       const token = await this.lock();
       try {
         this.cache = undefined;
-        const contents = (await this.current()) ?? { index: globalThis.crypto.getRandomValues(new Uint8Array(32)), rooms: new Map() };
+        const contents = (await this.current()) ?? { index: randomBytes(32), rooms: new Map() };
         const { result, write } = await change(contents);
         if (write) await this.write(contents);
         return result;
