@@ -33,6 +33,7 @@ import {
   type FileSink,
   type FileSource,
   inlinePipe,
+  abortReason,
   senderCancelled,
 } from './chunks.js';
 import { ClientError } from './errors.js';
@@ -440,7 +441,7 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
     // sees that we rejoined (we may have been away when it went out); not for ever.
     const waitUntil = Date.now() + this.stallMs;
     while (a.sha256 === undefined) {
-      if (t.signal.aborted) throw t.signal.reason;
+      if (t.signal.aborted) throw abortReason(t.signal);
       if (a.cancelled) throw senderCancelled();
       if (Date.now() >= waitUntil)
         throw new ClientError('FILE_TRANSFER', 'the sender never confirmed the file (it may have gone offline): nothing was saved');
@@ -452,7 +453,7 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
     }
     if (sha256 !== a.sha256)
       throw new ClientError('FILE_REJECTED', 'the file does not match the hash its sender announced: nothing was saved');
-    if (t.signal.aborted) throw t.signal.reason;
+    if (t.signal.aborted) throw abortReason(t.signal);
     const path = await sink.commit();
     return path === undefined ? { sha256 } : { sha256, path };
   }

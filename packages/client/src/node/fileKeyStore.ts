@@ -482,11 +482,16 @@ export class FileKeyStore implements KeyStore {
    * the changes then stay in memory, and the next write tries again.
    */
   async flush(): Promise<void> {
-    while (this.writing !== undefined) await this.writing;
+    await this.written();
     if (this.unwritten.size === 0) return;
     this.startWriting();
-    while (this.writing !== undefined) await this.writing;
+    await this.written();
     if (this.unwritten.size > 0) throw this.lastError ?? new ClientError('KEY_STORE', 'the key store could not be written');
+  }
+
+  /** Resolves once no background write is running (one that ends may start the next: wait for that too). */
+  private async written(): Promise<void> {
+    while (this.writing !== undefined) await this.writing;
   }
 
   private startWriting(): void {
