@@ -1,5 +1,5 @@
 /**
- * End-to-end encrypted file transfer in a room (issue #4; docs/PROTOCOL.md §5 and §9).
+ * End-to-end encrypted file transfer in a room or private chat (docs/PROTOCOL.md §5 and §9).
  *
  * The sender picks a fresh file key, seals the file chunk by chunk (STREAM over AES-256-GCM,
  * @nullroom/crypto fileCrypto.ts) and uploads the sealed chunks to the relay's blob store, while a
