@@ -29,7 +29,10 @@ const external = (spec: string) =>
 
 const allowed: Record<string, { deps: string[]; platformNeutral: boolean }> = {
   'packages/protocol': { deps: [], platformNeutral: true },
-  'packages/crypto': { deps: ['@nullroom/protocol', 'ts-mls', '@noble/hashes', '@noble/curves', '@noble/ciphers', 'hash-wasm'], platformNeutral: true },
+  'packages/crypto': {
+    deps: ['@nullroom/protocol', 'ts-mls', '@noble/hashes', '@noble/curves', '@noble/ciphers', 'hash-wasm'],
+    platformNeutral: true,
+  },
   'packages/client': { deps: ['@nullroom/protocol', '@nullroom/crypto', 'zod'], platformNeutral: true },
   'packages/server': { deps: ['@nullroom/protocol', 'ws', 'selfsigned'], platformNeutral: false },
 };

@@ -11,7 +11,7 @@
 import type { IncrementalHash } from '@nullroom/crypto'; // a type: loads nothing
 import { type AesGcmFactory, CryptoError, FileDecryptor, FileEncryptor, type FileHeader, fileChunkCount } from '@nullroom/crypto/files';
 import { type BlobTransport, BlobRefused, BlobStatusError, BlobTicketRefused } from './blobs.js';
-import { ClientError } from './errors.js';
+import { ClientError, asClientError } from './errors.js';
 import { toHex } from './encoding.js';
 
 /**
@@ -143,11 +143,11 @@ const sleep = (ms: number, signal: AbortSignal) =>
 async function retry<T>(p: ChunkParams, ctl: ChunkControl, op: () => Promise<T>): Promise<T> {
   let delay = 250;
   for (;;) {
-    if (ctl.signal.aborted) throw ctl.signal.reason;
+    if (ctl.signal.aborted) throw abortReason(ctl.signal);
     try {
       return await op();
     } catch (e) {
-      if (ctl.signal.aborted) throw ctl.signal.reason;
+      if (ctl.signal.aborted) throw abortReason(ctl.signal);
       if (e instanceof BlobRefused) throw e;
       if (Date.now() - ctl.lastProgress() > p.stallMs)
         throw new ClientError('FILE_TRANSFER', 'the transfer made no progress for too long', { cause: e });
@@ -158,6 +158,15 @@ async function retry<T>(p: ChunkParams, ctl: ChunkControl, op: () => Promise<T>)
       delay = Math.min(delay * 2, 5000);
     }
   }
+}
+
+/**
+ * Why a transfer stopped, from its aborted signal: the ClientError it was aborted with, or
+ * FILE_CANCELLED (keeping the reason as cause) when something else aborted it.
+ */
+export function abortReason(signal: AbortSignal): ClientError {
+  const r: unknown = signal.reason;
+  return r instanceof ClientError ? r : new ClientError('FILE_CANCELLED', 'the transfer was cancelled', { cause: r });
 }
 
 export const senderCancelled = () => new ClientError('FILE_CANCELLED', 'the sender cancelled the transfer');
@@ -196,7 +205,7 @@ export async function uploadChunks(
   const cs = job.chunkSize;
   const count = fileChunkCount(source.size, cs);
   const inflight = new Set<Promise<void>>();
-  let failure: unknown;
+  let failure: Error | undefined;
   let slow = false;
   /** The ticket the relay refused last (it is replaced before the next PUT). */
   let refused: string | undefined;
@@ -227,7 +236,7 @@ export async function uploadChunks(
   };
   try {
     for (let i = 0; i < count; i++) {
-      if (ctl.signal.aborted) throw ctl.signal.reason;
+      if (ctl.signal.aborted) throw abortReason(ctl.signal);
       const len = Math.min(cs, source.size - i * cs);
       const plain = await source.read(i * cs, len);
       if (plain.byteLength !== len) throw new ClientError('FILE_TRANSFER', 'the file changed while it was being sent');
@@ -241,7 +250,7 @@ export async function uploadChunks(
         enc.recycle(bytes);
         ctl.advance(len);
       });
-      put.catch((e: unknown) => (failure ??= e));
+      put.catch((e: unknown) => (failure ??= e instanceof Error ? e : asClientError(e)));
       inflight.add(put);
       void put.finally(() => inflight.delete(put)).catch(() => undefined);
       while (inflight.size >= (slow ? 1 : p.concurrency) && failure === undefined) await Promise.race(inflight).catch(() => undefined);
@@ -325,7 +334,7 @@ async function download(p: ChunkParams, job: DownloadJob, sink: Pick<FileSink, '
     next = i + 1 < count ? open(i + 1) : undefined;
     next?.catch(() => undefined);
     hash.update(plain);
-    if (ctl.signal.aborted) throw ctl.signal.reason;
+    if (ctl.signal.aborted) throw abortReason(ctl.signal);
     await sink.write(plain);
     dec.recycle(plain);
     ctl.advance(plain.byteLength);

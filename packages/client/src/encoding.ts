@@ -1,23 +1,7 @@
-/** Byte encodings the client writes into payloads and keys (one copy of each, browser- and Node-safe). */
-
-export const toHex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-
-export const fromHex = (h: string): Uint8Array => Uint8Array.from(h.match(/../g) ?? [], (x) => parseInt(x, 16));
-
-export const randomBytes = (n: number): Uint8Array<ArrayBuffer> => globalThis.crypto.getRandomValues(new Uint8Array(n));
-
-export const randomHex = (n: number): string => toHex(randomBytes(n));
-
-/** Standard base64 (RFC 4648 §4), in slices so large inputs do not overflow the argument list. */
-export function toBase64(b: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
-  return btoa(s);
-}
-
-export const fromBase64 = (s: string): Uint8Array => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
-
-/** base64url without padding (RFC 4648 §5). */
-export const toBase64Url = (b: Uint8Array): string => toBase64(b).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-
-export const fromBase64Url = (s: string): Uint8Array => fromBase64(s.replace(/-/g, '+').replace(/_/g, '/'));
+/**
+ * The byte encodings the client writes into payloads and keys. One copy lives in the crypto
+ * package (bytes.ts, on the noble utilities); this module names the ones the client uses so its
+ * files import them from one place. Decoders throw a SyntaxError on text that is not their
+ * encoding; callers reading the network or the disk validate first and map that to their own code.
+ */
+export { toHex, fromHex, randomBytes, randomHex, equalBytes, toBase64, fromBase64, toBase64Url, fromBase64Url } from '@nullroom/crypto';

@@ -22,15 +22,13 @@ export {
   type FileSource,
   type FileSink,
   type Thumbnail,
-  type TransferProgress,
-  type TransferResult,
   type FileTransferOptions,
-  Transfer,
   IncomingFile,
   RoomFiles,
   DEFAULT_TRANSFER_CHUNK,
   DEFAULT_TRANSFER_CONCURRENCY,
 } from './files.js';
+export { type TransferProgress, type TransferResult, Transfer } from './transfer.js';
 export { type PayloadRoutes, type PayloadHandler, type PayloadSender, type PayloadType } from './payloadRouter.js';
 export { type SendPort, type DirectTarget } from './outbox.js';
 export {

@@ -57,5 +57,3 @@ export class MemoryKeyStore implements KeyStore {
     this.keys.set(`${toHex(room)}/${nick}`, { identityKey: new Uint8Array(key.identityKey), verified: key.verified });
   }
 }
-
-export const sameKey = (a: Uint8Array, b: Uint8Array): boolean => a.byteLength === b.byteLength && a.every((x, i) => x === b[i]);

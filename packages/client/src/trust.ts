@@ -7,7 +7,8 @@
 import type { RoomLocator } from '@nullroom/protocol';
 import type { Member } from '@nullroom/crypto';
 import { ClientError, type ClientErrorCode } from './errors.js';
-import { type KeyStore, sameKey } from './keyStore.js';
+import { equalBytes } from './encoding.js';
+import type { KeyStore } from './keyStore.js';
 
 /** What Trust tells its conversation. */
 export interface TrustEvents {
@@ -69,7 +70,7 @@ export class Trust {
     for (const m of members) {
       if (m.self) continue;
       const current = this.#state.get(m.nick);
-      if (current !== undefined && sameKey(current.key, m.identityKey)) continue;
+      if (current !== undefined && equalBytes(current.key, m.identityKey)) continue;
       let known;
       let unreadable = false;
       try {
@@ -80,7 +81,7 @@ export class Trust {
         storeFailed = unreadable = true;
       }
       const before = known?.identityKey ?? current?.key;
-      const changed = before !== undefined && !sameKey(before, m.identityKey);
+      const changed = before !== undefined && !equalBytes(before, m.identityKey);
       const wasVerified = (current?.verified ?? known?.verified) === true;
       this.#state.set(m.nick, {
         key: m.identityKey,

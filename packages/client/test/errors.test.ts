@@ -8,7 +8,7 @@ import { asClientError } from '../src/errors.js';
 const docs = readFileSync(new URL('../../../../docs/PROTOCOL.md', import.meta.url), 'utf8');
 
 test('every client error code is in docs/PROTOCOL.md §6.3 with when it happens, and the docs list no other', () => {
-  const section = docs.slice(docs.indexOf('### 6.3 Client error codes'), docs.indexOf('### 6.4 '));
+  const section = docs.slice(docs.indexOf('### 6.3 Client error codes'), docs.indexOf('### 6.4'));
   const rows = new Map([...section.matchAll(/^\| `([A-Z_]+)` \| (.+) \|$/gm)].map((m) => [m[1]!, m[2]!]));
   assert.deepEqual([...rows.keys()], [...ClientErrorCodes]);
   for (const code of ClientErrorCodes) assert.equal(rows.get(code), ClientErrors[code], code);

@@ -4,7 +4,7 @@
  * Checked against the MLS working group's test vectors (test/rfc9420SenderData.test.ts).
  */
 import type { CiphersuiteImpl } from 'ts-mls';
-import { concat, utf8 } from './_bytes.js';
+import { concat, utf8 } from './bytes.js';
 
 /** RFC 9420 §2.1.2: opaque data<V>, a 1-, 2- or 4-byte varint length (the QUIC varint), then the bytes. */
 export function mlsVector(bytes: Uint8Array): Uint8Array {

@@ -14,7 +14,7 @@
  */
 import { type AuthenticationService, type Credential, type CredentialBasic, defaultCredentialTypes } from 'ts-mls';
 import type { RoomLocator } from '@nullroom/protocol';
-import { concat, fromUtf8, toHex, u32be, utf8 } from './_bytes.js';
+import { concat, fromUtf8, toHex, u32be, utf8 } from './bytes.js';
 import { CryptoError } from './errors.js';
 import { BINDING_SIGNATURE_BYTES, IDENTITY_KEY_BYTES, type IdentitySigner, signBinding, verifyBinding } from './identity.js';
 import { open, seal } from './sealed.js';

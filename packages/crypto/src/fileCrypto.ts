@@ -27,7 +27,7 @@
  */
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { randomBytes, u32be, utf8 } from './_bytes.js';
+import { randomBytes, u32be, utf8 } from './bytes.js';
 import { CryptoError, type CryptoErrorCode } from './errors.js';
 
 // For importers of this module alone (the `@nullroom/crypto/files` entry, without the MLS code).

@@ -8,7 +8,7 @@
  * flight, the one being assembled, and the input piece being cut.
  */
 import { sha256 } from '@noble/hashes/sha2.js';
-import { equalBytes } from './_bytes.js';
+import { equalBytes } from './bytes.js';
 import { CryptoError } from './errors.js';
 import { DEFAULT_FILE_CONCURRENCY, FILE_TAG_BYTES, FileDecryptor, FileEncryptor, type FileHeader } from './fileCrypto.js';
 

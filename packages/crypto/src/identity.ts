@@ -15,7 +15,7 @@
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import type { RoomLocator } from '@nullroom/protocol';
-import { concat, own, utf8 } from './_bytes.js';
+import { concat, own, utf8 } from './bytes.js';
 
 const BINDING_LABEL = utf8.encode('nullroom/v1/leaf-binding');
 export const IDENTITY_KEY_BYTES = 32;

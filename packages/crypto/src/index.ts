@@ -1,4 +1,16 @@
 export * from './errors.js';
+export {
+  toHex,
+  fromHex,
+  randomBytes,
+  randomHex,
+  concat,
+  equalBytes,
+  toBase64,
+  fromBase64,
+  toBase64Url,
+  fromBase64Url,
+} from './bytes.js';
 export { parseInvite } from './roomSecret.js';
 export {
   type Argon2Params,

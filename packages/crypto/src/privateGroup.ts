@@ -57,7 +57,7 @@ import {
   zeroOutUint8Array,
 } from 'ts-mls';
 import { type Brand, defaultCodecLimits } from '@nullroom/protocol';
-import { equalBytes, randomBytes } from './_bytes.js';
+import { equalBytes, randomBytes } from './bytes.js';
 import { type MemberProfile, type Profile, RoomAuthenticationService } from './credential.js';
 import { CryptoError, type CryptoErrorCode } from './errors.js';
 import { encryptApplication, errorName, leaves, newKeyPackage, processStrict, profileOf, senderOf, wipe } from './mlsGroup.js';

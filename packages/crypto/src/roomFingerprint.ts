@@ -16,7 +16,7 @@ import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import type { CiphersuiteImpl, ClientState } from 'ts-mls';
 import { contentTypes, wireformats } from 'ts-mls';
-import { concat, equalBytes, utf8 } from './_bytes.js';
+import { concat, equalBytes, utf8 } from './bytes.js';
 import { decodeMlsMessage } from './mlsMessage.js';
 import { mlsVector, uint64 } from './_mlsCodec.js';
 import { readSenderData } from './senderData.js';

@@ -30,7 +30,7 @@ import {
   wireformats,
 } from 'ts-mls';
 import type { RoomLocator } from '@nullroom/protocol';
-import { equalBytes, randomBytes } from './_bytes.js';
+import { equalBytes, randomBytes } from './bytes.js';
 import { RoomAuthenticationService, type Profile } from './credential.js';
 import { CryptoError } from './errors.js';
 import { type IdentitySigner, ephemeralIdentity } from './identity.js';

@@ -14,7 +14,7 @@ import {
   protocolVersions,
   wireformats,
 } from 'ts-mls';
-import { concat, equalBytes, utf8 } from './_bytes.js';
+import { concat, equalBytes, utf8 } from './bytes.js';
 import { signContent } from './_mlsCodec.js';
 import { CryptoError } from './errors.js';
 import { leafAt } from './mlsGroup.js';

@@ -4,7 +4,7 @@
  * member reaches the same verdict on the same bytes.
  */
 import { type IncomingMessageCallback, defaultProposalTypes } from 'ts-mls';
-import { equalBytes } from './_bytes.js';
+import { equalBytes } from './bytes.js';
 import { nickKey } from './credential.js';
 import { CryptoError } from './errors.js';
 

@@ -14,7 +14,7 @@
 import { argon2id } from 'hash-wasm';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { type RoomLocator, asLocator } from '@nullroom/protocol';
-import { concat, randomBytes, utf8 } from './_bytes.js';
+import { concat, fromBase64Url, randomBytes, toBase64Url, utf8 } from './bytes.js';
 import { CryptoError } from './errors.js';
 
 export interface Argon2Params {
@@ -54,14 +54,7 @@ export function randomRoomSecret(): RoomSecret {
  * server: `#k=` + base64url (RFC 4648 §5, no padding) of the 32 bytes.
  */
 export function inviteFragment(secret: RoomSecret): string {
-  return `#k=${base64url(secret)}`;
-}
-
-/** RFC 4648 §5 base64url without padding (§3.2: padding omitted). */
-function base64url(bytes: Uint8Array): string {
-  let bin = '';
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  return `#k=${toBase64Url(secret)}`; // §3.2: padding omitted
 }
 
 /** `#k=` and 43 characters of the base64url alphabet (RFC 4648 §5): 258 bits, of which 256 are the secret. */
@@ -78,10 +71,9 @@ export function parseInvite(fragment: string): RoomSecret {
   const m = INVITE.exec(fragment);
   if (m === null) throw new CryptoError('BAD_INVITE', 'invite link is not "#k=" and 43 base64url characters');
   const text = m[1]!;
-  // 43 characters of the alphabet plus one '=' is always valid base64 of 32 bytes (RFC 4648 §4).
-  const bin = atob(text.replace(/-/g, '+').replace(/_/g, '/') + '=');
-  const secret = Uint8Array.from(bin, (c) => c.charCodeAt(0));
-  if (secret.byteLength !== 32 || base64url(secret) !== text) {
+  // 43 characters of the alphabet are always valid unpadded base64url of 32 bytes (RFC 4648 §5).
+  const secret = fromBase64Url(text);
+  if (secret.byteLength !== 32 || toBase64Url(secret) !== text) {
     secret.fill(0);
     throw new CryptoError('BAD_INVITE', 'invite link is not the canonical base64url encoding of its secret');
   }

@@ -6,7 +6,7 @@
  * The two 30-digit halves are sorted and concatenated, so both sides compute the same 60 digits.
  */
 import { sha512 } from '@noble/hashes/sha2.js';
-import { concat } from './_bytes.js';
+import { concat } from './bytes.js';
 
 const ITERATIONS = 5200;
 const VERSION = Uint8Array.of(0, 0);

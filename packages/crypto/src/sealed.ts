@@ -4,7 +4,7 @@
  * Used for the GroupInfo the relay stores and for nicknames inside credentials. Every use binds
  * its context in the associated data, so a ciphertext cannot be moved from one use to another.
  */
-import { own, randomBytes } from './_bytes.js';
+import { own, randomBytes } from './bytes.js';
 
 const NONCE = 12;
 

@@ -9,7 +9,7 @@
  * (test/rfc9420SenderData.test.ts).
  */
 import type { CiphersuiteImpl, PrivateMessage } from 'ts-mls';
-import { concat } from './_bytes.js';
+import { concat } from './bytes.js';
 import { expandWithLabel, mlsVector, uint64 } from './_mlsCodec.js';
 
 /** RFC 9420 §6.3.2: SenderData { uint32 leaf_index; uint32 generation; opaque reuse_guard[4]; }. */

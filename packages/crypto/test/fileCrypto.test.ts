@@ -7,7 +7,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { concat } from '../src/_bytes.js';
+import { concat } from '../src/bytes.js';
 import {
   CryptoError,
   type CryptoErrorCode,

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as mls from 'ts-mls';
 import { open } from '../src/sealed.js';
-import { concat } from '../src/_bytes.js';
+import { concat } from '../src/bytes.js';
 import { RoomGroup, deriveRoomKeys, randomRoomSecret, CryptoError, type RoomState } from '../src/index.js';
 
 const enc = new TextEncoder();

@@ -50,7 +50,7 @@ test('trailing bytes after an MLS message are refused in rooms: application mess
   // A GroupInfo with a trailing byte inside a valid seal (only a room member can make one).
   const c = await RoomGroup.create(keys);
   const { open, seal } = await import('../src/sealed.js');
-  const { concat, utf8 } = await import('../src/_bytes.js');
+  const { concat, utf8 } = await import('../src/bytes.js');
   const aad = concat(utf8.encode('nullroom/v1/group-info'), keys.locator);
   const plain = await open(keys.groupInfoKey, groupInfo, aad);
   assert.ok(plain);
@@ -166,7 +166,7 @@ test("groupInfoMatches: the committer's GroupInfo of our state matches; the same
   assert.equal(await a.groupInfoMatches(A, groupInfo), true); // signed by bob's leaf
   assert.equal(await b.groupInfoMatches(B, groupInfo), true);
   const { open, seal } = await import('../src/sealed.js');
-  const { concat, utf8 } = await import('../src/_bytes.js');
+  const { concat, utf8 } = await import('../src/bytes.js');
   const aad = concat(utf8.encode('nullroom/v1/group-info'), keys.locator);
   const plain = (await open(keys.groupInfoKey, groupInfo, aad))!;
   const msg = mls.decode(mls.mlsMessageDecoder, plain)!;

@@ -17,6 +17,18 @@ export function answerRaw(socket: Duplex, status: number, text: string): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }
 
+/** A bare 500 for a request whose handler failed (a connection that already sent its head is cut). */
+function answerInternal(res: ServerResponse): void {
+  if (res.headersSent) return void res.destroy();
+  const body = 'internal error\n';
+  res.writeHead(500, {
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-store',
+  });
+  res.end(body);
+}
+
 /**
  * Plain HTTP connections (not, or not yet, WebSockets) are capped per address and in total at
  * accept: a slowloris head holds its socket until headersTimeoutMs, and 1,000 of them are cheap to
@@ -109,7 +121,11 @@ export function createRelayServer({ limits, tls, connections, handler }: HttpSer
   };
   const serve = (req: IncomingMessage, res: ServerResponse) => {
     if (connections.isRefused(req.socket)) return void req.socket.destroy();
-    return handler(req, res);
+    // Node does not look at what a request listener returns: a rejection (or a throw) of the
+    // handler would be unhandled and end the process. It is answered 500 here instead.
+    void Promise.resolve()
+      .then(() => handler(req, res))
+      .catch(() => answerInternal(res));
   };
   const server: Server = tls
     ? createHttpsServer(

@@ -94,6 +94,18 @@ async function openBlobs(opts: RelayOptions, tls: boolean, tickets: Tickets, tru
   }
 }
 
+/** The HTTP(S) server with what it serves (pages, /healthz, /blobs) and its connection caps; not yet listening. */
+function serveHttp(opts: RelayOptions, limits: RelayLimits, origins: OriginPolicy, trustProxy: boolean, blobs: BlobHttp | undefined) {
+  const handler = httpHandler({
+    tls: opts.tls !== undefined,
+    origins,
+    ...(opts.staticDir !== undefined ? { staticDir: opts.staticDir } : {}),
+    ...(blobs !== undefined ? { blobs: blobs.handle } : {}),
+  });
+  const httpConnections = new HttpConnections(limits, trustProxy, opts.log);
+  return { server: createRelayServer({ limits, tls: opts.tls, connections: httpConnections, handler }), httpConnections };
+}
+
 /**
  * The relay with its frames going through `wire`: startRelay's is the socket itself; a test
  * decorates it (test/_instrumented.ts). Not part of the package's API.
@@ -112,14 +124,7 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
   const conns = new Set<Connection>();
   const output = new Output(conns, limits, () => rooms.groupInfoBytes);
   const blobs = tickets === undefined ? undefined : await openBlobs(opts, tls, tickets, trustProxy);
-  const handler = httpHandler({
-    tls,
-    origins,
-    ...(opts.staticDir !== undefined ? { staticDir: opts.staticDir } : {}),
-    ...(blobs !== undefined ? { blobs: blobs.handle } : {}),
-  });
-  const httpConnections = new HttpConnections(limits, trustProxy, log);
-  const server = createRelayServer({ limits, tls: opts.tls, connections: httpConnections, handler });
+  const { server, httpConnections } = serveHttp(opts, limits, origins, trustProxy, blobs);
   const wss = webSocketServer(limits);
   const ctx: ConnectionContext = {
     limits,

@@ -178,6 +178,34 @@ function pinnedAgent(pin: string): https.Agent {
   return agent;
 }
 
+type BlobResponse = { status: number; headers: http.IncomingHttpHeaders; body: Uint8Array };
+
+/** Reads a response with one copy, straight into a buffer of the announced size (chunks are at most ~1 MiB). */
+function readResponse(
+  res: http.IncomingMessage,
+  pool: ReturnType<typeof bodyPool>,
+  resolve: (r: BlobResponse) => void,
+  reject: (e: Error) => void,
+): void {
+  const declared = Number(res.headers['content-length'] ?? NaN);
+  const sized = Number.isSafeInteger(declared) && declared >= 0 && declared <= 16 * 1024 * 1024;
+  let body = sized && declared > 0 ? pool.take(declared) : new Uint8Array(0);
+  let got = 0;
+  res.on('data', (d: Buffer) => {
+    if (got + d.byteLength > body.byteLength) {
+      const bigger = new Uint8Array(Math.max(body.byteLength * 2, got + d.byteLength));
+      bigger.set(body.subarray(0, got));
+      body = bigger;
+    }
+    body.set(d, got);
+    got += d.byteLength;
+  });
+  res.on('end', () =>
+    resolve({ status: res.statusCode ?? 0, headers: res.headers, body: got === body.byteLength ? body : body.subarray(0, got) }),
+  );
+  res.on('error', reject);
+}
+
 /** The relay's blob store over node:http(s), keep-alive, with the client's TLS trust. */
 export function nodeBlobTransport(relayUrl: string, opts: NodeTlsOptions = {}): BlobTransport {
   const base = new URL(relayUrl);
@@ -190,7 +218,7 @@ export function nodeBlobTransport(relayUrl: string, opts: NodeTlsOptions = {}): 
     : new http.Agent({ keepAlive: true, maxSockets: 16 });
   const pool = bodyPool();
   const request = (method: string, path: string, headers: Record<string, string>, body: Uint8Array | undefined, signal?: AbortSignal) =>
-    new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Uint8Array }>((resolve, reject) => {
+    new Promise<BlobResponse>((resolve, reject) => {
       const req = (secure ? https : http).request(
         {
           host: base.hostname,
@@ -201,26 +229,7 @@ export function nodeBlobTransport(relayUrl: string, opts: NodeTlsOptions = {}): 
           headers: { ...headers, ...(body !== undefined ? { 'Content-Length': String(body.byteLength) } : {}) },
           ...(signal ? { signal } : {}),
         },
-        (res) => {
-          // One copy, straight into a buffer of the announced size (chunks are at most ~1 MiB).
-          const declared = Number(res.headers['content-length'] ?? NaN);
-          const sized = Number.isSafeInteger(declared) && declared >= 0 && declared <= 16 * 1024 * 1024;
-          let body = sized && declared > 0 ? pool.take(declared) : new Uint8Array(0);
-          let got = 0;
-          res.on('data', (d: Buffer) => {
-            if (got + d.byteLength > body.byteLength) {
-              const bigger = new Uint8Array(Math.max(body.byteLength * 2, got + d.byteLength));
-              bigger.set(body.subarray(0, got));
-              body = bigger;
-            }
-            body.set(d, got);
-            got += d.byteLength;
-          });
-          res.on('end', () =>
-            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: got === body.byteLength ? body : body.subarray(0, got) }),
-          );
-          res.on('error', reject);
-        },
+        (res) => readResponse(res, pool, resolve, reject),
       );
       req.on('error', reject);
       req.end(body === undefined ? undefined : Buffer.from(body.buffer, body.byteOffset, body.byteLength));
