@@ -56,7 +56,7 @@ interface Opening {
 }
 
 /** The private chats of one room. */
-export class PrivateChats extends Emitter<PrivateChatEvents> implements PrivateChatOwner {
+export class PrivateChats extends Emitter<PrivateChatEvents> {
   private readonly chats = new Map<string, PrivateChat>();
   private readonly opening = new Map<string, Opening>();
   private pc: Promise<PrivateGroup> | undefined;
@@ -107,41 +107,55 @@ export class PrivateChats extends Emitter<PrivateChatEvents> implements PrivateC
   }
 
   /** The slots of the room's leaves that carry this identity key (one, or two while a reconnect's old leaf lingers). */
+  /** What a chat may ask of its owner, kept off this class's public surface. */
+  readonly #owner: PrivateChatOwner = ((chats: PrivateChats): PrivateChatOwner => ({
+    get room() {
+      return chats.room;
+    },
+    get routing() {
+      return chats.routing;
+    },
+    crypto: () => chats.crypto(),
+    delivered: (roomId) => chats.delivered(roomId),
+    nickOf: (identity) => chats.nickOf(identity),
+    targetOf: (chat, tried) => chats.targetOf(chat, tried),
+    warn: (code, message) => chats.warn(code, message),
+    shown: (e) => chats.shown(e),
+    closeChat: (chat, byUs) => chats.closeChat(chat, byUs),
+  }))(this);
+
   private slotsOf(identity: string): number[] {
     return this.room.members().flatMap((m) => (!m.self && toHex(m.identityKey) === identity ? [m.slot] : []));
   }
 
   /**
-   * @internal Where a direct message for this chat goes: the slot the chat last heard the peer
+   * Where a direct message for this chat goes: the slot the chat last heard the peer
    * from, if a leaf with the peer's identity key still holds it; else the peer's newest leaf (slots
    * only grow: after a reconnect, the new one); undefined when the peer is not in the room. Never
    * one of `tried` (slots the relay said nobody holds).
    */
-  targetOf(chat: PrivateChat, tried: ReadonlySet<number> = new Set()): number | undefined {
+  private targetOf(chat: PrivateChat, tried: ReadonlySet<number> = new Set()): number | undefined {
     const slots = this.slotsOf(chat.peerIdentity).filter((s) => !tried.has(s));
     if (chat.peerSlot !== undefined && slots.includes(chat.peerSlot)) return chat.peerSlot;
     return slots.length === 0 ? undefined : Math.max(...slots);
   }
 
-  /** @internal */
-  warn(code: 'OUT_OF_ORDER' | 'MISSING_MESSAGES', message: string): void {
+  private warn(code: 'OUT_OF_ORDER' | 'MISSING_MESSAGES', message: string): void {
     this.emit('error', { code, message });
   }
 
-  /** @internal */
+  /** The room's private-group factory (its cipher suite and identity), made once the room is joined. */
   crypto(): Promise<PrivateGroup> {
     // The room's suite is known once joined (joiners follow the creator's).
     this.pc ??= PrivateGroup.forRoom(this.room.roomCrypto);
     return this.pc;
   }
 
-  /** @internal */
-  delivered(roomId: string): Promise<void> {
+  private delivered(roomId: string): Promise<void> {
     return new Promise((resolve, reject) => this.awaiting.set(roomId, { resolve, reject }));
   }
 
-  /** @internal */
-  nickOf(identity: string): string | undefined {
+  private nickOf(identity: string): string | undefined {
     return this.room.members().find((m) => !m.self && toHex(m.identityKey) === identity)?.nick;
   }
 
@@ -196,13 +210,12 @@ export class PrivateChats extends Emitter<PrivateChatEvents> implements PrivateC
     chat.on('unsent', (e) => this.emit('unsent', { chat, ...e }));
   }
 
-  /** @internal */
-  closeChat(chat: PrivateChat, byUs: boolean): void {
+  private closeChat(chat: PrivateChat, byUs: boolean): void {
     if (chat.markClosed()) this.emit('closed', { chat, byUs });
   }
 
-  /** @internal A chat's text message, for the app. */
-  shown(e: PrivateMessage): void {
+  /** A chat's text message, for the app. */
+  private shown(e: PrivateMessage): void {
     this.emit('message', e);
   }
 
@@ -242,7 +255,7 @@ export class PrivateChats extends Emitter<PrivateChatEvents> implements PrivateC
         const profile = this.room.profile();
         if (profile === undefined) return;
         const made = await (await this.crypto()).create(profile, fromBase64(p.kp), fromHex(senderIdentity));
-        const chat = new PrivateChat(this, this.room, toHex(made.groupId), senderIdentity, made.state, { nick: from, slot });
+        const chat = new PrivateChat(this.#owner, this.room, toHex(made.groupId), senderIdentity, made.state, { nick: from, slot });
         this.adopt(chat);
         this.room.sendPayload({ type: 'dm-welcome', to: senderIdentity, offer: p.offer, welcome: toBase64(made.welcome) });
         this.emit('opened', { chat, byUs: false });
@@ -258,7 +271,7 @@ export class PrivateChats extends Emitter<PrivateChatEvents> implements PrivateC
         try {
           const pc = await this.crypto();
           const state = await pc.accept(o.pending, fromBase64(p.welcome), fromHex(senderIdentity));
-          const chat = new PrivateChat(this, this.room, toHex(pc.groupIdOf(state)), senderIdentity, state, { nick: from, slot });
+          const chat = new PrivateChat(this.#owner, this.room, toHex(pc.groupIdOf(state)), senderIdentity, state, { nick: from, slot });
           this.adopt(chat);
           this.emit('opened', { chat, byUs: true });
           o.resolve(chat);
