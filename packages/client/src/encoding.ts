@@ -6,4 +6,14 @@
  * Imported through the `bytes` entry, not the package index, so that the chunk worker (chunks.ts)
  * does not load the MLS library for a hex string.
  */
-export { toHex, fromHex, randomBytes, randomHex, equalBytes, toBase64, fromBase64, toBase64Url, fromBase64Url } from '@nullroom/crypto/bytes';
+export {
+  toHex,
+  fromHex,
+  randomBytes,
+  randomHex,
+  equalBytes,
+  toBase64,
+  fromBase64,
+  toBase64Url,
+  fromBase64Url,
+} from '@nullroom/crypto/bytes';
