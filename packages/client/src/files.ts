@@ -40,7 +40,7 @@ import { fromBase64Url, randomBytes, toBase64Url, toHex } from './encoding.js';
 import { Emitter } from './emitter.js';
 import type { FileCancelPayload, FileDonePayload, FilePayload } from './payload.js';
 import type { PayloadRoutes } from './payloadRouter.js';
-import { Transfer, type TransferResult } from './transfer.js';
+import { Transfer, type TransferHandle, type TransferResult } from './transfer.js';
 
 type FileBody =
   | Omit<FilePayload, 'v' | 'id' | 'n' | 'ts'>
@@ -226,15 +226,15 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
   /** Sends a file to everyone in the room. */
   send(source: FileSource, extra: { thumbnail?: Thumbnail } = {}): Transfer {
     const fid = toHex(randomBytes(16));
-    const t = new Transfer(fid, 'send', source.name, source.size, source.mime, this.room.nick);
-    void this.upload(t, source, extra).then(
-      (r) => t.finish(r),
-      (e: unknown) => t.fail(e),
+    const { transfer: t, handle: h } = Transfer.open(fid, 'send', source.name, source.size, source.mime, this.room.nick);
+    void this.upload(t, h, source, extra).then(
+      (r) => h.finish(r),
+      (e: unknown) => h.fail(e),
     );
     return t;
   }
 
-  private async upload(t: Transfer, source: FileSource, extra: { thumbnail?: Thumbnail }): Promise<TransferResult> {
+  private async upload(t: Transfer, h: TransferHandle, source: FileSource, extra: { thumbnail?: Thumbnail }): Promise<TransferResult> {
     const key = newFileKey();
     const blob = toBase64Url(randomBytes(16));
     const token = toBase64Url(randomBytes(32));
@@ -244,7 +244,7 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
       sha256 = await this.pipe.upload(
         { key, chunkSize: this.chunkSize, blob, token },
         source,
-        t.control,
+        h.control,
         async (header) => {
           // Awaited: a private chat encrypts before it sends, and may refuse (closed).
           await this.room.sendPayload({
@@ -264,7 +264,7 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
       );
     } catch (e) {
       if (!announced) throw e;
-      t.fail(e);
+      h.fail(e);
       // Tell the room, and free the relay's space at once.
       await Promise.resolve()
         .then(() => this.room.sendPayload({ type: 'file-cancel', fid: t.fid }))
@@ -281,21 +281,21 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
   /** @internal (IncomingFile.accept) */
   receive(file: IncomingFile, sink: FileSink): Transfer {
     const o = file.offer;
-    const t = new Transfer(o.fid, 'receive', o.name, o.size, o.mime, file.from);
-    void this.download(t, file.sender, o, sink).then(
-      (r) => t.finish(r),
+    const { transfer: t, handle: h } = Transfer.open(o.fid, 'receive', o.name, o.size, o.mime, file.from);
+    void this.download(h, file.sender, o, sink).then(
+      (r) => h.finish(r),
       async (e: unknown) => {
-        t.fail(e);
+        h.fail(e);
         await sink.abort().catch(() => undefined);
       },
     );
     return t;
   }
 
-  private async download(t: Transfer, sender: string, o: FilePayload, sink: FileSink): Promise<TransferResult> {
+  private async download(h: TransferHandle, sender: string, o: FilePayload, sink: FileSink): Promise<TransferResult> {
     const a = this.entry(`${sender}/${o.fid}`);
     const onAnnounce = () => {
-      if (a.cancelled) t.fail(senderCancelled());
+      if (a.cancelled) h.fail(senderCancelled());
     };
     a.waiters.push(onAnnounce);
     if (a.cancelled) throw senderCancelled();
@@ -305,24 +305,24 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
     } catch (e) {
       throw new ClientError('FILE_REJECTED', 'the file offer is malformed', { cause: e });
     }
-    const sha256 = await this.pipe.download({ key: fromBase64Url(o.key), header, blob: o.blob, size: o.size }, sink, t.control);
+    const sha256 = await this.pipe.download({ key: fromBase64Url(o.key), header, blob: o.blob, size: o.size }, sink, h.control);
     // The sender's file-done (with the hash) may still be on its way, or come again once the sender
     // sees that we rejoined (we may have been away when it went out); not for ever.
     const waitUntil = Date.now() + this.stallMs;
     while (a.sha256 === undefined) {
-      if (t.signal.aborted) throw abortReason(t.signal);
+      if (h.control.signal.aborted) throw abortReason(h.control.signal);
       if (a.cancelled) throw senderCancelled();
       if (Date.now() >= waitUntil)
         throw new ClientError('FILE_TRANSFER', 'the sender never confirmed the file (it may have gone offline): nothing was saved');
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, waitUntil - Date.now());
         a.waiters.push(() => (clearTimeout(timer), resolve()));
-        t.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+        h.control.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
       });
     }
     if (sha256 !== a.sha256)
       throw new ClientError('FILE_REJECTED', 'the file does not match the hash its sender announced: nothing was saved');
-    if (t.signal.aborted) throw abortReason(t.signal);
+    if (h.control.signal.aborted) throw abortReason(h.control.signal);
     const path = await sink.commit();
     return path === undefined ? { sha256 } : { sha256, path };
   }

@@ -26,7 +26,31 @@ export interface TransferResult {
 const SPEED_WINDOW_MS = 3000;
 
 /** One transfer, either way: progress events, a result, cancel. */
+/**
+ * What the owner of a transfer (RoomFiles) drives it through: the chunk work's control, and
+ * settling it. Only `Transfer.open`'s caller holds it, so the SDK's callers can watch and cancel a
+ * transfer but not advance or settle it.
+ */
+export interface TransferHandle {
+  readonly control: ChunkControl;
+  finish(r: TransferResult): void;
+  fail(e: unknown): void;
+}
+
 export class Transfer extends Emitter<{ progress: TransferProgress }> {
+  /** A new transfer and the handle its owner drives it through. */
+  static open(
+    fid: string,
+    direction: 'send' | 'receive',
+    name: string,
+    size: number,
+    mime: string,
+    from: string,
+  ): { transfer: Transfer; handle: TransferHandle } {
+    const t = new Transfer(fid, direction, name, size, mime, from);
+    return { transfer: t, handle: { control: t.#control, finish: (r) => t.#finish(r), fail: (e) => t.#fail(e) } };
+  }
+
   readonly done: Promise<TransferResult>;
   private readonly abort = new AbortController();
   /** [time, bytes] of recent progress, from a zero at the start: the first chunk already gives a speed. */
@@ -36,7 +60,7 @@ export class Transfer extends Emitter<{ progress: TransferProgress }> {
   private lastProgressAt = Date.now();
   private settle!: { resolve: (r: TransferResult) => void; reject: (e: unknown) => void };
 
-  constructor(
+  private constructor(
     readonly fid: string,
     readonly direction: 'send' | 'receive',
     readonly name: string,
@@ -61,10 +85,10 @@ export class Transfer extends Emitter<{ progress: TransferProgress }> {
   get signal(): AbortSignal {
     return this.abort.signal;
   }
-  /** @internal The chunk work's handle on this transfer. */
-  readonly control: ChunkControl = {
+  /** The chunk work's handle on this transfer. */
+  readonly #control: ChunkControl = {
     signal: this.abort.signal,
-    advance: (n) => this.advance(n),
+    advance: (n) => this.#advance(n),
     lastProgress: () => this.lastProgressAt,
   };
   get transferred(): number {
@@ -80,8 +104,7 @@ export class Transfer extends Emitter<{ progress: TransferProgress }> {
     this.abort.abort(new ClientError('FILE_CANCELLED', 'the transfer was cancelled'));
   }
 
-  /** @internal */
-  advance(n: number): void {
+  #advance(n: number): void {
     this.bytes += n;
     const now = Date.now();
     this.lastProgressAt = now;
@@ -128,12 +151,10 @@ export class Transfer extends Emitter<{ progress: TransferProgress }> {
     };
   }
 
-  /** @internal */
-  finish(r: TransferResult): void {
+  #finish(r: TransferResult): void {
     this.settle.resolve(r);
   }
-  /** @internal */
-  fail(e: unknown): void {
+  #fail(e: unknown): void {
     this.abort.abort(e);
     this.settle.reject(e);
   }

@@ -41,14 +41,14 @@ async function room(n: number) {
 }
 
 /** A Transfer of `size` bytes on a mock clock, with every progress report it makes. */
-function clocked(size: number, fn: (t: Transfer, seen: TransferProgress[]) => void): void {
+function clocked(size: number, fn: (t: { advance(n: number): void }, seen: TransferProgress[]) => void): void {
   mock.timers.enable({ apis: ['setInterval', 'Date'], now: 1_000_000 });
   try {
-    const t = new Transfer('f', 'receive', 'x.bin', size, '', 'alice');
+    const { transfer, handle } = Transfer.open('f', 'receive', 'x.bin', size, '', 'alice');
     const seen: TransferProgress[] = [];
-    t.on('progress', (p) => seen.push(p));
-    fn(t, seen);
-    t.fail(new Error('stop')); // settles it, which stops the heartbeat
+    transfer.on('progress', (p) => seen.push(p));
+    fn(handle.control, seen);
+    handle.fail(new Error('stop')); // settles it, which stops the heartbeat
   } finally {
     mock.timers.reset();
   }
