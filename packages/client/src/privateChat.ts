@@ -62,6 +62,18 @@ export interface PrivateChatOwner {
   closeChat(chat: PrivateChat, byUs: boolean): void;
 }
 
+/** What the owner (PrivateChats) drives a chat through; only `PrivateChat.open`'s caller holds it. */
+export interface PrivateChatHandle {
+  /** The peer (re)joined the room. */
+  peerRejoined(nick: string): void;
+  /** Decrypts one message of this chat: undefined for a copy already read. */
+  receive(data: Uint8Array): Promise<{ payload: PrivateInnerPayload; outOfOrder: boolean } | 'bad-payload' | undefined>;
+  /** A message MLS authenticated as the peer's, from `slot`: shown (text) or handed to the chat's file handlers. */
+  heard(from: string, slot: number, p: PrivateInnerPayload, outOfOrder: boolean, direct: boolean): void;
+  /** Marks the chat closed; false when it was already. */
+  markClosed(): boolean;
+}
+
 const SEEN_IDS = 1024;
 
 type InnerBody = PrivateInnerPayload extends infer P ? (P extends PrivateInnerPayload ? Omit<P, 'v' | 'id' | 'n' | 'ts'> : never) : never;
@@ -86,7 +98,26 @@ export class PrivateChat extends Emitter<FileChannelEvents & PrivateDeliveryEven
   /** Where direct messages go, looked up at each (re)send. */
   readonly #target: DirectTarget;
 
-  constructor(
+  /** A new chat and the handle its owner drives it through. */
+  static open(
+    owner: PrivateChatOwner,
+    port: SendPort,
+    id: string,
+    peerIdentity: string,
+    state: PrivateGroupState,
+    peer: { nick: string; slot: number },
+  ): { chat: PrivateChat; handle: PrivateChatHandle } {
+    const c = new PrivateChat(owner, port, id, peerIdentity, state, peer);
+    const handle: PrivateChatHandle = {
+      peerRejoined: (nick) => c.#peerRejoined(nick),
+      receive: (data) => c.#receive(data),
+      heard: (from, slot, p, outOfOrder, direct) => c.#heard(from, slot, p, outOfOrder, direct),
+      markClosed: () => c.#markClosed(),
+    };
+    return { chat: c, handle };
+  }
+
+  private constructor(
     private readonly owner: PrivateChatOwner,
     /** The room's outbox, through which both routings send. */
     private readonly port: SendPort,
@@ -204,13 +235,11 @@ export class PrivateChat extends Emitter<FileChannelEvents & PrivateDeliveryEven
     });
   }
 
-  /** @internal The peer (re)joined the room. */
-  peerRejoined(nick: string): void {
+  #peerRejoined(nick: string): void {
     this.emit('member-joined', { nick });
   }
 
-  /** @internal A message MLS authenticated as the peer's, from `slot`: shown (text) or handed to the chat's file handlers. */
-  heard(from: string, slot: number, p: PrivateInnerPayload, outOfOrder: boolean, direct: boolean): void {
+  #heard(from: string, slot: number, p: PrivateInnerPayload, outOfOrder: boolean, direct: boolean): void {
     this.#lastNick = from;
     this.#peerSlot = slot; // that connection holds the chat
     if (p.type === 'text') return this.owner.shown({ chat: this, from, text: p.text, ts: p.ts, id: p.id, outOfOrder, direct });
@@ -224,18 +253,17 @@ export class PrivateChat extends Emitter<FileChannelEvents & PrivateDeliveryEven
     this.owner.closeChat(this, true);
   }
 
-  /** @internal Marks the chat closed; false when it was already. */
-  markClosed(): boolean {
+  #markClosed(): boolean {
     if (this.#closed) return false;
     this.#closed = true;
     return true;
   }
 
   /**
-   * @internal Decrypts one message of this chat. Undefined for a copy already read; reports a
+   * Decrypts one message of this chat. Undefined for a copy already read; reports a
    * counter that goes back or skips, as rooms do (docs/PROTOCOL.md §5).
    */
-  receive(data: Uint8Array): Promise<{ payload: PrivateInnerPayload; outOfOrder: boolean } | 'bad-payload' | undefined> {
+  #receive(data: Uint8Array): Promise<{ payload: PrivateInnerPayload; outOfOrder: boolean } | 'bad-payload' | undefined> {
     return this.serial(async () => {
       const r = await (await this.owner.crypto()).decrypt(this.state, data);
       this.state = r.state;

@@ -23,7 +23,7 @@ import { ClientError, type ClientErrorCode } from './errors.js';
 import { fromBase64, fromHex, randomHex, toBase64, toHex } from './encoding.js';
 import { Emitter } from './emitter.js';
 import type { PrivatePayload } from './payload.js';
-import { PrivateChat, type PrivateChatOwner, type PrivateMessage, type PrivateRouting } from './privateChat.js';
+import { PrivateChat, type PrivateChatHandle, type PrivateChatOwner, type PrivateMessage, type PrivateRouting } from './privateChat.js';
 import type { Room } from './room.js';
 
 export { PrivateChat, type PrivateMessage, type PrivateRouting } from './privateChat.js';
@@ -97,7 +97,8 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
       // A peer who rejoins the room missed what its chat sent meanwhile (hidden routing rides room
       // messages): its chat hears of it, as a room does (files.ts tells recent file hashes again).
       room.on('member-joined', (e) => {
-        for (const chat of this.chats.values()) if (!chat.closed && this.nickOf(chat.peerIdentity) === e.nick) chat.peerRejoined(e.nick);
+        for (const chat of this.chats.values())
+          if (!chat.closed && this.nickOf(chat.peerIdentity) === e.nick) this.#handles.get(chat)?.peerRejoined(e.nick);
       }),
     ];
   }
@@ -107,6 +108,9 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
   }
 
   /** The slots of the room's leaves that carry this identity key (one, or two while a reconnect's old leaf lingers). */
+  /** How each chat is driven (receive, close...): kept here, off the chat's public surface. */
+  readonly #handles = new WeakMap<PrivateChat, PrivateChatHandle>();
+
   /** What a chat may ask of its owner, kept off this class's public surface. */
   readonly #owner: PrivateChatOwner = ((chats: PrivateChats): PrivateChatOwner => ({
     get room() {
@@ -204,14 +208,15 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
   }
 
   /** A new chat: kept by its id, and its delivery reports told with it. */
-  private adopt(chat: PrivateChat): void {
+  private adopt(chat: PrivateChat, handle: PrivateChatHandle): void {
     this.chats.set(chat.id, chat);
+    this.#handles.set(chat, handle);
     chat.on('sent', (e) => this.emit('sent', { chat, id: e.id }));
     chat.on('unsent', (e) => this.emit('unsent', { chat, ...e }));
   }
 
   private closeChat(chat: PrivateChat, byUs: boolean): void {
-    if (chat.markClosed()) this.emit('closed', { chat, byUs });
+    if (this.#handles.get(chat)?.markClosed()) this.emit('closed', { chat, byUs });
   }
 
   /** A chat's text message, for the app. */
@@ -238,10 +243,12 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
   }
 
   private async read(chat: PrivateChat, from: string, slot: number, data: Uint8Array, direct: boolean): Promise<void> {
-    const r = await chat.receive(data);
+    const h = this.#handles.get(chat);
+    if (h === undefined) return;
+    const r = await h.receive(data);
     if (r === undefined) return;
     if (r === 'bad-payload') return this.emit('error', { code: 'BAD_PAYLOAD', message: 'a private message is not in the expected format' });
-    chat.heard(from, slot, r.payload, r.outOfOrder, direct); // MLS authenticated it as the peer's
+    h.heard(from, slot, r.payload, r.outOfOrder, direct); // MLS authenticated it as the peer's
   }
 
   private fail(err: unknown): void {
@@ -255,8 +262,11 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
         const profile = this.room.profile();
         if (profile === undefined) return;
         const made = await (await this.crypto()).create(profile, fromBase64(p.kp), fromHex(senderIdentity));
-        const chat = new PrivateChat(this.#owner, this.room, toHex(made.groupId), senderIdentity, made.state, { nick: from, slot });
-        this.adopt(chat);
+        const { chat, handle } = PrivateChat.open(this.#owner, this.room, toHex(made.groupId), senderIdentity, made.state, {
+          nick: from,
+          slot,
+        });
+        this.adopt(chat, handle);
         this.room.sendPayload({ type: 'dm-welcome', to: senderIdentity, offer: p.offer, welcome: toBase64(made.welcome) });
         this.emit('opened', { chat, byUs: false });
         return;
@@ -271,8 +281,9 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
         try {
           const pc = await this.crypto();
           const state = await pc.accept(o.pending, fromBase64(p.welcome), fromHex(senderIdentity));
-          const chat = new PrivateChat(this.#owner, this.room, toHex(pc.groupIdOf(state)), senderIdentity, state, { nick: from, slot });
-          this.adopt(chat);
+          const opened = PrivateChat.open(this.#owner, this.room, toHex(pc.groupIdOf(state)), senderIdentity, state, { nick: from, slot });
+          const chat = opened.chat;
+          this.adopt(chat, opened.handle);
           this.emit('opened', { chat, byUs: true });
           o.resolve(chat);
         } catch (e) {
