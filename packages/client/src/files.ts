@@ -115,7 +115,8 @@ const FILE_DONE_REPEAT_MAX = 32;
 /** A file a member offered in the room; `accept` downloads it into a sink. */
 export class IncomingFile {
   constructor(
-    private readonly files: RoomFiles,
+    /** Starts the download (RoomFiles' own `receive`, kept off its public surface). */
+    private readonly start: (file: IncomingFile, sink: FileSink) => Transfer,
     readonly from: string,
     /** The sender's identity key (hex). */
     readonly sender: string,
@@ -134,7 +135,7 @@ export class IncomingFile {
     return this.offer.thumb;
   }
   accept(sink: FileSink): Transfer {
-    return this.files.receive(this, sink);
+    return this.start(this, sink);
   }
 }
 
@@ -176,7 +177,7 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
     this.offs = [
       // `sender`: the sender's identity key (hex) as the channel authenticated it. Transfers are matched
       // by it, not by nickname, which can change when a member rejoins (`alice` -> `alice-2`).
-      room.route('file', (offer, s) => this.emit('offer', new IncomingFile(this, s.from, s.sender, offer))),
+      room.route('file', (offer, s) => this.emit('offer', new IncomingFile((f, sink) => this.receive(f, sink), s.from, s.sender, offer))),
       // Only the member who offered a file can finish or cancel it, and only once.
       room.route('file-done', (done, s) => this.announce(`${s.sender}/${done.fid}`, (a) => (a.sha256 ??= done.sha256))),
       room.route('file-cancel', (cancel, s) => this.announce(`${s.sender}/${cancel.fid}`, (a) => (a.cancelled = true))),
@@ -278,8 +279,8 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
     return { sha256 };
   }
 
-  /** @internal (IncomingFile.accept) */
-  receive(file: IncomingFile, sink: FileSink): Transfer {
+  /** Downloads an offered file into `sink` (IncomingFile.accept). */
+  private receive(file: IncomingFile, sink: FileSink): Transfer {
     const o = file.offer;
     const { transfer: t, handle: h } = Transfer.open(o.fid, 'receive', o.name, o.size, o.mime, file.from);
     void this.download(h, file.sender, o, sink).then(
