@@ -5,7 +5,7 @@
  */
 import type { Interface } from 'node:readline';
 import { clearLine, cursorTo, moveCursor } from 'node:readline';
-import { ClientError } from '@nullroom/client';
+import { ClientError, formatBytes } from '@nullroom/client';
 import type { CliErrorCode } from './errors.js';
 
 export type ChatEvent =
@@ -62,14 +62,6 @@ export function errorEvent(e: unknown): ChatEvent {
   return cliError('INTERNAL', `unexpected failure (${e instanceof Error ? e.name : typeof e})`);
 }
 
-const size = (n: number) =>
-  n < 1024
-    ? `${n} B`
-    : n < 1024 ** 2
-      ? `${(n / 1024).toFixed(1)} KiB`
-      : n < 1024 ** 3
-        ? `${(n / 1024 ** 2).toFixed(1)} MiB`
-        : `${(n / 1024 ** 3).toFixed(2)} GiB`;
 const time = (ts: number) => new Date(ts).toTimeString().slice(0, 5);
 const seconds = (ts: number) => new Date(ts).toTimeString().slice(0, 8);
 const UNSAFE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu;
@@ -144,11 +136,11 @@ export function humanLine(e: ChatEvent): string {
     case 'connection':
       return `* connection ${e.state}${e.message ? `: ${safe(e.message)}` : ''}`;
     case 'file':
-      return `* ${safe(e.from)} sent ${e.private ? 'you privately ' : ''}${safe(e.name)} (${size(e.size)}), verified, saved as ${safe(e.path)}`;
+      return `* ${safe(e.from)} sent ${e.private ? 'you privately ' : ''}${safe(e.name)} (${formatBytes(e.size)}), verified, saved as ${safe(e.path)}`;
     case 'file-sent':
-      return `* sent ${safe(e.name)} (${size(e.size)})`;
+      return `* sent ${safe(e.name)} (${formatBytes(e.size)})`;
     case 'progress':
-      return `* ${e.direction === 'send' ? 'sending' : 'receiving'} ${safe(e.name)}: ${size(e.bytes)} of ${size(e.total)}${e.bytesPerSecond > 0 ? `, ${size(Math.round(e.bytesPerSecond))}/s` : ''}${e.etaMs === undefined ? '' : `, ${Math.ceil(e.etaMs / 1000)} s left`}`;
+      return `* ${e.direction === 'send' ? 'sending' : 'receiving'} ${safe(e.name)}: ${formatBytes(e.bytes)} of ${formatBytes(e.total)}${e.bytesPerSecond > 0 ? `, ${formatBytes(Math.round(e.bytesPerSecond))}/s` : ''}${e.etaMs === undefined ? '' : `, ${Math.ceil(e.etaMs / 1000)} s left`}`;
     case 'left':
       return '* you left the room';
     case 'error':

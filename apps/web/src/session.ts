@@ -241,13 +241,9 @@ export class RoomSession {
     return chat.id;
   }
 
-  /**
-   * Sends a private message: it shows at once, `pending` until its chat reports it `sent` (the
-   * relay acknowledged it: hidden routing, the room message carrying it; direct routing, its
-   * hand-over to the peer's connection) or `unsent` (failed, with the reason as a line).
-   */
-  sendPrivate(view: PrivateView, text: string): void {
-    const line: MessageLine = {
+  /** One of our own messages as it shows at once: `pending` until the relay acknowledges it. */
+  private ownLine(text: string): MessageLine {
+    return {
       key: nextKey++,
       kind: 'message',
       from: this.room.nick,
@@ -256,6 +252,15 @@ export class RoomSession {
       self: true,
       delivery: 'pending',
     };
+  }
+
+  /**
+   * Sends a private message: it shows at once, `pending` until its chat reports it `sent` (the
+   * relay acknowledged it: hidden routing, the room message carrying it; direct routing, its
+   * hand-over to the peer's connection) or `unsent` (failed, with the reason as a line).
+   */
+  sendPrivate(view: PrivateView, text: string): void {
+    const line = this.ownLine(text);
     view.lines = [...view.lines, line];
     try {
       this.unackedPrivate.set(view.chat.send(text), { line, view });
@@ -300,15 +305,7 @@ export class RoomSession {
   send(text: string): void {
     try {
       const id = this.room.send(text);
-      const line: MessageLine = {
-        key: nextKey++,
-        kind: 'message',
-        from: this.room.nick,
-        text,
-        ts: Date.now(),
-        self: true,
-        delivery: 'pending',
-      };
+      const line = this.ownLine(text);
       this.unacked.set(id, line);
       this.push(line);
     } catch (err) {

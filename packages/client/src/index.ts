@@ -28,7 +28,7 @@ export {
   DEFAULT_TRANSFER_CHUNK,
   DEFAULT_TRANSFER_CONCURRENCY,
 } from './files.js';
-export { type TransferProgress, type TransferResult, Transfer } from './transfer.js';
+export { type TransferProgress, type TransferResult, Transfer, formatBytes } from './transfer.js';
 export { type PayloadRoutes, type PayloadHandler, type PayloadSender, type PayloadType } from './payloadRouter.js';
 export { type SendPort, type DirectTarget } from './outbox.js';
 export {

@@ -31,6 +31,16 @@ const SPEED_WINDOW_MS = 3000;
  * settling it. Only `Transfer.open`'s caller holds it, so the SDK's callers can watch and cancel a
  * transfer but not advance or settle it.
  */
+/** A byte count as people read it (binary units: B, KiB, MiB, GiB), for progress and file sizes in both apps. */
+export const formatBytes = (n: number): string =>
+  n < 1024
+    ? `${n} B`
+    : n < 1024 ** 2
+      ? `${(n / 1024).toFixed(1)} KiB`
+      : n < 1024 ** 3
+        ? `${(n / 1024 ** 2).toFixed(1)} MiB`
+        : `${(n / 1024 ** 3).toFixed(2)} GiB`;
+
 export interface TransferHandle {
   readonly control: ChunkControl;
   finish(r: TransferResult): void;

@@ -3,20 +3,12 @@
  * Only a verified raster image is ever shown, and only as an <img>; every file is saved as a
  * download and never opened here (browserFiles.ts, Received).
  */
-import { isPreviewType, safeFileName } from '@nullroom/client';
+import { formatBytes, isPreviewType, safeFileName } from '@nullroom/client';
 import { saveFile } from '../browserFiles.js';
 import { t } from '../i18n.js';
 import type { RoomSession } from '../session.js';
 import type { FileView } from '../timeline.js';
 
-export const size = (n: number) =>
-  n < 1024
-    ? `${n} B`
-    : n < 1024 ** 2
-      ? `${(n / 1024).toFixed(1)} KiB`
-      : n < 1024 ** 3
-        ? `${(n / 1024 ** 2).toFixed(1)} MiB`
-        : `${(n / 1024 ** 3).toFixed(2)} GiB`;
 const duration = (ms: number) =>
   ms < 60_000 ? `${Math.ceil(ms / 1000)} s` : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
 
@@ -47,7 +39,7 @@ export function FileCard(props: { file: FileView; from: string; session: RoomSes
           </button>
         ))}
       <div class="file-meta">
-        <span class="file-name">{name}</span> <span class="file-size">{size(f.size)}</span>
+        <span class="file-name">{name}</span> <span class="file-size">{formatBytes(f.size)}</span>
       </div>
       {f.state === 'done' && f.direction === 'receive' && notImage && isPreviewType(f.mime) && (
         <div class="hint" data-testid="not-image">
@@ -59,10 +51,15 @@ export function FileCard(props: { file: FileView; from: string; session: RoomSes
           <progress data-testid="file-progress" max={f.size || 1} value={p?.bytes ?? 0} aria-label={name} />
           <span class="hint">
             {p === undefined
-              ? t('files.progressNoEta', { done: size(0), total: size(f.size) })
+              ? t('files.progressNoEta', { done: formatBytes(0), total: formatBytes(f.size) })
               : p.etaMs === undefined
-                ? t('files.progressNoEta', { done: size(p.bytes), total: size(f.size) })
-                : t('files.progress', { done: size(p.bytes), total: size(f.size), speed: size(p.bytesPerSecond), left: duration(p.etaMs) })}
+                ? t('files.progressNoEta', { done: formatBytes(p.bytes), total: formatBytes(f.size) })
+                : t('files.progress', {
+                    done: formatBytes(p.bytes),
+                    total: formatBytes(f.size),
+                    speed: formatBytes(p.bytesPerSecond),
+                    left: duration(p.etaMs),
+                  })}
           </span>
           <button type="button" class="secondary" data-testid="file-cancel" onClick={() => f.transfer?.cancel()}>
             {t('files.cancel')}
