@@ -598,13 +598,15 @@ const frameSamples = [
   { type: 'LEAVE', reqId: 5, room: LOC },
   { type: 'SYNC', reqId: 6, room: LOC },
   { type: 'DIRECT', reqId: 7, room: LOC, to: 3, data: new Uint8Array(0) },
-  { type: 'JOINED', reqId: 1, room: LOC, slot: 1, members: 1 },
+  { type: 'RESUME', reqId: 8, room: LOC, slot: 2, token: seq(32, 0x90), seq: 41 },
+  { type: 'JOINED', reqId: 1, room: LOC, slot: 1, members: 1, resume: seq(32, 0x90) },
   { type: 'GROUP_STATE', room: LOC, status: 2, epoch: 7, seq: 42, groupInfo: seq(5, 0xf0) },
   { type: 'DELIVER', room: LOC, seq: 43, kind: 1, epoch: 7, from: 2, data: seq(3, 0xc0) },
   { type: 'ACK', reqId: 3, seq: 43 },
   { type: 'PEER_GONE', room: LOC, slot: 2 },
   { type: 'ERROR', reqId: 3, code: 14 },
   { type: 'DIRECT_DELIVER', room: LOC, from: 2, data: seq(4, 0xd0) },
+  { type: 'RESUMED', reqId: 8, room: LOC, epoch: 7, seq: 43 },
 ];
 const jsonFrame = (f) => Object.fromEntries(Object.entries(f).map(([k, v]) => [k, v instanceof Uint8Array ? hex(v) : v]));
 const frames = frameSamples.map((f) => {

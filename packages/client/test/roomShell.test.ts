@@ -59,7 +59,7 @@ async function toCreate(h: Harness): Promise<void> {
   h.room.start(false);
   await until(() => h.sent.some((f) => f.type === 'JOIN'), 'JOIN sent');
   const room = h.crypto.locator;
-  h.deliver({ type: 'JOINED', reqId: h.last('JOIN').reqId, room, slot: asSlot(1), members: 1 });
+  h.deliver({ type: 'JOINED', reqId: h.last('JOIN').reqId, room, slot: asSlot(1), members: 1, resume: new Uint8Array(32) });
   h.deliver({ type: 'GROUP_STATE', room, status: GroupStatus.CREATE, epoch: asEpoch(0), seq: asSeq(0), groupInfo: new Uint8Array(0) });
 }
 

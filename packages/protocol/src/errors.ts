@@ -20,6 +20,8 @@ export const ErrorCodes = {
   NOT_CREATOR: 15,
   NO_GROUP: 16,
   NO_SUCH_PEER: 17,
+  // Resuming a slot (docs/PROTOCOL.md §4.5).
+  CANNOT_RESUME: 19,
   // Blob tickets (docs/PROTOCOL.md §9.1).
   NO_BLOB_STORE: 18,
   RATE_LIMITED: 20,
@@ -48,6 +50,7 @@ const messages: Record<ErrorName, string> = {
   NOT_CREATOR: 'this connection may not create the group',
   NO_GROUP: 'the room has no group yet',
   NO_SUCH_PEER: 'no other connection holds that slot in the room',
+  CANNOT_RESUME: 'that slot cannot be resumed (unknown, expired, or deliveries since were dropped): join again',
   NO_BLOB_STORE: 'this relay keeps no blobs: no upload ticket',
   RATE_LIMITED: 'too many frames; slow down',
   OVER_BUDGET: 'the relay is holding too much group state; try again later',

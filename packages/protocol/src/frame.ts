@@ -10,7 +10,7 @@
 import { Reader, Writer } from './_bytes.js';
 import { ProtocolError } from './errors.js';
 import type { ReqId, RelayEpoch, RoomLocator, Seq, Slot } from './ids.js';
-import { type CodecLimits, defaultCodecLimits, LOCATOR_BYTES, TICKET_BYTES } from './limits.js';
+import { type CodecLimits, defaultCodecLimits, LOCATOR_BYTES, RESUME_TOKEN_BYTES, TICKET_BYTES } from './limits.js';
 
 export const FrameType = {
   JOIN: 0x01,
@@ -21,6 +21,7 @@ export const FrameType = {
   SYNC: 0x06,
   DIRECT: 0x07,
   TICKET: 0x08,
+  RESUME: 0x09,
   JOINED: 0x41,
   GROUP_STATE: 0x42,
   DELIVER: 0x43,
@@ -29,6 +30,7 @@ export const FrameType = {
   ERROR: 0x46,
   DIRECT_DELIVER: 0x47,
   TICKET_GRANT: 0x48,
+  RESUMED: 0x49,
 } as const;
 export type FrameTypeName = keyof typeof FrameType;
 
@@ -90,6 +92,19 @@ export interface TicketFrame {
   reqId: ReqId;
   room: RoomLocator;
 }
+/**
+ * Takes back slot `slot` of `room` after a lost connection, within the relay's grace period
+ * (docs/PROTOCOL.md §4.5): `token` is the resume token JOINED gave for that slot, `seq` the last
+ * delivery the client read. The relay replays every delivery after `seq`, then answers RESUMED.
+ */
+export interface ResumeFrame {
+  type: 'RESUME';
+  reqId: ReqId;
+  room: RoomLocator;
+  slot: Slot;
+  token: Uint8Array;
+  seq: Seq;
+}
 // --- relay -> client ---
 export interface JoinedFrame {
   type: 'JOINED';
@@ -97,6 +112,8 @@ export interface JoinedFrame {
   room: RoomLocator;
   slot: Slot;
   members: number;
+  /** RESUME_TOKEN_BYTES random bytes: whoever holds them may resume this slot (RESUME). */
+  resume: Uint8Array;
 }
 export interface GroupStateFrame {
   type: 'GROUP_STATE';
@@ -145,7 +162,26 @@ export interface TicketGrantFrame {
   ticket: Uint8Array;
 }
 
-export type ClientFrame = JoinFrame | CreateFrame | CommitFrame | AppFrame | LeaveFrame | SyncFrame | DirectFrame | TicketFrame;
+/** RESUME succeeded: every delivery after the RESUME's `seq` was written before this; the connection holds the slot again. */
+export interface ResumedFrame {
+  type: 'RESUMED';
+  reqId: ReqId;
+  room: RoomLocator;
+  /** The room's relay epoch (accepted commits) and delivery count now. */
+  epoch: RelayEpoch;
+  seq: Seq;
+}
+
+export type ClientFrame =
+  | JoinFrame
+  | CreateFrame
+  | CommitFrame
+  | AppFrame
+  | LeaveFrame
+  | SyncFrame
+  | DirectFrame
+  | TicketFrame
+  | ResumeFrame;
 export type RelayFrame =
   | JoinedFrame
   | GroupStateFrame
@@ -154,10 +190,11 @@ export type RelayFrame =
   | PeerGoneFrame
   | ErrorFrame
   | DirectDeliverFrame
-  | TicketGrantFrame;
+  | TicketGrantFrame
+  | ResumedFrame;
 export type Frame = ClientFrame | RelayFrame;
 
-type FieldKind = 'u8' | 'u16' | 'u32' | 'u64' | 'locator' | 'ticket' | 'bytes';
+type FieldKind = 'u8' | 'u16' | 'u32' | 'u64' | 'locator' | 'ticket' | 'token' | 'bytes';
 type Field = readonly [name: string, kind: FieldKind, range?: readonly [min: number, max: number]];
 
 /** One row per frame type: its fields in wire order; enumerated fields carry their valid range. */
@@ -202,11 +239,19 @@ const schemas: Record<FrameTypeName, readonly Field[]> = {
     ['reqId', 'u32'],
     ['room', 'locator'],
   ],
+  RESUME: [
+    ['reqId', 'u32'],
+    ['room', 'locator'],
+    ['slot', 'u32'],
+    ['token', 'token'],
+    ['seq', 'u64'],
+  ],
   JOINED: [
     ['reqId', 'u32'],
     ['room', 'locator'],
     ['slot', 'u32'],
     ['members', 'u32'],
+    ['resume', 'token'],
   ],
   GROUP_STATE: [
     ['room', 'locator'],
@@ -245,6 +290,12 @@ const schemas: Record<FrameTypeName, readonly Field[]> = {
     ['room', 'locator'],
     ['ticket', 'ticket'],
   ],
+  RESUMED: [
+    ['reqId', 'u32'],
+    ['room', 'locator'],
+    ['epoch', 'u64'],
+    ['seq', 'u64'],
+  ],
 };
 
 const nameByType = new Map<number, FrameTypeName>((Object.entries(FrameType) as [FrameTypeName, number][]).map(([n, t]) => [t, n]));
@@ -255,6 +306,7 @@ const fixedSize: Record<Exclude<FieldKind, 'bytes'>, number> = {
   u64: 8,
   locator: LOCATOR_BYTES,
   ticket: TICKET_BYTES,
+  token: RESUME_TOKEN_BYTES,
 };
 
 /** Frames a client may send; the relay rejects any other type as UNKNOWN_TYPE. */
@@ -267,6 +319,7 @@ export const clientFrameTypes: ReadonlySet<FrameTypeName> = new Set([
   'SYNC',
   'DIRECT',
   'TICKET',
+  'RESUME',
 ]);
 
 /** Bytes the encoding of `frame` takes. */
@@ -307,6 +360,7 @@ export function encodeFrame(frame: Frame): Uint8Array {
         break;
       case 'locator':
       case 'ticket':
+      case 'token':
         if (!(v instanceof Uint8Array) || v.byteLength !== fixedSize[kind]) throw new ProtocolError('BAD_VALUE', name);
         w.fixed(v);
         break;
@@ -344,6 +398,7 @@ export function decodeFrame(buf: Uint8Array, limits: CodecLimits = defaultCodecL
       }
       case 'locator':
       case 'ticket':
+      case 'token':
         out[name] = r.fixed(fixedSize[kind], name);
         break;
       case 'bytes':

@@ -17,5 +17,8 @@ export const LOCATOR_BYTES = 32;
 /** Size of a blob upload ticket (TICKET_GRANT, docs/PROTOCOL.md §9.1): 256 random bits. */
 export const TICKET_BYTES = 32;
 
+/** Size of a resume token (JOINED.resume, RESUME.token; docs/PROTOCOL.md §4.5): 256 random bits. */
+export const RESUME_TOKEN_BYTES = 32;
+
 /** The WebSocket subprotocol that names this wire format. */
 export const SUBPROTOCOL = 'nullroom.v1';

@@ -13,6 +13,7 @@ import {
   asSeq,
   asSlot,
   LOCATOR_BYTES,
+  RESUME_TOKEN_BYTES,
   TICKET_BYTES,
 } from '../src/index.js';
 
@@ -42,7 +43,22 @@ export const samples: { [K in FrameTypeName]: Extract<Frame, { type: K }> } = {
   SYNC: { type: 'SYNC', reqId: asReqId(11), room: locator(6) },
   DIRECT: { type: 'DIRECT', reqId: asReqId(0x0a0b0c0d), room: locator(11), to: asSlot(0xfeed_f00d), data: bytesOf(300, 6) },
   TICKET: { type: 'TICKET', reqId: asReqId(0x0badf00d), room: locator(13) },
-  JOINED: { type: 'JOINED', reqId: asReqId(12), room: locator(7), slot: asSlot(0xdead_beef), members: 1000 },
+  RESUME: {
+    type: 'RESUME',
+    reqId: asReqId(0x0c0ffee0),
+    room: locator(15),
+    slot: asSlot(0xabcd_0123),
+    token: bytesOf(RESUME_TOKEN_BYTES, 9),
+    seq: asSeq(2 ** 52 + 5),
+  },
+  JOINED: {
+    type: 'JOINED',
+    reqId: asReqId(12),
+    room: locator(7),
+    slot: asSlot(0xdead_beef),
+    members: 1000,
+    resume: bytesOf(RESUME_TOKEN_BYTES, 10),
+  },
   GROUP_STATE: { type: 'GROUP_STATE', room: locator(8), status: 2, epoch: asEpoch(5), seq: asSeq(2 ** 40 + 3), groupInfo: bytesOf(0, 0) },
   DELIVER: {
     type: 'DELIVER',
@@ -58,6 +74,7 @@ export const samples: { [K in FrameTypeName]: Extract<Frame, { type: K }> } = {
   ERROR: { type: 'ERROR', reqId: asReqId(14), code: 0xfffe },
   DIRECT_DELIVER: { type: 'DIRECT_DELIVER', room: locator(12), from: asSlot(0x8000_0001), data: bytesOf(7, 7) },
   TICKET_GRANT: { type: 'TICKET_GRANT', reqId: asReqId(0xfeed_beef), room: locator(14), ticket: bytesOf(TICKET_BYTES, 8) },
+  RESUMED: { type: 'RESUMED', reqId: asReqId(0x7fff_fff1), room: locator(16), epoch: asEpoch(2 ** 33 + 1), seq: asSeq(2 ** 35 + 9) },
 };
 
 export const allSamples: Frame[] = Object.values(samples);
@@ -72,6 +89,7 @@ export const wireType: Record<FrameTypeName, number> = {
   SYNC: 0x06,
   DIRECT: 0x07,
   TICKET: 0x08,
+  RESUME: 0x09,
   JOINED: 0x41,
   GROUP_STATE: 0x42,
   DELIVER: 0x43,
@@ -80,9 +98,10 @@ export const wireType: Record<FrameTypeName, number> = {
   ERROR: 0x46,
   DIRECT_DELIVER: 0x47,
   TICKET_GRANT: 0x48,
+  RESUMED: 0x49,
 };
 
-export const clientTypes: FrameTypeName[] = ['JOIN', 'CREATE', 'COMMIT', 'APP', 'LEAVE', 'SYNC', 'DIRECT', 'TICKET'];
+export const clientTypes: FrameTypeName[] = ['JOIN', 'CREATE', 'COMMIT', 'APP', 'LEAVE', 'SYNC', 'DIRECT', 'TICKET', 'RESUME'];
 export const relayTypes: FrameTypeName[] = [
   'JOINED',
   'GROUP_STATE',
@@ -92,6 +111,7 @@ export const relayTypes: FrameTypeName[] = [
   'ERROR',
   'DIRECT_DELIVER',
   'TICKET_GRANT',
+  'RESUMED',
 ];
 
 /** Hand-written big-endian builders for raw-bytes tests (deliberately not the codec's Writer). */

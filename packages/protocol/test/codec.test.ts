@@ -38,7 +38,10 @@ const layouts: Record<FrameTypeName, Uint8Array> = {
   LEAVE: raw([0x05], be.u32(0), be.locator(5)),
   SYNC: raw([0x06], be.u32(11), be.locator(6)),
   DIRECT: raw([0x07], be.u32(0x0a0b0c0d), be.locator(11), be.u32(0xfeed_f00d), be.u32(300), Array.from(bytesOf(300, 6))),
-  JOINED: raw([0x41], be.u32(12), be.locator(7), be.u32(0xdead_beef), be.u32(1000)),
+  // The resume token is a fixed 32 bytes, no length prefix.
+  JOINED: raw([0x41], be.u32(12), be.locator(7), be.u32(0xdead_beef), be.u32(1000), Array.from(bytesOf(32, 10))),
+  RESUME: raw([0x09], be.u32(0x0c0ffee0), be.locator(15), be.u32(0xabcd_0123), Array.from(bytesOf(32, 9)), be.u64(0x10_0000, 5)),
+  RESUMED: raw([0x49], be.u32(0x7fff_fff1), be.locator(16), be.u64(2, 1), be.u64(8, 9)),
   GROUP_STATE: raw([0x42], be.locator(8), [2], be.u64(0, 5), be.u64(0x100, 3), be.u32(0)),
   DELIVER: raw([0x43], be.locator(9), be.u64(0, 77), [1], be.u64(0, 78), be.u32(79), be.u32(5), Array.from(bytesOf(5, 5))),
   ACK: raw([0x44], be.u32(13), be.u64(0, 0xffff_ffff)),

@@ -53,7 +53,16 @@ const frameArbs: { [K in FrameTypeName]: fc.Arbitrary<Extract<Frame, { type: K }
   SYNC: rec({ type: fc.constant('SYNC' as const), reqId, room }),
   DIRECT: rec({ type: fc.constant('DIRECT' as const), reqId, room, to: slot, data: payload }),
   TICKET: rec({ type: fc.constant('TICKET' as const), reqId, room }),
-  JOINED: rec({ type: fc.constant('JOINED' as const), reqId, room, slot, members: u32 }),
+  RESUME: rec({ type: fc.constant('RESUME' as const), reqId, room, slot, token: fc.uint8Array({ minLength: 32, maxLength: 32 }), seq }),
+  JOINED: rec({
+    type: fc.constant('JOINED' as const),
+    reqId,
+    room,
+    slot,
+    members: u32,
+    resume: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+  }),
+  RESUMED: rec({ type: fc.constant('RESUMED' as const), reqId, room, epoch, seq }),
   GROUP_STATE: rec({
     type: fc.constant('GROUP_STATE' as const),
     room,

@@ -10,7 +10,7 @@ import { type Frame, ProtocolError, decodeFrame, encodeFrame } from '../src/inde
 const vectors = JSON.parse(readFileSync(new URL('../../../../docs/vectors/frames.json', import.meta.url), 'utf8'));
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const unhex = (h: string) => new Uint8Array(Buffer.from(h, 'hex'));
-const BYTE_FIELDS = new Set(['room', 'groupInfo', 'commit', 'data']);
+const BYTE_FIELDS = new Set(['room', 'groupInfo', 'commit', 'data', 'token', 'resume', 'ticket']);
 
 /** The vector's fields as a frame: byte fields are hex in the file. */
 const toFrame = (f: Record<string, unknown>) =>

@@ -20,7 +20,9 @@ import {
   asSlot,
   encodeFrame,
   locatorKey,
+  RESUME_TOKEN_BYTES,
 } from '@nullroom/protocol';
+import { randomBytes } from 'node:crypto';
 import { type Account, takeNewRoom } from './budget.js';
 import { type RelayLimits, defaultRelayLimits } from './limits.js';
 
@@ -245,7 +247,16 @@ export class Rooms {
       room.creator = slot;
       this.arm(room);
     }
-    peer.send(encodeFrame({ type: 'JOINED', reqId, room: room.locator, slot, members: room.subscribers.size }));
+    peer.send(
+      encodeFrame({
+        type: 'JOINED',
+        reqId,
+        room: room.locator,
+        slot,
+        members: room.subscribers.size,
+        resume: randomBytes(RESUME_TOKEN_BYTES),
+      }),
+    );
     this.sendState(peer, m);
   }
 
