@@ -5,6 +5,7 @@
  *   "device"          { index: HMAC-SHA-256 key, wrap: AES-256-GCM key }    both non-extractable
  *   "id:" + r + ":" + n  { privateKey: Ed25519 CryptoKey (non-extractable), publicKey }
  *   "keys:" + r       AES-GCM(wrap, JSON [[nick, hex identity key, verified], ...])
+ *   "session:" + r    AES-GCM(wrap, a saved room session: roomSession.ts; `sessions()`)
  * where r = hex(HMAC(index, room locator)) and n = hex(HMAC(index, len ‖ locator ‖ own nickname)),
  * so the database names no room and no nickname, and the nicknames and keys we learned are
  * readable only through the page's own non-extractable key. No key ever exists as bytes in
@@ -25,9 +26,11 @@ import type { RoomLocator } from '@nullroom/protocol';
 import { fromHex, toHex } from './encoding.js';
 import { ClientError } from './errors.js';
 import type { KeyStore, KnownKey } from './keyStore.js';
+import type { SessionStore } from './roomSession.js';
 
 const STORE = 'kv';
 const KNOWN_AAD = new TextEncoder().encode('nullroom/v1/known-keys');
+const SESSION_AAD = new TextEncoder().encode('nullroom/v1/room-session');
 /** Refuse to open a larger known-keys record (limits before allocation; the terminal's file has the same cap). */
 export const MAX_KNOWN_RECORD_BYTES = 16 * 1024 * 1024;
 /** Longer than any nickname (docs/PROTOCOL.md §5: 32 characters), so a stored one always reads back; as FileKeyStore. */
@@ -49,6 +52,14 @@ function request<T>(r: IDBRequest<T>): Promise<T> {
   return new Promise((resolve, reject) => {
     r.onsuccess = () => resolve(r.result);
     r.onerror = () => reject(r.error ?? new Error('IndexedDB request failed'));
+  });
+}
+
+function done(tx: IDBTransaction): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error ?? new Error('IndexedDB transaction failed'));
+    tx.onabort = () => reject(tx.error ?? new Error('IndexedDB transaction aborted'));
   });
 }
 
@@ -166,11 +177,7 @@ export class IndexedDbKeyStore implements KeyStore {
   private async put(key: string, value: unknown): Promise<void> {
     const tx = this.db.transaction(STORE, 'readwrite');
     tx.objectStore(STORE).put(value, key);
-    await new Promise<void>((resolve, reject) => {
-      tx.oncomplete = () => resolve();
-      tx.onerror = () => reject(tx.error ?? new Error('IndexedDB transaction failed'));
-      tx.onabort = () => reject(tx.error ?? new Error('IndexedDB transaction aborted'));
-    });
+    await done(tx);
   }
 
   private async mac(data: Uint8Array): Promise<string> {
@@ -206,6 +213,34 @@ export class IndexedDbKeyStore implements KeyStore {
     // Not "empty": a record that does not open was altered, or sealed under another device key.
     if (plain === undefined) throw corrupt("the known keys do not open under this browser's device key");
     return parseKnown(plain);
+  }
+
+  /**
+   * Saved room sessions (roomSession.ts), sealed under the device key like the known keys and named
+   * by the room's HMAC, so the database names no room. A record that does not open is skipped by
+   * `load` (a session is only a shortcut: the room can always be joined again).
+   */
+  sessions(): SessionStore {
+    const id = async (room: string) => `session:${await this.roomId(fromHex(room) as RoomLocator)}`;
+    return {
+      save: async (room, snapshot) => this.put(await id(room), await seal(this.device.wrap, snapshot, SESSION_AAD)),
+      remove: async (room) => {
+        const tx = this.db.transaction(STORE, 'readwrite');
+        tx.objectStore(STORE).delete(await id(room));
+        await done(tx);
+      },
+      load: async () => {
+        const range = IDBKeyRange.bound('session:', 'session:\uffff');
+        const all = (await request(this.db.transaction(STORE, 'readonly').objectStore(STORE).getAll(range))) as unknown[];
+        const out: Uint8Array[] = [];
+        for (const sealed of all) {
+          if (!(sealed instanceof Uint8Array)) continue;
+          const plain = await open(this.device.wrap, sealed, SESSION_AAD);
+          if (plain !== undefined) out.push(plain);
+        }
+        return out;
+      },
+    };
   }
 
   /** What we knew of `nick` in `room`; rejects with KEY_STORE_CORRUPT if the room's record does not read back. */

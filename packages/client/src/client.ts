@@ -18,6 +18,8 @@ import { ClientError } from './errors.js';
 import { Emitter } from './emitter.js';
 import { Room, type RoomLink, type RoomTimings, defaultRoomTimings } from './room.js';
 import { type KeyStore, MemoryKeyStore } from './keyStore.js';
+import { type SessionStore, type StaySnapshot, decodeSnapshot, encodeSnapshot } from './roomSession.js';
+import { toHex } from './encoding.js';
 import { type WebSocketFactory, type WebSocketLike, relaySocketUrl } from './transport.js';
 
 export type ConnectionState = 'connecting' | 'online' | 'reconnecting' | 'closed';
@@ -33,6 +35,11 @@ export interface ClientOptions {
   timings?: Partial<RoomTimings>;
   /** Identity keys and what we know of members' keys (default: in memory for this process). */
   keyStore?: KeyStore;
+  /**
+   * Where each joined room's stay is written (sealed by the store), to be taken up after a restart
+   * with `restore` (roomSession.ts; docs/PROTOCOL.md §4.5). Default: none, nothing is written.
+   */
+  sessions?: SessionStore;
 }
 
 export interface ClientEvents extends Record<string, unknown> {
@@ -84,12 +91,37 @@ export class NullroomClient extends Emitter<ClientEvents> implements RoomLink {
       opts.suite ?? this.opts.suite ?? Suites.default,
       await this.keyStore.identity(keys.locator, opts.nick),
     );
-    const room = new Room(crypto, opts.nick, this, this.timings, this.keyStore);
+    const room = new Room(crypto, opts.nick, this, this.timings, this.keyStore, this.sessionOf(opts.secret, keys.locator));
     this.rooms.set(locatorKey(keys.locator), room);
     opts.onRoom?.(room);
     const joined = room.whenJoined();
     if (this.state === 'online') room.start(false);
     await joined;
+    return room;
+  }
+
+  /**
+   * Takes up a room from a session `sessions` saved (after a reload): the room resumes its slot
+   * (RESUME, §4.5) as soon as the client is online, or joins afresh if the relay cannot give it back
+   * (RESUME_FAILED). Rejects with ClientError(SESSION_INVALID) for a snapshot that does not parse or
+   * open, (ALREADY_JOINED) if that room is open here already.
+   */
+  async restore(snapshot: Uint8Array): Promise<Room> {
+    if (this.state === 'closed') throw new ClientError('CLOSED', 'the client was closed');
+    const s = decodeSnapshot(snapshot);
+    const secret = s.secret as RoomSecret;
+    const keys = await deriveRoomKeys(secret);
+    const key = locatorKey(keys.locator);
+    if (this.rooms.has(key)) throw new ClientError('ALREADY_JOINED', 'this client is in that room already');
+    let room: Room;
+    try {
+      const crypto = await RoomGroup.create(keys, s.suite, await this.keyStore.identity(keys.locator, s.requestedNick));
+      room = await Room.restore(crypto, s, this, this.timings, this.keyStore, this.sessionOf(secret, keys.locator));
+    } catch (e) {
+      throw new ClientError('SESSION_INVALID', 'a saved session does not open for its room: it is not used', { cause: e });
+    }
+    this.rooms.set(key, room);
+    if (this.state === 'online') room.start(true);
     return room;
   }
 
@@ -119,6 +151,15 @@ export class NullroomClient extends Emitter<ClientEvents> implements RoomLink {
   }
 
   // ---- internals ----
+
+  /** Writes (or, given nothing, removes) one room's saved session, with its secret; undefined without a store. */
+  private sessionOf(secret: RoomSecret, locator: Uint8Array) {
+    const store = this.opts.sessions;
+    if (store === undefined) return undefined;
+    const key = toHex(locator);
+    return (stay: StaySnapshot | undefined): Promise<void> =>
+      stay === undefined ? store.remove(key) : store.save(key, encodeSnapshot({ ...stay, secret, savedAt: Date.now() }));
+  }
 
   private sendFrame(f: ClientFrame): void {
     if (this.ws === undefined || this.ws.readyState !== 1) return; // rooms re-send after reconnecting

@@ -40,6 +40,12 @@ export const ClientErrors = {
   PEER_UNAVAILABLE:
     'a direct frame (a `direct` private message) could not be handed to the peer: it is not connected to the room now; the chat reports the message `unsent` (the send of a file payload rejects), nothing was sent',
   WRONG_SENDER: "a direct private message came from a connection that is not the chat's peer: dropped unread",
+  SEND_TIMED_OUT:
+    'a message was not acknowledged within `sendTimeoutMs` of being queued (the relay unreachable, the room not joined): reported `unsent`, `retry(id)` queues it again',
+  SESSION_INVALID:
+    'a saved session (`restore`) does not parse, or its group state does not open for its room (`cause`): it is not used; join the room again',
+  RESUME_FAILED:
+    'the relay could not give our place in the room back after a lost connection (the grace period ended, or what we missed no longer fits its log; §4.5): we joined again as a newcomer, and messages sent while we were away may be missing',
   INTERNAL: 'a bug: an operation failed in a way no other code describes (`cause`); the operation waiting on it fails with this code',
 } as const;
 

@@ -16,6 +16,7 @@ export {
 } from '@nullroom/crypto';
 export { browserWebSocket } from './browser.js';
 export { type KeyStore, type KnownKey, MemoryKeyStore } from './keyStore.js';
+export { type SessionStore } from './roomSession.js';
 export { IndexedDbKeyStore } from './browserKeyStore.js';
 export { type BlobTransport, type BlobRead, BlobRefused, BlobStatusError, BlobTicketRefused, fetchBlobTransport } from './blobs.js';
 export {

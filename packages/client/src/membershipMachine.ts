@@ -96,11 +96,58 @@ export function step(s: MembershipState, e: MembershipEvent, env: StepEnv): Step
       return removals({ ...s, removalArmed: false }, true, env);
     case 'self-update-due':
       return selfUpdateDue(s, e.generation, env);
+    case 'restored':
+      return none({
+        ...initialMembership('reconnecting'),
+        slot: e.slot,
+        commits: e.commits,
+        members: e.members,
+        selfUpdate: s.selfUpdate + 1,
+      });
+    case 'suspended':
+      return suspended(s);
+    case 'resumed':
+      return s.phase === 'reconnecting'
+        ? { state: { ...s, phase: 'joined' }, effects: [{ kind: 'phase-changed', phase: 'joined' }] }
+        : none(s);
+    case 'replayed':
+      return replayed(s, env);
     case 'stay-ended':
       return none({ ...initialMembership(s.phase), selfUpdate: s.selfUpdate + 1 });
     case 'phase':
       return s.phase === e.phase ? none(s) : { state: { ...s, phase: e.phase }, effects: [{ kind: 'phase-changed', phase: e.phase }] };
   }
+}
+
+/**
+ * The connection dropped while joined (§4.5): the stay is kept to be resumed. Timers of the stay
+ * stop (the shell clears them), a SYNC in flight is lost with the connection; a commit of ours in
+ * flight stays pending: the relay's replay says whether it was accepted.
+ */
+function suspended(s: MembershipState): Step {
+  if (s.phase !== 'joined') return none(s);
+  return {
+    state: { ...s, phase: 'reconnecting', removalArmed: false, check: undefined, selfUpdate: s.selfUpdate + 1 },
+    effects: [{ kind: 'phase-changed', phase: 'reconnecting' }],
+  };
+}
+
+/**
+ * The replay after RESUMED is read. A commit of ours still pending was not in it: the relay never
+ * accepted it (its answer went with the old connection); look again (SYNC). The self-update timer
+ * starts again, leaves are probed (members whose grace ran out while we were away were announced
+ * to nobody), and removals and the outbox go on.
+ */
+function replayed(s: MembershipState, env: StepEnv): Step {
+  if (s.phase !== 'joined') return none(s);
+  const generation = s.selfUpdate + 1;
+  const next: MembershipState = { ...s, pending: undefined, selfUpdate: generation };
+  const effects: MembershipEffect[] = [
+    { kind: 'after', ms: selfUpdateDelay(env.timings, s.members.length, env.random()), event: { type: 'self-update-due', generation } },
+    { kind: 'probe-leaves' },
+  ];
+  if (s.pending !== undefined) effects.push({ kind: 'sync' });
+  return pumped(then({ state: next, effects }, removals(next, false, env)));
 }
 
 /** While joining, GROUP_STATE says how: wait, create the group, or join it through an external commit. */

@@ -12,7 +12,7 @@ import type { DisruptionReason, RoomEvents, RoomPhase, RoomTimings } from './roo
 export type Pending =
   | { kind: 'create'; reqId: ReqId; state: RoomState; commits: RelayEpoch }
   | { kind: 'join'; reqId: ReqId; state: RoomState; commits: RelayEpoch; nick: string }
-  | { kind: 'remove'; reqId: ReqId; state: RoomState; removed: Member[]; consumed: Uint8Array[] };
+  | { kind: 'remove'; reqId: ReqId; state: RoomState; removed: Member[]; consumed: Uint8Array[]; message: Uint8Array };
 
 /** A SYNC sent to check the relay's GroupInfo (§4.3), and why: its GROUP_STATE answers it. */
 export type GroupInfoCheck = { why: 'after-commit' | 'out-of-step'; culprit: number; reason: DisruptionReason };
@@ -91,6 +91,14 @@ export type MembershipEvent =
   | { type: 'removal-due' }
   /** A self-update timer fired. */
   | { type: 'self-update-due'; generation: number }
+  /** A saved stay was taken up (Room.restore): suspended at this slot, count and members, to be resumed. */
+  | { type: 'restored'; slot: Slot; commits: RelayEpoch; members: readonly Member[] }
+  /** The connection dropped while joined: keep the stay (group state, slot, pending commit) to resume it (§4.5). */
+  | { type: 'suspended' }
+  /** The relay gave our slot back (RESUMED): joined again, its missed deliveries follow. */
+  | { type: 'resumed' }
+  /** The missed deliveries were read: a commit of ours not among them was not accepted; look again. */
+  | { type: 'replayed' }
   /** The stay ended (left, disconnected, rejoining): forget it, keep the phase until `phase` says otherwise. */
   | { type: 'stay-ended' }
   /** The phase changed (leave requested and done, disconnected, joining again). */

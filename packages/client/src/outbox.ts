@@ -8,11 +8,16 @@
  *
  * The outbox never sleeps on its conversation's queue: a frame that must wait for a token is
  * picked up by a timer that queues the next pump, and meanwhile every other frame is processed.
+ *
+ * Size: over 400 lines because one message's whole life is here (queued, encrypted, written to the
+ * saved session, in flight, re-sent after a commit or a reconnect, recognised in a replay after a
+ * RESUME, timed out, retried): those rules depend on each other and are checked together.
  */
 import type { ClientFrame, RelayEpoch, ReqId, Slot } from '@nullroom/protocol';
 import { ClientError } from './errors.js';
-import { randomHex } from './encoding.js';
+import { equalBytes, randomHex } from './encoding.js';
 import { type Payload, encodePayload } from './payload.js';
+import type { SavedMessage } from './roomSession.js';
 import type { RoomTimings } from './roomTypes.js';
 
 /** A payload as the caller gives it: the outbox fills in version, id, counter and time. */
@@ -53,19 +58,33 @@ export interface OutboxHost {
   /** Builds the APP frame (the room's locator). */
   appFrame(reqId: ReqId, commits: RelayEpoch, data: Uint8Array): ClientFrame;
   directFrame(reqId: ReqId, to: Slot, data: Uint8Array): ClientFrame;
+  /** Runs before an application message leaves, after it was encrypted: the room writes its session (roomSession.ts). */
+  beforeSend(): Promise<void>;
   /** The relay acknowledged application message `id`. */
   sent(id: string): void;
+  /** Application message `id` will not be sent (`code` says why); `retry(id)` queues it again. */
+  unsent(id: string, error: ClientError): void;
   /** The relay refused an application message for a reason other than its rate (not dropped: re-sent later). */
   refused(relayCode: string): void;
-  /** An application message could not be encrypted (a bug): it is dropped, not sent. */
+  /** An application message could not be encrypted (a bug): it is dropped, not sent (and reported `unsent`). */
   failed(e: unknown): void;
 }
+
+/** The request id of a restored message that was in flight when its session was saved: no answer will name it. */
+const RESTORED = 0 as ReqId;
+
+/** Failed messages kept for `retry`, at most (the oldest forgotten first). */
+const RETRY_KEPT = 256;
 
 interface AppItem {
   payload: Payload;
   reqId: ReqId | undefined;
+  /** The ciphertext last sent: the relay's replay after a RESUME names an accepted one by its bytes (§4.5). */
+  data: Uint8Array | undefined;
   /** The relay commit count it was last sent under. */
   commits: RelayEpoch;
+  /** Fires `sendTimeoutMs` after it was queued: not acknowledged by then, it is reported unsent. */
+  timer: ReturnType<typeof setTimeout> | undefined;
 }
 
 interface DirectItem {
@@ -121,10 +140,12 @@ export class Outbox {
   /** Requests whose refusal we expect and ignore (messages already queued for re-sending). */
   readonly #abandoned = new Set<number>();
   readonly #flushWaiters: (() => void)[] = [];
+  /** Messages reported unsent, by id, for `retry`. */
+  readonly #failed = new Map<string, Payload>();
 
   constructor(
     private readonly host: OutboxHost,
-    private readonly timings: Pick<RoomTimings, 'sendWindow' | 'sendRate' | 'sendBurst'>,
+    private readonly timings: Pick<RoomTimings, 'sendWindow' | 'sendRate' | 'sendBurst' | 'sendTimeoutMs'>,
   ) {
     this.#bucket = new TokenBucket(timings.sendRate, timings.sendBurst);
   }
@@ -138,9 +159,57 @@ export class Outbox {
   enqueue(body: PayloadBody): string {
     const id = randomHex(16);
     // n = 0 until first sent.
-    this.#app.push({ payload: { ...body, v: 1, id, n: 0, ts: Date.now() } as Payload, reqId: undefined, commits: 0 as RelayEpoch });
-    this.schedulePump();
+    this.queue({ ...body, v: 1, id, n: 0, ts: Date.now() } as Payload);
     return id;
+  }
+
+  /**
+   * Queues again a message reported unsent (same id and counter, so receivers that somehow read it
+   * drop the copy). False when no such message is kept (never failed, retried already, or forgotten).
+   */
+  retry(id: string): boolean {
+    const payload = this.#failed.get(id);
+    if (payload === undefined) return false;
+    this.#failed.delete(id);
+    this.queue(payload);
+    return true;
+  }
+
+  private queue(payload: Payload): void {
+    const item: AppItem = { payload, reqId: undefined, data: undefined, commits: 0 as RelayEpoch, timer: undefined };
+    this.armTimeout(item, this.timings.sendTimeoutMs);
+    this.#app.push(item);
+    this.schedulePump();
+  }
+
+  /**
+   * After `ms`, a message still waiting (not in flight: the connection is down, the room not
+   * joined) is given up and reported unsent; one in flight waits for its answer a little longer.
+   */
+  private armTimeout(item: AppItem, ms: number): void {
+    const t = setTimeout(
+      () =>
+        this.host.run(() => {
+          if (!this.#app.includes(item)) return;
+          if (item.reqId !== undefined) return this.armTimeout(item, 5000);
+          this.give(item, new ClientError('SEND_TIMED_OUT', 'the message could not be sent in time: not sent'));
+        }),
+      ms,
+    );
+    (t as { unref?: () => void }).unref?.();
+    item.timer = t;
+  }
+
+  /** Takes a waiting message out of the queue and reports it unsent; kept for `retry`. */
+  private give(item: AppItem, e: ClientError): void {
+    const i = this.#app.indexOf(item);
+    if (i < 0) return;
+    this.#app.splice(i, 1);
+    clearTimeout(item.timer);
+    this.#failed.set(item.payload.id, item.payload);
+    if (this.#failed.size > RETRY_KEPT) this.#failed.delete(this.#failed.keys().next().value!);
+    if (this.#app.length === 0) for (const w of this.#flushWaiters.splice(0)) w();
+    this.host.unsent(item.payload.id, e);
   }
 
   /** Queues a direct frame (see SendPort.sendDirect). A probe is dropped when the connection drops. */
@@ -159,7 +228,7 @@ export class Outbox {
 
   /** Whether this request is a frame of ours waiting for its acknowledgement. */
   owns(reqId: ReqId): boolean {
-    return this.#app.some((o) => o.reqId === reqId) || this.#direct.some((o) => o.reqId === reqId);
+    return (reqId !== RESTORED && this.#app.some((o) => o.reqId === reqId)) || this.#direct.some((o) => o.reqId === reqId);
   }
 
   /** Its refusal, when it comes, is expected (a lost commit race): ignored. */
@@ -199,13 +268,15 @@ export class Outbox {
       try {
         out = await this.host.encrypt(encodePayload(item.payload));
       } catch (e) {
-        this.#app.splice(this.#app.indexOf(item), 1);
-        if (this.#app.length === 0) for (const w of this.#flushWaiters.splice(0)) w();
-        this.host.failed(new ClientError('INTERNAL', 'a message could not be encrypted: not sent', { cause: e }));
+        const err = new ClientError('INTERNAL', 'a message could not be encrypted: not sent', { cause: e });
+        this.give(item, err);
+        this.host.failed(err);
         return this.schedulePump();
       }
-      this.#appInflight++;
       item.commits = out.commits;
+      item.data = out.message; // possibly accepted from now on, until the relay answers (§4.5)
+      await this.host.beforeSend(); // a saved session holds the state that encrypted it before it leaves
+      this.#appInflight++;
       item.reqId = this.host.request((reqId) => this.host.appFrame(reqId, out.commits, out.message));
     }
   }
@@ -264,14 +335,51 @@ export class Outbox {
       if (this.#direct.length > 0) this.schedulePump();
       return true;
     }
-    const i = this.#app.findIndex((o) => o.reqId === reqId);
-    if (i < 0) return false;
+    const i = reqId === RESTORED ? -1 : this.#app.findIndex((o) => o.reqId === reqId);
+    return i >= 0 && this.ackApp(i);
+  }
+
+  private ackApp(i: number): boolean {
     const [item] = this.#app.splice(i, 1);
     this.#appInflight--;
+    item!.data = undefined;
+    clearTimeout(item!.timer);
     this.host.sent(item!.payload.id);
     if (this.#app.length === 0) for (const w of this.#flushWaiters.splice(0)) w();
     else this.schedulePump();
     return true;
+  }
+
+  /** A message of ours the relay replayed after a RESUME (§4.5): the one in flight with these bytes is acknowledged. */
+  ackedByData(data: Uint8Array): boolean {
+    const i = this.#app.findIndex((o) => o.reqId !== undefined && o.data !== undefined && equalBytes(o.data, data));
+    return i >= 0 && this.ackApp(i);
+  }
+
+  /** What a saved session keeps (roomSession.ts): every message not yet acknowledged, with the ciphertext in flight. */
+  saved(): { counter: number; messages: SavedMessage[] } {
+    return { counter: this.#counter, messages: this.#app.map((o) => ({ payload: o.payload, data: o.data })) };
+  }
+
+  /**
+   * Takes up a saved session's messages: those with a ciphertext count as in flight (the relay's
+   * replay after RESUME acknowledges the ones it accepted), the rest wait; all keep id and counter.
+   */
+  restore(counter: number, messages: readonly SavedMessage[]): void {
+    this.#counter = Math.max(this.#counter, counter);
+    for (const m of messages) {
+      const inflight = m.data !== undefined;
+      const item: AppItem = {
+        payload: m.payload,
+        reqId: inflight ? RESTORED : undefined,
+        data: m.data,
+        commits: 0 as RelayEpoch,
+        timer: undefined,
+      };
+      if (inflight) this.#appInflight++;
+      this.armTimeout(item, this.timings.sendTimeoutMs);
+      this.#app.push(item);
+    }
   }
 
   /** Whether this refusal was expected (abandoned): consumed. */
@@ -281,6 +389,7 @@ export class Outbox {
 
   /** An ERROR for `reqId`, named `relayCode`: true when it was for a frame of ours. Nothing is silently dropped. */
   refusedFrame(reqId: ReqId, relayCode: string): boolean {
+    if (reqId === RESTORED) return false; // ERROR{reqId 0} concerns the connection, never a restored message
     const d = this.#direct.findIndex((o) => o.reqId === reqId);
     if (d >= 0) {
       this.directRefused(this.#direct[d]!, relayCode);
@@ -289,6 +398,7 @@ export class Outbox {
     const item = this.#app.find((o) => o.reqId === reqId);
     if (item === undefined) return false;
     item.reqId = undefined; // retried later
+    item.data = undefined;
     this.#appInflight--;
     if (relayCode === 'RATE_LIMITED') {
       this.#bucket.drain(); // the relay is stricter than we thought: back off for a while
@@ -331,6 +441,7 @@ export class Outbox {
       if (item.reqId !== undefined && item.commits < commits) {
         this.#abandoned.add(item.reqId);
         item.reqId = undefined;
+        item.data = undefined;
         this.#appInflight--;
       }
     }
@@ -341,7 +452,10 @@ export class Outbox {
     if (this.#pumpTimer !== undefined) clearTimeout(this.#pumpTimer);
     this.#pumpTimer = undefined;
     this.#pumpQueued = false;
-    for (const item of this.#app) item.reqId = undefined; // receivers drop duplicates by id
+    for (const item of this.#app) {
+      item.reqId = undefined; // receivers drop duplicates by id
+      item.data = undefined;
+    }
     this.#appInflight = 0;
     for (let i = this.#direct.length - 1; i >= 0; i--) if (this.#direct[i]!.probe) this.#direct.splice(i, 1); // a rejoin probes afresh
     for (const item of this.#direct) item.reqId = undefined; // sealed and sent again; the peer drops duplicates by id
@@ -349,8 +463,9 @@ export class Outbox {
     this.#abandoned.clear();
   }
 
-  /** The conversation was left: flush waiters go, direct frames fail with `reason`. */
+  /** The conversation was left: messages not yet sent are reported unsent, flush waiters go, direct frames fail with `reason`. */
   close(reason: ClientError): void {
+    for (const item of [...this.#app]) this.give(item, reason);
     for (const w of this.#flushWaiters.splice(0)) w();
     for (const d of this.#direct.splice(0)) d.reject(reason);
   }

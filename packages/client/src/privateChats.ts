@@ -87,6 +87,11 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
         this.awaiting.delete(id);
         w?.resolve();
       }),
+      room.on('unsent', ({ id, code, message }) => {
+        const w = this.awaiting.get(id);
+        this.awaiting.delete(id);
+        w?.reject(new ClientError(code, message));
+      }),
       // The room re-sends what it queued across reconnects; only a room left for good loses it.
       room.on('phase', ({ phase }) => {
         if (phase !== 'left') return;

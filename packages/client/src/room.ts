@@ -8,7 +8,7 @@
  * commits, repairs, removals, self-updates) is carried out by roomMembership.ts, the RoomMembership
  * this class extends; the queue and the state they share in roomBase.ts.
  */
-import type { DeliverFrame, RelayFrame } from '@nullroom/protocol';
+import { type DeliverFrame, type RelayFrame, asEpoch, asSlot } from '@nullroom/protocol';
 import { type Member, type RoomFingerprint, type RoomGroup, type SuiteName, CryptoError, safetyNumber } from '@nullroom/crypto';
 import { ClientError } from './errors.js';
 import { toHex } from './encoding.js';
@@ -17,7 +17,8 @@ import { ForkWatch } from './forkWatch.js';
 import { MAX_TEXT_CHARS, parsePayload } from './payload.js';
 import { type DirectTarget, type PayloadBody, type SendPort } from './outbox.js';
 import { type PayloadHandler, type PayloadRoutes, type PayloadType, PayloadRouter } from './payloadRouter.js';
-import { RoomMembership } from './roomMembership.js';
+import { RoomResume } from './roomResume.js';
+import type { StaySnapshot } from './roomSession.js';
 import type { RoomLink } from './roomBase.js';
 import { type RoomPhase, type RoomTimings, defaultRoomTimings } from './roomTypes.js';
 
@@ -27,7 +28,7 @@ export { defaultRoomTimings } from './roomTypes.js';
 
 const SEEN_IDS = 4096;
 
-export class Room extends RoomMembership implements SendPort, PayloadRoutes {
+export class Room extends RoomResume implements SendPort, PayloadRoutes {
   readonly #router = new PayloadRouter();
   readonly #directHandlers = new Set<(from: number, data: Uint8Array) => void>();
   readonly #lastN = new Map<string, number>();
@@ -40,11 +41,38 @@ export class Room extends RoomMembership implements SendPort, PayloadRoutes {
     link: RoomLink,
     timings: RoomTimings = defaultRoomTimings,
     store: KeyStore = new MemoryKeyStore(),
+    session?: (stay: StaySnapshot | undefined) => Promise<void>,
   ) {
-    super(crypto, nick, link, timings, store);
+    super(crypto, nick, link, timings, store, session);
     this.#router.route('text', (p, s) =>
       this.emit('message', { from: s.from, text: p.text, ts: p.ts, id: p.id, outOfOrder: s.outOfOrder }),
     );
+  }
+
+  /**
+   * A room taken up from a saved session (NullroomClient.restore): its group state, slot and
+   * outbox as written, suspended; `start` resumes it (RESUME, §4.5), or joins afresh if the relay
+   * cannot give the slot back. Throws CryptoError(BAD_SAVED_STATE) for a state that does not open.
+   */
+  static async restore(
+    crypto: RoomGroup,
+    s: StaySnapshot,
+    link: RoomLink,
+    timings: RoomTimings,
+    store: KeyStore,
+    session?: (stay: StaySnapshot | undefined) => Promise<void>,
+  ): Promise<Room> {
+    const room = new Room(crypto, s.requestedNick, link, timings, store, session);
+    const mls = crypto.importState(s.mls);
+    const members = await crypto.members(mls);
+    if (!members.some((m) => m.self && m.slot === s.slot)) throw new CryptoError('BAD_SAVED_STATE', 'the saved state is not at its slot');
+    room.mls = mls;
+    room.advance({ type: 'restored', slot: asSlot(s.slot), commits: asEpoch(s.commits), members });
+    room.named(s.nick, s.created);
+    room.restoreResume(s.token, s.lastSeq);
+    room.outbox.restore(s.counter, s.outbox);
+    for (const [k, n] of s.lastN) room.#lastN.set(k, n);
+    return room;
   }
 
   get locator() {
@@ -84,6 +112,7 @@ export class Room extends RoomMembership implements SendPort, PayloadRoutes {
   /** Queues any payload (files and private chats send theirs this way); returns its id. */
   sendPayload(body: PayloadBody): string {
     if (this.phase === 'left') throw new ClientError('NOT_JOINED', 'the room was left');
+    this.saveSoon();
     return this.outbox.enqueue(body);
   }
 
@@ -122,6 +151,12 @@ export class Room extends RoomMembership implements SendPort, PayloadRoutes {
   blobTicket(refused?: string): Promise<string> {
     if (this.phase === 'left') return Promise.reject(new ClientError('NOT_JOINED', 'the room was left'));
     return this.ticket.get(refused);
+  }
+
+  /** Queues again a message reported `unsent` (same id); false when it is not kept (retried already, or too old). */
+  retry(id: string): boolean {
+    if (this.phase === 'left') throw new ClientError('NOT_JOINED', 'the room was left');
+    return this.outbox.retry(id);
   }
 
   /** Resolves when every queued message has been acknowledged by the relay. */
@@ -196,18 +231,6 @@ export class Room extends RoomMembership implements SendPort, PayloadRoutes {
 
   // ---- called by the connection ----
 
-  /** (Re)starts joining on a fresh connection. */
-  start(rejoin: boolean): void {
-    this.restart(rejoin);
-  }
-
-  /** The connection dropped: keep the outbox, forget the group (we rejoin with a fresh leaf). */
-  disconnected(): void {
-    this.run(async () => {
-      if (this.phase !== 'left') this.reset('reconnecting');
-    });
-  }
-
   /** The client is closing: fail any waiter, stop timers. `closeCode`: the relay's, when it closed the connection. */
   closed(closeCode?: number): void {
     this.run(async () => {
@@ -218,16 +241,20 @@ export class Room extends RoomMembership implements SendPort, PayloadRoutes {
 
   handle(frame: RelayFrame): void {
     this.run(() => this.onFrame(frame));
+    this.saveSoon();
   }
 
   // ---- internals ----
 
-  private async onFrame(f: RelayFrame): Promise<void> {
+  protected override async onFrame(f: RelayFrame): Promise<void> {
     if (this.phase === 'left' && f.type !== 'ACK') return;
+    if (this.heldForReplay(f)) return;
     switch (f.type) {
       case 'JOINED':
-        this.advance({ type: 'slot', slot: f.slot });
+        this.joinedSlot(f.slot, f.resume);
         return;
+      case 'RESUMED':
+        return this.onResumed(f);
       case 'GROUP_STATE':
         return this.onGroupState(f);
       case 'DELIVER':
@@ -241,13 +268,34 @@ export class Room extends RoomMembership implements SendPort, PayloadRoutes {
       case 'PEER_GONE':
         return this.peerGone(f.slot);
       case 'ACK':
+        this.noteSeq(f.seq);
         return this.onAck(f.reqId);
       case 'ERROR':
-        return this.onError(f.reqId, f.code);
+        return this.resumeRefused(f.reqId, f.code) ? undefined : this.onError(f.reqId, f.code);
       case 'TICKET_GRANT':
         this.ticket.granted(f.reqId, f.ticket);
         return;
     }
+  }
+
+  protected override stay(): StaySnapshot | undefined {
+    const r = this.resumable();
+    if (r === undefined || (this.phase !== 'joined' && !this.suspendedStay)) return undefined;
+    const { counter, messages } = this.outbox.saved();
+    return {
+      suite: this.crypto.suite,
+      requestedNick: this.requestedNick,
+      nick: this.nick,
+      created: this.created,
+      slot: r.slot,
+      token: r.token,
+      lastSeq: r.seq,
+      commits: this.relayCommits,
+      mls: this.crypto.exportState(this.mls!),
+      counter,
+      outbox: messages,
+      lastN: [...this.#lastN],
+    };
   }
 
   protected override forgetStay(): void {

@@ -17,6 +17,7 @@ import type { KeyStore } from './keyStore.js';
 import { step } from './membershipMachine.js';
 import { type MembershipEffect, type MembershipEvent, type MembershipState, initialMembership } from './membershipState.js';
 import { Outbox } from './outbox.js';
+import type { StaySnapshot } from './roomSession.js';
 import { Trust } from './trust.js';
 import { UploadTicket } from './uploadTicket.js';
 import type { RoomEvents, RoomPhase, RoomTimings } from './roomTypes.js';
@@ -26,6 +27,9 @@ export interface RoomLink {
   request(room: RoomBase, frame: (reqId: ReqId) => ClientFrame): ReqId;
   detach(room: RoomBase): void;
 }
+
+/** A saved session is written at most this often while things change (and before each message leaves). */
+const SAVE_DEBOUNCE_MS = 250;
 
 export abstract class RoomBase extends Emitter<RoomEvents> {
   /** The membership state machine's state (membershipMachine.ts): changed only by `advance`. */
@@ -49,6 +53,17 @@ export abstract class RoomBase extends Emitter<RoomEvents> {
   readonly requestedNick: string;
   #nick: string;
   #created = false;
+  /** Our slot's resume token (JOINED.resume) and the last delivery we read in this stay (§4.5). */
+  #token: Uint8Array | undefined;
+  #lastSeq = 0;
+  /** The connection dropped while joined: the stay (group state, slot, outbox) is kept to be resumed. */
+  protected suspendedStay = false;
+  /** Reading the deliveries the relay replayed after RESUMED: nothing is sent meanwhile. */
+  protected replaying = false;
+
+  /** Where the stay is written to be taken up after a restart (the client's SessionStore); undefined: removed. */
+  readonly #session: ((stay: StaySnapshot | undefined) => Promise<void>) | undefined;
+  #saveTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     crypto: RoomGroup,
@@ -56,11 +71,13 @@ export abstract class RoomBase extends Emitter<RoomEvents> {
     protected readonly link: RoomLink,
     protected readonly timings: RoomTimings,
     store: KeyStore,
+    session?: (stay: StaySnapshot | undefined) => Promise<void>,
   ) {
     super();
     // Found while joining, before `join` resolves and the caller can listen: kept for the first listener.
     this.holdUnheard(['key-changed', 'error']);
     this.crypto = crypto;
+    this.#session = session;
     this.requestedNick = normalizeNick(nick);
     this.#nick = this.requestedNick;
     const locator = crypto.locator;
@@ -68,12 +85,16 @@ export abstract class RoomBase extends Emitter<RoomEvents> {
       {
         request: (build) => this.link.request(this, build),
         run: (fn) => this.run(fn),
-        directOpen: () => this.phase === 'joined',
+        directOpen: () => this.phase === 'joined' && !this.replaying,
         ownSlot: () => this.slot,
         // Back after a reconnect but alone (the others have not rejoined yet): what was typed offline
         // was meant for them, and newcomers never see earlier messages, so hold it until someone is here.
         appOpen: () =>
-          this.phase === 'joined' && this.mls !== undefined && !this.commitInFlight() && !(this.rejoin && this.memberList.length <= 1),
+          this.phase === 'joined' &&
+          !this.replaying &&
+          this.mls !== undefined &&
+          !this.commitInFlight() &&
+          !(this.rejoin && this.memberList.length <= 1),
         encrypt: async (plaintext) => {
           const out = await this.crypto.encrypt(this.mls!, plaintext);
           this.mls = out.state;
@@ -81,7 +102,9 @@ export abstract class RoomBase extends Emitter<RoomEvents> {
         },
         appFrame: (reqId, commits, data) => ({ type: 'APP', reqId, room: locator, epoch: commits, data }),
         directFrame: (reqId, to, data) => ({ type: 'DIRECT', reqId, room: locator, to, data }),
+        beforeSend: () => this.saveSession(),
         sent: (id) => this.emit('sent', { id }),
+        unsent: (id, e) => this.emit('unsent', { id, code: e.code, message: e.message }),
         refused: (name) => this.report('RELAY_ERROR', new ClientError('RELAY_ERROR', `the relay refused a message: ${name}`), name),
         failed: (e) => this.report('INTERNAL', e),
       },
@@ -136,6 +159,72 @@ export abstract class RoomBase extends Emitter<RoomEvents> {
     return this.#membership.pending !== undefined;
   }
 
+  /** JOINED: our slot, and the token that lets us take it back after a lost connection. */
+  protected joinedSlot(slot: Slot, token: Uint8Array): void {
+    this.#token = new Uint8Array(token); // the frame is a view into the socket's buffer
+    this.#lastSeq = 0;
+    this.advance({ type: 'slot', slot });
+  }
+  /** A delivery (or an ACK, which follows every delivery sequenced before it) of this stay was read. */
+  protected noteSeq(seq: number): void {
+    if (seq > this.#lastSeq) this.#lastSeq = seq;
+  }
+  /** What a RESUME needs (§4.5): undefined when this stay cannot be resumed. */
+  protected resumable(): { slot: Slot; token: Uint8Array; seq: number } | undefined {
+    const slot = this.slot;
+    if (this.mls === undefined || slot === undefined || this.#token === undefined) return undefined;
+    return { slot, token: this.#token, seq: this.#lastSeq };
+  }
+
+  /**
+   * The connection dropped while joined: keep the stay to resume it (§4.5). Its timers stop, SYNCs
+   * and the upload ticket go with the connection; the outbox keeps what is in flight (the relay's
+   * replay says what it accepted).
+   */
+  protected suspend(): void {
+    for (const t of this.#timers) clearTimeout(t);
+    this.#timers.clear();
+    this.#syncs.clear();
+    this.ticket.reset();
+    this.suspendedStay = true;
+    for (const fx of this.advance({ type: 'suspended' })) if (fx.kind === 'phase-changed') this.emit('phase', { phase: fx.phase });
+  }
+
+  /** The stay as a saved session writes it (roomSession.ts); undefined when there is none to resume. */
+  protected abstract stay(): StaySnapshot | undefined;
+
+  /** Writes the session soon (debounced): something changed that a restart should not lose. */
+  protected saveSoon(): void {
+    if (this.#session === undefined || this.#saveTimer !== undefined) return;
+    this.#saveTimer = setTimeout(() => {
+      this.#saveTimer = undefined;
+      this.run(() => this.saveSession());
+    }, SAVE_DEBOUNCE_MS);
+    (this.#saveTimer as { unref?: () => void }).unref?.();
+  }
+
+  /**
+   * Writes the session now (on the queue, before a message encrypted in this state leaves). If it
+   * cannot be written, the saved one is removed: an older state must never encrypt again.
+   */
+  protected async saveSession(): Promise<void> {
+    const save = this.#session;
+    if (save === undefined) return;
+    try {
+      await save(this.phase === 'left' ? undefined : this.stay());
+    } catch (e) {
+      this.report('KEY_STORE', e);
+      await save(undefined).catch(() => undefined);
+    }
+  }
+
+  /** Takes up a saved stay's slot, token and position (Room.restore): resumed on the next connection. */
+  protected restoreResume(token: Uint8Array, seq: number): void {
+    this.#token = new Uint8Array(token);
+    this.#lastSeq = seq;
+    this.suspendedStay = true;
+  }
+
   /** Steps the membership state machine with `e`; returns the effects to carry out, in order. */
   protected advance(e: MembershipEvent): MembershipEffect[] {
     const next = step(this.#membership, e, { timings: this.timings, now: Date.now(), random: Math.random });
@@ -180,6 +269,10 @@ export abstract class RoomBase extends Emitter<RoomEvents> {
 
   protected reset(phase: RoomPhase): void {
     this.mls = undefined;
+    this.#token = undefined;
+    this.#lastSeq = 0;
+    this.suspendedStay = false;
+    this.replaying = false;
     this.advance({ type: 'stay-ended' }); // no effects: the stay's timers are cleared below
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
@@ -193,6 +286,7 @@ export abstract class RoomBase extends Emitter<RoomEvents> {
   protected finishLeave(): void {
     if (this.phase === 'left') return;
     this.reset('left');
+    void this.#session?.(undefined).catch(() => undefined); // nothing left to resume
     this.leaveAck = undefined;
     this.link.detach(this);
     this.outbox.close(new ClientError('NOT_JOINED', 'the room was left before the message was sent'));

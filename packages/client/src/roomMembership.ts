@@ -4,7 +4,8 @@
  * events, and carries out the effects `step` returns (creating the group, external joins, removal
  * and self-update commits, GroupInfo checks, leaf probes, timers, events to the app), on the room's
  * serial queue (roomBase.ts). The crypto is done here, never in `step`: its results are events.
- * Room (room.ts) extends it with the public API and application messages.
+ * RoomResume (roomResume.ts) extends it with resuming after a lost connection, and Room (room.ts)
+ * with the public API and application messages.
  */
 import {
   type DeliverFrame,
@@ -18,7 +19,7 @@ import {
 } from '@nullroom/protocol';
 import { type Member, CryptoError, framedEpoch, nickKey, uniqueNick, wipe } from '@nullroom/crypto';
 import { ClientError } from './errors.js';
-import { toHex } from './encoding.js';
+import { equalBytes, toHex } from './encoding.js';
 import { RoomBase } from './roomBase.js';
 import { DisruptionLedger, voidReason } from './membership.js';
 import { badInfoSince } from './membershipMachine.js';
@@ -191,6 +192,10 @@ export abstract class RoomMembership extends RoomBase {
 
   protected async onDeliver(f: DeliverFrame): Promise<void> {
     if (this.phase !== 'joined' || this.mls === undefined) return; // traffic from before we joined: not ours to read
+    this.noteSeq(f.seq);
+    // The relay never sends us our own frames, except when it replays what we missed (§4.5): a
+    // frame of ours it accepted while the acknowledgement was lost with the old connection.
+    if (f.from === this.slot) return this.ownDelivery(f);
     if (f.kind !== DeliveryKind.COMMIT) return this.onAppDeliver(f);
     await this.dispatch({ type: 'commit-delivered', commits: f.epoch });
     let r;
@@ -204,6 +209,18 @@ export abstract class RoomMembership extends RoomBase {
     if (r.removedSelf) return this.dispatch({ type: 'removed-self' });
     await this.dispatch({ type: 'members', members: await this.crypto.members(r.state) });
     return this.dispatch({ type: 'commit-valid', from: f.from, added: r.added, removed: r.removed });
+  }
+
+  /**
+   * One of our own frames, replayed after RESUMED (§4.5): our pending commit, or a message in flight,
+   * that the relay accepted; it counts as acknowledged. A commit of ours we do not hold pending
+   * means our group state is not the room's: join again with a fresh leaf.
+   */
+  private async ownDelivery(f: DeliverFrame): Promise<void> {
+    if (f.kind === DeliveryKind.APP) return void this.outbox.ackedByData(f.data);
+    const p = this.membership.pending;
+    if (p?.kind === 'remove' && equalBytes(p.message, f.data)) return this.onAck(p.reqId);
+    return this.dispatch({ type: 'removed-self' });
   }
 
   /**
@@ -269,7 +286,7 @@ export abstract class RoomMembership extends RoomBase {
     }));
     return this.dispatch({
       type: 'commit-sent',
-      pending: { kind: 'remove', reqId, state: out.state, removed: members, consumed: out.consumed },
+      pending: { kind: 'remove', reqId, state: out.state, removed: members, consumed: out.consumed, message: out.message },
     });
   }
 

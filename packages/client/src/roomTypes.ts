@@ -18,6 +18,12 @@ export interface RoomEvents extends Record<string, unknown> {
   /** The relay acknowledged our message `id` (it is in the room's stream now). */
   sent: { id: string };
   /**
+   * Our message `id` will not be sent: SEND_TIMED_OUT (not acknowledged within `sendTimeoutMs`,
+   * e.g. the relay was unreachable that long), NOT_JOINED (the room was left first), INTERNAL (it
+   * could not be encrypted). `room.retry(id)` queues it again.
+   */
+  unsent: { id: string; code: ClientErrorCode; message: string };
+  /**
    * A member (or a connection that never became one) disrupted the room: a void commit, a join
    * that broke a room rule, or a GroupInfo joiners cannot use (docs/PROTOCOL.md §4.3). The room
    * repaired itself (and removed the member, if it was one); `count` counts this identity key's (or,
@@ -58,6 +64,11 @@ export interface RoomTimings {
   selfUpdateMs: number;
   /** ...and at most once per (members × this) in big rooms. */
   selfUpdatePerMemberMs: number;
+  /**
+   * A message not acknowledged this long after it was queued (the connection down, the room not
+   * joined) is given up and reported `unsent`; one in flight then waits for its answer.
+   */
+  sendTimeoutMs: number;
   /** Lost commit races we tolerate in a row before giving up on a join. */
   maxJoinAttempts: number;
   /**
@@ -70,6 +81,7 @@ export const defaultRoomTimings: RoomTimings = {
   sendWindow: 32,
   sendRate: 80,
   sendBurst: 150,
+  sendTimeoutMs: 120_000,
   removalGraceMs: 1500,
   selfUpdateMs: 10 * 60_000,
   selfUpdatePerMemberMs: 2000,

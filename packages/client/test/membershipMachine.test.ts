@@ -109,7 +109,14 @@ test('a departed member is removed by the designated member at once, by the othe
 
 test('a removal commit that loses the race is abandoned when the winner is delivered, and removals look again afterwards', () => {
   const members = [m(0, 1, true), m(1, 2), m(2, 3)];
-  const pending = { kind: 'remove' as const, reqId: asReqId(9), state: mlsState(2), removed: [members[2]!], consumed: [] };
+  const pending = {
+    kind: 'remove' as const,
+    reqId: asReqId(9),
+    state: mlsState(2),
+    removed: [members[2]!],
+    consumed: [],
+    message: new Uint8Array(0),
+  };
   const s: MembershipState = { ...joined(members), gone: new Set([3]), pending };
   const r = run(s, { type: 'commit-delivered', commits: asEpoch(3) });
   assert.deepEqual(r.effects[0]!, [
@@ -134,7 +141,7 @@ test('self-updates: each timer arms the next and commits unless a commit is in f
   assert.deepEqual(r.effects[0]!, { kind: 'after', ms: 600_000, event: { type: 'self-update-due', generation: 5 } });
   assert.deepEqual(r.effects[1]!, { kind: 'commit', targets: [], commits: 3 });
   assert.deepEqual(step(r.state, { type: 'self-update-due', generation: 4 }, env).effects, [], 'superseded');
-  const pending = { kind: 'remove' as const, reqId: asReqId(1), state: mlsState(1), removed: [], consumed: [] };
+  const pending = { kind: 'remove' as const, reqId: asReqId(1), state: mlsState(1), removed: [], consumed: [], message: new Uint8Array(0) };
   assert.deepEqual(kinds(step({ ...r.state, pending }, { type: 'self-update-due', generation: 5 }, env).effects), ['after']);
   assert.deepEqual(step({ ...r.state, phase: 'reconnecting' }, { type: 'self-update-due', generation: 5 }, env).effects, []);
 });
@@ -199,4 +206,35 @@ test('a void commit names the culprit and repairs; out of step it checks the rel
     'disrupted',
     'commit',
   ]);
+});
+
+test('a dropped connection suspends the stay (§4.5): resumed, the replay read, a commit of ours not in it is given up and looked at again', () => {
+  const members = [m(0, 1, true), m(1, 2), m(2, 3)];
+  const pending = {
+    kind: 'remove' as const,
+    reqId: asReqId(4),
+    state: mlsState(2),
+    removed: [],
+    consumed: [],
+    message: new Uint8Array([9]),
+  };
+  const s: MembershipState = { ...joined(members), pending, removalArmed: true, selfUpdate: 2 };
+  const r = run(s, { type: 'suspended' });
+  assert.deepEqual(r.effects[0]!, [{ kind: 'phase-changed', phase: 'reconnecting' }]);
+  assert.equal(r.state.phase, 'reconnecting');
+  assert.equal(r.state.pending, pending, 'kept: the replay says whether it was accepted');
+  assert.equal(r.state.slot, 1);
+  assert.deepEqual(r.state.members, members);
+  assert.equal(r.state.removalArmed, false, 'its timer went with the stay');
+  assert.deepEqual(step(r.state, { type: 'self-update-due', generation: 2 }, env).effects, [], 'an old self-update timer starts nothing');
+  const back = run(r.state, { type: 'resumed' }, { type: 'replayed' });
+  assert.deepEqual(back.effects[0]!, [{ kind: 'phase-changed', phase: 'joined' }]);
+  assert.deepEqual(kinds(back.effects[1]!), ['after', 'probe-leaves', 'sync', 'pump']);
+  assert.equal(back.state.pending, undefined);
+  assert.equal(back.state.phase, 'joined');
+  // Nothing pending: no SYNC.
+  const quiet = run({ ...s, pending: undefined }, { type: 'suspended' }, { type: 'resumed' }, { type: 'replayed' });
+  assert.deepEqual(kinds(quiet.effects[2]!), ['after', 'probe-leaves', 'pump']);
+  // Only a joined stay is suspended.
+  assert.deepEqual(step(initialMembership('joining'), { type: 'suspended' }, env).effects, []);
 });

@@ -9,6 +9,7 @@ interface Fake {
   box: Outbox;
   frames: ClientFrame[];
   sent: string[];
+  unsent: { id: string; code: string }[];
   failed: unknown[];
   refused: string[];
   /** Runs what was queued on the fake conversation's queue. */
@@ -16,13 +17,14 @@ interface Fake {
   state: { open: boolean; commits: RelayEpoch; encryptFails: boolean };
 }
 
-function fake(timings = { sendWindow: 2, sendRate: 1000, sendBurst: 1000 }): Fake {
+function fake(timings = { sendWindow: 2, sendRate: 1000, sendBurst: 1000, sendTimeoutMs: 60_000 }): Fake {
   let next = 1;
   let queue: Promise<void> = Promise.resolve();
   const frames: ClientFrame[] = [];
   const f: Omit<Fake, 'box'> = {
     frames,
     sent: [],
+    unsent: [],
     failed: [],
     refused: [],
     drain: async () => {
@@ -49,7 +51,9 @@ function fake(timings = { sendWindow: 2, sendRate: 1000, sendBurst: 1000 }): Fak
     },
     appFrame: (reqId, commits, data) => ({ type: 'APP', reqId, room: new Uint8Array(32) as never, epoch: commits, data }),
     directFrame: (reqId, to, data) => ({ type: 'DIRECT', reqId, room: new Uint8Array(32) as never, to, data }),
+    beforeSend: async () => undefined,
     sent: (id) => f.sent.push(id),
+    unsent: (id, e) => f.unsent.push({ id, code: e.code }),
     refused: (name) => f.refused.push(name),
     failed: (e) => f.failed.push(e),
   };
@@ -83,7 +87,7 @@ test('application messages: at most `sendWindow` unacknowledged; an ACK sends `s
 });
 
 test('the token bucket holds frames without blocking the queue: a timer sends them once tokens are back', async () => {
-  const f = fake({ sendWindow: 100, sendRate: 20, sendBurst: 2 });
+  const f = fake({ sendWindow: 100, sendRate: 20, sendBurst: 2, sendTimeoutMs: 60_000 });
   for (let i = 0; i < 3; i++) f.box.enqueue({ type: 'text', text: `m${i}` });
   const start = Date.now();
   await f.drain();
@@ -210,6 +214,46 @@ test('a message that cannot be encrypted is dropped with INTERNAL (not left hang
   assert.equal(f.box.unsent, 0);
   assert.equal(f.failed.length, 1);
   assert.ok(f.failed[0] instanceof ClientError && f.failed[0].code === 'INTERNAL');
+  assert.deepEqual(
+    f.unsent.map((u) => u.code),
+    ['INTERNAL'],
+    'and it is reported unsent, not left pending',
+  );
+});
+
+test('a message that cannot go within sendTimeoutMs is reported unsent (SEND_TIMED_OUT); retry queues it again with its id; leaving reports the rest', async () => {
+  const f = fake({ sendWindow: 2, sendRate: 1000, sendBurst: 1000, sendTimeoutMs: 50 });
+  f.state.open = false; // the connection is down
+  const id = f.box.enqueue({ type: 'text', text: 'offline' });
+  await new Promise((r) => setTimeout(r, 80));
+  await f.drain();
+  assert.deepEqual(f.unsent, [{ id, code: 'SEND_TIMED_OUT' }]);
+  assert.equal(f.box.unsent, 0);
+  assert.equal(f.frames.length, 0);
+  f.state.open = true;
+  assert.equal(f.box.retry(id), true);
+  assert.equal(f.box.retry(id), false, 'once');
+  await f.drain();
+  assert.equal(f.frames.length, 1);
+  assert.equal(bodyOf(f.frames[0]!).id, id, 'the same id');
+  f.box.acked(reqOf(f.frames[0]!));
+  assert.deepEqual(f.sent, [id]);
+  await new Promise((r) => setTimeout(r, 80));
+  await f.drain();
+  assert.equal(f.unsent.length, 1, 'an acknowledged message never times out');
+  // In flight when the time is up: it waits for its answer.
+  const inflight = f.box.enqueue({ type: 'text', text: 'slow ack' });
+  await f.drain();
+  await new Promise((r) => setTimeout(r, 80));
+  await f.drain();
+  assert.equal(f.unsent.length, 1, 'not given up while in flight');
+  f.state.open = false;
+  const left = f.box.enqueue({ type: 'text', text: 'left behind' });
+  f.box.close(new ClientError('NOT_JOINED', 'left'));
+  assert.deepEqual(f.unsent.slice(1), [
+    { id: inflight, code: 'NOT_JOINED' },
+    { id: left, code: 'NOT_JOINED' },
+  ]);
 });
 
 test('nothing goes while the conversation is not open', async () => {

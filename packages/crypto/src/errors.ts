@@ -36,6 +36,7 @@ export const CryptoErrorCodes = {
     "A private chat's KeyPackage, Welcome or self-update names another identity key than the peer the caller expected, or our own (§5.2).",
   PRIVATE_BAD_WELCOME:
     "A private chat's Welcome is malformed, of another suite, not for our KeyPackage, or not a fresh chat of exactly us and one peer without external senders (§5.2).",
+  BAD_SAVED_STATE: 'A saved group state (a session kept across a restart) does not decode, or is not a state of this room: it is not used.',
   BAD_INVITE: "An invite link's fragment is not `#k=` and the canonical base64url of a 32-byte room secret (§3).",
 } as const;
 export type CryptoErrorCode = keyof typeof CryptoErrorCodes;

@@ -20,7 +20,10 @@ import {
   type Proposal,
   contentTypes,
   createCommit,
+  clientStateDecoder,
+  clientStateEncoder,
   createGroup,
+  decode,
   defaultProposalTypes,
   encode,
   joinGroupExternal,
@@ -262,6 +265,25 @@ export class RoomGroup {
       return 'bad';
     }
     return equalBytes(snapshot.info.groupContext.groupId, state.mls.groupContext.groupId) ? 'other' : 'foreign';
+  }
+
+  /** The state as bytes (RFC 9420 TLS encoding of ts-mls's ClientState), to keep a session across a restart. Holds every secret of the epoch: seal it. */
+  exportState(state: RoomState): Uint8Array {
+    return encode(clientStateEncoder, state.mls);
+  }
+
+  /** A state `exportState` wrote, checked to be a state of this room's suite with our identity's leaf. */
+  importState(bytes: Uint8Array): RoomState {
+    let mls: ClientState | undefined;
+    try {
+      mls = decode(clientStateDecoder, bytes);
+    } catch {
+      mls = undefined;
+    }
+    if (mls === undefined || mls.groupContext.cipherSuite !== this.impl.id) {
+      throw new CryptoError('BAD_SAVED_STATE', 'a saved group state does not decode for this room');
+    }
+    return { mls };
   }
 
   epochOf(state: RoomState): number {
