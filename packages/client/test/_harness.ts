@@ -114,3 +114,10 @@ export async function twoMembers(
   await until(() => converged([a, b], ['alice', 'bob']), 'two members');
   return { r, secret, a, b };
 }
+
+/**
+ * Relay limits for tests of what follows a lost connection when the client joins again instead of
+ * resuming: the lost slot leaves at once (resumeGraceMs 0, docs/PROTOCOL.md §4.5), so PEER_GONE
+ * comes now rather than after the grace period, and DIRECT to it is NO_SUCH_PEER.
+ */
+export const GONE_AT_ONCE = { resumeGraceMs: 0 } as const;

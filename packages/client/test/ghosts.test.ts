@@ -8,7 +8,7 @@ import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeFrame } from '@nullroom/protocol';
 import { toHex } from '../src/encoding.js';
-import { closeAll, member, randomRoomSecret, relay, until, type TestClient } from './_harness.js';
+import { GONE_AT_ONCE, closeAll, member, randomRoomSecret, relay, until, type TestClient } from './_harness.js';
 
 afterEach(closeAll);
 
@@ -32,7 +32,7 @@ const settled = (cs: TestClient[], n: number): boolean =>
 
 test("a leaf whose PEER_GONE nobody got (every witness gone) is found by the rejoiner's probe and removed", async (t) => {
   // The relay never tells anyone of a departure: as if every member that heard of it left too.
-  const r = await relay({ hooks: { transformOut: (_c, bytes) => (isPeerGone(bytes) ? [] : [bytes]) } });
+  const r = await relay({ limits: GONE_AT_ONCE, hooks: { transformOut: (_c, bytes) => (isPeerGone(bytes) ? [] : [bytes]) } });
   t.after(() => r.close());
   const secret = randomRoomSecret();
   const a = await member(r.url, secret, 'alice');

@@ -5,12 +5,12 @@
  */
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeAll, converged, member, randomRoomSecret, relay, until } from './_harness.js';
+import { GONE_AT_ONCE, closeAll, converged, member, randomRoomSecret, relay, until } from './_harness.js';
 
 afterEach(closeAll);
 
 test('safety numbers match on both sides and survive a reconnect (new leaf, same identity)', async (t) => {
-  const r = await relay();
+  const r = await relay({ limits: GONE_AT_ONCE });
   t.after(() => r.close());
   const secret = randomRoomSecret();
   const a = await member(r.url, secret, 'alice');

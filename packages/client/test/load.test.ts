@@ -1,11 +1,11 @@
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { converged, member, randomRoomSecret, relay, until, type TestClient, closeAll } from './_harness.js';
+import { GONE_AT_ONCE, converged, member, randomRoomSecret, relay, until, type TestClient, closeAll } from './_harness.js';
 
 afterEach(closeAll);
 
 test('under load: 16 concurrent joins, then 6 departures (3 killed), while messages flow; all converge, nothing acknowledged is lost', async (t) => {
-  const r = await relay();
+  const r = await relay({ limits: GONE_AT_ONCE });
   t.after(() => r.close());
   const secret = randomRoomSecret();
   const talker = await member(r.url, secret, 'talker');

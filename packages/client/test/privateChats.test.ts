@@ -11,10 +11,11 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCodes, decodeClientFrame, decodeRelayFrame, encodeFrame, type RelayFrame } from '@nullroom/protocol';
+import type { RelayOptions } from '@nullroom/server';
 import type WebSocket from 'ws';
 import { ClientError, PRIVATE_ROUTINGS, type PrivateChat, PrivateChats, RoomFiles } from '../src/index.js';
 import { fileSource, folderSink, nodeBlobTransport, nodeSha256 } from '../src/node/index.js';
-import { closeAll, converged, member, randomRoomSecret, relay, type TestClient, until } from './_harness.js';
+import { GONE_AT_ONCE, closeAll, converged, member, randomRoomSecret, relay, type TestClient, until } from './_harness.js';
 
 afterEach(closeAll);
 
@@ -49,8 +50,8 @@ function rawFrames(c: TestClient): RelayFrame[] {
   return frames;
 }
 
-async function threeMembers(wire?: (dir: 'in' | 'out', conn: number, bytes: Uint8Array) => void) {
-  const r = await relay(wire === undefined ? {} : { hooks: { onWire: wire } });
+async function threeMembers(wire?: (dir: 'in' | 'out', conn: number, bytes: Uint8Array) => void, limits: RelayOptions['limits'] = {}) {
+  const r = await relay(wire === undefined ? { limits } : { limits, hooks: { onWire: wire } });
   const secret = randomRoomSecret();
   const [a, b, c] = [
     await member(r.url, secret, 'alice'),
@@ -388,6 +389,7 @@ test('direct routing: the peer reconnects (new slot) while its old leaf lingers:
   let noSuchPeer = 0;
   let aliceConn: number | undefined;
   const r = await relay({
+    limits: GONE_AT_ONCE,
     hooks: {
       transformOut: (_conn, bytes) => (bytes[0] === 0x45 ? [] : [bytes]),
       onWire: (dir, conn, bytes) => {
@@ -437,7 +439,7 @@ test('direct routing: the peer reconnects (new slot) while its old leaf lingers:
 });
 
 test('a peer who rejoins the room is announced to its private chat (files sent there tell their hashes again)', async (t) => {
-  const { r, a, b } = await threeMembers();
+  const { r, a, b } = await threeMembers(undefined, GONE_AT_ONCE);
   t.after(() => r.close());
   const [pa] = [new PrivateChats(a.room), new PrivateChats(b.room)];
   const chat = await pa.open('bob');

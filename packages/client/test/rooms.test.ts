@@ -1,7 +1,7 @@
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { deriveRoomSecret } from '../src/index.js';
-import { converged, member, nicks, randomRoomSecret, relay, until, closeAll } from './_harness.js';
+import { GONE_AT_ONCE, converged, member, nicks, randomRoomSecret, relay, until, closeAll } from './_harness.js';
 
 afterEach(closeAll);
 
@@ -96,7 +96,7 @@ test('concurrent joins and leaves converge on one epoch and one member list', as
 });
 
 test('a killed client is seen leaving within seconds', async (t) => {
-  const r = await relay();
+  const r = await relay({ limits: GONE_AT_ONCE });
   t.after(() => r.close());
   const secret = randomRoomSecret();
   const a = await member(r.url, secret, 'alice');
@@ -135,7 +135,7 @@ test('a wrong password lands in a different, new room and reads nothing', async 
 });
 
 test('reconnect: a client that loses its connection rejoins by itself and sends what was typed offline', async (t) => {
-  const r = await relay();
+  const r = await relay({ limits: GONE_AT_ONCE });
   t.after(() => r.close());
   const secret = randomRoomSecret();
   const a = await member(r.url, secret, 'alice');

@@ -17,3 +17,4 @@ export {
 export { BlobHttp } from './blobHttp.js';
 export { type BlobErrorName, type CloseErrorName, BlobError, BlobErrors, CloseError, CloseErrors } from './errors.js';
 export { type Ticket, Tickets } from './tickets.js';
+export { type RoomStore, type StoredDirect, type StoredEntry, type StoredRoom, type StoredSlot, noRoomStore } from './roomStore.js';

@@ -64,6 +64,19 @@ export interface RelayLimits {
   /** The subscriber told to CREATE has this long to do it; then every subscriber may create, and the first CREATE wins. */
   createTimeoutMs: number;
   /**
+   * How long a slot whose connection was lost without LEAVE stays *away*, resumable with RESUME,
+   * before it is removed and PEER_GONE sent (docs/PROTOCOL.md §4.5). Checked once per ping
+   * interval. 0: a lost connection leaves at once.
+   */
+  resumeGraceMs: number;
+  /**
+   * Bytes of a room's log (its encoded DELIVER frames, kept resumeGraceMs + 2 x pingIntervalMs,
+   * and the DIRECT frames held for its away slots); past it the oldest deliveries are dropped.
+   */
+  maxLogBytesPerRoom: number;
+  /** ...and for all rooms together: past it the oldest deliveries of the room with the largest log are dropped. */
+  maxLogBytes: number;
+  /**
    * TCP connections from one address that are not (yet) WebSockets: waiting for a request head,
    * serving a request, or idle between requests. More are answered 503 and closed at accept.
    * Not applied with trustProxy (every connection comes from the proxy then).
@@ -105,6 +118,9 @@ export const defaultRelayLimits: Readonly<RelayLimits> = Object.freeze({
   newRoomBurst: 20,
   newRoomIntervalMs: 3000,
   createTimeoutMs: 5_000,
+  resumeGraceMs: 120_000,
+  maxLogBytesPerRoom: 16 * 1024 * 1024,
+  maxLogBytes: 256 * 1024 * 1024,
   maxHttpConnectionsPerAddress: 128,
   maxHttpConnections: 2048,
   headersTimeoutMs: 10_000,

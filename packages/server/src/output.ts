@@ -24,8 +24,8 @@ export class Output {
   constructor(
     private readonly outlets: Iterable<Outlet>,
     private readonly limits: Pick<RelayLimits, 'maxOutputBytes'>,
-    /** Bytes held for stored GroupInfos, which have their own budget. */
-    private readonly groupInfoBytes: () => number,
+    /** Bytes held for stored GroupInfos and the rooms' logs, which have their own budgets. */
+    private readonly heldBytes: () => number,
   ) {}
 
   /**
@@ -63,7 +63,8 @@ export class Output {
    * The global output budget: the backlogs of all connections together. Each backlog counts in full
    * even where several share one frame's buffer (a commit fanned out to 1000 members is one buffer,
    * counted 1000 times), so connections are cut only when the bytes the process really holds in
-   * buffers (`arrayBuffers`, less the GroupInfos, which have their own budget) are over it too.
+   * buffers (`arrayBuffers`, less the GroupInfos and the rooms' logs, which have their own budgets)
+   * are over it too.
    * Then the largest backlogs are cut first, until the counted total is back under the budget.
    */
   enforceBudget(): number {
@@ -77,7 +78,7 @@ export class Output {
       backlog.push([o, b]);
     }
     if (total <= this.limits.maxOutputBytes) return total;
-    if (process.memoryUsage().arrayBuffers - this.groupInfoBytes() <= this.limits.maxOutputBytes) return total;
+    if (process.memoryUsage().arrayBuffers - this.heldBytes() <= this.limits.maxOutputBytes) return total;
     backlog.sort((x, y) => y[1] - x[1]);
     for (const [o, b] of backlog) {
       if (total <= this.limits.maxOutputBytes) break;

@@ -20,6 +20,7 @@ import { type RelayLimits, defaultRelayLimits } from './limits.js';
 import { OriginConfigError, type OriginPolicy, originPolicy } from './origin.js';
 import { Output } from './output.js';
 import { Rooms } from './rooms.js';
+import { type RoomStore, noRoomStore } from './roomStore.js';
 import { Tickets } from './tickets.js';
 import { upgradeHandler, webSocketServer } from './upgrade.js';
 
@@ -46,13 +47,29 @@ export interface RelayOptions {
    * X-Forwarded-For entry, the one the proxy appended. Only when every request comes through it.
    */
   trustProxy?: boolean;
+  /**
+   * Where rooms, their resumable slots and their logs are written so that they survive a restart
+   * (docs/PROTOCOL.md §4.5 "Relay restarts"); loaded on start, closed by `close()`. Default: none.
+   */
+  store?: RoomStore;
 }
 
 export interface Relay {
   readonly url: string;
   readonly port: number;
-  /** httpConnections: TCP connections counted against maxHttpConnections (not, or not yet, WebSockets). */
-  stats(): { connections: number; rooms: number; outputBytes: number; groupInfoBytes: number; addresses: number; httpConnections: number };
+  /**
+   * httpConnections: TCP connections counted against maxHttpConnections (not, or not yet, WebSockets);
+   * logBytes: the rooms' logs of deliveries and held DIRECT frames (docs/PROTOCOL.md §4.5).
+   */
+  stats(): {
+    connections: number;
+    rooms: number;
+    outputBytes: number;
+    groupInfoBytes: number;
+    logBytes: number;
+    addresses: number;
+    httpConnections: number;
+  };
   /** Live blobs and their bytes on disk; undefined when the blob store is off. */
   blobStats(): { blobs: number; bytes: number } | undefined;
   close(): Promise<void>;
@@ -120,10 +137,12 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
   const accounts = new Accounts(limits);
   // Blob upload tickets (docs/PROTOCOL.md §9.1): only with a blob store.
   const tickets = opts.blobs !== false ? new Tickets() : undefined;
-  const rooms = new Rooms(limits, (f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength), tickets);
+  const store = opts.store ?? noRoomStore;
+  const rooms = new Rooms(limits, (f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength), tickets, undefined, store);
   const conns = new Set<Connection>();
-  const output = new Output(conns, limits, () => rooms.groupInfoBytes);
+  const output = new Output(conns, limits, () => rooms.groupInfoBytes + rooms.logBytes);
   const blobs = tickets === undefined ? undefined : await openBlobs(opts, tls, tickets, trustProxy);
+  restoreRooms(rooms, store);
   const { server, httpConnections } = serveHttp(opts, limits, origins, trustProxy, blobs);
   const wss = webSocketServer(limits);
   const ctx: ConnectionContext = {
@@ -147,16 +166,12 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
     upgradeHandler({ limits, origins, trustProxy, accounts, wss, httpConnections, openConnections: () => conns.size, log, accept }),
   );
 
-  // One timer for liveness and output (Connection.check), the output budget, and idle accounts.
-  const pinger = setInterval(() => {
-    for (const c of conns) c.check();
-    output.enforceBudget();
-    accounts.prune(performance.now());
-  }, limits.pingIntervalMs);
-  pinger.unref();
+  const pinger = startTimer(conns, output, rooms, accounts, limits.pingIntervalMs);
 
   const port = await listen(server, opts.port ?? 8080, host, () => {
     clearInterval(pinger);
+    rooms.dispose();
+    store.close();
     void blobs?.dispose();
   });
   const shownHost = host.includes(':') ? `[${host}]` : host;
@@ -168,6 +183,7 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
       rooms: rooms.size,
       outputBytes: output.backlog(),
       groupInfoBytes: rooms.groupInfoBytes,
+      logBytes: rooms.logBytes,
       addresses: accounts.size,
       httpConnections: httpConnections.size,
     }),
@@ -179,11 +195,37 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
         () => {
           clearInterval(pinger);
           rooms.dispose();
+          store.close();
           blobs?.stop();
         },
         blobs,
       ),
   };
+}
+
+/**
+ * One timer for liveness and output (Connection.check), the output budget, away slots whose grace
+ * ended and old log entries (rooms.expire), and idle accounts.
+ */
+function startTimer(conns: Iterable<Connection>, output: Output, rooms: Rooms, accounts: Accounts, intervalMs: number) {
+  const pinger = setInterval(() => {
+    for (const c of conns) c.check();
+    output.enforceBudget();
+    rooms.expire(Date.now());
+    accounts.prune(performance.now());
+  }, intervalMs);
+  pinger.unref();
+  return pinger;
+}
+
+/** Takes back the rooms the store kept (a restart); a store that cannot be read is a configuration error. */
+function restoreRooms(rooms: Rooms, store: RoomStore): void {
+  try {
+    rooms.restore();
+  } catch (e) {
+    store.close();
+    throw new RelayConfigError(`room store: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 /** Listens; on failure runs `failed` and rejects. The port listened on. */

@@ -1,6 +1,8 @@
 /**
- * The MLS Delivery Service rules (docs/PROTOCOL.md §4.2), independent of the transport.
- * Rooms live only in memory and vanish with their last subscriber. Payloads are opaque bytes.
+ * The MLS Delivery Service rules (docs/PROTOCOL.md §4.2, §4.5), independent of the transport.
+ * A room lives while it has a subscriber or an away slot (a lost connection, resumable for
+ * resumeGraceMs); every change is written to the store before the frame it belongs to. Payloads
+ * are opaque bytes. The records are in roomState.ts, the log in roomLog.ts, RESUME in roomResume.ts.
  */
 import {
   type ClientFrame,
@@ -8,11 +10,9 @@ import {
   type DeliveryKindValue,
   type ErrorName,
   ErrorCodes,
-  GroupStatus,
   type RelayEpoch,
   type ReqId,
   type RoomLocator,
-  type Seq,
   type Slot,
   asEpoch,
   asReqId,
@@ -23,89 +23,27 @@ import {
   RESUME_TOKEN_BYTES,
 } from '@nullroom/protocol';
 import { randomBytes } from 'node:crypto';
-import { type Account, takeNewRoom } from './budget.js';
+import { takeNewRoom } from './budget.js';
 import { type RelayLimits, defaultRelayLimits } from './limits.js';
+import { Logs, type RoomLog } from './roomLog.js';
+import { resume, restore, tokenHash } from './roomResume.js';
+import { GroupInfos, type Membership, type Peer, type RoomLimits, type RoomRecord, newRoom, slotCount } from './roomState.js';
+import { type RoomStore, noRoomStore } from './roomStore.js';
 
-/** One connection, as the room logic sees it. */
-export interface Peer {
-  readonly id: number;
-  /**
-   * Sends one encoded frame. The same buffer may be handed to many peers: it must not be modified.
-   * False when the connection is no longer open (closing or closed): nothing was written.
-   * `onWritten` runs once the bytes have left for the network (never, if the connection closes first).
-   */
-  send(bytes: Uint8Array, onWritten?: () => void): boolean;
-  /** Rooms this peer is in: locator key -> membership. */
-  readonly memberships: Map<string, Membership>;
-  /** What its address holds (per-address caps); absent: no per-address accounting. */
-  readonly account?: Account;
-  /**
-   * Takes a token from the connection's and its address's commit buckets (limits.commitBurst...);
-   * false: refuse the COMMIT with RATE_LIMITED. Absent: commits are not rate limited.
-   */
-  takeCommit?(): boolean;
-}
-
-interface Membership {
-  room: RoomRecord;
-  slot: Slot;
-  /** A GROUP_STATE for this room is queued for the peer and not yet written: it answers a SYNC too. */
-  statePending: boolean;
-}
-
-interface RoomRecord {
-  readonly key: string;
-  readonly locator: RoomLocator;
-  readonly subscribers: Map<Slot, Peer>;
-  nextSlot: number;
-  epoch: RelayEpoch;
-  seq: Seq;
-  groupInfo: Uint8Array | undefined;
-  /** Who is charged for `groupInfo` (the address that uploaded it), and how much. */
-  groupInfoOwner: Account | undefined;
-  groupInfoCharge: number;
-  /** The encoded READY GROUP_STATE for `seq`, handed as the same buffer to every asker. */
-  ready: Uint8Array | undefined;
-  readySeq: Seq;
-  creator: Slot | undefined;
-  /** The creator's deadline (limits.createTimeoutMs); when it passes, creation is open. */
-  createTimer: ReturnType<typeof setTimeout> | undefined;
-  /**
-   * The creator missed its deadline: every subscriber, present or to come, is told CREATE, and the
-   * first CREATE wins (the others get NOT_CREATOR, as in any lost race). A locator holder that
-   * never creates thus delays a room by one deadline, however many connections it holds there.
-   */
-  createOpen: boolean;
-}
-
-type RoomLimits = Pick<
-  RelayLimits,
-  | 'maxMembersPerRoom'
-  | 'maxRoomsPerConnection'
-  | 'maxRoomsPerAddress'
-  | 'maxGroupInfoBytes'
-  | 'maxGroupInfoBytesPerAddress'
-  | 'newRoomBurst'
-  | 'newRoomIntervalMs'
-  | 'createTimeoutMs'
->;
-
-const EMPTY = new Uint8Array(0);
-/**
- * A real copy. Frames arrive as views into the socket's read buffer (a Node Buffer, whose `slice`
- * is a view too): what the relay keeps must not alias, nor pin, that buffer.
- */
-const copy = (b: Uint8Array): Uint8Array => new Uint8Array(b);
+export type { Peer } from './roomState.js';
 
 export class Rooms {
   private readonly rooms = new Map<string, RoomRecord>();
   private readonly limits: RoomLimits;
-  /** Bytes charged for stored GroupInfos, all rooms together (see setGroupInfo). */
-  private groupInfoTotal = 0;
+  private readonly groupInfos: GroupInfos;
+  private readonly logs: Logs;
+  /** The relay is stopping: its connections closing leave their slots as they are (and stored). */
+  private stopped = false;
 
   /**
    * @param wrap turns an encoded frame into what the transport sends without converting it again
    *   per recipient (the relay wraps it in a Node Buffer once, so `ws` need not do so 100 times).
+   * @param store where every change is written before the frame it belongs to (roomStore.ts).
    */
   constructor(
     limits: Pick<RelayLimits, 'maxMembersPerRoom' | 'maxRoomsPerConnection'> & Partial<RoomLimits>,
@@ -113,8 +51,11 @@ export class Rooms {
     /** Issues blob upload tickets (tickets.ts); without it TICKET is refused with NO_BLOB_STORE. */
     private readonly tickets?: { issue(peer: Peer, stay: object, room: string): Uint8Array },
     private readonly now: () => number = () => performance.now(),
+    private readonly store: RoomStore = noRoomStore,
   ) {
     this.limits = { ...defaultRelayLimits, ...limits };
+    this.groupInfos = new GroupInfos(this.limits, wrap);
+    this.logs = new Logs(this.limits, (log) => this.trimmed(log));
   }
 
   get size(): number {
@@ -123,16 +64,33 @@ export class Rooms {
 
   /** Bytes charged for stored GroupInfos (each counted twice: the stored copy and its encoded answer). */
   get groupInfoBytes(): number {
-    return this.groupInfoTotal;
+    return this.groupInfos.total;
   }
 
-  /** Stops every creator deadline (the relay is closing). */
+  /** Bytes held by the rooms' logs (deliveries and held DIRECT frames). */
+  get logBytes(): number {
+    return this.logs.bytes;
+  }
+
+  /** Takes the store's rooms back (the relay is starting): every slot is away from `now` (Date.now()). */
+  restore(now = Date.now()): void {
+    const { rooms, limits, logs, store, groupInfos, wrap } = this;
+    restore({ rooms, limits, logs, store, groupInfos, wrap }, store.load(), now);
+  }
+
+  /** Stops every creator deadline (the relay is closing); from now on a lost connection changes nothing. */
   dispose(): void {
+    this.stopped = true;
     for (const room of this.rooms.values()) this.disarm(room);
   }
 
   handle(peer: Peer, f: ClientFrame): void {
     if (f.type === 'JOIN') return this.join(peer, f.reqId, f.room);
+    if (f.type === 'RESUME') {
+      const { rooms, limits, logs, store } = this;
+      const why = resume({ rooms, limits, logs, store }, peer, f);
+      return why === undefined ? undefined : this.error(peer, f.reqId, why);
+    }
     const key = locatorKey(f.room);
     const m = peer.memberships.get(key);
     if (m === undefined) return this.error(peer, f.reqId, 'NOT_IN_ROOM');
@@ -140,7 +98,8 @@ export class Rooms {
     switch (f.type) {
       case 'CREATE':
         if ((room.creator !== m.slot && !room.createOpen) || room.groupInfo !== undefined) return this.error(peer, f.reqId, 'NOT_CREATOR');
-        if (!this.setGroupInfo(room, f.groupInfo, peer.account)) return this.error(peer, f.reqId, 'OVER_BUDGET');
+        if (!this.groupInfos.set(room, f.groupInfo, peer.account)) return this.error(peer, f.reqId, 'OVER_BUDGET');
+        this.store.setGroupInfo(room.key, room.groupInfo!, room.epoch);
         room.creator = undefined;
         room.createOpen = false;
         this.disarm(room);
@@ -155,7 +114,8 @@ export class Rooms {
         // Every accepted commit is work for every member (a garbage one: void it and repair, §4.3).
         if (peer.takeCommit !== undefined && !peer.takeCommit()) return this.error(peer, f.reqId, 'RATE_LIMITED');
         // Refused before anything is delivered: the commit and its GroupInfo are one unit.
-        if (!this.setGroupInfo(room, f.groupInfo, peer.account)) return this.error(peer, f.reqId, 'OVER_BUDGET');
+        if (!this.groupInfos.set(room, f.groupInfo, peer.account)) return this.error(peer, f.reqId, 'OVER_BUDGET');
+        this.store.setGroupInfo(room.key, room.groupInfo!, room.epoch + 1);
         this.deliver(room, m.slot, DeliveryKind.COMMIT, f.epoch, f.commit);
         room.epoch = asEpoch(room.epoch + 1);
         peer.send(encodeFrame({ type: 'ACK', reqId: f.reqId, seq: room.seq }));
@@ -168,22 +128,8 @@ export class Rooms {
         this.deliver(room, m.slot, DeliveryKind.APP, f.epoch, f.data);
         peer.send(encodeFrame({ type: 'ACK', reqId: f.reqId, seq: room.seq }));
         return;
-      case 'DIRECT': {
-        if (room.groupInfo === undefined) return this.error(peer, f.reqId, 'NO_GROUP');
-        // Only to another connection of this same room: the relay learns the two slots and the size.
-        const target = f.to === m.slot ? undefined : room.subscribers.get(f.to);
-        if (target === undefined) return this.error(peer, f.reqId, 'NO_SUCH_PEER');
-        // Not sequenced (no `seq`): it is not part of the room's stream. Written to the target's
-        // socket before the ACK is written to the sender's, so an ACK means "handed to the peer's
-        // live connection"; docs/PROTOCOL.md §4.4.
-        // A connection already closing (its 'close' event, and PEER_GONE, still to come) gets nothing:
-        // the sender is told, never acknowledged for a frame that was not written.
-        if (!target.send(this.wrap(encodeFrame({ type: 'DIRECT_DELIVER', room: room.locator, from: m.slot, data: f.data })))) {
-          return this.error(peer, f.reqId, 'NO_SUCH_PEER');
-        }
-        peer.send(encodeFrame({ type: 'ACK', reqId: f.reqId, seq: room.seq }));
-        return;
-      }
+      case 'DIRECT':
+        return this.direct(peer, m, f.reqId, f.to, f.data);
       case 'LEAVE':
         this.remove(peer, m);
         peer.send(encodeFrame({ type: 'ACK', reqId: f.reqId, seq: room.seq }));
@@ -203,9 +149,39 @@ export class Rooms {
     }
   }
 
-  /** The connection is gone: leave every room it was in. */
+  /**
+   * The connection is gone: each of its slots becomes away (docs/PROTOCOL.md §4.5), still charged
+   * to its address; nobody is told. A room with no group yet has nothing to resume, and with
+   * resumeGraceMs 0 nothing is: then the slot leaves at once, as on LEAVE.
+   */
   drop(peer: Peer): void {
-    for (const m of [...peer.memberships.values()]) this.remove(peer, m);
+    if (this.stopped) return peer.memberships.clear();
+    for (const m of [...peer.memberships.values()]) {
+      const { room, slot } = m;
+      if (room.groupInfo === undefined || this.limits.resumeGraceMs <= 0) {
+        this.remove(peer, m);
+        continue;
+      }
+      room.subscribers.delete(slot);
+      peer.memberships.delete(room.key);
+      room.away.set(slot, { until: Date.now() + this.limits.resumeGraceMs, account: peer.account, seq: room.seq });
+    }
+  }
+
+  /**
+   * Once per ping interval (relay.ts): away slots whose grace period ended leave (PEER_GONE), and
+   * log entries older than the log keeps them are dropped. `now`: Date.now().
+   */
+  expire(now: number): void {
+    for (const room of [...this.rooms.values()]) {
+      for (const [slot, a] of [...room.away]) {
+        if (a.until > now) continue;
+        room.away.delete(slot);
+        if (a.account !== undefined) a.account.memberships--;
+        this.depart(room, slot);
+      }
+      if (this.rooms.get(room.key) === room) this.logs.expire(room.log, now);
+    }
   }
 
   private join(peer: Peer, reqId: ReqId, locator: RoomLocator): void {
@@ -215,30 +191,19 @@ export class Rooms {
     if (peer.memberships.size >= this.limits.maxRoomsPerConnection) return this.error(peer, reqId, 'TOO_MANY_ROOMS');
     if (account !== undefined && account.memberships >= this.limits.maxRoomsPerAddress) return this.error(peer, reqId, 'ADDRESS_LIMIT');
     let room = this.rooms.get(key);
-    if (room !== undefined && room.subscribers.size >= this.limits.maxMembersPerRoom) return this.error(peer, reqId, 'ROOM_FULL');
+    if (room !== undefined && slotCount(room) >= this.limits.maxMembersPerRoom) return this.error(peer, reqId, 'ROOM_FULL');
     if (room === undefined) {
       // A JOIN on a locator nobody is in: a new room, or a wrong guess at a room's name and
       // password. Rate limited per address, so online guessing costs the guesser (docs/SECURITY.md).
       if (account !== undefined && !takeNewRoom(account, this.limits, this.now())) return this.error(peer, reqId, 'TOO_MANY_NEW_ROOMS');
-      room = {
-        key,
-        locator: copy(locator) as RoomLocator,
-        subscribers: new Map(),
-        nextSlot: 1,
-        epoch: asEpoch(0),
-        seq: asSeq(0),
-        groupInfo: undefined,
-        groupInfoOwner: undefined,
-        groupInfoCharge: 0,
-        ready: undefined,
-        readySeq: asSeq(0),
-        creator: undefined,
-        createTimer: undefined,
-        createOpen: false,
-      };
+      room = newRoom(key, locator);
       this.rooms.set(key, room);
+      this.store.createRoom(key, room.locator);
     }
     const slot = asSlot(room.nextSlot++);
+    const token = randomBytes(RESUME_TOKEN_BYTES);
+    room.tokens.set(slot, tokenHash(token));
+    this.store.addSlot(key, slot, room.tokens.get(slot)!, room.nextSlot);
     room.subscribers.set(slot, peer);
     const m: Membership = { room, slot, statePending: false };
     peer.memberships.set(key, m);
@@ -247,39 +212,80 @@ export class Rooms {
       room.creator = slot;
       this.arm(room);
     }
-    peer.send(
-      encodeFrame({
-        type: 'JOINED',
-        reqId,
-        room: room.locator,
-        slot,
-        members: room.subscribers.size,
-        resume: randomBytes(RESUME_TOKEN_BYTES),
-      }),
-    );
+    peer.send(encodeFrame({ type: 'JOINED', reqId, room: room.locator, slot, members: slotCount(room), resume: token }));
     this.sendState(peer, m);
   }
 
+  /** DIRECT (docs/PROTOCOL.md §4.4): to another live slot of the room, or held for an away one (§4.5). */
+  private direct(peer: Peer, m: Membership, reqId: ReqId, to: Slot, data: Uint8Array): void {
+    const room = m.room;
+    if (room.groupInfo === undefined) return this.error(peer, reqId, 'NO_GROUP');
+    // Only to another slot of this same room: the relay learns the two slots and the size.
+    const target = to === m.slot ? undefined : room.subscribers.get(to);
+    const away = to === m.slot ? undefined : room.away.get(to);
+    // Not sequenced (no `seq`): it is not part of the room's stream.
+    const frame = this.wrap(encodeFrame({ type: 'DIRECT_DELIVER', room: room.locator, from: m.slot, data }));
+    if (target !== undefined) {
+      // Written to the target's socket before the ACK is written to the sender's, so an ACK means
+      // "handed to the peer's live connection". A connection already closing (its 'close' event
+      // still to come) gets nothing: the sender is told, never acknowledged for a frame not written.
+      if (!target.send(frame)) return this.error(peer, reqId, 'NO_SUCH_PEER');
+    } else {
+      // An away slot that can still resume with all it missed: held for it, then acknowledged.
+      if (away === undefined || away.seq < room.log.dropped || !room.tokens.has(to)) return this.error(peer, reqId, 'NO_SUCH_PEER');
+      const held = { slot: to, afterSeq: room.seq, at: Date.now(), frame };
+      if (!this.logs.hold(room.log, held)) return this.error(peer, reqId, 'OVER_BUDGET');
+      this.store.holdDirect(room.key, held);
+    }
+    peer.send(encodeFrame({ type: 'ACK', reqId, seq: room.seq }));
+  }
+
+  /** The peer leaves the room for good (LEAVE, or a lost connection with nothing to resume). */
   private remove(peer: Peer, m: Membership): void {
     const { room, slot } = m;
     room.subscribers.delete(slot);
     peer.memberships.delete(room.key);
     if (peer.account !== undefined) peer.account.memberships--;
-    if (room.subscribers.size === 0) {
+    this.depart(room, slot);
+  }
+
+  /** A slot, no longer held nor away, is gone: stored so, then PEER_GONE, or the room goes with it. */
+  private depart(room: RoomRecord, slot: Slot): void {
+    room.tokens.delete(slot);
+    this.logs.release(room.log, slot);
+    if (slotCount(room) === 0) {
       // The last member left: forget the room completely.
       this.rooms.delete(room.key);
       this.disarm(room);
-      this.releaseGroupInfo(room);
+      this.groupInfos.release(room);
+      this.logs.forget(room.log);
+      this.store.deleteRoom(room.key);
       return;
     }
+    this.store.removeSlot(room.key, slot);
     const gone = encodeFrame({ type: 'PEER_GONE', room: room.locator, slot });
     for (const p of room.subscribers.values()) p.send(gone);
-    if (room.creator === slot && !room.createOpen) {
+    if (room.creator === slot && !room.createOpen && room.subscribers.size > 0) {
       // The creator left before creating: the lowest remaining slot creates instead.
       const next = Math.min(...room.subscribers.keys()) as Slot;
       room.creator = next;
       this.arm(room);
       this.tellState(room, next);
+    }
+  }
+
+  /**
+   * Entries were dropped from a room's log: stored so, and an away slot that can no longer be given
+   * all it missed (it had read at most `away.seq`) cannot resume: its held frames are let go.
+   */
+  private trimmed(log: RoomLog): void {
+    this.store.trim(log.key, log.dropped);
+    const room = this.rooms.get(log.key);
+    if (room === undefined) return;
+    for (const [slot, a] of room.away) {
+      if (a.seq >= log.dropped || !log.hasDirects(slot)) continue;
+      this.logs.release(log, slot);
+      this.store.releaseDirects(log.key, slot);
     }
   }
 
@@ -317,69 +323,21 @@ export class Rooms {
 
   private sendState(peer: Peer, m: Membership): void {
     m.statePending = true;
-    if (!peer.send(this.stateFrame(m.room, m.slot), () => (m.statePending = false))) m.statePending = false;
+    if (!peer.send(this.groupInfos.stateFrame(m.room, m.slot), () => (m.statePending = false))) m.statePending = false;
   }
 
-  /**
-   * Stores a room's new GroupInfo if the budgets allow it: charged twice its size (the stored copy,
-   * and the READY answer encoded from it), to the global budget and to the uploader's address,
-   * whose charge for the room's previous GroupInfo is released. False: refuse (OVER_BUDGET).
-   */
-  private setGroupInfo(room: RoomRecord, gi: Uint8Array, owner: Account | undefined): boolean {
-    const charge = 2 * gi.byteLength;
-    const old = room.groupInfoCharge;
-    if (this.groupInfoTotal - old + charge > this.limits.maxGroupInfoBytes) return false;
-    if (
-      owner !== undefined &&
-      owner.groupInfoBytes - (room.groupInfoOwner === owner ? old : 0) + charge > this.limits.maxGroupInfoBytesPerAddress
-    )
-      return false;
-    this.releaseGroupInfo(room);
-    room.groupInfo = copy(gi); // the frame is a view into a buffer we do not own
-    room.groupInfoOwner = owner;
-    room.groupInfoCharge = charge;
-    this.groupInfoTotal += charge;
-    if (owner !== undefined) owner.groupInfoBytes += charge;
-    return true;
-  }
-
-  private releaseGroupInfo(room: RoomRecord): void {
-    this.groupInfoTotal -= room.groupInfoCharge;
-    if (room.groupInfoOwner !== undefined) room.groupInfoOwner.groupInfoBytes -= room.groupInfoCharge;
-    room.groupInfo = undefined;
-    room.groupInfoOwner = undefined;
-    room.groupInfoCharge = 0;
-    room.ready = undefined;
-  }
-
+  /** Sequences a delivery: logged (and stored) first, then written to every other subscriber. */
   private deliver(room: RoomRecord, from: Slot, kind: DeliveryKindValue, epoch: RelayEpoch, data: Uint8Array): void {
     room.seq = asSeq(room.seq + 1);
-    // Encoded once; the same buffer goes to every recipient.
-    const bytes = this.wrap(encodeFrame({ type: 'DELIVER', room: room.locator, seq: room.seq, kind, epoch, from, data }));
-    for (const [slot, p] of room.subscribers) if (slot !== from) p.send(bytes);
-  }
-
-  private stateFrame(room: RoomRecord, slot: Slot): Uint8Array {
-    if (room.groupInfo !== undefined) {
-      // READY carries the GroupInfo (up to ~2 MiB): encoded once per (GroupInfo, seq) and the same
-      // buffer handed to every JOIN and SYNC, never a copy per asker.
-      if (room.ready === undefined || room.readySeq !== room.seq) {
-        room.ready = this.wrap(
-          encodeFrame({
-            type: 'GROUP_STATE',
-            room: room.locator,
-            status: GroupStatus.READY,
-            epoch: room.epoch,
-            seq: room.seq,
-            groupInfo: room.groupInfo,
-          }),
-        );
-        room.readySeq = room.seq;
-      }
-      return room.ready;
-    }
-    const status = room.createOpen || room.creator === slot ? GroupStatus.CREATE : GroupStatus.WAIT;
-    return encodeFrame({ type: 'GROUP_STATE', room: room.locator, status, epoch: room.epoch, seq: room.seq, groupInfo: EMPTY });
+    // Encoded once; the same buffer goes to every recipient and into the log.
+    const entry = {
+      seq: room.seq,
+      at: Date.now(),
+      frame: this.wrap(encodeFrame({ type: 'DELIVER', room: room.locator, seq: room.seq, kind, epoch, from, data })),
+    };
+    this.store.append(room.key, entry);
+    this.logs.append(room.log, entry);
+    for (const [slot, p] of room.subscribers) if (slot !== from) p.send(entry.frame);
   }
 
   /** After CREATE: the group exists, so every waiting subscriber gets the same READY frame. */

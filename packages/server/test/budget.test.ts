@@ -124,7 +124,7 @@ test('the global output budget: past it, the largest backlogs are cut first, and
 });
 
 test('OVER_BUDGET: stored GroupInfos have a global and a per-address budget; a refused COMMIT delivers nothing', async (t) => {
-  const r = await relay(t, { limits: { maxGroupInfoBytes: 2 * 3000, maxGroupInfoBytesPerAddress: 2 * 2000 } });
+  const r = await relay(t, { limits: { maxGroupInfoBytes: 2 * 3000, maxGroupInfoBytesPerAddress: 2 * 2000, resumeGraceMs: 0 } });
   const a = await connect(r.url);
   a.send(encodeFrame({ type: 'JOIN', reqId: rq(1), room: locator(1) }));
   await a.next('GROUP_STATE');

@@ -160,6 +160,16 @@ test('NOT_IN_ROOM and NO_GROUP for DIRECT: a non-member, and a room whose group 
     );
   }));
 
+test('CANNOT_RESUME: RESUME of a slot nobody ever held, and with a wrong token', () =>
+  withRelay({}, async (r) => {
+    const p = await joined(r);
+    p.send(encodeFrame({ type: 'CREATE', reqId: asReqId(2), room: locator(3), groupInfo: Uint8Array.of(1) }));
+    await p.next('ACK');
+    const q = await connect(r.url);
+    await refused(q, bytes(0x09, u32(8), ROOM, u32(99), new Uint8Array(32), u64(0)), 8, 'CANNOT_RESUME');
+    await refused(q, bytes(0x09, u32(9), ROOM, u32(1), new Uint8Array(32), u64(0)), 9, 'CANNOT_RESUME');
+  }));
+
 test('RATE_LIMITED: frames over the bucket are refused, and a flood is closed with 4429', () =>
   withRelay({ ratePerSecond: 1, rateBurst: 5 }, async (r) => {
     const p = await connect(r.url);
@@ -198,6 +208,7 @@ test('every relay error code has a raw-bytes test above', () => {
     'NOT_CREATOR',
     'NO_GROUP',
     'NO_SUCH_PEER',
+    'CANNOT_RESUME',
     'RATE_LIMITED',
     // In budget.test.ts.
     'OVER_BUDGET',

@@ -122,7 +122,8 @@ test('a connection that dies is announced to the room, and the last one out dele
 });
 
 test('a reader too slow for its traffic is cut off (4509) rather than buffered without bound', async (t) => {
-  const r = await relay(t, { maxBufferedBytes: 256 * 1024, ratePerSecond: 1e6, rateBurst: 1e6 });
+  // A slot whose connection is lost leaves at once (no grace period, §4.5): PEER_GONE follows the cut.
+  const r = await relay(t, { maxBufferedBytes: 256 * 1024, ratePerSecond: 1e6, rateBurst: 1e6, resumeGraceMs: 0 });
   const [a, slow] = await Promise.all([connect(r.url), connect(r.url)]);
   a.send(encodeFrame({ type: 'JOIN', reqId: rq(1), room: R }));
   await a.next('GROUP_STATE');
