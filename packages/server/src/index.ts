@@ -17,3 +17,5 @@ export {
 export { BlobHttp } from './blobHttp.js';
 export { type BlobErrorName, type CloseErrorName, BlobError, BlobErrors, CloseError, CloseErrors } from './errors.js';
 export { type Ticket, Tickets } from './tickets.js';
+export { RoomStoreError, type RoomStoreErrorCode, RoomStoreErrors } from './errors.js';
+export { openRoomStore } from './sqliteRoomStore.js';
