@@ -11,6 +11,8 @@
  *
  * The file is ours or refused: SQLite's `application_id` marks it, `user_version` is the schema's
  * version; anything else is a `RoomStoreError` whose message names the path, never the contents.
+ * Deleted rows are zeroed in the file (`secure_delete`), so a copy of it holds what the relay still
+ * keeps; older page images may remain in the WAL file until it is reused (docs/SECURITY.md §12).
  * It is created 0600 (and its directory 0700), and held with an exclusive lock while open, so two
  * relays cannot share one data directory's rooms.
  */
@@ -108,6 +110,8 @@ function prepareFile(db: Database.Database, path: string): void {
   }
   if ((db.pragma('journal_mode = WAL', { simple: true }) as string).toLowerCase() !== 'wal') throw new RoomStoreError('UNREADABLE', path);
   db.pragma('synchronous = NORMAL');
+  // What trim and the deletions drop is overwritten with zeros in the file, not left in free pages.
+  db.pragma('secure_delete = ON');
   if (app === 0) db.transaction(() => db.exec(SCHEMA)).immediate();
 }
 

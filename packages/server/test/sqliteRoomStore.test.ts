@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -124,6 +124,26 @@ test('deleteRoom forgets everything of that room and nothing of another; createR
   for (const table of ['slots', 'log', 'directs'])
     assert.equal(db.prepare(`SELECT count(*) FROM ${table}`).pluck().get(), 0, `${table} is empty`);
   db.close();
+});
+
+test('what trim, releaseDirects and deleteRoom drop is gone from the file, not left in its free pages', () => {
+  const path = fresh();
+  const canary = (what: string) => new TextEncoder().encode(`canary-${what}-`.repeat(40));
+  const s = openRoomStore(path);
+  s.createRoom(KEY_A, fill(32, 0xaa));
+  s.createRoom(KEY_B, fill(32, 0xbb));
+  for (let seq = 1; seq <= 60; seq++) s.append(KEY_A, { seq, at: seq, frame: canary(`log${seq}`) });
+  s.holdDirect(KEY_A, { slot: 1, afterSeq: 60, at: 61, frame: canary('direct') });
+  s.append(KEY_B, { seq: 1, at: 1, frame: canary('roomb') });
+  s.trim(KEY_A, 50);
+  s.releaseDirects(KEY_A, 1);
+  s.deleteRoom(KEY_B);
+  s.close();
+  const file = readFileSync(path).toString('latin1');
+  for (let seq = 1; seq <= 50; seq++) assert.ok(!file.includes(`canary-log${seq}-`), `trimmed entry ${seq} is still in the file`);
+  for (let seq = 51; seq <= 60; seq++) assert.ok(file.includes(`canary-log${seq}-`), `kept entry ${seq} is in the file`);
+  assert.ok(!file.includes('canary-direct-'), 'a released DIRECT frame is still in the file');
+  assert.ok(!file.includes('canary-roomb-'), 'a deleted room’s entry is still in the file');
 });
 
 /** Asserts that `fn` throws a RoomStoreError with `code` whose message names `path` and does not contain `secret`. */
