@@ -3,7 +3,7 @@
  * The relay's room store (packages/server/src/sqliteRoomStore.ts): how many deliveries a second it
  * can log durably (each `append` its own transaction, durable against a crash on return, as the
  * relay calls it before it writes the frame), with 1 KiB frames, in one room and spread over 100
- * rooms, the log trimmed to its last 10 000 entries per room as the relay's budget would; the
+ * rooms, the log trimmed to its last 2000 entries per room as the relay's budget would; the
  * latency of one append (median, p99, max: WAL checkpoints included), and how long `load()` of the
  * resulting file takes when the relay starts.
  *
@@ -19,7 +19,7 @@ import { writeResult } from './_results.mjs';
 
 const SECONDS = Number(process.env.ROOMSTORE_SECONDS ?? '3');
 const FRAME = 1024;
-const KEEP = 10_000;
+const KEEP = 2_000;
 const dir = mkdtempSync(join(tmpdir(), 'nullroom-bench-roomstore-'));
 
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];

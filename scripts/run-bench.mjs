@@ -123,8 +123,8 @@ const storeSection =
 
 \`bench/roomstore.mjs\`: deliveries logged by the relay's SQLite store (\`packages/server/src/sqliteRoomStore.ts\`), each
 \`append\` of a ${store.results[0].frameBytes} B frame its own transaction, durable against a crash when it returns (WAL, \`synchronous = NORMAL\`:
-no fsync per append; the WAL checkpoints, every 1000 pages, do fsync and make the tail), the log trimmed to its last
-10 000 entries per room, for ${store.seconds} s; then \`load()\` of the file, as when the relay starts.
+no fsync per append; the WAL checkpoints, every 1000 pages, do fsync and make the tail; deleted rows are zeroed), the log trimmed to its last
+2000 entries per room, for ${store.seconds} s; then \`load()\` of the file, as when the relay starts.
 
 | rooms | appends/s | append µs (median / p99 / max) | load |
 |---|---|---|---|
