@@ -34,7 +34,7 @@ const allowed: Record<string, { deps: string[]; platformNeutral: boolean }> = {
     platformNeutral: true,
   },
   'packages/client': { deps: ['@nullroom/protocol', '@nullroom/crypto', 'zod'], platformNeutral: true },
-  'packages/server': { deps: ['@nullroom/protocol', 'ws', 'selfsigned'], platformNeutral: false },
+  'packages/server': { deps: ['@nullroom/protocol', 'ws', 'selfsigned', 'better-sqlite3'], platformNeutral: false },
 };
 
 test('each package imports only what the architecture allows; the relay cannot import crypto', () => {

@@ -104,3 +104,18 @@ test('bench/browser-transfer.mjs moves a 4 MiB file to the web app in Chromium (
   const rss = r.peakRssBytes as Record<string, number>;
   for (const p of ['rendererMax', 'relay', 'sender']) positive(rss[p], `peak RSS ${p}`);
 });
+
+test('bench/roomstore.mjs measures durable appends of 1 KiB frames and the load that follows (0.3 s per measurement)', () => {
+  const r = bench('roomstore', [], { ROOMSTORE_SECONDS: '0.3' });
+  const results = r.results as Array<Record<string, unknown>>;
+  assert.deepEqual(
+    results.map((x) => x.rooms),
+    [1, 100],
+  );
+  for (const x of results) {
+    positive(x.appendsPerSec, `appends/s in ${String(x.rooms)} room(s)`);
+    positive((x.appendUs as { median: number }).median, 'append median');
+    positive(x.loadedEntries, 'entries loaded');
+    positive(x.fileBytes, 'file size');
+  }
+});

@@ -151,3 +151,30 @@ export class CloseError extends Error {
     this.closeCode = e.close;
   }
 }
+
+export const RoomStoreErrors = {
+  NOT_OURS: { text: 'is not a Nullroom room store', when: 'the file is not SQLite, or another SQLite database' },
+  NEWER_SCHEMA: { text: 'was written by a newer Nullroom', when: 'its schema version is above the one this relay knows' },
+  UNREADABLE: { text: 'cannot be opened or read', when: 'a missing permission, a directory, a damaged file, an I/O error' },
+  IN_USE: { text: 'is in use by another process', when: 'another relay holds its lock (one relay per data directory)' },
+  WRITE_FAILED: { text: 'could not be written', when: 'a write failed (disk full, I/O error) or was refused by the schema' },
+  NO_SUCH_ROOM: { text: 'has no such room', when: 'a change to a room that was never created, or was deleted' },
+} as const satisfies Record<string, { readonly text: string; readonly when: string }>;
+
+export type RoomStoreErrorCode = keyof typeof RoomStoreErrors;
+
+/**
+ * The relay's room store (sqliteRoomStore.ts) could not be opened or written. The message names the
+ * file's path and what went wrong, never what the file holds.
+ */
+export class RoomStoreError extends Error {
+  constructor(
+    readonly code: RoomStoreErrorCode,
+    readonly path: string,
+    /** The underlying error's code: SQLite's (`SQLITE_FULL`, …) or the file system's (`EACCES`, …). */
+    readonly detail?: string,
+  ) {
+    super(`room store ${path} ${RoomStoreErrors[code].text}${detail === undefined ? '' : ` (${detail})`}`);
+    this.name = 'RoomStoreError';
+  }
+}

@@ -18,3 +18,5 @@ export { BlobHttp } from './blobHttp.js';
 export { type BlobErrorName, type CloseErrorName, BlobError, BlobErrors, CloseError, CloseErrors } from './errors.js';
 export { type Ticket, Tickets } from './tickets.js';
 export { type RoomStore, type StoredDirect, type StoredEntry, type StoredRoom, type StoredSlot, noRoomStore } from './roomStore.js';
+export { RoomStoreError, type RoomStoreErrorCode, RoomStoreErrors } from './errors.js';
+export { openRoomStore } from './sqliteRoomStore.js';
