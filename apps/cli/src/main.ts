@@ -14,7 +14,10 @@ program
   .description('run the relay (and the web app) on this machine')
   .option('--host <host>', 'address to bind (anything but loopback needs TLS)', '127.0.0.1')
   .option('--port <port>', 'port to listen on', '8080')
-  .option('--data <dir>', 'where the relay keeps what must persist (ephemeral rooms never touch it)')
+  .option(
+    '--data <dir>',
+    'where the relay keeps what must persist: its room store (rooms.db), certificate and files (default: ~/.local/share/nullroom)',
+  )
   .option('--cert <file>', 'TLS certificate (PEM)')
   .option('--key <file>', 'TLS private key (PEM)')
   .option('--self-signed', 'generate (once, kept in --data) a self-signed certificate and print its fingerprint')
@@ -41,6 +44,8 @@ program
   .option('--max-rooms-per-ip <n>', 'room memberships of all connections from one address', '1024')
   .option('--max-http-conns-per-ip <n>', 'plain HTTP connections (not WebSockets yet) from one address; more get 503', '128')
   .option('--max-http-conns <n>', 'plain HTTP connections (not WebSockets yet) from all addresses together', '2048')
+  .option('--resume-grace <seconds>', 'how long a member whose connection dropped may take its place back (0: it leaves at once)', '120')
+  .option('--no-room-store', 'keep rooms in memory only: a restart forgets them (members then join again)')
   .option(
     '--new-rooms-per-minute <n>',
     'JOINs that create a room, per address per minute (after a burst of 20): bounds online password guessing',

@@ -9,6 +9,9 @@ import {
   isLoopback,
   startRelay,
   type RelayOptions,
+  type RoomStore,
+  RoomStoreError,
+  openRoomStore,
 } from '@nullroom/server';
 import { CliError, Exit } from './errors.js';
 import { parseSize } from './size.js';
@@ -44,6 +47,10 @@ export interface ServeOptions {
   newRoomsPerMinute?: string;
   maxHttpConnsPerIp?: string;
   maxHttpConns?: string;
+  /** Seconds a member whose connection dropped may take its slot back (docs/PROTOCOL.md §4.5). */
+  resumeGrace?: string;
+  /** false (`--no-room-store`): rooms live in memory only, a restart forgets them. */
+  roomStore?: boolean;
 }
 
 /** The relay's budgets and per-address caps from the command line (docs/OPERATING.md "Limits"). */
@@ -78,6 +85,11 @@ export function relayLimits(o: ServeOptions): Partial<RelayLimits> {
   if (httpPerIp !== undefined) l.maxHttpConnectionsPerAddress = httpPerIp;
   const http = count(o.maxHttpConns, '--max-http-conns');
   if (http !== undefined) l.maxHttpConnections = http;
+  if (o.resumeGrace !== undefined) {
+    // 0 is allowed: a lost connection leaves at once.
+    if (!/^[0-9]{1,6}$/.test(o.resumeGrace)) throw new CliError('--resume-grace must be a whole number of seconds', Exit.USAGE);
+    l.resumeGraceMs = Number(o.resumeGrace) * 1000;
+  }
   return l;
 }
 
@@ -106,6 +118,20 @@ export function blobOptions(o: ServeOptions): BlobOptions {
     b.ttlMs = n * 1000;
   }
   return b;
+}
+
+/**
+ * The room store, `rooms.db` in the data directory (docs/OPERATING.md "Room store"): what lets
+ * members resume their rooms after the relay restarts. A RoomStoreError names the file, never its contents.
+ */
+function roomStore(o: ServeOptions, dataDir: string): RoomStore | undefined {
+  if (o.roomStore === false) return undefined;
+  try {
+    return openRoomStore(join(dataDir, 'rooms.db'));
+  } catch (e) {
+    if (e instanceof RoomStoreError) throw new CliError(`room store: ${e.message}`, Exit.FAILURE);
+    throw e;
+  }
 }
 
 export function defaultDataDir(): string {
@@ -142,9 +168,11 @@ export async function serve(o: ServeOptions): Promise<void> {
   if (o.web !== undefined && !existsSync(join(o.web, 'index.html')))
     throw new CliError(`no index.html in ${o.web}: build the web app first`, Exit.USAGE);
   const web = o.web ?? defaultWebDir();
+  const store = roomStore(o, dataDir);
   const relay = await startRelay({
     host: o.host,
     port,
+    ...(store === undefined ? {} : { store }),
     ...(web === undefined ? {} : { staticDir: web }),
     ...(tls === undefined ? {} : { tls }),
     blobs,
@@ -153,6 +181,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     ...(o.trustProxy ? { trustProxy: true } : {}),
     ...(o.verbose ? { log: (line: string) => process.stderr.write(`${line}\n`) } : {}),
   }).catch((e: unknown) => {
+    store?.close();
     if (e instanceof RelayConfigError) throw new CliError(e.message, Exit.USAGE);
     const code = (e as { code?: string }).code;
     throw new CliError(

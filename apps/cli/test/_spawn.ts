@@ -97,7 +97,11 @@ export function run(args: string[], env: Record<string, string> = {}): Proc {
 
 /** Starts `nullroom serve` on an ephemeral port and returns its URL (and fingerprint when TLS is on). */
 export async function serveProc(args: string[] = []): Promise<{ proc: Proc; url: string; fingerprint?: string }> {
-  const proc = run(['serve', '--port', '0', ...args]);
+  // Each relay its own data directory (its room store is locked by one relay at a time), unless the test names one.
+  const data = args.includes('--data')
+    ? []
+    : ['--data', mkdtempSync(join(keyRoot ?? (keyRoot = mkdtempSync(join(tmpdir(), 'nullroom-cli-keys-'))), 'd'))];
+  const proc = run(['serve', '--port', '0', ...data, ...args]);
   const line = await proc.waitLine((l) => l.startsWith('nullroom listening on '), 'listening line');
   const url = line.slice('nullroom listening on '.length);
   if (!url.startsWith('https:')) return { proc, url };

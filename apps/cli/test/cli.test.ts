@@ -103,8 +103,8 @@ test('line mode with --json: three terminal clients chat, /members, /verify agre
   }
 });
 
-test('a killed terminal client is seen leaving within seconds', async () => {
-  const { proc: relay, url } = await serveProc();
+test('a killed terminal client is seen leaving once the grace period for taking its place back has passed', async () => {
+  const { proc: relay, url } = await serveProc(['--resume-grace', '1']);
   try {
     const a = run(['chat', url, '--room', 'kill-room', '--nick', 'alice', '--json'], PW);
     await a.waitFor((e) => e['event'] === 'joined', 'alice joined');

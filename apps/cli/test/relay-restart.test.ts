@@ -29,9 +29,12 @@ test('kill -9 of the relay mid-conversation: the room survives, members resume, 
   const members: Proc[] = [];
   try {
     const chat = (nick: string) => run(['chat', relay.url, '--room', 'restart-room', '--nick', nick, '--json'], PW);
-    const [a, b, c] = ['alice', 'bob', 'carol'].map(chat) as [Proc, Proc, Proc];
-    members.push(a, b, c);
-    for (const p of members) await p.waitFor((e) => e['event'] === 'joined', 'joined');
+    for (const nick of ['alice', 'bob', 'carol']) {
+      const p = chat(nick);
+      members.push(p);
+      await p.waitFor((e) => e['event'] === 'joined', 'joined', 60_000);
+    }
+    const [a, b, c] = members as [Proc, Proc, Proc];
     await a.waitFor((e) => e['event'] === 'member-joined' && e['nick'] === 'carol', 'alice sees carol');
     await b.waitFor((e) => e['event'] === 'member-joined' && e['nick'] === 'carol', 'bob sees carol');
 
