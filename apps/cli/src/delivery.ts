@@ -25,6 +25,8 @@ export class Delivery {
   ) {
     // A file offer (its id is not ours to show) finds nothing pending: ignored.
     room.on('sent', ({ id }) => this.settle(id, 'sent'));
+    // Not acknowledged within the SDK's sendTimeoutMs (SEND_TIMED_OUT): shown unsent, `/retry` sends it again.
+    room.on('unsent', ({ id, code }) => this.settle(id, 'unsent', code));
     privateChats.on('sent', ({ id }) => this.settle(id, 'sent'));
     privateChats.on('unsent', ({ id, code }) => this.settle(id, 'unsent', code));
     room.on('phase', ({ phase }) => phase === 'left' && this.lost());

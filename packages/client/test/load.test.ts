@@ -53,7 +53,8 @@ test('under load: 16 concurrent joins, then 6 departures (3 killed), while messa
   const last = `msg ${sent - 1}`;
   // Every member that stayed reads the talker's messages from its join on, in order, without gaps.
   for (const c of staying.slice(1)) {
-    await until(() => c.messages.some((m) => m.text === last), `${c.room.nick} reads the last message`);
+    // Eleven receivers decrypt in this one process: a loaded machine takes a while to catch up (a correctness test, not a timing one).
+    await until(() => c.messages.some((m) => m.text === last), `${c.room.nick} reads the last message`, 60_000);
     const nums = c.messages.map((m) => Number(m.text.slice(4)));
     const gaps = nums.flatMap((n, i) => (i > 0 && n !== nums[i - 1]! + 1 ? [`${nums[i - 1]}->${n}`] : []));
     assert.deepEqual(gaps, [], `${c.room.nick} got a gap-free run`);
