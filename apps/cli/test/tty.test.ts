@@ -34,7 +34,7 @@ test('interactive chat on a TTY: silent password prompt, messages both ways with
     };
     await see('room password:');
     tty.stdin.write(`${password}\r`);
-    await see('you created a new room as alice');
+    await see('Nobody is here yet: you started this room.');
     const bob = run(['chat', url, '--room', 'ttyroom', '--nick', 'bob', '--json'], { NULLROOM_PASSWORD: password });
     await bob.waitFor((e) => e['event'] === 'joined', 'bob joined');
     await see('* bob joined');
@@ -54,7 +54,9 @@ test('interactive chat on a TTY: silent password prompt, messages both ways with
     await see('(private to bob) <alice> just for you (sending)');
     await see('(private to bob) <alice> just for you \u2713');
     tty.stdin.write('/members\r');
-    await see('2 member(s): alice, bob');
+    await see('2 member(s):');
+    await see('alice  (you)');
+    await see('bob    not verified');
     // /help is made from the command table.
     tty.stdin.write('/help\r');
     await see('/dmsend NICK PATH...');
