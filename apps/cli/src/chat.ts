@@ -174,6 +174,10 @@ async function converse({ client, room, store, printer, checked, url, o }: Joine
       print(peer === undefined ? { event: 'mode', mode: 'room' } : { event: 'mode', mode: 'dm', with: peer });
     },
   };
+  // Private mode ends with its conversation: the chat closed, or its peer left the room.
+  const endsMode = (peer: string) => dmPeer === peer && ctx.setMode(undefined);
+  privateChats.on('closed', (e) => endsMode(e.chat.peer));
+  room.on('member-left', (e) => endsMode(e.nick));
   const leave = async (): Promise<number> => {
     rl.close();
     printer.rl = undefined;

@@ -78,6 +78,8 @@ function dm(ctx: ChatContext, args: string): void {
   if (m !== undefined) return sayPrivately(ctx, m[0], m[1]);
   if (!otherNicks(ctx.room).includes(rest)) return ctx.report(noSuchMember());
   ctx.setMode(rest);
+  // Opened now, so its `private-opened` line comes before what is typed next, not in between.
+  ctx.inOrder(async () => void (await ctx.privateChats.open(rest)));
 }
 
 export const COMMANDS: readonly Command[] = [

@@ -115,8 +115,8 @@ export function humanLine(e: ChatEvent): string {
       return `[${time(e.ts)}] ${e.private ? `(private) ` : ''}<${safe(e.from)}> ${safeText(e.text).replace(/\n/g, '\n    ')}${e.outOfOrder ? '  (out of order)' : ''}`;
     case 'private-opened':
       return e.byUs
-        ? `* private chat with ${safe(e.with)} open: /dm ${safe(e.with)} TEXT`
-        : `* ${safe(e.with)} opened a private chat with you: /dm ${safe(e.with)} TEXT to answer`;
+        ? `* private chat with ${safe(e.with)} open: /dm ${safe(e.with)} TEXT, or /dm ${safe(e.with)} to stay in it`
+        : `* ${safe(e.with)} opened a private chat with you: /dm ${safe(e.with)} TEXT to answer, or /dm ${safe(e.with)} to stay in it`;
     case 'private-closed':
       return `* the private chat with ${safe(e.with)} was closed${e.byUs ? '' : ` by ${safe(e.with)}`}`;
     case 'members':
