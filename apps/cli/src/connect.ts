@@ -55,7 +55,7 @@ export function connectError(e: unknown, u: URL, pinned: boolean): CliError {
     );
   if (code !== undefined && SELF_SIGNED.has(code) && !pinned)
     return new CliError(
-      `the relay at ${where} has a self-signed certificate (${code}): pass --pin sha256:… with the fingerprint that \`nullroom serve --self-signed\` printed when it started (its line "fingerprint sha256:…"), or --ca FILE with its CA certificate`,
+      `the relay at ${where} has a self-signed TLS certificate (${code}): pass --pin sha256:… with the fingerprint that \`nullroom serve --self-signed\` printed when it started (its line "fingerprint sha256:…"), or --ca FILE with its CA certificate`,
       Exit.CONNECTION,
       'RELAY_SELF_SIGNED',
     );
@@ -66,7 +66,7 @@ export function connectError(e: unknown, u: URL, pinned: boolean): CliError {
       Exit.CONNECTION,
       'RELAY_UNREACHABLE',
     );
-  if (code === undefined || UNREACHABLE.has(code) || code === 'ENOTFOUND')
+  if (code !== undefined && (UNREACHABLE.has(code) || code === 'ENOTFOUND'))
     return new CliError(
       `cannot reach the relay at ${where}${code === undefined ? '' : ` (${code})`}: is \`nullroom serve\` running there, and is the address right?`,
       Exit.CONNECTION,

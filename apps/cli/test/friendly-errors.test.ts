@@ -101,12 +101,14 @@ test('serve on a busy port names the port and suggests --port: PORT_IN_USE, exit
 
 test('a relay that is down at start: 5 visible retries over ~8 s, then RELAY_UNREACHABLE (exit 4)', async () => {
   const port = await freePort();
-  const t0 = Date.now();
   const json = chat(`http://127.0.0.1:${port}`, '--json');
   const human = chat(`http://127.0.0.1:${port}`);
+  await json.waitFor((e) => e['event'] === 'connection' && e['state'] === 'retrying', 'the first retry', 30_000);
+  const t0 = Date.now();
   assert.equal(await json.exited, 4);
+  // From the first retry line to the end: the 5 waits (8 s in all), and not much more (a loaded machine is slow to connect).
   const took = Date.now() - t0;
-  assert.ok(took > 7000 && took < 20_000, `${took} ms`);
+  assert.ok(took > 7500 && took < 25_000, `${took} ms`);
   const retries = json.events.filter((e) => e['event'] === 'connection' && e['state'] === 'retrying');
   assert.deepEqual(
     retries.map((e) => [e['attempt'], e['of']]),
@@ -127,12 +129,12 @@ test('a relay that is down at start: 5 visible retries over ~8 s, then RELAY_UNR
 test('a relay that starts 2 s after the client: the client retries, then joins', async () => {
   const port = await freePort();
   const p = run(['chat', `http://127.0.0.1:${port}`, '--room', 'late-room', '--nick', 'alice', '--json'], PW);
-  await p.waitFor((e) => e['event'] === 'connection' && e['state'] === 'retrying', 'a retry');
+  await p.waitFor((e) => e['event'] === 'connection' && e['state'] === 'retrying', 'a retry', 30_000);
   await new Promise((r) => setTimeout(r, 2000));
   const relay = run(['serve', '--port', String(port)]);
   try {
-    await relay.waitLine((l) => l.startsWith('nullroom listening on '), 'the relay listening');
-    const joined = await p.waitFor((e) => e['event'] === 'joined', 'joined once the relay is up', 15_000);
+    await relay.waitLine((l) => l.startsWith('nullroom listening on '), 'the relay listening', 30_000);
+    const joined = await p.waitFor((e) => e['event'] === 'joined', 'joined once the relay is up', 30_000);
     assert.equal(joined['created'], true);
     assert.ok(!p.events.some((e) => e['event'] === 'error'));
     p.child.stdin.end();
