@@ -1,5 +1,6 @@
 /**
- * `nullroom chat`: the wiring. Options are checked (chatOptions.ts), the client connects and joins,
+ * `nullroom chat`: the wiring. Options are checked (chatOptions.ts), the client connects (connect.ts:
+ * retries while the relay is down, errors that say what to do) and joins,
  * the room's events are printed (output.ts), and each line read is a command or a message
  * (commands.ts); files (fileTransfers.ts) and delivery state (delivery.ts) have their own modules.
  * Nothing here imports the relay.
