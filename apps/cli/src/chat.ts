@@ -1,22 +1,36 @@
 /**
- * `nullroom chat`: the wiring. Options are checked (chatOptions.ts), the client connects and joins,
+ * `nullroom chat`: the wiring. Options are checked (chatOptions.ts), the client connects (connect.ts:
+ * retries while the relay is down, errors that say what to do) and joins,
  * the room's events are printed (output.ts), and each line read is a command or a message
  * (commands.ts); files (fileTransfers.ts) and delivery state (delivery.ts) have their own modules.
  * Nothing here imports the relay.
  */
 import { createInterface } from 'node:readline';
-import { ClientError, NullroomClient, PrivateChats, type Room, type RoomSecret, Suites, deriveRoomSecret } from '@nullroom/client';
+import { NullroomClient, PrivateChats, type Room, type RoomSecret, Suites, deriveRoomSecret } from '@nullroom/client';
 import { type FileKeyStore, nodeFileOptions, nodeWebSocket } from '@nullroom/client/node';
 import { type ChatOptions, type CheckedOptions, checkOptions, openKeyStore, readPassword } from './chatOptions.js';
-import { type ChatContext, runLine } from './commands.js';
+import { type ChatContext, otherNicks, runLine } from './commands.js';
+import { complete } from './completion.js';
+import { connectWithRetry } from './connect.js';
 import { Delivery } from './delivery.js';
 import { CliError, Exit } from './errors.js';
 import { FileTransfers } from './fileTransfers.js';
-import { Printer, cliError, errorEvent } from './output.js';
+import { Printer, cliError, errorEvent, safe } from './output.js';
 
 export type { ChatOptions } from './chatOptions.js';
 
 export async function chat(url: string, o: ChatOptions): Promise<number> {
+  try {
+    return await run(url, o);
+  } catch (e) {
+    // Under --json a script reads stdout: a failure at start that has a code is an `error` event there too.
+    if (o.json === true && e instanceof CliError && e.code !== undefined)
+      process.stdout.write(`${JSON.stringify(cliError(e.code, e.message))}\n`);
+    throw e;
+  }
+}
+
+async function run(url: string, o: ChatOptions): Promise<number> {
   const checked = await checkOptions(url, o);
   let printer: Printer | undefined;
   const store = await openKeyStore(o, (e) => printer?.print(errorEvent(e)));
@@ -36,17 +50,14 @@ async function connect(
   store: FileKeyStore | undefined,
   printer: Printer,
 ): Promise<NullroomClient> {
-  const client = new NullroomClient({
-    url,
-    webSocket: nodeWebSocket(checked.tls),
-    suite: o.suite === 'pq' ? Suites.postQuantum : Suites.default,
-    ...(store === undefined ? {} : { keyStore: store }),
-  });
-  try {
-    await client.connect();
-  } catch (e) {
-    throw new CliError(e instanceof ClientError ? e.message : 'cannot connect to the relay', Exit.CONNECTION);
-  }
+  const make = () =>
+    new NullroomClient({
+      url,
+      webSocket: nodeWebSocket(checked.tls),
+      suite: o.suite === 'pq' ? Suites.postQuantum : Suites.default,
+      ...(store === undefined ? {} : { keyStore: store }),
+    });
+  const client = await connectWithRetry(make, checked.relay, checked.tls.pin !== undefined, (e) => printer.print(e));
   client.on('connection', ({ state }) => {
     if (state === 'reconnecting' || state === 'online') printer.print({ event: 'connection', state });
   });
@@ -132,11 +143,13 @@ async function converse({ client, room, store, printer, checked, url, o }: Joine
   });
   const privateChats = openPrivateChats(room, o, files, printer);
   const interactive = process.stdin.isTTY === true && process.stdout.isTTY === true && o.json !== true;
+  const roomPrompt = `${room.nick}> `;
   const rl = createInterface({
     input: process.stdin,
-    ...(interactive ? { output: process.stdout, prompt: `${room.nick}> ` } : {}),
+    ...(interactive ? { output: process.stdout, prompt: roomPrompt, completer: (line: string) => complete(line, otherNicks(room)) } : {}),
     terminal: interactive,
   });
+  let dmPeer: string | undefined;
   /** Private messages and files are sent in order, one conversation after another. */
   let privateQueue: Promise<void> = Promise.resolve();
   let quitting: Promise<number> | undefined;
@@ -152,7 +165,20 @@ async function converse({ client, room, store, printer, checked, url, o }: Joine
     inOrder: (job) => (privateQueue = privateQueue.then(job).catch((e: unknown) => print(errorEvent(e)))),
     quit: () => void quit(),
     show: (lines) => printer.show(lines),
+    json: o.json === true,
+    get dmPeer() {
+      return dmPeer;
+    },
+    setMode: (peer) => {
+      dmPeer = peer;
+      rl.setPrompt(peer === undefined ? roomPrompt : `[dm ${safe(peer)}]> `);
+      print(peer === undefined ? { event: 'mode', mode: 'room' } : { event: 'mode', mode: 'dm', with: peer });
+    },
   };
+  // Private mode ends with its conversation: the chat closed, or its peer left the room.
+  const endsMode = (peer: string) => dmPeer === peer && ctx.setMode(undefined);
+  privateChats.on('closed', (e) => endsMode(e.chat.peer));
+  room.on('member-left', (e) => endsMode(e.nick));
   const leave = async (): Promise<number> => {
     rl.close();
     printer.rl = undefined;
@@ -169,7 +195,7 @@ async function converse({ client, room, store, printer, checked, url, o }: Joine
   };
   if (interactive) {
     printer.rl = rl;
-    process.stdout.write(`type a message and press Enter; /help for commands\n`);
+    process.stdout.write(`type a message and press Enter; /help for commands, Tab to complete them and nicknames\n`);
     rl.prompt();
   }
   rl.on('line', (line) => {

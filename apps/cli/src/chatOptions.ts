@@ -6,6 +6,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { read } from 'read';
 import { ClientError, normalizeNick } from '@nullroom/client';
 import { FileKeyStore, defaultKeyStoreDir, parsePin } from '@nullroom/client/node';
+import { checkRelayUrl } from './connect.js';
 import { CliError, Exit } from './errors.js';
 import { parseSize } from './size.js';
 
@@ -26,8 +27,10 @@ export interface ChatOptions {
   keyStore?: boolean;
 }
 
-/** What the options say once checked: TLS trust, the download limit and folder. */
+/** What the options say once checked: the relay URL, TLS trust, the download limit and folder. */
 export interface CheckedOptions {
+  /** The relay URL, http or https (checkRelayUrl). */
+  relay: URL;
   tls: { ca?: Buffer; pin?: string };
   maxFile: number;
   downloadDir: string;
@@ -36,6 +39,7 @@ export interface CheckedOptions {
 const DEFAULT_MAX_FILE = 4 * 1024 ** 3;
 
 export async function checkOptions(url: string, o: ChatOptions): Promise<CheckedOptions> {
+  const relay = checkRelayUrl(url);
   try {
     normalizeNick(o.nick);
   } catch (e) {
@@ -57,11 +61,6 @@ export async function checkOptions(url: string, o: ChatOptions): Promise<Checked
       throw new CliError('cannot read the CA file', Exit.USAGE);
     });
   }
-  try {
-    new URL(url);
-  } catch {
-    throw new CliError('the relay URL is not a URL (expected what `nullroom serve` printed)', Exit.USAGE);
-  }
   const maxFile = o.maxFile === undefined ? DEFAULT_MAX_FILE : parseSize(o.maxFile);
   if (maxFile === undefined) throw new CliError('--max-file must be a size in bytes, such as 500M or 4G', Exit.USAGE);
   const downloadDir = o.downloadDir ?? process.cwd();
@@ -72,7 +71,7 @@ export async function checkOptions(url: string, o: ChatOptions): Promise<Checked
     ))
   )
     throw new CliError('--download-dir is not a folder', Exit.USAGE);
-  return { tls, maxFile, downloadDir };
+  return { relay, tls, maxFile, downloadDir };
 }
 
 /** Opens the persistent key store now, so that a damaged or unsafe one stops us before we join anything. */

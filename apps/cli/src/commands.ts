@@ -6,7 +6,7 @@ import { type PrivateChats, type Room, formatFingerprintDigits, formatSafetyNumb
 import type { FileKeyStore } from '@nullroom/client/node';
 import type { Delivery } from './delivery.js';
 import type { FileTransfers } from './fileTransfers.js';
-import { type ChatEvent, cliError, errorEvent } from './output.js';
+import { type ChatEvent, cliError, errorEvent, helpTable } from './output.js';
 
 /** What a command works with: the joined room and what hangs off it. */
 export interface ChatContext {
@@ -22,6 +22,12 @@ export interface ChatContext {
   quit(): void;
   /** Writes text as it is (no event): `/help`. */
   show(lines: readonly string[]): void;
+  /** --json: `/help` is an event rather than text. */
+  readonly json: boolean;
+  /** Private mode (`/dm NICK`): the member every line goes to; undefined: the room. */
+  readonly dmPeer: string | undefined;
+  /** Enters private mode with `peer`, or (undefined) returns to the room: the prompt says which. */
+  setMode(peer: string | undefined): void;
 }
 
 export interface Command {
@@ -50,12 +56,42 @@ function fingerprint(room: Room): { epoch?: number; fingerprint?: string } {
 
 const noSuchMember = () => cliError('NO_SUCH_MEMBER', 'no other member has that nickname');
 
+/** The other members' nicknames (completion, private mode). */
+export const otherNicks = (room: Room): string[] => room.members().flatMap((m) => (m.nick === room.nick ? [] : [m.nick]));
+
+/** A private message to `nick`: `pending` once the chat is open, then `sent` or `unsent` as the chat reports (delivery.ts). */
+function sayPrivately(ctx: ChatContext, nick: string, text: string): void {
+  ctx.inOrder(async () => {
+    const chat = await ctx.privateChats.open(nick);
+    ctx.delivery.queuedPrivate(chat, chat.send(text), text);
+  });
+}
+
+/** `/dm`: alone, back to the room (from private mode); `/dm NICK`: private mode; `/dm NICK TEXT`: one message. */
+function dm(ctx: ChatContext, args: string): void {
+  const rest = args.trim();
+  if (rest === '') {
+    if (ctx.dmPeer !== undefined) return ctx.setMode(undefined);
+    return ctx.report(cliError('USAGE', 'usage: /dm NICK TEXT, or /dm NICK to talk privately until /room'));
+  }
+  const m = nickAndRest(rest);
+  if (m !== undefined) return sayPrivately(ctx, m[0], m[1]);
+  if (!otherNicks(ctx.room).includes(rest)) return ctx.report(noSuchMember());
+  ctx.setMode(rest);
+  // Opened now, so its `private-opened` line comes before what is typed next, not in between.
+  ctx.inOrder(async () => void (await ctx.privateChats.open(rest)));
+}
+
 export const COMMANDS: readonly Command[] = [
   {
     name: 'members',
     usage: '/members',
     summary: 'list who is in the room',
-    run: (ctx) => ctx.report({ event: 'members', members: ctx.room.members().map((m) => m.nick) }),
+    run: (ctx) => {
+      const members = ctx.room.members().map((m) => m.nick);
+      const verified = members.filter((n) => n !== ctx.room.nick && ctx.room.trust(n)?.verified === true);
+      ctx.report({ event: 'members', members, you: ctx.room.nick, verified });
+    },
   },
   {
     name: 'verify',
@@ -104,17 +140,15 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'dm',
-    usage: '/dm NICK TEXT',
-    summary: 'send TEXT to NICK only (opens a private chat the first time)',
-    run: (ctx, args) => {
-      const m = nickAndRest(args);
-      if (m === undefined) return ctx.report(cliError('USAGE', 'usage: /dm NICK TEXT'));
-      // `pending` once the chat is open, then `sent` or `unsent` as the chat reports (delivery.ts).
-      ctx.inOrder(async () => {
-        const chat = await ctx.privateChats.open(m[0]);
-        ctx.delivery.queuedPrivate(chat, chat.send(m[1]), m[1]);
-      });
-    },
+    usage: '/dm NICK [TEXT]',
+    summary: 'send TEXT to NICK only; without TEXT, talk to NICK only until /room',
+    run: dm,
+  },
+  {
+    name: 'room',
+    usage: '/room',
+    summary: 'leave private mode: what you type goes to everyone again',
+    run: (ctx) => ctx.setMode(undefined),
   },
   {
     name: 'close',
@@ -152,14 +186,17 @@ export const COMMANDS: readonly Command[] = [
   },
   { name: 'cancel', usage: '/cancel', summary: 'cancel the file transfers in progress', run: (ctx) => ctx.files.cancelAll() },
   { name: 'quit', usage: '/quit', summary: 'leave the room (after the files you are sending are up)', run: (ctx) => ctx.quit() },
-  { name: 'help', usage: '/help', summary: 'list these commands', run: (ctx) => ctx.show(helpLines()) },
+  {
+    name: 'help',
+    usage: '/help',
+    summary: 'list these commands (Tab completes commands and nicknames)',
+    run: (ctx) => {
+      const commands = COMMANDS.map(({ name, usage, summary }) => ({ name, usage, summary }));
+      if (ctx.json) ctx.report({ event: 'help', commands });
+      else ctx.show(helpTable(commands));
+    },
+  },
 ];
-
-/** `/help`: one line per command, made from the table. */
-export function helpLines(): string[] {
-  const width = Math.max(...COMMANDS.map((c) => c.usage.length)) + 2;
-  return COMMANDS.map((c) => `${c.usage.padEnd(width)}${c.summary}`);
-}
 
 /** A message to the room: `pending` until the relay acknowledges it (delivery.ts). */
 function say(ctx: ChatContext, text: string): void {
@@ -170,11 +207,13 @@ function say(ctx: ChatContext, text: string): void {
   }
 }
 
-/** One line typed (or read from stdin): a command, or a message to the room. */
+/** One line typed (or read from stdin): a command, or a message to the room (or, in private mode, to its peer). */
 export function runLine(ctx: ChatContext, line: string): void {
   const cmd = /^\/(\S+)\s*(.*)$/.exec(line);
   if (cmd === null) {
-    if (line.trim().length > 0) say(ctx, line);
+    if (line.trim().length === 0) return;
+    if (ctx.dmPeer === undefined) say(ctx, line);
+    else sayPrivately(ctx, ctx.dmPeer, line);
     return;
   }
   const command = COMMANDS.find((c) => c.name === cmd[1]);

@@ -1,11 +1,16 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { CliError, Exit } from './errors.js';
+
+/** This command's version, from apps/cli/package.json (two folders up from dist/src/main.js). */
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 const program = new Command();
 program
   .name('nullroom')
   .description('End-to-end encrypted chat rooms (MLS, RFC 9420) through a blind relay.')
+  .version(version, '-V, --version', 'print the version of nullroom')
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
@@ -105,7 +110,7 @@ program.parseAsync(process.argv).then(
   (e: unknown) => {
     if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? Exit.OK : Exit.USAGE);
     if (e instanceof CliError) {
-      process.stderr.write(`nullroom: ${e.message}\n`);
+      process.stderr.write(`nullroom: ${e.code === undefined ? '' : `${e.code}: `}${e.message}\n`);
       process.exit(e.exitCode);
     }
     process.stderr.write(`nullroom: unexpected failure: ${e instanceof Error ? e.name : 'error'}\n`);

@@ -15,14 +15,20 @@ export type ChatEvent =
   | { event: 'message'; from: string; text: string; ts: number; outOfOrder?: boolean; private?: true; with?: string }
   | { event: 'private-opened'; with: string; byUs: boolean }
   | { event: 'private-closed'; with: string; byUs: boolean }
-  | { event: 'members'; members: string[] }
+  /** `you`: our own nickname; `verified`: the members we marked verified (their key unchanged since). */
+  | { event: 'members'; members: string[]; you: string; verified: string[] }
+  /** `/help` under --json: the command table. */
+  | { event: 'help'; commands: { name: string; usage: string; summary: string }[] }
+  /** Where a line without a command goes: the room, or (after `/dm NICK`) one member's private chat. */
+  | { event: 'mode'; mode: 'room' | 'dm'; with?: string }
   | { event: 'verify'; nick: string; safetyNumber: string; verified: boolean; epoch?: number; fingerprint?: string }
   | { event: 'fingerprint'; epoch: number; fingerprint: string }
   | { event: 'fork-suspected'; epoch: number; fingerprint: string; unreadable: number }
   | { event: 'key-changed'; nick: string; wasVerified: boolean }
   | { event: 'disruption'; slot: number; nick?: string; formerNick?: string; count: number; reason: string }
   | { event: 'repair-wait'; since: number }
-  | { event: 'connection'; state: string; message?: string }
+  /** `retrying` (at start, the relay did not answer): `attempt` of `of` retries follows. */
+  | { event: 'connection'; state: string; message?: string; attempt?: number; of?: number }
   | { event: 'file'; from: string; name: string; size: number; sha256: string; path: string; private?: true; with?: string }
   | { event: 'file-sent'; name: string; size: number; sha256: string }
   | {
@@ -92,9 +98,7 @@ export function safeText(s: string): string {
 export function humanLine(e: ChatEvent): string {
   switch (e.event) {
     case 'joined':
-      return e.created
-        ? `* you created a new ${e.suite === 'pq' ? 'post-quantum ' : ''}room as ${safe(e.nick)}${e.rejoin ? ' (after reconnecting)' : ''}`
-        : `* you ${e.rejoin ? 'rejoined' : 'joined'} as ${safe(e.nick)}; ${e.members.length} member(s): ${e.members.map(safe).join(', ')}`;
+      return joinedLine(e);
     case 'member-joined':
       return `* ${safe(e.nick)} joined`;
     case 'member-left':
@@ -111,14 +115,20 @@ export function humanLine(e: ChatEvent): string {
       return `[${time(e.ts)}] ${e.private ? `(private) ` : ''}<${safe(e.from)}> ${safeText(e.text).replace(/\n/g, '\n    ')}${e.outOfOrder ? '  (out of order)' : ''}`;
     case 'private-opened':
       return e.byUs
-        ? `* private chat with ${safe(e.with)} open: /dm ${safe(e.with)} TEXT`
-        : `* ${safe(e.with)} opened a private chat with you: /dm ${safe(e.with)} TEXT to answer`;
+        ? `* private chat with ${safe(e.with)} open: /dm ${safe(e.with)} TEXT, or /dm ${safe(e.with)} to stay in it`
+        : `* ${safe(e.with)} opened a private chat with you: /dm ${safe(e.with)} TEXT to answer, or /dm ${safe(e.with)} to stay in it`;
     case 'private-closed':
       return `* the private chat with ${safe(e.with)} was closed${e.byUs ? '' : ` by ${safe(e.with)}`}`;
     case 'members':
-      return `* ${e.members.length} member(s): ${e.members.map(safe).join(', ')}`;
+      return membersLines(e);
+    case 'help':
+      return helpTable(e.commands).join('\n');
+    case 'mode':
+      return e.with === undefined
+        ? '* back in the room: what you type goes to everyone'
+        : `* private mode with ${safe(e.with)}: what you type goes to ${safe(e.with)} only; /room to go back`;
     case 'verify':
-      return `* safety number with ${safe(e.nick)}: ${e.safetyNumber}${e.verified ? ' (verified)' : ' (not verified; /verified NICK once it matches theirs)'}${
+      return `* safety number with ${safe(e.nick)}${e.verified ? ' (verified)' : ` (not verified; /verified ${safe(e.nick)} once it matches theirs)`}:\n${safetyGrid(e.safetyNumber)}${
         e.epoch === undefined
           ? ''
           : `\n* room fingerprint: epoch ${e.epoch} · ${e.fingerprint} (${safe(e.nick)} must see the same digits at epoch ${e.epoch})`
@@ -134,6 +144,7 @@ export function humanLine(e: ChatEvent): string {
     case 'disruption':
       return `! ${e.nick !== undefined ? safe(e.nick) : e.formerNick !== undefined ? `${safe(e.formerNick)} (a former member)` : `a connection (slot ${e.slot})`} disrupted the room (${e.reason}, ${e.count} time(s)); the room repaired itself${e.nick === undefined ? '' : ` and removed ${safe(e.nick)}`}. If it goes on, move to a new room secret or invite link`;
     case 'connection':
+      if (e.state === 'retrying') return `* relay not reachable, retrying (${e.attempt}/${e.of})\u2026`;
       return `* connection ${e.state}${e.message ? `: ${safe(e.message)}` : ''}`;
     case 'file':
       return `* ${safe(e.from)} sent ${e.private ? 'you privately ' : ''}${safe(e.name)} (${formatBytes(e.size)}), verified, saved as ${safe(e.path)}`;
@@ -146,6 +157,47 @@ export function humanLine(e: ChatEvent): string {
     case 'error':
       return `! ${safe(e.code)}: ${safe(e.message)}`;
   }
+}
+
+/** The room joined: a room we started is named as such (a wrong password also lands there); a rejoin is a reconnection. */
+function joinedLine(e: Extract<ChatEvent, { event: 'joined' }>): string {
+  const as = `as ${safe(e.nick)}${e.suite === 'pq' ? ' (post-quantum suite)' : ''}`;
+  const members =
+    e.members.length <= 1 ? 'nobody else is here right now' : `${e.members.length} member(s): ${e.members.map(safe).join(', ')}`;
+  if (e.rejoin) return `* reconnected ${as}; ${members}`;
+  if (e.created)
+    return `* joined ${as}. Nobody is here yet: you started this room. If you expected people here, check the room name and password.`;
+  return `* you joined ${as}; ${members}`;
+}
+
+/** Display width of a name as the columns count it (one per code point: wide characters may push a column). */
+const width = (s: string) => [...s].length;
+
+/** `/members`: one member a row, the nickname column padded: "(you)", "✓ verified" or "not verified". */
+function membersLines(e: Extract<ChatEvent, { event: 'members' }>): string {
+  const names = e.members.map(safe);
+  const w = Math.max(...names.map(width), 0) + 2;
+  const rows = e.members.map((m, i) => {
+    const status = m === e.you ? '(you)' : e.verified.includes(m) ? '\u2713 verified' : 'not verified';
+    return `    ${names[i]!}${' '.repeat(w - width(names[i]!))}${status}`;
+  });
+  return [`* ${e.members.length} member(s):`, ...rows].join('\n');
+}
+
+/** `/help` as text: the usage column padded to the longest usage. */
+export function helpTable(commands: readonly { usage: string; summary: string }[]): string[] {
+  const w = Math.max(...commands.map((c) => c.usage.length)) + 2;
+  return commands.map((c) => `  ${c.usage.padEnd(w)}${c.summary}`);
+}
+
+/**
+ * A safety number (60 digits, 12 groups of five) as the grid both apps show: 3 rows of 4 groups,
+ * indented. Anything else is shown on one row as it is.
+ */
+export function safetyGrid(sn: string): string {
+  const groups = sn.trim().split(/\s+/);
+  if (groups.length !== 12 || !groups.every((g) => /^\d{5}$/.test(g))) return `    ${safe(sn)}`;
+  return [0, 4, 8].map((i) => `    ${groups.slice(i, i + 4).join(' ')}`).join('\n');
 }
 
 /** "message", or "private message to NICK". */

@@ -184,10 +184,19 @@ export async function serve(o: ServeOptions): Promise<void> {
     store?.close();
     if (e instanceof RelayConfigError) throw new CliError(e.message, Exit.USAGE);
     const code = (e as { code?: string }).code;
-    throw new CliError(
-      `cannot start the relay: ${code ?? (e instanceof Error ? e.message : String(e))}`,
-      code === 'EADDRINUSE' || code === 'EACCES' ? Exit.CONNECTION : Exit.FAILURE,
-    );
+    if (code === 'EADDRINUSE')
+      throw new CliError(
+        `port ${port} on ${o.host} is already in use (another nullroom, or another program): stop it, or choose another port with --port, e.g. --port ${port === 65535 ? 8081 : port + 1}`,
+        Exit.CONNECTION,
+        'PORT_IN_USE',
+      );
+    if (code === 'EACCES')
+      throw new CliError(
+        `not allowed to listen on port ${port} of ${o.host} (ports below 1024 need privileges): choose another with --port, e.g. --port 8080`,
+        Exit.CONNECTION,
+        'PORT_IN_USE',
+      );
+    throw new CliError(`cannot start the relay: ${code ?? (e instanceof Error ? e.message : String(e))}`, Exit.FAILURE);
   });
   process.stdout.write(`nullroom listening on ${relay.url}\n`);
   if (fingerprint !== undefined) process.stdout.write(`fingerprint ${fingerprint}\n`);

@@ -371,7 +371,8 @@ test('chat errors carry a code from the CLI table or the SDK, never one of neith
       ['/close nobody', 'NO_PRIVATE_CHAT'],
       ['/nonsense', 'UNKNOWN_COMMAND'],
       ['/send', 'USAGE'],
-      ['/dm bob', 'USAGE'],
+      ['/dm', 'USAGE'],
+      ['/dm bob', 'NO_SUCH_MEMBER'],
       ['/send /nonexistent/file', 'NO_SUCH_FILE'],
       ['x'.repeat(16 * 1024 + 1), 'MESSAGE_TOO_LARGE'],
     ];

@@ -17,7 +17,7 @@ test('/verify shows the room fingerprint under the safety number; /fingerprint a
   });
   assert.match(
     v,
-    /^\* safety number with bob\ufffd\[2J: 12345 67890 .*\n\* room fingerprint: epoch 12 · 7284 6410 4745 \(bob\ufffd\[2J must see the same digits at epoch 12\)$/,
+    /^\* safety number with bob\ufffd\[2J .*:\n {4}12345 67890\n\* room fingerprint: epoch 12 · 7284 6410 4745 \(bob\ufffd\[2J must see the same digits at epoch 12\)$/,
   );
   assert.doesNotMatch(humanLine({ event: 'verify', nick: 'bob', safetyNumber: '1', verified: true }), /fingerprint/);
   assert.match(

@@ -9,7 +9,7 @@ import { BIN, keyDir, run, serveProc } from './_spawn.js';
 
 const hasScript = spawnSync('script', ['--version']).status === 0;
 
-test('interactive chat on a TTY: silent password prompt, messages both ways with their delivery state, /members, /help, /quit', {
+test('interactive chat on a TTY: silent password prompt, messages both ways with their delivery state, Tab completion, private mode, /members, /help, /quit', {
   skip: hasScript ? false : 'util-linux `script` is not installed',
 }, async () => {
   const { proc: relay, url } = await serveProc();
@@ -34,7 +34,7 @@ test('interactive chat on a TTY: silent password prompt, messages both ways with
     };
     await see('room password:');
     tty.stdin.write(`${password}\r`);
-    await see('you created a new room as alice');
+    await see('Nobody is here yet: you started this room.');
     const bob = run(['chat', url, '--room', 'ttyroom', '--nick', 'bob', '--json'], { NULLROOM_PASSWORD: password });
     await bob.waitFor((e) => e['event'] === 'joined', 'bob joined');
     await see('* bob joined');
@@ -53,8 +53,19 @@ test('interactive chat on a TTY: silent password prompt, messages both ways with
     await bob.waitFor((e) => e['event'] === 'message' && e['private'] === true && e['text'] === 'just for you', 'bob reads it privately');
     await see('(private to bob) <alice> just for you (sending)');
     await see('(private to bob) <alice> just for you \u2713');
-    tty.stdin.write('/members\r');
-    await see('2 member(s): alice, bob');
+    // Tab completes a nickname; /dm NICK alone is private mode, shown in the prompt, until /room.
+    tty.stdin.write('/dm b\t');
+    await see('/dm bob ');
+    tty.stdin.write('\r');
+    await see('[dm bob]> ');
+    tty.stdin.write('only bob reads this\r');
+    await bob.waitFor((e) => e['event'] === 'message' && e['private'] === true && e['text'] === 'only bob reads this', 'private mode');
+    tty.stdin.write('/room\r');
+    await see('* back in the room');
+    tty.stdin.write('/mem\t\r');
+    await see('2 member(s):');
+    await see('alice  (you)');
+    await see('bob    not verified');
     // /help is made from the command table.
     tty.stdin.write('/help\r');
     await see('/dmsend NICK PATH...');
