@@ -56,6 +56,7 @@ async function connect(
       webSocket: nodeWebSocket(checked.tls),
       suite: o.suite === 'pq' ? Suites.postQuantum : Suites.default,
       ...(store === undefined ? {} : { keyStore: store }),
+      ...(checked.sendTimeoutMs === undefined ? {} : { timings: { sendTimeoutMs: checked.sendTimeoutMs } }),
     });
   const client = await connectWithRetry(make, checked.relay, checked.tls.pin !== undefined, (e) => printer.print(e));
   client.on('connection', ({ state }) => {

@@ -21,6 +21,8 @@ export interface ChatOptions {
   downloadDir?: string;
   maxFile?: string;
   privateRouting?: 'hidden' | 'direct';
+  /** Seconds a line may wait to be sent (the relay unreachable) before it shows as not sent (`/retry`). */
+  sendTimeout?: string;
   /** Where identities and verified keys persist (default: NULLROOM_KEY_DIR, else $XDG_CONFIG_HOME/nullroom, else ~/.config/nullroom). */
   keyDir?: string;
   /** false (`--no-key-store`): a new identity for this run, nothing remembered (MemoryKeyStore). */
@@ -34,6 +36,8 @@ export interface CheckedOptions {
   tls: { ca?: Buffer; pin?: string };
   maxFile: number;
   downloadDir: string;
+  /** The SDK's sendTimeoutMs, when --send-timeout was given. */
+  sendTimeoutMs: number | undefined;
 }
 
 const DEFAULT_MAX_FILE = 4 * 1024 ** 3;
@@ -71,7 +75,14 @@ export async function checkOptions(url: string, o: ChatOptions): Promise<Checked
     ))
   )
     throw new CliError('--download-dir is not a folder', Exit.USAGE);
-  return { relay, tls, maxFile, downloadDir };
+  let sendTimeoutMs: number | undefined;
+  if (o.sendTimeout !== undefined) {
+    if (!/^[0-9]{1,6}$/.test(o.sendTimeout) || Number(o.sendTimeout) < 1) {
+      throw new CliError('--send-timeout must be a whole number of seconds, at least 1', Exit.USAGE);
+    }
+    sendTimeoutMs = Number(o.sendTimeout) * 1000;
+  }
+  return { relay, tls, maxFile, downloadDir, sendTimeoutMs };
 }
 
 /** Opens the persistent key store now, so that a damaged or unsafe one stops us before we join anything. */

@@ -184,6 +184,14 @@ export const COMMANDS: readonly Command[] = [
       void ctx.files.send(paths);
     },
   },
+  {
+    name: 'retry',
+    usage: '/retry',
+    summary: 'send again the messages shown as not sent',
+    run: (ctx) => {
+      if (ctx.delivery.retry(ctx.room) === 0) ctx.report(cliError('USAGE', 'no message of yours is waiting to be sent again'));
+    },
+  },
   { name: 'cancel', usage: '/cancel', summary: 'cancel the file transfers in progress', run: (ctx) => ctx.files.cancelAll() },
   { name: 'quit', usage: '/quit', summary: 'leave the room (after the files you are sending are up)', run: (ctx) => ctx.quit() },
   {

@@ -12,11 +12,15 @@ import type { ChatEvent } from './output.js';
 interface Pending {
   ts: number;
   with?: string;
+  /** A room message's author and text, to show it pending again after `/retry`. */
+  line?: { from: string; text: string };
 }
 
 export class Delivery {
   /** Message id -> when it was queued (and the peer, for a private message). */
   private readonly pending = new Map<string, Pending>();
+  /** Room messages reported unsent that the SDK may still send again (`/retry`). */
+  private readonly failed = new Map<string, { from: string; text: string }>();
 
   constructor(
     room: Room,
@@ -35,8 +39,22 @@ export class Delivery {
   /** A message the room queued (`id` as Room.send returned it). */
   queued(id: string, from: string, text: string): void {
     const ts = Date.now();
-    this.pending.set(id, { ts });
+    this.pending.set(id, { ts, line: { from, text } });
     this.report({ event: 'pending', id, from, text, ts });
+  }
+
+  /** `/retry`: queues again every room message shown unsent (same id: `pending`, then `sent` or `unsent`); how many. */
+  retry(room: Room): number {
+    let n = 0;
+    for (const [id, line] of [...this.failed]) {
+      this.failed.delete(id);
+      if (!room.retry(id)) continue;
+      const ts = Date.now();
+      this.pending.set(id, { ts, line });
+      this.report({ event: 'pending', id, from: line.from, text: line.text, ts });
+      n++;
+    }
+    return n;
   }
 
   /** A private message its chat queued (`id` as PrivateChat.send returned it). */
@@ -56,6 +74,10 @@ export class Delivery {
     const p = this.pending.get(id);
     if (p === undefined) return;
     this.pending.delete(id);
+    if (state === 'unsent' && p.line !== undefined && code !== undefined) {
+      this.failed.set(id, p.line);
+      if (this.failed.size > 256) this.failed.delete(this.failed.keys().next().value!); // as many as the SDK keeps
+    }
     const chat = p.with === undefined ? {} : { private: true as const, with: p.with };
     this.report(
       state === 'sent'

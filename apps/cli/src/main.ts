@@ -73,6 +73,7 @@ program
   .option('--pin <sha256:hex>', 'accept only the relay certificate with this fingerprint (as `serve --self-signed` printed)')
   .option('--download-dir <dir>', 'where received files are saved (default: the current folder)')
   .option('--max-file <size>', 'largest file to download automatically, e.g. 500M or 4G', '4G')
+  .option('--send-timeout <seconds>', 'how long a line may wait for the relay before it shows as not sent (then /retry)', '120')
   .addOption(
     new Option(
       '--private-routing <mode>',

@@ -145,6 +145,10 @@ export class NullroomClient extends Emitter<ClientEvents> implements RoomLink {
     return reqId;
   }
 
+  online(): boolean {
+    return this.ws !== undefined && this.ws.readyState === 1;
+  }
+
   detach(room: Room): void {
     this.rooms.delete(locatorKey(room.locator));
     for (const [id, r] of this.requests) if (r === room) this.requests.delete(id);

@@ -25,6 +25,8 @@ import type { RoomEvents, RoomPhase, RoomTimings } from './roomTypes.js';
 /** What a room needs from its connection. */
 export interface RoomLink {
   request(room: RoomBase, frame: (reqId: ReqId) => ClientFrame): ReqId;
+  /** Whether a frame sent now goes out on an open connection (the room hears of a drop only after what is on its queue). */
+  online(): boolean;
   detach(room: RoomBase): void;
 }
 
@@ -85,7 +87,7 @@ export abstract class RoomBase extends Emitter<RoomEvents> {
       {
         request: (build) => this.link.request(this, build),
         run: (fn) => this.run(fn),
-        directOpen: () => this.phase === 'joined' && !this.replaying,
+        directOpen: () => this.phase === 'joined' && !this.replaying && this.link.online(),
         ownSlot: () => this.slot,
         // Back after a reconnect but alone (the others have not rejoined yet): what was typed offline
         // was meant for them, and newcomers never see earlier messages, so hold it until someone is here.

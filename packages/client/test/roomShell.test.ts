@@ -25,6 +25,7 @@ async function harness(): Promise<Harness> {
   const sent: ClientFrame[] = [];
   let next = 1;
   const link: RoomLink = {
+    online: () => true,
     request: (_room, build) => {
       const reqId = next++ as ReqId;
       sent.push(build(reqId));
