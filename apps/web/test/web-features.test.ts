@@ -27,7 +27,7 @@ test(
       // A second room on the same connection; room one keeps counting while it is off screen.
       await alice.page.getByTestId('add-room').click();
       await joinRoom(alice.page, 'alice', 'room two', 'second room password');
-      await alice.page.getByText('You created a new room.').waitFor();
+      await alice.page.getByText('Nobody is here yet: you started this room.').waitFor();
       await say(bob.page, 'SecretCanaryOne while you look elsewhere');
       await say(bob.page, 'SecretCanaryTwo still there?');
       await alice.page.getByTestId('unread').getByText('2').waitFor();

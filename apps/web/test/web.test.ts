@@ -11,7 +11,7 @@ test('two browsers and a terminal client share a room: messages both ways, membe
   withRelayAndBrowser([], async (url, browser) => {
     const password = 'browser room password 7';
     const alice = await join(browser, url, 'alice', 'webroom', password);
-    await alice.page.getByText('You created a new room.').waitFor();
+    await alice.page.getByText('Nobody is here yet: you started this room.').waitFor();
     const bob = await join(browser, url, 'bob', 'webroom', password);
     await bob.page.getByText('You joined. 1 other member is here.').waitFor();
     const term = run(['chat', url, '--room', 'webroom', '--nick', 'carol', '--json'], { NULLROOM_PASSWORD: password });
@@ -31,7 +31,7 @@ test('two browsers and a terminal client share a room: messages both ways, membe
     await bob.page.getByText('hello from the terminal').waitFor();
 
     // Safety numbers: what the browser shows for carol equals what carol's terminal prints for alice.
-    await alice.page.getByRole('button', { name: 'carol' }).click();
+    await alice.page.getByTestId('members').getByRole('button', { name: 'carol' }).click();
     const shown = (await alice.page.getByTestId('safety-number').textContent())?.trim();
     term.child.stdin.write('/verify alice\n');
     const v = await term.waitFor((e) => e['event'] === 'verify', 'terminal /verify');
@@ -71,7 +71,7 @@ test('browser: reconnects after the relay restarts and sends what was typed offl
     const alice = await join(browser, first.url, 'alice', 'restart-room', 'right password');
     const bob = await join(browser, first.url, 'bob', 'restart-room', 'right password');
     const eve = await join(browser, first.url, 'eve', 'restart-room', 'wrong password');
-    await eve.page.getByText('You created a new room.').waitFor();
+    await eve.page.getByText('Nobody is here yet: you started this room.').waitFor();
     relay.child.kill('SIGTERM');
     await relay.exited;
     await alice.page.getByTestId('connection').getByText('reconnecting').waitFor({ timeout: 10_000 });
