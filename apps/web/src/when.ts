@@ -1,7 +1,7 @@
 /**
  * Times and dates in the app's language (Intl.DateTimeFormat with the i18n locale, not the
- * browser's): a time for today's lines, a date and time for older ones, and the full date for a
- * tooltip. Formatters are made once per language.
+ * browser's): a time for today's lines, a date and time for older ones, the full date for a
+ * tooltip, and how long a transfer has left. Formatters are made once per language.
  */
 import i18next from 'i18next';
 
@@ -32,3 +32,20 @@ export function shortTime(ts: number, now = Date.now()): string {
 
 /** The full date and time, for a tooltip. */
 export const fullTime = (ts: number): string => format('full').format(ts);
+
+const units = new Map<string, Intl.NumberFormat>();
+function unit(u: 'second' | 'minute'): Intl.NumberFormat {
+  const key = `${i18next.language || 'en'}|${u}`;
+  let f = units.get(key);
+  if (f === undefined) {
+    f = new Intl.NumberFormat(i18next.language || 'en', { style: 'unit', unit: u, unitDisplay: 'short' });
+    units.set(key, f);
+  }
+  return f;
+}
+
+/** "45 sec", "2 min 5 sec" (or "45秒", "2分钟5秒"): how long a transfer has left. */
+export function duration(ms: number): string {
+  if (ms < 60_000) return unit('second').format(Math.ceil(ms / 1000));
+  return `${unit('minute').format(Math.floor(ms / 60_000))} ${unit('second').format(Math.round((ms % 60_000) / 1000))}`;
+}

@@ -90,7 +90,7 @@ test('browser: reconnects after the relay restarts and sends what was typed offl
 });
 
 test(
-  'screenshots: join screen and a busy chat, light and dark, English and Chinese, desktop and phone (saved under test-results/)',
+  'screenshots: join screen, a busy chat, the Leave dialog and a fixed theme, light and dark, English and Chinese, desktop and phone (saved under test-results/)',
   { skip },
   () =>
     withRelayAndBrowser([], async (url, browser) => {
@@ -142,6 +142,19 @@ test(
             await heard.nth(lang === 'en' ? shots - 1 : shots - 5).waitFor();
             await screenshot(page, `chat-${name}`);
             assert.ok(await fitsWidth(page), `chat screen overflows: ${name}`);
+            // Leave asks first; Escape keeps the room.
+            await page.getByTestId('leave').click();
+            await page.getByTestId('confirm').waitFor();
+            await screenshot(page, `leave-${name}`);
+            await page.keyboard.press('Escape');
+            await page.getByTestId('confirm').waitFor({ state: 'detached' });
+            // One of the fixed themes beside the system's light and dark.
+            const theme = scheme === 'light' ? 'sepia' : 'midnight';
+            await page.getByTestId('settings-button').click();
+            await page.getByTestId('theme').selectOption(theme);
+            await page.getByTestId('settings-button').click();
+            await screenshot(page, `theme-${theme}-${name}`);
+            assert.ok(await fitsWidth(page), `chat screen overflows: ${theme} ${name}`);
             if (label === 'phone') {
               await page.getByTestId('members-toggle').click();
               await page.getByTestId('members').waitFor();

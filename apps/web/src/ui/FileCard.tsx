@@ -8,14 +8,12 @@ import { saveFile } from '../browserFiles.js';
 import { t } from '../i18n.js';
 import type { RoomSession } from '../session.js';
 import type { FileView } from '../timeline.js';
+import { duration } from '../when.js';
 
 /** Sizes and times in the progress line never break inside a number and its unit (non-breaking spaces). */
 const NBSP = '\u00a0';
 const bytes = (n: number) => formatBytes(n).replaceAll(' ', NBSP);
-const duration = (ms: number) =>
-  ms < 60_000
-    ? `${Math.ceil(ms / 1000)}${NBSP}s`
-    : `${Math.floor(ms / 60_000)}${NBSP}min${NBSP}${Math.round((ms % 60_000) / 1000)}${NBSP}s`;
+const left = (ms: number) => duration(ms).replaceAll(' ', NBSP);
 
 export function FileCard(props: { file: FileView; from: string; session: RoomSession }) {
   const f = props.file;
@@ -63,7 +61,7 @@ export function FileCard(props: { file: FileView; from: string; session: RoomSes
                     done: bytes(p.bytes),
                     total: bytes(f.size),
                     speed: bytes(p.bytesPerSecond),
-                    left: duration(p.etaMs),
+                    left: left(p.etaMs),
                   })}
           </span>
           <button type="button" class="secondary" data-testid="file-cancel" onClick={() => f.transfer?.cancel()}>

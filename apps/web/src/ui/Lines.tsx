@@ -44,7 +44,8 @@ export function linkify(text: string): ComponentChildren[] {
 function Time(props: { ts: number; side?: boolean }) {
   return (
     <time class={props.side ? 'side' : undefined} dateTime={new Date(props.ts).toISOString()} title={fullTime(props.ts)}>
-      {shortTime(props.ts)}
+      {/* Beside a grouped message the gutter is narrow: "12:56 AM" may wrap there (Intl joins it with a no-break space). */}
+      {props.side ? shortTime(props.ts).replace(/[\u202f\u00a0]/g, ' ') : shortTime(props.ts)}
     </time>
   );
 }
