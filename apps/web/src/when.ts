@@ -13,9 +13,9 @@ function format(kind: 'time' | 'dateTime' | 'full'): Intl.DateTimeFormat {
   if (f === undefined) {
     const opts: Intl.DateTimeFormatOptions =
       kind === 'time'
-        ? { hour: '2-digit', minute: '2-digit' }
+        ? { hour: 'numeric', minute: '2-digit' }
         : kind === 'dateTime'
-          ? { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' }
+          ? { month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit' }
           : { dateStyle: 'full', timeStyle: 'short' };
     f = new Intl.DateTimeFormat(lang, opts);
     cache.set(key, f);
@@ -25,9 +25,23 @@ function format(kind: 'time' | 'dateTime' | 'full'): Intl.DateTimeFormat {
 
 const sameDay = (a: Date, b: Date) => a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
 
-/** "14:05" today, "Nov 29, 14:05" (or "11月29日 14:05") before. */
+/** "2:05 PM" (or "14:05") today, "Nov 29, 2:05 PM" (or "11月29日 14:05") before. */
 export function shortTime(ts: number, now = Date.now()): string {
   return format(sameDay(new Date(ts), new Date(now)) ? 'time' : 'dateTime').format(ts);
+}
+
+/**
+ * The time beside a message grouped under the one before (its header shows the full time): "1:07"
+ * rather than "1:07 AM", so it fits the narrow gutter on one line; a line of another day keeps its date.
+ */
+export function sideTime(ts: number, now = Date.now()): string {
+  if (!sameDay(new Date(ts), new Date(now))) return shortTime(ts, now);
+  const parts = format('time').formatToParts(ts);
+  return parts
+    .filter((p) => p.type !== 'dayPeriod')
+    .map((p) => p.value)
+    .join('')
+    .trim();
 }
 
 /** The full date and time, for a tooltip. */

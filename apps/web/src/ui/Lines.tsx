@@ -9,7 +9,7 @@ import { isDisruptionLine } from '../disruptions.js';
 import { t } from '../i18n.js';
 import type { RoomSession } from '../session.js';
 import type { Line } from '../timeline.js';
-import { fullTime, shortTime } from '../when.js';
+import { fullTime, shortTime, sideTime } from '../when.js';
 import { Avatar } from './Avatar.js';
 import { DeliveryMark } from './DeliveryMark.js';
 import { FileCard } from './FileCard.js';
@@ -44,8 +44,7 @@ export function linkify(text: string): ComponentChildren[] {
 function Time(props: { ts: number; side?: boolean }) {
   return (
     <time class={props.side ? 'side' : undefined} dateTime={new Date(props.ts).toISOString()} title={fullTime(props.ts)}>
-      {/* Beside a grouped message the gutter is narrow: "12:56 AM" may wrap there (Intl joins it with a no-break space). */}
-      {props.side ? shortTime(props.ts).replace(/[\u202f\u00a0]/g, ' ') : shortTime(props.ts)}
+      {props.side ? sideTime(props.ts) : shortTime(props.ts)}
     </time>
   );
 }
