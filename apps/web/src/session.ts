@@ -208,7 +208,7 @@ export class RoomSession {
         ts: Date.now(),
         self: true,
         file: view,
-        seed: this.ownSeed(),
+        seed: this.seedOf(),
       };
       if (pv === undefined) this.push(line);
       else {
@@ -264,7 +264,7 @@ export class RoomSession {
       ts: Date.now(),
       self: true,
       delivery: 'pending',
-      seed: this.ownSeed(),
+      seed: this.seedOf(),
     };
   }
 
@@ -377,25 +377,15 @@ export class RoomSession {
   private refreshMembers(): void {
     this.members = this.room.members().map((m) => {
       const trust = this.room.trust(m.nick);
-      return {
-        nick: m.nick,
-        seed: avatarSeed(m.identityKey),
-        self: m.self,
-        verified: trust?.verified === true,
-        changed: trust?.changed === true,
-      };
+      const seed = avatarSeed(m.identityKey);
+      return { nick: m.nick, seed, self: m.self, verified: trust?.verified === true, changed: trust?.changed === true };
     });
     this.changed();
   }
 
-  /** The identity key (hex) of the member with this nickname now, for the avatar of a line they sent. */
-  private seedOf(nick: string): string | undefined {
-    const m = this.room.members().find((x) => x.nick === nick && !x.self);
-    return m === undefined ? undefined : avatarSeed(m.identityKey);
-  }
-
-  private ownSeed(): string | undefined {
-    const m = this.room.members().find((x) => x.self);
+  /** The identity key (hex) of a member now (ourselves without `nick`): the avatar of a line they sent. */
+  private seedOf(nick?: string): string | undefined {
+    const m = this.room.members().find((x) => (nick === undefined ? x.self : x.nick === nick && !x.self));
     return m === undefined ? undefined : avatarSeed(m.identityKey);
   }
 
