@@ -21,6 +21,8 @@ import { attention, setTitleUnread } from './notify.js';
 import { type Prefs, applyTheme, languageOf, loadPrefs, savePrefs } from './prefs.js';
 import { RoomSession } from './session.js';
 import { ChatView } from './ui/ChatView.js';
+import { ConfirmDialog } from './ui/ConfirmDialog.js';
+import { Icon } from './ui/Icon.js';
 import { JoinForm, type Joined } from './ui/JoinForm.js';
 import { Settings } from './ui/Settings.js';
 
@@ -32,6 +34,8 @@ function App(props: { keyStore: KeyStore; storeNotice: 'unavailable' | 'corrupt'
   const [activePrivate, setActivePrivate] = useState<string | undefined>();
   const [joining, setJoining] = useState(true);
   const [settingsOpen, setSettingsOpen] = useState(false);
+  /** The room whose Leave was pressed, waiting for the user to confirm. */
+  const [leaving, setLeaving] = useState<RoomSession | undefined>();
   const [conn, setConn] = useState<ConnectionState>('connecting');
   const [invite, setInvite] = useState(() => secretFromInvite(location.hash));
   const [, setTick] = useState(0);
@@ -148,7 +152,7 @@ function App(props: { keyStore: KeyStore; storeNotice: 'unavailable' | 'corrupt'
       data-testid="settings-button"
       onClick={() => setSettingsOpen(!settingsOpen)}
     >
-      ⚙
+      <Icon name="settings" />
     </button>
   );
   const settings = settingsOpen && (
@@ -182,13 +186,25 @@ function App(props: { keyStore: KeyStore; storeNotice: 'unavailable' | 'corrupt'
           {t(`connection.${conn}`)}
         </span>
         {settingsButton}
-        {active !== undefined && !joining && (
-          <button type="button" data-testid="leave" onClick={() => void leave(active)}>
+        {/* Leaving a room, not the private chat on screen (that has its own Close): not offered from a private chat. */}
+        {active !== undefined && !joining && activePrivate === undefined && (
+          <button type="button" class="secondary danger" data-testid="leave" onClick={() => setLeaving(active)}>
+            <Icon name="leave" />
             {t('chat.leave')}
           </button>
         )}
       </header>
       {settings}
+      {leaving !== undefined && (
+        <ConfirmDialog
+          title={t('chat.leaveTitle', { room: leaving.name })}
+          body={t('chat.leaveBody')}
+          confirm={t('chat.leave')}
+          cancel={t('chat.stay')}
+          onCancel={() => setLeaving(undefined)}
+          onConfirm={() => (setLeaving(undefined), void leave(leaving))}
+        />
+      )}
       <nav class="rooms" aria-label={t('chat.rooms')}>
         <ul data-testid="rooms">
           {sessions.map((s) => (
@@ -216,7 +232,8 @@ function App(props: { keyStore: KeyStore; storeNotice: 'unavailable' | 'corrupt'
                   aria-label={t('private.label', { nick: pv.chat.peer })}
                   onClick={() => (setActiveId(s.id), setActivePrivate(pv.id), setJoining(false))}
                 >
-                  <span class="room-label">🔒 {pv.chat.peer}</span>
+                  <Icon name="lock" size={14} />
+                  <span class="room-label">{pv.chat.peer}</span>
                   {pv.unread > 0 && (
                     <span class="unread" data-testid="unread" aria-label={t('chat.unread', { count: pv.unread })}>
                       {pv.unread}
@@ -228,7 +245,8 @@ function App(props: { keyStore: KeyStore; storeNotice: 'unavailable' | 'corrupt'
           ))}
           <li>
             <button type="button" class="secondary add-room" data-testid="add-room" onClick={() => setJoining(true)}>
-              + {t('chat.addRoom')}
+              <Icon name="plus" size={16} />
+              {t('chat.addRoom')}
             </button>
           </li>
         </ul>

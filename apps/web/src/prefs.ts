@@ -6,7 +6,19 @@
 import type { PrivateRouting } from '@nullroom/client';
 import { type Language, browserLanguage, languages } from './i18n.js';
 
-export type Theme = 'system' | 'light' | 'dark';
+/** "system" follows prefers-color-scheme (light or dark); the others are fixed palettes (style.css, all through CSS variables). */
+export const THEMES = ['system', 'light', 'dark', 'sepia', 'rose', 'midnight', 'forest', 'contrast'] as const;
+export type Theme = (typeof THEMES)[number];
+/** The color-scheme of each fixed theme (form controls and scrollbars follow it). */
+const SCHEMES: Record<Exclude<Theme, 'system'>, 'light' | 'dark'> = {
+  light: 'light',
+  dark: 'dark',
+  sepia: 'light',
+  rose: 'light',
+  midnight: 'dark',
+  forest: 'dark',
+  contrast: 'dark',
+};
 export interface Prefs {
   theme: Theme;
   /** Undefined: follow the browser. */
@@ -33,7 +45,7 @@ export function loadPrefs(): Prefs {
   try {
     const raw = JSON.parse(localStorage.getItem(KEY) ?? '{}') as Partial<Record<keyof Prefs, unknown>>;
     return {
-      theme: raw.theme === 'light' || raw.theme === 'dark' ? raw.theme : 'system',
+      theme: THEMES.find((th) => th === raw.theme) ?? 'system',
       language: typeof raw.language === 'string' && Object.hasOwn(languages, raw.language) ? (raw.language as Language) : undefined,
       notifications: raw.notifications === true,
       sound: raw.sound === true,
@@ -59,5 +71,5 @@ export const languageOf = (p: Prefs): Language => p.language ?? browserLanguage(
 export function applyTheme(theme: Theme): void {
   if (theme === 'system') delete document.documentElement.dataset['theme'];
   else document.documentElement.dataset['theme'] = theme;
-  document.querySelector('meta[name=color-scheme]')?.setAttribute('content', theme === 'system' ? 'light dark' : theme);
+  document.querySelector('meta[name=color-scheme]')?.setAttribute('content', theme === 'system' ? 'light dark' : SCHEMES[theme]);
 }

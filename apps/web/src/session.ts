@@ -16,6 +16,7 @@ import {
   fetchBlobTransport,
 } from '@nullroom/client';
 import { REPAIRED_CODES, watchDisruptions } from './disruptions.js';
+import { avatarSeed } from './avatar.js';
 import type { FileView, Line, MessageLine } from './timeline.js';
 import {
   downloadSink,
@@ -41,6 +42,8 @@ export interface PrivateView {
 
 export interface MemberView {
   nick: string;
+  /** Their identity key as hex: what their avatar is drawn from. */
+  seed: string;
   self: boolean;
   verified: boolean;
   changed: boolean;
@@ -81,12 +84,13 @@ export class RoomSession {
     this.refreshMembers();
     this.offs = [
       room.on('message', (e) => {
-        this.push({ key: nextKey++, kind: 'message', from: e.from, text: e.text, ts: e.ts, self: false });
+        this.push({ key: nextKey++, kind: 'message', from: e.from, text: e.text, ts: e.ts, self: false, seed: this.seedOf(e.from) });
         this.onMessage(this);
       }),
       room.on('member-joined', (e) => (this.notice('notice', 'chat.memberJoined', { nick: e.nick }), this.refreshMembers())),
       room.on('member-left', (e) => (this.notice('notice', 'chat.memberLeft', { nick: e.nick }), this.refreshMembers())),
-      room.on('joined', (e) => (this.notice('notice', e.created ? 'chat.rejoinedCreated' : 'chat.rejoined', {}), this.refreshMembers())),
+      // A rejoin is told as a reconnection even when nobody else was left (the room was made anew): "created" would alarm for nothing.
+      room.on('joined', () => (this.notice('notice', 'chat.rejoined', {}), this.refreshMembers())),
       room.on(
         'key-changed',
         (e) => (
@@ -127,7 +131,8 @@ export class RoomSession {
       this.privateChats.on('message', (e) => {
         const view = this.privates.get(e.chat.id);
         if (view === undefined) return;
-        view.lines = [...view.lines, { key: nextKey++, kind: 'message', from: e.from, text: e.text, ts: e.ts, self: false }];
+        const seed = this.seedOf(e.from);
+        view.lines = [...view.lines, { key: nextKey++, kind: 'message', from: e.from, text: e.text, ts: e.ts, self: false, seed }];
         this.onMessage(this, view.id);
         this.changed();
       }),
@@ -164,7 +169,7 @@ export class RoomSession {
       incoming: f,
       ...(thumb === undefined ? {} : { thumb }),
     };
-    const line: Line = { key: nextKey++, kind: 'file', from: f.from, ts: Date.now(), self: false, file: view };
+    const line: Line = { key: nextKey++, kind: 'file', from: f.from, ts: Date.now(), self: false, file: view, seed: this.seedOf(f.from) };
     if (pv === undefined) {
       this.push(line);
       this.onMessage(this);
@@ -196,7 +201,15 @@ export class RoomSession {
         received: await receivedFile(data, file.type),
         ...(thumbnail === undefined ? {} : { thumb: `data:${thumbnail.mime};base64,${thumbnail.data}` }),
       };
-      const line: Line = { key: nextKey++, kind: 'file', from: this.room.nick, ts: Date.now(), self: true, file: view };
+      const line: Line = {
+        key: nextKey++,
+        kind: 'file',
+        from: this.room.nick,
+        ts: Date.now(),
+        self: true,
+        file: view,
+        seed: this.seedOf(),
+      };
       if (pv === undefined) this.push(line);
       else {
         pv.lines = [...pv.lines, line];
@@ -251,6 +264,7 @@ export class RoomSession {
       ts: Date.now(),
       self: true,
       delivery: 'pending',
+      seed: this.seedOf(),
     };
   }
 
@@ -363,9 +377,16 @@ export class RoomSession {
   private refreshMembers(): void {
     this.members = this.room.members().map((m) => {
       const trust = this.room.trust(m.nick);
-      return { nick: m.nick, self: m.self, verified: trust?.verified === true, changed: trust?.changed === true };
+      const seed = avatarSeed(m.identityKey);
+      return { nick: m.nick, seed, self: m.self, verified: trust?.verified === true, changed: trust?.changed === true };
     });
     this.changed();
+  }
+
+  /** The identity key (hex) of a member now (ourselves without `nick`): the avatar of a line they sent. */
+  private seedOf(nick?: string): string | undefined {
+    const m = this.room.members().find((x) => (nick === undefined ? x.self : x.nick === nick && !x.self));
+    return m === undefined ? undefined : avatarSeed(m.identityKey);
   }
 
   /** @internal Lines changed in place (a file's progress). */

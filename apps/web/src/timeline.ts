@@ -1,7 +1,8 @@
 /**
  * What a room's timeline holds, as the UI renders it: lines (messages, files, notices) and where
  * each of our own messages is (its delivery). Plain types, imported one way by the session
- * (session.ts), the disruption lines (disruptions.ts) and the views (ui/*).
+ * (session.ts), the disruption lines (disruptions.ts) and the views (ui/*). A sender's `seed` is
+ * their identity key as hex when the line arrived (their avatar, ui/Avatar.tsx).
  */
 import type { IncomingFile, Transfer, TransferProgress } from '@nullroom/client';
 import type { Received } from './browserFiles.js';
@@ -30,7 +31,7 @@ export interface FileView {
 export type Delivery = 'pending' | 'sent' | 'failed';
 
 export type Line =
-  | { key: number; kind: 'message'; from: string; text: string; ts: number; self: boolean; delivery?: Delivery }
-  | { key: number; kind: 'file'; from: string; ts: number; self: boolean; file: FileView }
+  | { key: number; kind: 'message'; from: string; text: string; ts: number; self: boolean; delivery?: Delivery; seed?: string | undefined }
+  | { key: number; kind: 'file'; from: string; ts: number; self: boolean; file: FileView; seed?: string | undefined }
   | { key: number; kind: 'notice' | 'warning' | 'error'; i18n: string; params: Record<string, string | number>; ts: number };
 export type MessageLine = Extract<Line, { kind: 'message' }>;

@@ -226,6 +226,7 @@ test(
         `six received files in ${folder}: ${before.join(' ')}`,
       );
       await bob.page.getByTestId('leave').click();
+      await bob.page.getByTestId('confirm-ok').click();
       await bob.page.getByTestId('join').waitFor();
       for (let i = 0; i < 50 && (await opfs(bob.page)).some((p) => p.endsWith('.part')); i++) await bob.page.waitForTimeout(100);
       assert.deepEqual(await opfs(bob.page), ['received/', folder], 'leaving the room deleted its files');

@@ -6,8 +6,6 @@
  * for the room to repair it. The attacker is a raw `ws` client with hand-built relay frames.
  */
 import { test } from 'node:test';
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import assert from 'node:assert/strict';
 import { type Socket, connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +15,7 @@ import { RoomGroup, deriveRoomKeys } from '@nullroom/crypto';
 import { NullroomClient, deriveRoomSecret } from '@nullroom/client';
 import { nodeWebSocket } from '@nullroom/client/node';
 import type * as InsiderModule from '../../../packages/client/dist/test/_insider.js';
+import { assertAxeClean } from './_axe.js';
 import { type Member, fitsWidth, join, joinRoom, open, say, screenshot, skip, withRelayAndBrowser } from './_browser.js';
 
 // The hostile-member tests' insider (packages/client/test/_insider.ts), compiled beside them.
@@ -81,20 +80,29 @@ async function calm(m: Member): Promise<void> {
   assert.ok(await fitsWidth(page), 'the page fits 360 px');
 }
 
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-
-/** axe-core finds no violations (contrast of the disruption lines included), light and dark. Needs a context with `bypassCSP`. */
+/**
+ * axe-core finds no violations (contrast of the disruption lines included) at desktop and phone
+ * widths, light and dark; at phone width also with the member list open. Needs a context with `bypassCSP`.
+ */
 async function audit(page: Page, where: string): Promise<void> {
-  for (const scheme of ['light', 'dark'] as const) {
-    await page.emulateMedia({ colorScheme: scheme });
-    const result = (await page.evaluate(
-      `(async () => { ${axeSource}; return axe.run(document, { resultTypes: ['violations'] }); })()`,
-    )) as {
-      violations: { id: string; impact: string; nodes: { target: string[] }[] }[];
-    };
-    const found = result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-    assert.deepEqual(found, [], `axe-core on ${where} (${scheme})`);
+  const size = page.viewportSize() ?? phone;
+  for (const [width, viewport] of [
+    ['desktop', { width: 1280, height: 800 }],
+    ['phone', phone],
+  ] as const) {
+    await page.setViewportSize(viewport);
+    for (const scheme of ['light', 'dark'] as const) {
+      await page.emulateMedia({ colorScheme: scheme });
+      await assertAxeClean(page, `${where} (${width}, ${scheme})`);
+      const toggle = page.getByTestId('members-toggle');
+      if (width === 'phone' && (await toggle.isVisible())) {
+        await toggle.click();
+        await assertAxeClean(page, `${where} with the member list (${width}, ${scheme})`);
+        await toggle.click();
+      }
+    }
   }
+  await page.setViewportSize(size);
 }
 
 /** Screenshots in the page's own scheme and in the other one. */

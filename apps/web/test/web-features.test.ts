@@ -7,13 +7,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, cpSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { assertAxeClean } from './_axe.js';
 import { join, joinRoom, open, say, screenshot, skip, withRelayAndBrowser } from './_browser.js';
-
-const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 test(
   'several rooms: unread counts and title badge, switching; verified survives a reload; a verified member with a new key raises a warning; emoji; no plaintext on the console',
@@ -27,7 +25,7 @@ test(
       // A second room on the same connection; room one keeps counting while it is off screen.
       await alice.page.getByTestId('add-room').click();
       await joinRoom(alice.page, 'alice', 'room two', 'second room password');
-      await alice.page.getByText('You created a new room.').waitFor();
+      await alice.page.getByText('Nobody is here yet: you started this room.').waitFor();
       await say(bob.page, 'SecretCanaryOne while you look elsewhere');
       await say(bob.page, 'SecretCanaryTwo still there?');
       await alice.page.getByTestId('unread').getByText('2').waitFor();
@@ -50,10 +48,10 @@ test(
       const number = await alice.page.getByTestId('safety-number').textContent();
       assert.equal(await alice.page.getByTestId('safety-qr').count(), 1, 'the safety number as a QR code too');
       await alice.page.getByTestId('verify-toggle').click();
-      await alice.page.getByTestId('members').getByText('✓').waitFor();
+      await alice.page.getByTestId('members').getByRole('img', { name: 'verified' }).waitFor();
       await alice.page.reload();
       await joinRoom(alice.page, 'alice', 'room one', 'first room password');
-      await alice.page.getByTestId('members').getByText('✓').waitFor();
+      await alice.page.getByTestId('members').getByRole('img', { name: 'verified' }).waitFor();
       await alice.page.getByRole('button', { name: /^bob/ }).click();
       assert.equal(
         await alice.page.getByTestId('safety-number').textContent(),
@@ -66,8 +64,12 @@ test(
       await alice.page.getByText('bob left').waitFor({ timeout: 10_000 });
       const impostor = await join(browser, url, 'bob', 'room one', 'first room password');
       await alice.page.getByText('whom you had verified, changed', { exact: false }).waitFor();
-      await alice.page.getByTestId('members').getByText('⚠').waitFor();
-      assert.equal(await alice.page.getByTestId('members').getByText('✓').count(), 0, 'the verification is dropped');
+      await alice.page.getByTestId('members').getByRole('img', { name: 'key changed' }).waitFor();
+      assert.equal(
+        await alice.page.getByTestId('members').getByRole('img', { name: 'verified' }).count(),
+        0,
+        'the verification is dropped',
+      );
       // bob's panel is still open from before: it now carries the warning.
       await alice.page.getByTestId('key-changed').waitFor();
       assert.notEqual(await alice.page.getByTestId('safety-number').textContent(), number);
@@ -110,38 +112,50 @@ test('settings: language and theme switch at once and are remembered; the passwo
   }),
 );
 
-test('accessibility: axe-core finds no violations on the join screen, the chat and the member panel (light and dark)', { skip }, () =>
-  withRelayAndBrowser([], async (url, browser) => {
-    const audit = async (page: import('playwright-core').Page, where: string) => {
-      const result = (await page.evaluate(
-        `(async () => { ${axeSource}; return axe.run(document, { resultTypes: ['violations'] }); })()`,
-      )) as {
-        violations: { id: string; impact: string; nodes: { target: string[] }[] }[];
-      };
-      const found = result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-      assert.deepEqual(found, [], `axe-core on ${where}`);
-    };
-    for (const scheme of ['light', 'dark'] as const) {
-      // axe is injected through the DevTools protocol; the page's own CSP still forbids inline script.
-      const a = await open(browser, url, { colorScheme: scheme, bypassCSP: true });
-      await audit(a.page, `the join screen (${scheme})`);
-      await joinRoom(a.page, 'alice', `a11y ${scheme}`, 'accessible password 9');
-      const b = await join(browser, url, 'bob', `a11y ${scheme}`, 'accessible password 9');
-      await say(b.page, 'hello https://example.org/page');
-      await a.page.getByText('hello').waitFor();
-      await audit(a.page, `the chat (${scheme})`);
-      await a.page.getByRole('button', { name: 'bob', exact: true }).click();
-      await a.page.getByTestId('member-panel').waitFor();
-      await audit(a.page, `the member panel (${scheme})`);
-      await a.page.getByTestId('settings-button').click();
-      await audit(a.page, `the settings (${scheme})`);
-      // Keyboard: the composer is reachable and Enter sends.
-      await a.page.getByTestId('composer').focus();
-      await a.page.keyboard.type('typed with the keyboard');
-      await a.page.keyboard.press('Enter');
-      await b.page.getByText('typed with the keyboard').waitFor();
-    }
-  }),
+test(
+  'accessibility: axe-core finds no violations on the join screen, the chat, the member list and panel, the settings and the Leave dialog (desktop and phone, light and dark)',
+  { skip },
+  () =>
+    withRelayAndBrowser([], async (url, browser) => {
+      for (const [size, viewport] of [
+        ['desktop', { width: 1100, height: 700 }],
+        ['phone', { width: 360, height: 740 }],
+      ] as const) {
+        for (const scheme of ['light', 'dark'] as const) {
+          const where = `${size}, ${scheme}`;
+          // axe is injected through the DevTools protocol; the page's own CSP still forbids inline script.
+          const a = await open(browser, url, { viewport, colorScheme: scheme, bypassCSP: true });
+          await assertAxeClean(a.page, `the join screen (${where})`);
+          await joinRoom(a.page, 'alice', `a11y ${where}`, 'accessible password 9');
+          const b = await join(browser, url, 'bob', `a11y ${where}`, 'accessible password 9');
+          await say(b.page, 'hello https://example.org/page');
+          await say(b.page, 'and a second line, grouped under it');
+          await a.page.getByText('a second line', { exact: false }).waitFor();
+          await assertAxeClean(a.page, `the chat (${where})`);
+          if (size === 'phone') {
+            await a.page.getByTestId('members-toggle').click();
+            await assertAxeClean(a.page, `the member list (${where})`);
+          }
+          await a.page.getByTestId('members').getByRole('button', { name: 'bob', exact: true }).click();
+          await a.page.getByTestId('member-panel').waitFor();
+          await assertAxeClean(a.page, `the member panel (${where})`);
+          await a.page.getByTestId('settings-button').click();
+          await assertAxeClean(a.page, `the settings (${where})`);
+          await a.page.getByTestId('settings-button').click();
+          await a.page.getByTestId('leave').click();
+          await a.page.getByTestId('confirm').waitFor();
+          await assertAxeClean(a.page, `the Leave dialog (${where})`);
+          await a.page.keyboard.press('Escape');
+          // Keyboard: the composer is reachable and Enter sends.
+          await a.page.getByTestId('composer').focus();
+          await a.page.keyboard.type('typed with the keyboard');
+          await a.page.keyboard.press('Enter');
+          await b.page.getByText('typed with the keyboard').waitFor();
+          await a.page.context().close();
+          await b.page.context().close();
+        }
+      }
+    }),
 );
 
 test('integrity: a lazily loaded module whose bytes changed on the server is refused (import-map integrity); the CSP allows only that import map inline', {

@@ -33,7 +33,7 @@ test("browser: a forking relay -> the member panel shows its own history's finge
     const name = 'fork room';
     const password = 'fork room password 9';
     const alice = await join(browser, relay.url, 'alice', name, password); // the creator: leaf 0, the designated remover
-    await alice.page.getByText('You created a new room.').waitFor();
+    await alice.page.getByText('Nobody is here yet: you started this room.').waitFor();
     const secret = await deriveRoomSecret(name, password);
     const node = async (nick: string): Promise<Room> => {
       const client = new NullroomClient({ url: relay.url, webSocket: nodeWebSocket(), timings: { removalGraceMs: 300 } });

@@ -72,7 +72,7 @@ async function bobVerifiesAliceAndReloads(browser: Browser, url: string): Promis
   await alice.page.getByText('bob joined').waitFor();
   await bob.page.getByRole('button', { name: 'alice', exact: true }).click();
   await bob.page.getByTestId('verify-toggle').click();
-  await bob.page.getByTestId('members').getByText('✓').waitFor();
+  await bob.page.getByTestId('members').getByRole('img', { name: 'verified' }).waitFor();
   await bob.page.reload();
   await alice.page.getByText('bob left').waitFor({ timeout: 10_000 });
   return { alice, bob };
@@ -91,8 +91,8 @@ test('a key change found while joining is shown at join: bob verified alice, rel
     await warning.waitFor();
     assert.equal(await warning.count(), 1, 'one warning line');
     assert.equal(await bob.page.locator('.line.warning[role=alert]').count(), 1, 'announced as an alert');
-    await bob.page.getByTestId('members').getByText('⚠').waitFor();
-    assert.equal(await bob.page.getByTestId('members').getByText('✓').count(), 0, 'the verification is dropped');
+    await bob.page.getByTestId('members').getByRole('img', { name: 'key changed' }).waitFor();
+    assert.equal(await bob.page.getByTestId('members').getByRole('img', { name: 'verified' }).count(), 0, 'the verification is dropped');
     assert.equal(await bob.page.getByText('KEY_STORE', { exact: false }).count(), 0);
     await screenshot(bob.page, 'web-key-changed-at-join');
     // The newcomer never met bob: nothing to warn about on its side.
@@ -158,7 +158,7 @@ test(
       assert.notEqual(withAlice, withCarol, 'alice and carol are two identities, not one key under two names');
       await numberWith('alice');
       await bob.page.getByTestId('verify-toggle').click();
-      await bob.page.getByTestId('members').getByText('✓').waitFor();
+      await bob.page.getByTestId('members').getByRole('img', { name: 'verified' }).waitFor();
 
       // alice's tab reloads and comes back as alice: the same key, so no warning and still verified.
       await tab1.page.reload();
@@ -166,7 +166,7 @@ test(
       await joinRoom(tab1.page, 'alice', ROOM, PASSWORD);
       await bob.page.getByText('alice joined').nth(1).waitFor();
       assert.equal(await numberWith('alice'), withAlice, 'the same safety number after the reload');
-      await bob.page.getByTestId('members').getByText('✓').waitFor();
+      await bob.page.getByTestId('members').getByRole('img', { name: 'verified' }).waitFor();
       assert.equal(await bob.page.locator('.line.warning').count(), 0, 'no key-change warning');
       // The database names no nickname and no room.
       const names = Object.keys(await records(tab1.page)).join(' ');

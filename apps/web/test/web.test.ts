@@ -11,7 +11,7 @@ test('two browsers and a terminal client share a room: messages both ways, membe
   withRelayAndBrowser([], async (url, browser) => {
     const password = 'browser room password 7';
     const alice = await join(browser, url, 'alice', 'webroom', password);
-    await alice.page.getByText('You created a new room.').waitFor();
+    await alice.page.getByText('Nobody is here yet: you started this room.').waitFor();
     const bob = await join(browser, url, 'bob', 'webroom', password);
     await bob.page.getByText('You joined. 1 other member is here.').waitFor();
     const term = run(['chat', url, '--room', 'webroom', '--nick', 'carol', '--json'], { NULLROOM_PASSWORD: password });
@@ -31,7 +31,7 @@ test('two browsers and a terminal client share a room: messages both ways, membe
     await bob.page.getByText('hello from the terminal').waitFor();
 
     // Safety numbers: what the browser shows for carol equals what carol's terminal prints for alice.
-    await alice.page.getByRole('button', { name: 'carol' }).click();
+    await alice.page.getByTestId('members').getByRole('button', { name: 'carol' }).click();
     const shown = (await alice.page.getByTestId('safety-number').textContent())?.trim();
     term.child.stdin.write('/verify alice\n');
     const v = await term.waitFor((e) => e['event'] === 'verify', 'terminal /verify');
@@ -71,7 +71,7 @@ test('browser: reconnects after the relay restarts and sends what was typed offl
     const alice = await join(browser, first.url, 'alice', 'restart-room', 'right password');
     const bob = await join(browser, first.url, 'bob', 'restart-room', 'right password');
     const eve = await join(browser, first.url, 'eve', 'restart-room', 'wrong password');
-    await eve.page.getByText('You created a new room.').waitFor();
+    await eve.page.getByText('Nobody is here yet: you started this room.').waitFor();
     relay.child.kill('SIGTERM');
     await relay.exited;
     await alice.page.getByTestId('connection').getByText('reconnecting').waitFor({ timeout: 10_000 });
@@ -90,7 +90,7 @@ test('browser: reconnects after the relay restarts and sends what was typed offl
 });
 
 test(
-  'screenshots: join screen and a busy chat, light and dark, English and Chinese, desktop and phone (saved under test-results/)',
+  'screenshots: join screen, a busy chat, the Leave dialog and a fixed theme, light and dark, English and Chinese, desktop and phone (saved under test-results/)',
   { skip },
   () =>
     withRelayAndBrowser([], async (url, browser) => {
@@ -142,6 +142,19 @@ test(
             await heard.nth(lang === 'en' ? shots - 1 : shots - 5).waitFor();
             await screenshot(page, `chat-${name}`);
             assert.ok(await fitsWidth(page), `chat screen overflows: ${name}`);
+            // Leave asks first; Escape keeps the room.
+            await page.getByTestId('leave').click();
+            await page.getByTestId('confirm').waitFor();
+            await screenshot(page, `leave-${name}`);
+            await page.keyboard.press('Escape');
+            await page.getByTestId('confirm').waitFor({ state: 'detached' });
+            // One of the fixed themes beside the system's light and dark.
+            const theme = scheme === 'light' ? 'sepia' : 'midnight';
+            await page.getByTestId('settings-button').click();
+            await page.getByTestId('theme').selectOption(theme);
+            await page.getByTestId('settings-button').click();
+            await screenshot(page, `theme-${theme}-${name}`);
+            assert.ok(await fitsWidth(page), `chat screen overflows: ${theme} ${name}`);
             if (label === 'phone') {
               await page.getByTestId('members-toggle').click();
               await page.getByTestId('members').waitFor();

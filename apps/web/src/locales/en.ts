@@ -33,12 +33,11 @@ export const en = {
     failed: 'Not sent',
   },
   chat: {
-    created: 'You created a new room.',
+    created: 'Nobody is here yet: you started this room. If you expected people here, check the room name and password.',
     // i18next plurals (count = the other members): `_zero` is looked up first for 0 in every language.
     joined_zero: 'You joined. No one else is here right now.',
     joined_one: 'You joined. {{count}} other member is here.',
     joined_other: 'You joined. {{count}} other members are here.',
-    rejoinedCreated: 'Reconnected: you created a new room.',
     rejoined: 'Reconnected.',
     memberJoined: '{{nick}} joined',
     memberLeft: '{{nick}} left',
@@ -57,6 +56,11 @@ export const en = {
     disruptionStrangerRepeated:
       'Someone who is not a member sent something the room could not use, {{times}} times; each was ignored. If it goes on, move to a new room password or invite link.',
     leave: 'Leave',
+    leaveTitle: 'Leave {{room}}?',
+    leaveBody:
+      'You stop receiving its messages, and its private chats close. To come back, join again with its name and password or its invite link.',
+    stay: 'Stay',
+    newMessages: 'New messages',
     send: 'Send',
     message: 'Message',
     placeholder: 'Message {{room}}',
@@ -126,7 +130,16 @@ export const en = {
     open: 'Settings',
     title: 'Settings',
     theme: 'Theme',
-    themes: { system: 'System', light: 'Light', dark: 'Dark' },
+    themes: {
+      system: 'System',
+      light: 'Light',
+      dark: 'Dark',
+      sepia: 'Sepia',
+      rose: 'Rose',
+      midnight: 'Midnight',
+      forest: 'Forest',
+      contrast: 'High contrast',
+    },
     language: 'Language',
     notifications: 'Desktop notifications when Nullroom is in the background',
     notificationsDenied: 'This browser blocks notifications for this site.',

@@ -1,130 +1,20 @@
 /**
- * One room on screen: messages grouped by sender and time, the composer (Enter sends, Shift+Enter
- * starts a new line, emoji), the member list with each member's panel, and the invite link.
- * Peer text is only ever rendered as text: Preact escapes it, and links become anchors only for
- * http(s) URLs, opened on click in a new tab with rel="noopener noreferrer" (no preview is fetched).
+ * One room on screen: messages grouped by sender and time (ui/Lines.tsx), the composer (Enter
+ * sends, Shift+Enter starts a new line, emoji), the member list with each member's panel
+ * (ui/Members.tsx), and the invite link. The timeline follows new messages while it is scrolled to
+ * the bottom; scrolled up, it stays put and offers a "new messages" button instead.
  */
-import type { ComponentChildren } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import { isDisruptionLine } from '../disruptions.js';
 import { t } from '../i18n.js';
-import type { MemberView, PrivateView, RoomSession } from '../session.js';
-import type { Line } from '../timeline.js';
-import { DeliveryMark } from './DeliveryMark.js';
+import type { PrivateView, RoomSession } from '../session.js';
 import { EmojiPicker } from './EmojiPicker.js';
-import { FileCard } from './FileCard.js';
-import { MemberPanel } from './MemberPanel.js';
+import { Icon } from './Icon.js';
+import { MessageLine } from './Lines.js';
+import { Members } from './Members.js';
 import { Qr } from './Qr.js';
 
-const GROUP_MS = 5 * 60_000;
-const time = (ts: number) => new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-
-/** Splits text into plain runs and http(s) links. Anything else (javascript:, data:, ...) stays text. */
-export function linkify(text: string): ComponentChildren[] {
-  const out: ComponentChildren[] = [];
-  let last = 0;
-  for (const m of text.matchAll(/\bhttps?:\/\/[^\s<>"']+/gi)) {
-    const url = m[0].replace(/[.,;:!?)\]}]+$/, '');
-    let ok = false;
-    try {
-      ok = ['http:', 'https:'].includes(new URL(url).protocol);
-    } catch {
-      ok = false;
-    }
-    if (!ok) continue;
-    out.push(text.slice(last, m.index));
-    out.push(
-      <a href={url} target="_blank" rel="noopener noreferrer" referrerpolicy="no-referrer">
-        {url}
-      </a>,
-    );
-    last = m.index + url.length;
-  }
-  out.push(text.slice(last));
-  return out;
-}
-
-function MessageLine(props: { line: Line; prev: Line | undefined; session: RoomSession }) {
-  const l = props.line;
-  if (l.kind === 'file') {
-    return (
-      <li class={`line message${l.self ? ' self' : ''}`}>
-        <span class="from">{l.from}</span> <time dateTime={new Date(l.ts).toISOString()}>{time(l.ts)}</time>
-        <FileCard file={l.file} from={l.from} session={props.session} />
-      </li>
-    );
-  }
-  if (l.kind !== 'message') {
-    return (
-      <li
-        class={`line ${l.kind}${isDisruptionLine(l) ? ' disruption' : ''}`}
-        role={l.kind === 'warning' ? 'alert' : undefined}
-        data-testid={isDisruptionLine(l) ? 'disruption' : undefined}
-      >
-        <span class="notice">{t(l.i18n, l.params)}</span>
-      </li>
-    );
-  }
-  const p = props.prev;
-  const grouped = p?.kind === 'message' && p.from === l.from && p.self === l.self && l.ts - p.ts < GROUP_MS;
-  return (
-    <li class={`line message${l.self ? ' self' : ''}${grouped ? ' grouped' : ''}${l.delivery === undefined ? '' : ` ${l.delivery}`}`}>
-      {grouped ? (
-        <span class="sr-only">{l.from}</span>
-      ) : (
-        <>
-          <span class="from">{l.from}</span> <time dateTime={new Date(l.ts).toISOString()}>{time(l.ts)}</time>
-        </>
-      )}
-      <p class="text">
-        {linkify(l.text)}
-        {l.delivery !== undefined && <DeliveryMark state={l.delivery} />}
-      </p>
-    </li>
-  );
-}
-
-function Members(props: { session: RoomSession; members: MemberView[]; open: boolean; onOpenPrivate: (nick: string) => void }) {
-  const [selected, setSelected] = useState<string | undefined>();
-  const member = props.members.find((m) => m.nick === selected && !m.self);
-  return (
-    <aside class={`members${props.open ? ' open' : ''}`} id="members" aria-label={t('chat.members', { count: props.members.length })}>
-      <h2 data-testid="member-count">{t('chat.members', { count: props.members.length })}</h2>
-      <ul data-testid="members">
-        {props.members.map((m) => (
-          <li key={m.nick}>
-            {m.self ? (
-              t('chat.you', { nick: m.nick })
-            ) : (
-              <button
-                class="member"
-                aria-expanded={selected === m.nick}
-                onClick={() => setSelected(selected === m.nick ? undefined : m.nick)}
-              >
-                {m.nick}
-                {m.verified && (
-                  <span class="badge ok" title={t('chat.verifiedMark')} aria-label={t('chat.verifiedMark')}>
-                    {' '}
-                    ✓
-                  </span>
-                )}
-                {m.changed && (
-                  <span class="badge warn" title={t('chat.changedMark')} aria-label={t('chat.changedMark')}>
-                    {' '}
-                    ⚠
-                  </span>
-                )}
-              </button>
-            )}
-          </li>
-        ))}
-      </ul>
-      {member !== undefined && (
-        <MemberPanel room={props.session.room} member={member} onClose={() => setSelected(undefined)} onOpenPrivate={props.onOpenPrivate} />
-      )}
-    </aside>
-  );
-}
+/** How close to the bottom (px) still counts as "at the bottom". */
+const NEAR_BOTTOM = 48;
 
 export function ChatView(props: {
   session: RoomSession;
@@ -155,6 +45,10 @@ export function ChatView(props: {
   const [draft, setDraft] = useState('');
   const [emoji, setEmoji] = useState(false);
   const [membersOpen, setMembersOpen] = useState(false);
+  const [selected, setSelected] = useState<string | undefined>();
+  /** New lines arrived below while the user was reading further up. */
+  const [below, setBelow] = useState(false);
+  const atBottom = useRef(true);
   const [showQr, setShowQr] = useState(false);
   const [copied, setCopied] = useState(false);
   const list = useRef<HTMLOListElement>(null);
@@ -165,9 +59,20 @@ export function ChatView(props: {
     composer.current?.focus();
     setDraft('');
   }, [session.id, privateView?.id]);
-  useEffect(() => {
-    list.current?.lastElementChild?.scrollIntoView({ block: 'end' });
-  }, [lines.length, session, privateView]);
+  const toBottom = () => {
+    const el = list.current;
+    if (el !== null) el.scrollTop = el.scrollHeight;
+    atBottom.current = true;
+    setBelow(false);
+  };
+  // Another conversation: start at its newest line.
+  useLayoutEffect(toBottom, [session, privateView]);
+  // New lines: follow them if the user was at the bottom (or wrote the last one), else say they are there.
+  useLayoutEffect(() => {
+    const last = lines[lines.length - 1];
+    if (atBottom.current || ((last?.kind === 'message' || last?.kind === 'file') && last.self)) toBottom();
+    else setBelow(true);
+  }, [lines.length]);
   const send = () => {
     if (draft.trim() === '') return;
     if (privateView !== undefined) {
@@ -190,7 +95,10 @@ export function ChatView(props: {
   return (
     <>
       <div class="room-bar">
-        <h1 class="room-name">{privateView !== undefined ? `🔒 ${title}` : title}</h1>
+        <h1 class="room-name">
+          {privateView !== undefined && <Icon name="lock" size={18} />}
+          {title}
+        </h1>
         {privateView !== undefined && !privateView.closed && (
           <button type="button" class="secondary" data-testid="private-close" onClick={() => privateView.chat.close()}>
             {t('private.close')}
@@ -234,13 +142,45 @@ export function ChatView(props: {
           )}
         </div>
       )}
-      <ol class="messages" ref={list} data-testid="messages" aria-live="polite" aria-label={title} tabIndex={0} {...dropProps}>
+      <ol
+        class="messages"
+        ref={list}
+        data-testid="messages"
+        aria-live="polite"
+        aria-label={title}
+        tabIndex={0}
+        onScroll={(e) => {
+          const el = e.currentTarget;
+          atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < NEAR_BOTTOM;
+          if (atBottom.current && below) setBelow(false);
+        }}
+        {...dropProps}
+      >
         {lines.map((l, i) => (
-          <MessageLine key={l.key} line={l} prev={lines[i - 1]} session={session} />
+          <MessageLine
+            key={l.key}
+            line={l}
+            prev={lines[i - 1]}
+            session={session}
+            onMember={privateView === undefined ? (nick) => (setSelected(nick), setMembersOpen(true)) : undefined}
+          />
         ))}
       </ol>
+      {below && (
+        <button type="button" class="new-messages" data-testid="new-messages" onClick={toBottom}>
+          <Icon name="down" size={16} />
+          {t('chat.newMessages')}
+        </button>
+      )}
       {privateView === undefined && (
-        <Members session={session} members={session.members} open={membersOpen} onOpenPrivate={props.onOpenPrivate} />
+        <Members
+          session={session}
+          members={session.members}
+          open={membersOpen}
+          selected={selected}
+          onSelect={setSelected}
+          onOpenPrivate={props.onOpenPrivate}
+        />
       )}
       <form
         {...dropProps}
@@ -259,7 +199,7 @@ export function ChatView(props: {
               data-testid="attach"
               onClick={() => fileInput.current?.click()}
             >
-              📎
+              <Icon name="attach" />
             </button>
             <input
               ref={fileInput}
@@ -282,7 +222,7 @@ export function ChatView(props: {
           data-testid="emoji-button"
           onClick={() => setEmoji(!emoji)}
         >
-          🙂
+          <Icon name="emoji" />
         </button>
         {emoji && (
           <EmojiPicker

@@ -8,9 +8,12 @@ import { saveFile } from '../browserFiles.js';
 import { t } from '../i18n.js';
 import type { RoomSession } from '../session.js';
 import type { FileView } from '../timeline.js';
+import { duration } from '../when.js';
 
-const duration = (ms: number) =>
-  ms < 60_000 ? `${Math.ceil(ms / 1000)} s` : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+/** Sizes and times in the progress line never break inside a number and its unit (non-breaking spaces). */
+const NBSP = '\u00a0';
+const bytes = (n: number) => formatBytes(n).replaceAll(' ', NBSP);
+const left = (ms: number) => duration(ms).replaceAll(' ', NBSP);
 
 export function FileCard(props: { file: FileView; from: string; session: RoomSession }) {
   const f = props.file;
@@ -51,14 +54,14 @@ export function FileCard(props: { file: FileView; from: string; session: RoomSes
           <progress data-testid="file-progress" max={f.size || 1} value={p?.bytes ?? 0} aria-label={name} />
           <span class="hint">
             {p === undefined
-              ? t('files.progressNoEta', { done: formatBytes(0), total: formatBytes(f.size) })
+              ? t('files.progressNoEta', { done: bytes(0), total: bytes(f.size) })
               : p.etaMs === undefined
-                ? t('files.progressNoEta', { done: formatBytes(p.bytes), total: formatBytes(f.size) })
+                ? t('files.progressNoEta', { done: bytes(p.bytes), total: bytes(f.size) })
                 : t('files.progress', {
-                    done: formatBytes(p.bytes),
-                    total: formatBytes(f.size),
-                    speed: formatBytes(p.bytesPerSecond),
-                    left: duration(p.etaMs),
+                    done: bytes(p.bytes),
+                    total: bytes(f.size),
+                    speed: bytes(p.bytesPerSecond),
+                    left: left(p.etaMs),
                   })}
           </span>
           <button type="button" class="secondary" data-testid="file-cancel" onClick={() => f.transfer?.cancel()}>

@@ -3,6 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { formatFingerprintDigits, formatSafetyNumber, type Room } from '@nullroom/client';
 import { t } from '../i18n.js';
 import type { MemberView } from '../session.js';
+import { Icon } from './Icon.js';
 import { Qr } from './Qr.js';
 
 export function MemberPanel(props: { room: Room; member: MemberView; onClose: () => void; onOpenPrivate: (nick: string) => void }) {
@@ -20,12 +21,17 @@ export function MemberPanel(props: { room: Room; member: MemberView; onClose: ()
       <h3 id="panel-title">{t('panel.title', { nick })}</h3>
       {changed && (
         <p class="warning" role="alert" data-testid="key-changed">
-          ⚠ {t('panel.changed', { nick })}
+          <Icon name="warning" size={16} /> {t('panel.changed', { nick })}
         </p>
       )}
       <p>{t('panel.intro', { nick })}</p>
-      <p class="safety" data-testid="safety-number">
-        {formatSafetyNumber(digits)}
+      {/* One grid at every width, as the terminal prints it: 3 rows of 4 groups of 5 digits (spaces kept for copying and reading aloud). */}
+      <p class="safety safety-grid" data-testid="safety-number">
+        {formatSafetyNumber(digits)
+          .split(' ')
+          .map((g, i, all) => (
+            <span key={i}>{i < all.length - 1 ? `${g} ` : g}</span>
+          ))}
       </p>
       <Qr text={digits} label={t('panel.qr')} size={160} testid="safety-qr" />
       {fp !== undefined && (
@@ -37,10 +43,14 @@ export function MemberPanel(props: { room: Room; member: MemberView; onClose: ()
           <p>{t('panel.fingerprintIntro', { epoch: fp.epoch, nick })}</p>
         </>
       )}
-      {verified && <p class="verified">✓ {t('panel.verified', { nick })}</p>}
+      {verified && (
+        <p class="verified">
+          <Icon name="check" size={16} /> {t('panel.verified', { nick })}
+        </p>
+      )}
       <div class="row">
         <button type="button" data-testid="open-private" onClick={() => props.onOpenPrivate(nick)}>
-          🔒 {t('private.open')}
+          <Icon name="lock" size={16} /> {t('private.open')}
         </button>
         <button
           type="button"

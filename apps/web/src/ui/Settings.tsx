@@ -3,7 +3,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { type Language, languages, t } from '../i18n.js';
 import { enableNotifications } from '../notify.js';
 import { PRIVATE_ROUTINGS } from '@nullroom/client';
-import type { Prefs, Theme } from '../prefs.js';
+import { type Prefs, THEMES, type Theme } from '../prefs.js';
 
 export function Settings(props: { prefs: Prefs; language: Language; onChange: (p: Prefs) => void; onClose: () => void }) {
   const { prefs } = props;
@@ -31,7 +31,7 @@ export function Settings(props: { prefs: Prefs; language: Language; onChange: (p
           value={prefs.theme}
           onChange={(e) => props.onChange({ ...prefs, theme: e.currentTarget.value as Theme })}
         >
-          {(['system', 'light', 'dark'] as const).map((th) => (
+          {THEMES.map((th) => (
             <option key={th} value={th}>
               {t(`settings.themes.${th}`)}
             </option>
