@@ -99,6 +99,7 @@ export class RoomSession {
       ),
       room.on('trust', () => this.refreshMembers()),
       room.on('sent', (e) => this.delivered(e.id)),
+      room.on('unsent', (e) => this.unsent(e.id)),
       // A reconnect keeps the room's outbox (it re-sends); only a room left for good loses it.
       room.on('phase', (e) => e.phase === 'left' && this.undelivered()),
       room.on('fork-suspected', (e) => this.notice('warning', 'chat.forkSuspected', { epoch: e.epoch, fingerprint: e.fingerprint })),
@@ -107,7 +108,9 @@ export class RoomSession {
       room.on('error', (e) =>
         e.code === 'KEY_STORE_CORRUPT'
           ? (this.notice('warning', 'chat.keyStoreCorrupt', {}), this.refreshMembers())
-          : REPAIRED_CODES.has(e.code) || this.notice('error', 'chat.error', { message: `${e.code}: ${e.message}` }),
+          : e.code === 'RESUME_FAILED'
+            ? this.notice('warning', 'chat.resumeFailed', {})
+            : REPAIRED_CODES.has(e.code) || this.notice('error', 'chat.error', { message: `${e.code}: ${e.message}` }),
       ),
       ...watchDisruptions(room, this, () => nextKey++),
       this.files.on('offer', (f) => this.offered(f)),
@@ -333,6 +336,26 @@ export class RoomSession {
     if (line === undefined) return; // a file offer or a private-chat frame, not a line of ours
     this.unacked.delete(id);
     line.delivery = 'sent';
+    this.changed();
+  }
+
+  /** A message of ours could not be sent in time (SEND_TIMED_OUT): failed, with a button to send it again. */
+  private unsent(id: string): void {
+    const line = this.unacked.get(id);
+    if (line === undefined) return;
+    this.unacked.delete(id);
+    line.delivery = 'failed';
+    line.retryId = id;
+    this.changed();
+  }
+
+  /** Sends a failed message again (same id: receivers that somehow read it drop the copy). */
+  retry(line: MessageLine): void {
+    const id = line.retryId;
+    if (id === undefined || this.room.state === 'left' || !this.room.retry(id)) return;
+    delete line.retryId;
+    line.delivery = 'pending';
+    this.unacked.set(id, line);
     this.changed();
   }
 

@@ -31,7 +31,18 @@ export interface FileView {
 export type Delivery = 'pending' | 'sent' | 'failed';
 
 export type Line =
-  | { key: number; kind: 'message'; from: string; text: string; ts: number; self: boolean; delivery?: Delivery; seed?: string | undefined }
+  | {
+      key: number;
+      kind: 'message';
+      from: string;
+      text: string;
+      ts: number;
+      self: boolean;
+      delivery?: Delivery;
+      seed?: string | undefined;
+      /** A room message of ours reported unsent that the SDK can send again (`RoomSession.retry`). */
+      retryId?: string;
+    }
   | { key: number; kind: 'file'; from: string; ts: number; self: boolean; file: FileView; seed?: string | undefined }
   | { key: number; kind: 'notice' | 'warning' | 'error'; i18n: string; params: Record<string, string | number>; ts: number };
 export type MessageLine = Extract<Line, { kind: 'message' }>;

@@ -74,12 +74,18 @@ export async function join(
   return m;
 }
 
+/**
+ * Relay flags for tests about departures: a page closed, killed or reconnecting without its stay
+ * leaves at once (resume grace 0, docs/PROTOCOL.md §4.5), as before slots outlived connections.
+ */
+export const GONE_AT_ONCE: readonly string[] = ['--resume-grace', '0'];
+
 /** Runs `fn` with a fresh `nullroom serve` (and the given flags) and a headless Chromium, then stops both. */
 export async function withRelayAndBrowser(
-  serveArgs: string[],
+  serveArgs: readonly string[],
   fn: (url: string, browser: Browser, relay: Proc) => Promise<void>,
 ): Promise<void> {
-  const { proc: relay, url } = await serveProc(serveArgs);
+  const { proc: relay, url } = await serveProc([...serveArgs]);
   const browser = await launch();
   try {
     await fn(url, browser, relay);

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Locator, Page, WebSocketRoute } from 'playwright-core';
-import { join, joinRoom, open, say, screenshot, skip, withRelayAndBrowser } from './_browser.js';
+import { join, joinRoom, open, say, screenshot, skip, withRelayAndBrowser, GONE_AT_ONCE } from './_browser.js';
 
 const ROOM = 'delivery room';
 const PASSWORD = 'delivery room password 4';
@@ -118,7 +118,7 @@ test(
   'delivery: a private message the relay cannot hand over (direct routing, the peer gone) shows as failed; the labels follow the language',
   { skip },
   () =>
-    withRelayAndBrowser([], async (url, browser) => {
+    withRelayAndBrowser(GONE_AT_ONCE, async (url, browser) => {
       const direct = {
         origin: new URL(url).origin,
         localStorage: [{ name: 'nullroom.prefs', value: JSON.stringify({ privateRouting: 'direct' }) }],

@@ -16,7 +16,7 @@ import { NullroomClient, deriveRoomSecret } from '@nullroom/client';
 import { nodeWebSocket } from '@nullroom/client/node';
 import type * as InsiderModule from '../../../packages/client/dist/test/_insider.js';
 import { assertAxeClean } from './_axe.js';
-import { type Member, fitsWidth, join, joinRoom, open, say, screenshot, skip, withRelayAndBrowser } from './_browser.js';
+import { type Member, fitsWidth, join, joinRoom, open, say, screenshot, skip, withRelayAndBrowser, GONE_AT_ONCE } from './_browser.js';
 
 // The hostile-member tests' insider (packages/client/test/_insider.ts), compiled beside them.
 const Insiders = (await import(new URL('../../../packages/client/dist/test/_insider.js', import.meta.url).href)) as typeof InsiderModule;
@@ -273,7 +273,7 @@ test('a culprit that comes back after a quiet minute gets a new line (the old on
 );
 
 test('a page that reconnects into unusable group information shows the wait in its timeline, then rejoins, with no error', { skip }, (t) =>
-  withRelayAndBrowser([], async (url, browser) => {
+  withRelayAndBrowser(GONE_AT_ONCE, async (url, browser) => {
     const room = 'flaky room';
     const password = 'one more long room password';
     const keys = await deriveRoomKeys(await deriveRoomSecret(room, password));

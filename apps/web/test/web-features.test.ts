@@ -11,13 +11,13 @@ import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { assertAxeClean } from './_axe.js';
-import { join, joinRoom, open, say, screenshot, skip, withRelayAndBrowser } from './_browser.js';
+import { join, joinRoom, open, say, screenshot, skip, withRelayAndBrowser, GONE_AT_ONCE } from './_browser.js';
 
 test(
   'several rooms: unread counts and title badge, switching; verified survives a reload; a verified member with a new key raises a warning; emoji; no plaintext on the console',
   { skip },
   () =>
-    withRelayAndBrowser([], async (url, browser) => {
+    withRelayAndBrowser(GONE_AT_ONCE, async (url, browser) => {
       const alice = await join(browser, url, 'alice', 'room one', 'first room password');
       const bob = await join(browser, url, 'bob', 'room one', 'first room password');
       await alice.page.getByText('bob joined').waitFor();

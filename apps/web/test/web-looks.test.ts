@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import { assertAxeClean } from './_axe.js';
-import { join, say, screenshot, skip, withRelayAndBrowser } from './_browser.js';
+import { join, say, screenshot, skip, withRelayAndBrowser, GONE_AT_ONCE } from './_browser.js';
 
 const phone = { width: 360, height: 740 };
 const desktop = { width: 1280, height: 800 };
@@ -267,7 +267,7 @@ test(
   'avatars come from identity keys: the same member looks the same to everyone, a new key under the same nickname looks different; clicking one opens the member',
   { skip },
   () =>
-    withRelayAndBrowser([], async (url, browser) => {
+    withRelayAndBrowser(GONE_AT_ONCE, async (url, browser) => {
       const password = 'looks room password 5';
       const alice = await join(browser, url, 'alice', 'avatar room', password, { viewport: desktop });
       const carol = await join(browser, url, 'carol', 'avatar room', password);

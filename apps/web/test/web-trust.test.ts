@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
-import { type Member, join, joinRoom, open, screenshot, skip, withRelayAndBrowser } from './_browser.js';
+import { GONE_AT_ONCE, type Member, join, joinRoom, open, screenshot, skip, withRelayAndBrowser } from './_browser.js';
 
 const ROOM = 'trust room';
 const PASSWORD = 'trust room password 7';
@@ -79,7 +79,7 @@ async function bobVerifiesAliceAndReloads(browser: Browser, url: string): Promis
 }
 
 test('a key change found while joining is shown at join: bob verified alice, reloads, and another alice is in the room', { skip }, () =>
-  withRelayAndBrowser([], async (url, browser) => {
+  withRelayAndBrowser(GONE_AT_ONCE, async (url, browser) => {
     // bob verifies alice and reloads (he leaves); alice's device goes away; someone else takes "alice" (another browser: another key).
     const { alice, bob } = await bobVerifiesAliceAndReloads(browser, url);
     await alice.page.context().close();
@@ -102,7 +102,7 @@ test('a key change found while joining is shown at join: bob verified alice, rel
 );
 
 test('a damaged key-store record: a warning at join, never a reset (the record is left as it was, and stays so)', { skip }, () =>
-  withRelayAndBrowser([], async (url, browser) => {
+  withRelayAndBrowser(GONE_AT_ONCE, async (url, browser) => {
     const { alice, bob } = await bobVerifiesAliceAndReloads(browser, url);
     assert.equal(await damage(bob.page, 'keys:'), 1, "bob's one room record");
     const damaged = await records(bob.page);
@@ -139,7 +139,7 @@ test(
   'one identity per (room, nickname): two tabs under two names are two keys; a reload under the same name is the same key',
   { skip },
   () =>
-    withRelayAndBrowser([], async (url, browser) => {
+    withRelayAndBrowser(GONE_AT_ONCE, async (url, browser) => {
       const bob = await join(browser, url, 'bob', ROOM, PASSWORD);
       const tab1 = await open(browser, url);
       await joinRoom(tab1.page, 'alice', ROOM, PASSWORD);

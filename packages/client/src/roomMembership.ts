@@ -97,9 +97,11 @@ export abstract class RoomMembership extends RoomBase {
       this.crypto = await this.crypto.withSuite(snapshot.suite);
       nick = this.requestedNick;
       out = await this.crypto.joinExternal(snapshot, { nick, slot });
-      // docs/PROTOCOL.md §3.5: unique by nickKey among every leaf but our new one (our own old leaf,
-      // still there after a reconnect, counts too: members would list us twice otherwise).
-      const others = (await this.crypto.members(out.state)).filter((m) => !m.self);
+      // docs/PROTOCOL.md §3.5: unique by nickKey among the other members' leaves. A leaf with our own
+      // identity key is us, from a stay we could not resume (a restarted terminal, its slot still
+      // away at the relay until the grace period ends): we take our name back rather than a suffix.
+      const me = this.crypto.identity.publicKey;
+      const others = (await this.crypto.members(out.state)).filter((m) => !m.self && !equalBytes(m.identityKey, me));
       nick = uniqueNick(this.requestedNick, new Set(others.map((m) => nickKey(m.nick))));
       if (nick !== this.requestedNick) out = await this.crypto.joinExternal(snapshot, { nick, slot });
     } catch (e) {

@@ -322,7 +322,8 @@ test('direct routing: a direct frame from a connection that is not the peer is d
 });
 
 test('direct routing: a message typed while reconnecting goes out from the new connection; a peer that is gone gets a typed PEER_UNAVAILABLE, never a silent loss', async (t) => {
-  const { r, a, b, c } = await threeMembers();
+  // Gone at once: a peer whose connection is lost within the grace period is away, and DIRECT frames wait for it (§4.5).
+  const { r, a, b, c } = await threeMembers(undefined, GONE_AT_ONCE);
   t.after(() => r.close());
   const [pa, pb] = [new PrivateChats(a.room, { routing: 'direct' }), new PrivateChats(b.room, { routing: 'direct' })];
   const heard: string[] = [];

@@ -1,7 +1,8 @@
 /**
  * The one decoder for every untrusted MLSMessage (RFC 9420 §6) that reaches Nullroom: room
  * commits and application messages, stored GroupInfos, private chats' KeyPackages, Welcomes and
- * messages. Strict, unlike ts-mls's `decode` (which ignores trailing bytes):
+ * messages, and saved group states (sessions kept across a restart). Strict, unlike ts-mls's
+ * `decode` (which ignores trailing bytes):
  *   - a size cap checked before any parsing (limits before allocation);
  *   - MLS 1.0 only (RFC 9420 §6: `version` = mls10);
  *   - one of the wireformats the caller expects, nothing else;
@@ -9,7 +10,7 @@
  *     and nothing can ride along after it.
  * Returns undefined on any failure: callers turn that into their own typed error.
  */
-import { type MlsMessage, mlsMessageDecoder, protocolVersions, wireformats as wf } from 'ts-mls';
+import { type ClientState, type MlsMessage, clientStateDecoder, mlsMessageDecoder, protocolVersions, wireformats as wf } from 'ts-mls';
 import { defaultCodecLimits } from '@nullroom/protocol';
 
 /** Room messages and GroupInfos are bounded by what one relay frame can carry (docs/PROTOCOL.md §4.1). */
@@ -34,6 +35,21 @@ export function decodeMlsMessage<W extends Wireformat>(
   const msg = r[0];
   if (msg.version !== protocolVersions.mls10 || !(wireformats as readonly Wireformat[]).includes(msg.wireformat)) return undefined;
   return msg as Extract<MlsMessage, { wireformat: W }>;
+}
+
+/**
+ * A group state as RoomGroup.exportState wrote it (a saved session, sealed at rest by the app's
+ * store), decoded as strictly: every byte consumed. Undefined on any failure.
+ */
+export function decodeClientState(bytes: Uint8Array, max = 64 * MAX_MLS_MESSAGE_BYTES): ClientState | undefined {
+  if (bytes.byteLength === 0 || bytes.byteLength > max) return undefined;
+  let r;
+  try {
+    r = clientStateDecoder(bytes, 0);
+  } catch {
+    return undefined;
+  }
+  return r === undefined || r[1] !== bytes.byteLength ? undefined : r[0];
 }
 
 /**

@@ -20,10 +20,8 @@ import {
   type Proposal,
   contentTypes,
   createCommit,
-  clientStateDecoder,
   clientStateEncoder,
   createGroup,
-  decode,
   defaultProposalTypes,
   encode,
   joinGroupExternal,
@@ -49,7 +47,7 @@ import {
   senderOf,
   wipe,
 } from './mlsGroup.js';
-import { decodeMlsMessage } from './mlsMessage.js';
+import { decodeClientState, decodeMlsMessage } from './mlsMessage.js';
 import { type RoomFingerprint, fingerprintOfState, sealedForAnotherHistory } from './roomFingerprint.js';
 import { type GroupSnapshot, groupInfoMatches, groupInfoOpens, readGroupInfo, sealGroupInfo } from './roomGroupInfo.js';
 import { acceptOnlyOurProposals, checkRoomRules } from './roomRules.js';
@@ -274,12 +272,7 @@ export class RoomGroup {
 
   /** A state `exportState` wrote, checked to be a state of this room's suite with our identity's leaf. */
   importState(bytes: Uint8Array): RoomState {
-    let mls: ClientState | undefined;
-    try {
-      mls = decode(clientStateDecoder, bytes);
-    } catch {
-      mls = undefined;
-    }
+    const mls = decodeClientState(bytes);
     if (mls === undefined || mls.groupContext.cipherSuite !== this.impl.id) {
       throw new CryptoError('BAD_SAVED_STATE', 'a saved group state does not decode for this room');
     }

@@ -18,6 +18,12 @@ export interface StoredEntry {
   readonly frame: Uint8Array;
 }
 
+/** What an accepted COMMIT stores besides its delivery: its GroupInfo, and the room's relay epoch after it. */
+export interface StoredCommit {
+  readonly groupInfo: Uint8Array;
+  readonly epoch: number;
+}
+
 /** A DIRECT frame held for an away slot: the encoded DIRECT_DELIVER, after the room's delivery `afterSeq`. */
 export interface StoredDirect {
   readonly slot: number;
@@ -59,8 +65,11 @@ export interface RoomStore {
   removeSlot(key: string, slot: number): void;
   /** CREATE or an accepted COMMIT stored this GroupInfo; `epoch` is the room's relay epoch after it. */
   setGroupInfo(key: string, groupInfo: Uint8Array, epoch: number): void;
-  /** A delivery was sequenced; the room's `seq` is now `entry.seq`. */
-  append(key: string, entry: StoredEntry): void;
+  /**
+   * A delivery was sequenced; the room's `seq` is now `entry.seq`. For a commit, the GroupInfo it
+   * stored and the relay epoch after it come with it, written in the same transaction.
+   */
+  append(key: string, entry: StoredEntry, commit?: StoredCommit): void;
   /** Log entries with `seq <= upTo` were dropped (too old, or over a budget). */
   trim(key: string, upTo: number): void;
   /** A DIRECT frame is held for an away slot. */

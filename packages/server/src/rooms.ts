@@ -28,7 +28,7 @@ import { type RelayLimits, defaultRelayLimits } from './limits.js';
 import { Logs, type RoomLog } from './roomLog.js';
 import { resume, restore, tokenHash } from './roomResume.js';
 import { GroupInfos, type Membership, type Peer, type RoomLimits, type RoomRecord, newRoom, slotCount } from './roomState.js';
-import { type RoomStore, noRoomStore } from './roomStore.js';
+import { type RoomStore, type StoredCommit, noRoomStore } from './roomStore.js';
 
 export type { Peer } from './roomState.js';
 
@@ -115,8 +115,7 @@ export class Rooms {
         if (peer.takeCommit !== undefined && !peer.takeCommit()) return this.error(peer, f.reqId, 'RATE_LIMITED');
         // Refused before anything is delivered: the commit and its GroupInfo are one unit.
         if (!this.groupInfos.set(room, f.groupInfo, peer.account)) return this.error(peer, f.reqId, 'OVER_BUDGET');
-        this.store.setGroupInfo(room.key, room.groupInfo!, room.epoch + 1);
-        this.deliver(room, m.slot, DeliveryKind.COMMIT, f.epoch, f.commit);
+        this.deliver(room, m.slot, DeliveryKind.COMMIT, f.epoch, f.commit, { groupInfo: room.groupInfo!, epoch: room.epoch + 1 });
         room.epoch = asEpoch(room.epoch + 1);
         peer.send(encodeFrame({ type: 'ACK', reqId: f.reqId, seq: room.seq }));
         return;
@@ -327,7 +326,7 @@ export class Rooms {
   }
 
   /** Sequences a delivery: logged (and stored) first, then written to every other subscriber. */
-  private deliver(room: RoomRecord, from: Slot, kind: DeliveryKindValue, epoch: RelayEpoch, data: Uint8Array): void {
+  private deliver(room: RoomRecord, from: Slot, kind: DeliveryKindValue, epoch: RelayEpoch, data: Uint8Array, commit?: StoredCommit): void {
     room.seq = asSeq(room.seq + 1);
     // Encoded once; the same buffer goes to every recipient and into the log.
     const entry = {
@@ -335,7 +334,7 @@ export class Rooms {
       at: Date.now(),
       frame: this.wrap(encodeFrame({ type: 'DELIVER', room: room.locator, seq: room.seq, kind, epoch, from, data })),
     };
-    this.store.append(room.key, entry);
+    this.store.append(room.key, entry, commit);
     this.logs.append(room.log, entry);
     for (const [slot, p] of room.subscribers) if (slot !== from) p.send(entry.frame);
   }

@@ -20,7 +20,7 @@ import Database from 'better-sqlite3';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { RoomStoreError, type RoomStoreErrorCode } from './errors.js';
-import type { RoomStore, StoredDirect, StoredEntry, StoredRoom, StoredSlot } from './roomStore.js';
+import type { StoredCommit, RoomStore, StoredDirect, StoredEntry, StoredRoom, StoredSlot } from './roomStore.js';
 
 /** "NRrm": SQLite's `PRAGMA application_id` of a Nullroom room store. */
 export const ROOM_STORE_APPLICATION_ID = 0x4e52726d;
@@ -171,7 +171,8 @@ function statements(db: Database.Database) {
  * NEWER_SCHEMA, UNREADABLE or IN_USE. Its methods throw RoomStoreError WRITE_FAILED when SQLite
  * fails (`load`: UNREADABLE), NO_SUCH_ROOM for a room never created; a failed method changed nothing.
  */
-export function openRoomStore(path: string): RoomStore {
+/** The file opened, checked (ours, a schema we know) and its statements prepared; a RoomStoreError otherwise. */
+function openDatabase(path: string): { db: Database.Database; st: ReturnType<typeof statements> } {
   createFile(path);
   let db: Database.Database;
   try {
@@ -180,14 +181,17 @@ export function openRoomStore(path: string): RoomStore {
   } catch (e) {
     throw openFailure(path, e);
   }
-  let st: ReturnType<typeof statements>;
   try {
     prepareFile(db, path);
-    st = statements(db);
+    return { db, st: statements(db) };
   } catch (e) {
     db.close();
     throw openFailure(path, e);
   }
+}
+
+export function openRoomStore(path: string): RoomStore {
+  const { db, st } = openDatabase(path);
   /** One method: one transaction, its failure a RoomStoreError. */
   const write = <A extends unknown[]>(fn: (...a: A) => void): ((...a: A) => void) => {
     const tx = db.transaction(fn);
@@ -233,7 +237,8 @@ export function openRoomStore(path: string): RoomStore {
     setGroupInfo: write((key: string, groupInfo: Uint8Array, epoch: number) => {
       changedOne(st.setGroupInfo.run(groupInfo, epoch, key));
     }),
-    append: write((key: string, e: StoredEntry) => {
+    append: write((key: string, e: StoredEntry, commit?: StoredCommit) => {
+      if (commit !== undefined) changedOne(st.setGroupInfo.run(commit.groupInfo, commit.epoch, key));
       changedOne(st.append.run(e.seq, e.at, e.frame, key));
     }),
     trim: write((key: string, upTo: number) => {

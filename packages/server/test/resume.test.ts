@@ -20,7 +20,7 @@ import {
   locatorKey,
 } from '@nullroom/protocol';
 import { type Relay, type RelayOptions, type RelayLimits, startRelay } from '../src/index.js';
-import type { RoomStore, StoredDirect, StoredEntry, StoredRoom } from '../src/roomStore.js';
+import type { RoomStore, StoredCommit, StoredDirect, StoredEntry, StoredRoom } from '../src/roomStore.js';
 import { startInstrumentedRelay } from './_instrumented.js';
 import { type RawPeer, connect, locator } from './_raw.js';
 
@@ -351,7 +351,8 @@ class MemoryStore implements RoomStore {
   setGroupInfo(key: string, groupInfo: Uint8Array, epoch: number): void {
     Object.assign(this.room(key), { groupInfo: new Uint8Array(groupInfo), epoch });
   }
-  append(key: string, entry: StoredEntry): void {
+  append(key: string, entry: StoredEntry, commit?: StoredCommit): void {
+    if (commit !== undefined) this.setGroupInfo(key, commit.groupInfo, commit.epoch);
     this.room(key).log.push(entry);
     this.room(key).seq = entry.seq;
   }

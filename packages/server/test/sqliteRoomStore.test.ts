@@ -253,3 +253,18 @@ test('every append a killed (SIGKILL) writer returned from is in the file when i
   for (const seq of printed.filter((q) => q > last - 950)) assert.ok(logged.has(seq), `seq ${seq} was lost`);
   assert.ok(room.log.every((e) => e.frame.length === 1024));
 });
+
+test("a commit's GroupInfo and its delivery are one write: both are there after a reopen, and a refused one leaves neither", () => {
+  const rooms = roundTrip(fresh(), (s) => {
+    s.createRoom(KEY_A, fill(32, 0xaa));
+    s.setGroupInfo(KEY_A, b(1), 0);
+    s.append(KEY_A, { seq: 1, at: 5, frame: b(9) }, { groupInfo: b(2, 2), epoch: 1 });
+    // The room does not exist: NO_SUCH_ROOM, and the GroupInfo written before it in the same call is rolled back.
+    assert.throws(
+      () => s.append(KEY_B, { seq: 1, at: 5, frame: b(9) }, { groupInfo: b(3), epoch: 1 }),
+      (e: unknown) => e instanceof RoomStoreError && e.code === 'NO_SUCH_ROOM',
+    );
+  });
+  assert.equal(rooms.length, 1);
+  assert.deepEqual([rooms[0]!.groupInfo, rooms[0]!.epoch, rooms[0]!.log.length], [b(2, 2), 1, 1]);
+});

@@ -31,6 +31,7 @@ export const en = {
     pending: 'Sending…',
     sent: 'Sent',
     failed: 'Not sent',
+    retry: 'Send again',
   },
   chat: {
     created: 'Nobody is here yet: you started this room. If you expected people here, check the room name and password.',
@@ -47,6 +48,7 @@ export const en = {
       'The safety number with {{nick}}, whom you had verified, changed: a new device, or someone else under that name. Compare it again before you trust them.',
     forkSuspected:
       'Messages in this room stopped decrypting in a way only a split room explains: the relay may be showing members different histories of it. Compare the room fingerprint (epoch {{epoch}} · {{fingerprint}}) with the others in person or over a call you trust; open any member to see it.',
+    resumeFailed: 'You were away too long to take your place back: you joined again, and messages sent while you were away may be missing.',
     keyStoreCorrupt:
       "This browser could not read what it knew about the members of this room (its key store is damaged). Nothing was deleted, but key changes cannot be detected here and your verifications are not shown: compare safety numbers again before you trust anyone. To start over, clear this site's data.",
     disruption: '{{nick}} sent something the room could not use; it was ignored.',

@@ -96,6 +96,11 @@ export function MessageLine(props: {
           <p class="text">
             {linkify(l.text)}
             {l.delivery !== undefined && <DeliveryMark state={l.delivery} />}
+            {l.retryId !== undefined && (
+              <button type="button" class="retry" data-testid="retry" onClick={() => props.session.retry(l)}>
+                {t('delivery.retry')}
+              </button>
+            )}
           </p>
         )}
       </div>
