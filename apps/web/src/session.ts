@@ -3,6 +3,10 @@
  * It listens to the SDK's Room for as long as the room is open, whether or not it is on screen,
  * so switching rooms loses nothing. Notices are kept as i18n keys and rendered in the current
  * language; peer text is kept as text and only ever rendered as text.
+ *
+ * Size: a little over 400 lines since our own lines' delivery (pending, sent, failed, sent again)
+ * joined the room's and private chats' events here; the delivery half moves to its own module when
+ * the session is restored after a reload (issue 13).
  */
 import {
   ClientError,
