@@ -57,7 +57,7 @@ const log = (s) => process.stderr.write(`[attack] ${s}\n`);
 
 const scale = CI
   ? {
-      pinConnections: 4,
+      pinConnections: 12,
       hoardConnections: 1,
       holdMs: 6000,
       trickleEveryMs: 1000,

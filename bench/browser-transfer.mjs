@@ -54,6 +54,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { makeFile, sha256File } from './_payload.mjs';
+import { CHROMIUM, CHROMIUM_ARGS } from './_chromium.mjs';
 import { writeResult } from './_results.mjs';
 
 const MIB = Number(process.env.MIB ?? 200);
@@ -63,20 +64,9 @@ const RUNS = Number(process.env.RUNS ?? 2);
 const TIMEOUT_MS = Number(process.env.TIMEOUT_S ?? 180) * 1000;
 const here = (f) => new URL(f, import.meta.url).pathname;
 const BIN = here('../apps/cli/dist/src/main.js');
-const CHROMIUM = '/usr/bin/chromium';
-// The browser tests' flags (apps/web/test/_browser.ts ARGS).
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 // No name resolves: whatever Chromium might try in the background cannot leave 127.0.0.1 (the relay
 // is 127.0.0.1, excluded from the rule).
-ARGS.push('--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1');
+const ARGS = [...CHROMIUM_ARGS, '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1'];
 const ROOM = 'bench room';
 const PASSWORD = 'benchmark password for a browser';
 const FILE_NAME = `payload-${MIB}MiB.bin`;
@@ -604,7 +594,7 @@ async function run(driver, file, expected) {
     await stage('app loaded');
     await joinInPage(browser.send, 'receiver');
     await stage('joined');
-    sender = launch(process.execPath, [BIN, 'chat', url, '--room', ROOM, '--nick', 'sender', '--json'], {
+    sender = launch(process.execPath, [BIN, 'chat', url, '--room', ROOM, '--nick', 'sender', '--json', '--no-key-store'], {
       env: { ...process.env, NULLROOM_PASSWORD: PASSWORD },
       stdio: ['pipe', 'pipe', 'inherit'],
     });

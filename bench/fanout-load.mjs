@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Load generator for bench/fanout.mjs: MEMBERS connections in one room, one sender keeping WINDOW
 // messages unacknowledged, every receiver counting deliveries. Prints one JSON line.
-//   node fanout-load.mjs relay|ws <port> <seconds> <members> <payloadBytes>
+//   node fanout-load.mjs relay|ws|corked <port> <seconds> <members> <payloadBytes>
 import WebSocket from 'ws';
 import { GroupStatus, SUBPROTOCOL, asEpoch, asReqId, decodeRelayFrame, encodeFrame } from '../packages/protocol/dist/src/index.js';
 
@@ -51,7 +51,7 @@ if (mode === 'relay') {
 const DELIVER = 0x43;
 for (const ws of sockets.slice(1)) {
   ws.on('message', (data) => {
-    if (mode === 'ws' || data[0] === DELIVER) received++;
+    if (mode !== 'relay' || data[0] === DELIVER) received++;
   });
 }
 let reqId = 10;
@@ -67,7 +67,7 @@ const pump = () => {
   }
 };
 sender.on('message', (data) => {
-  if (mode === 'ws' || data[0] === 0x44 /* ACK */) {
+  if (mode !== 'relay' || data[0] === 0x44 /* ACK */) {
     outstanding--;
     acked++;
     pump();
@@ -75,12 +75,15 @@ sender.on('message', (data) => {
 });
 pump();
 await new Promise((r) => setTimeout(r, WARMUP_MS));
+// Tells bench/fanout.mjs that the measured window starts (it reads the server's CPU time then).
+process.stdout.write('start\n');
 const start = received;
 const t0 = performance.now();
 await new Promise((r) => setTimeout(r, seconds * 1000));
 const delivered = received - start;
 const elapsed = (performance.now() - t0) / 1000;
 running = false;
+process.stdout.write('end\n');
 // Sanity: let the messages in flight be acknowledged and land (on a busy machine a fixed wait was too
 // short: a message could reach its receivers before its ack reached the sender), then every
 // acknowledged message must have reached every receiver. Lost ones keep `outstanding` above 0.

@@ -7,13 +7,11 @@
 import { startInstrumentedRelay } from '../packages/server/dist/test/_instrumented.js';
 import { NullroomClient, PrivateChats } from '../packages/client/dist/src/index.js';
 import { nodeWebSocket } from '../packages/client/dist/src/node/index.js';
+import { cpuNow, exitOnStop } from './_workers.mjs';
 
 const role = process.argv[2];
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(0)); // lets --cpu-prof write its profile
-const cpu = () => {
-  const u = process.cpuUsage();
-  return u.user + u.system; // microseconds
-};
+exitOnStop();
+const cpu = cpuNow; // microseconds
 
 if (role === 'relay') {
   let bytesOut = 0;
@@ -51,11 +49,14 @@ if (role === 'relay') {
         const room = await client.join({ secret, nick: m.nick });
         const privateChats = new PrivateChats(room);
         const seen = { dm: 0, direct: 0, errors: 0 };
+        // A hidden private message reaches a bystander as a room message whose SenderData names no
+        // leaf (docs/PROTOCOL.md §5.2), dropped by its PrivateChats once no chat of its own opens it
+        // (`othersHidden`, added in the stats below); older clients' came as a `dm` room payload.
         room.route('dm', () => seen.dm++);
         room.routeDirect(() => seen.direct++);
         room.on('error', () => seen.errors++);
         privateChats.on('message', () => seen.errors++); // a bystander must never read a private message
-        members.push({ nick: m.nick, client, room, seen });
+        members.push({ nick: m.nick, client, room, seen, privateChats });
         process.send({ re: m.id });
       } else if (m.cmd === 'stats') {
         process.send({
@@ -67,6 +68,7 @@ if (role === 'relay') {
             epoch: x.room.epoch,
             joined: x.room.state === 'joined',
             ...x.seen,
+            dm: x.seen.dm + x.privateChats.othersHidden,
           })),
         });
       } else if (m.cmd === 'quit') {

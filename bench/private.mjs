@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * What hiding private chats costs (issue #4; docs/SECURITY.md §8): the same private conversation
- * routed `hidden` (inside room messages, to every member: the default) and `direct` (DIRECT frames
+ * routed `hidden` (in the room's stream, to every member, wrapped so that the others open only its
+ * SenderData: docs/PROTOCOL.md §5.2; the default) and `direct` (DIRECT frames
  * to the peer's connection only), measured in the same run, in rooms of 2, 10, 50 and 100 members.
  *
  *   npm run build && node bench/private.mjs     (PRIVATE_SIZES=2,10,50,100  PRIVATE_MESSAGES=80)
@@ -27,11 +28,11 @@
  * counted in full. While the room grows they run at normal priority.
  * Writes bench/results/private.json; prints one summary line (progress on stderr).
  */
-import { fork } from 'node:child_process';
 import os from 'node:os';
 import { NullroomClient, PrivateChats, randomRoomSecret } from '../packages/client/dist/src/index.js';
 import { nodeWebSocket } from '../packages/client/dist/src/node/index.js';
 import { writeResult } from './_results.mjs';
+import { benchStart, cpuNow as cpuMain, machine, quantile, r0, r2, sleep, until, worker as spawnWorker } from './_workers.mjs';
 
 const SIZES = (process.env.PRIVATE_SIZES ?? '2,10,50,100').split(',').map(Number);
 const K = Number(process.env.PRIVATE_MESSAGES ?? 80);
@@ -41,56 +42,9 @@ const TEXT_CHARS = 100;
 const HOSTS = 2;
 const TIME_LIMIT_S = Number(process.env.PRIVATE_TIME_LIMIT ?? 300);
 const here = (f) => new URL(f, import.meta.url).pathname;
-const log = (s) => process.stderr.write(`[private] ${s}\n`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const started = performance.now();
-const loadAtStart = os.loadavg();
-setTimeout(() => {
-  log(`over the time limit (${TIME_LIMIT_S} s): giving up`);
-  process.exit(1);
-}, TIME_LIMIT_S * 1000).unref();
+const { log, started, loadAtStart } = benchStart('private', TIME_LIMIT_S);
 
-/** A child process driven by request/answer messages over IPC. */
-function worker(role) {
-  const child = fork(here('./private-worker.mjs'), [role], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  let next = 1;
-  const waiting = new Map();
-  const ready = new Promise((resolve, reject) => {
-    child.on('message', (m) => {
-      if (m.ready) return resolve(m);
-      const w = waiting.get(m.re);
-      waiting.delete(m.re);
-      w?.(m);
-    });
-    child.once('exit', (code) => reject(new Error(`${role} worker exited ${code}`)));
-  });
-  const call = (cmd, extra = {}) =>
-    new Promise((resolve, reject) => {
-      const id = next++;
-      waiting.set(id, (m) => (m.error ? reject(new Error(m.error)) : resolve(m)));
-      child.send({ id, cmd, ...extra });
-    });
-  return { child, ready, call };
-}
-
-async function until(cond, what, ms = 120_000) {
-  const t0 = Date.now();
-  while (!(await cond())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-const cpuMain = () => {
-  const u = process.cpuUsage();
-  return u.user + u.system;
-};
-const quantile = (xs, q) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
-};
-const r2 = (x) => Math.round(x * 100) / 100;
-const r0 = (x) => Math.round(x);
+const worker = (role) => spawnWorker(here('./private-worker.mjs'), role);
 
 const relay = worker('relay');
 const { url } = await relay.ready;
@@ -160,10 +114,14 @@ async function grow(size) {
     hiddenAtJoin.set(`m${n}`, hiddenSent);
   }
   const epoch = () => alice.room.epoch;
-  await until(async () => {
-    if (alice.room.members().length !== size || bob.room.members().length !== size || bob.room.epoch !== epoch()) return false;
-    return (await bystanders()).every((m) => m.joined && m.size === size && m.epoch === epoch());
-  }, `${size} members in one epoch`);
+  await until(
+    async () => {
+      if (alice.room.members().length !== size || bob.room.members().length !== size || bob.room.epoch !== epoch()) return false;
+      return (await bystanders()).every((m) => m.joined && m.size === size && m.epoch === epoch());
+    },
+    `${size} members in one epoch`,
+    60_000 + size * 9_000,
+  ); // the last joins settle slowly on a loaded machine
 }
 
 const pad = (s) => (s + ' '.repeat(TEXT_CHARS)).slice(0, TEXT_CHARS);
@@ -235,13 +193,7 @@ if (errors > 0) throw new Error(`${errors} error events from alice or bob`);
 const report = {
   bench: 'private',
   date: new Date().toISOString(),
-  machine: {
-    node: process.version,
-    platform: `${os.platform()} ${os.arch()}`,
-    cpus: os.cpus().length,
-    loadavgAtStart: loadAtStart.map(r2),
-    loadavgAtEnd: os.loadavg().map(r2),
-  },
+  machine: machine(loadAtStart),
   messages: K,
   warmup: WARMUP,
   textChars: TEXT_CHARS,

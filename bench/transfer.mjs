@@ -76,12 +76,12 @@ async function ours(file, expected) {
   const down = mkdtempSync(join(os.tmpdir(), 'nullroom-bench-down-'));
   const receiver = spawn(
     process.execPath,
-    [BIN, 'chat', url, '--room', 'bench', '--nick', 'receiver', '--json', '--download-dir', down, '--max-file', '64G'],
+    [BIN, 'chat', url, '--room', 'bench', '--nick', 'receiver', '--json', '--no-key-store', '--download-dir', down, '--max-file', '64G'],
     { env, stdio: ['pipe', 'pipe', 'inherit'] },
   );
   const receiverPeak = sampler(receiver);
   await waitFor(receiver, (e) => e.event === 'joined', 'receiver joined');
-  const sender = spawn(process.execPath, [BIN, 'chat', url, '--room', 'bench', '--nick', 'sender', '--json'], {
+  const sender = spawn(process.execPath, [BIN, 'chat', url, '--room', 'bench', '--nick', 'sender', '--json', '--no-key-store'], {
     env,
     stdio: ['pipe', 'pipe', 'inherit'],
   });

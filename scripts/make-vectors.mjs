@@ -444,6 +444,23 @@ const valid = [
   ],
   ['dm', made({ type: 'dm', chat: 'd0d1d2d3d4d5d6d7d8d9dadbdcdddedf', data: 'AAEAAg==' }, 9)],
   ['dm-close', made({ type: 'dm-close', chat: 'd0d1d2d3d4d5d6d7d8d9dadbdcdddedf' }, 10)],
+  ['text replying to a message (§5.4)', made({ type: 'text', text: 'yes!', re: 'e0e1e2e3e4e5e6e7e8e9eaebecedeeef' }, 11)],
+  ['react (§5.4)', made({ type: 'react', target: 'e0e1e2e3e4e5e6e7e8e9eaebecedeeef', emoji: '\u{1F44D}', on: true }, 12)],
+  [
+    'react: a ZWJ family taken back',
+    made(
+      {
+        type: 'react',
+        target: 'e0e1e2e3e4e5e6e7e8e9eaebecedeeef',
+        emoji: '\u{1F468}\u200d\u{1F469}\u200d\u{1F467}\u200d\u{1F466}',
+        on: false,
+      },
+      13,
+    ),
+  ],
+  ['edit (§5.4)', made({ type: 'edit', target: 'e0e1e2e3e4e5e6e7e8e9eaebecedeeef', text: 'yes, at one' }, 14)],
+  ['delete (§5.4)', made({ type: 'delete', target: 'e0e1e2e3e4e5e6e7e8e9eaebecedeeef' }, 15)],
+  ['typing (§5.4)', made({ type: 'typing', on: true }, 16)],
 ].map(([name, value]) => {
   const bytes = encodePayload(value);
   assert(sorted(parsePayload(bytes)) === sorted(value), `payload ${name}: round trip`);
@@ -507,6 +524,14 @@ const reject = [
   ['file key not 43 base64url characters', JSON.stringify(made({ ...valid[3].value, key: valid[3].value.key + 'A' }, 1))],
   ['mime with a parameter', JSON.stringify(made({ ...valid[3].value, mime: 'text/plain; charset=utf-8' }, 1))],
   ['base64 with whitespace', JSON.stringify(made({ type: 'dm', chat: 'd0d1d2d3d4d5d6d7d8d9dadbdcdddedf', data: 'AAEA Ag==' }, 1))],
+  ['reaction of two emoji (§5.4)', JSON.stringify(made({ type: 'react', target: ID, emoji: '\u{1F44D}\u{1F44D}', on: true }, 1))],
+  ['reaction that is not an emoji', JSON.stringify(made({ type: 'react', target: ID, emoji: 'ok', on: true }, 1))],
+  [
+    'reaction of more than 32 UTF-8 bytes',
+    JSON.stringify(made({ type: 'react', target: ID, emoji: '\u{1F44D}' + '\u{1F3FB}'.repeat(8), on: true }, 1)),
+  ],
+  ['reply to an id of the wrong length', JSON.stringify(made({ type: 'text', text: 'hi', re: 'e0e1' }, 1))],
+  ['typing without on', JSON.stringify(made({ type: 'typing' }, 1))],
   ['top-level array', '[]'],
   ['bytes after the JSON value', textAt('hi') + 'x'],
 ].map(([name, json, repeat]) => {

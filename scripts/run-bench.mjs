@@ -11,10 +11,13 @@ const root = new URL('..', import.meta.url).pathname;
 const benches = {
   bundle: [],
   fanout: [],
+  idle: [],
   mls: [],
   transfer: [],
   private: [],
+  e2e: [],
   'browser-transfer': [],
+  'browser-mls': [],
   roomstore: [],
   attack: [],
   'fuzz-http': [],
@@ -25,6 +28,42 @@ for (const [b, args] of process.argv.includes('--summary') ? [] : Object.entries
 }
 const read = (n) => JSON.parse(readFileSync(`${root}bench/results/${n}.json`, 'utf8'));
 const fan = read('fanout');
+/** The fan-out table: one row per message size (results of before the corked baseline have none). */
+function fanTable(f) {
+  const rows = (f.results ?? [f]).map((r) => {
+    const cpu = r.serverCpuNsPerDelivery;
+    return `| ${r.payloadBytes} B | ${r.relayDeliveriesPerSec} | ${r.corkedDeliveriesPerSec ?? '-'} | ${r.wsDeliveriesPerSec} | **${r.relayOverCorked ?? '-'}** | ${r.relayOverWs ?? r.ratio} | ${cpu === undefined ? '-' : `${cpu.relay} / ${cpu.corked} / ${cpu.ws}`} |`;
+  });
+  return `| message | relay deliveries/s | corked \`ws\` | naive \`ws\` | relay/corked | relay/naive | server CPU ns per delivery (relay / corked / naive) |
+|---|---|---|---|---|---|---|
+${rows.join('\n')}`;
+}
+const idle = (() => {
+  try {
+    return read('idle');
+  } catch {
+    return undefined;
+  }
+})();
+const idleSection = (i) => `
+## Idle connections
+
+What a connection costs the relay while nothing is said (\`bench/idle.mjs\`): ${i.connections.toLocaleString('en')} clients in one load process
+(source addresses 127.0.0.2 on), each in a room of ${i.roomMembers} as a real client holds it (a connection and a room slot: the
+first member JOINs and CREATEs with a ${i.groupInfoBytes}-byte dummy GroupInfo, the others JOIN and get READY), against a bare \`ws\`
+server holding as many plain connections, ${i.pairs} pairs in the same run, the order alternating; medians. Memory per
+connection: the server's growth after full collections (\`--expose-gc\`), from a baseline taken after ${i.warmUpConnections ?? 0} connections came
+and went (compiled code is not counted per connection), divided by the connections. CPU: the server's over ${i.idleSeconds} s of
+idleness (the relay pings every connection each 2.5 s with 12 fresh random bytes and checks its backlog; bare \`ws\` does nothing).
+
+| server | RSS per connection | V8 heap + external per connection | idle CPU (% of a core) |
+|---|---|---|---|
+| our relay | ${i.relay.rssKiBPerConnection} KiB | ${i.relay.heapKiBPerConnection} KiB | ${i.relay.idleCpuPercentOfCore} |
+| bare \`ws\` | ${i.ws.rssKiBPerConnection} KiB | ${i.ws.heapKiBPerConnection} KiB | ${i.ws.idleCpuPercentOfCore} |
+| **ratio** (target <= 1.3) | **${i.rssRatio}** | **${i.heapRatio}** | |
+
+Target (memory within 1.3x of bare \`ws\`): RSS **${i.rssRatio <= 1.3 ? 'holds' : 'missed'}**, V8 heap **${i.heapRatio <= 1.3 ? 'holds' : 'missed'}**. Measured ${i.date.slice(0, 10)}, run ${i.seconds} s, load average ${i.machine.loadavgAtStart[0]} at the start. ${i.note}.
+`;
 const mls = read('mls');
 const bundle = read('bundle');
 const transfer = read('transfer');
@@ -53,7 +92,7 @@ const browserSmall = readIf('browser-transfer-50MiB');
 const kib = (b) => (b >= 1024 ? `${Math.round(b / 1024)} KiB` : `${b} B`);
 const row = (r) => {
   const suite = r.suite.includes('XWING') ? 'X-Wing (PQ)' : 'default';
-  return `| ${suite} | ${r.members} | ${r.joinMs.median} | ${r.processJoinMs.median} | ${r.encryptMs.median} | ${r.decryptMs.median} | ${kib(r.groupInfoBytes)} | ${kib(r.commitBytes)} | ${kib(r.appMessageBytes)} |`;
+  return `| ${suite} | ${r.members} | ${r.joinMs.median} | ${r.processJoinMs.median} | ${r.processJoinRestoredMs?.median ?? '-'} | ${r.encryptMs.median} | ${r.decryptMs.median} | ${kib(r.groupInfoBytes)} | ${kib(r.commitBytes)} | ${kib(r.appMessageBytes)} |`;
 };
 function browserSection(b) {
   const pr = b.peakRssBytes;
@@ -83,7 +122,6 @@ CPU (Web Crypto AES-GCM and OPFS writes); other load on the machine moves it a l
 records the cores other processes used meanwhile. Measured ${b.date.slice(0, 10)}.
 `;
 }
-const at1000 = mls.results.find((r) => r.members === 1000 && !r.suite.includes('XWING'));
 const attack = readIf('attack');
 const fuzz = readIf('fuzz');
 const ms = (v) => (v === null || v === undefined ? '-' : v >= 10_000 ? `${(v / 1000).toFixed(1)} s` : `${v} ms`);
@@ -142,6 +180,41 @@ const attackSection =
 chatting and uploading meanwhile; **${attack.held} held, ${attack.failed} failed** (${attack.date.slice(0, 10)}, ${attack.machine.cpus} CPUs, relay RSS budget
 ${attack.budgetMiB} MiB). The table, with what each attack did, is in docs/SECURITY.md §11 "Attack suite".
 ${fuzz === undefined ? '' : `\n${fuzzLine(fuzz)}\n`}`;
+const browserMls = readIf('browser-mls');
+const browserMlsSection = (b) => `## Receiving in the browser
+
+The same \`@nullroom/crypto\` code, bundled by Vite as the web app is, in headless Chromium ${b.chromium.version} and in Node
+in the same run (\`bench/browser-mls.mjs\`): a two-member room; one member encrypts ${b.messages} messages of ${b.plaintextBytes} bytes, the
+other reads them in order (SenderData, ratchet, AES-GCM, the sender's Ed25519 signature, its credential). Wall time
+per message of each loop (one member's work at a time, so about its CPU time), median of ${b.rounds} rounds in Chromium and ${b.node.rounds.length} in Node.
+
+| | Chromium | Node | Node, CPU |
+|---|---|---|---|
+| receive a 1 KiB room message | ${b.chromium.receiveMs} ms | ${b.node.receiveMs} ms | ${b.node.receiveCpuMs} ms |
+| encrypt one | ${b.chromium.encryptMs} ms | ${b.node.encryptMs} ms | ${b.node.encryptCpuMs} ms |
+
+Target (issue 14): receiving at most 0.5 ms in Chromium: **${b.chromium.receiveMs <= 0.5 ? 'holds' : 'missed'}**. Measured ${b.date.slice(0, 10)}, load average ${b.machine.loadavgAtStart[0]} at the start, ${b.machine.cpus} CPUs.
+`;
+const e2e = readIf('e2e');
+const e2eSection = (e) => `## End to end: real clients in one room
+
+What people receive is what their own client decrypted. ${e.members} real SDK clients (the default suite) in
+one room, in ${e.hosts} host processes, plus one sender in its own process and the relay in another, all on
+this ${e.machine.cpus}-CPU machine (\`bench/e2e.mjs\`): ${e.textBytes}-byte messages. The relay alone (fan-out above, measured
+${fan.date.slice(0, 10)}) makes ${fan.relayDeliveriesPerSec} deliveries/s on the same cores: the clients are the bottleneck.
+
+| | |
+|---|---|
+| ${e.members} sequential joins until every member sees all | ${(e.joins.untilAllSeeAllMs / 1000).toFixed(1)} s |
+| CPU a member spends on another's join (mean over the joins) | ${e.joins.hostsCpuMsPerJoinPerMember} ms |
+| latency at ${e.rate.messagesPerSecond} msg/s, p50 / p95 / p99 | ${e.rate.latencyMs.p50} / ${e.rate.latencyMs.p95} / ${e.rate.latencyMs.p99} ms |
+| burst of ${e.burst.messages} messages: decrypted deliveries/s, whole room${e.burst.runs ? ` (median of ${e.burst.runs} bursts)` : ''} | ${e.burst.deliveriesPerSecond} |
+| receiver CPU per delivery | ${e.burst.cpu.receiverMsPerDelivery} ms |
+| sender CPU per message | ${e.burst.cpu.senderMsPerMessage} ms |
+| relay CPU per delivery | ${e.burst.cpu.relayUsPerDelivery} µs |
+
+Measured ${e.date.slice(0, 10)}, run ${e.seconds} s, load average ${e.machine.loadavgAtStart[0]} at the start. ${e.note}.
+`;
 const generated = `<!-- generated by scripts/run-bench.mjs from bench/results/*.json; do not edit by hand -->
 ## Web app bundle
 
@@ -152,30 +225,33 @@ ${bundle.lazyChunks} further chunks (${(bundle.lazyJsGzipBytes / 1000).toFixed(1
 ## Fan-out through the relay
 
 One room of ${fan.members} connected members, one sender keeping ${fan.window} messages unacknowledged,
-${fan.payloadBytes}-byte messages, ${fan.seconds} s per measurement after a 2 s warm-up; the load generator
-runs in its own process. Baseline: a minimal \`ws\` broadcast server (send to every other client, ack
-the sender) driven the same way in the same run. Each side ran twice in alternating order; best kept.
+${fan.seconds} s per measurement after a 2 s warm-up; the load generator runs in its own process.
+Baselines on the same \`ws\` library, driven the same way in the same run: a naive broadcast server
+(a \`ws.send\` per recipient, each its own write) and one that corks its sockets as our relay does
+(each recipient's socket corked on its first frame of the event-loop turn, uncorked once the turn's
+work is done: one writev per recipient per turn), the ceiling for the relay's own work. ${fan.rounds ?? 1} rounds per
+size, the order of the three rotating; medians, and the median of the per-round ratios. The server's
+CPU per delivery (from /proc over the measured window) moves less than the rate when other work
+shares the machine.
 
-| server | deliveries/s |
-|---|---|
-| our relay (envelope decode, delivery-service rules, one encode per message) | ${fan.relayDeliveriesPerSec} |
-| raw \`ws\` broadcast | ${fan.wsDeliveriesPerSec} |
-| **ratio** (target >= 0.8) | **${fan.ratio}** |
+${fanTable(fan)}
 
-Measured ${fan.date.slice(0, 10)} on ${fan.machine.cpus} CPUs, Node ${fan.machine.node}. ${fan.note}.
-
+Target: relay/corked >= 0.95 at 1 KiB: **${fan.relayOverCorked >= 0.95 ? 'holds' : 'missed'}** (${fan.relayOverCorked}). Measured ${fan.date.slice(0, 10)} on ${fan.machine.cpus} CPUs, Node ${fan.machine.node}, load average ${fan.machine.loadavg[0]} at the start. ${fan.note}.
+${idle === undefined ? '' : idleSection(idle)}
+${e2e === undefined ? '' : e2eSection(e2e)}${browserMls === undefined ? '' : `\n${browserMlsSection(browserMls)}`}
 ## MLS costs (ts-mls ${mls.tsMls})
 
 Medians in milliseconds. *join*: a newcomer opens the sealed GroupInfo and builds its external
-commit (validating every leaf). *process join*: an existing member processes that commit. *encrypt /
-decrypt*: a ${mls.appMessagePlaintextBytes}-byte application message. Sizes on the wire.
+commit (validating every leaf). *process join*: an existing member processes that commit from its
+live state; *restored*: the same from a state just restored from bytes (after a restart: no tree
+hash memoized yet, patches/README.md). *encrypt / decrypt*: a ${mls.appMessagePlaintextBytes}-byte application message. Sizes on the wire.
 
-| suite | members | join | process join | encrypt | decrypt | sealed GroupInfo | external commit | app message |
-|---|---|---|---|---|---|---|---|---|
+| suite | members | join | process join | restored | encrypt | decrypt | sealed GroupInfo | external commit | app message |
+|---|---|---|---|---|---|---|---|---|---|
 ${mls.results.map(row).join('\n')}
 
-Target: processing another member's join at 1000 members under 100 ms: **${at1000 && at1000.processJoinMs.median < 100 ? 'holds' : 'missed'}**
-(${at1000?.processJoinMs.median} ms). Measured ${mls.date.slice(0, 10)}, Node ${mls.machine.node}, ${mls.machine.cpus} CPUs.
+${(mls.targets ?? []).map((t) => `Target: ${t.description} under ${t.limitMs} ms: **${t.holds ? 'holds' : 'missed'}** (${t.medianMs} ms).`).join('\n')}
+Measured ${mls.date.slice(0, 10)}, Node ${mls.machine.node}, ${mls.machine.cpus} CPUs (load average ${mls.machine.loadavg?.[0] ?? '-'} at the end).
 
 ## File transfer
 
@@ -216,8 +292,8 @@ between about 2.6 and 4.8 s from run to run. Measured ${transfer.date.slice(0, 1
 
 ## Private chats: what hiding who talks to whom costs
 
-A private message (${priv.textChars} characters) from alice to bob, routed \`hidden\` (inside a room message, to
-every member: the default) or \`direct\` (a DIRECT frame to bob's connection only), in rooms of
+A private message (${priv.textChars} characters) from alice to bob, routed \`hidden\` (in the room's stream, to
+every member, who open only its SenderData: the default) or \`direct\` (a DIRECT frame to bob's connection only), in rooms of
 ${priv.results.map((r) => r.members).join(', ')} members: ${priv.messages} messages per routing and size after ${priv.warmup} warm-up ones, each sent once bob
 read the previous one. The relay, alice + bob, and the other members (real SDK clients, in ${priv.bystanderHosts} processes
 run at nice 19 while measuring) are separate processes. Latency from alice's send to bob's message

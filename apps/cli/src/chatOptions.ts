@@ -4,14 +4,17 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { read } from 'read';
-import { ClientError, normalizeNick } from '@nullroom/client';
+import { ClientError, type RoomSecret, normalizeNick, secretFromInvite } from '@nullroom/client';
 import { FileKeyStore, defaultKeyStoreDir, parsePin } from '@nullroom/client/node';
 import { checkRelayUrl } from './connect.js';
 import { CliError, Exit } from './errors.js';
 import { parseSize } from './size.js';
 
 export interface ChatOptions {
-  room: string;
+  /** A password room's name; or `invite`. */
+  room?: string;
+  /** An invite room: the link is read from NULLROOM_INVITE or a prompt (readInvite). */
+  invite?: boolean;
   nick: string;
   json?: boolean;
   ca?: string;
@@ -20,13 +23,19 @@ export interface ChatOptions {
   suite?: 'default' | 'pq';
   downloadDir?: string;
   maxFile?: string;
+  /** Send JPEG and PNG files with their metadata (imageMetadata.ts removes it by default). */
+  keepMetadata?: boolean;
   privateRouting?: 'hidden' | 'direct';
   /** Seconds a line may wait to be sent (the relay unreachable) before it shows as not sent (`/retry`). */
   sendTimeout?: string;
   /** Where identities and verified keys persist (default: NULLROOM_KEY_DIR, else $XDG_CONFIG_HOME/nullroom, else ~/.config/nullroom). */
   keyDir?: string;
-  /** false (`--no-key-store`): a new identity for this run, nothing remembered (MemoryKeyStore). */
+  /** false (`--no-key-store`): a new identity for this run, nothing remembered (MemoryKeyStore), no saved session. */
   keyStore?: boolean;
+  /** `--fresh`: join as a new member even if the room's saved session could be resumed. */
+  fresh?: boolean;
+  /** false (`--no-typing`): never send typing. */
+  typing?: boolean;
 }
 
 /** What the options say once checked: the relay URL, TLS trust, the download limit and folder. */
@@ -49,7 +58,9 @@ export async function checkOptions(url: string, o: ChatOptions): Promise<Checked
   } catch (e) {
     throw new CliError(e instanceof Error ? e.message : 'bad nickname', Exit.USAGE);
   }
-  if (o.room.length === 0) throw new CliError('the room name must not be empty', Exit.USAGE);
+  if (o.invite === true && o.room !== undefined) throw new CliError('use either --room or --invite, not both', Exit.USAGE);
+  if (o.invite !== true && o.room === undefined) throw new CliError('--room NAME (with its password) or --invite is required', Exit.USAGE);
+  if (o.room !== undefined && o.room.length === 0) throw new CliError('the room name must not be empty', Exit.USAGE);
   if (o.ca !== undefined && o.pin !== undefined) throw new CliError('use either --ca or --pin, not both', Exit.USAGE);
   const tls: CheckedOptions['tls'] = {};
   if (o.pin !== undefined) {
@@ -96,6 +107,24 @@ export async function openKeyStore(o: ChatOptions, onError: (e: ClientError) => 
     const why = e instanceof ClientError ? e.message : 'cannot open the key store';
     throw new CliError(`${why}\n(--no-key-store runs with a one-time identity and remembers nothing)`, Exit.FAILURE);
   }
+}
+
+/**
+ * An invite room's secret: the link (or only its `#k=…` fragment) from NULLROOM_INVITE, else a
+ * prompt that does not echo. Never an argument: other users on the machine can read those.
+ */
+export async function readInvite(): Promise<RoomSecret> {
+  let link = process.env['NULLROOM_INVITE'];
+  if (link === undefined && process.stdin.isTTY) {
+    link = await read({ prompt: 'invite link: ', silent: true, replace: '', output: process.stderr }).catch(() => undefined);
+    process.stderr.write('\n');
+  } else if (link === undefined) {
+    throw new CliError('no invite link: set NULLROOM_INVITE (stdin is not a terminal, so there is no prompt)', Exit.USAGE);
+  }
+  const at = link?.indexOf('#') ?? -1;
+  const secret = at < 0 ? undefined : secretFromInvite(link!.slice(at).trim());
+  if (secret === undefined) throw new CliError('that is not an invite link (it ends in #k= and 43 characters)', Exit.USAGE);
+  return secret;
 }
 
 /** The room password: from `--password-file`, else NULLROOM_PASSWORD, else a prompt that does not echo. */

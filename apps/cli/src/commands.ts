@@ -2,18 +2,30 @@
  * The chat commands, one table: each entry's name, usage and summary make `/help`, and its `run`
  * does the work over the SDK. A line that is not a command is a message to the room.
  */
-import { type PrivateChats, type Room, formatFingerprintDigits, formatSafetyNumber } from '@nullroom/client';
+import {
+  type PrivateChat,
+  type PrivateChats,
+  type Room,
+  type RoomName,
+  formatFingerprintDigits,
+  formatSafetyNumber,
+} from '@nullroom/client';
 import type { FileKeyStore } from '@nullroom/client/node';
 import type { Delivery } from './delivery.js';
 import type { FileTransfers } from './fileTransfers.js';
+import { type Conversation, type MessageRefs, conversationOf, quoteOf } from './chatLines.js';
 import { type ChatEvent, cliError, errorEvent, helpTable } from './output.js';
 
 /** What a command works with: the joined room and what hangs off it. */
 export interface ChatContext {
   readonly room: Room;
+  /** The room's name as its members set it (`/rename`). */
+  readonly names: RoomName;
   readonly privateChats: PrivateChats;
   readonly files: FileTransfers;
   readonly delivery: Delivery;
+  /** The numbers room messages are printed with (`#3`): what `/reply`, `/react`, `/edit`, `/delete` take. */
+  readonly refs: MessageRefs;
   readonly store: FileKeyStore | undefined;
   report(e: ChatEvent): void;
   /** Runs private-chat work one job after another, in the order it was typed. */
@@ -59,11 +71,13 @@ const noSuchMember = () => cliError('NO_SUCH_MEMBER', 'no other member has that 
 /** The other members' nicknames (completion, private mode). */
 export const otherNicks = (room: Room): string[] => room.members().flatMap((m) => (m.nick === room.nick ? [] : [m.nick]));
 
-/** A private message to `nick`: `pending` once the chat is open, then `sent` or `unsent` as the chat reports (delivery.ts). */
-function sayPrivately(ctx: ChatContext, nick: string, text: string): void {
+/** A private message to `nick` (answering `replyTo`): `pending` once the chat is open, then `sent` or `unsent` as the chat reports (delivery.ts). */
+function sayPrivately(ctx: ChatContext, nick: string, text: string, replyTo?: string): void {
   ctx.inOrder(async () => {
     const chat = await ctx.privateChats.open(nick);
-    ctx.delivery.queuedPrivate(chat, chat.send(text), text);
+    const id = chat.send(text, { replyTo });
+    const re = replyTo === undefined ? {} : { re: quoteOf(chat, ctx.refs, replyTo) };
+    ctx.delivery.queuedPrivate(chat, id, text, { ref: ctx.refs.add(id), ...re });
   });
 }
 
@@ -81,6 +95,74 @@ function dm(ctx: ChatContext, args: string): void {
   // Opened now, so its `private-opened` line comes before what is typed next, not in between.
   ctx.inOrder(async () => void (await ctx.privateChats.open(rest)));
 }
+
+/** `N REST` (N as printed, `#3` or `3`) -> the message's id, REST and its conversation; an error reported (and undefined) otherwise. */
+function target(ctx: ChatContext, args: string, usage: string, needsRest: boolean): [string, string, Conversation] | undefined {
+  const m = /^#?(\d+)(?:\s+([\s\S]*))?$/.exec(args.trim());
+  const rest = m?.[2]?.trim() ?? '';
+  if (m === null || (needsRest && rest === '')) return void ctx.report(cliError('USAGE', `usage: ${usage}`));
+  const id = ctx.refs.id(Number(m[1]));
+  const where = id === undefined ? undefined : conversationOf(ctx.room, ctx.privateChats, id);
+  if (id === undefined || where === undefined) {
+    return void ctx.report(cliError('NO_SUCH_MESSAGE', 'no message has that number (or it is too old to be kept)'));
+  }
+  return [id, rest, where];
+}
+
+/** Runs an SDK call, reporting what it refuses (NOT_YOURS, BAD_REACTION...) as an error event; one never acknowledged is told too. */
+function attempt(ctx: ChatContext, fn: () => string): void {
+  try {
+    ctx.delivery.action(fn());
+  } catch (e) {
+    ctx.report(errorEvent(e));
+  }
+}
+
+/** `/reply`, `/react`, `/edit`, `/delete`: on the room's numbered messages (chatLines.ts). */
+const MESSAGE_COMMANDS: readonly Command[] = [
+  {
+    name: 'reply',
+    usage: '/reply N TEXT',
+    summary: 'answer message #N (quoted for everyone who has it)',
+    run: (ctx, args) => {
+      const t = target(ctx, args, '/reply N TEXT', true);
+      if (t === undefined) return;
+      const [id, text, where] = t;
+      if (where === ctx.room) say(ctx, text, id);
+      else sayPrivately(ctx, (where as PrivateChat).peer, text, id);
+    },
+  },
+  {
+    name: 'react',
+    usage: '/react N EMOJI',
+    summary: 'add your reaction EMOJI to message #N, or take it back if it is there',
+    run: (ctx, args) => {
+      const t = target(ctx, args, '/react N EMOJI', true);
+      if (t === undefined) return;
+      const [id, emoji, where] = t;
+      const mine = where.message(id)?.reactions.some((r) => r.emoji === emoji && r.mine) === true;
+      attempt(ctx, () => where.react(id, emoji, !mine));
+    },
+  },
+  {
+    name: 'edit',
+    usage: '/edit N TEXT',
+    summary: 'replace the text of your message #N for everyone',
+    run: (ctx, args) => {
+      const t = target(ctx, args, '/edit N TEXT', true);
+      if (t !== undefined) attempt(ctx, () => t[2].edit(t[0], t[1]));
+    },
+  },
+  {
+    name: 'delete',
+    usage: '/delete N',
+    summary: 'delete your message #N for everyone',
+    run: (ctx, args) => {
+      const t = target(ctx, args, '/delete N', false);
+      if (t !== undefined) attempt(ctx, () => t[2].delete(t[0]));
+    },
+  },
+];
 
 export const COMMANDS: readonly Command[] = [
   {
@@ -152,12 +234,28 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'close',
-    usage: '/close NICK',
-    summary: 'close the private chat with NICK',
+    usage: '/close [NICK]',
+    summary: 'close the private chat with NICK (in private mode, alone: the one you are in); the room stays',
     run: (ctx, args) => {
-      const chat = ctx.privateChats.with(args.trim());
+      const nick = args.trim() === '' ? ctx.dmPeer : args.trim();
+      if (nick === undefined) return ctx.report(cliError('USAGE', 'usage: /close NICK, or /close alone in private mode'));
+      // A chat whose peer left is closed too (its peer's nickname may be another member's now).
+      const chat = ctx.privateChats.with(nick) ?? ctx.privateChats.list().find((c) => c.peerLeft && c.peer === nick);
       if (chat === undefined) return ctx.report(cliError('NO_PRIVATE_CHAT', 'no private chat with that nickname'));
       chat.close();
+    },
+  },
+  {
+    name: 'rename',
+    usage: '/rename NAME',
+    summary: 'rename the room for everyone in it (the name travels end-to-end encrypted; the relay never sees it)',
+    run: (ctx, args) => {
+      if (args.trim() === '') return ctx.report(cliError('USAGE', 'usage: /rename NAME'));
+      try {
+        ctx.names.rename(args);
+      } catch (e) {
+        ctx.report(errorEvent(e));
+      }
     },
   },
   {
@@ -184,6 +282,7 @@ export const COMMANDS: readonly Command[] = [
       void ctx.files.send(paths);
     },
   },
+  ...MESSAGE_COMMANDS,
   {
     name: 'retry',
     usage: '/retry',
@@ -206,10 +305,12 @@ export const COMMANDS: readonly Command[] = [
   },
 ];
 
-/** A message to the room: `pending` until the relay acknowledges it (delivery.ts). */
-function say(ctx: ChatContext, text: string): void {
+/** A message to the room (answering `replyTo`): `pending` until the relay acknowledges it (delivery.ts). */
+function say(ctx: ChatContext, text: string, replyTo?: string): void {
   try {
-    ctx.delivery.queued(ctx.room.send(text), ctx.room.nick, text);
+    const id = ctx.room.send(text, { replyTo });
+    const re = replyTo === undefined ? {} : { re: quoteOf(ctx.room, ctx.refs, replyTo) };
+    ctx.delivery.queued(id, ctx.room.nick, text, { ref: ctx.refs.add(id), ...re });
   } catch (e) {
     ctx.report(errorEvent(e));
   }

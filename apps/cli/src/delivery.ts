@@ -6,7 +6,7 @@
  * chat, with the SDK's code (PEER_UNAVAILABLE: a `direct` message whose peer is not connected).
  */
 import type { PrivateChat, PrivateChats, Room } from '@nullroom/client';
-import type { ChatEvent } from './output.js';
+import type { ChatEvent, PendingEvent } from './output.js';
 
 /** A message of ours not acknowledged yet: when it was queued and, for a private one, with whom. */
 interface Pending {
@@ -21,6 +21,8 @@ export class Delivery {
   private readonly pending = new Map<string, Pending>();
   /** Room messages reported unsent that the SDK may still send again (`/retry`). */
   private readonly failed = new Map<string, { from: string; text: string }>();
+  /** Our reactions, edits and deletes not acknowledged yet (`/react`, `/edit`, `/delete`): one never sent is an error. */
+  private readonly actions = new Set<string>();
 
   constructor(
     room: Room,
@@ -28,19 +30,27 @@ export class Delivery {
     private readonly report: (e: ChatEvent) => void,
   ) {
     // A file offer (its id is not ours to show) finds nothing pending: ignored.
-    room.on('sent', ({ id }) => this.settle(id, 'sent'));
+    room.on('sent', ({ id }) => this.actions.delete(id) || this.settle(id, 'sent'));
     // Not acknowledged within the SDK's sendTimeoutMs (SEND_TIMED_OUT): shown unsent, `/retry` sends it again.
-    room.on('unsent', ({ id, code }) => this.settle(id, 'unsent', code));
+    room.on('unsent', ({ id, code, message }) =>
+      this.actions.delete(id) ? this.report({ event: 'error', code, message }) : this.settle(id, 'unsent', code),
+    );
     privateChats.on('sent', ({ id }) => this.settle(id, 'sent'));
     privateChats.on('unsent', ({ id, code }) => this.settle(id, 'unsent', code));
     room.on('phase', ({ phase }) => phase === 'left' && this.lost());
   }
 
-  /** A message the room queued (`id` as Room.send returned it). */
-  queued(id: string, from: string, text: string): void {
+  /** A reaction, edit or delete the room queued: silent when acknowledged, an `error` (its code) when it never will be. */
+  action(id: string): void {
+    this.actions.add(id);
+    if (this.actions.size > 256) this.actions.delete(this.actions.values().next().value!);
+  }
+
+  /** A message the room queued (`id` as Room.send returned it); `more`: its number and what it answers (chatLines.ts). */
+  queued(id: string, from: string, text: string, more: Pick<PendingEvent, 'ref' | 're'> = {}): void {
     const ts = Date.now();
     this.pending.set(id, { ts, line: { from, text } });
-    this.report({ event: 'pending', id, from, text, ts });
+    this.report({ event: 'pending', id, from, text, ts, ...more });
   }
 
   /** `/retry`: queues again every room message shown unsent (same id: `pending`, then `sent` or `unsent`); how many. */
@@ -58,11 +68,11 @@ export class Delivery {
   }
 
   /** A private message its chat queued (`id` as PrivateChat.send returned it). */
-  queuedPrivate(chat: PrivateChat, id: string, text: string): void {
+  queuedPrivate(chat: PrivateChat, id: string, text: string, more: Pick<PendingEvent, 'ref' | 're'> = {}): void {
     const ts = Date.now();
     const peer = chat.peer;
     this.pending.set(id, { ts, with: peer });
-    this.report({ event: 'pending', id, from: chat.nick, text, ts, private: true, with: peer });
+    this.report({ event: 'pending', id, from: chat.nick, text, ts, private: true, with: peer, ...more });
   }
 
   /** The room is gone: whatever was not acknowledged will not be. */

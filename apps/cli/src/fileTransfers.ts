@@ -1,11 +1,18 @@
 /**
  * Files in the terminal: every file offered in the room, or in a private chat, is fetched into the
- * download folder and reported once verified; `/send` and `/dmsend` upload; progress is a line a
- * second for transfers that last more than a second.
+ * download folder and reported once verified, or reported no longer available (its sender left
+ * before sending it completely, or the relay lost it); `/send` and `/dmsend` upload, with a preview
+ * for JPEG and PNG images (thumbnail.ts) that browsers show inline; progress is a line a second for
+ * transfers that last more than a second, and says what a stalled one waits for.
  */
-import { type FileTransferOptions, type PrivateChat, type Room, RoomFiles, type Transfer } from '@nullroom/client';
+import { ClientError, type FileTransferOptions, type PrivateChat, type Room, RoomFiles, type Transfer } from '@nullroom/client';
 import { fileSource, folderSink } from '@nullroom/client/node';
 import { type ChatEvent, cliError, errorEvent } from './output.js';
+import { withoutMetadata } from './imageMetadata.js';
+import { thumbnailOf } from './thumbnail.js';
+
+/** While a transfer waits (for its sender, or the relay), its progress line is repeated this often at most. */
+const WAITING_LINE_MS = 10_000;
 
 export interface FileTransfersOptions {
   files: FileTransferOptions;
@@ -13,6 +20,8 @@ export interface FileTransfersOptions {
   downloadDir: string;
   /** `--json`: no progress lines. */
   json: boolean;
+  /** `--keep-metadata`: photos are sent as they are (otherwise without their metadata: imageMetadata.ts). */
+  keepMetadata?: boolean;
   report(e: ChatEvent): void;
 }
 
@@ -48,11 +57,13 @@ export class FileTransfers {
       let src;
       try {
         src = await fileSource(path);
+        if (this.o.keepMetadata !== true) src = (await withoutMetadata(path, src)) ?? src;
       } catch {
         this.o.report(cliError('NO_SUCH_FILE', 'cannot read that file'));
         continue;
       }
-      const t = via.send(src);
+      const thumbnail = await thumbnailOf(path, src.mime);
+      const t = via.send(src, thumbnail === undefined ? {} : { thumbnail });
       this.track(t);
       const { name, size } = src;
       void t.done
@@ -85,7 +96,12 @@ export class FileTransfers {
           t.done.then(
             (r) =>
               this.o.report({ event: 'file', from: f.from, name: f.name, size: f.size, sha256: r.sha256, path: r.path ?? '', ...via() }),
-            (e: unknown) => this.o.report(errorEvent(e)),
+            (e: unknown) =>
+              this.o.report(
+                e instanceof ClientError && e.code === 'FILE_UNAVAILABLE'
+                  ? { event: 'file-unavailable', from: f.from, name: f.name, ...via() }
+                  : errorEvent(e),
+              ),
           );
         },
         () => this.o.report(cliError('FILE_SAVE', 'cannot create the file in the download folder')),
@@ -95,13 +111,27 @@ export class FileTransfers {
 
   private track(t: Transfer): void {
     this.active.add(t);
-    // A line a second, from a second in (small files never print one).
+    // A line a second, from a second in (small files never print one); while it waits, a line when
+    // the wait starts, then one every 10 s.
     let lastLine = Date.now();
+    let waited: string | undefined;
     t.on('progress', (p) => {
-      if (this.o.json || Date.now() - lastLine < 1000 || p.bytes === p.total) return;
+      const since = Date.now() - lastLine;
+      if (this.o.json || since < 1000 || p.bytes === p.total) return;
+      if (p.waiting !== undefined && p.waiting === waited && since < WAITING_LINE_MS) return;
       lastLine = Date.now();
-      const { bytes, total, bytesPerSecond, etaMs } = p;
-      this.o.report({ event: 'progress', direction: t.direction, name: t.name, bytes, total, bytesPerSecond, etaMs });
+      waited = p.waiting;
+      const { bytes, total, bytesPerSecond, etaMs, waiting } = p;
+      this.o.report({
+        event: 'progress',
+        direction: t.direction,
+        name: t.name,
+        bytes,
+        total,
+        bytesPerSecond,
+        etaMs,
+        ...(waiting === undefined ? {} : { waiting }),
+      });
     });
     void t.done.finally(() => this.active.delete(t)).catch(() => undefined);
   }

@@ -65,7 +65,13 @@ program
   .command('chat')
   .description('join a room from the terminal')
   .argument('<url>', 'the relay URL that `nullroom serve` printed')
-  .requiredOption('--room <name>', 'room name (never sent to the relay)')
+  .option('--room <name>', 'room name (never sent to the relay)')
+  .addOption(
+    new Option(
+      '--invite',
+      'join an invite room instead: its link (or the #k=… part) comes from NULLROOM_INVITE, else a prompt (never the command line, which other users can see); no password',
+    ).conflicts(['room', 'passwordFile']),
+  )
   .requiredOption('--nick <nick>', 'your nickname in the room (never sent to the relay)')
   .option('--json', 'print one JSON object per event')
   .option('--password-file <file>', 'read the room password from this file (else NULLROOM_PASSWORD, else a prompt)')
@@ -73,6 +79,7 @@ program
   .option('--pin <sha256:hex>', 'accept only the relay certificate with this fingerprint (as `serve --self-signed` printed)')
   .option('--download-dir <dir>', 'where received files are saved (default: the current folder)')
   .option('--max-file <size>', 'largest file to download automatically, e.g. 500M or 4G', '4G')
+  .option('--keep-metadata', 'send photos with their metadata (EXIF: where and when taken, the camera); by default it is removed')
   .option('--send-timeout <seconds>', 'how long a line may wait for the relay before it shows as not sent (then /retry)', '120')
   .addOption(
     new Option(
@@ -87,10 +94,18 @@ program
     'where your identities and the keys you verified are kept (default: NULLROOM_KEY_DIR, else $XDG_CONFIG_HOME/nullroom, else ~/.config/nullroom)',
   )
   .addOption(
-    new Option('--no-key-store', 'remember nothing: a new identity for this run only (others see a key change next time)').conflicts(
-      'keyDir',
-    ),
+    new Option(
+      '--no-key-store',
+      'remember nothing: a new identity for this run only (others see a key change next time), and no saved session',
+    ).conflicts('keyDir'),
   )
+  .addOption(
+    new Option(
+      '--fresh',
+      'join as a new member even if a saved session could take your place in this room up again (after a crash or kill)',
+    ).conflicts('keyStore'),
+  )
+  .option('--no-typing', 'never tell the room that you are typing')
   .addOption(
     new Option(
       '--suite <suite>',

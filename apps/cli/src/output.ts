@@ -2,19 +2,45 @@
  * How the terminal client reports events: one JSON object per line (`--json`), or a readable line.
  * In interactive mode a line is printed above the input prompt without disturbing what is typed,
  * and our own messages show their delivery state (`Printer`). docs/PROTOCOL.md §7 lists the events.
+ * Size: over 400 lines because every event the terminal prints is here, its JSON shape beside its
+ * line and the Printer that places it: split, the union and its lines would drift apart.
  */
 import type { Interface } from 'node:readline';
 import { clearLine, cursorTo, moveCursor } from 'node:readline';
 import { ClientError, formatBytes } from '@nullroom/client';
 import type { CliErrorCode } from './errors.js';
+import { type FreshJoinEvent, type JoinedEvent, freshJoinLine } from './session.js';
 
 export type ChatEvent =
-  | { event: 'joined'; created: boolean; nick: string; members: string[]; suite: 'default' | 'pq'; rejoin?: boolean }
+  | JoinedEvent
+  | FreshJoinEvent
+  /** The room's name changed: `by` renamed it (`self`: we did), or told it to us after we joined (`told`). */
+  | { event: 'room-name'; name: string; by: string; self: boolean; told: boolean }
   | { event: 'member-joined'; nick: string }
   | { event: 'member-left'; nick: string }
-  | { event: 'message'; from: string; text: string; ts: number; outOfOrder?: boolean; private?: true; with?: string }
+  /** `ref`: the number `/reply`, `/react`, `/edit`, `/delete` take (room messages); `re`: what it answers. */
+  | {
+      event: 'message';
+      from: string;
+      text: string;
+      ts: number;
+      outOfOrder?: boolean;
+      private?: true;
+      with?: string;
+      id?: string;
+      ref?: number;
+      re?: QuoteRef;
+    }
+  /** The reactions on a message now (all of them; none left: an empty list). */
+  | ({ event: 'reaction'; id: string; ref?: number; reactions: { emoji: string; count: number; from: string[] }[] } & InChat)
+  | ({ event: 'edited'; id: string; ref?: number; from: string; text: string; self: boolean } & InChat)
+  | ({ event: 'deleted'; id: string; ref?: number; from: string; self: boolean } & InChat)
+  | ({ event: 'typing'; from: string; on: boolean } & InChat)
   | { event: 'private-opened'; with: string; byUs: boolean }
   | { event: 'private-closed'; with: string; byUs: boolean }
+  /** The chat's peer left the room: it refuses to send (PEER_LEFT) until the peer is back. */
+  | { event: 'private-peer-left'; with: string }
+  | { event: 'private-peer-back'; with: string }
   /** `you`: our own nickname; `verified`: the members we marked verified (their key unchanged since). */
   | { event: 'members'; members: string[]; you: string; verified: string[] }
   /** `/help` under --json: the command table. */
@@ -39,7 +65,11 @@ export type ChatEvent =
       total: number;
       bytesPerSecond: number;
       etaMs: number | undefined;
+      /** Nothing moves: what the transfer waits for (TransferProgress.waiting). */
+      waiting?: 'sender' | 'relay';
     }
+  /** An offered file that can no longer arrive (FILE_UNAVAILABLE): its sender left before sending it completely, or the relay lost it. */
+  | { event: 'file-unavailable'; from: string; name: string; private?: true; with?: string }
   | { event: 'left' }
   | PendingEvent
   | { event: 'sent'; id: string; ts: number; private?: true; with?: string }
@@ -53,7 +83,26 @@ export type ChatEvent =
  * (PrivateChat.send): `sent` once the relay acknowledged it, `unsent` if the room was left or lost
  * first, or the chat could not send it (delivery.ts).
  */
-export type PendingEvent = { event: 'pending'; id: string; from: string; text: string; ts: number; private?: true; with?: string };
+export type PendingEvent = {
+  event: 'pending';
+  id: string;
+  from: string;
+  text: string;
+  ts: number;
+  private?: true;
+  with?: string;
+  ref?: number;
+  re?: QuoteRef;
+};
+
+/** In a private chat (`with` its peer), rather than the room. */
+type InChat = { private?: true; with?: string };
+
+/**
+ * The message a reply answers: its id, number, and its sender and text when we have it (`deleted`
+ * once its sender deleted it; neither when we never saw it: "original not available").
+ */
+export type QuoteRef = { id: string; ref?: number; from?: string; text?: string; deleted?: true };
 
 /** An error event with one of the CLI's own codes (errors.ts). */
 export const cliError = (code: CliErrorCode, message: string): ChatEvent => ({ event: 'error', code, message });
@@ -99,6 +148,8 @@ export function humanLine(e: ChatEvent): string {
   switch (e.event) {
     case 'joined':
       return joinedLine(e);
+    case 'fresh-join':
+      return freshJoinLine(e.reason);
     case 'member-joined':
       return `* ${safe(e.nick)} joined`;
     case 'member-left':
@@ -112,13 +163,28 @@ export function humanLine(e: ChatEvent): string {
         ? `! your ${yours(e)} of ${seconds(e.ts)} was not sent: the relay did not acknowledge it before the room was left`
         : `! your ${yours(e)} of ${seconds(e.ts)} was not sent (${safe(e.code)})`;
     case 'message':
-      return `[${time(e.ts)}] ${e.private ? `(private) ` : ''}<${safe(e.from)}> ${safeText(e.text).replace(/\n/g, '\n    ')}${e.outOfOrder ? '  (out of order)' : ''}`;
+      return `[${time(e.ts)}] ${e.ref === undefined ? '' : `#${e.ref} `}${e.private ? `(private) ` : ''}<${safe(e.from)}> ${e.re === undefined ? '' : `${quoteText(e.re)} `}${safeText(e.text).replace(/\n/g, '\n    ')}${e.outOfOrder ? '  (out of order)' : ''}`;
+    case 'reaction':
+      return `*${inChat(e)} reactions on ${refText(e)}: ${e.reactions.length === 0 ? 'none' : e.reactions.map((r) => `${safeText(r.emoji)} ${r.count} (${r.from.map(safe).join(', ')})`).join('  ')}`;
+    case 'edited':
+      return `*${inChat(e)} ${e.self ? 'you' : safe(e.from)} edited ${refText(e)}: ${safeText(e.text).replace(/\n/g, '\n    ')}`;
+    case 'deleted':
+      return `*${inChat(e)} ${e.self ? 'you' : safe(e.from)} deleted ${refText(e)}`;
+    case 'typing':
+      return `*${inChat(e)} ${safe(e.from)} ${e.on ? 'is typing\u2026' : 'stopped typing'}`;
     case 'private-opened':
       return e.byUs
         ? `* private chat with ${safe(e.with)} open: /dm ${safe(e.with)} TEXT, or /dm ${safe(e.with)} to stay in it`
         : `* ${safe(e.with)} opened a private chat with you: /dm ${safe(e.with)} TEXT to answer, or /dm ${safe(e.with)} to stay in it`;
     case 'private-closed':
-      return `* the private chat with ${safe(e.with)} was closed${e.byUs ? '' : ` by ${safe(e.with)}`}`;
+      return e.byUs ? `* you closed the private chat with ${safe(e.with)}` : `* ${safe(e.with)} closed the private chat`;
+    case 'private-peer-left':
+      return `* ${safe(e.with)} left the room: the private chat with ${safe(e.with)} is closed`;
+    case 'private-peer-back':
+      return `* ${safe(e.with)} is back in the room: the private chat with ${safe(e.with)} is open again`;
+    case 'room-name':
+      if (e.told) return `* this room is called “${safe(e.name)}” (told by ${safe(e.by)})`;
+      return `* ${e.self ? 'you' : safe(e.by)} renamed the room to “${safe(e.name)}”`;
     case 'members':
       return membersLines(e);
     case 'help':
@@ -151,7 +217,15 @@ export function humanLine(e: ChatEvent): string {
     case 'file-sent':
       return `* sent ${safe(e.name)} (${formatBytes(e.size)})`;
     case 'progress':
-      return `* ${e.direction === 'send' ? 'sending' : 'receiving'} ${safe(e.name)}: ${formatBytes(e.bytes)} of ${formatBytes(e.total)}${e.bytesPerSecond > 0 ? `, ${formatBytes(Math.round(e.bytesPerSecond))}/s` : ''}${e.etaMs === undefined ? '' : `, ${Math.ceil(e.etaMs / 1000)} s left`}`;
+      return `* ${e.direction === 'send' ? 'sending' : 'receiving'} ${safe(e.name)}: ${formatBytes(e.bytes)} of ${formatBytes(e.total)}${
+        e.waiting === 'sender'
+          ? ', waiting for the sender'
+          : e.waiting === 'relay'
+            ? ', waiting for the relay'
+            : `${e.bytesPerSecond > 0 ? `, ${formatBytes(Math.round(e.bytesPerSecond))}/s` : ''}${e.etaMs === undefined ? '' : `, ${Math.ceil(e.etaMs / 1000)} s left`}`
+      }`;
+    case 'file-unavailable':
+      return `* ${safe(e.name)} from ${safe(e.from)}${e.private ? ' (private)' : ''} is no longer available: its sender left before sending it completely, or the relay no longer has it`;
     case 'left':
       return '* you left the room';
     case 'error':
@@ -161,12 +235,13 @@ export function humanLine(e: ChatEvent): string {
 
 /** The room joined: a room we started is named as such (a wrong password also lands there); a rejoin is a reconnection. */
 function joinedLine(e: Extract<ChatEvent, { event: 'joined' }>): string {
-  const as = `as ${safe(e.nick)}${e.suite === 'pq' ? ' (post-quantum suite)' : ''}`;
+  const as = `“${safe(e.room)}” as ${safe(e.nick)}${e.suite === 'pq' ? ' (post-quantum suite)' : ''}`;
   const members =
     e.members.length <= 1 ? 'nobody else is here right now' : `${e.members.length} member(s): ${e.members.map(safe).join(', ')}`;
   if (e.rejoin) return `* reconnected ${as}; ${members}`;
+  if (e.resumed) return `* resumed your session in ${as}; ${members}`;
   if (e.created)
-    return `* joined ${as}. Nobody is here yet: you started this room. If you expected people here, check the room name and password.`;
+    return `* joined ${as}. Nobody is here yet: you started this room.${e.room.startsWith('invite room ') ? '' : ' If you expected people here, check the room name and password.'}`;
   return `* you joined ${as}; ${members}`;
 }
 
@@ -200,6 +275,21 @@ export function safetyGrid(sn: string): string {
   return [0, 4, 8].map((i) => `    ${groups.slice(i, i + 4).join(' ')}`).join('\n');
 }
 
+/** ` (private with NICK)` for what happens in a private chat. */
+const inChat = (e: InChat) => (e.with === undefined ? '' : ` (private with ${safe(e.with)})`);
+/** `#3`, or "a message" when it has no number (printed before it was forgotten). */
+const refText = (e: { ref?: number }) => (e.ref === undefined ? 'a message' : `#${e.ref}`);
+const QUOTE_CHARS = 40;
+/** `(re #3 <alice> lunch at noon?)`, on one row whatever the original held. */
+function quoteText(q: QuoteRef): string {
+  const at = q.ref === undefined ? 're' : `re #${q.ref}`;
+  if (q.from === undefined) return `(${at}: original not available)`;
+  if (q.deleted) return `(${at} <${safe(q.from)}>: deleted)`;
+  const flat = safe((q.text ?? '').replace(/\s+/g, ' '));
+  const cut = [...flat].length > QUOTE_CHARS ? `${[...flat].slice(0, QUOTE_CHARS).join('')}\u2026` : flat;
+  return `(${at} <${safe(q.from)}> ${cut})`;
+}
+
 /** "message", or "private message to NICK". */
 const yours = (e: { with?: string }) => (e.with === undefined ? 'message' : `private message to ${safe(e.with)}`);
 
@@ -207,9 +297,16 @@ const MARKS = { pending: '(sending)', sent: '\u2713', unsent: '\u2717 not sent' 
 
 /** A message of ours as people see it, with its delivery state after it. */
 export function ownLine(e: PendingEvent, state: keyof typeof MARKS): string {
-  const line = humanLine({ event: 'message', from: e.from, text: e.text, ts: e.ts });
-  // `[12:00] (private to bob) <alice> text`, as others' private messages show `(private)`.
-  const to = e.with === undefined ? line : line.replace(/^(\[\d\d:\d\d\]) /, `$1 (private to ${safe(e.with)}) `);
+  const line = humanLine({
+    event: 'message',
+    from: e.from,
+    text: e.text,
+    ts: e.ts,
+    ...(e.ref === undefined ? {} : { ref: e.ref }),
+    ...(e.re === undefined ? {} : { re: e.re }),
+  });
+  // `[12:00] #3 (private to bob) <alice> text`, as others' private messages show `(private)`.
+  const to = e.with === undefined ? line : line.replace(/^(\[\d\d:\d\d\](?: #\d+)?) /, `$1 (private to ${safe(e.with)}) `);
   return `${to} ${MARKS[state]}`;
 }
 
@@ -248,6 +345,8 @@ export class Printer {
   print(e: ChatEvent): void {
     if (this.json) return this.write(JSON.stringify(e));
     const rl = this.rl;
+    // Typing shows on a terminal only, and only when it starts: the message that follows ends it.
+    if (e.event === 'typing' && (!e.on || rl === undefined || !process.stdout.isTTY)) return;
     if (rl === undefined || !process.stdout.isTTY) {
       if (e.event !== 'pending' && e.event !== 'sent') this.write(humanLine(e));
       return;

@@ -93,15 +93,20 @@ export function relayLimits(o: ServeOptions): Partial<RelayLimits> {
   return l;
 }
 
-/** The blob-store options from the command line; undefined values keep the relay's defaults. */
-export function blobOptions(o: ServeOptions): BlobOptions {
+/**
+ * The blob-store options from the command line; undefined values keep the relay's defaults. With
+ * the room store (the default), files are kept beside it (`blobs/` in the data directory, or
+ * --blob-dir) across restarts, like the rooms that offered them; without it, they go with the relay.
+ */
+export function blobOptions(o: ServeOptions, dataDir?: string): BlobOptions {
   const b: BlobOptions = {};
   if (o.blobDir !== undefined) {
     if (o.blobDir.trim() === '') throw new CliError('--blob-dir must name a directory', Exit.USAGE);
     b.dir = o.blobDir;
-  } else if (o.data !== undefined) {
-    b.dir = join(o.data, 'blobs');
+  } else if (o.data !== undefined || (dataDir !== undefined && o.roomStore !== false)) {
+    b.dir = join(o.data ?? dataDir!, 'blobs');
   }
+  if (b.dir !== undefined && o.roomStore !== false && dataDir !== undefined) b.keep = true;
   if (o.blobMax !== undefined) {
     const n = parseSize(o.blobMax);
     if (n === undefined) throw new CliError('--blob-max must be a size in bytes, such as 4G or 512M', Exit.USAGE);
@@ -163,7 +168,7 @@ export async function serve(o: ServeOptions): Promise<void> {
       Exit.USAGE,
     );
   }
-  const blobs = blobOptions(o);
+  const blobs = blobOptions(o, dataDir);
   const limits = relayLimits(o);
   if (o.web !== undefined && !existsSync(join(o.web, 'index.html')))
     throw new CliError(`no index.html in ${o.web}: build the web app first`, Exit.USAGE);

@@ -95,6 +95,15 @@ export function run(args: string[], env: Record<string, string> = {}): Proc {
   };
 }
 
+/** `nullroom chat --json` members of one room, each kept in `procs` (to be stopped at the end). */
+export function chatMembers(url: string, room: string, env: Record<string, string>, procs: Proc[]): (nick: string) => Proc {
+  return (nick) => {
+    const p = run(['chat', url, '--room', room, '--nick', nick, '--json'], env);
+    procs.push(p);
+    return p;
+  };
+}
+
 /** Starts `nullroom serve` on an ephemeral port and returns its URL (and fingerprint when TLS is on). */
 export async function serveProc(args: string[] = []): Promise<{ proc: Proc; url: string; fingerprint?: string }> {
   // Each relay its own data directory (its room store is locked by one relay at a time), unless the test names one.

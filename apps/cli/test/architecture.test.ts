@@ -30,7 +30,7 @@ const external = (spec: string) =>
 const allowed: Record<string, { deps: string[]; platformNeutral: boolean }> = {
   'packages/protocol': { deps: [], platformNeutral: true },
   'packages/crypto': {
-    deps: ['@nullroom/protocol', 'ts-mls', '@noble/hashes', '@noble/curves', '@noble/ciphers', 'hash-wasm'],
+    deps: ['@nullroom/protocol', 'ts-mls', '@noble/hashes', '@noble/curves', '@noble/ciphers', 'hash-wasm', '@hpke/common', '@hpke/core'],
     platformNeutral: true,
   },
   'packages/client': { deps: ['@nullroom/protocol', '@nullroom/crypto', 'zod'], platformNeutral: true },
@@ -78,11 +78,15 @@ function loadedWith(entry: string): { files: Set<string>; packages: Set<string> 
 }
 
 // The apps sit on the SDK: the web app imports @nullroom/client (its browser half, never /node) and
-// its UI libraries; the terminal client imports @nullroom/client and its command-line libraries, and
-// the relay only in serve.ts. Neither app reaches past the SDK into crypto or protocol.
+// its UI libraries and emoji data (emojibase); the terminal client imports @nullroom/client and its command-line libraries, and
+// the relay only in serve.ts, and the pure-JS image codecs that make its previews (thumbnail.ts).
+// Neither app reaches past the SDK into crypto or protocol.
 const appDeps: Record<string, { deps: string[]; node: boolean }> = {
-  'apps/web/src': { deps: ['@nullroom/client', 'preact', 'i18next', 'uqr', '@zxcvbn-ts/core', '@zxcvbn-ts/language-common'], node: false },
-  'apps/cli/src': { deps: ['@nullroom/client', 'commander', 'read'], node: true },
+  'apps/web/src': {
+    deps: ['@nullroom/client', 'preact', 'i18next', 'uqr', '@zxcvbn-ts/core', '@zxcvbn-ts/language-common', 'emojibase', 'emojibase-data'],
+    node: false,
+  },
+  'apps/cli/src': { deps: ['@nullroom/client', 'commander', 'read', 'jpeg-js', 'pngjs', 'exifr'], node: true },
 };
 
 test('the apps import only the SDK (the web app never its Node half), and the CLI imports the relay only in serve.ts', () => {

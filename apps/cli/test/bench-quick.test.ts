@@ -46,11 +46,31 @@ test('bench/bundle.mjs measures the web app bundle', () => {
   assert.ok((r.initialJsGzipBytes as number) < (r.initialJsBytes as number), 'gzip is smaller than raw');
 });
 
-test('bench/fanout.mjs measures our relay and raw ws (1 s per measurement)', () => {
-  const r = bench('fanout', [], { FANOUT_SECONDS: '1' });
+test('bench/fanout.mjs measures our relay, a corked and a naive ws broadcast at 256 B and 1 KiB (one round, 1 s per measurement)', () => {
+  const r = bench('fanout', [], { FANOUT_SECONDS: '1', FANOUT_ROUNDS: '1' });
   positive(r.relayDeliveriesPerSec, 'relay deliveries/s');
   positive(r.wsDeliveriesPerSec, 'ws deliveries/s');
   positive(r.ratio, 'ratio');
+  const results = r.results as Array<Record<string, unknown>>;
+  assert.deepEqual(
+    results.map((x) => x.payloadBytes),
+    [256, 1024],
+  );
+  for (const x of results) {
+    for (const k of ['relayDeliveriesPerSec', 'corkedDeliveriesPerSec', 'wsDeliveriesPerSec', 'relayOverCorked', 'relayOverWs'])
+      positive(x[k], `${k} at ${String(x.payloadBytes)} B`);
+  }
+});
+
+test('bench/idle.mjs measures idle connections on our relay and on bare ws (200 connections, one pair, 2 s idle)', () => {
+  const r = bench('idle', [], { IDLE_CONNECTIONS: '200', IDLE_PAIRS: '1', IDLE_SECONDS: '2', IDLE_WARM: '20' });
+  assert.equal(r.connections, 200);
+  for (const server of ['relay', 'ws']) {
+    const s = r[server] as Record<string, number>;
+    positive(s.rssKiBPerConnection, `${server} RSS per connection`);
+    positive(s.heapKiBPerConnection, `${server} heap per connection`);
+  }
+  positive((r.relay as Record<string, number>).idleCpuPercentOfCore, 'relay idle CPU');
 });
 
 test('bench/mls.mjs measures join, process join, encrypt and decrypt (2 and 10 members, and 2 with the PQ suite)', () => {
@@ -65,7 +85,7 @@ test('bench/mls.mjs measures join, process join, encrypt and decrypt (2 and 10 m
     ],
   );
   for (const x of results) {
-    for (const k of ['joinMs', 'processJoinMs', 'encryptMs', 'decryptMs'])
+    for (const k of ['joinMs', 'processJoinMs', 'processJoinRestoredMs', 'encryptMs', 'decryptMs'])
       positive((x[k] as { median: number }).median, `${k} at ${x.members}`);
     for (const k of ['groupInfoBytes', 'commitBytes', 'appMessageBytes']) positive(x[k], `${k} at ${x.members}`);
   }
@@ -97,12 +117,45 @@ test('bench/private.mjs measures hidden and direct private messages at 2 and 3 m
   }
 });
 
+test('bench/e2e.mjs measures joins, latency and a burst with real clients (4 members in 2 hosts, a few messages)', () => {
+  const r = bench('e2e', [], {
+    E2E_MEMBERS: '4',
+    E2E_HOSTS: '2',
+    E2E_RATE: '10',
+    E2E_RATE_SECONDS: '1',
+    E2E_BURST: '10',
+    E2E_TIME_LIMIT: '200',
+  });
+  const joins = r.joins as { members: number; untilAllSeeAllMs: number };
+  assert.equal(joins.members, 4);
+  positive(joins.untilAllSeeAllMs, 'joins');
+  const rate = r.rate as { deliveries: number; latencyMs: { p50: number } };
+  assert.equal(rate.deliveries, 10 * 3, 'every rate message reached every receiver once');
+  positive(rate.latencyMs.p50, 'latency');
+  const burst = r.burst as { deliveries: number; deliveriesPerSecond: number; cpu: Record<string, number> };
+  assert.equal(burst.deliveries, 10 * 3);
+  positive(burst.deliveriesPerSecond, 'deliveries per second');
+  for (const k of ['receiverMsPerDelivery', 'senderMsPerMessage', 'relayUsPerDelivery']) positive(burst.cpu[k], k);
+});
+
 test('bench/browser-transfer.mjs moves a 4 MiB file to the web app in Chromium (one run)', { skip }, () => {
   const r = bench('browser-transfer', [], { MIB: '4', RUNS: '1', TIMEOUT_S: '120' }, 'browser-transfer-4MiB');
   assert.equal(r.fileBytes, 4 * MiB);
   positive(r.mbPerSec, 'MB/s');
   const rss = r.peakRssBytes as Record<string, number>;
   for (const p of ['rendererMax', 'relay', 'sender']) positive(rss[p], `peak RSS ${p}`);
+});
+
+test('bench/browser-mls.mjs receives and encrypts room messages in Chromium and in Node (50 messages, 2 rounds)', { skip }, () => {
+  const r = bench('browser-mls', [], { BROWSER_MLS_MESSAGES: '50', BROWSER_MLS_ROUNDS: '2' });
+  assert.equal(r.messages, 50);
+  for (const side of ['node', 'chromium']) {
+    const m = r[side] as Record<string, unknown>;
+    positive(m.receiveMs, `${side} receive`);
+    positive(m.encryptMs, `${side} encrypt`);
+    assert.equal((m.rounds as unknown[]).length, side === 'node' ? 4 : 2, `${side}: every round`);
+  }
+  positive((r.node as Record<string, unknown>).receiveCpuMs, 'node receive CPU');
 });
 
 test('bench/roomstore.mjs measures durable appends of 1 KiB frames and the load that follows (0.3 s per measurement)', () => {

@@ -30,6 +30,8 @@ const canaries = {
   /** Private messages, one per routing (docs/SECURITY.md §8): alice sends direct, bob hidden. */
   privateDirect: `CanaryPrivateDirect${tag} to bob only`,
   privateHidden: `CanaryPrivateHidden${tag} to alice only`,
+  /** A room name set by a member (`/rename`): it travels inside MLS only (docs/PROTOCOL.md §5.3). */
+  roomRename: `CanaryRename${tag} book club`,
 };
 const all = [
   canaries.room,
@@ -40,6 +42,7 @@ const all = [
   canaries.browserText,
   canaries.privateDirect,
   canaries.privateHidden,
+  canaries.roomRename,
 ];
 
 function forms(s: string): Buffer[] {
@@ -146,6 +149,10 @@ test('no canary reaches the relay: wire, logs, data directory, heap', async () =
       (e) => e['event'] === 'message' && e['private'] === true && e['text'] === canaries.privateHidden,
       'alice reads the hidden one',
     );
+    // A rename: every member reads the new name; the relay carried it sealed.
+    alice.child.stdin.write(`/rename ${canaries.roomRename}\n`);
+    for (const c of clients.slice(1))
+      await c.waitFor((e) => e['event'] === 'room-name' && e['name'] === canaries.roomRename, 'the rename reaches every member');
     // Heap snapshot while the room is alive and every message has passed through.
     relay.kill('SIGUSR2');
     const snap = await line('snapshot ');

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { COMMANDS } from '../src/commands.js';
 import { complete } from '../src/completion.js';
 import { helpTable, humanLine, safetyGrid } from '../src/output.js';
-import { type Proc, run, serveProc } from './_spawn.js';
+import { chatMembers, type Proc, serveProc } from './_spawn.js';
 
 const PW = { NULLROOM_PASSWORD: 'test password for chat modes' };
 
@@ -16,11 +16,7 @@ test('private mode: /dm NICK sends every line to NICK until /room; /dm NICK TEXT
   const { proc: relay, url } = await serveProc();
   const procs: Proc[] = [];
   try {
-    const chat = (nick: string) => {
-      const p = run(['chat', url, '--room', 'modes-room', '--nick', nick, '--json'], PW);
-      procs.push(p);
-      return p;
-    };
+    const chat = chatMembers(url, 'modes-room', PW, procs);
     const a = chat('alice');
     await a.waitFor((e) => e['event'] === 'joined', 'alice joined');
     const b = chat('bob');
@@ -120,17 +116,20 @@ test('/members rows, /help columns, the safety number grid and the joined lines'
   const v = humanLine({ event: 'verify', nick: 'bob', safetyNumber: sn, verified: false });
   assert.deepEqual(v.split('\n').slice(1), safetyGrid(sn).split('\n'));
   assert.match(v.split('\n')[0]!, /^\* safety number with bob \(not verified; \/verified bob once it matches theirs\):$/);
-  const joined = { event: 'joined' as const, nick: 'alice', members: ['alice'], suite: 'default' as const };
+  const joined = { event: 'joined' as const, nick: 'alice', members: ['alice'], suite: 'default' as const, room: 'lobby' };
   assert.equal(
     humanLine({ ...joined, created: true }),
-    '* joined as alice. Nobody is here yet: you started this room. If you expected people here, check the room name and password.',
+    '* joined “lobby” as alice. Nobody is here yet: you started this room. If you expected people here, check the room name and password.',
   );
   for (const created of [true, false]) {
     const again = humanLine({ ...joined, created, rejoin: true });
-    assert.match(again, /^\* reconnected as alice; nobody else is here right now$/);
+    assert.match(again, /^\* reconnected “lobby” as alice; nobody else is here right now$/);
     assert.doesNotMatch(again, /created|started/);
   }
-  assert.equal(humanLine({ ...joined, created: false, members: ['alice', 'bob'] }), '* you joined as alice; 2 member(s): alice, bob');
+  assert.equal(
+    humanLine({ ...joined, created: false, members: ['alice', 'bob'] }),
+    '* you joined “lobby” as alice; 2 member(s): alice, bob',
+  );
   assert.equal(
     humanLine({ event: 'mode', mode: 'dm', with: 'bob' }),
     '* private mode with bob: what you type goes to bob only; /room to go back',

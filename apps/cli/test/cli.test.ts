@@ -190,7 +190,10 @@ test('private chats and files between terminal clients: /dm (carol reads nothing
 
     a.child.stdin.write('/dm bob just between us\n');
     const pm = await b.waitFor((e) => e['event'] === 'message' && e['private'] === true, 'bob gets the private message');
-    assert.deepEqual({ ...pm, ts: 0 }, { event: 'message', from: 'alice', text: 'just between us', private: true, with: 'alice', ts: 0 });
+    assert.deepEqual(
+      { ...pm, ts: 0, id: '' },
+      { event: 'message', from: 'alice', text: 'just between us', private: true, with: 'alice', ts: 0, id: '', ref: 1 },
+    );
     await b.waitFor((e) => e['event'] === 'private-opened' && e['with'] === 'alice', 'bob sees the chat appear');
     b.child.stdin.write('/dm alice noted\n');
     await a.waitFor(
@@ -259,11 +262,17 @@ test('--private-routing direct: /dm between a direct and a hidden client, same J
     await a.waitFor((e) => e['event'] === 'member-joined' && e['nick'] === 'carol', 'alice sees carol');
     a.child.stdin.write('/dm bob sent directly\n');
     const pm = await b.waitFor((e) => e['event'] === 'message' && e['private'] === true, 'bob gets the direct message');
-    assert.deepEqual(Object.keys(pm), ['event', 'from', 'text', 'private', 'with', 'ts']);
-    assert.deepEqual({ ...pm, ts: 0 }, { event: 'message', from: 'alice', text: 'sent directly', private: true, with: 'alice', ts: 0 });
+    assert.deepEqual(Object.keys(pm), ['event', 'from', 'text', 'private', 'with', 'ts', 'id', 'ref']);
+    assert.deepEqual(
+      { ...pm, ts: 0, id: '' },
+      { event: 'message', from: 'alice', text: 'sent directly', private: true, with: 'alice', ts: 0, id: '', ref: pm['ref'] },
+    );
     b.child.stdin.write('/dm alice sent hidden\n');
     const back = await a.waitFor((e) => e['event'] === 'message' && e['private'] === true, 'alice gets the hidden answer');
-    assert.deepEqual({ ...back, ts: 0 }, { event: 'message', from: 'bob', text: 'sent hidden', private: true, with: 'bob', ts: 0 });
+    assert.deepEqual(
+      { ...back, ts: 0, id: '' },
+      { event: 'message', from: 'bob', text: 'sent hidden', private: true, with: 'bob', ts: 0, id: '', ref: back['ref'] },
+    );
     // Our private lines have a delivery state too, in both routings: pending (with the chat's peer) then sent, each once.
     for (const [p, text, peer] of [
       [a, 'sent directly', 'bob'],
@@ -272,7 +281,7 @@ test('--private-routing direct: /dm between a direct and a hidden client, same J
       const pending = await p.waitFor((e) => e['event'] === 'pending' && e['text'] === text, `${text}: pending`);
       assert.deepEqual(
         { ...pending, id: '', ts: 0 },
-        { event: 'pending', id: '', from: peer === 'bob' ? 'alice' : 'bob', text, ts: 0, private: true, with: peer },
+        { event: 'pending', id: '', from: peer === 'bob' ? 'alice' : 'bob', text, ts: 0, private: true, with: peer, ref: pending['ref'] },
       );
       const sent = await p.waitFor((e) => e['event'] === 'sent' && e['id'] === pending['id'], `${text}: sent`);
       assert.deepEqual(sent, { event: 'sent', id: pending['id'], ts: pending['ts'], private: true, with: peer });
@@ -299,7 +308,7 @@ test('delivery state: --json says pending then sent for each line; plain output 
     const a = run(['chat', url, '--room', 'delivery-room', '--nick', 'alice', '--json'], PW);
     await a.waitFor((e) => e['event'] === 'joined', 'alice joined');
     const b = run(['chat', url, '--room', 'delivery-room', '--nick', 'bob'], PW);
-    await b.waitLine((l) => l.startsWith('* you joined as bob'), 'bob joined');
+    await b.waitLine((l) => /^\* you joined “[^”]+” as bob/.test(l), 'bob joined');
     await a.waitFor((e) => e['event'] === 'member-joined' && e['nick'] === 'bob', 'alice sees bob');
 
     a.child.stdin.write('first from alice\n');

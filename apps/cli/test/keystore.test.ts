@@ -46,7 +46,8 @@ test('verified and safety numbers survive restarts; another device as "alice" is
     await bob.waitFor((e) => e['event'] === 'verify' && e['verified'] === true, 'bob verified alice');
     await quit(bob);
     await quit(alice);
-    assert.deepEqual(readdirSync(bobDir), ['keystore.json']);
+    assert.deepEqual(readdirSync(bobDir).sort(), ['keystore.json', 'sessions']);
+    assert.deepEqual(readdirSync(join(bobDir, 'sessions')), ['device.key'], 'leaving removed the saved session and its lock');
 
     // 2. Both restart (the room was gone meanwhile: alice creates it again): same number, still verified.
     alice = chat('alice', aliceDir);

@@ -267,6 +267,7 @@ describe('safe(): the terminal display filter', () => {
         bytesPerSecond: fc.nat(),
         etaMs: fc.constant(undefined),
       }),
+      fc.record({ event: fc.constant('file-unavailable' as const), from: hostileString, name: hostileString }),
       fc.record({ event: fc.constant('key-changed' as const), nick: hostileString, wasVerified: fc.boolean() }),
       fc.record({ event: fc.constant('private-opened' as const), with: hostileString, byUs: fc.boolean() }),
       fc.record({ event: fc.constant('error' as const), code: hostileString, message: hostileString }),

@@ -40,6 +40,8 @@ test('kill -9 of the relay mid-conversation: the room survives, members resume, 
 
     for (let i = 1; i <= 3; i++) a.child.stdin.write(`before ${i}\n`);
     for (const p of [b, c]) await p.waitFor((e) => e['event'] === 'message' && e['text'] === 'before 3', 'before 3');
+    // Alice hears her own acknowledgements after the others read her lines, sometimes: wait for them.
+    await a.waitFor(() => a.events.filter((e) => e['event'] === 'sent').length >= 3, 'alice sees her lines acknowledged');
     const marks = members.map((p) => p.events.length);
 
     relay.proc.child.kill('SIGKILL');

@@ -10,8 +10,10 @@ import {
   type ConnectionState,
   IndexedDbKeyStore,
   type KeyStore,
+  type SealedRecords,
   MemoryKeyStore,
   NullroomClient,
+  RoomName,
   browserWebSocket,
   secretFromInvite,
 } from '@nullroom/client';
@@ -19,6 +21,8 @@ import { receivedFolder } from './browserFiles.js';
 import { initI18n, setLanguage, t } from './i18n.js';
 import { attention, setTitleUnread } from './notify.js';
 import { type Prefs, applyTheme, languageOf, loadPrefs, savePrefs } from './prefs.js';
+import { HistoryStore, type RoomHistory, emptyPast } from './history.js';
+import { TabSessions, roomKey, takeUpRooms } from './reload.js';
 import { RoomSession } from './session.js';
 import { ChatView } from './ui/ChatView.js';
 import { ConfirmDialog } from './ui/ConfirmDialog.js';
@@ -26,13 +30,30 @@ import { Icon } from './ui/Icon.js';
 import { JoinForm, type Joined } from './ui/JoinForm.js';
 import { Settings } from './ui/Settings.js';
 
-function App(props: { keyStore: KeyStore; storeNotice: 'unavailable' | 'corrupt' | undefined; initialPrefs: Prefs }) {
+/** What a reload keeps (reload.ts, history.ts): only with the browser's sealed store. */
+interface Keeping {
+  tab: TabSessions;
+  histories: HistoryStore;
+  profile: SealedRecords;
+  /** The nickname last used, for the join form. */
+  nick: string;
+}
+
+function App(props: {
+  keyStore: KeyStore;
+  storeNotice: 'unavailable' | 'corrupt' | undefined;
+  initialPrefs: Prefs;
+  keeping: Keeping | undefined;
+}) {
+  const keeping = props.keeping;
   const [prefs, setPrefs] = useState(props.initialPrefs);
   const [sessions, setSessions] = useState<RoomSession[]>([]);
   const [activeId, setActiveId] = useState<number | undefined>();
   /** A private chat of the active room on screen instead of the room. */
   const [activePrivate, setActivePrivate] = useState<string | undefined>();
   const [joining, setJoining] = useState(true);
+  /** Rooms kept from before a reload are being taken up: the join form waits. */
+  const [restoring, setRestoring] = useState(keeping !== undefined);
   const [settingsOpen, setSettingsOpen] = useState(false);
   /** The room whose Leave was pressed, waiting for the user to confirm. */
   const [leaving, setLeaving] = useState<RoomSession | undefined>();
@@ -46,7 +67,12 @@ function App(props: { keyStore: KeyStore; storeNotice: 'unavailable' | 'corrupt'
   const ensureClient = useMemo(() => {
     return () => {
       connection.pending ??= (async () => {
-        const c = new NullroomClient({ url: location.origin, webSocket: browserWebSocket, keyStore: props.keyStore });
+        const c = new NullroomClient({
+          url: location.origin,
+          webSocket: browserWebSocket,
+          keyStore: props.keyStore,
+          ...(keeping === undefined ? {} : { sessions: keeping.tab }),
+        });
         c.on('connection', (e) => setConn(e.state));
         try {
           await c.connect();
@@ -65,6 +91,7 @@ function App(props: { keyStore: KeyStore; storeNotice: 'unavailable' | 'corrupt'
   // Unread counts: a message counts as unread unless its room is on screen in a visible tab.
   const refreshTitle = () => setTitleUnread(sessionsRef.current.reduce((n, s) => n + s.totalUnread, 0));
   const sessionsRef = useMemo(() => ({ current: [] as RoomSession[] }), []);
+  const live = useMemo(() => new Map<string, RoomSession>(), []);
   const activeRef = useMemo(() => ({ current: undefined as number | undefined }), []);
   const activePrivateRef = useMemo(() => ({ current: undefined as string | undefined }), []);
   const prefsRef = useMemo(() => ({ current: prefs }), []);
@@ -95,7 +122,7 @@ function App(props: { keyStore: KeyStore; storeNotice: 'unavailable' | 'corrupt'
     refreshTitle();
   }, [activeId, joining, activePrivate]);
 
-  const onJoined = (j: Joined) => {
+  const onJoined = (j: Joined, past?: RoomHistory) => {
     const s = new RoomSession(
       j.room,
       j.name,
@@ -112,18 +139,53 @@ function App(props: { keyStore: KeyStore; storeNotice: 'unavailable' | 'corrupt'
         setTick((n) => n + 1);
       },
       prefsRef.current.privateRouting,
+      past,
     );
+    s.names = j.names;
+    if (j.names.name !== undefined) s.name = j.names.name;
+    j.names.on('name', (e) => s.renamed(e));
     s.subscribe(() => setTick((n) => n + 1));
+    if (keeping !== undefined) {
+      keepHistory(s, keeping.histories);
+      if (past === undefined) void keeping.profile.put('nick', new TextEncoder().encode(s.room.requestedNick)).catch(() => undefined);
+    }
+    live.set(roomKey(s.room.locator), s);
     setSessions((prev) => [...prev, s]);
     setActiveId(s.id);
     setActivePrivate(undefined);
     setJoining(false);
-    setInvite(undefined);
+    if (past === undefined) setInvite(undefined);
   };
+
+  // After a reload: the rooms this tab had are taken up (they resume their slots), with what they showed.
+  useEffect(() => {
+    if (keeping === undefined) return;
+    // The sessions by room, at once (sessionsRef waits for a render): a room restored a moment ago saves too.
+    keeping.tab.beforeSave = (room) => {
+      const s = live.get(room);
+      return s === undefined ? Promise.resolve() : keeping.histories.save(room, s.history());
+    };
+    void takeUpRooms(keeping.tab, keeping.histories, ensureClient, (room, past) =>
+      onJoined(
+        { room, names: new RoomName(room, past?.roomName), name: past?.name || t('join.room'), invite: past?.invite },
+        past ?? emptyPast(room.created),
+      ),
+    )
+      .then((back) => {
+        // The link this page was opened with is a room we are back in (its creator reloading): not an invitation.
+        if (location.hash.length <= 1 || back.some((p) => p?.invite?.endsWith(location.hash) === true)) setInvite(undefined);
+        else if (secretFromInvite(location.hash) !== undefined) setJoining(true); // another room's invitation: offered next
+      })
+      .catch(() => undefined) // the relay is unreachable: the join form says so when the user tries
+      .finally(() => setRestoring(false));
+  }, []);
 
   const leave = async (s: RoomSession) => {
     const rest = sessions.filter((x) => x !== s);
     s.close();
+    live.delete(roomKey(s.room.locator));
+    await keeping?.tab.forget(roomKey(s.room.locator)); // before the LEAVE: a reload right after must not take the room up
+    void keeping?.histories.remove(roomKey(s.room.locator));
     setSessions(rest);
     setActiveId(rest[rest.length - 1]?.id);
     if (rest.length > 0) return void (await s.room.leave(2000).catch(() => undefined));
@@ -165,13 +227,24 @@ function App(props: { keyStore: KeyStore; storeNotice: 'unavailable' | 'corrupt'
     </p>
   );
 
+  if (sessions.length === 0 && restoring) {
+    // A page like any other while the rooms come back: a main landmark and a heading for screen readers.
+    return (
+      <main>
+        <h1 class="sr-only">{t('app.name')}</h1>
+        <p class="restoring" role="status" data-testid="restoring">
+          {t('join.restoring')}
+        </p>
+      </main>
+    );
+  }
   if (sessions.length === 0) {
     return (
       <>
         <div class="corner">{settingsButton}</div>
         {settings}
         {props.storeNotice === 'corrupt' && storeNotice}
-        <JoinForm invite={invite} defaultNick="" client={ensureClient} onJoined={onJoined} onCancel={undefined} />
+        <JoinForm invite={invite} defaultNick={keeping?.nick ?? ''} client={ensureClient} onJoined={onJoined} onCancel={undefined} />
       </>
     );
   }
@@ -229,11 +302,11 @@ function App(props: { keyStore: KeyStore; storeNotice: 'unavailable' | 'corrupt'
                   data-testid="private-tab"
                   class={`room-tab private${s.id === activeId && activePrivate === pv.id && !joining ? ' active' : ''}`}
                   aria-current={s.id === activeId && activePrivate === pv.id && !joining ? 'page' : undefined}
-                  aria-label={t('private.label', { nick: pv.chat.peer })}
+                  aria-label={t('private.label', { nick: pv.peer })}
                   onClick={() => (setActiveId(s.id), setActivePrivate(pv.id), setJoining(false))}
                 >
                   <Icon name="lock" size={14} />
-                  <span class="room-label">{pv.chat.peer}</span>
+                  <span class="room-label">{pv.peer}</span>
                   {pv.unread > 0 && (
                     <span class="unread" data-testid="unread" aria-label={t('chat.unread', { count: pv.unread })}>
                       {pv.unread}
@@ -254,7 +327,7 @@ function App(props: { keyStore: KeyStore; storeNotice: 'unavailable' | 'corrupt'
       <main class="chat" id="composer-area">
         {joining || active === undefined ? (
           <JoinForm
-            invite={undefined}
+            invite={invite}
             defaultNick={sessions[0]?.room.requestedNick ?? ''}
             client={ensureClient}
             onJoined={onJoined}
@@ -265,6 +338,7 @@ function App(props: { keyStore: KeyStore; storeNotice: 'unavailable' | 'corrupt'
             session={active}
             privateView={activePrivate === undefined ? undefined : active.privates.get(activePrivate)}
             stripMetadata={prefs.stripMetadata}
+            sendTyping={prefs.sendTyping}
             onOpenPrivate={(nick) =>
               void active.openPrivate(nick).then(
                 (id) => setActivePrivate(id),
@@ -287,14 +361,37 @@ async function main(): Promise<void> {
   setTitleUnread(0);
   let keyStore: KeyStore;
   let storeNotice: 'unavailable' | 'corrupt' | undefined;
+  let keeping: Keeping | undefined;
   try {
-    keyStore = await IndexedDbKeyStore.open();
+    const store = await IndexedDbKeyStore.open();
+    keyStore = store;
+    const profile = store.records('profile');
+    const nick = await profile.get('nick').catch(() => undefined);
+    keeping = {
+      tab: new TabSessions(store.sessions()),
+      histories: new HistoryStore(store.records('history')),
+      profile,
+      nick: nick === undefined ? '' : new TextDecoder().decode(nick),
+    };
   } catch (e) {
     // Damaged device keys are left as they are (never replaced: that would reset every room's trust) and said so.
     keyStore = new MemoryKeyStore();
     storeNotice = e instanceof ClientError && e.code === 'KEY_STORE_CORRUPT' ? 'corrupt' : 'unavailable';
   }
-  render(<App keyStore={keyStore} storeNotice={storeNotice} initialPrefs={prefs} />, document.getElementById('app')!);
+  render(<App keyStore={keyStore} storeNotice={storeNotice} initialPrefs={prefs} keeping={keeping} />, document.getElementById('app')!);
+}
+
+/** Writes a room's history a moment after it changes (and, through TabSessions, before its session). */
+function keepHistory(s: RoomSession, histories: HistoryStore): void {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const room = roomKey(s.room.locator);
+  s.subscribe(() => {
+    if (timer !== undefined || s.room.state === 'left') return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (s.room.state !== 'left') void histories.save(room, s.history());
+    }, 500);
+  });
 }
 
 void main();

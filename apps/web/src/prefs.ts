@@ -1,5 +1,5 @@
 /**
- * Preferences: theme, language, notifications, photo metadata, private-chat routing. Nothing here
+ * Preferences: theme, language, notifications, photo metadata, private-chat routing, typing. Nothing here
  * is secret (no key, nickname, room or message), so it lives in localStorage; keys live in
  * IndexedDB (IndexedDbKeyStore).
  */
@@ -29,6 +29,8 @@ export interface Prefs {
   stripMetadata: boolean;
   /** How our private messages travel (docs/SECURITY.md §8): hidden in room traffic (default), or direct to the peer. */
   privateRouting: PrivateRouting;
+  /** Tell the room when we type ("X is typing…"). */
+  sendTyping: boolean;
 }
 
 const KEY = 'nullroom.prefs';
@@ -39,6 +41,7 @@ const defaults: Prefs = {
   sound: false,
   stripMetadata: true,
   privateRouting: 'hidden',
+  sendTyping: true,
 };
 
 export function loadPrefs(): Prefs {
@@ -51,6 +54,7 @@ export function loadPrefs(): Prefs {
       sound: raw.sound === true,
       stripMetadata: raw.stripMetadata !== false,
       privateRouting: raw.privateRouting === 'direct' ? 'direct' : 'hidden',
+      sendTyping: raw.sendTyping !== false,
     };
   } catch {
     return { ...defaults };

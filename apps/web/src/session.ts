@@ -3,46 +3,31 @@
  * It listens to the SDK's Room for as long as the room is open, whether or not it is on screen,
  * so switching rooms loses nothing. Notices are kept as i18n keys and rendered in the current
  * language; peer text is kept as text and only ever rendered as text.
- *
- * Size: a little over 400 lines since our own lines' delivery (pending, sent, failed, sent again)
- * joined the room's and private chats' events here; the delivery half moves to its own module when
- * the session is restored after a reload (issue 13).
+ * Our own lines' delivery is kept by ownLines.ts, files' views by sessionFiles.ts, replies,
+ * reactions, edits, deletes and typing by messageActions.ts (one for the room, one per private
+ * chat), and the private chats' views by privateViews.ts.
  */
 import {
-  ClientError,
   type IncomingFile,
-  type PrivateChat,
   PrivateChats,
   type PrivateRouting,
   type Room,
   RoomFiles,
-  type Transfer,
+  type RoomName,
+  type RoomNameEvents,
   fetchBlobTransport,
 } from '@nullroom/client';
 import { REPAIRED_CODES, watchDisruptions } from './disruptions.js';
 import { avatarSeed } from './avatar.js';
 import type { FileView, Line, MessageLine } from './timeline.js';
-import {
-  downloadSink,
-  fileSourceOf,
-  isImage,
-  receivedFile,
-  releaseFile,
-  thumbnailOf,
-  thumbnailUrl,
-  withoutMetadata,
-} from './browserFiles.js';
+import type { RoomHistory } from './history.js';
+import { fileSourceOf, releaseFile } from './browserFiles.js';
+import { OwnLines } from './ownLines.js';
+import { type PrivateView, PrivateViews } from './privateViews.js';
+import { MessageActions } from './messageActions.js';
+import { acceptFile, followTransfer, offeredView, prepared, sendingView } from './sessionFiles.js';
 
-/** A private chat with one member of the room. */
-export interface PrivateView {
-  id: string;
-  chat: PrivateChat;
-  /** Files sent in this private chat (only its two members can open them). */
-  files: RoomFiles;
-  lines: Line[];
-  unread: number;
-  closed: boolean;
-}
+export type { PrivateView } from './privateViews.js';
 
 export interface MemberView {
   nick: string;
@@ -63,32 +48,74 @@ export class RoomSession {
   unread = 0;
   readonly files: RoomFiles;
   readonly privateChats: PrivateChats;
-  readonly privates = new Map<string, PrivateView>();
+  /** The room's private chats (privateViews.ts). */
+  readonly privateViews: PrivateViews;
+  /** The room's name as its members set it (renames go through it); main.tsx attaches it. */
+  names: RoomName | undefined;
+  /** Replies, reactions, edits, deletes and typing in the room (messageActions.ts). */
+  readonly actions: MessageActions;
   private readonly listeners = new Set<() => void>();
   private readonly offs: (() => void)[];
-  /** Our room messages the relay has not acknowledged yet, by the id `room.send` gave them. */
-  private readonly unacked = new Map<string, MessageLine>();
-  /** Our private messages the relay has not acknowledged yet, by the id `chat.send` gave them. */
-  private readonly unackedPrivate = new Map<string, { line: MessageLine; view: PrivateView }>();
+  /** Our room messages the relay has not acknowledged yet. */
+  private readonly unacked = new OwnLines<'room'>();
+  /** Whether we made the room (kept across reloads: the creator of an invite room is not "invited"). */
+  readonly created: boolean;
+  /** Ids of the messages shown before a reload: the room may read them again while resuming. */
+  private readonly shown = new Set<string>();
 
   constructor(
     readonly room: Room,
-    readonly name: string,
+    /** Shown in the room list and header: the room's name (`renamed`), or what to call it until it has one. */
+    public name: string,
     /** The invite link, for rooms made from a random secret. */
     readonly invite: string | undefined,
     /** Called for each message from someone else (unread counts, notifications); `privateId` for private ones. */
     private readonly onMessage: (s: RoomSession, privateId?: string) => void,
     /** How our private messages travel (the user's setting; changed later through `privateChats.routing`). */
     routing: PrivateRouting = 'hidden',
+    /** What was shown before a reload, for a restored room (reload.ts). */
+    past?: RoomHistory,
   ) {
     this.files = new RoomFiles(room, { blobs: fetchBlobTransport(location.origin) });
     this.privateChats = new PrivateChats(room, { routing });
-    const others = room.members().length - 1;
-    this.notice('notice', room.created ? 'chat.created' : 'chat.joined', room.created ? {} : { count: others });
+    this.privateViews = new PrivateViews(this.privateChats, {
+      key: () => nextKey++,
+      seedOf: (nick) => this.seedOf(nick),
+      ownLine: (text) => this.ownLine(text),
+      incoming: (id) => this.onMessage(this, id),
+      offered: (f, view) => this.offered(f, view),
+      error: (message) => this.notice('error', 'chat.error', { message }),
+      changed: () => this.changed(),
+    });
+    const lines = () => this.lines;
+    this.actions = new MessageActions(room, {
+      get lines() {
+        return lines();
+      },
+      changed: () => this.changed(),
+      refused: (message) => this.notice('error', 'chat.notSent', { message }),
+    });
+    this.created = past?.created ?? room.created;
+    if (past === undefined) {
+      const others = room.members().length - 1;
+      this.notice('notice', room.created ? 'chat.created' : 'chat.joined', room.created ? {} : { count: others });
+    } else this.takeUp(past);
     this.refreshMembers();
     this.offs = [
       room.on('message', (e) => {
-        this.push({ key: nextKey++, kind: 'message', from: e.from, text: e.text, ts: e.ts, self: false, seed: this.seedOf(e.from) });
+        if (this.shown.has(e.id)) return;
+        const line: Line = {
+          key: nextKey++,
+          kind: 'message',
+          from: e.from,
+          text: e.text,
+          ts: e.ts,
+          self: false,
+          seed: this.seedOf(e.from),
+          id: e.id,
+          replyTo: e.replyTo,
+        };
+        this.push(line);
         this.onMessage(this);
       }),
       room.on('member-joined', (e) => (this.notice('notice', 'chat.memberJoined', { nick: e.nick }), this.refreshMembers())),
@@ -102,10 +129,10 @@ export class RoomSession {
         ),
       ),
       room.on('trust', () => this.refreshMembers()),
-      room.on('sent', (e) => this.delivered(e.id)),
+      room.on('sent', (e) => this.unacked.sent(e.id) && this.changed()),
       room.on('unsent', (e) => this.unsent(e.id)),
       // A reconnect keeps the room's outbox (it re-sends); only a room left for good loses it.
-      room.on('phase', (e) => e.phase === 'left' && this.undelivered()),
+      room.on('phase', (e) => e.phase === 'left' && this.unacked.failAll() && this.changed()),
       room.on('fork-suspected', (e) => this.notice('warning', 'chat.forkSuspected', { epoch: e.epoch, fingerprint: e.fingerprint })),
       // Warnings the room found while joining (before this session existed) arrive here first: the room kept them for us.
       // What the room ignores and repairs is told calmly by watchDisruptions, not as an error.
@@ -118,65 +145,80 @@ export class RoomSession {
       ),
       ...watchDisruptions(room, this, () => nextKey++),
       this.files.on('offer', (f) => this.offered(f)),
-      this.privateChats.on('opened', (e) => {
-        const files = new RoomFiles(e.chat, { blobs: fetchBlobTransport(location.origin) });
-        const view: PrivateView = { id: e.chat.id, chat: e.chat, files, lines: [], unread: 0, closed: false };
-        files.on('offer', (f) => this.offered(f, view));
-        this.privates.set(view.id, view);
-        view.lines = [
-          {
-            key: nextKey++,
-            kind: 'notice',
-            i18n: e.byUs ? 'private.openedByUs' : 'private.openedByThem',
-            params: { nick: e.chat.peer },
-            ts: Date.now(),
-          },
-        ];
-        if (!e.byUs) this.onMessage(this, view.id);
-        this.changed();
-      }),
-      this.privateChats.on('message', (e) => {
-        const view = this.privates.get(e.chat.id);
-        if (view === undefined) return;
-        const seed = this.seedOf(e.from);
-        view.lines = [...view.lines, { key: nextKey++, kind: 'message', from: e.from, text: e.text, ts: e.ts, self: false, seed }];
-        this.onMessage(this, view.id);
-        this.changed();
-      }),
-      this.privateChats.on('sent', (e) => this.privateDelivered(e.id)),
-      this.privateChats.on('unsent', (e) => {
-        const sent = this.unackedPrivate.get(e.id);
-        if (sent === undefined) return;
-        this.unackedPrivate.delete(e.id);
-        this.privateUnsent(sent.line, sent.view, `${e.code}: ${e.message}`);
-      }),
-      this.privateChats.on('error', (e) => this.notice('error', 'chat.error', { message: `${e.code}: ${e.message}` })),
-      this.privateChats.on('closed', (e) => {
-        const view = this.privates.get(e.chat.id);
-        if (view === undefined) return;
-        view.closed = true;
-        view.lines = [
-          ...view.lines,
-          { key: nextKey++, kind: 'notice', i18n: 'private.closed', params: { nick: e.chat.peer }, ts: Date.now() },
-        ];
-        this.changed();
-      }),
     ];
+  }
+
+  /**
+   * A room restored after a reload: its lines as they were (our messages still unacknowledged wait
+   * for the relay again: the room re-sends them), and its private chats' lines, which get their
+   * chats back as the SDK takes them up (privateViews.ts).
+   */
+  private takeUp(past: RoomHistory): void {
+    const renumbered = (lines: Line[]) => lines.map((l) => ({ ...l, key: nextKey++ }));
+    // The room's log knows the kept messages again: their reactions, edits and deletes count (history.ts).
+    this.room.remember(past.chat ?? []);
+    this.lines = renumbered(past.lines).map((l) => (l.kind === 'file' ? { ...l, file: this.keptFile(l.file) } : l));
+    for (const l of this.lines) {
+      if (l.kind !== 'message' || l.id === undefined) continue;
+      this.shown.add(l.id);
+      if (l.self && l.delivery === 'pending') this.unacked.track(l.id, l, 'room');
+      const known = this.room.message(l.id)?.reactions;
+      if (known !== undefined && known.length > 0) l.reactions = known;
+      else if (known !== undefined) delete l.reactions;
+    }
+    this.privateViews.takeUp(past.privates);
+    this.notice('notice', 'chat.restored', {});
+  }
+
+  /** A file card kept past a reload: offered again if its offer was kept and can still be fetched (RoomFiles.adopt). */
+  private keptFile(view: FileView): FileView {
+    const { offer, again, ...rest } = view;
+    const f = offer === undefined ? undefined : this.files.adopt(offer);
+    if (f === undefined) return rest;
+    const fresh = offeredView(f, () => this.changed());
+    fresh.thumb ??= rest.thumb;
+    if (again === true) fresh.again = true;
+    return fresh;
+  }
+
+  /** What a reload keeps of this room (history.ts). */
+  history(): RoomHistory {
+    return {
+      name: this.name,
+      roomName: this.names?.name,
+      invite: this.invite,
+      created: this.created,
+      lines: this.lines.map((l) => this.withOwnOffer(l)),
+      privates: [...this.privates.values()].map((v) => ({ id: v.id, peer: v.peer, lines: v.lines })),
+      chat: this.room.recall(this.lines.flatMap((l) => (l.kind === 'message' && l.id !== undefined ? [l.id] : []))),
+    };
+  }
+
+  /** A file of ours sent in full keeps its offer, to fetch it from the relay again after a reload (RoomFiles.sentOffer). */
+  private withOwnOffer(l: Line): Line {
+    if (l.kind !== 'file' || l.file.direction !== 'send' || l.file.state !== 'done' || l.file.transfer === undefined) return l;
+    const offer = this.files.sentOffer(l.file.transfer.fid);
+    return offer === undefined ? l : { ...l, file: { ...l.file, offer } };
+  }
+
+  /** The room's name, as its members set it (RoomName): it names the room from now on, and a rename is said in the room. */
+  renamed(e: RoomNameEvents['name']): void {
+    this.name = e.name;
+    if (e.told) this.changed();
+    else this.notice('notice', e.self ? 'chat.renamedByUs' : 'chat.renamed', { nick: e.by, name: e.name });
   }
 
   /** A file offered in the room, or in one of its private chats. */
   private offered(f: IncomingFile, pv?: PrivateView): void {
-    const thumb = f.thumbnail === undefined ? undefined : thumbnailUrl(f.thumbnail);
-    const view: FileView = {
-      name: f.name,
-      size: f.size,
-      mime: f.mime,
-      direction: 'receive',
-      state: 'offered',
-      incoming: f,
-      ...(thumb === undefined ? {} : { thumb }),
+    const line: Line = {
+      key: nextKey++,
+      kind: 'file',
+      from: f.from,
+      ts: Date.now(),
+      self: false,
+      file: offeredView(f, () => this.changed()),
+      seed: this.seedOf(f.from),
     };
-    const line: Line = { key: nextKey++, kind: 'file', from: f.from, ts: Date.now(), self: false, file: view, seed: this.seedOf(f.from) };
     if (pv === undefined) {
       this.push(line);
       this.onMessage(this);
@@ -190,24 +232,10 @@ export class RoomSession {
   /** Sends files (and images, without their metadata unless `keepMetadata`) to the room or a private chat. */
   async sendFiles(files: File[], keepMetadata = false, pv?: PrivateView): Promise<void> {
     for (const file of files) {
-      let data: Blob = file;
-      let thumbnail;
-      if (isImage(file.type)) {
-        if (!keepMetadata) data = await withoutMetadata(file).catch(() => file);
-        thumbnail = await thumbnailOf(data);
-      }
+      const { data, thumbnail } = await prepared(file, keepMetadata);
+      if (pv !== undefined && pv.files === undefined) return;
       const t = (pv?.files ?? this.files).send(fileSourceOf(file, data), thumbnail === undefined ? {} : { thumbnail });
-      const view: FileView = {
-        name: file.name || 'file',
-        size: data.size,
-        mime: file.type,
-        direction: 'send',
-        state: 'active',
-        transfer: t,
-        // Our own file, but perhaps one we were sent elsewhere: the same rules as a received one.
-        received: await receivedFile(data, file.type),
-        ...(thumbnail === undefined ? {} : { thumb: `data:${thumbnail.mime};base64,${thumbnail.data}` }),
-      };
+      const view = await sendingView(file, data, t, thumbnail);
       const line: Line = {
         key: nextKey++,
         kind: 'file',
@@ -222,37 +250,13 @@ export class RoomSession {
         pv.lines = [...pv.lines, line];
         this.changed();
       }
-      this.track(t, view);
+      followTransfer(t, view, () => this.changed());
     }
   }
 
   /** Downloads an offered file (or the full image behind a preview). */
-  async accept(view: FileView): Promise<void> {
-    if (view.incoming === undefined || view.state !== 'offered') return;
-    view.state = 'active';
-    this.changed();
-    const sink = await downloadSink((r) => (view.received = r), view.mime);
-    const t = view.incoming.accept(sink);
-    view.transfer = t;
-    this.track(t, view);
-  }
-
-  private track(t: Transfer, view: FileView): void {
-    t.on('progress', (p) => {
-      view.progress = p;
-      this.changed();
-    });
-    t.done.then(
-      () => {
-        view.state = 'done';
-        this.changed();
-      },
-      (e: unknown) => {
-        view.state = e instanceof ClientError && e.code === 'FILE_CANCELLED' ? 'cancelled' : 'failed';
-        view.error = e instanceof Error ? e.message : String(e);
-        this.changed();
-      },
-    );
+  accept(view: FileView): Promise<void> {
+    return acceptFile(view, () => this.changed());
   }
 
   /** Opens (or finds) the private chat with a member; returns its id. */
@@ -262,7 +266,7 @@ export class RoomSession {
   }
 
   /** One of our own messages as it shows at once: `pending` until the relay acknowledges it. */
-  private ownLine(text: string): MessageLine {
+  ownLine(text: string): MessageLine {
     return {
       key: nextKey++,
       kind: 'message',
@@ -270,86 +274,46 @@ export class RoomSession {
       text,
       ts: Date.now(),
       self: true,
-      delivery: 'pending',
       seed: this.seedOf(),
     };
   }
 
-  /**
-   * Sends a private message: it shows at once, `pending` until its chat reports it `sent` (the
-   * relay acknowledged it: hidden routing, the room message carrying it; direct routing, its
-   * hand-over to the peer's connection) or `unsent` (failed, with the reason as a line).
-   */
-  sendPrivate(view: PrivateView, text: string): void {
-    const line = this.ownLine(text);
-    view.lines = [...view.lines, line];
-    try {
-      this.unackedPrivate.set(view.chat.send(text), { line, view });
-      this.changed();
-    } catch (err) {
-      this.privateUnsent(line, view, err instanceof Error ? err.message : 'error');
-    }
-  }
-
-  /** One of our private messages was acknowledged (PrivateChats' `sent`). */
-  private privateDelivered(id: string): void {
-    const sent = this.unackedPrivate.get(id);
-    if (sent === undefined) return; // a file offer in a private chat, not a line of ours
-    this.unackedPrivate.delete(id);
-    sent.line.delivery = 'sent';
-    this.changed();
-  }
-
-  /** A private message of ours will not be sent: marked failed, and why shown in its chat. */
-  private privateUnsent(line: MessageLine, view: PrivateView, message: string): void {
-    line.delivery = 'failed';
-    view.lines = [...view.lines, { key: nextKey++, kind: 'error', i18n: 'chat.notSent', params: { message }, ts: Date.now() }];
-    this.changed();
+  /** Sends a private message (privateViews.ts). */
+  sendPrivate(view: PrivateView, text: string, replyTo?: string): void {
+    this.privateViews.send(view, text, replyTo);
   }
 
   markPrivateRead(id: string): void {
-    const v = this.privates.get(id);
-    if (v !== undefined && v.unread > 0) {
-      v.unread = 0;
-      this.changed();
-    }
+    this.privateViews.markRead(id);
+  }
+
+  /** The room's private chats, by id. */
+  get privates(): ReadonlyMap<string, PrivateView> {
+    return this.privateViews.views;
   }
 
   /** Unread messages in the room and its private chats. */
   get totalUnread(): number {
-    let n = this.unread;
-    for (const v of this.privates.values()) n += v.unread;
-    return n;
+    return this.unread + this.privateViews.unread;
   }
 
-  /** Queues a message; it shows at once and is re-sent by the SDK until the relay acknowledges it. */
-  send(text: string): void {
+  /** Queues a message (answering the message `replyTo`); it shows at once and is re-sent by the SDK until the relay acknowledges it. */
+  send(text: string, replyTo?: string): void {
     try {
-      const id = this.room.send(text);
-      const line = this.ownLine(text);
-      this.unacked.set(id, line);
+      const id = this.room.send(text, { replyTo });
+      const line = { ...this.ownLine(text), id, replyTo };
+      this.unacked.track(id, line, 'room');
       this.push(line);
     } catch (err) {
       this.notice('error', 'chat.notSent', { message: err instanceof Error ? err.message : 'error' });
     }
   }
 
-  /** The relay acknowledged one of our messages (the room's `sent` event). */
-  private delivered(id: string): void {
-    const line = this.unacked.get(id);
-    if (line === undefined) return; // a file offer or a private-chat frame, not a line of ours
-    this.unacked.delete(id);
-    line.delivery = 'sent';
-    this.changed();
-  }
-
   /** A message of ours could not be sent in time (SEND_TIMED_OUT): failed, with a button to send it again. */
   private unsent(id: string): void {
-    const line = this.unacked.get(id);
-    if (line === undefined) return;
-    this.unacked.delete(id);
-    line.delivery = 'failed';
-    line.retryId = id;
+    const own = this.unacked.unsent(id);
+    if (own === undefined) return;
+    own.line.retryId = id;
     this.changed();
   }
 
@@ -358,16 +322,7 @@ export class RoomSession {
     const id = line.retryId;
     if (id === undefined || this.room.state === 'left' || !this.room.retry(id)) return;
     delete line.retryId;
-    line.delivery = 'pending';
-    this.unacked.set(id, line);
-    this.changed();
-  }
-
-  /** The room was left with messages still unacknowledged: they will never be sent. */
-  private undelivered(): void {
-    if (this.unacked.size === 0) return;
-    for (const line of this.unacked.values()) line.delivery = 'failed';
-    this.unacked.clear();
+    this.unacked.track(id, line, 'room');
     this.changed();
   }
 
@@ -384,11 +339,12 @@ export class RoomSession {
 
   close(): void {
     this.offs.forEach((off) => off());
+    this.actions.close();
     for (const line of [...this.lines, ...[...this.privates.values()].flatMap((v) => v.lines)])
       if (line.kind === 'file') releaseFile(line.file.received);
     this.files.close();
-    for (const v of this.privates.values()) v.files.close();
-    this.privateChats.close();
+    this.privateViews.close();
+    this.names?.close();
     this.listeners.clear();
   }
 

@@ -1,7 +1,7 @@
 /** Shared helpers for tests that drive the web client in Debian's Chromium through playwright-core. */
 import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContextOptions, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContextOptions, type Page, type WebSocketRoute } from 'playwright-core';
 import { type Proc, serveProc } from './_spawn.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -74,6 +74,12 @@ export async function join(
   return m;
 }
 
+/** Leaves the room on screen for good (Leave, then confirm): unlike a reload, which resumes it. */
+export async function leaveRoom(page: Page): Promise<void> {
+  await page.getByTestId('leave').click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Leave' }).click();
+}
+
 /**
  * Relay flags for tests about departures: a page closed, killed or reconnecting without its stay
  * leaves at once (resume grace 0, docs/PROTOCOL.md §4.5), as before slots outlived connections.
@@ -110,3 +116,63 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 export function fitsWidth(page: Page): Promise<boolean> {
   return page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
 }
+
+/** Routes the page's WebSocket through the test: `hold()` keeps the relay's frames back until `release()`; `cut()` drops the connection. */
+export async function relayLink(page: Page) {
+  let held: (string | Buffer)[] | undefined;
+  let current: { page: WebSocketRoute; relay: WebSocketRoute } | undefined;
+  let connections = 0;
+  await page.routeWebSocket(
+    () => true,
+    (ws) => {
+      connections++;
+      const relay = ws.connectToServer();
+      ws.onMessage((m) => relay.send(m));
+      relay.onMessage((m) => (held === undefined ? ws.send(m) : held.push(m)));
+      current = { page: ws, relay };
+    },
+  );
+  return {
+    get connections() {
+      return connections;
+    },
+    hold: () => void (held ??= []),
+    release: () => {
+      const frames = held ?? [];
+      held = undefined;
+      for (const m of frames) current?.page.send(m);
+    },
+    /** Drops the connection both ways, with whatever was held (the page reconnects on its own). */
+    cut: async () => {
+      held = undefined;
+      await Promise.all([current?.page.close({ code: 1006 }), current?.relay.close()]).catch(() => undefined);
+    },
+  };
+}
+
+/** Every value in the page's IndexedDB, as the bytes or JSON it is stored as. */
+export const dump = (page: Page) =>
+  page.evaluate(async () => {
+    const db = await new Promise<IDBDatabase>((res, rej) => {
+      const r = indexedDB.open('nullroom');
+      r.onsuccess = () => res(r.result);
+      r.onerror = () => rej(r.error);
+    });
+    const all = await new Promise<unknown[]>((res, rej) => {
+      const r = db.transaction('kv').objectStore('kv').getAll();
+      r.onsuccess = () => res(r.result);
+      r.onerror = () => rej(r.error);
+    });
+    const keys = await new Promise<IDBValidKey[]>((res, rej) => {
+      const r = db.transaction('kv').objectStore('kv').getAllKeys();
+      r.onsuccess = () => res(r.result);
+      r.onerror = () => rej(r.error);
+    });
+    const dec = new TextDecoder();
+    return [
+      ...keys.map(String),
+      ...all.map((v) =>
+        v instanceof Uint8Array ? dec.decode(v) : JSON.stringify(v, (_k, x) => (x instanceof Uint8Array ? dec.decode(x) : x)),
+      ),
+    ].join('\n');
+  });

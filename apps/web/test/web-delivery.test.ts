@@ -6,44 +6,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Locator, Page, WebSocketRoute } from 'playwright-core';
-import { join, joinRoom, open, say, screenshot, skip, withRelayAndBrowser, GONE_AT_ONCE } from './_browser.js';
+import type { Locator, Page } from 'playwright-core';
+import { join, joinRoom, open, relayLink, say, screenshot, skip, withRelayAndBrowser, GONE_AT_ONCE } from './_browser.js';
 
 const ROOM = 'delivery room';
 const PASSWORD = 'delivery room password 4';
-
-/** Routes the page's WebSocket through the test: `hold()` keeps the relay's frames back until `release()`; `cut()` drops the connection. */
-async function relayLink(page: Page) {
-  let held: (string | Buffer)[] | undefined;
-  let current: { page: WebSocketRoute; relay: WebSocketRoute } | undefined;
-  let connections = 0;
-  await page.routeWebSocket(
-    () => true,
-    (ws) => {
-      connections++;
-      const relay = ws.connectToServer();
-      ws.onMessage((m) => relay.send(m));
-      relay.onMessage((m) => (held === undefined ? ws.send(m) : held.push(m)));
-      current = { page: ws, relay };
-    },
-  );
-  return {
-    get connections() {
-      return connections;
-    },
-    hold: () => void (held ??= []),
-    release: () => {
-      const frames = held ?? [];
-      held = undefined;
-      for (const m of frames) current?.page.send(m);
-    },
-    /** Drops the connection both ways, with whatever was held (the page reconnects on its own). */
-    cut: async () => {
-      held = undefined;
-      await Promise.all([current?.page.close({ code: 1006 }), current?.relay.close()]).catch(() => undefined);
-    },
-  };
-}
 
 /** The delivery mark of our message with `text`. */
 const mark = (page: Page, text: string): Locator =>
@@ -115,7 +82,7 @@ test(
 );
 
 test(
-  'delivery: a private message the relay cannot hand over (direct routing, the peer gone) shows as failed; the labels follow the language',
+  'delivery: a private chat whose peer left the room says so and refuses to send (it used to show a message as sent); the labels follow the language',
   { skip },
   () =>
     withRelayAndBrowser(GONE_AT_ONCE, async (url, browser) => {
@@ -133,25 +100,22 @@ test(
       await bob.page.getByTestId('private-tab').waitFor();
       await expectState(mark(alice.page, 'while you are here'), 'sent', 'Sent');
 
-      // bob goes; once his departure reaches alice's room, she writes to him again.
+      // bob goes; once his departure reaches alice's room, she looks at their private chat again.
       await bob.page.context().close();
       await alice.page.locator('.room-tab:not(.private)').click();
       await alice.page.getByText('bob left').waitFor({ timeout: 30_000 });
       await alice.page.getByTestId('private-tab').click();
       await alice.page.getByRole('heading', { name: /Private chat with bob/ }).waitFor();
-      await say(alice.page, 'after you left');
-      await expectState(mark(alice.page, 'after you left'), 'failed', 'Not sent');
-      // The chat's `unsent` says why, in a line of the private chat (its code, never the text).
-      await alice.page
-        .getByTestId('messages')
-        .getByText(/PEER_UNAVAILABLE/)
-        .waitFor();
-      assert.equal(await alice.page.getByTestId('messages').getByText('after you left').count(), 1);
-      await screenshot(alice.page, 'web-delivery-failed');
+      // Not a message that shows as sent (or fails later): the chat says bob left, and the composer says why it is off.
+      await alice.page.getByText('bob left the room: this private chat is closed.').waitFor();
+      assert.equal(await alice.page.getByTestId('composer').isDisabled(), true);
+      assert.equal(await alice.page.getByTestId('composer-blocked').textContent(), 'bob left the room: messages cannot reach them here.');
+      await screenshot(alice.page, 'web-private-peer-left');
 
       await alice.page.getByTestId('settings-button').click();
       await alice.page.getByTestId('language').selectOption('zh-CN');
-      await expectState(mark(alice.page, 'after you left'), 'failed', '未发送');
+      await alice.page.getByText('bob 已离开房间：此私聊已关闭。').waitFor();
+      assert.equal(await alice.page.getByTestId('composer-blocked').textContent(), 'bob 已离开房间：消息无法送达。');
       await expectState(mark(alice.page, 'while you are here'), 'sent', '已发送');
       assert.deepEqual(alice.dialogs, []);
     }),

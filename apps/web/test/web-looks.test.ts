@@ -130,7 +130,7 @@ test(
         }
         // Kept in prefs: a reload comes back in the last theme chosen.
         await alice.page.reload();
-        await alice.page.getByTestId('nick').waitFor();
+        await alice.page.getByTestId('composer').waitFor({ timeout: 30_000 }); // back in the room
         assert.equal(await alice.page.evaluate(() => document.documentElement.dataset['theme']), options[options.length - 1]);
         await alice.page.context().close();
       }

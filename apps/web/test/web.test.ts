@@ -90,7 +90,7 @@ test('browser: reconnects after the relay restarts and sends what was typed offl
 });
 
 test(
-  'screenshots: join screen, a busy chat, the Leave dialog and a fixed theme, light and dark, English and Chinese, desktop and phone (saved under test-results/)',
+  'screenshots: join screen, a busy chat, the emoji picker, the chat after a reload, the Leave dialog and a fixed theme, light and dark, English and Chinese, desktop and phone (saved under test-results/)',
   { skip },
   () =>
     withRelayAndBrowser([], async (url, browser) => {
@@ -142,6 +142,19 @@ test(
             await heard.nth(lang === 'en' ? shots - 1 : shots - 5).waitFor();
             await screenshot(page, `chat-${name}`);
             assert.ok(await fitsWidth(page), `chat screen overflows: ${name}`);
+            // The emoji picker, searched in the page's language.
+            await page.getByTestId('emoji-button').click();
+            await page.getByTestId('emoji-search').fill(lang === 'en' ? 'heart' : '心');
+            await page.getByTestId('emoji-picker').getByRole('option').first().waitFor();
+            await screenshot(page, `emoji-${name}`);
+            assert.ok(await fitsWidth(page), `emoji picker overflows: ${name}`);
+            await page.keyboard.press('Escape');
+            await page.getByTestId('emoji-picker').waitFor({ state: 'detached' });
+            // A reload comes back to the same chat, said calmly (issue 13).
+            await page.reload();
+            await page.getByText(lang === 'en' ? 'Back after the reload' : '页面已重新加载', { exact: false }).waitFor({ timeout: 30_000 });
+            await screenshot(page, `reloaded-${name}`);
+            assert.ok(await fitsWidth(page), `reloaded chat overflows: ${name}`);
             // Leave asks first; Escape keeps the room.
             await page.getByTestId('leave').click();
             await page.getByTestId('confirm').waitFor();

@@ -16,7 +16,7 @@ export interface BlobTransport {
    * BlobStatusError (408 cut for pace, 429, 5xx) or a network error when it can.
    */
   put(id: string, index: number, token: string, ticket: string, body: Uint8Array, signal?: AbortSignal): Promise<void>;
-  /** The chunk, or 'missing' after waiting up to `waitMs` for it, or 'gone' once the sender cancelled. */
+  /** The chunk, or 'missing' after waiting up to `waitMs` for it, or 'gone' once it was deleted (its sender cancelled) or expired. */
   get(id: string, index: number, waitMs: number, signal?: AbortSignal): Promise<BlobRead>;
   /** How many chunks from index 0 are stored without a gap. */
   head(id: string): Promise<number | 'missing' | 'gone'>;

@@ -6,6 +6,7 @@
  *   "id:" + r + ":" + n  { privateKey: Ed25519 CryptoKey (non-extractable), publicKey }
  *   "keys:" + r       AES-GCM(wrap, JSON [[nick, hex identity key, verified], ...])
  *   "session:" + r    AES-GCM(wrap, a saved room session: roomSession.ts; `sessions()`)
+ *   "app:" + k + ":" + a  AES-GCM(wrap, an app's own record: `records(k)`, a = hex(HMAC(index, name)))
  * where r = hex(HMAC(index, room locator)) and n = hex(HMAC(index, len ‖ locator ‖ own nickname)),
  * so the database names no room and no nickname, and the nicknames and keys we learned are
  * readable only through the page's own non-extractable key. No key ever exists as bytes in
@@ -31,6 +32,15 @@ import type { SessionStore } from './roomSession.js';
 const STORE = 'kv';
 const KNOWN_AAD = new TextEncoder().encode('nullroom/v1/known-keys');
 const SESSION_AAD = new TextEncoder().encode('nullroom/v1/room-session');
+const RECORD_AAD = 'nullroom/v1/app-record/';
+
+/** An app's own records (the web's history), sealed like the rest: `IndexedDbKeyStore.records`. */
+export interface SealedRecords {
+  put(name: string, value: Uint8Array): Promise<void>;
+  /** Undefined when there is none, or it does not open under this device key (a record is only a convenience). */
+  get(name: string): Promise<Uint8Array | undefined>;
+  remove(name: string): Promise<void>;
+}
 /** Refuse to open a larger known-keys record (limits before allocation; the terminal's file has the same cap). */
 export const MAX_KNOWN_RECORD_BYTES = 16 * 1024 * 1024;
 /** Longer than any nickname (docs/PROTOCOL.md §5: 32 characters), so a stored one always reads back; as FileKeyStore. */
@@ -239,6 +249,30 @@ export class IndexedDbKeyStore implements KeyStore {
           if (plain !== undefined) out.push(plain);
         }
         return out;
+      },
+    };
+  }
+
+  /**
+   * Records of the app's own (`kind`: a short ASCII word), sealed under the device key and named by
+   * an HMAC of their name, so the database holds no name, no room and no plaintext. Each is bound
+   * to its kind and name (the AAD), so one cannot be swapped for another.
+   */
+  records(kind: string): SealedRecords {
+    if (!/^[a-z][a-z0-9-]{0,31}$/.test(kind)) throw new ClientError('KEY_STORE', 'a record kind is a short lowercase word');
+    const enc = new TextEncoder();
+    const key = async (name: string) => `app:${kind}:${await this.mac(enc.encode(`${kind}\0${name}`))}`;
+    const aad = (name: string) => enc.encode(`${RECORD_AAD}${kind}\0${name}`);
+    return {
+      put: async (name, value) => this.put(await key(name), await seal(this.device.wrap, value, aad(name))),
+      get: async (name) => {
+        const sealed = await this.get<unknown>(await key(name));
+        return sealed instanceof Uint8Array ? open(this.device.wrap, sealed, aad(name)) : undefined;
+      },
+      remove: async (name) => {
+        const tx = this.db.transaction(STORE, 'readwrite');
+        tx.objectStore(STORE).delete(await key(name));
+        await done(tx);
       },
     };
   }

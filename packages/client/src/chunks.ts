@@ -170,6 +170,11 @@ export function abortReason(signal: AbortSignal): ClientError {
 }
 
 export const senderCancelled = () => new ClientError('FILE_CANCELLED', 'the sender cancelled the transfer');
+/**
+ * The relay answered 410 for the blob: deleted (its sender cancelled, and its `file-cancel` may be
+ * still on its way: files.ts waits a moment for it) or expired.
+ */
+export const blobGone = () => new ClientError('FILE_UNAVAILABLE', 'the relay no longer holds the file');
 
 /** `ctl` with a signal of our own as well: a failed chunk stops the others at once. */
 function stoppable(ctl: ChunkControl): { ctl: ChunkControl; stop(reason: unknown): void } {
@@ -269,7 +274,7 @@ export async function uploadChunks(
 /**
  * Fetches chunks `concurrency` ahead (long-polling those not uploaded yet), opens them in index
  * order, hashes and writes the plaintext; fails closed on anything altered, reordered, duplicated
- * or missing (FILE_REJECTED), and on the sender's cancel (FILE_CANCELLED).
+ * or missing (FILE_REJECTED), and once the relay no longer holds the blob (FILE_UNAVAILABLE).
  */
 export async function downloadChunks(
   p: ChunkParams,
@@ -295,7 +300,7 @@ async function download(p: ChunkParams, job: DownloadJob, sink: Pick<FileSink, '
     const f = retry(p, ctl, async () => {
       for (;;) {
         const r = await p.blobs.get(job.blob, i, p.waitMs, ctl.signal);
-        if (r === 'gone') throw senderCancelled();
+        if (r === 'gone') throw blobGone();
         if (r !== 'missing') return r;
         // Not uploaded yet: the sender is slower than us. Wait on, unless it stalled.
         if (Date.now() - ctl.lastProgress() > p.stallMs) throw new ClientError('FILE_TRANSFER', 'the sender stopped uploading');

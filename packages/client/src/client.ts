@@ -125,6 +125,15 @@ export class NullroomClient extends Emitter<ClientEvents> implements RoomLink {
     return room;
   }
 
+  /**
+   * The room a saved session is for (its locator, hex: the key `sessions` stores it under), without
+   * taking it up, so that an app can claim the room first (a browser: one tab per room). Rejects
+   * with ClientError(SESSION_INVALID) for a snapshot that does not parse.
+   */
+  static async snapshotRoom(snapshot: Uint8Array): Promise<string> {
+    return toHex((await deriveRoomKeys(decodeSnapshot(snapshot).secret as RoomSecret)).locator);
+  }
+
   /** Leaves every room and closes the connection. */
   async close(): Promise<void> {
     await Promise.all([...this.rooms.values()].map((r) => r.leave(2000).catch(() => undefined)));

@@ -23,6 +23,9 @@ export const ClientErrors = {
   BAD_PAYLOAD: 'a decrypted message is not in our format (§5)',
   MESSAGE_TOO_LARGE: 'a text is empty or longer than the limit',
   NOT_JOINED: 'the room (or private chat) was left or closed: nothing more is sent',
+  NO_SUCH_MESSAGE: 'a reply, reaction, edit or delete names a message this conversation does not know (never seen, deleted, or forgotten)',
+  NOT_YOURS: 'an edit or delete of a message another member sent: only its sender can',
+  BAD_REACTION: 'a reaction is not one emoji (one grapheme of at most 32 bytes)',
   NO_SUCH_MEMBER: 'no other member has that nickname (verify, open a private chat)',
   TIMED_OUT: 'a member did not answer in time (a private chat request)',
   JOIN_FAILED:
@@ -31,6 +34,8 @@ export const ClientErrors = {
   FILE_TRANSFER: "the relay's blob store could not be reached or refused a chunk or ticket (retried first; `cause` says why)",
   FILE_REJECTED: 'a received file failed verification (altered, truncated, reordered chunks, or the hash): nothing was saved',
   FILE_CANCELLED: 'the transfer was cancelled, by us or by the sender',
+  FILE_UNAVAILABLE:
+    'the file is no longer available: its sender left the conversation (or its connection is gone for good) before we had it, or the relay no longer holds it (expired, deleted, or wiped by a relay restart without its store): nothing was saved',
   KEY_STORE: 'the key store failed (a browser without IndexedDB, a full disk): keys are kept in memory only',
   KEY_STORE_CORRUPT:
     "the key store's file, or a browser key-store record, does not parse, open under the device key or fit its schema: left untouched and never read as empty (that would reset trust); a room reports it once per check",
@@ -39,6 +44,9 @@ export const ClientErrors = {
   KEY_STORE_LOCKED: "another process held the key store's lock past the timeout (10 s)",
   PEER_UNAVAILABLE:
     'a direct frame (a `direct` private message) could not be handed to the peer: it is not connected to the room now; the chat reports the message `unsent` (the send of a file payload rejects), nothing was sent',
+  PEER_LEFT:
+    "the private chat's peer left the room (no leaf carries its identity key now): the chat refuses new messages and files at once, nothing is sent; it opens again if the peer comes back with the same identity key",
+  BAD_ROOM_NAME: 'a room name is empty, longer than 64 characters, has spaces at either end or control characters: not sent',
   WRONG_SENDER: "a direct private message came from a connection that is not the chat's peer: dropped unread",
   SEND_TIMED_OUT:
     'a message was not acknowledged within `sendTimeoutMs` of being queued (the relay unreachable, the room not joined): reported `unsent`, `retry(id)` queues it again',

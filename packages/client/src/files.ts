@@ -13,6 +13,11 @@
  * re-sends the chunks the relay did not confirm, a download re-fetches from the first chunk it has
  * not verified yet. The sender can cancel (its blob is deleted and receivers are told); a receiver
  * can cancel its own download.
+ *
+ * A file can stop being available (FILE_UNAVAILABLE): its sender left before its upload was
+ * complete (every offer of theirs says so at once, accepted or not), or the relay no longer holds
+ * its blob (expired, or wiped by a relay restart: checked when it is accepted, when its sender
+ * leaves, and while a download makes no progress). Nothing then waits for bytes that cannot come.
  */
 import {
   type AesGcmFactory,
@@ -36,49 +41,29 @@ import {
   senderCancelled,
 } from './chunks.js';
 import { ClientError } from './errors.js';
+import {
+  type Announced,
+  BLOB_CHECK_MS,
+  CANCEL_GRACE_MS,
+  IncomingFile,
+  Offers,
+  OwnOffers,
+  relayLost,
+  type SavedOffer,
+  savedOffer,
+  type Thumbnail,
+} from './fileOffers.js';
 import { fromBase64Url, randomBytes, toBase64Url, toHex } from './encoding.js';
 import { Emitter } from './emitter.js';
-import type { FileCancelPayload, FileDonePayload, FilePayload } from './payload.js';
-import type { PayloadRoutes } from './payloadRouter.js';
+import type { FileChannel } from './fileChannel.js';
+import type { FilePayload } from './payload.js';
 import { Transfer, type TransferHandle, type TransferResult } from './transfer.js';
 
-type FileBody =
-  | Omit<FilePayload, 'v' | 'id' | 'n' | 'ts'>
-  | Omit<FileDonePayload, 'v' | 'id' | 'n' | 'ts'>
-  | Omit<FileCancelPayload, 'v' | 'id' | 'n' | 'ts'>;
-
-/**
- * Where file offers travel: a room (Room) or a private chat (PrivateChat). Both authenticate the
- * sender of what they deliver and encrypt what they send, so a file follows the conversation's
- * audience: a file sent in a private chat can be opened by its two members only.
- */
-export interface FileChannelEvents {
-  /** Someone (re)joined the conversation: they saw nothing sent while they were away. */
-  'member-joined': { nick: string };
-}
-/** The payload types files register for with their channel's router (payloadRouter.ts). */
-export type FilePayloadType = 'file' | 'file-done' | 'file-cancel';
-export interface FileChannel extends PayloadRoutes<FilePayloadType> {
-  /** Our nickname there. */
-  readonly nick: string;
-  sendPayload(body: FileBody): unknown;
-  /**
-   * An upload ticket for the relay's blob store (docs/PROTOCOL.md §9.1), granted to our connection
-   * while it is in the room; given the one the relay just refused, a new one (after a reconnect).
-   */
-  blobTicket(refused?: string): Promise<string>;
-  on<K extends keyof FileChannelEvents>(type: K, fn: (e: FileChannelEvents[K]) => void): () => void;
-}
+export type { FileChannel, FileChannelEvents, FilePayloadType } from './fileChannel.js';
 
 export { type FileSink, type FileSource, DEFAULT_TRANSFER_CHUNK, DEFAULT_TRANSFER_CONCURRENCY } from './chunks.js';
 
-export interface Thumbnail {
-  mime: 'image/jpeg' | 'image/png' | 'image/webp';
-  /** base64 */
-  data: string;
-  w: number;
-  h: number;
-}
+export { IncomingFile, type SavedOffer, type Thumbnail };
 
 export interface FileTransferOptions {
   blobs: BlobTransport;
@@ -111,50 +96,23 @@ export interface FileTransferOptions {
  */
 export const FILE_DONE_REPEAT_MS = 10 * 60_000;
 const FILE_DONE_REPEAT_MAX = 32;
-
-/** A file a member offered in the room; `accept` downloads it into a sink. */
-export class IncomingFile {
-  constructor(
-    /** Starts the download (RoomFiles' own `receive`, kept off its public surface). */
-    private readonly start: (file: IncomingFile, sink: FileSink) => Transfer,
-    readonly from: string,
-    /** The sender's identity key (hex). */
-    readonly sender: string,
-    readonly offer: FilePayload,
-  ) {}
-  get name(): string {
-    return this.offer.name;
-  }
-  get size(): number {
-    return this.offer.size;
-  }
-  get mime(): string {
-    return this.offer.mime;
-  }
-  get thumbnail(): Thumbnail | undefined {
-    return this.offer.thumb;
-  }
-  accept(sink: FileSink): Transfer {
-    return this.start(this, sink);
-  }
-}
-
-interface Announced {
-  sha256?: string;
-  cancelled?: boolean;
-  waiters: (() => void)[];
-}
+/** A download of a complete file that got nothing for this long says it waits for the relay (TransferProgress.waiting). */
+const RELAY_WAIT_MS = 10_000;
 
 /** File transfer in one room or private chat. */
 export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
   private readonly chunkSize: number;
   private readonly stallMs: number;
   private readonly pipe: ChunkPipe;
-  /** What senders told us about their transfers (hash when done, or cancel), by sender identity and fid. */
-  private readonly announced = new Map<string, Announced>();
+  /** What senders told us about their transfers, and which offers can still arrive. */
+  private readonly offers: Offers;
+  /** Our own offers, to keep past a reload (sentOffer). */
+  private readonly own: OwnOffers;
   /** Our own finished sends, newest last, told again to members who (re)join (FILE_DONE_REPEAT_MS). */
   private readonly finished: { fid: string; sha256: string; at: number }[] = [];
   private repeat: ReturnType<typeof setTimeout> | undefined;
+  /** The conversation lost its connection and has not joined again yet. */
+  private away = false;
   private readonly offs: (() => void)[];
 
   constructor(
@@ -174,14 +132,43 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
         waitMs: opts.waitMs ?? DEFAULT_WAIT_MS,
         stallMs: this.stallMs,
       });
+    this.offers = new Offers(opts.blobs, (identity) => room.hasMember(identity));
+    const self = room.selfIdentity?.bind(room);
+    this.own = new OwnOffers(self === undefined ? undefined : () => ({ nick: room.nick, identity: self() }));
     this.offs = [
       // `sender`: the sender's identity key (hex) as the channel authenticated it. Transfers are matched
       // by it, not by nickname, which can change when a member rejoins (`alice` -> `alice-2`).
-      room.route('file', (offer, s) => this.emit('offer', new IncomingFile((f, sink) => this.receive(f, sink), s.from, s.sender, offer))),
+      room.route('file', (offer, s) => {
+        const o = this.offers.offered(offer, s.sender);
+        if (o === undefined) return;
+        this.emit(
+          'offer',
+          new IncomingFile(
+            (f, sink) => this.receive(f, sink),
+            s.from,
+            s.sender,
+            offer,
+            o.watch,
+            () => o.entry,
+          ),
+        );
+        // Offered by a member who is already gone (the offer was on its way as they left).
+        this.offers.senderGone(s.sender);
+      }),
       // Only the member who offered a file can finish or cancel it, and only once.
-      room.route('file-done', (done, s) => this.announce(`${s.sender}/${done.fid}`, (a) => (a.sha256 ??= done.sha256))),
-      room.route('file-cancel', (cancel, s) => this.announce(`${s.sender}/${cancel.fid}`, (a) => (a.cancelled = true))),
+      room.route('file-done', (done, s) => this.offers.done(`${s.sender}/${done.fid}`, done.sha256)),
+      room.route('file-cancel', (cancel, s) => this.offers.announce(`${s.sender}/${cancel.fid}`, (a) => (a.cancelled = true))),
       room.on('member-joined', () => this.repeatDone()),
+      room.on('member-left', (e) => this.offers.senderGone(e.identity)),
+      // Back after a lost connection: perhaps the relay restarted and lost its blobs; the offers
+      // nobody accepted yet are checked (the user should not have to click to learn it).
+      room.on('phase', ({ phase }) => {
+        if (phase === 'reconnecting') this.away = true;
+        else if (phase === 'joined' && this.away) {
+          this.away = false;
+          void this.offers.recheck();
+        }
+      }),
     ];
   }
 
@@ -207,21 +194,39 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
     (this.repeat as { unref?: () => void }).unref?.();
   }
 
-  private entry(fid: string): Announced {
-    let a = this.announced.get(fid);
-    if (a === undefined) {
-      a = { waiters: [] };
-      this.announced.set(fid, a);
-      // Forget what nobody asked about within a day.
-      (setTimeout(() => this.announced.delete(fid), 24 * 3600_000) as { unref?: () => void }).unref?.();
-    }
-    return a;
+  /**
+   * Takes up an offer kept from before a reload (IncomingFile.save; docs/PROTOCOL.md §4.5): the same
+   * IncomingFile a live offer gives, to accept again. Its sender's hash, if it was told, is taken
+   * as told then; the relay is asked whether the blob is still there, and an offer whose sender is
+   * gone without having completed it is unavailable at once (FILE_UNAVAILABLE). Undefined for what
+   * does not read as an offer, or an offer this conversation knows already.
+   */
+  adopt(saved: SavedOffer): IncomingFile | undefined {
+    const s = savedOffer(saved);
+    if (s === undefined) return undefined;
+    const o = this.offers.offered(s.offer, s.sender);
+    if (o === undefined) return undefined;
+    const sha256 = s.sha256;
+    if (sha256 !== undefined) this.offers.announce(o.key, (a) => (a.sha256 ??= sha256));
+    const file = new IncomingFile(
+      (f, sink) => this.receive(f, sink),
+      s.from,
+      s.sender,
+      s.offer,
+      o.watch,
+      () => o.entry,
+    );
+    if (!this.room.hasMember(s.sender)) this.offers.senderGone(s.sender);
+    else if (sha256 !== undefined) void this.offers.checkBlob(o.key, s.offer);
+    return file;
   }
 
-  private announce(fid: string, update: (a: Announced) => void): void {
-    const a = this.entry(fid);
-    update(a);
-    for (const w of a.waiters.splice(0)) w();
+  /**
+   * Our own offer `fid` as a page keeps it past a reload (docs/PROTOCOL.md §4.5), once its upload
+   * is complete: `adopt` takes it up again, so that the sender can fetch its file like any member.
+   */
+  sentOffer(fid: string): SavedOffer | undefined {
+    return this.own.saved(fid);
   }
 
   /** Sends a file to everyone in the room. */
@@ -247,9 +252,8 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
         source,
         h.control,
         async (header) => {
-          // Awaited: a private chat encrypts before it sends, and may refuse (closed).
-          await this.room.sendPayload({
-            type: 'file',
+          const body = {
+            type: 'file' as const,
             fid: t.fid,
             name: source.name,
             mime: source.mime,
@@ -258,13 +262,16 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
             header: toBase64Url(encodeFileHeader(header)),
             blob,
             ...(extra.thumbnail === undefined ? {} : { thumb: extra.thumbnail }),
-          });
+          };
+          // Awaited: a private chat encrypts before it sends, and may refuse (closed).
+          this.own.offered(body, await this.room.sendPayload(body));
           announced = true;
         },
         (refused) => this.room.blobTicket(refused),
       );
     } catch (e) {
       if (!announced) throw e;
+      this.own.drop(t.fid);
       h.fail(e);
       // Tell the room, and free the relay's space at once.
       await Promise.resolve()
@@ -274,6 +281,7 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
       throw e;
     }
     await this.room.sendPayload({ type: 'file-done', fid: t.fid, sha256 });
+    this.own.done(t.fid, sha256);
     this.finished.push({ fid: t.fid, sha256, at: Date.now() });
     if (this.finished.length > FILE_DONE_REPEAT_MAX) this.finished.shift();
     return { sha256 };
@@ -282,44 +290,79 @@ export class RoomFiles extends Emitter<{ offer: IncomingFile }> {
   /** Downloads an offered file into `sink` (IncomingFile.accept). */
   private receive(file: IncomingFile, sink: FileSink): Transfer {
     const o = file.offer;
-    const { transfer: t, handle: h } = Transfer.open(o.fid, 'receive', o.name, o.size, o.mime, file.from);
-    void this.download(h, file.sender, o, sink).then(
-      (r) => h.finish(r),
-      async (e: unknown) => {
-        h.fail(e);
-        await sink.abort().catch(() => undefined);
-      },
-    );
+    const key = `${file.sender}/${o.fid}`;
+    const a = this.offers.entry(key);
+    a.accepted = true;
+    // Stalled before its sender announced it complete, it waits for the sender; after, a long stall
+    // (no chunk for 10 s) waits for the relay.
+    const waitingFor = (stalledMs: number) => (a.sha256 === undefined ? 'sender' : stalledMs >= RELAY_WAIT_MS ? 'relay' : undefined);
+    const { transfer: t, handle: h } = Transfer.open(o.fid, 'receive', o.name, o.size, o.mime, file.from, waitingFor);
+    // The sender's cancel, or the file becoming unavailable, ends the download at once.
+    const look = () => {
+      if (a.cancelled) h.fail(senderCancelled());
+      else if (a.unavailable !== undefined) h.fail(a.unavailable);
+    };
+    a.listeners.add(look);
+    // While no bytes move, the relay is asked now and then whether the blob is still there.
+    let checking = false;
+    const watchdog = setInterval(() => {
+      if (checking || Date.now() - h.control.lastProgress() < BLOB_CHECK_MS) return;
+      checking = true;
+      void this.offers.checkBlob(key, o).finally(() => (checking = false));
+    }, BLOB_CHECK_MS);
+    (watchdog as { unref?: () => void }).unref?.();
+    void this.download(h, a, key, o, sink)
+      .then(
+        (r) => h.finish(r),
+        async (e: unknown) => {
+          h.fail(e);
+          await sink.abort().catch(() => undefined);
+        },
+      )
+      .finally(() => {
+        a.listeners.delete(look);
+        clearInterval(watchdog);
+      });
     return t;
   }
 
-  private async download(h: TransferHandle, sender: string, o: FilePayload, sink: FileSink): Promise<TransferResult> {
-    const a = this.entry(`${sender}/${o.fid}`);
-    const onAnnounce = () => {
-      if (a.cancelled) h.fail(senderCancelled());
-    };
-    a.waiters.push(onAnnounce);
+  private async download(h: TransferHandle, a: Announced, key: string, o: FilePayload, sink: FileSink): Promise<TransferResult> {
     if (a.cancelled) throw senderCancelled();
+    if (a.unavailable !== undefined) throw a.unavailable;
     let header;
     try {
       header = decodeFileHeader(fromBase64Url(o.header));
     } catch (e) {
       throw new ClientError('FILE_REJECTED', 'the file offer is malformed', { cause: e });
     }
-    const sha256 = await this.pipe.download({ key: fromBase64Url(o.key), header, blob: o.blob, size: o.size }, sink, h.control);
+    // Complete by its sender's word: is it all still on the relay (a restart wipes its blobs)?
+    if (a.sha256 !== undefined) {
+      await this.offers.checkBlob(key, o);
+      if (a.unavailable !== undefined) throw a.unavailable;
+    }
+    let sha256: string;
+    try {
+      sha256 = await this.pipe.download({ key: fromBase64Url(o.key), header, blob: o.blob, size: o.size }, sink, h.control);
+    } catch (e) {
+      if (!(e instanceof ClientError && e.code === 'FILE_UNAVAILABLE') || h.control.signal.aborted) throw e;
+      // A 410: deleted because its sender cancelled (its file-cancel may be a moment behind), or expired.
+      await this.offers.announcedWithin(a, CANCEL_GRACE_MS, () => a.cancelled === true);
+      throw a.cancelled ? senderCancelled() : relayLost();
+    }
     // The sender's file-done (with the hash) may still be on its way, or come again once the sender
     // sees that we rejoined (we may have been away when it went out); not for ever.
     const waitUntil = Date.now() + this.stallMs;
     while (a.sha256 === undefined) {
       if (h.control.signal.aborted) throw abortReason(h.control.signal);
       if (a.cancelled) throw senderCancelled();
+      if (a.unavailable !== undefined) throw a.unavailable;
       if (Date.now() >= waitUntil)
         throw new ClientError('FILE_TRANSFER', 'the sender never confirmed the file (it may have gone offline): nothing was saved');
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, waitUntil - Date.now());
-        a.waiters.push(() => (clearTimeout(timer), resolve()));
-        h.control.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-      });
+      await this.offers.announcedWithin(
+        a,
+        waitUntil - Date.now(),
+        () => a.sha256 !== undefined || a.cancelled === true || h.control.signal.aborted,
+      );
     }
     if (sha256 !== a.sha256)
       throw new ClientError('FILE_REJECTED', 'the file does not match the hash its sender announced: nothing was saved');

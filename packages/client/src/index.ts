@@ -2,12 +2,21 @@ export { NullroomClient, type ClientOptions, type ClientEvents, type ConnectionS
 export { Room, type RoomEvents, type RoomPhase, type RoomTimings, type DisruptionReason, defaultRoomTimings } from './room.js';
 export { ClientError, type ClientErrorCode, type ClientErrorOptions, ClientErrorCodes, ClientErrors } from './errors.js';
 export { type WebSocketFactory, type WebSocketLike, relaySocketUrl } from './transport.js';
-export { MAX_TEXT_CHARS } from './payload.js';
+export { MAX_TEXT_CHARS, MAX_REACTION_BYTES, isReaction } from './payload.js';
+export {
+  type Reaction,
+  type ChatMessageInfo,
+  type ChatEvents,
+  type ChatLimits,
+  type RememberedMessage,
+  defaultChatLimits,
+} from './chatLog.js';
 export {
   deriveRoomSecret,
   randomRoomSecret,
   inviteFragment,
   secretFromInvite,
+  roomLabel,
   type RoomSecret,
   normalizeNick,
   formatSafetyNumber,
@@ -17,12 +26,13 @@ export {
 export { browserWebSocket } from './browser.js';
 export { type KeyStore, type KnownKey, MemoryKeyStore } from './keyStore.js';
 export { type SessionStore } from './roomSession.js';
-export { IndexedDbKeyStore } from './browserKeyStore.js';
+export { IndexedDbKeyStore, type SealedRecords } from './browserKeyStore.js';
 export { type BlobTransport, type BlobRead, BlobRefused, BlobStatusError, BlobTicketRefused, fetchBlobTransport } from './blobs.js';
 export {
   type FileSource,
   type FileSink,
   type Thumbnail,
+  type SavedOffer,
   type FileTransferOptions,
   IncomingFile,
   RoomFiles,
@@ -40,6 +50,7 @@ export {
   type PrivateRouting,
   PRIVATE_ROUTINGS,
 } from './privateChats.js';
+export { RoomName, type RoomNameEvents, MAX_ROOM_NAME_CHARS, checkRoomName } from './roomName.js';
 export { toBase64 } from './encoding.js';
 export {
   PREVIEW_TYPES,

@@ -12,6 +12,7 @@
  */
 import { GroupStatus, type RelayEpoch, asEpoch } from '@nullroom/protocol';
 import { ClientError } from './errors.js';
+import { toHex } from './encoding.js';
 import { addSlot, checksGroupInfo, decideBadGroupInfo, decideJoinRefusal, decideRemoval, selfUpdateDelay, voidCode } from './membership.js';
 import {
   type GroupInfoCheck,
@@ -231,7 +232,11 @@ function acked(s: MembershipState): Step {
 /** Our accepted commit's state is ours now: tell who left, or, joining, that we joined. */
 function adopted(s: MembershipState, p: Pending, env: StepEnv): Step {
   if (p.kind === 'remove') {
-    const effects: MembershipEffect[] = p.removed.map((m) => ({ kind: 'emit', name: 'member-left', data: { nick: m.nick } }));
+    const effects: MembershipEffect[] = p.removed.map((m) => ({
+      kind: 'emit',
+      name: 'member-left',
+      data: { nick: m.nick, identity: toHex(m.identityKey) },
+    }));
     return pumped(then({ state: s, effects }, removals(s, false, env)));
   }
   const generation = s.selfUpdate + 1;
@@ -288,7 +293,9 @@ function delivered(s: MembershipState, commits: RelayEpoch): Step {
 function valid(s: MembershipState, e: Extract<MembershipEvent, { type: 'commit-valid' }>, env: StepEnv): Step {
   let next: MembershipState = { ...s, repairNeeded: false }; // a valid commit stored a new GroupInfo (checked below)
   const effects: MembershipEffect[] = [
-    ...e.removed.map((m): MembershipEffect => ({ kind: 'emit', name: 'member-left', data: { nick: m.nick } })),
+    ...e.removed.map(
+      (m): MembershipEffect => ({ kind: 'emit', name: 'member-left', data: { nick: m.nick, identity: toHex(m.identityKey) } }),
+    ),
     ...e.added.map((m): MembershipEffect => ({ kind: 'emit', name: 'member-joined', data: { nick: m.nick } })),
     { kind: 'check-trust' },
   ];

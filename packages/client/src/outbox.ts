@@ -23,6 +23,20 @@ import type { RoomTimings } from './roomTypes.js';
 /** A payload as the caller gives it: the outbox fills in version, id, counter and time. */
 export type PayloadBody = Payload extends infer P ? (P extends Payload ? Omit<P, 'v' | 'id' | 'n' | 'ts'> : never) : never;
 
+/**
+ * A hidden private message (privateChat.ts, docs/PROTOCOL.md §5.2): the chat's message `inner`,
+ * sealed once by the chat, wrapped for the room at each (re)send (`OutboxHost.wrap`). It takes no
+ * room counter `n`: it is not a room payload.
+ */
+export interface HiddenBody {
+  readonly id: string;
+  readonly inner: Uint8Array;
+}
+
+/** What one application message of the outbox carries: a room payload, or a hidden private message. */
+export type AppBody = Payload | HiddenBody;
+const isHidden = (b: AppBody): b is HiddenBody => 'inner' in b;
+
 /** Where a direct frame goes: a slot not among `tried`, looked up at each (re)send; undefined when the peer is not in the room. */
 export type DirectTarget = (tried: ReadonlySet<number>) => number | undefined;
 
@@ -33,6 +47,8 @@ export type DirectTarget = (tried: ReadonlySet<number>) => number | undefined;
 export interface SendPort {
   /** Queues a payload for the room's stream; returns its id. */
   sendPayload(body: PayloadBody): string;
+  /** Queues a hidden private message (a private chat's sealed message) for the room's stream; returns the room message's id. */
+  sendHidden(inner: Uint8Array): string;
   /**
    * Queues one direct frame. Resolves once the relay handed it to the target's connection; rejects
    * with ClientError(PEER_UNAVAILABLE) when `target` finds nobody or the relay reports the
@@ -55,6 +71,8 @@ export interface OutboxHost {
   appOpen(): boolean;
   /** Encrypts an application message in the current group state; the frame is built for the relay commit count returned. */
   encrypt(plaintext: Uint8Array): Promise<{ message: Uint8Array; commits: RelayEpoch }>;
+  /** Wraps a hidden private message for the current group state (which it does not change), as `encrypt` does. */
+  wrap(inner: Uint8Array): Promise<{ message: Uint8Array; commits: RelayEpoch }>;
   /** Builds the APP frame (the room's locator). */
   appFrame(reqId: ReqId, commits: RelayEpoch, data: Uint8Array): ClientFrame;
   directFrame(reqId: ReqId, to: Slot, data: Uint8Array): ClientFrame;
@@ -77,7 +95,7 @@ const RESTORED = 0 as ReqId;
 const RETRY_KEPT = 256;
 
 interface AppItem {
-  payload: Payload;
+  body: AppBody;
   reqId: ReqId | undefined;
   /** The ciphertext last sent: the relay's replay after a RESUME names an accepted one by its bytes (§4.5). */
   data: Uint8Array | undefined;
@@ -141,7 +159,9 @@ export class Outbox {
   readonly #abandoned = new Set<number>();
   readonly #flushWaiters: (() => void)[] = [];
   /** Messages reported unsent, by id, for `retry`. */
-  readonly #failed = new Map<string, Payload>();
+  readonly #failed = new Map<string, AppBody>();
+  /** The message the pump is encrypting and writing to the saved session now (not yet in flight, not to be given up). */
+  #sending: AppItem | undefined;
 
   constructor(
     private readonly host: OutboxHost,
@@ -163,20 +183,27 @@ export class Outbox {
     return id;
   }
 
+  /** Queues a hidden private message (HiddenBody); returns the id its `sent`/`unsent` will name. */
+  enqueueHidden(inner: Uint8Array): string {
+    const id = randomHex(16);
+    this.queue({ id, inner });
+    return id;
+  }
+
   /**
    * Queues again a message reported unsent (same id and counter, so receivers that somehow read it
    * drop the copy). False when no such message is kept (never failed, retried already, or forgotten).
    */
   retry(id: string): boolean {
-    const payload = this.#failed.get(id);
-    if (payload === undefined) return false;
+    const body = this.#failed.get(id);
+    if (body === undefined) return false;
     this.#failed.delete(id);
-    this.queue(payload);
+    this.queue(body);
     return true;
   }
 
-  private queue(payload: Payload): void {
-    const item: AppItem = { payload, reqId: undefined, data: undefined, commits: 0 as RelayEpoch, timer: undefined };
+  private queue(body: AppBody): void {
+    const item: AppItem = { body, reqId: undefined, data: undefined, commits: 0 as RelayEpoch, timer: undefined };
     this.armTimeout(item, this.timings.sendTimeoutMs);
     this.#app.push(item);
     this.schedulePump();
@@ -184,18 +211,16 @@ export class Outbox {
 
   /**
    * After `ms`, a message still waiting (not in flight: the connection is down, the room not
-   * joined) is given up and reported unsent; one in flight waits for its answer a little longer.
+   * joined) is given up and reported unsent; one in flight, or being encrypted, waits for its answer
+   * a little longer. Off the conversation's queue: a long operation there (a slow disk writing the
+   * saved session, a large commit) never delays "not sent".
    */
   private armTimeout(item: AppItem, ms: number): void {
-    const t = setTimeout(
-      () =>
-        this.host.run(() => {
-          if (!this.#app.includes(item)) return;
-          if (item.reqId !== undefined) return this.armTimeout(item, 5000);
-          this.give(item, new ClientError('SEND_TIMED_OUT', 'the message could not be sent in time: not sent'));
-        }),
-      ms,
-    );
+    const t = setTimeout(() => {
+      if (!this.#app.includes(item)) return;
+      if (item.reqId !== undefined || item === this.#sending) return this.armTimeout(item, 5000);
+      this.give(item, new ClientError('SEND_TIMED_OUT', 'the message could not be sent in time: not sent'));
+    }, ms);
     (t as { unref?: () => void }).unref?.();
     item.timer = t;
   }
@@ -206,10 +231,10 @@ export class Outbox {
     if (i < 0) return;
     this.#app.splice(i, 1);
     clearTimeout(item.timer);
-    this.#failed.set(item.payload.id, item.payload);
+    this.#failed.set(item.body.id, item.body);
     if (this.#failed.size > RETRY_KEPT) this.#failed.delete(this.#failed.keys().next().value!);
     if (this.#app.length === 0) for (const w of this.#flushWaiters.splice(0)) w();
-    this.host.unsent(item.payload.id, e);
+    this.host.unsent(item.body.id, e);
   }
 
   /** Queues a direct frame (see SendPort.sendDirect). A probe is dropped when the connection drops. */
@@ -259,26 +284,42 @@ export class Outbox {
     if (!this.host.directOpen()) return;
     if (!(await this.pumpDirect())) return;
     if (!this.host.appOpen()) return;
-    for (const item of this.#app) {
-      if (item.reqId !== undefined) continue;
+    // A copy: a message may time out (and leave the queue) while an earlier one is encrypted.
+    for (const item of [...this.#app]) {
+      if (item.reqId !== undefined || !this.#app.includes(item)) continue;
       if (this.#appInflight >= this.timings.sendWindow) return; // the next ACK pumps again
       if (!this.token()) return;
-      if (item.payload.n === 0) item.payload.n = ++this.#counter;
-      let out;
+      this.#sending = item;
       try {
-        out = await this.host.encrypt(encodePayload(item.payload));
-      } catch (e) {
-        const err = new ClientError('INTERNAL', 'a message could not be encrypted: not sent', { cause: e });
-        this.give(item, err);
-        this.host.failed(err);
-        return this.schedulePump();
+        if (!(await this.sendApp(item))) return this.schedulePump();
+      } finally {
+        this.#sending = undefined;
       }
-      item.commits = out.commits;
-      item.data = out.message; // possibly accepted from now on, until the relay answers (§4.5)
-      await this.host.beforeSend(); // a saved session holds the state that encrypted it before it leaves
-      this.#appInflight++;
-      item.reqId = this.host.request((reqId) => this.host.appFrame(reqId, out.commits, out.message));
     }
+  }
+
+  /**
+   * Encrypts one message (a hidden private message: wraps it), writes the saved session, sends it;
+   * false when it could not be encrypted (dropped, reported).
+   */
+  private async sendApp(item: AppItem): Promise<boolean> {
+    const body = item.body;
+    if (!isHidden(body) && body.n === 0) body.n = ++this.#counter;
+    let out;
+    try {
+      out = await (isHidden(body) ? this.host.wrap(body.inner) : this.host.encrypt(encodePayload(body)));
+    } catch (e) {
+      const err = new ClientError('INTERNAL', 'a message could not be encrypted: not sent', { cause: e });
+      this.give(item, err);
+      this.host.failed(err);
+      return false;
+    }
+    item.commits = out.commits;
+    item.data = out.message; // possibly accepted from now on, until the relay answers (§4.5)
+    await this.host.beforeSend(); // a saved session holds the state that encrypted it before it leaves
+    this.#appInflight++;
+    item.reqId = this.host.request((reqId) => this.host.appFrame(reqId, out.commits, out.message));
+    return true;
   }
 
   /** False when out of tokens (a timer pumps again). */
@@ -299,6 +340,7 @@ export class Outbox {
         this.drop(item, e);
         continue;
       }
+      await this.host.beforeSend(); // as for application messages: saved with the state that sealed it before it leaves
       this.#bucket.take();
       this.#directInflight++;
       item.to = to;
@@ -344,7 +386,7 @@ export class Outbox {
     this.#appInflight--;
     item!.data = undefined;
     clearTimeout(item!.timer);
-    this.host.sent(item!.payload.id);
+    this.host.sent(item!.body.id);
     if (this.#app.length === 0) for (const w of this.#flushWaiters.splice(0)) w();
     else this.schedulePump();
     return true;
@@ -358,7 +400,7 @@ export class Outbox {
 
   /** What a saved session keeps (roomSession.ts): every message not yet acknowledged, with the ciphertext in flight. */
   saved(): { counter: number; messages: SavedMessage[] } {
-    return { counter: this.#counter, messages: this.#app.map((o) => ({ payload: o.payload, data: o.data })) };
+    return { counter: this.#counter, messages: this.#app.map((o) => ({ body: o.body, data: o.data })) };
   }
 
   /**
@@ -370,7 +412,7 @@ export class Outbox {
     for (const m of messages) {
       const inflight = m.data !== undefined;
       const item: AppItem = {
-        payload: m.payload,
+        body: m.body,
         reqId: inflight ? RESTORED : undefined,
         data: m.data,
         commits: 0 as RelayEpoch,

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 
 export const MAX_TEXT_CHARS = 16 * 1024;
+const enc = new TextEncoder();
 
 /** The largest file we offer to send or accept (the relay sets its own limit too). */
 export const MAX_FILE_BYTES = 64 * 1024 ** 3;
@@ -22,7 +23,40 @@ const base = {
   ts: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
 };
 
-const textPayload = z.strictObject({ ...base, type: z.literal('text'), text: z.string().min(1).max(MAX_TEXT_CHARS) });
+/** `re`: the id of an earlier message this one answers (the receiver quotes it if it has it). */
+const textPayload = z.strictObject({
+  ...base,
+  type: z.literal('text'),
+  text: z.string().min(1).max(MAX_TEXT_CHARS),
+  re: z.optional(hex(32)),
+});
+
+/** The most UTF-8 bytes a reaction may have: one emoji, ZWJ family sequences and tag flags included. */
+export const MAX_REACTION_BYTES = 32;
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+/** One grapheme cluster of at most MAX_REACTION_BYTES bytes that is an emoji (a pictograph, or a flag of regional indicators). */
+export function isReaction(s: string): boolean {
+  if (s.length === 0 || enc.encode(s).length > MAX_REACTION_BYTES) return false;
+  const it = graphemes.segment(s)[Symbol.iterator]();
+  it.next();
+  if (!it.next().done) return false;
+  return /\p{Extended_Pictographic}|\p{Regional_Indicator}{2}|[#*0-9]\ufe0f?\u20e3/u.test(s);
+}
+
+/**
+ * Everyday chat (docs/PROTOCOL.md §5.4): a reaction added or taken back, an edit and a delete of
+ * an earlier message (`target`: its id; only its sender's count), and typing started or stopped.
+ */
+const reactPayload = z.strictObject({
+  ...base,
+  type: z.literal('react'),
+  target: hex(32),
+  emoji: z.string().max(MAX_REACTION_BYTES).refine(isReaction),
+  on: z.boolean(),
+});
+const editPayload = z.strictObject({ ...base, type: z.literal('edit'), target: hex(32), text: z.string().min(1).max(MAX_TEXT_CHARS) });
+const deletePayload = z.strictObject({ ...base, type: z.literal('delete'), target: hex(32) });
+const typingPayload = z.strictObject({ ...base, type: z.literal('typing'), on: z.boolean() });
 
 /**
  * A file offer: everything a receiver needs to fetch and open the encrypted chunks from the relay's
@@ -76,8 +110,28 @@ const dmWelcomePayload = z.strictObject({ ...base, type: z.literal('dm-welcome')
 const dmPayload = z.strictObject({ ...base, type: z.literal('dm'), chat: hex(32), data: b64(1024 * 1024) });
 const dmClosePayload = z.strictObject({ ...base, type: z.literal('dm-close'), chat: hex(32) });
 
+/**
+ * A room's name (roomName.ts; docs/PROTOCOL.md §5.3): chosen by its members, never known to the relay.
+ * 1..64 code points, no space at either end, no control or bidirectional-override character.
+ */
+export const MAX_ROOM_NAME_CHARS = 64;
+export const roomNameSchema = z
+  .string()
+  .min(1)
+  .max(MAX_ROOM_NAME_CHARS)
+  .refine((s) => s === s.trim() && !/[\p{Cc}\u2028\u2029\u202a-\u202e\u2066-\u2069]/u.test(s));
+/**
+ * Without `to`: a member renamed the room (everyone takes it). With `to` (a joiner's identity key): the
+ * name now, told to that member once it joined (only it takes it, and only if it heard no rename since).
+ */
+const roomNamePayload = z.strictObject({ ...base, type: z.literal('room-name'), name: roomNameSchema, to: z.optional(hex(64)) });
+
 const payload = z.discriminatedUnion('type', [
   textPayload,
+  reactPayload,
+  editPayload,
+  deletePayload,
+  typingPayload,
   filePayload,
   fileDonePayload,
   fileCancelPayload,
@@ -85,26 +139,40 @@ const payload = z.discriminatedUnion('type', [
   dmWelcomePayload,
   dmPayload,
   dmClosePayload,
+  roomNamePayload,
 ]);
+export type RoomNamePayload = z.infer<typeof roomNamePayload>;
 export type DmOfferPayload = z.infer<typeof dmOfferPayload>;
 export type DmWelcomePayload = z.infer<typeof dmWelcomePayload>;
 export type DmPayload = z.infer<typeof dmPayload>;
 export type DmClosePayload = z.infer<typeof dmClosePayload>;
 export type PrivatePayload = DmOfferPayload | DmWelcomePayload | DmPayload | DmClosePayload;
 
-/** What travels inside a private chat's own MLS messages: text and files (never private-chat set-up). */
-export type PrivateInnerPayload = TextPayload | FilePayload | FileDonePayload | FileCancelPayload;
+/** What travels inside a private chat's own MLS messages: text, everyday chat (§5.4) and files (never private-chat set-up). */
+export type PrivateInnerPayload =
+  | TextPayload
+  | ReactPayload
+  | EditPayload
+  | DeletePayload
+  | TypingPayload
+  | FilePayload
+  | FileDonePayload
+  | FileCancelPayload;
+const PRIVATE_INNER = new Set(['text', 'react', 'edit', 'delete', 'typing', 'file', 'file-done', 'file-cancel']);
 export function parsePrivateInner(bytes: Uint8Array): PrivateInnerPayload | undefined {
   const p = parsePayload(bytes);
-  return p?.type === 'text' || p?.type === 'file' || p?.type === 'file-done' || p?.type === 'file-cancel' ? p : undefined;
+  return p !== undefined && PRIVATE_INNER.has(p.type) ? (p as PrivateInnerPayload) : undefined;
 }
 export type TextPayload = z.infer<typeof textPayload>;
+export type ReactPayload = z.infer<typeof reactPayload>;
+export type EditPayload = z.infer<typeof editPayload>;
+export type DeletePayload = z.infer<typeof deletePayload>;
+export type TypingPayload = z.infer<typeof typingPayload>;
 export type FilePayload = z.infer<typeof filePayload>;
 export type FileDonePayload = z.infer<typeof fileDonePayload>;
 export type FileCancelPayload = z.infer<typeof fileCancelPayload>;
 export type Payload = z.infer<typeof payload>;
 
-const enc = new TextEncoder();
 const dec = new TextDecoder('utf-8', { fatal: true });
 
 export function encodePayload(p: Payload): Uint8Array {

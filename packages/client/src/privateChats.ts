@@ -17,14 +17,21 @@
  *   learns who talks to whom, when and how much, and the chat's group id.
  *
  * docs/SECURITY.md §8 says what each party learns in each mode, and what hiding costs.
+ *
+ * The open chats are part of the room's saved session (roomSession.ts): a restored room's
+ * PrivateChats takes them up again, with our hidden messages then still awaiting the relay.
+ *
+ * Size: a little over 400 lines: set-up, both routings' receiving, presence and the saved session
+ * of a room's chats are one state (the chats by id, the openings, the room messages awaited).
  */
-import { type PendingKeyPackage, PrivateGroup, discardPending, privateMessageGroupId } from '@nullroom/crypto';
+import { type HiddenMessage, type PendingKeyPackage, PrivateGroup, discardPending, privateMessageGroupId } from '@nullroom/crypto';
 import { ClientError, type ClientErrorCode } from './errors.js';
 import { fromBase64, fromHex, randomHex, toBase64, toHex } from './encoding.js';
 import { Emitter } from './emitter.js';
 import type { PrivatePayload } from './payload.js';
 import { PrivateChat, type PrivateChatHandle, type PrivateChatOwner, type PrivateMessage, type PrivateRouting } from './privateChat.js';
 import type { Room } from './room.js';
+import type { SavedPrivateChat } from './roomSession.js';
 
 export { PrivateChat, type PrivateMessage, type PrivateRouting } from './privateChat.js';
 export const PRIVATE_ROUTINGS: readonly PrivateRouting[] = ['hidden', 'direct'];
@@ -40,8 +47,14 @@ export interface PrivateChatEvents extends Record<string, unknown> {
   opened: { chat: PrivateChat; byUs: boolean };
   message: PrivateMessage;
   closed: { chat: PrivateChat; byUs: boolean };
+  /** The chat's peer left the room: the chat refuses to send (PEER_LEFT) until it comes back. `chat.peer` is its last nickname. */
+  'peer-left': { chat: PrivateChat };
+  /** The chat's peer is in the room again (same identity key): the chat sends again. */
+  'peer-back': { chat: PrivateChat };
   /** A chat's `sent`, with the chat: the relay acknowledged our message `id` (PrivateDeliveryEvents). */
   sent: { chat: PrivateChat; id: string };
+  /** Once, for a restored room that held chats: those back (before anything replayed is read), and the ids of those `lost` (peers told). */
+  restored: { chats: PrivateChat[]; lost: string[] };
   /** A chat's `unsent`, with the chat: our message `id` will not be sent, and why. */
   unsent: { chat: PrivateChat; id: string; code: ClientErrorCode; message: string };
   error: { code: 'BAD_MESSAGE' | 'BAD_PAYLOAD' | 'WRONG_SENDER' | 'OUT_OF_ORDER' | 'MISSING_MESSAGES'; message: string };
@@ -64,9 +77,15 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
   /** Incoming set-up and messages, processed one at a time in the order the room delivered them. */
   private inbox: Promise<void> = Promise.resolve();
   /** Room messages carrying our hidden private messages, by room message id, until the relay acknowledges them. */
-  private readonly awaiting = new Map<string, { resolve: () => void; reject: (e: unknown) => void }>();
+  private readonly awaiting = new Map<string, { chat: string; id: string; resolve: () => void; reject: (e: unknown) => void }>();
   /** How our private messages travel from now on (receiving accepts both). */
   routing: PrivateRouting;
+  /** The chats the room's saved session held, being taken up (see `restored`), with our messages then awaiting the relay; empty once they are. */
+  readonly restoring = new Map<string, readonly string[]>();
+  /** What the room said of those messages before their chat was back. */
+  #early: { chat: string; id: string; e?: unknown }[] = [];
+  /** Those chats as saved, written back as they were until they are taken up. */
+  #unrestored: readonly SavedPrivateChat[];
 
   constructor(
     readonly room: Room,
@@ -74,6 +93,18 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
   ) {
     super();
     this.routing = opts.routing ?? 'hidden';
+    // Our chats are part of the room's saved session; a snapshot waits until what the room handed us is read.
+    this.#unrestored = room.keepInSession({ saved: () => this.saved(), settled: () => this.inbox });
+    if (this.#unrestored.length > 0) {
+      for (const c of this.#unrestored)
+        this.restoring.set(
+          c.id,
+          (c.pending ?? []).map(([, id]) => id),
+        );
+      for (const c of this.#unrestored) for (const [roomId, id] of c.pending ?? []) this.awaitFor(roomId, c.id, id);
+      const saved = this.#unrestored;
+      this.enqueue(() => this.restore(saved)); // first on the inbox: before anything the relay replays
+    }
     const onPrivate = (p: PrivatePayload, s: { from: string; sender: string; slot: number }) =>
       this.enqueue(() => this.onPrivate(s.from, s.sender, s.slot, p));
     this.offs = [
@@ -82,6 +113,7 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
       room.route('dm', onPrivate),
       room.route('dm-close', onPrivate),
       room.routeDirect((from, data) => this.enqueue(() => this.onDirect(from, data))),
+      room.routeHidden((from, hidden) => this.enqueue(() => this.onHidden(from, hidden))),
       room.on('sent', ({ id }) => {
         const w = this.awaiting.get(id);
         this.awaiting.delete(id);
@@ -94,6 +126,7 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
       }),
       // The room re-sends what it queued across reconnects; only a room left for good loses it.
       room.on('phase', ({ phase }) => {
+        for (const chat of this.chats.values()) if (!chat.closed) this.#handles.get(chat)?.roomPhase(phase);
         if (phase !== 'left') return;
         const lost = new ClientError('NOT_JOINED', 'the room was left before the message was sent');
         for (const w of this.awaiting.values()) w.reject(lost);
@@ -102,17 +135,35 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
       // A peer who rejoins the room missed what its chat sent meanwhile (hidden routing rides room
       // messages): its chat hears of it, as a room does (files.ts tells recent file hashes again).
       room.on('member-joined', (e) => {
+        this.presence();
         for (const chat of this.chats.values())
           if (!chat.closed && this.nickOf(chat.peerIdentity) === e.nick) this.#handles.get(chat)?.peerRejoined(e.nick);
       }),
+      // A peer with no leaf left is out of the room (it left, or its connection was gone past the
+      // relay's grace period): its chat stops sending, rather than report `sent` what nobody reads.
+      room.on('member-left', () => this.presence()),
+      room.on('joined', () => this.presence()),
+      // A peer who left the room (or whose connection is gone for good): its chat tells its files.
+      room.on('member-left', (e) => {
+        for (const chat of this.chats.values())
+          if (!chat.closed && chat.peerIdentity === e.identity) this.#handles.get(chat)?.peerLeft(e.nick);
+      }),
     ];
+  }
+
+  /** Tells each open chat whether its peer is in the room now; `peer-left` / `peer-back` when that changed. */
+  private presence(): void {
+    for (const chat of this.chats.values()) {
+      const change = this.#handles.get(chat)?.presence(this.slotsOf(chat.peerIdentity).length > 0);
+      if (change === 'left') this.emit('peer-left', { chat });
+      else if (change === 'back') this.emit('peer-back', { chat });
+    }
   }
 
   private enqueue(fn: () => Promise<void>): void {
     this.inbox = this.inbox.then(fn).catch((err: unknown) => this.fail(err));
   }
 
-  /** The slots of the room's leaves that carry this identity key (one, or two while a reconnect's old leaf lingers). */
   /** How each chat is driven (receive, close...): kept here, off the chat's public surface. */
   readonly #handles = new WeakMap<PrivateChat, PrivateChatHandle>();
 
@@ -124,8 +175,11 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
     get routing() {
       return chats.routing;
     },
+    get selfIdentity() {
+      return toHex(chats.room.roomCrypto.identity.publicKey);
+    },
     crypto: () => chats.crypto(),
-    delivered: (roomId) => chats.delivered(roomId),
+    delivered: (roomId, chat, id) => chats.delivered(roomId, chat.id, id),
     nickOf: (identity) => chats.nickOf(identity),
     targetOf: (chat, tried) => chats.targetOf(chat, tried),
     warn: (code, message) => chats.warn(code, message),
@@ -133,6 +187,7 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
     closeChat: (chat, byUs) => chats.closeChat(chat, byUs),
   }))(this);
 
+  /** The slots of the room's leaves that carry this identity key (one, or two while a reconnect's old leaf lingers). */
   private slotsOf(identity: string): number[] {
     return this.room.members().flatMap((m) => (!m.self && toHex(m.identityKey) === identity ? [m.slot] : []));
   }
@@ -160,8 +215,18 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
     return this.pc;
   }
 
-  private delivered(roomId: string): Promise<void> {
-    return new Promise((resolve, reject) => this.awaiting.set(roomId, { resolve, reject }));
+  private delivered(roomId: string, chat: string, id: string): Promise<void> {
+    return new Promise((resolve, reject) => this.awaiting.set(roomId, { chat, id, resolve, reject }));
+  }
+
+  /** A message of a chat being taken up, still awaiting the relay at the restart: its chat tells what became of it. */
+  private awaitFor(roomId: string, chat: string, id: string): void {
+    const tell = (e?: unknown) => {
+      const c = this.chats.get(chat);
+      if (c !== undefined) this.#handles.get(c)?.delivery(id, e);
+      else if (this.restoring.has(chat)) this.#early.push(e === undefined ? { chat, id } : { chat, id, e });
+    };
+    this.awaiting.set(roomId, { chat, id, resolve: () => tell(), reject: (e) => tell(e) });
   }
 
   private nickOf(identity: string): string | undefined {
@@ -175,7 +240,9 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
   /** The open chat with this member, if any. */
   with(nick: string): PrivateChat | undefined {
     const m = this.room.members().find((x) => !x.self && x.nick === nick);
-    return m === undefined ? undefined : [...this.chats.values()].find((c) => c.peerIdentity === toHex(m.identityKey) && !c.closed);
+    return m === undefined
+      ? undefined
+      : [...this.chats.values()].find((c) => c.peerIdentity === toHex(m.identityKey) && !c.closed && !c.peerLeft);
   }
 
   list(): PrivateChat[] {
@@ -206,10 +273,54 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
     return chat;
   }
 
+  /**
+   * A chat this client held but no longer can (its group state did not survive a page reload): its
+   * peer is told it is closed (`dm-close`, as `chat.close()` would), so they stop writing into it.
+   */
+  forget(chatId: string): void {
+    if (!/^[0-9a-f]{32}$/.test(chatId) || this.chats.has(chatId) || this.room.state === 'left') return;
+    this.room.sendPayload({ type: 'dm-close', chat: chatId });
+  }
+
   close(): void {
     this.offs.forEach((off) => off());
     for (const o of this.opening.values()) clearTimeout(o.timer);
     this.awaiting.clear(); // nobody listens any more
+  }
+
+  /** What the room's saved session holds of our chats: the open ones (and, until taken up, those it held), with their messages awaiting the relay. */
+  private saved(): SavedPrivateChat[] {
+    const pending = (chat: string) =>
+      [...this.awaiting].flatMap(([roomId, w]): [string, string][] => (w.chat === chat ? [[roomId, w.id]] : []));
+    const open = [...this.chats.values()].flatMap((c) => (c.closed ? [] : [this.#handles.get(c)!.saved()]));
+    return [...this.#unrestored, ...open].map((c) => ({ ...c, pending: pending(c.id) }));
+  }
+
+  /** Takes up the chats a restored room's saved session held (a state that does not open is dropped, its peer told). */
+  private async restore(saved: readonly SavedPrivateChat[]): Promise<void> {
+    const chats: PrivateChat[] = [];
+    const lost: string[] = [];
+    const pc = await this.crypto().catch(() => undefined);
+    for (const s of saved) {
+      try {
+        if (pc === undefined) throw new Error('no private group');
+        const state = await pc.importState(s.mls, fromHex(s.peer));
+        const { chat, handle } = PrivateChat.open(this.#owner, this.room, { ...s, peerIdentity: s.peer, state });
+        this.adopt(chat, handle);
+        chats.push(chat);
+      } catch {
+        lost.push(s.id);
+      }
+    }
+    this.#unrestored = [];
+    this.restoring.clear();
+    for (const id of lost) this.forget(id);
+    this.presence();
+    this.emit('restored', { chats, lost });
+    for (const { chat, id, e } of this.#early.splice(0)) {
+      const c = this.chats.get(chat);
+      if (c !== undefined) this.#handles.get(c)?.delivery(id, e);
+    }
   }
 
   /** A new chat: kept by its id, and its delivery reports told with it. */
@@ -221,7 +332,9 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
   }
 
   private closeChat(chat: PrivateChat, byUs: boolean): void {
-    if (this.#handles.get(chat)?.markClosed()) this.emit('closed', { chat, byUs });
+    if (!this.#handles.get(chat)?.markClosed()) return;
+    this.room.sessionChanged(); // a closed chat is not taken up again
+    this.emit('closed', { chat, byUs });
   }
 
   /** A chat's text message, for the app. */
@@ -247,10 +360,35 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
     return this.read(chat, chat.peer, from, data, true);
   }
 
+  /** Hidden private messages dropped unread since this started: other pairs' (or copies from another slot than the peer's). */
+  get othersHidden(): number {
+    return this.#othersHidden;
+  }
+  #othersHidden = 0;
+
+  /**
+   * A hidden private message (docs/PROTOCOL.md §5.2): the open chat whose keys open its SenderData
+   * reads it, if the relay says it comes from a connection of the peer's, and MLS then
+   * authenticates it as the peer's. None of ours (another pair's message), or a copy another
+   * member sent again: dropped without a word (counted in `othersHidden`).
+   */
+  private async onHidden(from: number, hidden: HiddenMessage): Promise<void> {
+    for (const chat of this.chats.values()) {
+      if (chat.closed) continue;
+      const data = await this.#handles.get(chat)?.openHidden(hidden);
+      if (data === undefined) continue;
+      // Any member can wrap again a hidden message it saw pass: from another slot than the peer's, dropped unread.
+      if (!this.slotsOf(chat.peerIdentity).includes(from)) break;
+      return this.read(chat, chat.peer, from, data, false);
+    }
+    this.#othersHidden++;
+  }
+
   private async read(chat: PrivateChat, from: string, slot: number, data: Uint8Array, direct: boolean): Promise<void> {
     const h = this.#handles.get(chat);
     if (h === undefined) return;
     const r = await h.receive(data);
+    this.room.sessionChanged(); // the chat's state moved on
     if (r === undefined) return;
     if (r === 'bad-payload') return this.emit('error', { code: 'BAD_PAYLOAD', message: 'a private message is not in the expected format' });
     h.heard(from, slot, r.payload, r.outOfOrder, direct); // MLS authenticated it as the peer's
@@ -266,11 +404,11 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
         if (p.to !== this.myIdentity()) return; // for someone else
         const profile = this.room.profile();
         if (profile === undefined) return;
-        const made = await (await this.crypto()).create(profile, fromBase64(p.kp), fromHex(senderIdentity));
-        const { chat, handle } = PrivateChat.open(this.#owner, this.room, toHex(made.groupId), senderIdentity, made.state, {
-          nick: from,
-          slot,
-        });
+        const pc = await this.crypto();
+        const made = await pc.create(profile, fromBase64(p.kp), fromHex(senderIdentity));
+        const mls = pc.exportState(made.state);
+        const start = { id: toHex(made.groupId), peerIdentity: senderIdentity, state: made.state, mls, nick: from, slot };
+        const { chat, handle } = PrivateChat.open(this.#owner, this.room, start);
         this.adopt(chat, handle);
         this.room.sendPayload({ type: 'dm-welcome', to: senderIdentity, offer: p.offer, welcome: toBase64(made.welcome) });
         this.emit('opened', { chat, byUs: false });
@@ -286,9 +424,18 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
         try {
           const pc = await this.crypto();
           const state = await pc.accept(o.pending, fromBase64(p.welcome), fromHex(senderIdentity));
-          const opened = PrivateChat.open(this.#owner, this.room, toHex(pc.groupIdOf(state)), senderIdentity, state, { nick: from, slot });
+          const start = {
+            id: toHex(pc.groupIdOf(state)),
+            peerIdentity: senderIdentity,
+            state,
+            mls: pc.exportState(state),
+            nick: from,
+            slot,
+          };
+          const opened = PrivateChat.open(this.#owner, this.room, start);
           const chat = opened.chat;
           this.adopt(chat, opened.handle);
+          this.room.sessionChanged();
           this.emit('opened', { chat, byUs: true });
           o.resolve(chat);
         } catch (e) {

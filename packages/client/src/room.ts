@@ -9,18 +9,19 @@
  * this class extends; the queue and the state they share in roomBase.ts.
  */
 import { type DeliverFrame, type RelayFrame, asEpoch, asSlot } from '@nullroom/protocol';
-import { type Member, type RoomFingerprint, type RoomGroup, type SuiteName, CryptoError, safetyNumber } from '@nullroom/crypto';
+import { type HiddenMessage, type RoomGroup, type SuiteName, CryptoError } from '@nullroom/crypto';
 import { ClientError } from './errors.js';
 import { toHex } from './encoding.js';
 import { type KeyStore, MemoryKeyStore } from './keyStore.js';
 import { ForkWatch } from './forkWatch.js';
-import { MAX_TEXT_CHARS, parsePayload } from './payload.js';
+import { parsePayload } from './payload.js';
+import { type ChatMessageInfo, ChatLog, type RememberedMessage } from './chatLog.js';
 import { type DirectTarget, type PayloadBody, type SendPort } from './outbox.js';
 import { type PayloadHandler, type PayloadRoutes, type PayloadType, PayloadRouter } from './payloadRouter.js';
 import { RoomResume } from './roomResume.js';
-import type { StaySnapshot } from './roomSession.js';
+import type { SavedPrivateChat, SessionPart, StaySnapshot } from './roomSession.js';
 import type { RoomLink } from './roomBase.js';
-import { type RoomPhase, type RoomTimings, defaultRoomTimings } from './roomTypes.js';
+import { type RoomEvents, type RoomPhase, type RoomTimings, defaultRoomTimings } from './roomTypes.js';
 
 export type { RoomLink } from './roomBase.js';
 export type { RoomEvents, RoomPhase, RoomTimings, DisruptionReason } from './roomTypes.js';
@@ -31,9 +32,14 @@ const SEEN_IDS = 4096;
 export class Room extends RoomResume implements SendPort, PayloadRoutes {
   readonly #router = new PayloadRouter();
   readonly #directHandlers = new Set<(from: number, data: Uint8Array) => void>();
+  readonly #hiddenHandlers = new Set<(from: number, hidden: HiddenMessage) => void>();
   readonly #lastN = new Map<string, number>();
   readonly #seen = new Set<string>();
   readonly #forkWatch = new ForkWatch();
+  readonly #chat: ChatLog;
+  /** The private chats a restored session held, until the room's PrivateChats takes them; then who keeps them. */
+  #privateSaved: SavedPrivateChat[] = [];
+  #privatePart: SessionPart | undefined;
 
   constructor(
     crypto: RoomGroup,
@@ -44,9 +50,12 @@ export class Room extends RoomResume implements SendPort, PayloadRoutes {
     session?: (stay: StaySnapshot | undefined) => Promise<void>,
   ) {
     super(crypto, nick, link, timings, store, session);
-    this.#router.route('text', (p, s) =>
-      this.emit('message', { from: s.from, text: p.text, ts: p.ts, id: p.id, outOfOrder: s.outOfOrder }),
+    const self = () => ({ sender: toHex(this.crypto.identity.publicKey), nick: this.nick });
+    const live = () => this.phase === 'joined' && this.outbox.unsent === 0;
+    this.#chat = new ChatLog({ sendPayload: (b) => this.sendPayload(b), route: (t, h) => this.route(t, h), self, live }, (t, e) =>
+      this.emit(t, e as RoomEvents[typeof t]),
     );
+    this.on('phase', (p) => p.phase === 'left' && this.#chat.close());
   }
 
   /**
@@ -72,7 +81,19 @@ export class Room extends RoomResume implements SendPort, PayloadRoutes {
     room.restoreResume(s.token, s.lastSeq);
     room.outbox.restore(s.counter, s.outbox);
     for (const [k, n] of s.lastN) room.#lastN.set(k, n);
+    room.#privateSaved = [...(s.privateChats ?? [])];
     return room;
+  }
+
+  /** The room's private chats keep their part of its saved session (privateChats.ts); returns the chats a restored one held, once. */
+  keepInSession(part: SessionPart): readonly SavedPrivateChat[] {
+    this.#privatePart = part;
+    return this.#privateSaved.splice(0);
+  }
+
+  /** Something the saved session holds changed outside the room (a private chat read a message): written soon. */
+  sessionChanged(): void {
+    if (this.phase !== 'left') this.saveSoon();
   }
 
   get locator() {
@@ -89,24 +110,63 @@ export class Room extends RoomResume implements SendPort, PayloadRoutes {
   get epoch(): number | undefined {
     return this.mls === undefined ? undefined : this.crypto.epochOf(this.mls);
   }
-  /** Current members (from the MLS ratchet tree), you included. */
-  members(): readonly Member[] {
-    return this.memberList;
-  }
-
   /** Resolves once joined; rejects with ClientError(JOIN_FAILED) when joining is impossible. */
   whenJoined(): Promise<void> {
     if (this.phase === 'joined') return Promise.resolve();
     return new Promise((resolve, reject) => this.joinWaiters.push({ resolve, reject }));
   }
 
-  /** Queues a text message; it is sent as soon as the room is joined, and re-sent after a reconnect until acknowledged. */
-  send(text: string): string {
+  /**
+   * Queues a text message (`replyTo`: the id of a message it answers); it is sent as soon as the
+   * room is joined, and re-sent after a reconnect until acknowledged. ClientError(MESSAGE_TOO_LARGE),
+   * (NO_SUCH_MESSAGE) for a `replyTo` this room does not know, (NOT_JOINED).
+   */
+  send(text: string, options: { replyTo?: string | undefined } = {}): string {
     if (this.phase === 'left') throw new ClientError('NOT_JOINED', 'the room was left');
-    if (text.length === 0 || [...text].length > MAX_TEXT_CHARS) {
-      throw new ClientError('MESSAGE_TOO_LARGE', `a message must be 1 to ${MAX_TEXT_CHARS} characters`);
-    }
-    return this.sendPayload({ type: 'text', text });
+    return this.#chat.send(text, options.replyTo);
+  }
+
+  /** Adds (`on`, the default) or takes back our reaction `emoji` (one emoji) on message `id` (chatLog.ts, docs/PROTOCOL.md §5.4). */
+  react(id: string, emoji: string, on = true): string {
+    if (this.phase === 'left') throw new ClientError('NOT_JOINED', 'the room was left');
+    return this.#chat.react(id, emoji, on);
+  }
+
+  /** Replaces the text of our message `id` for everyone; ClientError(NOT_YOURS) for another member's. Queued like a message. */
+  edit(id: string, text: string): string {
+    if (this.phase === 'left') throw new ClientError('NOT_JOINED', 'the room was left');
+    return this.#chat.edit(id, text);
+  }
+
+  /** Deletes our message `id` for everyone; ClientError(NOT_YOURS) for another member's. Queued like a message. */
+  delete(id: string): string {
+    if (this.phase === 'left') throw new ClientError('NOT_JOINED', 'the room was left');
+    return this.#chat.delete(id);
+  }
+
+  /** Tells the room we started or stopped typing (rate limited: at most one `on` per 3 s); false when nothing was sent. */
+  typing(on: boolean): boolean {
+    return this.phase !== 'left' && this.#chat.typing(on);
+  }
+
+  /** A message this room remembers (its text now, reactions, whether edited or deleted), for quotes; undefined if it never saw it or forgot it. */
+  message(id: string): ChatMessageInfo | undefined {
+    return this.#chat.info(id);
+  }
+
+  /** The members typing now (nicknames). */
+  typingNow(): string[] {
+    return this.#chat.typingNow();
+  }
+
+  /** What the room's log knows of these messages, to keep past a reload (chatLog.ts `recall`). */
+  recall(ids: Iterable<string>): RememberedMessage[] {
+    return this.#chat.recall(ids);
+  }
+
+  /** Seeds a restored room's log with messages kept from before the reload (chatLog.ts `remember`): their reactions, edits and deletes count again. */
+  remember(messages: readonly RememberedMessage[]): number {
+    return this.#chat.remember(messages);
   }
 
   /** Queues any payload (files and private chats send theirs this way); returns its id. */
@@ -114,6 +174,16 @@ export class Room extends RoomResume implements SendPort, PayloadRoutes {
     if (this.phase === 'left') throw new ClientError('NOT_JOINED', 'the room was left');
     this.saveSoon();
     return this.outbox.enqueue(body);
+  }
+
+  /**
+   * Queues a hidden private message (docs/PROTOCOL.md §5.2): a chat's sealed message, wrapped for
+   * the room's epoch at each (re)send; in the room's stream, but no room payload (no counter `n`).
+   */
+  sendHidden(inner: Uint8Array): string {
+    if (this.phase === 'left') throw new ClientError('NOT_JOINED', 'the room was left');
+    this.saveSoon();
+    return this.outbox.enqueueHidden(inner);
   }
 
   /**
@@ -140,6 +210,12 @@ export class Room extends RoomResume implements SendPort, PayloadRoutes {
   routeDirect(handler: (from: number, data: Uint8Array) => void): () => void {
     this.#directHandlers.add(handler);
     return () => this.#directHandlers.delete(handler);
+  }
+
+  /** Registers a handler for hidden private messages (private chats; `from`: the relay's word, the chat authenticates). */
+  routeHidden(handler: (from: number, hidden: HiddenMessage) => void): () => void {
+    this.#hiddenHandlers.add(handler);
+    return () => this.#hiddenHandlers.delete(handler);
   }
 
   /**
@@ -196,37 +272,9 @@ export class Room extends RoomResume implements SendPort, PayloadRoutes {
     return unsent;
   }
 
-  /** The 60-digit safety number you share with a member (by nickname), or undefined if no such member. */
-  safetyNumber(nick: string): string | undefined {
-    const self = this.memberList.find((m) => m.self);
-    const them = this.memberList.find((m) => !m.self && m.nick === nick);
-    if (self === undefined || them === undefined) return undefined;
-    return safetyNumber(self.identityKey, them.identityKey);
-  }
-
-  /** The room fingerprint of our current epoch (docs/PROTOCOL.md §8.1), or undefined until joined. */
-  fingerprint(): RoomFingerprint | undefined {
-    return this.mls === undefined ? undefined : this.crypto.fingerprint(this.mls);
-  }
-
-  /** Our profile in the room (slot and nickname), for credentials of groups made beside it (private chats). */
-  profile(): { slot: number; nick: string } | undefined {
-    return this.slot === undefined ? undefined : { slot: this.slot, nick: this.nick };
-  }
-
   /** The room's MLS layer (its keys, suite and our identity), for private chats made beside it. */
   get roomCrypto(): RoomGroup {
     return this.crypto;
-  }
-
-  /** Whether the user verified this member's safety number, and whether its key changed since we first saw it. */
-  trust(nick: string): { verified: boolean; changed: boolean } | undefined {
-    return this.trusted.of(nick);
-  }
-
-  /** Marks a member's current key verified (after comparing safety numbers) or not; remembered by the key store. ClientError(NO_SUCH_MEMBER) for an unknown nickname. */
-  setVerified(nick: string, verified: boolean): Promise<void> {
-    return this.trusted.setVerified(nick, verified);
   }
 
   // ---- called by the connection ----
@@ -295,7 +343,12 @@ export class Room extends RoomResume implements SendPort, PayloadRoutes {
       counter,
       outbox: messages,
       lastN: [...this.#lastN],
+      privateChats: this.#privatePart?.saved() ?? this.#privateSaved,
     };
+  }
+
+  protected override settleSession(): Promise<void> {
+    return this.#privatePart?.settled() ?? Promise.resolve();
   }
 
   protected override forgetStay(): void {
@@ -310,6 +363,12 @@ export class Room extends RoomResume implements SendPort, PayloadRoutes {
       this.report('BAD_MESSAGE', e);
       const fork = await this.#forkWatch.unreadable(this.crypto, this.mls!, this.relayCommits, f, this.memberList);
       return fork === undefined ? undefined : this.emit('fork-suspected', fork);
+    }
+    if (r.kind === 'hidden') {
+      // Copied: read later, off this queue, and the frame may be a view into the connection's buffer.
+      const hidden = { encryptedSenderData: r.hidden.encryptedSenderData.slice(), ciphertext: r.hidden.ciphertext.slice() };
+      for (const fn of [...this.#hiddenHandlers]) fn(f.from, hidden);
+      return;
     }
     if (r.kind !== 'app') return this.report('BAD_MESSAGE', new CryptoError('BAD_MESSAGE', 'a commit arrived as an application message'));
     this.mls = r.state;

@@ -102,6 +102,7 @@ export abstract class RoomBase extends Emitter<RoomEvents> {
           this.mls = out.state;
           return { message: out.message, commits: this.relayCommits };
         },
+        wrap: async (inner) => ({ message: await this.crypto.wrapHidden(this.mls!, inner), commits: this.relayCommits }),
         appFrame: (reqId, commits, data) => ({ type: 'APP', reqId, room: locator, epoch: commits, data }),
         directFrame: (reqId, to, data) => ({ type: 'DIRECT', reqId, room: locator, to, data }),
         beforeSend: () => this.saveSession(),
@@ -195,6 +196,9 @@ export abstract class RoomBase extends Emitter<RoomEvents> {
   /** The stay as a saved session writes it (roomSession.ts); undefined when there is none to resume. */
   protected abstract stay(): StaySnapshot | undefined;
 
+  /** Waits, before a stay is written, for the parts of it kept elsewhere to read what the room handed them (Room: its private chats). */
+  protected abstract settleSession(): Promise<void>;
+
   /** Writes the session soon (debounced): something changed that a restart should not lose. */
   protected saveSoon(): void {
     if (this.#session === undefined || this.#saveTimer !== undefined) return;
@@ -213,6 +217,7 @@ export abstract class RoomBase extends Emitter<RoomEvents> {
     const save = this.#session;
     if (save === undefined) return;
     try {
+      await this.settleSession();
       await save(this.phase === 'left' ? undefined : this.stay());
     } catch (e) {
       this.report('KEY_STORE', e);

@@ -17,7 +17,7 @@ import {
   errorMessageOf,
   errorNameOf,
 } from '@nullroom/protocol';
-import { type Member, CryptoError, framedEpoch, nickKey, uniqueNick, wipe } from '@nullroom/crypto';
+import { type Member, type RoomFingerprint, CryptoError, framedEpoch, nickKey, safetyNumber, uniqueNick, wipe } from '@nullroom/crypto';
 import { ClientError } from './errors.js';
 import { equalBytes, toHex } from './encoding.js';
 import { RoomBase } from './roomBase.js';
@@ -296,5 +296,49 @@ export abstract class RoomMembership extends RoomBase {
   private rejoinFresh(): void {
     this.link.request(this, (reqId) => ({ type: 'LEAVE', reqId, room: this.crypto.locator }));
     this.restart(true);
+  }
+
+  // ---- who is in the room, and how far we trust them ----
+
+  /** Current members (from the MLS ratchet tree), you included. */
+  members(): readonly Member[] {
+    return this.memberList;
+  }
+  /** Our identity key (hex): files keep our own offers by it to take them up after a reload (RoomFiles.sentOffer). */
+  selfIdentity(): string {
+    return toHex(this.crypto.identity.publicKey);
+  }
+
+  /** Whether a member with this identity key (hex) is in the room now (files: is a file's sender still here). */
+  hasMember(identity: string): boolean {
+    return this.memberList.some((m) => toHex(m.identityKey) === identity);
+  }
+
+  /** The 60-digit safety number you share with a member (by nickname), or undefined if no such member. */
+  safetyNumber(nick: string): string | undefined {
+    const self = this.memberList.find((m) => m.self);
+    const them = this.memberList.find((m) => !m.self && m.nick === nick);
+    if (self === undefined || them === undefined) return undefined;
+    return safetyNumber(self.identityKey, them.identityKey);
+  }
+
+  /** The room fingerprint of our current epoch (docs/PROTOCOL.md §8.1), or undefined until joined. */
+  fingerprint(): RoomFingerprint | undefined {
+    return this.mls === undefined ? undefined : this.crypto.fingerprint(this.mls);
+  }
+
+  /** Our profile in the room (slot and nickname), for credentials of groups made beside it (private chats). */
+  profile(): { slot: number; nick: string } | undefined {
+    return this.slot === undefined ? undefined : { slot: this.slot, nick: this.nick };
+  }
+
+  /** Whether the user verified this member's safety number, and whether its key changed since we first saw it. */
+  trust(nick: string): { verified: boolean; changed: boolean } | undefined {
+    return this.trusted.of(nick);
+  }
+
+  /** Marks a member's current key verified (after comparing safety numbers) or not; remembered by the key store. ClientError(NO_SUCH_MEMBER) for an unknown nickname. */
+  setVerified(nick: string, verified: boolean): Promise<void> {
+    return this.trusted.setVerified(nick, verified);
   }
 }

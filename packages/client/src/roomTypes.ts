@@ -3,18 +3,20 @@
  */
 import type { ClientErrorCode } from './errors.js';
 import type { ForkSuspected } from './forkWatch.js';
+import type { ChatEvents } from './chatLog.js';
 
 export type RoomPhase = 'joining' | 'joined' | 'reconnecting' | 'left';
 
-export interface RoomEvents extends Record<string, unknown> {
+/** `message`, `reaction`, `edited`, `deleted`, `typing`: everyday chat (chatLog.ts). */
+export interface RoomEvents extends Record<string, unknown>, ChatEvents {
   joined: { created: boolean; nick: string; members: string[]; rejoin: boolean };
   'member-joined': { nick: string };
-  'member-left': { nick: string };
+  /** A member left (or its connection was gone for good and it was removed); `identity`: its identity key (hex). */
+  'member-left': { nick: string; identity: string };
   /** A member uses another identity key than the one we saw under this nickname before: warn the user. */
   'key-changed': { nick: string; wasVerified: boolean };
   /** A member's verification state changed (`trust(nick)`). */
   trust: { nick: string };
-  message: { from: string; text: string; ts: number; id: string; outOfOrder: boolean };
   /** The relay acknowledged our message `id` (it is in the room's stream now). */
   sent: { id: string };
   /**

@@ -14,7 +14,17 @@ export interface TransferProgress {
   bytesPerSecond: number;
   /** Estimated time left, once there is a speed to go by. */
   etaMs: number | undefined;
+  /**
+   * Set while nothing moves (no bytes for a second and no speed left to go by), saying what a
+   * download waits for: `sender`, its sender is still uploading (a live transfer that caught up with
+   * it); `relay`, the file is complete but nothing came for 10 s (a reconnect, a relay in trouble).
+   * Chunks move whole (4 MiB), so a slow link alone is not called a wait; uploads never say it.
+   */
+  waiting?: 'sender' | 'relay';
 }
+
+/** A transfer waits (TransferProgress.waiting) once no bytes moved for this long. */
+export const WAITING_AFTER_MS = 1000;
 
 export interface TransferResult {
   sha256: string;
@@ -56,8 +66,10 @@ export class Transfer extends Emitter<{ progress: TransferProgress }> {
     size: number,
     mime: string,
     from: string,
+    /** What a stalled transfer waits for, if its owner can tell (default: nothing is said). */
+    waitingFor: (stalledMs: number) => 'sender' | 'relay' | undefined = () => undefined,
   ): { transfer: Transfer; handle: TransferHandle } {
-    const t = new Transfer(fid, direction, name, size, mime, from);
+    const t = new Transfer(fid, direction, name, size, mime, from, waitingFor);
     return { transfer: t, handle: { control: t.#control, finish: (r) => t.#finish(r), fail: (e) => t.#fail(e) } };
   }
 
@@ -78,6 +90,7 @@ export class Transfer extends Emitter<{ progress: TransferProgress }> {
     readonly mime: string,
     /** The sender's nickname (receive), or ours (send). */
     readonly from: string,
+    private readonly waitingFor: (stalledMs: number) => 'sender' | 'relay' | undefined,
   ) {
     super();
     this.done = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
@@ -153,11 +166,17 @@ export class Transfer extends Emitter<{ progress: TransferProgress }> {
       if (now - last[0] <= Math.max(SPEED_WINDOW_MS, 3 * perChunk))
         bytesPerSecond = ((last[1] - anchor[1]) * 1000) / (Math.max(last[0], now - perChunk) - anchor[0]);
     }
+    const stalledMs = now - this.lastProgressAt;
+    const waiting =
+      bytesPerSecond === 0 && left > 0 && stalledMs >= WAITING_AFTER_MS && !this.abort.signal.aborted
+        ? this.waitingFor(stalledMs)
+        : undefined;
     return {
       bytes: this.bytes,
       total: this.size,
       bytesPerSecond,
       etaMs: bytesPerSecond > 0 ? Math.round((left / bytesPerSecond) * 1000) : undefined,
+      ...(waiting === undefined ? {} : { waiting }),
     };
   }
 

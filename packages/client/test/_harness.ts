@@ -45,6 +45,8 @@ export async function member(
   timings: Partial<RoomTimings> = {},
   keyStore?: KeyStore,
   tls: NodeTlsOptions = {},
+  /** Called with the Room before it joins (features that must hear what comes right after the join). */
+  onRoom?: (room: Room) => void,
 ): Promise<TestClient> {
   let current: WebSocketLike | undefined;
   const base = nodeWebSocket(tls);
@@ -56,7 +58,7 @@ export async function member(
   });
   open.add(client);
   await client.connect();
-  const room = await client.join({ secret, nick });
+  const room = await client.join(onRoom === undefined ? { secret, nick } : { secret, nick, onRoom });
   const events: TestClient['events'] = [];
   const messages: TestClient['messages'] = [];
   for (const type of ['member-joined', 'member-left', 'message', 'error', 'joined', 'phase', 'key-changed', 'disruption'] as const) {
@@ -121,3 +123,14 @@ export async function twoMembers(
  * comes now rather than after the grace period, and DIRECT to it is NO_SUCH_PEER.
  */
 export const GONE_AT_ONCE = { resumeGraceMs: 0 } as const;
+
+/** A SessionStore in memory (a page's IndexedDB, a terminal's folder), and what it holds. */
+export function memorySessions() {
+  const saved = new Map<string, Uint8Array>();
+  const sessions = {
+    save: async (k: string, b: Uint8Array) => void saved.set(k, b),
+    remove: async (k: string) => void saved.delete(k),
+    load: async () => [...saved.values()],
+  };
+  return { saved, sessions };
+}

@@ -422,6 +422,7 @@ test('transfers are matched by the sender’s identity key, not its nickname: a 
     nick: b.room.nick,
     sendPayload: b.room.sendPayload.bind(b.room),
     blobTicket: b.room.blobTicket.bind(b.room),
+    hasMember: b.room.hasMember.bind(b.room),
     on: b.room.on.bind(b.room),
     route: ((type: 'file' | 'file-done' | 'file-cancel', fn: PayloadHandler<'file-done'>) =>
       b.room.route(type as 'file-done', (p, s) => fn(p, type === 'file-done' ? { ...s, from: 'alice-2' } : s))) as FileChannel['route'],
@@ -446,6 +447,7 @@ test('a receiver whose sender never confirms the file fails with a clear error a
     on: a.room.on.bind(a.room),
     route: a.room.route.bind(a.room),
     blobTicket: a.room.blobTicket.bind(a.room),
+    hasMember: a.room.hasMember.bind(a.room),
     sendPayload: (body: { type: string }) => (body.type === 'file-done' ? undefined : a.room.sendPayload(body as never)),
   };
   const fa = new RoomFiles(quiet, { blobs, chunkSize: CHUNK, hash: nodeSha256 });

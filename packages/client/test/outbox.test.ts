@@ -14,7 +14,7 @@ interface Fake {
   refused: string[];
   /** Runs what was queued on the fake conversation's queue. */
   drain(): Promise<void>;
-  state: { open: boolean; commits: RelayEpoch; encryptFails: boolean };
+  state: { open: boolean; commits: RelayEpoch; encryptFails: boolean; beforeSend: () => Promise<void> };
 }
 
 function fake(timings = { sendWindow: 2, sendRate: 1000, sendBurst: 1000, sendTimeoutMs: 60_000 }): Fake {
@@ -33,7 +33,7 @@ function fake(timings = { sendWindow: 2, sendRate: 1000, sendBurst: 1000, sendTi
         await new Promise((r) => setTimeout(r, 0));
       }
     },
-    state: { open: true, commits: asEpoch(0), encryptFails: false },
+    state: { open: true, commits: asEpoch(0), encryptFails: false, beforeSend: async () => undefined },
   };
   const host: OutboxHost = {
     request: (build) => {
@@ -49,9 +49,11 @@ function fake(timings = { sendWindow: 2, sendRate: 1000, sendBurst: 1000, sendTi
       if (f.state.encryptFails) throw new Error('boom');
       return { message: plaintext, commits: f.state.commits };
     },
+    // A hidden message's wrapping names the relay commit count it was made for (a re-wrap differs).
+    wrap: async (inner) => ({ message: Uint8Array.of(0xff, f.state.commits, ...inner), commits: f.state.commits }),
     appFrame: (reqId, commits, data) => ({ type: 'APP', reqId, room: new Uint8Array(32) as never, epoch: commits, data }),
     directFrame: (reqId, to, data) => ({ type: 'DIRECT', reqId, room: new Uint8Array(32) as never, to, data }),
-    beforeSend: async () => undefined,
+    beforeSend: () => f.state.beforeSend(),
     sent: (id) => f.sent.push(id),
     unsent: (id, e) => f.unsent.push({ id, code: e.code }),
     refused: (name) => f.refused.push(name),
@@ -112,6 +114,37 @@ test('a commit sequenced before our ACK: the message is re-sent under the new co
   assert.equal((f.frames[1] as { epoch: number }).epoch, 1);
   assert.equal(bodyOf(f.frames[1]!).n, bodyOf(first).n);
   assert.equal(bodyOf(f.frames[1]!).id, bodyOf(first).id);
+});
+
+test('a hidden private message: no room counter; re-wrapped (not re-sealed) under a commit sequenced before its ACK; saved and restored; a replay acknowledges it', async () => {
+  const f = fake();
+  const inner = Uint8Array.of(7, 7, 7);
+  f.box.enqueue({ type: 'text', text: 'before' });
+  const id = f.box.enqueueHidden(inner);
+  f.box.enqueue({ type: 'text', text: 'after' });
+  await f.drain();
+  assert.equal(f.frames.length, 2, 'the window holds the third');
+  const first = (f.frames[1] as { data: Uint8Array }).data;
+  assert.deepEqual([...first], [0xff, 0, 7, 7, 7], 'wrapped under commit count 0');
+  f.state.commits = asEpoch(1);
+  f.box.commitSequenced(asEpoch(1));
+  f.box.schedulePump();
+  await f.drain();
+  const again = (f.frames[3] as { data: Uint8Array }).data;
+  assert.deepEqual([...again], [0xff, 1, 7, 7, 7], 'the same sealed message, wrapped again for the new commit count');
+  f.box.acked(reqOf(f.frames[2]!));
+  await f.drain();
+  // The room payloads around it count 1, 2: the hidden one took no n.
+  assert.deepEqual(
+    f.frames.filter((x) => (x as { data: Uint8Array }).data[0] !== 0xff).map((x) => bodyOf(x).n),
+    [1, 1, 2],
+  );
+  const saved = f.box.saved();
+  assert.equal(saved.counter, 2);
+  const g = fake();
+  g.box.restore(saved.counter, saved.messages);
+  assert.equal(g.box.ackedByData(again), true, 'the relay replays it after RESUME: acknowledged by its bytes');
+  assert.deepEqual(g.sent, [id]);
 });
 
 test('a refused message is kept and re-sent (rate limit) or reported (another refusal), never dropped', async () => {
@@ -254,6 +287,24 @@ test('a message that cannot go within sendTimeoutMs is reported unsent (SEND_TIM
     { id: inflight, code: 'NOT_JOINED' },
     { id: left, code: 'NOT_JOINED' },
   ]);
+});
+
+test('a long operation on the queue (a slow disk writing the session) does not delay "not sent"; the message being written is not given up', async () => {
+  const f = fake({ sendWindow: 2, sendRate: 1000, sendBurst: 1000, sendTimeoutMs: 50 });
+  let writeDone!: () => void;
+  f.state.beforeSend = () => new Promise<void>((r) => (writeDone = r)); // the session write hangs
+  const writing = f.box.enqueue({ type: 'text', text: 'being written' });
+  await new Promise((r) => setTimeout(r, 10));
+  f.state.open = false; // then the connection drops
+  const waiting = f.box.enqueue({ type: 'text', text: 'typed while down' });
+  await new Promise((r) => setTimeout(r, 120)); // the queue is still held by the write
+  assert.deepEqual(f.unsent, [{ id: waiting, code: 'SEND_TIMED_OUT' }], 'told at its time, not when the queue is free');
+  writeDone();
+  await f.drain();
+  assert.equal(f.frames.length, 1, 'the one being written went out');
+  assert.equal(bodyOf(f.frames[0]!).id, writing);
+  f.box.acked(reqOf(f.frames[0]!));
+  assert.deepEqual(f.sent, [writing]);
 });
 
 test('nothing goes while the conversation is not open', async () => {

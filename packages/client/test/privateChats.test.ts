@@ -491,7 +491,7 @@ test('delivery, hidden routing: send returns the id at once; `sent` comes with t
   );
 });
 
-test('delivery, direct routing: `sent` once the relay handed the frame to the peer; `unsent` PEER_UNAVAILABLE when the peer is gone, also from PrivateChats', async (t) => {
+test('delivery, direct routing: `sent` once the relay handed the frame to the peer, also from PrivateChats; once the peer left the room, PEER_LEFT at once', async (t) => {
   const { r, a, b } = await threeMembers();
   t.after(() => r.close());
   const [pa, pb] = [new PrivateChats(a.room, { routing: 'direct' }), new PrivateChats(b.room, { routing: 'direct' })];
@@ -506,9 +506,57 @@ test('delivery, direct routing: `sent` once the relay handed the frame to the pe
   await until(() => heard.includes('handed over'), 'bob reads it');
   await b.client.close();
   await until(() => !a.room.members().some((m) => m.nick === 'bob'), 'bob is gone from the room');
-  const lost = chat.send('nobody there');
-  const o = await delivery(chat, lost);
-  assert.ok(!o.sent);
-  assert.equal(o.code, 'PEER_UNAVAILABLE');
-  assert.deepEqual(reports, [`sent:${id}`, `unsent:bob:${lost}:PEER_UNAVAILABLE`]);
+  // Out of the room: refused at once (PEER_LEFT), nothing sealed or sent.
+  assert.throws(
+    () => chat.send('nobody there'),
+    (e: unknown) => e instanceof ClientError && e.code === 'PEER_LEFT',
+  );
+  assert.deepEqual(reports, [`sent:${id}`]);
+});
+
+test('the peer leaves the room: its chat says so and refuses to send with PEER_LEFT (it used to report a hidden message `sent` that nobody could read); it opens again when the peer is back', async (t) => {
+  const { r, a, b, c } = await threeMembers(undefined, GONE_AT_ONCE);
+  t.after(() => r.close());
+  const [pa, pb] = [new PrivateChats(a.room), new PrivateChats(b.room)];
+  const heard: string[] = [];
+  pb.on('message', (e) => heard.push(e.text));
+  const told: string[] = [];
+  pa.on('peer-left', (e) => told.push(`left:${e.chat.peer}`));
+  pa.on('peer-back', (e) => told.push(`back:${e.chat.peer}`));
+  const chat = await pa.open('bob');
+  await sendAndAck(chat, 'before');
+  await until(() => heard.includes('before'), 'bob reads');
+
+  // bob's connection is gone (past the relay's grace period: at once here): he is out of the room.
+  (b.socket() as unknown as WebSocket).terminate();
+  await until(() => told.length === 1, 'alice hears that bob left');
+  assert.deepEqual(told, ['left:bob']);
+  assert.equal(chat.peerLeft, true);
+  assert.equal(chat.closed, false, 'not closed: the peer may come back');
+  assert.throws(
+    () => chat.send('nobody there'),
+    (e: unknown) => e instanceof ClientError && e.code === 'PEER_LEFT' && !e.message.includes('bob') && !e.message.includes('nobody'),
+  );
+  await assert.rejects(
+    chat.sendPayload({ type: 'file-cancel', fid: '00'.repeat(16) }),
+    (e: unknown) => e instanceof ClientError && e.code === 'PEER_LEFT',
+  );
+  assert.equal(pa.with('bob'), undefined, 'no open chat with bob to send to');
+
+  // bob's client reconnects (same identity key, same chat state): the chat sends again.
+  await until(() => told.length === 2, 'alice hears that bob is back');
+  assert.deepEqual(told, ['left:bob', 'back:bob']);
+  await sendAndAck(chat, 'after');
+  await until(() => heard.includes('after'), 'bob reads it');
+  assert.deepEqual(heard, ['before', 'after'], 'nothing else reached him');
+
+  // bob leaves for good: the same refusal, in direct routing as well.
+  pa.routing = 'direct';
+  await b.client.close();
+  await until(() => told.length === 3, 'alice hears that bob left');
+  assert.throws(
+    () => chat.send('gone for good'),
+    (e: unknown) => e instanceof ClientError && e.code === 'PEER_LEFT',
+  );
+  void c;
 });

@@ -12,7 +12,7 @@ import type { RelayHooks } from '@nullroom/server/instrumented';
 import { ClientError, MemoryKeyStore, NullroomClient } from '../src/index.js';
 import { nodeWebSocket } from '../src/node/index.js';
 import type { WebSocketLike } from '../src/transport.js';
-import { type TestClient, closeAll, converged, member, randomRoomSecret, relay, until } from './_harness.js';
+import { type TestClient, closeAll, converged, member, memorySessions, randomRoomSecret, relay, until } from './_harness.js';
 
 afterEach(closeAll);
 
@@ -152,12 +152,7 @@ test('a restarted client takes up its saved session (a reload): same slot and le
   t.after(() => r.close());
   const secret = randomRoomSecret();
   const a = await member(r.url, secret, 'alice');
-  const saved = new Map<string, Uint8Array>();
-  const sessions = {
-    save: async (k: string, b: Uint8Array) => void saved.set(k, b),
-    remove: async (k: string) => void saved.delete(k),
-    load: async () => [...saved.values()],
-  };
+  const { saved, sessions } = memorySessions();
   const keyStore = new MemoryKeyStore();
   let current: WebSocketLike | undefined;
   const base = nodeWebSocket();
@@ -224,4 +219,47 @@ test('a saved session that does not parse is refused with SESSION_INVALID', asyn
   for (const bad of [new Uint8Array([1, 2, 3]), new TextEncoder().encode('{"v":1}'), new TextEncoder().encode('{"v":2}')]) {
     await assert.rejects(c.restore(bad), (e: unknown) => e instanceof ClientError && e.code === 'SESSION_INVALID');
   }
+});
+
+test('a session saved while a line waits unsent (no connection) takes up again, and the line is sent once', async (t) => {
+  const r = await relay({ limits: { resumeGraceMs: 20_000 } });
+  t.after(() => r.close());
+  const secret = randomRoomSecret();
+  const a = await member(r.url, secret, 'alice');
+  const { saved, sessions } = memorySessions();
+  const keyStore = new MemoryKeyStore();
+  let current: WebSocketLike | undefined;
+  let down = false;
+  const base = nodeWebSocket();
+  const first = new NullroomClient({
+    url: r.url,
+    webSocket: (u, p) => {
+      if (down) throw new Error('the network is down');
+      return (current = base(u, p));
+    },
+    keyStore,
+    sessions,
+  });
+  t.after(() => first.close());
+  await first.connect();
+  const before = await first.join({ secret, nick: 'bob' });
+  await until(() => before.members().length === 2 && a.room.members().length === 2, 'two members');
+  await until(() => saved.size === 1, 'a session is saved');
+  // The network goes and stays down: the room keeps its stay; the line is queued, never encrypted (its counter is still 0), and saved so.
+  down = true;
+  (current as unknown as { terminate(): void }).terminate();
+  await until(() => !first.online(), 'the connection is down');
+  const savedBefore = saved.get([...saved.keys()][0]!);
+  before.send('typed while offline');
+  await until(() => saved.get([...saved.keys()][0]!) !== savedBefore, 'the session is saved with the line');
+  const snapshot = [...saved.values()][0]!;
+
+  const second = new NullroomClient({ url: r.url, webSocket: base, keyStore, sessions });
+  t.after(() => second.close());
+  await second.connect();
+  const room = await second.restore(snapshot);
+  await room.whenJoined();
+  await until(() => a.messages.some((m) => m.text === 'typed while offline'), 'alice reads the line typed offline');
+  await new Promise((res) => setTimeout(res, 300));
+  assert.equal(a.messages.filter((m) => m.text === 'typed while offline').length, 1, 'once');
 });

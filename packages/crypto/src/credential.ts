@@ -123,6 +123,12 @@ export const profileKey = (credential: Credential, signaturePublicKey: Uint8Arra
  */
 export class RoomAuthenticationService implements AuthenticationService {
   readonly profiles = new Map<string, MemberProfile>();
+  /**
+   * The same profiles by leaf node object (mlsGroup.ts `profileOf`), so that reading the member list
+   * of a large room does not re-encode every credential into a key. ts-mls never changes a leaf node
+   * in place (a changed leaf is a new object), so an entry is right for as long as its node lives.
+   */
+  readonly byLeaf = new WeakMap<object, MemberProfile>();
   constructor(
     private readonly key: CryptoKey,
     private readonly locator: RoomLocator,

@@ -22,6 +22,7 @@ export {
   deriveRoomKeys,
   inviteFragment,
   secretFromInvite,
+  roomLabel,
 } from './roomSecret.js';
 export { type Profile, type MemberProfile, normalizeNick, nickKey, uniqueNick, MAX_NICK_CHARS } from './credential.js';
 export { decodeMlsMessage, framedEpoch, MAX_MLS_MESSAGE_BYTES } from './mlsMessage.js';
@@ -36,6 +37,7 @@ export {
   RoomGroup,
   wipe,
 } from './roomGroup.js';
+export { type HiddenMessage, HIDDEN_LEAF } from './hiddenMessage.js';
 export { Suites, type SuiteName } from './suite.js';
 export { safetyNumber, formatSafetyNumber } from './safetyNumber.js';
 export {

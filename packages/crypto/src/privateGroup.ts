@@ -35,8 +35,9 @@
  *               the group id, tree and both credentials are inside the encrypted GroupInfo.
  *   Messages    PrivateMessage framing: group id (random, per chat), epoch, content type, sizes.
  *
- * Size: a little over 400 lines because this header says what each piece shows a relay; the code is
- * one chat's lifecycle (offer, create, accept, encrypt, decrypt, self-update) and its checks.
+ * Size: over 400 lines because this header says what each piece shows a relay; the code is
+ * one chat's lifecycle (offer, create, accept, encrypt, decrypt, self-update, saved across a
+ * restart) and its checks.
  */
 import {
   type CiphersuiteImpl,
@@ -47,6 +48,7 @@ import {
   type MlsContext,
   type PrivateKeyPackage,
   ciphersuites,
+  clientStateEncoder,
   contentTypes,
   createCommit,
   createGroup,
@@ -65,7 +67,8 @@ import { type MemberProfile, type Profile, RoomAuthenticationService } from './c
 import { CryptoError, type CryptoErrorCode } from './errors.js';
 import { encryptApplication, errorName, leaves, newKeyPackage, processStrict, profileOf, senderOf, wipe } from './mlsGroup.js';
 import type { RoomGroup } from './roomGroup.js';
-import { decodeMlsMessage } from './mlsMessage.js';
+import { decodeClientState, decodeMlsMessage } from './mlsMessage.js';
+import { type HiddenMessage, openHidden, senderLeafOf } from './hiddenMessage.js';
 import { type SuiteName, suiteImpl } from './suite.js';
 
 /** The random MLS group id of one private chat; the only name the relay could route it by. */
@@ -344,6 +347,15 @@ export class PrivateGroup {
   }
 
   /**
+   * The chat's message a hidden private message carries (hiddenMessage.ts), rebuilt for `decrypt`,
+   * if its SenderData opens under this chat's keys (of the current epoch or one kept); undefined
+   * when it is not this chat's. Nothing is authenticated yet: `decrypt` does that.
+   */
+  openHidden(state: PrivateGroupState, hidden: HiddenMessage): Promise<Uint8Array | undefined> {
+    return openHidden(this.impl, state.mls, hidden);
+  }
+
+  /**
    * Decrypts one message of this chat. Throws `BAD_MESSAGE` when it is not a PrivateMessage of this
    * group, does not decrypt or verify (altered, replayed, ours echoed back), and
    * `FORBIDDEN_PROPOSAL` for any handshake message other than the peer's self-update.
@@ -355,6 +367,9 @@ export class PrivateGroup {
     const pm = msg.privateMessage;
     if (!equalBytes(pm.groupId, state.mls.groupContext.groupId))
       throw new CryptoError('BAD_MESSAGE', 'the message belongs to another group');
+    // A leaf beyond the tree would abort the process inside ts-mls (hiddenMessage.ts `senderLeafOf`).
+    if ((await senderLeafOf(this.impl, state.mls, pm))?.member === false)
+      throw new CryptoError('BAD_MESSAGE', "the message names no member's leaf");
     const r = await processStrict(this.ctx, state.mls, msg, selfUpdatesOnly);
     if (r.kind === 'applicationMessage') {
       // RFC 9420 §6.3.2: the sender's leaf, from the SenderData ts-mls has just authenticated.
@@ -385,6 +400,41 @@ export class PrivateGroup {
     wipe(r.consumed);
     const next: PrivateGroupState = { mls: r.newState, peer: this.toPeer(peer, other.signaturePublicKey) };
     return { kind: 'update', state: next, epoch: this.epochOf(next) };
+  }
+
+  /**
+   * The chat's state as bytes (the RFC 9420 TLS encoding of ts-mls's ClientState), to keep a chat
+   * across a restart, as `RoomGroup.exportState` does for the room. Holds every secret of the
+   * epoch: seal it, and write it again after every transition (a state that encrypted once must
+   * never encrypt again). The peer is not written: `importState` reads it back from the tree.
+   */
+  exportState(state: PrivateGroupState): Uint8Array {
+    return encode(clientStateEncoder, state.mls);
+  }
+
+  /**
+   * A state `exportState` wrote, checked as `accept` checks a Welcome's: this room's suite, a
+   * chat's group id, exactly two leaves whose credentials open with the room secret, ours with our
+   * identity key and the peer's with `expectedPeerIdentityKey`. Anything else is `BAD_SAVED_STATE`.
+   */
+  async importState(bytes: Uint8Array, expectedPeerIdentityKey: Uint8Array): Promise<PrivateGroupState> {
+    const mls = decodeClientState(bytes);
+    const bad = (why: string) => new CryptoError('BAD_SAVED_STATE', `a saved private chat ${why}`);
+    if (mls === undefined || mls.groupContext.cipherSuite !== ciphersuites[this.room.suite]) throw bad('does not decode for this room');
+    if (mls.groupContext.groupId.byteLength !== PRIVATE_CHAT_ID_BYTES || mls.groupActiveState.kind !== 'active') {
+      throw bad('is not an open chat');
+    }
+    const all = leaves(mls.ratchetTree);
+    const self = all.find((l) => l.index === mls.privatePath.leafIndex)?.node;
+    const other = all.find((l) => l.index !== mls.privatePath.leafIndex)?.node;
+    if (all.length !== 2 || self === undefined || other === undefined) throw bad('does not hold exactly us and one peer');
+    const me = await this.peerProfile(self, 'BAD_SAVED_STATE');
+    if (!equalBytes(me.identityKey, this.room.identity.publicKey)) throw bad('is not ours');
+    const peer = await this.peerProfile(other, 'BAD_SAVED_STATE');
+    if (!equalBytes(peer.identityKey, expectedPeerIdentityKey) || equalBytes(peer.identityKey, this.room.identity.publicKey)) {
+      throw bad('is not with the member expected');
+    }
+    return { mls, peer: this.toPeer(peer, other.signaturePublicKey) };
   }
 
   groupIdOf(state: PrivateGroupState): PrivateChatId {

@@ -16,6 +16,7 @@
 import {
   type ClientState,
   type CiphersuiteImpl,
+  type LeafNode,
   type MlsContext,
   type Proposal,
   contentTypes,
@@ -32,7 +33,7 @@ import {
 } from 'ts-mls';
 import type { RoomLocator } from '@nullroom/protocol';
 import { equalBytes, randomBytes } from './bytes.js';
-import { RoomAuthenticationService, type Profile } from './credential.js';
+import { type MemberProfile, RoomAuthenticationService, type Profile } from './credential.js';
 import { CryptoError } from './errors.js';
 import { type IdentitySigner, ephemeralIdentity } from './identity.js';
 import {
@@ -48,6 +49,7 @@ import {
   wipe,
 } from './mlsGroup.js';
 import { decodeClientState, decodeMlsMessage } from './mlsMessage.js';
+import { HIDDEN_LEAF, type HiddenMessage, hiddenParts, senderLeafOf, wrapHidden } from './hiddenMessage.js';
 import { type RoomFingerprint, fingerprintOfState, sealedForAnotherHistory } from './roomFingerprint.js';
 import { type GroupSnapshot, groupInfoMatches, groupInfoOpens, readGroupInfo, sealGroupInfo } from './roomGroupInfo.js';
 import { acceptOnlyOurProposals, checkRoomRules } from './roomRules.js';
@@ -77,6 +79,8 @@ export interface Member {
 
 export type Incoming =
   | { kind: 'app'; state: RoomState; plaintext: Uint8Array; sender: Member; epoch: number; generation: number }
+  /** A hidden private message (hiddenMessage.ts): not processed by the room's group; `state` is the one passed in, unchanged. */
+  | { kind: 'hidden'; state: RoomState; hidden: HiddenMessage; epoch: number }
   | { kind: 'commit'; state: RoomState; added: Member[]; removed: Member[]; removedSelf: boolean; epoch: number };
 
 export interface Outgoing {
@@ -176,6 +180,14 @@ export class RoomGroup {
   }
 
   /**
+   * A private chat's message (`inner`, an MLSMessage its group made) wrapped as a hidden private
+   * message of this room's current epoch (hiddenMessage.ts). `state` is not spent: no message key is used.
+   */
+  wrapHidden(state: RoomState, inner: Uint8Array): Promise<Uint8Array> {
+    return wrapHidden(this.impl, state.mls, inner);
+  }
+
+  /**
    * Commits the removal of the given leaves (members whose connection the relay reported gone).
    * Every commit carries a fresh UpdatePath for our own leaf (RFC 9420 §12.4); with no leaves it is
    * a pure self-update, which is how a member heals the group after a key compromise (§16.6).
@@ -200,6 +212,19 @@ export class RoomGroup {
     if (msg === undefined) throw new CryptoError('BAD_MESSAGE', 'not a strictly encoded MLS handshake or application message');
     // Membership before the message (needed to diff a commit); application messages skip this.
     const application = msg.wireformat === wireformats.mls_private_message && msg.privateMessage.contentType === contentTypes.application;
+    if (msg.wireformat === wireformats.mls_private_message) {
+      // Its SenderData first (ts-mls does not open it again: primitives.ts `openedBefore`): a hidden
+      // private message names no leaf, and is left to the private chats without any MLS processing;
+      // a message naming no member's leaf never reaches ts-mls (hiddenMessage.ts `senderLeafOf`).
+      const pm = msg.privateMessage;
+      const s = await senderLeafOf(this.impl, state.mls, pm);
+      if (application && s?.leaf === HIDDEN_LEAF) {
+        const hidden = hiddenParts(pm);
+        if (hidden === undefined) throw new CryptoError('BAD_MESSAGE', 'a hidden private message carries no message');
+        return { kind: 'hidden', state, hidden, epoch: Number(pm.epoch) };
+      }
+      if (s !== undefined && !s.member) throw new CryptoError('BAD_MESSAGE', "the message names no member's leaf");
+    }
     const before = application ? undefined : await this.members(state);
     const r = await processStrict(this.ctx, state.mls, msg, acceptOnlyOurProposals);
     if (r.kind === 'applicationMessage') {
@@ -232,12 +257,13 @@ export class RoomGroup {
       throw e instanceof CryptoError ? e : new CryptoError('BAD_MESSAGE', 'the new member list cannot be read', { cause: e });
     }
     // A leaf whose signature key changed counts as removed and added (rule 3 refuses that in a member's commit).
-    const key = (m: Member) => `${m.leaf}:${Array.from(m.signaturePublicKey).join(',')}`;
-    const beforeKeys = new Set(before.map(key));
-    const afterKeys = new Set(after.map(key));
-    const added = after.filter((m) => !beforeKeys.has(key(m)));
+    const beforeAt = new Map(before.map((m) => [m.leaf, m]));
+    const afterAt = new Map(after.map((m) => [m.leaf, m]));
+    const sameLeaf = (m: Member, other: Member | undefined) =>
+      other !== undefined && equalBytes(m.signaturePublicKey, other.signaturePublicKey);
+    const added = after.filter((m) => !sameLeaf(m, beforeAt.get(m.leaf)));
     if (!removedSelf) checkRoomRules(after, added, external, from);
-    const removed = before.filter((m) => !afterKeys.has(key(m)));
+    const removed = before.filter((m) => !sameLeaf(m, afterAt.get(m.leaf)));
     return { kind: 'commit', state: next, added, removed, removedSelf, epoch: Number(next.mls.groupContext.epoch) };
   }
 
@@ -291,9 +317,10 @@ export class RoomGroup {
   async members(state: RoomState): Promise<Member[]> {
     const self = this.selfLeaf(state);
     const out: Member[] = [];
-    for (const { index } of leaves(state.mls.ratchetTree)) {
-      const m = await this.memberAt(state.mls.ratchetTree, index, self);
-      if (m !== undefined) out.push(m);
+    for (const { index, node } of leaves(state.mls.ratchetTree)) {
+      // Profiles already read are found without a promise per leaf (a large room reads them on every commit).
+      const profile = this.auth.byLeaf.get(node) ?? (await profileOf(this.auth, node));
+      out.push(memberOf(node, index, self, profile));
     }
     return out;
   }
@@ -301,11 +328,7 @@ export class RoomGroup {
   /** The member at one leaf, or undefined for a blank leaf; BAD_CREDENTIAL when its credential does not open. */
   private async memberAt(tree: RatchetTree, leaf: number, selfLeaf: number): Promise<Member | undefined> {
     const node = leafAt(tree, leaf);
-    if (node === undefined) return undefined;
-    const profile = await profileOf(this.auth, node);
-    if (profile === undefined) throw new CryptoError('BAD_CREDENTIAL', 'a member credential does not open with this room secret');
-    const { slot, nick, identityKey } = profile;
-    return { leaf, slot, nick, signaturePublicKey: node.signaturePublicKey, identityKey, self: leaf === selfLeaf };
+    return node === undefined ? undefined : memberOf(node, leaf, selfLeaf, await profileOf(this.auth, node));
   }
 
   /** The room-state fingerprint of this state's epoch, to compare out of band (roomFingerprint.ts; docs/PROTOCOL.md §8.1). */
@@ -324,4 +347,10 @@ export class RoomGroup {
       return false;
     }
   }
+}
+
+function memberOf(node: LeafNode, leaf: number, selfLeaf: number, profile: MemberProfile | undefined): Member {
+  if (profile === undefined) throw new CryptoError('BAD_CREDENTIAL', 'a member credential does not open with this room secret');
+  const { slot, nick, identityKey } = profile;
+  return { leaf, slot, nick, signaturePublicKey: node.signaturePublicKey, identityKey, self: leaf === selfLeaf };
 }

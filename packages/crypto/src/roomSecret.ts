@@ -7,6 +7,7 @@
  *   locator     = HKDF-SHA-256(ikm = room_secret, salt = "", info = "nullroom/v1/locator", 32)   (RFC 5869)
  *   gi_key      = HKDF-SHA-256(room_secret, "", "nullroom/v1/group-info", 32) -> AES-256-GCM
  *   cred_key    = HKDF-SHA-256(room_secret, "", "nullroom/v1/credential", 32) -> AES-256-GCM
+ *   label       = HKDF-SHA-256(room_secret, "", "nullroom/v1/room-label", 5) -> 8 Crockford base32 characters
  *
  * The relay only ever sees the locator; it cannot invert HKDF, and guessing a password costs an
  * Argon2id evaluation per guess.
@@ -103,6 +104,28 @@ async function hkdf(ikm: CryptoKey, info: string): Promise<Uint8Array<ArrayBuffe
     256,
   );
   return new Uint8Array(bits);
+}
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+/**
+ * A short label that tells rooms apart before their members name them (invite rooms): 40 bits of
+ * HKDF of the secret as 8 Crockford base32 characters, `XXXX-XXXX`. Every member derives the same
+ * label; the relay, which never has the secret, cannot. Not a secret, and not a name: two rooms
+ * share one with probability 2^-40.
+ */
+export async function roomLabel(secret: RoomSecret): Promise<string> {
+  const ikm = await globalThis.crypto.subtle.importKey('raw', new Uint8Array(secret), 'HKDF', false, ['deriveBits']);
+  const bits = await globalThis.crypto.subtle.deriveBits(
+    { name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(0), info: utf8.encode('nullroom/v1/room-label') },
+    ikm,
+    40,
+  );
+  let n = 0n;
+  for (const b of new Uint8Array(bits)) n = (n << 8n) | BigInt(b);
+  let out = '';
+  for (let i = 7; i >= 0; i--) out += CROCKFORD[Number((n >> BigInt(i * 5)) & 31n)];
+  return `${out.slice(0, 4)}-${out.slice(4)}`;
 }
 
 export async function deriveRoomKeys(secret: RoomSecret): Promise<RoomKeys> {

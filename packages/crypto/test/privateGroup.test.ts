@@ -451,3 +451,32 @@ test("privateMessageGroupId reads the chat id from a PrivateMessage's clear fram
   id.fill(0);
   assert.deepEqual(privateMessageGroupId(m.message), created.groupId);
 });
+
+test('a chat state exported and imported again (a restart) goes on where it was, both ways; one that is not ours, or not with that peer, is BAD_SAVED_STATE', async () => {
+  const { alice, bob, carol, mallory } = await setup();
+  let { A, B } = await chat(alice, bob);
+  const first = await alice.chats.encrypt(A, enc.encode('before'));
+  A = first.state;
+  const r1 = await bob.chats.decrypt(B, first.message);
+  B = r1.state;
+  // Exported after sending: the imported state never encrypts under generation 0 again.
+  const saved = alice.chats.exportState(A);
+  const A2 = await alice.chats.importState(saved, bob.id);
+  assert.deepEqual(alice.chats.groupIdOf(A2), alice.chats.groupIdOf(A));
+  assert.deepEqual(alice.chats.peerOf(A2).identityKey, bob.id);
+  const next = await alice.chats.encrypt(A2, enc.encode('after'));
+  const r2 = await bob.chats.decrypt(B, next.message);
+  assert.ok(r2.kind === 'message' && dec.decode(r2.plaintext) === 'after' && r2.generation === 1, 'the next generation');
+  const back = await bob.chats.encrypt(r2.state, enc.encode('answer'));
+  const r3 = await alice.chats.decrypt(next.state, back.message);
+  assert.equal(r3.kind === 'message' && dec.decode(r3.plaintext), 'answer');
+
+  await assert.rejects(alice.chats.importState(saved, carol.id), code('BAD_SAVED_STATE'), 'another peer than the one expected');
+  await assert.rejects(carol.chats.importState(saved, bob.id), code('BAD_SAVED_STATE'), "not carol's chat");
+  await assert.rejects(mallory.chats.importState(saved, bob.id), code('BAD_SAVED_STATE'), 'another room');
+  await assert.rejects(alice.chats.importState(saved.slice(0, -1), bob.id), code('BAD_SAVED_STATE'), 'truncated');
+  await assert.rejects(alice.chats.importState(new Uint8Array([1, 2, 3]), bob.id), code('BAD_SAVED_STATE'), 'not a state');
+  // A room group's state is not a chat's.
+  const room = await alice.room.createGroup({ nick: 'alice', slot: 1 });
+  await assert.rejects(alice.chats.importState(alice.room.exportState(room.state), bob.id), code('BAD_SAVED_STATE'), 'a room state');
+});

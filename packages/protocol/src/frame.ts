@@ -325,18 +325,46 @@ export const clientFrameTypes: ReadonlySet<FrameTypeName> = new Set([
   'RESUME',
 ]);
 
+/** A schema row's field, ready for the encoder: its range (every integer field has one) and size. */
+interface EncodedField {
+  readonly name: string;
+  readonly kind: FieldKind;
+  readonly min: number;
+  readonly max: number;
+  /** Bytes it takes; for `bytes`, its length prefix (the payload comes on top). */
+  readonly size: number;
+}
+const maxOf: Partial<Record<FieldKind, number>> = { u8: 0xff, u16: 0xffff, u32: 0xffff_ffff };
+/**
+ * The schemas, prepared once for the encoder (it runs for every frame the relay sends): no range
+ * array made per field, and the fixed part of each frame's size summed in advance.
+ */
+const encoding = Object.fromEntries(
+  (Object.entries(schemas) as [FrameTypeName, readonly Field[]][]).map(([type, fields]) => {
+    const prepared: EncodedField[] = fields.map(([name, kind, range]) => ({
+      name,
+      kind,
+      min: range?.[0] ?? 0,
+      max: range?.[1] ?? maxOf[kind] ?? 0,
+      size: kind === 'bytes' ? 4 : fixedSize[kind],
+    }));
+    const fixed = prepared.reduce((n, f) => n + f.size, 1);
+    return [type, { fields: prepared, fixed, payloads: prepared.filter((f) => f.kind === 'bytes').map((f) => f.name) }];
+  }),
+) as unknown as Record<
+  FrameTypeName,
+  { readonly fields: readonly EncodedField[]; readonly fixed: number; readonly payloads: readonly string[] }
+>;
+
 /** Bytes the encoding of `frame` takes. */
 export function encodedSize(frame: Frame): number {
-  let size = 1;
+  const e = encoding[frame.type];
+  let size = e.fixed;
   const rec = frame as unknown as Record<string, unknown>;
-  for (const [name, kind] of schemas[frame.type]) {
-    if (kind !== 'bytes') {
-      size += fixedSize[kind];
-      continue;
-    }
+  for (const name of e.payloads) {
     const v = rec[name];
     if (!(v instanceof Uint8Array)) throw new ProtocolError('BAD_VALUE', name);
-    size += 4 + v.byteLength;
+    size += v.byteLength;
   }
   return size;
 }
@@ -346,30 +374,27 @@ export function encodeFrame(frame: Frame): Uint8Array {
   const w = new Writer(encodedSize(frame));
   w.u8(FrameType[frame.type]);
   const rec = frame as unknown as Record<string, unknown>;
-  for (const [name, kind, range] of schemas[frame.type]) {
-    const v = rec[name];
-    switch (kind) {
+  for (const f of encoding[frame.type].fields) {
+    const v = rec[f.name];
+    switch (f.kind) {
       case 'u8':
       case 'u16':
-      case 'u32': {
-        const [min, max] = range ?? [0, kind === 'u8' ? 0xff : kind === 'u16' ? 0xffff : 0xffff_ffff];
-        if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new ProtocolError('BAD_VALUE', name);
-        w[kind](v);
+      case 'u32':
+        if (typeof v !== 'number' || !Number.isInteger(v) || v < f.min || v > f.max) throw new ProtocolError('BAD_VALUE', f.name);
+        w[f.kind](v);
         break;
-      }
       case 'u64':
-        if (typeof v !== 'number') throw new ProtocolError('BAD_VALUE', name);
-        w.u64(v, name);
+        if (typeof v !== 'number') throw new ProtocolError('BAD_VALUE', f.name);
+        w.u64(v, f.name);
         break;
       case 'locator':
       case 'ticket':
       case 'token':
-        if (!(v instanceof Uint8Array) || v.byteLength !== fixedSize[kind]) throw new ProtocolError('BAD_VALUE', name);
+        if (!(v instanceof Uint8Array) || v.byteLength !== f.size) throw new ProtocolError('BAD_VALUE', f.name);
         w.fixed(v);
         break;
       case 'bytes':
-        if (!(v instanceof Uint8Array)) throw new ProtocolError('BAD_VALUE', name);
-        w.bytes(v);
+        w.bytes(v as Uint8Array); // checked by encodedSize
         break;
     }
   }

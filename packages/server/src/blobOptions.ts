@@ -5,8 +5,10 @@
 import { BLOB_TICKET_HEADER } from './tickets.js';
 
 export interface BlobOptions {
-  /** Where chunks are kept; wiped on start and on close. Default: a fresh directory under the OS temp dir (removed on close). */
+  /** Where chunks are kept; wiped on start and on close (unless `keep`). Default: a fresh directory under the OS temp dir (removed on close). */
   dir?: string;
+  /** Keep the blobs in `dir` across restarts (blobKept.ts): taken up on start, not wiped on close. Needs `dir`. */
+  keep?: boolean;
   /** Largest chunk (request body), in bytes. */
   maxChunkBytes?: number;
   /** Largest blob (sum of its chunks), in bytes. */
@@ -56,9 +58,9 @@ export interface BlobOptions {
   maxUploadMs?: number;
 }
 
-export type ResolvedBlobOptions = Required<Omit<BlobOptions, 'dir'>> & { dir: string | undefined };
+export type ResolvedBlobOptions = Required<Omit<BlobOptions, 'dir' | 'keep'>> & { dir: string | undefined; keep: boolean };
 
-export const defaultBlobOptions: Readonly<Required<Omit<BlobOptions, 'dir'>>> = Object.freeze({
+export const defaultBlobOptions: Readonly<Required<Omit<BlobOptions, 'dir' | 'keep'>>> = Object.freeze({
   // The clients' 4 MiB chunks (DEFAULT_TRANSFER_CHUNK) with their tag, and room to spare.
   maxChunkBytes: 4 * 1024 * 1024 + 64 * 1024,
   maxBlobBytes: 4 * 1024 ** 3,
@@ -101,7 +103,8 @@ export const MAX_CHUNK_INDEX = 2 ** 31 - 1;
 
 /** Checks the options (a message naming the bad field, for a config error) and fills in defaults. */
 export function resolveBlobOptions(o: BlobOptions = {}): ResolvedBlobOptions {
-  const r: ResolvedBlobOptions = { ...defaultBlobOptions, dir: o.dir };
+  if (o.keep === true && o.dir === undefined) throw new RangeError('blobs.keep needs blobs.dir');
+  const r: ResolvedBlobOptions = { ...defaultBlobOptions, dir: o.dir, keep: o.keep === true };
   for (const k of Object.keys(defaultBlobOptions) as (keyof typeof defaultBlobOptions)[]) {
     const v = o[k] ?? defaultBlobOptions[k];
     if (!Number.isSafeInteger(v) || v < (k === 'maxWaitMs' ? 0 : 1))

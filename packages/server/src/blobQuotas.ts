@@ -96,6 +96,18 @@ export class BlobQuotas {
     p.ticket.blobs++;
   }
 
+  /** More is stored than the store may hold (a restart under a smaller maxTotalBytes). */
+  overBudget(): boolean {
+    return this.totalCharged > this.o.maxTotalBytes;
+  }
+
+  /** A blob kept from before a restart (blobKept.ts): it counts against its room and `ip` as stored. */
+  adopted(room: string, ip: string, charged: number): void {
+    this.rooms.get(room).blobs++;
+    this.ips.get(ip).blobs++;
+    this.stored(room, ip, charged);
+  }
+
   /** The PUT's body is being read: its bytes count as held (and, charged, as stored) until `release`. */
   hold(p: Put): void {
     const c = charge(p.len);

@@ -10,6 +10,10 @@
  *   .trash/<random>           a removed blob's directory, between its rename and its deletion
  *   <hex(id bytes)>/<index>   committed chunks (hex, not the base64url id: case-insensitive file
  *                             systems would otherwise merge ids that differ only in case)
+ *   <hex(id bytes)>/.record   with `keep`: what taking the blob up after a restart needs (blobKept.ts)
+ *
+ * Size: a little over 400 lines since blobs are kept across restarts (`adopt`); reading them back
+ * lives in blobKept.ts.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { type FileHandle, mkdir, mkdtemp, open, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
@@ -18,6 +22,7 @@ import { join } from 'node:path';
 import type { ResolvedBlobOptions } from './blobOptions.js';
 import { BlobQuotas, type Put, charge } from './blobQuotas.js';
 import { BlobError } from './errors.js';
+import { type KeptBlob, readKept, writeRecord } from './blobKept.js';
 import { RecentChunks } from './recentChunks.js';
 import type { Ticket } from './tickets.js';
 
@@ -130,12 +135,50 @@ export class BlobStore {
       if (entries.length > 0 && !entries.includes(MARKER)) {
         throw new Error(`blob directory ${root} is not empty and was not made by nullroom; refusing to wipe it`);
       }
-      await wipe(root);
+      // Kept blobs stay (what was half received or half removed does not); otherwise all goes.
+      if (o.keep) for (const d of [TMP, TRASH]) await rm(join(root, d), { recursive: true, force: true });
+      else await wipe(root);
     }
-    await writeFile(join(root, MARKER), 'Nullroom blob store: wiped whenever the relay starts or stops.\n');
+    await writeFile(
+      join(root, MARKER),
+      o.keep
+        ? 'Nullroom blob store: kept across restarts (encrypted chunks).\n'
+        : 'Nullroom blob store: wiped whenever the relay starts or stops.\n',
+    );
     await mkdir(join(root, TMP), { mode: 0o700 });
     await mkdir(join(root, TRASH), { mode: 0o700 });
-    return new BlobStore(root, own, o, log, removed);
+    const store = new BlobStore(root, own, o, log, removed);
+    if (o.keep) {
+      const kept = await readKept(root, o.ttlMs, o.maxBlobs, new Set([MARKER, TMP, TRASH]));
+      for (const k of kept) store.adopt(k);
+      if (kept.length > 0) log?.(`blob store: ${kept.length} kept from before the restart`);
+    }
+    return store;
+  }
+
+  /** A blob kept from before a restart: charged to its room and to no address (none is kept on disk); dropped past the byte budget. */
+  private adopt(k: KeptBlob): void {
+    const { id, dir, tokenHash, room, chunks, bytes, charged } = k;
+    const lastWrite = performance.now() - Math.max(0, Date.now() - k.lastWriteWall);
+    const b: BlobRecord = {
+      id,
+      dir,
+      tokenHash,
+      room,
+      ip: '',
+      chunks,
+      bytes,
+      charged,
+      reserved: 0,
+      inflight: 0,
+      lastWrite,
+      dead: false,
+      commits: Promise.resolve(),
+    };
+    this.blobs.set(b.id, b);
+    this.totalBytes += bytes;
+    this.quotas.adopted(room, b.ip, charged);
+    if (this.quotas.overBudget()) void this.drop(b);
   }
 
   stats(): { blobs: number; bytes: number } {
@@ -156,7 +199,7 @@ export class BlobStore {
   async dispose(): Promise<void> {
     this.stop();
     await Promise.allSettled([...this.inflight]);
-    await (this.ownRoot ? rm(this.root, { recursive: true, force: true }) : wipe(this.root)).catch(() => undefined);
+    if (!this.o.keep) await (this.ownRoot ? rm(this.root, { recursive: true, force: true }) : wipe(this.root)).catch(() => undefined);
     this.blobs.clear();
     this.tombstones.clear();
   }
@@ -262,7 +305,9 @@ export class BlobStore {
 
   private register(w: ChunkWrite, put: Put): BlobRecord {
     const dir = join(this.root, w.key.toString('hex'));
-    const made = mkdir(dir, { recursive: true, mode: 0o700 });
+    const made = mkdir(dir, { recursive: true, mode: 0o700 }).then(() =>
+      this.o.keep ? writeRecord(dir, w.tokenHash, w.ticket.room) : undefined,
+    );
     made.catch(() => undefined);
     const b: BlobRecord = {
       id: w.id,

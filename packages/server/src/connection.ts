@@ -4,9 +4,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { WebSocket } from 'ws';
+// Imported rather than the global, whose getter Node resolves on every access (on every frame here).
+import { performance } from 'node:perf_hooks';
+import { WebSocket } from 'ws';
 import { ErrorCodes, ProtocolError, decodeClientFrame, encodeFrame } from '@nullroom/protocol';
 import { type Account, type Bucket, fullBucket, takeToken } from './budget.js';
+import { writeDirect } from './directWrite.js';
 import { CloseError } from './errors.js';
 import type { RelayLimits } from './limits.js';
 import { LARGE_FRAME, type Outlet, type Output } from './output.js';
@@ -26,7 +29,9 @@ export interface Wire {
 
 export const socketWire: Wire = {
   write(ws, _conn, bytes, done) {
-    ws.send(bytes, done);
+    // The relay's frames are Buffers (rooms.ts wraps what it fans out): written straight to the
+    // socket (directWrite.ts); anything else, or a sender holding frames back, through `ws`.
+    if (!(bytes instanceof Buffer) || !writeDirect(ws, bytes, done)) ws.send(bytes, done);
     return bytes.byteLength;
   },
   read() {},
@@ -59,8 +64,12 @@ export class Connection implements Peer, Outlet {
   readonly memberships: Peer['memberships'] = new Map();
   private corked = false;
   private cut = false;
-  /** The payload of our last ping: only a pong that echoes it proves the peer alive. */
-  private ping: Buffer | undefined;
+  /**
+   * Where the payload of our last ping is (PING_BYTES at `pingAt` in a sweep's random bytes, see
+   * PingPayloads): only a pong that echoes it proves the peer alive.
+   */
+  private ping: PingPayloads | undefined;
+  private pingAt = 0;
   private alive = true;
   /** Bytes handed to ws for this connection; minus bufferedAmount, what has left (progress). */
   private queued = 0;
@@ -75,13 +84,17 @@ export class Connection implements Peer, Outlet {
   private lastRefill = performance.now();
   private overLimit = 0;
   /** Accepted COMMITs (limits.commitBurst). */
-  private readonly commits: Bucket;
+  /**
+   * Made full on the first COMMIT: the same as full at the start, as a bucket refills up to its
+   * burst (most connections never commit; the bucket is not held for them).
+   */
+  private commits: Bucket | undefined;
   private readonly addressRate: number;
   private readonly addressBurst: number;
 
   constructor(
     readonly id: number,
-    private readonly ws: WebSocket,
+    private readonly ws: RelaySocket,
     /** The TCP/TLS socket under `ws` (the upgrade request's), corked while a batch of frames for it is written. */
     private readonly socket: Socket,
     readonly account: Account,
@@ -89,23 +102,31 @@ export class Connection implements Peer, Outlet {
   ) {
     const { limits } = ctx;
     this.tokens = limits.rateBurst;
-    this.commits = fullBucket(limits.commitBurst, performance.now());
     this.addressRate = limits.addressRatePerSecond ?? 10 * limits.ratePerSecond;
     this.addressBurst = limits.addressRateBurst ?? 10 * limits.rateBurst;
-    ws.on('message', (data: Buffer, isBinary: boolean) => this.receive(data, isBinary));
-    // Only the echo of our latest ping's random payload proves life; `ws` also reports unsolicited
-    // pongs (RFC 6455 §5.5.3 allows them), which a peer could send to look alive without reading.
-    ws.on('pong', (data: Buffer) => {
-      if (this.ping !== undefined && data.equals(this.ping)) this.alive = true;
-    });
-    ws.on('error', () => ws.terminate());
-    ws.on('close', (code) => {
-      ctx.closed(this);
-      ctx.rooms.drop(this);
-      account.connections--;
-      ctx.tickets?.dropPeer(this);
-      ctx.log?.(`conn ${id} closed ${code}`);
-    });
+    // No listeners: the socket hands its events to its connection (RelaySocket.emit).
+    ws.connection = this;
+  }
+
+  /**
+   * The peer's pong: only the echo of our latest ping's random payload proves life; `ws` also
+   * reports unsolicited pongs (RFC 6455 §5.5.3 allows them), which a peer could send to look alive
+   * without reading.
+   */
+  pong(data: Buffer): void {
+    const p = this.ping;
+    if (p !== undefined && data.length === PING_BYTES && p.bytes.compare(data, 0, PING_BYTES, this.pingAt, this.pingAt + PING_BYTES) === 0)
+      this.alive = true;
+  }
+
+  /** The socket closed: the connection is gone from the relay, its slots away (rooms.drop). */
+  closed(code: number): void {
+    const { ctx } = this;
+    ctx.closed(this);
+    ctx.rooms.drop(this);
+    this.account.connections--;
+    ctx.tickets?.dropPeer(this);
+    ctx.log?.(`conn ${this.id} closed ${code}`);
   }
 
   get bufferedAmount(): number {
@@ -145,6 +166,7 @@ export class Connection implements Peer, Outlet {
   takeCommit(): boolean {
     const { limits } = this.ctx;
     const now = performance.now();
+    this.commits ??= fullBucket(limits.commitBurst, now);
     if (!takeToken(this.commits, limits.commitBurst, limits.commitIntervalMs, now)) return false;
     if (takeToken(this.account.commits, limits.commitBurstPerAddress, limits.commitIntervalPerAddressMs, now)) return true;
     this.commits.tokens += 1;
@@ -175,7 +197,7 @@ export class Connection implements Peer, Outlet {
     this.ws.terminate();
   }
 
-  private receive(data: Buffer, isBinary: boolean): void {
+  receive(data: Buffer, isBinary: boolean): void {
     const { ctx } = this;
     ctx.wire.read(this.id, data);
     if (!isBinary) return this.malformed(new ProtocolError('BAD_VALUE', 'text frame'));
@@ -185,7 +207,8 @@ export class Connection implements Peer, Outlet {
     } catch (e) {
       return this.malformed(e);
     }
-    if (!this.refill() || !takeToken(this.account.frames, this.addressBurst, 1000 / this.addressRate, performance.now())) {
+    const now = performance.now();
+    if (!this.refill(now) || !takeToken(this.account.frames, this.addressBurst, 1000 / this.addressRate, now)) {
       this.send(encodeFrame({ type: 'ERROR', reqId: f.reqId, code: ErrorCodes.RATE_LIMITED }));
       if (++this.overLimit > 10 * ctx.limits.rateBurst) {
         ctx.log?.(`conn ${this.id} closed: rate limit`);
@@ -208,9 +231,8 @@ export class Connection implements Peer, Outlet {
     this.close(new CloseError('MALFORMED'));
   }
 
-  private refill(): boolean {
+  private refill(now: number): boolean {
     const { limits } = this.ctx;
-    const now = performance.now();
     this.tokens = Math.min(limits.rateBurst, this.tokens + ((now - this.lastRefill) * limits.ratePerSecond) / 1000);
     this.lastRefill = now;
     if (this.tokens < 1) return false;
@@ -223,7 +245,7 @@ export class Connection implements Peer, Outlet {
    * (a peer that stops reading may never be sent anything again). A ping with a fresh random
    * payload; a connection that did not echo the previous one is dropped.
    */
-  check(): void {
+  check(payloads: PingPayloads): void {
     if (this.cut) return;
     const buffered = this.ws.bufferedAmount;
     const flushed = this.queued - buffered;
@@ -250,7 +272,64 @@ export class Connection implements Peer, Outlet {
     if (this.stalls >= 2) return this.cutOff('no progress');
     if (!this.alive) return; // draining: the outstanding ping is not replaced
     this.alive = false;
-    this.ping = randomBytes(12);
-    this.ws.ping(this.ping);
+    this.ping = payloads;
+    this.pingAt = payloads.take();
+    this.ws.ping(payloads.bytes.subarray(this.pingAt, this.pingAt + PING_BYTES));
+  }
+}
+
+/** Bytes of fresh randomness in each ping (docs/PROTOCOL.md §4.1). */
+export const PING_BYTES = 12;
+
+/**
+ * The ping payloads of one sweep over the connections (relay.ts): fresh random bytes for all of
+ * them drawn at once (one call to the CSPRNG per sweep, not one per connection), each connection's
+ * payload its own PING_BYTES of them.
+ */
+export class PingPayloads {
+  readonly bytes: Buffer;
+  private next = 0;
+  constructor(connections: number) {
+    this.bytes = randomBytes(PING_BYTES * Math.max(1, connections));
+  }
+
+  /** The offset of a payload not handed out before. */
+  take(): number {
+    const at = this.next;
+    if (at + PING_BYTES > this.bytes.length) throw new Error('more pings than connections in this sweep');
+    this.next += PING_BYTES;
+    return at;
+  }
+}
+
+/**
+ * The relay's WebSocket (webSocketServer in upgrade.ts makes these): its events go straight to its
+ * connection instead of through listeners, so an idle connection holds no listener table
+ * (`ws` keeps one per socket: ~250 bytes with four events in it) and no closures of its own.
+ */
+export class RelaySocket extends WebSocket {
+  connection: Connection | undefined = undefined;
+
+  // Every event `ws` emits on a server-side socket has at most two arguments.
+  override emit(event: string | symbol, a?: unknown, b?: unknown): boolean {
+    const c = this.connection;
+    if (event === 'error') {
+      this.terminate();
+      return true;
+    }
+    if (c === undefined) return super.emit(event, a, b);
+    switch (event) {
+      case 'message':
+        c.receive(a as Buffer, b as boolean);
+        return true;
+      case 'pong':
+        c.pong(a as Buffer);
+        return true;
+      case 'close':
+        c.closed(a as number);
+        return true;
+      default:
+        return super.emit(event, a, b);
+    }
   }
 }

@@ -39,7 +39,7 @@ export class HttpConnections {
   private count = 0;
   private readonly perAddress = new Map<string, number>();
   /** Counted TCP sockets by "address|port" (under TLS, 'upgrade' hands us the TLS socket, not this one). */
-  private readonly counted = new Map<string, { key: string | undefined; left: boolean }>();
+  private readonly counted = new Map<string, { key: string | undefined; socket: PeerSocket; closed: () => void }>();
   /** TCP sockets answered 503 at accept: whatever request they send is not served. */
   private readonly refused = new WeakSet<object>();
 
@@ -78,22 +78,24 @@ export class HttpConnections {
     const id = peerId(socket);
     this.count++;
     if (key !== undefined) this.perAddress.set(key, n + 1);
-    this.counted.set(id, { key, left: false });
-    socket.once('close', () => {
-      this.leaveId(id);
-      this.counted.delete(id);
-    });
+    const closed = () => this.leaveId(id);
+    this.counted.set(id, { key, socket, closed });
+    socket.once('close', closed);
   }
 
-  /** The socket left plain HTTP (it upgraded, or closed). */
+  /**
+   * The socket left plain HTTP (it upgraded, or closed): uncounted and forgotten, its 'close'
+   * listener removed (a WebSocket then holds nothing of this class for its lifetime).
+   */
   leave(socket: PeerSocket): void {
     this.leaveId(peerId(socket));
   }
 
   private leaveId(id: string): void {
     const e = this.counted.get(id);
-    if (e === undefined || e.left) return;
-    e.left = true;
+    if (e === undefined) return;
+    this.counted.delete(id);
+    e.socket.off('close', e.closed);
     this.count--;
     if (e.key === undefined) return;
     const n = (this.perAddress.get(e.key) ?? 1) - 1;

@@ -8,12 +8,11 @@
  */
 import type { Socket } from 'node:net';
 import type { Server } from 'node:http';
-import type { WebSocket } from 'ws';
 import { addressKey, clientAddress, isLoopback } from './address.js';
 import { BlobHttp } from './blobHttp.js';
 import type { BlobOptions } from './blobOptions.js';
 import { type Account, Accounts } from './budget.js';
-import { Connection, type ConnectionContext, type Wire, socketWire } from './connection.js';
+import { Connection, type ConnectionContext, PingPayloads, type RelaySocket, type Wire, socketWire } from './connection.js';
 import { httpHandler, securityHeaders } from './http.js';
 import { HttpConnections, createRelayServer } from './httpServer.js';
 import { type RelayLimits, defaultRelayLimits } from './limits.js';
@@ -156,7 +155,7 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
     closed: (c) => conns.delete(c),
   };
   let nextConn = 1;
-  const accept = (ws: WebSocket, account: Account, socket: Socket) => {
+  const accept = (ws: RelaySocket, account: Account, socket: Socket) => {
     const c = new Connection(nextConn++, ws, socket, account, ctx);
     conns.add(c);
     log?.(`conn ${c.id} open from ${socket.remoteAddress ?? '?'} (${account.connections} from ${account.key})`);
@@ -207,9 +206,10 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
  * One timer for liveness and output (Connection.check), the output budget, away slots whose grace
  * ended and old log entries (rooms.expire), and idle accounts.
  */
-function startTimer(conns: Iterable<Connection>, output: Output, rooms: Rooms, accounts: Accounts, intervalMs: number) {
+function startTimer(conns: ReadonlySet<Connection>, output: Output, rooms: Rooms, accounts: Accounts, intervalMs: number) {
   const pinger = setInterval(() => {
-    for (const c of conns) c.check();
+    const payloads = new PingPayloads(conns.size);
+    for (const c of conns) c.check(payloads);
     output.enforceBudget();
     rooms.expire(Date.now());
     accounts.prune(performance.now());

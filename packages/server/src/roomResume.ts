@@ -13,6 +13,10 @@ import type { RoomStore, StoredRoom } from './roomStore.js';
 /** The SHA-256 of a resume token: all the relay keeps of it. */
 export const tokenHash = (token: Uint8Array): Uint8Array => new Uint8Array(createHash('sha256').update(token).digest());
 
+/** A token hash as RoomRecord.tokens keeps it, a byte per character; `tokenBytes` turns it back. */
+export const tokenKey = (hash: Uint8Array): string => Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('latin1');
+const tokenBytes = (key: string): Buffer => Buffer.from(key, 'latin1');
+
 export interface ResumeParts {
   readonly rooms: Map<string, RoomRecord>;
   readonly limits: RoomLimits;
@@ -37,7 +41,7 @@ function refusal(parts: ResumeParts, peer: Peer, f: ResumeFrame): ErrorName | un
   if (account !== undefined && account !== charged && account.memberships >= parts.limits.maxRoomsPerAddress) return 'ADDRESS_LIMIT';
   if (room === undefined || room.groupInfo === undefined || (away === undefined && holder === undefined)) return 'CANNOT_RESUME';
   const hash = room.tokens.get(f.slot);
-  if (hash === undefined || !timingSafeEqual(tokenHash(f.token), hash)) return 'CANNOT_RESUME';
+  if (hash === undefined || !timingSafeEqual(tokenHash(f.token), tokenBytes(hash))) return 'CANNOT_RESUME';
   if (f.seq > room.seq || f.seq < room.log.dropped) return 'CANNOT_RESUME';
   return undefined;
 }
@@ -64,7 +68,7 @@ export function resume(parts: ResumeParts, peer: Peer, f: ResumeFrame): ErrorNam
   }
   room.subscribers.set(f.slot, peer);
   const m: Membership = { room, slot: f.slot, statePending: false };
-  peer.memberships.set(key, m);
+  peer.memberships.set(room.key, m);
   if (peer.account !== undefined) peer.account.memberships++;
   replay(parts, peer, room, f.slot, f.seq);
   peer.send(encodeFrame({ type: 'RESUMED', reqId: f.reqId, room: room.locator, epoch: room.epoch, seq: room.seq }));
@@ -113,7 +117,7 @@ export function restore(
     parts.groupInfos.set(room, s.groupInfo, undefined, true);
     const until = now + parts.limits.resumeGraceMs;
     for (const slot of s.slots) {
-      room.tokens.set(asSlot(slot.slot), new Uint8Array(slot.tokenHash));
+      room.tokens.set(asSlot(slot.slot), tokenKey(slot.tokenHash));
       room.away.set(asSlot(slot.slot), { until, account: undefined, seq: s.seq });
     }
     parts.rooms.set(s.key, room);

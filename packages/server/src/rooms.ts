@@ -26,7 +26,7 @@ import { randomBytes } from 'node:crypto';
 import { takeNewRoom } from './budget.js';
 import { type RelayLimits, defaultRelayLimits } from './limits.js';
 import { Logs, type RoomLog } from './roomLog.js';
-import { resume, restore, tokenHash } from './roomResume.js';
+import { resume, restore, tokenHash, tokenKey } from './roomResume.js';
 import { GroupInfos, type Membership, type Peer, type RoomLimits, type RoomRecord, newRoom, slotCount } from './roomState.js';
 import { type RoomStore, type StoredCommit, noRoomStore } from './roomStore.js';
 
@@ -201,11 +201,12 @@ export class Rooms {
     }
     const slot = asSlot(room.nextSlot++);
     const token = randomBytes(RESUME_TOKEN_BYTES);
-    room.tokens.set(slot, tokenHash(token));
-    this.store.addSlot(key, slot, room.tokens.get(slot)!, room.nextSlot);
+    const hash = tokenHash(token);
+    room.tokens.set(slot, tokenKey(hash));
+    this.store.addSlot(key, slot, hash, room.nextSlot);
     room.subscribers.set(slot, peer);
     const m: Membership = { room, slot, statePending: false };
-    peer.memberships.set(key, m);
+    peer.memberships.set(room.key, m); // the room's own string: one per room, not one per member
     if (account !== undefined) account.memberships++;
     if (room.groupInfo === undefined && room.creator === undefined && !room.createOpen) {
       room.creator = slot;
@@ -224,14 +225,14 @@ export class Rooms {
     const away = to === m.slot ? undefined : room.away.get(to);
     // Not sequenced (no `seq`): it is not part of the room's stream.
     const frame = this.wrap(encodeFrame({ type: 'DIRECT_DELIVER', room: room.locator, from: m.slot, data }));
-    if (target !== undefined) {
-      // Written to the target's socket before the ACK is written to the sender's, so an ACK means
-      // "handed to the peer's live connection". A connection already closing (its 'close' event
-      // still to come) gets nothing: the sender is told, never acknowledged for a frame not written.
-      if (!target.send(frame)) return this.error(peer, reqId, 'NO_SUCH_PEER');
-    } else {
-      // An away slot that can still resume with all it missed: held for it, then acknowledged.
-      if (away === undefined || away.seq < room.log.dropped || !room.tokens.has(to)) return this.error(peer, reqId, 'NO_SUCH_PEER');
+    // Written to the target's socket before the ACK is written to the sender's, so an ACK means
+    // "handed to the peer's live connection", or held for it: a slot away that can still resume
+    // with all it missed, or one whose connection is closing (its 'close' event still to come: it
+    // turns away then, or leaves for good and what is held for it goes with it).
+    if (target === undefined || !target.send(frame)) {
+      const closing = target !== undefined && this.limits.resumeGraceMs > 0;
+      const resumable = room.tokens.has(to) && (closing || (away !== undefined && away.seq >= room.log.dropped));
+      if (!resumable) return this.error(peer, reqId, 'NO_SUCH_PEER');
       const held = { slot: to, afterSeq: room.seq, at: Date.now(), frame };
       if (!this.logs.hold(room.log, held)) return this.error(peer, reqId, 'OVER_BUDGET');
       this.store.holdDirect(room.key, held);

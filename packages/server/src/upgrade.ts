@@ -5,7 +5,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { type WebSocket, WebSocketServer } from 'ws';
+import { type Server as WsServer, WebSocketServer } from 'ws';
+import { RelaySocket } from './connection.js';
 import { SUBPROTOCOL } from '@nullroom/protocol';
 import { addressKey, clientAddress } from './address.js';
 import type { Account, Accounts } from './budget.js';
@@ -19,24 +20,30 @@ export interface UpgradeContext {
   readonly origins: OriginPolicy;
   readonly trustProxy: boolean;
   readonly accounts: Accounts;
-  readonly wss: WebSocketServer;
+  readonly wss: WsServer<typeof RelaySocket>;
   readonly httpConnections: HttpConnections;
   /** Open WebSocket connections now. */
   readonly openConnections: () => number;
   readonly log: ((line: string) => void) | undefined;
   /** A WebSocket is open: `socket` is the upgrade request's, the TCP/TLS socket under `ws`. */
-  readonly accept: (ws: WebSocket, account: Account, socket: Socket) => void;
+  readonly accept: (ws: RelaySocket, account: Account, socket: Socket) => void;
 }
 
 /** The WebSocket side of the upgrade: binary frames up to the frame limit, no compression, our subprotocol only. */
-export function webSocketServer(limits: Pick<RelayLimits, 'maxFrameBytes'>): WebSocketServer {
-  return new WebSocketServer({
+export function webSocketServer(limits: Pick<RelayLimits, 'maxFrameBytes'>): WsServer<typeof RelaySocket> {
+  return new WebSocketServer<typeof RelaySocket>({
     noServer: true,
     maxPayload: limits.maxFrameBytes,
     perMessageDeflate: false,
     clientTracking: false,
+    WebSocket: RelaySocket,
     handleProtocols: (set) => (set.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });
+}
+
+/** Until the upgrade completes, a socket error ends the socket (no input may end the process). */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
 }
 
 function reject(socket: Duplex, status: number, text: string): void {
@@ -47,7 +54,7 @@ function reject(socket: Duplex, status: number, text: string): void {
 /** The server's 'upgrade' listener. No input may end the process: whatever throws answers this socket only. */
 export function upgradeHandler(ctx: UpgradeContext): (req: IncomingMessage, socket: Duplex, head: Buffer) => void {
   return (req, socket, head) => {
-    socket.on('error', () => socket.destroy());
+    socket.on('error', destroyOnError);
     if (ctx.httpConnections.isRefused(socket)) return void socket.destroy();
     ctx.httpConnections.leave(req.socket);
     try {
@@ -87,13 +94,24 @@ function upgrade(ctx: UpgradeContext, req: IncomingMessage, socket: Duplex, head
     return reject(socket, 503, 'Service Unavailable');
   }
   // Counted from now, not once the handshake completes, so parallel handshakes cannot overshoot.
-  account.connections++;
-  let accepted = false;
-  socket.once('close', () => {
-    if (!accepted) account.connections--;
-  });
+  const pending = countPending(socket, account);
+  const tcp = req.socket;
   ctx.wss.handleUpgrade(req, socket, head, (ws) => {
-    accepted = true;
-    ctx.accept(ws, account, req.socket);
+    pending.accepted();
+    // `ws` has its own error listener on the socket now (it destroys it too).
+    socket.off('error', destroyOnError);
+    ctx.accept(ws, account, tcp);
   });
+}
+
+/**
+ * Counts a handshake against its address until it completes (the connection counts from then on)
+ * or its socket closes first. Its own function, so that the listener it leaves on the socket for
+ * the connection's lifetime holds the account only, not the upgrade request and its headers.
+ */
+function countPending(socket: Duplex, account: Account): { accepted(): void } {
+  account.connections++;
+  const closed = () => account.connections--;
+  socket.once('close', closed);
+  return { accepted: () => socket.off('close', closed) };
 }

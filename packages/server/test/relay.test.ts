@@ -8,6 +8,7 @@ import {
   type RelayFrame,
   asEpoch,
   asReqId,
+  asSeq,
   asSlot,
   decodeRelayFrame,
   encodeFrame,
@@ -219,8 +220,7 @@ test('DIRECT counts against the rate limit like any frame, and respects the payl
   b.ws.close();
 });
 
-test('DIRECT to a connection that is already closing (its close not yet seen): NO_SUCH_PEER, never an ACK', () => {
-  const rooms = new Rooms({ maxMembersPerRoom: 10, maxRoomsPerConnection: 4 });
+test('DIRECT to a connection that is already closing (its close not yet seen): held for its slot and replayed when it resumes; NO_SUCH_PEER when it cannot resume', () => {
   const peer = (id: number) => {
     const p = {
       id,
@@ -235,15 +235,34 @@ test('DIRECT to a connection that is already closing (its close not yet seen): N
     };
     return p satisfies Peer;
   };
-  const [a, b] = [peer(1), peer(2)];
-  rooms.handle(a, { type: 'JOIN', reqId: rq(1), room: R });
-  rooms.handle(a, { type: 'CREATE', reqId: rq(2), room: R, groupInfo: gi(1) });
-  rooms.handle(b, { type: 'JOIN', reqId: rq(1), room: R });
-  rooms.handle(a, { type: 'DIRECT', reqId: rq(3), room: R, to: asSlot(2), data: gi(2) });
-  assert.deepEqual(a.got.at(-1), { type: 'ACK', reqId: 3, seq: 0 });
-  assert.equal(b.got.at(-1)?.type, 'DIRECT_DELIVER');
-  b.open = false;
-  rooms.handle(a, { type: 'DIRECT', reqId: rq(4), room: R, to: asSlot(2), data: gi(3) });
-  assert.deepEqual(a.got.at(-1), { type: 'ERROR', reqId: 4, code: ErrorCodes.NO_SUCH_PEER });
-  assert.equal(a.got.filter((f) => f.type === 'ACK' && f.reqId === 4).length, 0);
+  for (const resumeGraceMs of [60_000, 0]) {
+    const rooms = new Rooms({ maxMembersPerRoom: 10, maxRoomsPerConnection: 4, resumeGraceMs });
+    const [a, b] = [peer(1), peer(2)];
+    rooms.handle(a, { type: 'JOIN', reqId: rq(1), room: R });
+    rooms.handle(a, { type: 'CREATE', reqId: rq(2), room: R, groupInfo: gi(1) });
+    rooms.handle(b, { type: 'JOIN', reqId: rq(1), room: R });
+    rooms.handle(a, { type: 'DIRECT', reqId: rq(3), room: R, to: asSlot(2), data: gi(2) });
+    assert.deepEqual(a.got.at(-1), { type: 'ACK', reqId: 3, seq: 0 });
+    assert.equal(b.got.at(-1)?.type, 'DIRECT_DELIVER');
+    const joined = b.got.find((f) => f.type === 'JOINED');
+    assert.ok(joined?.type === 'JOINED');
+    b.open = false;
+    rooms.handle(a, { type: 'DIRECT', reqId: rq(4), room: R, to: asSlot(2), data: gi(3) });
+    if (resumeGraceMs === 0) {
+      // Its close will end the slot: nothing can be held for it.
+      assert.deepEqual(a.got.at(-1), { type: 'ERROR', reqId: 4, code: ErrorCodes.NO_SUCH_PEER });
+      assert.equal(a.got.filter((f) => f.type === 'ACK' && f.reqId === 4).length, 0);
+      continue;
+    }
+    // Its close turns the slot away: the frame is held for it, acknowledged, and replayed on RESUME.
+    assert.deepEqual(a.got.at(-1), { type: 'ACK', reqId: 4, seq: 0 });
+    rooms.drop(b);
+    const b2 = peer(3);
+    rooms.handle(b2, { type: 'RESUME', reqId: rq(1), room: R, slot: asSlot(2), token: joined.resume, seq: asSeq(0) });
+    const replayed = b2.got.filter((f) => f.type === 'DIRECT_DELIVER');
+    assert.equal(replayed.length, 1, 'the frame sent while its connection was closing');
+    assert.deepEqual(replayed[0]?.type === 'DIRECT_DELIVER' && replayed[0].data, gi(3));
+    assert.equal(b2.got.at(-1)?.type, 'RESUMED');
+    rooms.dispose();
+  }
 });

@@ -1,23 +1,30 @@
 /**
  * The join screen: a nickname, a room name and a password (stretched by Argon2id into the room
  * secret, in this browser), or, for an invite link, only a nickname. "Create a room" makes a
- * random 256-bit secret that lives only in the link's fragment, which browsers never send.
+ * random 256-bit secret that lives only in the link's fragment, which browsers never send, and
+ * may be given a name, which travels only inside the room's MLS group (RoomName, docs/PROTOCOL.md §5.3).
  */
 import { useState } from 'preact/hooks';
 import {
   ClientError,
   type NullroomClient,
   type Room,
+  RoomName,
   type RoomSecret,
+  checkRoomName,
   deriveRoomSecret,
   inviteFragment,
   randomRoomSecret,
+  roomLabel,
 } from '@nullroom/client';
 import { t } from '../i18n.js';
 import { PasswordStrength } from './PasswordStrength.js';
 
 export interface Joined {
   room: Room;
+  /** The room's name as the members set it (made before the join completes, so that it hears the answer to it). */
+  names: RoomName;
+  /** What to call the room while it has no name: a password room's name as typed, or an invite room's label. */
   name: string;
   invite: string | undefined;
 }
@@ -31,12 +38,14 @@ export function JoinForm(props: {
 }) {
   const [nick, setNick] = useState(props.defaultNick);
   const [roomName, setRoomName] = useState('');
+  /** The optional name of an invite room being created. */
+  const [inviteName, setInviteName] = useState('');
   const [password, setPassword] = useState('');
   const [busy, setBusy] = useState<string | undefined>();
   const [error, setError] = useState<string | undefined>();
   /** The room's group information was unusable (someone disrupted it): the SDK retries while the members repair it. */
   const [repairing, setRepairing] = useState(false);
-  const enter = async (secret: RoomSecret | undefined, invite: string | undefined) => {
+  const enter = async (secret: RoomSecret | undefined, invite: string | undefined, named?: string) => {
     setError(undefined);
     try {
       if (secret === undefined) {
@@ -46,11 +55,16 @@ export function JoinForm(props: {
       setBusy(t('join.connecting'));
       const client = await props.client();
       setBusy(t('join.joining'));
+      const label = invite === undefined ? roomName : t('chat.inviteRoomLabel', { label: await roomLabel(secret) });
       let off: (() => void) | undefined;
-      const room = await client
-        .join({ secret, nick, onRoom: (r) => (off = r.on('repair-wait', () => setRepairing(true))) })
-        .finally(() => (off?.(), setRepairing(false)));
-      props.onJoined({ room, name: invite === undefined ? roomName : t('chat.inviteRoom'), invite });
+      let names: RoomName | undefined;
+      const onRoom = (r: Room) => {
+        // A password room's name is known; an invite room's is the creator's choice, or told by a member once we joined.
+        names = new RoomName(r, invite === undefined ? roomName : named);
+        off = r.on('repair-wait', () => setRepairing(true));
+      };
+      const room = await client.join({ secret, nick, onRoom }).finally(() => (off?.(), setRepairing(false)));
+      props.onJoined({ room, names: names!, name: label, invite });
     } catch (err) {
       const already = err instanceof ClientError && (err.code === 'ALREADY_JOINED' || err.relayCode === 'ALREADY_IN_ROOM');
       setError(already ? t('join.alreadyIn') : t('join.failed', { message: err instanceof Error ? err.message : String(err) }));
@@ -64,10 +78,16 @@ export function JoinForm(props: {
   };
   const createInviteRoom = () => {
     if (nick.trim() === '') return setError(t('join.pickNick'));
+    let named: string | undefined;
+    try {
+      named = inviteName.trim() === '' ? undefined : checkRoomName(inviteName);
+    } catch {
+      return setError(t('chat.badRoomName'));
+    }
     const secret = randomRoomSecret();
     const fragment = inviteFragment(secret);
     history.replaceState(null, '', `/${fragment}`);
-    void enter(secret, `${location.origin}/${fragment}`);
+    void enter(secret, `${location.origin}/${fragment}`, named);
   };
   // Inside the app shell the form sits in its <main>; alone, it is the page's main content.
   const Wrapper = props.onCancel !== undefined ? 'section' : 'main';
@@ -121,9 +141,26 @@ export function JoinForm(props: {
           </p>
         )}
         {props.invite === undefined && (
-          <button data-testid="create-invite" type="button" class="secondary" disabled={busy !== undefined} onClick={createInviteRoom}>
-            {t('join.create')}
-          </button>
+          <fieldset class="create-invite">
+            <legend>{t('join.createLegend')}</legend>
+            <label>
+              {t('join.inviteName')}
+              <input
+                data-testid="invite-name"
+                maxLength={64}
+                autoComplete="off"
+                aria-describedby="invite-name-hint"
+                value={inviteName}
+                onInput={(e) => setInviteName(e.currentTarget.value)}
+              />
+            </label>
+            <p class="hint" id="invite-name-hint">
+              {t('join.inviteNameHint')}
+            </p>
+            <button data-testid="create-invite" type="button" class="secondary" disabled={busy !== undefined} onClick={createInviteRoom}>
+              {t('join.create')}
+            </button>
+          </fieldset>
         )}
         {props.onCancel !== undefined && (
           <button type="button" class="secondary" onClick={props.onCancel}>

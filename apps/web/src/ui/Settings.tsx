@@ -1,4 +1,4 @@
-/** Settings: theme, language, notifications, photo metadata, private-chat routing. */
+/** Settings: theme, language, notifications, photo metadata, typing, private-chat routing. */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { type Language, languages, t } from '../i18n.js';
 import { enableNotifications } from '../notify.js';
@@ -99,6 +99,15 @@ export function Settings(props: { prefs: Prefs; language: Language; onChange: (p
           onChange={(e) => props.onChange({ ...prefs, stripMetadata: e.currentTarget.checked })}
         />
         {t('settings.stripMetadata')}
+      </label>
+      <label class="check">
+        <input
+          type="checkbox"
+          data-testid="send-typing"
+          checked={prefs.sendTyping}
+          onChange={(e) => props.onChange({ ...prefs, sendTyping: e.currentTarget.checked })}
+        />
+        {t('settings.sendTyping')}
       </label>
       <fieldset data-testid="private-routing">
         <legend>{t('settings.privateRouting')}</legend>

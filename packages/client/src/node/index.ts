@@ -2,3 +2,4 @@ export { type NodeTlsOptions, nodeWebSocket, parsePin, certificateFingerprint } 
 export { fileSource, folderSink, safeFileName, nodeBlobTransport, nodeSha256, nodeAesGcm } from './files.js';
 export { type NodePipeOptions, nodeFileOptions } from './pipe.js';
 export { type FileKeyStoreOptions, FileKeyStore, KEY_STORE_FILE, MAX_KEY_STORE_BYTES, defaultKeyStoreDir } from './fileKeyStore.js';
+export { FileSessions, MAX_SESSION_BYTES, SESSIONS_FOLDER } from './fileSessions.js';

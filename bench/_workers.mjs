@@ -1,0 +1,88 @@
+// What the multi-process benchmarks (bench/private.mjs, bench/e2e.mjs) share: a child process
+// driven by request/answer messages over IPC, waiting on a condition, quantiles and the machine.
+import { fork } from 'node:child_process';
+import os from 'node:os';
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export const r2 = (x) => Math.round(x * 100) / 100;
+export const r0 = (x) => Math.round(x);
+
+/**
+ * A child process running `file` with `role`, answering {id, cmd} messages with {re: id, ...}.
+ * With BENCH_CPU_PROF=<dir> set, it writes a CPU profile there when it ends (`stop`).
+ */
+export function worker(file, role) {
+  const prof = process.env.BENCH_CPU_PROF;
+  const execArgv = prof ? ['--cpu-prof', '--cpu-prof-dir', prof, '--cpu-prof-name', `${role}-${process.pid}-${Date.now()}.cpuprofile`] : [];
+  const child = fork(file, [role], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
+  let next = 1;
+  const waiting = new Map();
+  const ready = new Promise((resolve, reject) => {
+    child.on('message', (m) => {
+      if (m.ready) return resolve(m);
+      const w = waiting.get(m.re);
+      waiting.delete(m.re);
+      w?.(m);
+    });
+    child.once('exit', (code) => reject(new Error(`${role} worker exited ${code}`)));
+  });
+  const call = (cmd, extra = {}) =>
+    new Promise((resolve, reject) => {
+      const id = next++;
+      waiting.set(id, (m) => (m.error ? reject(new Error(m.error)) : resolve(m)));
+      child.send({ id, cmd, ...extra });
+    });
+  /** Ends the child: SIGTERM (the workers exit on it, writing their profile), SIGKILL after 5 s. */
+  const stop = () =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      child.once('exit', () => (clearTimeout(t), resolve()));
+      child.kill('SIGTERM');
+    });
+  return { child, ready, call, stop };
+}
+
+/** Resolves once `cond()` holds (polled every 50 ms); rejects after `ms`. */
+export async function until(cond, what, ms = 120_000) {
+  const t0 = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+export const quantile = (xs, q) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
+};
+
+/** CPU time of this process so far, in microseconds. */
+export const cpuNow = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+
+/** The machine a result was measured on, with its load then. */
+export const machine = (loadAtStart) => ({
+  node: process.version,
+  platform: `${os.platform()} ${os.arch()}`,
+  cpus: os.cpus().length,
+  loadavgAtStart: loadAtStart.map(r2),
+  loadavgAtEnd: os.loadavg().map(r2),
+});
+
+/** A benchmark's start: its progress log (stderr), its clock and load, and a time limit past which it gives up. */
+export function benchStart(name, limitS) {
+  const log = (line) => process.stderr.write(`[${name}] ${line}\n`);
+  setTimeout(() => {
+    log(`over the time limit (${limitS} s): giving up`);
+    process.exit(1);
+  }, limitS * 1000).unref();
+  return { log, started: performance.now(), loadAtStart: os.loadavg() };
+}
+
+/** A worker ends on SIGINT and SIGTERM with exit code 0, which lets --cpu-prof write its profile. */
+export function exitOnStop() {
+  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(0));
+}
