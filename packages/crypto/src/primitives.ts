@@ -360,5 +360,18 @@ export function withFastPrimitives(impl: CiphersuiteImpl, hash: HashName): Ciphe
   return { ...impl, hash: fastHash(impl, h, mac), kdf: fastKdf(impl, mac), hpke, signature };
 }
 
+/**
+ * The suite with its Ed25519 verification on node:crypto's thread pool (`nodeEd25519Verify`, the
+ * same OpenSSL check) instead of the main thread; the suite itself outside Node. For joins: the
+ * patched tree validation starts every leaf's check at once, so the pool's threads verify the leaf
+ * signatures while the main thread decodes, opens credentials and hashes the tree. A received
+ * message's single signature stays on the main thread (withFastPrimitives), where it costs no dispatch.
+ */
+export function withPooledVerify(impl: CiphersuiteImpl): CiphersuiteImpl {
+  const pooled = nodeEd25519Verify;
+  if (pooled === undefined) return impl;
+  return { ...impl, signature: { ...impl.signature, verify: (publicKey, message, signature) => pooled(publicKey, message, signature) } };
+}
+
 /** Whether node:crypto carries AES-GCM and Ed25519 here (else Web Crypto does). */
 export const nativeNodeCrypto = node !== undefined;

@@ -55,6 +55,7 @@ import { type GroupSnapshot, groupInfoMatches, groupInfoOpens, readGroupInfo, se
 import { acceptOnlyOurProposals, checkRoomRules } from './roomRules.js';
 import { type RoomKeys } from './roomSecret.js';
 import { type SuiteName, Suites, suiteImpl } from './suite.js';
+import { withPooledVerify } from './primitives.js';
 
 export { type GroupSnapshot } from './roomGroupInfo.js';
 export { wipe } from './mlsGroup.js';
@@ -106,7 +107,12 @@ export class RoomGroup {
     private readonly ctx: MlsContext,
     /** Our identity in this room (identity.ts); an ephemeral one when none is given. */
     readonly identity: IdentitySigner,
+    /** `ctx` with the leaf signatures of a whole tree checked on node:crypto's thread pool (primitives.ts `withPooledVerify`). */
+    private readonly joinCtx: MlsContext = { ...ctx, cipherSuite: withPooledVerify(ctx.cipherSuite) },
   ) {}
+
+  /** The member list of each ratchet tree read (`members`), dropped with the tree; its members are frozen. */
+  private readonly memberLists = new WeakMap<RatchetTree, { self: number; list: readonly Member[] }>();
 
   static async create(keys: RoomKeys, suite: SuiteName = Suites.default, identity?: IdentitySigner): Promise<RoomGroup> {
     const impl = await suiteImpl(suite);
@@ -155,7 +161,7 @@ export class RoomGroup {
     let joined;
     try {
       joined = await joinGroupExternal({
-        context: this.ctx,
+        context: this.joinCtx,
         groupInfo: snapshot.info,
         keyPackage: kp.publicPackage,
         privateKeys: kp.privatePackage,
@@ -316,13 +322,20 @@ export class RoomGroup {
   /** The current members, from the ratchet tree, with their authenticated nicknames. */
   async members(state: RoomState): Promise<Member[]> {
     const self = this.selfLeaf(state);
+    const tree = state.mls.ratchetTree;
+    // Read once per tree: a commit's member diff reads the list before and after it, and the room
+    // reads the one after again; the next commit's "before" is this one's "after" (ts-mls makes a
+    // new tree array at every change and never changes one in place, patches/README.md).
+    const known = this.memberLists.get(tree);
+    if (known !== undefined && known.self === self) return known.list.slice();
     const out: Member[] = [];
-    for (const { index, node } of leaves(state.mls.ratchetTree)) {
+    for (const { index, node } of leaves(tree)) {
       // Profiles already read are found without a promise per leaf (a large room reads them on every commit).
       const profile = this.auth.byLeaf.get(node) ?? (await profileOf(this.auth, node));
       out.push(memberOf(node, index, self, profile));
     }
-    return out;
+    this.memberLists.set(tree, { self, list: out });
+    return out.slice();
   }
 
   /** The member at one leaf, or undefined for a blank leaf; BAD_CREDENTIAL when its credential does not open. */
@@ -352,5 +365,5 @@ export class RoomGroup {
 function memberOf(node: LeafNode, leaf: number, selfLeaf: number, profile: MemberProfile | undefined): Member {
   if (profile === undefined) throw new CryptoError('BAD_CREDENTIAL', 'a member credential does not open with this room secret');
   const { slot, nick, identityKey } = profile;
-  return { leaf, slot, nick, signaturePublicKey: node.signaturePublicKey, identityKey, self: leaf === selfLeaf };
+  return Object.freeze({ leaf, slot, nick, signaturePublicKey: node.signaturePublicKey, identityKey, self: leaf === selfLeaf });
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { getCiphersuiteImpl, wireformats } from 'ts-mls';
 import { RoomGroup, Suites, type SuiteName, decodeMlsMessage, deriveRoomKeys, randomRoomSecret } from '../src/index.js';
 import { utf8 } from '../src/bytes.js';
-import { expandsDerived, openedBefore, rememberingExpand } from '../src/primitives.js';
+import { expandsDerived, openedBefore, rememberingExpand, withPooledVerify } from '../src/primitives.js';
 import { readSenderData } from '../src/senderData.js';
 import { suiteImpl } from '../src/suite.js';
 
@@ -70,28 +70,31 @@ test('our AES-GCM under ts-mls seals what its own opens and opens what its own s
 });
 
 test('our Ed25519 under ts-mls signs as its own does (deterministic), and both verify each other; bad signatures and keys fail', async () => {
-  const ours = await suiteImpl(Suites.default);
+  const main = await suiteImpl(Suites.default);
   const stock = await getCiphersuiteImpl(Suites.default);
-  for (let i = 0; i < 20; i++) {
-    const { signKey, publicKey } = await stock.signature.keygen();
-    const msg = rand(i * 37);
-    const sig = await stock.signature.sign(signKey, msg);
-    assert.deepEqual(await ours.signature.sign(signKey, msg), sig, 'same signature bytes');
-    assert.deepEqual(await ours.signature.sign(signKey, msg), sig, 'same again, from the kept key');
-    assert.equal(await ours.signature.verify(publicKey, msg, sig), true);
-    const bad = Uint8Array.from(sig);
-    bad[5] = (bad[5] as number) ^ 0x10;
-    assert.equal(await ours.signature.verify(publicKey, msg, bad), false);
-    assert.equal(await stock.signature.verify(publicKey, msg, bad), false);
-    assert.equal(await ours.signature.verify(publicKey, rand(msg.length + 1), sig), false, 'another message');
-    assert.equal(await ours.signature.verify(publicKey, msg, sig.subarray(1)), false, 'a short signature');
-    assert.equal(await ours.signature.verify(publicKey.subarray(1), msg, sig), false, 'a short key');
-  }
+  // The joins' verification on node:crypto's thread pool (withPooledVerify) answers as the main thread's does.
+  assert.notEqual(withPooledVerify(main).signature.verify, main.signature.verify, 'in Node, joins verify on the pool');
+  for (const ours of [main, withPooledVerify(main)])
+    for (let i = 0; i < 20; i++) {
+      const { signKey, publicKey } = await stock.signature.keygen();
+      const msg = rand(i * 37);
+      const sig = await stock.signature.sign(signKey, msg);
+      assert.deepEqual(await ours.signature.sign(signKey, msg), sig, 'same signature bytes');
+      assert.deepEqual(await ours.signature.sign(signKey, msg), sig, 'same again, from the kept key');
+      assert.equal(await ours.signature.verify(publicKey, msg, sig), true);
+      const bad = Uint8Array.from(sig);
+      bad[5] = (bad[5] as number) ^ 0x10;
+      assert.equal(await ours.signature.verify(publicKey, msg, bad), false);
+      assert.equal(await stock.signature.verify(publicKey, msg, bad), false);
+      assert.equal(await ours.signature.verify(publicKey, rand(msg.length + 1), sig), false, 'another message');
+      assert.equal(await ours.signature.verify(publicKey, msg, sig.subarray(1)), false, 'a short signature');
+      assert.equal(await ours.signature.verify(publicKey.subarray(1), msg, sig), false, 'a short key');
+    }
   // A raw 32-byte seed (ts-mls accepts one too) signs the same as its PKCS#8 form.
   const { signKey } = await stock.signature.keygen();
   const seed = signKey.subarray(signKey.length - 32);
   const msg = rand(64);
-  assert.deepEqual(await ours.signature.sign(seed, msg), await stock.signature.sign(signKey, msg));
+  assert.deepEqual(await main.signature.sign(seed, msg), await stock.signature.sign(signKey, msg));
 });
 
 test('receiving an application message opens its SenderData once, not twice; what the AEAD kept for a ciphertext is what a second opening gives', async () => {
