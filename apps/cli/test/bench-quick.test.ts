@@ -153,6 +153,7 @@ test('bench/browser-mls.mjs receives and encrypts room messages in Chromium and 
     const m = r[side] as Record<string, unknown>;
     positive(m.receiveMs, `${side} receive`);
     positive(m.encryptMs, `${side} encrypt`);
+    positive(m.verifyMs, `${side}: one Ed25519 verification, the floor`);
     assert.equal((m.rounds as unknown[]).length, side === 'node' ? 4 : 2, `${side}: every round`);
   }
   positive((r.node as Record<string, unknown>).receiveCpuMs, 'node receive CPU');
