@@ -82,7 +82,12 @@ export function benchStart(name, limitS) {
   return { log, started: performance.now(), loadAtStart: os.loadavg() };
 }
 
-/** A worker ends on SIGINT and SIGTERM with exit code 0, which lets --cpu-prof write its profile. */
+/**
+ * A worker ends on SIGINT and SIGTERM with exit code 0, which lets --cpu-prof write its profile; and
+ * when its parent is gone (the IPC channel closes): a benchmark that failed or was killed leaves no
+ * relay or members host running behind it.
+ */
 export function exitOnStop() {
   for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(0));
+  process.on('disconnect', () => process.exit(0));
 }
