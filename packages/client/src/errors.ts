@@ -47,7 +47,8 @@ export const ClientErrors = {
   PEER_LEFT:
     "the private chat's peer left the room (no leaf carries its identity key now): the chat refuses new messages and files at once, nothing is sent; it opens again if the peer comes back with the same identity key",
   BAD_ROOM_NAME: 'a room name is empty, longer than 64 characters, has spaces at either end or control characters: not sent',
-  WRONG_SENDER: "a direct private message came from a connection that is not the chat's peer: dropped unread",
+  WRONG_SENDER:
+    "a private message (direct, or hidden and opening for one of our chats) came from a connection that is not the chat's peer: dropped unread",
   SEND_TIMED_OUT:
     'a message was not acknowledged within `sendTimeoutMs` of being queued (the relay unreachable, the room not joined): reported `unsent`, `retry(id)` queues it again',
   SESSION_INVALID:

@@ -377,8 +377,10 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
       if (chat.closed) continue;
       const data = await this.#handles.get(chat)?.openHidden(hidden);
       if (data === undefined) continue;
-      // Any member can wrap again a hidden message it saw pass: from another slot than the peer's, dropped unread.
-      if (!this.slotsOf(chat.peerIdentity).includes(from)) break;
+      // Any member can wrap again a hidden message it saw pass: from another slot than the peer's, dropped unread, and said (as a direct one is).
+      if (!this.slotsOf(chat.peerIdentity).includes(from)) {
+        return this.emit('error', { code: 'WRONG_SENDER', message: "a hidden private message did not come from the chat's peer: dropped" });
+      }
       return this.read(chat, chat.peer, from, data, false);
     }
     this.#othersHidden++;
