@@ -4,14 +4,23 @@
  * goes through Web Crypto: every X25519 operation imports a PKCS#8 key (OpenSSL's decoder: about
  * 0.6 ms each here) and every HKDF step imports an HMAC key; processing another member's join at
  * 40 members spent a third of its time there. The KEM, key schedule and encryption context stay
- * the library's (`Dhkem`, `CipherSuite`); only the curve and the HMAC under them change, and the
+ * the library's (`Dhkem`, `CipherSuite`); only the curve, the HMAC and the AES-GCM under them change, and the
  * object handed to ts-mls mirrors its own (`makeGenericHpke`). test/hpke.test.ts checks every
  * operation against ts-mls's own HPKE, both ways.
  *
  * Used in Node only (primitives.ts), where node:crypto is there; browsers keep Web Crypto's.
  */
-import { Dhkem, HkdfSha256Native, KemId, XCurveDhkemPrimitives, type MontgomeryECDH } from '@hpke/common';
-import { Aes128Gcm, CipherSuite } from '@hpke/core';
+import {
+  type AeadEncryptionContext,
+  AeadId,
+  type AeadInterface,
+  Dhkem,
+  HkdfSha256Native,
+  KemId,
+  XCurveDhkemPrimitives,
+  type MontgomeryECDH,
+} from '@hpke/common';
+import { CipherSuite } from '@hpke/core';
 import { type CiphersuiteImpl, CryptoError } from 'ts-mls';
 import { fromBase64Url, toBase64Url } from './bytes.js';
 
@@ -96,15 +105,42 @@ class OpensslDhkemX25519 extends Dhkem {
 }
 
 const buf = (b: Uint8Array): ArrayBuffer => b.slice().buffer as ArrayBuffer;
+const view = (b: ArrayBufferLike | ArrayBufferView): Uint8Array =>
+  ArrayBuffer.isView(b) ? new Uint8Array(b.buffer, b.byteOffset, b.byteLength) : new Uint8Array(b);
+
+/** The AES-GCM we give ts-mls (node:crypto's, primitives.ts), as ts-mls's HPKE object names it. */
+type Aead = Pick<Hpke, 'encryptAead' | 'decryptAead'>;
+
+/**
+ * AES-128-GCM (RFC 9180 AEAD 0x0001) through `aead`, node:crypto's, in place of @hpke's Web Crypto
+ * one (a key import and a job on the thread pool per context). An HPKE context's key is kept for its
+ * life, as @hpke's own keeps its imported key; a wrong tag throws, as Web Crypto's does.
+ */
+class NodeAes128Gcm implements AeadInterface {
+  readonly id = AeadId.Aes128Gcm;
+  readonly keySize = 16;
+  readonly nonceSize = 12;
+  readonly tagSize = 16;
+  constructor(private readonly aead: Aead) {}
+  createEncryptionContext(key: ArrayBufferLike | ArrayBufferView): AeadEncryptionContext {
+    const k = view(key).slice();
+    const aead = this.aead;
+    return {
+      seal: async (iv, data, aad) => buf(await aead.encryptAead(k, view(iv), view(aad), view(data))),
+      open: async (iv, data, aad) => buf(await aead.decryptAead(k, view(iv), view(aad), view(data))),
+    };
+  }
+}
 /** As ts-mls's own HPKE reports a failure. */
 const fail = (e: unknown) => new CryptoError(`${e}`);
 
 /**
  * ts-mls's HPKE object for the default suite over node:crypto: `stock` is ts-mls's own (its AEAD
- * entries are kept: primitives.ts puts node:crypto's there).
+ * entries are kept: primitives.ts puts node:crypto's there); `aead` is node:crypto's AES-GCM, also
+ * used inside HPKE.
  */
-export function opensslHpke(n: NodeX25519, mac: Mac, stock: Hpke): Hpke {
-  const cs = new CipherSuite({ kem: new OpensslDhkemX25519(n, mac), kdf: new MacHkdfSha256(mac), aead: new Aes128Gcm() });
+export function opensslHpke(n: NodeX25519, mac: Mac, stock: Hpke, aead: Aead): Hpke {
+  const cs = new CipherSuite({ kem: new OpensslDhkemX25519(n, mac), kdf: new MacHkdfSha256(mac), aead: new NodeAes128Gcm(aead) });
   const kem = cs.kem;
   type Key = Parameters<Hpke['open']>[0];
   return {

@@ -354,8 +354,10 @@ export function withFastPrimitives(impl: CiphersuiteImpl, hash: HashName): Ciphe
   const h = digests[hash];
   const mac = macOf(hash);
   // The default suite's HPKE (X25519) over node:crypto too (hpkeNode.ts); the PQ suite's KEM stays the library's.
-  const base = node !== undefined && impl.id === DEFAULT_SUITE_ID ? opensslHpke(node as unknown as NodeX25519, mac, impl.hpke) : impl.hpke;
-  const hpke = remembering(node === undefined ? base : { ...base, ...nodeAead(node) });
+  const aead = node === undefined ? undefined : nodeAead(node);
+  const base =
+    aead !== undefined && impl.id === DEFAULT_SUITE_ID ? opensslHpke(node as unknown as NodeX25519, mac, impl.hpke, aead) : impl.hpke;
+  const hpke = remembering(aead === undefined ? base : { ...base, ...aead });
   const signature = node === undefined ? webEd25519(impl) : nodeEd25519(node, impl);
   return { ...impl, hash: fastHash(impl, h, mac), kdf: fastKdf(impl, mac), hpke, signature };
 }
