@@ -1,6 +1,7 @@
 // What the multi-process benchmarks (bench/private.mjs, bench/e2e.mjs) share: a child process
 // driven by request/answer messages over IPC, waiting on a condition, quantiles and the machine.
 import { fork } from 'node:child_process';
+import { generateKeyPairSync, sign, verify } from 'node:crypto';
 import os from 'node:os';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -90,4 +91,23 @@ export function benchStart(name, limitS) {
 export function exitOnStop() {
   for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(0));
   process.on('disconnect', () => process.exit(0));
+}
+
+/**
+ * The floor of a receive on this machine, now (ms): one Ed25519 verification of 1200 bytes through
+ * node:crypto with a kept key object, as a client's receive path makes it (RFC 9420 §6.1: one per
+ * received message). Median of 5 runs of `n`. The machine's speed moves between days and within an
+ * hour; figures read against this one, measured in the same run, compare across runs.
+ */
+export function ed25519VerifyMs(n = 400) {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const message = new Uint8Array(1200).fill(0x42);
+  const signature = sign(null, message, privateKey);
+  const runs = [];
+  for (let r = 0; r < 5; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) if (!verify(null, message, publicKey, signature)) throw new Error('the floor signature did not verify');
+    runs.push((performance.now() - t0) / n);
+  }
+  return Math.round(quantile(runs, 0.5) * 1000) / 1000;
 }

@@ -31,7 +31,7 @@
 import { NullroomClient, randomRoomSecret } from '../packages/client/dist/src/index.js';
 import { nodeWebSocket } from '../packages/client/dist/src/node/index.js';
 import { writeResult } from './_results.mjs';
-import { benchStart, cpuNow, machine, quantile, r0, r2, sleep, until, worker } from './_workers.mjs';
+import { benchStart, ed25519VerifyMs, cpuNow, machine, quantile, r0, r2, sleep, until, worker } from './_workers.mjs';
 
 const env = (k, d) => Number(process.env[k] ?? d);
 const MEMBERS = env('E2E_MEMBERS', 100);
@@ -43,6 +43,8 @@ const BURSTS = env('E2E_BURSTS', 3);
 const TEXT_BYTES = env('E2E_TEXT_BYTES', 1024);
 const TIME_LIMIT_S = env('E2E_TIME_LIMIT', 900);
 const { log, started, loadAtStart } = benchStart('e2e', TIME_LIMIT_S);
+// The receive floor now (one Ed25519 verification), measured again at the end: results read against it compare across runs.
+const floorAtStart = ed25519VerifyMs();
 
 const file = new URL('./e2e-worker.mjs', import.meta.url).pathname;
 const relay = worker(file, 'relay');
@@ -176,6 +178,7 @@ const report = {
   bench: 'e2e',
   date: new Date().toISOString(),
   machine: machine(loadAtStart),
+  ed25519VerifyMs: { start: floorAtStart, end: ed25519VerifyMs() },
   members: MEMBERS,
   hosts: HOSTS,
   textBytes: TEXT_BYTES,

@@ -32,7 +32,18 @@ import os from 'node:os';
 import { NullroomClient, PrivateChats, randomRoomSecret } from '../packages/client/dist/src/index.js';
 import { nodeWebSocket } from '../packages/client/dist/src/node/index.js';
 import { writeResult } from './_results.mjs';
-import { benchStart, cpuNow as cpuMain, machine, quantile, r0, r2, sleep, until, worker as spawnWorker } from './_workers.mjs';
+import {
+  benchStart,
+  ed25519VerifyMs,
+  cpuNow as cpuMain,
+  machine,
+  quantile,
+  r0,
+  r2,
+  sleep,
+  until,
+  worker as spawnWorker,
+} from './_workers.mjs';
 
 const SIZES = (process.env.PRIVATE_SIZES ?? '2,10,50,100').split(',').map(Number);
 const K = Number(process.env.PRIVATE_MESSAGES ?? 80);
@@ -43,6 +54,8 @@ const HOSTS = 2;
 const TIME_LIMIT_S = Number(process.env.PRIVATE_TIME_LIMIT ?? 300);
 const here = (f) => new URL(f, import.meta.url).pathname;
 const { log, started, loadAtStart } = benchStart('private', TIME_LIMIT_S);
+// The receive floor now (one Ed25519 verification), measured again at the end: results read against it compare across runs.
+const floorAtStart = ed25519VerifyMs();
 
 const worker = (role) => spawnWorker(here('./private-worker.mjs'), role);
 
@@ -194,6 +207,7 @@ const report = {
   bench: 'private',
   date: new Date().toISOString(),
   machine: machine(loadAtStart),
+  ed25519VerifyMs: { start: floorAtStart, end: ed25519VerifyMs() },
   messages: K,
   warmup: WARMUP,
   textChars: TEXT_CHARS,

@@ -115,7 +115,15 @@ test('bench/private.mjs measures hidden and direct private messages at 2 and 3 m
       positive(m.relayBytesPerMessage, `${routing} relay bytes at ${String(x.members)}`);
     }
   }
+  floorMeasured(r);
 });
+
+/** The same-run receive floor (one Ed25519 verification) at the start and the end of a run. */
+function floorMeasured(r: Record<string, unknown>) {
+  const f = r.ed25519VerifyMs as { start: number; end: number };
+  positive(f.start, 'one Ed25519 verification at the start');
+  positive(f.end, 'and at the end');
+}
 
 test('bench/e2e.mjs measures joins, latency and a burst with real clients (4 members in 2 hosts, a few messages)', () => {
   const r = bench('e2e', [], {
@@ -136,6 +144,7 @@ test('bench/e2e.mjs measures joins, latency and a burst with real clients (4 mem
   assert.equal(burst.deliveries, 10 * 3);
   positive(burst.deliveriesPerSecond, 'deliveries per second');
   for (const k of ['receiverMsPerDelivery', 'senderMsPerMessage', 'relayUsPerDelivery']) positive(burst.cpu[k], k);
+  floorMeasured(r);
 });
 
 test('bench/browser-transfer.mjs moves a 4 MiB file to the web app in Chromium (one run)', { skip }, () => {

@@ -370,9 +370,7 @@ export function withFastPrimitives(impl: CiphersuiteImpl, hash: HashName): Ciphe
  * message's single signature stays on the main thread (withFastPrimitives), where it costs no dispatch.
  */
 export function withPooledVerify(impl: CiphersuiteImpl): CiphersuiteImpl {
-  const pooled = nodeEd25519Verify;
-  if (pooled === undefined) return impl;
-  return { ...impl, signature: { ...impl.signature, verify: (publicKey, message, signature) => pooled(publicKey, message, signature) } };
+  return nodeEd25519Verify === undefined ? impl : { ...impl, signature: { ...impl.signature, verify: nodeEd25519Verify } };
 }
 
 /** Whether node:crypto carries AES-GCM and Ed25519 here (else Web Crypto does). */
