@@ -37,6 +37,8 @@ interface BlobRequest {
   cutsBefore: number;
   /** Cuts before its whole answer came back down (undefined: it never did). */
   answeredAfterCuts?: number;
+  /** Cuts before its connection closed with the answer still to come (undefined: it did not). */
+  lostAfterCuts?: number;
 }
 
 /**
@@ -131,22 +133,28 @@ async function cuttableProxy(target: URL) {
   const server = net.createServer((client) => {
     if (down) return void client.destroy();
     const upstream = net.connect(Number(target.port), target.hostname);
+    // Requests on this connection still waiting for their answer, in order (no pipelining).
+    const waiting: { method: string; blob?: BlobRequest }[] = [];
+    /** Every blob request made on this connection. */
+    const mine: BlobRequest[] = [];
     for (const s of [client, upstream]) {
       sockets.add(s);
       s.on('close', () => {
         sockets.delete(s);
         client.destroy();
         upstream.destroy();
+        for (const blob of mine) if (blob.answeredAfterCuts === undefined) blob.lostAfterCuts ??= cuts;
       });
       s.on('error', () => undefined);
     }
-    // Requests on this connection still waiting for their answer, in order (no pipelining).
-    const waiting: { method: string; blob?: BlobRequest }[] = [];
     const asks = httpReader((head) => {
       const [method = '', path = ''] = head.slice(0, head.indexOf('\r\n')).split(' ');
       const m = /^\/blobs\/[A-Za-z0-9_-]{22}\/(\d+)(?:\?|$)/.exec(path);
       const blob = m === null ? undefined : { method, index: Number(m[1]), cutsBefore: cuts };
-      if (blob !== undefined) requests.push(blob);
+      if (blob !== undefined) {
+        requests.push(blob);
+        mine.push(blob);
+      }
       waiting.push(blob === undefined ? { method } : { method, blob });
       const body = contentLength(head);
       return {
@@ -367,7 +375,13 @@ async function cutMidway(
  * verify in order, so what the bar showed at the cut is a prefix of verified chunks).
  */
 function assertResumed(requests: BlobRequest[], method: 'GET' | 'PUT', verifiedChunks: number): void {
-  const seen = requests.filter((r) => r.method === method);
+  const all = requests.filter((r) => r.method === method);
+  // A connection can also close under a request before any cut: one the relay closed for being
+  // idle just as the browser reused it, and the browser sends the request again by itself. That
+  // is not the resume under test: such requests are left out (and shown), a handful at most.
+  const lostEarly = all.filter((r) => r.lostAfterCuts === 0);
+  assert.ok(lostEarly.length <= CONCURRENCY, `${lostEarly.length} requests lost before the cut`);
+  const seen = all.filter((r) => r.lostAfterCuts !== 0);
   const count = new Map<number, number>();
   for (const r of seen) count.set(r.index, (count.get(r.index) ?? 0) + 1);
   assert.deepEqual(
@@ -384,7 +398,7 @@ function assertResumed(requests: BlobRequest[], method: 'GET' | 'PUT', verifiedC
   const order = (rs: BlobRequest[]) => rs.map((r) => r.index).join(' ');
   process.stderr.write(
     `# ${method} ${seen.length} requests for ${CHUNKS} chunks; before the cut: ${order(seen.filter((r) => r.cutsBefore === 0))}; ` +
-      `on the wire at the cut: ${[...onTheWire].join(' ')}; after: ${order(afterCut)}; twice: ${again.join(' ')}; ${verifiedChunks} chunks shown verified at the cut\n`,
+      `on the wire at the cut: ${[...onTheWire].join(' ')}; after: ${order(afterCut)}; twice: ${again.join(' ')}; ${verifiedChunks} chunks shown verified at the cut; lost before it: ${order(lostEarly)}\n`,
   );
   assert.ok(seen.some((r) => r.answeredAfterCuts === 0) && afterCut.length > 0, 'chunks went both before and after the cut');
   assert.ok(
