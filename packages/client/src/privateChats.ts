@@ -113,7 +113,7 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
       room.route('dm', onPrivate),
       room.route('dm-close', onPrivate),
       room.routeDirect((from, data) => this.enqueue(() => this.onDirect(from, data))),
-      room.routeHidden((from, hidden) => this.enqueue(() => this.onHidden(from, hidden))),
+      room.routeHidden((from, hidden) => this.hidden(from, hidden)),
       room.on('sent', ({ id }) => {
         const w = this.awaiting.get(id);
         this.awaiting.delete(id);
@@ -161,8 +161,14 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
   }
 
   private enqueue(fn: () => Promise<void>): void {
-    this.inbox = this.inbox.then(fn).catch((err: unknown) => this.fail(err));
+    this.#queued++;
+    this.inbox = this.inbox
+      .then(fn)
+      .catch((err: unknown) => this.fail(err))
+      .finally(() => this.#queued--);
   }
+  /** Tasks on the inbox not yet done. */
+  #queued = 0;
 
   /** How each chat is driven (receive, close...): kept here, off the chat's public surface. */
   readonly #handles = new WeakMap<PrivateChat, PrivateChatHandle>();
@@ -372,6 +378,18 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
    * authenticates it as the peer's. None of ours (another pair's message), or a copy another
    * member sent again: dropped without a word (counted in `othersHidden`).
    */
+  private hidden(from: number, view: HiddenMessage): void {
+    // Nothing queued and no open chat: no chat can read it, now or once the inbox reaches it (every
+    // room member receives every hidden message; most are others'). Else copied (`view` is the
+    // frame's) and read in turn.
+    if (this.#queued === 0 && ![...this.chats.values()].some((c) => !c.closed)) {
+      this.#othersHidden++;
+      return;
+    }
+    const hidden = { encryptedSenderData: view.encryptedSenderData.slice(), ciphertext: view.ciphertext.slice() };
+    this.enqueue(() => this.onHidden(from, hidden));
+  }
+
   private async onHidden(from: number, hidden: HiddenMessage): Promise<void> {
     for (const chat of this.chats.values()) {
       if (chat.closed) continue;

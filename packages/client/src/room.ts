@@ -212,7 +212,11 @@ export class Room extends RoomResume implements SendPort, PayloadRoutes {
     return () => this.#directHandlers.delete(handler);
   }
 
-  /** Registers a handler for hidden private messages (private chats; `from`: the relay's word, the chat authenticates). */
+  /**
+   * Registers a handler for hidden private messages (private chats; `from`: the relay's word, the
+   * chat authenticates). `hidden` is a view into the received frame, valid during the call only: a
+   * handler that reads it later copies it first.
+   */
   routeHidden(handler: (from: number, hidden: HiddenMessage) => void): () => void {
     this.#hiddenHandlers.add(handler);
     return () => this.#hiddenHandlers.delete(handler);
@@ -365,9 +369,7 @@ export class Room extends RoomResume implements SendPort, PayloadRoutes {
       return fork === undefined ? undefined : this.emit('fork-suspected', fork);
     }
     if (r.kind === 'hidden') {
-      // Copied: read later, off this queue, and the frame may be a view into the connection's buffer.
-      const hidden = { encryptedSenderData: r.hidden.encryptedSenderData.slice(), ciphertext: r.hidden.ciphertext.slice() };
-      for (const fn of [...this.#hiddenHandlers]) fn(f.from, hidden);
+      for (const fn of [...this.#hiddenHandlers]) fn(f.from, r.hidden);
       return;
     }
     if (r.kind !== 'app') return this.report('BAD_MESSAGE', new CryptoError('BAD_MESSAGE', 'a commit arrived as an application message'));

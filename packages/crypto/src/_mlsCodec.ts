@@ -31,9 +31,23 @@ export function expandWithLabel(
   context: Uint8Array,
   length: number,
 ): Promise<Uint8Array> {
-  // KDFLabel { uint16 length; opaque label<V> = "MLS 1.0 " + Label; opaque context<V>; }
-  const kdfLabel = concat(Uint8Array.of(length >> 8, length & 0xff), mlsVector(utf8.encode(`MLS 1.0 ${label}`)), mlsVector(context));
-  return cs.kdf.expand(secret, kdfLabel, length);
+  return cs.kdf.expand(secret, kdfLabel(label, context, length), length);
+}
+
+/** RFC 9420 §8: KDFLabel { uint16 length; opaque label<V> = "MLS 1.0 " + Label; opaque context<V>; }, ExpandWithLabel's info. */
+export function kdfLabel(label: string, context: Uint8Array, length: number): Uint8Array {
+  return concat(Uint8Array.of(length >> 8, length & 0xff), encodedLabel(label), mlsVector(context));
+}
+
+/** opaque label<V> = "MLS 1.0 " + Label, for the few labels there are (kept once encoded). */
+const labelsEncoded = new Map<string, Uint8Array>();
+function encodedLabel(label: string): Uint8Array {
+  let v = labelsEncoded.get(label);
+  if (v === undefined) {
+    v = mlsVector(utf8.encode(`MLS 1.0 ${label}`));
+    if (labelsEncoded.size < 64) labelsEncoded.set(label, v);
+  }
+  return v;
 }
 
 /** RFC 9420 §5.1.2: SignContent { opaque label<V> = "MLS 1.0 " + Label; opaque content<V>; }, what SignWithLabel signs. */

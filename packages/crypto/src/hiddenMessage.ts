@@ -94,8 +94,8 @@ export async function senderLeafOf(
   pm: PrivateMessage,
 ): Promise<{ leaf: number; member: boolean } | undefined> {
   const e = epochData(state, pm.epoch);
-  // ts-mls derives the same SenderData key and nonce next: kept for it (senderData.ts).
-  const sd = e === undefined ? undefined : await readSenderData(cs, e.secret, pm, false, true);
+  // A member's message goes to ts-mls next, which derives the same SenderData key and nonce: kept for it (senderData.ts).
+  const sd = e === undefined ? undefined : await readSenderData(cs, e.secret, pm, false, (s) => leafAt(e.tree, s.leafIndex) !== undefined);
   if (e === undefined || sd === undefined) return undefined;
   return { leaf: sd.leafIndex, member: leafAt(e.tree, sd.leafIndex) !== undefined };
 }

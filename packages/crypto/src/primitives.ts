@@ -6,7 +6,9 @@
  * about 60% of what receiving a message cost, for microseconds of cryptography.
  *
  * - Hash: @noble/hashes (audited, synchronous). HMAC: node:crypto in Node, @noble/hashes elsewhere;
- *   HKDF (RFC 5869) is two lines over that HMAC.
+ *   HKDF (RFC 5869) is two lines over that HMAC. Under an epoch's sender_data_secret, which every
+ *   message's SenderData is derived from, @noble/hashes' HMAC with its keyed state kept per secret
+ *   (`senderDataPrimitives`, with a synchronous AES-GCM opening in Node: no await, no key object).
  * - AES-GCM: node:crypto (OpenSSL, AES-NI) in Node, synchronous; Web Crypto in browsers, as before
  *   (hardware AES, constant time: a table-based AES in JavaScript is not).
  * - Ed25519: node:crypto in Node with the key objects kept (verify keys by public key, bounded;
@@ -19,6 +21,7 @@
 import type { CiphersuiteImpl } from 'ts-mls';
 import { equalBytes, toBase64Url, toHex } from './bytes.js';
 import { type NodeX25519, opensslHpke } from './hpkeNode.js';
+import { remembering, takeRemembered } from './receiveMemo.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
 import type { CHash } from '@noble/hashes/utils.js';
@@ -84,38 +87,26 @@ function fastHash(impl: CiphersuiteImpl, h: Digest, mac: Mac): CiphersuiteImpl['
   };
 }
 
-/**
- * Expansions kept for one identical call that follows (same secret object, info and length), each
- * served once: a received message's SenderData key and nonce, which we derive to read its sender
- * before ts-mls processes it and ts-mls then derives again (senderData.ts). By secret object, a few
- * each (the oldest dropped); only what `rememberingExpand` asks for is kept (never a ratchet's secrets).
- */
-const remembered = new WeakMap<Uint8Array, { info: Uint8Array; len: number; out: Uint8Array }[]>();
-let remember = false;
-/** HKDF-Expands computed (not served from what was kept), for tests. */
+/** HKDF-Expand computations (not served from what was kept for ts-mls), for tests. */
 export const expandsDerived = { count: 0 };
 
-/** Runs `f`; an HKDF-Expand of ours it makes synchronously is kept for one identical call later. */
-export function rememberingExpand<T>(f: () => T): T {
-  remember = true;
-  try {
-    return f();
-  } finally {
-    remember = false;
+/** RFC 5869 HKDF-Expand over `mac` (HMAC under the PRK): one call per hash-length block. */
+function hkdfExpand(size: number, mac: (data: Uint8Array) => Uint8Array, info: Uint8Array, len: number): Uint8Array {
+  expandsDerived.count++;
+  if (len > 255 * size) throw new Error('HKDF: length too large');
+  const out = new Uint8Array(len);
+  const block = new Uint8Array(size + info.byteLength + 1);
+  let prev = 0;
+  for (let i = 1, at = 0; at < len; i++) {
+    block.set(info, prev);
+    block[prev + info.byteLength] = i;
+    const t = mac(block.subarray(0, prev + info.byteLength + 1));
+    out.set(t.subarray(0, Math.min(size, len - at)), at);
+    at += size;
+    block.set(t, 0);
+    prev = size;
   }
-}
-
-function takeRemembered(prk: Uint8Array, info: Uint8Array, len: number): Uint8Array | undefined {
-  const kept = remembered.get(prk);
-  const i = kept === undefined ? -1 : kept.findIndex((r) => r.len === len && equalBytes(r.info, info));
-  return i < 0 ? undefined : kept!.splice(i, 1)[0]!.out;
-}
-
-function keep(prk: Uint8Array, info: Uint8Array, len: number, out: Uint8Array): void {
-  let kept = remembered.get(prk);
-  if (kept === undefined) remembered.set(prk, (kept = []));
-  kept.push({ info: info.slice(), len, out: out.slice() });
-  if (kept.length > 8) kept.shift();
+  return out;
 }
 
 /** HKDF (RFC 5869) over `mac`: extract is one HMAC, expand one per hash-length block. */
@@ -124,32 +115,40 @@ function fastKdf(impl: CiphersuiteImpl, mac: Mac): CiphersuiteImpl['kdf'] {
   return {
     ...impl.kdf,
     extract: async (salt, ikm) => mac(salt.byteLength === 0 ? new Uint8Array(size) : salt, ikm),
-    expand: async (prk, info, len) => {
-      const kept = takeRemembered(prk, info, len);
-      if (kept !== undefined) return kept;
-      const out = expand(prk, info, len);
-      if (remember) keep(prk, info, len, out);
-      return out;
-    },
+    expand: async (prk, info, len) => takeRemembered(prk, info, len) ?? hkdfExpand(size, (data) => mac(prk, data), info, len),
   };
+}
 
-  function expand(prk: Uint8Array, info: Uint8Array, len: number): Uint8Array {
-    expandsDerived.count++;
-    if (len > 255 * size) throw new Error('HKDF: length too large');
-    const out = new Uint8Array(len);
-    const block = new Uint8Array(size + info.byteLength + 1);
-    let prev = 0;
-    for (let i = 1, at = 0; at < len; i++) {
-      block.set(info, prev);
-      block[prev + info.byteLength] = i;
-      const t = mac(prk, block.subarray(0, prev + info.byteLength + 1));
-      out.set(t.subarray(0, Math.min(size, len - at)), at);
-      at += size;
-      block.set(t, 0);
-      prev = size;
+/**
+ * HKDF-Expand under a secret used for every message of an epoch (its sender_data_secret): the
+ * HMAC's keyed state (the hashes of the padded key) is computed once per secret and kept, weakly
+ * by its array, as long as the secret itself lives; each expansion then hashes only its own block,
+ * with no allocation but its output. @noble/hashes' HMAC, the same bytes (test/suite.test.ts).
+ */
+function keptKeyExpand(hash: HashName): (prk: Uint8Array, info: Uint8Array, len: number) => Uint8Array {
+  const h = digests[hash];
+  const keyed = new WeakMap<Uint8Array, { base: ReturnType<typeof hmac.create>; tmp: ReturnType<typeof hmac.create> }>();
+  return (prk, info, len) => {
+    let k = keyed.get(prk);
+    if (k === undefined) {
+      const base = hmac.create(h, prk);
+      k = { base, tmp: base._cloneInto() };
+      keyed.set(prk, k);
     }
-    return out;
-  }
+    const { base, tmp } = k;
+    return hkdfExpand(
+      h.outputLen,
+      (data) => {
+        base._cloneInto(tmp);
+        tmp.update(data);
+        const out = new Uint8Array(h.outputLen);
+        tmp.digestInto(out);
+        return out;
+      },
+      info,
+      len,
+    );
+  };
 }
 
 /** Opens `sealed` (ciphertext, then its 16-byte tag) with a decipher made for its key and nonce; a wrong tag throws. */
@@ -319,33 +318,29 @@ function webEd25519(impl: CiphersuiteImpl): CiphersuiteImpl['signature'] {
 }
 
 /**
- * What the AEAD last opened, by the ciphertext's array (weakly held), with the key, nonce and AAD
- * it opened under. ts-mls opens a PrivateMessage's SenderData but does not return the sender's
- * leaf: senderData.ts finds the plaintext here when ts-mls passed that very array (it does), and
- * opens it again otherwise. The other way round, a room message whose SenderData the client opened
- * first (to tell a hidden private message from a member's, roomGroup.ts) is not opened a second
- * time by ts-mls: the same array under the same key, nonce and AAD gives what it gave. Only
- * ciphertexts of a sealed SenderData's size (12 bytes and a 16-byte tag) are remembered: message
- * contents and their keys are not kept past their use.
+ * What reading a SenderData takes (senderData.ts), synchronously where it can be: HKDF-Expand under
+ * the epoch's sender_data_secret (`keptKeyExpand`, everywhere) and, in Node, the AES-GCM opening
+ * (node:crypto; undefined when the tag does not verify). Every room member does this for every message, its own and hidden ones included, and
+ * each `await` and native object it spared was a measurable part of that (issue #14).
  */
-const SEALED_SENDER_DATA = 28;
-const opened = new WeakMap<Uint8Array, { key: Uint8Array; nonce: Uint8Array; aad: Uint8Array | undefined; pt: Uint8Array }>();
-export const openedBefore = (ciphertext: Uint8Array): Uint8Array | undefined => opened.get(ciphertext)?.pt;
+export interface SenderDataPrimitives {
+  expand(senderDataSecret: Uint8Array, info: Uint8Array, len: number): Uint8Array;
+  open?(key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined;
+}
+/** By the suite's `kdf` object, which the suites derived from one (withPooledVerify) share. */
+const senderDataPrimitivesOf = new WeakMap<CiphersuiteImpl['kdf'], SenderDataPrimitives>();
+export const senderDataPrimitives = (cs: CiphersuiteImpl): SenderDataPrimitives | undefined => senderDataPrimitivesOf.get(cs.kdf);
 
-const sameAad = (a: Uint8Array | undefined, b: Uint8Array | undefined) => (a === undefined || b === undefined ? a === b : equalBytes(a, b));
-
-function remembering(hpke: CiphersuiteImpl['hpke']): CiphersuiteImpl['hpke'] {
-  const open = hpke.decryptAead;
-  return {
-    ...hpke,
-    async decryptAead(key, nonce, aad, ciphertext) {
-      const seen = opened.get(ciphertext);
-      if (seen !== undefined && equalBytes(seen.key, key) && equalBytes(seen.nonce, nonce) && sameAad(seen.aad, aad)) return seen.pt;
-      const pt = await open(key, nonce, aad, ciphertext);
-      if (ciphertext.byteLength === SEALED_SENDER_DATA)
-        opened.set(ciphertext, { key: key.slice(), nonce: nonce.slice(), aad: aad?.slice(), pt });
-      return pt;
-    },
+function nodeOpen(n: NodeCrypto): NonNullable<SenderDataPrimitives['open']> {
+  return (key, nonce, aad, sealed) => {
+    if (sealed.byteLength < 16) return undefined;
+    let pt: Uint8Array;
+    try {
+      pt = gcmOpen(n.createDecipheriv(key.byteLength === 16 ? 'aes-128-gcm' : 'aes-256-gcm', key, nonce), aad, sealed);
+    } catch {
+      return undefined;
+    }
+    return pt;
   };
 }
 
@@ -359,7 +354,9 @@ export function withFastPrimitives(impl: CiphersuiteImpl, hash: HashName): Ciphe
     aead !== undefined && impl.id === DEFAULT_SUITE_ID ? opensslHpke(node as unknown as NodeX25519, mac, impl.hpke, aead) : impl.hpke;
   const hpke = remembering(aead === undefined ? base : { ...base, ...aead });
   const signature = node === undefined ? webEd25519(impl) : nodeEd25519(node, impl);
-  return { ...impl, hash: fastHash(impl, h, mac), kdf: fastKdf(impl, mac), hpke, signature };
+  const kdf = fastKdf(impl, mac);
+  senderDataPrimitivesOf.set(kdf, { expand: keptKeyExpand(hash), ...(node === undefined ? {} : { open: nodeOpen(node) }) });
+  return { ...impl, hash: fastHash(impl, h, mac), kdf, hpke, signature };
 }
 
 /**

@@ -11,8 +11,9 @@
  */
 import type { CiphersuiteImpl, PrivateMessage } from 'ts-mls';
 import { concat } from './bytes.js';
-import { expandWithLabel, mlsVector, uint64 } from './_mlsCodec.js';
-import { openedBefore, rememberingExpand } from './primitives.js';
+import { kdfLabel, mlsVector, uint64 } from './_mlsCodec.js';
+import { senderDataPrimitives } from './primitives.js';
+import { openedBefore, recordOpened, rememberExpansion } from './receiveMemo.js';
 
 /** RFC 9420 §6.3.2: SenderData { uint32 leaf_index; uint32 generation; opaque reuse_guard[4]; }. */
 const SENDER_DATA_BYTES = 12;
@@ -27,51 +28,77 @@ function senderDataAad(msg: SenderDataFraming): Uint8Array {
   return concat(mlsVector(msg.groupId), uint64(msg.epoch), Uint8Array.of(msg.contentType));
 }
 
+/** A SenderData's fields (RFC 9420 §6.3.2) but the reuse guard. */
+export interface SenderDataFields {
+  leafIndex: number;
+  generation: number;
+}
+
+/** The KDFLabels of the SenderData key and nonce for `ciphertext` (RFC 9420 §6.3.2, below). */
+function labels(cs: CiphersuiteImpl, ciphertext: Uint8Array): { key: Uint8Array; nonce: Uint8Array } {
+  // A ciphertext shorter than KDF.Nh is sampled whole (RFC 9420 §6.3.2).
+  const sample = ciphertext.subarray(0, Math.min(cs.kdf.size, ciphertext.byteLength));
+  return { key: kdfLabel('key', sample, cs.hpke.keyLength), nonce: kdfLabel('nonce', sample, cs.hpke.nonceLength) };
+}
+
 /**
  * RFC 9420 §6.3.2: the key and nonce that protect a PrivateMessage's SenderData.
  *   ciphertext_sample = ciphertext[0..KDF.Nh-1]
  *   sender_data_key   = ExpandWithLabel(sender_data_secret, "key", ciphertext_sample, AEAD.Nk)
  *   sender_data_nonce = ExpandWithLabel(sender_data_secret, "nonce", ciphertext_sample, AEAD.Nn)
+ * Synchronous where our primitives are under `cs` (primitives.ts `senderDataPrimitives`).
  */
-export async function senderDataKeyAndNonce(
+export function senderDataKeyAndNonce(
   cs: CiphersuiteImpl,
   senderDataSecret: Uint8Array,
   ciphertext: Uint8Array,
-  forLibrary = false,
 ): Promise<{ key: Uint8Array; nonce: Uint8Array }> {
-  // A ciphertext shorter than KDF.Nh is sampled whole (RFC 9420 §6.3.2).
-  const sample = ciphertext.subarray(0, Math.min(cs.kdf.size, ciphertext.byteLength));
-  // `forLibrary`: ts-mls derives the same two next (primitives.ts `rememberingExpand`).
-  const derive = (label: string, length: number) =>
-    forLibrary
-      ? rememberingExpand(() => expandWithLabel(cs, senderDataSecret, label, sample, length))
-      : expandWithLabel(cs, senderDataSecret, label, sample, length);
-  const key = await derive('key', cs.hpke.keyLength);
-  const nonce = await derive('nonce', cs.hpke.nonceLength);
-  return { key, nonce };
+  return derive(cs, senderDataSecret, labels(cs, ciphertext));
+}
+
+async function derive(cs: CiphersuiteImpl, secret: Uint8Array, info: { key: Uint8Array; nonce: Uint8Array }) {
+  const fast = senderDataPrimitives(cs);
+  if (fast !== undefined)
+    return { key: fast.expand(secret, info.key, cs.hpke.keyLength), nonce: fast.expand(secret, info.nonce, cs.hpke.nonceLength) };
+  return {
+    key: await cs.kdf.expand(secret, info.key, cs.hpke.keyLength),
+    nonce: await cs.kdf.expand(secret, info.nonce, cs.hpke.nonceLength),
+  };
 }
 
 /**
  * RFC 9420 §6.3.2: returns the sender's leaf index and generation, or undefined if it does not
  * decrypt. `reuse`: `msg` was just accepted by ts-mls under this secret, so what our AEAD opened
- * for it then is its SenderData (primitives.ts `openedBefore`); without `reuse` it is opened here.
+ * for it then is its SenderData (receiveMemo.ts `openedBefore`); without `reuse` it is opened here.
+ * `keepFor`: when it holds for what was read, `msg` goes to ts-mls next, which derives the same key
+ * and nonce and opens the same SenderData again: all three are kept for it (receiveMemo.ts).
  */
 export async function readSenderData(
   cs: CiphersuiteImpl,
   senderDataSecret: Uint8Array,
   msg: PrivateMessage,
   reuse = false,
-  beforeLibrary = false,
-): Promise<{ leafIndex: number; generation: number } | undefined> {
-  let pt = reuse ? openedBefore(msg.encryptedSenderData) : undefined;
-  if (pt === undefined) {
-    const { key, nonce } = await senderDataKeyAndNonce(cs, senderDataSecret, msg.ciphertext, beforeLibrary);
-    try {
-      pt = await cs.hpke.decryptAead(key, nonce, senderDataAad(msg), msg.encryptedSenderData);
-    } catch {
-      return undefined;
-    }
+  keepFor?: (sd: SenderDataFields) => boolean,
+): Promise<SenderDataFields | undefined> {
+  const before = reuse ? openedBefore(msg.encryptedSenderData) : undefined;
+  if (before !== undefined) return fields(before);
+  const info = labels(cs, msg.ciphertext);
+  const { key, nonce } = await derive(cs, senderDataSecret, info);
+  const aad = senderDataAad(msg);
+  const open = senderDataPrimitives(cs)?.open;
+  let pt: Uint8Array | undefined;
+  if (open !== undefined) pt = open(key, nonce, aad, msg.encryptedSenderData);
+  else pt = await cs.hpke.decryptAead(key, nonce, aad, msg.encryptedSenderData).catch(() => undefined);
+  const sd = pt === undefined ? undefined : fields(pt);
+  if (sd !== undefined && keepFor?.(sd) === true) {
+    if (open !== undefined) recordOpened(key, nonce, aad, msg.encryptedSenderData, pt!); // decryptAead recorded it otherwise
+    rememberExpansion(senderDataSecret, info.key, cs.hpke.keyLength, key);
+    rememberExpansion(senderDataSecret, info.nonce, cs.hpke.nonceLength, nonce);
   }
+  return sd;
+}
+
+function fields(pt: Uint8Array): SenderDataFields | undefined {
   if (pt.byteLength !== SENDER_DATA_BYTES) return undefined;
   const dv = new DataView(pt.buffer, pt.byteOffset, pt.byteLength);
   return { leafIndex: dv.getUint32(0), generation: dv.getUint32(4) };

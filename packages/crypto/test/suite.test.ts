@@ -3,8 +3,10 @@ import assert from 'node:assert/strict';
 import { getCiphersuiteImpl, wireformats } from 'ts-mls';
 import { RoomGroup, Suites, type SuiteName, decodeMlsMessage, deriveRoomKeys, randomRoomSecret } from '../src/index.js';
 import { utf8 } from '../src/bytes.js';
-import { expandsDerived, openedBefore, rememberingExpand, withPooledVerify } from '../src/primitives.js';
+import { expandsDerived, senderDataPrimitives, withPooledVerify } from '../src/primitives.js';
+import { openedBefore, rememberExpansion } from '../src/receiveMemo.js';
 import { readSenderData } from '../src/senderData.js';
+import { kdfLabel } from '../src/_mlsCodec.js';
 import { suiteImpl } from '../src/suite.js';
 
 test('the fast digest we give ts-mls is bit-identical to its own Web Crypto digest, for both suites', async () => {
@@ -124,14 +126,20 @@ test('receiving an application message opens its SenderData once, not twice; wha
   } finally {
     impl.hpke.decryptAead = open;
   }
-  assert.equal(opens, 2, 'SenderData and content, each opened once');
-  assert.equal(calls, 3, 'ts-mls asked for the SenderData again, and got it from the memo');
+  if (senderDataPrimitives(impl)?.open !== undefined) {
+    // In Node the room opens the SenderData synchronously (not through decryptAead, not counted).
+    assert.equal(opens, 1, 'the content opened once, the SenderData not again');
+    assert.equal(calls, 2, 'ts-mls asked for the SenderData again, and got it from the memo');
+  } else {
+    assert.equal(opens, 2, 'SenderData and content, each opened once');
+    assert.equal(calls, 3, 'ts-mls asked for the SenderData again, and got it from the memo');
+  }
   // readSenderData with `reuse` on a message object whose SenderData our AEAD opened: the same answer.
   const msg = decodeMlsMessage(sent.message, [wireformats.mls_private_message]);
   assert.ok(msg !== undefined && msg.wireformat === wireformats.mls_private_message);
   const pm = msg.privateMessage;
   assert.equal(openedBefore(pm.encryptedSenderData), undefined, 'a freshly decoded message: nothing opened');
-  const again = await readSenderData(impl, secret, pm, true);
+  const again = await readSenderData(impl, secret, pm, true, () => true); // opened here, kept as for ts-mls
   assert.ok(openedBefore(pm.encryptedSenderData) !== undefined);
   assert.deepEqual(await readSenderData(impl, secret, pm, true), again);
   assert.equal(again?.leafIndex, 0);
@@ -209,19 +217,68 @@ test('a received messageâ€™s SenderData key and nonce are derived once: ts-mlsâ€
   // SenderData key and nonce (once, not twice), then the sender's ratchet: key, nonce, next secret.
   assert.equal(expandsDerived.count - before, 5);
 
-  // Kept only inside rememberingExpand, for an identical call (same secret object, info, length), once.
+  // Kept only by rememberExpansion, for an identical call (same secret object, info, length), once.
   const impl = await suiteImpl(Suites.default);
   const prk = new Uint8Array(32).fill(7);
   const info = utf8.encode('info');
   const fresh = await impl.kdf.expand(prk, info, 16);
-  const kept = await rememberingExpand(() => impl.kdf.expand(prk, info, 16));
+  rememberExpansion(prk, info, 16, fresh);
   let n = expandsDerived.count;
   assert.deepEqual(await impl.kdf.expand(prk, info, 16), fresh, 'served what was kept: the same bytes');
   assert.equal(expandsDerived.count, n, 'not derived again');
-  assert.deepEqual(await impl.kdf.expand(prk, info, 16), kept);
+  assert.deepEqual(await impl.kdf.expand(prk, info, 16), fresh);
   assert.equal(expandsDerived.count, n + 1, 'served once only');
   n = expandsDerived.count;
+  rememberExpansion(prk, info, 16, fresh);
   await impl.kdf.expand(new Uint8Array(32).fill(7), info, 16);
-  await impl.kdf.expand(prk, info, 16);
-  assert.equal(expandsDerived.count, n + 2, 'nothing kept outside rememberingExpand, nor for another secret object');
+  await impl.kdf.expand(prk, info, 17);
+  assert.equal(expandsDerived.count, n + 2, 'nothing served for another secret object, nor another length');
+});
+
+test('SenderData primitives: the kept-key HKDF-Expand and the synchronous opening give the same bytes as the library; what ts-mls will not ask for is not kept', async () => {
+  for (const name of Object.values(Suites) as SuiteName[]) {
+    const ours = await suiteImpl(name);
+    const stock = await getCiphersuiteImpl(name);
+    const fast = senderDataPrimitives(ours);
+    assert.ok(fast !== undefined, name);
+    // The same secret again and again (its keyed state reused), one and several blocks.
+    for (const secret of [rand(stock.kdf.size), rand(stock.kdf.size)])
+      for (const len of [16, 12, 32, 33, 64, 100, 16])
+        for (const info of [new Uint8Array(0), rand(47), rand(200)])
+          assert.deepEqual(fast.expand(secret, info, len), await stock.kdf.expand(secret, info, len), `${name} expand ${len}`);
+    if (fast.open === undefined) continue; // a browser opens through decryptAead
+    const key = rand(stock.hpke.keyLength);
+    const nonce = rand(stock.hpke.nonceLength);
+    const aad = rand(21);
+    const pt = rand(20);
+    const sealed = await stock.hpke.encryptAead(key, nonce, aad, pt);
+    assert.deepEqual(fast.open(key, nonce, aad, sealed), pt);
+    const bad = sealed.slice();
+    bad[bad.length - 1]! ^= 1;
+    assert.equal(fast.open(key, nonce, aad, bad), undefined, 'a wrong tag');
+    assert.equal(fast.open(key, nonce, rand(21), sealed), undefined, 'another AAD');
+    assert.equal(fast.open(key, nonce, aad, sealed.subarray(0, 15)), undefined, 'shorter than a tag');
+  }
+
+  // readSenderData keeps the key and nonce for ts-mls only when `keepFor` says it will ask.
+  const keys = await deriveRoomKeys(randomRoomSecret());
+  const a = await RoomGroup.create(keys, Suites.default);
+  const made = await a.createGroup({ nick: 'a', slot: 1 });
+  const sent = await a.encrypt(made.state, utf8.encode('hi'));
+  const impl = await suiteImpl(Suites.default);
+  const secret = made.state.mls.keySchedule.senderDataSecret;
+  const sample = () => {
+    const m = decodeMlsMessage(sent.message, [wireformats.mls_private_message]);
+    assert.ok(m !== undefined && m.wireformat === wireformats.mls_private_message);
+    return m.privateMessage;
+  };
+  const keyInfo = kdfLabel('key', sample().ciphertext.subarray(0, impl.kdf.size), impl.hpke.keyLength);
+  for (const keep of [false, true]) {
+    const pm = sample();
+    assert.deepEqual(await readSenderData(impl, secret, pm, false, () => keep), { leafIndex: 0, generation: 0 });
+    const n = expandsDerived.count;
+    await impl.kdf.expand(secret, keyInfo, impl.hpke.keyLength);
+    assert.equal(expandsDerived.count - n, keep ? 0 : 1, keep ? 'kept for ts-mls' : 'not kept');
+    assert.equal(openedBefore(pm.encryptedSenderData) !== undefined, keep, 'the opening is kept with them');
+  }
 });
