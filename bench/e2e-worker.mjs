@@ -39,15 +39,16 @@ if (role === 'relay') {
   const members = [];
   let url;
   let secret;
-  /** Arrival latencies (ms) of the phase being measured, and the count of every delivery. */
+  /** [message index, arrival latency (ms)] of the phase being measured, and the count of every delivery. */
   let latencies = [];
   let delivered = 0;
   let lastAt = 0;
   const onMessage = (e) => {
     delivered++;
     lastAt = now();
-    const sentAt = Number(e.text.slice(0, e.text.indexOf(' ')));
-    if (Number.isFinite(sentAt)) latencies.push(lastAt - sentAt);
+    // "<sent at> <index> xxx...": the latency, with the message's index.
+    const [sentAt, index] = e.text.split(' ', 2).map(Number);
+    if (Number.isFinite(sentAt)) latencies.push([index, lastAt - sentAt]);
   };
   process.on('message', async (m) => {
     try {

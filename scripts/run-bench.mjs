@@ -213,7 +213,12 @@ ${fan.date.slice(0, 10)}) makes ${fan.relayDeliveriesPerSec} deliveries/s on the
 |---|---|
 | ${e.members} sequential joins until every member sees all | ${(e.joins.untilAllSeeAllMs / 1000).toFixed(1)} s |
 | CPU a member spends on another's join (mean over the joins) | ${e.joins.hostsCpuMsPerJoinPerMember} ms |
-| latency at ${e.rate.messagesPerSecond} msg/s, p50 / p95 / p99 | ${e.rate.latencyMs.p50} / ${e.rate.latencyMs.p95} / ${e.rate.latencyMs.p99} ms |
+| latency at ${e.rate.messagesPerSecond} msg/s, p50 / p95 / p99${e.rate.warmup ? ` (${e.rate.messages} messages after a ${e.rate.warmup.seconds} s warm-up at that rate)` : ''} | ${e.rate.latencyMs.p50} / ${e.rate.latencyMs.p95} / ${e.rate.latencyMs.p99} ms |${
+  e.rate.warmup
+    ? `
+| the warm-up's own, p50 / p95 / max (the first seconds after the joins) | ${e.rate.warmup.latencyMs.p50} / ${e.rate.warmup.latencyMs.p95} / ${e.rate.warmup.latencyMs.max} ms |`
+    : ''
+}
 | burst of ${e.burst.messages} messages: decrypted deliveries/s, whole room${e.burst.runs ? ` (median of ${e.burst.runs} bursts)` : ''} | ${e.burst.deliveriesPerSecond} |
 | receiver CPU per delivery | ${e.burst.cpu.receiverMsPerDelivery} ms |
 | sender CPU per message | ${e.burst.cpu.senderMsPerMessage} ms |

@@ -131,15 +131,18 @@ test('bench/e2e.mjs measures joins, latency and a burst with real clients (4 mem
     E2E_HOSTS: '2',
     E2E_RATE: '10',
     E2E_RATE_SECONDS: '1',
+    E2E_RATE_WARMUP: '0.5',
     E2E_BURST: '10',
     E2E_TIME_LIMIT: '200',
   });
   const joins = r.joins as { members: number; untilAllSeeAllMs: number };
   assert.equal(joins.members, 4);
   positive(joins.untilAllSeeAllMs, 'joins');
-  const rate = r.rate as { deliveries: number; latencyMs: { p50: number } };
-  assert.equal(rate.deliveries, 10 * 3, 'every rate message reached every receiver once');
+  const rate = r.rate as { deliveries: number; latencyMs: { p50: number }; warmup: { messages: number; latencyMs: { p50: number } } };
+  assert.equal(rate.deliveries, 10 * 3, 'every measured rate message reached every receiver once');
   positive(rate.latencyMs.p50, 'latency');
+  assert.equal(rate.warmup.messages, 5, 'half a second of warm-up at 10 msg/s');
+  positive(rate.warmup.latencyMs.p50, 'the warm-up latency');
   const burst = r.burst as { deliveries: number; deliveriesPerSecond: number; cpu: Record<string, number> };
   assert.equal(burst.deliveries, 10 * 3);
   positive(burst.deliveriesPerSecond, 'deliveries per second');
