@@ -4,7 +4,7 @@
  * Checked against the MLS working group's test vectors (test/rfc9420SenderData.test.ts).
  */
 import type { CiphersuiteImpl } from 'ts-mls';
-import { concat, utf8 } from './bytes.js';
+import { concat, u32be, utf8 } from './bytes.js';
 
 /** RFC 9420 §2.1.2: opaque data<V>, a 1-, 2- or 4-byte varint length (the QUIC varint), then the bytes. */
 export function mlsVector(bytes: Uint8Array): Uint8Array {
@@ -18,8 +18,13 @@ export function mlsVector(bytes: Uint8Array): Uint8Array {
 
 /** uint64, big-endian (RFC 9420 §2.1.1, TLS presentation language). */
 export function uint64(n: bigint): Uint8Array {
+  // Byte by byte (bytes.ts u32be says why); BigInt.asUintN wraps as DataView.setBigUint64 does.
+  const v = BigInt.asUintN(64, n);
+  const hi = Number(v >> 32n);
+  const lo = Number(v & 0xffffffffn);
   const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, n);
+  out.set(u32be(hi), 0);
+  out.set(u32be(lo), 4);
   return out;
 }
 

@@ -37,10 +37,17 @@ export const randomBytes = (n: number): Uint8Array<ArrayBuffer> => own(nobleRand
 
 export const randomHex = (n: number): string => toHex(nobleRandomBytes(n));
 
+/**
+ * uint32, big-endian. Written byte by byte: a DataView over a small array's `.buffer` makes V8 move
+ * the array off its heap, a cost out of all proportion on paths run per message.
+ */
 export function u32be(n: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n);
-  return b;
+  return Uint8Array.of((n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
+}
+
+/** The uint32 at `at` in `b`, big-endian (read byte by byte: see u32be). */
+export function readU32be(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
 }
 
 /** Copies into a fresh ArrayBuffer-backed array (Web Crypto rejects views over shared buffers in some runtimes). */

@@ -14,7 +14,7 @@
  */
 import { type AuthenticationService, type Credential, type CredentialBasic, defaultCredentialTypes } from 'ts-mls';
 import type { RoomLocator } from '@nullroom/protocol';
-import { concat, fromUtf8, toHex, u32be, utf8 } from './bytes.js';
+import { concat, fromUtf8, readU32be, toHex, u32be, utf8 } from './bytes.js';
 import { CryptoError } from './errors.js';
 import { BINDING_SIGNATURE_BYTES, IDENTITY_KEY_BYTES, type IdentitySigner, signBinding, verifyBinding } from './identity.js';
 import { open, seal } from './sealed.js';
@@ -100,7 +100,7 @@ export async function openCredential(
   if (credential.credentialType !== defaultCredentialTypes.basic) return undefined;
   const id = (credential as CredentialBasic).identity;
   if (id.byteLength < 7 || id[0] !== MAGIC[0] || id[1] !== MAGIC[1] || id[2] !== MAGIC[2]) return undefined;
-  const slot = new DataView(id.buffer, id.byteOffset + 3, 4).getUint32(0);
+  const slot = readU32be(id, 3);
   const pt = await open(key, id.subarray(7), aadFor(locator, signaturePublicKey, slot));
   if (pt === undefined || pt.byteLength <= IDENTITY_KEY_BYTES + BINDING_SIGNATURE_BYTES) return undefined;
   const identityKey = pt.slice(0, IDENTITY_KEY_BYTES);

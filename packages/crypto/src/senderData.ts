@@ -10,7 +10,7 @@
  * (test/rfc9420SenderData.test.ts).
  */
 import type { CiphersuiteImpl, PrivateMessage } from 'ts-mls';
-import { concat } from './bytes.js';
+import { concat, readU32be, u32be } from './bytes.js';
 import { kdfLabel, mlsVector, uint64 } from './_mlsCodec.js';
 import { senderDataPrimitives } from './primitives.js';
 import { openedBefore, recordOpened, rememberExpansion } from './receiveMemo.js';
@@ -100,8 +100,7 @@ export async function readSenderData(
 
 function fields(pt: Uint8Array): SenderDataFields | undefined {
   if (pt.byteLength !== SENDER_DATA_BYTES) return undefined;
-  const dv = new DataView(pt.buffer, pt.byteOffset, pt.byteLength);
-  return { leafIndex: dv.getUint32(0), generation: dv.getUint32(4) };
+  return { leafIndex: readU32be(pt, 0), generation: readU32be(pt, 4) };
 }
 
 /**
@@ -117,9 +116,8 @@ export async function sealSenderData(
 ): Promise<Uint8Array> {
   if (sd.reuseGuard.byteLength !== 4) throw new RangeError('a reuse guard is 4 bytes');
   const pt = new Uint8Array(SENDER_DATA_BYTES);
-  const dv = new DataView(pt.buffer);
-  dv.setUint32(0, sd.leafIndex);
-  dv.setUint32(4, sd.generation);
+  pt.set(u32be(sd.leafIndex), 0);
+  pt.set(u32be(sd.generation), 4);
   pt.set(sd.reuseGuard, 8);
   const { key, nonce } = await senderDataKeyAndNonce(cs, senderDataSecret, ciphertext);
   return cs.hpke.encryptAead(key, nonce, senderDataAad(framing), pt);
