@@ -1,8 +1,10 @@
-// The ts-mls patch (patches/README.md) writes ExpandWithLabel's KDFLabel and DeriveTreeSecret's
-// generation directly instead of through composed encoders, on every message (SenderData key and
-// nonce, the ratchet's key, nonce and next secret). These tests hand the patched functions a
+// The per-message pieces of the ts-mls patch (patches/README.md). ExpandWithLabel's KDFLabel and
+// DeriveTreeSecret's generation are written directly instead of through composed encoders (SenderData
+// key and nonce, the ratchet's key, nonce and next secret): these tests hand the patched functions a
 // recording KDF and compare what they would expand with our own KDFLabel (_mlsCodec.ts, checked
-// against the RFC 9420 test vectors in rfc9420SenderData.test.ts), over every length form.
+// against the RFC 9420 test vectors in rfc9420SenderData.test.ts), over every length form. The
+// uint16 and uint32 decoders read bytes directly instead of through a DataView made per field:
+// checked against DataView at every offset of buffers and views, out of range included.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CiphersuiteImpl } from 'ts-mls';
@@ -10,6 +12,8 @@ import { kdfLabel } from '../src/_mlsCodec.js';
 
 type Kdf = CiphersuiteImpl['kdf'];
 const inside = async (file: string) => import(new URL(`./${file}`, import.meta.resolve('ts-mls')).href);
+type Decoder = (b: Uint8Array, offset: number) => [number, number] | undefined;
+const { uint16Decoder, uint32Decoder } = (await inside('codec/number.js')) as { uint16Decoder: Decoder; uint32Decoder: Decoder };
 const { expandWithLabel, deriveTreeSecret } = (await inside('crypto/kdf.js')) as {
   expandWithLabel(secret: Uint8Array, label: string, context: Uint8Array, length: number, kdf: Kdf): Promise<Uint8Array>;
   deriveTreeSecret(secret: Uint8Array, label: string, generation: number, length: number, kdf: Kdf): Promise<Uint8Array>;
@@ -54,4 +58,19 @@ test('the patched DeriveTreeSecret expands with the generation as a big-endian u
       const got = await deriveTreeSecret(secret, label, generation, 16, recording(secret, 16));
       assert.deepEqual(got, kdfLabel(label, uint32(generation), 16), `${label} at generation ${generation}`);
     }
+});
+
+test('the patched uint16 and uint32 decoders read what a DataView reads, and nothing out of range', () => {
+  const whole = crypto.getRandomValues(new Uint8Array(40));
+  // A view into a larger buffer (as a decoded message's fields are), and a small array of its own.
+  for (const b of [whole, whole.subarray(5, 23), Uint8Array.of(0xff, 0xfe, 0x01), new Uint8Array(0)]) {
+    const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    for (let offset = -1; offset <= b.byteLength + 1; offset++) {
+      const want16 = offset >= 0 && offset + 2 <= b.byteLength ? [view.getUint16(offset), 2] : undefined;
+      const want32 = offset >= 0 && offset + 4 <= b.byteLength ? [view.getUint32(offset), 4] : undefined;
+      assert.deepEqual(uint16Decoder(b, offset), want16, `uint16 at ${offset} of ${b.byteLength}`);
+      assert.deepEqual(uint32Decoder(b, offset), want32, `uint32 at ${offset} of ${b.byteLength}`);
+    }
+  }
+  assert.deepEqual(uint32Decoder(Uint8Array.of(0xff, 0xff, 0xff, 0xff), 0), [2 ** 32 - 1, 4], 'unsigned');
 });
