@@ -157,6 +157,9 @@ function gcmOpen(d: GcmDecipher, aad: Uint8Array | undefined, sealed: Uint8Array
   d.setAuthTag(sealed.subarray(sealed.byteLength - 16));
   const head = d.update(sealed.subarray(0, sealed.byteLength - 16));
   const tail = d.final();
+  // GCM is a stream mode: final() gives nothing more, and the plaintext is `head`'s bytes, handed
+  // out as a plain Uint8Array (a Buffer's slice() would be a view, not a copy) without copying them.
+  if (tail.byteLength === 0) return new Uint8Array(head.buffer, head.byteOffset, head.byteLength);
   const out = new Uint8Array(head.byteLength + tail.byteLength);
   out.set(head, 0);
   out.set(tail, head.byteLength);
