@@ -372,12 +372,6 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
   }
   #othersHidden = 0;
 
-  /**
-   * A hidden private message (docs/PROTOCOL.md §5.2): the open chat whose keys open its SenderData
-   * reads it, if the relay says it comes from a connection of the peer's, and MLS then
-   * authenticates it as the peer's. None of ours (another pair's message), or a copy another
-   * member sent again: dropped without a word (counted in `othersHidden`).
-   */
   private hidden(from: number, view: HiddenMessage): void {
     // Nothing queued and no open chat: no chat can read it, now or once the inbox reaches it (every
     // room member receives every hidden message; most are others'). Else copied (`view` is the
@@ -390,6 +384,12 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
     this.enqueue(() => this.onHidden(from, hidden));
   }
 
+  /**
+   * A hidden private message (docs/PROTOCOL.md §5.2): the open chat whose keys open its SenderData
+   * reads it, if the relay says it comes from a connection of the peer's, and MLS then
+   * authenticates it as the peer's. None of ours (another pair's message), or a copy another
+   * member sent again: dropped without a word (counted in `othersHidden`).
+   */
   private async onHidden(from: number, hidden: HiddenMessage): Promise<void> {
     for (const chat of this.chats.values()) {
       if (chat.closed) continue;

@@ -166,12 +166,14 @@ function gcmOpen(d: GcmDecipher, aad: Uint8Array | undefined, sealed: Uint8Array
   return out;
 }
 
+/** node:crypto's name of AES-GCM for a key of this size. */
+const gcmName = (key: Uint8Array) => (key.byteLength === 16 ? 'aes-128-gcm' : 'aes-256-gcm');
+
 /** AES-GCM through node:crypto; a wrong tag throws, as Web Crypto's does. */
 function nodeAead(n: NodeCrypto): Pick<CiphersuiteImpl['hpke'], 'encryptAead' | 'decryptAead'> {
-  const name = (key: Uint8Array) => (key.byteLength === 16 ? 'aes-128-gcm' : 'aes-256-gcm');
   return {
     async encryptAead(key, nonce, aad, plaintext) {
-      const c = n.createCipheriv(name(key), key, nonce);
+      const c = n.createCipheriv(gcmName(key), key, nonce);
       if (aad !== undefined) c.setAAD(aad);
       const head = c.update(plaintext);
       const tail = c.final();
@@ -184,7 +186,7 @@ function nodeAead(n: NodeCrypto): Pick<CiphersuiteImpl['hpke'], 'encryptAead' | 
     },
     async decryptAead(key, nonce, aad, ciphertext) {
       if (ciphertext.byteLength < 16) throw new Error('AES-GCM: ciphertext shorter than its tag');
-      return gcmOpen(n.createDecipheriv(name(key), key, nonce), aad, ciphertext);
+      return gcmOpen(n.createDecipheriv(gcmName(key), key, nonce), aad, ciphertext);
     },
   };
 }
@@ -339,7 +341,7 @@ function nodeOpen(n: NodeCrypto): NonNullable<SenderDataPrimitives['open']> {
     if (sealed.byteLength < 16) return undefined;
     let pt: Uint8Array;
     try {
-      pt = gcmOpen(n.createDecipheriv(key.byteLength === 16 ? 'aes-128-gcm' : 'aes-256-gcm', key, nonce), aad, sealed);
+      pt = gcmOpen(n.createDecipheriv(gcmName(key), key, nonce), aad, sealed);
     } catch {
       return undefined;
     }
