@@ -40,10 +40,15 @@ export function keyDir(): string {
 
 /**
  * Runs `nullroom` with `args`. Each run is a new device (its own empty key folder) unless `env`
- * names one with NULLROOM_KEY_DIR: tests never touch the user's own ~/.config/nullroom.
+ * names one with NULLROOM_KEY_DIR, and has a data home of its own (XDG_DATA_HOME: where a relay
+ * started without --data keeps its room store) unless `env` names one: tests never touch the
+ * user's own ~/.config/nullroom or ~/.local/share/nullroom, nor a relay the user runs from there.
  */
 export function run(args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, NULLROOM_KEY_DIR: keyDir(), ...env }, stdio: 'pipe' });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { ...process.env, NULLROOM_KEY_DIR: keyDir(), XDG_DATA_HOME: keyDir(), ...env },
+    stdio: 'pipe',
+  });
   live.add(child);
   child.once('exit', () => live.delete(child));
   const lines: string[] = [];
