@@ -27,7 +27,7 @@
  */
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { randomBytes, u32be, utf8 } from './bytes.js';
+import { randomBytes, readU32be, u32be, utf8 } from './bytes.js';
 import { CryptoError, type CryptoErrorCode } from './errors.js';
 
 // For importers of this module alone (the `@nullroom/crypto/files` entry, without the MLS code).
@@ -81,7 +81,7 @@ export function encodeFileHeader(h: FileHeader): Uint8Array<ArrayBuffer> {
 export function decodeFileHeader(b: Uint8Array): FileHeader {
   if (b.byteLength !== FILE_HEADER_BYTES) throw new CryptoError('FILE_BAD_HEADER', 'file header has the wrong length');
   if (b[0] !== FILE_FORMAT_VERSION) throw new CryptoError('FILE_BAD_HEADER', 'unknown file format version');
-  const chunkSize = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(1 + FILE_ID_BYTES);
+  const chunkSize = readU32be(b, 1 + FILE_ID_BYTES);
   checkChunkSize(chunkSize);
   return { fileId: b.slice(1, 1 + FILE_ID_BYTES), chunkSize };
 }
@@ -149,10 +149,9 @@ async function payloadKey(key: Uint8Array, fileId: Uint8Array, aead: AesGcmFacto
  */
 function nonce(index: number, last: boolean): Uint8Array<ArrayBuffer> {
   const n = new Uint8Array(NONCE_BYTES);
-  const v = new DataView(n.buffer);
   // Counter bytes 0..10 big-endian; indices stay below 2^53, so bytes 0..2 are zero.
-  v.setUint32(3, Math.floor(index / 2 ** 32));
-  v.setUint32(7, index >>> 0);
+  n.set(u32be(Math.floor(index / 2 ** 32)), 3);
+  n.set(u32be(index >>> 0), 7);
   n[11] = last ? 1 : 0;
   return n;
 }
