@@ -376,7 +376,7 @@ export class PrivateChats extends Emitter<PrivateChatEvents> {
     // Nothing queued and no open chat: no chat can read it, now or once the inbox reaches it (every
     // room member receives every hidden message; most are others'). Else copied (`view` is the
     // frame's) and read in turn.
-    if (this.#queued === 0 && ![...this.chats.values()].some((c) => !c.closed)) {
+    if (this.#queued === 0 && this.list().length === 0) {
       this.#othersHidden++;
       return;
     }
