@@ -16,10 +16,9 @@
  * It is created 0600 (and its directory 0700), and held with an exclusive lock while open, so two
  * relays cannot share one data directory's rooms.
  */
-import Database from 'better-sqlite3';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { RoomStoreError, type RoomStoreErrorCode } from './errors.js';
+import type Database from 'better-sqlite3';
+import { RoomStoreError } from './errors.js';
+import { bytes, openSqliteFile, sqliteCode, type SqliteFileSpec } from './sqliteFile.js';
 import type { StoredCommit, RoomStore, StoredDirect, StoredEntry, StoredRoom, StoredSlot } from './roomStore.js';
 
 /** "NRrm": SQLite's `PRAGMA application_id` of a Nullroom room store. */
@@ -60,60 +59,15 @@ CREATE TABLE directs (
   frame BLOB NOT NULL
 );
 CREATE INDEX directs_by_slot ON directs (room, slot);
-PRAGMA application_id = ${ROOM_STORE_APPLICATION_ID};
-PRAGMA user_version = ${ROOM_STORE_SCHEMA_VERSION};
 `;
 
+const ROOM_STORE_FILE: SqliteFileSpec = {
+  applicationId: ROOM_STORE_APPLICATION_ID,
+  schemaVersion: ROOM_STORE_SCHEMA_VERSION,
+  schema: SCHEMA,
+};
+
 const ROOM = '(SELECT id FROM rooms WHERE key = ?)';
-
-/** The SQLite error code an error carries (`SQLITE_BUSY`, …), if it is one of SQLite's. */
-function sqliteCode(e: unknown): string | undefined {
-  const code = (e as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && code.startsWith('SQLITE_') ? code : undefined;
-}
-
-/** The error for a failure while opening: what SQLite's code says about the file. */
-function openFailure(path: string, e: unknown): RoomStoreError {
-  if (e instanceof RoomStoreError) return e;
-  const code = sqliteCode(e);
-  const kind: RoomStoreErrorCode =
-    code === 'SQLITE_NOTADB' ? 'NOT_OURS' : code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED' ? 'IN_USE' : 'UNREADABLE';
-  return new RoomStoreError(kind, path, code);
-}
-
-/** A plain Uint8Array over a BLOB SQLite returned (a Buffer), without copying it. */
-const bytes = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-
-/** Creates the file 0600 (and its missing directories 0700) if it does not exist yet. */
-function createFile(path: string): void {
-  try {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    closeSync(openSync(path, 'wx', 0o600));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'EEXIST') throw new RoomStoreError('UNREADABLE', path, code);
-  }
-}
-
-/** Takes the lock, checks that the file is ours (or empty) and makes it ours; then sets the journal. */
-function prepareFile(db: Database.Database, path: string): void {
-  // Before the first access: the lock is then held until close (and no shared-memory file is used).
-  db.pragma('locking_mode = EXCLUSIVE');
-  const app = db.pragma('application_id', { simple: true }) as number;
-  const version = db.pragma('user_version', { simple: true }) as number;
-  if (app === ROOM_STORE_APPLICATION_ID) {
-    if (version > ROOM_STORE_SCHEMA_VERSION) throw new RoomStoreError('NEWER_SCHEMA', path);
-    if (version < 1) throw new RoomStoreError('NOT_OURS', path);
-  } else {
-    const objects = db.prepare('SELECT count(*) FROM sqlite_master').pluck().get() as number;
-    if (app !== 0 || version !== 0 || objects !== 0) throw new RoomStoreError('NOT_OURS', path);
-  }
-  if ((db.pragma('journal_mode = WAL', { simple: true }) as string).toLowerCase() !== 'wal') throw new RoomStoreError('UNREADABLE', path);
-  db.pragma('synchronous = NORMAL');
-  // What trim and the deletions drop is overwritten with zeros in the file, not left in free pages.
-  db.pragma('secure_delete = ON');
-  if (app === 0) db.transaction(() => db.exec(SCHEMA)).immediate();
-}
 
 interface RoomRow {
   id: number;
@@ -171,27 +125,9 @@ function statements(db: Database.Database) {
  * NEWER_SCHEMA, UNREADABLE or IN_USE. Its methods throw RoomStoreError WRITE_FAILED when SQLite
  * fails (`load`: UNREADABLE), NO_SUCH_ROOM for a room never created; a failed method changed nothing.
  */
-/** The file opened, checked (ours, a schema we know) and its statements prepared; a RoomStoreError otherwise. */
-function openDatabase(path: string): { db: Database.Database; st: ReturnType<typeof statements> } {
-  createFile(path);
-  let db: Database.Database;
-  try {
-    // A relay that is still stopping may hold the lock a moment longer; past that, IN_USE.
-    db = new Database(path, { fileMustExist: true, timeout: 250 });
-  } catch (e) {
-    throw openFailure(path, e);
-  }
-  try {
-    prepareFile(db, path);
-    return { db, st: statements(db) };
-  } catch (e) {
-    db.close();
-    throw openFailure(path, e);
-  }
-}
-
 export function openRoomStore(path: string): RoomStore {
-  const { db, st } = openDatabase(path);
+  const db = openSqliteFile(path, ROOM_STORE_FILE, (code, detail) => new RoomStoreError(code, path, detail));
+  const st = statements(db);
   /** One method: one transaction, its failure a RoomStoreError. */
   const write = <A extends unknown[]>(fn: (...a: A) => void): ((...a: A) => void) => {
     const tx = db.transaction(fn);
