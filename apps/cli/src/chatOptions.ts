@@ -128,18 +128,26 @@ export async function readInvite(): Promise<RoomSecret> {
 }
 
 /** The room password: from `--password-file`, else NULLROOM_PASSWORD, else a prompt that does not echo. */
-export async function readPassword(o: ChatOptions): Promise<string> {
+export function readPassword(o: ChatOptions): Promise<string> {
+  return readSecretInput(o.passwordFile, 'room password');
+}
+
+/**
+ * A password: from `file`, else NULLROOM_PASSWORD, else a prompt (`what: `) that does not echo.
+ * Never an argument: other users on the machine can read those.
+ */
+export async function readSecretInput(file: string | undefined, what: string): Promise<string> {
   let pw: string | undefined;
-  if (o.passwordFile !== undefined) {
+  if (file !== undefined) {
     try {
-      pw = (await readFile(o.passwordFile, 'utf8')).replace(/\r?\n$/, '');
+      pw = (await readFile(file, 'utf8')).replace(/\r?\n$/, '');
     } catch {
       throw new CliError('cannot read the password file', Exit.USAGE);
     }
   } else if (process.env['NULLROOM_PASSWORD'] !== undefined) {
     pw = process.env['NULLROOM_PASSWORD'];
   } else if (process.stdin.isTTY) {
-    pw = await read({ prompt: 'room password: ', silent: true, replace: '', output: process.stderr }).catch(() => undefined);
+    pw = await read({ prompt: `${what}: `, silent: true, replace: '', output: process.stderr }).catch(() => undefined);
     process.stderr.write('\n');
   } else {
     throw new CliError(
@@ -147,6 +155,6 @@ export async function readPassword(o: ChatOptions): Promise<string> {
       Exit.USAGE,
     );
   }
-  if (pw === undefined || pw.length === 0) throw new CliError('the room password must not be empty', Exit.USAGE);
+  if (pw === undefined || pw.length === 0) throw new CliError(`the ${what} must not be empty`, Exit.USAGE);
   return pw;
 }

@@ -51,6 +51,11 @@ program
   .option('--max-http-conns <n>', 'plain HTTP connections (not WebSockets yet) from all addresses together', '2048')
   .option('--resume-grace <seconds>', 'how long a member whose connection dropped may take its place back (0: it leaves at once)', '120')
   .option('--no-room-store', 'keep rooms in memory only: a restart forgets them (members then join again)')
+  .option('--no-accounts', 'no accounts on this relay (password rooms only)')
+  .option(
+    '--database-url <url>',
+    'keep accounts in PostgreSQL (postgres://…; else NULLROOM_DATABASE_URL, else accounts.db in --data); the OPAQUE key comes from NULLROOM_OPAQUE_SETUP, else <data>/opaque-setup',
+  )
   .option(
     '--new-rooms-per-minute <n>',
     'JOINs that create a room, per address per minute (after a burst of 20): bounds online password guessing',
@@ -117,6 +122,33 @@ program
   .action(async (url: string, opts) => {
     process.exitCode = await (await import('./chat.js')).chat(url, opts);
   });
+
+/** The options every account command takes. */
+function accountCommand(name: 'register' | 'login' | 'logout' | 'whoami', description: string): Command {
+  const c = program
+    .command(name)
+    .description(description)
+    .argument('<url>', 'the relay URL')
+    .option('--json', 'print one JSON object')
+    .option(
+      '--key-dir <dir>',
+      'where the session token is kept (accounts.json, 0600; default: NULLROOM_KEY_DIR, else $XDG_CONFIG_HOME/nullroom, else ~/.config/nullroom)',
+    );
+  if (name === 'register' || name === 'login') {
+    c.requiredOption('--user <name>', 'the account name').option(
+      '--password-file <file>',
+      'read the account password from this file (else NULLROOM_PASSWORD, else a prompt)',
+    );
+  }
+  if (name === 'logout') c.option('--everywhere', 'end every session of the account, on every device');
+  return c.action(async (url: string, opts) => {
+    process.exitCode = await (await import('./account.js')).account(name, url, opts);
+  });
+}
+accountCommand('register', 'create an account on a relay and sign in (OPAQUE: the password never reaches the relay)');
+accountCommand('login', 'sign in to your account on a relay');
+accountCommand('logout', 'sign out of a relay (and with --everywhere, every device)');
+accountCommand('whoami', 'show the account signed in on a relay');
 
 program.parseAsync(process.argv).then(
   () => {

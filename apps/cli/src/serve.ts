@@ -12,6 +12,12 @@ import {
   type RoomStore,
   RoomStoreError,
   openRoomStore,
+  type AccountStore,
+  AccountStoreError,
+  loadOpaqueSetup,
+  openPgAccountStore,
+  openSqliteAccountStore,
+  type AccountsOptions,
 } from '@nullroom/server';
 import { CliError, Exit } from './errors.js';
 import { parseSize } from './size.js';
@@ -51,6 +57,10 @@ export interface ServeOptions {
   resumeGrace?: string;
   /** false (`--no-room-store`): rooms live in memory only, a restart forgets them. */
   roomStore?: boolean;
+  /** false (`--no-accounts`): no accounts API. */
+  accounts?: boolean;
+  /** PostgreSQL for the account store (else NULLROOM_DATABASE_URL, else the embedded accounts.db). */
+  databaseUrl?: string;
 }
 
 /** The relay's budgets and per-address caps from the command line (docs/OPERATING.md "Limits"). */
@@ -139,6 +149,33 @@ function roomStore(o: ServeOptions, dataDir: string): RoomStore | undefined {
   }
 }
 
+/**
+ * The accounts (docs/OPERATING.md "Accounts"): the store (PostgreSQL with --database-url or
+ * NULLROOM_DATABASE_URL, else `accounts.db` in the data directory) and the OPAQUE server setup
+ * (NULLROOM_OPAQUE_SETUP, else `opaque-setup` in the data directory, made on first start).
+ */
+async function accounts(o: ServeOptions, dataDir: string): Promise<AccountsOptions | undefined> {
+  if (o.accounts === false) return undefined;
+  const url = o.databaseUrl ?? process.env['NULLROOM_DATABASE_URL'];
+  let store: AccountStore;
+  try {
+    store =
+      url !== undefined && url !== ''
+        ? await openPgAccountStore({ connectionString: url })
+        : openSqliteAccountStore(join(dataDir, 'accounts.db'));
+  } catch (e) {
+    if (e instanceof AccountStoreError) throw new CliError(e.message, e.code === 'UNAVAILABLE' ? Exit.CONNECTION : Exit.FAILURE);
+    throw e;
+  }
+  try {
+    return { store, opaqueSetup: await loadOpaqueSetup(join(dataDir, 'opaque-setup')) };
+  } catch (e) {
+    await store.close();
+    if (e instanceof RelayConfigError) throw new CliError(e.message, Exit.USAGE);
+    throw e;
+  }
+}
+
 export function defaultDataDir(): string {
   const base = process.env['XDG_DATA_HOME'] ?? join(homedir(), '.local', 'share');
   return join(base, 'nullroom');
@@ -174,7 +211,12 @@ export async function serve(o: ServeOptions): Promise<void> {
     throw new CliError(`no index.html in ${o.web}: build the web app first`, Exit.USAGE);
   const web = o.web ?? defaultWebDir();
   const store = roomStore(o, dataDir);
+  const accountOptions = await accounts(o, dataDir).catch((e: unknown) => {
+    store?.close();
+    throw e;
+  });
   const relay = await startRelay({
+    ...(accountOptions === undefined ? {} : { accounts: accountOptions }),
     host: o.host,
     port,
     ...(store === undefined ? {} : { store }),
@@ -185,8 +227,9 @@ export async function serve(o: ServeOptions): Promise<void> {
     ...(o.allowOrigin === undefined ? {} : { allowedOrigins: o.allowOrigin }),
     ...(o.trustProxy ? { trustProxy: true } : {}),
     ...(o.verbose ? { log: (line: string) => process.stderr.write(`${line}\n`) } : {}),
-  }).catch((e: unknown) => {
+  }).catch(async (e: unknown) => {
     store?.close();
+    await accountOptions?.store.close();
     if (e instanceof RelayConfigError) throw new CliError(e.message, Exit.USAGE);
     const code = (e as { code?: string }).code;
     if (code === 'EADDRINUSE')

@@ -30,11 +30,26 @@ const external = (spec: string) =>
 const allowed: Record<string, { deps: string[]; platformNeutral: boolean }> = {
   'packages/protocol': { deps: [], platformNeutral: true },
   'packages/crypto': {
-    deps: ['@nullroom/protocol', 'ts-mls', '@noble/hashes', '@noble/curves', '@noble/ciphers', 'hash-wasm', '@hpke/common', '@hpke/core'],
+    // @serenity-kit/opaque: OPAQUE's client side (opaque-ke in WebAssembly, security-reviewed by 7ASecurity).
+    deps: [
+      '@nullroom/protocol',
+      'ts-mls',
+      '@noble/hashes',
+      '@noble/curves',
+      '@noble/ciphers',
+      'hash-wasm',
+      '@hpke/common',
+      '@hpke/core',
+      '@serenity-kit/opaque',
+    ],
     platformNeutral: true,
   },
   'packages/client': { deps: ['@nullroom/protocol', '@nullroom/crypto', 'zod'], platformNeutral: true },
-  'packages/server': { deps: ['@nullroom/protocol', 'ws', 'selfsigned', 'better-sqlite3'], platformNeutral: false },
+  // Accounts: OPAQUE's server side, username normalisation (ENSIP-15), PostgreSQL, request validation.
+  'packages/server': {
+    deps: ['@nullroom/protocol', 'ws', 'selfsigned', 'better-sqlite3', '@serenity-kit/opaque', '@adraffy/ens-normalize', 'pg', 'zod'],
+    platformNeutral: false,
+  },
 };
 
 test('each package imports only what the architecture allows; the relay cannot import crypto', () => {

@@ -178,3 +178,33 @@ export class RoomStoreError extends Error {
     this.name = 'RoomStoreError';
   }
 }
+
+export const AccountStoreErrors = {
+  NOT_OURS: {
+    text: 'is not a Nullroom account store',
+    when: 'the file or schema is not ours (another SQLite database, tables of another program)',
+  },
+  NEWER_SCHEMA: { text: 'was written by a newer Nullroom', when: 'its schema version is above the one this relay knows' },
+  UNREADABLE: { text: 'cannot be opened or read', when: 'a missing permission, a directory, a damaged file, an I/O error' },
+  IN_USE: { text: 'is in use by another process', when: 'another relay holds the embedded file’s lock' },
+  UNAVAILABLE: { text: 'cannot be reached', when: 'PostgreSQL refused the connection, or it dropped' },
+  WRITE_FAILED: { text: 'could not be written or read', when: 'a statement failed (disk full, I/O error, a lost connection)' },
+} as const satisfies Record<string, { readonly text: string; readonly when: string }>;
+
+export type AccountStoreErrorCode = keyof typeof AccountStoreErrors;
+
+/**
+ * The account store (accounts/sqliteAccountStore.ts, accounts/pgAccountStore.ts) could not be opened
+ * or used. The message names where (a path, or "PostgreSQL") and what went wrong, never a row.
+ */
+export class AccountStoreError extends Error {
+  constructor(
+    readonly code: AccountStoreErrorCode,
+    readonly where: string,
+    /** The underlying error's code: SQLite's, PostgreSQL's SQLSTATE, or the file system's. */
+    readonly detail?: string,
+  ) {
+    super(`account store ${where} ${AccountStoreErrors[code].text}${detail === undefined ? '' : ` (${detail})`}`);
+    this.name = 'AccountStoreError';
+  }
+}

@@ -61,6 +61,8 @@ export function httpHandler(opts: {
   origins?: OriginPolicy;
   staticDir?: string;
   blobs?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** The accounts API (accounts/accountsHttp.ts), answering every path under /api/. */
+  api?: (req: IncomingMessage, res: ServerResponse, path: string, origin: 'ok' | 'forbidden') => Promise<void>;
 }) {
   const root = opts.staticDir === undefined ? undefined : resolve(opts.staticDir);
   const origins = opts.origins ?? originPolicy(opts.tls);
@@ -82,6 +84,7 @@ export function httpHandler(opts: {
         if (verdict === 'forbidden') return send(res, 403, 'text/plain; charset=utf-8', 'forbidden origin\n');
         return opts.blobs(req, res);
       }
+      if (opts.api !== undefined && path.startsWith('/api/')) return await opts.api(req, res, path, verdict);
       if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
       if (path === '/healthz') return send(res, 200, 'text/plain; charset=utf-8', 'ok\n');
       if (root === undefined) {

@@ -11,7 +11,9 @@ import type { Server } from 'node:http';
 import { addressKey, clientAddress, isLoopback } from './address.js';
 import { BlobHttp } from './blobHttp.js';
 import type { BlobOptions } from './blobOptions.js';
+import { AccountsHttp, type AccountsOptions } from './accounts/accountsHttp.js';
 import { type Account, Accounts } from './budget.js';
+import { RelayConfigError } from './configError.js';
 import { Connection, type ConnectionContext, PingPayloads, type RelaySocket, type Wire, socketWire } from './connection.js';
 import { httpHandler, securityHeaders } from './http.js';
 import { HttpConnections, createRelayServer } from './httpServer.js';
@@ -51,6 +53,11 @@ export interface RelayOptions {
    * (docs/PROTOCOL.md §4.5 "Relay restarts"); loaded on start, closed by `close()`. Default: none.
    */
   store?: RoomStore;
+  /**
+   * Accounts (docs/PROTOCOL.md §11): the store and the OPAQUE server setup; the API under /api/
+   * answers 404 without them. The relay closes the store when it closes.
+   */
+  accounts?: AccountsOptions;
 }
 
 export interface Relay {
@@ -74,13 +81,7 @@ export interface Relay {
   close(): Promise<void>;
 }
 
-export class RelayConfigError extends Error {
-  readonly code = 'NR_RELAY_CONFIG';
-  constructor(message: string) {
-    super(message);
-    this.name = 'RelayConfigError';
-  }
-}
+export { RelayConfigError };
 
 /** The relay, listening. */
 export async function startRelay(opts: RelayOptions = {}): Promise<Relay> {
@@ -110,13 +111,25 @@ async function openBlobs(opts: RelayOptions, tls: boolean, tickets: Tickets, tru
   }
 }
 
-/** The HTTP(S) server with what it serves (pages, /healthz, /blobs) and its connection caps; not yet listening. */
-function serveHttp(opts: RelayOptions, limits: RelayLimits, origins: OriginPolicy, trustProxy: boolean, blobs: BlobHttp | undefined) {
+/** The HTTP(S) server with what it serves (pages, /healthz, /blobs, /api) and its connection caps; not yet listening. */
+function serveHttp(
+  opts: RelayOptions,
+  limits: RelayLimits,
+  origins: OriginPolicy,
+  trustProxy: boolean,
+  blobs: BlobHttp | undefined,
+  accounts: AccountsHttp | undefined,
+) {
   const handler = httpHandler({
     tls: opts.tls !== undefined,
     origins,
     ...(opts.staticDir !== undefined ? { staticDir: opts.staticDir } : {}),
     ...(blobs !== undefined ? { blobs: blobs.handle } : {}),
+    ...(accounts !== undefined
+      ? {
+          api: (req, res, path, origin) => accounts.handle(req, res, { path, origin, address: addressKey(clientAddress(req, trustProxy)) }),
+        }
+      : {}),
   });
   const httpConnections = new HttpConnections(limits, trustProxy, opts.log);
   return { server: createRelayServer({ limits, tls: opts.tls, connections: httpConnections, handler }), httpConnections };
@@ -142,7 +155,8 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
   const output = new Output(conns, limits, () => rooms.groupInfoBytes + rooms.logBytes);
   const blobs = tickets === undefined ? undefined : await openBlobs(opts, tls, tickets, trustProxy);
   restoreRooms(rooms, store);
-  const { server, httpConnections } = serveHttp(opts, limits, origins, trustProxy, blobs);
+  const accountsHttp = opts.accounts === undefined ? undefined : await AccountsHttp.open(opts.accounts, securityHeaders(tls), log);
+  const { server, httpConnections } = serveHttp(opts, limits, origins, trustProxy, blobs, accountsHttp);
   const wss = webSocketServer(limits);
   const ctx: ConnectionContext = {
     limits,
@@ -165,12 +179,13 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
     upgradeHandler({ limits, origins, trustProxy, accounts, wss, httpConnections, openConnections: () => conns.size, log, accept }),
   );
 
-  const pinger = startTimer(conns, output, rooms, accounts, limits.pingIntervalMs);
+  const pinger = startTimer(conns, output, rooms, accounts, limits.pingIntervalMs, accountsHttp);
 
   const port = await listen(server, opts.port ?? 8080, host, () => {
     clearInterval(pinger);
     rooms.dispose();
     store.close();
+    void opts.accounts?.store.close();
     void blobs?.dispose();
   });
   const shownHost = host.includes(':') ? `[${host}]` : host;
@@ -198,7 +213,7 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
           blobs?.stop();
         },
         blobs,
-      ),
+      ).then(() => opts.accounts?.store.close()),
   };
 }
 
@@ -206,13 +221,21 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
  * One timer for liveness and output (Connection.check), the output budget, away slots whose grace
  * ended and old log entries (rooms.expire), and idle accounts.
  */
-function startTimer(conns: ReadonlySet<Connection>, output: Output, rooms: Rooms, accounts: Accounts, intervalMs: number) {
+function startTimer(
+  conns: ReadonlySet<Connection>,
+  output: Output,
+  rooms: Rooms,
+  accounts: Accounts,
+  intervalMs: number,
+  accountsHttp: AccountsHttp | undefined,
+) {
   const pinger = setInterval(() => {
     const payloads = new PingPayloads(conns.size);
     for (const c of conns) c.check(payloads);
     output.enforceBudget();
     rooms.expire(Date.now());
     accounts.prune(performance.now());
+    accountsHttp?.expire();
   }, intervalMs);
   pinger.unref();
   return pinger;

@@ -1,0 +1,74 @@
+/**
+ * `nullroom register|login|whoami|logout` against `nullroom serve` (docs/PROTOCOL.md §11.6): the
+ * token kept 0600 in the key folder, the relay's key pinned, the SDK's codes on refusal with their
+ * exit codes, --json events, and the password in no argument, output or relay file.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { keyDir, run, serveProc } from './_spawn.js';
+
+const PASSWORD = 'canary-cli-pw-61d0 horse';
+
+test('register, whoami, logout, login again; refusals carry the SDK code', async () => {
+  const data = keyDir();
+  const { proc: relay, url } = await serveProc(['--data', data]);
+  const dev = keyDir();
+  const env = { NULLROOM_KEY_DIR: dev, NULLROOM_PASSWORD: PASSWORD };
+  try {
+    const reg = run(['register', url, '--user', 'Alice', '--json'], env);
+    assert.equal(await reg.exited, 0, reg.stderr.join('\n'));
+    assert.deepEqual({ ...reg.events[0], expiresAt: 0 }, { event: 'registered', name: 'alice', relay: new URL(url).origin, expiresAt: 0 });
+    const file = join(dev, 'accounts.json');
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    const saved = JSON.parse(readFileSync(file, 'utf8'));
+    assert.match(saved.relays[new URL(url).origin].token, /^[A-Za-z0-9_-]{43}$/);
+
+    const who = run(['whoami', url], env);
+    assert.equal(await who.exited, 0);
+    assert.equal(who.lines[0], `alice on ${new URL(url).origin}`);
+
+    const out = run(['logout', url, '--json'], env);
+    assert.equal(await out.exited, 0);
+    assert.equal(out.events[0]?.event, 'signed-out');
+    assert.equal(await run(['whoami', url], env).exited, 1);
+    const kept = JSON.parse(readFileSync(file, 'utf8')).relays[new URL(url).origin];
+    assert.deepEqual(Object.keys(kept), ['serverKey'], 'the relay key stays pinned, the token is gone');
+
+    const wrong = run(['login', url, '--user', 'alice', '--json'], { ...env, NULLROOM_PASSWORD: 'not it' });
+    assert.equal(await wrong.exited, 1);
+    assert.equal(wrong.events[0]?.code, 'LOGIN_FAILED');
+    assert.match(wrong.stderr.join('\n'), /^nullroom: LOGIN_FAILED: wrong username or password/);
+
+    const taken = run(['register', url, '--user', 'ALICE'], env);
+    assert.equal(await taken.exited, 1);
+    assert.match(taken.stderr.join('\n'), /USERNAME_TAKEN/);
+
+    const again = run(['login', url, '--user', 'alice'], env);
+    assert.equal(await again.exited, 0, again.stderr.join('\n'));
+    assert.match(again.lines[0] ?? '', /^signed in as alice on /);
+    const everywhere = run(['logout', url, '--everywhere', '--json'], env);
+    assert.equal(await everywhere.exited, 0);
+    assert.equal(everywhere.events[0]?.ended, 1, 'the first session ended with the first logout');
+
+    const gone = run(['login', 'http://127.0.0.1:1', '--user', 'alice'], env);
+    assert.equal(await gone.exited, 4);
+    assert.match(gone.stderr.join('\n'), /UNAVAILABLE/);
+    // The password is nowhere but in what we gave the command.
+    for (const f of readdirSync(data)) {
+      const path = join(data, f);
+      if (statSync(path).isFile()) assert.ok(!readFileSync(path).includes('canary-cli-pw'), `${f} holds the password`);
+    }
+    assert.ok(!readFileSync(file).includes('canary-cli-pw'));
+  } finally {
+    relay.child.kill('SIGTERM');
+    await relay.exited;
+  }
+});
+
+test('without a password source and no terminal, register says how to give one (exit 2)', async () => {
+  const p = run(['register', 'http://127.0.0.1:1', '--user', 'bob']);
+  assert.equal(await p.exited, 2);
+  assert.match(p.stderr.join('\n'), /--password-file F or NULLROOM_PASSWORD/);
+});

@@ -1,0 +1,211 @@
+/**
+ * Accounts from the client's side (docs/PROTOCOL.md §11): register, log in, who am I, log out (here
+ * or everywhere), change the password, delete the account, over the relay's /api/ with OPAQUE
+ * (@nullroom/crypto's opaqueClient.ts): the password never leaves this object.
+ *
+ * A browser page uses the session cookie (the relay sets it HttpOnly: this code never sees it); the
+ * terminal asks for a token and keeps it (apps/cli). Either way the relay's OPAQUE public key can be
+ * pinned (`serverKey`): a relay that answers with another key is refused with SERVER_KEY_CHANGED
+ * before anything is sent that depends on it.
+ */
+import { opaqueLogin, opaqueRegistration } from '@nullroom/crypto';
+
+export const AccountErrors = {
+  USERNAME_INVALID: 'the username breaks the rules (`problem`: LENGTH, CHARACTERS, SEPARATORS or CONFUSABLE_SCRIPT)',
+  USERNAME_TAKEN: 'an account has that username',
+  USERNAME_LOOK_ALIKE: 'an account has a username that looks the same (0/o, 1/l, rn/m, -/_ …)',
+  LOGIN_FAILED: 'wrong username or password (the two are not told apart)',
+  NOT_SIGNED_IN: 'no session, or it ended (logged out, expired, the password changed elsewhere)',
+  RATE_LIMITED: 'too many attempts: `retryAfter` seconds',
+  SERVER_KEY_CHANGED: "the relay's OPAQUE key is not the pinned one: another relay, or one whose setup was replaced",
+  UNAVAILABLE: 'the relay could not be reached, or it or its store is busy or down',
+  REFUSED: 'the relay refused the request for another reason (`relayCode` names it)',
+  BAD_RESPONSE: 'the relay answered with something that is not the accounts API',
+} as const;
+
+export type AccountErrorCode = keyof typeof AccountErrors;
+
+export class AccountError extends Error {
+  constructor(
+    readonly code: AccountErrorCode,
+    readonly details: { relayCode?: string; problem?: string; retryAfter?: number; cause?: unknown } = {},
+  ) {
+    super(details.relayCode === undefined ? AccountErrors[code] : `${AccountErrors[code]} (${details.relayCode})`);
+    this.name = 'AccountError';
+  }
+}
+
+export interface AccountClientOptions {
+  /** The relay's base URL (http(s)://host:port). */
+  readonly url: string;
+  /** `cookie` in a browser page; `token` in a terminal (default). */
+  readonly session?: 'cookie' | 'token';
+  /** A token from an earlier login (token sessions). */
+  readonly token?: string;
+  /** The relay's OPAQUE public key seen before: a different one is refused. */
+  readonly serverKey?: string;
+  readonly fetch?: typeof fetch;
+}
+
+export interface SignedIn {
+  readonly name: string;
+  readonly expiresAt: number;
+  /** Token sessions only: keep it (0600) and pass it back as `token`. */
+  readonly token?: string;
+  /** The relay's OPAQUE public key: pin it. */
+  readonly serverKey: string;
+}
+
+const RELAY_CODES: Readonly<Record<string, AccountErrorCode>> = {
+  USERNAME_INVALID: 'USERNAME_INVALID',
+  USERNAME_TAKEN: 'USERNAME_TAKEN',
+  USERNAME_LOOK_ALIKE: 'USERNAME_LOOK_ALIKE',
+  LOGIN_FAILED: 'LOGIN_FAILED',
+  NOT_SIGNED_IN: 'NOT_SIGNED_IN',
+  RATE_LIMITED: 'RATE_LIMITED',
+  BUSY: 'UNAVAILABLE',
+  STORE_UNAVAILABLE: 'UNAVAILABLE',
+};
+
+export class AccountClient {
+  private token: string | undefined;
+  private serverKey: string | undefined;
+  private readonly base: string;
+  private readonly kind: 'cookie' | 'token';
+  private readonly fetch: typeof fetch;
+
+  constructor(opts: AccountClientOptions) {
+    this.base = opts.url.replace(/\/+$/, '');
+    this.kind = opts.session ?? 'token';
+    this.token = opts.token;
+    this.serverKey = opts.serverKey;
+    this.fetch = opts.fetch ?? ((...a) => globalThis.fetch(...a));
+  }
+
+  /** Creates the account and signs in. */
+  async register(name: string, password: string): Promise<SignedIn> {
+    const reg = await opaqueRegistration(password);
+    const started = await this.call('POST', '/api/register/start', { name, request: reg.request });
+    const { record, serverKey } = this.step(() => reg.finish(str(started.response)));
+    this.pin(serverKey);
+    const done = await this.call('POST', '/api/register/finish', { name: str(started.name), record, session: this.kind });
+    return this.signedIn(done, serverKey);
+  }
+
+  async login(name: string, password: string): Promise<SignedIn> {
+    const { login, proof, serverKey } = await this.prove(name, password);
+    const done = await this.call('POST', '/api/login/finish', { login, finish: proof, session: this.kind });
+    return this.signedIn(done, serverKey);
+  }
+
+  /** The signed-in account, or undefined when there is no valid session. */
+  async whoami(): Promise<{ name: string; kind: 'web' | 'cli'; expiresAt: number } | undefined> {
+    try {
+      const r = await this.call('GET', '/api/session');
+      return { name: str(r.name), kind: r.kind === 'web' ? 'web' : 'cli', expiresAt: num(r.expiresAt) };
+    } catch (e) {
+      if (e instanceof AccountError && e.code === 'NOT_SIGNED_IN') return undefined;
+      throw e;
+    }
+  }
+
+  async logout(): Promise<void> {
+    await this.call('POST', '/api/logout', {});
+    this.token = undefined;
+  }
+
+  /** Ends every session of the account, this one included: how many ended. */
+  async logoutEverywhere(): Promise<number> {
+    const r = await this.call('POST', '/api/logout-all', {});
+    this.token = undefined;
+    return num(r.ended);
+  }
+
+  /** Changes the password (proving the current one); every other session of the account ends. */
+  async changePassword(name: string, current: string, next: string): Promise<void> {
+    const reg = await opaqueRegistration(next);
+    const started = await this.call('POST', '/api/password/start', { request: reg.request });
+    const { record, serverKey } = this.step(() => reg.finish(str(started.response)));
+    this.pin(serverKey);
+    const { login, proof } = await this.prove(name, current);
+    await this.call('POST', '/api/password/finish', { login, finish: proof, record });
+  }
+
+  /** Deletes the account and everything the relay holds for it (proving the password). */
+  async deleteAccount(name: string, password: string): Promise<void> {
+    const { login, proof } = await this.prove(name, password);
+    await this.call('POST', '/api/account/delete', { login, finish: proof });
+    this.token = undefined;
+  }
+
+  /** A login up to its proof: LOGIN_FAILED here when the password is wrong (nothing more is sent). */
+  private async prove(name: string, password: string): Promise<{ login: string; proof: string; serverKey: string }> {
+    const l = await opaqueLogin(password);
+    const started = await this.call('POST', '/api/login/start', { name, request: l.request });
+    const fin = this.step(() => l.finish(str(started.response)));
+    if (fin === undefined) throw new AccountError('LOGIN_FAILED');
+    this.pin(fin.serverKey);
+    return { login: str(started.login), proof: fin.proof, serverKey: fin.serverKey };
+  }
+
+  private pin(serverKey: string): void {
+    if (this.serverKey !== undefined && this.serverKey !== serverKey) throw new AccountError('SERVER_KEY_CHANGED');
+    this.serverKey = serverKey;
+  }
+
+  private signedIn(r: Record<string, unknown>, serverKey: string): SignedIn {
+    if (this.kind === 'token') this.token = str(r.token);
+    return { name: str(r.name), expiresAt: num(r.expiresAt), serverKey, ...(this.kind === 'token' ? { token: this.token! } : {}) };
+  }
+
+  /** An OPAQUE step on the relay's answer: a throw means the answer was not OPAQUE's. */
+  private step<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw new AccountError('BAD_RESPONSE', { cause: e });
+    }
+  }
+
+  private async call(method: 'GET' | 'POST', path: string, body?: object): Promise<Record<string, unknown>> {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (this.kind === 'token' && this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
+    let res: Response;
+    try {
+      res = await this.fetch(`${this.base}${path}`, {
+        method,
+        headers,
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        credentials: 'same-origin',
+      });
+    } catch (e) {
+      throw new AccountError('UNAVAILABLE', { cause: e });
+    }
+    let json: Record<string, unknown>;
+    try {
+      const v: unknown = await res.json();
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new TypeError('not an object');
+      json = v as Record<string, unknown>;
+    } catch (e) {
+      throw new AccountError(res.status >= 500 ? 'UNAVAILABLE' : 'BAD_RESPONSE', { cause: e });
+    }
+    if (res.ok) return json;
+    const relayCode = typeof json.error === 'string' ? json.error : `HTTP ${res.status}`;
+    const code = RELAY_CODES[relayCode] ?? (res.status >= 500 ? 'UNAVAILABLE' : 'REFUSED');
+    throw new AccountError(code, {
+      relayCode,
+      ...(typeof json.problem === 'string' ? { problem: json.problem } : {}),
+      ...(typeof json.retryAfter === 'number' ? { retryAfter: json.retryAfter } : {}),
+    });
+  }
+}
+
+function str(v: unknown): string {
+  if (typeof v !== 'string') throw new AccountError('BAD_RESPONSE');
+  return v;
+}
+function num(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new AccountError('BAD_RESPONSE');
+  return v;
+}

@@ -1,0 +1,67 @@
+/**
+ * Every refusal of the accounts API (docs/PROTOCOL.md §11.4): the HTTP status, the stable `error`
+ * code of the JSON body a client acts on, and when it is answered. A message never quotes what
+ * the request carried.
+ */
+export const AccountErrors = {
+  BAD_REQUEST: {
+    status: 400,
+    text: 'the request body is not what this endpoint takes',
+    when: 'not JSON, a field missing or of the wrong shape, an OPAQUE message that does not parse',
+  },
+  UNSUPPORTED_TYPE: { status: 415, text: 'send application/json', when: 'a body whose Content-Type is not application/json' },
+  TOO_LARGE: { status: 413, text: 'the request body is too large', when: 'a body over 16 KiB (declared or counted)' },
+  NOT_FOUND: { status: 404, text: 'no such endpoint', when: 'a path under /api/ that is not one of §11.4' },
+  METHOD_NOT_ALLOWED: { status: 405, text: 'method not allowed', when: 'a method the endpoint does not take' },
+  USERNAME_INVALID: {
+    status: 400,
+    text: 'that username cannot be used',
+    when: 'it fails the rules of §11.1 (the body’s `problem` says which)',
+  },
+  USERNAME_TAKEN: { status: 409, text: 'that username is taken', when: 'an account has exactly this name' },
+  USERNAME_LOOK_ALIKE: {
+    status: 409,
+    text: 'that username looks like another account’s',
+    when: 'an account has a name with the same look-alike key (§11.1)',
+  },
+  RATE_LIMITED: {
+    status: 429,
+    text: 'too many attempts: wait and try again',
+    when: 'the address’s or the account name’s bucket is empty (`Retry-After`)',
+  },
+  BUSY: {
+    status: 503,
+    text: 'too many logins in progress: try again',
+    when: 'pending logins are at their cap (in all, or for this address)',
+  },
+  LOGIN_FAILED: {
+    status: 401,
+    text: 'wrong username or password',
+    when: 'the login’s proof failed, or it expired, or it was for a name with no account',
+  },
+  NOT_SIGNED_IN: { status: 401, text: 'not signed in', when: 'no session cookie or token, or one that is unknown or expired' },
+  FORBIDDEN_ORIGIN: {
+    status: 403,
+    text: 'forbidden origin',
+    when: 'a foreign Origin, or a cookie-authenticated change without an Origin (CSRF)',
+  },
+  STORE_UNAVAILABLE: {
+    status: 503,
+    text: 'the account store is unavailable: try again',
+    when: 'the store failed (PostgreSQL unreachable, disk error)',
+  },
+  INTERNAL: { status: 500, text: 'internal error', when: 'anything unexpected; logged as a code only' },
+} as const satisfies Record<string, { readonly status: number; readonly text: string; readonly when: string }>;
+
+export type AccountErrorCode = keyof typeof AccountErrors;
+
+/** A refusal on its way to the client: the code, and for some codes one more field. */
+export class AccountHttpError extends Error {
+  constructor(
+    readonly code: AccountErrorCode,
+    readonly extra: Readonly<Record<string, string | number>> = {},
+  ) {
+    super(AccountErrors[code].text);
+    this.name = 'AccountHttpError';
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * What the relay keeps for accounts (docs/PROTOCOL.md §11, docs/SECURITY.md §13): the interface
+ * every store implements (sqliteAccountStore.ts embedded, pgAccountStore.ts on PostgreSQL), checked
+ * by one contract suite (test/accountStore.contract.ts) against both.
+ *
+ * Nothing here is a secret of the user's: the OPAQUE registration record cannot be used to test a
+ * password without the server's OPRF key, which is not in the store (opaqueSetup.ts); a session is
+ * kept as the SHA-256 of its token, never the token.
+ */
+
+export interface StoredUser {
+  /** Random, base64url of 16 bytes; what everything else refers to. */
+  readonly id: string;
+  /** The canonical username (username.ts). */
+  readonly name: string;
+  /** Its look-alike key, unique. */
+  readonly key: string;
+  /** The OPAQUE registration record (base64url). */
+  readonly record: string;
+  /** Milliseconds since the epoch. */
+  readonly createdAt: number;
+}
+
+export type SessionKind = 'web' | 'cli';
+
+export interface StoredSession {
+  /** SHA-256 of the token (32 bytes). */
+  readonly tokenHash: Uint8Array;
+  readonly userId: string;
+  readonly kind: SessionKind;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
+/** `taken`: that exact name exists; `look-alike`: another name with the same look-alike key does. */
+export type CreateUserResult = 'created' | 'taken' | 'look-alike';
+
+export interface AccountStore {
+  /** Adds a user unless its name or look-alike key is already someone's; atomic. */
+  createUser(user: StoredUser): Promise<CreateUserResult>;
+  userByName(name: string): Promise<StoredUser | undefined>;
+  userById(id: string): Promise<StoredUser | undefined>;
+  /** The user whose look-alike key this is. */
+  userByKey(key: string): Promise<StoredUser | undefined>;
+  /** Replaces the user's OPAQUE record and ends every session but `keep`; false: no such user. */
+  replaceRecord(userId: string, record: string, keep: Uint8Array | undefined): Promise<boolean>;
+  /** Deletes the user and everything the store holds for it; false: no such user. */
+  deleteUser(userId: string): Promise<boolean>;
+
+  createSession(session: StoredSession): Promise<void>;
+  /** The session and its user, when the session exists and has not expired at `now`. */
+  session(tokenHash: Uint8Array, now: number): Promise<{ session: StoredSession; user: StoredUser } | undefined>;
+  /** Ends one session (nothing happens when it does not exist). */
+  deleteSession(tokenHash: Uint8Array): Promise<void>;
+  /** Ends every session of the user but `keep`: how many ended. */
+  deleteSessions(userId: string, keep?: Uint8Array): Promise<number>;
+  /** Forgets sessions expired at `now`: how many. */
+  pruneSessions(now: number): Promise<number>;
+
+  close(): Promise<void>;
+}
+
+export { AccountStoreError, type AccountStoreErrorCode } from '../errors.js';

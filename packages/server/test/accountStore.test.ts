@@ -1,0 +1,222 @@
+/**
+ * One contract for every account store (src/accounts/accountStore.ts): the embedded SQLite store
+ * always, PostgreSQL when DATABASE_URL is set (CI sets it; elsewhere the suite says it skipped).
+ * Each PostgreSQL run uses a schema of its own, dropped at the end. Then what is particular to
+ * each: the SQLite file is private and refuses a file that is not ours, and survives `kill -9` of
+ * the writer; PostgreSQL refuses a schema of another program and reports an unreachable server as
+ * UNAVAILABLE, naming no row.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { AccountStoreError } from '../src/errors.js';
+import type { AccountStore, StoredSession, StoredUser } from '../src/accounts/accountStore.js';
+import { openSqliteAccountStore } from '../src/accounts/sqliteAccountStore.js';
+import { openPgAccountStore } from '../src/accounts/pgAccountStore.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'nullroom-accountstore-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+const freshFile = () => join(dir, `accounts-${++files}.db`);
+const DATABASE_URL = process.env.DATABASE_URL;
+const schemas: string[] = [];
+const freshSchema = () => {
+  const s = `nr_test_${process.pid}_${schemas.length}_${Math.floor(Math.random() * 1e6)}`;
+  schemas.push(s);
+  return s;
+};
+if (DATABASE_URL === undefined) console.log('# NOTICE: DATABASE_URL is not set: the PostgreSQL account store contract is skipped');
+
+const u = (id: string, name: string, key = name): StoredUser => ({ id, name, key, record: `rec-${id}`, createdAt: 1_700_000_000_000 });
+const h = (n: number) => new Uint8Array(32).fill(n);
+const s = (n: number, userId: string, expiresAt = 2_000_000_000_000): StoredSession => ({
+  tokenHash: h(n),
+  userId,
+  kind: n % 2 === 0 ? 'web' : 'cli',
+  createdAt: 1_700_000_000_000,
+  expiresAt,
+});
+
+type Opened = { store: AccountStore; reopen: () => Promise<AccountStore> };
+
+function contract(kind: string, make: () => Promise<Opened>, skip: string | false = false) {
+  const open = async () => (await make()).store;
+  test(`${kind}: users are unique by name and by look-alike key, and found by each`, { skip }, async () => {
+    const st = await open();
+    try {
+      assert.equal(await st.createUser(u('u1', 'alice', 'alice')), 'created');
+      assert.equal(await st.createUser(u('u2', 'alice', 'alice')), 'taken');
+      assert.equal(await st.createUser(u('u3', 'a1ice', 'alice')), 'look-alike');
+      assert.equal(await st.createUser(u('u4', 'bob', 'bob')), 'created');
+      assert.deepEqual(await st.userByName('alice'), u('u1', 'alice', 'alice'));
+      assert.deepEqual(await st.userById('u4'), u('u4', 'bob', 'bob'));
+      assert.deepEqual(await st.userByKey('alice'), u('u1', 'alice', 'alice'));
+      assert.equal(await st.userByName('a1ice'), undefined);
+      assert.equal(await st.userById('u3'), undefined);
+    } finally {
+      await st.close();
+    }
+  });
+
+  test(`${kind}: sessions are found while valid, end one by one, per user, on expiry, with the user`, { skip }, async () => {
+    const made = await make();
+    let st = made.store;
+    try {
+      await st.createUser(u('u1', 'alice'));
+      await st.createUser(u('u2', 'bob'));
+      for (const n of [1, 2, 3]) await st.createSession(s(n, 'u1'));
+      await st.createSession(s(4, 'u2'));
+      await st.createSession(s(5, 'u2', 1_800_000_000_000));
+      const found = await st.session(h(1), 1_900_000_000_000);
+      assert.deepEqual(found, { session: s(1, 'u1'), user: u('u1', 'alice') });
+      assert.equal(await st.session(h(5), 1_900_000_000_000), undefined, 'expired');
+      assert.equal(await st.session(h(9), 1_900_000_000_000), undefined, 'unknown');
+      await st.deleteSession(h(2));
+      await st.deleteSession(h(2)); // again: nothing happens
+      assert.equal(await st.session(h(2), 0), undefined);
+      assert.equal(await st.deleteSessions('u1', h(1)), 1, 'all but the kept one');
+      assert.ok(await st.session(h(1), 0));
+      assert.equal(await st.session(h(3), 0), undefined);
+      assert.equal(await st.pruneSessions(1_900_000_000_000), 1);
+      // What was written is there after a reopen.
+      st = await made.reopen();
+      assert.ok(await st.session(h(4), 0));
+      assert.equal(await st.deleteUser('u2'), true);
+      assert.equal(await st.deleteUser('u2'), false);
+      assert.equal(await st.session(h(4), 0), undefined, 'sessions go with the user');
+      assert.equal(await st.userByName('bob'), undefined);
+      assert.equal(await st.deleteSessions('u1'), 1);
+    } finally {
+      await st.close();
+    }
+  });
+
+  test(`${kind}: replacing the record ends every other session, atomically with the change`, { skip }, async () => {
+    const st = await open();
+    try {
+      await st.createUser(u('u1', 'alice'));
+      for (const n of [1, 2, 3]) await st.createSession(s(n, 'u1'));
+      assert.equal(await st.replaceRecord('u1', 'new-record', h(2)), true);
+      assert.equal((await st.userById('u1'))?.record, 'new-record');
+      assert.ok(await st.session(h(2), 0));
+      assert.equal(await st.session(h(1), 0), undefined);
+      assert.equal(await st.session(h(3), 0), undefined);
+      assert.equal(await st.replaceRecord('nobody', 'x', undefined), false);
+      assert.equal(await st.replaceRecord('u1', 'newer', undefined), true);
+      assert.equal(await st.session(h(2), 0), undefined, 'no session kept: all end');
+    } finally {
+      await st.close();
+    }
+  });
+}
+
+contract('sqlite', async () => {
+  const path = freshFile();
+  const store = openSqliteAccountStore(path);
+  return {
+    store,
+    reopen: async () => {
+      await store.close();
+      return openSqliteAccountStore(path);
+    },
+  };
+});
+
+contract(
+  'postgres',
+  async () => {
+    const schema = freshSchema();
+    const open = () => openPgAccountStore({ connectionString: DATABASE_URL!, schema, poolSize: 2 });
+    const store = await open();
+    return {
+      store,
+      reopen: async () => {
+        await store.close();
+        return open();
+      },
+    };
+  },
+  DATABASE_URL === undefined ? 'DATABASE_URL is not set' : false,
+);
+
+test.after(async () => {
+  if (DATABASE_URL === undefined || schemas.length === 0) return;
+  const c = new pg.Client({ connectionString: DATABASE_URL });
+  await c.connect();
+  for (const schema of schemas) await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await c.end();
+});
+
+test('sqlite: the file is private, a file that is not ours is refused, and a write survives kill -9', async () => {
+  const path = freshFile();
+  const st = openSqliteAccountStore(path);
+  assert.equal(statSync(path).mode & 0o777, 0o600);
+  assert.throws(
+    () => openSqliteAccountStore(path),
+    (e: unknown) => e instanceof AccountStoreError && e.code === 'IN_USE' && e.message.includes(path),
+  );
+  await st.close();
+  const other = freshFile();
+  writeFileSync(other, 'not a database, and the secret canary-4471 inside'.repeat(100));
+  assert.throws(
+    () => openSqliteAccountStore(other),
+    (e: unknown) => e instanceof AccountStoreError && e.code === 'NOT_OURS' && !e.message.includes('canary'),
+  );
+  // A child writes a user and a session, says so, and is killed with SIGKILL at once.
+  const crash = freshFile();
+  const child = spawn(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `import { openSqliteAccountStore } from ${JSON.stringify(new URL('../src/accounts/sqliteAccountStore.js', import.meta.url).href)};
+       const st = openSqliteAccountStore(${JSON.stringify(crash)});
+       await st.createUser({ id: 'u1', name: 'alice', key: 'alice', record: 'rec', createdAt: 1 });
+       await st.createSession({ tokenHash: new Uint8Array(32).fill(7), userId: 'u1', kind: 'cli', createdAt: 1, expiresAt: 9e12 });
+       process.stdout.write('written\\n');
+       setInterval(() => {}, 1000);`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.once('data', () => resolve());
+    child.once('exit', (code) => reject(new Error(`the writer exited first (${code})`)));
+  });
+  child.kill('SIGKILL');
+  await new Promise((resolve) => child.once('exit', resolve));
+  const again = openSqliteAccountStore(crash);
+  try {
+    assert.equal((await again.userByName('alice'))?.id, 'u1');
+    assert.equal((await again.session(new Uint8Array(32).fill(7), 0))?.user.name, 'alice');
+  } finally {
+    await again.close();
+  }
+});
+
+test('postgres: a schema of another program is refused; an unreachable server is UNAVAILABLE', {
+  skip: DATABASE_URL === undefined ? 'DATABASE_URL is not set' : false,
+}, async () => {
+  const schema = freshSchema();
+  const c = new pg.Client({ connectionString: DATABASE_URL });
+  await c.connect();
+  try {
+    await c.query(`CREATE SCHEMA "${schema}"`);
+    await c.query(`CREATE TABLE "${schema}".users (id int, secret text)`);
+    await c.query(`CREATE TABLE "${schema}".other (id int)`);
+  } finally {
+    await c.end();
+  }
+  await assert.rejects(
+    openPgAccountStore({ connectionString: DATABASE_URL!, schema }),
+    (e: unknown) => e instanceof AccountStoreError && e.code === 'NOT_OURS',
+  );
+  // Port 1 on loopback: nothing listens there.
+  await assert.rejects(
+    openPgAccountStore({ connectionString: 'postgres://nobody:hunter2-canary@127.0.0.1:1/none' }),
+    (e: unknown) => e instanceof AccountStoreError && e.code === 'UNAVAILABLE' && !e.message.includes('hunter2'),
+  );
+});
