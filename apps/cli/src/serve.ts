@@ -12,13 +12,8 @@ import {
   type RoomStore,
   RoomStoreError,
   openRoomStore,
-  type AccountStore,
-  AccountStoreError,
-  loadOpaqueSetup,
-  openPgAccountStore,
-  openSqliteAccountStore,
-  type AccountsOptions,
 } from '@nullroom/server';
+import type { AccountStore, AccountsOptions } from '@nullroom/server/accounts';
 import { CliError, Exit } from './errors.js';
 import { parseSize } from './size.js';
 import { readFile } from 'node:fs/promises';
@@ -156,6 +151,7 @@ function roomStore(o: ServeOptions, dataDir: string): RoomStore | undefined {
  */
 async function accounts(o: ServeOptions, dataDir: string): Promise<AccountsOptions | undefined> {
   if (o.accounts === false) return undefined;
+  const { AccountStoreError, loadOpaqueSetup, openPgAccountStore, openSqliteAccountStore } = await import('@nullroom/server/accounts');
   const url = o.databaseUrl ?? process.env['NULLROOM_DATABASE_URL'];
   let store: AccountStore;
   try {

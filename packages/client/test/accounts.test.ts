@@ -10,7 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as opaque from '@serenity-kit/opaque';
-import { openSqliteAccountStore, startRelay } from '@nullroom/server';
+import { startRelay } from '@nullroom/server';
+import { openSqliteAccountStore } from '@nullroom/server/accounts';
 import { AccountClient, AccountError, type AccountErrorCode } from '../src/accounts.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nullroom-client-accounts-'));

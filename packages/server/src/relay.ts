@@ -11,7 +11,7 @@ import type { Server } from 'node:http';
 import { addressKey, clientAddress, isLoopback } from './address.js';
 import { BlobHttp } from './blobHttp.js';
 import type { BlobOptions } from './blobOptions.js';
-import { AccountsHttp, type AccountsOptions } from './accounts/accountsHttp.js';
+import type { AccountsHttp, AccountsOptions } from './accounts/accountsHttp.js';
 import { type Account, Accounts } from './budget.js';
 import { RelayConfigError } from './configError.js';
 import { Connection, type ConnectionContext, PingPayloads, type RelaySocket, type Wire, socketWire } from './connection.js';
@@ -111,6 +111,13 @@ async function openBlobs(opts: RelayOptions, tls: boolean, tickets: Tickets, tru
   }
 }
 
+/** The accounts API, loaded only for a relay with accounts: OPAQUE's WebAssembly and zod stay out of one without. */
+async function openAccounts(opts: RelayOptions, tls: boolean): Promise<AccountsHttp | undefined> {
+  if (opts.accounts === undefined) return undefined;
+  const { AccountsHttp } = await import('./accounts/accountsHttp.js');
+  return AccountsHttp.open(opts.accounts, securityHeaders(tls), opts.log);
+}
+
 /** The HTTP(S) server with what it serves (pages, /healthz, /blobs, /api) and its connection caps; not yet listening. */
 function serveHttp(
   opts: RelayOptions,
@@ -155,7 +162,7 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
   const output = new Output(conns, limits, () => rooms.groupInfoBytes + rooms.logBytes);
   const blobs = tickets === undefined ? undefined : await openBlobs(opts, tls, tickets, trustProxy);
   restoreRooms(rooms, store);
-  const accountsHttp = opts.accounts === undefined ? undefined : await AccountsHttp.open(opts.accounts, securityHeaders(tls), log);
+  const accountsHttp = await openAccounts(opts, tls);
   const { server, httpConnections } = serveHttp(opts, limits, origins, trustProxy, blobs, accountsHttp);
   const wss = webSocketServer(limits);
   const ctx: ConnectionContext = {
