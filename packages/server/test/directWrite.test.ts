@@ -1,14 +1,16 @@
 /**
  * directWrite.ts frames a binary message itself: its header must be the one `ws` makes (checked
- * against ws's own Sender.frame for each length encoding), it writes header then payload to the
- * socket `ws` writes to, and it leaves the frame to `ws.send` whenever ws's sender holds frames back.
+ * against ws's own Sender.frame for each length encoding), it writes header and payload to the
+ * socket `ws` writes to (joined in one buffer, made once per frame, up to JOIN_HEADER_MAX; above it
+ * the payload itself, uncopied), and it leaves the frame to `ws.send` whenever ws's sender holds
+ * frames back.
  * Every relay test also reads these frames through a real `ws` client.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { WebSocket } from 'ws';
 import * as wsModule from 'ws';
-import { writeDirect } from '../src/directWrite.js';
+import { JOIN_HEADER_MAX, writeDirect } from '../src/directWrite.js';
 
 type Frame = (data: Buffer, o: Record<string, unknown>) => Buffer[];
 const wsFrame = (wsModule as unknown as { Sender: { frame: Frame } }).Sender.frame;
@@ -33,20 +35,24 @@ test('the header is the one ws makes, for 7-, 16- and 64-bit lengths, followed b
       ours.equals(Buffer.concat(wsFrame(payload, { fin: true, rsv1: false, opcode: 2, mask: false, readOnly: true }))),
       `${len} bytes`,
     );
-    assert.equal(written[1], payload, 'the payload buffer itself, not a copy');
+    if (len > JOIN_HEADER_MAX) assert.equal(written[1], payload, 'a large payload goes as it is, not copied');
+    else assert.equal(written.length, 1, 'a small frame is one write');
   }
 });
 
-test('the same frame to many sockets in a row gets one header; a new frame of another size its own', () => {
-  const a = Buffer.alloc(300);
-  const first = fakeWs();
-  const second = fakeWs();
-  writeDirect(first.ws, a);
-  writeDirect(second.ws, a);
-  assert.equal(first.written[0], second.written[0]);
+test('the same frame to many sockets in a row is framed once; a new frame gets its own', () => {
+  for (const size of [300, JOIN_HEADER_MAX + 1]) {
+    const a = Buffer.alloc(size);
+    const first = fakeWs();
+    const second = fakeWs();
+    writeDirect(first.ws, a);
+    writeDirect(second.ws, a);
+    assert.equal(first.written.length, second.written.length);
+    first.written.forEach((b, i) => assert.equal(b, second.written[i], `${size} bytes: the same buffers, not copies per socket`));
+  }
   const other = fakeWs();
-  writeDirect(other.ws, Buffer.alloc(10));
-  assert.deepEqual(other.written[0], Buffer.from([0x82, 10]));
+  writeDirect(other.ws, Buffer.alloc(10, 7));
+  assert.deepEqual(other.written[0], Buffer.concat([Buffer.from([0x82, 10]), Buffer.alloc(10, 7)]));
 });
 
 test("nothing is written while ws's sender holds frames back (compressing, or a queue): ws.send must order them", () => {
