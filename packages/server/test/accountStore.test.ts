@@ -95,6 +95,96 @@ function contract(kind: string, make: () => Promise<Opened>, skip: string | fals
     }
   });
 
+  test(`${kind}: devices: capped per account, identity keys unique, removed with their KeyPackages and with the account`, {
+    skip,
+  }, async () => {
+    const st = await open();
+    try {
+      await st.createUser(u('u1', 'alice'));
+      await st.createUser(u('u2', 'bob'));
+      const dev = (id: string, userId: string, key: number, at = 1) => ({
+        id,
+        userId,
+        identityKey: new Uint8Array(32).fill(key),
+        createdAt: at,
+      });
+      assert.equal(await st.addDevice(dev('d1', 'u1', 1, 1), 2), 'added');
+      assert.equal(await st.addDevice(dev('d2', 'u1', 2, 2), 2), 'added');
+      assert.equal(await st.addDevice(dev('d3', 'u1', 3, 3), 2), 'too-many');
+      assert.equal(await st.addDevice(dev('d4', 'u2', 1, 4), 2), 'exists', 'another account cannot take a device’s key');
+      assert.deepEqual(
+        (await st.devices('u1')).map((d) => [d.id, d.identityKey[0]]),
+        [
+          ['d1', 1],
+          ['d2', 2],
+        ],
+      );
+      assert.deepEqual(await st.devices('u2'), []);
+      assert.equal(await st.removeDevice('u2', 'd1'), false, 'not bob’s device');
+      assert.equal(await st.removeDevice('u1', 'd1'), true);
+      assert.deepEqual(
+        (await st.devices('u1')).map((d) => d.id),
+        ['d2'],
+      );
+      await st.deleteUser('u1');
+      assert.deepEqual(await st.devices('u1'), []);
+      assert.equal(await st.addDevice(dev('d5', 'u2', 2, 5), 2), 'added', 'a deleted account’s keys are free again');
+    } finally {
+      await st.close();
+    }
+  });
+
+  test(`${kind}: KeyPackages: one per device per claim, one-time ones never twice, the last-resort one kept`, { skip }, async () => {
+    const st = await open();
+    try {
+      await st.createUser(u('u1', 'alice'));
+      await st.createUser(u('u2', 'bob'));
+      await st.addDevice({ id: 'd1', userId: 'u1', identityKey: new Uint8Array(32).fill(1), createdAt: 1 }, 5);
+      await st.addDevice({ id: 'd2', userId: 'u1', identityKey: new Uint8Array(32).fill(2), createdAt: 2 }, 5);
+      const kp = (n: number) => new Uint8Array([n, n, n]);
+      assert.equal(await st.addKeyPackages('u1', 'd1', [kp(1), kp(2), kp(3), kp(4)], kp(100), 3), 3, 'at most 3 one-time ones kept');
+      assert.equal(await st.addKeyPackages('u1', 'd2', [], kp(200), 3), 0);
+      assert.equal(await st.addKeyPackages('u2', 'd1', [kp(9)], undefined, 3), undefined, 'not bob’s device');
+      const claim = async () => (await st.claimKeyPackages('u1')).map((c) => [c.device.id, c.keyPackage[0], c.lastResort]);
+      assert.deepEqual(await claim(), [
+        ['d1', 1, false],
+        ['d2', 200, true],
+      ]);
+      assert.deepEqual(await claim(), [
+        ['d1', 2, false],
+        ['d2', 200, true],
+      ]);
+      assert.deepEqual((await claim())[0], ['d1', 3, false]);
+      assert.deepEqual((await claim())[0], ['d1', 100, true], 'then the last-resort one, again and again');
+      assert.deepEqual((await claim())[0], ['d1', 100, true]);
+      assert.equal(await st.addKeyPackages('u1', 'd1', [kp(5)], kp(101), 3), 1);
+      assert.deepEqual((await claim())[0], ['d1', 5, false]);
+      assert.deepEqual((await claim())[0], ['d1', 101, true], 'the last-resort one replaced');
+      assert.deepEqual(await st.claimKeyPackages('u2'), []);
+      // Concurrent claims never share a one-time KeyPackage.
+      await st.addKeyPackages(
+        'u1',
+        'd1',
+        Array.from({ length: 10 }, (_, i) => kp(10 + i)),
+        undefined,
+        20,
+      );
+      const many = await Promise.all(Array.from({ length: 10 }, () => st.claimKeyPackages('u1')));
+      const got = many.map((c) => c.find((x) => x.device.id === 'd1')!.keyPackage[0]!);
+      assert.deepEqual(
+        [...new Set(got)].sort((a, b) => a - b),
+        Array.from({ length: 10 }, (_, i) => 10 + i),
+      );
+      await st.removeDevice('u1', 'd1');
+      assert.deepEqual(
+        (await st.claimKeyPackages('u1')).map((c) => c.device.id),
+        ['d2'],
+      );
+    } finally {
+      await st.close();
+    }
+  });
+
   test(`${kind}: replacing the record ends every other session, atomically with the change`, { skip }, async () => {
     const st = await open();
     try {

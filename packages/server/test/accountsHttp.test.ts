@@ -11,82 +11,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as opaque from '@serenity-kit/opaque';
-import { type Relay, startRelay } from '../src/index.js';
-import { openSqliteAccountStore } from '../src/accounts/sqliteAccountStore.js';
-import type { LoginLimits } from '../src/accounts/loginGate.js';
-
-const dir = mkdtempSync(join(tmpdir(), 'nullroom-accounts-'));
-process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-let n = 0;
-
-/** An answer's JSON body: read field by field, as a client does (`undefined` where there is none). */
-// biome-ignore lint/suspicious/noExplicitAny: the tests read whatever fields each answer has.
-type Body = any;
-
-interface Api {
-  relay: Relay;
-  logs: string[];
-  dataDir: string;
-  post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: Body; headers: Headers }>;
-  get(path: string, headers?: Record<string, string>): Promise<{ status: number; body: Body; headers: Headers }>;
-}
-
-async function relayWithAccounts(limits: Partial<LoginLimits> = {}): Promise<Api> {
-  await opaque.ready;
-  const dataDir = join(dir, `relay-${++n}`);
-  const logs: string[] = [];
-  const store = openSqliteAccountStore(join(dataDir, 'accounts.db'));
-  const relay = await startRelay({
-    port: 0,
-    blobs: false,
-    log: (l) => logs.push(l),
-    accounts: { store, opaqueSetup: opaque.server.createSetup(), limits },
-  });
-  const call = async (method: string, path: string, body: unknown, headers: Record<string, string> = {}) => {
-    const r = await fetch(`${relay.url}${path}`, {
-      method,
-      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-    });
-    const text = await r.text();
-    return { status: r.status, body: text === '' ? undefined : JSON.parse(text), headers: r.headers };
-  };
-  return { relay, logs, dataDir, post: (p, b, h) => call('POST', p, b, h), get: (p, h) => call('GET', p, undefined, h) };
-}
-
-async function register(api: Api, name: string, password: string, session: 'cookie' | 'token' = 'token') {
-  const start = opaque.client.startRegistration({ password });
-  const r1 = await api.post('/api/register/start', { name, request: start.registrationRequest });
-  assert.equal(r1.status, 200, JSON.stringify(r1.body));
-  const fin = opaque.client.finishRegistration({
-    clientRegistrationState: start.clientRegistrationState,
-    registrationResponse: r1.body.response,
-    password,
-  });
-  return api.post('/api/register/finish', { name, record: fin.registrationRecord, session });
-}
-
-/** A login up to the proof: the pending login's id and the proof, or undefined when the password is wrong. */
-async function prove(api: Api, name: string, password: string) {
-  const start = opaque.client.startLogin({ password });
-  const r = await api.post('/api/login/start', { name, request: start.startLoginRequest });
-  if (r.status !== 200) return { status: r.status, body: r.body, headers: r.headers };
-  const fin = opaque.client.finishLogin({ clientLoginState: start.clientLoginState, loginResponse: r.body.response, password });
-  return { status: 200, login: r.body.login as string, finish: fin?.finishLoginRequest };
-}
-
-async function login(api: Api, name: string, password: string, session: 'cookie' | 'token' = 'token') {
-  const p = await prove(api, name, password);
-  assert.equal(p.status, 200);
-  assert.ok(p.finish, 'the password is right');
-  return api.post('/api/login/finish', { login: p.login, finish: p.finish, session });
-}
-
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+import { bearer, login, prove, register, relayWithAccounts } from './_accounts.js';
 
 test('register, log in, who am I, log out; the token is the session', async () => {
   const api = await relayWithAccounts();
@@ -222,7 +150,7 @@ test('deleting the account needs the password and removes it with its sessions; 
 });
 
 test('rate limits: per account name whatever the address, per address whatever the name', async () => {
-  const api = await relayWithAccounts({ loginBurst: 3, loginIntervalMs: 60_000, addressBurst: 8, addressIntervalMs: 60_000 });
+  const api = await relayWithAccounts({ limits: { loginBurst: 3, loginIntervalMs: 60_000, addressBurst: 8, addressIntervalMs: 60_000 } });
   try {
     await register(api, 'heidi', 'pw heidi');
     const req = () => opaque.client.startLogin({ password: 'guess' }).startLoginRequest;

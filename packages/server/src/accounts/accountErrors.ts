@@ -45,6 +45,19 @@ export const AccountErrors = {
     text: 'forbidden origin',
     when: 'a foreign Origin, or a cookie-authenticated change without an Origin (CSRF)',
   },
+  DEVICE_APPROVAL_REQUIRED: {
+    status: 403,
+    text: 'a new device must be approved by one of the account’s devices',
+    when: 'adding a device to an account that has one already (approval is not built yet)',
+  },
+  DEVICE_EXISTS: {
+    status: 409,
+    text: 'that identity key is already a device’s',
+    when: 'a device with this identity key exists (on any account)',
+  },
+  TOO_MANY_DEVICES: { status: 409, text: 'the account has as many devices as it may', when: 'the account is at `maxDevices` (10)' },
+  NO_SUCH_DEVICE: { status: 404, text: 'no such device', when: 'the device is not one of the signed-in account’s' },
+  NO_SUCH_USER: { status: 404, text: 'no such user', when: 'a claim names no account' },
   STORE_UNAVAILABLE: {
     status: 503,
     text: 'the account store is unavailable: try again',

@@ -32,6 +32,22 @@ export interface StoredSession {
   readonly expiresAt: number;
 }
 
+/** One device of an account: its own identity key (Ed25519, 32 bytes), unique across the relay. */
+export interface StoredDevice {
+  /** Random, base64url of 16 bytes. */
+  readonly id: string;
+  readonly userId: string;
+  readonly identityKey: Uint8Array;
+  readonly createdAt: number;
+}
+
+/** A KeyPackage handed out for a device: a one-time one (now deleted), or its last-resort one (kept). */
+export interface ClaimedKeyPackage {
+  readonly device: StoredDevice;
+  readonly keyPackage: Uint8Array;
+  readonly lastResort: boolean;
+}
+
 /** `taken`: that exact name exists; `look-alike`: another name with the same look-alike key does. */
 export type CreateUserResult = 'created' | 'taken' | 'look-alike';
 
@@ -46,6 +62,34 @@ export interface AccountStore {
   replaceRecord(userId: string, record: string, keep: Uint8Array | undefined): Promise<boolean>;
   /** Deletes the user and everything the store holds for it; false: no such user. */
   deleteUser(userId: string): Promise<boolean>;
+
+  /**
+   * Adds a device unless the account has `max` already or the identity key is some device's
+   * (`exists`); atomic.
+   */
+  addDevice(device: StoredDevice, max: number): Promise<'added' | 'too-many' | 'exists'>;
+  /** The account's devices, oldest first. */
+  devices(userId: string): Promise<StoredDevice[]>;
+  /** Removes the account's device and its KeyPackages; false: no such device of that account. */
+  removeDevice(userId: string, deviceId: string): Promise<boolean>;
+  /**
+   * Stores one-time KeyPackages for the account's device (and replaces its last-resort one, when
+   * given), keeping at most `max` one-time ones: those beyond are not stored. The one-time count
+   * after, or undefined when the device is not the account's.
+   */
+  addKeyPackages(
+    userId: string,
+    deviceId: string,
+    oneTime: readonly Uint8Array[],
+    lastResort: Uint8Array | undefined,
+    max: number,
+  ): Promise<number | undefined>;
+  /**
+   * One KeyPackage for each device of the account: the oldest one-time one, deleted as it is
+   * handed out (two claims never get the same), else the last-resort one; a device with neither
+   * is left out.
+   */
+  claimKeyPackages(userId: string): Promise<ClaimedKeyPackage[]>;
 
   createSession(session: StoredSession): Promise<void>;
   /** The session and its user, when the session exists and has not expired at `now`. */

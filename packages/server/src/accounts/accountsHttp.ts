@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { AccountStoreError } from '../errors.js';
 import { AccountErrors, AccountHttpError } from './accountErrors.js';
 import type { AccountStore, SessionKind, StoredSession, StoredUser } from './accountStore.js';
+import { type DeviceLimits, DeviceEndpoints, defaultDeviceLimits } from './devicesHttp.js';
 import { readJson } from './jsonBody.js';
 import { type LoginLimits, LoginGate, type PendingLogin, defaultLoginLimits } from './loginGate.js';
 import { newToken, presented, sessionCookie, tokenHash } from './sessions.js';
@@ -27,6 +28,7 @@ export interface AccountsOptions {
   readonly limits?: Partial<LoginLimits>;
   /** How long a session lasts (default 30 days). */
   readonly sessionTtlMs?: number;
+  readonly deviceLimits?: Partial<DeviceLimits>;
 }
 
 /** What the relay's HTTP handler tells us of a request. */
@@ -58,6 +60,8 @@ type Signed = { session: StoredSession; user: StoredUser; via: 'cookie' | 'beare
 export class AccountsHttp {
   private readonly gate: LoginGate;
   private readonly ttl: number;
+  /** The device and KeyPackage endpoints (devicesHttp.ts). */
+  readonly devices: DeviceEndpoints;
   private lastPrune = 0;
 
   private constructor(
@@ -67,6 +71,13 @@ export class AccountsHttp {
   ) {
     this.gate = new LoginGate({ ...defaultLoginLimits, ...opts.limits });
     this.ttl = opts.sessionTtlMs ?? 30 * DAY;
+    this.devices = new DeviceEndpoints({
+      store: opts.store,
+      limits: { ...defaultDeviceLimits, ...opts.deviceLimits },
+      signedIn: (req, what, r) => this.signedIn(req, what, r),
+      send: (res, status, body) => this.send(res, status, body),
+      takeClaim: (userId) => this.gate.takeClaim(userId),
+    });
   }
 
   /** Waits for the OPAQUE library (WebAssembly) to be ready. */
@@ -340,4 +351,9 @@ const ROUTES: Readonly<Record<string, Route>> = {
   '/api/password/start': { method: 'POST', run: (a, q, s, r) => a.passwordStart(q, s, r) },
   '/api/password/finish': { method: 'POST', run: (a, q, s, r) => a.passwordFinish(q, s, r) },
   '/api/account/delete': { method: 'POST', run: (a, q, s, r) => a.deleteAccount(q, s, r) },
+  '/api/devices': { method: 'GET', run: (a, q, s, r) => a.devices.list(q, s, r) },
+  '/api/devices/add': { method: 'POST', run: (a, q, s, r) => a.devices.add(q, s, r) },
+  '/api/devices/remove': { method: 'POST', run: (a, q, s, r) => a.devices.remove(q, s, r) },
+  '/api/key-packages': { method: 'POST', run: (a, q, s, r) => a.devices.upload(q, s, r) },
+  '/api/key-packages/claim': { method: 'POST', run: (a, q, s, r) => a.devices.claim(q, s, r) },
 };

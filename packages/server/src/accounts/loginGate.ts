@@ -23,6 +23,9 @@ export interface LoginLimits {
   readonly pendingTtlMs: number;
   readonly maxPending: number;
   readonly maxPendingPerAddress: number;
+  /** KeyPackage claims per signed-in account (each hands out one KeyPackage per device of someone). */
+  readonly claimBurst: number;
+  readonly claimIntervalMs: number;
 }
 
 export const defaultLoginLimits: LoginLimits = {
@@ -33,6 +36,8 @@ export const defaultLoginLimits: LoginLimits = {
   pendingTtlMs: 60_000,
   maxPending: 10_000,
   maxPendingPerAddress: 20,
+  claimBurst: 30,
+  claimIntervalMs: 2_000,
 };
 
 export interface PendingLogin {
@@ -51,6 +56,7 @@ export type GateRefusal = 'ADDRESS' | 'ACCOUNT' | 'PENDING';
 export class LoginGate {
   private readonly names = new Map<string, Bucket>();
   private readonly addresses = new Map<string, Bucket>();
+  private readonly claims = new Map<string, Bucket>();
   private readonly pending = new Map<string, PendingLogin>();
   private readonly pendingPerAddress = new Map<string, number>();
 
@@ -63,6 +69,12 @@ export class LoginGate {
   takeAddress(address: string): boolean {
     const l = this.limits;
     return take(this.addresses, address, l.addressBurst, l.addressIntervalMs, this.now());
+  }
+
+  /** One KeyPackage claim by the user: false when its bucket is empty. */
+  takeClaim(userId: string): boolean {
+    const l = this.limits;
+    return take(this.claims, userId, l.claimBurst, l.claimIntervalMs, this.now());
   }
 
   /** A login start for `name`: a refusal, or undefined when it may go on. */
@@ -105,6 +117,7 @@ export class LoginGate {
     const l = this.limits;
     forgetFull(this.names, l.loginBurst, l.loginIntervalMs, now);
     forgetFull(this.addresses, l.addressBurst, l.addressIntervalMs, now);
+    forgetFull(this.claims, l.claimBurst, l.claimIntervalMs, now);
   }
 
   get size(): { pending: number; names: number; addresses: number } {

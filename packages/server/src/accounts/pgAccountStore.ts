@@ -11,6 +11,7 @@
 import pg from 'pg';
 import { AccountStoreError } from '../errors.js';
 import type { AccountStore, CreateUserResult, SessionKind, StoredSession, StoredUser } from './accountStore.js';
+import { pgDevices } from './pgDevices.js';
 
 export const PG_ACCOUNT_SCHEMA_VERSION = 1;
 const MARK = 'nullroom-accounts';
@@ -42,11 +43,25 @@ const migrations = (q: (name: string) => string): string[] => [
     expires_at BIGINT NOT NULL
   );
   CREATE INDEX ON ${q('sessions')} (user_id);
-  CREATE INDEX ON ${q('sessions')} (expires_at);`,
+  CREATE INDEX ON ${q('sessions')} (expires_at);
+  CREATE TABLE ${q('devices')} (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES ${q('users')} (id) ON DELETE CASCADE,
+    identity_key BYTEA NOT NULL UNIQUE,
+    created_at BIGINT NOT NULL
+  );
+  CREATE INDEX ON ${q('devices')} (user_id);
+  CREATE TABLE ${q('key_packages')} (
+    id BIGSERIAL PRIMARY KEY,
+    device_id TEXT NOT NULL REFERENCES ${q('devices')} (id) ON DELETE CASCADE,
+    last_resort BOOLEAN NOT NULL,
+    data BYTEA NOT NULL
+  );
+  CREATE INDEX ON ${q('key_packages')} (device_id, last_resort, id);`,
 ];
 
 /** The failure as our error: unreachable when the connection failed, else a failed statement. */
-function failure(e: unknown): AccountStoreError {
+export function failure(e: unknown): AccountStoreError {
   if (e instanceof AccountStoreError) return e;
   const code = (e as { code?: unknown } | null)?.code;
   const detail = typeof code === 'string' && /^[A-Z0-9_]{1,32}$/.test(code) ? code : undefined;
@@ -107,6 +122,7 @@ function pgStore(pool: pg.Pool, q: (name: string) => string): AccountStore {
   const cols = 'id, name, look_alike, record, created_at';
   const byName = async (name: string) => (await query<UserRow>(`SELECT ${cols} FROM ${q('users')} WHERE name = $1`, [name])).rows[0];
   return {
+    ...pgDevices(pool, q, failure),
     async createUser(u): Promise<CreateUserResult> {
       const r = await query(`INSERT INTO ${q('users')} (${cols}) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, [
         u.id,
@@ -150,18 +166,7 @@ function pgStore(pool: pg.Pool, q: (name: string) => string): AccountStore {
         s.expiresAt,
       ]);
     },
-    async session(tokenHash, now) {
-      const r = (
-        await query<SessionRow & UserRow>(
-          `SELECT s.token_hash, s.user_id, s.kind, s.created_at AS s_created_at, s.expires_at, u.id, u.name, u.look_alike, u.record, u.created_at
-             FROM ${q('sessions')} s JOIN ${q('users')} u ON u.id = s.user_id
-            WHERE s.token_hash = $1 AND s.expires_at > $2`,
-          [Buffer.from(tokenHash), now],
-        )
-      ).rows[0] as (SessionRow & UserRow & { s_created_at: string }) | undefined;
-      if (r === undefined) return undefined;
-      return { session: session({ ...r, created_at: r.s_created_at }), user: user(r) };
-    },
+    session: (tokenHash, now) => sessionOf(query, q, tokenHash, now),
     deleteSession: async (tokenHash) => {
       await query(`DELETE FROM ${q('sessions')} WHERE token_hash = $1`, [Buffer.from(tokenHash)]);
     },
@@ -208,4 +213,20 @@ async function migrate(pool: pg.Pool, schema: string, q: (name: string) => strin
   } finally {
     c.release();
   }
+}
+
+type Query = <R extends pg.QueryResultRow>(sql: string, params: unknown[]) => Promise<pg.QueryResult<R>>;
+
+/** A valid session and its user, in one join. */
+async function sessionOf(query: Query, q: (name: string) => string, tokenHash: Uint8Array, now: number) {
+  const r = (
+    await query<SessionRow & UserRow>(
+      `SELECT s.token_hash, s.user_id, s.kind, s.created_at AS s_created_at, s.expires_at, u.id, u.name, u.look_alike, u.record, u.created_at
+         FROM ${q('sessions')} s JOIN ${q('users')} u ON u.id = s.user_id
+        WHERE s.token_hash = $1 AND s.expires_at > $2`,
+      [Buffer.from(tokenHash), now],
+    )
+  ).rows[0] as (SessionRow & UserRow & { s_created_at: string }) | undefined;
+  if (r === undefined) return undefined;
+  return { session: session({ ...r, created_at: r.s_created_at }), user: user(r) };
 }

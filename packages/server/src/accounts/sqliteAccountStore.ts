@@ -11,7 +11,15 @@
 import type Database from 'better-sqlite3';
 import { AccountStoreError } from '../errors.js';
 import { bytes, openSqliteFile, type SqliteFileSpec, sqliteCode } from '../sqliteFile.js';
-import type { AccountStore, CreateUserResult, SessionKind, StoredSession, StoredUser } from './accountStore.js';
+import type {
+  AccountStore,
+  ClaimedKeyPackage,
+  CreateUserResult,
+  SessionKind,
+  StoredDevice,
+  StoredSession,
+  StoredUser,
+} from './accountStore.js';
 
 /** "NRac": SQLite's `PRAGMA application_id` of a Nullroom account store. */
 export const ACCOUNT_STORE_APPLICATION_ID = 0x4e526163;
@@ -34,6 +42,20 @@ CREATE TABLE sessions (
 ) WITHOUT ROWID;
 CREATE INDEX sessions_by_user ON sessions (user_id);
 CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+CREATE TABLE devices (
+  id TEXT PRIMARY KEY,
+  user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  identity_key BLOB NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX devices_by_user ON devices (user_id);
+CREATE TABLE key_packages (
+  id INTEGER PRIMARY KEY,
+  device_id TEXT NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+  last_resort INTEGER NOT NULL,
+  data BLOB NOT NULL
+);
+CREATE INDEX key_packages_by_device ON key_packages (device_id, last_resort, id);
 `;
 
 const FILE: SqliteFileSpec = { applicationId: ACCOUNT_STORE_APPLICATION_ID, schemaVersion: ACCOUNT_STORE_SCHEMA_VERSION, schema: SCHEMA };
@@ -52,6 +74,19 @@ interface SessionRow {
   created_at: number;
   expires_at: number;
 }
+
+interface DeviceRow {
+  id: string;
+  user_id: string;
+  identity_key: Buffer;
+  created_at: number;
+}
+const device = (r: DeviceRow): StoredDevice => ({
+  id: r.id,
+  userId: r.user_id,
+  identityKey: bytes(r.identity_key),
+  createdAt: r.created_at,
+});
 
 const user = (r: UserRow): StoredUser => ({ id: r.id, name: r.name, key: r.look_alike, record: r.record, createdAt: r.created_at });
 const session = (r: SessionRow): StoredSession => ({
@@ -77,6 +112,17 @@ function statements(db: Database.Database) {
     deleteSessions: s('DELETE FROM sessions WHERE user_id = ?'),
     deleteSessionsBut: s('DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?'),
     prune: s('DELETE FROM sessions WHERE expires_at <= ?'),
+    deviceCount: s('SELECT count(*) FROM devices WHERE user_id = ?').pluck(),
+    deviceByKey: s('SELECT id FROM devices WHERE identity_key = ?').pluck(),
+    insertDevice: s('INSERT INTO devices (id, user_id, identity_key, created_at) VALUES (?, ?, ?, ?)'),
+    devices: s('SELECT id, user_id, identity_key, created_at FROM devices WHERE user_id = ? ORDER BY created_at, id'),
+    deviceOf: s('SELECT id FROM devices WHERE id = ? AND user_id = ?').pluck(),
+    deleteDevice: s('DELETE FROM devices WHERE id = ? AND user_id = ?'),
+    oneTimeCount: s('SELECT count(*) FROM key_packages WHERE device_id = ? AND last_resort = 0').pluck(),
+    insertPackage: s('INSERT INTO key_packages (device_id, last_resort, data) VALUES (?, ?, ?)'),
+    dropLastResort: s('DELETE FROM key_packages WHERE device_id = ? AND last_resort = 1'),
+    firstPackage: s('SELECT id, last_resort, data FROM key_packages WHERE device_id = ? ORDER BY last_resort, id LIMIT 1'),
+    deletePackage: s('DELETE FROM key_packages WHERE id = ?'),
   };
 }
 
@@ -103,6 +149,7 @@ export function openSqliteAccountStore(path: string): AccountStore {
     return true;
   });
   return {
+    ...sqliteDevices(db, st, run),
     createUser: (u) => run(() => createUser.immediate(u)),
     userByName: (name) => run(() => mapUser(st.byName.get(name))),
     userById: (id) => run(() => mapUser(st.byId.get(id))),
@@ -126,6 +173,52 @@ export function openSqliteAccountStore(path: string): AccountStore {
       if (db.open) db.close();
       return Promise.resolve();
     },
+  };
+}
+
+type DeviceMethods = Pick<AccountStore, 'addDevice' | 'devices' | 'removeDevice' | 'addKeyPackages' | 'claimKeyPackages'>;
+
+/** Devices and their KeyPackages: each method one transaction (a claim never hands a one-time KeyPackage out twice). */
+function sqliteDevices(db: Database.Database, st: ReturnType<typeof statements>, run: <T>(fn: () => T) => Promise<T>): DeviceMethods {
+  const addDevice = db.transaction((d: StoredDevice, max: number): 'added' | 'too-many' | 'exists' => {
+    if (st.deviceByKey.get(d.identityKey) !== undefined) return 'exists';
+    if ((st.deviceCount.get(d.userId) as number) >= max) return 'too-many';
+    st.insertDevice.run(d.id, d.userId, d.identityKey, d.createdAt);
+    return 'added';
+  });
+  const addKeyPackages = db.transaction(
+    (userId: string, deviceId: string, oneTime: readonly Uint8Array[], lastResort: Uint8Array | undefined, max: number) => {
+      if (st.deviceOf.get(deviceId, userId) === undefined) return undefined;
+      let n = st.oneTimeCount.get(deviceId) as number;
+      for (const kp of oneTime) {
+        if (n >= max) break;
+        st.insertPackage.run(deviceId, 0, kp);
+        n++;
+      }
+      if (lastResort !== undefined) {
+        st.dropLastResort.run(deviceId);
+        st.insertPackage.run(deviceId, 1, lastResort);
+      }
+      return n;
+    },
+  );
+  const claimKeyPackages = db.transaction((userId: string): ClaimedKeyPackage[] => {
+    const out: ClaimedKeyPackage[] = [];
+    for (const d of (st.devices.all(userId) as DeviceRow[]).map(device)) {
+      const kp = st.firstPackage.get(d.id) as { id: number; last_resort: number; data: Buffer } | undefined;
+      if (kp === undefined) continue;
+      if (kp.last_resort === 0) st.deletePackage.run(kp.id);
+      out.push({ device: d, keyPackage: bytes(kp.data), lastResort: kp.last_resort === 1 });
+    }
+    return out;
+  });
+  return {
+    addDevice: (d, max) => run(() => addDevice.immediate(d, max)),
+    devices: (userId) => run(() => (st.devices.all(userId) as DeviceRow[]).map(device)),
+    removeDevice: (userId, deviceId) => run(() => st.deleteDevice.run(deviceId, userId).changes === 1),
+    addKeyPackages: (userId, deviceId, oneTime, lastResort, max) =>
+      run(() => addKeyPackages.immediate(userId, deviceId, oneTime, lastResort, max)),
+    claimKeyPackages: (userId) => run(() => claimKeyPackages.immediate(userId)),
   };
 }
 

@@ -1,0 +1,129 @@
+/**
+ * Devices and their KeyPackages in PostgreSQL: the part of pgAccountStore.ts's AccountStore that
+ * needs transactions with row locks. A device count and a claim lock the account's user row (FOR
+ * UPDATE), so that two relay nodes adding devices or claiming KeyPackages at once serialise: no
+ * account passes its device cap, and no one-time KeyPackage is handed out twice.
+ */
+import type pg from 'pg';
+import type { AccountStoreError } from '../errors.js';
+import type { AccountStore, ClaimedKeyPackage, StoredDevice } from './accountStore.js';
+
+type DeviceMethods = Pick<AccountStore, 'addDevice' | 'devices' | 'removeDevice' | 'addKeyPackages' | 'claimKeyPackages'>;
+type Names = (name: string) => string;
+
+interface DeviceRow {
+  id: string;
+  user_id: string;
+  identity_key: Buffer;
+  created_at: string;
+}
+const bytes = (b: Buffer) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+const device = (r: DeviceRow): StoredDevice => ({
+  id: r.id,
+  userId: r.user_id,
+  identityKey: bytes(r.identity_key),
+  createdAt: Number(r.created_at),
+});
+const COLS = 'id, user_id, identity_key, created_at';
+
+export function pgDevices(pool: pg.Pool, q: Names, failure: (e: unknown) => AccountStoreError): DeviceMethods {
+  const tx = <T>(fn: (c: pg.PoolClient) => Promise<T>) => transaction(pool, failure, fn);
+  const lockUser = (c: pg.PoolClient, userId: string) => c.query(`SELECT 1 FROM ${q('users')} WHERE id = $1 FOR UPDATE`, [userId]);
+  const listDevices = async (c: pg.PoolClient | pg.Pool, userId: string) =>
+    (await c.query<DeviceRow>(`SELECT ${COLS} FROM ${q('devices')} WHERE user_id = $1 ORDER BY created_at, id`, [userId])).rows.map(device);
+  return {
+    addDevice: (d, max) =>
+      tx(async (c) => {
+        await lockUser(c, d.userId);
+        return insertDevice(c, q, d, max);
+      }),
+    devices: async (userId) => {
+      try {
+        return await listDevices(pool, userId);
+      } catch (e) {
+        throw failure(e);
+      }
+    },
+    removeDevice: (userId, deviceId) =>
+      tx(async (c) => (await c.query(`DELETE FROM ${q('devices')} WHERE id = $1 AND user_id = $2`, [deviceId, userId])).rowCount === 1),
+    addKeyPackages: (userId, deviceId, oneTime, lastResort, max) =>
+      tx(async (c) => {
+        await lockUser(c, userId);
+        return storePackages(c, q, userId, deviceId, oneTime, lastResort, max);
+      }),
+    claimKeyPackages: (userId) =>
+      tx(async (c) => {
+        await lockUser(c, userId);
+        return claim(c, q, await listDevices(c, userId));
+      }),
+  };
+}
+
+/** Runs `fn` in a transaction on one client; any failure rolls back and becomes an AccountStoreError. */
+async function transaction<T>(pool: pg.Pool, failure: (e: unknown) => AccountStoreError, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  let c: pg.PoolClient;
+  try {
+    c = await pool.connect();
+  } catch (e) {
+    throw failure(e);
+  }
+  try {
+    await c.query('BEGIN');
+    const r = await fn(c);
+    await c.query('COMMIT');
+    return r;
+  } catch (e) {
+    await c.query('ROLLBACK').catch(() => undefined);
+    throw failure(e);
+  } finally {
+    c.release();
+  }
+}
+
+/** Inserts the device unless its key is taken or the account is at `max` (the user row is locked). */
+async function insertDevice(c: pg.PoolClient, q: Names, d: StoredDevice, max: number): Promise<'added' | 'too-many' | 'exists'> {
+  if ((await c.query(`SELECT 1 FROM ${q('devices')} WHERE identity_key = $1`, [Buffer.from(d.identityKey)])).rowCount) return 'exists';
+  const n = Number((await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${q('devices')} WHERE user_id = $1`, [d.userId])).rows[0]?.n);
+  if (n >= max) return 'too-many';
+  await c.query(`INSERT INTO ${q('devices')} (${COLS}) VALUES ($1, $2, $3, $4)`, [d.id, d.userId, Buffer.from(d.identityKey), d.createdAt]);
+  return 'added';
+}
+
+/** Adds one-time KeyPackages up to `max` and replaces the last-resort one: the one-time count, or undefined for another's device. */
+async function storePackages(
+  c: pg.PoolClient,
+  q: Names,
+  userId: string,
+  deviceId: string,
+  oneTime: readonly Uint8Array[],
+  lastResort: Uint8Array | undefined,
+  max: number,
+): Promise<number | undefined> {
+  if (!(await c.query(`SELECT 1 FROM ${q('devices')} WHERE id = $1 AND user_id = $2`, [deviceId, userId])).rowCount) return undefined;
+  const count = `SELECT count(*) AS n FROM ${q('key_packages')} WHERE device_id = $1 AND NOT last_resort`;
+  let n = Number((await c.query<{ n: string }>(count, [deviceId])).rows[0]?.n);
+  const insert = `INSERT INTO ${q('key_packages')} (device_id, last_resort, data) VALUES ($1, $2, $3)`;
+  for (const kp of oneTime) {
+    if (n >= max) break;
+    await c.query(insert, [deviceId, false, Buffer.from(kp)]);
+    n++;
+  }
+  if (lastResort !== undefined) {
+    await c.query(`DELETE FROM ${q('key_packages')} WHERE device_id = $1 AND last_resort`, [deviceId]);
+    await c.query(insert, [deviceId, true, Buffer.from(lastResort)]);
+  }
+  return n;
+}
+
+/** One KeyPackage per device: the oldest one-time one (deleted), else the last-resort one. */
+async function claim(c: pg.PoolClient, q: Names, devices: StoredDevice[]): Promise<ClaimedKeyPackage[]> {
+  const out: ClaimedKeyPackage[] = [];
+  const first = `SELECT id, last_resort, data FROM ${q('key_packages')} WHERE device_id = $1 ORDER BY last_resort, id LIMIT 1`;
+  for (const d of devices) {
+    const kp = (await c.query<{ id: string; last_resort: boolean; data: Buffer }>(first, [d.id])).rows[0];
+    if (kp === undefined) continue;
+    if (!kp.last_resort) await c.query(`DELETE FROM ${q('key_packages')} WHERE id = $1`, [kp.id]);
+    out.push({ device: d, keyPackage: bytes(kp.data), lastResort: kp.last_resort });
+  }
+  return out;
+}
