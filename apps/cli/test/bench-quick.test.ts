@@ -185,3 +185,14 @@ test('bench/roomstore.mjs measures durable appends of 1 KiB frames and the load 
     positive(x.fileBytes, 'file size');
   }
 });
+
+test('bench/accounts.mjs registers and logs in through the real API (2 accounts)', () => {
+  const r = bench('accounts', [], { ACCOUNTS_N: '2', ACCOUNTS_TIME_LIMIT: '120' });
+  for (const phase of ['registration', 'login']) {
+    const p = r[phase] as { n: number; wallMs: { median: number }; clientCpuMs: { median: number }; relayCpuMsPerOp: number };
+    assert.equal(p.n, 2);
+    positive(p.wallMs.median, `${phase} wall`);
+    positive(p.clientCpuMs.median, `${phase} client CPU`);
+    assert.ok(Number.isFinite(p.relayCpuMsPerOp) && p.relayCpuMsPerOp >= 0, `${phase} relay CPU`);
+  }
+});
