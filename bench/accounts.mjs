@@ -16,7 +16,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { AccountClient } from '../packages/client/dist/src/index.js';
+import { AccountClient } from '../packages/client/dist/src/accounts.js';
 import { writeResult } from './_results.mjs';
 import { benchStart, cpuNow, machine, quantile, r2 } from './_workers.mjs';
 

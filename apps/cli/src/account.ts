@@ -6,7 +6,7 @@
  * refused, SERVER_KEY_CHANGED). The password comes from --password-file, NULLROOM_PASSWORD or a
  * prompt that does not echo: never an argument. Errors pass the SDK's AccountError code through.
  */
-import { AccountClient, AccountError, type AccountErrorCode } from '@nullroom/client';
+import { AccountClient, AccountError, type AccountErrorCode } from '@nullroom/client/accounts';
 import { defaultKeyStoreDir } from '@nullroom/client/node';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';

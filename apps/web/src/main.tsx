@@ -28,7 +28,7 @@ import { ChatView } from './ui/ChatView.js';
 import { ConfirmDialog } from './ui/ConfirmDialog.js';
 import { Icon } from './ui/Icon.js';
 import { JoinForm, type Joined } from './ui/JoinForm.js';
-import { Settings } from './ui/Settings.js';
+import { useCornerPanels } from './ui/CornerPanels.js';
 
 /** What a reload keeps (reload.ts, history.ts): only with the browser's sealed store. */
 interface Keeping {
@@ -54,7 +54,6 @@ function App(props: {
   const [joining, setJoining] = useState(true);
   /** Rooms kept from before a reload are being taken up: the join form waits. */
   const [restoring, setRestoring] = useState(keeping !== undefined);
-  const [settingsOpen, setSettingsOpen] = useState(false);
   /** The room whose Leave was pressed, waiting for the user to confirm. */
   const [leaving, setLeaving] = useState<RoomSession | undefined>();
   const [conn, setConn] = useState<ConnectionState>('connecting');
@@ -205,21 +204,7 @@ function App(props: {
     if (languageOf(p) !== languageOf(prefs)) void setLanguage(languageOf(p)).then(() => (refreshTitle(), setTick((n) => n + 1)));
   };
 
-  const settingsButton = (
-    <button
-      type="button"
-      class="secondary icon"
-      aria-label={t('settings.open')}
-      aria-expanded={settingsOpen}
-      data-testid="settings-button"
-      onClick={() => setSettingsOpen(!settingsOpen)}
-    >
-      <Icon name="settings" />
-    </button>
-  );
-  const settings = settingsOpen && (
-    <Settings prefs={prefs} language={languageOf(prefs)} onChange={changePrefs} onClose={() => setSettingsOpen(false)} />
-  );
+  const { buttons, panels } = useCornerPanels(prefs, changePrefs);
 
   const storeNotice = props.storeNotice !== undefined && (
     <p class={`store-notice ${props.storeNotice}`} role={props.storeNotice === 'corrupt' ? 'alert' : 'status'}>
@@ -241,8 +226,8 @@ function App(props: {
   if (sessions.length === 0) {
     return (
       <>
-        <div class="corner">{settingsButton}</div>
-        {settings}
+        <div class="corner">{buttons}</div>
+        {panels}
         {props.storeNotice === 'corrupt' && storeNotice}
         <JoinForm invite={invite} defaultNick={keeping?.nick ?? ''} client={ensureClient} onJoined={onJoined} onCancel={undefined} />
       </>
@@ -258,7 +243,7 @@ function App(props: {
         <span data-testid="connection" class={`conn conn-${conn}`} role="status">
           {t(`connection.${conn}`)}
         </span>
-        {settingsButton}
+        {buttons}
         {/* Leaving a room, not the private chat on screen (that has its own Close): not offered from a private chat. */}
         {active !== undefined && !joining && activePrivate === undefined && (
           <button type="button" class="secondary danger" data-testid="leave" onClick={() => setLeaving(active)}>
@@ -267,7 +252,7 @@ function App(props: {
           </button>
         )}
       </header>
-      {settings}
+      {panels}
       {leaving !== undefined && (
         <ConfirmDialog
           title={t('chat.leaveTitle', { room: leaving.name })}

@@ -6,9 +6,11 @@
  * A browser page uses the session cookie (the relay sets it HttpOnly: this code never sees it); the
  * terminal asks for a token and keeps it (apps/cli). Either way the relay's OPAQUE public key can be
  * pinned (`serverKey`): a relay that answers with another key is refused with SERVER_KEY_CHANGED
- * before anything is sent that depends on it.
+ * before anything is sent that depends on it. Imported as `@nullroom/client/accounts`, so that a
+ * page that only joins rooms never loads OPAQUE.
  */
-import { fromBase64Url, opaqueLogin, opaqueRegistration, toBase64Url } from '@nullroom/crypto';
+import { fromBase64Url, toBase64Url } from '@nullroom/crypto';
+import { opaqueLogin, opaqueRegistration } from '@nullroom/crypto/opaque';
 
 export const AccountErrors = {
   USERNAME_INVALID: 'the username breaks the rules (`problem`: LENGTH, CHARACTERS, SEPARATORS or CONFUSABLE_SCRIPT)',

@@ -64,4 +64,3 @@ export {
 } from './fileSafety.js';
 export { type RoomFingerprint, formatRoomFingerprint, formatFingerprintDigits } from '@nullroom/crypto';
 export { type ForkSuspected, FORK_EVIDENCE_THRESHOLD } from './forkWatch.js';
-export { AccountClient, type AccountClientOptions, AccountError, type AccountErrorCode, AccountErrors, type SignedIn } from './accounts.js';

@@ -91,4 +91,3 @@ export {
   ROOM_FINGERPRINT_LABEL,
   ROOM_FINGERPRINT_DIGITS,
 } from './roomFingerprint.js';
-export { type OpaqueLogin, type OpaqueRegistration, opaqueLogin, opaqueRegistration } from './opaqueClient.js';

@@ -5,6 +5,9 @@
  * §11.2). The password stays here: what leaves is a blinded element, a record sealed under a key
  * only the password and the server's OPRF key give, and a MAC proving the login.
  *
+ * A subpath of its own (`@nullroom/crypto/opaque`): OPAQUE's WebAssembly (430 KB) is loaded only
+ * by code that signs in, never with the rooms.
+ *
  * Each step is one object holding the library's state for the step after: nothing of it is
  * serialised or stored. Every message is base64url text, as the accounts API carries it.
  */

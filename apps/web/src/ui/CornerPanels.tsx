@@ -1,0 +1,53 @@
+/**
+ * The two buttons at the top right and their panels, one open at a time: Account (AccountPanel.tsx)
+ * and Settings (Settings.tsx). The account panel comes with OPAQUE's WebAssembly (about 160 KB
+ * gzip), so it is imported the first time its button is pressed, never with the page.
+ */
+import { useState } from 'preact/hooks';
+import { t } from '../i18n.js';
+import { type Prefs, languageOf } from '../prefs.js';
+import { Icon } from './Icon.js';
+import { Settings } from './Settings.js';
+
+type AccountPanel = typeof import('./AccountPanel.js').AccountPanel;
+
+export function useCornerPanels(prefs: Prefs, onPrefs: (p: Prefs) => void) {
+  const [open, setOpen] = useState<'account' | 'settings' | undefined>();
+  const [AccountPanel, setAccountPanel] = useState<AccountPanel | undefined>();
+  const toggle = (which: 'account' | 'settings') => setOpen(open === which ? undefined : which);
+  const close = () => setOpen(undefined);
+  const buttons = (
+    <>
+      <button
+        type="button"
+        class="secondary icon"
+        aria-label={t('account.open')}
+        aria-expanded={open === 'account'}
+        data-testid="account-button"
+        onClick={() => {
+          if (AccountPanel === undefined) void import('./AccountPanel.js').then((m) => setAccountPanel(() => m.AccountPanel));
+          toggle('account');
+        }}
+      >
+        <Icon name="user" />
+      </button>
+      <button
+        type="button"
+        class="secondary icon"
+        aria-label={t('settings.open')}
+        aria-expanded={open === 'settings'}
+        data-testid="settings-button"
+        onClick={() => toggle('settings')}
+      >
+        <Icon name="settings" />
+      </button>
+    </>
+  );
+  const panels =
+    open === 'settings' ? (
+      <Settings prefs={prefs} language={languageOf(prefs)} onChange={onPrefs} onClose={close} />
+    ) : open === 'account' && AccountPanel !== undefined ? (
+      <AccountPanel onClose={close} />
+    ) : undefined;
+  return { buttons, panels };
+}
