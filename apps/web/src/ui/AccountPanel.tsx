@@ -8,6 +8,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { AccountClient, AccountError } from '@nullroom/client/accounts';
 import { t } from '../i18n.js';
+import { CornerPanel } from './CornerPanel.js';
 
 const PIN = 'nullroom.accountServerKey';
 
@@ -95,17 +96,7 @@ export function AccountPanel(props: { onClose: () => void }) {
     }
   };
   return (
-    <div
-      class="settings account"
-      role="dialog"
-      aria-modal="false"
-      aria-labelledby="account-title"
-      data-testid="account"
-      onKeyDown={(e) => {
-        if (e.key === 'Escape') props.onClose();
-      }}
-    >
-      <h2 id="account-title">{t('account.title')}</h2>
+    <CornerPanel id="account" title={t('account.title')} onClose={props.onClose}>
       {view.kind === 'loading' && <p role="status">{t('account.loading')}</p>}
       {view.kind === 'signed-in' && (
         <>
@@ -224,6 +215,6 @@ export function AccountPanel(props: { onClose: () => void }) {
       <button type="button" class="secondary" data-testid="account-close" onClick={props.onClose}>
         {t('settings.close')}
       </button>
-    </div>
+    </CornerPanel>
   );
 }

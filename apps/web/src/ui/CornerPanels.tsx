@@ -16,31 +16,25 @@ export function useCornerPanels(prefs: Prefs, onPrefs: (p: Prefs) => void) {
   const [AccountPanel, setAccountPanel] = useState<AccountPanel | undefined>();
   const toggle = (which: 'account' | 'settings') => setOpen(open === which ? undefined : which);
   const close = () => setOpen(undefined);
+  const button = (which: 'account' | 'settings', icon: 'user' | 'settings', onClick: () => void) => (
+    <button
+      type="button"
+      class="secondary icon"
+      aria-label={t(`${which}.open`)}
+      aria-expanded={open === which}
+      data-testid={`${which}-button`}
+      onClick={onClick}
+    >
+      <Icon name={icon} />
+    </button>
+  );
   const buttons = (
     <>
-      <button
-        type="button"
-        class="secondary icon"
-        aria-label={t('account.open')}
-        aria-expanded={open === 'account'}
-        data-testid="account-button"
-        onClick={() => {
-          if (AccountPanel === undefined) void import('./AccountPanel.js').then((m) => setAccountPanel(() => m.AccountPanel));
-          toggle('account');
-        }}
-      >
-        <Icon name="user" />
-      </button>
-      <button
-        type="button"
-        class="secondary icon"
-        aria-label={t('settings.open')}
-        aria-expanded={open === 'settings'}
-        data-testid="settings-button"
-        onClick={() => toggle('settings')}
-      >
-        <Icon name="settings" />
-      </button>
+      {button('account', 'user', () => {
+        if (AccountPanel === undefined) void import('./AccountPanel.js').then((m) => setAccountPanel(() => m.AccountPanel));
+        toggle('account');
+      })}
+      {button('settings', 'settings', () => toggle('settings'))}
     </>
   );
   const panels =

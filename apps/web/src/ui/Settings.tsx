@@ -1,6 +1,7 @@
 /** Settings: theme, language, notifications, photo metadata, typing, private-chat routing. */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { type Language, languages, t } from '../i18n.js';
+import { CornerPanel } from './CornerPanel.js';
 import { enableNotifications } from '../notify.js';
 import { PRIVATE_ROUTINGS } from '@nullroom/client';
 import { type Prefs, THEMES, type Theme } from '../prefs.js';
@@ -12,17 +13,7 @@ export function Settings(props: { prefs: Prefs; language: Language; onChange: (p
   const first = useRef<HTMLSelectElement>(null);
   useEffect(() => first.current?.focus(), []);
   return (
-    <div
-      class="settings"
-      role="dialog"
-      aria-modal="false"
-      aria-labelledby="settings-title"
-      data-testid="settings"
-      onKeyDown={(e) => {
-        if (e.key === 'Escape') props.onClose();
-      }}
-    >
-      <h2 id="settings-title">{t('settings.title')}</h2>
+    <CornerPanel id="settings" title={t('settings.title')} onClose={props.onClose}>
       <label>
         {t('settings.theme')}
         <select
@@ -128,6 +119,6 @@ export function Settings(props: { prefs: Prefs; language: Language; onChange: (p
       <button type="button" onClick={props.onClose}>
         {t('settings.close')}
       </button>
-    </div>
+    </CornerPanel>
   );
 }
