@@ -180,7 +180,8 @@ const accountsSection =
     : `
 ## Accounts: OPAQUE registration and login
 
-\`bench/accounts.mjs\`: ${acc.registration.n} registrations, then as many logins, one after another, through the real API (the SDK's
+\`bench/accounts.mjs\`: after 2 accounts registered and logged in unmeasured (the relay's first calls load the username tables and OPAQUE's
+WebAssembly), ${acc.registration.n} registrations, then as many logins, one after another, through the real API (the SDK's
 \`AccountClient\` against a relay in its own process, with the ${acc.store} account store). ${acc.opaque}. The client's CPU is
 nearly all Argon2id, on purpose: it is what each guess costs whoever holds both the store and the relay's OPAQUE key. The relay's CPU
 (from /proc over each phase, per operation) is what a login costs the operator: the OPRF evaluation, the key exchange, the store's writes.
