@@ -103,5 +103,3 @@ export interface AccountStore {
 
   close(): Promise<void>;
 }
-
-export { AccountStoreError, type AccountStoreErrorCode } from '../errors.js';

@@ -94,10 +94,6 @@ export class AccountsHttp {
     this.opts.store.pruneSessions(now).catch(() => this.log?.('accounts: pruning sessions failed'));
   }
 
-  get stats() {
-    return this.gate.size;
-  }
-
   /** Answers one request under /api/. */
   async handle(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
     try {

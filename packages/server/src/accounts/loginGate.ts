@@ -120,10 +120,6 @@ export class LoginGate {
     forgetFull(this.claims, l.claimBurst, l.claimIntervalMs, now);
   }
 
-  get size(): { pending: number; names: number; addresses: number } {
-    return { pending: this.pending.size, names: this.names.size, addresses: this.addresses.size };
-  }
-
   private drop(id: string, p: PendingLogin): void {
     this.pending.delete(id);
     const n = (this.pendingPerAddress.get(p.address) ?? 1) - 1;

@@ -28,7 +28,6 @@ export async function checkedSetup(setup: string, source: string): Promise<strin
 export async function loadOpaqueSetup(file: string, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const fromEnv = env[OPAQUE_SETUP_ENV];
   if (fromEnv !== undefined && fromEnv !== '') return checkedSetup(fromEnv, OPAQUE_SETUP_ENV);
-  await opaque.ready;
   try {
     return await checkedSetup(readFileSync(file, 'utf8'), file);
   } catch (e) {
@@ -37,6 +36,8 @@ export async function loadOpaqueSetup(file: string, env: NodeJS.ProcessEnv = pro
       throw new RelayConfigError(`${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
     }
   }
+  // No file yet (the read failed before the library was waited for): make one.
+  await opaque.ready;
   const setup = opaque.server.createSetup();
   try {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });

@@ -61,7 +61,7 @@ const migrations = (q: (name: string) => string): string[] => [
 ];
 
 /** The failure as our error: unreachable when the connection failed, else a failed statement. */
-export function failure(e: unknown): AccountStoreError {
+function failure(e: unknown): AccountStoreError {
   if (e instanceof AccountStoreError) return e;
   const code = (e as { code?: unknown } | null)?.code;
   const detail = typeof code === 'string' && /^[A-Z0-9_]{1,32}$/.test(code) ? code : undefined;
