@@ -95,7 +95,7 @@ test('claims are rate-limited per claiming account', async () => {
     const erin = bearer((await register(api, 'erin', 'pw e')).body.token);
     for (let i = 0; i < 3; i++) assert.equal((await api.post('/api/key-packages/claim', { name: 'carol' }, dave)).status, 200);
     const limited = await api.post('/api/key-packages/claim', { name: 'carol' }, dave);
-    assert.deepEqual([limited.status, limited.body.error], [429, 'RATE_LIMITED']);
+    assert.deepEqual([limited.status, limited.body.error, limited.headers.get('retry-after')], [429, 'RATE_LIMITED', '60']);
     assert.equal((await api.post('/api/key-packages/claim', { name: 'carol' }, erin)).status, 200, 'another account has its own bucket');
   } finally {
     await api.relay.close();

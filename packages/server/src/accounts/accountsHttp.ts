@@ -59,6 +59,7 @@ type Signed = { session: StoredSession; user: StoredUser; via: 'cookie' | 'beare
 
 export class AccountsHttp {
   private readonly gate: LoginGate;
+  private readonly limits: LoginLimits;
   private readonly ttl: number;
   /** The device and KeyPackage endpoints (devicesHttp.ts). */
   readonly devices: DeviceEndpoints;
@@ -69,14 +70,17 @@ export class AccountsHttp {
     private readonly headers: Readonly<Record<string, string>>,
     private readonly log: ((line: string) => void) | undefined,
   ) {
-    this.gate = new LoginGate({ ...defaultLoginLimits, ...opts.limits });
+    this.limits = { ...defaultLoginLimits, ...opts.limits };
+    this.gate = new LoginGate(this.limits);
     this.ttl = opts.sessionTtlMs ?? 30 * DAY;
     this.devices = new DeviceEndpoints({
       store: opts.store,
       limits: { ...defaultDeviceLimits, ...opts.deviceLimits },
       signedIn: (req, what, r) => this.signedIn(req, what, r),
       send: (res, status, body) => this.send(res, status, body),
-      takeClaim: (userId) => this.gate.takeClaim(userId),
+      takeClaim: (userId) => {
+        if (!this.gate.takeClaim(userId)) throw limited(this.limits.claimIntervalMs);
+      },
     });
   }
 
@@ -150,8 +154,7 @@ export class AccountsHttp {
     const refused = this.gate.startLogin(u.name, r.address);
     if (refused === 'PENDING') throw new AccountHttpError('BUSY');
     if (refused !== undefined) {
-      const l = { ...defaultLoginLimits, ...this.opts.limits };
-      throw limited(refused === 'ADDRESS' ? l.addressIntervalMs : l.loginIntervalMs);
+      throw limited(refused === 'ADDRESS' ? this.limits.addressIntervalMs : this.limits.loginIntervalMs);
     }
     const user = await this.opts.store.userByName(u.name);
     // A name with no account gets an answer made from a fake record: the reply does not tell.
@@ -225,7 +228,7 @@ export class AccountsHttp {
   // ---- the parts ----
 
   private addressLimited(): AccountHttpError {
-    return limited(this.opts.limits?.addressIntervalMs ?? defaultLoginLimits.addressIntervalMs);
+    return limited(this.limits.addressIntervalMs);
   }
 
   /** Refuses a name already someone's, or a look-alike of one. */
