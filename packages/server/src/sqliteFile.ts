@@ -8,6 +8,9 @@
  * (the operating system's cache) when the call returns, so a crash or `kill -9` of the relay right
  * after loses nothing; a power loss may lose the last writes, never corrupt the file. Deleted rows
  * are zeroed in the file (`secure_delete`).
+ *
+ * Versions: `migrations[0]` creates the first schema and `migrations[i]` takes version i to i + 1,
+ * each in one transaction; a file at an older version is brought up to date when opened.
  */
 import Database from 'better-sqlite3';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
@@ -15,9 +18,8 @@ import { dirname } from 'node:path';
 
 export interface SqliteFileSpec {
   readonly applicationId: number;
-  readonly schemaVersion: number;
-  /** Run once, in one transaction, on a new (empty) file. */
-  readonly schema: string;
+  /** The schema's steps, oldest first: the file's version is how many of them it has run. */
+  readonly migrations: readonly string[];
 }
 
 /** Why a file was refused; the caller's error type carries it, with SQLite's or the file system's code. */
@@ -68,7 +70,7 @@ function prepareFile(db: Database.Database, spec: SqliteFileSpec): void {
   const app = db.pragma('application_id', { simple: true }) as number;
   const version = db.pragma('user_version', { simple: true }) as number;
   if (app === spec.applicationId) {
-    if (version > spec.schemaVersion) throw new Refused('NEWER_SCHEMA');
+    if (version > spec.migrations.length) throw new Refused('NEWER_SCHEMA');
     if (version < 1) throw new Refused('NOT_OURS');
   } else {
     const objects = db.prepare('SELECT count(*) FROM sqlite_master').pluck().get() as number;
@@ -78,11 +80,11 @@ function prepareFile(db: Database.Database, spec: SqliteFileSpec): void {
   db.pragma('synchronous = NORMAL');
   db.pragma('secure_delete = ON');
   db.pragma('foreign_keys = ON');
-  if (app === 0) {
+  for (let v = app === 0 ? 0 : version; v < spec.migrations.length; v++) {
     db.transaction(() => {
-      db.exec(spec.schema);
-      db.pragma(`application_id = ${spec.applicationId}`);
-      db.pragma(`user_version = ${spec.schemaVersion}`);
+      db.exec(spec.migrations[v] as string);
+      if (v === 0) db.pragma(`application_id = ${spec.applicationId}`);
+      db.pragma(`user_version = ${v + 1}`);
     }).immediate();
   }
 }

@@ -23,8 +23,6 @@ import type { StoredCommit, RoomStore, StoredDirect, StoredEntry, StoredRoom, St
 
 /** "NRrm": SQLite's `PRAGMA application_id` of a Nullroom room store. */
 export const ROOM_STORE_APPLICATION_ID = 0x4e52726d;
-/** The schema version this relay writes (`PRAGMA user_version`). */
-export const ROOM_STORE_SCHEMA_VERSION = 1;
 
 // Rooms get a small integer id, so that each log row carries 8 bytes rather than the 64-character key.
 const SCHEMA = `
@@ -63,8 +61,7 @@ CREATE INDEX directs_by_slot ON directs (room, slot);
 
 const ROOM_STORE_FILE: SqliteFileSpec = {
   applicationId: ROOM_STORE_APPLICATION_ID,
-  schemaVersion: ROOM_STORE_SCHEMA_VERSION,
-  schema: SCHEMA,
+  migrations: [SCHEMA],
 };
 
 const ROOM = '(SELECT id FROM rooms WHERE key = ?)';

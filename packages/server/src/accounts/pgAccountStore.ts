@@ -13,7 +13,6 @@ import { AccountStoreError } from '../errors.js';
 import type { AccountStore, CreateUserResult, SessionKind, StoredSession, StoredUser } from './accountStore.js';
 import { pgDevices } from './pgDevices.js';
 
-export const PG_ACCOUNT_SCHEMA_VERSION = 1;
 const MARK = 'nullroom-accounts';
 
 export interface PgAccountStoreOptions {
@@ -198,8 +197,8 @@ async function migrate(pool: pg.Pool, schema: string, q: (name: string) => strin
     if (meta.size === 0 && tables > 1) throw new AccountStoreError('NOT_OURS', WHERE, `schema ${schema}`);
     if (meta.size > 0 && meta.get('application') !== MARK) throw new AccountStoreError('NOT_OURS', WHERE, `schema ${schema}`);
     const version = Number(meta.get('version') ?? 0);
-    if (version > PG_ACCOUNT_SCHEMA_VERSION) throw new AccountStoreError('NEWER_SCHEMA', WHERE, `schema ${schema}`);
     const steps = migrations(q);
+    if (version > steps.length) throw new AccountStoreError('NEWER_SCHEMA', WHERE, `schema ${schema}`);
     for (let v = version; v < steps.length; v++) await c.query(steps[v]!);
     await c.query(
       `INSERT INTO ${q('meta')} (key, value) VALUES ('application', $1), ('version', $2)

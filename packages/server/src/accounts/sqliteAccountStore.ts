@@ -23,7 +23,6 @@ import type {
 
 /** "NRac": SQLite's `PRAGMA application_id` of a Nullroom account store. */
 export const ACCOUNT_STORE_APPLICATION_ID = 0x4e526163;
-export const ACCOUNT_STORE_SCHEMA_VERSION = 1;
 
 const SCHEMA = `
 CREATE TABLE users (
@@ -58,7 +57,7 @@ CREATE TABLE key_packages (
 CREATE INDEX key_packages_by_device ON key_packages (device_id, last_resort, id);
 `;
 
-const FILE: SqliteFileSpec = { applicationId: ACCOUNT_STORE_APPLICATION_ID, schemaVersion: ACCOUNT_STORE_SCHEMA_VERSION, schema: SCHEMA };
+const FILE: SqliteFileSpec = { applicationId: ACCOUNT_STORE_APPLICATION_ID, migrations: [SCHEMA] };
 
 interface UserRow {
   id: string;
