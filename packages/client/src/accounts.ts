@@ -9,36 +9,19 @@
  * before anything is sent that depends on it. Imported as `@nullroom/client/accounts`, so that a
  * page that only joins rooms never loads OPAQUE.
  */
-import { fromBase64Url, toBase64Url } from '@nullroom/crypto';
 import { opaqueLogin, opaqueRegistration } from '@nullroom/crypto/opaque';
+import { AccountError, num, RELAY_CODES, str } from './accountErrors.js';
 
-export const AccountErrors = {
-  USERNAME_INVALID: 'the username breaks the rules (`problem`: LENGTH, CHARACTERS, SEPARATORS or CONFUSABLE_SCRIPT)',
-  USERNAME_TAKEN: 'an account has that username',
-  USERNAME_LOOK_ALIKE: 'an account has a username that looks the same (0/o, 1/l, rn/m, -/_ …)',
-  LOGIN_FAILED: 'wrong username or password (the two are not told apart)',
-  NOT_SIGNED_IN: 'no session, or it ended (logged out, expired, the password changed elsewhere)',
-  RATE_LIMITED: 'too many attempts: `retryAfter` seconds',
-  SERVER_KEY_CHANGED: "the relay's OPAQUE key is not the pinned one: another relay, or one whose setup was replaced",
-  UNAVAILABLE: 'the relay could not be reached, or it or its store is busy or down',
-  DEVICE_APPROVAL_REQUIRED: 'the account has a device already: a new one must be approved by it (not built yet)',
-  NO_SUCH_DEVICE: 'the device is not one of the account’s',
-  NO_SUCH_USER: 'no account has that name',
-  REFUSED: 'the relay refused the request for another reason (`relayCode` names it)',
-  BAD_RESPONSE: 'the relay answered with something that is not the accounts API',
-} as const;
-
-export type AccountErrorCode = keyof typeof AccountErrors;
-
-export class AccountError extends Error {
-  constructor(
-    readonly code: AccountErrorCode,
-    readonly details: { relayCode?: string; problem?: string; retryAfter?: number; cause?: unknown } = {},
-  ) {
-    super(details.relayCode === undefined ? AccountErrors[code] : `${AccountErrors[code]} (${details.relayCode})`);
-    this.name = 'AccountError';
-  }
-}
+export { AccountError, type AccountErrorCode, AccountErrors } from './accountErrors.js';
+export {
+  AccountDevices,
+  type AccountDevice,
+  type ApprovalRequest,
+  type ClaimedDevice,
+  type DeviceListView,
+  MemoryTrustedLists,
+  type TrustedLists,
+} from './accountDevices.js';
 
 export interface AccountClientOptions {
   /** The relay's base URL (http(s)://host:port). */
@@ -60,20 +43,6 @@ export interface SignedIn {
   /** The relay's OPAQUE public key: pin it. */
   readonly serverKey: string;
 }
-
-const RELAY_CODES: Readonly<Record<string, AccountErrorCode>> = {
-  USERNAME_INVALID: 'USERNAME_INVALID',
-  USERNAME_TAKEN: 'USERNAME_TAKEN',
-  USERNAME_LOOK_ALIKE: 'USERNAME_LOOK_ALIKE',
-  LOGIN_FAILED: 'LOGIN_FAILED',
-  NOT_SIGNED_IN: 'NOT_SIGNED_IN',
-  RATE_LIMITED: 'RATE_LIMITED',
-  BUSY: 'UNAVAILABLE',
-  STORE_UNAVAILABLE: 'UNAVAILABLE',
-  DEVICE_APPROVAL_REQUIRED: 'DEVICE_APPROVAL_REQUIRED',
-  NO_SUCH_DEVICE: 'NO_SUCH_DEVICE',
-  NO_SUCH_USER: 'NO_SUCH_USER',
-};
 
 export class AccountClient {
   private token: string | undefined;
@@ -146,47 +115,6 @@ export class AccountClient {
     this.token = undefined;
   }
 
-  /** Adds this device (its Ed25519 identity key) to the signed-in account: its id. */
-  async addDevice(identityKey: Uint8Array): Promise<string> {
-    const r = await this.call('POST', '/api/devices/add', { identityKey: b64(identityKey) });
-    return str(r.device);
-  }
-
-  /** The account's devices, oldest first. */
-  async devices(): Promise<AccountDevice[]> {
-    const r = await this.call('GET', '/api/devices');
-    return list(r.devices).map(deviceOf);
-  }
-
-  async removeDevice(device: string): Promise<void> {
-    await this.call('POST', '/api/devices/remove', { device });
-  }
-
-  /** Publishes KeyPackages for one of the account's devices: how many one-time ones it now has. */
-  async uploadKeyPackages(device: string, oneTime: readonly Uint8Array[], lastResort?: Uint8Array): Promise<number> {
-    const r = await this.call('POST', '/api/key-packages', {
-      device,
-      oneTime: oneTime.map(b64),
-      ...(lastResort === undefined ? {} : { lastResort: b64(lastResort) }),
-    });
-    return num(r.oneTime);
-  }
-
-  /**
-   * One KeyPackage for each device of `name`. As the relay hands them out: the caller checks each
-   * (signature, suite, and that its credential carries the listed identity key) before using it.
-   */
-  async claimKeyPackages(name: string): Promise<{ name: string; devices: ClaimedDevice[] }> {
-    const r = await this.call('POST', '/api/key-packages/claim', { name });
-    return {
-      name: str(r.name),
-      devices: list(r.devices).map((d) => {
-        const o = d as Record<string, unknown>;
-        return { ...deviceOf(o), keyPackage: unb64(o.keyPackage), lastResort: o.lastResort === true };
-      }),
-    };
-  }
-
   /** A login up to its proof: LOGIN_FAILED here when the password is wrong (nothing more is sent). */
   private async prove(name: string, password: string): Promise<{ login: string; proof: string; serverKey: string }> {
     const l = await opaqueLogin(password);
@@ -216,7 +144,11 @@ export class AccountClient {
     }
   }
 
-  private async call(method: 'GET' | 'POST', path: string, body?: object): Promise<Record<string, unknown>> {
+  /**
+   * One call of the relay's accounts API with this client's session: its JSON answer, or the
+   * refusal as an AccountError. What the SDK's other account modules (accountDevices.ts) build on.
+   */
+  async call(method: 'GET' | 'POST', path: string, body?: object): Promise<Record<string, unknown>> {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.kind === 'token' && this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
@@ -248,42 +180,4 @@ export class AccountClient {
       ...(typeof json.retryAfter === 'number' ? { retryAfter: json.retryAfter } : {}),
     });
   }
-}
-
-export interface AccountDevice {
-  readonly device: string;
-  readonly identityKey: Uint8Array;
-  readonly createdAt: number;
-}
-
-export interface ClaimedDevice extends AccountDevice {
-  readonly keyPackage: Uint8Array;
-  readonly lastResort: boolean;
-}
-
-const b64 = (b: Uint8Array): string => toBase64Url(b);
-function unb64(v: unknown): Uint8Array {
-  try {
-    if (typeof v === 'string' && v.length > 0) return fromBase64Url(v);
-  } catch {
-    // below
-  }
-  throw new AccountError('BAD_RESPONSE');
-}
-function list(v: unknown): unknown[] {
-  if (!Array.isArray(v)) throw new AccountError('BAD_RESPONSE');
-  return v;
-}
-function deviceOf(v: unknown): AccountDevice {
-  const o = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
-  return { device: str(o.device), identityKey: unb64(o.identityKey), createdAt: num(o.createdAt) };
-}
-
-function str(v: unknown): string {
-  if (typeof v !== 'string') throw new AccountError('BAD_RESPONSE');
-  return v;
-}
-function num(v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new AccountError('BAD_RESPONSE');
-  return v;
 }

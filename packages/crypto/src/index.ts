@@ -26,7 +26,24 @@ export {
 } from './roomSecret.js';
 export { type Profile, type MemberProfile, normalizeNick, nickKey, uniqueNick, MAX_NICK_CHARS } from './credential.js';
 export { decodeMlsMessage, framedEpoch, MAX_MLS_MESSAGE_BYTES } from './mlsMessage.js';
-export { type IdentitySigner, type StoredIdentity, generateIdentity, identitySigner, ephemeralIdentity } from './identity.js';
+export {
+  type IdentitySigner,
+  type StoredIdentity,
+  generateIdentity,
+  identitySigner,
+  ephemeralIdentity,
+  verifyIdentitySignature,
+} from './identity.js';
+export {
+  type ApprovalTags,
+  APPROVAL_CODE_CHARS,
+  approvalTags,
+  deviceListCrypto,
+  deviceListHash,
+  newApprovalCode,
+  normalizeApprovalCode,
+  signDeviceList,
+} from './deviceList.js';
 export {
   type RoomState,
   type Member,

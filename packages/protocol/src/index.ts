@@ -2,3 +2,4 @@ export * from './errors.js';
 export * from './frame.js';
 export * from './ids.js';
 export * from './limits.js';
+export * from './deviceList.js';

@@ -48,7 +48,27 @@ export const AccountErrors = {
   DEVICE_APPROVAL_REQUIRED: {
     status: 403,
     text: 'a new device must be approved by one of the account’s devices',
-    when: 'adding a device to an account that has one already (approval is not built yet)',
+    when: 'adding a device without approval to an account that has one already (§11.8: ask for approval instead)',
+  },
+  NO_DEVICE_YET: {
+    status: 409,
+    text: 'the account has no device to approve this one: add it as the first',
+    when: 'asking for approval on an account with no device',
+  },
+  NO_SUCH_REQUEST: {
+    status: 404,
+    text: 'no such device request',
+    when: 'a request that expired (10 minutes), was answered already, or is not this account’s (or, for its outcome, this session’s)',
+  },
+  DEVICE_LIST_INVALID: {
+    status: 400,
+    text: 'the device-list entry does not verify',
+    when: 'an entry that is malformed, badly signed, signed by a key that is not a device, or does not make exactly the change asked (`problem` says which)',
+  },
+  DEVICE_LIST_STALE: {
+    status: 409,
+    text: 'the device list changed meanwhile: read it and sign again',
+    when: 'an entry for a version the list has passed',
   },
   DEVICE_EXISTS: {
     status: 409,

@@ -15,6 +15,7 @@ import { z } from 'zod';
 import { AccountStoreError } from '../errors.js';
 import { AccountErrors, AccountHttpError } from './accountErrors.js';
 import type { AccountStore, SessionKind, StoredSession, StoredUser } from './accountStore.js';
+import { DeviceRequests } from './deviceApproval.js';
 import { type DeviceLimits, DeviceEndpoints, defaultDeviceLimits } from './devicesHttp.js';
 import { readJson } from './jsonBody.js';
 import { type LoginLimits, LoginGate, type PendingLogin, defaultLoginLimits } from './loginGate.js';
@@ -63,6 +64,7 @@ export class AccountsHttp {
   private readonly ttl: number;
   /** The device and KeyPackage endpoints (devicesHttp.ts). */
   readonly devices: DeviceEndpoints;
+  private readonly requests = new DeviceRequests();
   private lastPrune = 0;
 
   private constructor(
@@ -81,6 +83,7 @@ export class AccountsHttp {
       takeClaim: (userId) => {
         if (!this.gate.takeClaim(userId)) throw limited(this.limits.claimIntervalMs);
       },
+      requests: this.requests,
     });
   }
 
@@ -93,6 +96,7 @@ export class AccountsHttp {
   /** Expired logins and full buckets, and (once a minute) expired sessions: the relay's timer. */
   expire(now = Date.now()): void {
     this.gate.expire();
+    this.requests.expire(now);
     if (now - this.lastPrune < 60_000) return;
     this.lastPrune = now;
     this.opts.store.pruneSessions(now).catch(() => this.log?.('accounts: pruning sessions failed'));
@@ -222,6 +226,7 @@ export class AccountsHttp {
     const body = await readJson(req, Proof);
     await this.proven(body, s.user.id);
     await this.opts.store.deleteUser(s.user.id);
+    this.requests.forget(s.user.id);
     this.ended(res, s, { deleted: true });
   }
 
@@ -353,6 +358,12 @@ const ROUTES: Readonly<Record<string, Route>> = {
   '/api/devices': { method: 'GET', run: (a, q, s, r) => a.devices.list(q, s, r) },
   '/api/devices/add': { method: 'POST', run: (a, q, s, r) => a.devices.add(q, s, r) },
   '/api/devices/remove': { method: 'POST', run: (a, q, s, r) => a.devices.remove(q, s, r) },
+  '/api/devices/list': { method: 'POST', run: (a, q, s, r) => a.devices.deviceList(q, s, r) },
+  '/api/devices/request': { method: 'POST', run: (a, q, s, r) => a.devices.ask(q, s, r) },
+  '/api/devices/requests': { method: 'GET', run: (a, q, s, r) => a.devices.pending(q, s, r) },
+  '/api/devices/request/status': { method: 'POST', run: (a, q, s, r) => a.devices.status(q, s, r) },
+  '/api/devices/approve': { method: 'POST', run: (a, q, s, r) => a.devices.approve(q, s, r) },
+  '/api/devices/decline': { method: 'POST', run: (a, q, s, r) => a.devices.decline(q, s, r) },
   '/api/key-packages': { method: 'POST', run: (a, q, s, r) => a.devices.upload(q, s, r) },
   '/api/key-packages/claim': { method: 'POST', run: (a, q, s, r) => a.devices.claim(q, s, r) },
 };

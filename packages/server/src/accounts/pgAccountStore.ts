@@ -57,6 +57,14 @@ const migrations = (q: (name: string) => string): string[] => [
     data BYTEA NOT NULL
   );
   CREATE INDEX ON ${q('key_packages')} (device_id, last_resort, id);`,
+  // Version 2: signed device lists (§11.8); devices from before them go (no client used them, and no one could trust them).
+  `DELETE FROM ${q('devices')};
+  CREATE TABLE ${q('device_lists')} (
+    user_id TEXT NOT NULL REFERENCES ${q('users')} (id) ON DELETE CASCADE,
+    version INTEGER NOT NULL,
+    entry BYTEA NOT NULL,
+    PRIMARY KEY (user_id, version)
+  );`,
 ];
 
 /** The failure as our error: unreachable when the connection failed, else a failed statement. */
