@@ -124,7 +124,7 @@ program
   });
 
 /** The options every account command takes. */
-function accountCommand(name: 'register' | 'login' | 'logout' | 'whoami', description: string): Command {
+function accountCommand(name: 'register' | 'login' | 'logout' | 'whoami' | 'devices', description: string): Command {
   const c = program
     .command(name)
     .description(description)
@@ -141,14 +141,18 @@ function accountCommand(name: 'register' | 'login' | 'logout' | 'whoami', descri
     );
   }
   if (name === 'logout') c.option('--everywhere', 'end every session of the account, on every device');
-  return c.action(async (url: string, opts) => {
-    process.exitCode = await (await import('./account.js')).account(name, url, opts);
+  if (name === 'devices') c.argument('[action...]', 'approve CODE, decline CODE or remove DEVICE (nothing: list them)');
+  return c.action(async (url: string, ...rest: unknown[]) => {
+    const action = name === 'devices' ? (rest.shift() as string[]) : undefined;
+    const opts = rest[0] as Record<string, unknown>;
+    process.exitCode = await (await import('./account.js')).account(name, url, { ...opts, ...(action === undefined ? {} : { action }) });
   });
 }
 accountCommand('register', 'create an account on a relay and sign in (OPAQUE: the password never reaches the relay)');
 accountCommand('login', 'sign in to your account on a relay');
 accountCommand('logout', 'sign out of a relay (and with --everywhere, every device)');
 accountCommand('whoami', 'show the account signed in on a relay');
+accountCommand('devices', 'list your account’s devices, or approve, decline or remove one');
 
 program.parseAsync(process.argv).then(
   () => {

@@ -135,14 +135,16 @@ export class AccountDevices {
     return { code, expiresAt: num(r.expiresAt), wait: (o = {}) => this.awaitApproval(request, tags, o) };
   }
 
-  /** Approves the device waiting with `code` (typed by the user): its id. */
-  async approve(code: string): Promise<string> {
+  /** Approves the device waiting with `code` (typed by the user): the device, as the relay now routes to it. */
+  async approve(code: string): Promise<AccountDevice> {
     const { request, key, tags } = await this.requestFor(code);
     const r = await this.changeList(
       (head) => [...head.devices, key],
       (entry) => this.client.call('POST', '/api/devices/approve', { request, list: b64(entry), confirm: b64(tags.confirm(entry)) }),
     );
-    return str(r.device);
+    const device = deviceOf(r);
+    if (!equalBytes(device.identityKey, key)) throw new AccountError('BAD_RESPONSE');
+    return device;
   }
 
   /** Declines the device waiting with `code`. */

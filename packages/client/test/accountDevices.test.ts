@@ -74,7 +74,9 @@ test('a second device approved with its code; a contact sees it added, then the 
     await fails(phone.devices.approve('not a code'), 'BAD_CODE');
     await fails(phone.devices.approve('0000-0000-0000'), 'NO_REQUEST_FOR_CODE');
     const typed = ` ${asked.code.toLowerCase().replace(/-/g, ' ').replace(/0/g, 'o').replace(/1/g, 'l')} `;
-    const approvedId = await phone.devices.approve(typed);
+    const approved = await phone.devices.approve(typed);
+    assert.deepEqual(approved.identityKey, laptop.me.publicKey);
+    const approvedId = approved.device;
     const done = await waiting;
     assert.equal(done.device, approvedId);
     assert.equal(done.list.head.version, 2);
