@@ -9,9 +9,17 @@
  * stays one of the account's devices, and signs in again without a new approval; `devices remove`
  * is how a device leaves.
  */
-import { type AccountClient, type AccountDevice, AccountDevices, type TrustedLists } from '@nullroom/client/accounts';
-import { fromBase64Url, type IdentitySigner, identitySigner, toBase64Url } from '@nullroom/crypto';
-import type { DeviceListHead } from '@nullroom/protocol';
+import {
+  type AccountClient,
+  type AccountDevice,
+  AccountDevices,
+  type DeviceListHead,
+  headFromJson,
+  headToJson,
+  type SavedHead,
+  type TrustedLists,
+} from '@nullroom/client/accounts';
+import { loadStoredIdentity, newIdentity } from '@nullroom/client/node';
 import { createHash } from 'node:crypto';
 import { CliError, Exit } from './errors.js';
 
@@ -21,7 +29,7 @@ export interface SavedDevice {
   pkcs8: string;
   pub: string;
 }
-export type SavedHeads = Record<string, { version: number; hash: string; devices: string[] }>;
+export type SavedHeads = Record<string, SavedHead>;
 
 /** What devices.ts keeps in a relay's entry of accounts.json. */
 export interface DeviceState {
@@ -39,12 +47,12 @@ class SavedTrust implements TrustedLists {
   ) {}
   async get(name: string): Promise<DeviceListHead | undefined> {
     const h = this.state.lists?.[name];
-    return h === undefined ? undefined : { version: h.version, hash: fromBase64Url(h.hash), devices: h.devices.map(fromBase64Url) };
+    return h === undefined ? undefined : headFromJson(h);
   }
   async set(name: string, head: DeviceListHead): Promise<void> {
     this.state.lists = {
       ...this.state.lists,
-      [name]: { version: head.version, hash: toBase64Url(head.hash), devices: head.devices.map(toBase64Url) },
+      [name]: headToJson(head),
     };
     this.persist();
   }
@@ -54,28 +62,17 @@ class SavedTrust implements TrustedLists {
   }
 }
 
-async function importIdentity(d: SavedDevice): Promise<IdentitySigner> {
-  try {
-    const privateKey = await crypto.subtle.importKey(
-      'pkcs8',
-      fromBase64Url(d.pkcs8) as Uint8Array<ArrayBuffer>,
-      { name: 'Ed25519' },
-      false,
-      ['sign'],
-    );
-    return identitySigner({ privateKey, publicKey: fromBase64Url(d.pub) });
-  } catch {
+async function importIdentity(d: SavedDevice) {
+  const signer = await loadStoredIdentity(d);
+  if (signer === undefined)
     throw new CliError('the device key in accounts.json does not load: move the file away to start over', Exit.FAILURE);
-  }
+  return signer;
 }
 
 /** This terminal's identity for `name`: the saved one, or a new one saved (through `persist`) before it is used. */
-async function identity(state: DeviceState, name: string, persist: () => void): Promise<IdentitySigner> {
+async function identity(state: DeviceState, name: string, persist: () => void) {
   if (state.device?.name === name) return importIdentity(state.device);
-  const pair = (await crypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as CryptoKeyPair;
-  const pkcs8 = new Uint8Array(await crypto.subtle.exportKey('pkcs8', pair.privateKey));
-  const pub = new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey));
-  state.device = { name, pkcs8: toBase64Url(pkcs8), pub: toBase64Url(pub) };
+  state.device = { name, ...(await newIdentity()) };
   state.lists = {};
   persist();
   return importIdentity(state.device);

@@ -76,6 +76,15 @@ export interface ApprovalRequest {
   wait(o?: { signal?: AbortSignal; intervalMs?: number }): Promise<{ device: string; list: DeviceListView }>;
 }
 
+/** A head in JSON (base64url), for a store that keeps text. */
+export interface SavedHead {
+  readonly version: number;
+  readonly hash: string;
+  readonly devices: readonly string[];
+}
+export const headToJson = (h: DeviceListHead): SavedHead => ({ version: h.version, hash: b64(h.hash), devices: h.devices.map(b64) });
+export const headFromJson = (s: SavedHead): DeviceListHead => ({ version: s.version, hash: unb64(s.hash), devices: s.devices.map(unb64) });
+
 const ZERO = new Uint8Array(32);
 const has = (keys: readonly Uint8Array[], k: Uint8Array) => keys.some((d) => equalBytes(d, k));
 const minus = (a: readonly Uint8Array[], b: readonly Uint8Array[]) => a.filter((k) => !has(b, k));

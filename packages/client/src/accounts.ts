@@ -13,13 +13,17 @@ import { opaqueLogin, opaqueRegistration } from '@nullroom/crypto/opaque';
 import { AccountError, num, RELAY_CODES, str } from './accountErrors.js';
 
 export { AccountError, type AccountErrorCode, AccountErrors } from './accountErrors.js';
+export type { DeviceListHead } from '@nullroom/protocol';
 export {
   AccountDevices,
   type AccountDevice,
   type ApprovalRequest,
   type ClaimedDevice,
   type DeviceListView,
+  headFromJson,
+  headToJson,
   MemoryTrustedLists,
+  type SavedHead,
   type TrustedLists,
 } from './accountDevices.js';
 
