@@ -108,3 +108,19 @@ export {
   ROOM_FINGERPRINT_LABEL,
   ROOM_FINGERPRINT_DIGITS,
 } from './roomFingerprint.js';
+export {
+  AccountAuthenticationService,
+  type AccountMember,
+  type IsDevice,
+  accountCredential,
+  openAccountCredential,
+} from './accountCredential.js';
+export {
+  AccountGroups,
+  CONVERSATION_ID_BYTES,
+  type ConversationIncoming,
+  type ConversationMember,
+  type ConversationState,
+  type OutgoingCommit as ConversationCommit,
+  type PendingKeyPackage as AccountPendingKeyPackage,
+} from './accountGroup.js';
