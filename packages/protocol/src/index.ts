@@ -3,3 +3,4 @@ export * from './frame.js';
 export * from './ids.js';
 export * from './limits.js';
 export * from './deviceList.js';
+export * from './accountFrame.js';
