@@ -5,6 +5,17 @@
  */
 export { AccountStoreError, type AccountStoreErrorCode, AccountStoreErrors } from '../errors.js';
 export type { AccountStore, StoredUser, StoredSession, SessionKind, CreateUserResult } from './accountStore.js';
+export type {
+  ConversationStore,
+  ConversationLimits,
+  MailEntry,
+  MailKind,
+  LostMail,
+  Delivered,
+  AppResult,
+  CommitResult,
+} from './conversationStore.js';
+export { defaultConversationLimits, MAILBOX_PAGE_MAX } from './conversationStore.js';
 export { openSqliteAccountStore } from './sqliteAccountStore.js';
 export { type PgAccountStoreOptions, openPgAccountStore } from './pgAccountStore.js';
 export { type AccountsOptions } from './accountsHttp.js';

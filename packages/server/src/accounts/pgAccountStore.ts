@@ -11,6 +11,8 @@
 import pg from 'pg';
 import { AccountStoreError } from '../errors.js';
 import type { AccountStore, CreateUserResult, SessionKind, StoredSession, StoredUser } from './accountStore.js';
+import { conversationsMigration } from './pgConversationSchema.js';
+import { pgConversations } from './pgConversations.js';
 import { pgDevices } from './pgDevices.js';
 
 const MARK = 'nullroom-accounts';
@@ -65,6 +67,7 @@ const migrations = (q: (name: string) => string): string[] => [
     entry BYTEA NOT NULL,
     PRIMARY KEY (user_id, version)
   );`,
+  conversationsMigration(q),
 ];
 
 /** The failure as our error: unreachable when the connection failed, else a failed statement. */
@@ -130,6 +133,7 @@ function pgStore(pool: pg.Pool, q: (name: string) => string): AccountStore {
   const byName = async (name: string) => (await query<UserRow>(`SELECT ${cols} FROM ${q('users')} WHERE name = $1`, [name])).rows[0];
   return {
     ...pgDevices(pool, q, failure),
+    ...pgConversations(pool, q, failure),
     async createUser(u): Promise<CreateUserResult> {
       const r = await query(`INSERT INTO ${q('users')} (${cols}) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, [
         u.id,

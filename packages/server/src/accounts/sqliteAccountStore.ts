@@ -21,6 +21,7 @@ import type {
   StoredSession,
   StoredUser,
 } from './accountStore.js';
+import { CONVERSATIONS_SCHEMA, sqliteConversations } from './sqliteConversations.js';
 
 /** "NRac": SQLite's `PRAGMA application_id` of a Nullroom account store. */
 export const ACCOUNT_STORE_APPLICATION_ID = 0x4e526163;
@@ -72,7 +73,7 @@ CREATE TABLE device_lists (
 ) WITHOUT ROWID;
 `;
 
-const FILE: SqliteFileSpec = { applicationId: ACCOUNT_STORE_APPLICATION_ID, migrations: [SCHEMA, DEVICE_LISTS] };
+const FILE: SqliteFileSpec = { applicationId: ACCOUNT_STORE_APPLICATION_ID, migrations: [SCHEMA, DEVICE_LISTS, CONVERSATIONS_SCHEMA] };
 
 interface UserRow {
   id: string;
@@ -167,6 +168,7 @@ export function openSqliteAccountStore(path: string): AccountStore {
   });
   return {
     ...sqliteDevices(db, st, run),
+    ...sqliteConversations(db, run),
     createUser: (u) => run(() => createUser.immediate(u)),
     userByName: (name) => run(() => mapUser(st.byName.get(name))),
     userById: (id) => run(() => mapUser(st.byId.get(id))),
