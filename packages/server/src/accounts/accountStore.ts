@@ -7,6 +7,7 @@
  * password without the server's OPRF key, which is not in the store (opaqueSetup.ts); a session is
  * kept as the SHA-256 of its token, never the token.
  */
+import type { ContactStore } from './contactStore.js';
 
 export interface StoredUser {
   /** Random, base64url of 16 bytes; what everything else refers to. */
@@ -51,7 +52,7 @@ export interface ClaimedKeyPackage {
 /** `taken`: that exact name exists; `look-alike`: another name with the same look-alike key does. */
 export type CreateUserResult = 'created' | 'taken' | 'look-alike';
 
-export interface AccountStore {
+export interface AccountStore extends ContactStore {
   /** Adds a user unless its name or look-alike key is already someone's; atomic. */
   createUser(user: StoredUser): Promise<CreateUserResult>;
   userByName(name: string): Promise<StoredUser | undefined>;

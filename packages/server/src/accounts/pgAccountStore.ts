@@ -11,6 +11,7 @@
 import pg from 'pg';
 import { AccountStoreError } from '../errors.js';
 import type { AccountStore, CreateUserResult, SessionKind, StoredSession, StoredUser } from './accountStore.js';
+import { contactsMigration, pgContacts } from './pgContacts.js';
 import { pgDevices } from './pgDevices.js';
 
 const MARK = 'nullroom-accounts';
@@ -57,6 +58,7 @@ const migrations = (q: (name: string) => string): string[] => [
     data BYTEA NOT NULL
   );
   CREATE INDEX ON ${q('key_packages')} (device_id, last_resort, id);`,
+  contactsMigration(q),
 ];
 
 /** The failure as our error: unreachable when the connection failed, else a failed statement. */
@@ -122,6 +124,7 @@ function pgStore(pool: pg.Pool, q: (name: string) => string): AccountStore {
   const byName = async (name: string) => (await query<UserRow>(`SELECT ${cols} FROM ${q('users')} WHERE name = $1`, [name])).rows[0];
   return {
     ...pgDevices(pool, q, failure),
+    ...pgContacts(pool, q, failure),
     async createUser(u): Promise<CreateUserResult> {
       const r = await query(`INSERT INTO ${q('users')} (${cols}) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, [
         u.id,

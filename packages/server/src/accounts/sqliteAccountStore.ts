@@ -20,6 +20,7 @@ import type {
   StoredSession,
   StoredUser,
 } from './accountStore.js';
+import { CONTACTS_SCHEMA, sqliteContacts } from './sqliteContacts.js';
 
 /** "NRac": SQLite's `PRAGMA application_id` of a Nullroom account store. */
 export const ACCOUNT_STORE_APPLICATION_ID = 0x4e526163;
@@ -57,7 +58,7 @@ CREATE TABLE key_packages (
 CREATE INDEX key_packages_by_device ON key_packages (device_id, last_resort, id);
 `;
 
-const FILE: SqliteFileSpec = { applicationId: ACCOUNT_STORE_APPLICATION_ID, migrations: [SCHEMA] };
+const FILE: SqliteFileSpec = { applicationId: ACCOUNT_STORE_APPLICATION_ID, migrations: [SCHEMA, CONTACTS_SCHEMA] };
 
 interface UserRow {
   id: string;
@@ -149,6 +150,7 @@ export function openSqliteAccountStore(path: string): AccountStore {
   });
   return {
     ...sqliteDevices(db, st, run),
+    ...sqliteContacts(db, run),
     createUser: (u) => run(() => createUser.immediate(u)),
     userByName: (name) => run(() => mapUser(st.byName.get(name))),
     userById: (id) => run(() => mapUser(st.byId.get(id))),
