@@ -85,12 +85,8 @@ function save(dir: string, f: SavedFile): void {
   renameSync(tmp, path);
 }
 
-/** Runs one account command; the exit code. */
-export async function account(
-  command: 'register' | 'login' | 'logout' | 'whoami' | 'devices',
-  url: string,
-  o: AccountOptions,
-): Promise<number> {
+/** The saved session for a relay: the file, its entry, and a client that presents its token and pin. */
+export function savedSession(url: string, o: { keyDir?: string }) {
   const key = origin(url);
   const dir = folder(o);
   const file = load(dir);
@@ -101,8 +97,35 @@ export async function account(
     ...(saved.token !== undefined ? { token: saved.token } : {}),
     ...(saved.serverKey !== undefined ? { serverKey: saved.serverKey } : {}),
   });
-  const print = (event: string, fields: Record<string, unknown>, text: string) =>
-    process.stdout.write(o.json ? `${JSON.stringify({ event, ...fields })}\n` : `${text}\n`);
+  return { key, dir, file, saved, client };
+}
+
+/** Prints one result: a JSON event under --json, else the line of text. */
+export const printer =
+  (json: boolean | undefined) =>
+  (event: string, fields: Record<string, unknown>, text: string): void => {
+    process.stdout.write(json ? `${JSON.stringify({ event, ...fields })}\n` : `${text}\n`);
+  };
+
+/**
+ * An SDK refusal as the terminal shows it: its AccountError code unchanged, on stderr as
+ * `nullroom: CODE: message` and under --json as an `error` event; exit 1, or 4 when the relay is
+ * unreachable. Anything else is rethrown.
+ */
+export function accountFailure(e: unknown, json: boolean | undefined): never {
+  if (!(e instanceof AccountError)) throw e;
+  if (json) printer(true)('error', { code: e.code, message: e.message, ...e.details, cause: undefined }, '');
+  throw new CliError(`${e.code}: ${e.message}`, exitFor(e.code));
+}
+
+/** Runs one account command; the exit code. */
+export async function account(
+  command: 'register' | 'login' | 'logout' | 'whoami' | 'devices',
+  url: string,
+  o: AccountOptions,
+): Promise<number> {
+  const { key, dir, file, saved, client } = savedSession(url, o);
+  const print = printer(o.json);
   try {
     if (command === 'register' || command === 'login') {
       if (o.user === undefined) throw new CliError('--user NAME is required', Exit.USAGE);
@@ -153,10 +176,7 @@ export async function account(
     );
     return Exit.OK;
   } catch (e) {
-    if (!(e instanceof AccountError)) throw e;
-    // The SDK's code, unchanged: on stderr as `nullroom: CODE: message`, and under --json as an event.
-    if (o.json) print('error', { code: e.code, message: e.message, ...e.details, cause: undefined }, '');
-    throw new CliError(`${e.code}: ${e.message}`, exitFor(e.code));
+    accountFailure(e, o.json);
   }
 }
 

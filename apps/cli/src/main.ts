@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { CliError, Exit } from './errors.js';
 
 /** This command's version, from apps/cli/package.json (two folders up from dist/src/main.js). */
@@ -153,6 +153,23 @@ accountCommand('login', 'sign in to your account on a relay');
 accountCommand('logout', 'sign out of a relay (and with --everywhere, every device)');
 accountCommand('whoami', 'show the account signed in on a relay');
 accountCommand('devices', 'list your account’s devices, or approve, decline or remove one');
+
+program
+  .command('contacts')
+  .description('list your contacts and requests on a relay (signed in with `login`), or change one')
+  .argument('<url>', 'the relay URL')
+  .addArgument(
+    new Argument(
+      '[action]',
+      'add (ask USER), accept or decline (their request), block, unblock, remove (a contact, or your request)',
+    ).choices(['add', 'accept', 'decline', 'block', 'unblock', 'remove']),
+  )
+  .argument('[user]', 'the exact username the action is for')
+  .option('--json', 'print one JSON object')
+  .option('--key-dir <dir>', 'where the session token is kept (as for `login`)')
+  .action(async (url: string, action, user, opts) => {
+    process.exitCode = await (await import('./contacts.js')).contacts(url, action, user, opts);
+  });
 
 program.parseAsync(process.argv).then(
   () => {

@@ -1,7 +1,9 @@
 /**
- * The accounts SDK's errors (accounts.ts, accountDevices.ts): every code a caller acts on, the
- * relay's refusal codes mapped onto them, and the checks of the relay's JSON answers (a field that
- * is not what the API promises is BAD_RESPONSE, never a crash further on).
+ * The SDK's account errors (docs/PROTOCOL.md §11): one typed AccountError with a stable code for
+ * every refusal of the relay's accounts API and for a relay that cannot be reached or answers
+ * something else; and the checks that read the relay's answers, each failing as BAD_RESPONSE.
+ * Shared by accounts.ts, accountDevices.ts and contactsClient.ts; re-exported from
+ * `@nullroom/client/accounts`.
  */
 import { fromBase64Url, toBase64Url } from '@nullroom/crypto';
 
@@ -25,9 +27,17 @@ export const AccountErrors = {
   NOT_A_DEVICE: 'this device is not in the account’s device list (removed, or never approved)',
   BAD_CODE: 'that is not an approval code (12 letters and digits)',
   NO_REQUEST_FOR_CODE: 'no device is waiting for approval with that code',
-  NO_SUCH_REQUEST: 'the approval request expired (10 minutes) or was answered',
+  NO_SUCH_DEVICE_REQUEST: 'the approval request expired (10 minutes) or was answered',
   APPROVAL_DECLINED: 'an existing device declined this one',
   APPROVAL_NOT_CONFIRMED: 'the approval does not carry the code shown here: the relay may have answered for another device',
+  CONTACT_SELF: 'that is your own account',
+  CONTACT_BLOCKED: 'you blocked that account: unblock it first',
+  NO_SUCH_REQUEST: 'that account has no contact request waiting for you',
+  NO_SUCH_CONTACT: 'that account is neither a contact nor asked by you',
+  NOT_BLOCKED: 'that account is not blocked',
+  TOO_MANY_CONTACTS: 'you have as many contacts and pending requests as the relay allows (`max`)',
+  TOO_MANY_PENDING: 'you have as many pending requests as the relay allows (`max`): withdraw some',
+  TOO_MANY_BLOCKED: 'you have blocked as many accounts as the relay allows (`max`)',
   REFUSED: 'the relay refused the request for another reason (`relayCode` names it)',
   BAD_RESPONSE: 'the relay answered with something that is not the accounts API',
 } as const;
@@ -37,13 +47,14 @@ export type AccountErrorCode = keyof typeof AccountErrors;
 export class AccountError extends Error {
   constructor(
     readonly code: AccountErrorCode,
-    readonly details: { relayCode?: string; problem?: string; retryAfter?: number; cause?: unknown } = {},
+    readonly details: { relayCode?: string; problem?: string; retryAfter?: number; max?: number; cause?: unknown } = {},
   ) {
     super(details.relayCode === undefined ? AccountErrors[code] : `${AccountErrors[code]} (${details.relayCode})`);
     this.name = 'AccountError';
   }
 }
 
+/** The relay's `error` codes (docs/PROTOCOL.md §11.4, §11.6, §11.8, §11.10) the SDK passes on as its own; any other is REFUSED (or UNAVAILABLE for a 5xx). */
 export const RELAY_CODES: Readonly<Record<string, AccountErrorCode>> = {
   USERNAME_INVALID: 'USERNAME_INVALID',
   USERNAME_TAKEN: 'USERNAME_TAKEN',
@@ -57,9 +68,17 @@ export const RELAY_CODES: Readonly<Record<string, AccountErrorCode>> = {
   NO_SUCH_DEVICE: 'NO_SUCH_DEVICE',
   NO_SUCH_USER: 'NO_SUCH_USER',
   NO_DEVICE_YET: 'NO_DEVICE_YET',
-  NO_SUCH_REQUEST: 'NO_SUCH_REQUEST',
+  NO_SUCH_DEVICE_REQUEST: 'NO_SUCH_DEVICE_REQUEST',
   DEVICE_LIST_INVALID: 'DEVICE_LIST_INVALID',
   DEVICE_LIST_STALE: 'DEVICE_LIST_STALE',
+  CONTACT_SELF: 'CONTACT_SELF',
+  CONTACT_BLOCKED: 'CONTACT_BLOCKED',
+  NO_SUCH_REQUEST: 'NO_SUCH_REQUEST',
+  NO_SUCH_CONTACT: 'NO_SUCH_CONTACT',
+  NOT_BLOCKED: 'NOT_BLOCKED',
+  TOO_MANY_CONTACTS: 'TOO_MANY_CONTACTS',
+  TOO_MANY_PENDING: 'TOO_MANY_PENDING',
+  TOO_MANY_BLOCKED: 'TOO_MANY_BLOCKED',
 };
 
 export const b64 = (b: Uint8Array): string => toBase64Url(b);

@@ -1,7 +1,8 @@
 /**
  * Accounts from the client's side (docs/PROTOCOL.md §11): register, log in, who am I, log out (here
  * or everywhere), change the password, delete the account, over the relay's /api/ with OPAQUE
- * (@nullroom/crypto's opaqueClient.ts): the password never leaves this object.
+ * (@nullroom/crypto's opaqueClient.ts): the password never leaves this object. Then the account's
+ * devices and KeyPackages, and its contacts (contactsClient.ts).
  *
  * A browser page uses the session cookie (the relay sets it HttpOnly: this code never sees it); the
  * terminal asks for a token and keeps it (apps/cli). Either way the relay's OPAQUE public key can be
@@ -11,6 +12,7 @@
  */
 import { opaqueLogin, opaqueRegistration } from '@nullroom/crypto/opaque';
 import { AccountError, num, RELAY_CODES, str } from './accountErrors.js';
+import { type AccountCall, type ContactChange, type ContactList, changeContact, listContacts } from './contactsClient.js';
 
 export { AccountError, type AccountErrorCode, AccountErrors } from './accountErrors.js';
 export type { DeviceListHead } from '@nullroom/protocol';
@@ -26,6 +28,7 @@ export {
   type SavedHead,
   type TrustedLists,
 } from './accountDevices.js';
+export type { ContactAction, ContactChange, ContactEntry, ContactList } from './contactsClient.js';
 
 export interface AccountClientOptions {
   /** The relay's base URL (http(s)://host:port). */
@@ -119,6 +122,45 @@ export class AccountClient {
     this.token = undefined;
   }
 
+  /** The account's contacts, requests both ways and blocks (§11.10). */
+  contacts(): Promise<ContactList> {
+    return listContacts(this.caller);
+  }
+
+  /**
+   * Asks `name` (an exact username) to be a contact; if they asked first, you are contacts at once.
+   * A request stays `outgoing` until they accept it or you withdraw it (`removeContact`): whether
+   * they declined it, blocked you, or have not looked is not told.
+   */
+  requestContact(name: string): Promise<ContactChange> {
+    return changeContact(this.caller, 'request', name);
+  }
+
+  acceptContact(name: string): Promise<ContactChange> {
+    return changeContact(this.caller, 'accept', name);
+  }
+
+  /** Takes their request out of your list; they are not told (theirs stays pending). */
+  declineContact(name: string): Promise<ContactChange> {
+    return changeContact(this.caller, 'decline', name);
+  }
+
+  /** Ends any contact or request with `name`, hides you from them and drops their requests unseen. */
+  blockContact(name: string): Promise<ContactChange> {
+    return changeContact(this.caller, 'block', name);
+  }
+
+  unblockContact(name: string): Promise<ContactChange> {
+    return changeContact(this.caller, 'unblock', name);
+  }
+
+  /** Ends a contact on both sides, or withdraws your pending request. */
+  removeContact(name: string): Promise<ContactChange> {
+    return changeContact(this.caller, 'remove', name);
+  }
+
+  private readonly caller: AccountCall = (method, path, body) => this.call(method, path, body);
+
   /** A login up to its proof: LOGIN_FAILED here when the password is wrong (nothing more is sent). */
   private async prove(name: string, password: string): Promise<{ login: string; proof: string; serverKey: string }> {
     const l = await opaqueLogin(password);
@@ -177,11 +219,12 @@ export class AccountClient {
     }
     if (res.ok) return json;
     const relayCode = typeof json.error === 'string' ? json.error : `HTTP ${res.status}`;
-    const code = RELAY_CODES[relayCode] ?? (res.status >= 500 ? 'UNAVAILABLE' : 'REFUSED');
+    const code = Object.hasOwn(RELAY_CODES, relayCode) ? RELAY_CODES[relayCode]! : res.status >= 500 ? 'UNAVAILABLE' : 'REFUSED';
     throw new AccountError(code, {
       relayCode,
       ...(typeof json.problem === 'string' ? { problem: json.problem } : {}),
       ...(typeof json.retryAfter === 'number' ? { retryAfter: json.retryAfter } : {}),
+      ...(typeof json.max === 'number' ? { max: json.max } : {}),
     });
   }
 }

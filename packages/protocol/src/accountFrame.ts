@@ -1,5 +1,5 @@
 /**
- * The account channel's wire format (docs/PROTOCOL.md §11.10): one binary frame per WebSocket
+ * The account channel's wire format (docs/PROTOCOL.md §11.11): one binary frame per WebSocket
  * message on `/account` (subprotocol `nullroom.account.v1`), big-endian, no trailing bytes.
  * Devices and conversations are named by their 16 raw bytes (base64url of them in the HTTP API);
  * MLS payloads are returned as views into the received buffer, never copied.
@@ -32,7 +32,7 @@ export const ACCOUNT_AUTH_LABEL = new TextEncoder().encode('nullroom/v1/account-
 export const MailKinds = { welcome: 1, commit: 2, app: 3 } as const;
 export type MailKindName = keyof typeof MailKinds;
 
-/** RESULT.status: 0 accepted, else why not (docs/PROTOCOL.md §11.10). */
+/** RESULT.status: 0 accepted, else why not (docs/PROTOCOL.md §11.11). */
 export const ResultStatus = {
   ACCEPTED: 0,
   NO_SUCH_CONVERSATION: 1,

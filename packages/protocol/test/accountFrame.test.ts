@@ -1,5 +1,5 @@
 /**
- * The account channel's codec (src/accountFrame.ts, docs/PROTOCOL.md §11.10): every frame
+ * The account channel's codec (src/accountFrame.ts, docs/PROTOCOL.md §11.11): every frame
  * round-trips, MAIL's bytes follow the documented layout, and hostile bytes (truncated, trailing,
  * unknown type or kind, oversized lists and payloads, a flag that is not 0 or 1) are ProtocolErrors.
  */

@@ -92,7 +92,7 @@ test('approval: a request, listed for the account’s devices, approved with the
     );
     const status = (auth: Record<string, string>) => api.post('/api/devices/request/status', { request }, auth);
     assert.equal((await status(laptop)).body.state, 'pending');
-    assert.equal((await status(other)).body.error, 'NO_SUCH_REQUEST', 'another session of the account cannot read it');
+    assert.equal((await status(other)).body.error, 'NO_SUCH_DEVICE_REQUEST', 'another session of the account cannot read it');
     // The entry must add exactly the requested key, signed by a device of the list.
     const intruder = testDevice();
     const approve = (list: Uint8Array) => api.post('/api/devices/approve', { request, list: b64u(list), confirm: tag }, phone);
@@ -103,7 +103,7 @@ test('approval: a request, listed for the account’s devices, approved with the
     const entry2 = a1.entry('alice', head, [a1.key, a2.key]);
     const ok = await approve(entry2);
     assert.equal(ok.status, 201, JSON.stringify(ok.body));
-    assert.equal((await approve(entry2)).body.error, 'NO_SUCH_REQUEST', 'answered once');
+    assert.equal((await approve(entry2)).body.error, 'NO_SUCH_DEVICE_REQUEST', 'answered once');
     assert.deepEqual((await status(laptop)).body, { state: 'approved', device: ok.body.device, confirm: tag });
     assert.deepEqual((await api.get('/api/devices/requests', phone)).body.requests, []);
     // The new device removes the old one with an entry it signs.
@@ -119,7 +119,7 @@ test('approval: a request, listed for the account’s devices, approved with the
     assert.equal((await api.post('/api/devices/request/status', { request: again }, other)).body.state, 'declined');
     const bob = bearer((await register(api, 'bob', 'pw b')).body.token);
     assert.equal((await api.post('/api/devices/request', { identityKey: a3.b64, tag }, bob)).body.error, 'NO_DEVICE_YET');
-    assert.equal((await api.post('/api/devices/request/status', { request: again }, bob)).body.error, 'NO_SUCH_REQUEST');
+    assert.equal((await api.post('/api/devices/request/status', { request: again }, bob)).body.error, 'NO_SUCH_DEVICE_REQUEST');
   } finally {
     await api.relay.close();
   }

@@ -8,6 +8,7 @@
  * kept as the SHA-256 of its token, never the token.
  */
 import type { ConversationStore } from './conversationStore.js';
+import type { ContactStore } from './contactStore.js';
 
 export interface StoredUser {
   /** Random, base64url of 16 bytes; what everything else refers to. */
@@ -61,7 +62,7 @@ export interface ClaimedKeyPackage {
 /** `taken`: that exact name exists; `look-alike`: another name with the same look-alike key does. */
 export type CreateUserResult = 'created' | 'taken' | 'look-alike';
 
-export interface AccountStore extends ConversationStore {
+export interface AccountStore extends ConversationStore, ContactStore {
   /** Adds a user unless its name or look-alike key is already someone's; atomic. */
   createUser(user: StoredUser): Promise<CreateUserResult>;
   userByName(name: string): Promise<StoredUser | undefined>;

@@ -16,6 +16,7 @@ import { AccountStoreError } from '../errors.js';
 import { AccountErrors, AccountHttpError } from './accountErrors.js';
 import type { AccountStore, SessionKind, StoredSession, StoredUser } from './accountStore.js';
 import { DeviceRequests } from './deviceApproval.js';
+import { type ContactsLimits, ContactEndpoints, defaultContactsLimits } from './contactsHttp.js';
 import { type DeviceLimits, DeviceEndpoints, defaultDeviceLimits } from './devicesHttp.js';
 import { readJson } from './jsonBody.js';
 import { type LoginLimits, LoginGate, type PendingLogin, defaultLoginLimits } from './loginGate.js';
@@ -30,6 +31,7 @@ export interface AccountsOptions {
   /** How long a session lasts (default 30 days). */
   readonly sessionTtlMs?: number;
   readonly deviceLimits?: Partial<DeviceLimits>;
+  readonly contactLimits?: Partial<ContactsLimits>;
 }
 
 /** What the relay's HTTP handler tells us of a request. */
@@ -65,6 +67,8 @@ export class AccountsHttp {
   /** The device and KeyPackage endpoints (devicesHttp.ts). */
   readonly devices: DeviceEndpoints;
   private readonly requests = new DeviceRequests();
+  /** The contacts endpoints (contactsHttp.ts). */
+  readonly contacts: ContactEndpoints;
   private lastPrune = 0;
 
   private constructor(
@@ -85,6 +89,12 @@ export class AccountsHttp {
       },
       requests: this.requests,
     });
+    this.contacts = new ContactEndpoints({
+      store: opts.store,
+      limits: { ...defaultContactsLimits, ...opts.contactLimits },
+      signedIn: (req, what, r) => this.signedIn(req, what, r),
+      send: (res, status, body) => this.send(res, status, body),
+    });
   }
 
   /** Waits for the OPAQUE library (WebAssembly) to be ready. */
@@ -97,6 +107,7 @@ export class AccountsHttp {
   expire(now = Date.now()): void {
     this.gate.expire();
     this.requests.expire(now);
+    this.contacts.expire();
     if (now - this.lastPrune < 60_000) return;
     this.lastPrune = now;
     this.opts.store.pruneSessions(now).catch(() => this.log?.('accounts: pruning sessions failed'));
@@ -366,4 +377,11 @@ const ROUTES: Readonly<Record<string, Route>> = {
   '/api/devices/decline': { method: 'POST', run: (a, q, s, r) => a.devices.decline(q, s, r) },
   '/api/key-packages': { method: 'POST', run: (a, q, s, r) => a.devices.upload(q, s, r) },
   '/api/key-packages/claim': { method: 'POST', run: (a, q, s, r) => a.devices.claim(q, s, r) },
+  '/api/contacts': { method: 'GET', run: (a, q, s, r) => a.contacts.list(q, s, r) },
+  ...Object.fromEntries(
+    (['request', 'accept', 'decline', 'block', 'unblock', 'remove'] as const).map((action): [string, Route] => [
+      `/api/contacts/${action}`,
+      { method: 'POST', run: (a, q, s, r) => a.contacts.change(action, q, s, r) },
+    ]),
+  ),
 };

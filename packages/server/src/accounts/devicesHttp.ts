@@ -147,7 +147,7 @@ export class DeviceEndpoints {
     const s = await this.ctx.signedIn(req, 'change', r);
     const body = await readJson(req, Approve);
     const asked = this.ctx.requests.get(s.user.id, body.request);
-    if (asked === undefined || asked.outcome !== undefined) throw new AccountHttpError('NO_SUCH_REQUEST');
+    if (asked === undefined || asked.outcome !== undefined) throw new AccountHttpError('NO_SUCH_DEVICE_REQUEST');
     const list = await checkNextEntry(this.ctx.store, s.user, body.list, { add: asked.identityKey });
     const device = await this.insert(s.user.id, asked.identityKey, list);
     asked.outcome = { state: 'approved', device: device.id, confirm: decode(body.confirm, 32, true) };
@@ -157,7 +157,7 @@ export class DeviceEndpoints {
   async decline(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
     const s = await this.ctx.signedIn(req, 'change', r);
     const asked = this.ctx.requests.get(s.user.id, (await readJson(req, OfRequest)).request);
-    if (asked === undefined || asked.outcome !== undefined) throw new AccountHttpError('NO_SUCH_REQUEST');
+    if (asked === undefined || asked.outcome !== undefined) throw new AccountHttpError('NO_SUCH_DEVICE_REQUEST');
     asked.outcome = { state: 'declined' };
     this.ctx.send(res, 200, { declined: true });
   }
@@ -166,7 +166,7 @@ export class DeviceEndpoints {
   async status(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
     const s = await this.ctx.signedIn(req, 'read', r);
     const asked = this.ctx.requests.get(s.user.id, (await readJson(req, OfRequest)).request);
-    if (asked === undefined || !this.ctx.requests.askedBy(asked, s.session.tokenHash)) throw new AccountHttpError('NO_SUCH_REQUEST');
+    if (asked === undefined || !this.ctx.requests.askedBy(asked, s.session.tokenHash)) throw new AccountHttpError('NO_SUCH_DEVICE_REQUEST');
     const o = asked.outcome;
     if (o === undefined) this.ctx.send(res, 200, { state: 'pending', expiresAt: asked.expiresAt });
     else if (o.state === 'declined') this.ctx.send(res, 200, { state: 'declined' });

@@ -13,6 +13,7 @@ import { AccountStoreError } from '../errors.js';
 import type { AccountStore, CreateUserResult, SessionKind, StoredSession, StoredUser } from './accountStore.js';
 import { conversationsMigration } from './pgConversationSchema.js';
 import { pgConversations } from './pgConversations.js';
+import { contactsMigration, pgContacts } from './pgContacts.js';
 import { pgDevices } from './pgDevices.js';
 
 const MARK = 'nullroom-accounts';
@@ -68,6 +69,7 @@ const migrations = (q: (name: string) => string): string[] => [
     PRIMARY KEY (user_id, version)
   );`,
   conversationsMigration(q),
+  contactsMigration(q),
 ];
 
 /** The failure as our error: unreachable when the connection failed, else a failed statement. */
@@ -134,6 +136,7 @@ function pgStore(pool: pg.Pool, q: (name: string) => string): AccountStore {
   return {
     ...pgDevices(pool, q, failure),
     ...pgConversations(pool, q, failure),
+    ...pgContacts(pool, q, failure),
     async createUser(u): Promise<CreateUserResult> {
       const r = await query(`INSERT INTO ${q('users')} (${cols}) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, [
         u.id,

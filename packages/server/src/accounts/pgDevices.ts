@@ -104,7 +104,11 @@ export function pgDevices(pool: pg.Pool, q: Names, failure: (e: unknown) => Acco
 }
 
 /** Runs `fn` in a transaction on one client; any failure rolls back and becomes an AccountStoreError. */
-async function transaction<T>(pool: pg.Pool, failure: (e: unknown) => AccountStoreError, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function transaction<T>(
+  pool: pg.Pool,
+  failure: (e: unknown) => AccountStoreError,
+  fn: (c: pg.PoolClient) => Promise<T>,
+): Promise<T> {
   let c: pg.PoolClient;
   try {
     c = await pool.connect();

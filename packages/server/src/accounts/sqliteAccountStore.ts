@@ -22,6 +22,7 @@ import type {
   StoredUser,
 } from './accountStore.js';
 import { CONVERSATIONS_SCHEMA, sqliteConversations } from './sqliteConversations.js';
+import { CONTACTS_SCHEMA, sqliteContacts } from './sqliteContacts.js';
 
 /** "NRac": SQLite's `PRAGMA application_id` of a Nullroom account store. */
 export const ACCOUNT_STORE_APPLICATION_ID = 0x4e526163;
@@ -73,7 +74,10 @@ CREATE TABLE device_lists (
 ) WITHOUT ROWID;
 `;
 
-const FILE: SqliteFileSpec = { applicationId: ACCOUNT_STORE_APPLICATION_ID, migrations: [SCHEMA, DEVICE_LISTS, CONVERSATIONS_SCHEMA] };
+const FILE: SqliteFileSpec = {
+  applicationId: ACCOUNT_STORE_APPLICATION_ID,
+  migrations: [SCHEMA, DEVICE_LISTS, CONVERSATIONS_SCHEMA, CONTACTS_SCHEMA],
+};
 
 interface UserRow {
   id: string;
@@ -169,6 +173,7 @@ export function openSqliteAccountStore(path: string): AccountStore {
   return {
     ...sqliteDevices(db, st, run),
     ...sqliteConversations(db, run),
+    ...sqliteContacts(db, run),
     createUser: (u) => run(() => createUser.immediate(u)),
     userByName: (name) => run(() => mapUser(st.byName.get(name))),
     userById: (id) => run(() => mapUser(st.byId.get(id))),
