@@ -15,6 +15,14 @@ import { AccountError, num, RELAY_CODES, str } from './accountErrors.js';
 import { type AccountCall, type ContactChange, type ContactList, changeContact, listContacts } from './contactsClient.js';
 
 export { AccountError, type AccountErrorCode, AccountErrors } from './accountErrors.js';
+export {
+  AccountChannel,
+  type ChannelEvents,
+  ChannelError,
+  type MailEvent,
+  type SubmitResult,
+  accountSocketUrl,
+} from './accountChannel.js';
 export type { DeviceListHead } from '@nullroom/protocol';
 export {
   AccountDevices,

@@ -111,11 +111,22 @@ async function openBlobs(opts: RelayOptions, tls: boolean, tickets: Tickets, tru
   }
 }
 
-/** The accounts API, loaded only for a relay with accounts: OPAQUE's WebAssembly and zod stay out of one without. */
-async function openAccounts(opts: RelayOptions, tls: boolean): Promise<AccountsHttp | undefined> {
+/**
+ * The accounts API and the account channel, loaded only for a relay with accounts: OPAQUE's
+ * WebAssembly and zod stay out of one without.
+ */
+async function openAccounts(opts: RelayOptions, tls: boolean, limits: RelayLimits) {
   if (opts.accounts === undefined) return undefined;
   const { AccountsHttp } = await import('./accounts/accountsHttp.js');
-  return AccountsHttp.open(opts.accounts, securityHeaders(tls), opts.log);
+  const { accountChannels } = await import('./accounts/channelUpgrade.js');
+  const http = await AccountsHttp.open(opts.accounts, securityHeaders(tls), opts.log);
+  const channels = accountChannels(
+    opts.accounts.store,
+    { channel: opts.accounts.channelLimits, conversation: opts.accounts.conversationLimits },
+    { maxFrameBytes: limits.maxFrameBytes, maxPayloadBytes: limits.maxPayloadBytes },
+  );
+  http.notify = (userId, what) => channels.hub.notify(userId, what);
+  return { http, channels };
 }
 
 /** The HTTP(S) server with what it serves (pages, /healthz, /blobs, /api) and its connection caps; not yet listening. */
@@ -162,7 +173,8 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
   const output = new Output(conns, limits, () => rooms.groupInfoBytes + rooms.logBytes);
   const blobs = tickets === undefined ? undefined : await openBlobs(opts, tls, tickets, trustProxy);
   restoreRooms(rooms, store);
-  const accountsHttp = await openAccounts(opts, tls);
+  const accountParts = await openAccounts(opts, tls, limits);
+  const accountsHttp = accountParts?.http;
   const { server, httpConnections } = serveHttp(opts, limits, origins, trustProxy, blobs, accountsHttp);
   const wss = webSocketServer(limits);
   const ctx: ConnectionContext = {
@@ -183,7 +195,18 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
   };
   server.on(
     'upgrade',
-    upgradeHandler({ limits, origins, trustProxy, accounts, wss, httpConnections, openConnections: () => conns.size, log, accept }),
+    upgradeHandler({
+      limits,
+      origins,
+      trustProxy,
+      accounts,
+      wss,
+      httpConnections,
+      openConnections: () => conns.size + (accountParts?.channels.hub.size ?? 0),
+      log,
+      accept,
+      ...(accountParts !== undefined ? { accountUpgrade: accountParts.channels.upgrade } : {}),
+    }),
   );
 
   const pinger = startTimer(conns, output, rooms, accounts, limits.pingIntervalMs, accountsHttp);
@@ -192,6 +215,7 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
     clearInterval(pinger);
     rooms.dispose();
     store.close();
+    accountParts?.channels.hub.closeAll();
     void opts.accounts?.store.close();
     void blobs?.dispose();
   });
@@ -218,6 +242,7 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
           rooms.dispose();
           store.close();
           blobs?.stop();
+          accountParts?.channels.hub.closeAll();
         },
         blobs,
       ).then(() => opts.accounts?.store.close()),

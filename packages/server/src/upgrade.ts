@@ -1,13 +1,14 @@
 /**
- * The WebSocket upgrade at /ws: what a request must be to become a connection (the token
- * "websocket", the path, the origin, the subprotocol), and the caps in all and per address.
+ * The WebSocket upgrades at /ws (rooms) and /account (the account channel, when the relay has
+ * accounts): what a request must be to become a connection (the token "websocket", the path, the
+ * origin, the subprotocol), and the caps in all and per address.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type Server as WsServer, WebSocketServer } from 'ws';
 import { RelaySocket } from './connection.js';
-import { SUBPROTOCOL } from '@nullroom/protocol';
+import { ACCOUNT_SUBPROTOCOL, SUBPROTOCOL } from '@nullroom/protocol';
 import { addressKey, clientAddress } from './address.js';
 import type { Account, Accounts } from './budget.js';
 import { type HttpConnections, answerRaw } from './httpServer.js';
@@ -27,6 +28,11 @@ export interface UpgradeContext {
   readonly log: ((line: string) => void) | undefined;
   /** A WebSocket is open: `socket` is the upgrade request's, the TCP/TLS socket under `ws`. */
   readonly accept: (ws: RelaySocket, account: Account, socket: Socket) => void;
+  /**
+   * The account channel at /account (accounts/channelUpgrade.ts), when the relay has accounts:
+   * takes over a request that passed the checks here; `done` when its socket is a WebSocket or gone.
+   */
+  readonly accountUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer, done: (upgraded: boolean) => void) => void;
 }
 
 /** The WebSocket side of the upgrade: binary frames up to the frame limit, no compression, our subprotocol only. */
@@ -79,13 +85,14 @@ function upgrade(ctx: UpgradeContext, req: IncomingMessage, socket: Duplex, head
   if (typeof wanted !== 'string' || wanted.trim().toLowerCase() !== 'websocket') return reject(socket, 400, 'Bad Request');
   const target = parseTarget(req.url);
   if (target === undefined) return reject(socket, 400, 'Bad Request');
-  if (target.pathname !== '/ws') return reject(socket, 404, 'Not Found');
+  const channel = target.pathname === '/account' ? ctx.accountUpgrade : undefined;
+  if (target.pathname !== '/ws' && channel === undefined) return reject(socket, 404, 'Not Found');
   const verdict = checkOrigin(req.headers, ctx.origins);
   if (verdict === 'misdirected') return reject(socket, 421, 'Misdirected Request');
   if (verdict === 'forbidden') return reject(socket, 403, 'Forbidden');
   const offered = req.headers['sec-websocket-protocol'];
   const protocols = (typeof offered === 'string' ? offered : '').split(',').map((s) => s.trim());
-  if (!protocols.includes(SUBPROTOCOL)) return reject(socket, 400, 'Bad Request');
+  if (!protocols.includes(channel === undefined ? SUBPROTOCOL : ACCOUNT_SUBPROTOCOL)) return reject(socket, 400, 'Bad Request');
   if (ctx.openConnections() >= limits.maxConnections) return reject(socket, 503, 'Service Unavailable');
   const key = addressKey(clientAddress(req, ctx.trustProxy));
   const account = ctx.accounts.get(key, performance.now());
@@ -95,6 +102,15 @@ function upgrade(ctx: UpgradeContext, req: IncomingMessage, socket: Duplex, head
   }
   // Counted from now, not once the handshake completes, so parallel handshakes cannot overshoot.
   const pending = countPending(socket, account);
+  if (channel !== undefined) {
+    return channel(req, socket, head, (upgraded) => {
+      if (!upgraded) return;
+      // Counted against its address while open, as a room connection is.
+      pending.accepted();
+      socket.off('error', destroyOnError);
+      socket.once('close', () => account.connections--);
+    });
+  }
   const tcp = req.socket;
   ctx.wss.handleUpgrade(req, socket, head, (ws) => {
     pending.accepted();

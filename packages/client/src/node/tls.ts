@@ -11,6 +11,8 @@ export interface NodeTlsOptions {
   ca?: string | Buffer;
   /** `sha256:` + 64 hex digits: accept exactly this certificate, whoever signed it. */
   pin?: string;
+  /** Headers of the upgrade request (the account channel's `Authorization: Bearer`). */
+  headers?: Record<string, string>;
 }
 
 export function parsePin(pin: string): string {

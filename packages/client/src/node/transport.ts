@@ -16,6 +16,7 @@ export function nodeWebSocket(opts: NodeTlsOptions = {}): WebSocketFactory {
       perMessageDeflate: false,
       maxPayload: 4 * 1024 * 1024,
       handshakeTimeout: 10_000,
+      ...(opts.headers !== undefined ? { headers: opts.headers } : {}),
       ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
       ...(pin !== undefined
         ? {

@@ -14,6 +14,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { AccountStoreError } from '../errors.js';
 import { AccountErrors, AccountHttpError } from './accountErrors.js';
+import type { ChannelLimits } from './channelHub.js';
+import type { ConversationLimits } from './conversationStore.js';
 import type { AccountStore, SessionKind, StoredSession, StoredUser } from './accountStore.js';
 import { DeviceRequests } from './deviceApproval.js';
 import { type ContactsLimits, ContactEndpoints, defaultContactsLimits } from './contactsHttp.js';
@@ -32,6 +34,9 @@ export interface AccountsOptions {
   readonly sessionTtlMs?: number;
   readonly deviceLimits?: Partial<DeviceLimits>;
   readonly contactLimits?: Partial<ContactsLimits>;
+  /** The account channel (channelHub.ts) and the mailboxes' quotas and retention (conversationStore.ts). */
+  readonly channelLimits?: Partial<ChannelLimits>;
+  readonly conversationLimits?: Partial<ConversationLimits>;
 }
 
 /** What the relay's HTTP handler tells us of a request. */
@@ -70,6 +75,8 @@ export class AccountsHttp {
   /** The contacts endpoints (contactsHttp.ts). */
   readonly contacts: ContactEndpoints;
   private lastPrune = 0;
+  /** Tells a user's connected devices that something changed (the account channel's hub sets it). */
+  notify: (userId: string, what: number) => void = () => undefined;
 
   private constructor(
     private readonly opts: AccountsOptions,
@@ -88,6 +95,7 @@ export class AccountsHttp {
         if (!this.gate.takeClaim(userId)) throw limited(this.limits.claimIntervalMs);
       },
       requests: this.requests,
+      notify: (userId, what) => this.notify(userId, what),
     });
     this.contacts = new ContactEndpoints({
       store: opts.store,
@@ -111,6 +119,7 @@ export class AccountsHttp {
     if (now - this.lastPrune < 60_000) return;
     this.lastPrune = now;
     this.opts.store.pruneSessions(now).catch(() => this.log?.('accounts: pruning sessions failed'));
+    this.opts.store.pruneMail(now).catch(() => this.log?.('accounts: pruning mail failed'));
   }
 
   /** Answers one request under /api/. */

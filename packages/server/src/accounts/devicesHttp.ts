@@ -11,6 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { NoticeWhat } from '@nullroom/protocol';
 import { z } from 'zod';
 import { AccountHttpError } from './accountErrors.js';
 import type { AccountStore, StoredDevice, StoredListEntry, StoredSession, StoredUser } from './accountStore.js';
@@ -66,6 +67,8 @@ export interface DeviceContext {
   takeClaim(userId: string): void;
   /** New devices waiting for approval. */
   readonly requests: DeviceRequests;
+  /** Tells the user's connected devices (NOTICE, docs/PROTOCOL.md §11.11). */
+  notify(userId: string, what: number): void;
 }
 
 const b64u = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
@@ -103,6 +106,7 @@ export class DeviceEndpoints {
     const done = await this.ctx.store.removeDevice(s.user.id, body.device, list);
     if (done === 'no-such-device') throw new AccountHttpError('NO_SUCH_DEVICE');
     if (done === 'stale') throw new AccountHttpError('DEVICE_LIST_STALE');
+    this.ctx.notify(s.user.id, NoticeWhat.DEVICE_LIST);
     this.ctx.send(res, 200, { removed: true });
   }
 
@@ -126,6 +130,7 @@ export class DeviceEndpoints {
     if (devices.length >= this.ctx.limits.maxDevices) throw new AccountHttpError('TOO_MANY_DEVICES');
     const asked = this.ctx.requests.add(s.user.id, s.session.tokenHash, identityKey, decode(body.tag, 32, true));
     if (asked === undefined) throw new AccountHttpError('BUSY');
+    this.ctx.notify(s.user.id, NoticeWhat.DEVICE_REQUEST);
     this.ctx.send(res, 201, { request: asked.id, expiresAt: asked.expiresAt });
   }
 
@@ -150,6 +155,7 @@ export class DeviceEndpoints {
     if (asked === undefined || asked.outcome !== undefined) throw new AccountHttpError('NO_SUCH_DEVICE_REQUEST');
     const list = await checkNextEntry(this.ctx.store, s.user, body.list, { add: asked.identityKey });
     const device = await this.insert(s.user.id, asked.identityKey, list);
+    this.ctx.notify(s.user.id, NoticeWhat.DEVICE_LIST);
     asked.outcome = { state: 'approved', device: device.id, confirm: decode(body.confirm, 32, true) };
     this.ctx.send(res, 201, shown(device));
   }
