@@ -47,7 +47,12 @@ async function setUp(st) {
     if (i % 10 === 0) await st.createUser({ id: user, name: `bench${user}`, key: `bench${user}`, record: 'r', createdAt: 0 });
     const key = new Uint8Array(32);
     new DataView(key.buffer).setUint32(0, i + 1);
-    await st.addDevice({ id: `d${i}`, userId: user, identityKey: key, createdAt: i }, 10);
+    // The store keeps each account's signed device-list entries as bytes, in order (the relay checks them first).
+    const added = await st.addDevice({ id: `d${i}`, userId: user, identityKey: key, createdAt: i }, 10, {
+      version: (i % 10) + 1,
+      entry: key,
+    });
+    if (added !== 'added') throw new Error(`setup device: ${added}`);
   }
   const devices = Array.from({ length: GROUP }, (_, i) => `d${i}`);
   const pairs = Array.from({ length: PARALLEL }, (_, i) => [`p${i}`, [`d${10 + 2 * i}`, `d${11 + 2 * i}`]]);

@@ -1,5 +1,5 @@
 /**
- * `nullroom register|login|logout|whoami URL`: accounts from the terminal (docs/PROTOCOL.md §11).
+ * `nullroom register|login|logout|whoami|devices URL`: accounts from the terminal (docs/PROTOCOL.md §11).
  * The session token lives in `accounts.json` in the key folder (NULLROOM_KEY_DIR, else
  * $XDG_CONFIG_HOME/nullroom, else ~/.config/nullroom), 0600, one entry per relay origin, beside the
  * relay's OPAQUE key seen first (kept after logout: a relay that later answers with another key is
@@ -12,9 +12,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSecretInput } from './chatOptions.js';
+import { type DeviceState, devicesCommand, ensureDevice } from './devices.js';
 import { CliError, Exit } from './errors.js';
 
 export interface AccountOptions {
+  /** `devices`: what to do (nothing: list; `approve CODE`, `decline CODE`, `remove DEVICE`). */
+  action?: string[];
   user?: string;
   passwordFile?: string;
   keyDir?: string;
@@ -22,7 +25,7 @@ export interface AccountOptions {
   everywhere?: boolean;
 }
 
-interface Saved {
+interface Saved extends DeviceState {
   name?: string;
   token?: string;
   expiresAt?: number;
@@ -82,8 +85,8 @@ function save(dir: string, f: SavedFile): void {
   renameSync(tmp, path);
 }
 
-/** Runs one account command; the exit code. */
-export async function account(command: 'register' | 'login' | 'logout' | 'whoami', url: string, o: AccountOptions): Promise<number> {
+/** The saved session for a relay: the file, its entry, and a client that presents its token and pin. */
+export function savedSession(url: string, o: { keyDir?: string }) {
   const key = origin(url);
   const dir = folder(o);
   const file = load(dir);
@@ -94,14 +97,42 @@ export async function account(command: 'register' | 'login' | 'logout' | 'whoami
     ...(saved.token !== undefined ? { token: saved.token } : {}),
     ...(saved.serverKey !== undefined ? { serverKey: saved.serverKey } : {}),
   });
-  const print = (event: string, fields: Record<string, unknown>, text: string) =>
-    process.stdout.write(o.json ? `${JSON.stringify({ event, ...fields })}\n` : `${text}\n`);
+  return { key, dir, file, saved, client };
+}
+
+/** Prints one result: a JSON event under --json, else the line of text. */
+export const printer =
+  (json: boolean | undefined) =>
+  (event: string, fields: Record<string, unknown>, text: string): void => {
+    process.stdout.write(json ? `${JSON.stringify({ event, ...fields })}\n` : `${text}\n`);
+  };
+
+/**
+ * An SDK refusal as the terminal shows it: its AccountError code unchanged, on stderr as
+ * `nullroom: CODE: message` and under --json as an `error` event; exit 1, or 4 when the relay is
+ * unreachable. Anything else is rethrown.
+ */
+export function accountFailure(e: unknown, json: boolean | undefined): never {
+  if (!(e instanceof AccountError)) throw e;
+  if (json) printer(true)('error', { code: e.code, message: e.message, ...e.details, cause: undefined }, '');
+  throw new CliError(`${e.code}: ${e.message}`, exitFor(e.code));
+}
+
+/** Runs one account command; the exit code. */
+export async function account(
+  command: 'register' | 'login' | 'logout' | 'whoami' | 'devices',
+  url: string,
+  o: AccountOptions,
+): Promise<number> {
+  const { key, dir, file, saved, client } = savedSession(url, o);
+  const print = printer(o.json);
   try {
     if (command === 'register' || command === 'login') {
       if (o.user === undefined) throw new CliError('--user NAME is required', Exit.USAGE);
       const password = await readSecretInput(o.passwordFile, 'account password');
       const s = command === 'register' ? await client.register(o.user, password) : await client.login(o.user, password);
-      file.relays[key] = { name: s.name, token: s.token!, expiresAt: s.expiresAt, serverKey: s.serverKey };
+      const entry: Saved = { ...saved, name: s.name, token: s.token!, expiresAt: s.expiresAt, serverKey: s.serverKey };
+      file.relays[key] = entry;
       save(dir, file);
       const until = new Date(s.expiresAt).toISOString().slice(0, 10);
       print(
@@ -109,6 +140,12 @@ export async function account(command: 'register' | 'login' | 'logout' | 'whoami
         { name: s.name, relay: key, expiresAt: s.expiresAt },
         `${command === 'register' ? 'registered and signed in' : 'signed in'} as ${s.name} on ${key} (until ${until})`,
       );
+      await ensureDevice(client, entry, s.name, () => save(dir, file), print);
+      return Exit.OK;
+    }
+    if (command === 'devices') {
+      if (saved.token === undefined || saved.name === undefined) throw new AccountError('NOT_SIGNED_IN');
+      await devicesCommand(client, saved, saved.name, () => save(dir, file), print, o.action ?? []);
       return Exit.OK;
     }
     if (command === 'whoami') {
@@ -128,7 +165,9 @@ export async function account(command: 'register' | 'login' | 'logout' | 'whoami
         throw e;
       });
     }
-    file.relays[key] = saved.serverKey === undefined ? {} : { serverKey: saved.serverKey };
+    // The device key and the lists it verified stay: this terminal is still the account's device (devices.ts).
+    const { token: _t, expiresAt: _e, ...kept } = saved;
+    file.relays[key] = kept;
     save(dir, file);
     print(
       'signed-out',
@@ -137,10 +176,7 @@ export async function account(command: 'register' | 'login' | 'logout' | 'whoami
     );
     return Exit.OK;
   } catch (e) {
-    if (!(e instanceof AccountError)) throw e;
-    // The SDK's code, unchanged: on stderr as `nullroom: CODE: message`, and under --json as an event.
-    if (o.json) print('error', { code: e.code, message: e.message, ...e.details, cause: undefined }, '');
-    throw new CliError(`${e.code}: ${e.message}`, exitFor(e.code));
+    accountFailure(e, o.json);
   }
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { CliError, Exit } from './errors.js';
 
 /** This command's version, from apps/cli/package.json (two folders up from dist/src/main.js). */
@@ -124,7 +124,7 @@ program
   });
 
 /** The options every account command takes. */
-function accountCommand(name: 'register' | 'login' | 'logout' | 'whoami', description: string): Command {
+function accountCommand(name: 'register' | 'login' | 'logout' | 'whoami' | 'devices', description: string): Command {
   const c = program
     .command(name)
     .description(description)
@@ -141,14 +141,35 @@ function accountCommand(name: 'register' | 'login' | 'logout' | 'whoami', descri
     );
   }
   if (name === 'logout') c.option('--everywhere', 'end every session of the account, on every device');
-  return c.action(async (url: string, opts) => {
-    process.exitCode = await (await import('./account.js')).account(name, url, opts);
+  if (name === 'devices') c.argument('[action...]', 'approve CODE, decline CODE or remove DEVICE (nothing: list them)');
+  return c.action(async (url: string, ...rest: unknown[]) => {
+    const action = name === 'devices' ? (rest.shift() as string[]) : undefined;
+    const opts = rest[0] as Record<string, unknown>;
+    process.exitCode = await (await import('./account.js')).account(name, url, { ...opts, ...(action === undefined ? {} : { action }) });
   });
 }
 accountCommand('register', 'create an account on a relay and sign in (OPAQUE: the password never reaches the relay)');
 accountCommand('login', 'sign in to your account on a relay');
 accountCommand('logout', 'sign out of a relay (and with --everywhere, every device)');
 accountCommand('whoami', 'show the account signed in on a relay');
+accountCommand('devices', 'list your account’s devices, or approve, decline or remove one');
+
+program
+  .command('contacts')
+  .description('list your contacts and requests on a relay (signed in with `login`), or change one')
+  .argument('<url>', 'the relay URL')
+  .addArgument(
+    new Argument(
+      '[action]',
+      'add (ask USER), accept or decline (their request), block, unblock, remove (a contact, or your request)',
+    ).choices(['add', 'accept', 'decline', 'block', 'unblock', 'remove']),
+  )
+  .argument('[user]', 'the exact username the action is for')
+  .option('--json', 'print one JSON object')
+  .option('--key-dir <dir>', 'where the session token is kept (as for `login`)')
+  .action(async (url: string, action, user, opts) => {
+    process.exitCode = await (await import('./contacts.js')).contacts(url, action, user, opts);
+  });
 
 program.parseAsync(process.argv).then(
   () => {

@@ -1,7 +1,8 @@
 /**
  * Accounts from the client's side (docs/PROTOCOL.md §11): register, log in, who am I, log out (here
  * or everywhere), change the password, delete the account, over the relay's /api/ with OPAQUE
- * (@nullroom/crypto's opaqueClient.ts): the password never leaves this object.
+ * (@nullroom/crypto's opaqueClient.ts): the password never leaves this object. Then the account's
+ * devices and KeyPackages, and its contacts (contactsClient.ts).
  *
  * A browser page uses the session cookie (the relay sets it HttpOnly: this code never sees it); the
  * terminal asks for a token and keeps it (apps/cli). Either way the relay's OPAQUE public key can be
@@ -9,36 +10,25 @@
  * before anything is sent that depends on it. Imported as `@nullroom/client/accounts`, so that a
  * page that only joins rooms never loads OPAQUE.
  */
-import { fromBase64Url, toBase64Url } from '@nullroom/crypto';
 import { opaqueLogin, opaqueRegistration } from '@nullroom/crypto/opaque';
+import { AccountError, num, RELAY_CODES, str } from './accountErrors.js';
+import { type AccountCall, type ContactChange, type ContactList, changeContact, listContacts } from './contactsClient.js';
 
-export const AccountErrors = {
-  USERNAME_INVALID: 'the username breaks the rules (`problem`: LENGTH, CHARACTERS, SEPARATORS or CONFUSABLE_SCRIPT)',
-  USERNAME_TAKEN: 'an account has that username',
-  USERNAME_LOOK_ALIKE: 'an account has a username that looks the same (0/o, 1/l, rn/m, -/_ …)',
-  LOGIN_FAILED: 'wrong username or password (the two are not told apart)',
-  NOT_SIGNED_IN: 'no session, or it ended (logged out, expired, the password changed elsewhere)',
-  RATE_LIMITED: 'too many attempts: `retryAfter` seconds',
-  SERVER_KEY_CHANGED: "the relay's OPAQUE key is not the pinned one: another relay, or one whose setup was replaced",
-  UNAVAILABLE: 'the relay could not be reached, or it or its store is busy or down',
-  DEVICE_APPROVAL_REQUIRED: 'the account has a device already: a new one must be approved by it (not built yet)',
-  NO_SUCH_DEVICE: 'the device is not one of the account’s',
-  NO_SUCH_USER: 'no account has that name',
-  REFUSED: 'the relay refused the request for another reason (`relayCode` names it)',
-  BAD_RESPONSE: 'the relay answered with something that is not the accounts API',
-} as const;
-
-export type AccountErrorCode = keyof typeof AccountErrors;
-
-export class AccountError extends Error {
-  constructor(
-    readonly code: AccountErrorCode,
-    readonly details: { relayCode?: string; problem?: string; retryAfter?: number; cause?: unknown } = {},
-  ) {
-    super(details.relayCode === undefined ? AccountErrors[code] : `${AccountErrors[code]} (${details.relayCode})`);
-    this.name = 'AccountError';
-  }
-}
+export { AccountError, type AccountErrorCode, AccountErrors } from './accountErrors.js';
+export type { DeviceListHead } from '@nullroom/protocol';
+export {
+  AccountDevices,
+  type AccountDevice,
+  type ApprovalRequest,
+  type ClaimedDevice,
+  type DeviceListView,
+  headFromJson,
+  headToJson,
+  MemoryTrustedLists,
+  type SavedHead,
+  type TrustedLists,
+} from './accountDevices.js';
+export type { ContactAction, ContactChange, ContactEntry, ContactList } from './contactsClient.js';
 
 export interface AccountClientOptions {
   /** The relay's base URL (http(s)://host:port). */
@@ -60,20 +50,6 @@ export interface SignedIn {
   /** The relay's OPAQUE public key: pin it. */
   readonly serverKey: string;
 }
-
-const RELAY_CODES: Readonly<Record<string, AccountErrorCode>> = {
-  USERNAME_INVALID: 'USERNAME_INVALID',
-  USERNAME_TAKEN: 'USERNAME_TAKEN',
-  USERNAME_LOOK_ALIKE: 'USERNAME_LOOK_ALIKE',
-  LOGIN_FAILED: 'LOGIN_FAILED',
-  NOT_SIGNED_IN: 'NOT_SIGNED_IN',
-  RATE_LIMITED: 'RATE_LIMITED',
-  BUSY: 'UNAVAILABLE',
-  STORE_UNAVAILABLE: 'UNAVAILABLE',
-  DEVICE_APPROVAL_REQUIRED: 'DEVICE_APPROVAL_REQUIRED',
-  NO_SUCH_DEVICE: 'NO_SUCH_DEVICE',
-  NO_SUCH_USER: 'NO_SUCH_USER',
-};
 
 export class AccountClient {
   private token: string | undefined;
@@ -146,46 +122,44 @@ export class AccountClient {
     this.token = undefined;
   }
 
-  /** Adds this device (its Ed25519 identity key) to the signed-in account: its id. */
-  async addDevice(identityKey: Uint8Array): Promise<string> {
-    const r = await this.call('POST', '/api/devices/add', { identityKey: b64(identityKey) });
-    return str(r.device);
-  }
-
-  /** The account's devices, oldest first. */
-  async devices(): Promise<AccountDevice[]> {
-    const r = await this.call('GET', '/api/devices');
-    return list(r.devices).map(deviceOf);
-  }
-
-  async removeDevice(device: string): Promise<void> {
-    await this.call('POST', '/api/devices/remove', { device });
-  }
-
-  /** Publishes KeyPackages for one of the account's devices: how many one-time ones it now has. */
-  async uploadKeyPackages(device: string, oneTime: readonly Uint8Array[], lastResort?: Uint8Array): Promise<number> {
-    const r = await this.call('POST', '/api/key-packages', {
-      device,
-      oneTime: oneTime.map(b64),
-      ...(lastResort === undefined ? {} : { lastResort: b64(lastResort) }),
-    });
-    return num(r.oneTime);
+  /** The account's contacts, requests both ways and blocks (§11.10). */
+  contacts(): Promise<ContactList> {
+    return listContacts(this.caller);
   }
 
   /**
-   * One KeyPackage for each device of `name`. As the relay hands them out: the caller checks each
-   * (signature, suite, and that its credential carries the listed identity key) before using it.
+   * Asks `name` (an exact username) to be a contact; if they asked first, you are contacts at once.
+   * A request stays `outgoing` until they accept it or you withdraw it (`removeContact`): whether
+   * they declined it, blocked you, or have not looked is not told.
    */
-  async claimKeyPackages(name: string): Promise<{ name: string; devices: ClaimedDevice[] }> {
-    const r = await this.call('POST', '/api/key-packages/claim', { name });
-    return {
-      name: str(r.name),
-      devices: list(r.devices).map((d) => {
-        const o = d as Record<string, unknown>;
-        return { ...deviceOf(o), keyPackage: unb64(o.keyPackage), lastResort: o.lastResort === true };
-      }),
-    };
+  requestContact(name: string): Promise<ContactChange> {
+    return changeContact(this.caller, 'request', name);
   }
+
+  acceptContact(name: string): Promise<ContactChange> {
+    return changeContact(this.caller, 'accept', name);
+  }
+
+  /** Takes their request out of your list; they are not told (theirs stays pending). */
+  declineContact(name: string): Promise<ContactChange> {
+    return changeContact(this.caller, 'decline', name);
+  }
+
+  /** Ends any contact or request with `name`, hides you from them and drops their requests unseen. */
+  blockContact(name: string): Promise<ContactChange> {
+    return changeContact(this.caller, 'block', name);
+  }
+
+  unblockContact(name: string): Promise<ContactChange> {
+    return changeContact(this.caller, 'unblock', name);
+  }
+
+  /** Ends a contact on both sides, or withdraws your pending request. */
+  removeContact(name: string): Promise<ContactChange> {
+    return changeContact(this.caller, 'remove', name);
+  }
+
+  private readonly caller: AccountCall = (method, path, body) => this.call(method, path, body);
 
   /** A login up to its proof: LOGIN_FAILED here when the password is wrong (nothing more is sent). */
   private async prove(name: string, password: string): Promise<{ login: string; proof: string; serverKey: string }> {
@@ -216,7 +190,11 @@ export class AccountClient {
     }
   }
 
-  private async call(method: 'GET' | 'POST', path: string, body?: object): Promise<Record<string, unknown>> {
+  /**
+   * One call of the relay's accounts API with this client's session: its JSON answer, or the
+   * refusal as an AccountError. What the SDK's other account modules (accountDevices.ts) build on.
+   */
+  async call(method: 'GET' | 'POST', path: string, body?: object): Promise<Record<string, unknown>> {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (this.kind === 'token' && this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
@@ -241,49 +219,12 @@ export class AccountClient {
     }
     if (res.ok) return json;
     const relayCode = typeof json.error === 'string' ? json.error : `HTTP ${res.status}`;
-    const code = RELAY_CODES[relayCode] ?? (res.status >= 500 ? 'UNAVAILABLE' : 'REFUSED');
+    const code = Object.hasOwn(RELAY_CODES, relayCode) ? RELAY_CODES[relayCode]! : res.status >= 500 ? 'UNAVAILABLE' : 'REFUSED';
     throw new AccountError(code, {
       relayCode,
       ...(typeof json.problem === 'string' ? { problem: json.problem } : {}),
       ...(typeof json.retryAfter === 'number' ? { retryAfter: json.retryAfter } : {}),
+      ...(typeof json.max === 'number' ? { max: json.max } : {}),
     });
   }
-}
-
-export interface AccountDevice {
-  readonly device: string;
-  readonly identityKey: Uint8Array;
-  readonly createdAt: number;
-}
-
-export interface ClaimedDevice extends AccountDevice {
-  readonly keyPackage: Uint8Array;
-  readonly lastResort: boolean;
-}
-
-const b64 = (b: Uint8Array): string => toBase64Url(b);
-function unb64(v: unknown): Uint8Array {
-  try {
-    if (typeof v === 'string' && v.length > 0) return fromBase64Url(v);
-  } catch {
-    // below
-  }
-  throw new AccountError('BAD_RESPONSE');
-}
-function list(v: unknown): unknown[] {
-  if (!Array.isArray(v)) throw new AccountError('BAD_RESPONSE');
-  return v;
-}
-function deviceOf(v: unknown): AccountDevice {
-  const o = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
-  return { device: str(o.device), identityKey: unb64(o.identityKey), createdAt: num(o.createdAt) };
-}
-
-function str(v: unknown): string {
-  if (typeof v !== 'string') throw new AccountError('BAD_RESPONSE');
-  return v;
-}
-function num(v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new AccountError('BAD_RESPONSE');
-  return v;
 }

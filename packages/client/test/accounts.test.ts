@@ -127,37 +127,3 @@ test('a relay that is gone is UNAVAILABLE; one that answers nonsense is BAD_RESP
     liar.close();
   }
 });
-
-test('devices and KeyPackages through the SDK: publish, claim one per device, the last-resort one kept', async () => {
-  const { relay: r } = await relay();
-  try {
-    const alice = new AccountClient({ url: r.url });
-    await alice.register('alice', 'pw alice');
-    const bob = new AccountClient({ url: r.url });
-    await bob.register('bob', 'pw bob');
-    const identityKey = new Uint8Array(32).fill(7);
-    const device = await alice.addDevice(identityKey);
-    await fails(alice.addDevice(new Uint8Array(32).fill(8)), 'DEVICE_APPROVAL_REQUIRED');
-    assert.deepEqual(
-      (await alice.devices()).map((d) => [d.device, d.identityKey]),
-      [[device, identityKey]],
-    );
-    const kp = (n: number) => new Uint8Array(200).fill(n);
-    assert.equal(await alice.uploadKeyPackages(device, [kp(1), kp(2)], kp(9)), 2);
-    await fails(bob.uploadKeyPackages(device, [kp(3)]), 'NO_SUCH_DEVICE');
-    const first = await bob.claimKeyPackages('Alice');
-    assert.equal(first.name, 'alice');
-    assert.deepEqual(
-      first.devices.map((d) => [d.device, d.identityKey, d.keyPackage, d.lastResort]),
-      [[device, identityKey, kp(1), false]],
-    );
-    assert.deepEqual((await bob.claimKeyPackages('alice')).devices[0]?.keyPackage, kp(2));
-    const last = (await bob.claimKeyPackages('alice')).devices[0];
-    assert.deepEqual([last?.keyPackage, last?.lastResort], [kp(9), true]);
-    await fails(bob.claimKeyPackages('nobody'), 'NO_SUCH_USER');
-    await alice.removeDevice(device);
-    assert.deepEqual((await bob.claimKeyPackages('alice')).devices, []);
-  } finally {
-    await r.close();
-  }
-});

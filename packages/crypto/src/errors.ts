@@ -36,6 +36,10 @@ export const CryptoErrorCodes = {
     "A private chat's KeyPackage, Welcome or self-update names another identity key than the peer the caller expected, or our own (§5.2).",
   PRIVATE_BAD_WELCOME:
     "A private chat's Welcome is malformed, of another suite, not for our KeyPackage, or not a fresh chat of exactly us and one peer without external senders (§5.2).",
+  GROUP_BAD_KEY_PACKAGE:
+    "A KeyPackage for an account conversation is malformed, of another protocol version or cipher suite, or its leaf is not a listed device of its account (its credential's binding fails, or the caller's verified device list does not name the key) (§11.9).",
+  GROUP_BAD_WELCOME:
+    'A Welcome to an account conversation is malformed, of another suite, for none of our pending KeyPackages, names an external sender, or MLS refuses it (a leaf of its tree is not a listed device of its account) (§11.9).',
   BAD_SAVED_STATE: 'A saved group state (a session kept across a restart) does not decode, or is not a state of this room: it is not used.',
   BAD_INVITE: "An invite link's fragment is not `#k=` and the canonical base64url of a 32-byte room secret (§3).",
 } as const;

@@ -61,18 +61,23 @@ export function signBinding(identity: IdentitySigner, locator: RoomLocator, leaf
   return identity.sign(bindingMessage(locator, leafSignatureKey));
 }
 
-/**
- * Verifies a binding through node:crypto in Node (primitives.ts: no key import or thread-pool job per
- * call), else Web Crypto (about 10x faster than pure JS, and every credential in a tree is checked
- * when joining), or @noble/curves where the platform lacks Ed25519 (strict RFC 8032).
- */
-export async function verifyBinding(
+/** Verifies a binding (a leaf signature key signed by an identity key for one room). */
+export function verifyBinding(
   identityKey: Uint8Array,
   signature: Uint8Array,
   locator: RoomLocator,
   leafSignatureKey: Uint8Array,
 ): Promise<boolean> {
-  const message = bindingMessage(locator, leafSignatureKey);
+  return verifyIdentitySignature(identityKey, bindingMessage(locator, leafSignatureKey), signature);
+}
+
+/**
+ * Verifies an identity key's Ed25519 signature through node:crypto in Node (primitives.ts: no key
+ * import or thread-pool job per call), else Web Crypto (about 10x faster than pure JS, and every
+ * credential in a tree is checked when joining), or @noble/curves where the platform lacks Ed25519
+ * (strict RFC 8032).
+ */
+export async function verifyIdentitySignature(identityKey: Uint8Array, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
   if (identityKey.byteLength !== IDENTITY_KEY_BYTES || signature.byteLength !== BINDING_SIGNATURE_BYTES) return false;
   if (nodeEd25519Verify !== undefined) return nodeEd25519Verify(identityKey, message, signature);
   let key: CryptoKey | undefined;

@@ -26,7 +26,24 @@ export {
 } from './roomSecret.js';
 export { type Profile, type MemberProfile, normalizeNick, nickKey, uniqueNick, MAX_NICK_CHARS } from './credential.js';
 export { decodeMlsMessage, framedEpoch, MAX_MLS_MESSAGE_BYTES } from './mlsMessage.js';
-export { type IdentitySigner, type StoredIdentity, generateIdentity, identitySigner, ephemeralIdentity } from './identity.js';
+export {
+  type IdentitySigner,
+  type StoredIdentity,
+  generateIdentity,
+  identitySigner,
+  ephemeralIdentity,
+  verifyIdentitySignature,
+} from './identity.js';
+export {
+  type ApprovalTags,
+  APPROVAL_CODE_CHARS,
+  approvalTags,
+  deviceListCrypto,
+  deviceListHash,
+  newApprovalCode,
+  normalizeApprovalCode,
+  signDeviceList,
+} from './deviceList.js';
 export {
   type RoomState,
   type Member,
@@ -91,3 +108,19 @@ export {
   ROOM_FINGERPRINT_LABEL,
   ROOM_FINGERPRINT_DIGITS,
 } from './roomFingerprint.js';
+export {
+  AccountAuthenticationService,
+  type AccountMember,
+  type IsDevice,
+  accountCredential,
+  openAccountCredential,
+} from './accountCredential.js';
+export {
+  AccountGroups,
+  CONVERSATION_ID_BYTES,
+  type ConversationIncoming,
+  type ConversationMember,
+  type ConversationState,
+  type OutgoingCommit as ConversationCommit,
+  type PendingKeyPackage as AccountPendingKeyPackage,
+} from './accountGroup.js';

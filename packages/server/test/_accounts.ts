@@ -3,10 +3,12 @@
  * folder (its log lines kept), JSON calls, and the client's side of OPAQUE driven step by step.
  */
 import assert from 'node:assert/strict';
+import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as opaque from '@serenity-kit/opaque';
+import { deviceListSigningInput, encodeDeviceListBody } from '@nullroom/protocol';
 import { type Relay, startRelay } from '../src/index.js';
 import { openSqliteAccountStore } from '../src/accounts/sqliteAccountStore.js';
 import type { AccountsOptions } from '../src/accounts/accountsHttp.js';
@@ -79,3 +81,42 @@ export async function login(api: Api, name: string, password: string, session: '
 }
 
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/** A device's Ed25519 identity key, through node:crypto: its raw public key (base64url) and a signer of list entries. */
+export interface TestDevice {
+  readonly key: Uint8Array;
+  readonly b64: string;
+  /** The entry after `prev` (undefined: the first) naming `devices`, signed by this device. */
+  entry(name: string, prev: { version: number; entry: Uint8Array } | undefined, devices: readonly Uint8Array[]): Uint8Array;
+}
+
+export function testDevice(): TestDevice {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const key = new Uint8Array(Buffer.from(publicKey.export({ format: 'jwk' }).x as string, 'base64url'));
+  return {
+    key,
+    b64: Buffer.from(key).toString('base64url'),
+    entry(name, prev, devices) {
+      const body = encodeDeviceListBody({
+        version: (prev?.version ?? 0) + 1,
+        createdAt: Date.now(),
+        prev: prev === undefined ? new Uint8Array(32) : new Uint8Array(createHash('sha256').update(prev.entry).digest()),
+        name,
+        devices,
+        signer: key,
+      });
+      const signature = sign(null, deviceListSigningInput(body), privateKey);
+      return new Uint8Array(Buffer.concat([body, signature]));
+    },
+  };
+}
+
+export const b64u = (b: Uint8Array) => Buffer.from(b).toString('base64url');
+
+/** Adds `d` as the first device of the account behind `auth`: its id and the list's first entry. */
+export async function firstDevice(api: Api, name: string, auth: Record<string, string>, d = testDevice()) {
+  const entry = d.entry(name, undefined, [d.key]);
+  const r = await api.post('/api/devices/add', { identityKey: d.b64, list: b64u(entry) }, auth);
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  return { device: r.body.device as string, d, head: { version: 1, entry } };
+}

@@ -108,10 +108,14 @@ function contract(kind: string, make: () => Promise<Opened>, skip: string | fals
         identityKey: new Uint8Array(32).fill(key),
         createdAt: at,
       });
-      assert.equal(await st.addDevice(dev('d1', 'u1', 1, 1), 2), 'added');
-      assert.equal(await st.addDevice(dev('d2', 'u1', 2, 2), 2), 'added');
-      assert.equal(await st.addDevice(dev('d3', 'u1', 3, 3), 2), 'too-many');
-      assert.equal(await st.addDevice(dev('d4', 'u2', 1, 4), 2), 'exists', 'another account cannot take a device’s key');
+      // The store keeps list entries as bytes (the relay checks them before, deviceListCheck.ts); it only keeps them in order.
+      const v = (version: number, tag = version) => ({ version, entry: new Uint8Array([tag, tag]) });
+      assert.equal(await st.addDevice(dev('d1', 'u1', 1, 1), 2, v(1)), 'added');
+      assert.equal(await st.addDevice(dev('d2', 'u1', 2, 2), 2, v(1, 9)), 'stale', 'version 1 is taken');
+      assert.equal(await st.addDevice(dev('d2', 'u1', 2, 2), 2, v(3)), 'stale', 'not the next version');
+      assert.equal(await st.addDevice(dev('d2', 'u1', 2, 2), 2, v(2)), 'added');
+      assert.equal(await st.addDevice(dev('d3', 'u1', 3, 3), 2, v(3)), 'too-many');
+      assert.equal(await st.addDevice(dev('d4', 'u2', 1, 4), 2, v(1)), 'exists', 'another account cannot take a device’s key');
       assert.deepEqual(
         (await st.devices('u1')).map((d) => [d.id, d.identityKey[0]]),
         [
@@ -120,15 +124,35 @@ function contract(kind: string, make: () => Promise<Opened>, skip: string | fals
         ],
       );
       assert.deepEqual(await st.devices('u2'), []);
-      assert.equal(await st.removeDevice('u2', 'd1'), false, 'not bob’s device');
-      assert.equal(await st.removeDevice('u1', 'd1'), true);
+      assert.equal(await st.deviceListHead('u2'), undefined, 'refused additions left no entry');
+      assert.equal(await st.removeDevice('u2', 'd1', v(1)), 'no-such-device', 'not bob’s device');
+      assert.equal(await st.removeDevice('u1', 'd1', v(2)), 'stale');
+      assert.equal((await st.devices('u1')).length, 2, 'a stale removal removes nothing');
+      assert.equal(await st.removeDevice('u1', 'd1', v(3)), 'removed');
       assert.deepEqual(
         (await st.devices('u1')).map((d) => d.id),
         ['d2'],
       );
+      assert.deepEqual(
+        (await st.deviceList('u1', 0)).map((e) => [e.version, e.entry[0]]),
+        [
+          [1, 1],
+          [2, 2],
+          [3, 3],
+        ],
+      );
+      assert.deepEqual(
+        (await st.deviceList('u1', 2)).map((e) => e.version),
+        [3],
+      );
+      assert.deepEqual(await st.deviceListHead('u1'), v(3));
+      // Two devices added at once for one version: one wins.
+      const race = await Promise.all([st.addDevice(dev('d6', 'u1', 6, 6), 5, v(4)), st.addDevice(dev('d7', 'u1', 7, 7), 5, v(4, 7))]);
+      assert.deepEqual([...race].sort(), ['added', 'stale']);
       await st.deleteUser('u1');
       assert.deepEqual(await st.devices('u1'), []);
-      assert.equal(await st.addDevice(dev('d5', 'u2', 2, 5), 2), 'added', 'a deleted account’s keys are free again');
+      assert.deepEqual(await st.deviceList('u1', 0), [], 'the list goes with the account');
+      assert.equal(await st.addDevice(dev('d5', 'u2', 2, 5), 2, v(1)), 'added', 'a deleted account’s keys are free again');
     } finally {
       await st.close();
     }
@@ -139,8 +163,9 @@ function contract(kind: string, make: () => Promise<Opened>, skip: string | fals
     try {
       await st.createUser(u('u1', 'alice'));
       await st.createUser(u('u2', 'bob'));
-      await st.addDevice({ id: 'd1', userId: 'u1', identityKey: new Uint8Array(32).fill(1), createdAt: 1 }, 5);
-      await st.addDevice({ id: 'd2', userId: 'u1', identityKey: new Uint8Array(32).fill(2), createdAt: 2 }, 5);
+      const v = (version: number) => ({ version, entry: new Uint8Array([version]) });
+      await st.addDevice({ id: 'd1', userId: 'u1', identityKey: new Uint8Array(32).fill(1), createdAt: 1 }, 5, v(1));
+      await st.addDevice({ id: 'd2', userId: 'u1', identityKey: new Uint8Array(32).fill(2), createdAt: 2 }, 5, v(2));
       const kp = (n: number) => new Uint8Array([n, n, n]);
       assert.equal(await st.addKeyPackages('u1', 'd1', [kp(1), kp(2), kp(3), kp(4)], kp(100), 3), 3, 'at most 3 one-time ones kept');
       assert.equal(await st.addKeyPackages('u1', 'd2', [], kp(200), 3), 0);
@@ -175,7 +200,7 @@ function contract(kind: string, make: () => Promise<Opened>, skip: string | fals
         [...new Set(got)].sort((a, b) => a - b),
         Array.from({ length: 10 }, (_, i) => 10 + i),
       );
-      await st.removeDevice('u1', 'd1');
+      await st.removeDevice('u1', 'd1', v(3));
       assert.deepEqual(
         (await st.claimKeyPackages('u1')).map((c) => c.device.id),
         ['d2'],

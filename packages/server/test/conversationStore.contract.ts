@@ -30,7 +30,9 @@ async function devices(st: AccountStore, n: number, perUser = 1): Promise<string
     if (i % perUser === 0) await st.createUser({ id: user, name: `user${user}`, key: `user${user}`, record: 'r', createdAt: 1 });
     const key = new Uint8Array(32);
     new DataView(key.buffer).setUint32(0, i + 1);
-    assert.equal(await st.addDevice({ id: `d${i}`, userId: user, identityKey: key, createdAt: i }, perUser), 'added');
+    // The store keeps device-list entries as bytes, in order (the relay checks them before): one per device added.
+    const entry = { version: (i % perUser) + 1, entry: key };
+    assert.equal(await st.addDevice({ id: `d${i}`, userId: user, identityKey: key, createdAt: i }, perUser, entry), 'added');
     ids.push(`d${i}`);
   }
   return ids;
@@ -298,7 +300,8 @@ export function conversationContract(kind: string, make: () => Promise<Harness>,
       ],
       'what d0 sent to d2 stays d2’s',
     );
-    assert.equal(await h.store.removeDevice('u1', 'd2'), true);
+    const next = ((await h.store.deviceListHead('u1'))?.version ?? 0) + 1;
+    assert.equal(await h.store.removeDevice('u1', 'd2', { version: next, entry: new Uint8Array([next]) }), 'removed');
     assert.equal(await h.store.members('c'), undefined, 'no member left');
     assert.deepEqual(await h.store.submitApp(app('c', 'd2', 1), L, 1), { status: 'no-such-conversation' });
     assert.equal(await h.store.pruneMail(1), 0);

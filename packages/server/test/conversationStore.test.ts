@@ -90,7 +90,7 @@ test('sqlite: a message whose submit returned survives kill -9 of the writer', a
        import { defaultConversationLimits as L } from ${JSON.stringify(new URL('../src/accounts/conversationStore.js', import.meta.url).href)};
        const st = openSqliteAccountStore(${JSON.stringify(path)});
        await st.createUser({ id: 'u1', name: 'alice', key: 'alice', record: 'rec', createdAt: 1 });
-       for (const [id, k] of [['d1', 1], ['d2', 2]]) await st.addDevice({ id, userId: 'u1', identityKey: new Uint8Array(32).fill(k), createdAt: k }, 5);
+       for (const [id, k] of [['d1', 1], ['d2', 2]]) await st.addDevice({ id, userId: 'u1', identityKey: new Uint8Array(32).fill(k), createdAt: k }, 5, { version: k, entry: new Uint8Array([k]) });
        await st.createConversation('c', 'd1', 1);
        await st.submitCommit({ conversation: 'c', sender: 'd1', epoch: 0, payload: new Uint8Array([1]), add: ['d2'], remove: [], welcome: new Uint8Array([2]) }, L, 1);
        const r = await st.submitApp({ conversation: 'c', sender: 'd1', epoch: 1, payload: new Uint8Array([3, 3, 3]) }, L, 2);

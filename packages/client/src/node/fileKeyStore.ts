@@ -25,9 +25,9 @@
 import { constants } from 'node:fs';
 import { link, lstat, mkdir, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type IdentitySigner, identitySigner } from '@nullroom/crypto';
+import type { IdentitySigner } from '@nullroom/crypto';
 import type { RoomLocator } from '@nullroom/protocol';
-import { fromBase64, fromHex, randomBytes, randomHex, toHex } from '../encoding.js';
+import { fromHex, randomBytes, randomHex, toHex } from '../encoding.js';
 import { ClientError } from '../errors.js';
 import type { KeyStore, KnownKey } from '../keyStore.js';
 import {
@@ -40,6 +40,7 @@ import {
   defaultKeyStoreDir,
   encode,
   isErrno,
+  loadStoredIdentity,
   newIdentity,
   readChecked,
   sleep,
@@ -300,18 +301,9 @@ export class FileKeyStore implements KeyStore {
       c.rooms.set(r, rec);
       return { result: fresh, write: true };
     });
-    let privateKey: CryptoKey;
-    let publicKey: Uint8Array;
-    try {
-      privateKey = await globalThis.crypto.subtle.importKey('pkcs8', new Uint8Array(fromBase64(id.pkcs8)), { name: 'Ed25519' }, false, [
-        'sign',
-      ]);
-      publicKey = fromBase64(id.pub);
-    } catch (e) {
-      throw corrupt(this.file, 'an identity key does not load', e);
-    }
-    if (publicKey.byteLength !== 32) throw corrupt(this.file, 'an identity key does not load');
-    return identitySigner({ privateKey, publicKey });
+    const signer = await loadStoredIdentity(id);
+    if (signer === undefined) throw corrupt(this.file, 'an identity key does not load');
+    return signer;
   }
 
   async known(room: RoomLocator, nick: string): Promise<KnownKey | undefined> {

@@ -15,6 +15,7 @@ import { type FileHandle, open } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { type IdentitySigner, identitySigner } from '@nullroom/crypto';
 import { fromBase64, toBase64 } from '../encoding.js';
 import { ClientError } from '../errors.js';
 
@@ -158,6 +159,20 @@ export async function readChecked(file: string): Promise<{ contents: Contents; s
 }
 
 /** A fresh Ed25519 identity whose private key we can store (PKCS#8), through Web Crypto. */
+/** The signer of a stored identity (imported non-extractable); undefined when it does not load. */
+export async function loadStoredIdentity(id: StoredKey): Promise<IdentitySigner | undefined> {
+  try {
+    const privateKey = await globalThis.crypto.subtle.importKey('pkcs8', new Uint8Array(fromBase64(id.pkcs8)), { name: 'Ed25519' }, false, [
+      'sign',
+    ]);
+    const publicKey = fromBase64(id.pub);
+    return publicKey.byteLength === 32 ? identitySigner({ privateKey, publicKey }) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A new Ed25519 identity, as the terminal stores it (PKCS#8 and the raw public key, base64). */
 export async function newIdentity(): Promise<StoredKey> {
   const pair = (await globalThis.crypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as CryptoKeyPair;
   const pkcs8 = new Uint8Array(await globalThis.crypto.subtle.exportKey('pkcs8', pair.privateKey));

@@ -27,7 +27,7 @@ export const AccountErrors = {
   RATE_LIMITED: {
     status: 429,
     text: 'too many attempts: wait and try again',
-    when: 'the address’s or the account name’s bucket is empty (`Retry-After`)',
+    when: 'the address’s, the account name’s or the requesting account’s bucket is empty (`Retry-After`)',
   },
   BUSY: {
     status: 503,
@@ -48,7 +48,27 @@ export const AccountErrors = {
   DEVICE_APPROVAL_REQUIRED: {
     status: 403,
     text: 'a new device must be approved by one of the account’s devices',
-    when: 'adding a device to an account that has one already (approval is not built yet)',
+    when: 'adding a device without approval to an account that has one already (§11.8: ask for approval instead)',
+  },
+  NO_DEVICE_YET: {
+    status: 409,
+    text: 'the account has no device to approve this one: add it as the first',
+    when: 'asking for approval on an account with no device',
+  },
+  NO_SUCH_DEVICE_REQUEST: {
+    status: 404,
+    text: 'no such device request',
+    when: 'a request that expired (10 minutes), was answered already, or is not this account’s (or, for its outcome, this session’s)',
+  },
+  DEVICE_LIST_INVALID: {
+    status: 400,
+    text: 'the device-list entry does not verify',
+    when: 'an entry that is malformed, badly signed, signed by a key that is not a device, or does not make exactly the change asked (`problem` says which)',
+  },
+  DEVICE_LIST_STALE: {
+    status: 409,
+    text: 'the device list changed meanwhile: read it and sign again',
+    when: 'an entry for a version the list has passed',
   },
   DEVICE_EXISTS: {
     status: 409,
@@ -57,7 +77,39 @@ export const AccountErrors = {
   },
   TOO_MANY_DEVICES: { status: 409, text: 'the account has as many devices as it may', when: 'the account is at `maxDevices` (10)' },
   NO_SUCH_DEVICE: { status: 404, text: 'no such device', when: 'the device is not one of the signed-in account’s' },
-  NO_SUCH_USER: { status: 404, text: 'no such user', when: 'a claim names no account' },
+  NO_SUCH_USER: { status: 404, text: 'no such user', when: 'a claim or a contacts change names no account' },
+  CONTACT_SELF: { status: 400, text: 'that is your own account', when: 'a contacts change that names the signed-in account' },
+  CONTACT_BLOCKED: {
+    status: 409,
+    text: 'you blocked that account: unblock it first',
+    when: 'a contact request to an account the signed-in one blocked',
+  },
+  NO_SUCH_REQUEST: {
+    status: 404,
+    text: 'no such contact request',
+    when: 'accepting or declining where the signed-in account’s list shows no incoming request',
+  },
+  NO_SUCH_CONTACT: {
+    status: 404,
+    text: 'no such contact or request',
+    when: 'removing where the signed-in account has neither a contact nor its own pending request',
+  },
+  NOT_BLOCKED: { status: 404, text: 'that account is not blocked', when: 'unblocking an account the signed-in one has not blocked' },
+  TOO_MANY_CONTACTS: {
+    status: 409,
+    text: 'you have as many contacts and pending requests as you may',
+    when: 'contacts and pending outgoing requests at `maxContacts` (5000; `max` says)',
+  },
+  TOO_MANY_PENDING: {
+    status: 409,
+    text: 'you have as many pending requests as you may: withdraw some',
+    when: 'pending outgoing requests at `maxPending` (200; `max` says)',
+  },
+  TOO_MANY_BLOCKED: {
+    status: 409,
+    text: 'you have blocked as many accounts as you may',
+    when: 'blocked accounts at `maxBlocked` (10,000; `max` says)',
+  },
   STORE_UNAVAILABLE: {
     status: 503,
     text: 'the account store is unavailable: try again',

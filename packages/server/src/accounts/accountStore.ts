@@ -8,6 +8,7 @@
  * kept as the SHA-256 of its token, never the token.
  */
 import type { ConversationStore } from './conversationStore.js';
+import type { ContactStore } from './contactStore.js';
 
 export interface StoredUser {
   /** Random, base64url of 16 bytes; what everything else refers to. */
@@ -42,6 +43,15 @@ export interface StoredDevice {
   readonly createdAt: number;
 }
 
+/**
+ * One entry of an account's device list (docs/PROTOCOL.md §11.8): signed by one of the account's
+ * devices, kept and handed out as it came. The relay checks it before storing it, but cannot make one.
+ */
+export interface StoredListEntry {
+  readonly version: number;
+  readonly entry: Uint8Array;
+}
+
 /** A KeyPackage handed out for a device: a one-time one (now deleted), or its last-resort one (kept). */
 export interface ClaimedKeyPackage {
   readonly device: StoredDevice;
@@ -52,7 +62,7 @@ export interface ClaimedKeyPackage {
 /** `taken`: that exact name exists; `look-alike`: another name with the same look-alike key does. */
 export type CreateUserResult = 'created' | 'taken' | 'look-alike';
 
-export interface AccountStore extends ConversationStore {
+export interface AccountStore extends ConversationStore, ContactStore {
   /** Adds a user unless its name or look-alike key is already someone's; atomic. */
   createUser(user: StoredUser): Promise<CreateUserResult>;
   userByName(name: string): Promise<StoredUser | undefined>;
@@ -65,14 +75,19 @@ export interface AccountStore extends ConversationStore {
   deleteUser(userId: string): Promise<boolean>;
 
   /**
-   * Adds a device unless the account has `max` already or the identity key is some device's
-   * (`exists`); atomic.
+   * Adds a device with the device-list entry that names it (§11.8), unless the account has `max`
+   * already (`too-many`), the identity key is some device's (`exists`), or the entry is not the
+   * list's next version (`stale`: another change came first); atomic.
    */
-  addDevice(device: StoredDevice, max: number): Promise<'added' | 'too-many' | 'exists'>;
+  addDevice(device: StoredDevice, max: number, entry: StoredListEntry): Promise<'added' | 'too-many' | 'exists' | 'stale'>;
   /** The account's devices, oldest first. */
   devices(userId: string): Promise<StoredDevice[]>;
-  /** Removes the account's device and its KeyPackages; false: no such device of that account. */
-  removeDevice(userId: string, deviceId: string): Promise<boolean>;
+  /** Removes the account's device and its KeyPackages with the entry that drops it; atomic. */
+  removeDevice(userId: string, deviceId: string, entry: StoredListEntry): Promise<'removed' | 'no-such-device' | 'stale'>;
+  /** The account's device-list entries after `afterVersion`, oldest first. */
+  deviceList(userId: string, afterVersion: number): Promise<StoredListEntry[]>;
+  /** The list's last entry, if it has one. */
+  deviceListHead(userId: string): Promise<StoredListEntry | undefined>;
   /**
    * Stores one-time KeyPackages for the account's device (and replaces its last-resort one, when
    * given), keeping at most `max` one-time ones: those beyond are not stored. The one-time count

@@ -15,6 +15,8 @@ import { z } from 'zod';
 import { AccountStoreError } from '../errors.js';
 import { AccountErrors, AccountHttpError } from './accountErrors.js';
 import type { AccountStore, SessionKind, StoredSession, StoredUser } from './accountStore.js';
+import { DeviceRequests } from './deviceApproval.js';
+import { type ContactsLimits, ContactEndpoints, defaultContactsLimits } from './contactsHttp.js';
 import { type DeviceLimits, DeviceEndpoints, defaultDeviceLimits } from './devicesHttp.js';
 import { readJson } from './jsonBody.js';
 import { type LoginLimits, LoginGate, type PendingLogin, defaultLoginLimits } from './loginGate.js';
@@ -29,6 +31,7 @@ export interface AccountsOptions {
   /** How long a session lasts (default 30 days). */
   readonly sessionTtlMs?: number;
   readonly deviceLimits?: Partial<DeviceLimits>;
+  readonly contactLimits?: Partial<ContactsLimits>;
 }
 
 /** What the relay's HTTP handler tells us of a request. */
@@ -63,6 +66,9 @@ export class AccountsHttp {
   private readonly ttl: number;
   /** The device and KeyPackage endpoints (devicesHttp.ts). */
   readonly devices: DeviceEndpoints;
+  private readonly requests = new DeviceRequests();
+  /** The contacts endpoints (contactsHttp.ts). */
+  readonly contacts: ContactEndpoints;
   private lastPrune = 0;
 
   private constructor(
@@ -81,6 +87,13 @@ export class AccountsHttp {
       takeClaim: (userId) => {
         if (!this.gate.takeClaim(userId)) throw limited(this.limits.claimIntervalMs);
       },
+      requests: this.requests,
+    });
+    this.contacts = new ContactEndpoints({
+      store: opts.store,
+      limits: { ...defaultContactsLimits, ...opts.contactLimits },
+      signedIn: (req, what, r) => this.signedIn(req, what, r),
+      send: (res, status, body) => this.send(res, status, body),
     });
   }
 
@@ -93,6 +106,8 @@ export class AccountsHttp {
   /** Expired logins and full buckets, and (once a minute) expired sessions: the relay's timer. */
   expire(now = Date.now()): void {
     this.gate.expire();
+    this.requests.expire(now);
+    this.contacts.expire();
     if (now - this.lastPrune < 60_000) return;
     this.lastPrune = now;
     this.opts.store.pruneSessions(now).catch(() => this.log?.('accounts: pruning sessions failed'));
@@ -222,6 +237,7 @@ export class AccountsHttp {
     const body = await readJson(req, Proof);
     await this.proven(body, s.user.id);
     await this.opts.store.deleteUser(s.user.id);
+    this.requests.forget(s.user.id);
     this.ended(res, s, { deleted: true });
   }
 
@@ -353,6 +369,19 @@ const ROUTES: Readonly<Record<string, Route>> = {
   '/api/devices': { method: 'GET', run: (a, q, s, r) => a.devices.list(q, s, r) },
   '/api/devices/add': { method: 'POST', run: (a, q, s, r) => a.devices.add(q, s, r) },
   '/api/devices/remove': { method: 'POST', run: (a, q, s, r) => a.devices.remove(q, s, r) },
+  '/api/devices/list': { method: 'POST', run: (a, q, s, r) => a.devices.deviceList(q, s, r) },
+  '/api/devices/request': { method: 'POST', run: (a, q, s, r) => a.devices.ask(q, s, r) },
+  '/api/devices/requests': { method: 'GET', run: (a, q, s, r) => a.devices.pending(q, s, r) },
+  '/api/devices/request/status': { method: 'POST', run: (a, q, s, r) => a.devices.status(q, s, r) },
+  '/api/devices/approve': { method: 'POST', run: (a, q, s, r) => a.devices.approve(q, s, r) },
+  '/api/devices/decline': { method: 'POST', run: (a, q, s, r) => a.devices.decline(q, s, r) },
   '/api/key-packages': { method: 'POST', run: (a, q, s, r) => a.devices.upload(q, s, r) },
   '/api/key-packages/claim': { method: 'POST', run: (a, q, s, r) => a.devices.claim(q, s, r) },
+  '/api/contacts': { method: 'GET', run: (a, q, s, r) => a.contacts.list(q, s, r) },
+  ...Object.fromEntries(
+    (['request', 'accept', 'decline', 'block', 'unblock', 'remove'] as const).map((action): [string, Route] => [
+      `/api/contacts/${action}`,
+      { method: 'POST', run: (a, q, s, r) => a.contacts.change(action, q, s, r) },
+    ]),
+  ),
 };

@@ -5,14 +5,17 @@
  * it never parses MLS, so every check of a KeyPackage (its signature, its credential's identity
  * key) is the claiming client's; the relay only bounds their number and size.
  *
- * Until approval by an existing device lands (issue #15), an account's first device is added
- * freely and any further one is refused with DEVICE_APPROVAL_REQUIRED.
+ * Every change to an account's devices comes with the signed device-list entry that makes it
+ * (§11.8, deviceListCheck.ts): the first device signs its own; any later one is approved by an
+ * existing device (deviceApproval.ts), and a device is removed by an entry one of them signed.
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { AccountHttpError } from './accountErrors.js';
-import type { AccountStore, StoredDevice, StoredSession, StoredUser } from './accountStore.js';
+import type { AccountStore, StoredDevice, StoredListEntry, StoredSession, StoredUser } from './accountStore.js';
+import type { DeviceRequests } from './deviceApproval.js';
+import { checkNextEntry } from './deviceListCheck.js';
 import { readJson } from './jsonBody.js';
 import type { AccountsRequest } from './accountsHttp.js';
 import { USERNAME_INPUT_MAX, normalizeUsername } from './username.js';
@@ -32,8 +35,19 @@ export const defaultDeviceLimits: DeviceLimits = { maxDevices: 10, maxKeyPackage
 const MAX_UPLOAD_BYTES = 256 * 1024;
 const b64 = z.string().regex(/^[A-Za-z0-9_-]+$/);
 const deviceId = z.string().regex(/^[A-Za-z0-9_-]{22}$/);
-const AddDevice = z.strictObject({ identityKey: b64.length(43) });
-const RemoveDevice = z.strictObject({ device: deviceId });
+const key = b64.length(43);
+const tag = b64.length(43);
+const entry = b64.max(2048);
+const requestId = z.string().regex(/^[A-Za-z0-9_-]{22}$/);
+const AddDevice = z.strictObject({ identityKey: key, list: entry });
+const RemoveDevice = z.strictObject({ device: deviceId, list: entry });
+const ListOf = z.strictObject({
+  name: z.string().min(1).max(USERNAME_INPUT_MAX).optional(),
+  after: z.number().int().min(0).max(0xffffffff),
+});
+const Ask = z.strictObject({ identityKey: key, tag });
+const Approve = z.strictObject({ request: requestId, list: entry, confirm: tag });
+const OfRequest = z.strictObject({ request: requestId });
 const Upload = z.strictObject({ device: deviceId, oneTime: z.array(b64).max(32), lastResort: b64.optional() });
 const Claim = z.strictObject({ name: z.string().min(1).max(USERNAME_INPUT_MAX) });
 
@@ -50,27 +64,28 @@ export interface DeviceContext {
   send(res: ServerResponse, status: number, body: object): void;
   /** One claim by this user: throws RATE_LIMITED (with the bucket's Retry-After) when its bucket is empty. */
   takeClaim(userId: string): void;
+  /** New devices waiting for approval. */
+  readonly requests: DeviceRequests;
 }
 
+const b64u = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
 const shown = (d: StoredDevice) => ({
   device: d.id,
-  identityKey: Buffer.from(d.identityKey).toString('base64url'),
+  identityKey: b64u(d.identityKey),
   createdAt: d.createdAt,
 });
 
 export class DeviceEndpoints {
   constructor(private readonly ctx: DeviceContext) {}
 
+  /** The account's first device, with the list entry it signed for itself. */
   async add(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
     const s = await this.ctx.signedIn(req, 'change', r);
     const body = await readJson(req, AddDevice);
     const identityKey = decode(body.identityKey, 32, true);
     if ((await this.ctx.store.devices(s.user.id)).length > 0) throw new AccountHttpError('DEVICE_APPROVAL_REQUIRED');
-    const device: StoredDevice = { id: randomBytes(16).toString('base64url'), userId: s.user.id, identityKey, createdAt: Date.now() };
-    const added = await this.ctx.store.addDevice(device, this.ctx.limits.maxDevices);
-    if (added === 'exists') throw new AccountHttpError('DEVICE_EXISTS');
-    if (added === 'too-many') throw new AccountHttpError('TOO_MANY_DEVICES');
-    this.ctx.send(res, 201, shown(device));
+    const list = await checkNextEntry(this.ctx.store, s.user, body.list, { add: identityKey });
+    this.ctx.send(res, 201, shown(await this.insert(s.user.id, identityKey, list)));
   }
 
   async list(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
@@ -78,11 +93,105 @@ export class DeviceEndpoints {
     this.ctx.send(res, 200, { devices: (await this.ctx.store.devices(s.user.id)).map(shown) });
   }
 
+  /** A device leaves the account, with the entry (signed by one of its devices) that drops it. */
   async remove(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
     const s = await this.ctx.signedIn(req, 'change', r);
     const body = await readJson(req, RemoveDevice);
-    if (!(await this.ctx.store.removeDevice(s.user.id, body.device))) throw new AccountHttpError('NO_SUCH_DEVICE');
+    const gone = (await this.ctx.store.devices(s.user.id)).find((d) => d.id === body.device);
+    if (gone === undefined) throw new AccountHttpError('NO_SUCH_DEVICE');
+    const list = await checkNextEntry(this.ctx.store, s.user, body.list, { remove: gone.identityKey });
+    const done = await this.ctx.store.removeDevice(s.user.id, body.device, list);
+    if (done === 'no-such-device') throw new AccountHttpError('NO_SUCH_DEVICE');
+    if (done === 'stale') throw new AccountHttpError('DEVICE_LIST_STALE');
     this.ctx.send(res, 200, { removed: true });
+  }
+
+  /** An account's device list after `after` (the caller's own without `name`): what every client checks. */
+  async deviceList(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
+    const s = await this.ctx.signedIn(req, 'read', r);
+    const body = await readJson(req, ListOf);
+    const user = body.name === undefined ? s.user : await this.userNamed(body.name);
+    const entries = await this.ctx.store.deviceList(user.id, body.after);
+    const head = entries.at(-1)?.version ?? (await this.ctx.store.deviceListHead(user.id))?.version ?? 0;
+    this.ctx.send(res, 200, { name: user.name, version: head, entries: entries.map((e) => b64u(e.entry)) });
+  }
+
+  /** A signed-in device that is not yet the account's asks to be approved. */
+  async ask(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
+    const s = await this.ctx.signedIn(req, 'change', r);
+    const body = await readJson(req, Ask);
+    const identityKey = decode(body.identityKey, 32, true);
+    const devices = await this.ctx.store.devices(s.user.id);
+    if (devices.length === 0) throw new AccountHttpError('NO_DEVICE_YET');
+    if (devices.length >= this.ctx.limits.maxDevices) throw new AccountHttpError('TOO_MANY_DEVICES');
+    const asked = this.ctx.requests.add(s.user.id, s.session.tokenHash, identityKey, decode(body.tag, 32, true));
+    if (asked === undefined) throw new AccountHttpError('BUSY');
+    this.ctx.send(res, 201, { request: asked.id, expiresAt: asked.expiresAt });
+  }
+
+  /** The requests an existing device may approve. */
+  async pending(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
+    const s = await this.ctx.signedIn(req, 'read', r);
+    const requests = this.ctx.requests.of(s.user.id).map((q) => ({
+      request: q.id,
+      identityKey: b64u(q.identityKey),
+      tag: b64u(q.tag),
+      createdAt: q.createdAt,
+      expiresAt: q.expiresAt,
+    }));
+    this.ctx.send(res, 200, { requests });
+  }
+
+  /** An existing device approves a request with the entry that adds its key. */
+  async approve(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
+    const s = await this.ctx.signedIn(req, 'change', r);
+    const body = await readJson(req, Approve);
+    const asked = this.ctx.requests.get(s.user.id, body.request);
+    if (asked === undefined || asked.outcome !== undefined) throw new AccountHttpError('NO_SUCH_DEVICE_REQUEST');
+    const list = await checkNextEntry(this.ctx.store, s.user, body.list, { add: asked.identityKey });
+    const device = await this.insert(s.user.id, asked.identityKey, list);
+    asked.outcome = { state: 'approved', device: device.id, confirm: decode(body.confirm, 32, true) };
+    this.ctx.send(res, 201, shown(device));
+  }
+
+  async decline(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
+    const s = await this.ctx.signedIn(req, 'change', r);
+    const asked = this.ctx.requests.get(s.user.id, (await readJson(req, OfRequest)).request);
+    if (asked === undefined || asked.outcome !== undefined) throw new AccountHttpError('NO_SUCH_DEVICE_REQUEST');
+    asked.outcome = { state: 'declined' };
+    this.ctx.send(res, 200, { declined: true });
+  }
+
+  /** The asking session reads its request's outcome. */
+  async status(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
+    const s = await this.ctx.signedIn(req, 'read', r);
+    const asked = this.ctx.requests.get(s.user.id, (await readJson(req, OfRequest)).request);
+    if (asked === undefined || !this.ctx.requests.askedBy(asked, s.session.tokenHash)) throw new AccountHttpError('NO_SUCH_DEVICE_REQUEST');
+    const o = asked.outcome;
+    if (o === undefined) this.ctx.send(res, 200, { state: 'pending', expiresAt: asked.expiresAt });
+    else if (o.state === 'declined') this.ctx.send(res, 200, { state: 'declined' });
+    else this.ctx.send(res, 200, { state: 'approved', device: o.device, confirm: b64u(o.confirm) });
+  }
+
+  private async insert(userId: string, identityKey: Uint8Array, list: StoredListEntry): Promise<StoredDevice> {
+    const device: StoredDevice = { id: randomBytes(16).toString('base64url'), userId, identityKey, createdAt: Date.now() };
+    const added = await this.ctx.store.addDevice(device, this.ctx.limits.maxDevices, list);
+    if (added === 'exists') throw new AccountHttpError('DEVICE_EXISTS');
+    if (added === 'too-many') throw new AccountHttpError('TOO_MANY_DEVICES');
+    if (added === 'stale') throw new AccountHttpError('DEVICE_LIST_STALE');
+    return device;
+  }
+
+  private async userNamed(text: string): Promise<StoredUser> {
+    let name: string;
+    try {
+      name = normalizeUsername(text).name;
+    } catch {
+      throw new AccountHttpError('NO_SUCH_USER');
+    }
+    const user = await this.ctx.store.userByName(name);
+    if (user === undefined) throw new AccountHttpError('NO_SUCH_USER');
+    return user;
   }
 
   async upload(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
@@ -101,20 +210,13 @@ export class DeviceEndpoints {
     const s = await this.ctx.signedIn(req, 'change', r);
     const body = await readJson(req, Claim);
     this.ctx.takeClaim(s.user.id);
-    let name: string;
-    try {
-      name = normalizeUsername(body.name).name;
-    } catch {
-      throw new AccountHttpError('NO_SUCH_USER');
-    }
-    const user = await this.ctx.store.userByName(name);
-    if (user === undefined) throw new AccountHttpError('NO_SUCH_USER');
+    const user = await this.userNamed(body.name);
     const claimed = await this.ctx.store.claimKeyPackages(user.id);
     this.ctx.send(res, 200, {
       name: user.name,
       devices: claimed.map((c) => ({
         ...shown(c.device),
-        keyPackage: Buffer.from(c.keyPackage).toString('base64url'),
+        keyPackage: b64u(c.keyPackage),
         lastResort: c.lastResort,
       })),
     });

@@ -21,5 +21,7 @@ export { type PgAccountStoreOptions, openPgAccountStore } from './pgAccountStore
 export { type AccountsOptions } from './accountsHttp.js';
 export { AccountErrors as AccountHttpErrors, type AccountErrorCode as AccountHttpErrorCode } from './accountErrors.js';
 export { type LoginLimits, defaultLoginLimits } from './loginGate.js';
+export { type ContactsLimits, defaultContactsLimits } from './contactsHttp.js';
+export type { ContactEntry, ContactRef, ContactState } from './contactStore.js';
 export { OPAQUE_SETUP_ENV, loadOpaqueSetup } from './opaqueSetup.js';
 export { USERNAME_MAX, USERNAME_MIN, UsernameError, normalizeUsername } from './username.js';

@@ -13,6 +13,7 @@ import { AccountStoreError } from '../errors.js';
 import type { AccountStore, CreateUserResult, SessionKind, StoredSession, StoredUser } from './accountStore.js';
 import { conversationsMigration } from './pgConversationSchema.js';
 import { pgConversations } from './pgConversations.js';
+import { contactsMigration, pgContacts } from './pgContacts.js';
 import { pgDevices } from './pgDevices.js';
 
 const MARK = 'nullroom-accounts';
@@ -59,7 +60,16 @@ const migrations = (q: (name: string) => string): string[] => [
     data BYTEA NOT NULL
   );
   CREATE INDEX ON ${q('key_packages')} (device_id, last_resort, id);`,
+  // Version 2: signed device lists (§11.8); devices from before them go (no client used them, and no one could trust them).
+  `DELETE FROM ${q('devices')};
+  CREATE TABLE ${q('device_lists')} (
+    user_id TEXT NOT NULL REFERENCES ${q('users')} (id) ON DELETE CASCADE,
+    version INTEGER NOT NULL,
+    entry BYTEA NOT NULL,
+    PRIMARY KEY (user_id, version)
+  );`,
   conversationsMigration(q),
+  contactsMigration(q),
 ];
 
 /** The failure as our error: unreachable when the connection failed, else a failed statement. */
@@ -126,6 +136,7 @@ function pgStore(pool: pg.Pool, q: (name: string) => string): AccountStore {
   return {
     ...pgDevices(pool, q, failure),
     ...pgConversations(pool, q, failure),
+    ...pgContacts(pool, q, failure),
     async createUser(u): Promise<CreateUserResult> {
       const r = await query(`INSERT INTO ${q('users')} (${cols}) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, [
         u.id,

@@ -6,9 +6,12 @@
  */
 import type pg from 'pg';
 import type { AccountStoreError } from '../errors.js';
-import type { AccountStore, ClaimedKeyPackage, StoredDevice } from './accountStore.js';
+import type { AccountStore, ClaimedKeyPackage, StoredDevice, StoredListEntry } from './accountStore.js';
 
-type DeviceMethods = Pick<AccountStore, 'addDevice' | 'devices' | 'removeDevice' | 'addKeyPackages' | 'claimKeyPackages'>;
+type DeviceMethods = Pick<
+  AccountStore,
+  'addDevice' | 'devices' | 'removeDevice' | 'deviceList' | 'deviceListHead' | 'addKeyPackages' | 'claimKeyPackages'
+>;
 type Names = (name: string) => string;
 
 interface DeviceRow {
@@ -25,17 +28,38 @@ const device = (r: DeviceRow): StoredDevice => ({
   createdAt: Number(r.created_at),
 });
 const COLS = 'id, user_id, identity_key, created_at';
+type ListRow = { version: number; entry: Buffer };
+const listEntry = (r: ListRow): StoredListEntry => ({ version: r.version, entry: bytes(r.entry) });
 
 export function pgDevices(pool: pg.Pool, q: Names, failure: (e: unknown) => AccountStoreError): DeviceMethods {
   const tx = <T>(fn: (c: pg.PoolClient) => Promise<T>) => transaction(pool, failure, fn);
   const lockUser = (c: pg.PoolClient, userId: string) => c.query(`SELECT 1 FROM ${q('users')} WHERE id = $1 FOR UPDATE`, [userId]);
   const listDevices = async (c: pg.PoolClient | pg.Pool, userId: string) =>
     (await c.query<DeviceRow>(`SELECT ${COLS} FROM ${q('devices')} WHERE user_id = $1 ORDER BY created_at, id`, [userId])).rows.map(device);
+  const read = async <R extends pg.QueryResultRow>(sql: string, params: unknown[]) => {
+    try {
+      return (await pool.query<R>(sql, params)).rows;
+    } catch (e) {
+      throw failure(e);
+    }
+  };
+  /** Whether `e` is the list's next version (the user row is locked); it is appended when it is. */
+  const append = async (c: pg.PoolClient, userId: string, e: StoredListEntry) => {
+    const head = (await c.query<{ v: number | null }>(`SELECT max(version) AS v FROM ${q('device_lists')} WHERE user_id = $1`, [userId]))
+      .rows[0];
+    if (e.version !== (head?.v ?? 0) + 1) return false;
+    await c.query(`INSERT INTO ${q('device_lists')} (user_id, version, entry) VALUES ($1, $2, $3)`, [
+      userId,
+      e.version,
+      Buffer.from(e.entry),
+    ]);
+    return true;
+  };
   return {
-    addDevice: (d, max) =>
+    addDevice: (d, max, e) =>
       tx(async (c) => {
         await lockUser(c, d.userId);
-        return insertDevice(c, q, d, max);
+        return insertDevice(c, q, d, max, () => append(c, d.userId, e));
       }),
     devices: async (userId) => {
       try {
@@ -44,8 +68,28 @@ export function pgDevices(pool: pg.Pool, q: Names, failure: (e: unknown) => Acco
         throw failure(e);
       }
     },
-    removeDevice: (userId, deviceId) =>
-      tx(async (c) => (await c.query(`DELETE FROM ${q('devices')} WHERE id = $1 AND user_id = $2`, [deviceId, userId])).rowCount === 1),
+    removeDevice: (userId, deviceId, e) =>
+      tx(async (c) => {
+        await lockUser(c, userId);
+        if (!(await c.query(`SELECT 1 FROM ${q('devices')} WHERE id = $1 AND user_id = $2`, [deviceId, userId])).rowCount)
+          return 'no-such-device';
+        if (!(await append(c, userId, e))) return 'stale';
+        await c.query(`DELETE FROM ${q('devices')} WHERE id = $1 AND user_id = $2`, [deviceId, userId]);
+        return 'removed';
+      }),
+    deviceList: async (userId, after) =>
+      (
+        await read<ListRow>(`SELECT version, entry FROM ${q('device_lists')} WHERE user_id = $1 AND version > $2 ORDER BY version`, [
+          userId,
+          after,
+        ])
+      ).map(listEntry),
+    deviceListHead: async (userId) => {
+      const r = (
+        await read<ListRow>(`SELECT version, entry FROM ${q('device_lists')} WHERE user_id = $1 ORDER BY version DESC LIMIT 1`, [userId])
+      )[0];
+      return r === undefined ? undefined : listEntry(r);
+    },
     addKeyPackages: (userId, deviceId, oneTime, lastResort, max) =>
       tx(async (c) => {
         await lockUser(c, userId);
@@ -60,7 +104,11 @@ export function pgDevices(pool: pg.Pool, q: Names, failure: (e: unknown) => Acco
 }
 
 /** Runs `fn` in a transaction on one client; any failure rolls back and becomes an AccountStoreError. */
-async function transaction<T>(pool: pg.Pool, failure: (e: unknown) => AccountStoreError, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function transaction<T>(
+  pool: pg.Pool,
+  failure: (e: unknown) => AccountStoreError,
+  fn: (c: pg.PoolClient) => Promise<T>,
+): Promise<T> {
   let c: pg.PoolClient;
   try {
     c = await pool.connect();
@@ -80,11 +128,18 @@ async function transaction<T>(pool: pg.Pool, failure: (e: unknown) => AccountSto
   }
 }
 
-/** Inserts the device unless its key is taken or the account is at `max` (the user row is locked). */
-async function insertDevice(c: pg.PoolClient, q: Names, d: StoredDevice, max: number): Promise<'added' | 'too-many' | 'exists'> {
+/** Inserts the device unless its key is taken, the account is at `max`, or `append` refuses its list entry (the user row is locked). */
+async function insertDevice(
+  c: pg.PoolClient,
+  q: Names,
+  d: StoredDevice,
+  max: number,
+  append: () => Promise<boolean>,
+): Promise<'added' | 'too-many' | 'exists' | 'stale'> {
   if ((await c.query(`SELECT 1 FROM ${q('devices')} WHERE identity_key = $1`, [Buffer.from(d.identityKey)])).rowCount) return 'exists';
   const n = Number((await c.query<{ n: string }>(`SELECT count(*) AS n FROM ${q('devices')} WHERE user_id = $1`, [d.userId])).rows[0]?.n);
   if (n >= max) return 'too-many';
+  if (!(await append())) return 'stale';
   await c.query(`INSERT INTO ${q('devices')} (${COLS}) VALUES ($1, $2, $3, $4)`, [d.id, d.userId, Buffer.from(d.identityKey), d.createdAt]);
   return 'added';
 }

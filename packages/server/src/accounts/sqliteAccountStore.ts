@@ -17,10 +17,12 @@ import type {
   CreateUserResult,
   SessionKind,
   StoredDevice,
+  StoredListEntry,
   StoredSession,
   StoredUser,
 } from './accountStore.js';
 import { CONVERSATIONS_SCHEMA, sqliteConversations } from './sqliteConversations.js';
+import { CONTACTS_SCHEMA, sqliteContacts } from './sqliteContacts.js';
 
 /** "NRac": SQLite's `PRAGMA application_id` of a Nullroom account store. */
 export const ACCOUNT_STORE_APPLICATION_ID = 0x4e526163;
@@ -58,7 +60,24 @@ CREATE TABLE key_packages (
 CREATE INDEX key_packages_by_device ON key_packages (device_id, last_resort, id);
 `;
 
-const FILE: SqliteFileSpec = { applicationId: ACCOUNT_STORE_APPLICATION_ID, migrations: [SCHEMA, CONVERSATIONS_SCHEMA] };
+/**
+ * Version 2: signed device lists (§11.8). Devices from before them go: no client had used them, and
+ * without a list that a device signed, no one could trust them.
+ */
+const DEVICE_LISTS = `
+DELETE FROM devices;
+CREATE TABLE device_lists (
+  user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  version INTEGER NOT NULL,
+  entry BLOB NOT NULL,
+  PRIMARY KEY (user_id, version)
+) WITHOUT ROWID;
+`;
+
+const FILE: SqliteFileSpec = {
+  applicationId: ACCOUNT_STORE_APPLICATION_ID,
+  migrations: [SCHEMA, DEVICE_LISTS, CONVERSATIONS_SCHEMA, CONTACTS_SCHEMA],
+};
 
 interface UserRow {
   id: string;
@@ -118,6 +137,9 @@ function statements(db: Database.Database) {
     devices: s('SELECT id, user_id, identity_key, created_at FROM devices WHERE user_id = ? ORDER BY created_at, id'),
     deviceOf: s('SELECT id FROM devices WHERE id = ? AND user_id = ?').pluck(),
     deleteDevice: s('DELETE FROM devices WHERE id = ? AND user_id = ?'),
+    listHead: s('SELECT version, entry FROM device_lists WHERE user_id = ? ORDER BY version DESC LIMIT 1'),
+    listAfter: s('SELECT version, entry FROM device_lists WHERE user_id = ? AND version > ? ORDER BY version'),
+    insertEntry: s('INSERT INTO device_lists (user_id, version, entry) VALUES (?, ?, ?)'),
     oneTimeCount: s('SELECT count(*) FROM key_packages WHERE device_id = ? AND last_resort = 0').pluck(),
     insertPackage: s('INSERT INTO key_packages (device_id, last_resort, data) VALUES (?, ?, ?)'),
     dropLastResort: s('DELETE FROM key_packages WHERE device_id = ? AND last_resort = 1'),
@@ -151,6 +173,7 @@ export function openSqliteAccountStore(path: string): AccountStore {
   return {
     ...sqliteDevices(db, st, run),
     ...sqliteConversations(db, run),
+    ...sqliteContacts(db, run),
     createUser: (u) => run(() => createUser.immediate(u)),
     userByName: (name) => run(() => mapUser(st.byName.get(name))),
     userById: (id) => run(() => mapUser(st.byId.get(id))),
@@ -177,15 +200,34 @@ export function openSqliteAccountStore(path: string): AccountStore {
   };
 }
 
-type DeviceMethods = Pick<AccountStore, 'addDevice' | 'devices' | 'removeDevice' | 'addKeyPackages' | 'claimKeyPackages'>;
+type DeviceMethods = Pick<
+  AccountStore,
+  'addDevice' | 'devices' | 'removeDevice' | 'deviceList' | 'deviceListHead' | 'addKeyPackages' | 'claimKeyPackages'
+>;
+type ListRow = { version: number; entry: Buffer };
+const listEntry = (r: ListRow): StoredListEntry => ({ version: r.version, entry: bytes(r.entry) });
 
-/** Devices and their KeyPackages: each method one transaction (a claim never hands a one-time KeyPackage out twice). */
+/** Devices, their list and their KeyPackages: each method one transaction (a claim never hands a one-time KeyPackage out twice). */
 function sqliteDevices(db: Database.Database, st: ReturnType<typeof statements>, run: <T>(fn: () => T) => Promise<T>): DeviceMethods {
-  const addDevice = db.transaction((d: StoredDevice, max: number): 'added' | 'too-many' | 'exists' => {
+  /** Whether `e` is the list's next version; it is appended when it is. */
+  const append = (userId: string, e: StoredListEntry): boolean => {
+    const head = st.listHead.get(userId) as ListRow | undefined;
+    if (e.version !== (head?.version ?? 0) + 1) return false;
+    st.insertEntry.run(userId, e.version, e.entry);
+    return true;
+  };
+  const addDevice = db.transaction((d: StoredDevice, max: number, e: StoredListEntry): 'added' | 'too-many' | 'exists' | 'stale' => {
     if (st.deviceByKey.get(d.identityKey) !== undefined) return 'exists';
     if ((st.deviceCount.get(d.userId) as number) >= max) return 'too-many';
+    if (!append(d.userId, e)) return 'stale';
     st.insertDevice.run(d.id, d.userId, d.identityKey, d.createdAt);
     return 'added';
+  });
+  const removeDevice = db.transaction((userId: string, deviceId: string, e: StoredListEntry): 'removed' | 'no-such-device' | 'stale' => {
+    if (st.deviceOf.get(deviceId, userId) === undefined) return 'no-such-device';
+    if (!append(userId, e)) return 'stale';
+    st.deleteDevice.run(deviceId, userId);
+    return 'removed';
   });
   const addKeyPackages = db.transaction(
     (userId: string, deviceId: string, oneTime: readonly Uint8Array[], lastResort: Uint8Array | undefined, max: number) => {
@@ -214,9 +256,15 @@ function sqliteDevices(db: Database.Database, st: ReturnType<typeof statements>,
     return out;
   });
   return {
-    addDevice: (d, max) => run(() => addDevice.immediate(d, max)),
+    addDevice: (d, max, e) => run(() => addDevice.immediate(d, max, e)),
     devices: (userId) => run(() => (st.devices.all(userId) as DeviceRow[]).map(device)),
-    removeDevice: (userId, deviceId) => run(() => st.deleteDevice.run(deviceId, userId).changes === 1),
+    removeDevice: (userId, deviceId, e) => run(() => removeDevice.immediate(userId, deviceId, e)),
+    deviceList: (userId, after) => run(() => (st.listAfter.all(userId, after) as ListRow[]).map(listEntry)),
+    deviceListHead: (userId) =>
+      run(() => {
+        const r = st.listHead.get(userId) as ListRow | undefined;
+        return r === undefined ? undefined : listEntry(r);
+      }),
     addKeyPackages: (userId, deviceId, oneTime, lastResort, max) =>
       run(() => addKeyPackages.immediate(userId, deviceId, oneTime, lastResort, max)),
     claimKeyPackages: (userId) => run(() => claimKeyPackages.immediate(userId)),
