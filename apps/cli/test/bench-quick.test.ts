@@ -196,3 +196,24 @@ test('bench/accounts.mjs registers and logs in through the real API (2 accounts)
     assert.ok(Number.isFinite(p.relayCpuMsPerOp) && p.relayCpuMsPerOp >= 0, `${phase} relay CPU`);
   }
 });
+
+test('bench/mailbox.mjs submits into 2- and 100-member conversations and reads and acks a mailbox (500 entries, one round)', () => {
+  const r = bench('mailbox', [], { MAILBOX_MESSAGES: '500', MAILBOX_GROUP_MESSAGES: '20', MAILBOX_ROUNDS: '1', MAILBOX_TIME_LIMIT: '200' });
+  type Rate = { perSec: { median: number } };
+  const results = r.results as Array<{
+    store: string;
+    appTwo: Rate;
+    appParallel: Rate;
+    appGroup: Rate & { deliveriesPerSec: number };
+    readAck: Rate & { entries: number };
+  }>;
+  assert.deepEqual(
+    results.map((x) => x.store),
+    process.env.DATABASE_URL === undefined ? ['sqlite'] : ['sqlite', 'postgres'],
+  );
+  for (const x of results) {
+    for (const k of ['appTwo', 'appParallel', 'appGroup', 'readAck'] as const) positive(x[k].perSec.median, `${x.store} ${k}`);
+    assert.equal(x.readAck.entries, 500);
+    positive(x.appGroup.deliveriesPerSec, `${x.store} deliveries/s`);
+  }
+});

@@ -11,6 +11,7 @@
  * still pick a deadlock victim when a device is deleted during a submit to it, and a transaction
  * here that is picked is run again (up to 3 times).
  */
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import type { AccountStoreError } from '../errors.js';
 import {
@@ -77,6 +78,20 @@ const loss = (r: LossRow): LostMail => ({
 /** PostgreSQL's deadlock and serialisation failures: the transaction did nothing and may run again. */
 const retryable = (e: unknown) => ['40P01', '40001'].includes((e as { code?: unknown } | null)?.code as string);
 
+const names = new Map<string, string>();
+/**
+ * Runs a statement as a named prepared one (parsed and planned once per connection, not per call;
+ * the name is a digest of its text, so two schemas' statements never share one).
+ */
+function exec<R extends pg.QueryResultRow>(c: Client, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+  let name = names.get(text);
+  if (name === undefined) {
+    name = `nr_conv_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+    names.set(text, name);
+  }
+  return c.query<R>({ name, text, values });
+}
+
 /** Runs `fn` in a transaction on one client, again if it was a deadlock's victim; any failure becomes an AccountStoreError. */
 async function transaction<T>(pool: pg.Pool, failure: (e: unknown) => AccountStoreError, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
@@ -107,6 +122,8 @@ function sql(q: Names) {
   return {
     state: `SELECT c.epoch, ARRAY(SELECT m.device_id FROM ${q('members')} m WHERE m.conversation_id = c.id) AS members
               FROM ${q('conversations')} c WHERE c.id = $1`,
+    lockState: `SELECT c.epoch, ARRAY(SELECT m.device_id FROM ${q('members')} m WHERE m.conversation_id = c.id) AS members
+              FROM ${q('conversations')} c WHERE c.id = $1 FOR UPDATE OF c`,
     lockHeads: `SELECT 1 FROM ${heads} WHERE device_id = ANY($1) ORDER BY device_id FOR UPDATE`,
     // Locks the recipients' heads in key order; takes a seq from each under both quotas; stores the
     // message once (if anyone gets it) and its deliveries; records a loss for each other recipient.
@@ -152,9 +169,10 @@ function sql(q: Names) {
         SELECT d.device_id FROM ${q('messages')} m JOIN ${q('deliveries')} d ON d.message_id = m.id
          WHERE m.expires_at <= $1::bigint AND ($2::text IS NULL OR d.device_id = $2::text)
       ) ORDER BY device_id FOR UPDATE`,
+    // The page's deliveries first (an ordered scan of the key that stops at the limit), then their messages.
     page: `SELECT d.seq, m.conversation, m.kind, m.sender, m.epoch, m.payload, m.created_at, m.expires_at
-             FROM ${q('deliveries')} d JOIN ${q('messages')} m ON m.id = d.message_id
-            WHERE d.device_id = $1 AND d.seq > $2 ORDER BY d.seq LIMIT $3`,
+             FROM (SELECT seq, message_id FROM ${q('deliveries')} WHERE device_id = $1 AND seq > $2 ORDER BY seq LIMIT $3) d
+             JOIN ${q('messages')} m ON m.id = d.message_id ORDER BY d.seq`,
     losses: `SELECT conversation, entries, handshake, seq FROM ${q('mail_losses')} WHERE device_id = $1`,
     ack: `WITH cleared AS (DELETE FROM ${q('mail_losses')} WHERE device_id = $1 AND seq < $2)
           DELETE FROM ${q('deliveries')} WHERE device_id = $1 AND seq <= $2`,
@@ -175,7 +193,7 @@ type Sql = ReturnType<typeof sql>;
 
 /** The conversation's epoch and members, its row locked FOR UPDATE when `lock`. */
 async function readState(c: Client, s: Sql, id: string, lock: boolean): Promise<ConversationState | undefined> {
-  const r = (await c.query<{ epoch: string; members: string[] }>(lock ? `${s.state} FOR UPDATE OF c` : s.state, [id])).rows[0];
+  const r = (await exec<{ epoch: string; members: string[] }>(c, lock ? `${s.state} FOR UPDATE OF c` : s.state, [id])).rows[0];
   return r === undefined ? undefined : { epoch: Number(r.epoch), members: r.members.sort() };
 }
 
@@ -190,7 +208,7 @@ async function deliver(
   out: Delivered[],
 ): Promise<string[]> {
   if (to.length === 0) return [];
-  const { rows } = await c.query<{ device_id: string; seq: string | null; over: boolean }>(s.deliver, [
+  const { rows } = await exec<{ device_id: string; seq: string | null; over: boolean }>(c, s.deliver, [
     to,
     msg.payload.byteLength,
     limits.maxEntriesPerDevice,
@@ -216,13 +234,13 @@ async function commit(c: pg.PoolClient, s: Sql, m: CommitSubmission, limits: Con
   const plan = judgeCommit(await readState(c, s, m.conversation, true), m, limits);
   if (isRefusal(plan)) return plan;
   if (plan.welcomeTo.length > 0) {
-    const found = new Set((await c.query<{ id: string }>(s.lockDevices, [plan.welcomeTo])).rows.map((r) => r.id));
+    const found = new Set((await exec<{ id: string }>(c, s.lockDevices, [plan.welcomeTo])).rows.map((r) => r.id));
     const unknown = m.add.find((d) => !found.has(d));
     if (unknown !== undefined) return { status: 'unknown-device', device: unknown };
-    await c.query(s.ensureHeads, [plan.welcomeTo]);
+    await exec(c, s.ensureHeads, [plan.welcomeTo]);
   }
   // Every head this commit takes a seq from, in one ordered lock (two ordered locks would not be one order).
-  await c.query(s.lockHeads, [[...plan.commitTo, ...plan.welcomeTo]]);
+  await exec(c, s.lockHeads, [[...plan.commitTo, ...plan.welcomeTo]]);
   const epoch = m.epoch + 1;
   const delivered: Delivered[] = [];
   const base = { conversation: m.conversation, sender: m.sender };
@@ -239,16 +257,16 @@ async function commit(c: pg.PoolClient, s: Sql, m: CommitSubmission, limits: Con
     overflowed.push(
       ...(await deliver(c, s, { ...base, kind: 'welcome', epoch, payload: m.welcome }, plan.welcomeTo, limits, now, delivered)),
     );
-  await c.query(s.change, [m.conversation, plan.remove, plan.welcomeTo, epoch]);
+  await exec(c, s.change, [m.conversation, plan.remove, plan.welcomeTo, epoch]);
   return { status: 'accepted', epoch, delivered, overflowed };
 }
 
 /** A conversation with its creator as the only member, unless the id is taken or the device unknown. */
 async function create(c: pg.PoolClient, s: Sql, id: string, creator: string, now: number) {
-  if ((await c.query(s.lockDevices, [[creator]])).rowCount === 0) return 'unknown-device' as const;
-  if ((await c.query(s.createConversation, [id, now])).rowCount === 0) return 'exists' as const;
-  await c.query(s.addMember, [id, creator]);
-  await c.query(s.ensureHeads, [[creator]]);
+  if ((await exec(c, s.lockDevices, [[creator]])).rowCount === 0) return 'unknown-device' as const;
+  if ((await exec(c, s.createConversation, [id, now])).rowCount === 0) return 'exists' as const;
+  await exec(c, s.addMember, [id, creator]);
+  await exec(c, s.ensureHeads, [[creator]]);
   return 'created' as const;
 }
 
@@ -265,9 +283,9 @@ async function app(c: pg.PoolClient, s: Sql, m: AppSubmission, limits: Conversat
 
 /** Deletes expired deliveries (of `device`, or everyone's), recording them as losses: how many. */
 async function expire(c: pg.PoolClient, s: Sql, now: number, device: string | null): Promise<number> {
-  const locked = (await c.query<{ device_id: string }>(s.lockExpiredHeads, [now, device])).rows.map((r) => r.device_id);
+  const locked = (await exec<{ device_id: string }>(c, s.lockExpiredHeads, [now, device])).rows.map((r) => r.device_id);
   if (locked.length === 0) return 0;
-  return Number((await c.query<{ n: string }>(s.expire, [now, locked])).rows[0]?.n ?? 0);
+  return Number((await exec<{ n: string }>(c, s.expire, [now, locked])).rows[0]?.n ?? 0);
 }
 
 export function pgConversations(pool: pg.Pool, q: Names, failure: (e: unknown) => AccountStoreError): ConversationStore {
@@ -275,7 +293,7 @@ export function pgConversations(pool: pg.Pool, q: Names, failure: (e: unknown) =
   const tx = <T>(fn: (c: pg.PoolClient) => Promise<T>) => transaction(pool, failure, fn);
   const read = async <R extends pg.QueryResultRow>(text: string, params: unknown[]) => {
     try {
-      return (await pool.query<R>(text, params)).rows;
+      return (await exec<R>(pool, text, params)).rows;
     } catch (e) {
       throw failure(e);
     }
@@ -303,8 +321,8 @@ export function pgConversations(pool: pg.Pool, q: Names, failure: (e: unknown) =
     // The head first, as every writer takes it before the deliveries (a prune deletes some of the same).
     ack: (device, upToSeq) =>
       tx(async (c) => {
-        await c.query(s.lockHeads, [[device]]);
-        return (await c.query(s.ack, [device, upToSeq])).rowCount ?? 0;
+        await exec(c, s.lockHeads, [[device]]);
+        return (await exec(c, s.ack, [device, upToSeq])).rowCount ?? 0;
       }),
     usage: async (device) => {
       const r = (await read<{ entries: number; bytes: string }>(s.usage, [device]))[0];
@@ -313,7 +331,7 @@ export function pgConversations(pool: pg.Pool, q: Names, failure: (e: unknown) =
     pruneMail: (now) =>
       tx(async (c) => {
         const n = await expire(c, s, now, null);
-        await c.query(s.deleteEmpty);
+        await exec(c, s.deleteEmpty, []);
         return n;
       }),
   };

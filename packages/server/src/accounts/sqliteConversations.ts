@@ -141,8 +141,8 @@ function statements(db: Database.Database) {
     ),
     page: s(
       `SELECT d.seq, m.conversation, m.kind, m.sender, m.epoch, m.payload, m.created_at, m.expires_at
-         FROM deliveries d JOIN messages m ON m.id = d.message_id
-        WHERE d.device_id = ? AND d.seq > ? ORDER BY d.seq LIMIT ?`,
+         FROM (SELECT seq, message_id FROM deliveries WHERE device_id = ? AND seq > ? ORDER BY seq LIMIT ?) d
+         JOIN messages m ON m.id = d.message_id ORDER BY d.seq`,
     ),
     expiredOf: s(
       `SELECT m.conversation, count(*) AS entries, max(m.kind <> 'app') AS handshake
