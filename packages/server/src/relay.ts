@@ -174,7 +174,7 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
   const blobs = tickets === undefined ? undefined : await openBlobs(opts, tls, tickets, trustProxy);
   restoreRooms(rooms, store);
   const accountParts = await openAccounts(opts, tls, limits);
-  const accountsHttp = accountParts?.http;
+  const [accountsHttp, channels] = [accountParts?.http, accountParts?.channels];
   const { server, httpConnections } = serveHttp(opts, limits, origins, trustProxy, blobs, accountsHttp);
   const wss = webSocketServer(limits);
   const ctx: ConnectionContext = {
@@ -193,21 +193,10 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
     conns.add(c);
     log?.(`conn ${c.id} open from ${socket.remoteAddress ?? '?'} (${account.connections} from ${account.key})`);
   };
-  server.on(
-    'upgrade',
-    upgradeHandler({
-      limits,
-      origins,
-      trustProxy,
-      accounts,
-      wss,
-      httpConnections,
-      openConnections: () => conns.size + (accountParts?.channels.hub.size ?? 0),
-      log,
-      accept,
-      ...(accountParts !== undefined ? { accountUpgrade: accountParts.channels.upgrade } : {}),
-    }),
-  );
+  const openConnections = () => conns.size + (channels?.hub.size ?? 0);
+  const accountUpgrade = channels === undefined ? {} : { accountUpgrade: channels.upgrade };
+  const upgrades = { limits, origins, trustProxy, accounts, wss, httpConnections, openConnections, log, accept, ...accountUpgrade };
+  server.on('upgrade', upgradeHandler(upgrades));
 
   const pinger = startTimer(conns, output, rooms, accounts, limits.pingIntervalMs, accountsHttp);
 
@@ -215,7 +204,7 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
     clearInterval(pinger);
     rooms.dispose();
     store.close();
-    accountParts?.channels.hub.closeAll();
+    channels?.hub.closeAll();
     void opts.accounts?.store.close();
     void blobs?.dispose();
   });
@@ -242,7 +231,7 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
           rooms.dispose();
           store.close();
           blobs?.stop();
-          accountParts?.channels.hub.closeAll();
+          channels?.hub.closeAll();
         },
         blobs,
       ).then(() => opts.accounts?.store.close()),
