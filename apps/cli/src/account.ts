@@ -31,7 +31,7 @@ interface Saved extends DeviceState {
   expiresAt?: number;
   serverKey?: string;
 }
-interface SavedFile {
+export interface SavedFile {
   version: 1;
   relays: Record<string, Saved>;
 }
@@ -77,7 +77,7 @@ function load(dir: string): SavedFile {
 }
 
 /** Writes the file whole (a temporary file renamed over it: never half written), 0600. */
-function save(dir: string, f: SavedFile): void {
+export function save(dir: string, f: SavedFile): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const path = join(dir, ACCOUNTS_FILE);
   const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
@@ -141,6 +141,7 @@ export async function account(
         `${command === 'register' ? 'registered and signed in' : 'signed in'} as ${s.name} on ${key} (until ${until})`,
       );
       await ensureDevice(client, entry, s.name, () => save(dir, file), print);
+      await (await import('./messages.js')).publishKeyPackages(url, o);
       return Exit.OK;
     }
     if (command === 'devices') {

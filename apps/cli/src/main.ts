@@ -154,6 +154,27 @@ accountCommand('logout', 'sign out of a relay (and with --everywhere, every devi
 accountCommand('whoami', 'show the account signed in on a relay');
 accountCommand('devices', 'list your account’s devices, or approve, decline or remove one');
 
+/** `inbox`, `send` and `talk`: account conversations (messages.ts). */
+function messagesCommand(name: 'inbox' | 'send' | 'talk', description: string): Command {
+  const c = program
+    .command(name)
+    .description(description)
+    .argument('<url>', 'the relay URL')
+    .option('--json', 'print one JSON object per event')
+    .option('--key-dir <dir>', 'where the session and this terminal’s keys are kept (as for login)');
+  if (name !== 'inbox') c.argument('<users...>', 'the other accounts of the conversation');
+  if (name === 'send') c.requiredOption('--text <text>', 'the message');
+  if (name === 'inbox') c.option('--follow', 'keep showing messages as they come');
+  return c.action(async (url: string, ...rest: unknown[]) => {
+    const users = name === 'inbox' ? [] : (rest.shift() as string[]);
+    const opts = rest[0] as Record<string, unknown>;
+    process.exitCode = await (await import('./messages.js')).messages(name, url, users, opts);
+  });
+}
+messagesCommand('inbox', 'show the messages waiting for this device in your account’s conversations');
+messagesCommand('send', 'send a message to the conversation with these accounts (started if there is none)');
+messagesCommand('talk', 'talk in the conversation with these accounts: lines you type are sent');
+
 program
   .command('contacts')
   .description('list your contacts and requests on a relay (signed in with `login`), or change one')

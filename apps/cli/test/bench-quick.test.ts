@@ -217,3 +217,15 @@ test('bench/mailbox.mjs submits into 2- and 100-member conversations and reads a
     positive(x.appGroup.deliveriesPerSec, `${x.store} deliveries/s`);
   }
 });
+
+test('bench/inbox.mjs delivers a queued mailbox to a device that connects (200 messages)', () => {
+  const r = bench('inbox', [], { INBOX_N: '200', INBOX_TIME_LIMIT: '200' });
+  type Run = { queued: number; received: number; inOrder: boolean; messagesPerSecond: number; receiverCpuMsPerMessage: number };
+  const runs = [r.sqlite, r.postgres].filter((x) => x !== undefined) as Run[];
+  assert.equal(runs.length, process.env.DATABASE_URL === undefined ? 1 : 2);
+  for (const x of runs) {
+    assert.deepEqual([x.queued, x.received, x.inOrder], [200, 200, true]);
+    positive(x.messagesPerSecond, 'messages/s');
+    positive(x.receiverCpuMsPerMessage, 'receiver CPU');
+  }
+});

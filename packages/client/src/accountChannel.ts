@@ -107,6 +107,7 @@ export class AccountChannel extends Emitter<ChannelEvents> {
         reject(e);
       };
       ws.onmessage = (ev) => {
+        if (ch.closed) return; // closed by us: what still arrives is not read (the relay sends it again)
         let f: AccountFrame;
         try {
           f = decodeAccountFrame(new Uint8Array(ev.data as ArrayBuffer));

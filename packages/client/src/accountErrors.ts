@@ -24,6 +24,8 @@ export const AccountErrors = {
   DEVICE_LIST_FORKED: 'the relay shows a device list that does not continue the one seen before: verify the safety number',
   DEVICE_LIST_STALE: 'the device list changed meanwhile: read it again',
   UNLISTED_DEVICE: 'the relay handed out a KeyPackage for a device that is not in the account’s signed device list',
+  NO_REACHABLE_DEVICE:
+    'that account has no device that has published a KeyPackage yet (`problem` names it): it cannot be added until one of its devices comes online',
   NOT_A_DEVICE: 'this device is not in the account’s device list (removed, or never approved)',
   BAD_CODE: 'that is not an approval code (12 letters and digits)',
   NO_REQUEST_FOR_CODE: 'no device is waiting for approval with that code',

@@ -16,6 +16,13 @@ import { type AccountCall, type ContactChange, type ContactList, changeContact, 
 
 export { AccountError, type AccountErrorCode, AccountErrors } from './accountErrors.js';
 export {
+  Messenger,
+  type MessengerEvents,
+  type MessengerOptions,
+  type ReceivedMessage,
+} from './messenger.js';
+export { MemoryMessengerStore, type MessengerSnapshot, type MessengerStore, decodeSnapshot, encodeSnapshot } from './messengerStore.js';
+export {
   AccountChannel,
   type ChannelEvents,
   ChannelError,

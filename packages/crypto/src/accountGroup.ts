@@ -32,23 +32,28 @@ import {
   clientStateEncoder,
   contentTypes,
   createCommit,
+  decode,
   createGroup,
   defaultExtensionTypes,
   defaultProposalTypes,
   encode,
   generateKeyPackageWithKey,
   joinGroup,
+  keyPackageDecoder,
+  keyPackageEncoder,
   mlsMessageEncoder,
+  privateKeyPackageDecoder,
+  privateKeyPackageEncoder,
   protocolVersions,
   wireformats,
   zeroOutUint8Array,
 } from 'ts-mls';
 import { defaultCodecLimits } from '@nullroom/protocol';
 import { AccountAuthenticationService, type AccountMember, type IsDevice, accountCredential } from './accountCredential.js';
-import { equalBytes, randomBytes } from './bytes.js';
+import { concat, equalBytes, randomBytes, readU32be, u32be } from './bytes.js';
 import { CryptoError } from './errors.js';
 import type { IdentitySigner } from './identity.js';
-import { encryptApplication, errorName, leaves, processStrict, senderOf, wipe } from './mlsGroup.js';
+import { encryptApplication, errorName, leafAt, leaves, processStrict, senderOf, wipe } from './mlsGroup.js';
 import { decodeClientState, decodeMlsMessage } from './mlsMessage.js';
 import { Suites, type SuiteName, suiteImpl } from './suite.js';
 
@@ -241,15 +246,18 @@ export class AccountGroups {
     const pm = msg.privateMessage;
     if (!equalBytes(pm.groupId, state.mls.groupContext.groupId))
       throw new CryptoError('BAD_MESSAGE', 'the message belongs to another group');
-    const before = await this.members(state);
+    // The member list is read for commits only: a message's sender is its one leaf (a 1000-member tree is not walked per message).
+    const before = pm.contentType === contentTypes.commit ? await this.members(state) : [];
     const r = await processStrict(this.ctx, state.mls, msg, membersCommit);
     if (r.kind === 'applicationMessage') {
       const sd = await senderOf(this.impl, state.mls, pm);
-      const sender = before.find((m) => m.leaf === sd?.leaf);
-      if (sd === undefined || sender === undefined || sd.leaf === state.mls.privatePath.leafIndex) {
+      const node = sd === undefined ? undefined : leafAt(sd.tree, sd.leaf);
+      const member = node === undefined ? undefined : await this.memberOfLeaf(node);
+      if (sd === undefined || member === undefined || sd.leaf === state.mls.privatePath.leafIndex) {
         throw new CryptoError('BAD_MESSAGE', 'the message does not come from another member');
       }
       wipe(r.consumed);
+      const sender: ConversationMember = { ...member, leaf: sd.leaf };
       return { kind: 'message', state: { mls: r.newState }, plaintext: r.message, sender, epoch: Number(pm.epoch) };
     }
     if (pm.contentType !== contentTypes.commit || r.actionTaken === 'reject') {
@@ -298,6 +306,24 @@ export class AccountGroups {
       throw new CryptoError('BAD_SAVED_STATE', 'a saved conversation does not decode as an open conversation of this suite');
     }
     return { mls };
+  }
+
+  /** A pending KeyPackage as bytes (its private keys inside: seal it), for `importPending`. */
+  exportPending(p: PendingKeyPackage): Uint8Array {
+    const kp = encode(keyPackageEncoder, p.keyPackage);
+    return concat(u32be(kp.byteLength), kp, encode(privateKeyPackageEncoder, p.privateKeys));
+  }
+
+  /** What `exportPending` wrote; BAD_SAVED_STATE when it does not decode. */
+  importPending(bytes: Uint8Array): PendingKeyPackage {
+    const bad = () => new CryptoError('BAD_SAVED_STATE', 'a saved KeyPackage does not decode');
+    if (bytes.byteLength < 4) throw bad();
+    const n = readU32be(bytes, 0);
+    if (4 + n > bytes.byteLength) throw bad();
+    const keyPackage = decode(keyPackageDecoder, bytes.subarray(4, 4 + n));
+    const privateKeys = decode(privateKeyPackageDecoder, bytes.subarray(4 + n));
+    if (keyPackage === undefined || privateKeys === undefined) throw bad();
+    return { keyPackage, privateKeys };
   }
 
   conversationId(state: ConversationState): Uint8Array {

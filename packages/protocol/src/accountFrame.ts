@@ -48,8 +48,8 @@ export const ResultStatus = {
 } as const;
 export type ResultStatusName = keyof typeof ResultStatus;
 
-/** NOTICE.what: something changed that the device reads over HTTP. */
-export const NoticeWhat = { DEVICE_REQUEST: 1, DEVICE_LIST: 2, CONTACTS: 3 } as const;
+/** NOTICE.what: something changed that the device reads over HTTP; or (CAUGHT_UP, once per channel) all its mailbox held at READY has been sent. */
+export const NoticeWhat = { DEVICE_REQUEST: 1, DEVICE_LIST: 2, CONTACTS: 3, CAUGHT_UP: 4 } as const;
 
 export type AccountFrame =
   | { type: 'AUTH'; device: Uint8Array; signature: Uint8Array }

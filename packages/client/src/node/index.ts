@@ -4,3 +4,4 @@ export { type NodePipeOptions, nodeFileOptions } from './pipe.js';
 export { type FileKeyStoreOptions, FileKeyStore, KEY_STORE_FILE, MAX_KEY_STORE_BYTES, defaultKeyStoreDir } from './fileKeyStore.js';
 export { FileSessions, MAX_SESSION_BYTES, SESSIONS_FOLDER } from './fileSessions.js';
 export { type StoredKey, loadStoredIdentity, newIdentity } from './keyStoreFile.js';
+export { FileMessengerStore } from './fileMessengerStore.js';

@@ -19,6 +19,7 @@ import {
   type AccountFrame,
   decodeAccountFrame,
   encodeAccountFrame,
+  NoticeWhat,
   ProtocolError,
   type ResultStatusName,
 } from '@nullroom/protocol';
@@ -39,6 +40,7 @@ export class AccountChannel {
   private sent = 0;
   private acked = 0;
   private caughtUp = false;
+  private toldCaughtUp = false;
   private pumping = false;
   private again = false;
   private readonly reported = new Set<string>();
@@ -170,6 +172,8 @@ export class AccountChannel {
       for (const e of entries) if (e.seq > this.sent) this.sendMail(e);
       if (entries.length < ask) {
         this.caughtUp = true;
+        if (!this.toldCaughtUp) this.write({ type: 'NOTICE', what: NoticeWhat.CAUGHT_UP });
+        this.toldCaughtUp = true;
         return;
       }
     }

@@ -1,0 +1,84 @@
+/**
+ * The reference journey of issue #15 in the terminal, with real processes (docs/PROTOCOL.md §11.7,
+ * §11.11): `user-a` and `user-b` register, become contacts, and talk through `nullroom send`,
+ * `inbox --follow` and `inbox`; `user-b` goes offline, `user-a` sends three messages, the relay is
+ * killed with SIGKILL and started again on the same port and data; `user-b` gets exactly those
+ * three, once each, in order, and nothing again after. The message canaries are in no file of the
+ * relay's data directory.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { keyDir, type Proc, run } from './_spawn.js';
+
+async function serveAt(data: string, port: string): Promise<{ proc: Proc; url: string }> {
+  const proc = run(['serve', '--port', port, '--data', data]);
+  const line = await proc.waitLine((l) => l.startsWith('nullroom listening on '), 'listening line', 20_000);
+  return { proc, url: line.slice('nullroom listening on '.length) };
+}
+
+const ok = async (p: Proc, what: string) => assert.equal(await p.exited, 0, `${what}: ${p.stderr.join('\n')}`);
+
+test('two terminals: contacts, messages both ways, three sent while one is offline survive kill -9 of the relay, once each, in order', async () => {
+  const data = keyDir();
+  let relay = await serveAt(data, '0');
+  const port = new URL(relay.url).port;
+  const url = relay.url;
+  const a = { NULLROOM_KEY_DIR: keyDir(), NULLROOM_PASSWORD: 'pw user-a canary-pw-a' };
+  const b = { NULLROOM_KEY_DIR: keyDir(), NULLROOM_PASSWORD: 'pw user-b canary-pw-b' };
+  try {
+    await ok(run(['register', url, '--user', 'user-a'], a), 'register a');
+    await ok(run(['register', url, '--user', 'user-b'], b), 'register b');
+    await ok(run(['contacts', url, 'add', 'user-b'], a), 'a asks b');
+    await ok(run(['contacts', url, 'accept', 'user-a'], b), 'b accepts');
+
+    // b is online and following; a starts the conversation and writes; b answers.
+    const follow = run(['inbox', url, '--follow', '--json'], b);
+    await ok(run(['send', url, 'user-b', '--text', 'canary-msg-hello'], a), 'a sends');
+    const hello = await follow.waitFor((e) => e.event === 'message', 'hello at b', 20_000);
+    assert.deepEqual([hello.from, hello.text], ['user-a', 'canary-msg-hello']);
+    follow.child.kill('SIGTERM');
+    await follow.exited;
+    await ok(run(['send', url, 'user-a', '--text', 'canary-msg-reply'], b), 'b replies');
+    const atA = run(['inbox', url, '--json'], a);
+    await ok(atA, 'a reads');
+    assert.deepEqual(
+      atA.events.filter((e) => e.event === 'message').map((e) => [e.from, e.text]),
+      [['user-b', 'canary-msg-reply']],
+    );
+
+    // b is offline; a sends three; the relay dies and comes back.
+    for (const t of ['canary-msg-1', 'canary-msg-2', 'canary-msg-3']) await ok(run(['send', url, 'user-b', '--text', t], a), t);
+    relay.proc.child.kill('SIGKILL');
+    await relay.proc.exited;
+    relay = await serveAt(data, port);
+    const inbox = run(['inbox', url, '--json'], b);
+    await ok(inbox, 'b reads');
+    assert.deepEqual(
+      inbox.events.filter((e) => e.event === 'message').map((e) => [e.from, e.text]),
+      [
+        ['user-a', 'canary-msg-1'],
+        ['user-a', 'canary-msg-2'],
+        ['user-a', 'canary-msg-3'],
+      ],
+    );
+    const again = run(['inbox', url, '--json'], b);
+    await ok(again, 'b reads again');
+    assert.deepEqual(
+      again.events.filter((e) => e.event === 'message'),
+      [],
+      'each message once',
+    );
+    // The relay's files hold no message and no password.
+    for (const f of readdirSync(data)) {
+      const path = join(data, f);
+      if (!statSync(path).isFile()) continue;
+      const bytes = readFileSync(path);
+      for (const canary of ['canary-msg', 'canary-pw']) assert.ok(!bytes.includes(canary), `${f} holds ${canary}`);
+    }
+  } finally {
+    relay.proc.child.kill('SIGTERM');
+    await relay.proc.exited;
+  }
+});

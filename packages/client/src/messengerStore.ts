@@ -1,0 +1,72 @@
+/**
+ * What a device keeps of its account conversations (messenger.ts): every conversation's MLS state,
+ * the private halves of the KeyPackages it published, and how far it has read its mailbox. It
+ * holds every secret of every conversation: a store seals it at rest (the terminal's in a 0600
+ * file under a key in another 0600 file, node/fileMessengerStore.ts; the browser's in IndexedDB
+ * under a non-extractable key).
+ *
+ * A snapshot is written whole, after the entries it covers are processed and before they are
+ * acknowledged: a crash between the two only makes the relay send them again, and `acked` makes
+ * the device skip what it already processed.
+ */
+import { fromBase64, toBase64 } from './encoding.js';
+
+export interface MessengerSnapshot {
+  /** The highest mailbox seq whose entry is processed and saved. */
+  readonly acked: number;
+  /** base64url conversation id -> `AccountGroups.exportState`. */
+  readonly conversations: ReadonlyMap<string, Uint8Array>;
+  /** `AccountGroups.exportPending`, one per KeyPackage published and not yet used; the last one is the last-resort one. */
+  readonly pending: readonly Uint8Array[];
+  /** Messages this device sent (the payload's `n`). */
+  readonly sent: number;
+}
+
+export interface MessengerStore {
+  load(): Promise<MessengerSnapshot | undefined>;
+  /** Durable when it resolves. */
+  save(s: MessengerSnapshot): Promise<void>;
+}
+
+export class MemoryMessengerStore implements MessengerStore {
+  private saved: Uint8Array | undefined;
+  async load(): Promise<MessengerSnapshot | undefined> {
+    return this.saved === undefined ? undefined : decodeSnapshot(this.saved);
+  }
+  async save(s: MessengerSnapshot): Promise<void> {
+    this.saved = encodeSnapshot(s);
+  }
+}
+
+/** The snapshot as bytes (JSON with base64): what a store seals. */
+export function encodeSnapshot(s: MessengerSnapshot): Uint8Array {
+  return new TextEncoder().encode(
+    JSON.stringify({
+      v: 1,
+      acked: s.acked,
+      sent: s.sent,
+      conversations: [...s.conversations].map(([id, state]) => [id, toBase64(state)]),
+      pending: s.pending.map(toBase64),
+    }),
+  );
+}
+
+/** A snapshot `encodeSnapshot` wrote; a TypeError when it is not one. */
+export function decodeSnapshot(bytes: Uint8Array): MessengerSnapshot {
+  const o = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as Record<string, unknown>;
+  const ok =
+    o.v === 1 &&
+    Number.isSafeInteger(o.acked) &&
+    Number.isSafeInteger(o.sent) &&
+    Array.isArray(o.conversations) &&
+    Array.isArray(o.pending) &&
+    o.conversations.every((c) => Array.isArray(c) && c.length === 2 && typeof c[0] === 'string' && typeof c[1] === 'string') &&
+    o.pending.every((p) => typeof p === 'string');
+  if (!ok) throw new TypeError('not a messenger snapshot');
+  return {
+    acked: o.acked as number,
+    sent: o.sent as number,
+    conversations: new Map((o.conversations as [string, string][]).map(([id, st]) => [id, fromBase64(st)])),
+    pending: (o.pending as string[]).map(fromBase64),
+  };
+}

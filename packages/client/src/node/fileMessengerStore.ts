@@ -1,0 +1,97 @@
+/**
+ * The terminal's MessengerStore (messengerStore.ts): one account's conversations on one relay,
+ * sealed in a file, so that nothing of them is readable at rest without the key file beside it.
+ *
+ *   <dir>/messenger/              0700
+ *   <dir>/messenger/seal.key      0600: 32 random bytes (AES-256-GCM), made once
+ *   <dir>/messenger/<f>.state     0600: seal(key, snapshot, aad = "nullroom/v1/messenger/" || f)
+ *
+ * where f = hex(SHA-256(relay origin || "\n" || account name)) (the file names neither). A save is
+ * a temporary file, fsynced, renamed over the old one, then the folder fsynced: durable when it
+ * resolves, and a crash leaves the old or the new snapshot. A file that does not open under the
+ * key is MESSENGER_STORE_CORRUPT, never "nothing kept" (which would make the device a stranger to
+ * its own conversations).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, open as openFile, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { open as unseal, seal } from '@nullroom/crypto';
+import { ClientError } from '../errors.js';
+import { type MessengerSnapshot, type MessengerStore, decodeSnapshot, encodeSnapshot } from '../messengerStore.js';
+
+const FOLDER = 'messenger';
+const KEY_FILE = 'seal.key';
+/** Refuse to read a larger snapshot: a thousand 1000-member conversations would not reach it. */
+const MAX_BYTES = 256 * 1024 * 1024;
+
+async function keyOf(folder: string): Promise<CryptoKey> {
+  const path = join(folder, KEY_FILE);
+  let raw: Buffer;
+  try {
+    raw = await readFile(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    await writeFile(path, randomBytes(32), { mode: 0o600, flag: 'wx' }).catch((w: NodeJS.ErrnoException) => {
+      if (w.code !== 'EEXIST') throw w; // another process made it first: use theirs
+    });
+    raw = await readFile(path);
+  }
+  if (raw.byteLength !== 32) throw new ClientError('KEY_STORE', `${path} is not a messenger key`);
+  return crypto.subtle.importKey('raw', new Uint8Array(raw), 'AES-GCM', false, ['encrypt', 'decrypt']);
+}
+
+export class FileMessengerStore implements MessengerStore {
+  private constructor(
+    private readonly folder: string,
+    private readonly file: string,
+    private readonly key: CryptoKey,
+    private readonly aad: Uint8Array,
+  ) {}
+
+  /** The store of `account` on the relay at `origin`, in the key folder `dir`. */
+  static async open(dir: string, origin: string, account: string): Promise<FileMessengerStore> {
+    const folder = join(dir, FOLDER);
+    await mkdir(folder, { recursive: true, mode: 0o700 });
+    const f = createHash('sha256').update(`${origin}\n${account}`).digest('hex');
+    const aad = new TextEncoder().encode(`nullroom/v1/messenger/${f}`);
+    return new FileMessengerStore(folder, join(folder, `${f}.state`), await keyOf(folder), aad);
+  }
+
+  async load(): Promise<MessengerSnapshot | undefined> {
+    let sealed: Buffer;
+    try {
+      sealed = await readFile(this.file);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+    const bad = () => new ClientError('MESSENGER_STORE_CORRUPT', `${this.file} does not open with its key: move it away to start over`);
+    if (sealed.byteLength > MAX_BYTES) throw bad();
+    const plain = await unseal(this.key, new Uint8Array(sealed), this.aad);
+    if (plain === undefined) throw bad();
+    try {
+      return decodeSnapshot(plain);
+    } catch {
+      throw bad();
+    }
+  }
+
+  async save(s: MessengerSnapshot): Promise<void> {
+    const sealed = await seal(this.key, encodeSnapshot(s), this.aad);
+    const tmp = `${this.file}.${randomBytes(6).toString('hex')}.tmp`;
+    const fh = await openFile(tmp, 'wx', 0o600);
+    try {
+      await fh.writeFile(sealed);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, this.file);
+    const dh = await openFile(this.folder, 'r');
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+  }
+}
