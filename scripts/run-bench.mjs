@@ -234,9 +234,7 @@ saved and acknowledged). The relay runs in its own process; both devices are the
 
 | relay store | received | time | messages/s | receiver CPU per message | relay CPU per message |
 |---|---|---|---|---|---|
-${ibRow('SQLite (embedded)', ib.sqlite)}${ib.postgres === undefined ? '
-(PostgreSQL not measured: DATABASE_URL unset.)' : `
-${ibRow('PostgreSQL', ib.postgres)}`}
+${ibRow('SQLite (embedded)', ib.sqlite)}${ib.postgres === undefined ? '\n(PostgreSQL not measured: DATABASE_URL unset.)' : `\n${ibRow('PostgreSQL', ib.postgres)}`}
 
 Measured ${ib.date.slice(0, 10)} on ${ib.machine.cpus} CPUs (load average ${ib.machine.loadavgAtStart[0]} at the start), Node ${ib.machine.node}.
 `;
