@@ -51,7 +51,8 @@ async function messengerOptions(url: string, o: { keyDir?: string }) {
 
 async function startMessenger(url: string, o: MessagesOptions) {
   const { Messenger } = await import('@nullroom/client/accounts');
-  return { m: await Messenger.start(await messengerOptions(url, o)) };
+  const opts = await messengerOptions(url, o);
+  return { m: await Messenger.start(opts), name: opts.name };
 }
 
 /** Publishes this terminal's KeyPackages (after register or login: others can then start conversations with it). */
@@ -60,7 +61,7 @@ export async function publishKeyPackages(url: string, o: { keyDir?: string }): P
   await Messenger.publish(await messengerOptions(url, o));
 }
 
-function show(m: MessengerType, print: Print, only?: string): void {
+function show(m: MessengerType, me: string, print: Print, only?: string): void {
   m.on('message', (x) => {
     if (only !== undefined && x.conversation !== only) return;
     const at = new Date(x.at).toISOString().slice(11, 16);
@@ -71,7 +72,8 @@ function show(m: MessengerType, print: Print, only?: string): void {
     );
   });
   m.on('conversation', (c) => {
-    print('conversation', { conversation: c.id, members: c.members }, `new conversation with ${c.members.map(safeText).join(', ')}`);
+    const others = c.members.filter((n) => n !== me);
+    print('conversation', { conversation: c.id, members: c.members }, `new conversation with ${others.map(safeText).join(', ')}`);
   });
   m.on('warning', (w) => print('warning', w, `warning: ${w.code}`));
 }
@@ -87,9 +89,10 @@ export async function messages(command: 'inbox' | 'send' | 'talk', url: string, 
   const print = printer(o.json);
   let m: MessengerType | undefined;
   try {
-    m = (await startMessenger(url, o)).m;
+    const started = await startMessenger(url, o);
+    m = started.m;
     if (command === 'inbox') {
-      show(m, print);
+      show(m, started.name, print);
       await m.caughtUp();
       if (o.follow) await new Promise(() => undefined);
       return Exit.OK;
@@ -101,7 +104,7 @@ export async function messages(command: 'inbox' | 'send' | 'talk', url: string, 
       print('sent', { conversation: id, id: sent }, `sent to ${users.map(safeText).join(', ')}`);
       return Exit.OK;
     }
-    show(m, print, id);
+    show(m, started.name, print, id);
     print(
       'talking',
       { conversation: id, members: await m.members(id) },
