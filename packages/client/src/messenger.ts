@@ -11,8 +11,9 @@
  *   mail          welcome: join with the pending KeyPackage it names; commit: apply; app: decrypt
  *
  * Order and once-only: the relay gives each entry a seq per device and keeps it until acknowledged;
- * entries are processed in seq order, saved (MessengerStore), then acknowledged; `acked` in the
- * snapshot skips any the relay sends again after a crash. A payload's `id` is its message id.
+ * entries are processed in the order they come, saved (MessengerStore), then acknowledged. One the
+ * relay sends again (after a crash between save and acknowledgement, or as an attack) fails in MLS,
+ * whose keys for it are spent, and is never shown twice. A payload's `id` is its message id.
  */
 import {
   AccountGroups,
@@ -272,9 +273,11 @@ export class Messenger extends Emitter<MessengerEvents> {
     this.queue = [];
     let usedPending = false;
     for (const mail of batch) {
-      if (mail.seq <= this.acked) continue;
-      usedPending = (await this.process(mail)) || usedPending;
-      this.acked = mail.seq;
+      // Every entry is processed, also one at or below `acked`: a relay that renumbers cannot make
+      // this device skip a message. What was processed already fails in MLS (its keys are spent)
+      // and is dropped silently when its seq says it is the relay sending it again after a crash.
+      usedPending = (await this.process(mail, mail.seq <= this.acked)) || usedPending;
+      this.acked = Math.max(this.acked, mail.seq);
     }
     await this.save();
     this.channel.ack(this.acked);
@@ -282,8 +285,8 @@ export class Messenger extends Emitter<MessengerEvents> {
     if (usedPending) void this.publishKeyPackages().catch(() => this.emit('warning', { code: 'KEY_PACKAGES_NOT_PUBLISHED' }));
   }
 
-  /** One entry; whether it used a pending KeyPackage. */
-  private async process(mail: MailEvent): Promise<boolean> {
+  /** One entry; whether it used a pending KeyPackage. `again`: the relay may be sending it again (no warning if it fails). */
+  private async process(mail: MailEvent, again: boolean): Promise<boolean> {
     const id = mail.conversation;
     try {
       if (mail.kind === 'welcome') {
@@ -311,7 +314,7 @@ export class Messenger extends Emitter<MessengerEvents> {
       else this.conversations.set(id, r.state);
       this.emit('members', { id, members: r.removedUs ? [] : await this.members(id), removedUs: r.removedUs });
     } catch (e) {
-      this.emit('warning', { code: (e as { code?: string }).code ?? 'BAD_MESSAGE', conversation: id });
+      if (!again) this.emit('warning', { code: (e as { code?: string }).code ?? 'BAD_MESSAGE', conversation: id });
     }
     return false;
   }
