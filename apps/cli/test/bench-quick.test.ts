@@ -229,3 +229,11 @@ test('bench/inbox.mjs delivers a queued mailbox to a device that connects (200 m
     positive(x.receiverCpuMsPerMessage, 'receiver CPU');
   }
 });
+
+test('bench/channels.mjs measures the relay memory of authenticated account channels (50)', () => {
+  const r = bench('channels', [], { CHANNELS_N: '50', CHANNELS_TIME_LIMIT: '200' });
+  assert.equal(r.channels, 50);
+  positive(r.openPerSecond as number, 'channels opened per second');
+  const b = r.bytesPerChannel as { rss: number; heapUsed: number };
+  assert.ok(Number.isFinite(b.rss) && Number.isFinite(b.heapUsed), 'bytes per channel');
+});
