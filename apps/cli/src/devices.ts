@@ -10,6 +10,8 @@
  * is how a device leaves.
  */
 import {
+  accountSafetyNumber,
+  formatSafetyNumber,
   type AccountClient,
   type AccountDevice,
   AccountDevices,
@@ -22,6 +24,7 @@ import {
 import { loadStoredIdentity, newIdentity } from '@nullroom/client/node';
 import { createHash } from 'node:crypto';
 import { CliError, Exit } from './errors.js';
+import { safeText, safetyGrid } from './output.js';
 
 export interface SavedDevice {
   /** The account it belongs to (another account signed in here gets another key). */
@@ -146,9 +149,10 @@ export async function devicesCommand(
       print('note', {}, 'this terminal is not one of these devices: log in again to ask for approval');
     return;
   }
-  if (arg === undefined || action.length > 2 || !['approve', 'decline', 'remove'].includes(verb)) {
-    throw new CliError('usage: nullroom devices URL [approve CODE | decline CODE | remove DEVICE]', Exit.USAGE);
+  if (arg === undefined || action.length > 2 || !['approve', 'decline', 'remove', 'verify'].includes(verb)) {
+    throw new CliError('usage: nullroom devices URL [approve CODE | decline CODE | remove DEVICE | verify USER]', Exit.USAGE);
   }
+  if (verb === 'verify') return verify(devices, name, arg, print);
   if (verb === 'approve') {
     const d = await devices.approve(arg);
     const fp = fingerprint(d.identityKey);
@@ -160,6 +164,28 @@ export async function devicesCommand(
     await devices.removeDevice(arg);
     print('device-removed', { device: arg }, `removed device ${arg}`);
   }
+}
+
+/**
+ * The safety number of this account and `other` over both verified device lists (docs/PROTOCOL.md
+ * §11.12), as a grid to compare with theirs, with their devices' fingerprints and what changed
+ * since this terminal last looked.
+ */
+async function verify(devices: AccountDevices, name: string, other: string, print: Print): Promise<void> {
+  const [mine, theirs] = [await devices.deviceList(name), await devices.deviceList(other)];
+  const digits = accountSafetyNumber({ name, devices: mine.head.devices }, { name: theirs.name, devices: theirs.head.devices });
+  const fingerprints = theirs.head.devices.map(fingerprint);
+  const changed = !theirs.firstSeen && (theirs.added.length > 0 || theirs.removed.length > 0);
+  print(
+    'safety-number',
+    { name: theirs.name, digits, devices: fingerprints, changed, firstSeen: theirs.firstSeen },
+    [
+      ...(changed ? [`! ${safeText(theirs.name)}'s devices changed since you last looked: compare the new number`] : []),
+      `safety number with ${safeText(theirs.name)} (compare it with theirs, in person or on a call):`,
+      safetyGrid(formatSafetyNumber(digits)),
+      `their devices: ${fingerprints.join(', ')}`,
+    ].join('\n'),
+  );
 }
 
 function printDevice(print: Print, d: AccountDevice, mine: boolean): void {

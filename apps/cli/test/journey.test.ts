@@ -32,6 +32,13 @@ test('two terminals: contacts, messages both ways, three sent while one is offli
     await ok(run(['register', url, '--user', 'user-b'], b), 'register b');
     await ok(run(['contacts', url, 'add', 'user-b'], a), 'a asks b');
     await ok(run(['contacts', url, 'accept', 'user-a'], b), 'b accepts');
+    // Both compare the same safety number, over both accounts' devices.
+    const va = run(['devices', url, 'verify', 'user-b', '--json'], a);
+    const vb = run(['devices', url, 'verify', 'user-a', '--json'], b);
+    await ok(va, 'a verifies');
+    await ok(vb, 'b verifies');
+    assert.match(String(va.events[0]?.digits), /^\d{60}$/);
+    assert.equal(va.events[0]?.digits, vb.events[0]?.digits);
 
     // b is online and following; a starts the conversation and writes; b answers.
     const follow = run(['inbox', url, '--follow', '--json'], b);

@@ -31,6 +31,7 @@ export {
   accountSocketUrl,
 } from './accountChannel.js';
 export type { DeviceListHead } from '@nullroom/protocol';
+export { accountSafetyNumber, formatSafetyNumber } from '@nullroom/crypto';
 export {
   AccountDevices,
   type AccountDevice,

@@ -68,8 +68,13 @@ export interface MessengerEvents extends Record<string, unknown> {
   /** A conversation's members changed (accounts, by name, as the tree now lists them). */
   members: { id: string; members: string[]; removedUs: boolean };
   presence: { name: string; online: boolean; at: number };
-  /** Something was refused or lost; the code says what (BAD_WELCOME, BAD_MESSAGE, LOST, …). */
-  warning: { code: string; conversation?: string };
+  /**
+   * Something was refused or lost, or needs the user's eyes; the code says what: BAD_MESSAGE,
+   * GROUP_BAD_WELCOME, LOST, LOST_HANDSHAKE, DEVICE_NOT_ADDED, DEVICES_CHANGED (`name`'s devices
+   * changed: compare safety numbers), DEVICE_LIST_FORKED / DEVICE_LIST_INVALID (`name`'s list is not
+   * the one seen before: nobody of it is trusted until the user decides), …
+   */
+  warning: { code: string; conversation?: string; name?: string };
 }
 
 export class Messenger extends Emitter<MessengerEvents> {
@@ -119,15 +124,28 @@ export class Messenger extends Emitter<MessengerEvents> {
   }
 
   private static async load(o: MessengerOptions): Promise<Messenger> {
+    let m: Messenger | undefined;
+    // Lists read in the last minute are used again, unless the key is not in them (a new device): one read per account, not per leaf.
+    const recent = new Map<string, { devices: readonly Uint8Array[]; at: number }>();
     const isDevice = async (name: string, key: Uint8Array) => {
+      const seen = recent.get(name);
+      if (seen !== undefined && Date.now() - seen.at < 60_000 && seen.devices.some((d) => equalBytes(d, key))) return true;
       try {
-        return (await o.devices.deviceList(name)).head.devices.some((d) => equalBytes(d, key));
+        const view = await o.devices.deviceList(name);
+        recent.set(name, { devices: view.head.devices, at: Date.now() });
+        // A contact's devices changed since this device last looked: said every time, the relay cannot hide it.
+        if (!view.firstSeen && (view.added.length > 0 || view.removed.length > 0)) {
+          m?.emit('warning', { code: 'DEVICES_CHANGED', name });
+        }
+        return view.head.devices.some((d) => equalBytes(d, key));
       } catch (e) {
-        if (e instanceof AccountError) return false; // a forked or invalid list: nobody of it is trusted
-        throw e;
+        if (!(e instanceof AccountError)) throw e;
+        // A forked or invalid list: nobody of it is trusted, and the user is told.
+        m?.emit('warning', { code: e.code, name });
+        return false;
       }
     };
-    const m = new Messenger(o, await AccountGroups.open(isDevice));
+    m = new Messenger(o, await AccountGroups.open(isDevice));
     const saved = await o.store.load();
     if (saved !== undefined) m.restore(saved);
     await m.publishKeyPackages();

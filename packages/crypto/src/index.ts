@@ -56,7 +56,7 @@ export {
 } from './roomGroup.js';
 export { type HiddenMessage, HIDDEN_LEAF } from './hiddenMessage.js';
 export { Suites, type SuiteName } from './suite.js';
-export { safetyNumber, formatSafetyNumber } from './safetyNumber.js';
+export { safetyNumber, formatSafetyNumber, accountSafetyNumber } from './safetyNumber.js';
 export {
   type FileKey,
   type FileHeader,

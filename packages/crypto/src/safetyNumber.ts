@@ -33,3 +33,23 @@ export function safetyNumber(ourKey: Uint8Array, theirKey: Uint8Array, ourId = n
 export function formatSafetyNumber(digits: string): string {
   return digits.match(/.{5}/g)?.join(' ') ?? digits;
 }
+
+/**
+ * The safety number of two accounts (docs/PROTOCOL.md §11.12): the same scheme over each account's
+ * whole device list (its identity keys sorted bytewise and concatenated, with the canonical name as
+ * the id), so that it changes whenever either account adds or removes a device. 60 digits, the same
+ * on both sides and in every client.
+ */
+export function accountSafetyNumber(
+  a: { name: string; devices: readonly Uint8Array[] },
+  b: { name: string; devices: readonly Uint8Array[] },
+): string {
+  const keyOf = (devices: readonly Uint8Array[]) => concat(...[...devices].sort(compareBytes));
+  const enc = new TextEncoder();
+  return safetyNumber(keyOf(a.devices), keyOf(b.devices), enc.encode(a.name), enc.encode(b.name));
+}
+
+function compareBytes(x: Uint8Array, y: Uint8Array): number {
+  for (let i = 0; i < x.length && i < y.length; i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+  return x.length - y.length;
+}

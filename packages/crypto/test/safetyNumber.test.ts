@@ -86,3 +86,17 @@ describe('formatSafetyNumber', () => {
     assert.equal(formatSafetyNumber(digits), '01234 56789 01234 56789 01234 56789 01234 56789 01234 56789 01234 56789');
   });
 });
+
+test('account safety numbers: the same on both sides, over every device, whatever their order; a device more changes it', async () => {
+  const { accountSafetyNumber } = await import('../src/index.js');
+  const k = (n: number) => new Uint8Array(32).fill(n);
+  const alice = { name: 'alice', devices: [k(1), k(2)] };
+  const bob = { name: 'bob', devices: [k(3)] };
+  const n = accountSafetyNumber(alice, bob);
+  assert.match(n, /^\d{60}$/);
+  assert.equal(accountSafetyNumber(bob, alice), n);
+  assert.equal(accountSafetyNumber({ name: 'alice', devices: [k(2), k(1)] }, bob), n);
+  assert.notEqual(accountSafetyNumber({ name: 'alice', devices: [k(1), k(2), k(4)] }, bob), n);
+  assert.notEqual(accountSafetyNumber({ name: 'alice', devices: [k(1)] }, bob), n);
+  assert.notEqual(accountSafetyNumber({ name: 'alicf', devices: [k(1), k(2)] }, bob), n, 'the name is bound');
+});
