@@ -31,6 +31,7 @@ import {
   type MailKind,
   pageSize,
 } from './conversationStore.js';
+import { transaction } from './pgDevices.js';
 
 type Names = (name: string) => string;
 type Client = pg.PoolClient | pg.Pool;
@@ -75,9 +76,6 @@ const loss = (r: LossRow): LostMail => ({
   afterSeq: Number(r.seq),
 });
 
-/** PostgreSQL's deadlock and serialisation failures: the transaction did nothing and may run again. */
-const retryable = (e: unknown) => ['40P01', '40001'].includes((e as { code?: unknown } | null)?.code as string);
-
 const names = new Map<string, string>();
 /**
  * Runs a statement as a named prepared one (parsed and planned once per connection, not per call;
@@ -90,30 +88,6 @@ function exec<R extends pg.QueryResultRow>(c: Client, text: string, values: unkn
     names.set(text, name);
   }
   return c.query<R>({ name, text, values });
-}
-
-/** Runs `fn` in a transaction on one client, again if it was a deadlock's victim; any failure becomes an AccountStoreError. */
-async function transaction<T>(pool: pg.Pool, failure: (e: unknown) => AccountStoreError, fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    let c: pg.PoolClient;
-    try {
-      c = await pool.connect();
-    } catch (e) {
-      throw failure(e);
-    }
-    try {
-      await c.query('BEGIN');
-      const r = await fn(c);
-      await c.query('COMMIT');
-      return r;
-    } catch (e) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      if (attempt < 3 && retryable(e)) continue;
-      throw failure(e);
-    } finally {
-      c.release();
-    }
-  }
 }
 
 /** The statements, over the schema's names. */

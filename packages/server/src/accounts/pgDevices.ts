@@ -103,28 +103,38 @@ export function pgDevices(pool: pg.Pool, q: Names, failure: (e: unknown) => Acco
   };
 }
 
-/** Runs `fn` in a transaction on one client; any failure rolls back and becomes an AccountStoreError. */
+/** A deadlock's victim, or a serialisation failure: the whole transaction may run again. */
+const retryable = (e: unknown) => ['40P01', '40001'].includes((e as { code?: unknown } | null)?.code as string);
+
+/**
+ * Runs `fn` in a transaction on one client, again (up to 3 times in all) if PostgreSQL chose it as
+ * a deadlock's victim; any other failure rolls back and becomes an AccountStoreError. `fn` must do
+ * nothing but its queries, since it may run more than once. Shared by every PostgreSQL store part.
+ */
 export async function transaction<T>(
   pool: pg.Pool,
   failure: (e: unknown) => AccountStoreError,
   fn: (c: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
-  let c: pg.PoolClient;
-  try {
-    c = await pool.connect();
-  } catch (e) {
-    throw failure(e);
-  }
-  try {
-    await c.query('BEGIN');
-    const r = await fn(c);
-    await c.query('COMMIT');
-    return r;
-  } catch (e) {
-    await c.query('ROLLBACK').catch(() => undefined);
-    throw failure(e);
-  } finally {
-    c.release();
+  for (let attempt = 1; ; attempt++) {
+    let c: pg.PoolClient;
+    try {
+      c = await pool.connect();
+    } catch (e) {
+      throw failure(e);
+    }
+    try {
+      await c.query('BEGIN');
+      const r = await fn(c);
+      await c.query('COMMIT');
+      return r;
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      if (attempt < 3 && retryable(e)) continue;
+      throw failure(e);
+    } finally {
+      c.release();
+    }
   }
 }
 
