@@ -32,17 +32,14 @@ import {
   clientStateEncoder,
   contentTypes,
   createCommit,
-  decode,
   createGroup,
   defaultExtensionTypes,
   defaultProposalTypes,
   encode,
   generateKeyPackageWithKey,
   joinGroup,
-  keyPackageDecoder,
   keyPackageEncoder,
   mlsMessageEncoder,
-  privateKeyPackageDecoder,
   privateKeyPackageEncoder,
   protocolVersions,
   wireformats,
@@ -50,11 +47,11 @@ import {
 } from 'ts-mls';
 import { defaultCodecLimits } from '@nullroom/protocol';
 import { AccountAuthenticationService, type AccountMember, type IsDevice, accountCredential } from './accountCredential.js';
-import { concat, equalBytes, randomBytes, readU32be, u32be } from './bytes.js';
+import { concat, equalBytes, randomBytes, u32be } from './bytes.js';
 import { CryptoError } from './errors.js';
 import type { IdentitySigner } from './identity.js';
 import { encryptApplication, errorName, leafAt, leaves, processStrict, senderOf, wipe } from './mlsGroup.js';
-import { decodeClientState, decodeMlsMessage } from './mlsMessage.js';
+import { decodeClientState, decodeMlsMessage, decodePendingKeyPackage } from './mlsMessage.js';
 import { Suites, type SuiteName, suiteImpl } from './suite.js';
 
 export const CONVERSATION_ID_BYTES = 16;
@@ -314,16 +311,11 @@ export class AccountGroups {
     return concat(u32be(kp.byteLength), kp, encode(privateKeyPackageEncoder, p.privateKeys));
   }
 
-  /** What `exportPending` wrote; BAD_SAVED_STATE when it does not decode. */
+  /** What `exportPending` wrote; BAD_SAVED_STATE when it does not decode strictly (mlsMessage.ts). */
   importPending(bytes: Uint8Array): PendingKeyPackage {
-    const bad = () => new CryptoError('BAD_SAVED_STATE', 'a saved KeyPackage does not decode');
-    if (bytes.byteLength < 4) throw bad();
-    const n = readU32be(bytes, 0);
-    if (4 + n > bytes.byteLength) throw bad();
-    const keyPackage = decode(keyPackageDecoder, bytes.subarray(4, 4 + n));
-    const privateKeys = decode(privateKeyPackageDecoder, bytes.subarray(4 + n));
-    if (keyPackage === undefined || privateKeys === undefined) throw bad();
-    return { keyPackage, privateKeys };
+    const p = decodePendingKeyPackage(bytes);
+    if (p === undefined) throw new CryptoError('BAD_SAVED_STATE', 'a saved KeyPackage does not decode');
+    return p;
   }
 
   conversationId(state: ConversationState): Uint8Array {

@@ -10,7 +10,18 @@
  *     and nothing can ride along after it.
  * Returns undefined on any failure: callers turn that into their own typed error.
  */
-import { type ClientState, type MlsMessage, clientStateDecoder, mlsMessageDecoder, protocolVersions, wireformats as wf } from 'ts-mls';
+import {
+  type ClientState,
+  type KeyPackage,
+  type MlsMessage,
+  type PrivateKeyPackage,
+  clientStateDecoder,
+  keyPackageDecoder,
+  mlsMessageDecoder,
+  privateKeyPackageDecoder,
+  protocolVersions,
+  wireformats as wf,
+} from 'ts-mls';
 import { defaultCodecLimits } from '@nullroom/protocol';
 
 /** Room messages and GroupInfos are bounded by what one relay frame can carry (docs/PROTOCOL.md §4.1). */
@@ -50,6 +61,28 @@ export function decodeClientState(bytes: Uint8Array, max = 64 * MAX_MLS_MESSAGE_
     return undefined;
   }
   return r === undefined || r[1] !== bytes.byteLength ? undefined : r[0];
+}
+
+/**
+ * A KeyPackage and its private keys as AccountGroups.exportPending wrote them (`u32 length ||
+ * KeyPackage || PrivateKeyPackage`, sealed at rest by the app's store), decoded as strictly: every
+ * byte of each consumed. Undefined on any failure.
+ */
+export function decodePendingKeyPackage(bytes: Uint8Array, max = 64 * 1024): { keyPackage: KeyPackage; privateKeys: PrivateKeyPackage } | undefined {
+  if (bytes.byteLength < 4 || bytes.byteLength > max) return undefined;
+  const n = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0);
+  if (4 + n > bytes.byteLength) return undefined;
+  const whole = <T>(decoder: (b: Uint8Array, at: number) => [T, number] | undefined, b: Uint8Array): T | undefined => {
+    try {
+      const r = decoder(b, 0);
+      return r === undefined || r[1] !== b.byteLength ? undefined : r[0];
+    } catch {
+      return undefined;
+    }
+  };
+  const keyPackage = whole(keyPackageDecoder, bytes.subarray(4, 4 + n));
+  const privateKeys = whole(privateKeyPackageDecoder, bytes.subarray(4 + n));
+  return keyPackage === undefined || privateKeys === undefined ? undefined : { keyPackage, privateKeys };
 }
 
 /**

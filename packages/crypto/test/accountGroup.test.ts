@@ -94,6 +94,12 @@ test('a conversation of devices added offline: one Welcome, messages both ways, 
   const after = await g.encrypt(sA1, utf8.encode('bob is gone'));
   const got = await g.process(sA2, after.message);
   assert.ok(got.kind === 'message' && got.sender.name === 'alice');
+  // A saved KeyPackage reads back; one with a byte more, or cut short, does not.
+  const saved = g.exportPending(spare.pending);
+  assert.deepEqual(g.importPending(saved).keyPackage.leafNode.signaturePublicKey, spare.pending.keyPackage.leafNode.signaturePublicKey);
+  for (const bad of [new Uint8Array([...saved, 0]), saved.subarray(0, saved.length - 1), new Uint8Array(3)]) {
+    assert.throws(() => g.importPending(bad), (e: unknown) => e instanceof CryptoError && e.code === 'BAD_SAVED_STATE');
+  }
   // A saved state reads back.
   assert.equal(g.epoch(g.importState(g.exportState(got.state))), 2);
   await assert.rejects(
