@@ -13,7 +13,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as opaque from '@serenity-kit/opaque';
-import { AccountGroups, type ConversationState, ephemeralIdentity, type IdentitySigner, toBase64Url } from '@nullroom/crypto';
+import {
+  AccountGroups,
+  type ConversationState,
+  ephemeralIdentity,
+  fromBase64Url,
+  type IdentitySigner,
+  toBase64Url,
+} from '@nullroom/crypto';
+import { ACCOUNT_AUTH_LABEL, decodeAccountFrame, encodeAccountFrame } from '@nullroom/protocol';
 import { startRelay } from '@nullroom/server';
 import { openSqliteAccountStore } from '@nullroom/server/accounts';
 import { AccountChannel, AccountClient, AccountDevices, ChannelError, type MailEvent, MemoryTrustedLists } from '../src/accounts.js';
@@ -180,6 +188,71 @@ test('only a signed-in device of the account gets a channel; presence only to co
     e.close();
     c.close();
     assert.deepEqual(seen, ['dave:true', 'dave:false'], 'erin is not carol’s contact');
+  } finally {
+    await relay.close();
+  }
+});
+
+test('a channel that does not answer pings is closed; one that authenticates twice is closed', async () => {
+  await opaque.ready;
+  const relay = await startRelay({
+    port: 0,
+    blobs: false,
+    accounts: {
+      store: openSqliteAccountStore(join(dir, 'c.db')),
+      opaqueSetup: opaque.server.createSetup(),
+      channelLimits: { pingIntervalMs: 150 },
+    },
+  });
+  try {
+    const fay = await person(relay.url, 'fay');
+    const headers = { authorization: `Bearer ${fay.token}` };
+    const { WebSocket } = await import('ws');
+    // autoPong off: the relay's pings go unanswered, as from a dead peer.
+    const silent = await AccountChannel.open(
+      relay.url,
+      (url, protocol) =>
+        new WebSocket(url, protocol, { headers, autoPong: false }) as unknown as ReturnType<ReturnType<typeof nodeWebSocket>>,
+      fay.me,
+      fay.device,
+    );
+    const ended = new Promise<number>((r) => silent.on('closed', (e) => r(e.code)));
+    const live = await channel(relay.url, fay).catch(() => undefined); // replaces the silent one: same device
+    assert.ok(live !== undefined);
+    assert.equal(await ended, 4409, 'the same device connecting again replaces the old channel');
+    const liveEnded = { closed: false };
+    live.on('closed', () => {
+      liveEnded.closed = true;
+    });
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(liveEnded.closed, false, 'a channel that answers pings stays open');
+    live.close();
+    const mute = await AccountChannel.open(
+      relay.url,
+      (url, protocol) =>
+        new WebSocket(url, protocol, { headers, autoPong: false }) as unknown as ReturnType<ReturnType<typeof nodeWebSocket>>,
+      fay.me,
+      fay.device,
+    );
+    const muteEnded = new Promise<number>((r) => mute.on('closed', (e) => r(e.code)));
+    assert.equal(await muteEnded, 1006, 'no pong: the relay drops the connection');
+    // A valid AUTH sent twice: the second, read while the first is checked, closes the channel (4401) before READY.
+    const ws = new WebSocket(`${relay.url.replace('http', 'ws')}/account`, 'nullroom.account.v1', { headers });
+    const seen: string[] = [];
+    const code = await new Promise<number>((resolve) => {
+      ws.on('message', async (d) => {
+        const f = decodeAccountFrame(new Uint8Array(d as Buffer));
+        seen.push(f.type);
+        if (f.type !== 'CHALLENGE') return;
+        const device = fromBase64Url(fay.device);
+        const signature = await fay.me.sign(new Uint8Array([...ACCOUNT_AUTH_LABEL, ...f.nonce, ...device]));
+        const auth = encodeAccountFrame({ type: 'AUTH', device, signature });
+        ws.send(auth);
+        ws.send(auth);
+      });
+      ws.on('close', (c) => resolve(c));
+    });
+    assert.deepEqual([code, seen], [4401, ['CHALLENGE']]);
   } finally {
     await relay.close();
   }

@@ -68,7 +68,10 @@ export function decodeClientState(bytes: Uint8Array, max = 64 * MAX_MLS_MESSAGE_
  * KeyPackage || PrivateKeyPackage`, sealed at rest by the app's store), decoded as strictly: every
  * byte of each consumed. Undefined on any failure.
  */
-export function decodePendingKeyPackage(bytes: Uint8Array, max = 64 * 1024): { keyPackage: KeyPackage; privateKeys: PrivateKeyPackage } | undefined {
+export function decodePendingKeyPackage(
+  bytes: Uint8Array,
+  max = 64 * 1024,
+): { keyPackage: KeyPackage; privateKeys: PrivateKeyPackage } | undefined {
   if (bytes.byteLength < 4 || bytes.byteLength > max) return undefined;
   const n = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0);
   if (4 + n > bytes.byteLength) return undefined;

@@ -98,7 +98,10 @@ test('a conversation of devices added offline: one Welcome, messages both ways, 
   const saved = g.exportPending(spare.pending);
   assert.deepEqual(g.importPending(saved).keyPackage.leafNode.signaturePublicKey, spare.pending.keyPackage.leafNode.signaturePublicKey);
   for (const bad of [new Uint8Array([...saved, 0]), saved.subarray(0, saved.length - 1), new Uint8Array(3)]) {
-    assert.throws(() => g.importPending(bad), (e: unknown) => e instanceof CryptoError && e.code === 'BAD_SAVED_STATE');
+    assert.throws(
+      () => g.importPending(bad),
+      (e: unknown) => e instanceof CryptoError && e.code === 'BAD_SAVED_STATE',
+    );
   }
   // A saved state reads back.
   assert.equal(g.epoch(g.importState(g.exportState(got.state))), 2);

@@ -45,6 +45,9 @@ export class AccountChannel {
   private again = false;
   private readonly reported = new Set<string>();
   private closed = false;
+  private authenticating = false;
+  /** Set by a pong; the hub's timer closes a channel that did not answer its last ping. */
+  alive = true;
   private readonly authTimer: NodeJS.Timeout;
   /** Submits in the current second, for the rate limit. */
   private window = { start: 0, count: 0 };
@@ -62,6 +65,9 @@ export class AccountChannel {
       void this.receive(data as Buffer).catch(() => this.close(1011, 'internal error'));
     });
     ws.on('close', () => this.ended());
+    ws.on('pong', () => {
+      this.alive = true;
+    });
     ws.on('error', () => this.ended());
     this.write({ type: 'CHALLENGE', nonce: this.nonce });
   }
@@ -69,7 +75,10 @@ export class AccountChannel {
   /** An entry stored for this device as a submit was accepted: pushed now if it is the next one, else read by the pump. */
   offer(entry: MailEntry): void {
     if (this.device === undefined || this.closed || entry.seq <= this.sent) return;
-    if (this.caughtUp && !this.pumping && entry.seq === this.sent + 1 && this.sent - this.acked < this.hub.limits.window) {
+    const { limits } = this.hub;
+    // Pushed only while the socket drains: a device that does not read gets no more than the pump would give it.
+    const room = this.sent - this.acked < limits.window && this.ws.bufferedAmount <= limits.maxBufferedBytes;
+    if (this.caughtUp && !this.pumping && entry.seq === this.sent + 1 && room) {
       this.sendMail(entry);
       return;
     }
@@ -88,6 +97,18 @@ export class AccountChannel {
     this.ended();
   }
 
+  /** The hub's liveness check: a channel that did not answer the last ping is ended; else it is pinged again. */
+  check(): void {
+    if (this.closed) return;
+    if (!this.alive) {
+      this.ws.terminate();
+      this.ended();
+      return;
+    }
+    this.alive = false;
+    this.ws.ping();
+  }
+
   private async receive(data: Buffer): Promise<void> {
     let f: AccountFrame;
     try {
@@ -96,8 +117,12 @@ export class AccountChannel {
       if (e instanceof ProtocolError) return this.close(ChannelClose.BAD_FRAME, e.code);
       throw e;
     }
-    if (this.device === undefined)
-      return f.type === 'AUTH' ? this.authenticate(f) : this.close(ChannelClose.NOT_AUTHENTICATED, 'authenticate first');
+    if (this.device === undefined) {
+      // One AUTH, answered before anything else is read: a second one while the first is checked closes the channel.
+      if (f.type !== 'AUTH' || this.authenticating) return this.close(ChannelClose.NOT_AUTHENTICATED, 'authenticate once, first');
+      this.authenticating = true;
+      return this.authenticate(f);
+    }
     switch (f.type) {
       case 'ACK':
         return this.ack(f.seq);

@@ -23,6 +23,8 @@ export interface ChannelLimits {
   readonly submitsPerSecond: number;
   /** Channels per account (its devices, and a few spare for reconnects). */
   readonly maxChannelsPerUser: number;
+  /** How often a channel is pinged; one that did not answer the previous ping is closed. */
+  readonly pingIntervalMs: number;
 }
 
 export const defaultChannelLimits: ChannelLimits = {
@@ -32,6 +34,7 @@ export const defaultChannelLimits: ChannelLimits = {
   maxBufferedBytes: 8 * 2 ** 20,
   submitsPerSecond: 50,
   maxChannelsPerUser: 20,
+  pingIntervalMs: 30_000,
 };
 
 /** What an accepted submit was, to build the entries it stored without reading them back. */
@@ -46,13 +49,19 @@ export class ChannelHub {
   private readonly byDevice = new Map<string, AccountChannel>();
   private readonly byUser = new Map<string, Set<AccountChannel>>();
   private readonly all = new Set<AccountChannel>();
+  private readonly pinger: NodeJS.Timeout;
 
   constructor(
     readonly store: AccountStore,
     readonly conversationLimits: ConversationLimits,
     readonly limits: ChannelLimits,
     readonly codecLimits: CodecLimits,
-  ) {}
+  ) {
+    this.pinger = setInterval(() => {
+      for (const ch of [...this.all]) ch.check();
+    }, limits.pingIntervalMs);
+    this.pinger.unref();
+  }
 
   /** Channels open now (authenticated or not). */
   get size(): number {
@@ -121,6 +130,7 @@ export class ChannelHub {
 
   /** Ends every channel (the relay stops). */
   closeAll(): void {
+    clearInterval(this.pinger);
     for (const ch of [...this.all]) ch.close(1001, 'the relay is stopping');
   }
 
