@@ -117,6 +117,12 @@ export async function messages(command: 'inbox' | 'send' | 'talk', url: string, 
     }
     return Exit.OK;
   } catch (e) {
+    // The SDK's local failures (a store in use by another process, or damaged) keep their code too.
+    if (e instanceof Error && e.name === 'ClientError' && typeof (e as { code?: unknown }).code === 'string') {
+      const code = (e as Error & { code: string }).code;
+      if (o.json) print('error', { code, message: e.message }, '');
+      throw new CliError(`${code}: ${e.message}`, Exit.FAILURE);
+    }
     return accountFailure(e, o.json);
   } finally {
     await m?.settled().catch(() => undefined);

@@ -45,6 +45,10 @@ test('two terminals: contacts, messages both ways, three sent while one is offli
     await ok(run(['send', url, 'user-b', '--text', 'canary-msg-hello'], a), 'a sends');
     const hello = await follow.waitFor((e) => e.event === 'message', 'hello at b', 20_000);
     assert.deepEqual([hello.from, hello.text], ['user-a', 'canary-msg-hello']);
+    // A second process on b's conversations while the first runs is refused: both would advance the same MLS states.
+    const twice = run(['inbox', url], b);
+    assert.equal(await twice.exited, 1);
+    assert.match(twice.stderr.join('\n'), /MESSENGER_IN_USE/);
     follow.child.kill('SIGTERM');
     await follow.exited;
     await ok(run(['send', url, 'user-a', '--text', 'canary-msg-reply'], b), 'b replies');

@@ -42,6 +42,8 @@ export const ClientErrors = {
   KEY_STORE_UNSAFE:
     "the key store's file is readable or writable by others, its folder writable by them, either belongs to another user, or the file is a symbolic link: not used",
   KEY_STORE_LOCKED: "another process held the key store's lock past the timeout (10 s)",
+  MESSENGER_IN_USE:
+    "another process holds this device's lock on an account's saved conversations: two would each advance the same MLS states and undo each other's",
   MESSENGER_STORE_CORRUPT:
     "an account's saved conversations do not open under their key or do not parse: left untouched and never read as empty (that would make the device a stranger to its own conversations)",
   PEER_UNAVAILABLE:

@@ -120,7 +120,11 @@ export class Messenger extends Emitter<MessengerEvents> {
    * before it first reads its mailbox.
    */
   static async publish(o: Omit<MessengerOptions, 'url' | 'socket'>): Promise<void> {
-    await Messenger.load({ ...o, url: '', socket: () => undefined as never });
+    try {
+      await Messenger.load({ ...o, url: '', socket: () => undefined as never });
+    } finally {
+      await o.store.close?.();
+    }
   }
 
   private static async load(o: MessengerOptions): Promise<Messenger> {
@@ -224,9 +228,11 @@ export class Messenger extends Emitter<MessengerEvents> {
     throw new AccountError('REFUSED', { relayCode: 'WRONG_EPOCH' });
   }
 
+  /** Closes the channel; the store's lock is given back once what is being processed is saved. */
   close(): void {
     this.closed = true;
     this.channel?.close();
+    void this.working.then(() => this.o.store.close?.()).catch(() => undefined);
   }
 
   /** Resolves once the mailbox the relay held when this device connected is processed, saved and acknowledged. */

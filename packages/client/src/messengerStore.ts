@@ -26,6 +26,8 @@ export interface MessengerStore {
   load(): Promise<MessengerSnapshot | undefined>;
   /** Durable when it resolves. */
   save(s: MessengerSnapshot): Promise<void>;
+  /** Lets another process use the store (a file store's lock). */
+  close?(): Promise<void>;
 }
 
 export class MemoryMessengerStore implements MessengerStore {

@@ -5,19 +5,23 @@
  *   <dir>/messenger/              0700
  *   <dir>/messenger/seal.key      0600: 32 random bytes (AES-256-GCM), made once
  *   <dir>/messenger/<f>.state     0600: seal(key, snapshot, aad = "nullroom/v1/messenger/" || f)
+ *   <dir>/messenger/<f>.lock      "<pid> <token>\n": one process at a time uses an account's conversations
  *
  * where f = hex(SHA-256(relay origin || "\n" || account name)) (the file names neither). A save is
  * a temporary file, fsynced, renamed over the old one, then the folder fsynced: durable when it
  * resolves, and a crash leaves the old or the new snapshot. A file that does not open under the
  * key is MESSENGER_STORE_CORRUPT, never "nothing kept" (which would make the device a stranger to
- * its own conversations).
+ * its own conversations). Two processes on one account's conversations would each advance the same
+ * MLS states and the last to save would undo the other's: the second is refused (MESSENGER_IN_USE)
+ * while the first lives; a lock whose process is gone is taken over (fileSessions.ts `breakIfStale`).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open as openFile, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open as openFile, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { open as unseal, seal } from '@nullroom/crypto';
 import { ClientError } from '../errors.js';
 import { type MessengerSnapshot, type MessengerStore, decodeSnapshot, encodeSnapshot } from '../messengerStore.js';
+import { breakIfStale } from './fileSessions.js';
 
 const FOLDER = 'messenger';
 const KEY_FILE = 'seal.key';
@@ -46,6 +50,7 @@ export class FileMessengerStore implements MessengerStore {
     private readonly file: string,
     private readonly key: CryptoKey,
     private readonly aad: Uint8Array,
+    private readonly lock: string,
   ) {}
 
   /** The store of `account` on the relay at `origin`, in the key folder `dir`. */
@@ -54,7 +59,15 @@ export class FileMessengerStore implements MessengerStore {
     await mkdir(folder, { recursive: true, mode: 0o700 });
     const f = createHash('sha256').update(`${origin}\n${account}`).digest('hex');
     const aad = new TextEncoder().encode(`nullroom/v1/messenger/${f}`);
-    return new FileMessengerStore(folder, join(folder, `${f}.state`), await keyOf(folder), aad);
+    const lock = `${process.pid} ${randomBytes(16).toString('hex')}\n`;
+    await takeLock(join(folder, `${f}.lock`), lock);
+    return new FileMessengerStore(folder, join(folder, `${f}.state`), await keyOf(folder), aad, lock);
+  }
+
+  /** Gives the lock back (the conversations stay on disk for the next start). */
+  async close(): Promise<void> {
+    const path = this.file.replace(/\.state$/, '.lock');
+    if ((await readFile(path, 'utf8').catch(() => '')) === this.lock) await unlink(path).catch(() => undefined);
   }
 
   async load(): Promise<MessengerSnapshot | undefined> {
@@ -94,4 +107,21 @@ export class FileMessengerStore implements MessengerStore {
       await dh.close();
     }
   }
+}
+
+/** Creates the lock with `content`, taking over one whose process is gone; MESSENGER_IN_USE while another lives. */
+async function takeLock(path: string, content: string): Promise<void> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await writeFile(path, content, { mode: 0o600, flag: 'wx' });
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    if (!(await breakIfStale(path))) break;
+  }
+  throw new ClientError(
+    'MESSENGER_IN_USE',
+    'another nullroom process is using this account’s conversations on this device: close it first',
+  );
 }
