@@ -49,6 +49,8 @@ export class ChannelHub {
   private readonly byDevice = new Map<string, AccountChannel>();
   private readonly byUser = new Map<string, Set<AccountChannel>>();
   private readonly all = new Set<AccountChannel>();
+  /** Channels per account, authenticated or not (the cap of attach). */
+  private readonly perUser = new Map<string, number>();
   private readonly pinger: NodeJS.Timeout;
 
   constructor(
@@ -70,11 +72,12 @@ export class ChannelHub {
 
   /** A WebSocket upgraded on /account for a signed-in user. */
   attach(ws: WebSocket, user: StoredUser): void {
-    const mine = [...this.all].filter((c) => c.user.id === user.id).length;
+    const mine = this.perUser.get(user.id) ?? 0;
     if (mine >= this.limits.maxChannelsPerUser) {
       ws.close(ChannelClose.RATE, 'too many channels for this account');
       return;
     }
+    this.perUser.set(user.id, mine + 1);
     this.all.add(new AccountChannel(ws, user, this));
   }
 
@@ -91,7 +94,10 @@ export class ChannelHub {
   }
 
   gone(ch: AccountChannel): void {
-    this.all.delete(ch);
+    if (!this.all.delete(ch)) return;
+    const n = (this.perUser.get(ch.user.id) ?? 1) - 1;
+    if (n > 0) this.perUser.set(ch.user.id, n);
+    else this.perUser.delete(ch.user.id);
     const device = ch.device?.id;
     if (device === undefined) return;
     if (this.byDevice.get(device) === ch) this.byDevice.delete(device);
