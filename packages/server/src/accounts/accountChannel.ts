@@ -53,6 +53,8 @@ export class AccountChannel {
   private window = { start: 0, count: 0 };
   /** Submits run one after another, in the order they came: a device's messages stay in its order. */
   private submits: Promise<void> = Promise.resolve();
+  /** Bytes of submit frames queued and not yet handled. */
+  private queuedBytes = 0;
 
   constructor(
     private readonly ws: WebSocket,
@@ -129,8 +131,7 @@ export class AccountChannel {
       case 'CREATE':
       case 'COMMIT':
       case 'SEND':
-        this.submits = this.submits.then(() => this.submit(f));
-        return this.submits;
+        return this.queue(f, data.byteLength);
       default:
         return this.close(ChannelClose.BAD_FRAME, 'not a device frame');
     }
@@ -218,10 +219,28 @@ export class AccountChannel {
     });
   }
 
-  private async submit(f: Extract<AccountFrame, { type: 'CREATE' | 'COMMIT' | 'SEND' }>): Promise<void> {
+  /**
+   * A submit, counted against the rate as it arrives (one over it is answered RATE_LIMITED at once,
+   * never queued), then queued behind the channel's others; more than `maxQueuedBytes` of frames
+   * waiting closes the channel: a device cannot make the relay hold its flood.
+   */
+  private queue(f: Extract<AccountFrame, { type: 'CREATE' | 'COMMIT' | 'SEND' }>, bytes: number): Promise<void> {
+    const { limits } = this.hub;
     const now = Date.now();
     if (now - this.window.start >= 1000) this.window = { start: now, count: 0 };
-    if (++this.window.count > this.hub.limits.submitsPerSecond) return this.result(f.req, 'RATE_LIMITED', 0);
+    if (++this.window.count > limits.submitsPerSecond) return Promise.resolve(this.result(f.req, 'RATE_LIMITED', 0));
+    if (this.queuedBytes + bytes > limits.maxQueuedBytes) return Promise.resolve(this.close(ChannelClose.RATE, 'too much in flight'));
+    this.queuedBytes += bytes;
+    this.submits = this.submits
+      .then(() => this.submit(f))
+      .finally(() => {
+        this.queuedBytes -= bytes;
+      });
+    return this.submits;
+  }
+
+  private async submit(f: Extract<AccountFrame, { type: 'CREATE' | 'COMMIT' | 'SEND' }>): Promise<void> {
+    const now = Date.now();
     const device = (this.device as StoredDevice).id;
     const conversation = b64(f.conversation);
     try {

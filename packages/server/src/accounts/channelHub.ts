@@ -21,6 +21,8 @@ export interface ChannelLimits {
   readonly maxBufferedBytes: number;
   /** Creates, commits and sends per channel per second. */
   readonly submitsPerSecond: number;
+  /** Bytes of submits a channel may have waiting (beyond: the channel is closed). */
+  readonly maxQueuedBytes: number;
   /** Channels per account (its devices, and a few spare for reconnects). */
   readonly maxChannelsPerUser: number;
   /** How often a channel is pinged; one that did not answer the previous ping is closed. */
@@ -33,6 +35,7 @@ export const defaultChannelLimits: ChannelLimits = {
   page: 500,
   maxBufferedBytes: 8 * 2 ** 20,
   submitsPerSecond: 50,
+  maxQueuedBytes: 8 * 2 ** 20,
   maxChannelsPerUser: 20,
   pingIntervalMs: 30_000,
 };
