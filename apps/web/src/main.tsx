@@ -29,6 +29,7 @@ import { ConfirmDialog } from './ui/ConfirmDialog.js';
 import { Icon } from './ui/Icon.js';
 import { JoinForm, type Joined } from './ui/JoinForm.js';
 import { useCornerPanels } from './ui/CornerPanels.js';
+import { useMessagesView } from './ui/MessagesView.js';
 
 /** What a reload keeps (reload.ts, history.ts): only with the browser's sealed store. */
 interface Keeping {
@@ -204,7 +205,14 @@ function App(props: {
     if (languageOf(p) !== languageOf(prefs)) void setLanguage(languageOf(p)).then(() => (refreshTitle(), setTick((n) => n + 1)));
   };
 
-  const { buttons, panels } = useCornerPanels(prefs, changePrefs);
+  const messages = useMessagesView(() => setTick((n) => n + 1));
+  const { buttons: cornerButtons, panels, openAccount } = useCornerPanels(prefs, changePrefs, messages.onAccount);
+  const buttons = (
+    <>
+      {messages.button}
+      {cornerButtons}
+    </>
+  );
 
   const storeNotice = props.storeNotice !== undefined && (
     <p class={`store-notice ${props.storeNotice}`} role={props.storeNotice === 'corrupt' ? 'alert' : 'status'}>
@@ -212,6 +220,9 @@ function App(props: {
     </p>
   );
 
+  if (messages.view === 'messages') {
+    return messages.screen(buttons, panels, props.keyStore instanceof IndexedDbKeyStore ? props.keyStore : undefined, openAccount);
+  }
   if (sessions.length === 0 && restoring) {
     // A page like any other while the rooms come back: a main landmark and a heading for screen readers.
     return (
@@ -248,7 +259,7 @@ function App(props: {
         {active !== undefined && !joining && activePrivate === undefined && (
           <button type="button" class="secondary danger" data-testid="leave" onClick={() => setLeaving(active)}>
             <Icon name="leave" />
-            {t('chat.leave')}
+            <span class="narrow-hidden">{t('chat.leave')}</span>
           </button>
         )}
       </header>

@@ -21,6 +21,7 @@ export {
   type MessengerOptions,
   type ReceivedMessage,
 } from './messenger.js';
+export { RecordMessengerStore, RecordTrustedLists } from './recordStores.js';
 export { MemoryMessengerStore, type MessengerSnapshot, type MessengerStore, decodeSnapshot, encodeSnapshot } from './messengerStore.js';
 export {
   AccountChannel,
@@ -30,7 +31,7 @@ export {
   type SubmitResult,
   accountSocketUrl,
 } from './accountChannel.js';
-export type { DeviceListHead } from '@nullroom/protocol';
+export { type DeviceListHead, NoticeWhat } from '@nullroom/protocol';
 export { accountSafetyNumber, formatSafetyNumber } from '@nullroom/crypto';
 export {
   AccountDevices,

@@ -7,6 +7,7 @@
  *   "keys:" + r       AES-GCM(wrap, JSON [[nick, hex identity key, verified], ...])
  *   "session:" + r    AES-GCM(wrap, a saved room session: roomSession.ts; `sessions()`)
  *   "app:" + k + ":" + a  AES-GCM(wrap, an app's own record: `records(k)`, a = hex(HMAC(index, name)))
+ *   "acct:" + h       { privateKey, publicKey }: the device identity of an account, h = hex(HMAC(index, origin ‖ 0 ‖ name))
  * where r = hex(HMAC(index, room locator)) and n = hex(HMAC(index, len ‖ locator ‖ own nickname)),
  * so the database names no room and no nickname, and the nicknames and keys we learned are
  * readable only through the page's own non-extractable key. No key ever exists as bytes in
@@ -212,6 +213,18 @@ export class IndexedDbKeyStore implements KeyStore {
     const existing = await this.get<unknown>(key);
     const stored = existing ?? (await IndexedDbKeyStore.getOrPut<unknown>(this.db, key, await generateIdentity(), `id:${r}`));
     return identitySigner(checkIdentity(stored));
+  }
+
+  /**
+   * This browser's device identity for the account `name` on the relay `origin` (docs/PROTOCOL.md
+   * §11.8): an Ed25519 key made non-extractable on first use, stored as "acct:" + HMAC(origin, name),
+   * so the database names neither. Kept when the account signs out: the browser stays one of the
+   * account's devices until it is removed from the list.
+   */
+  async accountIdentity(origin: string, name: string): Promise<IdentitySigner> {
+    const key = `acct:${await this.mac(new TextEncoder().encode(`${origin}\0${name}`))}`;
+    const existing = await this.get<unknown>(key);
+    return identitySigner(checkIdentity(existing ?? (await IndexedDbKeyStore.getOrPut<unknown>(this.db, key, await generateIdentity()))));
   }
 
   private async readKnown(room: RoomLocator): Promise<Map<string, [string, boolean]>> {

@@ -26,6 +26,7 @@ import {
 } from '@nullroom/crypto';
 import { NoticeWhat } from '@nullroom/protocol';
 import { AccountChannel, type MailEvent } from './accountChannel.js';
+import { ChannelLink, type LinkState } from './channelLink.js';
 import type { AccountDevices } from './accountDevices.js';
 import { AccountError } from './accountErrors.js';
 import { Emitter } from './emitter.js';
@@ -68,6 +69,10 @@ export interface MessengerEvents extends Record<string, unknown> {
   /** A conversation's members changed (accounts, by name, as the tree now lists them). */
   members: { id: string; members: string[]; removedUs: boolean };
   presence: { name: string; online: boolean; at: number };
+  /** The account channel: up, being opened again after a drop, or closed by the relay for good (its close code). */
+  connection: LinkState;
+  /** The relay says something changed for this account (NoticeWhat: device requests, device list, contacts). */
+  notice: { what: number };
   /**
    * Something was refused or lost, or needs the user's eyes; the code says what: BAD_MESSAGE,
    * GROUP_BAD_WELCOME, LOST, LOST_HANDSHAKE, DEVICE_NOT_ADDED, DEVICES_CHANGED (`name`'s devices
@@ -78,7 +83,10 @@ export interface MessengerEvents extends Record<string, unknown> {
 }
 
 export class Messenger extends Emitter<MessengerEvents> {
-  private channel!: AccountChannel;
+  private link!: ChannelLink;
+  private get channel(): AccountChannel {
+    return this.link.channel;
+  }
   private readonly conversations = new Map<string, ConversationState>();
   private pending: AccountPendingKeyPackage[] = [];
   private acked = 0;
@@ -104,13 +112,16 @@ export class Messenger extends Emitter<MessengerEvents> {
   /** Loads what the store kept, publishes KeyPackages as needed, and opens the channel (the mailbox follows). */
   static async start(o: MessengerOptions): Promise<Messenger> {
     const m = await Messenger.load(o);
-    m.channel = await AccountChannel.open(o.url, o.socket, o.me, o.device);
-    m.channel.on('mail', (mail) => m.enqueue(mail));
-    m.channel.on('presence', (p) => m.emit('presence', p));
-    m.channel.on('notice', (n) => {
-      if (n.what === NoticeWhat.CAUGHT_UP) m.working = m.working.then(() => m.markCaughtUp()).catch(() => undefined);
+    m.link = await ChannelLink.open(() => AccountChannel.open(o.url, o.socket, o.me, o.device), {
+      mail: (mail) => m.enqueue(mail),
+      presence: (p) => m.emit('presence', p),
+      notice: (n) => {
+        if (n.what === NoticeWhat.CAUGHT_UP) m.working = m.working.then(() => m.markCaughtUp()).catch(() => undefined);
+        else m.emit('notice', n);
+      },
+      lost: (l) => m.emit('warning', { code: l.handshake ? 'LOST_HANDSHAKE' : 'LOST', conversation: l.conversation }),
+      connection: (c) => m.emit('connection', c),
     });
-    m.channel.on('lost', (l) => m.emit('warning', { code: l.handshake ? 'LOST_HANDSHAKE' : 'LOST', conversation: l.conversation }));
     return m;
   }
 
@@ -231,7 +242,7 @@ export class Messenger extends Emitter<MessengerEvents> {
   /** Closes the channel; the store's lock is given back once what is being processed is saved. */
   close(): void {
     this.closed = true;
-    this.channel?.close();
+    this.link?.close();
     void this.working.then(() => this.o.store.close?.()).catch(() => undefined);
   }
 

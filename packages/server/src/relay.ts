@@ -126,6 +126,7 @@ async function openAccounts(opts: RelayOptions, tls: boolean, limits: RelayLimit
     { maxFrameBytes: limits.maxFrameBytes, maxPayloadBytes: limits.maxPayloadBytes },
   );
   http.notify = (userId, what) => channels.hub.notify(userId, what);
+  http.related = (a, b, contacts, blocked) => channels.hub.related(a, b, contacts, blocked);
   return { http, channels };
 }
 

@@ -28,7 +28,7 @@ function message(e: unknown): string {
   return t(`account.errors.${e.code}`);
 }
 
-export function AccountPanel(props: { onClose: () => void }) {
+export function AccountPanel(props: { onClose: () => void; onAccount?: (name: string | undefined) => void }) {
   const [view, setView] = useState<View>({ kind: 'loading' });
   const [mode, setMode] = useState<Mode>('sign-in');
   const [name, setName] = useState('');
@@ -43,6 +43,7 @@ export function AccountPanel(props: { onClose: () => void }) {
 
   const signedIn = (n: string | undefined) => {
     if (n !== undefined) setAccountName(n);
+    props.onAccount?.(n);
     setView(n === undefined ? { kind: 'signed-out' } : { kind: 'signed-in', name: n });
   };
   useEffect(() => {
@@ -50,7 +51,7 @@ export function AccountPanel(props: { onClose: () => void }) {
       .whoami()
       .then(
         (me) => signedIn(me?.name),
-        () => signedIn(undefined),
+        () => setView({ kind: 'signed-out' }), // unreachable: said so when the user acts, and Messages keeps going
       );
   }, []);
   useEffect(() => first.current?.focus(), [view.kind, mode]);

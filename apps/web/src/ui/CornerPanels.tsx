@@ -11,7 +11,7 @@ import { Settings } from './Settings.js';
 
 type AccountPanel = typeof import('./AccountPanel.js').AccountPanel;
 
-export function useCornerPanels(prefs: Prefs, onPrefs: (p: Prefs) => void) {
+export function useCornerPanels(prefs: Prefs, onPrefs: (p: Prefs) => void, onAccount?: (name: string | undefined) => void) {
   const [open, setOpen] = useState<'account' | 'settings' | undefined>();
   const [AccountPanel, setAccountPanel] = useState<AccountPanel | undefined>();
   const toggle = (which: 'account' | 'settings') => setOpen(open === which ? undefined : which);
@@ -28,10 +28,13 @@ export function useCornerPanels(prefs: Prefs, onPrefs: (p: Prefs) => void) {
       <Icon name={icon} />
     </button>
   );
+  const loadAccount = () => {
+    if (AccountPanel === undefined) void import('./AccountPanel.js').then((m) => setAccountPanel(() => m.AccountPanel));
+  };
   const buttons = (
     <>
       {button('account', 'user', () => {
-        if (AccountPanel === undefined) void import('./AccountPanel.js').then((m) => setAccountPanel(() => m.AccountPanel));
+        loadAccount();
         toggle('account');
       })}
       {button('settings', 'settings', () => toggle('settings'))}
@@ -41,7 +44,12 @@ export function useCornerPanels(prefs: Prefs, onPrefs: (p: Prefs) => void) {
     open === 'settings' ? (
       <Settings prefs={prefs} language={languageOf(prefs)} onChange={onPrefs} onClose={close} />
     ) : open === 'account' && AccountPanel !== undefined ? (
-      <AccountPanel onClose={close} />
+      <AccountPanel onClose={close} {...(onAccount === undefined ? {} : { onAccount })} />
     ) : undefined;
-  return { buttons, panels };
+  /** Opens the account panel (Messages asks to sign in). */
+  const openAccount = () => {
+    loadAccount();
+    setOpen('account');
+  };
+  return { buttons, panels, openAccount };
 }

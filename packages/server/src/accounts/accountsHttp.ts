@@ -77,6 +77,8 @@ export class AccountsHttp {
   private lastPrune = 0;
   /** Tells a user's connected devices that something changed (the account channel's hub sets it). */
   notify: (userId: string, what: number) => void = () => undefined;
+  /** Two accounts became contacts or stopped being ones (the hub's presence follows). */
+  related: (a: StoredUser, b: StoredUser, contacts: boolean, blocked?: boolean) => void = () => undefined;
 
   private constructor(
     private readonly opts: AccountsOptions,
@@ -102,6 +104,8 @@ export class AccountsHttp {
       limits: { ...defaultContactsLimits, ...opts.contactLimits },
       signedIn: (req, what, r) => this.signedIn(req, what, r),
       send: (res, status, body) => this.send(res, status, body),
+      notify: (userId, what) => this.notify(userId, what),
+      related: (a, b, contacts, blocked) => this.related(a, b, contacts, blocked),
     });
   }
 

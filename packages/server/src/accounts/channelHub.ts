@@ -137,6 +137,22 @@ export class ChannelHub {
     for (const ch of this.byUser.get(userId) ?? []) ch.tell({ type: 'NOTICE', what });
   }
 
+  /**
+   * Two accounts became contacts: each side online learns the other's presence now, not at its next
+   * connection. They stopped being ones: `a` (who removed or blocked) sees `b` offline, and `b`
+   * sees `a` offline only after a removal (a block must look to `b` like nothing happened).
+   */
+  related(a: StoredUser, b: StoredUser, contacts: boolean, blocked = false): void {
+    const tell = (to: StoredUser, about: StoredUser) => {
+      const online = contacts && this.byUser.has(about.id);
+      if (contacts && !online) return;
+      const frame: AccountFrame = { type: 'PRESENCE', name: about.name, online, at: Date.now() };
+      for (const ch of this.byUser.get(to.id) ?? []) ch.tell(frame);
+    };
+    tell(a, b);
+    if (!blocked) tell(b, a);
+  }
+
   /** Ends every channel (the relay stops). */
   closeAll(): void {
     clearInterval(this.pinger);

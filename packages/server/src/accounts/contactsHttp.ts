@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import { NoticeWhat } from '@nullroom/protocol';
 import { type Bucket, fullBucket, takeToken } from '../budget.js';
 import { AccountHttpError } from './accountErrors.js';
 import type { AccountStore, StoredSession, StoredUser } from './accountStore.js';
@@ -46,6 +47,10 @@ export interface ContactContext {
   signedIn(req: IncomingMessage, what: 'read' | 'change', r: AccountsRequest): Promise<Signed>;
   send(res: ServerResponse, status: number, body: object): void;
   readonly now?: () => number;
+  /** Tells a user's connected devices that its contact lists changed (NOTICE CONTACTS). */
+  notify(userId: string, what: number): void;
+  /** Two accounts became contacts (`true`: each online one learns the other's presence) or stopped being ones. */
+  related(a: StoredUser, b: StoredUser, contacts: boolean, blocked?: boolean): void;
 }
 
 /** Each refusal of the store as the API's error, with the bound it hit where there is one. */
@@ -101,6 +106,12 @@ export class ContactEndpoints {
     if (other.id === s.user.id) throw new AccountHttpError('CONTACT_SELF');
     const done = await this.ctx.store.changeContact(action, s.user.id, other.id, Date.now(), this.ctx.limits);
     if (!done.ok) throw refused(done.refusal, this.ctx.limits);
+    // Our other devices always learn of the change. The other account learns of what it would see in
+    // its own list anyway (a request, an acceptance, a removal); a decline or a block is never told.
+    this.ctx.notify(s.user.id, NoticeWhat.CONTACTS);
+    if (action === 'request' || action === 'accept' || action === 'remove') this.ctx.notify(other.id, NoticeWhat.CONTACTS);
+    if (done.state === 'contact') this.ctx.related(s.user, other, true);
+    else if (action === 'remove' || action === 'block') this.ctx.related(s.user, other, false, action === 'block');
     this.ctx.send(res, 200, { name: other.name, state: done.state, ...(done.since === undefined ? {} : { since: done.since }) });
   }
 

@@ -1,0 +1,290 @@
+/**
+ * The signed-in account in this browser (docs/PROTOCOL.md §11.8–§11.11): this browser as one of
+ * its devices, its contacts with their presence, and its conversations, for the Messages screen
+ * (ui/Messages.tsx). Everything cryptographic is the SDK's Messenger; this keeps what the screen
+ * shows and tells it when that changed.
+ *
+ * The device: an Ed25519 key made non-extractable in IndexedDB on first use (per relay and
+ * account); the first device of an account enrols itself, a later one shows a code and waits for
+ * an existing device to approve it. The conversations' MLS states, the verified device lists and
+ * the history are sealed in IndexedDB under the page's non-extractable key (browserKeyStore.ts),
+ * and one tab at a time uses them (MESSENGER_IN_USE in another).
+ */
+import { browserWebSocket, type IndexedDbKeyStore, type SealedRecords } from '@nullroom/client';
+import {
+  type AccountClient,
+  AccountDevices,
+  AccountError,
+  type ContactList,
+  Messenger,
+  NoticeWhat,
+  RecordMessengerStore,
+  RecordTrustedLists,
+  accountSafetyNumber,
+} from '@nullroom/client/accounts';
+
+export type Phase =
+  | { kind: 'starting' }
+  | { kind: 'approval'; code: string; expiresAt: number }
+  | { kind: 'ready' }
+  | { kind: 'failed'; code: string };
+
+export interface Line {
+  readonly id: string;
+  readonly from: string;
+  readonly own: boolean;
+  readonly text: string;
+  readonly at: number;
+  status?: 'sending' | 'sent' | 'failed';
+}
+
+export interface Conversation {
+  readonly id: string;
+  members: string[];
+  lines: Line[];
+  unread: number;
+  lastAt: number;
+}
+
+export interface Warning {
+  readonly code: string;
+  readonly name?: string;
+  readonly conversation?: string;
+}
+
+const EMPTY: ContactList = { contacts: [], incoming: [], outgoing: [], blocked: [] };
+
+/** `records` with every name under `prefix`: one browser, several accounts and relays. */
+function prefixed(records: SealedRecords, prefix: string): SealedRecords {
+  return {
+    put: (n, v) => records.put(`${prefix}\0${n}`, v),
+    get: (n) => records.get(`${prefix}\0${n}`),
+    remove: (n) => records.remove(`${prefix}\0${n}`),
+  };
+}
+
+const same = (a: Uint8Array, b: Uint8Array) => a.byteLength === b.byteLength && a.every((x, i) => x === b[i]);
+
+export class AccountSession {
+  phase: Phase = { kind: 'starting' };
+  contacts: ContactList = EMPTY;
+  readonly online = new Map<string, boolean>();
+  readonly conversations = new Map<string, Conversation>();
+  warnings: Warning[] = [];
+  devices!: AccountDevices;
+  /** This browser's device id, once it is one of the account's devices. */
+  device: string | undefined;
+  /** The conversation on screen (its messages are read as they come). */
+  open: string | undefined;
+  private messenger: Messenger | undefined;
+  private readonly listeners = new Set<() => void>();
+  private closed = false;
+  private approval: AbortController | undefined;
+  private me!: Awaited<ReturnType<IndexedDbKeyStore['accountIdentity']>>;
+
+  constructor(
+    readonly client: AccountClient,
+    readonly name: string,
+    private readonly store: IndexedDbKeyStore,
+  ) {}
+
+  subscribe(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+  private changed(): void {
+    for (const fn of this.listeners) fn();
+  }
+  private set(phase: Phase): void {
+    this.phase = phase;
+    this.changed();
+  }
+
+  /** Makes this browser a device of the account (enrolling or waiting for approval), then opens its conversations. */
+  async start(): Promise<void> {
+    try {
+      this.me = await this.store.accountIdentity(location.origin, this.name);
+      const trust = new RecordTrustedLists(prefixed(this.store.records('account-trust'), `${location.origin}\0${this.name}`));
+      this.devices = new AccountDevices(this.client, this.name, this.me, trust);
+      this.device = await this.ensureDevice();
+      if (this.closed) return;
+      const store = await RecordMessengerStore.open(
+        prefixed(this.store.records('account-state'), `${location.origin}\0${this.name}`),
+        `${location.origin}\0${this.name}`,
+      );
+      const m = await Messenger.start({
+        url: location.origin,
+        name: this.name,
+        me: this.me,
+        device: this.device,
+        devices: this.devices,
+        socket: browserWebSocket,
+        store,
+      });
+      if (this.closed) return void m.close();
+      this.messenger = m;
+      this.listen(m);
+      for (const id of m.list()) this.conversation(id, await m.members(id));
+      await this.refreshContacts();
+      this.set({ kind: 'ready' });
+    } catch (e) {
+      if (this.closed) return;
+      const code = e instanceof AccountError ? e.code : ((e as { code?: string }).code ?? 'UNAVAILABLE');
+      this.set({ kind: 'failed', code });
+    }
+  }
+
+  private async ensureDevice(): Promise<string> {
+    const all = await this.devices.devices();
+    const mine = all.find((d) => same(d.identityKey, this.me.publicKey));
+    if (mine !== undefined) {
+      await this.devices.deviceList(); // checked against the list this browser verified before
+      return mine.device;
+    }
+    if (all.length === 0) return this.devices.enrolFirst();
+    const asked = await this.devices.requestApproval();
+    this.approval = new AbortController();
+    this.set({ kind: 'approval', code: asked.code, expiresAt: asked.expiresAt });
+    return (await asked.wait({ signal: this.approval.signal })).device;
+  }
+
+  private listen(m: Messenger): void {
+    m.on('conversation', (c) => {
+      this.conversation(c.id, c.members);
+      this.changed();
+    });
+    m.on('members', (c) => {
+      if (c.removedUs) this.conversations.delete(c.id);
+      else this.conversation(c.id, c.members);
+      this.changed();
+    });
+    m.on('message', (x) => {
+      const c = this.conversation(x.conversation);
+      c.lines.push({ id: x.id, from: x.from, own: x.from === this.name, text: x.text, at: x.at });
+      c.lastAt = Math.max(c.lastAt, x.at);
+      if (this.open !== x.conversation || document.hidden) c.unread++;
+      this.changed();
+    });
+    m.on('notice', (n) => {
+      if (n.what === NoticeWhat.CONTACTS) void this.refreshContacts().catch(() => undefined);
+    });
+    m.on('presence', (p) => {
+      this.online.set(p.name, p.online);
+      this.changed();
+    });
+    m.on('warning', (w) => {
+      this.warnings = [...this.warnings.slice(-19), w];
+      if (w.code === 'DEVICES_CHANGED' || w.code.startsWith('DEVICE_LIST')) void this.refreshContacts();
+      this.changed();
+    });
+  }
+
+  private conversation(id: string, members?: string[]): Conversation {
+    let c = this.conversations.get(id);
+    if (c === undefined) {
+      c = { id, members: members ?? [], lines: [], unread: 0, lastAt: 0 };
+      this.conversations.set(id, c);
+    } else if (members !== undefined) c.members = members;
+    return c;
+  }
+
+  /** The conversations, most recent first. */
+  list(): Conversation[] {
+    return [...this.conversations.values()].sort((a, b) => b.lastAt - a.lastAt);
+  }
+
+  /** The other members' names (the conversation's title). */
+  others(c: Conversation): string[] {
+    return c.members.filter((n) => n !== this.name);
+  }
+
+  async refreshContacts(): Promise<void> {
+    this.contacts = await this.client.contacts();
+    this.changed();
+  }
+
+  /** Runs a contact change, then reads the list again. */
+  async contact(action: 'request' | 'accept' | 'decline' | 'block' | 'unblock' | 'remove', name: string): Promise<void> {
+    const c = this.client;
+    const run = {
+      request: () => c.requestContact(name),
+      accept: () => c.acceptContact(name),
+      decline: () => c.declineContact(name),
+      block: () => c.blockContact(name),
+      unblock: () => c.unblockContact(name),
+      remove: () => c.removeContact(name),
+    }[action];
+    await run();
+    await this.refreshContacts();
+  }
+
+  /** The conversation with exactly these accounts, started if there is none: its id. */
+  async conversationWith(names: string[]): Promise<string> {
+    const m = this.ready();
+    const id = (await m.find(names)) ?? (await m.startConversation(names));
+    this.conversation(id, await m.members(id));
+    this.changed();
+    return id;
+  }
+
+  async send(id: string, text: string): Promise<void> {
+    const m = this.ready();
+    const c = this.conversation(id);
+    const line: Line = {
+      id: `pending-${Date.now()}-${c.lines.length}`,
+      from: this.name,
+      own: true,
+      text,
+      at: Date.now(),
+      status: 'sending',
+    };
+    c.lines.push(line);
+    c.lastAt = line.at;
+    this.changed();
+    try {
+      await m.sendText(id, text);
+      line.status = 'sent';
+    } catch (e) {
+      line.status = 'failed';
+      throw e;
+    } finally {
+      this.changed();
+    }
+  }
+
+  markRead(id: string): void {
+    const c = this.conversations.get(id);
+    if (c !== undefined && c.unread > 0) {
+      c.unread = 0;
+      this.changed();
+    }
+  }
+
+  totalUnread(): number {
+    let n = 0;
+    for (const c of this.conversations.values()) n += c.unread;
+    return n;
+  }
+
+  /** The safety number with `other` over both verified device lists (§11.12), and whether their devices changed. */
+  async safetyNumber(other: string): Promise<{ digits: string; changed: boolean }> {
+    const [mine, theirs] = [await this.devices.deviceList(this.name), await this.devices.deviceList(other)];
+    const digits = accountSafetyNumber(
+      { name: this.name, devices: mine.head.devices },
+      { name: theirs.name, devices: theirs.head.devices },
+    );
+    return { digits, changed: !theirs.firstSeen && (theirs.added.length > 0 || theirs.removed.length > 0) };
+  }
+
+  private ready(): Messenger {
+    if (this.messenger === undefined) throw new AccountError('NOT_SIGNED_IN');
+    return this.messenger;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.approval?.abort();
+    this.messenger?.close();
+    this.messenger = undefined;
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * One account conversation: its members, the messages (ours marked with their delivery state), and
+ * the composer (Enter sends, Shift+Enter a new line). Verify shows the safety number with each other
+ * member over their signed device lists (docs/PROTOCOL.md §11.12) as digits and a QR code, with a
+ * warning when their devices changed since this browser last looked.
+ */
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import type { AccountSession, Conversation } from '../accountSession.js';
+import { t } from '../i18n.js';
+import { DeliveryMark } from './DeliveryMark.js';
+import { Qr } from './Qr.js';
+import { accountMessage } from './ContactsPane.js';
+
+const time = (at: number) => new Date(at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+
+function SafetyNumber(props: { session: AccountSession; other: string; onClose: () => void }) {
+  const [shown, setShown] = useState<{ digits: string; changed: boolean } | { error: string } | undefined>();
+  useEffect(() => {
+    props.session.safetyNumber(props.other).then(setShown, (e: unknown) => setShown({ error: accountMessage(e) }));
+  }, [props.other]);
+  return (
+    <section class="panel safety-panel" data-testid="safety" aria-labelledby="safety-title">
+      <h2 id="safety-title">{t('messages.safetyTitle', { name: props.other })}</h2>
+      {shown === undefined && <p role="status">{t('account.loading')}</p>}
+      {shown !== undefined && 'error' in shown && <p class="error">{shown.error}</p>}
+      {shown !== undefined && 'digits' in shown && (
+        <>
+          {shown.changed && (
+            <p class="warning" role="alert" data-testid="safety-changed">
+              {t('messages.devicesChanged', { name: props.other })}
+            </p>
+          )}
+          <p class="safety safety-grid" data-testid="safety-digits">
+            {shown.digits.match(/.{5}/g)!.map((g, i) => (
+              <span key={i}>{g}</span>
+            ))}
+          </p>
+          <Qr text={shown.digits} label={t('messages.safetyQr')} size={160} />
+          <p class="hint">{t('messages.safetyHint')}</p>
+        </>
+      )}
+      <button type="button" class="secondary" onClick={props.onClose}>
+        {t('settings.close')}
+      </button>
+    </section>
+  );
+}
+
+export function ConversationPane(props: { session: AccountSession; conversation: Conversation }) {
+  const s = props.session;
+  const c = props.conversation;
+  const others = s.others(c);
+  const [text, setText] = useState('');
+  const [error, setError] = useState<string | undefined>();
+  const [verify, setVerify] = useState<string | undefined>();
+  const list = useRef<HTMLOListElement>(null);
+  const composer = useRef<HTMLTextAreaElement>(null);
+  useEffect(() => composer.current?.focus(), []);
+  useLayoutEffect(() => {
+    const el = list.current;
+    if (el !== null) el.scrollTop = el.scrollHeight;
+  }, [c.lines.length]);
+
+  const send = () => {
+    const body = text.trim();
+    if (body.length === 0) return;
+    setText('');
+    setError(undefined);
+    s.send(c.id, body).catch((e: unknown) => setError(accountMessage(e)));
+  };
+
+  return (
+    <section class="conversation-pane" aria-labelledby="conversation-title">
+      <header class="room-bar">
+        <h1 id="conversation-title" class="room-name">
+          {others.length === 0 ? t('messages.justYou') : others.join(', ')}
+        </h1>
+        {others.map((o) => (
+          <button key={o} type="button" class="secondary" data-testid="verify" onClick={() => setVerify(verify === o ? undefined : o)}>
+            {others.length === 1 ? t('messages.verify') : t('messages.verifyName', { name: o })}
+          </button>
+        ))}
+      </header>
+      {verify !== undefined && <SafetyNumber session={s} other={verify} onClose={() => setVerify(undefined)} />}
+      <ol class="messages" ref={list} data-testid="conversation-messages" aria-live="polite">
+        {c.lines.length === 0 && <li class="line notice">{t('messages.empty')}</li>}
+        {c.lines.map((l) => (
+          <li key={l.id} class={`line message-line${l.own ? ' self' : ''}`} data-testid="account-message">
+            <span class="from">{l.own ? t('messages.me') : l.from}</span> <time>{time(l.at)}</time>
+            {l.status !== undefined && (
+              <DeliveryMark state={l.status === 'sending' ? 'pending' : l.status === 'sent' ? 'sent' : 'failed'} />
+            )}
+            <p class="text">{l.text}</p>
+          </li>
+        ))}
+      </ol>
+      {error !== undefined && (
+        <p class="error" role="alert" data-testid="send-error">
+          {error}
+        </p>
+      )}
+      <form
+        class="composer"
+        onSubmit={(e) => {
+          e.preventDefault();
+          send();
+        }}
+      >
+        <textarea
+          ref={composer}
+          rows={2}
+          data-testid="account-composer"
+          aria-label={t('chat.message')}
+          maxLength={4000}
+          value={text}
+          onInput={(e) => setText(e.currentTarget.value)}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+              e.preventDefault();
+              send();
+            }
+          }}
+        />
+        <button type="submit" data-testid="account-send">
+          {t('chat.send')}
+        </button>
+      </form>
+    </section>
+  );
+}

@@ -1,0 +1,71 @@
+/**
+ * Rooms or Messages on screen (the choice kept in localStorage), the button that switches, and the
+ * Messages screen. Messages (ui/Messages.tsx, with the accounts SDK and OPAQUE) is imported the
+ * first time it is opened, never with the page, and stays loaded: its account session keeps its
+ * connection while the rooms are on screen, and the button shows its unread count.
+ */
+import type { ComponentChildren } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import type { IndexedDbKeyStore } from '@nullroom/client';
+import { t } from '../i18n.js';
+import { Icon } from './Icon.js';
+
+type MessagesModule = typeof import('./Messages.js');
+type View = 'rooms' | 'messages';
+const VIEW = 'nullroom.view';
+
+export function useMessagesView(onChange: () => void) {
+  const [view, setView] = useState<View>(() => (localStorage.getItem(VIEW) === 'messages' ? 'messages' : 'rooms'));
+  const [mod, setMod] = useState<MessagesModule | undefined>();
+  /** Who is signed in, for Messages (null: not asked yet). */
+  const [account, setAccount] = useState<string | undefined | null>(null);
+  const show = (v: View) => {
+    setView(v);
+    localStorage.setItem(VIEW, v);
+  };
+  useEffect(() => {
+    if (view !== 'messages' || mod !== undefined) return;
+    void import('./Messages.js').then((m) => {
+      setMod(m);
+      m.whoami().then(setAccount, () => setAccount(undefined));
+    });
+  }, [view]);
+
+  /** The account panel signed in or out. */
+  const onAccount = (name: string | undefined) => {
+    setAccount(name);
+    if (name === undefined) mod?.endAccountSession();
+  };
+  const unread = mod?.totalAccountUnread() ?? 0;
+  const button = (
+    <button
+      type="button"
+      class="secondary"
+      data-testid={view === 'messages' ? 'rooms-button' : 'messages-button'}
+      onClick={() => show(view === 'messages' ? 'rooms' : 'messages')}
+    >
+      <Icon name={view === 'messages' ? 'rooms' : 'messages'} />
+      <span class="narrow-hidden">{view === 'messages' ? t('messages.rooms') : t('messages.open')}</span>
+      {view === 'rooms' && unread > 0 && (
+        <span class="unread" data-testid="messages-unread" aria-label={t('chat.unread', { count: unread })}>
+          {unread}
+        </span>
+      )}
+    </button>
+  );
+  const screen = (buttons: ComponentChildren, panels: ComponentChildren, store: IndexedDbKeyStore | undefined, openAccount: () => void) => (
+    <div class="app messenger-app">
+      <header class="top">
+        <span class="brand">{t('app.name')}</span>
+        {buttons}
+      </header>
+      {panels}
+      {mod === undefined ? (
+        <p role="status">{t('account.loading')}</p>
+      ) : (
+        <mod.Messages store={store} account={account} onSignIn={openAccount} onChange={onChange} />
+      )}
+    </div>
+  );
+  return { view, button, onAccount, screen };
+}

@@ -1,0 +1,128 @@
+/**
+ * The reference journey of issue #15 in the browser (src/ui/Messages.tsx, docs/PROTOCOL.md §11.7–
+ * §11.11), two Chromium profiles against `nullroom serve`: `user-a` and `user-b` register, become
+ * contacts, see each other online, and talk both ways; `user-b` closes the page; `user-a` sends
+ * three messages; the relay is killed with SIGKILL and started again on the same port and data;
+ * `user-b` opens the app again and gets exactly those three, once each, in order. `user-a`'s page
+ * reconnects by itself. Neither the relay's files nor either browser's IndexedDB hold a message or
+ * password canary in the clear.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { assertAxeClean } from './_axe.js';
+import { dump, launch, open, screenshot, skip } from './_browser.js';
+import { keyDir, type Proc, run } from './_spawn.js';
+
+async function serveAt(data: string, port: string): Promise<{ proc: Proc; url: string }> {
+  const proc = run(['serve', '--port', port, '--data', data]);
+  const line = await proc.waitLine((l) => l.startsWith('nullroom listening on '), 'listening line', 20_000);
+  return { proc, url: line.slice('nullroom listening on '.length) };
+}
+
+/** Opens Messages, registers `name` in the account panel, and waits for the contacts pane (this browser enrolled). */
+async function register(page: Page, name: string, password: string): Promise<void> {
+  await page.getByTestId('messages-button').click();
+  await page.getByTestId('messages-sign-in').click();
+  await page.getByTestId('mode-register').click();
+  await page.getByTestId('account-username').fill(name);
+  await page.getByTestId('account-password').fill(password);
+  await page.getByTestId('account-submit').click();
+  await page.getByTestId('account-name').waitFor({ timeout: 30_000 });
+  await page.getByTestId('account-close').click();
+  await page.getByTestId('contact-name').waitFor({ timeout: 30_000 });
+}
+
+const texts = (page: Page) => page.getByTestId('account-message').locator('.text').allTextContents();
+
+async function say(page: Page, text: string): Promise<void> {
+  await page.getByTestId('account-composer').fill(text);
+  await page.getByTestId('account-composer').press('Enter');
+  await page.getByTestId('account-message').filter({ hasText: text }).locator('[data-state="sent"]').waitFor({ timeout: 20_000 });
+}
+
+test('two browsers: contacts online, messages both ways, three sent while one is away survive kill -9 of the relay', { skip }, async () => {
+  const data = keyDir();
+  let relay = await serveAt(data, '0');
+  const url = relay.url;
+  const port = new URL(url).port;
+  const browser = await launch();
+  try {
+    const a = await open(browser, url);
+    const b = await open(browser, url);
+    await register(a.page, 'user-a', 'canary-pw-a horse battery');
+    await register(b.page, 'user-b', 'canary-pw-b horse battery');
+
+    // a asks; b sees the request arrive (the relay's notice), accepts; both see the other online.
+    await a.page.getByTestId('contact-name').fill('user-b');
+    await a.page.getByTestId('contact-add').click();
+    await a.page.getByTestId('contacts-notice').waitFor();
+    await b.page.getByTestId('incoming').getByText('user-a').waitFor({ timeout: 20_000 });
+    await b.page.getByTestId('accept').click();
+    await b.page.locator('[data-testid="contact"][data-online="yes"]').getByText('user-a').waitFor({ timeout: 20_000 });
+    await a.page.locator('[data-testid="contact"][data-online="yes"]').getByText('user-b').waitFor({ timeout: 20_000 });
+    await screenshot(a.page, 'messages-contacts');
+
+    // a writes first; b gets the conversation with one unread, opens it, answers.
+    await a.page.getByTestId('message-contact').click();
+    await say(a.page, 'canary-msg-hello');
+    await b.page.getByTestId('conversation-tab').getByTestId('unread').getByText('1').waitFor({ timeout: 20_000 });
+    await b.page.getByTestId('conversation-tab').click();
+    await b.page.getByTestId('account-message').getByText('canary-msg-hello').waitFor();
+    await say(b.page, 'canary-msg-reply');
+    await a.page.getByTestId('account-message').getByText('canary-msg-reply').waitFor({ timeout: 20_000 });
+    await screenshot(b.page, 'messages-conversation');
+    await assertAxeClean(b.page, 'a conversation');
+
+    // Both compare the same safety number.
+    await a.page.getByTestId('verify').click();
+    await b.page.getByTestId('verify').click();
+    const digits = await a.page.getByTestId('safety-digits').textContent();
+    assert.match(digits ?? '', /^\d{60}$/);
+    assert.equal(await b.page.getByTestId('safety-digits').textContent(), digits);
+
+    // b goes away (its page closed; the browser profile, with its keys, stays); a sends three.
+    const bContext = b.page.context();
+    await b.page.close();
+    for (const t of ['canary-msg-1', 'canary-msg-2', 'canary-msg-3']) await say(a.page, t);
+
+    // The relay dies and comes back on the same port and data; a's page reconnects by itself.
+    relay.proc.child.kill('SIGKILL');
+    await relay.proc.exited;
+    relay = await serveAt(data, port);
+
+    // b comes back: the app opens on Messages, signed in (the cookie), and gets exactly the three, once each, in order.
+    const back = await bContext.newPage();
+    await back.goto(url);
+    await back.getByTestId('conversation-tab').getByTestId('unread').getByText('3').waitFor({ timeout: 30_000 });
+    await back.getByTestId('conversation-tab').click();
+    await back.getByTestId('account-message').getByText('canary-msg-3').waitFor();
+    const got = (await texts(back)).filter((t) => /^canary-msg-\d$/.test(t));
+    assert.deepEqual(got, ['canary-msg-1', 'canary-msg-2', 'canary-msg-3']);
+
+    // a is online again without a reload, and b's answer reaches it.
+    await back.getByTestId('account-composer').fill('canary-msg-after');
+    await back.getByTestId('account-composer').press('Enter');
+    await a.page.getByTestId('account-message').getByText('canary-msg-after').waitFor({ timeout: 40_000 });
+
+    // Nothing readable at rest: not in the relay's files, not in either browser's IndexedDB.
+    for (const f of readdirSync(data)) {
+      const path = join(data, f);
+      if (!statSync(path).isFile()) continue;
+      const bytes = readFileSync(path);
+      for (const canary of ['canary-msg', 'canary-pw']) assert.ok(!bytes.includes(canary), `${f} holds ${canary}`);
+    }
+    for (const page of [a.page, back]) {
+      const stored = await dump(page);
+      for (const canary of ['canary-msg', 'canary-pw', 'user-a', 'user-b'])
+        assert.ok(!stored.includes(canary), `IndexedDB holds ${canary}`);
+    }
+    assert.deepEqual([...a.dialogs, ...a.foreign], []);
+  } finally {
+    await browser.close();
+    relay.proc.child.kill('SIGTERM');
+    await relay.proc.exited;
+  }
+});
