@@ -74,6 +74,8 @@ export class AccountSession {
   devices!: AccountDevices;
   /** This browser's device id, once it is one of the account's devices. */
   device: string | undefined;
+  /** Called for each message that arrives unread (the page's attention: title, notification, tone). */
+  onIncoming: (() => void) | undefined;
   /** The conversation on screen (its messages are read as they come). */
   open: string | undefined;
   private messenger: Messenger | undefined;
@@ -162,7 +164,10 @@ export class AccountSession {
       const c = this.conversation(x.conversation);
       c.lines.push({ id: x.id, from: x.from, own: x.from === this.name, text: x.text, at: x.at });
       c.lastAt = Math.max(c.lastAt, x.at);
-      if (this.open !== x.conversation || document.hidden) c.unread++;
+      if (this.open !== x.conversation || document.hidden) {
+        c.unread++;
+        this.onIncoming?.();
+      }
       this.changed();
     });
     m.on('notice', (n) => {

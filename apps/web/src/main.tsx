@@ -29,7 +29,7 @@ import { ConfirmDialog } from './ui/ConfirmDialog.js';
 import { Icon } from './ui/Icon.js';
 import { JoinForm, type Joined } from './ui/JoinForm.js';
 import { useCornerPanels } from './ui/CornerPanels.js';
-import { useMessagesView } from './ui/MessagesView.js';
+import { accountUnread, useMessagesView } from './ui/MessagesView.js';
 
 /** What a reload keeps (reload.ts, history.ts): only with the browser's sealed store. */
 interface Keeping {
@@ -89,7 +89,7 @@ function App(props: {
   }, [props.keyStore]);
 
   // Unread counts: a message counts as unread unless its room is on screen in a visible tab.
-  const refreshTitle = () => setTitleUnread(sessionsRef.current.reduce((n, s) => n + s.totalUnread, 0));
+  const refreshTitle = () => setTitleUnread(sessionsRef.current.reduce((n, s) => n + s.totalUnread, 0) + accountUnread());
   const sessionsRef = useMemo(() => ({ current: [] as RoomSession[] }), []);
   const live = useMemo(() => new Map<string, RoomSession>(), []);
   const activeRef = useMemo(() => ({ current: undefined as number | undefined }), []);
@@ -205,7 +205,10 @@ function App(props: {
     if (languageOf(p) !== languageOf(prefs)) void setLanguage(languageOf(p)).then(() => (refreshTitle(), setTick((n) => n + 1)));
   };
 
-  const messages = useMessagesView(() => setTick((n) => n + 1));
+  const messages = useMessagesView(
+    () => (refreshTitle(), setTick((n) => n + 1)),
+    () => attention(prefsRef.current, t('messages.title'), 'nullroom-messages'),
+  );
   const { buttons: cornerButtons, panels, openAccount } = useCornerPanels(prefs, changePrefs, messages.onAccount);
   const buttons = (
     <>

@@ -13,16 +13,21 @@ import { ConfirmDialog } from './ConfirmDialog.js';
 import { Qr } from './Qr.js';
 import { accountMessage } from './ContactsPane.js';
 
-const short = (key: Uint8Array) =>
-  Array.from(key.slice(0, 8), (b) => b.toString(16).padStart(2, '0'))
+/** A device key as people compare it, the same as the terminal's: the first 16 hex digits of its SHA-256, in fours. */
+async function fingerprint(key: Uint8Array): Promise<string> {
+  const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', new Uint8Array(key)));
+  return Array.from(hash.slice(0, 8), (b) => b.toString(16).padStart(2, '0'))
     .join('')
     .match(/.{4}/g)!
     .join(' ');
+}
+
+type Listed = AccountDevice & { fingerprint: string };
 
 export function ApprovalWait(props: { code: string; expiresAt: number }) {
   const minutes = Math.max(1, Math.round((props.expiresAt - Date.now()) / 60_000));
   return (
-    <section class="messages-intro" data-testid="approval" aria-labelledby="approval-title">
+    <main class="messages-intro" data-testid="approval" aria-labelledby="approval-title">
       <h1 id="approval-title">{t('messages.approvalTitle')}</h1>
       <p>{t('messages.approvalBody', { minutes })}</p>
       <p class="approval-code" data-testid="approval-code">
@@ -32,19 +37,23 @@ export function ApprovalWait(props: { code: string; expiresAt: number }) {
       <p class="hint" role="status">
         {t('messages.approvalWaiting')}
       </p>
-    </section>
+    </main>
   );
 }
 
 export function DevicesPane(props: { session: AccountSession }) {
   const s = props.session;
-  const [devices, setDevices] = useState<AccountDevice[] | undefined>();
+  const [devices, setDevices] = useState<Listed[] | undefined>();
   const [code, setCode] = useState('');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | undefined>();
   const [notice, setNotice] = useState<string | undefined>();
-  const [removing, setRemoving] = useState<AccountDevice | undefined>();
-  const reload = () => s.devices.devices().then(setDevices, (e: unknown) => setError(accountMessage(e)));
+  const [removing, setRemoving] = useState<Listed | undefined>();
+  const reload = () =>
+    s.devices
+      .devices()
+      .then((all) => Promise.all(all.map(async (d) => ({ ...d, fingerprint: await fingerprint(d.identityKey) }))))
+      .then(setDevices, (e: unknown) => setError(accountMessage(e)));
   useEffect(() => void reload(), []);
 
   const act = async (fn: () => Promise<void>) => {
@@ -105,7 +114,7 @@ export function DevicesPane(props: { session: AccountSession }) {
         {(devices ?? []).map((d) => (
           <li key={d.device}>
             <span class="contact-name">
-              <code>{short(d.identityKey)}</code> {d.device === s.device && <strong>{t('messages.thisDevice')}</strong>}
+              <code>{d.fingerprint}</code> {d.device === s.device && <strong>{t('messages.thisDevice')}</strong>}
             </span>
             <time>{new Date(d.createdAt).toLocaleDateString()}</time>
             {d.device !== s.device && (
@@ -120,7 +129,7 @@ export function DevicesPane(props: { session: AccountSession }) {
       {removing !== undefined && (
         <ConfirmDialog
           title={t('messages.removeTitle')}
-          body={t('messages.removeBody', { key: short(removing.identityKey) })}
+          body={t('messages.removeBody', { key: removing.fingerprint })}
           confirm={t('messages.removeDevice')}
           cancel={t('account.cancel')}
           onCancel={() => setRemoving(undefined)}

@@ -19,6 +19,12 @@ import { Icon } from './Icon.js';
 const PIN = 'nullroom.accountServerKey';
 
 let current: AccountSession | undefined;
+/** What the page does when the session changes and when a message arrives unread, on screen or not (MessagesView.tsx). */
+const hooks = { changed: () => undefined as void, incoming: () => undefined as void };
+export function setHooks(changed: () => void, incoming: () => void): void {
+  hooks.changed = changed;
+  hooks.incoming = incoming;
+}
 
 function accountClient(): AccountClient {
   const pinned = localStorage.getItem(PIN) ?? undefined;
@@ -30,6 +36,8 @@ function sessionFor(name: string, store: IndexedDbKeyStore): AccountSession {
   if (current?.name === name) return current;
   current?.close();
   current = new AccountSession(accountClient(), name, store);
+  current.onIncoming = () => hooks.incoming();
+  current.subscribe(() => hooks.changed());
   void current.start();
   return current;
 }
@@ -49,6 +57,20 @@ export function totalAccountUnread(): number {
   return current?.totalUnread() ?? 0;
 }
 
+/** A screen of one line (a main landmark, as every screen has): something is being done, or went wrong. */
+function Plain(props: { status?: string; error?: string }) {
+  return (
+    <main class="messages-intro">
+      {props.status !== undefined && <p role="status">{props.status}</p>}
+      {props.error !== undefined && (
+        <p class="error" role="alert" data-testid="messages-failed">
+          {props.error}
+        </p>
+      )}
+    </main>
+  );
+}
+
 type Pane = { kind: 'contacts' } | { kind: 'devices' } | { kind: 'conversation'; id: string };
 
 export function Messages(props: {
@@ -56,7 +78,6 @@ export function Messages(props: {
   /** Who is signed in (undefined: nobody; null: not known yet). */
   account: string | undefined | null;
   onSignIn: () => void;
-  onChange: () => void;
 }) {
   const [, setTick] = useState(0);
   const [pane, setPane] = useState<Pane>({ kind: 'contacts' });
@@ -64,40 +85,33 @@ export function Messages(props: {
 
   useEffect(() => {
     if (session === undefined) return;
-    return session.subscribe(() => {
-      setTick((n) => n + 1);
-      props.onChange();
-    });
+    return session.subscribe(() => setTick((n) => n + 1));
   }, [session]);
   // The conversation on screen is read as its messages come.
   useEffect(() => {
     if (session === undefined) return;
     session.open = pane.kind === 'conversation' ? pane.id : undefined;
-    if (pane.kind === 'conversation') session.markRead(pane.id);
+    if (pane.kind === 'conversation' && !document.hidden) session.markRead(pane.id);
   });
 
-  if (props.account === null) return <p role="status">{t('account.loading')}</p>;
-  if (props.store === undefined) return <p class="error">{t('messages.noStore')}</p>;
+  if (props.account === null) return <Plain status={t('account.loading')} />;
+  if (props.store === undefined) return <Plain error={t('messages.noStore')} />;
   if (session === undefined) {
     return (
-      <section class="messages-intro" data-testid="messages-signed-out">
+      <main class="messages-intro" data-testid="messages-signed-out">
         <h1>{t('messages.title')}</h1>
         <p>{t('messages.intro')}</p>
         <button type="button" data-testid="messages-sign-in" onClick={props.onSignIn}>
           {t('messages.signIn')}
         </button>
-      </section>
+      </main>
     );
   }
   const phase = session.phase;
-  if (phase.kind === 'starting') return <p role="status">{t('messages.starting')}</p>;
+  if (phase.kind === 'starting') return <Plain status={t('messages.starting')} />;
   if (phase.kind === 'approval') return <ApprovalWait code={phase.code} expiresAt={phase.expiresAt} />;
   if (phase.kind === 'failed') {
-    return (
-      <p class="error" role="alert" data-testid="messages-failed">
-        {t(`messages.failed.${phase.code}`, { defaultValue: t('messages.failed.other', { code: phase.code }) })}
-      </p>
-    );
+    return <Plain error={t(`messages.failed.${phase.code}`, { defaultValue: t('messages.failed.other', { code: phase.code }) })} />;
   }
   const list = session.list();
   return (

@@ -14,7 +14,13 @@ type MessagesModule = typeof import('./Messages.js');
 type View = 'rooms' | 'messages';
 const VIEW = 'nullroom.view';
 
-export function useMessagesView(onChange: () => void) {
+let loaded: MessagesModule | undefined;
+
+/** Unread account messages (0 until Messages was first opened in this page). */
+export const accountUnread = (): number => loaded?.totalAccountUnread() ?? 0;
+
+/** `onChange`: the account session changed (messages, contacts); `onIncoming`: a message arrived unread. */
+export function useMessagesView(onChange: () => void, onIncoming: () => void) {
   const [view, setView] = useState<View>(() => (localStorage.getItem(VIEW) === 'messages' ? 'messages' : 'rooms'));
   const [mod, setMod] = useState<MessagesModule | undefined>();
   /** Who is signed in, for Messages (null: not asked yet). */
@@ -26,6 +32,8 @@ export function useMessagesView(onChange: () => void) {
   useEffect(() => {
     if (view !== 'messages' || mod !== undefined) return;
     void import('./Messages.js').then((m) => {
+      loaded = m;
+      m.setHooks(onChange, onIncoming);
       setMod(m);
       m.whoami().then(setAccount, () => setAccount(undefined));
     });
@@ -36,7 +44,7 @@ export function useMessagesView(onChange: () => void) {
     setAccount(name);
     if (name === undefined) mod?.endAccountSession();
   };
-  const unread = mod?.totalAccountUnread() ?? 0;
+  const unread = accountUnread();
   const button = (
     <button
       type="button"
@@ -61,9 +69,11 @@ export function useMessagesView(onChange: () => void) {
       </header>
       {panels}
       {mod === undefined ? (
-        <p role="status">{t('account.loading')}</p>
+        <main class="messages-intro">
+          <p role="status">{t('account.loading')}</p>
+        </main>
       ) : (
-        <mod.Messages store={store} account={account} onSignIn={openAccount} onChange={onChange} />
+        <mod.Messages store={store} account={account} onSignIn={openAccount} />
       )}
     </div>
   );
