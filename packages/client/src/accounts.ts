@@ -22,6 +22,8 @@ export {
   type ReceivedMessage,
 } from './messenger.js';
 export { RecordMessengerStore, RecordTrustedLists } from './recordStores.js';
+export { HISTORY_CHUNK, HISTORY_WINDOW, type HistoryEntry, MemoryRecords, MessageHistory, type NewMessage } from './messageHistory.js';
+export type { SealedRecords } from './browserKeyStore.js';
 export { MemoryMessengerStore, type MessengerSnapshot, type MessengerStore, decodeSnapshot, encodeSnapshot } from './messengerStore.js';
 export {
   AccountChannel,
