@@ -110,9 +110,15 @@ export const printer =
 /**
  * An SDK refusal as the terminal shows it: its AccountError code unchanged, on stderr as
  * `nullroom: CODE: message` and under --json as an `error` event; exit 1, or 4 when the relay is
- * unreachable. Anything else is rethrown.
+ * unreachable. The SDK's local failures (a ClientError: a store in use by another process, or
+ * damaged) keep their code the same way. Anything else is rethrown.
  */
 export function accountFailure(e: unknown, json: boolean | undefined): never {
+  if (e instanceof Error && e.name === 'ClientError' && typeof (e as { code?: unknown }).code === 'string') {
+    const code = (e as Error & { code: string }).code;
+    if (json) printer(true)('error', { code, message: e.message }, '');
+    throw new CliError(`${code}: ${e.message}`, Exit.FAILURE);
+  }
   if (!(e instanceof AccountError)) throw e;
   if (json) printer(true)('error', { code: e.code, message: e.message, ...e.details, cause: undefined }, '');
   throw new CliError(`${e.code}: ${e.message}`, exitFor(e.code));

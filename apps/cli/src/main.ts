@@ -154,26 +154,28 @@ accountCommand('logout', 'sign out of a relay (and with --everywhere, every devi
 accountCommand('whoami', 'show the account signed in on a relay');
 accountCommand('devices', 'list your account’s devices, or approve, decline or remove one');
 
-/** `inbox`, `send` and `talk`: account conversations (messages.ts). */
-function messagesCommand(name: 'inbox' | 'send' | 'talk', description: string): Command {
+/** `inbox`, `send`, `talk` and `conversations`: account conversations (messages.ts). */
+function messagesCommand(name: 'inbox' | 'send' | 'talk' | 'conversations', description: string): Command {
   const c = program
     .command(name)
     .description(description)
     .argument('<url>', 'the relay URL')
     .option('--json', 'print one JSON object per event')
     .option('--key-dir <dir>', 'where the session and this terminal’s keys are kept (as for login)');
-  if (name !== 'inbox') c.argument('<users...>', 'the other accounts of the conversation');
+  const withUsers = name === 'send' || name === 'talk';
+  if (withUsers) c.argument('<users...>', 'the other accounts of the conversation');
   if (name === 'send') c.requiredOption('--text <text>', 'the message');
   if (name === 'inbox') c.option('--follow', 'keep showing messages as they come');
   return c.action(async (url: string, ...rest: unknown[]) => {
-    const users = name === 'inbox' ? [] : (rest.shift() as string[]);
+    const users = withUsers ? (rest.shift() as string[]) : [];
     const opts = rest[0] as Record<string, unknown>;
     process.exitCode = await (await import('./messages.js')).messages(name, url, users, opts);
   });
 }
 messagesCommand('inbox', 'show the messages waiting for this device in your account’s conversations');
 messagesCommand('send', 'send a message to the conversation with these accounts (started if there is none)');
-messagesCommand('talk', 'talk in the conversation with these accounts: lines you type are sent');
+messagesCommand('talk', 'talk in the conversation with these accounts: its last messages, then lines you type are sent');
+messagesCommand('conversations', 'list your account’s conversations: members, unread messages, last message time');
 
 program
   .command('contacts')

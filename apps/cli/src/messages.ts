@@ -3,16 +3,23 @@
  * saved and this terminal's device key (devices.ts), through the SDK's Messenger, with the
  * conversations sealed in the key folder (FileMessengerStore).
  *
- *   nullroom inbox URL [--follow]         every message waiting for this device, then exit (or keep following)
+ *   nullroom inbox URL [--follow]         every message waiting for this device, then exit (or keep following);
+ *                                         what it printed counts as read
  *   nullroom send URL USER... --text T    to the conversation with exactly these accounts (started if none)
- *   nullroom talk URL USER...             that conversation, interactively: lines typed are sent
+ *   nullroom talk URL USER...             that conversation, interactively: its last 20 messages (read now),
+ *                                         then lines typed are sent
+ *   nullroom conversations URL            every conversation: members, unread count, last message time
  *
+ * Messages are kept in the sealed history beside the conversations (FileMessengerStore.history()).
  * With --json each message is `{"event":"message","conversation","from","id","text","at","sentAt"}`,
- * a new conversation `{"event":"conversation","conversation","members"}`, a send `{"event":"sent",
- * "conversation","id"}`. Text from others is printed with terminal controls escaped.
+ * one of the history `talk` shows first `{"event":"history",…,"own","status"?}`, a new conversation
+ * `{"event":"conversation","conversation","members"}`, a send `{"event":"sent","conversation","id"}`,
+ * a receipt (talk) `{"event":"delivered","conversation","id","devices","of"}`, a listed conversation
+ * `{"event":"conversation","conversation","members","unread","lastAt"}`. Text is printed with
+ * terminal controls escaped.
  */
 import { createInterface } from 'node:readline';
-import type { Messenger as MessengerType } from '@nullroom/client/accounts';
+import type { Messenger as MessengerType, StoredMessage } from '@nullroom/client/accounts';
 import { FileMessengerStore, nodeWebSocket } from '@nullroom/client/node';
 import { accountFailure, printer, save, savedSession } from './account.js';
 import { deviceTools } from './devices.js';
@@ -50,9 +57,14 @@ async function messengerOptions(url: string, o: { keyDir?: string }) {
 }
 
 async function startMessenger(url: string, o: MessagesOptions) {
-  const { Messenger } = await import('@nullroom/client/accounts');
+  const { Messenger, MessageHistory } = await import('@nullroom/client/accounts');
   const opts = await messengerOptions(url, o);
-  return { m: await Messenger.start(opts), name: opts.name };
+  try {
+    return { m: await Messenger.start({ ...opts, history: new MessageHistory(opts.store.history()) }), name: opts.name };
+  } catch (e) {
+    await opts.store.close();
+    throw e;
+  }
 }
 
 /** Publishes this terminal's KeyPackages (after register or login: others can then start conversations with it). */
@@ -61,14 +73,14 @@ export async function publishKeyPackages(url: string, o: { keyDir?: string }): P
   await Messenger.publish(await messengerOptions(url, o));
 }
 
-function show(m: MessengerType, me: string, print: Print, only?: string): void {
+const hhmm = (at: number) => new Date(at).toISOString().slice(11, 16);
+
+function show(m: MessengerType, me: string, print: Print): void {
   m.on('message', (x) => {
-    if (only !== undefined && x.conversation !== only) return;
-    const at = new Date(x.at).toISOString().slice(11, 16);
     print(
       'message',
       { conversation: x.conversation, from: x.from, id: x.id, text: x.text, at: x.at, sentAt: x.sentAt },
-      `[${at}] ${safeText(x.from)}: ${safeText(x.text)}`,
+      `[${hhmm(x.at)}] ${safeText(x.from)}: ${safeText(x.text)}`,
     );
   });
   m.on('conversation', (c) => {
@@ -85,16 +97,102 @@ async function conversationWith(m: MessengerType, users: string[]): Promise<stri
   return (await m.find(users)) ?? m.startConversation(users);
 }
 
-export async function messages(command: 'inbox' | 'send' | 'talk', url: string, users: string[], o: MessagesOptions): Promise<number> {
+/**
+ * `talk`: the conversation's last 20 messages, then each one as it comes, read from the history
+ * (so none twice, none missed between the two) and read as shown; lines typed are sent.
+ */
+async function talk(m: MessengerType, id: string, users: string[], print: Print, json: boolean | undefined): Promise<void> {
+  await m.settled();
+  const page = await m.messages(id, { limit: 20 });
+  for (const x of page) print('history', historyFields(x), historyLine(x));
+  let last = page.at(-1)?.index ?? -1;
+  let turn = m.markRead(id);
+  const more = () => {
+    turn = turn
+      .then(async () => {
+        for (const x of (await m.messages(id, { limit: 1000 })).filter((y) => y.index > last)) {
+          last = x.index;
+          if (x.status !== undefined) continue; // typed here: already on the screen
+          const { conversation, from, text, at, sentAt } = x;
+          print('message', { conversation, from, id: x.id, text, at, sentAt }, historyLine(x));
+        }
+        await m.markRead(id);
+      })
+      .catch(() => undefined);
+  };
+  m.on('message', (x) => x.conversation === id && more());
+  m.on('warning', (w) => print('warning', w, `warning: ${w.code}`));
+  if (json) {
+    m.on('delivered', (d) => {
+      if (d.conversation === id) print('delivered', { conversation: id, id: d.id, devices: d.deliveredTo.length, of: d.recipients }, '');
+    });
+  }
+  print('talking', { conversation: id, members: await m.members(id) }, `talking with ${users.map(safeText).join(', ')} (Ctrl-D to leave)`);
+  for await (const line of createInterface({ input: process.stdin })) {
+    if (line.trim().length === 0) continue;
+    const sent = await m.sendText(id, line);
+    if (json) print('sent', { conversation: id, id: sent }, '');
+  }
+  await turn;
+}
+
+function historyFields(x: StoredMessage): Record<string, unknown> {
+  const { conversation, from, own, id, text, at, sentAt, status } = x;
+  return { conversation, from, own, id, text, at, sentAt, ...(status && { status }) };
+}
+
+function historyLine(x: StoredMessage): string {
+  const mark = x.status === 'failed' ? ' (not sent)' : x.status === 'sending' ? ' (sending)' : '';
+  return `[${hhmm(x.at)}] ${x.own ? 'me' : safeText(x.from)}: ${safeText(x.text)}${mark}`;
+}
+
+/** Every conversation, the most recently active first. */
+async function listConversations(m: MessengerType, me: string, print: Print, json: boolean | undefined): Promise<void> {
+  await m.caughtUp();
+  const list = await m.conversationList();
+  for (const c of list) {
+    const others = c.members.filter((n) => n !== me);
+    const lastAt = c.last?.at ?? null;
+    const when = lastAt === null ? 'no messages' : `last ${new Date(lastAt).toISOString().slice(0, 16).replace('T', ' ')}`;
+    print(
+      'conversation',
+      { conversation: c.id, members: c.members, unread: c.unread, lastAt },
+      `${others.length === 0 ? '(only you)' : others.map(safeText).join(', ')}: ${c.unread} unread, ${when}`,
+    );
+  }
+  if (list.length === 0 && !json) print('none', {}, 'no conversations yet');
+}
+
+/** `inbox`: what arrives is printed; each conversation printed counts as read (after the mailbox, and as it comes with --follow). */
+async function inbox(m: MessengerType, me: string, print: Print, follow: boolean | undefined): Promise<void> {
+  const printed = new Set<string>();
+  let caught = false;
+  show(m, me, print);
+  m.on('message', (x) => (caught ? void m.markRead(x.conversation).catch(() => undefined) : printed.add(x.conversation)));
+  await m.caughtUp();
+  await m.settled();
+  for (const id of printed) await m.markRead(id);
+  caught = true;
+  if (follow) await new Promise(() => undefined);
+}
+
+export async function messages(
+  command: 'inbox' | 'send' | 'talk' | 'conversations',
+  url: string,
+  users: string[],
+  o: MessagesOptions,
+): Promise<number> {
   const print = printer(o.json);
   let m: MessengerType | undefined;
   try {
     const started = await startMessenger(url, o);
     m = started.m;
     if (command === 'inbox') {
-      show(m, started.name, print);
-      await m.caughtUp();
-      if (o.follow) await new Promise(() => undefined);
+      await inbox(m, started.name, print, o.follow);
+      return Exit.OK;
+    }
+    if (command === 'conversations') {
+      await listConversations(m, started.name, print, o.json);
       return Exit.OK;
     }
     const id = await conversationWith(m, users);
@@ -104,25 +202,9 @@ export async function messages(command: 'inbox' | 'send' | 'talk', url: string, 
       print('sent', { conversation: id, id: sent }, `sent to ${users.map(safeText).join(', ')}`);
       return Exit.OK;
     }
-    show(m, started.name, print, id);
-    print(
-      'talking',
-      { conversation: id, members: await m.members(id) },
-      `talking with ${users.map(safeText).join(', ')} (Ctrl-D to leave)`,
-    );
-    for await (const line of createInterface({ input: process.stdin })) {
-      if (line.trim().length === 0) continue;
-      const sent = await m.sendText(id, line);
-      if (o.json) print('sent', { conversation: id, id: sent }, '');
-    }
+    await talk(m, id, users, print, o.json);
     return Exit.OK;
   } catch (e) {
-    // The SDK's local failures (a store in use by another process, or damaged) keep their code too.
-    if (e instanceof Error && e.name === 'ClientError' && typeof (e as { code?: unknown }).code === 'string') {
-      const code = (e as Error & { code: string }).code;
-      if (o.json) print('error', { code, message: e.message }, '');
-      throw new CliError(`${code}: ${e.message}`, Exit.FAILURE);
-    }
     return accountFailure(e, o.json);
   } finally {
     await m?.settled().catch(() => undefined);

@@ -17,11 +17,17 @@ import { type AccountCall, type ContactChange, type ContactList, changeContact, 
 export { AccountError, type AccountErrorCode, AccountErrors } from './accountErrors.js';
 export {
   Messenger,
+  type ConversationSummary,
   type MessengerEvents,
   type MessengerOptions,
   type ReceivedMessage,
+  type StoredMessage,
 } from './messenger.js';
 export { RecordMessengerStore, RecordTrustedLists } from './recordStores.js';
+export { HISTORY_CHUNK, HISTORY_WINDOW, type HistoryEntry, MemoryRecords, MessageHistory, type NewMessage } from './messageHistory.js';
+export { RECEIPT_MAX_DEVICES } from './conversationLog.js';
+export { MAX_RECEIPT_IDS } from './payload.js';
+export type { SealedRecords } from './browserKeyStore.js';
 export { MemoryMessengerStore, type MessengerSnapshot, type MessengerStore, decodeSnapshot, encodeSnapshot } from './messengerStore.js';
 export {
   AccountChannel,

@@ -46,6 +46,8 @@ export const ClientErrors = {
     "another process holds this device's lock on an account's saved conversations: two would each advance the same MLS states and undo each other's",
   MESSENGER_STORE_CORRUPT:
     "an account's saved conversations do not open under their key or do not parse: left untouched and never read as empty (that would make the device a stranger to its own conversations)",
+  HISTORY_CORRUPT:
+    "a record of an account's message history does not open under its key, does not parse, or is missing where the history needs it: left untouched and never read as empty (that would overwrite the messages kept)",
   PEER_UNAVAILABLE:
     'a direct frame (a `direct` private message) could not be handed to the peer: it is not connected to the room now; the chat reports the message `unsent` (the send of a file payload rejects), nothing was sent',
   PEER_LEFT:

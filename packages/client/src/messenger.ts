@@ -11,102 +11,44 @@
  *   mail          welcome: join with the pending KeyPackage it names; commit: apply; app: decrypt
  *
  * Order and once-only: the relay gives each entry a seq per device and keeps it until acknowledged;
- * entries are processed in the order they come, saved (MessengerStore), then acknowledged. One the
- * relay sends again (after a crash between save and acknowledgement, or as an attack) fails in MLS,
- * whose keys for it are spent, and is never shown twice. A payload's `id` is its message id.
+ * entries are processed in the order they come, their messages appended to the history
+ * (MessageHistory, conversationLog.ts), the state saved (MessengerStore), then acknowledged. One the
+ * relay sends again after the state was saved (a crash before the acknowledgement, or an attack)
+ * fails in MLS, whose keys for it are spent; one processed again because the state was not saved
+ * is already in the history, which keeps and shows it once. A payload's `id` is its message id.
+ * A failure to append or save stops the Messenger (`warning`, then closed): acknowledging later
+ * entries would drop the ones not kept.
+ *
+ * Sending: the message is recorded 'sending' and the state saved (a crash then never encrypts twice
+ * under one key) before SEND; 'sent' once ACCEPTED, 'failed' if refused. Receipts are encrypted
+ * during a drain, saved with it and sent after its acknowledgement, never waited for.
  */
-import {
-  AccountGroups,
-  type AccountPendingKeyPackage,
-  type ConversationState,
-  equalBytes,
-  type IdentitySigner,
-  toBase64Url,
-  wipe,
-} from '@nullroom/crypto';
+import { AccountGroups, toBase64Url, wipe } from '@nullroom/crypto';
 import { NoticeWhat } from '@nullroom/protocol';
 import { AccountChannel, type MailEvent } from './accountChannel.js';
-import { ChannelLink, type LinkState } from './channelLink.js';
-import type { AccountDevices } from './accountDevices.js';
+import { ChannelLink } from './channelLink.js';
 import { AccountError } from './accountErrors.js';
-import { Emitter } from './emitter.js';
+import type { ConversationSummary, ReceivedMessage } from './conversationLog.js';
 import { randomHex } from './encoding.js';
+import type { StoredMessage } from './messageHistory.js';
+import { deviceCheck, MessengerBase, type MessengerOptions } from './messengerBase.js';
 import { encodePayload, parsePayload } from './payload.js';
-import type { MessengerSnapshot, MessengerStore } from './messengerStore.js';
-import type { WebSocketFactory } from './transport.js';
 
-export interface MessengerOptions {
-  readonly url: string;
-  /** The signed-in account's canonical name, this device's identity and id, and its device tools. */
-  readonly name: string;
-  readonly me: IdentitySigner;
-  readonly device: string;
-  readonly devices: AccountDevices;
-  /** Opens the account channel's WebSocket with the session attached. */
-  readonly socket: WebSocketFactory;
-  readonly store: MessengerStore;
-  /** One-time KeyPackages kept published (default 10), besides the last-resort one. */
-  readonly keyPackages?: number;
-}
+export type { MessengerEvents, MessengerOptions } from './messengerBase.js';
+export type { ConversationSummary, ReceivedMessage, StoredMessage };
 
-export interface ReceivedMessage {
-  readonly conversation: string;
-  /** The sending account and device (its identity key as the tree names it). */
-  readonly from: string;
-  readonly fromKey: Uint8Array;
-  readonly id: string;
-  readonly text: string;
-  /** When the relay accepted it, and the sender's own clock. */
-  readonly at: number;
-  readonly sentAt: number;
-  readonly seq: number;
-}
-
-export interface MessengerEvents extends Record<string, unknown> {
-  message: ReceivedMessage;
-  /** A conversation this device is now in (started here or joined from a Welcome), with its member accounts. */
-  conversation: { id: string; members: string[] };
-  /** A conversation's members changed (accounts, by name, as the tree now lists them). */
-  members: { id: string; members: string[]; removedUs: boolean };
-  presence: { name: string; online: boolean; at: number };
-  /** The account channel: up, being opened again after a drop, or closed by the relay for good (its close code). */
-  connection: LinkState;
-  /** The relay says something changed for this account (NoticeWhat: device requests, device list, contacts). */
-  notice: { what: number };
-  /**
-   * Something was refused or lost, or needs the user's eyes; the code says what: BAD_MESSAGE,
-   * GROUP_BAD_WELCOME, LOST, LOST_HANDSHAKE, DEVICE_NOT_ADDED, DEVICES_CHANGED (`name`'s devices
-   * changed: compare safety numbers), DEVICE_LIST_FORKED / DEVICE_LIST_INVALID (`name`'s list is not
-   * the one seen before: nobody of it is trusted until the user decides), …
-   */
-  warning: { code: string; conversation?: string; name?: string };
-}
-
-export class Messenger extends Emitter<MessengerEvents> {
-  private link!: ChannelLink;
-  private get channel(): AccountChannel {
-    return this.link.channel;
-  }
-  private readonly conversations = new Map<string, ConversationState>();
-  private pending: AccountPendingKeyPackage[] = [];
-  private acked = 0;
-  private sent = 0;
+export class Messenger extends MessengerBase {
   private queue: MailEvent[] = [];
-  private working: Promise<void> = Promise.resolve();
-  /** Resolves whoever waits for a conversation to reach an epoch. */
-  private readonly epochWaiters = new Set<() => void>();
-  private closed = false;
   private caughtUpResolve!: () => void;
-  private readonly caughtUpDone = new Promise<void>((r) => {
-    this.caughtUpResolve = r;
+  private caughtUpReject!: (e: unknown) => void;
+  private readonly caughtUpDone = new Promise<void>((resolve, reject) => {
+    this.caughtUpResolve = resolve;
+    this.caughtUpReject = reject;
   });
 
-  private constructor(
-    private readonly o: MessengerOptions,
-    private readonly g: AccountGroups,
-  ) {
-    super();
-    this.holdUnheard(['message', 'conversation', 'members', 'warning'], 10_000);
+  private constructor(o: MessengerOptions, g: AccountGroups) {
+    super(o, g);
+    this.caughtUpDone.catch(() => undefined);
   }
 
   /** Loads what the store kept, publishes KeyPackages as needed, and opens the channel (the mailbox follows). */
@@ -116,7 +58,7 @@ export class Messenger extends Emitter<MessengerEvents> {
       mail: (mail) => m.enqueue(mail),
       presence: (p) => m.emit('presence', p),
       notice: (n) => {
-        if (n.what === NoticeWhat.CAUGHT_UP) m.working = m.working.then(() => m.markCaughtUp()).catch(() => undefined);
+        if (n.what === NoticeWhat.CAUGHT_UP) m.working = m.working.then(() => m.markCaughtUp()).catch((e) => m.fail(e));
         else m.emit('notice', n);
       },
       lost: (l) => m.emit('warning', { code: l.handshake ? 'LOST_HANDSHAKE' : 'LOST', conversation: l.conversation }),
@@ -140,42 +82,29 @@ export class Messenger extends Emitter<MessengerEvents> {
 
   private static async load(o: MessengerOptions): Promise<Messenger> {
     let m: Messenger | undefined;
-    // Lists read in the last minute are used again, unless the key is not in them (a new device): one read per account, not per leaf.
-    const recent = new Map<string, { devices: readonly Uint8Array[]; at: number }>();
-    const isDevice = async (name: string, key: Uint8Array) => {
-      const seen = recent.get(name);
-      if (seen !== undefined && Date.now() - seen.at < 60_000 && seen.devices.some((d) => equalBytes(d, key))) return true;
-      try {
-        const view = await o.devices.deviceList(name);
-        recent.set(name, { devices: view.head.devices, at: Date.now() });
-        // A contact's devices changed since this device last looked: said every time, the relay cannot hide it.
-        if (!view.firstSeen && (view.added.length > 0 || view.removed.length > 0)) {
-          m?.emit('warning', { code: 'DEVICES_CHANGED', name });
-        }
-        return view.head.devices.some((d) => equalBytes(d, key));
-      } catch (e) {
-        if (!(e instanceof AccountError)) throw e;
-        // A forked or invalid list: nobody of it is trusted, and the user is told.
-        m?.emit('warning', { code: e.code, name });
-        return false;
-      }
-    };
-    m = new Messenger(o, await AccountGroups.open(isDevice));
+    m = new Messenger(o, await AccountGroups.open(deviceCheck(o.devices, (w) => m?.emit('warning', w))));
     const saved = await o.store.load();
     if (saved !== undefined) m.restore(saved);
     await m.publishKeyPackages();
     return m;
   }
 
-  /** Conversation ids, oldest first. */
-  list(): string[] {
-    return [...this.conversations.keys()];
+  /**
+   * A conversation's messages, oldest first: the `limit` (default 50, at most 1000) before the one
+   * whose `index` is `before` (default: after the newest). Page back with the first one's index.
+   */
+  messages(id: string, o?: { before?: number; limit?: number }): Promise<StoredMessage[]> {
+    return this.log.history.messages(id, o);
   }
 
-  /** The member accounts of a conversation (by name, each once). */
-  async members(id: string): Promise<string[]> {
-    const s = this.conversations.get(id);
-    return s === undefined ? [] : [...new Set((await this.g.members(s)).map((m) => m.name))];
+  /** Every conversation (also those with no message yet, or that removed us), the most recently active first. */
+  conversationList(): Promise<ConversationSummary[]> {
+    return this.log.summaries(this.list(), (id) => this.members(id));
+  }
+
+  /** The conversation's messages so far count as read (its unread count is kept in the history). */
+  markRead(id: string): Promise<void> {
+    return this.log.history.markRead(id);
   }
 
   /**
@@ -211,32 +140,56 @@ export class Messenger extends Emitter<MessengerEvents> {
         state = add.state;
       }
       this.conversations.set(id, state);
+      await this.log.history.open(id, Date.now());
       await this.save();
       this.emit('conversation', { id, members: await this.members(id) });
       return id;
     });
   }
 
-  /** Sends a text message: its id. */
+  /** Sends a text message (recorded in the history: `sent` events follow its status): its id. */
   async sendText(id: string, text: string): Promise<string> {
     const msgId = randomHex(16);
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const epoch = await this.serial(async () => {
-        const state = this.conversations.get(id);
-        if (state === undefined) throw new AccountError('REFUSED', { relayCode: 'NO_SUCH_CONVERSATION' });
-        const payload = encodePayload({ v: 1, id: msgId, n: ++this.sent, ts: Date.now(), type: 'text', text });
-        const out = await this.g.encrypt(state, payload);
-        this.conversations.set(id, out.state);
-        const r = await this.channel.send(id, this.g.epoch(out.state), out.message);
-        await this.save();
-        if (r.status === 'ACCEPTED') return undefined;
-        if (r.status !== 'WRONG_EPOCH') throw new AccountError('REFUSED', { relayCode: r.status });
-        return r.epoch;
-      });
-      if (epoch === undefined) return msgId;
-      await this.untilEpoch(id, epoch); // a commit came first: process it, then encrypt again
+    let recorded = false;
+    try {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const epoch = await this.serial(async () => {
+          const state = this.conversations.get(id);
+          if (state === undefined) throw new AccountError('REFUSED', { relayCode: 'NO_SUCH_CONVERSATION' });
+          const ts = Date.now();
+          const out = await this.g.encrypt(state, encodePayload({ v: 1, id: msgId, n: ++this.sent, ts, type: 'text', text }));
+          this.conversations.set(id, out.state);
+          if (!recorded) {
+            const recipients = (await this.g.members(out.state)).length - 1;
+            await this.log.sending({
+              conversation: id,
+              id: msgId,
+              from: this.o.name,
+              fromDevice: this.myKey,
+              text,
+              at: ts,
+              sentAt: ts,
+              recipients,
+            });
+            recorded = true;
+          }
+          await this.save();
+          const r = await this.channel.send(id, this.g.epoch(out.state), out.message);
+          if (r.status === 'ACCEPTED') return undefined;
+          if (r.status !== 'WRONG_EPOCH') throw new AccountError('REFUSED', { relayCode: r.status });
+          return r.epoch;
+        });
+        if (epoch === undefined) {
+          await this.log.status(id, msgId, 'sent');
+          return msgId;
+        }
+        await this.untilEpoch(id, epoch); // a commit came first: process it, then encrypt again
+      }
+      throw new AccountError('REFUSED', { relayCode: 'WRONG_EPOCH' });
+    } catch (e) {
+      if (recorded) await this.log.status(id, msgId, 'failed').catch(() => undefined);
+      throw e;
     }
-    throw new AccountError('REFUSED', { relayCode: 'WRONG_EPOCH' });
   }
 
   /** Closes the channel; the store's lock is given back once what is being processed is saved. */
@@ -269,36 +222,21 @@ export class Messenger extends Emitter<MessengerEvents> {
     await this.working;
   }
 
-  private restore(s: MessengerSnapshot): void {
-    this.acked = s.acked;
-    this.sent = s.sent;
-    for (const [id, bytes] of s.conversations) this.conversations.set(id, this.g.importState(bytes));
-    this.pending = s.pending.map((p) => this.g.importPending(p));
-  }
-
-  /** Tops the published one-time KeyPackages up to the target, and publishes a last-resort one if there is none. */
-  private async publishKeyPackages(): Promise<void> {
-    const target = this.o.keyPackages ?? 10;
-    const missing = Math.max(0, target + 1 - this.pending.length);
-    if (missing === 0) return;
-    const made = await Promise.all(Array.from({ length: missing }, () => this.g.newKeyPackage(this.o.name, this.o.me)));
-    const hadLastResort = this.pending.length > 0;
-    // Kept before they are published: a crash in between leaves spare keys, never a published KeyPackage without its key.
-    this.pending = hadLastResort ? [...made.map((m) => m.pending), ...this.pending] : [...this.pending, ...made.map((m) => m.pending)];
-    await this.save();
-    const oneTime = hadLastResort ? made : made.slice(0, -1);
-    const lastResort = hadLastResort ? undefined : made.at(-1)?.keyPackage;
-    await this.o.devices.uploadKeyPackages(
-      this.o.device,
-      oneTime.map((m) => m.keyPackage),
-      lastResort,
-    );
-  }
-
   private enqueue(mail: MailEvent): void {
     if (this.closed) return;
     this.queue.push(mail);
-    this.working = this.working.then(() => this.drain()).catch(() => undefined);
+    this.working = this.working.then(() => this.drain()).catch((e) => this.fail(e));
+  }
+
+  /** What a drain processed could not be kept: nothing more is processed or acknowledged (the relay keeps it all). */
+  private fail(e: unknown): void {
+    if (this.closed) return;
+    const code = (e as { code?: unknown }).code;
+    this.emit('warning', { code: typeof code === 'string' ? code : 'STORE_FAILED' });
+    this.closed = true;
+    this.queue = [];
+    this.link?.close();
+    this.caughtUpReject(e);
   }
 
   /** Processes what is queued, saves once, then acknowledges the last seq. */
@@ -314,10 +252,39 @@ export class Messenger extends Emitter<MessengerEvents> {
       usedPending = (await this.process(mail, mail.seq <= this.acked)) || usedPending;
       this.acked = Math.max(this.acked, mail.seq);
     }
+    const devices = new Map<string, number>();
+    for (const id of this.log.touched()) {
+      const s = this.conversations.get(id);
+      if (s !== undefined) devices.set(id, (await this.g.members(s)).length);
+    }
+    await this.log.record(devices); // before the save and the acknowledgement: a crash now makes the relay send it again
+    const receipts = await this.encryptReceipts(devices);
     await this.save();
     this.channel.ack(this.acked);
     for (const w of [...this.epochWaiters]) w();
+    for (const r of receipts) {
+      // Never waited for (the next drain waits behind this one). Refused for a commit first, or lost with a
+      // dropped channel: confirmed with the next drain.
+      void this.channel.send(r.conversation, r.epoch, r.message).then(
+        (res) => res.status === 'WRONG_EPOCH' && this.log.unsent(r.conversation, r.ids),
+        () => this.log.unsent(r.conversation, r.ids),
+      );
+    }
     if (usedPending) void this.publishKeyPackages().catch(() => this.emit('warning', { code: 'KEY_PACKAGES_NOT_PUBLISHED' }));
+  }
+
+  /** This drain's receipts, encrypted (the states they advance are saved with the drain). */
+  private async encryptReceipts(devices: ReadonlyMap<string, number>) {
+    const out: { conversation: string; epoch: number; message: Uint8Array; ids: string[] }[] = [];
+    for (const { conversation, ids } of this.log.takeReceipts(devices)) {
+      const state = this.conversations.get(conversation);
+      if (state === undefined) continue;
+      const payload = encodePayload({ v: 1, id: randomHex(16), n: ++this.sent, ts: Date.now(), type: 'receipt', ids });
+      const enc = await this.g.encrypt(state, payload);
+      this.conversations.set(conversation, enc.state);
+      out.push({ conversation, epoch: this.g.epoch(enc.state), message: enc.message, ids });
+    }
+    return out;
   }
 
   /** One entry; whether it used a pending KeyPackage. `again`: the relay may be sending it again (no warning if it fails). */
@@ -330,6 +297,7 @@ export class Messenger extends Emitter<MessengerEvents> {
         const lastResort = used === this.pending.at(-1);
         if (!lastResort) this.pending = this.pending.filter((p) => p !== used);
         this.conversations.set(id, state);
+        await this.log.history.open(id, mail.at);
         this.emit('conversation', { id, members: await this.members(id) });
         return !lastResort;
       }
@@ -339,10 +307,11 @@ export class Messenger extends Emitter<MessengerEvents> {
       if (r.kind === 'message') {
         this.conversations.set(id, r.state);
         const p = parsePayload(r.plaintext);
+        const device = toBase64Url(r.sender.identityKey);
         if (p?.type === 'text') {
           const m = { conversation: id, from: r.sender.name, fromKey: r.sender.identityKey, id: p.id, text: p.text };
-          this.emit('message', { ...m, at: mail.at, sentAt: p.ts, seq: mail.seq });
-        }
+          this.log.text({ ...m, at: mail.at, sentAt: p.ts, seq: mail.seq }, device);
+        } else if (p?.type === 'receipt') this.log.receipt(id, device, p.ids);
         return false;
       }
       if (r.removedUs) this.conversations.delete(id);
@@ -352,44 +321,5 @@ export class Messenger extends Emitter<MessengerEvents> {
       if (!again) this.emit('warning', { code: (e as { code?: string }).code ?? 'BAD_MESSAGE', conversation: id });
     }
     return false;
-  }
-
-  private untilEpoch(id: string, epoch: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const check = () => {
-        const s = this.conversations.get(id);
-        if (s === undefined || this.g.epoch(s) >= epoch) {
-          this.epochWaiters.delete(check);
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      const timer = setTimeout(() => {
-        this.epochWaiters.delete(check);
-        reject(new AccountError('REFUSED', { relayCode: 'WRONG_EPOCH' }));
-      }, 30_000);
-      this.epochWaiters.add(check);
-      check();
-    });
-  }
-
-  /** Runs `fn` after the mail being processed, and before the next. */
-  private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.working.then(fn);
-    this.working = run.then(
-      () => undefined,
-      () => undefined,
-    );
-    return run;
-  }
-
-  private save(): Promise<void> {
-    const conversations = new Map([...this.conversations].map(([id, s]) => [id, this.g.exportState(s)]));
-    return this.o.store.save({
-      acked: this.acked,
-      sent: this.sent,
-      conversations,
-      pending: this.pending.map((p) => this.g.exportPending(p)),
-    });
   }
 }

@@ -126,6 +126,13 @@ export const roomNameSchema = z
  */
 const roomNamePayload = z.strictObject({ ...base, type: z.literal('room-name'), name: roomNameSchema, to: z.optional(hex(64)) });
 
+/**
+ * A delivery receipt in an account conversation (messenger.ts; docs/PROTOCOL.md §11.13): the ids of
+ * the text messages of other devices this device has stored, batched per conversation.
+ */
+export const MAX_RECEIPT_IDS = 500;
+const receiptPayload = z.strictObject({ ...base, type: z.literal('receipt'), ids: z.array(hex(32)).min(1).max(MAX_RECEIPT_IDS) });
+
 const payload = z.discriminatedUnion('type', [
   textPayload,
   reactPayload,
@@ -140,6 +147,7 @@ const payload = z.discriminatedUnion('type', [
   dmPayload,
   dmClosePayload,
   roomNamePayload,
+  receiptPayload,
 ]);
 export type RoomNamePayload = z.infer<typeof roomNamePayload>;
 export type DmOfferPayload = z.infer<typeof dmOfferPayload>;
@@ -171,6 +179,7 @@ export type TypingPayload = z.infer<typeof typingPayload>;
 export type FilePayload = z.infer<typeof filePayload>;
 export type FileDonePayload = z.infer<typeof fileDonePayload>;
 export type FileCancelPayload = z.infer<typeof fileCancelPayload>;
+export type ReceiptPayload = z.infer<typeof receiptPayload>;
 export type Payload = z.infer<typeof payload>;
 
 const dec = new TextDecoder('utf-8', { fatal: true });

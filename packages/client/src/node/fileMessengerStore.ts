@@ -6,6 +6,7 @@
  *   <dir>/messenger/seal.key      0600: 32 random bytes (AES-256-GCM), made once
  *   <dir>/messenger/<f>.state     0600: seal(key, snapshot, aad = "nullroom/v1/messenger/" || f)
  *   <dir>/messenger/<f>.lock      "<pid> <token>\n": one process at a time uses an account's conversations
+ *   <dir>/messenger/<h>.rec       0600: the account's message history, one sealed record each (fileHistory.ts)
  *
  * where f = hex(SHA-256(relay origin || "\n" || account name)) (the file names neither). A save is
  * a temporary file, fsynced, renamed over the old one, then the folder fsynced: durable when it
@@ -17,10 +18,11 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, open as openFile, readFile, rename, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { open as unseal, seal } from '@nullroom/crypto';
 import { ClientError } from '../errors.js';
 import { type MessengerSnapshot, type MessengerStore, decodeSnapshot, encodeSnapshot } from '../messengerStore.js';
+import { FileHistoryRecords } from './fileHistory.js';
 import { breakIfStale } from './fileSessions.js';
 
 const FOLDER = 'messenger';
@@ -28,7 +30,7 @@ const KEY_FILE = 'seal.key';
 /** Refuse to read a larger snapshot: a thousand 1000-member conversations would not reach it. */
 const MAX_BYTES = 256 * 1024 * 1024;
 
-async function keyOf(folder: string): Promise<CryptoKey> {
+async function keyOf(folder: string): Promise<{ key: CryptoKey; raw: Uint8Array }> {
   const path = join(folder, KEY_FILE);
   let raw: Buffer;
   try {
@@ -41,7 +43,8 @@ async function keyOf(folder: string): Promise<CryptoKey> {
     raw = await readFile(path);
   }
   if (raw.byteLength !== 32) throw new ClientError('KEY_STORE', `${path} is not a messenger key`);
-  return crypto.subtle.importKey('raw', new Uint8Array(raw), 'AES-GCM', false, ['encrypt', 'decrypt']);
+  const bytes = new Uint8Array(raw);
+  return { key: await crypto.subtle.importKey('raw', bytes, 'AES-GCM', false, ['encrypt', 'decrypt']), raw: bytes };
 }
 
 export class FileMessengerStore implements MessengerStore {
@@ -51,6 +54,7 @@ export class FileMessengerStore implements MessengerStore {
     private readonly key: CryptoKey,
     private readonly aad: Uint8Array,
     private readonly lock: string,
+    private readonly raw: Uint8Array,
   ) {}
 
   /** The store of `account` on the relay at `origin`, in the key folder `dir`. */
@@ -61,7 +65,13 @@ export class FileMessengerStore implements MessengerStore {
     const aad = new TextEncoder().encode(`nullroom/v1/messenger/${f}`);
     const lock = `${process.pid} ${randomBytes(16).toString('hex')}\n`;
     await takeLock(join(folder, `${f}.lock`), lock);
-    return new FileMessengerStore(folder, join(folder, `${f}.state`), await keyOf(folder), aad, lock);
+    const { key, raw } = await keyOf(folder);
+    return new FileMessengerStore(folder, join(folder, `${f}.state`), key, aad, lock, raw);
+  }
+
+  /** The account's message history records, sealed under the same key (fileHistory.ts); used under this store's lock. */
+  history(): FileHistoryRecords {
+    return new FileHistoryRecords(this.folder, basename(this.file, '.state'), this.key, this.raw);
   }
 
   /** Gives the lock back (the conversations stay on disk for the next start). */

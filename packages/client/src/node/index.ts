@@ -5,3 +5,4 @@ export { type FileKeyStoreOptions, FileKeyStore, KEY_STORE_FILE, MAX_KEY_STORE_B
 export { FileSessions, MAX_SESSION_BYTES, SESSIONS_FOLDER } from './fileSessions.js';
 export { type StoredKey, loadStoredIdentity, newIdentity } from './keyStoreFile.js';
 export { FileMessengerStore } from './fileMessengerStore.js';
+export { FileHistoryRecords, MAX_HISTORY_RECORD_BYTES } from './fileHistory.js';

@@ -1,0 +1,100 @@
+/**
+ * The records of a message history (messageHistory.ts) as bytes: UTF-8 JSON, each parsed through
+ * one schema on the way back. A record that does not parse is HISTORY_CORRUPT, never "nothing":
+ * a history read as empty would be overwritten and its messages lost.
+ *
+ *   "conversations"      ["<conversation id>", ...]                    every conversation with a record
+ *   "c:<id>"             { v: 1, count, unread, since, last? }         a conversation's meta
+ *   "c:<id>:<k>"         { v: 1, messages: [StoredMessage, ...] }      its messages k*200 .. k*200+199
+ */
+import { z } from 'zod';
+import { ClientError } from './errors.js';
+
+/** One message as a history keeps it (docs/PROTOCOL.md §11.13). */
+export interface StoredMessage {
+  readonly conversation: string;
+  readonly id: string;
+  /** The sending account (canonical name). */
+  readonly from: string;
+  /** The sending device's identity key, base64url. */
+  readonly fromDevice: string;
+  /** Sent by this account (this device or another of ours). */
+  readonly own: boolean;
+  readonly text: string;
+  /** The relay's accept time (a message this device sent: the local send time). */
+  readonly at: number;
+  /** The sender's clock. */
+  readonly sentAt: number;
+  /** Its place in the conversation's history: 0 for the first; `messages({ before })` pages by it. */
+  readonly index: number;
+  /** Only for messages this device sent. */
+  readonly status?: 'sending' | 'sent' | 'failed';
+  /** Devices (identity keys, base64url) that confirmed receipt; own messages only. */
+  readonly deliveredTo?: readonly string[];
+  /** How many other devices it was for when sent (or, for one of our other devices, when it came). */
+  readonly recipients?: number;
+}
+
+/** What a conversation's meta record keeps: how many messages, how many unread, since when, and the last. */
+export interface HistoryMeta {
+  count: number;
+  unread: number;
+  since: number;
+  last?: StoredMessage;
+}
+
+const time = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const stored = z.strictObject({
+  conversation: z.string().max(64),
+  id: z.string().max(64),
+  from: z.string().max(256),
+  fromDevice: z.string().max(64),
+  own: z.boolean(),
+  text: z.string().max(1 << 20),
+  at: time,
+  sentAt: time,
+  index: time,
+  status: z.optional(z.enum(['sending', 'sent', 'failed'])),
+  deliveredTo: z.optional(z.array(z.string().max(64)).max(4096)),
+  recipients: z.optional(
+    z
+      .number()
+      .int()
+      .min(0)
+      .max(1 << 20),
+  ),
+});
+const chunk = z.strictObject({ v: z.literal(1), messages: z.array(stored).max(10_000) });
+const meta = z.strictObject({ v: z.literal(1), count: time, unread: time, since: time, last: z.optional(stored) });
+const list = z.array(z.string().max(64)).max(1_000_000);
+
+const enc = new TextEncoder();
+const dec = new TextDecoder('utf-8', { fatal: true });
+
+export const historyCorrupt = (what: string) =>
+  new ClientError(
+    'HISTORY_CORRUPT',
+    `the message history is damaged (${what}); it was left as it is. To start over, remove this device's history records`,
+  );
+
+function parse<T>(schema: z.ZodType<T>, bytes: Uint8Array, what: string): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(dec.decode(bytes));
+  } catch {
+    throw historyCorrupt(what);
+  }
+  const r = schema.safeParse(json);
+  if (!r.success) throw historyCorrupt(what);
+  return r.data;
+}
+
+export const encodeChunk = (messages: readonly StoredMessage[]) => enc.encode(JSON.stringify({ v: 1, messages }));
+export const decodeChunk = (b: Uint8Array): StoredMessage[] => parse(chunk, b, 'a message record').messages;
+export const encodeMeta = (m: HistoryMeta) => enc.encode(JSON.stringify({ v: 1, ...m }));
+export function decodeMeta(b: Uint8Array): HistoryMeta {
+  const { v: _v, ...m } = parse(meta, b, 'a conversation record');
+  return m;
+}
+export const encodeList = (ids: readonly string[]) => enc.encode(JSON.stringify(ids));
+export const decodeList = (b: Uint8Array): string[] => parse(list, b, 'the list of conversations');
