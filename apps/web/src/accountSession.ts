@@ -16,10 +16,12 @@ import {
   AccountDevices,
   AccountError,
   type ContactList,
+  MessageHistory,
   Messenger,
   NoticeWhat,
   RecordMessengerStore,
   RecordTrustedLists,
+  type StoredMessage,
   accountSafetyNumber,
 } from '@nullroom/client/accounts';
 
@@ -35,16 +37,35 @@ export interface Line {
   readonly own: boolean;
   readonly text: string;
   readonly at: number;
+  /** Messages this device sent: where they are, and how many of the other devices confirmed them. */
   status?: 'sending' | 'sent' | 'failed';
+  delivered?: number;
+  recipients?: number;
 }
 
 export interface Conversation {
   readonly id: string;
   members: string[];
+  /** The last messages (from the sealed history once the conversation was opened, then as they come). */
   lines: Line[];
+  loaded: boolean;
   unread: number;
   lastAt: number;
 }
+
+/** How many of a conversation's last messages are read from the history when it is opened. */
+const SHOWN = 200;
+
+const line = (m: StoredMessage): Line => ({
+  id: m.id,
+  from: m.from,
+  own: m.own,
+  text: m.text,
+  at: m.at,
+  ...(m.status === undefined ? {} : { status: m.status }),
+  ...(m.deliveredTo === undefined ? {} : { delivered: m.deliveredTo.length }),
+  ...(m.recipients === undefined ? {} : { recipients: m.recipients }),
+});
 
 export interface Warning {
   readonly code: string;
@@ -67,6 +88,8 @@ const same = (a: Uint8Array, b: Uint8Array) => a.byteLength === b.byteLength && 
 
 export class AccountSession {
   phase: Phase = { kind: 'starting' };
+  /** The account channel (it reconnects by itself after a drop). */
+  connection: 'online' | 'reconnecting' | 'closed' = 'online';
   contacts: ContactList = EMPTY;
   readonly online = new Map<string, boolean>();
   readonly conversations = new Map<string, Conversation>();
@@ -110,10 +133,8 @@ export class AccountSession {
       this.devices = new AccountDevices(this.client, this.name, this.me, trust);
       this.device = await this.ensureDevice();
       if (this.closed) return;
-      const store = await RecordMessengerStore.open(
-        prefixed(this.store.records('account-state'), `${location.origin}\0${this.name}`),
-        `${location.origin}\0${this.name}`,
-      );
+      const prefix = `${location.origin}\0${this.name}`;
+      const store = await RecordMessengerStore.open(prefixed(this.store.records('account-state'), prefix), prefix);
       const m = await Messenger.start({
         url: location.origin,
         name: this.name,
@@ -122,11 +143,17 @@ export class AccountSession {
         devices: this.devices,
         socket: browserWebSocket,
         store,
+        history: new MessageHistory(prefixed(this.store.records('account-history'), prefix)),
       });
       if (this.closed) return void m.close();
       this.messenger = m;
       this.listen(m);
-      for (const id of m.list()) this.conversation(id, await m.members(id));
+      for (const c of await m.conversationList()) {
+        if (c.members.length === 0) continue; // it removed us
+        const conv = this.conversation(c.id, c.members);
+        conv.unread = c.unread;
+        conv.lastAt = Math.max(conv.lastAt, c.last?.at ?? 0);
+      }
       await this.refreshContacts();
       this.set({ kind: 'ready' });
     } catch (e) {
@@ -162,12 +189,26 @@ export class AccountSession {
     });
     m.on('message', (x) => {
       const c = this.conversation(x.conversation);
-      c.lines.push({ id: x.id, from: x.from, own: x.from === this.name, text: x.text, at: x.at });
-      c.lastAt = Math.max(c.lastAt, x.at);
+      this.put(c, { id: x.id, from: x.from, own: x.from === this.name, text: x.text, at: x.at });
       if (this.open !== x.conversation || document.hidden) {
         c.unread++;
         this.onIncoming?.();
-      }
+      } else void m.markRead(x.conversation).catch(() => undefined);
+      this.changed();
+    });
+    m.on('sent', ({ message }) => {
+      this.put(this.conversation(message.conversation), line(message));
+      this.changed();
+    });
+    m.on('delivered', (d) => {
+      const l = this.conversations.get(d.conversation)?.lines.find((x) => x.id === d.id);
+      if (l === undefined) return;
+      l.delivered = d.deliveredTo.length;
+      l.recipients = d.recipients;
+      this.changed();
+    });
+    m.on('connection', (c) => {
+      this.connection = c.state;
       this.changed();
     });
     m.on('notice', (n) => {
@@ -184,10 +225,33 @@ export class AccountSession {
     });
   }
 
+  /** Adds a line, or updates the one with its id (a message of ours changing state). */
+  private put(c: Conversation, l: Line): void {
+    const i = c.lines.findIndex((x) => x.id === l.id);
+    if (i >= 0) c.lines[i] = { ...c.lines[i], ...l };
+    else c.lines.push(l);
+    c.lastAt = Math.max(c.lastAt, l.at);
+  }
+
+  /** Reads the conversation's last messages from the history (once), and marks it read. */
+  async show(id: string): Promise<void> {
+    const m = this.messenger;
+    const c = this.conversations.get(id);
+    if (m === undefined || c === undefined) return;
+    if (!c.loaded) {
+      const past = (await m.messages(id, { limit: SHOWN })).map(line);
+      const seen = new Set(past.map((l) => l.id));
+      c.lines = [...past, ...c.lines.filter((l) => !seen.has(l.id))];
+      c.loaded = true;
+    }
+    this.markRead(id);
+    this.changed();
+  }
+
   private conversation(id: string, members?: string[]): Conversation {
     let c = this.conversations.get(id);
     if (c === undefined) {
-      c = { id, members: members ?? [], lines: [], unread: 0, lastAt: 0 };
+      c = { id, members: members ?? [], lines: [], loaded: false, unread: 0, lastAt: 0 };
       this.conversations.set(id, c);
     } else if (members !== undefined) c.members = members;
     return c;
@@ -232,26 +296,10 @@ export class AccountSession {
     return id;
   }
 
+  /** Sends a text; the line appears (and changes state) through the Messenger's `sent` events. */
   async send(id: string, text: string): Promise<void> {
-    const m = this.ready();
-    const c = this.conversation(id);
-    const line: Line = {
-      id: `pending-${Date.now()}-${c.lines.length}`,
-      from: this.name,
-      own: true,
-      text,
-      at: Date.now(),
-      status: 'sending',
-    };
-    c.lines.push(line);
-    c.lastAt = line.at;
-    this.changed();
     try {
-      await m.sendText(id, text);
-      line.status = 'sent';
-    } catch (e) {
-      line.status = 'failed';
-      throw e;
+      await this.ready().sendText(id, text);
     } finally {
       this.changed();
     }
@@ -261,6 +309,7 @@ export class AccountSession {
     const c = this.conversations.get(id);
     if (c !== undefined && c.unread > 0) {
       c.unread = 0;
+      void this.messenger?.markRead(id).catch(() => undefined);
       this.changed();
     }
   }

@@ -3,7 +3,8 @@
  * §11.11), two Chromium profiles against `nullroom serve`: `user-a` and `user-b` register, become
  * contacts, see each other online, and talk both ways; `user-b` closes the page; `user-a` sends
  * three messages; the relay is killed with SIGKILL and started again on the same port and data;
- * `user-b` opens the app again and gets exactly those three, once each, in order. `user-a`'s page
+ * `user-b` opens the app again and gets exactly those three, once each, in order, after what it had
+ * (its history, sealed in IndexedDB). `user-a` sees its messages delivered, and its page
  * reconnects by itself. Neither the relay's files nor either browser's IndexedDB hold a message or
  * password canary in the clear.
  */
@@ -71,6 +72,12 @@ test('two browsers: contacts online, messages both ways, three sent while one is
     await b.page.getByTestId('conversation-tab').getByTestId('unread').getByText('1').waitFor({ timeout: 20_000 });
     await b.page.getByTestId('conversation-tab').click();
     await b.page.getByTestId('account-message').getByText('canary-msg-hello').waitFor();
+    // b's device confirmed it: a sees it delivered (the receipt travels end-to-end encrypted too).
+    await a.page
+      .getByTestId('account-message')
+      .filter({ hasText: 'canary-msg-hello' })
+      .getByTestId('delivered')
+      .waitFor({ timeout: 20_000 });
     await say(b.page, 'canary-msg-reply');
     await a.page.getByTestId('account-message').getByText('canary-msg-reply').waitFor({ timeout: 20_000 });
     await screenshot(b.page, 'messages-conversation');
@@ -99,8 +106,8 @@ test('two browsers: contacts online, messages both ways, three sent while one is
     await back.getByTestId('conversation-tab').getByTestId('unread').getByText('3').waitFor({ timeout: 30_000 });
     await back.getByTestId('conversation-tab').click();
     await back.getByTestId('account-message').getByText('canary-msg-3').waitFor();
-    const got = (await texts(back)).filter((t) => /^canary-msg-\d$/.test(t));
-    assert.deepEqual(got, ['canary-msg-1', 'canary-msg-2', 'canary-msg-3']);
+    // What it showed before is kept (sealed in IndexedDB), and the three follow, once each, in order.
+    assert.deepEqual(await texts(back), ['canary-msg-hello', 'canary-msg-reply', 'canary-msg-1', 'canary-msg-2', 'canary-msg-3']);
 
     // a is online again without a reload, and b's answer reaches it.
     await back.getByTestId('account-composer').fill('canary-msg-after');

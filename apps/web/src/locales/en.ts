@@ -288,6 +288,8 @@ export const en = {
     presenceHint: 'Only your accepted contacts see when you are online, and you see only theirs.',
     me: 'Me',
     empty: 'No messages yet. What you write is encrypted on this device for each of their devices.',
+    delivered: 'Delivered',
+    deliveredTo: 'Delivered to {{count}} of {{of}} devices',
     verify: 'Verify',
     verifyName: 'Verify {{name}}',
     safetyTitle: 'Safety number with {{name}}',

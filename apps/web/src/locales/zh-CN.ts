@@ -281,6 +281,8 @@ export const zhCN: Strings = {
     presenceHint: '只有你已接受的联系人能看到你是否在线，你也只能看到他们的。',
     me: '我',
     empty: '还没有消息。你写的内容会在本设备上为对方的每台设备分别加密。',
+    delivered: '已送达',
+    deliveredTo: '已送达 {{of}} 台设备中的 {{count}} 台',
     verify: '验证',
     verifyName: '验证 {{name}}',
     safetyTitle: '与 {{name}} 的安全码',

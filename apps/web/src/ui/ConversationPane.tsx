@@ -90,6 +90,13 @@ export function ConversationPane(props: { session: AccountSession; conversation:
             {l.status !== undefined && (
               <DeliveryMark state={l.status === 'sending' ? 'pending' : l.status === 'sent' ? 'sent' : 'failed'} />
             )}
+            {l.delivered !== undefined && l.delivered > 0 && (
+              <span class="delivered hint" data-testid="delivered">
+                {l.recipients !== undefined && l.recipients > 1
+                  ? t('messages.deliveredTo', { count: l.delivered, of: l.recipients })
+                  : t('messages.delivered')}
+              </span>
+            )}
             <p class="text">{l.text}</p>
           </li>
         ))}

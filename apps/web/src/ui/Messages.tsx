@@ -87,11 +87,15 @@ export function Messages(props: {
     if (session === undefined) return;
     return session.subscribe(() => setTick((n) => n + 1));
   }, [session]);
-  // The conversation on screen is read as its messages come.
+  // The conversation on screen: its past read from the history, and its messages read as they come.
+  const openId = pane.kind === 'conversation' ? pane.id : undefined;
   useEffect(() => {
     if (session === undefined) return;
-    session.open = pane.kind === 'conversation' ? pane.id : undefined;
-    if (pane.kind === 'conversation' && !document.hidden) session.markRead(pane.id);
+    session.open = openId;
+    if (openId !== undefined) void session.show(openId);
+  }, [session, openId, session?.phase.kind]);
+  useEffect(() => {
+    if (session !== undefined && openId !== undefined && !document.hidden) session.markRead(openId);
   });
 
   if (props.account === null) return <Plain status={t('account.loading')} />;
@@ -117,6 +121,11 @@ export function Messages(props: {
   return (
     <div class="messenger">
       <nav class="conversations" aria-label={t('messages.conversations')}>
+        {session.connection !== 'online' && (
+          <p class="conn conn-reconnecting" role="status" data-testid="account-connection">
+            {t(`connection.${session.connection === 'closed' ? 'closed' : 'reconnecting'}`)}
+          </p>
+        )}
         <ul data-testid="conversations">
           <li>
             <button
