@@ -126,6 +126,7 @@ async function openAccounts(opts: RelayOptions, tls: boolean, limits: RelayLimit
     { maxFrameBytes: limits.maxFrameBytes, maxPayloadBytes: limits.maxPayloadBytes },
   );
   http.notify = (userId, what) => channels.hub.notify(userId, what);
+  http.deviceRemoved = (deviceId) => channels.hub.deviceRemoved(deviceId);
   return { http, channels };
 }
 
