@@ -85,6 +85,8 @@ test('a session without a device: only what a new device needs; approval binds i
       const r = await call(api, e, laptop);
       assert.deepEqual([r.status, r.body.error], [403, 'DEVICE_NOT_BOUND'], `${e[0]} ${e[1]}`);
     }
+    // Which names exist is not told either: a name with no account is refused the same way.
+    assert.equal((await api.post('/api/devices/list', { name: 'nobody', after: 0 }, laptop)).body.error, 'DEVICE_NOT_BOUND');
     assert.equal(await refusedUpgrade(channel(api, laptop, phone.device, phone.d)), 'upgrade 403', 'no channel, even with the key');
     // What it may do.
     assert.deepEqual((await api.get('/api/session', laptop)).body.device, null);

@@ -126,8 +126,11 @@ export class DeviceEndpoints {
   async deviceList(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
     const s = await this.ctx.signedIn(req, 'read', r, 'any');
     const body = await readJson(req, ListOf);
+    // Judged before the name is looked up: an unbound session learns nothing of which names exist.
+    if (body.name !== undefined && s.session.device === undefined && canonical(body.name) !== s.user.name) {
+      throw new AccountHttpError('DEVICE_NOT_BOUND');
+    }
     const user = body.name === undefined ? s.user : await this.userNamed(body.name);
-    if (user.id !== s.user.id && s.session.device === undefined) throw new AccountHttpError('DEVICE_NOT_BOUND');
     const entries = await this.ctx.store.deviceList(user.id, body.after);
     const head = entries.at(-1)?.version ?? (await this.ctx.store.deviceListHead(user.id))?.version ?? 0;
     this.ctx.send(res, 200, { name: user.name, version: head, entries: entries.map((e) => b64u(e.entry)) });
@@ -204,12 +207,8 @@ export class DeviceEndpoints {
   }
 
   private async userNamed(text: string): Promise<StoredUser> {
-    let name: string;
-    try {
-      name = normalizeUsername(text).name;
-    } catch {
-      throw new AccountHttpError('NO_SUCH_USER');
-    }
+    const name = canonical(text);
+    if (name === undefined) throw new AccountHttpError('NO_SUCH_USER');
     const user = await this.ctx.store.userByName(name);
     if (user === undefined) throw new AccountHttpError('NO_SUCH_USER');
     return user;
@@ -243,6 +242,15 @@ export class DeviceEndpoints {
         lastResort: c.lastResort,
       })),
     });
+  }
+}
+
+/** The canonical form of a username as typed, or undefined when it is none. */
+function canonical(text: string): string | undefined {
+  try {
+    return normalizeUsername(text).name;
+  } catch {
+    return undefined;
   }
 }
 
