@@ -45,7 +45,7 @@ for (let i = 0; i < ${N}; i++) {
   const device = randomBytes(16).toString('base64url');
   await store.addDevice({ id: device, userId: id, identityKey: new Uint8Array(pub), createdAt: Date.now() }, 10, { version: 1, entry: new Uint8Array(pub) });
   const token = randomBytes(32).toString('base64url');
-  await store.createSession({ tokenHash: new Uint8Array(createHash('sha256').update(token).digest()), userId: id, kind: 'cli', createdAt: Date.now(), expiresAt: Date.now() + 3600e3 });
+  await store.createSession({ tokenHash: new Uint8Array(createHash('sha256').update(token).digest()), userId: id, kind: 'cli', createdAt: Date.now(), expiresAt: Date.now() + 3600e3, device });
   accounts.push({ device, token, pkcs8: privateKey.export({ format: 'der', type: 'pkcs8' }).toString('base64'), pub: pub.toString('base64') });
 }
 const relay = await startRelay({ port: 0, blobs: false, accounts: { store, opaqueSetup: opaque.server.createSetup() },

@@ -109,6 +109,7 @@ export async function ensureDevice(
   const mine = all.find((d) => same(d.identityKey, me.publicKey));
   if (mine !== undefined) {
     await devices.deviceList(); // verified against what this terminal trusted before
+    await devices.bind(mine.device); // the new session becomes this device's (§11.8)
     print('device', { device: mine.device }, `this terminal is device ${fingerprint(me.publicKey)}`);
     return;
   }

@@ -45,6 +45,8 @@ async function messengerOptions(url: string, o: { keyDir?: string }) {
   const mine = (await devices.devices()).find((d) => d.identityKey.every((b, i) => b === me.publicKey[i]));
   if (mine === undefined)
     throw new CliError('this terminal is not a device of the account: log in again to ask for approval', Exit.FAILURE);
+  // A session saved before sessions were tied to devices (§11.8) becomes this device's.
+  if ((await client.whoami())?.device === undefined) await devices.bind(mine.device);
   return {
     url: key,
     name,

@@ -54,6 +54,9 @@ test('register, whoami, logout, login again; refusals carry the SDK code', async
     assert.equal(await again.exited, 0, again.stderr.join('\n'));
     assert.match(again.lines[0] ?? '', /^signed in as alice on /);
     assert.match(again.lines[1] ?? '', /^this terminal is device [0-9a-f]{4} /, 'still the account’s device: no new approval');
+    // Its new session proved the device key (bind, PROTOCOL.md §11.8): it may do what a device does.
+    const contacts = run(['contacts', url], env);
+    assert.equal(await contacts.exited, 0, contacts.stderr.join('\n'));
     const everywhere = run(['logout', url, '--everywhere', '--json'], env);
     assert.equal(await everywhere.exited, 0);
     assert.equal(everywhere.events[0]?.ended, 1, 'the first session ended with the first logout');
@@ -108,12 +111,13 @@ test('a second terminal is approved from the first with the code it shows; then 
     const firstDevice = String(listed.events[0]?.device);
     const removed = run(['devices', url, 'remove', firstDevice], second);
     assert.equal(await removed.exited, 0, removed.stderr.join('\n'));
+    // The removed terminal's session ended with it (PROTOCOL.md §11.8): it can neither approve nor list.
     const stale = run(['devices', url, 'approve', code], first);
     assert.equal(await stale.exited, 1);
-    assert.match(stale.stderr.join('\n'), /NOT_A_DEVICE|NO_REQUEST_FOR_CODE/);
+    assert.match(stale.stderr.join('\n'), /^nullroom: NOT_SIGNED_IN: /);
     const orphan = run(['devices', url], first);
-    assert.equal(await orphan.exited, 0);
-    assert.match(orphan.lines.join('\n'), /this terminal is not one of these devices/);
+    assert.equal(await orphan.exited, 1);
+    assert.match(orphan.stderr.join('\n'), /^nullroom: NOT_SIGNED_IN: /);
     const usage = run(['devices', url, 'approve'], first);
     assert.equal(await usage.exited, 2);
   } finally {

@@ -168,6 +168,8 @@ export class AccountSession {
     const mine = all.find((d) => same(d.identityKey, this.me.publicKey));
     if (mine !== undefined) {
       await this.devices.deviceList(); // checked against the list this browser verified before
+      // Signed in again on a device the account has: this session becomes the device's (§11.8).
+      if ((await this.client.whoami())?.device === undefined) await this.devices.bind(mine.device);
       return mine.device;
     }
     if (all.length === 0) return this.devices.enrolFirst();

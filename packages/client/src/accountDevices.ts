@@ -22,7 +22,7 @@ import {
   normalizeApprovalCode,
   signDeviceList,
 } from '@nullroom/crypto';
-import { decodeDeviceListEntry, DeviceListError, type DeviceListHead, extendDeviceList } from '@nullroom/protocol';
+import { DEVICE_BIND_LABEL, decodeDeviceListEntry, DeviceListError, type DeviceListHead, extendDeviceList } from '@nullroom/protocol';
 import { AccountError, b64, list, num, str, unb64 } from './accountErrors.js';
 import type { AccountClient } from './accounts.js';
 
@@ -113,6 +113,24 @@ export class AccountDevices {
     const r = await this.client.call('POST', '/api/devices/add', { identityKey: b64(this.me.publicKey), list: b64(entry) });
     await this.trusted.set(this.name, await extendDeviceList(this.name, undefined, [entry], deviceListCrypto));
     return str(r.device);
+  }
+
+  /**
+   * Binds this session to `device`, this device's id in the account (docs/PROTOCOL.md §11.8): what a
+   * device that signs in again does before anything only a device may do (contacts, KeyPackages,
+   * approvals, the account channel). It signs the relay's fresh challenge with its identity key.
+   * Enrolling first and being approved bind the session without this.
+   */
+  async bind(device: string): Promise<void> {
+    const r = await this.client.call('POST', '/api/devices/bind/start', {});
+    const challenge = unb64(r.challenge);
+    const id = unb64(device);
+    const msg = new Uint8Array(DEVICE_BIND_LABEL.byteLength + challenge.byteLength + id.byteLength);
+    msg.set(DEVICE_BIND_LABEL);
+    msg.set(challenge, DEVICE_BIND_LABEL.byteLength);
+    msg.set(id, DEVICE_BIND_LABEL.byteLength + challenge.byteLength);
+    const bound = await this.client.call('POST', '/api/devices/bind', { device, signature: b64(await this.me.sign(msg)) });
+    if (str(bound.device) !== device) throw new AccountError('BAD_RESPONSE');
   }
 
   /** `name`'s device list (this account's by default), verified and continued from the head trusted before. */

@@ -40,6 +40,9 @@ export const AccountErrors = {
   TOO_MANY_CONTACTS: 'you have as many contacts and pending requests as the relay allows (`max`)',
   TOO_MANY_PENDING: 'you have as many pending requests as the relay allows (`max`): withdraw some',
   TOO_MANY_BLOCKED: 'you have blocked as many accounts as the relay allows (`max`)',
+  DEVICE_NOT_BOUND: 'this session is not yet a device’s: enrol, be approved, or bind (AccountDevices.bind) first',
+  SESSION_BOUND: 'this session belongs to a device already: it cannot ask for approval as another',
+  BIND_FAILED: 'the relay did not accept this device’s proof (`problem`: CHALLENGE or SIGNATURE)',
   REFUSED: 'the relay refused the request for another reason (`relayCode` names it)',
   BAD_RESPONSE: 'the relay answered with something that is not the accounts API',
 } as const;
@@ -81,6 +84,9 @@ export const RELAY_CODES: Readonly<Record<string, AccountErrorCode>> = {
   TOO_MANY_CONTACTS: 'TOO_MANY_CONTACTS',
   TOO_MANY_PENDING: 'TOO_MANY_PENDING',
   TOO_MANY_BLOCKED: 'TOO_MANY_BLOCKED',
+  DEVICE_NOT_BOUND: 'DEVICE_NOT_BOUND',
+  SESSION_BOUND: 'SESSION_BOUND',
+  BIND_FAILED: 'BIND_FAILED',
 };
 
 export const b64 = (b: Uint8Array): string => toBase64Url(b);

@@ -105,11 +105,15 @@ export class AccountClient {
     return this.signedIn(done, serverKey);
   }
 
-  /** The signed-in account, or undefined when there is no valid session. */
-  async whoami(): Promise<{ name: string; kind: 'web' | 'cli'; expiresAt: number } | undefined> {
+  /**
+   * The signed-in account, or undefined when there is no valid session; `device`: the device this
+   * session is bound to, absent while it is bound to none (docs/PROTOCOL.md §11.8).
+   */
+  async whoami(): Promise<{ name: string; kind: 'web' | 'cli'; expiresAt: number; device?: string } | undefined> {
     try {
       const r = await this.call('GET', '/api/session');
-      return { name: str(r.name), kind: r.kind === 'web' ? 'web' : 'cli', expiresAt: num(r.expiresAt) };
+      const device = typeof r.device === 'string' ? { device: r.device } : {};
+      return { name: str(r.name), kind: r.kind === 'web' ? 'web' : 'cli', expiresAt: num(r.expiresAt), ...device };
     } catch (e) {
       if (e instanceof AccountError && e.code === 'NOT_SIGNED_IN') return undefined;
       throw e;

@@ -3,7 +3,8 @@
  * the network drops it, opened again after 0.5 s, 1 s, 2 s, … up to 30 s (jittered), until it is
  * closed. The relay sends again whatever was not acknowledged, so nothing is lost across a drop; a
  * request in flight when it drops fails with CHANNEL_CLOSED. A close that says "not again" (signed
- * out or device refused, 4401/4403; this device's newer channel replaced it, 4409) ends it.
+ * out or device refused, 4401/4403; this device's newer channel replaced it, 4409; this device was
+ * removed from the account, 4410) ends it.
  */
 import type { AccountChannel, ChannelEvents } from './accountChannel.js';
 
@@ -17,7 +18,7 @@ export interface LinkHandlers {
   connection(e: LinkState): void;
 }
 
-const FINAL = new Set([4401, 4403, 4409]);
+const FINAL = new Set([4401, 4403, 4409, 4410]);
 
 export class ChannelLink {
   channel!: AccountChannel;

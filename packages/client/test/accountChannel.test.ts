@@ -209,13 +209,15 @@ test('a channel that does not answer pings is closed; one that authenticates twi
     const headers = { authorization: `Bearer ${fay.token}` };
     const { WebSocket } = await import('ws');
     // autoPong off: the relay's pings go unanswered, as from a dead peer.
-    const silent = await AccountChannel.open(
-      relay.url,
-      (url, protocol) =>
-        new WebSocket(url, protocol, { headers, autoPong: false }) as unknown as ReturnType<ReturnType<typeof nodeWebSocket>>,
-      fay.me,
-      fay.device,
-    );
+    const deaf = () =>
+      AccountChannel.open(
+        relay.url,
+        (url, protocol) =>
+          new WebSocket(url, protocol, { headers, autoPong: false }) as unknown as ReturnType<ReturnType<typeof nodeWebSocket>>,
+        fay.me,
+        fay.device,
+      );
+    const silent = await deaf();
     const ended = new Promise<number>((r) => silent.on('closed', (e) => r(e.code)));
     const live = await channel(relay.url, fay).catch(() => undefined); // replaces the silent one: same device
     assert.ok(live !== undefined);
@@ -227,13 +229,7 @@ test('a channel that does not answer pings is closed; one that authenticates twi
     await new Promise((r) => setTimeout(r, 600));
     assert.equal(liveEnded.closed, false, 'a channel that answers pings stays open');
     live.close();
-    const mute = await AccountChannel.open(
-      relay.url,
-      (url, protocol) =>
-        new WebSocket(url, protocol, { headers, autoPong: false }) as unknown as ReturnType<ReturnType<typeof nodeWebSocket>>,
-      fay.me,
-      fay.device,
-    );
+    const mute = await deaf();
     const muteEnded = new Promise<number>((r) => mute.on('closed', (e) => r(e.code)));
     assert.equal(await muteEnded, 1006, 'no pong: the relay drops the connection');
     // A valid AUTH sent twice: the second, read while the first is checked, closes the channel (4401) before READY.

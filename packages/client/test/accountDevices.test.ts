@@ -64,6 +64,7 @@ test('a second device approved with its code; a contact sees it added, then the 
     await fails(laptop.devices.enrolFirst(), 'DEVICE_APPROVAL_REQUIRED');
     const bob = await device(r.url, 'bob', 'pw bob', 'register');
     await fails(bob.devices.requestApproval(), 'NO_DEVICE_YET');
+    await bob.devices.enrolFirst(); // only a device reads other accounts' lists
     const seen = await bob.devices.deviceList('alice');
     assert.equal(seen.firstSeen, true);
     assert.deepEqual(seen.head.devices, [phone.me.publicKey]);
@@ -88,9 +89,20 @@ test('a second device approved with its code; a contact sees it added, then the 
     await laptop.devices.removeDevice(phoneId);
     const after = await bob.devices.deviceList('alice');
     assert.deepEqual([after.head.version, after.added, after.removed], [3, [], [phone.me.publicKey]]);
-    await fails(phone.devices.approve(asked.code), 'NO_REQUEST_FOR_CODE');
-    // The removed phone can no longer change the list: it is not in it.
+    // The removed phone's session ended with it; signed in again, it can no longer change the list: it is not in it.
+    await fails(phone.devices.approve(asked.code), 'NOT_SIGNED_IN');
+    await phone.client.login('alice', 'pw alice');
     await fails(phone.devices.removeDevice(approvedId), 'NOT_A_DEVICE');
+    await fails(phone.devices.bind(phoneId), 'NO_SUCH_DEVICE');
+    // The laptop signs in again elsewhere: its new session is nobody's until it proves its key.
+    const again = new AccountClient({ url: r.url });
+    await again.login('alice', 'pw alice');
+    assert.equal((await again.whoami())?.device, undefined);
+    await assert.rejects(again.contacts(), (e: unknown) => e instanceof AccountError && e.details.relayCode === 'DEVICE_NOT_BOUND');
+    await fails(new AccountDevices(again, 'alice', phone.me, new MemoryTrustedLists()).bind(approvedId), 'REFUSED', 'SIGNATURE');
+    await new AccountDevices(again, 'alice', laptop.me, new MemoryTrustedLists()).bind(approvedId);
+    assert.equal((await again.whoami())?.device, approvedId);
+    assert.deepEqual((await again.contacts()).contacts, []);
   } finally {
     await r.close();
   }
@@ -105,6 +117,7 @@ test('a hostile relay: a rewritten or rolled-back list, a KeyPackage of its own,
     await alice.devices.uploadKeyPackages(aliceId, [kp], kp);
     const rewrite: { fn?: Rewrite } = {};
     const bob = await device(r.url, 'bob', 'pw bob', 'register', rewrite);
+    await bob.devices.enrolFirst();
     const first = await bob.devices.claimKeyPackages('alice');
     assert.deepEqual(
       first.devices.map((d) => d.device),

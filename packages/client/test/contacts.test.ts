@@ -11,9 +11,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as opaque from '@serenity-kit/opaque';
+import { ephemeralIdentity } from '@nullroom/crypto';
 import { startRelay } from '@nullroom/server';
 import { openSqliteAccountStore } from '@nullroom/server/accounts';
-import { AccountClient, AccountError, type AccountErrorCode, type ContactList } from '../src/accounts.js';
+import {
+  AccountClient,
+  AccountDevices,
+  AccountError,
+  type AccountErrorCode,
+  type ContactList,
+  MemoryTrustedLists,
+} from '../src/accounts.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nullroom-client-contacts-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -25,11 +33,13 @@ async function relay(contactLimits = {}) {
   return startRelay({ port: 0, blobs: false, accounts: { store, opaqueSetup: opaque.server.createSetup(), contactLimits } });
 }
 
+/** New accounts, each signed in on its first device (contacts are a device's to change, PROTOCOL.md §11.8). */
 async function people(url: string, ...names: string[]): Promise<AccountClient[]> {
   const out: AccountClient[] = [];
   for (const name of names) {
     const c = new AccountClient({ url });
     await c.register(name, `pw ${name}`);
+    await new AccountDevices(c, name, await ephemeralIdentity(), new MemoryTrustedLists()).enrolFirst();
     out.push(c);
   }
   return out;

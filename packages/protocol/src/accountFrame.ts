@@ -28,6 +28,12 @@ export const MAX_COMMIT_DEVICES = 4096;
 
 /** What the signature of AUTH covers: this label, the CHALLENGE nonce and the device id. */
 export const ACCOUNT_AUTH_LABEL = new TextEncoder().encode('nullroom/v1/account-channel');
+/**
+ * What the signature binding a session to a device covers (`POST /api/devices/bind`, docs/PROTOCOL.md
+ * §11.8): this label, the relay's bind challenge (CHALLENGE_BYTES) and the device id (ID_BYTES). Its own
+ * label, so that no channel AUTH signature can ever stand for a bind and no bind for an AUTH.
+ */
+export const DEVICE_BIND_LABEL = new TextEncoder().encode('nullroom/v1/device-bind');
 
 export const MailKinds = { welcome: 1, commit: 2, app: 3 } as const;
 export type MailKindName = keyof typeof MailKinds;

@@ -127,6 +127,7 @@ async function openAccounts(opts: RelayOptions, tls: boolean, limits: RelayLimit
   );
   http.notify = (userId, what) => channels.hub.notify(userId, what);
   http.related = (a, b, contacts, blocked) => channels.hub.related(a, b, contacts, blocked);
+  http.deviceRemoved = (deviceId) => channels.hub.deviceRemoved(deviceId);
   return { http, channels };
 }
 

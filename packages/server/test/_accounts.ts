@@ -8,10 +8,21 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as opaque from '@serenity-kit/opaque';
-import { deviceListSigningInput, encodeDeviceListBody } from '@nullroom/protocol';
+import { WebSocket } from 'ws';
+import {
+  ACCOUNT_AUTH_LABEL,
+  ACCOUNT_SUBPROTOCOL,
+  type AccountFrame,
+  DEVICE_BIND_LABEL,
+  decodeAccountFrame,
+  deviceListSigningInput,
+  encodeAccountFrame,
+  encodeDeviceListBody,
+} from '@nullroom/protocol';
 import { type Relay, startRelay } from '../src/index.js';
 import { openSqliteAccountStore } from '../src/accounts/sqliteAccountStore.js';
 import type { AccountsOptions } from '../src/accounts/accountsHttp.js';
+import type { AccountStore } from '../src/accounts/accountStore.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nullroom-accounts-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -23,17 +34,19 @@ export type Body = any;
 
 export interface Api {
   relay: Relay;
+  store: AccountStore;
   logs: string[];
   dataDir: string;
   post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; body: Body; headers: Headers }>;
   get(path: string, headers?: Record<string, string>): Promise<{ status: number; body: Body; headers: Headers }>;
 }
 
-export async function relayWithAccounts(options: Omit<AccountsOptions, 'store' | 'opaqueSetup'> = {}): Promise<Api> {
+/** A relay with accounts over `store` (default: a new embedded one). */
+export async function relayWithAccounts(options: Omit<AccountsOptions, 'store' | 'opaqueSetup'> = {}, given?: AccountStore): Promise<Api> {
   await opaque.ready;
   const dataDir = join(dir, `relay-${++n}`);
   const logs: string[] = [];
-  const store = openSqliteAccountStore(join(dataDir, 'accounts.db'));
+  const store = given ?? openSqliteAccountStore(join(dataDir, 'accounts.db'));
   const relay = await startRelay({
     port: 0,
     blobs: false,
@@ -49,7 +62,7 @@ export async function relayWithAccounts(options: Omit<AccountsOptions, 'store' |
     const text = await r.text();
     return { status: r.status, body: text === '' ? undefined : JSON.parse(text), headers: r.headers };
   };
-  return { relay, logs, dataDir, post: (p, b, h) => call('POST', p, b, h), get: (p, h) => call('GET', p, undefined, h) };
+  return { relay, store, logs, dataDir, post: (p, b, h) => call('POST', p, b, h), get: (p, h) => call('GET', p, undefined, h) };
 }
 
 export async function register(api: Api, name: string, password: string, session: 'cookie' | 'token' = 'token') {
@@ -88,6 +101,8 @@ export interface TestDevice {
   readonly b64: string;
   /** The entry after `prev` (undefined: the first) naming `devices`, signed by this device. */
   entry(name: string, prev: { version: number; entry: Uint8Array } | undefined, devices: readonly Uint8Array[]): Uint8Array;
+  /** Ed25519 over `message` with this device's key. */
+  sign(message: Uint8Array): Uint8Array;
 }
 
 export function testDevice(): TestDevice {
@@ -108,6 +123,7 @@ export function testDevice(): TestDevice {
       const signature = sign(null, deviceListSigningInput(body), privateKey);
       return new Uint8Array(Buffer.concat([body, signature]));
     },
+    sign: (message) => new Uint8Array(sign(null, message, privateKey)),
   };
 }
 
@@ -119,4 +135,58 @@ export async function firstDevice(api: Api, name: string, auth: Record<string, s
   const r = await api.post('/api/devices/add', { identityKey: d.b64, list: b64u(entry) }, auth);
   assert.equal(r.status, 201, JSON.stringify(r.body));
   return { device: r.body.device as string, d, head: { version: 1, entry } };
+}
+
+/** A new account whose registration session is its first device's (bound to it): what most tests start from. */
+export async function withDevice(api: Api, name: string, password: string) {
+  const reg = await register(api, name, password);
+  assert.equal(reg.status, 201, JSON.stringify(reg.body));
+  const auth = bearer(reg.body.token);
+  return { auth, token: reg.body.token as string, ...(await firstDevice(api, name, auth)) };
+}
+
+/** What `POST /api/devices/bind` takes for `device` (`d`'s id) over this session's fresh challenge. */
+export async function bindBody(api: Api, auth: Record<string, string>, device: string, d: TestDevice) {
+  const c = await api.post('/api/devices/bind/start', {}, auth);
+  assert.equal(c.status, 200, JSON.stringify(c.body));
+  const signed = Buffer.concat([DEVICE_BIND_LABEL, Buffer.from(c.body.challenge, 'base64url'), Buffer.from(device, 'base64url')]);
+  return { device, signature: b64u(d.sign(signed)) };
+}
+
+/** A raw account channel (docs/PROTOCOL.md §11.11): its frames as they come, and its close code once closed. */
+export interface RawChannel {
+  ws: WebSocket;
+  frames: AccountFrame[];
+  closed: Promise<number>;
+}
+
+/**
+ * Opens /account with `auth` and answers the challenge as device `device` with `sign`: the channel
+ * once READY; rejects with `upgrade <status>` when the upgrade is refused, or `closed <code>` when the
+ * channel closes before READY.
+ */
+export function openChannel(
+  relayUrl: string,
+  auth: Record<string, string>,
+  device: string,
+  sign: (message: Uint8Array) => Uint8Array,
+): Promise<RawChannel> {
+  const ws = new WebSocket(`${relayUrl.replace('http', 'ws')}/account`, ACCOUNT_SUBPROTOCOL, { headers: auth });
+  const frames: AccountFrame[] = [];
+  const closed = new Promise<number>((r) => ws.on('close', (c) => r(c)));
+  const id = Buffer.from(device, 'base64url');
+  return new Promise((ready, fail) => {
+    ws.on('unexpected-response', (_req, res) => fail(new Error(`upgrade ${res.statusCode}`)));
+    ws.on('error', () => undefined);
+    void closed.then((code) => fail(new Error(`closed ${code}`)));
+    ws.on('message', (d) => {
+      const f = decodeAccountFrame(new Uint8Array(d as Buffer));
+      frames.push(f);
+      if (f.type === 'CHALLENGE') {
+        const signature = sign(new Uint8Array(Buffer.concat([ACCOUNT_AUTH_LABEL, f.nonce, id])));
+        ws.send(encodeAccountFrame({ type: 'AUTH', device: new Uint8Array(id), signature }));
+      }
+      if (f.type === 'READY') ready({ ws, frames, closed });
+    });
+  });
 }

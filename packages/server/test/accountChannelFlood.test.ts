@@ -10,10 +10,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as opaque from '@serenity-kit/opaque';
-import { WebSocket } from 'ws';
-import { ACCOUNT_AUTH_LABEL, ACCOUNT_SUBPROTOCOL, type AccountFrame, decodeAccountFrame, encodeAccountFrame } from '@nullroom/protocol';
+import { type AccountFrame, encodeAccountFrame } from '@nullroom/protocol';
 import { startRelay } from '../src/index.js';
 import { openSqliteAccountStore } from '../src/accounts/sqliteAccountStore.js';
+import { openChannel } from './_accounts.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nullroom-flood-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -34,28 +34,12 @@ async function relayWithDevice(channelLimits: Record<string, number>, slowStoreM
   await store.addDevice({ id: device.toString('base64url'), userId: 'u1', identityKey: pub, createdAt: 1 }, 10, { version: 1, entry: pub });
   const token = randomBytes(32).toString('base64url');
   const tokenHash = new Uint8Array(createHash('sha256').update(token).digest());
-  await store.createSession({ tokenHash, userId: 'u1', kind: 'cli', createdAt: 1, expiresAt: Date.now() + 60_000 });
+  // A session bound to the device: only such a session opens a channel.
+  const id = device.toString('base64url');
+  await store.createSession({ tokenHash, userId: 'u1', kind: 'cli', createdAt: 1, expiresAt: Date.now() + 60_000, device: id });
   const relay = await startRelay({ port: 0, blobs: false, accounts: { store, opaqueSetup: opaque.server.createSetup(), channelLimits } });
   /** An authenticated raw channel: its frames as they come, and a promise of its close code. */
-  const open = async () => {
-    const ws = new WebSocket(`${relay.url.replace('http', 'ws')}/account`, ACCOUNT_SUBPROTOCOL, {
-      headers: { authorization: `Bearer ${token}` },
-    });
-    const frames: AccountFrame[] = [];
-    const closed = new Promise<number>((r) => ws.on('close', (c) => r(c)));
-    await new Promise<void>((ready) => {
-      ws.on('message', (d) => {
-        const f = decodeAccountFrame(new Uint8Array(d as Buffer));
-        frames.push(f);
-        if (f.type === 'CHALLENGE') {
-          const signature = sign(null, Buffer.concat([ACCOUNT_AUTH_LABEL, f.nonce, device]), privateKey);
-          ws.send(encodeAccountFrame({ type: 'AUTH', device, signature }));
-        }
-        if (f.type === 'READY') ready();
-      });
-    });
-    return { ws, frames, closed };
-  };
+  const open = () => openChannel(relay.url, { authorization: `Bearer ${token}` }, id, (m) => new Uint8Array(sign(null, m, privateKey)));
   return { relay, open };
 }
 

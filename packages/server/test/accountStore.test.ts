@@ -9,27 +9,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { statSync, writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { AccountStoreError } from '../src/errors.js';
 import type { AccountStore, StoredSession, StoredUser } from '../src/accounts/accountStore.js';
 import { openSqliteAccountStore } from '../src/accounts/sqliteAccountStore.js';
 import { openPgAccountStore } from '../src/accounts/pgAccountStore.js';
+import { DATABASE_URL, pgRows, pgSkip, pgStoreAt, sqliteStoreAt, storeFixtures } from './_stores.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'nullroom-accountstore-'));
-process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-let files = 0;
-const freshFile = () => join(dir, `accounts-${++files}.db`);
-const DATABASE_URL = process.env.DATABASE_URL;
-const schemas: string[] = [];
-const freshSchema = () => {
-  const s = `nr_test_${process.pid}_${schemas.length}_${Math.floor(Math.random() * 1e6)}`;
-  schemas.push(s);
-  return s;
-};
-if (DATABASE_URL === undefined) console.log('# NOTICE: DATABASE_URL is not set: the PostgreSQL account store contract is skipped');
+const { freshFile, freshSchema } = storeFixtures('accountstore');
 
 const u = (id: string, name: string, key = name): StoredUser => ({ id, name, key, record: `rec-${id}`, createdAt: 1_700_000_000_000 });
 const h = (n: number) => new Uint8Array(32).fill(n);
@@ -40,6 +29,9 @@ const s = (n: number, userId: string, expiresAt = 2_000_000_000_000): StoredSess
   createdAt: 1_700_000_000_000,
   expiresAt,
 });
+
+/** A device whose identity key is 32 bytes of `key`. */
+const dev = (id: string, userId: string, key: number, at = 1) => ({ id, userId, identityKey: new Uint8Array(32).fill(key), createdAt: at });
 
 type Opened = { store: AccountStore; reopen: () => Promise<AccountStore> };
 
@@ -102,12 +94,6 @@ function contract(kind: string, make: () => Promise<Opened>, skip: string | fals
     try {
       await st.createUser(u('u1', 'alice'));
       await st.createUser(u('u2', 'bob'));
-      const dev = (id: string, userId: string, key: number, at = 1) => ({
-        id,
-        userId,
-        identityKey: new Uint8Array(32).fill(key),
-        createdAt: at,
-      });
       // The store keeps list entries as bytes (the relay checks them before, deviceListCheck.ts); it only keeps them in order.
       const v = (version: number, tag = version) => ({ version, entry: new Uint8Array([tag, tag]) });
       assert.equal(await st.addDevice(dev('d1', 'u1', 1, 1), 2, v(1)), 'added');
@@ -210,6 +196,46 @@ function contract(kind: string, make: () => Promise<Opened>, skip: string | fals
     }
   });
 
+  test(`${kind}: a session is bound once, to a device of its own user; adding a device can bind the asker; it ends with its device`, {
+    skip,
+  }, async () => {
+    const st = await open();
+    try {
+      for (const [id, name] of [
+        ['u1', 'alice'],
+        ['u2', 'bob'],
+      ] as const)
+        await st.createUser(u(id, name));
+      assert.equal(await st.addDevice(dev('d1', 'u1', 1), 5, { version: 1, entry: h(1) }), 'added');
+      assert.equal(await st.addDevice(dev('b1', 'u2', 2), 5, { version: 1, entry: h(2) }), 'added');
+      for (const n of [1, 2, 3, 4]) await st.createSession(s(n, 'u1'));
+      assert.equal((await st.session(h(1), 0))?.session.device, undefined, 'a new session is unbound');
+      assert.equal(await st.bindSession(h(1), 'u1', 'b1'), false, 'another user’s device');
+      assert.equal(await st.bindSession(h(1), 'u2', 'b1'), false, 'another user’s session');
+      assert.equal(await st.bindSession(h(1), 'u1', 'nope'), false, 'no such device');
+      assert.equal(await st.bindSession(h(9), 'u1', 'd1'), false, 'no such session');
+      assert.equal(await st.bindSession(h(1), 'u1', 'd1'), true);
+      assert.equal(await st.bindSession(h(1), 'u1', 'd1'), true, 'bound to it already: still true');
+      assert.equal((await st.session(h(1), 0))?.session.device, 'd1');
+      // Adding a device binds the asking session in the same change, only if it is still unbound.
+      assert.equal(await st.addDevice(dev('d2', 'u1', 3), 5, { version: 2, entry: h(3) }, h(2)), 'added');
+      assert.equal(await st.addDevice(dev('d3', 'u1', 4), 5, { version: 3, entry: h(4) }, h(1)), 'added');
+      assert.equal((await st.session(h(2), 0))?.session.device, 'd2');
+      assert.equal((await st.session(h(1), 0))?.session.device, 'd1', 'a bound session is not rebound');
+      assert.equal(await st.bindSession(h(2), 'u1', 'd1'), false, 'bound to another device');
+      assert.equal(await st.addDevice(dev('d4', 'u1', 5), 5, { version: 3, entry: h(5) }, h(3)), 'stale');
+      assert.equal((await st.session(h(3), 0))?.session.device, undefined, 'a refused add binds nothing');
+      // A removed device's sessions end with it, in the same change; the others stay.
+      assert.equal(await st.removeDevice('u1', 'd1', { version: 4, entry: h(6) }), 'removed');
+      assert.equal(await st.session(h(1), 0), undefined);
+      assert.equal((await st.session(h(2), 0))?.session.device, 'd2');
+      assert.ok(await st.session(h(3), 0));
+      assert.equal(await st.deleteSessions('u1'), 3);
+    } finally {
+      await st.close();
+    }
+  });
+
   test(`${kind}: replacing the record ends every other session, atomically with the change`, { skip }, async () => {
     const st = await open();
     try {
@@ -255,16 +281,8 @@ contract(
       },
     };
   },
-  DATABASE_URL === undefined ? 'DATABASE_URL is not set' : false,
+  pgSkip,
 );
-
-test.after(async () => {
-  if (DATABASE_URL === undefined || schemas.length === 0) return;
-  const c = new pg.Client({ connectionString: DATABASE_URL });
-  await c.connect();
-  for (const schema of schemas) await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  await c.end();
-});
 
 test('sqlite: the file is private, a file that is not ours is refused, and a write survives kill -9', async () => {
   const path = freshFile();
@@ -312,9 +330,7 @@ test('sqlite: the file is private, a file that is not ours is refused, and a wri
   }
 });
 
-test('postgres: a schema of another program is refused; an unreachable server is UNAVAILABLE', {
-  skip: DATABASE_URL === undefined ? 'DATABASE_URL is not set' : false,
-}, async () => {
+test('postgres: a schema of another program is refused; an unreachable server is UNAVAILABLE', { skip: pgSkip }, async () => {
   const schema = freshSchema();
   const c = new pg.Client({ connectionString: DATABASE_URL });
   await c.connect();
@@ -335,3 +351,39 @@ test('postgres: a schema of another program is refused; an unreachable server is
     (e: unknown) => e instanceof AccountStoreError && e.code === 'UNAVAILABLE' && !e.message.includes('hunter2'),
   );
 });
+
+/** The schema before sessions were bound to devices (§11.8): version 4. */
+const BEFORE_BINDING = 4;
+const OLD_SESSION = `INSERT INTO users (id, name, look_alike, record, created_at) VALUES ('u1', 'alice', 'alice', 'rec', 1);
+  INSERT INTO sessions (token_hash, user_id, kind, created_at, expires_at) VALUES (X'${'07'.repeat(32)}', 'u1', 'cli', 1, 9000000000000)`;
+
+test('sqlite: a file from before bound sessions keeps its sessions, unbound, and they can be bound', async () => {
+  const path = freshFile();
+  sqliteStoreAt(path, BEFORE_BINDING);
+  const db = new Database(path);
+  db.exec(OLD_SESSION);
+  db.close();
+  await oldSessionsKept(openSqliteAccountStore(path));
+});
+
+test('postgres: a schema from before bound sessions keeps its sessions, unbound, and they can be bound', { skip: pgSkip }, async () => {
+  const schema = freshSchema();
+  await pgStoreAt(schema, BEFORE_BINDING);
+  await pgRows(schema, OLD_SESSION.replace(`X'${'07'.repeat(32)}'`, `'\\x${'07'.repeat(32)}'::bytea`));
+  await oldSessionsKept(await openPgAccountStore({ connectionString: DATABASE_URL!, schema }));
+});
+
+async function oldSessionsKept(st: AccountStore): Promise<void> {
+  try {
+    const found = await st.session(h(7), 0);
+    assert.equal(found?.user.name, 'alice');
+    assert.equal(found?.session.device, undefined);
+    assert.equal(
+      await st.addDevice({ id: 'd1', userId: 'u1', identityKey: h(50), createdAt: 1 }, 5, { version: 1, entry: h(1) }, h(7)),
+      'added',
+    );
+    assert.equal((await st.session(h(7), 0))?.session.device, 'd1');
+  } finally {
+    await st.close();
+  }
+}

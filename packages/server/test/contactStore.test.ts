@@ -8,28 +8,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import pg from 'pg';
 import type { AccountStore, StoredUser } from '../src/accounts/accountStore.js';
 import type { ContactAction, ContactLimits } from '../src/accounts/contactStore.js';
 import { openSqliteAccountStore } from '../src/accounts/sqliteAccountStore.js';
 import { openPgAccountStore } from '../src/accounts/pgAccountStore.js';
+import { DATABASE_URL, pgRows, pgSkip, pgStoreAt, sqliteStoreAt, storeFixtures } from './_stores.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'nullroom-contactstore-'));
-process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-let files = 0;
-const freshFile = () => join(dir, `accounts-${++files}.db`);
-const DATABASE_URL = process.env.DATABASE_URL;
-const schemas: string[] = [];
-const freshSchema = () => {
-  const s = `nr_ctest_${process.pid}_${schemas.length}_${Math.floor(Math.random() * 1e6)}`;
-  schemas.push(s);
-  return s;
-};
-if (DATABASE_URL === undefined) console.log('# NOTICE: DATABASE_URL is not set: the PostgreSQL contacts contract is skipped');
+const { freshFile, freshSchema } = storeFixtures('contacts');
 
 const L: ContactLimits = { maxContacts: 5000, maxPending: 200, maxIncoming: 1000, maxBlocked: 1000 };
 const u = (name: string): StoredUser => ({ id: `id-${name}`, name, key: name, record: 'rec', createdAt: 1 });
@@ -245,28 +231,18 @@ function contract(kind: string, open: () => Promise<AccountStore>, skip: string 
 
 contract('sqlite', async () => openSqliteAccountStore(freshFile()));
 
-const pgSkip = DATABASE_URL === undefined ? 'DATABASE_URL is not set' : false;
 contract('postgres', () => openPgAccountStore({ connectionString: DATABASE_URL!, schema: freshSchema(), poolSize: 8 }), pgSkip);
 
-test.after(async () => {
-  if (DATABASE_URL === undefined || schemas.length === 0) return;
-  const c = new pg.Client({ connectionString: DATABASE_URL });
-  await c.connect();
-  for (const schema of schemas) await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  await c.end();
-});
+/** The step before contacts: a store made by a relay from before them. */
+const BEFORE_CONTACTS = 3;
+const ALICE_AND_BOB = `INSERT INTO users (id, name, look_alike, record, created_at)
+  VALUES ('id-alice', 'alice', 'alice', 'rec', 1), ('id-bob', 'bob', 'bob', 'rec', 1)`;
 
 test('sqlite: a file from before contacts gains them and keeps its accounts', async () => {
   const path = freshFile();
-  const first = openSqliteAccountStore(path);
-  await first.createUser(u('alice'));
-  await first.createUser(u('bob'));
-  await first.close();
-  // Back one step (contacts are the last), as a relay from before contacts left it.
+  sqliteStoreAt(path, BEFORE_CONTACTS);
   const db = new Database(path);
-  const version = db.pragma('user_version', { simple: true }) as number;
-  db.exec('DROP TABLE contacts');
-  db.pragma(`user_version = ${version - 1}`);
+  db.exec(ALICE_AND_BOB);
   db.close();
   const st = openSqliteAccountStore(path);
   try {
@@ -279,18 +255,8 @@ test('sqlite: a file from before contacts gains them and keeps its accounts', as
 
 test('postgres: a schema from before contacts gains them and keeps its accounts', { skip: pgSkip }, async () => {
   const schema = freshSchema();
-  const first = await openPgAccountStore({ connectionString: DATABASE_URL!, schema });
-  await first.createUser(u('alice'));
-  await first.createUser(u('bob'));
-  await first.close();
-  const c = new pg.Client({ connectionString: DATABASE_URL });
-  await c.connect();
-  try {
-    await c.query(`DROP TABLE "${schema}".contacts`);
-    await c.query(`UPDATE "${schema}".meta SET value = (value::int - 1)::text WHERE key = 'version'`);
-  } finally {
-    await c.end();
-  }
+  await pgStoreAt(schema, BEFORE_CONTACTS);
+  await pgRows(schema, ALICE_AND_BOB);
   const st = await openPgAccountStore({ connectionString: DATABASE_URL!, schema });
   try {
     assert.equal((await st.userByName('bob'))?.id, 'id-bob');

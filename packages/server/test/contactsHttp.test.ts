@@ -7,13 +7,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type Api, type Body, bearer, prove, register, relayWithAccounts } from './_accounts.js';
+import { type Api, type Body, firstDevice, prove, register, relayWithAccounts, withDevice } from './_accounts.js';
 
 type Who = Record<string, string>;
 
 async function signUp(api: Api, ...names: string[]): Promise<Record<string, Who>> {
   const out: Record<string, Who> = {};
-  for (const n of names) out[n] = bearer((await register(api, n, `pw ${n}`)).body.token);
+  for (const n of names) out[n] = (await withDevice(api, n, `pw ${n}`)).auth;
   return out;
 }
 const act = (api: Api, who: Who, action: string, name: string) => api.post(`/api/contacts/${action}`, { name }, who);
@@ -152,6 +152,7 @@ test('a cookie session changes contacts only from the relay’s own Origin, and 
     const reg = await register(api, 'erin', 'cookie pass', 'cookie');
     const c = { cookie: (reg.headers.get('set-cookie') ?? '').split(';')[0]! };
     const own = new URL(api.relay.url).origin;
+    await firstDevice(api, 'erin', { ...c, origin: own });
     assert.deepEqual(refusal(await api.post('/api/contacts/request', { name: 'bob' }, c)), [403, 'FORBIDDEN_ORIGIN']);
     assert.deepEqual(refusal(await api.post('/api/contacts/request', { name: 'bob' }, { ...c, origin: 'https://evil.example' })), [
       403,
@@ -210,7 +211,7 @@ test('a deleted account leaves no trace in anyone’s list; its name registered 
     assert.equal((await api.post('/api/account/delete', { login: proof.login, finish: proof.finish }, p.alice!)).status, 200);
     for (const n of ['bob', 'carol', 'dave', 'erin']) assert.deepEqual(await lists(api, p[n]!), empty, n);
     assert.deepEqual(refusal(await act(api, p.bob!, 'request', 'alice')), [404, 'NO_SUCH_USER']);
-    const again = bearer((await register(api, 'alice', 'another person')).body.token);
+    const again = (await withDevice(api, 'alice', 'another person')).auth;
     assert.deepEqual(await lists(api, again), empty);
     assert.equal((await act(api, p.erin!, 'request', 'alice')).body.state, 'outgoing', 'erin’s block was of the old account');
   } finally {

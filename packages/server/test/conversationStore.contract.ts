@@ -308,6 +308,70 @@ export function conversationContract(kind: string, make: () => Promise<Harness>,
     for (const t of NEW_TABLES) assert.equal(await count(h, `SELECT count(*) AS n FROM ${t}`), 0, t);
   });
 
+  run(
+    'a device removed from its account leaves at once: sessions, mailbox, KeyPackages, routing; its leaf’s removal is accepted after',
+    async (h) => {
+      await devices(h.store, 3, 3); // u0: d0 d1 d2
+      await h.store.createUser({ id: 'u9', name: 'other', key: 'other', record: 'r', createdAt: 1 });
+      assert.equal(
+        await h.store.addDevice({ id: 'd9', userId: 'u9', identityKey: bytes(32, 9), createdAt: 9 }, 3, { version: 1, entry: bytes(1) }),
+        'added',
+      );
+      await group(h.store, 'c', ['d0', 'd1', 'd2']);
+      await h.store.submitApp(app('c', 'd0', 1), L, 1);
+      await h.store.submitApp(app('c', 'd0', 1, bytes(5000)), { ...L, maxBytesPerDevice: 4000 }, 1); // a loss for d1 and d2
+      assert.equal(await h.store.addKeyPackages('u0', 'd2', [bytes(10)], bytes(10, 3), 10), 1);
+      const session = (n: number, device?: string) => ({
+        tokenHash: bytes(32, n),
+        userId: 'u0',
+        kind: 'cli' as const,
+        createdAt: 1,
+        expiresAt: 9e12,
+        device,
+      });
+      await h.store.createSession(session(1, 'd2'));
+      await h.store.createSession(session(2));
+      assert.equal(await h.store.bindSession(bytes(32, 2), 'u0', 'd1'), true);
+      await h.store.createSession(session(3));
+      const next = ((await h.store.deviceListHead('u0'))?.version ?? 0) + 1;
+      assert.equal(await h.store.removeDevice('u0', 'd2', { version: next, entry: bytes(1, next) }), 'removed');
+      // Everything of d2's went in that one change.
+      assert.equal(await h.store.session(bytes(32, 1), 2), undefined, 'the session bound to it ended');
+      assert.equal((await h.store.session(bytes(32, 2), 2))?.session.device, 'd1', 'another device’s session stays');
+      assert.equal((await h.store.session(bytes(32, 3), 2))?.session.device, undefined, 'an unbound session stays, unbound');
+      assert.deepEqual(await h.store.members('c'), { epoch: 1, devices: ['d0', 'd1'] });
+      assert.deepEqual(await h.store.conversationsOf('d2'), []);
+      assert.deepEqual(await h.store.mailbox('d2', 0, 100, 2), { entries: [], lost: [] });
+      for (const t of ['members', 'deliveries', 'mailbox_heads', 'mail_losses', 'key_packages', 'sessions'])
+        assert.equal(await count(h, `SELECT count(*) AS n FROM ${t} WHERE device_id = 'd2'`), 0, t);
+      assert.deepEqual(
+        (await h.store.claimKeyPackages('u0')).map((c) => c.device.id),
+        [],
+        'no KeyPackage of it is handed out',
+      );
+      // Nothing is stored for it after; it cannot send.
+      const r = await h.store.submitApp(app('c', 'd0', 1), L, 2);
+      assert.deepEqual(r.status === 'accepted' && r.delivered.map((d) => d.device), ['d1']);
+      assert.deepEqual(await h.store.submitApp(app('c', 'd2', 1), L, 2), { status: 'not-member' });
+      // A member's commit that removes its leaf names a device the view no longer has: accepted, nothing to change.
+      const removal = await h.store.submitCommit(
+        { conversation: 'c', sender: 'd1', epoch: 1, payload: bytes(8), add: [], remove: ['d2'] },
+        L,
+        3,
+      );
+      assert.deepEqual(removal.status === 'accepted' && [removal.epoch, removal.delivered.map((d) => d.device)], [2, ['d0']]);
+      assert.deepEqual(await h.store.members('c'), { epoch: 2, devices: ['d0', 'd1'] });
+      assert.equal(await count(h, "SELECT count(*) AS n FROM deliveries WHERE device_id = 'd2'"), 0);
+      // An existing device that is not a member is still refused: the rule is for devices that are gone.
+      const notMember = await h.store.submitCommit(
+        { conversation: 'c', sender: 'd1', epoch: 2, payload: bytes(8), add: [], remove: ['d9'] },
+        L,
+        4,
+      );
+      assert.deepEqual(notMember, { status: 'bad-change', reason: 'not-member', device: 'd9' });
+    },
+  );
+
   run('20 concurrent submits, five times: one commit per epoch, every mailbox gapless and in epoch order', async (h) => {
     const st = h.store;
     const ids = await devices(st, 5);

@@ -7,24 +7,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import pg from 'pg';
 import { openSqliteAccountStore } from '../src/accounts/sqliteAccountStore.js';
 import { openPgAccountStore } from '../src/accounts/pgAccountStore.js';
 import { conversationContract, type Harness } from './conversationStore.contract.js';
+import { DATABASE_URL, pgRows, pgSkip, storeFixtures } from './_stores.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'nullroom-conversations-'));
-process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-let files = 0;
-const DATABASE_URL = process.env.DATABASE_URL;
-const schemas: string[] = [];
-if (DATABASE_URL === undefined) console.log('# NOTICE: DATABASE_URL is not set: the PostgreSQL conversation store contract is skipped');
+const { freshFile, freshSchema } = storeFixtures('conversations');
 
 conversationContract('sqlite', async () => {
-  const path = join(dir, `accounts-${++files}.db`);
+  const path = freshFile();
   const h: Harness = {
     store: openSqliteAccountStore(path),
     // The store holds the file's lock: it is closed for the look, and opened again.
@@ -46,41 +38,23 @@ conversationContract('sqlite', async () => {
 conversationContract(
   'postgres',
   async () => {
-    const schema = `nr_conv_${process.pid}_${schemas.length}_${Math.floor(Math.random() * 1e6)}`;
-    schemas.push(schema);
+    const schema = freshSchema();
     const store = await openPgAccountStore({ connectionString: DATABASE_URL!, schema, poolSize: 8 });
     let closed = false;
     return {
       store,
-      async raw(sql) {
-        const c = new pg.Client({ connectionString: DATABASE_URL });
-        await c.connect();
-        try {
-          await c.query(`SET search_path TO "${schema}"`);
-          return (await c.query(sql)).rows;
-        } finally {
-          await c.end();
-        }
-      },
+      raw: (sql) => pgRows(schema, sql),
       close: async () => {
         if (!closed) await store.close().catch(() => undefined);
         closed = true;
       },
     };
   },
-  DATABASE_URL === undefined ? 'DATABASE_URL is not set' : false,
+  pgSkip,
 );
 
-test.after(async () => {
-  if (DATABASE_URL === undefined || schemas.length === 0) return;
-  const c = new pg.Client({ connectionString: DATABASE_URL });
-  await c.connect();
-  for (const schema of schemas) await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  await c.end();
-});
-
 test('sqlite: a message whose submit returned survives kill -9 of the writer', async () => {
-  const path = join(dir, `accounts-${++files}.db`);
+  const path = freshFile();
   const child = spawn(
     process.execPath,
     [

@@ -9,7 +9,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type Body, b64u, bearer, firstDevice, login, prove, register, relayWithAccounts, testDevice } from './_accounts.js';
+import { type Body, b64u, bearer, firstDevice, login, prove, register, relayWithAccounts, testDevice, withDevice } from './_accounts.js';
 
 const kp = (n: number, size = 300) => Buffer.alloc(size, n).toString('base64url');
 
@@ -54,7 +54,11 @@ test('devices: the first signs its own list entry; a second needs approval; a ke
       const r = await api.post('/api/devices/add', { identityKey: bad, list: b64u(a2.entry('bob', undefined, [a2.key])) }, bob);
       assert.equal(r.status, 400, bad);
     }
-    // Anyone signed in reads anyone's list (what they check their devices against); the relay hands it out as signed.
+    // A session without a device reads only its own account's list; a device reads anyone's (what it checks
+    // their devices against), handed out as signed.
+    assert.equal((await api.post('/api/devices/list', { name: 'alice', after: 0 }, bob)).body.error, 'DEVICE_NOT_BOUND');
+    assert.equal((await api.post('/api/devices/list', { name: 'bob', after: 0 }, bob)).body.version, 0);
+    await firstDevice(api, 'bob', bob);
     const listed = await api.post('/api/devices/list', { name: 'ALICE', after: 0 }, bob);
     assert.deepEqual(listed.body, { name: 'alice', version: 1, entries: [b64u(first.head.entry)] });
     assert.deepEqual((await api.post('/api/devices/list', { name: 'alice', after: 1 }, bob)).body.entries, []);
@@ -111,6 +115,7 @@ test('approval: a request, listed for the account’s devices, approved with the
     const v2 = { version: 2, entry: entry2 };
     const removed = await api.post('/api/devices/remove', { device: old, list: b64u(a2.entry('alice', v2, [a2.key])) }, laptop);
     assert.equal(removed.status, 200, JSON.stringify(removed.body));
+    assert.equal((await api.get('/api/session', phone)).body.error, 'NOT_SIGNED_IN', 'the removed device’s session ended with it');
     assert.equal((await api.post('/api/devices/list', { after: 0 }, laptop)).body.entries.length, 3);
     // A declined request reads as declined; an account without a device has nothing to approve with.
     const a3 = testDevice();
@@ -131,9 +136,12 @@ test('approval requests are bounded: three per account, the oldest replaced', as
     const phone = bearer((await register(api, 'alice', 'pw a')).body.token);
     await firstDevice(api, 'alice', phone);
     const tag = Buffer.alloc(32, 1).toString('base64url');
+    const asked = await api.post('/api/devices/request', { identityKey: testDevice().b64, tag }, phone);
+    assert.deepEqual([asked.status, asked.body.error], [409, 'SESSION_BOUND'], 'a device’s session does not ask for another');
+    const laptop = bearer((await login(api, 'alice', 'pw a')).body.token);
     const ids: string[] = [];
     for (let i = 0; i < 5; i++)
-      ids.push((await api.post('/api/devices/request', { identityKey: testDevice().b64, tag }, phone)).body.request);
+      ids.push((await api.post('/api/devices/request', { identityKey: testDevice().b64, tag }, laptop)).body.request);
     assert.deepEqual(
       (await api.get('/api/devices/requests', phone)).body.requests.map((q: Body) => q.request),
       ids.slice(2),
@@ -146,13 +154,12 @@ test('approval requests are bounded: three per account, the oldest replaced', as
 test('KeyPackages: one per device per claim, one-time ones once, the last-resort one kept; bounded', async () => {
   const api = await relayWithAccounts({ deviceLimits: { maxKeyPackages: 3, maxKeyPackageBytes: 1000 } });
   try {
-    const alice = bearer((await register(api, 'alice', 'pw a')).body.token);
-    const bob = bearer((await register(api, 'bob', 'pw b')).body.token);
-    const { device, d } = await firstDevice(api, 'alice', alice);
+    const { auth: alice, device, d } = await withDevice(api, 'alice', 'pw a');
+    const bob = (await withDevice(api, 'bob', 'pw b')).auth;
     const up = await api.post('/api/key-packages', { device, oneTime: [kp(1), kp(2), kp(3), kp(4)], lastResort: kp(9) }, alice);
     assert.deepEqual([up.status, up.body.oneTime], [200, 3], 'the fourth is over the cap: not stored');
     const notBobs = await api.post('/api/key-packages', { device, oneTime: [kp(5)] }, bob);
-    assert.equal(notBobs.body.error, 'NO_SUCH_DEVICE');
+    assert.equal(notBobs.body.error, 'DEVICE_NOT_BOUND', 'a session uploads for its own device only');
     const tooBig = await api.post('/api/key-packages', { device, oneTime: [kp(6, 1001)] }, alice);
     assert.equal(tooBig.body.error, 'BAD_REQUEST');
     const claim = async () => {
@@ -186,8 +193,8 @@ test('claims are rate-limited per claiming account', async () => {
   const api = await relayWithAccounts({ limits: { claimBurst: 3, claimIntervalMs: 60_000 } });
   try {
     await register(api, 'carol', 'pw c');
-    const dave = bearer((await register(api, 'dave', 'pw d')).body.token);
-    const erin = bearer((await register(api, 'erin', 'pw e')).body.token);
+    const dave = (await withDevice(api, 'dave', 'pw d')).auth;
+    const erin = (await withDevice(api, 'erin', 'pw e')).auth;
     for (let i = 0; i < 3; i++) assert.equal((await api.post('/api/key-packages/claim', { name: 'carol' }, dave)).status, 200);
     const limited = await api.post('/api/key-packages/claim', { name: 'carol' }, dave);
     assert.deepEqual([limited.status, limited.body.error, limited.headers.get('retry-after')], [429, 'RATE_LIMITED', '60']);

@@ -32,7 +32,15 @@ const b64 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength)
 const raw = (s: string) => new Uint8Array(Buffer.from(s, 'base64url'));
 
 /** Close codes (4000-4999: the application's, RFC 6455 §7.4.2). */
-export const ChannelClose = { BAD_FRAME: 4400, NOT_AUTHENTICATED: 4401, FORBIDDEN: 4403, REPLACED: 4409, RATE: 4429 } as const;
+export const ChannelClose = {
+  BAD_FRAME: 4400,
+  NOT_AUTHENTICATED: 4401,
+  FORBIDDEN: 4403,
+  REPLACED: 4409,
+  /** The device was removed from its account's list (its sessions ended with it). */
+  DEVICE_REMOVED: 4410,
+  RATE: 4429,
+} as const;
 
 export class AccountChannel {
   private readonly nonce = randomBytes(32);
@@ -59,6 +67,8 @@ export class AccountChannel {
   constructor(
     private readonly ws: WebSocket,
     readonly user: StoredUser,
+    /** The device the upgrading session is bound to: the only one this channel may authenticate as. */
+    readonly boundTo: string,
     private readonly hub: ChannelHub,
   ) {
     this.authTimer = setTimeout(() => this.close(ChannelClose.NOT_AUTHENTICATED, 'authenticate first'), hub.limits.authTimeoutMs);
@@ -139,10 +149,10 @@ export class AccountChannel {
 
   private async authenticate(f: Extract<AccountFrame, { type: 'AUTH' }>): Promise<void> {
     const id = b64(f.device);
-    const device = (await this.hub.store.devices(this.user.id)).find((d) => d.id === id);
+    const device = id === this.boundTo ? (await this.hub.store.devices(this.user.id)).find((d) => d.id === id) : undefined;
     const signed = Buffer.concat([ACCOUNT_AUTH_LABEL, this.nonce, f.device]);
     if (device === undefined || !nodeChainCrypto.verify(device.identityKey, signed, f.signature)) {
-      return this.close(ChannelClose.FORBIDDEN, 'not a device of this account');
+      return this.close(ChannelClose.FORBIDDEN, 'not the device of this session');
     }
     if (this.closed) return;
     clearTimeout(this.authTimer);

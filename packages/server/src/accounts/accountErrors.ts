@@ -50,6 +50,21 @@ export const AccountErrors = {
     text: 'a new device must be approved by one of the account’s devices',
     when: 'adding a device without approval to an account that has one already (§11.8: ask for approval instead)',
   },
+  DEVICE_NOT_BOUND: {
+    status: 403,
+    text: 'this session is not bound to a device of the account: enrol, get approved or bind first',
+    when: 'an endpoint only a device may use (§11.8), with a session that is not bound to one, or that names another device than the session’s',
+  },
+  SESSION_BOUND: {
+    status: 409,
+    text: 'this session is bound to another device already',
+    when: 'binding a session bound to another device, or asking for approval with a session that is a device’s',
+  },
+  BIND_FAILED: {
+    status: 403,
+    text: 'the device did not prove its key',
+    when: 'a bind whose challenge is missing, expired or used (`problem: CHALLENGE`), or whose signature does not verify (`problem: SIGNATURE`)',
+  },
   NO_DEVICE_YET: {
     status: 409,
     text: 'the account has no device to approve this one: add it as the first',

@@ -32,6 +32,12 @@ export interface StoredSession {
   readonly kind: SessionKind;
   readonly createdAt: number;
   readonly expiresAt: number;
+  /**
+   * The device the session is bound to (docs/PROTOCOL.md §11.8), or none yet: a session starts
+   * unbound and is bound once, when its device enrols first, is approved, or proves its key (`bind`).
+   * A bound session ends with its device.
+   */
+  readonly device?: string | undefined;
 }
 
 /** One device of an account: its own identity key (Ed25519, 32 bytes), unique across the relay. */
@@ -77,12 +83,23 @@ export interface AccountStore extends ConversationStore, ContactStore {
   /**
    * Adds a device with the device-list entry that names it (§11.8), unless the account has `max`
    * already (`too-many`), the identity key is some device's (`exists`), or the entry is not the
-   * list's next version (`stale`: another change came first); atomic.
+   * list's next version (`stale`: another change came first); atomic. With `bind`, the account's
+   * session of that token hash, if it still exists and is unbound, is bound to the new device in the
+   * same transaction.
    */
-  addDevice(device: StoredDevice, max: number, entry: StoredListEntry): Promise<'added' | 'too-many' | 'exists' | 'stale'>;
+  addDevice(
+    device: StoredDevice,
+    max: number,
+    entry: StoredListEntry,
+    bind?: Uint8Array,
+  ): Promise<'added' | 'too-many' | 'exists' | 'stale'>;
   /** The account's devices, oldest first. */
   devices(userId: string): Promise<StoredDevice[]>;
-  /** Removes the account's device and its KeyPackages with the entry that drops it; atomic. */
+  /**
+   * Removes the account's device with the entry that drops it, and with it, in the same transaction,
+   * everything the relay holds for it: the sessions bound to it, its KeyPackages, its mailbox and
+   * losses, and its place in every conversation's routing view (conversationStore.ts).
+   */
   removeDevice(userId: string, deviceId: string, entry: StoredListEntry): Promise<'removed' | 'no-such-device' | 'stale'>;
   /** The account's device-list entries after `afterVersion`, oldest first. */
   deviceList(userId: string, afterVersion: number): Promise<StoredListEntry[]>;
@@ -110,6 +127,12 @@ export interface AccountStore extends ConversationStore, ContactStore {
   createSession(session: StoredSession): Promise<void>;
   /** The session and its user, when the session exists and has not expired at `now`. */
   session(tokenHash: Uint8Array, now: number): Promise<{ session: StoredSession; user: StoredUser } | undefined>;
+  /**
+   * Binds the user's session to the user's device: true when it is bound to it now (it was unbound,
+   * or bound to that device already); false when there is no such session of that user, the device
+   * is not the user's, or the session is bound to another device. One statement.
+   */
+  bindSession(tokenHash: Uint8Array, userId: string, deviceId: string): Promise<boolean>;
   /** Ends one session (nothing happens when it does not exist). */
   deleteSession(tokenHash: Uint8Array): Promise<void>;
   /** Ends every session of the user but `keep`: how many ended. */

@@ -18,10 +18,12 @@ import type { ChannelLimits } from './channelHub.js';
 import type { ConversationLimits } from './conversationStore.js';
 import type { AccountStore, SessionKind, StoredSession, StoredUser } from './accountStore.js';
 import { DeviceRequests } from './deviceApproval.js';
+import { BindChallenges, bind, bindStart } from './deviceBinding.js';
 import { type ContactsLimits, ContactEndpoints, defaultContactsLimits } from './contactsHttp.js';
 import { type DeviceLimits, DeviceEndpoints, defaultDeviceLimits } from './devicesHttp.js';
 import { readJson } from './jsonBody.js';
 import { type LoginLimits, LoginGate, type PendingLogin, defaultLoginLimits } from './loginGate.js';
+import { ROUTES } from './accountRoutes.js';
 import { newToken, presented, sessionCookie, tokenHash } from './sessions.js';
 import { UsernameError, USERNAME_INPUT_MAX, normalizeUsername } from './username.js';
 
@@ -64,6 +66,11 @@ const Proof = z.strictObject({ login: z.string().regex(/^[A-Za-z0-9_-]{22}$/), f
 const PasswordFinish = z.strictObject({ login: z.string().regex(/^[A-Za-z0-9_-]{22}$/), finish: msg, record: msg });
 
 type Signed = { session: StoredSession; user: StoredUser; via: 'cookie' | 'bearer'; hash: Uint8Array };
+/**
+ * Which sessions an endpoint takes: `device` (the default: fail closed) only one bound to a device of
+ * the account; `any` also one that is not bound yet (what a new device needs, §11.8).
+ */
+export type Needs = 'device' | 'any';
 
 export class AccountsHttp {
   private readonly gate: LoginGate;
@@ -72,6 +79,7 @@ export class AccountsHttp {
   /** The device and KeyPackage endpoints (devicesHttp.ts). */
   readonly devices: DeviceEndpoints;
   private readonly requests = new DeviceRequests();
+  private readonly challenges = new BindChallenges();
   /** The contacts endpoints (contactsHttp.ts). */
   readonly contacts: ContactEndpoints;
   private lastPrune = 0;
@@ -79,6 +87,8 @@ export class AccountsHttp {
   notify: (userId: string, what: number) => void = () => undefined;
   /** Two accounts became contacts or stopped being ones (the hub's presence follows). */
   related: (a: StoredUser, b: StoredUser, contacts: boolean, blocked?: boolean) => void = () => undefined;
+  /** Ends the channels of a device removed from its account (the account channel's hub sets it). */
+  deviceRemoved: (deviceId: string) => void = () => undefined;
 
   private constructor(
     private readonly opts: AccountsOptions,
@@ -91,13 +101,14 @@ export class AccountsHttp {
     this.devices = new DeviceEndpoints({
       store: opts.store,
       limits: { ...defaultDeviceLimits, ...opts.deviceLimits },
-      signedIn: (req, what, r) => this.signedIn(req, what, r),
+      signedIn: (req, what, r, needs) => this.signedIn(req, what, r, needs),
       send: (res, status, body) => this.send(res, status, body),
       takeClaim: (userId) => {
         if (!this.gate.takeClaim(userId)) throw limited(this.limits.claimIntervalMs);
       },
       requests: this.requests,
       notify: (userId, what) => this.notify(userId, what),
+      removed: (deviceId) => this.deviceRemoved(deviceId),
     });
     this.contacts = new ContactEndpoints({
       store: opts.store,
@@ -119,6 +130,7 @@ export class AccountsHttp {
   expire(now = Date.now()): void {
     this.gate.expire();
     this.requests.expire(now);
+    this.challenges.expire(now);
     this.contacts.expire();
     if (now - this.lastPrune < 60_000) return;
     this.lastPrune = now;
@@ -204,25 +216,26 @@ export class AccountsHttp {
     await this.signIn(res, 200, user, body.session);
   }
 
+  /** Who is signed in, and the device the session is bound to (null: none yet, §11.8). */
   async whoami(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const s = await this.signedIn(req, 'read');
-    this.send(res, 200, { name: s.user.name, kind: s.session.kind, expiresAt: s.session.expiresAt });
+    const s = await this.signedIn(req, 'read', undefined, 'any');
+    this.send(res, 200, { name: s.user.name, kind: s.session.kind, expiresAt: s.session.expiresAt, device: s.session.device ?? null });
   }
 
   async logout(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
-    const s = await this.signedIn(req, 'change', r);
+    const s = await this.signedIn(req, 'change', r, 'any');
     await this.opts.store.deleteSession(s.hash);
     this.ended(res, s, { ended: 1 });
   }
 
   async logoutAll(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
-    const s = await this.signedIn(req, 'change', r);
+    const s = await this.signedIn(req, 'change', r, 'any');
     const ended = await this.opts.store.deleteSessions(s.user.id);
     this.ended(res, s, { ended });
   }
 
   async passwordStart(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
-    const s = await this.signedIn(req, 'change', r);
+    const s = await this.signedIn(req, 'change', r, 'any');
     const body = await readJson(req, PasswordStart);
     if (!this.gate.takeAddress(r.address)) throw this.addressLimited();
     const { registrationResponse } = opaqueCall(() =>
@@ -237,16 +250,34 @@ export class AccountsHttp {
 
   /** The new record, with a fresh login proof of the old password; every other session ends. */
   async passwordFinish(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
-    const s = await this.signedIn(req, 'change', r);
+    const s = await this.signedIn(req, 'change', r, 'any');
     const body = await readJson(req, PasswordFinish);
     await this.proven(body, s.user.id);
     if (!(await this.opts.store.replaceRecord(s.user.id, body.record, s.hash))) throw new AccountHttpError('NOT_SIGNED_IN');
     this.send(res, 200, { changed: true });
   }
 
+  /** `POST /api/devices/bind/start` and `/api/devices/bind` (deviceBinding.ts): any session of the account. */
+  bindStart(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
+    return bindStart(this.binding, req, res, r);
+  }
+
+  bind(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
+    return bind(this.binding, req, res, r);
+  }
+
+  private get binding() {
+    return {
+      store: this.opts.store,
+      challenges: this.challenges,
+      signedIn: (req: IncomingMessage, r: AccountsRequest) => this.signedIn(req, 'change', r, 'any'),
+      send: (res: ServerResponse, status: number, body: object) => this.send(res, status, body),
+    };
+  }
+
   /** Deletes the account and everything the relay holds for it, with a fresh login proof. */
   async deleteAccount(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
-    const s = await this.signedIn(req, 'change', r);
+    const s = await this.signedIn(req, 'change', r, 'any');
     const body = await readJson(req, Proof);
     await this.proven(body, s.user.id);
     await this.opts.store.deleteUser(s.user.id);
@@ -295,8 +326,9 @@ export class AccountsHttp {
   /**
    * The session the request presents. A change made with the cookie must carry an Origin the
    * relay accepts (the handler refused a foreign one already): without one it may be a forgery.
+   * Unless the endpoint takes `any`, the session must be bound to a device (DEVICE_NOT_BOUND).
    */
-  private async signedIn(req: IncomingMessage, what: 'read' | 'change', r?: AccountsRequest): Promise<Signed> {
+  private async signedIn(req: IncomingMessage, what: 'read' | 'change', r?: AccountsRequest, needs: Needs = 'device'): Promise<Signed> {
     const p = presented(req.headers);
     if (p === undefined) throw new AccountHttpError('NOT_SIGNED_IN');
     if (what === 'change' && p.via === 'cookie' && (req.headers.origin === undefined || r?.origin !== 'ok')) {
@@ -305,6 +337,7 @@ export class AccountsHttp {
     const hash = tokenHash(p.token);
     const found = await this.opts.store.session(hash, Date.now());
     if (found === undefined) throw new AccountHttpError('NOT_SIGNED_IN');
+    if (needs === 'device' && found.session.device === undefined) throw new AccountHttpError('DEVICE_NOT_BOUND');
     return { ...found, via: p.via, hash };
   }
 
@@ -363,38 +396,3 @@ function opaqueCall<T>(fn: () => T): T {
 }
 
 const limited = (intervalMs: number) => new AccountHttpError('RATE_LIMITED', { retryAfter: Math.max(1, Math.ceil(intervalMs / 1000)) });
-
-type Route = {
-  method: 'GET' | 'POST';
-  run: (a: AccountsHttp, req: IncomingMessage, res: ServerResponse, r: AccountsRequest) => Promise<void>;
-};
-const ROUTES: Readonly<Record<string, Route>> = {
-  '/api/register/start': { method: 'POST', run: (a, q, s, r) => a.registerStart(q, s, r) },
-  '/api/register/finish': { method: 'POST', run: (a, q, s, r) => a.registerFinish(q, s, r) },
-  '/api/login/start': { method: 'POST', run: (a, q, s, r) => a.loginStart(q, s, r) },
-  '/api/login/finish': { method: 'POST', run: (a, q, s) => a.loginFinish(q, s) },
-  '/api/session': { method: 'GET', run: (a, q, s) => a.whoami(q, s) },
-  '/api/logout': { method: 'POST', run: (a, q, s, r) => a.logout(q, s, r) },
-  '/api/logout-all': { method: 'POST', run: (a, q, s, r) => a.logoutAll(q, s, r) },
-  '/api/password/start': { method: 'POST', run: (a, q, s, r) => a.passwordStart(q, s, r) },
-  '/api/password/finish': { method: 'POST', run: (a, q, s, r) => a.passwordFinish(q, s, r) },
-  '/api/account/delete': { method: 'POST', run: (a, q, s, r) => a.deleteAccount(q, s, r) },
-  '/api/devices': { method: 'GET', run: (a, q, s, r) => a.devices.list(q, s, r) },
-  '/api/devices/add': { method: 'POST', run: (a, q, s, r) => a.devices.add(q, s, r) },
-  '/api/devices/remove': { method: 'POST', run: (a, q, s, r) => a.devices.remove(q, s, r) },
-  '/api/devices/list': { method: 'POST', run: (a, q, s, r) => a.devices.deviceList(q, s, r) },
-  '/api/devices/request': { method: 'POST', run: (a, q, s, r) => a.devices.ask(q, s, r) },
-  '/api/devices/requests': { method: 'GET', run: (a, q, s, r) => a.devices.pending(q, s, r) },
-  '/api/devices/request/status': { method: 'POST', run: (a, q, s, r) => a.devices.status(q, s, r) },
-  '/api/devices/approve': { method: 'POST', run: (a, q, s, r) => a.devices.approve(q, s, r) },
-  '/api/devices/decline': { method: 'POST', run: (a, q, s, r) => a.devices.decline(q, s, r) },
-  '/api/key-packages': { method: 'POST', run: (a, q, s, r) => a.devices.upload(q, s, r) },
-  '/api/key-packages/claim': { method: 'POST', run: (a, q, s, r) => a.devices.claim(q, s, r) },
-  '/api/contacts': { method: 'GET', run: (a, q, s, r) => a.contacts.list(q, s, r) },
-  ...Object.fromEntries(
-    (['request', 'accept', 'decline', 'block', 'unblock', 'remove'] as const).map((action): [string, Route] => [
-      `/api/contacts/${action}`,
-      { method: 'POST', run: (a, q, s, r) => a.contacts.change(action, q, s, r) },
-    ]),
-  ),
-};

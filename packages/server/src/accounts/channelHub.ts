@@ -73,15 +73,23 @@ export class ChannelHub {
     return this.all.size;
   }
 
-  /** A WebSocket upgraded on /account for a signed-in user. */
-  attach(ws: WebSocket, user: StoredUser): void {
+  /** A WebSocket upgraded on /account for a signed-in user whose session is bound to `device`. */
+  attach(ws: WebSocket, user: StoredUser, device: string): void {
     const mine = this.perUser.get(user.id) ?? 0;
     if (mine >= this.limits.maxChannelsPerUser) {
       ws.close(ChannelClose.RATE, 'too many channels for this account');
       return;
     }
     this.perUser.set(user.id, mine + 1);
-    this.all.add(new AccountChannel(ws, user, this));
+    this.all.add(new AccountChannel(ws, user, device, this));
+  }
+
+  /**
+   * A device left its account: every channel opened for it, authenticated or still answering its
+   * challenge, is closed now (4410). Its sessions, mailbox and routing are gone from the store already.
+   */
+  deviceRemoved(device: string): void {
+    for (const ch of [...this.all]) if (ch.boundTo === device) ch.close(ChannelClose.DEVICE_REMOVED, 'the device was removed');
   }
 
   /** A channel authenticated its device: an older channel of that device is replaced; contacts learn the user is online. */

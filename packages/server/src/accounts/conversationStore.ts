@@ -31,6 +31,12 @@
  * - A conversation can only lose its last member by device deletion (a commit cannot remove its
  *   committer): from then on it does not exist for `members` and `submit*`, and `pruneMail` deletes
  *   its row. Mail already queued for former members stays theirs until they ack it.
+ * - A device removed from its account's list is deleted with everything the relay holds for it
+ *   (its mailbox, its KeyPackages, its sessions) and leaves every routing view at once: nothing is
+ *   stored for it after. Its MLS leaf stays until a member commits its removal, and that commit
+ *   names a device the view no longer has: a `remove` of a device that no longer exists at all is
+ *   accepted and changes nothing (`departed`), while one of an existing non-member is still
+ *   `not-member`. Device ids are random and never reused, so a departed id cannot come back.
  * - A message's sender is kept as the device id it was, also after that device is deleted: a
  *   commit it sent is still needed by every other member (deleting it would break their group).
  */
@@ -204,12 +210,15 @@ export interface CommitPlan {
 
 /**
  * Checks a commit against the conversation's state and the limits (not whether added devices
- * exist: the store asks its devices table); the plan, or why not.
+ * exist: the store asks its devices table); the plan, or why not. `departed`: those of the commit's
+ * `remove` that are no device at all any more (the store asks its devices table): their removal is
+ * accepted and changes nothing.
  */
 export function judgeCommit(
   state: ConversationState | undefined,
   c: CommitSubmission,
   limits: ConversationLimits,
+  departed: ReadonlySet<string> = new Set(),
 ): CommitPlan | CommitRefusal {
   const refused = judgeSubmit(state, c.sender, c.epoch);
   if (refused !== undefined) return refused;
@@ -222,12 +231,14 @@ export function judgeCommit(
   }
   if (c.remove.includes(c.sender)) return { status: 'bad-change', reason: 'self-remove', device: c.sender };
   for (const d of c.add) if (members.has(d)) return { status: 'bad-change', reason: 'already-member', device: d };
-  for (const d of c.remove) if (!members.has(d)) return { status: 'bad-change', reason: 'not-member', device: d };
-  if (members.size + c.add.length - c.remove.length > limits.maxMembers) return { status: 'too-many-members', max: limits.maxMembers };
+  // A departed device's leaf is removed by a later commit: nothing left to change in the routing view.
+  const remove = c.remove.filter((d) => members.has(d) || !departed.has(d));
+  for (const d of remove) if (!members.has(d)) return { status: 'bad-change', reason: 'not-member', device: d };
+  if (members.size + c.add.length - remove.length > limits.maxMembers) return { status: 'too-many-members', max: limits.maxMembers };
   return {
     commitTo: [...members].filter((d) => d !== c.sender).sort(),
     welcomeTo: [...c.add].sort(),
-    remove: [...c.remove],
+    remove,
   };
 }
 

@@ -24,6 +24,8 @@ export interface DeviceRequest {
   readonly userId: string;
   /** SHA-256 of the session that asked: only it may read the outcome. */
   readonly session: string;
+  /** The asking session's token hash, as the store keys it: bound to the device when it is approved. */
+  readonly asker: Uint8Array;
   readonly identityKey: Uint8Array;
   readonly tag: Uint8Array;
   readonly createdAt: number;
@@ -48,6 +50,7 @@ export class DeviceRequests {
       id: randomBytes(16).toString('base64url'),
       userId,
       session: sessionKey(tokenHash),
+      asker: tokenHash,
       identityKey,
       tag,
       createdAt: now,

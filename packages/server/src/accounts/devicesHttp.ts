@@ -18,7 +18,7 @@ import type { AccountStore, StoredDevice, StoredListEntry, StoredSession, Stored
 import type { DeviceRequests } from './deviceApproval.js';
 import { checkNextEntry } from './deviceListCheck.js';
 import { readJson } from './jsonBody.js';
-import type { AccountsRequest } from './accountsHttp.js';
+import type { AccountsRequest, Needs } from './accountsHttp.js';
 import { USERNAME_INPUT_MAX, normalizeUsername } from './username.js';
 
 export interface DeviceLimits {
@@ -55,13 +55,15 @@ const Claim = z.strictObject({ name: z.string().min(1).max(USERNAME_INPUT_MAX) }
 interface Signed {
   readonly session: StoredSession;
   readonly user: StoredUser;
+  /** SHA-256 of the session's token. */
+  readonly hash: Uint8Array;
 }
 
 export interface DeviceContext {
   readonly store: AccountStore;
   readonly limits: DeviceLimits;
-  /** The request's session (a change with the cookie must carry an accepted Origin). */
-  signedIn(req: IncomingMessage, what: 'read' | 'change', r: AccountsRequest): Promise<Signed>;
+  /** The request's session (a change with the cookie must carry an accepted Origin); bound to a device unless `needs` is `any`. */
+  signedIn(req: IncomingMessage, what: 'read' | 'change', r: AccountsRequest, needs?: Needs): Promise<Signed>;
   send(res: ServerResponse, status: number, body: object): void;
   /** One claim by this user: throws RATE_LIMITED (with the bucket's Retry-After) when its bucket is empty. */
   takeClaim(userId: string): void;
@@ -69,6 +71,8 @@ export interface DeviceContext {
   readonly requests: DeviceRequests;
   /** Tells the user's connected devices (NOTICE, docs/PROTOCOL.md §11.11). */
   notify(userId: string, what: number): void;
+  /** A device left its account: its channels end at once. */
+  removed(deviceId: string): void;
 }
 
 const b64u = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
@@ -81,22 +85,26 @@ const shown = (d: StoredDevice) => ({
 export class DeviceEndpoints {
   constructor(private readonly ctx: DeviceContext) {}
 
-  /** The account's first device, with the list entry it signed for itself. */
+  /** The account's first device, with the list entry it signed for itself; the session becomes the device's. */
   async add(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
-    const s = await this.ctx.signedIn(req, 'change', r);
+    const s = await this.ctx.signedIn(req, 'change', r, 'any');
     const body = await readJson(req, AddDevice);
     const identityKey = decode(body.identityKey, 32, true);
     if ((await this.ctx.store.devices(s.user.id)).length > 0) throw new AccountHttpError('DEVICE_APPROVAL_REQUIRED');
     const list = await checkNextEntry(this.ctx.store, s.user, body.list, { add: identityKey });
-    this.ctx.send(res, 201, shown(await this.insert(s.user.id, identityKey, list)));
+    this.ctx.send(res, 201, shown(await this.insert(s.user.id, identityKey, list, s.hash)));
   }
 
   async list(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
-    const s = await this.ctx.signedIn(req, 'read', r);
+    const s = await this.ctx.signedIn(req, 'read', r, 'any');
     this.ctx.send(res, 200, { devices: (await this.ctx.store.devices(s.user.id)).map(shown) });
   }
 
-  /** A device leaves the account, with the entry (signed by one of its devices) that drops it. */
+  /**
+   * A device leaves the account, with the entry (signed by one of its devices) that drops it; the
+   * store ends its sessions and drops its mail and routing in the same transaction, and its channels
+   * are closed here.
+   */
   async remove(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
     const s = await this.ctx.signedIn(req, 'change', r);
     const body = await readJson(req, RemoveDevice);
@@ -106,29 +114,38 @@ export class DeviceEndpoints {
     const done = await this.ctx.store.removeDevice(s.user.id, body.device, list);
     if (done === 'no-such-device') throw new AccountHttpError('NO_SUCH_DEVICE');
     if (done === 'stale') throw new AccountHttpError('DEVICE_LIST_STALE');
+    this.ctx.removed(body.device);
     this.ctx.notify(s.user.id, NoticeWhat.DEVICE_LIST);
     this.ctx.send(res, 200, { removed: true });
   }
 
-  /** An account's device list after `after` (the caller's own without `name`): what every client checks. */
+  /**
+   * An account's device list after `after` (the caller's own without `name`): what every client
+   * checks. A session not yet bound to a device reads only its own account's.
+   */
   async deviceList(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
-    const s = await this.ctx.signedIn(req, 'read', r);
+    const s = await this.ctx.signedIn(req, 'read', r, 'any');
     const body = await readJson(req, ListOf);
+    // Judged before the name is looked up: an unbound session learns nothing of which names exist.
+    if (body.name !== undefined && s.session.device === undefined && canonical(body.name) !== s.user.name) {
+      throw new AccountHttpError('DEVICE_NOT_BOUND');
+    }
     const user = body.name === undefined ? s.user : await this.userNamed(body.name);
     const entries = await this.ctx.store.deviceList(user.id, body.after);
     const head = entries.at(-1)?.version ?? (await this.ctx.store.deviceListHead(user.id))?.version ?? 0;
     this.ctx.send(res, 200, { name: user.name, version: head, entries: entries.map((e) => b64u(e.entry)) });
   }
 
-  /** A signed-in device that is not yet the account's asks to be approved. */
+  /** A signed-in device that is not yet the account's asks to be approved (its session is bound to it once approved). */
   async ask(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
-    const s = await this.ctx.signedIn(req, 'change', r);
+    const s = await this.ctx.signedIn(req, 'change', r, 'any');
+    if (s.session.device !== undefined) throw new AccountHttpError('SESSION_BOUND');
     const body = await readJson(req, Ask);
     const identityKey = decode(body.identityKey, 32, true);
     const devices = await this.ctx.store.devices(s.user.id);
     if (devices.length === 0) throw new AccountHttpError('NO_DEVICE_YET');
     if (devices.length >= this.ctx.limits.maxDevices) throw new AccountHttpError('TOO_MANY_DEVICES');
-    const asked = this.ctx.requests.add(s.user.id, s.session.tokenHash, identityKey, decode(body.tag, 32, true));
+    const asked = this.ctx.requests.add(s.user.id, s.hash, identityKey, decode(body.tag, 32, true));
     if (asked === undefined) throw new AccountHttpError('BUSY');
     this.ctx.notify(s.user.id, NoticeWhat.DEVICE_REQUEST);
     this.ctx.send(res, 201, { request: asked.id, expiresAt: asked.expiresAt });
@@ -147,14 +164,14 @@ export class DeviceEndpoints {
     this.ctx.send(res, 200, { requests });
   }
 
-  /** An existing device approves a request with the entry that adds its key. */
+  /** An existing device approves a request with the entry that adds its key; the asking session becomes the new device's. */
   async approve(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
     const s = await this.ctx.signedIn(req, 'change', r);
     const body = await readJson(req, Approve);
     const asked = this.ctx.requests.get(s.user.id, body.request);
     if (asked === undefined || asked.outcome !== undefined) throw new AccountHttpError('NO_SUCH_DEVICE_REQUEST');
     const list = await checkNextEntry(this.ctx.store, s.user, body.list, { add: asked.identityKey });
-    const device = await this.insert(s.user.id, asked.identityKey, list);
+    const device = await this.insert(s.user.id, asked.identityKey, list, asked.asker);
     this.ctx.notify(s.user.id, NoticeWhat.DEVICE_LIST);
     asked.outcome = { state: 'approved', device: device.id, confirm: decode(body.confirm, 32, true) };
     this.ctx.send(res, 201, shown(device));
@@ -170,18 +187,19 @@ export class DeviceEndpoints {
 
   /** The asking session reads its request's outcome. */
   async status(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
-    const s = await this.ctx.signedIn(req, 'read', r);
+    const s = await this.ctx.signedIn(req, 'read', r, 'any');
     const asked = this.ctx.requests.get(s.user.id, (await readJson(req, OfRequest)).request);
-    if (asked === undefined || !this.ctx.requests.askedBy(asked, s.session.tokenHash)) throw new AccountHttpError('NO_SUCH_DEVICE_REQUEST');
+    if (asked === undefined || !this.ctx.requests.askedBy(asked, s.hash)) throw new AccountHttpError('NO_SUCH_DEVICE_REQUEST');
     const o = asked.outcome;
     if (o === undefined) this.ctx.send(res, 200, { state: 'pending', expiresAt: asked.expiresAt });
     else if (o.state === 'declined') this.ctx.send(res, 200, { state: 'declined' });
     else this.ctx.send(res, 200, { state: 'approved', device: o.device, confirm: b64u(o.confirm) });
   }
 
-  private async insert(userId: string, identityKey: Uint8Array, list: StoredListEntry): Promise<StoredDevice> {
+  /** Adds the device with its list entry, binding the session of token hash `bind` to it in the same transaction. */
+  private async insert(userId: string, identityKey: Uint8Array, list: StoredListEntry, bind: Uint8Array): Promise<StoredDevice> {
     const device: StoredDevice = { id: randomBytes(16).toString('base64url'), userId, identityKey, createdAt: Date.now() };
-    const added = await this.ctx.store.addDevice(device, this.ctx.limits.maxDevices, list);
+    const added = await this.ctx.store.addDevice(device, this.ctx.limits.maxDevices, list, bind);
     if (added === 'exists') throw new AccountHttpError('DEVICE_EXISTS');
     if (added === 'too-many') throw new AccountHttpError('TOO_MANY_DEVICES');
     if (added === 'stale') throw new AccountHttpError('DEVICE_LIST_STALE');
@@ -189,20 +207,18 @@ export class DeviceEndpoints {
   }
 
   private async userNamed(text: string): Promise<StoredUser> {
-    let name: string;
-    try {
-      name = normalizeUsername(text).name;
-    } catch {
-      throw new AccountHttpError('NO_SUCH_USER');
-    }
+    const name = canonical(text);
+    if (name === undefined) throw new AccountHttpError('NO_SUCH_USER');
     const user = await this.ctx.store.userByName(name);
     if (user === undefined) throw new AccountHttpError('NO_SUCH_USER');
     return user;
   }
 
+  /** KeyPackages of the session's own device (another device's: DEVICE_NOT_BOUND). */
   async upload(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
     const s = await this.ctx.signedIn(req, 'change', r);
     const body = await readJson(req, Upload, MAX_UPLOAD_BYTES);
+    if (body.device !== s.session.device) throw new AccountHttpError('DEVICE_NOT_BOUND');
     const max = this.ctx.limits.maxKeyPackageBytes;
     const oneTime = body.oneTime.map((k) => decode(k, max));
     const lastResort = body.lastResort === undefined ? undefined : decode(body.lastResort, max);
@@ -226,6 +242,15 @@ export class DeviceEndpoints {
         lastResort: c.lastResort,
       })),
     });
+  }
+}
+
+/** The canonical form of a username as typed, or undefined when it is none. */
+function canonical(text: string): string | undefined {
+  try {
+    return normalizeUsername(text).name;
+  } catch {
+    return undefined;
   }
 }
 

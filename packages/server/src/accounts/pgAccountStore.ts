@@ -14,7 +14,7 @@ import type { AccountStore, CreateUserResult, SessionKind, StoredSession, Stored
 import { conversationsMigration } from './pgConversationSchema.js';
 import { pgConversations } from './pgConversations.js';
 import { contactsMigration, pgContacts } from './pgContacts.js';
-import { pgDevices } from './pgDevices.js';
+import { bindSql, pgDevices } from './pgDevices.js';
 
 const MARK = 'nullroom-accounts';
 
@@ -29,7 +29,8 @@ export interface PgAccountStoreOptions {
 
 const WHERE = 'PostgreSQL';
 
-const migrations = (q: (name: string) => string): string[] => [
+/** The schema's steps, in order (exported for the tests that make a schema of an older version). */
+export const pgAccountMigrations = (q: (name: string) => string): string[] => [
   `CREATE TABLE ${q('users')} (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -70,6 +71,9 @@ const migrations = (q: (name: string) => string): string[] => [
   );`,
   conversationsMigration(q),
   contactsMigration(q),
+  // Version 5: a session is bound to one device (§11.8) and ends with it; sessions from before stay, unbound.
+  `ALTER TABLE ${q('sessions')} ADD COLUMN device_id TEXT REFERENCES ${q('devices')} (id) ON DELETE CASCADE;
+  CREATE INDEX ON ${q('sessions')} (device_id);`,
 ];
 
 /** The failure as our error: unreachable when the connection failed, else a failed statement. */
@@ -95,6 +99,7 @@ interface SessionRow {
   kind: string;
   created_at: string;
   expires_at: string;
+  device_id: string | null;
 }
 const user = (r: UserRow): StoredUser => ({ id: r.id, name: r.name, key: r.look_alike, record: r.record, createdAt: Number(r.created_at) });
 const session = (r: SessionRow): StoredSession => ({
@@ -103,6 +108,7 @@ const session = (r: SessionRow): StoredSession => ({
   kind: r.kind as SessionKind,
   createdAt: Number(r.created_at),
   expiresAt: Number(r.expires_at),
+  ...(r.device_id === null ? {} : { device: r.device_id }),
 });
 
 /** Connects, creates or migrates the schema, and returns the store; an AccountStoreError if it cannot. */
@@ -172,14 +178,13 @@ function pgStore(pool: pg.Pool, q: (name: string) => string): AccountStore {
     },
     deleteUser: async (userId) => (await query(`DELETE FROM ${q('users')} WHERE id = $1`, [userId])).rowCount === 1,
     createSession: async (s) => {
-      await query(`INSERT INTO ${q('sessions')} (token_hash, user_id, kind, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`, [
-        Buffer.from(s.tokenHash),
-        s.userId,
-        s.kind,
-        s.createdAt,
-        s.expiresAt,
-      ]);
+      await query(
+        `INSERT INTO ${q('sessions')} (token_hash, user_id, kind, created_at, expires_at, device_id) VALUES ($1, $2, $3, $4, $5, $6)`,
+        [Buffer.from(s.tokenHash), s.userId, s.kind, s.createdAt, s.expiresAt, s.device ?? null],
+      );
     },
+    bindSession: async (tokenHash, userId, deviceId) =>
+      (await query(bindSql(q), [Buffer.from(tokenHash), userId, deviceId])).rowCount === 1,
     session: (tokenHash, now) => sessionOf(query, q, tokenHash, now),
     deleteSession: async (tokenHash) => {
       await query(`DELETE FROM ${q('sessions')} WHERE token_hash = $1`, [Buffer.from(tokenHash)]);
@@ -212,7 +217,7 @@ async function migrate(pool: pg.Pool, schema: string, q: (name: string) => strin
     if (meta.size === 0 && tables > 1) throw new AccountStoreError('NOT_OURS', WHERE, `schema ${schema}`);
     if (meta.size > 0 && meta.get('application') !== MARK) throw new AccountStoreError('NOT_OURS', WHERE, `schema ${schema}`);
     const version = Number(meta.get('version') ?? 0);
-    const steps = migrations(q);
+    const steps = pgAccountMigrations(q);
     if (version > steps.length) throw new AccountStoreError('NEWER_SCHEMA', WHERE, `schema ${schema}`);
     for (let v = version; v < steps.length; v++) await c.query(steps[v]!);
     await c.query(
@@ -235,7 +240,7 @@ type Query = <R extends pg.QueryResultRow>(sql: string, params: unknown[]) => Pr
 async function sessionOf(query: Query, q: (name: string) => string, tokenHash: Uint8Array, now: number) {
   const r = (
     await query<SessionRow & UserRow>(
-      `SELECT s.token_hash, s.user_id, s.kind, s.created_at AS s_created_at, s.expires_at, u.id, u.name, u.look_alike, u.record, u.created_at
+      `SELECT s.token_hash, s.user_id, s.kind, s.created_at AS s_created_at, s.expires_at, s.device_id, u.id, u.name, u.look_alike, u.record, u.created_at
          FROM ${q('sessions')} s JOIN ${q('users')} u ON u.id = s.user_id
         WHERE s.token_hash = $1 AND s.expires_at > $2`,
       [Buffer.from(tokenHash), now],

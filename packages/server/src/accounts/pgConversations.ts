@@ -205,7 +205,10 @@ async function deliver(
 
 /** The commit's whole work in its transaction: judge, deliver the commit and the welcome, change the members. */
 async function commit(c: pg.PoolClient, s: Sql, m: CommitSubmission, limits: ConversationLimits, now: number): Promise<CommitResult> {
-  const plan = judgeCommit(await readState(c, s, m.conversation, true), m, limits);
+  const state = await readState(c, s, m.conversation, true);
+  const outside = m.remove.filter((d) => state?.members.includes(d) !== true);
+  const existing = outside.length === 0 ? [] : (await exec<{ id: string }>(c, s.lockDevices, [outside])).rows.map((r) => r.id);
+  const plan = judgeCommit(state, m, limits, new Set(outside.filter((d) => !existing.includes(d))));
   if (isRefusal(plan)) return plan;
   if (plan.welcomeTo.length > 0) {
     const found = new Set((await exec<{ id: string }>(c, s.lockDevices, [plan.welcomeTo])).rows.map((r) => r.id));

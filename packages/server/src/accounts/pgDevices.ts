@@ -31,6 +31,16 @@ const COLS = 'id, user_id, identity_key, created_at';
 type ListRow = { version: number; entry: Buffer };
 const listEntry = (r: ListRow): StoredListEntry => ({ version: r.version, entry: bytes(r.entry) });
 
+/**
+ * Binds an unbound session (or confirms a binding to the same device) to a device of its own user:
+ * $1 token hash, $2 user, $3 device. One statement: the device's row is locked (KEY SHARE) by the
+ * check, so it cannot be deleted between the check and the update.
+ */
+export const bindSql = (q: (name: string) => string): string =>
+  `UPDATE ${q('sessions')} SET device_id = $3
+    WHERE token_hash = $1 AND user_id = $2 AND (device_id IS NULL OR device_id = $3)
+      AND EXISTS (SELECT 1 FROM ${q('devices')} WHERE id = $3 AND user_id = $2 FOR KEY SHARE)`;
+
 export function pgDevices(pool: pg.Pool, q: Names, failure: (e: unknown) => AccountStoreError): DeviceMethods {
   const tx = <T>(fn: (c: pg.PoolClient) => Promise<T>) => transaction(pool, failure, fn);
   const lockUser = (c: pg.PoolClient, userId: string) => c.query(`SELECT 1 FROM ${q('users')} WHERE id = $1 FOR UPDATE`, [userId]);
@@ -56,10 +66,12 @@ export function pgDevices(pool: pg.Pool, q: Names, failure: (e: unknown) => Acco
     return true;
   };
   return {
-    addDevice: (d, max, e) =>
+    addDevice: (d, max, e, bind) =>
       tx(async (c) => {
         await lockUser(c, d.userId);
-        return insertDevice(c, q, d, max, () => append(c, d.userId, e));
+        const added = await insertDevice(c, q, d, max, () => append(c, d.userId, e));
+        if (added === 'added' && bind !== undefined) await c.query(bindSql(q), [Buffer.from(bind), d.userId, d.id]);
+        return added;
       }),
     devices: async (userId) => {
       try {
@@ -74,6 +86,7 @@ export function pgDevices(pool: pg.Pool, q: Names, failure: (e: unknown) => Acco
         if (!(await c.query(`SELECT 1 FROM ${q('devices')} WHERE id = $1 AND user_id = $2`, [deviceId, userId])).rowCount)
           return 'no-such-device';
         if (!(await append(c, userId, e))) return 'stale';
+        // Its sessions, KeyPackages, mailbox, losses and memberships go with it (ON DELETE CASCADE).
         await c.query(`DELETE FROM ${q('devices')} WHERE id = $1 AND user_id = $2`, [deviceId, userId]);
         return 'removed';
       }),

@@ -74,9 +74,19 @@ CREATE TABLE device_lists (
 ) WITHOUT ROWID;
 `;
 
-const FILE: SqliteFileSpec = {
+/**
+ * Version 5: a session is bound to one device (§11.8), and ends with it (ON DELETE CASCADE). The
+ * sessions from before stay, unbound: they may do what a new device may until their device binds them.
+ */
+const SESSION_DEVICES = `
+ALTER TABLE sessions ADD COLUMN device_id TEXT REFERENCES devices (id) ON DELETE CASCADE;
+CREATE INDEX sessions_by_device ON sessions (device_id);
+`;
+
+/** The file's schema steps, in order (exported for the tests that make a file of an older version). */
+export const ACCOUNT_STORE_FILE: SqliteFileSpec = {
   applicationId: ACCOUNT_STORE_APPLICATION_ID,
-  migrations: [SCHEMA, DEVICE_LISTS, CONVERSATIONS_SCHEMA, CONTACTS_SCHEMA],
+  migrations: [SCHEMA, DEVICE_LISTS, CONVERSATIONS_SCHEMA, CONTACTS_SCHEMA, SESSION_DEVICES],
 };
 
 interface UserRow {
@@ -92,6 +102,7 @@ interface SessionRow {
   kind: string;
   created_at: number;
   expires_at: number;
+  device_id: string | null;
 }
 
 interface DeviceRow {
@@ -114,6 +125,7 @@ const session = (r: SessionRow): StoredSession => ({
   kind: r.kind as SessionKind,
   createdAt: r.created_at,
   expiresAt: r.expires_at,
+  ...(r.device_id === null ? {} : { device: r.device_id }),
 });
 
 function statements(db: Database.Database) {
@@ -125,8 +137,13 @@ function statements(db: Database.Database) {
     byKey: s('SELECT id, name, look_alike, record, created_at FROM users WHERE look_alike = ?'),
     setRecord: s('UPDATE users SET record = ? WHERE id = ?'),
     deleteUser: s('DELETE FROM users WHERE id = ?'),
-    insertSession: s('INSERT INTO sessions (token_hash, user_id, kind, created_at, expires_at) VALUES (?, ?, ?, ?, ?)'),
-    session: s('SELECT token_hash, user_id, kind, created_at, expires_at FROM sessions WHERE token_hash = ? AND expires_at > ?'),
+    insertSession: s('INSERT INTO sessions (token_hash, user_id, kind, created_at, expires_at, device_id) VALUES (?, ?, ?, ?, ?, ?)'),
+    session: s('SELECT token_hash, user_id, kind, created_at, expires_at, device_id FROM sessions WHERE token_hash = ? AND expires_at > ?'),
+    // Binds an unbound session (or confirms a binding to the same device) to a device of its own user.
+    bindSession: s(
+      `UPDATE sessions SET device_id = @device WHERE token_hash = @hash AND user_id = @user AND (device_id IS NULL OR device_id = @device)
+          AND EXISTS (SELECT 1 FROM devices WHERE id = @device AND user_id = @user)`,
+    ),
     deleteSession: s('DELETE FROM sessions WHERE token_hash = ?'),
     deleteSessions: s('DELETE FROM sessions WHERE user_id = ?'),
     deleteSessionsBut: s('DELETE FROM sessions WHERE user_id = ? AND token_hash <> ?'),
@@ -150,7 +167,7 @@ function statements(db: Database.Database) {
 
 /** Opens (creating it if missing) the account store at `path`; an AccountStoreError if it cannot. */
 export function openSqliteAccountStore(path: string): AccountStore {
-  const db = openSqliteFile(path, FILE, (code, detail) => new AccountStoreError(code, path, detail));
+  const db = openSqliteFile(path, ACCOUNT_STORE_FILE, (code, detail) => new AccountStoreError(code, path, detail));
   const st = statements(db);
   /** Runs one statement or transaction; SQLite's failures become AccountStoreError WRITE_FAILED. */
   const run = <T>(fn: () => T): Promise<T> => {
@@ -181,7 +198,8 @@ export function openSqliteAccountStore(path: string): AccountStore {
     replaceRecord: (userId, record, keep) => run(() => replaceRecord.immediate(userId, record, keep)),
     // Sessions go with the user (ON DELETE CASCADE); later tables of the account do the same.
     deleteUser: (userId) => run(() => st.deleteUser.run(userId).changes === 1),
-    createSession: (s) => run(() => void st.insertSession.run(s.tokenHash, s.userId, s.kind, s.createdAt, s.expiresAt)),
+    createSession: (s) => run(() => void st.insertSession.run(s.tokenHash, s.userId, s.kind, s.createdAt, s.expiresAt, s.device ?? null)),
+    bindSession: (hash, user, device) => run(() => st.bindSession.run({ hash, user, device }).changes === 1),
     session: (tokenHash, now) =>
       run(() => {
         const s = st.session.get(tokenHash, now) as SessionRow | undefined;
@@ -216,16 +234,20 @@ function sqliteDevices(db: Database.Database, st: ReturnType<typeof statements>,
     st.insertEntry.run(userId, e.version, e.entry);
     return true;
   };
-  const addDevice = db.transaction((d: StoredDevice, max: number, e: StoredListEntry): 'added' | 'too-many' | 'exists' | 'stale' => {
-    if (st.deviceByKey.get(d.identityKey) !== undefined) return 'exists';
-    if ((st.deviceCount.get(d.userId) as number) >= max) return 'too-many';
-    if (!append(d.userId, e)) return 'stale';
-    st.insertDevice.run(d.id, d.userId, d.identityKey, d.createdAt);
-    return 'added';
-  });
+  const addDevice = db.transaction(
+    (d: StoredDevice, max: number, e: StoredListEntry, bind: Uint8Array | undefined): 'added' | 'too-many' | 'exists' | 'stale' => {
+      if (st.deviceByKey.get(d.identityKey) !== undefined) return 'exists';
+      if ((st.deviceCount.get(d.userId) as number) >= max) return 'too-many';
+      if (!append(d.userId, e)) return 'stale';
+      st.insertDevice.run(d.id, d.userId, d.identityKey, d.createdAt);
+      if (bind !== undefined) st.bindSession.run({ hash: bind, user: d.userId, device: d.id });
+      return 'added';
+    },
+  );
   const removeDevice = db.transaction((userId: string, deviceId: string, e: StoredListEntry): 'removed' | 'no-such-device' | 'stale' => {
     if (st.deviceOf.get(deviceId, userId) === undefined) return 'no-such-device';
     if (!append(userId, e)) return 'stale';
+    // Its sessions, KeyPackages, mailbox, losses and memberships go with it (ON DELETE CASCADE).
     st.deleteDevice.run(deviceId, userId);
     return 'removed';
   });
@@ -256,7 +278,7 @@ function sqliteDevices(db: Database.Database, st: ReturnType<typeof statements>,
     return out;
   });
   return {
-    addDevice: (d, max, e) => run(() => addDevice.immediate(d, max, e)),
+    addDevice: (d, max, e, bind) => run(() => addDevice.immediate(d, max, e, bind)),
     devices: (userId) => run(() => (st.devices.all(userId) as DeviceRow[]).map(device)),
     removeDevice: (userId, deviceId, e) => run(() => removeDevice.immediate(userId, deviceId, e)),
     deviceList: (userId, after) => run(() => (st.listAfter.all(userId, after) as ListRow[]).map(listEntry)),

@@ -222,7 +222,8 @@ function readState(st: Statements, id: string): ConversationState | undefined {
 
 /** A commit's whole work, in the caller's transaction: judge, deliver the commit and the welcome, change the members. */
 function commit(st: Statements, c: CommitSubmission, limits: ConversationLimits, now: number): CommitResult {
-  const plan = judgeCommit(readState(st, c.conversation), c, limits);
+  const departed = new Set(c.remove.filter((d) => st.deviceExists.get(d) === undefined));
+  const plan = judgeCommit(readState(st, c.conversation), c, limits, departed);
   if (isRefusal(plan)) return plan;
   const unknown = c.add.find((d) => st.deviceExists.get(d) === undefined);
   if (unknown !== undefined) return { status: 'unknown-device', device: unknown };
