@@ -81,6 +81,12 @@ test('a second browser approved by the first, and a terminal in the same convers
     );
     // The phone, user-a's other device, sees its own account's message too.
     await phone.page.getByTestId('account-message').getByText('from the browser').waitFor({ timeout: 20_000 });
+    // Removing a contact asks first; then they are gone from the list (the conversation stays).
+    await a.page.getByTestId('contacts-tab').click();
+    await a.page.getByRole('button', { name: 'Remove user-c from your contacts' }).click();
+    await a.page.getByTestId('confirm-ok').click();
+    await a.page.getByTestId('contacts').waitFor({ state: 'detached' });
+    assert.equal(await a.page.getByTestId('conversation-tab').filter({ hasText: 'user-c' }).count(), 1);
     assert.deepEqual([...a.dialogs, ...phone.dialogs, ...a.foreign, ...phone.foreign], []);
   }),
 );

@@ -8,6 +8,7 @@ import { useState } from 'preact/hooks';
 import { AccountError } from '@nullroom/client/accounts';
 import type { AccountSession } from '../accountSession.js';
 import { t } from '../i18n.js';
+import { ConfirmDialog } from './ConfirmDialog.js';
 
 export function accountMessage(e: unknown): string {
   if (!(e instanceof AccountError)) return t('account.errors.UNAVAILABLE');
@@ -22,6 +23,8 @@ export function ContactsPane(props: { session: AccountSession; onOpen: (conversa
   const [error, setError] = useState<string | undefined>();
   const [notice, setNotice] = useState<string | undefined>();
   const [group, setGroup] = useState<Set<string>>(new Set());
+  /** The contact whose Remove was pressed, waiting for the user to confirm. */
+  const [removing, setRemoving] = useState<string | undefined>();
 
   const act = async (fn: () => Promise<void>) => {
     setBusy(true);
@@ -36,7 +39,7 @@ export function ContactsPane(props: { session: AccountSession; onOpen: (conversa
     }
   };
   const open = (names: string[]) => act(async () => props.onOpen(await s.conversationWith(names)));
-  const { contacts, incoming, outgoing } = s.contacts;
+  const { contacts, incoming, outgoing, blocked } = s.contacts;
 
   return (
     <section class="contacts-pane" aria-labelledby="contacts-title">
@@ -126,6 +129,15 @@ export function ContactsPane(props: { session: AccountSession; onOpen: (conversa
                 <button type="button" data-testid="message-contact" disabled={busy} onClick={() => void open([c.name])}>
                   {t('messages.message')}
                 </button>
+                <button
+                  type="button"
+                  class="secondary danger"
+                  aria-label={t('messages.removeContactName', { name: c.name })}
+                  disabled={busy}
+                  onClick={() => setRemoving(c.name)}
+                >
+                  {t('messages.removeContact')}
+                </button>
               </li>
             );
           })}
@@ -156,7 +168,36 @@ export function ContactsPane(props: { session: AccountSession; onOpen: (conversa
           </ul>
         </>
       )}
+      {blocked.length > 0 && (
+        <>
+          <h2>{t('messages.blocked')}</h2>
+          <ul class="contact-list" data-testid="blocked">
+            {blocked.map((c) => (
+              <li key={c.name}>
+                <span class="contact-name">{c.name}</span>
+                <button type="button" class="secondary" disabled={busy} onClick={() => void act(() => s.contact('unblock', c.name))}>
+                  {t('messages.unblock')}
+                </button>
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
       <p class="hint">{t('messages.presenceHint')}</p>
+      {removing !== undefined && (
+        <ConfirmDialog
+          title={t('messages.removeContactTitle', { name: removing })}
+          body={t('messages.removeContactBody')}
+          confirm={t('messages.removeContact')}
+          cancel={t('account.cancel')}
+          onCancel={() => setRemoving(undefined)}
+          onConfirm={() => {
+            const who = removing;
+            setRemoving(undefined);
+            void act(() => s.contact('remove', who));
+          }}
+        />
+      )}
     </section>
   );
 }
