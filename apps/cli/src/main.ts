@@ -56,6 +56,7 @@ program
     '--database-url <url>',
     'keep accounts in PostgreSQL (postgres://…; else NULLROOM_DATABASE_URL, else accounts.db in --data); the OPAQUE key comes from NULLROOM_OPAQUE_SETUP, else <data>/opaque-setup',
   )
+  .option('--database-schema <name>', 'the PostgreSQL schema of the accounts (else NULLROOM_DATABASE_SCHEMA, else nullroom)')
   .option(
     '--new-rooms-per-minute <n>',
     'JOINs that create a room, per address per minute (after a burst of 20): bounds online password guessing',

@@ -56,6 +56,8 @@ export interface ServeOptions {
   accounts?: boolean;
   /** PostgreSQL for the account store (else NULLROOM_DATABASE_URL, else the embedded accounts.db). */
   databaseUrl?: string;
+  /** Its schema (else NULLROOM_DATABASE_SCHEMA, else `nullroom`): several relays or tests in one database. */
+  databaseSchema?: string;
 }
 
 /** The relay's budgets and per-address caps from the command line (docs/OPERATING.md "Limits"). */
@@ -157,7 +159,7 @@ async function accounts(o: ServeOptions, dataDir: string): Promise<AccountsOptio
   try {
     store =
       url !== undefined && url !== ''
-        ? await openPgAccountStore({ connectionString: url })
+        ? await openPgAccountStore({ connectionString: url, ...pgSchema(o) })
         : openSqliteAccountStore(join(dataDir, 'accounts.db'));
   } catch (e) {
     if (e instanceof AccountStoreError) throw new CliError(e.message, e.code === 'UNAVAILABLE' ? Exit.CONNECTION : Exit.FAILURE);
@@ -170,6 +172,11 @@ async function accounts(o: ServeOptions, dataDir: string): Promise<AccountsOptio
     if (e instanceof RelayConfigError) throw new CliError(e.message, Exit.USAGE);
     throw e;
   }
+}
+
+function pgSchema(o: ServeOptions): { schema?: string } {
+  const schema = o.databaseSchema ?? process.env['NULLROOM_DATABASE_SCHEMA'];
+  return schema === undefined || schema === '' ? {} : { schema };
 }
 
 export function defaultDataDir(): string {

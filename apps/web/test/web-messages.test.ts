@@ -12,13 +12,21 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import pg from 'pg';
 import type { Page } from 'playwright-core';
 import { assertAxeClean } from './_axe.js';
 import { dump, launch, open, screenshot, skip } from './_browser.js';
 import { keyDir, type Proc, run } from './_spawn.js';
 
-async function serveAt(data: string, port: string): Promise<{ proc: Proc; url: string }> {
-  const proc = run(['serve', '--port', port, '--data', data]);
+const DATABASE_URL = process.env.DATABASE_URL;
+if (DATABASE_URL === undefined) console.log('# NOTICE: DATABASE_URL is not set: the browser journey on PostgreSQL is skipped');
+
+/** The relay on the embedded store, or on PostgreSQL in a schema of this test's own. */
+type Store = { kind: 'sqlite' } | { kind: 'postgres'; schema: string };
+
+async function serveAt(data: string, port: string, store: Store): Promise<{ proc: Proc; url: string }> {
+  const pgArgs = store.kind === 'postgres' ? ['--database-url', DATABASE_URL!, '--database-schema', store.schema] : [];
+  const proc = run(['serve', '--port', port, '--data', data, ...pgArgs]);
   const line = await proc.waitLine((l) => l.startsWith('nullroom listening on '), 'listening line', 20_000);
   return { proc, url: line.slice('nullroom listening on '.length) };
 }
@@ -44,9 +52,39 @@ async function say(page: Page, text: string): Promise<void> {
   await page.getByTestId('account-message').filter({ hasText: text }).locator('[data-state="sent"]').waitFor({ timeout: 20_000 });
 }
 
-test('two browsers: contacts online, messages both ways, three sent while one is away survive kill -9 of the relay', { skip }, async () => {
+/** Every value of every table of the schema (bytes as they are, the rest as JSON). */
+async function pgValues(schema: string): Promise<(Buffer | string)[]> {
+  const c = new pg.Client({ connectionString: DATABASE_URL });
+  await c.connect();
+  try {
+    const tables = await c.query('SELECT table_name FROM information_schema.tables WHERE table_schema = $1', [schema]);
+    const out: (Buffer | string)[] = [];
+    for (const { table_name } of tables.rows as { table_name: string }[]) {
+      for (const row of (await c.query(`SELECT * FROM "${schema}"."${table_name}"`)).rows as Record<string, unknown>[]) {
+        for (const v of Object.values(row)) out.push(Buffer.isBuffer(v) ? v : JSON.stringify(v));
+      }
+    }
+    return out;
+  } finally {
+    await c.end();
+  }
+}
+
+const CANARIES = ['canary-msg', 'canary-pw'];
+
+for (const store of [{ kind: 'sqlite' }, { kind: 'postgres', schema: `nr_webjourney_${process.pid}` }] as const) {
+  const skipThis = skip || (store.kind === 'postgres' && DATABASE_URL === undefined ? 'DATABASE_URL is not set' : false);
+  test(
+    `two browsers (${store.kind}): contacts online, messages both ways, three sent while one is away survive kill -9 of the relay`,
+    { skip: skipThis },
+    () => journey(store),
+  );
+}
+
+async function journey(store: Store): Promise<void> {
   const data = keyDir();
-  let relay = await serveAt(data, '0');
+  let relay = await serveAt(data, '0', store);
+  const logs: string[] = [];
   const url = relay.url;
   const port = new URL(url).port;
   const browser = await launch();
@@ -98,7 +136,8 @@ test('two browsers: contacts online, messages both ways, three sent while one is
     // The relay dies and comes back on the same port and data; a's page reconnects by itself.
     relay.proc.child.kill('SIGKILL');
     await relay.proc.exited;
-    relay = await serveAt(data, port);
+    logs.push(...relay.proc.lines, ...relay.proc.stderr);
+    relay = await serveAt(data, port, store);
 
     // b comes back: the app opens on Messages, signed in (the cookie), and gets exactly the three, once each, in order.
     const back = await bContext.newPage();
@@ -114,13 +153,21 @@ test('two browsers: contacts online, messages both ways, three sent while one is
     await back.getByTestId('account-composer').press('Enter');
     await a.page.getByTestId('account-message').getByText('canary-msg-after').waitFor({ timeout: 40_000 });
 
-    // Nothing readable at rest: not in the relay's files, not in either browser's IndexedDB.
+    // Nothing readable at rest or in the logs: not in the relay's files, its database, what it
+    // printed, nor either browser's IndexedDB.
     for (const f of readdirSync(data)) {
       const path = join(data, f);
       if (!statSync(path).isFile()) continue;
       const bytes = readFileSync(path);
-      for (const canary of ['canary-msg', 'canary-pw']) assert.ok(!bytes.includes(canary), `${f} holds ${canary}`);
+      for (const canary of CANARIES) assert.ok(!bytes.includes(canary), `${f} holds ${canary}`);
     }
+    if (store.kind === 'postgres') {
+      const values = await pgValues(store.schema);
+      assert.ok(values.length > 50, 'the audit read the store');
+      for (const canary of CANARIES) assert.ok(!values.some((v) => v.includes(canary)), `PostgreSQL holds ${canary}`);
+    }
+    logs.push(...relay.proc.lines, ...relay.proc.stderr);
+    for (const canary of CANARIES) assert.ok(!logs.some((l) => l.includes(canary)), `the relay printed ${canary}`);
     for (const page of [a.page, back]) {
       const stored = await dump(page);
       for (const canary of ['canary-msg', 'canary-pw', 'user-a', 'user-b'])
@@ -131,5 +178,11 @@ test('two browsers: contacts online, messages both ways, three sent while one is
     await browser.close();
     relay.proc.child.kill('SIGTERM');
     await relay.proc.exited;
+    if (store.kind === 'postgres') {
+      const c = new pg.Client({ connectionString: DATABASE_URL });
+      await c.connect();
+      await c.query(`DROP SCHEMA IF EXISTS "${store.schema}" CASCADE`);
+      await c.end();
+    }
   }
-});
+}
