@@ -34,6 +34,8 @@ program
   .option('--blob-max <size>', 'largest file, in bytes (suffixes K, M, G, T: 1024-based)', '4G')
   .option('--blob-quota <size>', 'disk space for all files together', '16G')
   .option('--blob-ttl <seconds>', 'a file is deleted this long after its last chunk arrived', '86400')
+  .option('--account-file-ttl <seconds>', 'a file sent in an account conversation is kept this long (for offline devices)', '2592000')
+  .option('--account-file-quota <size>', 'disk space for the files of one account', '2G')
   .option(
     '--allow-origin <url>',
     'let web pages on this origin use the relay too (repeatable), e.g. the public name of a reverse proxy',
@@ -165,7 +167,7 @@ function messagesCommand(name: 'inbox' | 'send' | 'talk' | 'conversations', desc
     .option('--key-dir <dir>', 'where the session and this terminal’s keys are kept (as for login)');
   const withUsers = name === 'send' || name === 'talk';
   if (withUsers) c.argument('<users...>', 'the other accounts of the conversation');
-  if (name === 'send') c.requiredOption('--text <text>', 'the message');
+  if (name === 'send') c.option('--text <text>', 'the message').option('--file <path>', 'send this file instead (encrypted)');
   if (name === 'inbox') c.option('--follow', 'keep showing messages as they come');
   return c.action(async (url: string, ...rest: unknown[]) => {
     const users = withUsers ? (rest.shift() as string[]) : [];
@@ -177,6 +179,18 @@ messagesCommand('inbox', 'show the messages waiting for this device in your acco
 messagesCommand('send', 'send a message to the conversation with these accounts (started if there is none)');
 messagesCommand('talk', 'talk in the conversation with these accounts: its last messages, then lines you type are sent');
 messagesCommand('conversations', 'list your account’s conversations: members, unread messages, last message time');
+program
+  .command('download')
+  .description('fetch, verify and save the file of a file message (its conversation and message id: inbox --json shows them)')
+  .argument('<url>', 'the relay URL')
+  .argument('<conversation>', 'the conversation id')
+  .argument('<message>', 'the message id')
+  .option('--out <dir>', 'the folder to save it in (default: the current one); an existing file is never replaced')
+  .option('--json', 'print one JSON object per event')
+  .option('--key-dir <dir>', 'where the session and this terminal’s keys are kept (as for login)')
+  .action(async (url: string, conversation: string, message: string, opts: Record<string, unknown>) => {
+    process.exitCode = await (await import('./messages.js')).messages('download', url, [conversation, message], opts);
+  });
 
 program
   .command('contacts')

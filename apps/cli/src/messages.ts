@@ -5,13 +5,17 @@
  *
  *   nullroom inbox URL [--follow]         every message waiting for this device, then exit (or keep following);
  *                                         what it printed counts as read
- *   nullroom send URL USER... --text T    to the conversation with exactly these accounts (started if none)
+ *   nullroom send URL USER... --text T    to the conversation with exactly these accounts (started if none);
+ *                 (or --file PATH)        --file sends a file instead (encrypted, through the relay's blob store)
  *   nullroom talk URL USER...             that conversation, interactively: its last 20 messages (read now),
- *                                         then lines typed are sent
+ *                                         then lines typed are sent (`/file PATH` sends a file)
+ *   nullroom download URL CONV MSG [--out DIR]   fetches, verifies and saves a file message's file (a new
+ *                                         name beside an existing one, never over it; default: here)
  *   nullroom conversations URL            every conversation: members, unread count, last message time
  *
  * Messages are kept in the sealed history beside the conversations (FileMessengerStore.history()).
- * With --json each message is `{"event":"message","conversation","from","id","text","at","sentAt"}`,
+ * With --json each message is `{"event":"message","conversation","from","id","text","at","sentAt","file"?}`
+ * (`file`: `{name, size, mime}`, shown as "file NAME (SIZE)"; a download `{"event":"downloaded",…,"path","sha256"}`),
  * one of the history `talk` shows first `{"event":"history",…,"own","status"?}`, a new conversation
  * `{"event":"conversation","conversation","members"}`, a send `{"event":"sent","conversation","id"}`,
  * a receipt (talk) `{"event":"delivered","conversation","id","devices","of"}`, a listed conversation
@@ -19,8 +23,9 @@
  * terminal controls escaped.
  */
 import { createInterface } from 'node:readline';
+import { formatBytes } from '@nullroom/client';
 import type { Messenger as MessengerType, StoredMessage } from '@nullroom/client/accounts';
-import { FileMessengerStore, nodeWebSocket } from '@nullroom/client/node';
+import { FileMessengerStore, fileSource, folderSink, nodeAesGcm, nodeSha256, nodeWebSocket } from '@nullroom/client/node';
 import { accountFailure, printer, save, savedSession } from './account.js';
 import { deviceTools } from './devices.js';
 import { CliError, Exit } from './errors.js';
@@ -30,7 +35,10 @@ export interface MessagesOptions {
   keyDir?: string;
   json?: boolean;
   text?: string;
+  file?: string;
   follow?: boolean;
+  /** `download`: the folder the file is saved in (default: the current one). */
+  out?: string;
 }
 
 type Print = ReturnType<typeof printer>;
@@ -55,6 +63,7 @@ async function messengerOptions(url: string, o: { keyDir?: string }) {
     devices,
     socket: nodeWebSocket({ headers: { authorization: `Bearer ${saved.token}` } }),
     store: await FileMessengerStore.open(dir, key, name),
+    files: { client, hash: nodeSha256, aead: nodeAesGcm },
   };
 }
 
@@ -81,8 +90,8 @@ function show(m: MessengerType, me: string, print: Print): void {
   m.on('message', (x) => {
     print(
       'message',
-      { conversation: x.conversation, from: x.from, id: x.id, text: x.text, at: x.at, sentAt: x.sentAt },
-      `[${hhmm(x.at)}] ${safeText(x.from)}: ${safeText(x.text)}`,
+      { conversation: x.conversation, from: x.from, id: x.id, text: x.text, at: x.at, sentAt: x.sentAt, ...fileFields(x) },
+      `[${hhmm(x.at)}] ${safeText(x.from)}: ${content(x)}`,
     );
   });
   m.on('conversation', (c) => {
@@ -116,7 +125,7 @@ async function talk(m: MessengerType, id: string, users: string[], print: Print,
           last = x.index;
           if (x.status !== undefined) continue; // typed here: already on the screen
           const { conversation, from, text, at, sentAt } = x;
-          print('message', { conversation, from, id: x.id, text, at, sentAt }, historyLine(x));
+          print('message', { conversation, from, id: x.id, text, at, sentAt, ...fileFields(x) }, historyLine(x));
         }
         await m.markRead(id);
       })
@@ -132,7 +141,9 @@ async function talk(m: MessengerType, id: string, users: string[], print: Print,
   print('talking', { conversation: id, members: await m.members(id) }, `talking with ${users.map(safeText).join(', ')} (Ctrl-D to leave)`);
   for await (const line of createInterface({ input: process.stdin })) {
     if (line.trim().length === 0) continue;
-    const sent = await m.sendText(id, line);
+    const path = /^\/file\s+(.+)$/.exec(line)?.[1]?.trim();
+    const sent = path === undefined ? await m.sendText(id, line) : await sendFile(m, id, path).catch((e: unknown) => void report(e, json));
+    if (sent === undefined) continue;
     if (json) print('sent', { conversation: id, id: sent }, '');
   }
   await turn;
@@ -140,12 +151,55 @@ async function talk(m: MessengerType, id: string, users: string[], print: Print,
 
 function historyFields(x: StoredMessage): Record<string, unknown> {
   const { conversation, from, own, id, text, at, sentAt, status } = x;
-  return { conversation, from, own, id, text, at, sentAt, ...(status && { status }) };
+  return { conversation, from, own, id, text, at, sentAt, ...(status && { status }), ...fileFields(x) };
 }
+
+/** A file message's file as the terminal shows it (never its key). */
+const fileFields = (x: Pick<StoredMessage, 'file'>) =>
+  x.file === undefined ? {} : { file: { name: x.file.name, size: x.file.size, mime: x.file.mime } };
+const content = (x: Pick<StoredMessage, 'file' | 'text'>) =>
+  x.file === undefined ? safeText(x.text) : `file ${safeText(x.file.name)} (${formatBytes(x.file.size)})`;
 
 function historyLine(x: StoredMessage): string {
   const mark = x.status === 'failed' ? ' (not sent)' : x.status === 'sending' ? ' (sending)' : '';
-  return `[${hhmm(x.at)}] ${x.own ? 'me' : safeText(x.from)}: ${safeText(x.text)}${mark}`;
+  return `[${hhmm(x.at)}] ${x.own ? 'me' : safeText(x.from)}: ${content(x)}${mark}`;
+}
+
+/** Sends the file at `path` (read chunk by chunk, never whole): its message id. */
+async function sendFile(m: MessengerType, id: string, path: string): Promise<string> {
+  const source = await fileSource(path).catch(() => {
+    throw new CliError(`cannot read ${path}`, Exit.USAGE);
+  });
+  try {
+    return await m.sendFile(id, source);
+  } finally {
+    await source.close();
+  }
+}
+
+/** An error `talk` shows and goes on after. */
+function report(e: unknown, json: boolean | undefined): void {
+  const code = (e as { code?: unknown }).code;
+  const message = e instanceof Error ? e.message : String(e);
+  if (json) process.stdout.write(`${JSON.stringify({ event: 'error', code: typeof code === 'string' ? code : 'ERROR', message })}\n`);
+  else process.stderr.write(`nullroom: ${typeof code === 'string' ? `${code}: ` : ''}${message}\n`);
+}
+
+/** `download`: the file of message `msg` in conversation `id`, verified, saved under a safe name that replaces nothing. */
+async function download(m: MessengerType, id: string, msg: string, o: MessagesOptions, print: Print): Promise<void> {
+  await m.caughtUp();
+  await m.settled();
+  const dir = o.out ?? process.cwd();
+  const sink = (file: { name: string }) =>
+    folderSink(dir, file.name).catch(() => {
+      throw new CliError(`cannot write in ${dir}`, Exit.USAGE);
+    });
+  const f = await m.downloadFile(id, msg, { sink });
+  print(
+    'downloaded',
+    { conversation: id, id: msg, name: f.name, size: f.size, sha256: f.sha256, path: f.path ?? '' },
+    `saved ${safeText(f.path ?? f.name)} (${formatBytes(f.size)}), verified`,
+  );
 }
 
 /** Every conversation, the most recently active first. */
@@ -179,7 +233,7 @@ async function inbox(m: MessengerType, me: string, print: Print, follow: boolean
 }
 
 export async function messages(
-  command: 'inbox' | 'send' | 'talk' | 'conversations',
+  command: 'inbox' | 'send' | 'talk' | 'conversations' | 'download',
   url: string,
   users: string[],
   o: MessagesOptions,
@@ -197,10 +251,15 @@ export async function messages(
       await listConversations(m, started.name, print, o.json);
       return Exit.OK;
     }
+    if (command === 'download') {
+      await download(m, users[0] ?? '', users[1] ?? '', o, print);
+      return Exit.OK;
+    }
     const id = await conversationWith(m, users);
     if (command === 'send') {
-      if (o.text === undefined || o.text.length === 0) throw new CliError('--text is required', Exit.USAGE);
-      const sent = await m.sendText(id, o.text);
+      if ((o.text === undefined || o.text.length === 0) === (o.file === undefined))
+        throw new CliError('give --text or --file (one of them)', Exit.USAGE);
+      const sent = o.file === undefined ? await m.sendText(id, o.text!) : await sendFile(m, id, o.file);
       print('sent', { conversation: id, id: sent }, `sent to ${users.map(safeText).join(', ')}`);
       return Exit.OK;
     }

@@ -39,6 +39,8 @@ export interface ServeOptions {
   blobMax?: string;
   blobQuota?: string;
   blobTtl?: string;
+  accountFileTtl?: string;
+  accountFileQuota?: string;
   allowOrigin?: string[];
   trustProxy?: boolean;
   maxOutput?: string;
@@ -128,6 +130,16 @@ export function blobOptions(o: ServeOptions, dataDir?: string): BlobOptions {
     const n = /^[0-9]{1,9}$/.test(o.blobTtl) ? Number(o.blobTtl) : 0;
     if (n < 1) throw new CliError('--blob-ttl must be a whole number of seconds, at least 1', Exit.USAGE);
     b.ttlMs = n * 1000;
+  }
+  if (o.accountFileTtl !== undefined) {
+    const n = /^[0-9]{1,9}$/.test(o.accountFileTtl) ? Number(o.accountFileTtl) : 0;
+    if (n < 1) throw new CliError('--account-file-ttl must be a whole number of seconds, at least 1', Exit.USAGE);
+    b.accountTtlMs = n * 1000;
+  }
+  if (o.accountFileQuota !== undefined) {
+    const n = parseSize(o.accountFileQuota);
+    if (n === undefined) throw new CliError('--account-file-quota must be a size in bytes, such as 2G or 512M', Exit.USAGE);
+    b.maxBytesPerAccount = n;
   }
   return b;
 }

@@ -1,14 +1,15 @@
 /**
  * The reference journey of issue #15 in the terminal, with real processes (docs/PROTOCOL.md §11.7,
  * §11.11): `user-a` and `user-b` register, become contacts, and talk through `nullroom send`,
- * `inbox --follow` and `inbox`; `user-b` goes offline, `user-a` sends three messages, the relay is
- * killed with SIGKILL and started again on the same port and data; `user-b` gets exactly those
- * three, once each, in order, and nothing again after. The message canaries are in no file of the
- * relay's data directory.
+ * `inbox --follow` and `inbox`; `user-b` goes offline, `user-a` sends three messages and a file, the
+ * relay is killed with SIGKILL and started again on the same port and data; `user-b` gets exactly
+ * those three and the file message, once each, in order, and nothing again after, and downloads
+ * the file, verified, beside a file of the same name it does not replace. The message, file-name
+ * and file-content canaries are in no file of the relay's data directory.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { keyDir, type Proc, run } from './_spawn.js';
 
@@ -18,9 +19,13 @@ async function serveAt(data: string, port: string): Promise<{ proc: Proc; url: s
   return { proc, url: line.slice('nullroom listening on '.length) };
 }
 
+/** Every file under `dir`. */
+const filesUnder = (dir: string): string[] =>
+  readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? filesUnder(join(dir, n)) : [join(dir, n)]));
+
 const ok = async (p: Proc, what: string) => assert.equal(await p.exited, 0, `${what}: ${p.stderr.join('\n')}`);
 
-test('two terminals: contacts, messages both ways, three sent while one is offline survive kill -9 of the relay, once each, in order', async () => {
+test('two terminals: contacts, messages both ways, three and a file sent while one is offline survive kill -9 of the relay, once each, in order', async () => {
   const data = keyDir();
   let relay = await serveAt(data, '0');
   const port = new URL(relay.url).port;
@@ -59,21 +64,36 @@ test('two terminals: contacts, messages both ways, three sent while one is offli
       [['user-b', 'canary-msg-reply']],
     );
 
-    // b is offline; a sends three; the relay dies and comes back.
+    // b is offline; a sends three, and a file (5 MiB: two chunks); the relay dies and comes back.
     for (const t of ['canary-msg-1', 'canary-msg-2', 'canary-msg-3']) await ok(run(['send', url, 'user-b', '--text', t], a), t);
+    const report = join(keyDir(), 'canary-file-report.txt');
+    writeFileSync(report, Buffer.alloc(5 * 1024 * 1024, 'canary-file-content '));
+    await ok(run(['send', url, 'user-b', '--file', report], a), 'a sends a file');
     relay.proc.child.kill('SIGKILL');
     await relay.proc.exited;
     relay = await serveAt(data, port);
     const inbox = run(['inbox', url, '--json'], b);
     await ok(inbox, 'b reads');
+    const got = inbox.events.filter((e) => e.event === 'message');
     assert.deepEqual(
-      inbox.events.filter((e) => e.event === 'message').map((e) => [e.from, e.text]),
+      got.map((e) => [e.from, e.text || `file ${(e.file as { name: string }).name}`]),
       [
         ['user-a', 'canary-msg-1'],
         ['user-a', 'canary-msg-2'],
         ['user-a', 'canary-msg-3'],
+        ['user-a', 'file canary-file-report.txt'],
       ],
     );
+    // b fetches the file into a folder that has one of that name already: verified, saved beside it.
+    const out = keyDir();
+    writeFileSync(join(out, 'canary-file-report.txt'), 'mine');
+    const fileMessage = got[3]!;
+    const dl = run(['download', url, String(fileMessage.conversation), String(fileMessage.id), '--out', out, '--json'], b);
+    await ok(dl, 'b downloads');
+    const saved = dl.events.find((e) => e.event === 'downloaded');
+    assert.equal(saved?.path, join(out, 'canary-file-report (1).txt'));
+    assert.deepEqual(readFileSync(String(saved?.path)), readFileSync(report), 'the file is the one sent');
+    assert.equal(readFileSync(join(out, 'canary-file-report.txt'), 'utf8'), 'mine', 'nothing replaced');
     const again = run(['inbox', url, '--json'], b);
     await ok(again, 'b reads again');
     assert.deepEqual(
@@ -81,12 +101,10 @@ test('two terminals: contacts, messages both ways, three sent while one is offli
       [],
       'each message once',
     );
-    // The relay's files hold no message and no password.
-    for (const f of readdirSync(data)) {
-      const path = join(data, f);
-      if (!statSync(path).isFile()) continue;
-      const bytes = readFileSync(path);
-      for (const canary of ['canary-msg', 'canary-pw']) assert.ok(!bytes.includes(canary), `${f} holds ${canary}`);
+    // The relay's files (its stores, the blobs' chunks and records) hold no message, file name, file content or password.
+    for (const f of filesUnder(data)) {
+      const bytes = readFileSync(f);
+      for (const canary of ['canary-msg', 'canary-file', 'canary-pw']) assert.ok(!bytes.includes(canary), `${f} holds ${canary}`);
     }
   } finally {
     relay.proc.child.kill('SIGTERM');

@@ -24,6 +24,14 @@ export {
   type StoredMessage,
 } from './messenger.js';
 export { RecordMessengerStore, RecordTrustedLists } from './recordStores.js';
+export {
+  type AccountFileOptions,
+  type DownloadedFile,
+  type DownloadFileOptions,
+  type SendFileOptions,
+  bytesSource,
+} from './accountFiles.js';
+export type { FileRef } from './historyRecord.js';
 export { HISTORY_CHUNK, HISTORY_WINDOW, type HistoryEntry, MemoryRecords, MessageHistory, type NewMessage } from './messageHistory.js';
 export { RECEIPT_MAX_DEVICES } from './conversationLog.js';
 export { MAX_RECEIPT_IDS } from './payload.js';

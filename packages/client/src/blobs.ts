@@ -29,7 +29,11 @@ export const blobPath = (id: string, index?: number) => (index === undefined ? `
 
 /** A refusal the relay will repeat (4xx but 404/408/429): retrying cannot help. */
 export class BlobRefused extends ClientError {
-  constructor(readonly status: number) {
+  constructor(
+    readonly status: number,
+    /** The relay's code (BLOB_ERROR_HEADER), when it gave one: ACCOUNT_QUOTA, STORE_FULL, … */
+    readonly blobCode?: string,
+  ) {
     super('FILE_TRANSFER', `the relay refused a file chunk (HTTP ${status})`);
   }
 }
@@ -57,7 +61,8 @@ export const BLOB_ERROR_HEADER = 'X-Nullroom-Blob-Error';
 /** Turns a refusal (status >= 400) into the error the transfer code acts on (docs/PROTOCOL.md §9). */
 export function blobFailure(status: number, code: string | null | undefined): ClientError {
   if (status === 403 && code === 'BAD_TICKET') return new BlobTicketRefused();
-  if (status >= 400 && status < 500 && status !== 404 && status !== 408 && status !== 429) return new BlobRefused(status);
+  if (status >= 400 && status < 500 && status !== 404 && status !== 408 && status !== 429)
+    return new BlobRefused(status, code ?? undefined);
   return new BlobStatusError(status, code ?? undefined);
 }
 

@@ -12,6 +12,7 @@
  * another device for an own message (of any device of ours) adds that device to its `deliveredTo`;
  * one for an id the history does not have among the conversation's last 2048 is ignored.
  */
+import type { FileRef } from './historyRecord.js';
 import type { HistoryEntry, MessageHistory, NewMessage, StoredMessage } from './messageHistory.js';
 import { MAX_RECEIPT_IDS } from './payload.js';
 
@@ -24,7 +25,10 @@ export interface ReceivedMessage {
   readonly from: string;
   readonly fromKey: Uint8Array;
   readonly id: string;
+  /** Empty for a file message. */
   readonly text: string;
+  /** A file message's file (accountFiles.ts: `Messenger.downloadFile` fetches it). */
+  readonly file?: FileRef;
   /** When the relay accepted it, and the sender's own clock. */
   readonly at: number;
   readonly sentAt: number;
@@ -63,11 +67,11 @@ export class ConversationLog {
     private readonly receiptMax = RECEIPT_MAX_DEVICES,
   ) {}
 
-  /** A text message a drain decrypted (from another device: the relay never sends our own back). */
+  /** A text or file message a drain decrypted (from another device: the relay never sends our own back). */
   text(event: ReceivedMessage, fromDevice: string): void {
     const own = event.from === this.name;
-    const { conversation, id, from, text, at, sentAt } = event;
-    this.received.push({ stored: { conversation, id, from, fromDevice, own, text, at, sentAt }, event });
+    const { conversation, id, from, text, at, sentAt, file } = event;
+    this.received.push({ stored: { conversation, id, from, fromDevice, own, text, ...(file && { file }), at, sentAt }, event });
     const ids = this.confirm.get(conversation) ?? new Set<string>();
     this.confirm.set(conversation, ids.add(id));
   }

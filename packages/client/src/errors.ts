@@ -36,6 +36,8 @@ export const ClientErrors = {
   FILE_CANCELLED: 'the transfer was cancelled, by us or by the sender',
   FILE_UNAVAILABLE:
     'the file is no longer available: its sender left the conversation (or its connection is gone for good) before we had it, or the relay no longer holds it (expired, deleted, or wiped by a relay restart without its store): nothing was saved',
+  FILE_QUOTA:
+    "the relay will not keep the file: larger than its file limit, or past the account's files or bytes quota (`relayCode`: ACCOUNT_QUOTA, BLOB_TOO_LARGE, …); nothing was sent",
   KEY_STORE: 'the key store failed (a browser without IndexedDB, a full disk): keys are kept in memory only',
   KEY_STORE_CORRUPT:
     "the key store's file, or a browser key-store record, does not parse, open under the device key or fit its schema: left untouched and never read as empty (that would reset trust); a room reports it once per check",

@@ -10,6 +10,28 @@
 import { z } from 'zod';
 import { ClientError } from './errors.js';
 
+/**
+ * A file a message carries (docs/PROTOCOL.md §11.14): what the sender said of it, and what fetches
+ * and opens it from the relay (`blob`, `key`, `header`, `sha256`). The key is kept only here, in
+ * the sealed history: never log or show it.
+ */
+export interface FileRef {
+  readonly name: string;
+  /** The sender's claim: receivedType (fileSafety.ts) decides what it is shown as. */
+  readonly mime: string;
+  readonly size: number;
+  readonly sha256: string;
+  readonly blob: string;
+  readonly key: string;
+  readonly header: string;
+  readonly thumb?: {
+    readonly mime: 'image/jpeg' | 'image/png' | 'image/webp';
+    readonly data: string;
+    readonly w: number;
+    readonly h: number;
+  };
+}
+
 /** One message as a history keeps it (docs/PROTOCOL.md §11.13). */
 export interface StoredMessage {
   readonly conversation: string;
@@ -20,7 +42,10 @@ export interface StoredMessage {
   readonly fromDevice: string;
   /** Sent by this account (this device or another of ours). */
   readonly own: boolean;
+  /** Empty for a file message. */
   readonly text: string;
+  /** A file message's file. */
+  readonly file?: FileRef;
   /** The relay's accept time (a message this device sent: the local send time). */
   readonly at: number;
   /** The sender's clock. */
@@ -44,6 +69,23 @@ export interface HistoryMeta {
 }
 
 const time = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const fileRef = z.strictObject({
+  name: z.string().max(1024),
+  mime: z.string().max(127),
+  size: time,
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  blob: z.string().regex(/^[A-Za-z0-9_-]{22}$/),
+  key: z.string().regex(/^[A-Za-z0-9_-]{43}$/),
+  header: z.string().regex(/^[A-Za-z0-9_-]{28}$/),
+  thumb: z.optional(
+    z.strictObject({
+      mime: z.enum(['image/jpeg', 'image/png', 'image/webp']),
+      data: z.string().max(65_536),
+      w: z.number().int().min(1).max(4096),
+      h: z.number().int().min(1).max(4096),
+    }),
+  ),
+});
 const stored = z.strictObject({
   conversation: z.string().max(64),
   id: z.string().max(64),
@@ -51,6 +93,7 @@ const stored = z.strictObject({
   fromDevice: z.string().max(64),
   own: z.boolean(),
   text: z.string().max(1 << 20),
+  file: z.optional(fileRef),
   at: time,
   sentAt: time,
   index: time,

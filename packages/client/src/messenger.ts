@@ -33,6 +33,18 @@ import { randomHex } from './encoding.js';
 import type { StoredMessage } from './messageHistory.js';
 import { deviceCheck, MessengerBase, type MessengerOptions } from './messengerBase.js';
 import { encodePayload, parsePayload } from './payload.js';
+import {
+  type AttachmentBody,
+  attachmentBody,
+  type DownloadedFile,
+  type DownloadFileOptions,
+  fileRefOf,
+  findMessage,
+  type SendFileOptions,
+} from './accountFiles.js';
+import type { FileSource } from './chunks.js';
+import { ClientError } from './errors.js';
+import type { FileRef } from './historyRecord.js';
 
 export type { MessengerEvents, MessengerOptions } from './messengerBase.js';
 export type { ConversationSummary, ReceivedMessage, StoredMessage };
@@ -148,7 +160,31 @@ export class Messenger extends MessengerBase {
   }
 
   /** Sends a text message (recorded in the history: `sent` events follow its status): its id. */
-  async sendText(id: string, text: string): Promise<string> {
+  sendText(id: string, text: string): Promise<string> {
+    return this.sendMessage(id, { type: 'text', text }, { text });
+  }
+
+  /**
+   * Encrypts and uploads a file to the relay, then sends it as a message (accountFiles.ts,
+   * docs/PROTOCOL.md §11.14) recorded in the history like a text, with its `file`: its id.
+   * FILE_QUOTA when the relay will not keep it; needs MessengerOptions.files.
+   */
+  sendFile(id: string, source: FileSource, o: SendFileOptions = {}): Promise<string> {
+    return this.accountFiles().send(source, o, (file) => this.sendMessage(id, attachmentBody(file), { text: '', file }));
+  }
+
+  /**
+   * Fetches, opens and verifies the file of message `messageId` (FILE_REJECTED if it does not
+   * verify, FILE_UNAVAILABLE once the relay no longer holds it): its bytes, or into `o.sink`.
+   */
+  async downloadFile(id: string, messageId: string, o: DownloadFileOptions = {}): Promise<DownloadedFile> {
+    const m = await findMessage(this.log.history, id, messageId);
+    if (m === undefined) throw new ClientError('NO_SUCH_MESSAGE', 'no such message in this conversation');
+    return this.accountFiles().download(m, o);
+  }
+
+  /** Sends one text or file payload, recorded in the history first (`sent` events follow its status): its id. */
+  private async sendMessage(id: string, body: { type: 'text'; text: string } | AttachmentBody, record: { text: string; file?: FileRef }) {
     const msgId = randomHex(16);
     let recorded = false;
     try {
@@ -157,7 +193,7 @@ export class Messenger extends MessengerBase {
           const state = this.conversations.get(id);
           if (state === undefined) throw new AccountError('REFUSED', { relayCode: 'NO_SUCH_CONVERSATION' });
           const ts = Date.now();
-          const out = await this.g.encrypt(state, encodePayload({ v: 1, id: msgId, n: ++this.sent, ts, type: 'text', text }));
+          const out = await this.g.encrypt(state, encodePayload({ v: 1, id: msgId, n: ++this.sent, ts, ...body }));
           this.conversations.set(id, out.state);
           if (!recorded) {
             const recipients = (await this.g.members(out.state)).length - 1;
@@ -166,7 +202,7 @@ export class Messenger extends MessengerBase {
               id: msgId,
               from: this.o.name,
               fromDevice: this.myKey,
-              text,
+              ...record,
               at: ts,
               sentAt: ts,
               recipients,
@@ -308,8 +344,9 @@ export class Messenger extends MessengerBase {
         this.conversations.set(id, r.state);
         const p = parsePayload(r.plaintext);
         const device = toBase64Url(r.sender.identityKey);
-        if (p?.type === 'text') {
-          const m = { conversation: id, from: r.sender.name, fromKey: r.sender.identityKey, id: p.id, text: p.text };
+        if (p?.type === 'text' || p?.type === 'attachment') {
+          const content = p.type === 'text' ? { text: p.text } : { text: '', file: fileRefOf(p) };
+          const m = { conversation: id, from: r.sender.name, fromKey: r.sender.identityKey, id: p.id, ...content };
           this.log.text({ ...m, at: mail.at, sentAt: p.ts, seq: mail.seq }, device);
         } else if (p?.type === 'receipt') this.log.receipt(id, device, p.ids);
         return false;

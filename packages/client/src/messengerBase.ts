@@ -13,6 +13,8 @@ import {
   toBase64Url,
 } from '@nullroom/crypto';
 import type { AccountChannel } from './accountChannel.js';
+import { type AccountFileOptions, AccountFiles } from './accountFiles.js';
+import { ClientError } from './errors.js';
 import type { ChannelLink, LinkState } from './channelLink.js';
 import type { AccountDevices } from './accountDevices.js';
 import { AccountError } from './accountErrors.js';
@@ -38,6 +40,8 @@ export interface MessengerOptions {
   readonly history?: MessageHistory;
   /** Receipts are sent only in conversations of at most this many devices (default and most: 50). */
   readonly receiptMaxDevices?: number;
+  /** Files (accountFiles.ts): the account API with this device's session, and the blob store. Without it, sendFile and downloadFile refuse. */
+  readonly files?: AccountFileOptions;
 }
 
 export interface MessengerEvents extends LogEvents {
@@ -112,6 +116,15 @@ export abstract class MessengerBase extends Emitter<MessengerEvents> {
     const receiptMax = Math.min(o.receiptMaxDevices ?? RECEIPT_MAX_DEVICES, RECEIPT_MAX_DEVICES);
     this.log = new ConversationLog(o.history ?? MessageHistory.memory(), (t, e) => this.emit(t, e), o.name, receiptMax);
     this.myKey = toBase64Url(o.me.publicKey);
+  }
+
+  private files: AccountFiles | undefined;
+  /** The file transfers of this device (MessengerOptions.files). */
+  protected accountFiles(): AccountFiles {
+    if (this.o.files === undefined)
+      throw new ClientError('FILE_TRANSFER', 'this Messenger was started without `files`: it cannot send or fetch files');
+    this.files ??= new AccountFiles(this.o.url, this.o.files, this.o.name);
+    return this.files;
   }
 
   /** Conversation ids, oldest first. */

@@ -89,6 +89,14 @@ const filePayload = z.strictObject({
   ),
 });
 
+/**
+ * A file in an account conversation (accountFiles.ts; docs/PROTOCOL.md §11.14): uploaded whole
+ * before this message is sent, so it carries everything at once, the plaintext's SHA-256 included.
+ * The file fields are the `file` offer's; there is no transfer id (the message id names it).
+ */
+const { fid: _fid, type: _type, ...fileFields } = filePayload.shape;
+const attachmentPayload = z.strictObject({ ...fileFields, type: z.literal('attachment'), sha256: hex(64) });
+
 /** The sender finished uploading: the SHA-256 of the plaintext, to check the whole file against. */
 const fileDonePayload = z.strictObject({ ...base, type: z.literal('file-done'), fid: hex(32), sha256: hex(64) });
 /** The sender gave up on a transfer (the blob is deleted). */
@@ -148,6 +156,7 @@ const payload = z.discriminatedUnion('type', [
   dmClosePayload,
   roomNamePayload,
   receiptPayload,
+  attachmentPayload,
 ]);
 export type RoomNamePayload = z.infer<typeof roomNamePayload>;
 export type DmOfferPayload = z.infer<typeof dmOfferPayload>;
@@ -180,6 +189,7 @@ export type FilePayload = z.infer<typeof filePayload>;
 export type FileDonePayload = z.infer<typeof fileDonePayload>;
 export type FileCancelPayload = z.infer<typeof fileCancelPayload>;
 export type ReceiptPayload = z.infer<typeof receiptPayload>;
+export type AttachmentPayload = z.infer<typeof attachmentPayload>;
 export type Payload = z.infer<typeof payload>;
 
 const dec = new TextDecoder('utf-8', { fatal: true });

@@ -22,7 +22,7 @@ import { BlobStore, type StoredChunk } from './blobStore.js';
 import { BlobWaiters } from './blobWaiters.js';
 import { BlobError } from './errors.js';
 import { parseTarget } from './target.js';
-import type { Tickets } from './tickets.js';
+import type { Ticket } from './tickets.js';
 import { UploadPacer } from './uploadPace.js';
 
 const ID = /^[A-Za-z0-9_-]{22}$/;
@@ -55,6 +55,11 @@ function tokenHash(req: IncomingMessage): Buffer | undefined {
 
 const noStore = { 'Cache-Control': 'no-store' } as const;
 
+/** Where a PUT's ticket is looked up: the rooms' (tickets.ts) and the accounts' (accountTickets.ts). */
+export interface TicketCheck {
+  check(header: string | string[] | undefined): Ticket | undefined;
+}
+
 /** The blob endpoint: its store, its waiting GETs and its upload pacer, behind one HTTP handler. */
 export class BlobHttp {
   private closing = false;
@@ -66,7 +71,7 @@ export class BlobHttp {
     private readonly o: ResolvedBlobOptions,
     private readonly headers: Record<string, string>,
     private readonly log: ((line: string) => void) | undefined,
-    private readonly tickets: Tickets,
+    private readonly tickets: TicketCheck,
     private readonly addressOf: (req: IncomingMessage) => string,
   ) {}
 
@@ -79,7 +84,7 @@ export class BlobHttp {
     opts: BlobOptions,
     headers: Record<string, string>,
     log: ((line: string) => void) | undefined,
-    tickets: Tickets,
+    tickets: TicketCheck,
     addressOf: (req: IncomingMessage) => string = (req) => addressKey(req.socket.remoteAddress ?? ''),
   ): Promise<BlobHttp> {
     const o = resolveBlobOptions(opts);
@@ -90,6 +95,21 @@ export class BlobHttp {
 
   stats(): { blobs: number; bytes: number } {
     return this.store.stats();
+  }
+
+  /** What the blobs charged to `key` (a room, or an account: accountTickets.ts) hold, and their limits. */
+  usage(key: string): { blobs: number; bytes: number; maxBlobs: number; maxBytes: number; maxBlobBytes: number } {
+    return {
+      ...this.store.usage(key),
+      maxBlobs: this.o.maxBlobsPerAccount,
+      maxBytes: this.o.maxBytesPerAccount,
+      maxBlobBytes: this.o.maxBlobBytes,
+    };
+  }
+
+  /** Removes every blob charged to `key` (an account that was deleted); their waiting GETs end with 410. */
+  removeAll(key: string): Promise<void> {
+    return this.store.removeAll(key);
   }
 
   /** Stops the timers, ends every waiting GET (503) and refuses new requests. */

@@ -3,8 +3,9 @@
  * directory holds, beside its committed chunks, a `.record` file written when the blob is made:
  * the SHA-256 of its write token and the room (locator key) it is charged to. No address, no name,
  * nothing a member sent in the clear: chunks are ciphertext, and the record is what the relay held
- * in memory. On start, every directory whose record reads back is taken up again, its TTL counted
- * from its newest chunk's modification time; anything else (a record that does not parse, a blob
+ * in memory. On start, every directory whose record reads back is taken up again, its TTL (the
+ * rooms', or the accounts' retention for a blob charged to an account) counted from its newest
+ * chunk's modification time; anything else (a record that does not parse, a blob
  * past its TTL, a directory with no chunk) is removed.
  */
 import { readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
@@ -47,16 +48,16 @@ async function readRecord(dir: string): Promise<{ tokenHash: Buffer; room: strin
 
 /**
  * The blobs under `root` that can be taken up, newest first, at most `max` of them (removing the
- * rest, and whatever is past `ttlMs` or does not read back). `skip`: names that are not blobs.
+ * rest, and whatever is past its `ttlMs` or does not read back). `skip`: names that are not blobs.
  */
-export async function readKept(root: string, ttlMs: number, max: number, skip: ReadonlySet<string>): Promise<KeptBlob[]> {
+export async function readKept(root: string, ttlMs: (room: string) => number, max: number, skip: ReadonlySet<string>): Promise<KeptBlob[]> {
   const out: KeptBlob[] = [];
   const now = Date.now();
   for (const name of await readdir(root)) {
     if (skip.has(name)) continue;
     const dir = join(root, name);
     const blob = HEX_ID.test(name) ? await readBlob(dir, name) : undefined;
-    if (blob === undefined || now - blob.lastWriteWall >= ttlMs) await rm(dir, { recursive: true, force: true });
+    if (blob === undefined || now - blob.lastWriteWall >= ttlMs(blob.room)) await rm(dir, { recursive: true, force: true });
     else out.push(blob);
   }
   out.sort((a, b) => b.lastWriteWall - a.lastWriteWall);

@@ -56,6 +56,15 @@ export interface BlobOptions {
   uploadGraceMs?: number;
   /** An upload body still arriving this long after its headers is cut (408, connection closed). */
   maxUploadMs?: number;
+  /**
+   * Blobs of account conversations (uploaded with a ticket of `POST /api/blobs/ticket`, §9.3): kept
+   * this long after their last write (retention, like the mailbox's), instead of `ttlMs`.
+   */
+  accountTtlMs?: number;
+  /** Live blobs one account's devices created; 507 ACCOUNT_QUOTA beyond. */
+  maxBlobsPerAccount?: number;
+  /** Bytes of one account's blobs, stored or in flight (each chunk counted as for maxTotalBytes); 507 ACCOUNT_QUOTA beyond. */
+  maxBytesPerAccount?: number;
 }
 
 export type ResolvedBlobOptions = Required<Omit<BlobOptions, 'dir' | 'keep'>> & { dir: string | undefined; keep: boolean };
@@ -87,6 +96,11 @@ export const defaultBlobOptions: Readonly<Required<Omit<BlobOptions, 'dir' | 'ke
   uploadRateWindowMs: 10_000,
   uploadGraceMs: 3_000,
   maxUploadMs: 300_000,
+  // Account files wait for devices that are offline for days: kept as long as their mail (30 days),
+  // bounded per account so that one account cannot hold the store.
+  accountTtlMs: 30 * 24 * 60 * 60 * 1000,
+  maxBlobsPerAccount: 1000,
+  maxBytesPerAccount: 2 * 1024 ** 3,
 });
 
 /**

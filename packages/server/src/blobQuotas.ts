@@ -4,6 +4,7 @@
  * and per address and ticket. Every check is made on a PUT's headers, before its body is read.
  */
 import { MIN_CHUNK_CHARGE, type ResolvedBlobOptions } from './blobOptions.js';
+import { isAccountKey } from './accountTickets.js';
 import { BlobError } from './errors.js';
 import type { Ticket } from './tickets.js';
 
@@ -67,14 +68,18 @@ export class BlobQuotas {
     if (this.totalCharged + this.reservedCharge + c > this.o.maxTotalBytes) throw new BlobError('STORE_FULL');
     const room = this.rooms.get(p.room);
     const from = this.ips.get(p.ip);
+    // An account's blobs (§9.3) count against the account's quotas where a room's count against the room's.
+    const [maxBlobs, maxBytes, quota] = isAccountKey(p.room)
+      ? [this.o.maxBlobsPerAccount, this.o.maxBytesPerAccount, 'ACCOUNT_QUOTA' as const]
+      : [this.o.maxBlobsPerRoom, this.o.maxBytesPerRoom, 'ROOM_QUOTA' as const];
     try {
       if (p.fresh) {
         if (liveBlobs >= this.o.maxBlobs) throw new BlobError('STORE_FULL');
-        if (room.blobs >= this.o.maxBlobsPerRoom) throw new BlobError('ROOM_QUOTA');
+        if (room.blobs >= maxBlobs) throw new BlobError(quota);
         if (p.ticket.blobs >= this.o.maxBlobsPerTicket) throw new BlobError('TICKET_QUOTA');
         if (from.blobs >= this.o.maxBlobsPerIp) throw new BlobError('IP_QUOTA');
       }
-      if (room.charged + room.reserved + c > this.o.maxBytesPerRoom) throw new BlobError('ROOM_QUOTA');
+      if (room.charged + room.reserved + c > maxBytes) throw new BlobError(quota);
       if (p.ticket.bytes + p.len > this.o.maxBytesPerTicket) throw new BlobError('TICKET_QUOTA');
       if (from.charged + from.reserved + c > this.o.maxBytesPerIp) throw new BlobError('IP_QUOTA');
       // Bodies are read into memory whole: bounded in all, and shared so that one client, or one
@@ -87,6 +92,14 @@ export class BlobQuotas {
       this.ips.tidy(p.ip);
       throw e;
     }
+  }
+
+  /** What the blobs charged to `room` (a room or an account) hold: how many, and their charged bytes, stored or in flight. */
+  usage(room: string): { blobs: number; bytes: number } {
+    const u = this.rooms.get(room);
+    const out = { blobs: u.blobs, bytes: u.charged + u.reserved };
+    this.rooms.tidy(room);
+    return out;
   }
 
   /** A new blob: it counts against its room, ticket and address until it is removed. */

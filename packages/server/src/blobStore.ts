@@ -23,6 +23,7 @@ import type { ResolvedBlobOptions } from './blobOptions.js';
 import { BlobQuotas, type Put, charge } from './blobQuotas.js';
 import { BlobError } from './errors.js';
 import { type KeptBlob, readKept, writeRecord } from './blobKept.js';
+import { isAccountKey } from './accountTickets.js';
 import { RecentChunks } from './recentChunks.js';
 import type { Ticket } from './tickets.js';
 
@@ -34,8 +35,10 @@ interface BlobRecord {
   readonly id: string;
   readonly dir: string;
   readonly tokenHash: Buffer;
-  /** The room (locator key) whose ticket created it, and the address it came from: its quotas. */
+  /** The room (locator key) or account (accountTickets.ts) whose ticket created it, and the address it came from: its quotas. */
   readonly room: string;
+  /** It is removed this long after its last write: the rooms' TTL, or the accounts' retention. */
+  readonly ttlMs: number;
   readonly ip: string;
   /** index -> size of committed chunks. */
   readonly chunks: Map<number, number>;
@@ -115,7 +118,7 @@ export class BlobStore {
     private readonly removed: (id: string) => void,
   ) {
     this.quotas = new BlobQuotas(o);
-    this.sweeper = setInterval(() => this.sweep(), Math.min(60_000, Math.max(20, Math.floor(o.ttlMs / 2))));
+    this.sweeper = setInterval(() => this.sweep(), Math.min(60_000, Math.max(20, Math.floor(Math.min(o.ttlMs, o.accountTtlMs) / 2))));
     this.sweeper.unref();
   }
 
@@ -149,7 +152,7 @@ export class BlobStore {
     await mkdir(join(root, TRASH), { mode: 0o700 });
     const store = new BlobStore(root, own, o, log, removed);
     if (o.keep) {
-      const kept = await readKept(root, o.ttlMs, o.maxBlobs, new Set([MARKER, TMP, TRASH]));
+      const kept = await readKept(root, (room) => store.ttlOf(room), o.maxBlobs, new Set([MARKER, TMP, TRASH]));
       for (const k of kept) store.adopt(k);
       if (kept.length > 0) log?.(`blob store: ${kept.length} kept from before the restart`);
     }
@@ -165,6 +168,7 @@ export class BlobStore {
       dir,
       tokenHash,
       room,
+      ttlMs: this.ttlOf(room),
       ip: '',
       chunks,
       bytes,
@@ -183,6 +187,21 @@ export class BlobStore {
 
   stats(): { blobs: number; bytes: number } {
     return { blobs: this.blobs.size, bytes: this.totalBytes };
+  }
+
+  /** How long a blob charged to `room` lives after its last write (an account's: §9.3 retention). */
+  ttlOf(room: string): number {
+    return isAccountKey(room) ? this.o.accountTtlMs : this.o.ttlMs;
+  }
+
+  /** What the blobs charged to `room` hold (blobQuotas.ts `usage`). */
+  usage(room: string): { blobs: number; bytes: number } {
+    return this.quotas.usage(room);
+  }
+
+  /** Removes every blob charged to `room` (a deleted account's), uploads in flight included. */
+  async removeAll(room: string): Promise<void> {
+    await Promise.all([...this.blobs.values()].filter((b) => b.room === room).map((b) => this.drop(b)));
   }
 
   stop(): void {
@@ -221,7 +240,7 @@ export class BlobStore {
   /** Removes the blob if its TTL has passed, and forgets its tombstone once that has. */
   expireIfDue(id: string): void {
     const b = this.blobs.get(id);
-    if (b !== undefined && b.inflight === 0 && performance.now() - b.lastWrite >= this.o.ttlMs) void this.drop(b);
+    if (b !== undefined && b.inflight === 0 && performance.now() - b.lastWrite >= b.ttlMs) void this.drop(b);
     const t = this.tombstones.get(id);
     if (t !== undefined && performance.now() >= t) this.tombstones.delete(id);
   }
@@ -314,6 +333,7 @@ export class BlobStore {
       dir,
       tokenHash: w.tokenHash,
       room: w.ticket.room,
+      ttlMs: this.ttlOf(w.ticket.room),
       ip: w.address,
       chunks: new Map(),
       bytes: 0,
@@ -401,7 +421,7 @@ export class BlobStore {
     const now = performance.now();
     let n = 0;
     for (const b of this.blobs.values()) {
-      if (b.inflight === 0 && now - b.lastWrite >= this.o.ttlMs) {
+      if (b.inflight === 0 && now - b.lastWrite >= b.ttlMs) {
         void this.drop(b);
         n++;
       }

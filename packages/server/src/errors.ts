@@ -50,6 +50,12 @@ export const BlobErrors = {
   BLOB_TOO_LARGE: { status: 413, text: 'blob too large', when: 'the chunk would take the blob past the per-blob limit' },
   STORE_FULL: { status: 507, text: 'store full', wire: 'STORE_FULL', when: 'the store’s byte quota or its number of blobs is used up' },
   ROOM_QUOTA: { status: 507, text: 'room quota', wire: 'ROOM_QUOTA', when: 'the room’s blobs or bytes are used up' },
+  ACCOUNT_QUOTA: {
+    status: 507,
+    text: 'account quota',
+    wire: 'ACCOUNT_QUOTA',
+    when: 'the account’s blobs or bytes are used up (§9.3)',
+  },
   TICKET_QUOTA: { status: 507, text: 'ticket quota', wire: 'TICKET_QUOTA', when: 'the ticket’s blobs or uploaded bytes are used up' },
   IP_QUOTA: { status: 507, text: 'address quota', wire: 'IP_QUOTA', when: 'the address’s blobs or bytes are used up' },
   BUSY: { status: 503, text: 'busy', wire: 'BUSY', when: 'upload bodies in memory would exceed their budget: retry later' },

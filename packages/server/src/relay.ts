@@ -9,7 +9,8 @@
 import type { Socket } from 'node:net';
 import type { Server } from 'node:http';
 import { addressKey, clientAddress, isLoopback } from './address.js';
-import { BlobHttp } from './blobHttp.js';
+import { type AccountFiles, accountBlobTickets, AccountTickets } from './accountTickets.js';
+import { BlobHttp, type TicketCheck } from './blobHttp.js';
 import type { BlobOptions } from './blobOptions.js';
 import type { AccountsHttp, AccountsOptions } from './accounts/accountsHttp.js';
 import { type Account, Accounts } from './budget.js';
@@ -101,7 +102,7 @@ function checkOptions(opts: RelayOptions, tls: boolean, host: string): OriginPol
   }
 }
 
-async function openBlobs(opts: RelayOptions, tls: boolean, tickets: Tickets, trustProxy: boolean): Promise<BlobHttp> {
+async function openBlobs(opts: RelayOptions, tls: boolean, tickets: TicketCheck, trustProxy: boolean): Promise<BlobHttp> {
   try {
     return await BlobHttp.open(opts.blobs || {}, securityHeaders(tls), opts.log, tickets, (req) =>
       addressKey(clientAddress(req, trustProxy)),
@@ -112,14 +113,27 @@ async function openBlobs(opts: RelayOptions, tls: boolean, tickets: Tickets, tru
 }
 
 /**
+ * The blob store, with the rooms' tickets and (with accounts) the account devices' (§9.3): a PUT's
+ * ticket may be either.
+ */
+async function openFiles(opts: RelayOptions, tls: boolean, tickets: Tickets | undefined, trustProxy: boolean) {
+  if (tickets === undefined) return { blobs: undefined, files: undefined };
+  const accountTickets = opts.accounts === undefined ? undefined : new AccountTickets();
+  const check: TicketCheck = { check: (h) => tickets.check(h) ?? accountTickets?.check(h) };
+  const blobs = await openBlobs(opts, tls, check, trustProxy);
+  return { blobs, files: accountTickets === undefined ? undefined : { blobs, tickets: accountTickets } };
+}
+
+/**
  * The accounts API and the account channel, loaded only for a relay with accounts: OPAQUE's
  * WebAssembly and zod stay out of one without.
  */
-async function openAccounts(opts: RelayOptions, tls: boolean, limits: RelayLimits) {
+async function openAccounts(opts: RelayOptions, tls: boolean, limits: RelayLimits, files: AccountFiles | undefined) {
   if (opts.accounts === undefined) return undefined;
   const { AccountsHttp } = await import('./accounts/accountsHttp.js');
   const { accountChannels } = await import('./accounts/channelUpgrade.js');
-  const http = await AccountsHttp.open(opts.accounts, securityHeaders(tls), opts.log);
+  const blobTickets = files === undefined ? {} : { blobTickets: accountBlobTickets(files.tickets, files.blobs) };
+  const http = await AccountsHttp.open({ ...opts.accounts, ...blobTickets }, securityHeaders(tls), opts.log);
   const channels = accountChannels(
     opts.accounts.store,
     { channel: opts.accounts.channelLimits, conversation: opts.accounts.conversationLimits },
@@ -127,7 +141,10 @@ async function openAccounts(opts: RelayOptions, tls: boolean, limits: RelayLimit
   );
   http.notify = (userId, what) => channels.hub.notify(userId, what);
   http.related = (a, b, contacts, blocked) => channels.hub.related(a, b, contacts, blocked);
-  http.deviceRemoved = (deviceId) => channels.hub.deviceRemoved(deviceId);
+  http.deviceRemoved = (deviceId) => {
+    channels.hub.deviceRemoved(deviceId);
+    files?.tickets.dropDevice(deviceId);
+  };
   return { http, channels };
 }
 
@@ -173,9 +190,9 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
   const rooms = new Rooms(limits, (f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength), tickets, undefined, store);
   const conns = new Set<Connection>();
   const output = new Output(conns, limits, () => rooms.groupInfoBytes + rooms.logBytes);
-  const blobs = tickets === undefined ? undefined : await openBlobs(opts, tls, tickets, trustProxy);
+  const { blobs, files } = await openFiles(opts, tls, tickets, trustProxy);
   restoreRooms(rooms, store);
-  const accountParts = await openAccounts(opts, tls, limits);
+  const accountParts = await openAccounts(opts, tls, limits, files);
   const [accountsHttp, channels] = [accountParts?.http, accountParts?.channels];
   const { server, httpConnections } = serveHttp(opts, limits, origins, trustProxy, blobs, accountsHttp);
   const wss = webSocketServer(limits);

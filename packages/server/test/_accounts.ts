@@ -19,7 +19,7 @@ import {
   encodeAccountFrame,
   encodeDeviceListBody,
 } from '@nullroom/protocol';
-import { type Relay, startRelay } from '../src/index.js';
+import { type BlobOptions, type Relay, startRelay } from '../src/index.js';
 import { openSqliteAccountStore } from '../src/accounts/sqliteAccountStore.js';
 import type { AccountsOptions } from '../src/accounts/accountsHttp.js';
 import type { AccountStore } from '../src/accounts/accountStore.js';
@@ -42,14 +42,19 @@ export interface Api {
 }
 
 /** A relay with accounts over `store` (default: a new embedded one). */
-export async function relayWithAccounts(options: Omit<AccountsOptions, 'store' | 'opaqueSetup'> = {}, given?: AccountStore): Promise<Api> {
+export async function relayWithAccounts(
+  options: Omit<AccountsOptions, 'store' | 'opaqueSetup'> = {},
+  given?: AccountStore,
+  /** The blob store (default: none). */
+  blobs: BlobOptions | false = false,
+): Promise<Api> {
   await opaque.ready;
   const dataDir = join(dir, `relay-${++n}`);
   const logs: string[] = [];
   const store = given ?? openSqliteAccountStore(join(dataDir, 'accounts.db'));
   const relay = await startRelay({
     port: 0,
-    blobs: false,
+    blobs,
     log: (l) => logs.push(l),
     accounts: { store, opaqueSetup: opaque.server.createSetup(), ...options },
   });

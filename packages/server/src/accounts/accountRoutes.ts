@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AccountsHttp, AccountsRequest } from './accountsHttp.js';
+import { blobTicket } from './blobTicketHttp.js';
 
 type Route = {
   method: 'GET' | 'POST';
@@ -34,6 +35,7 @@ export const ROUTES: Readonly<Record<string, Route>> = {
   '/api/devices/decline': { method: 'POST', run: (a, q, s, r) => a.devices.decline(q, s, r) },
   '/api/key-packages': { method: 'POST', run: (a, q, s, r) => a.devices.upload(q, s, r) },
   '/api/key-packages/claim': { method: 'POST', run: (a, q, s, r) => a.devices.claim(q, s, r) },
+  '/api/blobs/ticket': { method: 'POST', run: (a, q, s, r) => blobTicket(a, q, s, r) },
   '/api/contacts': { method: 'GET', run: (a, q, s, r) => a.contacts.list(q, s, r) },
   ...Object.fromEntries(
     (['request', 'accept', 'decline', 'block', 'unblock', 'remove'] as const).map((action): [string, Route] => [

@@ -24,6 +24,7 @@ import { type DeviceLimits, DeviceEndpoints, defaultDeviceLimits } from './devic
 import { readJson } from './jsonBody.js';
 import { type LoginLimits, LoginGate, type PendingLogin, defaultLoginLimits } from './loginGate.js';
 import { ROUTES } from './accountRoutes.js';
+import type { BlobTicketSource } from './blobTicketHttp.js';
 import { newToken, presented, sessionCookie, tokenHash } from './sessions.js';
 import { UsernameError, USERNAME_INPUT_MAX, normalizeUsername } from './username.js';
 
@@ -39,6 +40,8 @@ export interface AccountsOptions {
   /** The account channel (channelHub.ts) and the mailboxes' quotas and retention (conversationStore.ts). */
   readonly channelLimits?: Partial<ChannelLimits>;
   readonly conversationLimits?: Partial<ConversationLimits>;
+  /** Blob tickets for devices (§9.3, blobTicketHttp.ts), from the relay's blob store; without it, no such endpoint. */
+  readonly blobTickets?: BlobTicketSource;
 }
 
 /** What the relay's HTTP handler tells us of a request. */
@@ -87,11 +90,11 @@ export class AccountsHttp {
   notify: (userId: string, what: number) => void = () => undefined;
   /** Two accounts became contacts or stopped being ones (the hub's presence follows). */
   related: (a: StoredUser, b: StoredUser, contacts: boolean, blocked?: boolean) => void = () => undefined;
-  /** Ends the channels of a device removed from its account (the account channel's hub sets it). */
+  /** Ends the channels (and blob tickets) of a device removed from its account (the relay sets it). */
   deviceRemoved: (deviceId: string) => void = () => undefined;
 
   private constructor(
-    private readonly opts: AccountsOptions,
+    readonly opts: AccountsOptions,
     private readonly headers: Readonly<Record<string, string>>,
     private readonly log: ((line: string) => void) | undefined,
   ) {
@@ -126,7 +129,7 @@ export class AccountsHttp {
     return new AccountsHttp(opts, headers, log);
   }
 
-  /** Expired logins and full buckets, and (once a minute) expired sessions: the relay's timer. */
+  /** Expired logins, full buckets, (once a minute) expired sessions and mail: the relay's timer. */
   expire(now = Date.now()): void {
     this.gate.expire();
     this.requests.expire(now);
@@ -257,15 +260,13 @@ export class AccountsHttp {
     this.send(res, 200, { changed: true });
   }
 
-  /** `POST /api/devices/bind/start` and `/api/devices/bind` (deviceBinding.ts): any session of the account. */
+  /** `POST /api/devices/bind/start`, `/api/devices/bind` (deviceBinding.ts): any session of the account. */
   bindStart(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
     return bindStart(this.binding, req, res, r);
   }
-
   bind(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
     return bind(this.binding, req, res, r);
   }
-
   private get binding() {
     return {
       store: this.opts.store,
@@ -282,6 +283,7 @@ export class AccountsHttp {
     await this.proven(body, s.user.id);
     await this.opts.store.deleteUser(s.user.id);
     this.requests.forget(s.user.id);
+    await this.opts.blobTickets?.accountDeleted(s.user.id);
     this.ended(res, s, { deleted: true });
   }
 
@@ -328,7 +330,7 @@ export class AccountsHttp {
    * relay accepts (the handler refused a foreign one already): without one it may be a forgery.
    * Unless the endpoint takes `any`, the session must be bound to a device (DEVICE_NOT_BOUND).
    */
-  private async signedIn(req: IncomingMessage, what: 'read' | 'change', r?: AccountsRequest, needs: Needs = 'device'): Promise<Signed> {
+  async signedIn(req: IncomingMessage, what: 'read' | 'change', r?: AccountsRequest, needs: Needs = 'device'): Promise<Signed> {
     const p = presented(req.headers);
     if (p === undefined) throw new AccountHttpError('NOT_SIGNED_IN');
     if (what === 'change' && p.via === 'cookie' && (req.headers.origin === undefined || r?.origin !== 'ok')) {
@@ -346,7 +348,7 @@ export class AccountsHttp {
     this.send(res, 200, body);
   }
 
-  private send(res: ServerResponse, status: number, body: object): void {
+  send(res: ServerResponse, status: number, body: object): void {
     const text = JSON.stringify(body);
     res.writeHead(status, {
       ...this.headers,
