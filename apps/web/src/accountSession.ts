@@ -10,7 +10,7 @@
  * the history are sealed in IndexedDB under the page's non-extractable key (browserKeyStore.ts),
  * and one tab at a time uses them (MESSENGER_IN_USE in another).
  */
-import { browserWebSocket, type IndexedDbKeyStore, type SealedRecords } from '@nullroom/client';
+import { browserWebSocket, type IndexedDbKeyStore, type TransferProgress } from '@nullroom/client';
 import {
   type AccountClient,
   AccountDevices,
@@ -21,9 +21,11 @@ import {
   NoticeWhat,
   RecordMessengerStore,
   RecordTrustedLists,
-  type StoredMessage,
   accountSafetyNumber,
 } from '@nullroom/client/accounts';
+import { type Conversation, type Line, SHOWN, fileOf, line, prefixed } from './accountLines.js';
+import { type Received, downloadSink, fileSourceOf } from './browserFiles.js';
+import { prepared } from './sessionFiles.js';
 
 export type Phase =
   | { kind: 'starting' }
@@ -31,41 +33,7 @@ export type Phase =
   | { kind: 'ready' }
   | { kind: 'failed'; code: string };
 
-export interface Line {
-  readonly id: string;
-  readonly from: string;
-  readonly own: boolean;
-  readonly text: string;
-  readonly at: number;
-  /** Messages this device sent: where they are, and how many of the other devices confirmed them. */
-  status?: 'sending' | 'sent' | 'failed';
-  delivered?: number;
-  recipients?: number;
-}
-
-export interface Conversation {
-  readonly id: string;
-  members: string[];
-  /** The last messages (from the sealed history once the conversation was opened, then as they come). */
-  lines: Line[];
-  loaded: boolean;
-  unread: number;
-  lastAt: number;
-}
-
-/** How many of a conversation's last messages are read from the history when it is opened. */
-const SHOWN = 200;
-
-const line = (m: StoredMessage): Line => ({
-  id: m.id,
-  from: m.from,
-  own: m.own,
-  text: m.text,
-  at: m.at,
-  ...(m.status === undefined ? {} : { status: m.status }),
-  ...(m.deliveredTo === undefined ? {} : { delivered: m.deliveredTo.length }),
-  ...(m.recipients === undefined ? {} : { recipients: m.recipients }),
-});
+export type { Conversation, Line } from './accountLines.js';
 
 export interface Warning {
   readonly code: string;
@@ -74,15 +42,6 @@ export interface Warning {
 }
 
 const EMPTY: ContactList = { contacts: [], incoming: [], outgoing: [], blocked: [] };
-
-/** `records` with every name under `prefix`: one browser, several accounts and relays. */
-function prefixed(records: SealedRecords, prefix: string): SealedRecords {
-  return {
-    put: (n, v) => records.put(`${prefix}\0${n}`, v),
-    get: (n) => records.get(`${prefix}\0${n}`),
-    remove: (n) => records.remove(`${prefix}\0${n}`),
-  };
-}
 
 const same = (a: Uint8Array, b: Uint8Array) => a.byteLength === b.byteLength && a.every((x, i) => x === b[i]);
 
@@ -144,16 +103,12 @@ export class AccountSession {
         socket: browserWebSocket,
         store,
         history: new MessageHistory(prefixed(this.store.records('account-history'), prefix)),
+        files: { client: this.client },
       });
       if (this.closed) return void m.close();
       this.messenger = m;
       this.listen(m);
-      for (const c of await m.conversationList()) {
-        if (c.members.length === 0) continue; // it removed us
-        const conv = this.conversation(c.id, c.members);
-        conv.unread = c.unread;
-        conv.lastAt = Math.max(conv.lastAt, c.last?.at ?? 0);
-      }
+      await this.readList();
       await this.refreshContacts();
       this.set({ kind: 'ready' });
     } catch (e) {
@@ -191,11 +146,17 @@ export class AccountSession {
     });
     m.on('message', (x) => {
       const c = this.conversation(x.conversation);
-      this.put(c, { id: x.id, from: x.from, own: x.from === this.name, text: x.text, at: x.at });
-      if (this.open !== x.conversation || document.hidden) {
-        c.unread++;
-        this.onIncoming?.();
-      } else void m.markRead(x.conversation).catch(() => undefined);
+      this.put(c, {
+        id: x.id,
+        from: x.from,
+        own: x.from === this.name,
+        text: x.text,
+        at: x.at,
+        ...(x.file === undefined ? {} : { file: fileOf(x.file) }),
+      });
+      if (this.open !== x.conversation || document.hidden) this.onIncoming?.();
+      else void m.markRead(x.conversation).catch(() => undefined);
+      this.listChanged();
       this.changed();
     });
     m.on('sent', ({ message }) => {
@@ -307,13 +268,72 @@ export class AccountSession {
     }
   }
 
-  markRead(id: string): void {
-    const c = this.conversations.get(id);
-    if (c !== undefined && c.unread > 0) {
-      c.unread = 0;
-      void this.messenger?.markRead(id).catch(() => undefined);
+  /** Encrypts and uploads a file (an image without its metadata, with a preview), then sends it. */
+  async sendFile(id: string, file: File, keepMetadata: boolean, onProgress: (p: TransferProgress) => void): Promise<void> {
+    const { data, thumbnail } = await prepared(file, keepMetadata);
+    try {
+      await this.ready().sendFile(id, fileSourceOf(file, data), { onProgress, ...(thumbnail === undefined ? {} : { thumbnail }) });
+    } finally {
       this.changed();
     }
+  }
+
+  /** Fetches, decrypts and verifies a file of the conversation (to this page's private folder): what the page may do with it. */
+  async download(id: string, messageId: string, onProgress: (p: TransferProgress) => void): Promise<Received> {
+    let got: Received | undefined;
+    await this.ready().downloadFile(id, messageId, {
+      onProgress,
+      sink: (f) =>
+        downloadSink((r) => {
+          got = r;
+        }, f.mime),
+    });
+    if (got === undefined) throw new AccountError('BAD_RESPONSE');
+    return got;
+  }
+
+  /** The conversation is read: here at once, in the history (which keeps the count) after. */
+  markRead(id: string): void {
+    const c = this.conversations.get(id);
+    if (c === undefined || c.unread === 0) return;
+    c.unread = 0;
+    this.changed();
+    void this.messenger
+      ?.markRead(id)
+      .then(() => this.listChanged())
+      .catch(() => undefined);
+  }
+
+  /**
+   * Unread counts and last activity as the sealed history keeps them: the one count that a reload,
+   * a message arriving while the list is read, and a conversation read meanwhile all agree on.
+   */
+  private async readList(): Promise<void> {
+    const m = this.messenger;
+    if (m === undefined) return;
+    for (const c of await m.conversationList()) {
+      if (c.members.length === 0) continue; // it removed us
+      const conv = this.conversation(c.id, c.members);
+      conv.unread = c.unread;
+      conv.lastAt = Math.max(conv.lastAt, c.last?.at ?? 0);
+    }
+  }
+
+  private listing: Promise<void> | undefined;
+  private again = false;
+  /** Reads the list again after a change (at most one read at a time, and one more if changes came meanwhile). */
+  private listChanged(): void {
+    if (this.listing !== undefined) return void (this.again = true);
+    this.listing = this.readList()
+      .catch(() => undefined)
+      .finally(() => {
+        this.listing = undefined;
+        this.changed();
+        if (this.again) {
+          this.again = false;
+          this.listChanged();
+        }
+      });
   }
 
   totalUnread(): number {

@@ -224,7 +224,8 @@ function App(props: {
   );
 
   if (messages.view === 'messages') {
-    return messages.screen(buttons, panels, props.keyStore instanceof IndexedDbKeyStore ? props.keyStore : undefined, openAccount);
+    const store = props.keyStore instanceof IndexedDbKeyStore ? props.keyStore : undefined;
+    return messages.screen(buttons, panels, store, openAccount, !prefs.stripMetadata);
   }
   if (sessions.length === 0 && restoring) {
     // A page like any other while the rooms come back: a main landmark and a heading for screen readers.

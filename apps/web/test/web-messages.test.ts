@@ -10,6 +10,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -70,7 +71,30 @@ async function pgValues(schema: string): Promise<(Buffer | string)[]> {
   }
 }
 
-const CANARIES = ['canary-msg', 'canary-pw'];
+const CANARIES = ['canary-msg', 'canary-pw', 'canary-file'];
+
+/** Every file under `dir` (the relay's data: its stores and its blobs). */
+const filesUnder = (dir: string): string[] =>
+  readdirSync(dir).flatMap((f) => {
+    const path = join(dir, f);
+    return statSync(path).isDirectory() ? filesUnder(path) : [path];
+  });
+
+/** Sends a file through the composer's attach button and waits until it is sent. */
+async function attach(page: Page, name: string, mimeType: string, buffer: Buffer): Promise<void> {
+  await page.getByTestId('account-file-input').setInputFiles({ name, mimeType, buffer });
+  await page.getByTestId('account-message').filter({ hasText: name }).locator('[data-state="sent"]').waitFor({ timeout: 30_000 });
+}
+
+/** Fetches a file of the conversation on screen (decrypted and verified in the page) and returns what was saved. */
+async function fetchFile(page: Page, name: string): Promise<Buffer> {
+  const card = page.getByTestId('account-file').filter({ hasText: name });
+  await card.waitFor({ timeout: 30_000 });
+  const [download] = await Promise.all([page.waitForEvent('download'), card.getByTestId('file-save').click()]);
+  assert.equal(download.suggestedFilename(), name);
+  await card.getByTestId('file-verified').waitFor();
+  return readFileSync(await download.path());
+}
 
 for (const store of [{ kind: 'sqlite' }, { kind: 'postgres', schema: `nr_webjourney_${process.pid}` }] as const) {
   const skipThis = skip || (store.kind === 'postgres' && DATABASE_URL === undefined ? 'DATABASE_URL is not set' : false);
@@ -118,6 +142,27 @@ async function journey(store: Store): Promise<void> {
       .waitFor({ timeout: 20_000 });
     await say(b.page, 'canary-msg-reply');
     await a.page.getByTestId('account-message').getByText('canary-msg-reply').waitFor({ timeout: 20_000 });
+    // Files both ways: a photo from a (its preview shown at b), a text file from b, fetched, verified and saved at a.
+    const png = Buffer.from(
+      await a.page.evaluate(() => {
+        const c = document.createElement('canvas');
+        c.width = 320;
+        c.height = 200;
+        const g = c.getContext('2d')!;
+        g.fillStyle = '#2a7';
+        g.fillRect(0, 0, 320, 200);
+        g.fillStyle = '#fc3';
+        g.fillRect(40, 40, 120, 80);
+        return c.toDataURL('image/png').split(',')[1]!;
+      }),
+      'base64',
+    );
+    await attach(a.page, 'canary-file-photo.png', 'image/png', png);
+    const photo = b.page.getByTestId('account-file').filter({ hasText: 'canary-file-photo.png' });
+    await photo.locator('img').waitFor({ timeout: 30_000 });
+    const notes = Buffer.from('canary-msg-in-a-file\n'.repeat(2000));
+    await attach(b.page, 'canary-file-notes.txt', 'text/plain', notes);
+    assert.ok((await fetchFile(a.page, 'canary-file-notes.txt')).equals(notes));
     await screenshot(b.page, 'messages-conversation');
     await assertAxeClean(b.page, 'a conversation');
 
@@ -132,6 +177,8 @@ async function journey(store: Store): Promise<void> {
     const bContext = b.page.context();
     await b.page.close();
     for (const t of ['canary-msg-1', 'canary-msg-2', 'canary-msg-3']) await say(a.page, t);
+    const report = randomBytes(300 * 1024);
+    await attach(a.page, 'canary-file-report.bin', 'application/octet-stream', report);
 
     // The relay dies and comes back on the same port and data; a's page reconnects by itself.
     relay.proc.child.kill('SIGKILL');
@@ -142,11 +189,14 @@ async function journey(store: Store): Promise<void> {
     // b comes back: the app opens on Messages, signed in (the cookie), and gets exactly the three, once each, in order.
     const back = await bContext.newPage();
     await back.goto(url);
-    await back.getByTestId('conversation-tab').getByTestId('unread').getByText('3').waitFor({ timeout: 30_000 });
+    await back.getByTestId('conversation-tab').getByTestId('unread').getByText('4').waitFor({ timeout: 30_000 });
     await back.getByTestId('conversation-tab').click();
     await back.getByTestId('account-message').getByText('canary-msg-3').waitFor();
     // What it showed before is kept (sealed in IndexedDB), and the three follow, once each, in order.
     assert.deepEqual(await texts(back), ['canary-msg-hello', 'canary-msg-reply', 'canary-msg-1', 'canary-msg-2', 'canary-msg-3']);
+    // …and the file after them, fetched and verified.
+    await back.getByTestId('account-message').last().getByText('canary-file-report.bin').waitFor();
+    assert.ok((await fetchFile(back, 'canary-file-report.bin')).equals(report));
 
     // a is online again without a reload, and b's answer reaches it.
     await back.getByTestId('account-composer').fill('canary-msg-after');
@@ -155,11 +205,9 @@ async function journey(store: Store): Promise<void> {
 
     // Nothing readable at rest or in the logs: not in the relay's files, its database, what it
     // printed, nor either browser's IndexedDB.
-    for (const f of readdirSync(data)) {
-      const path = join(data, f);
-      if (!statSync(path).isFile()) continue;
+    for (const path of filesUnder(data)) {
       const bytes = readFileSync(path);
-      for (const canary of CANARIES) assert.ok(!bytes.includes(canary), `${f} holds ${canary}`);
+      for (const canary of CANARIES) assert.ok(!bytes.includes(canary), `${path} holds ${canary}`);
     }
     if (store.kind === 'postgres') {
       const values = await pgValues(store.schema);

@@ -10,7 +10,11 @@ import type { AccountSession } from '../accountSession.js';
 import { t } from '../i18n.js';
 import { ConfirmDialog } from './ConfirmDialog.js';
 
+/** A refusal or failure of the accounts SDK in words: its code's string, or the code itself in a generic one. */
 export function accountMessage(e: unknown): string {
+  const code = (e as { code?: unknown } | null)?.code;
+  if (!(e instanceof AccountError) && typeof code === 'string' && /^[A-Z_]+$/.test(code))
+    return t(`account.errors.${code}`, { defaultValue: t('messages.failed.other', { code }) });
   if (!(e instanceof AccountError)) return t('account.errors.UNAVAILABLE');
   if (e.code === 'RATE_LIMITED') return t('account.errors.RATE_LIMITED', { seconds: e.details.retryAfter ?? 60 });
   return t(`account.errors.${e.code}`, { defaultValue: t('messages.failed.other', { code: e.code }) });

@@ -9,7 +9,9 @@ import type { AccountSession, Conversation } from '../accountSession.js';
 import { t } from '../i18n.js';
 import { DeliveryMark } from './DeliveryMark.js';
 import { Qr } from './Qr.js';
+import { AccountFile } from './AccountFile.js';
 import { accountMessage } from './ContactsPane.js';
+import { Icon } from './Icon.js';
 
 const time = (at: number) => new Date(at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 
@@ -46,13 +48,16 @@ function SafetyNumber(props: { session: AccountSession; other: string; onClose: 
   );
 }
 
-export function ConversationPane(props: { session: AccountSession; conversation: Conversation }) {
+export function ConversationPane(props: { session: AccountSession; conversation: Conversation; keepMetadata: boolean }) {
   const s = props.session;
   const c = props.conversation;
   const others = s.others(c);
   const [text, setText] = useState('');
   const [error, setError] = useState<string | undefined>();
   const [verify, setVerify] = useState<string | undefined>();
+  /** A file on its way out: its name and how far the upload is (the message follows once it is whole). */
+  const [upload, setUpload] = useState<{ name: string; done: number; size: number } | undefined>();
+  const picker = useRef<HTMLInputElement>(null);
   const list = useRef<HTMLOListElement>(null);
   const composer = useRef<HTMLTextAreaElement>(null);
   useEffect(() => composer.current?.focus(), []);
@@ -67,6 +72,15 @@ export function ConversationPane(props: { session: AccountSession; conversation:
     setText('');
     setError(undefined);
     s.send(c.id, body).catch((e: unknown) => setError(accountMessage(e)));
+  };
+
+  const attach = (file: File) => {
+    setError(undefined);
+    setUpload({ name: file.name, done: 0, size: file.size });
+    props.session
+      .sendFile(c.id, file, props.keepMetadata, (p) => setUpload({ name: file.name, done: p.bytes, size: file.size }))
+      .catch((e: unknown) => setError(accountMessage(e)))
+      .finally(() => setUpload(undefined));
   };
 
   return (
@@ -97,13 +111,18 @@ export function ConversationPane(props: { session: AccountSession; conversation:
                   : t('messages.delivered')}
               </span>
             )}
-            <p class="text">{l.text}</p>
+            {l.file === undefined ? <p class="text">{l.text}</p> : <AccountFile session={s} conversation={c.id} line={l} />}
           </li>
         ))}
       </ol>
       {error !== undefined && (
         <p class="error" role="alert" data-testid="send-error">
           {error}
+        </p>
+      )}
+      {upload !== undefined && (
+        <p class="hint upload" role="status" data-testid="uploading">
+          {t('messages.uploading', { name: upload.name })} <progress max={upload.size} value={upload.done} />
         </p>
       )}
       <form
@@ -113,6 +132,29 @@ export function ConversationPane(props: { session: AccountSession; conversation:
           send();
         }}
       >
+        <input
+          ref={picker}
+          type="file"
+          class="sr-only"
+          tabIndex={-1}
+          aria-hidden="true"
+          data-testid="account-file-input"
+          onChange={(e) => {
+            const file = e.currentTarget.files?.[0];
+            e.currentTarget.value = '';
+            if (file !== undefined) attach(file);
+          }}
+        />
+        <button
+          type="button"
+          class="secondary icon"
+          aria-label={t('files.attach')}
+          data-testid="account-attach"
+          disabled={upload !== undefined}
+          onClick={() => picker.current?.click()}
+        >
+          <Icon name="attach" />
+        </button>
         <textarea
           ref={composer}
           rows={2}

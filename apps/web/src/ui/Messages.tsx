@@ -78,6 +78,8 @@ export function Messages(props: {
   /** Who is signed in (undefined: nobody; null: not known yet). */
   account: string | undefined | null;
   onSignIn: () => void;
+  /** Send photos with their location and camera details (Settings). */
+  keepMetadata: boolean;
 }) {
   const [, setTick] = useState(0);
   const [pane, setPane] = useState<Pane>({ kind: 'contacts' });
@@ -184,7 +186,12 @@ export function Messages(props: {
         {pane.kind === 'contacts' && <ContactsPane session={session} onOpen={(id) => setPane({ kind: 'conversation', id })} />}
         {pane.kind === 'devices' && <DevicesPane session={session} />}
         {pane.kind === 'conversation' && session.conversations.has(pane.id) && (
-          <ConversationPane key={pane.id} session={session} conversation={session.conversations.get(pane.id)!} />
+          <ConversationPane
+            key={pane.id}
+            session={session}
+            conversation={session.conversations.get(pane.id)!}
+            keepMetadata={props.keepMetadata}
+          />
         )}
       </main>
     </div>

@@ -61,7 +61,13 @@ export function useMessagesView(onChange: () => void, onIncoming: () => void) {
       )}
     </button>
   );
-  const screen = (buttons: ComponentChildren, panels: ComponentChildren, store: IndexedDbKeyStore | undefined, openAccount: () => void) => (
+  const screen = (
+    buttons: ComponentChildren,
+    panels: ComponentChildren,
+    store: IndexedDbKeyStore | undefined,
+    openAccount: () => void,
+    keepMetadata: boolean,
+  ) => (
     <div class="app messenger-app">
       <header class="top">
         <span class="brand">{t('app.name')}</span>
@@ -73,7 +79,7 @@ export function useMessagesView(onChange: () => void, onIncoming: () => void) {
           <p role="status">{t('account.loading')}</p>
         </main>
       ) : (
-        <mod.Messages store={store} account={account} onSignIn={openAccount} />
+        <mod.Messages store={store} account={account} onSignIn={openAccount} keepMetadata={keepMetadata} />
       )}
     </div>
   );
