@@ -208,6 +208,7 @@ function App(props: {
   const messages = useMessagesView(
     () => (refreshTitle(), setTick((n) => n + 1)),
     () => attention(prefsRef.current, t('messages.title'), 'nullroom-messages'),
+    props.keyStore instanceof IndexedDbKeyStore ? props.keyStore : undefined,
   );
   const { buttons: cornerButtons, panels, openAccount } = useCornerPanels(prefs, changePrefs, messages.onAccount);
   const buttons = (
@@ -224,8 +225,7 @@ function App(props: {
   );
 
   if (messages.view === 'messages') {
-    const store = props.keyStore instanceof IndexedDbKeyStore ? props.keyStore : undefined;
-    return messages.screen(buttons, panels, store, openAccount, !prefs.stripMetadata);
+    return messages.screen(buttons, panels, openAccount, !prefs.stripMetadata);
   }
   if (sessions.length === 0 && restoring) {
     // A page like any other while the rooms come back: a main landmark and a heading for screen readers.

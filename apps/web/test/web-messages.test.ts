@@ -203,6 +203,18 @@ async function journey(store: Store): Promise<void> {
     await back.getByTestId('account-composer').press('Enter');
     await a.page.getByTestId('account-message').getByText('canary-msg-after').waitFor({ timeout: 40_000 });
 
+    // a goes back to the rooms and reloads: its conversations open at load all the same (OPAQUE
+    // not loaded), and b's next message shows as unread on the Messages button and in the title.
+    await a.page.getByTestId('rooms-button').click();
+    const scripts: string[] = [];
+    a.page.on('response', (r) => void (r.url().endsWith('.js') && scripts.push(r.url())));
+    await a.page.reload();
+    await a.page.getByTestId('messages-button').waitFor();
+    await say(back, 'canary-msg-while-in-rooms');
+    await a.page.getByTestId('messages-unread').getByText('1').waitFor({ timeout: 30_000 });
+    assert.match(await a.page.title(), /^\(1\) /);
+    assert.ok(!scripts.some((u) => u.includes('opaque')), 'OPAQUE is not loaded to read messages');
+
     // Nothing readable at rest or in the logs: not in the relay's files, its database, what it
     // printed, nor either browser's IndexedDB.
     for (const path of filesUnder(data)) {

@@ -10,7 +10,6 @@
  * before anything is sent that depends on it. Imported as `@nullroom/client/accounts`, so that a
  * page that only joins rooms never loads OPAQUE.
  */
-import { opaqueLogin, opaqueRegistration } from '@nullroom/crypto/opaque';
 import { AccountError, num, RELAY_CODES, str } from './accountErrors.js';
 import { type AccountCall, type ContactChange, type ContactList, changeContact, listContacts } from './contactsClient.js';
 
@@ -61,6 +60,12 @@ export {
 } from './accountDevices.js';
 export type { ContactAction, ContactChange, ContactEntry, ContactList } from './contactsClient.js';
 
+/**
+ * OPAQUE (WebAssembly, about 160 KB gzip) is loaded on the first register, login or password
+ * change: a page that only reads its conversations with a session it has never loads it.
+ */
+const opaque = () => import('@nullroom/crypto/opaque');
+
 export interface AccountClientOptions {
   /** The relay's base URL (http(s)://host:port). */
   readonly url: string;
@@ -99,7 +104,7 @@ export class AccountClient {
 
   /** Creates the account and signs in. */
   async register(name: string, password: string): Promise<SignedIn> {
-    const reg = await opaqueRegistration(password);
+    const reg = await (await opaque()).opaqueRegistration(password);
     const started = await this.call('POST', '/api/register/start', { name, request: reg.request });
     const { record, serverKey } = this.step(() => reg.finish(str(started.response)));
     this.pin(serverKey);
@@ -142,7 +147,7 @@ export class AccountClient {
 
   /** Changes the password (proving the current one); every other session of the account ends. */
   async changePassword(name: string, current: string, next: string): Promise<void> {
-    const reg = await opaqueRegistration(next);
+    const reg = await (await opaque()).opaqueRegistration(next);
     const started = await this.call('POST', '/api/password/start', { request: reg.request });
     const { record, serverKey } = this.step(() => reg.finish(str(started.response)));
     this.pin(serverKey);
@@ -198,7 +203,7 @@ export class AccountClient {
 
   /** A login up to its proof: LOGIN_FAILED here when the password is wrong (nothing more is sent). */
   private async prove(name: string, password: string): Promise<{ login: string; proof: string; serverKey: string }> {
-    const l = await opaqueLogin(password);
+    const l = await (await opaque()).opaqueLogin(password);
     const started = await this.call('POST', '/api/login/start', { name, request: l.request });
     const fin = this.step(() => l.finish(str(started.response)));
     if (fin === undefined) throw new AccountError('LOGIN_FAILED');

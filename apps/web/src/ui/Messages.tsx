@@ -15,6 +15,7 @@ import { ContactsPane } from './ContactsPane.js';
 import { ConversationPane } from './ConversationPane.js';
 import { ApprovalWait, DevicesPane } from './DevicePanes.js';
 import { Icon } from './Icon.js';
+import { DEVICE_HERE } from './MessagesView.js';
 
 const PIN = 'nullroom.accountServerKey';
 
@@ -32,12 +33,15 @@ function accountClient(): AccountClient {
 }
 
 /** The session for `name` (made and started on first use; another account's is closed). */
-function sessionFor(name: string, store: IndexedDbKeyStore): AccountSession {
+export function sessionFor(name: string, store: IndexedDbKeyStore): AccountSession {
   if (current?.name === name) return current;
   current?.close();
   current = new AccountSession(accountClient(), name, store);
   current.onIncoming = () => hooks.incoming();
-  current.subscribe(() => hooks.changed());
+  current.subscribe(() => {
+    if (current?.phase.kind === 'ready') localStorage.setItem(DEVICE_HERE, '1');
+    hooks.changed();
+  });
   void current.start();
   return current;
 }

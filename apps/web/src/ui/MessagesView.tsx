@@ -13,14 +13,20 @@ import { Icon } from './Icon.js';
 type MessagesModule = typeof import('./Messages.js');
 type View = 'rooms' | 'messages';
 const VIEW = 'nullroom.view';
+/**
+ * Set once this browser is a device of the signed-in account (enrolled or approved), removed at sign
+ * out: the page then opens the account's conversations at load, on any screen. Never set by merely
+ * signing in, which must not start a device approval nobody asked for.
+ */
+export const DEVICE_HERE = 'nullroom.accountDevice';
 
 let loaded: MessagesModule | undefined;
 
-/** Unread account messages (0 until Messages was first opened in this page). */
+/** Unread account messages (0 until the account's conversations were opened in this page). */
 export const accountUnread = (): number => loaded?.totalAccountUnread() ?? 0;
 
 /** `onChange`: the account session changed (messages, contacts); `onIncoming`: a message arrived unread. */
-export function useMessagesView(onChange: () => void, onIncoming: () => void) {
+export function useMessagesView(onChange: () => void, onIncoming: () => void, store: IndexedDbKeyStore | undefined) {
   const [view, setView] = useState<View>(() => (localStorage.getItem(VIEW) === 'messages' ? 'messages' : 'rooms'));
   const [mod, setMod] = useState<MessagesModule | undefined>();
   /** Who is signed in, for Messages (null: not asked yet). */
@@ -29,20 +35,32 @@ export function useMessagesView(onChange: () => void, onIncoming: () => void) {
     setView(v);
     localStorage.setItem(VIEW, v);
   };
+  // Loaded when Messages is opened, or at once when an account is signed in here (its messages then
+  // arrive, and count as unread, while the rooms are on screen). Neither loads OPAQUE.
   useEffect(() => {
-    if (view !== 'messages' || mod !== undefined) return;
+    if ((view !== 'messages' && localStorage.getItem(DEVICE_HERE) === null) || mod !== undefined) return;
     void import('./Messages.js').then((m) => {
       loaded = m;
       m.setHooks(onChange, onIncoming);
       setMod(m);
-      m.whoami().then(setAccount, () => setAccount(undefined));
+      m.whoami().then(
+        (name) => {
+          setAccount(name);
+          if (name === undefined) localStorage.removeItem(DEVICE_HERE);
+          else if (store !== undefined) m.sessionFor(name, store);
+        },
+        () => setAccount(undefined),
+      );
     });
   }, [view]);
 
   /** The account panel signed in or out. */
   const onAccount = (name: string | undefined) => {
     setAccount(name);
-    if (name === undefined) mod?.endAccountSession();
+    if (name === undefined) {
+      localStorage.removeItem(DEVICE_HERE);
+      mod?.endAccountSession();
+    }
   };
   const unread = accountUnread();
   const button = (
@@ -61,13 +79,7 @@ export function useMessagesView(onChange: () => void, onIncoming: () => void) {
       )}
     </button>
   );
-  const screen = (
-    buttons: ComponentChildren,
-    panels: ComponentChildren,
-    store: IndexedDbKeyStore | undefined,
-    openAccount: () => void,
-    keepMetadata: boolean,
-  ) => (
+  const screen = (buttons: ComponentChildren, panels: ComponentChildren, openAccount: () => void, keepMetadata: boolean) => (
     <div class="app messenger-app">
       <header class="top">
         <span class="brand">{t('app.name')}</span>
