@@ -264,6 +264,7 @@ export const en = {
     intro:
       'Talk with your contacts one-to-one or in groups, end-to-end encrypted. Messages wait for them when they are offline, and the relay cannot read them.',
     signIn: 'Sign in or create an account',
+    signedOut: 'You were signed out (elsewhere, by a password change, or this browser was removed from your devices).',
     noStore: 'This browser does not keep keys here (private window?): messages need a browser that keeps them.',
     starting: 'Opening your conversations…',
     conversations: 'Conversations',

@@ -106,10 +106,17 @@ export function Messages(props: {
 
   if (props.account === null) return <Plain status={t('account.loading')} />;
   if (props.store === undefined) return <Plain error={t('messages.noStore')} />;
-  if (session === undefined) {
+  // The relay ended the session (signed out elsewhere, the password changed, this device removed): sign in again.
+  const ended = session?.phase.kind === 'failed' && session.phase.code === 'NOT_SIGNED_IN';
+  if (session === undefined || ended) {
     return (
       <main class="messages-intro" data-testid="messages-signed-out">
         <h1>{t('messages.title')}</h1>
+        {ended && (
+          <p class="warning" role="alert">
+            {t('messages.signedOut')}
+          </p>
+        )}
         <p>{t('messages.intro')}</p>
         <button type="button" data-testid="messages-sign-in" onClick={props.onSignIn}>
           {t('messages.signIn')}
@@ -117,7 +124,7 @@ export function Messages(props: {
       </main>
     );
   }
-  const phase = session.phase;
+  const phase = session!.phase;
   if (phase.kind === 'starting') return <Plain status={t('messages.starting')} />;
   if (phase.kind === 'approval') return <ApprovalWait code={phase.code} expiresAt={phase.expiresAt} />;
   if (phase.kind === 'failed') {
