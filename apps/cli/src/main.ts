@@ -193,6 +193,19 @@ program
   });
 
 program
+  .command('group')
+  .description('change an account conversation: add USER..., remove USER, rename NAME, or leave')
+  .argument('<url>', 'the relay URL')
+  .argument('<conversation>', 'its id as `conversations` prints it, or an unambiguous prefix')
+  .argument('<action>', 'add, remove, rename or leave')
+  .argument('[args...]', 'the accounts to add, the account to remove, or the new name')
+  .option('--json', 'print one JSON object per event')
+  .option('--key-dir <dir>', 'where the session and this terminal’s keys are kept (as for login)')
+  .action(async (url: string, conversation: string, action: string, args: string[], opts: Record<string, unknown>) => {
+    process.exitCode = await (await import('./groups.js')).group(url, conversation, action, args, opts);
+  });
+
+program
   .command('contacts')
   .description('list your contacts and requests on a relay (signed in with `login`), or change one')
   .argument('<url>', 'the relay URL')

@@ -11,7 +11,8 @@
  *                                         then lines typed are sent (`/file PATH` sends a file)
  *   nullroom download URL CONV MSG [--out DIR]   fetches, verifies and saves a file message's file (a new
  *                                         name beside an existing one, never over it; default: here)
- *   nullroom conversations URL            every conversation: members, unread count, last message time
+ *   nullroom conversations URL            every conversation: its id's first 8 characters (what `group`
+ *                                         takes), name, members, unread count, last message time
  *
  * Messages are kept in the sealed history beside the conversations (FileMessengerStore.history()).
  * With --json each message is `{"event":"message","conversation","from","id","text","at","sentAt","file"?}`
@@ -19,7 +20,9 @@
  * one of the history `talk` shows first `{"event":"history",…,"own","status"?}`, a new conversation
  * `{"event":"conversation","conversation","members"}`, a send `{"event":"sent","conversation","id"}`,
  * a receipt (talk) `{"event":"delivered","conversation","id","devices","of"}`, a listed conversation
- * `{"event":"conversation","conversation","members","unread","lastAt"}`. Text is printed with
+ * `{"event":"conversation","conversation","members","unread","lastAt","name"}` (`name` null when none);
+ * a notice of the history (members added, removed, left, renamed: §11.15) is a `history` event with
+ * `kind: "notice"` and its `notice`, shown as `* alice added bob`. Text is printed with
  * terminal controls escaped.
  */
 import { createInterface } from 'node:readline';
@@ -67,7 +70,7 @@ async function messengerOptions(url: string, o: { keyDir?: string }) {
   };
 }
 
-async function startMessenger(url: string, o: MessagesOptions) {
+export async function startMessenger(url: string, o: MessagesOptions) {
   const { Messenger, MessageHistory } = await import('@nullroom/client/accounts');
   const opts = await messengerOptions(url, o);
   try {
@@ -124,6 +127,10 @@ async function talk(m: MessengerType, id: string, users: string[], print: Print,
         for (const x of (await m.messages(id, { limit: 1000 })).filter((y) => y.index > last)) {
           last = x.index;
           if (x.status !== undefined) continue; // typed here: already on the screen
+          if (x.kind === 'notice') {
+            print('history', historyFields(x), historyLine(x));
+            continue;
+          }
           const { conversation, from, text, at, sentAt } = x;
           print('message', { conversation, from, id: x.id, text, at, sentAt, ...fileFields(x) }, historyLine(x));
         }
@@ -132,6 +139,7 @@ async function talk(m: MessengerType, id: string, users: string[], print: Print,
       .catch(() => undefined);
   };
   m.on('message', (x) => x.conversation === id && more());
+  m.on('changed', (x) => x.message.conversation === id && more());
   m.on('warning', (w) => print('warning', w, `warning: ${w.code}`));
   if (json) {
     m.on('delivered', (d) => {
@@ -150,8 +158,18 @@ async function talk(m: MessengerType, id: string, users: string[], print: Print,
 }
 
 function historyFields(x: StoredMessage): Record<string, unknown> {
-  const { conversation, from, own, id, text, at, sentAt, status } = x;
-  return { conversation, from, own, id, text, at, sentAt, ...(status && { status }), ...fileFields(x) };
+  const { conversation, from, own, id, text, at, sentAt, status, kind, notice } = x;
+  return { conversation, from, own, id, text, at, sentAt, ...(status && { status }), ...(kind && { kind, notice }), ...fileFields(x) };
+}
+
+/** A notice (§11.15) as a line: who did what. */
+function noticeLine(x: StoredMessage): string {
+  const n = x.notice;
+  const by = x.own ? 'you' : safeText(n?.by ?? '');
+  const names = (n?.names ?? []).map(safeText).join(', ');
+  if (n?.what === 'renamed') return `* ${by} renamed the conversation to "${safeText(n.name ?? '')}"`;
+  if (n?.what === 'left') return `* ${by} left`;
+  return `* ${by} ${n?.what === 'added' ? 'added' : 'removed'} ${names}`;
 }
 
 /** A file message's file as the terminal shows it (never its key). */
@@ -161,6 +179,7 @@ const content = (x: Pick<StoredMessage, 'file' | 'text'>) =>
   x.file === undefined ? safeText(x.text) : `file ${safeText(x.file.name)} (${formatBytes(x.file.size)})`;
 
 function historyLine(x: StoredMessage): string {
+  if (x.kind === 'notice') return `[${hhmm(x.at)}] ${noticeLine(x)}`;
   const mark = x.status === 'failed' ? ' (not sent)' : x.status === 'sending' ? ' (sending)' : '';
   return `[${hhmm(x.at)}] ${x.own ? 'me' : safeText(x.from)}: ${content(x)}${mark}`;
 }
@@ -210,10 +229,11 @@ async function listConversations(m: MessengerType, me: string, print: Print, jso
     const others = c.members.filter((n) => n !== me);
     const lastAt = c.last?.at ?? null;
     const when = lastAt === null ? 'no messages' : `last ${new Date(lastAt).toISOString().slice(0, 16).replace('T', ' ')}`;
+    const who = others.length === 0 ? '(only you)' : others.map(safeText).join(', ');
     print(
       'conversation',
-      { conversation: c.id, members: c.members, unread: c.unread, lastAt },
-      `${others.length === 0 ? '(only you)' : others.map(safeText).join(', ')}: ${c.unread} unread, ${when}`,
+      { conversation: c.id, members: c.members, unread: c.unread, lastAt, name: c.name ?? null },
+      `${c.id.slice(0, 8)}  ${c.name === undefined ? '' : `"${safeText(c.name)}" `}${who}: ${c.unread} unread, ${when}`,
     );
   }
   if (list.length === 0 && !json) print('none', {}, 'no conversations yet');

@@ -44,7 +44,7 @@ test('conversations lists unread; talk shows the history after a restart, marks 
     assert.equal(typeof conv[0]?.lastAt, 'number');
     const text = run(['conversations', url], b);
     await ok(text, 'b lists, as text');
-    assert.match(text.lines.join('\n'), /^user-a: 1 unread, last \d{4}-\d\d-\d\d \d\d:\d\d$/m);
+    assert.match(text.lines.join('\n'), /^[A-Za-z0-9_-]{8} {2}user-a: 1 unread, last \d{4}-\d\d-\d\d \d\d:\d\d$/m);
 
     const first = talk([url, 'user-a', '--json'], b, ['canary-hist-reply']);
     await ok(first, 'b talks');

@@ -66,6 +66,11 @@ export interface DeviceListView {
   readonly firstSeen: boolean;
   readonly added: readonly Uint8Array[];
   readonly removed: readonly Uint8Array[];
+  /**
+   * The relay's device ids of the listed devices (identity key, base64url -> id), as the relay says:
+   * what a commit's `remove` names (§11.9). Only keys of the verified list; a wrong id only misroutes.
+   */
+  readonly ids: ReadonlyMap<string, string>;
 }
 
 export interface ApprovalRequest {
@@ -144,7 +149,20 @@ export class AccountDevices {
     if (head.version !== version) throw new AccountError('DEVICE_LIST_INVALID', { problem: 'INCOMPLETE' });
     await this.trusted.set(name, head);
     const before = known?.devices ?? [];
-    return { name, head, firstSeen: known === undefined, added: minus(head.devices, before), removed: minus(before, head.devices) };
+    const ids = new Map<string, string>();
+    for (const d of Array.isArray(r.devices) ? r.devices : []) {
+      const o = (typeof d === 'object' && d !== null ? d : {}) as Record<string, unknown>;
+      if (typeof o.device !== 'string' || typeof o.identityKey !== 'string' || !/^[A-Za-z0-9_-]{22}$/.test(o.device)) continue;
+      if (head.devices.some((k) => b64(k) === o.identityKey)) ids.set(o.identityKey, o.device);
+    }
+    return {
+      name,
+      head,
+      firstSeen: known === undefined,
+      added: minus(head.devices, before),
+      removed: minus(before, head.devices),
+      ids,
+    };
   }
 
   /** Stops trusting `name`'s list: the next read takes it on first use (after the user compared safety numbers). */
@@ -281,7 +299,7 @@ export class AccountDevices {
     if (adding === undefined || !has(head.devices, this.me.publicKey)) throw new AccountError('NOT_A_DEVICE');
     if (!tags.checkConfirm(adding, confirm)) throw new AccountError('APPROVAL_NOT_CONFIRMED');
     await this.trusted.set(this.name, head);
-    return { name: this.name, head, firstSeen: true, added: head.devices, removed: [] };
+    return { name: this.name, head, firstSeen: true, added: head.devices, removed: [], ids: new Map() };
   }
 }
 

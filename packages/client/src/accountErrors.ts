@@ -43,6 +43,8 @@ export const AccountErrors = {
   DEVICE_NOT_BOUND: 'this session is not yet a device’s: enrol, be approved, or bind (AccountDevices.bind) first',
   SESSION_BOUND: 'this session belongs to a device already: it cannot ask for approval as another',
   BIND_FAILED: 'the relay did not accept this device’s proof (`problem`: CHALLENGE or SIGNATURE)',
+  NOT_A_MEMBER: 'that account is not a member of the conversation',
+  BAD_CONVERSATION_NAME: 'a conversation name is 1 to 64 characters, no space at either end, no control or direction-override character',
   REFUSED: 'the relay refused the request for another reason (`relayCode` names it)',
   BAD_RESPONSE: 'the relay answered with something that is not the accounts API',
 } as const;

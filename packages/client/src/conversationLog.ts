@@ -13,7 +13,7 @@
  * one for an id the history does not have among the conversation's last 2048 is ignored.
  */
 import type { FileRef } from './historyRecord.js';
-import type { HistoryEntry, MessageHistory, NewMessage, StoredMessage } from './messageHistory.js';
+import type { ConversationNotice, HistoryEntry, MessageHistory, NewMessage, StoredMessage } from './messageHistory.js';
 import { MAX_RECEIPT_IDS } from './payload.js';
 
 /** Conversations of more devices than this neither send nor ask for receipts. */
@@ -40,6 +40,8 @@ export interface ConversationSummary {
   readonly members: string[];
   readonly last?: StoredMessage;
   readonly unread: number;
+  /** Its name, end-to-end encrypted among its members (§11.15); none until one renames it. */
+  readonly name?: string;
 }
 
 export interface LogEvents extends Record<string, unknown> {
@@ -48,12 +50,15 @@ export interface LogEvents extends Record<string, unknown> {
   sent: { message: StoredMessage };
   /** Devices confirmed receipt of an own message. */
   delivered: { conversation: string; id: string; deliveredTo: string[]; recipients: number };
+  /** A notice (members added, removed, left; renamed: §11.15) was added to a conversation's history. */
+  changed: { message: StoredMessage };
 }
 
 type Emit = <K extends keyof LogEvents>(type: K, e: LogEvents[K]) => void;
 
 export class ConversationLog {
-  private received: { stored: NewMessage; event: ReceivedMessage }[] = [];
+  /** What the drain decrypted, in order: text messages (with their event) and notices. */
+  private received: { stored: NewMessage; event?: ReceivedMessage }[] = [];
   /** Receipts that came in this drain: conversation -> sending device -> ids. */
   private incoming = new Map<string, Map<string, string[]>>();
   /** Ids to confirm, per conversation, until a receipt carrying them is accepted. */
@@ -76,6 +81,20 @@ export class ConversationLog {
     this.confirm.set(conversation, ids.add(id));
   }
 
+  /**
+   * A notice a drain made (§11.15), stored with its messages in order; `id` names it once (a payload's
+   * id, or the commit's epoch and what it did), so that one made again is not kept twice.
+   */
+  notice(conversation: string, id: string, notice: ConversationNotice, fromDevice: string, at: number): void {
+    this.received.push({ stored: noticeOf(conversation, id, notice, fromDevice, at, notice.by === this.name) });
+  }
+
+  /** A notice of this device's own doing, kept now (outside a drain). */
+  async noticeNow(conversation: string, id: string, notice: ConversationNotice, fromDevice: string): Promise<void> {
+    const [s] = await this.history.append([noticeOf(conversation, id, notice, fromDevice, Date.now(), true)]);
+    if (s !== undefined) this.emit('changed', { message: s });
+  }
+
   /** A receipt a drain decrypted, from `device` (identity key, base64url). */
   receipt(conversation: string, device: string, ids: readonly string[]): void {
     const by = this.incoming.get(conversation) ?? new Map<string, string[]>();
@@ -96,9 +115,16 @@ export class ConversationLog {
     const incoming = this.incoming;
     this.received = [];
     this.incoming = new Map();
-    const stored = received.map(({ stored: s }) => (s.own ? { ...s, recipients: Math.max(0, (devices.get(s.conversation) ?? 1) - 1) } : s));
-    const added = new Set((await this.history.append(stored)).map((s) => `${s.conversation}\n${s.id}`));
-    for (const { event } of received) if (added.has(`${event.conversation}\n${event.id}`)) this.emit('message', event);
+    const stored = received.map(({ stored: s }) =>
+      s.own && s.kind !== 'notice' ? { ...s, recipients: Math.max(0, (devices.get(s.conversation) ?? 1) - 1) } : s,
+    );
+    const added = new Map((await this.history.append(stored)).map((s) => [`${s.conversation}\n${s.id}`, s]));
+    for (const { stored: s, event } of received) {
+      const kept = added.get(`${s.conversation}\n${s.id}`);
+      if (kept === undefined) continue;
+      if (event !== undefined) this.emit('message', event);
+      else this.emit('changed', { message: kept });
+    }
     for (const [conversation, by] of incoming) {
       for (const [device, ids] of by) {
         const changed = await this.history.update(conversation, ids, (m) =>
@@ -155,10 +181,20 @@ export class ConversationLog {
     const rows = await Promise.all(
       all.map(async (id) => {
         const e = known.get(id);
-        const summary: ConversationSummary = { id, members: await members(id), unread: e?.unread ?? 0, ...(e?.last && { last: e.last }) };
+        const summary: ConversationSummary = {
+          id,
+          members: await members(id),
+          unread: e?.unread ?? 0,
+          ...(e?.last && { last: e.last }),
+          ...(e?.name !== undefined && { name: e.name }),
+        };
         return { summary, activeAt: e?.activeAt ?? 0 };
       }),
     );
     return rows.sort((a, b) => b.activeAt - a.activeAt).map((r) => r.summary);
   }
+}
+
+function noticeOf(conversation: string, id: string, notice: ConversationNotice, fromDevice: string, at: number, own: boolean): NewMessage {
+  return { conversation, id, from: notice.by, fromDevice, own, text: '', at, sentAt: at, kind: 'notice', notice };
 }

@@ -4,7 +4,7 @@
  * a history read as empty would be overwritten and its messages lost.
  *
  *   "conversations"      ["<conversation id>", ...]                    every conversation with a record
- *   "c:<id>"             { v: 1, count, unread, since, last? }         a conversation's meta
+ *   "c:<id>"             { v: 1, count, unread, since, last?, name? }  a conversation's meta
  *   "c:<id>:<k>"         { v: 1, messages: [StoredMessage, ...] }      its messages k*200 .. k*200+199
  */
 import { z } from 'zod';
@@ -58,6 +58,20 @@ export interface StoredMessage {
   readonly deliveredTo?: readonly string[];
   /** How many other devices it was for when sent (or, for one of our other devices, when it came). */
   readonly recipients?: number;
+  /** `notice`: a change to the conversation (its `notice`), not a message: `text` is empty, and it never counts as unread. */
+  readonly kind?: 'notice';
+  readonly notice?: ConversationNotice;
+}
+
+/**
+ * A change to a conversation as its history shows it (docs/PROTOCOL.md §11.15): `by` added or
+ * removed the accounts `names`, left it (`names`: `[by]`), or renamed it to `name`.
+ */
+export interface ConversationNotice {
+  readonly what: 'added' | 'removed' | 'left' | 'renamed';
+  readonly by: string;
+  readonly names?: readonly string[];
+  readonly name?: string;
 }
 
 /** What a conversation's meta record keeps: how many messages, how many unread, since when, and the last. */
@@ -66,6 +80,8 @@ export interface HistoryMeta {
   unread: number;
   since: number;
   last?: StoredMessage;
+  /** The conversation's name, as its members last set it (§11.15). */
+  name?: string;
 }
 
 const time = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
@@ -106,9 +122,25 @@ const stored = z.strictObject({
       .min(0)
       .max(1 << 20),
   ),
+  kind: z.optional(z.literal('notice')),
+  notice: z.optional(
+    z.strictObject({
+      what: z.enum(['added', 'removed', 'left', 'renamed']),
+      by: z.string().max(256),
+      names: z.optional(z.array(z.string().max(256)).max(1000)),
+      name: z.optional(z.string().max(256)),
+    }),
+  ),
 });
 const chunk = z.strictObject({ v: z.literal(1), messages: z.array(stored).max(10_000) });
-const meta = z.strictObject({ v: z.literal(1), count: time, unread: time, since: time, last: z.optional(stored) });
+const meta = z.strictObject({
+  v: z.literal(1),
+  count: time,
+  unread: time,
+  since: time,
+  last: z.optional(stored),
+  name: z.optional(z.string().max(256)),
+});
 const list = z.array(z.string().max(64)).max(1_000_000);
 
 const enc = new TextEncoder();

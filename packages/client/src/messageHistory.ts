@@ -1,6 +1,7 @@
 /**
  * A device's history of its account conversations (docs/PROTOCOL.md §11.13): every text message
- * received or sent, with its delivery state and each conversation's unread count, over a store of
+ * received or sent, with its delivery state, each conversation's unread count and name, and the
+ * notices of its changes (members added, removed, left; renamed: §11.15; never unread), over a store of
  * named sealed records (`SealedRecords`: the browser's `IndexedDbKeyStore.records`, the terminal's
  * `FileMessengerStore.history()`, `MemoryRecords` in tests).
  *
@@ -31,7 +32,7 @@ import {
   type StoredMessage,
 } from './historyRecord.js';
 
-export type { StoredMessage } from './historyRecord.js';
+export type { ConversationNotice, StoredMessage } from './historyRecord.js';
 /** A message before it has its place in the history. */
 export type NewMessage = Omit<StoredMessage, 'index'>;
 
@@ -46,6 +47,7 @@ export interface HistoryEntry {
   readonly unread: number;
   /** The last message's time, or when the conversation was opened here. */
   readonly activeAt: number;
+  readonly name?: string;
 }
 
 /** The last messages of one conversation, kept in memory while the history is open. */
@@ -124,7 +126,7 @@ export class MessageHistory {
         tail.chunks.set(k, chunk);
         tail.ids.set(s.id, s.index);
         tail.meta.count++;
-        if (!s.own) tail.meta.unread++;
+        if (!s.own && s.kind !== 'notice') tail.meta.unread++;
         tail.meta.last = s;
         this.trim(tail);
         added.push(s);
@@ -193,10 +195,31 @@ export class MessageHistory {
       const out: HistoryEntry[] = [];
       for (const id of await this.ids()) {
         const meta = this.tails.get(id)?.meta ?? (await this.readMeta(id));
-        out.push({ id, unread: meta.unread, activeAt: Math.max(meta.since, meta.last?.at ?? 0), ...(meta.last && { last: meta.last }) });
+        out.push({
+          id,
+          unread: meta.unread,
+          activeAt: Math.max(meta.since, meta.last?.at ?? 0),
+          ...(meta.last && { last: meta.last }),
+          ...(meta.name !== undefined && { name: meta.name }),
+        });
       }
       return out;
     });
+  }
+
+  /** Sets the conversation's name (kept in its meta). */
+  setName(conversation: string, name: string): Promise<void> {
+    return this.exclusive(async () => {
+      const tail = await this.tail(conversation);
+      if (tail.meta.name === name) return;
+      tail.meta.name = name;
+      await this.write(new Map([[conversation, new Map()]]));
+    });
+  }
+
+  /** The conversation's name, if it has one. */
+  name(conversation: string): Promise<string | undefined> {
+    return this.exclusive(async () => (await this.tail(conversation)).meta.name);
   }
 
   /** Everything in the conversation so far counts as read. */
@@ -272,7 +295,7 @@ export class MessageHistory {
       tail.chunks.set(k, chunk);
       for (const m of chunk.slice(Math.max(0, meta.count - k * HISTORY_CHUNK))) {
         meta.count++;
-        if (!m.own) meta.unread++;
+        if (!m.own && m.kind !== 'notice') meta.unread++;
         meta.last = m;
         tail.repaired = true;
       }

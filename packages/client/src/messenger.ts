@@ -31,7 +31,8 @@ import { AccountError } from './accountErrors.js';
 import type { ConversationSummary, ReceivedMessage } from './conversationLog.js';
 import { randomHex } from './encoding.js';
 import type { StoredMessage } from './messageHistory.js';
-import { deviceCheck, MessengerBase, type MessengerOptions } from './messengerBase.js';
+import { MessengerMembers } from './conversationMembers.js';
+import { deviceCheck, type MessengerOptions } from './messengerBase.js';
 import { encodePayload, parsePayload } from './payload.js';
 import {
   type AttachmentBody,
@@ -47,9 +48,10 @@ import { ClientError } from './errors.js';
 import type { FileRef } from './historyRecord.js';
 
 export type { MessengerEvents, MessengerOptions } from './messengerBase.js';
+export type { ConversationNotice } from './messageHistory.js';
 export type { ConversationSummary, ReceivedMessage, StoredMessage };
 
-export class Messenger extends MessengerBase {
+export class Messenger extends MessengerMembers {
   private queue: MailEvent[] = [];
   private caughtUpResolve!: () => void;
   private caughtUpReject!: (e: unknown) => void;
@@ -72,6 +74,7 @@ export class Messenger extends MessengerBase {
       notice: (n) => {
         if (n.what === NoticeWhat.CAUGHT_UP) m.working = m.working.then(() => m.markCaughtUp()).catch((e) => m.fail(e));
         else m.emit('notice', n);
+        if (n.what === NoticeWhat.DEVICE_LIST) m.ownDevicesChanged();
       },
       lost: (l) => m.emit('warning', { code: l.handshake ? 'LOST_HANDSHAKE' : 'LOST', conversation: l.conversation }),
       connection: (c) => m.emit('connection', c),
@@ -94,7 +97,11 @@ export class Messenger extends MessengerBase {
 
   private static async load(o: MessengerOptions): Promise<Messenger> {
     let m: Messenger | undefined;
-    m = new Messenger(o, await AccountGroups.open(deviceCheck(o.devices, (w) => m?.emit('warning', w))));
+    const warn = (w: { code: string; name: string }) => {
+      m?.emit('warning', w);
+      if (w.code === 'DEVICES_CHANGED') void m?.checkDeparted(w.name).catch(() => undefined);
+    };
+    m = new Messenger(o, await AccountGroups.open(deviceCheck(o.devices, warn)));
     const saved = await o.store.load();
     if (saved !== undefined) m.restore(saved);
     await m.publishKeyPackages();
@@ -231,6 +238,7 @@ export class Messenger extends MessengerBase {
   /** Closes the channel; the store's lock is given back once what is being processed is saved. */
   close(): void {
     this.closed = true;
+    this.stopMembers();
     this.link?.close();
     void this.working.then(() => this.o.store.close?.()).catch(() => undefined);
   }
@@ -250,6 +258,7 @@ export class Messenger extends MessengerBase {
   private async markCaughtUp(): Promise<void> {
     await this.drain();
     this.caughtUpResolve();
+    void this.checkDeparted().catch(() => undefined);
   }
 
   /** Resolves once every mail received so far is processed and saved. */
@@ -329,7 +338,7 @@ export class Messenger extends MessengerBase {
     try {
       if (mail.kind === 'welcome') {
         if (this.conversations.has(id)) return false;
-        const { state, used } = await this.g.join(mail.payload, this.pending);
+        const { state, used } = await this.g.join(mail.payload, this.pending, this.pending.at(-1));
         const lastResort = used === this.pending.at(-1);
         if (!lastResort) this.pending = this.pending.filter((p) => p !== used);
         this.conversations.set(id, state);
@@ -349,11 +358,10 @@ export class Messenger extends MessengerBase {
           const m = { conversation: id, from: r.sender.name, fromKey: r.sender.identityKey, id: p.id, ...content };
           this.log.text({ ...m, at: mail.at, sentAt: p.ts, seq: mail.seq }, device);
         } else if (p?.type === 'receipt') this.log.receipt(id, device, p.ids);
+        else if (p !== undefined) await this.onControl(id, p, r.sender.name, device, mail.at);
         return false;
       }
-      if (r.removedUs) this.conversations.delete(id);
-      else this.conversations.set(id, r.state);
-      this.emit('members', { id, members: r.removedUs ? [] : await this.members(id), removedUs: r.removedUs });
+      await this.onCommit(id, r, mail.at);
     } catch (e) {
       if (!again) this.emit('warning', { code: (e as { code?: string }).code ?? 'BAD_MESSAGE', conversation: id });
     }

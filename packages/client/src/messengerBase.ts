@@ -42,6 +42,11 @@ export interface MessengerOptions {
   readonly receiptMaxDevices?: number;
   /** Files (accountFiles.ts): the account API with this device's session, and the blob store. Without it, sendFile and downloadFile refuse. */
   readonly files?: AccountFileOptions;
+  /**
+   * Membership changes this device makes on its own (removing those who left and departed devices,
+   * adding this account's new devices: §11.15) wait this long per device ranked before it (default 2000 ms).
+   */
+  readonly memberStepMs?: number;
 }
 
 export interface MessengerEvents extends LogEvents {
@@ -61,7 +66,8 @@ export interface MessengerEvents extends LogEvents {
    * GROUP_BAD_WELCOME, LOST, LOST_HANDSHAKE, DEVICE_NOT_ADDED, DEVICES_CHANGED (`name`'s devices
    * changed: compare safety numbers), DEVICE_LIST_FORKED / DEVICE_LIST_INVALID (`name`'s list is not
    * the one seen before: nobody of it is trusted until the user decides), HISTORY_CORRUPT,
-   * MESSENGER_STORE_CORRUPT or STORE_FAILED (what arrived could not be kept: the Messenger stops), …
+   * MESSENGER_STORE_CORRUPT or STORE_FAILED (what arrived could not be kept: the Messenger stops),
+   * MEMBERS_NOT_CHANGED (a change this device made on its own, §11.15, failed: `conversation`), …
    */
   warning: { code: string; conversation?: string; name?: string };
 }
@@ -97,6 +103,8 @@ export abstract class MessengerBase extends Emitter<MessengerEvents> {
   }
   protected readonly conversations = new Map<string, ConversationState>();
   protected pending: AccountPendingKeyPackage[] = [];
+  /** Conversation id -> accounts that asked to leave it, until their leaves are seen removed (conversationMembers.ts). */
+  protected readonly leaving = new Map<string, Set<string>>();
   protected acked = 0;
   protected sent = 0;
   protected working: Promise<void> = Promise.resolve();
@@ -112,7 +120,7 @@ export abstract class MessengerBase extends Emitter<MessengerEvents> {
     protected readonly g: AccountGroups,
   ) {
     super();
-    this.holdUnheard(['message', 'conversation', 'members', 'warning', 'sent', 'delivered'], 10_000);
+    this.holdUnheard(['message', 'conversation', 'members', 'warning', 'sent', 'delivered', 'changed'], 10_000);
     const receiptMax = Math.min(o.receiptMaxDevices ?? RECEIPT_MAX_DEVICES, RECEIPT_MAX_DEVICES);
     this.log = new ConversationLog(o.history ?? MessageHistory.memory(), (t, e) => this.emit(t, e), o.name, receiptMax);
     this.myKey = toBase64Url(o.me.publicKey);
@@ -143,6 +151,7 @@ export abstract class MessengerBase extends Emitter<MessengerEvents> {
     this.sent = s.sent;
     for (const [id, bytes] of s.conversations) this.conversations.set(id, this.g.importState(bytes));
     this.pending = s.pending.map((p) => this.g.importPending(p));
+    for (const [id, names] of s.leaving ?? []) this.leaving.set(id, new Set(names));
   }
 
   /** Tops the published one-time KeyPackages up to the target, and publishes a last-resort one if there is none. */
@@ -200,6 +209,7 @@ export abstract class MessengerBase extends Emitter<MessengerEvents> {
       sent: this.sent,
       conversations,
       pending: this.pending.map((p) => this.g.exportPending(p)),
+      leaving: new Map([...this.leaving].filter(([, s]) => s.size > 0).map(([id, s]) => [id, [...s]])),
     });
   }
 }

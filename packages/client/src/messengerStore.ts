@@ -20,6 +20,8 @@ export interface MessengerSnapshot {
   readonly pending: readonly Uint8Array[];
   /** Messages this device sent (the payload's `n`). */
   readonly sent: number;
+  /** Conversation id -> accounts that asked to leave it and whose leaves this device has not yet seen removed (§11.15). */
+  readonly leaving?: ReadonlyMap<string, readonly string[]>;
 }
 
 export interface MessengerStore {
@@ -49,6 +51,7 @@ export function encodeSnapshot(s: MessengerSnapshot): Uint8Array {
       sent: s.sent,
       conversations: [...s.conversations].map(([id, state]) => [id, toBase64(state)]),
       pending: s.pending.map(toBase64),
+      ...(s.leaving !== undefined && s.leaving.size > 0 && { leaving: [...s.leaving] }),
     }),
   );
 }
@@ -63,12 +66,23 @@ export function decodeSnapshot(bytes: Uint8Array): MessengerSnapshot {
     Array.isArray(o.conversations) &&
     Array.isArray(o.pending) &&
     o.conversations.every((c) => Array.isArray(c) && c.length === 2 && typeof c[0] === 'string' && typeof c[1] === 'string') &&
-    o.pending.every((p) => typeof p === 'string');
+    o.pending.every((p) => typeof p === 'string') &&
+    (o.leaving === undefined ||
+      (Array.isArray(o.leaving) &&
+        o.leaving.every(
+          (l) =>
+            Array.isArray(l) &&
+            l.length === 2 &&
+            typeof l[0] === 'string' &&
+            Array.isArray(l[1]) &&
+            l[1].every((n: unknown) => typeof n === 'string'),
+        )));
   if (!ok) throw new TypeError('not a messenger snapshot');
   return {
     acked: o.acked as number,
     sent: o.sent as number,
     conversations: new Map((o.conversations as [string, string][]).map(([id, st]) => [id, fromBase64(st)])),
     pending: (o.pending as string[]).map(fromBase64),
+    ...(o.leaving !== undefined && { leaving: new Map(o.leaving as [string, string[]][]) }),
   };
 }

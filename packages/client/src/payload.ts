@@ -141,6 +141,20 @@ const roomNamePayload = z.strictObject({ ...base, type: z.literal('room-name'), 
 export const MAX_RECEIPT_IDS = 500;
 const receiptPayload = z.strictObject({ ...base, type: z.literal('receipt'), ids: z.array(hex(32)).min(1).max(MAX_RECEIPT_IDS) });
 
+/**
+ * An account conversation's name, set by a member (conversationMembers.ts; docs/PROTOCOL.md §11.15),
+ * with the room name's rules. `again`: the name as it already is, told after an addition so that
+ * the devices added learn it (not a rename).
+ */
+const conversationNamePayload = z.strictObject({
+  ...base,
+  type: z.literal('conversation-name'),
+  name: roomNameSchema,
+  again: z.optional(z.literal(true)),
+});
+/** The sending account leaves the account conversation: every member removes its leaves (§11.15). */
+const leavePayload = z.strictObject({ ...base, type: z.literal('leave') });
+
 const payload = z.discriminatedUnion('type', [
   textPayload,
   reactPayload,
@@ -157,6 +171,8 @@ const payload = z.discriminatedUnion('type', [
   roomNamePayload,
   receiptPayload,
   attachmentPayload,
+  conversationNamePayload,
+  leavePayload,
 ]);
 export type RoomNamePayload = z.infer<typeof roomNamePayload>;
 export type DmOfferPayload = z.infer<typeof dmOfferPayload>;
@@ -190,6 +206,7 @@ export type FileDonePayload = z.infer<typeof fileDonePayload>;
 export type FileCancelPayload = z.infer<typeof fileCancelPayload>;
 export type ReceiptPayload = z.infer<typeof receiptPayload>;
 export type AttachmentPayload = z.infer<typeof attachmentPayload>;
+export type ConversationNamePayload = z.infer<typeof conversationNamePayload>;
 export type Payload = z.infer<typeof payload>;
 
 const dec = new TextDecoder('utf-8', { fatal: true });

@@ -19,10 +19,14 @@
  * Transitions take a state and return a new one; as in privateGroup.ts the state passed in is
  * spent (ts-mls wipes what it consumed). A commit we make is not applied until the relay accepted
  * it: keep the old state until then, and wipe `consumed` only after.
+ *
+ * Size: just over 400 lines because every transition of a conversation's group (create, change,
+ * join, encrypt, process, the member views and the state codecs) shares the one context and policy.
  */
 import {
   type CiphersuiteImpl,
   type ClientState,
+  type CredentialBasic,
   type IncomingMessageCallback,
   type KeyPackage,
   type LeafNode,
@@ -33,6 +37,7 @@ import {
   contentTypes,
   createCommit,
   createGroup,
+  defaultCredentialTypes,
   defaultExtensionTypes,
   defaultProposalTypes,
   encode,
@@ -46,7 +51,13 @@ import {
   zeroOutUint8Array,
 } from 'ts-mls';
 import { defaultCodecLimits } from '@nullroom/protocol';
-import { AccountAuthenticationService, type AccountMember, type IsDevice, accountCredential } from './accountCredential.js';
+import {
+  AccountAuthenticationService,
+  type AccountMember,
+  type IsDevice,
+  accountCredential,
+  openAccountCredential,
+} from './accountCredential.js';
 import { concat, equalBytes, randomBytes, u32be } from './bytes.js';
 import { CryptoError } from './errors.js';
 import type { IdentitySigner } from './identity.js';
@@ -88,7 +99,16 @@ export interface OutgoingCommit {
 
 export type ConversationIncoming =
   | { kind: 'message'; state: ConversationState; plaintext: Uint8Array; sender: ConversationMember; epoch: number }
-  | { kind: 'commit'; state: ConversationState; epoch: number; added: AccountMember[]; removed: AccountMember[]; removedUs: boolean };
+  | {
+      kind: 'commit';
+      state: ConversationState;
+      epoch: number;
+      /** Leaves added and removed (a removed leaf's device may be gone from its account's list), and who committed. */
+      added: AccountMember[];
+      removed: AccountMember[];
+      removedUs: boolean;
+      by: AccountMember;
+    };
 
 /** Commits by members with Add, Remove and Update proposals; nothing else. */
 const membersCommit: IncomingMessageCallback = (incoming) =>
@@ -101,6 +121,8 @@ const membersCommit: IncomingMessageCallback = (incoming) =>
     : 'reject';
 
 export class AccountGroups {
+  /** Credentials opened by `leaves`, by leaf signature key (a leaf's key is bound to one credential). */
+  private readonly opened = new Map<string, AccountMember>();
   private constructor(
     readonly suite: SuiteName,
     private readonly impl: CiphersuiteImpl,
@@ -148,7 +170,29 @@ export class AccountGroups {
    * AuthenticationService refuses (a device not in its account's verified list) refuses the whole
    * change (`GROUP_BAD_KEY_PACKAGE`): drop it and try again without it.
    */
-  async add(state: ConversationState, keyPackages: readonly Uint8Array[]): Promise<OutgoingCommit & { added: AccountMember[] }> {
+  add(state: ConversationState, keyPackages: readonly Uint8Array[]): Promise<OutgoingCommit & { added: AccountMember[] }> {
+    return this.change(state, keyPackages, []);
+  }
+
+  /** Removes every leaf of these devices (identity keys): one commit. */
+  remove(state: ConversationState, identityKeys: readonly Uint8Array[]): Promise<OutgoingCommit & { removed: ConversationMember[] }> {
+    return this.change(state, [], identityKeys);
+  }
+
+  /**
+   * Removes every leaf of these devices (identity keys; also leaves whose device its account's list
+   * no longer names: `leaves`, not `members`) and adds the devices of these KeyPackages, in one
+   * commit (RFC 9420 §12.4: Remove and Add proposals by value), with one Welcome for those added.
+   * The KeyPackages are checked as `add` checks them (`GROUP_BAD_KEY_PACKAGE`). A RangeError when
+   * it would remove our own leaf (a member leaves by being removed by another, §12.2).
+   */
+  async change(
+    state: ConversationState,
+    keyPackages: readonly Uint8Array[],
+    identityKeys: readonly Uint8Array[],
+  ): Promise<OutgoingCommit & { added: AccountMember[]; removed: ConversationMember[] }> {
+    const removed = (await this.leaves(state)).filter((m) => identityKeys.some((k) => equalBytes(k, m.identityKey)));
+    if (removed.some((m) => m.leaf === state.mls.privatePath.leafIndex)) throw new RangeError('leave instead of removing yourself');
     const kps = keyPackages.map((b) => this.keyPackageOf(b));
     const added: AccountMember[] = [];
     for (const kp of kps) {
@@ -156,36 +200,30 @@ export class AccountGroups {
       if (m === undefined) throw new CryptoError('GROUP_BAD_KEY_PACKAGE', 'a key package is not from a listed device of its account');
       added.push(m);
     }
+    let r: Awaited<ReturnType<typeof createCommit>>;
     try {
-      const r = await createCommit({
+      r = await createCommit({
         context: this.ctx,
         state: state.mls,
-        extraProposals: kps.map((keyPackage) => ({ proposalType: defaultProposalTypes.add, add: { keyPackage } })),
-        ratchetTreeExtension: true,
+        extraProposals: [
+          ...removed.map((m) => ({ proposalType: defaultProposalTypes.remove, remove: { removed: m.leaf } })),
+          ...kps.map((keyPackage) => ({ proposalType: defaultProposalTypes.add, add: { keyPackage } })),
+        ],
+        ratchetTreeExtension: kps.length > 0,
       });
-      if (r.welcome === undefined) throw new Error('no welcome');
-      return {
-        state: { mls: r.newState },
-        commit: encode(mlsMessageEncoder, r.commit),
-        welcome: encode(mlsMessageEncoder, r.welcome),
-        consumed: r.consumed,
-        added,
-      };
     } catch (e) {
+      if (kps.length === 0) throw e;
       throw new CryptoError('GROUP_BAD_KEY_PACKAGE', `a key package was refused: ${errorName(e)}`, { cause: e });
     }
-  }
-
-  /** Removes every leaf of these devices (identity keys): one commit. */
-  async remove(state: ConversationState, identityKeys: readonly Uint8Array[]): Promise<OutgoingCommit & { removed: ConversationMember[] }> {
-    const removed = (await this.members(state)).filter((m) => identityKeys.some((k) => equalBytes(k, m.identityKey)));
-    if (removed.some((m) => m.leaf === state.mls.privatePath.leafIndex)) throw new RangeError('leave instead of removing yourself');
-    const r = await createCommit({
-      context: this.ctx,
-      state: state.mls,
-      extraProposals: removed.map((m) => ({ proposalType: defaultProposalTypes.remove, remove: { removed: m.leaf } })),
-    });
-    return { state: { mls: r.newState }, commit: encode(mlsMessageEncoder, r.commit), consumed: r.consumed, removed };
+    if (kps.length > 0 && r.welcome === undefined) throw new CryptoError('GROUP_BAD_KEY_PACKAGE', 'no welcome');
+    return {
+      state: { mls: r.newState },
+      commit: encode(mlsMessageEncoder, r.commit),
+      ...(r.welcome !== undefined && kps.length > 0 ? { welcome: encode(mlsMessageEncoder, r.welcome) } : {}),
+      consumed: r.consumed,
+      added,
+      removed,
+    };
   }
 
   /** A self-update (RFC 9420 §12.4): new keys for our leaf, healing the conversation after a compromise. */
@@ -198,9 +236,14 @@ export class AccountGroups {
    * Joins from a Welcome with whichever of our pending KeyPackages it was made for (RFC 9420
    * §12.4.3.1); ts-mls checks every leaf of the tree with our AuthenticationService, the GroupInfo
    * signature and the confirmation tag. No external senders allowed. `GROUP_BAD_WELCOME` otherwise;
-   * the pending KeyPackage used is returned (its init key zeroed) so the caller can forget it.
+   * the pending KeyPackage used is returned (its init key zeroed unless it is `reusable`, the
+   * last-resort one) so the caller can forget it.
    */
-  async join(welcome: Uint8Array, pending: readonly PendingKeyPackage[]): Promise<{ state: ConversationState; used: PendingKeyPackage }> {
+  async join(
+    welcome: Uint8Array,
+    pending: readonly PendingKeyPackage[],
+    reusable?: PendingKeyPackage,
+  ): Promise<{ state: ConversationState; used: PendingKeyPackage }> {
     const msg = decodeMlsMessage(welcome, [wireformats.mls_welcome], MAX_ACCOUNT_WELCOME_BYTES);
     if (msg === undefined || msg.welcome.cipherSuite !== ciphersuites[this.suite]) {
       throw new CryptoError('GROUP_BAD_WELCOME', 'not an MLS 1.0 welcome of this suite');
@@ -219,7 +262,9 @@ export class AccountGroups {
       if (mls.groupContext.extensions.some((x) => x.extensionType === defaultExtensionTypes.external_senders)) {
         throw new CryptoError('GROUP_BAD_WELCOME', 'the conversation names an external sender');
       }
-      zeroOutUint8Array(p.privateKeys.initPrivateKey); // RFC 9420 §16.8
+      // RFC 9420 §16.8: a KeyPackage is used once, and its init key goes with it; a last-resort one
+      // (`reusable`) is meant to be used again until replaced, so its key stays.
+      if (p !== reusable) zeroOutUint8Array(p.privateKeys.initPrivateKey);
       return { state: { mls }, used: p };
     }
     throw new CryptoError('GROUP_BAD_WELCOME', `the welcome was refused: ${errorName(failure)}`, { cause: failure });
@@ -244,7 +289,9 @@ export class AccountGroups {
     if (!equalBytes(pm.groupId, state.mls.groupContext.groupId))
       throw new CryptoError('BAD_MESSAGE', 'the message belongs to another group');
     // The member list is read for commits only: a message's sender is its one leaf (a 1000-member tree is not walked per message).
-    const before = pm.contentType === contentTypes.commit ? await this.members(state) : [];
+    const commit = pm.contentType === contentTypes.commit;
+    const before = commit ? await this.leaves(state) : [];
+    const committer = commit ? await senderOf(this.impl, state.mls, pm) : undefined;
     const r = await processStrict(this.ctx, state.mls, msg, membersCommit);
     if (r.kind === 'applicationMessage') {
       const sd = await senderOf(this.impl, state.mls, pm);
@@ -263,16 +310,20 @@ export class AccountGroups {
     wipe(r.consumed);
     const next: ConversationState = { mls: r.newState };
     const removedUs = r.newState.groupActiveState.kind !== 'active';
-    const after = removedUs ? [] : await this.members(next);
+    const after = removedUs ? [] : await this.leaves(next);
     const has = (list: ConversationMember[], m: ConversationMember) =>
       list.some((x) => x.leaf === m.leaf && equalBytes(x.identityKey, m.identityKey));
+    const by = before.find((m) => m.leaf === committer?.leaf);
+    if (by === undefined) throw new CryptoError('BAD_MESSAGE', 'the commit does not come from a member');
     return {
       kind: 'commit',
       state: next,
-      epoch: Number(r.newState.groupContext.epoch),
+      // A removed member stays at the old epoch (it cannot derive the new one): the commit's is one more.
+      epoch: removedUs ? Number(pm.epoch) + 1 : Number(r.newState.groupContext.epoch),
       added: after.filter((m) => !has(before, m)).map(strip),
       removed: removedUs ? [] : before.filter((m) => !has(after, m)).map(strip),
       removedUs,
+      by: strip(by),
     };
   }
 
@@ -285,6 +336,24 @@ export class AccountGroups {
     }
     return out;
   }
+
+  /** Every leaf whose credential's binding verifies, its device listed or not (departed ones go by it), in leaf order. */
+  async leaves(state: ConversationState): Promise<ConversationMember[]> {
+    const out: ConversationMember[] = [];
+    for (const { index, node } of leaves(state.mls.ratchetTree)) {
+      const c = node.credential;
+      const k = `${toHexKey(node.signaturePublicKey)}/${c.credentialType === defaultCredentialTypes.basic ? toHexKey((c as CredentialBasic).identity) : 'x'}`;
+      let m = this.opened.get(k);
+      if (m === undefined) {
+        m = await openAccountCredential(node.credential, node.signaturePublicKey);
+        if (m !== undefined) this.opened.set(k, m);
+      }
+      if (m !== undefined) out.push({ ...m, leaf: index });
+    }
+    return out;
+  }
+
+  ownLeaf = (state: ConversationState): number => state.mls.privatePath.leafIndex;
 
   /** The state as bytes (every secret of the epoch: seal it). */
   exportState(state: ConversationState): Uint8Array {
@@ -340,4 +409,5 @@ export class AccountGroups {
   }
 }
 
+const toHexKey = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 const strip = (m: ConversationMember): AccountMember => ({ name: m.name, identityKey: m.identityKey });

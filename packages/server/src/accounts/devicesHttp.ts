@@ -133,7 +133,9 @@ export class DeviceEndpoints {
     const user = body.name === undefined ? s.user : await this.userNamed(body.name);
     const entries = await this.ctx.store.deviceList(user.id, body.after);
     const head = entries.at(-1)?.version ?? (await this.ctx.store.deviceListHead(user.id))?.version ?? 0;
-    this.ctx.send(res, 200, { name: user.name, version: head, entries: entries.map((e) => b64u(e.entry)) });
+    // The relay's ids of the devices it routes to (as a claim shows them): what a member names in a commit's `remove` (§11.9).
+    const devices = (await this.ctx.store.devices(user.id)).map((d) => ({ device: d.id, identityKey: b64u(d.identityKey) }));
+    this.ctx.send(res, 200, { name: user.name, version: head, entries: entries.map((e) => b64u(e.entry)), devices });
   }
 
   /** A signed-in device that is not yet the account's asks to be approved (its session is bound to it once approved). */
