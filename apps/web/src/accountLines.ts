@@ -3,7 +3,7 @@
  * message, from the SDK's sealed history or its events, and the sealed records of one account.
  */
 import type { SealedRecords, Thumbnail } from '@nullroom/client';
-import type { FileRef, StoredMessage } from '@nullroom/client/accounts';
+import type { ConversationNotice, FileRef, StoredMessage } from '@nullroom/client/accounts';
 
 export interface Line {
   readonly id: string;
@@ -13,6 +13,8 @@ export interface Line {
   readonly at: number;
   /** A file or image (its name and type are the sender's claims; the key stays in the SDK's sealed history). */
   file?: { name: string; mime: string; size: number; thumb?: Thumbnail };
+  /** A change of the conversation (members added, removed, left; renamed): shown as a line of its own. */
+  notice?: ConversationNotice;
   /** Messages this device sent: where they are, and how many of the other devices confirmed them. */
   status?: 'sending' | 'sent' | 'failed';
   delivered?: number;
@@ -22,6 +24,10 @@ export interface Line {
 export interface Conversation {
   readonly id: string;
   members: string[];
+  /** We are no longer a member (removed): read-only. */
+  gone?: boolean;
+  /** Its name, if a member gave it one (end-to-end encrypted; §11.15). */
+  name?: string;
   /** The last messages (from the sealed history once the conversation was opened, then as they come). */
   lines: Line[];
   loaded: boolean;
@@ -46,6 +52,7 @@ export const line = (m: StoredMessage): Line => ({
   text: m.text,
   at: m.at,
   ...(m.file === undefined ? {} : { file: fileOf(m.file) }),
+  ...(m.kind === 'notice' && m.notice !== undefined ? { notice: m.notice } : {}),
   ...(m.status === undefined ? {} : { status: m.status }),
   ...(m.deliveredTo === undefined ? {} : { delivered: m.deliveredTo.length }),
   ...(m.recipients === undefined ? {} : { recipients: m.recipients }),

@@ -140,8 +140,8 @@ export class AccountSession {
       this.changed();
     });
     m.on('members', (c) => {
-      if (c.removedUs) this.conversations.delete(c.id);
-      else this.conversation(c.id, c.members);
+      // Removed: it stays, read-only, with its history (and the notice of who removed us).
+      this.conversation(c.id, c.removedUs ? [] : c.members).gone = c.removedUs;
       this.changed();
     });
     m.on('message', (x) => {
@@ -156,6 +156,13 @@ export class AccountSession {
       });
       if (this.open !== x.conversation || document.hidden) this.onIncoming?.();
       else void m.markRead(x.conversation).catch(() => undefined);
+      this.listChanged();
+      this.changed();
+    });
+    m.on('changed', ({ message }) => {
+      const c = this.conversation(message.conversation);
+      this.put(c, line(message));
+      if (message.notice?.what === 'renamed') c.name = message.notice.name;
       this.listChanged();
       this.changed();
     });
@@ -225,9 +232,31 @@ export class AccountSession {
     return [...this.conversations.values()].sort((a, b) => b.lastAt - a.lastAt);
   }
 
-  /** The other members' names (the conversation's title). */
+  /** The other members' names. */
   others(c: Conversation): string[] {
     return c.members.filter((n) => n !== this.name);
+  }
+
+  /** The conversation's title: its name, else the other members. */
+  title(c: Conversation): string | undefined {
+    const others = this.others(c);
+    return c.name ?? (others.length === 0 ? undefined : others.join(', '));
+  }
+
+  /** Group management (§11.15): any member may add, remove and rename; leaving forgets it here. */
+  async addMembers(id: string, names: string[]): Promise<void> {
+    await this.ready().addMembers(id, names);
+  }
+  async removeMember(id: string, name: string): Promise<void> {
+    await this.ready().removeMember(id, name);
+  }
+  async rename(id: string, name: string): Promise<void> {
+    await this.ready().rename(id, name);
+  }
+  async leave(id: string): Promise<void> {
+    await this.ready().leave(id);
+    this.conversations.delete(id);
+    this.changed();
   }
 
   async refreshContacts(): Promise<void> {
@@ -312,9 +341,10 @@ export class AccountSession {
     const m = this.messenger;
     if (m === undefined) return;
     for (const c of await m.conversationList()) {
-      if (c.members.length === 0) continue; // it removed us
       const conv = this.conversation(c.id, c.members);
+      conv.gone = c.members.length === 0; // we were removed, or left from another of our devices
       conv.unread = c.unread;
+      conv.name = c.name;
       conv.lastAt = Math.max(conv.lastAt, c.last?.at ?? 0);
     }
   }

@@ -30,7 +30,7 @@ export {
   type SendFileOptions,
   bytesSource,
 } from './accountFiles.js';
-export type { FileRef } from './historyRecord.js';
+export type { ConversationNotice, FileRef } from './historyRecord.js';
 export { HISTORY_CHUNK, HISTORY_WINDOW, type HistoryEntry, MemoryRecords, MessageHistory, type NewMessage } from './messageHistory.js';
 export { RECEIPT_MAX_DEVICES } from './conversationLog.js';
 export { MAX_RECEIPT_IDS } from './payload.js';

@@ -9,7 +9,9 @@ import type { AccountSession, Conversation } from '../accountSession.js';
 import { t } from '../i18n.js';
 import { DeliveryMark } from './DeliveryMark.js';
 import { Qr } from './Qr.js';
+import type { ConversationNotice } from '@nullroom/client/accounts';
 import { AccountFile } from './AccountFile.js';
+import { GroupPanel } from './GroupPanel.js';
 import { accountMessage } from './ContactsPane.js';
 import { Icon } from './Icon.js';
 
@@ -48,13 +50,28 @@ function SafetyNumber(props: { session: AccountSession; other: string; onClose: 
   );
 }
 
-export function ConversationPane(props: { session: AccountSession; conversation: Conversation; keepMetadata: boolean }) {
+/** A change of the conversation in words: who (you, or an account) did what. */
+function noticeText(n: ConversationNotice, own: boolean): string {
+  const by = own ? t('messages.you') : n.by;
+  const names = (n.names ?? []).join(', ');
+  if (n.what === 'renamed') return t('messages.noticeRenamed', { by, name: n.name ?? '' });
+  if (n.what === 'left') return t('messages.noticeLeft', { by });
+  return t(n.what === 'added' ? 'messages.noticeAdded' : 'messages.noticeRemoved', { by, names });
+}
+
+export function ConversationPane(props: {
+  session: AccountSession;
+  conversation: Conversation;
+  keepMetadata: boolean;
+  onLeft: () => void;
+}) {
   const s = props.session;
   const c = props.conversation;
   const others = s.others(c);
   const [text, setText] = useState('');
   const [error, setError] = useState<string | undefined>();
   const [verify, setVerify] = useState<string | undefined>();
+  const [group, setGroup] = useState(false);
   /** A file on its way out: its name and how far the upload is (the message follows once it is whole). */
   const [upload, setUpload] = useState<{ name: string; done: number; size: number } | undefined>();
   const picker = useRef<HTMLInputElement>(null);
@@ -86,34 +103,59 @@ export function ConversationPane(props: { session: AccountSession; conversation:
   return (
     <section class="conversation-pane" aria-labelledby="conversation-title">
       <header class="room-bar">
-        <h1 id="conversation-title" class="room-name">
-          {others.length === 0 ? t('messages.justYou') : others.join(', ')}
+        <h1 id="conversation-title" class="room-name" data-testid="conversation-title">
+          {s.title(c) ?? t('messages.justYou')}
         </h1>
-        {others.map((o) => (
-          <button key={o} type="button" class="secondary" data-testid="verify" onClick={() => setVerify(verify === o ? undefined : o)}>
-            {others.length === 1 ? t('messages.verify') : t('messages.verifyName', { name: o })}
+        {others.length === 1 && (
+          <button
+            type="button"
+            class="secondary"
+            data-testid="verify"
+            onClick={() => setVerify(verify === others[0] ? undefined : others[0])}
+          >
+            {t('messages.verify')}
           </button>
-        ))}
+        )}
+        {c.gone !== true && (
+          <button type="button" class="secondary" data-testid="group-open" aria-expanded={group} onClick={() => setGroup(!group)}>
+            {t('messages.groupOpen')}
+          </button>
+        )}
       </header>
+      {group && (
+        <GroupPanel
+          session={s}
+          conversation={c}
+          onVerify={(name) => (setVerify(name), setGroup(false))}
+          onClose={() => setGroup(false)}
+          onLeft={props.onLeft}
+        />
+      )}
       {verify !== undefined && <SafetyNumber session={s} other={verify} onClose={() => setVerify(undefined)} />}
       <ol class="messages" ref={list} data-testid="conversation-messages" aria-live="polite">
         {c.lines.length === 0 && <li class="line notice">{t('messages.empty')}</li>}
-        {c.lines.map((l) => (
-          <li key={l.id} class={`line message-line${l.own ? ' self' : ''}`} data-testid="account-message">
-            <span class="from">{l.own ? t('messages.me') : l.from}</span> <time>{time(l.at)}</time>
-            {l.status !== undefined && (
-              <DeliveryMark state={l.status === 'sending' ? 'pending' : l.status === 'sent' ? 'sent' : 'failed'} />
-            )}
-            {l.delivered !== undefined && l.delivered > 0 && (
-              <span class="delivered hint" data-testid="delivered">
-                {l.recipients !== undefined && l.recipients > 1
-                  ? t('messages.deliveredTo', { count: l.delivered, of: l.recipients })
-                  : t('messages.delivered')}
-              </span>
-            )}
-            {l.file === undefined ? <p class="text">{l.text}</p> : <AccountFile session={s} conversation={c.id} line={l} />}
-          </li>
-        ))}
+        {c.lines.map((l) =>
+          l.notice !== undefined ? (
+            <li key={l.id} class="line notice" data-testid="account-notice">
+              {noticeText(l.notice, l.own)} <time>{time(l.at)}</time>
+            </li>
+          ) : (
+            <li key={l.id} class={`line message-line${l.own ? ' self' : ''}`} data-testid="account-message">
+              <span class="from">{l.own ? t('messages.me') : l.from}</span> <time>{time(l.at)}</time>
+              {l.status !== undefined && (
+                <DeliveryMark state={l.status === 'sending' ? 'pending' : l.status === 'sent' ? 'sent' : 'failed'} />
+              )}
+              {l.delivered !== undefined && l.delivered > 0 && (
+                <span class="delivered hint" data-testid="delivered">
+                  {l.recipients !== undefined && l.recipients > 1
+                    ? t('messages.deliveredTo', { count: l.delivered, of: l.recipients })
+                    : t('messages.delivered')}
+                </span>
+              )}
+              {l.file === undefined ? <p class="text">{l.text}</p> : <AccountFile session={s} conversation={c.id} line={l} />}
+            </li>
+          ),
+        )}
       </ol>
       {error !== undefined && (
         <p class="error" role="alert" data-testid="send-error">
@@ -125,55 +167,61 @@ export function ConversationPane(props: { session: AccountSession; conversation:
           {t('messages.uploading', { name: upload.name })} <progress max={upload.size} value={upload.done} />
         </p>
       )}
-      <form
-        class="composer"
-        onSubmit={(e) => {
-          e.preventDefault();
-          send();
-        }}
-      >
-        <input
-          ref={picker}
-          type="file"
-          class="sr-only"
-          tabIndex={-1}
-          aria-hidden="true"
-          data-testid="account-file-input"
-          onChange={(e) => {
-            const file = e.currentTarget.files?.[0];
-            e.currentTarget.value = '';
-            if (file !== undefined) attach(file);
+      {c.gone === true ? (
+        <p class="line notice gone" role="status" data-testid="conversation-gone">
+          {t('messages.gone')}
+        </p>
+      ) : (
+        <form
+          class="composer"
+          onSubmit={(e) => {
+            e.preventDefault();
+            send();
           }}
-        />
-        <button
-          type="button"
-          class="secondary icon"
-          aria-label={t('files.attach')}
-          data-testid="account-attach"
-          disabled={upload !== undefined}
-          onClick={() => picker.current?.click()}
         >
-          <Icon name="attach" />
-        </button>
-        <textarea
-          ref={composer}
-          rows={2}
-          data-testid="account-composer"
-          aria-label={t('chat.message')}
-          maxLength={4000}
-          value={text}
-          onInput={(e) => setText(e.currentTarget.value)}
-          onKeyDown={(e) => {
-            if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
-              e.preventDefault();
-              send();
-            }
-          }}
-        />
-        <button type="submit" data-testid="account-send">
-          {t('chat.send')}
-        </button>
-      </form>
+          <input
+            ref={picker}
+            type="file"
+            class="sr-only"
+            tabIndex={-1}
+            aria-hidden="true"
+            data-testid="account-file-input"
+            onChange={(e) => {
+              const file = e.currentTarget.files?.[0];
+              e.currentTarget.value = '';
+              if (file !== undefined) attach(file);
+            }}
+          />
+          <button
+            type="button"
+            class="secondary icon"
+            aria-label={t('files.attach')}
+            data-testid="account-attach"
+            disabled={upload !== undefined}
+            onClick={() => picker.current?.click()}
+          >
+            <Icon name="attach" />
+          </button>
+          <textarea
+            ref={composer}
+            rows={2}
+            data-testid="account-composer"
+            aria-label={t('chat.message')}
+            maxLength={4000}
+            value={text}
+            onInput={(e) => setText(e.currentTarget.value)}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+                e.preventDefault();
+                send();
+              }
+            }}
+          />
+          <button type="submit" data-testid="account-send">
+            {t('chat.send')}
+          </button>
+        </form>
+      )}
     </section>
   );
 }

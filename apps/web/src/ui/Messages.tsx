@@ -170,7 +170,7 @@ export function Messages(props: {
                   onClick={() => setPane({ kind: 'conversation', id: c.id })}
                 >
                   {others.length === 1 && <span class={`dot${session.online.get(others[0]!) ? ' on' : ''}`} aria-hidden="true" />}
-                  <span class="room-label">{others.length === 0 ? t('messages.justYou') : others.join(', ')}</span>
+                  <span class="room-label">{session.title(c) ?? t('messages.justYou')}</span>
                   {c.unread > 0 && (
                     <span class="unread" data-testid="unread" aria-label={t('chat.unread', { count: c.unread })}>
                       {c.unread}
@@ -202,6 +202,7 @@ export function Messages(props: {
             session={session}
             conversation={session.conversations.get(pane.id)!}
             keepMetadata={props.keepMetadata}
+            onLeft={() => setPane({ kind: 'contacts' })}
           />
         )}
       </main>
