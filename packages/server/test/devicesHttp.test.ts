@@ -35,7 +35,12 @@ test('devices: the first signs its own list entry; a second needs approval; a ke
     tampered[tampered.length - 1]! ^= 1;
     await refused(add(alice, a1.b64, tampered), 400, 'DEVICE_LIST_INVALID', 'BAD_SIGNATURE');
     await refused(add(alice, a1.b64, new Uint8Array(40)), 400, 'DEVICE_LIST_INVALID', 'MALFORMED');
-    assert.deepEqual((await api.post('/api/devices/list', { after: 0 }, alice)).body, { name: 'alice', version: 0, entries: [] });
+    assert.deepEqual((await api.post('/api/devices/list', { after: 0 }, alice)).body, {
+      name: 'alice',
+      version: 0,
+      entries: [],
+      devices: [],
+    });
 
     const first = await firstDevice(api, 'alice', alice, a1);
     assert.match(first.device, /^[A-Za-z0-9_-]{22}$/);
@@ -60,7 +65,12 @@ test('devices: the first signs its own list entry; a second needs approval; a ke
     assert.equal((await api.post('/api/devices/list', { name: 'bob', after: 0 }, bob)).body.version, 0);
     await firstDevice(api, 'bob', bob);
     const listed = await api.post('/api/devices/list', { name: 'ALICE', after: 0 }, bob);
-    assert.deepEqual(listed.body, { name: 'alice', version: 1, entries: [b64u(first.head.entry)] });
+    // With the relay's id of each listed device (a member needs it to remove a living device's leaf, PROTOCOL §11.15).
+    assert.deepEqual(
+      { ...listed.body, devices: undefined },
+      { name: 'alice', version: 1, entries: [b64u(first.head.entry)], devices: undefined },
+    );
+    assert.deepEqual(listed.body.devices, [{ device: first.device, identityKey: first.d.b64 }]);
     assert.deepEqual((await api.post('/api/devices/list', { name: 'alice', after: 1 }, bob)).body.entries, []);
     assert.equal((await api.post('/api/devices/list', { name: 'nobody', after: 0 }, bob)).body.error, 'NO_SUCH_USER');
     assert.equal((await api.get('/api/devices')).body.error, 'NOT_SIGNED_IN');
