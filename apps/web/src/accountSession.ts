@@ -35,6 +35,20 @@ export type Phase =
 
 export type { Conversation, Line } from './accountLines.js';
 
+/** The Messenger's warnings the screen shows (the rest are about single messages already dropped). */
+const SHOWN_WARNINGS = new Set([
+  'DEVICES_CHANGED',
+  'DEVICE_LIST_FORKED',
+  'DEVICE_LIST_INVALID',
+  'LOST',
+  'LOST_HANDSHAKE',
+  'DEVICE_NOT_ADDED',
+  'STORE_FAILED',
+  'HISTORY_CORRUPT',
+  'MESSENGER_STORE_CORRUPT',
+  'MEMBERS_NOT_CHANGED',
+]);
+
 export interface Warning {
   readonly code: string;
   readonly name?: string;
@@ -52,6 +66,7 @@ export class AccountSession {
   contacts: ContactList = EMPTY;
   readonly online = new Map<string, boolean>();
   readonly conversations = new Map<string, Conversation>();
+  /** What needs the user's eyes (a contact's devices changed, messages the relay did not keep, …), until dismissed. */
   warnings: Warning[] = [];
   devices!: AccountDevices;
   /** This browser's device id, once it is one of the account's devices. */
@@ -189,8 +204,10 @@ export class AccountSession {
       this.changed();
     });
     m.on('warning', (w) => {
-      this.warnings = [...this.warnings.slice(-19), w];
-      if (w.code === 'DEVICES_CHANGED' || w.code.startsWith('DEVICE_LIST')) void this.refreshContacts();
+      // Shown until dismissed, each once (the same warning again is not a second line).
+      if (!SHOWN_WARNINGS.has(w.code)) return;
+      const same = (x: Warning) => x.code === w.code && x.name === w.name && x.conversation === w.conversation;
+      if (!this.warnings.some(same)) this.warnings = [...this.warnings.slice(-9), w];
       this.changed();
     });
   }
@@ -322,6 +339,11 @@ export class AccountSession {
   }
 
   /** The conversation is read: here at once, in the history (which keeps the count) after. */
+  dismiss(w: Warning): void {
+    this.warnings = this.warnings.filter((x) => x !== w);
+    this.changed();
+  }
+
   markRead(id: string): void {
     const c = this.conversations.get(id);
     if (c === undefined || c.unread === 0) return;

@@ -81,6 +81,22 @@ test('a second browser approved by the first, and a terminal in the same convers
     );
     // The phone, user-a's other device, sees its own account's message too.
     await phone.page.getByTestId('account-message').getByText('from the browser').waitFor({ timeout: 20_000 });
+    // user-c adds a second terminal, approved from the first while it talks: that one adds the new
+    // device to the conversation, and user-a's browser says user-c's devices changed (the relay cannot hide it).
+    const talk = run(['talk', url, 'user-a', '--json'], c);
+    await talk.waitFor((e) => e.event === 'talking', 'c talks', 30_000);
+    const c2 = { NULLROOM_KEY_DIR: keyDir(), NULLROOM_PASSWORD: 'pw-c horse battery staple' };
+    const login = run(['login', url, '--user', 'user-c', '--json'], c2);
+    const asked = await login.waitFor((e) => e.event === 'approval-code', 'the approval code', 30_000);
+    await ok(run(['devices', url, 'approve', String(asked.code)], c), 'c approves its second terminal');
+    await ok(login, 'c2 signs in');
+    await a.page.locator('[data-testid="account-warnings"] [data-code="DEVICES_CHANGED"]').getByText('user-c').waitFor({ timeout: 40_000 });
+    await a.page.getByTestId('verify').click();
+    await a.page.getByTestId('safety-changed').waitFor();
+    await screenshot(a.page, 'messages-devices-changed');
+    talk.child.stdin.end();
+    await talk.exited;
+
     // Removing a contact asks first; then they are gone from the list (the conversation stays).
     await a.page.getByTestId('contacts-tab').click();
     await a.page.getByRole('button', { name: 'Remove user-c from your contacts' }).click();

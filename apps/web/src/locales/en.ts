@@ -330,6 +330,23 @@ export const en = {
     noticeLeft: '{{by}} left',
     noticeRenamed: '{{by}} renamed the conversation to “{{name}}”',
     gone: 'You are no longer a member of this conversation: what it had stays here, and nothing new arrives.',
+    dismiss: 'Dismiss',
+    warnings: {
+      DEVICES_CHANGED:
+        '{{name}}’s devices changed: a new device, or someone else. Compare the safety number with them again (open your conversation, then Verify).',
+      DEVICE_LIST_FORKED:
+        'The relay showed a device list for {{name}} that does not continue the one seen before. Nobody of it is trusted until you compare safety numbers.',
+      DEVICE_LIST_INVALID: 'A device list for {{name}} does not verify: the relay changed or made up an entry. Nobody of it is trusted.',
+      LOST: 'Some messages of {{conversation}} were not kept for this device (over its quota, or older than the relay keeps them).',
+      LOST_HANDSHAKE:
+        'Changes of {{conversation}} were not kept for this device: it can no longer read it. Ask a member to remove and add you again.',
+      DEVICE_NOT_ADDED: 'A device could not be added (it has published no key yet): it will not read this conversation until it is added.',
+      STORE_FAILED:
+        'This browser could not keep what arrived, so nothing more is read until you reload. Nothing was acknowledged that was not kept.',
+      HISTORY_CORRUPT: 'The messages kept in this browser do not read back (damaged). Nothing was deleted.',
+      MESSENGER_STORE_CORRUPT: 'The conversations kept in this browser do not read back (damaged). Nothing was deleted.',
+      MEMBERS_NOT_CHANGED: 'A change of members of {{conversation}} could not be made; it will be tried again.',
+    },
     verify: 'Verify',
     verifyName: 'Verify {{name}}',
     safetyTitle: 'Safety number with {{name}}',

@@ -29,7 +29,7 @@ function SafetyNumber(props: { session: AccountSession; other: string; onClose: 
       {shown !== undefined && 'error' in shown && <p class="error">{shown.error}</p>}
       {shown !== undefined && 'digits' in shown && (
         <>
-          {shown.changed && (
+          {(shown.changed || props.session.warnings.some((w) => w.code === 'DEVICES_CHANGED' && w.name === props.other)) && (
             <p class="warning" role="alert" data-testid="safety-changed">
               {t('messages.devicesChanged', { name: props.other })}
             </p>
@@ -40,7 +40,7 @@ function SafetyNumber(props: { session: AccountSession; other: string; onClose: 
             ))}
           </p>
           <Qr text={shown.digits} label={t('messages.safetyQr')} size={160} />
-          <p class="hint">{t('messages.safetyHint')}</p>
+          <p class="hint">{t('messages.safetyHint', { name: props.other })}</p>
         </>
       )}
       <button type="button" class="secondary" onClick={props.onClose}>

@@ -15,6 +15,7 @@ import { ContactsPane } from './ContactsPane.js';
 import { ConversationPane } from './ConversationPane.js';
 import { ApprovalWait, DevicesPane } from './DevicePanes.js';
 import { Icon } from './Icon.js';
+import { Warnings } from './Warnings.js';
 import { DEVICE_HERE } from './MessagesView.js';
 
 const PIN = 'nullroom.accountServerKey';
@@ -194,6 +195,7 @@ export function Messages(props: {
         </ul>
       </nav>
       <main class="conversation" id="composer-area">
+        <Warnings session={session} />
         {pane.kind === 'contacts' && <ContactsPane session={session} onOpen={(id) => setPane({ kind: 'conversation', id })} />}
         {pane.kind === 'devices' && <DevicesPane session={session} />}
         {pane.kind === 'conversation' && session.conversations.has(pane.id) && (
