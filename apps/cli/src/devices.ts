@@ -23,6 +23,7 @@ import {
 } from '@nullroom/client/accounts';
 import { loadStoredIdentity, newIdentity } from '@nullroom/client/node';
 import { createHash } from 'node:crypto';
+import { renderUnicodeCompact } from 'uqr';
 import { CliError, Exit } from './errors.js';
 import { safeText, safetyGrid } from './output.js';
 
@@ -184,6 +185,8 @@ async function verify(devices: AccountDevices, name: string, other: string, prin
       ...(changed ? [`! ${safeText(theirs.name)}'s devices changed since you last looked: compare the new number`] : []),
       `safety number with ${safeText(theirs.name)} (compare it with theirs, in person or on a call):`,
       safetyGrid(formatSafetyNumber(digits)),
+      // The same QR code as the web app's (the digits as text): either app's can be compared with the other's.
+      renderUnicodeCompact(digits, { ecc: 'M', border: 2 }),
       `their devices: ${fingerprints.join(', ')}`,
     ].join('\n'),
   );

@@ -44,6 +44,14 @@ test('two terminals: contacts, messages both ways, three and a file sent while o
     await ok(vb, 'b verifies');
     assert.match(String(va.events[0]?.digits), /^\d{60}$/);
     assert.equal(va.events[0]?.digits, vb.events[0]?.digits);
+    // As text: the digits in groups and the same QR code the web app shows.
+    const vt = run(['devices', url, 'verify', 'user-b'], a);
+    await ok(vt, 'a verifies, as text');
+    assert.ok(vt.lines.join('\n').includes(String(va.events[0]?.digits).slice(0, 5)));
+    assert.ok(
+      vt.lines.some((l) => /^[█▀▄ ]{25,}$/.test(l)),
+      'a QR code',
+    );
 
     // b is online and following; a starts the conversation and writes; b answers.
     const follow = run(['inbox', url, '--follow', '--json'], b);
