@@ -94,14 +94,15 @@ function loadedWith(entry: string): { files: Set<string>; packages: Set<string> 
 
 // The apps sit on the SDK: the web app imports @nullroom/client (its browser half, never /node) and
 // its UI libraries and emoji data (emojibase); the terminal client imports @nullroom/client and its command-line libraries, and
-// the relay only in serve.ts, and the pure-JS image codecs that make its previews (thumbnail.ts).
+// the relay only in serve.ts, the pure-JS image codecs that make its previews (thumbnail.ts), and uqr
+// for the safety number's QR code (the web app's same library, devices.ts).
 // Neither app reaches past the SDK into crypto or protocol.
 const appDeps: Record<string, { deps: string[]; node: boolean }> = {
   'apps/web/src': {
     deps: ['@nullroom/client', 'preact', 'i18next', 'uqr', '@zxcvbn-ts/core', '@zxcvbn-ts/language-common', 'emojibase', 'emojibase-data'],
     node: false,
   },
-  'apps/cli/src': { deps: ['@nullroom/client', 'commander', 'read', 'jpeg-js', 'pngjs', 'exifr'], node: true },
+  'apps/cli/src': { deps: ['@nullroom/client', 'commander', 'read', 'jpeg-js', 'pngjs', 'exifr', 'uqr'], node: true },
 };
 
 test('the apps import only the SDK (the web app never its Node half), and the CLI imports the relay only in serve.ts', () => {

@@ -1,9 +1,10 @@
 /**
  * What the Messages screen shows of a conversation's messages (accountSession.ts): a line per
- * message, from the SDK's sealed history or its events, and the sealed records of one account.
+ * message, from the SDK's sealed history or its events, the warnings it shows, the sealed records
+ * of one account, and this browser becoming one of its devices.
  */
 import type { SealedRecords, Thumbnail } from '@nullroom/client';
-import type { ConversationNotice, FileRef, StoredMessage } from '@nullroom/client/accounts';
+import type { AccountClient, AccountDevices, ConversationNotice, FileRef, StoredMessage } from '@nullroom/client/accounts';
 
 export interface Line {
   readonly id: string;
@@ -65,4 +66,46 @@ export function prefixed(records: SealedRecords, prefix: string): SealedRecords 
     get: (n) => records.get(`${prefix}\0${n}`),
     remove: (n) => records.remove(`${prefix}\0${n}`),
   };
+}
+
+/** The Messenger's warnings the screen shows (the rest are about single messages already dropped). */
+export const SHOWN_WARNINGS = new Set([
+  'DEVICES_CHANGED',
+  'DEVICE_LIST_FORKED',
+  'DEVICE_LIST_INVALID',
+  'LOST',
+  'LOST_HANDSHAKE',
+  'DEVICE_NOT_ADDED',
+  'STORE_FAILED',
+  'HISTORY_CORRUPT',
+  'MESSENGER_STORE_CORRUPT',
+  'MEMBERS_NOT_CHANGED',
+]);
+
+const same = (a: Uint8Array, b: Uint8Array) => a.byteLength === b.byteLength && a.every((x, i) => x === b[i]);
+
+/**
+ * Makes this browser (its key `me`) a device of the account (§11.8), and gives its id: a device the
+ * list has already checks the list against the one it verified before and binds this session to
+ * itself; the first device of an account enrols; any other asks for approval (`asking` shows the
+ * code) and waits until a device of the account approves it, or `signal` ends the wait.
+ */
+export async function becomeDevice(
+  client: AccountClient,
+  devices: AccountDevices,
+  me: Uint8Array,
+  signal: AbortSignal,
+  asking: (code: string, expiresAt: number) => void,
+): Promise<string> {
+  const all = await devices.devices();
+  const mine = all.find((d) => same(d.identityKey, me));
+  if (mine !== undefined) {
+    await devices.deviceList();
+    if ((await client.whoami())?.device === undefined) await devices.bind(mine.device);
+    return mine.device;
+  }
+  if (all.length === 0) return devices.enrolFirst();
+  const asked = await devices.requestApproval();
+  asking(asked.code, asked.expiresAt);
+  return (await asked.wait({ signal })).device;
 }

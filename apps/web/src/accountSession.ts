@@ -23,7 +23,7 @@ import {
   RecordTrustedLists,
   accountSafetyNumber,
 } from '@nullroom/client/accounts';
-import { type Conversation, type Line, SHOWN, fileOf, line, prefixed } from './accountLines.js';
+import { type Conversation, type Line, SHOWN, SHOWN_WARNINGS, becomeDevice, fileOf, line, prefixed } from './accountLines.js';
 import { type Received, downloadSink, fileSourceOf } from './browserFiles.js';
 import { prepared } from './sessionFiles.js';
 
@@ -35,20 +35,6 @@ export type Phase =
 
 export type { Conversation, Line } from './accountLines.js';
 
-/** The Messenger's warnings the screen shows (the rest are about single messages already dropped). */
-const SHOWN_WARNINGS = new Set([
-  'DEVICES_CHANGED',
-  'DEVICE_LIST_FORKED',
-  'DEVICE_LIST_INVALID',
-  'LOST',
-  'LOST_HANDSHAKE',
-  'DEVICE_NOT_ADDED',
-  'STORE_FAILED',
-  'HISTORY_CORRUPT',
-  'MESSENGER_STORE_CORRUPT',
-  'MEMBERS_NOT_CHANGED',
-]);
-
 export interface Warning {
   readonly code: string;
   readonly name?: string;
@@ -56,8 +42,6 @@ export interface Warning {
 }
 
 const EMPTY: ContactList = { contacts: [], incoming: [], outgoing: [], blocked: [] };
-
-const same = (a: Uint8Array, b: Uint8Array) => a.byteLength === b.byteLength && a.every((x, i) => x === b[i]);
 
 export class AccountSession {
   phase: Phase = { kind: 'starting' };
@@ -134,19 +118,10 @@ export class AccountSession {
   }
 
   private async ensureDevice(): Promise<string> {
-    const all = await this.devices.devices();
-    const mine = all.find((d) => same(d.identityKey, this.me.publicKey));
-    if (mine !== undefined) {
-      await this.devices.deviceList(); // checked against the list this browser verified before
-      // Signed in again on a device the account has: this session becomes the device's (§11.8).
-      if ((await this.client.whoami())?.device === undefined) await this.devices.bind(mine.device);
-      return mine.device;
-    }
-    if (all.length === 0) return this.devices.enrolFirst();
-    const asked = await this.devices.requestApproval();
     this.approval = new AbortController();
-    this.set({ kind: 'approval', code: asked.code, expiresAt: asked.expiresAt });
-    return (await asked.wait({ signal: this.approval.signal })).device;
+    return becomeDevice(this.client, this.devices, this.me.publicKey, this.approval.signal, (code, expiresAt) =>
+      this.set({ kind: 'approval', code, expiresAt }),
+    );
   }
 
   private listen(m: Messenger): void {

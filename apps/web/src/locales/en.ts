@@ -1,4 +1,7 @@
-/** English strings (the source language). Every string the app shows goes through i18next. */
+/**
+ * English strings (the source language). Every string the app shows goes through i18next.
+ * Size: one object, every string of the app in one place, typed as `Strings` for each translation.
+ */
 export const en = {
   app: { name: 'Nullroom' },
   join: {
