@@ -308,7 +308,7 @@ export const zhCN: Strings = {
     members_other: '{{count}} 位成员',
     you: '你',
     youName: '{{name}}（你）',
-    removeMemberName: '将 {{name}} 移出此会话',
+    removeMemberName: '从此会话中移除 {{name}}',
     removeMemberTitle: '将 {{name}} 移出此会话？',
     removeMemberBody: '对方将不再收到此会话的消息；已经收到的内容仍留在对方那里。',
     addMembers: '添加联系人',

@@ -132,7 +132,15 @@ export function ConversationPane(props: {
         />
       )}
       {verify !== undefined && <SafetyNumber session={s} other={verify} onClose={() => setVerify(undefined)} />}
-      <ol class="messages" ref={list} data-testid="conversation-messages" aria-live="polite">
+      <ol
+        class="messages"
+        ref={list}
+        data-testid="conversation-messages"
+        aria-live="polite"
+        aria-label={s.title(c) ?? t('messages.justYou')}
+        // Scrolled with the keyboard too, as the rooms' timeline.
+        tabIndex={0}
+      >
         {c.lines.length === 0 && <li class="line notice">{t('messages.empty')}</li>}
         {c.lines.map((l) =>
           l.notice !== undefined ? (
