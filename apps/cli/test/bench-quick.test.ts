@@ -230,6 +230,16 @@ test('bench/inbox.mjs delivers a queued mailbox to a device that connects (200 m
   }
 });
 
+test('bench/groups.mjs builds an account conversation, reads a message in it and removes a device (50 devices)', () => {
+  const r = bench('groups', [], { GROUPS_N: '50', GROUPS_TIME_LIMIT: '200' });
+  assert.equal(r.devices, 50);
+  const add = r.add as { ms: number; welcomeBytes: number };
+  positive(add.ms, 'the add');
+  positive(add.welcomeBytes, 'the Welcome');
+  positive((r.join as { ms: number }).ms, 'the join');
+  positive((r.remove as { processMs: number }).processMs, 'processing the removal');
+});
+
 test('bench/channels.mjs measures the relay memory of authenticated account channels (50)', () => {
   const r = bench('channels', [], { CHANNELS_N: '50', CHANNELS_TIME_LIMIT: '200' });
   assert.equal(r.channels, 50);
