@@ -29,6 +29,8 @@ export interface ReceivedMessage {
   readonly text: string;
   /** A file message's file (accountFiles.ts: `Messenger.downloadFile` fetches it). */
   readonly file?: FileRef;
+  /** A reply: the id of the message it answers (one that is no message id is dropped, the message kept). */
+  readonly replyTo?: string;
   /** When the relay accepted it, and the sender's own clock. */
   readonly at: number;
   readonly sentAt: number;
@@ -75,8 +77,9 @@ export class ConversationLog {
   /** A text or file message a drain decrypted (from another device: the relay never sends our own back). */
   text(event: ReceivedMessage, fromDevice: string): void {
     const own = event.from === this.name;
-    const { conversation, id, from, text, at, sentAt, file } = event;
-    this.received.push({ stored: { conversation, id, from, fromDevice, own, text, ...(file && { file }), at, sentAt }, event });
+    const { conversation, id, from, text, at, sentAt, file, replyTo } = event;
+    const extra = { ...(file && { file }), ...(replyTo !== undefined && { replyTo }) };
+    this.received.push({ stored: { conversation, id, from, fromDevice, own, text, ...extra, at, sentAt }, event });
     const ids = this.confirm.get(conversation) ?? new Set<string>();
     this.confirm.set(conversation, ids.add(id));
   }

@@ -46,6 +46,8 @@ export interface StoredMessage {
   readonly text: string;
   /** A file message's file. */
   readonly file?: FileRef;
+  /** A reply: the id of the message it answers (`Messenger.message` finds it for the quote, if still kept). */
+  readonly replyTo?: string;
   /** The relay's accept time (a message this device sent: the local send time). */
   readonly at: number;
   /** The sender's clock. */
@@ -110,6 +112,7 @@ const stored = z.strictObject({
   own: z.boolean(),
   text: z.string().max(1 << 20),
   file: z.optional(fileRef),
+  replyTo: z.optional(z.string().regex(/^[0-9a-f]{32}$/)),
   at: time,
   sentAt: time,
   index: time,

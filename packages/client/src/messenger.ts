@@ -166,9 +166,22 @@ export class Messenger extends MessengerMembers {
     });
   }
 
-  /** Sends a text message (recorded in the history: `sent` events follow its status): its id. */
-  sendText(id: string, text: string): Promise<string> {
-    return this.sendMessage(id, { type: 'text', text }, { text });
+  /**
+   * Sends a text message (recorded in the history: `sent` events follow its status): its id.
+   * `replyTo`: the id of a message of this conversation's history it answers (NO_SUCH_MESSAGE if none).
+   */
+  async sendText(id: string, text: string, o: { replyTo?: string } = {}): Promise<string> {
+    const re = o.replyTo;
+    if (re === undefined) return this.sendMessage(id, { type: 'text', text }, { text });
+    const target = /^[0-9a-f]{32}$/.test(re) ? await this.message(id, re) : undefined;
+    if (target === undefined || target.kind === 'notice')
+      throw new ClientError('NO_SUCH_MESSAGE', 'the message replied to is not in this conversation');
+    return this.sendMessage(id, { type: 'text', text, re }, { text, replyTo: re });
+  }
+
+  /** The message `messageId` of the conversation's history (the newest first, paged back), for a reply's quote. */
+  message(conversationId: string, messageId: string): Promise<StoredMessage | undefined> {
+    return findMessage(this.log.history, conversationId, messageId);
   }
 
   /**
@@ -191,7 +204,11 @@ export class Messenger extends MessengerMembers {
   }
 
   /** Sends one text or file payload, recorded in the history first (`sent` events follow its status): its id. */
-  private async sendMessage(id: string, body: { type: 'text'; text: string } | AttachmentBody, record: { text: string; file?: FileRef }) {
+  private async sendMessage(
+    id: string,
+    body: { type: 'text'; text: string; re?: string } | AttachmentBody,
+    record: { text: string; file?: FileRef; replyTo?: string },
+  ) {
     const msgId = randomHex(16);
     let recorded = false;
     try {
@@ -351,10 +368,11 @@ export class Messenger extends MessengerMembers {
       const r = await this.g.process(state, mail.payload);
       if (r.kind === 'message') {
         this.conversations.set(id, r.state);
-        const p = parsePayload(r.plaintext);
+        const p = parsePayload(r.plaintext, { looseReply: true });
         const device = toBase64Url(r.sender.identityKey);
         if (p?.type === 'text' || p?.type === 'attachment') {
-          const content = p.type === 'text' ? { text: p.text } : { text: '', file: fileRefOf(p) };
+          const content =
+            p.type === 'text' ? { text: p.text, ...(p.re !== undefined && { replyTo: p.re }) } : { text: '', file: fileRefOf(p) };
           const m = { conversation: id, from: r.sender.name, fromKey: r.sender.identityKey, id: p.id, ...content };
           this.log.text({ ...m, at: mail.at, sentAt: p.ts, seq: mail.seq }, device);
         } else if (p?.type === 'receipt') this.log.receipt(id, device, p.ids);

@@ -216,7 +216,7 @@ export function encodePayload(p: Payload): Uint8Array {
 }
 
 /** The one entry point for untrusted decrypted bytes. Undefined when they are not a valid payload. */
-export function parsePayload(bytes: Uint8Array): Payload | undefined {
+export function parsePayload(bytes: Uint8Array, o: { looseReply?: boolean } = {}): Payload | undefined {
   let json: unknown;
   try {
     json = JSON.parse(dec.decode(bytes));
@@ -224,5 +224,11 @@ export function parsePayload(bytes: Uint8Array): Payload | undefined {
     return undefined;
   }
   const r = payload.safeParse(json);
-  return r.success ? r.data : undefined;
+  if (r.success || !o.looseReply) return r.success ? r.data : undefined;
+  // Account conversations (docs/PROTOCOL.md §11.13): a `text` whose `re` is no message id is kept
+  // without it, so that a message of a lasting history is not lost to a bad quote. Rooms refuse it (§5).
+  if (typeof json !== 'object' || json === null || !('re' in json) || (json as { type?: unknown }).type !== 'text') return undefined;
+  const { re: _re, ...rest } = json as Record<string, unknown>;
+  const again = textPayload.safeParse(rest);
+  return again.success ? again.data : undefined;
 }

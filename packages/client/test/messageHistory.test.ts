@@ -4,7 +4,8 @@
  * counts and markRead kept across a reopen, an append rewrites two small records whatever the
  * history's size, a crash between a chunk and its meta is counted in on the next load; and the
  * terminal's sealed records (src/node/fileHistory.ts): no plaintext in any byte or name on disk,
- * and a tampered or moved record is HISTORY_CORRUPT, never an empty history.
+ * and a tampered or moved record is HISTORY_CORRUPT, never an empty history; a reply's `replyTo`
+ * reads back, and one that is not a message id (32 lowercase hex) makes its record HISTORY_CORRUPT.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HISTORY_CHUNK, MemoryRecords, MessageHistory, type NewMessage } from '../src/accounts.js';
 import { ClientError } from '../src/errors.js';
+import { decodeChunk, encodeChunk } from '../src/historyRecord.js';
 import { FileMessengerStore } from '../src/node/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'nullroom-history-'));
@@ -237,4 +239,22 @@ test('a tampered record, or one moved under another name, is HISTORY_CORRUPT, ne
   renameSync(join(folder, a!), join(folder, `${a}.away`));
   writeFileSync(join(folder, a!), saved.get(b!)!);
   await corrupt('a record under another record’s name');
+});
+
+test("a reply's replyTo is kept, and bounded like a message id: anything else is HISTORY_CORRUPT", async () => {
+  const h = new MessageHistory(new MemoryRecords());
+  await h.append([msg('c', 1), msg('c', 2, { replyTo: hexId(1) })]);
+  assert.deepEqual(
+    (await h.messages('c')).map((m) => m.replyTo),
+    [undefined, hexId(1)],
+  );
+  const reply = { ...msg('c', 2), index: 0 };
+  assert.equal(decodeChunk(encodeChunk([{ ...reply, replyTo: hexId(1) }]))[0]?.replyTo, hexId(1));
+  for (const replyTo of ['e0e1', hexId(0xabc).toUpperCase(), `${hexId(1)}0`, 'x'.repeat(1 << 16)]) {
+    assert.throws(
+      () => decodeChunk(encodeChunk([{ ...reply, replyTo }])),
+      (e: unknown) => e instanceof ClientError && e.code === 'HISTORY_CORRUPT',
+      replyTo.slice(0, 40),
+    );
+  }
 });
