@@ -14,6 +14,8 @@ export interface Line {
   readonly at: number;
   /** A file or image (its name and type are the sender's claims; the key stays in the SDK's sealed history). */
   file?: { name: string; mime: string; size: number; thumb?: Thumbnail };
+  /** The id of the message this one answers. */
+  replyTo?: string;
   /** A change of the conversation (members added, removed, left; renamed): shown as a line of its own. */
   notice?: ConversationNotice;
   /** Messages this device sent: where they are, and how many of the other devices confirmed them. */
@@ -53,6 +55,7 @@ export const line = (m: StoredMessage): Line => ({
   text: m.text,
   at: m.at,
   ...(m.file === undefined ? {} : { file: fileOf(m.file) }),
+  ...(m.replyTo === undefined ? {} : { replyTo: m.replyTo }),
   ...(m.kind === 'notice' && m.notice !== undefined ? { notice: m.notice } : {}),
   ...(m.status === undefined ? {} : { status: m.status }),
   ...(m.deliveredTo === undefined ? {} : { delivered: m.deliveredTo.length }),

@@ -143,6 +143,7 @@ export class AccountSession {
         text: x.text,
         at: x.at,
         ...(x.file === undefined ? {} : { file: fileOf(x.file) }),
+        ...(x.replyTo === undefined ? {} : { replyTo: x.replyTo }),
       });
       if (this.open !== x.conversation || document.hidden) this.onIncoming?.();
       else void m.markRead(x.conversation).catch(() => undefined);
@@ -280,10 +281,10 @@ export class AccountSession {
     return id;
   }
 
-  /** Sends a text; the line appears (and changes state) through the Messenger's `sent` events. */
-  async send(id: string, text: string): Promise<void> {
+  /** Sends a text (a reply to `replyTo`); the line appears (and changes state) through the Messenger's `sent` events. */
+  async send(id: string, text: string, replyTo?: string): Promise<void> {
     try {
-      await this.ready().sendText(id, text);
+      await this.ready().sendText(id, text, replyTo === undefined ? {} : { replyTo });
     } finally {
       this.changed();
     }

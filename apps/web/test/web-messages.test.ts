@@ -140,7 +140,17 @@ async function journey(store: Store): Promise<void> {
       .filter({ hasText: 'canary-msg-hello' })
       .getByTestId('delivered')
       .waitFor({ timeout: 20_000 });
+    // b answers it as a reply: a sees the quote of what it answers.
+    await b.page.getByTestId('account-message').filter({ hasText: 'canary-msg-hello' }).hover();
+    await b.page.getByTestId('account-message').filter({ hasText: 'canary-msg-hello' }).getByTestId('reply').click();
+    await b.page.getByTestId('replying').getByText('canary-msg-hello').waitFor();
     await say(b.page, 'canary-msg-reply');
+    await a.page
+      .getByTestId('account-message')
+      .filter({ hasText: 'canary-msg-reply' })
+      .getByTestId('quote')
+      .getByText('canary-msg-hello')
+      .waitFor({ timeout: 20_000 });
     await a.page.getByTestId('account-message').getByText('canary-msg-reply').waitFor({ timeout: 20_000 });
     // Files both ways: a photo from a (its preview shown at b), a text file from b, fetched, verified and saved at a.
     const png = Buffer.from(

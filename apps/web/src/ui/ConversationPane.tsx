@@ -5,7 +5,7 @@
  * warning when their devices changed since this browser last looked.
  */
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import type { AccountSession, Conversation } from '../accountSession.js';
+import type { AccountSession, Conversation, Line } from '../accountSession.js';
 import { t } from '../i18n.js';
 import { DeliveryMark } from './DeliveryMark.js';
 import { Qr } from './Qr.js';
@@ -50,6 +50,17 @@ function SafetyNumber(props: { session: AccountSession; other: string; onClose: 
   );
 }
 
+/** One row quoting the message a reply answers (or saying it is not here: older than what is shown). */
+function Quote(props: { line: Line | undefined }) {
+  const l = props.line;
+  const what = l === undefined ? t('messages.quoteMissing') : l.file !== undefined ? l.file.name : l.text;
+  return (
+    <p class={`quote${l === undefined ? ' quote-missing' : ''}`} data-testid="quote">
+      {l !== undefined && <span class="quote-from">{l.own ? t('messages.me') : l.from}</span>} {what}
+    </p>
+  );
+}
+
 /** A change of the conversation in words: who (you, or an account) did what. */
 function noticeText(n: ConversationNotice, own: boolean): string {
   const by = own ? t('messages.you') : n.by;
@@ -72,6 +83,8 @@ export function ConversationPane(props: {
   const [error, setError] = useState<string | undefined>();
   const [verify, setVerify] = useState<string | undefined>();
   const [group, setGroup] = useState(false);
+  /** The message the composer answers. */
+  const [replyTo, setReplyTo] = useState<Line | undefined>();
   /** A file on its way out: its name and how far the upload is (the message follows once it is whole). */
   const [upload, setUpload] = useState<{ name: string; done: number; size: number } | undefined>();
   const picker = useRef<HTMLInputElement>(null);
@@ -88,7 +101,8 @@ export function ConversationPane(props: {
     if (body.length === 0) return;
     setText('');
     setError(undefined);
-    s.send(c.id, body).catch((e: unknown) => setError(accountMessage(e)));
+    setReplyTo(undefined);
+    s.send(c.id, body, replyTo?.id).catch((e: unknown) => setError(accountMessage(e)));
   };
 
   const attach = (file: File) => {
@@ -160,7 +174,19 @@ export function ConversationPane(props: {
                     : t('messages.delivered')}
                 </span>
               )}
+              {l.replyTo !== undefined && <Quote line={c.lines.find((x) => x.id === l.replyTo)} />}
               {l.file === undefined ? <p class="text">{l.text}</p> : <AccountFile session={s} conversation={c.id} line={l} />}
+              {c.gone !== true && (
+                <button
+                  type="button"
+                  class="secondary icon reply-button"
+                  aria-label={t('messages.replyTo', { name: l.own ? t('messages.me') : l.from })}
+                  data-testid="reply"
+                  onClick={() => (setReplyTo(l), composer.current?.focus())}
+                >
+                  <Icon name="reply" size={14} />
+                </button>
+              )}
             </li>
           ),
         )}
@@ -174,6 +200,14 @@ export function ConversationPane(props: {
         <p class="hint upload" role="status" data-testid="uploading">
           {t('messages.uploading', { name: upload.name })} <progress max={upload.size} value={upload.done} />
         </p>
+      )}
+      {replyTo !== undefined && c.gone !== true && (
+        <div class="replying" data-testid="replying">
+          <Quote line={replyTo} />
+          <button type="button" class="secondary icon" aria-label={t('messages.cancelReply')} onClick={() => setReplyTo(undefined)}>
+            <Icon name="close" size={14} />
+          </button>
+        </div>
       )}
       {c.gone === true ? (
         <p class="line notice gone" role="status" data-testid="conversation-gone">
