@@ -13,12 +13,13 @@
  * Messages never contain a message's text, a nickname, a room name or a password.
  */
 export const CliErrorCodes = {
-  USAGE: 'a chat command lacks its arguments (`/send` without a path, `/dm` or `/close` alone outside private mode, `/rename` alone)',
+  USAGE:
+    'a chat command lacks its arguments (`/send` without a path, `/dm` or `/close` alone outside private mode, `/rename` alone; `/reply` in `talk` without a number and a text)',
   UNKNOWN_COMMAND: 'a line starts with `/` but names no command (`/help` lists them)',
   NO_SUCH_MEMBER:
     '`/verify`, `/verified` or `/dm NICK` (private mode) names no other member of the room (the same meaning as the SDK code of that name)',
   NO_SUCH_MESSAGE:
-    '`/reply`, `/react`, `/edit` or `/delete` names a number no message (of the room or a private chat) was printed with, or one too old to be kept (the same meaning as the SDK code of that name)',
+    '`/reply`, `/react`, `/edit` or `/delete` names a number no message (of the room or a private chat; in `talk`, of the conversation) was printed with, or one too old to be kept (the same meaning as the SDK code of that name)',
   NO_PRIVATE_CHAT: '`/close` names no one you have a private chat with',
   NOT_JOINED: '`/fingerprint` while the room is not joined (reconnecting): there is no epoch to show (the SDK code of that name)',
   NO_SUCH_FILE: 'a path given to `/send` or `/dmsend` cannot be read',

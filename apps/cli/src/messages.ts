@@ -8,14 +8,15 @@
  *   nullroom send URL USER... --text T    to the conversation with exactly these accounts (started if none);
  *                 (or --file PATH)        --file sends a file instead (encrypted, through the relay's blob store)
  *   nullroom talk URL USER...             that conversation, interactively: its last 20 messages (read now),
- *                                         then lines typed are sent (`/file PATH` sends a file)
+ *                                         then lines typed are sent (`/file PATH` sends a file, `/reply N TEXT`
+ *                                         answers the message printed as #N)
  *   nullroom download URL CONV MSG [--out DIR]   fetches, verifies and saves a file message's file (a new
  *                                         name beside an existing one, never over it; default: here)
  *   nullroom conversations URL            every conversation: its id's first 8 characters (what `group`
  *                                         takes), name, members, unread count, last message time
  *
  * Messages are kept in the sealed history beside the conversations (FileMessengerStore.history()).
- * With --json each message is `{"event":"message","conversation","from","id","text","at","sentAt","file"?}`
+ * With --json each message is `{"event":"message","conversation","from","id","text","at","sentAt","file"?,"replyTo"?}`
  * (`file`: `{name, size, mime}`, shown as "file NAME (SIZE)"; a download `{"event":"downloaded",…,"path","sha256"}`),
  * one of the history `talk` shows first `{"event":"history",…,"own","status"?}`, a new conversation
  * `{"event":"conversation","conversation","members"}`, a send `{"event":"sent","conversation","id"}`,
@@ -23,13 +24,19 @@
  * `{"event":"conversation","conversation","members","unread","lastAt","name"}` (`name` null when none);
  * a notice of the history (members added, removed, left, renamed: §11.15) is a `history` event with
  * `kind: "notice"` and its `notice`, shown as `* alice added bob`. Text is printed with
- * terminal controls escaped.
+ * terminal controls escaped, a message's further lines indented.
+ *
+ * `talk` numbers the messages it prints, `[12:00] #3 alice: text` (`ref` in its `history` and
+ * `message` events), from 1 each time it starts; `/reply 3 TEXT` answers that one (its `sent` event
+ * has the `replyTo`). A reply (`replyTo`: the id it answers) prints a one-row quote of that
+ * message first, `> alice: lunch at noon?` (or `> (original not available)`).
  */
 import { createInterface } from 'node:readline';
 import { formatBytes } from '@nullroom/client';
 import type { Messenger as MessengerType, StoredMessage } from '@nullroom/client/accounts';
 import { FileMessengerStore, fileSource, folderSink, nodeAesGcm, nodeSha256, nodeWebSocket } from '@nullroom/client/node';
 import { accountFailure, printer, save, savedSession } from './account.js';
+import { MessageRefs } from './chatLines.js';
 import { deviceTools } from './devices.js';
 import { CliError, Exit } from './errors.js';
 import { safeText } from './output.js';
@@ -93,7 +100,7 @@ function show(m: MessengerType, me: string, print: Print): void {
   m.on('message', (x) => {
     print(
       'message',
-      { conversation: x.conversation, from: x.from, id: x.id, text: x.text, at: x.at, sentAt: x.sentAt, ...fileFields(x) },
+      { conversation: x.conversation, from: x.from, id: x.id, text: x.text, at: x.at, sentAt: x.sentAt, ...fileFields(x), ...re(x) },
       `[${hhmm(x.at)}] ${safeText(x.from)}: ${content(x)}`,
     );
   });
@@ -118,7 +125,18 @@ async function conversationWith(m: MessengerType, users: string[]): Promise<stri
 async function talk(m: MessengerType, id: string, users: string[], print: Print, json: boolean | undefined): Promise<void> {
   await m.settled();
   const page = await m.messages(id, { limit: 20 });
-  for (const x of page) print('history', historyFields(x), historyLine(x));
+  const refs = new MessageRefs();
+  /** Its number (a message, not a notice) and, for a reply, the quote row before it. */
+  const shown = async (x: StoredMessage) => {
+    if (x.kind === 'notice') return { ref: {}, line: historyLine(x) };
+    const ref = refs.add(x.id);
+    const quote = x.replyTo === undefined ? '' : `${await quoteRow(m, id, x.replyTo)}\n`;
+    return { ref: { ref }, line: `${quote}${historyLine(x, ref)}` };
+  };
+  for (const x of page) {
+    const s = await shown(x);
+    print('history', { ...historyFields(x), ...s.ref }, s.line);
+  }
   let last = page.at(-1)?.index ?? -1;
   let turn = m.markRead(id);
   const more = () => {
@@ -127,12 +145,13 @@ async function talk(m: MessengerType, id: string, users: string[], print: Print,
         for (const x of (await m.messages(id, { limit: 1000 })).filter((y) => y.index > last)) {
           last = x.index;
           if (x.status !== undefined) continue; // typed here: already on the screen
+          const s = await shown(x);
           if (x.kind === 'notice') {
-            print('history', historyFields(x), historyLine(x));
+            print('history', historyFields(x), s.line);
             continue;
           }
           const { conversation, from, text, at, sentAt } = x;
-          print('message', { conversation, from, id: x.id, text, at, sentAt, ...fileFields(x) }, historyLine(x));
+          print('message', { conversation, from, id: x.id, text, at, sentAt, ...fileFields(x), ...re(x), ...s.ref }, s.line);
         }
         await m.markRead(id);
       })
@@ -150,16 +169,57 @@ async function talk(m: MessengerType, id: string, users: string[], print: Print,
   for await (const line of createInterface({ input: process.stdin })) {
     if (line.trim().length === 0) continue;
     const path = /^\/file\s+(.+)$/.exec(line)?.[1]?.trim();
-    const sent = path === undefined ? await m.sendText(id, line) : await sendFile(m, id, path).catch((e: unknown) => void report(e, json));
-    if (sent === undefined) continue;
-    if (json) print('sent', { conversation: id, id: sent }, '');
+    const reply = /^\/reply(\s|$)/.test(line);
+    if (path === undefined && !reply) {
+      const sent = await m.sendText(id, line);
+      if (json) print('sent', { conversation: id, id: sent }, '');
+      continue;
+    }
+    // A command's failure (a file that cannot be read, a number not printed) is said, and talk goes on.
+    const sent = await (path !== undefined ? sendFile(m, id, path).then((x) => ({ id: x })) : sendReply(m, id, line, refs)).catch(
+      (e: unknown) => void report(e, json),
+    );
+    if (sent !== undefined && json) print('sent', { conversation: id, ...sent }, '');
   }
   await turn;
 }
 
+/** `/reply N TEXT`: answers the message printed as #N (USAGE without N and TEXT, NO_SUCH_MESSAGE for a number not printed). */
+async function sendReply(m: MessengerType, id: string, line: string, refs: MessageRefs): Promise<{ id: string; replyTo: string }> {
+  const [, n, text] = /^\/reply\s+(\d+)\s+(\S.*)$/s.exec(line) ?? [];
+  if (n === undefined || text === undefined) throw new CliError('usage: /reply N TEXT', Exit.USAGE, 'USAGE');
+  const replyTo = refs.id(Number(n));
+  if (replyTo === undefined) throw new CliError(`no message was printed as #${n}`, Exit.FAILURE, 'NO_SUCH_MESSAGE');
+  return { id: await m.sendText(id, text, { replyTo }), replyTo };
+}
+
+const QUOTE_CHARS = 60;
+/** `> alice: lunch at noon?`: what a reply answers, on one row, from the history (the newest first). */
+async function quoteRow(m: MessengerType, conversation: string, replyTo: string): Promise<string> {
+  const q = await m.message(conversation, replyTo).catch(() => undefined);
+  if (q === undefined || q.kind === 'notice') return '> (original not available)';
+  const flat = (q.file === undefined ? q.text : `file ${q.file.name}`).replace(/\s+/g, ' ').trim();
+  const cut = [...flat].length > QUOTE_CHARS ? `${[...flat].slice(0, QUOTE_CHARS).join('')}\u2026` : flat;
+  return `> ${q.own ? 'me' : safeText(q.from)}: ${safeText(cut)}`;
+}
+
+const re = (x: Pick<StoredMessage, 'replyTo'>) => (x.replyTo === undefined ? {} : { replyTo: x.replyTo });
+
 function historyFields(x: StoredMessage): Record<string, unknown> {
   const { conversation, from, own, id, text, at, sentAt, status, kind, notice } = x;
-  return { conversation, from, own, id, text, at, sentAt, ...(status && { status }), ...(kind && { kind, notice }), ...fileFields(x) };
+  return {
+    conversation,
+    from,
+    own,
+    id,
+    text,
+    at,
+    sentAt,
+    ...(status && { status }),
+    ...(kind && { kind, notice }),
+    ...fileFields(x),
+    ...re(x),
+  };
 }
 
 /** A notice (§11.15) as a line: who did what. */
@@ -175,13 +235,15 @@ function noticeLine(x: StoredMessage): string {
 /** A file message's file as the terminal shows it (never its key). */
 const fileFields = (x: Pick<StoredMessage, 'file'>) =>
   x.file === undefined ? {} : { file: { name: x.file.name, size: x.file.size, mime: x.file.mime } };
+/** A message's text (its further lines indented, as rooms print them, so that none reads as a line of its own) or file. */
 const content = (x: Pick<StoredMessage, 'file' | 'text'>) =>
-  x.file === undefined ? safeText(x.text) : `file ${safeText(x.file.name)} (${formatBytes(x.file.size)})`;
+  x.file === undefined ? safeText(x.text).replace(/\n/g, '\n    ') : `file ${safeText(x.file.name)} (${formatBytes(x.file.size)})`;
 
-function historyLine(x: StoredMessage): string {
+/** `[12:00] #3 alice: text` (`ref`: its number in `talk`). */
+function historyLine(x: StoredMessage, ref?: number): string {
   if (x.kind === 'notice') return `[${hhmm(x.at)}] ${noticeLine(x)}`;
   const mark = x.status === 'failed' ? ' (not sent)' : x.status === 'sending' ? ' (sending)' : '';
-  return `[${hhmm(x.at)}] ${x.own ? 'me' : safeText(x.from)}: ${content(x)}${mark}`;
+  return `[${hhmm(x.at)}] ${ref === undefined ? '' : `#${ref} `}${x.own ? 'me' : safeText(x.from)}: ${content(x)}${mark}`;
 }
 
 /** Sends the file at `path` (read chunk by chunk, never whole): its message id. */

@@ -59,8 +59,8 @@ test('conversations lists unread; talk shows the history after a restart, marks 
     await ok(again, 'b talks again');
     const shown = again.lines.filter((l) => /^\[\d\d:\d\d\] /.test(l));
     assert.equal(shown.length, 2, again.lines.join('\n'));
-    assert.match(shown[0]!, /^\[\d\d:\d\d\] user-a: canary-hist-hello$/);
-    assert.match(shown[1]!, /^\[\d\d:\d\d\] me: canary-hist-reply$/);
+    assert.match(shown[0]!, /^\[\d\d:\d\d\] #1 user-a: canary-hist-hello$/);
+    assert.match(shown[1]!, /^\[\d\d:\d\d\] #2 me: canary-hist-reply$/);
     const read = run(['conversations', url, '--json'], b);
     await ok(read, 'b lists again');
     assert.equal(read.events.find((e) => 'unread' in e)?.unread, 0, 'talk marked it read');
