@@ -7,33 +7,22 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Page } from 'playwright-core';
 import { assertAxeClean } from './_axe.js';
 import { fitsWidth, open, screenshot, skip, withRelayAndBrowser } from './_browser.js';
+import { signIn } from './_messages.js';
 import { keyDir, type Proc, run } from './_spawn.js';
-
-async function account(page: Page, mode: 'register' | 'sign-in', name: string, password: string): Promise<void> {
-  await page.getByTestId('messages-button').click();
-  await page.getByTestId('messages-sign-in').click();
-  await page.getByTestId(`mode-${mode}`).click();
-  await page.getByTestId('account-username').fill(name);
-  await page.getByTestId('account-password').fill(password);
-  await page.getByTestId('account-submit').click();
-  await page.getByTestId('account-name').waitFor({ timeout: 30_000 });
-  await page.getByTestId('account-close').click();
-}
 
 const ok = async (p: Proc, what: string) => assert.equal(await p.exited, 0, `${what}: ${p.stderr.join('\n')}`);
 
 test('a second browser approved by the first, and a terminal in the same conversation', { skip }, () =>
   withRelayAndBrowser([], async (url, browser) => {
     const a = await open(browser, url);
-    await account(a.page, 'register', 'user-a', 'pw-a horse battery staple');
+    await signIn(a.page, 'register', 'user-a', 'pw-a horse battery staple');
     await a.page.getByTestId('contact-name').waitFor({ timeout: 30_000 });
 
     // The phone asks; it shows a code (and its QR) until the first browser approves it.
     const phone = await open(browser, url, { viewport: { width: 390, height: 844 }, locale: 'zh-CN', colorScheme: 'dark' });
-    await account(phone.page, 'sign-in', 'user-a', 'pw-a horse battery staple');
+    await signIn(phone.page, 'sign-in', 'user-a', 'pw-a horse battery staple');
     const code = (await phone.page.getByTestId('approval-code').textContent({ timeout: 30_000 }))?.trim() ?? '';
     assert.match(code, /^[0-9A-Z-]{12,16}$/);
     assert.ok(await fitsWidth(phone.page), 'the approval screen fits a phone');

@@ -11,22 +11,11 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { assertAxeClean } from './_axe.js';
+import { register } from './_messages.js';
 import { launch, open, screenshot, skip } from './_browser.js';
 import { keyDir, type Proc, run } from './_spawn.js';
 
 const ok = async (p: Proc, what: string) => assert.equal(await p.exited, 0, `${what}: ${p.stderr.join('\n')}`);
-
-async function register(page: Page, name: string): Promise<void> {
-  await page.getByTestId('messages-button').click();
-  await page.getByTestId('messages-sign-in').click();
-  await page.getByTestId('mode-register').click();
-  await page.getByTestId('account-username').fill(name);
-  await page.getByTestId('account-password').fill(`pw ${name} horse battery`);
-  await page.getByTestId('account-submit').click();
-  await page.getByTestId('account-name').waitFor({ timeout: 30_000 });
-  await page.getByTestId('account-close').click();
-  await page.getByTestId('contact-name').waitFor({ timeout: 30_000 });
-}
 
 const notices = (page: Page) => page.getByTestId('account-notice').allTextContents();
 const filesUnder = (dir: string): string[] =>

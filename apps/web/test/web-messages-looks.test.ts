@@ -8,19 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import { assertAxeClean } from './_axe.js';
+import { register } from './_messages.js';
 import { fitsWidth, open, screenshot, skip, withRelayAndBrowser } from './_browser.js';
-
-async function register(page: Page, name: string): Promise<void> {
-  await page.getByTestId('messages-button').click();
-  await page.getByTestId('messages-sign-in').click();
-  await page.getByTestId('mode-register').click();
-  await page.getByTestId('account-username').fill(name);
-  await page.getByTestId('account-password').fill(`pw ${name} horse battery`);
-  await page.getByTestId('account-submit').click();
-  await page.getByTestId('account-name').waitFor({ timeout: 30_000 });
-  await page.getByTestId('account-close').click();
-  await page.getByTestId('contact-name').waitFor({ timeout: 30_000 });
-}
 
 async function check(page: Page, name: string): Promise<void> {
   await screenshot(page, name);

@@ -9,6 +9,7 @@ import { AccountError } from '@nullroom/client/accounts';
 import type { AccountSession } from '../accountSession.js';
 import { t } from '../i18n.js';
 import { ConfirmDialog } from './ConfirmDialog.js';
+import { useAction } from './useAction.js';
 
 /** A refusal or failure of the accounts SDK in words: its code's string, or the code itself in a generic one. */
 export function accountMessage(e: unknown): string {
@@ -23,25 +24,11 @@ export function accountMessage(e: unknown): string {
 export function ContactsPane(props: { session: AccountSession; onOpen: (conversation: string) => void }) {
   const s = props.session;
   const [name, setName] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | undefined>();
-  const [notice, setNotice] = useState<string | undefined>();
+  const { busy, error, notice, setNotice, act } = useAction();
   const [group, setGroup] = useState<Set<string>>(new Set());
   /** The contact whose Remove was pressed, waiting for the user to confirm. */
   const [removing, setRemoving] = useState<string | undefined>();
 
-  const act = async (fn: () => Promise<void>) => {
-    setBusy(true);
-    setError(undefined);
-    setNotice(undefined);
-    try {
-      await fn();
-    } catch (e) {
-      setError(accountMessage(e));
-    } finally {
-      setBusy(false);
-    }
-  };
   const open = (names: string[]) => act(async () => props.onOpen(await s.conversationWith(names)));
   const { contacts, incoming, outgoing, blocked } = s.contacts;
 

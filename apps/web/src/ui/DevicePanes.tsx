@@ -12,6 +12,7 @@ import { t } from '../i18n.js';
 import { ConfirmDialog } from './ConfirmDialog.js';
 import { Qr } from './Qr.js';
 import { accountMessage } from './ContactsPane.js';
+import { useAction } from './useAction.js';
 
 /** A device key as people compare it, the same as the terminal's: the first 16 hex digits of its SHA-256, in fours. */
 async function fingerprint(key: Uint8Array): Promise<string> {
@@ -45,9 +46,6 @@ export function DevicesPane(props: { session: AccountSession }) {
   const s = props.session;
   const [devices, setDevices] = useState<Listed[] | undefined>();
   const [code, setCode] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | undefined>();
-  const [notice, setNotice] = useState<string | undefined>();
   const [removing, setRemoving] = useState<Listed | undefined>();
   const reload = () =>
     s.devices
@@ -55,20 +53,7 @@ export function DevicesPane(props: { session: AccountSession }) {
       .then((all) => Promise.all(all.map(async (d) => ({ ...d, fingerprint: await fingerprint(d.identityKey) }))))
       .then(setDevices, (e: unknown) => setError(accountMessage(e)));
   useEffect(() => void reload(), []);
-
-  const act = async (fn: () => Promise<void>) => {
-    setBusy(true);
-    setError(undefined);
-    setNotice(undefined);
-    try {
-      await fn();
-      await reload();
-    } catch (e) {
-      setError(accountMessage(e));
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, notice, setNotice, setError, act } = useAction(reload);
 
   return (
     <section class="contacts-pane" aria-labelledby="devices-title">

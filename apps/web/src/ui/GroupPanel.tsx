@@ -8,7 +8,7 @@ import { useState } from 'preact/hooks';
 import type { AccountSession, Conversation } from '../accountSession.js';
 import { t } from '../i18n.js';
 import { ConfirmDialog } from './ConfirmDialog.js';
-import { accountMessage } from './ContactsPane.js';
+import { useAction } from './useAction.js';
 
 export function GroupPanel(props: {
   session: AccountSession;
@@ -21,22 +21,9 @@ export function GroupPanel(props: {
   const c = props.conversation;
   const [name, setName] = useState(c.name ?? '');
   const [adding, setAdding] = useState<Set<string>>(new Set());
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | undefined>();
+  const { busy, error, act } = useAction();
   const [confirm, setConfirm] = useState<{ kind: 'leave' } | { kind: 'remove'; name: string } | undefined>();
   const candidates = s.contacts.contacts.map((x) => x.name).filter((n) => !c.members.includes(n));
-
-  const act = async (fn: () => Promise<void>) => {
-    setBusy(true);
-    setError(undefined);
-    try {
-      await fn();
-    } catch (e) {
-      setError(accountMessage(e));
-    } finally {
-      setBusy(false);
-    }
-  };
 
   return (
     <section class="panel group-panel" data-testid="group-panel" aria-labelledby="group-title">
