@@ -60,6 +60,11 @@ program
   )
   .option('--database-schema <name>', 'the PostgreSQL schema of the accounts (else NULLROOM_DATABASE_SCHEMA, else nullroom)')
   .option(
+    '--redis-url <url>',
+    'join a cluster: relay nodes given the same Redis (redis://…; else NULLROOM_REDIS_URL) share their rooms, which then live in Redis, not in a room store',
+  )
+  .option('--cluster-prefix <prefix>', "what the cluster's Redis keys start with (else NULLROOM_CLUSTER_PREFIX, else nr:)")
+  .option(
     '--new-rooms-per-minute <n>',
     'JOINs that create a room, per address per minute (after a burst of 20): bounds online password guessing',
     '20',
@@ -85,6 +90,11 @@ program
   .option('--password-file <file>', 'read the room password from this file (else NULLROOM_PASSWORD, else a prompt)')
   .addOption(new Option('--ca <file>', 'trust this CA certificate (PEM) for the relay').conflicts('pin'))
   .option('--pin <sha256:hex>', 'accept only the relay certificate with this fingerprint (as `serve --self-signed` printed)')
+  .option(
+    '--fallback <url>',
+    'another node of the same relay cluster (repeatable): when the connection drops, the next node is tried',
+    (v: string, prev: string[] = []) => [...prev, v],
+  )
   .option('--download-dir <dir>', 'where received files are saved (default: the current folder)')
   .option('--max-file <size>', 'largest file to download automatically, e.g. 500M or 4G', '4G')
   .option('--keep-metadata', 'send photos with their metadata (EXIF: where and when taken, the camera); by default it is removed')

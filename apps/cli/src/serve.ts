@@ -60,6 +60,22 @@ export interface ServeOptions {
   databaseUrl?: string;
   /** Its schema (else NULLROOM_DATABASE_SCHEMA, else `nullroom`): several relays or tests in one database. */
   databaseSchema?: string;
+  /** Redis of a cluster of relay nodes (else NULLROOM_REDIS_URL; docs/OPERATING.md "Several nodes"). */
+  redisUrl?: string;
+  /** Its key prefix (else NULLROOM_CLUSTER_PREFIX, else `nr:`). */
+  clusterPrefix?: string;
+}
+
+/**
+ * The cluster this node joins, if any. Its own variable names (NULLROOM_REDIS_URL, not REDIS_URL):
+ * a machine's REDIS_URL meant for another program must not make a relay a node of a cluster.
+ */
+export function clusterOptions(o: ServeOptions): RelayOptions['cluster'] {
+  const url = o.redisUrl ?? process.env['NULLROOM_REDIS_URL'];
+  if (url === undefined || url === '') return undefined;
+  if (!/^rediss?:\/\//.test(url)) throw new CliError('--redis-url must start with redis:// or rediss://', Exit.USAGE);
+  const prefix = o.clusterPrefix ?? process.env['NULLROOM_CLUSTER_PREFIX'];
+  return { url, ...(prefix === undefined || prefix === '' ? {} : { prefix }) };
 }
 
 /** The relay's budgets and per-address caps from the command line (docs/OPERATING.md "Limits"). */
@@ -225,7 +241,9 @@ export async function serve(o: ServeOptions): Promise<void> {
   if (o.web !== undefined && !existsSync(join(o.web, 'index.html')))
     throw new CliError(`no index.html in ${o.web}: build the web app first`, Exit.USAGE);
   const web = o.web ?? defaultWebDir();
-  const store = roomStore(o, dataDir);
+  const cluster = clusterOptions(o);
+  // In a cluster the rooms live in Redis, for every node alike.
+  const store = cluster === undefined ? roomStore(o, dataDir) : undefined;
   const accountOptions = await accounts(o, dataDir).catch((e: unknown) => {
     store?.close();
     throw e;
@@ -235,6 +253,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     host: o.host,
     port,
     ...(store === undefined ? {} : { store }),
+    ...(cluster === undefined ? {} : { cluster }),
     ...(web === undefined ? {} : { staticDir: web }),
     ...(tls === undefined ? {} : { tls }),
     blobs,

@@ -47,7 +47,17 @@ const allowed: Record<string, { deps: string[]; platformNeutral: boolean }> = {
   'packages/client': { deps: ['@nullroom/protocol', '@nullroom/crypto', 'zod'], platformNeutral: true },
   // Accounts: OPAQUE's server side, username normalisation (ENSIP-15), PostgreSQL, request validation.
   'packages/server': {
-    deps: ['@nullroom/protocol', 'ws', 'selfsigned', 'better-sqlite3', '@serenity-kit/opaque', '@adraffy/ens-normalize', 'pg', 'zod'],
+    deps: [
+      '@nullroom/protocol',
+      'ws',
+      'selfsigned',
+      'better-sqlite3',
+      '@serenity-kit/opaque',
+      '@adraffy/ens-normalize',
+      'pg',
+      'zod',
+      'ioredis',
+    ],
     platformNeutral: false,
   },
 };

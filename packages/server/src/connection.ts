@@ -13,7 +13,8 @@ import { writeDirect } from './directWrite.js';
 import { CloseError } from './errors.js';
 import type { RelayLimits } from './limits.js';
 import { LARGE_FRAME, type Outlet, type Output } from './output.js';
-import { type Peer, type Rooms, noRequest } from './rooms.js';
+import { type Peer, noRequest } from './rooms.js';
+import type { RoomService } from './roomService.js';
 import type { Tickets } from './tickets.js';
 
 /**
@@ -40,7 +41,7 @@ export const socketWire: Wire = {
 /** What every connection shares: the relay's rooms, limits and output. */
 export interface ConnectionContext {
   readonly limits: RelayLimits;
-  readonly rooms: Rooms;
+  readonly rooms: RoomService;
   readonly tickets: Tickets | undefined;
   readonly output: Output;
   readonly wire: Wire;

@@ -22,6 +22,8 @@ import { type RelayLimits, defaultRelayLimits } from './limits.js';
 import { OriginConfigError, type OriginPolicy, originPolicy } from './origin.js';
 import { Output } from './output.js';
 import { Rooms } from './rooms.js';
+import type { RoomService } from './roomService.js';
+import type { RedisLinkOptions } from './cluster/redisLink.js';
 import { type RoomStore, noRoomStore } from './roomStore.js';
 import { Tickets } from './tickets.js';
 import { upgradeHandler, webSocketServer } from './upgrade.js';
@@ -59,6 +61,11 @@ export interface RelayOptions {
    * answers 404 without them. The relay closes the store when it closes.
    */
   accounts?: AccountsOptions;
+  /**
+   * Several relay nodes sharing their rooms through Redis (docs/PROTOCOL.md §12): every node given
+   * the same Redis and prefix serves the same rooms. Excludes `store` (the rooms live in Redis).
+   */
+  cluster?: RedisLinkOptions;
 }
 
 export interface Relay {
@@ -184,10 +191,8 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
   const trustProxy = opts.trustProxy === true;
   const log = opts.log;
   const accounts = new Accounts(limits);
-  // Blob upload tickets (docs/PROTOCOL.md §9.1): only with a blob store.
-  const tickets = opts.blobs !== false ? new Tickets() : undefined;
   const store = opts.store ?? noRoomStore;
-  const rooms = new Rooms(limits, (f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength), tickets, undefined, store);
+  const { rooms, tickets } = await openRooms(opts, limits, store);
   const conns = new Set<Connection>();
   const output = new Output(conns, limits, () => rooms.groupInfoBytes + rooms.logBytes);
   const { blobs, files } = await openFiles(opts, tls, tickets, trustProxy);
@@ -221,7 +226,7 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
 
   const port = await listen(server, opts.port ?? 8080, host, () => {
     clearInterval(pinger);
-    rooms.dispose();
+    void rooms.stop().then(() => rooms.close());
     store.close();
     channels?.hub.closeAll();
     void opts.accounts?.store.close();
@@ -233,28 +238,63 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
     port,
     stats: () => ({
       connections: conns.size,
-      rooms: rooms.size,
-      outputBytes: output.backlog(),
-      groupInfoBytes: rooms.groupInfoBytes,
-      logBytes: rooms.logBytes,
+      ...roomStats(rooms, output),
       addresses: accounts.size,
       httpConnections: httpConnections.size,
     }),
     blobStats: () => blobs?.stats(),
-    close: () =>
-      shutdown(
+    close: async () => {
+      clearInterval(pinger);
+      // First: this relay's slots stay resumable (in a cluster: handed to the other nodes).
+      await rooms.stop();
+      await shutdown(
         server,
         conns,
         () => {
-          clearInterval(pinger);
-          rooms.dispose();
           store.close();
           blobs?.stop();
           channels?.hub.closeAll();
         },
         blobs,
-      ).then(() => opts.accounts?.store.close()),
+      );
+      rooms.close();
+      await opts.accounts?.store.close();
+    },
   };
+}
+
+const roomStats = (rooms: RoomService, output: Output) => ({
+  rooms: rooms.size,
+  outputBytes: output.backlog(),
+  groupInfoBytes: rooms.groupInfoBytes,
+  logBytes: rooms.logBytes,
+});
+
+const wrapFrame = (f: Uint8Array): Uint8Array => Buffer.from(f.buffer, f.byteOffset, f.byteLength);
+
+/**
+ * The rooms, with the blob upload tickets (docs/PROTOCOL.md §9.1; only with a blob store), each
+ * living as long as the stay it was issued for (RoomService.stayOf).
+ */
+async function openRooms(opts: RelayOptions, limits: RelayLimits, store: RoomStore) {
+  const shared: { rooms?: RoomService } = {};
+  const tickets = opts.blobs !== false ? new Tickets((p, r) => shared.rooms?.stayOf(p, r)) : undefined;
+  const rooms = await roomService(opts, limits, tickets, store);
+  shared.rooms = rooms;
+  return { rooms, tickets };
+}
+
+/** The rooms of this relay alone (in process, with its store), or shared with other nodes through Redis. */
+async function roomService(opts: RelayOptions, limits: RelayLimits, tickets: Tickets | undefined, store: RoomStore): Promise<RoomService> {
+  if (opts.cluster === undefined) return new Rooms(limits, wrapFrame, tickets, undefined, store);
+  if (opts.store !== undefined)
+    throw new RelayConfigError('a room store and a cluster exclude each other: the cluster keeps its rooms in Redis');
+  const { RedisLink } = await import('./cluster/redisLink.js');
+  const { ClusterRooms } = await import('./cluster/clusterRooms.js');
+  const link = await RedisLink.open(opts.cluster).catch((e: unknown) => {
+    throw new RelayConfigError(`cannot reach Redis for the cluster: ${e instanceof Error ? e.message : String(e)}`);
+  });
+  return new ClusterRooms(limits, wrapFrame, link, tickets, opts.log);
 }
 
 /**
@@ -264,7 +304,7 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
 function startTimer(
   conns: ReadonlySet<Connection>,
   output: Output,
-  rooms: Rooms,
+  rooms: RoomService,
   accounts: Accounts,
   intervalMs: number,
   accountsHttp: AccountsHttp | undefined,
@@ -282,7 +322,7 @@ function startTimer(
 }
 
 /** Takes back the rooms the store kept (a restart); a store that cannot be read is a configuration error. */
-function restoreRooms(rooms: Rooms, store: RoomStore): void {
+function restoreRooms(rooms: RoomService, store: RoomStore): void {
   try {
     rooms.restore();
   } catch (e) {
