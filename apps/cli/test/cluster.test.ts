@@ -4,14 +4,15 @@
  * each given the other nodes as fallbacks. One node is killed with SIGKILL while its member and
  * another are sending: the member moves to another node and resumes its slot, nobody sees it
  * leave, and every message that was acknowledged reaches every other member once, in its sender's
- * order. Another node stopped with SIGTERM hands its member on the same way. Needs REDIS_URL
+ * order; Redis holds no room name, password, nickname or text (canaries). Another node stopped
+ * with SIGTERM hands its member on the same way. Needs REDIS_URL
  * (CI sets it); skipped with a notice without it.
  */
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { NullroomClient, type Room, randomRoomSecret } from '@nullroom/client';
+import { NullroomClient, type Room, deriveRoomSecret } from '@nullroom/client';
 import { nodeWebSocket } from '@nullroom/client/node';
 import { type Proc, keyDir, run } from './_spawn.js';
 
@@ -47,7 +48,7 @@ interface Member {
   acked: Set<string>;
 }
 
-async function member(urls: string[], secret: ReturnType<typeof randomRoomSecret>, nick: string): Promise<Member> {
+async function member(urls: string[], secret: Awaited<ReturnType<typeof deriveRoomSecret>>, nick: string): Promise<Member> {
   const client = new NullroomClient({ url: urls[0]!, fallbackUrls: urls.slice(1), webSocket: nodeWebSocket({}) });
   await client.connect();
   const room = await client.join({ secret, nick });
@@ -56,6 +57,30 @@ async function member(urls: string[], secret: ReturnType<typeof randomRoomSecret
   room.on('member-left', (e) => m.left.push(String((e as { nick?: string }).nick ?? '?')));
   room.on('sent', (e) => m.acked.add(e.id));
   return m;
+}
+
+/** Every byte Redis holds under the prefix: key names and values, whatever their type. */
+async function redisBytes(prefix: string): Promise<Buffer> {
+  const r = new Redis(REDIS_URL!, { lazyConnect: true });
+  await r.connect();
+  const parts: Buffer[] = [];
+  const add = (v: unknown): void => {
+    if (Buffer.isBuffer(v)) parts.push(v);
+    else if (Array.isArray(v)) for (const x of v) add(x);
+    else if (v !== null && v !== undefined) parts.push(Buffer.from(String(v)));
+  };
+  for (const key of await r.keys(`${prefix}*`)) {
+    add(key);
+    const type = await r.type(key);
+    if (type === 'string') add(await r.getBuffer(key));
+    else if (type === 'hash') add(await r.hgetallBuffer(key));
+    else if (type === 'list') add(await r.lrangeBuffer(key, 0, -1));
+    else if (type === 'set') add(await r.smembersBuffer(key));
+    else if (type === 'zset') add(await r.zrangeBuffer(key, 0, -1));
+    else if (type === 'stream') add(await r.xrangeBuffer(key, '-', '+'));
+  }
+  r.disconnect();
+  return Buffer.concat(parts);
 }
 
 async function dropPrefix(prefix: string): Promise<void> {
@@ -78,7 +103,8 @@ test('three nodes: a node killed under load, another stopped; its members resume
     await dropPrefix(prefix);
   });
   const urls = nodes.map((n) => n.url);
-  const secret = randomRoomSecret();
+  const canary = `cnry${randomBytes(6).toString('hex')}`;
+  const secret = await deriveRoomSecret(`${canary}-room`, `${canary}-password`);
   // Member i starts on node i, the others its fallbacks in turn.
   for (const [i, nick] of ['alice', 'bob', 'carol'].entries())
     members.push(await member([...urls.slice(i), ...urls.slice(0, i)], secret, nick));
@@ -94,8 +120,8 @@ test('three nodes: a node killed under load, another stopped; its members resume
     sent.get(m.nick)!.push(text);
   };
   for (let i = 0; i < 30; i++) {
-    say(alice, `a${i}`);
-    say(bob, `b${i}`);
+    say(alice, `a${i} ${canary}-text`);
+    say(bob, `b${i} ${canary}-text`);
     if (i === 10) nodes[0]!.proc.child.kill('SIGKILL'); // alice's node dies mid-stream
     await sleep(15);
   }
@@ -116,6 +142,11 @@ test('three nodes: a node killed under load, another stopped; its members resume
     assert.deepEqual(of(m, 'bob'), expect(m, 'bob'), `${m.nick} reads bob's messages once, in order`);
     assert.deepEqual(m.left, [], `${m.nick} saw nobody leave`);
   }
+
+  // What the nodes keep in Redis: no room name, password, nickname or message text.
+  const held = await redisBytes(prefix);
+  assert.ok(held.length > 1000, 'the room is in Redis');
+  for (const secretWord of [canary, 'alice', 'carol']) assert.equal(held.indexOf(secretWord), -1, `${secretWord} is not in Redis`);
 
   // SIGTERM: bob's node drains; bob moves on and the room goes on.
   nodes[1]!.proc.child.kill('SIGTERM');
