@@ -219,7 +219,20 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
   };
   const openConnections = () => conns.size + (channels?.hub.size ?? 0);
   const accountUpgrade = channels === undefined ? {} : { accountUpgrade: channels.upgrade };
-  const upgrades = { limits, origins, trustProxy, accounts, wss, httpConnections, openConnections, log, accept, ...accountUpgrade };
+  const shared = rooms.connections === undefined ? {} : { shared: rooms.connections };
+  const upgrades = {
+    limits,
+    origins,
+    trustProxy,
+    accounts,
+    wss,
+    httpConnections,
+    openConnections,
+    log,
+    accept,
+    ...accountUpgrade,
+    ...shared,
+  };
   server.on('upgrade', upgradeHandler(upgrades));
 
   const pinger = startTimer(conns, output, rooms, accounts, limits.pingIntervalMs, accountsHttp);

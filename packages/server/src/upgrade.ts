@@ -13,6 +13,7 @@ import { addressKey, clientAddress } from './address.js';
 import type { Account, Accounts } from './budget.js';
 import { type HttpConnections, answerRaw } from './httpServer.js';
 import type { RelayLimits } from './limits.js';
+import type { SharedConnections } from './roomService.js';
 import { type OriginPolicy, checkOrigin } from './origin.js';
 import { parseTarget } from './target.js';
 
@@ -33,6 +34,8 @@ export interface UpgradeContext {
    * takes over a request that passed the checks here; `done` when its socket is a WebSocket or gone.
    */
   readonly accountUpgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer, done: (upgraded: boolean) => void) => void;
+  /** Several relay nodes: the per-address cap counts every node's connections (roomService.ts). */
+  readonly shared?: SharedConnections;
 }
 
 /** The WebSocket side of the upgrade: binary frames up to the frame limit, no compression, our subprotocol only. */
@@ -102,6 +105,38 @@ function upgrade(ctx: UpgradeContext, req: IncomingMessage, socket: Duplex, head
   }
   // Counted from now, not once the handshake completes, so parallel handshakes cannot overshoot.
   const pending = countPending(socket, account);
+  const shared = ctx.shared;
+  if (shared === undefined) return accept(ctx, req, socket, head, channel, account, pending);
+  shared
+    .take(key, limits.maxConnectionsPerAddress)
+    .then(
+      (ok) => {
+        if (!ok) {
+          ctx.log?.(`upgrade refused: ${limits.maxConnectionsPerAddress} connections from ${key} on all nodes`);
+          return reject(socket, 503, 'Service Unavailable');
+        }
+        if (socket.destroyed) return shared.release(key);
+        socket.once('close', () => shared.release(key));
+        accept(ctx, req, socket, head, channel, account, pending);
+      },
+      () => reject(socket, 503, 'Service Unavailable'),
+    )
+    .catch(() => {
+      ctx.log?.('upgrade internal error');
+      socket.destroy();
+    });
+}
+
+/** The checks passed: the handshake, for the account channel or a room connection. */
+function accept(
+  ctx: UpgradeContext,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  channel: UpgradeContext['accountUpgrade'],
+  account: Account,
+  pending: { accepted(): void },
+): void {
   if (channel !== undefined) {
     return channel(req, socket, head, (upgraded) => {
       if (!upgraded) return;

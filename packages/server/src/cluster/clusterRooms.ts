@@ -27,7 +27,7 @@ import {
 } from '@nullroom/protocol';
 import type { Account } from '../budget.js';
 import type { RelayLimits } from '../limits.js';
-import type { RoomService } from '../roomService.js';
+import type { RoomService, SharedConnections } from '../roomService.js';
 import type { Peer } from '../roomState.js';
 import { tokenHash } from '../roomResume.js';
 import { LocalRoom, type RoomNode, Stay } from './localRoom.js';
@@ -37,6 +37,9 @@ import type { RedisLink } from './redisLink.js';
 const STATUS = { r: GroupStatus.READY, c: GroupStatus.CREATE, w: GroupStatus.WAIT } as const;
 const str = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString('latin1') : String(v));
 const int = (v: unknown): number => Number(str(v));
+
+/** An address key (address.ts) as Redis keeps it: the first 128 bits of its SHA-256, not the address. */
+export const addressHash = (key: string): string => createHash('sha256').update(key).digest('hex').slice(0, 32);
 
 export class ClusterRooms implements RoomService, RoomNode {
   private readonly rooms = new Map<string, LocalRoom>();
@@ -65,6 +68,12 @@ export class ClusterRooms implements RoomService, RoomNode {
       for (const room of this.rooms.values()) if (room.seen > 0) room.catchUp();
     });
   }
+
+  /** WebSocket connections per address, counted in Redis for all nodes. */
+  readonly connections: SharedConnections = {
+    take: async (key, max) => int(await this.link.run('CONN', [this.node, addressHash(key), max, 1])) === 1,
+    release: (key) => void this.link.run('CONN', [this.node, addressHash(key), 0, -1]).catch(() => undefined),
+  };
 
   get size(): number {
     return this.rooms.size;
@@ -364,12 +373,12 @@ export class ClusterRooms implements RoomService, RoomNode {
     return m;
   }
 
-  /** The address a peer is charged to, as Redis keeps it: a hash, not the address. */
+  /** The address a peer is charged to, as Redis keeps it (addressHash). */
   private address(peer: Peer): string {
     const a = peer.account;
     if (a === undefined) return '';
     let h = this.addresses.get(a);
-    if (h === undefined) this.addresses.set(a, (h = createHash('sha256').update(a.key).digest('hex').slice(0, 32)));
+    if (h === undefined) this.addresses.set(a, (h = addressHash(a.key)));
     return h;
   }
 
