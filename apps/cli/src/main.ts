@@ -52,6 +52,7 @@ program
   .option('--max-http-conns-per-ip <n>', 'plain HTTP connections (not WebSockets yet) from one address; more get 503', '128')
   .option('--max-http-conns <n>', 'plain HTTP connections (not WebSockets yet) from all addresses together', '2048')
   .option('--resume-grace <seconds>', 'how long a member whose connection dropped may take its place back (0: it leaves at once)', '120')
+  .option('--drain-seconds <n>', 'on SIGTERM, how long file transfers in flight may take to finish (WebSockets move at once)', '30')
   .option('--no-room-store', 'keep rooms in memory only: a restart forgets them (members then join again)')
   .option('--no-accounts', 'no accounts on this relay (password rooms only)')
   .option(

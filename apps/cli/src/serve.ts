@@ -60,6 +60,8 @@ export interface ServeOptions {
   databaseUrl?: string;
   /** Its schema (else NULLROOM_DATABASE_SCHEMA, else `nullroom`): several relays or tests in one database. */
   databaseSchema?: string;
+  /** Seconds SIGTERM lets file transfers in flight finish. */
+  drainSeconds?: string;
   /** Redis of a cluster of relay nodes (else NULLROOM_REDIS_URL; docs/OPERATING.md "Several nodes"). */
   redisUrl?: string;
   /** Its key prefix (else NULLROOM_CLUSTER_PREFIX, else `nr:`). */
@@ -242,6 +244,8 @@ export async function serve(o: ServeOptions): Promise<void> {
     throw new CliError(`no index.html in ${o.web}: build the web app first`, Exit.USAGE);
   const web = o.web ?? defaultWebDir();
   const cluster = clusterOptions(o);
+  const drain = o.drainSeconds === undefined ? 30 : /^[0-9]{1,5}$/.test(o.drainSeconds) ? Number(o.drainSeconds) : -1;
+  if (drain < 0) throw new CliError('--drain-seconds must be a whole number of seconds', Exit.USAGE);
   // In a cluster the rooms live in Redis, for every node alike.
   const store = cluster === undefined ? roomStore(o, dataDir) : undefined;
   const accountOptions = await accounts(o, dataDir).catch((e: unknown) => {
@@ -254,6 +258,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     port,
     ...(store === undefined ? {} : { store }),
     ...(cluster === undefined ? {} : { cluster }),
+    drainMs: drain * 1000,
     ...(web === undefined ? {} : { staticDir: web }),
     ...(tls === undefined ? {} : { tls }),
     blobs,

@@ -66,6 +66,11 @@ export interface RelayOptions {
    * the same Redis and prefix serves the same rooms. Excludes `store` (the rooms live in Redis).
    */
   cluster?: RedisLinkOptions;
+  /**
+   * How long `close()` lets HTTP requests in flight (file uploads and downloads) finish before
+   * cutting them; WebSockets are told to go at once. Default 1000 ms.
+   */
+  drainMs?: number;
 }
 
 export interface Relay {
@@ -269,6 +274,7 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
           channels?.hub.closeAll();
         },
         blobs,
+        opts.drainMs ?? 1000,
       );
       rooms.close();
       await opts.accounts?.store.close();
@@ -362,16 +368,23 @@ function listen(server: Server, port: number, host: string, failed: () => void):
 
 /**
  * Stops the relay: timers and waiting GETs first (`stop`), then a close frame to every connection,
- * terminated after 1 s if it lingers, then the server; the blob store is wiped last.
+ * then the server, which lets requests in flight finish for `drainMs` before it cuts what lingers;
+ * the blob store is wiped last.
  */
-function shutdown(server: Server, conns: ReadonlySet<Connection>, stop: () => void, blobs: BlobHttp | undefined): Promise<void> {
+function shutdown(
+  server: Server,
+  conns: ReadonlySet<Connection>,
+  stop: () => void,
+  blobs: BlobHttp | undefined,
+  drainMs: number,
+): Promise<void> {
   return new Promise<void>((resolve) => {
     stop();
     for (const c of conns) c.goAway();
     const force = setTimeout(() => {
       for (const c of conns) c.terminate();
       server.closeAllConnections();
-    }, 1000);
+    }, drainMs);
     force.unref();
     server.close(() => {
       clearTimeout(force);
