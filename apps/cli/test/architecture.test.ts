@@ -45,9 +45,21 @@ const allowed: Record<string, { deps: string[]; platformNeutral: boolean }> = {
     platformNeutral: true,
   },
   'packages/client': { deps: ['@nullroom/protocol', '@nullroom/crypto', 'zod'], platformNeutral: true },
-  // Accounts: OPAQUE's server side, username normalisation (ENSIP-15), PostgreSQL, request validation.
+  // Accounts: OPAQUE's server side, username normalisation (ENSIP-15), PostgreSQL, request validation;
+  // operations: structured logs (pino) and Prometheus metrics (prom-client).
   'packages/server': {
-    deps: ['@nullroom/protocol', 'ws', 'selfsigned', 'better-sqlite3', '@serenity-kit/opaque', '@adraffy/ens-normalize', 'pg', 'zod'],
+    deps: [
+      '@nullroom/protocol',
+      'ws',
+      'selfsigned',
+      'better-sqlite3',
+      '@serenity-kit/opaque',
+      '@adraffy/ens-normalize',
+      'pg',
+      'zod',
+      'pino',
+      'prom-client',
+    ],
     platformNeutral: false,
   },
 };
