@@ -114,7 +114,8 @@ const appDeps: Record<string, { deps: string[]; node: boolean }> = {
     deps: ['@nullroom/client', 'preact', 'i18next', 'uqr', '@zxcvbn-ts/core', '@zxcvbn-ts/language-common', 'emojibase', 'emojibase-data'],
     node: false,
   },
-  'apps/cli/src': { deps: ['@nullroom/client', 'commander', 'read', 'jpeg-js', 'pngjs', 'exifr', 'uqr'], node: true },
+  // zod checks `serve --config` files (serveConfig.ts, loaded only with one).
+  'apps/cli/src': { deps: ['@nullroom/client', 'commander', 'read', 'jpeg-js', 'pngjs', 'exifr', 'uqr', 'zod'], node: true },
 };
 
 test('the apps import only the SDK (the web app never its Node half), and the CLI imports the relay only in serve.ts', () => {
