@@ -188,7 +188,8 @@ test('a cluster on separate hosts behind a load balancer: a node killed, another
   await alice.waitFor((e) => e['event'] === 'member-joined' && e['nick'] === 'bob', 'alice sees bob');
 
   // The nodes saw each client's own address (X-Forwarded-For from the balancer, --trust-proxy).
-  const nodeOf = (last: number) => nodes.find((n) => n.proc.stderr.some((x) => x.includes(`from ${l.net}.${last})`)));
+  const nodeOf = (last: number) =>
+    nodes.find((n) => n.proc.lines.some((x) => x.includes('connection open') && x.includes(`"addressKey":"${l.net}.${last}"`)));
   const aliceNode = nodeOf(21);
   assert.ok(aliceNode !== undefined && nodeOf(22) !== undefined, 'each client is seen from its own address');
 

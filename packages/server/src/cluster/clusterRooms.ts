@@ -27,6 +27,7 @@ import {
 } from '@nullroom/protocol';
 import type { Account } from '../budget.js';
 import type { RelayLimits } from '../limits.js';
+import { type RelayLogger, silentLogger } from '../logger.js';
 import type { RoomService, SharedConnections } from '../roomService.js';
 import type { Peer } from '../roomState.js';
 import { tokenHash } from '../roomResume.js';
@@ -37,6 +38,8 @@ import type { RedisLink } from './redisLink.js';
 const STATUS = { r: GroupStatus.READY, c: GroupStatus.CREATE, w: GroupStatus.WAIT } as const;
 const str = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString('latin1') : String(v));
 const int = (v: unknown): number => Number(str(v));
+/** What went wrong, for the log: Redis's or the network's message (never a frame's content). */
+const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e)).slice(0, 200);
 
 /** An address key (address.ts) as Redis keeps it: the first 128 bits of its SHA-256, not the address. */
 export const addressHash = (key: string): string => createHash('sha256').update(key).digest('hex').slice(0, 32);
@@ -59,7 +62,7 @@ export class ClusterRooms implements RoomService, RoomNode {
     readonly wrap: (f: Uint8Array) => Uint8Array,
     private readonly link: RedisLink,
     private readonly tickets?: { issue(peer: Peer, stay: object, room: string): Uint8Array },
-    private readonly log?: (line: string) => void,
+    private readonly log: RelayLogger = silentLogger,
   ) {
     this.node = randomBytes(8).toString('hex');
     this.keep = limits.resumeGraceMs + 2 * limits.pingIntervalMs;
@@ -195,7 +198,7 @@ export class ClusterRooms implements RoomService, RoomNode {
     try {
       r = await this.link.run(script, args);
     } catch (e) {
-      this.log?.(`cluster: ${script} failed: ${e instanceof Error ? e.message : String(e)}`);
+      this.log.warn('cluster request failed', { request: script, error: errorText(e) });
       return stay.answer(stay.room.seen, [this.errorFrame(reqId, 'INTERNAL')]);
     }
     const code = str(r[0]);
@@ -214,7 +217,7 @@ export class ClusterRooms implements RoomService, RoomNode {
       const frames = str(r[0]) === 'OK' ? [stay.room.stateFrame(STATUS[status], epoch, seq, r[4] as Buffer)] : [];
       stay.answer(seq, frames);
     } catch (e) {
-      this.log?.(`cluster: STATE failed: ${e instanceof Error ? e.message : String(e)}`);
+      this.log.warn('cluster request failed', { request: 'STATE', error: errorText(e) });
       stay.answer(stay.room.seen, []);
     } finally {
       stay.syncing = false;
@@ -330,7 +333,7 @@ export class ClusterRooms implements RoomService, RoomNode {
 
   private dropSlot(key: string, slot: Slot): void {
     void this.link.run('DROP', [key, slot, this.node, this.limits.resumeGraceMs, this.limits.createTimeoutMs]).catch((e: unknown) => {
-      this.log?.(`cluster: could not drop a slot: ${e instanceof Error ? e.message : String(e)}`);
+      this.log.warn('cluster request failed', { request: 'DROP', error: errorText(e) });
     });
   }
 
@@ -345,7 +348,7 @@ export class ClusterRooms implements RoomService, RoomNode {
   }
 
   warn(line: string): void {
-    this.log?.(`cluster: ${line}`);
+    this.log.warn('cluster', { what: line });
   }
 
   private sweep(): void {
@@ -355,7 +358,7 @@ export class ClusterRooms implements RoomService, RoomNode {
     const heartbeat = 4 * limits.pingIntervalMs;
     this.link
       .run('SWEEP', [this.node, heartbeat, limits.resumeGraceMs, limits.createTimeoutMs, 1000, '1'])
-      .catch((e: unknown) => this.log?.(`cluster: sweep failed: ${e instanceof Error ? e.message : String(e)}`))
+      .catch((e: unknown) => this.log.warn('cluster request failed', { request: 'SWEEP', error: errorText(e) }))
       .finally(() => {
         this.sweeping = false;
       });
@@ -383,7 +386,7 @@ export class ClusterRooms implements RoomService, RoomNode {
   }
 
   private failed(peer: Peer, f: ClientFrame, e: unknown): void {
-    this.log?.(`cluster: ${f.type} failed: ${e instanceof Error ? e.message : String(e)}`);
+    this.log.warn('cluster request failed', { request: f.type, error: errorText(e) });
     if ('reqId' in f && !this.gone.has(peer)) this.error(peer, f.reqId, 'INTERNAL');
   }
 
