@@ -9,10 +9,11 @@
 import type { Socket } from 'node:net';
 import type { Server } from 'node:http';
 import { addressKey, clientAddress, isLoopback } from './address.js';
-import { type AccountFiles, accountBlobTickets, AccountTickets } from './accountTickets.js';
+import type { AccountFiles } from './accountTickets.js';
 import { BlobHttp, type TicketCheck } from './blobHttp.js';
 import type { BlobOptions } from './blobOptions.js';
 import type { AccountsHttp, AccountsOptions } from './accounts/accountsHttp.js';
+import type { AccountShared, AccountTicketStore } from './accounts/accountShared.js';
 import { type Account, Accounts } from './budget.js';
 import { RelayConfigError } from './configError.js';
 import { Connection, type ConnectionContext, PingPayloads, type RelaySocket, type Wire, socketWire } from './connection.js';
@@ -123,36 +124,47 @@ async function openBlobs(opts: RelayOptions, tls: boolean, tickets: TicketCheck,
  * The blob store, with the rooms' tickets and (with accounts) the account devices' (§9.3): a PUT's
  * ticket may be either.
  */
-async function openFiles(opts: RelayOptions, tls: boolean, tickets: Tickets | undefined, trustProxy: boolean) {
+async function openFiles(
+  opts: RelayOptions,
+  tls: boolean,
+  tickets: Tickets | undefined,
+  trustProxy: boolean,
+  accountTickets: AccountTicketStore | undefined,
+) {
   if (tickets === undefined) return { blobs: undefined, files: undefined };
-  const accountTickets = opts.accounts === undefined ? undefined : new AccountTickets();
   const check: TicketCheck = { check: (h) => tickets.check(h) ?? accountTickets?.check(h) };
   const blobs = await openBlobs(opts, tls, check, trustProxy);
   return { blobs, files: accountTickets === undefined ? undefined : { blobs, tickets: accountTickets } };
 }
 
 /**
- * The accounts API and the account channel, loaded only for a relay with accounts: OPAQUE's
- * WebAssembly and zod stay out of one without.
+ * What the accounts keep outside their store (accounts/accountShared.ts): this relay's memory, or,
+ * for relay nodes (`cluster`), Redis. Loaded only for a relay with accounts.
  */
-async function openAccounts(opts: RelayOptions, tls: boolean, limits: RelayLimits, files: AccountFiles | undefined) {
+async function openAccountShared(opts: RelayOptions): Promise<AccountShared | undefined> {
   if (opts.accounts === undefined) return undefined;
-  const { AccountsHttp } = await import('./accounts/accountsHttp.js');
-  const { accountChannels } = await import('./accounts/channelUpgrade.js');
-  const blobTickets = files === undefined ? {} : { blobTickets: accountBlobTickets(files.tickets, files.blobs) };
-  const http = await AccountsHttp.open({ ...opts.accounts, ...blobTickets }, securityHeaders(tls), opts.log);
-  const channels = accountChannels(
-    opts.accounts.store,
-    { channel: opts.accounts.channelLimits, conversation: opts.accounts.conversationLimits },
-    { maxFrameBytes: limits.maxFrameBytes, maxPayloadBytes: limits.maxPayloadBytes },
-  );
-  http.notify = (userId, what) => channels.hub.notify(userId, what);
-  http.related = (a, b, contacts, blocked) => channels.hub.related(a, b, contacts, blocked);
-  http.deviceRemoved = (deviceId) => {
-    channels.hub.deviceRemoved(deviceId);
-    files?.tickets.dropDevice(deviceId);
-  };
-  return { http, channels };
+  if (opts.cluster === undefined) return (await import('./accounts/localShared.js')).localShared();
+  const { openRedisAccountShared } = await import('./cluster/accountShared.js');
+  const log = opts.log === undefined ? {} : { log: opts.log };
+  return openRedisAccountShared({ ...opts.cluster, opaqueSetup: opts.accounts.opaqueSetup, ...log }).catch((e: unknown) => {
+    throw new RelayConfigError(`cannot reach Redis for the cluster's accounts: ${e instanceof Error ? e.message : String(e)}`);
+  });
+}
+
+/**
+ * The accounts API and the account channel (accounts/relayAccounts.ts), loaded only for a relay with
+ * accounts: OPAQUE's WebAssembly and zod stay out of one without.
+ */
+async function openAccounts(
+  opts: RelayOptions,
+  tls: boolean,
+  limits: RelayLimits,
+  files: AccountFiles | undefined,
+  shared: AccountShared | undefined,
+) {
+  if (opts.accounts === undefined || shared === undefined) return undefined;
+  const { wireAccounts } = await import('./accounts/relayAccounts.js');
+  return wireAccounts(opts.accounts, opts.cluster !== undefined, securityHeaders(tls), opts.log, limits, files, shared);
 }
 
 /** The HTTP(S) server with what it serves (pages, /healthz, /blobs, /api) and its connection caps; not yet listening. */
@@ -195,9 +207,10 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
   const { rooms, tickets } = await openRooms(opts, limits, store);
   const conns = new Set<Connection>();
   const output = new Output(conns, limits, () => rooms.groupInfoBytes + rooms.logBytes);
-  const { blobs, files } = await openFiles(opts, tls, tickets, trustProxy);
+  const shared = await openAccountShared(opts);
+  const { blobs, files } = await openFiles(opts, tls, tickets, trustProxy, shared?.tickets);
   restoreRooms(rooms, store);
-  const accountParts = await openAccounts(opts, tls, limits, files);
+  const accountParts = await openAccounts(opts, tls, limits, files, shared);
   const [accountsHttp, channels] = [accountParts?.http, accountParts?.channels];
   const { server, httpConnections } = serveHttp(opts, limits, origins, trustProxy, blobs, accountsHttp);
   const wss = webSocketServer(limits);
@@ -229,7 +242,7 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
     void rooms.stop().then(() => rooms.close());
     store.close();
     channels?.hub.closeAll();
-    void opts.accounts?.store.close();
+    void closeAccounts(opts, undefined, shared);
     void blobs?.dispose();
   });
   const shownHost = host.includes(':') ? `[${host}]` : host;
@@ -258,9 +271,20 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
         blobs,
       );
       rooms.close();
-      await opts.accounts?.store.close();
+      await closeAccounts(opts, channels, shared);
     },
   };
+}
+
+/** After the relay closed: the presence of its channels that closed is told, then the accounts' Redis connections and store go. */
+async function closeAccounts(
+  opts: RelayOptions,
+  channels: { hub: { settled(): Promise<void> } } | undefined,
+  shared: AccountShared | undefined,
+) {
+  await channels?.hub.settled();
+  await shared?.close();
+  await opts.accounts?.store.close();
 }
 
 const roomStats = (rooms: RoomService, output: Output) => ({
