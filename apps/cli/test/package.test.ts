@@ -26,9 +26,13 @@ const PACK_MS = 120_000;
 const INSTALL_MS = 8 * 60_000;
 const STEP_MS = 30_000;
 
-/** The environment of a process started here: no npm_* variables of the `npm test` that may run us (its prefix, workspace). */
+/**
+ * The environment of a process started here: without the npm_* variables of the `npm test` that may
+ * run us (its prefix, workspace), nor the NULLROOM_* and database variables CI sets for other tests
+ * (this relay is the embedded one, alone).
+ */
 function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(?:npm_|NULLROOM_|DATABASE_URL$|REDIS_URL$)/i.test(k)));
   return { ...clean, ...extra };
 }
 
@@ -70,6 +74,15 @@ function runToEnd(what: string, cmd: string, args: string[], cwd: string, ms: nu
       else reject(new Error(`${what} failed (exit ${code}) after ${(took / 1000).toFixed(1)} s; last output:\n${tail()}`));
     });
   });
+}
+
+/** `p`, or a failure naming `what` after `ms`. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 /** The installed `nullroom` through npx (never from the registry: --no), as a Proc in its own process group. */
@@ -172,9 +185,9 @@ test('the packed tarball installs into an empty folder and its nullroom serves t
       STEP_MS,
     );
     for (const p of [alice, bob]) p.child.stdin.end();
-    assert.deepEqual(await Promise.all([alice.exited, bob.exited]), [0, 0]);
+    assert.deepEqual(await within(Promise.all([alice.exited, bob.exited]), STEP_MS, 'the chat clients leaving at end of input'), [0, 0]);
     killGroup(relay.child.pid, 'SIGTERM');
-    await relay.exited;
+    await within(relay.exited, STEP_MS, 'the relay stopping on SIGTERM');
     t.diagnostic(
       `pack ${(packed.ms / 1000).toFixed(1)} s, npm install ${(installed.ms / 1000).toFixed(1)} s, serve and chat ${((Date.now() - servedAt) / 1000).toFixed(1)} s`,
     );
