@@ -69,6 +69,7 @@ async function connect(
   const make = () =>
     new NullroomClient({
       url,
+      fallbackUrls: checked.fallbackUrls,
       webSocket: nodeWebSocket(checked.tls),
       suite: o.suite === 'pq' ? Suites.postQuantum : Suites.default,
       ...(store === undefined ? {} : { keyStore: store }),

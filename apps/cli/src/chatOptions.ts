@@ -28,6 +28,8 @@ export interface ChatOptions {
   privateRouting?: 'hidden' | 'direct';
   /** Seconds a line may wait to be sent (the relay unreachable) before it shows as not sent (`/retry`). */
   sendTimeout?: string;
+  /** Other nodes of the same relay cluster, tried in turn when the connection drops. */
+  fallback?: string[];
   /** Where identities and verified keys persist (default: NULLROOM_KEY_DIR, else $XDG_CONFIG_HOME/nullroom, else ~/.config/nullroom). */
   keyDir?: string;
   /** false (`--no-key-store`): a new identity for this run, nothing remembered (MemoryKeyStore), no saved session. */
@@ -42,6 +44,8 @@ export interface ChatOptions {
 export interface CheckedOptions {
   /** The relay URL, http or https (checkRelayUrl). */
   relay: URL;
+  /** --fallback: other nodes of the same cluster, checked the same way. */
+  fallbackUrls: string[];
   tls: { ca?: Buffer; pin?: string };
   maxFile: number;
   downloadDir: string;
@@ -93,7 +97,8 @@ export async function checkOptions(url: string, o: ChatOptions): Promise<Checked
     }
     sendTimeoutMs = Number(o.sendTimeout) * 1000;
   }
-  return { relay, tls, maxFile, downloadDir, sendTimeoutMs };
+  const fallbackUrls = (o.fallback ?? []).map((u) => checkRelayUrl(u).href);
+  return { relay, fallbackUrls, tls, maxFile, downloadDir, sendTimeoutMs };
 }
 
 /** Opens the persistent key store now, so that a damaged or unsafe one stops us before we join anything. */

@@ -17,6 +17,10 @@ program
 program
   .command('serve')
   .description('run the relay (and the web app) on this machine')
+  .option(
+    '--config <file>',
+    'read settings from this JSON file (keys: the long flag names in camelCase); flags and environment variables win over it',
+  )
   .option('--host <host>', 'address to bind (anything but loopback needs TLS)', '127.0.0.1')
   .option('--port <port>', 'port to listen on', '8080')
   .option(
@@ -52,6 +56,7 @@ program
   .option('--max-http-conns-per-ip <n>', 'plain HTTP connections (not WebSockets yet) from one address; more get 503', '128')
   .option('--max-http-conns <n>', 'plain HTTP connections (not WebSockets yet) from all addresses together', '2048')
   .option('--resume-grace <seconds>', 'how long a member whose connection dropped may take its place back (0: it leaves at once)', '120')
+  .option('--drain-seconds <n>', 'on SIGTERM, how long file transfers in flight may take to finish (WebSockets move at once)', '30')
   .option('--no-room-store', 'keep rooms in memory only: a restart forgets them (members then join again)')
   .option('--no-accounts', 'no accounts on this relay (password rooms only)')
   .option(
@@ -60,14 +65,23 @@ program
   )
   .option('--database-schema <name>', 'the PostgreSQL schema of the accounts (else NULLROOM_DATABASE_SCHEMA, else nullroom)')
   .option(
+    '--redis-url <url>',
+    'join a cluster: relay nodes given the same Redis (redis://…; else NULLROOM_REDIS_URL) share their rooms, which then live in Redis, not in a room store',
+  )
+  .option('--cluster-prefix <prefix>', "what the cluster's Redis keys start with (else NULLROOM_CLUSTER_PREFIX, else nr:)")
+  .option(
     '--new-rooms-per-minute <n>',
     'JOINs that create a room, per address per minute (after a burst of 20): bounds online password guessing',
     '20',
   )
-  .option('-v, --verbose', 'log connections and protocol errors to stderr (never any content)')
+  .option('-v, --verbose', 'log at debug level: connections, protocol errors, blob requests (never any content)')
+  .option('--log-level <level>', 'debug, info, warn or error: JSON lines on stdout (else NULLROOM_LOG_LEVEL, else info)')
+  .option('--metrics-port <port>', 'serve Prometheus metrics at /metrics on this port (off by default)')
+  .option('--metrics-host <host>', 'address of the metrics listener (default 127.0.0.1; any other needs TLS and a token)')
+  .option('--metrics-token <token>', 'a scrape must send Authorization: Bearer TOKEN (else NULLROOM_METRICS_TOKEN; at least 16 characters)')
   // Each command loads only its own code: the relay never loads the client (MLS, zod, hashing), which keeps
   // its heap, and so each of its garbage collections, small (bench/transfer.mjs).
-  .action(async (opts) => (await import('./serve.js')).serve(opts));
+  .action(async (opts, cmd: Command) => (await import('./serve.js')).serve(opts, (key) => cmd.getOptionValueSource(key) === 'cli'));
 
 program
   .command('chat')
@@ -85,6 +99,11 @@ program
   .option('--password-file <file>', 'read the room password from this file (else NULLROOM_PASSWORD, else a prompt)')
   .addOption(new Option('--ca <file>', 'trust this CA certificate (PEM) for the relay').conflicts('pin'))
   .option('--pin <sha256:hex>', 'accept only the relay certificate with this fingerprint (as `serve --self-signed` printed)')
+  .option(
+    '--fallback <url>',
+    'another node of the same relay cluster (repeatable): when the connection drops, the next node is tried',
+    (v: string, prev: string[] = []) => [...prev, v],
+  )
   .option('--download-dir <dir>', 'where received files are saved (default: the current folder)')
   .option('--max-file <size>', 'largest file to download automatically, e.g. 500M or 4G', '4G')
   .option('--keep-metadata', 'send photos with their metadata (EXIF: where and when taken, the camera); by default it is removed')

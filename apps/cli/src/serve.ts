@@ -7,6 +7,9 @@ import {
   createSelfSigned,
   defaultRelayLimits,
   isLoopback,
+  LOG_LEVELS,
+  type LogLevel,
+  pinoLogger,
   startRelay,
   type RelayOptions,
   type RoomStore,
@@ -33,6 +36,8 @@ export function defaultWebDir(): string | undefined {
 }
 
 export interface ServeOptions {
+  /** A JSON file of these settings (serveConfig.ts), else NULLROOM_CONFIG. */
+  config?: string;
   host: string;
   port: string;
   data?: string;
@@ -40,6 +45,8 @@ export interface ServeOptions {
   key?: string;
   selfSigned?: boolean;
   verbose?: boolean;
+  /** debug, info, warn or error (else NULLROOM_LOG_LEVEL; `--verbose` is debug; default info). */
+  logLevel?: string;
   web?: string;
   blobDir?: string;
   blobMax?: string;
@@ -66,6 +73,63 @@ export interface ServeOptions {
   databaseUrl?: string;
   /** Its schema (else NULLROOM_DATABASE_SCHEMA, else `nullroom`): several relays or tests in one database. */
   databaseSchema?: string;
+  /** Seconds SIGTERM lets file transfers in flight finish. */
+  drainSeconds?: string;
+  /** Redis of a cluster of relay nodes (else NULLROOM_REDIS_URL; docs/OPERATING.md "Several nodes"). */
+  redisUrl?: string;
+  /** Its key prefix (else NULLROOM_CLUSTER_PREFIX, else `nr:`). */
+  clusterPrefix?: string;
+  /** Serve /metrics on this port (off without it), on `metricsHost` (default 127.0.0.1). */
+  metricsPort?: string;
+  metricsHost?: string;
+  /** The bearer token a scrape must carry (else NULLROOM_METRICS_TOKEN); required off loopback. */
+  metricsToken?: string;
+}
+
+/**
+ * The cluster this node joins, if any. Its own variable names (NULLROOM_REDIS_URL, not REDIS_URL):
+ * a machine's REDIS_URL meant for another program must not make a relay a node of a cluster.
+ */
+export function clusterOptions(o: ServeOptions): RelayOptions['cluster'] {
+  const url = o.redisUrl ?? process.env['NULLROOM_REDIS_URL'];
+  if (url === undefined || url === '') return undefined;
+  if (!/^rediss?:\/\//.test(url)) throw new CliError('--redis-url must start with redis:// or rediss://', Exit.USAGE);
+  const prefix = o.clusterPrefix ?? process.env['NULLROOM_CLUSTER_PREFIX'];
+  return { url, ...(prefix === undefined || prefix === '' ? {} : { prefix }) };
+}
+
+/**
+ * The log level: `--log-level`, else `-v` (debug), else NULLROOM_LOG_LEVEL, else the config file's
+ * (logLevel, then verbose), else info. `given` tells a flag typed on the command line.
+ */
+export function logLevel(o: ServeOptions, given: (key: string) => boolean): LogLevel {
+  const check = (v: string, where: string): LogLevel => {
+    if ((LOG_LEVELS as readonly string[]).includes(v)) return v as LogLevel;
+    throw new CliError(`${where} must be one of ${LOG_LEVELS.join(', ')}`, Exit.USAGE);
+  };
+  if (given('logLevel') && o.logLevel !== undefined) return check(o.logLevel, '--log-level');
+  if (given('verbose') && o.verbose) return 'debug';
+  const env = process.env['NULLROOM_LOG_LEVEL'];
+  if (env !== undefined && env !== '') return check(env, 'NULLROOM_LOG_LEVEL');
+  if (o.logLevel !== undefined) return check(o.logLevel, 'logLevel (config file)');
+  return o.verbose ? 'debug' : 'info';
+}
+
+/** The metrics listener (docs/OPERATING.md "Metrics"): off unless --metrics-port is given. */
+function metricsOptions(o: ServeOptions): RelayOptions['metrics'] {
+  if (o.metricsPort === undefined) {
+    if (o.metricsHost !== undefined || o.metricsToken !== undefined)
+      throw new CliError('--metrics-host and --metrics-token need --metrics-port', Exit.USAGE);
+    return undefined;
+  }
+  const port = /^[0-9]{1,5}$/.test(o.metricsPort) ? Number(o.metricsPort) : -1;
+  if (port < 0 || port > 65535) throw new CliError('--metrics-port must be a number from 0 to 65535', Exit.USAGE);
+  const token = o.metricsToken ?? process.env['NULLROOM_METRICS_TOKEN'];
+  return {
+    port,
+    ...(o.metricsHost === undefined ? {} : { host: o.metricsHost }),
+    ...(token === undefined || token === '' ? {} : { token }),
+  };
 }
 
 /** The relay's budgets and per-address caps from the command line (docs/OPERATING.md "Limits"). */
@@ -202,8 +266,17 @@ export function defaultDataDir(): string {
   return join(base, 'nullroom');
 }
 
-export async function serve(o: ServeOptions): Promise<void> {
-  const port = Number(o.port);
+/** `given(key)`: that option was typed on the command line (commander's value source), which the config file does not override. */
+export async function serve(flags: ServeOptions, given: (key: string) => boolean = () => true): Promise<void> {
+  const file = flags.config ?? process.env['NULLROOM_CONFIG'];
+  let o = flags;
+  if (file !== undefined && file !== '') {
+    const { loadServeConfig, withConfig } = await import('./serveConfig.js');
+    o = withConfig(flags, await loadServeConfig(file), given);
+  }
+  const log = pinoLogger({ level: logLevel(o, given) });
+  const metrics = metricsOptions(o);
+  const port = /^[0-9]{1,5}$/.test(o.port) ? Number(o.port) : -1;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError('--port must be a number from 0 to 65535', Exit.USAGE);
   if ((o.cert === undefined) !== (o.key === undefined)) throw new CliError('--cert and --key go together', Exit.USAGE);
   if (o.cert !== undefined && o.selfSigned) throw new CliError('use either --cert/--key or --self-signed, not both', Exit.USAGE);
@@ -231,7 +304,11 @@ export async function serve(o: ServeOptions): Promise<void> {
   if (o.web !== undefined && !existsSync(join(o.web, 'index.html')))
     throw new CliError(`no index.html in ${o.web}: build the web app first`, Exit.USAGE);
   const web = o.web ?? defaultWebDir();
-  const store = roomStore(o, dataDir);
+  const cluster = clusterOptions(o);
+  const drain = o.drainSeconds === undefined ? 30 : /^[0-9]{1,5}$/.test(o.drainSeconds) ? Number(o.drainSeconds) : -1;
+  if (drain < 0) throw new CliError('--drain-seconds must be a whole number of seconds', Exit.USAGE);
+  // In a cluster the rooms live in Redis, for every node alike.
+  const store = cluster === undefined ? roomStore(o, dataDir) : undefined;
   const accountOptions = await accounts(o, dataDir).catch((e: unknown) => {
     store?.close();
     throw e;
@@ -241,13 +318,16 @@ export async function serve(o: ServeOptions): Promise<void> {
     host: o.host,
     port,
     ...(store === undefined ? {} : { store }),
+    ...(cluster === undefined ? {} : { cluster }),
+    drainMs: drain * 1000,
     ...(web === undefined ? {} : { staticDir: web }),
     ...(tls === undefined ? {} : { tls }),
     blobs,
     limits,
     ...(o.allowOrigin === undefined ? {} : { allowedOrigins: o.allowOrigin }),
     ...(o.trustProxy ? { trustProxy: true } : {}),
-    ...(o.verbose ? { log: (line: string) => process.stderr.write(`${line}\n`) } : {}),
+    ...(metrics === undefined ? {} : { metrics }),
+    log,
   }).catch(async (e: unknown) => {
     store?.close();
     await accountOptions?.store.close();
@@ -273,6 +353,8 @@ export async function serve(o: ServeOptions): Promise<void> {
     const stop = () => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
+      // Drain: no new connections (and /readyz 503), the rooms handed on, transfers in flight finish.
+      relay.drain();
       relay.close().then(resolve, resolve);
     };
     process.on('SIGINT', stop);

@@ -27,6 +27,11 @@ export type ConnectionState = 'connecting' | 'online' | 'reconnecting' | 'closed
 export interface ClientOptions {
   /** The relay URL as `nullroom serve` prints it (http(s)://host:port). */
   url: string;
+  /**
+   * Other nodes of the same relay cluster (docs/OPERATING.md "Several nodes"): a connection that
+   * drops is opened again on the next one in turn, and the first connection tries each in turn.
+   */
+  fallbackUrls?: readonly string[];
   webSocket: WebSocketFactory;
   /** Reconnect after an unexpected drop (default true). */
   reconnect?: boolean;
@@ -56,13 +61,15 @@ export class NullroomClient extends Emitter<ClientEvents> implements RoomLink {
   private readonly timings: RoomTimings;
   private backoff = 0;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-  private readonly url: string;
+  private readonly urls: readonly string[];
+  /** The node connected to (or tried) now, in `urls`. */
+  private at = 0;
   private everOnline = false;
   private readonly keyStore: KeyStore;
 
   constructor(private readonly opts: ClientOptions) {
     super();
-    this.url = relaySocketUrl(opts.url);
+    this.urls = [opts.url, ...(opts.fallbackUrls ?? [])].map(relaySocketUrl);
     this.timings = { ...defaultRoomTimings, ...opts.timings };
     this.keyStore = opts.keyStore ?? new MemoryKeyStore();
   }
@@ -73,7 +80,14 @@ export class NullroomClient extends Emitter<ClientEvents> implements RoomLink {
 
   /** Opens the first connection; rejects with ClientError(CONNECTION_FAILED) if the relay cannot be reached. */
   connect(): Promise<void> {
-    return new Promise((resolve, reject) => this.open(resolve, reject));
+    const attempt = (left: number): Promise<void> =>
+      new Promise<void>((resolve, reject) => this.open(resolve, reject)).catch((e: unknown) => {
+        if (left <= 1 || !(e instanceof ClientError) || e.code !== 'CONNECTION_FAILED') throw e;
+        this.at = (this.at + 1) % this.urls.length;
+        this.state = 'connecting';
+        return attempt(left - 1);
+      });
+    return attempt(this.urls.length);
   }
 
   /**
@@ -188,7 +202,7 @@ export class NullroomClient extends Emitter<ClientEvents> implements RoomLink {
   private open(onOpen?: () => void, onFail?: (e: unknown) => void): void {
     let ws: WebSocketLike;
     try {
-      ws = this.opts.webSocket(this.url, SUBPROTOCOL);
+      ws = this.opts.webSocket(this.urls[this.at]!, SUBPROTOCOL);
     } catch (e) {
       onFail?.(new ClientError('CONNECTION_FAILED', 'cannot open a connection to the relay', { cause: e }));
       return;
@@ -227,6 +241,8 @@ export class NullroomClient extends Emitter<ClientEvents> implements RoomLink {
         return;
       }
       this.setState('reconnecting');
+      // Another node of the cluster, if there are others: this one may be the one that went away.
+      this.at = (this.at + 1) % this.urls.length;
       const delay = Math.min(5000, 250 * 2 ** this.backoff++) * (0.5 + Math.random() / 2);
       this.reconnectTimer = setTimeout(() => this.open(), delay);
     };

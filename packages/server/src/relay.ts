@@ -16,12 +16,20 @@ import type { AccountsHttp, AccountsOptions } from './accounts/accountsHttp.js';
 import { type Account, Accounts } from './budget.js';
 import { RelayConfigError } from './configError.js';
 import { Connection, type ConnectionContext, PingPayloads, type RelaySocket, type Wire, socketWire } from './connection.js';
+import { RelayCounters } from './counters.js';
 import { httpHandler, securityHeaders } from './http.js';
 import { HttpConnections, createRelayServer } from './httpServer.js';
 import { type RelayLimits, defaultRelayLimits } from './limits.js';
+import { type RelayLogger, relayLogger } from './logger.js';
+import { type MetricsListener, type MetricsOptions, checkMetricsOptions } from './metricsServer.js';
 import { OriginConfigError, type OriginPolicy, originPolicy } from './origin.js';
 import { Output } from './output.js';
-import { Rooms } from './rooms.js';
+import type { Readiness, ReadyCheck } from './readiness.js';
+import { listen, shutdown } from './relayLifecycle.js';
+import { metricsListener, relayMetrics, relayReadiness } from './relayOps.js';
+import type { RoomService } from './roomService.js';
+import { openRooms, roomStats } from './relayRooms.js';
+import type { RedisLinkOptions } from './cluster/redisLink.js';
 import { type RoomStore, noRoomStore } from './roomStore.js';
 import { Tickets } from './tickets.js';
 import { upgradeHandler, webSocketServer } from './upgrade.js';
@@ -34,7 +42,15 @@ export interface RelayOptions {
   port?: number;
   tls?: { cert: string | Uint8Array; key: string | Uint8Array };
   limits?: Partial<RelayLimits>;
-  log?: (line: string) => void;
+  /**
+   * Where the relay logs (logger.ts): a RelayLogger (`nullroom serve` gives pino's, pinoLogger.ts), or
+   * a function that takes each line formatted as `message key=value ...`. Default: nothing is logged.
+   */
+  log?: RelayLogger | ((line: string) => void);
+  /** More conditions of readiness (GET /readyz) besides the relay's own; `addReadyCheck` adds one later. */
+  ready?: readonly ReadyCheck[];
+  /** Serve Prometheus metrics on a listener of their own (metricsServer.ts); off by default. */
+  metrics?: MetricsOptions;
   /** A directory served at / (the web app). */
   staticDir?: string;
   /** The blob store for encrypted file chunks (docs/PROTOCOL.md §9); on by default, `false` turns it off. */
@@ -59,6 +75,16 @@ export interface RelayOptions {
    * answers 404 without them. The relay closes the store when it closes.
    */
   accounts?: AccountsOptions;
+  /**
+   * Several relay nodes sharing their rooms through Redis (docs/PROTOCOL.md §12): every node given
+   * the same Redis and prefix serves the same rooms. Excludes `store` (the rooms live in Redis).
+   */
+  cluster?: RedisLinkOptions;
+  /**
+   * How long `close()` lets HTTP requests in flight (file uploads and downloads) finish before
+   * cutting them; WebSockets are told to go at once. Default 1000 ms.
+   */
+  drainMs?: number;
 }
 
 export interface Relay {
@@ -79,6 +105,20 @@ export interface Relay {
   };
   /** Live blobs and their bytes on disk; undefined when the blob store is off. */
   blobStats(): { blobs: number; bytes: number } | undefined;
+  /**
+   * Starts draining (for a graceful stop, SIGTERM): new WebSocket upgrades are refused with 503
+   * and `Retry-After`, /readyz answers 503; open connections stay until `close()`. Not undone.
+   */
+  drain(): void;
+  readonly draining: boolean;
+  /** Adds a condition of readiness (a cluster layer's "Redis connected"); its name shows when it fails. */
+  addReadyCheck(check: ReadyCheck): void;
+  /** What /readyz answers: ready, or the names of the failing checks. */
+  ready(): Promise<{ ready: boolean; failing: string[] }>;
+  /** The Prometheus exposition text (metrics.ts), whether or not a metrics listener runs. */
+  metricsText(): Promise<string>;
+  /** The metrics listener's URL, when `metrics` was given. */
+  readonly metricsUrl: string | undefined;
   close(): Promise<void>;
 }
 
@@ -94,6 +134,7 @@ function checkOptions(opts: RelayOptions, tls: boolean, host: string): OriginPol
   if (!tls && !isLoopback(host)) {
     throw new RelayConfigError(`refusing to serve plain HTTP on ${host}: only loopback may go without TLS`);
   }
+  if (opts.metrics !== undefined) checkMetricsOptions(opts.metrics, tls);
   try {
     return originPolicy(tls, opts.allowedOrigins ?? []);
   } catch (e) {
@@ -104,7 +145,7 @@ function checkOptions(opts: RelayOptions, tls: boolean, host: string): OriginPol
 
 async function openBlobs(opts: RelayOptions, tls: boolean, tickets: TicketCheck, trustProxy: boolean): Promise<BlobHttp> {
   try {
-    return await BlobHttp.open(opts.blobs || {}, securityHeaders(tls), opts.log, tickets, (req) =>
+    return await BlobHttp.open(opts.blobs || {}, securityHeaders(tls), relayLogger(opts.log), tickets, (req) =>
       addressKey(clientAddress(req, trustProxy)),
     );
   } catch (e) {
@@ -133,7 +174,7 @@ async function openAccounts(opts: RelayOptions, tls: boolean, limits: RelayLimit
   const { AccountsHttp } = await import('./accounts/accountsHttp.js');
   const { accountChannels } = await import('./accounts/channelUpgrade.js');
   const blobTickets = files === undefined ? {} : { blobTickets: accountBlobTickets(files.tickets, files.blobs) };
-  const http = await AccountsHttp.open({ ...opts.accounts, ...blobTickets }, securityHeaders(tls), opts.log);
+  const http = await AccountsHttp.open({ ...opts.accounts, ...blobTickets }, securityHeaders(tls), relayLogger(opts.log));
   const channels = accountChannels(
     opts.accounts.store,
     { channel: opts.accounts.channelLimits, conversation: opts.accounts.conversationLimits },
@@ -156,10 +197,14 @@ function serveHttp(
   trustProxy: boolean,
   blobs: BlobHttp | undefined,
   accounts: AccountsHttp | undefined,
+  counters: RelayCounters,
+  ready: () => Promise<{ ready: boolean; failing: string[] }>,
 ) {
   const handler = httpHandler({
     tls: opts.tls !== undefined,
     origins,
+    counters,
+    ready,
     ...(opts.staticDir !== undefined ? { staticDir: opts.staticDir } : {}),
     ...(blobs !== undefined ? { blobs: blobs.handle } : {}),
     ...(accounts !== undefined
@@ -168,8 +213,8 @@ function serveHttp(
         }
       : {}),
   });
-  const httpConnections = new HttpConnections(limits, trustProxy, opts.log);
-  return { server: createRelayServer({ limits, tls: opts.tls, connections: httpConnections, handler }), httpConnections };
+  const httpConnections = new HttpConnections(limits, trustProxy, relayLogger(opts.log), counters);
+  return { server: createRelayServer({ limits, tls: opts.tls, connections: httpConnections, handler, counters }), httpConnections };
 }
 
 /**
@@ -182,19 +227,22 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
   const tls = opts.tls !== undefined;
   const origins = checkOptions(opts, tls, host);
   const trustProxy = opts.trustProxy === true;
-  const log = opts.log;
+  const log = relayLogger(opts.log);
+  const counters = new RelayCounters();
   const accounts = new Accounts(limits);
-  // Blob upload tickets (docs/PROTOCOL.md §9.1): only with a blob store.
-  const tickets = opts.blobs !== false ? new Tickets() : undefined;
   const store = opts.store ?? noRoomStore;
-  const rooms = new Rooms(limits, (f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength), tickets, undefined, store);
+  const { rooms, tickets } = await openRooms(opts, limits, store);
   const conns = new Set<Connection>();
   const output = new Output(conns, limits, () => rooms.groupInfoBytes + rooms.logBytes);
   const { blobs, files } = await openFiles(opts, tls, tickets, trustProxy);
   restoreRooms(rooms, store);
   const accountParts = await openAccounts(opts, tls, limits, files);
   const [accountsHttp, channels] = [accountParts?.http, accountParts?.channels];
-  const { server, httpConnections } = serveHttp(opts, limits, origins, trustProxy, blobs, accountsHttp);
+  for (const part of [blobs, accountsHttp, channels?.hub]) if (part !== undefined) part.counters = counters;
+  // Readiness is asked through the server's handler, built before the server: the checks see it once made.
+  const ready = () => readiness.check();
+  const { server, httpConnections } = serveHttp(opts, limits, origins, trustProxy, blobs, accountsHttp, counters, ready);
+  const readiness = relayReadiness(server, opts.accounts?.store, opts.ready);
   const wss = webSocketServer(limits);
   const ctx: ConnectionContext = {
     limits,
@@ -204,56 +252,110 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
     wire,
     codecLimits: { maxFrameBytes: limits.maxFrameBytes, maxPayloadBytes: limits.maxPayloadBytes },
     log,
+    counters,
     closed: (c) => conns.delete(c),
   };
   let nextConn = 1;
   const accept = (ws: RelaySocket, account: Account, socket: Socket) => {
     const c = new Connection(nextConn++, ws, socket, account, ctx);
     conns.add(c);
-    log?.(`conn ${c.id} open from ${socket.remoteAddress ?? '?'} (${account.connections} from ${account.key})`);
+    counters.roomConnectionsOpened++;
+    if (log.debugEnabled)
+      log.debug('connection open', {
+        conn: c.id,
+        address: socket.remoteAddress ?? '?',
+        fromAddress: account.connections,
+        addressKey: account.key,
+      });
   };
   const openConnections = () => conns.size + (channels?.hub.size ?? 0);
   const accountUpgrade = channels === undefined ? {} : { accountUpgrade: channels.upgrade };
-  const upgrades = { limits, origins, trustProxy, accounts, wss, httpConnections, openConnections, log, accept, ...accountUpgrade };
-  server.on('upgrade', upgradeHandler(upgrades));
-
+  const draining = () => readiness.draining;
+  const shared = rooms.connections === undefined ? {} : { shared: rooms.connections };
+  const upgrades = { limits, origins, trustProxy, accounts, wss, httpConnections, openConnections, draining, log, counters, accept };
+  server.on('upgrade', upgradeHandler({ ...upgrades, ...accountUpgrade, ...shared }));
+  // Shared rooms: not ready while Redis cannot be reached.
+  if (opts.cluster !== undefined) readiness.add({ name: 'redis', ready: () => rooms.ready() });
   const pinger = startTimer(conns, output, rooms, accounts, limits.pingIntervalMs, accountsHttp);
-
-  const port = await listen(server, opts.port ?? 8080, host, () => {
+  const stop = () => {
     clearInterval(pinger);
-    rooms.dispose();
     store.close();
     channels?.hub.closeAll();
+  };
+  const stats = () => ({
+    connections: conns.size,
+    ...roomStats(rooms, output),
+    addresses: accounts.size,
+    httpConnections: httpConnections.size,
+  });
+  const channelCount = () => channels?.hub.size ?? 0;
+  return started(opts, { server, conns, rooms, stop, stats, channelCount, blobs, readiness, counters, limits, log });
+}
+
+/** What `started` needs of a relay put together by openRelay. */
+interface Parts {
+  readonly server: Server;
+  readonly conns: ReadonlySet<Connection>;
+  readonly rooms: RoomService;
+  /** Stops the timers, the rooms' store and the account channels. */
+  readonly stop: () => void;
+  readonly stats: () => ReturnType<Relay['stats']>;
+  readonly channelCount: () => number;
+  readonly blobs: BlobHttp | undefined;
+  readonly readiness: Readiness;
+  readonly counters: RelayCounters;
+  readonly limits: RelayLimits;
+  readonly log: RelayLogger;
+}
+
+/** Listens (the relay's port, then the metrics listener if asked for) and hands out the relay. */
+async function started(opts: RelayOptions, p: Parts): Promise<Relay> {
+  const { server, blobs, readiness, log } = p;
+  const host = opts.host ?? '127.0.0.1';
+  const port = await listen(server, opts.port ?? 8080, host, () => {
+    p.stop();
+    void p.rooms.stop().then(() => p.rooms.close());
     void opts.accounts?.store.close();
     void blobs?.dispose();
   });
-  const shownHost = host.includes(':') ? `[${host}]` : host;
+  const url = `${opts.tls !== undefined ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  let metricsServer: MetricsListener | undefined;
+  const close = async () => {
+    await metricsServer?.close();
+    // First: this relay's slots stay resumable (in a cluster: handed to the other nodes).
+    await p.rooms.stop();
+    await shutdown(server, p.conns, () => (p.stop(), blobs?.stop()), blobs, opts.drainMs ?? 1000);
+    p.rooms.close();
+    await opts.accounts?.store.close();
+    log.info('relay stopped');
+  };
+  const metrics = relayMetrics({
+    ...p,
+    stats: () => ({ ...p.stats(), accountChannels: p.channelCount() }),
+    blobStats: () => (blobs === undefined ? undefined : { ...blobs.stats(), ...blobs.limits() }),
+  });
+  metricsServer = await metricsListener(opts.metrics, opts.tls, metrics).catch(async (e: unknown) => {
+    await close();
+    throw e;
+  });
+  log.info('relay listening', { url, accounts: opts.accounts !== undefined, blobs: blobs !== undefined, metrics: metricsServer?.url });
   return {
-    url: `${tls ? 'https' : 'http'}://${shownHost}:${port}`,
+    url,
     port,
-    stats: () => ({
-      connections: conns.size,
-      rooms: rooms.size,
-      outputBytes: output.backlog(),
-      groupInfoBytes: rooms.groupInfoBytes,
-      logBytes: rooms.logBytes,
-      addresses: accounts.size,
-      httpConnections: httpConnections.size,
-    }),
+    stats: p.stats,
     blobStats: () => blobs?.stats(),
-    close: () =>
-      shutdown(
-        server,
-        conns,
-        () => {
-          clearInterval(pinger);
-          rooms.dispose();
-          store.close();
-          blobs?.stop();
-          channels?.hub.closeAll();
-        },
-        blobs,
-      ).then(() => opts.accounts?.store.close()),
+    drain: () => {
+      if (!readiness.draining) log.info('relay draining');
+      readiness.drain();
+    },
+    get draining() {
+      return readiness.draining;
+    },
+    addReadyCheck: (c) => readiness.add(c),
+    ready: () => readiness.check(),
+    metricsText: () => metrics.text(),
+    metricsUrl: metricsServer?.url,
+    close,
   };
 }
 
@@ -264,7 +366,7 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
 function startTimer(
   conns: ReadonlySet<Connection>,
   output: Output,
-  rooms: Rooms,
+  rooms: RoomService,
   accounts: Accounts,
   intervalMs: number,
   accountsHttp: AccountsHttp | undefined,
@@ -282,49 +384,11 @@ function startTimer(
 }
 
 /** Takes back the rooms the store kept (a restart); a store that cannot be read is a configuration error. */
-function restoreRooms(rooms: Rooms, store: RoomStore): void {
+function restoreRooms(rooms: RoomService, store: RoomStore): void {
   try {
     rooms.restore();
   } catch (e) {
     store.close();
     throw new RelayConfigError(`room store: ${e instanceof Error ? e.message : String(e)}`);
   }
-}
-
-/** Listens; on failure runs `failed` and rejects. The port listened on. */
-function listen(server: Server, port: number, host: string, failed: () => void): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    const onError = (e: Error) => {
-      failed();
-      reject(e);
-    };
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      const addr = server.address();
-      resolve(typeof addr === 'object' && addr !== null ? addr.port : port);
-    });
-  });
-}
-
-/**
- * Stops the relay: timers and waiting GETs first (`stop`), then a close frame to every connection,
- * terminated after 1 s if it lingers, then the server; the blob store is wiped last.
- */
-function shutdown(server: Server, conns: ReadonlySet<Connection>, stop: () => void, blobs: BlobHttp | undefined): Promise<void> {
-  return new Promise<void>((resolve) => {
-    stop();
-    for (const c of conns) c.goAway();
-    const force = setTimeout(() => {
-      for (const c of conns) c.terminate();
-      server.closeAllConnections();
-    }, 1000);
-    force.unref();
-    server.close(() => {
-      clearTimeout(force);
-      if (blobs === undefined) resolve();
-      else void blobs.dispose().then(resolve, resolve);
-    });
-    server.closeIdleConnections();
-  });
 }

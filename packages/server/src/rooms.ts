@@ -28,11 +28,12 @@ import { type RelayLimits, defaultRelayLimits } from './limits.js';
 import { Logs, type RoomLog } from './roomLog.js';
 import { resume, restore, tokenHash, tokenKey } from './roomResume.js';
 import { GroupInfos, type Membership, type Peer, type RoomLimits, type RoomRecord, newRoom, slotCount } from './roomState.js';
+import type { RoomService } from './roomService.js';
 import { type RoomStore, type StoredCommit, noRoomStore } from './roomStore.js';
 
 export type { Peer } from './roomState.js';
 
-export class Rooms {
+export class Rooms implements RoomService {
   private readonly rooms = new Map<string, RoomRecord>();
   private readonly limits: RoomLimits;
   private readonly groupInfos: GroupInfos;
@@ -76,6 +77,21 @@ export class Rooms {
   restore(now = Date.now()): void {
     const { rooms, limits, logs, store, groupInfos, wrap } = this;
     restore({ rooms, limits, logs, store, groupInfos, wrap }, store.load(), now);
+  }
+
+  stop(): Promise<void> {
+    this.dispose();
+    return Promise.resolve();
+  }
+
+  close(): void {}
+
+  stayOf(peer: Peer, key: string): object | undefined {
+    return peer.memberships.get(key);
+  }
+
+  ready(): boolean {
+    return true;
   }
 
   /** Stops every creator deadline (the relay is closing); from now on a lost connection changes nothing. */

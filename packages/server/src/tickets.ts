@@ -42,6 +42,9 @@ export class Tickets {
   private readonly byValue = new Map<string, Entry>();
   private readonly byPeer = new Map<Peer, Map<object, Entry>>();
 
+  /** @param stayOf the peer's current stay in a room (RoomService.stayOf): a ticket lives as long as its stay. */
+  constructor(private readonly stayOf: (peer: Peer, room: string) => object | undefined = (p, r) => p.memberships.get(r)) {}
+
   /**
    * The ticket of `peer`'s current stay `stay` in room `room` (the same one each time it asks during
    * that stay, so asking again neither resets its quotas nor breaks its uploads in flight).
@@ -93,6 +96,6 @@ export class Tickets {
   }
 
   private live(e: Entry): boolean {
-    return e.peer.memberships.get(e.room) === e.stay;
+    return this.stayOf(e.peer, e.room) === e.stay;
   }
 }
