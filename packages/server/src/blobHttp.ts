@@ -59,7 +59,7 @@ const noStore = { 'Cache-Control': 'no-store' } as const;
 
 /** Where a PUT's ticket is looked up: the rooms' (tickets.ts) and the accounts' (accountTickets.ts). */
 export interface TicketCheck {
-  check(header: string | string[] | undefined): Ticket | undefined;
+  check(header: string | string[] | undefined): Ticket | undefined | Promise<Ticket | undefined>;
 }
 
 /** The blob endpoint: its store, its waiting GETs and its upload pacer, behind one HTTP handler. */
@@ -209,7 +209,9 @@ export class BlobHttp {
   private async put(req: IncomingMessage, res: ServerResponse, id: string, key: Buffer, index: number): Promise<void> {
     if (this.store.isGone(id)) throw new BlobError('GONE');
     // §9.1: a ticket of a connection that is in a room now, before anything else is looked at.
-    const ticket = this.tickets.check(req.headers[BLOB_TICKET_HEADER]);
+    const checked = this.tickets.check(req.headers[BLOB_TICKET_HEADER]);
+    // A room's ticket is checked at once; an account's shared by relay nodes is looked up in Redis.
+    const ticket = checked instanceof Promise ? await checked : checked;
     if (ticket === undefined) throw new BlobError('BAD_TICKET');
     const hash = tokenHash(req);
     if (hash === undefined) throw new BlobError('BAD_TOKEN');

@@ -9,10 +9,10 @@
 import type { Socket } from 'node:net';
 import type { Server } from 'node:http';
 import { addressKey, clientAddress, isLoopback } from './address.js';
-import { type AccountFiles, accountBlobTickets, AccountTickets } from './accountTickets.js';
 import { BlobHttp, type TicketCheck } from './blobHttp.js';
 import type { BlobOptions } from './blobOptions.js';
 import type { AccountsHttp, AccountsOptions } from './accounts/accountsHttp.js';
+import type { AccountTicketStore } from './accounts/accountShared.js';
 import { type Account, Accounts } from './budget.js';
 import { RelayConfigError } from './configError.js';
 import { Connection, type ConnectionContext, PingPayloads, type RelaySocket, type Wire, socketWire } from './connection.js';
@@ -29,6 +29,7 @@ import { listen, shutdown } from './relayLifecycle.js';
 import { metricsListener, relayMetrics, relayReadiness } from './relayOps.js';
 import type { RoomService } from './roomService.js';
 import { openRooms, roomStats } from './relayRooms.js';
+import { closeAccounts, openAccounts, openAccountShared } from './relayAccountParts.js';
 import type { RedisLinkOptions } from './cluster/redisLink.js';
 import { type RoomStore, noRoomStore } from './roomStore.js';
 import { Tickets } from './tickets.js';
@@ -157,36 +158,17 @@ async function openBlobs(opts: RelayOptions, tls: boolean, tickets: TicketCheck,
  * The blob store, with the rooms' tickets and (with accounts) the account devices' (§9.3): a PUT's
  * ticket may be either.
  */
-async function openFiles(opts: RelayOptions, tls: boolean, tickets: Tickets | undefined, trustProxy: boolean) {
+async function openFiles(
+  opts: RelayOptions,
+  tls: boolean,
+  tickets: Tickets | undefined,
+  trustProxy: boolean,
+  accountTickets: AccountTicketStore | undefined,
+) {
   if (tickets === undefined) return { blobs: undefined, files: undefined };
-  const accountTickets = opts.accounts === undefined ? undefined : new AccountTickets();
   const check: TicketCheck = { check: (h) => tickets.check(h) ?? accountTickets?.check(h) };
   const blobs = await openBlobs(opts, tls, check, trustProxy);
   return { blobs, files: accountTickets === undefined ? undefined : { blobs, tickets: accountTickets } };
-}
-
-/**
- * The accounts API and the account channel, loaded only for a relay with accounts: OPAQUE's
- * WebAssembly and zod stay out of one without.
- */
-async function openAccounts(opts: RelayOptions, tls: boolean, limits: RelayLimits, files: AccountFiles | undefined) {
-  if (opts.accounts === undefined) return undefined;
-  const { AccountsHttp } = await import('./accounts/accountsHttp.js');
-  const { accountChannels } = await import('./accounts/channelUpgrade.js');
-  const blobTickets = files === undefined ? {} : { blobTickets: accountBlobTickets(files.tickets, files.blobs) };
-  const http = await AccountsHttp.open({ ...opts.accounts, ...blobTickets }, securityHeaders(tls), relayLogger(opts.log));
-  const channels = accountChannels(
-    opts.accounts.store,
-    { channel: opts.accounts.channelLimits, conversation: opts.accounts.conversationLimits },
-    { maxFrameBytes: limits.maxFrameBytes, maxPayloadBytes: limits.maxPayloadBytes },
-  );
-  http.notify = (userId, what) => channels.hub.notify(userId, what);
-  http.related = (a, b, contacts, blocked) => channels.hub.related(a, b, contacts, blocked);
-  http.deviceRemoved = (deviceId) => {
-    channels.hub.deviceRemoved(deviceId);
-    files?.tickets.dropDevice(deviceId);
-  };
-  return { http, channels };
 }
 
 /** The HTTP(S) server with what it serves (pages, /healthz, /blobs, /api) and its connection caps; not yet listening. */
@@ -234,9 +216,10 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
   const { rooms, tickets } = await openRooms(opts, limits, store);
   const conns = new Set<Connection>();
   const output = new Output(conns, limits, () => rooms.groupInfoBytes + rooms.logBytes);
-  const { blobs, files } = await openFiles(opts, tls, tickets, trustProxy);
+  const accountShared = await openAccountShared(opts);
+  const { blobs, files } = await openFiles(opts, tls, tickets, trustProxy, accountShared?.tickets);
   restoreRooms(rooms, store);
-  const accountParts = await openAccounts(opts, tls, limits, files);
+  const accountParts = await openAccounts(opts, tls, limits, files, accountShared);
   const [accountsHttp, channels] = [accountParts?.http, accountParts?.channels];
   for (const part of [blobs, accountsHttp, channels?.hub]) if (part !== undefined) part.counters = counters;
   // Readiness is asked through the server's handler, built before the server: the checks see it once made.
@@ -289,7 +272,8 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
     httpConnections: httpConnections.size,
   });
   const channelCount = () => channels?.hub.size ?? 0;
-  return started(opts, { server, conns, rooms, stop, stats, channelCount, blobs, readiness, counters, limits, log });
+  const closeAccountParts = () => closeAccounts(opts, channels, accountShared);
+  return started(opts, { server, conns, rooms, stop, stats, channelCount, blobs, readiness, counters, limits, log, closeAccountParts });
 }
 
 /** What `started` needs of a relay put together by openRelay. */
@@ -306,6 +290,8 @@ interface Parts {
   readonly counters: RelayCounters;
   readonly limits: RelayLimits;
   readonly log: RelayLogger;
+  /** After the relay closed: the accounts' channels, shared state and store. */
+  readonly closeAccountParts: () => Promise<void>;
 }
 
 /** Listens (the relay's port, then the metrics listener if asked for) and hands out the relay. */
@@ -315,7 +301,7 @@ async function started(opts: RelayOptions, p: Parts): Promise<Relay> {
   const port = await listen(server, opts.port ?? 8080, host, () => {
     p.stop();
     void p.rooms.stop().then(() => p.rooms.close());
-    void opts.accounts?.store.close();
+    void p.closeAccountParts();
     void blobs?.dispose();
   });
   const url = `${opts.tls !== undefined ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -326,7 +312,7 @@ async function started(opts: RelayOptions, p: Parts): Promise<Relay> {
     await p.rooms.stop();
     await shutdown(server, p.conns, () => (p.stop(), blobs?.stop()), blobs, opts.drainMs ?? 1000);
     p.rooms.close();
-    await opts.accounts?.store.close();
+    await p.closeAccountParts();
     log.info('relay stopped');
   };
   const metrics = relayMetrics({
