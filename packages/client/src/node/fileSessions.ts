@@ -30,6 +30,7 @@ import { constants } from 'node:fs';
 import { link, lstat, mkdir, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type RoomSecret, deriveRoomKeys, open as openSealed, seal } from '@nullroom/crypto';
+import { writeDurably } from './durableWrite.js';
 import { fromBase64, fromHex, randomBytes, randomHex, toBase64, toHex } from '../encoding.js';
 import { ClientError } from '../errors.js';
 import type { SessionStore } from '../roomSession.js';
@@ -215,24 +216,13 @@ export class FileSessions implements SessionStore {
     return plain;
   }
 
-  /** temp file (0600, O_EXCL) + fsync + rename + folder fsync. */
+  /** temp file (0600, O_EXCL) + fsync + rename + folder fsync (durableWrite.ts). */
   private async writeFile(name: string, bytes: Uint8Array): Promise<void> {
-    const file = join(this.dir, name);
-    const tmp = `${file}.${randomHex(8)}.tmp`;
     try {
-      const fh = await open(tmp, EXCL, 0o600);
-      try {
-        await fh.writeFile(bytes);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(tmp, file);
+      await writeDurably(join(this.dir, name), bytes);
     } catch (e) {
-      await unlink(tmp).catch(() => undefined);
       throw storeError('write a saved session', e);
     }
-    await syncFolder(this.dir);
   }
 }
 

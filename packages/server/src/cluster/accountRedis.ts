@@ -12,7 +12,8 @@
  * hash to bind, a blob ticket to hand out again).
  */
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { redisPair } from './redisLink.js';
 import { type AccountScript, accountScripts, accountScriptSource } from './accountScripts.js';
 
 export interface AccountRedisOptions {
@@ -30,15 +31,11 @@ export class AccountRedis {
   private readonly runners = new Map<AccountScript, Runner>();
   private onMsg: (message: string) => void = () => undefined;
   private onAgain: () => void = () => undefined;
-  private connectedOnce = false;
 
   private constructor(opts: AccountRedisOptions) {
     this.prefix = opts.prefix ?? 'nr:';
     this.channel = `${this.prefix}a:bus`;
-    const common = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: 'nullroom-accounts' };
-    this.cmd = new Redis(opts.url, common);
-    this.sub = new Redis(opts.url, { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null });
-    for (const r of [this.cmd, this.sub]) r.on('error', () => undefined);
+    ({ cmd: this.cmd, sub: this.sub } = redisPair(opts.url, 'nullroom-accounts', () => this.onAgain()));
     for (const name of Object.keys(accountScripts) as AccountScript[]) {
       this.cmd.defineCommand(`nra${name}`, { numberOfKeys: 0, lua: accountScriptSource(name) });
       const c = this.cmd as unknown as Record<string, Runner>;
@@ -46,10 +43,6 @@ export class AccountRedis {
     }
     this.sub.on('message', (channel: string, message: string) => {
       if (channel === this.channel) this.onMsg(message);
-    });
-    this.sub.on('ready', () => {
-      if (this.connectedOnce) this.onAgain();
-      this.connectedOnce = true;
     });
   }
 

@@ -23,24 +23,16 @@ export class RedisLink {
   private readonly runners = new Map<RoomScript, Runner>();
   private onMsg: (channel: string, message: Buffer) => void = () => undefined;
   private onAgain: () => void = () => undefined;
-  private connectedOnce = false;
 
   private constructor(opts: RedisLinkOptions) {
     this.prefix = opts.prefix ?? 'nr:';
-    const common = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: 'nullroom-relay' };
-    this.cmd = new Redis(opts.url, common);
-    this.sub = new Redis(opts.url, { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null });
-    for (const r of [this.cmd, this.sub]) r.on('error', () => undefined);
+    ({ cmd: this.cmd, sub: this.sub } = redisPair(opts.url, 'nullroom-relay', () => this.onAgain()));
     for (const name of Object.keys(roomScripts) as RoomScript[]) {
       this.cmd.defineCommand(`nr${name}`, { numberOfKeys: 0, lua: scriptSource(name) });
       const c = this.cmd as unknown as Record<string, Runner>;
       this.runners.set(name, (...args) => c[`nr${name}Buffer`]!.apply(this.cmd, args));
     }
     this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onMsg(channel.toString('latin1'), message));
-    this.sub.on('ready', () => {
-      if (this.connectedOnce) this.onAgain();
-      this.connectedOnce = true;
-    });
   }
 
   /** Both connections open (a Redis that cannot be reached rejects: a configuration error at start). */
@@ -94,4 +86,23 @@ export class RedisLink {
     this.cmd.disconnect();
     this.sub.disconnect();
   }
+}
+
+/**
+ * The two connections each part of a node opens to one Redis: `cmd` for commands and scripts, which
+ * fail at once while Redis is unreachable (no offline queue), and `sub` for pub/sub, which
+ * reconnects and subscribes again by itself; `again` runs each time it is back after the first.
+ * Both connect on `connect()` (lazyConnect).
+ */
+export function redisPair(url: string, name: string, again: () => void): { cmd: Redis; sub: Redis } {
+  const common = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: name };
+  const cmd = new Redis(url, common);
+  const sub = new Redis(url, { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null });
+  for (const r of [cmd, sub]) r.on('error', () => undefined);
+  let connectedOnce = false;
+  sub.on('ready', () => {
+    if (connectedOnce) again();
+    connectedOnce = true;
+  });
+  return { cmd, sub };
 }

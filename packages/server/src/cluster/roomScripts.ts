@@ -134,6 +134,14 @@ local function hold(to, from, data, seq)
   redis.call('HINCRBY', RH, 'lb', #data)
 end
 local function mine(slot, node) return redis.call('HGET', LIVE, slot) == node end
+-- A live slot loses its connection: away for grace ms, or gone with no group (nothing to resume).
+local function goAway(slot, grace, ctimeout)
+  local f = redis.call('HMGET', RH, 'seq', 'gi')
+  if not f[2] or grace <= 0 then depart(slot, ctimeout) return end
+  redis.call('HDEL', LIVE, slot)
+  redis.call('HSET', AWAY, slot, (NOW + grace) .. ',' .. f[1])
+  redis.call('ZADD', P .. 'away', NOW + grace, K .. '|' .. slot)
+end
 `;
 
 /** ARGV: P K locator tokenHash node address maxMembers maxRoomsPerAddress newRoomBurst newRoomIntervalMs createTimeoutMs */
@@ -259,11 +267,7 @@ use(ARGV[2])
 local slot, node, grace = ARGV[3], ARGV[4], tonumber(ARGV[5])
 if not mine(slot, node) then return 0 end
 redis.call('SREM', P .. 'n:' .. node, K .. '|' .. slot)
-local f = redis.call('HMGET', RH, 'seq', 'gi')
-if not f[2] or grace <= 0 then depart(slot, tonumber(ARGV[6])) return 1 end
-redis.call('HDEL', LIVE, slot)
-redis.call('HSET', AWAY, slot, (NOW + grace) .. ',' .. f[1])
-redis.call('ZADD', P .. 'away', NOW + grace, K .. '|' .. slot)
+goAway(slot, grace, tonumber(ARGV[6]))
 return 1
 `;
 
@@ -351,15 +355,7 @@ for _, n in ipairs(gone) do
   for _, m in ipairs(redis.call('SMEMBERS', P .. 'n:' .. n)) do
     local k, slot = split(m)
     use(k)
-    if redis.call('HGET', LIVE, slot) == n then
-      local f = redis.call('HMGET', RH, 'seq', 'gi')
-      if not f[2] or grace <= 0 then depart(slot, ctimeout)
-      else
-        redis.call('HDEL', LIVE, slot)
-        redis.call('HSET', AWAY, slot, (NOW + grace) .. ',' .. f[1])
-        redis.call('ZADD', P .. 'away', NOW + grace, K .. '|' .. slot)
-      end
-    end
+    if redis.call('HGET', LIVE, slot) == n then goAway(slot, grace, ctimeout) end
   end
   redis.call('DEL', P .. 'n:' .. n)
   redis.call('SREM', P .. 'nodes', n)
