@@ -12,8 +12,7 @@
  * hash to bind, a blob ticket to hand out again).
  */
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
-import type { Redis } from 'ioredis';
-import { redisPair } from './redisLink.js';
+import { RedisPair } from './redisLink.js';
 import { type AccountScript, accountScripts, accountScriptSource } from './accountScripts.js';
 
 export interface AccountRedisOptions {
@@ -23,19 +22,16 @@ export interface AccountRedisOptions {
 
 type Runner = (...args: unknown[]) => Promise<unknown>;
 
-export class AccountRedis {
+export class AccountRedis extends RedisPair {
   readonly prefix: string;
   readonly channel: string;
-  private readonly cmd: Redis;
-  private readonly sub: Redis;
   private readonly runners = new Map<AccountScript, Runner>();
   private onMsg: (message: string) => void = () => undefined;
-  private onAgain: () => void = () => undefined;
 
   private constructor(opts: AccountRedisOptions) {
+    super(opts.url, 'nullroom-accounts');
     this.prefix = opts.prefix ?? 'nr:';
     this.channel = `${this.prefix}a:bus`;
-    ({ cmd: this.cmd, sub: this.sub } = redisPair(opts.url, 'nullroom-accounts', () => this.onAgain()));
     for (const name of Object.keys(accountScripts) as AccountScript[]) {
       this.cmd.defineCommand(`nra${name}`, { numberOfKeys: 0, lua: accountScriptSource(name) });
       const c = this.cmd as unknown as Record<string, Runner>;
@@ -74,16 +70,6 @@ export class AccountRedis {
 
   onMessage(f: (message: string) => void): void {
     this.onMsg = f;
-  }
-
-  /** After the subscriber came back: what was published meanwhile is lost. */
-  onReconnect(f: () => void): void {
-    this.onAgain = f;
-  }
-
-  close(): void {
-    this.cmd.disconnect();
-    this.sub.disconnect();
   }
 }
 

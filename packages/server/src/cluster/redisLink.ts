@@ -7,6 +7,40 @@
 import { Redis } from 'ioredis';
 import { type RoomScript, roomScripts, scriptSource } from './roomScripts.js';
 
+/**
+ * The two connections each part of a node opens to one Redis: `cmd` for commands and scripts, which
+ * fail at once while Redis is unreachable (no offline queue), and `sub` for pub/sub, which
+ * reconnects and subscribes again by itself; what `onReconnect` gives runs each time it is back
+ * after the first. Both connect on `connect()` (lazyConnect).
+ */
+export class RedisPair {
+  protected readonly cmd: Redis;
+  protected readonly sub: Redis;
+  private again: () => void = () => undefined;
+
+  protected constructor(url: string, name: string) {
+    const common = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: name };
+    this.cmd = new Redis(url, common);
+    this.sub = new Redis(url, { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null });
+    for (const r of [this.cmd, this.sub]) r.on('error', () => undefined);
+    let connectedOnce = false;
+    this.sub.on('ready', () => {
+      if (connectedOnce) this.again();
+      connectedOnce = true;
+    });
+  }
+
+  /** After the subscriber connection came back: what was published meanwhile is lost. */
+  onReconnect(f: () => void): void {
+    this.again = f;
+  }
+
+  close(): void {
+    this.cmd.disconnect();
+    this.sub.disconnect();
+  }
+}
+
 export interface RedisLinkOptions {
   /** redis://host:port/db (REDIS_URL). */
   readonly url: string;
@@ -16,17 +50,14 @@ export interface RedisLinkOptions {
 
 type Runner = (...args: unknown[]) => Promise<unknown>;
 
-export class RedisLink {
+export class RedisLink extends RedisPair {
   readonly prefix: string;
-  private readonly cmd: Redis;
-  private readonly sub: Redis;
   private readonly runners = new Map<RoomScript, Runner>();
   private onMsg: (channel: string, message: Buffer) => void = () => undefined;
-  private onAgain: () => void = () => undefined;
 
   private constructor(opts: RedisLinkOptions) {
+    super(opts.url, 'nullroom-relay');
     this.prefix = opts.prefix ?? 'nr:';
-    ({ cmd: this.cmd, sub: this.sub } = redisPair(opts.url, 'nullroom-relay', () => this.onAgain()));
     for (const name of Object.keys(roomScripts) as RoomScript[]) {
       this.cmd.defineCommand(`nr${name}`, { numberOfKeys: 0, lua: scriptSource(name) });
       const c = this.cmd as unknown as Record<string, Runner>;
@@ -76,33 +107,4 @@ export class RedisLink {
   onMessage(f: (channel: string, message: Buffer) => void): void {
     this.onMsg = f;
   }
-
-  /** After the subscriber connection came back (what was published meanwhile is lost: read the logs). */
-  onReconnect(f: () => void): void {
-    this.onAgain = f;
-  }
-
-  close(): void {
-    this.cmd.disconnect();
-    this.sub.disconnect();
-  }
-}
-
-/**
- * The two connections each part of a node opens to one Redis: `cmd` for commands and scripts, which
- * fail at once while Redis is unreachable (no offline queue), and `sub` for pub/sub, which
- * reconnects and subscribes again by itself; `again` runs each time it is back after the first.
- * Both connect on `connect()` (lazyConnect).
- */
-export function redisPair(url: string, name: string, again: () => void): { cmd: Redis; sub: Redis } {
-  const common = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: name };
-  const cmd = new Redis(url, common);
-  const sub = new Redis(url, { ...common, enableOfflineQueue: true, maxRetriesPerRequest: null });
-  for (const r of [cmd, sub]) r.on('error', () => undefined);
-  let connectedOnce = false;
-  sub.on('ready', () => {
-    if (connectedOnce) again();
-    connectedOnce = true;
-  });
-  return { cmd, sub };
 }

@@ -134,6 +134,14 @@ local function hold(to, from, data, seq)
   redis.call('HINCRBY', RH, 'lb', #data)
 end
 local function mine(slot, node) return redis.call('HGET', LIVE, slot) == node end
+-- What refuses a delivery (APP, COMMIT) from a slot for an epoch; nil when it may be sequenced.
+local function refuseDelivery(slot, node, epoch)
+  if not mine(slot, node) then return {'NOT_IN_ROOM', 0} end
+  local f = redis.call('HMGET', RH, 'seq', 'epoch', 'gi')
+  if not f[3] then return {'NO_GROUP', f[1]} end
+  if f[2] ~= epoch then return {'STALE_EPOCH', f[1]} end
+  return nil
+end
 -- A live slot loses its connection: away for grace ms, or gone with no group (nothing to resume).
 local function goAway(slot, grace, ctimeout)
   local f = redis.call('HMGET', RH, 'seq', 'gi')
@@ -199,11 +207,9 @@ return {'OK', f[1]}
 const COMMIT = `
 use(ARGV[2])
 local slot, node, epoch = ARGV[3], ARGV[4], ARGV[5]
-if not mine(slot, node) then return {'NOT_IN_ROOM', 0} end
-local f = redis.call('HMGET', RH, 'seq', 'epoch', 'gi')
-if not f[3] then return {'NO_GROUP', f[1]} end
-if f[2] ~= epoch then return {'STALE_EPOCH', f[1]} end
-if not setGi(ARGV[7], ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])) then return {'OVER_BUDGET', f[1]} end
+local refused = refuseDelivery(slot, node, epoch)
+if refused then return refused end
+if not setGi(ARGV[7], ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])) then return {'OVER_BUDGET', redis.call('HGET', RH, 'seq')} end
 local seq = append(1, epoch, slot, ARGV[6], tonumber(ARGV[11]), tonumber(ARGV[12]))
 redis.call('HSET', RH, 'epoch', tonumber(epoch) + 1)
 return {'OK', seq}
@@ -213,10 +219,8 @@ return {'OK', seq}
 const APP = `
 use(ARGV[2])
 local slot, node, epoch = ARGV[3], ARGV[4], ARGV[5]
-if not mine(slot, node) then return {'NOT_IN_ROOM', 0} end
-local f = redis.call('HMGET', RH, 'seq', 'epoch', 'gi')
-if not f[3] then return {'NO_GROUP', f[1]} end
-if f[2] ~= epoch then return {'STALE_EPOCH', f[1]} end
+local refused = refuseDelivery(slot, node, epoch)
+if refused then return refused end
 return {'OK', append(2, epoch, slot, ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]))}
 `;
 
