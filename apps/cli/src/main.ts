@@ -215,7 +215,7 @@ program
   .command('group')
   .description('change an account conversation: add USER..., remove USER, rename NAME, or leave')
   .argument('<url>', 'the relay URL')
-  .argument('<conversation>', 'its id as `conversations` prints it, or an unambiguous prefix')
+  .argument('<conversation>', 'its id as `conversations` prints it, or an unambiguous prefix (one that begins with - goes after --)')
   .argument('<action>', 'add, remove, rename or leave')
   .argument('[args...]', 'the accounts to add, the account to remove, or the new name')
   .option('--json', 'print one JSON object per event')

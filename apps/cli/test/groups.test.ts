@@ -10,6 +10,7 @@ import { keyDir, type Proc, run, serveProc } from './_spawn.js';
 
 const ok = async (p: Proc, what: string) => assert.equal(await p.exited, 0, `${what}: ${p.stderr.join('\n')}`);
 
+// An id may begin with '-' (base64url): it is given after `--`, as commander reads anything before as options.
 test('group: rename, add, remove and leave by id prefix; the others see the name and the notices', async () => {
   const relay = await serveProc();
   const url = relay.url;
@@ -24,13 +25,13 @@ test('group: rename, add, remove and leave by id prefix; the others see the name
     const prefix = list.lines.find((l) => l.includes('user-gb'))?.slice(0, 8) ?? '';
     assert.match(prefix, /^[A-Za-z0-9_-]{8}$/);
 
-    const renamed = run(['group', url, prefix.slice(0, 6), 'rename', 'Canary Team 42', '--json'], a!);
+    const renamed = run(['group', url, '--json', '--', prefix.slice(0, 6), 'rename', 'Canary Team 42'], a!);
     await ok(renamed, 'a renames');
     assert.equal(renamed.events.find((e) => e.event === 'renamed')?.name, 'Canary Team 42');
     const id = renamed.events.find((e) => e.event === 'renamed')?.conversation as string;
     assert.ok(id.startsWith(prefix));
 
-    const added = run(['group', url, prefix, 'add', 'user-gc', '--json'], a!);
+    const added = run(['group', url, '--json', '--', prefix, 'add', 'user-gc'], a!);
     await ok(added, 'a adds c');
     assert.deepEqual([...((added.events.find((e) => e.event === 'members')?.members ?? []) as string[])].sort(), [
       'user-ga',
@@ -42,11 +43,11 @@ test('group: rename, add, remove and leave by id prefix; the others see the name
     const cRow = atC.events.find((e) => e.event === 'conversation' && e.conversation === id);
     assert.equal(cRow?.name, 'Canary Team 42', 'c, added after the rename, knows the name');
 
-    const removed = run(['group', url, prefix, 'remove', 'user-gb', '--json'], a!);
+    const removed = run(['group', url, '--json', '--', prefix, 'remove', 'user-gb'], a!);
     await ok(removed, 'a removes b');
     assert.deepEqual([...((removed.events.find((e) => e.event === 'members')?.members ?? []) as string[])].sort(), ['user-ga', 'user-gc']);
 
-    const left = run(['group', url, prefix, 'leave', '--json'], c!);
+    const left = run(['group', url, '--json', '--', prefix, 'leave'], c!);
     await ok(left, 'c leaves');
     assert.deepEqual(
       left.events.find((e) => e.event === 'left'),

@@ -208,6 +208,6 @@ test('invite link: a random room secret in the URL fragment; the invitee gives o
     // The secret lives only in the fragment: no request the browser made carries it.
     const secret = link.slice(link.indexOf('#k=') + 3);
     assert.ok(requested.length > 0 && requested.every((u) => !u.includes(secret) && !u.includes('#')));
-    assert.ok(!relay.stderr.join('\n').includes(secret));
+    assert.ok(![...relay.lines, ...relay.stderr].join('\n').includes(secret));
   }),
 );
