@@ -33,23 +33,19 @@ export const sourceAddress = (a) => `127.1.${Math.floor(a / 250)}.${2 + (a % 250
 /**
  * The rooms: [{index, first, size}] covering clients 0..n-1. Each size gets its share of the
  * clients, in whole rooms (the last size takes what is left; a remainder smaller than a room of
- * the last size makes one smaller room, at least 2). Sizes interleave (2, 10, 100, 2, 10, ...) so
- * that every worker, URL and address range sees every size.
+ * the last size makes one smaller room, at least 2). The rooms of each size are spread evenly
+ * over the numbers, so that every worker, URL and address range sees every size.
  */
 export function rooms(n, mix) {
   const counts = mix.map(({ size, share }) => Math.floor((n * share) / size));
   let used = counts.reduce((a, c, i) => a + c * mix[i].size, 0);
-  const out = [];
-  const left = counts.slice();
-  for (let more = true; more; ) {
-    more = false;
-    for (let k = 0; k < mix.length; k++) {
-      if (left[k] === 0) continue;
-      left[k]--;
-      more = true;
-      out.push(mix[k].size);
-    }
-  }
+  // Room j of the c rooms of one size sits at (j + 0.5) / c of the way: every size spread evenly.
+  const placed = [];
+  counts.forEach((c, k) => {
+    for (let j = 0; j < c; j++) placed.push({ at: (j + 0.5) / c, k, size: mix[k].size });
+  });
+  placed.sort((a, b) => a.at - b.at || a.k - b.k);
+  const out = placed.map((p) => p.size);
   // The rest: rooms of 2 (and a single leftover client joins the last room of 2, making it 3).
   while (n - used >= 2) {
     out.push(2);
@@ -74,6 +70,26 @@ export function locator(index, tag) {
   v.setUint32(0, index);
   v.setUint32(4, tag);
   return l;
+}
+
+/**
+ * The order in which a worker's clients take turns to send: a fixed shuffle (mulberry32, seeded), so
+ * that the members of a large room do not all send within the same instant of each round.
+ */
+export function shuffled(items, seed = 0x9e3779b9) {
+  const a = items.slice();
+  let t = seed >>> 0;
+  const random = () => {
+    t = (t + 0x6d2b79f5) >>> 0;
+    let r = Math.imul(t ^ (t >>> 15), 1 | t);
+    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
+    return ((r ^ (r >>> 14)) >>> 0) / 2 ** 32;
+  };
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
 }
 
 /** Every client: {id, room, roomSize, url, address, worker}. */

@@ -17,11 +17,10 @@ export function niceTicks(lo, hi, n = 6) {
   return ticks;
 }
 
-/** A tick label: 1,500 / 0.25 / 12k / 1.5M. */
+/** A tick label: 1,500 / 0.25 / 12,000 / 1.5M. */
 export function fmt(v) {
   const a = Math.abs(v);
   if (a >= 1e6) return `${Number((v / 1e6).toPrecision(3))}M`;
-  if (a >= 1e4) return `${Number((v / 1e3).toPrecision(3))}k`;
   if (a >= 1) return Number(v.toPrecision(4)).toLocaleString('en');
   return String(Number(v.toPrecision(2)));
 }

@@ -14,7 +14,7 @@
 import WebSocket from 'ws';
 import { GroupStatus, SUBPROTOCOL, asEpoch, asReqId, decodeRelayFrame, encodeFrame } from '../packages/protocol/dist/src/index.js';
 import { exitOnStop } from './_workers.mjs';
-import { layout, locator } from './load-layout.mjs';
+import { layout, locator, shuffled } from './load-layout.mjs';
 
 exitOnStop();
 const FAULT = process.env.LOAD_FAULT ?? '';
@@ -183,11 +183,12 @@ async function run({ rate, seconds, startNs: s, bytes }) {
   const t0 = performance.now();
   let sent = 0;
   let turn = 0;
+  const order = shuffled(clients, 0x9e3779b9 + cfg.index);
   const flush = setInterval(flushBins, 1000);
   while (performance.now() - t0 < seconds * 1000) {
     const due = Math.floor(((performance.now() - t0) / 1000) * share);
     for (; sent < due; sent++) {
-      const c = clients[turn++ % clients.length];
+      const c = order[turn++ % order.length];
       payload.setUint32(0, c.id);
       payload.setUint32(4, c.sent);
       payload.setBigUint64(8, process.hrtime.bigint());

@@ -13,7 +13,7 @@
  * deliveries per CPU-second (a capacity constant). Writes bench/results/<name>.json and SVG plots.
  *
  *   npm run load                 (= npm run build && node bench/load.mjs; 5,000 clients, 30 s)
- *   node bench/load.mjs --clients 10000 --rate 2000 --seconds 30 --mix 2:50,10:30,100:20 --name load-10000
+ *   node bench/load.mjs --clients 10000 --rate 1000 --seconds 30 --mix 2:50,10:30,100:20 --name load-10000
  *   node bench/load.mjs --relays ws://127.0.0.1:8081/ws,ws://127.0.0.1:8082/ws [--pids 123,456]
  * Every flag has an environment variable: LOAD_CLIENTS, LOAD_RATE (messages/s, all senders), LOAD_SECONDS,
  * LOAD_WARMUP (s, left out of the summary), LOAD_MIX, LOAD_BYTES (payload), LOAD_WORKERS, LOAD_RELAYS,
@@ -37,7 +37,7 @@ const env = process.env;
 const { values: o } = parseArgs({
   options: {
     clients: { type: 'string', default: env.LOAD_CLIENTS ?? '5000' },
-    rate: { type: 'string', default: env.LOAD_RATE ?? '2000' },
+    rate: { type: 'string', default: env.LOAD_RATE ?? '1000' },
     seconds: { type: 'string', default: env.LOAD_SECONDS ?? '30' },
     warmup: { type: 'string', default: env.LOAD_WARMUP ?? '3' },
     mix: { type: 'string', default: env.LOAD_MIX ?? '2:50,10:30,100:20' },
@@ -81,6 +81,17 @@ function rssOf(pid) {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+/**
+ * Time a process's main thread (the event loop) spent runnable but waiting for a CPU so far, in
+ * seconds (/proc/<pid>/schedstat, second field): on a shared machine, what other work took from it.
+ */
+function waitOf(pid) {
+  try {
+    return Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[1]) / 1e9;
   } catch {
     return undefined;
   }
@@ -160,6 +171,7 @@ const relayPids = serve
 if (relayPids.length === 0) log('relays given by URL without --pids: the relay memory and CPU are not measured');
 const relayCpu = () => (relayPids.length === 0 ? undefined : sum(relayPids.map(cpuOf)));
 const relayRss = () => (relayPids.length === 0 ? undefined : sum(relayPids.map(rssOf)));
+const relayWait = () => (relayPids.length === 0 ? undefined : sum(relayPids.map(waitOf)));
 
 const progress = new Array(WORKERS).fill(0);
 const perSecond = new Map(); // second of the run -> {delivered, hist}
@@ -180,6 +192,7 @@ const onMessage = (w) => (m) => {
 };
 const workers = Array.from({ length: WORKERS }, (_, i) => loadWorker(onMessage(i)));
 const loadCpu = () => sum(workers.map((w) => cpuOf(w.pid))) + cpuNow() / 1e6;
+const loadWait = () => sum(workers.map((w) => waitOf(w.pid)));
 const stopAll = async () => {
   await Promise.all(workers.map((w) => w.stop()));
   await serve?.stop();
@@ -220,7 +233,16 @@ async function measure() {
   // The run: CPU and memory sampled on each second of the run's clock (the workers' bins use it too).
   const startNs = process.hrtime.bigint() + 200_000_000n;
   const samples = [];
-  const sample = (sec) => samples.push({ sec, relayCpu: relayCpu(), loadCpu: loadCpu(), busy: machineBusy(), rss: relayRss() });
+  const sample = (sec) =>
+    samples.push({
+      sec,
+      relayCpu: relayCpu(),
+      loadCpu: loadCpu(),
+      busy: machineBusy(),
+      rss: relayRss(),
+      relayWait: relayWait(),
+      loadWait: loadWait(),
+    });
   let sec = 0;
   let timer;
   const tick = () => {
@@ -284,6 +306,7 @@ function summarise({ rampMs, rssIdle, rssConnected, ramp, samples, runs, verdict
     loadCores: r2(x.loadCpu - samples[i].loadCpu),
     otherCores: r2(x.busy - samples[i].busy - (x.relayCpu - samples[i].relayCpu) - (x.loadCpu - samples[i].loadCpu)),
     relayRssMiB: x.rss === undefined ? undefined : r2(x.rss / 2 ** 20),
+    relayWaitMs: x.relayWait === undefined ? undefined : Math.round((x.relayWait - samples[i].relayWait) * 1000),
   }));
   const sent = sum(runs.map((r) => r.sent));
   const report = {
@@ -314,6 +337,9 @@ function summarise({ rampMs, rssIdle, rssConnected, ramp, samples, runs, verdict
     relayRssKiBPerConnection: rssIdle === undefined ? undefined : r2((rssConnected - rssIdle) / N / 1024),
     relayCpuCores: Number.isFinite(relayCpuS) ? r2(relayCpuS / span) : undefined,
     loadCpuCores: r2(loadCpuS / span),
+    // Runnable but not running (waiting for a core), ms per second of the run: the relay's event loop, and the load workers' summed.
+    relayRunQueueWaitMsPerSec: Number.isFinite(b.relayWait - a.relayWait) ? r2(((b.relayWait - a.relayWait) * 1000) / span) : undefined,
+    loadRunQueueWaitMsPerSec: r2(((b.loadWait - a.loadWait) * 1000) / span),
     otherCpuCores: r2((b.busy - a.busy - (Number.isFinite(relayCpuS) ? relayCpuS : 0) - loadCpuS) / span),
     deliveriesPerRelayCpuSecond: Number.isFinite(relayCpuS) ? Math.round(delivered / relayCpuS) : undefined,
     messagesPerRelayCpuSecond: Number.isFinite(relayCpuS) ? Math.round(delivered / deliveriesPerMessage() / relayCpuS) : undefined,
@@ -329,7 +355,7 @@ function summarise({ rampMs, rssIdle, rssConnected, ramp, samples, runs, verdict
   const file = writeResult(o.name, report);
   const v = verdict;
   console.log(
-    `${o.name}: ${N} clients, ${RATE} msg/s: ${report.deliveriesPerSec} deliveries/s, latency p50/p99/p999 ${report.latencyMs.p50}/${report.latencyMs.p99}/${report.latencyMs.p999} ms; relay ${report.relayCpuCores ?? '-'} cores, ${report.relayRssKiBPerConnection ?? '-'} KiB RSS per connection, ${report.deliveriesPerRelayCpuSecond ?? '-'} deliveries per relay CPU-second; load processes ${report.loadCpuCores} cores; check ${v.ok ? 'passed' : 'FAILED'} (lost ${v.lost}, duplicated ${v.duplicated}, reordered ${v.reordered}, seq backwards ${v.seqBackwards}, unacked ${v.unacked}, refused ${v.refused}, errors ${JSON.stringify(v.errors)}) -> ${file}`,
+    `${o.name}: ${N} clients, ${RATE} msg/s: ${report.deliveriesPerSec} deliveries/s, latency p50/p99/p999 ${report.latencyMs.p50}/${report.latencyMs.p99}/${report.latencyMs.p999} ms; relay ${report.relayCpuCores ?? '-'} cores, ${report.relayRssKiBPerConnection ?? '-'} KiB RSS per connection, ${report.deliveriesPerRelayCpuSecond ?? '-'} deliveries per relay CPU-second; load processes ${report.loadCpuCores} cores; rest of the machine ${report.otherCpuCores} cores; relay waited for a core ${report.relayRunQueueWaitMsPerSec ?? '-'} ms/s; check ${v.ok ? 'passed' : 'FAILED'} (lost ${v.lost}, duplicated ${v.duplicated}, reordered ${v.reordered}, seq backwards ${v.seqBackwards}, unacked ${v.unacked}, refused ${v.refused}, errors ${JSON.stringify(v.errors)}) -> ${file}`,
   );
   return report;
 }
@@ -367,6 +393,7 @@ function plots(r) {
         { name: 'relay', points: r.cpuTimeline.map((t) => [t.sec, t.relayCores]) },
         { name: 'load processes', points: r.cpuTimeline.map((t) => [t.sec, t.loadCores]) },
         { name: 'rest of the machine', points: r.cpuTimeline.map((t) => [t.sec, t.otherCores]) },
+        { name: 'relay waiting for a core', points: r.cpuTimeline.map((t) => [t.sec, t.relayWaitMs / 1000]) },
       ],
     }),
     rss: lineChart({
