@@ -30,7 +30,7 @@ import { parseArgs } from 'node:util';
 import { writeResult } from './_results.mjs';
 import { benchStart, cpuNow, machine, r2, sleep } from './_workers.mjs';
 import { check } from './load-check.mjs';
-import { PER_ADDRESS, layout, parseMix } from './load-layout.mjs';
+import { PER_ADDRESS, layout, parseMix, rooms } from './load-layout.mjs';
 import { lineChart } from './load-plot.mjs';
 
 const env = process.env;
@@ -320,6 +320,7 @@ function summarise({ rampMs, rssIdle, rssConnected, ramp, samples, runs, verdict
     sourceAddresses: Math.ceil(N / PER_ADDRESS),
     clientsPerAddress: PER_ADDRESS,
     mix: MIX.map(({ size, share }) => ({ members: size, shareOfClients: r2(share) })),
+    roomsBySize: roomsBySize(),
     payloadBytes: BYTES,
     rateMessagesPerSec: RATE,
     seconds: SECONDS,
@@ -358,6 +359,13 @@ function summarise({ rampMs, rssIdle, rssConnected, ramp, samples, runs, verdict
     `${o.name}: ${N} clients, ${RATE} msg/s: ${report.deliveriesPerSec} deliveries/s, latency p50/p99/p999 ${report.latencyMs.p50}/${report.latencyMs.p99}/${report.latencyMs.p999} ms; relay ${report.relayCpuCores ?? '-'} cores, ${report.relayRssKiBPerConnection ?? '-'} KiB RSS per connection, ${report.deliveriesPerRelayCpuSecond ?? '-'} deliveries per relay CPU-second; load processes ${report.loadCpuCores} cores; rest of the machine ${report.otherCpuCores} cores; relay waited for a core ${report.relayRunQueueWaitMsPerSec ?? '-'} ms/s; check ${v.ok ? 'passed' : 'FAILED'} (lost ${v.lost}, duplicated ${v.duplicated}, reordered ${v.reordered}, seq backwards ${v.seqBackwards}, unacked ${v.unacked}, refused ${v.refused}, errors ${JSON.stringify(v.errors)}) -> ${file}`,
   );
   return report;
+}
+
+/** How many rooms of each size the run had: {size: count}. */
+function roomsBySize() {
+  const out = {};
+  for (const r of rooms(N, MIX)) out[r.size] = (out[r.size] ?? 0) + 1;
+  return out;
 }
 
 /** Deliveries per message: every client sends as often as the others, and a message reaches its room's other members. */

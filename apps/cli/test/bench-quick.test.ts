@@ -254,9 +254,10 @@ test('bench/load.mjs drives 300 clients in rooms of 2, 10 and 100 through nullro
     LOAD_RATE: '150',
     LOAD_SECONDS: '4',
     LOAD_WARMUP: '1',
-    LOAD_MIX: '2:40,10:30,100:30',
+    LOAD_MIX: '2:30,10:30,100:40',
   });
   assert.equal(r.clients, 300);
+  assert.deepEqual(r.roomsBySize, { 2: 55, 10: 9, 100: 1 }, 'rooms of each size');
   const check = r.check as Record<string, unknown>;
   assert.equal(check.ok, true, JSON.stringify(check));
   assert.deepEqual([check.lost, check.duplicated, check.reordered, check.seqBackwards], [0, 0, 0, 0]);
