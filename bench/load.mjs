@@ -110,18 +110,20 @@ async function startServe() {
   const args = [join(root, 'apps/cli/bin/nullroom.js'), 'serve', '--port', '0', '--data', data, ...extra];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   process.on('exit', () => child.kill('SIGKILL')); // also when the time limit ends the run
-  const line = await new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).once('line', resolve);
+  // Its stdout carries JSON log lines (pino) and "nullroom listening on <url>"; all of it is read (a full pipe would block it).
+  const host = await new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const m = /^nullroom listening on http:\/\/([^/\s]+)/.exec(line) ?? /"url":"http:\/\/([^/"]+)".*"msg":"relay listening"/.exec(line);
+      if (m) resolve(m[1]);
+    });
     child.once('exit', (code) => reject(new Error(`nullroom serve exited ${code}`)));
   });
-  const m = /listening on http:\/\/([^/\s]+)/.exec(line);
-  if (!m) throw new Error(`nullroom serve said: ${line}`);
   const stop = () =>
     new Promise((resolve) => {
       child.once('exit', () => (rmSync(data, { recursive: true, force: true }), resolve()));
       child.kill('SIGKILL');
     });
-  return { url: `ws://${m[1]}/ws`, pid: child.pid, args: ['serve', '--port', '0', '--data', '<tmp>', ...extra], stop };
+  return { url: `ws://${host}/ws`, pid: child.pid, args: ['serve', '--port', '0', '--data', '<tmp>', ...extra], stop };
 }
 
 /** A load worker: {call(cmd, extra), pid, stop}; `onMessage` gets its progress and latency bins. */
