@@ -344,6 +344,7 @@ const loads = readdirSync(`${root}bench/results`)
 const loadRow = (l) =>
   `| \`${l.name}\` | ${l.clients.toLocaleString('en')} | ${l.mix.map((m) => `${m.members}:${Math.round(m.shareOfClients * 100)}%`).join(' ')} | ${l.rateMessagesPerSec.toLocaleString('en')} | ${l.deliveriesPerSec.toLocaleString('en')} | ${l.latencyMs.p50} / ${l.latencyMs.p99} / ${l.latencyMs.p999} | ${l.relayCpuCores ?? '-'} | ${l.relayRunQueueWaitMsPerSec ?? '-'} | ${l.loadCpuCores} | ${l.otherCpuCores} | ${l.relayRssKiBPerConnection ?? '-'} KiB | ${l.deliveriesPerRelayCpuSecond?.toLocaleString('en') ?? '-'} | ${l.check.ok ? 'passed' : '**FAILED**'} (${l.check.deliveries.toLocaleString('en')}) |`;
 const loadMain = loads.find((l) => l.name === 'load');
+const fanNs = (fan.results ?? []).find((r) => r.payloadBytes === 1024)?.serverCpuNsPerDelivery?.relay;
 const keptUp = (l) => l.deliveriesPerSec >= 0.97 * l.rateMessagesPerSec * l.deliveriesPerMessage;
 /**
  * The relay's CPU as a * messages/s + b * deliveries/s, solved from the runs with rooms of 2 only and of 100 only
@@ -376,7 +377,7 @@ ${loads
   loads.some((l) => l.name === 'load-5000-2000')
     ? ' (at 2,000 msg/s the relay could use no more: it waited for a core most of each second, and a busier relay packs more frames into each write)'
     : ''
-}. A delivery here costs ~20 times what it costs in the fan-out benchmark above: there one sender's burst reaches each
+}. A delivery here costs ${fanNs === undefined ? 'many' : `~${Math.round((loadModel.bUs * 1000) / fanNs)}`} times what it costs in the fan-out benchmark above (${fanNs ?? '-'} ns at 1 KiB): there one sender's burst reaches each
 of 99 sockets many frames per write; here each recipient gets a frame now and then, so nearly every delivery is its own \`ws\` frame
 and write. Both are single runs on a shared 2-CPU VM (the CPU time itself grows when other work evicts the caches): plan with headroom.
 `;
