@@ -109,7 +109,11 @@ async function startServe() {
   const extra = o['serve-args'].split(' ').filter((a) => a !== '');
   const args = [join(root, 'apps/cli/bin/nullroom.js'), 'serve', '--port', '0', '--data', data, ...extra];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  process.on('exit', () => child.kill('SIGKILL')); // also when the time limit ends the run
+  // Also when the time limit or an error ends the run: no relay or data directory is left behind.
+  process.on('exit', () => {
+    child.kill('SIGKILL');
+    rmSync(data, { recursive: true, force: true });
+  });
   // Its stdout carries JSON log lines (pino) and "nullroom listening on <url>"; all of it is read (a full pipe would block it).
   const host = await new Promise((resolve, reject) => {
     createInterface({ input: child.stdout }).on('line', (line) => {
