@@ -2,7 +2,7 @@
 // `npm run bench`: runs every benchmark (each writes bench/results/<name>.json), then rewrites the
 // measured part of docs/benchmarks.md from those files, so the summary always matches the data.
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 
 const root = new URL('..', import.meta.url).pathname;
 // `--summary`: only regenerate docs/benchmarks.md from the results already on disk.
@@ -24,6 +24,7 @@ const benches = {
   inbox: [],
   channels: [],
   groups: [],
+  load: [],
   attack: [],
   'fuzz-http': [],
 };
@@ -335,6 +336,104 @@ function floorLine(r, what, ms) {
   const ratio = (ms / ((f.start + f.end) / 2)).toFixed(2);
   return ` One Ed25519 verification (the floor of a receive) took ${f.start} ms at the start of the run and ${f.end} ms at its end: ${what} is ${ratio} verifications.`;
 }
+// Load and capacity (bench/load.mjs): every bench/results/load*.json, one table row each; the plots of `load` (the default run).
+const loads = readdirSync(`${root}bench/results`)
+  .filter((f) => /^load(-[a-z0-9-]+)?\.json$/.test(f))
+  .map((f) => read(f.slice(0, -5)))
+  .sort((a, b) => a.clients - b.clients || a.rateMessagesPerSec - b.rateMessagesPerSec);
+const loadRow = (l) =>
+  `| \`${l.name}\` | ${l.clients.toLocaleString('en')} | ${l.mix.map((m) => `${m.members}:${Math.round(m.shareOfClients * 100)}%`).join(' ')} | ${l.rateMessagesPerSec.toLocaleString('en')} | ${l.deliveriesPerSec.toLocaleString('en')} | ${l.latencyMs.p50} / ${l.latencyMs.p99} / ${l.latencyMs.p999} | ${l.relayCpuCores ?? '-'} | ${l.relayRunQueueWaitMsPerSec ?? '-'} | ${l.loadCpuCores} | ${l.otherCpuCores} | ${l.relayRssKiBPerConnection ?? '-'} KiB | ${l.deliveriesPerRelayCpuSecond?.toLocaleString('en') ?? '-'} | ${l.check.ok ? 'passed' : '**FAILED**'} (${l.check.deliveries.toLocaleString('en')}) |`;
+const loadMain = loads.find((l) => l.name === 'load');
+const fanNs = (fan.results ?? []).find((r) => r.payloadBytes === 1024)?.serverCpuNsPerDelivery?.relay;
+const keptUp = (l) => l.deliveriesPerSec >= 0.97 * l.rateMessagesPerSec * l.deliveriesPerMessage;
+/**
+ * The relay's CPU as a * messages/s + b * deliveries/s, solved from the runs with rooms of 2 only and of 100 only
+ * (room store on): a is what a message costs once (read, checks, the store's append, the ACK), b each delivery.
+ */
+const loadModel = (() => {
+  const x = loads.find((l) => l.name === 'load-rooms-of-2');
+  const y = loads.find((l) => l.name === 'load-rooms-of-100');
+  if (x?.relayCpuCores === undefined || y?.relayCpuCores === undefined) return undefined;
+  const [m1, d1, c1] = [x.deliveriesPerSec / x.deliveriesPerMessage, x.deliveriesPerSec, x.relayCpuCores];
+  const [m2, d2, c2] = [y.deliveriesPerSec / y.deliveriesPerMessage, y.deliveriesPerSec, y.relayCpuCores];
+  const b = (c2 - (c1 * m2) / m1) / (d2 - (d1 * m2) / m1);
+  const a = (c1 - b * d1) / m1;
+  return {
+    aUs: Math.round(a * 1e6),
+    bUs: Math.round(b * 1e7) / 10,
+    predict: (l) => Math.round((a * (l.deliveriesPerSec / l.deliveriesPerMessage) + b * l.deliveriesPerSec) * 100) / 100,
+  };
+})();
+const loadModelText =
+  loadModel === undefined
+    ? ''
+    : `
+**Capacity model** (single node, room store on, ${loads[0].payloadBytes}-byte messages): from \`load-rooms-of-2\` and \`load-rooms-of-100\`, the relay's CPU is about
+**${loadModel.aUs} µs per message + ${loadModel.bUs} µs per delivery**: relay cores ≈ (${loadModel.aUs} × messages/s + ${loadModel.bUs} × deliveries/s) / 10^6. It predicts
+${loads
+  .filter((l) => l.relayCpuCores !== undefined && !l.name.startsWith('load-rooms-of-') && !l.name.includes('no-room-store'))
+  .map((l) => `${loadModel.predict(l)} cores for \`${l.name}\` (measured ${l.relayCpuCores})`)
+  .join(', ')}${
+  loads.some((l) => l.name === 'load-5000-2000')
+    ? ' (at 2,000 msg/s the relay could use no more: it waited for a core most of each second, and a busier relay packs more frames into each write)'
+    : ''
+}. A delivery here costs ${fanNs === undefined ? 'many' : `~${Math.round((loadModel.bUs * 1000) / fanNs)}`} times what it costs in the fan-out benchmark above (${fanNs ?? '-'} ns at 1 KiB): there one sender's burst reaches each
+of 99 sockets many frames per write; here each recipient gets a frame now and then, so nearly every delivery is its own \`ws\` frame
+and write. Both are single runs on a shared 2-CPU VM (the CPU time itself grows when other work evicts the caches): plan with headroom.
+`;
+const loadSection =
+  loads.length === 0
+    ? ''
+    : `
+## Load and capacity
+
+\`npm run load\` (\`bench/load.mjs\`): thousands of clients at once, each a WebSocket speaking the wire protocol with opaque payloads
+(the relay never reads them, so no MLS is needed to load it), from ${loads[0].loadProcesses} load processes and one loopback source address per
+${loads[0].clientsPerAddress} clients (127.1.x.y), through \`nullroom serve\` as an operator runs it (its defaults, room store included; no limit raised:
+${loads[0].clientsPerAddress} clients per address stay under every per-address cap). Clients are packed into rooms of mixed sizes (size:share of the
+clients), every member of a room in a different load process from its neighbours; every client sends in turn at the total rate, a
+${loads[0].payloadBytes}-byte APP frame holding its id, a counter and its send time. Checked: every ACKed message reached every other member of its
+room exactly once and in order (per sender), rooms' \`seq\` only rose, nothing was refused; a violation fails the run. Latency: send to
+receive on the machine's monotonic clock, over the run less its first ${loads[0].warmupSeconds} s. CPU in cores (1 = one core busy) from /proc:
+the relay, the load processes (coordinator included), and the rest of the machine (other sessions' work: the machine is shared).
+
+| run | clients | rooms (size:share) | msg/s | deliveries/s | latency ms p50 / p99 / p999 | relay cores | relay waited for a core, ms/s | load cores | other cores | relay RSS per connection | deliveries per relay CPU-second | check (deliveries) |
+|---|---|---|---|---|---|---|---|---|---|---|---|---|
+${loads.map(loadRow).join('\n')}
+
+Relay RSS per connection: the relay's growth from idle to every client connected and in its room, divided by the clients (no forced
+garbage collection: \`nullroom serve\` is measured as it runs; bench/idle.mjs measures the same after full collections).
+*Deliveries per relay CPU-second* is the capacity constant for planning: a relay node needs about (deliveries/s) / that many cores for
+this mix and message size (a delivery is one message to one member; a message to a room of n makes n - 1).
+${loadModelText}${
+  loadMain === undefined
+    ? ''
+    : `
+![latency over the run](plots/load-latency.svg)
+![deliveries per second over the run](plots/load-deliveries.svg)
+![CPU over the run](plots/load-cpu.svg)
+![relay RSS while the clients connect](plots/load-rss.svg)
+${
+  loads.some((l) => l.name === 'load-10000')
+    ? `
+The same for \`load-10000\`: [latency](plots/load-10000-latency.svg), [deliveries](plots/load-10000-deliveries.svg), [CPU](plots/load-10000-cpu.svg), [RSS while 10,000 connect](plots/load-10000-rss.svg).
+10,000 is also the relay's default \`maxConnections\`, which \`nullroom serve\` has no flag to raise: more clients on one node need that option.
+`
+    : ''
+}`
+}
+Latency on this machine is mostly the machine's: other sessions' builds and tests held ${Math.min(...loads.map((l) => l.otherCpuCores))} to ${Math.max(...loads.map((l) => l.otherCpuCores))} of the ${loads[0].machine.cpus} cores, and the relay's event
+loop waited for a core ${Math.min(...loads.map((l) => l.relayRunQueueWaitMsPerSec ?? Number.POSITIVE_INFINITY))} to ${Math.max(...loads.map((l) => l.relayRunQueueWaitMsPerSec ?? 0))} ms in each second (/proc/<pid>/schedstat), while the relay itself used ${Math.min(...loads.map((l) => l.relayCpuCores ?? 9))} to ${Math.max(...loads.map((l) => l.relayCpuCores ?? 0))} of a core
+and the load processes ${Math.min(...loads.map((l) => l.loadCpuCores))} to ${Math.max(...loads.map((l) => l.loadCpuCores))}: neither was busy on its own account. Deliveries kept up with the offered rate (rate × deliveries per
+message) within 3% in ${loads.filter(keptUp).length} of ${loads.length} runs${
+        loads.some((l) => !keptUp(l))
+          ? `; not in ${loads
+              .filter((l) => !keptUp(l))
+              .map((l) => `\`${l.name}\` (${Math.round((100 * l.deliveriesPerSec) / (l.rateMessagesPerSec * l.deliveriesPerMessage))}%)`)
+              .join(', ')}`
+          : ''
+      }. Measured ${[...new Set(loads.map((l) => l.date.slice(0, 10)))].join(', ')}, load averages ${Math.min(...loads.map((l) => l.machine.loadavgAtStart[0]))} to ${Math.max(...loads.map((l) => l.machine.loadavgAtStart[0]))} at the starts, ${loads[0].machine.cpus} CPUs, Node ${loads[0].machine.node}.
+`;
 const generated = `<!-- generated by scripts/run-bench.mjs from bench/results/*.json; do not edit by hand -->
 ## Web app bundle
 
@@ -427,7 +526,7 @@ ${priv.results.map(privRow).join('\n')}
 Hidden over direct at ${privBig.members} members: latency x${privBig.ratioHiddenOverDirect.latencyMedian} (median), relay bytes
 x${privBig.ratioHiddenOverDirect.relayBytes}, relay CPU x${privBig.ratioHiddenOverDirect.relayCpu}; the other members spend ${privBig.hidden.bystandersCpuUsPerMessage} µs per private message (direct: ${privBig.direct.bystandersCpuUsPerMessage} µs,
 their idle background). Measured ${priv.date.slice(0, 10)}, run ${priv.seconds} s.${floorLine(priv, `the other members' CPU per hidden message at ${privBig.members} members`, privBig.hidden.bystandersCpuUsPerMessage / 1000)}
-${browser === undefined ? '' : browserSection(browser)}${storeSection}${accountsSection}${mailboxSection}${inboxSection}${channelsSection}${groupsSection}${attackSection}`;
+${browser === undefined ? '' : browserSection(browser)}${storeSection}${loadSection}${accountsSection}${mailboxSection}${inboxSection}${channelsSection}${groupsSection}${attackSection}`;
 const docPath = `${root}docs/benchmarks.md`;
 const doc = readFileSync(docPath, 'utf8');
 const marker = '<!-- generated by scripts/run-bench.mjs';

@@ -247,3 +247,54 @@ test('bench/channels.mjs measures the relay memory of authenticated account chan
   const b = r.bytesPerChannel as { rss: number; heapUsed: number };
   assert.ok(Number.isFinite(b.rss) && Number.isFinite(b.heapUsed), 'bytes per channel');
 });
+
+test('bench/load.mjs drives 300 clients in rooms of 2, 10 and 100 through nullroom serve and checks every delivery (4 s)', () => {
+  const r = bench('load', [], {
+    LOAD_CLIENTS: '300',
+    LOAD_RATE: '150',
+    LOAD_SECONDS: '4',
+    LOAD_WARMUP: '1',
+    LOAD_MIX: '2:30,10:30,100:40',
+  });
+  assert.equal(r.clients, 300);
+  assert.deepEqual(r.roomsBySize, { 2: 55, 10: 9, 100: 1 }, 'rooms of each size');
+  const check = r.check as Record<string, unknown>;
+  assert.equal(check.ok, true, JSON.stringify(check));
+  assert.deepEqual([check.lost, check.duplicated, check.reordered, check.seqBackwards], [0, 0, 0, 0]);
+  positive(check.deliveries, 'deliveries checked');
+  assert.equal(check.deliveries, check.expectedDeliveries, 'every ACKed message reached every other member once');
+  positive(r.deliveriesPerSec, 'deliveries/s');
+  for (const p of ['p50', 'p99', 'p999']) positive((r.latencyMs as Record<string, number>)[p], `latency ${p}`);
+  for (const k of ['relayCpuCores', 'loadCpuCores', 'relayRssKiBPerConnection', 'deliveriesPerRelayCpuSecond']) positive(r[k], k);
+  for (const f of r.plots as string[])
+    assert.match(readFileSync(f, 'utf8'), /^<svg [^>]*>[\s\S]*<polyline points="[0-9]/, `${f} is a chart`);
+});
+
+test('bench/load.mjs fails a run whose deliveries break the rules (a receiver made to drop, repeat or reorder one)', () => {
+  for (const [fault, key] of [
+    ['drop', 'lost'],
+    ['dup', 'duplicated'],
+    ['reorder', 'seqBackwards'],
+  ] as const) {
+    const run = spawnSync(process.execPath, [join(root, 'bench', 'load.mjs')], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: {
+        ...process.env,
+        NULLROOM_BENCH_OUT: out,
+        LOAD_PLOTS: 'none',
+        LOAD_FAULT: fault,
+        LOAD_CLIENTS: '100',
+        LOAD_RATE: '100',
+        LOAD_SECONDS: '2',
+        LOAD_WARMUP: '0',
+        LOAD_NAME: `load-fault-${fault}`,
+      },
+    });
+    assert.equal(run.status, 1, `LOAD_FAULT=${fault}: exit ${run.status ?? run.signal}: ${run.stderr.slice(-1000)}`);
+    const check = JSON.parse(readFileSync(join(out, `load-fault-${fault}.json`), 'utf8')).check as Record<string, number | boolean>;
+    assert.equal(check.ok, false);
+    assert.ok((check[key] as number) >= 1, `LOAD_FAULT=${fault} counted as ${key}: ${JSON.stringify(check)}`);
+  }
+});
