@@ -7,7 +7,7 @@
  * (rooms.ts) and the blob endpoint (blobHttp.ts).
  */
 import type { Socket } from 'node:net';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { addressKey, clientAddress, isLoopback } from './address.js';
 import { type AccountFiles, accountBlobTickets, AccountTickets } from './accountTickets.js';
 import { BlobHttp, type TicketCheck } from './blobHttp.js';
@@ -23,12 +23,13 @@ import { OriginConfigError, type OriginPolicy, originPolicy } from './origin.js'
 import { Output } from './output.js';
 import { Rooms } from './rooms.js';
 import type { RoomService } from './roomService.js';
-import type { RedisLinkOptions } from './cluster/redisLink.js';
+import { type ClusterOptions, type ClusterParts, type Hub, advertiseUrl, announcing, openRoutes } from './cluster/clusterFiles.js';
 import { type RoomStore, noRoomStore } from './roomStore.js';
 import { Tickets } from './tickets.js';
 import { upgradeHandler, webSocketServer } from './upgrade.js';
 
 export { isLoopback };
+export type { ClusterOptions };
 
 export interface RelayOptions {
   host?: string;
@@ -65,7 +66,7 @@ export interface RelayOptions {
    * Several relay nodes sharing their rooms through Redis (docs/PROTOCOL.md §12): every node given
    * the same Redis and prefix serves the same rooms. Excludes `store` (the rooms live in Redis).
    */
-  cluster?: RedisLinkOptions;
+  cluster?: ClusterOptions;
 }
 
 export interface Relay {
@@ -109,10 +110,15 @@ function checkOptions(opts: RelayOptions, tls: boolean, host: string): OriginPol
   }
 }
 
-async function openBlobs(opts: RelayOptions, tls: boolean, tickets: TicketCheck, trustProxy: boolean): Promise<BlobHttp> {
+async function openBlobs(opts: RelayOptions, tls: boolean, tickets: TicketCheck, trustProxy: boolean, hub: Hub): Promise<BlobHttp> {
   try {
-    return await BlobHttp.open(opts.blobs || {}, securityHeaders(tls), opts.log, tickets, (req) =>
-      addressKey(clientAddress(req, trustProxy)),
+    // A request another node forwarded counts against the client address it vouches for (cluster/forwardAuth.ts).
+    return await BlobHttp.open(
+      opts.blobs || {},
+      securityHeaders(tls),
+      opts.log,
+      tickets,
+      (req) => hub.routes?.trustedAddress(req) ?? addressKey(clientAddress(req, trustProxy)),
     );
   } catch (e) {
     throw new RelayConfigError(`blob store: ${e instanceof Error ? e.message : String(e)}`);
@@ -123,12 +129,16 @@ async function openBlobs(opts: RelayOptions, tls: boolean, tickets: TicketCheck,
  * The blob store, with the rooms' tickets and (with accounts) the account devices' (§9.3): a PUT's
  * ticket may be either.
  */
-async function openFiles(opts: RelayOptions, tls: boolean, tickets: Tickets | undefined, trustProxy: boolean) {
-  if (tickets === undefined) return { blobs: undefined, files: undefined };
+async function openFiles(opts: RelayOptions, tls: boolean, tickets: Tickets | undefined, trustProxy: boolean, cluster: ClusterParts) {
+  const { hub, node, limits } = cluster;
+  if (tickets === undefined) return { blobs: undefined, files: undefined, routes: undefined };
   const accountTickets = opts.accounts === undefined ? undefined : new AccountTickets();
-  const check: TicketCheck = { check: (h) => tickets.check(h) ?? accountTickets?.check(h) };
-  const blobs = await openBlobs(opts, tls, check, trustProxy);
-  return { blobs, files: accountTickets === undefined ? undefined : { blobs, tickets: accountTickets } };
+  // In a cluster, a room ticket another node issued is good here too (cluster/blobRoutes.ts).
+  const check: TicketCheck = { check: (h) => tickets.check(h) ?? accountTickets?.check(h) ?? hub.routes?.remoteTicket(h) };
+  const blobs = await openBlobs(opts, tls, check, trustProxy, hub);
+  const addressOf = (req: IncomingMessage) => addressKey(clientAddress(req, trustProxy));
+  hub.routes = await openRoutes(opts.log, node, blobs, tickets, addressOf, limits);
+  return { blobs, files: accountTickets === undefined ? undefined : { blobs, tickets: accountTickets }, routes: hub.routes };
 }
 
 /**
@@ -161,14 +171,14 @@ function serveHttp(
   limits: RelayLimits,
   origins: OriginPolicy,
   trustProxy: boolean,
-  blobs: BlobHttp | undefined,
+  blobs: ((req: IncomingMessage, res: ServerResponse) => void) | undefined,
   accounts: AccountsHttp | undefined,
 ) {
   const handler = httpHandler({
     tls: opts.tls !== undefined,
     origins,
     ...(opts.staticDir !== undefined ? { staticDir: opts.staticDir } : {}),
-    ...(blobs !== undefined ? { blobs: blobs.handle } : {}),
+    ...(blobs !== undefined ? { blobs } : {}),
     ...(accounts !== undefined
       ? {
           api: (req, res, path, origin) => accounts.handle(req, res, { path, origin, address: addressKey(clientAddress(req, trustProxy)) }),
@@ -192,14 +202,14 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
   const log = opts.log;
   const accounts = new Accounts(limits);
   const store = opts.store ?? noRoomStore;
-  const { rooms, tickets } = await openRooms(opts, limits, store);
+  const { rooms, tickets, node, hub } = await openRooms(opts, limits, store, advertiseUrl(opts.cluster, opts.blobs === false, host));
   const conns = new Set<Connection>();
   const output = new Output(conns, limits, () => rooms.groupInfoBytes + rooms.logBytes);
-  const { blobs, files } = await openFiles(opts, tls, tickets, trustProxy);
+  const { blobs, files, routes } = await openFiles(opts, tls, tickets, trustProxy, { hub, node, limits });
   restoreRooms(rooms, store);
   const accountParts = await openAccounts(opts, tls, limits, files);
   const [accountsHttp, channels] = [accountParts?.http, accountParts?.channels];
-  const { server, httpConnections } = serveHttp(opts, limits, origins, trustProxy, blobs, accountsHttp);
+  const { server, httpConnections } = serveHttp(opts, limits, origins, trustProxy, routes?.handle ?? blobs?.handle, accountsHttp);
   const wss = webSocketServer(limits);
   const ctx: ConnectionContext = {
     limits,
@@ -221,20 +231,21 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
   const accountUpgrade = channels === undefined ? {} : { accountUpgrade: channels.upgrade };
   const upgrades = { limits, origins, trustProxy, accounts, wss, httpConnections, openConnections, log, accept, ...accountUpgrade };
   server.on('upgrade', upgradeHandler(upgrades));
-
   const pinger = startTimer(conns, output, rooms, accounts, limits.pingIntervalMs, accountsHttp);
 
   const port = await listen(server, opts.port ?? 8080, host, () => {
     clearInterval(pinger);
+    void routes?.stop();
     void rooms.stop().then(() => rooms.close());
     store.close();
     channels?.hub.closeAll();
     void opts.accounts?.store.close();
     void blobs?.dispose();
   });
-  const shownHost = host.includes(':') ? `[${host}]` : host;
+  const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  await routes?.start(hub.advertise ?? url);
   return {
-    url: `${tls ? 'https' : 'http'}://${shownHost}:${port}`,
+    url,
     port,
     stats: () => ({
       connections: conns.size,
@@ -245,8 +256,8 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
     blobStats: () => blobs?.stats(),
     close: async () => {
       clearInterval(pinger);
-      // First: this relay's slots stay resumable (in a cluster: handed to the other nodes).
-      await rooms.stop();
+      // First: this relay's slots stay resumable (in a cluster: handed to the other nodes); its files are no longer advertised.
+      await Promise.all([rooms.stop(), routes?.stop()]);
       await shutdown(
         server,
         conns,
@@ -276,17 +287,18 @@ const wrapFrame = (f: Uint8Array): Uint8Array => Buffer.from(f.buffer, f.byteOff
  * The rooms, with the blob upload tickets (docs/PROTOCOL.md §9.1; only with a blob store), each
  * living as long as the stay it was issued for (RoomService.stayOf).
  */
-async function openRooms(opts: RelayOptions, limits: RelayLimits, store: RoomStore) {
+async function openRooms(opts: RelayOptions, limits: RelayLimits, store: RoomStore, advertise: string | undefined) {
   const shared: { rooms?: RoomService } = {};
+  const hub: Hub = advertise === undefined ? {} : { advertise };
   const tickets = opts.blobs !== false ? new Tickets((p, r) => shared.rooms?.stayOf(p, r)) : undefined;
-  const rooms = await roomService(opts, limits, tickets, store);
+  const { rooms, node } = await roomService(opts, limits, tickets, store, hub);
   shared.rooms = rooms;
-  return { rooms, tickets };
+  return { rooms, tickets, node, hub };
 }
 
 /** The rooms of this relay alone (in process, with its store), or shared with other nodes through Redis. */
-async function roomService(opts: RelayOptions, limits: RelayLimits, tickets: Tickets | undefined, store: RoomStore): Promise<RoomService> {
-  if (opts.cluster === undefined) return new Rooms(limits, wrapFrame, tickets, undefined, store);
+async function roomService(opts: RelayOptions, limits: RelayLimits, tickets: Tickets | undefined, store: RoomStore, hub: Hub) {
+  if (opts.cluster === undefined) return { rooms: new Rooms(limits, wrapFrame, tickets, undefined, store) as RoomService, node: undefined };
   if (opts.store !== undefined)
     throw new RelayConfigError('a room store and a cluster exclude each other: the cluster keeps its rooms in Redis');
   const { RedisLink } = await import('./cluster/redisLink.js');
@@ -294,7 +306,8 @@ async function roomService(opts: RelayOptions, limits: RelayLimits, tickets: Tic
   const link = await RedisLink.open(opts.cluster).catch((e: unknown) => {
     throw new RelayConfigError(`cannot reach Redis for the cluster: ${e instanceof Error ? e.message : String(e)}`);
   });
-  return new ClusterRooms(limits, wrapFrame, link, tickets, opts.log);
+  const rooms = new ClusterRooms(limits, wrapFrame, link, tickets && announcing(tickets, hub), opts.log);
+  return { rooms: rooms as RoomService, node: { link, id: rooms.node } };
 }
 
 /**
