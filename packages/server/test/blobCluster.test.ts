@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { asReqId, encodeFrame } from '@nullroom/protocol';
-import { type BlobOptions, type Relay, type RelayOptions, startRelay } from '../src/index.js';
+import { type BlobOptions, type Relay, RelayConfigError, type RelayOptions, startRelay } from '../src/index.js';
 import { FORWARD_HEADER, signForward, verifyForward } from '../src/cluster/forwardAuth.js';
 import { type RawPeer, connect, locator } from './_raw.js';
 
@@ -98,6 +98,19 @@ test('forwardAuth: the header verifies for its method, target and address only, 
   }
 });
 
+test('advertiseUrl: a URL of scheme and host that other machines can reach; a node on every address must give one', async () => {
+  const cluster = (advertiseUrl?: string) => ({ url: 'redis://127.0.0.1:1', ...(advertiseUrl === undefined ? {} : { advertiseUrl }) });
+  for (const [opts, why] of [
+    [{ cluster: cluster('ftp://a.example') }, /scheme and a host/],
+    [{ cluster: cluster('https://a.example/path') }, /scheme and a host/],
+    [{ cluster: cluster('not a url') }, /must be a URL/],
+    [{ cluster: cluster('http://10.0.0.5:8080') }, /must name loopback/],
+    [{ host: '0.0.0.0', tls: { cert: 'x', key: 'y' }, cluster: cluster() }, /needs advertiseUrl/],
+  ] as const) {
+    await assert.rejects(startRelay({ port: 0, ...opts }), (e: Error) => e instanceof RelayConfigError && why.test(e.message));
+  }
+});
+
 test('a file uploaded through one node is read through the others: GET, HEAD, long-polls, PUT and DELETE forwarded', {
   skip,
 }, async (t) => {
@@ -107,7 +120,7 @@ test('a file uploaded through one node is read through the others: GET, HEAD, lo
   t.after(() => peer.ws.close());
   const id = newId();
   const token = newToken();
-  const chunks = [randomBytes(200 * 1024), randomBytes(17), randomBytes(3000), randomBytes(5)];
+  const chunks = [randomBytes(4 * 1024 * 1024), randomBytes(17), randomBytes(3000), randomBytes(5)];
   // A receiver asks through C before the first chunk is anywhere; it comes through A.
   const early = get(c, id, 0, 10_000);
   await sleep(150);
