@@ -133,8 +133,11 @@ async function openFiles(opts: RelayOptions, tls: boolean, tickets: Tickets | un
   const { hub, node, limits } = cluster;
   if (tickets === undefined) return { blobs: undefined, files: undefined, routes: undefined };
   const accountTickets = opts.accounts === undefined ? undefined : new AccountTickets();
-  // In a cluster, a room ticket another node issued is good here too (cluster/blobRoutes.ts).
-  const check: TicketCheck = { check: (h) => tickets.check(h) ?? accountTickets?.check(h) ?? hub.routes?.remoteTicket(h) };
+  // In a cluster, a room ticket another node issued is good here too (cluster/blobRoutes.ts). (Each
+  // awaited: an account's ticket may be looked up in Redis as well.)
+  const check: TicketCheck = {
+    check: async (h) => tickets.check(h) ?? (await accountTickets?.check(h)) ?? (await hub.routes?.remoteTicket(h)),
+  };
   const blobs = await openBlobs(opts, tls, check, trustProxy, hub);
   const addressOf = (req: IncomingMessage) => addressKey(clientAddress(req, trustProxy));
   hub.routes = await openRoutes(opts.log, node, blobs, tickets, addressOf, limits);
