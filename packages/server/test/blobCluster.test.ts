@@ -148,7 +148,15 @@ test('a file uploaded through one node is read through the others: GET, HEAD, lo
   assert.deepEqual(await bytes(await waiting), new Uint8Array(chunks[2]!));
   // A PUT through B with A's ticket goes to A: the blob stays whole on its node.
   assert.equal((await put(b, id, 3, chunks[3]!, token, ticket)).status, 204);
-  assert.equal((await put(b, id, 3, chunks[3]!, newToken(), ticket)).status, 403, 'the token is checked where the blob is');
+  for (let i = 0; i < 3; i++) {
+    const res = await put(b, id, 3, randomBytes(1024 * 1024), newToken(), ticket);
+    assert.equal(res.status, 403, 'the token is checked where the blob is, on the headers');
+    assert.equal(res.headers.get('x-nullroom-blob-error'), 'BAD_TOKEN');
+  }
+  // Refused by the owner on its headers, before the body: passed back, the rest of the body is not read.
+  const big = await put(b, id, 4, randomBytes(5 * 1024 * 1024), token, ticket);
+  assert.equal(big.status, 413);
+  assert.equal(big.headers.get('connection'), 'close');
   assert.deepEqual(await bytes(await get(c, id, 3)), new Uint8Array(chunks[3]!));
   assert.equal(a.blobStats()?.blobs, 1);
   assert.equal(b.blobStats()?.blobs, 0);

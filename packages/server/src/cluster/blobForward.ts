@@ -93,7 +93,11 @@ export class BlobForwarder {
         }
         res.writeHead(answer.statusCode ?? 502, out);
         pipeline(answer, res).then(
-          () => done(undefined),
+          () => {
+            // Its request was never finished: that socket cannot carry another.
+            if (unread) up.destroy();
+            done(undefined);
+          },
           () => {
             res.destroy();
             done(undefined);

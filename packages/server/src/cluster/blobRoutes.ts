@@ -29,6 +29,7 @@ import { CLUSTER_SECRET_BYTES, FORWARD_HEADER, verifyForward } from './forwardAu
 const ID = /^[A-Za-z0-9_-]{22}$/;
 const TICKET = /^[A-Za-z0-9_-]{43}$/;
 const WAIT = /^[0-9]{1,10}$/;
+const LENGTH = /^[0-9]{1,16}$/;
 /** A ticket's entry lives this long in Redis, renewed while its stay lasts. */
 const TICKET_TTL_MS = 60 * 60 * 1000;
 /** Tickets of other nodes used here, kept for their per-ticket counts (bounded). */
@@ -286,6 +287,13 @@ export class BlobRoutes {
   }
 
   private async forward(req: IncomingMessage, res: ServerResponse, url: string, path: string, wait: number, put: boolean) {
+    if (put) {
+      // The lengths are checked here (the nodes share their limits): a body the owner would refuse
+      // unread is never sent to it, so that it need not end the connection under a body in flight.
+      const declared = req.headers['content-length'];
+      if (declared === undefined || !LENGTH.test(declared)) throw new BlobError('LENGTH_REQUIRED');
+      if (Number(declared) > this.o.maxChunkBytes) throw new BlobError('CHUNK_TOO_LARGE');
+    }
     const failed = await this.forwarder.forward(req, res, new URL(url), path, this.opts.addressOf(req), wait);
     if (failed !== undefined) {
       this.opts.log?.(`blob ${req.method ?? '?'} forward failed: the node is unreachable`);
