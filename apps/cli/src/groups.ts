@@ -13,9 +13,9 @@
  * other account commands (NO_SUCH_CONVERSATION and AMBIGUOUS_CONVERSATION are usage errors).
  */
 import type { Messenger as MessengerType } from '@nullroom/client/accounts';
-import { accountFailure, printer } from './account.js';
+import { printer } from './account.js';
 import { CliError, Exit } from './errors.js';
-import { type MessagesOptions, startMessenger } from './messages.js';
+import { type MessagesOptions, withMessenger } from './messages.js';
 import { safeText } from './output.js';
 
 export type GroupAction = 'add' | 'remove' | 'rename' | 'leave';
@@ -37,10 +37,7 @@ export async function group(url: string, ref: string, action: string, args: stri
   const want = action === 'add' ? args.length >= 1 : action === 'leave' ? args.length === 0 : args.length === 1;
   if (!want)
     throw new CliError(`${action}: ${action === 'add' ? 'USER...' : action === 'leave' ? 'no argument' : 'one argument'}`, Exit.USAGE);
-  let m: MessengerType | undefined;
-  try {
-    const started = await startMessenger(url, o);
-    m = started.m;
+  return withMessenger(url, o, async (m) => {
     m.on('warning', (w) => print('warning', w, `warning: ${w.code}`));
     await m.caughtUp();
     await m.settled();
@@ -59,10 +56,5 @@ export async function group(url: string, ref: string, action: string, args: stri
       print('left', { conversation: id }, 'you left the conversation');
     }
     return Exit.OK;
-  } catch (e) {
-    return accountFailure(e, o.json);
-  } finally {
-    await m?.settled().catch(() => undefined);
-    m?.close();
-  }
+  });
 }

@@ -17,6 +17,10 @@ program
 program
   .command('serve')
   .description('run the relay (and the web app) on this machine')
+  .option(
+    '--config <file>',
+    'read settings from this JSON file (keys: the long flag names in camelCase); flags and environment variables win over it',
+  )
   .option('--host <host>', 'address to bind (anything but loopback needs TLS)', '127.0.0.1')
   .option('--port <port>', 'port to listen on', '8080')
   .option(
@@ -52,6 +56,7 @@ program
   .option('--max-http-conns-per-ip <n>', 'plain HTTP connections (not WebSockets yet) from one address; more get 503', '128')
   .option('--max-http-conns <n>', 'plain HTTP connections (not WebSockets yet) from all addresses together', '2048')
   .option('--resume-grace <seconds>', 'how long a member whose connection dropped may take its place back (0: it leaves at once)', '120')
+  .option('--drain-seconds <n>', 'on SIGTERM, how long file transfers in flight may take to finish (WebSockets move at once)', '30')
   .option('--no-room-store', 'keep rooms in memory only: a restart forgets them (members then join again)')
   .option('--no-accounts', 'no accounts on this relay (password rooms only)')
   .option(
@@ -73,10 +78,14 @@ program
     'JOINs that create a room, per address per minute (after a burst of 20): bounds online password guessing',
     '20',
   )
-  .option('-v, --verbose', 'log connections and protocol errors to stderr (never any content)')
+  .option('-v, --verbose', 'log at debug level: connections, protocol errors, blob requests (never any content)')
+  .option('--log-level <level>', 'debug, info, warn or error: JSON lines on stdout (else NULLROOM_LOG_LEVEL, else info)')
+  .option('--metrics-port <port>', 'serve Prometheus metrics at /metrics on this port (off by default)')
+  .option('--metrics-host <host>', 'address of the metrics listener (default 127.0.0.1; any other needs TLS and a token)')
+  .option('--metrics-token <token>', 'a scrape must send Authorization: Bearer TOKEN (else NULLROOM_METRICS_TOKEN; at least 16 characters)')
   // Each command loads only its own code: the relay never loads the client (MLS, zod, hashing), which keeps
   // its heap, and so each of its garbage collections, small (bench/transfer.mjs).
-  .action(async (opts) => (await import('./serve.js')).serve(opts));
+  .action(async (opts, cmd: Command) => (await import('./serve.js')).serve(opts, (key) => cmd.getOptionValueSource(key) === 'cli'));
 
 program
   .command('chat')

@@ -88,6 +88,29 @@ export async function startMessenger(url: string, o: MessagesOptions) {
   }
 }
 
+/**
+ * Runs one account command on a started Messenger and ends it the one way they all do: a failure
+ * (starting included) is said as accountFailure says it, and the Messenger settles what it had under
+ * way and closes, whatever happened.
+ */
+export async function withMessenger(
+  url: string,
+  o: MessagesOptions,
+  run: (m: MessengerType, name: string) => Promise<number>,
+): Promise<number> {
+  let m: MessengerType | undefined;
+  try {
+    const started = await startMessenger(url, o);
+    m = started.m;
+    return await run(m, started.name);
+  } catch (e) {
+    return accountFailure(e, o.json);
+  } finally {
+    await m?.settled().catch(() => undefined);
+    m?.close();
+  }
+}
+
 /** Publishes this terminal's KeyPackages (after register or login: others can then start conversations with it). */
 export async function publishKeyPackages(url: string, o: { keyDir?: string }): Promise<void> {
   const { Messenger } = await import('@nullroom/client/accounts');
@@ -321,16 +344,13 @@ export async function messages(
   o: MessagesOptions,
 ): Promise<number> {
   const print = printer(o.json);
-  let m: MessengerType | undefined;
-  try {
-    const started = await startMessenger(url, o);
-    m = started.m;
+  return withMessenger(url, o, async (m, name) => {
     if (command === 'inbox') {
-      await inbox(m, started.name, print, o.follow);
+      await inbox(m, name, print, o.follow);
       return Exit.OK;
     }
     if (command === 'conversations') {
-      await listConversations(m, started.name, print, o.json);
+      await listConversations(m, name, print, o.json);
       return Exit.OK;
     }
     if (command === 'download') {
@@ -347,10 +367,5 @@ export async function messages(
     }
     await talk(m, id, users, print, o.json);
     return Exit.OK;
-  } catch (e) {
-    return accountFailure(e, o.json);
-  } finally {
-    await m?.settled().catch(() => undefined);
-    m?.close();
-  }
+  });
 }

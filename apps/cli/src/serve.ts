@@ -7,6 +7,9 @@ import {
   createSelfSigned,
   defaultRelayLimits,
   isLoopback,
+  LOG_LEVELS,
+  type LogLevel,
+  pinoLogger,
   startRelay,
   type RelayOptions,
   type RoomStore,
@@ -27,6 +30,8 @@ export function defaultWebDir(): string | undefined {
 }
 
 export interface ServeOptions {
+  /** A JSON file of these settings (serveConfig.ts), else NULLROOM_CONFIG. */
+  config?: string;
   host: string;
   port: string;
   data?: string;
@@ -34,6 +39,8 @@ export interface ServeOptions {
   key?: string;
   selfSigned?: boolean;
   verbose?: boolean;
+  /** debug, info, warn or error (else NULLROOM_LOG_LEVEL; `--verbose` is debug; default info). */
+  logLevel?: string;
   web?: string;
   blobDir?: string;
   blobMax?: string;
@@ -60,12 +67,19 @@ export interface ServeOptions {
   databaseUrl?: string;
   /** Its schema (else NULLROOM_DATABASE_SCHEMA, else `nullroom`): several relays or tests in one database. */
   databaseSchema?: string;
+  /** Seconds SIGTERM lets file transfers in flight finish. */
+  drainSeconds?: string;
   /** Redis of a cluster of relay nodes (else NULLROOM_REDIS_URL; docs/OPERATING.md "Several nodes"). */
   redisUrl?: string;
   /** Its key prefix (else NULLROOM_CLUSTER_PREFIX, else `nr:`). */
   clusterPrefix?: string;
   /** Where the other nodes reach this one for its files (else NULLROOM_ADVERTISE_URL, else the URL it listens on). */
   advertiseUrl?: string;
+  /** Serve /metrics on this port (off without it), on `metricsHost` (default 127.0.0.1). */
+  metricsPort?: string;
+  metricsHost?: string;
+  /** The bearer token a scrape must carry (else NULLROOM_METRICS_TOKEN); required off loopback. */
+  metricsToken?: string;
 }
 
 /**
@@ -82,6 +96,40 @@ export function clusterOptions(o: ServeOptions): RelayOptions['cluster'] {
     url,
     ...(prefix === undefined || prefix === '' ? {} : { prefix }),
     ...(advertiseUrl === undefined || advertiseUrl === '' ? {} : { advertiseUrl }),
+  };
+}
+
+/**
+ * The log level: `--log-level`, else `-v` (debug), else NULLROOM_LOG_LEVEL, else the config file's
+ * (logLevel, then verbose), else info. `given` tells a flag typed on the command line.
+ */
+export function logLevel(o: ServeOptions, given: (key: string) => boolean): LogLevel {
+  const check = (v: string, where: string): LogLevel => {
+    if ((LOG_LEVELS as readonly string[]).includes(v)) return v as LogLevel;
+    throw new CliError(`${where} must be one of ${LOG_LEVELS.join(', ')}`, Exit.USAGE);
+  };
+  if (given('logLevel') && o.logLevel !== undefined) return check(o.logLevel, '--log-level');
+  if (given('verbose') && o.verbose) return 'debug';
+  const env = process.env['NULLROOM_LOG_LEVEL'];
+  if (env !== undefined && env !== '') return check(env, 'NULLROOM_LOG_LEVEL');
+  if (o.logLevel !== undefined) return check(o.logLevel, 'logLevel (config file)');
+  return o.verbose ? 'debug' : 'info';
+}
+
+/** The metrics listener (docs/OPERATING.md "Metrics"): off unless --metrics-port is given. */
+function metricsOptions(o: ServeOptions): RelayOptions['metrics'] {
+  if (o.metricsPort === undefined) {
+    if (o.metricsHost !== undefined || o.metricsToken !== undefined)
+      throw new CliError('--metrics-host and --metrics-token need --metrics-port', Exit.USAGE);
+    return undefined;
+  }
+  const port = /^[0-9]{1,5}$/.test(o.metricsPort) ? Number(o.metricsPort) : -1;
+  if (port < 0 || port > 65535) throw new CliError('--metrics-port must be a number from 0 to 65535', Exit.USAGE);
+  const token = o.metricsToken ?? process.env['NULLROOM_METRICS_TOKEN'];
+  return {
+    port,
+    ...(o.metricsHost === undefined ? {} : { host: o.metricsHost }),
+    ...(token === undefined || token === '' ? {} : { token }),
   };
 }
 
@@ -219,8 +267,17 @@ export function defaultDataDir(): string {
   return join(base, 'nullroom');
 }
 
-export async function serve(o: ServeOptions): Promise<void> {
-  const port = Number(o.port);
+/** `given(key)`: that option was typed on the command line (commander's value source), which the config file does not override. */
+export async function serve(flags: ServeOptions, given: (key: string) => boolean = () => true): Promise<void> {
+  const file = flags.config ?? process.env['NULLROOM_CONFIG'];
+  let o = flags;
+  if (file !== undefined && file !== '') {
+    const { loadServeConfig, withConfig } = await import('./serveConfig.js');
+    o = withConfig(flags, await loadServeConfig(file), given);
+  }
+  const log = pinoLogger({ level: logLevel(o, given) });
+  const metrics = metricsOptions(o);
+  const port = /^[0-9]{1,5}$/.test(o.port) ? Number(o.port) : -1;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError('--port must be a number from 0 to 65535', Exit.USAGE);
   if ((o.cert === undefined) !== (o.key === undefined)) throw new CliError('--cert and --key go together', Exit.USAGE);
   if (o.cert !== undefined && o.selfSigned) throw new CliError('use either --cert/--key or --self-signed, not both', Exit.USAGE);
@@ -249,6 +306,8 @@ export async function serve(o: ServeOptions): Promise<void> {
     throw new CliError(`no index.html in ${o.web}: build the web app first`, Exit.USAGE);
   const web = o.web ?? defaultWebDir();
   const cluster = clusterOptions(o);
+  const drain = o.drainSeconds === undefined ? 30 : /^[0-9]{1,5}$/.test(o.drainSeconds) ? Number(o.drainSeconds) : -1;
+  if (drain < 0) throw new CliError('--drain-seconds must be a whole number of seconds', Exit.USAGE);
   // In a cluster the rooms live in Redis, for every node alike.
   const store = cluster === undefined ? roomStore(o, dataDir) : undefined;
   const accountOptions = await accounts(o, dataDir).catch((e: unknown) => {
@@ -261,13 +320,15 @@ export async function serve(o: ServeOptions): Promise<void> {
     port,
     ...(store === undefined ? {} : { store }),
     ...(cluster === undefined ? {} : { cluster }),
+    drainMs: drain * 1000,
     ...(web === undefined ? {} : { staticDir: web }),
     ...(tls === undefined ? {} : { tls }),
     blobs,
     limits,
     ...(o.allowOrigin === undefined ? {} : { allowedOrigins: o.allowOrigin }),
     ...(o.trustProxy ? { trustProxy: true } : {}),
-    ...(o.verbose ? { log: (line: string) => process.stderr.write(`${line}\n`) } : {}),
+    ...(metrics === undefined ? {} : { metrics }),
+    log,
   }).catch(async (e: unknown) => {
     store?.close();
     await accountOptions?.store.close();
@@ -293,6 +354,8 @@ export async function serve(o: ServeOptions): Promise<void> {
     const stop = () => {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
+      // Drain: no new connections (and /readyz 503), the rooms handed on, transfers in flight finish.
+      relay.drain();
       relay.close().then(resolve, resolve);
     };
     process.on('SIGINT', stop);

@@ -43,9 +43,12 @@ export function keyDir(): string {
  * names one with NULLROOM_KEY_DIR, and has a data home of its own (XDG_DATA_HOME: where a relay
  * started without --data keeps its room store) unless `env` names one: tests never touch the
  * user's own ~/.config/nullroom or ~/.local/share/nullroom, nor a relay the user runs from there.
+ * `via` runs it through another command (a network namespace).
  */
-export function run(args: string[], env: Record<string, string> = {}): Proc {
-  const child = spawn(process.execPath, [BIN, ...args], {
+export function run(args: string[], env: Record<string, string> = {}, via: string[] = []): Proc {
+  // `via`: a command that runs node in turn, e.g. ['ip', 'netns', 'exec', ns] (it execs: the same process).
+  const [cmd, ...pre] = [...via, process.execPath];
+  const child = spawn(cmd!, [...pre, BIN, ...args], {
     env: { ...process.env, NULLROOM_KEY_DIR: keyDir(), XDG_DATA_HOME: keyDir(), ...env },
     stdio: 'pipe',
   });

@@ -45,7 +45,8 @@ const allowed: Record<string, { deps: string[]; platformNeutral: boolean }> = {
     platformNeutral: true,
   },
   'packages/client': { deps: ['@nullroom/protocol', '@nullroom/crypto', 'zod'], platformNeutral: true },
-  // Accounts: OPAQUE's server side, username normalisation (ENSIP-15), PostgreSQL, request validation.
+  // Accounts: OPAQUE's server side, username normalisation (ENSIP-15), PostgreSQL, request validation;
+  // operations: structured logs (pino) and Prometheus metrics (prom-client).
   'packages/server': {
     deps: [
       '@nullroom/protocol',
@@ -57,6 +58,8 @@ const allowed: Record<string, { deps: string[]; platformNeutral: boolean }> = {
       'pg',
       'zod',
       'ioredis',
+      'pino',
+      'prom-client',
     ],
     platformNeutral: false,
   },
@@ -112,7 +115,8 @@ const appDeps: Record<string, { deps: string[]; node: boolean }> = {
     deps: ['@nullroom/client', 'preact', 'i18next', 'uqr', '@zxcvbn-ts/core', '@zxcvbn-ts/language-common', 'emojibase', 'emojibase-data'],
     node: false,
   },
-  'apps/cli/src': { deps: ['@nullroom/client', 'commander', 'read', 'jpeg-js', 'pngjs', 'exifr', 'uqr'], node: true },
+  // zod checks `serve --config` files (serveConfig.ts, loaded only with one).
+  'apps/cli/src': { deps: ['@nullroom/client', 'commander', 'read', 'jpeg-js', 'pngjs', 'exifr', 'uqr', 'zod'], node: true },
 };
 
 test('the apps import only the SDK (the web app never its Node half), and the CLI imports the relay only in serve.ts', () => {

@@ -12,13 +12,26 @@ const stop = async (p: Proc) => {
   return p.exited;
 };
 
-test('serve prints exactly one listening line and shuts down cleanly on SIGTERM', async () => {
+test('serve prints exactly one listening line (its log: JSON lines at info) and shuts down cleanly on SIGTERM', async () => {
   const { proc, url } = await serveProc();
   assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
   const res = await fetch(`${url}/healthz`);
   assert.equal(res.status, 200);
   assert.equal(await stop(proc), 0);
-  assert.deepEqual(proc.lines, [`nullroom listening on ${url}`]);
+  const logged = proc.lines.filter((l) => l.startsWith('{'));
+  assert.deepEqual(
+    proc.lines.filter((l) => !l.startsWith('{')),
+    [`nullroom listening on ${url}`],
+  );
+  const records = logged.map((l) => JSON.parse(l) as { level: string; msg: string });
+  assert.deepEqual(
+    records.map((r) => [r.level, r.msg]),
+    [
+      ['info', 'relay listening'],
+      ['info', 'relay draining'],
+      ['info', 'relay stopped'],
+    ],
+  );
 });
 
 test('serve refuses plain HTTP on a non-loopback address (exit 2, clear message)', async () => {

@@ -10,67 +10,19 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as opaque from '@serenity-kit/opaque';
-import { AccountGroups, ephemeralIdentity } from '@nullroom/crypto';
+import { AccountGroups } from '@nullroom/crypto';
 import { decodeAccountFrame } from '@nullroom/protocol';
-import { startRelay } from '@nullroom/server';
-import { openSqliteAccountStore } from '@nullroom/server/accounts';
-import {
-  AccountClient,
-  AccountDevices,
-  AccountError,
-  MemoryMessengerStore,
-  MemoryTrustedLists,
-  Messenger,
-  type ReceivedMessage,
-} from '../src/accounts.js';
+import { AccountError, Messenger, type ReceivedMessage } from '../src/accounts.js';
 import { nodeWebSocket } from '../src/node/index.js';
 import type { WebSocketFactory, WebSocketLike } from '../src/transport.js';
+import { type AccountDevice as Dev, accountsRelay, approved as another, registered as account, scratch } from './_accountsRelay.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'nullroom-groups-'));
-process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+const dir = scratch('groups');
 
 /** Every frame any client sent to the relay (what the relay received on its account channels). */
 const sentFrames: Uint8Array[] = [];
-
-interface Dev {
-  name: string;
-  token: string;
-  devices: AccountDevices;
-  me: Awaited<ReturnType<typeof ephemeralIdentity>>;
-  device: string;
-  store: MemoryMessengerStore;
-}
-
-async function signIn(url: string, name: string, how: 'register' | 'login') {
-  const client = new AccountClient({ url });
-  const s = how === 'register' ? await client.register(name, `pw ${name}`) : await client.login(name, `pw ${name}`);
-  const me = await ephemeralIdentity();
-  return {
-    name,
-    token: s.token!,
-    me,
-    devices: new AccountDevices(client, name, me, new MemoryTrustedLists()),
-    store: new MemoryMessengerStore(),
-  };
-}
-
-async function account(url: string, name: string): Promise<Dev> {
-  const d = await signIn(url, name, 'register');
-  return { ...d, device: await d.devices.enrolFirst() };
-}
-
-/** Another device of `first`'s account, approved by it. */
-async function another(url: string, first: Dev): Promise<Dev> {
-  const d = await signIn(url, first.name, 'login');
-  const asked = await d.devices.requestApproval();
-  const waiting = asked.wait({ intervalMs: 50 });
-  await first.devices.approve(asked.code);
-  return { ...d, device: (await waiting).device };
-}
 
 /** Relay-to-device frames of the results the relay gave. */
 const results: string[] = [];
@@ -167,10 +119,7 @@ const sorted = async (m: Messenger, id: string) => (await m.members(id)).sort();
 const notices = async (m: Messenger, id: string) =>
   (await m.messages(id)).filter((x) => x.kind === 'notice').map((x) => ({ ...x.notice, own: x.own }));
 
-async function relayOn(db: string) {
-  await opaque.ready;
-  return startRelay({ port: 0, blobs: false, accounts: { store: openSqliteAccountStore(db), opaqueSetup: opaque.server.createSetup() } });
-}
+const relayOn = (db: string) => accountsRelay(db);
 
 test('add, rename, remove and leave: every member sees the notices, the removed and the leaver read nothing new, the name never reaches the relay', async () => {
   const db = join(dir, 'groups.db');

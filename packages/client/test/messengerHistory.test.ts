@@ -13,78 +13,27 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as opaque from '@serenity-kit/opaque';
-import { ephemeralIdentity, toBase64Url } from '@nullroom/crypto';
 import { decodeAccountFrame } from '@nullroom/protocol';
-import { startRelay } from '@nullroom/server';
-import { openSqliteAccountStore } from '@nullroom/server/accounts';
-import {
-  AccountClient,
-  AccountDevices,
-  MemoryMessengerStore,
-  MemoryTrustedLists,
-  MessageHistory,
-  Messenger,
-  type MessengerEvents,
-  type MessengerSnapshot,
-  type MessengerStore,
-} from '../src/accounts.js';
+import { MessageHistory, Messenger, type MessengerEvents, type MessengerSnapshot, type MessengerStore } from '../src/accounts.js';
 import { FileMessengerStore, nodeWebSocket } from '../src/node/index.js';
 import type { WebSocketFactory } from '../src/transport.js';
+import { type AccountDevice, accountsRelay, approved, registered, scratch, until } from './_accountsRelay.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'nullroom-messenger-history-'));
-process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+const dir = scratch('messenger-history');
 
-interface Dev {
-  name: string;
-  token: string;
-  devices: AccountDevices;
-  me: Awaited<ReturnType<typeof ephemeralIdentity>>;
-  device: string;
-  key: string;
+interface Dev extends Omit<AccountDevice, 'store'> {
   store: MessengerStore;
   history: MessageHistory;
   /** SEND frames this device wrote. */
   sends: number;
 }
 
-async function relay() {
-  await opaque.ready;
-  return startRelay({
-    port: 0,
-    blobs: false,
-    accounts: { store: openSqliteAccountStore(join(dir, `${Math.random()}.db`)), opaqueSetup: opaque.server.createSetup() },
-  });
-}
+const relay = () => accountsRelay(join(dir, `${Math.random()}.db`));
 
 async function device(url: string, name: string, first?: Dev): Promise<Dev> {
-  const client = new AccountClient({ url });
-  const s = first === undefined ? await client.register(name, `pw ${name}`) : await client.login(name, `pw ${name}`);
-  const me = await ephemeralIdentity();
-  const devices = new AccountDevices(client, name, me, new MemoryTrustedLists());
-  let id: string;
-  if (first === undefined) id = await devices.enrolFirst();
-  else {
-    const asked = await devices.requestApproval();
-    const waiting = asked.wait({ intervalMs: 50 });
-    await first.devices.approve(asked.code);
-    id = (await waiting).device;
-  }
-  const store = new MemoryMessengerStore();
-  return {
-    name,
-    token: s.token!,
-    devices,
-    me,
-    device: id,
-    key: toBase64Url(me.publicKey),
-    store,
-    history: MessageHistory.memory(),
-    sends: 0,
-  };
+  const d = first === undefined ? await registered(url, name) : await approved(url, first);
+  return { ...d, history: MessageHistory.memory(), sends: 0 };
 }
 
 function start(url: string, d: Dev, extra: { receiptMaxDevices?: number } = {}): Promise<Messenger> {
@@ -114,14 +63,6 @@ function watch(m: Messenger) {
     seen,
     of: <K extends keyof MessengerEvents>(t: K) => (seen[t] ?? []) as MessengerEvents[K][],
   };
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 const sorted = (a: readonly string[] | undefined) => [...(a ?? [])].sort();

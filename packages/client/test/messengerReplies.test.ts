@@ -11,36 +11,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as opaque from '@serenity-kit/opaque';
-import { ephemeralIdentity } from '@nullroom/crypto';
-import { startRelay } from '@nullroom/server';
-import { openSqliteAccountStore } from '@nullroom/server/accounts';
-import {
-  AccountClient,
-  AccountDevices,
-  MemoryMessengerStore,
-  MemoryTrustedLists,
-  MessageHistory,
-  Messenger,
-  type MessengerStore,
-  type ReceivedMessage,
-} from '../src/accounts.js';
+import { MessageHistory, Messenger, type MessengerStore, type ReceivedMessage } from '../src/accounts.js';
 import { ClientError } from '../src/errors.js';
 import { FileMessengerStore, nodeWebSocket } from '../src/node/index.js';
 import type { WebSocketFactory } from '../src/transport.js';
+import { type AccountDevice, accountsRelay, registered, scratch, until } from './_accountsRelay.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'nullroom-messenger-replies-'));
-process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+const dir = scratch('messenger-replies');
 
-interface Dev {
-  name: string;
-  token: string;
-  devices: AccountDevices;
-  me: Awaited<ReturnType<typeof ephemeralIdentity>>;
-  device: string;
+interface Dev extends Omit<AccountDevice, 'store'> {
   store: MessengerStore;
   history: MessageHistory;
 }
@@ -49,12 +29,7 @@ interface Dev {
 const wire: Uint8Array[] = [];
 
 async function device(url: string, name: string): Promise<Dev> {
-  const client = new AccountClient({ url });
-  const s = await client.register(name, `pw ${name}`);
-  const me = await ephemeralIdentity();
-  const devices = new AccountDevices(client, name, me, new MemoryTrustedLists());
-  const id = await devices.enrolFirst();
-  return { name, token: s.token!, devices, me, device: id, store: new MemoryMessengerStore(), history: MessageHistory.memory() };
+  return { ...(await registered(url, name)), history: MessageHistory.memory() };
 }
 
 function start(url: string, d: Dev): Promise<Messenger> {
@@ -72,14 +47,6 @@ function start(url: string, d: Dev): Promise<Messenger> {
   return Messenger.start({ url, name, me, device: id, devices, socket, store, history, keyPackages: 3 });
 }
 
-async function until(check: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 /** Sends a text payload with any `re` at all, as a hostile or broken client would (past sendText's checks). */
 function sendRawReply(m: Messenger, id: string, text: string, re: unknown): Promise<string> {
   const raw = m as unknown as { sendMessage(id: string, body: unknown, record: { text: string }): Promise<string> };
@@ -87,12 +54,7 @@ function sendRawReply(m: Messenger, id: string, text: string, re: unknown): Prom
 }
 
 test('replies: replyTo travels, is kept through a restart, a bad `re` loses only itself, nothing in the clear', async () => {
-  await opaque.ready;
-  const r = await startRelay({
-    port: 0,
-    blobs: false,
-    accounts: { store: openSqliteAccountStore(join(dir, 'relay.db')), opaqueSetup: opaque.server.createSetup() },
-  });
+  const r = await accountsRelay(join(dir, 'relay.db'));
   try {
     const alice = await device(r.url, 'alice');
     const bob = await device(r.url, 'bob');

@@ -20,7 +20,9 @@ import {
 } from './blobOptions.js';
 import { BlobStore, type StoredChunk } from './blobStore.js';
 import { BlobWaiters } from './blobWaiters.js';
+import type { RelayCounters } from './counters.js';
 import { BlobError } from './errors.js';
+import { type RelayLogger, silentLogger } from './logger.js';
 import { parseTarget } from './target.js';
 import type { Ticket } from './tickets.js';
 import { UploadPacer } from './uploadPace.js';
@@ -73,6 +75,8 @@ export class BlobHttp {
   private closing = false;
   /** Set by a cluster node (cluster/blobRoutes.ts). */
   events: BlobEvents | undefined;
+  /** The relay's metrics counters (counters.ts), set by the relay: refusals by BlobErrors name. */
+  counters: RelayCounters | undefined = undefined;
 
   private constructor(
     private readonly store: BlobStore,
@@ -80,7 +84,7 @@ export class BlobHttp {
     private readonly pacer: UploadPacer,
     private readonly o: ResolvedBlobOptions,
     private readonly headers: Record<string, string>,
-    private readonly log: ((line: string) => void) | undefined,
+    private readonly log: RelayLogger,
     private readonly tickets: TicketCheck,
     private readonly addressOf: (req: IncomingMessage) => string,
   ) {}
@@ -93,7 +97,7 @@ export class BlobHttp {
   static async open(
     opts: BlobOptions,
     headers: Record<string, string>,
-    log: ((line: string) => void) | undefined,
+    log: RelayLogger = silentLogger,
     tickets: TicketCheck,
     addressOf: (req: IncomingMessage) => string = (req) => addressKey(req.socket.remoteAddress ?? ''),
   ): Promise<BlobHttp> {
@@ -124,6 +128,11 @@ export class BlobHttp {
 
   stats(): { blobs: number; bytes: number } {
     return this.store.stats();
+  }
+
+  /** The store's limits on all blobs together (--blob-quota, maxBlobs). */
+  limits(): { maxBlobs: number; maxBytes: number } {
+    return { maxBlobs: this.o.maxBlobs, maxBytes: this.o.maxTotalBytes };
   }
 
   /** What the blobs charged to `key` (a room, or an account: accountTickets.ts) hold, and their limits. */
@@ -159,7 +168,7 @@ export class BlobHttp {
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     const p = this.route(req, res).catch((e: unknown) => {
       if (e instanceof BlobError) return this.refuse(req, res, e);
-      this.log?.(`blob ${req.method ?? '?'} internal error ${(e as { code?: string }).code ?? ''}`.trimEnd());
+      this.log.error('blob internal error', { method: method(req), code: (e as { code?: string }).code });
       if (!res.headersSent) this.refuse(req, res, new BlobError('INTERNAL'));
       else res.destroy();
     });
@@ -189,7 +198,8 @@ export class BlobHttp {
       ...(e.wire === undefined ? {} : { [BLOB_ERROR_HEADER]: e.wire }),
     });
     res.end(req.method === 'HEAD' ? undefined : body);
-    this.log?.(`blob ${req.method ?? '?'} ${e.status}`);
+    this.counters?.refused('blobs', e.code, e.status);
+    this.log.debug('blob refused', { method: method(req), status: e.status, code: e.code });
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -218,7 +228,7 @@ export class BlobHttp {
     const n = this.store.contiguousChunks(id);
     res.writeHead(200, { ...this.headers, ...noStore, [BLOB_CHUNKS_HEADER]: String(n) });
     res.end();
-    this.log?.(`blob HEAD 200`);
+    this.log.debug('blob', { method: 'HEAD', status: 200 });
   }
 
   private async remove(req: IncomingMessage, res: ServerResponse, id: string): Promise<void> {
@@ -226,7 +236,7 @@ export class BlobHttp {
     await this.store.remove(id, tokenHash(req));
     res.writeHead(204, { ...this.headers, ...noStore });
     res.end();
-    this.log?.(`blob DELETE 204`);
+    this.log.debug('blob', { method: 'DELETE', status: 204 });
   }
 
   /** Every check on the headers, before a byte of the body is read (§9): ticket, token, length, then the store's. */
@@ -266,7 +276,7 @@ export class BlobHttp {
       await this.events?.written(id, this.store.ttlOf(ticket.room));
       res.writeHead(204, { ...this.headers, ...noStore });
       res.end();
-      this.log?.(`blob PUT 204 ${len} bytes`);
+      this.log.debug('blob', { method: 'PUT', status: 204, bytes: len });
     } finally {
       release();
     }
@@ -333,6 +343,10 @@ export class BlobHttp {
     } else {
       await pipeline(chunk.file.createReadStream({ highWaterMark: 1024 * 1024 }), res).catch(() => res.destroy());
     }
-    this.log?.(`blob GET 200 ${chunk.size} bytes`);
+    this.log.debug('blob', { method: 'GET', status: 200, bytes: chunk.size });
   }
 }
+
+/** The request's method for a log line: one of HTTP's, never whatever a client sent. */
+const METHODS = new Set(['GET', 'HEAD', 'PUT', 'POST', 'DELETE', 'OPTIONS', 'PATCH']);
+const method = (req: IncomingMessage) => (METHODS.has(req.method ?? '') ? req.method : 'other');

@@ -26,6 +26,7 @@ import { type KeptBlob, readKept, writeRecord } from './blobKept.js';
 import { isAccountKey } from './accountTickets.js';
 import { RecentChunks } from './recentChunks.js';
 import type { Ticket } from './tickets.js';
+import type { RelayLogger } from './logger.js';
 
 const MARKER = '.nullroom-blobs';
 const TMP = '.tmp';
@@ -113,7 +114,7 @@ export class BlobStore {
     readonly root: string,
     private readonly ownRoot: boolean,
     private readonly o: ResolvedBlobOptions,
-    private readonly log: ((line: string) => void) | undefined,
+    private readonly log: RelayLogger,
     /** Called when a blob is removed (deleted or expired): its waiting GETs end. */
     private readonly removed: (id: string) => void,
   ) {
@@ -126,7 +127,7 @@ export class BlobStore {
    * Opens the store: creates (or wipes) its directory. A directory that exists, is not empty, and
    * does not carry our marker is refused rather than wiped: `--blob-dir ~` must not erase a home.
    */
-  static async open(o: ResolvedBlobOptions, log: ((line: string) => void) | undefined, removed: (id: string) => void): Promise<BlobStore> {
+  static async open(o: ResolvedBlobOptions, log: RelayLogger, removed: (id: string) => void): Promise<BlobStore> {
     let root: string;
     const own = o.dir === undefined;
     if (o.dir === undefined) {
@@ -154,7 +155,7 @@ export class BlobStore {
     if (o.keep) {
       const kept = await readKept(root, (room) => store.ttlOf(room), o.maxBlobs, new Set([MARKER, TMP, TRASH]));
       for (const k of kept) store.adopt(k);
-      if (kept.length > 0) log?.(`blob store: ${kept.length} kept from before the restart`);
+      if (kept.length > 0) log.info('blob store: blobs kept from before the restart', { kept: kept.length });
     }
     return store;
   }
@@ -423,7 +424,7 @@ export class BlobStore {
     const gone = rename(b.dir, trash)
       .then(() => rm(trash, { recursive: true, force: true }))
       .catch(() => rm(b.dir, { recursive: true, force: true }))
-      .catch(() => this.log?.('blob store: cannot remove a blob directory'));
+      .catch(() => this.log.warn('blob store: cannot remove a blob directory'));
     this.track(gone);
     await gone;
   }
@@ -438,6 +439,6 @@ export class BlobStore {
       }
     }
     for (const [id, until] of this.tombstones) if (now >= until) this.tombstones.delete(id);
-    if (n > 0) this.log?.(`blob store: ${n} expired`);
+    if (n > 0) this.log.debug('blob store: blobs expired', { expired: n });
   }
 }

@@ -9,9 +9,11 @@ import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import { ErrorCodes, ProtocolError, decodeClientFrame, encodeFrame } from '@nullroom/protocol';
 import { type Account, type Bucket, fullBucket, takeToken } from './budget.js';
+import type { RelayCounters } from './counters.js';
 import { writeDirect } from './directWrite.js';
 import { CloseError } from './errors.js';
 import type { RelayLimits } from './limits.js';
+import type { RelayLogger } from './logger.js';
 import { LARGE_FRAME, type Outlet, type Output } from './output.js';
 import { type Peer, noRequest } from './rooms.js';
 import type { RoomService } from './roomService.js';
@@ -46,7 +48,9 @@ export interface ConnectionContext {
   readonly output: Output;
   readonly wire: Wire;
   readonly codecLimits: { readonly maxFrameBytes: number; readonly maxPayloadBytes: number };
-  readonly log: ((line: string) => void) | undefined;
+  readonly log: RelayLogger;
+  /** The metrics' counters (counters.ts): frames and bytes in and out, deliveries, ERROR codes, closes. */
+  readonly counters: RelayCounters;
   /** Called once the connection has closed. */
   readonly closed: (c: Connection) => void;
 }
@@ -127,7 +131,7 @@ export class Connection implements Peer, Outlet {
     ctx.rooms.drop(this);
     this.account.connections--;
     ctx.tickets?.dropPeer(this);
-    ctx.log?.(`conn ${this.id} closed ${code}`);
+    ctx.log.debug('connection closed', { conn: this.id, code });
   }
 
   get bufferedAmount(): number {
@@ -147,10 +151,11 @@ export class Connection implements Peer, Outlet {
     }
     const done = onWritten === undefined ? undefined : (err?: Error | null) => void (err ? undefined : onWritten());
     this.queued += this.ctx.wire.write(this.ws, this.id, bytes, done);
+    this.ctx.counters.roomFrameOut(bytes);
     if (bytes.byteLength >= LARGE_FRAME) this.ctx.output.queuedLarge();
     // Backpressure: a reader that cannot keep up is cut off rather than buffered without bound.
     if (this.ws.bufferedAmount > this.ctx.limits.maxBufferedBytes) {
-      this.ctx.log?.(`conn ${this.id} closed: slow consumer`);
+      this.ctx.log.debug('connection cut', { conn: this.id, reason: 'SLOW_CONSUMER', why: 'buffered' });
       this.cut = true;
       this.close(new CloseError('SLOW_CONSUMER'));
       setTimeout(() => this.ws.terminate(), 1000).unref();
@@ -176,6 +181,7 @@ export class Connection implements Peer, Outlet {
 
   /** Closes with the error's close code and reason (CloseErrors); one without a code drops the socket. */
   close(e: CloseError): void {
+    this.ctx.counters.closed(e.code);
     if (e.closeCode === undefined) this.ws.terminate();
     else this.ws.close(e.closeCode, e.message);
   }
@@ -184,7 +190,7 @@ export class Connection implements Peer, Outlet {
   cutOff(why: string): void {
     if (this.cut) return;
     this.cut = true;
-    this.ctx.log?.(`conn ${this.id} closed: slow consumer (${why})`);
+    this.ctx.log.debug('connection cut', { conn: this.id, reason: 'SLOW_CONSUMER', why });
     this.close(new CloseError('SLOW_CONSUMER'));
     this.ws.terminate();
   }
@@ -200,6 +206,8 @@ export class Connection implements Peer, Outlet {
 
   receive(data: Buffer, isBinary: boolean): void {
     const { ctx } = this;
+    ctx.counters.roomFramesIn++;
+    ctx.counters.roomBytesIn += data.byteLength;
     ctx.wire.read(this.id, data);
     if (!isBinary) return this.malformed(new ProtocolError('BAD_VALUE', 'text frame'));
     let f;
@@ -212,7 +220,7 @@ export class Connection implements Peer, Outlet {
     if (!this.refill(now) || !takeToken(this.account.frames, this.addressBurst, 1000 / this.addressRate, now)) {
       this.send(encodeFrame({ type: 'ERROR', reqId: f.reqId, code: ErrorCodes.RATE_LIMITED }));
       if (++this.overLimit > 10 * ctx.limits.rateBurst) {
-        ctx.log?.(`conn ${this.id} closed: rate limit`);
+        ctx.log.debug('connection closed by the relay', { conn: this.id, reason: 'RATE_LIMITED' });
         this.close(new CloseError('RATE_LIMITED'));
       }
       return;
@@ -220,14 +228,14 @@ export class Connection implements Peer, Outlet {
     try {
       ctx.rooms.handle(this, f);
     } catch {
-      ctx.log?.(`conn ${this.id} internal error`);
+      ctx.log.error('internal error on a frame', { conn: this.id });
       this.send(encodeFrame({ type: 'ERROR', reqId: f.reqId, code: ErrorCodes.INTERNAL }));
     }
   }
 
   private malformed(e: unknown): void {
     const code = e instanceof ProtocolError ? e.code : 'BAD_VALUE';
-    this.ctx.log?.(`conn ${this.id} protocol error ${code}`);
+    this.ctx.log.debug('protocol error', { conn: this.id, code });
     this.send(encodeFrame({ type: 'ERROR', reqId: noRequest, code: ErrorCodes[code] }));
     this.close(new CloseError('MALFORMED'));
   }
@@ -266,7 +274,7 @@ export class Connection implements Peer, Outlet {
     this.lastBuffered = buffered;
     this.lastWriteQueue = wq ?? 0;
     if (!this.alive && !draining) {
-      this.ctx.log?.(`conn ${this.id} timed out`);
+      this.ctx.log.debug('connection timed out', { conn: this.id });
       return this.close(new CloseError('TIMED_OUT'));
     }
     if (buffered > this.ctx.limits.maxBufferedBytes) return this.cutOff('backlog');

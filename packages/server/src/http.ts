@@ -1,9 +1,10 @@
-/** HTTP side of the relay: security headers on every response, health check, blobs, static web app. */
+/** HTTP side of the relay: security headers on every response, health and readiness, blobs, static web app. */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, normalize, resolve, sep } from 'node:path';
+import { type HttpRefusal, HttpRefusals, type RelayCounters } from './counters.js';
 import { type OriginPolicy, checkOrigin, originPolicy } from './origin.js';
 import { parseTarget } from './target.js';
 
@@ -56,6 +57,13 @@ export function importMapHashes(html: string): string[] {
   );
 }
 
+const TEXT = 'text/plain; charset=utf-8';
+
+/** /readyz: 200 `ready`, or 503 naming the failing checks (readiness.ts). */
+function readyz(r: { ready: boolean; failing: string[] }, send: (status: number, body: string) => void): void {
+  send(r.ready ? 200 : 503, r.ready ? 'ready\n' : `not ready: ${r.failing.join(', ')}\n`);
+}
+
 export function httpHandler(opts: {
   tls: boolean;
   origins?: OriginPolicy;
@@ -63,6 +71,9 @@ export function httpHandler(opts: {
   blobs?: (req: IncomingMessage, res: ServerResponse) => void;
   /** The accounts API (accounts/accountsHttp.ts), answering every path under /api/. */
   api?: (req: IncomingMessage, res: ServerResponse, path: string, origin: 'ok' | 'forbidden') => Promise<void>;
+  /** GET /readyz (readiness.ts): without it, /readyz answers as /healthz does. */
+  ready?: () => Promise<{ ready: boolean; failing: string[] }>;
+  counters?: RelayCounters;
 }) {
   const root = opts.staticDir === undefined ? undefined : resolve(opts.staticDir);
   const origins = opts.origins ?? originPolicy(opts.tls);
@@ -71,41 +82,49 @@ export function httpHandler(opts: {
     res.writeHead(status, { ...headers, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
     res.end(body);
   };
+  const counters = opts.counters;
+  /** A refusal: counted by reason (counters.ts), answered with its status and a fixed text. */
+  const refuse = (res: ServerResponse, reason: HttpRefusal, text: string) => {
+    if (counters !== undefined) counters.httpRefused[reason]++;
+    send(res, HttpRefusals[reason], 'text/plain; charset=utf-8', `${text}\n`);
+  };
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     try {
       const target = parseTarget(req.url);
-      if (target === undefined) return send(res, 400, 'text/plain; charset=utf-8', 'bad request target\n');
+      if (target === undefined) return refuse(res, 'bad_target', 'bad request target');
       const path = target.pathname;
       // On plain HTTP, a Host that is not loopback (nor an allowed origin's) is DNS rebinding: 421.
       const verdict = checkOrigin(req.headers, origins);
-      if (verdict === 'misdirected') return send(res, 421, 'text/plain; charset=utf-8', 'misdirected request\n');
+      if (verdict === 'misdirected') return refuse(res, 'misdirected', 'misdirected request');
       if (opts.blobs !== undefined && (path === '/blobs' || path.startsWith('/blobs/'))) {
         // Blobs only for the relay's own pages (or none: the terminal client sends no Origin).
-        if (verdict === 'forbidden') return send(res, 403, 'text/plain; charset=utf-8', 'forbidden origin\n');
+        if (verdict === 'forbidden') return refuse(res, 'forbidden_origin', 'forbidden origin');
         return opts.blobs(req, res);
       }
       if (opts.api !== undefined && path.startsWith('/api/')) return await opts.api(req, res, path, verdict);
-      if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed\n');
+      if (req.method !== 'GET' && req.method !== 'HEAD') return refuse(res, 'method_not_allowed', 'method not allowed');
       if (path === '/healthz') return send(res, 200, 'text/plain; charset=utf-8', 'ok\n');
+      if (path === '/readyz')
+        return readyz(await (opts.ready?.() ?? { ready: true, failing: [] }), (st, body) => send(res, st, TEXT, body));
       if (root === undefined) {
         if (path === '/' || path === '/index.html') return send(res, 200, 'text/html; charset=utf-8', BUILTIN_PAGE);
-        return send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
+        return refuse(res, 'not_found', 'not found');
       }
       let rel: string;
       try {
         rel = decodeURIComponent(path);
       } catch {
-        return send(res, 400, 'text/plain; charset=utf-8', 'bad path\n');
+        return refuse(res, 'bad_path', 'bad path');
       }
-      if (rel.includes('\0')) return send(res, 400, 'text/plain; charset=utf-8', 'bad path\n');
+      if (rel.includes('\0')) return refuse(res, 'bad_path', 'bad path');
       let file = resolve(join(root, normalize(rel)));
-      if (file !== root && !file.startsWith(root + sep)) return send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
+      if (file !== root && !file.startsWith(root + sep)) return refuse(res, 'not_found', 'not found');
       let st = await stat(file).catch(() => undefined);
       if (st?.isDirectory()) {
         file = join(file, 'index.html');
         st = await stat(file).catch(() => undefined);
       }
-      if (st === undefined || !st.isFile()) return send(res, 404, 'text/plain; charset=utf-8', 'not found\n');
+      if (st === undefined || !st.isFile()) return refuse(res, 'not_found', 'not found');
       if (extname(file) === '.html') {
         // Read on every request (pages are small), so the CSP always allows exactly the import map
         // of the page being served, even right after the web app was rebuilt.
@@ -129,7 +148,7 @@ export function httpHandler(opts: {
         .on('error', () => res.destroy())
         .pipe(res);
     } catch {
-      if (!res.headersSent) send(res, 500, 'text/plain; charset=utf-8', 'internal error\n');
+      if (!res.headersSent) refuse(res, 'internal', 'internal error');
       else res.destroy();
     }
   };

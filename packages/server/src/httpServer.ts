@@ -7,14 +7,28 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { addressKey } from './address.js';
+import type { HttpRefusal, RelayCounters } from './counters.js';
 import type { RelayLimits } from './limits.js';
+import { type RelayLogger, silentLogger } from './logger.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 type PeerSocket = Duplex & { remoteAddress?: string | undefined; remotePort?: number | undefined };
 
-/** Ends a socket with a bare status line (no request of it is served). */
-export function answerRaw(socket: Duplex, status: number, text: string): void {
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+/** Ends a socket with a bare status line, or with these headers and a plain-text body (no request of it is served). */
+export function answerRaw(
+  socket: Duplex,
+  status: number,
+  text: string,
+  extra: { headers?: Record<string, string>; body?: string } = {},
+): void {
+  const body = extra.body ?? '';
+  const headers = Object.entries(extra.headers ?? {})
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('');
+  const type = body === '' ? '' : 'Content-Type: text/plain; charset=utf-8\r\n';
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${headers}${type}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
 }
 
 /** A bare 500 for a request whose handler failed (a connection that already sent its head is cut). */
@@ -47,7 +61,8 @@ export class HttpConnections {
     private readonly limits: Pick<RelayLimits, 'maxHttpConnections' | 'maxHttpConnectionsPerAddress'>,
     /** Behind a proxy every connection comes from it: only the total is capped. */
     private readonly trustProxy: boolean,
-    private readonly log: ((line: string) => void) | undefined,
+    private readonly log: RelayLogger = silentLogger,
+    private readonly counters?: RelayCounters,
   ) {}
 
   get size(): number {
@@ -65,8 +80,12 @@ export class HttpConnections {
     const n = key === undefined ? 0 : (this.perAddress.get(key) ?? 0);
     if (this.count >= limits.maxHttpConnections || (key !== undefined && n >= limits.maxHttpConnectionsPerAddress)) {
       const total = key === undefined || this.count >= limits.maxHttpConnections;
-      this.log?.(
-        `connection refused: ${total ? `${limits.maxHttpConnections} HTTP connections` : `${limits.maxHttpConnectionsPerAddress} HTTP connections from ${key}`}`,
+      if (this.counters !== undefined) this.counters.httpRefused.connections++;
+      this.log.debug(
+        'http connection refused',
+        total
+          ? { cap: 'total', max: limits.maxHttpConnections }
+          : { cap: 'address', max: limits.maxHttpConnectionsPerAddress, address: key },
       );
       this.refused.add(socket);
       socket.on('error', () => socket.destroy());
@@ -111,10 +130,11 @@ export interface HttpServerOptions {
   readonly tls: { cert: string | Uint8Array; key: string | Uint8Array } | undefined;
   readonly connections: HttpConnections;
   readonly handler: Handler;
+  readonly counters?: RelayCounters;
 }
 
 /** The server, bounded in time and size, counting its connections; not yet listening. */
-export function createRelayServer({ limits, tls, connections, handler }: HttpServerOptions): Server {
+export function createRelayServer({ limits, tls, connections, handler, counters }: HttpServerOptions): Server {
   const serverOptions = {
     maxHeaderSize: limits.maxHeaderBytes,
     // How often Node checks headersTimeout and requestTimeout (its default, 30 s, would let a
@@ -123,6 +143,7 @@ export function createRelayServer({ limits, tls, connections, handler }: HttpSer
   };
   const serve = (req: IncomingMessage, res: ServerResponse) => {
     if (connections.isRefused(req.socket)) return void req.socket.destroy();
+    if (counters !== undefined) counters.httpRequests++;
     // Node does not look at what a request listener returns: a rejection (or a throw) of the
     // handler would be unhandled and end the process. It is answered 500 here instead.
     void Promise.resolve()
@@ -147,12 +168,13 @@ export function createRelayServer({ limits, tls, connections, handler }: HttpSer
   // the answer is ours and nothing is logged but a code.
   server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
     if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
-    const [status, text] =
+    const [status, text, reason]: [number, string, HttpRefusal] =
       err.code === 'HPE_HEADER_OVERFLOW'
-        ? [431, 'Request Header Fields Too Large']
+        ? [431, 'Request Header Fields Too Large', 'header_overflow']
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? [408, 'Request Timeout']
-          : [400, 'Bad Request'];
+          ? [408, 'Request Timeout', 'request_timeout']
+          : [400, 'Bad Request', 'bad_request'];
+    if (counters !== undefined) counters.httpRefused[reason]++;
     answerRaw(socket, status, text);
     setTimeout(() => socket.destroy(), 1000).unref();
   });

@@ -20,3 +20,7 @@ export { type Ticket, Tickets } from './tickets.js';
 export { type RoomStore, type StoredDirect, type StoredEntry, type StoredRoom, type StoredSlot, noRoomStore } from './roomStore.js';
 export { RoomStoreError, type RoomStoreErrorCode, RoomStoreErrors } from './errors.js';
 export { openRoomStore } from './sqliteRoomStore.js';
+export { type LogFields, type LogLevel, type RelayLogger, LOG_LEVELS, formatLine, lineLogger, silentLogger } from './logger.js';
+export { pinoLogger } from './pinoLogger.js';
+export type { ReadyCheck } from './readiness.js';
+export type { MetricsOptions } from './metricsServer.js';

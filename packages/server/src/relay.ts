@@ -9,23 +9,30 @@
 import type { Socket } from 'node:net';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { addressKey, clientAddress, isLoopback } from './address.js';
-import { type AccountFiles, accountBlobTickets, AccountTickets } from './accountTickets.js';
-import { BlobHttp, type TicketCheck } from './blobHttp.js';
+import { type AccountFiles, accountBlobTickets } from './accountTickets.js';
+import type { BlobHttp } from './blobHttp.js';
 import type { BlobOptions } from './blobOptions.js';
 import type { AccountsHttp, AccountsOptions } from './accounts/accountsHttp.js';
 import { type Account, Accounts } from './budget.js';
 import { RelayConfigError } from './configError.js';
 import { Connection, type ConnectionContext, PingPayloads, type RelaySocket, type Wire, socketWire } from './connection.js';
+import { RelayCounters } from './counters.js';
 import { httpHandler, securityHeaders } from './http.js';
 import { HttpConnections, createRelayServer } from './httpServer.js';
 import { type RelayLimits, defaultRelayLimits } from './limits.js';
+import { type RelayLogger, relayLogger } from './logger.js';
+import { type MetricsListener, type MetricsOptions, checkMetricsOptions } from './metricsServer.js';
 import { OriginConfigError, type OriginPolicy, originPolicy } from './origin.js';
 import { Output } from './output.js';
-import { Rooms } from './rooms.js';
+import type { Readiness, ReadyCheck } from './readiness.js';
+import { listen, shutdown } from './relayLifecycle.js';
+import { metricsListener, relayMetrics, relayReadiness } from './relayOps.js';
 import type { RoomService } from './roomService.js';
-import { type ClusterOptions, type ClusterParts, type Hub, advertiseUrl, announcing, openRoutes } from './cluster/clusterFiles.js';
+import { openRooms, roomStats } from './relayRooms.js';
+import type { BlobRoutes } from './cluster/blobRoutes.js';
+import { type ClusterOptions, advertiseUrl } from './cluster/clusterFiles.js';
+import { openFiles } from './relayFiles.js';
 import { type RoomStore, noRoomStore } from './roomStore.js';
-import { Tickets } from './tickets.js';
 import { upgradeHandler, webSocketServer } from './upgrade.js';
 
 export { isLoopback };
@@ -37,7 +44,15 @@ export interface RelayOptions {
   port?: number;
   tls?: { cert: string | Uint8Array; key: string | Uint8Array };
   limits?: Partial<RelayLimits>;
-  log?: (line: string) => void;
+  /**
+   * Where the relay logs (logger.ts): a RelayLogger (`nullroom serve` gives pino's, pinoLogger.ts), or
+   * a function that takes each line formatted as `message key=value ...`. Default: nothing is logged.
+   */
+  log?: RelayLogger | ((line: string) => void);
+  /** More conditions of readiness (GET /readyz) besides the relay's own; `addReadyCheck` adds one later. */
+  ready?: readonly ReadyCheck[];
+  /** Serve Prometheus metrics on a listener of their own (metricsServer.ts); off by default. */
+  metrics?: MetricsOptions;
   /** A directory served at / (the web app). */
   staticDir?: string;
   /** The blob store for encrypted file chunks (docs/PROTOCOL.md §9); on by default, `false` turns it off. */
@@ -67,6 +82,11 @@ export interface RelayOptions {
    * the same Redis and prefix serves the same rooms. Excludes `store` (the rooms live in Redis).
    */
   cluster?: ClusterOptions;
+  /**
+   * How long `close()` lets HTTP requests in flight (file uploads and downloads) finish before
+   * cutting them; WebSockets are told to go at once. Default 1000 ms.
+   */
+  drainMs?: number;
 }
 
 export interface Relay {
@@ -87,6 +107,20 @@ export interface Relay {
   };
   /** Live blobs and their bytes on disk; undefined when the blob store is off. */
   blobStats(): { blobs: number; bytes: number } | undefined;
+  /**
+   * Starts draining (for a graceful stop, SIGTERM): new WebSocket upgrades are refused with 503
+   * and `Retry-After`, /readyz answers 503; open connections stay until `close()`. Not undone.
+   */
+  drain(): void;
+  readonly draining: boolean;
+  /** Adds a condition of readiness (a cluster layer's "Redis connected"); its name shows when it fails. */
+  addReadyCheck(check: ReadyCheck): void;
+  /** What /readyz answers: ready, or the names of the failing checks. */
+  ready(): Promise<{ ready: boolean; failing: string[] }>;
+  /** The Prometheus exposition text (metrics.ts), whether or not a metrics listener runs. */
+  metricsText(): Promise<string>;
+  /** The metrics listener's URL, when `metrics` was given. */
+  readonly metricsUrl: string | undefined;
   close(): Promise<void>;
 }
 
@@ -102,46 +136,13 @@ function checkOptions(opts: RelayOptions, tls: boolean, host: string): OriginPol
   if (!tls && !isLoopback(host)) {
     throw new RelayConfigError(`refusing to serve plain HTTP on ${host}: only loopback may go without TLS`);
   }
+  if (opts.metrics !== undefined) checkMetricsOptions(opts.metrics, tls);
   try {
     return originPolicy(tls, opts.allowedOrigins ?? []);
   } catch (e) {
     if (e instanceof OriginConfigError) throw new RelayConfigError(e.message);
     throw e;
   }
-}
-
-async function openBlobs(opts: RelayOptions, tls: boolean, tickets: TicketCheck, trustProxy: boolean, hub: Hub): Promise<BlobHttp> {
-  try {
-    // A request another node forwarded counts against the client address it vouches for (cluster/forwardAuth.ts).
-    return await BlobHttp.open(
-      opts.blobs || {},
-      securityHeaders(tls),
-      opts.log,
-      tickets,
-      (req) => hub.routes?.trustedAddress(req) ?? addressKey(clientAddress(req, trustProxy)),
-    );
-  } catch (e) {
-    throw new RelayConfigError(`blob store: ${e instanceof Error ? e.message : String(e)}`);
-  }
-}
-
-/**
- * The blob store, with the rooms' tickets and (with accounts) the account devices' (§9.3): a PUT's
- * ticket may be either.
- */
-async function openFiles(opts: RelayOptions, tls: boolean, tickets: Tickets | undefined, trustProxy: boolean, cluster: ClusterParts) {
-  const { hub, node, limits } = cluster;
-  if (tickets === undefined) return { blobs: undefined, files: undefined, routes: undefined };
-  const accountTickets = opts.accounts === undefined ? undefined : new AccountTickets();
-  // In a cluster, a room ticket another node issued is good here too (cluster/blobRoutes.ts). (Each
-  // awaited: an account's ticket may be looked up in Redis as well.)
-  const check: TicketCheck = {
-    check: async (h) => tickets.check(h) ?? (await accountTickets?.check(h)) ?? (await hub.routes?.remoteTicket(h)),
-  };
-  const blobs = await openBlobs(opts, tls, check, trustProxy, hub);
-  const addressOf = (req: IncomingMessage) => addressKey(clientAddress(req, trustProxy));
-  hub.routes = await openRoutes(opts.log, node, blobs, tickets, addressOf, limits);
-  return { blobs, files: accountTickets === undefined ? undefined : { blobs, tickets: accountTickets }, routes: hub.routes };
 }
 
 /**
@@ -153,7 +154,7 @@ async function openAccounts(opts: RelayOptions, tls: boolean, limits: RelayLimit
   const { AccountsHttp } = await import('./accounts/accountsHttp.js');
   const { accountChannels } = await import('./accounts/channelUpgrade.js');
   const blobTickets = files === undefined ? {} : { blobTickets: accountBlobTickets(files.tickets, files.blobs) };
-  const http = await AccountsHttp.open({ ...opts.accounts, ...blobTickets }, securityHeaders(tls), opts.log);
+  const http = await AccountsHttp.open({ ...opts.accounts, ...blobTickets }, securityHeaders(tls), relayLogger(opts.log));
   const channels = accountChannels(
     opts.accounts.store,
     { channel: opts.accounts.channelLimits, conversation: opts.accounts.conversationLimits },
@@ -176,10 +177,14 @@ function serveHttp(
   trustProxy: boolean,
   blobs: ((req: IncomingMessage, res: ServerResponse) => void) | undefined,
   accounts: AccountsHttp | undefined,
+  counters: RelayCounters,
+  ready: () => Promise<{ ready: boolean; failing: string[] }>,
 ) {
   const handler = httpHandler({
     tls: opts.tls !== undefined,
     origins,
+    counters,
+    ready,
     ...(opts.staticDir !== undefined ? { staticDir: opts.staticDir } : {}),
     ...(blobs !== undefined ? { blobs } : {}),
     ...(accounts !== undefined
@@ -188,8 +193,8 @@ function serveHttp(
         }
       : {}),
   });
-  const httpConnections = new HttpConnections(limits, trustProxy, opts.log);
-  return { server: createRelayServer({ limits, tls: opts.tls, connections: httpConnections, handler }), httpConnections };
+  const httpConnections = new HttpConnections(limits, trustProxy, relayLogger(opts.log), counters);
+  return { server: createRelayServer({ limits, tls: opts.tls, connections: httpConnections, handler, counters }), httpConnections };
 }
 
 /**
@@ -202,7 +207,8 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
   const tls = opts.tls !== undefined;
   const origins = checkOptions(opts, tls, host);
   const trustProxy = opts.trustProxy === true;
-  const log = opts.log;
+  const log = relayLogger(opts.log);
+  const counters = new RelayCounters();
   const accounts = new Accounts(limits);
   const store = opts.store ?? noRoomStore;
   const { rooms, tickets, node, hub } = await openRooms(opts, limits, store, advertiseUrl(opts.cluster, opts.blobs === false, host));
@@ -212,7 +218,12 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
   restoreRooms(rooms, store);
   const accountParts = await openAccounts(opts, tls, limits, files);
   const [accountsHttp, channels] = [accountParts?.http, accountParts?.channels];
-  const { server, httpConnections } = serveHttp(opts, limits, origins, trustProxy, routes?.handle ?? blobs?.handle, accountsHttp);
+  for (const part of [blobs, accountsHttp, channels?.hub]) if (part !== undefined) part.counters = counters;
+  // Readiness is asked through the server's handler, built before the server: the checks see it once made.
+  const ready = () => readiness.check();
+  const blobHandler = routes?.handle ?? blobs?.handle;
+  const { server, httpConnections } = serveHttp(opts, limits, origins, trustProxy, blobHandler, accountsHttp, counters, ready);
+  const readiness = relayReadiness(server, opts.accounts?.store, opts.ready);
   const wss = webSocketServer(limits);
   const ctx: ConnectionContext = {
     limits,
@@ -222,95 +233,118 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
     wire,
     codecLimits: { maxFrameBytes: limits.maxFrameBytes, maxPayloadBytes: limits.maxPayloadBytes },
     log,
+    counters,
     closed: (c) => conns.delete(c),
   };
   let nextConn = 1;
   const accept = (ws: RelaySocket, account: Account, socket: Socket) => {
     const c = new Connection(nextConn++, ws, socket, account, ctx);
     conns.add(c);
-    log?.(`conn ${c.id} open from ${socket.remoteAddress ?? '?'} (${account.connections} from ${account.key})`);
+    counters.roomConnectionsOpened++;
+    if (log.debugEnabled)
+      log.debug('connection open', {
+        conn: c.id,
+        address: socket.remoteAddress ?? '?',
+        fromAddress: account.connections,
+        addressKey: account.key,
+      });
   };
   const openConnections = () => conns.size + (channels?.hub.size ?? 0);
   const accountUpgrade = channels === undefined ? {} : { accountUpgrade: channels.upgrade };
-  const upgrades = { limits, origins, trustProxy, accounts, wss, httpConnections, openConnections, log, accept, ...accountUpgrade };
-  server.on('upgrade', upgradeHandler(upgrades));
+  const draining = () => readiness.draining;
+  const shared = rooms.connections === undefined ? {} : { shared: rooms.connections };
+  const upgrades = { limits, origins, trustProxy, accounts, wss, httpConnections, openConnections, draining, log, counters, accept };
+  server.on('upgrade', upgradeHandler({ ...upgrades, ...accountUpgrade, ...shared }));
+  // Shared rooms: not ready while Redis cannot be reached.
+  if (opts.cluster !== undefined) readiness.add({ name: 'redis', ready: () => rooms.ready() });
   const pinger = startTimer(conns, output, rooms, accounts, limits.pingIntervalMs, accountsHttp);
-
-  const port = await listen(server, opts.port ?? 8080, host, () => {
+  const stop = () => {
     clearInterval(pinger);
-    void routes?.stop();
-    void rooms.stop().then(() => rooms.close());
+    void routes?.stop(); // its files are no longer advertised
     store.close();
     channels?.hub.closeAll();
+  };
+  const stats = () => ({
+    connections: conns.size,
+    ...roomStats(rooms, output),
+    addresses: accounts.size,
+    httpConnections: httpConnections.size,
+  });
+  const channelCount = () => channels?.hub.size ?? 0;
+  const { advertise } = hub;
+  return started(opts, { server, conns, rooms, stop, stats, channelCount, blobs, routes, advertise, readiness, counters, limits, log });
+}
+
+/** What `started` needs of a relay put together by openRelay. */
+interface Parts {
+  readonly server: Server;
+  readonly conns: ReadonlySet<Connection>;
+  readonly rooms: RoomService;
+  /** Stops the timers, the rooms' store and the account channels. */
+  readonly stop: () => void;
+  readonly stats: () => ReturnType<Relay['stats']>;
+  readonly channelCount: () => number;
+  readonly blobs: BlobHttp | undefined;
+  /** A cluster node's blob routes (cluster/blobRoutes.ts), advertised at `advertise` or the URL listened on. */
+  readonly routes: BlobRoutes | undefined;
+  readonly advertise: string | undefined;
+  readonly readiness: Readiness;
+  readonly counters: RelayCounters;
+  readonly limits: RelayLimits;
+  readonly log: RelayLogger;
+}
+
+/** Listens (the relay's port, then the metrics listener if asked for) and hands out the relay. */
+async function started(opts: RelayOptions, p: Parts): Promise<Relay> {
+  const { server, blobs, readiness, log } = p;
+  const host = opts.host ?? '127.0.0.1';
+  const port = await listen(server, opts.port ?? 8080, host, () => {
+    p.stop();
+    void p.rooms.stop().then(() => p.rooms.close());
     void opts.accounts?.store.close();
     void blobs?.dispose();
   });
-  const url = `${tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  await routes?.start(hub.advertise ?? url);
+  const url = `${opts.tls !== undefined ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  await p.routes?.start(p.advertise ?? url);
+  let metricsServer: MetricsListener | undefined;
+  const close = async () => {
+    await metricsServer?.close();
+    // First: this relay's slots stay resumable (in a cluster: handed to the other nodes).
+    await p.rooms.stop();
+    await shutdown(server, p.conns, () => (p.stop(), blobs?.stop()), blobs, opts.drainMs ?? 1000);
+    p.rooms.close();
+    p.routes?.close();
+    await opts.accounts?.store.close();
+    log.info('relay stopped');
+  };
+  const metrics = relayMetrics({
+    ...p,
+    stats: () => ({ ...p.stats(), accountChannels: p.channelCount() }),
+    blobStats: () => (blobs === undefined ? undefined : { ...blobs.stats(), ...blobs.limits() }),
+  });
+  metricsServer = await metricsListener(opts.metrics, opts.tls, metrics).catch(async (e: unknown) => {
+    await close();
+    throw e;
+  });
+  log.info('relay listening', { url, accounts: opts.accounts !== undefined, blobs: blobs !== undefined, metrics: metricsServer?.url });
   return {
     url,
     port,
-    stats: () => ({
-      connections: conns.size,
-      ...roomStats(rooms, output),
-      addresses: accounts.size,
-      httpConnections: httpConnections.size,
-    }),
+    stats: p.stats,
     blobStats: () => blobs?.stats(),
-    close: async () => {
-      clearInterval(pinger);
-      // First: this relay's slots stay resumable (in a cluster: handed to the other nodes); its files are no longer advertised.
-      await Promise.all([rooms.stop(), routes?.stop()]);
-      await shutdown(
-        server,
-        conns,
-        () => {
-          store.close();
-          blobs?.stop();
-          channels?.hub.closeAll();
-        },
-        blobs,
-      );
-      rooms.close();
-      await opts.accounts?.store.close();
+    drain: () => {
+      if (!readiness.draining) log.info('relay draining');
+      readiness.drain();
     },
+    get draining() {
+      return readiness.draining;
+    },
+    addReadyCheck: (c) => readiness.add(c),
+    ready: () => readiness.check(),
+    metricsText: () => metrics.text(),
+    metricsUrl: metricsServer?.url,
+    close,
   };
-}
-
-const roomStats = (rooms: RoomService, output: Output) => ({
-  rooms: rooms.size,
-  outputBytes: output.backlog(),
-  groupInfoBytes: rooms.groupInfoBytes,
-  logBytes: rooms.logBytes,
-});
-
-const wrapFrame = (f: Uint8Array): Uint8Array => Buffer.from(f.buffer, f.byteOffset, f.byteLength);
-
-/**
- * The rooms, with the blob upload tickets (docs/PROTOCOL.md §9.1; only with a blob store), each
- * living as long as the stay it was issued for (RoomService.stayOf).
- */
-async function openRooms(opts: RelayOptions, limits: RelayLimits, store: RoomStore, advertise: string | undefined) {
-  const shared: { rooms?: RoomService } = {};
-  const hub: Hub = advertise === undefined ? {} : { advertise };
-  const tickets = opts.blobs !== false ? new Tickets((p, r) => shared.rooms?.stayOf(p, r)) : undefined;
-  const { rooms, node } = await roomService(opts, limits, tickets, store, hub);
-  shared.rooms = rooms;
-  return { rooms, tickets, node, hub };
-}
-
-/** The rooms of this relay alone (in process, with its store), or shared with other nodes through Redis. */
-async function roomService(opts: RelayOptions, limits: RelayLimits, tickets: Tickets | undefined, store: RoomStore, hub: Hub) {
-  if (opts.cluster === undefined) return { rooms: new Rooms(limits, wrapFrame, tickets, undefined, store) as RoomService, node: undefined };
-  if (opts.store !== undefined)
-    throw new RelayConfigError('a room store and a cluster exclude each other: the cluster keeps its rooms in Redis');
-  const { RedisLink } = await import('./cluster/redisLink.js');
-  const { ClusterRooms } = await import('./cluster/clusterRooms.js');
-  const link = await RedisLink.open(opts.cluster).catch((e: unknown) => {
-    throw new RelayConfigError(`cannot reach Redis for the cluster: ${e instanceof Error ? e.message : String(e)}`);
-  });
-  const rooms = new ClusterRooms(limits, wrapFrame, link, tickets && announcing(tickets, hub), opts.log);
-  return { rooms: rooms as RoomService, node: { link, id: rooms.node } };
 }
 
 /**
@@ -345,42 +379,4 @@ function restoreRooms(rooms: RoomService, store: RoomStore): void {
     store.close();
     throw new RelayConfigError(`room store: ${e instanceof Error ? e.message : String(e)}`);
   }
-}
-
-/** Listens; on failure runs `failed` and rejects. The port listened on. */
-function listen(server: Server, port: number, host: string, failed: () => void): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    const onError = (e: Error) => {
-      failed();
-      reject(e);
-    };
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      const addr = server.address();
-      resolve(typeof addr === 'object' && addr !== null ? addr.port : port);
-    });
-  });
-}
-
-/**
- * Stops the relay: timers and waiting GETs first (`stop`), then a close frame to every connection,
- * terminated after 1 s if it lingers, then the server; the blob store is wiped last.
- */
-function shutdown(server: Server, conns: ReadonlySet<Connection>, stop: () => void, blobs: BlobHttp | undefined): Promise<void> {
-  return new Promise<void>((resolve) => {
-    stop();
-    for (const c of conns) c.goAway();
-    const force = setTimeout(() => {
-      for (const c of conns) c.terminate();
-      server.closeAllConnections();
-    }, 1000);
-    force.unref();
-    server.close(() => {
-      clearTimeout(force);
-      if (blobs === undefined) resolve();
-      else void blobs.dispose().then(resolve, resolve);
-    });
-    server.closeIdleConnections();
-  });
 }

@@ -31,4 +31,13 @@ export interface RoomService {
   readonly logBytes: number;
   /** False while the rooms cannot be served (a shared service that lost Redis). */
   ready(): boolean;
+  /** Shared rooms: WebSocket connections per address counted over all nodes. */
+  readonly connections?: SharedConnections;
+}
+
+/** Connections of one address over all relay nodes (the per-address cap, docs/PROTOCOL.md §12). */
+export interface SharedConnections {
+  /** Counts one more for the address key if it holds fewer than `max` in all; false: refuse. */
+  take(key: string, max: number): Promise<boolean>;
+  release(key: string): void;
 }

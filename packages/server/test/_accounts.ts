@@ -19,7 +19,7 @@ import {
   encodeAccountFrame,
   encodeDeviceListBody,
 } from '@nullroom/protocol';
-import { type BlobOptions, type Relay, startRelay } from '../src/index.js';
+import { type BlobOptions, type Relay, type RelayOptions, startRelay } from '../src/index.js';
 import { openSqliteAccountStore } from '../src/accounts/sqliteAccountStore.js';
 import type { AccountsOptions } from '../src/accounts/accountsHttp.js';
 import type { AccountStore } from '../src/accounts/accountStore.js';
@@ -47,6 +47,8 @@ export async function relayWithAccounts(
   given?: AccountStore,
   /** The blob store (default: none). */
   blobs: BlobOptions | false = false,
+  /** More relay options (a logger, metrics), over the ones here. */
+  more: Partial<RelayOptions> = {},
 ): Promise<Api> {
   await opaque.ready;
   const dataDir = join(dir, `relay-${++n}`);
@@ -57,6 +59,7 @@ export async function relayWithAccounts(
     blobs,
     log: (l) => logs.push(l),
     accounts: { store, opaqueSetup: opaque.server.createSetup(), ...options },
+    ...more,
   });
   const call = async (method: string, path: string, body: unknown, headers: Record<string, string> = {}) => {
     const r = await fetch(`${relay.url}${path}`, {

@@ -523,10 +523,10 @@ test('verbose logs carry statuses and sizes, never a blob id or token', async (t
   await del(r, id, token);
   await get(r, id, 0);
   assert.ok(
-    lines.some((l) => /PUT 204 123 bytes/.test(l)),
+    lines.some((l) => /method=PUT status=204 bytes=123/.test(l)),
     lines.join('\n'),
   );
-  assert.ok(lines.some((l) => /403/.test(l)));
+  assert.ok(lines.some((l) => /status=403/.test(l)));
   const idHex = Buffer.from(id, 'base64url').toString('hex');
   for (const l of lines) for (const secret of [id, token, idHex]) assert.ok(!l.includes(secret), l);
 });

@@ -4,8 +4,8 @@
  * cluster half is skipped with a notice), each run on its own key prefix.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { startRelay } from '../src/index.js';
+import { dropPrefix } from './_redis.js';
 import { roomServiceContract } from './roomService.contract.js';
 
 const REDIS_URL = process.env.REDIS_URL;
@@ -14,19 +14,6 @@ roomServiceContract('in process', async (limits) => {
   const relay = await startRelay({ port: 0, limits });
   return { url: () => relay.url, close: () => relay.close() };
 });
-
-/** Deletes every key under the prefix (a test's own). */
-export async function dropPrefix(url: string, prefix: string): Promise<void> {
-  const r = new Redis(url, { lazyConnect: true });
-  await r.connect();
-  let cursor = '0';
-  do {
-    const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await r.del(...keys);
-  } while (cursor !== '0');
-  r.disconnect();
-}
 
 roomServiceContract(
   'three nodes on Redis',

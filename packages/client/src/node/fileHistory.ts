@@ -8,16 +8,17 @@
  * where h = hex(HMAC-SHA-256(nameKey, f || 0x00 || name)), nameKey = HMAC-SHA-256(key,
  * "nullroom/v1/history-names") and f is the store's own file name: a name tells neither the
  * conversation nor which record it is without the key, and a record moved under another name does
- * not open. A write is a temporary file, fsynced, renamed over the old one, then the folder
- * fsynced: durable when it resolves. A file that does not open is HISTORY_CORRUPT (never "none").
+ * not open. A write is durable when it resolves (durableWrite.ts: a temporary file, fsynced,
+ * renamed over the old one, then the folder fsynced). A file that does not open is HISTORY_CORRUPT (never "none").
  * Used only by the process holding the store's lock.
  */
-import { createHmac, randomBytes } from 'node:crypto';
-import { open as openFile, readFile, rename, unlink } from 'node:fs/promises';
+import { createHmac } from 'node:crypto';
+import { readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { open as unseal, seal } from '@nullroom/crypto';
 import type { SealedRecords } from '../browserKeyStore.js';
 import { historyCorrupt } from '../historyRecord.js';
+import { writeDurably } from './durableWrite.js';
 
 /** Refuse to read a larger record (limits before allocation): 200 messages of 16 Ki characters fit. */
 export const MAX_HISTORY_RECORD_BYTES = 32 * 1024 * 1024;
@@ -36,17 +37,7 @@ export class FileHistoryRecords implements SealedRecords {
 
   async put(name: string, value: Uint8Array): Promise<void> {
     const sealed = await seal(this.key, value, this.aad(name));
-    const file = this.path(name);
-    const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-    const fh = await openFile(tmp, 'wx', 0o600);
-    try {
-      await fh.writeFile(sealed);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, file);
-    await this.syncFolder();
+    await writeDurably(this.path(name), sealed);
   }
 
   async get(name: string): Promise<Uint8Array | undefined> {
@@ -76,14 +67,5 @@ export class FileHistoryRecords implements SealedRecords {
 
   private aad(name: string): Uint8Array {
     return new TextEncoder().encode(`nullroom/v1/history/${this.f}\0${name}`);
-  }
-
-  private async syncFolder(): Promise<void> {
-    const dh = await openFile(this.folder, 'r');
-    try {
-      await dh.sync();
-    } finally {
-      await dh.close();
-    }
   }
 }

@@ -9,19 +9,20 @@
  *   <dir>/messenger/<h>.rec       0600: the account's message history, one sealed record each (fileHistory.ts)
  *
  * where f = hex(SHA-256(relay origin || "\n" || account name)) (the file names neither). A save is
- * a temporary file, fsynced, renamed over the old one, then the folder fsynced: durable when it
- * resolves, and a crash leaves the old or the new snapshot. A file that does not open under the
+ * a temporary file, fsynced, renamed over the old one, then the folder fsynced (durableWrite.ts): durable
+ * when it resolves, and a crash leaves the old or the new snapshot. A file that does not open under the
  * key is MESSENGER_STORE_CORRUPT, never "nothing kept" (which would make the device a stranger to
  * its own conversations). Two processes on one account's conversations would each advance the same
  * MLS states and the last to save would undo the other's: the second is refused (MESSENGER_IN_USE)
  * while the first lives; a lock whose process is gone is taken over (fileSessions.ts `breakIfStale`).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, open as openFile, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { open as unseal, seal } from '@nullroom/crypto';
 import { ClientError } from '../errors.js';
 import { type MessengerSnapshot, type MessengerStore, decodeSnapshot, encodeSnapshot } from '../messengerStore.js';
+import { writeDurably } from './durableWrite.js';
 import { FileHistoryRecords } from './fileHistory.js';
 import { breakIfStale } from './fileSessions.js';
 
@@ -101,21 +102,7 @@ export class FileMessengerStore implements MessengerStore {
 
   async save(s: MessengerSnapshot): Promise<void> {
     const sealed = await seal(this.key, encodeSnapshot(s), this.aad);
-    const tmp = `${this.file}.${randomBytes(6).toString('hex')}.tmp`;
-    const fh = await openFile(tmp, 'wx', 0o600);
-    try {
-      await fh.writeFile(sealed);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, this.file);
-    const dh = await openFile(this.folder, 'r');
-    try {
-      await dh.sync();
-    } finally {
-      await dh.close();
-    }
+    await writeDurably(this.file, sealed);
   }
 }
 

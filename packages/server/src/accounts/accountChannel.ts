@@ -73,6 +73,11 @@ export class AccountChannel {
   ) {
     this.authTimer = setTimeout(() => this.close(ChannelClose.NOT_AUTHENTICATED, 'authenticate first'), hub.limits.authTimeoutMs);
     ws.on('message', (data, isBinary) => {
+      const counters = hub.counters;
+      if (counters !== undefined) {
+        counters.accountFramesIn++;
+        counters.accountBytesIn += (data as Buffer).byteLength;
+      }
       if (!isBinary) return this.close(ChannelClose.BAD_FRAME, 'binary frames only');
       void this.receive(data as Buffer).catch(() => this.close(1011, 'internal error'));
     });
@@ -287,11 +292,19 @@ export class AccountChannel {
   }
 
   private result(req: number, status: ResultStatusName, epoch: number): void {
+    this.hub.counters?.accountResult(status);
     this.write({ type: 'RESULT', req, status, epoch });
   }
 
   private write(f: AccountFrame): void {
-    if (!this.closed && this.ws.readyState === 1) this.ws.send(encodeAccountFrame(f));
+    if (this.closed || this.ws.readyState !== 1) return;
+    const bytes = encodeAccountFrame(f);
+    const counters = this.hub.counters;
+    if (counters !== undefined) {
+      counters.accountFramesOut++;
+      counters.accountBytesOut += bytes.byteLength;
+    }
+    this.ws.send(bytes);
   }
 
   private ended(): void {

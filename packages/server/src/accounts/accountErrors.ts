@@ -145,3 +145,16 @@ export class AccountHttpError extends Error {
     this.name = 'AccountHttpError';
   }
 }
+
+/** An OPAQUE call on a client's message: its refusal (a message that does not parse) is BAD_REQUEST. */
+export function opaqueCall<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch {
+    throw new AccountHttpError('BAD_REQUEST');
+  }
+}
+
+/** RATE_LIMITED, with the seconds to wait before trying again (`Retry-After`). */
+export const limited = (intervalMs: number) =>
+  new AccountHttpError('RATE_LIMITED', { retryAfter: Math.max(1, Math.ceil(intervalMs / 1000)) });

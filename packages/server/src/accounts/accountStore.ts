@@ -140,5 +140,8 @@ export interface AccountStore extends ConversationStore, ContactStore {
   /** Forgets sessions expired at `now`: how many. */
   pruneSessions(now: number): Promise<number>;
 
+  /** Resolves once the store answered a trivial query (the relay's /readyz); rejects when it is unreachable. */
+  ping?(): Promise<void>;
+
   close(): Promise<void>;
 }

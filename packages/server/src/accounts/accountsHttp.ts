@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { AccountStoreError } from '../errors.js';
-import { AccountErrors, AccountHttpError } from './accountErrors.js';
+import { AccountErrors, AccountHttpError, limited, opaqueCall } from './accountErrors.js';
 import type { ChannelLimits } from './channelHub.js';
 import type { ConversationLimits } from './conversationStore.js';
 import type { AccountStore, SessionKind, StoredSession, StoredUser } from './accountStore.js';
@@ -27,6 +27,8 @@ import { ROUTES } from './accountRoutes.js';
 import type { BlobTicketSource } from './blobTicketHttp.js';
 import { newToken, presented, sessionCookie, tokenHash } from './sessions.js';
 import { UsernameError, USERNAME_INPUT_MAX, normalizeUsername } from './username.js';
+import type { RelayCounters } from '../counters.js';
+import type { RelayLogger } from '../logger.js';
 
 export interface AccountsOptions {
   readonly store: AccountStore;
@@ -92,11 +94,13 @@ export class AccountsHttp {
   related: (a: StoredUser, b: StoredUser, contacts: boolean, blocked?: boolean) => void = () => undefined;
   /** Ends the channels (and blob tickets) of a device removed from its account (the relay sets it). */
   deviceRemoved: (deviceId: string) => void = () => undefined;
+  /** The relay's metrics counters (counters.ts), set by the relay: refusals by AccountErrors name. */
+  counters: RelayCounters | undefined = undefined;
 
   private constructor(
     readonly opts: AccountsOptions,
     private readonly headers: Readonly<Record<string, string>>,
-    private readonly log: ((line: string) => void) | undefined,
+    private readonly log: RelayLogger,
   ) {
     this.limits = { ...defaultLoginLimits, ...opts.limits };
     this.gate = new LoginGate(this.limits);
@@ -124,7 +128,7 @@ export class AccountsHttp {
   }
 
   /** Waits for the OPAQUE library (WebAssembly) to be ready. */
-  static async open(opts: AccountsOptions, headers: Readonly<Record<string, string>>, log?: (line: string) => void): Promise<AccountsHttp> {
+  static async open(opts: AccountsOptions, headers: Readonly<Record<string, string>>, log: RelayLogger): Promise<AccountsHttp> {
     await opaque.ready;
     return new AccountsHttp(opts, headers, log);
   }
@@ -137,8 +141,8 @@ export class AccountsHttp {
     this.contacts.expire();
     if (now - this.lastPrune < 60_000) return;
     this.lastPrune = now;
-    this.opts.store.pruneSessions(now).catch(() => this.log?.('accounts: pruning sessions failed'));
-    this.opts.store.pruneMail(now).catch(() => this.log?.('accounts: pruning mail failed'));
+    this.opts.store.pruneSessions(now).catch(() => this.log.warn('accounts: pruning sessions failed'));
+    this.opts.store.pruneMail(now).catch(() => this.log.warn('accounts: pruning mail failed'));
   }
 
   /** Answers one request under /api/. */
@@ -363,14 +367,15 @@ export class AccountsHttp {
     let err: AccountHttpError;
     if (e instanceof AccountHttpError) err = e;
     else if (e instanceof AccountStoreError) {
-      this.log?.(`accounts: store ${e.code}${e.detail === undefined ? '' : ` ${e.detail}`}`);
+      this.log.error('accounts: store error', { code: e.code, detail: e.detail });
       err = new AccountHttpError('STORE_UNAVAILABLE');
     } else {
-      this.log?.(`accounts: internal ${e instanceof Error ? e.name : typeof e}`);
+      this.log.error('accounts: internal error', { error: e instanceof Error ? e.name : typeof e });
       err = new AccountHttpError('INTERNAL');
     }
     if (res.headersSent) return void res.destroy();
     const entry = AccountErrors[err.code];
+    this.counters?.refused('api', err.code, entry.status);
     if (err.code === 'RATE_LIMITED') res.setHeader('Retry-After', String(err.extra.retryAfter ?? 1));
     // A body that was refused before it was read leaves the connection in an unknown state.
     if (err.code === 'TOO_LARGE' || err.code === 'UNSUPPORTED_TYPE') res.setHeader('Connection', 'close');
@@ -387,14 +392,3 @@ function username(input: string) {
     throw e;
   }
 }
-
-/** An OPAQUE call on a client's message: its refusal (a message that does not parse) is BAD_REQUEST. */
-function opaqueCall<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch {
-    throw new AccountHttpError('BAD_REQUEST');
-  }
-}
-
-const limited = (intervalMs: number) => new AccountHttpError('RATE_LIMITED', { retryAfter: Math.max(1, Math.ceil(intervalMs / 1000)) });

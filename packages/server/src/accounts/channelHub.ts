@@ -6,6 +6,7 @@
  */
 import type WebSocket from 'ws';
 import type { AccountFrame, CodecLimits } from '@nullroom/protocol';
+import type { RelayCounters } from '../counters.js';
 import { AccountChannel, ChannelClose } from './accountChannel.js';
 import type { AccountStore, StoredUser } from './accountStore.js';
 import type { Accepted, ConversationLimits, MailEntry } from './conversationStore.js';
@@ -55,6 +56,8 @@ export class ChannelHub {
   /** Channels per account, authenticated or not (the cap of attach). */
   private readonly perUser = new Map<string, number>();
   private readonly pinger: NodeJS.Timeout;
+  /** The relay's metrics counters (counters.ts), set by the relay. */
+  counters: RelayCounters | undefined = undefined;
 
   constructor(
     readonly store: AccountStore,

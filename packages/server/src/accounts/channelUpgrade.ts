@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { ACCOUNT_SUBPROTOCOL, type CodecLimits } from '@nullroom/protocol';
-import { answerRaw } from '../httpServer.js';
+import { refuseUpgrade } from '../upgrade.js';
 import { AccountErrors } from './accountErrors.js';
 import type { AccountStore, StoredUser } from './accountStore.js';
 import { ChannelHub, type ChannelLimits, defaultChannelLimits } from './channelHub.js';
@@ -25,7 +25,8 @@ async function signedIn(store: AccountStore, req: IncomingMessage): Promise<{ us
 }
 
 /** The refusal of an upgrade whose session is not a device's: 403 with the accounts API's JSON body. */
-function notBound(socket: Duplex): void {
+function notBound(socket: Duplex, hub: ChannelHub): void {
+  if (hub.counters !== undefined) hub.counters.upgradeRefused.device_not_bound++;
   const body = JSON.stringify({ error: 'DEVICE_NOT_BOUND', message: AccountErrors.DEVICE_NOT_BOUND.text });
   socket.end(
     `HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
@@ -61,12 +62,12 @@ function channelUpgrade(store: AccountStore, hub: ChannelHub, maxFrameBytes: num
       (s) => {
         if (socket.destroyed) return done(false);
         if (s === undefined) {
-          answerRaw(socket, 401, 'Unauthorized');
+          refuseUpgrade(socket, 'not_signed_in', hub.counters);
           return done(false);
         }
         const device = s.device;
         if (device === undefined) {
-          notBound(socket);
+          notBound(socket, hub);
           return done(false);
         }
         wss.handleUpgrade(req, socket, head, (ws) => {
@@ -75,7 +76,7 @@ function channelUpgrade(store: AccountStore, hub: ChannelHub, maxFrameBytes: num
         });
       },
       () => {
-        if (!socket.destroyed) answerRaw(socket, 503, 'Service Unavailable');
+        if (!socket.destroyed) refuseUpgrade(socket, 'store_unavailable', hub.counters);
         done(false);
       },
     );

@@ -197,6 +197,7 @@ function pgStore(pool: pg.Pool, q: (name: string) => string): AccountStore {
         ])
       ).rowCount ?? 0,
     pruneSessions: async (now) => (await query(`DELETE FROM ${q('sessions')} WHERE expires_at <= $1`, [now])).rowCount ?? 0,
+    ping: async () => void (await query('SELECT 1', [])),
     close: () => pool.end(),
   };
 }

@@ -211,6 +211,7 @@ export function openSqliteAccountStore(path: string): AccountStore {
     deleteSessions: (userId, keep) =>
       run(() => (keep === undefined ? st.deleteSessions.run(userId) : st.deleteSessionsBut.run(userId, keep)).changes),
     pruneSessions: (now) => run(() => st.prune.run(now).changes),
+    ping: () => run(() => void db.prepare('SELECT 1').get()),
     close: () => {
       if (db.open) db.close();
       return Promise.resolve();

@@ -21,6 +21,7 @@ import type { Redis } from 'ioredis';
 import { BLOB_TICKET_HEADER, type ResolvedBlobOptions } from '../blobOptions.js';
 import type { BlobHttp } from '../blobHttp.js';
 import { BlobError } from '../errors.js';
+import type { RelayLogger } from '../logger.js';
 import { parseTarget } from '../target.js';
 import type { Ticket, Tickets } from '../tickets.js';
 import { BlobForwarder } from './blobForward.js';
@@ -80,7 +81,7 @@ export interface BlobRoutesOptions {
   /** The address key a client request counts against (the relay's own: the socket, or the proxy's hop). */
   readonly addressOf: (req: IncomingMessage) => string;
   readonly pingIntervalMs: number;
-  readonly log?: ((line: string) => void) | undefined;
+  readonly log: RelayLogger;
 }
 
 export class BlobRoutes {
@@ -161,6 +162,10 @@ export class BlobRoutes {
     for (const r of this.registered.values()) p.del(r.key);
     this.registered.clear();
     await p.exec().catch((e: unknown) => this.warn('stop', e));
+  }
+
+  /** After the server has closed: the connections to the other nodes go. */
+  close(): void {
     this.forwarder.close();
   }
 
@@ -218,7 +223,7 @@ export class BlobRoutes {
       // Forwarded by another node: served here whatever it holds (a loop is impossible), for the address it vouches for.
       const address = verifyForward(this.secret, req.headers[FORWARD_HEADER], method, req.url ?? '');
       if (address === undefined) {
-        this.opts.log?.('blob forward refused: its signature does not verify');
+        this.opts.log.warn('blob forward refused', { why: 'signature' });
         throw new BlobError('BAD_FORWARD');
       }
       this.trusted.set(req, address);
@@ -296,7 +301,7 @@ export class BlobRoutes {
     }
     const failed = await this.forwarder.forward(req, res, new URL(url), path, this.opts.addressOf(req), wait);
     if (failed !== undefined) {
-      this.opts.log?.(`blob ${req.method ?? '?'} forward failed: the node is unreachable`);
+      this.opts.log.warn('blob forward failed', { method: req.method ?? '?', why: 'unreachable' });
       throw new BlobError(put ? 'NODE_DOWN' : 'NOT_FOUND');
     }
   }
@@ -328,7 +333,7 @@ export class BlobRoutes {
   }
 
   private warn(what: string, e: unknown): void {
-    this.opts.log?.(`cluster blobs: ${what} failed: ${e instanceof Error ? e.message : String(e)}`);
+    this.opts.log.warn('cluster blobs failed', { what, error: (e instanceof Error ? e.message : String(e)).slice(0, 200) });
   }
 }
 

@@ -7,6 +7,7 @@ import type { BlobHttp } from '../blobHttp.js';
 import { RelayConfigError } from '../configError.js';
 import { isLoopback } from '../address.js';
 import type { RelayLimits } from '../limits.js';
+import type { RelayLogger } from '../logger.js';
 import type { Peer } from '../roomState.js';
 import type { Tickets } from '../tickets.js';
 import { BlobRoutes } from './blobRoutes.js';
@@ -48,7 +49,7 @@ export interface ClusterOptions extends RedisLinkOptions {
 
 /** A cluster node's blob routes: files held by another node are fetched from it. */
 export async function openRoutes(
-  log: ((line: string) => void) | undefined,
+  log: RelayLogger,
   node: { link: RedisLink; id: string } | undefined,
   blobs: BlobHttp | undefined,
   tickets: Tickets | undefined,

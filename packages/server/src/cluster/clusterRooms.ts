@@ -27,7 +27,8 @@ import {
 } from '@nullroom/protocol';
 import type { Account } from '../budget.js';
 import type { RelayLimits } from '../limits.js';
-import type { RoomService } from '../roomService.js';
+import { type RelayLogger, silentLogger } from '../logger.js';
+import type { RoomService, SharedConnections } from '../roomService.js';
 import type { Peer } from '../roomState.js';
 import { tokenHash } from '../roomResume.js';
 import { LocalRoom, type RoomNode, Stay } from './localRoom.js';
@@ -37,6 +38,11 @@ import type { RedisLink } from './redisLink.js';
 const STATUS = { r: GroupStatus.READY, c: GroupStatus.CREATE, w: GroupStatus.WAIT } as const;
 const str = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString('latin1') : String(v));
 const int = (v: unknown): number => Number(str(v));
+/** What went wrong, for the log: Redis's or the network's message (never a frame's content). */
+const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e)).slice(0, 200);
+
+/** An address key (address.ts) as Redis keeps it: the first 128 bits of its SHA-256, not the address. */
+export const addressHash = (key: string): string => createHash('sha256').update(key).digest('hex').slice(0, 32);
 
 export class ClusterRooms implements RoomService, RoomNode {
   private readonly rooms = new Map<string, LocalRoom>();
@@ -56,7 +62,7 @@ export class ClusterRooms implements RoomService, RoomNode {
     readonly wrap: (f: Uint8Array) => Uint8Array,
     private readonly link: RedisLink,
     private readonly tickets?: { issue(peer: Peer, stay: object, room: string): Uint8Array | Promise<Uint8Array> },
-    private readonly log?: (line: string) => void,
+    private readonly log: RelayLogger = silentLogger,
   ) {
     this.node = randomBytes(8).toString('hex');
     this.keep = limits.resumeGraceMs + 2 * limits.pingIntervalMs;
@@ -65,6 +71,12 @@ export class ClusterRooms implements RoomService, RoomNode {
       for (const room of this.rooms.values()) if (room.seen > 0) room.catchUp();
     });
   }
+
+  /** WebSocket connections per address, counted in Redis for all nodes. */
+  readonly connections: SharedConnections = {
+    take: async (key, max) => int(await this.link.run('CONN', [this.node, addressHash(key), max, 1])) === 1,
+    release: (key) => void this.link.run('CONN', [this.node, addressHash(key), 0, -1]).catch(() => undefined),
+  };
 
   get size(): number {
     return this.rooms.size;
@@ -172,7 +184,6 @@ export class ClusterRooms implements RoomService, RoomNode {
         return this.sync(stay, key, slot);
       case 'TICKET':
         if (this.tickets === undefined) return this.error(peer, f.reqId, 'NO_BLOB_STORE');
-        // (Granted once every node knows it: blobRoutes.ts registers it in Redis.)
         peer.send(
           encodeFrame({ type: 'TICKET_GRANT', reqId: f.reqId, room: stay.room.locator, ticket: await this.tickets.issue(peer, stay, key) }),
         );
@@ -187,7 +198,7 @@ export class ClusterRooms implements RoomService, RoomNode {
     try {
       r = await this.link.run(script, args);
     } catch (e) {
-      this.log?.(`cluster: ${script} failed: ${e instanceof Error ? e.message : String(e)}`);
+      this.log.warn('cluster request failed', { request: script, error: errorText(e) });
       return stay.answer(stay.room.seen, [this.errorFrame(reqId, 'INTERNAL')]);
     }
     const code = str(r[0]);
@@ -206,7 +217,7 @@ export class ClusterRooms implements RoomService, RoomNode {
       const frames = str(r[0]) === 'OK' ? [stay.room.stateFrame(STATUS[status], epoch, seq, r[4] as Buffer)] : [];
       stay.answer(seq, frames);
     } catch (e) {
-      this.log?.(`cluster: STATE failed: ${e instanceof Error ? e.message : String(e)}`);
+      this.log.warn('cluster request failed', { request: 'STATE', error: errorText(e) });
       stay.answer(stay.room.seen, []);
     } finally {
       stay.syncing = false;
@@ -322,7 +333,7 @@ export class ClusterRooms implements RoomService, RoomNode {
 
   private dropSlot(key: string, slot: Slot): void {
     void this.link.run('DROP', [key, slot, this.node, this.limits.resumeGraceMs, this.limits.createTimeoutMs]).catch((e: unknown) => {
-      this.log?.(`cluster: could not drop a slot: ${e instanceof Error ? e.message : String(e)}`);
+      this.log.warn('cluster request failed', { request: 'DROP', error: errorText(e) });
     });
   }
 
@@ -337,7 +348,7 @@ export class ClusterRooms implements RoomService, RoomNode {
   }
 
   warn(line: string): void {
-    this.log?.(`cluster: ${line}`);
+    this.log.warn('cluster', { what: line });
   }
 
   private sweep(): void {
@@ -347,7 +358,7 @@ export class ClusterRooms implements RoomService, RoomNode {
     const heartbeat = 4 * limits.pingIntervalMs;
     this.link
       .run('SWEEP', [this.node, heartbeat, limits.resumeGraceMs, limits.createTimeoutMs, 1000, '1'])
-      .catch((e: unknown) => this.log?.(`cluster: sweep failed: ${e instanceof Error ? e.message : String(e)}`))
+      .catch((e: unknown) => this.log.warn('cluster request failed', { request: 'SWEEP', error: errorText(e) }))
       .finally(() => {
         this.sweeping = false;
       });
@@ -365,17 +376,17 @@ export class ClusterRooms implements RoomService, RoomNode {
     return m;
   }
 
-  /** The address a peer is charged to, as Redis keeps it: a hash, not the address. */
+  /** The address a peer is charged to, as Redis keeps it (addressHash). */
   private address(peer: Peer): string {
     const a = peer.account;
     if (a === undefined) return '';
     let h = this.addresses.get(a);
-    if (h === undefined) this.addresses.set(a, (h = createHash('sha256').update(a.key).digest('hex').slice(0, 32)));
+    if (h === undefined) this.addresses.set(a, (h = addressHash(a.key)));
     return h;
   }
 
   private failed(peer: Peer, f: ClientFrame, e: unknown): void {
-    this.log?.(`cluster: ${f.type} failed: ${e instanceof Error ? e.message : String(e)}`);
+    this.log.warn('cluster request failed', { request: f.type, error: errorText(e) });
     if ('reqId' in f && !this.gone.has(peer)) this.error(peer, f.reqId, 'INTERNAL');
   }
 

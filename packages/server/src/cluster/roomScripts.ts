@@ -367,7 +367,31 @@ end
 return #gone
 `;
 
-export const roomScripts = { JOIN, CREATE, COMMIT, APP, DIRECT, HOLD, LEAVE, DROP, RESUME, STATE, SWEEP } as const;
+/**
+ * WebSocket connections per address across nodes (`Pcn:<address>`: node -> its count). delta 1:
+ * take one if all live nodes together hold fewer than max (a dead node's count is dropped);
+ * delta -1: give one back. ARGV: P node address max delta
+ */
+const CONN = `
+local key = P .. 'cn:' .. ARGV[3]
+local node, max = ARGV[2], tonumber(ARGV[4])
+if ARGV[5] == '-1' then
+  if redis.call('HINCRBY', key, node, -1) <= 0 then redis.call('HDEL', key, node) end
+  return 1
+end
+local total = 0
+local all = redis.call('HGETALL', key)
+for i = 1, #all, 2 do
+  if all[i] == node or redis.call('EXISTS', P .. 'hb:' .. all[i]) == 1 then total = total + tonumber(all[i + 1])
+  else redis.call('HDEL', key, all[i]) end
+end
+if total >= max then return 0 end
+redis.call('HINCRBY', key, node, 1)
+redis.call('EXPIRE', key, 86400)
+return 1
+`;
+
+export const roomScripts = { JOIN, CREATE, COMMIT, APP, DIRECT, HOLD, LEAVE, DROP, RESUME, STATE, SWEEP, CONN } as const;
 export type RoomScript = keyof typeof roomScripts;
 
 /** The script's full source: the shared prelude, then its body. */
