@@ -8,9 +8,14 @@
  *
  * A ticket names a device, never a file or a conversation: the relay learns that this device
  * uploads this much, as it learns that a connection in a room does.
+ *
+ * Here, one relay's tickets in its memory; relay nodes share them through Redis
+ * (cluster/accountBlobTickets.ts), so that a ticket issued by one node is good on every other (the
+ * blob store itself, and so each ticket's per-ticket counts, stays each node's).
  */
 import { randomBytes } from 'node:crypto';
 import { TICKET_BYTES } from '@nullroom/protocol';
+import type { AccountTicketStore } from './accounts/accountShared.js';
 import type { BlobTicketSource } from './accounts/blobTicketHttp.js';
 import type { BlobHttp } from './blobHttp.js';
 import type { Ticket } from './tickets.js';
@@ -30,7 +35,7 @@ interface Entry extends Ticket {
   readonly expiresAt: number;
 }
 
-export class AccountTickets {
+export class AccountTickets implements AccountTicketStore {
   private readonly byValue = new Map<string, Entry>();
   private readonly byDevice = new Map<string, Entry>();
   private lastPrune = 0;
@@ -41,7 +46,11 @@ export class AccountTickets {
    * The ticket of `device` (of account `user`): the same one while it is valid (its per-ticket
    * quotas go on), a new one once it expired.
    */
-  issue(user: string, device: string, now = Date.now()): { ticket: string; expiresAt: number } {
+  async issue(user: string, device: string, now = Date.now()): Promise<{ ticket: string; expiresAt: number }> {
+    return this.issueNow(user, device, now);
+  }
+
+  private issueNow(user: string, device: string, now: number): { ticket: string; expiresAt: number } {
     this.prune(now);
     let e = this.byDevice.get(device);
     if (e === undefined || e.expiresAt <= now || e.user !== user) {
@@ -55,7 +64,7 @@ export class AccountTickets {
   }
 
   /** The ticket a request header names, if it is well-formed, was issued and has not expired. */
-  check(header: string | string[] | undefined, now = Date.now()): Ticket | undefined {
+  async check(header: string | string[] | undefined, now = Date.now()): Promise<Ticket | undefined> {
     if (typeof header !== 'string' || !TICKET.test(header)) return undefined;
     const e = this.byValue.get(header);
     if (e === undefined) return undefined;
@@ -67,13 +76,13 @@ export class AccountTickets {
   }
 
   /** The device was removed from its account: its ticket ends. */
-  dropDevice(device: string): void {
+  async dropDevice(device: string): Promise<void> {
     const e = this.byDevice.get(device);
     if (e !== undefined) this.forget(e);
   }
 
   /** The account was deleted: every ticket of its devices ends. */
-  dropUser(user: string): void {
+  async dropUser(user: string): Promise<void> {
     for (const e of [...this.byDevice.values()]) if (e.user === user) this.forget(e);
   }
 
@@ -97,17 +106,23 @@ export class AccountTickets {
 /** The blob store and the account tickets, as the relay joins them. */
 export interface AccountFiles {
   readonly blobs: BlobHttp;
-  readonly tickets: AccountTickets;
+  readonly tickets: AccountTicketStore;
 }
 
 /** What `POST /api/blobs/ticket` and account deletion need of them (accounts/blobTicketHttp.ts). */
-export function accountBlobTickets(tickets: AccountTickets, blobs: BlobHttp): BlobTicketSource {
+export function accountBlobTickets(
+  tickets: AccountTicketStore,
+  blobs: BlobHttp,
+  deleted?: (userId: string) => Promise<void>,
+): BlobTicketSource {
   return {
     issue: (userId, device) => tickets.issue(userId, device),
     usage: (userId) => blobs.usage(accountKey(userId)),
     accountDeleted: async (userId) => {
-      tickets.dropUser(userId);
+      await tickets.dropUser(userId);
       await blobs.removeAll(accountKey(userId));
+      // The other nodes' blob stores hold the account's blobs uploaded there (a shared bus tells them).
+      await deleted?.(userId);
     },
   };
 }

@@ -9,7 +9,6 @@
 import type { Socket } from 'node:net';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { addressKey, clientAddress, isLoopback } from './address.js';
-import { type AccountFiles, accountBlobTickets } from './accountTickets.js';
 import type { BlobHttp } from './blobHttp.js';
 import type { BlobOptions } from './blobOptions.js';
 import type { AccountsHttp, AccountsOptions } from './accounts/accountsHttp.js';
@@ -17,7 +16,7 @@ import { type Account, Accounts } from './budget.js';
 import { RelayConfigError } from './configError.js';
 import { Connection, type ConnectionContext, PingPayloads, type RelaySocket, type Wire, socketWire } from './connection.js';
 import { RelayCounters } from './counters.js';
-import { httpHandler, securityHeaders } from './http.js';
+import { httpHandler } from './http.js';
 import { HttpConnections, createRelayServer } from './httpServer.js';
 import { type RelayLimits, defaultRelayLimits } from './limits.js';
 import { type RelayLogger, relayLogger } from './logger.js';
@@ -29,6 +28,7 @@ import { listen, shutdown } from './relayLifecycle.js';
 import { metricsListener, relayMetrics, relayReadiness } from './relayOps.js';
 import type { RoomService } from './roomService.js';
 import { openRooms, roomStats } from './relayRooms.js';
+import { closeAccounts, openAccounts, openAccountShared } from './relayAccountParts.js';
 import type { BlobRoutes } from './cluster/blobRoutes.js';
 import { type ClusterOptions, advertiseUrl } from './cluster/clusterFiles.js';
 import { openFiles } from './relayFiles.js';
@@ -145,30 +145,6 @@ function checkOptions(opts: RelayOptions, tls: boolean, host: string): OriginPol
   }
 }
 
-/**
- * The accounts API and the account channel, loaded only for a relay with accounts: OPAQUE's
- * WebAssembly and zod stay out of one without.
- */
-async function openAccounts(opts: RelayOptions, tls: boolean, limits: RelayLimits, files: AccountFiles | undefined) {
-  if (opts.accounts === undefined) return undefined;
-  const { AccountsHttp } = await import('./accounts/accountsHttp.js');
-  const { accountChannels } = await import('./accounts/channelUpgrade.js');
-  const blobTickets = files === undefined ? {} : { blobTickets: accountBlobTickets(files.tickets, files.blobs) };
-  const http = await AccountsHttp.open({ ...opts.accounts, ...blobTickets }, securityHeaders(tls), relayLogger(opts.log));
-  const channels = accountChannels(
-    opts.accounts.store,
-    { channel: opts.accounts.channelLimits, conversation: opts.accounts.conversationLimits },
-    { maxFrameBytes: limits.maxFrameBytes, maxPayloadBytes: limits.maxPayloadBytes },
-  );
-  http.notify = (userId, what) => channels.hub.notify(userId, what);
-  http.related = (a, b, contacts, blocked) => channels.hub.related(a, b, contacts, blocked);
-  http.deviceRemoved = (deviceId) => {
-    channels.hub.deviceRemoved(deviceId);
-    files?.tickets.dropDevice(deviceId);
-  };
-  return { http, channels };
-}
-
 /** The HTTP(S) server with what it serves (pages, /healthz, /blobs, /api) and its connection caps; not yet listening. */
 function serveHttp(
   opts: RelayOptions,
@@ -214,9 +190,11 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
   const { rooms, tickets, node, hub } = await openRooms(opts, limits, store, advertiseUrl(opts.cluster, opts.blobs === false, host));
   const conns = new Set<Connection>();
   const output = new Output(conns, limits, () => rooms.groupInfoBytes + rooms.logBytes);
-  const { blobs, files, routes } = await openFiles(opts, tls, tickets, trustProxy, { hub, node, limits });
+  const accountShared = await openAccountShared(opts);
+  const cluster = { hub, node, limits };
+  const { blobs, files, routes } = await openFiles(opts, tls, tickets, trustProxy, accountShared?.tickets, cluster);
   restoreRooms(rooms, store);
-  const accountParts = await openAccounts(opts, tls, limits, files);
+  const accountParts = await openAccounts(opts, tls, limits, files, accountShared);
   const [accountsHttp, channels] = [accountParts?.http, accountParts?.channels];
   for (const part of [blobs, accountsHttp, channels?.hub]) if (part !== undefined) part.counters = counters;
   // Readiness is asked through the server's handler, built before the server: the checks see it once made.
@@ -271,8 +249,10 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
     httpConnections: httpConnections.size,
   });
   const channelCount = () => channels?.hub.size ?? 0;
+  const closeAccountParts = () => closeAccounts(opts, channels, accountShared);
   const { advertise } = hub;
-  return started(opts, { server, conns, rooms, stop, stats, channelCount, blobs, routes, advertise, readiness, counters, limits, log });
+  const parts = { server, conns, rooms, stop, stats, channelCount, blobs, routes, advertise, readiness, counters, limits, log };
+  return started(opts, { ...parts, closeAccountParts });
 }
 
 /** What `started` needs of a relay put together by openRelay. */
@@ -292,6 +272,8 @@ interface Parts {
   readonly counters: RelayCounters;
   readonly limits: RelayLimits;
   readonly log: RelayLogger;
+  /** After the relay closed: the accounts' channels, shared state and store. */
+  readonly closeAccountParts: () => Promise<void>;
 }
 
 /** Listens (the relay's port, then the metrics listener if asked for) and hands out the relay. */
@@ -301,7 +283,7 @@ async function started(opts: RelayOptions, p: Parts): Promise<Relay> {
   const port = await listen(server, opts.port ?? 8080, host, () => {
     p.stop();
     void p.rooms.stop().then(() => p.rooms.close());
-    void opts.accounts?.store.close();
+    void p.closeAccountParts();
     void blobs?.dispose();
   });
   const url = `${opts.tls !== undefined ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -314,7 +296,7 @@ async function started(opts: RelayOptions, p: Parts): Promise<Relay> {
     await shutdown(server, p.conns, () => (p.stop(), blobs?.stop()), blobs, opts.drainMs ?? 1000);
     p.rooms.close();
     p.routes?.close();
-    await opts.accounts?.store.close();
+    await p.closeAccountParts();
     log.info('relay stopped');
   };
   const metrics = relayMetrics({

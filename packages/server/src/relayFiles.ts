@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { addressKey, clientAddress } from './address.js';
-import { AccountTickets } from './accountTickets.js';
+import type { AccountTicketStore } from './accounts/accountShared.js';
 import { BlobHttp, type TicketCheck } from './blobHttp.js';
 import { type ClusterParts, type Hub, openRoutes } from './cluster/clusterFiles.js';
 import { RelayConfigError } from './configError.js';
@@ -38,12 +38,12 @@ export async function openFiles(
   tls: boolean,
   tickets: Tickets | undefined,
   trustProxy: boolean,
+  accountTickets: AccountTicketStore | undefined,
   cluster: ClusterParts,
 ) {
   const { hub, node, limits } = cluster;
   if (tickets === undefined) return { blobs: undefined, files: undefined, routes: undefined };
-  const accountTickets = opts.accounts === undefined ? undefined : new AccountTickets();
-  // Each awaited: an account's ticket may be looked up in Redis as well.
+  // Each awaited: an account's ticket is a Promise (it may be looked up in Redis).
   const check: TicketCheck = {
     check: async (h) => tickets.check(h) ?? (await accountTickets?.check(h)) ?? (await hub.routes?.remoteTicket(h)),
   };

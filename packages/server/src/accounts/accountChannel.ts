@@ -103,6 +103,13 @@ export class AccountChannel {
     void this.pump();
   }
 
+  /** Entries up to `seq` were stored for this device by a submit on another node: read from the store. */
+  wake(seq: number): void {
+    if (this.device === undefined || this.closed || seq <= this.sent) return;
+    this.caughtUp = false;
+    this.pump().catch(() => this.close(1011, 'internal error'));
+  }
+
   /** A presence or notice frame. */
   tell(frame: AccountFrame): void {
     if (this.device !== undefined) this.write(frame);

@@ -17,8 +17,9 @@ import { AccountErrors, AccountHttpError, limited, opaqueCall } from './accountE
 import type { ChannelLimits } from './channelHub.js';
 import type { ConversationLimits } from './conversationStore.js';
 import type { AccountStore, SessionKind, StoredSession, StoredUser } from './accountStore.js';
-import { DeviceRequests } from './deviceApproval.js';
-import { BindChallenges, bind, bindStart } from './deviceBinding.js';
+import type { AccountsState } from './accountShared.js';
+import { bind, bindStart } from './deviceBinding.js';
+import { localShared } from './localShared.js';
 import { type ContactsLimits, ContactEndpoints, defaultContactsLimits } from './contactsHttp.js';
 import { type DeviceLimits, DeviceEndpoints, defaultDeviceLimits } from './devicesHttp.js';
 import { readJson } from './jsonBody.js';
@@ -69,7 +70,7 @@ const LoginFinish = z.strictObject({ login: z.string().regex(/^[A-Za-z0-9_-]{22}
 const PasswordStart = z.strictObject({ request: msg });
 const Proof = z.strictObject({ login: z.string().regex(/^[A-Za-z0-9_-]{22}$/), finish: msg });
 const PasswordFinish = z.strictObject({ login: z.string().regex(/^[A-Za-z0-9_-]{22}$/), finish: msg, record: msg });
-
+type Headers = Readonly<Record<string, string>>;
 type Signed = { session: StoredSession; user: StoredUser; via: 'cookie' | 'bearer'; hash: Uint8Array };
 /**
  * Which sessions an endpoint takes: `device` (the default: fail closed) only one bound to a device of
@@ -83,8 +84,6 @@ export class AccountsHttp {
   private readonly ttl: number;
   /** The device and KeyPackage endpoints (devicesHttp.ts). */
   readonly devices: DeviceEndpoints;
-  private readonly requests = new DeviceRequests();
-  private readonly challenges = new BindChallenges();
   /** The contacts endpoints (contactsHttp.ts). */
   readonly contacts: ContactEndpoints;
   private lastPrune = 0;
@@ -99,21 +98,22 @@ export class AccountsHttp {
 
   private constructor(
     readonly opts: AccountsOptions,
-    private readonly headers: Readonly<Record<string, string>>,
+    private readonly headers: Headers,
     private readonly log: RelayLogger,
+    private readonly shared: AccountsState,
   ) {
     this.limits = { ...defaultLoginLimits, ...opts.limits };
-    this.gate = new LoginGate(this.limits);
+    this.gate = new LoginGate(this.limits, shared.buckets, shared.logins);
     this.ttl = opts.sessionTtlMs ?? 30 * DAY;
     this.devices = new DeviceEndpoints({
       store: opts.store,
       limits: { ...defaultDeviceLimits, ...opts.deviceLimits },
       signedIn: (req, what, r, needs) => this.signedIn(req, what, r, needs),
       send: (res, status, body) => this.send(res, status, body),
-      takeClaim: (userId) => {
-        if (!this.gate.takeClaim(userId)) throw limited(this.limits.claimIntervalMs);
+      takeClaim: async (userId) => {
+        if (!(await this.gate.takeClaim(userId))) throw limited(this.limits.claimIntervalMs);
       },
-      requests: this.requests,
+      requests: shared.requests,
       notify: (userId, what) => this.notify(userId, what),
       removed: (deviceId) => this.deviceRemoved(deviceId),
     });
@@ -122,23 +122,23 @@ export class AccountsHttp {
       limits: { ...defaultContactsLimits, ...opts.contactLimits },
       signedIn: (req, what, r) => this.signedIn(req, what, r),
       send: (res, status, body) => this.send(res, status, body),
+      buckets: shared.buckets,
       notify: (userId, what) => this.notify(userId, what),
       related: (a, b, contacts, blocked) => this.related(a, b, contacts, blocked),
     });
   }
 
-  /** Waits for the OPAQUE library (WebAssembly) to be ready. */
-  static async open(opts: AccountsOptions, headers: Readonly<Record<string, string>>, log: RelayLogger): Promise<AccountsHttp> {
+  /** Waits for OPAQUE's WebAssembly. `shared`: this relay's memory by default; relay nodes share Redis. */
+  static async open(opts: AccountsOptions, headers: Headers, log: RelayLogger, shared = localShared()): Promise<AccountsHttp> {
     await opaque.ready;
-    return new AccountsHttp(opts, headers, log);
+    return new AccountsHttp(opts, headers, log, shared);
   }
 
   /** Expired logins, full buckets, (once a minute) expired sessions and mail: the relay's timer. */
   expire(now = Date.now()): void {
     this.gate.expire();
-    this.requests.expire(now);
-    this.challenges.expire(now);
-    this.contacts.expire();
+    this.shared.requests.expire();
+    this.shared.challenges.expire();
     if (now - this.lastPrune < 60_000) return;
     this.lastPrune = now;
     this.opts.store.pruneSessions(now).catch(() => this.log.warn('accounts: pruning sessions failed'));
@@ -165,7 +165,7 @@ export class AccountsHttp {
 
   async registerStart(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
     const body = await readJson(req, Start);
-    if (!this.gate.takeAddress(r.address)) throw this.addressLimited();
+    if (!(await this.gate.takeAddress(r.address))) throw this.addressLimited();
     const u = username(body.name);
     await this.free(u.name, u.key);
     const { registrationResponse } = opaqueCall(() =>
@@ -180,7 +180,7 @@ export class AccountsHttp {
 
   async registerFinish(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
     const body = await readJson(req, RegisterFinish);
-    if (!this.gate.takeAddress(r.address)) throw this.addressLimited();
+    if (!(await this.gate.takeAddress(r.address))) throw this.addressLimited();
     const u = username(body.name);
     const user: StoredUser = {
       id: randomBytes(16).toString('base64url'),
@@ -198,7 +198,7 @@ export class AccountsHttp {
   async loginStart(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
     const body = await readJson(req, Start);
     const u = username(body.name);
-    const refused = this.gate.startLogin(u.name, r.address);
+    const refused = await this.gate.startLogin(u.name, r.address);
     if (refused === 'PENDING') throw new AccountHttpError('BUSY');
     if (refused !== undefined) {
       throw limited(refused === 'ADDRESS' ? this.limits.addressIntervalMs : this.limits.loginIntervalMs);
@@ -213,7 +213,7 @@ export class AccountsHttp {
         startLoginRequest: body.request,
       }),
     );
-    const login = this.gate.hold({ name: u.name, userId: user?.id, state: serverLoginState, address: r.address });
+    const login = await this.gate.hold({ name: u.name, userId: user?.id, state: serverLoginState, address: r.address });
     this.send(res, 200, { login, response: loginResponse });
   }
 
@@ -244,7 +244,7 @@ export class AccountsHttp {
   async passwordStart(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
     const s = await this.signedIn(req, 'change', r, 'any');
     const body = await readJson(req, PasswordStart);
-    if (!this.gate.takeAddress(r.address)) throw this.addressLimited();
+    if (!(await this.gate.takeAddress(r.address))) throw this.addressLimited();
     const { registrationResponse } = opaqueCall(() =>
       opaque.server.createRegistrationResponse({
         serverSetup: this.opts.opaqueSetup,
@@ -274,7 +274,7 @@ export class AccountsHttp {
   private get binding() {
     return {
       store: this.opts.store,
-      challenges: this.challenges,
+      challenges: this.shared.challenges,
       signedIn: (req: IncomingMessage, r: AccountsRequest) => this.signedIn(req, 'change', r, 'any'),
       send: (res: ServerResponse, status: number, body: object) => this.send(res, status, body),
     };
@@ -286,7 +286,7 @@ export class AccountsHttp {
     const body = await readJson(req, Proof);
     await this.proven(body, s.user.id);
     await this.opts.store.deleteUser(s.user.id);
-    this.requests.forget(s.user.id);
+    await this.shared.requests.forget(s.user.id);
     await this.opts.blobTickets?.accountDeleted(s.user.id);
     this.ended(res, s, { deleted: true });
   }
@@ -305,7 +305,7 @@ export class AccountsHttp {
 
   /** Finishes a pending login: its user, when the proof holds (and, with `userId`, is that user's). */
   private async proven(body: { login: string; finish: string }, userId?: string): Promise<{ user: StoredUser; pending: PendingLogin }> {
-    const pending = this.gate.take(body.login);
+    const pending = await this.gate.take(body.login);
     if (pending?.userId === undefined || (userId !== undefined && pending.userId !== userId)) throw new AccountHttpError('LOGIN_FAILED');
     try {
       opaque.server.finishLogin({ finishLoginRequest: body.finish, serverLoginState: pending.state });
@@ -314,7 +314,7 @@ export class AccountsHttp {
     }
     const user = await this.opts.store.userById(pending.userId);
     if (user === undefined) throw new AccountHttpError('LOGIN_FAILED');
-    this.gate.succeeded(pending.name);
+    await this.gate.succeeded(pending.name);
     return { user, pending };
   }
 

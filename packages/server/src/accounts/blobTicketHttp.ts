@@ -14,7 +14,7 @@ import { readJson } from './jsonBody.js';
 /** What the relay's blob store gives the accounts API (relay.ts wires it to accountTickets.ts and blobHttp.ts). */
 export interface BlobTicketSource {
   /** The device's ticket (the same one until it expires). */
-  issue(userId: string, device: string): { ticket: string; expiresAt: number };
+  issue(userId: string, device: string): Promise<{ ticket: string; expiresAt: number }>;
   /** The account's blobs: how many and how many bytes (as charged), with the limits. */
   usage(userId: string): { blobs: number; bytes: number; maxBlobs: number; maxBytes: number; maxBlobBytes: number };
   /** The account was deleted: its tickets end and its blobs are removed. */
@@ -30,7 +30,7 @@ export async function blobTicket(a: AccountsHttp, req: IncomingMessage, res: Ser
   await readJson(req, Empty);
   const device = s.session.device;
   if (device === undefined) throw new AccountHttpError('DEVICE_NOT_BOUND');
-  const { ticket, expiresAt } = source.issue(s.user.id, device);
+  const { ticket, expiresAt } = await source.issue(s.user.id, device);
   const u = source.usage(s.user.id);
   a.send(res, 200, {
     ticket,

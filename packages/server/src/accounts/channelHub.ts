@@ -3,11 +3,18 @@
  * connected where, the entries an accepted submit stored handed to the connected recipients, and
  * presence: a user is online while one of its devices has a channel, and only its accepted
  * contacts are told (ContactStore.acceptedContacts), when it comes and when it goes.
+ *
+ * What concerns channels elsewhere goes through the AccountBus (accountShared.ts): in process for
+ * one relay, through Redis for relay nodes (docs/PROTOCOL.md §12). Every node acts on its own
+ * channels: a notice, a removed device (4410), a newer channel of the same device (4409), mail
+ * stored for a device connected here by a submit on another node, presence. Presence is the bus's:
+ * online while a channel is open on any live node, and told to contacts once per change.
  */
 import type WebSocket from 'ws';
 import type { AccountFrame, CodecLimits } from '@nullroom/protocol';
 import type { RelayCounters } from '../counters.js';
 import { AccountChannel, ChannelClose } from './accountChannel.js';
+import type { AccountBus, BusEvent } from './accountShared.js';
 import type { AccountStore, StoredUser } from './accountStore.js';
 import type { Accepted, ConversationLimits, MailEntry } from './conversationStore.js';
 
@@ -50,11 +57,19 @@ interface Submitted {
 }
 
 export class ChannelHub {
-  private readonly byDevice = new Map<string, AccountChannel>();
+  /** Authenticated channels by device (more than one only until the older is replaced) and by user. */
+  private readonly byDevice = new Map<string, Set<AccountChannel>>();
   private readonly byUser = new Map<string, Set<AccountChannel>>();
   private readonly all = new Set<AccountChannel>();
   /** Channels per account, authenticated or not (the cap of attach). */
   private readonly perUser = new Map<string, number>();
+  /** Each authenticated channel's generation (AccountBus.up), and the newest of its device seen before it knew its own. */
+  private readonly gens = new WeakMap<AccountChannel, number>();
+  private readonly newer = new WeakMap<AccountChannel, number>();
+  /** Presence work in flight (awaited when the relay stops), and the events waiting for a name from the store, in order. */
+  private readonly work = new Set<Promise<unknown>>();
+  private chain: Promise<void> = Promise.resolve();
+  private queued = 0;
   private readonly pinger: NodeJS.Timeout;
   /** The relay's metrics counters (counters.ts), set by the relay. */
   counters: RelayCounters | undefined = undefined;
@@ -64,11 +79,13 @@ export class ChannelHub {
     readonly conversationLimits: ConversationLimits,
     readonly limits: ChannelLimits,
     readonly codecLimits: CodecLimits,
+    private readonly bus: AccountBus,
   ) {
     this.pinger = setInterval(() => {
       for (const ch of [...this.all]) ch.check();
     }, limits.pingIntervalMs);
     this.pinger.unref();
+    bus.listen((e) => this.event(e));
   }
 
   /** Channels open now (authenticated or not). */
@@ -88,23 +105,25 @@ export class ChannelHub {
   }
 
   /**
-   * A device left its account: every channel opened for it, authenticated or still answering its
-   * challenge, is closed now (4410). Its sessions, mailbox and routing are gone from the store already.
+   * A device left its account: every channel opened for it, on every node, authenticated or still
+   * answering its challenge, is closed now (4410). Its sessions, mailbox and routing are gone from the store already.
    */
   deviceRemoved(device: string): void {
-    for (const ch of [...this.all]) if (ch.boundTo === device) ch.close(ChannelClose.DEVICE_REMOVED, 'the device was removed');
+    this.track(this.bus.publish({ type: 'removed', device }));
   }
 
-  /** A channel authenticated its device: an older channel of that device is replaced; contacts learn the user is online. */
+  /** A channel authenticated its device: an older channel of that device (on any node) is replaced; contacts learn the user is online. */
   ready(ch: AccountChannel): void {
     const device = ch.device!.id;
-    this.byDevice.get(device)?.close(ChannelClose.REPLACED, 'the device connected again');
-    this.byDevice.set(device, ch);
-    let set = this.byUser.get(ch.user.id);
-    const first = set === undefined || set.size === 0;
-    if (set === undefined) this.byUser.set(ch.user.id, (set = new Set()));
-    set.add(ch);
-    void this.presence(ch, first).catch(() => undefined);
+    add(this.byDevice, device, ch);
+    add(this.byUser, ch.user.id, ch);
+    this.track(
+      this.bus.up(ch.user.id, device).then((gen) => {
+        this.gens.set(ch, gen);
+        if ((this.newer.get(ch) ?? 0) > gen) return ch.close(ChannelClose.REPLACED, 'the device connected again');
+        return this.presence(ch);
+      }),
+    );
   }
 
   gone(ch: AccountChannel): void {
@@ -114,20 +133,20 @@ export class ChannelHub {
     else this.perUser.delete(ch.user.id);
     const device = ch.device?.id;
     if (device === undefined) return;
-    if (this.byDevice.get(device) === ch) this.byDevice.delete(device);
-    const set = this.byUser.get(ch.user.id);
-    set?.delete(ch);
-    if (set !== undefined && set.size === 0) {
-      this.byUser.delete(ch.user.id);
-      void this.announce(ch.user, false).catch(() => undefined);
-    }
+    remove(this.byDevice, device, ch);
+    remove(this.byUser, ch.user.id, ch);
+    this.track(this.bus.down(ch.user.id, device).then((offline) => (offline ? this.announce(ch.user) : undefined)));
   }
 
-  /** Hands what an accepted submit stored to the recipients connected here. */
+  /** Hands what an accepted submit stored to the recipients connected here; the other nodes are told to read it. */
   delivered(r: Accepted, s: Submitted): void {
+    const elsewhere: [string, number][] = [];
     for (const d of r.delivered) {
-      const ch = this.byDevice.get(d.device);
-      if (ch === undefined) continue;
+      const here = this.byDevice.get(d.device);
+      if (here === undefined) {
+        elsewhere.push([d.device, d.seq]);
+        continue;
+      }
       const f = s.frame;
       const payload = f.type === 'SEND' ? f.payload : d.kind === 'welcome' ? f.welcome : f.commit;
       const entry: MailEntry = {
@@ -139,13 +158,14 @@ export class ChannelHub {
         payload,
         createdAt: s.now,
       };
-      ch.offer(entry);
+      for (const ch of here) ch.offer(entry);
     }
+    if (elsewhere.length > 0) this.track(this.bus.publish({ type: 'mail', devices: elsewhere }));
   }
 
-  /** Tells every connected device of `userId` that something changed (NOTICE). */
+  /** Tells every connected device of `userId`, on every node, that something changed (NOTICE). */
   notify(userId: string, what: number): void {
-    for (const ch of this.byUser.get(userId) ?? []) ch.tell({ type: 'NOTICE', what });
+    this.track(this.bus.publish({ type: 'notify', user: userId, what }));
   }
 
   /**
@@ -154,14 +174,20 @@ export class ChannelHub {
    * sees `a` offline only after a removal (a block must look to `b` like nothing happened).
    */
   related(a: StoredUser, b: StoredUser, contacts: boolean, blocked = false): void {
-    const tell = (to: StoredUser, about: StoredUser) => {
-      const online = contacts && this.byUser.has(about.id);
-      if (contacts && !online) return;
-      const frame: AccountFrame = { type: 'PRESENCE', name: about.name, online, at: Date.now() };
-      for (const ch of this.byUser.get(to.id) ?? []) ch.tell(frame);
-    };
-    tell(a, b);
-    if (!blocked) tell(b, a);
+    const told = this.bus.online([a.id, b.id]).then((on) =>
+      this.bus.publish({
+        type: 'related',
+        a: a.id,
+        b: b.id,
+        aOnline: on.has(a.id),
+        bOnline: on.has(b.id),
+        contacts,
+        blocked,
+        aName: a.name,
+        bName: b.name,
+      }),
+    );
+    this.track(told);
   }
 
   /** Ends every channel (the relay stops). */
@@ -170,21 +196,119 @@ export class ChannelHub {
     for (const ch of [...this.all]) ch.close(1001, 'the relay is stopping');
   }
 
-  /** The new channel learns which contacts are online; if the user just came online, its contacts learn it. */
-  private async presence(ch: AccountChannel, cameOnline: boolean): Promise<void> {
-    const contacts = await this.store.acceptedContacts(ch.user.id);
-    for (const c of contacts) {
-      if (this.byUser.has(c.id)) ch.tell({ type: 'PRESENCE', name: c.name, online: true, at: Date.now() });
+  /** Once the presence work of the channels that closed is done (before the bus closes). */
+  async settled(): Promise<void> {
+    while (this.work.size > 0) await Promise.allSettled([...this.work]);
+  }
+
+  private event(e: BusEvent): void {
+    switch (e.type) {
+      case 'notify':
+        for (const ch of this.byUser.get(e.user) ?? []) ch.tell({ type: 'NOTICE', what: e.what });
+        return;
+      case 'removed':
+        for (const ch of [...this.all]) if (ch.boundTo === e.device) ch.close(ChannelClose.DEVICE_REMOVED, 'the device was removed');
+        return;
+      case 'mail':
+        for (const [device, seq] of e.devices) for (const ch of this.byDevice.get(device) ?? []) ch.wake(seq);
+        return;
+      case 'device':
+        for (const ch of [...(this.byDevice.get(e.device) ?? [])]) {
+          const gen = this.gens.get(ch);
+          if (gen === undefined) this.newer.set(ch, Math.max(e.gen, this.newer.get(ch) ?? 0));
+          else if (gen < e.gen) ch.close(ChannelClose.REPLACED, 'the device connected again');
+        }
+        return;
+      case 'presence':
+        if (e.to.some((c) => this.byUser.has(c))) this.withNames([[e.user, e.name]], ([name]) => this.tellPresence(e, name));
+        return;
+      case 'related':
+        if (this.byUser.has(e.a) || this.byUser.has(e.b)) {
+          this.withNames(
+            [
+              [e.a, e.aName],
+              [e.b, e.bName],
+            ],
+            ([aName, bName]) => this.tellRelated(e, aName, bName),
+          );
+        }
+        return;
+      case 'recheck':
+        this.track(this.store.userById(e.user).then((u) => (u === undefined ? undefined : this.announce(u))));
+        return;
+      case 'deleted':
+        return;
     }
-    if (cameOnline) this.tellContacts(ch.user, contacts, true);
   }
 
-  private async announce(user: StoredUser, online: boolean): Promise<void> {
-    this.tellContacts(user, await this.store.acceptedContacts(user.id), online);
+  /** Runs `f` with the names of these users: at once when the event carried them, else read from the store, in event order. */
+  private withNames(users: [string, string | undefined][], f: (names: (string | undefined)[]) => void): void {
+    if (this.queued === 0 && users.every(([, n]) => n !== undefined)) return f(users.map(([, n]) => n));
+    this.queued++;
+    const names = Promise.all(users.map(([id, n]) => (n !== undefined ? n : this.store.userById(id).then((u) => u?.name))));
+    this.chain = this.chain
+      .then(() => names.then(f))
+      .catch(() => undefined)
+      .finally(() => {
+        this.queued--;
+      });
   }
 
-  private tellContacts(user: StoredUser, contacts: readonly { id: string }[], online: boolean): void {
-    const frame: AccountFrame = { type: 'PRESENCE', name: user.name, online, at: Date.now() };
-    for (const c of contacts) for (const other of this.byUser.get(c.id) ?? []) other.tell(frame);
+  private tellPresence(e: Extract<BusEvent, { type: 'presence' }>, name: string | undefined): void {
+    if (name === undefined) return;
+    const frame: AccountFrame = { type: 'PRESENCE', name, online: e.online, at: e.at };
+    for (const c of e.to) for (const ch of this.byUser.get(c) ?? []) ch.tell(frame);
   }
+
+  private tellRelated(e: Extract<BusEvent, { type: 'related' }>, aName: string | undefined, bName: string | undefined): void {
+    const tell = (to: string, aboutName: string | undefined, aboutOnline: boolean) => {
+      const online = e.contacts && aboutOnline;
+      if ((e.contacts && !online) || aboutName === undefined) return;
+      const frame: AccountFrame = { type: 'PRESENCE', name: aboutName, online, at: Date.now() };
+      for (const ch of this.byUser.get(to) ?? []) ch.tell(frame);
+    };
+    tell(e.a, bName, e.bOnline);
+    if (!e.blocked) tell(e.b, aName, e.aOnline);
+  }
+
+  /** The new channel learns which contacts are online; if the user just came online, its contacts learn it. */
+  private async presence(ch: AccountChannel): Promise<void> {
+    const contacts = await this.store.acceptedContacts(ch.user.id);
+    const online = await this.bus.online(contacts.map((c) => c.id));
+    for (const c of contacts) {
+      if (online.has(c.id)) ch.tell({ type: 'PRESENCE', name: c.name, online: true, at: Date.now() });
+    }
+    await this.bus.announce(
+      ch.user.id,
+      contacts.map((c) => c.id),
+      ch.user.name,
+    );
+  }
+
+  private async announce(user: StoredUser): Promise<void> {
+    const contacts = await this.store.acceptedContacts(user.id);
+    await this.bus.announce(
+      user.id,
+      contacts.map((c) => c.id),
+      user.name,
+    );
+  }
+
+  private track(p: Promise<unknown>): void {
+    const q = p.catch(() => undefined);
+    this.work.add(q);
+    void q.finally(() => this.work.delete(q));
+  }
+}
+
+function add<T>(map: Map<string, Set<T>>, key: string, v: T): void {
+  let set = map.get(key);
+  if (set === undefined) map.set(key, (set = new Set()));
+  set.add(v);
+}
+
+function remove<T>(map: Map<string, Set<T>>, key: string, v: T): void {
+  const set = map.get(key);
+  set?.delete(v);
+  if (set?.size === 0) map.delete(key);
 }

@@ -11,6 +11,7 @@ import { WebSocketServer } from 'ws';
 import { ACCOUNT_SUBPROTOCOL, type CodecLimits } from '@nullroom/protocol';
 import { refuseUpgrade } from '../upgrade.js';
 import { AccountErrors } from './accountErrors.js';
+import type { AccountBus } from './accountShared.js';
 import type { AccountStore, StoredUser } from './accountStore.js';
 import { ChannelHub, type ChannelLimits, defaultChannelLimits } from './channelHub.js';
 import { type ConversationLimits, defaultConversationLimits } from './conversationStore.js';
@@ -39,12 +40,14 @@ export function accountChannels(
   store: AccountStore,
   limits: { channel?: Partial<ChannelLimits>; conversation?: Partial<ConversationLimits> },
   codec: CodecLimits,
+  bus: AccountBus,
 ) {
   const hub = new ChannelHub(
     store,
     { ...defaultConversationLimits, ...limits.conversation },
     { ...defaultChannelLimits, ...limits.channel },
     codec,
+    bus,
   );
   return { hub, upgrade: channelUpgrade(store, hub, codec.maxFrameBytes) };
 }

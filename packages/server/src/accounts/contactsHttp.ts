@@ -10,9 +10,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { NoticeWhat } from '@nullroom/protocol';
-import { type Bucket, fullBucket, takeToken } from '../budget.js';
 import { AccountHttpError } from './accountErrors.js';
 import type { AccountStore, StoredSession, StoredUser } from './accountStore.js';
+import type { Buckets } from './accountShared.js';
 import type { ContactAction, ContactLimits, ContactRefusal } from './contactStore.js';
 import { readJson } from './jsonBody.js';
 import type { AccountsRequest } from './accountsHttp.js';
@@ -46,7 +46,8 @@ export interface ContactContext {
   /** The request's session (a change with the cookie must carry an accepted Origin). */
   signedIn(req: IncomingMessage, what: 'read' | 'change', r: AccountsRequest): Promise<Signed>;
   send(res: ServerResponse, status: number, body: object): void;
-  readonly now?: () => number;
+  /** The request buckets (one relay's memory, or shared by relay nodes). */
+  readonly buckets: Buckets;
   /** Tells a user's connected devices that its contact lists changed (NOTICE CONTACTS). */
   notify(userId: string, what: number): void;
   /** Two accounts became contacts (`true`: each online one learns the other's presence) or stopped being ones. */
@@ -78,13 +79,7 @@ function refused(why: ContactRefusal, limits: ContactsLimits): AccountHttpError 
 }
 
 export class ContactEndpoints {
-  /** Request buckets per account id; forgotten once full again (`expire`). */
-  private readonly buckets = new Map<string, Bucket>();
-  private readonly clock: () => number;
-
-  constructor(private readonly ctx: ContactContext) {
-    this.clock = ctx.now ?? (() => performance.now());
-  }
+  constructor(private readonly ctx: ContactContext) {}
 
   /** `{contacts, incoming, outgoing, blocked}`, each `[{name, since}]`, oldest first. */
   async list(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
@@ -101,7 +96,7 @@ export class ContactEndpoints {
     const s = await this.ctx.signedIn(req, 'change', r);
     const body = await readJson(req, Named);
     // Counted before the name is looked up: the bucket also bounds how fast names can be tried.
-    if (action === 'request') this.take(s.user.id);
+    if (action === 'request') await this.take(s.user.id);
     const other = await this.account(body.name);
     if (other.id === s.user.id) throw new AccountHttpError('CONTACT_SELF');
     const done = await this.ctx.store.changeContact(action, s.user.id, other.id, Date.now(), this.ctx.limits);
@@ -115,25 +110,10 @@ export class ContactEndpoints {
     this.ctx.send(res, 200, { name: other.name, state: done.state, ...(done.since === undefined ? {} : { since: done.since }) });
   }
 
-  /** Forgets full buckets (the relay's timer, through AccountsHttp.expire). */
-  expire(): void {
+  private async take(userId: string): Promise<void> {
     const { requestBurst: burst, requestIntervalMs: interval } = this.ctx.limits;
-    const now = this.clock();
-    for (const [k, b] of this.buckets) if (b.tokens + (now - b.at) / interval >= burst) this.buckets.delete(k);
-  }
-
-  private take(userId: string): void {
-    const { requestBurst: burst, requestIntervalMs: interval } = this.ctx.limits;
-    const now = this.clock();
-    let b = this.buckets.get(userId);
-    if (b === undefined) {
-      b = fullBucket(burst, now);
-      this.buckets.set(userId, b);
-    }
-    if (!takeToken(b, burst, interval, now)) {
-      // The bucket refilled as of now: the next token is (1 - tokens) intervals away.
-      throw new AccountHttpError('RATE_LIMITED', { retryAfter: Math.max(1, Math.ceil(((1 - b.tokens) * interval) / 1000)) });
-    }
+    const wait = await this.ctx.buckets.take('contact', userId, burst, interval);
+    if (wait > 0) throw new AccountHttpError('RATE_LIMITED', { retryAfter: Math.max(1, Math.ceil(wait / 1000)) });
   }
 
   /** The account with exactly this name (after §11.1's normalisation); a name that cannot be one has none. */

@@ -7,9 +7,14 @@
  * relays the tags and never learns the code.
  *
  * Requests live in memory, like pending logins: ten minutes, three per account (a fourth replaces
- * the oldest), 10,000 in all. A relay restart drops them and the new device asks again.
+ * the oldest), 10,000 in all. A relay restart drops them and the new device asks again. Relay
+ * nodes share them through Redis (cluster/accountDevices.ts): a request made on one node is seen,
+ * approved and read on any other.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import type { ApprovalStore, DeviceRequest, RequestOutcome } from './accountShared.js';
+
+export type { DeviceRequest };
 
 export interface ApprovalLimits {
   readonly ttlMs: number;
@@ -19,34 +24,30 @@ export interface ApprovalLimits {
 
 export const defaultApprovalLimits: ApprovalLimits = { ttlMs: 10 * 60_000, perAccount: 3, total: 10_000 };
 
-export interface DeviceRequest {
-  readonly id: string;
-  readonly userId: string;
-  /** SHA-256 of the session that asked: only it may read the outcome. */
-  readonly session: string;
-  /** The asking session's token hash, as the store keys it: bound to the device when it is approved. */
-  readonly asker: Uint8Array;
-  readonly identityKey: Uint8Array;
-  readonly tag: Uint8Array;
-  readonly createdAt: number;
-  readonly expiresAt: number;
-  outcome?: { readonly state: 'approved'; readonly device: string; readonly confirm: Uint8Array } | { readonly state: 'declined' };
-}
-
 const sessionKey = (tokenHash: Uint8Array) => createHash('sha256').update(tokenHash).digest('base64url');
 
-export class DeviceRequests {
-  private readonly byId = new Map<string, DeviceRequest>();
+interface Held extends DeviceRequest {
+  /** SHA-256 of the session that asked: only it may read the outcome. */
+  readonly session: string;
+  outcome?: RequestOutcome;
+}
 
-  constructor(private readonly limits: ApprovalLimits = defaultApprovalLimits) {}
+/** One relay's requests, in its memory. */
+export class DeviceRequests implements ApprovalStore {
+  private readonly byId = new Map<string, Held>();
 
-  /** A new request (replacing the account's oldest when it has `perAccount`); undefined when the relay holds `total`. */
-  add(userId: string, tokenHash: Uint8Array, identityKey: Uint8Array, tag: Uint8Array, now = Date.now()): DeviceRequest | undefined {
-    this.expire(now);
-    const mine = this.of(userId, now);
+  constructor(
+    private readonly limits: ApprovalLimits = defaultApprovalLimits,
+    private readonly now: () => number = () => Date.now(),
+  ) {}
+
+  async add(userId: string, tokenHash: Uint8Array, identityKey: Uint8Array, tag: Uint8Array): Promise<DeviceRequest | undefined> {
+    const now = this.now();
+    this.expire();
+    const mine = this.open(userId, now);
     for (const old of mine.slice(0, Math.max(0, mine.length - this.limits.perAccount + 1))) this.byId.delete(old.id);
     if (this.byId.size >= this.limits.total) return undefined;
-    const r: DeviceRequest = {
+    const r: Held = {
       id: randomBytes(16).toString('base64url'),
       userId,
       session: sessionKey(tokenHash),
@@ -60,29 +61,36 @@ export class DeviceRequests {
     return r;
   }
 
-  /** The account's live requests without an outcome, oldest first. */
-  of(userId: string, now = Date.now()): DeviceRequest[] {
-    return [...this.byId.values()].filter((r) => r.userId === userId && r.expiresAt > now && r.outcome === undefined);
+  async of(userId: string): Promise<DeviceRequest[]> {
+    return this.open(userId, this.now());
   }
 
-  /** The account's live request `id` (any outcome). */
-  get(userId: string, id: string, now = Date.now()): DeviceRequest | undefined {
+  async get(userId: string, id: string): Promise<DeviceRequest | undefined> {
     const r = this.byId.get(id);
-    return r !== undefined && r.userId === userId && r.expiresAt > now ? r : undefined;
+    return r !== undefined && r.userId === userId && r.expiresAt > this.now() ? { ...r } : undefined;
   }
 
-  /** Whether this session asked for `r`. */
+  async settle(userId: string, id: string, outcome: RequestOutcome): Promise<boolean> {
+    const r = this.byId.get(id);
+    if (r === undefined || r.userId !== userId || r.expiresAt <= this.now() || r.outcome !== undefined) return false;
+    r.outcome = outcome;
+    return true;
+  }
+
   askedBy(r: DeviceRequest, tokenHash: Uint8Array): boolean {
-    return r.session === sessionKey(tokenHash);
+    return this.byId.get(r.id)?.session === sessionKey(tokenHash);
   }
 
-  /** Forgets expired requests. */
-  expire(now = Date.now()): void {
+  async forget(userId: string): Promise<void> {
+    for (const [id, r] of this.byId) if (r.userId === userId) this.byId.delete(id);
+  }
+
+  expire(): void {
+    const now = this.now();
     for (const [id, r] of this.byId) if (r.expiresAt <= now) this.byId.delete(id);
   }
 
-  /** Forgets every request of an account (deleted). */
-  forget(userId: string): void {
-    for (const [id, r] of this.byId) if (r.userId === userId) this.byId.delete(id);
+  private open(userId: string, now: number): Held[] {
+    return [...this.byId.values()].filter((r) => r.userId === userId && r.expiresAt > now && r.outcome === undefined);
   }
 }

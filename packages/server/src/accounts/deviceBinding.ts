@@ -10,7 +10,9 @@
  * A challenge belongs to the session that asked for it, lives 60 s, and is taken by the first bind
  * that names it, whether that bind succeeds or not: a signature is good for one bind, once. A
  * session has one challenge at a time (asking again replaces it); the relay holds at most 10,000 (in
- * memory, like pending logins: a relay restart drops them and the device asks again).
+ * memory, like pending logins: a relay restart drops them and the device asks again; relay nodes
+ * share them through Redis, cluster/accountDevices.ts, so a challenge fetched from one is answered
+ * on another).
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -18,6 +20,7 @@ import { CHALLENGE_BYTES, DEVICE_BIND_LABEL, ID_BYTES } from '@nullroom/protocol
 import { z } from 'zod';
 import { AccountHttpError } from './accountErrors.js';
 import type { AccountStore, StoredSession, StoredUser } from './accountStore.js';
+import type { BindChallengeStore } from './accountShared.js';
 import type { AccountsRequest } from './accountsHttp.js';
 import { nodeChainCrypto } from './deviceListCheck.js';
 import { readJson } from './jsonBody.js';
@@ -37,14 +40,14 @@ const Bind = z.strictObject({
 
 const key = (tokenHash: Uint8Array) => Buffer.from(tokenHash).toString('base64url');
 
-/** The outstanding challenges, by session. */
-export class BindChallenges {
+/** The outstanding challenges of one relay, by session, in its memory. */
+export class BindChallenges implements BindChallengeStore {
   private readonly bySession = new Map<string, { readonly nonce: Uint8Array; readonly expiresAt: number }>();
 
   constructor(private readonly limits: BindLimits = defaultBindLimits) {}
 
   /** A new challenge for the session (replacing its earlier one); undefined when the relay holds `total`. */
-  issue(tokenHash: Uint8Array, now = Date.now()): { nonce: Uint8Array; expiresAt: number } | undefined {
+  async issue(tokenHash: Uint8Array, now = Date.now()): Promise<{ nonce: Uint8Array; expiresAt: number } | undefined> {
     this.bySession.delete(key(tokenHash));
     if (this.bySession.size >= this.limits.total) this.expire(now);
     if (this.bySession.size >= this.limits.total) return undefined;
@@ -54,7 +57,7 @@ export class BindChallenges {
   }
 
   /** The session's live challenge, taken: it is never handed out again. */
-  take(tokenHash: Uint8Array, now = Date.now()): Uint8Array | undefined {
+  async take(tokenHash: Uint8Array, now = Date.now()): Promise<Uint8Array | undefined> {
     const k = key(tokenHash);
     const c = this.bySession.get(k);
     this.bySession.delete(k);
@@ -74,7 +77,7 @@ interface Signed {
 
 export interface BindContext {
   readonly store: AccountStore;
-  readonly challenges: BindChallenges;
+  readonly challenges: BindChallengeStore;
   /** The request's session, bound or not. */
   signedIn(req: IncomingMessage, r: AccountsRequest): Promise<Signed>;
   send(res: ServerResponse, status: number, body: object): void;
@@ -84,7 +87,7 @@ export interface BindContext {
 export async function bindStart(ctx: BindContext, req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
   const s = await ctx.signedIn(req, r);
   await readJson(req, Empty);
-  const c = ctx.challenges.issue(s.hash);
+  const c = await ctx.challenges.issue(s.hash);
   if (c === undefined) throw new AccountHttpError('BUSY');
   ctx.send(res, 200, { challenge: Buffer.from(c.nonce).toString('base64url'), expiresAt: c.expiresAt });
 }
@@ -94,7 +97,7 @@ export async function bind(ctx: BindContext, req: IncomingMessage, res: ServerRe
   const s = await ctx.signedIn(req, r);
   const body = await readJson(req, Bind);
   // Taken before anything else is checked: a failed attempt uses the challenge up as well.
-  const nonce = ctx.challenges.take(s.hash);
+  const nonce = await ctx.challenges.take(s.hash);
   if (nonce === undefined) throw new AccountHttpError('BIND_FAILED', { problem: 'CHALLENGE' });
   const id = Buffer.from(body.device, 'base64url');
   const signature = Buffer.from(body.signature, 'base64url');

@@ -15,7 +15,7 @@ import { NoticeWhat } from '@nullroom/protocol';
 import { z } from 'zod';
 import { AccountHttpError } from './accountErrors.js';
 import type { AccountStore, StoredDevice, StoredListEntry, StoredSession, StoredUser } from './accountStore.js';
-import type { DeviceRequests } from './deviceApproval.js';
+import type { ApprovalStore } from './accountShared.js';
 import { checkNextEntry } from './deviceListCheck.js';
 import { readJson } from './jsonBody.js';
 import type { AccountsRequest, Needs } from './accountsHttp.js';
@@ -66,9 +66,9 @@ export interface DeviceContext {
   signedIn(req: IncomingMessage, what: 'read' | 'change', r: AccountsRequest, needs?: Needs): Promise<Signed>;
   send(res: ServerResponse, status: number, body: object): void;
   /** One claim by this user: throws RATE_LIMITED (with the bucket's Retry-After) when its bucket is empty. */
-  takeClaim(userId: string): void;
+  takeClaim(userId: string): Promise<void>;
   /** New devices waiting for approval. */
-  readonly requests: DeviceRequests;
+  readonly requests: ApprovalStore;
   /** Tells the user's connected devices (NOTICE, docs/PROTOCOL.md §11.11). */
   notify(userId: string, what: number): void;
   /** A device left its account: its channels end at once. */
@@ -147,7 +147,7 @@ export class DeviceEndpoints {
     const devices = await this.ctx.store.devices(s.user.id);
     if (devices.length === 0) throw new AccountHttpError('NO_DEVICE_YET');
     if (devices.length >= this.ctx.limits.maxDevices) throw new AccountHttpError('TOO_MANY_DEVICES');
-    const asked = this.ctx.requests.add(s.user.id, s.hash, identityKey, decode(body.tag, 32, true));
+    const asked = await this.ctx.requests.add(s.user.id, s.hash, identityKey, decode(body.tag, 32, true));
     if (asked === undefined) throw new AccountHttpError('BUSY');
     this.ctx.notify(s.user.id, NoticeWhat.DEVICE_REQUEST);
     this.ctx.send(res, 201, { request: asked.id, expiresAt: asked.expiresAt });
@@ -156,7 +156,7 @@ export class DeviceEndpoints {
   /** The requests an existing device may approve. */
   async pending(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
     const s = await this.ctx.signedIn(req, 'read', r);
-    const requests = this.ctx.requests.of(s.user.id).map((q) => ({
+    const requests = (await this.ctx.requests.of(s.user.id)).map((q) => ({
       request: q.id,
       identityKey: b64u(q.identityKey),
       tag: b64u(q.tag),
@@ -170,27 +170,26 @@ export class DeviceEndpoints {
   async approve(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
     const s = await this.ctx.signedIn(req, 'change', r);
     const body = await readJson(req, Approve);
-    const asked = this.ctx.requests.get(s.user.id, body.request);
+    const asked = await this.ctx.requests.get(s.user.id, body.request);
     if (asked === undefined || asked.outcome !== undefined) throw new AccountHttpError('NO_SUCH_DEVICE_REQUEST');
     const list = await checkNextEntry(this.ctx.store, s.user, body.list, { add: asked.identityKey });
     const device = await this.insert(s.user.id, asked.identityKey, list, asked.asker);
     this.ctx.notify(s.user.id, NoticeWhat.DEVICE_LIST);
-    asked.outcome = { state: 'approved', device: device.id, confirm: decode(body.confirm, 32, true) };
+    await this.ctx.requests.settle(s.user.id, asked.id, { state: 'approved', device: device.id, confirm: decode(body.confirm, 32, true) });
     this.ctx.send(res, 201, shown(device));
   }
 
   async decline(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
     const s = await this.ctx.signedIn(req, 'change', r);
-    const asked = this.ctx.requests.get(s.user.id, (await readJson(req, OfRequest)).request);
-    if (asked === undefined || asked.outcome !== undefined) throw new AccountHttpError('NO_SUCH_DEVICE_REQUEST');
-    asked.outcome = { state: 'declined' };
+    const id = (await readJson(req, OfRequest)).request;
+    if (!(await this.ctx.requests.settle(s.user.id, id, { state: 'declined' }))) throw new AccountHttpError('NO_SUCH_DEVICE_REQUEST');
     this.ctx.send(res, 200, { declined: true });
   }
 
   /** The asking session reads its request's outcome. */
   async status(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
     const s = await this.ctx.signedIn(req, 'read', r, 'any');
-    const asked = this.ctx.requests.get(s.user.id, (await readJson(req, OfRequest)).request);
+    const asked = await this.ctx.requests.get(s.user.id, (await readJson(req, OfRequest)).request);
     if (asked === undefined || !this.ctx.requests.askedBy(asked, s.hash)) throw new AccountHttpError('NO_SUCH_DEVICE_REQUEST');
     const o = asked.outcome;
     if (o === undefined) this.ctx.send(res, 200, { state: 'pending', expiresAt: asked.expiresAt });
@@ -233,7 +232,7 @@ export class DeviceEndpoints {
   async claim(req: IncomingMessage, res: ServerResponse, r: AccountsRequest): Promise<void> {
     const s = await this.ctx.signedIn(req, 'change', r);
     const body = await readJson(req, Claim);
-    this.ctx.takeClaim(s.user.id);
+    await this.ctx.takeClaim(s.user.id);
     const user = await this.userNamed(body.name);
     const claimed = await this.ctx.store.claimKeyPackages(user.id);
     this.ctx.send(res, 200, {

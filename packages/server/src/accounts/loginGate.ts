@@ -10,10 +10,15 @@
  *     `addressIntervalMs`;
  *   - pending logins (the server's OPAQUE state between start and finish) live `pendingTtlMs`, at
  *     most `maxPending` in all and `maxPendingPerAddress` per address: bounded memory.
- * Buckets are forgotten once full again, so memory follows current activity.
+ * Buckets are forgotten once full again, so memory follows current activity. The buckets and the
+ * pending logins are one relay's memory (below) or shared by relay nodes through Redis
+ * (cluster/accountGate.ts): a guesser gets no more tries by spreading them over nodes.
  */
 import { randomBytes } from 'node:crypto';
 import { type Bucket, fullBucket, takeToken } from '../budget.js';
+import type { BucketSpace, Buckets, PendingLogin, PendingLogins } from './accountShared.js';
+
+export type { PendingLogin };
 
 export interface LoginLimits {
   readonly loginBurst: number;
@@ -40,103 +45,125 @@ export const defaultLoginLimits: LoginLimits = {
   claimIntervalMs: 2_000,
 };
 
-export interface PendingLogin {
-  /** The canonical name the login is for (its OPAQUE user identifier). */
-  readonly name: string;
-  /** The user, when the name exists (a login for a name that does not is finished as a failure). */
-  readonly userId: string | undefined;
-  /** The server's OPAQUE login state. */
-  readonly state: string;
-  readonly address: string;
-  readonly expires: number;
-}
-
 export type GateRefusal = 'ADDRESS' | 'ACCOUNT' | 'PENDING';
 
 export class LoginGate {
-  private readonly names = new Map<string, Bucket>();
-  private readonly addresses = new Map<string, Bucket>();
-  private readonly claims = new Map<string, Bucket>();
-  private readonly pending = new Map<string, PendingLogin>();
-  private readonly pendingPerAddress = new Map<string, number>();
-
   constructor(
-    private readonly limits: LoginLimits = defaultLoginLimits,
-    private readonly now: () => number = () => performance.now(),
+    private readonly limits: LoginLimits,
+    readonly buckets: Buckets,
+    private readonly logins: PendingLogins,
   ) {}
 
   /** One request from `address` that costs an OPAQUE evaluation: false when its bucket is empty. */
-  takeAddress(address: string): boolean {
+  async takeAddress(address: string): Promise<boolean> {
     const l = this.limits;
-    return take(this.addresses, address, l.addressBurst, l.addressIntervalMs, this.now());
+    return (await this.buckets.take('address', address, l.addressBurst, l.addressIntervalMs)) === 0;
   }
 
   /** One KeyPackage claim by the user: false when its bucket is empty. */
-  takeClaim(userId: string): boolean {
+  async takeClaim(userId: string): Promise<boolean> {
     const l = this.limits;
-    return take(this.claims, userId, l.claimBurst, l.claimIntervalMs, this.now());
+    return (await this.buckets.take('claim', userId, l.claimBurst, l.claimIntervalMs)) === 0;
   }
 
   /** A login start for `name`: a refusal, or undefined when it may go on. */
-  startLogin(name: string, address: string): GateRefusal | undefined {
+  async startLogin(name: string, address: string): Promise<GateRefusal | undefined> {
     const l = this.limits;
-    if (!this.takeAddress(address)) return 'ADDRESS';
-    if (this.pending.size >= l.maxPending || (this.pendingPerAddress.get(address) ?? 0) >= l.maxPendingPerAddress) {
-      this.expire();
-      if (this.pending.size >= l.maxPending || (this.pendingPerAddress.get(address) ?? 0) >= l.maxPendingPerAddress) return 'PENDING';
-    }
-    if (!take(this.names, name, l.loginBurst, l.loginIntervalMs, this.now())) return 'ACCOUNT';
+    if (!(await this.takeAddress(address))) return 'ADDRESS';
+    if (!(await this.logins.room(address, l.maxPending, l.maxPendingPerAddress))) return 'PENDING';
+    if ((await this.buckets.take('name', name, l.loginBurst, l.loginIntervalMs)) !== 0) return 'ACCOUNT';
     return undefined;
   }
 
   /** Keeps the server's state of a started login; its id (base64url of 16 random bytes). */
-  hold(login: Omit<PendingLogin, 'expires'>): string {
-    const id = randomBytes(16).toString('base64url');
-    this.pending.set(id, { ...login, expires: this.now() + this.limits.pendingTtlMs });
-    this.pendingPerAddress.set(login.address, (this.pendingPerAddress.get(login.address) ?? 0) + 1);
-    return id;
+  hold(login: PendingLogin): Promise<string> {
+    return this.logins.hold(login, this.limits.pendingTtlMs);
   }
 
   /** Takes a pending login out (it can be finished once); undefined when unknown or expired. */
-  take(id: string): PendingLogin | undefined {
-    const p = this.pending.get(id);
-    if (p === undefined) return undefined;
-    this.drop(id, p);
-    return p.expires > this.now() ? p : undefined;
+  take(id: string): Promise<PendingLogin | undefined> {
+    return this.logins.take(id);
   }
 
   /** A login finished: the name's bucket is full again. */
-  succeeded(name: string): void {
-    this.names.delete(name);
+  succeeded(name: string): Promise<void> {
+    return this.buckets.fill('name', name);
   }
 
   /** Forgets expired logins and full buckets (the relay's timer calls it). */
   expire(): void {
+    this.logins.expire();
+    this.buckets.expire();
+  }
+}
+
+/** One relay's buckets, in its memory: a bucket is forgotten once full again. */
+export class MemoryBuckets implements Buckets {
+  private readonly spaces = new Map<BucketSpace, { map: Map<string, Bucket>; burst: number; intervalMs: number }>();
+
+  constructor(private readonly now: () => number = () => performance.now()) {}
+
+  async take(space: BucketSpace, key: string, burst: number, intervalMs: number): Promise<number> {
+    let s = this.spaces.get(space);
+    if (s === undefined) this.spaces.set(space, (s = { map: new Map(), burst, intervalMs }));
+    const now = this.now();
+    let b = s.map.get(key);
+    if (b === undefined) s.map.set(key, (b = fullBucket(burst, now)));
+    if (takeToken(b, burst, intervalMs, now)) return 0;
+    // The bucket refilled as of now: the next token is (1 - tokens) intervals away.
+    return Math.max(1, Math.ceil((1 - b.tokens) * intervalMs));
+  }
+
+  async fill(space: BucketSpace, key: string): Promise<void> {
+    this.spaces.get(space)?.map.delete(key);
+  }
+
+  expire(): void {
+    const now = this.now();
+    for (const { map, burst, intervalMs } of this.spaces.values()) {
+      for (const [k, b] of map) if (b.tokens + (now - b.at) / intervalMs >= burst) map.delete(k);
+    }
+  }
+}
+
+/** One relay's pending logins, in its memory. */
+export class MemoryPendingLogins implements PendingLogins {
+  private readonly pending = new Map<string, PendingLogin & { readonly expires: number }>();
+  private readonly perAddress = new Map<string, number>();
+
+  constructor(private readonly now: () => number = () => performance.now()) {}
+
+  async room(address: string, max: number, maxPerAddress: number): Promise<boolean> {
+    const full = () => this.pending.size >= max || (this.perAddress.get(address) ?? 0) >= maxPerAddress;
+    if (!full()) return true;
+    this.expire();
+    return !full();
+  }
+
+  async hold(login: PendingLogin, ttlMs: number): Promise<string> {
+    const id = randomBytes(16).toString('base64url');
+    this.pending.set(id, { ...login, expires: this.now() + ttlMs });
+    this.perAddress.set(login.address, (this.perAddress.get(login.address) ?? 0) + 1);
+    return id;
+  }
+
+  async take(id: string): Promise<PendingLogin | undefined> {
+    const p = this.pending.get(id);
+    if (p === undefined) return undefined;
+    this.drop(id, p);
+    if (p.expires <= this.now()) return undefined;
+    return { name: p.name, userId: p.userId, state: p.state, address: p.address };
+  }
+
+  expire(): void {
     const now = this.now();
     for (const [id, p] of this.pending) if (p.expires <= now) this.drop(id, p);
-    const l = this.limits;
-    forgetFull(this.names, l.loginBurst, l.loginIntervalMs, now);
-    forgetFull(this.addresses, l.addressBurst, l.addressIntervalMs, now);
-    forgetFull(this.claims, l.claimBurst, l.claimIntervalMs, now);
   }
 
   private drop(id: string, p: PendingLogin): void {
     this.pending.delete(id);
-    const n = (this.pendingPerAddress.get(p.address) ?? 1) - 1;
-    if (n <= 0) this.pendingPerAddress.delete(p.address);
-    else this.pendingPerAddress.set(p.address, n);
+    const n = (this.perAddress.get(p.address) ?? 1) - 1;
+    if (n <= 0) this.perAddress.delete(p.address);
+    else this.perAddress.set(p.address, n);
   }
-}
-
-function take(map: Map<string, Bucket>, key: string, burst: number, intervalMs: number, now: number): boolean {
-  let b = map.get(key);
-  if (b === undefined) {
-    b = fullBucket(burst, now);
-    map.set(key, b);
-  }
-  return takeToken(b, burst, intervalMs, now);
-}
-
-function forgetFull(map: Map<string, Bucket>, burst: number, intervalMs: number, now: number): void {
-  for (const [k, b] of map) if (b.tokens + (now - b.at) / intervalMs >= burst) map.delete(k);
 }
