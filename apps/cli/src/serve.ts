@@ -23,10 +23,16 @@ import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-/** The built web app, when it sits next to this command (the monorepo layout: apps/web/dist). */
+/**
+ * The built web app, when it sits next to this command: in this repository apps/web/dist, in the
+ * installed package (scripts/pack-cli.mjs) its `web/` folder, both relative to dist/src/serve.js.
+ */
 export function defaultWebDir(): string | undefined {
-  const dir = fileURLToPath(new URL('../../../web/dist/', import.meta.url));
-  return existsSync(`${dir}index.html`) ? dir : undefined;
+  for (const rel of ['../../../web/dist/', '../../web/']) {
+    const dir = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(`${dir}index.html`)) return dir;
+  }
+  return undefined;
 }
 
 export interface ServeOptions {

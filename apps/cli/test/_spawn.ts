@@ -54,6 +54,11 @@ export function run(args: string[], env: Record<string, string> = {}, via: strin
   });
   live.add(child);
   child.once('exit', () => live.delete(child));
+  return watch(child);
+}
+
+/** A Proc over a child started elsewhere (package.test.ts: an installed `nullroom` run through npx). */
+export function watch(child: ChildProcessWithoutNullStreams): Proc {
   const lines: string[] = [];
   const stderr: string[] = [];
   const events: Record<string, unknown>[] = [];

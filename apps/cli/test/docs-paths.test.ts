@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../../../', import.meta.url));
 const DOCS = ['docs/ARCHITECTURE.md', 'docs/PROTOCOL.md', 'docs/SECURITY.md', 'docs/OPERATING.md'];
-const TOP = /^(?:packages|apps|docs|scripts|bench)\//;
+const TOP = /^(?:packages|apps|docs|scripts|bench|deploy|patches)\//;
 /** A source file named by its name, or by the end of its path (`node/files.ts`, `ui/ChatView.tsx`). */
 const BARE = /^[\w.-]+(?:\/[\w.-]+)*\.(?:ts|tsx|mjs)$/;
 /** Build outputs: not in the repository until `npm run build`, so only their parent must exist. */
@@ -29,7 +29,7 @@ function sourceFiles(dir: string, into: string[] = []): string[] {
   }
   return into;
 }
-const files = ['packages', 'apps', 'bench', 'scripts'].flatMap((d) => sourceFiles(join(root, d)));
+const files = ['packages', 'apps', 'bench', 'scripts', 'deploy'].flatMap((d) => sourceFiles(join(root, d)));
 
 /** The path-like words of one backticked span, without a `:line` or `#anchor` suffix. */
 function pathsIn(span: string): { path: string; bare: boolean }[] {
