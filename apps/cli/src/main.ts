@@ -70,6 +70,10 @@ program
   )
   .option('--cluster-prefix <prefix>', "what the cluster's Redis keys start with (else NULLROOM_CLUSTER_PREFIX, else nr:)")
   .option(
+    '--advertise-url <url>',
+    'where the other nodes of the cluster reach this one for the files it holds, e.g. https://node-b.internal:8443 (else NULLROOM_ADVERTISE_URL, else the URL it listens on)',
+  )
+  .option(
     '--new-rooms-per-minute <n>',
     'JOINs that create a room, per address per minute (after a burst of 20): bounds online password guessing',
     '20',

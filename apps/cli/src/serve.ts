@@ -79,6 +79,8 @@ export interface ServeOptions {
   redisUrl?: string;
   /** Its key prefix (else NULLROOM_CLUSTER_PREFIX, else `nr:`). */
   clusterPrefix?: string;
+  /** Where the other nodes reach this one for its files (else NULLROOM_ADVERTISE_URL, else the URL it listens on). */
+  advertiseUrl?: string;
   /** Serve /metrics on this port (off without it), on `metricsHost` (default 127.0.0.1). */
   metricsPort?: string;
   metricsHost?: string;
@@ -95,7 +97,12 @@ export function clusterOptions(o: ServeOptions): RelayOptions['cluster'] {
   if (url === undefined || url === '') return undefined;
   if (!/^rediss?:\/\//.test(url)) throw new CliError('--redis-url must start with redis:// or rediss://', Exit.USAGE);
   const prefix = o.clusterPrefix ?? process.env['NULLROOM_CLUSTER_PREFIX'];
-  return { url, ...(prefix === undefined || prefix === '' ? {} : { prefix }) };
+  const advertiseUrl = o.advertiseUrl ?? process.env['NULLROOM_ADVERTISE_URL'];
+  return {
+    url,
+    ...(prefix === undefined || prefix === '' ? {} : { prefix }),
+    ...(advertiseUrl === undefined || advertiseUrl === '' ? {} : { advertiseUrl }),
+  };
 }
 
 /**

@@ -54,6 +54,7 @@ const shape = {
   drainSeconds: numeric,
   redisUrl: text,
   clusterPrefix: text,
+  advertiseUrl: text,
 } satisfies { [K in keyof ServeOptions]?: z.ZodType };
 
 const schema = z.strictObject(shape).partial();
@@ -76,6 +77,7 @@ const ENV: Partial<Record<keyof ServeConfig, string>> = {
   metricsToken: 'NULLROOM_METRICS_TOKEN',
   redisUrl: 'NULLROOM_REDIS_URL',
   clusterPrefix: 'NULLROOM_CLUSTER_PREFIX',
+  advertiseUrl: 'NULLROOM_ADVERTISE_URL',
 };
 
 /** Checks a parsed file: the settings, or a usage error naming the first bad key (never its value). */

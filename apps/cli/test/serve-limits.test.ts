@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { defaultRelayLimits } from '@nullroom/server';
-import { relayLimits } from '../src/serve.js';
+import { clusterOptions, relayLimits } from '../src/serve.js';
 
 test('serve: budget and per-address flags become RelayLimits; bad values are usage errors', () => {
   assert.deepEqual(relayLimits({ host: '127.0.0.1', port: '0' }), {});
@@ -35,4 +35,13 @@ test('serve: budget and per-address flags become RelayLimits; bad values are usa
       JSON.stringify(bad),
     );
   }
+});
+
+test('serve: --redis-url, --cluster-prefix and --advertise-url become the cluster options', () => {
+  assert.equal(clusterOptions({ host: '', port: '' }), undefined);
+  assert.deepEqual(
+    clusterOptions({ host: '', port: '', redisUrl: 'redis://r:6379', clusterPrefix: 'a:', advertiseUrl: 'https://node-b.internal:8443' }),
+    { url: 'redis://r:6379', prefix: 'a:', advertiseUrl: 'https://node-b.internal:8443' },
+  );
+  assert.deepEqual(clusterOptions({ host: '', port: '', redisUrl: 'redis://r:6379' }), { url: 'redis://r:6379' });
 });

@@ -82,7 +82,10 @@ test(
 
       // Its log: JSON lines on stdout (debug with -v), and whatever it wrote to stderr.
       const logs = [...relay.lines, ...relay.stderr].join('\n');
-      assert.ok(relay.lines.some((l) => l.includes('"msg":"connection open"')), 'the relay logged (-v)');
+      assert.ok(
+        relay.lines.some((l) => l.includes('"msg":"connection open"')),
+        'the relay logged (-v)',
+      );
       for (const n of [name, 'Book club', 'Reading group', second!]) assert.ok(!logs.includes(n), 'a room name in the relay log');
       for (const m of [host, guest, late]) assert.deepEqual(m.dialogs, []);
     }),

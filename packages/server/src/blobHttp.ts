@@ -62,9 +62,19 @@ export interface TicketCheck {
   check(header: string | string[] | undefined): Ticket | undefined | Promise<Ticket | undefined>;
 }
 
+/** What a node of a cluster is told of its store (cluster/blobRoutes.ts: the blobs' owners in Redis). */
+export interface BlobEvents {
+  /** A chunk was stored: the blob lives `ttlMs` from now. Awaited before the PUT is answered. */
+  written(id: string, ttlMs: number): Promise<void>;
+  /** The blob was deleted or expired. */
+  removed(id: string): void;
+}
+
 /** The blob endpoint: its store, its waiting GETs and its upload pacer, behind one HTTP handler. */
 export class BlobHttp {
   private closing = false;
+  /** Set by a cluster node (cluster/blobRoutes.ts). */
+  events: BlobEvents | undefined;
   /** The relay's metrics counters (counters.ts), set by the relay: refusals by BlobErrors name. */
   counters: RelayCounters | undefined = undefined;
 
@@ -93,8 +103,27 @@ export class BlobHttp {
   ): Promise<BlobHttp> {
     const o = resolveBlobOptions(opts);
     const waiters = new BlobWaiters(o.maxWaiters, o.maxWaitersPerIp);
-    const store = await BlobStore.open(o, log, (id) => waiters.wake(id, undefined, 'gone'));
-    return new BlobHttp(store, waiters, new UploadPacer(o), o, headers, log, tickets, addressOf);
+    let http: BlobHttp | undefined;
+    const store = await BlobStore.open(o, log, (id) => {
+      waiters.wake(id, undefined, 'gone');
+      http?.events?.removed(id);
+    });
+    http = new BlobHttp(store, waiters, new UploadPacer(o), o, headers, log, tickets, addressOf);
+    return http;
+  }
+
+  get options(): ResolvedBlobOptions {
+    return this.o;
+  }
+
+  /** The blob is here, or was removed here within one TTL (BlobStore.known). */
+  holds(id: string): boolean {
+    return this.store.known(id);
+  }
+
+  /** Every live blob here and how long it has left. */
+  held(): { id: string; leftMs: number }[] {
+    return this.store.held();
   }
 
   stats(): { blobs: number; bytes: number } {
@@ -145,6 +174,11 @@ export class BlobHttp {
     });
     this.store.track(p);
   };
+
+  /** Answers a refusal as the blob endpoint does (a cluster node's router refuses with it too). */
+  answer(req: IncomingMessage, res: ServerResponse, e: BlobError): void {
+    this.refuse(req, res, e);
+  }
 
   private refuse(req: IncomingMessage, res: ServerResponse, e: BlobError): void {
     if (res.headersSent) return void res.destroy();
@@ -239,6 +273,7 @@ export class BlobHttp {
       if (pieces === undefined) return; // the client went away, or the pacer cut it (and answered)
       await held.commit(pieces);
       this.waiters.wake(id, index, 'ready');
+      await this.events?.written(id, this.store.ttlOf(ticket.room));
       res.writeHead(204, { ...this.headers, ...noStore });
       res.end();
       this.log.debug('blob', { method: 'PUT', status: 204, bytes: len });

@@ -12,8 +12,8 @@
  *                             systems would otherwise merge ids that differ only in case)
  *   <hex(id bytes)>/.record   with `keep`: what taking the blob up after a restart needs (blobKept.ts)
  *
- * Size: a little over 400 lines since blobs are kept across restarts (`adopt`); reading them back
- * lives in blobKept.ts.
+ * Size: a little over 400 lines since blobs are kept across restarts (`adopt`) and known to the
+ * other nodes of a cluster (`known`, `held`); reading them back lives in blobKept.ts.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { type FileHandle, mkdir, mkdtemp, open, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
@@ -227,6 +227,17 @@ export class BlobStore {
   /** The blob was removed within one TTL (410). */
   isGone(id: string): boolean {
     return this.tombstones.has(id);
+  }
+
+  /** The blob lives here, or was removed here within one TTL (a cluster node answers it itself). */
+  known(id: string): boolean {
+    return this.blobs.has(id) || this.tombstones.has(id);
+  }
+
+  /** Every live blob and how long it has left (a cluster node registers those it kept across a restart). */
+  held(): { id: string; leftMs: number }[] {
+    const now = performance.now();
+    return [...this.blobs.values()].map((b) => ({ id: b.id, leftMs: Math.round(b.ttlMs - (now - b.lastWrite)) }));
   }
 
   has(id: string, index: number): boolean {

@@ -94,6 +94,18 @@ export const BlobErrors = {
     headers: closeConnection,
     when: 'the relay is stopping: waiting GETs end, new requests are refused',
   },
+  NODE_DOWN: {
+    status: 503,
+    text: 'node unavailable',
+    wire: 'BUSY',
+    headers: retry,
+    when: 'a PUT to a blob whose node (of a cluster, §12) is not reachable now: retry',
+  },
+  BAD_FORWARD: {
+    status: 403,
+    text: 'forbidden',
+    when: 'a request carrying the nodes’ forwarding header (§12) whose signature does not verify',
+  },
   INTERNAL: { status: 500, text: 'internal error', when: 'anything unexpected (a disk error); logged as a code only' },
 } as const satisfies Record<string, HttpEntry>;
 

@@ -7,17 +7,16 @@
  * (rooms.ts) and the blob endpoint (blobHttp.ts).
  */
 import type { Socket } from 'node:net';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { addressKey, clientAddress, isLoopback } from './address.js';
-import { BlobHttp, type TicketCheck } from './blobHttp.js';
+import type { BlobHttp } from './blobHttp.js';
 import type { BlobOptions } from './blobOptions.js';
 import type { AccountsHttp, AccountsOptions } from './accounts/accountsHttp.js';
-import type { AccountTicketStore } from './accounts/accountShared.js';
 import { type Account, Accounts } from './budget.js';
 import { RelayConfigError } from './configError.js';
 import { Connection, type ConnectionContext, PingPayloads, type RelaySocket, type Wire, socketWire } from './connection.js';
 import { RelayCounters } from './counters.js';
-import { httpHandler, securityHeaders } from './http.js';
+import { httpHandler } from './http.js';
 import { HttpConnections, createRelayServer } from './httpServer.js';
 import { type RelayLimits, defaultRelayLimits } from './limits.js';
 import { type RelayLogger, relayLogger } from './logger.js';
@@ -30,12 +29,14 @@ import { metricsListener, relayMetrics, relayReadiness } from './relayOps.js';
 import type { RoomService } from './roomService.js';
 import { openRooms, roomStats } from './relayRooms.js';
 import { closeAccounts, openAccounts, openAccountShared } from './relayAccountParts.js';
-import type { RedisLinkOptions } from './cluster/redisLink.js';
+import type { BlobRoutes } from './cluster/blobRoutes.js';
+import { type ClusterOptions, advertiseUrl } from './cluster/clusterFiles.js';
+import { openFiles } from './relayFiles.js';
 import { type RoomStore, noRoomStore } from './roomStore.js';
-import { Tickets } from './tickets.js';
 import { upgradeHandler, webSocketServer } from './upgrade.js';
 
 export { isLoopback };
+export type { ClusterOptions };
 
 export interface RelayOptions {
   host?: string;
@@ -80,7 +81,7 @@ export interface RelayOptions {
    * Several relay nodes sharing their rooms through Redis (docs/PROTOCOL.md §12): every node given
    * the same Redis and prefix serves the same rooms. Excludes `store` (the rooms live in Redis).
    */
-  cluster?: RedisLinkOptions;
+  cluster?: ClusterOptions;
   /**
    * How long `close()` lets HTTP requests in flight (file uploads and downloads) finish before
    * cutting them; WebSockets are told to go at once. Default 1000 ms.
@@ -144,40 +145,13 @@ function checkOptions(opts: RelayOptions, tls: boolean, host: string): OriginPol
   }
 }
 
-async function openBlobs(opts: RelayOptions, tls: boolean, tickets: TicketCheck, trustProxy: boolean): Promise<BlobHttp> {
-  try {
-    return await BlobHttp.open(opts.blobs || {}, securityHeaders(tls), relayLogger(opts.log), tickets, (req) =>
-      addressKey(clientAddress(req, trustProxy)),
-    );
-  } catch (e) {
-    throw new RelayConfigError(`blob store: ${e instanceof Error ? e.message : String(e)}`);
-  }
-}
-
-/**
- * The blob store, with the rooms' tickets and (with accounts) the account devices' (§9.3): a PUT's
- * ticket may be either.
- */
-async function openFiles(
-  opts: RelayOptions,
-  tls: boolean,
-  tickets: Tickets | undefined,
-  trustProxy: boolean,
-  accountTickets: AccountTicketStore | undefined,
-) {
-  if (tickets === undefined) return { blobs: undefined, files: undefined };
-  const check: TicketCheck = { check: (h) => tickets.check(h) ?? accountTickets?.check(h) };
-  const blobs = await openBlobs(opts, tls, check, trustProxy);
-  return { blobs, files: accountTickets === undefined ? undefined : { blobs, tickets: accountTickets } };
-}
-
 /** The HTTP(S) server with what it serves (pages, /healthz, /blobs, /api) and its connection caps; not yet listening. */
 function serveHttp(
   opts: RelayOptions,
   limits: RelayLimits,
   origins: OriginPolicy,
   trustProxy: boolean,
-  blobs: BlobHttp | undefined,
+  blobs: ((req: IncomingMessage, res: ServerResponse) => void) | undefined,
   accounts: AccountsHttp | undefined,
   counters: RelayCounters,
   ready: () => Promise<{ ready: boolean; failing: string[] }>,
@@ -188,7 +162,7 @@ function serveHttp(
     counters,
     ready,
     ...(opts.staticDir !== undefined ? { staticDir: opts.staticDir } : {}),
-    ...(blobs !== undefined ? { blobs: blobs.handle } : {}),
+    ...(blobs !== undefined ? { blobs } : {}),
     ...(accounts !== undefined
       ? {
           api: (req, res, path, origin) => accounts.handle(req, res, { path, origin, address: addressKey(clientAddress(req, trustProxy)) }),
@@ -213,18 +187,20 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
   const counters = new RelayCounters();
   const accounts = new Accounts(limits);
   const store = opts.store ?? noRoomStore;
-  const { rooms, tickets } = await openRooms(opts, limits, store);
+  const { rooms, tickets, node, hub } = await openRooms(opts, limits, store, advertiseUrl(opts.cluster, opts.blobs === false, host));
   const conns = new Set<Connection>();
   const output = new Output(conns, limits, () => rooms.groupInfoBytes + rooms.logBytes);
   const accountShared = await openAccountShared(opts);
-  const { blobs, files } = await openFiles(opts, tls, tickets, trustProxy, accountShared?.tickets);
+  const cluster = { hub, node, limits };
+  const { blobs, files, routes } = await openFiles(opts, tls, tickets, trustProxy, accountShared?.tickets, cluster);
   restoreRooms(rooms, store);
   const accountParts = await openAccounts(opts, tls, limits, files, accountShared);
   const [accountsHttp, channels] = [accountParts?.http, accountParts?.channels];
   for (const part of [blobs, accountsHttp, channels?.hub]) if (part !== undefined) part.counters = counters;
   // Readiness is asked through the server's handler, built before the server: the checks see it once made.
   const ready = () => readiness.check();
-  const { server, httpConnections } = serveHttp(opts, limits, origins, trustProxy, blobs, accountsHttp, counters, ready);
+  const blobHandler = routes?.handle ?? blobs?.handle;
+  const { server, httpConnections } = serveHttp(opts, limits, origins, trustProxy, blobHandler, accountsHttp, counters, ready);
   const readiness = relayReadiness(server, opts.accounts?.store, opts.ready);
   const wss = webSocketServer(limits);
   const ctx: ConnectionContext = {
@@ -262,6 +238,7 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
   const pinger = startTimer(conns, output, rooms, accounts, limits.pingIntervalMs, accountsHttp);
   const stop = () => {
     clearInterval(pinger);
+    void routes?.stop(); // its files are no longer advertised
     store.close();
     channels?.hub.closeAll();
   };
@@ -273,7 +250,9 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
   });
   const channelCount = () => channels?.hub.size ?? 0;
   const closeAccountParts = () => closeAccounts(opts, channels, accountShared);
-  return started(opts, { server, conns, rooms, stop, stats, channelCount, blobs, readiness, counters, limits, log, closeAccountParts });
+  const { advertise } = hub;
+  const parts = { server, conns, rooms, stop, stats, channelCount, blobs, routes, advertise, readiness, counters, limits, log };
+  return started(opts, { ...parts, closeAccountParts });
 }
 
 /** What `started` needs of a relay put together by openRelay. */
@@ -286,6 +265,9 @@ interface Parts {
   readonly stats: () => ReturnType<Relay['stats']>;
   readonly channelCount: () => number;
   readonly blobs: BlobHttp | undefined;
+  /** A cluster node's blob routes (cluster/blobRoutes.ts), advertised at `advertise` or the URL listened on. */
+  readonly routes: BlobRoutes | undefined;
+  readonly advertise: string | undefined;
   readonly readiness: Readiness;
   readonly counters: RelayCounters;
   readonly limits: RelayLimits;
@@ -305,6 +287,7 @@ async function started(opts: RelayOptions, p: Parts): Promise<Relay> {
     void blobs?.dispose();
   });
   const url = `${opts.tls !== undefined ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  await p.routes?.start(p.advertise ?? url);
   let metricsServer: MetricsListener | undefined;
   const close = async () => {
     await metricsServer?.close();
@@ -312,6 +295,7 @@ async function started(opts: RelayOptions, p: Parts): Promise<Relay> {
     await p.rooms.stop();
     await shutdown(server, p.conns, () => (p.stop(), blobs?.stop()), blobs, opts.drainMs ?? 1000);
     p.rooms.close();
+    p.routes?.close();
     await p.closeAccountParts();
     log.info('relay stopped');
   };

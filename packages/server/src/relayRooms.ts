@@ -12,6 +12,7 @@ import { Rooms } from './rooms.js';
 import type { RoomService } from './roomService.js';
 import type { RoomStore } from './roomStore.js';
 import { Tickets } from './tickets.js';
+import { type Hub, announcing } from './cluster/clusterFiles.js';
 
 export const roomStats = (rooms: RoomService, output: Output) => ({
   rooms: rooms.size,
@@ -26,17 +27,18 @@ const wrapFrame = (f: Uint8Array): Uint8Array => Buffer.from(f.buffer, f.byteOff
  * The rooms, with the blob upload tickets (docs/PROTOCOL.md §9.1; only with a blob store), each
  * living as long as the stay it was issued for (RoomService.stayOf).
  */
-export async function openRooms(opts: RelayOptions, limits: RelayLimits, store: RoomStore) {
+export async function openRooms(opts: RelayOptions, limits: RelayLimits, store: RoomStore, advertise: string | undefined) {
   const shared: { rooms?: RoomService } = {};
+  const hub: Hub = advertise === undefined ? {} : { advertise };
   const tickets = opts.blobs !== false ? new Tickets((p, r) => shared.rooms?.stayOf(p, r)) : undefined;
-  const rooms = await roomService(opts, limits, tickets, store);
+  const { rooms, node } = await roomService(opts, limits, tickets, store, hub);
   shared.rooms = rooms;
-  return { rooms, tickets };
+  return { rooms, tickets, node, hub };
 }
 
 /** The rooms of this relay alone (in process, with its store), or shared with other nodes through Redis. */
-async function roomService(opts: RelayOptions, limits: RelayLimits, tickets: Tickets | undefined, store: RoomStore): Promise<RoomService> {
-  if (opts.cluster === undefined) return new Rooms(limits, wrapFrame, tickets, undefined, store);
+async function roomService(opts: RelayOptions, limits: RelayLimits, tickets: Tickets | undefined, store: RoomStore, hub: Hub) {
+  if (opts.cluster === undefined) return { rooms: new Rooms(limits, wrapFrame, tickets, undefined, store) as RoomService, node: undefined };
   if (opts.store !== undefined)
     throw new RelayConfigError('a room store and a cluster exclude each other: the cluster keeps its rooms in Redis');
   const { RedisLink } = await import('./cluster/redisLink.js');
@@ -44,5 +46,7 @@ async function roomService(opts: RelayOptions, limits: RelayLimits, tickets: Tic
   const link = await RedisLink.open(opts.cluster).catch((e: unknown) => {
     throw new RelayConfigError(`cannot reach Redis for the cluster: ${e instanceof Error ? e.message : String(e)}`);
   });
-  return new ClusterRooms(limits, wrapFrame, link, tickets, relayLogger(opts.log));
+  // A ticket is known to every node (cluster/blobRoutes.ts) before it is granted.
+  const rooms = new ClusterRooms(limits, wrapFrame, link, tickets && announcing(tickets, hub), relayLogger(opts.log));
+  return { rooms: rooms as RoomService, node: { link, id: rooms.node } };
 }

@@ -106,6 +106,9 @@ async function redisDump(prefix: string): Promise<string> {
   const out: string[] = [];
   for (const key of await r.keys(`${prefix}*`)) {
     out.push(key);
+    // A node's own URL (cluster/blobRoutes.ts) is on loopback here, as the clients are: the
+    // address canary is about the clients', so the nodes' URLs are left out of the search.
+    if (key.startsWith(`${prefix}url:`)) continue;
     const type = await r.type(key);
     if (type === 'string') out.push((await r.get(key)) ?? '');
     else if (type === 'hash') out.push(...Object.entries(await r.hgetall(key)).flat());

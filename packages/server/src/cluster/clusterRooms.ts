@@ -61,7 +61,7 @@ export class ClusterRooms implements RoomService, RoomNode {
     private readonly limits: RelayLimits,
     readonly wrap: (f: Uint8Array) => Uint8Array,
     private readonly link: RedisLink,
-    private readonly tickets?: { issue(peer: Peer, stay: object, room: string): Uint8Array },
+    private readonly tickets?: { issue(peer: Peer, stay: object, room: string): Uint8Array | Promise<Uint8Array> },
     private readonly log: RelayLogger = silentLogger,
   ) {
     this.node = randomBytes(8).toString('hex');
@@ -185,7 +185,7 @@ export class ClusterRooms implements RoomService, RoomNode {
       case 'TICKET':
         if (this.tickets === undefined) return this.error(peer, f.reqId, 'NO_BLOB_STORE');
         peer.send(
-          encodeFrame({ type: 'TICKET_GRANT', reqId: f.reqId, room: stay.room.locator, ticket: this.tickets.issue(peer, stay, key) }),
+          encodeFrame({ type: 'TICKET_GRANT', reqId: f.reqId, room: stay.room.locator, ticket: await this.tickets.issue(peer, stay, key) }),
         );
         return;
     }

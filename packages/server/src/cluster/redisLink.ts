@@ -78,6 +78,11 @@ export class RedisLink extends RedisPair {
     return link;
   }
 
+  /** The command connection, for what the nodes share beside the rooms (blobRoutes.ts: files' owners, tickets, node URLs). */
+  get commands(): Redis {
+    return this.cmd;
+  }
+
   ready(): boolean {
     return this.cmd.status === 'ready' && this.sub.status === 'ready';
   }
