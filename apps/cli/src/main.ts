@@ -51,6 +51,7 @@ program
   )
   .option('--max-output <size>', 'memory for unsent output to all connections together', '256M')
   .option('--max-group-info <size>', 'memory for the group state stored for all rooms together', '256M')
+  .option('--max-conns <n>', 'WebSocket connections from all addresses together (rooms and account channels)', '10000')
   .option('--max-conns-per-ip <n>', 'WebSocket connections from one address (IPv6: one /64)', '256')
   .option('--max-rooms-per-ip <n>', 'room memberships of all connections from one address', '1024')
   .option('--max-http-conns-per-ip <n>', 'plain HTTP connections (not WebSockets yet) from one address; more get 503', '128')

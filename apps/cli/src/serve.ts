@@ -58,6 +58,8 @@ export interface ServeOptions {
   trustProxy?: boolean;
   maxOutput?: string;
   maxGroupInfo?: string;
+  /** WebSocket connections of all addresses together (rooms and account channels). */
+  maxConns?: string;
   maxConnsPerIp?: string;
   maxRoomsPerIp?: string;
   newRoomsPerMinute?: string;
@@ -161,6 +163,8 @@ export function relayLimits(o: ServeOptions): Partial<RelayLimits> {
     l.maxGroupInfoBytes = gi;
     l.maxGroupInfoBytesPerAddress = Math.min(defaultRelayLimits.maxGroupInfoBytesPerAddress, gi);
   }
+  const all = count(o.maxConns, '--max-conns');
+  if (all !== undefined) l.maxConnections = all;
   const conns = count(o.maxConnsPerIp, '--max-conns-per-ip');
   if (conns !== undefined) l.maxConnectionsPerAddress = conns;
   const rooms = count(o.maxRoomsPerIp, '--max-rooms-per-ip');

@@ -38,6 +38,7 @@ const shape = {
   trustProxy: flag,
   maxOutput: numeric,
   maxGroupInfo: numeric,
+  maxConns: numeric,
   maxConnsPerIp: numeric,
   maxRoomsPerIp: numeric,
   newRoomsPerMinute: numeric,

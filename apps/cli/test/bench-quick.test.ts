@@ -298,3 +298,28 @@ test('bench/load.mjs fails a run whose deliveries break the rules (a receiver ma
     assert.ok((check[key] as number) >= 1, `LOAD_FAULT=${fault} counted as ${key}: ${JSON.stringify(check)}`);
   }
 });
+
+test('bench/cluster.mjs drives one relay and clusters of 1 and 2 nodes on Redis with the same checked load, and prices Redis per message', {
+  skip: process.env.REDIS_URL === undefined ? 'REDIS_URL is not set: the cluster bench needs a Redis (CI sets it)' : false,
+}, () => {
+  const r = bench('cluster', [], {
+    CLUSTER_CLIENTS: '120',
+    CLUSTER_RATE: '60',
+    CLUSTER_SECONDS: '3',
+    CLUSTER_NODES: '1,2',
+    CLUSTER_MIX: '2:50,10:50',
+  });
+  const rows = r.rows as Array<Record<string, unknown>>;
+  assert.deepEqual(
+    rows.map((x) => x.nodes),
+    [1, 1, 2],
+  );
+  for (const x of rows) {
+    assert.equal(x.checked, true, `${String(x.setup)}: every ACKed message delivered once, in order`);
+    positive(x.deliveriesPerSec, `${String(x.setup)} deliveries/s`);
+  }
+  for (const x of rows.slice(1)) {
+    positive(x.redisCpuUsPerMessage, `${String(x.setup)}: Redis CPU per message`);
+    positive(x.redisBytesPerMessage, `${String(x.setup)}: Redis bytes per message`);
+  }
+});
