@@ -25,6 +25,8 @@ const RATE = Number(env.CLUSTER_RATE ?? 400);
 const SECONDS = Number(env.CLUSTER_SECONDS ?? 20);
 const NODES = (env.CLUSTER_NODES ?? '1,2,3').split(',').map(Number);
 const MIX = env.CLUSTER_MIX ?? '2:50,10:30,100:20';
+/** Seconds left out of the latency and rate figures at the start of each run. */
+const WARMUP = Number(env.CLUSTER_WARMUP ?? Math.min(3, SECONDS - 1));
 const REDIS_URL = env.REDIS_URL;
 if (REDIS_URL === undefined) {
   console.log('NOTICE: bench/cluster.mjs needs REDIS_URL (a Redis it may write keys to, under a prefix of its own): skipped');
@@ -69,6 +71,8 @@ function load(name, extra) {
     String(RATE),
     '--seconds',
     String(SECONDS),
+    '--warmup',
+    String(WARMUP),
     '--mix',
     MIX,
     '--name',
