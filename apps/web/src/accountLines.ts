@@ -112,3 +112,46 @@ export async function becomeDevice(
   asking(asked.code, asked.expiresAt);
   return (await asked.wait({ signal })).device;
 }
+
+/**
+ * Runs `run` one at a time: asked while it runs, it runs once more after (however often it was
+ * asked); `after` follows each run. `settled` asks for a run and resolves once none is left, or
+ * rejects as the last one failed.
+ */
+export class OneAtATime {
+  private running: Promise<void> | undefined;
+  private again = false;
+  private failed: unknown;
+
+  constructor(
+    private readonly run: () => Promise<void>,
+    private readonly after: () => void,
+  ) {}
+
+  ask(): void {
+    if (this.running !== undefined) return void (this.again = true);
+    this.running = this.run()
+      .then(
+        () => {
+          this.failed = undefined;
+        },
+        (e: unknown) => {
+          this.failed = e;
+        },
+      )
+      .finally(() => {
+        this.running = undefined;
+        this.after();
+        if (this.again) {
+          this.again = false;
+          this.ask();
+        }
+      });
+  }
+
+  async settled(): Promise<void> {
+    this.ask();
+    while (this.running !== undefined) await this.running;
+    if (this.failed !== undefined) throw this.failed;
+  }
+}

@@ -23,7 +23,7 @@ import {
   RecordTrustedLists,
   accountSafetyNumber,
 } from '@nullroom/client/accounts';
-import { type Conversation, type Line, SHOWN, SHOWN_WARNINGS, becomeDevice, fileOf, line, prefixed } from './accountLines.js';
+import { type Conversation, type Line, OneAtATime, SHOWN, SHOWN_WARNINGS, becomeDevice, fileOf, line, prefixed } from './accountLines.js';
 import { type Received, downloadSink, fileSourceOf } from './browserFiles.js';
 import { prepared } from './sessionFiles.js';
 
@@ -71,6 +71,11 @@ export class AccountSession {
     private readonly store: IndexedDbKeyStore,
   ) {}
 
+  private readonly lists = new OneAtATime(
+    () => this.readList(),
+    () => this.changed(),
+  );
+
   subscribe(fn: () => void): () => void {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
@@ -107,7 +112,9 @@ export class AccountSession {
       if (this.closed) return void m.close();
       this.messenger = m;
       this.listen(m);
-      await this.readList();
+      // The first read goes through the same queue: one that a message starts meanwhile must not
+      // end first and then be overwritten by this older snapshot.
+      await this.lists.settled();
       await this.refreshContacts();
       this.set({ kind: 'ready' });
     } catch (e) {
@@ -347,21 +354,9 @@ export class AccountSession {
     }
   }
 
-  private listing: Promise<void> | undefined;
-  private again = false;
-  /** Reads the list again after a change (at most one read at a time, and one more if changes came meanwhile). */
+  /** Reads the list again after a change (one read at a time, one more if changes came meanwhile). */
   private listChanged(): void {
-    if (this.listing !== undefined) return void (this.again = true);
-    this.listing = this.readList()
-      .catch(() => undefined)
-      .finally(() => {
-        this.listing = undefined;
-        this.changed();
-        if (this.again) {
-          this.again = false;
-          this.listChanged();
-        }
-      });
+    this.lists.ask();
   }
 
   totalUnread(): number {
