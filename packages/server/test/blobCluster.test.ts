@@ -14,6 +14,7 @@ import { asReqId, encodeFrame } from '@nullroom/protocol';
 import { type BlobOptions, type Relay, RelayConfigError, type RelayOptions, startRelay } from '../src/index.js';
 import { FORWARD_HEADER, signForward, verifyForward } from '../src/cluster/forwardAuth.js';
 import { type RawPeer, connect, locator } from './_raw.js';
+import { dropPrefix } from './_redis.js';
 
 const REDIS_URL = process.env.REDIS_URL;
 const skip = REDIS_URL === undefined ? 'REDIS_URL is not set: files across nodes need a Redis (CI sets it)' : false;
@@ -21,18 +22,6 @@ const newId = () => randomBytes(16).toString('base64url');
 const newToken = () => randomBytes(32).toString('base64url');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PING_MS = 200;
-
-/** Deletes every key under the prefix (the test's own). */
-async function dropPrefix(url: string, prefix: string): Promise<void> {
-  const r = new Redis(url);
-  let cursor = '0';
-  do {
-    const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await r.del(...keys);
-  } while (cursor !== '0');
-  r.disconnect();
-}
 
 /** Three nodes of one cluster (a fresh prefix), closed and their keys dropped after the test. */
 async function cluster(t: TestContext, blobs: BlobOptions = {}, extra: Partial<RelayOptions> = {}) {
