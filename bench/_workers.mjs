@@ -9,23 +9,29 @@ export const r2 = (x) => Math.round(x * 100) / 100;
 export const r0 = (x) => Math.round(x);
 
 /**
- * A child process running `file` with `role`, answering {id, cmd} messages with {re: id, ...}.
- * With BENCH_CPU_PROF=<dir> set, it writes a CPU profile there when it ends (`stop`).
+ * A child process running `file` with `args`, answering {id, cmd} messages with {re: id, ...}:
+ * `call(cmd, extra)`, and `stop()`, which sends `stopSignal` (SIGTERM: then SIGKILL after 5 s).
+ * `ready` resolves with its first message for which `isReady` holds; other messages that answer
+ * no call go to `onOther`. If the child exits, `ready` and every call waiting reject.
  */
-export function worker(file, role) {
-  const prof = process.env.BENCH_CPU_PROF;
-  const execArgv = prof ? ['--cpu-prof', '--cpu-prof-dir', prof, '--cpu-prof-name', `${role}-${process.pid}-${Date.now()}.cpuprofile`] : [];
-  const child = fork(file, [role], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
+export function rpcChild(file, args, o = {}) {
+  const { execArgv = [], serialization, name = file, isReady = (m) => m.ready, onOther = () => {}, stopSignal = 'SIGKILL' } = o;
+  const child = fork(file, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv, ...(serialization ? { serialization } : {}) });
   let next = 1;
   const waiting = new Map();
   const ready = new Promise((resolve, reject) => {
     child.on('message', (m) => {
-      if (m.ready) return resolve(m);
+      if (isReady(m)) return resolve(m);
+      if (m.re === undefined) return onOther(m);
       const w = waiting.get(m.re);
       waiting.delete(m.re);
       w?.(m);
     });
-    child.once('exit', (code) => reject(new Error(`${role} worker exited ${code}`)));
+    child.once('exit', (code) => {
+      const e = new Error(`${name} exited ${code}`);
+      reject(e);
+      for (const w of waiting.values()) w({ error: e.message });
+    });
   });
   const call = (cmd, extra = {}) =>
     new Promise((resolve, reject) => {
@@ -33,15 +39,24 @@ export function worker(file, role) {
       waiting.set(id, (m) => (m.error ? reject(new Error(m.error)) : resolve(m)));
       child.send({ id, cmd, ...extra });
     });
-  /** Ends the child: SIGTERM (the workers exit on it, writing their profile), SIGKILL after 5 s. */
   const stop = () =>
     new Promise((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      const t = stopSignal === 'SIGTERM' ? setTimeout(() => child.kill('SIGKILL'), 5000) : undefined;
       child.once('exit', () => (clearTimeout(t), resolve()));
-      child.kill('SIGTERM');
+      child.kill(stopSignal);
     });
-  return { child, ready, call, stop };
+  return { child, ready, call, stop, pid: child.pid };
+}
+
+/**
+ * A benchmark's worker running `file` with `role` (rpcChild). With BENCH_CPU_PROF=<dir> set, it writes
+ * a CPU profile there when it ends: `stop` sends SIGTERM (the workers exit on it), SIGKILL after 5 s.
+ */
+export function worker(file, role) {
+  const prof = process.env.BENCH_CPU_PROF;
+  const execArgv = prof ? ['--cpu-prof', '--cpu-prof-dir', prof, '--cpu-prof-name', `${role}-${process.pid}-${Date.now()}.cpuprofile`] : [];
+  return rpcChild(file, [role], { execArgv, name: `${role} worker`, stopSignal: 'SIGTERM' });
 }
 
 /** Resolves once `cond()` holds (polled every 50 ms); rejects after `ms`. */

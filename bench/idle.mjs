@@ -11,9 +11,8 @@
  * checks; bare `ws` does nothing). The report keeps medians and the ratio of the medians.
  *   npm run build && node bench/idle.mjs   (IDLE_CONNECTIONS 10000, IDLE_PAIRS 3, IDLE_SECONDS 30)
  */
-import { fork } from 'node:child_process';
 import { writeResult } from './_results.mjs';
-import { benchStart, machine, r2, sleep } from './_workers.mjs';
+import { benchStart, machine, r2, rpcChild, sleep } from './_workers.mjs';
 
 const N = Number(process.env.IDLE_CONNECTIONS ?? 10_000);
 const PAIRS = Number(process.env.IDLE_PAIRS ?? 3);
@@ -25,33 +24,7 @@ const here = (f) => new URL(f, import.meta.url).pathname;
 const { log, started, loadAtStart } = benchStart('idle', Number(process.env.IDLE_TIME_LIMIT ?? 1800));
 
 /** A forked child answering {id, cmd} with {re: id}; `ready` resolves with its first message. */
-function child(file, args, execArgv = []) {
-  const c = fork(here(file), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
-  let next = 1;
-  const waiting = new Map();
-  const ready = new Promise((resolve, reject) => {
-    c.on('message', (m) => {
-      if (m.ready) return resolve(m);
-      const w = waiting.get(m.re);
-      waiting.delete(m.re);
-      w?.(m);
-    });
-    c.once('exit', (code) => reject(new Error(`${file} exited ${code}`)));
-  });
-  const call = (cmd, extra = {}) =>
-    new Promise((resolve, reject) => {
-      const id = next++;
-      waiting.set(id, (m) => (m.error ? reject(new Error(m.error)) : resolve(m)));
-      c.send({ id, cmd, ...extra });
-    });
-  const stop = () =>
-    new Promise((resolve) => {
-      if (c.exitCode !== null || c.signalCode !== null) return resolve();
-      c.once('exit', resolve);
-      c.kill('SIGKILL');
-    });
-  return { ready, call, stop };
-}
+const child = (file, args, execArgv = []) => rpcChild(here(file), args, { execArgv });
 
 async function measure(mode) {
   const server = child('./idle-server.mjs', [mode], ['--expose-gc']);

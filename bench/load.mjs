@@ -20,7 +20,7 @@
  * LOAD_RELAY_PIDS, LOAD_SERVE_ARGS (more `nullroom serve` flags, space-separated), LOAD_NAME, LOAD_PLOTS
  * (directory for the SVGs: docs/plots, or NULLROOM_BENCH_OUT's directory when that is set; "none": none).
  */
-import { fork, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +28,7 @@ import { createHistogram } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { writeResult } from './_results.mjs';
-import { benchStart, cpuNow, machine, r2, sleep } from './_workers.mjs';
+import { benchStart, cpuNow, machine, r2, rpcChild, sleep } from './_workers.mjs';
 import { check } from './load-check.mjs';
 import { PER_ADDRESS, layout, parseMix, rooms } from './load-layout.mjs';
 import { lineChart } from './load-plot.mjs';
@@ -132,36 +132,12 @@ async function startServe() {
 
 /** A load worker: {call(cmd, extra), pid, stop}; `onMessage` gets its progress and latency bins. */
 function loadWorker(onMessage) {
-  const c = fork(here('./load-worker.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
-  let next = 1;
-  const waiting = new Map();
-  const ready = new Promise((resolve, reject) => {
-    c.on('message', (m) => {
-      if (m.hello) return resolve();
-      if (m.re === undefined) return onMessage(m);
-      const w = waiting.get(m.re);
-      waiting.delete(m.re);
-      w?.(m);
-    });
-    c.once('exit', (code) => {
-      const e = new Error(`a load worker exited ${code}`);
-      reject(e);
-      for (const w of waiting.values()) w({ error: e.message });
-    });
+  return rpcChild(here('./load-worker.mjs'), [], {
+    serialization: 'advanced',
+    name: 'a load worker',
+    isReady: (m) => m.hello,
+    onOther: onMessage,
   });
-  const call = (cmd, extra = {}) =>
-    new Promise((resolve, reject) => {
-      const id = next++;
-      waiting.set(id, (m) => (m.error ? reject(new Error(m.error)) : resolve(m)));
-      c.send({ id, cmd, ...extra });
-    });
-  const stop = () =>
-    new Promise((resolve) => {
-      if (c.exitCode !== null || c.signalCode !== null) return resolve();
-      c.once('exit', resolve);
-      c.kill('SIGKILL');
-    });
-  return { ready, call, stop, pid: c.pid };
 }
 
 // The relays: given, or one `nullroom serve` started here.
