@@ -1,6 +1,6 @@
 /** A raw WebSocket peer for relay tests: sends hand-made bytes, collects decoded relay frames. */
 import WebSocket from 'ws';
-import { type RelayFrame, type RoomLocator, SUBPROTOCOL, asLocator, decodeRelayFrame } from '@nullroom/protocol';
+import { type RelayFrame, type RoomLocator, SUBPROTOCOL, asLocator, asReqId, decodeRelayFrame, encodeFrame } from '@nullroom/protocol';
 
 export interface RawPeer {
   ws: WebSocket;
@@ -74,3 +74,13 @@ export const u32 = (n: number) => [(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 
 export const u64 = (n: number) => [...u32(Math.floor(n / 2 ** 32)), ...u32(n >>> 0)];
 export const bytes = (...parts: (number | number[] | Uint8Array)[]) =>
   new Uint8Array(parts.flatMap((p) => (typeof p === 'number' ? [p] : [...p])));
+
+/** A raw connection that joined `room` and the upload ticket it was granted (docs/PROTOCOL.md §9.1), in base64url. */
+export async function ticketed(url: string, room: RoomLocator): Promise<{ peer: RawPeer; ticket: string }> {
+  const peer = await connect(url);
+  peer.send(encodeFrame({ type: 'JOIN', reqId: asReqId(1), room }));
+  await peer.next('JOINED');
+  peer.send(encodeFrame({ type: 'TICKET', reqId: asReqId(2), room }));
+  const grant = await peer.next('TICKET_GRANT');
+  return { peer, ticket: Buffer.from(grant.ticket).toString('base64url') };
+}

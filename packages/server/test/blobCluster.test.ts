@@ -10,10 +10,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { asReqId, encodeFrame } from '@nullroom/protocol';
 import { type BlobOptions, type Relay, RelayConfigError, type RelayOptions, startRelay } from '../src/index.js';
 import { FORWARD_HEADER, signForward, verifyForward } from '../src/cluster/forwardAuth.js';
-import { type RawPeer, connect, locator } from './_raw.js';
+import { locator, ticketed as joinTicketed } from './_raw.js';
 import { dropPrefix } from './_redis.js';
 
 const REDIS_URL = process.env.REDIS_URL;
@@ -50,15 +49,7 @@ async function cluster(t: TestContext, blobs: BlobOptions = {}, extra: Partial<R
 
 let rooms = 1;
 /** A raw peer in a fresh room on `r`, and its upload ticket (§9.1). */
-async function ticketed(r: Relay): Promise<{ peer: RawPeer; ticket: string }> {
-  const room = locator(rooms++ % 256);
-  const peer = await connect(r.url);
-  peer.send(encodeFrame({ type: 'JOIN', reqId: asReqId(1), room }));
-  await peer.next('JOINED');
-  peer.send(encodeFrame({ type: 'TICKET', reqId: asReqId(2), room }));
-  const grant = await peer.next('TICKET_GRANT');
-  return { peer, ticket: Buffer.from(grant.ticket).toString('base64url') };
-}
+const ticketed = (r: Relay) => joinTicketed(r.url, locator(rooms++ % 256));
 
 const put = (r: Relay, id: string, index: number, body: Uint8Array, token: string, ticket: string, headers: Record<string, string> = {}) =>
   fetch(`${r.url}/blobs/${id}/${index}`, {

@@ -11,22 +11,14 @@ import { mkdtempSync, readFileSync, readdirSync, utimesSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BlobOptions, startRelay, type Relay } from '../src/index.js';
-import { asReqId, encodeFrame } from '@nullroom/protocol';
-import { connect, locator } from './_raw.js';
+import { locator, ticketed as joinTicketed } from './_raw.js';
 
 const newId = () => randomBytes(16).toString('base64url');
 const newToken = () => randomBytes(32).toString('base64url');
 const hexOf = (id: string) => Buffer.from(id, 'base64url').toString('hex');
 
 /** An upload ticket of a member of one room (docs/PROTOCOL.md §9.1). */
-async function ticketed(r: Relay): Promise<{ ticket: string }> {
-  const peer = await connect(r.url);
-  peer.send(encodeFrame({ type: 'JOIN', reqId: asReqId(1), room: locator(7) }));
-  await peer.next('JOINED');
-  peer.send(encodeFrame({ type: 'TICKET', reqId: asReqId(2), room: locator(7) }));
-  const grant = await peer.next('TICKET_GRANT');
-  return { ticket: Buffer.from(grant.ticket).toString('base64url') };
-}
+const ticketed = (r: Relay) => joinTicketed(r.url, locator(7));
 
 async function start(dir: string, blobs: BlobOptions = {}): Promise<{ r: Relay; ticket: string; lines: string[] }> {
   const lines: string[] = [];

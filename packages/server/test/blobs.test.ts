@@ -12,8 +12,7 @@ import { PassThrough } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { type BlobOptions, BlobHttp, RelayConfigError, Tickets, startRelay, type Relay } from '../src/index.js';
-import { type RawPeer, connect, locator } from './_raw.js';
-import { encodeFrame, asReqId } from '@nullroom/protocol';
+import { locator, ticketed as joinTicketed } from './_raw.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -26,14 +25,7 @@ const nonCanonical = (s: string) => s.slice(0, -1) + B64URL[B64URL.indexOf(s.at(
 
 let rooms = 100;
 /** A raw connection that joined a fresh room, and the upload ticket it was granted (docs/PROTOCOL.md §9.1). */
-export async function ticketed(r: Relay, room = locator(rooms++ % 256)): Promise<{ peer: RawPeer; ticket: string }> {
-  const peer = await connect(r.url);
-  peer.send(encodeFrame({ type: 'JOIN', reqId: asReqId(1), room }));
-  await peer.next('JOINED');
-  peer.send(encodeFrame({ type: 'TICKET', reqId: asReqId(2), room }));
-  const grant = await peer.next('TICKET_GRANT');
-  return { peer, ticket: Buffer.from(grant.ticket).toString('base64url') };
-}
+export const ticketed = (r: Relay, room = locator(rooms++ % 256)) => joinTicketed(r.url, room);
 
 /** Each test relay's default ticket (that of a member of one room), used by `put` unless told otherwise. */
 const tickets = new WeakMap<Relay, string>();

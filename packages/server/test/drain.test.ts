@@ -10,19 +10,14 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startRelay } from '../src/index.js';
-import { asReqId, encodeFrame } from '@nullroom/protocol';
-import { connect, locator } from './_raw.js';
+import { locator, ticketed } from './_raw.js';
 
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
 
 test('closing: WebSockets go at once (1001), an upload in flight finishes', async () => {
   const dir = join(mkdtempSync(join(tmpdir(), 'nullroom-drain-')), 'store');
   const r = await startRelay({ port: 0, blobs: { dir }, drainMs: 5000 });
-  const peer = await connect(r.url);
-  peer.send(encodeFrame({ type: 'JOIN', reqId: asReqId(1), room: locator(9) }));
-  await peer.next('JOINED');
-  peer.send(encodeFrame({ type: 'TICKET', reqId: asReqId(2), room: locator(9) }));
-  const ticket = Buffer.from((await peer.next('TICKET_GRANT')).ticket).toString('base64url');
+  const { peer, ticket } = await ticketed(r.url, locator(9));
   const body = randomBytes(64 * 1024);
   const put = request(`${r.url}/blobs/${randomBytes(16).toString('base64url')}/0`, {
     method: 'PUT',
