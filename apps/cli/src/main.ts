@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { Argument, Command, CommanderError, Option } from 'commander';
+import { Argument, type Command, CommanderError, Option } from 'commander';
+import { CliCommand } from './command.js';
 import { CliError, Exit } from './errors.js';
 
 /** This command's version, from apps/cli/package.json (two folders up from dist/src/main.js). */
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
-const program = new Command();
+const program = new CliCommand();
 program
   .name('nullroom')
   .description('End-to-end encrypted chat rooms (MLS, RFC 9420) through a blind relay.')
@@ -220,7 +221,7 @@ program
   .command('group')
   .description('change an account conversation: add USER..., remove USER, rename NAME, or leave')
   .argument('<url>', 'the relay URL')
-  .argument('<conversation>', 'its id as `conversations` prints it, or an unambiguous prefix (one that begins with - goes after --)')
+  .argument('<conversation>', 'its id as `conversations` prints it, or an unambiguous prefix')
   .argument('<action>', 'add, remove, rename or leave')
   .argument('[args...]', 'the accounts to add, the account to remove, or the new name')
   .option('--json', 'print one JSON object per event')

@@ -25,7 +25,7 @@ test('group: rename, add, remove and leave by id prefix; the others see the name
     const prefix = list.lines.find((l) => l.includes('user-gb'))?.slice(0, 8) ?? '';
     assert.match(prefix, /^[A-Za-z0-9_-]{8}$/);
 
-    const renamed = run(['group', url, '--json', '--', prefix.slice(0, 6), 'rename', 'Canary Team 42'], a!);
+    const renamed = run(['group', url, prefix.slice(0, 6), 'rename', 'Canary Team 42', '--json'], a!);
     await ok(renamed, 'a renames');
     assert.equal(renamed.events.find((e) => e.event === 'renamed')?.name, 'Canary Team 42');
     const id = renamed.events.find((e) => e.event === 'renamed')?.conversation as string;
