@@ -42,6 +42,32 @@ function refillBucket(b: Bucket, burst: number, intervalMs: number, now: number)
   b.at = now;
 }
 
+/**
+ * The frame bucket of each address (limits.addressRatePerSecond, addressRateBurst): one relay's,
+ * below; relay nodes that share Redis lease it from a bucket in Redis (cluster/addressLeases.ts),
+ * so spreading connections over nodes does not multiply it.
+ */
+export interface AddressFrames {
+  /** Takes one frame's token for the address; false: refuse the frame (RATE_LIMITED). */
+  take(a: Account, now: number): boolean;
+}
+
+/** One relay's address frame buckets: `Account.frames`. */
+export function localAddressFrames(
+  limits: Pick<RelayLimits, 'ratePerSecond' | 'rateBurst' | 'addressRatePerSecond' | 'addressRateBurst'>,
+): AddressFrames {
+  const { rate, burst } = addressFrameLimits(limits);
+  const interval = 1000 / rate;
+  return { take: (a, now) => takeToken(a.frames, burst, interval, now) };
+}
+
+/** The address frame bucket's rate and size (unset: 10 x a connection's). */
+export function addressFrameLimits(
+  limits: Pick<RelayLimits, 'ratePerSecond' | 'rateBurst' | 'addressRatePerSecond' | 'addressRateBurst'>,
+): { rate: number; burst: number } {
+  return { rate: limits.addressRatePerSecond ?? 10 * limits.ratePerSecond, burst: limits.addressRateBurst ?? 10 * limits.rateBurst };
+}
+
 type BucketLimits = Pick<RelayLimits, 'newRoomBurst' | 'newRoomIntervalMs'> &
   Partial<Pick<RelayLimits, 'commitBurstPerAddress' | 'commitIntervalPerAddressMs'>>;
 

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
 import { ErrorCodes, ProtocolError, decodeClientFrame, encodeFrame } from '@nullroom/protocol';
-import { type Account, type Bucket, fullBucket, takeToken } from './budget.js';
+import { type Account, type AddressFrames, type Bucket, fullBucket, takeToken } from './budget.js';
 import type { RelayCounters } from './counters.js';
 import { writeDirect } from './directWrite.js';
 import { CloseError } from './errors.js';
@@ -51,6 +51,8 @@ export interface ConnectionContext {
   readonly log: RelayLogger;
   /** The metrics' counters (counters.ts): frames and bytes in and out, deliveries, ERROR codes, closes. */
   readonly counters: RelayCounters;
+  /** The per-address frame buckets (one relay's, or leased from Redis by relay nodes). */
+  readonly addressFrames: AddressFrames;
   /** Called once the connection has closed. */
   readonly closed: (c: Connection) => void;
 }
@@ -94,8 +96,6 @@ export class Connection implements Peer, Outlet {
    * burst (most connections never commit; the bucket is not held for them).
    */
   private commits: Bucket | undefined;
-  private readonly addressRate: number;
-  private readonly addressBurst: number;
 
   constructor(
     readonly id: number,
@@ -107,8 +107,6 @@ export class Connection implements Peer, Outlet {
   ) {
     const { limits } = ctx;
     this.tokens = limits.rateBurst;
-    this.addressRate = limits.addressRatePerSecond ?? 10 * limits.ratePerSecond;
-    this.addressBurst = limits.addressRateBurst ?? 10 * limits.rateBurst;
     // No listeners: the socket hands its events to its connection (RelaySocket.emit).
     ws.connection = this;
   }
@@ -168,15 +166,23 @@ export class Connection implements Peer, Outlet {
     this.socket.uncork();
   }
 
-  /** Both buckets must have a token; the connection's is only spent if the address's is too. */
-  takeCommit(): boolean {
+  /**
+   * Both buckets must have a token; the connection's is only spent if the address's is too. Without
+   * `address` only the connection's: relay nodes take the address's in Redis (then refundCommit
+   * gives the connection's back if that was refused).
+   */
+  takeCommit(address = true): boolean {
     const { limits } = this.ctx;
     const now = performance.now();
     this.commits ??= fullBucket(limits.commitBurst, now);
     if (!takeToken(this.commits, limits.commitBurst, limits.commitIntervalMs, now)) return false;
-    if (takeToken(this.account.commits, limits.commitBurstPerAddress, limits.commitIntervalPerAddressMs, now)) return true;
-    this.commits.tokens += 1;
+    if (!address || takeToken(this.account.commits, limits.commitBurstPerAddress, limits.commitIntervalPerAddressMs, now)) return true;
+    this.refundCommit();
     return false;
+  }
+
+  refundCommit(): void {
+    if (this.commits !== undefined) this.commits.tokens += 1;
   }
 
   /** Closes with the error's close code and reason (CloseErrors); one without a code drops the socket. */
@@ -217,7 +223,7 @@ export class Connection implements Peer, Outlet {
       return this.malformed(e);
     }
     const now = performance.now();
-    if (!this.refill(now) || !takeToken(this.account.frames, this.addressBurst, 1000 / this.addressRate, now)) {
+    if (!this.refill(now) || !ctx.addressFrames.take(this.account, now)) {
       this.send(encodeFrame({ type: 'ERROR', reqId: f.reqId, code: ErrorCodes.RATE_LIMITED }));
       if (++this.overLimit > 10 * ctx.limits.rateBurst) {
         ctx.log.debug('connection closed by the relay', { conn: this.id, reason: 'RATE_LIMITED' });

@@ -12,7 +12,7 @@ import { addressKey, clientAddress, isLoopback } from './address.js';
 import type { BlobHttp } from './blobHttp.js';
 import type { BlobOptions } from './blobOptions.js';
 import type { AccountsHttp, AccountsOptions } from './accounts/accountsHttp.js';
-import { type Account, Accounts } from './budget.js';
+import { type Account, Accounts, localAddressFrames } from './budget.js';
 import { RelayConfigError } from './configError.js';
 import { Connection, type ConnectionContext, PingPayloads, type RelaySocket, type Wire, socketWire } from './connection.js';
 import { RelayCounters } from './counters.js';
@@ -212,6 +212,7 @@ export async function openRelay(opts: RelayOptions, wire: Wire): Promise<Relay> 
     codecLimits: { maxFrameBytes: limits.maxFrameBytes, maxPayloadBytes: limits.maxPayloadBytes },
     log,
     counters,
+    addressFrames: rooms.connections?.frames ?? localAddressFrames(limits),
     closed: (c) => conns.delete(c),
   };
   let nextConn = 1;

@@ -4,6 +4,7 @@
  * contract test suite (test/roomService.contract.ts) holds both to the same behaviour.
  */
 import type { ClientFrame } from '@nullroom/protocol';
+import type { Account, AddressFrames } from './budget.js';
 import type { Peer } from './roomState.js';
 
 export interface RoomService {
@@ -37,7 +38,9 @@ export interface RoomService {
 
 /** Connections of one address over all relay nodes (the per-address cap, docs/PROTOCOL.md §12). */
 export interface SharedConnections {
-  /** Counts one more for the address key if it holds fewer than `max` in all; false: refuse. */
-  take(key: string, max: number): Promise<boolean>;
-  release(key: string): void;
+  /** Counts one more for the address if it holds fewer than `max` in all; false: refuse. */
+  take(account: Account, max: number): Promise<boolean>;
+  release(account: Account): void;
+  /** The address frame buckets, shared by the nodes as well. */
+  readonly frames: AddressFrames;
 }

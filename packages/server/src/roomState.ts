@@ -23,9 +23,12 @@ export interface Peer {
   readonly account?: Account;
   /**
    * Takes a token from the connection's and its address's commit buckets (limits.commitBurst...);
-   * false: refuse the COMMIT with RATE_LIMITED. Absent: commits are not rate limited.
+   * false: refuse the COMMIT with RATE_LIMITED. Absent: commits are not rate limited. With
+   * `address` false, only the connection's (relay nodes take the address's in Redis).
    */
-  takeCommit?(): boolean;
+  takeCommit?(address?: boolean): boolean;
+  /** Gives the connection's commit token back (the address's bucket, taken after it, was empty). */
+  refundCommit?(): void;
 }
 
 /** One connection's stay in one room (a RESUME starts a new stay on the slot). */

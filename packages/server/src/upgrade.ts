@@ -131,15 +131,15 @@ function upgrade(ctx: UpgradeContext, req: IncomingMessage, socket: Duplex, head
   const shared = ctx.shared;
   if (shared === undefined) return accept(ctx, req, socket, head, channel, account, pending);
   shared
-    .take(key, limits.maxConnectionsPerAddress)
+    .take(account, limits.maxConnectionsPerAddress)
     .then(
       (ok) => {
         if (!ok) {
           ctx.log.debug('upgrade refused', { reason: 'address_limit', max: limits.maxConnectionsPerAddress, address: key, nodes: 'all' });
           return reject('address_limit');
         }
-        if (socket.destroyed) return shared.release(key);
-        socket.once('close', () => shared.release(key));
+        if (socket.destroyed) return shared.release(account);
+        socket.once('close', () => shared.release(account));
         accept(ctx, req, socket, head, channel, account, pending);
       },
       () => reject('store_unavailable'),

@@ -1,15 +1,16 @@
 /**
- * The per-address WebSocket cap over several relay nodes (docs/PROTOCOL.md §12): an address that
- * spreads its connections over three nodes gets no more than it would from one. Needs REDIS_URL
+ * The per-address caps over several relay nodes (docs/PROTOCOL.md §12): an address that spreads
+ * its connections over nodes gets no more connections, frames or commits than it would from one. Needs REDIS_URL
  * (CI sets it); skipped with a notice without it.
  */
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { SUBPROTOCOL } from '@nullroom/protocol';
+import { ErrorCodes, SUBPROTOCOL, asEpoch, asReqId, encodeFrame } from '@nullroom/protocol';
 import { startRelay } from '../src/index.js';
 import { dropPrefix } from './_redis.js';
+import { type RawPeer, connect, locator } from './_raw.js';
 
 const REDIS_URL = process.env.REDIS_URL;
 const skip = REDIS_URL === undefined ? 'REDIS_URL is not set: the cluster test needs a Redis (CI sets it)' : undefined;
@@ -50,4 +51,72 @@ test('connections per address are counted over all nodes', { skip }, async (t) =
   }
   assert.ok(again instanceof WebSocket, 'a place freed on one node is taken on another');
   held.push(again);
+});
+
+/** Answers to `n` SYNCs for a room the peer is not in, one at a time: how many were not RATE_LIMITED. */
+async function framesLet(p: RawPeer, n: number): Promise<number> {
+  let let_ = 0;
+  for (let i = 1; i <= n; i++) {
+    p.send(encodeFrame({ type: 'SYNC', reqId: asReqId(i), room: locator(9) }));
+    const e = await p.next('ERROR', (f) => f.reqId === i);
+    if (e.code !== ErrorCodes.RATE_LIMITED) let_++;
+  }
+  return let_;
+}
+
+test('the frame bucket of an address is shared: two nodes together let it send what one would', { skip }, async (t) => {
+  const prefix = `nrtest:${randomBytes(6).toString('hex')}:`;
+  // A slow bucket (1 frame/s after a burst of 40), far under a connection's own rate.
+  const limits = { ratePerSecond: 1000, rateBurst: 1000, addressRatePerSecond: 1, addressRateBurst: 40 };
+  const nodes = await Promise.all([0, 1].map(() => startRelay({ port: 0, limits, cluster: { url: REDIS_URL!, prefix } })));
+  const peers: RawPeer[] = [];
+  t.after(async () => {
+    for (const p of peers) p.ws.terminate();
+    await Promise.all(nodes.map((n) => n.close()));
+    await dropPrefix(REDIS_URL!, prefix);
+  });
+  for (const n of nodes) peers.push(await connect(n.url));
+  const started = performance.now();
+  const a = await framesLet(peers[0]!, 60);
+  const b = await framesLet(peers[1]!, 60);
+  const refill = Math.ceil((performance.now() - started) / 1000) + 1;
+  // Each node alone would let 40 through (80 together); the nodes lease from one bucket in Redis.
+  // At most a lease (a quarter of the burst) may be left unspent on the first node.
+  assert.ok(a + b <= 40 + refill, `${a} + ${b} frames let through, over the address's burst`);
+  assert.ok(a + b >= 30 - refill, `${a} + ${b}: the leases should cover most of the burst`);
+  assert.ok(a >= 20, `the first node let ${a}`);
+});
+
+test('the commit bucket of an address is shared, and a commit refused for its epoch costs no token', { skip }, async (t) => {
+  const prefix = `nrtest:${randomBytes(6).toString('hex')}:`;
+  const limits = { commitBurst: 10, commitBurstPerAddress: 3, commitIntervalPerAddressMs: 600_000 };
+  const nodes = await Promise.all([0, 1].map(() => startRelay({ port: 0, limits, cluster: { url: REDIS_URL!, prefix } })));
+  const peers: RawPeer[] = [];
+  t.after(async () => {
+    for (const p of peers) p.ws.terminate();
+    await Promise.all(nodes.map((n) => n.close()));
+    await dropPrefix(REDIS_URL!, prefix);
+  });
+  const room = locator(7);
+  const gi = new Uint8Array(16).fill(1);
+  for (const n of nodes) {
+    const p = await connect(n.url);
+    peers.push(p);
+    p.send(encodeFrame({ type: 'JOIN', reqId: asReqId(1), room }));
+    await p.next('JOINED');
+  }
+  peers[0]!.send(encodeFrame({ type: 'CREATE', reqId: asReqId(2), room, groupInfo: gi }));
+  await peers[0]!.next('ACK');
+  let epoch = 0;
+  const commit = async (p: RawPeer, at: number, reqId: number) => {
+    p.send(encodeFrame({ type: 'COMMIT', reqId: asReqId(reqId), room, epoch: asEpoch(at), commit: gi, groupInfo: gi }));
+    const answer = await Promise.race([p.next('ACK', (f) => f.reqId === reqId), p.next('ERROR', (f) => f.reqId === reqId)]);
+    return answer.type === 'ACK' ? 'OK' : answer.code;
+  };
+  assert.equal(await commit(peers[0]!, epoch++, 10), 'OK');
+  assert.equal(await commit(peers[1]!, 0, 11), ErrorCodes.STALE_EPOCH, 'a lost race costs nothing');
+  assert.equal(await commit(peers[1]!, epoch++, 12), 'OK');
+  assert.equal(await commit(peers[0]!, epoch++, 13), 'OK');
+  assert.equal(await commit(peers[1]!, epoch, 14), ErrorCodes.RATE_LIMITED, 'the fourth, on the other node, is over the address');
+  assert.equal(await commit(peers[0]!, epoch, 15), ErrorCodes.RATE_LIMITED);
 });

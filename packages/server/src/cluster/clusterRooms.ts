@@ -9,7 +9,7 @@
  * A connection's frames are handled one after the other (each waits for its script), so a JOIN
  * is in Redis before the APP that follows it.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
   type ClientFrame,
   type ErrorName,
@@ -25,10 +25,10 @@ import {
   encodeFrame,
   locatorKey,
 } from '@nullroom/protocol';
-import type { Account } from '../budget.js';
 import type { RelayLimits } from '../limits.js';
 import { type RelayLogger, silentLogger } from '../logger.js';
-import type { RoomService, SharedConnections } from '../roomService.js';
+import type { RoomService } from '../roomService.js';
+import { AddressLeases } from './addressLeases.js';
 import type { Peer } from '../roomState.js';
 import { tokenHash } from '../roomResume.js';
 import { LocalRoom, type RoomNode, Stay } from './localRoom.js';
@@ -41,9 +41,6 @@ const int = (v: unknown): number => Number(str(v));
 /** What went wrong, for the log: Redis's or the network's message (never a frame's content). */
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e)).slice(0, 200);
 
-/** An address key (address.ts) as Redis keeps it: the first 128 bits of its SHA-256, not the address. */
-export const addressHash = (key: string): string => createHash('sha256').update(key).digest('hex').slice(0, 32);
-
 export class ClusterRooms implements RoomService, RoomNode {
   private readonly rooms = new Map<string, LocalRoom>();
   private readonly byChannel = new Map<string, LocalRoom>();
@@ -51,7 +48,6 @@ export class ClusterRooms implements RoomService, RoomNode {
   private readonly stays = new WeakMap<Peer, Map<string, Stay>>();
   private readonly chains = new WeakMap<Peer, Promise<void>>();
   private readonly gone = new WeakSet<Peer>();
-  private readonly addresses = new WeakMap<Account, string>();
   private readonly keep: number;
   private stopped = false;
   private sweeping = false;
@@ -65,6 +61,7 @@ export class ClusterRooms implements RoomService, RoomNode {
     private readonly log: RelayLogger = silentLogger,
   ) {
     this.node = randomBytes(8).toString('hex');
+    this.connections = new AddressLeases(link, this.node, limits);
     this.keep = limits.resumeGraceMs + 2 * limits.pingIntervalMs;
     link.onMessage((channel, message) => this.message(channel, message));
     link.onReconnect(() => {
@@ -72,11 +69,8 @@ export class ClusterRooms implements RoomService, RoomNode {
     });
   }
 
-  /** WebSocket connections per address, counted in Redis for all nodes. */
-  readonly connections: SharedConnections = {
-    take: async (key, max) => int(await this.link.run('CONN', [this.node, addressHash(key), max, 1])) === 1,
-    release: (key) => void this.link.run('CONN', [this.node, addressHash(key), 0, -1]).catch(() => undefined),
-  };
+  /** WebSocket connections and the frame bucket per address, in Redis for all nodes. */
+  readonly connections: AddressLeases;
 
   get size(): number {
     return this.rooms.size;
@@ -98,7 +92,7 @@ export class ClusterRooms implements RoomService, RoomNode {
 
   handle(peer: Peer, f: ClientFrame): void {
     const before = this.chains.get(peer) ?? Promise.resolve();
-    const next = before.then(() => this.process(peer, f)).catch((e: unknown) => this.failed(peer, f, e));
+    const next = before.then(async () => void (await this.process(peer, f))).catch((e: unknown) => this.failed(peer, f, e));
     this.chains.set(peer, next);
   }
 
@@ -138,7 +132,7 @@ export class ClusterRooms implements RoomService, RoomNode {
     this.stays.get(stay.peer)?.delete(stay.room.key);
   }
 
-  private async process(peer: Peer, f: ClientFrame): Promise<void> {
+  private async process(peer: Peer, f: ClientFrame): Promise<unknown> {
     if (this.gone.has(peer)) return;
     if (f.type === 'JOIN') return this.join(peer, f.reqId, f.room);
     if (f.type === 'RESUME') return this.resume(peer, f);
@@ -158,9 +152,10 @@ export class ClusterRooms implements RoomService, RoomNode {
           limits.maxGroupInfoBytes,
           limits.maxGroupInfoBytesPerAddress,
         ]);
-      case 'COMMIT':
-        if (peer.takeCommit !== undefined && !peer.takeCommit()) return this.error(peer, f.reqId, 'RATE_LIMITED');
-        return this.ask(stay, f.reqId, 'COMMIT', [
+      case 'COMMIT': {
+        // The connection's commit token here, the address's in the script (after the epoch check).
+        if (peer.takeCommit !== undefined && !peer.takeCommit(false)) return this.error(peer, f.reqId, 'RATE_LIMITED');
+        const code = await this.ask(stay, f.reqId, 'COMMIT', [
           key,
           slot,
           this.node,
@@ -172,7 +167,13 @@ export class ClusterRooms implements RoomService, RoomNode {
           limits.maxGroupInfoBytesPerAddress,
           this.keep,
           limits.maxLogBytesPerRoom,
+          limits.commitBurstPerAddress,
+          limits.commitIntervalPerAddressMs,
         ]);
+        // As rooms.ts: a commit refused before the address's bucket, or by it, costs no token.
+        if (code !== 'OK' && code !== 'OVER_BUDGET') peer.refundCommit?.();
+        return;
+      }
       case 'APP':
         return this.ask(stay, f.reqId, 'APP', [key, slot, this.node, f.epoch, f.data, this.keep, limits.maxLogBytesPerRoom]);
       case 'DIRECT':
@@ -192,18 +193,20 @@ export class ClusterRooms implements RoomService, RoomNode {
   }
 
   /** A request whose answer is an ACK with the room's seq, or the script's refusal. */
-  private async ask(stay: Stay, reqId: ReqId, script: 'CREATE' | 'COMMIT' | 'APP' | 'DIRECT' | 'LEAVE', args: unknown[]): Promise<void> {
+  private async ask(stay: Stay, reqId: ReqId, script: 'CREATE' | 'COMMIT' | 'APP' | 'DIRECT' | 'LEAVE', args: unknown[]): Promise<string> {
     stay.pause();
     let r: unknown[];
     try {
       r = await this.link.run(script, args);
     } catch (e) {
       this.log.warn('cluster request failed', { request: script, error: errorText(e) });
-      return stay.answer(stay.room.seen, [this.errorFrame(reqId, 'INTERNAL')]);
+      stay.answer(stay.room.seen, [this.errorFrame(reqId, 'INTERNAL')]);
+      return 'INTERNAL';
     }
     const code = str(r[0]);
     const seq = int(r[1]);
     stay.answer(seq, [code === 'OK' ? encodeFrame({ type: 'ACK', reqId, seq: asSeq(seq) }) : this.errorFrame(reqId, code as ErrorName)]);
+    return code;
   }
 
   private async sync(stay: Stay, key: string, slot: Slot): Promise<void> {
@@ -378,11 +381,7 @@ export class ClusterRooms implements RoomService, RoomNode {
 
   /** The address a peer is charged to, as Redis keeps it (addressHash). */
   private address(peer: Peer): string {
-    const a = peer.account;
-    if (a === undefined) return '';
-    let h = this.addresses.get(a);
-    if (h === undefined) this.addresses.set(a, (h = addressHash(a.key)));
-    return h;
+    return peer.account === undefined ? '' : this.connections.hash(peer.account);
   }
 
   private failed(peer: Peer, f: ClientFrame, e: unknown): void {

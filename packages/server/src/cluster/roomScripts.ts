@@ -15,7 +15,7 @@
  * id "seq-0", fields k e f d), `P{K}:lm` (list "seq,at,bytes" of the log's entries, oldest first),
  * `P{K}:h:<slot>` (list of DIRECT frames held for an away slot: "afterSeq from\n" + data).
  * Global: `Pgi` (GroupInfo bytes charged), `Pad:<address>` (hash: m memberships, gi bytes, nr/nt
- * new-room bucket), `Paway` (zset "K|slot" by end of grace), `Pdl` (zset K by creator deadline),
+ * new-room bucket, cr/ct commit bucket, fr/ft frame bucket), `Paway` (zset "K|slot" by end of grace), `Pdl` (zset K by creator deadline),
  * `Pn:<node>` (set "K|slot" live on that node), `Pnodes`, `Phb:<node>` (heartbeat).
  *
  * Published on `P{K}:c`, each message "<type><seq> <fields>\n<bytes>": D seq kind epoch from (a
@@ -37,6 +37,19 @@ local function num(v) return tonumber(v) or 0 end
 local t = redis.call('TIME')
 local NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local function held(slot) return R .. ':h:' .. slot end
+-- The address's token bucket in fields tf (tokens) and af (as of) of Pad:<a>: takes up to want
+-- whole tokens (refilled by one per interval ms, at most burst) and returns how many it took.
+local function bucket(a, tf, af, burst, interval, want)
+  local key = P .. 'ad:' .. a
+  local b = redis.call('HMGET', key, tf, af)
+  local tokens = b[1] and tonumber(b[1]) or burst
+  local at = b[2] and tonumber(b[2]) or NOW
+  tokens = math.min(burst, tokens + math.max(0, NOW - at) / interval)
+  local took = math.max(0, math.min(want, math.floor(tokens)))
+  redis.call('HSET', key, tf, tostring(tokens - took), af, NOW)
+  redis.call('EXPIRE', key, 86400)
+  return took
+end
 local function charge(a, field, delta)
   if not a or a == '' then return end
   local key = P .. 'ad:' .. a
@@ -161,16 +174,7 @@ if a ~= '' and num(redis.call('HGET', P .. 'ad:' .. a, 'm')) >= maxRooms then re
 if redis.call('EXISTS', RH) == 1 then
   if redis.call('HLEN', TOK) >= maxMembers then return {'ROOM_FULL'} end
 else
-  if a ~= '' then
-    local key = P .. 'ad:' .. a
-    local b = redis.call('HMGET', key, 'nr', 'nt')
-    local tokens = b[1] and tonumber(b[1]) or burst
-    local at = b[2] and tonumber(b[2]) or NOW
-    tokens = math.min(burst, tokens + (NOW - at) / interval)
-    if tokens < 1 then return {'TOO_MANY_NEW_ROOMS'} end
-    redis.call('HSET', key, 'nr', tostring(tokens - 1), 'nt', NOW)
-    redis.call('EXPIRE', key, 86400)
-  end
+  if a ~= '' and bucket(a, 'nr', 'nt', burst, interval, 1) == 0 then return {'TOO_MANY_NEW_ROOMS'} end
   redis.call('HSET', RH, 'loc', locator, 'epoch', 0, 'seq', 0, 'next', 1, 'dropped', 0, 'lb', 0, 'open', 0)
 end
 local slot = redis.call('HINCRBY', RH, 'next', 1) - 1
@@ -203,12 +207,19 @@ publish('S' .. f[1] .. ' ' .. f[2] .. ' r ' .. slot .. '\\n' .. gi)
 return {'OK', f[1]}
 `;
 
-/** ARGV: P K slot node epoch commit groupInfo address maxGroupInfoBytes maxGroupInfoBytesPerAddress keepMs maxLogBytesPerRoom */
+/**
+ * ARGV: P K slot node epoch commit groupInfo address maxGroupInfoBytes maxGroupInfoBytesPerAddress
+ * keepMs maxLogBytesPerRoom commitBurstPerAddress commitIntervalPerAddressMs. As rooms.ts: only a
+ * commit that would be accepted takes the address's commit token.
+ */
 const COMMIT = `
 use(ARGV[2])
 local slot, node, epoch = ARGV[3], ARGV[4], ARGV[5]
 local refused = refuseDelivery(slot, node, epoch)
 if refused then return refused end
+if ARGV[8] ~= '' and bucket(ARGV[8], 'cr', 'ct', tonumber(ARGV[13]), tonumber(ARGV[14]), 1) == 0 then
+  return {'RATE_LIMITED', redis.call('HGET', RH, 'seq')}
+end
 if not setGi(ARGV[7], ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])) then return {'OVER_BUDGET', redis.call('HGET', RH, 'seq')} end
 local seq = append(1, epoch, slot, ARGV[6], tonumber(ARGV[11]), tonumber(ARGV[12]))
 redis.call('HSET', RH, 'epoch', tonumber(epoch) + 1)
@@ -369,8 +380,9 @@ return #gone
 
 /**
  * WebSocket connections per address across nodes (`Pcn:<address>`: node -> its count). delta 1:
- * take one if all live nodes together hold fewer than max (a dead node's count is dropped);
- * delta -1: give one back. ARGV: P node address max delta
+ * take one if all live nodes together hold fewer than max (a dead node's count is dropped), and
+ * lease up to `want` tokens of the address's frame bucket (as FRAMES); -1 when refused. delta -1:
+ * give one back. ARGV: P node address max delta frameBurst frameIntervalMs want
  */
 const CONN = `
 local key = P .. 'cn:' .. ARGV[3]
@@ -385,13 +397,18 @@ for i = 1, #all, 2 do
   if all[i] == node or redis.call('EXISTS', P .. 'hb:' .. all[i]) == 1 then total = total + tonumber(all[i + 1])
   else redis.call('HDEL', key, all[i]) end
 end
-if total >= max then return 0 end
+if total >= max then return -1 end
 redis.call('HINCRBY', key, node, 1)
 redis.call('EXPIRE', key, 86400)
-return 1
+return bucket(ARGV[3], 'fr', 'ft', tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]))
 `;
 
-export const roomScripts = { JOIN, CREATE, COMMIT, APP, DIRECT, HOLD, LEAVE, DROP, RESUME, STATE, SWEEP, CONN } as const;
+/** Leases up to `want` tokens of the address's frame bucket to a node. ARGV: P address burst intervalMs want */
+const FRAMES = `
+return bucket(ARGV[2], 'fr', 'ft', tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
+`;
+
+export const roomScripts = { JOIN, CREATE, COMMIT, APP, DIRECT, HOLD, LEAVE, DROP, RESUME, STATE, SWEEP, CONN, FRAMES } as const;
 export type RoomScript = keyof typeof roomScripts;
 
 /** The script's full source: the shared prelude, then its body. */
