@@ -211,8 +211,12 @@ test('a cluster on separate hosts behind a load balancer: a node killed, another
   await alice.waitFor(() => read(alice, 'bob').length >= 20, 'alice reads all of bob', 30_000);
   assert.deepEqual(read(bob, 'alice'), sent.alice, 'bob reads each of alice once, in order');
   assert.deepEqual(read(alice, 'bob'), sent.bob, 'alice reads each of bob once, in order');
+  const acked = (p: Proc) => p.events.filter((e) => e['event'] === 'sent').length;
   for (const p of [alice, bob]) {
-    assert.equal(p.events.filter((e) => e['event'] === 'sent').length, 20, 'each line acknowledged once');
+    // A sender learns of a line the killed node took from the relay's replay after its RESUME, which
+    // it may read after its peer already read the line (seen under load: a few hundred ms later).
+    await p.waitFor(() => acked(p) >= 20, 'every line acknowledged', 30_000);
+    assert.equal(acked(p), 20, 'each line acknowledged once');
     assert.equal(p.events.filter((e) => e['event'] === 'member-left').length, 0, 'nobody seen leaving');
   }
 
