@@ -4,11 +4,11 @@
  * (CI sets it); skipped with a notice without it.
  */
 import { randomBytes } from 'node:crypto';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { ErrorCodes, SUBPROTOCOL, asEpoch, asReqId, encodeFrame } from '@nullroom/protocol';
-import { startRelay } from '../src/index.js';
+import { type Relay, type RelayLimits, startRelay } from '../src/index.js';
 import { dropPrefix } from './_redis.js';
 import { type RawPeer, connect, locator } from './_raw.js';
 
@@ -25,16 +25,29 @@ function open(url: string): Promise<WebSocket | number> {
   });
 }
 
-test('connections per address are counted over all nodes', { skip }, async (t) => {
+/** `n` relay nodes on a fresh Redis prefix; after the test, the sockets in `held` are dropped and all of it goes. */
+async function cluster(t: TestContext, n: number, limits: Partial<RelayLimits>): Promise<{ nodes: Relay[]; held: WebSocket[] }> {
   const prefix = `nrtest:${randomBytes(6).toString('hex')}:`;
-  const limits = { maxConnectionsPerAddress: 4 };
-  const nodes = await Promise.all([0, 1, 2].map(() => startRelay({ port: 0, limits, cluster: { url: REDIS_URL!, prefix } })));
+  const nodes = await Promise.all(Array.from({ length: n }, () => startRelay({ port: 0, limits, cluster: { url: REDIS_URL!, prefix } })));
   const held: WebSocket[] = [];
   t.after(async () => {
     for (const ws of held) ws.terminate();
-    await Promise.all(nodes.map((n) => n.close()));
+    await Promise.all(nodes.map((r) => r.close()));
     await dropPrefix(REDIS_URL!, prefix);
   });
+  return { nodes, held };
+}
+
+/** A raw peer on each node, dropped after the test. */
+async function peersOn(nodes: Relay[], held: WebSocket[]): Promise<RawPeer[]> {
+  const peers: RawPeer[] = [];
+  for (const n of nodes) peers.push(await connect(n.url));
+  held.push(...peers.map((p) => p.ws));
+  return peers;
+}
+
+test('connections per address are counted over all nodes', { skip }, async (t) => {
+  const { nodes, held } = await cluster(t, 3, { maxConnectionsPerAddress: 4 });
   for (const n of [nodes[0]!, nodes[0]!, nodes[1]!, nodes[1]!]) {
     const ws = await open(n.url);
     assert.ok(ws instanceof WebSocket, 'under the cap');
@@ -65,17 +78,9 @@ async function framesLet(p: RawPeer, n: number): Promise<number> {
 }
 
 test('the frame bucket of an address is shared: two nodes together let it send what one would', { skip }, async (t) => {
-  const prefix = `nrtest:${randomBytes(6).toString('hex')}:`;
   // A slow bucket (1 frame/s after a burst of 40), far under a connection's own rate.
-  const limits = { ratePerSecond: 1000, rateBurst: 1000, addressRatePerSecond: 1, addressRateBurst: 40 };
-  const nodes = await Promise.all([0, 1].map(() => startRelay({ port: 0, limits, cluster: { url: REDIS_URL!, prefix } })));
-  const peers: RawPeer[] = [];
-  t.after(async () => {
-    for (const p of peers) p.ws.terminate();
-    await Promise.all(nodes.map((n) => n.close()));
-    await dropPrefix(REDIS_URL!, prefix);
-  });
-  for (const n of nodes) peers.push(await connect(n.url));
+  const { nodes, held } = await cluster(t, 2, { ratePerSecond: 1000, rateBurst: 1000, addressRatePerSecond: 1, addressRateBurst: 40 });
+  const peers = await peersOn(nodes, held);
   const started = performance.now();
   const a = await framesLet(peers[0]!, 60);
   const b = await framesLet(peers[1]!, 60);
@@ -88,20 +93,11 @@ test('the frame bucket of an address is shared: two nodes together let it send w
 });
 
 test('the commit bucket of an address is shared, and a commit refused for its epoch costs no token', { skip }, async (t) => {
-  const prefix = `nrtest:${randomBytes(6).toString('hex')}:`;
-  const limits = { commitBurst: 10, commitBurstPerAddress: 3, commitIntervalPerAddressMs: 600_000 };
-  const nodes = await Promise.all([0, 1].map(() => startRelay({ port: 0, limits, cluster: { url: REDIS_URL!, prefix } })));
-  const peers: RawPeer[] = [];
-  t.after(async () => {
-    for (const p of peers) p.ws.terminate();
-    await Promise.all(nodes.map((n) => n.close()));
-    await dropPrefix(REDIS_URL!, prefix);
-  });
+  const { nodes, held } = await cluster(t, 2, { commitBurst: 10, commitBurstPerAddress: 3, commitIntervalPerAddressMs: 600_000 });
+  const peers = await peersOn(nodes, held);
   const room = locator(7);
   const gi = new Uint8Array(16).fill(1);
-  for (const n of nodes) {
-    const p = await connect(n.url);
-    peers.push(p);
+  for (const p of peers) {
     p.send(encodeFrame({ type: 'JOIN', reqId: asReqId(1), room }));
     await p.next('JOINED');
   }
