@@ -113,8 +113,10 @@ export class RedisQuotaShare implements QuotaShare {
     const args: (string | number)[] = [this.o.prefix, this.o.node, KEY_TTL_MS, a.fresh ? 1 : 0];
     quotas.forEach((q, i) => {
       args.push(keys[i]!.slice(this.o.prefix.length), q.held.blobs, q.held.bytes, q.maxBlobs, q.maxBytes);
-      // Redis applies what this node sends in the order it is sent: the last sent is what it holds.
+      // Redis applies what this node sends in the order it is sent: the last sent is what it holds
+      // (and a change waiting to be sent is older than this).
       this.sent.set(keys[i]!, value(q.held));
+      this.dirty.delete(keys[i]!);
     });
     const run = (this.o.redis as unknown as Record<string, (...a: (string | number)[]) => Promise<number>>).nrBlobAdmit!;
     let passed: number;
