@@ -53,9 +53,17 @@ async function cluster(t: TestContext, blobs: BlobOptions, n = 3) {
   return { nodes, prefix, start, member };
 }
 
-/** A PUT of chunk 0 of a new blob (or of `id`), from address `ip`; its status and error. */
-async function put(r: Relay, ticket: string, ip: string, size = 10, id = newId(), token = randomBytes(32).toString('base64url')) {
-  const res = await fetch(`${r.url}/blobs/${id}/0`, {
+/** A PUT of chunk `index` of a new blob (or of `id`), from address `ip`; its status and error. */
+async function put(
+  r: Relay,
+  ticket: string,
+  ip: string,
+  size = 10,
+  id = newId(),
+  token = randomBytes(32).toString('base64url'),
+  index = 0,
+) {
+  const res = await fetch(`${r.url}/blobs/${id}/${index}`, {
     method: 'PUT',
     body: new Uint8Array(size),
     headers: { 'X-Nullroom-Blob-Token': token, 'X-Nullroom-Blob-Ticket': ticket, 'X-Forwarded-For': ip },
@@ -93,15 +101,21 @@ test('an address’s blobs across nodes: refused on every node once they hold it
   assert.equal((await put(a, onA.ticket, ip)).status, 204);
   assert.equal((await put(b, onB.ticket, ip)).status, 204);
   assert.deepEqual([a.blobStats()?.blobs, b.blobStats()?.blobs], [2, 1], 'on two nodes');
-  refused(await put(b, onB.ticket, ip), 'IP_QUOTA', 'on B, where the address holds one blob');
+  const over = await put(b, onB.ticket, ip);
+  refused(over, 'IP_QUOTA', 'on B, where the address holds one blob');
   refused(await put(a, onA.ticket, ip), 'IP_QUOTA', 'on A');
+  // A refused new blob was never made (404, not 410), and its other chunks sent at once share the refusal.
+  assert.equal((await fetch(`${b.url}/blobs/${over.id}`, { method: 'HEAD' })).status, 404);
+  const both = await Promise.all([0, 1].map((i) => put(a, onA.ticket, ip, 10, over.id, over.token, i)));
+  for (const r of both) refused(r, 'IP_QUOTA', 'two chunks of one new blob');
+  assert.deepEqual([a.blobStats()?.blobs, b.blobStats()?.blobs], [2, 1], 'nothing more held');
   refused(await put(c, onB.ticket, ip), 'IP_QUOTA', 'through C (forwarded to B)');
   assert.equal((await put(b, onB.ticket, '10.2.0.2')).status, 204, 'another address');
 
   // Deleted through C (forwarded to A): answered once every node sees the quota freed.
   const del = await fetch(`${c.url}/blobs/${first.id}`, { method: 'DELETE', headers: { 'X-Nullroom-Blob-Token': first.token } });
   assert.equal(del.status, 204);
-  assert.equal((await put(b, onB.ticket, ip)).status, 204, 'freed on B by a DELETE on A');
+  assert.equal((await put(b, onB.ticket, ip, 10, over.id, over.token)).status, 204, 'freed on B by a DELETE on A');
   refused(await put(a, onA.ticket, ip), 'IP_QUOTA', 'full again');
 
   // Uploads at once on both nodes: exactly the quota is admitted (one script decides each, for all nodes).
