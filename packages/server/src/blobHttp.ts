@@ -18,6 +18,7 @@ import {
   type ResolvedBlobOptions,
   resolveBlobOptions,
 } from './blobOptions.js';
+import type { QuotaShare } from './blobQuotas.js';
 import { BlobStore, type StoredChunk } from './blobStore.js';
 import { BlobWaiters } from './blobWaiters.js';
 import type { RelayCounters } from './counters.js';
@@ -145,6 +146,11 @@ export class BlobHttp {
     };
   }
 
+  /** On a node of a cluster: the room, account and address quotas hold across all nodes (cluster/blobQuotaShare.ts). */
+  shareQuotas(share: QuotaShare): Promise<void> {
+    return this.store.shareQuotas(share);
+  }
+
   /** Removes every blob charged to `key` (an account that was deleted); their waiting GETs end with 410. */
   removeAll(key: string): Promise<void> {
     return this.store.removeAll(key);
@@ -254,6 +260,8 @@ export class BlobHttp {
     const len = Number(declared);
     if (len > this.o.maxChunkBytes) throw new BlobError('CHUNK_TOO_LARGE');
     const held = this.store.reserve({ id, key, index, tokenHash: hash, len, ticket, address: this.addressOf(req) });
+    // On a node of a cluster, the room, account and address quotas are weighed with the other nodes' (one Redis script).
+    if (held.admitted !== undefined) await held.admitted;
     const pace = this.pacer.watch((why) => {
       if (held.released) return;
       release();

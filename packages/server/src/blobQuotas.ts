@@ -2,6 +2,11 @@
  * The blob store's quotas and budgets (docs/PROTOCOL.md §9, §9.1): bytes of the whole store, blobs
  * and bytes per room, per ticket and per address, and the upload bodies held in memory, in all
  * and per address and ticket. Every check is made on a PUT's headers, before its body is read.
+ *
+ * On a node of a cluster, the room, account and address quotas hold across all nodes (a QuotaShare,
+ * cluster/blobQuotaShare.ts): after this node's own checks pass, what it would then hold is weighed
+ * with the other nodes' holdings in Redis. The store's total, the tickets' counts and the upload
+ * bodies in memory guard this node's own disk and memory and stay its own.
  */
 import { MIN_CHUNK_CHARGE, type ResolvedBlobOptions } from './blobOptions.js';
 import { isAccountKey } from './accountTickets.js';
@@ -34,6 +39,58 @@ class Uses {
     const u = this.byKey.get(key);
     if (u !== undefined && u.blobs === 0 && u.charged === 0 && u.reserved === 0) this.byKey.delete(key);
   }
+
+  /** What `key` holds, stored or in flight (without making an entry). */
+  holding(key: string): Holding {
+    const u = this.byKey.get(key);
+    return u === undefined ? { blobs: 0, bytes: 0 } : { blobs: u.blobs, bytes: u.charged + u.reserved };
+  }
+
+  *holdings(): Iterable<readonly [string, Holding]> {
+    for (const [key, u] of this.byKey) yield [key, { blobs: u.blobs, bytes: u.charged + u.reserved }];
+  }
+}
+
+/** What this node holds of one room's (or account's) or address's quota: blobs, and charged bytes stored or in flight. */
+export interface Holding {
+  readonly blobs: number;
+  readonly bytes: number;
+}
+
+export type QuotaKind = 'room' | 'address';
+
+/** One quota a PUT is weighed against across the nodes: this node's holding with the PUT, and the limits. */
+export interface Weighed {
+  readonly key: string;
+  readonly held: Holding;
+  readonly maxBlobs: number;
+  readonly maxBytes: number;
+}
+
+/** A PUT this node checked and reserved, for the cluster to admit or refuse. */
+export interface Admission {
+  /** It creates a blob (the blob counts are weighed too). */
+  readonly fresh: boolean;
+  readonly room: Weighed & { readonly quota: 'ROOM_QUOTA' | 'ACCOUNT_QUOTA' };
+  /** Undefined for a blob charged to no address (one kept across a restart). */
+  readonly address: Weighed | undefined;
+}
+
+/**
+ * The room, account and address quotas of the nodes of a cluster, held together
+ * (cluster/blobQuotaShare.ts). A relay alone has none: its own counts are all the counts there
+ * are, and its checks stay synchronous.
+ */
+export interface QuotaShare {
+  /** Refuses the PUT (ROOM_QUOTA, ACCOUNT_QUOTA, IP_QUOTA; BUSY when the cluster cannot be asked) when all nodes together would pass a quota. */
+  admit(a: Admission): Promise<void>;
+  /** This node's holding of `key` is now `held` (after an upload ended, or a blob was removed). */
+  changed(kind: QuotaKind, key: string, held: Holding): void;
+  /** Resolves once every change told so far has reached the other nodes (or failed to). */
+  flush(): Promise<void>;
+  /** Tells the other nodes everything this node holds, now and from time to time (`all` recomputes it). */
+  start(all: () => Iterable<readonly [QuotaKind, string, Holding]>): Promise<void>;
+  stop(): void;
 }
 
 /** One PUT, as the quotas see it. */
@@ -58,8 +115,60 @@ export class BlobQuotas {
   /** Declared lengths of the bodies being read now, in all and per address. */
   private buffering = 0;
   private readonly ipBuffering = new Map<string, number>();
+  /** Set on a node of a cluster. */
+  private share: QuotaShare | undefined;
 
   constructor(private readonly o: ResolvedBlobOptions) {}
+
+  /** From now on the room, account and address quotas are held with the other nodes (and this node's holdings are told them). */
+  async shareWith(share: QuotaShare): Promise<void> {
+    this.share = share;
+    await share.start(() => this.holdings());
+  }
+
+  private *holdings(): Iterable<readonly [QuotaKind, string, Holding]> {
+    for (const [key, h] of this.rooms.holdings()) yield ['room', key, h];
+    for (const [key, h] of this.ips.holdings()) if (key !== '') yield ['address', key, h];
+  }
+
+  /**
+   * After `check` and `hold`: undefined on a relay alone (its checks were all); on a node of a
+   * cluster, the cluster's answer, which refuses the PUT when all nodes together pass a quota.
+   */
+  admit(p: Put): Promise<void> | undefined {
+    if (this.share === undefined) return undefined;
+    const account = isAccountKey(p.room);
+    return this.share.admit({
+      fresh: p.fresh,
+      room: {
+        key: p.room,
+        held: this.rooms.holding(p.room),
+        maxBlobs: account ? this.o.maxBlobsPerAccount : this.o.maxBlobsPerRoom,
+        maxBytes: account ? this.o.maxBytesPerAccount : this.o.maxBytesPerRoom,
+        quota: account ? 'ACCOUNT_QUOTA' : 'ROOM_QUOTA',
+      },
+      address:
+        p.ip === ''
+          ? undefined
+          : { key: p.ip, held: this.ips.holding(p.ip), maxBlobs: this.o.maxBlobsPerIp, maxBytes: this.o.maxBytesPerIp },
+    });
+  }
+
+  /** Once every change so far has reached the other nodes (a DELETE is answered then); undefined on a relay alone. */
+  told(): Promise<void> | undefined {
+    return this.share?.flush();
+  }
+
+  stop(): void {
+    this.share?.stop();
+  }
+
+  /** Tells the other nodes what this node holds of `room` and `ip` now. */
+  private tell(room: string, ip: string): void {
+    if (this.share === undefined) return;
+    this.share.changed('room', room, this.rooms.holding(room));
+    if (ip !== '') this.share.changed('address', ip, this.ips.holding(ip));
+  }
 
   /** Refuses the first quota or budget the PUT would break (STORE_FULL … SHARE), in the documented order. */
   check(p: Put, liveBlobs: number): void {
@@ -145,6 +254,8 @@ export class BlobQuotas {
     this.ips.get(p.ip).reserved -= c;
     this.rooms.tidy(p.room);
     this.ips.tidy(p.ip);
+    // (Told when the upload ends, not when its chunk lands: what it holds is the same, unless it replaced a chunk.)
+    this.tell(p.room, p.ip);
   }
 
   /** A chunk landed (or was replaced): `delta` charged bytes more for the store, its room and address. */
@@ -166,5 +277,6 @@ export class BlobQuotas {
       u.charged -= charged;
       uses.tidy(key);
     }
+    this.tell(room, ip);
   }
 }

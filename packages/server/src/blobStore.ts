@@ -12,15 +12,16 @@
  *                             systems would otherwise merge ids that differ only in case)
  *   <hex(id bytes)>/.record   with `keep`: what taking the blob up after a restart needs (blobKept.ts)
  *
- * Size: a little over 400 lines since blobs are kept across restarts (`adopt`) and known to the
- * other nodes of a cluster (`known`, `held`); reading them back lives in blobKept.ts.
+ * Size: near 500 lines since blobs are kept across restarts (`adopt`) and known to the other nodes
+ * of a cluster (`known`, `held`, and a PUT's admission by the cluster's quotas: `admission`,
+ * `unmake`); reading them back lives in blobKept.ts, the quotas in blobQuotas.ts.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { type FileHandle, mkdir, mkdtemp, open, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ResolvedBlobOptions } from './blobOptions.js';
-import { BlobQuotas, type Put, charge } from './blobQuotas.js';
+import { BlobQuotas, type Put, type QuotaShare, charge } from './blobQuotas.js';
 import { BlobError } from './errors.js';
 import { type KeptBlob, readKept, writeRecord } from './blobKept.js';
 import { isAccountKey } from './accountTickets.js';
@@ -52,6 +53,8 @@ interface BlobRecord {
   dead: boolean;
   /** Commits (rename + bookkeeping) run one at a time per blob, in order. */
   commits: Promise<unknown>;
+  /** On a node of a cluster: the cluster's answer to the PUT that created it (later PUTs wait for it). */
+  admitting?: Promise<unknown>;
 }
 
 /** One PUT, as the store sees it. */
@@ -72,6 +75,11 @@ export interface ChunkWrite {
 /** The budgets one PUT holds while its body arrives; given back by `release`, at once or at the end. */
 export interface Reservation {
   readonly released: boolean;
+  /**
+   * On a node of a cluster: resolves when the cluster's quotas admit the PUT; rejects (having
+   * released it) with the quota it would pass. Undefined on a relay alone: `reserve` checked all.
+   */
+  readonly admitted: Promise<void> | undefined;
   release(): void;
   /** Writes the whole body and renames it into place; GONE when the blob was removed meanwhile. */
   commit(pieces: Buffer[]): Promise<void>;
@@ -207,6 +215,12 @@ export class BlobStore {
 
   stop(): void {
     clearInterval(this.sweeper);
+    this.quotas.stop();
+  }
+
+  /** On a node of a cluster: the room, account and address quotas are held with the other nodes from now on. */
+  shareQuotas(share: QuotaShare): Promise<void> {
+    return this.quotas.shareWith(share);
   }
 
   /** Waits for `p` (an upload, a removal) before the store is wiped. */
@@ -272,6 +286,8 @@ export class BlobStore {
     if (b === undefined) throw this.missing(id);
     if (tokenHash === undefined || !timingSafeEqual(tokenHash, b.tokenHash)) throw new BlobError('FORBIDDEN');
     await this.drop(b);
+    // On a node of a cluster, answered once the other nodes see the quota freed.
+    await this.quotas.told();
   }
 
   /** A stored chunk, opened first: it may be replaced (rename) or removed meanwhile. */
@@ -319,19 +335,52 @@ export class BlobStore {
     blob.inflight++;
     blob.lastWrite = performance.now();
     let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      blob.reserved -= w.len;
+      blob.inflight--;
+      this.quotas.release(put);
+    };
     return {
       get released() {
         return released;
       },
-      release: () => {
-        if (released) return;
-        released = true;
-        blob.reserved -= w.len;
-        blob.inflight--;
-        this.quotas.release(put);
-      },
+      admitted: this.admission(blob, put, release),
+      release,
       commit: (pieces) => this.commit(blob, w.index, pieces, w.len),
     };
+  }
+
+  /**
+   * On a node of a cluster, the cluster's answer to a PUT reserved here (blobQuotas.ts `admit`). A
+   * PUT to a blob whose creating PUT is still being weighed waits for that answer too, and shares a
+   * refusal; a refused new blob is forgotten as if it had never been made.
+   */
+  private admission(blob: BlobRecord, put: Put, release: () => void): Promise<void> | undefined {
+    const asked = this.quotas.admit(put);
+    if (asked === undefined) return undefined;
+    const first = blob.admitting;
+    const answer = (first === undefined ? asked : Promise.all([first, asked])).then(
+      () => undefined,
+      (e: unknown) => {
+        release();
+        if (put.fresh) this.unmake(blob);
+        throw e;
+      },
+    );
+    if (put.fresh) blob.admitting = answer;
+    return answer;
+  }
+
+  /** A new blob the cluster refused: forgotten with no tombstone (it never held a chunk), its directory removed. */
+  private unmake(b: BlobRecord): void {
+    if (b.dead || b.chunks.size > 0 || this.blobs.get(b.id) !== b) return;
+    b.dead = true;
+    this.blobs.delete(b.id);
+    this.quotas.removed(b.room, b.ip, 0);
+    const gone = b.commits.catch(() => undefined).then(() => rm(b.dir, { recursive: true, force: true }));
+    this.track(gone.catch(() => this.log.warn('blob store: cannot remove a blob directory')));
   }
 
   private register(w: ChunkWrite, put: Put): BlobRecord {

@@ -6,7 +6,8 @@
  * on the other live; a device connecting again on the other node replaces its channel there (4409);
  * a device approved, bound (with a challenge fetched from the other node) and then removed through
  * one node loses its channel on the other (4410); the login rate is one for both nodes; a blob
- * ticket issued by one node is taken by the other. And nothing Redis held or carried meanwhile
+ * ticket issued by one node is taken by the other, and the account's file quota holds for both
+ * nodes together (cluster/blobQuotaShare.ts). And nothing Redis held or carried meanwhile
  * contains a name, a password, a session token or its hash, an address, a ticket or a message.
  */
 import { test } from 'node:test';
@@ -60,7 +61,7 @@ async function twoNodes(t: { after(f: () => unknown): void }) {
     const store = await openPgAccountStore({ connectionString: DATABASE_URL!, schema, poolSize: 3 });
     const relay = await startRelay({
       port: 0,
-      blobs: { dir: join(dir, `${prefix}${name}`) },
+      blobs: { dir: join(dir, `${prefix}${name}`), maxBlobsPerAccount: 2 },
       accounts: { store, opaqueSetup, limits: { loginBurst: 3 } },
       cluster: { url: REDIS_URL!, prefix },
     });
@@ -198,10 +199,17 @@ test('accounts across two relay nodes: presence, live mail, replaced and removed
     });
   assert.equal((await put(B.relay.url, ticket)).status, 204);
   assert.equal((await put(B.relay.url, randomBytes(32).toString('base64url'))).status, 403);
+  // The account's quota (2 files here) is one for both nodes: its second file on A, a third refused on either.
+  assert.equal((await put(A.relay.url, ticket)).status, 204);
+  for (const node of [A, B]) {
+    const r = await put(node.relay.url, ticket);
+    assert.deepEqual([r.status, r.headers.get('x-nullroom-blob-error')], [507, 'ACCOUNT_QUOTA']);
+  }
 
   // What Redis holds and carried: ids, tags, sealed values; never these.
   const held = `${await redisDump(prefix)}\n${bus.join('\n')}`;
   assert.ok(bus.some((m) => m.startsWith('P ')) && held.includes(`${prefix}a:`), 'the canary search saw the accounts’ keys and bus');
+  assert.ok(held.includes(`${prefix}br:account:`) && held.includes(`${prefix}ba:`), 'and the blob quotas’ keys');
   const sha = (s: string) => createHash('sha256').update(s).digest();
   const tokens = [alice.token, bob.token, laptop.authorization!.slice(7), again.authorization!.slice(7)];
   const canaries = [

@@ -1,6 +1,7 @@
 /**
  * A cluster node's files (docs/PROTOCOL.md §12 "Files across nodes"), as the relay (relay.ts) opens
- * them: where the other nodes reach this one, and the blob routes (blobRoutes.ts).
+ * them: where the other nodes reach this one, the blob routes (blobRoutes.ts), and the blob quotas
+ * held with the other nodes (blobQuotaShare.ts).
  */
 import type { IncomingMessage } from 'node:http';
 import type { BlobHttp } from '../blobHttp.js';
@@ -10,6 +11,7 @@ import type { RelayLimits } from '../limits.js';
 import type { RelayLogger } from '../logger.js';
 import type { Peer } from '../roomState.js';
 import type { Tickets } from '../tickets.js';
+import { RedisQuotaShare } from './blobQuotaShare.js';
 import { BlobRoutes } from './blobRoutes.js';
 import type { RedisLink, RedisLinkOptions } from './redisLink.js';
 
@@ -47,7 +49,10 @@ export interface ClusterOptions extends RedisLinkOptions {
   advertiseUrl?: string;
 }
 
-/** A cluster node's blob routes: files held by another node are fetched from it. */
+/**
+ * A cluster node's blob routes: files held by another node are fetched from it; and its blob
+ * quotas of rooms, accounts and addresses are held with the other nodes' from now on.
+ */
 export async function openRoutes(
   log: RelayLogger,
   node: { link: RedisLink; id: string } | undefined,
@@ -57,6 +62,11 @@ export async function openRoutes(
   limits: RelayLimits,
 ): Promise<BlobRoutes | undefined> {
   if (node === undefined || blobs === undefined || tickets === undefined) return undefined;
+  const heartbeatMs = 4 * limits.pingIntervalMs; // as ClusterRooms writes it
+  const share = new RedisQuotaShare({ redis: node.link.commands, prefix: node.link.prefix, node: node.id, heartbeatMs, log });
+  await blobs.shareQuotas(share).catch((e: unknown) => {
+    throw new RelayConfigError(`cluster blob quotas: ${e instanceof Error ? e.message : String(e)}`);
+  });
   return BlobRoutes.open({
     redis: node.link.commands,
     prefix: node.link.prefix,
