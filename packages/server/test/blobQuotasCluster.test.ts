@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { type BlobOptions, type Relay, type RelayOptions, startRelay } from '../src/index.js';
-import { addressHash } from '../src/cluster/clusterRooms.js';
+import { addressHash } from '../src/cluster/addressLeases.js';
 import { type RawPeer, locator, ticketed } from './_raw.js';
 import { dropPrefix } from './_redis.js';
 

@@ -8,7 +8,7 @@
  *   Pbr:<room key>        hash node -> "<blobs> <charged bytes>": a room's (its locator in hex, as
  *                         the rooms' keys hold it) or an account's (`account:<account id>`) blobs on
  *                         each node, stored or in flight
- *   Pba:<address hash>    the same for an address key, under addressHash (clusterRooms.ts)
+ *   Pba:<address hash>    the same for an address key, under addressHash (addressLeases.ts)
  *
  * Each node writes only its own field, always the whole of what it holds (never an increment), so a
  * lost write is mended by the next, and every node tells everything it holds again at start (its
@@ -20,7 +20,7 @@ import type { Redis } from 'ioredis';
 import type { Admission, Holding, QuotaKind, QuotaShare } from '../blobQuotas.js';
 import { BlobError } from '../errors.js';
 import type { RelayLogger } from '../logger.js';
-import { addressHash } from './clusterRooms.js';
+import { addressHash } from './addressLeases.js';
 
 /** How often a node tells everything it holds again; its keys live five times that without it. */
 const REPUBLISH_MS = 60_000;
