@@ -14,6 +14,7 @@ import { writeDirect } from './directWrite.js';
 import { CloseError } from './errors.js';
 import type { RelayLimits } from './limits.js';
 import type { RelayLogger } from './logger.js';
+import { Memberships } from './memberships.js';
 import { LARGE_FRAME, type Outlet, type Output } from './output.js';
 import { type Peer, noRequest } from './rooms.js';
 import type { RoomService } from './roomService.js';
@@ -66,7 +67,7 @@ function writeQueue(socket: Socket): number | undefined {
 }
 
 export class Connection implements Peer, Outlet {
-  readonly memberships: Peer['memberships'] = new Map();
+  readonly memberships: Peer['memberships'] = new Memberships();
   private corked = false;
   private cut = false;
   /**

@@ -6,6 +6,7 @@
 import { GroupStatus, type RelayEpoch, type RoomLocator, type Seq, type Slot, asEpoch, asSeq, encodeFrame } from '@nullroom/protocol';
 import type { Account } from './budget.js';
 import type { RelayLimits } from './limits.js';
+import type { MembershipTable } from './memberships.js';
 import { RoomLog } from './roomLog.js';
 
 /** One connection, as the room logic sees it. */
@@ -17,8 +18,8 @@ export interface Peer {
    * `onWritten` runs once the bytes have left for the network (never, if the connection closes first).
    */
   send(bytes: Uint8Array, onWritten?: () => void): boolean;
-  /** Rooms this peer is in: locator key -> membership. */
-  readonly memberships: Map<string, Membership>;
+  /** Rooms this peer is in: locator key -> membership (a Map, or Memberships in less memory). */
+  readonly memberships: MembershipTable;
   /** What its address holds (per-address caps); absent: no per-address accounting. */
   readonly account?: Account;
   /**
