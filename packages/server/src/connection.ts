@@ -16,6 +16,7 @@ import type { RelayLimits } from './limits.js';
 import type { RelayLogger } from './logger.js';
 import { Memberships } from './memberships.js';
 import { LARGE_FRAME, type Outlet, type Output } from './output.js';
+import { releaseReadQueue } from './readQueue.js';
 import { type Peer, noRequest } from './rooms.js';
 import type { RoomService } from './roomService.js';
 import type { Tickets } from './tickets.js';
@@ -123,6 +124,8 @@ export class Connection implements Peer, Outlet {
     const p = this.ping;
     if (p !== undefined && data.length === PING_BYTES && p.bytes.compare(data, 0, PING_BYTES, this.pingAt, this.pingAt + PING_BYTES) === 0)
       this.alive = true;
+    // Most often the last thing an idle connection reads for a ping interval: what ws keeps of it goes.
+    releaseReadQueue(this.ws);
   }
 
   /** The socket closed: the connection is gone from the relay, its slots away (rooms.drop). */
