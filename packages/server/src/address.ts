@@ -27,6 +27,23 @@ export function clientAddress(req: IncomingMessage, trustProxy: boolean): string
   return isIP(last) !== 0 ? last : remote;
 }
 
+/** Where Node keeps a socket's peer address once read (net.Socket; a TLS socket's `_parent` is its TCP socket). */
+interface PeerNameCache {
+  _peername?: unknown;
+  _parent?: PeerNameCache | null;
+}
+
+/**
+ * Lets go of the peer address Node keeps on a socket once it was read (for the caps, at accept and
+ * upgrade): an object and its string, ~90 bytes a WebSocket would hold for its whole life. Reading
+ * remoteAddress again asks the OS again. Set to undefined, not deleted, so the socket keeps its shape.
+ */
+export function forgetPeerAddress(socket: object): void {
+  const s = socket as PeerNameCache;
+  if (s._peername !== undefined) s._peername = undefined;
+  if (s._parent?._peername !== undefined) s._parent._peername = undefined;
+}
+
 /** The key the caps count by: the IPv4 address, or the IPv6 /64 ("2001:db8:0:1::/64"). */
 export function addressKey(addr: string): string {
   const a = addr.split('%')[0]!.toLowerCase();

@@ -14,7 +14,9 @@ import { writeDirect } from './directWrite.js';
 import { CloseError } from './errors.js';
 import type { RelayLimits } from './limits.js';
 import type { RelayLogger } from './logger.js';
+import { Memberships } from './memberships.js';
 import { LARGE_FRAME, type Outlet, type Output } from './output.js';
+import { releaseReadQueue } from './readQueue.js';
 import { type Peer, noRequest } from './rooms.js';
 import type { RoomService } from './roomService.js';
 import type { Tickets } from './tickets.js';
@@ -68,24 +70,18 @@ function writeQueue(socket: Socket): number | undefined {
 }
 
 export class Connection implements Peer, Outlet {
-  readonly memberships: Peer['memberships'] = new Map();
+  readonly memberships: Peer['memberships'] = new Memberships();
   private corked = false;
   private cut = false;
   /**
    * Where the payload of our last ping is (PING_BYTES at `pingAt` in a sweep's random bytes, see
-   * PingPayloads): only a pong that echoes it proves the peer alive.
+   * PingPayloads) while it is not echoed: only a pong that echoes it proves the peer alive.
+   * Undefined: alive (no ping yet, or the last one echoed).
    */
   private ping: PingPayloads | undefined;
   private pingAt = 0;
-  private alive = true;
-  /** Bytes handed to ws for this connection; minus bufferedAmount, what has left (progress). */
-  private queued = 0;
-  private lastFlushed = 0;
-  private lastBuffered = 0;
-  /** The socket's in-flight write, in bytes not yet taken by the kernel, at the last check (see writeQueue). */
-  private lastWriteQueue = 0;
-  /** Consecutive checks with a backlog and no progress. */
-  private stalls = 0;
+  /** The output backlog at the last check, if there was one (most connections have none: not held for them). */
+  private backlog: Backlog | undefined;
   /** The connection's frame bucket (limits.ratePerSecond, rateBurst). */
   private tokens: number;
   private lastRefill = performance.now();
@@ -119,7 +115,9 @@ export class Connection implements Peer, Outlet {
   pong(data: Buffer): void {
     const p = this.ping;
     if (p !== undefined && data.length === PING_BYTES && p.bytes.compare(data, 0, PING_BYTES, this.pingAt, this.pingAt + PING_BYTES) === 0)
-      this.alive = true;
+      this.ping = undefined;
+    // Most often the last thing an idle connection reads for a ping interval: what ws keeps of it goes.
+    releaseReadQueue(this.ws);
   }
 
   /** The socket closed: the connection is gone from the relay, its slots away (rooms.drop). */
@@ -148,7 +146,8 @@ export class Connection implements Peer, Outlet {
       this.ctx.output.corkedThisTurn(this);
     }
     const done = onWritten === undefined ? undefined : (err?: Error | null) => void (err ? undefined : onWritten());
-    this.queued += this.ctx.wire.write(this.ws, this.id, bytes, done);
+    const n = this.ctx.wire.write(this.ws, this.id, bytes, done);
+    if (this.backlog !== undefined) this.backlog.sent += n;
     this.ctx.counters.roomFrameOut(bytes);
     if (bytes.byteLength >= LARGE_FRAME) this.ctx.output.queuedLarge();
     // Backpressure: a reader that cannot keep up is cut off rather than buffered without bound.
@@ -263,34 +262,43 @@ export class Connection implements Peer, Outlet {
   check(payloads: PingPayloads): void {
     if (this.cut) return;
     const buffered = this.ws.bufferedAmount;
-    const flushed = this.queued - buffered;
     const wq = writeQueue(this.socket);
+    const last = this.backlog;
     // Our ping waits behind the connection's backlog: a slow link still draining a big one (a
     // 2 MiB GroupInfo at 1.6 Mbit/s takes ~10 s) cannot echo it in time. Output that left since
     // the last check, with more still queued, shows the peer is reading: alive for this check, and
     // the ping already on its way stays the one to echo. A peer that neither reads nor echoes is
     // cut; an unsolicited pong still proves nothing (see 'pong'). Progress is a write that
-    // completed (`flushed` grew), or the in-flight write shrinking: bufferedAmount only goes
-    // down when a whole write completes, and one write can be a 2 MiB frame, or a batch of them.
-    const progressed = flushed > this.lastFlushed || (wq !== undefined && wq !== this.lastWriteQueue);
-    const draining = progressed && this.lastBuffered > 0;
-    if (buffered > 0 && this.lastBuffered > 0 && !progressed) this.stalls++;
-    else this.stalls = 0;
-    this.lastFlushed = flushed;
-    this.lastBuffered = buffered;
-    this.lastWriteQueue = wq ?? 0;
-    if (!this.alive && !draining) {
+    // completed (less is buffered than was, plus what was sent since), or the in-flight write
+    // shrinking: bufferedAmount only goes down when a whole write completes, and one write can be
+    // a 2 MiB frame, or a batch of them.
+    const draining = last !== undefined && (last.buffered + last.sent > buffered || (wq !== undefined && wq !== last.writeQueue));
+    const stalls = buffered > 0 && last !== undefined && !draining ? last.stalls + 1 : 0;
+    this.backlog = buffered > 0 ? { buffered, sent: 0, writeQueue: wq ?? 0, stalls } : undefined;
+    const waiting = this.ping !== undefined;
+    if (waiting && !draining) {
       this.ctx.log.debug('connection timed out', { conn: this.id });
       return this.close(new CloseError('TIMED_OUT'));
     }
     if (buffered > this.ctx.limits.maxBufferedBytes) return this.cutOff('backlog');
-    if (this.stalls >= 2) return this.cutOff('no progress');
-    if (!this.alive) return; // draining: the outstanding ping is not replaced
-    this.alive = false;
+    if (stalls >= 2) return this.cutOff('no progress');
+    if (waiting) return; // draining: the outstanding ping is not replaced
     this.ping = payloads;
     this.pingAt = payloads.take();
     this.ws.ping(payloads.bytes.subarray(this.pingAt, this.pingAt + PING_BYTES));
   }
+}
+
+/** A connection's output backlog at a check (Connection.check), kept until a check finds none. */
+interface Backlog {
+  /** bufferedAmount then. */
+  readonly buffered: number;
+  /** Bytes handed to ws since; with `buffered` and bufferedAmount now, what has left (progress). */
+  sent: number;
+  /** The socket's in-flight write then, in bytes not yet taken by the kernel (see writeQueue). */
+  readonly writeQueue: number;
+  /** Consecutive checks with a backlog and no progress, this one included. */
+  readonly stalls: number;
 }
 
 /** Bytes of fresh randomness in each ping (docs/PROTOCOL.md §4.1). */

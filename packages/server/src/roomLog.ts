@@ -66,7 +66,11 @@ export class RoomLog {
     const e = this.entries[this.head];
     if (e === undefined) return 0;
     this.entries[this.head++] = undefined as never;
-    if (this.head > 1024 && this.head * 2 > this.entries.length) {
+    // Emptied (a room gone quiet whose entries expired): its slots, up to ~2,000, are not kept idle.
+    if (this.head === this.entries.length) {
+      this.entries = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.entries.length) {
       this.entries = this.entries.slice(this.head);
       this.head = 0;
     }

@@ -7,7 +7,16 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { type ErrorName, type ResumeFrame, asEpoch, asSeq, asSlot, encodeFrame, locatorKey } from '@nullroom/protocol';
 import type { Logs } from './roomLog.js';
-import { type GroupInfos, type Membership, type Peer, type RoomLimits, type RoomRecord, newRoom } from './roomState.js';
+import {
+  type GroupInfos,
+  type Membership,
+  type Peer,
+  type RoomLimits,
+  type RoomRecord,
+  deleteAway,
+  newRoom,
+  setAway,
+} from './roomState.js';
 import type { RoomStore, StoredRoom } from './roomStore.js';
 
 /** The SHA-256 of a resume token: all the relay keeps of it. */
@@ -63,7 +72,7 @@ export function resume(parts: ResumeParts, peer: Peer, f: ResumeFrame): ErrorNam
     if (holder.account !== undefined) holder.account.memberships--;
   } else {
     const away = room.away.get(f.slot)!;
-    room.away.delete(f.slot);
+    deleteAway(room, f.slot);
     if (away.account !== undefined) away.account.memberships--;
   }
   room.subscribers.set(f.slot, peer);
@@ -118,7 +127,7 @@ export function restore(
     const until = now + parts.limits.resumeGraceMs;
     for (const slot of s.slots) {
       room.tokens.set(asSlot(slot.slot), tokenKey(slot.tokenHash));
-      room.away.set(asSlot(slot.slot), { until, account: undefined, seq: s.seq });
+      setAway(room, asSlot(slot.slot), { until, account: undefined, seq: s.seq });
     }
     parts.rooms.set(s.key, room);
     for (const e of s.log) parts.logs.append(room.log, { seq: e.seq, at: now, frame: parts.wrap(e.frame) });

@@ -6,6 +6,7 @@
 import { GroupStatus, type RelayEpoch, type RoomLocator, type Seq, type Slot, asEpoch, asSeq, encodeFrame } from '@nullroom/protocol';
 import type { Account } from './budget.js';
 import type { RelayLimits } from './limits.js';
+import type { MembershipTable } from './memberships.js';
 import { RoomLog } from './roomLog.js';
 
 /** One connection, as the room logic sees it. */
@@ -17,8 +18,8 @@ export interface Peer {
    * `onWritten` runs once the bytes have left for the network (never, if the connection closes first).
    */
   send(bytes: Uint8Array, onWritten?: () => void): boolean;
-  /** Rooms this peer is in: locator key -> membership. */
-  readonly memberships: Map<string, Membership>;
+  /** Rooms this peer is in: locator key -> membership (a Map, or Memberships in less memory). */
+  readonly memberships: MembershipTable;
   /** What its address holds (per-address caps); absent: no per-address accounting. */
   readonly account?: Account;
   /**
@@ -54,8 +55,8 @@ export interface RoomRecord {
   readonly locator: RoomLocator;
   /** Slots held by a connection now. */
   readonly subscribers: Map<Slot, Peer>;
-  /** Slots whose connection was lost, resumable until their grace period ends. */
-  readonly away: Map<Slot, AwaySlot>;
+  /** Slots whose connection was lost, resumable until their grace period ends (changed by setAway, deleteAway). */
+  away: ReadonlyMap<Slot, AwaySlot>;
   /**
    * SHA-256 of the resume token of every live or away slot, as a latin1 string (one byte per
    * character, tokenKey in roomResume.ts): ~50 bytes a slot, against ~250 for a Uint8Array.
@@ -111,7 +112,7 @@ export function newRoom(key: string, locator: Uint8Array, dropped = 0): RoomReco
     key,
     locator: copy(locator) as RoomLocator,
     subscribers: new Map(),
-    away: new Map(),
+    away: NO_AWAY,
     tokens: new Map(),
     log: new RoomLog(key, dropped),
     nextSlot: 1,
@@ -126,6 +127,23 @@ export function newRoom(key: string, locator: Uint8Array, dropped = 0): RoomReco
     createTimer: undefined,
     createOpen: false,
   };
+}
+
+/** The away slots of a room that has none: one empty table for all (most rooms have none, most of the time). */
+const NO_AWAY: ReadonlyMap<Slot, AwaySlot> = new Map();
+
+/** A slot goes away (or is restored away): the room's own table is made for its first one. */
+export function setAway(room: RoomRecord, slot: Slot, a: AwaySlot): void {
+  if (room.away === NO_AWAY) room.away = new Map();
+  (room.away as Map<Slot, AwaySlot>).set(slot, a);
+}
+
+/** An away slot resumed or expired: the table goes with the last one. */
+export function deleteAway(room: RoomRecord, slot: Slot): void {
+  if (!room.away.has(slot)) return;
+  const away = room.away as Map<Slot, AwaySlot>;
+  away.delete(slot);
+  if (away.size === 0) room.away = NO_AWAY;
 }
 
 /** Slots in the room, held or away: what ROOM_FULL and JOINED.members count. */

@@ -27,7 +27,17 @@ import { takeNewRoom } from './budget.js';
 import { type RelayLimits, defaultRelayLimits } from './limits.js';
 import { Logs, type RoomLog } from './roomLog.js';
 import { resume, restore, tokenHash, tokenKey } from './roomResume.js';
-import { GroupInfos, type Membership, type Peer, type RoomLimits, type RoomRecord, newRoom, slotCount } from './roomState.js';
+import {
+  GroupInfos,
+  type Membership,
+  type Peer,
+  type RoomLimits,
+  type RoomRecord,
+  deleteAway,
+  newRoom,
+  setAway,
+  slotCount,
+} from './roomState.js';
 import type { RoomService } from './roomService.js';
 import { type RoomStore, type StoredCommit, noRoomStore } from './roomStore.js';
 
@@ -179,7 +189,7 @@ export class Rooms implements RoomService {
       }
       room.subscribers.delete(slot);
       peer.memberships.delete(room.key);
-      room.away.set(slot, { until: Date.now() + this.limits.resumeGraceMs, account: peer.account, seq: room.seq });
+      setAway(room, slot, { until: Date.now() + this.limits.resumeGraceMs, account: peer.account, seq: room.seq });
     }
   }
 
@@ -191,7 +201,7 @@ export class Rooms implements RoomService {
     for (const room of [...this.rooms.values()]) {
       for (const [slot, a] of [...room.away]) {
         if (a.until > now) continue;
-        room.away.delete(slot);
+        deleteAway(room, slot);
         if (a.account !== undefined) a.account.memberships--;
         this.depart(room, slot);
       }

@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { type Server as WsServer, WebSocketServer } from 'ws';
 import { RelaySocket } from './connection.js';
 import { ACCOUNT_SUBPROTOCOL, SUBPROTOCOL } from '@nullroom/protocol';
-import { addressKey, clientAddress } from './address.js';
+import { addressKey, clientAddress, forgetPeerAddress } from './address.js';
 import type { Account, Accounts } from './budget.js';
 import { type RelayCounters, type UpgradeRefusal, UpgradeRefusals } from './counters.js';
 import { type HttpConnections, answerRaw } from './httpServer.js';
@@ -167,6 +167,7 @@ function accept(
       pending.accepted();
       socket.off('error', destroyOnError);
       socket.once('close', () => account.connections--);
+      forgetPeerAddress(socket);
     });
   }
   const tcp = req.socket;
@@ -175,6 +176,7 @@ function accept(
     // `ws` has its own error listener on the socket now (it destroys it too).
     socket.off('error', destroyOnError);
     ctx.accept(ws, account, tcp);
+    forgetPeerAddress(tcp);
   });
 }
 
